@@ -1,0 +1,100 @@
+"""Frame conversion at the edges: pandas / polars / Arrow / files in, the caller's type out.
+
+Inside casemix every step works on polars frames; conversion happens once at
+the edge, through Arrow, so pandas and polars users both get their own type
+back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from casemix.errors import InputError
+
+FrameLike = Any  # pandas.DataFrame | polars.DataFrame | pyarrow.Table | str | Path
+
+
+def kind_of(data: FrameLike) -> str:
+    """Name the container type of ``data``: 'polars', 'pandas', 'arrow' or 'path'."""
+    if isinstance(data, pl.DataFrame):
+        return "polars"
+    if isinstance(data, pl.LazyFrame):
+        return "polars-lazy"
+    if isinstance(data, (str, Path)):
+        return "path"
+    mod = type(data).__module__
+    if mod.startswith("pandas"):
+        return "pandas"
+    if mod.startswith("pyarrow"):
+        return "arrow"
+    raise InputError(
+        f"cases must be a pandas or polars DataFrame, a pyarrow Table or a path to a "
+        f"Parquet/CSV file; got {type(data).__name__}"
+    )
+
+
+def read_path(path: str | Path, *, csv_as_strings: bool = True) -> pl.DataFrame:
+    """Read a Parquet or CSV file (or a folder of Parquet files) into polars.
+
+    CSV columns are read as strings so that codes such as ``0101`` keep their
+    leading zeros; the intake step parses numbers itself and reports what
+    does not parse.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"input file not found: {p}")
+    suffix = p.suffix.lower()
+    if p.is_dir() or suffix in (".parquet", ".pq"):
+        return pl.read_parquet(p if not p.is_dir() else str(p / "*.parquet"))
+    if suffix in (".csv", ".txt", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else ","
+        return pl.read_csv(p, separator=sep, infer_schema=not csv_as_strings,
+                           encoding="utf8-lossy")
+    raise InputError(f"{p}: unknown file type {suffix!r}; use .parquet or .csv")
+
+
+def to_polars(data: FrameLike) -> pl.DataFrame:
+    """Any accepted input as an eager polars frame (no copy where Arrow allows)."""
+    kind = kind_of(data)
+    if kind == "polars":
+        return data
+    if kind == "polars-lazy":
+        return data.collect()
+    if kind == "path":
+        return read_path(data)
+    if kind == "arrow":
+        return pl.from_arrow(data)
+    # pandas: go through Arrow once; an object column of mixed types becomes strings
+    try:
+        return pl.from_pandas(data)
+    except Exception:  # mixed-type object columns: fall back to strings column by column
+        import pandas as pd  # noqa: F401  (only on this path)
+
+        cols = {}
+        for name in data.columns:
+            s = data[name]
+            try:
+                cols[str(name)] = pl.from_pandas(s)
+            except Exception:
+                cols[str(name)] = pl.Series(str(name), [None if v is None or v != v else str(v)
+                                                         for v in s.tolist()], dtype=pl.String)
+        return pl.DataFrame(cols)
+
+
+def like(result: pl.DataFrame, original: FrameLike) -> FrameLike:
+    """Return ``result`` in the container type of ``original``.
+
+    pandas in, pandas out (with the original index); Arrow in, Arrow out;
+    polars (or a path) in, polars out.
+    """
+    kind = kind_of(original)
+    if kind in ("polars", "polars-lazy", "path"):
+        return result
+    if kind == "arrow":
+        return result.to_arrow()
+    out = result.to_pandas()
+    out.index = original.index
+    return out
