@@ -1,0 +1,106 @@
+"""Scheme loading: the tiny scheme loads; each kind of fault names file, line and column."""
+
+import pytest
+
+from casemix.errors import SchemeError
+from casemix.scheme import load_scheme, schemes
+from casemix.scheme.model import adrg_kind
+from tests.conftest import needs_shared
+from tests.tiny_scheme import FILES, write
+
+
+def test_tiny_scheme_loads(tmp_path):
+    s = load_scheme(write(tmp_path))
+    assert s.id == "tiny" and s.mdc_fallthrough and s.ambiguous_group
+    assert [m.code for m in s.mdcs] == ["MDCA", "MDCP", "MDCZ", "MDCM", "MDCF"]
+    assert [a.code for a in s.adrgs["MDCF"]] == ["FA1", "FK1", "FR1", "FT1"]
+    assert s.cc["J96.000"] == ("MCC", "5") and s.exclusions["I50.000"] == "7"
+    assert s.list_attrs["MDCZ.pdx"]["S27.100"] == "chest"
+    assert s.status["grouped"] == "ok" and s.reasons["no_mdc"] == "no mdc"
+    assert s.never_excluded_table == "99"
+    assert len(s.checks) == 5 and s.malformed_reason == "malformed"
+
+
+def test_order_follows_seq_not_file_order(tmp_path):
+    mdc = "seq,mdc,name,rule\n2,MDCF,c,pdx in MDCF.pdx\n1,MDCA,p,pproc_or\n" \
+          "3,MDCP,n,true\n4,MDCZ,z,true\n5,MDCM,m,true\n"
+    s = load_scheme(write(tmp_path, **{"mdc.csv": mdc}))
+    assert [m.code for m in s.mdcs][:2] == ["MDCA", "MDCF"]
+
+
+def test_loading_is_cached_and_sees_edits(tmp_path):
+    folder = write(tmp_path)
+    assert load_scheme(folder) is load_scheme(str(folder))
+    import os
+    import time
+
+    (folder / "cc.csv").write_text(FILES["cc.csv"] + "E11.900,CC,3\n", encoding="utf-8")
+    later = time.time() + 5
+    os.utime(folder / "cc.csv", (later, later))
+    assert "E11.900" in load_scheme(folder).cc
+
+
+@pytest.mark.parametrize("file, text, line, column, fragment", [
+    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,bad,pdx in NOPE.pdx\n", 11, "rule", "unknown list 'NOPE.pdx'"),
+    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,bad,pdx in (\n", 11, "rule", "expected a list name"),
+    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FA1,dup,true\n", 11, "adrg", "duplicate ADRG 'FA1'"),
+    ("adrg.csv", FILES["adrg.csv"] + "MDCQ,5,QX1,x,true\n", 11, "mdc", "MDC 'MDCQ' is not in mdc.csv"),
+    ("adrg.csv", FILES["adrg.csv"] + "MDCF,five,FX1,x,true\n", 11, "seq", "not a whole number"),
+    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,x,mcc\n", 11, "rule", "only in drg.csv"),
+    ("drg.csv", FILES["drg.csv"] + "FA1,4,FA11,dup,true\n", 16, "drg", "duplicate DRG 'FA11'"),
+    ("drg.csv", FILES["drg.csv"] + "XX1,1,XX19,x,true\n", 16, "adrg", "ADRG 'XX1' is not in adrg.csv"),
+    ("cc.csv", FILES["cc.csv"] + "K35.800,SEVERE,1\n", 6, "level", "must be MCC or CC"),
+    ("cc.csv", FILES["cc.csv"] + "J96.000,CC,1\n", 6, "code", "duplicate CC code"),
+    ("mdc.csv", FILES["mdc.csv"] + "6,MDCF,again,true\n", 7, "mdc", "duplicate MDC"),
+    ("exclusions.csv", FILES["exclusions.csv"] + "I50.000,8\n", 4, "pdx", "two exclusion tables"),
+    ("lists.csv", FILES["lists.csv"] + "MDCZ.pdx,S06.000,chest\n", 19, "attr", "different attr"),
+    ("mdc.csv", "seq,mdc,rule\n1,MDCA,true\n", 1, None, "header lacks column(s) name"),
+])
+def test_faults_name_file_line_and_column(tmp_path, file, text, line, column, fragment):
+    with pytest.raises(SchemeError) as info:
+        load_scheme(write(tmp_path, **{file: text}))
+    err = info.value
+    assert err.file.endswith(file) and err.line == line and err.column == column
+    assert fragment in str(err)
+    assert f"line {line}" in str(err)
+
+
+def test_bad_toml_and_bad_checks(tmp_path):
+    with pytest.raises(SchemeError, match="TOML syntax error"):
+        load_scheme(write(tmp_path / "a", **{"scheme.toml": "id = 'x\n"}))
+    bad_field = FILES["scheme.toml"].replace('field = "age"', 'field = "height"')
+    with pytest.raises(SchemeError, match="unknown field 'height'") as info:
+        load_scheme(write(tmp_path / "b", **{"scheme.toml": bad_field}))
+    assert info.value.column == "validity.check[3].field"
+    bad_rule = FILES["scheme.toml"].replace('rule = "sex == 1 | sex == 2"', 'rule = "sex == "')
+    with pytest.raises(SchemeError, match="validity.check\\[2\\].rule"):
+        load_scheme(write(tmp_path / "c", **{"scheme.toml": bad_rule}))
+    flipped = FILES["scheme.toml"].replace("mdc_fallthrough = true", 'mdc_fallthrough = "yes"')
+    with pytest.raises(SchemeError, match="mdc_fallthrough must be a bool"):
+        load_scheme(write(tmp_path / "d", **{"scheme.toml": flipped}))
+
+
+def test_missing_folder_and_unknown_name(tmp_path):
+    with pytest.raises(SchemeError, match="no scheme named 'nope'"):
+        load_scheme("nope")
+    (tmp_path / "scheme.toml").write_text('id = "x"\n')
+    with pytest.raises(SchemeError, match="lists.csv.*required table is missing"):
+        load_scheme(tmp_path)
+
+
+def test_adrg_kind_from_second_letter():
+    assert [adrg_kind(c) for c in ("FA1", "FJ1", "FK1", "FQ1", "FR1", "FZ1")] == [
+        "surgical", "surgical", "procedure", "procedure", "medical", "medical"]
+
+
+def test_shipped_schemes_listed():
+    assert isinstance(schemes(), list)
+
+
+@needs_shared
+def test_national_scheme_loads_with_its_counts(chs):
+    assert len(chs.mdcs) == 26
+    assert sum(len(v) for v in chs.adrgs.values()) == 376
+    assert sum(len(v) for v in chs.drgs.values()) == 628
+    assert len(chs.cc) == 21246 and len(chs.or_procedures) == 10251
+    assert len(chs.diagnoses) == 33308 and len(chs.procedures) == 13686
