@@ -1,0 +1,391 @@
+"""Case-mix indicators: CMI, efficiency indices, low-risk mortality, grouping quality.
+
+Every indicator, its formula and its source are listed in
+``docs/indicators.md``; the docstrings below repeat the formula.
+
+The case set behind the indicators
+----------------------------------
+Each case falls in one of three sets, used consistently everywhere:
+
+* **excluded** — LOS > ``max_los`` (default 60 days) or total cost <
+  ``min_cost`` (default 5 yuan).  These are outside DRG payment and outside
+  the grouping-rate denominator [city pages quoted in
+  ``../shared/payment-notes.md``, "Indicators"].
+* **grouped** — not excluded, with a DRG code that is neither empty nor an
+  ungroupable code (``"0000"`` by default, the CHS-DRG scheme's code).
+* **weighted** — grouped and the DRG has a relative weight in the weights
+  table.  CMI, total weight and the DRG-mix indicators use this set.
+
+Missing LOS or cost never excludes a case (a case with no cost is a data
+problem the grouping rate should show, not hide).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from casemix._frames import FrameLike, kind_of, to_polars
+from casemix.errors import InputError
+
+__all__ = [
+    "hospital_indicators",
+    "drg_indicators",
+    "grouping_riv",
+    "low_risk_drgs",
+]
+
+DEATH_CODE = 5  # 离院方式 5 = 死亡 (medical-record / settlement-list code table)
+
+_NUMERIC = ("total_cost", "los", "discharge")
+_TEXT = ("case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "department",
+         "hospital_level", "patient_id")
+
+
+# --------------------------------------------------------------------------- edges
+
+def _aggregate_like(result: pl.DataFrame, original: FrameLike) -> FrameLike:
+    """An aggregate table in the caller's container type (pandas in, pandas out).
+
+    ``casemix._frames.like`` keeps the per-case index and so cannot serve a
+    table with other rows; this is its aggregate counterpart.
+    """
+    kind = kind_of(original)
+    if kind == "pandas":
+        return result.to_pandas()
+    if kind == "arrow":
+        return result.to_arrow()
+    return result
+
+
+def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{what} needs column(s) {', '.join(missing)}; the frame has "
+            f"{', '.join(df.columns) or 'no columns'}"
+        )
+
+
+def _prepare(cases: FrameLike, *, need: Sequence[str] = ("hospital_id", "drg")) -> pl.DataFrame:
+    """The case frame with the columns indicators read cast to their types.
+
+    Numbers arrive as strings from CSV; a value that is not a number becomes
+    null (and then counts as missing, never as zero).
+    """
+    df = to_polars(cases)
+    _require(df, need, "case-mix indicators")
+    casts = []
+    for c in _NUMERIC:
+        if c in df.columns:
+            casts.append(pl.col(c).cast(pl.Float64, strict=False))
+    for c in _TEXT:
+        if c in df.columns:
+            casts.append(pl.col(c).cast(pl.String))
+    return df.with_columns(casts) if casts else df
+
+
+def _weights_table(weights: FrameLike) -> pl.DataFrame:
+    """``drg`` → ``rw`` from any frame with those two columns; one row per DRG.
+
+    A ``casemix.weights.Weights`` result is accepted too (its ``table``).
+    """
+    w = to_polars(getattr(weights, "table", weights))
+    _require(w, ("drg", "rw"), "the weights table")
+    w = w.select(pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False))
+    dup = w.filter(pl.col("drg").is_duplicated())["drg"].unique().sort()
+    if len(dup):
+        raise InputError(f"weights table: DRG {dup[0]!r} appears more than once "
+                         f"({len(dup)} duplicated DRG codes); give one rw per drg")
+    bad = w.filter(pl.col("rw").is_null() | (pl.col("rw") < 0))
+    if len(bad):
+        raise InputError(f"weights table: rw of DRG {bad['drg'][0]!r} is missing, not a number "
+                         f"or negative; every rw must be a number >= 0")
+    return w
+
+
+def _case_sets(df: pl.DataFrame, *, max_los: float, min_cost: float,
+               ungroupable: Sequence[str]) -> pl.DataFrame:
+    """Add boolean columns ``_excluded`` and ``_grouped`` (see the module docstring)."""
+    excluded = pl.lit(False)
+    if "los" in df.columns:
+        excluded = excluded | (pl.col("los") > max_los).fill_null(False)
+    if "total_cost" in df.columns:
+        excluded = excluded | (pl.col("total_cost") < min_cost).fill_null(False)
+    drg = pl.col("drg")
+    grouped = (drg.is_not_null() & (drg.str.strip_chars() != "")
+               & ~drg.is_in(list(ungroupable)) & ~excluded)
+    return df.with_columns(_excluded=excluded, _grouped=grouped)
+
+
+def _with_month(df: pl.DataFrame) -> pl.DataFrame:
+    """A ``month`` column (``YYYY-MM``) from ``discharge_date`` when there is none."""
+    if "month" in df.columns:
+        return df.with_columns(pl.col("month").cast(pl.String))
+    if "discharge_date" not in df.columns:
+        raise InputError("indicators by month need a 'month' or a 'discharge_date' column")
+    d = pl.col("discharge_date")
+    if df.schema["discharge_date"] == pl.String:
+        d = d.str.to_date(strict=False)
+    return df.with_columns(month=d.dt.strftime("%Y-%m"))
+
+
+def _keys(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return ["hospital_id"]
+    return [by] if isinstance(by, str) else list(by)
+
+
+# --------------------------------------------------------------------------- low risk
+
+def low_risk_drgs(cases: FrameLike, *, z: float = -1.0, log: bool = True,
+                  min_cases: int = 1, max_los: float = 60.0, min_cost: float = 5.0,
+                  ungroupable: Sequence[str] = ("0000",),
+                  death_code: float = DEATH_CODE) -> list[str]:
+    """The low-risk DRGs of a case set, by the mortality z-score rule.
+
+    Rule: for every DRG g with at least ``min_cases`` grouped cases, take its
+    in-hospital mortality m_g = deaths / cases.  A DRG is low risk when its
+    standardised mortality z_g = (f(m_g) − mean_f) / sd_f < ``z`` (−1), with
+    f = ln when ``log`` (the default) and the mean and (population) SD taken
+    over the DRGs with m_g > 0; DRGs with no death have ln m = −∞ and are
+    low risk.  With ``log=False`` f is the identity over all DRGs.
+
+    Source: the national tertiary-hospital performance manual
+    (国家三级公立医院绩效考核操作手册, 低风险组病例死亡率) defines low-risk
+    DRGs as those whose mortality lies more than one SD below the mean
+    (quoted by secondary sources; primary text not read).  The log
+    transform and the zero-death rule are the Beijing BJ-DRG practice as
+    commonly described [unverified]; both are parameters here.
+
+    Parameters
+    ----------
+    cases : frame
+        Grouped cases with ``drg`` and ``discharge`` (离院方式; ``death_code``
+        = death).
+    z : float
+        Threshold on the z-score; strictly below is low risk.
+    log : bool
+        Standardise ln(mortality) instead of mortality.
+    min_cases : int
+        DRGs with fewer grouped cases are not classified (never low risk).
+
+    Returns
+    -------
+    list of str
+        Sorted DRG codes.
+    """
+    df = _prepare(cases, need=("drg", "discharge"))
+    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    return _low_risk_from(df, z=z, log=log, min_cases=min_cases, death_code=death_code)
+
+
+def _low_risk_from(df: pl.DataFrame, *, z: float, log: bool, min_cases: int,
+                   death_code: float) -> list[str]:
+    if "discharge" not in df.columns:
+        return []
+    per = (df.filter(pl.col("_grouped"))
+             .group_by("drg")
+             .agg(n=pl.len(), deaths=(pl.col("discharge") == death_code).fill_null(False).sum())
+             .filter(pl.col("n") >= min_cases)
+             .with_columns(m=pl.col("deaths") / pl.col("n")))
+    if per.is_empty():
+        return []
+    m = per["m"].to_numpy()
+    drgs = per["drg"].to_numpy()
+    if log:
+        pos = m > 0
+        f = np.log(m[pos])
+        low = ~pos  # no death: ln 0 = −inf, below any threshold
+        if f.size >= 2 and f.std() > 0:
+            zs = (f - f.mean()) / f.std()
+            low[np.flatnonzero(pos)[zs < z]] = True
+    else:
+        low = np.zeros(m.size, dtype=bool)
+        if m.size >= 2 and m.std() > 0:
+            low = (m - m.mean()) / m.std() < z
+    return sorted(drgs[low].tolist())
+
+
+# --------------------------------------------------------------------------- per hospital
+
+def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
+                        by: str | Sequence[str] | None = "hospital_id",
+                        max_los: float = 60.0, min_cost: float = 5.0,
+                        ungroupable: Sequence[str] = ("0000",),
+                        low_risk: Sequence[str] | None = None,
+                        low_risk_z: float = -1.0,
+                        death_code: float = DEATH_CODE) -> FrameLike:
+    """Case-mix indicators per hospital (or per any grouping of cases).
+
+    Formulas (sources in ``docs/indicators.md``):
+
+    * ``grouping_rate`` = grouped / (cases − excluded) [city pages];
+    * ``cmi`` = Σ RW / weighted cases; ``total_weight`` = Σ RW [city pages,
+      CHS-DRG];
+    * ``drgs`` = number of distinct DRGs among grouped cases;
+    * ``cost_efficiency`` = Σ actual cost / Σ expected cost, the expected
+      cost of a case being the mean cost of its DRG over all hospitals in
+      ``cases`` (the region) [city pages]; ``time_efficiency`` likewise with
+      LOS.  Both over grouped cases with a cost (resp. LOS);
+    * ``low_risk_mortality`` = deaths / cases among grouped cases in
+      low-risk DRGs (see :func:`low_risk_drgs`);
+    * ``cc_share``, ``mcc_share`` = share of grouped cases with severity
+      ``CC`` (resp. ``MCC``).
+
+    Parameters
+    ----------
+    cases : frame
+        A grouped frame: ``hospital_id`` (or the ``by`` columns), ``drg``;
+        optionally ``total_cost``, ``los``, ``discharge``, ``severity``,
+        ``discharge_date`` / ``month``, ``department``.
+    weights : frame
+        Any frame with columns ``drg`` and ``rw``.
+    by : str or sequence of str
+        Grouping columns; ``"month"`` is derived from ``discharge_date``
+        when there is no ``month`` column.  Default: per hospital.
+    max_los, min_cost : float
+        Exclusion thresholds (days, yuan).
+    ungroupable : sequence of str
+        DRG codes that mean "not grouped".
+    low_risk : sequence of str, optional
+        The low-risk DRGs; derived from ``cases`` by :func:`low_risk_drgs`
+        when not given.
+    low_risk_z : float
+        The z-score threshold of the derivation.
+
+    Returns
+    -------
+    frame
+        One row per group (sorted by the keys), same container type as
+        ``cases``.
+    """
+    keys = _keys(by)
+    df = _prepare(cases, need=("drg",))
+    if "month" in keys:
+        df = _with_month(df)
+    _require(df, keys, "hospital_indicators")
+    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    df = df.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
+    if low_risk is None:
+        low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
+
+    g = pl.col("_grouped")
+    # regional (all-hospital) DRG means: the "expected" cost and LOS of each case
+    for col in ("total_cost", "los"):
+        if col in df.columns:
+            df = df.with_columns(
+                pl.col(col).filter(g & pl.col(col).is_not_null()).mean().over("drg")
+                .alias(f"_exp_{col}"))
+    weighted = g & pl.col("rw").is_not_null()
+
+    def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+        return pl.when(den > 0).then(num / den).otherwise(None)
+
+    def efficiency(col: str) -> list[pl.Expr]:
+        if col not in df.columns:
+            return [pl.lit(None, dtype=pl.Float64)]
+        ok = g & pl.col(col).is_not_null()
+        return [ratio(pl.col(col).filter(ok).sum(), pl.col(f"_exp_{col}").filter(ok).sum())]
+
+    death = ((pl.col("discharge") == death_code).fill_null(False)
+             if "discharge" in df.columns else pl.lit(False))
+    lr = g & pl.col("drg").is_in(list(low_risk))
+    sev = pl.col("severity") if "severity" in df.columns else pl.lit(None, dtype=pl.String)
+    n_grouped = g.sum()
+    aggs = [
+        pl.len().alias("cases"),
+        pl.col("_excluded").sum().alias("excluded"),
+        n_grouped.alias("grouped"),
+        ratio(n_grouped, pl.len() - pl.col("_excluded").sum()).alias("grouping_rate"),
+        weighted.sum().alias("weighted_cases"),
+        pl.col("rw").filter(weighted).sum().alias("total_weight"),
+        ratio(pl.col("rw").filter(weighted).sum(), weighted.sum()).alias("cmi"),
+        pl.col("drg").filter(g).n_unique().alias("drgs"),
+        efficiency("total_cost")[0].alias("cost_efficiency"),
+        efficiency("los")[0].alias("time_efficiency"),
+        lr.sum().alias("low_risk_cases"),
+        (lr & death).sum().alias("low_risk_deaths"),
+        ratio((lr & death).sum(), lr.sum()).alias("low_risk_mortality"),
+        ratio((g & (sev == "CC")).sum(), n_grouped).alias("cc_share"),
+        ratio((g & (sev == "MCC")).sum(), n_grouped).alias("mcc_share"),
+    ]
+    if "total_cost" in df.columns:
+        aggs.append(pl.col("total_cost").sum().alias("total_cost"))
+    out = df.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
+    counts = ["cases", "excluded", "grouped", "weighted_cases", "drgs",
+              "low_risk_cases", "low_risk_deaths"]
+    out = out.with_columns(pl.col(counts).cast(pl.Int64),
+                           pl.col("grouping_rate", "cmi", "total_weight", "cost_efficiency",
+                                  "time_efficiency", "low_risk_mortality", "cc_share",
+                                  "mcc_share").cast(pl.Float64))
+    return _aggregate_like(out, cases)
+
+
+# --------------------------------------------------------------------------- per DRG
+
+def drg_indicators(cases: FrameLike, weights: FrameLike | None = None, *,
+                   max_los: float = 60.0, min_cost: float = 5.0,
+                   ungroupable: Sequence[str] = ("0000",),
+                   low_risk: Sequence[str] | None = None, low_risk_z: float = -1.0,
+                   death_code: float = DEATH_CODE) -> FrameLike:
+    """Per-DRG statistics of the grouped cases.
+
+    Columns: ``drg``, ``n``, ``total_cost``, ``mean_cost``, ``sd_cost``
+    (sample SD, ddof = 1), ``cv`` = SD / mean [DIP spec; CHS-DRG grouping
+    evaluation], ``mean_los``, ``deaths``, ``mortality``, ``low_risk``
+    (see :func:`low_risk_drgs`) and, when ``weights`` is given, ``rw``.
+    Sorted by total cost, largest first.
+    """
+    df = _prepare(cases, need=("drg",))
+    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    if low_risk is None:
+        low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
+    cost = pl.col("total_cost") if "total_cost" in df.columns else pl.lit(None, dtype=pl.Float64)
+    los = pl.col("los") if "los" in df.columns else pl.lit(None, dtype=pl.Float64)
+    death = ((pl.col("discharge") == death_code).fill_null(False)
+             if "discharge" in df.columns else pl.lit(False))
+    out = (df.filter(pl.col("_grouped"))
+             .group_by("drg")
+             .agg(n=pl.len(), total_cost=cost.sum(), mean_cost=cost.mean(),
+                  sd_cost=cost.std(ddof=1), mean_los=los.mean(), deaths=death.sum())
+             .with_columns(cv=pl.when(pl.col("mean_cost") > 0)
+                           .then(pl.col("sd_cost") / pl.col("mean_cost")),
+                           mortality=pl.col("deaths") / pl.col("n"),
+                           low_risk=pl.col("drg").is_in(list(low_risk)))
+             .with_columns(pl.col("n", "deaths").cast(pl.Int64),
+                           pl.col("total_cost", "mean_cost", "sd_cost", "cv",
+                                  "mean_los").cast(pl.Float64))
+             .sort(["total_cost", "drg"], descending=[True, False], nulls_last=True))
+    if weights is not None:
+        out = out.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
+    return _aggregate_like(out, cases)
+
+
+def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float = 60.0,
+                 min_cost: float = 5.0, ungroupable: Sequence[str] = ("0000",)) -> float:
+    """Reduction in variance (RIV) of a grouping: the share of variance the DRGs explain.
+
+    RIV = Σ_g n_g (ȳ_g − ȳ)² / Σ_i (y_i − ȳ)², over grouped cases with a
+    value; 1 means groups are internally homogeneous, 0 that they explain
+    nothing.  Standard grouping-evaluation statistic (e.g. 程亮亮 et al.,
+    中国卫生统计 2017(3):404–407; CHS-DRG technical specification).
+
+    Returns NaN when there are fewer than two cases or no variance.
+    """
+    df = _prepare(cases, need=("drg", value))
+    df = df.with_columns(pl.col(value).cast(pl.Float64, strict=False))
+    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    df = df.filter(pl.col("_grouped") & pl.col(value).is_not_null())
+    if df.height < 2:
+        return math.nan
+    y = pl.col(value)
+    total = df.select(((y - y.mean()) ** 2).sum()).item()
+    if not total > 0:
+        return math.nan
+    between = (df.group_by("drg").agg(n=pl.len(), m=y.mean())
+                 .select((pl.col("n") * (pl.col("m") - df[value].mean()) ** 2).sum()).item())
+    return float(between / total)
