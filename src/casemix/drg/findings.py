@@ -20,7 +20,7 @@ SEPARATOR = ";"
 def _unknown(expr: pl.Expr, known: pl.Series, label: str) -> pl.Expr:
     # one list of "label:code" per row, vectorised (no Python loop per row)
     return expr.list.eval(
-        pl.lit(label + ":") + pl.element().filter(~pl.element().is_in(known).fill_null(False))
+        pl.lit(label + ":") + pl.element().filter(~pl.element().is_in(known.implode()).fill_null(False))
     )
 
 

@@ -1,0 +1,80 @@
+"""``casemix group`` and ``casemix schemes``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from casemix.scheme import DEFAULT_SCHEME
+
+
+def _write(df, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        df.write_parquet(path)
+    elif path.suffix.lower() == ".csv":
+        # CSV has no lists: code lists go back to the `|`-separated layout they can be read from
+        import polars as pl
+
+        df.with_columns(pl.col(c).list.join("|") for c, t in df.schema.items()
+                        if isinstance(t, pl.List)).write_csv(path)
+    else:
+        raise click.BadParameter(f"output must end in .parquet or .csv, got {path.name}", param_hint="-o")
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file (.parquet or .csv): the input plus mdc, adrg, drg, severity, status, reason, warnings.")
+@click.option("--scheme", default=DEFAULT_SCHEME, show_default=True,
+              help="Shipped scheme name (see `casemix schemes`) or a scheme folder.")
+@click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
+@click.option("--batch-size", default=1_000_000, show_default=True,
+              help="Rows per batch when streaming Parquet to Parquet.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, quiet: bool) -> None:
+    """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
+    import casemix
+    from casemix.cli._render import console, table
+    from casemix.drg.summary import summarize
+
+    sch = casemix.load_scheme(scheme)
+    start = time.perf_counter()
+    streaming = (engine == "batch" and input_path.suffix.lower() in (".parquet", ".pq")
+                 and output.suffix.lower() in (".parquet", ".pq"))
+    if streaming:
+        from casemix.drg.batch import group_parquet
+
+        group_parquet(input_path, output, sch, batch_size=batch_size,
+                      progress=not quiet and sys.stderr.isatty())
+        if quiet:
+            return
+        import polars as pl
+
+        out = pl.read_parquet(output, columns=["drg", "mdc", "status", "reason"])
+    else:
+        out = casemix.group(input_path, scheme=sch, engine=engine)
+        _write(out, output)
+    if quiet:
+        return
+    elapsed = time.perf_counter() - start
+    s = summarize(out, sch)
+    console.print(f"[bold]{s.total:,}[/] cases grouped with {sch.id} in {elapsed:.2f} s "
+                  f"({s.total / max(elapsed, 1e-9):,.0f} cases/s); {s.grouped:,} with a DRG → {output}")
+    if s.failures.height:
+        table(s.failures, "Not grouped, by reason")
+
+
+@click.command()
+def schemes() -> None:
+    """List the schemes shipped with casemix."""
+    import casemix
+    from casemix.cli._render import console
+
+    for name in casemix.schemes():
+        s = casemix.load_scheme(name)
+        console.print(f"[bold]{name}[/]  {s.name} (version {s.version}): {len(s.mdcs)} MDC, "
+                      f"{sum(map(len, s.adrgs.values()))} ADRG, {sum(map(len, s.drgs.values()))} DRG")

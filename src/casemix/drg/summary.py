@@ -1,0 +1,71 @@
+"""What a grouping run looks like at a glance: cases per MDC, top DRGs, why cases failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from casemix._frames import to_polars
+from casemix.scheme import Scheme
+
+
+@dataclass(frozen=True)
+class GroupingSummary:
+    """Counts of a grouped case set.
+
+    Attributes
+    ----------
+    total, grouped
+        Number of cases, and of cases with a DRG.
+    by_status
+        status, cases.
+    by_mdc
+        mdc, name, cases, share — grouped cases only.
+    top_drgs
+        drg, name, cases, share, mean_cost (when a cost column exists).
+    failures
+        status, reason, cases — ungroupable and invalid cases by reason.
+    """
+
+    total: int
+    grouped: int
+    by_status: pl.DataFrame
+    by_mdc: pl.DataFrame
+    top_drgs: pl.DataFrame
+    failures: pl.DataFrame
+
+
+def summarize(grouped, scheme: Scheme, *, top: int = 10) -> GroupingSummary:
+    """Summarise the output of ``casemix.group``.
+
+    Parameters
+    ----------
+    grouped
+        A frame with the columns ``group`` adds (pandas or polars).
+    scheme
+        The scheme it was grouped with (for names and the ungroupable code).
+    top
+        How many DRGs to list.
+    """
+    df = to_polars(grouped)
+    total = df.height
+    ok = df.filter(pl.col("status") == scheme.status["grouped"])
+    mdc_names = pl.DataFrame({"mdc": [m.code for m in scheme.mdcs], "name": [m.name for m in scheme.mdcs]})
+    by_mdc = (ok.group_by("mdc").len("cases").join(mdc_names, on="mdc", how="left")
+              .with_columns((pl.col("cases") / max(total, 1)).alias("share"))
+              .sort(["cases", "mdc"], descending=[True, False]).select("mdc", "name", "cases", "share"))
+    names = scheme.drg_names()
+    agg = [pl.len().alias("cases")]
+    if "total_cost" in ok.columns:
+        agg.append(pl.col("total_cost").cast(pl.Float64, strict=False).mean().alias("mean_cost"))
+    top_drgs = (ok.group_by("drg").agg(agg)
+                .with_columns(pl.col("drg").replace_strict(names, default="", return_dtype=pl.String)
+                              .alias("name"),
+                              (pl.col("cases") / max(total, 1)).alias("share"))
+                .sort(["cases", "drg"], descending=[True, False]).head(top))
+    top_drgs = top_drgs.select("drg", "name", "cases", "share", *(["mean_cost"] if len(agg) > 1 else []))
+    failures = (df.filter(pl.col("status") != scheme.status["grouped"])
+                .group_by("status", "reason").len("cases").sort("cases", descending=True))
+    by_status = df.group_by("status").len("cases").sort("cases", descending=True)
+    return GroupingSummary(total, ok.height, by_status, by_mdc, top_drgs, failures)
