@@ -1,0 +1,359 @@
+"""A scheme compiled into flat numpy tables for the batch kernel.
+
+Built once per :class:`~casemix.scheme.Scheme` object (cached) from the
+loaded scheme alone, so any folder in the format of
+``../shared/schemes/FORMAT.md`` works, not only CHS-DRG 1.1.
+
+Code tables are indexed by the code id of :mod:`casemix.encode`:
+
+- ``list_bits[id, w]``: bit ``l % 64`` of word ``l // 64`` says the code is in
+  list ``l`` (436 lists of CHS-DRG 1.1 fit in 7 words per code);
+- ``or_flag[id]``, ``cc_level[id]`` (0 none, 1 CC, 2 MCC), ``cc_table[id]``
+  (exclusion table of a CC code), ``pdx_table[id]`` (exclusion table of a
+  principal diagnosis), ``site_attr[k, id]`` (attr id of the code in the
+  ``k``-th list read by a ``sites(...)`` rule, -1 when none).
+
+Rules become one linear program of fixed-width instructions (``prog[k] =
+(opcode, a, b, jump target)``, ``prog_val[k]`` the number of a comparison).
+A predicate sets a single boolean accumulator; ``&`` and ``|`` compile to
+conditional jumps that skip the remaining operands once the answer is
+known (short-circuit), and ``!`` flips the accumulator.  This is the
+postfix program of the issue with the stack replaced by jumps: no stack,
+and an expensive ``sites(...)`` or ``proc in`` loop runs only when it can
+still change the answer.  Operands of ``&``/``|`` are reordered cheapest
+first; rules are pure, so the order cannot change a result.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from casemix.encode import CHECK_FIELDS, CodeIndex, code_index
+from casemix.scheme.model import Scheme, adrg_kind
+from casemix.scheme.rules import (
+    FIELDS, OPS, And, Compare, Expr, InList, Not, Or, OrProc, Severity, Sites, TrueRule,
+)
+
+# -- opcodes (shared with kernel.py) ----------------------------------------------
+OP_TRUE = 0
+OP_IN_PDX = 1      # a: list
+OP_IN_SDX = 2
+OP_IN_DX = 3
+OP_IN_PPROC = 4
+OP_IN_PROC = 5
+OP_PPROC_OR = 6
+OP_PROC_OR = 7
+OP_SITES = 8       # a: sites table row, b: comparison op; value in prog_val
+OP_CMP = 9         # a: field index (FIELDS), b: comparison op; value in prog_val
+OP_SEV = 10        # a: level bit (1 CC, 2 MCC)
+OP_NOT = 11
+OP_JUMP_FALSE = 12  # c: target; jump when the accumulator is false
+OP_JUMP_TRUE = 13   # c: target; jump when the accumulator is true
+
+_TARGET_OP = {"pdx": OP_IN_PDX, "sdx": OP_IN_SDX, "dx": OP_IN_DX, "pproc": OP_IN_PPROC,
+              "proc": OP_IN_PROC}
+#: comparison operator codes, in the order of ``casemix.scheme.rules.OPS``
+CMP_CODE = {op: i for i, op in enumerate(OPS)}
+#: bits of the severity level set of a case
+LEVEL_BIT = {"CC": 1, "MCC": 2}
+#: decoded severity, by the kernel's severity output (0: invalid case)
+SEVERITY_TABLE = ("", "none", "CC", "MCC")
+#: kernel status codes
+STATUS_GROUPED, STATUS_UNGROUPABLE, STATUS_INVALID = 0, 1, 2
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledScheme:
+    """Everything the kernel needs, as numpy arrays, plus the decode tables.
+
+    Integer indices into ``mdc_codes`` / ``adrg_codes`` / ``reasons`` use 0
+    for the empty string; ``drg_codes`` has no empty entry.
+    """
+
+    index: CodeIndex
+    # code tables
+    list_names: tuple[str, ...]
+    list_bits: np.ndarray
+    list_mask: np.ndarray
+    or_flag: np.ndarray
+    cc_level: np.ndarray
+    cc_table: np.ndarray
+    pdx_table: np.ndarray
+    never_table: int
+    site_attr: np.ndarray
+    # rules
+    prog: np.ndarray
+    prog_val: np.ndarray
+    rule_start: np.ndarray
+    # grouping order
+    mdc_rule: np.ndarray
+    mdc_adrg_start: np.ndarray
+    mdc_qy: np.ndarray
+    adrg_rule: np.ndarray
+    adrg_medical: np.ndarray
+    adrg_out: np.ndarray
+    out_drg_start: np.ndarray
+    out_has_drgs: np.ndarray
+    out_self_drg: np.ndarray
+    drg_rule: np.ndarray
+    drg_out: np.ndarray
+    # validity
+    check_field: np.ndarray
+    check_when: np.ndarray
+    check_rule: np.ndarray
+    check_reason: np.ndarray
+    malformed_reason: int
+    malformed_fields: tuple[str, ...]
+    # switches and special results
+    fallthrough: bool
+    ambiguous: bool
+    ungroupable_drg: int
+    reason_no_mdc: int
+    reason_no_adrg: int
+    reason_no_drg: int
+    # decode tables
+    mdc_codes: tuple[str, ...]
+    adrg_codes: tuple[str, ...]
+    drg_codes: tuple[str, ...]
+    reasons: tuple[str, ...]
+    statuses: tuple[str, ...]
+
+    def kernel_args(self) -> tuple:
+        """The tables in the order ``kernel.group_kernel`` takes them."""
+        return (self.list_bits, self.list_mask, self.or_flag, self.cc_level, self.cc_table, self.pdx_table,
+                self.never_table, self.site_attr, self.prog, self.prog_val, self.rule_start,
+                self.mdc_rule, self.mdc_adrg_start, self.mdc_qy, self.adrg_rule,
+                self.adrg_medical, self.adrg_out, self.out_drg_start, self.out_has_drgs,
+                self.out_self_drg, self.drg_rule, self.drg_out, self.check_field,
+                self.check_when, self.check_rule, self.check_reason, self.malformed_reason,
+                self.fallthrough, self.ambiguous, self.ungroupable_drg, self.reason_no_mdc,
+                self.reason_no_adrg, self.reason_no_drg)
+
+
+class _Interner:
+    """Strings → dense ids, first come first served."""
+
+    def __init__(self, first: tuple[str, ...] = ()) -> None:
+        self.ids: dict[str, int] = {}
+        for s in first:
+            self(s)
+
+    def __call__(self, s: str) -> int:
+        if s not in self.ids:
+            self.ids[s] = len(self.ids)
+        return self.ids[s]
+
+    def table(self) -> tuple[str, ...]:
+        return tuple(self.ids)
+
+
+def _cost(expr: Expr) -> int:
+    """A rough evaluation cost, to try cheap operands of ``&``/``|`` first."""
+    if isinstance(expr, InList):
+        return 1 if expr.target in ("pdx", "pproc") else 3
+    if isinstance(expr, OrProc):
+        return 1 if expr.principal_only else 3
+    if isinstance(expr, Sites):
+        return 10
+    if isinstance(expr, Not):
+        return _cost(expr.operand)
+    if isinstance(expr, (And, Or)):
+        return sum(_cost(e) for e in expr.operands)
+    return 1
+
+
+class _Assembler:
+    """Rule trees → one instruction array with per-rule start offsets."""
+
+    def __init__(self, list_ids: dict[str, int], site_rows: dict[str, int]) -> None:
+        self.list_ids = list_ids
+        self.site_rows = site_rows
+        self.prog: list[list[int]] = []
+        self.vals: list[float] = []
+        self.starts: list[int] = []
+
+    def _emit(self, op: int, a: int = 0, b: int = 0, value: float = 0.0) -> int:
+        self.prog.append([op, a, b, -1])
+        self.vals.append(value)
+        return len(self.prog) - 1
+
+    def _expr(self, expr: Expr) -> None:
+        if isinstance(expr, TrueRule):
+            self._emit(OP_TRUE)
+        elif isinstance(expr, InList):
+            self._emit(_TARGET_OP[expr.target], self.list_ids[expr.list])
+        elif isinstance(expr, OrProc):
+            self._emit(OP_PPROC_OR if expr.principal_only else OP_PROC_OR)
+        elif isinstance(expr, Sites):
+            self._emit(OP_SITES, self.site_rows[expr.list], CMP_CODE[expr.op], float(expr.n))
+        elif isinstance(expr, Compare):
+            self._emit(OP_CMP, FIELDS.index(expr.field), CMP_CODE[expr.op], float(expr.value))
+        elif isinstance(expr, Severity):
+            self._emit(OP_SEV, LEVEL_BIT[expr.level])
+        elif isinstance(expr, Not):
+            self._expr(expr.operand)
+            self._emit(OP_NOT)
+        elif isinstance(expr, (And, Or)):
+            jump = OP_JUMP_FALSE if isinstance(expr, And) else OP_JUMP_TRUE
+            operands = sorted(expr.operands, key=_cost)  # stable: ties keep source order
+            jumps = []
+            for i, e in enumerate(operands):
+                self._expr(e)
+                if i < len(operands) - 1:
+                    jumps.append(self._emit(jump))
+            for j in jumps:
+                self.prog[j][3] = len(self.prog)
+        else:  # pragma: no cover - the parser makes no other node
+            raise TypeError(f"unknown rule node {expr!r}")
+
+    def add(self, expr: Expr) -> int:
+        """Assemble one rule; returns its rule number."""
+        self.starts.append(len(self.prog))
+        self._expr(expr)
+        return len(self.starts) - 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        prog = np.array(self.prog, dtype=np.int32).reshape(-1, 4)
+        vals = np.array(self.vals, dtype=np.float64)
+        starts = np.array(self.starts + [len(self.prog)], dtype=np.int32)
+        return prog, vals, starts
+
+
+def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
+    codes = index.codes.to_list()
+    pos = {c: i for i, c in enumerate(codes)}
+    n = len(codes)
+    list_names = tuple(sorted(scheme.lists))
+    n_words = max(1, (len(list_names) + 63) // 64)
+    bits = np.zeros((n, n_words), dtype=np.uint64)
+    for l, name in enumerate(list_names):
+        ids = np.fromiter((pos[c] for c in scheme.lists[name]), dtype=np.int64)
+        bits[ids, l // 64] |= np.uint64(1) << np.uint64(l % 64)
+    or_flag = np.zeros(n, dtype=np.uint8)
+    or_flag[[pos[c] for c in scheme.or_procedures]] = 1
+    tables = _Interner()
+    cc_level = np.zeros(n, dtype=np.int8)
+    cc_table = np.full(n, -1, dtype=np.int32)
+    for code, (level, table) in scheme.cc.items():
+        cc_level[pos[code]] = LEVEL_BIT[level]
+        cc_table[pos[code]] = tables(table)
+    pdx_table = np.full(n, -1, dtype=np.int32)
+    for code, table in scheme.exclusions.items():
+        pdx_table[pos[code]] = tables(table)
+    never = scheme.never_excluded_table
+    never_table = tables.ids.get(never, -1) if never is not None else -1
+    site_attr = np.full((max(1, len(site_lists)), n), -1, dtype=np.int32)
+    for k, name in enumerate(site_lists):
+        attrs = _Interner()
+        for code, attr in scheme.list_attrs.get(name, {}).items():
+            if attr and code in scheme.lists[name]:
+                site_attr[k, pos[code]] = attrs(attr)
+    mask = np.array([np.uint64(1) << np.uint64(l % 64) for l in range(len(list_names))] or [0],
+                    dtype=np.uint64)
+    return list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr
+
+
+_CACHE: "weakref.WeakKeyDictionary[Scheme, CompiledScheme]" = weakref.WeakKeyDictionary()
+
+
+def compile_scheme(scheme: Scheme) -> CompiledScheme:
+    """Compile a loaded scheme for the kernel (cached per Scheme object).
+
+    Parameters
+    ----------
+    scheme
+        Any scheme loaded by :func:`casemix.load_scheme`.
+
+    Returns
+    -------
+    CompiledScheme
+        Frozen; its arrays must not be written to.
+    """
+    cached = _CACHE.get(scheme)
+    if cached is not None:
+        return cached
+    index = code_index(scheme)
+
+    rules: list[Expr] = [m.rule for m in scheme.mdcs]
+    rules += [a.rule for ads in scheme.adrgs.values() for a in ads]
+    rules += [d.rule for ds in scheme.drgs.values() for d in ds]
+    rules += [r for c in scheme.checks for r in (c.when, c.rule) if r is not None]
+    from casemix.scheme.rules import walk
+
+    site_lists = sorted({n.list for r in rules for n in walk(r) if isinstance(n, Sites)})
+    (list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table,
+     site_attr) = _code_tables(scheme, index, site_lists)
+    asm = _Assembler({name: i for i, name in enumerate(list_names)},
+                     {name: k for k, name in enumerate(site_lists)})
+
+    # output tables: 0 is the empty string where a result may be empty
+    mdc_out = _Interner(("",))
+    adrg_out = _Interner(("",))
+    drg_out = _Interner()
+    reasons = _Interner(("",))
+
+    mdc_rule, mdc_adrg_start, mdc_qy = [], [0], []
+    adrg_rule, adrg_medical, adrg_out_idx = [], [], []
+    for m in scheme.mdcs:
+        mdc_out(m.code)
+        mdc_rule.append(asm.add(m.rule))
+        for a in scheme.adrgs.get(m.code, ()):
+            adrg_rule.append(asm.add(a.rule))
+            adrg_medical.append(adrg_kind(a.code) == "medical")
+            adrg_out_idx.append(adrg_out(a.code))
+        mdc_adrg_start.append(len(adrg_rule))
+        mdc_qy.append(adrg_out(m.code[-1] + "QY") if scheme.ambiguous_group else -1)
+
+    out_codes = adrg_out.table()
+    out_drg_start, out_has, out_self, drg_rule, drg_idx = [0], [], [], [], []
+    for code in out_codes:
+        rows = scheme.drgs.get(code)
+        out_has.append(rows is not None)
+        # a QY group without DRG rows is not split: its DRG code is its ADRG code
+        out_self.append(drg_out(code) if rows is None and code.endswith("QY") else -1)
+        for d in rows or ():
+            drg_rule.append(asm.add(d.rule))
+            drg_idx.append(drg_out(d.code))
+        out_drg_start.append(len(drg_rule))
+    ungroupable = drg_out(scheme.ungroupable)
+
+    check_field, check_when, check_rule, check_reason = [], [], [], []
+    for c in scheme.checks:
+        check_field.append(CHECK_FIELDS.index(c.field) if c.field is not None else -1)
+        check_when.append(asm.add(c.when) if c.when is not None else -1)
+        check_rule.append(asm.add(c.rule) if c.rule is not None else -1)
+        check_reason.append(reasons(c.reason))
+    malformed_reason = reasons(scheme.malformed_reason) if scheme.malformed_reason else -1
+    malformed_fields = tuple(sorted({c.field for c in scheme.checks if c.field is not None},
+                                    key=CHECK_FIELDS.index)) if malformed_reason >= 0 else ()
+
+    prog, vals, starts = asm.arrays()
+    i32 = lambda xs: np.array(xs, dtype=np.int32)  # noqa: E731
+    compiled = CompiledScheme(
+        index=index, list_names=list_names, list_bits=bits, list_mask=mask, or_flag=or_flag,
+        cc_level=cc_level, cc_table=cc_table, pdx_table=pdx_table, never_table=int(never_table),
+        site_attr=site_attr, prog=prog, prog_val=vals, rule_start=starts,
+        mdc_rule=i32(mdc_rule), mdc_adrg_start=i32(mdc_adrg_start), mdc_qy=i32(mdc_qy),
+        adrg_rule=i32(adrg_rule), adrg_medical=np.array(adrg_medical, dtype=np.uint8),
+        adrg_out=i32(adrg_out_idx), out_drg_start=i32(out_drg_start),
+        out_has_drgs=np.array(out_has, dtype=np.uint8), out_self_drg=i32(out_self),
+        drg_rule=i32(drg_rule), drg_out=i32(drg_idx),
+        check_field=i32(check_field), check_when=i32(check_when), check_rule=i32(check_rule),
+        check_reason=i32(check_reason), malformed_reason=int(malformed_reason),
+        malformed_fields=malformed_fields,
+        fallthrough=bool(scheme.mdc_fallthrough), ambiguous=bool(scheme.ambiguous_group),
+        ungroupable_drg=int(ungroupable),
+        reason_no_mdc=reasons(scheme.reasons.get("no_mdc", "")),
+        reason_no_adrg=reasons(scheme.reasons.get("no_adrg", "")),
+        reason_no_drg=reasons(scheme.reasons.get("no_drg", "")),
+        mdc_codes=mdc_out.table(), adrg_codes=adrg_out.table(), drg_codes=drg_out.table(),
+        reasons=reasons.table(),
+        statuses=(scheme.status["grouped"], scheme.status["ungroupable"], scheme.status["invalid"]),
+    )
+    for arr in (bits, mask, or_flag, cc_level, cc_table, pdx_table, site_attr, prog, vals, starts):
+        arr.flags.writeable = False
+    _CACHE[scheme] = compiled
+    return compiled
