@@ -1,0 +1,85 @@
+"""Per-case rules: which rule settles a case, and its adjusted points.
+
+Notation (docs/payment-settlement.md): P base points (RW × points per
+RW, or given), c the case cost, m the group's reference mean cost, k the
+high-cost multiple of the hospital's level, f the hospital coefficient.
+
+Precedence, first match wins:
+
+1. ``special``    listed 特病单议 case within its hospital's cap → paid at cost
+2. ``ungroupable`` / ``no_weight`` → per ``Policy.ungroupable``
+3. ``short_stay`` death/transfer with LOS <= max → P × min(c/m, 1) (or LOS basis)
+4. ``high_cost``  c > k·m → per ``HighCost.rule``
+5. ``low_cost``   c < ratio·m → P × c/m
+6. ``normal``     P
+
+Adjusted points = rule points × f × (readmission penalty if flagged);
+cost-converted points of ungroupable cases take no coefficient, since
+the hospital's own cost already reflects its level.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from casemix.budget import Policy
+
+POINT_RULES = ("short_stay", "high_cost", "low_cost", "normal")
+
+
+def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool) -> pl.DataFrame:
+    """Add ``rule``, ``pay`` (``points`` / ``cost`` / ``none``), ``rule_points``, ``adjusted_points``.
+
+    ``w`` carries: base_points, cost, los, discharge, ref_cost, ref_los, k,
+    coefficient, special (accepted special case), ungroupable, has_weight,
+    readmission, and ``all_case_cost`` (M_ref, yuan per RW).
+    """
+    hc, lc, ss = policy.high_cost, policy.low_cost, policy.short_stay
+    c, m, p = pl.col("cost"), pl.col("ref_cost"), pl.col("base_points")
+    ratio = c / m
+    short = pl.lit(False)
+    if ss.enabled and short_stay_ok:
+        short = (pl.col("discharge").is_in([float(x) for x in ss.discharge]) & (pl.col("los") <= ss.max_los)
+                 ).fill_null(False)
+    high = (c > pl.col("k") * m).fill_null(False)
+    low = ((c < lc.ratio * m).fill_null(False) if lc.rule != "none" else pl.lit(False))
+    rule = (pl.when("special").then(pl.lit("special"))
+            .when("ungroupable").then(pl.lit("ungroupable"))
+            .when(~pl.col("has_weight")).then(pl.lit("no_weight"))
+            .when(short).then(pl.lit("short_stay"))
+            .when(high).then(pl.lit("high_cost"))
+            .when(low).then(pl.lit("low_cost"))
+            .otherwise(pl.lit("normal")))
+    w = w.with_columns(rule.alias("rule"))
+
+    if ss.basis == "los":
+        short_pts = p * pl.min_horizontal(pl.col("los") / pl.col("ref_los"), pl.lit(1.0))
+        short_pts = short_pts.fill_null(p).fill_nan(p)
+    else:
+        short_pts = p * pl.min_horizontal(ratio, pl.lit(1.0))
+    if hc.rule == "excess":
+        high_pts = p + hc.factor * (ratio - pl.col("k")) * p
+    elif hc.rule == "pro_rata":
+        high_pts = p * ratio
+    else:
+        high_pts = p
+    unweighted = pl.col("rule").is_in(["ungroupable", "no_weight"])
+    r = pl.col("rule")
+    rule_points = (pl.when(r == "short_stay").then(short_pts)
+                   .when(r == "high_cost").then(high_pts)
+                   .when(r == "low_cost").then(p * ratio)
+                   .when(r == "normal").then(p)
+                   .when(unweighted & pl.lit(policy.ungroupable == "points"))
+                   .then(c / pl.col("all_case_cost") * policy.points_per_rw)
+                   .otherwise(pl.lit(0.0)))
+    pay = (pl.when(r.is_in(POINT_RULES)).then(pl.lit("points"))
+           .when(r == "special").then(pl.lit("cost"))
+           .otherwise(pl.lit({"cost": "cost", "points": "points", "none": "none"}
+                             [policy.ungroupable])))
+    penalty = pl.when(pl.col("readmission")).then(pl.lit(policy.readmission.penalty)).otherwise(1.0)
+    coef = pl.when(unweighted).then(pl.lit(1.0)).otherwise(pl.col("coefficient"))
+    w = w.with_columns(pay.alias("pay"), rule_points.alias("rule_points"))
+    return w.with_columns(
+        pl.when(pl.col("pay") == "points")
+        .then(pl.col("rule_points") * coef * penalty).otherwise(pl.lit(0.0))
+        .alias("adjusted_points"))

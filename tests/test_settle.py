@@ -1,0 +1,303 @@
+"""Settlement: the worked examples of docs/payment-settlement.md to the fen, and properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from casemix._money import yuan_to_fen
+from casemix.budget import HighCost, Policy, Readmission, SpecialCases
+from casemix.errors import InputError, PolicyError
+from casemix.settle import compare, run_demo_settlement, settle
+
+# --- worked example S1 (docs/payment-settlement.md) ----------------------------
+
+WEIGHTS = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_000.0, 20_000.0]})
+
+
+def s1_cases() -> pl.DataFrame:
+    return pl.DataFrame({
+        "case_id": ["C1", "C2", "C3", "C4", "C5", "C6", "C7"],
+        "hospital_id": ["H1", "H1", "H1", "H2", "H2", "H2", "H2"],
+        "hospital_level": ["3", "3", "3", "2", "2", "2", "2"],
+        "drg": ["A1", "B1", "A1", "A1", "B1", "0000", "B1"],
+        "total_cost": [9_000.0, 70_000.0, 3_000.0, 25_000.0, 8_000.0, 1_234.56, 19_000.0],
+        "los": [5.0, 12.0, 3.0, 9.0, 1.0, 2.0, 6.0],
+        "discharge": [1, 1, 1, 1, 5, 1, 1],
+    })
+
+
+def s1_policy(**changes) -> Policy:
+    p = Policy(budget="100000", name="S1", points_per_rw=100, base_share=0.75,
+               forecast_points=1000, quality_reserve=0.03, prepayment_share=0.85,
+               level_coefficients={"3": 1.0, "2": 0.9})
+    return p.replace(**changes) if changes else p
+
+
+def test_example_s1_cases_to_the_fen():
+    s = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
+    c = s.cases
+    assert c["rule"].to_list() == ["normal", "high_cost", "low_cost", "high_cost", "short_stay",
+                                   "ungroupable", "normal"]
+    assert c["adjusted_points"].to_list() == pytest.approx([100, 300, 30, 135, 72, 0, 180])
+    assert c["payment_fen"].to_list() == [1_208_879, 3_626_638, 362_664, 1_631_987, 870_393,
+                                          123_456, 2_175_983]
+    assert c.height == 7 and c["case_id"].to_list() == s1_cases()["case_id"].to_list()
+
+
+def test_example_s1_hospitals_and_region():
+    s = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
+    h = s.hospitals.to_dicts()
+    assert [r["hospital_id"] for r in h] == ["H1", "H2"]
+    assert [r["points"] for r in h] == pytest.approx([430, 387])
+    assert [r["point_payment_fen"] for r in h] == [5_198_181, 4_678_363]
+    assert [r["payment_fen"] for r in h] == [5_198_181, 4_801_819]
+    assert [r["reserve_fen"] for r in h] == [155_945, 144_055]
+    assert [r["prepaid_fen"] for r in h] == [2_741_250, 2_572_063]
+    assert [r["clearing_fen"] for r in h] == [2_300_986, 2_085_701]
+    assert [r["cost_fen"] for r in h] == [8_200_000, 5_323_456]
+    assert [r["surplus_fen"] for r in h] == [-3_001_819, -521_637]
+    assert [r["cmi"] for r in h] == pytest.approx([4 / 3, 5 / 3])
+    r = s.region.row(0, named=True)
+    assert r["budget_fen"] == 10_000_000 and r["payment_fen"] == 10_000_000 and r["budget_check"]
+    assert r["at_cost_fen"] == 123_456 and r["point_budget_fen"] == 9_876_544
+    assert r["pv_base"] == pytest.approx(75.0)
+    assert r["pv_final"] == pytest.approx(9_876_544 / 100 / 817)
+    assert r["pv_floating"] == pytest.approx(9_876_544 / 100 / 817 - 75.0)
+    assert s.point_value == pytest.approx(120.887931456548)
+
+
+def test_example_s2_special_case_within_cap():
+    p = s1_policy(special=SpecialCases(case_ids=("C2", "C1"), cap_share=0.5))
+    s = settle(s1_cases(), p, weights=WEIGHTS)
+    c = s.cases
+    assert c["rule"].to_list()[:3] == ["normal", "special", "low_cost"]
+    assert c["payment_fen"].to_list() == [556_392, 7_000_000, 166_917, 751_128, 400_602,
+                                          123_456, 1_001_505]
+    assert s.region["pv_final"][0] == pytest.approx(2_876_544 / 100 / 517)
+    assert int(c["payment_fen"].sum()) == 10_000_000
+
+
+def readmission_cases() -> pl.DataFrame:
+    d = dt.date
+    return pl.DataFrame({
+        "case_id": ["R1", "R2", "R3", "R4"],
+        "hospital_id": ["H1"] * 4,
+        "patient_id": ["P1", "P1", "P1", "P2"],
+        "drg": ["A1", "A1", "A1", "A1"],
+        "adrg": ["A1x"] * 4,
+        "total_cost": [10_000.0] * 4,
+        "admission_date": [d(2024, 3, 1), d(2024, 3, 15), d(2024, 4, 10), d(2024, 3, 16)],
+        "discharge_date": [d(2024, 3, 5), d(2024, 3, 20), d(2024, 4, 12), d(2024, 3, 18)],
+    })
+
+
+def test_example_r_readmission_halves_earlier_stay():
+    p = Policy(budget="40000")
+    s = settle(readmission_cases(), p, weights=WEIGHTS)
+    assert s.cases["readmission"].to_list() == [True, False, False, False]
+    assert s.cases["adjusted_points"].to_list() == pytest.approx([50, 100, 100, 100])
+    assert s.cases["payment_fen"].to_list() == [571_429, 1_142_857, 1_142_857, 1_142_857]
+    later = settle(readmission_cases(), p.replace(readmission=Readmission(apply_to="later")),
+                   weights=WEIGHTS)
+    assert later.cases["readmission"].to_list() == [False, True, False, False]
+    eleven = settle(readmission_cases(), p.replace(readmission=Readmission(days=9)),
+                    weights=WEIGHTS)
+    assert not any(eleven.cases["readmission"].to_list())
+    exempt = settle(readmission_cases(), p.replace(readmission=Readmission(exempt_adrg=("A1x",))),
+                    weights=WEIGHTS)
+    assert not any(exempt.cases["readmission"].to_list())
+
+
+def test_readmission_dates_as_text_and_skip_note():
+    cases = readmission_cases().with_columns(pl.col("admission_date", "discharge_date")
+                                             .cast(pl.String))
+    s = settle(cases, Policy(budget="40000"), weights=WEIGHTS)
+    assert s.cases["readmission"].to_list() == [True, False, False, False]
+    s2 = settle(cases.drop("patient_id"), Policy(budget="40000"), weights=WEIGHTS)
+    assert not any(s2.cases["readmission"].to_list())
+    assert any("readmission rule skipped" in n for n in s2.notes)
+
+
+# --- options ----------------------------------------------------------------------
+
+def test_ungroupable_rules():
+    cases = s1_cases()
+    by_points = settle(cases, s1_policy(ungroupable="points"), weights=WEIGHTS)
+    # cost-converted points: 1234.56 / 10000 (M from mean_cost / rw) × 100, no coefficient
+    assert by_points.cases["adjusted_points"][5] == pytest.approx(12.3456)
+    assert by_points.region["at_cost_fen"][0] == 0
+    unpaid = settle(cases, s1_policy(ungroupable="none"), weights=WEIGHTS)
+    assert unpaid.cases["payment_fen"][5] == 0
+    assert int(unpaid.cases["payment_fen"].sum()) == 10_000_000
+
+
+def test_unknown_drg_is_no_weight_and_high_cost_rules():
+    cases = s1_cases().with_columns(pl.when(pl.col("case_id") == "C7").then(pl.lit("Z9"))
+                                    .otherwise(pl.col("drg")).alias("drg"))
+    s = settle(cases, s1_policy(), weights=WEIGHTS)
+    assert s.cases["rule"][6] == "no_weight" and s.cases["payment_fen"][6] == 1_900_000
+    pro = settle(s1_cases(), s1_policy(high_cost=HighCost(rule="pro_rata")), weights=WEIGHTS)
+    assert pro.cases["adjusted_points"][1] == pytest.approx(700)  # 200 × 70000 / 20000
+    none = settle(s1_cases(), s1_policy(high_cost=HighCost(rule="none")), weights=WEIGHTS)
+    assert none.cases["adjusted_points"][1] == pytest.approx(200)
+    # group means of the settled cases instead of the weight table: B1 mean (70000+8000+19000)/3
+    cur = settle(s1_cases(), s1_policy(high_cost=HighCost(mean="cases")), weights=WEIGHTS)
+    assert cur.cases["ref_cost"][1] == pytest.approx(97_000 / 3)
+    assert cur.cases["rule"][1] == "normal"
+
+
+def test_points_column_entry_gives_the_same_settlement():
+    cases = s1_cases().with_columns(
+        pl.col("drg").replace_strict({"A1": 100.0, "B1": 200.0}, default=None).alias("points"))
+    a = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
+    b = settle(cases, s1_policy(), weights=WEIGHTS, points="points")
+    assert a.cases["payment_fen"].to_list() == b.cases["payment_fen"].to_list()
+    # without a weight table, group means come from the cases themselves
+    c = settle(cases, s1_policy(), points="points")
+    assert int(c.cases["payment_fen"].sum()) == 10_000_000
+    assert c.cases["ref_cost"][1] == pytest.approx(97_000 / 3)
+
+
+def test_hospital_coefficient_beats_level_and_policy_levels():
+    p = s1_policy(hospital_coefficients={"H2": 1.2})
+    s = settle(s1_cases(), p, weights=WEIGHTS)
+    assert s.cases["coefficient"].to_list() == [1.0, 1.0, 1.0, 1.2, 1.2, 1.2, 1.2]
+    p2 = s1_policy(hospital_levels={"H1": "3", "H2": "2"})
+    s2 = settle(s1_cases().drop("hospital_level"), p2, weights=WEIGHTS)
+    assert s2.cases["payment_fen"].to_list() == settle(s1_cases(), s1_policy(),
+                                                       weights=WEIGHTS).cases["payment_fen"].to_list()
+
+
+def test_pandas_in_pandas_out_and_compare():
+    pdf = s1_cases().to_pandas()
+    pdf.index = pd.RangeIndex(10, 17)
+    s = settle(pdf, s1_policy(), weights=WEIGHTS.to_pandas())
+    assert isinstance(s.cases, pd.DataFrame) and list(s.cases.index) == list(range(10, 17))
+    assert isinstance(s.hospitals, pd.DataFrame) and isinstance(s.region, pd.DataFrame)
+    assert s.cases["payment_fen"].sum() == 10_000_000
+    t = compare(pdf, s1_policy(), s1_policy(level_coefficients={"3": 1.0, "2": 1.0}),
+                weights=WEIGHTS)
+    assert isinstance(t, pd.DataFrame)
+    assert list(t["payment_a_fen"]) == [5_198_181, 4_801_819]
+    assert (t["payment_b_fen"].sum()) == 10_000_000
+    assert (t["diff_fen"] == t["payment_b_fen"] - t["payment_a_fen"]).all()
+    assert t["diff_fen"].iloc[1] > 0  # H2 gains when its level coefficient rises to 1.0
+
+
+def test_errors_name_row_and_column():
+    bad = s1_cases().with_columns(pl.when(pl.col("case_id") == "C3").then(-1.0)
+                                  .otherwise(pl.col("total_cost")).alias("total_cost"))
+    with pytest.raises(InputError, match=r"row 2 \(case_id 'C3'\)"):
+        settle(bad, s1_policy(), weights=WEIGHTS)
+    with pytest.raises(InputError, match="hospital_id"):
+        settle(s1_cases().drop("hospital_id"), s1_policy(), weights=WEIGHTS)
+    with pytest.raises(InputError, match="weights="):
+        settle(s1_cases(), s1_policy())
+    with pytest.raises(PolicyError, match="exceed the budget"):
+        settle(s1_cases(), s1_policy(budget="1000"), weights=WEIGHTS)
+    with pytest.raises(InputError, match="drg and rw"):
+        settle(s1_cases(), s1_policy(), weights=pl.DataFrame({"drg": ["A1"]}))
+
+
+def test_demo_settlement_sums_to_budget():
+    rng = np.random.default_rng(7)
+    n = 2000
+    grouped = pl.DataFrame({
+        "case_id": [f"c{i}" for i in range(n)],
+        "hospital_id": rng.choice(["H01", "H02", "H03", "H04"], n),
+        "hospital_level": rng.choice(["3", "2"], n),
+        "drg": rng.choice(["FR25", "HC25", "OR19", "IC29", "0000"], n, p=[.3, .3, .2, .18, .02]),
+        "total_cost": np.round(rng.lognormal(9, 0.7, n), 2),
+        "los": rng.integers(1, 20, n).astype(float),
+        "discharge": rng.choice([1, 2, 5], n, p=[.94, .03, .03]),
+    })
+    s = run_demo_settlement(grouped)
+    r = s.region.row(0, named=True)
+    assert r["budget_check"] and int(s.hospitals["payment_fen"].sum()) == r["budget_fen"]
+    assert r["budget_fen"] == yuan_to_fen(round(grouped["total_cost"].sum() * 0.92))
+
+
+# --- properties ------------------------------------------------------------------------
+
+@st.composite
+def settlement_inputs(draw):
+    n = draw(st.integers(1, 40))
+    hosp = draw(st.lists(st.sampled_from(["H1", "H2", "H3", "H4"]), min_size=n, max_size=n))
+    drg = draw(st.lists(st.sampled_from(["A1", "B1", "C1", "0000", "Z9"]), min_size=n, max_size=n))
+    cost = draw(st.lists(st.floats(0.0, 500_000.0).map(lambda x: round(x, 2)),
+                         min_size=n, max_size=n))
+    los = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
+    dis = draw(st.lists(st.sampled_from([1, 2, 5, 9]), min_size=n, max_size=n))
+    lvl = draw(st.lists(st.sampled_from(["1", "2", "3"]), min_size=n, max_size=n))
+    cases = pl.DataFrame({"case_id": [f"c{i}" for i in range(n)], "hospital_id": hosp,
+                          "drg": drg, "total_cost": cost, "los": [float(x) for x in los],
+                          "discharge": dis, "hospital_level": lvl})
+    factor = draw(st.floats(0.2, 3.0))
+    budget = round(sum(cost) * factor + draw(st.integers(0, 10_000)), 2)
+    policy = Policy(
+        budget=str(budget), base_share=draw(st.floats(0, 1)),
+        forecast_points=draw(st.one_of(st.none(), st.floats(1, 1e6))),
+        quality_reserve=draw(st.floats(0, 0.1)), prepayment_share=draw(st.floats(0, 1)),
+        ungroupable=draw(st.sampled_from(["cost", "points", "none"])),
+        level_coefficients={"3": draw(st.floats(0.5, 1.5)), "2": draw(st.floats(0.5, 1.5))},
+        high_cost=HighCost(rule=draw(st.sampled_from(["excess", "pro_rata", "none"])),
+                           factor=draw(st.floats(0, 2))),
+        special=SpecialCases(case_ids=tuple(draw(st.lists(st.sampled_from(
+            [f"c{i}" for i in range(n)]), max_size=3))), cap_share=draw(st.floats(0, 1))))
+    weights = pl.DataFrame({"drg": ["A1", "B1", "C1"], "rw": [0.5, 1.0, 3.7],
+                            "mean_cost": [5_000.0, 10_000.0, 37_000.0]})
+    return cases, policy, weights
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(settlement_inputs())
+def test_budget_conservation_for_any_input(inp):
+    cases, policy, weights = inp
+    try:
+        s = settle(cases, policy, weights=weights)
+    except PolicyError as exc:  # at-cost payments above the budget, or nothing earns points
+        assert "exceed the budget" in str(exc) or "no case earns points" in str(exc)
+        return
+    h, c = s.hospitals, s.cases
+    assert c.height == cases.height
+    assert int(h["payment_fen"].sum()) == policy.budget_fen
+    assert int(c["payment_fen"].sum()) == policy.budget_fen
+    assert h["payment_fen"].to_list() == (c.group_by("hospital_id").agg(pl.col("payment_fen").sum())
+                                          .sort("hospital_id")["payment_fen"].to_list())
+    assert (c["payment_fen"] >= 0).all()
+    assert (h["clearing_fen"] == h["payment_fen"] - h["reserve_fen"] - h["prepaid_fen"]).all()
+    assert s.region["budget_check"][0]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(settlement_inputs())
+def test_more_points_never_less_payment_at_one_point_value(inp):
+    cases, policy, weights = inp
+    try:
+        s = settle(cases, policy, weights=weights)
+    except PolicyError:
+        return
+    h = s.hospitals.sort("points")
+    assert _ties_only(h["points"], h["point_payment_fen"])
+    for _, g in s.cases.group_by("hospital_id"):
+        g = g.filter(pl.col("adjusted_points") > 0).sort("adjusted_points")
+        pay = g["payment_fen"].to_numpy()
+        pts = g["adjusted_points"].to_numpy()
+        assert all(pay[i] <= pay[i + 1] or pts[i] == pts[i + 1] for i in range(len(pay) - 1))
+    # every hospital's point payment is its points at the final point value, within 1 fen
+    pv = s.point_value
+    if pv is not None:
+        exact = s.hospitals["points"].to_numpy() * pv * 100
+        assert np.all(np.abs(s.hospitals["point_payment_fen"].to_numpy() - exact) < 1 + 1e-6)
+
+
+def _ties_only(points: pl.Series, pay: pl.Series) -> bool:
+    p, f = points.to_numpy(), pay.to_numpy()
+    return all(f[i] <= f[i + 1] or p[i] == p[i + 1] for i in range(len(f) - 1))
