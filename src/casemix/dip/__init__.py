@@ -1,0 +1,280 @@
+"""DIP (按病种分值付费, Big Data Diagnosis-Intervention Packet) in casemix.
+
+Public API:
+
+- :func:`load_catalog` / :func:`catalogs`: DIP catalog folders
+  (``docs/dip-catalog.md``), shipped ones in ``grouping_tables/``;
+- :func:`group`: cases → the input plus ``dip_group``, ``dip_type``,
+  ``dip_score``, ``status``, ``reason``, ``warnings`` (batch engine by
+  default, the readable reference engine on request; both give the same
+  answer);
+- :func:`build_catalog`: a catalog from a cost history (core groups by
+  count threshold or coverage, related-procedure splits, comprehensive
+  groups);
+- :func:`scores`, :func:`hospital_coefficients`, :func:`subtype_coefficients`:
+  group scores and adjustment coefficients;
+- :func:`settle` and the point-value functions of :mod:`casemix.dip.settle`.
+
+The rules and their sources are in ``docs/dip-rules.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from casemix._frames import like, to_polars
+from casemix.dip.catalog import ATTRIBUTES, Catalog, load_catalog_folder, write_catalog
+from casemix.errors import InputError, SchemeError
+
+__all__ = ["ATTRIBUTES", "Catalog", "build_catalog", "catalogs", "group", "hospital_coefficients",
+           "load_catalog", "scores", "settle", "subtype_coefficients", "write_catalog",
+           "DEFAULT_CATALOG"]
+
+#: the catalog used when none is named
+DEFAULT_CATALOG = "dip-demo"
+
+#: columns grouping adds (an input column of the same name is replaced)
+OUTPUT_COLUMNS = ("dip_group", "dip_type", "dip_score", "status", "reason", "warnings")
+
+
+def _tables_root() -> Path:
+    from casemix.scheme import tables_root
+
+    return tables_root()
+
+
+def catalogs() -> list[str]:
+    """Names of the DIP catalogs shipped in ``grouping_tables/``."""
+    root = _tables_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "catalog.toml").is_file())
+
+
+def is_catalog(name_or_path: Any) -> bool:
+    """Whether ``name_or_path`` names a DIP catalog (a loaded one, a shipped name or a folder)."""
+    if isinstance(name_or_path, Catalog):
+        return True
+    if not isinstance(name_or_path, (str, Path)):
+        return False
+    p = Path(name_or_path)
+    return (p / "catalog.toml").is_file() or (_tables_root() / str(name_or_path)
+                                              / "catalog.toml").is_file()
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, stamp: float) -> Catalog:
+    return load_catalog_folder(path)
+
+
+def load_catalog(name_or_path: str | Path | Catalog = DEFAULT_CATALOG) -> Catalog:
+    """Load a shipped DIP catalog by name, or any catalog folder by path.
+
+    Parameters
+    ----------
+    name_or_path
+        A name from :func:`catalogs` (e.g. ``"dip-demo"``), a folder path, or
+        an already loaded :class:`Catalog` (returned as is).
+
+    Returns
+    -------
+    Catalog
+        Validated, immutable, cached per process (reloaded when a file changes).
+
+    Raises
+    ------
+    SchemeError
+        Unknown name, or a malformed file (the message names file, line and column).
+    """
+    if isinstance(name_or_path, Catalog):
+        return name_or_path
+    folder = Path(name_or_path)
+    if not (folder / "catalog.toml").is_file():
+        shipped = _tables_root() / str(name_or_path)
+        if (shipped / "catalog.toml").is_file():
+            folder = shipped
+        elif folder.is_dir():
+            raise SchemeError("not a DIP catalog folder: catalog.toml is missing",
+                              file=str(folder))
+        else:
+            raise SchemeError(f"no DIP catalog named {str(name_or_path)!r}: shipped catalogs "
+                              f"are {', '.join(catalogs()) or '(none)'}; or pass a folder path")
+    folder = folder.resolve()
+    stamp = max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()), default=0.0)
+    return _load_cached(str(folder), stamp)
+
+
+# ------------------------------------------------------------------ grouping
+_NEEDED = ("pdx", "sdx", "pproc", "oproc")
+
+
+def _clean_list(col: str) -> pl.Expr:
+    e = pl.element()
+    return pl.col(col).list.eval(e.filter(e.is_not_null() & (e.str.strip_chars() != ""))
+                                 .str.strip_chars())
+
+
+def prepare(frame: pl.DataFrame) -> pl.DataFrame:
+    """The columns grouping reads, normalised once for both engines.
+
+    ``pdx`` (null when empty), ``sdx`` and ``procs`` (principal procedure
+    first, then the others) as lists without nulls or empty strings.
+    Missing ``sdx`` / ``pproc`` / ``oproc`` columns count as empty; a
+    missing ``pdx`` column is an error.
+    """
+    if "pdx" not in frame.columns:
+        raise InputError("cases have no 'pdx' column (principal diagnosis); read them with "
+                         "casemix.read_cases or name the column pdx")
+    cols = []
+    for name, dtype in (("sdx", pl.List(pl.String)), ("pproc", pl.String),
+                        ("oproc", pl.List(pl.String))):
+        if name in frame.columns:
+            if frame.schema[name] != dtype:
+                raise InputError(f"column {name!r} has type {frame.schema[name]}, expected "
+                                 f"{dtype}; read the cases with casemix.read_cases")
+            cols.append(pl.col(name))
+        else:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
+    if frame.schema["pdx"] != pl.String:
+        raise InputError(f"column 'pdx' has type {frame.schema['pdx']}, expected String")
+    base = frame.select(pl.col("pdx"), *cols)
+    pdx = pl.col("pdx").str.strip_chars()
+    return base.select(
+        pdx=pl.when(pdx != "").then(pdx),
+        sdx=_clean_list("sdx").fill_null([]),
+        procs=pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc").fill_null([]))
+        .list.eval(pl.element().filter(pl.element().str.strip_chars() != "")
+                                     .str.strip_chars()),
+    )
+
+
+def _outcomes_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
+    from casemix.dip.reference import group_case
+
+    n = prepared.height
+    grp = np.empty(n, dtype=np.int32)
+    reason = np.empty(n, dtype=np.int8)
+    warn = np.empty(n, dtype=np.int32)
+    dx = np.empty(n, dtype=object)
+    attr = np.empty(n, dtype=np.int8)
+    for i, (p, s, procs) in enumerate(prepared.iter_rows()):
+        o = group_case(p, s, procs[0] if procs else None, procs[1:], catalog,
+                       main_procedure_only=main_procedure_only)
+        grp[i], reason[i], warn[i], dx[i], attr[i] = o.group, o.reason, o.warnings, o.dx, o.attribute
+    return grp, reason, warn, dx, attr
+
+
+def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
+             engine: str = "batch", main_procedure_only: bool = False) -> dict[str, np.ndarray]:
+    """Grouping decisions as arrays (``group`` position, ``reason`` code, ``warnings`` bits, ``dx``, ``attribute``).
+
+    The raw form both engines produce; :func:`group` turns it into columns.
+    """
+    cat = load_catalog(catalog)
+    frame = to_polars(cases)
+    prepared = prepare(frame)
+    if engine == "batch":
+        from casemix.dip.kernel import group_arrays
+
+        res = group_arrays(prepared["pdx"], prepared["sdx"], prepared["procs"], cat,
+                           main_procedure_only=main_procedure_only)
+    elif engine == "reference":
+        res = _outcomes_reference(prepared, cat, main_procedure_only)
+    else:
+        raise ValueError(f"engine must be 'batch' or 'reference', not {engine!r}")
+    return dict(zip(("group", "reason", "warnings", "dx", "attribute"), res, strict=True))
+
+
+def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine: str = "batch",
+          main_procedure_only: bool = False) -> Any:
+    """Assign each case to a DIP group (按病种分值付费 病种组合).
+
+    Parameters
+    ----------
+    cases
+        Canonical cases (``casemix.read_cases``) as a pandas or polars frame,
+        Arrow table or file path; grouping reads ``pdx``, ``sdx``, ``pproc``,
+        ``oproc`` (and passes ``intake_warnings`` on into ``warnings``).
+    catalog
+        A shipped catalog name, a catalog folder or a loaded :class:`Catalog`.
+    engine
+        ``"batch"`` (numba kernel) or ``"reference"`` (one case at a time in
+        plain Python, the readable statement of the rules). Both give the
+        same result.
+    main_procedure_only
+        Comprehensive groups take the attribute of the main procedure only
+        instead of the highest attribute among all procedures.
+
+    Returns
+    -------
+    Same container type as ``cases``, same rows in the same order, with
+    String columns ``dip_group``, ``dip_type`` (core / primary /
+    comprehensive), ``status`` (``grouped`` / ``ungrouped``), ``reason``
+    (empty when grouped), ``warnings`` (``;``-joined codes) and Float64
+    ``dip_score`` (null when not grouped). Every case is in exactly one
+    group or has a reason.
+
+    Notes
+    -----
+    Rules and sources: ``docs/dip-rules.md`` (DIP 技术规范 1.0; DIP 2.0
+    catalog matching order).
+    """
+    from casemix.dip.reference import REASONS, warning_names
+
+    cat = load_catalog(catalog)
+    frame = to_polars(cases)
+    res = outcomes(frame, cat, engine=engine, main_procedure_only=main_procedure_only)
+    g, reason, warn, dx, attr = (res[k] for k in ("group", "reason", "warnings", "dx",
+                                                  "attribute"))
+    ok = g >= 0
+    take = pl.Series("i", g).to_frame().select(
+        pl.when(pl.col("i") >= 0).then(pl.col("i"))).to_series()  # -1 -> null row
+    ids = pl.Series([x.group for x in cat.groups], dtype=pl.String).gather(take)
+    types = pl.Series([x.type for x in cat.groups], dtype=pl.String).gather(take)
+    score = pl.Series([x.score for x in cat.groups], dtype=pl.Float64).gather(take)
+    # reason texts are formatted for the ungrouped rows only
+    reason_txt = [""] * len(g)
+    for i in np.flatnonzero(~ok):
+        c = dx[i]
+        reason_txt[i] = REASONS[int(reason[i])].format(
+            dx=c, cat=(c or "")[:3], attr=ATTRIBUTES[attr[i]] if attr[i] >= 0 else "")
+    names = {int(b): ";".join(warning_names(int(b))) for b in np.unique(warn)}
+    warn_txt = pl.Series("w", warn).replace_strict(list(names), list(names.values()),
+                                                    return_dtype=pl.String)
+    if "intake_warnings" in frame.columns and frame.schema["intake_warnings"] == pl.List(pl.String):
+        intake = frame["intake_warnings"].fill_null([]).list.join(";")
+        warn_txt = (pl.DataFrame({"a": intake, "b": warn_txt})
+                    .select(pl.concat_str([pl.col("a"), pl.col("b")], separator=";")
+                            .str.strip_chars(";"))
+                    .to_series())
+    out = frame.with_columns(
+        ids.alias("dip_group"),
+        types.alias("dip_type"),
+        score.alias("dip_score"),
+        pl.Series("status", np.where(ok, "grouped", "ungrouped"), dtype=pl.String),
+        pl.Series("reason", reason_txt, dtype=pl.String),
+        warn_txt.alias("warnings"),
+    )
+    return like(out, cases)
+
+
+def __getattr__(name: str) -> Any:
+    # heavier steps load on first use
+    if name == "build_catalog":
+        from casemix.dip.build import build_catalog
+
+        return build_catalog
+    if name in ("scores", "hospital_coefficients", "subtype_coefficients"):
+        from casemix.dip import scores as _scores
+
+        return getattr(_scores, name if name != "scores" else "scores")
+    if name == "settle":
+        from casemix.dip.settle import settle
+
+        return settle
+    raise AttributeError(f"module 'casemix.dip' has no attribute {name!r}")

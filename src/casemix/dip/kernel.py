@@ -1,0 +1,307 @@
+"""DIP grouping over encoded arrays with numba: the batch engine.
+
+Same rules as :mod:`casemix.dip.reference` (read that module for what each
+step means); the tests prove both engines equal under hypothesis. Codes are
+turned into int32 ids by polars; every table the kernel reads is an
+argument, never a module global, so numba's on-disk cache stays valid.
+numba is imported only when a batch is first grouped.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from casemix.dip.catalog import Catalog, category
+
+_NUMBA_CACHE = os.environ.get("CASEMIX_NUMBA_CACHE", "1") != "0"
+
+
+@dataclass(frozen=True)
+class CatalogArrays:
+    """A catalog compiled to arrays (once per catalog, cached)."""
+
+    proc_codes: list[str]          # vocabulary: id = position
+    proc_handling: np.ndarray      # int8: 0 allowed, 1 skip, 2 conservative
+    proc_level: np.ndarray         # int8: attribute level, -1 when not listed
+    proc_listed: np.ndarray        # bool: in procedure_attributes.csv
+    key_texts: list[str]           # diagnosis keys with core groups: id = position
+    key_off: np.ndarray            # CSR: key -> group positions in file order
+    key_val: np.ndarray
+    main_off: np.ndarray           # CSR: group -> main procedure ids
+    main_val: np.ndarray
+    rel_off: np.ndarray            # CSR: group -> related procedure ids
+    rel_val: np.ndarray
+    comp_cats: list[str]           # categories with comprehensive groups
+    comp_table: np.ndarray         # int32 [category, level] -> group position or -1
+
+
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    off = np.zeros(len(lists) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(x) for x in lists])
+    val = np.fromiter((v for x in lists for v in x), dtype=np.int32, count=int(off[-1]))
+    return off, val
+
+
+def compile_catalog(catalog: Catalog) -> CatalogArrays:
+    """The array form of ``catalog`` the kernel reads (built once per catalog)."""
+    hit = _compiled.get(catalog)
+    if hit is not None:
+        return hit
+    vocab: dict[str, int] = {}
+    for g in catalog.groups:
+        for c in (*g.main, *g.related):
+            vocab.setdefault(c, len(vocab))
+    for c in (*catalog.attributes, *catalog.excluded_procedures):
+        vocab.setdefault(c, len(vocab))
+    n = len(vocab)
+    handling = np.zeros(n, dtype=np.int8)
+    level = np.full(n, -1, dtype=np.int8)
+    listed = np.zeros(n, dtype=np.bool_)
+    for c, i in vocab.items():
+        h = catalog.excluded_procedures.get(c)
+        handling[i] = 0 if h is None else (1 if h == "skip" else 2)
+        if c in catalog.attributes:
+            level[i], listed[i] = catalog.attributes[c], True
+    key_texts = list(catalog.core_by_key)
+    key_off, key_val = _csr([list(catalog.core_by_key[k]) for k in key_texts])
+    main_off, main_val = _csr([[vocab[c] for c in g.main] for g in catalog.groups])
+    rel_off, rel_val = _csr([[vocab[c] for c in g.related] for g in catalog.groups])
+    comp_cats = sorted({cat for cat, _ in catalog.comprehensive})
+    comp_table = np.full((max(len(comp_cats), 1), 4), -1, dtype=np.int32)
+    cat_id = {c: i for i, c in enumerate(comp_cats)}
+    for (cat, lv), gi in catalog.comprehensive.items():
+        comp_table[cat_id[cat], lv] = gi
+    arrays = CatalogArrays(list(vocab), handling, level, listed, key_texts, key_off, key_val,
+                           main_off, main_val, rel_off, rel_val, comp_cats, comp_table)
+    _compiled[catalog] = arrays
+    return arrays
+
+
+def _encode_diagnoses(pdx: pl.Series, sdx: pl.Series, catalog: Catalog, arrays: CatalogArrays):
+    """Diagnosis ids over this batch's distinct codes, with per-code tables.
+
+    The per-code facts (validity, exclusion handling, matching keys,
+    comprehensive category) are worked out once per distinct code, not per
+    case.
+    """
+    flat = sdx.explode(empty_as_null=False, keep_nulls=False)
+    uniq = pl.concat([pdx.drop_nulls(), flat]).unique(maintain_order=True).to_list()
+    ids = list(range(len(uniq)))
+    pdx_id = pdx.replace_strict(uniq, ids, default=-1, return_dtype=pl.Int32).to_numpy()
+    sdx_val = flat.replace_strict(uniq, ids, default=-1, return_dtype=pl.Int32).to_numpy()
+    sdx_off = np.zeros(len(sdx) + 1, dtype=np.int64)
+    sdx_off[1:] = np.cumsum(sdx.list.len().to_numpy())
+    key_id = {k: i for i, k in enumerate(arrays.key_texts)}
+    cat_id = {c: i for i, c in enumerate(arrays.comp_cats)}
+    valid = np.zeros(len(uniq), dtype=np.bool_)
+    handling = np.zeros(len(uniq), dtype=np.int8)
+    comp_cat = np.full(len(uniq), -1, dtype=np.int32)
+    keys: list[list[int]] = []
+    for u, code in enumerate(uniq):
+        cat = category(code)
+        valid[u] = cat is not None
+        h = catalog.dx_handling(code) if cat is not None else None
+        handling[u] = 0 if h is None else (1 if h == "not_grouped" else 2)
+        comp_cat[u] = cat_id.get(cat, -1)
+        keys.append([key_id[k] for k in catalog.dx_keys(code)] if cat is not None else [])
+    dkey_off, dkey_val = _csr(keys)
+    return uniq, pdx_id, sdx_off, sdx_val, valid, handling, comp_cat, dkey_off, dkey_val
+
+
+def _encode_procedures(procs: pl.Series, arrays: CatalogArrays):
+    flat = procs.explode(empty_as_null=False, keep_nulls=False)
+    val = flat.replace_strict(arrays.proc_codes, list(range(len(arrays.proc_codes))),
+                              default=-1, return_dtype=pl.Int32).to_numpy()
+    off = np.zeros(len(procs) + 1, dtype=np.int64)
+    off[1:] = np.cumsum(procs.list.len().to_numpy())
+    return off, val
+
+
+_kernel_cache: dict[bool, object] = {}
+
+
+def _kernel(parallel: bool = True):
+    """Compile (once per process and option) and return the grouping kernel."""
+    if parallel in _kernel_cache:
+        return _kernel_cache[parallel]
+    import numba
+
+    @numba.njit(parallel=parallel, cache=_NUMBA_CACHE)
+    def group_kernel(pdx_id, sdx_off, sdx_val, dx_valid, dx_handling, dx_cat, dkey_off,
+                     dkey_val, proc_off, proc_val, proc_handling, proc_level, proc_listed,
+                     key_off, key_val, main_off, main_val, rel_off, rel_val, comp_table,
+                     main_only, unlisted_level, out_group, out_reason, out_warn, out_dx,
+                     out_attr):
+        n = pdx_id.shape[0]
+        for i in numba.prange(n):
+            out_group[i] = -1
+            out_reason[i] = 0
+            out_warn[i] = 0
+            out_dx[i] = -1
+            out_attr[i] = -1
+            warn = 0
+            # 1. principal diagnosis
+            dx = pdx_id[i]
+            if dx < 0:
+                out_reason[i] = 1
+                continue
+            out_dx[i] = dx
+            if not dx_valid[dx]:
+                out_reason[i] = 2
+                continue
+            if dx_handling[dx] == 1:
+                out_reason[i] = 3
+                continue
+            if dx_handling[dx] == 2:
+                found = -1
+                for j in range(sdx_off[i], sdx_off[i + 1]):
+                    s = sdx_val[j]
+                    if dx_valid[s] and dx_handling[s] == 0:
+                        found = s
+                        break
+                if found < 0:
+                    out_reason[i] = 4
+                    continue
+                dx = found
+                out_dx[i] = dx
+                warn |= 1
+            # 2. main procedure (position within the case's procedures)
+            p0 = proc_off[i]
+            p1 = proc_off[i + 1]
+            main = -1
+            for j in range(p0, p1):
+                v = proc_val[j]
+                h = proc_handling[v] if v >= 0 else 0
+                if h == 0:
+                    main = j
+                    break
+                if h == 2:
+                    warn |= 4
+                    break
+                warn |= 2
+            main_code = proc_val[main] if main >= 0 else -1
+            # 3. core match, most specific key first
+            chosen = -1
+            for kk in range(dkey_off[dx], dkey_off[dx + 1]):
+                key = dkey_val[kk]
+                best = -1
+                best_n = 0
+                partial = -1
+                partial_n = 0
+                plain = -1
+                for gg in range(key_off[key], key_off[key + 1]):
+                    g = key_val[gg]
+                    n_main = main_off[g + 1] - main_off[g]
+                    if main < 0:
+                        if n_main != 0:
+                            continue
+                    else:
+                        if main_code < 0:
+                            continue
+                        hit = False
+                        for m in range(main_off[g], main_off[g + 1]):
+                            if main_val[m] == main_code:
+                                hit = True
+                                break
+                        if not hit:
+                            continue
+                    n_rel = rel_off[g + 1] - rel_off[g]
+                    if n_rel == 0:
+                        if plain < 0:
+                            plain = g
+                        continue
+                    matched = 0
+                    for r in range(rel_off[g], rel_off[g + 1]):
+                        code = rel_val[r]
+                        for j in range(p0, p1):
+                            if j != main and proc_val[j] == code:
+                                matched += 1
+                                break
+                    if matched == n_rel and n_rel > best_n:
+                        best = g
+                        best_n = n_rel
+                    if matched > partial_n:
+                        partial = g
+                        partial_n = matched
+                if best >= 0:
+                    chosen = best
+                elif partial >= 0:
+                    chosen = partial
+                    warn |= 16
+                elif plain >= 0:
+                    chosen = plain
+                if chosen >= 0:
+                    break
+            if chosen >= 0:
+                out_group[i] = chosen
+                out_warn[i] = warn
+                continue
+            # 4. comprehensive: category x highest attribute
+            level = 0
+            for j in range(p0, p1):
+                if main_only and j != main:
+                    continue
+                v = proc_val[j]
+                if v >= 0 and proc_handling[v] == 2:
+                    continue
+                if v >= 0 and proc_listed[v]:
+                    lv = proc_level[v]
+                else:
+                    warn |= 8
+                    lv = unlisted_level
+                if lv > level:
+                    level = lv
+            out_attr[i] = level
+            out_warn[i] = warn
+            c = dx_cat[dx]
+            if c >= 0 and comp_table[c, level] >= 0:
+                out_group[i] = comp_table[c, level]
+            else:
+                out_reason[i] = 5
+
+    _kernel_cache[parallel] = group_kernel
+    return group_kernel
+
+
+def group_arrays(pdx: pl.Series, sdx: pl.Series, procs: pl.Series, catalog: Catalog, *,
+                 main_procedure_only: bool = False, parallel: bool = True):
+    """Group prepared columns; returns (group, reason, warnings, dx code, attribute) arrays.
+
+    ``pdx`` is a String series (null = none), ``sdx`` and ``procs`` are
+    List(String) series without nulls or empty strings, ``procs`` holding
+    the principal procedure first.
+    """
+    arrays = compile_catalog(catalog)
+    uniq, pdx_id, sdx_off, sdx_val, valid, handling, comp_cat, dkey_off, dkey_val = \
+        _encode_diagnoses(pdx, sdx, catalog, arrays)
+    proc_off, proc_val = _encode_procedures(procs, arrays)
+    n = len(pdx)
+    out_group = np.empty(n, dtype=np.int32)
+    out_reason = np.empty(n, dtype=np.int8)
+    out_warn = np.empty(n, dtype=np.int32)
+    out_dx = np.empty(n, dtype=np.int32)
+    out_attr = np.empty(n, dtype=np.int8)
+    if n:
+        # the kernel indexes per-code tables; keep them non-empty for numba's typing
+        if len(valid) == 0:
+            valid = np.zeros(1, dtype=np.bool_)
+            handling = np.zeros(1, dtype=np.int8)
+            comp_cat = np.full(1, -1, dtype=np.int32)
+            dkey_off = np.zeros(2, dtype=np.int64)
+        _kernel(parallel)(
+            pdx_id, sdx_off, sdx_val, valid, handling, comp_cat, dkey_off, dkey_val,
+            proc_off, proc_val, arrays.proc_handling, arrays.proc_level, arrays.proc_listed,
+            arrays.key_off, arrays.key_val, arrays.main_off, arrays.main_val, arrays.rel_off,
+            arrays.rel_val, arrays.comp_table, main_procedure_only,
+            np.int8(catalog.unlisted_attribute), out_group, out_reason, out_warn, out_dx,
+            out_attr)
+    dx_codes = np.array(uniq + [None], dtype=object)[out_dx]  # -1 picks the trailing None
+    return out_group, out_reason, out_warn, dx_codes, out_attr
