@@ -301,3 +301,37 @@ def test_more_points_never_less_payment_at_one_point_value(inp):
 def _ties_only(points: pl.Series, pay: pl.Series) -> bool:
     p, f = points.to_numpy(), pay.to_numpy()
     return all(f[i] <= f[i + 1] or p[i] == p[i + 1] for i in range(len(f) - 1))
+
+
+# --- command line -------------------------------------------------------------------------
+
+def test_cli_weights_then_settle(tmp_path):
+    from click.testing import CliRunner
+
+    from casemix.cli.settle_cmd import settle as settle_cmd
+    from casemix.cli.settle_cmd import weights as weights_cmd
+
+    rng = np.random.default_rng(3)
+    n = 400
+    cases = pl.DataFrame({
+        "case_id": [f"c{i}" for i in range(n)],
+        "hospital_id": rng.choice(["H1", "H2"], n),
+        "drg": rng.choice(["A1", "B1", "0000"], n, p=[.6, .38, .02]),
+        "total_cost": np.round(rng.lognormal(8, 0.5, n), 2),
+        "los": rng.integers(1, 9, n).astype(float), "discharge": rng.choice([1, 5], n)})
+    cases.write_csv(tmp_path / "cases.csv")
+    policy = tmp_path / "p.toml"
+    policy.write_text("name = 'p'\n[budget]\ntotal_yuan = 1000000.01\n", encoding="utf-8")
+    r = CliRunner().invoke(weights_cmd, [str(tmp_path / "cases.csv"), "-o",
+                                         str(tmp_path / "w.csv"), "--trim", "iqr"])
+    assert r.exit_code == 0, r.output
+    assert pl.read_csv(tmp_path / "w.csv")["drg"].to_list() == ["A1", "B1"]
+    r = CliRunner().invoke(settle_cmd, [str(tmp_path / "cases.csv"), "--weights",
+                                        str(tmp_path / "w.csv"), "--policy", str(policy),
+                                        "-o", str(tmp_path / "out"), "--compare", "demo"])
+    assert r.exit_code == 0, r.output
+    h = pl.read_csv(tmp_path / "out" / "hospitals.csv")
+    assert h["payment_fen"].sum() == 100_000_001
+    assert pl.read_csv(tmp_path / "out" / "cases.csv").height == n
+    assert (tmp_path / "out" / "compare.csv").exists()
+    assert "exact" in r.output

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,42 @@ class Settlement:
     def point_value(self) -> float | None:
         """Final point value, yuan per point."""
         return to_polars(self.region)["pv_final"][0]
+
+    def summary(self) -> pl.DataFrame:
+        """The per-hospital table for people: amounts in yuan (fen / 100), the key columns only.
+
+        Yuan here are for display; the exact amounts are the ``*_fen``
+        columns of :attr:`hospitals`.
+        """
+        h = to_polars(self.hospitals)
+        yuan = {"payment_fen": "payment", "cost_fen": "cost", "surplus_fen": "surplus",
+                "clearing_fen": "clearing"}
+        return h.select(
+            "hospital_id", "level", "cases", pl.col("cmi").round(4), pl.col("points").round(2),
+            *[(pl.col(c) / FEN_PER_YUAN).alias(n) for c, n in yuan.items()],
+            pl.when(pl.col("cost_fen") > 0).then(pl.col("surplus_fen") / pl.col("cost_fen"))
+            .alias("surplus_share"))
+
+    def write(self, folder: str | Path, *, fmt: str = "csv") -> dict[str, Path]:
+        """Write ``cases``, ``hospitals`` and ``region`` to ``folder`` (``csv`` or ``parquet``).
+
+        Returns the paths written, by table name.
+        """
+        if fmt not in ("csv", "parquet"):
+            raise InputError(f"settlement output format must be csv or parquet, got {fmt!r}")
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name in ("cases", "hospitals", "region"):
+            frame = to_polars(getattr(self, name))
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                frame.select(pl.col(c).list.join("|") if isinstance(t, pl.List) else pl.col(c)
+                             for c, t in frame.schema.items()).write_csv(path)
+            else:
+                frame.write_parquet(path)
+            paths[name] = path
+        return paths
 
 
 def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,

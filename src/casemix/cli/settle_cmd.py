@@ -1,0 +1,121 @@
+"""``casemix weights`` and ``casemix settle``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _policy(value: str):
+    from casemix.budget import Policy, shipped_policy
+
+    p = Path(value)
+    return Policy.from_toml(p if p.exists() or p.suffix == ".toml" else shipped_policy(value))
+
+
+@click.command()
+@click.argument("history", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Weight table to write (.csv or .parquet).")
+@click.option("--trim", type=click.Choice(["none", "percentile", "sd", "iqr"]), default="percentile",
+              show_default=True, help="Trimming of cost outliers within each DRG and year.")
+@click.option("--lower", default=2.5, show_default=True, help="Lower percentile (percent) for --trim percentile.")
+@click.option("--upper", default=97.5, show_default=True, help="Upper percentile (percent) for --trim percentile.")
+@click.option("--k", "sd_k", default=3.0, show_default=True, help="k for --trim sd (mean ± k·SD).")
+@click.option("--iqr-a", default=0.5, show_default=True, help="a for --trim iqr (Q1 − a·IQR).")
+@click.option("--iqr-b", default=1.5, show_default=True, help="b for --trim iqr (Q3 + b·IQR).")
+@click.option("--blend", type=click.Choice(["means", "sums"]), default="means", show_default=True,
+              help="Multi-year reading: blend of yearly means, or of yearly sums and counts.")
+@click.option("--year-weights", default="1,2,7", show_default=True,
+              help="Blend weights of the most recent years, oldest first.")
+@click.option("--min-cases", default=5, show_default=True, help="Groups with fewer cases use the fallback.")
+@click.option("--fallback", type=click.Choice(["adrg", "none"]), default="adrg", show_default=True)
+@click.option("--overrides", type=click.Path(exists=True, path_type=Path),
+              help="CSV/Parquet with drg, rw used first for small groups.")
+@click.option("--quiet", is_flag=True, help="Print nothing.")
+def weights(history: Path, output: Path, trim: str, lower: float, upper: float, sd_k: float,
+            iqr_a: float, iqr_b: float, blend: str, year_weights: str, min_cases: int,
+            fallback: str, overrides: Path | None, quiet: bool) -> None:
+    """Relative weights per DRG from a grouped cost HISTORY (CSV or Parquet with drg, total_cost)."""
+    from casemix.weights import compute_weights
+
+    try:
+        yw = [float(x) for x in year_weights.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"not a list of numbers: {year_weights!r}",
+                                 param_hint="--year-weights") from None
+    w = compute_weights(history, trim=trim, percentiles=(lower / 100, upper / 100), sd_k=sd_k,
+                        iqr=(iqr_a, iqr_b), year_weights=yw, blend=blend, min_cases=min_cases,
+                        fallback=fallback, overrides=overrides)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() in (".parquet", ".pq"):
+        w.table.write_parquet(output)
+    else:
+        w.table.write_csv(output)
+    if quiet:
+        return
+    from casemix.cli._render import console
+
+    q = w.quality
+    cv = q["share_cv_ge_1"]
+    console.print(
+        f"[bold]{q['groups']:,}[/] DRG weights from {q['n_kept']:,} of {q['n_input']:,} cases "
+        f"(trim {q['trim']}, blend of yearly {q['blend']} over {sorted(q['years'])}) → {output}\n"
+        f"all-case mean {q['all_case_mean']:,.2f} yuan; RIV {q['riv']:.3f} "
+        f"(untrimmed {q['riv_untrimmed']:.3f}); groups with CV >= 1: "
+        f"{'n/a' if cv is None else f'{cv:.1%}'}; fallbacks {q['fallback_counts']}; "
+        f"groups kept whole by trimming: {q['groups_kept_whole']}; excluded {q['excluded']}")
+
+
+@click.command()
+@click.argument("cases", type=click.Path(exists=True, path_type=Path))
+@click.option("--weights", "weights_path", type=click.Path(exists=True, path_type=Path),
+              help="Weight table (drg, rw[, mean_cost, mean_los]) from `casemix weights`.")
+@click.option("--policy", "policy_spec", required=True,
+              help="Policy TOML file, or the name of a shipped policy (demo).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Folder for cases, hospitals and region tables.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--points", default=None, help="Column of precomputed base points (instead of weights).")
+@click.option("--group-col", default="drg", show_default=True, help="Column with the group code.")
+@click.option("--compare", "compare_spec", default=None,
+              help="A second policy: also write and print the per-hospital what-if table.")
+@click.option("--quiet", is_flag=True, help="Print nothing.")
+def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Path, fmt: str,
+           points: str | None, group_col: str, compare_spec: str | None, quiet: bool) -> None:
+    """Settle grouped CASES under a policy and a global budget; write per case, hospital, region."""
+    from casemix._frames import read_path
+    from casemix.settle import compare
+    from casemix.settle import settle as run
+
+    if weights_path is None and points is None:
+        raise click.UsageError("give --weights (a weight table) or --points (a column of points)")
+    policy = _policy(policy_spec)
+    frame = read_path(cases)
+    w = read_path(weights_path) if weights_path else None
+    s = run(frame, policy, weights=w, points=points, group_col=group_col)
+    paths = s.write(output, fmt=fmt)
+    what_if = None
+    if compare_spec:
+        what_if = compare(frame, policy, _policy(compare_spec), weights=w, points=points,
+                          group_col=group_col)
+        what_if.write_csv(output / "compare.csv")
+    if quiet:
+        return
+    from casemix.cli._render import console, table
+
+    r = s.region.row(0, named=True)
+    table(s.summary(), f"Settlement per hospital under {policy.name!r} (yuan)",
+          percent=("surplus_share",))
+    pv = "n/a" if r["pv_final"] is None else f"{r['pv_final']:.4f}"
+    base = "n/a" if r["pv_base"] is None else f"{r['pv_base']:.4f}"
+    console.print(
+        f"point value: base {base}, final {pv} yuan/point; "
+        f"budget {r['budget_fen'] / 100:,.2f} yuan, paid {r['payment_fen'] / 100:,.2f} "
+        f"({'exact' if r['budget_check'] else 'MISMATCH'}); at cost {r['at_cost_fen'] / 100:,.2f}")
+    for note in s.notes:
+        console.print(f"note: {note}")
+    if what_if is not None:
+        table(what_if, "What-if per hospital (fen; b − a)")
+    console.print("written: " + ", ".join(str(p) for p in paths.values()))
