@@ -183,7 +183,7 @@ patients = st.lists(
     min_size=0, max_size=25)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(patients, st.sampled_from(["p1", "p2", "p3", "p9"]), st.sampled_from(["A", "B"]),
        st.integers(0, 15), st.integers(0, 40))
 def test_adding_a_readmission_adds_one(rows, patient, hospital, gap, los):

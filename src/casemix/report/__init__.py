@@ -1,0 +1,279 @@
+"""A self-contained HTML payment report with pictures.
+
+``build_report`` writes ``index.html`` (images embedded as base64, each
+linking to its PNG file written beside the page) into ``out_dir``:
+hospital indicators, CMI against cost efficiency, payment against actual
+cost, the weight distribution, the top DRGs by cost, the monitoring flags
+and any extra sections the caller adds.  Rendering needs no display.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from casemix._frames import FrameLike, to_polars
+from casemix.indicators import drg_indicators, grouping_riv, hospital_indicators
+from casemix.monitor import MonitorParams, describe_flags
+from casemix.monitor import flags as compute_flags
+from casemix.report import _html as H
+from casemix.report import _plots as P
+
+__all__ = ["build_report"]
+
+TOP_DRGS = 20
+MAX_BARS = 30  # hospitals shown in the payment chart (largest cost first)
+
+
+def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
+                 flags: FrameLike | None = None, *, out_dir: str | Path = "report",
+                 extra_sections: Sequence[tuple[str, str]] = (),
+                 params: MonitorParams | None = None,
+                 title: str = "Case-mix payment report 病例组合与支付报告") -> Path:
+    """Write the HTML report and its PNGs; return the path of ``index.html``.
+
+    Parameters
+    ----------
+    cases : frame
+        A grouped frame (``hospital_id``, ``drg``, ``total_cost``, …; see
+        ``casemix.indicators``).
+    weights : frame or Weights, optional
+        ``drg`` and ``rw``; computed from ``cases`` with
+        ``casemix.weights.compute_weights`` when not given.
+    settlement : Settlement or frame, optional
+        A ``casemix.settle.Settlement`` (or its per-hospital frame with
+        ``hospital_id``, ``payment_fen``, ``cost_fen``).  Without it the
+        payment section says so and shows no chart.
+    flags : frame, optional
+        Output of ``casemix.monitor.flags``; computed with ``params`` when
+        not given.
+    out_dir : path
+        Folder for ``index.html`` and the PNGs (created if needed).
+    extra_sections : sequence of (title, html)
+        Further sections appended in order; the HTML is inserted as given
+        (it must be trusted), the title is escaped.
+    params : MonitorParams, optional
+        Flag parameters (see ``casemix.monitor``).
+
+    Returns
+    -------
+    Path
+        ``out_dir / "index.html"``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df = to_polars(cases)
+    if weights is None:
+        from casemix.weights import compute_weights
+
+        weights = compute_weights(df)
+    wt = to_polars(getattr(weights, "table", weights))
+    params = params or MonitorParams()
+    hosp = to_polars(hospital_indicators(df, wt))
+    drgs = to_polars(drg_indicators(df, wt))
+    region = to_polars(hospital_indicators(df.with_columns(hospital_id=pl.lit("region")), wt)).row(0, named=True)
+    fl = to_polars(flags) if flags is not None else to_polars(compute_flags(df, wt, params=params))
+    money = _hospital_money(settlement)
+
+    font = P.cjk_font()
+    ids = [str(h) for h in hosp["hospital_id"].to_list()]
+    labels, legend = _labels(ids, font)
+
+    sections: list[tuple[str, str]] = []
+    files: list[str] = []
+
+    def fig(fig_obj: Any, name: str, caption: str, alt: str) -> str:
+        png = P.png_bytes(fig_obj)
+        (out / name).write_bytes(png)
+        files.append(name)
+        return H.figure(png, name, caption, alt)
+
+    # --- overview
+    riv = grouping_riv(df)
+    overview = H.cards([
+        ("cases 病例", f"{region['cases']:,}"),
+        ("hospitals 医院", f"{len(ids):,}"),
+        ("DRGs 组数", f"{region['drgs']:,}"),
+        ("grouping rate 入组率", H.fmt_pct(region["grouping_rate"])),
+        ("regional CMI", H.fmt_num(3)(region["cmi"])),
+        ("RIV (cost)", "" if not np.isfinite(riv) else f"{riv:.3f}"),
+        ("low-risk mortality 低风险组死亡率", H.fmt_pct(region["low_risk_mortality"])),
+        ("flags raised 触发预警", f"{int(fl['flagged'].sum()):,}"),
+    ])
+    sections.append(("Overview 概览", overview + _definitions_note()))
+
+    # --- hospitals
+    cmi = hosp["cmi"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    cei = hosp["cost_efficiency"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    n = hosp["cases"].to_numpy().astype(float)
+    content = fig(P.cmi_efficiency(labels, cmi, cei, n, region["cmi"] or np.nan, font),
+                  "cmi_efficiency.png",
+                  "CMI (x) against the cost efficiency index (y): hospitals above the dashed "
+                  "line (1) spend more than the regional mean of their DRGs (orange); the dotted "
+                  "line is the regional CMI; point size shows cases. 病例组合指数与费用消耗指数。",
+                  "scatter of CMI against cost efficiency per hospital")
+    if legend:
+        content += "<h3>Labels in the pictures 图中标签</h3>" + H.table(
+            pl.DataFrame({"label": list(legend), "hospital_id": list(legend.values())}),
+            [("label", "label", H.fmt_text), ("hospital_id", "hospital", H.fmt_text)])
+    content += "<h3>Indicators per hospital 医院指标</h3>" + H.table(hosp, _HOSPITAL_COLUMNS, scroll=True)
+    sections.append(("Hospitals 医院", content))
+
+    # --- payment
+    if money is None:
+        content = ('<p class="note">No settlement was given, so payments are not shown. '
+                   "未提供结算结果。</p>")
+    else:
+        m = money.sort("cost", descending=True)
+        shown = m.head(MAX_BARS)
+        mlabels = [labels[ids.index(h)] if h in ids else h for h in shown["hospital_id"].to_list()]
+        extra = f" The {MAX_BARS} hospitals with the largest cost are shown." if m.height > MAX_BARS else ""
+        content = fig(P.payment_cost(mlabels, shown["payment"].to_numpy(), shown["cost"].to_numpy(), font),
+                      "payment_cost.png",
+                      "Payment against actual cost per hospital; the figure right of each pair is "
+                      f"the surplus (+, 结余) or deficit (−, 超支) as a share of cost.{extra}",
+                      "bars of payment and actual cost per hospital")
+        content += H.table(m.with_columns(surplus_share=pl.when(pl.col("cost") > 0)
+                                          .then((pl.col("payment") - pl.col("cost")) / pl.col("cost"))),
+                           [("hospital_id", "hospital", H.fmt_text), ("payment", "payment (yuan)", H.fmt_num(2)),
+                            ("cost", "actual cost (yuan)", H.fmt_num(2)),
+                            ("surplus", "surplus (yuan)", H.fmt_num(2)),
+                            ("surplus_share", "surplus / cost", H.fmt_pct)], scroll=True)
+    sections.append(("Payment 支付与实际费用", content))
+
+    # --- DRGs and weights
+    case_rw = (df.select(pl.col("drg").cast(pl.String))
+                 .join(wt.select(pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64)),
+                       on="drg", how="inner")["rw"].to_numpy())
+    drg_rw = wt["rw"].cast(pl.Float64, strict=False).drop_nulls().to_numpy()
+    content = fig(P.weight_distribution(drg_rw, case_rw), "weights.png",
+                  "Relative weights over the DRGs of the weight table (left) and over the cases "
+                  "(right), log scale. 权重分布。", "histograms of relative weights")
+    top = drgs.head(TOP_DRGS)
+    content += fig(P.top_drgs([str(d) for d in top["drg"].to_list()],
+                              top["total_cost"].fill_null(0).to_numpy(), top["n"].to_numpy(),
+                              top["cv"].fill_null(np.nan).to_numpy()),
+                   "top_drgs.png",
+                   "DRGs with the largest total cost; n = cases, CV = coefficient of variation of "
+                   "cost (red when >= 1). 费用最高的DRG组。", "bars of total cost for the top DRGs")
+    content += "<h3>DRG statistics DRG组统计</h3>" + H.table(drgs, _DRG_COLUMNS, scroll=True)
+    sections.append(("DRGs and weights DRG组与权重", content))
+
+    # --- flags
+    sections.append(("Monitoring flags 监测预警", _flags_section(fl, params)))
+
+    for t, body in extra_sections:
+        sections.append((t, body))
+
+    # the full tables beside the page, for people who want every case id
+    hosp.write_csv(out / "hospitals.csv")
+    fl.with_columns(pl.col("case_ids").list.join(";")).write_csv(out / "flags.csv")
+    sections.append(("Data 数据", '<p>Full tables: <a href="hospitals.csv">hospitals.csv</a> '
+                     '(indicators per hospital), <a href="flags.csv">flags.csv</a> (every flag '
+                     "with all its case ids, ';'-separated).</p>"))
+
+    meta = (f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by casemix. "
+            f"Pictures: {', '.join(files)} (click a picture for its PNG).")
+    index = out / "index.html"
+    index.write_text(H.page(title, H.esc(meta), sections), encoding="utf-8")
+    return index
+
+
+# --------------------------------------------------------------------------- pieces
+
+_HOSPITAL_COLUMNS: list[H.Column] = [
+    ("hospital_id", "hospital", H.fmt_text), ("cases", "cases", H.fmt_int),
+    ("excluded", "excluded", H.fmt_int), ("grouping_rate", "grouping rate", H.fmt_pct),
+    ("cmi", "CMI", H.fmt_num(3)), ("total_weight", "total weight", H.fmt_num(1)),
+    ("drgs", "DRGs", H.fmt_int), ("cost_efficiency", "cost eff.", H.fmt_num(3)),
+    ("time_efficiency", "time eff.", H.fmt_num(3)),
+    ("low_risk_mortality", "low-risk mortality", H.fmt_pct),
+    ("cc_share", "CC share", H.fmt_pct), ("mcc_share", "MCC share", H.fmt_pct),
+]
+
+_DRG_COLUMNS: list[H.Column] = [
+    ("drg", "DRG", H.fmt_text), ("n", "n", H.fmt_int), ("rw", "RW", H.fmt_num(4)),
+    ("total_cost", "total cost", H.fmt_num(0)), ("mean_cost", "mean cost", H.fmt_num(2)),
+    ("cv", "CV", H.fmt_num(3)), ("mean_los", "mean LOS", H.fmt_num(1)),
+    ("mortality", "mortality", H.fmt_pct), ("low_risk", "low risk", H.fmt_text),
+]
+
+_FLAG_COLUMNS: list[H.Column] = [
+    ("hospital_id", "hospital", H.fmt_text), ("hospital_level", "level", H.fmt_text),
+    ("flag", "flag", H.fmt_text), ("figure", "figure", H.fmt_pct),
+    ("peer_figure", "peers", H.fmt_pct), ("threshold", "threshold (P80)", H.fmt_pct),
+    ("numerator", "cases flagged", H.fmt_int), ("denominator", "of", H.fmt_int),
+    ("case_ids", "case ids", H.fmt_text), ("note", "note", H.fmt_text),
+]
+
+
+def _flags_section(fl: pl.DataFrame, params: MonitorParams) -> str:
+    rules = "".join(f"<li><code>{H.esc(k)}</code>: {H.esc(v)}</li>"
+                    for k, v in describe_flags(params).items())
+    raised = fl.filter(pl.col("flagged"))
+    head = (f"<p>A hospital is flagged when its figure is at or above the "
+            f"{_ordinal(params.percentile * 100)} percentile of its peers (same level), with at least "
+            f"{params.min_count} cases flagged and {params.min_peers} peers, the way PEPPER "
+            "flags target areas. A flag marks where to look, not a finding. "
+            "预警仅提示需关注之处，并非违规认定。</p>"
+            f"<details><summary>Rules 规则</summary><ul>{rules}</ul></details>")
+    if raised.height:
+        body = "<h3>Flags raised 已触发</h3>" + H.table(raised, _FLAG_COLUMNS, scroll=True)
+    else:
+        body = '<p class="note">No hospital is flagged. 无预警。</p>'
+    body += ("<details><summary>All hospitals and flags 全部</summary>"
+             + H.table(fl, _FLAG_COLUMNS, row_class="flagged", scroll=True) + "</details>")
+    return head + body
+
+
+def _ordinal(p: float) -> str:
+    n = round(p)
+    if abs(p - n) > 1e-9:
+        return f"{p:g}th"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _definitions_note() -> str:
+    return ("<p>Definitions and sources of every indicator and flag: "
+            "<code>docs/indicators.md</code>. CMI = Σ RW / weighted cases; cost (time) "
+            "efficiency = Σ actual cost (LOS) / Σ regional DRG mean; grouping rate = grouped / "
+            "(cases − excluded: LOS &gt; 60 d or cost &lt; 5 yuan).</p>")
+
+
+def _labels(ids: list[str], font: str | None) -> tuple[list[str], dict[str, str]]:
+    """Plot labels for hospital ids; codes when CJK glyphs are needed but missing."""
+    if font or all(s.isascii() for s in ids):
+        return ids, {}
+    labels = [f"H{i + 1}" for i in range(len(ids))]
+    return labels, dict(zip(labels, ids, strict=True))
+
+
+def _hospital_money(settlement: Any) -> pl.DataFrame | None:
+    """``hospital_id``, ``payment``, ``cost``, ``surplus`` (yuan) from a settlement, or None."""
+    if settlement is None:
+        return None
+    t = to_polars(getattr(settlement, "hospitals", settlement))
+
+    def yuan(fen: str, plain: Sequence[str]) -> pl.Expr | None:
+        if fen in t.columns:
+            return pl.col(fen).cast(pl.Float64) / 100.0
+        for c in plain:
+            if c in t.columns:
+                return pl.col(c).cast(pl.Float64)
+        return None
+
+    pay = yuan("payment_fen", ("payment", "payment_yuan"))
+    cost = yuan("cost_fen", ("cost", "actual_cost", "total_cost"))
+    if pay is None or cost is None or "hospital_id" not in t.columns:
+        from casemix.errors import InputError
+
+        raise InputError("settlement: need hospital_id and payment_fen/cost_fen (or payment/cost) "
+                         f"columns; got {', '.join(t.columns)}")
+    return (t.select(pl.col("hospital_id").cast(pl.String), payment=pay, cost=cost)
+             .with_columns(surplus=pl.col("payment") - pl.col("cost")))

@@ -1,0 +1,236 @@
+"""The report's pictures, drawn with matplotlib's Agg canvas.
+
+Figures are built as ``matplotlib.figure.Figure`` on an explicit
+``FigureCanvasAgg``: no pyplot, no global backend switch, no display
+needed, whatever ``MPLBACKEND`` says.  Plot text is English unless a CJK
+font is installed; labels that need CJK glyphs and cannot get them are
+replaced by short codes that the HTML page explains.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+DPI = 110
+_CJK_NAMES = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei",
+              "SimSun", "Microsoft YaHei", "PingFang", "Hiragino Sans GB", "Heiti",
+              "Droid Sans Fallback", "AR PL", "Sarasa")
+_BLUE, _ORANGE, _GREY, _RED = "#3b6ea5", "#e08a2c", "#9aa5b1", "#c0392b"
+
+
+def cjk_font() -> str | None:
+    """Name of an installed font with CJK glyphs, or None."""
+    from matplotlib import font_manager
+
+    for f in font_manager.fontManager.ttflist:
+        if any(k.lower() in f.name.lower() for k in _CJK_NAMES):
+            return f.name
+    return None
+
+
+def _rc(font: str | None) -> dict:
+    rc = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+          "axes.titlesize": 11, "axes.titleweight": "bold"}
+    if font:
+        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+        rc["axes.unicode_minus"] = False
+    return rc
+
+
+def _new(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def money_unit(values: Sequence[float]) -> tuple[float, str]:
+    """A divisor and unit name so the largest value reads in 1..10,000."""
+    top = float(np.nanmax(np.abs(values))) if len(values) else 0.0
+    for div, name in ((1e8, "100 million yuan"), (1e6, "million yuan"), (1e3, "thousand yuan")):
+        if top >= div:
+            return div, name
+    return 1.0, "yuan"
+
+
+def _place_labels(fig: Figure, ax, x: np.ndarray, y: np.ndarray, sizes: np.ndarray,
+                  labels: Sequence[str]) -> int:
+    """Label scatter points without overlaps; return how many labels found no room.
+
+    Tries eight spots around each point, then the same further out with a
+    leader line; a label that fits nowhere is left out (a pile of
+    overlapping labels helps nobody; the table lists every hospital).
+    Placement is done in display coordinates after the layout is fixed.
+    Greedy, largest points first.
+    """
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    px = fig.dpi / 72.0
+    centres = ax.transData.transform(np.column_stack([x, y]))
+    radii = np.sqrt(sizes) / 2 * px  # scatter size is the marker area in pt²
+    taken: list = []
+    unplaced = 0
+
+    def clashes(bb, own: int) -> bool:
+        if not (frame.x0 <= bb.x0 and bb.x1 <= frame.x1 and frame.y0 <= bb.y0 and bb.y1 <= frame.y1):
+            return True
+        if any(bb.overlaps(t) for t in taken):
+            return True
+        # distance from each other marker's centre to the box
+        cx = np.clip(centres[:, 0], bb.x0, bb.x1)
+        cy = np.clip(centres[:, 1], bb.y0, bb.y1)
+        near = np.hypot(centres[:, 0] - cx, centres[:, 1] - cy) < radii
+        near[own] = False
+        return bool(near.any())
+
+    for i in np.argsort(-sizes, kind="stable"):
+        r = radii[i] / px + 2  # points
+        spots = [(r, 0, "left", "center"), (r * 0.7, r * 0.7, "left", "bottom"),
+                 (r * 0.7, -r * 0.7, "left", "top"), (-r, 0, "right", "center"),
+                 (0, r, "center", "bottom"), (0, -r, "center", "top"),
+                 (-r * 0.7, r * 0.7, "right", "bottom"), (-r * 0.7, -r * 0.7, "right", "top")]
+        far = [(dx * f, dy * f, ha, va) for f in (2.2, 3.5, 5.0) for dx, dy, ha, va in spots]
+        for k, (dx, dy, ha, va) in enumerate(spots + far):
+            arrow = dict(arrowstyle="-", color=_GREY, lw=0.6) if k >= len(spots) else None
+            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points",
+                            ha=ha, va=va, fontsize=8, zorder=4, arrowprops=arrow)
+            bb = t.get_window_extent(renderer).expanded(1.06, 1.15)
+            if not clashes(bb, i):
+                taken.append(bb)
+                break
+            t.remove()
+        else:
+            unplaced += 1
+    return unplaced
+
+
+def cmi_efficiency(labels: Sequence[str], cmi: np.ndarray, cei: np.ndarray, cases: np.ndarray,
+                   cmi_region: float, font: str | None) -> Figure:
+    """Scatter of CMI (x) against cost efficiency (y), one labelled point per hospital."""
+    from matplotlib import rc_context
+
+    with rc_context(_rc(font)):
+        fig = _new(7.5, 5.2)
+        ax = fig.add_subplot()
+        ok = np.isfinite(cmi) & np.isfinite(cei)
+        x, y, n = cmi[ok], cei[ok], cases[ok]
+        lab = [s for s, k in zip(labels, ok, strict=True) if k]
+        top = 300 if n.size <= 20 else 140  # smaller markers when there are many
+        size = 0.1 * top + 0.9 * top * (n / n.max() if n.size and n.max() > 0 else 0)
+        colours = np.where(y > 1, _ORANGE, _BLUE)
+        ax.scatter(x, y, s=size, c=colours, alpha=0.75, edgecolors="white", linewidths=0.8,
+                   zorder=3)
+        ax.axhline(1.0, color=_GREY, lw=1, ls="--", zorder=1)
+        if np.isfinite(cmi_region):
+            ax.axvline(cmi_region, color=_GREY, lw=1, ls=":", zorder=1)
+        if x.size:
+            xr = max(x.max() - x.min(), 0.2)
+            yr = max(y.max() - y.min(), 0.2)
+            ax.set_xlim(x.min() - 0.12 * xr, x.max() + 0.15 * xr)
+            ax.set_ylim(min(y.min(), 1.0) - 0.12 * yr, max(y.max(), 1.0) + 0.18 * yr)
+        ax.set_xlabel("CMI (case-mix index)")
+        ax.set_ylabel("Cost efficiency index (actual / expected cost)")
+        ax.set_title("Case mix against cost efficiency, per hospital")
+        ax.grid(alpha=0.25)
+        if x.size:
+            left_out = _place_labels(fig, ax, x, y, size, lab)
+            if left_out:
+                ax.text(0.99, 0.01, f"{left_out} crowded point(s) left unlabelled; see the table",
+                        transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5, color="#555")
+    return fig
+
+
+def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray,
+                 font: str | None) -> Figure:
+    """Horizontal bars: payment against actual cost per hospital, with the surplus share."""
+    from matplotlib import rc_context
+
+    div, unit = money_unit(np.concatenate([payment, cost]))
+    order = np.argsort(cost)  # largest at the top
+    h = len(labels)
+    with rc_context(_rc(font)):
+        fig = _new(7.5, max(2.6, 0.34 * h + 1.4))
+        ax = fig.add_subplot()
+        pos = np.arange(h)
+        ax.barh(pos + 0.2, cost[order] / div, height=0.4, color=_GREY, label="actual cost")
+        ax.barh(pos - 0.2, payment[order] / div, height=0.4, color=_BLUE, label="payment")
+        right = max(np.nanmax(cost), np.nanmax(payment)) / div if h else 1
+        for p, c, k in zip(payment[order], cost[order], pos, strict=True):
+            if c > 0:
+                r = (p - c) / c
+                ax.text(max(p, c) / div + 0.01 * right, k, f"{r:+.1%}", va="center", fontsize=7.5,
+                        color=_RED if r < 0 else "#2e7d32")
+        ax.set_yticks(pos, [labels[i] for i in order])
+        ax.set_xlim(0, right * 1.14)
+        ax.set_xlabel(f"{unit}")
+        ax.set_title("Payment against actual cost, per hospital")
+        ax.legend(loc="lower right", frameon=False)
+        ax.grid(axis="x", alpha=0.25)
+    return fig
+
+
+def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray) -> Figure:
+    """Histograms of relative weights: over DRGs and over cases (log-spaced bins)."""
+    from matplotlib import rc_context
+
+    with rc_context(_rc(None)):
+        fig = _new(7.5, 3.4)
+        axes = fig.subplots(1, 2)
+        pos = np.concatenate([drg_rw[drg_rw > 0], case_rw[case_rw > 0]])
+        if pos.size:
+            lo, hi = pos.min(), pos.max()
+            if hi / lo < 1.5:
+                lo, hi = lo / 1.5, hi * 1.5
+            bins = np.geomspace(lo, hi, 30)
+        else:
+            bins = 10
+        for ax, values, title in ((axes[0], drg_rw, "over DRGs"), (axes[1], case_rw, "over cases")):
+            v = values[values > 0]
+            ax.hist(v, bins=bins, color=_BLUE, alpha=0.85, edgecolor="white", linewidth=0.5)
+            if pos.size:
+                ax.set_xscale("log")
+            if v.size:
+                med = float(np.median(v))
+                ax.axvline(med, color=_ORANGE, lw=1.2)
+                ax.text(0.98, 0.97, f"median {med:.2f}", color=_ORANGE, fontsize=8,
+                        va="top", ha="right", transform=ax.transAxes)
+            ax.set_title(f"Relative weight {title}", fontsize=10)
+            ax.set_xlabel("RW (log scale)")
+            ax.set_ylabel("DRGs" if values is drg_rw else "cases")
+            ax.grid(alpha=0.25)
+    return fig
+
+
+def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarray) -> Figure:
+    """Horizontal bars of the DRGs with the largest total cost, annotated with n and CV."""
+    from matplotlib import rc_context
+
+    div, unit = money_unit(total)
+    k = len(drgs)
+    with rc_context(_rc(None)):
+        fig = _new(7.5, max(2.6, 0.3 * k + 1.3))
+        ax = fig.add_subplot()
+        pos = np.arange(k)[::-1]
+        ax.barh(pos, total / div, color=_BLUE, height=0.7)
+        right = float(np.nanmax(total)) / div if k else 1.0
+        for p, t, ni, c in zip(pos, total, n, cv, strict=True):
+            cv_text = f", CV {c:.2f}" if np.isfinite(c) else ""
+            ax.text(t / div + 0.01 * right, p, f"n={int(ni):,}{cv_text}", va="center", fontsize=7.5,
+                    color=_RED if np.isfinite(c) and c >= 1 else "#333")
+        ax.set_yticks(pos, list(drgs))
+        ax.set_xlim(0, right * 1.3)
+        ax.set_xlabel(f"total cost ({unit})")
+        ax.set_title(f"Top {k} DRGs by total cost")
+        ax.grid(axis="x", alpha=0.25)
+    return fig
