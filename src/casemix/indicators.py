@@ -28,7 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from casemix._frames import FrameLike, kind_of, to_polars
+from casemix._frames import FrameLike, to_polars
+from casemix._output import summary_like
 from casemix.errors import InputError
 
 __all__ = [
@@ -46,20 +47,6 @@ _TEXT = ("case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "department
 
 
 # --------------------------------------------------------------------------- edges
-
-def _aggregate_like(result: pl.DataFrame, original: FrameLike) -> FrameLike:
-    """An aggregate table in the caller's container type (pandas in, pandas out).
-
-    ``casemix._frames.like`` keeps the per-case index and so cannot serve a
-    table with other rows; this is its aggregate counterpart.
-    """
-    kind = kind_of(original)
-    if kind == "pandas":
-        return result.to_pandas()
-    if kind == "arrow":
-        return result.to_arrow()
-    return result
-
 
 def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
@@ -322,7 +309,7 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
                            pl.col("grouping_rate", "cmi", "total_weight", "cost_efficiency",
                                   "time_efficiency", "low_risk_mortality", "cc_share",
                                   "mcc_share").cast(pl.Float64))
-    return _aggregate_like(out, cases)
+    return summary_like(out, cases)
 
 
 # --------------------------------------------------------------------------- per DRG
@@ -362,15 +349,15 @@ def drg_indicators(cases: FrameLike, weights: FrameLike | None = None, *,
              .sort(["total_cost", "drg"], descending=[True, False], nulls_last=True))
     if weights is not None:
         out = out.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
-    return _aggregate_like(out, cases)
+    return summary_like(out, cases)
 
 
 def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float = 60.0,
                  min_cost: float = 5.0, ungroupable: Sequence[str] = ("0000",)) -> float:
     """Reduction in variance (RIV) of a grouping: the share of variance the DRGs explain.
 
-    RIV = Σ_g n_g (ȳ_g − ȳ)² / Σ_i (y_i − ȳ)², over grouped cases with a
-    value; 1 means groups are internally homogeneous, 0 that they explain
+    RIV = Σ_g n_g (ȳ_g − ȳ)² / Σ_i (y_i − ȳ)² = 1 − SS_within / SS_total,
+    over grouped cases with a value; 1 means groups are internally homogeneous, 0 that they explain
     nothing.  Standard grouping-evaluation statistic (e.g. 程亮亮 et al.,
     中国卫生统计 2017(3):404–407; CHS-DRG technical specification).
 
@@ -382,10 +369,7 @@ def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float 
     df = df.filter(pl.col("_grouped") & pl.col(value).is_not_null())
     if df.height < 2:
         return math.nan
-    y = pl.col(value)
-    total = df.select(((y - y.mean()) ** 2).sum()).item()
-    if not total > 0:
-        return math.nan
-    between = (df.group_by("drg").agg(n=pl.len(), m=y.mean())
-                 .select((pl.col("n") * (pl.col("m") - df[value].mean()) ** 2).sum()).item())
-    return float(between / total)
+    from casemix.weights import _riv  # the one RIV formula of casemix (1 − SS_within / SS_total)
+
+    r = _riv(df.select("drg", cost=pl.col(value)))
+    return math.nan if r is None else r

@@ -22,13 +22,10 @@ import polars as pl
 
 from casemix._frames import FrameLike
 from casemix.errors import InputError
-from casemix.indicators import (
-    DEATH_CODE,
-    _aggregate_like,
-    _case_sets,
-    _prepare,
-    _weights_table,
-)
+from casemix._output import summary_like
+from casemix._readmit import _as_date, flag_readmissions
+from casemix.budget import Readmission
+from casemix.indicators import DEATH_CODE, _case_sets, _prepare, _weights_table
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
 
@@ -163,18 +160,6 @@ def describe_flags(params: MonitorParams | None = None) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- dates
 
-def _as_date(df: pl.DataFrame, col: str) -> pl.Expr:
-    dtype = df.schema[col]
-    e = pl.col(col)
-    if dtype == pl.String:
-        return e.str.to_date(strict=False)
-    if isinstance(dtype, pl.Datetime):
-        return e.dt.date()
-    if dtype == pl.Date:
-        return e
-    return e.cast(pl.String).str.to_date(strict=False)
-
-
 def _stay_dates(df: pl.DataFrame) -> pl.DataFrame | None:
     """Add ``_adm`` and ``_dis`` dates; the missing one of the two is derived with LOS."""
     has_adm, has_dis = "admission_date" in df.columns, "discharge_date" in df.columns
@@ -189,15 +174,19 @@ def _stay_dates(df: pl.DataFrame) -> pl.DataFrame | None:
 
 # --------------------------------------------------------------------------- case masks
 
-def _readmission_mask(df: pl.DataFrame, days: int, extra: str | None) -> pl.Expr:
-    """True for a stay that starts 0..days after the previous discharge in its partition."""
-    keys = ["patient_id", "hospital_id"] + ([extra] if extra else [])
-    prev_dis = pl.col("_dis").shift(1).over(keys, order_by=["_adm", "_dis", "_row"])
-    gap = (pl.col("_adm") - prev_dis).dt.total_days()
-    mask = gap.is_between(0, days).fill_null(False)
-    if extra:
-        mask = mask & pl.col(extra).is_not_null() & (pl.col(extra) != "")
-    return mask & pl.col("patient_id").is_not_null()
+def _readmissions(df: pl.DataFrame, days: int, extra: str | None) -> pl.Series:
+    """True for a stay that starts 0..days after the previous discharge of the same
+    patient at the same hospital (and the same ``extra`` group, e.g. MDC).
+
+    The pairing is the settlement's own (``casemix._readmit``), so the flag
+    counts the stays the readmission rule of a policy would look at.
+    """
+    frame = df.select("patient_id", "hospital_id", admission_date="_adm", discharge_date="_dis")
+    group = (df[extra].cast(pl.String) if extra
+             else pl.Series("all", ["all"] * df.height, dtype=pl.String))
+    eligible = df["patient_id"].is_not_null() & group.is_not_null() & (group != "")
+    found, _ = flag_readmissions(frame, eligible, group, Readmission(days=days, apply_to="later"))
+    return found
 
 
 @dataclass
@@ -222,7 +211,7 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
             out.append(_Flag(name, None, None, f"not computed: needs {need}"))
             continue
         den = pl.col("patient_id").is_not_null() & pl.col("_adm").is_not_null()
-        out.append(_Flag(name, den & _readmission_mask(df, p.readmission_days, extra), den))
+        out.append(_Flag(name, den & pl.lit(_readmissions(df, p.readmission_days, extra)), den))
 
     death = pl.col("discharge") == p.death_code if "discharge" in cols else None
     transfer = pl.col("discharge").is_in([float(c) for c in p.transfer_codes]) if "discharge" in cols else None
@@ -345,7 +334,7 @@ def flags(cases: FrameLike, weights: FrameLike | None = None, *,
     table = pl.concat([_peer_rule(t, p).select(*columns, "_order") for t in parts],
                       how="vertical_relaxed")
     table = table.sort(["hospital_id", "_order"], nulls_last=True).select(columns)
-    return _aggregate_like(table, cases)
+    return summary_like(table, cases)
 
 
 def _period(df: pl.DataFrame, p: MonitorParams) -> pl.Expr | None:
