@@ -263,18 +263,9 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
     return like(out, cases)
 
 
-def __getattr__(name: str) -> Any:
-    # heavier steps load on first use
-    if name == "build_catalog":
-        from casemix.dip.build import build_catalog
-
-        return build_catalog
-    if name in ("scores", "hospital_coefficients", "subtype_coefficients"):
-        from casemix.dip import scores as _scores
-
-        return getattr(_scores, name if name != "scores" else "scores")
-    if name == "settle":
-        from casemix.dip.settle import settle
-
-        return settle
-    raise AttributeError(f"module 'casemix.dip' has no attribute {name!r}")
+# The steps after grouping. Imported here, after ``group``, because they use
+# it; binding the functions also keeps ``casemix.dip.scores`` / ``.settle``
+# meaning the functions (the submodules stay importable by full name).
+from casemix.dip.build import build_catalog  # noqa: E402
+from casemix.dip.scores import hospital_coefficients, scores, subtype_coefficients  # noqa: E402
+from casemix.dip.settle import settle  # noqa: E402

@@ -1,0 +1,288 @@
+"""DIP scores (病种分值) and adjustment coefficients from a grouped cost history.
+
+Sources (see ``docs/dip-rules.md``):
+
+- Score ``RW_i = m_i / M × 1000``: ``m_i`` the mean cost of group ``i``,
+  ``M`` the mean cost of all cases (average-cost method) or of a benchmark
+  group (benchmark-group method) [spec: DIP 3.0 draft, restating 1.0].
+- Costs of three years blend 1:2:7 (oldest to latest) [spec]; whether the
+  blend weights yearly *means* or yearly *sums* is not settled, so both
+  readings are offered (``blend="mean"`` / ``blend="sum"``).
+- Hospital coefficient: hospital (or level) cost over the cost its case mix
+  predicts; primary-care (基层) groups carry none [spec].
+- Auxiliary sub-types (辅助目录): age bands, CC/MCC severity, tumour
+  (metastasis, radio/chemotherapy, death); coefficient ``m_j / M_group``,
+  kept only where it lowers the group's CV by at least 20% [spec].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from casemix._frames import to_polars
+from casemix.errors import InputError
+
+__all__ = ["AGE_BANDS", "hospital_coefficients", "scores", "subtype_coefficients",
+           "subtype_labels", "year_weights_for"]
+
+#: age bands of the DIP auxiliary catalogue [spec: DIP 技术规范 辅助目录]
+AGE_BANDS = ("0-28d", "29d-1y", "1-6", "7-17", "18-64", "65+")
+
+# radiotherapy (92.2x) and chemotherapy / biological therapy (99.25, 99.28) procedure prefixes
+_RADIO_CHEMO_PROC = ("92.2", "99.25", "99.28")
+_RADIO_CHEMO_DX = ("Z51.0", "Z51.1")
+
+
+def _require(df: pl.DataFrame, cols: list[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} needs column(s) {', '.join(missing)}")
+
+
+def year_weights_for(years: list[int], weights: tuple[float, ...]) -> dict[int, float]:
+    """Weights of the given years, latest year last: (1, 2, 7) → oldest 1, latest 7.
+
+    With fewer years than weights the latest weights are used (two years:
+    2:7); with more, the oldest years get weight 0.
+    """
+    ys = sorted(set(years))
+    w = list(weights)[-len(ys):] if len(ys) <= len(weights) else \
+        [0.0] * (len(ys) - len(weights)) + list(weights)
+    return dict(zip(ys, (float(x) for x in w), strict=True))
+
+
+def _blended(stats: pl.DataFrame, keys: list[str], blend: str) -> pl.DataFrame:
+    """Blend per-year (n, sum, mean) rows of ``stats`` into one mean per key."""
+    if blend == "sum":
+        expr = (pl.col("sum") * pl.col("w")).sum() / (pl.col("n") * pl.col("w")).sum()
+    elif blend == "mean":
+        expr = (pl.col("mean") * pl.col("w")).sum() / pl.col("w").sum()
+    else:
+        raise ValueError(f"blend must be 'sum' or 'mean', not {blend!r}")
+    s = stats.filter(pl.col("w") > 0)
+    if keys:
+        return s.group_by(keys, maintain_order=True).agg(expr.alias("mean_cost"))
+    return s.select(expr.alias("mean_cost"))
+
+
+def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cost",
+           year_col: str | None = "year", year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
+           blend: str = "sum", method: str = "average", benchmark: str | None = None,
+           scale: float = 1000.0) -> pl.DataFrame:
+    """Group scores from a grouped history.
+
+    Parameters
+    ----------
+    grouped
+        Cases with ``group_col`` (null = not grouped, ignored) and ``cost``;
+        optionally ``year_col``.
+    year_weights
+        Blend of the years, oldest to latest (1:2:7 [spec]); ignored without
+        a year column.
+    blend
+        ``"sum"``: ``m_i = Σ w_y C_iy / Σ w_y n_iy`` (weighted total cost over
+        weighted cases); ``"mean"``: ``m_i = Σ w_y m_iy / Σ w_y`` over the
+        years the group has cases. The sources do not say which [spec].
+    method
+        ``"average"``: ``M`` = blended mean of all grouped cases;
+        ``"benchmark"``: ``M`` = blended mean of group ``benchmark``.
+    scale
+        Points of a group costing ``M`` (1000 [spec]).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``dip_group``, ``n`` (cases, all years), ``mean_cost`` (blended,
+        yuan), ``cv`` (SD / mean over all years' cases), ``score``
+        (``mean_cost / M × scale``), sorted by group.
+    """
+    df = to_polars(grouped)
+    _require(df, [group_col, cost], "scores")
+    has_year = year_col is not None and year_col in df.columns
+    d = df.select(pl.col(group_col).cast(pl.String).alias("g"),
+                  pl.col(cost).cast(pl.Float64).alias("c"),
+                  (pl.col(year_col).cast(pl.Int64) if has_year else pl.lit(0, pl.Int64)).alias("y")
+                  ).filter(pl.col("g").is_not_null() & pl.col("c").is_not_null()
+                           & pl.col("c").is_finite())
+    if d.height == 0:
+        raise InputError("scores: no grouped case with a cost")
+    wmap = year_weights_for(d["y"].unique().to_list(), year_weights if has_year else (1.0,))
+    per = (d.group_by("g", "y").agg(pl.len().alias("n"), pl.col("c").sum().alias("sum"))
+           .with_columns((pl.col("sum") / pl.col("n")).alias("mean"),
+                         pl.col("y").replace_strict(wmap, return_dtype=pl.Float64).alias("w")))
+    groups = _blended(per, ["g"], blend)
+    if method == "average":
+        tot = (per.group_by("y").agg(pl.col("n").sum(), pl.col("sum").sum(), pl.col("w").first())
+               .with_columns((pl.col("sum") / pl.col("n")).alias("mean")))
+        big_m = _blended(tot, [], blend)["mean_cost"][0]
+    elif method == "benchmark":
+        hit = groups.filter(pl.col("g") == benchmark)
+        if hit.height == 0:
+            raise InputError(f"scores: benchmark group {benchmark!r} has no case in the history")
+        big_m = hit["mean_cost"][0]
+    else:
+        raise ValueError(f"method must be 'average' or 'benchmark', not {method!r}")
+    stats = d.group_by("g").agg(pl.len().alias("n"),
+                                (pl.col("c").std(ddof=0) / pl.col("c").mean()).alias("cv"))
+    return (groups.join(stats, on="g").select(
+        pl.col("g").alias("dip_group"), pl.col("n").cast(pl.Int64), "mean_cost", "cv",
+        (pl.col("mean_cost") / big_m * scale).alias("score")).sort("dip_group"))
+
+
+def hospital_coefficients(grouped: Any, group_scores: Any, *, by: str = "hospital_id",
+                          group_col: str = "dip_group", cost: str = "total_cost",
+                          type_col: str = "dip_type") -> pl.DataFrame:
+    """Hospital (or level) coefficients: actual cost over the cost the case mix predicts.
+
+    ``coefficient_h = Σ cost / Σ mean_cost(group)`` over the unit's grouped
+    cases outside primary-care (基层) groups, which carry no coefficient
+    [spec]. This case-mix-adjusted ratio is the DIP reading of the DRG
+    rule "hospital mean of the group / all hospitals' mean" [city: fqjz1,
+    Jinhua], aggregated over groups by their case counts.
+
+    Returns ``by``, ``n``, ``coefficient``.
+    """
+    df = to_polars(grouped)
+    sc = to_polars(group_scores)
+    _require(df, [by, group_col, cost], "hospital_coefficients")
+    _require(sc, ["dip_group", "mean_cost"], "hospital_coefficients (group scores)")
+    d = df.select(pl.col(by).cast(pl.String).alias(by), pl.col(group_col).alias("dip_group"),
+                  pl.col(cost).cast(pl.Float64).alias("c"),
+                  (pl.col(type_col) if type_col in df.columns else pl.lit("core")).alias("t"))
+    d = d.filter(pl.col("dip_group").is_not_null() & (pl.col("t") != "primary"))
+    d = d.join(sc.select("dip_group", pl.col("mean_cost").alias("m")), on="dip_group",
+               how="inner")
+    return (d.group_by(by).agg(pl.len().cast(pl.Int64).alias("n"),
+                               (pl.col("c").sum() / pl.col("m").sum()).alias("coefficient"))
+            .sort(by))
+
+
+def _age_band(age: pl.Expr, days: pl.Expr) -> pl.Expr:
+    young = age.is_null() | (age < 1)
+    return (pl.when(young & days.is_not_null() & (days <= 28)).then(pl.lit("0-28d"))
+            .when(young & (age.is_not_null() | days.is_not_null())).then(pl.lit("29d-1y"))
+            .when(age <= 6).then(pl.lit("1-6"))
+            .when(age <= 17).then(pl.lit("7-17"))
+            .when(age >= 65).then(pl.lit("65+"))
+            .when(age.is_not_null()).then(pl.lit("18-64")))
+
+
+def _severity(df: pl.DataFrame, scheme: Any) -> pl.Series:
+    """MCC / CC / none from the secondary diagnoses, with the scheme's exclusion tables.
+
+    A secondary diagnosis counts at its ``cc`` level unless its exclusion
+    table is the principal diagnosis's (CHS-DRG rule, ``../shared/schemes/FORMAT.md``).
+    """
+    cc, excl = scheme.cc, scheme.exclusions
+    never = getattr(scheme, "never_excluded_table", None)
+    out = []
+    for pdx, sdx in zip(df["pdx"].to_list(), df["sdx"].to_list(), strict=True):
+        table = excl.get(pdx)
+        best = "none"
+        for code in sdx or ():
+            hit = cc.get(code)
+            if hit is None:
+                continue
+            level, t = hit
+            if table is not None and t == table and t != never:
+                continue
+            if level == "MCC":
+                best = "MCC"
+                break
+            best = "CC"
+        out.append(best)
+    return pl.Series("subtype_severity", out, dtype=pl.String)
+
+
+def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
+    """Auxiliary sub-type of each case: ``subtype_age``, ``subtype_severity``, ``subtype_tumour``.
+
+    Age bands 0–28 days, 29 days–1 year, 1–6, 7–17, 18–64, >= 65 [spec];
+    severity from CC/MCC secondary diagnoses of a DRG ``scheme``
+    (``casemix.load_scheme``; null without one); tumour: ``death``
+    (离院方式 5), ``metastasis`` (a secondary diagnosis in C77–C79),
+    ``radio_chemo`` (procedure 92.2x / 99.25 / 99.28 or diagnosis
+    Z51.0 / Z51.1), else ``none`` — the first that applies, in that order.
+    """
+    df = to_polars(cases)
+    cols = set(df.columns)
+    num = {c: (pl.col(c).cast(pl.Float64) if c in cols else pl.lit(None, pl.Float64))
+           for c in ("age", "age_days", "discharge")}
+    sdx = pl.col("sdx") if "sdx" in cols else pl.lit([], pl.List(pl.String))
+    procs = pl.concat_list(pl.col("pproc").fill_null("") if "pproc" in cols else pl.lit(""),
+                           pl.col("oproc").fill_null([]) if "oproc" in cols
+                           else pl.lit([], pl.List(pl.String)))
+    dx_all = pl.concat_list(pl.col("pdx").fill_null(""), sdx.fill_null([]))
+    metastasis = sdx.fill_null([]).list.eval(
+        pl.element().str.slice(0, 3).is_in(["C77", "C78", "C79"])).list.any()
+    radio = (procs.list.eval(pl.any_horizontal(
+        [pl.element().str.starts_with(p) for p in _RADIO_CHEMO_PROC])).list.any()
+        | dx_all.list.eval(pl.any_horizontal(
+            [pl.element().str.starts_with(p) for p in _RADIO_CHEMO_DX])).list.any())
+    out = df.select(
+        _age_band(num["age"], num["age_days"]).alias("subtype_age"),
+        pl.when(num["discharge"] == 5).then(pl.lit("death"))
+        .when(metastasis).then(pl.lit("metastasis"))
+        .when(radio).then(pl.lit("radio_chemo"))
+        .otherwise(pl.lit("none")).alias("subtype_tumour"))
+    if scheme is not None:
+        sev = _severity(df, scheme)
+    else:
+        sev = pl.Series("subtype_severity", [None] * df.height, dtype=pl.String)
+    return out.with_columns(sev).select("subtype_age", "subtype_severity", "subtype_tumour")
+
+
+def subtype_coefficients(grouped: Any, *, scheme: Any = None, group_col: str = "dip_group",
+                         cost: str = "total_cost", min_cv_reduction: float = 0.20,
+                         dimensions: tuple[str, ...] = ("age", "severity", "tumour")
+                         ) -> pl.DataFrame:
+    """Auxiliary sub-type coefficients ``m_j / M_group`` and whether each dimension is used.
+
+    For each group and dimension: ``cv_before`` = SD / mean of the group's
+    costs; ``cv_after`` = the SD of costs around their sub-type means
+    (pooled within sub-types) / the group mean. The dimension is ``used``
+    when ``cv_after <= (1 − min_cv_reduction) × cv_before`` (a cut of at
+    least 20% [spec]).
+
+    Returns ``dip_group``, ``dimension``, ``subtype``, ``n``, ``mean_cost``,
+    ``coefficient``, ``cv_before``, ``cv_after``, ``used``.
+    """
+    df = to_polars(grouped)
+    _require(df, [group_col, cost], "subtype_coefficients")
+    labels = subtype_labels(df, scheme=scheme)
+    d = pl.concat([df.select(pl.col(group_col).alias("g"), pl.col(cost).cast(pl.Float64)
+                             .alias("c")), labels], how="horizontal").filter(
+        pl.col("g").is_not_null() & pl.col("c").is_not_null())
+    frames = []
+    for dim in dimensions:
+        col = f"subtype_{dim}"
+        x = d.filter(pl.col(col).is_not_null()).select("g", "c", pl.col(col).alias("s"))
+        if x.height == 0:
+            continue
+        x = x.with_columns(pl.col("c").mean().over("g").alias("mg"),
+                           pl.col("c").mean().over("g", "s").alias("ms"))
+        cv = x.group_by("g").agg(
+            (pl.col("c").std(ddof=0) / pl.col("mg").first()).alias("cv_before"),
+            (((pl.col("c") - pl.col("ms")) ** 2).mean().sqrt() / pl.col("mg").first())
+            .alias("cv_after"))
+        sub = x.group_by("g", "s").agg(pl.len().cast(pl.Int64).alias("n"),
+                                       pl.col("ms").first().alias("mean_cost"),
+                                       (pl.col("ms").first() / pl.col("mg").first())
+                                       .alias("coefficient"))
+        frames.append(sub.join(cv, on="g").with_columns(
+            pl.lit(dim).alias("dimension"),
+            (pl.col("cv_after") <= (1 - min_cv_reduction) * pl.col("cv_before")
+             + 1e-12).alias("used")))
+    if not frames:
+        return pl.DataFrame(schema={"dip_group": pl.String, "dimension": pl.String,
+                                    "subtype": pl.String, "n": pl.Int64,
+                                    "mean_cost": pl.Float64, "coefficient": pl.Float64,
+                                    "cv_before": pl.Float64, "cv_after": pl.Float64,
+                                    "used": pl.Boolean})
+    return (pl.concat(frames).select(pl.col("g").alias("dip_group"), "dimension",
+                                     pl.col("s").alias("subtype"), "n", "mean_cost",
+                                     "coefficient", "cv_before", "cv_after", "used")
+            .sort("dip_group", "dimension", "subtype"))
+

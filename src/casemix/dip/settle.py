@@ -1,0 +1,461 @@
+"""DIP settlement: case scores, point values, hospital payments, monthly pre-payment.
+
+Sources (``../shared/payment-notes.md``, DIP section; ``docs/dip-rules.md``):
+
+- Case score = group score × hospital coefficient × auxiliary sub-type
+  coefficient; 基层 (primary-care) groups take no hospital coefficient [spec].
+- High cost (DIP 1.0): cost > 2 × mean → score × ((cost / mean − 2) + 1);
+  low cost: cost < 0.5 × mean → score × cost / mean; > 5 × mean goes to
+  expert review [quoted from the 1.0 spec by secondary sources]. The
+  thresholds are parameters (:class:`CostRules`); the 3.0 draft's "2–3 ×
+  to special review, no formula" is not implemented as a formula.
+- Year-start point value = 1:2:7-weighted annual cost / weighted total
+  score; settlement point value = (fund / fund payment ratio) / total
+  score; optimised point value by trimming the case point values at
+  2.5% / 97.5% [spec].
+- Hospital payment = Σ case score × point value × fund payment ratio ×
+  assessment coefficient − audit deductions; monthly pre-payment 90%;
+  quality deposit <= 5% [spec].
+
+Money: the point money is split over hospitals and cases by
+:func:`casemix.settle.settle` (largest remainder, to the fen, ROUND_HALF_UP
+via :mod:`casemix._money`), with the DIP scores as precomputed points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from casemix._frames import like, to_polars
+from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
+from casemix.errors import InputError, PolicyError
+
+__all__ = ["CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
+           "optimised_point_value", "settle", "settlement_point_value", "year_start_point_value"]
+
+
+@dataclass(frozen=True)
+class CostRules:
+    """High/low-cost thresholds, as multiples of the group's mean cost.
+
+    ``high = 2.0``, ``low = 0.5`` and ``review = 5.0`` are the DIP 1.0
+    values [spec, via secondary sources]; set ``low = 0`` or ``high = inf``
+    to switch a rule off, ``review = None`` to flag nothing.
+    """
+
+    high: float = 2.0
+    low: float = 0.5
+    review: float | None = 5.0
+
+    def __post_init__(self) -> None:
+        if not (self.low >= 0 and self.high > 0 and self.low < self.high):
+            raise PolicyError(f"cost rules: need 0 <= low < high, got low={self.low}, "
+                              f"high={self.high}")
+        if self.review is not None and self.review < self.high:
+            raise PolicyError(f"cost rules: review ({self.review}) must not be below high "
+                              f"({self.high})")
+
+
+def high_cost_score(score: float, cost: float, mean: float, high: float = 2.0) -> float:
+    """DIP 1.0 high-cost case score: ``score × ((cost / mean − high) + 1)``.
+
+    With ``high = 2``: a case costing 3 × the mean earns 2 × the score. The
+    rule applies when ``cost > high × mean`` [spec, DIP 1.0 via secondary
+    sources]; at the threshold it equals the score, so it is continuous.
+    """
+    return score * ((cost / mean - high) + 1.0)
+
+
+def low_cost_score(score: float, cost: float, mean: float) -> float:
+    """DIP low-cost case score: ``score × cost / mean`` (cost < 0.5 × mean) [spec, DIP 1.0/3.0]."""
+    return score * cost / mean
+
+
+def year_start_point_value(costs: Sequence[float], scores: Sequence[float],
+                           weights: Sequence[float] = (1.0, 2.0, 7.0)) -> float:
+    """Year-start (预算) point value = Σ w_y C_y / Σ w_y S_y [spec].
+
+    ``costs`` are the annual inpatient costs and ``scores`` the annual total
+    scores of the same years, oldest first; ``weights`` (1:2:7) align with
+    the latest years.
+    """
+    if len(costs) != len(scores) or not costs:
+        raise ValueError("costs and scores must list the same years (at least one)")
+    w = list(weights)[-len(costs):] if len(costs) <= len(weights) else \
+        [0.0] * (len(costs) - len(weights)) + list(weights)
+    den = sum(wi * s for wi, s in zip(w, scores, strict=True))
+    if den <= 0:
+        raise ValueError("the weighted total score must be positive")
+    return sum(wi * c for wi, c in zip(w, costs, strict=True)) / den
+
+
+def settlement_point_value(fund: float, fund_ratio: float, total_score: float) -> float:
+    """Settlement (结算) point value = (fund / fund payment ratio) / total score [spec].
+
+    ``fund / fund_ratio`` is the total medical cost the fund stands for;
+    each point is worth that cost divided by all points.
+    """
+    if not 0 < fund_ratio <= 1:
+        raise ValueError(f"fund payment ratio must be in (0, 1], got {fund_ratio}")
+    if total_score <= 0:
+        raise ValueError("the total score must be positive")
+    return float(fund) / fund_ratio / total_score
+
+
+def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (0.025, 0.975)
+                          ) -> float:
+    """Optimised (优化) point value: Σ cost / Σ score over cases whose own point value is untrimmed.
+
+    Each case's point value is ``cost / score``; cases below the ``trim[0]``
+    or above the ``trim[1]`` quantile (linear interpolation) are dropped
+    [spec: trimming 2.5% / 97.5%]. The spec also mentions an "optimal
+    interval" without a formula; pass other quantiles for that.
+    """
+    c = np.asarray(costs, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    ok = np.isfinite(c) & np.isfinite(s) & (s > 0)
+    c, s = c[ok], s[ok]
+    if c.size == 0:
+        raise ValueError("no case with a positive score")
+    pv = c / s
+    lo, hi = np.quantile(pv, trim)
+    keep = (pv >= lo) & (pv <= hi)
+    return float(c[keep].sum() / s[keep].sum())
+
+
+# ------------------------------------------------------------------ case scores
+def _lookup(mapping: Mapping[str, float] | Any, key_col: str, name: str) -> pl.DataFrame:
+    if isinstance(mapping, Mapping):
+        return pl.DataFrame({key_col: [str(k) for k in mapping],
+                             name: [float(v) for v in mapping.values()]},
+                            schema={key_col: pl.String, name: pl.Float64})
+    f = to_polars(mapping)
+    val = "coefficient" if "coefficient" in f.columns else name
+    if key_col not in f.columns or val not in f.columns:
+        raise InputError(f"{name}: expected a mapping or a frame with {key_col} and coefficient")
+    return f.select(pl.col(key_col).cast(pl.String), pl.col(val).cast(pl.Float64).alias(name))
+
+
+def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
+                level_col: str | None = None, hospital_coefficients: Any = None,
+                by: str = "hospital_id", subtypes: bool = True, scheme: Any = None,
+                rules: CostRules = CostRules(), cost: str = "total_cost") -> Any:
+    """Each case's DIP score after coefficients and the high/low-cost rules.
+
+    Parameters
+    ----------
+    grouped
+        Output of :func:`casemix.dip.group` (``dip_group``, ``dip_type``,
+        ``dip_score``) with ``cost`` and, for coefficients, ``by``.
+    catalog
+        The catalog grouped with; its ``mean_cost`` per group is the
+        reference mean and its ``subtypes.csv`` the sub-type coefficients.
+    group_means
+        A frame with ``dip_group``, ``mean_cost`` (and ``level_col`` for
+        same-level means, "上年度同级别定点医疗机构该病种次均费用" [spec]); takes
+        precedence over the catalog's means.
+    hospital_coefficients
+        ``{hospital: coefficient}`` or a frame with ``by`` and
+        ``coefficient``; primary (基层) groups take none [spec].
+    subtypes
+        Apply the catalog's auxiliary sub-type coefficients (``subtypes.csv``).
+    rules
+        High/low-cost thresholds.
+
+    Returns
+    -------
+    The input (same type, rows, order) plus ``dip_base_score``,
+    ``dip_coefficient``, ``dip_subtype_coefficient``, ``dip_ref_cost``,
+    ``dip_cost_class`` (``normal`` / ``high`` / ``low`` / ``review`` /
+    ``ungrouped``) and ``dip_case_score`` (0 for ungrouped cases).
+
+    Notes
+    -----
+    A ``review`` case (> 5 × mean) is scored by the high-cost formula until
+    reviewed [reading chosen: the 1.0 text sends it to experts without a
+    formula]. A group without a reference mean is scored as ``normal``.
+    """
+    df = to_polars(grouped)
+    for col in ("dip_group", "dip_score", cost):
+        if col not in df.columns:
+            raise InputError(f"case_scores needs column {col!r}; group the cases with "
+                             "casemix.dip.group first")
+    n = df.height
+    w = df.select(pl.col("dip_group").cast(pl.String).alias("g"),
+                  (pl.col("dip_type") if "dip_type" in df.columns else pl.lit("core"))
+                  .alias("t"),
+                  pl.col("dip_score").cast(pl.Float64).alias("s"),
+                  pl.col(cost).cast(pl.Float64, strict=False).alias("c"),
+                  (pl.col(by).cast(pl.String) if by in df.columns else pl.lit(None, pl.String))
+                  .alias("h"),
+                  (pl.col(level_col).cast(pl.String) if level_col and level_col in df.columns
+                   else pl.lit(None, pl.String)).alias("lv")).with_row_index("_row")
+    bad = w.filter(pl.col("g").is_not_null() & (pl.col("c").is_null() | ~pl.col("c").is_finite()
+                                                 | (pl.col("c") < 0)))
+    if bad.height:
+        raise InputError(f"{cost} missing, negative or not a number at row {bad['_row'][0]} "
+                         "(0-based); DIP scores need every grouped case's cost")
+
+    # reference mean of the group (same level when the table has levels)
+    if group_means is not None:
+        gm = to_polars(group_means)
+        if level_col and level_col in gm.columns:
+            means = gm.select(pl.col("dip_group").alias("g"), pl.col(level_col).cast(pl.String)
+                              .alias("lv"), pl.col("mean_cost").cast(pl.Float64).alias("m"))
+            w = w.join(means, on=["g", "lv"], how="left", maintain_order="left")
+        else:
+            means = gm.select(pl.col("dip_group").alias("g"),
+                              pl.col("mean_cost").cast(pl.Float64).alias("m"))
+            w = w.join(means, on="g", how="left", maintain_order="left")
+    elif catalog is not None:
+        from casemix.dip import load_catalog
+
+        cat = load_catalog(catalog)
+        means = pl.DataFrame({"g": [g.group for g in cat.groups],
+                              "m": [g.mean_cost for g in cat.groups]},
+                             schema={"g": pl.String, "m": pl.Float64})
+        w = w.join(means, on="g", how="left", maintain_order="left")
+    else:
+        w = w.with_columns(pl.lit(None, pl.Float64).alias("m"))
+
+    if hospital_coefficients is not None:
+        w = w.join(_lookup(hospital_coefficients, "h", "f"), on="h", how="left",
+                   maintain_order="left")
+    else:
+        w = w.with_columns(pl.lit(None, pl.Float64).alias("f"))
+    w = w.with_columns(pl.when(pl.col("t") == "primary").then(1.0)
+                       .otherwise(pl.col("f").fill_null(1.0)).alias("f"))
+
+    sub = pl.Series("k", np.ones(n))
+    if subtypes and catalog is not None:
+        from casemix.dip import load_catalog
+        from casemix.dip.scores import subtype_labels
+
+        cat = load_catalog(catalog)
+        if cat.subtypes:
+            labels = subtype_labels(df, scheme=scheme)
+            k = np.ones(n)
+            g_list = w["g"].to_list()
+            for dim in ("age", "severity", "tumour"):
+                col = labels[f"subtype_{dim}"].to_list()
+                k *= np.array([cat.subtypes.get((g, dim, s), 1.0) for g, s in
+                               zip(g_list, col, strict=True)])
+            sub = pl.Series("k", k)
+    w = w.with_columns(sub)
+
+    ratio = pl.col("c") / pl.col("m")
+    has_m = pl.col("m").is_not_null() & (pl.col("m") > 0)
+    review = (ratio > rules.review) if rules.review is not None else pl.lit(False)
+    cls = (pl.when(pl.col("g").is_null()).then(pl.lit("ungrouped"))
+           .when(~has_m).then(pl.lit("normal"))
+           .when(review).then(pl.lit("review"))
+           .when(ratio > rules.high).then(pl.lit("high"))
+           .when(ratio < rules.low).then(pl.lit("low"))
+           .otherwise(pl.lit("normal")))
+    w = w.with_columns(cls.alias("cls"))
+    base = pl.col("s") * pl.col("k") * pl.col("f")
+    score = (pl.when(pl.col("cls") == "ungrouped").then(0.0)
+             .when(pl.col("cls").is_in(["high", "review"])).then(base * ((ratio - rules.high) + 1))
+             .when(pl.col("cls") == "low").then(base * ratio)
+             .otherwise(base))
+    w = w.with_columns(score.alias("cs"))
+    out = df.with_columns(
+        w["s"].alias("dip_base_score"), w["f"].alias("dip_coefficient"),
+        w["k"].alias("dip_subtype_coefficient"), w["m"].alias("dip_ref_cost"),
+        w["cls"].alias("dip_cost_class"), w["cs"].alias("dip_case_score"))
+    return like(out, grouped)
+
+
+# ------------------------------------------------------------------ settlement
+@dataclass(frozen=True)
+class DipSettlement:
+    """Result of :func:`settle` (frames in the caller's type).
+
+    ``cases``: input + case-score columns + ``payment_fen``.
+    ``hospitals``: per hospital ``cases``, ``grouped_cases``, ``total_score``,
+    ``point_payment_fen`` (Σ score × PV × ratio, largest remainder),
+    ``assessment``, ``deduction_fen``, ``payment_fen``, ``deposit_fen``,
+    ``prepaid_fen``, ``clearing_fen`` (payment − deposit − prepaid; < 0 is a
+    refund), ``cost_fen``, ``fund_cost_fen`` (cost × ratio), ``surplus_fen``
+    (payment − fund_cost).
+    ``region``: fund, ratio, total score, the point values, payments.
+    ``monthly``: per hospital and month, score and pre-payment.
+    """
+
+    cases: Any
+    hospitals: pl.DataFrame
+    region: pl.DataFrame
+    monthly: pl.DataFrame
+
+    @property
+    def point_value(self) -> float:
+        """The point value paid at (yuan of medical cost per point)."""
+        return float(self.region["point_value"][0])
+
+
+def _fen_map(mapping: Mapping[str, Any] | None, hospitals: list[str]) -> np.ndarray:
+    mapping = mapping or {}
+    return np.array([yuan_to_fen(mapping.get(h, 0)) for h in hospitals], dtype=np.int64)
+
+
+def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0,
+           point_value: str | float = "settlement", trim: tuple[float, float] = (0.025, 0.975),
+           year_start_value: float | None = None, prepayment_share: float = 0.9,
+           deposit: float = 0.0, assessment: Mapping[str, float] | None = None,
+           deductions: Mapping[str, Any] | None = None, month_col: str = "discharge_date",
+           catalog: Any = None, group_means: Any = None, level_col: str | None = None,
+           hospital_coefficients: Any = None, subtypes: bool = True, scheme: Any = None,
+           rules: CostRules = CostRules(), cost: str = "total_cost") -> DipSettlement:
+    """Settle a year's DIP cases under a fund budget.
+
+    Parameters
+    ----------
+    grouped
+        Output of :func:`casemix.dip.group`, with ``hospital_id`` and ``cost``
+        (and ``month_col`` for monthly pre-payment).
+    fund
+        The DIP fund budget for these cases, yuan.
+    fund_ratio
+        Fund payment ratio (基金支付比例): the fund's share of medical cost.
+    point_value
+        ``"settlement"`` ((fund / ratio) / total score: the fund is paid out
+        exactly), ``"optimised"`` (trimmed Σ cost / Σ score of the cases),
+        ``"year_start"`` (``year_start_value``) or a number (yuan per point).
+    year_start_value
+        The year-start point value (see :func:`year_start_point_value`):
+        prices the monthly pre-payments; defaults to the point value used.
+    prepayment_share
+        Share of each month's score value advanced (90% [spec]).
+    deposit
+        Quality deposit withheld from each hospital's payment (<= 5% [spec]).
+    assessment, deductions
+        Per hospital: assessment coefficient (default 1) and audit deductions
+        (yuan, default 0).
+    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules
+        Passed to :func:`case_scores`.
+
+    Returns
+    -------
+    DipSettlement
+    """
+    from casemix.budget import HighCost, LowCost, Policy, Readmission, ShortStay
+    from casemix.settle import settle as settle_points
+
+    if not 0 < fund_ratio <= 1:
+        raise PolicyError(f"fund_ratio must be in (0, 1], got {fund_ratio}")
+    if not 0 <= deposit <= 0.05 + 1e-12:
+        raise PolicyError(f"deposit (quality deposit) must be in [0, 0.05] [spec], got {deposit}")
+    if not 0 <= prepayment_share <= 1:
+        raise PolicyError(f"prepayment_share must be in [0, 1], got {prepayment_share}")
+    df = to_polars(grouped)
+    if "hospital_id" not in df.columns:
+        raise InputError("settle needs a hospital_id column")
+    scored = to_polars(case_scores(df, catalog=catalog, group_means=group_means,
+                                   level_col=level_col,
+                                   hospital_coefficients=hospital_coefficients,
+                                   subtypes=subtypes, scheme=scheme, rules=rules, cost=cost))
+    s = scored["dip_case_score"].to_numpy()
+    total = float(s.sum())
+    if total <= 0:
+        raise PolicyError("no case earns a DIP score, so the fund cannot be paid out")
+    fund_fen = yuan_to_fen(fund)
+    pv_settle = fund_fen / FEN_PER_YUAN / fund_ratio / total
+    grouped_mask = scored["dip_group"].is_not_null().to_numpy()
+    costs = scored[cost].cast(pl.Float64, strict=False).to_numpy()
+    pv_opt = optimised_point_value(costs[grouped_mask], s[grouped_mask], trim)
+    if point_value == "settlement":
+        pv, point_fen = pv_settle, fund_fen
+    else:
+        if point_value == "optimised":
+            pv = pv_opt
+        elif point_value == "year_start":
+            if year_start_value is None:
+                raise PolicyError("point_value='year_start' needs year_start_value")
+            pv = float(year_start_value)
+        elif isinstance(point_value, (int, float)) and not isinstance(point_value, bool):
+            pv = float(point_value)
+        else:
+            raise PolicyError(f"point_value must be 'settlement', 'optimised', 'year_start' or a "
+                              f"number, got {point_value!r}")
+        if not (math.isfinite(pv) and pv > 0):
+            raise PolicyError(f"point value must be positive, got {pv}")
+        point_fen = int(round_half_up(np.array([pv * fund_ratio * total * FEN_PER_YUAN]))[0])
+
+    # the money: casemix.settle splits point_fen over hospitals and cases by score
+    policy = Policy(budget=Decimal(point_fen) / FEN_PER_YUAN, name="dip", points_per_rw=1.0,
+                    base_share=1.0, ungroupable="none",
+                    high_cost=HighCost(rule="none"), low_cost=LowCost(rule="none"),
+                    short_stay=ShortStay(enabled=False), readmission=Readmission(enabled=False))
+    # an ungrouped case earns nothing here, so its missing cost does not matter
+    work = scored.select("hospital_id", pl.when(pl.col("dip_case_score") > 0)
+                         .then(pl.col(cost).cast(pl.Float64, strict=False)).fill_null(0.0)
+                         .alias("total_cost"),
+                         pl.when(pl.col("dip_case_score") > 0).then(pl.col("dip_group"))
+                         .alias("dip_group"), "dip_case_score")
+    paid = settle_points(work, policy, points="dip_case_score", group_col="dip_group")
+    case_fen = to_polars(paid.cases)["payment_fen"]
+    ph = to_polars(paid.hospitals).select("hospital_id", "point_payment_fen")
+
+    h = (scored.with_columns(case_fen.alias("payment_fen"))
+         .group_by(pl.col("hospital_id").cast(pl.String)).agg(
+             pl.len().cast(pl.Int64).alias("cases"),
+             pl.col("dip_group").is_not_null().sum().cast(pl.Int64).alias("grouped_cases"),
+             pl.col("dip_case_score").sum().alias("total_score"),
+             pl.col(cost).cast(pl.Float64).sum().alias("_cost"))
+         .sort("hospital_id").join(ph, on="hospital_id", how="left", maintain_order="left"))
+    hosp = h["hospital_id"].to_list()
+    ass = np.array([float((assessment or {}).get(x, 1.0)) for x in hosp])
+    point_pay = h["point_payment_fen"].fill_null(0).to_numpy().astype(np.int64)
+    deduct = _fen_map(deductions, hosp)
+    payment = round_half_up(point_pay * ass) - deduct
+    dep = round_half_up(np.maximum(payment, 0) * deposit)
+
+    # monthly pre-payment at the year-start point value
+    pv_month = float(year_start_value) if year_start_value is not None else pv
+    if month_col in scored.columns:
+        month = pl.col(month_col).dt.month() if scored.schema[month_col] in (pl.Date, pl.Datetime) \
+            else pl.col(month_col).cast(pl.Int64)
+    else:
+        month = pl.lit(0, pl.Int64)
+    monthly = (scored.group_by(pl.col("hospital_id").cast(pl.String), month.alias("month"))
+               .agg(pl.col("dip_case_score").sum().alias("score"))
+               .sort("hospital_id", "month"))
+    monthly = monthly.with_columns(pl.Series(
+        "prepaid_fen", round_half_up(monthly["score"].to_numpy() * pv_month * fund_ratio
+                                     * prepayment_share * FEN_PER_YUAN), pl.Int64))
+    pre = dict(monthly.group_by("hospital_id").agg(pl.col("prepaid_fen").sum()).iter_rows())
+    prepaid = np.array([pre.get(x, 0) for x in hosp], dtype=np.int64)
+    cost_fen = round_half_up(h["_cost"].to_numpy() * FEN_PER_YUAN)
+    fund_cost = round_half_up(h["_cost"].to_numpy() * fund_ratio * FEN_PER_YUAN)
+    hospitals = h.drop("_cost").with_columns(
+        pl.Series("point_payment_fen", point_pay, pl.Int64),
+        pl.Series("assessment", ass, pl.Float64),
+        pl.Series("deduction_fen", deduct, pl.Int64),
+        pl.Series("payment_fen", payment, pl.Int64),
+        pl.Series("deposit_fen", dep, pl.Int64),
+        pl.Series("prepaid_fen", prepaid, pl.Int64),
+        pl.Series("clearing_fen", payment - dep - prepaid, pl.Int64),
+        pl.Series("cost_fen", cost_fen, pl.Int64),
+        pl.Series("fund_cost_fen", fund_cost, pl.Int64),
+        pl.Series("surplus_fen", payment - fund_cost, pl.Int64))
+    region = pl.DataFrame({
+        "fund_fen": [fund_fen], "fund_ratio": [fund_ratio], "total_score": [total],
+        "point_value": [pv], "pv_settlement": [pv_settle], "pv_optimised": [pv_opt],
+        "pv_year_start": [year_start_value], "point_money_fen": [point_fen],
+        "payment_fen": [int(payment.sum())],
+        "fund_paid_out": [int(point_pay.sum()) == fund_fen],
+        "cases": [df.height], "grouped_cases": [int(grouped_mask.sum())],
+        "n_high": [int((scored["dip_cost_class"] == "high").sum())],
+        "n_low": [int((scored["dip_cost_class"] == "low").sum())],
+        "n_review": [int((scored["dip_cost_class"] == "review").sum())],
+    }, schema_overrides={"pv_year_start": pl.Float64})
+    cases_out = scored.with_columns(case_fen.alias("payment_fen"))
+    return DipSettlement(cases=like(cases_out, grouped), hospitals=hospitals, region=region,
+                         monthly=monthly)
