@@ -214,7 +214,8 @@ def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
     procs = pl.concat_list(pl.col("pproc").fill_null("") if "pproc" in cols else pl.lit(""),
                            pl.col("oproc").fill_null([]) if "oproc" in cols
                            else pl.lit([], pl.List(pl.String)))
-    dx_all = pl.concat_list(pl.col("pdx").fill_null(""), sdx.fill_null([]))
+    pdx = pl.col("pdx").fill_null("") if "pdx" in cols else pl.lit("")
+    dx_all = pl.concat_list(pdx, sdx.fill_null([]))
     metastasis = sdx.fill_null([]).list.eval(
         pl.element().str.slice(0, 3).is_in(["C77", "C78", "C79"])).list.any()
     radio = (procs.list.eval(pl.any_horizontal(
@@ -227,7 +228,7 @@ def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
         .when(metastasis).then(pl.lit("metastasis"))
         .when(radio).then(pl.lit("radio_chemo"))
         .otherwise(pl.lit("none")).alias("subtype_tumour"))
-    if scheme is not None:
+    if scheme is not None and {"pdx", "sdx"} <= cols:
         sev = _severity(df, scheme)
     else:
         sev = pl.Series("subtype_severity", [None] * df.height, dtype=pl.String)

@@ -126,7 +126,8 @@ def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (
         raise ValueError("no case with a positive score")
     pv = c / s
     lo, hi = np.quantile(pv, trim)
-    keep = (pv >= lo) & (pv <= hi)
+    # interpolated quantiles of equal values can land a hair off them: keep those cases
+    keep = (pv >= lo * (1 - 1e-12)) & (pv <= hi * (1 + 1e-12))
     return float(c[keep].sum() / s[keep].sum())
 
 

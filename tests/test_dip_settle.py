@@ -1,0 +1,248 @@
+"""DIP scores, coefficients, high/low-cost rules, point values and settlement, checked to the fen."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import casemix.dip as dip
+from casemix.dip.scores import subtype_coefficients, subtype_labels, year_weights_for
+from casemix.dip.settle import (CostRules, case_scores, high_cost_score, low_cost_score,
+                                optimised_point_value, settlement_point_value,
+                                year_start_point_value)
+from casemix.errors import InputError, PolicyError
+
+
+def grouped(rows, **extra):
+    """(hospital, group, type, score, cost) rows → a grouped frame."""
+    d = {"case_id": [str(i + 1) for i in range(len(rows))],
+         "hospital_id": [r[0] for r in rows], "dip_group": [r[1] for r in rows],
+         "dip_type": [r[2] for r in rows], "dip_score": [r[3] for r in rows],
+         "total_cost": [float(r[4]) for r in rows], **extra}
+    return pl.DataFrame(d, schema_overrides={"dip_group": pl.String, "dip_type": pl.String,
+                                             "dip_score": pl.Float64})
+
+
+MEANS = pl.DataFrame({"dip_group": ["G1", "G2"], "mean_cost": [10_000.0, 5_000.0]})
+
+
+# ------------------------------------------------------------------ high/low cost
+def test_high_low_cost_formulas_by_hand():
+    # DIP 1.0: cost 3 x mean -> score x ((3 - 2) + 1) = 2 x score
+    assert high_cost_score(1000, 30_000, 10_000) == 2000
+    assert high_cost_score(1000, 25_000, 10_000) == 1500
+    # continuous at the threshold
+    assert high_cost_score(1000, 20_000, 10_000) == 1000
+    assert low_cost_score(1000, 4_000, 10_000) == 400
+    assert high_cost_score(800, 45_000, 10_000, high=3.0) == pytest.approx(800 * 2.5)
+
+
+def test_case_scores_classes():
+    g = grouped([("H1", "G1", "core", 1000.0, 30_000), ("H1", "G1", "core", 1000.0, 4_000),
+                 ("H1", "G1", "core", 1000.0, 10_000), ("H1", "G1", "core", 1000.0, 60_000),
+                 ("H1", "G2", "core", 500.0, 10_000), ("H1", "G1", "core", 1000.0, 20_000),
+                 ("H1", "G1", "core", 1000.0, 5_000), ("H1", None, None, None, 777)])
+    out = case_scores(g, group_means=MEANS)
+    assert out["dip_cost_class"].to_list() == ["high", "low", "normal", "review", "normal",
+                                               "normal", "normal", "ungrouped"]
+    assert out["dip_case_score"].to_list() == [2000.0, 400.0, 1000.0, 5000.0, 500.0, 1000.0,
+                                               1000.0, 0.0]
+    assert out["dip_ref_cost"].to_list()[:2] == [10_000.0, 10_000.0]
+    # thresholds are parameters
+    out = case_scores(g, group_means=MEANS, rules=CostRules(high=3.0, low=0.3, review=None))
+    assert out["dip_cost_class"].to_list()[:4] == ["normal", "normal", "normal", "high"]
+    assert out["dip_case_score"][3] == pytest.approx(1000 * ((6 - 3) + 1))
+
+
+def test_coefficients_skip_primary_groups():
+    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H1", "G2", "primary", 500.0, 5_000),
+                 ("H2", "G1", "core", 1000.0, 10_000)])
+    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.1})
+    assert out["dip_coefficient"].to_list() == [1.1, 1.0, 1.0]
+    assert out["dip_case_score"].to_list() == pytest.approx([1100.0, 500.0, 1000.0])
+
+
+def test_same_level_means():
+    g = grouped([("H1", "G1", "core", 1000.0, 25_000), ("H2", "G1", "core", 1000.0, 25_000)],
+                level=["3", "2"])
+    means = pl.DataFrame({"dip_group": ["G1", "G1"], "level": ["3", "2"],
+                          "mean_cost": [15_000.0, 10_000.0]})
+    out = case_scores(g, group_means=means, level_col="level")
+    assert out["dip_cost_class"].to_list() == ["normal", "high"]
+    assert out["dip_case_score"].to_list() == [1000.0, 1500.0]
+
+
+def test_case_scores_names_bad_cost_row():
+    g = grouped([("H1", "G1", "core", 1000.0, 1), ("H1", "G1", "core", 1000.0, -5)])
+    with pytest.raises(InputError, match="row 1"):
+        case_scores(g, group_means=MEANS)
+
+
+# ------------------------------------------------------------------ point values
+def test_point_values_by_hand():
+    # (1x100 + 2x200 + 7x300) / (1x10 + 2x20 + 7x25) = 2600 / 225
+    assert year_start_point_value([100, 200, 300], [10, 20, 25]) == pytest.approx(2600 / 225)
+    # two years: weights 2:7
+    assert year_start_point_value([200, 300], [20, 25]) == pytest.approx(2500 / 215)
+    assert settlement_point_value(10_000, 0.8, 3400) == pytest.approx(10_000 / 0.8 / 3400)
+    # point values 1..41 with score 1: 2.5% / 97.5% quantiles are 2 and 40
+    assert optimised_point_value(np.arange(1, 42), np.ones(41)) == pytest.approx(21.0)
+    with pytest.raises(ValueError):
+        settlement_point_value(1, 0, 1)
+
+
+# ------------------------------------------------------------------ settlement to the fen
+def _settle_example(**kw):
+    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H1", "G1", "core", 1000.0, 30_000),
+                 ("H2", "G1", "core", 1000.0, 4_000), ("H2", None, None, None, 50)],
+                discharge_date=[dt.date(2024, 1, 5), dt.date(2024, 2, 5), dt.date(2024, 1, 9),
+                                dt.date(2024, 3, 1)])
+    return dip.settle(g, "10000.00", fund_ratio=0.8, group_means=MEANS, **kw)
+
+
+def test_settlement_to_the_fen():
+    r = _settle_example(year_start_value=3.5)
+    h = r.hospitals
+    # scores: H1 1000 + 2000 (high cost), H2 400 (low cost); total 3400
+    assert h["total_score"].to_list() == [3000.0, 400.0]
+    assert r.region["total_score"][0] == 3400.0
+    assert r.point_value == pytest.approx(10_000 / 0.8 / 3400)
+    # 1,000,000 fen by score: 882,352.94 and 117,647.06 -> largest remainder gives H1 the fen
+    assert h["point_payment_fen"].to_list() == [882_353, 117_647]
+    assert h["payment_fen"].sum() == 1_000_000
+    assert bool(r.region["fund_paid_out"][0])
+    # monthly pre-payment: score x 3.5 x 0.8 x 90%
+    assert r.monthly.filter(pl.col("hospital_id") == "H1")["prepaid_fen"].to_list() == \
+        [252_000, 504_000]
+    assert h["prepaid_fen"].to_list() == [756_000, 100_800]
+    assert h["clearing_fen"].to_list() == [882_353 - 756_000, 117_647 - 100_800]
+    cases = r.cases
+    assert cases["payment_fen"].to_list() == [294_118, 588_235, 117_647, 0]
+    assert cases["payment_fen"].sum() == 1_000_000
+
+
+def test_assessment_deductions_deposit():
+    r = _settle_example(assessment={"H1": 0.95}, deductions={"H2": "100.50"}, deposit=0.05)
+    h = r.hospitals
+    # 882,353 x 0.95 = 838,235.35 -> 838,235; 117,647 - 10,050
+    assert h["payment_fen"].to_list() == [838_235, 107_597]
+    assert h["deposit_fen"].to_list() == [41_912, 5_380]   # 41,911.75 and 5,379.85 rounded half up
+    with pytest.raises(PolicyError, match="deposit"):
+        _settle_example(deposit=0.06)
+
+
+def test_fixed_point_value():
+    r = _settle_example(point_value=3.0)
+    # Σ score x PV x ratio = 3400 x 3 x 0.8 = 8160.00 yuan
+    assert r.region["point_money_fen"][0] == 816_000
+    assert r.hospitals["point_payment_fen"].to_list() == [720_000, 96_000]
+
+
+def test_settle_keeps_frame_type():
+    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H2", "G2", "core", 500.0, 5_000)])
+    out = dip.settle(g.to_pandas(), 1000, group_means=MEANS)
+    assert isinstance(out.cases, pd.DataFrame)
+    assert out.cases["payment_fen"].sum() == 100_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(["G1", "G2"]),
+                          st.floats(1, 100_000)), min_size=1, max_size=40),
+       st.decimals(1, 10_000_000, places=2), st.floats(0.3, 1.0))
+def test_settlement_pays_out_the_fund_exactly(rows, fund, ratio):
+    g = grouped([(h, gid, "core", 1000.0 if gid == "G1" else 500.0, c) for h, gid, c in rows])
+    r = dip.settle(g, fund, fund_ratio=ratio, group_means=MEANS)
+    fen = int(fund * 100)
+    assert r.hospitals["point_payment_fen"].sum() == fen
+    assert r.cases["payment_fen"].sum() == fen
+    # each hospital's share is its score share, within one fen
+    share = r.hospitals["total_score"].to_numpy() / r.hospitals["total_score"].sum() * fen
+    assert np.all(np.abs(r.hospitals["point_payment_fen"].to_numpy() - share) < 1)
+
+
+# ------------------------------------------------------------------ scores
+def test_scores_average_cost_method():
+    g = grouped([("H1", "G1", "core", 0.0, 100), ("H1", "G1", "core", 0.0, 300),
+                 ("H1", "G2", "core", 0.0, 600), ("H1", None, None, None, 9_999)])
+    s = dip.scores(g)
+    # M = 1000 / 3; G1 = 200 / M x 1000 = 600; G2 = 1800
+    assert s["score"].to_list() == pytest.approx([600.0, 1800.0])
+    assert s["n"].to_list() == [2, 1]
+    assert s["cv"][0] == pytest.approx(0.5)
+    s = dip.scores(g, method="benchmark", benchmark="G2")
+    assert s["score"].to_list() == pytest.approx([1000 / 3, 1000.0])
+
+
+def test_scores_three_year_blend_both_readings():
+    g = grouped([("H1", "G1", "core", 0.0, c) for c in (100, 200, 400, 300)],
+                year=[2021, 2022, 2022, 2023])
+    by_sum = dip.scores(g, blend="sum", scale=1.0, method="benchmark", benchmark="G1")
+    assert by_sum["mean_cost"][0] == pytest.approx((100 + 2 * 600 + 7 * 300) / (1 + 4 + 7))
+    by_mean = dip.scores(g, blend="mean")
+    assert by_mean["mean_cost"][0] == pytest.approx((100 + 2 * 300 + 7 * 300) / 10)
+    assert year_weights_for([2023, 2022], (1, 2, 7)) == {2022: 2.0, 2023: 7.0}
+    assert year_weights_for([2020, 2021, 2022, 2023], (1, 2, 7)) == \
+        {2020: 0.0, 2021: 1.0, 2022: 2.0, 2023: 7.0}
+
+
+def test_hospital_coefficients():
+    g = grouped([("H1", "G1", "core", 0, 12_000), ("H1", "G2", "core", 0, 6_000),
+                 ("H2", "G1", "core", 0, 8_000), ("H2", "G2", "primary", 0, 50_000)])
+    hc = dip.hospital_coefficients(g, MEANS)
+    assert hc["coefficient"].to_list() == pytest.approx([18_000 / 15_000, 0.8])
+    assert hc["n"].to_list() == [2, 1]
+
+
+def test_subtypes_age_and_cv_rule():
+    g = grouped([("H1", "G1", "core", 0, c) for c in (100, 100, 300, 300)],
+                age=[30.0, 40.0, 70.0, 80.0], age_days=[None] * 4)
+    sc = subtype_coefficients(g, dimensions=("age",))
+    assert sc["subtype"].to_list() == ["18-64", "65+"]
+    assert sc["coefficient"].to_list() == pytest.approx([0.5, 1.5])
+    assert sc["cv_before"][0] == pytest.approx(0.5) and sc["cv_after"][0] == pytest.approx(0.0)
+    assert sc["used"].all()
+    # no CV gain -> not used
+    g2 = grouped([("H1", "G1", "core", 0, c) for c in (100, 300, 100, 300)],
+                 age=[30.0, 40.0, 70.0, 80.0], age_days=[None] * 4)
+    assert not subtype_coefficients(g2, dimensions=("age",))["used"].any()
+
+
+def test_subtype_labels():
+    f = pl.DataFrame({
+        "pdx": ["C34.900", "C34.900", "C34.900", "J18.900", "J18.900", "J18.900"],
+        "sdx": [["C78.000"], [], [], [], [], []],
+        "pproc": [None, "99.2500", None, None, None, None],
+        "oproc": [[], [], [], [], [], []],
+        "age": [70.0, 50.0, 60.0, 0.0, 0.0, 5.0], "age_days": [None, None, None, 10.0, 200.0, None],
+        "discharge": [1.0, 1.0, 5.0, 1.0, 1.0, 1.0]},
+        schema_overrides={"sdx": pl.List(pl.String), "oproc": pl.List(pl.String),
+                          "pproc": pl.String})
+    lab = subtype_labels(f)
+    assert lab["subtype_age"].to_list() == ["65+", "18-64", "18-64", "0-28d", "29d-1y", "1-6"]
+    assert lab["subtype_tumour"].to_list() == ["metastasis", "radio_chemo", "death", "none",
+                                              "none", "none"]
+    assert lab["subtype_severity"].null_count() == 6
+
+
+def test_severity_from_a_drg_scheme_cc_table():
+    class FakeScheme:  # the two dicts of casemix.scheme.Scheme that severity reads
+        cc = {"J96.000": ("MCC", "7"), "E11.900": ("CC", "3"), "I10.x00": ("CC", "9")}
+        exclusions = {"J18.900": "9"}
+
+    f = pl.DataFrame({"pdx": ["J18.900"] * 4,
+                      "sdx": [["E11.900", "J96.000"], ["E11.900"], ["I10.x00"], []]},
+                     schema_overrides={"sdx": pl.List(pl.String)})
+    lab = subtype_labels(f, scheme=FakeScheme())
+    # I10.x00 shares the principal diagnosis's exclusion table 9: excluded
+    assert lab["subtype_severity"].to_list() == ["MCC", "CC", "none", "none"]
+
+
+def test_scores_need_columns():
+    with pytest.raises(InputError, match="dip_group"):
+        dip.scores(pl.DataFrame({"total_cost": [1.0]}))
