@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from casemix.errors import InputError
@@ -87,31 +88,44 @@ def _fences(t: Trim, x: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return q1 - t.a * (q3 - q1), q3 + t.b * (q3 - q1)
 
 
-def trim(frame: pl.DataFrame, by: list[str], value: str, t: Trim) -> tuple[pl.Series, pl.DataFrame]:
-    """Which rows of ``frame`` survive trimming of ``value`` within groups ``by``.
+def trim(values: np.ndarray, keys: np.ndarray, n_keys: int, t: Trim) -> tuple[np.ndarray, np.ndarray]:
+    """Which values survive trimming within their group.
+
+    Parameters
+    ----------
+    values
+        Float costs, one per case.
+    keys
+        Integer group id per case, in ``range(n_keys)``.
+    n_keys
+        Number of group ids.
+    t
+        The trimming rule.
 
     Returns
     -------
     kept
-        Boolean Series, one per row, in frame order.
+        Boolean array, one per case.
     kept_whole
-        The groups (columns ``by`` plus ``n``) whose fences would have removed
-        every case; they keep all their cases.
+        Group ids whose fences would have removed every case; those groups
+        keep all their cases.
     """
-    if t.method == "none" or frame.height == 0:
-        return pl.Series("kept", [True] * frame.height, dtype=pl.Boolean), frame.select(by).clear()
-    x = pl.col(value)
+    if t.method == "none" or values.size == 0:
+        return np.ones(values.size, dtype=bool), np.zeros(0, dtype=np.int64)
+    x = pl.col("x")
     lo, hi = _fences(t, x)
-    stats = frame.group_by(by).agg(lo.alias("_lo"), hi.alias("_hi"))
-    tol = pl.max_horizontal(pl.col("_lo").abs(), pl.col("_hi").abs()) * _REL_TOL
-    stats = stats.with_columns(pl.col("_lo") - tol, pl.col("_hi") + tol)
-    j = frame.select(*by, value).join(stats, on=by, how="left", maintain_order="left",
-                                      nulls_equal=True)
-    # a null fence (SD of a single case) keeps the case
-    inside = (x >= pl.col("_lo")).fill_null(True) & (x <= pl.col("_hi")).fill_null(True)
-    j = j.select(*by, inside.alias("_in"))
-    j = j.with_columns(pl.col("_in").any().over(by).alias("_any"))
-    kept = (j["_in"] | ~j["_any"]).alias("kept")
-    whole = (j.filter(~pl.col("_any")).group_by(by, maintain_order=True)
-             .agg(pl.len().alias("n")).sort(by))
-    return kept, whole
+    stats = (pl.DataFrame({"k": keys, "x": values}).group_by("k")
+             .agg(lo.alias("lo"), hi.alias("hi")))
+    # groups without a fence (the SD of a single case) keep everything
+    lo_of = np.full(n_keys, -np.inf)
+    hi_of = np.full(n_keys, np.inf)
+    k = stats["k"].to_numpy()
+    lo_of[k] = stats["lo"].fill_null(-np.inf).fill_nan(-np.inf).to_numpy()
+    hi_of[k] = stats["hi"].fill_null(np.inf).fill_nan(np.inf).to_numpy()
+    tol = np.maximum(np.abs(lo_of), np.abs(hi_of))
+    tol = np.where(np.isfinite(tol), tol * _REL_TOL, 0.0)
+    lo_of, hi_of = lo_of - tol, hi_of + tol
+    inside = (values >= lo_of[keys]) & (values <= hi_of[keys])
+    any_inside = np.bincount(keys, weights=inside, minlength=n_keys) > 0
+    present = np.bincount(keys, minlength=n_keys) > 0
+    return inside | ~any_inside[keys], np.flatnonzero(present & ~any_inside)

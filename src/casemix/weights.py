@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from casemix._frames import FrameLike, to_polars
@@ -151,54 +152,129 @@ def compute_weights(
                          "weights need a grouped frame with drg and total_cost")
     d = _clean(df, ungroupable_codes, drop_nonpositive_los)
     n_input = d.height
-    years_in = sorted(d.filter(pl.col("_reason").is_null())["year"].unique().to_list())
-    blend_years = years_in[-len(yw):]
-    weight_of = dict(zip(blend_years, yw[len(yw) - len(blend_years):], strict=True))
+    # _reason: 0 = used, i = EXCLUSION_REASONS[i - 1]
+    years_in = sorted(d.filter(pl.col("_reason") == 0)["year"].unique().to_list())
+    years = years_in[-len(yw):]
+    weight_of = dict(zip(years, yw[len(yw) - len(years):], strict=True))
+    outside = EXCLUSION_REASONS.index("year_outside_blend") + 1
     d = d.with_columns(
-        pl.when(pl.col("_reason").is_null() & ~pl.col("year").is_in(blend_years))
-        .then(pl.lit("year_outside_blend")).otherwise(pl.col("_reason")).alias("_reason"))
-    counts = dict(d.group_by("_reason").len().iter_rows())
-    excluded = {r: int(counts.get(r, 0)) for r in EXCLUSION_REASONS}
-    d = d.filter(pl.col("_reason").is_null()).drop("_reason")
+        pl.when((pl.col("_reason") == 0) & ~pl.col("year").is_in(years))
+        .then(pl.lit(outside, pl.UInt8)).otherwise(pl.col("_reason")).alias("_reason"))
+    counts = np.bincount(d["_reason"].to_numpy(), minlength=len(EXCLUSION_REASONS) + 1)
+    excluded = {r: int(counts[i + 1]) for i, r in enumerate(EXCLUSION_REASONS)}
+    d = d.filter(pl.col("_reason") == 0).drop("_reason")
     if d.height == 0:
         raise InputError(f"no case left to weight after cleaning {n_input} rows "
                          f"(excluded: {excluded})")
-    d = d.with_columns(pl.col("year").replace_strict(weight_of, return_dtype=pl.Float64)
-                       .alias("_w"))
 
-    kept, kept_whole = _trim_cells(d, ["drg", "year"], "cost", t)
-    d = d.with_columns(kept)
-    k = d.filter("kept")
+    # integer codes: group ids 0..G-1 in code order, year ids 0..ny-1, cell = group × year
+    drgs = d["drg"].unique().sort()
+    g = d["drg"].cast(pl.Enum(drgs)).to_physical().to_numpy().astype(np.int64)
+    ny = len(years)
+    yi = d["year"].replace_strict(years, list(range(ny)), return_dtype=pl.Int64).to_numpy()
+    cost = d["cost"].to_numpy()
+    los = d["los"].to_numpy()
+    n_g = len(drgs)
+    c = _Cases(g, yi, cost, np.array([weight_of[y] for y in years]), n_g, ny)
 
-    m_all = _blend(k, [], blend)
-    m_drg = _blend(k, ["drg"], blend)
-    table = _describe(d, k).join(m_drg, on="drg", how="left")
-    table = table.with_columns((pl.col("trimmed_mean") / m_all).alias("rw"))
-    table = _fallback(table, k, m_all, blend, min_cases, fallback, overrides)
-    table = table.with_columns((pl.col("rw") * m_all).alias("mean_cost"))
-    whole_drgs = kept_whole["drg"].unique()
-    table = table.with_columns(pl.col("drg").is_in(whole_drgs.implode()).alias("trim_kept_whole"))
+    kept, whole_cells = _trim_cells(cost, g * ny + yi, n_g * ny, t)
+    k = c.subset(kept)
+    m_all = float(k.blend(np.zeros(k.g.size, np.int64), 1, blend)[0])
+    trimmed_mean = k.blend(k.g, n_g, blend)
+    per_g = (d.select("cost", "adrg").with_columns(pl.Series("g", g)).group_by("g")
+             .agg(pl.col("cost").median(), pl.col("adrg").first()).sort("g"))
+    adrg = per_g["adrg"]
+    stats = _describe(c, k, los[kept], per_g["cost"].to_numpy())
+    rw, source = _fallback(stats["n"], trimmed_mean / m_all, adrg, k, m_all, blend, min_cases,
+                           fallback, overrides, drgs)
+    whole_g = np.unique(whole_cells // ny)
+    table = pl.DataFrame({"drg": drgs, "adrg": adrg, **stats, "trimmed_mean": trimmed_mean,
+                          "rw": rw}).with_columns(
+        pl.col("n", "n_kept").cast(pl.Int64),
+        pl.col(pl.Float64).fill_nan(None),
+        (pl.col("rw") * m_all).alias("mean_cost"),
+        pl.Series("source", source, pl.String),
+        pl.Series("trim_kept_whole", np.isin(np.arange(n_g), whole_g)))
     table = table.select(
         "drg", "adrg", "n", "n_kept", "mean", "median", "sd", "cv", "trimmed_mean",
-        "cv_trimmed", "mean_los", "rw", "mean_cost", "source", "trim_kept_whole").sort("drg")
+        "cv_trimmed", "mean_los", "rw", "mean_cost", "source", "trim_kept_whole")
+    kept_whole = pl.DataFrame({
+        "drg": drgs.gather(whole_cells // ny),
+        "year": pl.Series([years[i] for i in whole_cells % ny], dtype=pl.Int32),
+        "n": np.bincount(g * ny + yi, minlength=n_g * ny)[whole_cells].astype(np.int64)})
 
     cv_t = table["cv_trimmed"].drop_nulls()
     cv_u = table["cv"].drop_nulls()
     quality = {
         "all_case_mean": m_all,
-        "riv": _riv(k),
-        "riv_untrimmed": _riv(d),
+        "riv": k.riv(),
+        "riv_untrimmed": c.riv(),
         "share_cv_ge_1": float((cv_t >= 1).mean()) if len(cv_t) else None,
         "share_cv_ge_1_untrimmed": float((cv_u >= 1).mean()) if len(cv_u) else None,
-        "n_input": n_input, "n_used": d.height, "n_kept": k.height,
+        "n_input": n_input, "n_used": d.height, "n_kept": int(kept.sum()),
         "excluded": excluded,
-        "years": {int(y) if y is not None else None: w for y, w in weight_of.items()},
+        "years": {int(y): w for y, w in weight_of.items()},
         "blend": blend, "trim": t.describe(), "min_cases": min_cases,
         "fallback_counts": dict(table.group_by("source").len().sort("source").iter_rows()),
         "groups": table.height, "groups_kept_whole": int(table["trim_kept_whole"].sum()),
     }
     return Weights(table=summary_like(table, history), quality=quality,
                    kept_whole=summary_like(kept_whole, history))
+
+
+@dataclass(frozen=True)
+class _Cases:
+    """Cases as integer codes and costs; sums per (group, year) cell by ``np.bincount``."""
+
+    g: np.ndarray      # group id per case
+    yi: np.ndarray     # year id per case
+    cost: np.ndarray
+    yw: np.ndarray     # blend weight per year id
+    n_g: int
+    ny: int
+
+    def subset(self, mask: np.ndarray) -> _Cases:
+        return _Cases(self.g[mask], self.yi[mask], self.cost[mask], self.yw, self.n_g, self.ny)
+
+    def blend(self, group: np.ndarray, n_groups: int, blend: str) -> np.ndarray:
+        """Blended mean cost per group id in ``group`` (NaN for a group without cases)."""
+        cell = group * self.ny + self.yi
+        size = n_groups * self.ny
+        s = np.bincount(cell, weights=self.cost, minlength=size).reshape(n_groups, self.ny)
+        n = np.bincount(cell, minlength=size).reshape(n_groups, self.ny).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if blend == "means":
+                has = n > 0
+                yearly = np.where(has, s / np.where(has, n, 1.0), 0.0)
+                return (yearly * self.yw).sum(1) / (has * self.yw).sum(1)
+            return (s * self.yw).sum(1) / (n * self.yw).sum(1)
+
+    def riv(self) -> float | None:
+        """RIV = 1 − SS_within / SS_total of cost (share of variance explained by the groups)."""
+        n = np.bincount(self.g, minlength=self.n_g)
+        mean_g = np.bincount(self.g, weights=self.cost, minlength=self.n_g) / np.maximum(n, 1)
+        ssw = float(((self.cost - mean_g[self.g]) ** 2).sum())
+        sst = float(((self.cost - self.cost.mean()) ** 2).sum()) if self.cost.size else 0.0
+        return None if not sst else 1.0 - ssw / sst
+
+
+def _mean_sd(g: np.ndarray, x: np.ndarray, n_g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = np.bincount(g, minlength=n_g)
+    mean = np.bincount(g, weights=x, minlength=n_g) / np.where(n > 0, n, np.nan)
+    ss = np.bincount(g, weights=(x - mean[g]) ** 2, minlength=n_g)
+    sd = np.sqrt(ss / np.where(n > 1, n - 1, np.nan))  # sample SD (ddof 1)
+    return n, mean, sd
+
+
+def _describe(c: _Cases, k: _Cases, los_kept: np.ndarray, median: np.ndarray) -> dict:
+    n, mean, sd = _mean_sd(c.g, c.cost, c.n_g)
+    n_kept, mean_k, sd_k = _mean_sd(k.g, k.cost, c.n_g)
+    has_los = ~np.isnan(los_kept)
+    los_n = np.bincount(k.g[has_los], minlength=c.n_g)
+    los_sum = np.bincount(k.g[has_los], weights=los_kept[has_los], minlength=c.n_g)
+    return {"n": n, "n_kept": n_kept, "mean": mean, "median": median, "sd": sd,
+            "cv": sd / mean, "cv_trimmed": sd_k / mean_k,
+            "mean_los": los_sum / np.where(los_n > 0, los_n, np.nan)}
 
 
 def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFrame:
@@ -209,63 +285,45 @@ def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFra
                                                                                       pl.Float64)
     year = (pl.col("year").cast(pl.Int32, strict=False) if "year" in df.columns
             else pl.lit(0, pl.Int32))
-    reason = (pl.when(drg.is_null() | (drg.str.strip_chars() == "") | drg.is_in(list(codes)))
-              .then(pl.lit("ungroupable"))
-              .when(cost.is_null() | cost.is_nan()).then(pl.lit("cost_missing"))
-              .when((cost <= 0) | cost.is_infinite()).then(pl.lit("cost_nonpositive")))
+    code = {r: pl.lit(i + 1, pl.UInt8) for i, r in enumerate(EXCLUSION_REASONS)}
+    reason = (pl.when(drg.is_null() | (drg == "") | drg.is_in(list(codes)))
+              .then(code["ungroupable"])
+              .when(cost.is_null() | cost.is_nan()).then(code["cost_missing"])
+              .when((cost <= 0) | cost.is_infinite()).then(code["cost_nonpositive"]))
     if drop_los:
-        reason = reason.when(los <= 0).then(pl.lit("los_nonpositive"))
-    reason = reason.when(year.is_null()).then(pl.lit("year_missing")).otherwise(pl.lit(None))
+        reason = reason.when(los <= 0).then(code["los_nonpositive"])
+    reason = reason.when(year.is_null()).then(code["year_missing"]).otherwise(pl.lit(0, pl.UInt8))
     return df.select(drg.alias("drg"), adrg.alias("adrg"), cost.alias("cost"), los.alias("los"),
                      year.alias("year"), reason.alias("_reason"))
 
 
-def _blend(k: pl.DataFrame, by: list[str], blend: str) -> Any:
-    """Blended mean cost per ``by`` (a float when ``by`` is empty)."""
-    cells = k.group_by([*by, "year"]).agg(
-        pl.col("cost").sum().alias("s"), pl.len().alias("n"), pl.col("_w").first().alias("w"))
-    if blend == "means":
-        expr = ((pl.col("w") * pl.col("s") / pl.col("n")).sum() / pl.col("w").sum())
-    else:
-        expr = (pl.col("w") * pl.col("s")).sum() / (pl.col("w") * pl.col("n")).sum()
-    if not by:
-        return float(cells.select(expr).item())
-    return cells.group_by(by).agg(expr.alias("trimmed_mean"))
-
-
-def _describe(d: pl.DataFrame, k: pl.DataFrame) -> pl.DataFrame:
-    c = pl.col("cost")
-    raw = d.group_by("drg").agg(
-        pl.col("adrg").first(), pl.len().alias("n"), c.mean().alias("mean"),
-        c.median().alias("median"), c.std(ddof=1).alias("sd"))
-    trimmed = k.group_by("drg").agg(
-        pl.len().alias("n_kept"), (c.std(ddof=1) / c.mean()).alias("cv_trimmed"),
-        pl.col("los").mean().alias("mean_los"))
-    return (raw.with_columns((pl.col("sd") / pl.col("mean")).alias("cv"))
-            .join(trimmed, on="drg", how="left"))
-
-
-def _fallback(table: pl.DataFrame, k: pl.DataFrame, m_all: float, blend: str, min_cases: int,
-              fallback: str, overrides: Any) -> pl.DataFrame:
-    small = pl.col("n") < min_cases
-    source = pl.when(small).then(pl.lit("own_few")).otherwise(pl.lit("own"))
-    rw = pl.col("rw")
-    if fallback == "adrg":
-        adrg = (_blend(k, ["adrg"], blend)
-                .join(k.group_by("adrg").len().rename({"len": "_adrg_n"}), on="adrg")
-                .with_columns((pl.col("trimmed_mean") / m_all).alias("_adrg_rw"))
-                .select("adrg", "_adrg_rw", "_adrg_n"))
-        table = table.join(adrg, on="adrg", how="left")
-        use = small & (pl.col("_adrg_n") >= min_cases)
-        source = pl.when(use).then(pl.lit("adrg")).otherwise(source)
-        rw = pl.when(use).then(pl.col("_adrg_rw")).otherwise(rw)
+def _fallback(n: np.ndarray, rw: np.ndarray, adrg: pl.Series, k: _Cases, m_all: float,
+              blend: str, min_cases: int, fallback: str, overrides: Any,
+              drgs: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and their source for groups with fewer than ``min_cases`` cases."""
+    small = n < min_cases
+    source = np.where(small, "own_few", "own").astype(object)
+    rw = rw.copy()
+    if fallback == "adrg" and small.any():
+        codes = adrg.drop_nulls().unique().sort()
+        a_of_g = adrg.cast(pl.Enum(codes)).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+        n_a = len(codes)
+        ok = a_of_g >= 0
+        a_case = a_of_g[k.g]
+        keep = a_case >= 0
+        adrg_rw = k.subset(keep).blend(a_case[keep], max(n_a, 1), blend) / m_all
+        adrg_n = np.bincount(a_of_g[ok], weights=n[ok], minlength=n_a)
+        use = small & ok
+        use[ok] &= adrg_n[a_of_g[ok]] >= min_cases
+        rw[use] = adrg_rw[a_of_g[use]]
+        source[use] = "adrg"
     if overrides is not None:
-        ov = _overrides(overrides)
-        table = table.join(ov, on="drg", how="left")
-        use = small & pl.col("_ov_rw").is_not_null()
-        source = pl.when(use).then(pl.lit("override")).otherwise(source)
-        rw = pl.when(use).then(pl.col("_ov_rw")).otherwise(rw)
-    return table.with_columns(rw.alias("rw"), source.alias("source"))
+        ov = pl.DataFrame({"drg": drgs}).join(_overrides(overrides), on="drg", how="left",
+                                              maintain_order="left")["_ov_rw"].to_numpy()
+        use = small & ~np.isnan(ov)
+        rw[use] = ov[use]
+        source[use] = "override"
+    return rw, source
 
 
 def _overrides(overrides: Any) -> pl.DataFrame:
@@ -285,11 +343,3 @@ def _overrides(overrides: Any) -> pl.DataFrame:
     if ov["drg"].is_duplicated().any():
         raise InputError(f"override table lists DRG {ov.filter(pl.col('drg').is_duplicated())['drg'][0]!r} twice")
     return ov
-
-
-def _riv(frame: pl.DataFrame) -> float | None:
-    """RIV = 1 − SS_within / SS_total of cost (share of variance explained by the groups)."""
-    c = pl.col("cost")
-    r = frame.select(((c - c.mean().over("drg")) ** 2).sum().alias("w"),
-                     ((c - c.mean()) ** 2).sum().alias("t")).row(0)
-    return None if not r[1] else float(1.0 - r[0] / r[1])

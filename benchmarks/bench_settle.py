@@ -1,0 +1,101 @@
+"""Weights + settlement for 10M synthetic grouped cases (issue 4 target: < 15 s here).
+
+Usage: python benchmarks/bench_settle.py [--cases N] [--hospitals H] [--drgs D]
+
+Prints seconds, cases/s and peak RSS for each step; writes
+benchmarks/results/bench_settle.json.  Data generation is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+
+def synth_grouped(n: int, n_hosp: int, n_drg: int, seed: int = 4) -> pl.DataFrame:
+    """Grouped cases: DRG codes with CHS-like shape, lognormal costs, three years, some 0000."""
+    rng = np.random.default_rng(seed)
+    adrg = [f"{chr(65 + i % 26)}{chr(65 + (i // 26) % 26)}{i % 10}" for i in range(n_drg // 2)]
+    codes = np.array([a + s for a in adrg for s in ("1", "3")] + ["0000"])
+    pop = 1.0 / np.arange(1, len(codes) + 1) ** 0.9  # a few big DRGs, a long tail
+    pop[-1] = pop.sum() * 0.01  # ~1% ungroupable
+    drg_idx = rng.choice(len(codes), n, p=pop / pop.sum())
+    drg_cost = rng.lognormal(9.0, 0.8, len(codes))
+    hosp = rng.integers(0, n_hosp, n)
+    level = np.array([3, 2, 1])[np.arange(n_hosp) % 3]
+    eff = np.array([1.25, 1.0, 0.8])[hosp % 3]  # tertiary hospitals cost more
+    cost = np.round(drg_cost[drg_idx] * eff * rng.lognormal(0.0, 0.5, n), 2)
+    hosp_names = pl.Series([f"H{h:04d}" for h in range(n_hosp)])
+    return pl.DataFrame({
+        "case_id": pl.int_range(n, eager=True).cast(pl.String),
+        "hospital_id": hosp_names.gather(hosp),
+        "hospital_level": pl.Series(level[hosp].astype(np.int8)),
+        "drg": pl.Series(codes).gather(drg_idx),
+        "total_cost": cost,
+        "los": rng.integers(1, 30, n).astype(np.float64),
+        "discharge": rng.choice([1, 2, 5], n, p=[0.95, 0.03, 0.02]).astype(np.float64),
+        "year": rng.choice([2022, 2023, 2024], n).astype(np.int32),
+    })
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=10_000_000)
+    ap.add_argument("--hospitals", type=int, default=500)
+    ap.add_argument("--drgs", type=int, default=800)
+    args = ap.parse_args()
+
+    from casemix.budget import Policy
+    from casemix.settle import settle
+    from casemix.weights import compute_weights
+
+    t0 = time.perf_counter()
+    df = synth_grouped(args.cases, args.hospitals, args.drgs)
+    gen = time.perf_counter() - t0
+    print(f"generated {df.height:,} cases in {gen:.1f} s (not timed); RSS {peak_rss_mb():,.0f} MB")
+
+    t1 = time.perf_counter()
+    w = compute_weights(df)
+    t_weights = time.perf_counter() - t1
+    print(f"weights: {w.quality['groups']} DRGs in {t_weights:.2f} s")
+
+    policy = Policy.demo().replace(budget=round(float(df["total_cost"].sum()) * 0.92))
+    t2 = time.perf_counter()
+    s = settle(df, policy, weights=w)
+    t_settle = time.perf_counter() - t2
+    total = t_weights + t_settle
+    r = s.region.row(0, named=True)
+    assert r["budget_check"], "hospital payments must sum to the budget"
+    print(f"settle: {s.hospitals.height} hospitals in {t_settle:.2f} s; point value "
+          f"{r['pv_final']:.4f} yuan/point; paid == budget: {r['budget_check']}")
+    rss = peak_rss_mb()
+    print(f"weights + settle: {total:.2f} s, {df.height / total:,.0f} cases/s, "
+          f"peak RSS {rss:,.0f} MB (target < 15 s)")
+
+    out = Path(__file__).parent / "results" / "bench_settle.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "cases": df.height, "hospitals": args.hospitals, "drgs": w.quality["groups"],
+        "weights_s": round(t_weights, 3), "settle_s": round(t_settle, 3),
+        "total_s": round(total, 3), "cases_per_s": round(df.height / total),
+        "peak_rss_mb": round(rss), "target_s": 15, "budget_check": bool(r["budget_check"]),
+        "cpus": os.cpu_count(), "python": platform.python_version(), "polars": pl.__version__,
+        "numpy": np.__version__,
+    }, indent=2) + "\n", encoding="utf-8")
+    print(f"→ {out}")
+
+
+if __name__ == "__main__":
+    main()
