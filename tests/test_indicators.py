@@ -194,6 +194,15 @@ def test_efficiency_is_unchanged_by_a_common_cost_scale(rows, k):
         assert (a is None and b is None) or a == pytest.approx(b)
 
 
+def test_riv_agrees_with_the_weights_module():
+    weights = pytest.importorskip("casemix.weights")
+    cases = hand_cases().filter(pl.col("drg") != "0000")
+    # the same case set on both sides: no excluded case (LOS > 60, cost < 5 yuan)
+    kept = cases.filter((pl.col("los") <= 60) & (pl.col("total_cost") >= 5))
+    w = weights.compute_weights(kept, trim="none", min_cases=1)
+    assert grouping_riv(cases) == pytest.approx(w.quality["riv_untrimmed"])
+
+
 @settings(max_examples=100, deadline=None)
 @given(case_rows)
 def test_riv_is_a_share(rows):

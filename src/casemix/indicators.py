@@ -369,7 +369,11 @@ def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float 
     df = df.filter(pl.col("_grouped") & pl.col(value).is_not_null())
     if df.height < 2:
         return math.nan
-    from casemix.weights import _riv  # the one RIV formula of casemix (1 − SS_within / SS_total)
-
-    r = _riv(df.select("drg", cost=pl.col(value)))
-    return math.nan if r is None else r
+    # between-group over total sum of squares; casemix.weights reports the same
+    # statistic on its trimmed set (a test ties the two together)
+    y = pl.col(value)
+    total = df.select(((y - y.mean()) ** 2).sum()).item()
+    if not total > 0:
+        return math.nan
+    within = df.select(((y - y.mean().over("drg")) ** 2).sum()).item()
+    return float(1.0 - within / total)

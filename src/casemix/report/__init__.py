@@ -247,11 +247,18 @@ def _definitions_note() -> str:
 
 
 def _labels(ids: list[str], font: str | None) -> tuple[list[str], dict[str, str]]:
-    """Plot labels for hospital ids; codes when CJK glyphs are needed but missing."""
-    if font or all(s.isascii() for s in ids):
+    """Plot labels for hospital ids: ids needing CJK glyphs that no font has become ``#1``, ``#2``…"""
+    if font:
         return ids, {}
-    labels = [f"H{i + 1}" for i in range(len(ids))]
-    return labels, dict(zip(labels, ids, strict=True))
+    labels, legend = [], {}
+    for h in ids:
+        if h.isascii():
+            labels.append(h)
+        else:
+            code = f"#{len(legend) + 1}"
+            legend[code] = h
+            labels.append(code)
+    return labels, legend
 
 
 def _hospital_money(settlement: Any) -> pl.DataFrame | None:

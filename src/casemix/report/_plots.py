@@ -180,6 +180,21 @@ def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray,
     return fig
 
 
+def _log_axis(ax, lo: float, hi: float) -> None:
+    """A log x axis with plain tick labels at 1-2-5 steps (no crowded minor labels)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    ax.set_xscale("log")
+    steps = [m * 10.0 ** e for e in range(-3, 4) for m in (1, 2, 5)]
+    ticks = [t for t in steps if lo <= t <= hi] or [lo, hi]
+    if len(ticks) > 8:  # wide range: decades only
+        ticks = [t for t in ticks if f"{t:g}".lstrip("0.").startswith("1")]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray) -> Figure:
     """Histograms of relative weights: over DRGs and over cases (log-spaced bins)."""
     from matplotlib import rc_context
@@ -198,8 +213,9 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray) -> Figure:
         for ax, values, title in ((axes[0], drg_rw, "over DRGs"), (axes[1], case_rw, "over cases")):
             v = values[values > 0]
             ax.hist(v, bins=bins, color=_BLUE, alpha=0.85, edgecolor="white", linewidth=0.5)
+            ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the median label
             if pos.size:
-                ax.set_xscale("log")
+                _log_axis(ax, lo, hi)
             if v.size:
                 med = float(np.median(v))
                 ax.axvline(med, color=_ORANGE, lw=1.2)
