@@ -153,6 +153,30 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _is_canonical(frame: pl.DataFrame) -> bool:
+    want = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
+            "oproc": pl.List(pl.String)}
+    return "pdx" in frame.columns and all(frame.schema[c] == t for c, t in want.items()
+                                          if c in frame.columns)
+
+
+def canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` itself when it already has canonical code columns, else ``read_cases(frame)``.
+
+    Input straight from a file (Chinese 结算清单 headers, wide diagnosis
+    columns, ``|``-joined lists) goes through :func:`casemix.read_cases`;
+    the result has the same rows in the same order.
+    """
+    if _is_canonical(frame):
+        return frame
+    try:
+        from casemix.cases import read_cases
+    except ImportError:  # pragma: no cover - casemix.cases ships with casemix
+        raise InputError("cases need canonical columns pdx (String), sdx, oproc "
+                         "(List(String)), pproc (String)") from None
+    return read_cases(frame)
+
+
 def _outcomes_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
     from casemix.dip.reference import group_case
 
@@ -176,8 +200,7 @@ def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
     The raw form both engines produce; :func:`group` turns it into columns.
     """
     cat = load_catalog(catalog)
-    frame = to_polars(cases)
-    prepared = prepare(frame)
+    prepared = prepare(canonical(to_polars(cases)))
     if engine == "batch":
         from casemix.dip.kernel import group_arrays
 
@@ -228,7 +251,8 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
 
     cat = load_catalog(catalog)
     frame = to_polars(cases)
-    res = outcomes(frame, cat, engine=engine, main_procedure_only=main_procedure_only)
+    canon = canonical(frame)
+    res = outcomes(canon, cat, engine=engine, main_procedure_only=main_procedure_only)
     g, reason, warn, dx, attr = (res[k] for k in ("group", "reason", "warnings", "dx",
                                                   "attribute"))
     ok = g >= 0
@@ -246,8 +270,8 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
     names = {int(b): ";".join(warning_names(int(b))) for b in np.unique(warn)}
     warn_txt = pl.Series("w", warn).replace_strict(list(names), list(names.values()),
                                                     return_dtype=pl.String)
-    if "intake_warnings" in frame.columns and frame.schema["intake_warnings"] == pl.List(pl.String):
-        intake = frame["intake_warnings"].fill_null([]).list.join(";")
+    if "intake_warnings" in canon.columns and canon.schema["intake_warnings"] == pl.List(pl.String):
+        intake = canon["intake_warnings"].fill_null([]).list.join(";")
         warn_txt = (pl.DataFrame({"a": intake, "b": warn_txt})
                     .select(pl.concat_str([pl.col("a"), pl.col("b")], separator=";")
                             .str.strip_chars(";"))

@@ -132,16 +132,18 @@ def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (
 
 
 # ------------------------------------------------------------------ case scores
-def _lookup(mapping: Mapping[str, float] | Any, key_col: str, name: str) -> pl.DataFrame:
-    if isinstance(mapping, Mapping):
-        return pl.DataFrame({key_col: [str(k) for k in mapping],
-                             name: [float(v) for v in mapping.values()]},
-                            schema={key_col: pl.String, name: pl.Float64})
-    f = to_polars(mapping)
-    val = "coefficient" if "coefficient" in f.columns else name
-    if key_col not in f.columns or val not in f.columns:
-        raise InputError(f"{name}: expected a mapping or a frame with {key_col} and coefficient")
-    return f.select(pl.col(key_col).cast(pl.String), pl.col(val).cast(pl.Float64).alias(name))
+def _coefficients(table: Mapping[str, float] | Any, by: str) -> pl.DataFrame:
+    """A coefficient table (mapping, or frame with ``by`` and ``coefficient``) as columns h, f."""
+    if isinstance(table, Mapping):
+        return pl.DataFrame({"h": [str(k) for k in table],
+                             "f": [float(v) for v in table.values()]},
+                            schema={"h": pl.String, "f": pl.Float64})
+    f = to_polars(table)
+    if by not in f.columns or "coefficient" not in f.columns:
+        raise InputError(f"hospital_coefficients: expected a mapping or a frame with columns "
+                         f"{by!r} and 'coefficient'")
+    return f.select(pl.col(by).cast(pl.String).alias("h"),
+                    pl.col("coefficient").cast(pl.Float64).alias("f"))
 
 
 def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
@@ -163,8 +165,9 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         same-level means, "上年度同级别定点医疗机构该病种次均费用" [spec]); takes
         precedence over the catalog's means.
     hospital_coefficients
-        ``{hospital: coefficient}`` or a frame with ``by`` and
-        ``coefficient``; primary (基层) groups take none [spec].
+        ``{unit: coefficient}`` or a frame with ``by`` and ``coefficient``,
+        the unit being the case's ``by`` column (``hospital_id``, or e.g.
+        ``hospital_level``); primary (基层) groups take none [spec].
     subtypes
         Apply the catalog's auxiliary sub-type coefficients (``subtypes.csv``).
     rules
@@ -227,7 +230,7 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         w = w.with_columns(pl.lit(None, pl.Float64).alias("m"))
 
     if hospital_coefficients is not None:
-        w = w.join(_lookup(hospital_coefficients, "h", "f"), on="h", how="left",
+        w = w.join(_coefficients(hospital_coefficients, by), on="h", how="left",
                    maintain_order="left")
     else:
         w = w.with_columns(pl.lit(None, pl.Float64).alias("f"))
@@ -312,8 +315,9 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
            deposit: float = 0.0, assessment: Mapping[str, float] | None = None,
            deductions: Mapping[str, Any] | None = None, month_col: str = "discharge_date",
            catalog: Any = None, group_means: Any = None, level_col: str | None = None,
-           hospital_coefficients: Any = None, subtypes: bool = True, scheme: Any = None,
-           rules: CostRules = CostRules(), cost: str = "total_cost") -> DipSettlement:
+           hospital_coefficients: Any = None, coefficient_by: str = "hospital_id",
+           subtypes: bool = True, scheme: Any = None, rules: CostRules = CostRules(),
+           cost: str = "total_cost") -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
     Parameters
@@ -340,7 +344,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         Per hospital: assessment coefficient (default 1) and audit deductions
         (yuan, default 0).
     catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules
-        Passed to :func:`case_scores`.
+        Passed to :func:`case_scores` (``coefficient_by`` as its ``by``).
 
     Returns
     -------
@@ -361,7 +365,8 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     scored = to_polars(case_scores(df, catalog=catalog, group_means=group_means,
                                    level_col=level_col,
                                    hospital_coefficients=hospital_coefficients,
-                                   subtypes=subtypes, scheme=scheme, rules=rules, cost=cost))
+                                   by=coefficient_by, subtypes=subtypes, scheme=scheme,
+                                   rules=rules, cost=cost))
     s = scored["dip_case_score"].to_numpy()
     total = float(s.sum())
     if total <= 0:

@@ -1,0 +1,258 @@
+"""``casemix dip``: DIP catalogs, grouping and settlement; and the DIP demo.
+
+``casemix dip build HISTORY -o catalog/`` builds a catalog from a cost
+history; ``casemix dip group`` and ``casemix dip settle`` run the next steps
+on files; :func:`run_dip_demo` is what ``casemix demo --dip`` runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _read(path: Path):
+    """Cases from a Parquet/CSV file as the canonical frame."""
+    from casemix._frames import read_path
+    from casemix.dip import canonical
+
+    return canonical(read_path(path))
+
+
+def _write(df, path: Path) -> None:
+    import polars as pl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        df.write_parquet(path)
+    elif path.suffix.lower() == ".csv":
+        # CSV has no lists: code lists go back to the `|`-joined layout read_cases reads
+        df.with_columns(pl.col(c).list.join("|") for c, t in df.schema.items()
+                        if isinstance(t, pl.List)).write_csv(path)
+    else:
+        raise click.BadParameter(f"output must end in .parquet or .csv, got {path.name}",
+                                 param_hint="-o")
+
+
+def _yuan_table(df):
+    """Fen columns shown as yuan (``payment_fen`` → ``payment``)."""
+    import polars as pl
+
+    return df.with_columns(
+        (pl.col(c) / 100).round(2).alias(c.removesuffix("_fen")) for c in df.columns
+        if c.endswith("_fen")).drop([c for c in df.columns if c.endswith("_fen")])
+
+
+def _catalog_summary(cat) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for g in cat.groups:
+        out[g.type] = out.get(g.type, 0) + 1
+    return out
+
+
+@click.group()
+def dip() -> None:
+    """DIP (按病种分值付费): build catalogs, group cases, settle a fund."""
+
+
+@dip.command("catalogs")
+def catalogs_cmd() -> None:
+    """List the shipped DIP catalogs."""
+    from casemix.dip import catalogs, load_catalog
+
+    for name in catalogs():
+        cat = load_catalog(name)
+        counts = ", ".join(f"{n} {t}" for t, n in _catalog_summary(cat).items())
+        click.echo(f"{name}\t{cat.name}\t({counts})")
+
+
+@dip.command("build")
+@click.argument("history", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the catalog to.")
+@click.option("--threshold", default=15, show_default=True,
+              help="Minimum cases of a core group (15 city pool, >= 50 province pool).")
+@click.option("--coverage", type=float, default=None,
+              help="Derive the threshold so core groups cover this share of cases (e.g. 0.95).")
+@click.option("--related-gain", default=0.10, show_default=True,
+              help="Minimum mean-cost rise for a related procedure to form its own group.")
+@click.option("--base", default="dip-demo", show_default=True,
+              help="Catalog giving the procedure attributes and exclusion lists.")
+@click.option("--blend", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
+              help="1:2:7 year blend of yearly sums or of yearly means.")
+@click.option("--cost", default="total_cost", show_default=True, help="Cost column (yuan).")
+@click.option("--id", "cat_id", default="dip-built", show_default=True, help="Catalog id.")
+def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | None,
+              related_gain: float, base: str, blend: str, cost: str, cat_id: str) -> None:
+    """Build a DIP catalog from the cost HISTORY (Parquet or CSV) into a folder."""
+    from casemix.cli._render import console, table
+    from casemix.dip import build_catalog, write_catalog
+
+    start = time.perf_counter()
+    cat = build_catalog(_read(history), threshold=threshold, coverage=coverage, base=base,
+                        related_gain=related_gain, blend=blend, cost=cost, id=cat_id)
+    write_catalog(cat, out_dir)
+    counts = ", ".join(f"{n} {t}" for t, n in _catalog_summary(cat).items())
+    console.print(f"{cat.name}: {counts} groups in {time.perf_counter() - start:.1f} s "
+                  f"→ {out_dir}")
+    frame = cat.group_frame().sort("n", descending=True, nulls_last=True)
+    table(frame.select("dip_group", "dip_type", "dx_key", "main_procedures",
+                       "related_procedures", "attribute", "n", "mean_cost", "cv", "score")
+          .head(20), "Largest groups")
+
+
+@dip.command("group")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file (.parquet or .csv): the input plus dip_group, dip_type, "
+                   "dip_score, status, reason, warnings.")
+@click.option("--catalog", default="dip-demo", show_default=True,
+              help="Shipped catalog name or a catalog folder.")
+@click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch",
+              show_default=True)
+@click.option("--main-procedure-only", is_flag=True,
+              help="Comprehensive groups by the main procedure's attribute only.")
+def group_cmd(input_path: Path, output: Path, catalog: str, engine: str,
+              main_procedure_only: bool) -> None:
+    """Group the cases in INPUT by a DIP catalog."""
+    from casemix.cli._render import console
+    from casemix.dip import group
+
+    start = time.perf_counter()
+    out = group(_read(input_path), catalog, engine=engine,
+                main_procedure_only=main_procedure_only)
+    _write(out, output)
+    n_ok = int((out["status"] == "grouped").sum())
+    console.print(f"{out.height:,} cases grouped in {time.perf_counter() - start:.2f} s; "
+                  f"{n_ok:,} in a DIP group ({n_ok / max(out.height, 1):.1%}) → {output}")
+
+
+@dip.command("settle")
+@click.argument("grouped_path", metavar="GROUPED", type=click.Path(exists=True, path_type=Path))
+@click.option("--fund", required=True, help="DIP fund budget for these cases, yuan.")
+@click.option("--fund-ratio", default=1.0, show_default=True,
+              help="Fund payment ratio (基金支付比例).")
+@click.option("--catalog", default="dip-demo", show_default=True,
+              help="Catalog grouped with (group mean costs for the high/low-cost rules).")
+@click.option("--point-value", default="settlement", show_default=True,
+              help="settlement, optimised, or a number (yuan per point).")
+@click.option("--high", default=2.0, show_default=True, help="High-cost multiple of the mean.")
+@click.option("--low", default=0.5, show_default=True, help="Low-cost multiple of the mean.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for cases.parquet, hospitals.csv, region.csv, monthly.csv.")
+def settle_cmd(grouped_path: Path, fund: str, fund_ratio: float, catalog: str,
+               point_value: str, high: float, low: float, out_dir: Path | None) -> None:
+    """Settle the grouped DIP cases in GROUPED under a fund budget."""
+    import polars as pl
+
+    from casemix._frames import read_path
+    from casemix.cli._render import console, table
+    from casemix.dip.settle import CostRules, settle
+
+    df = read_path(grouped_path)
+    if "dip_score" in df.columns:
+        df = df.with_columns(pl.col("dip_score").cast(pl.Float64, strict=False),
+                             pl.col("total_cost").cast(pl.Float64, strict=False))
+    try:
+        pv: str | float = float(point_value)
+    except ValueError:
+        pv = point_value
+    res = settle(df, fund, fund_ratio=fund_ratio, catalog=catalog, point_value=pv,
+                 rules=CostRules(high=high, low=low, review=max(5.0, high)))
+    table(_yuan_table(res.hospitals), "DIP settlement per hospital (yuan)")
+    table(_yuan_table(res.region), "Region")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        to_pl = res.cases if isinstance(res.cases, pl.DataFrame) else pl.from_pandas(res.cases)
+        to_pl.write_parquet(out_dir / "cases.parquet")
+        res.hospitals.write_csv(out_dir / "hospitals.csv")
+        res.region.write_csv(out_dir / "region.csv")
+        res.monthly.write_csv(out_dir / "monthly.csv")
+        console.print(f"settlement → {out_dir}")
+
+
+def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None, *,
+                 years: tuple[int, ...] = (2021, 2022, 2023), threshold: int = 50,
+                 fund_ratio: float = 0.7, tightness: float = 0.97, quiet: bool = False
+                 ) -> Any:
+    """The DIP pipeline end to end on synthetic data; what ``casemix demo --dip`` runs.
+
+    1. a synthetic history of ``years`` (``n`` cases a year, 8 hospitals);
+    2. a catalog built from it (``threshold`` cases per core group: 50, the
+       province-pool figure [spec], so the rare patterns fold into
+       comprehensive groups), scores blended 1:2:7;
+    3. the next year's ``n`` cases grouped by that catalog;
+    4. hospital-level coefficients from the latest history year, the
+       year-start point value from the history (1:2:7), a fund of
+       ``tightness`` × ``fund_ratio`` × the year's cost, and the settlement
+       at the settlement point value.
+
+    Prints the per-hospital table and returns the
+    :class:`~casemix.dip.settle.DipSettlement`; writes the catalog, grouped
+    cases and settlement under ``out_dir`` when given.
+    """
+    import polars as pl
+
+    from casemix.cli._render import console, table
+    from casemix.dip import build_catalog, group, hospital_coefficients, synth, write_catalog
+    from casemix.dip.settle import settle, year_start_point_value
+
+    say = (lambda *a, **k: None) if quiet else console.print
+    next_year = max(years) + 1
+    start = time.perf_counter()
+    cases = synth.history(n, years=(*years, next_year), seed=seed)
+    history = cases.filter(pl.col("year") < next_year)
+    current = cases.filter(pl.col("year") == next_year)
+    if not quiet:
+        console.rule(f"[bold]casemix DIP demo[/] — synthetic history {years[0]}–{years[-1]}, "
+                     f"settling {next_year} (seed {seed})")
+    cat = build_catalog(history, threshold=threshold, id="dip-demo-built")
+    counts = _catalog_summary(cat)
+    say(f"Catalog built from {history.height:,} cases: " +
+        ", ".join(f"{v} {k}" for k, v in counts.items()) + f" groups (threshold {threshold}).")
+
+    past = group(history, cat)
+    latest = past.filter(pl.col("year") == max(years))
+    level_coef = hospital_coefficients(latest, cat.group_frame(), by="hospital_level")
+    costs, scores_y = [], []
+    for y in years:
+        py = past.filter((pl.col("year") == y) & pl.col("dip_group").is_not_null())
+        costs.append(float(py["total_cost"].sum()))
+        scores_y.append(float(py["dip_score"].sum()))
+    pv_start = year_start_point_value(costs, scores_y)
+
+    grouped = group(current, cat)
+    n_ok = int((grouped["status"] == "grouped").sum())
+    say(f"{next_year}: {grouped.height:,} cases, {n_ok:,} grouped ({n_ok / grouped.height:.1%}); "
+        f"year-start point value {pv_start:.4f} yuan (1:2:7).")
+    if not quiet:
+        by_type = (grouped.group_by("dip_type").agg(pl.len().alias("cases"))
+                   .sort("cases", descending=True))
+        table(by_type, "Cases by group type")
+        table(level_coef, "Hospital-level coefficients (latest history year)")
+    fund = round(tightness * fund_ratio * float(grouped["total_cost"].sum()), 2)
+    res = settle(grouped, f"{fund:.2f}", fund_ratio=fund_ratio, catalog=cat,
+                 hospital_coefficients=level_coef, coefficient_by="hospital_level",
+                 year_start_value=pv_start, deposit=0.03)
+    r = res.region
+    say(f"Fund {fund:,.2f} yuan at ratio {fund_ratio:.0%}: settlement point value "
+        f"{r['pv_settlement'][0]:.4f}, optimised {r['pv_optimised'][0]:.4f} yuan per point; "
+        f"{r['n_high'][0]} high-cost, {r['n_low'][0]} low-cost, {r['n_review'][0]} for review.")
+    if not quiet:
+        shown = res.hospitals.select(
+            "hospital_id", "cases", "total_score", "payment_fen", "prepaid_fen", "deposit_fen",
+            "clearing_fen", "fund_cost_fen", "surplus_fen")
+        table(_yuan_table(shown), "DIP settlement per hospital (yuan; surplus = payment − "
+              "fund share of cost)")
+        say(f"done in {time.perf_counter() - start:.1f} s")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        write_catalog(cat, out_dir / "dip-catalog")
+        grouped.write_parquet(out_dir / "dip-grouped.parquet")
+        res.hospitals.write_csv(out_dir / "dip-hospitals.csv")
+        res.monthly.write_csv(out_dir / "dip-monthly.csv")
+        say(f"catalog, grouped cases and settlement → {out_dir}")
+    return res
