@@ -180,7 +180,7 @@ def encode_cases(canonical: pl.DataFrame, scheme: Scheme,
         present[k] = s.is_not_null().to_numpy()
     sdx_off, sdx_val = encode_list(canonical["sdx"], index)
     oproc_off, oproc_val = encode_list(canonical["oproc"], index)
-    return EncodedCases(
+    enc = EncodedCases(
         n=n,
         pdx=encode_principal(canonical["pdx"], index),
         sdx_off=sdx_off, sdx_val=sdx_val,
@@ -189,3 +189,9 @@ def encode_cases(canonical: pl.DataFrame, scheme: Scheme,
         fields=fields, present=present,
         malformed=_malformed_bits(canonical, tuple(malformed_fields)),
     )
+    # polars hands out read-only views or fresh copies depending on nulls; numba
+    # compiles one kernel per (read-only, writable) mix, so make all of them read-only
+    for arr in (enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
+                enc.fields, enc.present, enc.malformed):
+        arr.flags.writeable = False
+    return enc

@@ -1,0 +1,170 @@
+"""casemix.drg.compile: code tables and the rule program.
+
+The program is checked without numba: a few lines of Python below run
+the compiled instructions, and must agree with the reference ``holds``
+on random rule trees and random cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from casemix.drg import compile as C
+from casemix.drg.reference import Case, _Context, holds, severity_levels
+from casemix.encode import code_index, encode_cases
+from casemix.scheme.rules import FIELDS, OPS, parse_rule
+from tests import strategies_drg as S
+from tests.tiny_scheme import write
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from casemix.scheme import load_scheme
+
+    return load_scheme(write(tmp_path_factory.mktemp("tiny-compile")))
+
+
+def test_compiled_once_per_scheme(tiny):
+    assert C.compile_scheme(tiny) is C.compile_scheme(tiny)
+
+
+def test_code_tables_match_the_scheme(tiny):
+    cs = C.compile_scheme(tiny)
+    index = code_index(tiny)
+    codes = index.codes.to_list()
+    for l, name in enumerate(cs.list_names):
+        members = {codes[i] for i in range(len(codes)) if cs.list_bits[i, l // 64] & cs.list_mask[l]}
+        assert members == set(tiny.lists[name]), name
+    assert {codes[i] for i in np.flatnonzero(cs.or_flag)} == set(tiny.or_procedures)
+    for code, (level, table) in tiny.cc.items():
+        i = index.id_of(code)
+        assert cs.cc_level[i] == C.LEVEL_BIT[level]
+    # same table string → same id, for CC codes and principals alike
+    i50, n17 = index.id_of("I50.000"), index.id_of("N17.900")
+    assert cs.pdx_table[i50] == cs.cc_table[i50] >= 0          # I50.000: table 7 both ways
+    assert cs.pdx_table[index.id_of("I21.000")] == cs.cc_table[index.id_of("J96.000")]  # table 5
+    assert cs.never_table == cs.cc_table[n17]                   # table 99 never excludes
+    assert cs.pdx_table[index.id_of("S06.000")] == -1
+    # site attrs: head for S06.000, one shared id for both chest codes
+    k = 0
+    attrs = cs.site_attr[k]
+    assert attrs[index.id_of("S27.000")] == attrs[index.id_of("S27.100")] != attrs[index.id_of("S06.000")]
+    assert attrs[index.id_of("I50.000")] == -1
+
+
+def test_order_tables(tiny):
+    cs = C.compile_scheme(tiny)
+    assert cs.mdc_codes == ("", "MDCA", "MDCP", "MDCZ", "MDCM", "MDCF")
+    # ADRGs of each MDC in seq order, then the QY group of each MDC (ambiguous_group = true)
+    starts = cs.mdc_adrg_start.tolist()
+    assert starts == [0, 1, 3, 4, 5, 9]
+    fdrgs = [cs.adrg_codes[cs.adrg_out[a]] for a in range(starts[4], starts[5])]
+    assert fdrgs == ["FA1", "FK1", "FR1", "FT1"]
+    assert [bool(cs.adrg_medical[a]) for a in range(starts[4], starts[5])] == [False, False, True, True]
+    assert cs.adrg_codes[cs.mdc_qy[4]] == "FQY"
+    fqy = cs.mdc_qy[4]
+    assert cs.out_has_drgs[fqy] == 1
+    assert [cs.drg_codes[cs.drg_out[d]] for d in range(cs.out_drg_start[fqy], cs.out_drg_start[fqy + 1])] == ["FQY9"]
+    aqy = cs.mdc_qy[0]  # AQY has no DRG rows: its DRG is its own code
+    assert cs.out_has_drgs[aqy] == 0 and cs.drg_codes[cs.out_self_drg[aqy]] == "AQY"
+    assert cs.drg_codes[cs.ungroupable_drg] == "0000"
+    assert cs.reasons[0] == "" and cs.reasons[cs.reason_no_mdc] == "no mdc"
+    assert cs.statuses == ("ok", "none", "bad")
+    assert [cs.reasons[r] for r in cs.check_reason] == [c.reason for c in tiny.checks]
+    assert cs.malformed_fields == ("sex", "age", "birth_weight", "diagnoses")
+
+
+# -- the program, run by a few lines of Python ---------------------------------------
+
+def _run(cs, r, enc, i, levels):
+    """Interpret rule ``r`` of a CompiledScheme on encoded case ``i`` (mirror of kernel._holds)."""
+    def inl(code, lst):
+        return code >= 0 and bool(cs.list_bits[code, lst // 64] & cs.list_mask[lst])
+
+    def cmp(op, x, v):
+        return {"<": x < v, "<=": x <= v, "==": x == v, "!=": x != v, ">=": x >= v, ">": x > v}[OPS[op]]
+
+    sdx = enc.sdx_val[enc.sdx_off[i]:enc.sdx_off[i + 1]].tolist()
+    procs = ([enc.pproc[i]] if enc.pproc[i] >= 0 else []) + enc.oproc_val[enc.oproc_off[i]:enc.oproc_off[i + 1]].tolist()
+    dx = ([enc.pdx[i]] if enc.pdx[i] != -2 else []) + sdx
+    k, acc = cs.rule_start[r], False
+    while k < cs.rule_start[r + 1]:
+        op, a, b, target = cs.prog[k]
+        val = cs.prog_val[k]
+        if op == C.OP_JUMP_FALSE and not acc or op == C.OP_JUMP_TRUE and acc:
+            k = target
+            continue
+        if op == C.OP_TRUE:
+            acc = True
+        elif op == C.OP_IN_PDX:
+            acc = inl(enc.pdx[i], a)
+        elif op == C.OP_IN_SDX:
+            acc = any(inl(c, a) for c in sdx)
+        elif op == C.OP_IN_DX:
+            acc = any(inl(c, a) for c in dx)
+        elif op == C.OP_IN_PPROC:
+            acc = inl(enc.pproc[i], a)
+        elif op == C.OP_IN_PROC:
+            acc = any(inl(c, a) for c in procs)
+        elif op == C.OP_PPROC_OR:
+            acc = enc.pproc[i] >= 0 and bool(cs.or_flag[enc.pproc[i]])
+        elif op == C.OP_PROC_OR:
+            acc = any(c >= 0 and cs.or_flag[c] for c in procs)
+        elif op == C.OP_SITES:
+            sites = {cs.site_attr[a, c] for c in dx if c >= 0 and cs.site_attr[a, c] >= 0}
+            acc = cmp(b, float(len(sites)), val)
+        elif op == C.OP_CMP:
+            acc = bool(enc.present[a, i]) and cmp(b, enc.fields[a, i], val)
+        elif op == C.OP_SEV:
+            acc = bool(levels & a)
+        elif op == C.OP_NOT:
+            acc = not acc
+        k += 1
+    return acc
+
+
+_ATOMS = ["true", "pdx in FR1.pdx", "sdx in MDCF.pdx", "dx in FA1.pdx", "pproc in FA1.pproc",
+          "proc in FK1.a", "proc in FK1.b", "pproc_or", "proc_or", "sites(MDCZ.pdx) >= 2",
+          "sites(MDCZ.pdx) == 1", "mcc", "cc", "age_days <= 28", "birth_weight != 0",
+          "sex == 1", "age >= 80", "los > 0", "discharge != 5"]
+
+
+def _rule_text():
+    atom = st.sampled_from(_ATOMS)
+    return st.recursive(atom, lambda inner: st.one_of(
+        inner.map(lambda e: f"!({e})"),
+        st.lists(inner, min_size=2, max_size=4).map(lambda es: "(" + " & ".join(es) + ")"),
+        st.lists(inner, min_size=2, max_size=4).map(lambda es: "(" + " | ".join(es) + ")"),
+    ), max_leaves=10)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_rule_text(), row=st.data())
+def test_program_equals_reference_holds(tiny, text, row):
+    expr = parse_rule(text, allow_severity=True)
+    base = C.compile_scheme(tiny)
+    asm = C._Assembler({n: i for i, n in enumerate(base.list_names)}, {"MDCZ.pdx": 0})
+    r = asm.add(expr)
+    prog, vals, starts = asm.arrays()
+    cs = type("P", (), {**base.__dict__, "prog": prog, "prog_val": vals, "rule_start": starts})
+    case = row.draw(S.cases(S.pools(tiny)))
+    enc = encode_cases(S.frame([case]), tiny)
+    ref_case = Case(pdx=case["pdx"], sdx=tuple(case["sdx"]), pproc=case["pproc"],
+                    oproc=tuple(case["oproc"]), **{f: case[f] for f in FIELDS},
+                    malformed=tuple(case["malformed"]))
+    levels_set = severity_levels(ref_case, tiny)
+    levels = sum(C.LEVEL_BIT[lv] for lv in levels_set)
+    assert _run(cs, r, enc, 0, levels) == holds(expr, _Context(ref_case, tiny, levels_set))
+
+
+def test_and_or_short_circuit_and_cheap_first():
+    # sites(...) is the most expensive predicate: it runs last inside '&'
+    asm = C._Assembler({"Z": 0, "F": 1}, {"Z": 0})
+    asm.add(parse_rule("sites(Z) >= 2 & pdx in Z"))
+    prog, _, starts = asm.arrays()
+    ops = prog[:, 0].tolist()
+    assert ops == [C.OP_IN_PDX, C.OP_JUMP_FALSE, C.OP_SITES]
+    assert prog[1, 3] == 3  # the jump skips to the end of the '&'
