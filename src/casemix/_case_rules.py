@@ -24,37 +24,44 @@ import polars as pl
 
 from casemix.budget import Policy
 
-POINT_RULES = ("short_stay", "high_cost", "low_cost", "normal")
+# rule codes: index into RULES; the first four are paid by points
+RULES = ("normal", "high_cost", "low_cost", "short_stay", "special", "ungroupable", "no_weight")
+R = {name: i for i, name in enumerate(RULES)}
+PAY_POINTS, PAY_COST, PAY_NONE = 0, 1, 2
 
 
 def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool) -> pl.DataFrame:
-    """Add ``rule``, ``pay`` (``points`` / ``cost`` / ``none``), ``rule_points``, ``adjusted_points``.
+    """Add ``rule`` (code into ``RULES``), ``pay`` (``PAY_*``), ``adjusted_points``.
 
     ``w`` carries: base_points, cost, los, discharge, ref_cost, ref_los, k,
     coefficient, special (accepted special case), ungroupable, has_weight,
-    readmission, and ``all_case_cost`` (M_ref, yuan per RW).
+    readmission, and ``all_case_cost`` (M, yuan per RW).
     """
     hc, lc, ss = policy.high_cost, policy.low_cost, policy.short_stay
     c, m, p = pl.col("cost"), pl.col("ref_cost"), pl.col("base_points")
     ratio = c / m
     short = pl.lit(False)
     if ss.enabled and short_stay_ok:
-        short = (pl.col("discharge").is_in([float(x) for x in ss.discharge]) & (pl.col("los") <= ss.max_los)
-                 ).fill_null(False)
+        short = (pl.col("discharge").is_in([float(x) for x in ss.discharge])
+                 & (pl.col("los") <= ss.max_los)).fill_null(False)
     high = (c > pl.col("k") * m).fill_null(False)
     low = ((c < lc.ratio * m).fill_null(False) if lc.rule != "none" else pl.lit(False))
-    rule = (pl.when("special").then(pl.lit("special"))
-            .when("ungroupable").then(pl.lit("ungroupable"))
-            .when(~pl.col("has_weight")).then(pl.lit("no_weight"))
-            .when(short).then(pl.lit("short_stay"))
-            .when(high).then(pl.lit("high_cost"))
-            .when(low).then(pl.lit("low_cost"))
-            .otherwise(pl.lit("normal")))
+
+    def code(name: str) -> pl.Expr:
+        return pl.lit(R[name], pl.UInt8)
+
+    rule = (pl.when("special").then(code("special"))
+            .when("ungroupable").then(code("ungroupable"))
+            .when(~pl.col("has_weight")).then(code("no_weight"))
+            .when(short).then(code("short_stay"))
+            .when(high).then(code("high_cost"))
+            .when(low).then(code("low_cost"))
+            .otherwise(code("normal")))
     w = w.with_columns(rule.alias("rule"))
 
     if ss.basis == "los":
         short_pts = p * pl.min_horizontal(pl.col("los") / pl.col("ref_los"), pl.lit(1.0))
-        short_pts = short_pts.fill_null(p).fill_nan(p)
+        short_pts = short_pts.fill_nan(None).fill_null(p)
     else:
         short_pts = p * pl.min_horizontal(ratio, pl.lit(1.0))
     if hc.rule == "excess":
@@ -63,23 +70,21 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool) -> pl.
         high_pts = p * ratio
     else:
         high_pts = p
-    unweighted = pl.col("rule").is_in(["ungroupable", "no_weight"])
     r = pl.col("rule")
-    rule_points = (pl.when(r == "short_stay").then(short_pts)
-                   .when(r == "high_cost").then(high_pts)
-                   .when(r == "low_cost").then(p * ratio)
-                   .when(r == "normal").then(p)
-                   .when(unweighted & pl.lit(policy.ungroupable == "points"))
+    unweighted = r >= R["ungroupable"]
+    unweighted_pay = {"cost": PAY_COST, "points": PAY_POINTS, "none": PAY_NONE}[policy.ungroupable]
+    rule_points = (pl.when(r == R["short_stay"]).then(short_pts)
+                   .when(r == R["high_cost"]).then(high_pts)
+                   .when(r == R["low_cost"]).then(p * ratio)
+                   .when(r == R["normal"]).then(p)
+                   .when(unweighted & pl.lit(unweighted_pay == PAY_POINTS))
                    .then(c / pl.col("all_case_cost") * policy.points_per_rw)
                    .otherwise(pl.lit(0.0)))
-    pay = (pl.when(r.is_in(POINT_RULES)).then(pl.lit("points"))
-           .when(r == "special").then(pl.lit("cost"))
-           .otherwise(pl.lit({"cost": "cost", "points": "points", "none": "none"}
-                             [policy.ungroupable])))
+    pay = (pl.when(r <= R["short_stay"]).then(pl.lit(PAY_POINTS, pl.UInt8))
+           .when(r == R["special"]).then(pl.lit(PAY_COST, pl.UInt8))
+           .otherwise(pl.lit(unweighted_pay, pl.UInt8)))
     penalty = pl.when(pl.col("readmission")).then(pl.lit(policy.readmission.penalty)).otherwise(1.0)
     coef = pl.when(unweighted).then(pl.lit(1.0)).otherwise(pl.col("coefficient"))
-    w = w.with_columns(pay.alias("pay"), rule_points.alias("rule_points"))
-    return w.with_columns(
-        pl.when(pl.col("pay") == "points")
-        .then(pl.col("rule_points") * coef * penalty).otherwise(pl.lit(0.0))
-        .alias("adjusted_points"))
+    return w.with_columns(pay.alias("pay"), pl.when(pay == PAY_POINTS)
+                          .then(rule_points * coef * penalty).otherwise(pl.lit(0.0))
+                          .alias("adjusted_points"))

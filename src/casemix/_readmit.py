@@ -28,7 +28,7 @@ def _as_date(frame: pl.DataFrame, name: str) -> pl.Expr:
                      f"got {dtype}")
 
 
-def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, adrg: pl.Series,
+def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, group_col: str,
                       rule: Readmission) -> tuple[pl.Series, str | None]:
     """Boolean Series: stays whose points the readmission penalty applies to.
 
@@ -39,8 +39,9 @@ def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, adrg: pl.Series,
     eligible
         Rows that may be penalised or count as a readmission pair
         (point-paid cases with a group).
-    adrg
-        ADRG code per row.
+    group_col
+        The group code column; the ADRG is the ``adrg`` column, else the
+        first 3 characters of the group code.
     rule
         The policy's readmission rule.
 
@@ -56,13 +57,16 @@ def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, adrg: pl.Series,
     missing = [c for c in NEEDED if c not in frame.columns]
     if missing:
         return none, f"readmission rule skipped: no column {', '.join(missing)}"
+    adrg = (pl.col("adrg") if "adrg" in frame.columns
+            else pl.col(group_col).cast(pl.String).str.slice(0, 3))
     key = ["_pid", "_hosp", "_adrg"]
     r = frame.select(
         pl.col("patient_id").cast(pl.String).alias("_pid"),
         pl.col("hospital_id").cast(pl.String).alias("_hosp"),
         _as_date(frame, "admission_date").alias("_adm"),
         _as_date(frame, "discharge_date").alias("_dis"),
-    ).with_columns(adrg.alias("_adrg"), eligible.alias("_ok"), pl.int_range(n).alias("_row"))
+        adrg.cast(pl.String).alias("_adrg"),
+    ).with_columns(eligible.alias("_ok"), pl.int_range(n).alias("_row"))
     r = r.filter(pl.col("_ok") & pl.all_horizontal(pl.col(c).is_not_null()
                                                    for c in ["_pid", "_adm", "_dis", "_adrg"])
                  & ~pl.col("_adrg").is_in(list(rule.exempt_adrg)))

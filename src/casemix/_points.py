@@ -1,0 +1,236 @@
+"""Everything a case's points depend on, as arrays: base points, reference costs, coefficients.
+
+Strings (hospital, group, level codes) are turned into integer codes once
+(polars Enum casts), and every per-group or per-hospital figure is an
+array indexed by those codes, so a 10M-case settlement never joins or
+groups on strings.  An array of per-code values carries one extra trailing
+slot for "no code" (index −1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from casemix._frames import to_polars
+from casemix._readmit import flag_readmissions
+from casemix.budget import Policy
+from casemix.errors import InputError
+from casemix.weights import Weights
+
+
+@dataclass(frozen=True)
+class Work:
+    """The cases of a settlement as arrays (one entry per case, input order)."""
+
+    frame: pl.DataFrame      # numeric columns read by the case rules
+    hosp: np.ndarray         # hospital code per case
+    hospitals: pl.Series     # hospital_id per code, sorted
+    level: np.ndarray        # level code per case (−1 none)
+    levels: list[str]        # level name per code
+    notes: list[str]
+
+
+def _codes(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Integer code per value (−1 for null) and the sorted distinct values."""
+    u = s.drop_nulls().unique().sort()
+    if s.dtype == pl.String:
+        c = s.cast(pl.Enum(u.to_list())).to_physical()
+    else:
+        c = s.replace_strict(u, pl.int_range(len(u), eager=True), default=None,
+                             return_dtype=pl.Int64)
+    return c.cast(pl.Int64).fill_null(-1).to_numpy(), u
+
+
+def _with_none(values: Any) -> np.ndarray:
+    return np.append(np.asarray(values, dtype=np.float64), np.nan)
+
+
+def _first_bad(mask: np.ndarray, case_id: pl.Series) -> str:
+    i = int(np.flatnonzero(mask)[0])
+    return f"row {i} (case_id {case_id[i]!r})"
+
+
+def _num(df: pl.DataFrame, name: str) -> np.ndarray:
+    if name not in df.columns:
+        return np.full(df.height, np.nan)
+    return df[name].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+
+
+def weight_table(weights: Any) -> pl.DataFrame:
+    """``drg``, ``rw`` and optional ``mean_cost``, ``mean_los`` of a weight table, checked."""
+    wt = to_polars(weights.table if isinstance(weights, Weights) else weights)
+    if not {"drg", "rw"} <= set(wt.columns):
+        raise InputError(f"weight table needs columns drg and rw; has {', '.join(wt.columns)}")
+    cols = [pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False)]
+    cols += [pl.col(c).cast(pl.Float64, strict=False) for c in ("mean_cost", "mean_los")
+             if c in wt.columns]
+    wt = wt.select(cols)
+    dup = wt.filter(pl.col("drg").is_duplicated())
+    if dup.height:
+        raise InputError(f"weight table lists DRG {dup['drg'][0]!r} more than once")
+    bad = wt.filter(pl.col("rw").is_null() | (pl.col("rw") < 0) | pl.col("rw").is_nan())
+    if bad.height:
+        raise InputError(f"weight table: rw of DRG {bad['drg'][0]!r} is missing or negative")
+    return wt
+
+
+def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
+            group_col: str) -> Work:
+    """Arrays for the case rules; raises InputError on unusable rows."""
+    needed = ["hospital_id", "total_cost", group_col] + ([points] if points else [])
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise InputError(f"cases lack column(s) {', '.join(missing)}; settlement needs a grouped "
+                         "frame with hospital_id, total_cost and the group code")
+    if weights is None and points is None:
+        raise InputError("settle needs weights= (a weight table) or points= (a column of "
+                         "precomputed base points)")
+    n = df.height
+    notes: list[str] = []
+    case_id = (df["case_id"].cast(pl.String) if "case_id" in df.columns
+               else pl.Series("case_id", [str(i) for i in range(1, n + 1)], pl.String))
+    cost = _num(df, "total_cost")
+    bad = ~np.isfinite(cost) | (cost < 0)
+    if bad.any():
+        raise InputError(f"total_cost missing, negative or not a number at "
+                         f"{_first_bad(bad, case_id)}; settlement needs every case's cost in yuan")
+    hosp, hospitals = _codes(df["hospital_id"].cast(pl.String))
+    if (hosp < 0).any():
+        raise InputError(f"hospital_id missing at {_first_bad(hosp < 0, case_id)}")
+
+    # groups: codes over the cases' groups and the weight table's DRGs together
+    wt = weight_table(weights) if weights is not None else None
+    group_s = df[group_col].cast(pl.String)
+    names = group_s.drop_nulls()
+    if wt is not None:
+        names = pl.concat([names, wt["drg"]])
+    names = names.unique().sort()
+    gcode = group_s.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    codes = set(policy.ungroupable_codes)
+    ung_of = np.append([x == "" or x in codes for x in names.to_list()], True)
+    ungroupable = ung_of[gcode]
+    by_name = pl.DataFrame({"drg": names})
+    if wt is not None:
+        by_name = by_name.join(wt, on="drg", how="left", maintain_order="left")
+
+    if points:
+        base = _num(df, points)
+    else:
+        base = _with_none(by_name["rw"].fill_null(np.nan).to_numpy())[gcode] * policy.points_per_rw
+    has_weight = ~np.isnan(base) & ~ungroupable
+    base = np.where(has_weight, base, np.nan)
+    rw = base / policy.points_per_rw
+
+    ref_cost, ref_los, all_case = _reference(by_name, gcode, len(names), cost, _num(df, "los"),
+                                             rw, has_weight, policy, wt is not None)
+    level, levels = _levels(df, hosp, hospitals, policy)
+    coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
+    special = _special(case_id, hosp, len(hospitals), policy, notes)
+    flags, note = flag_readmissions(df, pl.Series(has_weight & ~special), group_col,
+                                    policy.readmission)
+    if note:
+        notes.append(note)
+    if policy.short_stay.enabled and not {"los", "discharge"} <= set(df.columns):
+        notes.append("short-stay rule skipped: no column los/discharge")
+    frame = pl.DataFrame({
+        "cost": cost, "los": _num(df, "los"), "discharge": _num(df, "discharge"),
+        "base_points": base, "rw": rw, "ref_cost": ref_cost, "ref_los": ref_los,
+        "k": k, "coefficient": coefficient, "special": special, "ungroupable": ungroupable,
+        "has_weight": has_weight, "readmission": flags.to_numpy(),
+        "all_case_cost": np.full(n, all_case)})
+    return Work(frame=frame, hosp=hosp, hospitals=hospitals, level=level, levels=levels,
+                notes=notes)
+
+
+def _reference(by_name: pl.DataFrame, gcode: np.ndarray, n_names: int, cost: np.ndarray,
+               los: np.ndarray, rw: np.ndarray, has_weight: np.ndarray, policy: Policy,
+               have_weights: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """Group reference cost m and LOS per case, and M (yuan per RW) for cost-converted points."""
+    rw_sum = float(rw[has_weight].sum())
+    m_cur = float(cost[has_weight].sum()) / rw_sum if rw_sum > 0 else math.nan
+    g = gcode[has_weight]
+
+    def case_mean(x: np.ndarray) -> np.ndarray:
+        ok = ~np.isnan(x[has_weight])
+        s = np.bincount(g[ok], weights=x[has_weight][ok], minlength=n_names)
+        c = np.bincount(g[ok], minlength=n_names)
+        return _with_none(s / np.where(c > 0, c, np.nan))[gcode]
+
+    has_mc = "mean_cost" in by_name.columns
+    all_case = m_cur
+    if has_mc:
+        ratio = (by_name["mean_cost"] / by_name["rw"]).filter(by_name["rw"] > 0).drop_nans()
+        if ratio.len() and math.isfinite(ratio.median()):
+            all_case = float(ratio.median())
+    if policy.high_cost.mean == "weights" and have_weights:
+        ref = (_with_none(by_name["mean_cost"].fill_null(np.nan).to_numpy())[gcode] if has_mc
+               else rw * m_cur)
+    else:
+        ref = case_mean(cost)
+    ref_los = (_with_none(by_name["mean_los"].fill_null(np.nan).to_numpy())[gcode]
+               if "mean_los" in by_name.columns else case_mean(los))
+    return np.where(has_weight, ref, np.nan), ref_los, all_case
+
+
+def _levels(df: pl.DataFrame, hosp: np.ndarray, hospitals: pl.Series,
+            policy: Policy) -> tuple[np.ndarray, list[str]]:
+    """Level code per case: the case's ``hospital_level``, else the policy's hospital_levels."""
+    from_policy = [policy.hospital_levels.get(h) for h in hospitals.to_list()]
+    col_codes, col_values = np.full(len(hosp), -1), []
+    if "hospital_level" in df.columns:
+        s = df["hospital_level"]
+        if s.dtype.is_float():
+            # 3.0 from a pandas column with gaps must match the policy key "3"
+            s = s.cast(pl.Int64, strict=False)
+        col_codes, u = _codes(s)
+        col_values = [str(v) for v in u.to_list()]
+    levels = sorted(set(col_values) | {v for v in from_policy if v is not None})
+    pos = {v: i for i, v in enumerate(levels)}
+    col_to_level = np.array([pos[v] for v in col_values] + [-1], dtype=np.int64)
+    hosp_level = np.array([pos.get(v, -1) if v is not None else -1 for v in from_policy],
+                          dtype=np.int64)
+    level = col_to_level[col_codes]
+    return np.where(level >= 0, level, hosp_level[hosp]), levels
+
+
+def _coefficients(policy: Policy, hosp: np.ndarray, hospitals: pl.Series, level: np.ndarray,
+                  levels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Hospital coefficient (hospital's, else level's, else default) and high-cost k per case."""
+    by_level = _with_none([policy.level_coefficients.get(v, np.nan) for v in levels])[level]
+    by_hosp = np.array([policy.hospital_coefficients.get(h, np.nan) for h in hospitals.to_list()])
+    coef = by_hosp[hosp]
+    coef = np.where(np.isnan(coef), by_level, coef)
+    coef = np.where(np.isnan(coef), policy.coefficient_default, coef)
+    hc = policy.high_cost
+    k = _with_none([hc.k.get(v, np.nan) for v in levels])[level]
+    return coef, np.where(np.isnan(k), hc.k_default, k)
+
+
+def _special(case_id: pl.Series, hosp: np.ndarray, n_hosp: int, policy: Policy,
+             notes: list[str]) -> np.ndarray:
+    """Listed cases within ``floor(cap_share × hospital cases)``, earlier in the list first."""
+    ids = policy.special.case_ids
+    special = np.zeros(len(hosp), dtype=bool)
+    if not ids:
+        return special
+    position: dict[str, int] = {}
+    for i, cid in enumerate(ids):
+        position.setdefault(cid, i)
+    rows = np.flatnonzero(case_id.is_in(list(position)).to_numpy())
+    found = {case_id[int(r)] for r in rows}
+    if len(found) < len(position):
+        notes.append(f"{len(position) - len(found)} listed special case(s) not among the cases")
+    # 1e-9: 0.29 × 100 is 28.999… in binary and must give a cap of 29
+    cap = np.floor(policy.special.cap_share * np.bincount(hosp, minlength=n_hosp) + 1e-9)
+    order = sorted(rows.tolist(), key=lambda r: (hosp[r], position[case_id[r]], r))
+    taken = np.zeros(n_hosp, dtype=np.int64)
+    for r in order:  # listed cases only: a handful per hospital
+        if taken[hosp[r]] < cap[hosp[r]]:
+            special[r] = True
+            taken[hosp[r]] += 1
+    return special
