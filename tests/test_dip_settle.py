@@ -93,6 +93,8 @@ def test_point_values_by_hand():
     assert settlement_point_value(10_000, 0.8, 3400) == pytest.approx(10_000 / 0.8 / 3400)
     # point values 1..41 with score 1: 2.5% / 97.5% quantiles are 2 and 40
     assert optimised_point_value(np.arange(1, 42), np.ones(41)) == pytest.approx(21.0)
+    # two cases cannot be trimmed: both kept
+    assert optimised_point_value([10.0, 30.0], [1.0, 1.0]) == pytest.approx(20.0)
     with pytest.raises(ValueError):
         settlement_point_value(1, 0, 1)
 

@@ -128,6 +128,8 @@ def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (
     lo, hi = np.quantile(pv, trim)
     # interpolated quantiles of equal values can land a hair off them: keep those cases
     keep = (pv >= lo * (1 - 1e-12)) & (pv <= hi * (1 + 1e-12))
+    if not keep.any():  # too few cases to trim (two cases: each falls outside one bound)
+        keep[:] = True
     return float(c[keep].sum() / s[keep].sum())
 
 
