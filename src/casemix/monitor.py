@@ -23,8 +23,7 @@ import polars as pl
 from casemix._frames import FrameLike
 from casemix.errors import InputError
 from casemix._output import summary_like
-from casemix._readmit import _as_date, flag_readmissions
-from casemix.budget import Readmission
+from casemix._readmit import _as_date
 from casemix.indicators import DEATH_CODE, _case_sets, _prepare, _weights_table
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
@@ -174,19 +173,22 @@ def _stay_dates(df: pl.DataFrame) -> pl.DataFrame | None:
 
 # --------------------------------------------------------------------------- case masks
 
-def _readmissions(df: pl.DataFrame, days: int, extra: str | None) -> pl.Series:
-    """True for a stay that starts 0..days after the previous discharge of the same
-    patient at the same hospital (and the same ``extra`` group, e.g. MDC).
+def _readmission_mask(days: int, extra: str | None) -> pl.Expr:
+    """True for a stay that starts 0..days after the previous discharge in its partition.
 
-    The pairing is the settlement's own (``casemix._readmit``), so the flag
-    counts the stays the readmission rule of a policy would look at.
+    The partition is (patient, hospital[, extra]); stays are ordered by
+    admission, then discharge, then input order.  The pairing is that of
+    the settlement's readmission rule (``casemix._readmit``): gap 0 (a
+    same-day return) counts, overlapping stays (gap < 0) do not.  Here the
+    later stay is the one counted.
     """
-    frame = df.select("patient_id", "hospital_id", admission_date="_adm", discharge_date="_dis")
-    group = (df[extra].cast(pl.String) if extra
-             else pl.Series("all", ["all"] * df.height, dtype=pl.String))
-    eligible = df["patient_id"].is_not_null() & group.is_not_null() & (group != "")
-    found, _ = flag_readmissions(frame, eligible, group, Readmission(days=days, apply_to="later"))
-    return found
+    keys = ["patient_id", "hospital_id"] + ([extra] if extra else [])
+    prev_dis = pl.col("_dis").shift(1).over(keys, order_by=["_adm", "_dis", "_row"])
+    gap = (pl.col("_adm") - prev_dis).dt.total_days()
+    mask = gap.is_between(0, days).fill_null(False)
+    if extra:
+        mask = mask & pl.col(extra).is_not_null() & (pl.col(extra) != "")
+    return mask & pl.col("patient_id").is_not_null()
 
 
 @dataclass
@@ -211,7 +213,7 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
             out.append(_Flag(name, None, None, f"not computed: needs {need}"))
             continue
         den = pl.col("patient_id").is_not_null() & pl.col("_adm").is_not_null()
-        out.append(_Flag(name, den & pl.lit(_readmissions(df, p.readmission_days, extra)), den))
+        out.append(_Flag(name, den & _readmission_mask(p.readmission_days, extra), den))
 
     death = pl.col("discharge") == p.death_code if "discharge" in cols else None
     transfer = pl.col("discharge").is_in([float(c) for c in p.transfer_codes]) if "discharge" in cols else None
