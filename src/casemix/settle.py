@@ -88,8 +88,7 @@ class Settlement:
         columns of :attr:`hospitals`.
         """
         h = to_polars(self.hospitals)
-        yuan = {"payment_fen": "payment", "cost_fen": "cost", "surplus_fen": "surplus",
-                "clearing_fen": "clearing"}
+        yuan = {"payment_fen": "payment", "cost_fen": "cost", "surplus_fen": "surplus"}
         return h.select(
             "hospital_id", "level", "cases", pl.col("cmi").round(4), pl.col("points").round(2),
             *[(pl.col(c) / FEN_PER_YUAN).alias(n) for c, n in yuan.items()],

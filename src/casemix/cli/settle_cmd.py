@@ -14,6 +14,28 @@ def _policy(value: str):
     return Policy.from_toml(p if p.exists() or p.suffix == ".toml" else shipped_policy(value))
 
 
+def print_settlement(s) -> None:
+    """Print a settlement: the per-hospital table in yuan, the point values, the budget check.
+
+    ``casemix demo`` calls this with ``casemix.settle.run_demo_settlement(grouped)``.
+    """
+    from casemix._frames import to_polars
+    from casemix.cli._render import console, table
+
+    r = to_polars(s.region).row(0, named=True)
+    table(s.summary(), f"Settlement per hospital under {s.policy.name!r} (yuan)",
+          percent=("surplus_share",))
+    pv = "n/a" if r["pv_final"] is None else f"{r['pv_final']:.4f}"
+    base = "n/a" if r["pv_base"] is None else f"{r['pv_base']:.4f}"
+    console.print(
+        f"point value: base {base}, final {pv} yuan/point; "
+        f"budget {r['budget_fen'] / 100:,.2f} yuan, hospitals paid {r['payment_fen'] / 100:,.2f} "
+        f"({'exact to the fen' if r['budget_check'] else 'MISMATCH'}); "
+        f"at cost {r['at_cost_fen'] / 100:,.2f}")
+    for note in s.notes:
+        console.print(f"note: {note}")
+
+
 @click.command()
 @click.argument("history", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
@@ -105,17 +127,7 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
         return
     from casemix.cli._render import console, table
 
-    r = s.region.row(0, named=True)
-    table(s.summary(), f"Settlement per hospital under {policy.name!r} (yuan)",
-          percent=("surplus_share",))
-    pv = "n/a" if r["pv_final"] is None else f"{r['pv_final']:.4f}"
-    base = "n/a" if r["pv_base"] is None else f"{r['pv_base']:.4f}"
-    console.print(
-        f"point value: base {base}, final {pv} yuan/point; "
-        f"budget {r['budget_fen'] / 100:,.2f} yuan, paid {r['payment_fen'] / 100:,.2f} "
-        f"({'exact' if r['budget_check'] else 'MISMATCH'}); at cost {r['at_cost_fen'] / 100:,.2f}")
-    for note in s.notes:
-        console.print(f"note: {note}")
+    print_settlement(s)
     if what_if is not None:
         table(what_if, "What-if per hospital (fen; b − a)")
     console.print("written: " + ", ".join(str(p) for p in paths.values()))
