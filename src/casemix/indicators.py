@@ -108,6 +108,14 @@ def _case_sets(df: pl.DataFrame, *, max_los: float, min_cost: float,
     return df.with_columns(_excluded=excluded, _grouped=grouped)
 
 
+def _regional_mean(col: str) -> pl.Expr:
+    """Per case: the mean of ``col`` over all grouped cases of its DRG (all hospitals).
+
+    Needs the ``_grouped`` column of :func:`_case_sets`.
+    """
+    return pl.col(col).filter(pl.col("_grouped") & pl.col(col).is_not_null()).mean().over("drg")
+
+
 def _with_month(df: pl.DataFrame) -> pl.DataFrame:
     """A ``month`` column (``YYYY-MM``) from ``discharge_date`` when there is none."""
     if "month" in df.columns:
@@ -261,22 +269,19 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
 
     g = pl.col("_grouped")
-    # regional (all-hospital) DRG means: the "expected" cost and LOS of each case
-    for col in ("total_cost", "los"):
-        if col in df.columns:
-            df = df.with_columns(
-                pl.col(col).filter(g & pl.col(col).is_not_null()).mean().over("drg")
-                .alias(f"_exp_{col}"))
+    # the "expected" cost and LOS of each case: its DRG's mean over all hospitals
+    df = df.with_columns(_regional_mean(c).alias(f"_exp_{c}")
+                         for c in ("total_cost", "los") if c in df.columns)
     weighted = g & pl.col("rw").is_not_null()
 
     def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
         return pl.when(den > 0).then(num / den).otherwise(None)
 
-    def efficiency(col: str) -> list[pl.Expr]:
+    def efficiency(col: str) -> pl.Expr:
         if col not in df.columns:
-            return [pl.lit(None, dtype=pl.Float64)]
+            return pl.lit(None, dtype=pl.Float64)
         ok = g & pl.col(col).is_not_null()
-        return [ratio(pl.col(col).filter(ok).sum(), pl.col(f"_exp_{col}").filter(ok).sum())]
+        return ratio(pl.col(col).filter(ok).sum(), pl.col(f"_exp_{col}").filter(ok).sum())
 
     death = ((pl.col("discharge") == death_code).fill_null(False)
              if "discharge" in df.columns else pl.lit(False))
@@ -292,8 +297,8 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         pl.col("rw").filter(weighted).sum().alias("total_weight"),
         ratio(pl.col("rw").filter(weighted).sum(), weighted.sum()).alias("cmi"),
         pl.col("drg").filter(g).n_unique().alias("drgs"),
-        efficiency("total_cost")[0].alias("cost_efficiency"),
-        efficiency("los")[0].alias("time_efficiency"),
+        efficiency("total_cost").alias("cost_efficiency"),
+        efficiency("los").alias("time_efficiency"),
         lr.sum().alias("low_risk_cases"),
         (lr & death).sum().alias("low_risk_deaths"),
         ratio((lr & death).sum(), lr.sum()).alias("low_risk_mortality"),

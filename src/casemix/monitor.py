@@ -24,7 +24,13 @@ from casemix._frames import FrameLike
 from casemix.errors import InputError
 from casemix._output import summary_like
 from casemix._readmit import _as_date
-from casemix.indicators import DEATH_CODE, _case_sets, _prepare, _weights_table
+from casemix.indicators import (
+    DEATH_CODE,
+    _case_sets,
+    _prepare,
+    _regional_mean,
+    _weights_table,
+)
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
 
@@ -241,7 +247,7 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
 
     if "total_cost" in cols:
         den = g & pl.col("total_cost").is_not_null()
-        mean = pl.col("total_cost").filter(den).mean().over("drg")
+        mean = _regional_mean("total_cost")
         if p.high_cost_factor_by_level and "hospital_level" in cols:
             factor = (pl.col("hospital_level")
                       .replace_strict({str(k): float(v) for k, v in p.high_cost_factor_by_level.items()},
