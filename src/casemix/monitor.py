@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, fields, replace
 import polars as pl
 
 from casemix._frames import FrameLike
-from casemix.errors import InputError
 from casemix._output import summary_like
 from casemix._readmit import _as_date
 from casemix.indicators import (
@@ -31,6 +30,7 @@ from casemix.indicators import (
     _regional_mean,
     _weights_table,
 )
+from casemix.errors import InputError
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
 
