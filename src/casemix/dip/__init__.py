@@ -177,20 +177,34 @@ def canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return read_cases(frame)
 
 
-def _outcomes_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
+def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
     from casemix.dip.reference import group_case
 
     n = prepared.height
     grp = np.empty(n, dtype=np.int32)
     reason = np.empty(n, dtype=np.int8)
     warn = np.empty(n, dtype=np.int32)
-    dx = np.empty(n, dtype=object)
+    dx_id = np.empty(n, dtype=np.int32)
     attr = np.empty(n, dtype=np.int8)
+    uniq: dict[str, int] = {}
     for i, (p, s, procs) in enumerate(prepared.iter_rows()):
         o = group_case(p, s, procs[0] if procs else None, procs[1:], catalog,
                        main_procedure_only=main_procedure_only)
-        grp[i], reason[i], warn[i], dx[i], attr[i] = o.group, o.reason, o.warnings, o.dx, o.attribute
-    return grp, reason, warn, dx, attr
+        grp[i], reason[i], warn[i], attr[i] = o.group, o.reason, o.warnings, o.attribute
+        dx_id[i] = -1 if o.dx is None else uniq.setdefault(o.dx, len(uniq))
+    return grp, reason, warn, dx_id, attr, list(uniq)
+
+
+def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only: bool):
+    """(group, reason, warnings, dx id, attribute, dx codes) arrays from either engine."""
+    if engine == "batch":
+        from casemix.dip.kernel import group_frame
+
+        prepare(canon.head(0))  # same column checks as the reference path
+        return group_frame(canon, cat, main_procedure_only=main_procedure_only)
+    if engine == "reference":
+        return _decide_reference(prepare(canon), cat, main_procedure_only)
+    raise ValueError(f"engine must be 'batch' or 'reference', not {engine!r}")
 
 
 def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
@@ -200,17 +214,10 @@ def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
     The raw form both engines produce; :func:`group` turns it into columns.
     """
     cat = load_catalog(catalog)
-    prepared = prepare(canonical(to_polars(cases)))
-    if engine == "batch":
-        from casemix.dip.kernel import group_arrays
-
-        res = group_arrays(prepared["pdx"], prepared["sdx"], prepared["procs"], cat,
-                           main_procedure_only=main_procedure_only)
-    elif engine == "reference":
-        res = _outcomes_reference(prepared, cat, main_procedure_only)
-    else:
-        raise ValueError(f"engine must be 'batch' or 'reference', not {engine!r}")
-    return dict(zip(("group", "reason", "warnings", "dx", "attribute"), res, strict=True))
+    g, reason, warn, dx_id, attr, uniq = _decide(canonical(to_polars(cases)), cat, engine,
+                                                 main_procedure_only)
+    dx = np.array([*uniq, None], dtype=object)[dx_id]  # -1 picks the trailing None
+    return {"group": g, "reason": reason, "warnings": warn, "dx": dx, "attribute": attr}
 
 
 def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine: str = "batch",
@@ -252,25 +259,32 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
     cat = load_catalog(catalog)
     frame = to_polars(cases)
     canon = canonical(frame)
-    res = outcomes(canon, cat, engine=engine, main_procedure_only=main_procedure_only)
-    g, reason, warn, dx, attr = (res[k] for k in ("group", "reason", "warnings", "dx",
-                                                  "attribute"))
+    g, reason, warn, dx_id, attr, uniq = _decide(canon, cat, engine, main_procedure_only)
+    n = len(g)
     ok = g >= 0
     take = pl.Series("i", g).to_frame().select(
         pl.when(pl.col("i") >= 0).then(pl.col("i"))).to_series()  # -1 -> null row
     ids = pl.Series([x.group for x in cat.groups], dtype=pl.String).gather(take)
     types = pl.Series([x.type for x in cat.groups], dtype=pl.String).gather(take)
     score = pl.Series([x.score for x in cat.groups], dtype=pl.Float64).gather(take)
+    status = pl.Series("ok", ok).to_frame().select(
+        pl.when(pl.col("ok")).then(pl.lit("grouped")).otherwise(pl.lit("ungrouped"))).to_series()
     # reason texts are formatted for the ungrouped rows only
-    reason_txt = [""] * len(g)
-    for i in np.flatnonzero(~ok):
-        c = dx[i]
-        reason_txt[i] = REASONS[int(reason[i])].format(
-            dx=c, cat=(c or "")[:3], attr=ATTRIBUTES[attr[i]] if attr[i] >= 0 else "")
+    bad = np.flatnonzero(~ok)
+    texts = []
+    for i in bad:
+        c = uniq[dx_id[i]] if dx_id[i] >= 0 else None
+        texts.append(REASONS[int(reason[i])].format(
+            dx=c, cat=(c or "")[:3], attr=ATTRIBUTES[attr[i]] if attr[i] >= 0 else ""))
+    reason_txt = pl.repeat("", n, dtype=pl.String, eager=True)
+    if len(bad):
+        reason_txt = reason_txt.scatter(bad, pl.Series(texts, dtype=pl.String))
     names = {int(b): ";".join(warning_names(int(b))) for b in np.unique(warn)}
     warn_txt = pl.Series("w", warn).replace_strict(list(names), list(names.values()),
                                                     return_dtype=pl.String)
-    if "intake_warnings" in canon.columns and canon.schema["intake_warnings"] == pl.List(pl.String):
+    if ("intake_warnings" in canon.columns
+            and canon.schema["intake_warnings"] == pl.List(pl.String)
+            and (canon["intake_warnings"].list.len() > 0).any()):
         intake = canon["intake_warnings"].fill_null([]).list.join(";")
         warn_txt = (pl.DataFrame({"a": intake, "b": warn_txt})
                     .select(pl.concat_str([pl.col("a"), pl.col("b")], separator=";")
@@ -280,8 +294,8 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
         ids.alias("dip_group"),
         types.alias("dip_type"),
         score.alias("dip_score"),
-        pl.Series("status", np.where(ok, "grouped", "ungrouped"), dtype=pl.String),
-        pl.Series("reason", reason_txt, dtype=pl.String),
+        status.alias("status"),
+        reason_txt.alias("reason"),
         warn_txt.alias("warnings"),
     )
     return like(out, cases)

@@ -85,25 +85,56 @@ def compile_catalog(catalog: Catalog) -> CatalogArrays:
     return arrays
 
 
-def _encode_diagnoses(pdx: pl.Series, sdx: pl.Series, catalog: Catalog, arrays: CatalogArrays):
-    """Diagnosis ids over this batch's distinct codes, with per-code tables.
+def _codes_expr() -> pl.Expr:
+    """Codes stripped of spaces, empty strings as null (the same normalisation as ``prepare``)."""
+    v = pl.col("v").str.strip_chars()
+    return pl.when(v != "").then(v).alias("v")
 
-    The per-code facts (validity, exclusion handling, matching keys,
-    comprehensive category) are worked out once per distinct code, not per
-    case.
+
+def _codes(col: pl.Series) -> pl.Series:
+    return pl.DataFrame({"v": col}).select(_codes_expr()).to_series()
+
+
+def _explode(col: pl.Series | None, n: int) -> tuple[np.ndarray, pl.Series]:
+    """A list column as (row of each kept code, codes), in row order, nulls and blanks dropped."""
+    if col is None:
+        return np.zeros(0, dtype=np.int64), pl.Series("v", [], dtype=pl.String)
+    f = (pl.DataFrame({"v": col}).with_row_index("row").explode("v")
+         .with_columns(_codes_expr()).filter(pl.col("v").is_not_null()))
+    return f["row"].cast(pl.Int64).to_numpy(), f["v"]
+
+
+def _offsets(rows: np.ndarray, counts_extra: np.ndarray | None, n: int) -> np.ndarray:
+    counts = np.bincount(rows, minlength=n).astype(np.int64)
+    if counts_extra is not None:
+        counts += counts_extra
+    off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return off
+
+
+def encode_cases(canon: pl.DataFrame, catalog: Catalog, arrays: CatalogArrays) -> dict:
+    """The canonical code columns as the kernel's integer arrays.
+
+    Diagnoses get ids over this batch's distinct codes, and the per-code
+    facts (validity, exclusion handling, matching keys, comprehensive
+    category) are worked out once per distinct code, not per case.
+    Procedures get ids of the catalog's vocabulary (-1 = a code the catalog
+    does not name); each case's procedures are laid out principal first.
     """
-    flat = sdx.explode(empty_as_null=False, keep_nulls=False)
-    uniq = pl.concat([pdx.drop_nulls(), flat]).unique(maintain_order=True).to_list()
+    n = canon.height
+    pdx = _codes(canon["pdx"])
+    sdx_row, sdx = _explode(canon["sdx"] if "sdx" in canon.columns else None, n)
+    uniq = pl.concat([pdx.drop_nulls(), sdx]).unique(maintain_order=True).to_list()
     ids = list(range(len(uniq)))
     pdx_id = pdx.replace_strict(uniq, ids, default=-1, return_dtype=pl.Int32).to_numpy()
-    sdx_val = flat.replace_strict(uniq, ids, default=-1, return_dtype=pl.Int32).to_numpy()
-    sdx_off = np.zeros(len(sdx) + 1, dtype=np.int64)
-    sdx_off[1:] = np.cumsum(sdx.list.len().to_numpy())
+    sdx_val = sdx.replace_strict(uniq, ids, default=-1, return_dtype=pl.Int32).to_numpy()
     key_id = {k: i for i, k in enumerate(arrays.key_texts)}
     cat_id = {c: i for i, c in enumerate(arrays.comp_cats)}
-    valid = np.zeros(len(uniq), dtype=np.bool_)
-    handling = np.zeros(len(uniq), dtype=np.int8)
-    comp_cat = np.full(len(uniq), -1, dtype=np.int32)
+    # one slot more than codes, so numba always sees non-empty tables
+    valid = np.zeros(len(uniq) + 1, dtype=np.bool_)
+    handling = np.zeros(len(uniq) + 1, dtype=np.int8)
+    comp_cat = np.full(len(uniq) + 1, -1, dtype=np.int32)
     keys: list[list[int]] = []
     for u, code in enumerate(uniq):
         cat = category(code)
@@ -112,17 +143,31 @@ def _encode_diagnoses(pdx: pl.Series, sdx: pl.Series, catalog: Catalog, arrays: 
         handling[u] = 0 if h is None else (1 if h == "not_grouped" else 2)
         comp_cat[u] = cat_id.get(cat, -1)
         keys.append([key_id[k] for k in catalog.dx_keys(code)] if cat is not None else [])
+    keys.append([])
     dkey_off, dkey_val = _csr(keys)
-    return uniq, pdx_id, sdx_off, sdx_val, valid, handling, comp_cat, dkey_off, dkey_val
 
-
-def _encode_procedures(procs: pl.Series, arrays: CatalogArrays):
-    flat = procs.explode(empty_as_null=False, keep_nulls=False)
-    val = flat.replace_strict(arrays.proc_codes, list(range(len(arrays.proc_codes))),
-                              default=-1, return_dtype=pl.Int32).to_numpy()
-    off = np.zeros(len(procs) + 1, dtype=np.int64)
-    off[1:] = np.cumsum(procs.list.len().to_numpy())
-    return off, val
+    vocab = {c: i for i, c in enumerate(arrays.proc_codes)}
+    pproc = (_codes(canon["pproc"]) if "pproc" in canon.columns
+             else pl.Series("pproc", [None] * n, dtype=pl.String))
+    has_p = pproc.is_not_null().to_numpy().astype(np.int64)
+    op_row, oproc = _explode(canon["oproc"] if "oproc" in canon.columns else None, n)
+    proc_off = _offsets(op_row, has_p, n)
+    proc_val = np.empty(int(proc_off[-1]), dtype=np.int32)
+    codes, new = list(vocab), list(vocab.values())
+    p_rows = np.flatnonzero(has_p)
+    proc_val[proc_off[p_rows]] = pproc.drop_nulls().replace_strict(
+        codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
+    if len(op_row):
+        # k-th kept other procedure of a row sits after the row's principal procedure
+        first = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(op_row, minlength=n), out=first[1:])
+        rank = np.arange(len(op_row), dtype=np.int64) - first[op_row]
+        proc_val[proc_off[op_row] + has_p[op_row] + rank] = oproc.replace_strict(
+            codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
+    return {"uniq": uniq, "pdx_id": pdx_id, "sdx_off": _offsets(sdx_row, None, n),
+            "sdx_val": sdx_val, "valid": valid, "handling": handling, "comp_cat": comp_cat,
+            "dkey_off": dkey_off, "dkey_val": dkey_val, "proc_off": proc_off,
+            "proc_val": proc_val}
 
 
 _kernel_cache: dict[bool, object] = {}
@@ -271,37 +316,27 @@ def _kernel(parallel: bool = True):
     return group_kernel
 
 
-def group_arrays(pdx: pl.Series, sdx: pl.Series, procs: pl.Series, catalog: Catalog, *,
-                 main_procedure_only: bool = False, parallel: bool = True):
-    """Group prepared columns; returns (group, reason, warnings, dx code, attribute) arrays.
+def group_frame(canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: bool = False,
+                parallel: bool = True):
+    """Group a canonical frame; returns (group, reason, warnings, dx id, attribute, dx codes).
 
-    ``pdx`` is a String series (null = none), ``sdx`` and ``procs`` are
-    List(String) series without nulls or empty strings, ``procs`` holding
-    the principal procedure first.
+    ``dx id`` indexes ``dx codes`` (-1 = none): the diagnosis each case was
+    grouped (or failed) on.
     """
     arrays = compile_catalog(catalog)
-    uniq, pdx_id, sdx_off, sdx_val, valid, handling, comp_cat, dkey_off, dkey_val = \
-        _encode_diagnoses(pdx, sdx, catalog, arrays)
-    proc_off, proc_val = _encode_procedures(procs, arrays)
-    n = len(pdx)
+    e = encode_cases(canon, catalog, arrays)
+    n = canon.height
     out_group = np.empty(n, dtype=np.int32)
     out_reason = np.empty(n, dtype=np.int8)
     out_warn = np.empty(n, dtype=np.int32)
     out_dx = np.empty(n, dtype=np.int32)
     out_attr = np.empty(n, dtype=np.int8)
     if n:
-        # the kernel indexes per-code tables; keep them non-empty for numba's typing
-        if len(valid) == 0:
-            valid = np.zeros(1, dtype=np.bool_)
-            handling = np.zeros(1, dtype=np.int8)
-            comp_cat = np.full(1, -1, dtype=np.int32)
-            dkey_off = np.zeros(2, dtype=np.int64)
         _kernel(parallel)(
-            pdx_id, sdx_off, sdx_val, valid, handling, comp_cat, dkey_off, dkey_val,
-            proc_off, proc_val, arrays.proc_handling, arrays.proc_level, arrays.proc_listed,
-            arrays.key_off, arrays.key_val, arrays.main_off, arrays.main_val, arrays.rel_off,
-            arrays.rel_val, arrays.comp_table, main_procedure_only,
-            np.int8(catalog.unlisted_attribute), out_group, out_reason, out_warn, out_dx,
-            out_attr)
-    dx_codes = np.array(uniq + [None], dtype=object)[out_dx]  # -1 picks the trailing None
-    return out_group, out_reason, out_warn, dx_codes, out_attr
+            e["pdx_id"], e["sdx_off"], e["sdx_val"], e["valid"], e["handling"], e["comp_cat"],
+            e["dkey_off"], e["dkey_val"], e["proc_off"], e["proc_val"], arrays.proc_handling,
+            arrays.proc_level, arrays.proc_listed, arrays.key_off, arrays.key_val,
+            arrays.main_off, arrays.main_val, arrays.rel_off, arrays.rel_val, arrays.comp_table,
+            main_procedure_only, np.int8(catalog.unlisted_attribute), out_group, out_reason,
+            out_warn, out_dx, out_attr)
+    return out_group, out_reason, out_warn, out_dx, out_attr, e["uniq"]
