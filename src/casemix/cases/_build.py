@@ -1,0 +1,238 @@
+"""Build the canonical case frame from a resolved plan, in stages.
+
+Stage 1 folds each used text column once; stage 2 parses numbers and
+dates and gathers the raw codes, which are then normalised through their
+distinct values; stage 3 derives the final values; stage 4
+collects ``malformed`` and ``intake_warnings``.  Each stage is one
+``with_columns`` over the whole frame, so every row is handled by the same
+vectorised expressions and the row count and order cannot change.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from casemix.cases import _normalise as N
+from casemix.cases._aliases import DISCHARGE_WORDS, SEX_WORDS
+from casemix.cases._resolve import NUMERIC_FIELDS, CodeLayout, Plan
+
+CANONICAL_SCHEMA: dict[str, pl.DataType] = {
+    "case_id": pl.String(), "hospital_id": pl.String(), "sex": pl.Float64(),
+    "age": pl.Float64(), "age_days": pl.Float64(), "birth_weight": pl.Float64(),
+    "los": pl.Float64(), "discharge": pl.Float64(), "total_cost": pl.Float64(),
+    "pdx": pl.String(), "sdx": pl.List(pl.String()), "pproc": pl.String(),
+    "oproc": pl.List(pl.String()), "malformed": pl.List(pl.String()),
+    "intake_warnings": pl.List(pl.String()),
+}
+OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(), "admission_date": pl.Date(), "discharge_date": pl.Date(),
+    "insurance_type": pl.String(), "department": pl.String(), "year": pl.Int32(),
+}
+_WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
+_TMP = "\x00casemix:"  # prefix of working columns; cannot clash with a real column name
+
+
+def _t(name: str) -> str:
+    return _TMP + name
+
+
+def _c(name: str) -> pl.Expr:
+    return pl.col(_t(name))
+
+
+def _empty_list() -> pl.Expr:
+    return pl.lit([], dtype=pl.List(pl.String))
+
+
+def _null_text() -> pl.Expr:
+    return pl.lit(None, pl.String)
+
+
+class _Stages:
+    def __init__(self) -> None:
+        self.s: list[list[pl.Expr]] = [[], [], [], []]
+
+    def add(self, stage: int, name: str, expr: pl.Expr) -> None:
+        self.s[stage - 1].append(expr.alias(_t(name)))
+
+
+def _text_id(col: str, dtype: pl.DataType) -> pl.Expr:
+    e = pl.col(col)
+    if dtype.is_float():  # pandas turns an integer id column with gaps into floats: 12345.0 → "12345"
+        e = pl.when(e == e.floor()).then(e.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(e.cast(pl.String))
+    return e.cast(pl.String)
+
+
+def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list[str]]:
+    """Numeric, date and text fields; returns the fields that can be malformed."""
+    schema = df.schema
+    numeric_flags, date_flags = [], []
+    for name in NUMERIC_FIELDS:
+        col = plan.scalars.get(name)
+        if col is None:
+            if name != "year":
+                st.add(3, name, pl.lit(None, pl.Float64))
+            continue
+        dt = schema[col]
+        if dt == pl.Null:
+            st.add(3, name, pl.lit(None, pl.Float64))
+            continue
+        raw = _c("raw_" + name)
+        if dt.is_numeric():
+            st.add(2, "raw_" + name, pl.col(col).cast(pl.Float64))
+            # NaN is how pandas writes "missing"; an infinity is a broken value
+            bad = raw.is_infinite().fill_null(False)
+        else:
+            st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
+            st.add(2, "raw_" + name, N.parse_number(_c("txt_" + name), _WORDS.get(name)))
+            bad = ((_c("txt_" + name).str.len_bytes() > 0).fill_null(False)
+                   & ~raw.is_finite().fill_null(False))
+        value = N.finite(raw)
+        if name == "year":  # a year is a whole number
+            bad = bad | (value != value.floor()).fill_null(False)
+            value = pl.when(value == value.floor()).then(value).otherwise(None).cast(pl.Int32, strict=False)
+        st.add(3, "bad_" + name, bad)
+        st.add(3, name, value)
+        numeric_flags.append(name)
+    for name in ("admission_date", "discharge_date"):
+        col = plan.scalars.get(name)
+        if col is None:
+            continue
+        dt = schema[col]
+        if dt == pl.Date or dt == pl.Null:
+            st.add(3, name, pl.col(col).cast(pl.Date))
+            continue
+        if isinstance(dt, pl.Datetime):
+            st.add(3, name, pl.col(col).dt.date())
+            continue
+        st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
+        st.add(2, name, N.parse_date(_c("txt_" + name)))
+        st.add(3, "bad_" + name, (_c("txt_" + name).str.len_bytes() > 0).fill_null(False)
+               & _c(name).is_null())
+        date_flags.append(name)
+    for name in ("case_id", "hospital_id", "patient_id", "insurance_type", "department"):
+        col = plan.scalars.get(name)
+        if col is not None:
+            st.add(1, "txt_" + name, N.fold(_text_id(col, schema[col])).str.strip_chars())
+            st.add(3, name, N.nonempty(_c("txt_" + name)))
+        elif name == "case_id":
+            st.add(3, name, pl.int_range(1, pl.len() + 1).cast(pl.String))
+        elif name == "hospital_id":
+            st.add(3, name, _null_text())
+    return numeric_flags, date_flags
+
+
+def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: str, others: str,
+           code_cols: list[tuple[str, bool]]) -> None:
+    """The principal code and the list of other codes of one family.
+
+    Stage 2 gathers the raw codes into working columns (named in
+    ``code_cols`` with whether they are lists); ``build`` normalises those
+    through their distinct values before stage 3 reads them.
+    """
+    if layout is None:
+        st.add(3, principal, _null_text())
+        st.add(3, others, _empty_list())
+        return
+    schema = df.schema
+
+    def scalar(col: str) -> pl.Expr:
+        if not N.is_stringy(schema[col]):  # an all-empty numeric column (pandas NaN)
+            return _null_text()
+        return pl.col(col).cast(pl.String)
+
+    def as_list(col: str, tmp: str) -> pl.Expr:
+        dt = schema[col]
+        if isinstance(dt, pl.Array):
+            return pl.col(col).arr.to_list().cast(pl.List(pl.String))
+        if isinstance(dt, pl.List):
+            return pl.col(col).cast(pl.List(pl.String))
+        if not N.is_stringy(dt):
+            return pl.lit(None, pl.List(pl.String))
+        # a "|"-string: fold the whole string first so that a full-width ｜ separates too
+        st.add(1, tmp, N.fold(pl.col(col)))
+        return _c(tmp).str.split("|")
+
+    key = principal + "_"
+    if layout.kind == "split":
+        p = scalar(layout.principal) if layout.principal else _null_text()
+        if layout.others:
+            o = as_list(layout.others, key + "txt")
+        elif layout.others_wide:
+            o = pl.concat_list([scalar(c) for c in layout.others_wide])
+        else:
+            o = _empty_list()
+        st.add(2, key + "p", p)
+        st.add(2, key + "o", o)
+        code_cols += [(key + "p", False), (key + "o", True)]
+        st.add(3, principal, N.nonempty(_c(key + "p")))
+        st.add(3, others, pl.coalesce(N.drop_empty(_c(key + "o")), _empty_list()))
+        return
+    if layout.kind == "combined":
+        whole = as_list(layout.combined, key + "txt")
+    else:
+        whole = pl.concat_list([scalar(c) for c in layout.wide])
+    st.add(2, key + "all", whole)
+    code_cols.append((key + "all", True))
+    # the first position is the principal even when empty: "|B02" has no principal
+    st.add(3, principal, N.nonempty(_c(key + "all").list.first()))
+    st.add(3, others, pl.coalesce(N.drop_empty(_c(key + "all").list.slice(1)), _empty_list()))
+
+
+def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]) -> list[pl.Expr]:
+    """Expressions replacing each raw code column by its normalised codes.
+
+    Codes repeat a lot (a few ten thousand distinct codes in millions of
+    cells), so the string clean-up runs once per distinct value and the
+    cells are mapped with one hash lookup.
+    """
+    if not code_cols:
+        return []
+    parts = [df.get_column(_t(n)).list.explode() if is_list else df.get_column(_t(n))
+             for n, is_list in code_cols]
+    old = pl.concat([p.rename("old") for p in parts]).drop_nulls().unique()
+    new = pl.DataFrame({"old": old}).select(N.code_chain(N.fold(pl.col("old")))).to_series()
+    exprs = []
+    for n, is_list in code_cols:
+        if is_list:
+            e = _c(n).list.eval(pl.element().replace_strict(old, new, default=None, return_dtype=pl.String))
+        else:
+            e = _c(n).replace_strict(old, new, default=None, return_dtype=pl.String)
+        exprs.append(e.alias(_t(n)))
+    return exprs
+
+
+def _found(cond: pl.Expr, code: str) -> pl.Expr:
+    return pl.when(cond).then(pl.lit(code)).otherwise(_null_text())
+
+
+def build(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """The canonical frame (see ``docs/architecture.md``) for ``df``."""
+    st = _Stages()
+    numeric_flags, date_flags = _scalars(st, df, plan)
+    code_cols: list[tuple[str, bool]] = []
+    _codes(st, df, plan.dx, "pdx", "sdx", code_cols)
+    _codes(st, df, plan.proc, "pproc", "oproc", code_cols)
+
+    malformed = [_found(_c("bad_" + n), n) for n in numeric_flags]
+    warnings = [
+        _found(_c("total_cost") < 0, "negative_cost"),
+        _found(_c("los") < 0, "negative_los"),
+        *[_found(_c("bad_" + n), f"malformed:{n}") for n in (*numeric_flags, *date_flags)],
+        _found(_c("pdx").is_null() & (_c("sdx").list.len() > 0), "missing_pdx"),
+    ]
+    st.add(4, "malformed", pl.concat_list(malformed).list.drop_nulls() if malformed else _empty_list())
+    st.add(4, "intake_warnings", pl.concat_list(warnings).list.drop_nulls())
+
+    out_cols = [*CANONICAL_SCHEMA, *(n for n in OPTIONAL_SCHEMA if n in plan.scalars)]
+    types = {**CANONICAL_SCHEMA, **OPTIONAL_SCHEMA}
+    lf = df.lazy()
+    for exprs in st.s[:2]:
+        if exprs:
+            lf = lf.with_columns(exprs)
+    raw = lf.collect()
+    lf = raw.lazy()
+    for exprs in (_normalise_codes(raw, code_cols), *st.s[2:]):
+        if exprs:
+            lf = lf.with_columns(exprs)
+    return lf.select([_c(n).cast(types[n]).alias(n) for n in out_cols]).collect()

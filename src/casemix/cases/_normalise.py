@@ -1,0 +1,101 @@
+"""Vectorised polars expressions that clean input columns.
+
+Nothing here loops over rows.  Each helper builds a *single chain* over
+its input: polars does not share common sub-expressions inside
+``when``/``list.eval``, so an expression used twice is computed twice.
+Callers (``casemix.cases._build``) therefore materialise intermediate
+columns in stages and pass plain column references to the helpers that
+look at a value more than once.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+_STRINGY = (pl.String, pl.Categorical, pl.Enum, pl.Null)
+
+
+def is_stringy(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, _STRINGY)
+
+
+def fold(ref: pl.Expr) -> pl.Expr:
+    """NFKC (full-width → ASCII) only where a value has a non-ASCII byte.
+
+    ``ref`` should be a cheap column reference: it is used three times.
+    The ASCII test skips most of the cost of NFKC on clean data.
+    """
+    s = ref.cast(pl.String)
+    return pl.when(s.str.len_bytes() != s.str.len_chars()).then(s.str.normalize("NFKC")).otherwise(s)
+
+
+def code_chain(e: pl.Expr) -> pl.Expr:
+    """Normalise ICD codes (already folded by :func:`fold`); empty stays ``""``.
+
+    Trim; dagger ``†`` written as ``+`` and spaces around ``+``/``*``
+    removed, so a dagger/asterisk pair stays one code (``A17.000+G01*``);
+    a dagger mark with no partner is dropped; letters upper-cased except
+    ``x`` after the first character of each code of a pair
+    (``C34.100x001``, ``G35.x03``, ``00.5500x008``).
+    """
+    return (e.str.replace_all("†", "+", literal=True)
+            .str.strip_chars()
+            # white space next to the pair marks is layout, not part of a code
+            .str.replace_all(r"\s*\+\s*", "+")
+            .str.replace_all(r"\s+\*", "*")
+            .str.strip_chars_end("+")
+            .str.to_uppercase()
+            .str.replace_all("X", "x", literal=True)
+            # ... but a code, or the asterisk half of a pair, may start with the letter X
+            .str.replace(r"^x", "X")
+            .str.replace_all("+x", "+X", literal=True))
+
+
+def nonempty(ref: pl.Expr) -> pl.Expr:
+    """``ref`` with empty strings as null (``ref`` a column reference)."""
+    return pl.when(ref.str.len_bytes() > 0).then(ref).otherwise(None)
+
+
+def drop_empty(ref: pl.Expr) -> pl.Expr:
+    """A list of codes without its empty and null elements."""
+    return ref.list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
+
+
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+
+
+def parse_number(txt: pl.Expr, words: dict[str, str] | None = None) -> pl.Expr:
+    """Float64 of folded, trimmed text (``txt`` a column reference).
+
+    ``1,234.5`` thousands separators are dropped; ``words`` (upper-case
+    keys) map names such as 男 or 死亡 to their codes first.  What does not
+    parse is null; infinities and NaN are left for the caller to reject.
+    """
+    t = pl.when(txt.str.contains(_THOUSANDS)).then(txt.str.replace_all(",", "", literal=True)).otherwise(txt)
+    if words:
+        t = t.str.to_uppercase().replace(words)
+    return t.cast(pl.Float64, strict=False)
+
+
+def finite(ref: pl.Expr) -> pl.Expr:
+    """``ref`` with NaN and ±inf as null."""
+    return pl.when(ref.is_finite()).then(ref).otherwise(None)
+
+
+_DATE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})"
+_COMPACT_DATE = r"^(\d{4})(\d{2})(\d{2})"
+
+
+def parse_date(txt: pl.Expr) -> pl.Expr:
+    """Date of folded, trimmed text (``txt`` a column reference).
+
+    Accepts ``2024-01-05``, ``2024/1/5``, ``2024.1.5``, ``2024年1月5日`` and
+    ``20240105``; anything after the date (a time) is ignored.  Impossible
+    dates (month 13) and other text give null.
+    """
+    def ymd(pattern: str) -> pl.Expr:
+        return pl.concat_str(txt.str.extract(pattern, 1), pl.lit("-"),
+                             txt.str.extract(pattern, 2).str.zfill(2), pl.lit("-"),
+                             txt.str.extract(pattern, 3).str.zfill(2))
+
+    return pl.coalesce(ymd(_DATE), ymd(_COMPACT_DATE)).str.to_date("%Y-%m-%d", strict=False)

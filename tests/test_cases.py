@@ -1,0 +1,516 @@
+"""Case intake (casemix.cases): layouts, names, normalisation, findings, errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from casemix.cases import CANONICAL_SCHEMA, OPTIONAL_SCHEMA, attach, read_cases
+from casemix.cases._aliases import CODE_ALIASES, SCALAR_ALIASES, WIDE_PREFIXES
+from casemix.errors import InputError
+from strategies import (
+    JUNK_SCALAR_COLUMNS,
+    IntakeCase,
+    intake_cases,
+    junk_text,
+    junk_value,
+    list_layout,
+    pipe_layout,
+    wide_layout,
+)
+
+from conftest import GOLDEN, REPO, needs_shared
+
+LST = pl.List(pl.String)
+
+
+def one(frame, **kw) -> dict:
+    out = read_cases(frame, **kw)
+    assert out.height == 1
+    return out.row(0, named=True)
+
+
+def expected_frame(cases: list[IntakeCase]) -> pl.DataFrame:
+    """The canonical frame written by hand from the generated cases."""
+    rows = []
+    for i, c in enumerate(cases):
+        pdx = c.dx[0] if c.dx else None
+        sdx = [x for x in c.dx[1:]]
+        warnings = []
+        if c.total_cost is not None and c.total_cost < 0:
+            warnings.append("negative_cost")
+        if c.los is not None and c.los < 0:
+            warnings.append("negative_los")
+        if pdx is None and sdx:
+            warnings.append("missing_pdx")
+        rows.append({
+            "case_id": f"K{i}", "hospital_id": None, "sex": c.sex, "age": c.age,
+            "age_days": c.age_days, "birth_weight": c.birth_weight, "los": c.los,
+            "discharge": c.discharge, "total_cost": c.total_cost, "pdx": pdx, "sdx": sdx,
+            "pproc": c.procs[0] if c.procs else None, "oproc": list(c.procs[1:]),
+            "malformed": [], "intake_warnings": warnings,
+        })
+    return pl.DataFrame(rows, schema=CANONICAL_SCHEMA)
+
+
+# --- layouts ---------------------------------------------------------------------------------
+
+
+def test_pipe_layout_principal_first_and_empty_elements():
+    df = pl.DataFrame({"diagnoses": ["A01.000||B02.100|", "|C03.000", "", None, "D04.000"],
+                       "procedures": ["39.6500|02.0601", None, "", "|", "|88.7700x001|"]})
+    out = read_cases(df)
+    assert out["pdx"].to_list() == ["A01.000", None, None, None, "D04.000"]
+    assert out["sdx"].to_list() == [["B02.100"], ["C03.000"], [], [], []]
+    assert out["pproc"].to_list() == ["39.6500", None, None, None, None]
+    assert out["oproc"].to_list() == [["02.0601"], [], [], [], ["88.7700x001"]]
+    assert out["intake_warnings"].to_list() == [[], ["missing_pdx"], [], [], []]
+
+
+def test_list_layouts_split_and_combined():
+    split = pl.DataFrame({"pdx": ["A01.000", None], "sdx": [["B02", "", None, "C03"], None],
+                          "pproc": [None, "39.6500"], "oproc": [["02.0601"], []]},
+                         schema={"pdx": pl.String, "sdx": LST, "pproc": pl.String, "oproc": LST})
+    out = read_cases(split)
+    assert out["pdx"].to_list() == ["A01.000", None]
+    assert out["sdx"].to_list() == [["B02", "C03"], []]
+    assert out["pproc"].to_list() == [None, "39.6500"]
+    assert out["oproc"].to_list() == [["02.0601"], []]
+
+    combined = pl.DataFrame({"diagnoses": [["A01.000", "B02"], [None, "C03"], [], None]},
+                            schema={"diagnoses": LST})
+    out = read_cases(combined)
+    assert out["pdx"].to_list() == ["A01.000", None, None, None]
+    assert out["sdx"].to_list() == [["B02"], ["C03"], [], []]
+    assert out["pproc"].to_list() == [None] * 4 and out["oproc"].to_list() == [[]] * 4
+
+
+def test_sdx_as_pipe_string_beside_pdx():
+    out = read_cases(pl.DataFrame({"pdx": ["A01"], "sdx": ["B02| c03 "]}))
+    assert out["sdx"].to_list() == [["B02", "C03"]]
+
+
+def test_array_column_of_codes():
+    df = pl.DataFrame({"diagnoses": [["A01", "B02"], ["C03", None]]},
+                      schema={"diagnoses": pl.Array(pl.String, 2)})
+    out = read_cases(df)
+    assert out["pdx"].to_list() == ["A01", "C03"] and out["sdx"].to_list() == [["B02"], []]
+
+
+def test_wide_columns_ordered_by_number_not_position():
+    df = pl.DataFrame({"dx10": ["J10"], "dx2": ["B02"], "dx1": ["A01"], "dx9": [None],
+                       "pr2": ["02.0601"], "proc_x": ["ignored"], "pr1": ["39.6500"], "pr3": [""]})
+    row = one(df)
+    assert row["pdx"] == "A01" and row["sdx"] == ["B02", "J10"]
+    assert row["pproc"] == "39.6500" and row["oproc"] == ["02.0601"]
+
+
+def test_wide_proc_prefix_and_separators():
+    row = one(pl.DataFrame({"dx_1": ["A01"], "dx_2": ["B02"], "proc1": ["39.6500"], "proc2": ["88.7700"]}))
+    assert (row["pdx"], row["sdx"], row["pproc"], row["oproc"]) == ("A01", ["B02"], "39.6500", ["88.7700"])
+
+
+def test_wide_first_empty_means_no_principal():
+    row = one(pl.DataFrame({"dx1": [None], "dx2": ["B02"]}, schema={"dx1": pl.String, "dx2": pl.String}))
+    assert row["pdx"] is None and row["sdx"] == ["B02"] and row["intake_warnings"] == ["missing_pdx"]
+
+
+def test_chinese_wide_layout():
+    df = pl.DataFrame({"其他诊断编码2": ["C03"], "主要诊断编码": ["A01"], "其他诊断编码1": ["B02"],
+                       "其他手术操作编码1": ["02.0601"], "主要手术操作编码": ["39.6500"]})
+    row = one(df)
+    assert (row["pdx"], row["sdx"], row["pproc"], row["oproc"]) == ("A01", ["B02", "C03"], "39.6500", ["02.0601"])
+
+
+def test_chinese_variants_without_code_suffix_and_code_column_wins():
+    row = one(pl.DataFrame({"主要诊断": ["A01"], "其他诊断1": ["B02"], "主要手术及操作编码": ["39.6500"],
+                            "其他手术及操作编码1": ["02.0601"]}))
+    assert (row["pdx"], row["sdx"], row["pproc"], row["oproc"]) == ("A01", ["B02"], "39.6500", ["02.0601"])
+    # a name column beside the code column: the code column is read
+    row = one(pl.DataFrame({"主要诊断": ["急性阑尾炎"], "主要诊断编码": ["K35.800"]}))
+    assert row["pdx"] == "K35.800"
+
+
+def test_layout_precedence_split_over_combined_over_wide():
+    df = pl.DataFrame({"pdx": ["A01"], "diagnoses": ["X|Y"], "dx1": ["Z"]})
+    assert one(df)["pdx"] == "A01"
+    df = pl.DataFrame({"diagnoses": ["X|Y"], "dx1": ["Z"]})
+    assert (one(df)["pdx"], one(df)["sdx"]) == ("X", ["Y"])
+
+
+# --- names and mapping -----------------------------------------------------------------------
+
+
+def test_chinese_scalar_names():
+    df = pl.DataFrame({
+        "病案号": ["B1"], "定点医疗机构代码": ["H1101"], "性别": ["女"], "年龄": ["0"],
+        "年龄不足1周岁的年龄（天）": ["12"], "新生儿出生体重(克)": ["2450"], "实际住院天数": ["7"],
+        "离院方式": ["医嘱离院"], "住院总费用": ["12,345.67"], "人员编号": ["P9"],
+        "入院时间": ["2024-03-01 08:15:00"], "出院时间": ["2024/3/8"], "险种类型": ["310"],
+        "出院科别": ["新生儿科"], "年度": ["2024"], "主要诊断编码": ["P07.300"],
+    })
+    row = one(df)
+    assert row == {
+        "case_id": "B1", "hospital_id": "H1101", "sex": 2.0, "age": 0.0, "age_days": 12.0,
+        "birth_weight": 2450.0, "los": 7.0, "discharge": 1.0, "total_cost": 12345.67,
+        "pdx": "P07.300", "sdx": [], "pproc": None, "oproc": [], "malformed": [],
+        "intake_warnings": [], "patient_id": "P9", "admission_date": dt.date(2024, 3, 1),
+        "discharge_date": dt.date(2024, 3, 8), "insurance_type": "310", "department": "新生儿科",
+        "year": 2024,
+    }
+
+
+def test_english_aliases_case_insensitive():
+    df = pl.DataFrame({"Age_Years": [40], "LENGTH_OF_STAY": [3], "Charges": [100.5],
+                       "discharge_mode": [5], "Gender": ["M"], "DX": ["I10.x00|E11.900"]})
+    row = one(df)
+    assert (row["age"], row["los"], row["total_cost"], row["discharge"], row["sex"]) == (40.0, 3.0, 100.5, 5.0, 1.0)
+    assert (row["pdx"], row["sdx"]) == ("I10.x00", ["E11.900"])
+
+
+def test_first_alias_in_order_wins():
+    df = pl.DataFrame({"病案号": ["medrec"], "结算ID": ["settle"], "pdx": ["A01"]})
+    assert one(df)["case_id"] == "settle"
+
+
+def test_user_mapping_takes_precedence():
+    df = pl.DataFrame({"age": ["99"], "years_old": ["45"], "codes": ["A01|B02"], "cid": [7],
+                       "d3": ["C03"], "d1": ["X01"]})
+    row = one(df, mapping={"years_old": "age", "cid": "case_id", "codes": "diagnoses"})
+    assert row["age"] == 45.0 and row["case_id"] == "7" and row["pdx"] == "A01"
+    row = one(df, mapping={"d3": "dx3", "d1": "dx1"})  # wide names; "codes" is not read
+    assert (row["pdx"], row["sdx"]) == ("X01", ["C03"])
+
+
+def test_mapping_errors_name_the_problem():
+    df = pl.DataFrame({"diagnoses": ["A01"]})
+    with pytest.raises(InputError, match="'nope'.*not in the input.*'diagnoses'"):
+        read_cases(df, mapping={"nope": "age"})
+    with pytest.raises(InputError, match="'agge' is not a canonical field"):
+        read_cases(df, mapping={"diagnoses": "agge"})
+
+
+def test_case_id_row_numbers_when_absent():
+    out = read_cases(pl.DataFrame({"diagnoses": ["A", "B", "C"]}))
+    assert out["case_id"].to_list() == ["1", "2", "3"]
+
+
+def test_every_alias_is_documented():
+    doc = (REPO / "docs" / "cases.md").read_text(encoding="utf-8")
+    names = [a for v in (*SCALAR_ALIASES.values(), *CODE_ALIASES.values(), *WIDE_PREFIXES.values()) for a in v]
+    missing = [n for n in names if f"`{n}`" not in doc]
+    assert not missing, f"docs/cases.md lacks {missing}"
+
+
+def test_aliases_do_not_collide():
+    from casemix.cases._resolve import norm_name
+
+    seen = {}
+    for field, names in (*SCALAR_ALIASES.items(), *CODE_ALIASES.items()):
+        for n in names:
+            key = norm_name(n)
+            assert seen.setdefault(key, field) == field, f"{n!r} used by {seen[key]} and {field}"
+
+
+# --- normalisation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw, code", [
+    (" c34.100X001 ", "C34.100x001"),
+    ("g35.X03", "G35.x03"),
+    ("00.5500X008", "00.5500x008"),
+    ("ｃ３４．１００ｘ００１", "C34.100x001"),          # full width
+    ("a17.000 † g01 *", "A17.000+G01*"),               # dagger, spaces
+    ("A17.000＋g01＊", "A17.000+G01*"),
+    ("a18.810+m63.0*", "A18.810+M63.0*"),
+    ("x59.900", "X59.900"),                             # a code may start with X
+    ("e11.x00+x12.3*", "E11.x00+X12.3*"),
+    ("A17.000†", "A17.000"),                            # dagger mark without its partner
+    ("I10.x00", "I10.x00"),                             # already canonical: unchanged
+    ("\u3000K35.800\t", "K35.800"),
+])
+def test_code_normalisation(raw, code):
+    assert one(pl.DataFrame({"pdx": [raw]}))["pdx"] == code
+    assert one(pl.DataFrame({"diagnoses": [f"Z00|{raw}"]}))["sdx"] == [code]
+    assert one(pl.DataFrame({"dx1": ["Z00"], "dx2": [raw]}))["sdx"] == [code]
+
+
+def test_blank_codes_are_null_or_dropped():
+    row = one(pl.DataFrame({"pdx": ["   "], "sdx": [["", " ", "\u3000", "B02"]]}))
+    assert row["pdx"] is None and row["sdx"] == ["B02"]
+
+
+def test_full_width_separator():
+    assert one(pl.DataFrame({"diagnoses": ["A01｜B02"]}))["sdx"] == ["B02"]
+
+
+@pytest.mark.parametrize("raw, value", [
+    ("1", 1.0), (" 2 ", 2.0), ("男", 1.0), ("女", 2.0), ("m", 1.0), ("F", 2.0), ("Female", 2.0),
+    ("9", 9.0), ("0", 0.0), ("３", 3.0), ("未知", 0.0), ("未说明", 9.0),
+])
+def test_sex_values(raw, value):
+    row = one(pl.DataFrame({"sex": [raw], "pdx": ["A01"]}))
+    assert row["sex"] == value and row["malformed"] == []
+
+
+def test_sex_numbers_and_junk():
+    out = read_cases(pl.DataFrame({"sex": [1, 2, 9, None], "pdx": ["A"] * 4}))
+    assert out["sex"].to_list() == [1.0, 2.0, 9.0, None]
+    row = one(pl.DataFrame({"sex": ["x"], "pdx": ["A"]}))
+    assert row["sex"] is None and row["malformed"] == ["sex"] and row["intake_warnings"] == ["malformed:sex"]
+
+
+def test_numbers_parse_or_are_flagged():
+    df = pl.DataFrame({"age": ["  45 ", "４５", "45岁", "", None, "-0.5", "1e2", "nan"],
+                       "total_cost": ["1,234.50", "1234.5", "12,34", "inf", "abc", "-3", " ", "0"],
+                       "pdx": ["A"] * 8})
+    out = read_cases(df)
+    assert out["age"].to_list() == [45.0, 45.0, None, None, None, -0.5, 100.0, None]
+    assert out["total_cost"].to_list() == [1234.5, 1234.5, None, None, None, -3.0, None, 0.0]
+    assert out["malformed"].to_list() == [[], [], ["age", "total_cost"], ["total_cost"], ["total_cost"],
+                                          [], [], ["age"]]
+    assert out["intake_warnings"].to_list()[2] == ["malformed:age", "malformed:total_cost"]
+    assert out["intake_warnings"].to_list()[5] == ["negative_cost"]
+
+
+def test_numeric_columns_pass_through_nan_is_missing_inf_malformed():
+    df = pl.DataFrame({"age": [45.0, float("nan"), float("inf"), None], "los": [1, -2, 3, None],
+                       "pdx": ["A"] * 4})
+    out = read_cases(df)
+    assert out["age"].to_list() == [45.0, None, None, None]
+    assert out["los"].to_list() == [1.0, -2.0, 3.0, None]
+    assert out["malformed"].to_list() == [[], [], ["age"], []]
+    assert out["intake_warnings"].to_list() == [[], ["negative_los"], ["malformed:age"], []]
+
+
+def test_discharge_names():
+    out = read_cases(pl.DataFrame({"离院方式": ["医嘱离院", "死亡", "非医嘱离院", "5", "其他", "?"],
+                                   "pdx": ["A"] * 6}))
+    assert out["discharge"].to_list() == [1.0, 5.0, 4.0, 5.0, 9.0, None]
+    assert out["malformed"].to_list()[-1] == ["discharge"]
+
+
+def test_dates_and_year():
+    df = pl.DataFrame({"admission_date": ["2024-01-05", "20240105", "2024年1月5日", "2024-13-01", ""],
+                       "year": ["2024", "2024.0", "２０２４", "2024.5", "x"], "pdx": ["A"] * 5})
+    out = read_cases(df)
+    assert out["admission_date"].to_list() == [dt.date(2024, 1, 5)] * 3 + [None, None]
+    assert out["year"].to_list() == [2024, 2024, 2024, None, None]
+    assert out["malformed"].to_list() == [[], [], [], ["year"], ["year"]]
+    assert out["intake_warnings"].to_list()[3] == ["malformed:year", "malformed:admission_date"]
+    assert out.schema["year"] == pl.Int32 and out.schema["admission_date"] == pl.Date
+
+
+def test_date_and_datetime_columns_pass():
+    df = pl.DataFrame({"入院日期": [dt.date(2024, 1, 5)], "出院时间": [dt.datetime(2024, 1, 9, 10, 30)], "pdx": ["A"]})
+    row = one(df)
+    assert (row["admission_date"], row["discharge_date"]) == (dt.date(2024, 1, 5), dt.date(2024, 1, 9))
+
+
+def test_integer_and_float_ids_become_text():
+    out = read_cases(pd.DataFrame({"case_id": [12345.0, None, 7.5], "hospital_id": [1, 2, 3],
+                                   "diagnoses": ["A", "B", "C"]}))
+    assert out["case_id"].to_list() == ["12345", None, "7.5"]
+    assert out["hospital_id"].to_list() == ["1", "2", "3"]
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_missing_required_column_names_it():
+    df = pl.DataFrame({"age": [1], "sex": [1]})
+    with pytest.raises(InputError, match=r"required column 'pdx' not found.*'age', 'sex'"):
+        read_cases(df)
+    with pytest.raises(InputError, match=r"required column 'total_cost' not found.*总费用"):
+        read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("pdx", "total_cost"))
+    with pytest.raises(InputError, match=r"required column 'pproc'"):
+        read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("pproc",))
+    with pytest.raises(InputError, match=r"unknown field 'weight'"):
+        read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("weight",))
+    # nothing required: a frame without codes reads, with empty code columns
+    out = read_cases(pl.DataFrame({"age": [1]}), required=())
+    assert out["pdx"].to_list() == [None] and out["sdx"].to_list() == [[]]
+
+
+def test_wrong_typed_columns_raise_naming_the_column():
+    with pytest.raises(InputError, match=r"column 'age' .*Struct.*columns found: \['age', 'diagnoses'\]"):
+        read_cases(pl.DataFrame({"age": [{"y": 1}], "diagnoses": ["A"]}))
+    with pytest.raises(InputError, match=r"column 'diagnoses' .*Float64.*diagnosis codes"):
+        read_cases(pl.DataFrame({"diagnoses": [1.5]}))
+    with pytest.raises(InputError, match=r"column 'dx2' .*Int64"):
+        read_cases(pl.DataFrame({"dx1": ["A"], "dx2": [3]}))
+    with pytest.raises(InputError, match=r"column 'sdx' .*List\(Int64\)"):
+        read_cases(pl.DataFrame({"pdx": ["A"], "sdx": [[1]]}))
+    with pytest.raises(InputError, match=r"column 'years' \(mapped to age\) .*Boolean"):
+        read_cases(pl.DataFrame({"years": [True], "pdx": ["A"]}), mapping={"years": "age"})
+
+
+def test_all_empty_numeric_code_column_is_accepted():
+    # pandas reads an empty dx column as float NaN
+    out = read_cases(pd.DataFrame({"dx1": ["A01", "B02"], "dx2": [float("nan")] * 2}))
+    assert out["pdx"].to_list() == ["A01", "B02"] and out["sdx"].to_list() == [[], []]
+
+
+def test_unaccepted_container_raises():
+    with pytest.raises(InputError, match="got list"):
+        read_cases([{"pdx": "A"}])
+
+
+# --- shapes, containers, attach --------------------------------------------------------------
+
+
+def test_empty_frame_has_canonical_dtypes():
+    out = read_cases(pl.DataFrame({"diagnoses": [], "age": [], "入院日期": []},
+                                  schema={"diagnoses": pl.String, "age": pl.String, "入院日期": pl.String}))
+    assert out.height == 0
+    assert out.schema == pl.Schema({**CANONICAL_SCHEMA, "admission_date": pl.Date()})
+    out = read_cases(pl.DataFrame(schema={"pdx": pl.String}))
+    assert out.height == 0 and out.schema == pl.Schema(CANONICAL_SCHEMA)
+
+
+def test_paths_csv_and_parquet(tmp_path: Path):
+    df = pl.DataFrame({"case_id": ["a", "b"], "age": ["07", "8"], "diagnoses": ["a01.000|b02", ""],
+                       "procedures": ["01.0100", None]})
+    df.write_csv(tmp_path / "c.csv")
+    df.write_parquet(tmp_path / "c.parquet")
+    a, b = read_cases(tmp_path / "c.csv"), read_cases(str(tmp_path / "c.parquet"))
+    assert_frame_equal(a, b)
+    assert a["pproc"].to_list() == ["01.0100", None]  # leading zero kept: CSV read as text
+    assert a["pdx"].to_list() == ["A01.000", None]
+
+
+def test_lazy_frame_input():
+    lf = pl.LazyFrame({"diagnoses": ["A|B"]})
+    assert read_cases(lf)["sdx"].to_list() == [["B"]]
+
+
+def test_attach_keeps_container_index_and_overwrites():
+    pdf = pd.DataFrame({"x": [1, 2, 3], "drg": ["old"] * 3}, index=[10, 20, 30])
+    res = pl.DataFrame({"drg": ["A", "B", "C"], "mdc": ["M1", "M2", "M3"]})
+    out = attach(pdf, res)
+    assert isinstance(out, pd.DataFrame) and list(out.index) == [10, 20, 30]
+    assert list(out.columns) == ["x", "drg", "mdc"] and list(out["drg"]) == ["A", "B", "C"]
+    assert list(pdf["drg"]) == ["old"] * 3  # the caller's frame is not modified
+
+    pdf_out = attach(pl.from_pandas(pdf), res)
+    assert isinstance(pdf_out, pl.DataFrame) and pdf_out.columns == ["x", "drg", "mdc"]
+    tab = attach(pa.table({"x": [1, 2, 3], "drg": ["o"] * 3}), res)
+    assert isinstance(tab, pa.Table) and tab.column_names == ["x", "drg", "mdc"]
+    assert tab.column("drg").to_pylist() == ["A", "B", "C"]
+    assert isinstance(attach(pl.LazyFrame({"x": [1, 2, 3]}), res), pl.DataFrame)
+    with pytest.raises(InputError, match="2 result rows to an input of 3"):
+        attach(pdf, res.head(2))
+
+
+def test_attach_path(tmp_path: Path):
+    pl.DataFrame({"x": ["1", "2"]}).write_csv(tmp_path / "a.csv")
+    out = attach(tmp_path / "a.csv", pl.DataFrame({"y": [1, 2]}))
+    assert out.columns == ["x", "y"]
+
+
+# --- golden file -----------------------------------------------------------------------------
+
+
+@needs_shared
+def test_golden_file_rows_and_codes_unchanged():
+    raw = pl.read_csv(GOLDEN, infer_schema=False)
+    out = read_cases(GOLDEN)
+    assert out.height == raw.height == 5000
+    assert out["case_id"].to_list() == raw["case_id"].to_list()
+    dx = raw["diagnoses"].fill_null("").str.split("|")
+    px = raw["procedures"].fill_null("").str.split("|")
+    assert out["pdx"].fill_null("").to_list() == dx.list.first().to_list()
+    assert out["sdx"].to_list() == dx.list.slice(1).to_list()
+    assert out["pproc"].fill_null("").to_list() == px.list.first().to_list()
+    assert out["oproc"].to_list() == px.list.slice(1).to_list()
+    for name in ("sex", "age", "age_days", "birth_weight", "los", "discharge"):
+        assert out[name].to_list() == raw[name].cast(pl.Float64).to_list(), name
+    assert out["malformed"].list.len().sum() == 0
+
+
+# --- properties ------------------------------------------------------------------------------
+
+PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(cases=intake_cases(), rnd=st.randoms(use_true_random=False))
+def test_layouts_agree_with_hand_expected(cases, rnd):
+    want = expected_frame(cases)
+    frames = {
+        "list-split": list_layout(cases, split=True),
+        "list-combined": list_layout(cases, split=False),
+        "pipe": pipe_layout(cases),
+        "wide": wide_layout(cases, chinese=False, shuffle=rnd),
+        "wide-chinese": wide_layout(cases, chinese=True, shuffle=rnd),
+    }
+    for name, frame in frames.items():
+        got = read_cases(frame)
+        assert_frame_equal(got, want), name
+
+
+@settings(PROPS, max_examples=25)
+@given(cases=intake_cases())
+def test_containers_agree(cases):
+    for frame in (pipe_layout(cases), wide_layout(cases, chinese=True), list_layout(cases, split=True)):
+        base = read_cases(frame)
+        assert_frame_equal(read_cases(frame.to_arrow()), base)
+        assert_frame_equal(read_cases(frame.to_pandas()), base)
+        assert_frame_equal(read_cases(frame.lazy()), base)
+
+
+@st.composite
+def junk_pandas(draw):
+    n = draw(st.integers(0, 8))
+    cols = {}
+    for name in draw(st.lists(st.sampled_from(JUNK_SCALAR_COLUMNS), unique=True)):
+        cols[name] = draw(st.lists(junk_value, min_size=n, max_size=n))
+    layout = draw(st.sampled_from(["pipe", "wide", "split", "chinese"]))
+    code_cols = {"pipe": ["diagnoses", "procedures"], "wide": ["dx1", "dx2", "dx10", "pr1", "pr2"],
+                 "split": ["pdx", "sdx", "pproc", "oproc"],
+                 "chinese": ["主要诊断编码", "其他诊断编码1", "主要手术操作编码", "其他手术操作编码3"]}[layout]
+    for name in code_cols:
+        cols[name] = draw(st.lists(junk_text, min_size=n, max_size=n))
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()}), n
+
+
+@PROPS
+@given(data=junk_pandas())
+def test_junk_never_crashes_and_keeps_rows(data):
+    frame, n = data
+    ids = [f"r{i}" for i in range(n)]
+    frame["case_id"] = ids
+    out = read_cases(frame)
+    assert out.height == n
+    assert out["case_id"].to_list() == ids
+    assert out["sdx"].null_count() == 0 and out["oproc"].null_count() == 0
+    assert out["malformed"].null_count() == 0 and out["intake_warnings"].null_count() == 0
+    # every flagged field is null and every finding is a documented code
+    for row in out.iter_rows(named=True):
+        for field in row["malformed"]:
+            assert row[field] is None
+        for w in row["intake_warnings"]:
+            assert re.fullmatch(r"negative_cost|negative_los|missing_pdx|malformed:\w+", w), w
+    # the polars frame of the same junk (as text) holds up too
+    as_text = pl.DataFrame({c: [None if v is None else str(v) for v in frame[c]] for c in frame.columns},
+                           schema={c: pl.String for c in frame.columns})
+    assert read_cases(as_text).height == n
+
+
+@settings(PROPS, max_examples=25)
+@given(cases=intake_cases(max_size=30), rnd=st.randoms(use_true_random=False))
+def test_row_order_kept(cases, rnd):
+    frame = pipe_layout(cases)
+    order = list(range(frame.height))
+    rnd.shuffle(order)
+    shuffled = frame[order]
+    assert_frame_equal(read_cases(shuffled), read_cases(frame)[order])
