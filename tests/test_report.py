@@ -78,6 +78,10 @@ def test_report_with_everything(tmp_path):
     assert "Patient burden 患者负担" in text and "<p id='extra'>hello</p>" in text
     assert text.index("Monitoring flags") < text.index("Patient burden")
     assert "Monitoring flags" in text and "high_cost_outlier" in text
+    # the hospitals × flags overview: one row per hospital
+    matrix = text[text.index("Overview 总览</h3>"):text.index("Flags raised") if "Flags raised" in text
+                  else text.index("No hospital is flagged")]
+    assert matrix.count("<tr>") == 1 + 6
     flags_csv = pl.read_csv(tmp_path / "r" / "flags.csv")
     assert flags_csv.height == 6 * 9
     assert pl.read_csv(tmp_path / "r" / "hospitals.csv")["hospital_id"].to_list() == \

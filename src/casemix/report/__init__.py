@@ -222,13 +222,33 @@ def _flags_section(fl: pl.DataFrame, params: MonitorParams) -> str:
             "flags target areas. A flag marks where to look, not a finding. "
             "预警仅提示需关注之处，并非违规认定。</p>"
             f"<details><summary>Rules 规则</summary><ul>{rules}</ul></details>")
+    body = "<h3>Overview 总览</h3>" + _flag_matrix(fl)
     if raised.height:
-        body = "<h3>Flags raised 已触发</h3>" + H.table(raised, _FLAG_COLUMNS, scroll=True)
+        body += "<h3>Flags raised 已触发</h3>" + H.table(raised, _FLAG_COLUMNS, scroll=True)
     else:
-        body = '<p class="note">No hospital is flagged. 无预警。</p>'
+        body += '<p class="note">No hospital is flagged. 无预警。</p>'
     body += ("<details><summary>All hospitals and flags 全部</summary>"
              + H.table(fl, _FLAG_COLUMNS, row_class="flagged", scroll=True) + "</details>")
     return head + body
+
+
+def _flag_matrix(fl: pl.DataFrame) -> str:
+    """Hospitals × flags: each cell the hospital's figure, shaded when flagged."""
+    names = list(dict.fromkeys(fl["flag"].to_list()))
+    head = "".join(f"<th>{H.esc(n.replace('_', ' '))}</th>" for n in names)
+    rows = []
+    for (hosp,), part in fl.group_by("hospital_id", maintain_order=True):
+        cells = {r["flag"]: r for r in part.iter_rows(named=True)}
+        tds = []
+        for n in names:
+            r = cells.get(n)
+            value = H.fmt_pct(r["figure"]) if r and r["figure"] is not None else "–"
+            cls = ' class="hit"' if r and r["flagged"] else ""
+            tds.append(f"<td{cls}>{H.esc(value)}</td>")
+        rows.append(f'<tr><td class="t">{H.esc(hosp)}</td>{"".join(tds)}</tr>')
+    return (f'<div class="scroll"><table><thead><tr><th class="t">hospital</th>{head}</tr>'
+            f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+            "<p class=\"meta\">Shaded: flagged. – : not computed (see the notes below).</p>")
 
 
 def _ordinal(p: float) -> str:

@@ -27,7 +27,8 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
 th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #e3e7ec; text-align: right; }
 th { background: #f3f6fa; position: sticky; top: 0; }
 td.t, th.t { text-align: left; }
-tr.flagged td { background: #fdecea; }
+tr.flagged td, td.hit { background: #fdecea; }
+td.hit { color: #c0392b; font-weight: bold; }
 .scroll { max-height: 32em; overflow: auto; }
 .note { background: #fff8e1; border-left: 4px solid #e0a82c; padding: 0.4em 0.8em; }
 details summary { cursor: pointer; color: #3b6ea5; }
