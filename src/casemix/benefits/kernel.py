@@ -1,0 +1,298 @@
+"""numba kernels of the benefit cascade: one loop per person-year, in parallel.
+
+Same rules and the same rounding as :mod:`casemix.benefits.reference`
+(tested equal on generated cases); every table comes in as an array
+argument, never a global, so the on-disk cache stays valid.  This module
+is imported only when the batch engine runs.
+
+On a small machine random memory access, not arithmetic, is the cost, so
+rows are put in person order by counting sorts and each case's inputs and
+results are one cache line each.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+
+from casemix.benefits.policy import Tables
+
+# CASEMIX_NUMBA_CACHE=0 switches numba's on-disk cache off (it can break under
+# multiprocessing: numba issues #4807, #10128)
+_CACHE = os.environ.get("CASEMIX_NUMBA_CACHE", "1") != "0"
+
+
+@njit(cache=_CACHE, inline="always")
+def _round_half_up(x):
+    # fen × basis points → fen; x is never negative
+    return (x + 5000) // 10000
+
+
+@njit(cache=_CACHE, inline="always")
+def _banded(t_ded, t_nb, t_upper, t_rate, v, l, a, b, cumulative):
+    # fen × basis points owed on a cumulative amount (see reference.banded_amount)
+    owed = 0
+    lower = t_ded[v, l, a, b]
+    nb = t_nb[v, l, a, b]
+    for k in range(nb):
+        last = k == nb - 1
+        up = t_upper[v, l, a, b, k]
+        top = cumulative if (last or cumulative < up) else up
+        if top > lower:
+            owed += t_rate[v, l, a, b, k] * (top - lower)
+        if not last and up > lower:
+            lower = up
+    return owed
+
+
+@njit(cache=_CACHE)
+def person_year_order(pcode, day, n_persons, year_of_day, first_day):
+    """Rows sorted by person, then day, then row; and the start of each person-year.
+
+    A two-pass stable counting sort (by day, then by person).  ``pcode``
+    are person codes in 0..n_persons-1; ``year_of_day[d - first_day]`` is
+    the calendar year of day ``d``.  ``order[seg[s]:seg[s+1]]`` is one
+    person-year.
+    """
+    n = pcode.shape[0]
+    n_days = year_of_day.shape[0]
+    # pass 1: stable by day
+    dstart = np.zeros(n_days + 1, np.int64)
+    for i in range(n):
+        dstart[day[i] - first_day + 1] += 1
+    for d in range(n_days):
+        dstart[d + 1] += dstart[d]
+    by_day = np.empty(n, np.int64)
+    for i in range(n):
+        d = day[i] - first_day
+        by_day[dstart[d]] = i
+        dstart[d] += 1
+    # pass 2: stable by person, each row's day carried in the same cache line
+    pstart = np.zeros(n_persons + 1, np.int64)
+    for i in range(n):
+        pstart[pcode[i] + 1] += 1
+    for p in range(n_persons):
+        pstart[p + 1] += pstart[p]
+    pos = pstart[:-1].copy()
+    pair = np.empty((n, 2), np.int64)
+    for j in range(n):
+        i = by_day[j]
+        p = pcode[i]
+        k = pos[p]
+        pair[k, 0] = i
+        pair[k, 1] = day[i]
+        pos[p] += 1
+    # a person-year starts where the person or the calendar year changes
+    order = np.empty(n, np.int64)
+    is_new = np.zeros(n, np.bool_)
+    n_seg = 0
+    for p in range(n_persons):
+        for k in range(pstart[p], pstart[p + 1]):
+            order[k] = pair[k, 0]
+            if k == pstart[p] or (year_of_day[pair[k, 1] - first_day]
+                                  != year_of_day[pair[k - 1, 1] - first_day]):
+                is_new[k] = True
+                n_seg += 1
+    seg = np.empty(n_seg + 1, np.int64)
+    m = 0
+    for k in range(n):
+        if is_new[k]:
+            seg[m] = k
+            m += 1
+    seg[n_seg] = n
+    return order, seg
+
+
+@njit(cache=_CACHE, parallel=True)
+def pack(ver, ins, st, lvl, referral, major, P, B, S, F, T):
+    """Inputs as one row-major matrix (8 int64 = one cache line per case).
+
+    Column 0 packs the small codes: version (bits 0–15), insured type
+    (16–19), status (20–23), hospital level (24–27), referral (28), major
+    disease (29); columns 1–5 are P, B, S, F, T in fen.
+    """
+    n = P.shape[0]
+    X = np.empty((n, 8), np.int64)
+    for i in prange(n):
+        X[i, 0] = (np.int64(ver[i]) | (np.int64(ins[i]) << 16) | (np.int64(st[i]) << 20)
+                   | (np.int64(lvl[i]) << 24) | (np.int64(referral[i]) << 28)
+                   | (np.int64(major[i]) << 29))
+        X[i, 1] = P[i]
+        X[i, 2] = B[i]
+        X[i, 3] = S[i]
+        X[i, 4] = F[i]
+        X[i, 5] = T[i]
+    return X
+
+
+@njit(cache=_CACHE, parallel=True)
+def cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
+            g_covers, g_major, g_elig, g_ded, g_cap, g_nb, g_upper, g_rate, out):
+    """Fill ``out[j, :7]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` are one person-year in date order.
+
+    out columns: basic, the annual layers in order, patient share (fen).
+    """
+    n_layers = g_covers.shape[1]
+    n_seg = seg.shape[0] - 1
+    n_chunks = min(n_seg, 1024)
+    for c in prange(n_chunks):
+        # scratch per chunk of person-years, not per person
+        base_cum = np.zeros(n_layers, np.int64)
+        paid_cum = np.zeros(n_layers, np.int64)
+        rem = np.zeros(4, np.int64)
+        for s in range(c * n_seg // n_chunks, (c + 1) * n_seg // n_chunks):
+            for l in range(n_layers):
+                base_cum[l] = 0
+                paid_cum[l] = 0
+            basic_paid = 0
+            chain = 0
+            for j in range(seg[s], seg[s + 1]):
+                code = X[j, 0]
+                v = code & 0xFFFF
+                a = (code >> 16) & 0xF
+                b = (code >> 20) & 0xF
+                h = (code >> 24) & 0xF
+                referred = (code >> 28) & 1
+                major = (code >> 29) & 1
+                P = X[j, 1]
+                # basic insurance: deductible (continued along a referral chain), rate, annual cap
+                ded = b_ded[v, a, h]
+                if referred != 0 and b_refcont[v] != 0:
+                    due = ded - chain
+                    if due < 0:
+                        due = 0
+                else:
+                    due = ded
+                    chain = 0
+                borne = P if P < due else due
+                chain += borne
+                pay = _round_half_up(b_rate[v, a, h] * (P - borne))
+                cap = b_cap[v, a]
+                if cap >= 0:
+                    room = cap - basic_paid
+                    if room < 0:
+                        room = 0
+                    if pay > room:
+                        pay = room
+                basic_paid += pay
+                out[j, 0] = pay
+                total_paid = pay
+                rem[0] = P - pay
+                rem[1] = X[j, 2]
+                rem[2] = X[j, 3]
+                rem[3] = X[j, 4]
+                # annual layers: cumulative base, banded rates, rounded year-to-date, cap
+                for l in range(n_layers):
+                    pay = 0
+                    mask = g_covers[v, l]
+                    if (mask != 0 and (g_major[v, l] == 0 or major != 0)
+                            and g_elig[v, l, a, b] != 0):
+                        base = 0
+                        for p in range(4):
+                            if mask & (1 << p):
+                                base += rem[p]
+                        before = base_cum[l]
+                        after = before + base
+                        base_cum[l] = after
+                        pay = (_round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, after))
+                               - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, before)))
+                        cap = g_cap[v, l, a, b]
+                        if cap >= 0:
+                            room = cap - paid_cum[l]
+                            if room < 0:
+                                room = 0
+                            if pay > room:
+                                pay = room
+                        paid_cum[l] += pay
+                        left = pay
+                        for p in range(4):
+                            if mask & (1 << p) and left > 0:
+                                used = rem[p] if rem[p] < left else left
+                                rem[p] -= used
+                                left -= used
+                    out[j, 1 + l] = pay
+                    total_paid += pay
+                out[j, n_layers + 1] = X[j, 5] - total_paid
+
+
+@njit(cache=_CACHE, parallel=True)
+def gather_rows(X, order):
+    """``X[order]``: a tight loop of independent loads, so many cache misses overlap."""
+    n = order.shape[0]
+    Y = np.empty((n, X.shape[1]), np.int64)
+    for j in prange(n):
+        i = order[j]
+        for c in range(X.shape[1]):
+            Y[j, c] = X[i, c]
+    return Y
+
+
+@njit(cache=_CACHE, parallel=True)
+def unsort_rows(out, order):
+    """Rows in sorted order back to input order (one cache line written per case)."""
+    res = np.empty_like(out)
+    for j in prange(order.shape[0]):
+        i = order[j]
+        for c in range(out.shape[1]):
+            res[i, c] = out[j, c]
+    return res
+
+
+@njit(cache=_CACHE, parallel=True)
+def columns(out, k):
+    """The first ``k`` columns of a row-major result as contiguous arrays."""
+    n = out.shape[0]
+    cols = np.empty((k, n), np.int64)
+    for i in prange(n):
+        for c in range(k):
+            cols[c, i] = out[i, c]
+    return cols
+
+
+@njit(cache=_CACHE)
+def group_totals(order, seg, group, n_groups, money, oop_col, threshold):
+    """Per group: cases, money sums, person-years with a case in it, and those over ``threshold``.
+
+    ``money`` is int64 [m, n]; a person-year's out-of-pocket is the sum of
+    ``money[oop_col]`` over its cases.
+    """
+    m = money.shape[0]
+    n = money.shape[1]
+    cases = np.zeros(n_groups, np.int64)
+    sums = np.zeros((n_groups, m), np.int64)
+    for i in range(n):
+        g = group[i]
+        cases[g] += 1
+        for k in range(m):
+            sums[g, k] += money[k, i]
+    py = np.zeros(n_groups, np.int64)
+    py_over = np.zeros(n_groups, np.int64)
+    seen = np.full(n_groups, -1, np.int64)   # last person-year counted per group
+    for s in range(seg.shape[0] - 1):
+        oop = 0
+        for j in range(seg[s], seg[s + 1]):
+            oop += money[oop_col, order[j]]
+        for j in range(seg[s], seg[s + 1]):
+            g = group[order[j]]
+            if seen[g] != s:
+                seen[g] = s
+                py[g] += 1
+                if oop > threshold:
+                    py_over[g] += 1
+    return cases, sums, py, py_over
+
+
+def run(tables: Tables, order: np.ndarray, seg: np.ndarray, ver: np.ndarray, ins: np.ndarray,
+        st: np.ndarray, lvl: np.ndarray, referral: np.ndarray, major: np.ndarray,
+        P: np.ndarray, B: np.ndarray, S: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Run the cascade; int64 fen ``[7, n]`` in input order: hifp, five annual layers, patient share."""
+    t = tables
+    X = gather_rows(pack(ver, ins, st, lvl, referral, major, P, B, S, F, T), order)
+    k = 2 + t.g_covers.shape[1]
+    out = np.empty((P.shape[0], 8), dtype=np.int64)   # padded to one cache line per case
+    cascade(seg, X, t.b_ded, t.b_rate, t.b_cap, t.b_refcont,
+            t.g_covers, t.g_major, t.g_elig, t.g_ded, t.g_cap, t.g_nb, t.g_upper, t.g_rate, out)
+    del X
+    return columns(unsort_rows(out, order), k)
