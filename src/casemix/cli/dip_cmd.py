@@ -229,7 +229,8 @@ def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None,
     say(f"{next_year}: {grouped.height:,} cases, {n_ok:,} grouped ({n_ok / grouped.height:.1%}); "
         f"year-start point value {pv_start:.4f} yuan (1:2:7).")
     if not quiet:
-        by_type = (grouped.group_by("dip_type").agg(pl.len().alias("cases"))
+        by_type = (grouped.group_by(pl.col("dip_type").fill_null("(not grouped)"))
+                   .agg(pl.len().alias("cases"))
                    .sort("cases", descending=True))
         table(by_type, "Cases by group type")
         table(level_coef, "Hospital-level coefficients (latest history year)")
@@ -242,11 +243,14 @@ def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None,
         f"{r['pv_settlement'][0]:.4f}, optimised {r['pv_optimised'][0]:.4f} yuan per point; "
         f"{r['n_high'][0]} high-cost, {r['n_low'][0]} low-cost, {r['n_review'][0]} for review.")
     if not quiet:
+        wan = 100 * 10_000  # fen per 万元, so the money columns fit a terminal
         shown = res.hospitals.select(
-            "hospital_id", "cases", "total_score", "payment_fen", "prepaid_fen", "deposit_fen",
-            "clearing_fen", "fund_cost_fen", "surplus_fen")
-        table(_yuan_table(shown), "DIP settlement per hospital (yuan; surplus = payment − "
-              "fund share of cost)")
+            pl.col("hospital_id").alias("hosp"), "cases",
+            (pl.col("total_score") / 1000).alias("k_score"),
+            *[(pl.col(f"{c}_fen") / wan).alias(c) for c in
+              ("payment", "prepaid", "clearing", "surplus")])
+        table(shown, "DIP settlement per hospital (万元; k_score = thousand points; clearing = "
+              "payment − prepaid − 3% deposit; surplus = payment − fund share of cost)")
         say(f"done in {time.perf_counter() - start:.1f} s")
     if out_dir is not None:
         out_dir = Path(out_dir)

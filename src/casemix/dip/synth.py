@@ -16,8 +16,6 @@ group) and one adding 56.97% (splits into its own group).
 
 from __future__ import annotations
 
-import datetime as _dt
-
 import numpy as np
 import polars as pl
 
@@ -70,6 +68,11 @@ _TUMOUR = ("C34", "C50", "Z51")
 _LEVEL_FACTOR = {"3": 1.18, "2": 1.0, "1": 0.82}
 
 
+def _pick(vocab: list[str | None], idx: np.ndarray) -> pl.Series:
+    """``vocab[idx]`` as a String series (None entries become nulls), without Python per row."""
+    return pl.Series(vocab, dtype=pl.String).gather(pl.Series(np.asarray(idx, dtype=np.int64)))
+
+
 def hospitals(n: int = 8) -> pl.DataFrame:
     """``hospital_id`` and ``hospital_level`` of ``n`` synthetic hospitals (a quarter level 3)."""
     ids = [f"H{i + 1:02d}" for i in range(n)]
@@ -108,82 +111,94 @@ def history(n: int = 20_000, *, years: tuple[int, ...] = (2021, 2022, 2023),
     """
     rng = np.random.default_rng(seed)
     hosp = hospitals(n_hospitals)
-    hosp_ids, hosp_levels = hosp["hospital_id"].to_list(), hosp["hospital_level"].to_list()
+    levels = hosp["hospital_level"].to_numpy()
+    level_factor = np.array([_LEVEL_FACTOR[x] for x in levels])
     eff = rng.uniform(0.9, 1.12, n_hospitals)
     shares = np.array([p[4] for p in _PATTERNS])
     shares = shares / shares.sum()
     sigma = float(np.sqrt(np.log1p(cv * cv)))
-    cols: dict[str, list] = {k: [] for k in ("case_id", "hospital_id", "hospital_level", "year",
-                                              "sex", "age", "age_days", "los", "discharge",
-                                              "total_cost", "pdx", "sdx", "pproc", "oproc",
-                                              "discharge_date")}
+    n_pat = len(_PATTERNS)
+    # pattern tables: pdx choices (CSR), principal / extra procedure, related options
+    pdx_codes = [c for p in _PATTERNS for c in p[0]]
+    pdx_len = np.array([len(p[0]) for p in _PATTERNS])
+    pdx_off = np.concatenate([[0], np.cumsum(pdx_len)[:-1]])
+    first = [p[1][0] if p[1] else None for p in _PATTERNS]
+    extra = [p[1][1] if len(p[1]) > 1 else None for p in _PATTERNS]
+    n_rel = max(len(p[2]) for p in _PATTERNS)
+    rel_code = np.full((n_pat, n_rel), None, dtype=object)
+    rel_cum = np.full((n_pat, n_rel), -1.0)
+    rel_fac = np.ones((n_pat, n_rel))
+    for i, p in enumerate(_PATTERNS):
+        acc = 0.0
+        for r, (code, prob, f) in enumerate(p[2]):
+            acc += prob
+            rel_code[i, r], rel_cum[i, r], rel_fac[i, r] = code, acc, f
+    mean = np.array([p[3] for p in _PATTERNS])
+    cat3 = np.array([p[0][0][:3] for p in _PATTERNS])
+    tumour = np.isin(cat3, _TUMOUR)
+    chemo_session = cat3 == "Z51"
+    can_die = np.isin(cat3, ["C34", "I63", "J18"])
+    newborn_ok = cat3 == "J18"
+    delivery = cat3 == "O80"
+    female = np.isin(cat3, ["O80", "C50"])
+
+    frames = []
     for y_i, year in enumerate(years):
-        pat = rng.choice(len(_PATTERNS), size=n, p=shares)
+        pat = rng.choice(n_pat, size=n, p=shares)
         h = rng.integers(0, n_hospitals, size=n)
         u = rng.random((n, 8))
         u_sdx = rng.random((n, len(_SECONDARY)))
         noise = rng.lognormal(-sigma * sigma / 2, sigma, size=n)
         ages = rng.integers(18, 92, size=n).astype(float)
         days = rng.integers(0, 365, size=n)
-        for i in range(n):
-            pdxs, procs, related, mean, _ = _PATTERNS[pat[i]]
-            pdx = pdxs[int(u[i, 0] * len(pdxs))]
-            factor = 1.0
-            oproc = list(procs[1:])
-            for code, prob, f in related:
-                if u[i, 1] < prob:
-                    oproc.append(code)
-                    factor *= f
-                    break
-                u[i, 1] -= prob
-            sdx = []
-            if pdx.startswith("Z51"):
-                sdx.append("C34.900x001")
-            for j, (code, prob, f) in enumerate(_SECONDARY):
-                if u_sdx[i, j] < prob:
-                    sdx.append(code)
-                    factor *= f
-            if pdx[:3] in _TUMOUR and u[i, 5] < 0.2:
-                sdx.append("C78.000")
-                factor *= 1.25
-            age, age_days = ages[i], None
-            if pdx.startswith("O80"):
-                age = float(20 + int(u[i, 6] * 20))
-            elif pdx.startswith("J18") and u[i, 6] < 0.12:
-                age, age_days = 0.0, float(1 + int(u[i, 7] * 300))
-                factor *= 0.7
-            if age >= 65:
-                factor *= 1.08
-            death = pdx[:3] in ("C34", "I63", "J18") and u[i, 7] < 0.04
-            if death:
-                factor *= 0.85
-            hid = int(h[i])
-            level = hosp_levels[hid]
-            cost = (mean * factor * _LEVEL_FACTOR[level] * eff[hid] * (1 + drift) ** y_i
-                    * noise[i])
-            cols["case_id"].append(f"{year}-{i + 1:06d}")
-            cols["hospital_id"].append(hosp_ids[hid])
-            cols["hospital_level"].append(level)
-            cols["year"].append(year)
-            cols["sex"].append(2.0 if pdx.startswith(("O", "C50")) else float(1 + (u[i, 3] < 0.5)))
-            cols["age"].append(age)
-            cols["age_days"].append(age_days)
-            cols["los"].append(float(max(1, round(cost / 1_200 * (0.6 + 0.8 * u[i, 4])))))
-            cols["discharge"].append(5.0 if death else 1.0)
-            cols["total_cost"].append(round(cost, 2))
-            cols["pdx"].append(pdx)
-            cols["sdx"].append(sdx)
-            cols["pproc"].append(procs[0] if procs else None)
-            cols["oproc"].append(oproc)
-            cols["discharge_date"].append(_dt.date(year, 1, 1) + _dt.timedelta(days=int(days[i])))
-    # lists go through Arrow: polars builds list columns from Python lists slowly
-    import pyarrow as pa
 
-    arrow = {"case_id": pa.string(), "hospital_id": pa.string(), "hospital_level": pa.string(),
-             "year": pa.int32(), "sex": pa.float64(), "age": pa.float64(),
-             "age_days": pa.float64(), "los": pa.float64(), "discharge": pa.float64(),
-             "total_cost": pa.float64(), "pdx": pa.string(), "sdx": pa.list_(pa.string()),
-             "pproc": pa.string(), "oproc": pa.list_(pa.string()), "discharge_date": pa.date32()}
-    df = pl.from_arrow(pa.table({k: pa.array(cols[k], type=t) for k, t in arrow.items()}))
-    return df.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("malformed"),
-                           pl.lit([], dtype=pl.List(pl.String)).alias("intake_warnings"))
+        pdx = _pick(pdx_codes, pdx_off[pat] + (u[:, 0] * pdx_len[pat]).astype(int))
+        # at most one related procedure: the first option whose cumulative probability exceeds u
+        hit = u[:, 1:2] < rel_cum[pat]
+        any_rel = hit.any(axis=1)
+        r_idx = np.where(any_rel, hit.argmax(axis=1), 0)
+        related = _pick([None, *rel_code.ravel()], np.where(any_rel, 1 + pat * n_rel + r_idx, 0))
+        factor = np.where(any_rel, rel_fac[pat, r_idx], 1.0)
+        sdx_cols = {"s0": _pick([None, "C34.900x001"], chemo_session[pat])}
+        for j, (code, prob, f) in enumerate(_SECONDARY):
+            has = u_sdx[:, j] < prob
+            sdx_cols[f"s{j + 1}"] = _pick([None, code], has)
+            factor = factor * np.where(has, f, 1.0)
+        meta = tumour[pat] & (u[:, 5] < 0.2)
+        sdx_cols["s9"] = _pick([None, "C78.000"], meta)
+        factor = factor * np.where(meta, 1.25, 1.0)
+        age = np.where(delivery[pat], 20 + (u[:, 6] * 20).astype(int), ages).astype(float)
+        baby = newborn_ok[pat] & (u[:, 6] < 0.12)
+        age = np.where(baby, 0.0, age)
+        age_days = np.where(baby, 1 + (u[:, 7] * 300).astype(int), np.nan)
+        factor = factor * np.where(baby, 0.7, 1.0) * np.where(age >= 65, 1.08, 1.0)
+        death = can_die[pat] & (u[:, 7] < 0.04)
+        factor = factor * np.where(death, 0.85, 1.0)
+        cost = np.round(mean[pat] * factor * level_factor[h] * eff[h] * (1 + drift) ** y_i
+                        * noise, 2)
+        los = np.maximum(1, np.round(cost / 1_200 * (0.6 + 0.8 * u[:, 4])))
+        sex = np.where(female[pat], 2.0, 1.0 + (u[:, 3] < 0.5))
+        date = np.datetime64(f"{year}-01-01") + days.astype("timedelta64[D]")
+        f = pl.DataFrame({
+            "case_id": pl.select(pl.format("{}-{}", pl.lit(year), pl.int_range(1, n + 1)
+                                           .cast(pl.String).str.zfill(6))).to_series(),
+            "hospital_id": hosp["hospital_id"].gather(h),
+            "hospital_level": hosp["hospital_level"].gather(h),
+            "year": pl.Series(np.full(n, year, dtype=np.int32)),
+            "sex": sex, "age": age, "age_days": age_days, "los": los,
+            "discharge": np.where(death, 5.0, 1.0), "total_cost": cost,
+            "pdx": pdx, **sdx_cols,
+            "pproc": _pick(first, pat), "o1": _pick(extra, pat), "o2": related,
+            "discharge_date": pl.Series(date).cast(pl.Date),
+        }, nan_to_null=True)
+        sdx_names = list(sdx_cols)
+        frames.append(f.with_columns(
+            pl.concat_list(sdx_names).list.drop_nulls().alias("sdx"),
+            pl.concat_list("o1", "o2").list.drop_nulls().alias("oproc"),
+        ).drop(*sdx_names, "o1", "o2"))
+    df = pl.concat(frames)
+    order = ["case_id", "hospital_id", "hospital_level", "year", "sex", "age", "age_days",
+             "los", "discharge", "total_cost", "pdx", "sdx", "pproc", "oproc", "discharge_date"]
+    return df.select(order).with_columns(
+        pl.lit([], dtype=pl.List(pl.String)).alias("malformed"),
+        pl.lit([], dtype=pl.List(pl.String)).alias("intake_warnings"))
