@@ -179,3 +179,13 @@ def test_cli_report_with_policy(tmp_path):
     assert r.exit_code == 0, r.output
     text = check_page(tmp_path / "rep" / "index.html")
     assert "payment_cost.png" in text
+
+
+def test_degenerate_inputs(tmp_path):
+    from casemix.errors import InputError
+
+    nothing_grouped = pl.DataFrame({"hospital_id": ["A", "B"], "drg": ["0000", "0000"],
+                                    "total_cost": [100.0, 200.0]})
+    check_page(build_report(nothing_grouped, WEIGHTS, out_dir=tmp_path / "a"))
+    with pytest.raises(InputError, match="total_cost"):
+        build_report(nothing_grouped.drop("total_cost"), WEIGHTS, out_dir=tmp_path / "b")

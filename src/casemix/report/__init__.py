@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from casemix._frames import FrameLike, to_polars
-from casemix.indicators import drg_indicators, grouping_riv, hospital_indicators
+from casemix.indicators import _require, drg_indicators, grouping_riv, hospital_indicators
 from casemix.monitor import MonitorParams, describe_flags
 from casemix.monitor import flags as compute_flags
 from casemix.report import _html as H
@@ -68,6 +68,7 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     df = to_polars(cases)
+    _require(df, ("hospital_id", "drg", "total_cost"), "the payment report")
     if weights is None:
         from casemix.weights import compute_weights
 

@@ -42,6 +42,11 @@ def _rc(font: str | None) -> dict:
     return rc
 
 
+def _empty(ax, message: str) -> None:
+    ax.text(0.5, 0.6, message, transform=ax.transAxes, ha="center", va="center", color="#555",
+            bbox=dict(fc="white", ec="none"))
+
+
 def _new(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -143,7 +148,9 @@ def cmi_efficiency(labels: Sequence[str], cmi: np.ndarray, cei: np.ndarray, case
         ax.set_ylabel("Cost efficiency index (actual / expected cost)")
         ax.set_title("Case mix against cost efficiency, per hospital")
         ax.grid(alpha=0.25)
-        if x.size:
+        if not x.size:
+            _empty(ax, "no hospital has both a CMI and a cost efficiency index")
+        else:
             left_out = _place_labels(fig, ax, x, y, size, lab)
             if left_out:
                 ax.text(0.99, 0.01, f"{left_out} crowded point(s) left unlabelled; see the table",
@@ -246,6 +253,8 @@ def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarr
                     color=_RED if np.isfinite(c) and c >= 1 else "#333")
         ax.set_yticks(pos, list(drgs))
         ax.set_xlim(0, right * 1.3)
+        if not k:
+            _empty(ax, "no grouped case")
         ax.set_xlabel(f"total cost ({unit})")
         ax.set_title(f"Top {k} DRGs by total cost")
         ax.grid(axis="x", alpha=0.25)
