@@ -149,3 +149,31 @@ def test_core_keys_group_into_their_own_groups(h, threshold, gain):
             assert g.type in ("core", "primary")
             assert g.dx_key.text == key
             assert g.main == ((main,) if main else ())
+
+
+def test_subtype_coefficients_kept_where_they_cut_cv():
+    # group K35.3 + 47.0100: the old cost three times the young; I10.x: age does not matter
+    rows = [("K35.300", "47.0100", [], c) for c in (10_000, 11_000, 9_000, 10_000) * 5]
+    rows += [("K35.300", "47.0100", [], c) for c in (30_000, 31_000, 29_000, 30_000) * 5]
+    rows += [("I10.x00", None, [], c) for c in (4_000, 6_000) * 20]
+    h = cases(rows).with_columns(age=pl.Series([40.0] * 20 + [70.0] * 20
+                                               + [40.0, 70.0, 70.0, 40.0] * 10))
+    cat = dip.build_catalog(h, threshold=15)
+    k35 = next(g.group for g in cat.groups if g.dx_key.text == "K35.3")
+    assert cat.subtypes[(k35, "age", "18-64")] == pytest.approx(0.5, abs=0.01)
+    assert cat.subtypes[(k35, "age", "65+")] == pytest.approx(1.5, abs=0.01)
+    assert not any(g != k35 for g, _, _ in cat.subtypes)
+    # settlement applies them: an old patient's case scores 1.5 x the group score
+    from casemix.dip.settle import case_scores
+
+    out = case_scores(dip.group(h, cat), catalog=cat)
+    assert out["dip_subtype_coefficient"][0] == cat.subtypes[(k35, "age", "18-64")]
+    assert out["dip_subtype_coefficient"][20] == cat.subtypes[(k35, "age", "65+")]
+    assert out["dip_subtype_coefficient"][40] == 1.0
+    # the high/low-cost rules compare a sub-typed case with its sub-type's mean
+    assert out["dip_ref_cost"][0] == pytest.approx(k35_mean(cat, k35) * out["dip_subtype_coefficient"][0])
+    assert set(out["dip_cost_class"].to_list()[:40]) == {"normal"}
+
+
+def k35_mean(cat, gid):
+    return cat.groups[cat.index[gid]].mean_cost

@@ -143,7 +143,8 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
                   base: str | Path | Catalog = "dip-demo", related_gain: float = 0.10,
                   cost: str = "total_cost", year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
                   blend: str = "sum", id: str = "dip-built", name: str | None = None,
-                  keep_primary: bool = True) -> Catalog:
+                  keep_primary: bool = True, subtypes: bool = True, scheme: Any = None,
+                  min_cv_reduction: float = 0.20) -> Catalog:
     """Build a DIP catalog from a case history.
 
     Parameters
@@ -167,6 +168,11 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
         (0.10 [spec]).
     year_weights, blend
         Passed to :func:`casemix.dip.scores.scores`.
+    subtypes, scheme, min_cv_reduction
+        Auxiliary sub-type coefficients (age, tumour; severity with a DRG
+        ``scheme``'s CC table) are kept for a group and dimension only where
+        they cut the group's CV by ``min_cv_reduction`` (20% [spec]); see
+        :func:`casemix.dip.scores.subtype_coefficients`.
 
     Returns
     -------
@@ -230,11 +236,21 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
                               related=g.related, attribute=g.attribute,
                               score=round(s["score"], 4), name=g.name, n=s["n"],
                               mean_cost=round(s["mean_cost"], 2), cv=round(s["cv"], 4)))
-    return _with_groups(base_cat, tuple(final), id, name, t, coverage)
+    sub: dict[tuple[str, str, str], float] = {}
+    if subtypes:
+        from casemix.dip.scores import subtype_coefficients
+
+        kept = {g.group for g in final}
+        sc = subtype_coefficients(grouped, scheme=scheme, min_cv_reduction=min_cv_reduction)
+        for r in sc.filter(pl.col("used")).iter_rows(named=True):
+            if r["dip_group"] in kept:
+                sub[(r["dip_group"], r["dimension"], r["subtype"])] = round(r["coefficient"], 4)
+    return _with_groups(base_cat, tuple(final), id, name, t, coverage, sub)
 
 
 def _with_groups(base: Catalog, groups: tuple[DipGroup, ...], id: str, name: str | None,
-                 threshold: int, coverage: float | None) -> Catalog:
+                 threshold: int, coverage: float | None,
+                 subtypes: dict[tuple[str, str, str], float] | None = None) -> Catalog:
     how = f"coverage {coverage:.0%} → threshold {threshold}" if coverage else \
         f"threshold {threshold}"
     return Catalog(id=id, name=name or f"DIP catalog built from history ({how})",
@@ -242,4 +258,4 @@ def _with_groups(base: Catalog, groups: tuple[DipGroup, ...], id: str, name: str
                    f"exclusion lists from {base.id})", groups=groups,
                    attributes=dict(base.attributes), excluded_diagnoses=base.excluded_diagnoses,
                    excluded_procedures=dict(base.excluded_procedures),
-                   unlisted_attribute=base.unlisted_attribute)
+                   subtypes=subtypes or {}, unlisted_attribute=base.unlisted_attribute)

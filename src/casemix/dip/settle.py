@@ -184,7 +184,8 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
 
     Notes
     -----
-    A ``review`` case (> 5 × mean) is scored by the high-cost formula until
+    The reference mean ``dip_ref_cost`` is the group mean × the case's
+    sub-type coefficient (the sub-type's mean). A ``review`` case (> 5 × mean) is scored by the high-cost formula until
     reviewed [reading chosen: the 1.0 text sends it to experts without a
     formula]. A group without a reference mean is scored as ``normal``.
     """
@@ -256,6 +257,9 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
             sub = pl.Series("k", k)
     w = w.with_columns(sub)
 
+    # a sub-typed case is compared with its sub-type's mean (m_j = coefficient × m), so an
+    # old patient's cost is not counted high twice (reading chosen: docs/dip-rules.md)
+    w = w.with_columns((pl.col("m") * pl.col("k")).alias("m"))
     ratio = pl.col("c") / pl.col("m")
     has_m = pl.col("m").is_not_null() & (pl.col("m") > 0)
     review = (ratio > rules.review) if rules.review is not None else pl.lit(False)
