@@ -21,11 +21,8 @@ def load_grouped(path: Path):
     if "drg" not in df.columns:
         raise InputError(f"{path}: no 'drg' column; CASES must be grouped cases "
                          "(run `casemix group` first)")
-    casts = [pl.col(c).cast(pl.Float64, strict=False) for c in _NUMBERS
-             if c in df.columns and df.schema[c] == pl.String]
-    if "year" in df.columns and df.schema["year"] == pl.String:
-        casts = [c for c in casts if c.meta.output_name() != "year"]
-        casts.append(pl.col("year").cast(pl.Int32, strict=False))
+    casts = [pl.col(c).cast(pl.Int32 if c == "year" else pl.Float64, strict=False)
+             for c in _NUMBERS if c in df.columns and df.schema[c] == pl.String]
     return df.with_columns(casts) if casts else df
 
 

@@ -132,7 +132,8 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
     else:
         m = money.sort("cost", descending=True)
         shown = m.head(MAX_BARS)
-        mlabels = [labels[ids.index(h)] if h in ids else h for h in shown["hospital_id"].to_list()]
+        label_of = dict(zip(ids, labels, strict=True))
+        mlabels = [label_of.get(h, h) for h in shown["hospital_id"].to_list()]
         extra = f" The {MAX_BARS} hospitals with the largest cost are shown." if m.height > MAX_BARS else ""
         content = fig(P.payment_cost(mlabels, shown["payment"].to_numpy(), shown["cost"].to_numpy(), font),
                       "payment_cost.png",
