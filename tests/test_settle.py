@@ -153,6 +153,24 @@ def test_unknown_drg_is_no_weight_and_high_cost_rules():
     assert cur.cases["rule"][1] == "normal"
 
 
+def test_group_without_reference_cost_is_not_an_outlier():
+    # NaN must not compare as "above everything": B1 without mean_cost has no high/low rule
+    weights = WEIGHTS.with_columns(pl.when(pl.col("drg") == "B1").then(None)
+                                   .otherwise(pl.col("mean_cost")).alias("mean_cost"))
+    s = settle(s1_cases(), s1_policy(), weights=weights)
+    assert s.cases["rule"].to_list() == ["normal", "normal", "low_cost", "high_cost", "short_stay",
+                                         "ungroupable", "normal"]
+    assert s.cases["adjusted_points"].to_list() == pytest.approx([100, 200, 30, 135, 180, 0, 180])
+    assert s.cases["ref_cost"][1] is None
+    # without mean_cost at all, a group's reference cost is rw × (Σ cost / Σ rw) of this year
+    bare = settle(s1_cases(), s1_policy(), weights=WEIGHTS.drop("mean_cost"))
+    m = (9_000 + 70_000 + 3_000 + 25_000 + 8_000 + 19_000) / (1 + 2 + 1 + 1 + 2 + 2)
+    assert bare.cases["ref_cost"].to_list()[:2] == pytest.approx([m, 2 * m])
+    with pytest.raises(InputError, match="cannot be converted into points"):
+        settle(s1_cases().filter(pl.col("drg") == "0000"), s1_policy(ungroupable="points"),
+               weights=WEIGHTS.drop("mean_cost"))
+
+
 def test_points_column_entry_gives_the_same_settlement():
     cases = s1_cases().with_columns(
         pl.col("drg").replace_strict({"A1": 100.0, "B1": 200.0}, default=None).alias("points"))
@@ -253,6 +271,8 @@ def settlement_inputs(draw):
             [f"c{i}" for i in range(n)]), max_size=3))), cap_share=draw(st.floats(0, 1))))
     weights = pl.DataFrame({"drg": ["A1", "B1", "C1"], "rw": [0.5, 1.0, 3.7],
                             "mean_cost": [5_000.0, 10_000.0, 37_000.0]})
+    if draw(st.booleans()):
+        weights = weights.drop("mean_cost")
     return cases, policy, weights
 
 
@@ -264,6 +284,9 @@ def test_budget_conservation_for_any_input(inp):
         s = settle(cases, policy, weights=weights)
     except PolicyError as exc:  # at-cost payments above the budget, or nothing earns points
         assert "exceed the budget" in str(exc) or "no case earns points" in str(exc)
+        return
+    except InputError as exc:  # ungroupable cases to convert into points, no reference cost
+        assert "cannot be converted into points" in str(exc)
         return
     h, c = s.hospitals, s.cases
     assert c.height == cases.height
@@ -282,7 +305,7 @@ def test_more_points_never_less_payment_at_one_point_value(inp):
     cases, policy, weights = inp
     try:
         s = settle(cases, policy, weights=weights)
-    except PolicyError:
+    except (PolicyError, InputError):
         return
     h = s.hospitals.sort("points")
     assert _ties_only(h["points"], h["point_payment_fen"])

@@ -112,7 +112,7 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     names = names.unique().sort()
     gcode = group_s.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
     codes = set(policy.ungroupable_codes)
-    ung_of = np.append([x == "" or x in codes for x in names.to_list()], True)
+    ung_of = np.array([x == "" or x in codes for x in names.to_list()] + [True])
     ungroupable = ung_of[gcode]
     by_name = pl.DataFrame({"drg": names})
     if wt is not None:
@@ -137,12 +137,19 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
         notes.append(note)
     if policy.short_stay.enabled and not {"los", "discharge"} <= set(df.columns):
         notes.append("short-stay rule skipped: no column los/discharge")
-    frame = pl.DataFrame({
-        "cost": cost, "los": _num(df, "los"), "discharge": _num(df, "discharge"),
-        "base_points": base, "rw": rw, "ref_cost": ref_cost, "ref_los": ref_los,
-        "k": k, "coefficient": coefficient, "special": special, "ungroupable": ungroupable,
-        "has_weight": has_weight, "readmission": flags.to_numpy(),
-        "all_case_cost": np.full(n, all_case)})
+    if policy.ungroupable == "points" and not math.isfinite(all_case) and (~has_weight).any():
+        raise InputError("ungroupable cases cannot be converted into points: no reference cost "
+                         "(the weight table has no mean_cost and no settled case has a weight); "
+                         "use ungroupable.rule = 'cost' or give mean_cost in the weights")
+    # NaN → null: polars orders NaN above every number, so `cost < ratio × NaN` would be true
+    maybe_missing = {"los": _num(df, "los"), "discharge": _num(df, "discharge"),
+                     "base_points": base, "rw": rw, "ref_cost": ref_cost, "ref_los": ref_los}
+    frame = pl.DataFrame([
+        pl.Series("cost", cost),
+        *[pl.Series(name, x, nan_to_null=True) for name, x in maybe_missing.items()],
+        pl.Series("k", k), pl.Series("coefficient", coefficient), pl.Series("special", special),
+        pl.Series("ungroupable", ungroupable), pl.Series("has_weight", has_weight),
+        flags.alias("readmission"), pl.Series("all_case_cost", np.full(n, all_case))])
     return Work(frame=frame, hosp=hosp, hospitals=hospitals, level=level, levels=levels,
                 notes=notes)
 

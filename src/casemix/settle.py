@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -35,7 +34,7 @@ from casemix._output import summary_like
 from casemix._points import Work, prepare
 from casemix.budget import Policy
 from casemix.errors import InputError, PolicyError
-from casemix.weights import Weights
+from casemix.weights import Weights, compute_weights
 
 __all__ = ["Settlement", "compare", "run_demo_settlement", "settle"]
 
@@ -161,9 +160,7 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
     w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns))
     hospitals, region, payment = _pay(w, work, policy)
     out = df.with_columns(
-        *[pl.Series(c, w[c].to_numpy(), nan_to_null=True)
-          for c in ("rw", "base_points", "ref_cost")],
-        w["coefficient"], w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"],
+        w["rw"], w["base_points"], w["ref_cost"], w["coefficient"], w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"],
         w["adjusted_points"], pl.Series("payment_fen", payment, pl.Int64))
     return Settlement(cases=like(out, cases), hospitals=summary_like(hospitals, cases),
                       region=summary_like(region, cases), policy=policy, notes=tuple(work.notes))
@@ -204,8 +201,6 @@ def run_demo_settlement(grouped: pl.DataFrame, policy: Policy | None = None) -> 
     replaced by 92% of the cases' total cost, rounded to the yuan (a budget
     in the policy file cannot know the size of the demo data).
     """
-    from casemix.weights import compute_weights
-
     df = to_polars(grouped)
     weights = compute_weights(df)
     if policy is None:
