@@ -93,7 +93,7 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     n = df.height
     notes: list[str] = []
     case_id = (df["case_id"].cast(pl.String) if "case_id" in df.columns
-               else pl.Series("case_id", [str(i) for i in range(1, n + 1)], pl.String))
+               else pl.int_range(1, n + 1, eager=True).cast(pl.String).alias("case_id"))
     cost = _num(df, "total_cost")
     bad = ~np.isfinite(cost) | (cost < 0)
     if bad.any():

@@ -51,7 +51,7 @@ def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, group_col: str,
         ``note`` explains why the rule was skipped, else None.
     """
     n = frame.height
-    none = pl.Series("readmission", [False] * n, dtype=pl.Boolean)
+    none = pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("readmission")
     if not rule.enabled:
         return none, None
     missing = [c for c in NEEDED if c not in frame.columns]
