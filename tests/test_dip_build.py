@@ -132,7 +132,7 @@ def histories(draw):
                                          for _ in range(n)], dtype=pl.List(pl.String)))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(histories(), st.integers(1, 12), st.sampled_from([0.0, 0.1, 0.5]))
 def test_core_keys_group_into_their_own_groups(h, threshold, gain):
     cat = dip.build_catalog(h, threshold=threshold, related_gain=gain)

@@ -261,7 +261,7 @@ def _same(a: dict, b: dict):
     assert list(a["dx"]) == list(b["dx"])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalogs(), case_rows, st.booleans())
 def test_batch_equals_reference(cat, rows, main_only):
     f = frame(rows)
@@ -272,7 +272,7 @@ def test_batch_equals_reference(cat, rows, main_only):
     assert ((ref["group"] >= 0) != (ref["reason"] > 0)).all()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(case_rows)
 def test_batch_equals_reference_on_demo(rows):
     f = frame(rows)
