@@ -73,7 +73,7 @@ def test_order_tables(tiny):
     assert cs.drg_codes[cs.ungroupable_drg] == "0000"
     assert cs.reasons[0] == "" and cs.reasons[cs.reason_no_mdc] == "no mdc"
     assert cs.statuses == ("ok", "none", "bad")
-    assert [cs.reasons[r] for r in cs.check_reason] == [c.reason for c in tiny.checks]
+    assert [cs.reasons[r] for r in cs.fail_reason] == [r for _, r in C.failure_rules(tiny)]
     assert cs.malformed_fields == ("sex", "age", "birth_weight", "diagnoses")
 
 

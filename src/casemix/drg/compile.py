@@ -52,6 +52,8 @@ OP_SEV = 10        # a: level bit (1 CC, 2 MCC)
 OP_NOT = 11
 OP_JUMP_FALSE = 12  # c: target; jump when the accumulator is false
 OP_JUMP_TRUE = 13   # c: target; jump when the accumulator is true
+OP_PRESENT = 14     # a: index in CHECK_FIELDS; the field (or some diagnosis/procedure) is there
+OP_MALFORMED = 15   # a: index in CHECK_FIELDS; the field is listed in ``malformed``
 
 _TARGET_OP = {"pdx": OP_IN_PDX, "sdx": OP_IN_SDX, "dx": OP_IN_DX, "pproc": OP_IN_PPROC,
               "proc": OP_IN_PROC}
@@ -100,12 +102,9 @@ class CompiledScheme:
     out_self_drg: np.ndarray
     drg_rule: np.ndarray
     drg_out: np.ndarray
-    # validity
-    check_field: np.ndarray
-    check_when: np.ndarray
-    check_rule: np.ndarray
-    check_reason: np.ndarray
-    malformed_reason: int
+    # validity: the first failure rule that holds gives the reason
+    fail_rule: np.ndarray
+    fail_reason: np.ndarray
     malformed_fields: tuple[str, ...]
     # switches and special results
     fallthrough: bool
@@ -122,15 +121,59 @@ class CompiledScheme:
     statuses: tuple[str, ...]
 
     def kernel_args(self) -> tuple:
-        """The tables in the order ``kernel.group_kernel`` takes them."""
-        return (self.list_bits, self.list_mask, self.or_flag, self.cc_level, self.cc_table, self.pdx_table,
-                self.never_table, self.site_attr, self.prog, self.prog_val, self.rule_start,
-                self.mdc_rule, self.mdc_adrg_start, self.mdc_qy, self.adrg_rule,
-                self.adrg_medical, self.adrg_out, self.out_drg_start, self.out_has_drgs,
-                self.out_self_drg, self.drg_rule, self.drg_out, self.check_field,
-                self.check_when, self.check_rule, self.check_reason, self.malformed_reason,
-                self.fallthrough, self.ambiguous, self.ungroupable_drg, self.reason_no_mdc,
-                self.reason_no_adrg, self.reason_no_drg)
+        """The tables in the order ``kernel.group_kernel`` takes them.
+
+        The four rule sequences (failure rules, MDCs, ADRGs, DRGs) go to the
+        kernel as one array ``seq`` so that a single loop evaluates them all.
+        """
+        seq = np.concatenate([self.fail_rule, self.mdc_rule, self.adrg_rule, self.drg_rule]
+                             ).astype(np.int32)
+        seq.flags.writeable = False
+        return (self.list_bits, self.list_mask, self.or_flag, self.cc_level, self.cc_table,
+                self.pdx_table, self.never_table, self.site_attr, self.prog, self.prog_val,
+                self.rule_start, seq, len(self.fail_rule), len(self.mdc_rule), len(self.adrg_rule),
+                self.mdc_adrg_start, self.mdc_qy, self.adrg_medical, self.adrg_out,
+                self.out_drg_start, self.out_has_drgs, self.out_self_drg, self.drg_out,
+                self.fail_reason, self.fallthrough, self.ambiguous, self.ungroupable_drg,
+                self.reason_no_mdc, self.reason_no_adrg, self.reason_no_drg)
+
+
+@dataclass(frozen=True)
+class _Present:
+    """Pseudo-predicate of validity checks: the field is present."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """Pseudo-predicate of validity checks: the field is listed in ``malformed``."""
+
+    field: str
+
+
+def failure_rules(scheme: Scheme) -> list[tuple[Expr, str]]:
+    """The validity checks as ordered (rule, reason) pairs: the first rule that holds fails the case.
+
+    A check ``(field, when, rule, reason)`` of FORMAT.md ("Validity checks")
+    becomes ``when & malformed(field)`` → the scheme's malformed reason
+    (when it has one), then ``when & (!present(field) | !rule)`` → its
+    reason; exactly the order in which ``reference.validity_failure`` looks.
+    """
+    out: list[tuple[Expr, str]] = []
+    for c in scheme.checks:
+        when = () if c.when is None else (c.when,)
+        if c.field is not None and scheme.malformed_reason:
+            m = _Malformed(c.field)
+            out.append((And(when + (m,)) if when else m, scheme.malformed_reason))
+        fails = []
+        if c.field is not None:
+            fails.append(Not(_Present(c.field)))
+        if c.rule is not None:
+            fails.append(Not(c.rule))
+        body = fails[0] if len(fails) == 1 else Or(tuple(fails))
+        out.append((And(when + (body,)) if when else body, c.reason))
+    return out
 
 
 class _Interner:
@@ -158,6 +201,8 @@ def _cost(expr: Expr) -> int:
         return 1 if expr.principal_only else 3
     if isinstance(expr, Sites):
         return 10
+    if isinstance(expr, _Malformed):
+        return 0
     if isinstance(expr, Not):
         return _cost(expr.operand)
     if isinstance(expr, (And, Or)):
@@ -193,6 +238,10 @@ class _Assembler:
             self._emit(OP_CMP, FIELDS.index(expr.field), CMP_CODE[expr.op], float(expr.value))
         elif isinstance(expr, Severity):
             self._emit(OP_SEV, LEVEL_BIT[expr.level])
+        elif isinstance(expr, _Present):
+            self._emit(OP_PRESENT, CHECK_FIELDS.index(expr.field))
+        elif isinstance(expr, _Malformed):
+            self._emit(OP_MALFORMED, CHECK_FIELDS.index(expr.field))
         elif isinstance(expr, Not):
             self._expr(expr.operand)
             self._emit(OP_NOT)
@@ -320,12 +369,10 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         out_drg_start.append(len(drg_rule))
     ungroupable = drg_out(scheme.ungroupable)
 
-    check_field, check_when, check_rule, check_reason = [], [], [], []
-    for c in scheme.checks:
-        check_field.append(CHECK_FIELDS.index(c.field) if c.field is not None else -1)
-        check_when.append(asm.add(c.when) if c.when is not None else -1)
-        check_rule.append(asm.add(c.rule) if c.rule is not None else -1)
-        check_reason.append(reasons(c.reason))
+    fail_rule, fail_reason = [], []
+    for rule, reason in failure_rules(scheme):
+        fail_rule.append(asm.add(rule))
+        fail_reason.append(reasons(reason))
     malformed_reason = reasons(scheme.malformed_reason) if scheme.malformed_reason else -1
     malformed_fields = tuple(sorted({c.field for c in scheme.checks if c.field is not None},
                                     key=CHECK_FIELDS.index)) if malformed_reason >= 0 else ()
@@ -341,8 +388,7 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         adrg_out=i32(adrg_out_idx), out_drg_start=i32(out_drg_start),
         out_has_drgs=np.array(out_has, dtype=np.uint8), out_self_drg=i32(out_self),
         drg_rule=i32(drg_rule), drg_out=i32(drg_idx),
-        check_field=i32(check_field), check_when=i32(check_when), check_rule=i32(check_rule),
-        check_reason=i32(check_reason), malformed_reason=int(malformed_reason),
+        fail_rule=i32(fail_rule), fail_reason=i32(fail_reason),
         malformed_fields=malformed_fields,
         fallthrough=bool(scheme.mdc_fallthrough), ambiguous=bool(scheme.ambiguous_group),
         ungroupable_drg=int(ungroupable),
@@ -353,7 +399,10 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         reasons=reasons.table(),
         statuses=(scheme.status["grouped"], scheme.status["ungroupable"], scheme.status["invalid"]),
     )
-    for arr in (bits, mask, or_flag, cc_level, cc_table, pdx_table, site_attr, prog, vals, starts):
+    for arr in (bits, mask, or_flag, cc_level, cc_table, pdx_table, site_attr, prog, vals, starts,
+                compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical, compiled.adrg_out,
+                compiled.out_drg_start, compiled.out_has_drgs, compiled.out_self_drg,
+                compiled.drg_out, compiled.fail_reason):
         arr.flags.writeable = False
     _CACHE[scheme] = compiled
     return compiled

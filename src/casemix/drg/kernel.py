@@ -26,7 +26,8 @@ from numba import njit, prange
 
 from casemix.drg.compile import (
     OP_CMP, OP_IN_DX, OP_IN_PDX, OP_IN_PPROC, OP_IN_PROC, OP_IN_SDX, OP_JUMP_FALSE,
-    OP_JUMP_TRUE, OP_NOT, OP_PPROC_OR, OP_PROC_OR, OP_SEV, OP_SITES, OP_TRUE,
+    OP_JUMP_TRUE, OP_MALFORMED, OP_NOT, OP_PPROC_OR, OP_PROC_OR, OP_PRESENT, OP_SEV, OP_SITES,
+    OP_TRUE,
 )
 
 
@@ -96,10 +97,13 @@ def _sites(row, i, pdx, sdx_off, sdx_val, site_attr):
     return count
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, inline="always")
 def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
-           pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, levels):
-    """Evaluate rule ``r`` on case ``i`` (a missing field makes a comparison false)."""
+           pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed, levels):
+    """Evaluate rule ``r`` on case ``i`` (a missing field makes a comparison false).
+
+    Inlined into its single call site in ``group_kernel``.
+    """
     k = rule_start[r]
     end = rule_start[r + 1]
     acc = False
@@ -157,19 +161,41 @@ def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
             acc = not acc
         elif op == OP_TRUE:
             acc = True
+        elif op == OP_PRESENT:
+            f = prog[k, 1]
+            if f < 6:
+                acc = present[f, i] != 0
+            elif f == 6:
+                acc = pdx[i] != -2 or sdx_off[i + 1] > sdx_off[i]
+            else:
+                acc = pproc[i] != -2 or op_off[i + 1] > op_off[i]
+        elif op == OP_MALFORMED:
+            acc = ((malformed[i] >> prog[k, 1]) & 1) != 0
         k += 1
     return acc
+
+
+# phases of the per-case state machine
+_VALIDITY, _MDC, _ADRG, _DRG = 0, 1, 2, 3
 
 
 @njit(parallel=True, cache=_CACHE)
 def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed,
                  bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr,
-                 prog, prog_val, rule_start, mdc_rule, mdc_adrg_start, mdc_qy, adrg_rule,
-                 adrg_medical, adrg_out, out_drg_start, out_has_drgs, out_self_drg, drg_rule,
-                 drg_out, check_field, check_when, check_rule, check_reason, malformed_reason,
-                 fallthrough, ambiguous, ungroupable_drg, reason_no_mdc, reason_no_adrg,
-                 reason_no_drg, res_mdc, res_adrg, res_drg, res_sev, res_status, res_reason):
+                 prog, prog_val, rule_start, seq, n_fail, n_mdc, n_adrg, mdc_adrg_start, mdc_qy,
+                 adrg_medical, adrg_out, out_drg_start, out_has_drgs, out_self_drg, drg_out,
+                 fail_reason, fallthrough, ambiguous, ungroupable_drg, reason_no_mdc,
+                 reason_no_adrg, reason_no_drg,
+                 res_mdc, res_adrg, res_drg, res_sev, res_status, res_reason):
     """Group every case; results go to the six ``res_*`` arrays.
+
+    ``seq`` holds the rule numbers of the failure rules, MDCs, ADRGs and
+    DRGs, in that order (``n_fail``, ``n_mdc``, ``n_adrg`` long, then the
+    DRGs).  Each case runs a small state machine (validity → MDC → ADRG →
+    DRG) whose every step is "first rule of ``seq[lo:hi]`` that holds", so
+    ``_holds`` is inlined at one place only: calling a numba function with
+    this many arrays per rule costs more than the rule (reference counts
+    of every array argument are updated atomically, by both threads).
 
     ``res_mdc``/``res_adrg``/``res_reason`` index the decode tables of
     :class:`~casemix.drg.compile.CompiledScheme` (0 = empty), ``res_drg``
@@ -177,115 +203,99 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
     3 MCC and ``res_status`` 0 grouped / 1 ungroupable / 2 invalid.
     """
     n = pdx.shape[0]
-    n_mdc = mdc_rule.shape[0]
-    n_checks = check_field.shape[0]
+    mdc_base = n_fail
+    adrg_base = n_fail + n_mdc
+    drg_base = adrg_base + n_adrg
     for i in prange(n):
-        # 1. validity: the first failing check decides
-        failed = -1
-        for c in range(n_checks):
-            w = check_when[c]
-            if w >= 0 and not _holds(w, i, prog, prog_val, rule_start, bits, mask, or_flag,
-                                     site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val,
-                                     fields, present, 0):
-                continue
-            f = check_field[c]
-            if f >= 0:
-                if malformed_reason >= 0 and (malformed[i] >> f) & 1:
-                    failed = malformed_reason
-                    break
-                if f < 6:
-                    here = present[f, i] != 0
-                elif f == 6:
-                    here = pdx[i] != -2 or sdx_off[i + 1] > sdx_off[i]
-                else:
-                    here = pproc[i] != -2 or op_off[i + 1] > op_off[i]
-                if not here:
-                    failed = check_reason[c]
-                    break
-            r = check_rule[c]
-            if r >= 0 and not _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag,
-                                     site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val,
-                                     fields, present, 0):
-                failed = check_reason[c]
-                break
-        if failed >= 0:
-            res_mdc[i] = 0
-            res_adrg[i] = 0
-            res_drg[i] = ungroupable_drg
-            res_sev[i] = 0
-            res_status[i] = 2
-            res_reason[i] = failed
-            continue
-
-        # 4. severity: non-excluded levels of the secondary diagnoses
-        p = pdx[i]
-        own = pdx_table[p] if p >= 0 else -1
+        phase = _VALIDITY
+        lo = 0
+        hi = n_fail
         levels = 0
-        for j in range(sdx_off[i], sdx_off[i + 1]):
-            c = sdx_val[j]
-            if c < 0:
-                continue
-            lv = cc_level[c]
-            if lv == 0:
-                continue
-            t = cc_table[c]
-            if own >= 0 and t == own and t != never_table:
-                continue
-            levels |= lv
-        res_sev[i] = 3 if (levels & 2) != 0 else (2 if (levels & 1) != 0 else 1)
-
-        # 2.-6. MDC, ADRG (with fall-through and QY), DRG
+        m = -1
+        o = -1
         mdc_i = 0
         adrg_i = 0
         drg_i = ungroupable_drg
+        sev = 0
         status = 1
-        reason = -1
-        entered = False
-        decided = False
-        for m in range(n_mdc):
-            if not _holds(mdc_rule[m], i, prog, prog_val, rule_start, bits, mask, or_flag,
-                          site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields,
-                          present, levels):
-                continue
-            entered = True
-            found = -1
-            for a in range(mdc_adrg_start[m], mdc_adrg_start[m + 1]):
-                if _holds(adrg_rule[a], i, prog, prog_val, rule_start, bits, mask, or_flag,
-                          site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields,
-                          present, levels):
-                    found = a
+        reason = reason_no_mdc
+        while True:
+            # the first rule of seq[lo:hi] that holds
+            j = -1
+            for jj in range(lo, hi):
+                if _holds(seq[jj], i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
+                          pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present,
+                          malformed, levels):
+                    j = jj
                     break
-            if found < 0:
-                if fallthrough:
-                    continue
+            if phase == _VALIDITY:
+                if j >= 0:  # 1. a check fails: invalid
+                    status = 2
+                    reason = fail_reason[j]
+                    break
+                # 4. severity: non-excluded levels of the secondary diagnoses
+                p = pdx[i]
+                own = pdx_table[p] if p >= 0 else -1
+                for q in range(sdx_off[i], sdx_off[i + 1]):
+                    c = sdx_val[q]
+                    if c < 0:
+                        continue
+                    lv = cc_level[c]
+                    if lv == 0:
+                        continue
+                    t = cc_table[c]
+                    if own >= 0 and t == own and t != never_table:
+                        continue
+                    levels |= lv
+                sev = 3 if (levels & 2) != 0 else (2 if (levels & 1) != 0 else 1)
+                phase = _MDC
+                lo = mdc_base
+                hi = mdc_base + n_mdc
+            elif phase == _MDC:  # 2. the first MDC whose rule holds (after m)
+                if j < 0:
+                    break  # reason: no_mdc, or no_adrg when some MDC was entered
+                m = j - mdc_base
                 reason = reason_no_adrg
-                decided = True
-                break
-            o = adrg_out[found]
-            pp = pproc[i]
-            if ambiguous and adrg_medical[found] != 0 and pp >= 0 and or_flag[pp] != 0:
-                o = mdc_qy[m]
-            decided = True
-            if out_has_drgs[o] == 0 and out_self_drg[o] >= 0:
-                mdc_i, adrg_i, drg_i, status, reason = m + 1, o, out_self_drg[o], 0, 0
-                break
-            d_found = -1
-            for d in range(out_drg_start[o], out_drg_start[o + 1]):
-                if _holds(drg_rule[d], i, prog, prog_val, rule_start, bits, mask, or_flag,
-                          site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields,
-                          present, levels):
-                    d_found = d
+                phase = _ADRG
+                lo = adrg_base + mdc_adrg_start[m]
+                hi = adrg_base + mdc_adrg_start[m + 1]
+            elif phase == _ADRG:  # 3. the first ADRG of the MDC
+                if j < 0:
+                    if not fallthrough:
+                        break
+                    phase = _MDC
+                    lo = mdc_base + m + 1
+                    hi = mdc_base + n_mdc
+                    continue
+                a = j - adrg_base
+                o = adrg_out[a]
+                pp = pproc[i]
+                if ambiguous and adrg_medical[a] != 0 and pp >= 0 and or_flag[pp] != 0:
+                    o = mdc_qy[m]
+                if out_has_drgs[o] == 0 and out_self_drg[o] >= 0:
+                    mdc_i = m + 1
+                    adrg_i = o
+                    drg_i = out_self_drg[o]
+                    status = 0
+                    reason = 0
                     break
-            if d_found < 0:
-                reason = reason_no_drg
-            else:
-                mdc_i, adrg_i, drg_i, status, reason = m + 1, o, drg_out[d_found], 0, 0
-            break
-        if not decided:
-            reason = reason_no_adrg if entered else reason_no_mdc
+                phase = _DRG
+                lo = drg_base + out_drg_start[o]
+                hi = drg_base + out_drg_start[o + 1]
+            else:  # 5. the first DRG of the ADRG
+                if j < 0:
+                    reason = reason_no_drg
+                else:
+                    mdc_i = m + 1
+                    adrg_i = o
+                    drg_i = drg_out[j - drg_base]
+                    status = 0
+                    reason = 0
+                break
         res_mdc[i] = mdc_i
         res_adrg[i] = adrg_i
         res_drg[i] = drg_i
+        res_sev[i] = sev
         res_status[i] = status
         res_reason[i] = reason
 
