@@ -197,7 +197,7 @@ def histories(draw):
     return pl.DataFrame({"drg": drg, "total_cost": cost, "year": year})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), TRIMS, st.sampled_from(["means", "sums"]),
        st.sampled_from([0.5, 3.0, 1e-3, 7.0, 123.456]))
 def test_scaling_costs_leaves_rw_unchanged(h, t, blend, c):
