@@ -1,0 +1,128 @@
+"""Dask clusters from a spec string, and numba set up for worker processes.
+
+numba in workers
+----------------
+Two settings matter when the batch kernel runs inside Dask workers:
+
+- **threads**: each worker process runs one task per thread, and a Dask
+  cluster already spreads partitions over the cores.  A numba
+  ``parallel=True`` kernel in every worker would start one thread per core
+  *per worker* and oversubscribe the machine, so workers started here get
+  ``NUMBA_NUM_THREADS=1``, and :func:`casemix.dask.group` also calls
+  ``numba.set_num_threads`` in each task (which covers workers started by
+  someone else).
+- **the on-disk cache**: compiling the grouping kernel takes about 20 s;
+  loading it from numba's cache well under a second.  Several processes
+  that compile and write the same cache entry at once can crash or load a
+  half-written file (numba issue #4807).  casemix therefore **warms the
+  cache in the client process before any worker starts**
+  (:func:`warm_numba_cache`), so the workers only ever read it.  If the
+  cache cannot be written (a read-only install), the workers are started
+  with ``CASEMIX_NUMBA_CACHE=0`` and compile in memory instead.  For a
+  remote cluster, warm the cache on each node before its workers start,
+  or set ``CASEMIX_NUMBA_CACHE=0`` on the workers (``docs/dask.md``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from casemix.errors import InputError
+
+__all__ = ["connect", "parse_spec", "warm_numba_cache"]
+
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+_TCP = re.compile(r"^tcp://[^\s:/]+:\d+$")
+
+
+def parse_spec(spec: str) -> tuple[str, Any]:
+    """Split a cluster spec into ``("local", n_workers)`` or ``("tcp", address)``.
+
+    Parameters
+    ----------
+    spec
+        ``local:N`` (a LocalCluster of N worker processes; ``local`` alone
+        means 2) or ``tcp://HOST:PORT`` (the scheduler of a running cluster).
+
+    Raises
+    ------
+    InputError
+        The spec has neither form, or N is not a positive whole number.
+    """
+    s = str(spec).strip()
+    m = _LOCAL.match(s)
+    if m:
+        n = int(m.group(1)) if m.group(1) else 2
+        if n < 1:
+            raise InputError(f"--dask {spec!r}: the number of local workers must be at least 1")
+        return "local", n
+    if _TCP.match(s):
+        return "tcp", s
+    raise InputError(f"--dask {spec!r}: expected local:N (N worker processes on this machine) "
+                     "or tcp://HOST:PORT (the scheduler of a running Dask cluster)")
+
+
+def warm_numba_cache() -> bool:
+    """Compile the DRG batch kernel into numba's on-disk cache, in this process.
+
+    Call it before starting worker processes so that they load the cache
+    instead of compiling (and writing) it concurrently (numba issue #4807).
+
+    Returns
+    -------
+    bool
+        True when the kernel is cached on disk (or was already), False when
+        caching is switched off (``CASEMIX_NUMBA_CACHE=0``) or the cache
+        could not be written.
+    """
+    from casemix.drg import kernel
+
+    if not kernel.cache_enabled():
+        return False
+    from casemix.dask._group import group_partition
+    from casemix.synth import synth_cases
+
+    # a pandas frame, as a Dask partition is, so the kernel sees the same
+    # array types (and compiles the same signature) as in the workers
+    sample = synth_cases("casemix-demo", 8, seed=0, layout="lists").to_pandas()
+    group_partition(sample, "casemix-demo", "batch", None, None)
+    path = kernel.group_kernel.stats.cache_path
+    return bool(path) and os.path.isdir(path) and any(
+        f.startswith("kernel.group_kernel") and f.endswith(".nbi") for f in os.listdir(path))
+
+
+def worker_env(*, numba_threads: int = 1, cache_ok: bool = True) -> dict[str, str]:
+    """Environment for worker processes casemix starts (see the module docstring)."""
+    env = {"NUMBA_NUM_THREADS": str(int(numba_threads)),
+           # polars in a worker should not start one thread per core either
+           "POLARS_MAX_THREADS": str(int(numba_threads))}
+    if not cache_ok:
+        env["CASEMIX_NUMBA_CACHE"] = "0"
+    return env
+
+
+def connect(spec: str, *, warm: bool = True, memory_limit: str | None = "auto") -> Any:
+    """A ``distributed.Client`` for ``spec`` (see :func:`parse_spec`).
+
+    ``local:N`` starts ``LocalCluster(n_workers=N, threads_per_worker=1,
+    processes=True, host="127.0.0.1", dashboard_address=None)`` with
+    ``NUMBA_NUM_THREADS=1`` in the workers, after warming numba's cache in
+    this process (``warm=True``).  ``tcp://HOST:PORT`` connects to a running
+    scheduler and changes nothing on its workers.  Close the client (a
+    context manager) to stop a local cluster.
+    """
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise InputError("running on Dask needs the optional dependencies: "
+                         "pip install 'casemix[dask]'") from exc
+    kind, value = parse_spec(spec)
+    if kind == "tcp":
+        return Client(value)
+    cache_ok = warm_numba_cache() if warm else True
+    # a Client given cluster keywords starts its own LocalCluster and stops it on close()
+    return Client(n_workers=value, threads_per_worker=1, processes=True, host="127.0.0.1",
+                  dashboard_address=None, memory_limit=memory_limit,
+                  env=worker_env(cache_ok=cache_ok))

@@ -1,0 +1,240 @@
+"""casemix.dask on a local Dask cluster: the same answer as in memory, to the fen.
+
+One LocalCluster (2 worker processes, 1 thread each) serves the whole
+module.  The data mixes valid cases, a block of cases that cannot be
+grouped, readmissions whose two stays sit in different partitions and
+listed special cases; partitionings of 1, 3 and 16 include an empty
+partition and a partition of invalid cases only.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+dd = pytest.importorskip("dask.dataframe", reason="casemix.dask tests need dask[dataframe] "
+                         "(pip install 'casemix[dask]')")
+distributed = pytest.importorskip("distributed", reason="casemix.dask tests need distributed "
+                                  "(pip install 'casemix[dask]')")
+
+import pandas as pd  # noqa: E402
+import polars as pl  # noqa: E402
+from polars.testing import assert_frame_equal  # noqa: E402
+
+import casemix  # noqa: E402
+import casemix.dask as cd  # noqa: E402
+from casemix.budget import HighCost, Policy, SpecialCases  # noqa: E402
+from casemix.dask._cluster import worker_env  # noqa: E402
+from casemix.errors import InputError, PolicyError  # noqa: E402
+from casemix.settle import settle  # noqa: E402
+from casemix.synth import synth_cases  # noqa: E402
+from casemix.weights import compute_weights  # noqa: E402
+
+SCHEME = "casemix-demo"
+N_VALID, N_INVALID, N_READMIT = 1500, 40, 60
+GROUP_COLS = ["mdc", "adrg", "drg", "severity", "status", "reason", "warnings"]
+MONEY = ["payment_fen", "point_payment_fen", "at_cost_fen", "reserve_fen", "prepaid_fen",
+         "clearing_fen", "cost_fen", "surplus_fen", "budget_fen", "point_budget_fen"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    # warm numba's on-disk cache here, before the workers start, so that they only read it
+    cd.warm_numba_cache()
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None,
+                                       env=worker_env())
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _cases() -> pd.DataFrame:
+    """Valid cases, then a block that cannot be grouped, then readmissions of earlier cases."""
+    base = synth_cases(SCHEME, N_VALID + N_INVALID, seed=11, invalid_share=0.02)
+    rng = np.random.default_rng(5)
+    start = np.datetime64("2024-01-01") + rng.integers(0, 300, base.height).astype("timedelta64[D]")
+    los = np.maximum(base["los"].fill_null(1).to_numpy(), 1).astype("int64")
+    base = base.with_columns(
+        pl.Series("patient_id", [f"P{i:05d}" for i in range(base.height)]),
+        pl.Series("admission_date", start.astype("datetime64[D]")).cast(pl.Date),
+        pl.Series("discharge_date", (start + los.astype("timedelta64[D]"))).cast(pl.Date))
+    # the last N_INVALID rows: no diagnosis at all, so no group (an all-invalid partition)
+    invalid = base.slice(N_VALID).with_columns(pl.lit(None, pl.String).alias("pdx"),
+                                               pl.lit([], pl.List(pl.String)).alias("sdx"))
+    valid = base.slice(0, N_VALID)
+    # readmissions: copies of early cases 5 days after their discharge, same hospital and codes
+    again = valid.slice(0, N_READMIT).with_columns(
+        (pl.lit("R") + pl.col("case_id")).alias("case_id"),
+        (pl.col("discharge_date") + pl.duration(days=5)).alias("admission_date"),
+        (pl.col("discharge_date") + pl.duration(days=9)).alias("discharge_date"))
+    frame = pl.concat([valid, invalid, again])
+    return frame.to_pandas(use_pyarrow_extension_array=True)
+
+
+@pytest.fixture(scope="module")
+def cases() -> pd.DataFrame:
+    return _cases()
+
+
+def _slices(k: int) -> list[tuple[int, int]]:
+    """k partitions of the rows; from 3 on, one is empty and (from 4) one is the invalid block."""
+    n = N_VALID + N_INVALID + N_READMIT
+    if k == 1:
+        return [(0, n)]
+    if k == 3:
+        return [(0, N_VALID), (N_VALID, N_VALID), (N_VALID, n)]
+    bounds = np.linspace(0, N_VALID, k - 2).astype(int).tolist()
+    parts = list(zip(bounds[:-1], bounds[1:], strict=True))
+    parts.insert(1, (bounds[1], bounds[1]))
+    return parts + [(N_VALID, N_VALID + N_INVALID), (N_VALID + N_INVALID, n)]
+
+
+def _take(frame: pd.DataFrame, bounds: tuple[int, int]) -> pd.DataFrame:
+    return frame.iloc[bounds[0]:bounds[1]]
+
+
+def _dask(frame: pd.DataFrame, k: int):
+    parts = _slices(k)
+    assert sum(b - a for a, b in parts) == len(frame)
+    return dd.from_map(_take, [frame] * len(parts), parts, meta=frame.iloc[:0],
+                       enforce_metadata=False)
+
+
+def _policy(cases: pd.DataFrame, **changes) -> Policy:
+    budget = round(float(cases["total_cost"].sum()) * 0.9)
+    special = SpecialCases(case_ids=tuple(cases["case_id"].iloc[[3, 500, 1400, 1460]].tolist())
+                           + ("not-a-case",), cap_share=0.2)
+    return Policy.demo().replace(budget=budget, special=special, **changes)
+
+
+@pytest.fixture(scope="module")
+def grouped(cases) -> pd.DataFrame:
+    return casemix.group(cases, scheme=SCHEME)
+
+
+def _pl(frame: pd.DataFrame) -> pl.DataFrame:
+    return pl.from_pandas(frame.reset_index(drop=True))
+
+
+def _same(mem: pd.DataFrame, dist: pd.DataFrame, *, exact: list[str]) -> None:
+    """Integer (fen) and text columns equal; floats equal to 1e-12 relative."""
+    a, b = _pl(mem), _pl(dist)
+    assert a.columns == b.columns
+    assert a.height == b.height
+    for c in a.columns:
+        if c in exact or not a.schema[c].is_float():
+            assert a[c].equals(b[c]), c
+    assert_frame_equal(a, b, check_dtypes=False, rel_tol=1e-12, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 3, 16])
+def test_group_equals_in_memory(client, cases, grouped, k):
+    ddf = _dask(cases, k)
+    assert ddf.npartitions == k
+    out = cd.group(ddf, scheme=SCHEME)
+    assert list(out.columns) == list(grouped.columns)
+    got = out.compute()
+    assert len(got) == len(cases)
+    for c in GROUP_COLS:
+        assert got[c].astype(str).tolist() == grouped[c].astype(str).tolist(), c
+    assert got["case_id"].tolist() == cases["case_id"].tolist()
+    # the invalid block really is invalid, so that partition holds no grouped case
+    assert set(got["drg"].iloc[N_VALID:N_VALID + N_INVALID]) <= {"0000", ""}
+
+
+@pytest.mark.parametrize("k", [1, 3, 16])
+def test_settle_equals_in_memory(client, cases, grouped, k):
+    weights = compute_weights(grouped)
+    policy = _policy(cases)
+    mem = settle(grouped, policy, weights=weights)
+    ddf = cd.group(_dask(cases, k), scheme=SCHEME)
+    dist = cd.settle(ddf, policy, weights=weights)
+    got = dist.cases.compute()
+    _same(mem.cases, got, exact=["payment_fen"])
+    _same(mem.hospitals, dist.hospitals, exact=MONEY)
+    _same(mem.region, dist.region, exact=MONEY)
+    assert mem.notes == dist.notes
+    # the data exercise the cross-case rules
+    assert got["readmission"].sum() > 0
+    assert (got["rule"] == "special").sum() > 0
+    assert (got["rule"] == "ungroupable").sum() >= N_INVALID
+    assert int(got["payment_fen"].sum()) == policy.budget_fen
+
+
+def test_settle_policy_variant(client, cases, grouped):
+    # cost-converted points of ungroupable cases, a forecast base point value, reserve, prepayment
+    weights = compute_weights(grouped)
+    policy = _policy(cases, ungroupable="points", forecast_points=250_000.0,
+                     quality_reserve=0.05, prepayment_share=0.9)
+    mem = settle(grouped, policy, weights=weights)
+    dist = cd.settle(cd.group(_dask(cases, 3), scheme=SCHEME), policy, weights=weights,
+                     persist=False)
+    _same(mem.cases, dist.cases.compute(), exact=["payment_fen"])
+    _same(mem.hospitals, dist.hospitals, exact=MONEY)
+    _same(mem.region, dist.region, exact=MONEY)
+    assert (dist.hospitals["prepaid_fen"] > 0).all()
+
+
+def test_settle_points_column_without_case_id(client, cases, grouped):
+    # DIP-style: precomputed points (weights give reference costs); cases numbered over all rows
+    g = grouped.drop(columns=["case_id"]).assign(
+        pts=np.round(np.random.default_rng(2).gamma(2.0, 40.0, len(grouped)), 4))
+    policy = _policy(cases).replace(special=SpecialCases(case_ids=("3", "1601")),
+                                    points_per_rw=1.0)
+    weights = compute_weights(grouped)
+    mem = settle(g, policy, points="pts", weights=weights)
+    dist = cd.settle(_dask(g, 3), policy, points="pts", weights=weights)
+    _same(mem.cases, dist.cases.compute(), exact=["payment_fen"])
+    _same(mem.hospitals, dist.hospitals, exact=MONEY)
+
+
+def test_weights_equal_in_memory(client, grouped):
+    w = cd.weights(_dask(grouped, 3))
+    assert_frame_equal(pl.from_pandas(w.table), pl.from_pandas(compute_weights(grouped).table))
+
+
+def test_errors_name_the_row(client, cases, grouped):
+    weights = compute_weights(grouped)
+    bad = grouped.copy()
+    bad.loc[1530, "total_cost"] = -1.0
+    with pytest.raises(InputError, match=r"total_cost .* row .*case_id"):
+        cd.settle(_dask(bad, 3), _policy(cases), weights=weights)
+    with pytest.raises(PolicyError, match="exceed the budget"):
+        cd.settle(_dask(grouped, 3), _policy(cases).replace(budget=1), weights=weights)
+    with pytest.raises(InputError, match="dask.dataframe.DataFrame"):
+        cd.group(cases)
+    # group means of the settled year itself are a region-wide reduction this version refuses
+    with pytest.raises(InputError, match="HighCost.mean"):
+        cd.settle(_dask(grouped, 3), _policy(cases, high_cost=HighCost(mean="cases")),
+                  weights=weights)
+    with pytest.raises(InputError, match="mean_cost"):
+        cd.settle(_dask(grouped, 3), _policy(cases), weights=weights.table[["drg", "rw"]])
+
+
+def test_workers_use_one_numba_thread_and_the_warm_cache(client, cases):
+    cd.group(_dask(cases, 3), scheme=SCHEME).compute()
+
+    def probe():
+        from casemix.drg import kernel
+
+        return (os.environ.get("NUMBA_NUM_THREADS"), sum(kernel.group_kernel.stats.cache_misses.values()))
+
+    for threads, misses in client.run(probe).values():
+        assert threads == "1"
+        assert misses == 0  # loaded from the cache warmed before the workers started
+
+
+@pytest.mark.parametrize("spec, want", [("local:3", ("local", 3)), ("local", ("local", 2)),
+                                        ("tcp://10.0.0.5:8786", ("tcp", "tcp://10.0.0.5:8786"))])
+def test_parse_spec(spec, want):
+    assert cd.parse_spec(spec) == want
+
+
+@pytest.mark.parametrize("spec", ["local:0", "local:x", "10.0.0.5:8786", "tcp://host", ""])
+def test_parse_spec_rejects(spec):
+    with pytest.raises(InputError, match="--dask"):
+        cd.parse_spec(spec)
