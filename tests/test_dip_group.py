@@ -282,3 +282,14 @@ def test_batch_equals_reference_on_demo(rows):
     assert a.equals(b)
     assert (a["dip_group"].is_null() == (a["reason"] != "")).all()
     assert a.height == f.height
+
+
+def test_demo_subtypes_and_their_validation(tmp_path, demo):
+    assert demo.subtypes[("D0011", "age", "0-28d")] == 1.40
+    folder = _copy_demo(tmp_path)
+    p = folder / "subtypes.csv"
+    p.write_text(p.read_text(encoding="utf-8").replace("D0029,tumour,death", "D0029,tumour,dead"),
+                 encoding="utf-8")
+    with pytest.raises(SchemeError) as err:
+        dip.load_catalog(folder)
+    assert (err.value.line, err.value.column) == (6, "subtype")

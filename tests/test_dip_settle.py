@@ -248,3 +248,18 @@ def test_severity_from_a_drg_scheme_cc_table():
 def test_scores_need_columns():
     with pytest.raises(InputError, match="dip_group"):
         dip.scores(pl.DataFrame({"total_cost": [1.0]}))
+
+
+def test_severity_with_a_loaded_drg_scheme():
+    import casemix
+
+    scheme = casemix.load_scheme("casemix-demo")
+    level, table = scheme.cc["J96.000"]
+    assert scheme.exclusions["J18.900"] != table  # so J96.000 counts for a J18.900 case
+    f = pl.DataFrame({"pdx": ["J18.900", "J18.900", "I63.900"],
+                      "sdx": [["J96.000"], ["J18.000"], []]},
+                     schema_overrides={"sdx": pl.List(pl.String)})
+    lab = subtype_labels(f, scheme=scheme)
+    # J18.000 shares J18.900's exclusion table 1: excluded
+    assert scheme.exclusions["J18.900"] == scheme.cc["J18.000"][1]
+    assert lab["subtype_severity"].to_list() == [level, "none", "none"]

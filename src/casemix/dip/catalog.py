@@ -372,14 +372,30 @@ def _load_groups(path: Path) -> tuple[DipGroup, ...]:
     return tuple(groups)
 
 
+#: auxiliary sub-type labels per dimension (casemix.dip.scores.subtype_labels)
+SUBTYPES: dict[str, tuple[str, ...]] = {
+    "age": ("0-28d", "29d-1y", "1-6", "7-17", "18-64", "65+"),
+    "severity": ("MCC", "CC", "none"),
+    "tumour": ("death", "metastasis", "radio_chemo", "none"),
+}
+
+
 def _load_subtypes(path: Path, groups: dict[str, int]) -> dict[tuple[str, str, str], float]:
     out: dict[tuple[str, str, str], float] = {}
     if not path.exists():
         return out
-    for line, row in _rows(path, ("group", "dimension", "subtype", "coefficient")):
+    for line, row in _rows(path, ("group", "dimension", "subtype", "coefficient"), ("note",)):
         if row["group"] not in groups:
             raise SchemeError(f"unknown group {row['group']!r}", file=str(path), line=line,
                               column="group")
+        if row["dimension"] not in SUBTYPES:
+            raise SchemeError(f"unknown dimension {row['dimension']!r}; use "
+                              f"{', '.join(SUBTYPES)}", file=str(path), line=line,
+                              column="dimension")
+        if row["subtype"] not in SUBTYPES[row["dimension"]]:
+            raise SchemeError(f"unknown {row['dimension']} sub-type {row['subtype']!r}; use "
+                              f"{', '.join(SUBTYPES[row['dimension']])}", file=str(path),
+                              line=line, column="subtype")
         out[(row["group"], row["dimension"], row["subtype"])] = _number(
             row["coefficient"], path, line, "coefficient")
     return out
