@@ -293,3 +293,15 @@ def test_demo_subtypes_and_their_validation(tmp_path, demo):
     with pytest.raises(SchemeError) as err:
         dip.load_catalog(folder)
     assert (err.value.line, err.value.column) == (6, "subtype")
+
+
+def test_casemix_group_dispatches_dip_catalogs_and_raw_layouts(demo):
+    import casemix
+
+    raw = pl.DataFrame({"主要诊断编码": ["K35.300", "I10.x00"], "诊断": ["", ""],
+                        "手术": ["47.0100|54.5100", ""], "总费用": ["30000", "4000"]})
+    mapping = {"主要诊断编码": "pdx", "诊断": "sdx", "手术": "procedures",
+               "总费用": "total_cost"}
+    out = casemix.group(raw, scheme="dip-demo", mapping=mapping)
+    assert out.columns[:4] == raw.columns
+    assert out["dip_group"].to_list() == ["D0002", "D0020"]

@@ -160,21 +160,21 @@ def _is_canonical(frame: pl.DataFrame) -> bool:
                                           if c in frame.columns)
 
 
-def canonical(frame: pl.DataFrame) -> pl.DataFrame:
+def canonical(frame: pl.DataFrame, mapping: dict[str, str] | None = None) -> pl.DataFrame:
     """``frame`` itself when it already has canonical code columns, else ``read_cases(frame)``.
 
     Input straight from a file (Chinese 结算清单 headers, wide diagnosis
-    columns, ``|``-joined lists) goes through :func:`casemix.read_cases`;
-    the result has the same rows in the same order.
+    columns, ``|``-joined lists) or with a column ``mapping`` goes through
+    :func:`casemix.read_cases`; the result has the same rows in the same order.
     """
-    if _is_canonical(frame):
+    if mapping is None and _is_canonical(frame):
         return frame
     try:
         from casemix.cases import read_cases
     except ImportError:  # pragma: no cover - casemix.cases ships with casemix
         raise InputError("cases need canonical columns pdx (String), sdx, oproc "
                          "(List(String)), pproc (String)") from None
-    return read_cases(frame)
+    return read_cases(frame, mapping=mapping)
 
 
 def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
@@ -221,7 +221,7 @@ def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
 
 
 def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine: str = "batch",
-          main_procedure_only: bool = False) -> Any:
+          main_procedure_only: bool = False, mapping: dict[str, str] | None = None) -> Any:
     """Assign each case to a DIP group (按病种分值付费 病种组合).
 
     Parameters
@@ -239,6 +239,9 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
     main_procedure_only
         Comprehensive groups take the attribute of the main procedure only
         instead of the highest attribute among all procedures.
+    mapping
+        Your column name → canonical name, passed to :func:`casemix.read_cases`
+        (used whenever the input is not already canonical).
 
     Returns
     -------
@@ -258,7 +261,7 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
 
     cat = load_catalog(catalog)
     frame = to_polars(cases)
-    canon = canonical(frame)
+    canon = canonical(frame, mapping)
     g, reason, warn, dx_id, attr, uniq = _decide(canon, cat, engine, main_procedure_only)
     n = len(g)
     ok = g >= 0
