@@ -13,6 +13,7 @@ results are one cache line each.
 from __future__ import annotations
 
 import os
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -105,8 +106,7 @@ def person_year_order(pcode, day, n_persons, year_of_day, first_day):
     return order, seg
 
 
-@njit(cache=_CACHE, parallel=True)
-def pack(ver, ins, st, lvl, referral, major, P, B, S, F, T):
+def _pack(ver, ins, st, lvl, referral, major, P, B, S, F, T):
     """Inputs as one row-major matrix (8 int64 = one cache line per case).
 
     Column 0 packs the small codes: version (bits 0–15), insured type
@@ -127,8 +127,7 @@ def pack(ver, ins, st, lvl, referral, major, P, B, S, F, T):
     return X
 
 
-@njit(cache=_CACHE, parallel=True)
-def cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
+def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
             g_covers, g_major, g_elig, g_ded, g_cap, g_nb, g_upper, g_rate, out):
     """Fill ``out[j, :7]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` are one person-year in date order.
 
@@ -217,8 +216,7 @@ def cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
                 out[j, n_layers + 1] = X[j, 5] - total_paid
 
 
-@njit(cache=_CACHE, parallel=True)
-def gather_rows(X, order):
+def _gather_rows(X, order):
     """``X[order]``: a tight loop of independent loads, so many cache misses overlap."""
     n = order.shape[0]
     Y = np.empty((n, X.shape[1]), np.int64)
@@ -229,8 +227,7 @@ def gather_rows(X, order):
     return Y
 
 
-@njit(cache=_CACHE, parallel=True)
-def unsort_rows(out, order):
+def _unsort_rows(out, order):
     """Rows in sorted order back to input order (one cache line written per case)."""
     res = np.empty_like(out)
     for j in prange(order.shape[0]):
@@ -240,8 +237,7 @@ def unsort_rows(out, order):
     return res
 
 
-@njit(cache=_CACHE, parallel=True)
-def columns(out, k):
+def _columns(out, k):
     """The first ``k`` columns of a row-major result as contiguous arrays."""
     n = out.shape[0]
     cols = np.empty((k, n), np.int64)
@@ -284,15 +280,36 @@ def group_totals(order, seg, group, n_groups, money, oop_col, threshold):
     return cases, sums, py, py_over
 
 
+def _both(fn):
+    """A serial and a parallel compilation of one kernel (prange is range in the serial one).
+
+    Starting the thread pool costs more than a small batch takes.  The serial
+    copy gets its own name so numba's on-disk cache keeps the two apart.
+    """
+    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                                fn.__defaults__, fn.__closure__)
+    serial.__qualname__ = fn.__qualname__ + "_serial"
+    return njit(cache=_CACHE)(serial), njit(cache=_CACHE, parallel=True)(fn)
+
+
+_PACK = _both(_pack)
+_GATHER = _both(_gather_rows)
+_CASCADE = _both(_cascade)
+_UNSORT = _both(_unsort_rows)
+_COLUMNS = _both(_columns)
+PARALLEL_FROM = 50_000   # cases; below this the serial kernels are faster
+
+
 def run(tables: Tables, order: np.ndarray, seg: np.ndarray, ver: np.ndarray, ins: np.ndarray,
         st: np.ndarray, lvl: np.ndarray, referral: np.ndarray, major: np.ndarray,
         P: np.ndarray, B: np.ndarray, S: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Run the cascade; int64 fen ``[7, n]`` in input order: hifp, five annual layers, patient share."""
     t = tables
-    X = gather_rows(pack(ver, ins, st, lvl, referral, major, P, B, S, F, T), order)
+    par = int(P.shape[0] >= PARALLEL_FROM)
+    X = _GATHER[par](_PACK[par](ver, ins, st, lvl, referral, major, P, B, S, F, T), order)
     k = 2 + t.g_covers.shape[1]
     out = np.empty((P.shape[0], 8), dtype=np.int64)   # padded to one cache line per case
-    cascade(seg, X, t.b_ded, t.b_rate, t.b_cap, t.b_refcont,
-            t.g_covers, t.g_major, t.g_elig, t.g_ded, t.g_cap, t.g_nb, t.g_upper, t.g_rate, out)
+    _CASCADE[par](seg, X, t.b_ded, t.b_rate, t.b_cap, t.b_refcont,
+                  t.g_covers, t.g_major, t.g_elig, t.g_ded, t.g_cap, t.g_nb, t.g_upper, t.g_rate, out)
     del X
-    return columns(unsort_rows(out, order), k)
+    return _COLUMNS[par](_UNSORT[par](out, order), k)
