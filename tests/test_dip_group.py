@@ -39,7 +39,7 @@ HAND = [
     (("K35.300", [], "47.0100", ["54.5100"]), ("D0002", "")),
     # a procedure the catalog does not know as related does not matter
     (("K35.301", [], "47.0100", ["99.0400"]), ("D0001", "")),
-    # subcategory K35.3 has no group for lap. appendectomy?  it does; K35.8 lists two main procedures
+    # K35.8 lists two main procedures: either one matches
     (("K35.800x001", [], "47.0901", []), ("D0005", "")),
     # conservative: no procedure
     (("K35.300", [], None, []), ("D0004", "")),
@@ -305,3 +305,11 @@ def test_casemix_group_dispatches_dip_catalogs_and_raw_layouts(demo):
     out = casemix.group(raw, scheme="dip-demo", mapping=mapping)
     assert out.columns[:4] == raw.columns
     assert out["dip_group"].to_list() == ["D0002", "D0020"]
+
+
+@pytest.mark.parametrize("engine", ["reference", "batch"])
+def test_missing_code_columns_count_as_empty(demo, engine):
+    f = pl.DataFrame({"pdx": ["K35.300", "K35.300", " "], "pproc": ["47.0100", None, None]})
+    out = dip.group(f, demo, engine=engine)
+    assert out["dip_group"].to_list() == ["D0001", "D0004", None]
+    assert out["reason"][2] == "no principal diagnosis"

@@ -29,7 +29,7 @@ import polars as pl
 
 from casemix._frames import like, to_polars
 from casemix.dip.catalog import ATTRIBUTES, Catalog, load_catalog_folder, write_catalog
-from casemix.errors import InputError, SchemeError
+from casemix.errors import SchemeError
 
 __all__ = ["ATTRIBUTES", "Catalog", "build_catalog", "catalogs", "group", "hospital_coefficients",
            "load_catalog", "scores", "settle", "subtype_coefficients", "write_catalog",
@@ -110,71 +110,50 @@ def load_catalog(name_or_path: str | Path | Catalog = DEFAULT_CATALOG) -> Catalo
 
 
 # ------------------------------------------------------------------ grouping
-_NEEDED = ("pdx", "sdx", "pproc", "oproc")
-
-
-def _clean_list(col: str) -> pl.Expr:
-    e = pl.element()
-    return pl.col(col).list.eval(e.filter(e.is_not_null() & (e.str.strip_chars() != ""))
-                                 .str.strip_chars())
-
-
-def prepare(frame: pl.DataFrame) -> pl.DataFrame:
-    """The columns grouping reads, normalised once for both engines.
-
-    ``pdx`` (null when empty), ``sdx`` and ``procs`` (principal procedure
-    first, then the others) as lists without nulls or empty strings.
-    Missing ``sdx`` / ``pproc`` / ``oproc`` columns count as empty; a
-    missing ``pdx`` column is an error.
-    """
-    if "pdx" not in frame.columns:
-        raise InputError("cases have no 'pdx' column (principal diagnosis); read them with "
-                         "casemix.read_cases or name the column pdx")
-    cols = []
-    for name, dtype in (("sdx", pl.List(pl.String)), ("pproc", pl.String),
-                        ("oproc", pl.List(pl.String))):
-        if name in frame.columns:
-            if frame.schema[name] != dtype:
-                raise InputError(f"column {name!r} has type {frame.schema[name]}, expected "
-                                 f"{dtype}; read the cases with casemix.read_cases")
-            cols.append(pl.col(name))
-        else:
-            cols.append(pl.lit(None, dtype=dtype).alias(name))
-    if frame.schema["pdx"] != pl.String:
-        raise InputError(f"column 'pdx' has type {frame.schema['pdx']}, expected String")
-    base = frame.select(pl.col("pdx"), *cols)
-    pdx = pl.col("pdx").str.strip_chars()
-    return base.select(
-        pdx=pl.when(pdx != "").then(pdx),
-        sdx=_clean_list("sdx").fill_null([]),
-        procs=pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc").fill_null([]))
-        .list.eval(pl.element().filter(pl.element().str.strip_chars() != "")
-                                     .str.strip_chars()),
-    )
-
-
-def _is_canonical(frame: pl.DataFrame) -> bool:
-    want = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
-            "oproc": pl.List(pl.String)}
-    return "pdx" in frame.columns and all(frame.schema[c] == t for c, t in want.items()
-                                          if c in frame.columns)
+#: the code columns grouping reads, with their canonical types (docs/architecture.md)
+_CODE_COLUMNS = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
+                 "oproc": pl.List(pl.String)}
 
 
 def canonical(frame: pl.DataFrame, mapping: dict[str, str] | None = None) -> pl.DataFrame:
-    """``frame`` itself when it already has canonical code columns, else ``read_cases(frame)``.
+    """``frame`` itself when its code columns are canonical, else ``read_cases(frame)``.
 
     Input straight from a file (Chinese 结算清单 headers, wide diagnosis
     columns, ``|``-joined lists) or with a column ``mapping`` goes through
-    :func:`casemix.read_cases`; the result has the same rows in the same order.
+    :func:`casemix.read_cases`, which also reports a missing principal
+    diagnosis column; the result has the same rows in the same order.
     """
-    if mapping is None and _is_canonical(frame):
+    if mapping is None and "pdx" in frame.columns and all(
+            frame.schema[c] == t for c, t in _CODE_COLUMNS.items() if c in frame.columns):
         return frame
-    try:
-        from casemix.cases import read_cases
-    except ImportError:  # pragma: no cover - casemix.cases ships with casemix
-        raise InputError("cases need canonical columns pdx (String), sdx, oproc "
-                         "(List(String)), pproc (String)") from None
+    from casemix.cases import read_cases
+
     return read_cases(frame, mapping=mapping)
+
+
+def _clean_list(col: pl.Expr) -> pl.Expr:
+    e = pl.element().str.strip_chars()
+    return col.list.eval(e.filter(e.is_not_null() & (e != "")))
+
+
+def prepare(frame: pl.DataFrame) -> pl.DataFrame:
+    """The code columns of a canonical frame as the reference engine reads them.
+
+    ``pdx`` (null when empty), ``sdx`` and ``procs`` (principal procedure
+    first, then the others) as lists; codes stripped of spaces, nulls and
+    empty strings dropped — the normalisation the batch engine's encoder
+    (:func:`casemix.dip.kernel.encode_cases`) applies too. Missing ``sdx`` /
+    ``pproc`` / ``oproc`` columns count as empty.
+    """
+    col = {c: (pl.col(c) if c in frame.columns else pl.lit(None, dtype=t))
+           for c, t in _CODE_COLUMNS.items()}
+    pdx = col["pdx"].str.strip_chars()
+    return frame.select(
+        pdx=pl.when(pdx != "").then(pdx),
+        sdx=_clean_list(col["sdx"]).fill_null([]),
+        procs=_clean_list(pl.concat_list(col["pproc"].fill_null(""),
+                                         col["oproc"].fill_null([]))),
+    )
 
 
 def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
@@ -200,7 +179,6 @@ def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only:
     if engine == "batch":
         from casemix.dip.kernel import group_frame
 
-        prepare(canon.head(0))  # same column checks as the reference path
         return group_frame(canon, cat, main_procedure_only=main_procedure_only)
     if engine == "reference":
         return _decide_reference(prepare(canon), cat, main_procedure_only)
@@ -209,7 +187,7 @@ def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only:
 
 def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
              engine: str = "batch", main_procedure_only: bool = False) -> dict[str, np.ndarray]:
-    """Grouping decisions as arrays (``group`` position, ``reason`` code, ``warnings`` bits, ``dx``, ``attribute``).
+    """Grouping decisions as arrays: ``group``, ``reason``, ``warnings``, ``dx``, ``attribute``.
 
     The raw form both engines produce; :func:`group` turns it into columns.
     """

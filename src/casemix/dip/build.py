@@ -31,7 +31,8 @@ from typing import Any
 import polars as pl
 
 from casemix._frames import to_polars
-from casemix.dip.catalog import ATTRIBUTES, Catalog, DipGroup, category, parse_dx_pattern, subcategory
+from casemix.dip.catalog import (ATTRIBUTES, Catalog, DipGroup, category, parse_dx_pattern,
+                                 subcategory)
 from casemix.errors import InputError
 
 __all__ = ["build_catalog", "case_keys", "coverage_threshold", "related_gains"]
@@ -56,7 +57,7 @@ def coverage_threshold(counts: list[int], coverage: float) -> int:
 
 
 def case_keys(cases: Any, base: Catalog) -> pl.DataFrame:
-    """Per case: ``key`` (subcategory or category), ``main`` (code, "" when conservative), ``others``.
+    """Per case: ``key`` (subcategory, else category), ``main`` ("" = conservative), ``others``.
 
     Null ``key`` when the principal diagnosis cannot be grouped (missing,
     not a code, or excluded with no replacement). Uses the same decisions
@@ -79,7 +80,8 @@ def case_keys(cases: Any, base: Catalog) -> pl.DataFrame:
         pk = tuple(procs)
         if pk not in proc_cache:
             m, _ = main_procedure(procs, base)
-            rest = tuple(sorted({c for i, c in enumerate(procs) if i != m})) if m is not None else ()
+            rest = (tuple(sorted({c for i, c in enumerate(procs) if i != m}))
+                    if m is not None else ())
             proc_cache[pk] = (procs[m] if m is not None else "", rest)
         keys.append(dx_cache[dk])
         mains.append(proc_cache[pk][0])

@@ -164,7 +164,7 @@ class Catalog:
     excluded_diagnoses: tuple[tuple[DxPattern, str], ...]
     excluded_procedures: dict[str, str]             # code -> conservative | skip
     subtypes: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    unlisted_attribute: int = -1                    # level of a procedure not in the table; -1 ignore
+    unlisted_attribute: int = -1                    # level of an unlisted procedure; -1 ignore
     path: Path | None = None
 
     kind = "dip"

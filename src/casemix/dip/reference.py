@@ -90,7 +90,8 @@ class Outcome:
         return REASONS[self.reason].format(dx=self.dx, cat=cat, attr=attr)
 
 
-def principal_diagnosis(pdx: str | None, sdx: list[str], catalog: Catalog) -> tuple[str | None, int, int]:
+def principal_diagnosis(pdx: str | None, sdx: list[str],
+                        catalog: Catalog) -> tuple[str | None, int, int]:
     """Step 1: the diagnosis to group on, a reason code (0 = fine) and warning bits."""
     if pdx is None or pdx == "":
         return None, NO_PDX, 0
@@ -108,7 +109,7 @@ def principal_diagnosis(pdx: str | None, sdx: list[str], catalog: Catalog) -> tu
 
 
 def main_procedure(procedures: list[str], catalog: Catalog) -> tuple[int | None, int]:
-    """Step 2: position of the main procedure in ``procedures`` (None = conservative) and warning bits."""
+    """Step 2: position of the main procedure (None = conservative) and warning bits."""
     warnings = 0
     for i, code in enumerate(procedures):
         handling = catalog.excluded_procedures.get(code)
@@ -129,7 +130,8 @@ def core_match(dx: str, procedures: list[str], main: int | None,
         candidates = []
         for gi in catalog.core_by_key[key]:
             g = catalog.groups[gi]
-            if (main_code is None and not g.main) or (main_code is not None and main_code in g.main):
+            conservative_match = main_code is None and not g.main
+            if conservative_match or (main_code is not None and main_code in g.main):
                 candidates.append(gi)
         # all related procedures present: the most specific such group
         best, best_n = -1, 0

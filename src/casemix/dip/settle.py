@@ -185,9 +185,10 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
     Notes
     -----
     The reference mean ``dip_ref_cost`` is the group mean × the case's
-    sub-type coefficient (the sub-type's mean). A ``review`` case (> 5 × mean) is scored by the high-cost formula until
-    reviewed [reading chosen: the 1.0 text sends it to experts without a
-    formula]. A group without a reference mean is scored as ``normal``.
+    sub-type coefficient (the sub-type's mean). A ``review`` case (> 5 ×
+    mean) is scored by the high-cost formula until reviewed [reading
+    chosen: the 1.0 text sends it to experts without a formula]. A group
+    without a reference mean is scored as ``normal``.
     """
     df = to_polars(grouped)
     for col in ("dip_group", "dip_score", cost):
