@@ -453,7 +453,7 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
         ratio(pl.col("psn_part_amt"), "total_cost").alias("oop_ratio"),
         ratio(pl.col("person_years_over").cast(pl.Float64), "person_years").alias("share_over"),
     )
-    g = g.with_columns((pl.col(c) / 100).alias(c) for c in [*money_cols, "fund_pay"])
+    g = g.with_columns((pl.col(c) / 100).round(2).alias(c) for c in [*money_cols, "fund_pay"])
     out = [*by, "cases", "person_years", "total_cost", "inscp_scp_amt", *PAY_COLUMNS,
            "fund_pay", "psn_part_amt", "inscp_ratio", "actual_ratio", "combined_ratio",
            "oop_ratio", "person_years_over", "share_over"]
