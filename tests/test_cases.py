@@ -360,6 +360,22 @@ def test_all_empty_numeric_code_column_is_accepted():
     assert out["pdx"].to_list() == ["A01", "B02"] and out["sdx"].to_list() == [[], []]
 
 
+def test_required_case_id_is_not_satisfied_by_row_numbers():
+    with pytest.raises(InputError, match=r"required column 'case_id' not found.*病案号"):
+        read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("case_id", "pdx"))
+
+
+def test_categorical_and_enum_columns():
+    df = pl.DataFrame({"sex": ["男", "女"], "diagnoses": ["a01|b02", "c03"], "dx_unused": ["z", "z"],
+                       "department": ["内科", "外科"]},
+                      schema={"sex": pl.Categorical, "diagnoses": pl.Categorical, "dx_unused": pl.String,
+                              "department": pl.Enum(["内科", "外科"])})
+    out = read_cases(df)
+    assert out["sex"].to_list() == [1.0, 2.0]
+    assert out["pdx"].to_list() == ["A01", "C03"] and out["sdx"].to_list() == [["B02"], []]
+    assert out["department"].to_list() == ["内科", "外科"]
+
+
 def test_unaccepted_container_raises():
     with pytest.raises(InputError, match="got list"):
         read_cases([{"pdx": "A"}])
@@ -411,6 +427,14 @@ def test_attach_keeps_container_index_and_overwrites():
         attach(pdf, res.head(2))
 
 
+def test_attach_by_position_even_with_repeated_index_labels():
+    pdf = pd.DataFrame({"diagnoses": ["A01|B02", "C03", ""]}, index=["k", "k", "j"])
+    out = attach(pdf, read_cases(pdf).select("pdx", "sdx"))
+    assert list(out.index) == ["k", "k", "j"]
+    assert list(out["pdx"])[:2] == ["A01", "C03"] and pd.isna(out["pdx"].iloc[2])
+    assert [list(v) for v in out["sdx"]] == [["B02"], [], []]
+
+
 def test_attach_path(tmp_path: Path):
     pl.DataFrame({"x": ["1", "2"]}).write_csv(tmp_path / "a.csv")
     out = attach(tmp_path / "a.csv", pl.DataFrame({"y": [1, 2]}))
@@ -455,7 +479,7 @@ def test_layouts_agree_with_hand_expected(cases, rnd):
     }
     for name, frame in frames.items():
         got = read_cases(frame)
-        assert_frame_equal(got, want), name
+        assert_frame_equal(got, want)  # on failure pytest shows `name`, the layout
 
 
 @settings(PROPS, max_examples=25)

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from casemix._frames import FrameLike, kind_of, read_path, to_polars
+from casemix._frames import FrameLike, kind_of, like, read_path, to_polars
 from casemix.cases._build import CANONICAL_SCHEMA, OPTIONAL_SCHEMA, build
 from casemix.cases._resolve import resolve
 from casemix.errors import InputError
@@ -95,25 +95,23 @@ def attach(original: FrameLike, result_cols: pl.DataFrame) -> Any:
     """
     kind = kind_of(original)
     if kind == "path":
-        original = read_path(original)
-        kind = "polars"
-    n = original.num_rows if kind == "arrow" else len(original) if kind != "polars-lazy" else None
-    if kind == "polars-lazy":
-        original = original.collect()
-        n, kind = original.height, "polars"
+        original, kind = read_path(original), "polars"
+    elif kind == "polars-lazy":
+        original, kind = original.collect(), "polars"
+    n = original.num_rows if kind == "arrow" else len(original)
     if result_cols.height != n:
         raise InputError(f"cannot attach {result_cols.height} result rows to an input of {n} rows")
     if kind == "polars":
-        return original.with_columns(result_cols)
+        return original.with_columns(result_cols.get_columns())
+    converted = like(result_cols, original)  # the caller's container type, once
     if kind == "arrow":
         table = original
-        for name in result_cols.columns:
-            arr = result_cols[name].to_arrow()
+        for name in converted.column_names:
             i = table.schema.get_field_index(name)
-            table = table.set_column(i, name, arr) if i >= 0 else table.append_column(name, arr)
+            col = converted.column(name)
+            table = table.set_column(i, name, col) if i >= 0 else table.append_column(name, col)
         return table
-    out = original.copy(deep=False)
-    converted = result_cols.to_pandas()
-    for name in result_cols.columns:
-        out[name] = converted[name].to_numpy()
+    out = original.copy(deep=False)  # the caller's frame stays as it was
+    for name in converted.columns:
+        out[name] = converted[name].to_numpy()  # by position: the index may repeat labels
     return out

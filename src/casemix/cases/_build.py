@@ -122,6 +122,36 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
     return numeric_flags, date_flags
 
 
+def _compact(df: pl.DataFrame, cols: list[str]) -> pl.Series:
+    """The non-null values of wide columns as one List(String) per row, in column order.
+
+    Built from offsets (numpy) rather than ``pl.concat_list``, which is
+    very slow for dozens of string columns; the work is proportional to the
+    codes present, not to rows x columns.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    n = df.height
+    rows, values = [], []
+    for col in cols:
+        if not N.is_stringy(df.schema[col]):  # an all-empty numeric column (pandas NaN)
+            continue
+        s = df.get_column(col).cast(pl.String)
+        present = s.is_not_null()
+        rows.append(np.flatnonzero(present.to_numpy()))
+        values.append(s.filter(present))
+    if not values:
+        return pl.Series([[]] * n, dtype=pl.List(pl.String))
+    r = np.concatenate(rows)
+    order = np.argsort(r, kind="stable")  # stable: codes of one row keep their column order
+    flat = pl.concat(values).gather(pl.Series(order, dtype=pl.Int64)).cast(pl.String)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n), out=offsets[1:])
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets), flat.to_arrow())
+    return pl.Series(arr).cast(pl.List(pl.String))
+
+
 def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: str, others: str,
            code_cols: list[tuple[str, bool]]) -> None:
     """The principal code and the list of other codes of one family.
@@ -154,29 +184,29 @@ def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: 
         return _c(tmp).str.split("|")
 
     key = principal + "_"
-    if layout.kind == "split":
-        p = scalar(layout.principal) if layout.principal else _null_text()
-        if layout.others:
-            o = as_list(layout.others, key + "txt")
-        elif layout.others_wide:
-            o = pl.concat_list([scalar(c) for c in layout.others_wide])
+    if layout.kind in ("split", "wide"):
+        if layout.kind == "wide":
+            # the lowest-numbered column is the principal, empty or not; the rest are the others
+            p, o = scalar(layout.wide[0]), pl.lit(_compact(df, layout.wide[1:]))
         else:
-            o = _empty_list()
+            p = scalar(layout.principal) if layout.principal else _null_text()
+            if layout.others:
+                o = as_list(layout.others, key + "txt")
+            elif layout.others_wide:
+                o = pl.lit(_compact(df, layout.others_wide))
+            else:
+                o = _empty_list()
         st.add(2, key + "p", p)
         st.add(2, key + "o", o)
         code_cols += [(key + "p", False), (key + "o", True)]
-        st.add(3, principal, N.nonempty(_c(key + "p")))
-        st.add(3, others, pl.coalesce(N.drop_empty(_c(key + "o")), _empty_list()))
+        st.add(3, principal, _c(key + "p"))
+        st.add(3, others, pl.coalesce(_c(key + "o").list.drop_nulls(), _empty_list()))
         return
-    if layout.kind == "combined":
-        whole = as_list(layout.combined, key + "txt")
-    else:
-        whole = pl.concat_list([scalar(c) for c in layout.wide])
-    st.add(2, key + "all", whole)
+    st.add(2, key + "all", as_list(layout.combined, key + "txt"))
     code_cols.append((key + "all", True))
     # the first position is the principal even when empty: "|B02" has no principal
-    st.add(3, principal, N.nonempty(_c(key + "all").list.first()))
-    st.add(3, others, pl.coalesce(N.drop_empty(_c(key + "all").list.slice(1)), _empty_list()))
+    st.add(3, principal, _c(key + "all").list.first())
+    st.add(3, others, pl.coalesce(_c(key + "all").list.slice(1).list.drop_nulls(), _empty_list()))
 
 
 def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]) -> list[pl.Expr]:
@@ -188,10 +218,12 @@ def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]) -> lis
     """
     if not code_cols:
         return []
-    parts = [df.get_column(_t(n)).list.explode() if is_list else df.get_column(_t(n))
+    parts = [(df.get_column(_t(n)).list.explode() if is_list else df.get_column(_t(n))).unique()
              for n, is_list in code_cols]
     old = pl.concat([p.rename("old") for p in parts]).drop_nulls().unique()
-    new = pl.DataFrame({"old": old}).select(N.code_chain(N.fold(pl.col("old")))).to_series()
+    # an empty code becomes null here, so that lists only need drop_nulls later
+    new = pl.DataFrame({"old": old}).select(
+        N.code_chain(N.fold(pl.col("old"))).alias("new")).select(N.nonempty(pl.col("new"))).to_series()
     exprs = []
     for n, is_list in code_cols:
         if is_list:

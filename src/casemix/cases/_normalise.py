@@ -56,11 +56,6 @@ def nonempty(ref: pl.Expr) -> pl.Expr:
     return pl.when(ref.str.len_bytes() > 0).then(ref).otherwise(None)
 
 
-def drop_empty(ref: pl.Expr) -> pl.Expr:
-    """A list of codes without its empty and null elements."""
-    return ref.list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
-
-
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 
 
