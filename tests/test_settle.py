@@ -360,3 +360,18 @@ def test_cli_weights_then_settle(tmp_path):
     assert pl.read_csv(tmp_path / "out" / "cases.csv").height == n
     assert (tmp_path / "out" / "compare.csv").exists()
     assert "exact" in r.output
+
+
+def test_write_and_summary(tmp_path):
+    cases = s1_cases().with_columns(pl.lit(["x", "y"]).alias("sdx"))  # a list column
+    s = settle(cases, s1_policy(), weights=WEIGHTS)
+    paths = s.write(tmp_path / "csv")
+    assert pl.read_csv(paths["cases"])["sdx"].to_list() == ["x|y"] * 7
+    assert pl.read_csv(paths["hospitals"])["payment_fen"].to_list() == [5_198_181, 4_801_819]
+    pq = s.write(tmp_path / "pq", fmt="parquet")
+    assert pl.read_parquet(pq["cases"])["payment_fen"].sum() == 10_000_000
+    with pytest.raises(InputError, match="csv or parquet"):
+        s.write(tmp_path / "x", fmt="xlsx")
+    summary = s.summary()
+    assert summary["payment"].to_list() == pytest.approx([51_981.81, 48_018.19])
+    assert summary["surplus"].to_list() == pytest.approx([-30_018.19, -5_216.37])
