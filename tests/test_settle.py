@@ -375,3 +375,9 @@ def test_write_and_summary(tmp_path):
     summary = s.summary()
     assert summary["payment"].to_list() == pytest.approx([51_981.81, 48_018.19])
     assert summary["surplus"].to_list() == pytest.approx([-30_018.19, -5_216.37])
+
+
+def test_negative_points_named():
+    cases = s1_cases().with_columns(pl.Series("points", [100.0, -1, 30, 1, 1, None, 1]))
+    with pytest.raises(InputError, match=r"points \(base points\) negative or infinite at row 1"):
+        settle(cases, s1_policy(), points="points")

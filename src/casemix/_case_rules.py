@@ -30,12 +30,13 @@ R = {name: i for i, name in enumerate(RULES)}
 PAY_POINTS, PAY_COST, PAY_NONE = 0, 1, 2
 
 
-def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool) -> pl.DataFrame:
+def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
+                 all_case_cost: float) -> pl.DataFrame:
     """Add ``rule`` (code into ``RULES``), ``pay`` (``PAY_*``), ``adjusted_points``.
 
     ``w`` carries: base_points, cost, los, discharge, ref_cost, ref_los, k,
-    coefficient, special (accepted special case), ungroupable, has_weight,
-    readmission, and ``all_case_cost`` (M, yuan per RW).
+    coefficient, special (accepted special case), ungroupable, has_weight and
+    readmission; ``all_case_cost`` is M (yuan per RW).
     """
     hc, lc, ss = policy.high_cost, policy.low_cost, policy.short_stay
     c, m, p = pl.col("cost"), pl.col("ref_cost"), pl.col("base_points")
@@ -78,7 +79,7 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool) -> pl.
                    .when(r == R["low_cost"]).then(p * ratio)
                    .when(r == R["normal"]).then(p)
                    .when(unweighted & pl.lit(unweighted_pay == PAY_POINTS))
-                   .then(c / pl.col("all_case_cost") * policy.points_per_rw)
+                   .then(c / all_case_cost * policy.points_per_rw)
                    .otherwise(pl.lit(0.0)))
     pay = (pl.when(r <= R["short_stay"]).then(pl.lit(PAY_POINTS, pl.UInt8))
            .when(r == R["special"]).then(pl.lit(PAY_COST, pl.UInt8))

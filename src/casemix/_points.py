@@ -32,6 +32,7 @@ class Work:
     hospitals: pl.Series     # hospital_id per code, sorted
     level: np.ndarray        # level code per case (−1 none)
     levels: list[str]        # level name per code
+    all_case_cost: float     # M, yuan per RW: converts an ungroupable case's cost into points
     notes: list[str]
 
 
@@ -120,14 +121,19 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
 
     if points:
         base = _num(df, points)
+        bad = (base < 0) | np.isinf(base)
+        if bad.any():
+            raise InputError(f"{points} (base points) negative or infinite at "
+                             f"{_first_bad(bad, case_id)}")
     else:
         base = _with_none(by_name["rw"].fill_null(np.nan).to_numpy())[gcode] * policy.points_per_rw
     has_weight = ~np.isnan(base) & ~ungroupable
     base = np.where(has_weight, base, np.nan)
     rw = base / policy.points_per_rw
 
-    ref_cost, ref_los, all_case = _reference(by_name, gcode, len(names), cost, _num(df, "los"),
-                                             rw, has_weight, policy, wt is not None)
+    los = _num(df, "los")
+    ref_cost, ref_los, all_case = _reference(by_name, gcode, len(names), cost, los, rw,
+                                             has_weight, policy, wt is not None)
     level, levels = _levels(df, hosp, hospitals, policy)
     coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
     special = _special(case_id, hosp, len(hospitals), policy, notes)
@@ -142,16 +148,16 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
                          "(the weight table has no mean_cost and no settled case has a weight); "
                          "use ungroupable.rule = 'cost' or give mean_cost in the weights")
     # NaN → null: polars orders NaN above every number, so `cost < ratio × NaN` would be true
-    maybe_missing = {"los": _num(df, "los"), "discharge": _num(df, "discharge"),
+    maybe_missing = {"los": los, "discharge": _num(df, "discharge"),
                      "base_points": base, "rw": rw, "ref_cost": ref_cost, "ref_los": ref_los}
     frame = pl.DataFrame([
         pl.Series("cost", cost),
         *[pl.Series(name, x, nan_to_null=True) for name, x in maybe_missing.items()],
         pl.Series("k", k), pl.Series("coefficient", coefficient), pl.Series("special", special),
         pl.Series("ungroupable", ungroupable), pl.Series("has_weight", has_weight),
-        flags.alias("readmission"), pl.Series("all_case_cost", np.full(n, all_case))])
+        flags.alias("readmission")])
     return Work(frame=frame, hosp=hosp, hospitals=hospitals, level=level, levels=levels,
-                notes=notes)
+                all_case_cost=all_case, notes=notes)
 
 
 def _reference(by_name: pl.DataFrame, gcode: np.ndarray, n_names: int, cost: np.ndarray,

@@ -157,7 +157,8 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
         raise PolicyError(f"policy must be a casemix.budget.Policy, got {type(policy).__name__}")
     df = to_polars(cases)
     work = prepare(df, policy, weights, points, group_col)
-    w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns))
+    w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns),
+                     all_case_cost=work.all_case_cost)
     hospitals, region, payment = _pay(w, work, policy)
     out = df.with_columns(
         w["rw"], w["base_points"], w["ref_cost"], w["coefficient"], w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"],
