@@ -143,8 +143,13 @@ def _empty_numeric(s: pl.Series) -> bool:
 
 def _type_error(df: pl.DataFrame, col: str, what: str, labels: dict[str, str]) -> InputError:
     how = f" ({labels[col]})" if col in labels else ""
+    hint = ""
+    if "codes" in what and df.schema[col].is_numeric():
+        # the usual cause: pandas.read_csv turned 39.6500 into the float 39.65
+        hint = (" Codes read as numbers lose their form (39.6500 -> 39.65); read the file with "
+                "dtype=str, or pass its path to casemix, which reads CSV as text.")
     return InputError(f"column {col!r}{how} has type {df.schema[col]}, which cannot hold {what}; "
-                      f"columns found: {_columns_found(df)}")
+                      f"columns found: {_columns_found(df)}.{hint}")
 
 
 def _check_types(df: pl.DataFrame, plan: Plan) -> None:
