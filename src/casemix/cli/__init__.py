@@ -8,6 +8,7 @@ command never breaks the others.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
