@@ -177,7 +177,12 @@ def _fen(df: pl.DataFrame, col: str | None, n: int) -> np.ndarray:
     bad = values < 0
     if bad.any():
         raise InputError(f"column {col!r}: negative amount at {_first_bad(bad)}")
-    return yuan_array_to_fen(values)
+    # in cache-sized chunks: the rounding makes several temporaries per value
+    out = np.empty(values.shape[0], np.int64)
+    step = 1 << 16
+    for lo in range(0, values.shape[0], step):
+        out[lo:lo + step] = yuan_array_to_fen(values[lo:lo + step])
+    return out
 
 
 def _flag(df: pl.DataFrame, col: str | None, n: int) -> np.ndarray:

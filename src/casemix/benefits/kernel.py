@@ -52,25 +52,14 @@ def _banded(t_ded, t_nb, t_upper, t_rate, v, l, a, b, cumulative):
 def person_year_order(pcode, day, n_persons, year_of_day, first_day):
     """Rows sorted by person, then day, then row; and the start of each person-year.
 
-    A two-pass stable counting sort (by day, then by person).  ``pcode``
-    are person codes in 0..n_persons-1; ``year_of_day[d - first_day]`` is
-    the calendar year of day ``d``.  ``order[seg[s]:seg[s+1]]`` is one
-    person-year.
+    A stable counting sort by person (rows stay in row order within a
+    person), then each person's few rows are insertion-sorted by day; the
+    day travels with the row in one 16-byte pair so the second step reads
+    memory in order.  ``pcode`` are person codes in 0..n_persons-1;
+    ``year_of_day[d - first_day]`` is the calendar year of day ``d``.
+    ``order[seg[s]:seg[s+1]]`` is one person-year.
     """
     n = pcode.shape[0]
-    n_days = year_of_day.shape[0]
-    # pass 1: stable by day
-    dstart = np.zeros(n_days + 1, np.int64)
-    for i in range(n):
-        dstart[day[i] - first_day + 1] += 1
-    for d in range(n_days):
-        dstart[d + 1] += dstart[d]
-    by_day = np.empty(n, np.int64)
-    for i in range(n):
-        d = day[i] - first_day
-        by_day[dstart[d]] = i
-        dstart[d] += 1
-    # pass 2: stable by person, each row's day carried in the same cache line
     pstart = np.zeros(n_persons + 1, np.int64)
     for i in range(n):
         pstart[pcode[i] + 1] += 1
@@ -78,22 +67,34 @@ def person_year_order(pcode, day, n_persons, year_of_day, first_day):
         pstart[p + 1] += pstart[p]
     pos = pstart[:-1].copy()
     pair = np.empty((n, 2), np.int64)
-    for j in range(n):
-        i = by_day[j]
+    for i in range(n):
         p = pcode[i]
         k = pos[p]
         pair[k, 0] = i
         pair[k, 1] = day[i]
         pos[p] += 1
-    # a person-year starts where the person or the calendar year changes
     order = np.empty(n, np.int64)
     is_new = np.zeros(n, np.bool_)
     n_seg = 0
     for p in range(n_persons):
-        for k in range(pstart[p], pstart[p + 1]):
+        lo = pstart[p]
+        hi = pstart[p + 1]
+        # insertion sort by day; rows of one day stay in row order (stable)
+        for k in range(lo + 1, hi):
+            r = pair[k, 0]
+            d = pair[k, 1]
+            m = k - 1
+            while m >= lo and pair[m, 1] > d:
+                pair[m + 1, 0] = pair[m, 0]
+                pair[m + 1, 1] = pair[m, 1]
+                m -= 1
+            pair[m + 1, 0] = r
+            pair[m + 1, 1] = d
+        # a person-year starts where the person or the calendar year changes
+        for k in range(lo, hi):
             order[k] = pair[k, 0]
-            if k == pstart[p] or (year_of_day[pair[k, 1] - first_day]
-                                  != year_of_day[pair[k - 1, 1] - first_day]):
+            if k == lo or (year_of_day[pair[k, 1] - first_day]
+                           != year_of_day[pair[k - 1, 1] - first_day]):
                 is_new[k] = True
                 n_seg += 1
     seg = np.empty(n_seg + 1, np.int64)
