@@ -6,6 +6,11 @@ nothing):
 - ``casemix.group(cases, scheme=..., engine="batch"|"reference")``
 - ``casemix.load_scheme(name_or_path)``, ``casemix.schemes()``
 - ``casemix.read_cases(data, mapping=None)``
+- ``casemix.compute_weights``, ``casemix.Policy``, ``casemix.settle``, ``casemix.compare``
+- ``casemix.hospital_indicators``, ``casemix.flags``, ``casemix.build_report``
+- ``casemix.synth_cases`` (synthetic cases for demos and benchmarks)
+- sub-packages: ``casemix.dip`` (DIP), ``casemix.benefits`` (patient-side cascade),
+  ``casemix.dask`` (distributed)
 - errors: ``CasemixError``, ``SchemeError``, ``InputError``, ``PolicyError``
 """
 
@@ -28,6 +33,16 @@ _LAZY = {
     "Policy": "casemix.budget",
     "settle": "casemix.settle",
     "compare": "casemix.settle",
+    "Settlement": "casemix.settle",
+    "Weights": "casemix.weights",
+    "synth_cases": "casemix.synth",
+    "hospital_indicators": "casemix.indicators",
+    "drg_indicators": "casemix.indicators",
+    "grouping_riv": "casemix.indicators",
+    "low_risk_drgs": "casemix.indicators",
+    "flags": "casemix.monitor",
+    "MonitorParams": "casemix.monitor",
+    "build_report": "casemix.report",
 }
 
 __all__ = ["CasemixError", "InputError", "PolicyError", "SchemeError", "__version__", *_LAZY]

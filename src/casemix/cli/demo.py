@@ -50,16 +50,33 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path) 
     table(s.top_drgs, "Top DRGs by cases")
     table(s.failures, "Not grouped, by status and reason")
     out_dir.mkdir(parents=True, exist_ok=True)
-    grouped.with_columns().write_parquet(out_dir / "grouped.parquet")
+    grouped.write_parquet(out_dir / "grouped.parquet")
     console.print(f"grouped cases → {out_dir / 'grouped.parquet'}")
     _settle_and_report(grouped, out_dir, console, table)
 
 
 def _settle_and_report(grouped, out_dir: Path, console, table) -> None:
-    """Weights → settlement → report, on the grouped demo cases."""
+    """Weights → settlement under the shipped demo policy → HTML report."""
+
+    from casemix.report import build_report
     from casemix.settle import run_demo_settlement
 
     settlement = run_demo_settlement(grouped)
-    table(settlement.hospitals, "Settlement per hospital (yuan)")
-    console.print(settlement.region)
-    settlement.write(out_dir / "settlement") if hasattr(settlement, "write") else None
+    region = settlement.region.row(0, named=True)
+    import polars as pl
+
+    wan = 10_000  # amounts shown in 万元 so the table fits a terminal; exact fen are in the files
+    view = settlement.summary().select(
+        pl.col("hospital_id").alias("hospital"), "level", "cases", pl.col("cmi").round(3).alias("CMI"),
+        (pl.col("payment") / wan).round(1).alias("paid 万元"), (pl.col("cost") / wan).round(1).alias("cost 万元"),
+        (pl.col("surplus") / wan).round(1).alias("结余 万元"), pl.col("surplus_share").alias("of cost"))
+    table(view, "Settlement per hospital (结余 > 0 surplus, < 0 超支 deficit)", percent=("of cost",))
+    paid = settlement.hospitals["payment_fen"].sum()
+    console.print(
+        f"budget {region['budget_fen'] / 100:,.2f} yuan; hospitals paid {paid / 100:,.2f} yuan "
+        f"(equal to the fen: {paid == region['budget_fen']}); point value base "
+        f"{region['pv_base']:.4f}, floating {region['pv_floating']:.4f}, final {region['pv_final']:.4f} yuan")
+    paths = settlement.write(out_dir / "settlement")
+    console.print(f"settlement → {paths['hospitals'].parent}")
+    index = build_report(grouped, settlement=settlement, out_dir=out_dir / "report")
+    console.print(f"[bold]report →[/] {Path(index).resolve()}")
