@@ -6,7 +6,7 @@ nothing):
 - ``casemix.group(cases, scheme=..., engine="batch"|"reference")``
 - ``casemix.load_scheme(name_or_path)``, ``casemix.schemes()``
 - ``casemix.read_cases(data, mapping=None)``
-- ``casemix.compute_weights``, ``casemix.Policy``, ``casemix.settle``, ``casemix.compare``
+- ``casemix.compute_weights``, ``casemix.Policy``, ``casemix.settle.settle``, ``casemix.compare``
 - ``casemix.hospital_indicators``, ``casemix.flags``, ``casemix.build_report``
 - ``casemix.synth_cases`` (synthetic cases for demos and benchmarks)
 - sub-packages: ``casemix.dip`` (DIP), ``casemix.benefits`` (patient-side cascade),
@@ -31,7 +31,6 @@ _LAZY = {
     "read_cases": "casemix.cases",
     "compute_weights": "casemix.weights",
     "Policy": "casemix.budget",
-    "settle": "casemix.settle",
     "compare": "casemix.settle",
     "Settlement": "casemix.settle",
     "Weights": "casemix.weights",
