@@ -238,3 +238,35 @@ def test_parse_spec(spec, want):
 def test_parse_spec_rejects(spec):
     with pytest.raises(InputError, match="--dask"):
         cd.parse_spec(spec)
+
+
+def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
+    # through the tcp:// spec, on this module's cluster; Parquet folder in, folder out
+    from casemix.cli.dask_opts import group_on_dask, settle_on_dask
+
+    src = tmp_path / "cases"
+    src.mkdir()
+    frame = pl.from_pandas(cases)
+    for i, (a, b) in enumerate(_slices(4)):
+        frame.slice(a, b - a).write_parquet(src / f"part-{i}.parquet")
+    spec = client.scheduler.address
+    info = group_on_dask(src, tmp_path / "grouped", SCHEME, "batch", spec)
+    back = pl.read_parquet(tmp_path / "grouped" / "*.parquet")
+    assert info["rows"] == back.height == len(cases)
+    for c in GROUP_COLS:
+        assert back[c].to_list() == grouped[c].astype(str).tolist(), c
+    ok = casemix.load_scheme(SCHEME).status["grouped"]
+    assert info["grouped"] == int((grouped["status"] == ok).sum()) > 0
+    assert info["counts"]["cases"].sum() == len(cases)
+
+    weights = compute_weights(grouped)
+    pl.from_pandas(weights.table).write_parquet(tmp_path / "weights.parquet")
+    policy = _policy(cases)
+    s, paths = settle_on_dask(tmp_path / "grouped", tmp_path / "settled", policy, spec,
+                              weights_path=tmp_path / "weights.parquet")
+    mem = settle(grouped, policy, weights=compute_weights(grouped))
+    got = pl.read_parquet(paths["cases"] / "*.parquet")
+    assert got["payment_fen"].to_list() == mem.cases["payment_fen"].tolist()
+    hosp = pl.read_parquet(paths["hospitals"])
+    assert hosp["payment_fen"].to_list() == mem.hospitals["payment_fen"].tolist()
+    assert pl.read_parquet(paths["region"])["budget_check"][0]

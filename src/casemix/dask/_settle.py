@@ -282,7 +282,9 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
 
     # 1. narrow, 2. shuffle by hospital
     meta_in = _narrow(ddf._meta[cols], cols, offsets)
-    narrow = ddf[cols].map_partitions(_narrow, cols, offsets, meta=meta_in)
+    # not ddf[cols]: a column projection lets dask fuse small Parquet partitions, and the
+    # partition numbers in _gkey must be those of ddf itself, which the results go back to
+    narrow = ddf.map_partitions(_narrow, cols, offsets, meta=meta_in)
     by_hosp = narrow.shuffle("hospital_id", npartitions=nparts)
     if persist:
         by_hosp = by_hosp.persist()

@@ -1,0 +1,167 @@
+"""``--dask SPEC`` for ``casemix group`` and ``casemix settle``: Parquet datasets on a Dask cluster.
+
+``SPEC`` is ``local:N`` (a LocalCluster of N worker processes on this
+machine, started and stopped by the command) or ``tcp://HOST:PORT`` (the
+scheduler of a running cluster).  Input is a Parquet file, a folder of
+Parquet files (a dataset) or a CSV file; output is a folder of Parquet
+files, written partition by partition: the data are never gathered in one
+process.  See ``docs/dask.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["dask_option", "group_on_dask", "read_dataset", "settle_on_dask", "write_dataset"]
+
+HELP = ("Run on Dask: local:N (N worker processes here) or tcp://HOST:PORT (a running "
+        "scheduler).  Input a Parquet file or folder; output a folder of Parquet files.")
+
+
+def dask_option(f: Callable) -> Callable:
+    """The ``--dask SPEC`` click option (parameter name ``dask_spec``, default None)."""
+    return click.option("--dask", "dask_spec", default=None, metavar="SPEC", help=HELP)(f)
+
+
+def _connect(spec: str) -> Any:
+    from casemix.dask import connect
+    from casemix.errors import InputError
+
+    try:
+        return connect(spec)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dask") from None
+
+
+def read_dataset(path: str | Path, *, blocksize: str = "128MiB") -> Any:
+    """A lazy Dask DataFrame over a Parquet file or folder, or a CSV file (read as text).
+
+    CSV columns stay text so that codes keep their leading zeros; intake
+    parses the numbers (as ``casemix.read_cases`` does for in-memory CSV).
+    """
+    import dask.dataframe as dd
+
+    from casemix.errors import InputError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"input not found: {p}")
+    if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
+        # Arrow-backed columns: list columns keep a real type (object columns of arrays would
+        # give to_parquet no schema to write), and reach polars without a copy
+        return dd.read_parquet(str(p), dtype_backend="pyarrow")
+    if p.suffix.lower() in (".csv", ".txt"):
+        return dd.read_csv(str(p), dtype=str, blocksize=blocksize, keep_default_na=False,
+                           na_values=[""], dtype_backend="pyarrow")
+    raise InputError(f"{p}: use a Parquet file or folder (or a .csv file) with --dask")
+
+
+def _write_part(part: Any, folder: str, partition_info: dict | None = None) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    i = partition_info["number"] if partition_info else 0
+    # no pandas metadata: Arrow-backed list dtypes in it do not read back into pandas
+    table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, Path(folder) / f"part.{i:05d}.parquet")
+    return pd.DataFrame({"rows": [len(part)]})
+
+
+def write_dataset(ddf: Any, folder: str | Path) -> int:
+    """Write each partition to ``folder/part.NNNNN.parquet`` (old parts removed); return the rows.
+
+    Every worker writes its own partitions; nothing is gathered.  The folder
+    must be reachable by all workers (a shared file system) on a multi-node
+    cluster.
+    """
+    import pandas as pd
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("part.*.parquet"):
+        old.unlink()
+    meta = pd.DataFrame({"rows": pd.Series([], dtype="int64")})
+    counts = ddf.map_partitions(_write_part, str(out.resolve()), meta=meta).compute()
+    return int(counts["rows"].sum())
+
+
+def _out_folder(output: Path) -> Path:
+    if output.suffix.lower() == ".csv":
+        raise click.BadParameter("with --dask the output is a folder of Parquet files, not a CSV "
+                                 "file", param_hint="-o")
+    return output
+
+
+def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec: str) -> dict:
+    """Group INPUT on Dask into the Parquet folder OUTPUT; return counts for the summary.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``grouped`` (cases whose status is the scheme's "grouped"),
+        ``seconds``, ``partitions``, ``output`` and ``counts``: a small
+        polars frame ``status``, ``reason``, ``mdc``, ``drg``, ``cases``
+        (one row per distinct combination, most frequent first), counted on
+        the cluster from the written output.
+    """
+    import dask.dataframe as dd
+    import polars as pl
+
+    import casemix
+    import casemix.dask as cd
+
+    out = _out_folder(output)
+    sch = casemix.load_scheme(scheme)
+    start = time.perf_counter()
+    with _connect(spec):
+        ddf = read_dataset(input_path)
+        write_dataset(cd.group(ddf, scheme=scheme, engine=engine), out)
+        keys = ["status", "reason", "mdc", "drg"]
+        sizes = (dd.read_parquet(str(out), columns=keys, dtype_backend="pyarrow").fillna("")
+                 .groupby(keys).size().compute())
+    counts = pl.from_pandas(sizes.rename("cases").reset_index()).with_columns(
+        pl.col(*keys).cast(pl.String), pl.col("cases").cast(pl.Int64)).sort(
+        "cases", *keys, descending=[True, False, False, False, False])
+    grouped = counts.filter(pl.col("status") == sch.status["grouped"])["cases"].sum()
+    return {"rows": int(counts["cases"].sum()), "grouped": int(grouped),
+            "seconds": time.perf_counter() - start, "partitions": ddf.npartitions,
+            "counts": counts, "output": out}
+
+
+def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
+                   weights_path: Path | None = None, points: str | None = None,
+                   group_col: str = "drg", fmt: str = "parquet") -> tuple[Any, dict[str, Path]]:
+    """Settle grouped CASES on Dask; cases to ``OUTPUT/cases/`` (Parquet), tables beside them.
+
+    ``hospitals`` and ``region`` (small) are written as ``OUTPUT/hospitals.<fmt>`` and
+    ``OUTPUT/region.<fmt>``.  Returns the settlement (its ``cases`` replaced by
+    the path of the written folder, the cluster being gone) and the paths.
+    """
+    import dataclasses
+
+    import polars as pl
+
+    import casemix.dask as cd
+    from casemix._frames import read_path
+
+    out = _out_folder(output)
+    out.mkdir(parents=True, exist_ok=True)
+    w = read_path(weights_path) if weights_path else None
+    with _connect(spec):
+        ddf = read_dataset(cases_path)
+        s = cd.settle(ddf, policy, weights=w, points=points, group_col=group_col)
+        cases_dir = out / "cases"
+        write_dataset(s.cases, cases_dir)
+    paths = {"cases": cases_dir}
+    for name in ("hospitals", "region"):
+        frame = pl.from_pandas(getattr(s, name))
+        path = out / f"{name}.{fmt}"
+        frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
+        paths[name] = path
+    return dataclasses.replace(s, cases=cases_dir), paths
