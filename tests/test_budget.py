@@ -120,3 +120,23 @@ def test_errors_name_file_and_key(tmp_path, text, message):
 def test_missing_file():
     with pytest.raises(PolicyError, match="not found"):
         Policy.from_toml("/nonexistent/policy.toml")
+
+
+def test_derive_coefficients_by_level_and_hospital():
+    import polars as pl
+
+    from casemix.budget import derive_coefficients
+
+    weights = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_000.0, 20_000.0]})
+    cases = pl.DataFrame({
+        "hospital_id": ["H1", "H1", "H2", "H2"], "hospital_level": [3.0, 3.0, 2.0, 2.0],
+        "drg": ["A1", "B1", "A1", "0000"], "total_cost": [12_000.0, 30_000.0, 8_000.0, 500.0]})
+    # level 3: (12000 + 30000) / (10000 + 20000); level 2: 8000 / 10000; 0000 has no weight
+    assert derive_coefficients(cases, weights) == pytest.approx({"3": 1.4, "2": 0.8})
+    assert derive_coefficients(cases, weights, by="hospital_id") == pytest.approx(
+        {"H1": 1.4, "H2": 0.8})
+    p = Policy(budget=1, level_coefficients=derive_coefficients(cases, weights))
+    assert p.level_coefficients["3"] == pytest.approx(1.4)
+    from casemix.errors import InputError
+    with pytest.raises(InputError, match="mean_cost"):
+        derive_coefficients(cases, weights.drop("mean_cost"))

@@ -26,7 +26,8 @@ from typing import Any
 from casemix._money import yuan_to_fen
 from casemix.errors import PolicyError
 
-__all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases"]
+__all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases",
+           "derive_coefficients"]
 
 
 @dataclass(frozen=True)
@@ -386,3 +387,52 @@ def _validate(p: Policy) -> None:
     if isinstance(ra.exempt_adrg, str):
         raise PolicyError(f"{s}: readmission.exempt_adrg must be a list of ADRG codes")
     object.__setattr__(ra, "exempt_adrg", tuple(str(c) for c in ra.exempt_adrg))
+
+
+def derive_coefficients(history: Any, weights: Any, *, by: str = "hospital_level") -> dict[str, float]:
+    """Hospital or level coefficients from cost data, for ``Policy(level_coefficients=...)``.
+
+    coefficient_k = Σ cost / Σ m_g over the cases of k (hospital or level)
+    whose DRG has a reference cost m_g (``mean_cost`` of the weight table):
+    each DRG's ratio "k's mean cost of the DRG / all hospitals' mean" [city:
+    fqjz1, Jinhua], aggregated over DRGs weighted by k's expected cost
+    (the form of the cost efficiency index [city pages]).  Costs are taken
+    as given: trim the history first if outliers should not count.
+
+    Parameters
+    ----------
+    history
+        Grouped cases with ``drg``, ``total_cost`` and the ``by`` column.
+    weights
+        A :class:`casemix.weights.Weights` or a table with ``drg`` and
+        ``mean_cost``.
+    by
+        ``"hospital_level"`` or ``"hospital_id"``.
+
+    Returns
+    -------
+    dict
+        key (as text) → coefficient, for keys with at least one such case.
+    """
+    import polars as pl
+
+    from casemix._frames import to_polars
+    from casemix.errors import InputError
+
+    df = to_polars(history)
+    wt = to_polars(getattr(weights, "table", weights))
+    missing = [c for c in ("drg", "total_cost", by) if c not in df.columns]
+    if missing or not {"drg", "mean_cost"} <= set(wt.columns):
+        raise InputError(f"derive_coefficients needs cases with drg, total_cost, {by} "
+                         f"(missing: {', '.join(missing) or 'none'}) and weights with drg, mean_cost")
+    key = pl.col(by)
+    if df.schema[by].is_float():
+        key = key.cast(pl.Int64, strict=False)
+    j = (df.select(key.cast(pl.String).alias("k"), pl.col("drg").cast(pl.String),
+                   pl.col("total_cost").cast(pl.Float64, strict=False).alias("c"))
+         .join(wt.select(pl.col("drg").cast(pl.String),
+                         pl.col("mean_cost").cast(pl.Float64, strict=False).alias("m")),
+               on="drg", how="inner")
+         .filter(pl.col("k").is_not_null() & (pl.col("c") > 0) & (pl.col("m") > 0)))
+    out = j.group_by("k").agg((pl.col("c").sum() / pl.col("m").sum()).alias("coef")).sort("k")
+    return dict(zip(out["k"].to_list(), out["coef"].to_list(), strict=True))
