@@ -73,7 +73,12 @@ def test_order_tables(tiny):
     assert cs.drg_codes[cs.ungroupable_drg] == "0000"
     assert cs.reasons[0] == "" and cs.reasons[cs.reason_no_mdc] == "no mdc"
     assert cs.statuses == ("ok", "none", "bad")
-    assert [cs.reasons[r] for r in cs.fail_reason] == [r for _, r in C.failure_rules(tiny)]
+    failures = C.failure_rules(tiny)
+    assert cs.n_fail_all == len(failures)
+    assert [cs.reasons[r] for r in cs.fail_reason[:cs.n_fail_all]] == [r for _, r in failures]
+    # then the failures a case without malformed fields can have
+    assert [cs.reasons[r] for r in cs.fail_reason[cs.n_fail_all:]] == [
+        r for rule, r in failures if not C._reads_malformed(rule)]
     assert cs.malformed_fields == ("sex", "age", "birth_weight", "diagnoses")
 
 

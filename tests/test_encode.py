@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casemix.encode import (
-    ABSENT, CHECK_FIELDS, UNKNOWN, code_index, encode_cases, encode_codes, encode_list,
+    ABSENT, CHECK_FIELDS, UNKNOWN, code_index, encode_cases, encode_codes, encode_codes_polars,
+    encode_list,
     encode_principal,
 )
 from tests import strategies_drg as S
@@ -97,3 +98,37 @@ def test_encoded_arrays_are_read_only(tiny):
                                  "malformed": []}]), tiny)
     for arr in (enc.pdx, enc.sdx_off, enc.sdx_val, enc.fields, enc.present, enc.malformed):
         assert not arr.flags.writeable
+
+
+@settings(max_examples=40, deadline=None)
+@given(extra=st.lists(st.one_of(st.none(), st.text(max_size=20),
+                                st.sampled_from(["ABCDEFGHIJKLMNOP", "I50.000", "I50.0000", "I50.00",
+                                                 "诊断编码很长很长", "A17.000+G01*"])), max_size=30))
+def test_hash_lookup_equals_polars_enum(tiny, extra):
+    """The numba view lookup and the polars Enum cast give the same ids (short, long, odd codes)."""
+    index = code_index(tiny)
+    codes = pl.Series(index.codes.to_list() + extra, dtype=pl.String)
+    assert encode_codes(codes, index).tolist() == encode_codes_polars(codes, index).tolist()
+    assert encode_codes(codes.slice(3), index).tolist() == encode_codes_polars(codes.slice(3), index).tolist()
+
+
+def test_long_codes_of_a_scheme(tmp_path):
+    """Codes longer than 12 bytes (outside the Arrow view) are found, and near misses are not."""
+    from casemix.scheme import load_scheme
+
+    long_code = "A17.000+G01*X"  # 13 bytes
+    longer = "T14.900x001+Z99.999"
+    lists = ("list,code,attr\nMDCP.pdx,P07.100,\nMDCP.pdx," + long_code + ",\nMDCP.pdx," + longer
+             + ",\n")
+    scheme = load_scheme(write(tmp_path / "long", **{"lists.csv": _tiny_lists() + lists.split("\n", 1)[1]}))
+    index = code_index(scheme)
+    probe = pl.Series([long_code, longer, long_code[:-1] + "Y", longer + "0", None, "P07.100"])
+    ids = encode_codes(probe, index)
+    assert ids.tolist() == encode_codes_polars(probe, index).tolist()
+    assert ids[0] >= 0 and ids[1] >= 0 and ids[2] == -1 and ids[3] == -1 and ids[4] == -1
+
+
+def _tiny_lists() -> str:
+    from tests.tiny_scheme import FILES
+
+    return FILES["lists.csv"]

@@ -3,11 +3,20 @@
 The batch grouper never touches a string.  Every code a scheme knows (its
 ``diagnoses.csv`` / ``procedures.csv`` dictionaries and every code of
 ``lists.csv``, ``cc.csv``, ``exclusions.csv`` and ``or_procedures.csv``)
-gets a dense id; a code the scheme does not know becomes ``-1``.  The
-lookup is polars' own: a cast to an ``Enum`` whose categories are the
-universe (measured fastest here, ~23 M codes/s on 2 cores, against ~13 M/s
-for a join and ~11 M/s for ``replace_strict``), so there is no Python loop
-per row.
+gets a dense id; a code the scheme does not know becomes ``-1``.
+
+Two lookups give the same ids (a test checks they agree):
+
+- polars' own, a cast to an ``Enum`` whose categories are the universe
+  (the fastest polars route measured here: ~23 M codes/s on 2 idle cores,
+  against ~13 M/s for a join and ~11 M/s for ``replace_strict``);
+- the default, a numba hash lookup straight on the Arrow string views
+  polars exports without copying (``CompatLevel.newest()``): a code of at
+  most 12 bytes lives inside its 16-byte view, so one lookup is two 64-bit
+  loads, a multiply-shift hash and a probe; several times faster than the
+  ``Enum`` cast, which had become the largest cost of the batch path.
+
+Neither has a Python loop per row.
 
 Ragged code lists (secondary diagnoses, other procedures) become CSR
 arrays: ``offsets`` (int64, ``n + 1``) and ``values`` (int32), the codes of
@@ -29,7 +38,8 @@ from casemix.scheme.model import Scheme
 from casemix.scheme.rules import FIELDS
 
 __all__ = ["ABSENT", "UNKNOWN", "CHECK_FIELDS", "CodeIndex", "EncodedCases", "code_index",
-           "encode_codes", "encode_principal", "encode_list", "encode_cases"]
+           "encode_codes", "encode_codes_polars", "encode_principal", "encode_list",
+           "encode_cases"]
 
 #: id of a code the scheme does not know
 UNKNOWN = -1
@@ -57,6 +67,8 @@ class CodeIndex:
     dtype: pl.Enum
     is_diagnosis: np.ndarray
     is_procedure: np.ndarray
+    #: open-addressing hash table of the codes for the numba lookup (see ``_hash_table``)
+    table: tuple = ()
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -83,25 +95,113 @@ def code_index(scheme: Scheme) -> CodeIndex:
     series = pl.Series("code", codes, dtype=pl.String)
     is_dx = np.fromiter((c in scheme.diagnoses for c in codes), dtype=bool, count=len(codes))
     is_px = np.fromiter((c in scheme.procedures for c in codes), dtype=bool, count=len(codes))
-    index = CodeIndex(series, pl.Enum(codes), is_dx, is_px)
+    index = CodeIndex(series, pl.Enum(codes), is_dx, is_px, _hash_table(codes))
     _INDEX_CACHE[scheme] = index
     return index
 
 
-def encode_codes(codes: pl.Series, index: CodeIndex) -> np.ndarray:
-    """Ids of a String series; null and unknown codes become ``-1``."""
+_M1, _M2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
+_MASK64 = (1 << 64) - 1
+
+
+def _fnv(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & _MASK64
+    return h
+
+
+def _key(code: str) -> tuple[int, int]:
+    """The two 64-bit words the kernel derives from the Arrow view of ``code``."""
+    raw = code.encode("utf-8")
+    n = len(raw)
+    if n <= 12:
+        inline = raw.ljust(12, b"\0")
+        return (n | int.from_bytes(inline[:4], "little") << 32), int.from_bytes(inline[4:], "little")
+    return (n | int.from_bytes(raw[:4], "little") << 32), _fnv(raw)
+
+
+def _hash_table(codes: list[str]) -> tuple:
+    """(slots, shift, long_data, long_off): the hash table ``kernel._lookup`` probes."""
+    bits = max(4, (2 * max(1, len(codes)) - 1).bit_length())  # load factor <= 1/2
+    size, shift = 1 << bits, 64 - bits
+    # one 32-byte row per slot (key words, id, padding): a probe touches one cache line
+    slots = np.zeros((size, 4), dtype=np.uint64)
+    slots[:, 2] = np.uint64(_MASK64)  # id -1: empty
+    ids = np.full(size, -1, dtype=np.int64)  # mirror of slots[:, 2], for the insertion loop
+    long_off = np.zeros(len(codes) + 1, dtype=np.int64)
+    chunks = []
+    for i, code in enumerate(codes):
+        a, b = _key(code)
+        slot = (((a * _M1) ^ (b * _M2)) & _MASK64) >> shift
+        while ids[slot] >= 0:
+            slot = (slot + 1) & (size - 1)
+        slots[slot, 0], slots[slot, 1], slots[slot, 2], ids[slot] = a, b, i, i
+        raw = code.encode("utf-8")
+        if len(raw) > 12:
+            chunks.append(raw)
+        long_off[i + 1] = long_off[i] + (len(raw) if len(raw) > 12 else 0)
+    long_data = np.frombuffer(b"".join(chunks), dtype=np.uint8) if chunks else np.zeros(1, np.uint8)
+    for arr in (slots, long_off):
+        arr.flags.writeable = False
+    return slots, shift, long_data, long_off
+
+
+def _views(arr) -> tuple:
+    """The buffers of a pyarrow string_view array as numpy arrays for the kernel."""
+    bufs = arr.buffers()
+    n_total = arr.offset + len(arr)
+    views = np.frombuffer(bufs[1], dtype=np.uint64, count=2 * n_total).reshape(-1, 2)
+    valid = (np.frombuffer(bufs[0], dtype=np.uint8) if bufs[0] is not None and arr.null_count
+             else np.zeros(1, dtype=np.uint8))
+    data_bufs = [np.frombuffer(b, dtype=np.uint8) for b in bufs[2:] if b is not None]
+    sizes = [len(b) for b in data_bufs]
+    data_base = np.zeros(max(1, len(sizes)), dtype=np.int64)
+    if sizes:
+        data_base[1:] = np.cumsum(sizes)[:-1]
+    data = np.concatenate(data_bufs) if len(data_bufs) > 1 else (
+        data_bufs[0] if data_bufs else np.zeros(1, dtype=np.uint8))
+    return views, arr.offset, valid, bool(bufs[0] is not None and arr.null_count), data, data_base
+
+
+def _as_views(codes: pl.Series):
+    import pyarrow as pa
+
+    arr = codes.cast(pl.String).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.string_view():
+        arr = arr.cast(pa.string_view())
+    return arr
+
+
+def _lookup_args(index: CodeIndex) -> tuple:
+    return index.table
+
+
+def encode_codes_polars(codes: pl.Series, index: CodeIndex) -> np.ndarray:
+    """Ids of a String series by polars' ``Enum`` cast; null and unknown codes become ``-1``."""
     ids = codes.cast(pl.String).cast(index.dtype, strict=False).to_physical()
     return ids.cast(pl.Int32).fill_null(UNKNOWN).to_numpy()
 
 
+def _encode_views(codes: pl.Series, index: CodeIndex, absent_empty: bool) -> np.ndarray:
+    from casemix.drg.kernel import encode_views
+
+    out = np.empty(len(codes), dtype=np.int32)
+    if len(codes):
+        encode_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)
+    return out
+
+
+def encode_codes(codes: pl.Series, index: CodeIndex) -> np.ndarray:
+    """Ids of a String series; null and unknown codes become ``-1``."""
+    return _encode_views(codes, index, False)
+
+
 def encode_principal(codes: pl.Series, index: CodeIndex) -> np.ndarray:
     """Ids of a principal-code column: ``-2`` when null or empty, ``-1`` when unknown."""
-    codes = codes.cast(pl.String)
-    ids = encode_codes(codes, index)
-    absent = (codes.is_null() | (codes == "")).fill_null(True).to_numpy()
-    if absent.any():
-        ids = np.where(absent, np.int32(ABSENT), ids)
-    return ids
+    return _encode_views(codes, index, True)
 
 
 def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -110,11 +210,26 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
     A null list is an empty one; a null or unknown element is kept as ``-1``
     (it is still a code of the case, e.g. for the ``diagnoses`` check).
     """
-    lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64, copy=False)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    import pyarrow as pa
+
+    from casemix.drg.kernel import encode_view_lists
+
+    n = len(lists)
+    arr = lists.cast(pl.List(pl.String)).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    src = arr.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    lengths = np.diff(src)
+    if arr.null_count:
+        lengths = np.where(arr.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    flat = lists.explode(empty_as_null=False, keep_nulls=False)
-    values = encode_codes(flat, index) if len(flat) else np.zeros(0, dtype=np.int32)
+    values = np.empty(int(offsets[-1]), dtype=np.int32)
+    if len(values):
+        child = arr.values
+        if child.type != pa.string_view():
+            child = child.cast(pa.string_view())
+        encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index), values)
     return offsets, values
 
 

@@ -102,9 +102,14 @@ class CompiledScheme:
     out_self_drg: np.ndarray
     drg_rule: np.ndarray
     drg_out: np.ndarray
+    # MDC and ADRG rules (in seq order) a case can pass at all, by its principal codes
+    gate_free: np.ndarray
+    gate_pdx: np.ndarray
+    gate_pproc: np.ndarray
     # validity: the first failure rule that holds gives the reason
     fail_rule: np.ndarray
     fail_reason: np.ndarray
+    n_fail_all: int
     malformed_fields: tuple[str, ...]
     # switches and special results
     fallthrough: bool
@@ -123,15 +128,18 @@ class CompiledScheme:
     def kernel_args(self) -> tuple:
         """The tables in the order ``kernel.group_kernel`` takes them.
 
-        The four rule sequences (failure rules, MDCs, ADRGs, DRGs) go to the
-        kernel as one array ``seq`` so that a single loop evaluates them all.
+        The four rule sequences (MDCs, ADRGs, failure rules, DRGs) go to the
+        kernel as one array ``seq`` so that a single loop evaluates them all;
+        MDCs and ADRGs come first, as the gate tables index them.
         """
-        seq = np.concatenate([self.fail_rule, self.mdc_rule, self.adrg_rule, self.drg_rule]
+        seq = np.concatenate([self.mdc_rule, self.adrg_rule, self.fail_rule, self.drg_rule]
                              ).astype(np.int32)
         seq.flags.writeable = False
         return (self.list_bits, self.list_mask, self.or_flag, self.cc_level, self.cc_table,
                 self.pdx_table, self.never_table, self.site_attr, self.prog, self.prog_val,
-                self.rule_start, seq, len(self.fail_rule), len(self.mdc_rule), len(self.adrg_rule),
+                self.rule_start, seq, self.n_fail_all, len(self.fail_rule) - self.n_fail_all,
+                len(self.mdc_rule), len(self.adrg_rule),
+                self.gate_free, self.gate_pdx, self.gate_pproc,
                 self.mdc_adrg_start, self.mdc_qy, self.adrg_medical, self.adrg_out,
                 self.out_drg_start, self.out_has_drgs, self.out_self_drg, self.drg_out,
                 self.fail_reason, self.fallthrough, self.ambiguous, self.ungroupable_drg,
@@ -174,6 +182,16 @@ def failure_rules(scheme: Scheme) -> list[tuple[Expr, str]]:
         body = fails[0] if len(fails) == 1 else Or(tuple(fails))
         out.append((And(when + (body,)) if when else body, c.reason))
     return out
+
+
+def _reads_malformed(expr) -> bool:
+    if isinstance(expr, _Malformed):
+        return True
+    if isinstance(expr, Not):
+        return _reads_malformed(expr.operand)
+    if isinstance(expr, (And, Or)):
+        return any(_reads_malformed(e) for e in expr.operands)
+    return False
 
 
 class _Interner:
@@ -305,6 +323,37 @@ def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
     return list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr
 
 
+def _gate(expr: Expr) -> tuple[str, str] | None:
+    """A list the principal diagnosis (or procedure) must be in for the rule to hold.
+
+    ``pdx in L`` (alone or as an operand of a top-level ``&``) gates on the
+    principal diagnosis, else ``pproc in L`` on the principal procedure.
+    """
+    parts = expr.operands if isinstance(expr, And) else (expr,)
+    for target in ("pdx", "pproc"):
+        for e in parts:
+            if isinstance(e, InList) and e.target == target:
+                return target, e.list
+    return None
+
+
+def _gate_tables(scheme: Scheme, pos: dict[str, int], n_codes: int, rules: list[Expr]):
+    """Per code, the bitset of gated rules whose gate it passes, plus the ungated rules."""
+    words = max(1, (len(rules) + 63) // 64)
+    free = np.zeros(words, dtype=np.uint64)
+    gates = {"pdx": np.zeros((n_codes, words), dtype=np.uint64),
+             "pproc": np.zeros((n_codes, words), dtype=np.uint64)}
+    for j, rule in enumerate(rules):
+        bit = np.uint64(1) << np.uint64(j % 64)
+        g = _gate(rule)
+        if g is None:
+            free[j // 64] |= bit
+        else:
+            ids = np.fromiter((pos[c] for c in scheme.lists[g[1]]), dtype=np.int64)
+            gates[g[0]][ids, j // 64] |= bit
+    return free, gates["pdx"], gates["pproc"]
+
+
 _CACHE: "weakref.WeakKeyDictionary[Scheme, CompiledScheme]" = weakref.WeakKeyDictionary()
 
 
@@ -369,15 +418,26 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         out_drg_start.append(len(drg_rule))
     ungroupable = drg_out(scheme.ungroupable)
 
+    # the failure rules twice: all of them, then those a case with an empty
+    # ``malformed`` can fail (the malformed(...) rules cannot hold for it)
     fail_rule, fail_reason = [], []
-    for rule, reason in failure_rules(scheme):
-        fail_rule.append(asm.add(rule))
-        fail_reason.append(reasons(reason))
+    failures = failure_rules(scheme)
+    numbers = [asm.add(rule) for rule, _ in failures]
+    for keep_malformed in (True, False):
+        for (rule, reason), number in zip(failures, numbers):
+            if keep_malformed or not _reads_malformed(rule):
+                fail_rule.append(number)
+                fail_reason.append(reasons(reason))
+    n_fail_all = sum(1 for _ in failures)
     malformed_reason = reasons(scheme.malformed_reason) if scheme.malformed_reason else -1
     malformed_fields = tuple(sorted({c.field for c in scheme.checks if c.field is not None},
                                     key=CHECK_FIELDS.index)) if malformed_reason >= 0 else ()
 
     prog, vals, starts = asm.arrays()
+    gated = [m.rule for m in scheme.mdcs] + [a.rule for m in scheme.mdcs
+                                              for a in scheme.adrgs.get(m.code, ())]
+    pos = {c: i for i, c in enumerate(index.codes.to_list())}
+    gate_free, gate_pdx, gate_pproc = _gate_tables(scheme, pos, len(pos), gated)
     i32 = lambda xs: np.array(xs, dtype=np.int32)  # noqa: E731
     compiled = CompiledScheme(
         index=index, list_names=list_names, list_bits=bits, list_mask=mask, or_flag=or_flag,
@@ -388,7 +448,8 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         adrg_out=i32(adrg_out_idx), out_drg_start=i32(out_drg_start),
         out_has_drgs=np.array(out_has, dtype=np.uint8), out_self_drg=i32(out_self),
         drg_rule=i32(drg_rule), drg_out=i32(drg_idx),
-        fail_rule=i32(fail_rule), fail_reason=i32(fail_reason),
+        gate_free=gate_free, gate_pdx=gate_pdx, gate_pproc=gate_pproc,
+        fail_rule=i32(fail_rule), fail_reason=i32(fail_reason), n_fail_all=n_fail_all,
         malformed_fields=malformed_fields,
         fallthrough=bool(scheme.mdc_fallthrough), ambiguous=bool(scheme.ambiguous_group),
         ungroupable_drg=int(ungroupable),
@@ -402,7 +463,7 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     for arr in (bits, mask, or_flag, cc_level, cc_table, pdx_table, site_attr, prog, vals, starts,
                 compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical, compiled.adrg_out,
                 compiled.out_drg_start, compiled.out_has_drgs, compiled.out_self_drg,
-                compiled.drg_out, compiled.fail_reason):
+                compiled.drg_out, compiled.fail_reason, gate_free, gate_pdx, gate_pproc):
         arr.flags.writeable = False
     _CACHE[scheme] = compiled
     return compiled

@@ -182,16 +182,22 @@ _VALIDITY, _MDC, _ADRG, _DRG = 0, 1, 2, 3
 @njit(parallel=True, cache=_CACHE)
 def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed,
                  bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr,
-                 prog, prog_val, rule_start, seq, n_fail, n_mdc, n_adrg, mdc_adrg_start, mdc_qy,
+                 prog, prog_val, rule_start, seq, n_fail, n_fail_plain, n_mdc, n_adrg, gate_free,
+                 gate_pdx,
+                 gate_pproc, mdc_adrg_start, mdc_qy,
                  adrg_medical, adrg_out, out_drg_start, out_has_drgs, out_self_drg, drg_out,
                  fail_reason, fallthrough, ambiguous, ungroupable_drg, reason_no_mdc,
                  reason_no_adrg, reason_no_drg,
                  res_mdc, res_adrg, res_drg, res_sev, res_status, res_reason):
     """Group every case; results go to the six ``res_*`` arrays.
 
-    ``seq`` holds the rule numbers of the failure rules, MDCs, ADRGs and
-    DRGs, in that order (``n_fail``, ``n_mdc``, ``n_adrg`` long, then the
-    DRGs).  Each case runs a small state machine (validity → MDC → ADRG →
+    ``seq`` holds the rule numbers of the MDCs, ADRGs, failure rules and
+    DRGs, in that order (``n_mdc``, ``n_adrg``, ``n_fail`` + ``n_fail_plain``
+    long, then the DRGs); the ``n_fail_plain`` failure rules are the ones a
+    case with no malformed field can fail, tried for such cases instead.  MDC and ADRG rules are skipped a word of 64 at a time when
+    their gate (``pdx in L`` / ``pproc in L``) fails: ``gate_free`` has
+    the ungated rules, ``gate_pdx[code]`` / ``gate_pproc[code]`` the gated
+    rules the code passes.  Each case runs a small state machine (validity → MDC → ADRG →
     DRG) whose every step is "first rule of ``seq[lo:hi]`` that holds", so
     ``_holds`` is inlined at one place only: calling a numba function with
     this many arrays per rule costs more than the rule (reference counts
@@ -203,13 +209,21 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
     3 MCC and ``res_status`` 0 grouped / 1 ungroupable / 2 invalid.
     """
     n = pdx.shape[0]
-    mdc_base = n_fail
-    adrg_base = n_fail + n_mdc
-    drg_base = adrg_base + n_adrg
+    mdc_base = 0
+    adrg_base = n_mdc
+    fail_base = n_mdc + n_adrg
+    drg_base = fail_base + n_fail + n_fail_plain
+    n_gated = n_mdc + n_adrg
     for i in prange(n):
         phase = _VALIDITY
-        lo = 0
-        hi = n_fail
+        if malformed[i] == 0:
+            lo = fail_base + n_fail
+            hi = lo + n_fail_plain
+        else:
+            lo = fail_base
+            hi = fail_base + n_fail
+        p = pdx[i]
+        pp = pproc[i]
         levels = 0
         m = -1
         o = -1
@@ -222,19 +236,37 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
         while True:
             # the first rule of seq[lo:hi] that holds
             j = -1
-            for jj in range(lo, hi):
+            jj = lo
+            while jj < hi:
+                if jj < n_gated:
+                    # skip rules whose gate the principal codes cannot pass
+                    w = jj >> 6
+                    word = gate_free[w]
+                    if p >= 0:
+                        word |= gate_pdx[p, w]
+                    if pp >= 0:
+                        word |= gate_pproc[pp, w]
+                    word >>= np.uint64(jj & 63)
+                    if word == 0:
+                        jj = (w + 1) << 6
+                        continue
+                    while (word & np.uint64(1)) == 0:
+                        word >>= np.uint64(1)
+                        jj += 1
+                    if jj >= hi:
+                        break
                 if _holds(seq[jj], i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
                           pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present,
                           malformed, levels):
                     j = jj
                     break
+                jj += 1
             if phase == _VALIDITY:
                 if j >= 0:  # 1. a check fails: invalid
                     status = 2
-                    reason = fail_reason[j]
+                    reason = fail_reason[j - fail_base]
                     break
                 # 4. severity: non-excluded levels of the secondary diagnoses
-                p = pdx[i]
                 own = pdx_table[p] if p >= 0 else -1
                 for q in range(sdx_off[i], sdx_off[i + 1]):
                     c = sdx_val[q]
@@ -269,7 +301,6 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                     continue
                 a = j - adrg_base
                 o = adrg_out[a]
-                pp = pproc[i]
                 if ambiguous and adrg_medical[a] != 0 and pp >= 0 and or_flag[pp] != 0:
                     o = mdc_qy[m]
                 if out_has_drgs[o] == 0 and out_self_drg[o] >= 0:
@@ -311,3 +342,100 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
     group_kernel(enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
                  enc.fields, enc.present, enc.malformed, *compiled.kernel_args(), *out)
     return out
+
+
+# -- encoding: Arrow string views → code ids ---------------------------------------------
+# A string view is 16 bytes: length (int32), then either the string itself
+# (length <= 12, inline) or a 4-byte prefix, a data buffer index and an
+# offset.  A short code is keyed by its masked view words; a long one by
+# (length + prefix, FNV-1a of its bytes), checked byte by byte on a hit.
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=_CACHE, inline="always")
+def _fnv(data, start, length):
+    h = np.uint64(0xCBF29CE484222325)
+    for t in range(length):
+        h = (h ^ np.uint64(data[start + t])) * np.uint64(0x100000001B3)
+    return h
+
+
+@njit(cache=_CACHE, inline="always")
+def _view_key(w0, w1, data, data_base):
+    # the (masked) key of one view, and its length
+    length = np.int64(w0 & _LOW32)
+    if length <= 12:
+        if length < 4:
+            w0 = w0 & ((np.uint64(1) << np.uint64(32 + 8 * length)) - np.uint64(1))
+            w1 = np.uint64(0)
+        elif length < 12:
+            w1 = w1 & ((np.uint64(1) << np.uint64(8 * (length - 4))) - np.uint64(1))
+        return w0, w1, length, -1
+    start = data_base[np.int64(w1 & _LOW32)] + np.int64(w1 >> np.uint64(32))
+    return w0, _fnv(data, start, length), length, start
+
+
+@njit(cache=_CACHE, inline="always")
+def _lookup(w0, w1, data, data_base, slots, shift, long_data, long_off):
+    a, b, length, start = _view_key(w0, w1, data, data_base)
+    size_mask = slots.shape[0] - 1
+    slot = np.int64(((a * _M1) ^ (b * _M2)) >> np.uint64(shift))
+    while True:
+        raw = slots[slot, 2]
+        if raw == _EMPTY:
+            return -1
+        c = np.int64(raw)
+        if slots[slot, 0] == a and slots[slot, 1] == b:
+            if start < 0:
+                return c
+            s0 = long_off[c]
+            if long_off[c + 1] - s0 == length:
+                same = True
+                for t in range(length):
+                    if long_data[s0 + t] != data[start + t]:
+                        same = False
+                        break
+                if same:
+                    return c
+        slot = (slot + 1) & size_mask
+
+
+@njit(cache=_CACHE, inline="always")
+def _is_valid(valid, pos):
+    return (valid[pos >> 3] >> (pos & 7)) & 1
+
+
+@njit(parallel=True, cache=_CACHE)
+def encode_views(views, offset, valid, has_valid, data, data_base, absent_empty,
+                 slots, shift, long_data, long_off, out):
+    """Ids of ``out.shape[0]`` string views starting at ``offset`` (-1 unknown or null;
+    -2 for null and empty when ``absent_empty``)."""
+    for i in prange(out.shape[0]):
+        pos = offset + i
+        if has_valid and _is_valid(valid, pos) == 0:
+            out[i] = -2 if absent_empty else -1
+            continue
+        w0 = views[pos, 0]
+        if absent_empty and (w0 & _LOW32) == 0:
+            out[i] = -2
+            continue
+        out[i] = _lookup(w0, views[pos, 1], data, data_base, slots, shift, long_data, long_off)
+
+
+@njit(parallel=True, cache=_CACHE)
+def encode_view_lists(src_off, out_off, views, offset, valid, has_valid, data, data_base,
+                      slots, shift, long_data, long_off, out):
+    """CSR ids of list rows: row ``i``'s views ``src_off[i]:...`` go to ``out[out_off[i]:out_off[i+1]]``."""
+    for i in prange(out_off.shape[0] - 1):
+        s = src_off[i]
+        for t in range(out_off[i + 1] - out_off[i]):
+            pos = offset + s + t
+            if has_valid and _is_valid(valid, pos) == 0:
+                out[out_off[i] + t] = -1
+            else:
+                out[out_off[i] + t] = _lookup(views[pos, 0], views[pos, 1], data, data_base,
+                                              slots, shift, long_data, long_off)
