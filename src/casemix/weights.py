@@ -181,9 +181,12 @@ def compute_weights(
     k = c.subset(kept)
     m_all = float(k.blend(np.zeros(k.g.size, np.int64), 1, blend)[0])
     trimmed_mean = k.blend(k.g, n_g, blend)
-    per_g = (d.select("cost", "adrg").with_columns(pl.Series("g", g)).group_by("g")
-             .agg(pl.col("cost").median(), pl.col("adrg").first()).sort("g"))
-    adrg = per_g["adrg"]
+    has_adrg = "adrg" in df.columns
+    per_g = (d.select("cost", *(["adrg"] if has_adrg else [])).with_columns(pl.Series("g", g))
+             .group_by("g").agg(pl.col("cost").median(), *([pl.col("adrg").first()] if has_adrg
+                                                            else [])).sort("g"))
+    # CHS-DRG codes start with their ADRG's 3 characters: sliced once per DRG, not per case
+    adrg = per_g["adrg"] if has_adrg else drgs.str.slice(0, 3).alias("adrg")
     stats = _describe(c, k, los[kept], per_g["cost"].to_numpy())
     rw, source = _fallback(stats["n"], trimmed_mean / m_all, adrg, k, m_all, blend, min_cases,
                            fallback, overrides, drgs)
@@ -279,7 +282,7 @@ def _describe(c: _Cases, k: _Cases, los_kept: np.ndarray, median: np.ndarray) ->
 
 def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFrame:
     drg = pl.col("drg").cast(pl.String)
-    adrg = pl.col("adrg").cast(pl.String) if "adrg" in df.columns else drg.str.slice(0, 3)
+    adrg = [pl.col("adrg").cast(pl.String)] if "adrg" in df.columns else []
     cost = pl.col("total_cost").cast(pl.Float64, strict=False)
     los = pl.col("los").cast(pl.Float64, strict=False) if "los" in df.columns else pl.lit(None,
                                                                                       pl.Float64)
@@ -293,7 +296,7 @@ def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFra
     if drop_los:
         reason = reason.when(los <= 0).then(code["los_nonpositive"])
     reason = reason.when(year.is_null()).then(code["year_missing"]).otherwise(pl.lit(0, pl.UInt8))
-    return df.select(drg.alias("drg"), adrg.alias("adrg"), cost.alias("cost"), los.alias("los"),
+    return df.select(drg.alias("drg"), *adrg, cost.alias("cost"), los.alias("los"),
                      year.alias("year"), reason.alias("_reason"))
 
 
