@@ -263,3 +263,12 @@ def test_severity_with_a_loaded_drg_scheme():
     # J18.000 shares J18.900's exclusion table 1: excluded
     assert scheme.exclusions["J18.900"] == scheme.cc["J18.000"][1]
     assert lab["subtype_severity"].to_list() == [level, "none", "none"]
+
+
+def test_summaries_come_back_as_pandas_for_pandas_input():
+    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H2", "G2", "core", 500.0, 5_000)])
+    r = dip.settle(g.to_pandas(), 1000, group_means=MEANS)
+    assert isinstance(r.hospitals, pd.DataFrame) and isinstance(r.region, pd.DataFrame)
+    assert r.point_value == pytest.approx(1000 / 1500)
+    assert isinstance(dip.scores(g.to_pandas()), pd.DataFrame)
+    assert isinstance(dip.hospital_coefficients(g.to_pandas(), MEANS), pd.DataFrame)

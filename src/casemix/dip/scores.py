@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from casemix._frames import to_polars
+from casemix._output import summary_like
 from casemix.errors import InputError
 
 __all__ = ["AGE_BANDS", "hospital_coefficients", "scores", "subtype_coefficients",
@@ -93,7 +94,7 @@ def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cos
 
     Returns
     -------
-    polars.DataFrame
+    DataFrame (the caller's type)
         ``dip_group``, ``n`` (cases, all years), ``mean_cost`` (blended,
         yuan), ``cv`` (SD / mean over all years' cases), ``score``
         (``mean_cost / M × scale``), sorted by group.
@@ -126,9 +127,10 @@ def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cos
         raise ValueError(f"method must be 'average' or 'benchmark', not {method!r}")
     stats = d.group_by("g").agg(pl.len().alias("n"),
                                 (pl.col("c").std(ddof=0) / pl.col("c").mean()).alias("cv"))
-    return (groups.join(stats, on="g").select(
+    out = groups.join(stats, on="g").select(
         pl.col("g").alias("dip_group"), pl.col("n").cast(pl.Int64), "mean_cost", "cv",
-        (pl.col("mean_cost") / big_m * scale).alias("score")).sort("dip_group"))
+        (pl.col("mean_cost") / big_m * scale).alias("score")).sort("dip_group")
+    return summary_like(out, grouped)
 
 
 def hospital_coefficients(grouped: Any, group_scores: Any, *, by: str = "hospital_id",
@@ -154,9 +156,10 @@ def hospital_coefficients(grouped: Any, group_scores: Any, *, by: str = "hospita
     d = d.filter(pl.col("dip_group").is_not_null() & (pl.col("t") != "primary"))
     d = d.join(sc.select("dip_group", pl.col("mean_cost").alias("m")), on="dip_group",
                how="inner")
-    return (d.group_by(by).agg(pl.len().cast(pl.Int64).alias("n"),
-                               (pl.col("c").sum() / pl.col("m").sum()).alias("coefficient"))
-            .sort(by))
+    out = (d.group_by(by).agg(pl.len().cast(pl.Int64).alias("n"),
+                              (pl.col("c").sum() / pl.col("m").sum()).alias("coefficient"))
+           .sort(by))
+    return summary_like(out, grouped)
 
 
 def _age_band(age: pl.Expr, days: pl.Expr) -> pl.Expr:
@@ -277,13 +280,14 @@ def subtype_coefficients(grouped: Any, *, scheme: Any = None, group_col: str = "
             (pl.col("cv_after") <= (1 - min_cv_reduction) * pl.col("cv_before")
              + 1e-12).alias("used")))
     if not frames:
-        return pl.DataFrame(schema={"dip_group": pl.String, "dimension": pl.String,
+        return summary_like(pl.DataFrame(schema={"dip_group": pl.String, "dimension": pl.String,
                                     "subtype": pl.String, "n": pl.Int64,
                                     "mean_cost": pl.Float64, "coefficient": pl.Float64,
                                     "cv_before": pl.Float64, "cv_after": pl.Float64,
-                                    "used": pl.Boolean})
-    return (pl.concat(frames).select(pl.col("g").alias("dip_group"), "dimension",
-                                     pl.col("s").alias("subtype"), "n", "mean_cost",
-                                     "coefficient", "cv_before", "cv_after", "used")
-            .sort("dip_group", "dimension", "subtype"))
+                                    "used": pl.Boolean}), grouped)
+    out = (pl.concat(frames).select(pl.col("g").alias("dip_group"), "dimension",
+                                    pl.col("s").alias("subtype"), "n", "mean_cost",
+                                    "coefficient", "cv_before", "cv_after", "used")
+           .sort("dip_group", "dimension", "subtype"))
+    return summary_like(out, grouped)
 

@@ -35,6 +35,7 @@ import polars as pl
 
 from casemix._frames import like, to_polars
 from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
+from casemix._output import summary_like
 from casemix.errors import InputError, PolicyError
 
 __all__ = ["CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
@@ -301,14 +302,14 @@ class DipSettlement:
     """
 
     cases: Any
-    hospitals: pl.DataFrame
-    region: pl.DataFrame
-    monthly: pl.DataFrame
+    hospitals: Any
+    region: Any
+    monthly: Any
 
     @property
     def point_value(self) -> float:
         """The point value paid at (yuan of medical cost per point)."""
-        return float(self.region["point_value"][0])
+        return float(to_polars(self.region)["point_value"][0])
 
 
 def _fen_map(mapping: Mapping[str, Any] | None, hospitals: list[str]) -> np.ndarray:
@@ -470,5 +471,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         "n_review": [int((scored["dip_cost_class"] == "review").sum())],
     }, schema_overrides={"pv_year_start": pl.Float64})
     cases_out = scored.with_columns(case_fen.alias("payment_fen"))
-    return DipSettlement(cases=like(cases_out, grouped), hospitals=hospitals, region=region,
-                         monthly=monthly)
+    return DipSettlement(cases=like(cases_out, grouped),
+                         hospitals=summary_like(hospitals, grouped),
+                         region=summary_like(region, grouped),
+                         monthly=summary_like(monthly, grouped))
