@@ -17,25 +17,36 @@ from casemix.scheme.model import Scheme
 SEPARATOR = ";"
 
 
-def _unknown(expr: pl.Expr, known: pl.Series, label: str) -> pl.Expr:
-    # one list of "label:code" per row, vectorised (no Python loop per row)
-    return expr.list.eval(
-        pl.lit(label + ":") + pl.element().filter(~pl.element().is_in(known.implode()).fill_null(False))
-    )
+def _unknown_codes(canonical: pl.DataFrame, column: str, known: pl.Series, label: str) -> pl.DataFrame:
+    """(row, finding) for every code of ``column`` absent from ``known``.
+
+    Exploding to one code per row and a hash ``is_in`` keeps this linear;
+    unknown codes are rare, so what is kept is small.
+    """
+    codes = canonical.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.col(column).alias("code"))
+    if isinstance(canonical.schema[column], pl.List):
+        codes = codes.explode("code")
+    return (codes.filter(pl.col("code").is_not_null() & ~pl.col("code").is_in(known.implode()))
+            .select("row", (pl.lit(label + ":") + pl.col("code")).alias("finding")))
 
 
 def warnings_column(canonical: pl.DataFrame, scheme: Scheme) -> pl.Series:
     """The ``warnings`` column for a canonical case frame: ``;``-joined codes, empty when none."""
     dx = pl.Series("dx", list(scheme.diagnoses), dtype=pl.String)
     px = pl.Series("px", list(scheme.procedures), dtype=pl.String)
-    pdx_list = pl.concat_list(pl.col("pdx")).list.drop_nulls()
-    pproc_list = pl.concat_list(pl.col("pproc")).list.drop_nulls()
-    parts = canonical.select(
-        pl.concat_list(
-            pl.col("intake_warnings"),
-            _unknown(pdx_list, dx, "unknown_pdx"),
-            _unknown(pl.col("sdx"), dx, "unknown_sdx"),
-            _unknown(pl.concat_list(pproc_list, pl.col("oproc")), px, "unknown_proc"),
-        ).list.join(SEPARATOR).fill_null("").alias("warnings")
-    )
-    return parts.to_series()
+    intake = (canonical.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+                               pl.col("intake_warnings").alias("finding"))
+              .explode("finding").drop_nulls("finding"))
+    found = pl.concat([
+        intake,
+        _unknown_codes(canonical, "pdx", dx, "unknown_pdx"),
+        _unknown_codes(canonical, "sdx", dx, "unknown_sdx"),
+        _unknown_codes(canonical, "pproc", px, "unknown_proc"),
+        _unknown_codes(canonical, "oproc", px, "unknown_proc"),
+    ])
+    # order within a row: intake first, then pdx, sdx, procedures (the concat order)
+    joined = found.with_row_index("order").sort("row", "order").group_by("row", maintain_order=True).agg(
+        pl.col("finding").str.join(SEPARATOR))
+    out = pl.DataFrame({"row": pl.int_range(canonical.height, dtype=pl.UInt32, eager=True)}).join(
+        joined, on="row", how="left", maintain_order="left")
+    return out["finding"].fill_null("").alias("warnings")
