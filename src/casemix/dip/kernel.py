@@ -4,7 +4,9 @@ Same rules as :mod:`casemix.dip.reference` (read that module for what each
 step means); the tests prove both engines equal under hypothesis. Codes are
 turned into int32 ids by polars; every table the kernel reads is an
 argument, never a module global, so numba's on-disk cache stays valid.
-numba is imported only when a batch is first grouped.
+numba is imported only when a batch is first grouped; set the environment
+variable ``CASEMIX_NUMBA_CACHE=0`` to keep numba's on-disk cache off (it
+can break under multiprocessing, numba issues #4807, #10128).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def _codes(col: pl.Series) -> pl.Series:
     return pl.DataFrame({"v": col}).select(_codes_expr()).to_series()
 
 
-def _explode(col: pl.Series | None, n: int) -> tuple[np.ndarray, pl.Series]:
+def _explode(col: pl.Series | None) -> tuple[np.ndarray, pl.Series]:
     """A list column as (row of each kept code, codes), in row order, nulls and blanks dropped."""
     if col is None:
         return np.zeros(0, dtype=np.int64), pl.Series("v", [], dtype=pl.String)
@@ -124,7 +126,7 @@ def encode_cases(canon: pl.DataFrame, catalog: Catalog, arrays: CatalogArrays) -
     """
     n = canon.height
     pdx = _codes(canon["pdx"])
-    sdx_row, sdx = _explode(canon["sdx"] if "sdx" in canon.columns else None, n)
+    sdx_row, sdx = _explode(canon["sdx"] if "sdx" in canon.columns else None)
     uniq = pl.concat([pdx.drop_nulls(), sdx]).unique(maintain_order=True).to_list()
     ids = list(range(len(uniq)))
     pdx_id = pdx.replace_strict(uniq, ids, default=-1, return_dtype=pl.Int32).to_numpy()
@@ -146,21 +148,19 @@ def encode_cases(canon: pl.DataFrame, catalog: Catalog, arrays: CatalogArrays) -
     keys.append([])
     dkey_off, dkey_val = _csr(keys)
 
-    vocab = {c: i for i, c in enumerate(arrays.proc_codes)}
+    codes, new = arrays.proc_codes, list(range(len(arrays.proc_codes)))
     pproc = (_codes(canon["pproc"]) if "pproc" in canon.columns
              else pl.Series("pproc", [None] * n, dtype=pl.String))
     has_p = pproc.is_not_null().to_numpy().astype(np.int64)
-    op_row, oproc = _explode(canon["oproc"] if "oproc" in canon.columns else None, n)
+    op_row, oproc = _explode(canon["oproc"] if "oproc" in canon.columns else None)
     proc_off = _offsets(op_row, has_p, n)
     proc_val = np.empty(int(proc_off[-1]), dtype=np.int32)
-    codes, new = list(vocab), list(vocab.values())
     p_rows = np.flatnonzero(has_p)
     proc_val[proc_off[p_rows]] = pproc.drop_nulls().replace_strict(
         codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
     if len(op_row):
         # k-th kept other procedure of a row sits after the row's principal procedure
-        first = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(op_row, minlength=n), out=first[1:])
+        first = _offsets(op_row, None, n)
         rank = np.arange(len(op_row), dtype=np.int64) - first[op_row]
         proc_val[proc_off[op_row] + has_p[op_row] + rank] = oproc.replace_strict(
             codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
