@@ -178,3 +178,16 @@ def test_subtype_coefficients_kept_where_they_cut_cv():
 
 def k35_mean(cat, gid):
     return cat.groups[cat.index[gid]].mean_cost
+
+
+def test_build_from_a_raw_csv_layout(tmp_path):
+    h = worked_example()
+    raw = h.select(pl.col("pdx").alias("主要诊断编码"), pl.col("pproc").alias("主要手术操作编码"),
+                   pl.col("oproc").list.join("|").alias("其他手术操作编码"),
+                   pl.col("total_cost").cast(pl.String).alias("总费用"))
+    path = tmp_path / "history.csv"
+    raw.write_csv(path)
+    from_csv = dip.build_catalog(path, threshold=15)
+    direct = dip.build_catalog(h, threshold=15)
+    assert [(g.dx_key.text, g.main, g.related, g.n) for g in from_csv.groups] == \
+           [(g.dx_key.text, g.main, g.related, g.n) for g in direct.groups]

@@ -65,10 +65,10 @@ def case_keys(cases: Any, base: Catalog) -> pl.DataFrame:
     :func:`~casemix.dip.reference.main_procedure`), cached per distinct
     diagnosis and procedure list.
     """
-    from casemix.dip import prepare
+    from casemix.dip import canonical, prepare
     from casemix.dip.reference import main_procedure, principal_diagnosis
 
-    prepared = prepare(to_polars(cases))
+    prepared = prepare(canonical(to_polars(cases)))
     dx_cache: dict[tuple, str | None] = {}
     proc_cache: dict[tuple, tuple[str, tuple[str, ...]]] = {}
     keys, mains, others = [], [], []
@@ -124,9 +124,9 @@ def related_gains(history: Any, threshold: int = 15, *, base: str | Path | Catal
     at least ``threshold`` cases; :func:`build_catalog` splits those with
     ``gain >= related_gain`` (10% [spec]).
     """
-    from casemix.dip import load_catalog
+    from casemix.dip import canonical, load_catalog
 
-    keyed = _keyed(to_polars(history), load_catalog(base), cost)
+    keyed = _keyed(canonical(to_polars(history)), load_catalog(base), cost)
     core = keyed.group_by("key", "main").agg(pl.len().alias("n")).filter(pl.col("n") >= threshold)
     return _related_gains(keyed, core, threshold)
 
@@ -184,14 +184,14 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
         内科诊疗 … 3 相关手术); every group with ``n``, ``mean_cost``, ``cv``
         and ``score``. Write it with :func:`casemix.dip.write_catalog`.
     """
+    from casemix.dip import canonical, load_catalog
     from casemix.dip import group as dip_group
-    from casemix.dip import load_catalog
     from casemix.dip.scores import scores as dip_scores
 
     base_cat = load_catalog(base)
     if threshold < 1:
         raise ValueError(f"threshold must be at least 1, got {threshold}")
-    df = to_polars(history)
+    df = canonical(to_polars(history))
     keyed = _keyed(df, base_cat, cost)
     if keyed.height == 0:
         raise InputError("build_catalog: no case with a groupable principal diagnosis and a "
