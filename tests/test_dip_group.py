@@ -313,3 +313,10 @@ def test_missing_code_columns_count_as_empty(demo, engine):
     out = dip.group(f, demo, engine=engine)
     assert out["dip_group"].to_list() == ["D0001", "D0004", None]
     assert out["reason"][2] == "no principal diagnosis"
+
+
+@pytest.mark.parametrize("engine", ["reference", "batch"])
+def test_empty_input(demo, engine):
+    out = dip.group(frame([]), demo, engine=engine)
+    assert out.height == 0
+    assert {"dip_group", "dip_type", "dip_score", "status", "reason", "warnings"} <= set(out.columns)
