@@ -152,3 +152,53 @@ def test_golden_file_on_batch_engine(chs):
         mismatches = [(rows[i]["case_id"], w, g) for i, (w, g) in
                       enumerate(zip(want, got[col].to_list())) if w != g]
         assert mismatches == [], (col, mismatches[:5])
+
+
+# -- warnings and streaming -------------------------------------------------------------
+
+@SETTINGS
+@given(data=st.data())
+def test_warnings_fast_equals_findings(tiny, data):
+    """The batch warnings column equals casemix.drg.findings.warnings_column."""
+    from casemix.drg.batch import warnings_fast
+    from casemix.drg.findings import warnings_column
+    from casemix.encode import encode_cases
+
+    rows = data.draw(st.lists(S.cases(_pools(tiny)), min_size=1, max_size=20))
+    iw = data.draw(st.lists(st.lists(st.sampled_from(["negative_cost", "malformed:age"]), max_size=2),
+                            min_size=len(rows), max_size=len(rows)))
+    canonical = S.frame(rows).with_columns(pl.Series("intake_warnings", iw, dtype=pl.List(pl.String)))
+    got = warnings_fast(canonical, encode_cases(canonical, tiny), tiny)
+    assert got.to_list() == warnings_column(canonical, tiny).to_list()
+
+
+def test_group_parquet_streams_batches(tiny, tmp_path):
+    pytest.importorskip("casemix.cases")
+    import casemix
+    from casemix.drg.batch import group_parquet
+
+    rows = [dict(pdx="I50.000", sdx=["N17.900"], pproc=None, oproc=[], sex=1.0, age=60.0),
+            dict(pdx="S06.000", sdx=["S27.100", "BAD.1"], pproc=None, oproc=[], sex=2.0, age=30.0),
+            dict(pdx="I50.000", sdx=[], pproc="47.0100", oproc=[], sex=1.0, age=50.0),
+            dict(pdx=None, sdx=[], pproc=None, oproc=[], sex=1.0, age=50.0)] * 5
+    src = pl.DataFrame([{"case_id": f"c{i}", **r} for i, r in enumerate(rows)])
+    src.write_parquet(tmp_path / "in.parquet", row_group_size=7)
+    info = group_parquet(tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, batch_size=3,
+                         progress=False)
+    assert info["rows"] == 20 and info["batches"] == 7
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    want = casemix.group(src, scheme=tiny, engine="reference")
+    assert out.columns == want.columns
+    assert out.equals(want)
+
+
+def test_group_parquet_empty_file(tiny, tmp_path):
+    pytest.importorskip("casemix.cases")
+    from casemix.drg.batch import group_parquet
+
+    src = S.frame([]).with_columns(pl.lit("x").alias("case_id"))
+    src.write_parquet(tmp_path / "in.parquet")
+    info = group_parquet(tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, progress=False)
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert info["rows"] == 0 and out.height == 0
+    assert out.columns[-7:] == ["mdc", "adrg", "drg", "severity", "status", "reason", "warnings"]

@@ -15,10 +15,10 @@ import numpy as np
 import polars as pl
 
 from casemix.drg.compile import SEVERITY_TABLE, CompiledScheme, compile_scheme
-from casemix.encode import encode_cases
+from casemix.encode import EncodedCases, code_index, encode_cases
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 
-__all__ = ["group_frame", "group_parquet", "decode", "RESULT_NAMES"]
+__all__ = ["group_frame", "group_parquet", "decode", "warnings_fast", "RESULT_NAMES"]
 
 #: the six columns ``group_frame`` returns, in order
 RESULT_NAMES = ("mdc", "adrg", "drg", "severity", "status", "reason")
@@ -42,7 +42,64 @@ def decode(codes: tuple[np.ndarray, ...], compiled: CompiledScheme) -> pl.DataFr
     ])
 
 
-def group_frame(canonical: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
+def _row_any(flags: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
+    """Per CSR row: whether any of its element flags is set."""
+    if not flags.any():
+        return np.zeros(n, dtype=bool)
+    rows = np.repeat(np.arange(n), np.diff(offsets))
+    return np.bincount(rows[flags], minlength=n) > 0
+
+
+def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) -> pl.Series:
+    """The ``warnings`` column, equal to ``casemix.drg.findings.warnings_column``, fast.
+
+    The encoded ids tell, with numpy, which rows have a code outside the
+    scheme's dictionaries (or a null/empty code); only those rows, and rows
+    with intake warnings, are formatted by polars; every other row is ``""``.
+    """
+    from casemix.drg.findings import SEPARATOR
+
+    index = code_index(scheme)
+    n = enc.n
+    dx_ok = np.append(index.is_diagnosis, False)   # id -1 → the appended False
+    px_ok = np.append(index.is_procedure, False)
+
+    def bad(ids: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        return ~ok[np.where(ids >= 0, ids, -1)]
+
+    flagged = (bad(enc.pdx, dx_ok) & (enc.pdx != -2)) | (bad(enc.pproc, px_ok) & (enc.pproc != -2))
+    flagged |= _row_any(bad(enc.sdx_val, dx_ok), enc.sdx_off, n)
+    flagged |= _row_any(bad(enc.oproc_val, px_ok), enc.oproc_off, n)
+    # an empty principal code is absent for grouping but reported as unknown
+    for col in ("pdx", "pproc"):
+        flagged |= (canonical[col] == "").fill_null(False).to_numpy()
+    if "intake_warnings" in canonical.columns:
+        flagged |= canonical["intake_warnings"].list.len().fill_null(0).to_numpy() > 0
+    out = pl.repeat("", n, dtype=pl.String, eager=True).alias("warnings")
+    rows = np.flatnonzero(flagged)
+    if rows.size == 0:
+        return out
+    sub = canonical[rows]
+    dx_enum = pl.Enum(index.codes.filter(pl.Series(index.is_diagnosis)))
+    px_enum = pl.Enum(index.codes.filter(pl.Series(index.is_procedure)))
+
+    def unknown(expr: pl.Expr, enum: pl.Enum, label: str) -> pl.Expr:
+        # an Enum cast is a hash lookup; is_in inside list.eval copies the dictionary per row
+        return expr.list.eval(pl.lit(label + ":") + pl.element().filter(
+            pl.element().cast(enum, strict=False).is_null()))
+
+    pdx_list = pl.concat_list(pl.col("pdx")).list.drop_nulls()
+    pproc_list = pl.concat_list(pl.col("pproc")).list.drop_nulls()
+    iw = (pl.col("intake_warnings") if "intake_warnings" in sub.columns
+          else pl.lit([], dtype=pl.List(pl.String)))
+    text = sub.select(pl.concat_list(
+        iw, unknown(pdx_list, dx_enum, "unknown_pdx"), unknown(pl.col("sdx"), dx_enum, "unknown_sdx"),
+        unknown(pl.concat_list(pproc_list, pl.col("oproc")), px_enum, "unknown_proc"),
+    ).list.join(SEPARATOR).fill_null("")).to_series()
+    return out.scatter(rows, text)
+
+
+def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = False) -> pl.DataFrame:
     """Group a canonical case frame with the numba kernel.
 
     Parameters
@@ -54,18 +111,25 @@ def group_frame(canonical: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     scheme
         A loaded scheme.
 
+    warnings
+        Also add the ``warnings`` column (:func:`warnings_fast`, equal to
+        ``casemix.drg.findings.warnings_column`` but reusing the encoded ids).
+
     Returns
     -------
     polars.DataFrame
         String columns ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``,
-        ``reason``, one row per case, equal to what the reference grouper
-        (``casemix.drg.reference_frame``) returns.
+        ``reason`` (and ``warnings``), one row per case, equal to what the
+        reference grouper (``casemix.drg.reference_frame``) returns.
     """
     from casemix.drg import kernel
 
     compiled = compile_scheme(scheme)
     enc = encode_cases(canonical, scheme, compiled.malformed_fields)
-    return decode(kernel.run(enc, compiled), compiled)
+    result = decode(kernel.run(enc, compiled), compiled)
+    if warnings:
+        result = result.with_columns(warnings_fast(canonical, enc, scheme))
+    return result
 
 
 # -- streaming ------------------------------------------------------------------------
@@ -123,7 +187,6 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     import pyarrow.parquet as pq
 
     from casemix.cases import read_cases
-    from casemix.drg.findings import warnings_column
     from casemix.errors import InputError
 
     if batch_size < 1:
@@ -143,7 +206,7 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
             table = pa.Table.from_batches([batch])
             frame = pl.from_arrow(table)
             canonical = read_cases(frame, mapping=mapping)
-            result = group_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
+            result = group_frame(canonical, sch, warnings=True)
             out = pa.Table.from_arrays(
                 [*table.columns, *result.to_arrow().columns],
                 names=[*table.column_names, *result.columns])
@@ -158,7 +221,7 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
         if writer is None:  # an empty file still gets its (empty) output
             empty = pl.from_arrow(reader.schema_arrow.empty_table())
             canonical = read_cases(empty, mapping=mapping)
-            result = group_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
+            result = group_frame(canonical, sch, warnings=True)
             table = reader.schema_arrow.empty_table()
             out = pa.Table.from_arrays([*table.columns, *result.to_arrow().columns],
                                        names=[*table.column_names, *result.columns])
