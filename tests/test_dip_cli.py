@@ -17,7 +17,7 @@ def test_build_group_settle_commands(tmp_path):
     h.write_parquet(hist)
     runner = CliRunner()
     r = runner.invoke(dip_cli, ["build", str(hist), "-o", str(tmp_path / "cat"),
-                                "--threshold", "10"])
+                                "--threshold", "10", "--scheme", "casemix-demo"])
     assert r.exit_code == 0, r.output
     cat = dip.load_catalog(tmp_path / "cat")
     assert any(g.type == "core" for g in cat.groups)

@@ -85,19 +85,29 @@ def catalogs_cmd() -> None:
               help="1:2:7 year blend of yearly sums or of yearly means.")
 @click.option("--cost", default="total_cost", show_default=True, help="Cost column (yuan).")
 @click.option("--id", "cat_id", default="dip-built", show_default=True, help="Catalog id.")
+@click.option("--scheme", default=None,
+              help="DRG scheme whose CC/MCC table gives the severity sub-types (e.g. "
+                   "casemix-demo); without it only age and tumour sub-types are tried.")
 def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | None,
-              related_gain: float, base: str, blend: str, cost: str, cat_id: str) -> None:
+              related_gain: float, base: str, blend: str, cost: str, cat_id: str,
+              scheme: str | None) -> None:
     """Build a DIP catalog from the cost HISTORY (Parquet or CSV) into a folder."""
     from casemix.cli._render import console, table
     from casemix.dip import build_catalog, write_catalog
 
+    sch = None
+    if scheme is not None:
+        from casemix.scheme import load_scheme
+
+        sch = load_scheme(scheme)
     start = time.perf_counter()
     cat = build_catalog(_read(history), threshold=threshold, coverage=coverage, base=base,
-                        related_gain=related_gain, blend=blend, cost=cost, id=cat_id)
+                        related_gain=related_gain, blend=blend, cost=cost, id=cat_id,
+                        scheme=sch)
     write_catalog(cat, out_dir)
     counts = ", ".join(f"{n} {t}" for t, n in _catalog_summary(cat).items())
-    console.print(f"{cat.name}: {counts} groups in {time.perf_counter() - start:.1f} s "
-                  f"→ {out_dir}")
+    console.print(f"{cat.name}: {counts} groups, {len(cat.subtypes)} sub-type coefficients, "
+                  f"in {time.perf_counter() - start:.1f} s → {out_dir}")
     frame = cat.group_frame().sort("n", descending=True, nulls_last=True)
     table(frame.select("dip_group", "dip_type", "dx_key", "main_procedures",
                        "related_procedures", "attribute", "n", "mean_cost", "cv", "score")
