@@ -8,7 +8,9 @@ not timed.  The kernels are compiled (or loaded from numba's cache) on a
 small batch first.  Prints seconds, cases/s and peak RSS for ``simulate``
 and ``summarize``, checks the batch engine against the reference engine on
 a sample, and writes benchmarks/results/bench_benefits.json with the load
-average, since a busy machine slows every figure.
+average and the process CPU time, since on a busy machine the wall-clock
+figure measures the other processes as much as this one (CPU time summed
+over threads bounds the wall time on an idle machine).
 """
 
 from __future__ import annotations
@@ -48,13 +50,13 @@ def main() -> None:
     bf.simulate(cases.head(100_000), policy)   # compile the parallel kernels too
 
     load_before = os.getloadavg()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     result = bf.simulate(cases, policy)
-    t_sim = time.perf_counter() - t
+    t_sim, c_sim = time.perf_counter() - t, time.process_time() - c
     rss_sim = _rss_mb()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     summary = bf.summarize(result)
-    t_sum = time.perf_counter() - t
+    t_sum, c_sum = time.perf_counter() - t, time.process_time() - c
     load_after = os.getloadavg()
 
     sample = cases.head(args.sample)
@@ -71,7 +73,9 @@ def main() -> None:
         "synth_seconds": round(t_synth, 3),
         "simulate_seconds": round(t_sim, 3),
         "simulate_cases_per_s": round(args.cases / t_sim),
+        "simulate_cpu_seconds": round(c_sim, 3),
         "summarize_seconds": round(t_sum, 3),
+        "summarize_cpu_seconds": round(c_sum, 3),
         "total_seconds": round(t_sim + t_sum, 3),
         "groups": summary.height,
         "reference_sample": args.sample,
@@ -86,8 +90,8 @@ def main() -> None:
         "machine": platform.machine(),
     }
     print(f"simulate : {args.cases:,} cases, {args.people:,} people in {t_sim:.2f} s "
-          f"({args.cases / t_sim:,.0f} cases/s)")
-    print(f"summarize: {t_sum:.2f} s ({summary.height} groups)")
+          f"({args.cases / t_sim:,.0f} cases/s); CPU time {c_sim:.2f} s")
+    print(f"summarize: {t_sum:.2f} s ({summary.height} groups); CPU time {c_sum:.2f} s")
     print(f"reference: {args.sample:,} cases in {t_ref:.2f} s ({args.sample / t_ref:,.0f} cases/s); "
           f"batch equals reference: {agree}")
     print(f"peak RSS {res['peak_rss_mb']:,} MB (data alone {res['peak_rss_mb_after_data']:,} MB); "

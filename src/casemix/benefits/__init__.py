@@ -254,19 +254,14 @@ class _Prepared:
     def dates(cls, df: pl.DataFrame, col: str) -> np.ndarray:
         return cls.date_series(df, col).cast(pl.Int32).to_numpy().astype(np.int64)
 
-    def versions(self, policy: BenefitPolicy) -> np.ndarray:
-        ver = np.searchsorted(policy.tables.start_day, self.day, side="right") - 1
-        early = ver < 0
-        if early.any():
+    def check_dates(self, policy: BenefitPolicy) -> None:
+        """Every case must fall on or after the policy's first date."""
+        if self.n and int(self.day.min()) < int(policy.tables.start_day[0]):
+            early = self.day < policy.tables.start_day[0]
             i = int(np.flatnonzero(early)[0])
             raise InputError(
                 f"column {self.cols['discharge_date']!r}: {self.date[i]} at {_first_bad(early)}"
                 f" is before the first date of policy {policy.name!r} ({policy.first_date})")
-        return ver.astype(np.int64)
-
-    def person_years(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row order sorted by person, date, row; and the start of each person-year in it."""
-        return _person_year_order(self.person, self.day)
 
 
 def _person_year_order(person: pl.Series, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,16 +280,21 @@ def _person_year_order(person: pl.Series, day: np.ndarray) -> tuple[np.ndarray, 
 def _run_batch(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
     from casemix.benefits import kernel  # numba: compiled on first use only
 
-    ver = prep.versions(policy)
-    order, seg = prep.person_years()
-    return kernel.run(policy.tables, order, seg, ver, prep.ins, prep.st, prep.lvl,
-                      prep.referral, prep.major, prep.P, prep.B, prep.S, prep.F, prep.T)
+    prep.check_dates(policy)
+    pcode, n_persons = _person_codes(prep.person)
+    if prep.n == 0:
+        return np.zeros((len(OUTPUT_COLUMNS), 0), np.int64)
+    first, last = int(prep.day.min()), int(prep.day.max())
+    year_of_day = _years(np.arange(first, last + 1, dtype=np.int64))
+    return kernel.run(policy.tables, pcode, n_persons, prep.day, year_of_day, first, prep.ins,
+                      prep.st, prep.lvl, prep.referral, prep.major, prep.P, prep.B, prep.S,
+                      prep.F, prep.T)
 
 
 def _run_reference(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
     from casemix.benefits import reference as ref
 
-    prep.versions(policy)  # same error for cases before the policy
+    prep.check_dates(policy)
     persons = prep.person.to_list()
     dates = prep.date.to_list()
     cases = [ref.Case(row=i, person=persons[i], day=dates[i], insured=INSURED[prep.ins[i]],

@@ -107,30 +107,91 @@ def person_year_order(pcode, day, n_persons, year_of_day, first_day):
     return order, seg
 
 
-def _pack(ver, ins, st, lvl, referral, major, P, B, S, F, T):
-    """Inputs as one row-major matrix (8 int64 = one cache line per case).
+@njit(cache=_CACHE)
+def sort_pack(pcode, n_persons, day, start_day, ins, st, lvl, referral, major, P, B, S, F, T):
+    """Cases packed one cache line each (8 int64) and grouped by person, in row order within a person.
 
-    Column 0 packs the small codes: version (bits 0–15), insured type
+    One pass of a stable counting sort by person that writes each case's
+    whole packed row to its place (one random write per case; the inputs
+    are read in order).  Columns: 0 the small codes — policy version (bits
+    0–15, the latest ``start_day`` on or before the day), insured type
     (16–19), status (20–23), hospital level (24–27), referral (28), major
-    disease (29); columns 1–5 are P, B, S, F, T in fen.
+    disease (29); 1–5 P, B, S, F, T in fen; 6 the day; 7 the input row.
+    Returns the rows and each person's first row (``pstart``).
     """
-    n = P.shape[0]
+    n = pcode.shape[0]
+    n_ver = start_day.shape[0]
+    pstart = np.zeros(n_persons + 1, np.int64)
+    for i in range(n):
+        pstart[pcode[i] + 1] += 1
+    for p in range(n_persons):
+        pstart[p + 1] += pstart[p]
+    pos = pstart[:-1].copy()
     X = np.empty((n, 8), np.int64)
-    for i in prange(n):
-        X[i, 0] = (np.int64(ver[i]) | (np.int64(ins[i]) << 16) | (np.int64(st[i]) << 20)
+    for i in range(n):
+        d = day[i]
+        v = 0
+        while v + 1 < n_ver and start_day[v + 1] <= d:
+            v += 1
+        k = pos[pcode[i]]
+        pos[pcode[i]] += 1
+        X[k, 0] = (np.int64(v) | (np.int64(ins[i]) << 16) | (np.int64(st[i]) << 20)
                    | (np.int64(lvl[i]) << 24) | (np.int64(referral[i]) << 28)
                    | (np.int64(major[i]) << 29))
-        X[i, 1] = P[i]
-        X[i, 2] = B[i]
-        X[i, 3] = S[i]
-        X[i, 4] = F[i]
-        X[i, 5] = T[i]
-    return X
+        X[k, 1] = P[i]
+        X[k, 2] = B[i]
+        X[k, 3] = S[i]
+        X[k, 4] = F[i]
+        X[k, 5] = T[i]
+        X[k, 6] = d
+        X[k, 7] = i
+    return X, pstart
+
+
+def _sort_days(X, pstart, year_of_day, first_day, is_new):
+    """Insertion-sort each person's rows by day (stable: same-day rows stay in row order);
+    mark where a person-year starts."""
+    for p in prange(pstart.shape[0] - 1):
+        tmp = np.empty(8, np.int64) if pstart[p + 1] - pstart[p] > 1 else np.empty(0, np.int64)
+        lo = pstart[p]
+        hi = pstart[p + 1]
+        for k in range(lo + 1, hi):
+            d = X[k, 6]
+            if X[k - 1, 6] <= d:
+                continue
+            for c in range(8):
+                tmp[c] = X[k, c]
+            m = k - 1
+            while m >= lo and X[m, 6] > d:
+                for c in range(8):
+                    X[m + 1, c] = X[m, c]
+                m -= 1
+            for c in range(8):
+                X[m + 1, c] = tmp[c]
+        for k in range(lo, hi):
+            is_new[k] = k == lo or (year_of_day[X[k, 6] - first_day]
+                                    != year_of_day[X[k - 1, 6] - first_day])
+
+
+@njit(cache=_CACHE)
+def _segments(is_new):
+    n_seg = 0
+    for k in range(is_new.shape[0]):
+        if is_new[k]:
+            n_seg += 1
+    seg = np.empty(n_seg + 1, np.int64)
+    m = 0
+    for k in range(is_new.shape[0]):
+        if is_new[k]:
+            seg[m] = k
+            m += 1
+    seg[n_seg] = is_new.shape[0]
+    return seg
 
 
 def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
             g_covers, g_major, g_elig, g_ded, g_cap, g_nb, g_upper, g_rate, out):
-    """Fill ``out[j, :7]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` are one person-year in date order.
+    """Fill ``out[X[j, 7], :7]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` of X are one person-year in date order.
 
     out columns: basic, the annual layers in order, patient share (fen).
     """
@@ -149,6 +210,7 @@ def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
             basic_paid = 0
             chain = 0
             for j in range(seg[s], seg[s + 1]):
+                row = X[j, 7]
                 code = X[j, 0]
                 v = code & 0xFFFF
                 a = (code >> 16) & 0xF
@@ -177,7 +239,7 @@ def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
                     if pay > room:
                         pay = room
                 basic_paid += pay
-                out[j, 0] = pay
+                out[row, 0] = pay
                 total_paid = pay
                 rem[0] = P - pay
                 rem[1] = X[j, 2]
@@ -212,30 +274,9 @@ def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
                                 used = rem[p] if rem[p] < left else left
                                 rem[p] -= used
                                 left -= used
-                    out[j, 1 + l] = pay
+                    out[row, 1 + l] = pay
                     total_paid += pay
-                out[j, n_layers + 1] = X[j, 5] - total_paid
-
-
-def _gather_rows(X, order):
-    """``X[order]``: a tight loop of independent loads, so many cache misses overlap."""
-    n = order.shape[0]
-    Y = np.empty((n, X.shape[1]), np.int64)
-    for j in prange(n):
-        i = order[j]
-        for c in range(X.shape[1]):
-            Y[j, c] = X[i, c]
-    return Y
-
-
-def _unsort_rows(out, order):
-    """Rows in sorted order back to input order (one cache line written per case)."""
-    res = np.empty_like(out)
-    for j in prange(order.shape[0]):
-        i = order[j]
-        for c in range(out.shape[1]):
-            res[i, c] = out[j, c]
-    return res
+                out[row, n_layers + 1] = X[j, 5] - total_paid
 
 
 def _columns(out, k):
@@ -293,24 +334,31 @@ def _both(fn):
     return njit(cache=_CACHE)(serial), njit(cache=_CACHE, parallel=True)(fn)
 
 
-_PACK = _both(_pack)
-_GATHER = _both(_gather_rows)
+_SORT_DAYS = _both(_sort_days)
 _CASCADE = _both(_cascade)
-_UNSORT = _both(_unsort_rows)
 _COLUMNS = _both(_columns)
 PARALLEL_FROM = 50_000   # cases; below this the serial kernels are faster
 
 
-def run(tables: Tables, order: np.ndarray, seg: np.ndarray, ver: np.ndarray, ins: np.ndarray,
-        st: np.ndarray, lvl: np.ndarray, referral: np.ndarray, major: np.ndarray,
-        P: np.ndarray, B: np.ndarray, S: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Run the cascade; int64 fen ``[7, n]`` in input order: hifp, five annual layers, patient share."""
+def run(tables: Tables, pcode: np.ndarray, n_persons: int, day: np.ndarray,
+        year_of_day: np.ndarray, first_day: int, ins: np.ndarray, st: np.ndarray,
+        lvl: np.ndarray, referral: np.ndarray, major: np.ndarray, P: np.ndarray, B: np.ndarray,
+        S: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Run the cascade; int64 fen ``[7, n]`` in input order: hifp, five annual layers, patient share.
+
+    Every day must be on or after the policy's first date (checked by the caller).
+    """
     t = tables
-    par = int(P.shape[0] >= PARALLEL_FROM)
-    X = _GATHER[par](_PACK[par](ver, ins, st, lvl, referral, major, P, B, S, F, T), order)
-    k = 2 + t.g_covers.shape[1]
-    out = np.empty((P.shape[0], 8), dtype=np.int64)   # padded to one cache line per case
+    n = P.shape[0]
+    par = int(n >= PARALLEL_FROM)
+    X, pstart = sort_pack(pcode, n_persons, day, t.start_day, ins, st, lvl, referral, major,
+                          P, B, S, F, T)
+    is_new = np.empty(n, np.bool_)
+    _SORT_DAYS[par](X, pstart, year_of_day, first_day, is_new)
+    seg = _segments(is_new)
+    del is_new, pstart
+    out = np.empty((n, 8), dtype=np.int64)   # padded to one cache line per case
     _CASCADE[par](seg, X, t.b_ded, t.b_rate, t.b_cap, t.b_refcont,
                   t.g_covers, t.g_major, t.g_elig, t.g_ded, t.g_cap, t.g_nb, t.g_upper, t.g_rate, out)
     del X
-    return _COLUMNS[par](_UNSORT[par](out, order), k)
+    return _COLUMNS[par](out, 2 + t.g_covers.shape[1])
