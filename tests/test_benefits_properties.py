@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 
 import numpy as np
 import polars as pl
@@ -14,7 +15,8 @@ from casemix.benefits import OUTPUT_COLUMNS, PAY_COLUMNS, policy_from_documents,
 from casemix.benefits import reference as ref
 from casemix.benefits.policy import INSURED, LAYERS, LEVELS, PART_BIT, PARTS, STATUSES
 
-SETTINGS = settings(max_examples=50, deadline=None,
+# CASEMIX_HYPOTHESIS_EXAMPLES=2000 for a longer hunt than CI's
+SETTINGS = settings(max_examples=int(os.environ.get("CASEMIX_HYPOTHESIS_EXAMPLES", "50")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 START = dt.date(2022, 1, 1)
