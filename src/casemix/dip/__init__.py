@@ -38,10 +38,6 @@ __all__ = ["ATTRIBUTES", "Catalog", "build_catalog", "catalogs", "group", "hospi
 #: the catalog used when none is named
 DEFAULT_CATALOG = "dip-demo"
 
-#: columns grouping adds (an input column of the same name is replaced)
-OUTPUT_COLUMNS = ("dip_group", "dip_type", "dip_score", "status", "reason", "warnings")
-
-
 def _tables_root() -> Path:
     from casemix.scheme import tables_root
 
@@ -235,7 +231,7 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
     Rules and sources: ``docs/dip-rules.md`` (DIP 技术规范 1.0; DIP 2.0
     catalog matching order).
     """
-    from casemix.dip.reference import REASONS, warning_names
+    from casemix.dip.reference import reason_text, warning_names
 
     cat = load_catalog(catalog)
     frame = to_polars(cases)
@@ -252,11 +248,8 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
         pl.when(pl.col("ok")).then(pl.lit("grouped")).otherwise(pl.lit("ungrouped"))).to_series()
     # reason texts are formatted for the ungrouped rows only
     bad = np.flatnonzero(~ok)
-    texts = []
-    for i in bad:
-        c = uniq[dx_id[i]] if dx_id[i] >= 0 else None
-        texts.append(REASONS[int(reason[i])].format(
-            dx=c, cat=(c or "")[:3], attr=ATTRIBUTES[attr[i]] if attr[i] >= 0 else ""))
+    texts = [reason_text(int(reason[i]), uniq[dx_id[i]] if dx_id[i] >= 0 else None, int(attr[i]))
+             for i in bad]
     reason_txt = pl.repeat("", n, dtype=pl.String, eager=True)
     if len(bad):
         reason_txt = reason_txt.scatter(bad, pl.Series(texts, dtype=pl.String))

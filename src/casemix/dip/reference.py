@@ -67,6 +67,15 @@ WARNINGS = {
 }
 
 
+def reason_text(reason: int, dx: str | None, attribute: int) -> str:
+    """The reason text of a reason code ("" when grouped)."""
+    if reason == 0:
+        return ""
+    cat = category(dx) if dx else None
+    attr = ATTRIBUTES[attribute] if attribute >= 0 else ""
+    return REASONS[reason].format(dx=dx, cat=cat, attr=attr)
+
+
 def warning_names(bits: int) -> list[str]:
     """The warning codes set in ``bits``, in a fixed order."""
     return [name for bit, name in WARNINGS.items() if bits & bit]
@@ -83,11 +92,7 @@ class Outcome:
     attribute: int      # attribute level used by the comprehensive step, or -1
 
     def reason_text(self) -> str:
-        if self.reason == 0:
-            return ""
-        cat = category(self.dx) if self.dx else None
-        attr = ATTRIBUTES[self.attribute] if self.attribute >= 0 else ""
-        return REASONS[self.reason].format(dx=self.dx, cat=cat, attr=attr)
+        return reason_text(self.reason, self.dx, self.attribute)
 
 
 def principal_diagnosis(pdx: str | None, sdx: list[str],
