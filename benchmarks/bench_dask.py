@@ -1,0 +1,234 @@
+"""Grouping and settlement of N synthetic cases (default 20M) on a local 2-process Dask cluster vs one process.
+
+Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--dir DIR] [--keep]
+
+1. Data: N cases from ``casemix.synth.synth_cases`` (scheme casemix-demo,
+   list layout), written in chunks of C rows as a partitioned Parquet
+   dataset ``DIR/cases/part.NNNNN.parquet`` (not timed; case ids made unique).
+2. One process (run in a child process, so its peak RSS is its own):
+   ``group_parquet`` file by file (the streaming batch engine, numba over
+   all cores), then ``casemix.settle.settle`` of the grouped columns it
+   needs, read into memory, and its per-case table written to Parquet.
+3. Dask: ``casemix.dask.connect("local:W")`` (W processes × 1 thread,
+   ``NUMBA_NUM_THREADS=1``), ``casemix.dask.group`` → Parquet folder
+   written partition by partition, ``casemix.dask.settle`` of the same
+   columns of that folder → per-case Parquet folder.  Peak RSS per worker process is read from
+   each worker (``ru_maxrss``) after the run.
+4. The hospital tables of both settlements are compared to the fen.
+
+Prints cases/s and peak memory; writes benchmarks/results/bench_dask.json
+with the load average (a busy machine slows every figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SCHEME = "casemix-demo"
+SETTLE_COLS = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total_cost", "los",
+               "discharge"]
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_data(folder: Path, n: int, chunk: int) -> dict:
+    import polars as pl
+
+    from casemix.synth import synth_cases
+
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    done, i = 0, 0
+    while done < n:
+        m = min(chunk, n - done)
+        df = synth_cases(SCHEME, m, seed=1000 + i, layout="lists")
+        df = df.with_columns((pl.lit(f"c{i:04d}-") + pl.col("case_id")).alias("case_id"))
+        df.write_parquet(folder / f"part.{i:05d}.parquet")
+        done += m
+        i += 1
+    return {"files": i, "seconds": time.perf_counter() - t}
+
+
+def _policy(budget_yuan: int):
+    from decimal import Decimal
+
+    from casemix.budget import Policy
+
+    return Policy.demo().replace(budget=Decimal(budget_yuan))
+
+
+def single(src: Path, work: Path, weights_path: Path, budget: int) -> dict:
+    """The one-process path; run in a child process (see ``main``)."""
+    import polars as pl
+
+    from casemix.drg.batch import group_parquet
+    from casemix.settle import settle
+
+    out = work / "single-grouped"
+    out.mkdir(parents=True, exist_ok=True)
+    files = sorted(src.glob("part.*.parquet"))
+    group_parquet(files[0], out / "warm.parquet", SCHEME, progress=False)  # load the kernel
+    (out / "warm.parquet").unlink()
+    rss_warm = _rss_mb()
+    t = time.perf_counter()
+    rows = 0
+    for f in files:
+        rows += group_parquet(f, out / f.name, SCHEME, progress=False)["rows"]
+    t_group = time.perf_counter() - t
+    rss_group = _rss_mb()
+
+    t = time.perf_counter()
+    frame = pl.read_parquet(out / "*.parquet", columns=SETTLE_COLS)
+    weights = pl.read_parquet(weights_path)
+    s = settle(frame, _policy(budget), weights=weights)
+    s.cases.write_parquet(work / "single-settled.parquet")
+    t_settle = time.perf_counter() - t
+    s.hospitals.write_parquet(work / "single-hospitals.parquet")
+    return {"rows": rows, "group_s": t_group, "settle_s": t_settle,
+            "peak_rss_mb": _rss_mb(), "rss_after_group_mb": rss_group,
+            "rss_after_warmup_mb": rss_warm}
+
+
+def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int) -> dict:
+    import polars as pl
+
+    import casemix.dask as cd
+    from casemix.cli.dask_opts import read_dataset, write_dataset
+
+    t = time.perf_counter()
+    client = cd.connect(f"local:{workers}")
+    t_start = time.perf_counter() - t
+    try:
+        ddf = read_dataset(src)
+        t = time.perf_counter()
+        rows = write_dataset(cd.group(ddf, scheme=SCHEME), work / "dask-grouped")
+        t_group = time.perf_counter() - t
+
+        t = time.perf_counter()
+        # the columns the one-process settlement reads, so both write the same per-case table
+        grouped = read_dataset(work / "dask-grouped")[SETTLE_COLS]
+        s = cd.settle(grouped, _policy(budget), weights=pl.read_parquet(weights_path))
+        t_reduce = time.perf_counter() - t
+        write_dataset(s.cases, work / "dask-settled")
+        t_settle = time.perf_counter() - t
+        pl.from_pandas(s.hospitals).write_parquet(work / "dask-hospitals.parquet")
+
+        def peak() -> float:
+            import resource as r
+
+            return r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024
+
+        def compiled() -> int:  # kernels compiled in the worker instead of loaded from the cache
+            from casemix.drg import kernel
+
+            return sum(kernel.group_kernel.stats.cache_misses.values())
+
+        per_worker = sorted(client.run(peak).values())
+        misses = sum(client.run(compiled).values())
+    finally:
+        client.close()
+    return {"rows": rows, "cluster_start_s": t_start, "group_s": t_group,
+            "settle_s": t_settle, "settle_until_tables_s": t_reduce,
+            "partitions": ddf.npartitions, "peak_rss_per_worker_mb": per_worker,
+            "kernel_compiles_in_workers": misses,
+            "client_peak_rss_mb": _rss_mb()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=20_000_000)
+    ap.add_argument("--chunk", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/casemix-bench-dask"))
+    ap.add_argument("--keep", action="store_true", help="keep DIR afterwards")
+    ap.add_argument("--single-only", nargs=4, metavar=("SRC", "WORK", "WEIGHTS", "BUDGET"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.single_only:
+        src, work, wp = (Path(x) for x in args.single_only[:3])
+        print(json.dumps(single(src, work, wp, int(args.single_only[3]))))
+        return
+
+    import polars as pl
+
+    from casemix.weights import compute_weights
+
+    src, work = args.dir / "cases", args.dir / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    have = (pl.scan_parquet(src / "*.parquet").select(pl.len()).collect().item()
+            if src.exists() and any(src.glob("*.parquet")) else 0)
+    data = {"reused": True}
+    if have != args.cases:
+        shutil.rmtree(src, ignore_errors=True)
+        data = make_data(src, args.cases, args.chunk)
+    print(f"data: {args.cases:,} cases in {src} {data}", flush=True)
+
+    # weights from the first file, grouped in memory: the same table for both settlements
+    import casemix
+
+    first = pl.read_parquet(sorted(src.glob("part.*.parquet"))[0])
+    weights = compute_weights(casemix.group(first, scheme=SCHEME))
+    weights_path = work / "weights.parquet"
+    weights.table.write_parquet(weights_path)
+
+    # the budget: 92% of all cases' cost, one figure for both settlements
+    total = pl.scan_parquet(src / "*.parquet").select(pl.col("total_cost").sum()).collect().item()
+    budget = round(total * 0.92)
+
+    load_before = os.getloadavg()
+    child = subprocess.run([sys.executable, __file__, "--single-only", str(src), str(work),
+                            str(weights_path), str(budget)], capture_output=True, text=True,
+                           check=True)
+    one = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"one process: group {one['group_s']:.1f} s, settle {one['settle_s']:.1f} s, "
+          f"peak RSS {one['peak_rss_mb']:,.0f} MB", flush=True)
+    dk = on_dask(src, work, weights_path, args.workers, budget)
+    print(f"dask: group {dk['group_s']:.1f} s, settle {dk['settle_s']:.1f} s, peak RSS per "
+          f"worker {dk['peak_rss_per_worker_mb']} MB, client {dk['client_peak_rss_mb']:,.0f} MB",
+          flush=True)
+    load_after = os.getloadavg()
+
+    h1 = pl.read_parquet(work / "single-hospitals.parquet")
+    h2 = pl.read_parquet(work / "dask-hospitals.parquet")
+    money = [c for c in h1.columns if c.endswith("_fen")]
+    equal = h1.select("hospital_id", *money).equals(h2.select("hospital_id", *money))
+
+    n = args.cases
+    result = {
+        "cases": n, "workers": args.workers, "threads_per_worker": 1, "chunk_rows": args.chunk,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_before": load_before, "load_after": load_after},
+        "one_process": {**one, "group_cases_per_s": n / one["group_s"],
+                        "settle_cases_per_s": n / one["settle_s"]},
+        "dask": {**dk, "group_cases_per_s": n / dk["group_s"],
+                 "settle_cases_per_s": n / dk["settle_s"]},
+        "overhead": {"group": dk["group_s"] / one["group_s"],
+                     "settle": dk["settle_s"] / one["settle_s"]},
+        "hospital_money_equal_to_the_fen": equal,
+    }
+    for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"group: one process {n / one['group_s']:,.0f} cases/s, dask {n / dk['group_s']:,.0f} "
+          f"cases/s (×{result['overhead']['group']:.2f} time); settle: one process "
+          f"{n / one['settle_s']:,.0f} cases/s, dask {n / dk['settle_s']:,.0f} cases/s "
+          f"(×{result['overhead']['settle']:.2f} time); hospital tables equal to the fen: {equal}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
