@@ -538,3 +538,12 @@ def test_row_order_kept(cases, rnd):
     rnd.shuffle(order)
     shuffled = frame[order]
     assert_frame_equal(read_cases(shuffled), read_cases(frame)[order])
+
+
+@PROPS
+@given(cases=intake_cases())
+def test_normalised_codes_read_back_unchanged(cases):
+    first = read_cases(pipe_layout(cases))
+    again = read_cases(first.select("case_id", "sex", "age", "age_days", "birth_weight", "los",
+                                    "discharge", "total_cost", "pdx", "sdx", "pproc", "oproc"))
+    assert_frame_equal(again, first)
