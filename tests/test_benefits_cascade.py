@@ -270,3 +270,12 @@ def test_synthetic_cases_deterministic_and_consistent():
     parts = a["inscp_scp_amt"] + a["preselfpay_amt"] + a["fulamt_ownpay_amt"] + a["special_drug_amt"]
     assert ((parts * 100).round() <= (a["total_cost"] * 100).round()).all()
     assert set(a["assist_status"].cast(pl.String)) <= {"特困", "低保", "低边", "普通"}
+
+
+def test_person_with_many_cases_sorted_by_date():
+    # more rows than the insertion-sort limit, in reverse date order, some on one day
+    days = [dt.date(2023, 1, 1) + dt.timedelta(days=(300 - i) // 2) for i in range(150)]
+    cases = [case(P=100 + i, date=d.isoformat()) for i, d in enumerate(days)]
+    docs = [doc(basic=basic(), catastrophic={"default": {"deductible": 5000, "rates": [0.5],
+                                                         "cap": 2000}})]
+    assert run(cases, docs, "batch") == run(cases, docs, "reference")

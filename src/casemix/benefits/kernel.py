@@ -79,6 +79,13 @@ def person_year_order(pcode, day, n_persons, year_of_day, first_day):
     for p in range(n_persons):
         lo = pstart[p]
         hi = pstart[p + 1]
+        if hi - lo > 64:
+            # a person with very many rows (or a placeholder id): a stable n log n sort
+            idx = np.argsort(pair[lo:hi, 1], kind="mergesort")
+            rows = pair[lo:hi].copy()
+            for m in range(hi - lo):
+                pair[lo + m, 0] = rows[idx[m], 0]
+                pair[lo + m, 1] = rows[idx[m], 1]
         # insertion sort by day; rows of one day stay in row order (stable)
         for k in range(lo + 1, hi):
             r = pair[k, 0]
@@ -152,9 +159,16 @@ def _sort_days(X, pstart, year_of_day, first_day, is_new):
     """Insertion-sort each person's rows by day (stable: same-day rows stay in row order);
     mark where a person-year starts."""
     for p in prange(pstart.shape[0] - 1):
-        tmp = np.empty(8, np.int64) if pstart[p + 1] - pstart[p] > 1 else np.empty(0, np.int64)
         lo = pstart[p]
         hi = pstart[p + 1]
+        if hi - lo > 64:
+            # a person with very many rows (or a placeholder id): a stable n log n sort
+            idx = np.argsort(X[lo:hi, 6], kind="mergesort")
+            rows = X[lo:hi].copy()
+            for m in range(hi - lo):
+                for c in range(8):
+                    X[lo + m, c] = rows[idx[m], c]
+        tmp = np.empty(8, np.int64)
         for k in range(lo + 1, hi):
             d = X[k, 6]
             if X[k - 1, 6] <= d:
