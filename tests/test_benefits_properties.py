@@ -70,7 +70,9 @@ def case_lists(draw):
         extra = draw(st.one_of(st.just(0), st.integers(0, 100_000)))
         out.append({
             "patient_id": draw(st.sampled_from(["a", "b", "c"])),
-            "discharge_date": START + dt.timedelta(days=draw(st.integers(0, 729))),
+            # often on shared days: same-day cases, the year end and the change date
+            "discharge_date": START + dt.timedelta(days=draw(st.one_of(
+                st.integers(0, 729), st.sampled_from([0, 180, 364, 365, 545, 546])))),
             "insurance_type": draw(st.sampled_from(["职工", "居民"])),
             "assist_status": draw(st.sampled_from(["特困", "低保", "低边", "普通"])),
             "hosp_level": draw(st.integers(1, 3)),
