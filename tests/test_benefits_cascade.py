@@ -214,6 +214,9 @@ def test_string_dates_and_aliases_accepted():
     df = df.with_columns(pl.col("discharge_date").cast(pl.String), pl.lit("390").alias("insurance_type"))
     out = simulate(df, policy_from_documents(docs))
     assert out["hifp_pay"].to_list() == [5000]
+    df = df.with_columns(pl.lit("三级甲等").alias("hosp_level"), pl.lit("城镇职工").alias("insurance_type"),
+                         pl.lit("低保对象").alias("assist_status"))
+    assert simulate(df, policy_from_documents(docs))["hifp_pay"].to_list() == [5000]
 
 
 def test_summarize_by_group_by_hand():

@@ -84,12 +84,16 @@ _ALIASES = {
 _OPTIONAL = ("special_drug_amt", "referral", "major_disease")
 
 _INSURED_VALUES = {"职工": 0, "employee": 0, "310": 0, "职工基本医疗保险": 0, "城镇职工": 0,
-                   "居民": 1, "resident": 1, "390": 1, "城乡居民": 1, "城乡居民基本医疗保险": 1}
+                   "城镇职工基本医疗保险": 0,
+                   "居民": 1, "resident": 1, "390": 1, "城乡居民": 1, "城乡居民基本医疗保险": 1,
+                   "城镇居民": 1, "城镇居民基本医疗保险": 1, "新农合": 1}
 _STATUS_VALUES = {"特困": 0, "特困人员": 0, "特困供养人员": 0, "extreme_poor": 0,
                   "低保": 1, "低保对象": 1, "subsistence": 1,
                   "低边": 2, "低保边缘": 2, "低边对象": 2, "marginal": 2,
                   "普通": 3, "一般": 3, "ordinary": 3}
-_LEVEL_VALUES = {"1": 0, "2": 1, "3": 2, "一级": 0, "二级": 1, "三级": 2}
+_LEVEL_VALUES = {"1": 0, "2": 1, "3": 2, "一级": 0, "二级": 1, "三级": 2,
+                 **{f"{lv}级{g}等": i for i, lv in enumerate("一二三") for g in "甲乙丙"},
+                 **{f"{lv}{g}": i for i, lv in enumerate("一二三") for g in "甲乙丙"}}
 
 Engine = Literal["batch", "reference"]
 
