@@ -282,3 +282,17 @@ def test_person_with_many_cases_sorted_by_date():
     docs = [doc(basic=basic(), catastrophic={"default": {"deductible": 5000, "rates": [0.5],
                                                          "cap": 2000}})]
     assert run(cases, docs, "batch") == run(cases, docs, "reference")
+
+
+def test_add_benefit_fields_to_drg_like_cases():
+    from casemix.benefits import add_benefit_fields
+
+    drg = pd.DataFrame({"case_id": ["1", "2", "3", "4"], "hospital_id": ["H1", "H1", "H2", None],
+                        "total_cost": [12000.5, 800.0, None, 56000.0]})
+    out = add_benefit_fields(drg, seed=3)
+    assert isinstance(out, pd.DataFrame) and list(out["case_id"]) == ["1", "2", "3", "4"]
+    assert out.loc[0, "hosp_level"] == out.loc[1, "hosp_level"]       # one level per hospital
+    assert out.equals(add_benefit_fields(drg, seed=3))
+    res = simulate(out.fillna({"total_cost": 0.0}), "illustrative")
+    assert (res[list(OUTPUT_COLUMNS[:-1])].sum(axis=1) + res["psn_part_amt"]
+            == (res["total_cost"] * 100).round().astype("int64")).all()

@@ -13,6 +13,8 @@ Public API
 - :func:`summarize` — simulated cases → one row per population group
 - :func:`compare` — the same cases under two policies, by group
 - :func:`synthetic_cases` — deterministic synthetic benefit cases
+- :func:`add_benefit_fields` — give a case frame (e.g. grouped DRG cases) invented
+  benefit columns, for demos
 - :func:`shipped_policies` — names of the example policies
 
 Input columns (yuan amounts; aliases in parentheses):
@@ -52,7 +54,7 @@ from casemix.benefits.policy import (INSURED, LAYER_COLUMNS, LAYERS, LEVELS, STA
 from casemix.errors import InputError
 
 __all__ = ["BenefitPolicy", "load_policy", "policy_from_documents", "shipped_policies",
-           "simulate", "summarize", "compare", "synthetic_cases", "PAY_COLUMNS",
+           "simulate", "summarize", "compare", "synthetic_cases", "add_benefit_fields", "PAY_COLUMNS",
            "OUTPUT_COLUMNS", "GROUP_KEYS"]
 
 #: per-case payment columns, in cascade order (Int64 fen)
@@ -99,9 +101,9 @@ Engine = Literal["batch", "reference"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "synthetic_cases":
-        from casemix.benefits.synth import synthetic_cases
-        return synthetic_cases
+    if name in ("synthetic_cases", "add_benefit_fields"):
+        from casemix.benefits import synth
+        return getattr(synth, name)
     raise AttributeError(f"module 'casemix.benefits' has no attribute {name!r}")
 
 

@@ -108,3 +108,66 @@ def synthetic_cases(n_cases: int = 10_000, n_people: int | None = None, *, seed:
         "referral": rng.random(n_cases) < 0.05,
         "major_disease": major,
     })
+
+
+def add_benefit_fields(cases, *, seed: int = 0, year: int = 2023):
+    """Give a case frame (e.g. grouped DRG cases) the benefit columns it lacks, synthetically.
+
+    For demos and reports on data without settlement detail: keeps every
+    existing column and fills only missing ones — ``patient_id`` (each
+    case its own person), ``discharge_date`` (uniform over ``year``),
+    ``insurance_type`` and ``assist_status`` (per person, the shares of
+    :func:`synthetic_cases`), ``hosp_level`` (per ``hospital_id`` when
+    present), and the cost parts split from ``total_cost`` (yuan; missing
+    or negative costs count as 0).  Deterministic by ``seed``; same
+    container type and row order out.
+
+    The filled values are invented: use them to exercise the cascade, not
+    to describe real patients.
+    """
+    from casemix._frames import like, to_polars
+
+    df = to_polars(cases)
+    n = df.height
+    rng = np.random.default_rng(seed)
+    new: dict[str, pl.Series] = {}
+    if "total_cost" not in df.columns:
+        raise ValueError("add_benefit_fields needs a total_cost column (yuan)")
+    cost = df["total_cost"].cast(pl.Float64, strict=False).fill_null(0.0).to_numpy()
+    cost = np.where(np.isfinite(cost) & (cost > 0), cost, 0.0)
+    if "patient_id" not in df.columns:
+        new["patient_id"] = pl.Series("patient_id", np.arange(n, dtype=np.int64))
+        person = np.arange(n)
+    else:
+        person = df["patient_id"].cast(pl.String).cast(pl.Categorical).to_physical().to_numpy()
+    n_person = int(person.max()) + 1 if n else 0
+    if "discharge_date" not in df.columns:
+        start = (_dt.date(year, 1, 1) - _dt.date(1970, 1, 1)).days
+        days = (_dt.date(year, 12, 31) - _dt.date(year, 1, 1)).days + 1
+        new["discharge_date"] = pl.Series(
+            "discharge_date", (start + rng.integers(0, days, n)).astype(np.int32)).cast(pl.Date)
+    p_employee = rng.random(n_person) < _EMPLOYEE_SHARE
+    p_status = rng.choice(4, size=n_person, p=_STATUS_SHARE).astype(np.int8)
+    if "insurance_type" not in df.columns:
+        new["insurance_type"] = _labels(np.where(p_employee[person], 0, 1), INSURED_LABELS)
+    if "assist_status" not in df.columns:
+        new["assist_status"] = _labels(p_status[person], STATUS_LABELS)
+    if "hosp_level" not in df.columns:
+        if "hospital_id" in df.columns:
+            hosp = df["hospital_id"].cast(pl.String).fill_null("").cast(pl.Categorical)
+            codes = hosp.to_physical().to_numpy()
+            h_level = rng.choice(3, size=int(codes.max()) + 1 if n else 0, p=_LEVEL_SHARE)
+            level = h_level[codes] if n else np.zeros(0, np.int64)
+        else:
+            level = rng.choice(3, size=n, p=_LEVEL_SHARE)
+        new["hosp_level"] = pl.Series("hosp_level", (level + 1).astype(np.int8))
+    parts = ("inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt")
+    if not all(c in df.columns for c in parts):
+        total = np.floor(cost * 100.0).astype(np.int64)
+        inscp = np.floor(total * rng.uniform(0.70, 0.92, n)).astype(np.int64)
+        pre = np.floor((total - inscp) * rng.uniform(0.0, 0.5, n)).astype(np.int64)
+        selfpay = np.floor((total - inscp - pre) * rng.uniform(0.3, 1.0, n)).astype(np.int64)
+        for name, v in zip(parts, (inscp, pre, selfpay)):
+            if name not in df.columns:
+                new[name] = pl.Series(name, v / 100.0)
+    return like(df.with_columns(s.alias(k) for k, s in new.items()) if new else df, cases)
