@@ -1,0 +1,313 @@
+"""Benchmark of batch DRG grouping (issue 3): speed, memory and start-up.
+
+Run from the repository root::
+
+    python benchmarks/bench_group.py                 # sizes 1e6 and 1e7
+    python benchmarks/bench_group.py --sizes 1e5     # a quick look
+
+Synthetic cases come from ``casemix.synth.synth_cases`` on the national
+CHS-DRG 1.1 scheme (``../shared/schemes/chs-drg-1.1``, or
+``--scheme PATH``), about 6 secondary diagnoses and 2 procedures per case.
+Every measurement runs in a fresh subprocess so that peak RSS
+(``ru_maxrss``) belongs to that measurement alone.  Printed and written to
+``benchmarks/results/bench_group.json``:
+
+- ``import casemix`` time; first batch call with a cold and a warm numba
+  cache (a private ``NUMBA_CACHE_DIR``, so the repository's cache is left
+  alone);
+- per size, in memory: intake (``read_cases``), encode, kernel, decode,
+  warnings and attach, their sum (the batch path of ``casemix.group``), and
+  ``casemix.group`` itself; wall and CPU seconds, cases/s, peak RSS against
+  2x the Arrow size of the input;
+- per size, Parquet → Parquet streaming (``group_parquet``);
+- the reference engine on 20,000 cases and the speed-up of the batch engine
+  over it (same canonical input, same six columns).
+
+Wall-clock figures depend on what else runs on the machine: the load
+average at start and end is recorded next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+TARGETS = {
+    "end_to_end_in_memory_cases_per_s": 2_000_000,
+    "kernel_cases_per_s": 10_000_000,
+    "parquet_to_parquet_cases_per_s": 1_000_000,
+    "peak_rss_over_arrow_input_max": 2.0,
+    "import_s_max": 1.0,
+    "first_call_warm_cache_s_max": 3.0,
+}
+MEAN_SDX = 6.0
+MEAN_OPROC = 3.5  # other procedures where there is a principal one: ~2 procedures per case overall
+
+
+def _find_scheme() -> str:
+    for candidate in (os.environ.get("CASEMIX_SHARED"), REPO.parent / "shared", Path("/work/shared")):
+        if candidate and (Path(candidate) / "schemes" / "chs-drg-1.1" / "scheme.toml").is_file():
+            return str(Path(candidate) / "schemes" / "chs-drg-1.1")
+    raise SystemExit("chs-drg-1.1 not found: pass --scheme PATH or set CASEMIX_SHARED")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.stages: dict[str, dict] = {}
+
+    def __call__(self, name: str, fn, n: int):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, cpu = time.perf_counter() - w, time.process_time() - c
+        self.stages[name] = {"wall_s": wall, "cpu_s": cpu, "cases_per_s": n / wall if wall else None}
+        return out
+
+
+# -- subprocess tasks -----------------------------------------------------------------------
+
+def task_import() -> dict:
+    t = time.perf_counter()
+    import casemix  # noqa: F401
+
+    return {"import_s": time.perf_counter() - t}
+
+
+def task_first_call(scheme_path: str) -> dict:
+    t0 = time.perf_counter()
+    import polars as pl
+
+    import casemix
+    from casemix.drg.batch import group_frame
+
+    t1 = time.perf_counter()
+    scheme = casemix.load_scheme(scheme_path)
+    t2 = time.perf_counter()
+    one = pl.DataFrame({
+        "pdx": ["I10.x00"], "sdx": [["E11.900"]], "pproc": [None], "oproc": [[]], "sex": [1.0],
+        "age": [60.0], "age_days": [None], "birth_weight": [None], "los": [5.0], "discharge": [1.0],
+        "malformed": [[]], "intake_warnings": [[]],
+    }, schema_overrides={"pproc": pl.String, "oproc": pl.List(pl.String), "age_days": pl.Float64,
+                         "birth_weight": pl.Float64, "malformed": pl.List(pl.String),
+                         "intake_warnings": pl.List(pl.String)})
+    group_frame(one, scheme, warnings=True)
+    t3 = time.perf_counter()
+    return {"import_s": t1 - t0, "load_scheme_s": t2 - t1, "first_batch_call_s": t3 - t2}
+
+
+def task_synth(scheme_path: str, n: int, path: str) -> dict:
+    import polars as pl
+
+    import casemix
+    from casemix.synth import synth_cases
+
+    t = time.perf_counter()
+    df = synth_cases(casemix.load_scheme(scheme_path), n, seed=3, mean_sdx=MEAN_SDX,
+                     mean_oproc=MEAN_OPROC)
+    df.write_parquet(path, row_group_size=250_000)
+    procs = (df["pproc"].is_not_null().cast(pl.Int64) + df["oproc"].list.len()).mean()
+    return {"synth_s": time.perf_counter() - t, "rows": df.height,
+            "mean_sdx": float(df["sdx"].list.len().mean()), "mean_procedures": float(procs)}
+
+
+def task_group(scheme_path: str, path: str) -> dict:
+    """casemix.group end to end, alone in its process (for its peak RSS)."""
+    import polars as pl
+
+    import casemix
+
+    scheme = casemix.load_scheme(scheme_path)
+    df = pl.read_parquet(path)
+    arrow_mb = df.to_arrow().nbytes / 2**20
+    casemix.group(df.head(1000), scheme=scheme)  # load kernels and scheme tables
+    rss0 = _rss_mb()
+    clock = _Clock()
+    out = clock("casemix.group", lambda: casemix.group(df, scheme=scheme), df.height)
+    assert out.height == df.height
+    return {"arrow_input_mb": arrow_mb, "rss_before_mb": rss0, "peak_rss_mb": _peak_mb(),
+            **clock.stages["casemix.group"]}
+
+
+def task_stages(scheme_path: str, path: str) -> dict:
+    """The batch path of casemix.group, stage by stage."""
+    import polars as pl
+
+    import casemix
+    from casemix.cases import attach, read_cases
+    from casemix.drg import kernel
+    from casemix.drg.batch import decode, group_frame, warnings_fast
+    from casemix.drg.compile import compile_scheme
+    from casemix.encode import encode_cases
+
+    scheme = casemix.load_scheme(scheme_path)
+    df = pl.read_parquet(path)
+    n = df.height
+    compiled = compile_scheme(scheme)
+    group_frame(read_cases(df.head(1000)), scheme, warnings=True)  # warm
+    clock = _Clock()
+    canonical = clock("intake", lambda: read_cases(df), n)
+    enc = clock("encode", lambda: encode_cases(canonical, scheme, compiled.malformed_fields), n)
+    codes = clock("kernel", lambda: kernel.run(enc, compiled), n)
+    result = clock("decode", lambda: decode(codes, compiled), n)
+    warn = clock("warnings", lambda: warnings_fast(canonical, enc, scheme), n)
+    result = result.with_columns(warn)
+    out = clock("attach", lambda: attach(df, result), n)
+    assert out.height == n
+    total = {k: sum(s[k] for s in clock.stages.values()) for k in ("wall_s", "cpu_s")}
+    clock.stages["batch path total"] = {**total, "cases_per_s": n / total["wall_s"]}
+    # the kernel once more on one thread: CPU cost per case without the other core
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    clock("kernel, 1 thread", lambda: kernel.run(enc, compiled), n)
+    numba.set_num_threads(threads)
+    return {"stages": clock.stages, "threads": threads}
+
+
+def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int) -> dict:
+    import casemix
+    from casemix.drg.batch import group_parquet
+
+    scheme = casemix.load_scheme(scheme_path)
+    w, c = time.perf_counter(), time.process_time()
+    info = group_parquet(path, dst, scheme, batch_size=batch_size, progress=False)
+    wall, cpu = time.perf_counter() - w, time.process_time() - c
+    return {"wall_s": wall, "cpu_s": cpu, "cases_per_s": info["rows"] / wall, "rows": info["rows"],
+            "batches": info["batches"], "batch_size": batch_size, "peak_rss_mb": _peak_mb()}
+
+
+def task_reference(scheme_path: str, path: str, n: int) -> dict:
+    import polars as pl
+
+    import casemix
+    from casemix.cases import read_cases
+    from casemix.drg import reference_frame
+    from casemix.drg.batch import group_frame
+
+    scheme = casemix.load_scheme(scheme_path)
+    canonical = read_cases(pl.read_parquet(path).head(n))
+    group_frame(canonical.head(10), scheme)
+    t = time.perf_counter()
+    ref = reference_frame(canonical, scheme)
+    t_ref = time.perf_counter() - t
+    t = time.perf_counter()
+    bat = group_frame(canonical, scheme)
+    t_bat = time.perf_counter() - t
+    return {"rows": canonical.height, "reference_s": t_ref, "reference_cases_per_s": canonical.height / t_ref,
+            "batch_s": t_bat, "batch_cases_per_s": canonical.height / t_bat,
+            "speedup": t_ref / t_bat, "identical": ref.equals(bat)}
+
+
+TASKS = {"import": task_import, "first_call": task_first_call, "synth": task_synth,
+         "group": task_group, "stages": task_stages, "parquet": task_parquet,
+         "reference": task_reference}
+
+
+def _run(task: str, *args, env: dict | None = None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--task", task, *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=REPO)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"benchmark task {task} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _fmt_rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated case counts (default 1e6,1e7)")
+    ap.add_argument("--scheme", default=None, help="scheme folder (default ../shared/schemes/chs-drg-1.1)")
+    ap.add_argument("--reference-n", type=int, default=20_000)
+    ap.add_argument("--batch-size", type=int, default=1_000_000, help="rows per Parquet batch")
+    ap.add_argument("--out", default=str(HERE / "results" / "bench_group.json"))
+    ap.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.task:
+        name, *rest = args.task
+        conv = [int(a) if a.isdigit() else a for a in rest]
+        print(json.dumps(TASKS[name](*conv)))
+        return {}
+
+    scheme = args.scheme or _find_scheme()
+    sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
+    import numba
+    import polars
+
+    results: dict = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "polars": polars.__version__, "numba": numba.__version__,
+                    "loadavg_start": os.getloadavg()},
+        "scheme": scheme, "targets": TARGETS, "sizes": {},
+    }
+    print(f"casemix batch grouping benchmark — {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+
+    imports = [_run("import")["import_s"] for _ in range(3)]
+    results["import_s"] = min(imports)
+    print(f"import casemix: {min(imports):.3f} s (best of 3)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"NUMBA_CACHE_DIR": cache}
+        cold = _run("first_call", scheme, env=env)
+        warm = _run("first_call", scheme, env=env)
+    results["first_call"] = {"cold_cache": cold, "warm_cache": warm}
+    print(f"first batch call: cold cache {cold['first_batch_call_s']:.2f} s, warm cache "
+          f"{warm['first_batch_call_s']:.2f} s (scheme load {warm['load_scheme_s']:.2f} s, not included)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            src, dst = Path(tmp) / f"cases-{n}.parquet", Path(tmp) / f"grouped-{n}.parquet"
+            entry: dict = {"data": _run("synth", scheme, n, src)}
+            d = entry["data"]
+            print(f"\n{n:,} cases: {d['mean_sdx']:.2f} secondary diagnoses and "
+                  f"{d['mean_procedures']:.2f} procedures per case")
+            entry["in_memory"] = _run("stages", scheme, src)
+            for name, s in entry["in_memory"]["stages"].items():
+                print(f"  {name:<20} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
+                      f"{_fmt_rate(s['cases_per_s']):>13} cases/s")
+            g = entry["casemix.group"] = _run("group", scheme, src)
+            print(f"  {'casemix.group':<20} {g['wall_s']:7.2f} s wall {g['cpu_s']:7.2f} s cpu "
+                  f"{_fmt_rate(g['cases_per_s']):>13} cases/s; peak RSS {g['peak_rss_mb']:,.0f} MB "
+                  f"= {g['peak_rss_mb'] / g['arrow_input_mb']:.2f} x Arrow input ({g['arrow_input_mb']:,.0f} MB)")
+            p = entry["parquet"] = _run("parquet", scheme, src, dst, args.batch_size)
+            print(f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                  f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB")
+            results["sizes"][str(n)] = entry
+        ref_src = Path(tmp) / "reference.parquet"
+        _run("synth", scheme, args.reference_n, ref_src)
+        r = results["reference"] = _run("reference", scheme, ref_src, args.reference_n)
+        print(f"\nreference engine, {r['rows']:,} cases: {_fmt_rate(r['reference_cases_per_s'])} cases/s; "
+              f"batch {_fmt_rate(r['batch_cases_per_s'])} cases/s; speed-up x{r['speedup']:.0f}; "
+              f"identical: {r['identical']}")
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nwritten {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
