@@ -202,3 +202,14 @@ def test_group_parquet_empty_file(tiny, tmp_path):
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert info["rows"] == 0 and out.height == 0
     assert out.columns[-7:] == ["mdc", "adrg", "drg", "severity", "status", "reason", "warnings"]
+
+
+def test_chunked_grouping_equals_one_pass(tiny):
+    rows = [dict(pdx=p, sdx=s, pproc=None, oproc=[], sex=1.0, age=a, age_days=None,
+                 birth_weight=None, los=3.0, discharge=1.0, malformed=[])
+            for p, s, a in [("I50.000", ["N17.900"], 60.0), ("S06.000", ["S27.100"], 30.0),
+                            ("I21.000", [], 85.0), (None, [], 40.0), ("I99.x00", ["x"], None)] * 3]
+    canonical = S.frame(rows)
+    whole = group_frame(canonical, tiny, warnings=True)
+    for size in (1, 2, 4, 15, 100):
+        assert group_frame(canonical, tiny, warnings=True, chunk_rows=size).equals(whole)

@@ -99,7 +99,13 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
     return out.scatter(rows, text)
 
 
-def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = False) -> pl.DataFrame:
+#: rows grouped at a time inside ``group_frame``: bounds the encoded intermediates
+#: (about 60 bytes per case) without costing speed
+CHUNK_ROWS = 1_000_000
+
+
+def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = False,
+                chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
     """Group a canonical case frame with the numba kernel.
 
     Parameters
@@ -107,13 +113,14 @@ def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = Fal
     canonical
         A frame as :func:`casemix.cases.read_cases` returns it (at least
         ``pdx``, ``sdx``, ``pproc``, ``oproc``, the numeric fields and,
-        optionally, ``malformed``).
+        optionally, ``malformed`` and ``intake_warnings``).
     scheme
         A loaded scheme.
-
     warnings
         Also add the ``warnings`` column (:func:`warnings_fast`, equal to
         ``casemix.drg.findings.warnings_column`` but reusing the encoded ids).
+    chunk_rows
+        Rows encoded and grouped at a time (memory of the intermediates).
 
     Returns
     -------
@@ -125,11 +132,15 @@ def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = Fal
     from casemix.drg import kernel
 
     compiled = compile_scheme(scheme)
-    enc = encode_cases(canonical, scheme, compiled.malformed_fields)
-    result = decode(kernel.run(enc, compiled), compiled)
-    if warnings:
-        result = result.with_columns(warnings_fast(canonical, enc, scheme))
-    return result
+    parts = []
+    for start in range(0, max(canonical.height, 1), max(1, chunk_rows)):
+        chunk = canonical.slice(start, chunk_rows)
+        enc = encode_cases(chunk, scheme, compiled.malformed_fields)
+        result = decode(kernel.run(enc, compiled), compiled)
+        if warnings:
+            result = result.with_columns(warnings_fast(chunk, enc, scheme))
+        parts.append(result)
+    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
 
 
 # -- streaming ------------------------------------------------------------------------
