@@ -127,6 +127,8 @@ def _run(cs, r, enc, i, levels):
             acc = bool(levels & a)
         elif op == C.OP_NOT:
             acc = not acc
+        if target:  # a negated predicate (jumps have continued above)
+            acc = not acc
         k += 1
     return acc
 
@@ -163,6 +165,14 @@ def test_program_equals_reference_holds(tiny, text, row):
     levels_set = severity_levels(ref_case, tiny)
     levels = sum(C.LEVEL_BIT[lv] for lv in levels_set)
     assert _run(cs, r, enc, 0, levels) == holds(expr, _Context(ref_case, tiny, levels_set))
+
+
+def test_negated_predicate_is_one_instruction():
+    asm = C._Assembler({"Z": 0}, {})
+    asm.add(parse_rule("!pdx in Z & !(pdx in Z | age > 3)"))
+    prog, _, _ = asm.arrays()
+    assert prog[0].tolist() == [C.OP_IN_PDX, 0, 0, 1]
+    assert prog[:, 0].tolist().count(C.OP_NOT) == 1  # only the compound operand keeps a NOT
 
 
 def test_and_or_short_circuit_and_cheap_first():

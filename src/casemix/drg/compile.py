@@ -14,7 +14,8 @@ Code tables are indexed by the code id of :mod:`casemix.encode`:
   ``k``-th list read by a ``sites(...)`` rule, -1 when none).
 
 Rules become one linear program of fixed-width instructions (``prog[k] =
-(opcode, a, b, jump target)``, ``prog_val[k]`` the number of a comparison).
+(opcode, a, b, c)``, ``prog_val[k]`` the number of a comparison; ``c`` is
+the target of a jump, and for a predicate 1 when its result is negated).
 A predicate sets a single boolean accumulator; ``&`` and ``|`` compile to
 conditional jumps that skip the remaining operands once the answer is
 known (short-circuit), and ``!`` flips the accumulator.  This is the
@@ -239,7 +240,7 @@ class _Assembler:
         self.starts: list[int] = []
 
     def _emit(self, op: int, a: int = 0, b: int = 0, value: float = 0.0) -> int:
-        self.prog.append([op, a, b, -1])
+        self.prog.append([op, a, b, 0])
         self.vals.append(value)
         return len(self.prog) - 1
 
@@ -262,7 +263,10 @@ class _Assembler:
             self._emit(OP_MALFORMED, CHECK_FIELDS.index(expr.field))
         elif isinstance(expr, Not):
             self._expr(expr.operand)
-            self._emit(OP_NOT)
+            if isinstance(expr.operand, (Not, And, Or)):
+                self._emit(OP_NOT)
+            else:
+                self.prog[-1][3] = 1  # a negated predicate: one instruction, not two
         elif isinstance(expr, (And, Or)):
             jump = OP_JUMP_FALSE if isinstance(expr, And) else OP_JUMP_TRUE
             operands = sorted(expr.operands, key=_cost)  # stable: ties keep source order

@@ -109,21 +109,37 @@ def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
     acc = False
     while k < end:
         op = prog[k, 0]
-        if op == OP_JUMP_FALSE:
+        if op == OP_IN_PDX:
+            acc = _in_list(bits, mask, pdx[i], prog[k, 1])
+        elif op == OP_JUMP_FALSE:
             if not acc:
                 k = prog[k, 3]
-                continue
+            else:
+                k += 1
+            continue
         elif op == OP_JUMP_TRUE:
             if acc:
                 k = prog[k, 3]
-                continue
-        elif op == OP_IN_PDX:
-            acc = _in_list(bits, mask, pdx[i], prog[k, 1])
-        elif op == OP_IN_PPROC:
-            acc = _in_list(bits, mask, pproc[i], prog[k, 1])
+            else:
+                k += 1
+            continue
         elif op == OP_CMP:
             f = prog[k, 1]
             acc = present[f, i] != 0 and _cmp(prog[k, 2], fields[f, i], prog_val[k])
+        elif op == OP_PRESENT:
+            f = prog[k, 1]
+            if f < 6:
+                acc = present[f, i] != 0
+            elif f == 6:
+                acc = pdx[i] != -2 or sdx_off[i + 1] > sdx_off[i]
+            else:
+                acc = pproc[i] != -2 or op_off[i + 1] > op_off[i]
+        elif op == OP_IN_PPROC:
+            acc = _in_list(bits, mask, pproc[i], prog[k, 1])
+        elif op == OP_SEV:
+            acc = (levels & prog[k, 1]) != 0
+        elif op == OP_TRUE:
+            acc = True
         elif op == OP_IN_SDX or op == OP_IN_DX:
             lst = prog[k, 1]
             acc = op == OP_IN_DX and _in_list(bits, mask, pdx[i], lst)
@@ -155,22 +171,12 @@ def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
         elif op == OP_SITES:
             n_sites = _sites(prog[k, 1], i, pdx, sdx_off, sdx_val, site_attr)
             acc = _cmp(prog[k, 2], float(n_sites), prog_val[k])
-        elif op == OP_SEV:
-            acc = (levels & prog[k, 1]) != 0
-        elif op == OP_NOT:
-            acc = not acc
-        elif op == OP_TRUE:
-            acc = True
-        elif op == OP_PRESENT:
-            f = prog[k, 1]
-            if f < 6:
-                acc = present[f, i] != 0
-            elif f == 6:
-                acc = pdx[i] != -2 or sdx_off[i + 1] > sdx_off[i]
-            else:
-                acc = pproc[i] != -2 or op_off[i + 1] > op_off[i]
         elif op == OP_MALFORMED:
             acc = ((malformed[i] >> prog[k, 1]) & 1) != 0
+        elif op == OP_NOT:
+            acc = not acc
+        if prog[k, 3] != 0:  # a negated predicate
+            acc = not acc
         k += 1
     return acc
 
