@@ -296,3 +296,28 @@ def test_add_benefit_fields_to_drg_like_cases():
     res = simulate(out.fillna({"total_cost": 0.0}), "illustrative")
     assert (res[list(OUTPUT_COLUMNS[:-1])].sum(axis=1) + res["psn_part_amt"]
             == (res["total_cost"] * 100).round().astype("int64")).all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_supplement_covers_self_pay_only_when_told(engine):
+    hmb = {"default": {"deductible": 1000, "rates": [0.5], "cap": 3000}}
+    cases = [case(P=2000, F=4000, date="2023-02-01"), case(P=0, F=6000, date="2023-03-01")]
+    with_selfpay = [doc(basic=basic(), supplement={**hmb, "covers": ["policy", "selfpay"]})]
+    without = [doc(basic=basic(), supplement={**hmb, "covers": ["policy"]})]
+    # with self-pay: year to date 6,000 → 0.5 × 5,000; then 12,000 → 5,500 owed, cap 3,000 leaves 500
+    assert [x["hmb_pay"] for x in run(cases, with_selfpay, engine)] == [250000, 50000]
+    # policy range only: 2,000 → 0.5 × 1,000; the second case brings nothing in range
+    assert [x["hmb_pay"] for x in run(cases, without, engine)] == [50000, 0]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reassistance_threshold_counts_the_years_burden(engine):
+    docs = [doc(basic=basic(rate=0.5), reassistance={
+        "covers": ["policy", "preselfpay"], "default": {"eligible": False},
+        "poor": {"eligible": True, "deductible": 5000, "rates": [0.7], "cap": "none"}})]
+    cases = [case(status="低边", P=6000, B=1000, date="2023-01-01"),
+             case(status="低边", P=6000, date="2023-02-01"),
+             case(person="o", status="普通", P=60000)]
+    r = run(cases, docs, engine)
+    # burden after basic: 3,000 + 1,000 = 4,000 (below 5,000); then 3,000 more: 0.7 × 2,000
+    assert [x["reassist_pay"] for x in r] == [0, 140000, 0]
