@@ -146,6 +146,18 @@ def test_group_equals_in_memory(client, cases, grouped, k):
     assert set(got["drg"].iloc[N_VALID:N_VALID + N_INVALID]) <= {"0000", ""}
 
 
+def test_dip_group_equals_in_memory(client, cases):
+    # a DIP catalog goes through casemix.group's dispatch; an empty partition keeps the dtypes
+    mem = casemix.group(cases, scheme="dip-demo")
+    out = cd.group(_dask(cases, 16), scheme="dip-demo")
+    added = [c for c in mem.columns if c not in cases.columns]
+    assert list(out.columns) == list(mem.columns)
+    got = out.compute()
+    a, b = _pl(mem[added]), _pl(got[added])
+    for c in added:
+        assert a[c].cast(pl.String).equals(b[c].cast(pl.String)), c
+
+
 @pytest.mark.parametrize("k", [1, 3, 16])
 def test_settle_equals_in_memory(client, cases, grouped, k):
     weights = compute_weights(grouped)
@@ -270,3 +282,10 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     hosp = pl.read_parquet(paths["hospitals"])
     assert hosp["payment_fen"].to_list() == mem.hospitals["payment_fen"].tolist()
     assert pl.read_parquet(paths["region"])["budget_check"][0]
+
+    # a column projection of a Parquet folder: dask fuses its small files into fewer partitions
+    cols = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total_cost", "los",
+            "discharge", "patient_id", "admission_date", "discharge_date"]
+    narrow = dd.read_parquet(str(tmp_path / "grouped"), dtype_backend="pyarrow")[cols]
+    again = cd.settle(narrow, policy, weights=weights).cases.compute()
+    assert again["payment_fen"].tolist() == mem.cases["payment_fen"].tolist()

@@ -80,10 +80,11 @@ def group(ddf: Any, scheme: Any = DEFAULT_SCHEME, *, engine: str = "batch",
     _check_frame(ddf)
     if engine not in ("batch", "reference"):
         raise InputError(f"engine must be 'batch' or 'reference', not {engine!r}")
-    # meta from the same function on the empty frame, so every column and dtype is the real one
-    meta = group_partition(ddf._meta, scheme, engine, mapping, None)
+    # meta from the same function on Dask's made-up non-empty partition: an empty frame can come
+    # back with other dtypes (an all-null column) than real partitions do
+    meta = group_partition(ddf._meta_nonempty, scheme, engine, mapping, None).iloc[:0]
     return ddf.map_partitions(group_partition, scheme_arg(scheme), engine, mapping, numba_threads,
-                              meta=meta)
+                              dict(meta.dtypes), meta=meta)
 
 
 def weights(ddf: Any, **kwargs: Any) -> Any:

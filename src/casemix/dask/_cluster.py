@@ -65,7 +65,7 @@ def parse_spec(spec: str) -> tuple[str, Any]:
 
 
 def warm_numba_cache() -> bool:
-    """Compile the DRG batch kernel into numba's on-disk cache, in this process.
+    """Compile the DRG and DIP batch kernels into numba's on-disk cache, in this process.
 
     Call it before starting worker processes so that they load the cache
     instead of compiling (and writing) it concurrently (numba issue #4807).
@@ -73,7 +73,7 @@ def warm_numba_cache() -> bool:
     Returns
     -------
     bool
-        True when the kernel is cached on disk (or was already), False when
+        True when the DRG kernel is cached on disk (or was already), False when
         caching is switched off (``CASEMIX_NUMBA_CACHE=0``) or the cache
         could not be written.
     """
@@ -87,7 +87,9 @@ def warm_numba_cache() -> bool:
     # a pandas frame, as a Dask partition is, so the kernel sees the same
     # array types (and compiles the same signature) as in the workers
     sample = synth_cases("casemix-demo", 8, seed=0, layout="lists").to_pandas()
-    group_partition(sample, "casemix-demo", "batch", None, None)
+    # the DRG kernel, and the DIP kernel (its catalog is shipped as dip-demo)
+    for scheme in ("casemix-demo", "dip-demo"):
+        group_partition(sample, scheme, "batch", None, None)
     path = kernel.group_kernel.stats.cache_path
     return bool(path) and os.path.isdir(path) and any(
         f.startswith("kernel.group_kernel") and f.endswith(".nbi") for f in os.listdir(path))

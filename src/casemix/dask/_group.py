@@ -21,12 +21,14 @@ def _limit_numba_threads(n: int | None) -> None:
 
 
 def group_partition(part: pd.DataFrame, scheme: Any, engine: str, mapping: dict[str, str] | None,
-                    numba_threads: int | None) -> pd.DataFrame:
-    """Group one pandas partition; the added String columns get one fixed dtype.
+                    numba_threads: int | None, dtypes: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Group one pandas partition; the added columns get one fixed dtype.
 
     ``casemix.group`` returns Python strings for a non-empty frame and
-    objects for an empty one; Dask needs every partition to match ``meta``
-    exactly, so the added columns are cast to ``string[pyarrow]``.
+    objects (or an all-null integer column) for an empty one; Dask needs
+    every partition to match ``meta`` exactly, so added text columns are
+    cast to ``string[pyarrow]`` and, given ``dtypes`` (those of ``meta``),
+    every added column to its dtype there.
     """
     import casemix
 
@@ -37,6 +39,8 @@ def group_partition(part: pd.DataFrame, scheme: Any, engine: str, mapping: dict[
     for name in out.columns:
         if name not in before and (out[name].dtype == object or pd.api.types.is_string_dtype(out[name])):
             out[name] = out[name].astype(STRING)
+    if dtypes:
+        out = out.astype({c: t for c, t in dtypes.items() if c not in before and c in out.columns})
     return out
 
 

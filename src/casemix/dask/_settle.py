@@ -273,6 +273,10 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
         wt = wt.select([c for c in ("drg", "rw", "mean_cost", "mean_los") if c in wt.columns])
     _check_policy(policy, wt, points)
     cols = list(dict.fromkeys(need + [c for c in _OPTIONAL if c in columns]))
+    # Optimise once, now: dask may fuse small Parquet partitions when columns are projected,
+    # which would change the partition count between the pass that numbers the rows and the
+    # pass that attaches the results.  An optimised frame keeps its partitions.
+    ddf = ddf.optimize()
     offsets = None
     if "case_id" not in columns:
         lengths = ddf.map_partitions(len).compute()
