@@ -40,17 +40,31 @@ def band_sets(draw, full=True):
 
 
 @st.composite
-def policy_docs(draw):
+def policy_docs(draw, nested=False):
+    """Valid policies.  ``nested``: the class on which raising a rate provably never
+    raises a person's annual out-of-pocket (see docs/benefits.md): each layer
+    covers all or none of the parts an earlier layer covers — every annual
+    layer covers the policy range plus a growing set of parts, the
+    special-drug line only special drugs — and no disease-list layers."""
     basic = {"deductible": {i: {lv: draw(amounts) for lv in LEVELS} for i in INSURED},
              "rate": {i: {lv: draw(rates) for lv in LEVELS} for i in INSURED},
              "cap": {i: draw(caps) for i in INSURED},
              "referral_continuous": draw(st.booleans())}
     doc = {"document": {"effective": START.isoformat(), "source": "generated"}, "basic": basic}
+    covered = ["policy"]
     for layer in LAYERS:
         if not draw(st.booleans()):
             continue
-        covers = draw(st.lists(st.sampled_from(PARTS), min_size=1, max_size=4, unique=True))
-        sec = {"covers": covers, "major_disease_only": draw(st.booleans()),
+        if not nested:
+            covers = draw(st.lists(st.sampled_from(PARTS), min_size=1, max_size=4, unique=True))
+        elif layer == "catastrophic_drug":
+            covers = ["special_drug"]
+        else:
+            # special drugs join only after the special-drug line, which covers nothing else
+            allowed = PARTS[1:] if layer != "catastrophic" else ("preselfpay", "selfpay")
+            covered += [p for p in allowed if p not in covered and draw(st.booleans())]
+            covers = list(covered)
+        sec = {"covers": covers, "major_disease_only": not nested and draw(st.booleans()),
                "default": draw(band_sets())}
         if draw(st.booleans()):
             sec["poor"] = draw(band_sets(full=False))
@@ -61,20 +75,24 @@ def policy_docs(draw):
 
 
 @st.composite
-def case_lists(draw):
+def case_lists(draw, fixed_person=False):
+    """Cases of three persons; ``fixed_person``: a person keeps one status and insured type."""
     n = draw(st.integers(1, 10))
     out = []
+    person = {p: (draw(st.sampled_from(["职工", "居民"])),
+                  draw(st.sampled_from(["特困", "低保", "低边", "普通"]))) for p in "abc"}
     for _ in range(n):
         parts = [draw(st.one_of(st.integers(0, 3_000_000), st.integers(0, 300)))
                  for _ in range(4)]
         extra = draw(st.one_of(st.just(0), st.integers(0, 100_000)))
         out.append({
-            "patient_id": draw(st.sampled_from(["a", "b", "c"])),
+            "patient_id": (pid := draw(st.sampled_from(["a", "b", "c"]))),
             # often on shared days: same-day cases, the year end and the change date
             "discharge_date": START + dt.timedelta(days=draw(st.one_of(
                 st.integers(0, 729), st.sampled_from([0, 180, 364, 365, 545, 546])))),
-            "insurance_type": draw(st.sampled_from(["职工", "居民"])),
-            "assist_status": draw(st.sampled_from(["特困", "低保", "低边", "普通"])),
+            "insurance_type": person[pid][0] if fixed_person else draw(st.sampled_from(["职工", "居民"])),
+            "assist_status": (person[pid][1] if fixed_person
+                              else draw(st.sampled_from(["特困", "低保", "低边", "普通"]))),
             "hosp_level": draw(st.integers(1, 3)),
             "inscp_scp_amt": parts[0] / 100, "preselfpay_amt": parts[1] / 100,
             "special_drug_amt": parts[2] / 100, "fulamt_ownpay_amt": parts[3] / 100,
@@ -177,8 +195,8 @@ def rate_raises(draw, docs):
 @SETTINGS
 @given(st.data())
 def test_raising_a_rate_never_raises_the_patients_share(data):
-    docs = data.draw(policy_docs())
-    cases = data.draw(case_lists())
+    docs = data.draw(policy_docs(nested=True))
+    cases = data.draw(case_lists(fixed_person=True))
     raised, where = data.draw(rate_raises(docs))
     before = _person_year_oop(cases, simulate(_frame(cases), policy_from_documents(docs)))
     after = _person_year_oop(cases, simulate(_frame(cases), policy_from_documents(raised)))
@@ -203,3 +221,33 @@ def test_later_dated_value_used_only_from_its_date(data):
     a_rows = a.select(OUTPUT_COLUMNS).to_numpy()[early]
     b_rows = b.select(OUTPUT_COLUMNS).to_numpy()[early]
     assert (a_rows == b_rows).all()
+
+
+def test_raising_a_rate_can_raise_the_share_when_covers_are_not_nested():
+    """The documented limit of the monotonicity property, by hand.
+
+    大病 covers policy range and 乙类 and is capped at 1,000; 惠民保 covers 乙类
+    only.  At 50 % 大病 pays 500 of case 1's 乙类 (惠民保 the other 500) and
+    500 of case 2's policy range; at 100 % it pays all 1,000 of case 1's 乙类
+    and reaches its cap, so 惠民保 pays nothing and case 2 gets nothing.
+    """
+    def docs(rate):
+        return [{"document": {"effective": "2022-01-01", "source": "hand-made"},
+                 "basic": {"deductible": {i: {lv: 0 for lv in LEVELS} for i in INSURED},
+                           "rate": {i: {lv: 0 for lv in LEVELS} for i in INSURED},
+                           "cap": {i: "none" for i in INSURED}},
+                 "catastrophic": {"covers": ["policy", "preselfpay"],
+                                  "default": {"deductible": 0, "rates": [rate], "cap": 1000}},
+                 "supplement": {"covers": ["preselfpay"],
+                                "default": {"deductible": 0, "rates": [1.0], "cap": "none"}}}]
+
+    base = {"patient_id": "a", "insurance_type": "居民", "assist_status": "普通", "hosp_level": 3,
+            "special_drug_amt": 0.0, "fulamt_ownpay_amt": 0.0}
+    cases = [{**base, "discharge_date": dt.date(2023, 1, 1), "inscp_scp_amt": 0.0,
+              "preselfpay_amt": 1000.0, "total_cost": 1000.0},
+             {**base, "discharge_date": dt.date(2023, 2, 1), "inscp_scp_amt": 10000.0,
+              "preselfpay_amt": 0.0, "total_cost": 10000.0}]
+    for engine in ("reference", "batch"):
+        low = simulate(_frame(cases), policy_from_documents(docs(0.5)), engine=engine)
+        high = simulate(_frame(cases), policy_from_documents(docs(1.0)), engine=engine)
+        assert low["psn_part_amt"].sum() == 950000 and high["psn_part_amt"].sum() == 1000000
