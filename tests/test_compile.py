@@ -183,3 +183,14 @@ def test_and_or_short_circuit_and_cheap_first():
     ops = prog[:, 0].tolist()
     assert ops == [C.OP_IN_PDX, C.OP_JUMP_FALSE, C.OP_SITES]
     assert prog[1, 3] == 3  # the jump skips to the end of the '&'
+
+
+def test_compact_code_tables_rebuild_the_full_ones(tiny):
+    cs = C.compile_scheme(tiny)
+    info = cs.code_info
+    assert (cs.list_rows[info[:, 0]] == cs.list_bits).all()
+    assert (cs.gate_pdx_rows[info[:, 1]] == cs.gate_pdx).all()
+    assert (cs.gate_pproc_rows[info[:, 2]] == cs.gate_pproc).all()
+    assert ((info[:, 3] & 3) == cs.cc_level).all()
+    assert ((info[:, 3] >> 2) - 1 == cs.cc_table).all()
+    assert len(cs.list_rows) < len(cs.list_bits)  # codes share rows

@@ -107,6 +107,11 @@ class CompiledScheme:
     gate_free: np.ndarray
     gate_pdx: np.ndarray
     gate_pproc: np.ndarray
+    # the kernel's compact form of the per-code tables (see kernel.group_kernel)
+    code_info: np.ndarray
+    list_rows: np.ndarray
+    gate_pdx_rows: np.ndarray
+    gate_pproc_rows: np.ndarray
     # validity: the first failure rule that holds gives the reason
     fail_rule: np.ndarray
     fail_reason: np.ndarray
@@ -136,11 +141,11 @@ class CompiledScheme:
         seq = np.concatenate([self.mdc_rule, self.adrg_rule, self.fail_rule, self.drg_rule]
                              ).astype(np.int32)
         seq.flags.writeable = False
-        return (self.list_bits, self.list_mask, self.or_flag, self.cc_level, self.cc_table,
+        return (self.code_info, self.list_rows, self.list_mask, self.or_flag,
                 self.pdx_table, self.never_table, self.site_attr, self.prog, self.prog_val,
                 self.rule_start, seq, self.n_fail_all, len(self.fail_rule) - self.n_fail_all,
                 len(self.mdc_rule), len(self.adrg_rule),
-                self.gate_free, self.gate_pdx, self.gate_pproc,
+                self.gate_free, self.gate_pdx_rows, self.gate_pproc_rows,
                 self.mdc_adrg_start, self.mdc_qy, self.adrg_medical, self.adrg_out,
                 self.out_drg_start, self.out_has_drgs, self.out_self_drg, self.drg_out,
                 self.fail_reason, self.fallthrough, self.ambiguous, self.ungroupable_drg,
@@ -327,6 +332,12 @@ def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
     return list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr
 
 
+def _dedup(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a per-code table and each code's row number."""
+    rows, inverse = np.unique(table, axis=0, return_inverse=True)
+    return np.ascontiguousarray(rows), inverse.reshape(-1).astype(np.int32)
+
+
 def _gate(expr: Expr) -> tuple[str, str] | None:
     """A list the principal diagnosis (or procedure) must be in for the rule to hold.
 
@@ -442,6 +453,11 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
                                               for a in scheme.adrgs.get(m.code, ())]
     pos = {c: i for i, c in enumerate(index.codes.to_list())}
     gate_free, gate_pdx, gate_pproc = _gate_tables(scheme, pos, len(pos), gated)
+    list_rows, list_row = _dedup(bits)
+    pdx_rows, pdx_row = _dedup(gate_pdx)
+    pproc_rows, pproc_row = _dedup(gate_pproc)
+    code_info = np.stack([list_row, pdx_row, pproc_row,
+                          cc_level.astype(np.int32) | (cc_table + 1) << 2], axis=1).astype(np.int32)
     i32 = lambda xs: np.array(xs, dtype=np.int32)  # noqa: E731
     compiled = CompiledScheme(
         index=index, list_names=list_names, list_bits=bits, list_mask=mask, or_flag=or_flag,
@@ -453,6 +469,8 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         out_has_drgs=np.array(out_has, dtype=np.uint8), out_self_drg=i32(out_self),
         drg_rule=i32(drg_rule), drg_out=i32(drg_idx),
         gate_free=gate_free, gate_pdx=gate_pdx, gate_pproc=gate_pproc,
+        code_info=np.ascontiguousarray(code_info), list_rows=list_rows, gate_pdx_rows=pdx_rows,
+        gate_pproc_rows=pproc_rows,
         fail_rule=i32(fail_rule), fail_reason=i32(fail_reason), n_fail_all=n_fail_all,
         malformed_fields=malformed_fields,
         fallthrough=bool(scheme.mdc_fallthrough), ambiguous=bool(scheme.ambiguous_group),
@@ -467,7 +485,8 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     for arr in (bits, mask, or_flag, cc_level, cc_table, pdx_table, site_attr, prog, vals, starts,
                 compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical, compiled.adrg_out,
                 compiled.out_drg_start, compiled.out_has_drgs, compiled.out_self_drg,
-                compiled.drg_out, compiled.fail_reason, gate_free, gate_pdx, gate_pproc):
+                compiled.drg_out, compiled.fail_reason, gate_free, gate_pdx, gate_pproc,
+                compiled.code_info, list_rows, pdx_rows, pproc_rows):
         arr.flags.writeable = False
     _CACHE[scheme] = compiled
     return compiled

@@ -40,10 +40,11 @@ _CACHE = cache_enabled()
 
 
 @njit(cache=_CACHE, inline="always")
-def _in_list(bits, mask, code, lst):
+def _in_list(info, rows, mask, code, lst):
+    # list membership rows are shared by every code with the same lists
     if code < 0:
         return False
-    return (bits[code, lst >> 6] & mask[lst]) != 0
+    return (rows[info[code, 0], lst >> 6] & mask[lst]) != 0
 
 
 @njit(cache=_CACHE, inline="always")
@@ -98,7 +99,7 @@ def _sites(row, i, pdx, sdx_off, sdx_val, site_attr):
 
 
 @njit(cache=_CACHE, inline="always")
-def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
+def _holds(r, i, prog, prog_val, rule_start, info, rows, mask, or_flag, site_attr,
            pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed, levels):
     """Evaluate rule ``r`` on case ``i`` (a missing field makes a comparison false).
 
@@ -110,7 +111,7 @@ def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
     while k < end:
         op = prog[k, 0]
         if op == OP_IN_PDX:
-            acc = _in_list(bits, mask, pdx[i], prog[k, 1])
+            acc = _in_list(info, rows, mask, pdx[i], prog[k, 1])
         elif op == OP_JUMP_FALSE:
             if not acc:
                 k = prog[k, 3]
@@ -135,25 +136,25 @@ def _holds(r, i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
             else:
                 acc = pproc[i] != -2 or op_off[i + 1] > op_off[i]
         elif op == OP_IN_PPROC:
-            acc = _in_list(bits, mask, pproc[i], prog[k, 1])
+            acc = _in_list(info, rows, mask, pproc[i], prog[k, 1])
         elif op == OP_SEV:
             acc = (levels & prog[k, 1]) != 0
         elif op == OP_TRUE:
             acc = True
         elif op == OP_IN_SDX or op == OP_IN_DX:
             lst = prog[k, 1]
-            acc = op == OP_IN_DX and _in_list(bits, mask, pdx[i], lst)
+            acc = op == OP_IN_DX and _in_list(info, rows, mask, pdx[i], lst)
             if not acc:
                 for j in range(sdx_off[i], sdx_off[i + 1]):
-                    if _in_list(bits, mask, sdx_val[j], lst):
+                    if _in_list(info, rows, mask, sdx_val[j], lst):
                         acc = True
                         break
         elif op == OP_IN_PROC:
             lst = prog[k, 1]
-            acc = _in_list(bits, mask, pproc[i], lst)
+            acc = _in_list(info, rows, mask, pproc[i], lst)
             if not acc:
                 for j in range(op_off[i], op_off[i + 1]):
-                    if _in_list(bits, mask, op_val[j], lst):
+                    if _in_list(info, rows, mask, op_val[j], lst):
                         acc = True
                         break
         elif op == OP_PPROC_OR:
@@ -187,7 +188,7 @@ _VALIDITY, _MDC, _ADRG, _DRG = 0, 1, 2, 3
 
 @njit(parallel=True, cache=_CACHE)
 def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed,
-                 bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr,
+                 info, rows, mask, or_flag, pdx_table, never_table, site_attr,
                  prog, prog_val, rule_start, seq, n_fail, n_fail_plain, n_mdc, n_adrg, gate_free,
                  gate_pdx,
                  gate_pproc, mdc_adrg_start, mdc_qy,
@@ -202,8 +203,14 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
     long, then the DRGs); the ``n_fail_plain`` failure rules are the ones a
     case with no malformed field can fail, tried for such cases instead.  MDC and ADRG rules are skipped a word of 64 at a time when
     their gate (``pdx in L`` / ``pproc in L``) fails: ``gate_free`` has
-    the ungated rules, ``gate_pdx[code]`` / ``gate_pproc[code]`` the gated
-    rules the code passes.  Each case runs a small state machine (validity → MDC → ADRG →
+    the ungated rules, ``gate_pdx[info[code, 1]]`` /
+    ``gate_pproc[info[code, 2]]`` the gated rules the code passes.
+
+    Per code id, ``info`` holds four int32: the row of its list memberships
+    in ``rows``, its rows in ``gate_pdx`` and ``gate_pproc``, and its CC
+    level and exclusion table (``level | (table + 1) << 2``).  Codes share
+    rows (1,815 distinct list rows for 47k codes in CHS-DRG 1.1), so the
+    tables a case touches stay in the CPU cache.  Each case runs a small state machine (validity → MDC → ADRG →
     DRG) whose every step is "first rule of ``seq[lo:hi]`` that holds", so
     ``_holds`` is inlined at one place only: calling a numba function with
     this many arrays per rule costs more than the rule (reference counts
@@ -249,9 +256,9 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                     w = jj >> 6
                     word = gate_free[w]
                     if p >= 0:
-                        word |= gate_pdx[p, w]
+                        word |= gate_pdx[info[p, 1], w]
                     if pp >= 0:
-                        word |= gate_pproc[pp, w]
+                        word |= gate_pproc[info[pp, 2], w]
                     word >>= np.uint64(jj & 63)
                     if word == 0:
                         jj = (w + 1) << 6
@@ -261,7 +268,7 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                         jj += 1
                     if jj >= hi:
                         break
-                if _holds(seq[jj], i, prog, prog_val, rule_start, bits, mask, or_flag, site_attr,
+                if _holds(seq[jj], i, prog, prog_val, rule_start, info, rows, mask, or_flag, site_attr,
                           pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present,
                           malformed, levels):
                     j = jj
@@ -278,10 +285,10 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                     c = sdx_val[q]
                     if c < 0:
                         continue
-                    lv = cc_level[c]
+                    lv = info[c, 3] & 3
                     if lv == 0:
                         continue
-                    t = cc_table[c]
+                    t = (info[c, 3] >> 2) - 1
                     if own >= 0 and t == own and t != never_table:
                         continue
                     levels |= lv
