@@ -21,7 +21,7 @@ from tests import strategies_drg as S
 from tests.conftest import GOLDEN, needs_shared
 from tests.tiny_scheme import write
 
-SETTINGS = settings(max_examples=50, deadline=None,
+SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -213,3 +213,30 @@ def test_chunked_grouping_equals_one_pass(tiny):
     whole = group_frame(canonical, tiny, warnings=True)
     for size in (1, 2, 4, 15, 100):
         assert group_frame(canonical, tiny, warnings=True, chunk_rows=size).equals(whole)
+
+
+def test_numba_cache_switch(monkeypatch):
+    """CASEMIX_NUMBA_CACHE=0 compiles in memory only (numba issues #4807, #10128)."""
+    import subprocess
+    import sys
+
+    from casemix.drg.kernel import cache_enabled
+
+    for value, expected in (("0", False), ("false", False), ("off", False), ("1", True), ("", True)):
+        monkeypatch.setenv("CASEMIX_NUMBA_CACHE", value)
+        assert cache_enabled() is expected
+    code = ("from casemix.drg import kernel; "
+            "print(type(kernel.group_kernel._cache).__name__, type(kernel.encode_views._cache).__name__)")
+    for value, names in (("0", "NullCache NullCache"), ("1", "FunctionCache FunctionCache")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "CASEMIX_NUMBA_CACHE": value})
+        assert out.stdout.split() == names.split()
+
+
+def test_import_casemix_compiles_nothing():
+    import subprocess
+    import sys
+
+    code = "import sys, casemix; print('numba' in sys.modules, 'casemix.drg.kernel' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

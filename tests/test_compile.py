@@ -148,7 +148,7 @@ def _rule_text():
     ), max_leaves=10)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=_rule_text(), row=st.data())
 def test_program_equals_reference_holds(tiny, text, row):
     expr = parse_rule(text, allow_severity=True)

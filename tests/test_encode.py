@@ -63,7 +63,7 @@ def test_encode_list_csr_keeps_null_elements_and_empty_rows(tiny):
     assert off2.tolist() == [0, 0, 2] and val2.tolist() == val[2:].tolist()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_encode_cases_roundtrip(tiny, data):
     """Decoding the ids gives back every known code; unknown ones are -1, in place."""
