@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -209,36 +210,47 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     started = time.perf_counter()
     reader = pq.ParquetFile(src)
     total = reader.metadata.num_rows
+
+    def grouped(table: pa.Table) -> pa.Table:
+        canonical = read_cases(pl.from_arrow(table), mapping=mapping)
+        result = group_frame(canonical, sch, warnings=True)
+        return pa.Table.from_arrays([*table.columns, *result.to_arrow().columns],
+                                    names=[*table.column_names, *result.columns])
+
     bar = _progress(total, progress)
     writer = None
     rows = batches = 0
+    # reading the next batch and writing the last one overlap with grouping
+    # (pyarrow releases the GIL); at most three batches are in memory at once
+    io = ThreadPoolExecutor(max_workers=2)
+    pending_write = None
     try:
-        for batch in reader.iter_batches(batch_size=batch_size):
-            table = pa.Table.from_batches([batch])
-            frame = pl.from_arrow(table)
-            canonical = read_cases(frame, mapping=mapping)
-            result = group_frame(canonical, sch, warnings=True)
-            out = pa.Table.from_arrays(
-                [*table.columns, *result.to_arrow().columns],
-                names=[*table.column_names, *result.columns])
+        batch_iter = reader.iter_batches(batch_size=batch_size)
+        next_read = io.submit(next, batch_iter, None)
+        while True:
+            batch = next_read.result()
+            if batch is None:
+                break
+            next_read = io.submit(next, batch_iter, None)
+            out = grouped(pa.Table.from_batches([batch]))
             if writer is None:
                 writer = pq.ParquetWriter(dst, out.schema)
-            writer.write_table(out)
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = io.submit(writer.write_table, out)
             rows += batch.num_rows
             batches += 1
             if bar is not None:
                 rate = rows / max(time.perf_counter() - started, 1e-9)
                 bar.update(bar.task_ids[0], completed=rows, rate=f"{rate:,.0f} cases/s")
+        if pending_write is not None:
+            pending_write.result()
         if writer is None:  # an empty file still gets its (empty) output
-            empty = pl.from_arrow(reader.schema_arrow.empty_table())
-            canonical = read_cases(empty, mapping=mapping)
-            result = group_frame(canonical, sch, warnings=True)
-            table = reader.schema_arrow.empty_table()
-            out = pa.Table.from_arrays([*table.columns, *result.to_arrow().columns],
-                                       names=[*table.column_names, *result.columns])
+            out = grouped(reader.schema_arrow.empty_table())
             writer = pq.ParquetWriter(dst, out.schema)
             writer.write_table(out)
     finally:
+        io.shutdown(wait=True)
         if writer is not None:
             writer.close()
         if bar is not None:
