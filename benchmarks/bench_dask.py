@@ -14,7 +14,8 @@ Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--
    written partition by partition, ``casemix.dask.settle`` of the same
    columns of that folder → per-case Parquet folder.  Peak RSS per worker process is read from
    each worker (``ru_maxrss``) after the run.
-4. The hospital tables of both settlements are compared to the fen.
+4. The hospital tables and every case's payment of both settlements are
+   compared to the fen.
 
 Prints cases/s and peak memory; writes benchmarks/results/bench_dask.json
 with the load average (a busy machine slows every figure).
@@ -205,6 +206,9 @@ def main() -> None:
     h2 = pl.read_parquet(work / "dask-hospitals.parquet")
     money = [c for c in h1.columns if c.endswith("_fen")]
     equal = h1.select("hospital_id", *money).equals(h2.select("hospital_id", *money))
+    c1 = pl.read_parquet(work / "single-settled.parquet", columns=["case_id", "payment_fen"])
+    c2 = pl.read_parquet(work / "dask-settled" / "*.parquet", columns=["case_id", "payment_fen"])
+    cases_equal = c1.equals(c2)
 
     n = args.cases
     result = {
@@ -218,6 +222,7 @@ def main() -> None:
         "overhead": {"group": dk["group_s"] / one["group_s"],
                      "settle": dk["settle_s"] / one["settle_s"]},
         "hospital_money_equal_to_the_fen": equal,
+        "case_payments_equal_to_the_fen": cases_equal,
     }
     for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
         path.parent.mkdir(exist_ok=True)
@@ -225,7 +230,8 @@ def main() -> None:
     print(f"group: one process {n / one['group_s']:,.0f} cases/s, dask {n / dk['group_s']:,.0f} "
           f"cases/s (×{result['overhead']['group']:.2f} time); settle: one process "
           f"{n / one['settle_s']:,.0f} cases/s, dask {n / dk['settle_s']:,.0f} cases/s "
-          f"(×{result['overhead']['settle']:.2f} time); hospital tables equal to the fen: {equal}")
+          f"(×{result['overhead']['settle']:.2f} time); hospital tables equal to the fen: {equal}; "
+          f"every case's payment equal: {cases_equal}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

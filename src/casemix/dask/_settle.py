@@ -28,13 +28,16 @@ by :func:`casemix.settle.settle` itself, twice:
    whole point budget, and its cases split it exactly as in memory;
 6. the per-case columns go back to the input partitions (``set_index`` on
    ``_gkey`` with the input's partition boundaries) and are attached to the
-   input rows; the hospital table gets its pre-payments from the region's
-   base point value.
+   input rows;
+7. the region's total points are added up as numpy adds them in memory
+   (``casemix.dask._pairwise``: pairwise summation rebuilt from the
+   partitions' leaf sums), which gives the point values and, from the base
+   point value, each hospital's pre-payment.
 
 A hospital's points are summed over its own cases in input order, as
-``settle`` sums them, so the split is reproduced bit for bit; only the
-region's total points (reported, and behind the point values) are added
-up in another order and may differ from memory by an ulp.
+``settle`` sums them, and the region's total in numpy's order, so the
+split and the point values are reproduced bit for bit and every ``*_fen``
+figure equals the in-memory settlement to the fen.
 
 Limits: every reference cost must be case-independent across hospitals,
 i.e. come from the weight table (``mean_cost``, ``mean_los``) — which is
@@ -56,6 +59,8 @@ import polars as pl
 from casemix._frames import to_polars
 from casemix._money import FEN_PER_YUAN, allocate, fen_to_yuan, round_half_up, yuan_array_to_fen
 from casemix.budget import Policy
+from casemix.dask._pairwise import partition_pieces
+from casemix.dask._pairwise import total as pairwise_total
 from casemix.errors import InputError, PolicyError
 from casemix.settle import CASE_COLUMNS, Settlement
 from casemix.settle import settle as settle_in_memory
@@ -124,9 +129,12 @@ class _Settler:
         return settle_in_memory(cases.drop("_gkey"), policy, weights=self.weights,
                                 points=self.points, group_col=self.group_col)
 
-    def pass1(self, part: pd.DataFrame) -> dict[str, Any]:
-        """Points and at-cost fen per hospital, the notes and the special cases found."""
+    def pass1(self, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
+        """Points and at-cost fen per hospital, the notes, the special cases found, and
+        how many of the rows came from each input partition."""
         rows, notes, found = [], None, set()
+        keys = part["_gkey"].to_numpy(dtype=np.int64)
+        counts = np.bincount(keys >> _SHIFT, minlength=nparts) if len(keys) else np.zeros(nparts, int)
         ids = set(self.policy.special.case_ids)
         for cases in _hospitals(part):
             s = self._any_budget(cases)
@@ -136,7 +144,7 @@ class _Settler:
                 notes = tuple(n for n in s.notes if _SPECIAL_NOTE not in n)
             if ids:
                 found |= set(cases.filter(pl.col("case_id").is_in(list(ids)))["case_id"].to_list())
-        return {"rows": rows, "notes": notes, "found": found}
+        return {"rows": rows, "notes": notes, "found": found, "counts": counts}
 
     def _any_budget(self, cases: pl.DataFrame) -> Settlement:
         # rules and points do not depend on the budget; it only has to cover the at-cost cases
@@ -170,8 +178,12 @@ class _Settler:
         return per_case.astype({"_gkey": "int64"}), hospitals
 
 
-def _pass1(settler: _Settler, part: pd.DataFrame) -> dict[str, Any]:
-    return settler.pass1(part)
+def _pass1(settler: _Settler, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
+    return settler.pass1(part, nparts)
+
+
+def _pieces(res: pd.DataFrame, start: int, n: int) -> Any:
+    return partition_pieces(res["adjusted_points"].to_numpy(dtype=np.float64), start, n)
 
 
 def _pass2(settler: _Settler, part: pd.DataFrame,
@@ -296,7 +308,7 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
 
     # 3. pass 1: one row per hospital
     settler_d = dask.delayed(settler, pure=True)  # one graph key, not a copy per task
-    first = dask.compute(*[dask.delayed(_pass1)(settler_d, p) for p in parts])
+    first = dask.compute(*[dask.delayed(_pass1)(settler_d, p, nparts) for p in parts])
     rows = [r for f in first for r in f["rows"]]
     per_h = pl.DataFrame(rows, schema={"hosp": pl.String, "points": pl.Float64,
                                        "at_cost": pl.Int64}, orient="row").sort("hosp")
@@ -312,36 +324,47 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
                           f"budget ({budget_fen} fen); raise budget.total_yuan or settle fewer "
                           "cases at cost")
     hosp_points = per_h["points"].to_numpy()
-    total_points = math.fsum(hosp_points)
-    if total_points <= 0 and point_budget > 0:
+    # points are >= 0, so this sum has the sign of the exact total computed below
+    if math.fsum(hosp_points) <= 0 and point_budget > 0:
         raise PolicyError(f"{policy.source}: no case earns points, so the point budget "
                           f"({point_budget} fen) cannot be paid out")
-    hosp_fen = (allocate(point_budget, hosp_points) if total_points > 0
+    hosp_fen = (allocate(point_budget, hosp_points) if math.fsum(hosp_points) > 0
                 else np.zeros(per_h.height, np.int64))
     budgets = {h: int(f) + int(a) for h, f, a in
                zip(per_h["hosp"].to_list(), hosp_fen.tolist(), per_h["at_cost"].to_list(), strict=True)}
-    pv_final = point_budget / FEN_PER_YUAN / total_points if total_points > 0 else None
-    forecast = policy.forecast_points if policy.forecast_points is not None else total_points
-    pv_base = (policy.base_share * float(policy.budget) / forecast) if forecast else None
-    pv_floating = pv_final - pv_base if pv_final is not None and pv_base is not None else None
 
     # 5. pass 2: each hospital on its own budget
     budgets_d = dask.delayed(budgets, pure=True)
     second = [dask.delayed(_pass2, nout=2)(settler_d, p, budgets_d) for p in parts]
     if persist:
         second = list(dask.persist(*second))
-    hosp_parts = dask.compute(*[s[1] for s in second])
-    # relaxed: a hospital without grouped cases comes back with integer-typed point sums
-    h = _finish_hospitals(pl.concat([x for x in hosp_parts if x is not None],
-                                    how="vertical_relaxed"), policy, pv_base)
 
     # 6. per-case columns back to the input partitions
     meta_cases = settler.pass2(meta_in, {})[0].iloc[:0]
     per_case = dd.from_delayed([s[0] for s in second], meta=meta_cases, verify_meta=False)
     bounds = [j << _SHIFT for j in range(nparts)] + [((nparts - 1) << _SHIFT) + (1 << _SHIFT) - 1]
     back = per_case.set_index("_gkey", divisions=tuple(bounds))
+    if persist:
+        back = back.persist()
     meta_out = _attach(ddf._meta, meta_cases)
     cases_out = ddf.map_partitions(_attach, back, meta=meta_out, align_dataframes=False)
+
+    # the region's total points as numpy sums them in memory: over all cases in input order
+    sizes = np.sum([f["counts"] for f in first], axis=0) if first else np.zeros(nparts, int)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n_cases = int(starts[-1])
+    pieces = dask.compute(*[dask.delayed(_pieces)(d, int(starts[j]), n_cases)
+                            for j, d in enumerate(back.to_delayed())])
+    total_points = pairwise_total(n_cases, pieces)
+    pv_final = point_budget / FEN_PER_YUAN / total_points if total_points > 0 else None
+    forecast = policy.forecast_points if policy.forecast_points is not None else total_points
+    pv_base = (policy.base_share * float(policy.budget) / forecast) if forecast else None
+    pv_floating = pv_final - pv_base if pv_final is not None and pv_base is not None else None
+
+    hosp_parts = dask.compute(*[s[1] for s in second])
+    # relaxed: a hospital without grouped cases comes back with integer-typed point sums
+    h = _finish_hospitals(pl.concat([x for x in hosp_parts if x is not None],
+                                    how="vertical_relaxed"), policy, pv_base)
 
     paid = int(h["payment_fen"].sum())
     listed = len(dict.fromkeys(policy.special.case_ids))
