@@ -203,6 +203,15 @@ def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -
                "without a weight table the reference costs are the settled cases' group means")
     elif policy.short_stay.enabled and policy.short_stay.basis == "los" and "mean_los" not in has:
         why = "short stays on a LOS basis need mean_los in the weight table"
+    elif policy.ungroupable == "points":
+        # M (yuan per RW) for cost-converted points: the weight table's median mean_cost / rw,
+        # else the settled cases' own cost per RW, a region-wide sum
+        ratio = (wt["mean_cost"].cast(pl.Float64) / wt["rw"].cast(pl.Float64)).filter(
+            wt["rw"].cast(pl.Float64) > 0).drop_nans()
+        m = ratio.median() if ratio.len() else None
+        if m is None or not math.isfinite(m):
+            why = ("ungroupable = 'points' would convert costs at the settled cases' own cost "
+                   "per RW (the weight table gives no finite median mean_cost / rw)")
     if why:
         raise InputError(f"casemix.dask.settle: {why}, a region-wide mean this version does not "
                          "reduce across partitions; pass weights with mean_cost (and mean_los) "
