@@ -240,3 +240,11 @@ def test_import_casemix_compiles_nothing():
     code = "import sys, casemix; print('numba' in sys.modules, 'casemix.drg.kernel' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_progress_bar_is_quiet_off_a_terminal():
+    from casemix.drg.batch import _progress
+
+    # pytest captures stderr, so it is not a terminal: no bar, with or without progress=True
+    assert _progress(10, True) is None
+    assert _progress(10, False) is None
