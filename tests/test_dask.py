@@ -195,8 +195,10 @@ def test_settle_policy_variant(client, cases, grouped):
 
 def test_settle_points_column_without_case_id(client, cases, grouped):
     # DIP-style: precomputed points (weights give reference costs); cases numbered over all rows
+    # hospital_id categorical: the shuffle by hospital must cope with dictionary dtypes
     g = grouped.drop(columns=["case_id"]).assign(
-        pts=np.round(np.random.default_rng(2).gamma(2.0, 40.0, len(grouped)), 4))
+        pts=np.round(np.random.default_rng(2).gamma(2.0, 40.0, len(grouped)), 4),
+        hospital_id=grouped["hospital_id"].astype(str).astype("category"))
     policy = _policy(cases).replace(special=SpecialCases(case_ids=("3", "1601")),
                                     points_per_rw=1.0)
     weights = compute_weights(grouped)
@@ -226,6 +228,23 @@ def test_pairwise_total_large():
     bounds = [0, 1, 130, 300_001, 300_001, 999_999, len(a)]
     pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in zip(bounds[:-1], bounds[1:])]
     assert total(len(a), pieces) == float(a.sum())
+
+
+@pytest.mark.parametrize("k", [1, 3, 16])
+def test_benefits_equal_in_memory(client, k):
+    # caps and deductibles accumulate per person across partitions of the input
+    from casemix import benefits as bf
+
+    frame = bf.synthetic_cases(3000, 700, seed=4).to_pandas(use_pyarrow_extension_array=True)
+    policy = bf.load_policy("illustrative")
+    mem = bf.simulate(frame, policy)
+    ddf = dd.from_map(_take, [frame] * k, [(int(a), int(b)) for a, b in zip(
+        np.linspace(0, len(frame), k + 1)[:-1], np.linspace(0, len(frame), k + 1)[1:],
+        strict=True)], meta=frame.iloc[:0], enforce_metadata=False)
+    got = cd.benefits(ddf, policy).compute()
+    for c in bf.OUTPUT_COLUMNS:
+        assert got[c].tolist() == mem[c].tolist(), c
+    assert frame["patient_id"].nunique() < len(frame)  # persons with several cases
 
 
 def test_weights_equal_in_memory(client, grouped):

@@ -9,8 +9,11 @@ partitioning:
   crosses partitions.
 - :func:`weights` — ``casemix.compute_weights`` on the few columns it
   reads (trimming needs each group's whole cost distribution).
-- :func:`settle` — ``casemix.settle.settle``: per-case work per partition,
-  region-wide sums as small reductions in integer fen; equal to the fen.
+- :func:`settle` — ``casemix.settle.settle``: every hospital settled by the
+  in-memory function after one shuffle, the region's split in integer fen;
+  equal to the fen.
+- :func:`benefits` — ``casemix.benefits.simulate`` per person after a
+  shuffle by person; equal to the fen.
 - :func:`connect` — a ``distributed.Client`` from ``local:N`` or
   ``tcp://HOST:PORT``; :func:`warm_numba_cache`.
 
@@ -27,7 +30,7 @@ from casemix.dask._cluster import connect, parse_spec, warm_numba_cache
 from casemix.errors import InputError
 from casemix.scheme import DEFAULT_SCHEME
 
-__all__ = ["connect", "group", "parse_spec", "settle", "warm_numba_cache", "weights"]
+__all__ = ["benefits", "connect", "group", "parse_spec", "settle", "warm_numba_cache", "weights"]
 
 
 def _require_dask() -> Any:
@@ -126,3 +129,19 @@ def settle(ddf: Any, policy: Any, *, weights: Any = None, points: str | None = N
     _check_frame(ddf)
     return _settle(ddf, policy, weights=weights, points=points, group_col=group_col,
                    persist=persist)
+
+
+def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
+    """The patient-side benefit cascade per case; :func:`casemix.benefits.simulate` on Dask.
+
+    See :func:`casemix.dask._benefits.benefits`.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Lazy: the input plus the Int64 fen payment columns.
+    """
+    from casemix.dask._benefits import benefits as _benefits
+
+    _check_frame(ddf)
+    return _benefits(ddf, policy, engine=engine)

@@ -65,7 +65,7 @@ def parse_spec(spec: str) -> tuple[str, Any]:
 
 
 def warm_numba_cache() -> bool:
-    """Compile the DRG and DIP batch kernels into numba's on-disk cache, in this process.
+    """Compile the DRG, DIP and benefit kernels into numba's on-disk cache, in this process.
 
     Call it before starting worker processes so that they load the cache
     instead of compiling (and writing) it concurrently (numba issue #4807).
@@ -90,6 +90,10 @@ def warm_numba_cache() -> bool:
     # the DRG kernel, and the DIP kernel (its catalog is shipped as dip-demo)
     for scheme in ("casemix-demo", "dip-demo"):
         group_partition(sample, scheme, "batch", None, None)
+    from casemix import benefits as bf
+
+    bf.simulate(bf.synthetic_cases(8, 4, seed=0).to_pandas(use_pyarrow_extension_array=True),
+                "illustrative")
     path = kernel.group_kernel.stats.cache_path
     return bool(path) and os.path.isdir(path) and any(
         f.startswith("kernel.group_kernel") and f.endswith(".nbi") for f in os.listdir(path))

@@ -84,6 +84,9 @@ def _narrow(part: pd.DataFrame, cols: list[str], offsets: list[int] | None,
             partition_info: dict | None = None) -> pd.DataFrame:
     i = partition_info["number"] if partition_info else 0
     df = to_polars(part[cols])
+    # categorical columns as text: Dask's Arrow-based shuffle cannot rebuild dictionary dtypes
+    df = df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items()
+                         if isinstance(t, (pl.Categorical, pl.Enum)))
     n = df.height
     local = pl.int_range(n, dtype=pl.Int64, eager=True)
     df = df.with_columns((local + (i << _SHIFT)).alias("_gkey"))

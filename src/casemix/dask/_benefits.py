@@ -1,0 +1,118 @@
+"""The patient-side benefit cascade on Dask, equal to :func:`casemix.benefits.simulate`.
+
+Deductibles, cumulative thresholds and caps run per person and calendar
+year, in discharge-date order with ties in input order; nothing crosses
+persons.  So the cases are shuffled by person (every person's cases in one
+partition), sorted back into input order, run through ``simulate`` itself,
+and the payment columns go back to the input partitions — the same
+numbering and return trip as :mod:`casemix.dask._settle`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from casemix._frames import to_polars
+from casemix.errors import InputError
+
+_SHIFT = 32
+PERSON_COLUMNS = ("patient_id", "psn_no")  # the person column and its alias in casemix.benefits
+
+
+def _plain(dtype: Any) -> Any:
+    """Dictionary-encoded (categorical) columns as their values: Dask's Arrow-based shuffle
+    cannot rebuild an Arrow dictionary dtype on the other side."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.StringDtype("pyarrow") if dtype.categories.dtype != "int64" else "int64"
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        if pa.types.is_dictionary(dtype.pyarrow_dtype):
+            return pd.ArrowDtype(dtype.pyarrow_dtype.value_type)
+    return None
+
+
+def _keyed(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
+    i = partition_info["number"] if partition_info else 0
+    out = part.copy(deep=False)
+    for c in out.columns:
+        plain = _plain(out[c].dtype)
+        if plain is not None:
+            out[c] = out[c].astype(plain)
+    out["_gkey"] = (np.arange(len(part), dtype=np.int64) + (i << _SHIFT))
+    return out
+
+
+def _simulate(part: pd.DataFrame, policy: Any, engine: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    from casemix.benefits import simulate
+
+    df = to_polars(part).sort("_gkey")
+    res = to_polars(simulate(df.drop("_gkey"), policy, engine=engine))
+    out = res.select(*columns).with_columns(df["_gkey"]).to_pandas()
+    return out.astype({c: "int64" for c in (*columns, "_gkey")})
+
+
+def _attach(part: pd.DataFrame, res: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    if len(part) != len(res):
+        raise InputError(f"internal: {len(res)} simulated rows for a partition of {len(part)} rows")
+    out = part.copy(deep=False)
+    for c in columns:
+        out[c] = res[c].to_numpy()
+    return out
+
+
+def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
+    """Run every case of a Dask DataFrame through the benefit cascade.
+
+    Parameters
+    ----------
+    ddf
+        A ``dask.dataframe.DataFrame`` with the columns
+        :func:`casemix.benefits.simulate` reads (``patient_id`` or
+        ``psn_no`` among them).
+    policy
+        A :class:`~casemix.benefits.BenefitPolicy`, or a folder / shipped
+        name (loaded here, once, and sent to the workers).
+    engine
+        ``"batch"`` or ``"reference"``, as for ``simulate``.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Lazy: the input partitions, rows and columns, plus the Int64 fen
+        columns of :data:`casemix.benefits.OUTPUT_COLUMNS`, equal to
+        ``simulate`` on the whole frame.
+
+    Raises
+    ------
+    InputError
+        No person column; otherwise as ``simulate`` (a bad value is named by
+        its column; its row number is within the person's partition).
+    """
+    import dask
+
+    from casemix.benefits import OUTPUT_COLUMNS, BenefitPolicy, load_policy
+
+    if not isinstance(policy, BenefitPolicy):
+        policy = load_policy(policy)
+    person = next((c for c in PERSON_COLUMNS if c in ddf.columns), None)
+    if person is None:
+        raise InputError("benefits on Dask need the person column patient_id (or psn_no): "
+                         "caps and deductibles run per person")
+    columns = tuple(OUTPUT_COLUMNS)
+    # optimise first so the partitions numbered here are those the results return to
+    ddf = ddf.optimize()
+    nparts = ddf.npartitions
+    keyed = ddf.map_partitions(_keyed, meta=_keyed(ddf._meta))
+    by_person = keyed.shuffle(person, npartitions=nparts)
+    meta_res = pd.DataFrame({c: pd.Series([], dtype="int64") for c in (*columns, "_gkey")})
+    res = by_person.map_partitions(_simulate, dask.delayed(policy, pure=True), engine, columns,
+                                   meta=meta_res)
+    bounds = [j << _SHIFT for j in range(nparts)] + [((nparts - 1) << _SHIFT) + (1 << _SHIFT) - 1]
+    back = res.set_index("_gkey", divisions=tuple(bounds))
+    meta_out = _attach(ddf._meta, meta_res, columns)
+    return ddf.map_partitions(_attach, back, columns, meta=meta_out, align_dataframes=False)
+
