@@ -332,3 +332,20 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     narrow = dd.read_parquet(str(tmp_path / "grouped"), dtype_backend="pyarrow")[cols]
     again = cd.settle(narrow, policy, weights=weights).cases.compute()
     assert again["payment_fen"].tolist() == mem.cases["payment_fen"].tolist()
+
+
+def test_dask_option_and_bad_spec():
+    import click
+    from click.testing import CliRunner
+
+    from casemix.cli.dask_opts import _connect, dask_option
+
+    @click.command()
+    @dask_option
+    def cmd(dask_spec):
+        click.echo(repr(dask_spec))
+
+    assert CliRunner().invoke(cmd, ["--dask", "local:3"]).output.strip() == "'local:3'"
+    assert CliRunner().invoke(cmd, []).output.strip() == "None"
+    with pytest.raises(click.BadParameter, match="at least 1"):
+        _connect("local:0")
