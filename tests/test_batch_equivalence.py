@@ -248,3 +248,24 @@ def test_progress_bar_is_quiet_off_a_terminal():
     # pytest captures stderr, so it is not a terminal: no bar, with or without progress=True
     assert _progress(10, True) is None
     assert _progress(10, False) is None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_validity_without_truth_table(tmp_path_factory, data):
+    """The interpreted validity checks (used when a scheme has too many atoms) equal the reference."""
+    from casemix.drg import compile as C
+    from casemix.scheme import load_scheme
+
+    if not hasattr(test_validity_without_truth_table, "scheme"):
+        limit = C.MAX_VALIDITY_ATOMS
+        C.MAX_VALIDITY_ATOMS = 0
+        try:
+            scheme = load_scheme(write(tmp_path_factory.mktemp("tiny-no-table")))
+            assert len(C.compile_scheme(scheme).atom_kind) == 0
+        finally:
+            C.MAX_VALIDITY_ATOMS = limit
+        test_validity_without_truth_table.scheme = scheme
+    scheme = test_validity_without_truth_table.scheme
+    rows = data.draw(st.lists(S.cases(_pools(scheme)), min_size=1, max_size=30))
+    assert_same(S.frame(rows), scheme)

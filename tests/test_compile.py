@@ -194,3 +194,19 @@ def test_compact_code_tables_rebuild_the_full_ones(tiny):
     assert ((info[:, 3] & 3) == cs.cc_level).all()
     assert ((info[:, 3] >> 2) - 1 == cs.cc_table).all()
     assert len(cs.list_rows) < len(cs.list_bits)  # codes share rows
+
+
+def test_validity_truth_table(tiny):
+    cs = C.compile_scheme(tiny)
+    # tiny: present(sex), sex == 1, sex == 2, present(age), age == 0, age_days <= 28,
+    # present(birth_weight), present(diagnoses)
+    assert len(cs.atom_kind) == 8 and cs.validity_table.shape == (256,)
+    plain = [r for r, _ in C.failure_rules(tiny) if not C._reads_malformed(r)]
+    atoms, table = C._validity_table(plain)
+    all_true = (1 << len(atoms)) - 1
+    sex2 = next(t for t, a in enumerate(atoms) if getattr(a, "op", None) == "==" and a.field == "sex"
+                and a.value == 2.0)
+    # every atom true is impossible data (sex 1 and 2) but a valid key: no check fails
+    assert table[all_true] == -1
+    assert table[0] == 0  # nothing present: the first check (sex missing) fails
+    assert table[all_true & ~(1 << sex2)] == -1  # sex == 1 alone passes

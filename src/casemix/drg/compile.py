@@ -116,6 +116,12 @@ class CompiledScheme:
     fail_rule: np.ndarray
     fail_reason: np.ndarray
     n_fail_all: int
+    # the plain failure rules as a truth table over their atoms (see _validity_table)
+    atom_kind: np.ndarray
+    atom_field: np.ndarray
+    atom_op: np.ndarray
+    atom_value: np.ndarray
+    validity_table: np.ndarray
     malformed_fields: tuple[str, ...]
     # switches and special results
     fallthrough: bool
@@ -146,6 +152,8 @@ class CompiledScheme:
                 self.rule_start, seq, self.n_fail_all, len(self.fail_rule) - self.n_fail_all,
                 len(self.mdc_rule), len(self.adrg_rule),
                 self.gate_free, self.gate_pdx_rows, self.gate_pproc_rows,
+                self.atom_kind, self.atom_field, self.atom_op, self.atom_value,
+                self.validity_table,
                 self.mdc_adrg_start, self.mdc_qy, self.adrg_medical, self.adrg_out,
                 self.out_drg_start, self.out_has_drgs, self.out_self_drg, self.drg_out,
                 self.fail_reason, self.fallthrough, self.ambiguous, self.ungroupable_drg,
@@ -188,6 +196,62 @@ def failure_rules(scheme: Scheme) -> list[tuple[Expr, str]]:
         body = fails[0] if len(fails) == 1 else Or(tuple(fails))
         out.append((And(when + (body,)) if when else body, c.reason))
     return out
+
+
+#: at most this many distinct atoms make a validity truth table (2**12 entries)
+MAX_VALIDITY_ATOMS = 12
+
+
+def _atoms_of(expr, out: list) -> bool:
+    """Collect the Compare / present() atoms of a rule; False if it reads anything else."""
+    if isinstance(expr, (Compare, _Present)):
+        if expr not in out:
+            out.append(expr)
+        return True
+    if isinstance(expr, TrueRule):
+        return True
+    if isinstance(expr, Not):
+        return _atoms_of(expr.operand, out)
+    if isinstance(expr, (And, Or)):
+        return all(_atoms_of(e, out) for e in expr.operands)
+    return False
+
+
+def _truth(expr, value: dict) -> bool:
+    if isinstance(expr, TrueRule):
+        return True
+    if isinstance(expr, Not):
+        return not _truth(expr.operand, value)
+    if isinstance(expr, And):
+        return all(_truth(e, value) for e in expr.operands)
+    if isinstance(expr, Or):
+        return any(_truth(e, value) for e in expr.operands)
+    return value[expr]
+
+
+def _validity_table(plain: list) -> tuple[list, np.ndarray]:
+    """The plain failure rules as a truth table: atoms, and per atom assignment the first rule that fails.
+
+    Validity checks usually read a handful of atoms (``sex == 1``,
+    ``age == 0``, present(age_days), ...); the kernel evaluates those
+    atoms, packs them into a number and looks the answer up, instead of
+    interpreting every check.  Entry ``key`` is the position (among the
+    plain failure rules) of the first rule that holds when atom ``t`` is
+    bit ``t`` of ``key``, or -1 when none does.  An empty atom list means
+    "no table": the kernel interprets the rules.
+    """
+    atoms: list = []
+    if not plain or not all(_atoms_of(rule, atoms) for rule in plain) \
+            or len(atoms) > MAX_VALIDITY_ATOMS:
+        return [], np.full(1, -1, dtype=np.int32)
+    table = np.full(1 << len(atoms), -1, dtype=np.int32)
+    for key in range(1 << len(atoms)):
+        value = {a: bool(key >> t & 1) for t, a in enumerate(atoms)}
+        for pos, rule in enumerate(plain):
+            if _truth(rule, value):
+                table[key] = pos
+                break
+    return atoms, table
 
 
 def _reads_malformed(expr) -> bool:
@@ -444,6 +508,8 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
                 fail_rule.append(number)
                 fail_reason.append(reasons(reason))
     n_fail_all = sum(1 for _ in failures)
+    plain = [rule for rule, _ in failures if not _reads_malformed(rule)]
+    atoms, validity_table = _validity_table(plain)
     malformed_reason = reasons(scheme.malformed_reason) if scheme.malformed_reason else -1
     malformed_fields = tuple(sorted({c.field for c in scheme.checks if c.field is not None},
                                     key=CHECK_FIELDS.index)) if malformed_reason >= 0 else ()
@@ -472,6 +538,12 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         code_info=np.ascontiguousarray(code_info), list_rows=list_rows, gate_pdx_rows=pdx_rows,
         gate_pproc_rows=pproc_rows,
         fail_rule=i32(fail_rule), fail_reason=i32(fail_reason), n_fail_all=n_fail_all,
+        atom_kind=i32([0 if isinstance(a, Compare) else 1 for a in atoms]),
+        atom_field=i32([FIELDS.index(a.field) if isinstance(a, Compare) else CHECK_FIELDS.index(a.field)
+                        for a in atoms]),
+        atom_op=i32([CMP_CODE[a.op] if isinstance(a, Compare) else 0 for a in atoms]),
+        atom_value=np.array([a.value if isinstance(a, Compare) else 0.0 for a in atoms], dtype=np.float64),
+        validity_table=validity_table,
         malformed_fields=malformed_fields,
         fallthrough=bool(scheme.mdc_fallthrough), ambiguous=bool(scheme.ambiguous_group),
         ungroupable_drg=int(ungroupable),
@@ -486,7 +558,8 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
                 compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical, compiled.adrg_out,
                 compiled.out_drg_start, compiled.out_has_drgs, compiled.out_self_drg,
                 compiled.drg_out, compiled.fail_reason, gate_free, gate_pdx, gate_pproc,
-                compiled.code_info, list_rows, pdx_rows, pproc_rows):
+                compiled.code_info, list_rows, pdx_rows, pproc_rows, compiled.atom_kind,
+                compiled.atom_field, compiled.atom_op, compiled.atom_value, validity_table):
         arr.flags.writeable = False
     _CACHE[scheme] = compiled
     return compiled

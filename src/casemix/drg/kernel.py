@@ -191,7 +191,8 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                  info, rows, mask, or_flag, pdx_table, never_table, site_attr,
                  prog, prog_val, rule_start, seq, n_fail, n_fail_plain, n_mdc, n_adrg, gate_free,
                  gate_pdx,
-                 gate_pproc, mdc_adrg_start, mdc_qy,
+                 gate_pproc, atom_kind, atom_field, atom_op, atom_value, validity_table,
+                 mdc_adrg_start, mdc_qy,
                  adrg_medical, adrg_out, out_drg_start, out_has_drgs, out_self_drg, drg_out,
                  fail_reason, fallthrough, ambiguous, ungroupable_drg, reason_no_mdc,
                  reason_no_adrg, reason_no_drg,
@@ -227,11 +228,30 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
     fail_base = n_mdc + n_adrg
     drg_base = fail_base + n_fail + n_fail_plain
     n_gated = n_mdc + n_adrg
+    n_atoms = atom_kind.shape[0]
     for i in prange(n):
         phase = _VALIDITY
+        pre = -1
         if malformed[i] == 0:
             lo = fail_base + n_fail
             hi = lo + n_fail_plain
+            if n_atoms > 0:
+                # the plain checks by truth table: evaluate their atoms, look the answer up
+                key = 0
+                for t in range(n_atoms):
+                    f = atom_field[t]
+                    if atom_kind[t] == 0:
+                        v = present[f, i] != 0 and _cmp(atom_op[t], fields[f, i], atom_value[t])
+                    elif f < 6:
+                        v = present[f, i] != 0
+                    elif f == 6:
+                        v = pdx[i] != -2 or sdx_off[i + 1] > sdx_off[i]
+                    else:
+                        v = pproc[i] != -2 or op_off[i + 1] > op_off[i]
+                    if v:
+                        key |= 1 << t
+                pre = validity_table[key]
+                hi = lo  # nothing left to interpret
         else:
             lo = fail_base
             hi = fail_base + n_fail
@@ -275,6 +295,10 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                     break
                 jj += 1
             if phase == _VALIDITY:
+                if pre >= 0:  # 1. a check fails (truth table): invalid
+                    status = 2
+                    reason = fail_reason[n_fail + pre]
+                    break
                 if j >= 0:  # 1. a check fails: invalid
                     status = 2
                     reason = fail_reason[j - fail_base]
