@@ -235,7 +235,10 @@ def test_benefits_equal_in_memory(client, k):
     # caps and deductibles accumulate per person across partitions of the input
     from casemix import benefits as bf
 
-    frame = bf.synthetic_cases(3000, 700, seed=4).to_pandas(use_pyarrow_extension_array=True)
+    # with a list column, as a grouped frame has: it is not shuffled, and comes back untouched
+    frame = bf.synthetic_cases(3000, 700, seed=4).with_columns(
+        pl.concat_list(pl.col("patient_id").cast(pl.String)).alias("sdx")).to_pandas(
+        use_pyarrow_extension_array=True)
     policy = bf.load_policy("illustrative")
     mem = bf.simulate(frame, policy)
     ddf = dd.from_map(_take, [frame] * k, [(int(a), int(b)) for a, b in zip(
@@ -244,6 +247,7 @@ def test_benefits_equal_in_memory(client, k):
     got = cd.benefits(ddf, policy).compute()
     for c in bf.OUTPUT_COLUMNS:
         assert got[c].tolist() == mem[c].tolist(), c
+    assert got["sdx"].tolist() == frame["sdx"].tolist()
     assert frame["patient_id"].nunique() < len(frame)  # persons with several cases
 
 

@@ -35,9 +35,20 @@ def _plain(dtype: Any) -> Any:
     return None
 
 
+def _nested(dtype: Any) -> bool:
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t)
+    return False
+
+
 def _keyed(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
     i = partition_info["number"] if partition_info else 0
-    out = part.copy(deep=False)
+    # nested columns (code lists of a grouped frame) are not read by the cascade and do not
+    # survive Dask's Arrow-based shuffle as pandas dtypes: they stay behind
+    out = part[[c for c in part.columns if not _nested(part[c].dtype)]].copy(deep=False)
     for c in out.columns:
         plain = _plain(out[c].dtype)
         if plain is not None:
