@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from casemix._frames import to_polars
+from casemix.dask._rows import KEY, attach, home, keys
 from casemix.errors import InputError
 
-_SHIFT = 32
 PERSON_COLUMNS = ("patient_id", "psn_no")  # the person column and its alias in casemix.benefits
 
 
@@ -53,26 +52,17 @@ def _keyed(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFra
         plain = _plain(out[c].dtype)
         if plain is not None:
             out[c] = out[c].astype(plain)
-    out["_gkey"] = (np.arange(len(part), dtype=np.int64) + (i << _SHIFT))
+    out[KEY] = keys(i, len(part))
     return out
 
 
 def _simulate(part: pd.DataFrame, policy: Any, engine: str, columns: tuple[str, ...]) -> pd.DataFrame:
     from casemix.benefits import simulate
 
-    df = to_polars(part).sort("_gkey")
-    res = to_polars(simulate(df.drop("_gkey"), policy, engine=engine))
-    out = res.select(*columns).with_columns(df["_gkey"]).to_pandas()
-    return out.astype({c: "int64" for c in (*columns, "_gkey")})
-
-
-def _attach(part: pd.DataFrame, res: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    if len(part) != len(res):
-        raise InputError(f"internal: {len(res)} simulated rows for a partition of {len(part)} rows")
-    out = part.copy(deep=False)
-    for c in columns:
-        out[c] = res[c].to_numpy()
-    return out
+    df = to_polars(part).sort(KEY)
+    res = to_polars(simulate(df.drop(KEY), policy, engine=engine))
+    out = res.select(*columns).with_columns(df[KEY]).to_pandas()
+    return out.astype({c: "int64" for c in (*columns, KEY)})
 
 
 def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
@@ -119,11 +109,10 @@ def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
     nparts = ddf.npartitions
     keyed = ddf.map_partitions(_keyed, meta=_keyed(ddf._meta))
     by_person = keyed.shuffle(person, npartitions=nparts)
-    meta_res = pd.DataFrame({c: pd.Series([], dtype="int64") for c in (*columns, "_gkey")})
+    meta_res = pd.DataFrame({c: pd.Series([], dtype="int64") for c in (*columns, KEY)})
     res = by_person.map_partitions(_simulate, dask.delayed(policy, pure=True), engine, columns,
                                    meta=meta_res)
-    bounds = [j << _SHIFT for j in range(nparts)] + [((nparts - 1) << _SHIFT) + (1 << _SHIFT) - 1]
-    back = res.set_index("_gkey", divisions=tuple(bounds))
-    meta_out = _attach(ddf._meta, meta_res, columns)
-    return ddf.map_partitions(_attach, back, columns, meta=meta_out, align_dataframes=False)
+    back = home(res, nparts)
+    meta_out = attach(ddf._meta, meta_res, columns)
+    return ddf.map_partitions(attach, back, columns, meta=meta_out, align_dataframes=False)
 

@@ -61,6 +61,7 @@ from casemix._money import FEN_PER_YUAN, allocate, fen_to_yuan, round_half_up, y
 from casemix.budget import Policy
 from casemix.dask._pairwise import partition_pieces
 from casemix.dask._pairwise import total as pairwise_total
+from casemix.dask._rows import KEY, attach, home, keys, partition_of
 from casemix.errors import InputError, PolicyError
 from casemix.settle import CASE_COLUMNS, Settlement
 from casemix.settle import settle as settle_in_memory
@@ -68,7 +69,6 @@ from casemix.weights import Weights
 
 _OPTIONAL = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
              "admission_date", "discharge_date")
-_SHIFT = 32  # _gkey = partition << 32 | row: up to 4 billion rows per partition
 _SPECIAL_NOTE = "listed special case"
 _AT_COST = re.compile(r"at-cost payments \((\d+) fen\)")
 
@@ -89,7 +89,7 @@ def _narrow(part: pd.DataFrame, cols: list[str], offsets: list[int] | None,
                          if isinstance(t, (pl.Categorical, pl.Enum)))
     n = df.height
     local = pl.int_range(n, dtype=pl.Int64, eager=True)
-    df = df.with_columns((local + (i << _SHIFT)).alias("_gkey"))
+    df = df.with_columns(pl.Series(KEY, keys(i, n)))
     if "case_id" not in df.columns:
         # in memory, cases without a case_id are numbered "1".."n" over all rows
         df = df.with_columns((local + (offsets[i] if offsets else 0) + 1).cast(pl.String)
@@ -117,7 +117,7 @@ def _hospitals(part: pd.DataFrame) -> list[pl.DataFrame]:
     df = to_polars(part)
     if df.height == 0:
         return []
-    return df.sort("_gkey").partition_by("hospital_id", maintain_order=True)
+    return df.sort(KEY).partition_by("hospital_id", maintain_order=True)
 
 
 class _Settler:
@@ -129,15 +129,15 @@ class _Settler:
 
     def __call__(self, cases: pl.DataFrame, budget_fen: int) -> Settlement:
         policy = self.policy.replace(budget=fen_to_yuan(budget_fen))
-        return settle_in_memory(cases.drop("_gkey"), policy, weights=self.weights,
+        return settle_in_memory(cases.drop(KEY), policy, weights=self.weights,
                                 points=self.points, group_col=self.group_col)
 
     def pass1(self, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
         """Points and at-cost fen per hospital, the notes, the special cases found, and
         how many of the rows came from each input partition."""
         rows, notes, found = [], None, set()
-        keys = part["_gkey"].to_numpy(dtype=np.int64)
-        counts = np.bincount(keys >> _SHIFT, minlength=nparts) if len(keys) else np.zeros(nparts, int)
+        came_from = partition_of(part[KEY].to_numpy(dtype=np.int64))
+        counts = np.bincount(came_from, minlength=nparts)
         ids = set(self.policy.special.case_ids)
         for cases in _hospitals(part):
             s = self._any_budget(cases)
@@ -170,15 +170,15 @@ class _Settler:
         cases_out, hosp_out = [], []
         for cases in _hospitals(part):
             s = self(cases, budgets[cases["hospital_id"][0]])
-            cases_out.append(s.cases.select(*CASE_COLUMNS).with_columns(cases["_gkey"]))
+            cases_out.append(s.cases.select(*CASE_COLUMNS).with_columns(cases[KEY]))
             hosp_out.append(s.hospitals)
         if not cases_out:  # a partition the shuffle left without hospitals
             s = self(to_polars(part).clear(), 0)
             cases_out.append(s.cases.select(*CASE_COLUMNS).with_columns(
-                pl.Series("_gkey", [], pl.Int64)))
+                pl.Series(KEY, [], pl.Int64)))
         per_case = pl.concat(cases_out).to_pandas()
         hospitals = pl.concat(hosp_out, how="vertical_relaxed") if hosp_out else None
-        return per_case.astype({"_gkey": "int64"}), hospitals
+        return per_case.astype({KEY: "int64"}), hospitals
 
 
 def _pass1(settler: _Settler, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
@@ -231,15 +231,6 @@ def _finish_hospitals(h: pl.DataFrame, policy: Policy, pv_base: float | None) ->
     return h.with_columns(pl.Series("prepaid_fen", prepaid, pl.Int64)).with_columns(
         (pl.col("payment_fen") - pl.col("reserve_fen") - pl.col("prepaid_fen"))
         .alias("clearing_fen"))
-
-
-def _attach(part: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
-    if len(part) != len(res):
-        raise InputError(f"internal: {len(res)} settled rows for a partition of {len(part)} rows")
-    out = part.copy(deep=False)
-    for c in CASE_COLUMNS:
-        out[c] = res[c].values
-    return out
 
 
 def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: str | None = None,
@@ -354,12 +345,12 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
     # 6. per-case columns back to the input partitions
     meta_cases = settler.pass2(meta_in, {})[0].iloc[:0]
     per_case = dd.from_delayed([s[0] for s in second], meta=meta_cases, verify_meta=False)
-    bounds = [j << _SHIFT for j in range(nparts)] + [((nparts - 1) << _SHIFT) + (1 << _SHIFT) - 1]
-    back = per_case.set_index("_gkey", divisions=tuple(bounds))
+    back = home(per_case, nparts)
     if persist:
         back = back.persist()
-    meta_out = _attach(ddf._meta, meta_cases)
-    cases_out = ddf.map_partitions(_attach, back, meta=meta_out, align_dataframes=False)
+    meta_out = attach(ddf._meta, meta_cases, CASE_COLUMNS)
+    cases_out = ddf.map_partitions(attach, back, CASE_COLUMNS, meta=meta_out,
+                                   align_dataframes=False)
 
     # the region's total points as numpy sums them in memory: over all cases in input order
     sizes = np.sum([f["counts"] for f in first], axis=0) if first else np.zeros(nparts, int)

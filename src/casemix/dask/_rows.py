@@ -1,0 +1,48 @@
+"""Input order across a shuffle: number the rows, then bring per-row results home.
+
+A step that must see rows of one hospital (or person) together shuffles
+them away from their input partitions.  Each row first gets a key
+``_gkey = partition << 32 | row in partition``: sorting by it restores
+input order anywhere, and ``set_index`` on it with the boundaries
+``partition << 32`` sends every result row back to the partition it came
+from, so results can be attached to the input partitions as they stand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from casemix.errors import InputError
+
+KEY = "_gkey"
+SHIFT = 32  # up to 4 billion rows per partition
+
+
+def keys(partition: int, n: int) -> np.ndarray:
+    """The keys of the ``n`` rows of input partition ``partition``."""
+    return np.arange(n, dtype=np.int64) + (int(partition) << SHIFT)
+
+
+def partition_of(key: np.ndarray) -> np.ndarray:
+    """The input partition of each key."""
+    return np.asarray(key, dtype=np.int64) >> SHIFT
+
+
+def home(results: Any, nparts: int) -> Any:
+    """``results`` (a Dask frame with a ``_gkey`` column, in any partitions) indexed by the
+    key and split at the boundaries of the ``nparts`` input partitions."""
+    bounds = [j << SHIFT for j in range(nparts)] + [((nparts - 1) << SHIFT) + (1 << SHIFT) - 1]
+    return results.set_index(KEY, divisions=tuple(bounds))
+
+
+def attach(part: pd.DataFrame, res: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The input partition with the result columns of its own rows (``res`` from :func:`home`)."""
+    if len(part) != len(res):
+        raise InputError(f"internal: {len(res)} result rows for a partition of {len(part)} rows")
+    out = part.copy(deep=False)
+    for c in columns:
+        out[c] = res[c].values
+    return out
