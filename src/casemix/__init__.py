@@ -47,7 +47,14 @@ _LAZY = {
 __all__ = ["CasemixError", "InputError", "PolicyError", "SchemeError", "__version__", *_LAZY]
 
 
+#: sub-packages reachable as attributes (``casemix.dip``) without an explicit import
+_SUBPACKAGES = ("dip", "benefits", "dask", "settle", "weights", "budget", "indicators", "monitor",
+                "report", "synth", "cases", "scheme", "drg")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"casemix.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -78,5 +78,48 @@ def _settle_and_report(grouped, out_dir: Path, console, table) -> None:
         f"{region['pv_base']:.4f}, floating {region['pv_floating']:.4f}, final {region['pv_final']:.4f} yuan")
     paths = settlement.write(out_dir / "settlement")
     console.print(f"settlement → {paths['hospitals'].parent}")
-    index = build_report(grouped, settlement=settlement, out_dir=out_dir / "report")
+    index = build_report(grouped, settlement=settlement, out_dir=out_dir / "report",
+                         extra_sections=[_patient_burden(grouped, console, table)])
     console.print(f"[bold]report →[/] {Path(index).resolve()}")
+
+
+def _patient_burden(grouped, console, table) -> tuple[str, str]:
+    """The patient side of the same cases: the benefit cascade under the illustrative policy.
+
+    The demo cases carry no insured type, assistance status or self-pay
+    split, so ``add_benefit_fields`` invents them (seeded); the section says so.
+    """
+    import polars as pl
+
+    from casemix import benefits
+
+    policy_name = "illustrative"
+    cases = benefits.add_benefit_fields(grouped.select("case_id", "hospital_id", "total_cost",
+                                                       *[c for c in ("hospital_level",) if c in grouped.columns]),
+                                        seed=7)
+    result = benefits.simulate(cases, policy_name)
+    overall = benefits.summarize(result, by=())
+    by_group = benefits.summarize(result, by=("insured_type", "assist_status"))
+    show = by_group.select(
+        pl.col("insured_type").alias("insured"), pl.col("assist_status").alias("status"), "cases",
+        pl.col("actual_ratio").alias("actual 实际报销"), pl.col("combined_ratio").alias("combined 综合保障"),
+        pl.col("share_over").alias("oop>1万"))
+    table(show, "Patient burden by insured type and assistance status (illustrative policy)",
+          percent=("actual 实际报销", "combined 综合保障", "oop>1万"))
+    html = ("<p>Benefit cascade (基本医保 → 大病保险 → 医疗救助 → 再救助 → 惠民保) under the shipped "
+            f"<b>{policy_name}</b> policy (illustrative values; see docs/benefits.md). The demo cases have "
+            "no insured type, assistance status or self-pay split, so these were assigned synthetically "
+            "(seed 7).</p>" + _html_table(overall) + _html_table(by_group))
+    return "Patient burden 患者负担", html
+
+
+def _html_table(df) -> str:
+    import html
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for row in df.iter_rows():
+        cells = "".join(
+            f"<td>{v:,.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>" for v in row)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from casemix.cli.dask_opts import dask_option
 from casemix.scheme import DEFAULT_SCHEME
 
 
@@ -35,12 +36,33 @@ def _write(df, path: Path) -> None:
 @click.option("--batch-size", default=1_000_000, show_default=True,
               help="Rows per batch when streaming Parquet to Parquet.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, quiet: bool) -> None:
+@dask_option
+def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, quiet: bool,
+          dask_spec: str | None) -> None:
     """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
     import casemix
     from casemix.cli._render import console, table
     from casemix.drg.summary import summarize
 
+    if dask_spec:
+        import polars as pl
+
+        from casemix.cli.dask_opts import group_on_dask
+
+        info = group_on_dask(input_path, output, scheme, engine, dask_spec)
+        if quiet:
+            return
+        console.print(f"[bold]{info['rows']:,}[/] cases grouped on Dask ({info['partitions']} "
+                      f"partitions) in {info['seconds']:.2f} s "
+                      f"({info['rows'] / max(info['seconds'], 1e-9):,.0f} cases/s); "
+                      f"{info['grouped']:,} with a DRG → {info['output']}/")
+        ok = casemix.load_scheme(scheme).status["grouped"]
+        failures = (info["counts"].filter(pl.col("status") != ok)
+                    .group_by("status", "reason").agg(pl.col("cases").sum())
+                    .sort("cases", descending=True))
+        if failures.height:
+            table(failures, "Not grouped, by reason")
+        return
     sch = casemix.load_scheme(scheme)
     start = time.perf_counter()
     streaming = (engine == "batch" and input_path.suffix.lower() in (".parquet", ".pq")

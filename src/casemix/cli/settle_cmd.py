@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from casemix.cli.dask_opts import dask_option
+
 
 def _policy(value: str):
     from casemix.budget import Policy, shipped_policy
@@ -104,8 +106,10 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
 @click.option("--compare", "compare_spec", default=None,
               help="A second policy: also write and print the per-hospital what-if table.")
 @click.option("--quiet", is_flag=True, help="Print nothing.")
+@dask_option
 def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Path, fmt: str,
-           points: str | None, group_col: str, compare_spec: str | None, quiet: bool) -> None:
+           points: str | None, group_col: str, compare_spec: str | None, quiet: bool,
+           dask_spec: str | None) -> None:
     """Settle grouped CASES under a policy and a global budget; write per case, hospital, region."""
     from casemix._frames import read_path
     from casemix.settle import compare
@@ -114,6 +118,19 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
     if weights_path is None and points is None:
         raise click.UsageError("give --weights (a weight table) or --points (a column of points)")
     policy = _policy(policy_spec)
+    if dask_spec:
+        if compare_spec:
+            raise click.UsageError("--compare is not available with --dask")
+        from casemix.cli.dask_opts import settle_on_dask
+
+        s, paths = settle_on_dask(cases, output, policy, dask_spec, weights_path=weights_path,
+                                  points=points, group_col=group_col, fmt=fmt)
+        if not quiet:
+            from casemix.cli._render import console
+
+            print_settlement(s)
+            console.print("written: " + ", ".join(str(p) for p in paths.values()))
+        return
     frame = read_path(cases)
     w = read_path(weights_path) if weights_path else None
     s = run(frame, policy, weights=w, points=points, group_col=group_col)

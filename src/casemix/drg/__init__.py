@@ -73,16 +73,16 @@ def group(cases: Any, scheme: str | Path | Scheme | Any = DEFAULT_SCHEME, *,
     sch = load_scheme(scheme)
     canonical = read_cases(cases, mapping=mapping)
     if engine == "reference":
-        result = reference_frame(canonical, sch)
+        from casemix.drg.findings import warnings_column
+
+        result = reference_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
     elif engine == "batch":
         from casemix.drg.batch import group_frame
 
-        result = group_frame(canonical, sch)
+        # the batch engine derives warnings from the ids it has encoded anyway
+        result = group_frame(canonical, sch, warnings=True)
     else:
         raise InputError(f"engine must be 'batch' or 'reference', not {engine!r}")
-    from casemix.drg.findings import warnings_column
-
-    result = result.with_columns(warnings_column(canonical, sch))
     return attach(cases, result)
 
 

@@ -1,0 +1,44 @@
+"""The command line: demo end to end, group on CSV and Parquet, schemes."""
+
+from __future__ import annotations
+
+import polars as pl
+from click.testing import CliRunner
+
+from casemix.cli import main
+from casemix.synth import synth_cases
+
+
+def test_demo_runs_group_settle_report_and_budget_is_exact(tmp_path):
+    res = CliRunner().invoke(main, ["demo", "-n", "3000", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "equal to the fen: True" in " ".join(res.output.split())  # rich wraps lines
+    assert (tmp_path / "report" / "index.html").is_file()
+    html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Patient burden" in html
+    grouped = pl.read_parquet(tmp_path / "grouped.parquet")
+    assert grouped.height == 3000
+    hospitals = pl.read_csv(tmp_path / "settlement" / "hospitals.csv")
+    region = pl.read_csv(tmp_path / "settlement" / "region.csv")
+    assert hospitals["payment_fen"].sum() == region["budget_fen"][0]
+
+
+def test_group_command_csv_and_parquet_keep_rows(tmp_path):
+    cases = synth_cases("casemix-demo", 500, seed=5)
+    cases.write_parquet(tmp_path / "in.parquet")
+    synth_cases("casemix-demo", 200, seed=6, layout="strings").write_csv(tmp_path / "in.csv")
+    runner = CliRunner()
+    r1 = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet")])
+    assert r1.exit_code == 0, r1.output
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert out["case_id"].to_list() == cases["case_id"].to_list()
+    assert {"mdc", "adrg", "drg", "severity", "status", "reason", "warnings"} <= set(out.columns)
+    r2 = runner.invoke(main, ["group", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
+                              "--engine", "reference", "--quiet"])
+    assert r2.exit_code == 0, r2.output
+    assert pl.read_csv(tmp_path / "out.csv", infer_schema=False).height == 200
+
+
+def test_schemes_command_lists_the_demo():
+    res = CliRunner().invoke(main, ["schemes"])
+    assert res.exit_code == 0 and "casemix-demo" in res.output
