@@ -153,12 +153,15 @@ def _compact(df: pl.DataFrame, cols: list[str]) -> pl.Series:
 
 
 def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: str, others: str,
-           code_cols: list[tuple[str, bool]]) -> None:
+           code_cols: list[tuple[str, bool]], others_of: list[tuple[str, str, bool]]) -> None:
     """The principal code and the list of other codes of one family.
 
     Stage 2 gathers the raw codes into working columns (named in
     ``code_cols`` with whether they are lists); ``build`` normalises those
-    through their distinct values before stage 3 reads them.
+    through their distinct values before stage 3 reads them.  The list of
+    other codes is left to ``build`` (``others_of``: output name, working
+    column, whether its first position is the principal) because whether it
+    needs a null clean-up is only known after normalisation.
     """
     if layout is None:
         st.add(3, principal, _null_text())
@@ -200,38 +203,70 @@ def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: 
         st.add(2, key + "o", o)
         code_cols += [(key + "p", False), (key + "o", True)]
         st.add(3, principal, _c(key + "p"))
-        st.add(3, others, pl.coalesce(_c(key + "o").list.drop_nulls(), _empty_list()))
+        others_of.append((others, key + "o", False))
         return
     st.add(2, key + "all", as_list(layout.combined, key + "txt"))
     code_cols.append((key + "all", True))
     # the first position is the principal even when empty: "|B02" has no principal
     st.add(3, principal, _c(key + "all").list.first())
-    st.add(3, others, pl.coalesce(_c(key + "all").list.slice(1).list.drop_nulls(), _empty_list()))
+    others_of.append((others, key + "all", True))
 
 
-def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]) -> list[pl.Expr]:
-    """Expressions replacing each raw code column by its normalised codes.
+def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
+                     ) -> tuple[list[pl.Expr], set[str]]:
+    """Expressions replacing the raw code columns by their normalised codes,
+    and the working columns that hold a null (list or code) afterwards.
 
     Codes repeat a lot (a few ten thousand distinct codes in millions of
-    cells), so the string clean-up runs once per distinct value and the
-    cells are mapped with one hash lookup.
+    cells), so the string clean-up runs once per distinct value.  Only the
+    codes it changes are mapped; a column none of whose codes change (clean
+    input, the usual case) is reused as it is, which saves a pass over every
+    cell and a second copy of every code string.
     """
     if not code_cols:
-        return []
-    parts = [(df.get_column(_t(n)).list.explode() if is_list else df.get_column(_t(n))).unique()
-             for n, is_list in code_cols]
-    old = pl.concat([p.rename("old") for p in parts]).drop_nulls().unique()
+        return [], set()
+    parts = {}
+    may_hold_null = set()
+    for n, is_list in code_cols:
+        s = df.get_column(_t(n))
+        if is_list:
+            if s.null_count():
+                may_hold_null.add(n)
+            s = s.list.explode(empty_as_null=False, keep_nulls=False)  # the codes, without [] / null rows
+        if s.null_count():
+            may_hold_null.add(n)
+        parts[n] = s.drop_nulls().unique().rename("old")
+    old = pl.concat(list(parts.values())).unique()
     # an empty code becomes null here, so that lists only need drop_nulls later
     new = pl.DataFrame({"old": old}).select(
         N.code_chain(N.fold(pl.col("old"))).alias("new")).select(N.nonempty(pl.col("new"))).to_series()
+    changed = new.ne_missing(old)
+    old, new = old.filter(changed), new.filter(changed)
+    nulled = old.filter(new.is_null())
     exprs = []
     for n, is_list in code_cols:
+        if old.is_empty() or not parts[n].is_in(old).any():
+            continue
+        if not nulled.is_empty() and parts[n].is_in(nulled).any():
+            may_hold_null.add(n)
         if is_list:
-            e = _c(n).list.eval(pl.element().replace_strict(old, new, default=None, return_dtype=pl.String))
+            e = _c(n).list.eval(pl.element().replace(old, new))
         else:
-            e = _c(n).replace_strict(old, new, default=None, return_dtype=pl.String)
+            e = _c(n).replace(old, new)
         exprs.append(e.alias(_t(n)))
-    return exprs
+    return exprs, may_hold_null
+
+
+def _others(tmp: str, after_first: bool, may_hold_null: bool) -> pl.Expr:
+    """The list of other codes: nulls (empty codes, null lists) dropped.
+
+    The clean-up is a full pass over every list, so it is skipped when the
+    working column holds no null at all.
+    """
+    e = _c(tmp).list.slice(1) if after_first else _c(tmp)
+    if may_hold_null:
+        e = pl.coalesce(e.list.drop_nulls(), _empty_list())
+    return e
 
 
 def _found(cond: pl.Expr, code: str) -> pl.Expr:
@@ -243,8 +278,9 @@ def build(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     st = _Stages()
     numeric_flags, date_flags = _scalars(st, df, plan)
     code_cols: list[tuple[str, bool]] = []
-    _codes(st, df, plan.dx, "pdx", "sdx", code_cols)
-    _codes(st, df, plan.proc, "pproc", "oproc", code_cols)
+    others_of: list[tuple[str, str, bool]] = []
+    _codes(st, df, plan.dx, "pdx", "sdx", code_cols, others_of)
+    _codes(st, df, plan.proc, "pproc", "oproc", code_cols, others_of)
 
     malformed = [_found(_c("bad_" + n), n) for n in numeric_flags]
     warnings = [
@@ -264,7 +300,10 @@ def build(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
             lf = lf.with_columns(exprs)
     raw = lf.collect()
     lf = raw.lazy()
-    for exprs in (_normalise_codes(raw, code_cols), *st.s[2:]):
+    normalised, may_hold_null = _normalise_codes(raw, code_cols)
+    for name, tmp, after_first in others_of:
+        st.add(3, name, _others(tmp, after_first, tmp in may_hold_null))
+    for exprs in (normalised, *st.s[2:]):
         if exprs:
             lf = lf.with_columns(exprs)
     return lf.select([_c(n).cast(types[n]).alias(n) for n in out_cols]).collect()
