@@ -184,7 +184,9 @@ def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: 
             return pl.lit(None, pl.List(pl.String))
         # a "|"-string: fold the whole string first so that a full-width ｜ separates too
         st.add(1, tmp, N.fold(pl.col(col)))
-        return _c(tmp).str.split("|")
+        # "" (no codes, common for procedures) would split into [""], whose empty code
+        # normalises to null and forces a mapping and a null clean-up pass over every list
+        return pl.when(_c(tmp).str.len_bytes() > 0).then(_c(tmp).str.split("|")).otherwise(_empty_list())
 
     key = principal + "_"
     if layout.kind in ("split", "wide"):
@@ -235,8 +237,9 @@ def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
             s = s.list.explode(empty_as_null=False, keep_nulls=False)  # the codes, without [] / null rows
         if s.null_count():
             may_hold_null.add(n)
-        parts[n] = s.drop_nulls().unique().rename("old")
-    old = pl.concat(list(parts.values())).unique()
+        # maintain_order: the single-threaded path costs well under half the CPU here
+        parts[n] = s.drop_nulls().unique(maintain_order=True).rename("old")
+    old = pl.concat(list(parts.values())).unique(maintain_order=True)
     # an empty code becomes null here, so that lists only need drop_nulls later
     new = pl.DataFrame({"old": old}).select(
         N.code_chain(N.fold(pl.col("old"))).alias("new")).select(N.nonempty(pl.col("new"))).to_series()
