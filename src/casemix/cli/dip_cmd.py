@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from casemix.cli._io import write_frame
+
 
 def _read(path: Path):
     """Cases from a Parquet/CSV file as the canonical frame."""
@@ -22,19 +24,6 @@ def _read(path: Path):
     return canonical(read_path(path))
 
 
-def _write(df, path: Path) -> None:
-    import polars as pl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        df.write_parquet(path)
-    elif path.suffix.lower() == ".csv":
-        # CSV has no lists: code lists go back to the `|`-joined layout read_cases reads
-        df.with_columns(pl.col(c).list.join("|") for c, t in df.schema.items()
-                        if isinstance(t, pl.List)).write_csv(path)
-    else:
-        raise click.BadParameter(f"output must end in .parquet or .csv, got {path.name}",
-                                 param_hint="-o")
 
 
 def _yuan_table(df):
@@ -134,7 +123,7 @@ def group_cmd(input_path: Path, output: Path, catalog: str, engine: str,
     start = time.perf_counter()
     out = group(_read(input_path), catalog, engine=engine,
                 main_procedure_only=main_procedure_only)
-    _write(out, output)
+    write_frame(out, output)
     n_ok = int((out["status"] == "grouped").sum())
     console.print(f"{out.height:,} cases grouped in {time.perf_counter() - start:.2f} s; "
                   f"{n_ok:,} in a DIP group ({n_ok / max(out.height, 1):.1%}) → {output}")

@@ -8,22 +8,12 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._io import write_frame
+
 from casemix.cli.dask_opts import dask_option
 from casemix.scheme import DEFAULT_SCHEME
 
 
-def _write(df, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        df.write_parquet(path)
-    elif path.suffix.lower() == ".csv":
-        # CSV has no lists: code lists go back to the `|`-separated layout they can be read from
-        import polars as pl
-
-        df.with_columns(pl.col(c).list.join("|") for c, t in df.schema.items()
-                        if isinstance(t, pl.List)).write_csv(path)
-    else:
-        raise click.BadParameter(f"output must end in .parquet or .csv, got {path.name}", param_hint="-o")
 
 
 @click.command()
@@ -79,7 +69,7 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
         out = pl.read_parquet(output, columns=["drg", "mdc", "status", "reason"])
     else:
         out = casemix.group(input_path, scheme=sch, engine=engine)
-        _write(out, output)
+        write_frame(out, output)
     if quiet:
         return
     elapsed = time.perf_counter() - start
