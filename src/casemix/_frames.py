@@ -71,8 +71,6 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
     try:
         return pl.from_pandas(data)
     except Exception:  # mixed-type object columns: fall back to strings column by column
-        import pandas as pd  # noqa: F401  (only on this path)
-
         cols = {}
         for name in data.columns:
             s = data[name]
