@@ -184,6 +184,8 @@ def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: 
             return pl.lit(None, pl.List(pl.String))
         # a "|"-string: fold the whole string first so that a full-width ｜ separates too
         st.add(1, tmp, N.fold(pl.col(col)))
+        if not df.get_column(col).cast(pl.String).str.len_bytes().eq(0).any():
+            return _c(tmp).str.split("|")  # NFKC never folds a text to "", so the check holds after fold
         # "" (no codes, common for procedures) would split into [""], whose empty code
         # normalises to null and forces a mapping and a null clean-up pass over every list
         return pl.when(_c(tmp).str.len_bytes() > 0).then(_c(tmp).str.split("|")).otherwise(_empty_list())
