@@ -216,6 +216,9 @@ def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: 
     others_of.append((others, key + "all", True))
 
 
+_SLICE = 1 << 18
+
+
 def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
                      ) -> tuple[list[pl.Expr], set[str]]:
     """Expressions replacing the raw code columns by their normalised codes,
@@ -232,15 +235,20 @@ def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
     parts = {}
     may_hold_null = set()
     for n, is_list in code_cols:
-        s = df.get_column(_t(n))
-        if is_list:
+        col = df.get_column(_t(n))
+        if is_list and col.null_count():
+            may_hold_null.add(n)
+        distinct = []
+        # in slices of rows, so that the exploded codes never exist all at once (peak memory)
+        for start in range(0, max(col.len(), 1), _SLICE):
+            s = col.slice(start, _SLICE)
+            if is_list:
+                s = s.list.explode(empty_as_null=False, keep_nulls=False)  # the codes, without [] / null rows
             if s.null_count():
                 may_hold_null.add(n)
-            s = s.list.explode(empty_as_null=False, keep_nulls=False)  # the codes, without [] / null rows
-        if s.null_count():
-            may_hold_null.add(n)
-        # maintain_order: the single-threaded path costs well under half the CPU here
-        parts[n] = s.drop_nulls().unique(maintain_order=True).rename("old")
+            # maintain_order: the single-threaded path costs well under half the CPU here
+            distinct.append(s.drop_nulls().unique(maintain_order=True))
+        parts[n] = pl.concat(distinct).unique(maintain_order=True).rename("old")
     old = pl.concat(list(parts.values())).unique(maintain_order=True)
     # an empty code becomes null here, so that lists only need drop_nulls later
     new = pl.DataFrame({"old": old}).select(
