@@ -258,9 +258,9 @@ def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
     nulled = old.filter(new.is_null())
     exprs = []
     for n, is_list in code_cols:
-        if old.is_empty() or not parts[n].is_in(old).any():
+        if old.is_empty() or not parts[n].is_in(old.implode()).any():
             continue
-        if not nulled.is_empty() and parts[n].is_in(nulled).any():
+        if not nulled.is_empty() and parts[n].is_in(nulled.implode()).any():
             may_hold_null.add(n)
         if is_list:
             e = _c(n).list.eval(pl.element().replace(old, new))
