@@ -82,6 +82,20 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
         return pl.DataFrame(cols)
 
 
+def summary_like(result: pl.DataFrame, original: FrameLike) -> FrameLike:
+    """A new table (one row per group, hospital, …; not row-aligned with the input)
+    in the container type of ``original``: pandas / Arrow when it is, else polars.
+
+    Unlike :func:`like` it gives pandas a fresh index, since the rows are not the input's.
+    """
+    kind = kind_of(original)
+    if kind == "pandas":
+        return result.to_pandas()
+    if kind == "arrow":
+        return result.to_arrow()
+    return result
+
+
 def like(result: pl.DataFrame, original: FrameLike) -> FrameLike:
     """Return ``result`` in the container type of ``original``.
 

@@ -28,8 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from casemix._frames import FrameLike, to_polars
-from casemix._output import summary_like
+from casemix._frames import FrameLike, summary_like, to_polars
 from casemix.errors import InputError
 
 __all__ = [

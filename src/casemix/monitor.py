@@ -20,8 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import polars as pl
 
-from casemix._frames import FrameLike
-from casemix._output import summary_like
+from casemix._frames import FrameLike, summary_like
 from casemix._readmit import _as_date
 from casemix.indicators import (
     DEATH_CODE,

@@ -28,9 +28,8 @@ import numpy as np
 import polars as pl
 
 from casemix._case_rules import PAY_COST, RULES, assign_rules
-from casemix._frames import FrameLike, like, to_polars
+from casemix._frames import FrameLike, like, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, allocate, round_half_up, yuan_array_to_fen
-from casemix._output import summary_like
 from casemix._points import Work, prepare
 from casemix.budget import Policy
 from casemix.errors import InputError, PolicyError

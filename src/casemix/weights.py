@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from casemix._frames import FrameLike, to_polars
-from casemix._output import summary_like
+from casemix._frames import FrameLike, summary_like, to_polars
 from casemix._trim import Trim
 from casemix._trim import trim as _trim_cells
 from casemix.errors import InputError

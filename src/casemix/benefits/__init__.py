@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from casemix._frames import FrameLike, kind_of, like, to_polars
+from casemix._frames import FrameLike, like, summary_like, to_polars
 from casemix._money import yuan_array_to_fen
 from casemix.benefits.policy import (INSURED, LAYER_COLUMNS, LAYERS, LEVELS, STATUSES,
                                      BenefitPolicy, load_policy, policy_from_documents,
@@ -367,16 +367,6 @@ def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = 
 
 # --------------------------------------------------------------------------- summaries
 
-def _as_kind(frame: pl.DataFrame, original: FrameLike) -> FrameLike:
-    """A new frame (not row-aligned with the input) in the input's container type."""
-    kind = kind_of(original)
-    if kind == "pandas":
-        return frame.to_pandas()
-    if kind == "arrow":
-        return frame.to_arrow()
-    return frame
-
-
 def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS,
               oop_threshold: float = 10_000.0) -> FrameLike:
     """Patient burden and fund spending per population group.
@@ -478,7 +468,7 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
     out = [*by, "cases", "person_years", "total_cost", "inscp_scp_amt", *PAY_COLUMNS,
            "fund_pay", "psn_part_amt", "inscp_ratio", "actual_ratio", "combined_ratio",
            "oop_ratio", "person_years_over", "share_over"]
-    return _as_kind(g.select(out), result)
+    return summary_like(g.select(out), result)
 
 
 COMPARE_METRICS = ("fund_pay", *PAY_COLUMNS, "psn_part_amt", "combined_ratio", "share_over")
@@ -512,4 +502,4 @@ def compare(cases: FrameLike, policy_a: BenefitPolicy | str, policy_b: BenefitPo
         ((pl.col(f"{c}_b") - pl.col(f"{c}_a")).round(2 if "ratio" not in c and "share" not in c else 10))
         .alias(f"{c}_change") for c in COMPARE_METRICS)
     cols = keep + [f"{c}_{s}" for c in COMPARE_METRICS for s in ("a", "b", "change")]
-    return _as_kind(m.select(cols), cases)
+    return summary_like(m.select(cols), cases)

@@ -21,8 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from casemix._frames import to_polars
-from casemix._output import summary_like
+from casemix._frames import summary_like, to_polars
 from casemix.errors import InputError
 
 __all__ = ["AGE_BANDS", "hospital_coefficients", "scores", "subtype_coefficients",

@@ -33,9 +33,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from casemix._frames import like, to_polars
+from casemix._frames import like, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
-from casemix._output import summary_like
 from casemix.errors import InputError, PolicyError
 
 __all__ = ["CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
