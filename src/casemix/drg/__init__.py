@@ -70,19 +70,28 @@ def group(cases: Any, scheme: str | Path | Scheme | Any = DEFAULT_SCHEME, *,
         from casemix import dip
 
         return dip.group(cases, scheme, engine=engine, mapping=mapping)
-    sch = load_scheme(scheme)
-    canonical = read_cases(cases, mapping=mapping)
-    if engine == "reference":
-        from casemix.drg.findings import warnings_column
-
-        result = reference_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
-    elif engine == "batch":
-        from casemix.drg.batch import group_frame
-
-        # the batch engine derives warnings from the ids it has encoded anyway
-        result = group_frame(canonical, sch, warnings=True)
-    else:
+    if engine not in ("batch", "reference"):
         raise InputError(f"engine must be 'batch' or 'reference', not {engine!r}")
+    sch = load_scheme(scheme)
+    if engine == "batch":
+        from casemix._frames import kind_of, to_polars
+        from casemix.drg.direct import group_direct
+
+        frame = to_polars(cases)
+        if kind_of(cases) in ("path", "polars-lazy"):
+            cases = frame  # read or collected once: the result is a polars frame either way
+        # typed input skips the canonical frame for its clean rows (same answer, see direct.py)
+        result = group_direct(frame, sch, mapping=mapping)
+        if result is None:
+            from casemix.drg.batch import group_frame
+
+            # the batch engine derives warnings from the ids it has encoded anyway
+            result = group_frame(read_cases(frame, mapping=mapping), sch, warnings=True)
+        return attach(cases, result)
+    from casemix.drg.findings import warnings_column
+
+    canonical = read_cases(cases, mapping=mapping)
+    result = reference_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
     return attach(cases, result)
 
 

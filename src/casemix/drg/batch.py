@@ -105,6 +105,15 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
 CHUNK_ROWS = 1_000_000
 
 
+def encode_and_group(canonical: pl.DataFrame, scheme: Scheme, compiled: CompiledScheme
+                     ) -> tuple[tuple[np.ndarray, ...], EncodedCases]:
+    """Kernel integer outputs for a canonical frame, and its encoded arrays."""
+    from casemix.drg import kernel
+
+    enc = encode_cases(canonical, scheme, compiled.malformed_fields)
+    return kernel.run(enc, compiled), enc
+
+
 def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = False,
                 chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
     """Group a canonical case frame with the numba kernel.
@@ -130,14 +139,12 @@ def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = Fal
         ``reason`` (and ``warnings``), one row per case, equal to what the
         reference grouper (``casemix.drg.reference_frame``) returns.
     """
-    from casemix.drg import kernel
-
     compiled = compile_scheme(scheme)
     parts = []
     for start in range(0, max(canonical.height, 1), max(1, chunk_rows)):
         chunk = canonical.slice(start, chunk_rows)
-        enc = encode_cases(chunk, scheme, compiled.malformed_fields)
-        result = decode(kernel.run(enc, compiled), compiled)
+        codes, enc = encode_and_group(chunk, scheme, compiled)
+        result = decode(codes, compiled)
         if warnings:
             result = result.with_columns(warnings_fast(chunk, enc, scheme))
         parts.append(result)

@@ -1,0 +1,264 @@
+"""Direct encoding: typed input straight to kernel ids, the canonical frame only where needed.
+
+Most large inputs (Parquet from a 结算清单 extract, a frame built by a
+pipeline) are already typed: codes as ``String`` and ``List(String)``
+columns, numbers as numbers.  For those, building the canonical case frame
+(``casemix.cases.read_cases``) copies every code only to find that nothing
+needed cleaning.  This module encodes the input's own code columns with the
+scheme's hash lookup and sorts rows in two:
+
+- a **clean** row: every code is found in the scheme's dictionary of its
+  kind (principal and secondary diagnoses in ``diagnoses.csv``, procedures
+  in ``procedures.csv``), a principal diagnosis is present, and no number
+  is infinite or a negative cost or stay.  Such a row has nothing for
+  intake to change (scheme codes are fixed points of the code clean-up,
+  :func:`clean_ids`) and nothing to warn about, so its ids are the ids of
+  its canonical row and its ``warnings`` is ``""``;
+- every other row goes the canonical way: ``read_cases`` on those rows
+  alone, then the same encoder and kernel.
+
+So the answer is the canonical path's answer by construction, and a test
+checks it on generated inputs with dirty codes, nulls and bad numbers.
+Inputs in other layouts (``|``-strings, wide columns, text numbers) are
+not eligible: :func:`group_direct` returns ``None`` and the caller takes
+the canonical path for the whole frame.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+from numba import njit, prange
+
+from casemix.cases._resolve import CodeLayout, Plan, resolve
+from casemix.drg.kernel import cache_enabled
+from casemix.encode import ABSENT, EncodedCases, code_index, encode_codes, encode_list
+from casemix.scheme.model import Scheme
+from casemix.scheme.rules import FIELDS
+
+__all__ = ["group_direct", "clean_ids"]
+
+_CLEAN_CACHE: "weakref.WeakKeyDictionary[Scheme, tuple[np.ndarray, np.ndarray]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def clean_ids(scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
+    """Per code id: whether a raw code with this id is a clean diagnosis / procedure.
+
+    A code qualifies when it is in the scheme's dictionary of that kind and
+    intake's clean-up (``casemix.cases._normalise``) leaves it unchanged; a
+    scheme listing a code in a form intake would rewrite (lower case, spaces)
+    keeps such rows on the canonical path.  Each array has one extra
+    ``False`` at the end, so that id ``-1`` (unknown) indexes it.
+    """
+    cached = _CLEAN_CACHE.get(scheme)
+    if cached is not None:
+        return cached
+    from casemix.cases import _normalise as N
+
+    index = code_index(scheme)
+    codes = index.codes
+    fixed = pl.DataFrame({"c": codes}).select(
+        N.nonempty(N.code_chain(N.fold(pl.col("c")))).eq_missing(pl.col("c"))).to_series().to_numpy()
+    out = (np.append(index.is_diagnosis & fixed, False), np.append(index.is_procedure & fixed, False))
+    _CLEAN_CACHE[scheme] = out
+    return out
+
+
+def _eligible_codes(schema: pl.Schema, layout: CodeLayout | None) -> bool:
+    if layout is None:
+        return True
+    if layout.kind != "split" or layout.others_wide:
+        return False
+    if layout.principal is not None and schema[layout.principal] not in (pl.String, pl.Null):
+        return False
+    return layout.others is None or schema[layout.others] in (pl.List(pl.String), pl.List(pl.Null))
+
+
+def _eligible(df: pl.DataFrame, plan: Plan) -> bool:
+    """Whether intake could change nothing but what the clean-row test catches."""
+    schema = df.schema
+    if plan.dx is None or not _eligible_codes(schema, plan.dx) or not _eligible_codes(schema, plan.proc):
+        return False
+    for name, col in plan.scalars.items():
+        dt = schema[col]
+        if name in ("admission_date", "discharge_date"):
+            # text dates are parsed and may be malformed: a warning only intake gives
+            if not (dt in (pl.Date, pl.Null) or isinstance(dt, pl.Datetime)):
+                return False
+        elif name in ("sex", "age", "age_days", "birth_weight", "los", "discharge", "total_cost", "year"):
+            if not (dt.is_numeric() or dt == pl.Null):
+                return False
+    return True
+
+
+def _numbers(df: pl.DataFrame, plan: Plan, name: str) -> np.ndarray | None:
+    col = plan.scalars.get(name)
+    if col is None or df.schema[col] == pl.Null:
+        return None
+    return df.get_column(col).cast(pl.Float64).to_numpy()
+
+
+@njit(parallel=True, cache=cache_enabled())
+def _row_bad(off, val, ok):
+    """Per CSR row: whether any value is not ``ok`` (``ok`` indexed by id, id -1 last)."""
+    n = len(off) - 1
+    out = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        for j in range(off[i], off[i + 1]):
+            if not ok[val[j]]:
+                out[i] = True
+                break
+    return out
+
+
+def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[EncodedCases, np.ndarray]:
+    """Kernel arrays for the rows of ``df`` as they are, and which rows are not clean."""
+    index = code_index(scheme)
+    ok_dx, ok_px = clean_ids(scheme)
+    n = df.height
+    empty_lists = (np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
+
+    def principal(layout: CodeLayout | None) -> np.ndarray:
+        if layout is None or layout.principal is None or df.schema[layout.principal] == pl.Null:
+            return np.full(n, ABSENT, dtype=np.int32)
+        s = df.get_column(layout.principal)
+        ids = encode_codes(s, index)  # null and "" are unknown (-1) here: "" must be reported
+        return np.where(s.is_null().to_numpy(), np.int32(ABSENT), ids) if s.null_count() else ids
+
+    def others(layout: CodeLayout | None) -> tuple[np.ndarray, np.ndarray]:
+        if layout is None or layout.others is None:
+            return empty_lists
+        return encode_list(df.get_column(layout.others), index)
+
+    pdx, pproc = principal(plan.dx), principal(plan.proc)
+    sdx_off, sdx_val = others(plan.dx)
+    op_off, op_val = others(plan.proc)
+    dirty = (pdx < 0) | ~ok_dx[pdx] | ((pproc != ABSENT) & ~ok_px[pproc])
+    dirty |= _row_bad(sdx_off, sdx_val, ok_dx) | _row_bad(op_off, op_val, ok_px)
+
+    fields = np.empty((len(FIELDS), n), dtype=np.float64)
+    present = np.empty((len(FIELDS), n), dtype=np.uint8)
+    for k, name in enumerate(FIELDS):
+        x = _numbers(df, plan, name)
+        if x is None:
+            fields[k], present[k] = np.nan, 0
+            continue
+        fields[k] = x
+        present[k] = np.isfinite(x)
+        dirty |= np.isinf(x)  # intake nulls it and reports it malformed
+    for name in ("total_cost", "los"):
+        x = _numbers(df, plan, name)
+        if x is not None:
+            dirty |= np.isinf(x) | (x < 0)  # negative_cost / negative_los warnings
+    year = _numbers(df, plan, "year")
+    if year is not None:
+        with np.errstate(invalid="ignore"):
+            dirty |= np.isinf(year) | (np.isfinite(year) & (year != np.floor(year)))
+
+    enc = EncodedCases(n=n, pdx=pdx, sdx_off=sdx_off, sdx_val=sdx_val, pproc=pproc,
+                       oproc_off=op_off, oproc_val=op_val, fields=fields, present=present,
+                       malformed=np.zeros(n, dtype=np.uint8))
+    # numba compiles one kernel per (read-only, writable) mix: all read-only, as encode_cases does
+    for arr in (enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
+                enc.fields, enc.present, enc.malformed):
+        arr.flags.writeable = False
+    return enc, dirty
+
+
+def _slices(df: pl.DataFrame, lists: list[str], chunk_rows: int) -> list[tuple[int, int]]:
+    """Row slices of at most ``chunk_rows``, cut where the list columns' chunks end.
+
+    A frame read from Parquet holds one chunk per row group; a slice inside
+    one chunk needs no copy before encoding.  Runs of small chunks are
+    merged (and copied) rather than encoded a few rows at a time.
+    """
+    n = df.height
+    edges = {0, n}
+    for c in lists:
+        edges.update(np.cumsum(df.get_column(c).chunk_lengths()).tolist())
+    cuts = sorted(edges)
+    out: list[tuple[int, int]] = []
+    start = 0
+    for edge in cuts[1:]:
+        while edge - start > chunk_rows:
+            out.append((start, chunk_rows))
+            start += chunk_rows
+        if edge - start >= min(chunk_rows, 65_536) or edge == n:
+            out.append((start, edge - start))
+            start = edge
+    return [s for s in out if s[1] > 0]
+
+
+def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str] | None = None,
+                 chunk_rows: int = 1_000_000) -> pl.DataFrame | None:
+    """Group a typed polars frame without building its canonical frame, or ``None``.
+
+    Parameters
+    ----------
+    df
+        Input cases in the caller's column names (resolved as
+        :func:`casemix.cases.read_cases` resolves them, ``mapping`` first).
+    scheme
+        A loaded scheme.
+    mapping
+        Column mapping, as for ``read_cases``.
+    chunk_rows
+        Rows encoded at a time (bounds the intermediates).
+
+    Returns
+    -------
+    polars.DataFrame or None
+        The columns ``mdc`` … ``reason`` and ``warnings``, equal to
+        ``group_frame(read_cases(df, mapping=mapping), scheme, warnings=True)``;
+        ``None`` when the layout is not one this path takes (see the module
+        docstring), before any work is done.
+
+    Raises
+    ------
+    casemix.errors.InputError
+        As ``read_cases`` does for a missing or mistyped column.
+    """
+    from casemix.cases import read_cases
+    from casemix.drg import kernel
+    from casemix.drg.batch import decode, encode_and_group, warnings_fast
+    from casemix.drg.compile import compile_scheme
+
+    plan = resolve(df, mapping, ("pdx",))
+    if not _eligible(df, plan):
+        return None
+    compiled = compile_scheme(scheme)
+    n = df.height
+    codes: tuple[np.ndarray, ...] | None = None
+    dirty_rows = []
+    lists = [lay.others for lay in (plan.dx, plan.proc) if lay is not None and lay.others]
+    dirty_parts = []
+    for start, length in _slices(df, lists, max(1, chunk_rows)):
+        chunk = df.slice(start, length)
+        if any(chunk.get_column(c).n_chunks() > 1 for c in lists):
+            # encoding reads a list column as one Arrow array, and polars gathers
+            # rows from a list column in several chunks slowly
+            chunk = chunk.with_columns(chunk.get_column(c).rechunk() for c in lists)
+        enc, dirty = _encode_chunk(chunk, plan, scheme)
+        part = kernel.run(enc, compiled)
+        if codes is None:
+            codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
+        for whole, piece in zip(codes, part):
+            whole[start:start + chunk.height] = piece
+        local = np.flatnonzero(dirty)
+        dirty_rows.append(local + start)
+        dirty_parts.append(chunk[local])
+    if codes is None:  # no rows: the canonical path gives the typed empty result
+        return None
+    rows = np.concatenate(dirty_rows)
+    warnings = pl.repeat("", n, dtype=pl.String, eager=True).alias("warnings")
+    if rows.size:
+        canonical = read_cases(pl.concat(dirty_parts), mapping=mapping)
+        sub_codes, enc = encode_and_group(canonical, scheme, compiled)
+        for whole, piece in zip(codes, sub_codes):
+            whole[rows] = piece
+        warnings = warnings.scatter(rows, warnings_fast(canonical, enc, scheme))
+    return decode(codes, compiled).with_columns(warnings)

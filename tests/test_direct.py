@@ -1,0 +1,186 @@
+"""Direct encoding of typed input equals intake followed by the batch engine.
+
+``casemix.drg.direct.group_direct`` skips the canonical frame for clean
+rows; whatever the rows hold (messy codes that intake rewrites, unknown
+codes, codes of the wrong kind, empty and null codes, null lists and
+elements, infinite, NaN and negative numbers, fractional years) its seven
+columns must equal ``group_frame(read_cases(df), warnings=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import casemix
+from casemix.cases import read_cases
+from casemix.drg.batch import group_frame
+from casemix.drg.direct import clean_ids, group_direct
+from casemix.encode import code_index
+from tests import strategies_drg as S
+from tests.conftest import needs_shared
+from tests.strategies import messy
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+ODD_NUMBERS = (math.inf, -math.inf, math.nan, -1.0, -0.5)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return casemix.load_scheme("casemix-demo")
+
+
+@st.composite
+def typed_case(draw, p: S.Pools) -> dict:
+    """A clean case (known codes, plain numbers), then at most two things intake would see."""
+    dx = S.code(p.cc, p.dx, p.sites, p.dictionary_dx, unknown=False)
+    px = S.code(p.proc, p.dictionary_proc, unknown=False)
+    case = {"pdx": draw(S.code(p.dx, p.sites, p.dictionary_dx, unknown=False)),
+            "sdx": draw(st.lists(dx, max_size=8)),
+            "pproc": draw(st.one_of(st.none(), px)), "oproc": draw(st.lists(px, max_size=4)),
+            **{f: draw(st.one_of(st.sampled_from(p.numbers[f]), st.none())) for f in S.FIELDS},
+            "total_cost": draw(st.sampled_from((1200.5, 0.0, None))),
+            "year": draw(st.sampled_from((2024.0, None)))}
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(("messy", "unknown", "empty", "null", "null-list", "number",
+                                     "year", "swap")))
+        col = draw(st.sampled_from(("pdx", "sdx", "pproc", "oproc")))
+        if kind == "null-list":
+            case[draw(st.sampled_from(("sdx", "oproc")))] = None
+        elif kind == "number":
+            case[draw(st.sampled_from((*S.FIELDS, "total_cost")))] = draw(st.sampled_from(ODD_NUMBERS))
+        elif kind == "year":
+            case["year"] = draw(st.sampled_from((2024.5, math.inf)))
+        elif kind == "swap":  # a procedure as a diagnosis or the other way round
+            case["pdx" if col in ("pproc", "oproc") else "pproc"] = draw(
+                S.code(p.dictionary_proc if col in ("pproc", "oproc") else p.dictionary_dx,
+                       unknown=False))
+        else:
+            value = {"unknown": lambda c: draw(st.sampled_from(S.UNKNOWN_CODES)),
+                     "empty": lambda c: "", "null": lambda c: None,
+                     "messy": lambda c: draw(messy(c)) if c else c}[kind]
+            if col in ("pdx", "pproc"):
+                case[col] = value(case[col] or draw(dx))
+            elif case[col]:
+                i = draw(st.integers(0, len(case[col]) - 1))
+                case[col] = [value(c) if j == i else c for j, c in enumerate(case[col])]
+    return case
+
+
+TYPES = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
+         "oproc": pl.List(pl.String), **{f: pl.Float64 for f in S.FIELDS},
+         "total_cost": pl.Float64, "year": pl.Float64}
+
+
+def assert_direct_equal(df: pl.DataFrame, scheme, **kw) -> None:
+    got = group_direct(df, scheme, **kw)
+    assert got is not None, "this layout should take the direct path"
+    want = group_frame(read_cases(df), scheme, warnings=True)
+    assert got.schema == want.schema
+    diff = pl.concat([df.with_row_index(), got, want.rename(lambda c: "want_" + c)],
+                     how="horizontal").filter(
+        pl.any_horizontal(pl.col(c).ne_missing(pl.col("want_" + c)) for c in want.columns))
+    assert diff.height == 0, diff.head(3).to_dicts()
+
+
+_POOLS: dict[int, S.Pools] = {}
+
+
+def _property(scheme_fixture: str):
+    @SETTINGS
+    @given(data=st.data(), chunk_rows=st.sampled_from((3, 1_000_000)))
+    def check(request, data, chunk_rows):
+        scheme = request.getfixturevalue(scheme_fixture)
+        pools = _POOLS.setdefault(id(scheme), S.pools(scheme))
+        rows = data.draw(st.lists(typed_case(pools), min_size=1, max_size=30))
+        assert_direct_equal(pl.DataFrame(rows, schema=TYPES), scheme, chunk_rows=chunk_rows)
+    return check
+
+
+test_direct_equals_canonical_demo = _property("demo")
+test_direct_equals_canonical_chs = needs_shared(_property("chs"))
+
+
+def _all_dictionary_codes_clean(scheme) -> None:
+    ok_dx, ok_px = clean_ids(scheme)
+    index = code_index(scheme)
+    assert ok_dx[:-1].sum() == index.is_diagnosis.sum() and not ok_dx[-1]
+    assert ok_px[:-1].sum() == index.is_procedure.sum() and not ok_px[-1]
+
+
+def test_demo_codes_are_fixed_points_of_intake(demo):
+    """Every dictionary code of the shipped scheme passes as clean as it is written."""
+    _all_dictionary_codes_clean(demo)
+
+
+@needs_shared
+def test_national_codes_are_fixed_points_of_intake(chs):
+    _all_dictionary_codes_clean(chs)
+
+
+def test_multi_chunk_input_and_dirty_rows_in_every_chunk(demo):
+    """Frames read from Parquet come in chunks; slices follow them and dirty rows stay in place."""
+    pools = S.pools(demo)
+    dx, px = list(pools.dictionary_dx[:50]), list(pools.dictionary_proc[:20])
+    rng = np.random.default_rng(5)
+    parts = []
+    for k in range(5):
+        n = 700 + 300 * k
+        pdx = [dx[i] for i in rng.integers(0, len(dx), n)]
+        pdx[k * 7] = pdx[k * 7].lower()          # intake rewrites it
+        pdx[k * 7 + 1] = "ZZZ.999"                # unknown
+        parts.append(pl.DataFrame({
+            "pdx": pdx,
+            "sdx": [[dx[j] for j in rng.integers(0, len(dx), rng.integers(0, 5))] for _ in range(n)],
+            "pproc": [px[i] if i < len(px) else None for i in rng.integers(0, 2 * len(px), n)],
+            "oproc": [[] for _ in range(n)],
+            "sex": rng.integers(1, 3, n).astype(float), "age": rng.integers(0, 90, n).astype(float),
+            "los": rng.integers(1, 30, n).astype(float), "discharge": np.ones(n),
+        }))
+    df = pl.concat(parts, rechunk=False)
+    assert df["sdx"].n_chunks() == 5
+    assert_direct_equal(df, demo, chunk_rows=1000)
+    assert_direct_equal(df, demo)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda df: df.with_columns(pl.col("sdx").list.join("|")), id="pipe-string"),
+    pytest.param(lambda df: df.with_columns(pl.col("age").cast(pl.String)), id="text-number"),
+    pytest.param(lambda df: df.with_columns(admission_date=pl.lit("2024-01-05")), id="text-date"),
+    pytest.param(lambda df: df.with_columns(pl.col("pdx").cast(pl.Categorical)), id="categorical"),
+])
+def test_other_layouts_take_the_canonical_path(demo, change):
+    df = pl.DataFrame({"pdx": ["I10.x00"], "sdx": [["E11.900"]], "pproc": [None], "oproc": [[]],
+                       "age": [60.0]}, schema_overrides={"pproc": pl.String})
+    assert group_direct(df, demo) is not None
+    assert group_direct(change(df), demo) is None
+
+
+def test_group_takes_the_direct_path_and_agrees_for_pandas_and_polars(demo):
+    """``casemix.group`` output is the same whichever path it takes, in the caller's type."""
+    df = pl.DataFrame({
+        "case_id": ["a", "b", "c"], "pdx": ["I10.x00", "i10.X00 ", None],
+        "sdx": [["E11.900"], None, ["E11.900"]], "pproc": [None, None, ""], "oproc": [[], [], []],
+        "age": [60.0, -math.inf, 3.0], "sex": [1, 2, 1], "total_cost": [100.0, -5.0, 1.0],
+    }, schema_overrides={"pproc": pl.String})
+    got = casemix.group(df, scheme=demo)
+    want = group_frame(read_cases(df), demo, warnings=True)
+    assert got.select(want.columns).equals(want)
+    assert got["warnings"][0] == "" and "negative_cost" in got["warnings"][1]
+    assert "missing_pdx" in got["warnings"][2]
+    pdf = casemix.group(df.to_pandas(), scheme=demo)
+    assert isinstance(pdf, pd.DataFrame)
+    assert pdf["drg"].tolist() == want["drg"].to_list()
+
+
+def test_empty_frame_has_typed_result(demo):
+    df = pl.DataFrame(schema=TYPES)
+    out = casemix.group(df, scheme=demo)
+    assert out.height == 0 and out.schema["drg"] == pl.String
