@@ -15,11 +15,13 @@ Every measurement runs in a fresh subprocess so that peak RSS
 - ``import casemix`` time; first batch call with a cold and a warm numba
   cache (a private ``NUMBA_CACHE_DIR``, so the repository's cache is left
   alone);
-- per size, in memory: intake (``read_cases``), encode, kernel, decode,
-  warnings and attach, their sum (the batch path of ``casemix.group``), and
-  ``casemix.group`` itself; wall and CPU seconds, cases/s, peak RSS against
+- per size, in memory: the canonical path stage by stage (intake
+  ``read_cases``, encode, kernel, decode, warnings, attach, their sum), the
+  direct path ``casemix.group`` takes for typed input (its encoding, then
+  the whole ``group_direct``), and ``casemix.group`` itself; wall and CPU seconds, cases/s, peak RSS against
   2x the Arrow size of the input;
-- per size, Parquet → Parquet streaming (``group_parquet``);
+- per size, Parquet → Parquet streaming (``group_parquet``), writing all
+  input columns and only ``case_id`` with the results;
 - the reference engine on 20,000 cases and the speed-up of the batch engine
   over it (same canonical input, same six columns).
 
@@ -162,6 +164,7 @@ def task_stages(scheme_path: str, path: str) -> dict:
     n = df.height
     compiled = compile_scheme(scheme)
     group_frame(read_cases(df.head(1000)), scheme, warnings=True)  # warm
+    casemix.group(df.head(1000), scheme=scheme)
     clock = _Clock()
     canonical = clock("intake", lambda: read_cases(df), n)
     enc = clock("encode", lambda: encode_cases(canonical, scheme, compiled.malformed_fields), n)
@@ -172,7 +175,22 @@ def task_stages(scheme_path: str, path: str) -> dict:
     out = clock("attach", lambda: attach(df, result), n)
     assert out.height == n
     total = {k: sum(s[k] for s in clock.stages.values()) for k in ("wall_s", "cpu_s")}
-    clock.stages["batch path total"] = {**total, "cases_per_s": n / total["wall_s"]}
+    clock.stages["canonical path total"] = {**total, "cases_per_s": n / total["wall_s"]}
+    # the direct path casemix.group takes for typed input (casemix.drg.direct)
+    from casemix.cases._resolve import resolve
+    from casemix.drg.direct import _encode_chunk, _slices, group_direct
+
+    plan = resolve(df, None, ("pdx",))
+
+    def direct_encode():
+        dirty = 0
+        for start, length in _slices(df, ["sdx", "oproc"], 1_000_000):
+            dirty += int(_encode_chunk(df.slice(start, length), plan, scheme)[1].sum())
+        return dirty
+
+    dirty = clock("direct: encode", direct_encode, n)
+    direct = clock("direct path total", lambda: group_direct(df, scheme), n)
+    assert direct.equals(result), "direct and canonical paths disagree"
     # the kernel once more on one thread: CPU cost per case without the other core
     import numba
 
@@ -180,19 +198,24 @@ def task_stages(scheme_path: str, path: str) -> dict:
     numba.set_num_threads(1)
     clock("kernel, 1 thread", lambda: kernel.run(enc, compiled), n)
     numba.set_num_threads(threads)
-    return {"stages": clock.stages, "threads": threads}
+    return {"stages": clock.stages, "threads": threads, "direct_dirty_rows": dirty}
 
 
-def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int) -> dict:
+def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: str) -> dict:
     import casemix
     from casemix.drg.batch import group_parquet
 
+    import polars as pl
+
     scheme = casemix.load_scheme(scheme_path)
+    casemix.group(pl.read_parquet(path, n_rows=1000), scheme=scheme)  # load kernels and tables
     w, c = time.perf_counter(), time.process_time()
-    info = group_parquet(path, dst, scheme, batch_size=batch_size, progress=False)
+    info = group_parquet(path, dst, scheme, batch_size=batch_size, progress=False,
+                         keep=keep if keep in ("all", "none") else keep.split(","))
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     return {"wall_s": wall, "cpu_s": cpu, "cases_per_s": info["rows"] / wall, "rows": info["rows"],
-            "batches": info["batches"], "batch_size": batch_size, "peak_rss_mb": _peak_mb()}
+            "batches": info["batches"], "batch_size": batch_size, "keep": keep,
+            "peak_rss_mb": _peak_mb()}
 
 
 def task_reference(scheme_path: str, path: str, n: int) -> dict:
@@ -241,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated case counts (default 1e6,1e7)")
     ap.add_argument("--scheme", default=None, help="scheme folder (default ../shared/schemes/chs-drg-1.1)")
     ap.add_argument("--reference-n", type=int, default=20_000)
-    ap.add_argument("--batch-size", type=int, default=1_000_000, help="rows per Parquet batch")
+    ap.add_argument("--batch-size", type=int, default=262_144, help="rows per Parquet batch")
     ap.add_argument("--out", default=str(HERE / "results" / "bench_group.json"))
     ap.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -291,9 +314,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {'casemix.group':<20} {g['wall_s']:7.2f} s wall {g['cpu_s']:7.2f} s cpu "
                   f"{_fmt_rate(g['cases_per_s']):>13} cases/s; peak RSS {g['peak_rss_mb']:,.0f} MB "
                   f"= {g['peak_rss_mb'] / g['arrow_input_mb']:.2f} x Arrow input ({g['arrow_input_mb']:,.0f} MB)")
-            p = entry["parquet"] = _run("parquet", scheme, src, dst, args.batch_size)
-            print(f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
-                  f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB")
+            for keep, label in (("all", "all columns"), ("case_id", "case_id + results")):
+                p = entry["parquet" if keep == "all" else "parquet_key_only"] = _run(
+                    "parquet", scheme, src, dst, args.batch_size, keep)
+                print(f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                      f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
+                      f" ({label})")
             results["sizes"][str(n)] = entry
         ref_src = Path(tmp) / "reference.parquet"
         _run("synth", scheme, args.reference_n, ref_src)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -185,11 +186,32 @@ def test_group_parquet_streams_batches(tiny, tmp_path):
     src.write_parquet(tmp_path / "in.parquet", row_group_size=7)
     info = group_parquet(tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, batch_size=3,
                          progress=False)
-    assert info["rows"] == 20 and info["batches"] == 7
+    # row groups of 7, 7 and 6 rows, each cut in batches of at most 3
+    assert info["rows"] == 20 and info["batches"] == 8
     out = pl.read_parquet(tmp_path / "out.parquet")
     want = casemix.group(src, scheme=tiny, engine="reference")
     assert out.columns == want.columns
     assert out.equals(want)
+    group_parquet(tmp_path / "in.parquet", tmp_path / "key.parquet", tiny, progress=False,
+                  keep=["case_id"])
+    key = pl.read_parquet(tmp_path / "key.parquet")
+    assert key.equals(want.select("case_id", *want.columns[-7:]))
+    with pytest.raises(casemix.InputError, match="nope"):
+        group_parquet(tmp_path / "in.parquet", tmp_path / "x.parquet", tiny, keep=["nope"])
+
+
+def test_batch_ranges_keep_row_groups_whole():
+    from casemix.drg.batch import _batch_ranges
+
+    assert _batch_ranges([250, 250, 250, 250], 600) == [(0, 500), (500, 500)]
+    assert _batch_ranges([100, 100, 500], 250) == [(0, 200), (200, 250), (450, 250)]
+    assert _batch_ranges([], 10) == []
+    sizes = [13, 1, 40, 7, 7, 2]
+    for batch in (1, 5, 14, 100):
+        ranges = _batch_ranges(sizes, batch)
+        assert all(0 < r <= batch for _, r in ranges)
+        assert [o for o, _ in ranges] == list(np.cumsum([0] + [r for _, r in ranges[:-1]]))
+        assert sum(r for _, r in ranges) == sum(sizes)
 
 
 def test_group_parquet_empty_file(tiny, tmp_path):

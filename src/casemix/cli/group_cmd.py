@@ -23,12 +23,15 @@ from casemix.scheme import DEFAULT_SCHEME
 @click.option("--scheme", default=DEFAULT_SCHEME, show_default=True,
               help="Shipped scheme name (see `casemix schemes`) or a scheme folder.")
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
-@click.option("--batch-size", default=1_000_000, show_default=True,
-              help="Rows per batch when streaming Parquet to Parquet.")
+@click.option("--batch-size", default=262_144, show_default=True,
+              help="Rows per batch, at most, when streaming Parquet to Parquet.")
+@click.option("--keep", default="all", show_default=True,
+              help="Parquet to Parquet: input columns copied to the output, 'all', 'none' or "
+                   "a comma-separated list (e.g. case_id,hospital_id); fewer is faster.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @dask_option
-def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, quiet: bool,
-          dask_spec: str | None) -> None:
+def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, keep: str,
+          quiet: bool, dask_spec: str | None) -> None:
     """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
     import casemix
     from casemix.cli._render import console, table
@@ -61,7 +64,8 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
         from casemix.drg.batch import group_parquet
 
         group_parquet(input_path, output, sch, batch_size=batch_size,
-                      progress=not quiet and sys.stderr.isatty())
+                      progress=not quiet and sys.stderr.isatty(),
+                      keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")])
         if quiet:
             return
         import polars as pl

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,15 +171,41 @@ def _progress(total: int, enabled: bool):
     return bar
 
 
+def _batch_ranges(row_groups: list[int], batch_size: int) -> list[tuple[int, int]]:
+    """(offset, rows) per batch: whole row groups merged up to ``batch_size``.
+
+    A batch never cuts a row group it could hold whole, so no row group is
+    decoded twice; a row group larger than ``batch_size`` is cut in equal parts.
+    """
+    out: list[tuple[int, int]] = []
+    offset = pending = 0
+    for size in row_groups:
+        if pending and pending + size > batch_size:
+            out.append((offset - pending, pending))
+            pending = 0
+        if size > batch_size:
+            parts = -(-size // batch_size)
+            step = -(-size // parts)
+            out += [(offset + k, min(step, size - k)) for k in range(0, size, step)]
+        else:
+            pending += size
+        offset += size
+    if pending:
+        out.append((offset - pending, pending))
+    return out
+
+
 def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme = DEFAULT_SCHEME,
-                  *, batch_size: int = 1_000_000, progress: bool = True,
-                  mapping: dict[str, str] | None = None) -> dict:
+                  *, batch_size: int = 262_144, progress: bool = True,
+                  mapping: dict[str, str] | None = None,
+                  keep: str | Sequence[str] = "all") -> dict:
     """Group a Parquet file into another Parquet file, one batch at a time.
 
-    Memory stays bounded by the batch size: rows are read with
-    ``pyarrow.parquet.ParquetFile.iter_batches``, read into the canonical
-    frame (:func:`casemix.cases.read_cases`), grouped and appended with a
-    ``ParquetWriter``.
+    Memory stays bounded by the batch size: batches of whole row groups are
+    read with polars, grouped as :func:`casemix.group` groups a frame, and
+    appended with a ``pyarrow.parquet.ParquetWriter``.  Reading the next
+    batch and writing the last one run in threads beside the grouping (both
+    release the GIL), so at most three batches are in memory at once.
 
     Parameters
     ----------
@@ -187,25 +214,32 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     scheme
         Scheme name, folder or loaded scheme.
     batch_size
-        Rows per batch.
+        Rows per batch, at most (row groups are not split unless larger).
     progress
         Show a progress bar on a terminal (never when stderr is not a tty).
     mapping
         Column mapping passed to :func:`casemix.cases.read_cases`.
+    keep
+        Input columns copied to the output: ``"all"`` (default), ``"none"``,
+        or a list of names (e.g. ``["case_id", "hospital_id"]``).  Writing
+        the input's code lists again is most of the cost of this function;
+        keeping a key to join on is several times cheaper.
 
     Returns
     -------
     dict
         ``rows``, ``batches`` and ``seconds``.
 
-    The output has the input columns, unchanged and in order, followed by
-    ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and
-    ``warnings``, as :func:`casemix.group` returns them.
+    The output has the kept input columns, unchanged and in order, followed
+    by ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and
+    ``warnings``, as :func:`casemix.group` returns them.  Column statistics
+    are written for every column except lists (min/max of a code list helps
+    no reader and costs a quarter of their writing time).
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from casemix.cases import read_cases
+    from casemix.drg.direct import group_direct
     from casemix.errors import InputError
 
     if batch_size < 1:
@@ -215,37 +249,53 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     if not src.is_file():
         raise InputError(f"input file not found: {src}")
     started = time.perf_counter()
-    reader = pq.ParquetFile(src)
-    total = reader.metadata.num_rows
+    meta = pq.ParquetFile(src).metadata
+    total = meta.num_rows
+    ranges = _batch_ranges([meta.row_group(i).num_rows for i in range(meta.num_row_groups)],
+                           batch_size)
+    lazy = pl.scan_parquet(src)
+    names = lazy.collect_schema().names()
+    if keep == "all":
+        kept = names
+    elif keep == "none":
+        kept = []
+    else:
+        kept = [keep] if isinstance(keep, str) else list(keep)
+        missing = [c for c in kept if c not in names]
+        if missing:
+            raise InputError(f"keep names columns not in {src.name}: {missing}; it has {names}")
 
-    def grouped(table: pa.Table) -> pa.Table:
-        canonical = read_cases(pl.from_arrow(table), mapping=mapping)
-        result = group_frame(canonical, sch, warnings=True)
-        return pa.Table.from_arrays([*table.columns, *result.to_arrow().columns],
-                                    names=[*table.column_names, *result.columns])
+    def read(rng: tuple[int, int] | None) -> pl.DataFrame | None:
+        return None if rng is None else lazy.slice(*rng).collect()
+
+    def grouped(frame: pl.DataFrame):
+        result = group_direct(frame, sch, mapping=mapping)
+        if result is None:
+            result = group_frame(read_cases(frame, mapping=mapping), sch, warnings=True)
+        out = pl.concat([frame.select(kept), result], how="horizontal")
+        return out.to_arrow(compat_level=pl.CompatLevel.newest())
 
     bar = _progress(total, progress)
     writer = None
     rows = batches = 0
-    # reading the next batch and writing the last one overlap with grouping
-    # (pyarrow releases the GIL); at most three batches are in memory at once
     io = ThreadPoolExecutor(max_workers=2)
     pending_write = None
+    queue = iter([*ranges, None])
     try:
-        batch_iter = reader.iter_batches(batch_size=batch_size)
-        next_read = io.submit(next, batch_iter, None)
+        next_read = io.submit(read, next(queue))
         while True:
-            batch = next_read.result()
-            if batch is None:
+            frame = next_read.result()
+            if frame is None:
                 break
-            next_read = io.submit(next, batch_iter, None)
-            out = grouped(pa.Table.from_batches([batch]))
+            next_read = io.submit(read, next(queue))
+            out = grouped(frame)
             if writer is None:
-                writer = pq.ParquetWriter(dst, out.schema)
+                stats = [f.name for f in out.schema if not _is_list(f.type)]
+                writer = pq.ParquetWriter(dst, out.schema, write_statistics=stats)
             if pending_write is not None:
                 pending_write.result()
             pending_write = io.submit(writer.write_table, out)
-            rows += batch.num_rows
+            rows += frame.height
             batches += 1
             if bar is not None:
                 rate = rows / max(time.perf_counter() - started, 1e-9)
@@ -253,7 +303,7 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
         if pending_write is not None:
             pending_write.result()
         if writer is None:  # an empty file still gets its (empty) output
-            out = grouped(reader.schema_arrow.empty_table())
+            out = grouped(lazy.head(0).collect())
             writer = pq.ParquetWriter(dst, out.schema)
             writer.write_table(out)
     finally:
@@ -263,3 +313,10 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
         if bar is not None:
             bar.stop()
     return {"rows": rows, "batches": batches, "seconds": time.perf_counter() - started}
+
+
+def _is_list(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) \
+        or pa.types.is_large_list_view(t)
