@@ -33,6 +33,13 @@ def test_group_command_csv_and_parquet_keep_rows(tmp_path):
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out["case_id"].to_list() == cases["case_id"].to_list()
     assert {"mdc", "adrg", "drg", "severity", "status", "reason", "warnings"} <= set(out.columns)
+    r_key = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "key.parquet"),
+                                 "--keep", "case_id,hospital_id", "--quiet"])
+    assert r_key.exit_code == 0, r_key.output
+    key = pl.read_parquet(tmp_path / "key.parquet")
+    assert key.columns == ["case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "status",
+                           "reason", "warnings"]
+    assert key.equals(out.select(key.columns))
     r2 = runner.invoke(main, ["group", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
                               "--engine", "reference", "--quiet"])
     assert r2.exit_code == 0, r2.output
