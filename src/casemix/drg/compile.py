@@ -23,6 +23,14 @@ postfix program of the issue with the stack replaced by jumps: no stack,
 and an expensive ``sites(...)`` or ``proc in`` loop runs only when it can
 still change the answer.  Operands of ``&``/``|`` are reordered cheapest
 first; rules are pure, so the order cannot change a result.
+
+MDC and ADRG rules are gated by their principal codes (:func:`_gates`):
+the kernel skips, a word of 64 rules at a time, the rules whose
+``pdx in L`` / ``pproc in L`` / ``pproc_or`` operand the case's
+principal codes fail, and assembles of each rule only what is left once
+its gates hold (:func:`_residual`); a rule that is nothing but its gates
+holds without running anything.  DRG rows that read only the severity
+become a table by severity (:func:`_levels_table`).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import numpy as np
 from casemix.encode import CHECK_FIELDS, CodeIndex, code_index
 from casemix.scheme.model import Scheme, adrg_kind
 from casemix.scheme.rules import (
-    FIELDS, OPS, And, Compare, Expr, InList, Not, Or, OrProc, Severity, Sites, TrueRule,
+    FIELDS, OPS, And, Compare, Expr, InList, Not, Or, OrProc, Severity, Sites, TrueRule, walk,
 )
 
 # -- opcodes (shared with kernel.py) ----------------------------------------------
@@ -91,7 +99,8 @@ class CompiledScheme:
     prog: np.ndarray
     prog_val: np.ndarray
     rule_start: np.ndarray
-    # grouping order
+    # grouping order; the MDC and ADRG rule numbers are of their residual programs
+    # (see _residual), which hold once the gates below pass
     mdc_rule: np.ndarray
     mdc_adrg_start: np.ndarray
     mdc_qy: np.ndarray
@@ -103,10 +112,15 @@ class CompiledScheme:
     out_self_drg: np.ndarray
     drg_rule: np.ndarray
     drg_out: np.ndarray
+    # per ADRG output and severity level set, the DRG when its rows read only the
+    # severity (-1 none holds, -2 interpret the rows)
+    drg_by_levels: np.ndarray
     # MDC and ADRG rules (in seq order) a case can pass at all, by its principal codes
-    gate_free: np.ndarray
+    gate_pdx_free: np.ndarray
+    gate_pproc_free: np.ndarray
     gate_pdx: np.ndarray
     gate_pproc: np.ndarray
+    gate_exact: np.ndarray
     # the kernel's compact form of the per-code tables (see kernel.group_kernel)
     code_info: np.ndarray
     list_rows: np.ndarray
@@ -151,11 +165,12 @@ class CompiledScheme:
                 self.pdx_table, self.never_table, self.site_attr, self.prog, self.prog_val,
                 self.rule_start, seq, self.n_fail_all, len(self.fail_rule) - self.n_fail_all,
                 len(self.mdc_rule), len(self.adrg_rule),
-                self.gate_free, self.gate_pdx_rows, self.gate_pproc_rows,
+                self.gate_pdx_free, self.gate_pproc_free, self.gate_pdx_rows,
+                self.gate_pproc_rows, self.gate_exact,
                 self.atom_kind, self.atom_field, self.atom_op, self.atom_value,
                 self.validity_table,
                 self.mdc_adrg_start, self.mdc_qy, self.adrg_medical, self.adrg_out,
-                self.out_drg_start, self.out_has_drgs, self.out_self_drg, self.drg_out,
+                self.out_drg_start, self.drg_out, self.drg_by_levels,
                 self.fail_reason, self.fallthrough, self.ambiguous, self.ungroupable_drg,
                 self.reason_no_mdc, self.reason_no_adrg, self.reason_no_drg)
 
@@ -402,35 +417,90 @@ def _dedup(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(rows), inverse.reshape(-1).astype(np.int32)
 
 
-def _gate(expr: Expr) -> tuple[str, str] | None:
-    """A list the principal diagnosis (or procedure) must be in for the rule to hold.
+def _gates(expr: Expr) -> tuple[InList | None, InList | OrProc | None]:
+    """The operands that make the principal codes decide whether a rule can hold.
 
-    ``pdx in L`` (alone or as an operand of a top-level ``&``) gates on the
-    principal diagnosis, else ``pproc in L`` on the principal procedure.
+    Among the operands of a top-level ``&`` (or the rule itself): the first
+    ``pdx in L`` gates on the principal diagnosis, the first ``pproc in L`` or
+    ``pproc_or`` on the principal procedure (either may be None).  The rule
+    cannot hold unless each principal code is in its gate's code set
+    (:func:`_gate_codes`).
     """
     parts = expr.operands if isinstance(expr, And) else (expr,)
-    for target in ("pdx", "pproc"):
-        for e in parts:
-            if isinstance(e, InList) and e.target == target:
-                return target, e.list
-    return None
+    pdx = next((e for e in parts if isinstance(e, InList) and e.target == "pdx"), None)
+    pproc = next((e for e in parts if isinstance(e, InList) and e.target == "pproc"
+                  or isinstance(e, OrProc) and e.principal_only), None)
+    return pdx, pproc
+
+
+def _gate_codes(scheme: Scheme, gate: InList | OrProc):
+    """The codes that pass a gate of :func:`_gates`."""
+    return scheme.or_procedures if isinstance(gate, OrProc) else scheme.lists[gate.list]
+
+
+def _residual(expr: Expr) -> Expr:
+    """What is left of a rule to check once its gates (:func:`_gates`) hold.
+
+    The gate operands drop out of the top-level ``&`` (rules are pure, so a
+    known-true operand cannot change the result); a rule that is only its
+    gates becomes ``true``.
+    """
+    gates = [g for g in _gates(expr) if g is not None]
+    if not gates:
+        return expr
+    parts = expr.operands if isinstance(expr, And) else (expr,)
+    rest = tuple(e for e in parts if e not in gates)
+    if not rest:
+        return TrueRule()
+    return rest[0] if len(rest) == 1 else And(rest)
 
 
 def _gate_tables(scheme: Scheme, pos: dict[str, int], n_codes: int, rules: list[Expr]):
-    """Per code, the bitset of gated rules whose gate it passes, plus the ungated rules."""
+    """Bitsets over the gated rules, bit ``j % 64`` of word ``j // 64`` for rule ``j``.
+
+    Returns the rules without a pdx gate, those without a pproc gate, per code
+    the rules whose pdx gate / pproc gate it passes, and the rules that are
+    nothing but their gates.  A case can pass rule ``j`` only when
+    ``(pdx_free | pdx[its pdx]) & (pproc_free | pproc[its pproc])`` has bit ``j``.
+    """
     words = max(1, (len(rules) + 63) // 64)
-    free = np.zeros(words, dtype=np.uint64)
+    free = {"pdx": np.zeros(words, dtype=np.uint64), "pproc": np.zeros(words, dtype=np.uint64)}
     gates = {"pdx": np.zeros((n_codes, words), dtype=np.uint64),
              "pproc": np.zeros((n_codes, words), dtype=np.uint64)}
+    exact = np.zeros(words, dtype=np.uint64)
     for j, rule in enumerate(rules):
         bit = np.uint64(1) << np.uint64(j % 64)
-        g = _gate(rule)
-        if g is None:
-            free[j // 64] |= bit
-        else:
-            ids = np.fromiter((pos[c] for c in scheme.lists[g[1]]), dtype=np.int64)
-            gates[g[0]][ids, j // 64] |= bit
-    return free, gates["pdx"], gates["pproc"]
+        for target, gate in zip(("pdx", "pproc"), _gates(rule)):
+            if gate is None:
+                free[target][j // 64] |= bit
+            else:
+                ids = np.fromiter((pos[c] for c in _gate_codes(scheme, gate)), dtype=np.int64)
+                gates[target][ids, j // 64] |= bit
+        if _residual(rule) == TrueRule():
+            exact[j // 64] |= bit
+    return free["pdx"], free["pproc"], gates["pdx"], gates["pproc"], exact
+
+
+def _levels_table(drgs: list[Expr]) -> list[int] | None:
+    """The first of ``drgs`` that holds (-1: none), per severity level set.
+
+    Entry ``levels`` is for the level set with bit 0 for CC and bit 1 for
+    MCC.  None when a rule reads anything but the severity.
+    """
+    if not all(isinstance(e, (Severity, TrueRule, Not, And, Or))
+               for rule in drgs for e in walk(rule)):
+        return None
+    out = []
+    for levels in range(4):
+        value = {Severity(level): bool(levels & bit) for level, bit in LEVEL_BIT.items()}
+        out.append(next((k for k, rule in enumerate(drgs) if _truth(rule, value)), -1))
+    return out
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """A per-code integer table as int16 when its values fit (a smaller table stays in cache)."""
+    small = a.size == 0 or np.iinfo(np.int16).min <= a.min() <= a.max() <= np.iinfo(np.int16).max
+    return np.ascontiguousarray(a, dtype=np.int16 if small else np.int32)
 
 
 _CACHE: "weakref.WeakKeyDictionary[Scheme, CompiledScheme]" = weakref.WeakKeyDictionary()
@@ -458,8 +528,6 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     rules += [a.rule for ads in scheme.adrgs.values() for a in ads]
     rules += [d.rule for ds in scheme.drgs.values() for d in ds]
     rules += [r for c in scheme.checks for r in (c.when, c.rule) if r is not None]
-    from casemix.scheme.rules import walk
-
     site_lists = sorted({n.list for r in rules for n in walk(r) if isinstance(n, Sites)})
     (list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table,
      site_attr) = _code_tables(scheme, index, site_lists)
@@ -476,16 +544,16 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     adrg_rule, adrg_medical, adrg_out_idx = [], [], []
     for m in scheme.mdcs:
         mdc_out(m.code)
-        mdc_rule.append(asm.add(m.rule))
+        mdc_rule.append(asm.add(_residual(m.rule)))
         for a in scheme.adrgs.get(m.code, ()):
-            adrg_rule.append(asm.add(a.rule))
+            adrg_rule.append(asm.add(_residual(a.rule)))
             adrg_medical.append(adrg_kind(a.code) == "medical")
             adrg_out_idx.append(adrg_out(a.code))
         mdc_adrg_start.append(len(adrg_rule))
         mdc_qy.append(adrg_out(m.code[-1] + "QY") if scheme.ambiguous_group else -1)
 
     out_codes = adrg_out.table()
-    out_drg_start, out_has, out_self, drg_rule, drg_idx = [0], [], [], [], []
+    out_drg_start, out_has, out_self, drg_rule, drg_idx, by_levels = [0], [], [], [], [], []
     for code in out_codes:
         rows = scheme.drgs.get(code)
         out_has.append(rows is not None)
@@ -494,6 +562,12 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         for d in rows or ():
             drg_rule.append(asm.add(d.rule))
             drg_idx.append(drg_out(d.code))
+        if out_self[-1] >= 0:
+            by_levels.append([out_self[-1]] * 4)
+        else:
+            first = _levels_table([d.rule for d in rows or ()])
+            by_levels.append([-2] * 4 if first is None else
+                             [drg_idx[out_drg_start[-1] + k] if k >= 0 else -1 for k in first])
         out_drg_start.append(len(drg_rule))
     ungroupable = drg_out(scheme.ungroupable)
 
@@ -518,24 +592,28 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     gated = [m.rule for m in scheme.mdcs] + [a.rule for m in scheme.mdcs
                                               for a in scheme.adrgs.get(m.code, ())]
     pos = {c: i for i, c in enumerate(index.codes.to_list())}
-    gate_free, gate_pdx, gate_pproc = _gate_tables(scheme, pos, len(pos), gated)
+    gate_pdx_free, gate_pproc_free, gate_pdx, gate_pproc, gate_exact = _gate_tables(
+        scheme, pos, len(pos), gated)
     list_rows, list_row = _dedup(bits)
     pdx_rows, pdx_row = _dedup(gate_pdx)
     pproc_rows, pproc_row = _dedup(gate_pproc)
-    code_info = np.stack([list_row, pdx_row, pproc_row,
-                          cc_level.astype(np.int32) | (cc_table + 1) << 2], axis=1).astype(np.int32)
+    code_info = _compact(np.stack([list_row, pdx_row, pproc_row,
+                                   cc_level.astype(np.int32) | (cc_table + 1) << 2], axis=1))
     i32 = lambda xs: np.array(xs, dtype=np.int32)  # noqa: E731
     compiled = CompiledScheme(
         index=index, list_names=list_names, list_bits=bits, list_mask=mask, or_flag=or_flag,
-        cc_level=cc_level, cc_table=cc_table, pdx_table=pdx_table, never_table=int(never_table),
+        cc_level=cc_level, cc_table=cc_table, pdx_table=_compact(pdx_table),
+        never_table=int(never_table),
         site_attr=site_attr, prog=prog, prog_val=vals, rule_start=starts,
         mdc_rule=i32(mdc_rule), mdc_adrg_start=i32(mdc_adrg_start), mdc_qy=i32(mdc_qy),
         adrg_rule=i32(adrg_rule), adrg_medical=np.array(adrg_medical, dtype=np.uint8),
         adrg_out=i32(adrg_out_idx), out_drg_start=i32(out_drg_start),
         out_has_drgs=np.array(out_has, dtype=np.uint8), out_self_drg=i32(out_self),
         drg_rule=i32(drg_rule), drg_out=i32(drg_idx),
-        gate_free=gate_free, gate_pdx=gate_pdx, gate_pproc=gate_pproc,
-        code_info=np.ascontiguousarray(code_info), list_rows=list_rows, gate_pdx_rows=pdx_rows,
+        drg_by_levels=i32(by_levels).reshape(-1, 4),
+        gate_pdx_free=gate_pdx_free, gate_pproc_free=gate_pproc_free, gate_pdx=gate_pdx,
+        gate_pproc=gate_pproc, gate_exact=gate_exact,
+        code_info=code_info, list_rows=list_rows, gate_pdx_rows=pdx_rows,
         gate_pproc_rows=pproc_rows,
         fail_rule=i32(fail_rule), fail_reason=i32(fail_reason), n_fail_all=n_fail_all,
         atom_kind=i32([0 if isinstance(a, Compare) else 1 for a in atoms]),
@@ -554,10 +632,12 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         reasons=reasons.table(),
         statuses=(scheme.status["grouped"], scheme.status["ungroupable"], scheme.status["invalid"]),
     )
-    for arr in (bits, mask, or_flag, cc_level, cc_table, pdx_table, site_attr, prog, vals, starts,
-                compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical, compiled.adrg_out,
-                compiled.out_drg_start, compiled.out_has_drgs, compiled.out_self_drg,
-                compiled.drg_out, compiled.fail_reason, gate_free, gate_pdx, gate_pproc,
+    for arr in (bits, mask, or_flag, cc_level, cc_table, compiled.pdx_table, site_attr, prog, vals,
+                starts, compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical,
+                compiled.adrg_out, compiled.out_drg_start, compiled.out_has_drgs,
+                compiled.out_self_drg, compiled.drg_out, compiled.drg_by_levels,
+                compiled.fail_reason, gate_pdx_free, gate_pproc_free, gate_pdx, gate_pproc,
+                gate_exact,
                 compiled.code_info, list_rows, pdx_rows, pproc_rows, compiled.atom_kind,
                 compiled.atom_field, compiled.atom_op, compiled.atom_value, validity_table):
         arr.flags.writeable = False

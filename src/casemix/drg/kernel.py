@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.numbers import trailing_zeros  # one tzcnt instruction
 
 from casemix.drg.compile import (
     OP_CMP, OP_IN_DX, OP_IN_PDX, OP_IN_PPROC, OP_IN_PROC, OP_IN_SDX, OP_JUMP_FALSE,
@@ -185,16 +186,69 @@ def _holds(r, i, prog, prog_val, rule_start, info, rows, mask, or_flag, site_att
 # phases of the per-case state machine
 _VALIDITY, _MDC, _ADRG, _DRG = 0, 1, 2, 3
 
+#: cases per block: the per-case facts a block needs first (validity key,
+#: severity, gate rows) are found by simple loops over the block, which
+#: overlap their table look-ups instead of waiting for one after the other
+BLOCK = 1024
+
+
+@njit(cache=_CACHE, inline="always")
+def _cmp_bits(op):
+    # the outcomes r = (x < v) | (x == v) << 1 | (x > v) << 2 for which _cmp(op, x, v)
+    # holds, as bit r; r = 0 when x or v is NaN, where only != holds
+    if op == 0:
+        return 0b00010
+    if op == 1:
+        return 0b00110
+    if op == 2:
+        return 0b00100
+    if op == 3:
+        return 0b10011
+    if op == 4:
+        return 0b10100
+    return 0b10000
+
+
+@njit(cache=_CACHE, inline="always")
+def _validity_keys(i0, nb, keys, pdx, sdx_off, pproc, op_off, fields, present,
+                   atom_kind, atom_field, atom_op, atom_value):
+    """Truth-table keys of cases ``i0:i0 + nb``: bit ``t`` says atom ``t`` holds.
+
+    One branch-free loop over the block per atom (the compiler vectorises
+    them) instead of a loop over the atoms per case.
+    """
+    for q in range(nb):
+        keys[q] = 0
+    for t in range(atom_kind.shape[0]):
+        f = atom_field[t]
+        if atom_kind[t] == 0:
+            bits = _cmp_bits(atom_op[t])
+            v = atom_value[t]
+            for q in range(nb):
+                x = fields[f, i0 + q]
+                r = np.int32(x < v) | np.int32(x == v) << 1 | np.int32(x > v) << 2
+                keys[q] |= (np.int32(present[f, i0 + q] != 0) & (bits >> r)) << t
+        elif f < 6:
+            for q in range(nb):
+                keys[q] |= np.int32(present[f, i0 + q] != 0) << t
+        elif f == 6:
+            for q in range(nb):
+                i = i0 + q
+                keys[q] |= np.int32((pdx[i] != -2) | (sdx_off[i + 1] > sdx_off[i])) << t
+        else:
+            for q in range(nb):
+                i = i0 + q
+                keys[q] |= np.int32((pproc[i] != -2) | (op_off[i + 1] > op_off[i])) << t
+
 
 @njit(parallel=True, cache=_CACHE)
 def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed,
                  info, rows, mask, or_flag, pdx_table, never_table, site_attr,
-                 prog, prog_val, rule_start, seq, n_fail, n_fail_plain, n_mdc, n_adrg, gate_free,
-                 gate_pdx,
-                 gate_pproc, atom_kind, atom_field, atom_op, atom_value, validity_table,
-                 mdc_adrg_start, mdc_qy,
-                 adrg_medical, adrg_out, out_drg_start, out_has_drgs, out_self_drg, drg_out,
-                 fail_reason, fallthrough, ambiguous, ungroupable_drg, reason_no_mdc,
+                 prog, prog_val, rule_start, seq, n_fail, n_fail_plain, n_mdc, n_adrg,
+                 gate_pdx_free, gate_pproc_free, gate_pdx, gate_pproc, gate_exact,
+                 atom_kind, atom_field, atom_op, atom_value, validity_table,
+                 mdc_adrg_start, mdc_qy, adrg_medical, adrg_out, out_drg_start, drg_out,
+                 drg_by_levels, fail_reason, fallthrough, ambiguous, ungroupable_drg, reason_no_mdc,
                  reason_no_adrg, reason_no_drg,
                  res_mdc, res_adrg, res_drg, res_sev, res_status, res_reason):
     """Group every case; results go to the six ``res_*`` arrays.
@@ -202,20 +256,31 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
     ``seq`` holds the rule numbers of the MDCs, ADRGs, failure rules and
     DRGs, in that order (``n_mdc``, ``n_adrg``, ``n_fail`` + ``n_fail_plain``
     long, then the DRGs); the ``n_fail_plain`` failure rules are the ones a
-    case with no malformed field can fail, tried for such cases instead.  MDC and ADRG rules are skipped a word of 64 at a time when
-    their gate (``pdx in L`` / ``pproc in L``) fails: ``gate_free`` has
-    the ungated rules, ``gate_pdx[info[code, 1]]`` /
-    ``gate_pproc[info[code, 2]]`` the gated rules the code passes.
+    case with no malformed field can fail, tried for such cases instead.
 
-    Per code id, ``info`` holds four int32: the row of its list memberships
-    in ``rows``, its rows in ``gate_pdx`` and ``gate_pproc``, and its CC
-    level and exclusion table (``level | (table + 1) << 2``).  Codes share
-    rows (1,815 distinct list rows for 47k codes in CHS-DRG 1.1), so the
-    tables a case touches stay in the CPU cache.  Each case runs a small state machine (validity → MDC → ADRG →
-    DRG) whose every step is "first rule of ``seq[lo:hi]`` that holds", so
-    ``_holds`` is inlined at one place only: calling a numba function with
-    this many arrays per rule costs more than the rule (reference counts
-    of every array argument are updated atomically, by both threads).
+    MDC and ADRG rules are skipped a word of 64 at a time when a gate
+    (``pdx in L``, ``pproc in L`` / ``pproc_or``) fails: the candidates are
+    ``(gate_pdx_free | gate_pdx[info[pdx, 1]]) & (gate_pproc_free |
+    gate_pproc[info[pproc, 2]])``, and their rules in ``seq`` are what is
+    left once the gates hold; a candidate in ``gate_exact`` is nothing but
+    its gates and holds at once.  The DRG of an ADRG output ``o`` whose rows
+    read only the severity is ``drg_by_levels[o, levels]`` (-1: none, -2:
+    interpret the rows).
+
+    Per code id, ``info`` holds four integers: the row of its list
+    memberships in ``rows``, its rows in ``gate_pdx`` and ``gate_pproc``,
+    and its CC level and exclusion table (``level | (table + 1) << 2``).
+    Codes share rows (1,815 distinct list rows for 47k codes in CHS-DRG
+    1.1), and ``info`` and ``pdx_table`` are int16 when their values fit,
+    so the tables a case touches stay in the CPU cache.
+
+    Cases go by blocks of ``BLOCK``: first the facts every case needs
+    (validity key, severity levels, gate rows) for the whole block, then
+    each case runs a small state machine (validity → MDC → ADRG → DRG) whose
+    every step is "first rule of ``seq[lo:hi]`` that holds", so ``_holds``
+    is inlined at one place only: calling a numba function with this many
+    arrays per rule costs more than the rule (reference counts of every
+    array argument are updated atomically, by both threads).
 
     ``res_mdc``/``res_adrg``/``res_reason`` index the decode tables of
     :class:`~casemix.drg.compile.CompiledScheme` (0 = empty), ``res_drg``
@@ -229,143 +294,160 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
     drg_base = fail_base + n_fail + n_fail_plain
     n_gated = n_mdc + n_adrg
     n_atoms = atom_kind.shape[0]
-    for i in prange(n):
-        phase = _VALIDITY
-        pre = -1
-        if malformed[i] == 0:
-            lo = fail_base + n_fail
-            hi = lo + n_fail_plain
-            if n_atoms > 0:
-                # the plain checks by truth table: evaluate their atoms, look the answer up
-                key = 0
-                for t in range(n_atoms):
-                    f = atom_field[t]
-                    if atom_kind[t] == 0:
-                        v = present[f, i] != 0 and _cmp(atom_op[t], fields[f, i], atom_value[t])
-                    elif f < 6:
-                        v = present[f, i] != 0
-                    elif f == 6:
-                        v = pdx[i] != -2 or sdx_off[i + 1] > sdx_off[i]
-                    else:
-                        v = pproc[i] != -2 or op_off[i + 1] > op_off[i]
-                    if v:
-                        key |= 1 << t
-                pre = validity_table[key]
-                hi = lo  # nothing left to interpret
-        else:
-            lo = fail_base
-            hi = fail_base + n_fail
-        p = pdx[i]
-        pp = pproc[i]
-        levels = 0
-        m = -1
-        o = -1
-        mdc_i = 0
-        adrg_i = 0
-        drg_i = ungroupable_drg
-        sev = 0
-        status = 1
-        reason = reason_no_mdc
-        while True:
-            # the first rule of seq[lo:hi] that holds
-            j = -1
-            jj = lo
-            while jj < hi:
-                if jj < n_gated:
-                    # skip rules whose gate the principal codes cannot pass
-                    w = jj >> 6
-                    word = gate_free[w]
-                    if p >= 0:
-                        word |= gate_pdx[info[p, 1], w]
-                    if pp >= 0:
-                        word |= gate_pproc[info[pp, 2], w]
-                    word >>= np.uint64(jj & 63)
-                    if word == 0:
-                        jj = (w + 1) << 6
-                        continue
-                    while (word & np.uint64(1)) == 0:
-                        word >>= np.uint64(1)
-                        jj += 1
-                    if jj >= hi:
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        i0 = b * BLOCK
+        nb = min(n, i0 + BLOCK) - i0
+        keys = np.empty(BLOCK, np.int32)
+        lev = np.empty(BLOCK, np.int32)
+        prow = np.empty(BLOCK, np.int32)
+        qrow = np.empty(BLOCK, np.int32)
+        if n_atoms > 0:
+            _validity_keys(i0, nb, keys, pdx, sdx_off, pproc, op_off, fields, present,
+                           atom_kind, atom_field, atom_op, atom_value)
+        for q in range(nb):
+            # gate rows (-1: no code), and 4. severity: the non-excluded levels of
+            # the secondary diagnoses
+            i = i0 + q
+            p = pdx[i]
+            pp = pproc[i]
+            prow[q] = info[p, 1] if p >= 0 else -1
+            qrow[q] = info[pp, 2] if pp >= 0 else -1
+            own = pdx_table[p] if p >= 0 else -1
+            if own < 0 or own == never_table:
+                own = -2  # excludes nothing: no code has table -2
+            levels = 0
+            for k in range(sdx_off[i], sdx_off[i + 1]):
+                c = sdx_val[k]
+                if c >= 0:
+                    x = info[c, 3]
+                    if (x >> 2) - 1 != own:
+                        levels |= x & 3
+            lev[q] = levels
+        for q in range(nb):
+            i = i0 + q
+            phase = _VALIDITY
+            pre = -1
+            if malformed[i] == 0:
+                lo = fail_base + n_fail
+                hi = lo + n_fail_plain
+                if n_atoms > 0:
+                    # the plain checks by truth table
+                    pre = validity_table[keys[q]]
+                    hi = lo  # nothing left to interpret
+            else:
+                lo = fail_base
+                hi = fail_base + n_fail
+            pp = pproc[i]
+            levels = lev[q]
+            m = -1
+            o = -1
+            mdc_i = 0
+            adrg_i = 0
+            drg_i = ungroupable_drg
+            sev = 0
+            status = 1
+            reason = reason_no_mdc
+            gw = -1  # the word of gate bits in gword / xword
+            gword = np.uint64(0)
+            xword = np.uint64(0)
+            while True:
+                # the first rule of seq[lo:hi] that holds
+                j = -1
+                jj = lo
+                while jj < hi:
+                    if jj < n_gated:
+                        # skip to the next rule whose gates the principal codes pass
+                        w = jj >> 6
+                        if w != gw:
+                            gw = w
+                            gp = gate_pdx_free[w]
+                            if prow[q] >= 0:
+                                gp |= gate_pdx[prow[q], w]
+                            gq = gate_pproc_free[w]
+                            if qrow[q] >= 0:
+                                gq |= gate_pproc[qrow[q], w]
+                            gword = gp & gq
+                            xword = gate_exact[w]
+                        word = gword >> np.uint64(jj & 63)
+                        if word == 0:
+                            jj = (w + 1) << 6
+                            continue
+                        jj += trailing_zeros(word)
+                        if jj >= hi:
+                            break
+                        if (xword >> np.uint64(jj & 63)) & np.uint64(1):
+                            j = jj  # nothing but its gates
+                            break
+                    if _holds(seq[jj], i, prog, prog_val, rule_start, info, rows, mask, or_flag,
+                              site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields,
+                              present, malformed, levels):
+                        j = jj
                         break
-                if _holds(seq[jj], i, prog, prog_val, rule_start, info, rows, mask, or_flag, site_attr,
-                          pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present,
-                          malformed, levels):
-                    j = jj
-                    break
-                jj += 1
-            if phase == _VALIDITY:
-                if pre >= 0:  # 1. a check fails (truth table): invalid
-                    status = 2
-                    reason = fail_reason[n_fail + pre]
-                    break
-                if j >= 0:  # 1. a check fails: invalid
-                    status = 2
-                    reason = fail_reason[j - fail_base]
-                    break
-                # 4. severity: non-excluded levels of the secondary diagnoses
-                own = pdx_table[p] if p >= 0 else -1
-                for q in range(sdx_off[i], sdx_off[i + 1]):
-                    c = sdx_val[q]
-                    if c < 0:
-                        continue
-                    lv = info[c, 3] & 3
-                    if lv == 0:
-                        continue
-                    t = (info[c, 3] >> 2) - 1
-                    if own >= 0 and t == own and t != never_table:
-                        continue
-                    levels |= lv
-                sev = 3 if (levels & 2) != 0 else (2 if (levels & 1) != 0 else 1)
-                phase = _MDC
-                lo = mdc_base
-                hi = mdc_base + n_mdc
-            elif phase == _MDC:  # 2. the first MDC whose rule holds (after m)
-                if j < 0:
-                    break  # reason: no_mdc, or no_adrg when some MDC was entered
-                m = j - mdc_base
-                reason = reason_no_adrg
-                phase = _ADRG
-                lo = adrg_base + mdc_adrg_start[m]
-                hi = adrg_base + mdc_adrg_start[m + 1]
-            elif phase == _ADRG:  # 3. the first ADRG of the MDC
-                if j < 0:
-                    if not fallthrough:
+                    jj += 1
+                if phase == _VALIDITY:
+                    if pre >= 0:  # 1. a check fails (truth table): invalid
+                        status = 2
+                        reason = fail_reason[n_fail + pre]
                         break
+                    if j >= 0:  # 1. a check fails: invalid
+                        status = 2
+                        reason = fail_reason[j - fail_base]
+                        break
+                    sev = 3 if (levels & 2) != 0 else (2 if (levels & 1) != 0 else 1)
                     phase = _MDC
-                    lo = mdc_base + m + 1
+                    lo = mdc_base
                     hi = mdc_base + n_mdc
-                    continue
-                a = j - adrg_base
-                o = adrg_out[a]
-                if ambiguous and adrg_medical[a] != 0 and pp >= 0 and or_flag[pp] != 0:
-                    o = mdc_qy[m]
-                if out_has_drgs[o] == 0 and out_self_drg[o] >= 0:
-                    mdc_i = m + 1
-                    adrg_i = o
-                    drg_i = out_self_drg[o]
-                    status = 0
-                    reason = 0
+                elif phase == _MDC:  # 2. the first MDC whose rule holds (after m)
+                    if j < 0:
+                        break  # reason: no_mdc, or no_adrg when some MDC was entered
+                    m = j - mdc_base
+                    reason = reason_no_adrg
+                    phase = _ADRG
+                    lo = adrg_base + mdc_adrg_start[m]
+                    hi = adrg_base + mdc_adrg_start[m + 1]
+                elif phase == _ADRG:  # 3. the first ADRG of the MDC
+                    if j < 0:
+                        if not fallthrough:
+                            break
+                        phase = _MDC
+                        lo = mdc_base + m + 1
+                        hi = mdc_base + n_mdc
+                        continue
+                    a = j - adrg_base
+                    o = adrg_out[a]
+                    if ambiguous and adrg_medical[a] != 0 and pp >= 0 and or_flag[pp] != 0:
+                        o = mdc_qy[m]
+                    d = drg_by_levels[o, levels]
+                    if d == -2:  # 5. by its DRG rows
+                        phase = _DRG
+                        lo = drg_base + out_drg_start[o]
+                        hi = drg_base + out_drg_start[o + 1]
+                        continue
+                    if d >= 0:
+                        mdc_i = m + 1
+                        adrg_i = o
+                        drg_i = d
+                        status = 0
+                        reason = 0
+                    else:
+                        reason = reason_no_drg
                     break
-                phase = _DRG
-                lo = drg_base + out_drg_start[o]
-                hi = drg_base + out_drg_start[o + 1]
-            else:  # 5. the first DRG of the ADRG
-                if j < 0:
-                    reason = reason_no_drg
-                else:
-                    mdc_i = m + 1
-                    adrg_i = o
-                    drg_i = drg_out[j - drg_base]
-                    status = 0
-                    reason = 0
-                break
-        res_mdc[i] = mdc_i
-        res_adrg[i] = adrg_i
-        res_drg[i] = drg_i
-        res_sev[i] = sev
-        res_status[i] = status
-        res_reason[i] = reason
+                else:  # 5. the first DRG of the ADRG
+                    if j < 0:
+                        reason = reason_no_drg
+                    else:
+                        mdc_i = m + 1
+                        adrg_i = o
+                        drg_i = drg_out[j - drg_base]
+                        status = 0
+                        reason = 0
+                    break
+            res_mdc[i] = mdc_i
+            res_adrg[i] = adrg_i
+            res_drg[i] = drg_i
+            res_sev[i] = sev
+            res_status[i] = status
+            res_reason[i] = reason
 
 
 def run(enc, compiled) -> tuple[np.ndarray, ...]:
