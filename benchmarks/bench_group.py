@@ -21,7 +21,8 @@ Every measurement runs in a fresh subprocess so that peak RSS
   the whole ``group_direct``), and ``casemix.group`` itself; wall and CPU seconds, cases/s, peak RSS against
   2x the Arrow size of the input;
 - per size, Parquet → Parquet streaming (``group_parquet``), writing all
-  input columns and only ``case_id`` with the results;
+  input columns and only ``case_id`` with the results, and for scale the
+  same file copied by polars with no grouping at all;
 - the reference engine on 20,000 cases and the speed-up of the batch engine
   over it (same canonical input, same six columns).
 
@@ -219,6 +220,17 @@ def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: s
             "peak_rss_mb": _peak_mb()}
 
 
+def task_copy(path: str, dst: str) -> dict:
+    """The file copied Parquet → Parquet by polars' streaming engine, no grouping: the floor."""
+    import polars as pl
+
+    w, c = time.perf_counter(), time.process_time()
+    pl.scan_parquet(path).sink_parquet(dst)
+    wall, cpu = time.perf_counter() - w, time.process_time() - c
+    rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    return {"wall_s": wall, "cpu_s": cpu, "cases_per_s": rows / wall, "peak_rss_mb": _peak_mb()}
+
+
 def task_reference(scheme_path: str, path: str, n: int) -> dict:
     import polars as pl
 
@@ -242,7 +254,7 @@ def task_reference(scheme_path: str, path: str, n: int) -> dict:
 
 
 TASKS = {"import": task_import, "first_call": task_first_call, "synth": task_synth,
-         "group": task_group, "stages": task_stages, "parquet": task_parquet,
+         "group": task_group, "stages": task_stages, "parquet": task_parquet, "copy": task_copy,
          "reference": task_reference}
 
 
@@ -321,6 +333,10 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
                       f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
                       f" ({label})")
+            p = entry["parquet_copy_floor"] = _run("copy", src, dst)
+            print(f"  {'Parquet copy':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                  f"{_fmt_rate(p['cases_per_s']):>13} cases/s (polars scan → sink, no grouping: "
+                  f"the cost of rewriting every input column)")
             results["sizes"][str(n)] = entry
         ref_src = Path(tmp) / "reference.parquet"
         _run("synth", scheme, args.reference_n, ref_src)
