@@ -93,14 +93,36 @@ def assert_direct_equal(df: pl.DataFrame, scheme, **kw) -> None:
 _POOLS: dict[int, S.Pools] = {}
 
 
+def _pipes(e: pl.Expr) -> pl.Expr:
+    # a list as its "|"-string; a null list stays null
+    return e.list.join("|", ignore_nulls=True)
+
+
+#: the same cases in each layout the direct path takes
+LAYOUTS = {
+    "lists": lambda df: df,
+    "pipe-strings": lambda df: df.with_columns(_pipes(pl.col("sdx")), _pipes(pl.col("oproc"))),
+    "combined-lists": lambda df: df.select(
+        pl.concat_list(pl.col("pdx"), pl.col("sdx")).alias("diagnoses"),
+        pl.concat_list(pl.col("pproc"), pl.col("oproc")).alias("procedures"),
+        pl.exclude("pdx", "sdx", "pproc", "oproc")),
+    "combined-strings": lambda df: df.select(
+        _pipes(pl.concat_list(pl.col("pdx").fill_null(""), pl.col("sdx"))).alias("diagnoses"),
+        _pipes(pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc"))).alias("procedures"),
+        pl.exclude("pdx", "sdx", "pproc", "oproc")),
+}
+
+
 def _property(scheme_fixture: str):
     @SETTINGS
-    @given(data=st.data(), chunk_rows=st.sampled_from((3, 1_000_000)))
-    def check(request, data, chunk_rows):
+    @given(data=st.data(), chunk_rows=st.sampled_from((3, 1_000_000)),
+           layout=st.sampled_from(sorted(LAYOUTS)))
+    def check(request, data, chunk_rows, layout):
         scheme = request.getfixturevalue(scheme_fixture)
         pools = _POOLS.setdefault(id(scheme), S.pools(scheme))
         rows = data.draw(st.lists(typed_case(pools), min_size=1, max_size=30))
-        assert_direct_equal(pl.DataFrame(rows, schema=TYPES), scheme, chunk_rows=chunk_rows)
+        df = LAYOUTS[layout](pl.DataFrame(rows, schema=TYPES))
+        assert_direct_equal(df, scheme, chunk_rows=chunk_rows)
     return check
 
 
@@ -151,7 +173,8 @@ def test_multi_chunk_input_and_dirty_rows_in_every_chunk(demo):
 
 
 @pytest.mark.parametrize("change", [
-    pytest.param(lambda df: df.with_columns(pl.col("sdx").list.join("|")), id="pipe-string"),
+    pytest.param(lambda df: df.select(pl.col("pdx").alias("dx1"), pl.col("sdx").list.first().alias("dx2"),
+                                      pl.col("age")), id="wide"),
     pytest.param(lambda df: df.with_columns(pl.col("age").cast(pl.String)), id="text-number"),
     pytest.param(lambda df: df.with_columns(admission_date=pl.lit("2024-01-05")), id="text-date"),
     pytest.param(lambda df: df.with_columns(pl.col("pdx").cast(pl.Categorical)), id="categorical"),

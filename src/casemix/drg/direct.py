@@ -1,8 +1,9 @@
 """Direct encoding: typed input straight to kernel ids, the canonical frame only where needed.
 
 Most large inputs (Parquet from a 结算清单 extract, a frame built by a
-pipeline) are already typed: codes as ``String`` and ``List(String)``
-columns, numbers as numbers.  For those, building the canonical case frame
+pipeline) are already typed: codes as ``String`` columns with the other
+codes as ``List(String)`` or ``|``-strings (or one combined column,
+principal first), numbers as numbers.  For those, building the canonical case frame
 (``casemix.cases.read_cases``) copies every code only to find that nothing
 needed cleaning.  This module encodes the input's own code columns with the
 scheme's hash lookup and sorts rows in two:
@@ -19,8 +20,9 @@ scheme's hash lookup and sorts rows in two:
 
 So the answer is the canonical path's answer by construction, and a test
 checks it on generated inputs with dirty codes, nulls and bad numbers.
-Inputs in other layouts (``|``-strings, wide columns, text numbers) are
-not eligible: :func:`group_direct` returns ``None`` and the caller takes
+A ``|``-string with a non-ASCII character (which intake folds first) makes
+its row dirty.  Inputs in other layouts (wide columns, text numbers or
+dates, categorical codes) are not eligible: :func:`group_direct` returns ``None`` and the caller takes
 the canonical path for the whole frame.
 """
 
@@ -68,14 +70,53 @@ def clean_ids(scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
     return out
 
 
+_LISTS = (pl.List(pl.String), pl.List(pl.Null))
+
+
 def _eligible_codes(schema: pl.Schema, layout: CodeLayout | None) -> bool:
+    """A principal String column with others as a list or ``|``-string, or one combined column."""
     if layout is None:
         return True
+    if layout.kind == "combined":
+        return schema[layout.combined] in (*_LISTS, pl.String)
     if layout.kind != "split" or layout.others_wide:
         return False
     if layout.principal is not None and schema[layout.principal] not in (pl.String, pl.Null):
         return False
-    return layout.others is None or schema[layout.others] in (pl.List(pl.String), pl.List(pl.Null))
+    return layout.others is None or schema[layout.others] in (*_LISTS, pl.String)
+
+
+def _family(df: pl.DataFrame, layout: CodeLayout | None
+            ) -> tuple[pl.Series | None, pl.Series | None, np.ndarray | None]:
+    """The principal codes, the lists of other codes, and rows with a non-ASCII code text.
+
+    A ``|``-string is split as it is.  Intake first folds a text with a
+    non-ASCII character (NFKC: a full-width ``｜`` separates too), so such
+    rows are left to it; on an ASCII text folding changes nothing, and
+    splitting ``""`` gives ``[""]``, whose empty code makes the row dirty.
+    """
+    if layout is None:
+        return None, None, None
+    schema = df.schema
+    non_ascii = None
+
+    def as_list(col: str) -> pl.Series:
+        nonlocal non_ascii
+        s = df.get_column(col)
+        if schema[col] != pl.String:
+            return s
+        bad = (s.str.len_bytes() != s.str.len_chars()).fill_null(False).to_numpy()
+        non_ascii = bad if non_ascii is None else non_ascii | bad
+        return s.str.split("|")
+
+    if layout.kind == "combined":
+        codes = as_list(layout.combined)
+        return codes.list.first(), codes.list.slice(1), non_ascii
+    principal = None
+    if layout.principal is not None and schema[layout.principal] != pl.Null:
+        principal = df.get_column(layout.principal)
+    others = as_list(layout.others) if layout.others is not None else None
+    return principal, others, non_ascii
 
 
 def _eligible(df: pl.DataFrame, plan: Plan) -> bool:
@@ -122,23 +163,25 @@ def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[Encoded
     n = df.height
     empty_lists = (np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
 
-    def principal(layout: CodeLayout | None) -> np.ndarray:
-        if layout is None or layout.principal is None or df.schema[layout.principal] == pl.Null:
+    def principal(codes: pl.Series | None) -> np.ndarray:
+        if codes is None:
             return np.full(n, ABSENT, dtype=np.int32)
-        s = df.get_column(layout.principal)
-        ids = encode_codes(s, index)  # null and "" are unknown (-1) here: "" must be reported
-        return np.where(s.is_null().to_numpy(), np.int32(ABSENT), ids) if s.null_count() else ids
+        ids = encode_codes(codes, index)  # null and "" are unknown (-1) here: "" must be reported
+        return np.where(codes.is_null().to_numpy(), np.int32(ABSENT), ids) if codes.null_count() else ids
 
-    def others(layout: CodeLayout | None) -> tuple[np.ndarray, np.ndarray]:
-        if layout is None or layout.others is None:
-            return empty_lists
-        return encode_list(df.get_column(layout.others), index)
+    def others(codes: pl.Series | None) -> tuple[np.ndarray, np.ndarray]:
+        return empty_lists if codes is None else encode_list(codes, index)
 
-    pdx, pproc = principal(plan.dx), principal(plan.proc)
-    sdx_off, sdx_val = others(plan.dx)
-    op_off, op_val = others(plan.proc)
+    pdx_codes, sdx_codes, dx_non_ascii = _family(df, plan.dx)
+    pproc_codes, oproc_codes, px_non_ascii = _family(df, plan.proc)
+    pdx, pproc = principal(pdx_codes), principal(pproc_codes)
+    sdx_off, sdx_val = others(sdx_codes)
+    op_off, op_val = others(oproc_codes)
     dirty = (pdx < 0) | ~ok_dx[pdx] | ((pproc != ABSENT) & ~ok_px[pproc])
     dirty |= _row_bad(sdx_off, sdx_val, ok_dx) | _row_bad(op_off, op_val, ok_px)
+    for mask in (dx_non_ascii, px_non_ascii):
+        if mask is not None:
+            dirty |= mask
 
     fields = np.empty((len(FIELDS), n), dtype=np.float64)
     present = np.empty((len(FIELDS), n), dtype=np.uint8)
@@ -234,7 +277,8 @@ def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str]
     n = df.height
     codes: tuple[np.ndarray, ...] | None = None
     dirty_rows = []
-    lists = [lay.others for lay in (plan.dx, plan.proc) if lay is not None and lay.others]
+    lists = [c for lay in (plan.dx, plan.proc) if lay is not None
+             for c in (lay.others, lay.combined) if c is not None]
     dirty_parts = []
     for start, length in _slices(df, lists, max(1, chunk_rows)):
         chunk = df.slice(start, length)
