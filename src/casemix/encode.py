@@ -257,6 +257,18 @@ class EncodedCases:
     present: np.ndarray
     malformed: np.ndarray
 
+    def read_only(self) -> "EncodedCases":
+        """The same arrays, all marked read-only (returns ``self``).
+
+        polars hands out read-only views or fresh copies depending on nulls;
+        numba compiles one kernel per (read-only, writable) mix of arguments,
+        so every encoder marks all of them read-only.
+        """
+        for arr in (self.pdx, self.sdx_off, self.sdx_val, self.pproc, self.oproc_off,
+                    self.oproc_val, self.fields, self.present, self.malformed):
+            arr.flags.writeable = False
+        return self
+
 
 def _malformed_bits(canonical: pl.DataFrame, wanted: tuple[str, ...]) -> np.ndarray:
     n = canonical.height
@@ -307,9 +319,4 @@ def encode_cases(canonical: pl.DataFrame, scheme: Scheme,
         fields=fields, present=present,
         malformed=_malformed_bits(canonical, tuple(malformed_fields)),
     )
-    # polars hands out read-only views or fresh copies depending on nulls; numba
-    # compiles one kernel per (read-only, writable) mix, so make all of them read-only
-    for arr in (enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
-                enc.fields, enc.present, enc.malformed):
-        arr.flags.writeable = False
-    return enc
+    return enc.read_only()

@@ -75,19 +75,12 @@ def group(cases: Any, scheme: str | Path | Scheme | Any = DEFAULT_SCHEME, *,
     sch = load_scheme(scheme)
     if engine == "batch":
         from casemix._frames import kind_of, to_polars
-        from casemix.drg.direct import group_direct
+        from casemix.drg.batch import group_input
 
         frame = to_polars(cases)
         if kind_of(cases) in ("path", "polars-lazy"):
             cases = frame  # read or collected once: the result is a polars frame either way
-        # typed input skips the canonical frame for its clean rows (same answer, see direct.py)
-        result = group_direct(frame, sch, mapping=mapping)
-        if result is None:
-            from casemix.drg.batch import group_frame
-
-            # the batch engine derives warnings from the ids it has encoded anyway
-            result = group_frame(read_cases(frame, mapping=mapping), sch, warnings=True)
-        return attach(cases, result)
+        return attach(cases, group_input(frame, sch, mapping=mapping))
     from casemix.drg.findings import warnings_column
 
     canonical = read_cases(cases, mapping=mapping)

@@ -20,7 +20,7 @@ from casemix.drg.compile import SEVERITY_TABLE, CompiledScheme, compile_scheme
 from casemix.encode import EncodedCases, code_index, encode_cases
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 
-__all__ = ["group_frame", "group_parquet", "decode", "warnings_fast", "RESULT_NAMES"]
+__all__ = ["group_frame", "group_input", "group_parquet", "decode", "warnings_fast", "RESULT_NAMES"]
 
 #: the six columns ``group_frame`` returns, in order
 RESULT_NAMES = ("mdc", "adrg", "drg", "severity", "status", "reason")
@@ -44,22 +44,15 @@ def decode(codes: tuple[np.ndarray, ...], compiled: CompiledScheme) -> pl.DataFr
     ])
 
 
-def _row_any(flags: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
-    """Per CSR row: whether any of its element flags is set."""
-    if not flags.any():
-        return np.zeros(n, dtype=bool)
-    rows = np.repeat(np.arange(n), np.diff(offsets))
-    return np.bincount(rows[flags], minlength=n) > 0
-
-
 def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) -> pl.Series:
     """The ``warnings`` column, equal to ``casemix.drg.findings.warnings_column``, fast.
 
-    The encoded ids tell, with numpy, which rows have a code outside the
+    The encoded ids tell which rows have a code outside the
     scheme's dictionaries (or a null/empty code); only those rows, and rows
     with intake warnings, are formatted by polars; every other row is ``""``.
     """
     from casemix.drg.findings import SEPARATOR
+    from casemix.drg.kernel import rows_with_bad_code
 
     index = code_index(scheme)
     n = enc.n
@@ -70,8 +63,8 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
         return ~ok[np.where(ids >= 0, ids, -1)]
 
     flagged = (bad(enc.pdx, dx_ok) & (enc.pdx != -2)) | (bad(enc.pproc, px_ok) & (enc.pproc != -2))
-    flagged |= _row_any(bad(enc.sdx_val, dx_ok), enc.sdx_off, n)
-    flagged |= _row_any(bad(enc.oproc_val, px_ok), enc.oproc_off, n)
+    flagged |= rows_with_bad_code(enc.sdx_off, enc.sdx_val, dx_ok)
+    flagged |= rows_with_bad_code(enc.oproc_off, enc.oproc_val, px_ok)
     # an empty principal code is absent for grouping but reported as unknown
     for col in ("pdx", "pproc"):
         flagged |= (canonical[col] == "").fill_null(False).to_numpy()
@@ -150,6 +143,24 @@ def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = Fal
             result = result.with_columns(warnings_fast(chunk, enc, scheme))
         parts.append(result)
     return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
+
+
+def group_input(frame: pl.DataFrame, scheme: Scheme, *,
+                mapping: dict[str, str] | None = None) -> pl.DataFrame:
+    """The seven result columns for an input frame in the caller's column names.
+
+    Typed input takes the direct path (``casemix.drg.direct``, which skips
+    the canonical frame for clean rows); any other layout goes through
+    :func:`casemix.cases.read_cases` and :func:`group_frame`.  Both give the
+    same answer.
+    """
+    from casemix.cases import read_cases
+    from casemix.drg.direct import group_direct
+
+    result = group_direct(frame, scheme, mapping=mapping)
+    if result is None:
+        result = group_frame(read_cases(frame, mapping=mapping), scheme, warnings=True)
+    return result
 
 
 # -- streaming ------------------------------------------------------------------------
@@ -238,8 +249,6 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     """
     import pyarrow.parquet as pq
 
-    from casemix.cases import read_cases
-    from casemix.drg.direct import group_direct
     from casemix.errors import InputError
 
     if batch_size < 1:
@@ -269,10 +278,8 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
         return None if rng is None else lazy.slice(*rng).collect()
 
     def grouped(frame: pl.DataFrame):
-        result = group_direct(frame, sch, mapping=mapping)
-        if result is None:
-            result = group_frame(read_cases(frame, mapping=mapping), sch, warnings=True)
-        out = pl.concat([frame.select(kept), result], how="horizontal")
+        out = pl.concat([frame.select(kept), group_input(frame, sch, mapping=mapping)],
+                        how="horizontal")
         return out.to_arrow(compat_level=pl.CompatLevel.newest())
 
     bar = _progress(total, progress)

@@ -33,10 +33,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
-from numba import njit, prange
 
-from casemix.cases._resolve import CodeLayout, Plan, resolve
-from casemix.drg.kernel import cache_enabled
+from casemix.cases._resolve import DATE_FIELDS, NUMERIC_FIELDS, CodeLayout, Plan, resolve
 from casemix.encode import ABSENT, EncodedCases, code_index, encode_codes, encode_list
 from casemix.scheme.model import Scheme
 from casemix.scheme.rules import FIELDS
@@ -126,11 +124,11 @@ def _eligible(df: pl.DataFrame, plan: Plan) -> bool:
         return False
     for name, col in plan.scalars.items():
         dt = schema[col]
-        if name in ("admission_date", "discharge_date"):
+        if name in DATE_FIELDS:
             # text dates are parsed and may be malformed: a warning only intake gives
             if not (dt in (pl.Date, pl.Null) or isinstance(dt, pl.Datetime)):
                 return False
-        elif name in ("sex", "age", "age_days", "birth_weight", "los", "discharge", "total_cost", "year"):
+        elif name in NUMERIC_FIELDS:
             if not (dt.is_numeric() or dt == pl.Null):
                 return False
     return True
@@ -143,21 +141,10 @@ def _numbers(df: pl.DataFrame, plan: Plan, name: str) -> np.ndarray | None:
     return df.get_column(col).cast(pl.Float64).to_numpy()
 
 
-@njit(parallel=True, cache=cache_enabled())
-def _row_bad(off, val, ok):
-    """Per CSR row: whether any value is not ``ok`` (``ok`` indexed by id, id -1 last)."""
-    n = len(off) - 1
-    out = np.zeros(n, dtype=np.bool_)
-    for i in prange(n):
-        for j in range(off[i], off[i + 1]):
-            if not ok[val[j]]:
-                out[i] = True
-                break
-    return out
-
-
 def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[EncodedCases, np.ndarray]:
     """Kernel arrays for the rows of ``df`` as they are, and which rows are not clean."""
+    from casemix.drg.kernel import rows_with_bad_code
+
     index = code_index(scheme)
     ok_dx, ok_px = clean_ids(scheme)
     n = df.height
@@ -178,38 +165,31 @@ def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[Encoded
     sdx_off, sdx_val = others(sdx_codes)
     op_off, op_val = others(oproc_codes)
     dirty = (pdx < 0) | ~ok_dx[pdx] | ((pproc != ABSENT) & ~ok_px[pproc])
-    dirty |= _row_bad(sdx_off, sdx_val, ok_dx) | _row_bad(op_off, op_val, ok_px)
+    dirty |= rows_with_bad_code(sdx_off, sdx_val, ok_dx) | rows_with_bad_code(op_off, op_val, ok_px)
     for mask in (dx_non_ascii, px_non_ascii):
         if mask is not None:
             dirty |= mask
 
-    fields = np.empty((len(FIELDS), n), dtype=np.float64)
-    present = np.empty((len(FIELDS), n), dtype=np.uint8)
-    for k, name in enumerate(FIELDS):
+    fields = np.full((len(FIELDS), n), np.nan, dtype=np.float64)
+    present = np.zeros((len(FIELDS), n), dtype=np.uint8)
+    for name in NUMERIC_FIELDS:
         x = _numbers(df, plan, name)
         if x is None:
-            fields[k], present[k] = np.nan, 0
             continue
-        fields[k] = x
-        present[k] = np.isfinite(x)
+        if name in FIELDS:
+            fields[FIELDS.index(name)] = x
+            present[FIELDS.index(name)] = np.isfinite(x)
         dirty |= np.isinf(x)  # intake nulls it and reports it malformed
-    for name in ("total_cost", "los"):
-        x = _numbers(df, plan, name)
-        if x is not None:
-            dirty |= np.isinf(x) | (x < 0)  # negative_cost / negative_los warnings
-    year = _numbers(df, plan, "year")
-    if year is not None:
-        with np.errstate(invalid="ignore"):
-            dirty |= np.isinf(year) | (np.isfinite(year) & (year != np.floor(year)))
+        if name in ("total_cost", "los"):
+            dirty |= x < 0  # negative_cost / negative_los warnings
+        elif name == "year":
+            with np.errstate(invalid="ignore"):
+                dirty |= np.isfinite(x) & (x != np.floor(x))  # a year is a whole number
 
     enc = EncodedCases(n=n, pdx=pdx, sdx_off=sdx_off, sdx_val=sdx_val, pproc=pproc,
                        oproc_off=op_off, oproc_val=op_val, fields=fields, present=present,
                        malformed=np.zeros(n, dtype=np.uint8))
-    # numba compiles one kernel per (read-only, writable) mix: all read-only, as encode_cases does
-    for arr in (enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
-                enc.fields, enc.present, enc.malformed):
-        arr.flags.writeable = False
-    return enc, dirty
+    return enc.read_only(), dirty
 
 
 def _slices(df: pl.DataFrame, lists: list[str], chunk_rows: int) -> list[tuple[int, int]]:

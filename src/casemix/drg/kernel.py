@@ -558,3 +558,16 @@ def encode_view_lists(src_off, out_off, views, offset, valid, has_valid, data, d
             else:
                 out[out_off[i] + t] = _lookup(views[pos, 0], views[pos, 1], data, data_base,
                                               slots, shift, long_data, long_off)
+
+
+@njit(parallel=True, cache=_CACHE)
+def rows_with_bad_code(off, val, ok):
+    """Per CSR row: whether any code id is not ``ok`` (``ok`` indexed by id, id -1 last)."""
+    n = len(off) - 1
+    out = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        for j in range(off[i], off[i + 1]):
+            if not ok[val[j]]:
+                out[i] = True
+                break
+    return out
