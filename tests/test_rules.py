@@ -74,3 +74,14 @@ def test_syntax_errors_name_the_position(text, position, fragment):
 ])
 def test_compare(op, a, b, expected):
     assert compare(op, a, b) is expected
+
+
+def test_deep_nesting_is_a_syntax_error_not_a_recursion_error():
+    from casemix.scheme.rules import MAX_DEPTH, RuleSyntaxError, parse_rule
+
+    ok = "(" * MAX_DEPTH + "true" + ")" * MAX_DEPTH
+    assert parse_rule(ok) == parse_rule("true")
+    for deep in ("(" * 2000 + "true" + ")" * 2000, "!" * 2000 + "true", "(" * 5000):
+        with pytest.raises(RuleSyntaxError, match=f"nested deeper than {MAX_DEPTH}") as info:
+            parse_rule(deep)
+        assert info.value.position == MAX_DEPTH + 1

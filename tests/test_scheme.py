@@ -76,8 +76,9 @@ def test_bad_toml_and_bad_checks(tmp_path):
     with pytest.raises(SchemeError, match="validity.check\\[2\\].rule"):
         load_scheme(write(tmp_path / "c", **{"scheme.toml": bad_rule}))
     flipped = FILES["scheme.toml"].replace("mdc_fallthrough = true", 'mdc_fallthrough = "yes"')
-    with pytest.raises(SchemeError, match="mdc_fallthrough must be a bool"):
+    with pytest.raises(SchemeError, match="'mdc_fallthrough' must be true or false, got 'yes'") as info:
         load_scheme(write(tmp_path / "d", **{"scheme.toml": flipped}))
+    assert info.value.line == 4 and info.value.column == "mdc_fallthrough"
 
 
 def test_missing_folder_and_unknown_name(tmp_path):
@@ -104,3 +105,10 @@ def test_national_scheme_loads_with_its_counts(chs):
     assert sum(len(v) for v in chs.drgs.values()) == 628
     assert len(chs.cc) == 21246 and len(chs.or_procedures) == 10251
     assert len(chs.diagnoses) == 33308 and len(chs.procedures) == 13686
+
+
+def test_deeply_nested_rule_names_file_and_line(tmp_path):
+    deep = "(" * 2000 + "true" + ")" * 2000
+    with pytest.raises(SchemeError, match="nested deeper than") as info:
+        load_scheme(write(tmp_path, **{"adrg.csv": FILES["adrg.csv"] + f"MDCF,5,FX1,x,{deep}\n"}))
+    assert info.value.file.endswith("adrg.csv") and info.value.line == 11

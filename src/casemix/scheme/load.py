@@ -7,11 +7,13 @@ line and column, so a city editing its variant sees exactly what to fix.
 from __future__ import annotations
 
 import csv
-import tomllib
+import difflib
 from pathlib import Path
+from typing import NoReturn
 
+from casemix._schema import TomlDoc, key_text, read_toml, validate
 from casemix.errors import SchemeError
-from casemix.scheme.model import Adrg, Drg, Mdc, Scheme, ValidityCheck
+from casemix.scheme.model import Adrg, Drg, Mdc, Scheme, SchemeToml, ValidityCheck
 from casemix.scheme.rules import FIELDS, RuleSyntaxError, Severity, lists_used, parse_rule, walk
 
 _CHECK_FIELDS = FIELDS + ("diagnoses", "procedures")
@@ -82,56 +84,42 @@ def _code_table(folder: Path, name: str) -> dict[str, str]:
     return table
 
 
-def _toml(folder: Path) -> dict:
+def _toml(folder: Path) -> tuple[SchemeToml, TomlDoc]:
     path = folder / "scheme.toml"
     if not path.is_file():
         raise SchemeError("scheme.toml is missing: not a scheme folder", file=str(path))
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SchemeError(f"TOML syntax error: {exc}", file=str(path),
-                          line=getattr(exc, "lineno", None), column=getattr(exc, "colno", None)) from None
+    doc = read_toml(path)
+    return validate(doc, SchemeToml), doc
 
 
-def _switch(meta: dict, key: str, kind: type, default, path: Path):
-    value = meta.get(key, default)
-    if value is not None and not isinstance(value, kind):
-        raise SchemeError(f"{key} must be a {kind.__name__}, got {value!r}", file=str(path), column=key)
-    return value
-
-
-def _checks(meta: dict, path: Path) -> tuple[tuple[ValidityCheck, ...], str | None]:
-    validity = meta.get("validity", {})
-    if not isinstance(validity, dict):
-        raise SchemeError("[validity] must be a table", file=str(path), column="validity")
+def _checks(meta: SchemeToml, doc: TomlDoc) -> tuple[ValidityCheck, ...]:
     checks = []
-    for i, raw in enumerate(validity.get("check", []), start=1):
-        where = f"validity.check[{i}]"
-        if not isinstance(raw, dict) or not isinstance(raw.get("reason"), str):
-            raise SchemeError("each check needs a text 'reason'", file=str(path), column=where)
-        fld = raw.get("field")
-        if fld is not None and fld not in _CHECK_FIELDS:
-            raise SchemeError(f"unknown field {fld!r}; one of {', '.join(_CHECK_FIELDS)}",
-                              file=str(path), column=f"{where}.field")
-        if fld is None and "rule" not in raw:
-            raise SchemeError("a check needs 'field' or 'rule'", file=str(path), column=where)
+    for i, raw in enumerate(meta.validity.check):
+        at = ("validity", "check", i)
+
+        def fail(message: str, key: str | None = None) -> NoReturn:
+            loc = at + ((key,) if key else ())
+            raise SchemeError(message, file=doc.path, line=doc.line_of(loc), column=key_text(loc))
+
+        if raw.field is not None and raw.field not in _CHECK_FIELDS:
+            near = difflib.get_close_matches(raw.field, _CHECK_FIELDS, n=1)
+            fail(f"unknown field {raw.field!r}; one of {', '.join(_CHECK_FIELDS)}"
+                 + (f" (did you mean {near[0]!r}?)" if near else ""), "field")
+        if raw.field is None and raw.rule is None:
+            fail("a check needs 'field' or 'rule'")
         parsed = {}
         for key in ("when", "rule"):
-            if key in raw:
+            text = getattr(raw, key)
+            if text is not None:
                 try:
-                    parsed[key] = parse_rule(raw[key])
+                    parsed[key] = parse_rule(text)
                 except RuleSyntaxError as exc:
-                    raise SchemeError(f"rule {raw[key]!r}: {exc.bare} at character {exc.position}",
-                                      file=str(path), column=f"{where}.{key}") from None
+                    fail(f"rule {text!r}: {exc.bare} at character {exc.position}", key)
                 if lists_used(parsed[key]):
-                    raise SchemeError("validity rules may not read code lists", file=str(path),
-                                      column=f"{where}.{key}")
-        checks.append(ValidityCheck(reason=raw["reason"], field=fld, when=parsed.get("when"),
+                    fail("validity rules may not read code lists", key)
+        checks.append(ValidityCheck(reason=raw.reason, field=raw.field, when=parsed.get("when"),
                                     rule=parsed.get("rule")))
-    malformed = validity.get("malformed_reason")
-    if malformed is not None and not isinstance(malformed, str):
-        raise SchemeError("malformed_reason must be text", file=str(path), column="validity.malformed_reason")
-    return tuple(checks), malformed
+    return tuple(checks)
 
 
 def load_folder(folder: str | Path) -> Scheme:
@@ -150,11 +138,7 @@ def load_folder(folder: str | Path) -> Scheme:
     folder = Path(folder)
     if not folder.is_dir():
         raise SchemeError("scheme folder not found", file=str(folder))
-    meta = _toml(folder)
-    tpath = folder / "scheme.toml"
-    for key in ("id",):
-        if not isinstance(meta.get(key), str) or not meta[key]:
-            raise SchemeError(f"'{key}' must be a non-empty text", file=str(tpath), column=key)
+    meta, doc = _toml(folder)
 
     # code lists
     lists: dict[str, set[str]] = {}
@@ -238,25 +222,20 @@ def load_folder(folder: str | Path) -> Scheme:
     diagnoses = _code_table(folder, "diagnoses.csv")
     procedures = _code_table(folder, "procedures.csv")
 
-    checks, malformed = _checks(meta, tpath)
-    status = {"grouped": "grouped", "ungroupable": "ungroupable", "invalid": "invalid"}
-    status.update(_switch(meta, "status", dict, {}, tpath))
-    reasons = {"no_mdc": "", "no_adrg": "", "no_drg": ""}
-    reasons.update(_switch(meta, "reasons", dict, {}, tpath))
-    never = meta.get("never_excluded_table")
+    checks = _checks(meta, doc)
     return Scheme(
-        id=meta["id"],
-        name=str(meta.get("name", meta["id"])),
-        version=str(meta.get("version", "")),
-        source=str(meta.get("source", "")),
+        id=meta.id,
+        name=meta.name if meta.name is not None else meta.id,
+        version=meta.version,
+        source=meta.source,
         path=folder.resolve(),
-        mdc_fallthrough=_switch(meta, "mdc_fallthrough", bool, False, tpath),
-        ambiguous_group=_switch(meta, "ambiguous_group", bool, False, tpath),
-        ungroupable=str(_switch(meta, "ungroupable", str, "0000", tpath)),
-        never_excluded_table=None if never is None else str(never),
-        status=status,
-        reasons=reasons,
-        malformed_reason=malformed,
+        mdc_fallthrough=meta.mdc_fallthrough,
+        ambiguous_group=meta.ambiguous_group,
+        ungroupable=meta.ungroupable,
+        never_excluded_table=meta.never_excluded_table,
+        status=meta.status.model_dump(),
+        reasons=meta.reasons.model_dump(),
+        malformed_reason=meta.validity.malformed_reason,
         checks=checks,
         mdcs=tuple(mdcs),
         adrgs={k: tuple(sorted(v, key=lambda a: a.seq)) for k, v in adrgs.items()},
@@ -268,7 +247,7 @@ def load_folder(folder: str | Path) -> Scheme:
         or_procedures=or_procedures,
         diagnoses=diagnoses,
         procedures=procedures,
-        meta=meta,
+        meta=doc.data,
     )
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field
+
+from casemix._schema import StrictModel
 from casemix.scheme.rules import Expr
 
 
@@ -114,3 +117,56 @@ class Scheme:
     def adrg_names(self) -> dict[str, str]:
         """ADRG code → name."""
         return {a.code: a.name for ads in self.adrgs.values() for a in ads}
+
+
+# ------------------------------------------------------------ scheme.toml
+class CheckToml(StrictModel):
+    """One ``[[validity.check]]`` (FORMAT.md, "Validity checks")."""
+
+    reason: str
+    field: str | None = None
+    when: str | None = None
+    rule: str | None = None
+
+
+class ValidityToml(StrictModel):
+    """The ``[validity]`` table."""
+
+    malformed_reason: str | None = None
+    check: list[CheckToml] = []
+
+
+class StatusToml(StrictModel):
+    """The scheme's own status texts (``[status]``)."""
+
+    grouped: str = "grouped"
+    ungroupable: str = "ungroupable"
+    invalid: str = "invalid"
+
+
+class ReasonsToml(StrictModel):
+    """Reasons for cases that pass validity but find no group (``[reasons]``, casemix extension)."""
+
+    no_mdc: str = ""
+    no_adrg: str = ""
+    no_drg: str = ""
+
+
+class SchemeToml(StrictModel):
+    """The strict schema of ``scheme.toml``: every key FORMAT.md defines, nothing else.
+
+    An unknown key is an error (a misspelt switch used to be ignored and
+    change groups silently, issue 15); every value has its TOML type.
+    """
+
+    id: str = Field(min_length=1)
+    name: str | None = None
+    version: str = ""
+    source: str = ""
+    mdc_fallthrough: bool = False
+    ambiguous_group: bool = False
+    ungroupable: str = "0000"
+    never_excluded_table: str | None = None
+    status: StatusToml = StatusToml()
+    reasons: ReasonsToml = ReasonsToml()
+    validity: ValidityToml = ValidityToml()

@@ -22,6 +22,10 @@ FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge")
 #: code targets of ``X in LIST``
 TARGETS = ("pdx", "sdx", "dx", "pproc", "proc")
 OPS = ("<", "<=", "==", "!=", ">=", ">")
+#: deepest nesting of '(' and '!' a rule may have.  Real rules nest a few
+#: levels; the limit keeps the parser, the tree walkers and the batch
+#: compiler (all recursive) far from Python's recursion limit (issue 15).
+MAX_DEPTH = 100
 
 
 class RuleSyntaxError(ValueError):
@@ -164,6 +168,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.i = 0
         self.allow_severity = allow_severity
+        self.depth = 0
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
@@ -203,15 +208,20 @@ class _Parser:
 
     def factor(self) -> Expr:
         kind, value, pos = self.peek()
-        if (kind, value) == ("punct", "!"):
-            self.take()
-            return Not(self.factor())
-        if (kind, value) == ("punct", "("):
-            self.take()
+        if (kind, value) not in (("punct", "!"), ("punct", "(")):
+            return self.predicate()
+        self.take()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise RuleSyntaxError(f"rule nested deeper than {MAX_DEPTH} levels of '(' or '!'",
+                                  pos)
+        if value == "!":
+            inner = Not(self.factor())
+        else:
             inner = self.expr()
             self.expect("punct", ")", "')'")
-            return inner
-        return self.predicate()
+        self.depth -= 1
+        return inner
 
     def number(self, what: str) -> float:
         kind, value, pos = self.take()
