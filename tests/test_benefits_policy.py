@@ -172,10 +172,10 @@ resident = "none"
 
 def test_folder_errors_name_the_file(tmp_path):
     _write(tmp_path / "a", "base.toml", BASE_TOML.replace("3 = 0.7\n[basic.cap]", "3 = 7\n[basic.cap]"))
-    with pytest.raises(PolicyError, match=r"a[/\\]base\.toml: key basic\.rate\.resident\.3: rate 7"):
+    with pytest.raises(PolicyError, match=r"a[/\\]base\.toml, line 20: key basic\.rate\.resident\.3: rate 7"):
         load_policy(tmp_path / "a")
     _write(tmp_path / "b", "base.toml", "[document\n")
-    with pytest.raises(PolicyError, match=r"b[/\\]base\.toml: not valid TOML"):
+    with pytest.raises(PolicyError, match=r"b[/\\]base\.toml, line 1: TOML syntax error"):
         load_policy(tmp_path / "b")
     with pytest.raises(PolicyError, match="benefit policy folder not found"):
         load_policy(tmp_path / "nowhere")
@@ -192,3 +192,19 @@ def test_whatif_folder_extends_and_overrides(tmp_path):
     _write(tmp_path / "loop", "policy.toml", '[policy]\nextends = "../loop"\n')
     with pytest.raises(PolicyError, match="makes a cycle"):
         load_policy(tmp_path / "loop")
+
+
+def test_typos_in_policy_files_name_line_and_nearest_key(tmp_path):
+    _write(tmp_path / "a", "base.toml", BASE_TOML.replace("[basic.cap]", "[basic.caps]"))
+    with pytest.raises(PolicyError, match=r"base\.toml, line 21, key basic\.caps: unknown key "
+                                          r"'basic\.caps'; did you mean 'cap'\?"):
+        load_policy(tmp_path / "a")
+    _write(tmp_path / "b", "base.toml", BASE_TOML)
+    _write(tmp_path / "b", "policy.toml", '[policy]\nname = "b"\nilustrative = true\n')
+    with pytest.raises(PolicyError, match=r"policy\.toml, line 3, key policy\.ilustrative: .*"
+                                          r"did you mean 'illustrative'\?"):
+        load_policy(tmp_path / "b")
+    _write(tmp_path / "c", "base.toml", BASE_TOML)
+    _write(tmp_path / "c", "policy.toml", '[policy]\nillustrative = "yes"\n')
+    with pytest.raises(PolicyError, match=r"'policy\.illustrative' must be true or false, got 'yes'"):
+        load_policy(tmp_path / "c")

@@ -320,3 +320,22 @@ def test_empty_input(demo, engine):
     out = dip.group(frame([]), demo, engine=engine)
     assert out.height == 0
     assert {"dip_group", "dip_type", "dip_score", "status", "reason", "warnings"} <= set(out.columns)
+
+
+@pytest.mark.parametrize("old, new, line, key, fragment", [
+    ("[grouping]", "[groupings]", 10, "groupings", "did you mean 'grouping'?"),
+    ("unlisted_procedure_attribute", "unlisted_procedure_atribute", 12,
+     "grouping.unlisted_procedure_atribute", "did you mean 'unlisted_procedure_attribute'?"),
+    ('kind = "dip"', 'kind = "drg"', 4, "kind", "must be one of 'dip'"),
+    ('version = "0.1"', "version = 0.1", 7, "version", "'version' must be text, got 0.1 (float)"),
+    ('unlisted_procedure_attribute = "ignore"', 'unlisted_procedure_attribute = "sometimes"', 12,
+     "grouping.unlisted_procedure_attribute", "use \"ignore\" or an attribute name"),
+])
+def test_catalog_toml_is_strict(tmp_path, old, new, line, key, fragment):
+    folder = _copy_demo(tmp_path)
+    p = folder / "catalog.toml"
+    p.write_text(p.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SchemeError) as err:
+        dip.load_catalog(folder)
+    assert (err.value.line, err.value.column) == (line, key)
+    assert fragment in str(err.value)

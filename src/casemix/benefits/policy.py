@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
+from casemix._schema import StrictModel, TomlDoc, read_toml, validate
 from casemix.errors import PolicyError
 
 # Axes of the tables.  Case values (Chinese or English) map onto these indices.
@@ -209,6 +210,93 @@ _KEY_PATTERNS += [
 ]
 
 
+# The same key set as a strict pydantic schema, so an unknown key is named with its line
+# and the nearest allowed key (issue 15).  Leaves are Any: a leaf is a value, a dated
+# value {value, from, source} or a list of those, converted and range-checked by _convert.
+_Leaf = Any
+
+
+class _PerLevel(StrictModel):
+    level1: _Leaf = Field(None, alias="1")
+    level2: _Leaf = Field(None, alias="2")
+    level3: _Leaf = Field(None, alias="3")
+
+
+class _PerInsured(StrictModel):
+    employee: _PerLevel | None = None
+    resident: _PerLevel | None = None
+
+
+class _CapPerInsured(StrictModel):
+    employee: _Leaf = None
+    resident: _Leaf = None
+
+
+class _Basic(StrictModel):
+    deductible: _PerInsured | None = None
+    rate: _PerInsured | None = None
+    cap: _CapPerInsured | None = None
+    referral_continuous: _Leaf = None
+
+
+class _Set(StrictModel):
+    eligible: _Leaf = None
+    deductible: _Leaf = None
+    rates: _Leaf = None
+    band_upper: _Leaf = None
+    cap: _Leaf = None
+
+
+class _Layer(StrictModel):
+    covers: _Leaf = None
+    major_disease_only: _Leaf = None
+    default: _Set | None = None
+    poor: _Set | None = None
+    employee: _Set | None = None
+    resident: _Set | None = None
+    extreme_poor: _Set | None = None
+    subsistence: _Set | None = None
+    marginal: _Set | None = None
+    ordinary: _Set | None = None
+
+
+class _DocumentMeta(StrictModel):
+    effective: Any = None
+    source: Any = None
+    title: str | None = None
+    note: str | None = None
+
+
+class PolicyDocumentToml(StrictModel):
+    """Strict schema of one benefit policy document (see ``docs/benefits.md``)."""
+
+    document: _DocumentMeta
+    basic: _Basic | None = None
+    catastrophic: _Layer | None = None
+    catastrophic_drug: _Layer | None = None
+    assistance: _Layer | None = None
+    reassistance: _Layer | None = None
+    supplement: _Layer | None = None
+
+
+class _PolicyMeta(StrictModel):
+    name: str | None = None
+    description: str = ""
+    illustrative: bool = False
+    extends: str | None = None
+
+
+class PolicyToml(StrictModel):
+    """Strict schema of a policy folder's ``policy.toml``."""
+
+    policy: _PolicyMeta = _PolicyMeta()
+
+
+assert set(PolicyDocumentToml.model_fields) == {"document", "basic", *LAYERS}
+assert set(_Layer.model_fields) == {"covers", "major_disease_only", *SETS}
+assert set(_Set.model_fields) == set(SET_FIELDS)
+
+
 def _kind(key: str) -> str | None:
     for pattern, kind in _KEY_PATTERNS:
         if pattern.fullmatch(key):
@@ -315,17 +403,24 @@ def _flatten(table: dict, prefix: str, out: list[tuple[str, Any]]) -> None:
             out.append((key, v))
 
 
-def entries_from_document(doc: dict, file: str) -> list[Entry]:
-    """Dated entries of one policy document (a parsed TOML table).
+def entries_from_document(doc: dict | TomlDoc, file: str | None = None) -> list[Entry]:
+    """Dated entries of one policy document (a parsed TOML table, or a read :class:`TomlDoc`).
 
-    ``file`` names the document in error messages.
+    ``file`` names the document in error messages (default: the TomlDoc's path);
+    a TomlDoc also gives every error its line.
     """
+    located = doc if isinstance(doc, TomlDoc) else TomlDoc(path=str(file), text="", data=doc)
+    file = located.path if file is None else file
+    doc = located.data
     meta = doc.get("document")
     if not isinstance(meta, dict):
         raise PolicyError(f"{file}: a [document] table with 'effective' and 'source' is needed")
-    unknown_meta = set(meta) - {"effective", "source", "title", "note"}
-    if unknown_meta:
-        raise PolicyError(f"{file}: unknown key(s) document.{', document.'.join(sorted(unknown_meta))}")
+    validate(located, PolicyDocumentToml, error=PolicyError)
+
+    def at(key: str) -> str:
+        line = located.line_of(tuple(key.split(".")))
+        return f"{file}{'' if line is None else f', line {line}'}: key {key}"
+
     if "effective" not in meta:
         raise PolicyError(f"{file}: key document.effective (the date the values take effect) is missing")
     effective = _as_date(meta["effective"], f"{file}: document.effective")
@@ -340,23 +435,23 @@ def entries_from_document(doc: dict, file: str) -> list[Entry]:
     for key, v in flat:
         kind = _kind(key)
         if kind is None:
-            raise PolicyError(f"{file}: unknown key {key!r} (see docs/benefits.md for the key list)")
+            raise PolicyError(f"{at(key)}: unknown key {key!r} (see docs/benefits.md for the key list)")
         items = v if _is_history(v) else [v]
         for item in items:
             start, source, raw = effective, doc_source, item
             if _is_leaf_table(item):
                 extra = set(item) - {"value", "from", "source"}
                 if extra:
-                    raise PolicyError(f"{file}: key {key}: unknown field(s) {sorted(extra)}; "
+                    raise PolicyError(f"{at(key)}: unknown field(s) {sorted(extra)}; "
                                       "a dated value has value, from, source")
                 raw = item["value"]
                 if "from" in item:
-                    start = _as_date(item["from"], f"{file}: key {key}.from")
+                    start = _as_date(item["from"], f"{at(key)}.from")
                 if "source" in item:
                     source = item["source"]
                     if not isinstance(source, str) or not source.strip():
-                        raise PolicyError(f"{file}: key {key}.source must be a non-empty string")
-            value = _convert(kind, raw, f"{file}: key {key}")
+                        raise PolicyError(f"{at(key)}.source must be a non-empty string")
+            value = _convert(kind, raw, at(key))
             result.append(Entry(key, start, value, raw, source, file))
     return result
 
@@ -386,12 +481,8 @@ def _resolve_folder(name_or_path: str | Path, relative_to: Path | None = None) -
                       f"(shipped policies: {', '.join(shipped_policies()) or 'none'})")
 
 
-def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+def _read_toml(path: Path) -> TomlDoc:
+    return read_toml(path, error=PolicyError)
 
 
 def _read_folder(folder: Path, seen: tuple[Path, ...]) -> tuple[dict, list[Entry], list[Path]]:
@@ -403,12 +494,8 @@ def _read_folder(folder: Path, seen: tuple[Path, ...]) -> tuple[dict, list[Entry
     folders: list[Path] = []
     meta_path = folder / "policy.toml"
     if meta_path.is_file():
-        meta = _read_toml(meta_path).get("policy", {})
-        if not isinstance(meta, dict):
-            raise PolicyError(f"{meta_path}: [policy] must be a table")
-        unknown = set(meta) - {"name", "description", "illustrative", "extends"}
-        if unknown:
-            raise PolicyError(f"{meta_path}: unknown key(s) policy.{', policy.'.join(sorted(unknown))}")
+        meta = validate(_read_toml(meta_path), PolicyToml, error=PolicyError).policy.model_dump(
+            exclude_none=True)
         if "extends" in meta:
             base = _resolve_folder(meta["extends"], relative_to=folder)
             _, base_entries, base_folders = _read_folder(base, (*seen, folder))
@@ -419,7 +506,7 @@ def _read_folder(folder: Path, seen: tuple[Path, ...]) -> tuple[dict, list[Entry
         raise PolicyError(f"{folder}: no policy documents (*.toml with a [document] table)")
     own: list[Entry] = []
     for path in docs:
-        own += entries_from_document(_read_toml(path), str(path))
+        own += entries_from_document(_read_toml(path))
     # A what-if folder overrides its base: its value for a key and date replaces the base's.
     mine = {(e.key, e.start) for e in own}
     entries = [e for e in entries if (e.key, e.start) not in mine] + own

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
+
+from casemix._schema import StrictModel, key_text, read_toml, validate
 from casemix.errors import SchemeError
 
 #: Procedure attributes from lowest to highest; the index is the level the
@@ -401,32 +404,39 @@ def _load_subtypes(path: Path, groups: dict[str, int]) -> dict[tuple[str, str, s
     return out
 
 
+class _GroupingToml(StrictModel):
+    unlisted_procedure_attribute: str = "ignore"
+
+
+class CatalogToml(StrictModel):
+    """Strict schema of ``catalog.toml`` (``docs/dip-catalog.md``): unknown keys are errors."""
+
+    kind: Literal["dip"] = "dip"
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    version: str = ""
+    source: str = ""
+    grouping: _GroupingToml = _GroupingToml()
+
+
 def load_catalog_folder(folder: str | Path) -> Catalog:
     """Load and validate the DIP catalog in ``folder`` (no caching)."""
     folder = Path(folder)
     meta_path = folder / "catalog.toml"
     if not meta_path.is_file():
         raise SchemeError("not a DIP catalog folder: catalog.toml is missing", file=str(folder))
-    try:
-        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SchemeError(str(exc), file=str(meta_path)) from None
-    if meta.get("kind", "dip") != "dip":
-        raise SchemeError(f"kind = {meta.get('kind')!r}; a DIP catalog says kind = \"dip\"",
-                          file=str(meta_path), column="kind")
-    for key in ("id", "name"):
-        if not isinstance(meta.get(key), str) or not meta[key]:
-            raise SchemeError(f"missing {key} (a string)", file=str(meta_path), column=key)
-    grouping = meta.get("grouping", {})
-    unlisted = grouping.get("unlisted_procedure_attribute", "ignore")
+    doc = read_toml(meta_path)
+    meta = validate(doc, CatalogToml)
+    unlisted = meta.grouping.unlisted_procedure_attribute
     if unlisted == "ignore":
         unlisted_level = -1
     elif unlisted in ATTRIBUTE_ALIASES:
         unlisted_level = ATTRIBUTE_ALIASES[unlisted]
     else:
+        loc = ("grouping", "unlisted_procedure_attribute")
         raise SchemeError(f"unlisted_procedure_attribute = {unlisted!r}; use \"ignore\" or an "
-                          "attribute name", file=str(meta_path),
-                          column="grouping.unlisted_procedure_attribute")
+                          "attribute name", file=str(meta_path), line=doc.line_of(loc),
+                          column=key_text(loc))
 
     groups = _load_groups(folder / "groups.csv") if (folder / "groups.csv").exists() else None
     if groups is None:
@@ -470,8 +480,8 @@ def load_catalog_folder(folder: str | Path) -> Catalog:
 
     subtypes = _load_subtypes(folder / "subtypes.csv", {g.group: i for i, g in enumerate(groups)})
     return Catalog(
-        id=meta["id"], name=meta["name"], version=str(meta.get("version", "")),
-        source=str(meta.get("source", "")), groups=groups, attributes=attributes,
+        id=meta.id, name=meta.name, version=meta.version,
+        source=meta.source, groups=groups, attributes=attributes,
         excluded_diagnoses=tuple(excluded_dx), excluded_procedures=excluded_proc,
         subtypes=subtypes, unlisted_attribute=unlisted_level, path=folder,
     )
