@@ -27,7 +27,7 @@ from polars.testing import assert_frame_equal  # noqa: E402
 
 import casemix  # noqa: E402
 import casemix.dask as cd  # noqa: E402
-from casemix.budget import HighCost, Policy, SpecialCases  # noqa: E402
+from casemix.budget import HighCost, Policy, Readmission, SpecialCases  # noqa: E402
 from casemix.dask._cluster import worker_env  # noqa: E402
 from casemix.errors import InputError, PolicyError  # noqa: E402
 from casemix.settle import settle  # noqa: E402
@@ -110,6 +110,8 @@ def _policy(cases: pd.DataFrame, **changes) -> Policy:
     budget = round(float(cases["total_cost"].sum()) * 0.9)
     special = SpecialCases(case_ids=tuple(cases["case_id"].iloc[[3, 500, 1400, 1460]].tolist())
                            + ("not-a-case",), cap_share=0.2)
+    # readmissions across hospitals are refused on Dask (test_errors_name_the_row)
+    changes.setdefault("readmission", Readmission(same_hospital=True))
     return Policy.demo().replace(budget=budget, special=special, **changes)
 
 
@@ -272,6 +274,8 @@ def test_errors_name_the_row(client, cases, grouped):
                   weights=weights)
     with pytest.raises(InputError, match="mean_cost"):
         cd.settle(_dask(grouped, 3), _policy(cases), weights=weights.table[["drg", "rw"]])
+    with pytest.raises(InputError, match="same_hospital"):
+        cd.settle(_dask(grouped, 3), _policy(cases, readmission=Readmission()), weights=weights)
 
 
 def test_workers_use_one_numba_thread_and_the_warm_cache(client, cases):

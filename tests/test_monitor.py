@@ -53,22 +53,47 @@ def test_one_row_per_hospital_and_flag():
 def test_readmissions_by_hand():
     t = flags(stays(), WEIGHTS, **LOOSE)
     r = get(t, "A", "readmission")
-    # a2 starts 3 days after a1; a5 5 days after a4; a3 starts 20 days after a2 (> 15);
-    # b1 is p1 too but another hospital
-    assert (r["numerator"], r["denominator"]) == (2, 5)
-    assert r["case_ids"] == ["a2", "a5"]
-    assert r["figure"] == pytest.approx(2 / 5)
-    assert get(t, "A", "readmission_same_mdc")["case_ids"] == ["a2"]
-    assert get(t, "A", "readmission_same_adrg")["case_ids"] == ["a2"]
-    assert get(t, "B", "readmission")["numerator"] == 0
-    # a 30-day window also catches a3 (20 days after a2)
-    t30 = flags(stays(), WEIGHTS, readmission_days=30, **LOOSE)
+    # a2 starts 3 days after a1; a5 5 days after a4; a3 starts 10 days after b1 (p1 at
+    # hospital B) and 20 days after a2: a readmission, since any hospital counts
+    assert (r["numerator"], r["denominator"]) == (3, 5)
+    assert r["case_ids"] == ["a2", "a3", "a5"]
+    assert r["figure"] == pytest.approx(3 / 5)
+    # b1 starts 2 days after a2 (hospital A)
+    assert get(t, "B", "readmission")["case_ids"] == ["b1"]
+    # p1's stays are all MDCA; ADRG / DRG: a1, a2 in X (XA1); b1, a3 in Y (YA1)
+    assert get(t, "A", "readmission_same_mdc")["case_ids"] == ["a2", "a3"]
+    assert get(t, "B", "readmission_same_mdc")["case_ids"] == ["b1"]
+    for name in ("readmission_same_adrg", "readmission_same_drg"):
+        assert get(t, "A", name)["case_ids"] == ["a2", "a3"]
+        assert get(t, "B", name)["numerator"] == 0
+    # the old rule: one hospital only
+    one = flags(stays(), WEIGHTS, readmission_same_hospital=True, **LOOSE)
+    assert get(one, "A", "readmission")["case_ids"] == ["a2", "a5"]
+    assert get(one, "A", "readmission_same_drg")["case_ids"] == ["a2"]
+    assert get(one, "B", "readmission")["numerator"] == 0
+    # a 30-day window at one hospital also catches a3 (20 days after a2)
+    t30 = flags(stays(), WEIGHTS, readmission_days=30, readmission_same_hospital=True, **LOOSE)
     assert get(t30, "A", "readmission")["case_ids"] == ["a2", "a3", "a5"]
+
+
+def test_readmission_exemptions():
+    # a3 is a chemotherapy course by its principal diagnosis: it takes no part
+    cases = stays().with_columns(pdx=pl.when(pl.col("case_id") == "a3").then(pl.lit("Z51.100"))
+                                 .otherwise(pl.lit("K35.800")))
+    t = flags(cases, WEIGHTS, **LOOSE)
+    assert get(t, "A", "readmission")["case_ids"] == ["a2", "a5"]
+    assert get(t, "A", "readmission")["denominator"] == 5
+    # ... or by its ADRG (RE1, CHS-DRG 1.1 chemotherapy)
+    t = flags(stays().with_columns(adrg=pl.when(pl.col("case_id") == "a3").then(pl.lit("RE1"))
+                                   .otherwise(pl.col("adrg"))), WEIGHTS, **LOOSE)
+    assert get(t, "A", "readmission")["case_ids"] == ["a2", "a5"]
+    t = flags(cases, WEIGHTS, readmission_exempt_diagnoses=(), **LOOSE)
+    assert get(t, "A", "readmission")["case_ids"] == ["a2", "a3", "a5"]
 
 
 def test_admission_date_derived_from_los():
     t = flags(stays().drop("admission_date"), WEIGHTS, **LOOSE)
-    assert get(t, "A", "readmission")["case_ids"] == ["a2", "a5"]
+    assert get(t, "A", "readmission")["case_ids"] == ["a2", "a3", "a5"]
 
 
 def test_other_flags_by_hand():
@@ -154,7 +179,7 @@ def test_pandas_in_pandas_out():
     t = flags(stays().to_pandas(), WEIGHTS.to_pandas(), **LOOSE)
     assert isinstance(t, pd.DataFrame)
     assert list(t.loc[(t.hospital_id == "A") & (t.flag == "readmission"), "case_ids"].item()) \
-        == ["a2", "a5"]
+        == ["a2", "a3", "a5"]
 
 
 def test_params():
@@ -162,7 +187,7 @@ def test_params():
         MonitorParams(percentile=80)
     with pytest.raises(InputError, match="readmision_days"):
         flags(stays(), params={"readmision_days": 3})
-    t = flags(stays(), params={"readmission_days": 30, **LOOSE})
+    t = flags(stays(), params={"readmission_days": 30, "readmission_same_hospital": True, **LOOSE})
     assert get(t, "A", "readmission")["numerator"] == 3
 
 
@@ -171,6 +196,8 @@ def test_params_from_policy():
     policy = budget.Policy(budget=1_000_000)
     p = MonitorParams.from_policy(policy, min_count=1)
     assert p.readmission_days == policy.readmission.days
+    assert p.readmission_same_hospital is policy.readmission.same_hospital is False
+    assert p.readmission_exempt_adrg == policy.readmission.exempt_adrg
     assert p.high_cost_factor_by_level == {str(k): float(v) for k, v in policy.high_cost.k.items()}
     assert p.min_count == 1
 
@@ -185,26 +212,29 @@ patients = st.lists(
 
 @settings(max_examples=75, deadline=None)
 @given(patients, st.sampled_from(["p1", "p2", "p3", "p9"]), st.sampled_from(["A", "B"]),
-       st.integers(0, 15), st.integers(0, 40))
-def test_adding_a_readmission_adds_one(rows, patient, hospital, gap, los):
+       st.integers(0, 15), st.integers(0, 40), st.booleans())
+def test_adding_a_readmission_adds_one(rows, patient, hospital, gap, los, same_hospital):
     cases = pl.DataFrame(
         [(f"c{i}", h, p, D(2024, 1, 1) + dt.timedelta(days=s),
           D(2024, 1, 1) + dt.timedelta(days=s + n), "X") for i, (p, h, s, n) in enumerate(rows)],
         orient="row", schema={"case_id": pl.String, "hospital_id": pl.String,
                               "patient_id": pl.String, "admission_date": pl.Date,
                               "discharge_date": pl.Date, "drg": pl.String})
-    # the new stay starts `gap` days after the discharge of the patient's latest stay at
-    # this hospital (latest by admission, then discharge, then input order), so it comes
-    # last in that patient's history and changes no other stay's predecessor
-    mine = (cases.with_row_index("row")
-                 .filter((pl.col("patient_id") == patient) & (pl.col("hospital_id") == hospital))
-                 .sort("admission_date", "discharge_date", "row"))
+    # the new stay starts `gap` days after the discharge of the patient's latest stay
+    # (at this hospital when `same_hospital`; latest by admission, then discharge, then
+    # input order), so it comes last in that patient's history and changes no other
+    # stay's predecessor
+    where = pl.col("patient_id") == patient
+    if same_hospital:
+        where = where & (pl.col("hospital_id") == hospital)
+    mine = cases.with_row_index("row").filter(where).sort("admission_date", "discharge_date", "row")
     start = (mine["discharge_date"][-1] if mine.height else D(2024, 1, 1)) + dt.timedelta(days=gap)
     new = pl.DataFrame([("new", hospital, patient, start, start + dt.timedelta(days=los), "X")],
                        orient="row", schema=cases.schema)
 
     def count(frame: pl.DataFrame) -> int:
-        t = flags(frame, params=dict(readmission_days=15, **LOOSE))
+        t = flags(frame, params=dict(readmission_days=15, readmission_same_hospital=same_hospital,
+                                     **LOOSE))
         return t.filter(pl.col("flag") == "readmission")["numerator"].sum()
 
     before, after = count(cases), count(pl.concat([cases, new]))

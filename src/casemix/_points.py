@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from casemix._frames import to_polars
-from casemix._readmit import flag_readmissions
+from casemix.readmission import flag_readmissions
 from casemix.budget import Policy
 from casemix.errors import InputError
 from casemix.weights import Weights

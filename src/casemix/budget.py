@@ -25,6 +25,7 @@ from typing import Any
 
 from casemix._money import yuan_to_fen
 from casemix.errors import PolicyError
+from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES
 
 __all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases",
            "derive_coefficients"]
@@ -102,21 +103,27 @@ class SpecialCases:
 
 @dataclass(frozen=True)
 class Readmission:
-    """Readmission to the same hospital and ADRG within ``days`` days.
+    """Readmission: the same patient back in the same DRG within ``days`` days.
 
     The earlier stay's points × ``penalty`` (0.5 and 15 days in Zhejiang
-    2019; Jinhua uses 10 days) [city]; ``apply_to = "later"`` penalises the
-    readmission instead.  ADRGs in ``exempt_adrg`` (e.g. tumour
-    chemo/radiotherapy) are exempt.  Needs ``patient_id``,
-    ``admission_date`` and ``discharge_date``; skipped (and reported) when
-    any is absent.
+    2019, same DRG, not limited to one hospital, tumour radio-/chemotherapy
+    exempt; Jinhua uses 10 days) [city]; ``apply_to = "later"`` penalises
+    the readmission instead.  ``match = "adrg"`` pairs by ADRG,
+    ``same_hospital = true`` only at one hospital.  Stays in
+    ``exempt_adrg`` or with a principal diagnosis starting with one of
+    ``exempt_diagnoses`` take no part (pairing: ``casemix.readmission``).
+    Needs ``patient_id`` and the stay dates; skipped (and reported) when
+    absent.
     """
 
     enabled: bool = True
     days: int = 15
     penalty: float = 0.5
     apply_to: str = "earlier"
-    exempt_adrg: tuple[str, ...] = ()
+    match: str = "drg"
+    same_hospital: bool = False
+    exempt_adrg: tuple[str, ...] = EXEMPT_ADRG
+    exempt_diagnoses: tuple[str, ...] = EXEMPT_DIAGNOSES
 
 
 @dataclass(frozen=True)
@@ -384,9 +391,13 @@ def _validate(p: Policy) -> None:
                           f"got {ra.days!r}")
     _num(ra.penalty, "readmission.penalty", s, lo=0.0, hi=1.0)
     _choice(ra.apply_to, "readmission.apply_to", ("earlier", "later"), s)
-    if isinstance(ra.exempt_adrg, str):
-        raise PolicyError(f"{s}: readmission.exempt_adrg must be a list of ADRG codes")
-    object.__setattr__(ra, "exempt_adrg", tuple(str(c) for c in ra.exempt_adrg))
+    _choice(ra.match, "readmission.match", ("drg", "adrg"), s)
+    if not isinstance(ra.same_hospital, bool):
+        raise PolicyError(f"{s}: readmission.same_hospital must be true or false")
+    for key in ("exempt_adrg", "exempt_diagnoses"):
+        if isinstance(getattr(ra, key), str):
+            raise PolicyError(f"{s}: readmission.{key} must be a list of codes")
+        object.__setattr__(ra, key, tuple(str(c) for c in getattr(ra, key)))
 
 
 def derive_coefficients(history: Any, weights: Any, *, by: str = "hospital_level") -> dict[str, float]:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, fields, replace
 import polars as pl
 
 from casemix._frames import FrameLike, summary_like
-from casemix._readmit import _as_date
 from casemix.indicators import (
     DEATH_CODE,
     _case_sets,
@@ -30,6 +29,7 @@ from casemix.indicators import (
     _weights_table,
 )
 from casemix.errors import InputError
+from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES, missing_columns, pair_stays, stay_dates
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
 
@@ -37,6 +37,7 @@ FLAGS = (
     "readmission",
     "readmission_same_mdc",
     "readmission_same_adrg",
+    "readmission_same_drg",
     "short_stay",
     "severity_share",
     "severity_shift",
@@ -54,8 +55,13 @@ class MonitorParams:
     ----------
     readmission_days : int
         A stay is a readmission when it starts 0..N days after the same
-        patient's previous discharge from the same hospital (15: Zhejiang
-        2019; Jinhua uses 10).
+        patient's previous discharge (15: Zhejiang 2019; Jinhua uses 10).
+    readmission_same_hospital : bool
+        Count only returns to the same hospital; by default a return to any
+        hospital counts, as in the published settlement rule.
+    readmission_exempt_adrg, readmission_exempt_diagnoses : tuple of str
+        Tumour radio-/chemotherapy stays that take no part
+        (``casemix.readmission``).
     short_stay_days : float
         Short stay: LOS <= this, ending in a regular discharge.
     early_days : float
@@ -81,6 +87,9 @@ class MonitorParams:
     """
 
     readmission_days: int = 15
+    readmission_same_hospital: bool = False
+    readmission_exempt_adrg: tuple[str, ...] = EXEMPT_ADRG
+    readmission_exempt_diagnoses: tuple[str, ...] = EXEMPT_DIAGNOSES
     short_stay_days: float = 2
     early_days: float = 2
     transfer_codes: tuple[float, ...] = (2, 3)
@@ -100,7 +109,7 @@ class MonitorParams:
     def from_policy(cls, policy, **overrides) -> MonitorParams:
         """Parameters that match a payment ``casemix.budget.Policy``.
 
-        The readmission window, the high-cost factors per level, the
+        The readmission window, hospital scope and exemptions, the high-cost factors per level, the
         short-stay death/transfer window and codes and the ungroupable codes
         are taken from the policy, so the flags watch what the settlement
         pays for.
@@ -109,6 +118,9 @@ class MonitorParams:
         death = [c for c in ss.discharge if c == DEATH_CODE]
         values = dict(
             readmission_days=int(policy.readmission.days),
+            readmission_same_hospital=bool(policy.readmission.same_hospital),
+            readmission_exempt_adrg=tuple(policy.readmission.exempt_adrg),
+            readmission_exempt_diagnoses=tuple(policy.readmission.exempt_diagnoses),
             high_cost_factor=float(hc.k_default),
             high_cost_factor_by_level={str(k): float(v) for k, v in hc.k.items()},
             early_days=float(ss.max_los),
@@ -145,11 +157,15 @@ def describe_flags(params: MonitorParams | None = None) -> dict[str, str]:
     """A one-line rule per flag, with the parameters filled in (for reports)."""
     p = params or MonitorParams()
     n = p.readmission_days
+    where = "the same hospital" if p.readmission_same_hospital else "any hospital"
     return {
         "readmission": f"stays starting 0–{n} days after the same patient's previous "
-                       "discharge from the same hospital / all stays of patients with an id",
+                       f"discharge from {where} (tumour radio-/chemotherapy exempt) "
+                       "/ all stays of patients with an id",
         "readmission_same_mdc": f"as readmission, previous stay in the same MDC (0–{n} days)",
         "readmission_same_adrg": f"as readmission, previous stay in the same ADRG (0–{n} days)",
+        "readmission_same_drg": f"as readmission, previous stay in the same DRG (0–{n} days): "
+                                "the settlement's pairing",
         "short_stay": f"LOS <= {p.short_stay_days:g} days with a regular discharge / cases with LOS",
         "severity_share": "grouped cases with CC or MCC / grouped cases",
         "severity_shift": "CC+MCC share in the latest period minus the share in the period "
@@ -166,34 +182,29 @@ def describe_flags(params: MonitorParams | None = None) -> dict[str, str]:
 
 def _stay_dates(df: pl.DataFrame) -> pl.DataFrame | None:
     """Add ``_adm`` and ``_dis`` dates; the missing one of the two is derived with LOS."""
-    has_adm, has_dis = "admission_date" in df.columns, "discharge_date" in df.columns
-    has_los = "los" in df.columns
-    if not (has_adm or has_dis) or not (has_adm and has_dis or has_los):
+    dates = stay_dates(df)
+    if dates is None:
         return None
-    los_days = pl.duration(days=pl.col("los").round(0).cast(pl.Int64)) if has_los else None
-    adm = _as_date(df, "admission_date") if has_adm else _as_date(df, "discharge_date") - los_days
-    dis = _as_date(df, "discharge_date") if has_dis else adm + los_days
-    return df.with_columns(_adm=adm, _dis=dis)
+    return df.with_columns(_adm=dates[0], _dis=dates[1])
 
 
 # --------------------------------------------------------------------------- case masks
 
-def _readmission_mask(days: int, extra: str | None) -> pl.Expr:
-    """True for a stay that starts 0..days after the previous discharge in its partition.
+def _readmissions(df: pl.DataFrame, p: MonitorParams, match: str | None) -> pl.Series:
+    """True for the later stay of a readmission pair (``casemix.readmission.pair_stays``).
 
-    The partition is (patient, hospital[, extra]); stays are ordered by
-    admission, then discharge, then input order.  The pairing is that of
-    the settlement's readmission rule (``casemix._readmit``): gap 0 (a
-    same-day return) counts, overlapping stays (gap < 0) do not.  Here the
-    later stay is the one counted.
+    The pairing is the settlement's: gap 0 (a same-day return) counts,
+    overlapping stays (gap < 0) do not, exempt stays take no part.  Here
+    the later stay, the readmission itself, is the one counted.  Matching
+    on the group needs a group: ungroupable and excluded stays (``_grouped``
+    false) do not pair by DRG or ADRG.
     """
-    keys = ["patient_id", "hospital_id"] + ([extra] if extra else [])
-    prev_dis = pl.col("_dis").shift(1).over(keys, order_by=["_adm", "_dis", "_row"])
-    gap = (pl.col("_adm") - prev_dis).dt.total_days()
-    mask = gap.is_between(0, days).fill_null(False)
-    if extra:
-        mask = mask & pl.col(extra).is_not_null() & (pl.col(extra) != "")
-    return mask & pl.col("patient_id").is_not_null()
+    eligible = df["_grouped"] if match in ("drg", "adrg") else None
+    pairs = pair_stays(df, days=p.readmission_days, match=match, eligible=eligible,
+                       same_hospital=p.readmission_same_hospital,
+                       exempt_adrg=p.readmission_exempt_adrg,
+                       exempt_diagnoses=p.readmission_exempt_diagnoses)
+    return pairs["later"]
 
 
 @dataclass
@@ -210,15 +221,14 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
     out: list[_Flag] = []
 
     # readmissions need a patient id and stay dates
-    dated = "_adm" in cols and "patient_id" in cols
-    for name, extra in (("readmission", None), ("readmission_same_mdc", "mdc"),
-                        ("readmission_same_adrg", "adrg")):
-        if not dated or (extra and extra not in cols):
-            need = "patient_id, admission_date or discharge_date (+ los)" + (f", {extra}" if extra else "")
-            out.append(_Flag(name, None, None, f"not computed: needs {need}"))
+    for name, match in (("readmission", None), ("readmission_same_mdc", "mdc"),
+                        ("readmission_same_adrg", "adrg"), ("readmission_same_drg", "drg")):
+        missing = missing_columns(df, match=match, same_hospital=p.readmission_same_hospital)
+        if missing:
+            out.append(_Flag(name, None, None, f"not computed: needs {', '.join(missing)}"))
             continue
         den = pl.col("patient_id").is_not_null() & pl.col("_adm").is_not_null()
-        out.append(_Flag(name, den & _readmission_mask(p.readmission_days, extra), den))
+        out.append(_Flag(name, den & pl.lit(_readmissions(df, p, match)), den))
 
     death = pl.col("discharge") == p.death_code if "discharge" in cols else None
     transfer = pl.col("discharge").is_in([float(c) for c in p.transfer_codes]) if "discharge" in cols else None

@@ -3,7 +3,7 @@
 Where the in-memory settlement looks across cases
 -------------------------------------------------
 - *within a hospital*: the cap on special cases (a share of the
-  hospital's cases), readmissions (same patient, hospital and ADRG), and
+  hospital's cases), readmissions (one hospital only: cross-hospital pairs are refused), and
   the split of the hospital's money over its cases (largest remainder over
   its cases' points, in input order);
 - *across the region*: the point budget (budget − at-cost payments) split
@@ -68,7 +68,7 @@ from casemix.settle import settle as settle_in_memory
 from casemix.weights import Weights
 
 _OPTIONAL = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
-             "admission_date", "discharge_date")
+             "admission_date", "discharge_date", "pdx")
 _SPECIAL_NOTE = "listed special case"
 _AT_COST = re.compile(r"at-cost payments \((\d+) fen\)")
 
@@ -287,6 +287,13 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
         wt = to_polars(weights.table if isinstance(weights, Weights) else weights)
         wt = wt.select([c for c in ("drg", "rw", "mean_cost", "mean_los") if c in wt.columns])
     _check_policy(policy, wt, points)
+    ra = policy.readmission
+    if ra.enabled and not ra.same_hospital and "patient_id" in columns:
+        # cases are settled hospital by hospital, so a pair across hospitals is not seen
+        raise InputError("casemix.dask.settle: readmissions pair across hospitals "
+                         "(readmission.same_hospital = false), which this version does not "
+                         "reduce across partitions; set readmission.same_hospital = true or "
+                         "readmission.enabled = false, or settle in memory")
     cols = list(dict.fromkeys(need + [c for c in _OPTIONAL if c in columns]))
     # Optimise once, now: dask may fuse small Parquet partitions when columns are projected,
     # which would change the partition count between the pass that numbers the rows and the
