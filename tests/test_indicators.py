@@ -54,16 +54,33 @@ def test_hospital_indicators_by_hand():
     assert b["total_weight"] == pytest.approx(5.0) and b["cmi"] == pytest.approx(5 / 3)
     assert a["drgs"] == 2 and b["drgs"] == 2
     # regional means over grouped cases: X cost (100+300+200)/3 = 200, LOS 3;
-    # Y cost (1000+600+800)/3 = 800, LOS 8
-    assert a["cost_efficiency"] == pytest.approx(1400 / 1200)
-    assert b["cost_efficiency"] == pytest.approx(1600 / 1800)
-    assert a["time_efficiency"] == pytest.approx(16 / 14)
-    assert b["time_efficiency"] == pytest.approx(17 / 19)
+    # Y cost (1000+600+800)/3 = 800, LOS 8.  Efficiency = mean of case / regional mean:
+    # A cost (100/200 + 300/200 + 1000/800) / 3 = (0.5 + 1.5 + 1.25) / 3 = 1.0833,
+    # B (200/200 + 600/800 + 800/800) / 3 = 2.75 / 3; LOS A (2/3 + 4/3 + 10/8) / 3,
+    # B (3/3 + 6/8 + 8/8) / 3
+    assert a["cost_efficiency"] == pytest.approx(3.25 / 3)
+    assert b["cost_efficiency"] == pytest.approx(2.75 / 3)
+    assert a["time_efficiency"] == pytest.approx(3.25 / 3)
+    assert b["time_efficiency"] == pytest.approx(2.75 / 3)
     # low risk: X has no death (ln 0 = −inf) → low risk; Y alone has deaths → no z-score
     assert (a["low_risk_cases"], a["low_risk_deaths"], a["low_risk_mortality"]) == (2, 0, 0.0)
     assert (b["low_risk_cases"], b["low_risk_deaths"]) == (1, 0)
     assert a["cc_share"] == pytest.approx(1 / 3) and a["mcc_share"] == pytest.approx(1 / 3)
     assert b["cc_share"] == pytest.approx(1 / 3) and b["mcc_share"] == 0.0
+
+
+def test_efficiency_ratio_of_sums_is_a_named_option():
+    # A's mix is uneven (one cheap X, one dear X, one Y): the ratio of sums weights the
+    # expensive Y more, Σc / ΣM = (100 + 300 + 1000) / (200 + 200 + 800) = 1400 / 1200
+    out = hospital_indicators(hand_cases(), WEIGHTS, efficiency="ratio_of_sums")
+    a, b = row(out, hospital_id="A"), row(out, hospital_id="B")
+    assert a["cost_efficiency"] == pytest.approx(1400 / 1200)
+    assert b["cost_efficiency"] == pytest.approx(1600 / 1800)
+    assert a["time_efficiency"] == pytest.approx(16 / 14)
+    assert b["time_efficiency"] == pytest.approx(17 / 19)
+    assert a["cost_efficiency"] != pytest.approx(3.25 / 3)
+    with pytest.raises(InputError, match="efficiency"):
+        hospital_indicators(hand_cases(), WEIGHTS, efficiency="sums")
 
 
 def test_exclusion_thresholds_are_parameters():
@@ -97,10 +114,10 @@ def test_numbers_as_strings_from_csv():
     cases = cases.with_columns(pl.when(pl.col("case_id") == "1").then(pl.lit("n/a"))
                                .otherwise(pl.col("total_cost")).alias("total_cost"))
     a = row(hospital_indicators(cases, WEIGHTS), hospital_id="A")
-    # case 1's cost is not a number: it leaves the cost sums (the regional X mean
+    # case 1's cost is not a number: it leaves the cost means (the regional X mean
     # becomes (300 + 200) / 2 = 250) but stays grouped
     assert a["grouped"] == 3
-    assert a["cost_efficiency"] == pytest.approx((300 + 1000) / (250 + 800))
+    assert a["cost_efficiency"] == pytest.approx((300 / 250 + 1000 / 800) / 2)
 
 
 def test_drg_indicators_and_riv_by_hand():
@@ -185,13 +202,56 @@ def test_cmi_of_a_set_is_the_weighted_mean_of_its_parts(rows):
 
 
 @settings(max_examples=100, deadline=None)
-@given(case_rows, st.floats(0.5, 20))
-def test_efficiency_is_unchanged_by_a_common_cost_scale(rows, k):
+@given(case_rows, st.floats(0.5, 20), st.sampled_from(["mean_of_ratios", "ratio_of_sums"]))
+def test_efficiency_is_unchanged_by_a_common_cost_scale(rows, k, how):
     cases = frame(rows)
-    base = hospital_indicators(cases, RW, min_cost=0)
-    scaled = hospital_indicators(cases.with_columns(pl.col("total_cost") * k), RW, min_cost=0)
+    base = hospital_indicators(cases, RW, min_cost=0, efficiency=how)
+    scaled = hospital_indicators(cases.with_columns(pl.col("total_cost") * k), RW, min_cost=0,
+                                 efficiency=how)
     for a, b in zip(base["cost_efficiency"], scaled["cost_efficiency"], strict=True):
         assert (a is None and b is None) or a == pytest.approx(b)
+
+
+# others: no exclusion (LOS <= 60, cost >= 5); the hospital H0: (DRG, cost, LOS if its DRG
+# is not among the others')
+others_rows = st.lists(
+    st.tuples(st.sampled_from(["H1", "H2"]), st.sampled_from(DRGS[:4]),
+              st.floats(5, 50_000, allow_nan=False), st.integers(0, 60)),
+    min_size=0, max_size=40)
+own_rows = st.lists(st.tuples(st.sampled_from(DRGS[:4]), st.floats(5, 50_000),
+                              st.integers(1, 60)), min_size=1, max_size=10)
+
+
+@settings(max_examples=100, deadline=None)
+@given(others_rows, own_rows)
+def test_a_hospital_at_the_regional_means_has_indices_of_one(others, own):
+    # every H0 case costs (and stays) its DRG's mean over the other hospitals; a DRG only
+    # H0 has gets one cost and LOS for all its cases.  Either way the regional mean of
+    # the DRG, H0 included, is that value, so every c_i / M_g(i) is 1.
+    mean: dict[str, tuple[float, float]] = {}
+    for drg in {d for d, _, _ in own}:
+        mine = [(c, n) for h, d, c, n in others if d == drg]
+        first = next((c, float(n)) for d, c, n in own if d == drg)
+        mean[drg] = ((sum(c for c, _ in mine) / len(mine), sum(n for _, n in mine) / len(mine))
+                     if mine else first)
+    rows = [(h, d, c, float(n)) for h, d, c, n in others]
+    rows += [("H0", d, *mean[d]) for d, _, _ in own]
+    out = hospital_indicators(frame(rows), RW)
+    h0 = row(out, hospital_id="H0")
+    assert h0["cost_efficiency"] == pytest.approx(1.0)
+    assert h0["time_efficiency"] is None or h0["time_efficiency"] == pytest.approx(1.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(case_rows)
+def test_one_drg_per_hospital_both_forms_agree(rows):
+    cases = frame(rows).with_columns(drg=pl.col("hospital_id").replace_strict(
+        {"H1": "D1", "H2": "D2", "H3": "D3"}))
+    mean = hospital_indicators(cases, RW)
+    sums = hospital_indicators(cases, RW, efficiency="ratio_of_sums")
+    for col in ("cost_efficiency", "time_efficiency"):
+        for a, b in zip(mean[col], sums[col], strict=True):
+            assert (a is None and b is None) or a == pytest.approx(b)
 
 
 def test_riv_agrees_with_the_weights_module():

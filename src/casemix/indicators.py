@@ -38,6 +38,9 @@ __all__ = [
     "low_risk_drgs",
 ]
 
+#: How the efficiency indices average (see ``hospital_indicators``).
+EFFICIENCY = ("mean_of_ratios", "ratio_of_sums")
+
 DEATH_CODE = 5  # 离院方式 5 = 死亡 (medical-record / settlement-list code table)
 
 _NUMERIC = ("total_cost", "los", "discharge")
@@ -212,7 +215,8 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
                         ungroupable: Sequence[str] = ("0000",),
                         low_risk: Sequence[str] | None = None,
                         low_risk_z: float = -1.0,
-                        death_code: float = DEATH_CODE) -> FrameLike:
+                        death_code: float = DEATH_CODE,
+                        efficiency: str = "mean_of_ratios") -> FrameLike:
     """Case-mix indicators per hospital (or per any grouping of cases).
 
     Formulas (sources in ``docs/indicators.md``):
@@ -221,10 +225,13 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
     * ``cmi`` = Σ RW / weighted cases; ``total_weight`` = Σ RW [city pages,
       CHS-DRG];
     * ``drgs`` = number of distinct DRGs among grouped cases;
-    * ``cost_efficiency`` = Σ actual cost / Σ expected cost, the expected
-      cost of a case being the mean cost of its DRG over all hospitals in
-      ``cases`` (the region) [city pages]; ``time_efficiency`` likewise with
-      LOS.  Both over grouped cases with a cost (resp. LOS);
+    * ``cost_efficiency`` (费用消耗指数) = the mean over the hospital's
+      cases of c_i / M_g(i), M_g being the mean cost of the case's DRG over
+      all hospitals in ``cases`` (the region) — equivalently
+      Σ_g (hospital's mean cost in g / M_g × its cases in g) / its cases
+      [DIP 3.0 draft appendix 20–21; CHS-DRG 技术规范];
+      ``time_efficiency`` (时间消耗指数) likewise with LOS.  Both over
+      grouped cases with a cost (resp. LOS) and a regional mean above 0;
     * ``low_risk_mortality`` = deaths / cases among grouped cases in
       low-risk DRGs (see :func:`low_risk_drgs`);
     * ``cc_share``, ``mcc_share`` = share of grouped cases with severity
@@ -250,6 +257,12 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         when not given.
     low_risk_z : float
         The z-score threshold of the derivation.
+    efficiency : {"mean_of_ratios", "ratio_of_sums"}
+        ``"mean_of_ratios"`` is the national definition above;
+        ``"ratio_of_sums"`` gives Σ c_i / Σ M_g(i) instead, the form some
+        city pages state (``../shared/payment-notes.md``, "Indicators").
+        They agree when a hospital has one DRG and differ when its mix is
+        uneven: the ratio of sums weights expensive DRGs more.
 
     Returns
     -------
@@ -257,6 +270,9 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         One row per group (sorted by the keys), same container type as
         ``cases``.
     """
+    if efficiency not in EFFICIENCY:
+        raise InputError(f"hospital_indicators: efficiency must be one of "
+                         f"{', '.join(EFFICIENCY)}; got {efficiency!r}")
     keys = _keys(by)
     df = _prepare(cases, need=("drg",))
     if "month" in keys:
@@ -276,11 +292,14 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
     def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
         return pl.when(den > 0).then(num / den).otherwise(None)
 
-    def efficiency(col: str) -> pl.Expr:
+    def consumption_index(col: str) -> pl.Expr:
         if col not in df.columns:
             return pl.lit(None, dtype=pl.Float64)
-        ok = g & pl.col(col).is_not_null()
-        return ratio(pl.col(col).filter(ok).sum(), pl.col(f"_exp_{col}").filter(ok).sum())
+        expected = pl.col(f"_exp_{col}")
+        ok = g & pl.col(col).is_not_null() & (expected > 0).fill_null(False)
+        if efficiency == "ratio_of_sums":
+            return ratio(pl.col(col).filter(ok).sum(), expected.filter(ok).sum())
+        return (pl.col(col) / expected).filter(ok).mean()
 
     death = ((pl.col("discharge") == death_code).fill_null(False)
              if "discharge" in df.columns else pl.lit(False))
@@ -296,8 +315,8 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         pl.col("rw").filter(weighted).sum().alias("total_weight"),
         ratio(pl.col("rw").filter(weighted).sum(), weighted.sum()).alias("cmi"),
         pl.col("drg").filter(g).n_unique().alias("drgs"),
-        efficiency("total_cost").alias("cost_efficiency"),
-        efficiency("los").alias("time_efficiency"),
+        consumption_index("total_cost").alias("cost_efficiency"),
+        consumption_index("los").alias("time_efficiency"),
         lr.sum().alias("low_risk_cases"),
         (lr & death).sum().alias("low_risk_deaths"),
         ratio((lr & death).sum(), lr.sum()).alias("low_risk_mortality"),

@@ -264,7 +264,7 @@ def _ordinal(p: float) -> str:
 def _definitions_note() -> str:
     return ("<p>Definitions and sources of every indicator and flag: "
             "<code>docs/indicators.md</code>. CMI = Σ RW / weighted cases; cost (time) "
-            "efficiency = Σ actual cost (LOS) / Σ regional DRG mean; grouping rate = grouped / "
+            "efficiency = mean over cases of cost (LOS) / regional DRG mean; grouping rate = grouped / "
             "(cases − excluded: LOS &gt; 60 d or cost &lt; 5 yuan).</p>")
 
 
