@@ -96,13 +96,18 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
 
     # --- overview
     riv = grouping_riv(df)
+    # the weights' own RIV is over their trimmed case set: a different number, so a
+    # different label (issue 13 item 6)
+    riv_trimmed = (getattr(weights, "quality", None) or {}).get("riv")
     overview = H.cards([
         ("cases 病例", f"{region['cases']:,}"),
         ("hospitals 医院", f"{len(ids):,}"),
         ("DRGs 组数", f"{region['drgs']:,}"),
         ("grouping rate 入组率", H.fmt_pct(region["grouping_rate"])),
         ("regional CMI", H.fmt_num(3)(region["cmi"])),
-        ("RIV (cost)", "" if not np.isfinite(riv) else f"{riv:.3f}"),
+        ("RIV (cost, all grouped cases)", "" if not np.isfinite(riv) else f"{riv:.3f}"),
+        *([("RIV (cost, the weights' trimmed cases)", f"{riv_trimmed:.3f}")]
+          if riv_trimmed is not None else []),
         ("low-risk mortality 低风险组死亡率", H.fmt_pct(region["low_risk_mortality"])),
         ("flags raised 触发预警", f"{int(fl['flagged'].sum()):,}"),
     ])
@@ -145,7 +150,10 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
                            [("hospital_id", "hospital", H.fmt_text), ("payment", "payment (yuan)", H.fmt_num(2)),
                             ("cost", "actual cost (yuan)", H.fmt_num(2)),
                             ("surplus", "surplus (yuan)", H.fmt_num(2)),
-                            ("surplus_share", "surplus / cost", H.fmt_pct)], scroll=True)
+                            ("surplus_share", "surplus / cost", H.fmt_pct),
+                            *([("settled_cmi", "CMI in the settlement (all cases with a weight)",
+                                H.fmt_num(3))] if "settled_cmi" in m.columns else [])],
+                           scroll=True)
     sections.append(("Payment 支付与实际费用", content))
 
     # --- DRGs and weights
@@ -191,7 +199,7 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
 _HOSPITAL_COLUMNS: list[H.Column] = [
     ("hospital_id", "hospital", H.fmt_text), ("cases", "cases", H.fmt_int),
     ("excluded", "excluded", H.fmt_int), ("grouping_rate", "grouping rate", H.fmt_pct),
-    ("cmi", "CMI", H.fmt_num(3)), ("total_weight", "total weight", H.fmt_num(1)),
+    ("cmi", "CMI (LOS ≤ 60 d, cost ≥ 5 yuan)", H.fmt_num(3)), ("total_weight", "total weight", H.fmt_num(1)),
     ("drgs", "DRGs", H.fmt_int), ("cost_efficiency", "cost eff.", H.fmt_num(3)),
     ("time_efficiency", "time eff.", H.fmt_num(3)),
     ("low_risk_mortality", "low-risk mortality", H.fmt_pct),
@@ -265,7 +273,11 @@ def _definitions_note() -> str:
     return ("<p>Definitions and sources of every indicator and flag: "
             "<code>docs/indicators.md</code>. CMI = Σ RW / weighted cases; cost (time) "
             "efficiency = mean over cases of cost (LOS) / regional DRG mean; grouping rate = grouped / "
-            "(cases − excluded: LOS &gt; 60 d or cost &lt; 5 yuan).</p>")
+            "(cases − excluded: LOS &gt; 60 d or cost &lt; 5 yuan). The indicators' CMI leaves "
+            "the excluded cases out; the settlement's CMI (payment table) is over every case "
+            "the settlement gave a weight, excluded ones included, so the two differ when a "
+            "hospital has excluded cases. The RIV of all grouped cases is untrimmed; the "
+            "weights' RIV is over the cases their trimming kept.</p>")
 
 
 def _labels(ids: list[str], font: str | None) -> tuple[list[str], dict[str, str]]:
@@ -304,5 +316,6 @@ def _hospital_money(settlement: Any) -> pl.DataFrame | None:
 
         raise InputError("settlement: need hospital_id and payment_fen/cost_fen (or payment/cost) "
                          f"columns; got {', '.join(t.columns)}")
-    return (t.select(pl.col("hospital_id").cast(pl.String), payment=pay, cost=cost)
+    extra = [pl.col("cmi").cast(pl.Float64).alias("settled_cmi")] if "cmi" in t.columns else []
+    return (t.select(pl.col("hospital_id").cast(pl.String), *extra, payment=pay, cost=cost)
              .with_columns(surplus=pl.col("payment") - pl.col("cost")))
