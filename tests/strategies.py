@@ -216,3 +216,35 @@ junk_text = st.one_of(st.none(), st.text(max_size=15), st.text("ABCxX0123456789.
 JUNK_SCALAR_COLUMNS = ("case_id", "hospital_id", "sex", "age", "age_days", "birth_weight", "los",
                        "discharge", "total_cost", "patient_id", "admission_date", "discharge_date",
                        "insurance_type", "department", "year")
+
+
+# ---------------------------------------------------------------------------
+# Payment rules (casemix.payment.special_cases, new_tech, monthly, outliers) —
+# used by tests/test_payment_*.py
+# ---------------------------------------------------------------------------
+#
+# `rule_cases()` draws a small region as plain columns: case ids (unique),
+# hospital, cost and a positive standard (yuan, 2 decimals), LOS, points,
+# a discharge month, patient share and audit deduction (fen).
+
+
+@st.composite
+def rule_cases(draw, min_size: int = 1, max_size: int = 40) -> dict:
+    n = draw(st.integers(min_size, max_size))
+    yuan = st.integers(0, 5_000_000).map(lambda f: f / 100)
+    cost = draw(st.lists(yuan, min_size=n, max_size=n))
+    standard = draw(st.lists(st.integers(1, 2_000_000).map(lambda f: f / 100),
+                             min_size=n, max_size=n))
+    return {
+        "case_id": [f"C{i:03d}" for i in draw(st.permutations(range(n)))],
+        "hospital_id": draw(st.lists(st.sampled_from(["H1", "H2", "H3"]), min_size=n, max_size=n)),
+        "cost": cost,
+        "standard": standard,
+        "los": draw(st.lists(st.integers(0, 90), min_size=n, max_size=n)),
+        "points": draw(st.lists(st.integers(0, 500_000).map(lambda p: p / 100),
+                                min_size=n, max_size=n)),
+        "month": draw(st.lists(st.integers(1, 12), min_size=n, max_size=n)),
+        "patient_fen": draw(st.lists(st.integers(0, 2_000_000), min_size=n, max_size=n)),
+        "audit_yuan": draw(st.lists(st.integers(0, 100_000).map(lambda f: f / 100),
+                                    min_size=n, max_size=n)),
+    }

@@ -1,0 +1,227 @@
+"""Monthly pre-settlement (月度预结算) and annual clearing (年度清算).
+
+Rules (DIP 3.0 draft §7.2–7.3 [A]; 经办管理规程 §26 [A-规]):
+
+- Months by discharge date (出院日期, ``YYYY-MM``).
+- Monthly, per hospital [A §7.2]: "医疗机构月度预结费用 = (该医疗机构月度总
+  权重 × 该月费率 − 该月患者支付总额) × 预拨比例 − 该月审核扣款", i.e.
+  ``monthly = (points × PV_prov − patient share) × prepay_ratio − audit``,
+  with PV_prov the provisional point value (the year-start / base point
+  value unless the policy gives one) and ``prepay_ratio`` 90% in the draft.
+  In fen, each step rounded ROUND_HALF_UP once per hospital × month:
+  gross = ⌊points × PV_prov × 100⌉; base = gross − patient share;
+  prepaid = ⌊base × prepay_ratio⌉; monthly = prepaid − audit.  A negative
+  monthly amount is a recovery from the hospital.
+- Quality deposit (质量保证金) [A-规 §26]: "可预留一定比例（不超过 5%）作为
+  质量保证金，结合考核评价情况在年度清算进行拨付": deposit =
+  ⌊deposit_share × annual⌉ (0 when the annual amount is not positive),
+  returned × a fraction of the assessment score.  The sources give no
+  formula for the return; casemix's (a parameter): nothing below
+  ``pass_score``, else min(score ÷ full_score, 1).
+- Annual [A §7.3 (四)]: annual settlement = the hospital's settled fund
+  payment − Σ audit deductions of the year ("… × 考核系数 − ∑审核扣减费用";
+  the assessment coefficient is the settlement core's).  Clearing [A §7.3
+  二(二)]: "年终预清算金额与全年月度预结算金额以及预拨周转金之差":
+  ``clearing = annual − Σ monthly − deposit``; the deposit returned is paid
+  beside it, so the year's total to the hospital is
+  ``Σ monthly + clearing + returned = annual − deposit + returned``.
+
+All amounts are integer fen (``casemix._money``); the tables' sums are
+exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from casemix._money import round_half_up, yuan_array_to_fen
+from casemix.errors import InputError, PolicyError
+from casemix.payment._section import Section
+
+__all__ = ["MonthlyConfig", "annual_clearing", "deposit_return_fraction", "discharge_months",
+           "monthly_presettlement"]
+
+
+class MonthlyConfig(Section):
+    """``[monthly]``: monthly pre-settlement and the quality deposit.
+
+    Parameters
+    ----------
+    enabled
+        Produce the hospital × month table and the clearing (off by default).
+    point_value
+        Provisional point value, yuan per point; unset = the settlement's
+        base (year-start) point value.
+    prepay_ratio
+        预拨比例 (0.9 in the DIP 3.0 draft §7.2; ≥ 0.85 in Zhejiang [city]).
+    deposit_share
+        Quality deposit withheld from the annual settlement, at most 0.05
+        [A-规 §26].
+    scores
+        hospital_id → assessment score (考核得分); hospitals not listed get
+        ``default_score``.
+    full_score, pass_score
+        Score returning the whole deposit; score below which none is returned.
+    """
+
+    TABLE = "monthly"
+
+    enabled: bool = False
+    point_value: float | None = Field(default=None, gt=0)
+    prepay_ratio: float = Field(default=0.9, ge=0, le=1)
+    deposit_share: float = Field(default=0.05, ge=0, le=0.05)
+    scores: dict[str, float] = Field(default_factory=dict)
+    default_score: float = Field(default=100.0, ge=0)
+    full_score: float = Field(default=100.0, gt=0)
+    pass_score: float = Field(default=0.0, ge=0)
+
+
+def _ids(cases: pl.DataFrame) -> pl.Series:
+    if "case_id" in cases.columns:
+        return cases["case_id"].cast(pl.String)
+    return pl.int_range(1, cases.height + 1, eager=True).cast(pl.String)
+
+
+def discharge_months(cases: pl.DataFrame) -> pl.Series:
+    """``YYYY-MM`` of each case's ``discharge_date`` (a date, datetime or ISO text).
+
+    Raises
+    ------
+    PolicyError
+        The cases have no ``discharge_date`` column (monthly pre-settlement
+        needs it).
+    InputError
+        A missing or unreadable date, naming the row and case id.
+    """
+    if "discharge_date" not in cases.columns:
+        raise PolicyError("monthly pre-settlement needs the column discharge_date (出院日期), "
+                          "which the cases lack; add it or set monthly.enabled = false")
+    s = cases["discharge_date"]
+    if s.dtype == pl.String:
+        d = s.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        d = d.fill_null(s.str.strip_chars().str.to_date("%Y%m%d", strict=False))
+    elif s.dtype == pl.Date:
+        d = s
+    elif isinstance(s.dtype, pl.Datetime):
+        d = s.dt.date()
+    else:
+        d = s.cast(pl.Date, strict=False)
+    bad = d.is_null()
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise InputError(f"discharge_date missing or not a date at row {i} "
+                         f"(case_id {_ids(cases)[i]!r}): {s[i]!r}; monthly pre-settlement "
+                         "assigns each case to its discharge month")
+    return d.dt.strftime("%Y-%m").alias("month")
+
+
+def _fen_column(cases: pl.DataFrame, name: str, what: str) -> np.ndarray:
+    """A yuan column as integer fen (0 where null); negative or unreadable → InputError."""
+    if name not in cases.columns:
+        return np.zeros(cases.height, dtype=np.int64)
+    raw = cases[name]
+    x = raw.cast(pl.Float64, strict=False)
+    bad = (x.is_null() & raw.is_not_null()) | (x < 0).fill_null(False) | x.is_nan()
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise InputError(f"{name} ({what}) is negative or not a number at row {i} "
+                         f"(case_id {_ids(cases)[i]!r}): {raw[i]!r}")
+    return yuan_array_to_fen(x.fill_null(0.0).to_numpy())
+
+
+def monthly_presettlement(cases: pl.DataFrame, points: np.ndarray,
+                          point_value: float | np.ndarray, config: MonthlyConfig, *,
+                          patient_share_fen: np.ndarray | None = None) -> pl.DataFrame:
+    """The hospital × month pre-settlement table.
+
+    Parameters
+    ----------
+    cases
+        ``hospital_id``, ``discharge_date``; optional ``audit_deduction``
+        (yuan, alias 审核扣款) and ``case_id``.
+    points
+        Each case's settled (adjusted) points.
+    point_value
+        Provisional point value, yuan per point: one for all, or per case
+        (e.g. by pool).
+    patient_share_fen
+        What each case's patient bears, fen (0 if not given).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per hospital × month, sorted: ``hospital_id``, ``month``,
+        ``cases``, ``points``, ``gross_fen``, ``patient_share_fen``,
+        ``base_fen``, ``prepaid_fen``, ``audit_fen``, ``monthly_fen``.
+    """
+    month = discharge_months(cases)
+    audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
+    pts = np.asarray(points, dtype=np.float64)
+    pv = np.broadcast_to(np.asarray(point_value, dtype=np.float64), pts.shape)
+    patient = (np.zeros(cases.height, dtype=np.int64) if patient_share_fen is None
+               else np.asarray(patient_share_fen, dtype=np.int64))
+    f = pl.DataFrame({"hospital_id": cases["hospital_id"].cast(pl.String), "month": month,
+                      "points": pts, "gross": pts * pv * 100.0,
+                      "patient_share_fen": patient, "audit_fen": audit})
+    t = (f.group_by("hospital_id", "month")
+         .agg(pl.len().cast(pl.Int64).alias("cases"), pl.col("points").sum(),
+              pl.col("gross").sum(), pl.col("patient_share_fen").sum(),
+              pl.col("audit_fen").sum())
+         .sort("hospital_id", "month"))
+    gross = round_half_up(t["gross"].to_numpy())
+    base = gross - t["patient_share_fen"].to_numpy()
+    prepaid = round_half_up(base * config.prepay_ratio)
+    return t.drop("gross").with_columns(
+        pl.Series("gross_fen", gross), pl.Series("base_fen", base),
+        pl.Series("prepaid_fen", prepaid),
+        pl.Series("monthly_fen", prepaid - t["audit_fen"].to_numpy()),
+    ).select("hospital_id", "month", "cases", "points", "gross_fen", "patient_share_fen",
+             "base_fen", "prepaid_fen", "audit_fen", "monthly_fen")
+
+
+def deposit_return_fraction(score: np.ndarray, config: MonthlyConfig) -> np.ndarray:
+    """Share of the deposit returned: 0 below pass_score, else min(score ÷ full_score, 1)."""
+    s = np.asarray(score, dtype=np.float64)
+    return np.where(s < config.pass_score, 0.0, np.minimum(s / config.full_score, 1.0))
+
+
+def annual_clearing(settled: pl.DataFrame, monthly: pl.DataFrame,
+                    config: MonthlyConfig) -> pl.DataFrame:
+    """Per hospital: annual settlement, Σ monthly, deposit, clearing and deposit returned.
+
+    Parameters
+    ----------
+    settled
+        ``hospital_id`` and ``settled_fen``: each hospital's settled fund
+        payment for the year (the settlement core's result).
+    monthly
+        The table of :func:`monthly_presettlement`.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``hospital_id``, ``settled_fen``, ``audit_fen``, ``annual_fen`` (=
+        settled − audit), ``monthly_fen`` (Σ), ``deposit_fen``, ``clearing_fen``
+        (= annual − Σ monthly − deposit), ``score``, ``deposit_returned_fen``,
+        ``total_paid_fen`` (= Σ monthly + clearing + returned).
+    """
+    m = monthly.group_by("hospital_id").agg(pl.col("monthly_fen").sum(), pl.col("audit_fen").sum())
+    t = (settled.select(pl.col("hospital_id").cast(pl.String), pl.col("settled_fen").cast(pl.Int64))
+         .join(m, on="hospital_id", how="left")
+         .with_columns(pl.col("monthly_fen", "audit_fen").fill_null(0).cast(pl.Int64))
+         .sort("hospital_id"))
+    annual = t["settled_fen"].to_numpy() - t["audit_fen"].to_numpy()
+    deposit = np.where(annual > 0, round_half_up(annual * config.deposit_share), 0)
+    clearing = annual - t["monthly_fen"].to_numpy() - deposit
+    score = np.array([config.scores.get(h, config.default_score)
+                      for h in t["hospital_id"].to_list()], dtype=np.float64)
+    returned = round_half_up(deposit * deposit_return_fraction(score, config))
+    return t.with_columns(
+        pl.Series("annual_fen", annual), pl.Series("deposit_fen", deposit),
+        pl.Series("clearing_fen", clearing), pl.Series("score", score),
+        pl.Series("deposit_returned_fen", returned),
+        pl.Series("total_paid_fen", t["monthly_fen"].to_numpy() + clearing + returned),
+    ).select("hospital_id", "settled_fen", "audit_fen", "annual_fen", "monthly_fen",
+             "deposit_fen", "clearing_fen", "score", "deposit_returned_fen", "total_paid_fen")

@@ -1,0 +1,76 @@
+"""新药新技术除外支付 (casemix.payment.new_tech): worked example NT in
+docs/payment-settlement.md, reproduced by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+
+from casemix.errors import InputError, PolicyError
+from casemix.payment.new_tech import (NewTechConfig, dip_addon, drg_exclusion, new_tech_cost,
+                                      outside_payment_fen)
+from strategies import rule_cases
+
+
+def test_worked_example_nt_drg_beijing_rule():
+    cfg = NewTechConfig(enabled=True)              # 2 × standard, share > 64%
+    std = np.full(4, 20_000.0)
+    cost = np.array([100_000.0, 100_000.0, 39_000.0, 40_000.0])
+    tech = np.array([70_000.0, 60_000.0, 30_000.0, 30_000.0])
+    eligible, residual = drg_exclusion(cost, tech, std, cfg)
+    # A: 100k > 40k and 70% > 64%; B: 60% ≤ 64%; C: 39k ≤ 40k; D: 40k not above 40k
+    assert list(eligible) == [True, False, False, False]
+    assert list(residual) == [30_000.0, 100_000.0, 39_000.0, 40_000.0]
+    assert list(outside_payment_fen(tech, eligible, 1.0)) == [7_000_000, 0, 0, 0]
+    # 12,345.67 yuan × 0.9 = 11,111.103 yuan → 1,111,110 fen
+    assert list(outside_payment_fen(np.array([12_345.67]), np.array([True]), 0.9)) == [1_111_110]
+
+
+def test_worked_example_nt_dip_addon():
+    # M = 8,000 yuan, scores RW × 1000 → 8 yuan per point; 12,000 yuan of new technology
+    addon, residual = dip_addon(np.array([50_000.0, 9_000.0]), np.array([12_000.0, 0.0]), 8.0,
+                                NewTechConfig(enabled=True))
+    assert list(addon) == [1_500.0, 0.0]
+    assert list(residual) == [38_000.0, 9_000.0]
+    addon, _ = dip_addon(np.array([50_000.0]), np.array([12_000.0]), 8.0,
+                         NewTechConfig(enabled=True, dip_factor=0.5))
+    assert list(addon) == [750.0]
+
+
+def test_cost_from_column_or_code_list():
+    df = pl.DataFrame({"case_id": ["a", "b", "c"], "total_cost": [100.0, 50.0, 80.0],
+                       "pproc": ["X1", "X2", None], "oproc": ["X3|X1", "", "X3"]})
+    cfg = NewTechConfig(enabled=True, codes={"X1": 60.0, "X3": 10.0})
+    assert list(new_tech_cost(df, cfg)) == [70.0, 0.0, 10.0]   # X1 counted once
+    col = df.with_columns(pl.Series("new_tech_cost", [5.0, None, 80.0]))
+    assert list(new_tech_cost(col, cfg)) == [5.0, 0.0, 80.0]   # the column wins
+
+
+def test_bad_input_names_rule_row_and_case():
+    df = pl.DataFrame({"case_id": ["a", "b"], "total_cost": [100.0, 50.0]})
+    with pytest.raises(PolicyError, match="new_tech.*new_tech_cost"):
+        new_tech_cost(df, NewTechConfig(enabled=True))
+    with pytest.raises(PolicyError, match="procedure column"):
+        new_tech_cost(df, NewTechConfig(enabled=True, codes={"X": 1.0}))
+    bad = df.with_columns(pl.Series("new_tech_cost", [1.0, -2.0]))
+    with pytest.raises(InputError, match=r"row 1 \(case_id 'b'\)"):
+        new_tech_cost(bad, NewTechConfig(enabled=True))
+    over = df.with_columns(pl.Series("new_tech_cost", [101.0, 0.0]))
+    with pytest.raises(InputError, match=r"exceeds total_cost.*case_id 'a'"):
+        new_tech_cost(over, NewTechConfig(enabled=True))
+    with pytest.raises(PolicyError, match=r"\[new_tech\] min_share"):
+        NewTechConfig.from_table({"min_share": 64})
+
+
+@settings(max_examples=60, deadline=None)
+@given(rule_cases())
+def test_residual_plus_excluded_is_the_cost(r):
+    cost = np.array(r["cost"])
+    tech = cost * np.linspace(0, 1, len(cost))
+    cfg = NewTechConfig(enabled=True)
+    eligible, residual = drg_exclusion(cost, tech, np.array(r["standard"]), cfg)
+    np.testing.assert_allclose(residual + np.where(eligible, tech, 0), cost)
+    assert (tech[eligible] > 0.64 * cost[eligible]).all()
+    assert (cost[eligible] > 2 * np.array(r["standard"])[eligible]).all()
