@@ -77,7 +77,7 @@ def test_dates_of_any_type_and_bad_dates():
 
 
 def test_config_limits():
-    with pytest.raises(PolicyError, match=r"\[monthly\] deposit_share"):
+    with pytest.raises(PolicyError, match=r"key monthly\.deposit_share"):
         MonthlyConfig.from_table({"deposit_share": 0.1})    # at most 5% [A-规 §26]
     with pytest.raises(PolicyError, match="prepay_ratio"):
         MonthlyConfig.from_table({"prepay_ratio": 1.2})

@@ -60,7 +60,7 @@ def test_bad_input_names_rule_row_and_case():
     over = df.with_columns(pl.Series("new_tech_cost", [101.0, 0.0]))
     with pytest.raises(InputError, match=r"exceeds total_cost.*case_id 'a'"):
         new_tech_cost(over, NewTechConfig(enabled=True))
-    with pytest.raises(PolicyError, match=r"\[new_tech\] min_share"):
+    with pytest.raises(PolicyError, match=r"key new_tech\.min_share"):
         NewTechConfig.from_table({"min_share": 64})
 
 

@@ -55,7 +55,7 @@ def test_worked_example_o_city_thresholds_take_precedence():
 
 def test_default_is_the_dip3_standard():
     assert OutliersConfig().reference == "standard"
-    with pytest.raises(PolicyError, match=r"\[outliers\] reference"):
+    with pytest.raises(PolicyError, match=r"key outliers\.reference"):
         OutliersConfig.from_table({"reference": "median"})
 
 

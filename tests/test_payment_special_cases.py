@@ -84,9 +84,9 @@ def test_item_payment_and_cost_points_to_the_fen():
 
 
 def test_config_errors_name_the_table_and_key():
-    with pytest.raises(PolicyError, match=r"p\.toml: \[special_cases\] cap_share"):
+    with pytest.raises(PolicyError, match=r"p\.toml, key special_cases\.cap_share"):
         SpecialCasesConfig.from_table({"cap_share": 1.5}, source="p.toml")
-    with pytest.raises(PolicyError, match="capshare: unknown key"):
+    with pytest.raises(PolicyError, match="unknown key .special_cases.capshare.; did you mean .cap_share."):
         SpecialCasesConfig.from_table({"capshare": 0.05})
     with pytest.raises(PolicyError, match="order"):
         SpecialCasesConfig.from_table({"order": "random"})

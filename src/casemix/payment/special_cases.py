@@ -72,7 +72,7 @@ class SpecialCasesConfig(Section):
 
     TABLE = "special_cases"
 
-    case_ids: tuple[str, ...] = ()
+    case_ids: tuple[str, ...] = Field(default=(), strict=False)  # TOML arrays are lists
     cost_multiple: float | None = Field(default=None, gt=0)
     min_los: float | None = Field(default=None, ge=0)
     cap_share: float | None = Field(default=None, ge=0, le=1)
