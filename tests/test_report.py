@@ -163,8 +163,10 @@ def test_cli_report(tmp_path):
     assert Path(r.output.strip()) == tmp_path / "rep" / "index.html"
     check_page(tmp_path / "rep" / "index.html")
     cases.drop("drg").write_csv(tmp_path / "ungrouped.csv")
-    bad = CliRunner().invoke(report, [str(tmp_path / "ungrouped.csv"), "-o", str(tmp_path / "x")])
-    assert bad.exit_code != 0 and "no 'drg' column" in bad.output
+    from casemix.cli import main
+
+    bad = CliRunner().invoke(main, ["report", str(tmp_path / "ungrouped.csv"), "-o", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "no 'drg' column" in bad.output
 
 
 def test_cli_report_with_policy(tmp_path):

@@ -77,10 +77,15 @@ def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str
     """Column -> lookup key, with the user's mapping applied first."""
     keys = {c: norm_name(c) for c in df.columns}
     labels: dict[str, str] = {}
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise InputError(f"mapping must be a dict of input column -> casemix field, e.g. "
+                         f"{{'主要诊断': 'pdx'}}; got {type(mapping).__name__}")
     if not mapping:
         return keys, labels
     taken: dict[str, str] = {}
     for src, target in mapping.items():
+        if not isinstance(src, str) or not isinstance(target, str):
+            raise InputError(f"mapping {src!r} -> {target!r}: both must be column/field names (text)")
         if src not in keys:
             raise InputError(f"mapping names column {src!r}, which is not in the input; "
                              f"columns found: {_columns_found(df)}")

@@ -3,14 +3,58 @@
 Sub-commands live in their own modules and are imported only when run, so
 ``casemix --help`` stays fast and a broken optional dependency of one
 command never breaks the others.
+
+Errors (``docs/errors.md``): bad input — any :class:`casemix.errors.CasemixError`
+or a file that cannot be opened — prints one line ``Error: …`` and exits 2;
+anything else is a casemix bug and prints one line ``Error: internal error …``
+and exits 1.  ``casemix --debug …`` or ``CASEMIX_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 import click
+
+from casemix.errors import CasemixError
+
+#: exit status of a run stopped by bad input (click uses 2 for usage errors too)
+BAD_INPUT = 2
+#: exit status of a run stopped by an unexpected error (a bug)
+INTERNAL = 1
+
+
+class _Failure(click.ClickException):
+    """One ``Error: …`` line and an exit status, no traceback."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _debug(ctx: click.Context) -> bool:
+    flag = ctx.find_root().params.get("debug")
+    return bool(flag) or os.environ.get("CASEMIX_DEBUG", "").strip() not in ("", "0")
+
+
+def _one_line(text: str) -> str:
+    # a multi-line message (e.g. a polars plan) would read as several errors
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return " ".join(lines) if len(lines) <= 3 else " ".join(lines[:3]) + " …"
+
+
+def failure(exc: BaseException) -> click.ClickException:
+    """The one-line error a command prints for ``exc``, with its exit status."""
+    if isinstance(exc, CasemixError):
+        return _Failure(_one_line(str(exc)), BAD_INPUT)
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else ""
+        reason = exc.strerror or type(exc).__name__
+        return _Failure(f"{where}: {reason}" if where else _one_line(str(exc) or reason), BAD_INPUT)
+    return _Failure(f"internal error ({type(exc).__name__}: {_one_line(str(exc))}); rerun with "
+                    "--debug for the traceback and please report it", INTERNAL)
 
 # name -> "module:attribute" of a click command.  Each module owns its command.
 COMMANDS: dict[str, str] = {
@@ -42,8 +86,20 @@ class _LazyGroup(click.Group):
         module, attr = COMMANDS[cmd_name].split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            raise failure(exc) from None
+
 
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="casemix")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar="CASEMIX_DEBUG",
+              help="Show the Python traceback of an error (also: CASEMIX_DEBUG=1).")
+def main(debug: bool) -> None:
     """casemix: CHS-DRG / DIP grouping and global-budget payment simulation."""

@@ -44,30 +44,27 @@ def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out
     import polars as pl
 
     from casemix._frames import read_path
-    from casemix.errors import CasemixError
     from casemix.monitor import MonitorParams
     from casemix.report import build_report
 
-    try:
-        df = load_grouped(cases)
-        if weights_path is not None:
-            weights = read_path(weights_path)
-        else:
-            from casemix.weights import compute_weights
+    # bad input (CasemixError) becomes one 'Error:' line, exit 2, in casemix.cli
+    df = load_grouped(cases)
+    if weights_path is not None:
+        weights = read_path(weights_path)
+    else:
+        from casemix.weights import compute_weights
 
-            weights = compute_weights(df)
-        settlement, params = None, MonitorParams()
-        if policy_path is not None:
-            from casemix.budget import Policy
-            from casemix.settle import settle
+        weights = compute_weights(df)
+    settlement, params = None, MonitorParams()
+    if policy_path is not None:
+        from casemix.budget import Policy
+        from casemix.settle import settle
 
-            policy = Policy.from_toml(policy_path)
-            if "hospital_level" not in df.columns and policy.hospital_levels:
-                df = df.with_columns(hospital_level=pl.col("hospital_id").cast(pl.String)
-                                     .replace_strict(dict(policy.hospital_levels), default=None))
-            settlement = settle(df, policy, weights=weights)
-            params = MonitorParams.from_policy(policy)
-        index = build_report(df, weights, settlement, out_dir=out_dir, params=params)
-    except CasemixError as e:
-        raise click.ClickException(str(e)) from None
+        policy = Policy.from_toml(policy_path)
+        if "hospital_level" not in df.columns and policy.hospital_levels:
+            df = df.with_columns(hospital_level=pl.col("hospital_id").cast(pl.String)
+                                 .replace_strict(dict(policy.hospital_levels), default=None))
+        settlement = settle(df, policy, weights=weights)
+        params = MonitorParams.from_policy(policy)
+    index = build_report(df, weights, settlement, out_dir=out_dir, params=params)
     click.echo(str(index))

@@ -258,7 +258,12 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     if not src.is_file():
         raise InputError(f"input file not found: {src}")
     started = time.perf_counter()
-    meta = pq.ParquetFile(src).metadata
+    if src.stat().st_size == 0:
+        raise InputError(f"{src}: file is empty (0 bytes)")
+    try:
+        meta = pq.ParquetFile(src).metadata
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        raise InputError(f"{src}: cannot be read as Parquet: {str(exc).strip()}") from None
     total = meta.num_rows
     ranges = _batch_ranges([meta.row_group(i).num_rows for i in range(meta.num_row_groups)],
                            batch_size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from casemix.errors import SchemeError
+from casemix.errors import InputError, SchemeError
 from casemix.scheme.load import load_folder
 from casemix.scheme.model import Adrg, Drg, Mdc, Scheme, ValidityCheck, adrg_kind
 
@@ -63,9 +63,14 @@ def load_scheme(name_or_path: str | Path | Scheme = DEFAULT_SCHEME) -> Scheme:
     ------
     SchemeError
         When the name is unknown or the folder is malformed (file, line, column).
+    InputError
+        When ``name_or_path`` is not a name, a path or a Scheme (e.g. None).
     """
     if isinstance(name_or_path, Scheme):
         return name_or_path
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise InputError(f"scheme must be a shipped scheme name ({', '.join(schemes()) or 'none'}), "
+                         f"a scheme folder or a loaded Scheme; got {name_or_path!r}")
     candidate = Path(name_or_path)
     if not candidate.is_dir():
         shipped = tables_root() / str(name_or_path)
