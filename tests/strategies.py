@@ -248,3 +248,12 @@ def rule_cases(draw, min_size: int = 1, max_size: int = 40) -> dict:
         "audit_yuan": draw(st.lists(st.integers(0, 100_000).map(lambda f: f / 100),
                                     min_size=n, max_size=n)),
     }
+
+
+# ---------------------------------------------------------------------------
+# Files (casemix.io) — used by tests/test_io.py
+# ---------------------------------------------------------------------------
+
+# money in fen, both signs, up to 10^15 fen (10^13 yuan): human outputs must show
+# every one of them as yuan with exactly 2 decimals
+fen_amounts = st.integers(min_value=-10**15, max_value=10**15)

@@ -36,65 +36,18 @@ def kind_of(data: FrameLike) -> str:
     )
 
 
-def read_path(path: str | Path, *, csv_as_strings: bool = True) -> pl.DataFrame:
-    """Read a Parquet or CSV file (or a folder of Parquet files) into polars.
+def read_path(path: str | Path, *, csv_as_strings: bool = True,
+              encoding: str | None = None, sheet: str | int | None = None) -> pl.DataFrame:
+    """Read a table file (CSV in any common encoding, Excel, Parquet or a folder of it).
 
     CSV columns are read as strings so that codes such as ``0101`` keep their
     leading zeros; the intake step parses numbers itself and reports what
-    does not parse.
+    does not parse.  The rules (encodings, bad bytes, errors) are
+    :func:`casemix.io.read_table`'s.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"input file not found: {p}")
-    suffix = p.suffix.lower()
-    if p.is_dir():
-        if not any(p.glob("*.parquet")):
-            raise InputError(f"{p}: folder holds no .parquet files; give a Parquet or CSV file, "
-                             "or a folder of Parquet files")
-        return _read(p, "Parquet", lambda: pl.read_parquet(str(p / "*.parquet")))
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: file is empty (0 bytes); a header line and cases are needed")
-    if suffix in (".parquet", ".pq"):
-        return _read(p, "Parquet", lambda: pl.read_parquet(p))
-    if suffix in (".csv", ".txt", ".tsv"):
-        sep = "\t" if suffix == ".tsv" else ","
-        df = _read(p, "CSV", lambda: pl.read_csv(p, separator=sep, infer_schema=not csv_as_strings,
-                                                 encoding="utf8-lossy"), sep=sep)
-        check_unique_columns(_csv_header(p, sep), f"{p}, line 1")
-        return df
-    raise InputError(f"{p}: unknown file type {suffix!r}; use .parquet or .csv")
+    from casemix.io import read_table
 
-
-def _read(p: Path, kind: str, reader, sep: str = ",") -> pl.DataFrame:
-    """Run ``reader``; a file polars or Arrow cannot read is an InputError naming it."""
-    try:
-        return reader()
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = _ragged_line(p, sep) if kind == "CSV" else None
-        detail = where or first
-        raise InputError(f"{p}: cannot be read as {kind}: {detail}") from None
-
-
-def _csv_header(p: Path, sep: str) -> list[str]:
-    import csv
-
-    with p.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-        return next(csv.reader(fh, delimiter=sep), [])
-
-
-def _ragged_line(p: Path, sep: str) -> str | None:
-    """Where a CSV row has more fields than its header (the common cause of a failed read)."""
-    import csv
-
-    with p.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=sep)
-        header = next(reader, [])
-        for row in reader:
-            if len(row) > len(header):
-                return (f"line {reader.line_num} has {len(row)} fields where the header has "
-                        f"{len(header)} (quote values that contain '{sep}')")
-    return None
+    return read_table(path, encoding=encoding, sheet=sheet, infer_schema=not csv_as_strings)
 
 
 def check_unique_columns(names: list[str], where: str) -> None:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from casemix.errors import CasemixError, SchemeError
+from casemix.io import read_text
 
 __all__ = ["StrictModel", "TomlDoc", "read_toml", "parse_toml", "validate", "load_toml",
            "raise_at", "key_text"]
@@ -109,13 +110,7 @@ def read_toml(path: str | Path, *, error: type[CasemixError] = SchemeError) -> T
     path = Path(path)
     if not path.is_file():
         raise_at(error, "file not found", file=str(path))
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise_at(error, f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}; "
-                 "save the file as UTF-8", file=str(path), line=line)
+    text = read_text(path, what="TOML file", error=error)
     return parse_toml(text, str(path), error=error)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from casemix._money import yuan_to_fen
 from casemix.errors import PolicyError
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES
+from casemix.io import read_text
 
 __all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases",
            "derive_coefficients"]
@@ -215,7 +216,7 @@ class Policy:
         if not p.exists():
             raise PolicyError(f"policy file not found: {p}")
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(p, what="policy", error=PolicyError))
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(f"{p}: not valid TOML: {exc}") from None
         return cls.from_dict(data, source=str(p))

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from casemix._schema import StrictModel, key_text, read_toml, validate
 from casemix.errors import SchemeError
+from casemix.io import read_text
 
 #: Procedure attributes from lowest to highest; the index is the level the
 #: comprehensive step compares (DIP 技术规范: 保守治疗/内科诊疗 < 诊断性操作 <
@@ -258,10 +259,7 @@ class Catalog:
 def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()):
     """Yield (line number, row dict) of a CSV file, checking its header."""
     name = path.name
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SchemeError(f"not UTF-8 ({exc.reason})", file=str(path)) from None
+    text = read_text(path, what="DIP catalog table", error=SchemeError)
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:

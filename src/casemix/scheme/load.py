@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import difflib
+from io import StringIO
 from pathlib import Path
 from typing import NoReturn
 
 from casemix._schema import TomlDoc, key_text, read_toml, validate
 from casemix.errors import SchemeError
+from casemix.io import read_text
 from casemix.scheme.model import Adrg, Drg, Mdc, Scheme, SchemeToml, ValidityCheck
 from casemix.scheme.rules import FIELDS, RuleSyntaxError, Severity, lists_used, parse_rule, walk
 
@@ -26,7 +28,7 @@ def _rows(folder: Path, name: str, columns: tuple[str, ...], *, optional_cols: t
     if not path.is_file():
         raise SchemeError(f"required table is missing (expected columns: {','.join(columns)})",
                           file=str(path))
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with StringIO(read_text(path, what="scheme table", error=SchemeError), newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]

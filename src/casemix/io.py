@@ -1,0 +1,553 @@
+"""Files people have: tables in and out, text config files in.
+
+Reading (:func:`read_table`): CSV/TSV in UTF-8, UTF-8 with a BOM, GBK or
+GB18030 (detected, or forced with ``encoding=``), Excel workbooks
+(``.xlsx``, read by fastexcel) and Parquet (a file or a folder of files).
+Undecodable bytes are never turned into U+FFFD silently: they raise an
+:class:`~casemix.errors.InputError` naming the file and byte offset, or —
+only when ``errors="replace"`` is asked for — are replaced and counted in a
+:class:`LossyDecodingWarning`.
+
+Writing (:func:`write_table`): Parquet, CSV (optionally with a BOM) and
+``.xlsx`` (xlsxwriter: header row, frozen panes, fitted widths).  Every
+write goes to a temporary file beside the target, renamed over it only on
+success, so an error or Ctrl-C never leaves a partial file.  An existing
+output is replaced only with ``force=True``; an output that is one of the
+inputs is refused.
+
+Config text (:func:`read_text`): one reader for every TOML and scheme CSV
+casemix loads; it accepts a BOM and turns a non-UTF-8 byte into the
+loader's own error class, with file and byte offset.
+
+Rules and examples: ``docs/files.md``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io as _io
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import polars as pl
+
+from casemix._frames import check_unique_columns
+from casemix.errors import CasemixError, InputError
+
+__all__ = ["LossyDecodingWarning", "atomic_path", "check_output", "detect_encoding",
+           "read_table", "read_text", "write_table"]
+
+PARQUET = (".parquet", ".pq")
+CSV = (".csv", ".txt", ".tsv")
+EXCEL = (".xlsx", ".xlsm", ".xls")
+WRITABLE = (*PARQUET, ".csv", ".tsv", ".xlsx")
+
+_BOM = codecs.BOM_UTF8
+# one name for the GB family: GB18030 is a superset of GBK and GB2312, so a file
+# detected as either decodes the same and the rare GB18030-only characters survive
+_GB_FAMILY = {"gb2312", "gbk", "cp936", "gb18030", "hz", "ms936"}
+# encodings charset-normalizer may propose that we accept without being told;
+# anything else (cp1252, koi8-r, …) is more likely a UTF-8 or GBK file with bad bytes
+_DETECTABLE = {"utf_8", "utf_16", "utf_32", "big5", "big5hkscs", "cp950", *_GB_FAMILY}
+_CHUNK = 1 << 24  # 16 MiB: UTF-8 validation streams the file in chunks
+_SAMPLE = 1 << 20  # bytes handed to charset-normalizer
+EXCEL_MAX_ROWS = 1_048_576
+
+
+class LossyDecodingWarning(UserWarning):
+    """Bytes that do not decode were replaced by U+FFFD (only with ``errors="replace"``)."""
+
+
+# --------------------------------------------------------------------------- encodings
+
+def _norm(encoding: str) -> str:
+    name = codecs.lookup(encoding).name.replace("-", "_")
+    return "gb18030" if name in _GB_FAMILY else name
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _bad_byte(path: Path | str, data: bytes, exc: UnicodeDecodeError, encoding: str,
+              base: int = 0) -> str:
+    off = base + exc.start
+    shown = data[exc.start:exc.start + 4].hex(" ")
+    return (f"{path}: byte offset {off} (line {_line_of(data, exc.start) if base == 0 else '?'}) "
+            f"is not valid {encoding} (bytes {shown})")
+
+
+def _first_utf8_error(path: Path) -> int | None:
+    """Offset of the first byte that is not UTF-8, ``None`` when the whole file is UTF-8.
+
+    Streams the file so a large UTF-8 case file is checked without holding
+    it twice in memory.
+    """
+    dec = codecs.getincrementaldecoder("utf-8")()
+    pos = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            # the decoder keeps the first bytes of a sequence split between chunks
+            pending = dec.getstate()[0]
+            try:
+                dec.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return pos - len(pending) + exc.start
+            if not chunk:
+                return None
+            pos += len(chunk)
+
+
+def _window(path: Path, offset: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, offset - 8))
+        return fh.read(16)
+
+
+def detect_encoding(path: str | Path) -> str:
+    """The text encoding of the file at ``path``: ``utf_8``, ``gb18030``, ….
+
+    UTF-8 (with or without a BOM) is tried first and strictly.  Otherwise
+    charset-normalizer is asked; a guess in the GB family (GB2312, GBK,
+    GB18030) is answered as ``gb18030``, its superset.
+
+    Raises
+    ------
+    InputError
+        The file looks like UTF-8 with bad bytes (around the first bad byte
+        at least 4 valid non-ASCII characters per bad sequence), or no
+        encoding fits: the message names
+        the byte offset and how to force an encoding.
+    """
+    p = Path(path)
+    bad = _first_utf8_error(p)
+    if bad is None:
+        return "utf_8"
+    offset = bad
+    with open(p, "rb") as fh:
+        # a window around the first bad byte, cut at line ends so no character is split
+        fh.seek(max(0, offset - _SAMPLE // 2))
+        sample = fh.read(_SAMPLE)
+    if offset > _SAMPLE // 2 and b"\n" in sample:
+        sample = sample[sample.index(b"\n") + 1:]
+    if len(sample) == _SAMPLE and b"\n" in sample:
+        sample = sample[:sample.rindex(b"\n") + 1]
+    around = _window(p, offset)
+    hint = ("fix the bytes, re-save the file as UTF-8, or pass an encoding "
+            "(--encoding gb18030, or --encoding utf-8:replace to replace and count bad bytes)")
+    as_utf8 = sample.decode("utf-8", errors="replace")
+    bad_seqs = as_utf8.count("\ufffd")
+    good = sum(1 for ch in as_utf8 if ord(ch) > 127) - bad_seqs
+    # GBK read as UTF-8 fails on most of its characters; a UTF-8 file with a stray bad
+    # byte decodes almost everywhere: that file is UTF-8 and the byte is an error
+    if good >= 4 * bad_seqs:
+        raise InputError(f"{p}: byte offset {offset} is not valid UTF-8 (bytes around it: "
+                         f"{around.hex(' ')}), although the text around it is UTF-8; {hint}")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    guess = _norm(best.encoding) if best is not None else None
+    if guess is None or guess not in _DETECTABLE:
+        raise InputError(f"{p}: byte offset {offset} is not valid UTF-8 and the encoding could "
+                         f"not be recognised (guess: {guess or 'none'}); {hint}")
+    return guess
+
+
+def _decode(path: Path, data: bytes, encoding: str, errors: str) -> str:
+    if errors == "strict":
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise InputError(_bad_byte(path, data, exc, encoding) +
+                             "; pass the right encoding (--encoding), or NAME:replace to "
+                             "replace and count bad bytes") from None
+    count = [0, None]
+
+    def handler(exc: UnicodeDecodeError) -> tuple[str, int]:
+        count[0] += 1
+        if count[1] is None:
+            count[1] = exc.start
+        return "\ufffd", exc.end
+
+    name = f"casemix_count_{id(count)}"
+    codecs.register_error(name, handler)
+    text = data.decode(encoding, errors=name)
+    if count[0]:
+        warnings.warn(LossyDecodingWarning(
+            f"{path}: {count[0]:,} undecodable byte sequence(s) in {encoding} replaced by U+FFFD "
+            f"(first at byte offset {count[1]}, line {_line_of(data, count[1])})"), stacklevel=3)
+    return text
+
+
+def _parse_encoding(encoding: str | None, errors: str) -> tuple[str | None, str]:
+    """``"gbk:replace"`` → (``gb18030``, ``replace``); ``None``/``"auto"`` → detect."""
+    if encoding and ":" in encoding:
+        encoding, errors = encoding.split(":", 1)
+    if errors not in ("strict", "replace"):
+        raise InputError(f"errors must be 'strict' or 'replace', got {errors!r}")
+    if encoding in (None, "", "auto"):
+        return None, errors
+    try:
+        return _norm(encoding), errors
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}; use e.g. utf-8, gb18030, gbk") from None
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_text(path: str | Path, *, what: str = "file",
+              error: type[CasemixError] = InputError) -> str:
+    """The text of a UTF-8 config file (TOML, scheme CSV), a BOM accepted and removed.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for the message (``"scheme table"``, ``"policy"``).
+    error
+        The error class the caller's users expect (``SchemeError`` for scheme
+        folders, ``PolicyError`` for policies, …).
+
+    Raises
+    ------
+    error
+        A byte is not UTF-8: the message names the file, the byte offset and
+        the line, and says to re-save the file as UTF-8.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise error(f"{p}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (len(_BOM) if data.startswith(_BOM) else 0)
+        line = _line_of(data, start)
+        msg = (f"not UTF-8: byte 0x{data[start]:02x} at offset {start} (bytes "
+               f"{data[start:start + 4].hex(' ')}); a {what} must be UTF-8: re-save it as UTF-8")
+        from casemix.errors import SchemeError
+
+        if issubclass(error, SchemeError):
+            raise error(msg, file=str(p), line=line) from None
+        raise error(f"{p}, line {line}: {msg}") from None
+
+
+def _csv_frame(source: Path | bytes, name: Path, separator: str, infer_schema: bool) -> pl.DataFrame:
+    try:
+        df = pl.read_csv(source, separator=separator, infer_schema=infer_schema,
+                         encoding="utf8", raise_if_empty=True)
+    except pl.exceptions.NoDataError:
+        raise InputError(f"{name}: file is empty (no header line)") from None
+    except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:
+        raise InputError(f"{name}: cannot be read as CSV: "
+                         f"{_csv_fault(source, separator) or _first_line(exc)}") from None
+    if any("_duplicated_" in c for c in df.columns):
+        check_unique_columns(_csv_header(source, separator), f"{name}, line 1")
+    return df
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _csv_fault(source: Path | bytes, separator: str) -> str | None:
+    """Where a CSV polars refused goes wrong (a ragged row, an open quote), by line.
+
+    Runs only after a failure, so the second pass costs nothing on good files.
+    """
+    import csv
+
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    start = 1  # the line a record starts on: a quote left open spans to the end
+    try:
+        header = next(reader)
+        start = reader.line_num + 1
+        for row in reader:
+            if row and len(row) != len(header):
+                return (f"line {start} has {len(row)} fields where the header has "
+                        f"{len(header)} (quote values that contain '{separator}')")
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "end of data" in str(exc):
+            return f"line {start}: a quote opened on this line is never closed"
+        return f"line {start}: {exc}"
+    return None
+
+
+def _csv_header(source: Path | bytes, separator: str) -> list[str]:
+    import csv
+
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()[:1 << 20]
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return next(csv.reader(_io.StringIO(text, newline=""), delimiter=separator), [])
+
+
+def _check_names(columns: list[str], name: Path) -> None:
+    # polars renames a repeated header to NAME_duplicated_0: that is the user's file, say so
+    dups = [c for c in columns if "_duplicated_" in c]
+    if dups:
+        raise InputError(f"{name}: repeated column name(s) in the header "
+                         f"({', '.join(d.split('_duplicated_')[0] for d in dups)}); "
+                         "every column needs its own name")
+
+
+def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
+               errors: str = "strict", infer_schema: bool = False) -> pl.DataFrame:
+    """Read a table file into polars: CSV/TSV, Excel or Parquet, chosen by suffix.
+
+    Parameters
+    ----------
+    path
+        ``.csv``/``.txt``/``.tsv``, ``.xlsx``/``.xlsm``/``.xls``, ``.parquet``/``.pq``,
+        or a folder of Parquet files.
+    encoding
+        Text encoding of a CSV.  ``None`` or ``"auto"``: UTF-8 (a BOM is
+        dropped) when the file is valid UTF-8, else detected by
+        charset-normalizer (GBK and GB2312 read as GB18030).  A name forces
+        it; ``"NAME:replace"`` also sets ``errors="replace"``.
+    sheet
+        Excel sheet name or 0-based index (default: the first sheet).
+    errors
+        ``"strict"``: a byte that does not decode raises :class:`InputError`
+        with the byte offset.  ``"replace"``: it becomes U+FFFD and a
+        :class:`LossyDecodingWarning` says how many.
+    infer_schema
+        CSV and Excel columns are read as strings by default, so codes such
+        as ``0101`` keep their leading zeros and the intake step parses
+        numbers with one rule; ``True`` lets polars infer types.
+
+    Returns
+    -------
+    polars.DataFrame
+        Every row of the file, in order.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, corrupt or ragged file, a repeated column name, an
+        unknown suffix, or undecodable bytes.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"input file not found: {p}")
+    suffix = p.suffix.lower()
+    if p.is_dir():
+        files = sorted(p.glob("*.parquet"))
+        if not files:
+            raise InputError(f"{p}: folder holds no .parquet files; give a Parquet, CSV or "
+                             "Excel file, or a folder of Parquet files")
+        return _parquet(str(p / "*.parquet"), p)
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes); a header line is needed")
+    if suffix in PARQUET:
+        return _parquet(p, p)
+    if suffix in EXCEL:
+        return _excel(p, sheet, infer_schema)
+    if suffix in CSV:
+        sep = "\t" if suffix == ".tsv" else ","
+        enc, errs = _parse_encoding(encoding, errors)
+        if enc is None:
+            enc = detect_encoding(p)
+        if enc == "utf_8" and errs == "strict":
+            if encoding not in (None, "", "auto"):  # forced: still never silent
+                bad = _first_utf8_error(p)
+                if bad is not None:
+                    raise InputError(f"{p}: byte offset {bad} is not valid UTF-8; pass the "
+                                     "right encoding (--encoding), or utf-8:replace")
+            # polars drops a leading UTF-8 BOM itself and reads the file without a copy
+            return _csv_frame(p, p, sep, infer_schema)
+        text = _decode(p, p.read_bytes(), enc, errs)
+        return _csv_frame(text.lstrip("\ufeff").encode("utf-8"), p, sep, infer_schema)
+    raise InputError(f"{p}: unknown file type {suffix or '(no suffix)'!r}; "
+                     "use .csv, .tsv, .xlsx or .parquet")
+
+
+def _parquet(source: str | Path, name: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(source)
+    except (pl.exceptions.ComputeError, OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{name}: cannot be read as Parquet ({_first_line(exc)}); "
+                         "was it written completely?") from None
+
+
+def _excel(p: Path, sheet: str | int | None, infer_schema: bool) -> pl.DataFrame:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(p)
+    except Exception as exc:  # fastexcel raises its own exception types per failure
+        raise InputError(f"{p}: not a readable Excel workbook ({_first_line(exc)})") from None
+    names = reader.sheet_names
+    target = 0 if sheet is None else sheet
+    if isinstance(target, str) and target not in names:
+        raise InputError(f"{p}: no sheet named {target!r}; sheets: {', '.join(names)}")
+    if isinstance(target, int) and not 0 <= target < len(names):
+        raise InputError(f"{p}: sheet index {target} out of range; the workbook has "
+                         f"{len(names)} sheet(s): {', '.join(names)}")
+    try:
+        loaded = reader.load_sheet(target, dtypes=None if infer_schema else "string")
+        df = loaded.to_polars()
+    except Exception as exc:
+        raise InputError(f"{p}: sheet {target!r} cannot be read ({_first_line(exc)})") from None
+    _check_names(df.columns, p)
+    return df
+
+
+# --------------------------------------------------------------------------- writing
+
+def check_output(path: str | Path, *, force: bool = False,
+                 inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Refuse an output that is an input or that exists without ``force``.
+
+    Returns the path.  Comparison is by resolved path, so ``./a.csv`` and
+    ``a.csv`` and a symlink to it are the same file.
+
+    Raises
+    ------
+    InputError
+        The output is one of ``inputs``, or it exists and ``force`` is False.
+    """
+    p = Path(path)
+    target = p.resolve()
+    for i in inputs:
+        if i is None:
+            continue
+        src = Path(i).resolve()
+        if src == target:
+            raise InputError(f"{p}: the output is the input file; writing it would destroy "
+                             "the input. Choose another output path")
+    if p.exists() and not force:
+        raise InputError(f"{p} exists; pass --force (force=True) to overwrite it")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, force: bool = False,
+                inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it when the block succeeds.
+
+    For writers that want a path (a streaming Parquet writer): on any
+    exception, Ctrl-C included, the temporary file is removed and ``path``
+    is left as it was.
+    """
+    p = check_output(path, force=force, inputs=inputs)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _flat(df: pl.DataFrame) -> pl.DataFrame:
+    """Lists become ``|``-joined text, the layout ``read_cases`` reads back."""
+    lists = [c for c, t in df.schema.items() if isinstance(t, pl.List)]
+    if not lists:
+        return df
+    return df.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join("|") for c in lists)
+
+
+def _yuan(df: pl.DataFrame) -> pl.DataFrame:
+    """``X_fen`` integer columns shown as ``X_yuan`` with exactly 2 decimals (Decimal, exact)."""
+    out = []
+    for c, t in df.schema.items():
+        if c.endswith("_fen") and t.is_integer():
+            out.append((pl.col(c).cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(38, 2))
+                       .alias(c[:-4] + "_yuan"))
+        elif t.is_float():
+            # 12 significant digits: float noise (28487.150000000005) goes, information stays
+            out.append(pl.col(c).round_sig_figs(12))
+        else:
+            out.append(pl.col(c))
+    return df.select(out)
+
+
+def write_table(df: pl.DataFrame, path: str | Path, *, bom: bool | None = None,
+                human: bool = False, force: bool = False,
+                inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Write ``df`` atomically as Parquet, CSV/TSV or ``.xlsx``, chosen by suffix.
+
+    Parameters
+    ----------
+    df
+        The table (polars; pandas and Arrow are converted).
+    path
+        Target file.  Its folder is created.
+    bom
+        Start a CSV with a UTF-8 BOM (Excel on Chinese Windows needs it to
+        show 中文).  ``None``: a BOM exactly when ``human`` is True.
+    human
+        A table for people: every integer ``X_fen`` column becomes ``X_yuan``
+        with exactly 2 decimals, and floats lose their last-digit noise (12
+        significant digits).  Machine tables (``human=False``) keep ``*_fen``
+        as integers untouched.
+    force
+        Replace an existing file.  Without it an existing ``path`` is an error.
+    inputs
+        Paths the command read; writing over one of them is refused.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        Unknown suffix, output = input, an existing output without
+        ``force``, or more rows than an Excel sheet holds.
+    """
+    from casemix._frames import to_polars
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in WRITABLE:
+        raise InputError(f"{p}: output must end in .parquet, .csv, .tsv or .xlsx, got "
+                         f"{suffix or 'no suffix'!r}")
+    frame = to_polars(df)
+    if human:
+        frame = _yuan(frame)
+    if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:
+        raise InputError(f"{p}: {frame.height:,} rows do not fit an Excel sheet "
+                         f"({EXCEL_MAX_ROWS - 1:,} at most); write .parquet or .csv")
+    with atomic_path(p, force=force, inputs=inputs) as tmp:
+        if suffix in PARQUET:
+            frame.write_parquet(tmp)
+        elif suffix in (".csv", ".tsv"):
+            # the BOM is written by hand: polars' include_bom is the same bytes, but one
+            # code path for both separators keeps the rule in one place
+            with open(tmp, "wb") as fh:
+                if bom if bom is not None else human:
+                    fh.write(_BOM)
+                _flat(frame).write_csv(fh, separator="\t" if suffix == ".tsv" else ",")
+        else:
+            _write_xlsx(_flat(frame), tmp)
+    return p
+
+
+def _write_xlsx(frame: pl.DataFrame, tmp: Path) -> None:
+    money = {c: "#,##0.00" for c in frame.columns if c.endswith("_yuan")}
+    widths = {}
+    for c in frame.columns:
+        # CJK characters are about two columns wide in Excel's default fonts
+        sample = [c, *(str(v) for v in frame[c].head(200).to_list() if v is not None)]
+        width = max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in s) for s in sample)
+        widths[c] = min(60, max(6, width + 2)) * 7  # polars takes pixels
+    frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).write_excel(
+        workbook=str(tmp),
+        worksheet="Sheet1", column_formats=money or None, column_widths=widths,
+        freeze_panes=(1, 0), autofilter=True, float_precision=4, include_header=True)

@@ -1,0 +1,253 @@
+"""casemix.io: reading the files people have, writing outputs that survive failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from casemix.errors import InputError, PolicyError, SchemeError
+from casemix.io import (LossyDecodingWarning, atomic_path, detect_encoding, read_table, read_text,
+                        write_table)
+from conftest import SHARED, needs_shared
+from strategies import fen_amounts, intake_cases, pipe_layout
+
+CITY = SHARED / "reference-data" / "city-drg-tables" if SHARED else None
+
+# the GBK files of the city tables, their first header cell and data rows, read by eye
+# (`iconv -f gb18030 FILE | head`, `wc -l` minus the header)
+GBK_FILES = {
+    "北京2022.csv": ("DRG编码", 696, ("AE19", "肾移植", "5.8", "118507")),
+    "无锡2022.csv": ("DRG编码", 602, ("0", "未入组", "0.2")),
+    "泰州2022.csv": ("分组编码", 759, ("AA19", "心脏移植", "否", "1")),
+    "盐城2022.csv": ("分组编码", 628, ("AA19", "心脏移植", "", "是")),
+    "苏州2022.csv": ("DRG编码", 648, ("AA19", "心脏移植", "29.7")),
+}
+
+
+# ----------------------------------------------------------------- encodings
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(GBK_FILES))
+def test_real_gbk_city_tables_are_detected_and_read(name):
+    path = CITY / name
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")  # the premise: these files are not UTF-8
+    assert detect_encoding(path) == "gb18030"
+    head, rows, first = GBK_FILES[name]
+    df = read_table(path)
+    assert df.columns[0] == head
+    assert df.height == rows
+    row = tuple("" if v is None else v for v in df.row(0))
+    assert row[:len(first)] == first
+
+
+@needs_shared
+def test_utf8_bom_city_table_has_a_clean_header():
+    df = read_table(CITY / "常州2022.csv")
+    assert (CITY / "常州2022.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert df.columns[:3] == ["DRG编码", "DRG名称", "RW"]
+    assert df.height == 740
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_gb18030_only_characters_survive(tmp_path):
+    # 㐀 (U+3400) is not in GBK: a file detected as GBK must still be decoded as GB18030
+    text = "姓名,诊断\n" + "".join(f"张{i},急性阑尾炎㐀\n" for i in range(50))
+    p = _write(tmp_path, "g.csv", text.encode("gb18030"))
+    assert detect_encoding(p) == "gb18030"
+    df = read_table(p)
+    assert df.columns == ["姓名", "诊断"] and df.height == 50
+    assert df["诊断"][0] == "急性阑尾炎㐀"
+
+
+def test_forced_encoding_and_bad_bytes_name_the_offset(tmp_path):
+    data = "医保编号,住院总费用\n张三,1\n".encode("gbk")
+    p = _write(tmp_path, "g.csv", data + b"\x80\xff,2\n")
+    with pytest.raises(InputError, match=rf"byte offset {len(data)} \(line 3\)"):
+        read_table(p, encoding="gbk")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        df = read_table(p, encoding="gbk:replace")
+    assert df.height == 2 and "\ufffd" in df["医保编号"][1]
+    lossy = [w for w in seen if issubclass(w.category, LossyDecodingWarning)]
+    assert len(lossy) == 1 and "2 undecodable" in str(lossy[0].message)
+
+
+def test_utf8_file_with_one_bad_byte_is_an_error_not_garbage(tmp_path):
+    body = "".join(f"K{i},急性阑尾炎,{i}\n" for i in range(30)).encode()
+    p = _write(tmp_path, "u.csv", "case_id,诊断,cost\n".encode() + body + b"K30,\xff,1\n")
+    offset = len("case_id,诊断,cost\n".encode() + body) + 4
+    with pytest.raises(InputError, match=f"byte offset {offset} is not valid UTF-8"):
+        read_table(p)
+    with pytest.warns(LossyDecodingWarning, match="1 undecodable"):
+        df = read_table(p, encoding="utf-8", errors="replace")
+    assert df.height == 31 and df["诊断"][30] == "\ufffd"
+
+
+def test_read_text_accepts_a_bom_and_names_a_bad_byte(tmp_path):
+    p = _write(tmp_path, "p.toml", b'\xef\xbb\xbfname = "x"\n')
+    assert read_text(p) == 'name = "x"\n'
+    p = _write(tmp_path, "q.toml", b'name = "x"\nnote = "\xb1\xb1"\n')
+    with pytest.raises(PolicyError, match=r"q.toml, line 2: not UTF-8: byte 0xb1 at offset 19"):
+        read_text(p, what="policy", error=PolicyError)
+    with pytest.raises(SchemeError, match=r"line 2: not UTF-8: byte 0xb1 at offset 19") as info:
+        read_text(p, what="scheme.toml", error=SchemeError)
+    assert info.value.line == 2
+
+
+def test_loaders_use_read_text(tmp_path):
+    from casemix.budget import Policy
+    from casemix.scheme import load_scheme
+
+    demo = Path(__file__).resolve().parent.parent / "src/casemix/data/policies/demo.toml"
+    bom = _write(tmp_path, "demo.toml", b"\xef\xbb\xbf" + demo.read_bytes())
+    assert Policy.from_toml(bom).name == "demo"  # a BOM is accepted
+    bad = _write(tmp_path, "bad.toml", demo.read_bytes().replace(b'name = "demo"',
+                                                                 b'name = "d\xb1\xb1"'))
+    with pytest.raises(PolicyError, match="bad.toml, line 6: not UTF-8: byte 0xb1 at offset"):
+        Policy.from_toml(bad)
+    # a scheme table with a GBK byte: SchemeError with file and line, no UnicodeDecodeError
+    shipped = Path(__file__).resolve().parent.parent / "src/casemix/grouping_tables/casemix-demo"
+    folder = tmp_path / "scheme"
+    shutil.copytree(shipped, folder)
+    table = next(p for p in sorted(folder.glob("*.csv")) if p.stat().st_size > 100)
+    lines = table.read_bytes().split(b"\n")
+    lines[1] = lines[1] + "中".encode("gbk")
+    table.write_bytes(b"\n".join(lines))
+    with pytest.raises(SchemeError, match=rf"{table.name}, line 2: not UTF-8: byte 0x"):
+        load_scheme(folder)
+
+
+# ----------------------------------------------------------------- bad files
+
+@pytest.mark.parametrize("name, data, message", [
+    ("e.csv", b"", "empty"),
+    ("h.csv", b"\xef\xbb\xbf", "empty"),
+    ("r.csv", b"a,b\n1,2\n3,4,5\n", "line 3 has 3 fields where the header has 2"),
+    ("q.csv", b'a,b\n1,2\n"3,4\n' + b"5,6\n" * 300, "line 3: a quote opened on this line is never closed"),
+    ("d.csv", b"a,a\n1,2\n", "line 1: duplicate column name 'a' \\(columns 1 and 2\\)"),
+    ("z.parquet", b"", "file is empty \\(0 bytes\\)"),
+    ("c.parquet", b"PAR1garbage", "cannot be read as Parquet"),
+    ("x.xlsx", b"garbage", "not a readable Excel"),
+    ("x.json", b"{}", "unknown file type"),
+])
+def test_bad_files_are_input_errors_naming_the_file(tmp_path, name, data, message):
+    p = _write(tmp_path, name, data)
+    with pytest.raises(InputError, match=message) as info:
+        read_table(p)
+    assert name in str(info.value)
+
+
+def test_folder_without_parquet(tmp_path):
+    with pytest.raises(InputError, match="folder holds no .parquet files"):
+        read_table(tmp_path)
+
+
+# ----------------------------------------------------------------- writing
+
+def test_human_output_shows_yuan_with_two_decimals(tmp_path):
+    df = pl.DataFrame({"hospital_id": ["H1", "H2"], "payment_fen": [2848715, -5],
+                       "cmi": [28487.150000000005, 1 / 3], "状态": ["分组成功", "未入组"]})
+    csv = write_table(df, tmp_path / "h.csv", human=True)
+    raw = csv.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # human CSV: BOM by default
+    assert raw.decode("utf-8-sig").splitlines() == [
+        "hospital_id,payment_yuan,cmi,状态", "H1,28487.15,28487.15,分组成功",
+        "H2,-0.05,0.333333333333,未入组"]
+    machine = write_table(df, tmp_path / "m.csv")
+    assert not machine.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "H1,2848715," in machine.read_text()
+    xlsx = write_table(df, tmp_path / "h.xlsx", human=True)
+    back = read_table(xlsx, infer_schema=True)
+    assert back.columns == ["hospital_id", "payment_yuan", "cmi", "状态"]
+    assert back["payment_yuan"].to_list() == [28487.15, -0.05]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(fen_amounts, min_size=1, max_size=20))
+def test_yuan_is_exact_for_any_fen(tmp_path, fens):
+    out = write_table(pl.DataFrame({"x_fen": fens}, schema={"x_fen": pl.Int64}),
+                      tmp_path / "y.csv", human=True, force=True)
+    shown = out.read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert [Decimal(s) * 100 for s in shown] == [Decimal(f) for f in fens]
+    assert all(len(s.split(".")[1]) == 2 for s in shown)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(intake_cases(max_size=8), st.sampled_from(["csv", "xlsx", "parquet"]), st.booleans())
+def test_round_trip_keeps_every_row_and_value(tmp_path, cases, suffix, bom):
+    df = pipe_layout(cases).with_columns(pl.all().cast(pl.String))
+    out = write_table(df, tmp_path / f"t.{suffix}", bom=bom, force=True)
+    back = read_table(out)
+    assert back.height == df.height
+    if suffix == "parquet":
+        assert back.equals(df)
+    else:  # text formats: an empty string and a missing value are one thing
+        norm = [pl.col(c).fill_null("") for c in df.columns]
+        assert back.select(norm).equals(df.select(norm))
+
+
+def test_existing_output_needs_force_and_input_is_refused(tmp_path):
+    df = pl.DataFrame({"a": [1]})
+    out = write_table(df, tmp_path / "o.parquet")
+    with pytest.raises(InputError, match="exists; pass --force"):
+        write_table(df, out)
+    write_table(pl.DataFrame({"a": [2]}), out, force=True)
+    assert pl.read_parquet(out)["a"].to_list() == [2]
+    with pytest.raises(InputError, match="the output is the input"):
+        write_table(df, tmp_path / "." / "o.parquet", force=True, inputs=[out])
+    link = tmp_path / "link.parquet"
+    os.symlink(out, link)
+    with pytest.raises(InputError, match="the output is the input"):
+        write_table(df, link, force=True, inputs=[out])
+    with pytest.raises(InputError, match="must end in"):
+        write_table(df, tmp_path / "o.json")
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_failed_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkeypatch, interrupt):
+    out = tmp_path / "o.csv"
+    out.write_text("old\n")
+    real = pl.DataFrame.write_csv
+
+    def half_then_fail(self, fh, **kw):
+        real(self.head(1), fh, **kw)  # some bytes reach the file, then the failure
+        raise interrupt()
+
+    monkeypatch.setattr(pl.DataFrame, "write_csv", half_then_fail)
+    with pytest.raises(interrupt):
+        write_table(pl.DataFrame({"a": range(1000)}), out, force=True)
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+
+def test_atomic_path_for_path_writers(tmp_path):
+    target = tmp_path / "sub" / "x.parquet"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and not target.exists()
+        pl.DataFrame({"a": [1]}).write_parquet(tmp)
+    assert pl.read_parquet(target)["a"].to_list() == [1]
+    assert [p.name for p in target.parent.iterdir()] == ["x.parquet"]
+
+
+def test_xlsx_has_frozen_header_and_widths(tmp_path):
+    import zipfile
+
+    out = write_table(pl.DataFrame({"drg": ["AB19"], "name": ["有创呼吸机支持，96小时或ECMO"]}),
+                      tmp_path / "w.xlsx")
+    sheet = zipfile.ZipFile(out).read("xl/worksheets/sheet1.xml").decode()
+    assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet
+    assert "<cols>" in sheet and 'customWidth="1"' in sheet
