@@ -61,7 +61,7 @@ COMMANDS: dict[str, str] = {
     "group": "casemix.cli.group_cmd:group",
     "schemes": "casemix.cli.group_cmd:schemes",
     "demo": "casemix.cli.demo:demo",
-    "weights": "casemix.cli.settle_cmd:weights",
+    "weights": "casemix.cli.weights_cmd:weights",
     "settle": "casemix.cli.settle_cmd:settle",
     "dip": "casemix.cli.dip_cmd:dip",
     "report": "casemix.cli.report_cmd:report",

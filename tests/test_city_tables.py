@@ -1,0 +1,213 @@
+"""casemix.payment.city_tables: the 22 published city tables, read through one alias table."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from casemix.errors import InputError
+from casemix.payment.city_tables import read_city_table, recognise
+from conftest import SHARED, needs_shared
+
+CITY = SHARED / "reference-data" / "city-drg-tables" if SHARED else None
+
+# Figures read from the files themselves (csv module, `iconv -f gb18030`, counting by
+# hand-written filters), not from the code under test:
+#   rows     data rows
+#   rw       rows whose RW cell is a number > 0
+#   flags    rows with the flag set (稳定 = stable, 不稳定 = unstable, 未覆盖组 = uncovered)
+#   checked  rows × standard columns with RW > 0, 支付标准 > 0 and, for a per-level
+#            standard, that level's coefficient filled (where the table publishes one)
+#   unrec    headers no alias covers
+EXPECTED = {
+    "临汾2022.csv": dict(rows=666, rw=666, base_group=11),
+    "临沂2022.csv": dict(rows=629, rw=610, checked=2440),
+    "乌鲁木齐2022.csv": dict(rows=718, rw=709),
+    "云南2022.csv": dict(rows=677, rw=677),
+    "兰州2022.csv": dict(rows=792, rw=783, base_group=36, stable=649, unstable=98, uncovered=9,
+                       checked=783),
+    "兰州2023.csv": dict(rows=794, rw=772, base_group=35, stable=555, unstable=182, uncovered=22),
+    "北京2022.csv": dict(rows=696, rw=647, rw_text=49, checked=647),
+    "南平2023.csv": dict(rows=795, rw=795, stable=688, unstable=107),
+    "常州2022.csv": dict(rows=740, rw=740, base_group=20, stable=720),
+    "广西2022.csv": dict(rows=984, rw=979, stable=945, unstable=39),
+    "新疆兵团2022.csv": dict(rows=635, rw=635, base_group=10),
+    "无锡2022.csv": dict(rows=602, rw=602, base_group=25, tcm_advantage=5, checked=1806),
+    "泰州2022.csv": dict(rows=759, rw=759, stable=706, unstable=53, checked=353),
+    "烟台2023.csv": dict(rows=649, rw=649, same_rate=23, volume_control=26, unrec=["总控人次"]),
+    "盐城2022.csv": dict(rows=628, rw=592, special_review=24, checked=557 + 580),
+    "盐城2023.csv": dict(rows=628, rw=538, special_review=24, checked=432 + 516),
+    "福州2022.csv": dict(rows=563, rw=563),
+    "聊城2022.csv": dict(rows=683, rw=683),
+    "苏州2022.csv": dict(rows=648, rw=648, base_group=21, checked=3 * 648),
+    "西安2020.csv": dict(rows=618, rw=597, checked=597),
+    "铜川2022.csv": dict(rows=628, rw=596, checked=2 * 596),
+    "长沙2023.csv": dict(rows=737, rw=734, rw_text=3, base_group=14, stable=693, unstable=44),
+}
+ZERO = ("rw_text", "base_group", "special_review", "same_rate", "tcm_advantage", "volume_control",
+        "uncovered", "stable", "unstable", "checked")
+
+
+def test_all_22_files_are_listed():
+    if CITY is None:
+        pytest.skip("../shared is absent")
+    assert sorted(p.name for p in CITY.glob("*.csv")) == sorted(EXPECTED)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_city_table_is_recognised(name):
+    city = read_city_table(CITY / name)
+    want = {**dict.fromkeys(ZERO, 0), **EXPECTED[name]}
+    unrec = want.pop("unrec", [])
+    got = city.counts()
+    assert {k: got[k] for k in want} == want
+    assert city.unrecognised == unrec
+    # no published table disagrees with RW × rate × coefficient beyond its rounding
+    assert got["mismatches"] == 0
+    w = city.to_weights()
+    t = w.table
+    assert t["drg"].is_unique().all() and (t["rw"] > 0).all()
+    excluded = w.quality["excluded"]
+    assert t.height + len(excluded["no_positive_rw"]) + len(excluded["repeated_drg"]) == want["rows"]
+    for col in ("drg", "rw", "name", "same_rate", "base_group", "special_review", "stable",
+                "low_k", "high_k"):
+        assert col in t.columns
+
+
+@needs_shared
+def test_pools_levels_rates_and_coefficients_are_read():
+    c = read_city_table(CITY / "常州2022.csv")
+    assert c.rates == {"rate_职工": 11519.0, "rate_居民": 9849.0}
+    assert c.coefficients == {"coefficient_3": 1.01, "coefficient_2": 0.91}
+    l23 = read_city_table(CITY / "兰州2023.csv")
+    assert l23.rates == {"rate_职工": 9986.9352}
+    assert set(l23.coefficients) == {"coefficient_省3甲", "coefficient_3甲", "coefficient_3",
+                                     "coefficient_2"}
+    ly = read_city_table(CITY / "临沂2022.csv")
+    assert [h.column for h in ly.headers][3:] == ["standard_职工_3", "standard_居民_3",
+                                                "standard_职工_2", "standard_居民_2"]
+    # 0000 未入组: RW 0.2, 支付标准（三级职工）1973 → 9865 per RW, the table's implied rate
+    assert ly.implied_rates["standard_职工_3"] == pytest.approx(1973 / 0.2)
+    gx = read_city_table(CITY / "广西2022.csv")
+    assert [h.column for h in gx.headers][3:] == ["mean_cost_玉林", "stable_玉林"]
+
+
+@needs_shared
+def test_beijing_implied_rate_explains_every_row():
+    # RW has 2 decimals, so 支付标准 / RW scatters; the median (about 20,427.5) would leave
+    # e.g. BD29 (RW 10.72, 218,875) 108 yuan off, beyond 0.005 × 20,427.5 + 0.5 = 102.6.
+    # A rate of 20,425.1 explains all 647 rows: 10.72 × 20425.1 = 218,957.1, and RW could
+    # be 10.716 (218,875 / 20425.1 = 10.7160): within the rounding of 10.72.
+    bj = read_city_table(CITY / "北京2022.csv")
+    rate = bj.implied_rates["standard"]
+    assert 20424.27 < rate < 20425.93  # every row's interval holds this stretch
+    assert bj.counts()["mismatches"] == 0
+    row = bj.standards.filter(pl.col("drg") == "BD29").row(0, named=True)
+    assert abs(row["standard"] / rate - 10.72) <= 0.005
+
+
+@needs_shared
+def test_wuxi_base_groups_are_paid_the_first_level_rate_at_every_level():
+    wx = read_city_table(CITY / "无锡2022.csv")
+    base = wx.standards.filter(pl.col("drg").is_in(
+        wx.table.filter("base_group")["drg"].implode()) & (pl.col("column") == "standard_3"))
+    assert base.height == 25
+    # e.g. a base group with RW r has 三级 standard r × 7,782 (一级's rate), not r × 13,060
+    assert ((base["standard"] - base["rw"] * 7782).abs() < 0.01).all()
+    assert not base["mismatch"].any()
+
+
+def _table(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
+    p = tmp_path / "city.csv"
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+HAND = """DRG编码,DRG名称,RW,费率（职工）,等级系数（三级）,支付标准（三级职工）,基础病组
+AA11,甲,2.0000,10000,1.1000,22000.00,
+BB11,乙,1.5000,10000,1.1000,16600.00,
+CC11,丙,1.0000,10000,1.1000,11000.50,
+DD11,丁,0.5000,10000,1.1000,5000.00,是
+"""
+
+
+def test_hand_checked_mismatch(tmp_path):
+    # published rate and coefficient: the literal check 支付标准 = RW × 费率 × 系数.
+    # 费率 and 系数 are exact policy parameters; RW (4 decimals) and 支付标准 (2 decimals)
+    # are rounded, so the tolerance is 0.00005 × 10000 × 1.1 + 0.005 = 0.555 yuan
+    # (+ 10⁻⁹ × 支付标准 for floating-point error).
+    # AA11: 2 × 10000 × 1.1 = 22000 exactly.
+    # BB11: 1.5 × 10000 × 1.1 = 16500; 16600 is 100 off → mismatch.
+    # CC11: 11000 expected; 11000.50 is 0.50 off, within 0.555 → fine.
+    # DD11: a base group: 0.5 × 10000 = 5000 (coefficient 1, same rate at every level).
+    city = read_city_table(_table(tmp_path, HAND, "gbk"))
+    assert city.encoding == "gb18030"
+    s = city.standards.sort("row")
+    assert s["expected"].to_list() == pytest.approx([22000, 16500, 11000, 5000])
+    assert s["tolerance"].to_list() == pytest.approx(
+        [0.555 + 1e-9 * std for std in (22000, 16600, 11000.5, 5000)])
+    assert s["mismatch"].to_list() == [False, True, False, False]
+    m = city.mismatches.row(0, named=True)
+    assert (m["drg"], m["difference"], m["rate_source"]) == ("BB11", pytest.approx(100), "published")
+    w = city.to_weights()
+    assert w.table.filter(pl.col("drg") == "DD11")["same_rate"].item() is True
+    assert w.quality["rates"] == {"rate_职工": 10000.0}
+
+
+@needs_shared
+def test_real_table_with_one_standard_changed_is_caught(tmp_path):
+    # 苏州 AA19: RW 29.7, 一级系数 0.75, 一级支付标准 210170.1938 = 29.7 × 0.75 × 9435.25;
+    # the same row with 210270.1938 is 100 yuan off
+    src = (CITY / "苏州2022.csv").read_bytes().decode("gb18030")
+    assert "210170.1938,285831.4635" in src
+    changed = _table(tmp_path, src.replace("210170.1938,285831.4635",
+                                           "210270.1938,285831.4635", 1), "gb18030")
+    m = read_city_table(changed).mismatches
+    assert m.select("drg", "column").rows() == [("AA19", "standard_1")]
+    assert m["difference"].item() == pytest.approx(100, abs=0.01)
+
+
+def test_headers_through_the_alias_table():
+    r = recognise("支付标准（三级职工）")
+    assert (r.role, r.pool, r.level, r.column) == ("standard", "职工", "3", "standard_职工_3")
+    assert recognise("二级医院系数").column == "coefficient_2"
+    assert recognise("等级系数(省三甲)").column == "coefficient_省3甲"
+    assert recognise("ＲＷ").role == "rw"  # full-width letters
+    assert recognise("总控人次").role is None
+
+
+def test_not_a_drg_table(tmp_path):
+    with pytest.raises(InputError, match="not a DRG table"):
+        read_city_table(_table(tmp_path, "姓名,年龄\n张三,3\n"))
+
+
+def test_unreadable_flag_values_are_reported(tmp_path):
+    city = read_city_table(_table(tmp_path, "DRG编码,RW,基础病组\nAA11,1,是\nBB11,1,可能\n"))
+    assert city.problems["unreadable_values"] == {"基础病组": ["可能"]}
+    assert city.table["base_group"].to_list() == [True, False]
+
+
+@needs_shared
+def test_cli_weights_import(tmp_path):
+    from casemix.cli import main
+
+    out = tmp_path / "w.csv"
+    src = tmp_path / "北京2022.csv"
+    shutil.copy(CITY / "北京2022.csv", src)
+    res = CliRunner().invoke(main, ["weights", "import", str(src), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "696 rows, 647 with a positive RW" in res.output
+    assert "647 checked, 0 mismatch" in res.output
+    assert "按项目据实支付" in res.output and "unrecognised columns: none" in res.output
+    back = pl.read_csv(out)
+    assert back.height == 647 and back["drg"][0] == "AE19" and back["rw"][0] == 5.8
+    res = CliRunner().invoke(main, ["weights", "import", str(src), "-o", str(out)])
+    assert res.exit_code != 0 and "exists" in str(res.exception or res.output)
+    res = CliRunner().invoke(main, ["weights", "import", str(src), "-o", str(src), "--force"])
+    assert res.exit_code != 0 and "is the input" in str(res.exception or res.output)
+    assert src.read_bytes() == (CITY / "北京2022.csv").read_bytes()
