@@ -207,7 +207,7 @@ def test_cli_weights_import(tmp_path):
     back = pl.read_csv(out)
     assert back.height == 647 and back["drg"][0] == "AE19" and back["rw"][0] == 5.8
     res = CliRunner().invoke(main, ["weights", "import", str(src), "-o", str(out)])
-    assert res.exit_code != 0 and "exists" in str(res.exception or res.output)
+    assert res.exit_code == 2 and "exists; pass --force" in res.output
     res = CliRunner().invoke(main, ["weights", "import", str(src), "-o", str(src), "--force"])
-    assert res.exit_code != 0 and "is the input" in str(res.exception or res.output)
+    assert res.exit_code == 2 and "the output is the input" in res.output
     assert src.read_bytes() == (CITY / "北京2022.csv").read_bytes()
