@@ -1,0 +1,286 @@
+"""Synthetic discharges of a region: the vectorised generator behind :func:`synth_cases`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from casemix._money import round_half_up
+from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
+from casemix.synth import _kernel as K
+from casemix.synth.plan import (ADULT, INFANT, KINDS, NEONATE, SEV_ANY, SEV_CC, SEV_MCC, Plan,
+                                build_plan)
+from casemix.synth.region import INSURANCE_TYPES, LEVELS, Region, split_hospitals
+
+_DEATH_CAP = 0.35
+_RETRIES = 6  # redraws of a secondary diagnosis excluded by the principal one
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """The region's fixed parts for one seed: hospitals and per-DRG rates."""
+
+    h_level: np.ndarray      # level index per hospital (0 = "3")
+    h_cdf: np.ndarray        # cumulative share of cases per hospital
+    h_cost: np.ndarray       # cost efficiency factor per hospital
+    h_time: np.ndarray       # LOS factor per hospital
+    drg_cdf: np.ndarray      # (H × G) cumulative group probabilities per hospital, offset by hospital
+    mean_los: np.ndarray     # per DRG, days
+    p_death: np.ndarray      # per DRG
+
+
+def _structure(plan: Plan, reg: Region, seed: int) -> _Structure:
+    rng = np.random.default_rng([seed, 0])
+    h_level = reg.hospital_levels()
+    size = reg.per_level("size")[h_level] * rng.lognormal(0.0, reg.size_sigma, h_level.size)
+    h_cost = rng.lognormal(0.0, reg.hospital_cost_sigma, h_level.size)
+    h_time = h_cost ** 0.6 * rng.lognormal(0.0, reg.hospital_cost_sigma * 0.6, h_level.size)
+    rw = plan.rw
+    kind = np.array([reg.kind_share[k] for k in KINDS])[plan.kind]
+    adrg_pop = rng.lognormal(0.0, reg.group_sigma, len(plan.adrg_codes))
+    adrg_pop *= np.array([reg.common_adrgs.get(c, 1.0) for c in plan.adrg_codes])
+    sev_share = np.asarray(reg.severity_share, float)[plan.severity]
+    base = rw ** -reg.rw_exponent * kind * adrg_pop[plan.adrg_of] * sev_share * plan.usable
+    operative = plan.kind != KINDS.index("medical")
+    tilt = reg.per_level("level_rw_tilt")[h_level] + rng.normal(0.0, reg.hospital_tilt_sigma, h_level.size)
+    surg = reg.per_level("level_surgical")[h_level]
+    cdf = []
+    for h in range(h_level.size):
+        p = base * rw ** tilt[h] * np.where(operative, surg[h], 1.0)
+        if not p.sum() > 0:
+            raise ValueError(f"scheme has no DRG a synthetic case of level {LEVELS[h_level[h]]} can be aimed at")
+        cdf.append(np.cumsum(p) / p.sum())
+    drg_cdf = np.concatenate([c + i for i, c in enumerate(cdf)])
+    mean_los = reg.los_scale * rw ** reg.los_rw_power * rng.lognormal(0.0, reg.los_group_sigma, plan.n_drg)
+    sev_factor = np.asarray(reg.death_severity, float)[plan.severity]
+    p_death = np.minimum(reg.death_base * rw ** reg.death_rw_power * sev_factor, _DEATH_CAP)
+    return _Structure(h_level, np.cumsum(size) / size.sum(), h_cost, h_time, drg_cdf, mean_los, p_death)
+
+
+def _list_column(name: str, vocab: pl.Series, counts: np.ndarray, flat_idx: np.ndarray) -> pl.Series:
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    values = vocab.gather(flat_idx).to_arrow()
+    return pl.Series(name, pa.ListArray.from_arrays(pa.array(offsets), values))
+
+
+def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed: int = 0,
+                n_hospitals: int | None = None, region: Region | None = None, year: int = 2024,
+                mean_sdx: float = 3.0, mean_oproc: float = 0.8, invalid_share: float = 0.01,
+                layout: str = "lists", target: bool = False) -> pl.DataFrame:
+    """Make ``n`` synthetic discharges of a region for a scheme.
+
+    Each case is aimed at a DRG of the scheme: hospitals by level, a case
+    mix weighted toward light and medical groups and, at tertiary
+    hospitals, toward heavy and surgical ones; cost from the group's
+    relative weight × base rate × level coefficient with a log-normal
+    spread and a heavier upper tail; LOS, deaths, insurance type, patient
+    share, dates and readmissions as in ``docs/synthetic-region.md``.
+
+    Parameters
+    ----------
+    scheme
+        Scheme name, folder or loaded scheme.
+    n
+        Number of cases.
+    seed
+        Same seed, same region and cases.
+    n_hospitals
+        Number of hospitals, split over levels 3 : 6 : 8; default the
+        region's (3 tertiary, 6 secondary, 8 primary).
+    region
+        Parameters (:class:`casemix.synth.Region`); default ``Region()``.
+    year
+        Discharge year.
+    mean_sdx, mean_oproc
+        Poisson means of secondary diagnoses and other procedures per case.
+    invalid_share
+        Share of cases given a data fault (missing sex or age, no diagnosis)
+        so the validity checks show up.
+    layout
+        ``"lists"`` (pdx, sdx list, pproc, oproc list) or ``"strings"``
+        (``diagnoses`` / ``procedures``, ``|``-separated, principal first, the
+        layout of the golden files).
+    target
+        Add ``target_drg``, the DRG each case was aimed at (to measure how
+        often the grouper agrees; not a column of real data).
+
+    Returns
+    -------
+    polars.DataFrame
+        case_id, patient_id, hospital_id, hospital_level ("3", "2", "1"),
+        insurance_type (职工 / 居民), sex, age, age_days, birth_weight,
+        admission_date, discharge_date, los, discharge (离院方式, 5 = death),
+        the codes, total_cost, patient_share and fund_paid (yuan; patient
+        share + fund paid = total cost to the fen).
+    """
+    if layout not in ("lists", "strings"):
+        raise ValueError("layout must be 'lists' or 'strings'")
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    reg = region or Region()
+    if n_hospitals is not None:
+        reg = reg.replace(hospitals=split_hospitals(n_hospitals))
+    sch = load_scheme(scheme)
+    plan = build_plan(sch)
+    st = _structure(plan, reg, seed)
+    rng = np.random.default_rng([seed, 1])
+    n_hosp = st.h_level.size
+
+    # hospital, then the DRG from the hospital's case mix
+    hosp = np.minimum(np.searchsorted(st.h_cdf, rng.random(n), side="right"), n_hosp - 1)
+    lvl = st.h_level[hosp]
+    drg = np.searchsorted(st.drg_cdf, rng.random(n) + hosp, side="right") - hosp * plan.n_drg
+    drg = np.clip(drg, 0, plan.n_drg - 1)
+
+    # readmissions take the hospital and DRG of an earlier stay (its dates come later)
+    readmit = rng.random(n) < reg.readmission_share
+    ordinary = np.flatnonzero(~readmit)
+    index = np.full(n, -1, dtype=np.int64)
+    if ordinary.size:
+        index[readmit] = ordinary[rng.integers(0, ordinary.size, int(readmit.sum()))]
+    else:
+        readmit[:] = False
+    r = np.flatnonzero(readmit)
+    hosp[r], drg[r] = hosp[index[r]], drg[index[r]]
+    lvl = st.h_level[hosp]
+    a = plan.adrg_of[drg]
+    newborn = plan.newborn[a]
+    readmit &= newborn == ADULT
+    r = np.flatnonzero(readmit)
+
+    # who: sex and age by the group's needs (draws only for the rows that need them)
+    sex = plan.sex[a].astype(np.int64)
+    free = np.flatnonzero(sex == 0)
+    sex[free] = rng.integers(1, 3, free.size)
+    age = np.clip(np.round(rng.normal(58, 18, n)), 1, 100)
+    mothers = np.flatnonzero(plan.obstetric[a])
+    sex[mothers] = 2
+    age[mothers] = np.clip(np.round(rng.normal(29, 5, mothers.size)), 16, 48)
+    age_days = np.full(n, np.nan)
+    weight = np.full(n, np.nan)
+    neo, inf = np.flatnonzero(newborn == NEONATE), np.flatnonzero(newborn == INFANT)
+    age[neo] = age[inf] = 0.0
+    age_days[neo] = rng.integers(0, 29, neo.size)
+    age_days[inf] = rng.integers(29, 365, inf.size)
+    lo, hi = plan.weight_lo[a[neo]], plan.weight_hi[a[neo]]
+    bounded = ~(np.isnan(lo) & np.isnan(hi))
+    lo, hi = np.where(np.isnan(lo), 600.0, lo), np.where(np.isnan(hi), 5000.0, hi)
+    weight[neo] = np.where(bounded, np.floor(lo + rng.random(neo.size) * np.maximum(hi - lo, 1)),
+                           np.clip(np.round(rng.normal(3200, 500, neo.size), -1), 600, 5000))
+    employee = rng.random(n) < reg.per_level("employee_share")[lvl]
+
+    # patients: each ordinary stay its own person; repeats and readmissions reuse one
+    person = np.arange(n, dtype=np.int64)
+    repeat = ~readmit & (newborn == ADULT) & ~plan.obstetric[a] & (rng.random(n) < reg.repeat_share)
+    donors = ~readmit & ~repeat & (newborn == ADULT) & ~plan.obstetric[a]
+    for s in (1, 2):
+        rows, pool = np.flatnonzero(repeat & (sex == s)), np.flatnonzero(donors & (sex == s))
+        if pool.size:
+            j = pool[rng.integers(0, pool.size, rows.size)]
+            person[rows], age[rows], employee[rows] = person[j], age[j], employee[j]
+    j = index[r]
+    person[r], sex[r], age[r], employee[r] = person[j], sex[j], age[j], employee[j]
+
+    # cost: weight × base rate × level coefficient × hospital, log-normal with a heavier tail
+    eps = rng.standard_normal(n)
+    tail = np.ones(n)
+    in_tail = rng.random(n) < reg.tail_share
+    tail[in_tail] = np.exp(rng.normal(reg.tail_mu, reg.tail_sigma, int(in_tail.sum())))
+    mu = reg.base_rate * plan.rw[drg] * reg.per_level("level_coefficient")[lvl] * st.h_cost[hosp]
+    s = reg.cost_sigma
+    cost = mu * np.exp(s * eps - s * s / 2) * tail
+    total_fen = np.maximum(round_half_up(cost * 100), 100)
+
+    # length of stay: the group's mean, correlated with the case's cost
+    sl, rho = reg.los_sigma, reg.los_cost_corr
+    z = rho * eps + np.sqrt(1 - rho * rho) * rng.standard_normal(n)
+    los = np.exp(np.log(st.mean_los[drg] * st.h_time[hosp]) - sl * sl / 2 + sl * z + 0.6 * np.log(tail))
+    los = np.clip(np.round(los), 1, 365).astype(np.int64)
+
+    # discharge mode: deaths by the group's risk, the rest by the stated mix
+    modes = np.array(list(reg.discharge_mix), dtype=np.float64)
+    mix = np.cumsum(list(reg.discharge_mix.values()))
+    discharge = modes[np.minimum(np.searchsorted(mix / mix[-1], rng.random(n), side="right"), modes.size - 1)]
+    discharge = np.where(rng.random(n) < st.p_death[drg], 5.0, discharge)
+
+    # dates: discharge by the seasonal day weights; readmissions after their earlier stay
+    jan1 = (_dt.date(year, 1, 1) - _dt.date(1970, 1, 1)).days
+    day_w = reg.day_weights(year)
+    doy = np.minimum(np.searchsorted(np.cumsum(day_w) / day_w.sum(), rng.random(n), side="right"),
+                     day_w.size - 1)
+    out_day = jan1 + doy
+    gap = rng.integers(1, 31, r.size)
+    re_out = out_day[index[r]] + gap + los[r]
+    fits = re_out < jan1 + day_w.size
+    out_day[r[fits]] = re_out[fits]
+    person[r[~fits]] = r[~fits]   # no room before year end: an ordinary stay after all
+    in_day = out_day - los
+
+    # patient share: 自费 part, then deductible, then co-insurance on the rest
+    ins = (~employee).astype(np.int64)
+    rule = ins * 3 + lvl
+    self_fen = round_half_up(total_fen * reg.per_level("self_pay_share")[lvl])
+    covered = total_fen - self_fen
+    under = np.minimum(covered, round_half_up(reg.money_rule("deductible") * 100).ravel()[rule])
+    patient_fen = self_fen + under + round_half_up((covered - under)
+                                                   * (1 - reg.money_rule("fund_ratio").ravel()[rule]))
+
+    # data faults, so validity checks are exercised
+    fault = rng.random(n) < invalid_share
+    kind = rng.integers(0, 3, n)
+    sex_f = np.where(fault & (kind == 0), np.nan, sex.astype(np.float64))
+    age = np.where(fault & (kind == 1), np.nan, age)
+
+    # codes aimed at the DRG (numba: variable-length lists and redraws)
+    sev = plan.severity[drg]
+    k_seed = int(rng.integers(0, 2**31 - 1))
+    pdx, pproc, x0, x1, n_sdx, n_oproc = K.code_counts(
+        k_seed, a, sev, *plan.pdx, *plan.pproc, *plan.extra_proc[0], *plan.extra_proc[1], plan.sites[0],
+        float(mean_sdx), float(mean_oproc))
+    no_dx = fault & (kind == 2)
+    pdx[no_dx] = -1
+    n_sdx[no_dx] = 0
+    sdx_flat, oproc_flat = K.fill_codes(
+        k_seed + 1, a, sev, pdx, x0, x1, n_sdx, n_oproc, *plan.sites, plan.site, plan.cc_pool, plan.mcc_pool,
+        plan.plain_pool, plan.cc_mix, plan.cc_table, plan.pdx_table, plan.non_or_pool, _RETRIES, 0.3)
+
+    def nullable(x):
+        return pl.Series(x).fill_nan(None)
+
+    def codes(vocab, idx):
+        return vocab.gather(pl.Series(np.where(idx >= 0, idx, 0))).set(pl.Series(idx < 0), None)
+
+    digits = pl.int_range(n, eager=True).cast(pl.String).str.zfill(8)
+    df = pl.DataFrame({
+        "case_id": f"S{seed}-" + digits,
+        "patient_id": f"P{seed}-" + digits.gather(person),
+        "hospital_id": pl.Series([f"H{h + 1:03d}" for h in range(n_hosp)]).gather(hosp),
+        "hospital_level": pl.Series(LEVELS, dtype=pl.String).gather(lvl),
+        "insurance_type": pl.Series(INSURANCE_TYPES, dtype=pl.String).gather(ins),
+        "sex": nullable(sex_f), "age": nullable(age), "age_days": nullable(age_days),
+        "birth_weight": nullable(weight),
+        "admission_date": pl.Series(in_day.astype(np.int32)).cast(pl.Date),
+        "discharge_date": pl.Series(out_day.astype(np.int32)).cast(pl.Date),
+        "los": pl.Series(los.astype(np.float64)), "discharge": pl.Series(discharge),
+        "pdx": codes(plan.dx_vocab, pdx) if n else pl.Series([], dtype=pl.String),
+        "sdx": _list_column("sdx", plan.dx_vocab, n_sdx, sdx_flat),
+        "pproc": codes(plan.px_vocab, pproc) if n else pl.Series([], dtype=pl.String),
+        "oproc": _list_column("oproc", plan.px_vocab, n_oproc, oproc_flat),
+        "total_cost": pl.Series(total_fen / 100),
+        "patient_share": pl.Series(patient_fen / 100),
+        "fund_paid": pl.Series((total_fen - patient_fen) / 100),
+    })
+    if target:
+        df = df.with_columns(target_drg=pl.Series(plan.drg_codes, dtype=pl.String).gather(drg))
+    if layout == "strings":
+        df = df.with_columns(
+            pl.concat_list(pl.col("pdx").fill_null(""), pl.col("sdx")).list.join("|")
+            .str.strip_chars_end("|").alias("diagnoses"),
+            pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc")).list.join("|")
+            .str.strip_chars_end("|").alias("procedures"),
+        ).drop("pdx", "sdx", "pproc", "oproc")
+    return df
