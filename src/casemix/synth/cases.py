@@ -222,12 +222,7 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
 
     # patient share: 自费 part, then deductible, then co-insurance on the rest
     ins = (~employee).astype(np.int64)
-    rule = ins * 3 + lvl
-    self_fen = round_half_up(total_fen * reg.per_level("self_pay_share")[lvl])
-    covered = total_fen - self_fen
-    under = np.minimum(covered, round_half_up(reg.money_rule("deductible") * 100).ravel()[rule])
-    patient_fen = self_fen + under + round_half_up((covered - under)
-                                                   * (1 - reg.money_rule("fund_ratio").ravel()[rule]))
+    patient_fen = reg.patient_share_fen(total_fen, ins, lvl)
 
     # data faults, so validity checks are exercised
     fault = rng.random(n) < invalid_share

@@ -14,6 +14,8 @@ from typing import Mapping
 
 import numpy as np
 
+from casemix._money import round_half_up
+
 #: hospital levels, tertiary first (the codes ``budget.py`` and the policies use)
 LEVELS = ("3", "2", "1")
 #: insurance types: 职工 (employees' scheme), 居民 (residents' scheme)
@@ -82,7 +84,7 @@ class Region:
     """The extra factor is exp(N(tail_mu, tail_sigma)): median 2.7× [illustrative]."""
 
     # --- length of stay ------------------------------------------------------------
-    los_scale: float = 7.5
+    los_scale: float = 9.0
     los_rw_power: float = 0.45
     """Mean LOS of a group = los_scale × RW^los_rw_power days [illustrative]."""
     los_group_sigma: float = 0.2
@@ -92,7 +94,7 @@ class Region:
     """Log-LOS spread within a group and its correlation with the case's cost [illustrative]."""
 
     # --- deaths and discharge ------------------------------------------------------
-    death_base: float = 0.0006
+    death_base: float = 0.0012
     death_rw_power: float = 1.3
     death_severity: tuple[float, float, float, float] = (1.0, 4.0, 15.0, 3.0)
     """Death probability = base × RW^power × factor[severity], capped at 0.35;
@@ -121,6 +123,29 @@ class Region:
     fund_ratio: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: {
         "职工": {"3": 0.85, "2": 0.88, "1": 0.90}, "居民": {"3": 0.60, "2": 0.70, "1": 0.80}})
     """Fund share of the in-scope cost above the deductible [illustrative, typical of city rules]."""
+
+    def patient_share_fen(self, total_fen: np.ndarray, insurance: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """Patient share of each stay in fen under the region's illustrative rule.
+
+        ``self pay = total × self_pay_share[level]`` (自费, outside the
+        policy scope); of the rest, the patient pays the deductible
+        (起付线) and ``1 − fund_ratio`` of what lies above it.  No annual
+        cap.  Each product is rounded to the fen (ROUND_HALF_UP).
+
+        Parameters
+        ----------
+        total_fen
+            Total cost per stay, integer fen.
+        insurance, level
+            Index into :data:`INSURANCE_TYPES` and :data:`LEVELS` per stay.
+        """
+        total = np.asarray(total_fen, dtype=np.int64)
+        rule = np.asarray(insurance, dtype=np.int64) * len(LEVELS) + np.asarray(level, dtype=np.int64)
+        self_fen = round_half_up(total * self.per_level("self_pay_share")[level])
+        covered = total - self_fen
+        under = np.minimum(covered, round_half_up(self.money_rule("deductible") * 100).ravel()[rule])
+        coins = round_half_up((covered - under) * (1 - self.money_rule("fund_ratio").ravel()[rule]))
+        return self_fen + under + coins
 
     def replace(self, **changes) -> "Region":
         """A copy with some parameters changed."""
