@@ -137,28 +137,47 @@ def test_assistance_by_status(engine):
     assert r[0]["psn_part_amt"] == 0
 
 
+LAYERED = dict(
+    basic=basic(ded=1000, rate=0.6),
+    catastrophic={"covers": ["policy"], "default": {"eligible": False},
+                  "resident": {"eligible": True, "deductible": 5000, "rates": [0.6],
+                               "cap": "none"}},
+    local_supplement={"covers": ["policy"], "default": {"eligible": False},
+                      "employee": {"eligible": True, "deductible": 4000, "rates": [0.8],
+                                   "cap": "none"}},
+    assistance={"default": {"eligible": False},
+                "subsistence": {"eligible": True, "deductible": 0, "rates": [0.8],
+                                "cap": "none"}},
+    supplement={"covers": ["policy", "preselfpay", "special_drug", "selfpay"],
+                "default": {"deductible": 0, "rates": [0.5], "cap": "none"}},
+    waiver={"covers": ["policy", "preselfpay", "selfpay"], "default": {"eligible": False},
+            "poor": {"eligible": True, "deductible": 0, "rates": [0.1], "cap": "none"}},
+    reassistance={"covers": ["policy", "preselfpay", "selfpay"], "default": {"eligible": False},
+                  "poor": {"eligible": True, "deductible": 2000, "rates": [0.7], "cap": "none"}},
+)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_layer_in_order(engine):
-    docs = [doc(
-        basic=basic(ded=1000, rate=0.6),
-        catastrophic={"covers": ["policy"],
-                      "default": {"deductible": 5000, "rates": [0.6], "cap": "none"}},
-        assistance={"default": {"eligible": False},
-                    "subsistence": {"eligible": True, "deductible": 0, "rates": [0.8],
-                                    "cap": "none"}},
-        reassistance={"covers": ["policy", "preselfpay"], "default": {"eligible": False},
-                      "poor": {"eligible": True, "deductible": 2000, "rates": [0.7],
-                               "cap": "none"}},
-        supplement={"covers": ["policy", "preselfpay", "special_drug", "selfpay"],
-                    "default": {"deductible": 0, "rates": [0.5], "cap": "none"}},
-    )]
-    r = run([case(status="低保", P=20000, B=2000, F=3000, T=26000)], docs, engine)[0]
-    # basic 0.6 × 19,000; 大病 0.6 × (8,600 − 5,000); 救助 0.8 × 6,440;
-    # 再救助 0.7 × (1,288 + 2,000 − 2,000); 惠民保 0.5 × (386.40 + 2,000 + 3,000);
-    # the 1,000 over-limit part stays with the patient
-    assert r == {"hifp_pay": 1140000, "hifmi_pay": 216000, "hifmi_drug_pay": 0,
-                 "maf_pay": 515200, "reassist_pay": 90160, "hmb_pay": 269320,
-                 "psn_part_amt": 369320}
+    r = run([case(status="低保", P=20000, B=2000, F=3000, T=26000)], [doc(**LAYERED)], engine)[0]
+    # basic 0.6 × 19,000 = 11,400; 大病 (residents) 0.6 × (8,600 − 5,000) = 2,160;
+    # 救助 0.8 × 6,440 = 5,152; 惠民保 0.5 × (1,288 + 2,000 + 3,000) = 3,144, taken off
+    # policy 1,288 then 乙类 1,856 (144 left); hospital waiver 0.1 × (144 + 3,000) = 314.40
+    # (乙类 144, then 170.40 of self-pay); 再救助 last, on what is left after all of them:
+    # 0.7 × (2,829.60 − 2,000) = 580.72; the patient 2,248.88 + the 1,000 over-limit part
+    assert r == {"hifp_pay": 1140000, "hifmi_pay": 216000, "hifob_pay": 0, "hifmi_drug_pay": 0,
+                 "maf_pay": 515200, "hmb_pay": 314400, "hosp_part_amt": 31440,
+                 "reassist_pay": 58072, "psn_part_amt": 324888}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_employees_get_the_local_supplement_not_catastrophic(engine):
+    r = run([case(insured="职工", P=20000)], [doc(**LAYERED)], engine)[0]
+    # basic 0.6 × 19,000 = 11,400; no 大病 for employees; 地方附加 0.8 × (8,600 − 4,000)
+    # = 3,680; 惠民保 0.5 × 4,920 = 2,460; not poor: no waiver, no 再救助
+    assert r == {"hifp_pay": 1140000, "hifmi_pay": 0, "hifob_pay": 368000, "hifmi_drug_pay": 0,
+                 "maf_pay": 0, "hmb_pay": 246000, "hosp_part_amt": 0, "reassist_pay": 0,
+                 "psn_part_amt": 246000}
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -1,4 +1,4 @@
-"""Patient-side benefit cascade: basic insurance, 大病保险, 医疗救助, 再救助, 惠民保.
+"""Patient-side benefit cascade: basic insurance, 大病保险 (地方附加), 医疗救助, 惠民保, hospital waivers, 再救助.
 
 DRG/DIP settle between the fund and the hospital; what a patient pays is
 decided by a cascade of benefit layers, each with a deductible, banded
@@ -62,7 +62,7 @@ PAY_COLUMNS: tuple[str, ...] = (LAYER_COLUMNS["basic"], *(LAYER_COLUMNS[layer] f
 #: every column :func:`simulate` adds: the payments and the patient's share (Int64 fen)
 OUTPUT_COLUMNS: tuple[str, ...] = (*PAY_COLUMNS, "psn_part_amt")
 #: public funds (medical insurance and assistance); 惠民保 is commercial and kept apart
-FUND_COLUMNS = ("hifp_pay", "hifmi_pay", "hifmi_drug_pay", "maf_pay", "reassist_pay")
+FUND_COLUMNS = ("hifp_pay", "hifmi_pay", "hifob_pay", "hifmi_drug_pay", "maf_pay", "reassist_pay")
 #: the population groups of :func:`summarize`
 GROUP_KEYS: tuple[str, ...] = ("insured_type", "assist_status", "hosp_level")
 
@@ -320,9 +320,10 @@ def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = 
     """Run every case through the benefit cascade.
 
     Layers, in order (formulas and sources in ``docs/benefits.md``):
-    basic insurance (``hifp_pay``), 大病保险 (``hifmi_pay``), 大病 special
-    drugs (``hifmi_drug_pay``), 医疗救助 (``maf_pay``), 再救助
-    (``reassist_pay``), 惠民保 (``hmb_pay``); the patient's share
+    basic insurance (``hifp_pay``), 大病保险 (``hifmi_pay``), 地方附加 /
+    职工大额 (``hifob_pay``), 大病 special drugs (``hifmi_drug_pay``),
+    医疗救助 (``maf_pay``), 惠民保 (``hmb_pay``), hospital waivers
+    (``hosp_part_amt``), 再救助 (``reassist_pay``); the patient's share
     ``psn_part_amt`` is the rest.  Deductibles, cumulative thresholds and
     caps run per person per calendar year in discharge-date order (ties in
     row order); each case uses the policy values in force on its discharge
@@ -458,7 +459,7 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
 
     g = g.with_columns(
         ratio(pl.col("hifp_pay"), "inscp_scp_amt").alias("inscp_ratio"),
-        ratio(pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("hifmi_drug_pay"),
+        ratio(pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("hifob_pay") + pl.col("hifmi_drug_pay"),
               "total_cost").alias("actual_ratio"),
         ratio(paid, "total_cost").alias("combined_ratio"),
         ratio(pl.col("psn_part_amt"), "total_cost").alias("oop_ratio"),

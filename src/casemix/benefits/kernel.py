@@ -205,7 +205,7 @@ def _segments(is_new):
 
 def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
             g_covers, g_major, g_elig, g_ded, g_cap, g_nb, g_upper, g_rate, out):
-    """Fill ``out[X[j, 7], :7]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` of X are one person-year in date order.
+    """Fill ``out[X[j, 7], :2 + L]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` of X are one person-year in date order.
 
     out columns: basic, the annual layers in order, patient share (fen).
     """
@@ -358,7 +358,7 @@ def run(tables: Tables, pcode: np.ndarray, n_persons: int, day: np.ndarray,
         year_of_day: np.ndarray, first_day: int, ins: np.ndarray, st: np.ndarray,
         lvl: np.ndarray, referral: np.ndarray, major: np.ndarray, P: np.ndarray, B: np.ndarray,
         S: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Run the cascade; int64 fen ``[7, n]`` in input order: hifp, five annual layers, patient share.
+    """Run the cascade; int64 fen ``[2 + L, n]`` in input order: hifp, the L annual layers, patient share.
 
     Every day must be on or after the policy's first date (checked by the caller).
     """
@@ -371,7 +371,8 @@ def run(tables: Tables, pcode: np.ndarray, n_persons: int, day: np.ndarray,
     _SORT_DAYS[par](X, pstart, year_of_day, first_day, is_new)
     seg = _segments(is_new)
     del is_new, pstart
-    out = np.empty((n, 8), dtype=np.int64)   # padded to one cache line per case
+    width = 2 + t.g_covers.shape[1]
+    out = np.empty((n, -(-width // 8) * 8), dtype=np.int64)   # padded to whole cache lines
     _CASCADE[par](seg, X, t.b_ded, t.b_rate, t.b_cap, t.b_refcont,
                   t.g_covers, t.g_major, t.g_elig, t.g_ded, t.g_cap, t.g_nb, t.g_upper, t.g_rate, out)
     del X

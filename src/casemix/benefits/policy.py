@@ -41,14 +41,20 @@ POOR = STATUSES[:3]
 
 # Annual layers after basic insurance, in the order they are applied, and the
 # output column of each (named after the settlement-list field where one exists).
-LAYERS = ("catastrophic", "catastrophic_drug", "assistance", "reassistance", "supplement")
+# 再救助 comes last, after commercial cover (惠民保) and hospital waivers: it pays
+# the burden left after every other layer (Shandong 2020 report, via
+# ../shared/payment-rules.md "Benefits").
+LAYERS = ("catastrophic", "local_supplement", "catastrophic_drug", "assistance", "supplement",
+          "waiver", "reassistance")
 LAYER_COLUMNS = {
     "basic": "hifp_pay",
     "catastrophic": "hifmi_pay",
+    "local_supplement": "hifob_pay",
     "catastrophic_drug": "hifmi_drug_pay",
     "assistance": "maf_pay",
-    "reassistance": "reassist_pay",
     "supplement": "hmb_pay",
+    "waiver": "hosp_part_amt",
+    "reassistance": "reassist_pay",
 }
 
 # Cost parts a layer may cover, in the order a layer's payment is taken off them.
@@ -273,10 +279,12 @@ class PolicyDocumentToml(StrictModel):
     document: _DocumentMeta
     basic: _Basic | None = None
     catastrophic: _Layer | None = None
+    local_supplement: _Layer | None = None
     catastrophic_drug: _Layer | None = None
     assistance: _Layer | None = None
-    reassistance: _Layer | None = None
     supplement: _Layer | None = None
+    waiver: _Layer | None = None
+    reassistance: _Layer | None = None
 
 
 class _PolicyMeta(StrictModel):

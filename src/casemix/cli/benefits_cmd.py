@@ -96,10 +96,11 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
         console.print(f"[bold]{result.height:,}[/] cases ({source}) through policy "
                       f"{pa.name!r} in {elapsed:.2f} s")
         names = {"cases": "cases", "total_cost": "cost", "fund_pay": "fund", "hmb_pay": "惠民保",
-                 "psn_part_amt": "OOP", "inscp_ratio": "政策内", "actual_ratio": "实际",
+                 "hosp_part_amt": "减免", "psn_part_amt": "OOP", "inscp_ratio": "政策内", "actual_ratio": "实际",
                  "combined_ratio": "综合", "share_over": "burden"}
-        console.print(f"yuan; fund: public funds (basic, 大病, 特药, 救助, 再救助); OOP: patients' "
-                      f"out-of-pocket; 政策内 = basic / policy-range cost; 实际 = basic + 大病 / cost; "
+        console.print(f"yuan; fund: public funds (basic, 大病, 地方附加, 特药, 救助, 再救助); 减免: "
+                      f"hospital waivers; OOP: patients' out-of-pocket; 政策内 = basic / "
+                      f"policy-range cost; 实际 = basic + 大病 + 地方附加 + 特药 / cost; "
                       f"综合 = all payments / cost; burden: share of person-years paying over "
                       f"{threshold:,.0f} yuan a year")
         pct = ("政策内", "实际", "综合", "burden")
@@ -120,10 +121,11 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
               "fund_pay_change": "Δfund", "hmb_pay_change": "Δ惠民保",
               "share_over_a": "burden a", "share_over_b": "burden b"}
     layers = {"hifp_pay_change": "Δ基本", "hifmi_pay_change": "Δ大病",
-              "hifmi_drug_pay_change": "Δ特药", "maf_pay_change": "Δ救助",
+              "hifob_pay_change": "Δ地方附加", "hifmi_drug_pay_change": "Δ特药",
+              "maf_pay_change": "Δ救助", "hosp_part_amt_change": "Δ减免",
               "reassist_pay_change": "Δ再救助"}
     console.print(f"OOP: patients' out-of-pocket under {pa.name!r} (yuan); Δ: {pb.name!r} minus "
-                  f"{pa.name!r}; fund: public funds (basic, 大病, 特药, 救助, 再救助); burden: "
+                  f"{pa.name!r}; fund: public funds (basic, 大病, 地方附加, 特药, 救助, 再救助); burden: "
                   f"share of person-years paying over {threshold:,.0f} yuan a year")
     pct = ("burden a", "burden b")
     table(_shown(diff, burden), "Patient burden and fund cost by group", percent=pct)

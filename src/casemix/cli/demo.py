@@ -106,7 +106,7 @@ def _patient_burden(grouped, console, table) -> tuple[str, str]:
         pl.col("share_over").alias("oop>1万"))
     table(show, "Patient burden by insured type and assistance status (illustrative policy)",
           percent=("actual 实际报销", "combined 综合保障", "oop>1万"))
-    html = ("<p>Benefit cascade (基本医保 → 大病保险 → 医疗救助 → 再救助 → 惠民保) under the shipped "
+    html = ("<p>Benefit cascade (基本医保 → 大病保险 / 地方附加 → 医疗救助 → 惠民保 → 医院减免 → 再救助) under the shipped "
             f"<b>{policy_name}</b> policy (illustrative values; see docs/benefits.md). The demo cases have "
             "no insured type, assistance status or self-pay split, so these were assigned synthetically "
             "(seed 7).</p>" + _html_table(overall) + _html_table(by_group))
