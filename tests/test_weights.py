@@ -160,8 +160,9 @@ def test_cleaning_counts_and_frame_types():
     w = compute_weights(df, trim="none")
     assert isinstance(w.table, pd.DataFrame)
     ex = w.quality["excluded"]
-    assert (ex["ungroupable"], ex["cost_nonpositive"], ex["cost_missing"],
-            ex["los_nonpositive"]) == (2, 1, 1, 1)
+    # -1 and None: the bad-value rule of docs/cases.md, before weights' own reasons
+    assert (ex["ungroupable"], ex["negative:total_cost"], ex["missing:total_cost"],
+            ex["los_nonpositive"], ex["cost_nonpositive"]) == (2, 1, 1, 1, 0)
     assert w.quality["n_used"] == 2
     assert w.rw() == pytest.approx({"A1": 0.5, "B1": 1.5})
     keep_los0 = compute_weights(df, trim="none", drop_nonpositive_los=False)

@@ -20,14 +20,16 @@ import polars as pl
 from casemix._frames import FrameLike, summary_like, to_polars
 from casemix._trim import Trim
 from casemix._trim import trim as _trim_cells
+from casemix.cases import canonical
 from casemix.errors import InputError
 
 __all__ = ["BLENDS", "Trim", "Weights", "compute_weights"]
 
 BLENDS = ("means", "sums")
 
-# order matters: a row is excluded for the first reason that applies
-EXCLUSION_REASONS = ("ungroupable", "cost_missing", "cost_nonpositive", "los_nonpositive",
+# order matters: a row is excluded for the first reason that applies (after the
+# bad-value rule of docs/cases.md: missing, malformed or negative total_cost)
+EXCLUSION_REASONS = ("ungroupable", "cost_nonpositive", "los_nonpositive",
                      "year_missing", "year_outside_blend")
 
 
@@ -50,7 +52,11 @@ class Weights:
     quality
         Region-level figures: ``all_case_mean`` (M), ``riv``,
         ``riv_untrimmed``, ``share_cv_ge_1``, ``share_cv_ge_1_untrimmed``,
-        ``n_input``, ``n_used``, ``n_kept``, ``excluded`` (reason → rows),
+        ``n_input``, ``n_used``, ``n_kept``, ``excluded`` (reason → rows:
+        ``missing:total_cost``, ``malformed:total_cost``,
+        ``negative:total_cost`` by the bad-value rule of ``docs/cases.md``,
+        then the reasons of ``EXCLUSION_REASONS``), ``notes`` (bad values,
+        one line per reason),
         ``years`` (year → blend weight), ``blend``, ``trim``, ``min_cases``,
         ``fallback_counts`` (source → groups).
     kept_whole
@@ -81,6 +87,7 @@ def compute_weights(
     overrides: FrameLike | Mapping[str, float] | None = None,
     ungroupable_codes: Sequence[str] = ("0000",),
     drop_nonpositive_los: bool = True,
+    mapping: Mapping[str, str] | None = None,
 ) -> Weights:
     """Relative weights per DRG from grouped cases with costs.
 
@@ -120,6 +127,9 @@ def compute_weights(
         DRG codes excluded from weights (besides null/empty).
     drop_nonpositive_los
         Exclude cases with LOS <= 0 [city: Hangzhou training material].
+    mapping
+        ``{your column: canonical name}`` for columns the aliases of
+        ``docs/cases.md`` do not know (住院总费用 etc. are known).
 
     Returns
     -------
@@ -144,13 +154,11 @@ def compute_weights(
     if not yw or any(w <= 0 for w in yw):
         raise InputError(f"year_weights must be positive numbers; got {list(year_weights)!r}")
 
-    df = to_polars(history)
-    missing = [c for c in ("drg", "total_cost") if c not in df.columns]
-    if missing:
-        raise InputError(f"cost history lacks column(s) {', '.join(missing)}; "
-                         "weights need a grouped frame with drg and total_cost")
+    cases = canonical(history, mapping, need=("drg", "total_cost"),
+                      optional=("adrg", "los", "year"), step="weights")
+    df = cases.used
     d = _clean(df, ungroupable_codes, drop_nonpositive_los)
-    n_input = d.height
+    n_input = cases.frame.height
     # _reason: 0 = used, i = EXCLUSION_REASONS[i - 1]
     years_in = sorted(d.filter(pl.col("_reason") == 0)["year"].unique().to_list())
     years = years_in[-len(yw):]
@@ -160,7 +168,8 @@ def compute_weights(
         pl.when((pl.col("_reason") == 0) & ~pl.col("year").is_in(years))
         .then(pl.lit(outside, pl.UInt8)).otherwise(pl.col("_reason")).alias("_reason"))
     counts = np.bincount(d["_reason"].to_numpy(), minlength=len(EXCLUSION_REASONS) + 1)
-    excluded = {r: int(counts[i + 1]) for i, r in enumerate(EXCLUSION_REASONS)}
+    excluded = {**{r: n for r, n in cases.counts.items() if r.endswith(":total_cost")},
+                **{r: int(counts[i + 1]) for i, r in enumerate(EXCLUSION_REASONS)}}
     d = d.filter(pl.col("_reason") == 0).drop("_reason")
     if d.height == 0:
         raise InputError(f"no case left to weight after cleaning {n_input} rows "
@@ -214,7 +223,7 @@ def compute_weights(
         "share_cv_ge_1": float((cv_t >= 1).mean()) if len(cv_t) else None,
         "share_cv_ge_1_untrimmed": float((cv_u >= 1).mean()) if len(cv_u) else None,
         "n_input": n_input, "n_used": d.height, "n_kept": int(kept.sum()),
-        "excluded": excluded,
+        "excluded": excluded, "notes": cases.notes(),
         "years": {int(y): w for y, w in weight_of.items()},
         "blend": blend, "trim": t.describe(), "min_cases": min_cases,
         "fallback_counts": dict(table.group_by("source").len().sort("source").iter_rows()),
@@ -290,8 +299,7 @@ def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFra
     code = {r: pl.lit(i + 1, pl.UInt8) for i, r in enumerate(EXCLUSION_REASONS)}
     reason = (pl.when(drg.is_null() | (drg == "") | drg.is_in(list(codes)))
               .then(code["ungroupable"])
-              .when(cost.is_null() | cost.is_nan()).then(code["cost_missing"])
-              .when((cost <= 0) | cost.is_infinite()).then(code["cost_nonpositive"]))
+              .when(cost <= 0).then(code["cost_nonpositive"]))
     if drop_los:
         reason = reason.when(los <= 0).then(code["los_nonpositive"])
     reason = reason.when(year.is_null()).then(code["year_missing"]).otherwise(pl.lit(0, pl.UInt8))

@@ -42,6 +42,15 @@ SCALAR_ALIASES: dict[str, tuple[str, ...]] = {
     "year": ("year", "年度", "结算年度", "年份"),
 }
 
+# Columns that casemix steps write and later steps read (grouping results, the
+# hospital's level).  Matched like the scalar fields; the canonical name first.
+STEP_ALIASES: dict[str, tuple[str, ...]] = {
+    "drg": ("drg", "drg_code", "DRG编码", "DRG组编码", "DRG分组编码"),
+    "adrg": ("adrg", "adrg_code", "ADRG编码"),
+    "mdc": ("mdc", "mdc_code", "MDC编码"),
+    "hospital_level": ("hospital_level", "医院等级", "医院级别", "医疗机构等级"),
+}
+
 # Code columns.  "principal" = one code; "others" = a list column or a
 # "|"-separated string; "combined" = principal first, list or "|"-string.
 # Variants without the 编码/代码 suffix come last: in many extracts they hold

@@ -56,13 +56,6 @@ class _Stages:
         self.s[stage - 1].append(expr.alias(_t(name)))
 
 
-def _text_id(col: str, dtype: pl.DataType) -> pl.Expr:
-    e = pl.col(col)
-    if dtype.is_float():  # pandas turns an integer id column with gaps into floats: 12345.0 → "12345"
-        e = pl.when(e == e.floor()).then(e.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(e.cast(pl.String))
-    return e.cast(pl.String)
-
-
 def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list[str]]:
     """Numeric, date and text fields; returns the fields that can be malformed."""
     schema = df.schema
@@ -105,15 +98,20 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
         if isinstance(dt, pl.Datetime):
             st.add(3, name, pl.col(col).dt.date())
             continue
-        st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
-        st.add(2, name, N.parse_date(_c("txt_" + name)))
-        st.add(3, "bad_" + name, (_c("txt_" + name).str.len_bytes() > 0).fill_null(False)
-               & _c(name).is_null())
+        if dt.is_numeric():  # YYYYMMDD or an Excel serial day; NaN is pandas' "missing"
+            st.add(2, name, N.date_of(pl.col(col), dt))
+            st.add(3, "bad_" + name, pl.col(col).cast(pl.Float64).fill_nan(None).is_not_null()
+                   & _c(name).is_null())
+        else:
+            st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
+            st.add(2, name, N.date_of(_c("txt_" + name), pl.String()))
+            st.add(3, "bad_" + name, (_c("txt_" + name).str.len_bytes() > 0).fill_null(False)
+                   & _c(name).is_null())
         date_flags.append(name)
     for name in ("case_id", "hospital_id", "patient_id", "insurance_type", "department"):
         col = plan.scalars.get(name)
         if col is not None:
-            st.add(1, "txt_" + name, N.fold(_text_id(col, schema[col])).str.strip_chars())
+            st.add(1, "txt_" + name, N.fold(N.text_id(pl.col(col), schema[col])).str.strip_chars())
             st.add(3, name, N.nonempty(_c("txt_" + name)))
         elif name == "case_id":
             st.add(3, name, pl.int_range(1, pl.len() + 1).cast(pl.String))

@@ -10,6 +10,8 @@ look at a value more than once.
 
 from __future__ import annotations
 
+import datetime
+
 import polars as pl
 
 _STRINGY = (pl.String, pl.Categorical, pl.Enum, pl.Null)
@@ -49,6 +51,13 @@ def code_chain(e: pl.Expr) -> pl.Expr:
             # ... but a code, or the asterisk half of a pair, may start with the letter X
             .str.replace(r"^x", "X")
             .str.replace_all("+x", "+X", literal=True))
+
+
+def text_id(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """An identifier column as text (``e`` a column reference)."""
+    if dtype.is_float():  # pandas turns an integer id column with gaps into floats: 12345.0 → "12345"
+        e = pl.when(e == e.floor()).then(e.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(e.cast(pl.String))
+    return e.cast(pl.String)
 
 
 def nonempty(ref: pl.Expr) -> pl.Expr:
@@ -94,3 +103,49 @@ def parse_date(txt: pl.Expr) -> pl.Expr:
                              txt.str.extract(pattern, 3).str.zfill(2))
 
     return pl.coalesce(ymd(_DATE), ymd(_COMPACT_DATE)).str.to_date("%Y-%m-%d", strict=False)
+
+
+# Excel stores a date as days since 1899-12-30 (its 1900 date system, with the
+# phantom 1900-02-29); whole parts 10000..99999 are the years 1927-2173.
+_EXCEL_EPOCH = datetime.date(1899, 12, 30)
+_SERIAL = (10_000, 100_000)
+_YYYYMMDD = (10_000_101, 99_991_232)
+
+
+def date_of_number(num: pl.Expr) -> pl.Expr:
+    """Date of a Float64 number: ``20240105`` (YYYYMMDD, whole) or an Excel serial day.
+
+    ``num`` should be a column reference (it is used several times).  A
+    serial's fraction (the time of day) is ignored.  Other numbers give null.
+    """
+    whole = num == num.floor()
+    ymd = pl.when(whole & (num >= _YYYYMMDD[0]) & (num < _YYYYMMDD[1])).then(num)
+    serial = pl.when((num >= _SERIAL[0]) & (num < _SERIAL[1])).then(num.floor())
+    return pl.coalesce(
+        ymd.cast(pl.Int64).cast(pl.String).str.to_date("%Y%m%d", strict=False),
+        pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial.cast(pl.Int64)))
+
+
+_SERIAL_TEXT = r"^\d{5}(\.\d*)?$"
+
+
+def date_of(ref: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Date of a column of any type (``ref`` a column reference): the one date rule.
+
+    Date passes; Datetime keeps its date; numbers are ``YYYYMMDD`` or Excel
+    serial days (:func:`date_of_number`); text is folded and trimmed, then
+    read by :func:`parse_date`, or as a serial when it is five digits (an
+    Excel cell exported without its date format).  What does not parse is
+    null; the caller compares with the input to call it malformed.
+    """
+    if dtype == pl.Date:
+        return ref
+    if isinstance(dtype, pl.Datetime):
+        return ref.dt.date()
+    if dtype == pl.Null:
+        return ref.cast(pl.Date)
+    if dtype.is_numeric():
+        return date_of_number(ref.cast(pl.Float64))
+    txt = fold(ref).str.strip_chars()
+    serial = pl.when(txt.str.contains(_SERIAL_TEXT)).then(txt).cast(pl.Float64, strict=False)
+    return pl.coalesce(parse_date(txt), date_of_number(serial))

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from casemix.cases._aliases import CODE_ALIASES, SCALAR_ALIASES, WIDE_PREFIXES
+from casemix.cases._aliases import CODE_ALIASES, SCALAR_ALIASES, STEP_ALIASES, WIDE_PREFIXES
 from casemix.errors import InputError
 
 NUMERIC_FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge",
                   "total_cost", "year")
 TEXT_FIELDS = ("case_id", "hospital_id", "patient_id", "insurance_type", "department")
 DATE_FIELDS = ("admission_date", "discharge_date")
+CODE_FIELDS = tuple(CODE_ALIASES)
 LAYOUT_NAMES = {"pdx": "dx", "sdx": "dx", "diagnoses": "dx",
                 "pproc": "proc", "oproc": "proc", "procedures": "proc"}
 _WIDE_TARGET = re.compile(r"^(dx|sdx|pr|proc|oproc)(\d+)$")
@@ -70,16 +71,37 @@ def _columns_found(df: pl.DataFrame) -> str:
 
 
 def _valid_target(target: str) -> bool:
-    return target in SCALAR_ALIASES or target in CODE_ALIASES or bool(_WIDE_TARGET.match(target))
+    return (target in SCALAR_ALIASES or target in CODE_ALIASES or target in STEP_ALIASES
+            or bool(_WIDE_TARGET.match(target)))
+
+
+def canonical_names() -> list[str]:
+    """Every name a mapping may point to, besides wide names (``dx3``, ``sdx1``, …)."""
+    return sorted([*SCALAR_ALIASES, *CODE_ALIASES, *STEP_ALIASES])
+
+
+def check_mapping(mapping: object) -> dict[str, str] | None:
+    """``mapping`` as a dict, or ``InputError`` when it is not ``{column: canonical name}``."""
+    if mapping is None:
+        return None
+    if not isinstance(mapping, Mapping):
+        raise InputError(f"mapping must be a dict of input column -> casemix field, e.g. "
+                         f"{{'主要诊断': 'pdx'}}; got {type(mapping).__name__}")
+    for src, target in mapping.items():
+        if not isinstance(src, str):
+            raise InputError(f"mapping key {src!r} is not a column name (text)")
+        if not isinstance(target, str) or not _valid_target(target):
+            raise InputError(
+                f"mapping {src!r} -> {target!r}: {target!r} is not a canonical field; use one of "
+                f"{canonical_names()} or a wide name such as dx1, sdx1, pr1, oproc1")
+    return dict(mapping)
 
 
 def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
     """Column -> lookup key, with the user's mapping applied first."""
     keys = {c: norm_name(c) for c in df.columns}
     labels: dict[str, str] = {}
-    if mapping is not None and not isinstance(mapping, Mapping):
-        raise InputError(f"mapping must be a dict of input column -> casemix field, e.g. "
-                         f"{{'主要诊断': 'pdx'}}; got {type(mapping).__name__}")
+    mapping = check_mapping(mapping)
     if not mapping:
         return keys, labels
     taken: dict[str, str] = {}
@@ -89,10 +111,6 @@ def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str
         if src not in keys:
             raise InputError(f"mapping names column {src!r}, which is not in the input; "
                              f"columns found: {_columns_found(df)}")
-        if not isinstance(target, str) or not _valid_target(target):
-            raise InputError(
-                f"mapping {src!r} -> {target!r}: {target!r} is not a canonical field; use one of "
-                f"{sorted([*SCALAR_ALIASES, *CODE_ALIASES])} or a wide name such as dx1, sdx1, pr1, oproc1")
         if target in taken:
             raise InputError(f"mapping sends both {taken[target]!r} and {src!r} to {target!r}")
         taken[target] = src
@@ -107,7 +125,23 @@ def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str
     return keys, labels
 
 
-def _first(index: dict[str, list[str]], aliases: Sequence[str]) -> str | None:
+def column_index(df: pl.DataFrame, mapping: Mapping[str, str] | None
+                 ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Lookup key -> input columns (the mapping applied first), and how each mapped column was matched."""
+    keys, labels = _keys(df, mapping)
+    return _index(keys), labels
+
+
+def _index(keys: dict[str, str]) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for c, k in keys.items():
+        if k:
+            index.setdefault(k, []).append(c)
+    return index
+
+
+def first_of(index: dict[str, list[str]], aliases: Sequence[str]) -> str | None:
+    """The input column of the first alias present in ``index``."""
     for alias in aliases:
         hit = index.get(norm_name(alias))
         if hit:
@@ -127,12 +161,12 @@ def _wide(keys: dict[str, str], prefixes: Sequence[str]) -> list[str]:
 
 def _layout(index: dict[str, list[str]], keys: dict[str, str], principal: str, others: str,
             combined: str) -> CodeLayout | None:
-    p = _first(index, CODE_ALIASES[principal])
-    o = _first(index, CODE_ALIASES[others])
+    p = first_of(index, CODE_ALIASES[principal])
+    o = first_of(index, CODE_ALIASES[others])
     ow = [] if o else _wide(keys, WIDE_PREFIXES[others])
     if p or o or ow:
         return CodeLayout("split", principal=p, others=o, others_wide=ow)
-    c = _first(index, CODE_ALIASES[combined])
+    c = first_of(index, CODE_ALIASES[combined])
     if c:
         return CodeLayout("combined", combined=c)
     w = _wide(keys, WIDE_PREFIXES[combined])
@@ -192,13 +226,10 @@ def resolve(df: pl.DataFrame, mapping: Mapping[str, str] | None, required: Seque
     """Match input columns to canonical fields; raise InputError on a missing
     required column or an unusable column type."""
     keys, labels = _keys(df, mapping)
-    index: dict[str, list[str]] = {}
-    for c, k in keys.items():
-        if k:
-            index.setdefault(k, []).append(c)
+    index = _index(keys)
     scalars = {}
     for name, aliases in SCALAR_ALIASES.items():
-        col = _first(index, aliases)
+        col = first_of(index, aliases)
         if col is not None:
             scalars[name] = col
             labels.setdefault(col, f"read as {name}")
