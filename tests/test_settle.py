@@ -214,8 +214,13 @@ def test_pandas_in_pandas_out_and_compare():
 def test_errors_name_row_and_column():
     bad = s1_cases().with_columns(pl.when(pl.col("case_id") == "C3").then(-1.0)
                                   .otherwise(pl.col("total_cost")).alias("total_cost"))
-    with pytest.raises(InputError, match=r"row 2 \(case_id 'C3'\)"):
-        settle(bad, s1_policy(), weights=WEIGHTS)
+    # a negative cost: the case is left out (docs/cases.md, bad-value rule), counted in notes
+    s = settle(bad, s1_policy(), weights=WEIGHTS)
+    cases = s.cases
+    assert cases["left_out"].to_list() == [None, None, "negative:total_cost", *[None] * 4]
+    assert cases["payment_fen"][2] is None and cases["total_cost"][2] == -1.0
+    assert cases["payment_fen"].sum() == 10_000_000
+    assert "negative:total_cost: 1 row(s) left out" in s.notes
     with pytest.raises(InputError, match="hospital_id"):
         settle(s1_cases().drop("hospital_id"), s1_policy(), weights=WEIGHTS)
     with pytest.raises(InputError, match="weights="):

@@ -32,6 +32,7 @@ from casemix._frames import FrameLike, like, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, allocate, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
 from casemix.budget import Policy
+from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
 from casemix.weights import Weights, compute_weights
 
@@ -65,7 +66,9 @@ class Settlement:
     policy
         The policy settled under.
     notes
-        Rules skipped for want of columns, listed special cases not found.
+        Rules skipped for want of columns, listed special cases not found,
+        rows left out by the bad-value rule of ``docs/cases.md`` (one line
+        per reason: ``missing:total_cost: 2 row(s) left out``).
     """
 
     cases: FrameLike
@@ -116,7 +119,8 @@ class Settlement:
 
 
 def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
-           points: str | None = None, group_col: str = "drg") -> Settlement:
+           points: str | None = None, group_col: str = "drg",
+           mapping: dict[str, str] | None = None) -> Settlement:
     """Settle grouped cases under ``policy``.
 
     Parameters
@@ -139,36 +143,47 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
         supply reference costs).
     group_col
         Column holding the group code (``drg``; ``dip_group`` for DIP).
+    mapping
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md`` (医保结算清单 Chinese names are known).
 
     Returns
     -------
     Settlement
+        A case whose ``total_cost`` or ``hospital_id`` is missing or
+        malformed, or whose cost is negative, is left out (the bad-value rule
+        of ``docs/cases.md``): it keeps its row with null results and the
+        reason in ``left_out``; ``notes`` count the rows per reason.
 
     Raises
     ------
     InputError
-        Missing columns; a cost that is missing, negative or not a number
-        (naming the row); a hospital_id missing.
+        Missing columns; negative or infinite precomputed points.
     PolicyError
         At-cost payments exceed the budget, or no case earns points.
     """
     if not isinstance(policy, Policy):
         raise PolicyError(f"policy must be a casemix.budget.Policy, got {type(policy).__name__}")
-    df = to_polars(cases)
+    c = canonical(cases, mapping, need=("hospital_id", "total_cost", group_col,
+                                        *([points] if points else [])),
+                  optional=("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
+                            "admission_date", "discharge_date"), step="settle")
+    df = c.used
     work = prepare(df, policy, weights, points, group_col)
     w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns),
                      all_case_cost=work.all_case_cost)
     hospitals, region, payment = _pay(w, work, policy)
-    out = df.with_columns(
+    out = c.restore(df.with_columns(
         w["rw"], w["base_points"], w["ref_cost"], w["coefficient"], w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"],
-        w["adjusted_points"], pl.Series("payment_fen", payment, pl.Int64))
+        w["adjusted_points"], pl.Series("payment_fen", payment, pl.Int64)), CASE_COLUMNS)
     return Settlement(cases=like(out, cases), hospitals=summary_like(hospitals, cases),
-                      region=summary_like(region, cases), policy=policy, notes=tuple(work.notes))
+                      region=summary_like(region, cases), policy=policy,
+                      notes=(*work.notes, *c.notes()))
 
 
 def compare(cases: FrameLike, policy_a: Policy, policy_b: Policy, *,
             weights: Weights | FrameLike | None = None, points: str | None = None,
-            group_col: str = "drg") -> FrameLike:
+            group_col: str = "drg", mapping: dict[str, str] | None = None) -> FrameLike:
     """Per-hospital what-if table: the same cases settled under two policies.
 
     Returns one row per hospital: ``hospital_id``, ``cases``,
@@ -177,8 +192,10 @@ def compare(cases: FrameLike, policy_a: Policy, policy_b: Policy, *,
     ``surplus_a_fen``/``surplus_b_fen``.  ``a`` is ``policy_a``.
     """
     df = to_polars(cases)
-    a = to_polars(settle(df, policy_a, weights=weights, points=points, group_col=group_col).hospitals)
-    b = to_polars(settle(df, policy_b, weights=weights, points=points, group_col=group_col).hospitals)
+    a = to_polars(settle(df, policy_a, weights=weights, points=points, group_col=group_col,
+                         mapping=mapping).hospitals)
+    b = to_polars(settle(df, policy_b, weights=weights, points=points, group_col=group_col,
+                         mapping=mapping).hospitals)
     cols = ["hospital_id", "points", "payment_fen", "surplus_fen"]
     t = (a.select("hospital_id", "cases", *cols[1:])
          .join(b.select(cols), on="hospital_id", how="left", suffix="_b")

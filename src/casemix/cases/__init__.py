@@ -20,10 +20,12 @@ import polars as pl
 from casemix._frames import FrameLike, kind_of, like, read_path, to_polars
 from casemix.cases._build import CANONICAL_SCHEMA, OPTIONAL_SCHEMA, build
 from casemix.cases._canonical import Canonical, canonical, parse_dates, parse_numbers
+from casemix.cases._mapfile import read_mapping
 from casemix.cases._resolve import resolve
 from casemix.errors import InputError
 
 __all__ = ["read_cases", "attach", "canonical", "Canonical", "parse_numbers", "parse_dates",
+           "read_mapping",
            "CANONICAL_SCHEMA", "OPTIONAL_SCHEMA"]
 
 def read_cases(data: FrameLike, *, mapping: Mapping[str, str] | None = None,

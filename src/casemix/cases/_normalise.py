@@ -106,7 +106,7 @@ def parse_date(txt: pl.Expr) -> pl.Expr:
 
 
 # Excel stores a date as days since 1899-12-30 (its 1900 date system, with the
-# phantom 1900-02-29); whole parts 10000..99999 are the years 1927-2173.
+# phantom 1900-02-29); whole parts 10000..99999 are 1927-05-18 to 2173-10-13.
 _EXCEL_EPOCH = datetime.date(1899, 12, 30)
 _SERIAL = (10_000, 100_000)
 _YYYYMMDD = (10_000_101, 99_991_232)

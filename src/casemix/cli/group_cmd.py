@@ -10,6 +10,7 @@ import click
 
 from casemix.cli._io import write_frame
 
+from casemix.cli._vocab import map_option
 from casemix.cli.dask_opts import dask_option
 from casemix.scheme import DEFAULT_SCHEME
 
@@ -29,14 +30,18 @@ from casemix.scheme import DEFAULT_SCHEME
               help="Parquet to Parquet: input columns copied to the output, 'all', 'none' or "
                    "a comma-separated list (e.g. case_id,hospital_id); fewer is faster.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@map_option
 @dask_option
 def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, keep: str,
-          quiet: bool, dask_spec: str | None) -> None:
+          quiet: bool, mapping: dict[str, str] | None, dask_spec: str | None) -> None:
     """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
     import casemix
     from casemix.cli._render import console, table
     from casemix.drg.summary import summarize
 
+    if dask_spec and mapping:
+        raise click.UsageError("--map is not available with --dask yet; name the columns "
+                               "in the Parquet files as docs/cases.md lists them")
     if dask_spec:
         import polars as pl
 
@@ -65,14 +70,15 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
 
         group_parquet(input_path, output, sch, batch_size=batch_size,
                       progress=not quiet and sys.stderr.isatty(),
-                      keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")])
+                      keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
+                      mapping=mapping)
         if quiet:
             return
         import polars as pl
 
         out = pl.read_parquet(output, columns=["drg", "mdc", "status", "reason"])
     else:
-        out = casemix.group(input_path, scheme=sch, engine=engine)
+        out = casemix.group(input_path, scheme=sch, engine=engine, mapping=mapping)
         write_frame(out, output)
     if quiet:
         return

@@ -6,24 +6,27 @@ from pathlib import Path
 
 import click
 
-# numeric columns a grouped CSV brings as text (read_path keeps codes as strings)
-_NUMBERS = ("total_cost", "los", "discharge", "age", "age_days", "birth_weight", "year")
+from casemix.cli._vocab import map_option
 
 
-def load_grouped(path: Path):
-    """A grouped CSV/Parquet file as polars, numbers typed; it must have a ``drg`` column."""
-    import polars as pl
-
+def load_grouped(path: Path, mapping: dict[str, str] | None = None):
+    """A grouped CSV/Parquet file as polars, as read (names and text kept), and its
+    ``hospital_level`` / ``hospital_id`` columns by the aliases of ``docs/cases.md``;
+    it must have a ``drg`` column."""
     from casemix._frames import read_path
+    from casemix.cases import canonical
     from casemix.errors import InputError
 
     df = read_path(path)
-    if "drg" not in df.columns:
+    try:
+        c = canonical(df, mapping, need=("drg",), optional=("hospital_id", "hospital_level"),
+                      step="report")
+    except InputError as e:
+        if "'drg'" not in str(e):
+            raise
         raise InputError(f"{path}: no 'drg' column; CASES must be grouped cases "
-                         "(run `casemix group` first)")
-    casts = [pl.col(c).cast(pl.Int32 if c == "year" else pl.Float64, strict=False)
-             for c in _NUMBERS if c in df.columns and df.schema[c] == pl.String]
-    return df.with_columns(casts) if casts else df
+                         "(run `casemix group` first)") from None
+    return df, c.columns
 
 
 @click.command()
@@ -34,7 +37,9 @@ def load_grouped(path: Path):
               help="Weight table (CSV/Parquet with drg, rw); default: computed from CASES.")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("report"),
               show_default=True, help="Folder for index.html and its PNGs.")
-def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out_dir: Path) -> None:
+@map_option
+def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out_dir: Path,
+           mapping: dict[str, str] | None) -> None:
     """Write the payment report for grouped CASES (CSV or Parquet with a drg column).
 
     Computes weights (unless --weights), the settlement under --policy,
@@ -48,23 +53,24 @@ def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out
     from casemix.report import build_report
 
     # bad input (CasemixError) becomes one 'Error:' line, exit 2, in casemix.cli
-    df = load_grouped(cases)
+    df, columns = load_grouped(cases, mapping)
     if weights_path is not None:
         weights = read_path(weights_path)
     else:
         from casemix.weights import compute_weights
 
-        weights = compute_weights(df)
+        weights = compute_weights(df, mapping=mapping)
     settlement, params = None, MonitorParams()
     if policy_path is not None:
         from casemix.budget import Policy
         from casemix.settle import settle
 
         policy = Policy.from_toml(policy_path)
-        if "hospital_level" not in df.columns and policy.hospital_levels:
-            df = df.with_columns(hospital_level=pl.col("hospital_id").cast(pl.String)
+        if "hospital_level" not in columns and "hospital_id" in columns and policy.hospital_levels:
+            df = df.with_columns(hospital_level=pl.col(columns["hospital_id"]).cast(pl.String)
                                  .replace_strict(dict(policy.hospital_levels), default=None))
-        settlement = settle(df, policy, weights=weights)
+        settlement = settle(df, policy, weights=weights, mapping=mapping)
         params = MonitorParams.from_policy(policy)
-    index = build_report(df, weights, settlement, out_dir=out_dir, params=params)
+    index = build_report(df, weights, settlement, out_dir=out_dir, params=params,
+                         mapping=mapping)
     click.echo(str(index))

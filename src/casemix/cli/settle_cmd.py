@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._vocab import echo_notes, map_option
 from casemix.cli.dask_opts import dask_option
 
 
@@ -58,9 +59,11 @@ def print_settlement(s) -> None:
 @click.option("--overrides", type=click.Path(exists=True, path_type=Path),
               help="CSV/Parquet with drg, rw used first for small groups.")
 @click.option("--quiet", is_flag=True, help="Print nothing.")
+@map_option
 def weights(history: Path, output: Path, trim: str, lower: float, upper: float, sd_k: float,
             iqr_a: float, iqr_b: float, blend: str, year_weights: str, min_cases: int,
-            fallback: str, overrides: Path | None, quiet: bool) -> None:
+            fallback: str, overrides: Path | None, quiet: bool,
+            mapping: dict[str, str] | None) -> None:
     """Relative weights per DRG from a grouped cost HISTORY (CSV or Parquet with drg, total_cost)."""
     from casemix.weights import compute_weights
 
@@ -71,7 +74,7 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
                                  param_hint="--year-weights") from None
     w = compute_weights(history, trim=trim, percentiles=(lower / 100, upper / 100), sd_k=sd_k,
                         iqr=(iqr_a, iqr_b), year_weights=yw, blend=blend, min_cases=min_cases,
-                        fallback=fallback, overrides=overrides)
+                        fallback=fallback, overrides=overrides, mapping=mapping)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() in (".parquet", ".pq"):
         w.table.write_parquet(output)
@@ -90,6 +93,7 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
         f"(untrimmed {q['riv_untrimmed']:.3f}); groups with CV >= 1: "
         f"{'n/a' if cv is None else f'{cv:.1%}'}; fallbacks {q['fallback_counts']}; "
         f"groups kept whole by trimming: {q['groups_kept_whole']}; excluded {q['excluded']}")
+    echo_notes(q["notes"])
 
 
 @click.command()

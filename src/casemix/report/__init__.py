@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from casemix._frames import FrameLike, to_polars
-from casemix.indicators import _require, drg_indicators, grouping_riv, hospital_indicators
+from casemix.cases import canonical
+from casemix.indicators import drg_indicators, grouping_riv, hospital_indicators
 from casemix.monitor import MonitorParams, describe_flags
 from casemix.monitor import flags as compute_flags
 from casemix.report import _html as H
@@ -34,7 +35,8 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
                  flags: FrameLike | None = None, *, out_dir: str | Path = "report",
                  extra_sections: Sequence[tuple[str, str]] = (),
                  params: MonitorParams | None = None,
-                 title: str = "Case-mix payment report 病例组合与支付报告") -> Path:
+                 title: str = "Case-mix payment report 病例组合与支付报告",
+                 mapping: dict[str, str] | None = None) -> Path:
     """Write the HTML report and its PNGs; return the path of ``index.html``.
 
     Parameters
@@ -59,6 +61,11 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
         (it must be trusted), the title is escaped.
     params : MonitorParams, optional
         Flag parameters (see ``casemix.monitor``).
+    mapping : dict, optional
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md``.  Cases whose cost or hospital is missing or
+        malformed, or whose cost is negative, are left out of the report
+        (the bad-value rule of ``docs/cases.md``); the overview counts them.
 
     Returns
     -------
@@ -67,8 +74,11 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    df = to_polars(cases)
-    _require(df, ("hospital_id", "drg", "total_cost"), "the payment report")
+    c = canonical(cases, mapping, need=("hospital_id", "drg", "total_cost"),
+                  optional=("case_id", "adrg", "mdc", "los", "discharge", "year", "age",
+                            "hospital_level", "patient_id", "admission_date", "discharge_date"),
+                  step="the payment report")
+    df = c.used
     if weights is None:
         from casemix.weights import compute_weights
 
@@ -111,7 +121,9 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
         ("low-risk mortality 低风险组死亡率", H.fmt_pct(region["low_risk_mortality"])),
         ("flags raised 触发预警", f"{int(fl['flagged'].sum()):,}"),
     ])
-    sections.append(("Overview 概览", overview + _definitions_note()))
+    left_out = ("".join(f'<p class="note">Left out 未纳入: {H.esc(n)}</p>' for n in c.notes())
+                if c.notes() else "")
+    sections.append(("Overview 概览", overview + left_out + _definitions_note()))
 
     # --- hospitals
     cmi = hosp["cmi"].cast(pl.Float64).fill_null(np.nan).to_numpy()

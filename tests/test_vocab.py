@@ -1,0 +1,162 @@
+"""One vocabulary through the pipeline: ``casemix.cases.canonical``, the one number and
+date parser, ``mapping=`` / ``--map`` and the bad-value rule (docs/cases.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from casemix.cases import canonical, parse_dates, parse_numbers, read_cases, read_mapping
+from casemix.cases._aliases import SCALAR_ALIASES, STEP_ALIASES
+from casemix.errors import InputError
+
+from conftest import REPO
+
+DOC = (REPO / "docs" / "cases.md").read_text(encoding="utf-8")
+
+ALL_ALIASES = [(f, a) for table in (SCALAR_ALIASES, STEP_ALIASES) for f, names in table.items()
+               for a in names]
+# one raw value per field and what canonical() reads from it
+SAMPLE = {
+    "case_id": ("A１", "A1"), "hospital_id": (" H01 ", "H01"), "sex": ("女", 2.0),
+    "age": ("６５", 65.0), "age_days": ("12", 12.0), "birth_weight": ("3,250", 3250.0),
+    "los": ("7", 7.0), "discharge": ("死亡", 5.0), "total_cost": ("12,345.60", 12345.6),
+    "patient_id": ("P1", "P1"), "admission_date": ("20240105", dt.date(2024, 1, 5)),
+    "discharge_date": ("2024/1/9", dt.date(2024, 1, 9)), "insurance_type": ("310", "310"),
+    "department": ("心内科", "心内科"), "year": ("2024", 2024), "drg": ("FR23", "FR23"),
+    "adrg": ("FR2", "FR2"), "mdc": ("MDCF", "MDCF"), "hospital_level": ("3", "3"),
+}
+
+
+def test_step_aliases_are_documented():
+    missing = [a for _, a in ALL_ALIASES if f"`{a}`" not in DOC]
+    assert not missing, f"docs/cases.md lacks {missing}"
+
+
+@pytest.mark.parametrize(("field", "alias"), ALL_ALIASES, ids=[f"{f}={a}" for f, a in ALL_ALIASES])
+def test_every_alias_reaches_its_field(field, alias):
+    raw, want = SAMPLE[field]
+    c = canonical(pl.DataFrame({alias: [raw], "other": ["x"]}), need=(field,))
+    assert c.columns == {field: alias}
+    assert c.frame[field].to_list() == [want]
+    # the caller's column comes back under its own name with its own value
+    out = c.restore(c.frame.with_columns(result=pl.lit(1)))
+    assert out.columns == [alias, "other", "result", "left_out"]
+    assert out[alias].to_list() == [raw]
+
+
+NUMBERS = [
+    ("12345.6", 12345.6), ("12,345.60", 12345.6), ("1,234,567", 1234567.0),
+    ("１２３４５．６", 12345.6), (" 12345.6 ", 12345.6), ("1.23456e4", 12345.6), ("-5", -5.0),
+    ("－５", -5.0), ("0", 0.0), ("", None), (None, None),
+    ("12,34", None), ("abc", None), ("45元", None), ("inf", None), ("nan", None),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), NUMBERS, ids=[repr(t) for t, _ in NUMBERS])
+def test_number_formats(text, want):
+    got = parse_numbers(pl.Series("x", [text], dtype=pl.String)).to_list()[0]
+    assert got == pytest.approx(want) if want is not None else got is None
+    # intake reads the same value (one parser)
+    row = read_cases(pl.DataFrame({"pdx": ["A00"], "total_cost": [text]},
+                                  schema={"pdx": pl.String, "total_cost": pl.String})).row(0, named=True)
+    assert row["total_cost"] == pytest.approx(want) if want is not None else row["total_cost"] is None
+
+
+D = dt.date(2024, 1, 5)
+DATES = [
+    ("20240105", D), (20240105, D), (20240105.0, D), ("2024-01-05", D), ("2024/01/05", D),
+    ("2024/1/5", D), ("2024.1.5", D), ("2024年1月5日", D), ("2024-01-05 08:30:00", D),
+    ("2024-01-05T08:30:00", D), ("2024/1/5 8:30", D), ("２０２４０１０５", D),
+    (dt.datetime(2024, 1, 5, 8, 30), D), (D, D),
+    (45296, D), (45296.75, D), ("45296", D),  # Excel serial days (1900 date system)
+    ("2024-13-05", None), ("20241305", None), (20241305, None), ("5/1/2024", None),
+    ("abc", None), (123, None), ("", None),
+]
+
+
+@pytest.mark.parametrize(("value", "want"), DATES, ids=[repr(v) for v, _ in DATES])
+def test_date_formats(value, want):
+    s = pl.Series("d", [value])
+    assert parse_dates(s).to_list() == [want]
+    row = read_cases(pl.DataFrame({"pdx": ["A00"]}).with_columns(s.alias("discharge_date"))
+                     ).row(0, named=True)
+    assert row["discharge_date"] == want
+    present = value not in ("", None)
+    assert ("malformed:discharge_date" in row["intake_warnings"]) == (present and want is None)
+
+
+def test_bad_value_rule_need_and_optional():
+    df = pl.DataFrame({
+        "住院总费用": ["100", "12,345.60", "", "abc", "-3", "200"],
+        "定点医疗机构代码": ["H1", "H1", "H2", "H2", "H2", None],
+        "实际住院天数": ["3", "x", "4", "5", "6", "7"],
+        "note": list("abcdef"),
+    })
+    c = canonical(df, need=("hospital_id", "total_cost"), optional=("los",), step="t")
+    assert c.left_out.to_list() == [None, None, "missing:total_cost", "malformed:total_cost",
+                                    "negative:total_cost", "missing:hospital_id"]
+    assert c.counts == {"missing:total_cost": 1, "malformed:total_cost": 1,
+                        "negative:total_cost": 1, "missing:hospital_id": 1, "malformed:los": 1}
+    assert c.frame["los"].to_list() == [3.0, None, 4.0, 5.0, 6.0, 7.0]
+    assert c.frame["total_cost"].to_list() == [100.0, 12345.6, None, None, None, 200.0]
+    assert c.used.height == 2
+    assert "malformed:los: 1 row(s) read as absent" in c.notes()
+    assert "negative:total_cost: 1 row(s) left out" in c.notes()
+    # results of the used rows go back to their rows; left-out rows get nulls
+    out = c.restore(c.used.with_columns(pay=pl.col("total_cost") * 2))
+    assert out.columns == [*df.columns, "pay", "left_out"]
+    assert out["pay"].to_list() == [200.0, 24691.2, None, None, None, None]
+    assert out.drop("pay", "left_out").equals(df)
+
+
+def test_mapping_wins_and_other_columns_step_aside():
+    df = pl.DataFrame({"total_cost": ["1"], "我的费用": ["2"], "drg": ["A"]})
+    c = canonical(df, {"我的费用": "total_cost"}, need=("total_cost",))
+    assert c.frame["total_cost"].to_list() == [2.0]
+    out = c.restore(c.frame.with_columns(r=pl.lit(0)))
+    assert out.columns == ["total_cost", "我的费用", "drg", "r", "left_out"]
+    assert out["total_cost"].to_list() == ["1"]
+
+
+@pytest.mark.parametrize(("mapping", "match"), [
+    ([("a", "total_cost")], "must be a dict"),
+    ("a=total_cost", "must be a dict"),
+    ({"a": "cost_total"}, "not a canonical field"),
+    ({"a": 3}, "not a canonical field"),
+    ({"zz": "total_cost"}, "not in the input"),
+])
+def test_bad_mapping_is_an_input_error(mapping, match):
+    with pytest.raises(InputError, match=match):
+        canonical(pl.DataFrame({"a": ["1"]}), mapping, need=("total_cost",))
+
+
+def test_missing_needed_column_names_aliases_and_map():
+    with pytest.raises(InputError, match=r"settle needs column 'total_cost' \(looked for: "
+                                         r"total_cost, cost.*住院总费用.*--map FILE"):
+        canonical(pl.DataFrame({"x": [1]}), need=("total_cost",), step="settle")
+
+
+def test_pandas_and_numeric_input():
+    pdf = pd.DataFrame({"cost": [1.5, float("nan"), float("inf")], "出院日期": [20240105, 45296, 1]},
+                       index=[7, 8, 9])
+    c = canonical(pdf, need=("total_cost",), optional=("discharge_date",))
+    assert c.left_out.to_list() == [None, "missing:total_cost", "malformed:total_cost"]
+    assert c.frame["discharge_date"].to_list() == [D, D, None]
+    assert c.counts["malformed:discharge_date"] == 1
+
+
+def test_mapping_file(tmp_path):
+    p = tmp_path / "map.toml"
+    p.write_text('\ufeff# mine\n[columns]\n"自费(元)" = "total_cost"\n"机构" = "hospital_id"\n',
+                 encoding="utf-8")
+    assert read_mapping(p) == {"自费(元)": "total_cost", "机构": "hospital_id"}
+    p.write_text('[columns]\n"a" = "total_cost"\n"b" = "cost"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"map.toml, line 3: mapping 'b' -> 'cost'"):
+        read_mapping(p)
+    p.write_text('[column]\n"a" = "total_cost"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="did you mean 'columns'"):
+        read_mapping(p)
