@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from casemix._frames import FrameLike, summary_like, to_polars
+from casemix.cases import canonical
 from casemix.errors import InputError
 
 __all__ = [
@@ -44,6 +45,10 @@ EFFICIENCY = ("mean_of_ratios", "ratio_of_sums")
 DEATH_CODE = 5  # 离院方式 5 = 死亡 (medical-record / settlement-list code table)
 
 _NUMERIC = ("total_cost", "los", "discharge")
+# the canonical fields indicators and the monitor read when present (docs/cases.md)
+_FIELDS = ("case_id", "hospital_id", "hospital_level", "patient_id", "department", "mdc", "adrg",
+           "drg", "total_cost", "los", "discharge", "age", "year", "admission_date",
+           "discharge_date")
 _TEXT = ("case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "department",
          "hospital_level", "patient_id")
 
@@ -59,17 +64,20 @@ def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
         )
 
 
-def _prepare(cases: FrameLike, *, need: Sequence[str] = ("hospital_id", "drg")) -> pl.DataFrame:
-    """The case frame with the columns indicators read cast to their types.
+def _prepare(cases: FrameLike, *, need: Sequence[str] = ("hospital_id", "drg"),
+             mapping: dict[str, str] | None = None,
+             step: str = "case-mix indicators") -> pl.DataFrame:
+    """The case frame in casemix's vocabulary (``docs/cases.md``), columns typed.
 
-    Numbers arrive as strings from CSV; a value that is not a number becomes
-    null (and then counts as missing, never as zero).
+    Columns are found by their aliases (and ``mapping``) and parsed by the
+    one number and date rule; a bad value is null (it then counts as
+    missing, never as zero) and no row is left out: the indicators count
+    missing values by their own rules.
     """
-    df = to_polars(cases)
-    _require(df, need, "case-mix indicators")
+    df = canonical(cases, mapping, require=need, optional=_FIELDS, step=step).frame
     casts = []
     for c in _NUMERIC:
-        if c in df.columns:
+        if c in df.columns and not df.schema[c].is_float():  # e.g. grouping_riv(value="...")
             casts.append(pl.col(c).cast(pl.Float64, strict=False))
     for c in _TEXT:
         if c in df.columns:
@@ -141,7 +149,7 @@ def _keys(by: str | Sequence[str] | None) -> list[str]:
 def low_risk_drgs(cases: FrameLike, *, z: float = -1.0, log: bool = True,
                   min_cases: int = 1, max_los: float = 60.0, min_cost: float = 5.0,
                   ungroupable: Sequence[str] = ("0000",),
-                  death_code: float = DEATH_CODE) -> list[str]:
+                  death_code: float = DEATH_CODE, mapping: dict[str, str] | None = None) -> list[str]:
     """The low-risk DRGs of a case set, by the mortality z-score rule.
 
     Rule: for every DRG g with at least ``min_cases`` grouped cases, take its
@@ -175,7 +183,7 @@ def low_risk_drgs(cases: FrameLike, *, z: float = -1.0, log: bool = True,
     list of str
         Sorted DRG codes.
     """
-    df = _prepare(cases, need=("drg", "discharge"))
+    df = _prepare(cases, need=("drg", "discharge"), mapping=mapping)
     df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
     return _low_risk_from(df, z=z, log=log, min_cases=min_cases, death_code=death_code)
 
@@ -216,7 +224,8 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
                         low_risk: Sequence[str] | None = None,
                         low_risk_z: float = -1.0,
                         death_code: float = DEATH_CODE,
-                        efficiency: str = "mean_of_ratios") -> FrameLike:
+                        efficiency: str = "mean_of_ratios",
+                        mapping: dict[str, str] | None = None) -> FrameLike:
     """Case-mix indicators per hospital (or per any grouping of cases).
 
     Formulas (sources in ``docs/indicators.md``):
@@ -263,6 +272,10 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         city pages state (``../shared/payment-notes.md``, "Indicators").
         They agree when a hospital has one DRG and differ when its mix is
         uneven: the ratio of sums weights expensive DRGs more.
+    mapping : dict, optional
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md``; a bad value (malformed cost, …) is read as
+        absent, as a missing one.
 
     Returns
     -------
@@ -274,7 +287,7 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         raise InputError(f"hospital_indicators: efficiency must be one of "
                          f"{', '.join(EFFICIENCY)}; got {efficiency!r}")
     keys = _keys(by)
-    df = _prepare(cases, need=("drg",))
+    df = _prepare(cases, need=("drg",), mapping=mapping)
     if "month" in keys:
         df = _with_month(df)
     _require(df, keys, "hospital_indicators")
@@ -341,16 +354,18 @@ def drg_indicators(cases: FrameLike, weights: FrameLike | None = None, *,
                    max_los: float = 60.0, min_cost: float = 5.0,
                    ungroupable: Sequence[str] = ("0000",),
                    low_risk: Sequence[str] | None = None, low_risk_z: float = -1.0,
-                   death_code: float = DEATH_CODE) -> FrameLike:
+                   death_code: float = DEATH_CODE,
+                   mapping: dict[str, str] | None = None) -> FrameLike:
     """Per-DRG statistics of the grouped cases.
 
     Columns: ``drg``, ``n``, ``total_cost``, ``mean_cost``, ``sd_cost``
     (sample SD, ddof = 1), ``cv`` = SD / mean [DIP spec; CHS-DRG grouping
     evaluation], ``mean_los``, ``deaths``, ``mortality``, ``low_risk``
     (see :func:`low_risk_drgs`) and, when ``weights`` is given, ``rw``.
-    Sorted by total cost, largest first.
+    Sorted by total cost, largest first.  ``mapping``: as for
+    :func:`hospital_indicators`.
     """
-    df = _prepare(cases, need=("drg",))
+    df = _prepare(cases, need=("drg",), mapping=mapping)
     df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
     if low_risk is None:
         low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
@@ -376,7 +391,8 @@ def drg_indicators(cases: FrameLike, weights: FrameLike | None = None, *,
 
 
 def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float = 60.0,
-                 min_cost: float = 5.0, ungroupable: Sequence[str] = ("0000",)) -> float:
+                 min_cost: float = 5.0, ungroupable: Sequence[str] = ("0000",),
+                 mapping: dict[str, str] | None = None) -> float:
     """Reduction in variance (RIV) of a grouping: the share of variance the DRGs explain.
 
     RIV = Σ_g n_g (ȳ_g − ȳ)² / Σ_i (y_i − ȳ)² = 1 − SS_within / SS_total,
@@ -386,7 +402,7 @@ def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float 
 
     Returns NaN when there are fewer than two cases or no variance.
     """
-    df = _prepare(cases, need=("drg", value))
+    df = _prepare(cases, need=("drg", value), mapping=mapping)
     df = df.with_columns(pl.col(value).cast(pl.Float64, strict=False))
     df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
     df = df.filter(pl.col("_grouped") & pl.col(value).is_not_null())

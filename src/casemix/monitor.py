@@ -279,7 +279,8 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
 # --------------------------------------------------------------------------- public
 
 def flags(cases: FrameLike, weights: FrameLike | None = None, *,
-          params: MonitorParams | Mapping | None = None, **overrides) -> FrameLike:
+          params: MonitorParams | Mapping | None = None,
+          mapping: dict[str, str] | None = None, **overrides) -> FrameLike:
     """Monitoring flags per hospital: one row per (hospital, flag).
 
     Parameters
@@ -293,6 +294,10 @@ def flags(cases: FrameLike, weights: FrameLike | None = None, *,
         ``drg`` and ``rw`` (needed by ``low_weight``).
     params : MonitorParams or mapping, optional
         Rule parameters; keyword ``overrides`` replace single fields.
+    mapping : dict, optional
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md`` (columns and values are read as the indicators
+        read them).
 
     Returns
     -------
@@ -308,7 +313,7 @@ def flags(cases: FrameLike, weights: FrameLike | None = None, *,
         still has its rows, with null figures and ``flagged`` false.
     """
     p = _params(params, overrides)
-    df = _prepare(cases, need=("hospital_id", "drg"))
+    df = _prepare(cases, need=("hospital_id", "drg"), mapping=mapping, step="monitor flags")
     if "case_id" not in df.columns:
         df = df.with_columns(case_id=pl.int_range(1, df.height + 1).cast(pl.String))
     df = df.with_row_index("_row")

@@ -184,7 +184,7 @@ def _type_error(df: pl.DataFrame, col: str, name: str, what: str) -> InputError:
 
 def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
               need: Iterable[str] = (), optional: Iterable[str] = (),
-              step: str = "this step") -> Canonical:
+              require: Iterable[str] = (), step: str = "this step") -> Canonical:
     """Find and parse the columns a step reads, in casemix's one vocabulary.
 
     Parameters
@@ -206,6 +206,10 @@ def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
     optional
         Fields read when present; a bad value is null (absent for that row)
         and counted.
+    require
+        Fields whose column must exist, read like ``optional`` fields (for
+        steps that count a bad value as absent rather than leave the row
+        out, such as the indicators).
     step
         The step's name, for messages.
 
@@ -226,15 +230,17 @@ def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
     if len(set(original.columns)) != len(original.columns):
         raise InputError(f"{step}: the input has duplicate column names")
     index, _ = column_index(original, mapping)
-    need, optional = list(dict.fromkeys(need)), [f for f in dict.fromkeys(optional) if f not in need]
+    need = list(dict.fromkeys(need))
+    require = [f for f in dict.fromkeys(require) if f not in need]
+    optional = [f for f in dict.fromkeys(optional) if f not in need and f not in require]
     columns: dict[str, str] = {}
-    for name in [*need, *optional]:
+    for name in [*need, *require, *optional]:
         kind = _kind(name)
         col = (name if name in original.columns else None) if kind == "plain" \
             else first_of(index, _ALIASES[name])
         if col is not None:
             columns[name] = col
-        elif name in need:
+        elif name in need or name in require:
             looked = ", ".join(_ALIASES.get(name, (name,)))
             raise InputError(f"{step} needs column {name!r} (looked for: {looked}); columns found: "
                              f"{list(original.columns)[:60]}. Name yours with "

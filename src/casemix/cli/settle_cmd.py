@@ -110,10 +110,11 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
 @click.option("--compare", "compare_spec", default=None,
               help="A second policy: also write and print the per-hospital what-if table.")
 @click.option("--quiet", is_flag=True, help="Print nothing.")
+@map_option
 @dask_option
 def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Path, fmt: str,
            points: str | None, group_col: str, compare_spec: str | None, quiet: bool,
-           dask_spec: str | None) -> None:
+           mapping: dict[str, str] | None, dask_spec: str | None) -> None:
     """Settle grouped CASES under a policy and a global budget; write per case, hospital, region."""
     from casemix._frames import read_path
     from casemix.settle import compare
@@ -123,6 +124,8 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
         raise click.UsageError("give --weights (a weight table) or --points (a column of points)")
     policy = _policy(policy_spec)
     if dask_spec:
+        if mapping:
+            raise click.UsageError("--map is not available with --dask yet")
         if compare_spec:
             raise click.UsageError("--compare is not available with --dask")
         from casemix.cli.dask_opts import settle_on_dask
@@ -137,12 +140,12 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
         return
     frame = read_path(cases)
     w = read_path(weights_path) if weights_path else None
-    s = run(frame, policy, weights=w, points=points, group_col=group_col)
+    s = run(frame, policy, weights=w, points=points, group_col=group_col, mapping=mapping)
     paths = s.write(output, fmt=fmt)
     what_if = None
     if compare_spec:
         what_if = compare(frame, policy, _policy(compare_spec), weights=w, points=points,
-                          group_col=group_col)
+                          group_col=group_col, mapping=mapping)
         what_if.write_csv(output / "compare.csv")
     if quiet:
         return
