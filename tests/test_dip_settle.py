@@ -78,10 +78,12 @@ def test_same_level_means():
     assert out["dip_case_score"].to_list() == [1000.0, 1500.0]
 
 
-def test_case_scores_names_bad_cost_row():
+def test_case_scores_leave_out_a_bad_cost():
+    # the bad-value rule of docs/cases.md: a negative cost is left out, not scored
     g = grouped([("H1", "G1", "core", 1000.0, 1), ("H1", "G1", "core", 1000.0, -5)])
-    with pytest.raises(InputError, match="row 1"):
-        case_scores(g, group_means=MEANS)
+    out = case_scores(g, group_means=MEANS)
+    assert out["left_out"].to_list() == [None, "negative:total_cost"]
+    assert out["dip_case_score"][1] is None and out["dip_case_score"][0] is not None
 
 
 # ------------------------------------------------------------------ point values

@@ -14,14 +14,15 @@ from typing import Any
 import click
 
 from casemix.cli._io import write_frame
+from casemix.cli._vocab import echo_notes, map_option
 
 
-def _read(path: Path):
+def _read(path: Path, mapping: dict[str, str] | None = None):
     """Cases from a Parquet/CSV file as the canonical frame."""
     from casemix._frames import read_path
     from casemix.dip import canonical
 
-    return canonical(read_path(path))
+    return canonical(read_path(path), mapping)
 
 
 
@@ -77,9 +78,10 @@ def catalogs_cmd() -> None:
 @click.option("--scheme", default=None,
               help="DRG scheme whose CC/MCC table gives the severity sub-types (e.g. "
                    "casemix-demo); without it only age and tumour sub-types are tried.")
+@map_option
 def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | None,
               related_gain: float, base: str, blend: str, cost: str, cat_id: str,
-              scheme: str | None) -> None:
+              scheme: str | None, mapping: dict[str, str] | None) -> None:
     """Build a DIP catalog from the cost HISTORY (Parquet or CSV) into a folder."""
     from casemix.cli._render import console, table
     from casemix.dip import build_catalog, write_catalog
@@ -90,7 +92,7 @@ def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | No
 
         sch = load_scheme(scheme)
     start = time.perf_counter()
-    cat = build_catalog(_read(history), threshold=threshold, coverage=coverage, base=base,
+    cat = build_catalog(_read(history, mapping), threshold=threshold, coverage=coverage, base=base,
                         related_gain=related_gain, blend=blend, cost=cost, id=cat_id,
                         scheme=sch)
     write_catalog(cat, out_dir)
@@ -114,15 +116,17 @@ def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | No
               show_default=True)
 @click.option("--main-procedure-only", is_flag=True,
               help="Comprehensive groups by the main procedure's attribute only.")
+@map_option
 def group_cmd(input_path: Path, output: Path, catalog: str, engine: str,
-              main_procedure_only: bool) -> None:
-    """Group the cases in INPUT by a DIP catalog."""
+              main_procedure_only: bool, mapping: dict[str, str] | None) -> None:
+    """Group the cases in INPUT by a DIP catalog (the output keeps INPUT's columns)."""
+    from casemix._frames import read_path
     from casemix.cli._render import console
     from casemix.dip import group
 
     start = time.perf_counter()
-    out = group(_read(input_path), catalog, engine=engine,
-                main_procedure_only=main_procedure_only)
+    out = group(read_path(input_path), catalog, engine=engine,
+                main_procedure_only=main_procedure_only, mapping=mapping)
     write_frame(out, output)
     n_ok = int((out["status"] == "grouped").sum())
     console.print(f"{out.height:,} cases grouped in {time.perf_counter() - start:.2f} s; "
@@ -142,8 +146,10 @@ def group_cmd(input_path: Path, output: Path, catalog: str, engine: str,
 @click.option("--low", default=0.5, show_default=True, help="Low-cost multiple of the mean.")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for cases.parquet, hospitals.csv, region.csv, monthly.csv.")
+@map_option
 def settle_cmd(grouped_path: Path, fund: str, fund_ratio: float, catalog: str,
-               point_value: str, high: float, low: float, out_dir: Path | None) -> None:
+               point_value: str, high: float, low: float, out_dir: Path | None,
+               mapping: dict[str, str] | None) -> None:
     """Settle the grouped DIP cases in GROUPED under a fund budget."""
     import polars as pl
 
@@ -153,16 +159,16 @@ def settle_cmd(grouped_path: Path, fund: str, fund_ratio: float, catalog: str,
 
     df = read_path(grouped_path)
     if "dip_score" in df.columns:
-        df = df.with_columns(pl.col("dip_score").cast(pl.Float64, strict=False),
-                             pl.col("total_cost").cast(pl.Float64, strict=False))
+        df = df.with_columns(pl.col("dip_score").cast(pl.Float64, strict=False))
     try:
         pv: str | float = float(point_value)
     except ValueError:
         pv = point_value
     res = settle(df, fund, fund_ratio=fund_ratio, catalog=catalog, point_value=pv,
-                 rules=CostRules(high=high, low=low, review=max(5.0, high)))
+                 rules=CostRules(high=high, low=low, review=max(5.0, high)), mapping=mapping)
     table(_yuan_table(res.hospitals), "DIP settlement per hospital (yuan)")
     table(_yuan_table(res.region), "Region")
+    echo_notes(res.notes)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         to_pl = res.cases if isinstance(res.cases, pl.DataFrame) else pl.from_pandas(res.cases)

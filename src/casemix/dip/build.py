@@ -146,7 +146,8 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
                   cost: str = "total_cost", year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
                   blend: str = "sum", id: str = "dip-built", name: str | None = None,
                   keep_primary: bool = True, subtypes: bool = True, scheme: Any = None,
-                  min_cv_reduction: float = 0.20) -> Catalog:
+                  min_cv_reduction: float = 0.20,
+                  mapping: dict[str, str] | None = None) -> Catalog:
     """Build a DIP catalog from a case history.
 
     Parameters
@@ -175,6 +176,9 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
         ``scheme``'s CC table) are kept for a group and dimension only where
         they cut the group's CV by ``min_cv_reduction`` (20% [spec]); see
         :func:`casemix.dip.scores.subtype_coefficients`.
+    mapping
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md`` (read by :func:`casemix.read_cases`).
 
     Returns
     -------
@@ -191,7 +195,7 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
     base_cat = load_catalog(base)
     if threshold < 1:
         raise ValueError(f"threshold must be at least 1, got {threshold}")
-    df = canonical(to_polars(history))
+    df = canonical(to_polars(history), mapping)
     keyed = _keyed(df, base_cat, cost)
     if keyed.height == 0:
         raise InputError("build_catalog: no case with a groupable principal diagnosis and a "

@@ -35,6 +35,7 @@ import polars as pl
 
 from casemix._frames import like, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
+from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
 
 __all__ = ["CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
@@ -151,7 +152,8 @@ def _coefficients(table: Mapping[str, float] | Any, by: str) -> pl.DataFrame:
 def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
                 level_col: str | None = None, hospital_coefficients: Any = None,
                 by: str = "hospital_id", subtypes: bool = True, scheme: Any = None,
-                rules: CostRules = CostRules(), cost: str = "total_cost") -> Any:
+                rules: CostRules = CostRules(), cost: str = "total_cost",
+                mapping: dict[str, str] | None = None) -> Any:
     """Each case's DIP score after coefficients and the high/low-cost rules.
 
     Parameters
@@ -174,13 +176,19 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         Apply the catalog's auxiliary sub-type coefficients (``subtypes.csv``).
     rules
         High/low-cost thresholds.
+    mapping
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md``.
 
     Returns
     -------
     The input (same type, rows, order) plus ``dip_base_score``,
     ``dip_coefficient``, ``dip_subtype_coefficient``, ``dip_ref_cost``,
     ``dip_cost_class`` (``normal`` / ``high`` / ``low`` / ``review`` /
-    ``ungrouped``) and ``dip_case_score`` (0 for ungrouped cases).
+    ``ungrouped``), ``dip_case_score`` (0 for ungrouped cases) and
+    ``left_out``: a case whose cost is missing, malformed or negative is
+    left out (null results, the reason in ``left_out``; the bad-value rule
+    of ``docs/cases.md``).
 
     Notes
     -----
@@ -190,11 +198,13 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
     chosen: the 1.0 text sends it to experts without a formula]. A group
     without a reference mean is scored as ``normal``.
     """
-    df = to_polars(grouped)
-    for col in ("dip_group", "dip_score", cost):
-        if col not in df.columns:
-            raise InputError(f"case_scores needs column {col!r}; group the cases with "
-                             "casemix.dip.group first")
+    if not {"dip_group", "dip_score"} <= set(to_polars(grouped).columns):
+        missing = sorted({"dip_group", "dip_score"} - set(to_polars(grouped).columns))
+        raise InputError(f"case_scores needs column {missing[0]!r}; group the cases with "
+                         "casemix.dip.group first")
+    c = canonical(grouped, mapping, need=(cost, "dip_group", "dip_score"),
+                  optional=tuple(x for x in (by, level_col) if x), step="DIP case scores")
+    df = c.used
     n = df.height
     w = df.select(pl.col("dip_group").cast(pl.String).alias("g"),
                   (pl.col("dip_type") if "dip_type" in df.columns else pl.lit("core"))
@@ -205,11 +215,6 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
                   .alias("h"),
                   (pl.col(level_col).cast(pl.String) if level_col and level_col in df.columns
                    else pl.lit(None, pl.String)).alias("lv")).with_row_index("_row")
-    bad = w.filter(pl.col("g").is_not_null() & (pl.col("c").is_null() | ~pl.col("c").is_finite()
-                                                 | (pl.col("c") < 0)))
-    if bad.height:
-        raise InputError(f"{cost} missing, negative or not a number at row {bad['_row'][0]} "
-                         "(0-based); DIP scores need every grouped case's cost")
 
     # reference mean of the group (same level when the table has levels)
     if group_means is not None:
@@ -277,11 +282,15 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
              .when(pl.col("cls") == "low").then(base * ratio)
              .otherwise(base))
     w = w.with_columns(score.alias("cs"))
-    out = df.with_columns(
+    out = c.restore(df.with_columns(
         w["s"].alias("dip_base_score"), w["f"].alias("dip_coefficient"),
         w["k"].alias("dip_subtype_coefficient"), w["m"].alias("dip_ref_cost"),
-        w["cls"].alias("dip_cost_class"), w["cs"].alias("dip_case_score"))
+        w["cls"].alias("dip_cost_class"), w["cs"].alias("dip_case_score")), SCORE_COLUMNS)
     return like(out, grouped)
+
+
+SCORE_COLUMNS = ("dip_base_score", "dip_coefficient", "dip_subtype_coefficient", "dip_ref_cost",
+                 "dip_cost_class", "dip_case_score")
 
 
 # ------------------------------------------------------------------ settlement
@@ -298,12 +307,15 @@ class DipSettlement:
     (payment − fund_cost).
     ``region``: fund, ratio, total score, the point values, payments.
     ``monthly``: per hospital and month, score and pre-payment.
+    ``notes``: rows left out by the bad-value rule of ``docs/cases.md``,
+    one line per reason (their rows are in ``cases`` with null results).
     """
 
     cases: Any
     hospitals: Any
     region: Any
     monthly: Any
+    notes: tuple[str, ...] = ()
 
     @property
     def point_value(self) -> float:
@@ -324,7 +336,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
            catalog: Any = None, group_means: Any = None, level_col: str | None = None,
            hospital_coefficients: Any = None, coefficient_by: str = "hospital_id",
            subtypes: bool = True, scheme: Any = None, rules: CostRules = CostRules(),
-           cost: str = "total_cost") -> DipSettlement:
+           cost: str = "total_cost", mapping: dict[str, str] | None = None) -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
     Parameters
@@ -352,6 +364,11 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         (yuan, default 0).
     catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules
         Passed to :func:`case_scores` (``coefficient_by`` as its ``by``).
+    mapping
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md``.  A case whose cost or hospital is missing or
+        malformed, or whose cost is negative, is left out (the bad-value
+        rule of ``docs/cases.md``) and counted in ``notes``.
 
     Returns
     -------
@@ -366,9 +383,10 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         raise PolicyError(f"deposit (quality deposit) must be in [0, 0.05] [spec], got {deposit}")
     if not 0 <= prepayment_share <= 1:
         raise PolicyError(f"prepayment_share must be in [0, 1], got {prepayment_share}")
-    df = to_polars(grouped)
-    if "hospital_id" not in df.columns:
-        raise InputError("settle needs a hospital_id column")
+    c = canonical(grouped, mapping, need=("hospital_id", cost, "dip_group", "dip_score"),
+                  optional=tuple(x for x in (month_col, coefficient_by, level_col) if x),
+                  step="DIP settle")
+    df = c.used
     scored = to_polars(case_scores(df, catalog=catalog, group_means=group_means,
                                    level_col=level_col,
                                    hospital_coefficients=hospital_coefficients,
@@ -469,8 +487,9 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         "n_low": [int((scored["dip_cost_class"] == "low").sum())],
         "n_review": [int((scored["dip_cost_class"] == "review").sum())],
     }, schema_overrides={"pv_year_start": pl.Float64})
-    cases_out = scored.with_columns(case_fen.alias("payment_fen"))
+    cases_out = c.restore(scored.with_columns(case_fen.alias("payment_fen")),
+                          (*SCORE_COLUMNS, "payment_fen"))
     return DipSettlement(cases=like(cases_out, grouped),
                          hospitals=summary_like(hospitals, grouped),
                          region=summary_like(region, grouped),
-                         monthly=summary_like(monthly, grouped))
+                         monthly=summary_like(monthly, grouped), notes=tuple(c.notes()))
