@@ -39,7 +39,7 @@ from casemix.weights import Weights, compute_weights
 __all__ = ["Settlement", "compare", "run_demo_settlement", "settle"]
 
 CASE_COLUMNS = ("rw", "base_points", "ref_cost", "coefficient", "rule", "readmission",
-                "adjusted_points", "payment_fen")
+                "adjusted_points", "payment_fen", "left_out")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class Settlement:
         The input rows, same order, plus ``rw``, ``base_points``,
         ``ref_cost`` (group mean cost the outlier rules compare with, yuan),
         ``coefficient``, ``rule``, ``readmission``, ``adjusted_points``,
-        ``payment_fen`` (Int64).
+        ``payment_fen`` (Int64), ``left_out`` (why a case was left out, by
+        the bad-value rule of ``docs/cases.md``; null when settled).
     hospitals
         One row per hospital, sorted by ``hospital_id``; money columns are
         Int64 fen: ``point_payment_fen``, ``at_cost_fen``, ``payment_fen``,

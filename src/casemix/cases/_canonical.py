@@ -104,7 +104,7 @@ class Canonical:
         replaces it in place; the column ``left_out`` is added last.
         """
         names = [c for c in out.columns if c not in self.frame.columns] if results is None \
-            else list(results)
+            else [c for c in results if c != "left_out"]  # added below, for every row
         res = out.select(names)
         n = self.frame.height
         if res.height != n:
