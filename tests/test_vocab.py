@@ -10,14 +10,15 @@ import polars as pl
 import pytest
 
 from casemix.cases import canonical, parse_dates, parse_numbers, read_cases, read_mapping
-from casemix.cases._aliases import SCALAR_ALIASES, STEP_ALIASES
+from casemix.cases._aliases import BENEFIT_ALIASES, SCALAR_ALIASES, STEP_ALIASES
 from casemix.errors import InputError
 
 from conftest import REPO
 
 DOC = (REPO / "docs" / "cases.md").read_text(encoding="utf-8")
 
-ALL_ALIASES = [(f, a) for table in (SCALAR_ALIASES, STEP_ALIASES) for f, names in table.items()
+ALL_ALIASES = [(f, a) for table in (SCALAR_ALIASES, STEP_ALIASES, BENEFIT_ALIASES)
+               for f, names in table.items()
                for a in names]
 # one raw value per field and what canonical() reads from it
 SAMPLE = {
@@ -28,6 +29,9 @@ SAMPLE = {
     "discharge_date": ("2024/1/9", dt.date(2024, 1, 9)), "insurance_type": ("310", "310"),
     "department": ("心内科", "心内科"), "year": ("2024", 2024), "drg": ("FR23", "FR23"),
     "adrg": ("FR2", "FR2"), "mdc": ("MDCF", "MDCF"), "hospital_level": ("3", "3"),
+    "assist_status": ("低保", "低保"), "inscp_scp_amt": ("1,000.5", 1000.5),
+    "preselfpay_amt": ("２０", 20.0), "fulamt_ownpay_amt": ("0", 0.0),
+    "special_drug_amt": ("5", 5.0), "referral": ("是", "是"), "major_disease": ("否", "否"),
 }
 
 
@@ -126,7 +130,7 @@ def test_mapping_wins_and_other_columns_step_aside():
     ([("a", "total_cost")], "must be a dict"),
     ("a=total_cost", "must be a dict"),
     ({"a": "cost_total"}, "not a canonical field"),
-    ({"a": 3}, "not a canonical field"),
+    ({"a": 3}, "both must be column/field names"),
     ({"zz": "total_cost"}, "not in the input"),
 ])
 def test_bad_mapping_is_an_input_error(mapping, match):
@@ -160,3 +164,52 @@ def test_mapping_file(tmp_path):
     p.write_text('[column]\n"a" = "total_cost"\n', encoding="utf-8")
     with pytest.raises(InputError, match="did you mean 'columns'"):
         read_mapping(p)
+
+
+# --- benefits: the same vocabulary, the same date parser in both engines -------------------
+
+def _benefit_cases(n: int = 60) -> pl.DataFrame:
+    from casemix.benefits import synthetic_cases
+
+    return synthetic_cases(n, 25, seed=3)
+
+
+@pytest.mark.parametrize("engine", ["batch", "reference"])
+def test_benefits_integer_dates_and_chinese_names(engine):
+    from casemix.benefits import simulate
+
+    base = _benefit_cases()
+    assert base["discharge_date"].dtype == pl.Date
+    want = simulate(base, "illustrative", engine=engine)
+    chinese = base.with_columns(
+        pl.col("discharge_date").dt.strftime("%Y%m%d").cast(pl.Int64),  # 20240105
+    ).rename({"total_cost": "住院总费用", "discharge_date": "出院日期", "patient_id": "人员编号"})
+    got = simulate(chinese, "illustrative", engine=engine)
+    assert got.columns[:len(chinese.columns)] == chinese.columns
+    assert got["出院日期"].to_list() == chinese["出院日期"].to_list()  # the caller's values
+    from casemix.benefits import OUTPUT_COLUMNS
+
+    assert got.select(OUTPUT_COLUMNS).equals(want.select(OUTPUT_COLUMNS))
+    assert got["left_out"].null_count() == got.height
+
+
+def test_benefit_engines_read_20240105_identically():
+    from casemix.benefits import OUTPUT_COLUMNS, simulate
+
+    cases = _benefit_cases(30).with_columns(pl.lit(20240105).alias("discharge_date"))
+    a = simulate(cases, "illustrative", engine="batch")
+    b = simulate(cases, "illustrative", engine="reference")
+    assert a.select(OUTPUT_COLUMNS).equals(b.select(OUTPUT_COLUMNS))
+    assert a["left_out"].null_count() == a.height  # 20240105 is a date, nothing left out
+
+
+def test_benefits_leave_out_a_bad_amount_and_summarize_agrees():
+    from casemix.benefits import simulate, summarize
+
+    cases = _benefit_cases(40).with_columns(pl.col("total_cost").cast(pl.String))
+    cases = cases.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("n/a"))
+                               .otherwise(pl.col("total_cost")).alias("total_cost"))
+    out = simulate(cases, "illustrative")
+    assert out["left_out"].to_list()[5] == "malformed:total_cost"
+    assert out["hifp_pay"][5] is None
+    assert summarize(out, by=())["cases"].to_list() == [39]

@@ -69,21 +69,26 @@ GROUP_KEYS: tuple[str, ...] = ("insured_type", "assist_status", "hosp_level")
 INSURED_LABELS = ("职工", "居民")
 STATUS_LABELS = ("特困", "低保", "低边", "普通")
 
+# field -> its column after casemix.cases.canonical (names and aliases: docs/cases.md)
 _ALIASES = {
-    "patient_id": ("patient_id", "psn_no", "人员编号"),
-    "discharge_date": ("discharge_date", "dscg_date", "出院日期"),
-    "insurance_type": ("insurance_type", "insutype", "险种类型"),
-    "assist_status": ("assist_status", "救助身份", "人员类别"),
-    "hosp_level": ("hosp_level", "hosp_lv", "医院等级", "医疗机构等级"),
-    "total_cost": ("total_cost", "medfee_sumamt", "医疗费总额"),
-    "inscp_scp_amt": ("inscp_scp_amt", "政策范围内费用", "符合政策范围金额"),
-    "preselfpay_amt": ("preselfpay_amt", "乙类自付", "先行自付金额"),
-    "fulamt_ownpay_amt": ("fulamt_ownpay_amt", "全自费", "全自费金额"),
-    "special_drug_amt": ("special_drug_amt",),
-    "referral": ("referral",),
-    "major_disease": ("major_disease",),
+    "patient_id": ("patient_id",), "discharge_date": ("discharge_date",),
+    "insurance_type": ("insurance_type",), "assist_status": ("assist_status",),
+    "hosp_level": ("hospital_level",), "total_cost": ("total_cost",),
+    "inscp_scp_amt": ("inscp_scp_amt",), "preselfpay_amt": ("preselfpay_amt",),
+    "fulamt_ownpay_amt": ("fulamt_ownpay_amt",), "special_drug_amt": ("special_drug_amt",),
+    "referral": ("referral",), "major_disease": ("major_disease",),
 }
 _OPTIONAL = ("special_drug_amt", "referral", "major_disease")
+_NEED = tuple(_ALIASES[f][0] for f in _ALIASES if f not in _OPTIONAL)
+
+
+def _vocab(cases: FrameLike, mapping: dict[str, str] | None, step: str, extra: tuple[str, ...] = ()):
+    """The cases in casemix's vocabulary: aliases and ``mapping`` resolved, amounts and
+    dates parsed by the one rule; rows with a missing, malformed or negative needed
+    value are left out (``docs/cases.md``, the bad-value rule)."""
+    from casemix.cases import canonical
+
+    return canonical(cases, mapping, need=(*_NEED, *extra), optional=_OPTIONAL, step=step)
 
 _INSURED_VALUES = {"职工": 0, "employee": 0, "310": 0, "职工基本医疗保险": 0, "城镇职工": 0,
                    "城镇职工基本医疗保险": 0,
@@ -243,14 +248,14 @@ class _Prepared:
 
     @staticmethod
     def date_series(df: pl.DataFrame, col: str) -> pl.Series:
+        from casemix.cases import parse_dates
+
         d = df[col]
-        if d.dtype == pl.String:
-            d = d.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-        elif d.dtype != pl.Date:
-            try:
-                d = d.cast(pl.Date)
-            except Exception:
-                raise InputError(f"column {col!r}: expected dates, got {d.dtype}") from None
+        if d.dtype != pl.Date:  # the one date rule of docs/cases.md (20240105 is a date)
+            if not (d.dtype.is_numeric() or d.dtype in (pl.String, pl.Null)
+                    or isinstance(d.dtype, pl.Datetime)):
+                raise InputError(f"column {col!r}: expected dates, got {d.dtype}")
+            d = parse_dates(d)
         if d.null_count():
             raise InputError(f"column {col!r}: missing or not a date (YYYY-MM-DD) "
                              f"at {_first_bad(d.is_null().to_numpy())}")
@@ -316,7 +321,8 @@ def _run_reference(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
     return out
 
 
-def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = "batch") -> FrameLike:
+def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = "batch",
+             mapping: dict[str, str] | None = None) -> FrameLike:
     """Run every case through the benefit cascade.
 
     Layers, in order (formulas and sources in ``docs/benefits.md``):
@@ -337,23 +343,31 @@ def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = 
         A loaded policy, or a folder / shipped name for :func:`load_policy`.
     engine : {"batch", "reference"}
         "batch" runs the numba kernel; "reference" the plain-Python rules
-        (same answer, slow).
+        (same answer, slow).  Both read the same parsed dates.
+    mapping : dict, optional
+        ``{your column: canonical name}`` besides the aliases of
+        ``docs/cases.md`` (住院总费用, 人员编号, 出院日期 … are known).
 
     Returns
     -------
     The input (same type, rows and order) plus the Int64 **fen** columns
     of :data:`OUTPUT_COLUMNS`; per row the payments plus ``psn_part_amt``
-    equal ``total_cost`` in fen exactly.
+    equal ``total_cost`` in fen exactly.  A case with a missing, malformed
+    or negative amount, a missing person, date or category is left out (the
+    bad-value rule of ``docs/cases.md``): null payments and the reason in
+    ``left_out``.
 
     Raises
     ------
     casemix.errors.InputError
-        A required column is missing or a value is unusable (the message
-        names the column and the first row).
+        A required column is missing, or a value is unusable in a way the
+        bad-value rule does not cover (an unknown category, cost parts
+        above the total; the message names the column and the first row).
     """
     if not isinstance(policy, BenefitPolicy):
         policy = load_policy(policy)
-    df = to_polars(cases)
+    c = _vocab(cases, mapping, "benefits")
+    df = c.used
     prep = _Prepared(df)
     if engine == "batch":
         out = _run_batch(prep, policy)
@@ -361,15 +375,15 @@ def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = 
         out = _run_reference(prep, policy)
     else:
         raise ValueError(f"engine must be 'batch' or 'reference', not {engine!r}")
-    result = df.with_columns(pl.Series(c, out[k], dtype=pl.Int64)
-                             for k, c in enumerate(OUTPUT_COLUMNS))
+    result = c.restore(df.with_columns(pl.Series(name, out[k], dtype=pl.Int64)
+                                       for k, name in enumerate(OUTPUT_COLUMNS)), OUTPUT_COLUMNS)
     return like(result, cases)
 
 
 # --------------------------------------------------------------------------- summaries
 
 def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS,
-              oop_threshold: float = 10_000.0) -> FrameLike:
+              oop_threshold: float = 10_000.0, mapping: dict[str, str] | None = None) -> FrameLike:
     """Patient burden and fund spending per population group.
 
     Parameters
@@ -402,7 +416,12 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
     """
     from casemix.benefits import kernel
 
-    df = to_polars(result)
+    missing_out = [c for c in OUTPUT_COLUMNS if c not in to_polars(result).columns]
+    if missing_out:
+        raise InputError(f"summarize needs the output of simulate(); missing column(s) "
+                         f"{', '.join(missing_out)}")
+    # the cases simulate() left out (null payments) are left out here by the same rule
+    df = _vocab(result, mapping, "benefit summary", OUTPUT_COLUMNS).used
     by = list(by)
     unknown = [b for b in by if b not in GROUP_KEYS]
     if unknown:
@@ -477,7 +496,7 @@ COMPARE_METRICS = ("fund_pay", *PAY_COLUMNS, "psn_part_amt", "combined_ratio", "
 
 def compare(cases: FrameLike, policy_a: BenefitPolicy | str, policy_b: BenefitPolicy | str, *,
             by: tuple[str, ...] | list[str] = GROUP_KEYS, oop_threshold: float = 10_000.0,
-            engine: Engine = "batch") -> FrameLike:
+            engine: Engine = "batch", mapping: dict[str, str] | None = None) -> FrameLike:
     """The same cases under two policies: what changes, by population group.
 
     Returns one row per group with ``cases``, ``person_years`` and, for each
@@ -485,10 +504,10 @@ def compare(cases: FrameLike, policy_a: BenefitPolicy | str, policy_b: BenefitPo
     ``combined_ratio`` and ``share_over``: ``<metric>_a``, ``<metric>_b``
     and ``<metric>_change`` (b − a).  See :func:`summarize` for the metrics.
     """
-    a = summarize(simulate(to_polars(cases), policy_a, engine=engine), by=by,
-                  oop_threshold=oop_threshold)
-    b = summarize(simulate(to_polars(cases), policy_b, engine=engine), by=by,
-                  oop_threshold=oop_threshold)
+    a = summarize(simulate(to_polars(cases), policy_a, engine=engine, mapping=mapping), by=by,
+                  oop_threshold=oop_threshold, mapping=mapping)
+    b = summarize(simulate(to_polars(cases), policy_b, engine=engine, mapping=mapping), by=by,
+                  oop_threshold=oop_threshold, mapping=mapping)
     by = list(by)
     keep = [*by, "cases", "person_years"]
     if by:

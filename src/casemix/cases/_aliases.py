@@ -48,7 +48,20 @@ STEP_ALIASES: dict[str, tuple[str, ...]] = {
     "drg": ("drg", "drg_code", "DRG编码", "DRG组编码", "DRG分组编码"),
     "adrg": ("adrg", "adrg_code", "ADRG编码"),
     "mdc": ("mdc", "mdc_code", "MDC编码"),
-    "hospital_level": ("hospital_level", "医院等级", "医院级别", "医疗机构等级"),
+    "hospital_level": ("hospital_level", "hosp_level", "hosp_lv", "医院等级", "医院级别",
+                       "医疗机构等级"),
+}
+
+# The patient-side benefit cascade (casemix.benefits): the cost parts of the
+# 医保结算清单 and the person's assistance status.  Amounts in yuan.
+BENEFIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "assist_status": ("assist_status", "救助身份", "人员类别"),
+    "inscp_scp_amt": ("inscp_scp_amt", "政策范围内费用", "符合政策范围金额"),
+    "preselfpay_amt": ("preselfpay_amt", "乙类自付", "先行自付金额"),
+    "fulamt_ownpay_amt": ("fulamt_ownpay_amt", "全自费", "全自费金额"),
+    "special_drug_amt": ("special_drug_amt", "大病特药费用"),
+    "referral": ("referral", "转诊"),
+    "major_disease": ("major_disease", "大病"),
 }
 
 # Code columns.  "principal" = one code; "others" = a list column or a

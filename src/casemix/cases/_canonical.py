@@ -24,7 +24,13 @@ import polars as pl
 
 from casemix._frames import FrameLike, to_polars
 from casemix.cases import _normalise as N
-from casemix.cases._aliases import DISCHARGE_WORDS, SCALAR_ALIASES, SEX_WORDS, STEP_ALIASES
+from casemix.cases._aliases import (
+    BENEFIT_ALIASES,
+    DISCHARGE_WORDS,
+    SCALAR_ALIASES,
+    SEX_WORDS,
+    STEP_ALIASES,
+)
 from casemix.cases._resolve import (
     CODE_FIELDS,
     DATE_FIELDS,
@@ -37,9 +43,12 @@ from casemix.errors import InputError
 __all__ = ["Canonical", "canonical", "parse_dates", "parse_numbers", "NON_NEGATIVE"]
 
 #: fields whose negative values are bad values (money)
-NON_NEGATIVE = ("total_cost",)
+NON_NEGATIVE = ("total_cost", "inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt",
+                "special_drug_amt")
 _WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
-_ALIASES = {**SCALAR_ALIASES, **STEP_ALIASES}
+_ALIASES = {**SCALAR_ALIASES, **STEP_ALIASES, **BENEFIT_ALIASES}
+_MONEY = ("inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt", "special_drug_amt")
+_RAW = ("referral", "major_disease")  # flags: found by name, read by their step
 _ASIDE = "\x00casemix:aside:"  # an input column that shares a canonical name it does not feed
 _REASONS = ("missing", "malformed", "negative")
 
@@ -119,13 +128,15 @@ class Canonical:
 
 
 def _kind(name: str) -> str:
-    if name in NUMERIC_FIELDS:
+    if name in NUMERIC_FIELDS or name in _MONEY:
         return "number"
+    if name in _RAW:
+        return "raw"
     if name in DATE_FIELDS:
         return "date"
     if name in STEP_ALIASES:
         return "step"
-    if name in SCALAR_ALIASES:
+    if name in SCALAR_ALIASES or name in BENEFIT_ALIASES:
         return "text"
     if name in CODE_FIELDS:
         raise InputError(f"{name!r} is a code field: read codes with casemix.cases.read_cases")
@@ -250,6 +261,9 @@ def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
     for name, col in columns.items():
         kind = _kind(name)
         if kind == "plain":
+            continue
+        if kind == "raw":
+            exprs.append(pl.col(col).alias(name))
             continue
         value, missing, malformed = _parsed(original, col, name, kind)
         exprs.append(value.alias(name))

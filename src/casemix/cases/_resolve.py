@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from casemix.cases._aliases import CODE_ALIASES, SCALAR_ALIASES, STEP_ALIASES, WIDE_PREFIXES
+from casemix.cases._aliases import (
+    BENEFIT_ALIASES,
+    CODE_ALIASES,
+    SCALAR_ALIASES,
+    STEP_ALIASES,
+    WIDE_PREFIXES,
+)
 from casemix.errors import InputError
 
 NUMERIC_FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge",
@@ -72,12 +78,12 @@ def _columns_found(df: pl.DataFrame) -> str:
 
 def _valid_target(target: str) -> bool:
     return (target in SCALAR_ALIASES or target in CODE_ALIASES or target in STEP_ALIASES
-            or bool(_WIDE_TARGET.match(target)))
+            or target in BENEFIT_ALIASES or bool(_WIDE_TARGET.match(target)))
 
 
 def canonical_names() -> list[str]:
     """Every name a mapping may point to, besides wide names (``dx3``, ``sdx1``, …)."""
-    return sorted([*SCALAR_ALIASES, *CODE_ALIASES, *STEP_ALIASES])
+    return sorted([*SCALAR_ALIASES, *CODE_ALIASES, *STEP_ALIASES, *BENEFIT_ALIASES])
 
 
 def check_mapping(mapping: object) -> dict[str, str] | None:
@@ -88,9 +94,9 @@ def check_mapping(mapping: object) -> dict[str, str] | None:
         raise InputError(f"mapping must be a dict of input column -> casemix field, e.g. "
                          f"{{'主要诊断': 'pdx'}}; got {type(mapping).__name__}")
     for src, target in mapping.items():
-        if not isinstance(src, str):
-            raise InputError(f"mapping key {src!r} is not a column name (text)")
-        if not isinstance(target, str) or not _valid_target(target):
+        if not isinstance(src, str) or not isinstance(target, str):
+            raise InputError(f"mapping {src!r} -> {target!r}: both must be column/field names (text)")
+        if not _valid_target(target):
             raise InputError(
                 f"mapping {src!r} -> {target!r}: {target!r} is not a canonical field; use one of "
                 f"{canonical_names()} or a wide name such as dx1, sdx1, pr1, oproc1")
@@ -106,8 +112,6 @@ def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str
         return keys, labels
     taken: dict[str, str] = {}
     for src, target in mapping.items():
-        if not isinstance(src, str) or not isinstance(target, str):
-            raise InputError(f"mapping {src!r} -> {target!r}: both must be column/field names (text)")
         if src not in keys:
             raise InputError(f"mapping names column {src!r}, which is not in the input; "
                              f"columns found: {_columns_found(df)}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._vocab import echo_notes, map_option
+
 _KEYS = ("insured_type", "assist_status", "hosp_level")
 
 
@@ -52,9 +54,10 @@ def _by(value: str) -> list[str]:
 @click.option("--threshold", type=float, default=10_000.0, show_default=True,
               help="Annual out-of-pocket (yuan) above which a person-year counts as high-burden.")
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
+@map_option
 def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, output: Path | None,
              synthetic: int | None, people: int | None, seed: int, by: str, threshold: float,
-             engine: str) -> None:
+             engine: str, mapping: dict[str, str] | None) -> None:
     """Run CASES (Parquet or CSV) through the benefit cascade of a policy.
 
     \b
@@ -89,10 +92,12 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
 
     start = time.perf_counter()
     if pb is None:
-        result = bf.simulate(cases, pa, engine=engine)
+        result = bf.simulate(cases, pa, engine=engine, mapping=mapping)
         elapsed = time.perf_counter() - start
-        summary = bf.summarize(result, by=keys, oop_threshold=threshold)
-        overall = bf.summarize(result, by=(), oop_threshold=threshold)
+        summary = bf.summarize(result, by=keys, oop_threshold=threshold, mapping=mapping)
+        overall = bf.summarize(result, by=(), oop_threshold=threshold, mapping=mapping)
+        left = result["left_out"].drop_nulls().value_counts(sort=True)
+        echo_notes([f"{r}: {n} row(s) left out" for r, n in left.iter_rows()])
         console.print(f"[bold]{result.height:,}[/] cases ({source}) through policy "
                       f"{pa.name!r} in {elapsed:.2f} s")
         names = {"cases": "cases", "total_cost": "cost", "fund_pay": "fund", "hmb_pay": "惠民保",
@@ -112,8 +117,10 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
             console.print(f"wrote {output / 'cases.parquet'} and {output / 'summary.csv'}")
         return
 
-    diff = bf.compare(cases, pa, pb, by=keys, oop_threshold=threshold, engine=engine)
-    total = bf.compare(cases, pa, pb, by=(), oop_threshold=threshold, engine=engine)
+    diff = bf.compare(cases, pa, pb, by=keys, oop_threshold=threshold, engine=engine,
+                      mapping=mapping)
+    total = bf.compare(cases, pa, pb, by=(), oop_threshold=threshold, engine=engine,
+                       mapping=mapping)
     elapsed = time.perf_counter() - start
     console.print(f"[bold]{cases.height:,}[/] cases ({source}): {pa.name!r} → {pb.name!r} "
                   f"({elapsed:.2f} s)")

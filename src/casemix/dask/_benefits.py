@@ -61,6 +61,13 @@ def _simulate(part: pd.DataFrame, policy: Any, engine: str, columns: tuple[str, 
 
     df = to_polars(part).sort(KEY)
     res = to_polars(simulate(df.drop(KEY), policy, engine=engine))
+    left = res["left_out"].drop_nulls()
+    if left.len():
+        from casemix.errors import InputError
+
+        raise InputError(f"{left.len()} case(s) with a bad value ({left[0]}, …): "
+                         "casemix.dask.benefits cannot leave cases out yet; fix the values or "
+                         "run casemix.benefits.simulate, which leaves them out and counts them")
     out = res.select(*columns).with_columns(df[KEY]).to_pandas()
     return out.astype({c: "int64" for c in (*columns, KEY)})
 
