@@ -17,15 +17,16 @@ Public API
   benefit columns, for demos
 - :func:`shipped_policies` — names of the example policies
 
-Input columns (yuan amounts; aliases in parentheses):
+Input columns (yuan amounts; some aliases in parentheses, all of them in the one
+alias table of ``docs/cases.md``; ``mapping=`` names others):
 
 =====================  ==================================================
 ``patient_id``         person (``psn_no``); any type
-``discharge_date``     Date, or an ISO date string (``dscg_date``)
+``discharge_date``     a date: Date, ``2024-01-05``, ``20240105`` … (``dscg_date``)
 ``insurance_type``     职工/employee/310 or 居民/resident/390 (``insutype``)
 ``assist_status``      特困, 低保, 低边, 普通 (or extreme_poor, subsistence,
                        marginal, ordinary)
-``hosp_level``         1, 2, 3 (or 一级, 二级, 三级)
+``hospital_level``     1, 2, 3 (or 一级, 二级, 三级) (``hosp_level``)
 ``total_cost``         医疗费总额 (``medfee_sumamt``)
 ``inscp_scp_amt``      政策范围内费用
 ``preselfpay_amt``     乙类先行自付
