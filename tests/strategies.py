@@ -113,6 +113,11 @@ def _codes(draw, code_strategy, max_size: int) -> tuple[list[str | None], list[s
     return codes, raw
 
 
+#: ages and ages in days no real case has (issue 15, class 7)
+IMPLAUSIBLE_AGE = (-5.0, -0.5, 150.5, 1e300, -1e300)
+IMPLAUSIBLE_AGE_DAYS = (-5.0, 366.0, 1e300)
+
+
 @st.composite
 def intake_case(draw) -> IntakeCase:
     num = st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 2))
@@ -120,9 +125,12 @@ def intake_case(draw) -> IntakeCase:
     procs, procs_raw = draw(_codes(proc_code(), 4))
     return IntakeCase(
         sex=draw(_maybe(st.sampled_from([1.0, 2.0, 0.0, 9.0]))),
-        age=draw(_maybe(st.integers(0, 110).map(float))),
-        age_days=draw(_maybe(st.integers(0, 365).map(float))),
-        birth_weight=draw(_maybe(st.integers(300, 6000).map(float))),
+        # implausible values too (issue 15): warned, never refused
+        age=draw(_maybe(st.one_of(st.integers(0, 110).map(float), st.sampled_from(IMPLAUSIBLE_AGE)))),
+        age_days=draw(_maybe(st.one_of(st.integers(0, 365).map(float),
+                                       st.sampled_from(IMPLAUSIBLE_AGE_DAYS)))),
+        birth_weight=draw(_maybe(st.one_of(st.integers(300, 6000).map(float),
+                                           st.sampled_from((-1.0, 10_001.0, 1e12))))),
         los=draw(_maybe(st.integers(-2, 400).map(float))),
         discharge=draw(_maybe(st.sampled_from([1.0, 2.0, 3.0, 4.0, 5.0, 9.0]))),
         total_cost=draw(_maybe(num)),

@@ -50,6 +50,15 @@ def expected_frame(cases: list[IntakeCase]) -> pl.DataFrame:
             warnings.append("negative_cost")
         if c.los is not None and c.los < 0:
             warnings.append("negative_los")
+        # implausible values (docs/errors.md): age 0-150, age_days 0-365 and only below age 1,
+        # birth_weight 0-10000 g
+        if c.age is not None and not 0 <= c.age <= 150:
+            warnings.append("implausible:age")
+        if c.age_days is not None and (not 0 <= c.age_days <= 365
+                                       or (c.age is not None and c.age >= 1 and c.age_days > 0)):
+            warnings.append("implausible:age_days")
+        if c.birth_weight is not None and not 0 <= c.birth_weight <= 10_000:
+            warnings.append("implausible:birth_weight")
         if pdx is None and sdx:
             warnings.append("missing_pdx")
         rows.append({
@@ -279,7 +288,7 @@ def test_numbers_parse_or_are_flagged():
     assert out["malformed"].to_list() == [[], [], ["age", "total_cost"], ["total_cost"], ["total_cost"],
                                           [], [], ["age"]]
     assert out["intake_warnings"].to_list()[2] == ["malformed:age", "malformed:total_cost"]
-    assert out["intake_warnings"].to_list()[5] == ["negative_cost"]
+    assert out["intake_warnings"].to_list()[5] == ["negative_cost", "implausible:age"]  # age -0.5
 
 
 def test_numeric_columns_pass_through_nan_is_missing_inf_malformed():
@@ -523,7 +532,7 @@ def test_junk_never_crashes_and_keeps_rows(data):
         for field in row["malformed"]:
             assert row[field] is None
         for w in row["intake_warnings"]:
-            assert re.fullmatch(r"negative_cost|negative_los|missing_pdx|malformed:\w+", w), w
+            assert re.fullmatch(r"negative_cost|negative_los|missing_pdx|malformed:\w+|implausible:\w+", w), w
     # the polars frame of the same junk (as text) holds up too
     as_text = pl.DataFrame({c: [None if v is None else str(v) for v in frame[c]] for c in frame.columns},
                            schema={c: pl.String for c in frame.columns})

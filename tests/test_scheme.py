@@ -112,3 +112,37 @@ def test_deeply_nested_rule_names_file_and_line(tmp_path):
     with pytest.raises(SchemeError, match="nested deeper than") as info:
         load_scheme(write(tmp_path, **{"adrg.csv": FILES["adrg.csv"] + f"MDCF,5,FX1,x,{deep}\n"}))
     assert info.value.file.endswith("adrg.csv") and info.value.line == 11
+
+
+def test_unterminated_quote_is_reported_on_its_own_line(tmp_path):
+    lines = FILES["mdc.csv"].lstrip("\n").splitlines()
+    text = "\n".join(lines[:2] + ['9,MDCX,"unterminated,true'] + lines[2:]) + "\n"
+    with pytest.raises(SchemeError, match="quoted value is not closed on its line") as info:
+        load_scheme(write(tmp_path, **{"mdc.csv": text}))
+    assert (info.value.line, info.value.column) == (3, "name")
+
+
+def test_table_linking_outside_the_folder_is_refused_without_echo(tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("seq,mdc,name,rule\nTOP-SECRET,x,y,z\n", encoding="utf-8")
+    folder = write(tmp_path / "s")
+    (folder / "mdc.csv").unlink()
+    (folder / "mdc.csv").symlink_to(secret)
+    with pytest.raises(SchemeError, match="link to a file outside the folder") as info:
+        load_scheme(folder)
+    assert "TOP-SECRET" not in str(info.value) and info.value.file.endswith("mdc.csv")
+    inside = folder / "lists_copy.csv"
+    inside.write_text(FILES["lists.csv"].lstrip("\n"), encoding="utf-8")
+    (folder / "lists.csv").unlink()
+    (folder / "lists.csv").symlink_to(inside)  # a link inside the folder is fine
+    (folder / "mdc.csv").unlink()
+    (folder / "mdc.csv").write_text(FILES["mdc.csv"].lstrip("\n"), encoding="utf-8")
+    assert load_scheme(folder).id == "tiny"
+
+
+def test_non_utf8_table_names_offset_and_line(tmp_path):
+    folder = write(tmp_path)
+    (folder / "cc.csv").write_bytes(b"code,level,exclusion_table\nJ96.000,MCC,5\n\xb2\xe2,CC,1\n")
+    with pytest.raises(SchemeError, match="byte 0xb2 at offset 41") as info:
+        load_scheme(folder)
+    assert info.value.line == 3

@@ -14,6 +14,7 @@ import polars as pl
 
 from casemix.cases import _normalise as N
 from casemix.cases._aliases import DISCHARGE_WORDS, SEX_WORDS
+from casemix.cases._plausible import implausible_exprs
 from casemix.cases._resolve import NUMERIC_FIELDS, CodeLayout, Plan
 
 CANONICAL_SCHEMA: dict[str, pl.DataType] = {
@@ -297,6 +298,7 @@ def build(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     warnings = [
         _found(_c("total_cost") < 0, "negative_cost"),
         _found(_c("los") < 0, "negative_los"),
+        *[_found(cond, code) for code, cond in implausible_exprs(_c)],
         *[_found(_c("bad_" + n), f"malformed:{n}") for n in (*numeric_flags, *date_flags)],
         _found(_c("pdx").is_null() & (_c("sdx").list.len() > 0), "missing_pdx"),
     ]

@@ -34,8 +34,8 @@ from typing import Literal
 from pydantic import Field
 
 from casemix._schema import StrictModel, key_text, read_toml, validate
+from casemix._tables import check_inside, table_rows
 from casemix.errors import SchemeError
-from casemix.io import read_text
 
 #: Procedure attributes from lowest to highest; the index is the level the
 #: comprehensive step compares (DIP 技术规范: 保守治疗/内科诊疗 < 诊断性操作 <
@@ -259,9 +259,8 @@ class Catalog:
 def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()):
     """Yield (line number, row dict) of a CSV file, checking its header."""
     name = path.name
-    text = read_text(path, what="DIP catalog table", error=SchemeError)
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
+    reader = table_rows(path, path.parent, what="DIP catalog table")
+    header = next(reader, (1, None))[1]
     if header is None:
         raise SchemeError("empty file; expected a header " + ",".join(required), file=str(path),
                           line=1)
@@ -273,7 +272,7 @@ def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ())
     for i, h in enumerate(header, 1):
         if h not in required and h not in optional:
             raise SchemeError(f"unknown column {h!r} in {name}", file=str(path), line=1, column=i)
-    for lineno, values in enumerate(reader, 2):
+    for lineno, values in reader:
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
@@ -423,6 +422,7 @@ def load_catalog_folder(folder: str | Path) -> Catalog:
     meta_path = folder / "catalog.toml"
     if not meta_path.is_file():
         raise SchemeError("not a DIP catalog folder: catalog.toml is missing", file=str(folder))
+    check_inside(meta_path, folder)
     doc = read_toml(meta_path)
     meta = validate(doc, CatalogToml)
     unlisted = meta.grouping.unlisted_procedure_attribute

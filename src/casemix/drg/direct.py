@@ -34,6 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
+from casemix.cases._plausible import RANGES, implausible_mask
 from casemix.cases._resolve import DATE_FIELDS, NUMERIC_FIELDS, CodeLayout, Plan, resolve
 from casemix.encode import ABSENT, EncodedCases, code_index, encode_codes, encode_list
 from casemix.scheme.model import Scheme
@@ -186,6 +187,8 @@ def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[Encoded
             with np.errstate(invalid="ignore"):
                 dirty |= np.isfinite(x) & (x != np.floor(x))  # a year is a whole number
 
+    # implausible_* warnings come from intake
+    dirty |= implausible_mask({name: fields[FIELDS.index(name)] for name in RANGES})
     enc = EncodedCases(n=n, pdx=pdx, sdx_off=sdx_off, sdx_val=sdx_val, pproc=pproc,
                        oproc_off=op_off, oproc_val=op_val, fields=fields, present=present,
                        malformed=np.zeros(n, dtype=np.uint8))

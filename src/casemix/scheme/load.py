@@ -6,15 +6,13 @@ line and column, so a city editing its variant sees exactly what to fix.
 
 from __future__ import annotations
 
-import csv
 import difflib
-from io import StringIO
 from pathlib import Path
 from typing import NoReturn
 
 from casemix._schema import TomlDoc, key_text, read_toml, validate
+from casemix._tables import check_inside, table_rows
 from casemix.errors import SchemeError
-from casemix.io import read_text
 from casemix.scheme.model import Adrg, Drg, Mdc, Scheme, SchemeToml, ValidityCheck
 from casemix.scheme.rules import FIELDS, RuleSyntaxError, Severity, lists_used, parse_rule, walk
 
@@ -28,26 +26,24 @@ def _rows(folder: Path, name: str, columns: tuple[str, ...], *, optional_cols: t
     if not path.is_file():
         raise SchemeError(f"required table is missing (expected columns: {','.join(columns)})",
                           file=str(path))
-    with StringIO(read_text(path, what="scheme table", error=SchemeError), newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise SchemeError("empty file: a header line is needed", file=str(path), line=1)
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise SchemeError(f"header lacks column(s) {', '.join(missing)}; found {','.join(header)}",
-                              file=str(path), line=1)
-        index = {c: header.index(c) for c in columns + optional_cols if c in header}
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) > len(header):
-                raise SchemeError(f"{len(row)} fields where the header has {len(header)}"
-                                  " (quote values that contain commas)", file=str(path), line=line)
-            values = {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
-            yield path, line, values
+    rows = table_rows(path, folder)
+    first = next(rows, None)
+    if first is None:
+        raise SchemeError("empty file: a header line is needed", file=str(path), line=1)
+    header = [h.strip() for h in first[1]]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise SchemeError(f"header lacks column(s) {', '.join(missing)}; found {','.join(header)}",
+                          file=str(path), line=1)
+    index = {c: header.index(c) for c in columns + optional_cols if c in header}
+    for line, row in rows:
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            raise SchemeError(f"{len(row)} fields where the header has {len(header)}"
+                              " (quote values that contain commas)", file=str(path), line=line)
+        values = {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
+        yield path, line, values
 
 
 def _need(path: Path, line: int, values: dict, column: str) -> str:
@@ -70,7 +66,8 @@ def _rule(path: Path, line: int, text: str, column: str, *, allow_severity: bool
     try:
         return parse_rule(text, allow_severity=allow_severity)
     except RuleSyntaxError as exc:
-        raise SchemeError(f"rule {text!r}: {exc.bare} at character {exc.position}",
+        shown = text if len(text) <= 80 else text[:60] + f"… ({len(text)} characters)"
+        raise SchemeError(f"rule {shown!r}: {exc.bare} at character {exc.position}",
                           file=str(path), line=line, column=column) from None
 
 
@@ -90,6 +87,7 @@ def _toml(folder: Path) -> tuple[SchemeToml, TomlDoc]:
     path = folder / "scheme.toml"
     if not path.is_file():
         raise SchemeError("scheme.toml is missing: not a scheme folder", file=str(path))
+    check_inside(path, folder)
     doc = read_toml(path)
     return validate(doc, SchemeToml), doc
 
