@@ -127,3 +127,57 @@ def test_settlement_penalises_the_earlier_stay_across_hospitals():
     assert adrg["R11"] == pytest.approx(70) and adrg["R12"] == pytest.approx(200)
     jinhua = settled(Readmission(penalty=0.7, days=10))
     assert [k for k, v in jinhua.items() if v == 70] == ["R1", "R7"]
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+random_stays = st.lists(
+    st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(["P1", "P2"]),
+              st.sampled_from(["A1", "B1", "RE1x"]), st.integers(0, 120), st.integers(0, 20)),
+    min_size=0, max_size=30)
+
+
+def frame(rows) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(f"c{i}", h, p, d, D(2024, 1, 1) + dt.timedelta(days=s),
+          D(2024, 1, 1) + dt.timedelta(days=s + n)) for i, (h, p, d, s, n) in enumerate(rows)],
+        orient="row", schema={"case_id": pl.String, "hospital_id": pl.String,
+                              "patient_id": pl.String, "drg": pl.String,
+                              "admission_date": pl.Date, "discharge_date": pl.Date})
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_stays, st.integers(0, 20))
+def test_same_hospital_pairs_are_found_hospital_by_hospital(rows, days):
+    # what casemix.dask.settle relies on: with same_hospital, each hospital alone
+    # gives the pairs the whole region gives
+    s = frame(rows)
+    whole = pair_stays(s, days=days, same_hospital=True).with_columns(s["case_id"])
+    parts = pl.concat([pair_stays(part, days=days, same_hospital=True)
+                       .with_columns(part["case_id"])
+                       for part in s.partition_by("hospital_id", maintain_order=True)]
+                      ) if s.height else whole
+    assert whole.sort("case_id").equals(parts.sort("case_id"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_stays, st.integers(0, 20), st.booleans())
+def test_every_pair_is_within_the_window_and_never_exempt(rows, days, same_hospital):
+    s = frame(rows)
+    pairs = pair_stays(s, days=days, same_hospital=same_hospital)
+    # RE1x: the CHS-DRG chemotherapy ADRG RE1 by its first 3 characters
+    assert not (pairs["earlier"] | pairs["later"]).filter(s["drg"] == "RE1x").any()
+    later = s.filter(pairs["later"])
+    assert later.height == int(pairs["earlier"].sum())   # every pair has two ends
+    for r in later.iter_rows(named=True):
+        prev = s.filter((pl.col("patient_id") == r["patient_id"]) & (pl.col("drg") == r["drg"])
+                        & (pl.col("case_id") != r["case_id"])
+                        & (pl.col("discharge_date") <= r["admission_date"])
+                        & (pl.col("admission_date") <= r["admission_date"]))
+        if same_hospital:
+            prev = prev.filter(pl.col("hospital_id") == r["hospital_id"])
+        gaps = [(r["admission_date"] - d).days for d in prev["discharge_date"]]
+        assert any(0 <= g <= days for g in gaps)
