@@ -12,6 +12,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from casemix.budget import Policy, Readmission
 from casemix.errors import InputError
@@ -130,9 +132,6 @@ def test_settlement_penalises_the_earlier_stay_across_hospitals():
 
 
 # --------------------------------------------------------------------------- properties
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 random_stays = st.lists(
     st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(["P1", "P2"]),
