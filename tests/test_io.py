@@ -165,14 +165,14 @@ def test_human_output_shows_yuan_with_two_decimals(tmp_path):
     raw = csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # human CSV: BOM by default
     assert raw.decode("utf-8-sig").splitlines() == [
-        "hospital_id,payment_yuan,cmi,状态", "H1,28487.15,28487.15,分组成功",
-        "H2,-0.05,0.333333333333,未入组"]
+        "hospital_id,payment_fen,payment_yuan,cmi,状态", "H1,2848715,28487.15,28487.15,分组成功",
+        "H2,-5,-0.05,0.333333333333,未入组"]
     machine = write_table(df, tmp_path / "m.csv")
     assert not machine.read_bytes().startswith(b"\xef\xbb\xbf")
     assert "H1,2848715," in machine.read_text()
     xlsx = write_table(df, tmp_path / "h.xlsx", human=True)
     back = read_table(xlsx, infer_schema=True)
-    assert back.columns == ["hospital_id", "payment_yuan", "cmi", "状态"]
+    assert back.columns == ["hospital_id", "payment_fen", "payment_yuan", "cmi", "状态"]
     assert back["payment_yuan"].to_list() == [28487.15, -0.05]
 
 
@@ -181,7 +181,7 @@ def test_human_output_shows_yuan_with_two_decimals(tmp_path):
 def test_yuan_is_exact_for_any_fen(tmp_path, fens):
     out = write_table(pl.DataFrame({"x_fen": fens}, schema={"x_fen": pl.Int64}),
                       tmp_path / "y.csv", human=True, force=True)
-    shown = out.read_text(encoding="utf-8-sig").splitlines()[1:]
+    shown = [line.split(",")[1] for line in out.read_text(encoding="utf-8-sig").splitlines()[1:]]
     assert [Decimal(s) * 100 for s in shown] == [Decimal(f) for f in fens]
     assert all(len(s.split(".")[1]) == 2 for s in shown)
 
@@ -251,3 +251,78 @@ def test_xlsx_has_frozen_header_and_widths(tmp_path):
     sheet = zipfile.ZipFile(out).read("xl/worksheets/sheet1.xml").decode()
     assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet
     assert "<cols>" in sheet and 'customWidth="1"' in sheet
+
+
+# ----------------------------------------------------------------- the command line
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from casemix.cli import main
+
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    return res, res.output + ("" if res.exception is None else str(res.exception))
+
+
+def test_cli_group_reads_gbk_and_xlsx_and_guards_its_output(tmp_path):
+    from casemix.synth import synth_cases
+
+    cases = synth_cases("casemix-demo", 120, seed=7, layout="strings").with_columns(
+        pl.lit("急诊入院，医保结算").alias("备注"))
+    src = tmp_path / "in.csv"
+    src.write_bytes(cases.write_csv().encode("gbk"))
+    out = tmp_path / "out.csv"
+    res, text = _cli("group", src, "-o", out, "--quiet")
+    assert res.exit_code == 0, text
+    back = read_table(out)
+    assert back.height == 120 and back["备注"].unique().to_list() == ["急诊入院，医保结算"]
+    res, text = _cli("group", src, "-o", out, "--quiet")
+    assert res.exit_code != 0 and "exists; pass --force" in text
+    assert _cli("group", src, "-o", out, "--quiet", "--force")[0].exit_code == 0
+    before = src.read_bytes()
+    res, text = _cli("group", src, "-o", src, "--quiet", "--force")
+    assert res.exit_code != 0 and "the output is the input" in text
+    assert src.read_bytes() == before
+    # forced encoding, Excel in and out
+    res, text = _cli("group", src, "-o", tmp_path / "o2.csv", "--encoding", "gbk", "--quiet")
+    assert res.exit_code == 0, text
+    xlsx = write_table(cases, tmp_path / "in.xlsx")
+    res, text = _cli("group", xlsx, "-o", tmp_path / "out.xlsx", "--quiet")
+    assert res.exit_code == 0, text
+    assert read_table(tmp_path / "out.xlsx").height == 120
+
+
+def test_cli_streaming_parquet_output_is_guarded(tmp_path):
+    from casemix.synth import synth_cases
+
+    src = tmp_path / "in.parquet"
+    synth_cases("casemix-demo", 200, seed=8).write_parquet(src)
+    out = tmp_path / "out.parquet"
+    assert _cli("group", src, "-o", out, "--quiet")[0].exit_code == 0
+    res, text = _cli("group", src, "-o", out, "--quiet")
+    assert res.exit_code != 0 and "exists; pass --force" in text
+    before = src.read_bytes()
+    res, text = _cli("group", src, "-o", src, "--quiet", "--force")
+    assert res.exit_code != 0 and "the output is the input" in text
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+
+
+def test_settlement_tables_for_people_and_machines(tmp_path):
+    import casemix
+    from casemix.settle import run_demo_settlement
+    from casemix.synth import synth_cases
+
+    grouped = casemix.group(synth_cases("casemix-demo", 600, seed=9), scheme="casemix-demo")
+    s = run_demo_settlement(grouped)
+    paths = s.write(tmp_path, fmt="xlsx")
+    hosp = read_table(paths["hospitals"], infer_schema=True)
+    # people see yuan with 2 decimals beside the exact fen
+    assert (hosp["payment_fen"] == (hosp["payment_yuan"] * 100).round(0).cast(pl.Int64)).all()
+    assert hosp["payment_fen"].sum() == s.region["budget_fen"][0]
+    with pytest.raises(InputError, match="exists; pass --force"):
+        s.write(tmp_path, fmt="xlsx")
+    csv = s.write(tmp_path, fmt="csv")
+    assert csv["hospitals"].read_bytes().startswith(b"\xef\xbb\xbf")      # for people
+    assert not csv["cases"].read_bytes().startswith(b"\xef\xbb\xbf")      # for programs
+    assert "payment_yuan" not in read_table(csv["cases"]).columns

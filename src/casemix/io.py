@@ -442,7 +442,9 @@ def atomic_path(path: str | Path, *, force: bool = False,
     """
     p = check_output(path, force=force, inputs=inputs)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    # the temporary name keeps the target's suffix: writers that choose a format by suffix
+    # (polars, xlsxwriter) see the same one
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".part{p.suffix}", dir=p.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -462,12 +464,15 @@ def _flat(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _yuan(df: pl.DataFrame) -> pl.DataFrame:
-    """``X_fen`` integer columns shown as ``X_yuan`` with exactly 2 decimals (Decimal, exact)."""
+    """Each ``X_fen`` integer column followed by ``X_yuan``, exactly 2 decimals (Decimal)."""
     out = []
     for c, t in df.schema.items():
         if c.endswith("_fen") and t.is_integer():
-            out.append((pl.col(c).cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(38, 2))
-                       .alias(c[:-4] + "_yuan"))
+            yuan = c[:-4] + "_yuan"
+            out.append(pl.col(c))
+            if yuan not in df.columns:
+                out.append((pl.col(c).cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(38, 2))
+                           .alias(yuan))
         elif t.is_float():
             # 12 significant digits: float noise (28487.150000000005) goes, information stays
             out.append(pl.col(c).round_sig_figs(12))
@@ -491,10 +496,11 @@ def write_table(df: pl.DataFrame, path: str | Path, *, bom: bool | None = None,
         Start a CSV with a UTF-8 BOM (Excel on Chinese Windows needs it to
         show 中文).  ``None``: a BOM exactly when ``human`` is True.
     human
-        A table for people: every integer ``X_fen`` column becomes ``X_yuan``
-        with exactly 2 decimals, and floats lose their last-digit noise (12
-        significant digits).  Machine tables (``human=False``) keep ``*_fen``
-        as integers untouched.
+        A table for people: every integer ``X_fen`` column is followed by
+        ``X_yuan`` with exactly 2 decimals (the fen column stays, so programs
+        reading the file find it), and floats lose their last-digit noise
+        (12 significant digits).  Machine tables (``human=False``) are
+        written as they are.
     force
         Replace an existing file.  Without it an existing ``path`` is an error.
     inputs

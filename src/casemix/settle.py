@@ -20,6 +20,7 @@ group_col="dip_group")``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,7 @@ from casemix._points import Work, prepare
 from casemix.budget import Policy
 from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
+from casemix.io import write_table
 from casemix.weights import Weights, compute_weights
 
 __all__ = ["Settlement", "compare", "run_demo_settlement", "settle"]
@@ -97,25 +99,26 @@ class Settlement:
             pl.when(pl.col("cost_fen") > 0).then(pl.col("surplus_fen") / pl.col("cost_fen"))
             .alias("surplus_share"))
 
-    def write(self, folder: str | Path, *, fmt: str = "csv") -> dict[str, Path]:
-        """Write ``cases``, ``hospitals`` and ``region`` to ``folder`` (``csv`` or ``parquet``).
+    def write(self, folder: str | Path, *, fmt: str = "csv", force: bool = False,
+              bom: bool | None = None, inputs: Sequence[str | Path | None] = ()) -> dict[str, Path]:
+        """Write ``cases``, ``hospitals`` and ``region`` to ``folder`` (``csv``, ``parquet``, ``xlsx``).
 
-        Returns the paths written, by table name.
+        Through :func:`casemix.io.write_table`: atomic, an existing file
+        replaced only with ``force``, never over one of ``inputs``;
+        ``hospitals`` and ``region`` are tables for people (``*_yuan``
+        beside every ``*_fen``, a BOM in CSV). Returns the paths written,
+        by table name.
         """
-        if fmt not in ("csv", "parquet"):
-            raise InputError(f"settlement output format must be csv or parquet, got {fmt!r}")
+        if fmt not in ("csv", "parquet", "xlsx"):
+            raise InputError(f"settlement output format must be csv, parquet or xlsx, got {fmt!r}")
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name in ("cases", "hospitals", "region"):
             frame = to_polars(getattr(self, name))
             path = out / f"{name}.{fmt}"
-            if fmt == "csv":
-                frame.select(pl.col(c).list.join("|") if isinstance(t, pl.List) else pl.col(c)
-                             for c, t in frame.schema.items()).write_csv(path)
-            else:
-                frame.write_parquet(path)
-            paths[name] = path
+            paths[name] = write_table(frame, path, force=force, bom=bom, inputs=inputs,
+                                      human=name != "cases" and fmt != "parquet")
         return paths
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._io import bom_option, encoding_option, force_option, write_frame
 from casemix.cli._vocab import echo_notes, map_option
 
 _KEYS = ("insured_type", "assist_status", "hosp_level")
@@ -55,9 +56,13 @@ def _by(value: str) -> list[str]:
               help="Annual out-of-pocket (yuan) above which a person-year counts as high-burden.")
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
 @map_option
+@encoding_option
+@force_option
+@bom_option
 def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, output: Path | None,
              synthetic: int | None, people: int | None, seed: int, by: str, threshold: float,
-             engine: str, mapping: dict[str, str] | None) -> None:
+             engine: str, mapping: dict[str, str] | None, encoding: str | None, force: bool,
+             bom: bool | None) -> None:
     """Run CASES (Parquet or CSV) through the benefit cascade of a policy.
 
     \b
@@ -83,9 +88,9 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
         cases = bf.synthetic_cases(synthetic, people, seed=seed)
         source = f"{synthetic:,} synthetic cases (seed {seed})"
     else:
-        from casemix._frames import to_polars
+        from casemix._frames import read_path
 
-        cases = to_polars(cases_path)
+        cases = read_path(cases_path, encoding=encoding)
         source = str(cases_path)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
@@ -112,8 +117,9 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
         table(_shown(summary, names), "Patient burden by group", percent=pct)
         table(_shown(overall, names), "All cases", percent=pct)
         if output is not None:
-            result.write_parquet(output / "cases.parquet")
-            summary.write_csv(output / "summary.csv")
+            write_frame(result, output / "cases.parquet", force=force, inputs=[cases_path])
+            write_frame(summary, output / "summary.csv", force=force, bom=bom, human=True,
+                        inputs=[cases_path])
             console.print(f"wrote {output / 'cases.parquet'} and {output / 'summary.csv'}")
         return
 
@@ -139,6 +145,8 @@ def benefits(cases_path: Path | None, policy_a: str, policy_b: str | None, outpu
     table(_shown(total, burden), "All cases", percent=pct)
     table(_shown(diff, layers), "Fund change by layer (yuan)")
     if output is not None:
-        pl.concat([total.with_columns(*(pl.lit(None, dtype=diff.schema[k]).alias(k) for k in keys))
-                   .select(diff.columns), diff]).write_csv(output / "compare.csv")
+        write_frame(pl.concat([total.with_columns(*(pl.lit(None, dtype=diff.schema[k]).alias(k)
+                                                    for k in keys))
+                   .select(diff.columns), diff]), output / "compare.csv", force=force, bom=bom,
+                    human=True, inputs=[cases_path])
         console.print(f"wrote {output / 'compare.csv'} (first row: all cases)")

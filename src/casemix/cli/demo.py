@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._io import force_option, write_frame
 from casemix.scheme import DEFAULT_SCHEME
 
 
@@ -18,7 +19,9 @@ from casemix.scheme import DEFAULT_SCHEME
 @click.option("--dip", is_flag=True, help="Run the DIP demo instead: build a catalog, group, settle.")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("casemix-demo-out"),
               show_default=True, help="Folder for the grouped cases, settlement and report.")
-def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path) -> None:
+@force_option
+def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path,
+         force: bool) -> None:
     """Generate realistic synthetic cases, group them, price them and report.
 
     Deterministic by seed.  Prints cases per MDC, the top DRGs and why
@@ -30,7 +33,7 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path) 
     if dip:
         from casemix.cli.dip_cmd import run_dip_demo
 
-        run_dip_demo(seed=seed, n=n, out_dir=out_dir)
+        run_dip_demo(seed=seed, n=n, out_dir=out_dir, force=force)
         return
 
     import casemix
@@ -49,13 +52,12 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path) 
     table(s.by_mdc, "Cases per MDC")
     table(s.top_drgs, "Top DRGs by cases")
     table(s.failures, "Not grouped, by status and reason")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    grouped.write_parquet(out_dir / "grouped.parquet")
+    write_frame(grouped, out_dir / "grouped.parquet", force=force)
     console.print(f"grouped cases → {out_dir / 'grouped.parquet'}")
-    _settle_and_report(grouped, out_dir, console, table)
+    _settle_and_report(grouped, out_dir, console, table, force=force)
 
 
-def _settle_and_report(grouped, out_dir: Path, console, table) -> None:
+def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = False) -> None:
     """Weights → settlement under the shipped demo policy → HTML report."""
 
     from casemix.report import build_report
@@ -76,7 +78,7 @@ def _settle_and_report(grouped, out_dir: Path, console, table) -> None:
         f"budget {region['budget_fen'] / 100:,.2f} yuan; hospitals paid {paid / 100:,.2f} yuan "
         f"(equal to the fen: {paid == region['budget_fen']}); point value base "
         f"{region['pv_base']:.4f}, floating {region['pv_floating']:.4f}, final {region['pv_final']:.4f} yuan")
-    paths = settlement.write(out_dir / "settlement")
+    paths = settlement.write(out_dir / "settlement", force=force)
     console.print(f"settlement → {paths['hospitals'].parent}")
     index = build_report(grouped, settlement=settlement, out_dir=out_dir / "report",
                          extra_sections=[_patient_burden(grouped, console, table)])

@@ -13,16 +13,16 @@ from typing import Any
 
 import click
 
-from casemix.cli._io import write_frame
+from casemix.cli._io import bom_option, encoding_option, force_option, write_frame
 from casemix.cli._vocab import echo_notes, map_option
 
 
-def _read(path: Path, mapping: dict[str, str] | None = None):
-    """Cases from a Parquet/CSV file as the canonical frame."""
+def _read(path: Path, mapping: dict[str, str] | None = None, encoding: str | None = None):
+    """Cases from a Parquet/CSV/xlsx file as the canonical frame."""
     from casemix._frames import read_path
     from casemix.dip import canonical
 
-    return canonical(read_path(path), mapping)
+    return canonical(read_path(path, encoding=encoding), mapping)
 
 
 
@@ -108,7 +108,7 @@ def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | No
 @dip.command("group")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output file (.parquet or .csv): the input plus dip_group, dip_type, "
+              help="Output file (.parquet, .csv or .xlsx): the input plus dip_group, dip_type, "
                    "dip_score, status, reason, warnings.")
 @click.option("--catalog", default="dip-demo", show_default=True,
               help="Shipped catalog name or a catalog folder.")
@@ -117,17 +117,24 @@ def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | No
 @click.option("--main-procedure-only", is_flag=True,
               help="Comprehensive groups by the main procedure's attribute only.")
 @map_option
+@encoding_option
+@force_option
+@bom_option
 def group_cmd(input_path: Path, output: Path, catalog: str, engine: str,
-              main_procedure_only: bool, mapping: dict[str, str] | None) -> None:
+              main_procedure_only: bool, mapping: dict[str, str] | None, encoding: str | None,
+              force: bool, bom: bool | None) -> None:
     """Group the cases in INPUT by a DIP catalog (the output keeps INPUT's columns)."""
     from casemix._frames import read_path
     from casemix.cli._render import console
     from casemix.dip import group
 
     start = time.perf_counter()
-    out = group(read_path(input_path), catalog, engine=engine,
+    from casemix.io import check_output
+
+    check_output(output, force=force, inputs=[input_path])
+    out = group(read_path(input_path, encoding=encoding), catalog, engine=engine,
                 main_procedure_only=main_procedure_only, mapping=mapping)
-    write_frame(out, output)
+    write_frame(out, output, force=force, bom=bom, inputs=[input_path])
     n_ok = int((out["status"] == "grouped").sum())
     console.print(f"{out.height:,} cases grouped in {time.perf_counter() - start:.2f} s; "
                   f"{n_ok:,} in a DIP group ({n_ok / max(out.height, 1):.1%}) → {output}")
@@ -147,9 +154,13 @@ def group_cmd(input_path: Path, output: Path, catalog: str, engine: str,
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for cases.parquet, hospitals.csv, region.csv, monthly.csv.")
 @map_option
+@encoding_option
+@force_option
+@bom_option
 def settle_cmd(grouped_path: Path, fund: str, fund_ratio: float, catalog: str,
                point_value: str, high: float, low: float, out_dir: Path | None,
-               mapping: dict[str, str] | None) -> None:
+               mapping: dict[str, str] | None, encoding: str | None, force: bool,
+               bom: bool | None) -> None:
     """Settle the grouped DIP cases in GROUPED under a fund budget."""
     import polars as pl
 
@@ -157,7 +168,7 @@ def settle_cmd(grouped_path: Path, fund: str, fund_ratio: float, catalog: str,
     from casemix.cli._render import console, table
     from casemix.dip.settle import CostRules, settle
 
-    df = read_path(grouped_path)
+    df = read_path(grouped_path, encoding=encoding)
     if "dip_score" in df.columns:
         df = df.with_columns(pl.col("dip_score").cast(pl.Float64, strict=False))
     try:
@@ -170,19 +181,18 @@ def settle_cmd(grouped_path: Path, fund: str, fund_ratio: float, catalog: str,
     table(_yuan_table(res.region), "Region")
     echo_notes(res.notes)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         to_pl = res.cases if isinstance(res.cases, pl.DataFrame) else pl.from_pandas(res.cases)
-        to_pl.write_parquet(out_dir / "cases.parquet")
-        res.hospitals.write_csv(out_dir / "hospitals.csv")
-        res.region.write_csv(out_dir / "region.csv")
-        res.monthly.write_csv(out_dir / "monthly.csv")
+        write_frame(to_pl, out_dir / "cases.parquet", force=force, inputs=[grouped_path])
+        for name in ("hospitals", "region", "monthly"):
+            write_frame(getattr(res, name), out_dir / f"{name}.csv", force=force, bom=bom,
+                        human=True, inputs=[grouped_path])
         console.print(f"settlement → {out_dir}")
 
 
 def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None, *,
                  years: tuple[int, ...] = (2021, 2022, 2023), threshold: int = 50,
-                 fund_ratio: float = 0.7, tightness: float = 0.97, quiet: bool = False
-                 ) -> Any:
+                 fund_ratio: float = 0.7, tightness: float = 0.97, quiet: bool = False,
+                 force: bool = False) -> Any:
     """The DIP pipeline end to end on synthetic data; what ``casemix demo --dip`` runs.
 
     1. a synthetic history of ``years`` (``n`` cases a year, 8 hospitals);
@@ -260,8 +270,8 @@ def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None,
     if out_dir is not None:
         out_dir = Path(out_dir)
         write_catalog(cat, out_dir / "dip-catalog")
-        grouped.write_parquet(out_dir / "dip-grouped.parquet")
-        res.hospitals.write_csv(out_dir / "dip-hospitals.csv")
-        res.monthly.write_csv(out_dir / "dip-monthly.csv")
+        write_frame(grouped, out_dir / "dip-grouped.parquet", force=force)
+        write_frame(res.hospitals, out_dir / "dip-hospitals.csv", force=force, human=True)
+        write_frame(res.monthly, out_dir / "dip-monthly.csv", force=force, human=True)
         say(f"catalog, grouped cases and settlement → {out_dir}")
     return res

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from casemix.cli._io import write_frame
-
+from casemix.cli._io import bom_option, encoding_option, force_option, write_frame
 from casemix.cli._vocab import map_option
 from casemix.cli.dask_opts import dask_option
 from casemix.scheme import DEFAULT_SCHEME
@@ -20,7 +19,7 @@ from casemix.scheme import DEFAULT_SCHEME
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output file (.parquet or .csv): the input plus mdc, adrg, drg, severity, status, reason, warnings.")
+              help="Output file (.parquet, .csv or .xlsx): the input plus mdc, adrg, drg, severity, status, reason, warnings.")
 @click.option("--scheme", default=DEFAULT_SCHEME, show_default=True,
               help="Shipped scheme name (see `casemix schemes`) or a scheme folder.")
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
@@ -32,8 +31,12 @@ from casemix.scheme import DEFAULT_SCHEME
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @map_option
 @dask_option
+@encoding_option
+@force_option
+@bom_option
 def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, keep: str,
-          quiet: bool, mapping: dict[str, str] | None, dask_spec: str | None) -> None:
+          quiet: bool, mapping: dict[str, str] | None, dask_spec: str | None,
+          encoding: str | None, force: bool, bom: bool | None) -> None:
     """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
     import casemix
     from casemix.cli._render import console, table
@@ -68,18 +71,29 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
     if streaming:
         from casemix.drg.batch import group_parquet
 
-        group_parquet(input_path, output, sch, batch_size=batch_size,
-                      progress=not quiet and sys.stderr.isatty(),
-                      keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
-                      mapping=mapping)
+        from casemix.io import atomic_path
+
+        with atomic_path(output, force=force, inputs=[input_path]) as part:
+            group_parquet(input_path, part, sch, batch_size=batch_size,
+                          progress=not quiet and sys.stderr.isatty(),
+                          keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
+                          mapping=mapping)
         if quiet:
             return
         import polars as pl
 
         out = pl.read_parquet(output, columns=["drg", "mdc", "status", "reason"])
     else:
-        out = casemix.group(input_path, scheme=sch, engine=engine, mapping=mapping)
-        write_frame(out, output)
+        from casemix.io import check_output
+
+        check_output(output, force=force, inputs=[input_path])  # before the work, not after
+        source = input_path
+        if encoding:
+            from casemix._frames import read_path
+
+            source = read_path(input_path, encoding=encoding)
+        out = casemix.group(source, scheme=sch, engine=engine, mapping=mapping)
+        write_frame(out, output, force=force, bom=bom, inputs=[input_path])
     if quiet:
         return
     elapsed = time.perf_counter() - start

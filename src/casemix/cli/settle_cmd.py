@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._io import bom_option, encoding_option, force_option, write_frame
 from casemix.cli._vocab import echo_notes, map_option
 from casemix.cli.dask_opts import dask_option
 
@@ -60,10 +61,14 @@ def print_settlement(s) -> None:
               help="CSV/Parquet with drg, rw used first for small groups.")
 @click.option("--quiet", is_flag=True, help="Print nothing.")
 @map_option
+@encoding_option
+@force_option
+@bom_option
 def weights(history: Path, output: Path, trim: str, lower: float, upper: float, sd_k: float,
             iqr_a: float, iqr_b: float, blend: str, year_weights: str, min_cases: int,
             fallback: str, overrides: Path | None, quiet: bool,
-            mapping: dict[str, str] | None) -> None:
+            mapping: dict[str, str] | None, encoding: str | None, force: bool,
+            bom: bool | None) -> None:
     """Relative weights per DRG from a grouped cost HISTORY (CSV or Parquet with drg, total_cost)."""
     from casemix.weights import compute_weights
 
@@ -72,14 +77,14 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
     except ValueError:
         raise click.BadParameter(f"not a list of numbers: {year_weights!r}",
                                  param_hint="--year-weights") from None
-    w = compute_weights(history, trim=trim, percentiles=(lower / 100, upper / 100), sd_k=sd_k,
-                        iqr=(iqr_a, iqr_b), year_weights=yw, blend=blend, min_cases=min_cases,
+    from casemix._frames import read_path
+    from casemix.io import check_output
+
+    check_output(output, force=force, inputs=[history, overrides])
+    w = compute_weights(read_path(history, encoding=encoding), trim=trim,
+                        percentiles=(lower / 100, upper / 100), sd_k=sd_k, iqr=(iqr_a, iqr_b), year_weights=yw, blend=blend, min_cases=min_cases,
                         fallback=fallback, overrides=overrides, mapping=mapping)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() in (".parquet", ".pq"):
-        w.table.write_parquet(output)
-    else:
-        w.table.write_csv(output)
+    write_frame(w.table, output, force=force, bom=bom, inputs=[history, overrides])
     if quiet:
         return
     from casemix.cli._render import console
@@ -104,7 +109,8 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
               help="Policy TOML file, or the name of a shipped policy (demo).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Folder for cases, hospitals and region tables.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "xlsx"]), default="csv",
+              show_default=True)
 @click.option("--points", default=None, help="Column of precomputed base points (instead of weights).")
 @click.option("--group-col", default="drg", show_default=True, help="Column with the group code.")
 @click.option("--compare", "compare_spec", default=None,
@@ -112,9 +118,13 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
 @click.option("--quiet", is_flag=True, help="Print nothing.")
 @map_option
 @dask_option
+@encoding_option
+@force_option
+@bom_option
 def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Path, fmt: str,
            points: str | None, group_col: str, compare_spec: str | None, quiet: bool,
-           mapping: dict[str, str] | None, dask_spec: str | None) -> None:
+           mapping: dict[str, str] | None, dask_spec: str | None, encoding: str | None,
+           force: bool, bom: bool | None) -> None:
     """Settle grouped CASES under a policy and a global budget; write per case, hospital, region."""
     from casemix._frames import read_path
     from casemix.settle import compare
@@ -126,6 +136,8 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
     if dask_spec:
         if mapping:
             raise click.UsageError("--map is not available with --dask yet")
+        if fmt == "xlsx":
+            raise click.UsageError("--format xlsx is not available with --dask")
         if compare_spec:
             raise click.UsageError("--compare is not available with --dask")
         from casemix.cli.dask_opts import settle_on_dask
@@ -138,15 +150,15 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
             print_settlement(s)
             console.print("written: " + ", ".join(str(p) for p in paths.values()))
         return
-    frame = read_path(cases)
-    w = read_path(weights_path) if weights_path else None
+    frame = read_path(cases, encoding=encoding)
+    w = read_path(weights_path, encoding=encoding) if weights_path else None
     s = run(frame, policy, weights=w, points=points, group_col=group_col, mapping=mapping)
-    paths = s.write(output, fmt=fmt)
+    paths = s.write(output, fmt=fmt, force=force, bom=bom, inputs=[cases, weights_path])
     what_if = None
     if compare_spec:
         what_if = compare(frame, policy, _policy(compare_spec), weights=w, points=points,
                           group_col=group_col, mapping=mapping)
-        what_if.write_csv(output / "compare.csv")
+        write_frame(what_if, output / "compare.csv", force=force, bom=bom, human=True)
     if quiet:
         return
     from casemix.cli._render import console, table
