@@ -375,8 +375,8 @@ def test_write_and_summary(tmp_path):
     assert pl.read_csv(paths["hospitals"])["payment_fen"].to_list() == [5_198_181, 4_801_819]
     pq = s.write(tmp_path / "pq", fmt="parquet")
     assert pl.read_parquet(pq["cases"])["payment_fen"].sum() == 10_000_000
-    with pytest.raises(InputError, match="csv or parquet"):
-        s.write(tmp_path / "x", fmt="xlsx")
+    with pytest.raises(InputError, match="csv, parquet or xlsx"):
+        s.write(tmp_path / "x", fmt="json")
     summary = s.summary()
     assert summary["payment"].to_list() == pytest.approx([51_981.81, 48_018.19])
     assert summary["surplus"].to_list() == pytest.approx([-30_018.19, -5_216.37])
