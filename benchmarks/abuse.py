@@ -8,6 +8,8 @@ Each run is classified:
 ``accepted``   exit 0 — expected only for the runs marked ``ok`` (valid but odd input),
                which are then checked for what they must say (e.g. an implausible-value
                warning); an accepted bad input counts as ``silent``
+``loss``       a file the run had to leave alone (its input) changed
+``leak``       an error echoed content from a file outside the scheme folder
 
 Run ``python benchmarks/abuse.py`` (about a minute; ``--json FILE`` writes the
 figures).  The target is 0 traceback, 0 internal, 0 silent.
@@ -33,12 +35,16 @@ from casemix.scheme import tables_root
 from casemix.synth import synth_cases
 
 
+_REPO = Path(__file__).resolve().parent.parent
+
+
 @dataclass
 class Case:
     name: str
     args: list[str]
     ok: bool = False                            # valid input: must exit 0
     check: Callable[[Path], str | None] | None = None  # after an ok run: None or what is wrong
+    intact: Path | None = None                  # a file the run must leave byte for byte
 
 
 def _scheme_copy(root: Path, name: str, edit: dict[str, Callable[[str], str]] | None = None,
@@ -111,29 +117,59 @@ def battery(root: Path) -> list[Case]:
     (link / "mdc.csv").symlink_to(secret)
     schemes["link"] = link
 
-    out = str(root / "out.parquet")
+    outs = iter(range(10_000))
+
+    def fresh(suffix: str = ".parquet") -> str:
+        return str(root / f"out{next(outs)}{suffix}")
+
+    weights = root / "weights.csv"
+    grouped = root / "grouped.parquet"
+    import casemix
+
+    casemix.group(good).write_parquet(grouped)
+    casemix.compute_weights(casemix.group(good)).table.select("drg", "rw").write_csv(weights)
+    zero_w = root / "weights_zero.csv"
+    pl.read_csv(weights).with_columns(pl.lit(0.0).alias("rw")).write_csv(zero_w)
+    one_zero_w = root / "weights_one_zero.csv"
+    pl.read_csv(weights).with_columns(pl.when(pl.int_range(pl.len()) == 0).then(0.0)
+                                      .otherwise(pl.col("rw")).alias("rw")).write_csv(one_zero_w)
+    inf_w = root / "weights_inf.csv"
+    pl.read_csv(weights).with_columns(pl.lit(float("inf")).alias("rw")).write_csv(inf_w)
+    victim_pq, victim_csv = root / "victim.parquet", root / "victim.csv"
+    good.write_parquet(victim_pq)
+    victim_csv.write_text(text, encoding="utf-8")
     cases = [
-        Case("group: empty CSV", ["group", str(root / "empty.csv"), "-o", out]),
-        Case("group: header-only CSV", ["group", str(root / "header_only.csv"), "-o", out], ok=True),
-        Case("group: zero-byte Parquet", ["group", str(root / "zero.parquet"), "-o", out]),
-        Case("group: corrupt Parquet", ["group", str(root / "corrupt.parquet"), "-o", out]),
+        Case("group: output = input (Parquet)", ["group", str(victim_pq), "-o", str(victim_pq)],
+             intact=victim_pq),
+        Case("group: output = input (CSV)", ["group", str(victim_csv), "-o", str(victim_csv)],
+             intact=victim_csv),
+        Case("settle: weights with rw = 0", ["settle", str(grouped), "--policy", "demo", "--weights",
+                                             str(zero_w), "-o", str(root / "st0")]),
+        Case("settle: one DRG with rw = 0", ["settle", str(grouped), "--policy", "demo", "--weights",
+                                             str(one_zero_w), "-o", str(root / "st2")]),
+        Case("settle: weights with rw = inf", ["settle", str(grouped), "--policy", "demo",
+                                               "--weights", str(inf_w), "-o", str(root / "st1")]),
+        Case("group: empty CSV", ["group", str(root / "empty.csv"), "-o", fresh()]),
+        Case("group: header-only CSV", ["group", str(root / "header_only.csv"), "-o", fresh()], ok=True),
+        Case("group: zero-byte Parquet", ["group", str(root / "zero.parquet"), "-o", fresh()]),
+        Case("group: corrupt Parquet", ["group", str(root / "corrupt.parquet"), "-o", fresh()]),
         Case("group: corrupt Parquet to CSV", ["group", str(root / "corrupt.parquet"), "-o",
                                                str(root / "o.csv")]),
-        Case("group: ragged CSV", ["group", str(root / "ragged.csv"), "-o", out]),
-        Case("group: short CSV row", ["group", str(root / "short.csv"), "-o", out], ok=True),
-        Case("group: duplicate columns", ["group", str(root / "dupcols.csv"), "-o", out]),
-        Case("group: no pdx column", ["group", str(root / "nopdx.csv"), "-o", out]),
-        Case("group: GBK bytes", ["group", str(root / "gbk.csv"), "-o", out]),
-        Case("group: binary CSV", ["group", str(root / "binary.csv"), "-o", out]),
-        Case("group: .txt input", ["group", str(root / "notes.txt"), "-o", out]),
-        Case("group: folder without Parquet", ["group", str(root / "nofiles"), "-o", out]),
-        Case("group: folder of CSV", ["group", str(root / "only_csv"), "-o", out]),
-        Case("group: bad output suffix", ["group", str(good_pq), "-o", str(root / "o.xlsx")]),
+        Case("group: ragged CSV", ["group", str(root / "ragged.csv"), "-o", fresh()]),
+        Case("group: short CSV row", ["group", str(root / "short.csv"), "-o", fresh()], ok=True),
+        Case("group: duplicate columns", ["group", str(root / "dupcols.csv"), "-o", fresh()]),
+        Case("group: no pdx column", ["group", str(root / "nopdx.csv"), "-o", fresh()]),
+        Case("group: GBK bytes", ["group", str(root / "gbk.csv"), "-o", fresh()]),
+        Case("group: binary CSV", ["group", str(root / "binary.csv"), "-o", fresh()]),
+        Case("group: .txt input", ["group", str(root / "notes.txt"), "-o", fresh()]),
+        Case("group: folder without Parquet", ["group", str(root / "nofiles"), "-o", fresh()]),
+        Case("group: folder of CSV", ["group", str(root / "only_csv"), "-o", fresh()]),
+        Case("group: bad output suffix", ["group", str(good_pq), "-o", str(root / "o.json")]),
         Case("group: output is a folder", ["group", str(good_csv), "-o", str(root / "nofiles")]),
-        Case("group: unknown scheme", ["group", str(good_pq), "-o", out, "--scheme", "nope"]),
-        Case("group: batch size 0", ["group", str(good_pq), "-o", out, "--batch-size", "0"]),
-        Case("group: negative batch size", ["group", str(good_pq), "-o", out, "--batch-size", "-5"]),
-        Case("group: --keep unknown column", ["group", str(good_pq), "-o", out, "--keep", "nope"]),
+        Case("group: unknown scheme", ["group", str(good_pq), "-o", fresh(), "--scheme", "nope"]),
+        Case("group: batch size 0", ["group", str(good_pq), "-o", fresh(), "--batch-size", "0"]),
+        Case("group: negative batch size", ["group", str(good_pq), "-o", fresh(), "--batch-size", "-5"]),
+        Case("group: --keep unknown column", ["group", str(good_pq), "-o", fresh(), "--keep", "nope"]),
         Case("group: implausible values", ["group", str(root / "implausible.parquet"), "-o",
                                            str(root / "impl_out.parquet")], ok=True,
              check=_implausible_warned),
@@ -144,12 +180,14 @@ def battery(root: Path) -> list[Case]:
         Case("benefits: empty CSV", ["benefits", str(root / "empty.csv"), "--policy", "illustrative"]),
         Case("benefits: bad --by", ["benefits", "--synthetic", "10", "--policy", "illustrative",
                                     "--by", "nope"]),
-        Case("settle: empty CSV", ["settle", str(root / "empty.csv"), "--policy", "demo", "-o",
-                                   str(root / "st")]),
-        Case("settle: ungrouped cases", ["settle", str(good_csv), "--policy", "demo", "-o",
-                                         str(root / "st")]),
-        Case("settle: unknown policy", ["settle", str(good_csv), "--policy", "nope", "-o",
-                                        str(root / "st")]),
+        Case("settle: empty CSV", ["settle", str(root / "empty.csv"), "--policy", "demo",
+                                   "--weights", str(weights), "-o", str(root / "st")]),
+        Case("settle: ungrouped cases", ["settle", str(good_csv), "--policy", "demo", "--weights",
+                                         str(weights), "-o", str(root / "st")]),
+        Case("settle: unknown policy", ["settle", str(grouped), "--policy", "nope", "--weights",
+                                        str(weights), "-o", str(root / "st")]),
+        Case("settle: corrupt weights", ["settle", str(grouped), "--policy", "demo", "--weights",
+                                         str(root / "corrupt.parquet"), "-o", str(root / "st")]),
         Case("weights: empty CSV", ["weights", str(root / "empty.csv"), "-o", str(root / "w.csv")]),
         Case("weights: no drg column", ["weights", str(good_csv), "-o", str(root / "w.csv")]),
         Case("weights: corrupt Parquet", ["weights", str(root / "corrupt.parquet"), "-o",
@@ -157,18 +195,15 @@ def battery(root: Path) -> list[Case]:
         Case("report: empty CSV", ["report", str(root / "empty.csv"), "-o", str(root / "rep")]),
         Case("report: ungrouped cases", ["report", str(good_csv), "-o", str(root / "rep")]),
         Case("dip group: unknown catalog", ["dip", "group", str(good_pq), "--catalog", "nope", "-o",
-                                            out]),
-        Case("dip group: corrupt Parquet", ["dip", "group", str(root / "corrupt.parquet"), "-o", out]),
-        Case("dip settle: ungrouped", ["dip", "settle", str(good_csv), "-o", str(root / "ds")]),
+                                            fresh()]),
+        Case("dip group: corrupt Parquet", ["dip", "group", str(root / "corrupt.parquet"), "-o", fresh()]),
+        Case("dip settle: ungrouped", ["dip", "settle", str(good_csv), "--fund", "1000000", "-o",
+                                       str(root / "ds")]),
         Case("dip build: empty", ["dip", "build", str(root / "empty.csv"), "-o", str(root / "cat")]),
     ]
     for key, folder in schemes.items():
-        cases.append(Case(f"scheme {key}", ["group", str(good_pq), "-o", out, "--scheme", str(folder)],
-                          ok=(key == "bom"),
-                          check=None if key != "link" else None))
-    cases.append(Case("scheme link: no content echoed", ["group", str(good_pq), "-o", out,
-                                                         "--scheme", str(link)],
-                      check=None))
+        cases.append(Case(f"scheme {key}", ["group", str(good_pq), "-o", fresh(), "--scheme", str(folder)],
+                          ok=(key == "bom")))
     return cases
 
 
@@ -180,8 +215,10 @@ def _implausible_warned(root: Path) -> str | None:
     return f"rows {missing} lack an implausible-value warning: {warnings}" if missing else None
 
 
-def classify(case: Case, result, root: Path) -> tuple[str, str]:
+def classify(case: Case, result, root: Path, before: bytes | None = None) -> tuple[str, str]:
     output = result.output
+    if case.intact is not None and case.intact.read_bytes() != before:
+        return "loss", f"{case.intact.name} changed (exit {result.exit_code})"
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         tb = "".join(traceback.format_exception(result.exception))
         return "traceback", tb.strip().splitlines()[-1]
@@ -211,12 +248,15 @@ def run(verbose: bool = True) -> dict:
         root = Path(tmp)
         runner = CliRunner()
         for case in battery(root):
+            before = case.intact.read_bytes() if case.intact is not None else None
             result = runner.invoke(main, case.args, catch_exceptions=True)
-            kind, detail = classify(case, result, root)
+            kind, detail = classify(case, result, root, before)
             counts[kind] = counts.get(kind, 0) + 1
-            rows.append({"case": case.name, "kind": kind, "detail": detail.replace(tmp, "<tmp>")})
+            # no machine path in the figures: the temporary folder and the checkout are named
+            detail = detail.replace(tmp, "<tmp>").replace(str(_REPO), "<repo>")
+            rows.append({"case": case.name, "kind": kind, "detail": detail})
             if verbose:
-                print(f"{kind:10} {case.name:38} {detail.replace(tmp, '<tmp>')[:160]}")
+                print(f"{kind:10} {case.name:38} {detail[:160]}")
     return {"runs": len(rows), "counts": counts, "rows": rows}
 
 
@@ -229,7 +269,7 @@ def main_() -> int:
     if ns.json:
         ns.json.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     bad = sum(res["counts"].get(k, 0) for k in ("traceback", "internal", "silent", "leak", "unclear",
-                                                 "refused"))
+                                                 "refused", "loss"))
     return 1 if bad else 0
 
 

@@ -34,3 +34,13 @@ def chs():
     from casemix.scheme import load_scheme
 
     return load_scheme(CHS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (the long fuzz runs) run only when asked for: ``pytest -m slow``."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="long run: select it with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

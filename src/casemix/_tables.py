@@ -45,10 +45,14 @@ def table_rows(path: Path, root: Path, what: str = "scheme table") -> Iterator[t
     last = 0
     for row in reader:
         start, last = last + 1, reader.line_num
-        if last > start:
-            at = next(i for i, v in enumerate(row) if "\n" in v or "\r" in v)
+        # an unquoted value cannot hold a line end: one that does opened a quote on ``start``
+        # (and ran on to a later line, or to the end of the file)
+        spans = [i for i, v in enumerate(row) if "\n" in v or "\r" in v]
+        if spans:
+            at = spans[0]
             column = header[at].strip() if header and at < len(header) else at + 1
-            raise SchemeError(f"a quoted value is not closed on its line (it runs on to line {last}); "
+            runs = "to the end of the file" if last == start else f"on to line {last}"
+            raise SchemeError(f"a quoted value is not closed on its line (it runs {runs}); "
                               "close the quote or remove the stray '\"'", file=str(path), line=start,
                               column=column)
         if header is None:
