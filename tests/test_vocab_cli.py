@@ -105,3 +105,50 @@ def test_map_file_errors_are_one_line(tmp_path):
                                   "--map", str(tmp_path / "map.toml")])
     assert r.exit_code == 2
     assert "line 2: mapping 'x' -> 'totalcost'" in " ".join(r.output.split())
+
+
+def test_dip_commands_read_chinese_names_and_a_map(tmp_path):
+    from casemix.cli.dip_cmd import dip as dip_cli
+    from casemix.dip import synth
+
+    h = synth.history(600, years=(2022, 2023), seed=7).drop("malformed", "intake_warnings")
+    names = {"case_id": "病案号", "hospital_id": "定点医疗机构代码", "year": "结算年度",
+             "pdx": "主要诊断编码", "sdx": "其他诊断编码", "pproc": "主要手术操作编码",
+             "oproc": "其他手术操作编码", "discharge_date": "出院日期", "total_cost": MINE}
+    text = h.with_columns(
+        pl.col("sdx").list.join("|"), pl.col("oproc").list.join("|"),
+        pl.col("discharge_date").dt.strftime("%Y%m%d"),  # 20230105: the one date rule
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("-1"))
+        .otherwise(pl.col("total_cost").map_elements(lambda x: f"{x:,.2f}",
+                                                     return_dtype=pl.String))
+        .alias("total_cost")).rename(names)
+    src = tmp_path / "history.csv"
+    text.write_csv(src)
+    (tmp_path / "map.toml").write_text(f'[columns]\n"{MINE}" = "total_cost"\n', encoding="utf-8")
+    mp = ["--map", str(tmp_path / "map.toml")]
+    run = CliRunner().invoke
+
+    r = run(dip_cli, ["build", str(src), "-o", str(tmp_path / "cat"), "--threshold", "10", *mp])
+    assert r.exit_code == 0, r.output
+    assert "negative:total_cost: 1 row(s) left out" in " ".join(r.output.split())
+
+    r = run(dip_cli, ["group", str(src), "--catalog", str(tmp_path / "cat"),
+                      "-o", str(tmp_path / "grouped.csv"), *mp])
+    assert r.exit_code == 0, r.output
+    grouped = pl.read_csv(tmp_path / "grouped.csv", infer_schema=False)
+    assert grouped.columns[:len(text.columns)] == text.columns
+    assert grouped["病案号"].to_list() == h["case_id"].to_list()
+    assert (grouped["status"] == "grouped").sum() > 300
+
+    r = run(dip_cli, ["settle", str(tmp_path / "grouped.csv"), "--fund", "1000000",
+                      "--catalog", str(tmp_path / "cat"), "-o", str(tmp_path / "settled"), *mp])
+    assert r.exit_code == 0, r.output
+    assert "negative:total_cost: 1 row(s) left out" in " ".join(r.output.split())
+    cases = pl.read_parquet(tmp_path / "settled" / "cases.parquet")
+    assert cases.height == h.height and cases["left_out"][2] == "negative:total_cost"
+    assert cases["payment_fen"][2] is None
+    hosp = pl.read_csv(tmp_path / "settled" / "hospitals.csv")
+    assert hosp["point_payment_fen"].sum() == 100_000_000
+    monthly = pl.read_csv(tmp_path / "settled" / "monthly.csv")
+    assert set(monthly["month"].to_list()) - {None} <= set(range(1, 13))  # dates were read
+    assert monthly["month"].n_unique() > 1

@@ -20,11 +20,15 @@ from casemix.cli._vocab import echo_notes, map_option
 def _read(path: Path, mapping: dict[str, str] | None = None, encoding: str | None = None):
     """Cases from a Parquet/CSV/xlsx file as the canonical frame."""
     from casemix._frames import read_path
+
+    return canonical_frame(read_path(path, encoding=encoding), mapping)
+
+
+def canonical_frame(frame, mapping: dict[str, str] | None = None):
+    """``frame`` as DIP's canonical case frame (codes read by ``casemix.read_cases``)."""
     from casemix.dip import canonical
 
-    return canonical(read_path(path, encoding=encoding), mapping)
-
-
+    return canonical(frame, mapping)
 
 
 def _yuan_table(df):
@@ -91,9 +95,15 @@ def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | No
         from casemix.scheme import load_scheme
 
         sch = load_scheme(scheme)
+    from casemix._frames import read_path
+    from casemix.cases import canonical
+
     start = time.perf_counter()
-    cat = build_catalog(_read(history, mapping), threshold=threshold, coverage=coverage, base=base,
-                        related_gain=related_gain, blend=blend, cost=cost, id=cat_id,
+    # the bad-value rule of docs/cases.md: a case without a usable cost is left out, counted
+    c = canonical(read_path(history), mapping, need=(cost,), step="dip build")
+    echo_notes(c.notes())
+    cat = build_catalog(canonical_frame(c.used, mapping), threshold=threshold, coverage=coverage,
+                        base=base, related_gain=related_gain, blend=blend, cost=cost, id=cat_id,
                         scheme=sch)
     write_catalog(cat, out_dir)
     counts = ", ".join(f"{n} {t}" for t, n in _catalog_summary(cat).items())
