@@ -169,3 +169,37 @@ test_quote_line, test_quote_line_long = fuzz(_unterminated_quote_is_reported_on_
 
 def test_errors_are_casemix_errors():
     assert issubclass(SchemeError, CasemixError) and issubclass(PolicyError, CasemixError)
+
+
+# ----------------------------------------------- class 3/9: every key found on its line
+_NAME = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8)
+_SCALAR = st.sampled_from(['1', '"a = [b]"', "true", "2024-01-05", "[1, 2]", '"""x\ny"""',
+                           "'it is'", "{ a = 1 }", "[\n  1,\n  2,\n]", '"#"'])
+
+
+def _key_lines_match_where_keys_are_written(data):
+    lines: list[str] = []
+    expected: dict[tuple, int] = {}
+
+    def keys(prefix: tuple) -> None:
+        for name in data.draw(st.lists(_NAME, unique=True, max_size=4)):
+            quoted = data.draw(st.booleans())
+            expected[prefix + (name,)] = len(lines) + 1
+            key = f'"{name}"' if quoted else name
+            lines.extend(f"{key} = {data.draw(_SCALAR)}".split("\n"))
+
+    keys(())
+    for table in data.draw(st.lists(_NAME, unique=True, max_size=3)):
+        if data.draw(st.booleans()):
+            for i in range(data.draw(st.integers(1, 3))):
+                lines.append(f"[[t_{table}]]")
+                keys((f"t_{table}", i))
+        else:
+            lines.append(f"[t_{table}]")
+            keys((f"t_{table}",))
+    doc = parse_toml("\n".join(lines) + "\n", "f.toml")
+    for loc, line in expected.items():
+        assert doc.line_of(loc) == line, (loc, "\n".join(lines))
+
+
+test_key_lines, test_key_lines_long = fuzz(_key_lines_match_where_keys_are_written, data=st.data())
