@@ -82,6 +82,17 @@ def _api_misuse_is_input_error(good, mapping, scheme):
         casemix.group(good, mapping=mapping, scheme=scheme)
 
 
+def test_loaders_refuse_what_is_not_a_name_or_path(good):
+    from casemix import benefits, dip
+    from casemix.errors import PolicyError
+
+    for bad in (None, 5, "", [1]):
+        with pytest.raises(InputError, match="catalog must be a shipped catalog name"):
+            dip.group(good, bad)
+        with pytest.raises(PolicyError, match="a benefit policy is a BenefitPolicy"):
+            benefits.load_policy(bad)
+
+
 test_api_misuse, test_api_misuse_long = fuzz(
     _api_misuse_is_input_error,
     mapping=st.one_of(st.lists(st.text(max_size=3), max_size=2), st.integers(), st.text(max_size=4),

@@ -477,6 +477,9 @@ def shipped_policies() -> list[str]:
 
 
 def _resolve_folder(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise PolicyError(f"a benefit policy is a BenefitPolicy, a folder or a shipped name "
+                          f"({', '.join(shipped_policies()) or 'none'}); got {name_or_path!r}")
     p = Path(name_or_path)
     candidates = []
     if relative_to is not None and not p.is_absolute():

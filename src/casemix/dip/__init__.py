@@ -29,7 +29,7 @@ import polars as pl
 
 from casemix._frames import like, to_polars
 from casemix.dip.catalog import ATTRIBUTES, Catalog, load_catalog_folder, write_catalog
-from casemix.errors import SchemeError
+from casemix.errors import InputError, SchemeError
 
 __all__ = ["ATTRIBUTES", "Catalog", "build_catalog", "catalogs", "group", "hospital_coefficients",
            "load_catalog", "scores", "settle", "subtype_coefficients", "write_catalog",
@@ -86,9 +86,14 @@ def load_catalog(name_or_path: str | Path | Catalog = DEFAULT_CATALOG) -> Catalo
     ------
     SchemeError
         Unknown name, or a malformed file (the message names file, line and column).
+    InputError
+        ``name_or_path`` is not a name, a path or a Catalog (e.g. None).
     """
     if isinstance(name_or_path, Catalog):
         return name_or_path
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise InputError(f"catalog must be a shipped catalog name ({', '.join(catalogs()) or 'none'}), "
+                         f"a catalog folder or a loaded Catalog; got {name_or_path!r}")
     folder = Path(name_or_path)
     if not (folder / "catalog.toml").is_file():
         shipped = _tables_root() / str(name_or_path)
