@@ -1,7 +1,8 @@
 """A synthetic region: hospitals by level and their discharges, for demos and benchmarks.
 
-Deterministic by seed and vectorised (numpy draws, polars/Arrow gathers),
-so the same call makes a 1,000-row demo or a 10-million-row benchmark.
+Deterministic by seed; numba loops parallel over cases with counter-based
+random numbers, so the same call makes a 1,000-row demo or a 10-million-row
+benchmark, whatever the number of threads.
 Each case is aimed at a DRG of the scheme (principal diagnosis and
 procedures from the lists its rules read, the CC/MCC its severity split
 needs); costs come from published relative weights (Harbin 2024) × a base

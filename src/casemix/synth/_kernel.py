@@ -1,39 +1,186 @@
-"""numba loops that draw each case's codes (variable-length lists, redraws on exclusion).
+"""numba loops of the generator, parallel over cases.
 
-Two passes: :func:`code_counts` draws the principal codes and how many
-secondary diagnoses and other procedures each case has; :func:`fill_codes`
-fills the flat lists.  Both seed numba's own generator, so the codes are a
-function of the seed alone.
+Random numbers are counter-based: draw ``k`` of case ``i`` is a hash
+(SplitMix64 finaliser) of the seed key, ``i`` and ``k``.  So each case's
+draws depend on nothing else and the result is the same whatever the
+number of threads; the loops run under ``prange``.
+
+- :func:`place`: hospital, DRG and the readmission flag of each case;
+- :func:`attributes`: who, cost, LOS, discharge mode, day, data fault;
+- :func:`code_counts` and :func:`fill_codes`: the codes, in two passes
+  (list lengths, then the flat lists).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from casemix.drg.kernel import cache_enabled
 
 _CACHE = cache_enabled()
 
+_G = np.uint64(0x9E3779B97F4A7C15)
+_H = np.uint64(0xD1B54A32D192ED03)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TWO53 = 1.0 / 9007199254740992.0
+_TWO_PI = 2.0 * np.pi
+
+# draw numbers (k) of the per-case streams
+_K_HOSP, _K_DRG, _K_READMIT = 0, 1, 2
+_K_SEX, _K_AGE, _K_DAYS, _K_WEIGHT, _K_EMP, _K_REPEAT = 10, 12, 14, 15, 17, 18
+_K_EPS, _K_TAIL, _K_TAILF, _K_LOS, _K_MODE, _K_DEATH, _K_DAY, _K_FAULT, _K_FKIND = (
+    20, 22, 23, 25, 27, 28, 29, 30, 31)
+_K_PDX, _K_PPROC, _K_X0, _K_X1, _K_NSDX, _K_NOPROC = 40, 41, 42, 43, 44, 45
+_K_SDX, _K_OPROC = 100, 5000
+
 
 @njit(cache=_CACHE, inline="always")
-def _pick(off, val, g):
+def _u(key, i, k):
+    """Uniform [0, 1) for draw ``k`` of case ``i``."""
+    x = key + np.uint64(i) * _G + np.uint64(k) * _H
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    x = x ^ (x >> _S31)
+    return np.float64(x >> _S11) * _TWO53
+
+
+@njit(cache=_CACHE, inline="always")
+def _normal(key, i, k):
+    """Standard normal (Box–Muller) from draws ``k`` and ``k + 1``."""
+    return np.sqrt(-2.0 * np.log(1.0 - _u(key, i, k))) * np.cos(_TWO_PI * _u(key, i, k + 1))
+
+
+@njit(cache=_CACHE, inline="always")
+def _poisson(lam, u):
+    """Poisson(lam) by inversion of one uniform (small lam)."""
+    k = 0
+    p = np.exp(-lam)
+    s = p
+    while u > s and k < 200:
+        k += 1
+        p *= lam / k
+        s += p
+    return k
+
+
+@njit(cache=_CACHE, inline="always")
+def _search(cdf, lo, hi, x):
+    """First j in [lo, hi) with cdf[j] > x (hi − 1 if none)."""
+    last = hi - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[mid] > x:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(lo, last)
+
+
+@njit(cache=_CACHE, inline="always")
+def _pick(off, val, g, key, i, k):
     lo, hi = off[g], off[g + 1]
     if hi == lo:
         return -1
-    return val[lo + int(np.random.random() * (hi - lo))]
+    return val[lo + int(_u(key, i, k) * (hi - lo))]
 
 
-@njit(cache=_CACHE, inline="always")
-def _draw(pool):
-    return pool[int(np.random.random() * pool.size)]
+@njit(cache=_CACHE, parallel=True)
+def place(key, n, h_cdf, drg_cdf, n_drg, readmission_share):
+    """Hospital (by size), DRG (by the hospital's case mix, ``drg_cdf`` H × G flat) and readmission flag."""
+    hosp = np.empty(n, np.int64)
+    drg = np.empty(n, np.int64)
+    readmit = np.empty(n, np.bool_)
+    n_hosp = h_cdf.size
+    for i in prange(n):
+        h = _search(h_cdf, 0, n_hosp, _u(key, i, _K_HOSP))
+        hosp[i] = h
+        drg[i] = _search(drg_cdf, h * n_drg, (h + 1) * n_drg, _u(key, i, _K_DRG)) - h * n_drg
+        readmit[i] = _u(key, i, _K_READMIT) < readmission_share
+    return hosp, drg, readmit
 
 
-@njit(cache=_CACHE)
-def code_counts(seed, a, sev, pdx_off, pdx_val, pproc_off, pproc_val, x0_off, x0_val, x1_off, x1_val,
+@njit(cache=_CACHE, parallel=True)
+def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, w_lo, w_hi,
+               rw, mean_los, p_death, h_level, h_cost, h_time, level_coef, employee_share,
+               base_rate, cost_sigma, tail_share, tail_mu, tail_sigma, los_sigma, los_cost_corr,
+               modes, mode_cdf, day_cdf, repeat_share, invalid_share):
+    """Per case: sex, age, age_days, birth weight, employee, repeat flag, cost (yuan), LOS,
+    discharge mode, day of year, data fault kind (−1 none; 0 sex, 1 age, 2 diagnoses)."""
+    n = hosp.size
+    sex = np.empty(n, np.int64)
+    age = np.empty(n, np.float64)
+    age_days = np.empty(n, np.float64)
+    weight = np.empty(n, np.float64)
+    employee = np.empty(n, np.bool_)
+    repeat = np.empty(n, np.bool_)
+    cost = np.empty(n, np.float64)
+    los = np.empty(n, np.int64)
+    discharge = np.empty(n, np.float64)
+    doy = np.empty(n, np.int64)
+    fault = np.empty(n, np.int8)
+    rho2 = np.sqrt(1.0 - los_cost_corr * los_cost_corr)
+    for i in prange(n):
+        g = drg[i]
+        a = adrg_of[g]
+        h = hosp[i]
+        lv = h_level[h]
+        nb = a_newborn[a]
+        s = a_sex[a]
+        if s == 0:
+            s = 1 + int(_u(key, i, _K_SEX) * 2.0)
+        if a_obstetric[a]:
+            s = 2
+            age[i] = min(max(np.round(29.0 + 5.0 * _normal(key, i, _K_AGE)), 16.0), 48.0)
+        else:
+            age[i] = min(max(np.round(58.0 + 18.0 * _normal(key, i, _K_AGE)), 1.0), 100.0)
+        sex[i] = s
+        age_days[i] = np.nan
+        weight[i] = np.nan
+        if nb == 1:
+            age[i] = 0.0
+            age_days[i] = np.floor(_u(key, i, _K_DAYS) * 29.0)
+            lo, hi = w_lo[a], w_hi[a]
+            if np.isnan(lo) and np.isnan(hi):
+                weight[i] = min(max(np.round((3200.0 + 500.0 * _normal(key, i, _K_WEIGHT)) / 10.0) * 10.0,
+                                    600.0), 5000.0)
+            else:
+                lo = 600.0 if np.isnan(lo) else lo
+                hi = 5000.0 if np.isnan(hi) else hi
+                weight[i] = np.floor(lo + _u(key, i, _K_WEIGHT) * max(hi - lo, 1.0))
+        elif nb == 2:
+            age[i] = 0.0
+            age_days[i] = 29.0 + np.floor(_u(key, i, _K_DAYS) * 336.0)
+        employee[i] = _u(key, i, _K_EMP) < employee_share[lv]
+        repeat[i] = (not readmit[i]) and nb == 0 and not a_obstetric[a] and _u(key, i, _K_REPEAT) < repeat_share
+
+        eps = _normal(key, i, _K_EPS)
+        tail = 1.0
+        if _u(key, i, _K_TAIL) < tail_share:
+            tail = np.exp(tail_mu + tail_sigma * _normal(key, i, _K_TAILF))
+        mu = base_rate * rw[g] * level_coef[lv] * h_cost[h]
+        cost[i] = mu * np.exp(cost_sigma * eps - cost_sigma * cost_sigma / 2.0) * tail
+        z = los_cost_corr * eps + rho2 * _normal(key, i, _K_LOS)
+        d = np.exp(np.log(mean_los[g] * h_time[h]) - los_sigma * los_sigma / 2.0 + los_sigma * z
+                   + 0.6 * np.log(tail))
+        los[i] = int(min(max(np.round(d), 1.0), 365.0))
+        if _u(key, i, _K_DEATH) < p_death[g]:
+            discharge[i] = 5.0
+        else:
+            discharge[i] = modes[_search(mode_cdf, 0, mode_cdf.size, _u(key, i, _K_MODE))]
+        doy[i] = _search(day_cdf, 0, day_cdf.size, _u(key, i, _K_DAY))
+        fault[i] = -1
+        if _u(key, i, _K_FAULT) < invalid_share:
+            fault[i] = int(_u(key, i, _K_FKIND) * 3.0)
+    return sex, age, age_days, weight, employee, repeat, cost, los, discharge, doy, fault
+
+
+@njit(cache=_CACHE, parallel=True)
+def code_counts(key, a, sev, pdx_off, pdx_val, pproc_off, pproc_val, x0_off, x0_val, x1_off, x1_val,
                 site_off, mean_sdx, mean_oproc):
     """Principal diagnosis, principal and two required procedures, list lengths per case."""
-    np.random.seed(seed)
     n = a.size
     pdx = np.empty(n, np.int64)
     pproc = np.empty(n, np.int64)
@@ -41,21 +188,26 @@ def code_counts(seed, a, sev, pdx_off, pdx_val, pproc_off, pproc_val, x0_off, x0
     x1 = np.empty(n, np.int64)
     n_sdx = np.empty(n, np.int64)
     n_oproc = np.empty(n, np.int64)
-    for i in range(n):
+    for i in prange(n):
         g = a[i]
-        pdx[i] = _pick(pdx_off, pdx_val, g)
-        pproc[i] = _pick(pproc_off, pproc_val, g)
-        x0[i] = _pick(x0_off, x0_val, g)
-        x1[i] = _pick(x1_off, x1_val, g)
+        pdx[i] = _pick(pdx_off, pdx_val, g, key, i, _K_PDX)
+        pproc[i] = _pick(pproc_off, pproc_val, g, key, i, _K_PPROC)
+        x0[i] = _pick(x0_off, x0_val, g, key, i, _K_X0)
+        x1[i] = _pick(x1_off, x1_val, g, key, i, _K_X1)
         need = (1 if sev[i] == 1 or sev[i] == 2 else 0) + (1 if site_off[g + 1] > site_off[g] else 0)
-        n_sdx[i] = max(np.random.poisson(mean_sdx), need)
+        n_sdx[i] = max(_poisson(mean_sdx, _u(key, i, _K_NSDX)), need)
         extra = (1 if x0[i] >= 0 else 0) + (1 if x1[i] >= 0 else 0)
-        n_oproc[i] = extra + (np.random.poisson(mean_oproc) if pproc[i] >= 0 else 0)
+        n_oproc[i] = extra + (_poisson(mean_oproc, _u(key, i, _K_NOPROC)) if pproc[i] >= 0 else 0)
     return pdx, pproc, x0, x1, n_sdx, n_oproc
 
 
-@njit(cache=_CACHE)
-def fill_codes(seed, a, sev, pdx, x0, x1, n_sdx, n_oproc, site_off, site_val, site_attr,
+@njit(cache=_CACHE, inline="always")
+def _draw(pool, key, i, k):
+    return pool[int(_u(key, i, k) * pool.size)]
+
+
+@njit(cache=_CACHE, parallel=True)
+def fill_codes(key, a, sev, pdx, x0, x1, n_sdx, n_oproc, site_off, site_val, site_attr,
                cc_pool, mcc_pool, plain_pool, cc_mix, cc_table, pdx_table, non_or_pool, retries, any_cc_share):
     """Flat secondary diagnoses and other procedures.
 
@@ -65,54 +217,53 @@ def fill_codes(seed, a, sev, pdx, x0, x1, n_sdx, n_oproc, site_off, site_val, si
     (CC/MCC at ``any_cc_share`` for DRGs not split by severity).  Other
     procedures: the ADRG's further required ones, then non-OR procedures.
     """
-    np.random.seed(seed)
     n = a.size
-    sdx = np.empty(n_sdx.sum(), np.int64)
-    oproc = np.empty(n_oproc.sum(), np.int64)
-    p = 0
-    q = 0
-    for i in range(n):
+    sdx_off = np.zeros(n + 1, np.int64)
+    oproc_off = np.zeros(n + 1, np.int64)
+    sdx_off[1:] = np.cumsum(n_sdx)
+    oproc_off[1:] = np.cumsum(n_oproc)
+    sdx = np.empty(sdx_off[n], np.int64)
+    oproc = np.empty(oproc_off[n], np.int64)
+    for i in prange(n):
         g, s, cnt = a[i], sev[i], n_sdx[i]
+        p = sdx_off[i]
         tp = pdx_table[pdx[i]] if pdx[i] >= 0 else -2
         j = 0
         if cnt > 0 and (s == 1 or s == 2):
             pool = mcc_pool if s == 2 else cc_pool
-            code = _draw(pool)
+            code = _draw(pool, key, i, _K_SDX)
             t = 0
             while t < retries and cc_table[code] >= 0 and cc_table[code] == tp:
-                code = _draw(pool)
                 t += 1
+                code = _draw(pool, key, i, _K_SDX + t)
             sdx[p] = code
-            p += 1
             j += 1
         if cnt > j and site_off[g + 1] > site_off[g]:
             own = site_attr[pdx[i]] if pdx[i] >= 0 else -1
-            code = _pick(site_off, site_val, g)
+            k0 = _K_SDX + 16 * j
+            code = _pick(site_off, site_val, g, key, i, k0)
             t = 0
             while t < retries and site_attr[code] == own:
-                code = _pick(site_off, site_val, g)
                 t += 1
-            sdx[p] = code
-            p += 1
+                code = _pick(site_off, site_val, g, key, i, k0 + t)
+            sdx[p + j] = code
             j += 1
         while j < cnt:
-            if s == 3 and np.random.random() < any_cc_share:
-                sdx[p] = _draw(cc_mix)
+            k0 = _K_SDX + 16 * j
+            if s == 3 and _u(key, i, k0 + 9) < any_cc_share:
+                sdx[p + j] = _draw(cc_mix, key, i, k0)
             else:
-                sdx[p] = _draw(plain_pool)
-            p += 1
+                sdx[p + j] = _draw(plain_pool, key, i, k0)
             j += 1
+        q = oproc_off[i]
         k = 0
         if x0[i] >= 0:
             oproc[q] = x0[i]
-            q += 1
             k += 1
         if x1[i] >= 0:
-            oproc[q] = x1[i]
-            q += 1
+            oproc[q + k] = x1[i]
             k += 1
         while k < n_oproc[i]:
-            oproc[q] = _draw(non_or_pool)
-            q += 1
+            oproc[q + k] = _draw(non_or_pool, key, i, _K_OPROC + k)
             k += 1
     return sdx, oproc

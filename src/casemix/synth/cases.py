@@ -1,4 +1,4 @@
-"""Synthetic discharges of a region: the vectorised generator behind :func:`synth_cases`."""
+"""Synthetic discharges of a region: the generator behind :func:`synth_cases` (numba loops in ``_kernel``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pyarrow as pa
 from casemix._money import round_half_up
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 from casemix.synth import _kernel as K
-from casemix.synth.plan import (ADULT, INFANT, KINDS, NEONATE, SEV_ANY, SEV_CC, SEV_MCC, Plan,
-                                build_plan)
+from casemix.synth.plan import ADULT, KINDS, Plan, build_plan
 from casemix.synth.region import INSURANCE_TYPES, LEVELS, Region, split_hospitals
 
 _DEATH_CAP = 0.35
@@ -28,7 +27,7 @@ class _Structure:
     h_cdf: np.ndarray        # cumulative share of cases per hospital
     h_cost: np.ndarray       # cost efficiency factor per hospital
     h_time: np.ndarray       # LOS factor per hospital
-    drg_cdf: np.ndarray      # (H × G) cumulative group probabilities per hospital, offset by hospital
+    drg_cdf: np.ndarray      # (H × G) cumulative group probabilities per hospital, flat
     mean_los: np.ndarray     # per DRG, days
     p_death: np.ndarray      # per DRG
 
@@ -54,7 +53,7 @@ def _structure(plan: Plan, reg: Region, seed: int) -> _Structure:
         if not p.sum() > 0:
             raise ValueError(f"scheme has no DRG a synthetic case of level {LEVELS[h_level[h]]} can be aimed at")
         cdf.append(np.cumsum(p) / p.sum())
-    drg_cdf = np.concatenate([c + i for i, c in enumerate(cdf)])
+    drg_cdf = np.concatenate(cdf)
     mean_los = reg.los_scale * rw ** reg.los_rw_power * rng.lognormal(0.0, reg.los_group_sigma, plan.n_drg)
     sev_factor = np.asarray(reg.death_severity, float)[plan.severity]
     p_death = np.minimum(reg.death_base * rw ** reg.death_rw_power * sev_factor, _DEATH_CAP)
@@ -128,16 +127,13 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     plan = build_plan(sch)
     st = _structure(plan, reg, seed)
     rng = np.random.default_rng([seed, 1])
+    key = np.uint64(rng.integers(0, 2**63 - 1))
     n_hosp = st.h_level.size
 
     # hospital, then the DRG from the hospital's case mix
-    hosp = np.minimum(np.searchsorted(st.h_cdf, rng.random(n), side="right"), n_hosp - 1)
-    lvl = st.h_level[hosp]
-    drg = np.searchsorted(st.drg_cdf, rng.random(n) + hosp, side="right") - hosp * plan.n_drg
-    drg = np.clip(drg, 0, plan.n_drg - 1)
+    hosp, drg, readmit = K.place(key, n, st.h_cdf, st.drg_cdf, plan.n_drg, reg.readmission_share)
 
     # readmissions take the hospital and DRG of an earlier stay (its dates come later)
-    readmit = rng.random(n) < reg.readmission_share
     ordinary = np.flatnonzero(~readmit)
     index = np.full(n, -1, dtype=np.int64)
     if ordinary.size:
@@ -148,73 +144,36 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     hosp[r], drg[r] = hosp[index[r]], drg[index[r]]
     lvl = st.h_level[hosp]
     a = plan.adrg_of[drg]
-    newborn = plan.newborn[a]
-    readmit &= newborn == ADULT
+    readmit[r] &= plan.newborn[a[r]] == ADULT
     r = np.flatnonzero(readmit)
 
-    # who: sex and age by the group's needs (draws only for the rows that need them)
-    sex = plan.sex[a].astype(np.int64)
-    free = np.flatnonzero(sex == 0)
-    sex[free] = rng.integers(1, 3, free.size)
-    age = np.clip(np.round(rng.normal(58, 18, n)), 1, 100)
-    mothers = np.flatnonzero(plan.obstetric[a])
-    sex[mothers] = 2
-    age[mothers] = np.clip(np.round(rng.normal(29, 5, mothers.size)), 16, 48)
-    age_days = np.full(n, np.nan)
-    weight = np.full(n, np.nan)
-    neo, inf = np.flatnonzero(newborn == NEONATE), np.flatnonzero(newborn == INFANT)
-    age[neo] = age[inf] = 0.0
-    age_days[neo] = rng.integers(0, 29, neo.size)
-    age_days[inf] = rng.integers(29, 365, inf.size)
-    lo, hi = plan.weight_lo[a[neo]], plan.weight_hi[a[neo]]
-    bounded = ~(np.isnan(lo) & np.isnan(hi))
-    lo, hi = np.where(np.isnan(lo), 600.0, lo), np.where(np.isnan(hi), 5000.0, hi)
-    weight[neo] = np.where(bounded, np.floor(lo + rng.random(neo.size) * np.maximum(hi - lo, 1)),
-                           np.clip(np.round(rng.normal(3200, 500, neo.size), -1), 600, 5000))
-    employee = rng.random(n) < reg.per_level("employee_share")[lvl]
+    # who, cost, LOS, discharge mode, day, data faults: per case (numba)
+    modes = np.array(list(reg.discharge_mix), dtype=np.float64)
+    mix = np.cumsum(np.array(list(reg.discharge_mix.values()), dtype=np.float64))
+    day_w = reg.day_weights(year)
+    sex, age, age_days, weight, employee, repeat, cost, los, discharge, doy, fault = K.attributes(
+        key, hosp, drg, readmit, plan.adrg_of, plan.sex, plan.newborn, plan.obstetric, plan.weight_lo,
+        plan.weight_hi, plan.rw, st.mean_los, st.p_death, st.h_level, st.h_cost, st.h_time,
+        reg.per_level("level_coefficient"), reg.per_level("employee_share"), reg.base_rate, reg.cost_sigma,
+        reg.tail_share, reg.tail_mu, reg.tail_sigma, reg.los_sigma, reg.los_cost_corr, modes, mix / mix[-1],
+        np.cumsum(day_w) / day_w.sum(), reg.repeat_share, invalid_share)
+    total_fen = np.maximum(round_half_up(cost * 100), 100)
 
     # patients: each ordinary stay its own person; repeats and readmissions reuse one
     person = np.arange(n, dtype=np.int64)
-    repeat = ~readmit & (newborn == ADULT) & ~plan.obstetric[a] & (rng.random(n) < reg.repeat_share)
-    donors = ~readmit & ~repeat & (newborn == ADULT) & ~plan.obstetric[a]
-    for s in (1, 2):
-        rows, pool = np.flatnonzero(repeat & (sex == s)), np.flatnonzero(donors & (sex == s))
+    donors = ~readmit & ~repeat & (plan.newborn[a] == ADULT) & ~plan.obstetric[a]
+    for sx in (1, 2):
+        rows, pool = np.flatnonzero(repeat & (sex == sx)), np.flatnonzero(donors & (sex == sx))
         if pool.size:
             j = pool[rng.integers(0, pool.size, rows.size)]
             person[rows], age[rows], employee[rows] = person[j], age[j], employee[j]
     j = index[r]
     person[r], sex[r], age[r], employee[r] = person[j], sex[j], age[j], employee[j]
 
-    # cost: weight × base rate × level coefficient × hospital, log-normal with a heavier tail
-    eps = rng.standard_normal(n)
-    tail = np.ones(n)
-    in_tail = rng.random(n) < reg.tail_share
-    tail[in_tail] = np.exp(rng.normal(reg.tail_mu, reg.tail_sigma, int(in_tail.sum())))
-    mu = reg.base_rate * plan.rw[drg] * reg.per_level("level_coefficient")[lvl] * st.h_cost[hosp]
-    s = reg.cost_sigma
-    cost = mu * np.exp(s * eps - s * s / 2) * tail
-    total_fen = np.maximum(round_half_up(cost * 100), 100)
-
-    # length of stay: the group's mean, correlated with the case's cost
-    sl, rho = reg.los_sigma, reg.los_cost_corr
-    z = rho * eps + np.sqrt(1 - rho * rho) * rng.standard_normal(n)
-    los = np.exp(np.log(st.mean_los[drg] * st.h_time[hosp]) - sl * sl / 2 + sl * z + 0.6 * np.log(tail))
-    los = np.clip(np.round(los), 1, 365).astype(np.int64)
-
-    # discharge mode: deaths by the group's risk, the rest by the stated mix
-    modes = np.array(list(reg.discharge_mix), dtype=np.float64)
-    mix = np.cumsum(list(reg.discharge_mix.values()))
-    discharge = modes[np.minimum(np.searchsorted(mix / mix[-1], rng.random(n), side="right"), modes.size - 1)]
-    discharge = np.where(rng.random(n) < st.p_death[drg], 5.0, discharge)
-
     # dates: discharge by the seasonal day weights; readmissions after their earlier stay
     jan1 = (_dt.date(year, 1, 1) - _dt.date(1970, 1, 1)).days
-    day_w = reg.day_weights(year)
-    doy = np.minimum(np.searchsorted(np.cumsum(day_w) / day_w.sum(), rng.random(n), side="right"),
-                     day_w.size - 1)
     out_day = jan1 + doy
-    gap = rng.integers(1, 31, r.size)
-    re_out = out_day[index[r]] + gap + los[r]
+    re_out = out_day[index[r]] + rng.integers(1, 31, r.size) + los[r]
     fits = re_out < jan1 + day_w.size
     out_day[r[fits]] = re_out[fits]
     person[r[~fits]] = r[~fits]   # no room before year end: an ordinary stay after all
@@ -225,22 +184,19 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     patient_fen = reg.patient_share_fen(total_fen, ins, lvl)
 
     # data faults, so validity checks are exercised
-    fault = rng.random(n) < invalid_share
-    kind = rng.integers(0, 3, n)
-    sex_f = np.where(fault & (kind == 0), np.nan, sex.astype(np.float64))
-    age = np.where(fault & (kind == 1), np.nan, age)
+    sex_f = np.where(fault == 0, np.nan, sex.astype(np.float64))
+    age = np.where(fault == 1, np.nan, age)
 
     # codes aimed at the DRG (numba: variable-length lists and redraws)
     sev = plan.severity[drg]
-    k_seed = int(rng.integers(0, 2**31 - 1))
     pdx, pproc, x0, x1, n_sdx, n_oproc = K.code_counts(
-        k_seed, a, sev, *plan.pdx, *plan.pproc, *plan.extra_proc[0], *plan.extra_proc[1], plan.sites[0],
+        key, a, sev, *plan.pdx, *plan.pproc, *plan.extra_proc[0], *plan.extra_proc[1], plan.sites[0],
         float(mean_sdx), float(mean_oproc))
-    no_dx = fault & (kind == 2)
+    no_dx = fault == 2
     pdx[no_dx] = -1
     n_sdx[no_dx] = 0
     sdx_flat, oproc_flat = K.fill_codes(
-        k_seed + 1, a, sev, pdx, x0, x1, n_sdx, n_oproc, *plan.sites, plan.site, plan.cc_pool, plan.mcc_pool,
+        key, a, sev, pdx, x0, x1, n_sdx, n_oproc, *plan.sites, plan.site, plan.cc_pool, plan.mcc_pool,
         plan.plain_pool, plan.cc_mix, plan.cc_table, plan.pdx_table, plan.non_or_pool, _RETRIES, 0.3)
 
     def nullable(x):
