@@ -326,3 +326,43 @@ def test_settlement_tables_for_people_and_machines(tmp_path):
     assert csv["hospitals"].read_bytes().startswith(b"\xef\xbb\xbf")      # for people
     assert not csv["cases"].read_bytes().startswith(b"\xef\xbb\xbf")      # for programs
     assert "payment_yuan" not in read_table(csv["cases"]).columns
+
+
+def test_chinese_gbk_extract_through_excel_group_weights_settle_report(tmp_path):
+    """Issue 14's flow on the files people have: a GBK CSV with 医保结算清单 names in,
+    Excel between the steps, no column renamed and no encoding named."""
+    import re
+
+    from casemix.budget import shipped_policy
+    from test_vocab_cli import MINE, chinese_extract
+
+    extract, cases = chinese_extract()
+    src = tmp_path / "结算清单.csv"
+    src.write_bytes(extract.write_csv().encode("gbk"))
+    assert detect_encoding(src) == "gb18030"
+    (tmp_path / "map.toml").write_text(f'[columns]\n"{MINE}" = "total_cost"\n', encoding="utf-8")
+    budget = round(cases["total_cost"].sum() * 0.9)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(re.sub(r"total_yuan = \d+", f"total_yuan = {budget}",
+                             shipped_policy("demo").read_text(encoding="utf-8")), encoding="utf-8")
+    mp = ("--map", tmp_path / "map.toml")
+    grouped, weights = tmp_path / "grouped.xlsx", tmp_path / "w.xlsx"
+
+    res, text = _cli("group", src, "-o", grouped, "--scheme", "casemix-demo", "--quiet", *mp)
+    assert res.exit_code == 0, text
+    g = read_table(grouped)
+    assert g.columns[:len(extract.columns)] == extract.columns
+    assert g["病案号"].to_list() == cases["case_id"].to_list()
+    res, text = _cli("weights", grouped, "-o", weights, *mp)
+    assert res.exit_code == 0, text
+    res, text = _cli("settle", grouped, "--weights", weights, "--policy", policy,
+                     "-o", tmp_path / "settle", "--format", "xlsx", *mp)
+    assert res.exit_code == 0, text
+    settled = read_table(tmp_path / "settle" / "cases.xlsx", infer_schema=True)
+    assert settled.height == 200 and settled["payment_fen"].sum() == budget * 100
+    hosp = read_table(tmp_path / "settle" / "hospitals.xlsx", infer_schema=True)
+    assert hosp["payment_yuan"].sum() == pytest.approx(budget)
+    res, text = _cli("report", grouped, "--weights", weights, "--policy", policy,
+                     "-o", tmp_path / "report", *mp)
+    assert res.exit_code == 0, text
+    assert "H001" in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ import contextlib
 import io as _io
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -73,11 +74,9 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _bad_byte(path: Path | str, data: bytes, exc: UnicodeDecodeError, encoding: str,
-              base: int = 0) -> str:
-    off = base + exc.start
+def _bad_byte(path: Path | str, data: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
     shown = data[exc.start:exc.start + 4].hex(" ")
-    return (f"{path}: byte offset {off} (line {_line_of(data, exc.start) if base == 0 else '?'}) "
+    return (f"{path}: byte offset {exc.start} (line {_line_of(data, exc.start)}) "
             f"is not valid {encoding} (bytes {shown})")
 
 
@@ -166,22 +165,29 @@ def _decode(path: Path, data: bytes, encoding: str, errors: str) -> str:
             raise InputError(_bad_byte(path, data, exc, encoding) +
                              "; pass the right encoding (--encoding), or NAME:replace to "
                              "replace and count bad bytes") from None
-    count = [0, None]
-
-    def handler(exc: UnicodeDecodeError) -> tuple[str, int]:
-        count[0] += 1
-        if count[1] is None:
-            count[1] = exc.start
-        return "\ufffd", exc.end
-
-    name = f"casemix_count_{id(count)}"
-    codecs.register_error(name, handler)
-    text = data.decode(encoding, errors=name)
+    _LOSSY.state = [0, None]
+    text = data.decode(encoding, errors=_COUNTING)
+    count = _LOSSY.state
     if count[0]:
         warnings.warn(LossyDecodingWarning(
             f"{path}: {count[0]:,} undecodable byte sequence(s) in {encoding} replaced by U+FFFD "
             f"(first at byte offset {count[1]}, line {_line_of(data, count[1])})"), stacklevel=3)
     return text
+
+
+_LOSSY = threading.local()  # [replacements, offset of the first] of the decode in progress
+_COUNTING = "casemix-count-replace"
+
+
+def _count_and_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
+    state = _LOSSY.state
+    state[0] += 1
+    if state[1] is None:
+        state[1] = exc.start
+    return "\ufffd", exc.end
+
+
+codecs.register_error(_COUNTING, _count_and_replace)
 
 
 def _parse_encoding(encoding: str | None, errors: str) -> tuple[str | None, str]:
