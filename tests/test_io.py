@@ -366,3 +366,27 @@ def test_chinese_gbk_extract_through_excel_group_weights_settle_report(tmp_path)
                      "-o", tmp_path / "report", *mp)
     assert res.exit_code == 0, text
     assert "H001" in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+
+
+def test_dask_csv_input_uses_the_same_encoding_rule(tmp_path):
+    pytest.importorskip("dask.dataframe")
+    from casemix.cli.dask_opts import read_dataset
+
+    rows = "".join(f"K{i},急性阑尾炎,{i}\n" for i in range(40))
+    for name, data in (("g.csv", ("病案号,诊断,费用\n" + rows).encode("gbk")),
+                       ("b.csv", ("\ufeff病案号,诊断,费用\n" + rows).encode("utf-8"))):
+        df = read_dataset(_write(tmp_path, name, data)).compute()
+        assert list(df.columns) == ["病案号", "诊断", "费用"] and len(df) == 40
+        assert set(df["诊断"]) == {"急性阑尾炎"}
+
+
+def test_short_repetitive_gbk_file_is_read_as_gb18030(tmp_path):
+    # charset-normalizer alone calls this file iso8859_5; it decodes strictly as GB18030
+    # into Chinese, so it is GB18030
+    rows = "".join(f"K{i},急性阑尾炎,{i}\n" for i in range(40))
+    p = _write(tmp_path, "g.csv", ("病案号,诊断,费用\n" + rows).encode("gbk"))
+    assert detect_encoding(p) == "gb18030"
+    assert read_table(p)["诊断"].unique().to_list() == ["急性阑尾炎"]
+    # a stray byte that no Chinese encoding reads stays an error
+    with pytest.raises(InputError, match="byte offset 4 is not valid UTF-8"):
+        read_table(_write(tmp_path, "x.csv", b"a,b\n\xff,1\n"))

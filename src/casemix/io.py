@@ -28,6 +28,7 @@ import codecs
 import contextlib
 import io as _io
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -108,12 +109,28 @@ def _window(path: Path, offset: int) -> bytes:
         return fh.read(16)
 
 
+_CJK = re.compile("[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _reads_as_chinese(sample: bytes) -> bool:
+    """The bytes decode strictly as GB18030 and 90% of the non-ASCII characters are CJK."""
+    try:
+        text = sample.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    wide = [ch for ch in text if ord(ch) > 127]
+    return bool(wide) and len(_CJK.findall(text)) >= 0.9 * len(wide)
+
+
 def detect_encoding(path: str | Path) -> str:
     """The text encoding of the file at ``path``: ``utf_8``, ``gb18030``, ….
 
     UTF-8 (with or without a BOM) is tried first and strictly.  Otherwise
     charset-normalizer is asked; a guess in the GB family (GB2312, GBK,
-    GB18030) is answered as ``gb18030``, its superset.
+    GB18030) is answered as ``gb18030``, its superset.  When its guess is
+    none of the accepted encodings but the bytes decode strictly as GB18030
+    into Chinese text (90% of the non-ASCII characters CJK), the answer is
+    ``gb18030``: charset-normalizer misjudges short, repetitive GBK files.
 
     Raises
     ------
@@ -151,6 +168,10 @@ def detect_encoding(path: str | Path) -> str:
 
     best = from_bytes(sample).best()
     guess = _norm(best.encoding) if best is not None else None
+    if (guess is None or guess not in _DETECTABLE) and _reads_as_chinese(sample):
+        # charset-normalizer misjudges short or repetitive GBK text (a 40-line extract came
+        # back as iso8859_5); text that decodes strictly as GB18030 into Chinese is GB18030
+        guess = "gb18030"
     if guess is None or guess not in _DETECTABLE:
         raise InputError(f"{p}: byte offset {offset} is not valid UTF-8 and the encoding could "
                          f"not be recognised (guess: {guess or 'none'}); {hint}")

@@ -56,8 +56,13 @@ def read_dataset(path: str | Path, *, blocksize: str = "128MiB") -> Any:
         # give to_parquet no schema to write), and reach polars without a copy
         return dd.read_parquet(str(p), dtype_backend="pyarrow")
     if p.suffix.lower() in (".csv", ".txt"):
+        from casemix.io import detect_encoding
+
+        # the in-memory rule (UTF-8, BOM, GBK read as GB18030); a GB18030 trail byte is never
+        # a newline, so Dask's blocks still split on whole lines
+        enc = "utf-8-sig" if (e := detect_encoding(p)) == "utf_8" else e
         return dd.read_csv(str(p), dtype=str, blocksize=blocksize, keep_default_na=False,
-                           na_values=[""], dtype_backend="pyarrow")
+                           na_values=[""], dtype_backend="pyarrow", encoding=enc)
     raise InputError(f"{p}: use a Parquet file or folder (or a .csv file) with --dask")
 
 
