@@ -1,6 +1,6 @@
-"""End to end in Chinese: a 200-case CSV with 医保结算清单 column names and one user
-column mapped by ``--map``, through ``casemix group → weights → settle → report``
-on the command line, without renaming a column (issue 14 item 2)."""
+"""End to end in Chinese: a 200-case GBK-encoded CSV with 医保结算清单 column names and
+one user column mapped by ``--map``, through ``casemix group → weights → settle →
+report`` on the command line, without renaming a column (issue 14 item 2)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def chinese_extract(n: int = 200) -> tuple[pl.DataFrame, pl.DataFrame]:
 def test_chinese_extract_group_weights_settle_report(tmp_path):
     extract, cases = chinese_extract()
     src = tmp_path / "结算清单.csv"
-    extract.write_csv(src)
+    src.write_bytes(extract.write_csv().encode("gbk"))  # as many Chinese exports are
     (tmp_path / "map.toml").write_text(f'[columns]\n"{MINE}" = "total_cost"\n', encoding="utf-8")
     budget = round(cases["total_cost"].sum() * 0.9)
     policy = tmp_path / "policy.toml"
