@@ -12,7 +12,7 @@ Each run is classified:
 ``leak``       an error echoed content from a file outside the scheme folder
 
 Run ``python benchmarks/abuse.py`` (about a minute; ``--json FILE`` writes the
-figures).  The target is 0 traceback, 0 internal, 0 silent.
+figures; ``--subprocess`` runs each command as its own process, as a user would).  The target is 0 traceback, 0 internal, 0 silent.
 """
 
 from __future__ import annotations
@@ -241,15 +241,36 @@ def classify(case: Case, result, root: Path, before: bytes | None = None) -> tup
     return "unclear", f"exit {result.exit_code}: {output.strip()[:200]}"
 
 
-def run(verbose: bool = True) -> dict:
+@dataclass
+class _Ran:
+    """A finished subprocess, shaped like click's test Result for :func:`classify`."""
+
+    output: str
+    exit_code: int
+    exception: BaseException | None = None
+
+
+def _in_process(args: list[str]):
+    return CliRunner().invoke(main, args, catch_exceptions=True)
+
+
+def _subprocess(args: list[str]) -> _Ran:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", "from casemix.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=600)
+    return _Ran(done.stdout + done.stderr, done.returncode)
+
+
+def run(verbose: bool = True, subprocess: bool = False) -> dict:
     counts: dict[str, int] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        runner = CliRunner()
+        invoke = _subprocess if subprocess else _in_process
         for case in battery(root):
             before = case.intact.read_bytes() if case.intact is not None else None
-            result = runner.invoke(main, case.args, catch_exceptions=True)
+            result = invoke(case.args)
             kind, detail = classify(case, result, root, before)
             counts[kind] = counts.get(kind, 0) + 1
             # no machine path in the figures: the temporary folder and the checkout are named
@@ -263,8 +284,11 @@ def run(verbose: bool = True) -> dict:
 def main_() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--subprocess", action="store_true",
+                    help="run each command as its own `casemix` process (slower; what a user sees)")
     ns = ap.parse_args()
-    res = run()
+    res = run(subprocess=ns.subprocess)
+    res["mode"] = "subprocess" if ns.subprocess else "in-process"
     print(json.dumps(res["counts"], sort_keys=True))
     if ns.json:
         ns.json.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
