@@ -9,6 +9,7 @@ import pytest
 from casemix._schema import StrictModel, parse_toml, read_toml, validate
 from casemix.errors import PolicyError, SchemeError
 from casemix.scheme import load_scheme
+from casemix.scheme.model import SchemeToml
 from tests.conftest import SHARED, needs_shared
 from tests.tiny_scheme import FILES, write
 
@@ -131,3 +132,9 @@ def test_misspelt_switch_in_national_scheme_is_an_error(tmp_path):
                                           "'mdc_fallthrough'") as info:
         load_scheme(folder)
     assert info.value.line == 8
+
+
+def test_empty_id_is_named():
+    with pytest.raises(SchemeError, match="'id' must not be empty") as info:
+        validate(parse_toml('\nid = ""\n', "f.toml"), SchemeToml)
+    assert info.value.line == 2

@@ -286,6 +286,8 @@ def _describe(err: dict, model: type[BaseModel], loc: tuple, at: tuple = ()) -> 
     shown = f"{got!r}" if not isinstance(got, (dict, list)) else type(got).__name__
     if kind in _EXPECTED:
         return f"{key!r} must be {_EXPECTED[kind]}, got {shown} ({_toml_type(got)})"
+    if kind == "string_too_short" and err.get("ctx", {}).get("min_length") == 1:
+        return f"{key!r} must not be empty"
     if kind == "literal_error":
         return f"{key!r} must be one of {err['ctx']['expected']}, got {shown}"
     return f"{key!r}: {err['msg']} (got {shown})"
