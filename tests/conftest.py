@@ -29,11 +29,19 @@ needs_shared = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def chs():
-    if CHS is None:
-        pytest.skip("../shared/schemes/chs-drg-1.1 is absent")
+    """The national scheme as shipped (``grouping_tables/chs-drg-1.1``); the golden file is in ../shared."""
     from casemix.scheme import load_scheme
 
-    return load_scheme(CHS)
+    return load_scheme("chs-drg-1.1")
+
+
+@pytest.fixture(scope="session")
+def tiny_grey(tmp_path_factory):
+    """The tiny test scheme with grey lists (``tests/tiny_scheme.py``, ``GREY``)."""
+    from casemix.scheme import load_scheme
+    from tests.tiny_scheme import write_grey
+
+    return load_scheme(write_grey(tmp_path_factory.mktemp("tiny-grey")))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -72,6 +72,9 @@ def pools(scheme: Scheme) -> Pools:
             elif isinstance(node, Compare):
                 v = node.value
                 numbers[node.field].update({v, v - 1, v + 1, v - 0.5, v + 0.5})
+    for target, name in scheme.grey.items():
+        # grey principal codes (灰码), so their warnings and any check on them are reached
+        (dx if target == "pdx" else proc).update(scheme.lists[name])
     cc_by_table: dict[str, list[str]] = {}
     for code, (_, table) in scheme.cc.items():
         cc_by_table.setdefault(table, []).append(code)

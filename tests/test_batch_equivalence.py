@@ -76,8 +76,9 @@ def _pools(scheme) -> S.Pools:
 
 
 test_batch_equals_reference_tiny = _property("tiny")
+test_batch_equals_reference_tiny_grey = _property("tiny_grey")
 test_batch_equals_reference_demo = _property("demo")
-test_batch_equals_reference_chs = needs_shared(_property("chs"))
+test_batch_equals_reference_chs = _property("chs")
 
 
 def test_tiny_hand_cases(tiny):
@@ -158,12 +159,14 @@ def test_golden_file_on_batch_engine(chs):
 # -- warnings and streaming -------------------------------------------------------------
 
 @SETTINGS
-@given(data=st.data())
-def test_warnings_fast_equals_findings(tiny, data):
-    """The batch warnings column equals casemix.drg.findings.warnings_column."""
+@given(data=st.data(), grey=st.booleans())
+def test_warnings_fast_equals_findings(tiny, tiny_grey, data, grey):
+    """The batch warnings column equals casemix.drg.findings.warnings_column (grey codes too)."""
     from casemix.drg.batch import warnings_fast
     from casemix.drg.findings import warnings_column
     from casemix.encode import encode_cases
+
+    tiny = tiny_grey if grey else tiny
 
     rows = data.draw(st.lists(S.cases(_pools(tiny)), min_size=1, max_size=20))
     iw = data.draw(st.lists(st.lists(st.sampled_from(["negative_cost", "malformed:age"]), max_size=2),

@@ -13,6 +13,7 @@ def test_demo_runs_group_settle_report_and_budget_is_exact(tmp_path):
     res = CliRunner().invoke(main, ["demo", "-n", "3000", "-o", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "equal to the fen: True" in " ".join(res.output.split())  # rich wraps lines
+    assert "scheme chs-drg-1.1" in res.output  # the shipped national scheme by default
     assert (tmp_path / "report" / "index.html").is_file()
     html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "Patient burden" in html
@@ -28,24 +29,27 @@ def test_group_command_csv_and_parquet_keep_rows(tmp_path):
     cases.write_parquet(tmp_path / "in.parquet")
     synth_cases("casemix-demo", 200, seed=6, layout="strings").write_csv(tmp_path / "in.csv")
     runner = CliRunner()
-    r1 = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet")])
+    demo = ["--scheme", "casemix-demo"]  # the cases were drawn from it
+    r1 = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet"),
+                              *demo])
     assert r1.exit_code == 0, r1.output
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out["case_id"].to_list() == cases["case_id"].to_list()
     assert {"mdc", "adrg", "drg", "severity", "status", "reason", "warnings"} <= set(out.columns)
     r_key = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "key.parquet"),
-                                 "--keep", "case_id,hospital_id", "--quiet"])
+                                 "--keep", "case_id,hospital_id", "--quiet", *demo])
     assert r_key.exit_code == 0, r_key.output
     key = pl.read_parquet(tmp_path / "key.parquet")
     assert key.columns == ["case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "status",
                            "reason", "warnings"]
     assert key.equals(out.select(key.columns))
     r2 = runner.invoke(main, ["group", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
-                              "--engine", "reference", "--quiet"])
+                              "--engine", "reference", "--quiet", *demo])
     assert r2.exit_code == 0, r2.output
     assert pl.read_csv(tmp_path / "out.csv", infer_schema=False).height == 200
 
 
-def test_schemes_command_lists_the_demo():
+def test_schemes_command_lists_the_demo_and_the_national_scheme():
     res = CliRunner().invoke(main, ["schemes"])
     assert res.exit_code == 0 and "casemix-demo" in res.output
+    assert "chs-drg-1.1" in res.output and "376 ADRG, 628 DRG" in res.output

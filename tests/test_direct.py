@@ -24,7 +24,6 @@ from casemix.drg.batch import group_frame
 from casemix.drg.direct import clean_ids, group_direct
 from casemix.encode import code_index
 from tests import strategies_drg as S
-from tests.conftest import needs_shared
 from tests.strategies import messy
 
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -127,7 +126,8 @@ def _property(scheme_fixture: str):
 
 
 test_direct_equals_canonical_demo = _property("demo")
-test_direct_equals_canonical_chs = needs_shared(_property("chs"))
+test_direct_equals_canonical_chs = _property("chs")
+test_direct_equals_canonical_tiny_grey = _property("tiny_grey")
 
 
 def _all_dictionary_codes_clean(scheme) -> None:
@@ -142,7 +142,6 @@ def test_demo_codes_are_fixed_points_of_intake(demo):
     _all_dictionary_codes_clean(demo)
 
 
-@needs_shared
 def test_national_codes_are_fixed_points_of_intake(chs):
     _all_dictionary_codes_clean(chs)
 

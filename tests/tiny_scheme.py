@@ -139,3 +139,24 @@ def write(folder: Path, **overrides: str) -> Path:
     for name, text in {**FILES, **overrides}.items():
         (folder / name).write_text(text.lstrip("\n"), encoding="utf-8")
     return folder
+
+
+#: the tiny scheme with grey lists (灰码, ``[grey]``): I99.x00, S27.100 and an
+#: unknown code are grey principal diagnoses (a warning only); 89.4600 is a grey
+#: principal procedure, which a last validity check makes invalid
+GREY = {
+    "scheme.toml": FILES["scheme.toml"] + '''[[validity.check]]
+rule = "!(pproc in grey.pproc)"
+reason = "grey principal procedure"
+[grey]
+pdx = "grey_dx.csv"
+pproc = "grey_px.csv"
+''',
+    "grey_dx.csv": "code\nI99.x00\nS27.100\nZ99.999\n",
+    "grey_px.csv": "code\n89.4600\n",
+}
+
+
+def write_grey(folder: Path) -> Path:
+    """Write the tiny scheme with its grey lists (``GREY``) into ``folder``."""
+    return write(folder, **GREY)

@@ -6,6 +6,7 @@ nothing):
 - ``casemix.group(cases, scheme=..., engine="batch"|"reference")``
 - ``casemix.load_scheme(name_or_path)``, ``casemix.schemes()``
 - ``casemix.read_cases(data, mapping=None)``
+- ``casemix.check(cases, scheme=...)`` (per-hospital data check before settlement)
 - ``casemix.compute_weights``, ``casemix.Policy``, ``casemix.settle.settle``, ``casemix.compare``
 - ``casemix.hospital_indicators``, ``casemix.flags``, ``casemix.build_report``
 - ``casemix.synth_cases`` (synthetic cases for demos and benchmarks)
@@ -29,6 +30,7 @@ _LAZY = {
     "load_scheme": "casemix.scheme",
     "schemes": "casemix.scheme",
     "read_cases": "casemix.cases",
+    "check": "casemix.check",
     "compute_weights": "casemix.weights",
     "Policy": "casemix.budget",
     "compare": "casemix.settle",

@@ -42,7 +42,7 @@ from casemix.scheme.rules import FIELDS
 
 __all__ = ["ABSENT", "UNKNOWN", "CHECK_FIELDS", "CodeIndex", "EncodedCases", "code_index",
            "encode_codes", "encode_codes_polars", "encode_principal", "encode_list",
-           "encode_cases"]
+           "encode_cases", "grey_ids"]
 
 #: id of a code the scheme does not know
 UNKNOWN = -1
@@ -101,6 +101,30 @@ def code_index(scheme: Scheme) -> CodeIndex:
     index = CodeIndex(series, pl.Enum(codes), is_dx, is_px, _hash_table(codes))
     _INDEX_CACHE[scheme] = index
     return index
+
+
+def grey_ids(scheme: Scheme) -> dict[str, np.ndarray]:
+    """Per grey target (``"pdx"``, ``"pproc"``), whether each code id is grey.
+
+    Each array has one extra ``False`` at the end, so that an id ``-1``
+    (unknown) or ``-2`` (absent) indexes a ``False``.  Empty when the scheme
+    has no ``[grey]`` lists.
+    """
+    cached = _GREY_CACHE.get(scheme)
+    if cached is not None:
+        return cached
+    codes = code_index(scheme).codes
+    out = {}
+    for target, name in scheme.grey.items():
+        members = pl.Series(sorted(scheme.lists[name]), dtype=pl.String)
+        flags = np.append(codes.is_in(members.implode()).to_numpy(), [False, False])
+        flags.flags.writeable = False
+        out[target] = flags
+    _GREY_CACHE[scheme] = out
+    return out
+
+
+_GREY_CACHE: "weakref.WeakKeyDictionary[Scheme, dict[str, np.ndarray]]" = weakref.WeakKeyDictionary()
 
 
 _M1, _M2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F

@@ -36,3 +36,15 @@ class InputError(CasemixError):
 
 class PolicyError(CasemixError):
     """A payment or benefit policy is malformed or inconsistent."""
+
+
+class CasemixWarning(UserWarning):
+    """Base class of the warnings casemix gives about data it could still process."""
+
+
+class LowGroupingRateWarning(CasemixWarning):
+    """A grouping run put fewer than half of its cases in a group.
+
+    Usually the wrong scheme for the data (codes of another edition) or a
+    column read wrongly; the message names the most frequent unknown codes.
+    """

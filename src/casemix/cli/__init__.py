@@ -66,6 +66,7 @@ COMMANDS: dict[str, str] = {
     "dip": "casemix.cli.dip_cmd:dip",
     "report": "casemix.cli.report_cmd:report",
     "benefits": "casemix.cli.benefits_cmd:benefits",
+    "check": "casemix.cli.check_cmd:check",
 }
 
 

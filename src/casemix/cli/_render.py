@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -17,6 +18,14 @@ def _fmt(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def alert(*messages: str | None) -> None:
+    """Print each warning as a red line on stderr (shown even when quiet; None is skipped)."""
+    for message in messages:
+        if message:
+            Console(stderr=True).print(f"[bold red]warning:[/] [red]{escape(message)}[/]",
+                                       highlight=False)
 
 
 def table(df: pl.DataFrame, title: str, *, percent: tuple[str, ...] = ("share",)) -> None:

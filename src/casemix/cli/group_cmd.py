@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -39,7 +41,7 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
           encoding: str | None, force: bool, bom: bool | None) -> None:
     """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
     import casemix
-    from casemix.cli._render import console, table
+    from casemix.cli._render import alert, console, table
     from casemix.drg.summary import summarize
 
     if dask_spec and mapping:
@@ -65,21 +67,21 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
             table(failures, "Not grouped, by reason")
         return
     sch = casemix.load_scheme(scheme)
+    alerts: list[str] = []
     start = time.perf_counter()
     streaming = (engine == "batch" and input_path.suffix.lower() in (".parquet", ".pq")
                  and output.suffix.lower() in (".parquet", ".pq"))
     if streaming:
         from casemix.drg.batch import group_parquet
-
         from casemix.io import atomic_path
 
-        with atomic_path(output, force=force, inputs=[input_path]) as part:
+        with _low_rate_alerts(alerts), atomic_path(output, force=force, inputs=[input_path]) as part:
             group_parquet(input_path, part, sch, batch_size=batch_size,
                           progress=not quiet and sys.stderr.isatty(),
                           keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
                           mapping=mapping)
         if quiet:
-            return
+            return alert(*alerts)
         import polars as pl
 
         out = pl.read_parquet(output, columns=["drg", "mdc", "status", "reason"])
@@ -92,16 +94,33 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
             from casemix._frames import read_path
 
             source = read_path(input_path, encoding=encoding)
-        out = casemix.group(source, scheme=sch, engine=engine, mapping=mapping)
+        with _low_rate_alerts(alerts):
+            out = casemix.group(source, scheme=sch, engine=engine, mapping=mapping)
         write_frame(out, output, force=force, bom=bom, inputs=[input_path])
     if quiet:
-        return
+        return alert(*alerts)
     elapsed = time.perf_counter() - start
     s = summarize(out, sch)
     console.print(f"[bold]{s.total:,}[/] cases grouped with {sch.id} in {elapsed:.2f} s "
                   f"({s.total / max(elapsed, 1e-9):,.0f} cases/s); {s.grouped:,} with a DRG → {output}")
     if s.failures.height:
         table(s.failures, "Not grouped, by reason")
+    alert(*alerts)
+
+
+@contextlib.contextmanager
+def _low_rate_alerts(alerts: list[str]):
+    """Collect low-grouping-rate warnings into ``alerts`` (shown last, in red); others as usual."""
+    from casemix.errors import LowGroupingRateWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LowGroupingRateWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, LowGroupingRateWarning):
+            alerts.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @click.command()

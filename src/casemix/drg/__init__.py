@@ -63,6 +63,12 @@ def group(cases: Any, scheme: str | Path | Scheme | Any = DEFAULT_SCHEME, *,
     DataFrame
         The input, same type, rows and order, with columns ``mdc``, ``adrg``,
         ``drg``, ``severity``, ``status``, ``reason`` and ``warnings`` added.
+
+    Warns
+    -----
+    casemix.errors.LowGroupingRateWarning
+        When fewer than half of the cases find a group (the wrong scheme for
+        the codes, usually), naming the most frequent unknown codes.
     """
     from casemix.cases import attach, read_cases
 
@@ -80,12 +86,26 @@ def group(cases: Any, scheme: str | Path | Scheme | Any = DEFAULT_SCHEME, *,
         frame = to_polars(cases)
         if kind_of(cases) in ("path", "polars-lazy"):
             cases = frame  # read or collected once: the result is a polars frame either way
-        return attach(cases, group_input(frame, sch, mapping=mapping))
-    from casemix.drg.findings import warnings_column
+        result = group_input(frame, sch, mapping=mapping)
+    else:
+        from casemix.drg.findings import warnings_column
 
-    canonical = read_cases(cases, mapping=mapping)
-    result = reference_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
+        canonical = read_cases(cases, mapping=mapping)
+        result = reference_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
+    warn_if_low_rate(result, sch)
     return attach(cases, result)
+
+
+def warn_if_low_rate(result: pl.DataFrame, scheme: Scheme, *, stacklevel: int = 3) -> None:
+    """Give a :class:`~casemix.errors.LowGroupingRateWarning` when under half the cases are grouped."""
+    import warnings
+
+    from casemix.drg.summary import low_rate_message
+    from casemix.errors import LowGroupingRateWarning
+
+    message = low_rate_message(result, scheme)
+    if message is not None:
+        warnings.warn(message, LowGroupingRateWarning, stacklevel=stacklevel)
 
 
 def _is_dip_catalog(scheme: Any) -> bool:

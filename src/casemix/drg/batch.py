@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from casemix.drg.compile import SEVERITY_TABLE, CompiledScheme, compile_scheme
-from casemix.encode import EncodedCases, code_index, encode_cases
+from casemix.encode import EncodedCases, code_index, encode_cases, grey_ids
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 
 __all__ = ["group_frame", "group_input", "group_parquet", "decode", "warnings_fast", "RESULT_NAMES"]
@@ -48,8 +48,9 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
     """The ``warnings`` column, equal to ``casemix.drg.findings.warnings_column``, fast.
 
     The encoded ids tell which rows have a code outside the
-    scheme's dictionaries (or a null/empty code); only those rows, and rows
-    with intake warnings, are formatted by polars; every other row is ``""``.
+    scheme's dictionaries (or a null/empty code) or a grey principal code;
+    only those rows, and rows with intake warnings, are formatted by polars;
+    every other row is ``""``.
     """
     from casemix.drg.findings import SEPARATOR
     from casemix.drg.kernel import rows_with_bad_code
@@ -65,6 +66,10 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
     flagged = (bad(enc.pdx, dx_ok) & (enc.pdx != -2)) | (bad(enc.pproc, px_ok) & (enc.pproc != -2))
     flagged |= rows_with_bad_code(enc.sdx_off, enc.sdx_val, dx_ok)
     flagged |= rows_with_bad_code(enc.oproc_off, enc.oproc_val, px_ok)
+    grey = grey_ids(scheme)
+    for target, ids in (("pdx", enc.pdx), ("pproc", enc.pproc)):
+        if target in grey:
+            flagged |= grey[target][ids]
     # an empty principal code is absent for grouping but reported as unknown
     for col in ("pdx", "pproc"):
         flagged |= (canonical[col] == "").fill_null(False).to_numpy()
@@ -85,11 +90,19 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
 
     pdx_list = pl.concat_list(pl.col("pdx")).list.drop_nulls()
     pproc_list = pl.concat_list(pl.col("pproc")).list.drop_nulls()
+    def grey_of(expr: pl.Expr, target: str) -> list[pl.Expr]:
+        if target not in grey:
+            return []
+        enum = pl.Enum(sorted(scheme.lists[scheme.grey[target]]))
+        return [expr.list.eval(pl.lit(f"grey_{target}:") + pl.element().filter(
+            pl.element().cast(enum, strict=False).is_not_null()))]
+
     iw = (pl.col("intake_warnings") if "intake_warnings" in sub.columns
           else pl.lit([], dtype=pl.List(pl.String)))
     text = sub.select(pl.concat_list(
         iw, unknown(pdx_list, dx_enum, "unknown_pdx"), unknown(pl.col("sdx"), dx_enum, "unknown_sdx"),
         unknown(pl.concat_list(pproc_list, pl.col("oproc")), px_enum, "unknown_proc"),
+        *grey_of(pdx_list, "pdx"), *grey_of(pproc_list, "pproc"),
     ).list.join(SEPARATOR).fill_null("")).to_series()
     return out.scatter(rows, text)
 
@@ -239,7 +252,12 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     Returns
     -------
     dict
-        ``rows``, ``batches`` and ``seconds``.
+        ``rows``, ``batches``, ``grouped`` (cases with a group) and ``seconds``.
+
+    Warns
+    -----
+    casemix.errors.LowGroupingRateWarning
+        When fewer than half of the cases find a group (as :func:`casemix.group`).
 
     The output has the kept input columns, unchanged and in order, followed
     by ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and
@@ -282,14 +300,16 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     def read(rng: tuple[int, int] | None) -> pl.DataFrame | None:
         return None if rng is None else lazy.slice(*rng).collect()
 
+    ok_status = sch.status["grouped"]
+
     def grouped(frame: pl.DataFrame):
-        out = pl.concat([frame.select(kept), group_input(frame, sch, mapping=mapping)],
-                        how="horizontal")
-        return out.to_arrow(compat_level=pl.CompatLevel.newest())
+        result = group_input(frame, sch, mapping=mapping)
+        out = pl.concat([frame.select(kept), result], how="horizontal")
+        return out.to_arrow(compat_level=pl.CompatLevel.newest()), int((result["status"] == ok_status).sum())
 
     bar = _progress(total, progress)
     writer = None
-    rows = batches = 0
+    rows = batches = n_grouped = 0
     io = ThreadPoolExecutor(max_workers=2)
     pending_write = None
     queue = iter([*ranges, None])
@@ -300,7 +320,8 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
             if frame is None:
                 break
             next_read = io.submit(read, next(queue))
-            out = grouped(frame)
+            out, n_ok = grouped(frame)
+            n_grouped += n_ok
             if writer is None:
                 stats = [f.name for f in out.schema if not _is_list(f.type)]
                 writer = pq.ParquetWriter(dst, out.schema, write_statistics=stats)
@@ -315,7 +336,7 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
         if pending_write is not None:
             pending_write.result()
         if writer is None:  # an empty file still gets its (empty) output
-            out = grouped(lazy.head(0).collect())
+            out, _ = grouped(lazy.head(0).collect())
             writer = pq.ParquetWriter(dst, out.schema)
             writer.write_table(out)
     finally:
@@ -324,7 +345,13 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
             writer.close()
         if bar is not None:
             bar.stop()
-    return {"rows": rows, "batches": batches, "seconds": time.perf_counter() - started}
+    if n_grouped < rows / 2:
+        from casemix.drg import warn_if_low_rate
+
+        # read back only when the warning is due: the output has the columns it needs
+        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
+    return {"rows": rows, "batches": batches, "grouped": n_grouped,
+            "seconds": time.perf_counter() - started}
 
 
 def _is_list(t) -> bool:

@@ -10,8 +10,9 @@ scheme's hash lookup and sorts rows in two:
 
 - a **clean** row: every code is found in the scheme's dictionary of its
   kind (principal and secondary diagnoses in ``diagnoses.csv``, procedures
-  in ``procedures.csv``), a principal diagnosis is present, and no number
-  is infinite or a negative cost or stay.  Such a row has nothing for
+  in ``procedures.csv``), a principal diagnosis is present, no principal
+  code is grey (``[grey]``: it gets a warning) and no number is infinite
+  or a negative cost or stay.  Such a row has nothing for
   intake to change (scheme codes are fixed points of the code clean-up,
   :func:`clean_ids`) and nothing to warn about, so its ids are the ids of
   its canonical row and its ``warnings`` is ``""``;
@@ -36,7 +37,7 @@ import polars as pl
 
 from casemix.cases._plausible import RANGES, implausible_mask
 from casemix.cases._resolve import DATE_FIELDS, NUMERIC_FIELDS, CodeLayout, Plan, resolve
-from casemix.encode import ABSENT, EncodedCases, code_index, encode_codes, encode_list
+from casemix.encode import ABSENT, EncodedCases, code_index, encode_codes, encode_list, grey_ids
 from casemix.scheme.model import Scheme
 from casemix.scheme.rules import FIELDS
 
@@ -167,6 +168,10 @@ def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[Encoded
     op_off, op_val = others(oproc_codes)
     dirty = (pdx < 0) | ~ok_dx[pdx] | ((pproc != ABSENT) & ~ok_px[pproc])
     dirty |= rows_with_bad_code(sdx_off, sdx_val, ok_dx) | rows_with_bad_code(op_off, op_val, ok_px)
+    grey = grey_ids(scheme)
+    for target, ids in (("pdx", pdx), ("pproc", pproc)):
+        if target in grey:
+            dirty |= grey[target][ids]
     for mask in (dx_non_ascii, px_non_ascii):
         if mask is not None:
             dirty |= mask

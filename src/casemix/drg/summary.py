@@ -69,3 +69,52 @@ def summarize(grouped, scheme: Scheme, *, top: int = 10) -> GroupingSummary:
                 .group_by("status", "reason").len("cases").sort("cases", descending=True))
     by_status = df.group_by("status").len("cases").sort("cases", descending=True)
     return GroupingSummary(total, ok.height, by_status, by_mdc, top_drgs, failures)
+
+
+#: a run that groups fewer than this share of its cases is reported loudly
+LOW_RATE = 0.5
+#: finding kinds that name a code the scheme does not know
+UNKNOWN_KINDS = ("unknown_pdx", "unknown_sdx", "unknown_proc")
+
+
+def low_rate_message(grouped, scheme: Scheme, *, top: int = 5) -> str | None:
+    """A warning text when fewer than half of the cases found a group, else ``None``.
+
+    Parameters
+    ----------
+    grouped
+        Output of ``casemix.group`` (at least ``status``; ``warnings`` for the codes).
+    scheme
+        The scheme it was grouped with.
+    top
+        How many unknown codes to name.
+
+    The text gives the rate, the scheme and the most frequent unknown codes
+    (principal diagnoses first: they decide the MDC), or the most frequent
+    reasons when no code was unknown; a run with no case says nothing.
+    """
+    from casemix.drg.findings import count_findings
+
+    df = to_polars(grouped)
+    total = df.height
+    ok = int((df["status"] == scheme.status["grouped"]).sum())
+    if total == 0 or ok >= LOW_RATE * total:
+        return None
+    text = (f"only {ok:,} of {total:,} cases ({ok / total:.1%}) were grouped by scheme {scheme.id}: "
+            "is it the scheme of these codes (casemix.schemes(), --scheme), and are the "
+            "columns read right?")
+    unknown = (count_findings(df["warnings"], UNKNOWN_KINDS) if "warnings" in df.columns
+               else pl.DataFrame())
+    if unknown.height:
+        unknown = unknown.with_columns(pl.col("kind").replace_strict(
+            {k: i for i, k in enumerate(UNKNOWN_KINDS)}, return_dtype=pl.Int8).alias("rank")
+        ).sort(["rank", "cases", "code"], descending=[False, True, False])
+        codes = ", ".join(f"{r['code']} ({r['kind']}, {r['cases']:,})"
+                          for r in unknown.head(top).iter_rows(named=True))
+        return f"{text} Most frequent unknown codes: {codes}."
+    reasons = (df.filter(pl.col("status") != scheme.status["grouped"])
+               .group_by("status", "reason").len("cases")
+               .sort(["cases", "status", "reason"], descending=[True, False, False]).head(top))
+    listed = ", ".join(f"{r['status']} {r['reason']!s} ({r['cases']:,})".replace("  ", " ")
+                       for r in reasons.iter_rows(named=True))
+    return f"{text} No code was unknown; most frequent outcomes: {listed}."

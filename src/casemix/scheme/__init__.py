@@ -19,7 +19,7 @@ __all__ = ["Adrg", "Drg", "Mdc", "Scheme", "ValidityCheck", "adrg_kind", "load_s
            "schemes", "tables_root", "DEFAULT_SCHEME"]
 
 #: the scheme used when none is named
-DEFAULT_SCHEME = "casemix-demo"
+DEFAULT_SCHEME = "chs-drg-1.1"
 
 
 def tables_root() -> Path:
@@ -51,7 +51,7 @@ def load_scheme(name_or_path: str | Path | Scheme = DEFAULT_SCHEME) -> Scheme:
     Parameters
     ----------
     name_or_path
-        A name from :func:`schemes` (e.g. ``"casemix-demo"``), a folder path,
+        A name from :func:`schemes` (e.g. ``"chs-drg-1.1"``, the default), a folder path,
         or an already loaded :class:`Scheme` (returned as is).
 
     Returns

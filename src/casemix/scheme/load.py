@@ -92,7 +92,7 @@ def _toml(folder: Path) -> tuple[SchemeToml, TomlDoc]:
     return validate(doc, SchemeToml), doc
 
 
-def _checks(meta: SchemeToml, doc: TomlDoc) -> tuple[ValidityCheck, ...]:
+def _checks(meta: SchemeToml, doc: TomlDoc, lists: dict[str, set[str]]) -> tuple[ValidityCheck, ...]:
     checks = []
     for i, raw in enumerate(meta.validity.check):
         at = ("validity", "check", i)
@@ -115,11 +115,40 @@ def _checks(meta: SchemeToml, doc: TomlDoc) -> tuple[ValidityCheck, ...]:
                     parsed[key] = parse_rule(text)
                 except RuleSyntaxError as exc:
                     fail(f"rule {text!r}: {exc.bare} at character {exc.position}", key)
-                if lists_used(parsed[key]):
-                    fail("validity rules may not read code lists", key)
+                unknown = sorted(lists_used(parsed[key]) - lists.keys())
+                if unknown:
+                    fail(f"unknown list {unknown[0]!r} (not in lists.csv nor [grey])", key)
         checks.append(ValidityCheck(reason=raw.reason, field=raw.field, when=parsed.get("when"),
                                     rule=parsed.get("rule")))
     return tuple(checks)
+
+
+#: [grey] keys (casemix extension): the principal code each grey list is about
+GREY_TARGETS = ("pdx", "pproc")
+
+
+def _grey(folder: Path, meta: SchemeToml, doc: TomlDoc, lists: dict[str, set[str]]) -> dict[str, str]:
+    """Read the ``[grey]`` code files into ``lists`` as ``grey.pdx`` / ``grey.pproc``.
+
+    Returns the target → list name of each grey list (``docs/scheme-format.md``,
+    "Grey codes").
+    """
+    out: dict[str, str] = {}
+    for target in GREY_TARGETS:
+        name = getattr(meta.grey, target)
+        if name is None:
+            continue
+        where = f"grey.{target}"
+        loc = ("grey", target)
+        if not name or Path(name).name != name:
+            raise SchemeError("must name a code file (column `code`) in the scheme folder",
+                              file=doc.path, line=doc.line_of(loc), column=key_text(loc))
+        if where in lists:
+            raise SchemeError(f"list {where!r} is in lists.csv and in [grey]: rename it in lists.csv",
+                              file=doc.path, line=doc.line_of(loc), column=key_text(loc))
+        lists[where] = {_need(p, ln, v, "code") for p, ln, v in _rows(folder, name, ("code",))}
+        out[target] = where
+    return out
 
 
 def load_folder(folder: str | Path) -> Scheme:
@@ -153,6 +182,7 @@ def load_folder(folder: str | Path) -> Scheme:
         lists[name].add(code)
         if attr:
             seen[code] = attr
+    grey = _grey(folder, meta, doc, lists)
 
     def check_lists(path: Path, line: int, expr, column: str) -> None:
         for name in sorted(lists_used(expr)):
@@ -222,7 +252,7 @@ def load_folder(folder: str | Path) -> Scheme:
     diagnoses = _code_table(folder, "diagnoses.csv")
     procedures = _code_table(folder, "procedures.csv")
 
-    checks = _checks(meta, doc)
+    checks = _checks(meta, doc, lists)
     return Scheme(
         id=meta.id,
         name=meta.name if meta.name is not None else meta.id,
@@ -248,6 +278,7 @@ def load_folder(folder: str | Path) -> Scheme:
         diagnoses=diagnoses,
         procedures=procedures,
         meta=doc.data,
+        grey=grey,
     )
 
 

@@ -100,6 +100,9 @@ class Scheme:
     diagnoses: dict[str, str]
     procedures: dict[str, str]
     meta: dict = field(default_factory=dict)
+    #: grey codes (灰码, casemix extension): ``"pdx"`` / ``"pproc"`` → the name of
+    #: the list in ``lists`` of codes not to be used as that principal code
+    grey: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         n_adrg = sum(len(v) for v in self.adrgs.values())
@@ -152,6 +155,13 @@ class ReasonsToml(StrictModel):
     no_drg: str = ""
 
 
+class GreyToml(StrictModel):
+    """Grey-code files (``[grey]``, casemix extension; ``docs/scheme-format.md``, "Grey codes")."""
+
+    pdx: str | None = None
+    pproc: str | None = None
+
+
 class SchemeToml(StrictModel):
     """The strict schema of ``scheme.toml``: every key FORMAT.md defines, nothing else.
 
@@ -170,3 +180,4 @@ class SchemeToml(StrictModel):
     status: StatusToml = StatusToml()
     reasons: ReasonsToml = ReasonsToml()
     validity: ValidityToml = ValidityToml()
+    grey: GreyToml = GreyToml()
