@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 import pytest
@@ -104,7 +105,7 @@ def test_cli_check_prints_and_writes(tiny_grey, tmp_path):
     res = runner.invoke(main, ["check", str(src), "--scheme", str(tiny_grey.path),
                                "-o", str(tmp_path / "check.json")], env={"COLUMNS": "160"})
     assert res.exit_code == 0, res.output
-    text = " ".join(res.output.split())
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", res.output).split())  # no colour, no wrapping
     assert "6 cases, 3 hospital(s), scheme tiny; 2 grouped (33.3%)" in text
     assert "QQ9.999" in text and "89.4600" in text and "age" in text
     assert "B: only 0 of 2 cases grouped" in text and "(all): only 2 of 6 cases" in text

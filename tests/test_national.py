@@ -220,14 +220,26 @@ def test_group_parquet_warns_too(tmp_path):
 
 
 @pytest.mark.parametrize("suffix, quiet", [(".csv", False), (".parquet", True)])
-def test_cli_group_prints_a_red_line(tmp_path, suffix, quiet):
+def test_cli_group_prints_the_warning_last(tmp_path, suffix, quiet):
     from casemix.cli import main
 
     src = tmp_path / f"in{suffix}"
     FOREIGN.write_csv(src) if suffix == ".csv" else FOREIGN.write_parquet(src)
     args = ["group", str(src), "-o", str(tmp_path / f"out{suffix}")] + (["--quiet"] if quiet else [])
-    res = CliRunner().invoke(main, args, env={"FORCE_COLOR": "1"})
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    assert "\x1b[1;31mwarning:" in res.output  # bold red
     text = " ".join(res.output.split())  # rich wraps long lines
-    assert "only 1 of 5 cases" in text and "Xx1 (unknown_pdx, 3)" in text
+    assert "warning: only 1 of 5 cases" in text and "Xx1 (unknown_pdx, 3)" in text
+    assert text.index("warning:") > text.find("Not grouped")  # after the summary
+
+
+def test_alert_is_a_red_line_on_stderr(monkeypatch, capsys):
+    from rich.console import Console
+
+    from casemix.cli import _render
+
+    monkeypatch.setattr(_render, "Console", lambda **kw: Console(force_terminal=True, **kw))
+    _render.alert("only 1 of 5 cases", None)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1
+    assert "\x1b[1;31mwarning:" in out.err and "\x1b[31monly 1 of 5 cases" in out.err
