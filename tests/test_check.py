@@ -129,3 +129,16 @@ def test_casemix_check_is_callable_as_function_and_module(tiny_grey):
 
     assert casemix.check(HAND, scheme=tiny_grey).total["rows"] == 6
     assert module(HAND, tiny_grey).total["rows"] == 6
+
+
+def test_cli_check_takes_a_column_map(tiny_grey, tmp_path):
+    from casemix.cli import main
+
+    src = tmp_path / "cases.csv"
+    HAND.rename({"hospital_id": "院区", "diagnoses": "诊断串"}).write_csv(src)
+    (tmp_path / "map.toml").write_text('[columns]\n"院区" = "hospital_id"\n"诊断串" = "diagnoses"\n',
+                                       encoding="utf-8")
+    res = CliRunner().invoke(main, ["check", str(src), "--scheme", str(tiny_grey.path),
+                                    "--map", str(tmp_path / "map.toml"), "-o", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0, res.output
+    assert pl.read_csv(tmp_path / "c.csv")["rows"].to_list() == [1, 3, 2, 6]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from casemix.cli._vocab import map_option
 from casemix.scheme import DEFAULT_SCHEME
 
 
@@ -22,7 +23,9 @@ _SHORT = ("hospital", "rows", "grouped", "rate", "invalid", "no group", "unknown
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Also write the check: .xlsx (a sheet per table), .json, or .csv "
                    "(hospitals; the other tables beside it).")
-def check(input_path: Path, scheme: str, top: int, output: Path | None) -> None:
+@map_option
+def check(input_path: Path, scheme: str, top: int, output: Path | None,
+          mapping: dict[str, str] | None) -> None:
     """Check the cases in FILE (Parquet or CSV) per hospital before settling on them.
 
     Rows, grouping rate, invalid and ungroupable cases, unknown and grey
@@ -35,7 +38,7 @@ def check(input_path: Path, scheme: str, top: int, output: Path | None) -> None:
     from casemix.cli._render import alert, console, table
     from casemix.drg.summary import LOW_RATE
 
-    report = run_check(input_path, scheme=scheme, top=top)
+    report = run_check(input_path, scheme=scheme, top=top, mapping=mapping)
     total = report.total
     console.print(f"[bold]{input_path.name}[/]: {total['rows']:,} cases, "
                   f"{report.hospitals.height - 1} hospital(s), scheme {report.scheme}; "
