@@ -7,32 +7,54 @@ from pathlib import Path
 
 import pytest
 
-from casemix.budget import HighCost, Policy, shipped_policy
+import dataclasses
+import tomllib
+
+from pydantic import BaseModel
+
+from casemix.budget import (
+    POOL_VALUES,
+    Band,
+    Corridors,
+    Elastic,
+    HighCost,
+    LowCost,
+    Policy,
+    Pool,
+    Readmission,
+    ShortStay,
+    SpecialCases,
+    shipped_policy,
+)
 from casemix.errors import PolicyError
 
 FULL = """
 name = "full"
 [budget]
 total_yuan = 1234567.891
-points_per_rw = 100
-base_share = 0.8
-forecast_points = 5000
+points_per_rw = 10
+method = "point"
+point_form = "ratio"
+fund_ratio = 0.85
+rate_yuan = 12252.70
 quality_reserve = 0.05
 prepayment_share = 0.9
 [coefficients]
 default = 0.95
 level = { "3" = 1.1, "2" = 0.9 }
 hospital = { H9 = 1.3 }
+same_rate_groups = ["GZ1", "RE1"]
 [hospital_levels]
 H9 = 3
 [high_cost]
 rule = "pro_rata"
-k = { "3" = 3.0, "2" = 2.0 }
+k = { "3" = 3.5, "2" = 2.5 }
 k_default = 2.5
 factor = 0.8
 mean = "cases"
 [low_cost]
 ratio = 0.3
+rule = "none"
 [short_stay]
 enabled = false
 max_los = 3
@@ -40,15 +62,35 @@ discharge = [5]
 basis = "los"
 [special_cases]
 case_ids = ["a", 17]
-cap_share = 0.05
+cap_share = 0.02
 [readmission]
+enabled = false
 days = 10
-penalty = 0.5
+penalty = 0.3
 apply_to = "later"
+match = "adrg"
+same_hospital = true
 exempt_adrg = ["RE1"]
+exempt_diagnoses = ["Z51"]
 [ungroupable]
 rule = "points"
 codes = ["0000", "QY"]
+[pools."职工"]
+budget_yuan = 1000000.891
+rate_yuan = 12252.70
+quality_reserve = 0.04
+[pools."居民"]
+budget_yuan = 234567
+rate_yuan = 9649.24
+values = ["居民", "390", "R"]
+[elastic]
+enabled = true
+base_share = 0.8
+cap = true
+base_volume = "base.csv"
+[corridors]
+surplus = [{ upto = 0.1, share = 1.0 }, { upto = 0.2, share = 0.5 }]
+overspend = [{ upto = 0.1, share = 0.5 }]
 """
 
 
@@ -62,20 +104,65 @@ def test_full_toml_round_trip(tmp_path):
     p = Policy.from_toml(write(tmp_path, FULL))
     assert p.name == "full"
     assert p.budget == Decimal("1234567.891") and p.budget_fen == 123456789
-    assert p.base_share == 0.8 and p.forecast_points == 5000
+    assert (p.points_per_rw, p.method, p.point_form, p.fund_ratio, p.rate_yuan) == \
+        (10, "point", "ratio", 0.85, 12252.70)
+    assert (p.quality_reserve, p.prepayment_share, p.coefficient_default) == (0.05, 0.9, 0.95)
     assert p.level_coefficients == {"3": 1.1, "2": 0.9}
     assert p.hospital_coefficients == {"H9": 1.3} and p.hospital_levels == {"H9": "3"}
-    assert p.high_cost == HighCost(rule="pro_rata", k={"3": 3.0, "2": 2.0}, k_default=2.5,
+    assert p.same_rate_groups == ("GZ1", "RE1")
+    assert p.high_cost == HighCost(rule="pro_rata", k={"3": 3.5, "2": 2.5}, k_default=2.5,
                                    factor=0.8, mean="cases")
-    assert p.short_stay.discharge == (5,) and not p.short_stay.enabled
-    assert p.special.case_ids == ("a", "17")
-    assert p.readmission.days == 10 and p.readmission.exempt_adrg == ("RE1",)
+    assert p.low_cost == LowCost(ratio=0.3, rule="none")
+    assert p.short_stay == ShortStay(enabled=False, max_los=3, discharge=(5,), basis="los")
+    assert p.special == SpecialCases(case_ids=("a", "17"), cap_share=0.02)
+    assert p.readmission == Readmission(enabled=False, days=10, penalty=0.3, apply_to="later",
+                                        match="adrg", same_hospital=True, exempt_adrg=("RE1",),
+                                        exempt_diagnoses=("Z51",))
     assert p.ungroupable == "points" and p.ungroupable_codes == ("0000", "QY")
+    assert p.pools["职工"] == Pool(budget=Decimal("1000000.891"), rate_yuan=12252.70,
+                                  quality_reserve=0.04, values=POOL_VALUES["职工"])
+    assert p.pools["居民"] == Pool(budget=Decimal("234567"), rate_yuan=9649.24,
+                                  values=("居民", "390", "R"))
+    assert p.elastic == Elastic(enabled=True, base_share=0.8, cap=True,
+                                base_volume=str(tmp_path / "base.csv"))
+    assert p.corridors == Corridors(surplus=(Band(0.1, 1.0), Band(0.2, 0.5)),
+                                    overspend=(Band(0.1, 0.5),))
+
+
+def test_full_file_sets_every_key_away_from_its_default(tmp_path):
+    """Every key of the policy file (the pydantic model) is in FULL with a non-default value."""
+    from casemix.payment.policy_file import PolicyFile
+
+    data = tomllib.loads(FULL)
+    for table, field in PolicyFile.model_fields.items():
+        assert table in data, table
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            assert set(data[table]) == set(sub.model_fields), table
+    p, d = Policy.from_toml(write(tmp_path, FULL)), Policy(budget=1)
+    # method stays "point" here (elastic needs it); "rate" is read in test_payment_rate.py
+    for f in dataclasses.fields(Policy):
+        if f.name not in ("source", "method"):
+            assert getattr(p, f.name) != getattr(d, f.name), f.name
+    for sub in ("high_cost", "low_cost", "short_stay", "special", "readmission", "elastic"):
+        for f in dataclasses.fields(getattr(p, sub)):
+            assert getattr(getattr(p, sub), f.name) != getattr(getattr(d, sub), f.name), (sub, f.name)
+
+
+def test_template_loads_to_the_defaults(tmp_path):
+    from casemix.payment.policy_file import template
+
+    text = template()
+    path = write(tmp_path, text.replace("# total_yuan = ...", "total_yuan = 1"))
+    assert Policy.from_toml(path) == Policy(budget=1)
+    for table, field in __import__("casemix.payment.policy_file", fromlist=["x"]) \
+            .PolicyFile.model_fields.items():
+        assert f"[{table}" in text or f"{table} =" in text, table
 
 
 def test_demo_policy_ships_and_loads():
     p = Policy.demo()
-    assert p.name == "demo" and p.points_per_rw == 100 and p.base_share == 0.75
+    assert p.name == "demo" and p.points_per_rw == 100 and p.elastic.base_share == 0.75
     assert p.high_cost.k == {"3": 3.0, "2": 2.0}
     assert shipped_policy("demo").name == "demo.toml"
     with pytest.raises(PolicyError, match="shipped: demo"):
@@ -85,29 +172,44 @@ def test_demo_policy_ships_and_loads():
 def test_defaults_and_replace():
     p = Policy(budget=1000)
     assert p.budget_fen == 100000 and p.points_per_rw == 100 and p.ungroupable == "cost"
-    q = p.replace(base_share=0.5)
-    assert q.base_share == 0.5 and p.base_share == 0.75
-    with pytest.raises(PolicyError, match="budget.base_share"):
-        p.replace(base_share=1.5)
+    q = p.replace(elastic=Elastic(base_share=0.5))
+    assert q.elastic.base_share == 0.5 and p.elastic.base_share == 0.75
+    with pytest.raises(PolicyError, match="elastic.base_share"):
+        p.replace(elastic=Elastic(base_share=1.5))
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[budget]\ntotal_yuan = 1\nbase_shar = 0.5\n", r"unknown key budget.'base_shar'"),
-    ("[budget]\nbase_share = 0.5\n", r"budget.total_yuan is required"),
-    ("[budget]\ntotal_yuan = 'lots'\n", r"budget.total_yuan must be a number"),
-    ("[budget]\ntotal_yuan = -5\n", r"budget.total_yuan must be a finite amount >= 0"),
+    ("[budget]\ntotal_yuan = 1\nfund_ration = 0.5\n",
+     r"line 3: unknown key 'budget.fund_ration'; did you mean 'fund_ratio'\?"),
+    ("[budget]\npoints_per_rw = 5\n", r"budget.total_yuan is required"),
+    ("[budget]\ntotal_yuan = 'lots'\n", r"line 2: budget.total_yuan: Input should be"),
+    ("[budget]\ntotal_yuan = -5\n", r"budget.total_yuan must be an amount in \[0, 10\^13\)"),
     ("[budget]\ntotal_yuan = 1\npoints_per_rw = 0\n", r"budget.points_per_rw must be > 0"),
-    ("[budget]\ntotal_yuan = 1\n[high_cost]\nrule = 'triple'\n", r"high_cost.rule must be one of"),
+    ("[budget]\ntotal_yuan = 1\n[high_cost]\nrule = 'triple'\n",
+     r"line 4: high_cost.rule: Input should be 'excess', 'pro_rata' or 'none'"),
     ("[budget]\ntotal_yuan = 1\n[high_cost]\nk = { '3' = -1 }\n", r"high_cost.k.3 must be > 0"),
-    ("[budget]\ntotal_yuan = 1\n[high_cost]\nfator = 1\n", r"unknown key high_cost.'fator'"),
+    ("[budget]\ntotal_yuan = 1\n[high_cost]\nfator = 1\n",
+     r"line 4: unknown key 'high_cost.fator'; did you mean 'factor'"),
     ("[budget]\ntotal_yuan = 1\n[coefficients]\nlevel = { '2' = 'x' }\n",
-     r"coefficients.level.2 must be a number"),
-    ("[budget]\ntotal_yuan = 1\n[readmission]\ndays = 1.5\n", r"readmission.days must be a whole"),
+     r"coefficients.level.2: Input should be"),
+    ("[budget]\ntotal_yuan = 1\n[readmission]\ndays = 1.5\n", r"readmission.days: Input should be"),
+    ("[budget]\ntotal_yuan = 1\n[pools.\"职工\"]\nbudget = 5\n",
+     r"line 4: unknown key 'pools.职工.budget'; did you mean 'budget_yuan'"),
+    ("[budget]\ntotal_yuan = 1\n[pools.\"职工\"]\nbudget_yuan = 5\n",
+     r"budget.total_yuan \(1\) is not the sum of the pools"),
+    ("[pools.\"其他\"]\nbudget_yuan = 5\n", r"pools.其他.values must list"),
+    ("[budget]\nmethod = 'rate'\n", r"method = 'rate' needs budget.rate_yuan"),
+    ("[budget]\ntotal_yuan = 1\n[elastic]\nbase_share = 1.2\n", r"elastic.base_share must be <= 1"),
+    ("[budget]\ntotal_yuan = 1\n[corridors]\nsurplus = [{ upto = 0.2, share = 1 }, "
+     "{ upto = 0.1, share = 0.5 }]\n", r"corridors.surplus\[1\].upto must be > 0.2"),
+    ("[budget]\ntotal_yuan = 1\n[corridors]\noverspend = [{ upto = 0.2 }]\n",
+     r"corridors.overspend\[0\].share: Field required"),
+    ("[budget]\ntotal_yuan = 1e14\n", r"budget.total_yuan must be an amount in \[0, 10\^13\)"),
     ("[budget]\ntotal_yuan = 1\n[short_stay]\ndischarge = ['5']\n", r"short_stay.discharge"),
     ("[budget]\ntotal_yuan = 1\n[low_cost]\nratio = 0.5\n[high_cost]\nk_default = 0.4\nk = {}\n",
      r"low_cost.ratio must be below every high_cost k"),
     ("[budget]\ntotal_yuan = 1\n[ungroupable]\nrule = 'drop'\n", r"ungroupable.rule"),
-    ("[budgets]\ntotal_yuan = 1\n", r"unknown key 'budgets'"),
+    ("[budgets]\ntotal_yuan = 1\n", r"line 1: unknown key 'budgets'; did you mean 'budget'"),
     ("[budget\n", r"not valid TOML"),
 ])
 def test_errors_name_file_and_key(tmp_path, text, message):

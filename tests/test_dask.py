@@ -182,10 +182,9 @@ def test_settle_equals_in_memory(client, cases, grouped, k):
 
 
 def test_settle_policy_variant(client, cases, grouped):
-    # cost-converted points of ungroupable cases, a forecast base point value, reserve, prepayment
+    # cost-converted points of ungroupable cases, reserve, prepayment
     weights = compute_weights(grouped)
-    policy = _policy(cases, ungroupable="points", forecast_points=250_000.0,
-                     quality_reserve=0.05, prepayment_share=0.9)
+    policy = _policy(cases, ungroupable="points", quality_reserve=0.05, prepayment_share=0.9)
     mem = settle(grouped, policy, weights=weights)
     dist = cd.settle(cd.group(_dask(cases, 3), scheme=SCHEME), policy, weights=weights,
                      persist=False)

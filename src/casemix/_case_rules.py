@@ -46,7 +46,7 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
         short = (pl.col("discharge").is_in([float(x) for x in ss.discharge])
                  & (pl.col("los") <= ss.max_los)).fill_null(False)
     high = (c > pl.col("k") * m).fill_null(False)
-    low = ((c < lc.ratio * m).fill_null(False) if lc.rule != "none" else pl.lit(False))
+    low = ((c < pl.col("low_ratio") * m).fill_null(False) if lc.rule != "none" else pl.lit(False))
 
     def code(name: str) -> pl.Expr:
         return pl.lit(R[name], pl.UInt8)

@@ -63,3 +63,74 @@ def allocate(total_fen: int, shares: np.ndarray) -> np.ndarray:
         order = np.argsort(-(exact - base), kind="stable")
         base[order[:left]] += 1
     return base
+
+
+#: The range every amount must stay in: |amount| < 10^13 yuan (10^15 fen).  Sums of up to
+#: about 9 such amounts stay below 2^53 fen, so float64 intermediates are exact to the fen
+#: and Int64 fen can never overflow.
+MAX_YUAN = 10 ** 13
+
+
+def check_range(fen: np.ndarray | int, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` if an amount is outside ±10^13 yuan."""
+    v = np.abs(np.asarray(fen, dtype=np.float64))
+    if v.size and not (v < MAX_YUAN * FEN_PER_YUAN).all():
+        i = int(np.flatnonzero(~(v < MAX_YUAN * FEN_PER_YUAN))[0]) if v.ndim else 0
+        raise ValueError(f"{what}: amount at position {i} is outside the supported range "
+                         f"|amount| < 10^13 yuan")
+
+
+def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Split each group's total over its members in proportion to ``shares``, exactly.
+
+    ``totals[g]`` (integer fen) is split over the rows ``i`` with
+    ``group[i] == g`` by the largest-remainder method: every row gets the
+    floor of ``shares[i] × (totals[g] / Σ shares of g)``; the fen left over
+    go one each to the largest fractional parts.  Ties in the fractional
+    part go to the larger share first, then to the earlier row.
+
+    The exact share is computed as ``shares[i] × q_g`` with one quotient
+    ``q_g`` per group, so it is monotone in ``shares[i]`` (IEEE
+    multiplication by a positive constant is monotone).  With the tie rule
+    this makes the split exactly monotone: a row with more shares never gets
+    fewer fen than a row of the same group with fewer — including float
+    near-ties, where two exact shares round to the same double.
+
+    Groups whose shares sum to 0 must have a total of 0.
+    """
+    t = np.asarray(totals, dtype=np.int64)
+    g = np.asarray(group, dtype=np.int64)
+    s = np.asarray(shares, dtype=np.float64)
+    if s.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.any(s < 0) or not np.isfinite(s).all():
+        raise ValueError("allocation shares must be finite and non-negative")
+    ssum = np.bincount(g, weights=s, minlength=t.size)
+    if np.any((ssum <= 0) & (t != 0)):
+        raise ValueError("a group with a non-zero total has no positive share")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(ssum > 0, t / np.where(ssum > 0, ssum, 1.0), 0.0)
+    exact = s * q[g]
+    base = np.floor(exact).astype(np.int64)
+    left = t - np.bincount(g, weights=base, minlength=t.size).astype(np.int64)
+    if np.any(left < 0):
+        # float noise put a floor one fen above its exact share: take the fen back from the
+        # group's smallest fractional parts (never seen in range; kept so sums stay exact)
+        frac = exact - base
+        order = np.lexsort((-np.arange(s.size), s, frac, g))
+        gs = g[order]
+        starts = np.searchsorted(gs, np.arange(t.size), side="left")
+        rank = np.arange(s.size) - starts[gs]
+        take = rank < -np.minimum(left, 0)[gs]
+        base[order[take]] -= 1
+        left = np.maximum(left, 0)
+    if left.any():
+        frac = exact - base
+        # group ascending, fraction descending, share descending, row ascending
+        order = np.lexsort((np.arange(s.size), -s, -frac, g))
+        gs = g[order]
+        starts = np.searchsorted(gs, np.arange(t.size), side="left")
+        rank = np.arange(s.size) - starts[gs]
+        give = rank < left[gs]
+        base[order[give]] += 1
+    return base

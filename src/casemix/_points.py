@@ -62,27 +62,51 @@ def _num(df: pl.DataFrame, name: str) -> np.ndarray:
     return df[name].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
 
 
+#: optional per-DRG columns a weight table may carry (an imported city table, for instance)
+OPTIONAL_WEIGHT_COLUMNS = ("mean_cost", "mean_los", "low_k", "high_k")
+
+
 def weight_table(weights: Any) -> pl.DataFrame:
-    """``drg``, ``rw`` and optional ``mean_cost``, ``mean_los`` of a weight table, checked."""
+    """``drg``, ``rw`` and the optional per-DRG columns of a weight table, checked.
+
+    Optional: ``mean_cost``, ``mean_los``, ``same_rate`` (bool: 基层/同等费率
+    病组, coefficient 1), ``low_k`` / ``high_k`` (the DRG's own low/high-cost
+    multiples of its reference cost, replacing the policy's).
+    """
     wt = to_polars(weights.table if isinstance(weights, Weights) else weights)
     if not {"drg", "rw"} <= set(wt.columns):
         raise InputError(f"weight table needs columns drg and rw; has {', '.join(wt.columns)}")
     cols = [pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False)]
-    cols += [pl.col(c).cast(pl.Float64, strict=False) for c in ("mean_cost", "mean_los")
+    cols += [pl.col(c).cast(pl.Float64, strict=False) for c in OPTIONAL_WEIGHT_COLUMNS
              if c in wt.columns]
+    if "same_rate" in wt.columns:
+        cols.append(pl.col("same_rate").cast(pl.Boolean, strict=False).fill_null(False))
     wt = wt.select(cols)
     dup = wt.filter(pl.col("drg").is_duplicated())
     if dup.height:
         raise InputError(f"weight table lists DRG {dup['drg'][0]!r} more than once")
-    bad = wt.filter(pl.col("rw").is_null() | (pl.col("rw") < 0) | pl.col("rw").is_nan())
+    bad = wt.filter(pl.col("rw").is_null() | ~pl.col("rw").is_finite() | (pl.col("rw") <= 0))
     if bad.height:
-        raise InputError(f"weight table: rw of DRG {bad['drg'][0]!r} is missing or negative")
+        raise InputError(f"weight table: rw of DRG {bad['drg'][0]!r} is {bad['rw'][0]!r}; every "
+                         "weight must be a finite number > 0 (drop the row or fix the weight)")
+    for c in ("low_k", "high_k"):
+        if c in wt.columns:
+            bad = wt.filter(pl.col(c).is_not_null() & (~pl.col(c).is_finite() | (pl.col(c) <= 0)))
+            if bad.height:
+                raise InputError(f"weight table: {c} of DRG {bad['drg'][0]!r} is "
+                                 f"{bad[c][0]!r}; it must be a finite multiple > 0 or empty")
     return wt
 
 
 def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
-            group_col: str) -> Work:
-    """Arrays for the case rules; raises InputError on unusable rows."""
+            group_col: str, *, approved_special: np.ndarray | None = None,
+            outlier_ref_cost: np.ndarray | None = None) -> Work:
+    """Arrays for the case rules; raises InputError on unusable rows.
+
+    ``approved_special`` (bool per case) replaces the policy's listed
+    special cases; ``outlier_ref_cost`` (yuan per case, NaN = none) replaces
+    the reference cost the outlier rules compare with.
+    """
     needed = ["hospital_id", "total_cost", group_col] + ([points] if points else [])
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -136,7 +160,29 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
                                              has_weight, policy, wt is not None)
     level, levels = _levels(df, hosp, hospitals, policy)
     coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
-    special = _special(case_id, hosp, len(hospitals), policy, notes)
+    # 基层病组 / 同等费率病组: the same standard at every level [A-规 §19, A §3.4]
+    same = np.array([x in set(policy.same_rate_groups) for x in names.to_list()] + [False])
+    if "same_rate" in by_name.columns:
+        same[:-1] |= by_name["same_rate"].fill_null(False).to_numpy()
+    coefficient = np.where(same[gcode], 1.0, coefficient)
+    if "high_k" in by_name.columns:
+        hk = _with_none(by_name["high_k"].fill_null(np.nan).to_numpy())[gcode]
+        k = np.where(np.isnan(hk), k, hk)
+    low_ratio = np.full(n, policy.low_cost.ratio)
+    if "low_k" in by_name.columns:
+        lk = _with_none(by_name["low_k"].fill_null(np.nan).to_numpy())[gcode]
+        low_ratio = np.where(np.isnan(lk), low_ratio, lk)
+    if outlier_ref_cost is not None:
+        ref = np.asarray(outlier_ref_cost, dtype=np.float64)
+        if ref.shape != (n,):
+            raise InputError(f"outlier reference costs: {ref.shape[0]} values for {n} cases")
+        ref_cost = np.where(np.isnan(ref), ref_cost, ref)
+    if approved_special is not None:
+        special = np.asarray(approved_special, dtype=bool)
+        if special.shape != (n,):
+            raise InputError(f"approved special cases: {special.shape[0]} flags for {n} cases")
+    else:
+        special = _special(case_id, hosp, len(hospitals), policy, notes)
     flags, note = flag_readmissions(df, pl.Series(has_weight & ~special), group_col,
                                     policy.readmission)
     if note:
@@ -153,7 +199,7 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     frame = pl.DataFrame([
         pl.Series("cost", cost),
         *[pl.Series(name, x, nan_to_null=True) for name, x in maybe_missing.items()],
-        pl.Series("k", k), pl.Series("coefficient", coefficient), pl.Series("special", special),
+        pl.Series("k", k), pl.Series("low_ratio", low_ratio), pl.Series("coefficient", coefficient), pl.Series("special", special),
         pl.Series("ungroupable", ungroupable), pl.Series("has_weight", has_weight),
         flags.alias("readmission")])
     return Work(frame=frame, hosp=hosp, hospitals=hospitals, level=level, levels=levels,

@@ -1,9 +1,10 @@
 """Payment policy: one typed object for a region's DRG (or DIP) point method.
 
 A :class:`Policy` holds everything a settlement needs besides the cases and
-the weights: the year's budget, how points turn into money (base share at a
-point value fixed from forecast points, the rest floating), hospital
-coefficients, and the case rules (high/low cost, short stays, special
+the weights: the year's budget (per fund pool), how points turn into money
+(point or rate method; ``actual`` or ``ratio`` point-value form; elastic
+point value), 结余留用/超支分担 corridors, hospital coefficients, and the
+case rules (high/low cost, short stays, special
 cases, readmissions, ungroupable cases).  It reads from TOML
 (:meth:`Policy.from_toml`); a what-if run is two policy files.
 
@@ -23,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from casemix._money import yuan_to_fen
+from casemix._money import MAX_YUAN, yuan_to_fen
 from casemix.errors import PolicyError
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES
 from casemix.io import read_text
@@ -128,25 +129,111 @@ class Readmission:
 
 
 @dataclass(frozen=True)
+class Pool:
+    """One fund pool (统筹基金: 职工 employees, 居民 residents) settled on its own.
+
+    Each pool has its own fund budget, point value, base rate (rate method)
+    and reserve [A §4.2: 职工 and 居民 have separate funds; C: city tables
+    give rates per pool].  ``values`` are the ``insurance_type`` values of
+    its cases; the defaults for pools named 职工 and 居民 follow the 医保结算清单
+    险种类型 (NHSA insutype 310 职工基本医疗保险, 390 城乡居民基本医疗保险).
+    """
+
+    budget: Decimal | None = None
+    rate_yuan: float | None = None
+    quality_reserve: float | None = None
+    values: tuple[str, ...] = ()
+
+
+#: insurance_type values of the two standard pools (险种类型; NHSA insutype codes)
+POOL_VALUES = {"职工": ("职工", "employee", "310", "城镇职工", "职工基本医疗保险"),
+               "居民": ("居民", "resident", "390", "城乡居民", "城乡居民基本医疗保险")}
+
+
+@dataclass(frozen=True)
+class Elastic:
+    """弹性点值: base volume at a base point value, the increment at a floating one.
+
+    With ``V_h`` the hospital's base volume (its prior-year points),
+    ``P_h`` its points and ``M`` the pool's point money:
+
+    - ``PV_base = base_share × M / Σ_h V_h`` (the base share of the money
+      buys the base volume; 7:3 or 8:2 [A §4.3]; Shanghai 70–80% [S]);
+    - ``PV_float = (M − PV_base × Σ_h min(P_h, V_h)) / Σ_h max(P_h − V_h, 0)``,
+      ``min(PV_float, PV_base)`` when ``cap`` (the rest stays with the fund).
+
+    ``enabled = false`` (the default) settles every point at one value.
+    ``base_volume`` is a CSV/Parquet file (``hospital_id``, ``points``,
+    optional ``insurance_type``/``pool``), relative to the policy file;
+    :func:`casemix.settle.settle` also takes it (or a prior-year frame) as
+    an argument.
+    """
+
+    enabled: bool = False
+    base_share: float = 0.75
+    cap: bool = False
+    base_volume: str | None = None
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band of a 结余留用/超支分担 corridor: up to ``upto`` × fund cost, the hospital's ``share``."""
+
+    upto: float
+    share: float
+
+
+@dataclass(frozen=True)
+class Corridors:
+    """结余留用 / 超支分担 per hospital (and pool) against its itemised fund cost [A §7.3, A-规 §33].
+
+    ``d = F − C`` with ``F`` the settled fund payment and ``C`` the fund's
+    itemised cost (Σ ``fund_paid``, 记账).  A surplus ``d > 0`` is cut into
+    bands of ``C`` (``surplus``: the first band up to ``upto[0] × C``, the
+    next up to ``upto[1] × C`` …, beyond the last band nothing is kept);
+    the hospital keeps ``share`` of the part in each band and the rest goes
+    back to the fund.  An overspend ``d < 0`` likewise (``overspend``): the
+    hospital bears ``share`` of each band's part, the fund pays the rest;
+    beyond the last band the hospital bears it all.  Empty lists (the
+    default) switch the rule off.
+    """
+
+    surplus: tuple[Band, ...] = ()
+    overspend: tuple[Band, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        """True when either corridor has a band."""
+        return bool(self.surplus or self.overspend)
+
+
+@dataclass(frozen=True)
 class Policy:
     """A region's point-method payment policy for one settlement year.
 
     Parameters
     ----------
     budget
-        Fund budget for the settled cases, yuan (``Decimal``; kept exact).
+        Fund budget (统筹基金) for the settled cases, yuan (``Decimal``; kept
+        exact).  With pools: the sum of the pools' budgets (may be omitted).
     name
         Label used in reports and comparisons.
     points_per_rw
         Base points = RW × ``points_per_rw`` [city: fqjz1, Jinhua]; DIP
         scores are already points (use 1 with a ``points`` column).
-    base_share
-        Share of the budget behind the base point value
-        ``PV_base = base_share × budget / forecast_points`` fixed at the
-        start of the year (Shanghai 70–80% [city, no formula published]).
-    forecast_points
-        Points forecast at the start of the year; ``None`` = the actual
-        points (a perfect forecast).
+    method
+        ``"point"`` (点数法: the budget sets the point value) or ``"rate"``
+        (费率法: 支付标准 = RW × rate × coefficient; the fund's outlay is an
+        outcome shown against the budget) [C: 常州, 兰州, 苏州, 盐城 …].
+    point_form
+        ``"actual"``: PV = (fund budget + Σ patient share) ÷ total points,
+        the fund pays points × PV − patient share [Z]; ``"ratio"``: PV =
+        (fund budget ÷ ``fund_ratio``) ÷ total points, the fund pays points
+        × PV × ``fund_ratio`` [A §7].
+    fund_ratio
+        医保支付比例 of the ``ratio`` form (and of the rate method's ratio form).
+    rate_yuan
+        Rate method: base rate, yuan per RW (per pool: ``Pool.rate_yuan``).
     quality_reserve
         Share of each hospital's payment withheld until assessment
         (Chongqing 3% [city]; DIP <= 5% [spec]).
@@ -165,13 +252,25 @@ class Policy:
         hospital_id → level, used when the cases carry no ``hospital_level``.
     high_cost, low_cost, short_stay, special, readmission
         Case rules; see their classes.
+    pools
+        Fund pools by name (``职工``, ``居民``); empty = one pool for all cases.
+    elastic
+        弹性点值; see :class:`Elastic`.
+    corridors
+        结余留用 / 超支分担; see :class:`Corridors`.
+    same_rate_groups
+        基层病组 / 同等费率病组: groups paid with coefficient 1 at every
+        hospital level [A-规 §19, A §3.4; C]; weights may also flag them
+        (a ``same_rate`` column).
     """
 
-    budget: Decimal
+    budget: Decimal | None = None
     name: str = "policy"
     points_per_rw: float = 100.0
-    base_share: float = 0.75
-    forecast_points: float | None = None
+    method: str = "point"
+    point_form: str = "actual"
+    fund_ratio: float = 1.0
+    rate_yuan: float | None = None
     quality_reserve: float = 0.0
     prepayment_share: float = 0.0
     ungroupable: str = "cost"
@@ -185,21 +284,44 @@ class Policy:
     short_stay: ShortStay = field(default_factory=ShortStay)
     special: SpecialCases = field(default_factory=SpecialCases)
     readmission: Readmission = field(default_factory=Readmission)
+    pools: Mapping[str, Pool] = field(default_factory=dict)
+    elastic: Elastic = field(default_factory=Elastic)
+    corridors: Corridors = field(default_factory=Corridors)
+    same_rate_groups: tuple[str, ...] = ()
     source: str = field(default="<Policy>", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        try:
-            budget = Decimal(str(self.budget))
-        except InvalidOperation:
-            raise PolicyError(f"{self.source}: budget.total_yuan must be a number, "
-                              f"got {self.budget!r}") from None
+        pools = dict(self.pools)
+        for name, pool in pools.items():
+            if not isinstance(pool, Pool):
+                raise PolicyError(f"{self.source}: pools.{name} must be a casemix.budget.Pool")
+            if pool.budget is not None:
+                pools[name] = dataclasses.replace(
+                    pool, budget=_decimal(pool.budget, f"pools.{name}.budget_yuan", self.source))
+        object.__setattr__(self, "pools", pools)
+        if self.budget is None:
+            if not pools or any(p.budget is None for p in pools.values()):
+                if self.method == "point":
+                    raise PolicyError(f"{self.source}: budget.total_yuan is required (the fund "
+                                      "budget in yuan), or a budget_yuan for every pool")
+                budget = sum((p.budget or Decimal(0) for p in pools.values()), Decimal(0))
+            else:
+                budget = sum((p.budget for p in pools.values()), Decimal(0))  # type: ignore[misc]
+        else:
+            budget = _decimal(self.budget, "budget.total_yuan", self.source)
+            if pools and all(p.budget is not None for p in pools.values()):
+                total = sum((p.budget for p in pools.values()), Decimal(0))  # type: ignore[misc]
+                if total != budget:
+                    raise PolicyError(f"{self.source}: budget.total_yuan ({budget}) is not the sum "
+                                      f"of the pools' budget_yuan ({total}); give one or make "
+                                      "them agree")
         object.__setattr__(self, "budget", budget)
         _validate(self)
 
     @property
     def budget_fen(self) -> int:
         """The budget in integer fen (ROUND_HALF_UP)."""
-        return yuan_to_fen(self.budget)
+        return yuan_to_fen(self.budget)  # type: ignore[arg-type]
 
     def replace(self, **changes: Any) -> Policy:
         """A copy with some fields changed (validated again)."""
@@ -215,21 +337,43 @@ class Policy:
         p = Path(path)
         if not p.exists():
             raise PolicyError(f"policy file not found: {p}")
+        text = read_text(p, what="policy", error=PolicyError)
         try:
-            data = tomllib.loads(read_text(p, what="policy", error=PolicyError))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(f"{p}: not valid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(p))
+        from casemix.payment.policy_file import policy_kwargs
+
+        return cls(**policy_kwargs(data, source=str(p), text=text, folder=p.parent))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> Policy:
-        """Build a policy from the TOML layout given as nested dicts."""
-        return _from_dict(cls, data, source)
+        """Build a policy from the TOML layout given as nested dicts.
+
+        The layout is checked by the pydantic model
+        :class:`casemix.payment.policy_file.PolicyFile` (unknown keys and
+        wrong types are errors naming the key).
+        """
+        from casemix.payment.policy_file import policy_kwargs
+
+        return cls(**policy_kwargs(data, source=source))
 
     @classmethod
     def demo(cls) -> Policy:
         """The shipped example policy (``casemix/data/policies/demo.toml``)."""
         return cls.from_toml(shipped_policy("demo"))
+
+
+def _decimal(value: Any, key: str, source: str) -> Decimal:
+    if isinstance(value, bool):
+        raise PolicyError(f"{source}: {key} must be a number, got {value!r}")
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise PolicyError(f"{source}: {key} must be a number, got {value!r}") from None
+    if not d.is_finite() or d < 0 or d >= MAX_YUAN:
+        raise PolicyError(f"{source}: {key} must be an amount in [0, 10^13) yuan, got {value!r}")
+    return d
 
 
 def shipped_policy(name: str) -> Path:
@@ -239,69 +383,6 @@ def shipped_policy(name: str) -> Path:
         known = sorted(x.stem for x in p.parent.glob("*.toml"))
         raise PolicyError(f"no shipped policy {name!r}; shipped: {', '.join(known)}")
     return p
-
-
-# --- TOML layout -----------------------------------------------------------
-
-# table -> {toml key: Policy/sub-object field}
-_TOP = {"name": "name"}
-_BUDGET = {"total_yuan": "budget", "points_per_rw": "points_per_rw", "base_share": "base_share",
-           "forecast_points": "forecast_points", "quality_reserve": "quality_reserve",
-           "prepayment_share": "prepayment_share"}
-_COEF = {"default": "coefficient_default", "level": "level_coefficients",
-         "hospital": "hospital_coefficients"}
-_UNGROUPABLE = {"rule": "ungroupable", "codes": "ungroupable_codes"}
-_SUB = {"high_cost": HighCost, "low_cost": LowCost, "short_stay": ShortStay,
-        "special_cases": SpecialCases, "readmission": Readmission}
-_SUB_FIELD = {"high_cost": "high_cost", "low_cost": "low_cost", "short_stay": "short_stay",
-              "special_cases": "special", "readmission": "readmission"}
-_TABLES = {"budget", "coefficients", "hospital_levels", "ungroupable", *_SUB}
-
-
-def _table(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
-    t = data.get(key, {})
-    if not isinstance(t, Mapping):
-        raise PolicyError(f"{source}: [{key}] must be a table")
-    return t
-
-
-def _unknown(t: Mapping[str, Any], allowed: Any, where: str, source: str) -> None:
-    extra = sorted(set(t) - set(allowed))
-    if extra:
-        raise PolicyError(f"{source}: unknown key {where}{extra[0]!r}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
-
-
-def _from_dict(cls: type[Policy], data: Mapping[str, Any], source: str) -> Policy:
-    _unknown(data, set(_TOP) | _TABLES, "", source)
-    kw: dict[str, Any] = {"source": source}
-    if "name" in data:
-        kw["name"] = data["name"]
-    budget = _table(data, "budget", source)
-    _unknown(budget, _BUDGET, "budget.", source)
-    if "total_yuan" not in budget:
-        raise PolicyError(f"{source}: budget.total_yuan is required (the fund budget in yuan)")
-    for k, f in _BUDGET.items():
-        if k in budget:
-            kw[f] = budget[k]
-    coef = _table(data, "coefficients", source)
-    _unknown(coef, _COEF, "coefficients.", source)
-    for k, f in _COEF.items():
-        if k in coef:
-            kw[f] = coef[k]
-    kw["hospital_levels"] = {str(h): str(v) for h, v in
-                             _table(data, "hospital_levels", source).items()}
-    ung = _table(data, "ungroupable", source)
-    _unknown(ung, _UNGROUPABLE, "ungroupable.", source)
-    for k, f in _UNGROUPABLE.items():
-        if k in ung:
-            kw[f] = ung[k]
-    for key, sub in _SUB.items():
-        t = _table(data, key, source)
-        names = {f.name for f in dataclasses.fields(sub)}
-        _unknown(t, names, f"{key}.", source)
-        kw[_SUB_FIELD[key]] = sub(**dict(t))
-    return cls(**kw)
 
 
 # --- validation --------------------------------------------------------------
@@ -340,9 +421,49 @@ def _validate(p: Policy) -> None:
     if not isinstance(p.name, str):
         raise PolicyError(f"{s}: name must be a string")
     _num(p.points_per_rw, "budget.points_per_rw", s, lo=0.0, lo_open=True)
-    _num(p.base_share, "budget.base_share", s, lo=0.0, hi=1.0)
-    if p.forecast_points is not None:
-        _num(p.forecast_points, "budget.forecast_points", s, lo=0.0, lo_open=True)
+    _choice(p.method, "budget.method", ("point", "rate"), s)
+    _choice(p.point_form, "budget.point_form", ("actual", "ratio"), s)
+    _num(p.fund_ratio, "budget.fund_ratio", s, lo=0.0, hi=1.0, lo_open=True)
+    if p.rate_yuan is not None:
+        _num(p.rate_yuan, "budget.rate_yuan", s, lo=0.0, lo_open=True)
+    for name, pool in p.pools.items():
+        if pool.rate_yuan is not None:
+            _num(pool.rate_yuan, f"pools.{name}.rate_yuan", s, lo=0.0, lo_open=True)
+        if pool.quality_reserve is not None:
+            _num(pool.quality_reserve, f"pools.{name}.quality_reserve", s, lo=0.0, hi=1.0)
+        values = pool.values or POOL_VALUES.get(name, ())
+        if isinstance(values, str) or not values:
+            raise PolicyError(f"{s}: pools.{name}.values must list the insurance_type values of "
+                              f"the pool (only 职工 and 居民 have defaults)")
+        object.__setattr__(pool, "values", tuple(str(v) for v in values))
+        if p.method == "rate" and pool.rate_yuan is None and p.rate_yuan is None:
+            raise PolicyError(f"{s}: method = 'rate' needs pools.{name}.rate_yuan or "
+                              "budget.rate_yuan (yuan per RW)")
+    if p.method == "rate" and not p.pools and p.rate_yuan is None:
+        raise PolicyError(f"{s}: method = 'rate' needs budget.rate_yuan (yuan per RW)")
+    seen: dict[str, str] = {}
+    for name, pool in p.pools.items():
+        for v in pool.values:
+            if v in seen:
+                raise PolicyError(f"{s}: insurance_type value {v!r} is in pools {seen[v]} and {name}")
+            seen[v] = name
+    el = p.elastic
+    if not isinstance(el.enabled, bool) or not isinstance(el.cap, bool):
+        raise PolicyError(f"{s}: elastic.enabled and elastic.cap must be true or false")
+    _num(el.base_share, "elastic.base_share", s, lo=0.0, hi=1.0)
+    if el.enabled and p.method != "point":
+        raise PolicyError(f"{s}: elastic point values need method = 'point'")
+    for side in ("surplus", "overspend"):
+        bands = tuple(getattr(p.corridors, side))
+        last = 0.0
+        for i, b in enumerate(bands):
+            _num(b.upto, f"corridors.{side}[{i}].upto", s, lo=last, lo_open=True)
+            _num(b.share, f"corridors.{side}[{i}].share", s, lo=0.0, hi=1.0)
+            last = float(b.upto)
+        object.__setattr__(p.corridors, side, bands)
+    if isinstance(p.same_rate_groups, str):
+        raise PolicyError(f"{s}: coefficients.same_rate_groups must be a list of group codes")
+    set_(p, "same_rate_groups", tuple(str(g) for g in p.same_rate_groups))
     _num(p.quality_reserve, "budget.quality_reserve", s, lo=0.0, hi=1.0)
     _num(p.prepayment_share, "budget.prepayment_share", s, lo=0.0, hi=1.0)
     _choice(p.ungroupable, "ungroupable.rule", ("cost", "points", "none"), s)

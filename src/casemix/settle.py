@@ -20,28 +20,35 @@ group_col="dip_group")``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from casemix._case_rules import PAY_COST, RULES, assign_rules
-from casemix._frames import FrameLike, like, summary_like, to_polars
-from casemix._money import FEN_PER_YUAN, allocate, round_half_up, yuan_array_to_fen
+from casemix._frames import FrameLike, like, read_path, summary_like, to_polars
+from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
-from casemix.budget import Policy
+from casemix.budget import Corridors, Policy
 from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
 from casemix.io import write_table
+from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_terms
+from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index
+from casemix.payment.money import Money, settle_money
 from casemix.weights import Weights, compute_weights
 
-__all__ = ["Settlement", "compare", "run_demo_settlement", "settle"]
+__all__ = ["RULES", "CaseHooks", "CasePoints", "Paid", "Settlement", "base_volume_table",
+           "base_volumes", "case_points",
+           "compare", "pay_cases", "region_table", "run_demo_settlement", "settle"]
 
 CASE_COLUMNS = ("rw", "base_points", "ref_cost", "coefficient", "rule", "readmission",
-                "adjusted_points", "payment_fen", "left_out")
+                "adjusted_points", "pool", "settled_fen", "patient_fen", "payment_fen", "left_out")
 
 
 @dataclass(frozen=True)
@@ -54,18 +61,34 @@ class Settlement:
         The input rows, same order, plus ``rw``, ``base_points``,
         ``ref_cost`` (group mean cost the outlier rules compare with, yuan),
         ``coefficient``, ``rule``, ``readmission``, ``adjusted_points``,
-        ``payment_fen`` (Int64), ``left_out`` (why a case was left out, by
-        the bad-value rule of ``docs/cases.md``; null when settled).
+        ``pool``, ``settled_fen``, ``patient_fen`` and ``payment_fen`` (the
+        fund's payment), Int64 fen; ``left_out`` (why a case was left out,
+        by the bad-value rule of ``docs/cases.md``; null when settled).
     hospitals
-        One row per hospital, sorted by ``hospital_id``; money columns are
-        Int64 fen: ``point_payment_fen``, ``at_cost_fen``, ``payment_fen``,
-        ``reserve_fen``, ``prepaid_fen``, ``clearing_fen``, ``cost_fen``,
-        ``surplus_fen`` (> 0 结余, < 0 超支).
+        One row per hospital (all pools), sorted by ``hospital_id``; money
+        columns are Int64 fen: ``point_payment_fen`` (money for points:
+        settled amount under the ``actual`` form, fund payment under ``ratio``),
+        ``at_cost_fen``, ``outside_fen`` (settled outside the points),
+        ``settled_fen`` (the hospital's settled amount), ``patient_fen``,
+        ``payment_fen`` (the fund's settled payment), ``fund_cost_fen``
+        (itemised fund cost), ``corridor_fen`` (结余留用/超支分担
+        adjustment), ``final_fund_fen``, ``reserve_fen``, ``prepaid_fen``,
+        ``clearing_fen`` (final − reserve − prepaid), ``cost_fen``,
+        ``surplus_fen`` (settled − cost: > 0 结余, < 0 超支).
     region
-        One row: ``budget_fen``, ``at_cost_fen``, ``point_budget_fen``,
-        ``total_points``, ``forecast_points``, ``pv_base``, ``pv_floating``,
-        ``pv_final`` (yuan per point), ``payment_fen``, ``budget_check``
-        (payments == budget), ``reserve_fen``, ``prepaid_fen``, case counts.
+        One row, all pools together: ``budget_fen``, ``at_cost_fen``,
+        ``patient_fen``, ``settled_fen``, ``point_budget_fen``,
+        ``total_points``, ``pv_base``, ``pv_floating``, ``pv_final`` (yuan
+        per point; one pool only), ``payment_fen`` (fund payments),
+        ``retained_fen`` (left with the fund by an elastic cap),
+        ``budget_check`` (point method: payments + retained == budget, to
+        the fen; None under the rate method), ``corridor_fen``,
+        ``fund_outlay_fen`` (the fund's real outlay after corridors),
+        ``outlay_minus_budget_fen``, ``reserve_fen``, ``prepaid_fen``,
+        case counts.
+    pool_hospitals, pool_region
+        The same per fund pool: one row per pool × hospital, one per pool
+        (pool ``all`` when the policy has no pools).
     policy
         The policy settled under.
     notes
@@ -79,11 +102,20 @@ class Settlement:
     region: FrameLike
     policy: Policy
     notes: tuple[str, ...] = ()
+    pool_hospitals: FrameLike | None = None
+    pool_region: FrameLike | None = None
 
     @property
     def point_value(self) -> float | None:
-        """Final point value, yuan per point."""
+        """Final point value, yuan per point (None with several pools: see :attr:`pool_region`)."""
         return to_polars(self.region)["pv_final"][0]
+
+    def pool(self, name: str) -> pl.DataFrame:
+        """The per-hospital table of one fund pool (``职工``, ``居民``; ``all`` without pools)."""
+        t = to_polars(self.pool_hospitals)
+        if name not in t["pool"].unique().to_list():
+            raise InputError(f"no pool {name!r}; pools: {', '.join(t['pool'].unique().sort())}")
+        return t.filter(pl.col("pool") == name)
 
     def summary(self) -> pl.DataFrame:
         """The per-hospital table for people: amounts in yuan (fen / 100), the key columns only.
@@ -101,7 +133,9 @@ class Settlement:
 
     def write(self, folder: str | Path, *, fmt: str = "csv", force: bool = False,
               bom: bool | None = None, inputs: Sequence[str | Path | None] = ()) -> dict[str, Path]:
-        """Write ``cases``, ``hospitals`` and ``region`` to ``folder`` (``csv``, ``parquet``, ``xlsx``).
+        """Write ``cases``, ``hospitals``, ``region`` and the pool tables to ``folder``.
+
+        Formats ``csv``, ``parquet``, ``xlsx``.
 
         Through :func:`casemix.io.write_table`: atomic, an existing file
         replaced only with ``force``, never over one of ``inputs``;
@@ -114,7 +148,9 @@ class Settlement:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for name in ("cases", "hospitals", "region"):
+        for name in ("cases", "hospitals", "region", "pool_hospitals", "pool_region"):
+            if getattr(self, name) is None:
+                continue
             frame = to_polars(getattr(self, name))
             path = out / f"{name}.{fmt}"
             paths[name] = write_table(frame, path, force=force, bom=bom, inputs=inputs,
@@ -123,8 +159,8 @@ class Settlement:
 
 
 def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
-           points: str | None = None, group_col: str = "drg",
-           mapping: dict[str, str] | None = None) -> Settlement:
+           points: str | None = None, group_col: str = "drg", base_volume: Any = None,
+           hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None) -> Settlement:
     """Settle grouped cases under ``policy``.
 
     Parameters
@@ -147,6 +183,15 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
         supply reference costs).
     group_col
         Column holding the group code (``drg``; ``dip_group`` for DIP).
+    base_volume
+        Elastic point value: each hospital's base volume, a frame/path with
+        ``hospital_id``, ``points`` (optional ``pool`` or ``insurance_type``;
+        see :func:`base_volumes` for a prior-year frame) or a mapping
+        ``hospital_id → points``; default the policy's ``elastic.base_volume``.
+    hooks
+        Case-level results of other rules (:class:`CaseHooks`): amounts paid
+        outside the points, region-wide approved special cases, outlier
+        reference costs (one entry per case kept, i.e. not left out).
     mapping
         ``{your column: canonical name}`` besides the aliases of
         ``docs/cases.md`` (医保结算清单 Chinese names are known).
@@ -162,27 +207,125 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
     Raises
     ------
     InputError
-        Missing columns; negative or infinite precomputed points.
+        Missing columns; a cost that is missing, negative or not a number
+        (naming the row); a hospital_id missing.
     PolicyError
         At-cost payments exceed the budget, or no case earns points.
+    """
+    cp = case_points(cases, policy, weights=weights, points=points, group_col=group_col,
+                     hooks=hooks, mapping=mapping)
+    paid = pay_cases(cp, policy, base_volume=base_volume)
+    region = region_table(policy, paid.hospitals, paid.pool_region)
+    return Settlement(cases=like(paid.cases, cases), hospitals=summary_like(paid.hospitals, cases),
+                      region=summary_like(region, cases), policy=policy, notes=cp.notes,
+                      pool_hospitals=summary_like(paid.pool_hospitals, cases),
+                      pool_region=summary_like(paid.pool_region, cases))
+
+
+@dataclass(frozen=True)
+class CasePoints:
+    """Cases with their rules and points, and the money inputs: settlement before the money.
+
+    Made by :func:`case_points`; the money is :func:`pay_cases`.  Everything
+    here depends only on the case and its hospital (and the weights), never
+    on other hospitals, so a distributed settlement computes it per
+    hospital.
+    """
+
+    cases: pl.DataFrame       # the rows settled (not left out), canonical columns, input order
+    rules: pl.DataFrame       # rw, base_points, ref_cost, coefficient, rule, readmission, pay, adjusted_points …
+    hosp: np.ndarray          # hospital code per case
+    hospitals: list[str]      # hospital_id per code, sorted
+    levels: list[str | None]  # level per hospital code
+    pool: np.ndarray          # pool index per case (into pool_terms(policy))
+    cost_fen: np.ndarray
+    at_cost_fen: np.ndarray   # settled at cost (special, ungroupable)
+    outside_fen: np.ndarray   # settled outside the points: at cost + hooks.paid_outside_yuan
+    patient_fen: np.ndarray
+    fund_cost_fen: np.ndarray | None
+    notes: tuple[str, ...]
+    restore: Any = None       # puts left-out rows back (casemix.cases.Canonical.restore)
+
+
+#: optional columns settlement reads (besides the required ones)
+OPTIONAL_COLUMNS = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
+                    "admission_date", "discharge_date", "pdx", "insurance_type",
+                    "patient_share", "deductible", "copay", "self_pay", "fund_paid")
+
+
+def case_points(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
+                points: str | None = None, group_col: str = "drg",
+                hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None
+                ) -> CasePoints:
+    """Step 0 of a settlement: each case's rule and adjusted points, and its money inputs.
+
+    Parameters are those of :func:`settle`.  Raises the same errors for bad
+    rows and columns.
     """
     if not isinstance(policy, Policy):
         raise PolicyError(f"policy must be a casemix.budget.Policy, got {type(policy).__name__}")
     c = canonical(cases, mapping, need=("hospital_id", "total_cost", group_col,
                                         *([points] if points else [])),
-                  optional=("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
-                            "admission_date", "discharge_date"), step="settle")
+                  optional=OPTIONAL_COLUMNS, step="settle")
     df = c.used
-    work = prepare(df, policy, weights, points, group_col)
+    work = prepare(df, policy, weights, points, group_col,
+                   approved_special=None if hooks is None else hooks.approved_special,
+                   outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost)
     w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns),
                      all_case_cost=work.all_case_cost)
-    hospitals, region, payment = _pay(w, work, policy)
-    out = c.restore(df.with_columns(
-        w["rw"], w["base_points"], w["ref_cost"], w["coefficient"], w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"],
-        w["adjusted_points"], pl.Series("payment_fen", payment, pl.Int64)), CASE_COLUMNS)
-    return Settlement(cases=like(out, cases), hospitals=summary_like(hospitals, cases),
-                      region=summary_like(region, cases), policy=policy,
-                      notes=(*work.notes, *c.notes()))
+    m = _money_inputs(df, w, work, policy, hooks)
+    n_hosp = len(work.hospitals)
+    first = np.full(n_hosp, -1, dtype=np.int64)
+    first[work.hosp[::-1]] = np.arange(df.height)[::-1]
+    levels = [work.levels[work.level[i]] if i >= 0 and work.level[i] >= 0 else None
+              for i in first]
+    return CasePoints(cases=df, rules=w, hosp=work.hosp, hospitals=work.hospitals.to_list(),
+                      levels=levels, pool=m["pool"], cost_fen=m["cost_fen"],
+                      at_cost_fen=m["at_cost"], outside_fen=m["outside"], patient_fen=m["patient"],
+                      fund_cost_fen=m["fund_cost"], notes=(*work.notes, *c.notes()),
+                      restore=c.restore)
+
+
+@dataclass(frozen=True)
+class Paid:
+    """:func:`pay_cases`'s result (polars): cases with their money, hospital and pool tables."""
+
+    cases: pl.DataFrame
+    hospitals: pl.DataFrame
+    pool_hospitals: pl.DataFrame
+    pool_region: pl.DataFrame | None
+    values: dict[str, PoolValues]
+
+
+def pay_cases(cp: CasePoints, policy: Policy, *, base_volume: Any = None,
+              values: Mapping[str, PoolValues] | None = None) -> Paid:
+    """Steps 1–3: the money of :func:`case_points`' cases under ``policy``.
+
+    ``values`` (per pool, aligned with ``cp.hospitals``) gives the region's
+    step 2 computed elsewhere (Dask); ``pool_region`` is then ``None``.
+    """
+    terms = pool_terms(policy)
+    w = cp.rules
+    pts = w["adjusted_points"].to_numpy().astype(np.float64)
+    money = settle_money(policy, terms, pool=cp.pool, hosp=cp.hosp, hospitals=cp.hospitals,
+                         points=pts, outside_fen=cp.outside_fen, patient_fen=cp.patient_fen,
+                         fund_cost_fen=cp.fund_cost_fen,
+                         base_volume=base_volume_table(base_volume, policy) if values is None
+                         else None, values=values)
+    hospitals = _hospital_table(cp, policy, money, pts)
+    names = [t.name for t in terms]
+    pool = (pl.Series("pool", [names[0]] * cp.cases.height, pl.String) if len(names) == 1 else
+            pl.Series("pool", np.array(names, dtype=object)[cp.pool], pl.String))
+    out = cp.cases.with_columns(
+        w["rw"], w["base_points"], w["ref_cost"], w["coefficient"],
+        w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"], w["adjusted_points"],
+        pool, pl.Series("settled_fen", money.settled_fen, pl.Int64),
+        pl.Series("patient_fen", money.patient_fen, pl.Int64),
+        pl.Series("payment_fen", money.fund_fen, pl.Int64))
+    if cp.restore is not None:
+        out = cp.restore(out, CASE_COLUMNS)
+    return Paid(cases=out, hospitals=hospitals, pool_hospitals=money.pool_hospitals,
+                pool_region=money.pool_region, values=dict(values or {}))
 
 
 def compare(cases: FrameLike, policy_a: Policy, policy_b: Policy, *,
@@ -231,58 +374,101 @@ def run_demo_settlement(grouped: pl.DataFrame, policy: Policy | None = None) -> 
     return settle(df, policy, weights=weights)
 
 
-# --- money ---------------------------------------------------------------------
+# --- money ----------------------------------------------------------------------
 
-def _segments(hosp: np.ndarray, n_hosp: int) -> tuple[np.ndarray, np.ndarray]:
-    """Case indices sorted by hospital, and each hospital's start in that order."""
-    # a 16-bit key lets numpy use its radix sort for the stable argsort
-    key = hosp.astype(np.uint16) if n_hosp <= np.iinfo(np.uint16).max else hosp
-    order = np.argsort(key, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(np.bincount(hosp, minlength=n_hosp))])
-    return order, starts
+def _case_ids(df: pl.DataFrame) -> pl.Series:
+    return (df["case_id"].cast(pl.String) if "case_id" in df.columns
+            else pl.int_range(1, df.height + 1, eager=True).cast(pl.String).alias("case_id"))
 
 
-def _pay(w: pl.DataFrame, work: Work, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
-    n, n_hosp = w.height, len(work.hospitals)
-    cost_fen = yuan_array_to_fen(w["cost"].to_numpy())
-    pay_code = w["pay"].to_numpy()
-    at_cost = np.where(pay_code == PAY_COST, cost_fen, 0)
-    budget_fen = policy.budget_fen
-    at_cost_total = int(at_cost.sum())
-    point_budget = budget_fen - at_cost_total
-    if point_budget < 0:
-        raise PolicyError(f"{policy.source}: at-cost payments ({at_cost_total} fen) exceed the "
-                          f"budget ({budget_fen} fen); raise budget.total_yuan or settle fewer "
-                          "cases at cost")
-    pts = w["adjusted_points"].to_numpy().astype(np.float64)
-    total_points = float(pts.sum())
-    if total_points <= 0 and point_budget > 0:
-        raise PolicyError(f"{policy.source}: no case earns points, so the point budget "
-                          f"({point_budget} fen) cannot be paid out")
+def base_volume_table(base_volume: Any, policy: Policy) -> dict[tuple[str, str], float] | None:
+    """``{(hospital_id, pool): points}`` from a frame/path/mapping, or the policy's file.
 
-    # largest remainder twice: the point budget over hospitals, each hospital's share over its cases
-    hosp = work.hosp
-    order, starts = _segments(hosp, n_hosp)
-    hosp_points = np.bincount(hosp, weights=pts, minlength=n_hosp)
-    hosp_fen = (allocate(point_budget, hosp_points) if total_points > 0
-                else np.zeros(n_hosp, np.int64))
-    case_fen = np.zeros(n, np.int64)
-    for h in np.flatnonzero(hosp_fen):
-        idx = order[starts[h]:starts[h + 1]]
-        case_fen[idx] = allocate(int(hosp_fen[h]), pts[idx])
-    payment = case_fen + at_cost
+    ``None`` when neither is given.  Pool ``all`` applies to every pool.
+    """
+    if base_volume is None and policy.elastic.base_volume:
+        base_volume = Path(policy.elastic.base_volume)
+        if not base_volume.exists():
+            raise PolicyError(f"{policy.source}: elastic.base_volume file not found: {base_volume}")
+    if base_volume is None:
+        return None
+    if isinstance(base_volume, Mapping):
+        return {(str(h), ALL) if not isinstance(h, tuple) else (str(h[0]), str(h[1])): float(v)
+                for h, v in base_volume.items()}
+    bv = to_polars(read_path(base_volume) if isinstance(base_volume, (str, Path)) else base_volume)
+    if not {"hospital_id", "points"} <= set(bv.columns):
+        raise InputError(f"base volume table needs columns hospital_id and points; has "
+                         f"{', '.join(bv.columns)}")
+    pool = (pl.col("pool") if "pool" in bv.columns else
+            pl.col("insurance_type") if "insurance_type" in bv.columns else pl.lit(ALL))
+    bv = bv.select(pl.col("hospital_id").cast(pl.String), pool.cast(pl.String).alias("pool"),
+                   pl.col("points").cast(pl.Float64, strict=False))
+    bad = bv.filter(pl.col("points").is_null() | ~pl.col("points").is_finite()
+                    | (pl.col("points") < 0))
+    if bad.height:
+        raise InputError(f"base volume of hospital {bad['hospital_id'][0]!r} is "
+                         f"{bad['points'][0]!r}; it must be points >= 0")
+    if policy.pools:
+        # insurance_type values → pool names
+        to_pool = {v: name for name, t in policy.pools.items() for v in t.values}
+        to_pool.update({name: name for name in policy.pools})
+        bv = bv.with_columns(pl.col("pool").replace(to_pool))
+    agg = bv.group_by("hospital_id", "pool").agg(pl.col("points").sum())
+    return {(h, p): v for h, p, v in agg.iter_rows()}
 
-    pv_final = point_budget / FEN_PER_YUAN / total_points if total_points > 0 else None
-    forecast = policy.forecast_points if policy.forecast_points is not None else total_points
-    pv_base = (policy.base_share * float(policy.budget) / forecast) if forecast else None
-    pv_floating = pv_final - pv_base if pv_final is not None and pv_base is not None else None
 
-    def per_hosp(x: np.ndarray) -> np.ndarray:
-        # float sums of integers are exact below 2**53 fen (90 trillion yuan)
-        if np.abs(x).sum() < 2 ** 53:
-            return np.rint(np.bincount(hosp, weights=x, minlength=n_hosp)).astype(np.int64)
-        return np.add.reduceat(x[order], starts[:-1])
+def base_volumes(prior: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
+                 points: str | None = None, group_col: str = "drg") -> pl.DataFrame:
+    """Each hospital's base volume from a prior year's cases: its points under ``policy``.
 
+    The prior-year frame is settled with the elastic point value off (the
+    points do not depend on it); the result (``hospital_id``, ``pool``,
+    ``points``) is what :func:`settle` takes as ``base_volume``.
+    """
+    flat = policy.replace(elastic=dataclasses.replace(policy.elastic, enabled=False,
+                                                      base_volume=None),
+                          corridors=Corridors())
+    s = settle(prior, flat, weights=weights, points=points, group_col=group_col)
+    return to_polars(s.pool_hospitals).select("hospital_id", "pool", "points")
+
+
+def _money_inputs(df: pl.DataFrame, w: pl.DataFrame, work: Work, policy: Policy,
+                  hooks: CaseHooks | None) -> dict[str, Any]:
+    """Per-case arrays of the money step, checked (errors name row and case id)."""
+    case_id = _case_ids(df)
+    cost = w["cost"].to_numpy()
+    if (cost >= MAX_YUAN).any():
+        i = int(np.flatnonzero(cost >= MAX_YUAN)[0])
+        raise InputError(f"total_cost at row {i} (case_id {case_id[i]!r}) is outside the supported "
+                         "range (< 10^13 yuan)")
+    cost_fen = yuan_array_to_fen(cost)
+    at_cost = np.where(w["pay"].to_numpy() == PAY_COST, cost_fen, 0)
+    outside = at_cost.copy()
+    if hooks is not None and hooks.paid_outside_yuan is not None:
+        extra = np.asarray(hooks.paid_outside_yuan, dtype=np.float64)
+        if extra.shape != cost_fen.shape or not np.isfinite(extra).all() or (extra < 0).any():
+            raise InputError("paid_outside_yuan: one finite amount >= 0 per case is needed")
+        outside = outside + yuan_array_to_fen(extra)
+    patient, _ = patient_share_fen(df, case_id, cost_fen)
+    if patient is None:
+        if policy.point_form == "actual":
+            work.notes.append("no patient_share column: the fund is taken to pay every bill in full "
+                              "(patient share 0)")
+        patient = np.zeros(df.height, dtype=np.int64)
+    fund_cost = (fund_cost_fen(df, case_id, rule="corridors (结余留用/超支分担)")
+                 if policy.corridors.enabled else
+                 (fund_cost_fen(df, case_id, rule="fund_paid") if "fund_paid" in df.columns
+                  else None))
+    terms = pool_terms(policy)
+    pool = (pool_index(df, [t.values for t in terms], [t.name for t in terms], case_id)
+            if policy.pools else np.zeros(df.height, dtype=np.int64))
+    return {"terms": terms, "pool": pool, "cost_fen": cost_fen, "at_cost": at_cost,
+            "outside": outside, "patient": patient, "fund_cost": fund_cost}
+
+
+def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarray) -> pl.DataFrame:
+    """One row per hospital (all pools): counts, CMI, points, money in fen, rule counts."""
+    w, hosp, n_hosp = cp.rules, cp.hosp, len(cp.hospitals)
     grouped = w["has_weight"].to_numpy()
     n_grouped = np.bincount(hosp, weights=grouped, minlength=n_hosp).astype(np.int64)
     rw = np.where(grouped, w["rw"].to_numpy(), 0.0)
@@ -292,40 +478,63 @@ def _pay(w: pl.DataFrame, work: Work, policy: Policy) -> tuple[pl.DataFrame, pl.
     rule = w["rule"].to_numpy().astype(np.int64)
     rule_counts = np.bincount(hosp * len(RULES) + rule,
                               minlength=n_hosp * len(RULES)).reshape(n_hosp, len(RULES))
-    first = order[starts[:-1]]
-    level = [work.levels[i] if i >= 0 else None for i in work.level[first]]
-    pay_h = per_hosp(payment)
-    reserve = round_half_up(pay_h * policy.quality_reserve)
-    at_cost_h = per_hosp(at_cost)
-    prepaid = round_half_up(policy.prepayment_share
-                            * (hosp_points * (pv_base or 0.0) * FEN_PER_YUAN + at_cost_h))
-    cost_h = per_hosp(cost_fen)
+    first = np.full(n_hosp, 0, dtype=np.int64)
+    first[hosp[::-1]] = np.arange(hosp.size)[::-1]
+    c = money.hospital
+    fund = c["fund"]
+    final = fund + c["corridor"]
+    reserve = c["reserve"]
+    prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
+    cost_h = int_sums(hosp, cp.cost_fen, n_hosp)
     h = pl.DataFrame({
-        "hospital_id": work.hospitals, "level": pl.Series(level, dtype=pl.String),
-        "coefficient": w["coefficient"].to_numpy()[first],
+        "hospital_id": pl.Series(cp.hospitals, dtype=pl.String),
+        "level": pl.Series(cp.levels, dtype=pl.String),
+        "coefficient": w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
         "cases": np.bincount(hosp, minlength=n_hosp).astype(np.int64),
-        "grouped_cases": n_grouped, "cmi": pl.Series(cmi, nan_to_null=True),
+        "grouped_cases": n_grouped, "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
         "base_points": np.bincount(hosp, weights=base, minlength=n_hosp),
-        "points": hosp_points, "point_payment_fen": per_hosp(case_fen),
-        "at_cost_fen": at_cost_h, "payment_fen": pay_h, "cost_fen": cost_h,
+        "points": np.bincount(hosp, weights=pts, minlength=n_hosp),
+        "point_payment_fen": c["point"], "at_cost_fen": int_sums(hosp, cp.at_cost_fen, n_hosp),
+        "outside_fen": c["outside"], "settled_fen": c["settled"], "patient_fen": c["patient"],
+        "payment_fen": fund, "fund_cost_fen": c["fund_cost"], "corridor_fen": c["corridor"],
+        "final_fund_fen": final, "cost_fen": cost_h,
         **{f"n_{r}": rule_counts[:, i] for i, r in enumerate(RULES)},
         "n_readmission": np.bincount(hosp, weights=w["readmission"].to_numpy(),
                                      minlength=n_hosp).astype(np.int64),
         "reserve_fen": reserve, "prepaid_fen": prepaid,
-        "clearing_fen": pay_h - reserve - prepaid, "surplus_fen": pay_h - cost_h,
+        "clearing_fen": final - reserve - prepaid, "surplus_fen": c["settled"] - cost_h,
     })
-    h = h.with_columns(pl.col(pl.Int32, pl.UInt32, pl.UInt64, pl.Int64).cast(pl.Int64))
-    paid = int(payment.sum())
-    totals = rule_counts.sum(0)
-    region = pl.DataFrame({
-        "policy": [policy.name], "budget_fen": [budget_fen], "at_cost_fen": [at_cost_total],
-        "point_budget_fen": [point_budget], "total_points": [total_points],
-        "forecast_points": [float(forecast)], "pv_base": [pv_base], "pv_floating": [pv_floating],
-        "pv_final": [pv_final], "payment_fen": [paid], "budget_check": [paid == budget_fen],
-        "reserve_fen": [int(reserve.sum())], "prepaid_fen": [int(prepaid.sum())],
-        "cases": [n], "hospitals": [n_hosp],
-        **{f"n_{r}": [int(totals[i])] for i, r in enumerate(RULES)},
-        "n_readmission": [int(w["readmission"].sum())],
+    return h.with_columns(pl.col(pl.Int32, pl.UInt32, pl.UInt64, pl.Int64).cast(pl.Int64))
+
+
+def region_table(policy: Policy, hospitals: pl.DataFrame, pool_region: pl.DataFrame) -> pl.DataFrame:
+    """The one-row region table (all pools) from the hospital and pool tables."""
+    h, pr = hospitals, pool_region
+    one = pr.height == 1
+
+    def tot(c: str) -> int:
+        return int(h[c].sum())
+
+    checks = [x for x in pr["budget_check"].to_list() if x is not None]
+    budget = int(pr["budget_fen"].sum())
+    return pl.DataFrame({
+        "policy": [policy.name], "method": [policy.method], "point_form": [policy.point_form],
+        "pools": [pr.height], "budget_fen": [budget], "at_cost_fen": [tot("at_cost_fen")],
+        "outside_fen": [tot("outside_fen")], "patient_fen": [tot("patient_fen")],
+        "settled_fen": [tot("settled_fen")],
+        "point_budget_fen": [int(pr["point_money_fen"].sum())],
+        "total_points": [float(pr["total_points"].sum())],
+        "pv_base": [pr["pv_base"][0] if one else None],
+        "pv_floating": [pr["pv_floating"][0] if one else None],
+        "pv_final": [pr["pv_final"][0] if one else None],
+        "payment_fen": [tot("payment_fen")], "retained_fen": [int(pr["retained_fen"].sum())],
+        "budget_check": [all(checks) if checks else None],
+        "corridor_fen": [tot("corridor_fen")], "fund_outlay_fen": [tot("final_fund_fen")],
+        "outlay_minus_budget_fen": [tot("final_fund_fen") - budget],
+        "fund_cost_fen": [tot("fund_cost_fen")],
+        "reserve_fen": [tot("reserve_fen")], "prepaid_fen": [tot("prepaid_fen")],
+        "cases": [tot("cases")], "hospitals": [h.height],
+        **{f"n_{r}": [tot(f"n_{r}")] for r in RULES},
+        "n_readmission": [tot("n_readmission")],
     }, schema_overrides={"pv_base": pl.Float64, "pv_floating": pl.Float64,
-                         "pv_final": pl.Float64})
-    return h, region, payment
+                         "pv_final": pl.Float64, "budget_check": pl.Boolean})

@@ -38,6 +38,13 @@ SCALAR_ALIASES: dict[str, tuple[str, ...]] = {
     "admission_date": ("admission_date", "adm_date", "adm_time", "入院日期", "入院时间"),
     "discharge_date": ("discharge_date", "dscg_date", "dscg_time", "出院日期", "出院时间"),
     "insurance_type": ("insurance_type", "insutype", "险种类型", "医保类型", "险种"),
+    # money the 医保结算清单 itemises (yuan); read by settlement (docs/payment-settlement.md)
+    "fund_paid": ("fund_paid", "fund_payment", "hifp_pay", "统筹基金支付", "统筹基金支付(元)",
+                  "基本医疗保险统筹基金支出", "统筹基金支出"),
+    "patient_share": ("patient_share", "out_of_pocket", "个人负担", "个人负担(元)", "个人负担金额"),
+    "deductible": ("deductible", "起付线", "起付标准", "起付线(元)"),
+    "copay": ("copay", "co_payment", "psn_part_amt", "自付", "个人自付金额", "自付金额"),
+    "self_pay": ("self_pay", "自费", "自费金额"),
     "department": ("department", "dept", "dscg_caty", "出院科别", "出院科室", "科室"),
     "year": ("year", "年度", "结算年度", "年份"),
 }

@@ -15,7 +15,7 @@ import polars as pl
 from casemix.cases import _normalise as N
 from casemix.cases._aliases import DISCHARGE_WORDS, SEX_WORDS
 from casemix.cases._plausible import implausible_exprs
-from casemix.cases._resolve import NUMERIC_FIELDS, CodeLayout, Plan
+from casemix.cases._resolve import NUMERIC_FIELDS, OPTIONAL_NUMERIC, CodeLayout, Plan
 
 CANONICAL_SCHEMA: dict[str, pl.DataType] = {
     "case_id": pl.String(), "hospital_id": pl.String(), "sex": pl.Float64(),
@@ -28,6 +28,8 @@ CANONICAL_SCHEMA: dict[str, pl.DataType] = {
 OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(), "admission_date": pl.Date(), "discharge_date": pl.Date(),
     "insurance_type": pl.String(), "department": pl.String(), "year": pl.Int32(),
+    "fund_paid": pl.Float64(), "patient_share": pl.Float64(), "deductible": pl.Float64(),
+    "copay": pl.Float64(), "self_pay": pl.Float64(),
 }
 _WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
 _TMP = "\x00casemix:"  # prefix of working columns; cannot clash with a real column name
@@ -64,7 +66,7 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
     for name in NUMERIC_FIELDS:
         col = plan.scalars.get(name)
         if col is None:
-            if name != "year":
+            if name not in OPTIONAL_NUMERIC:
                 st.add(3, name, pl.lit(None, pl.Float64))
             continue
         dt = schema[col]

@@ -30,8 +30,10 @@ from casemix.cases._aliases import (
 )
 from casemix.errors import InputError
 
+#: numeric fields present in the output only when the input has them
+OPTIONAL_NUMERIC = ("year", "fund_paid", "patient_share", "deductible", "copay", "self_pay")
 NUMERIC_FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge",
-                  "total_cost", "year")
+                  "total_cost", *OPTIONAL_NUMERIC)
 TEXT_FIELDS = ("case_id", "hospital_id", "patient_id", "insurance_type", "department")
 DATE_FIELDS = ("admission_date", "discharge_date")
 CODE_FIELDS = tuple(CODE_ALIASES)

@@ -1,43 +1,33 @@
 """Settlement on Dask, equal to :func:`casemix.settle.settle` to the fen.
 
-Where the in-memory settlement looks across cases
--------------------------------------------------
-- *within a hospital*: the cap on special cases (a share of the
-  hospital's cases), readmissions (one hospital only: cross-hospital pairs are refused), and
-  the split of the hospital's money over its cases (largest remainder over
-  its cases' points, in input order);
-- *across the region*: the point budget (budget − at-cost payments) split
-  over hospitals by their points (largest remainder), the point values.
-
-So the cases are shuffled by hospital, once, and every hospital is settled
-by :func:`casemix.settle.settle` itself, twice:
+Every step is a public function of the settlement core, the same code
+the in-memory settlement runs (:func:`casemix.settle.case_points`,
+:func:`casemix.payment.core.point_values`, :func:`casemix.settle.pay_cases`,
+:func:`casemix.payment.money.pool_region`, :func:`casemix.settle.region_table`):
 
 1. *narrow* (per input partition): only the columns settlement reads, a
    sort key ``_gkey`` = (partition, row) that restores input order,
    validation naming the row;
-2. *shuffle by hospital* (the one wide data movement), rows sorted back
-   into input order inside each hospital;
-3. pass 1, per hospital: ``settle`` with a budget that covers every cost,
-   read off the hospital's points and at-cost fen (both independent of the
-   budget) → a reduction of one row per hospital;
-4. on the client, in exact integer fen: the point budget, its split over
-   hospitals with :func:`casemix._money.allocate` (hospitals sorted by id,
-   as in memory), the point values;
-5. pass 2, per hospital: ``settle`` with the hospital's own budget = its
-   share of the point budget + its at-cost fen.  One hospital takes its
-   whole point budget, and its cases split it exactly as in memory;
+2. *shuffle by hospital* — the one wide data movement: every rule that
+   looks across cases (special-case cap, readmissions — one hospital only:
+   cross-hospital pairs are refused —, the split of a hospital's money
+   over its cases) stays within a hospital;
+3. per partition (whole hospitals, rows back in input order): the cases'
+   rules and points, once (``case_points``), kept in cluster memory, and
+   the per-hospital sums of each pool (points, money outside the points,
+   patient share) → a reduction of one row per hospital and pool;
+4. on the client, per pool: the point values and each hospital's point
+   money (``point_values``: largest remainder over the hospitals sorted by
+   id, as in memory);
+5. per partition: the money of its cases (``pay_cases`` with the region's
+   values), hospital and pool rows;
 6. the per-case columns go back to the input partitions (``set_index`` on
    ``_gkey`` with the input's partition boundaries) and are attached to the
-   input rows;
-7. the region's total points are added up as numpy adds them in memory
-   (``casemix.dask._pairwise``: pairwise summation rebuilt from the
-   partitions' leaf sums), which gives the point values and, from the base
-   point value, each hospital's pre-payment.
+   input rows; the pool and region tables are built from the hospital rows.
 
-A hospital's points are summed over its own cases in input order, as
-``settle`` sums them, and the region's total in numpy's order, so the
-split and the point values are reproduced bit for bit and every ``*_fen``
-figure equals the in-memory settlement to the fen.
+A hospital's points are summed over its own cases in input order, as in
+memory, and the pool totals over the per-hospital sums in hospital order,
+so the split and the point values are reproduced bit for bit.
 
 Limits: every reference cost must be case-independent across hospitals,
 i.e. come from the weight table (``mean_cost``, ``mean_los``) — which is
@@ -49,7 +39,6 @@ settled year's own group means are refused with a clear message.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -57,20 +46,35 @@ import pandas as pd
 import polars as pl
 
 from casemix._frames import to_polars
-from casemix._money import FEN_PER_YUAN, allocate, fen_to_yuan, round_half_up, yuan_array_to_fen
 from casemix.budget import Policy
-from casemix.dask._pairwise import partition_pieces
-from casemix.dask._pairwise import total as pairwise_total
 from casemix.dask._rows import KEY, attach, home, keys, partition_of
 from casemix.errors import InputError, PolicyError
-from casemix.settle import CASE_COLUMNS, Settlement
-from casemix.settle import settle as settle_in_memory
+from casemix.payment.core import (
+    HospitalSums,
+    PoolValues,
+    base_volume_array,
+    hospital_sums,
+    point_values,
+    pool_terms,
+)
+from casemix.payment.inputs import PATIENT_PARTS
+from casemix.payment.money import pool_region
+from casemix.settle import (
+    CASE_COLUMNS,
+    RULES,
+    CasePoints,
+    Settlement,
+    base_volume_table,
+    case_points,
+    pay_cases,
+    region_table,
+)
 from casemix.weights import Weights
 
 _OPTIONAL = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
-             "admission_date", "discharge_date", "pdx")
+             "admission_date", "discharge_date", "pdx", "insurance_type", "patient_share",
+             *PATIENT_PARTS, "fund_paid")
 _SPECIAL_NOTE = "listed special case"
-_AT_COST = re.compile(r"at-cost payments \((\d+) fen\)")
 
 
 def _pd(df: pl.DataFrame) -> pd.DataFrame:
@@ -112,86 +116,71 @@ def _narrow(part: pd.DataFrame, cols: list[str], offsets: list[int] | None,
     return _pd(df)
 
 
-def _hospitals(part: pd.DataFrame) -> list[pl.DataFrame]:
-    """The partition's hospitals, each as its cases in input order."""
-    df = to_polars(part)
-    if df.height == 0:
-        return []
-    return df.sort(KEY).partition_by("hospital_id", maintain_order=True)
-
-
 class _Settler:
-    """``casemix.settle.settle`` of one hospital's cases, with the caller's arguments."""
+    """The steps of one partition (whole hospitals), with the caller's arguments."""
 
     def __init__(self, policy: Policy, weights: pl.DataFrame | None, points: str | None,
                  group_col: str) -> None:
         self.policy, self.weights, self.points, self.group_col = policy, weights, points, group_col
+        self.terms = pool_terms(policy)
 
-    def __call__(self, cases: pl.DataFrame, budget_fen: int) -> Settlement:
-        policy = self.policy.replace(budget=fen_to_yuan(budget_fen))
-        return settle_in_memory(cases.drop(KEY), policy, weights=self.weights,
-                                points=self.points, group_col=self.group_col)
-
-    def pass1(self, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
-        """Points and at-cost fen per hospital, the notes, the special cases found, and
-        how many of the rows came from each input partition."""
-        rows, notes, found = [], None, set()
-        came_from = partition_of(part[KEY].to_numpy(dtype=np.int64))
+    def points_of(self, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
+        """Step 3: rules and points of the partition's cases, and per-hospital pool sums."""
+        df = to_polars(part)
+        came_from = partition_of(df[KEY].to_numpy().astype(np.int64)) if df.height else \
+            np.zeros(0, dtype=np.int64)
         counts = np.bincount(came_from, minlength=nparts)
+        if df.height == 0:
+            return {"cp": None, "key": None, "sums": {}, "notes": None, "found": set(),
+                    "counts": counts}
+        df = df.sort(KEY)
+        key = df[KEY]
+        cp = case_points(df.drop(KEY), self.policy, weights=self.weights, points=self.points,
+                         group_col=self.group_col)
+        pts = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
+        sums = {}
+        for k, t in enumerate(self.terms):
+            idx = np.flatnonzero(cp.pool == k) if len(self.terms) > 1 else np.arange(pts.size)
+            sums[t.name] = hospital_sums(t, cp.hosp[idx], len(cp.hospitals), pts[idx],
+                                         cp.outside_fen[idx], cp.patient_fen[idx])
         ids = set(self.policy.special.case_ids)
-        for cases in _hospitals(part):
-            s = self._any_budget(cases)
-            h = s.hospitals
-            rows.append((h["hospital_id"][0], float(h["points"][0]), int(h["at_cost_fen"][0])))
-            if notes is None:
-                notes = tuple(n for n in s.notes if _SPECIAL_NOTE not in n)
-            if ids:
-                found |= set(cases.filter(pl.col("case_id").is_in(list(ids)))["case_id"].to_list())
-        return {"rows": rows, "notes": notes, "found": found, "counts": counts}
+        found = set(df.filter(pl.col("case_id").is_in(list(ids)))["case_id"].to_list()) if ids \
+            else set()
+        notes = tuple(n for n in cp.notes if _SPECIAL_NOTE not in n)
+        return {"cp": cp, "key": key, "sums": sums, "hospitals": cp.hospitals, "notes": notes,
+                "found": found, "counts": counts}
 
-    def _any_budget(self, cases: pl.DataFrame) -> Settlement:
-        # rules and points do not depend on the budget; it only has to cover the at-cost cases
-        total = int(yuan_array_to_fen(cases["total_cost"].cast(pl.Float64).to_numpy()).sum())
-        try:
-            return self(cases, total)
-        except PolicyError:
-            pass
-        # no case of this hospital earns points: settle it with exactly its at-cost fen
-        try:
-            return self(cases, 0)
-        except PolicyError as exc:
-            m = _AT_COST.search(str(exc))
-            if not m:
-                raise
-            return self(cases, int(m.group(1)))
-
-    def pass2(self, part: pd.DataFrame, budgets: dict[str, int]) -> tuple[pd.DataFrame, pl.DataFrame]:
-        """Per-case columns (with ``_gkey``) and the hospital rows, each hospital on its budget."""
-        cases_out, hosp_out = [], []
-        for cases in _hospitals(part):
-            s = self(cases, budgets[cases["hospital_id"][0]])
-            cases_out.append(s.cases.select(*CASE_COLUMNS).with_columns(cases[KEY]))
-            hosp_out.append(s.hospitals)
-        if not cases_out:  # a partition the shuffle left without hospitals
-            s = self(to_polars(part).clear(), 0)
-            cases_out.append(s.cases.select(*CASE_COLUMNS).with_columns(
-                pl.Series(KEY, [], pl.Int64)))
-        per_case = pl.concat(cases_out).to_pandas()
-        hospitals = pl.concat(hosp_out, how="vertical_relaxed") if hosp_out else None
-        return per_case.astype({KEY: "int64"}), hospitals
+    def pay(self, first: dict[str, Any], values: dict[str, PoolValues],
+            index: dict[str, int]) -> tuple[pd.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
+        """Step 5: the money of the partition's cases with the region's values."""
+        cp: CasePoints | None = first["cp"]
+        if cp is None:
+            return _empty_cases().to_pandas(), None, None
+        rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
+        local = {name: _subset(v, rows) for name, v in values.items()}
+        paid = pay_cases(cp, self.policy, values=local)
+        per_case = paid.cases.select(*CASE_COLUMNS).with_columns(first["key"])
+        return per_case.to_pandas(), paid.hospitals, paid.pool_hospitals
 
 
-def _pass1(settler: _Settler, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
-    return settler.pass1(part, nparts)
+def _subset(v: PoolValues, rows: np.ndarray) -> PoolValues:
+    """The region's values of one pool restricted to some hospitals (global row numbers)."""
+    return PoolValues(v.money_fen, v.hospital_fen[rows], v.retained_fen, v.total_points,
+                      v.pv_final, v.pv_base, v.pv_floating, v.base_points[rows],
+                      v.incremental_points[rows])
 
 
-def _pieces(res: pd.DataFrame, start: int, n: int) -> Any:
-    return partition_pieces(res["adjusted_points"].to_numpy(dtype=np.float64), start, n)
+def _points_of(settler: _Settler, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
+    return settler.points_of(part, nparts)
 
 
-def _pass2(settler: _Settler, part: pd.DataFrame,
-           budgets: dict[str, int]) -> tuple[pd.DataFrame, pl.DataFrame]:
-    return settler.pass2(part, budgets)
+def _pay(settler: _Settler, first: dict[str, Any], values: dict[str, PoolValues],
+         index: dict[str, int]) -> tuple[pd.DataFrame, Any, Any]:
+    return settler.pay(first, values, index)
+
+
+def _case_frame(first: tuple[pd.DataFrame, Any, Any]) -> pd.DataFrame:
+    return first[0].astype({KEY: "int64"})
 
 
 def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -> None:
@@ -221,20 +210,9 @@ def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -
                          "as casemix.compute_weights gives them, or settle in memory")
 
 
-def _finish_hospitals(h: pl.DataFrame, policy: Policy, pv_base: float | None) -> pl.DataFrame:
-    """Pre-payment and clearing with the region's base point value (as ``settle`` computes them)."""
-    h = h.sort("hospital_id")
-    hosp_points = h["points"].to_numpy()
-    at_cost_h = h["at_cost_fen"].to_numpy()
-    prepaid = round_half_up(policy.prepayment_share
-                            * (hosp_points * (pv_base or 0.0) * FEN_PER_YUAN + at_cost_h))
-    return h.with_columns(pl.Series("prepaid_fen", prepaid, pl.Int64)).with_columns(
-        (pl.col("payment_fen") - pl.col("reserve_fen") - pl.col("prepaid_fen"))
-        .alias("clearing_fen"))
-
 
 def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: str | None = None,
-           group_col: str = "drg", persist: bool = True) -> Settlement:
+           group_col: str = "drg", persist: bool = True, base_volume: Any = None) -> Settlement:
     """Settle grouped cases of a Dask DataFrame; equal to :func:`casemix.settle.settle` to the fen.
 
     Parameters
@@ -242,21 +220,21 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
     ddf
         A ``dask.dataframe.DataFrame`` of grouped cases with the columns
         :func:`casemix.settle.settle` reads.
-    policy, weights, points, group_col
+    policy, weights, points, group_col, base_volume
         As for :func:`casemix.settle.settle`.  ``weights`` (a
         :class:`~casemix.weights.Weights` or a small table) is sent to every
         worker and must carry ``mean_cost`` (see the module's limits).
     persist
-        Keep the hospital-sorted settlement columns (roughly 100 bytes a
-        case, spread over the workers) in cluster memory between the two
-        passes; ``False`` re-reads and re-shuffles the input instead.
+        Keep the hospital-sorted cases and their points in cluster memory
+        between the two passes; ``False`` recomputes them instead.
 
     Returns
     -------
     Settlement
         ``cases`` is a lazy Dask DataFrame: the input partitions, rows and
-        columns, plus ``rw`` … ``payment_fen`` as in memory.  ``hospitals``
-        and ``region`` are small pandas frames, already computed.
+        columns, plus ``rw`` … ``payment_fen`` as in memory.  ``hospitals``,
+        ``region``, ``pool_hospitals`` and ``pool_region`` are small pandas
+        frames, already computed.
 
     Raises
     ------
@@ -285,7 +263,6 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
     wt = None
     if weights is not None:
         wt = to_polars(weights.table if isinstance(weights, Weights) else weights)
-        wt = wt.select([c for c in ("drg", "rw", "mean_cost", "mean_los") if c in wt.columns])
     _check_policy(policy, wt, points)
     ra = policy.readmission
     if ra.enabled and not ra.same_hospital and "patient_id" in columns:
@@ -305,95 +282,95 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
         offsets = [0, *np.cumsum(list(lengths)).tolist()]
     nparts = ddf.npartitions
     settler = _Settler(policy, wt, points, group_col)
+    terms = settler.terms
 
-    # 1. narrow, 2. shuffle by hospital
+    # 1. narrow, 2. shuffle by hospital (the one shuffle)
     meta_in = _narrow(ddf._meta[cols], cols, offsets)
     # not ddf[cols]: a column projection lets dask fuse small Parquet partitions, and the
     # partition numbers in _gkey must be those of ddf itself, which the results go back to
     narrow = ddf.map_partitions(_narrow, cols, offsets, meta=meta_in)
     by_hosp = narrow.shuffle("hospital_id", npartitions=nparts)
-    if persist:
-        by_hosp = by_hosp.persist()
     parts = by_hosp.to_delayed()
 
-    # 3. pass 1: one row per hospital
+    # 3. each hospital's rules and points, once; per-hospital sums to the client
     settler_d = dask.delayed(settler, pure=True)  # one graph key, not a copy per task
-    first = dask.compute(*[dask.delayed(_pass1)(settler_d, p, nparts) for p in parts])
-    rows = [r for f in first for r in f["rows"]]
-    per_h = pl.DataFrame(rows, schema={"hosp": pl.String, "points": pl.Float64,
-                                       "at_cost": pl.Int64}, orient="row").sort("hosp")
-    if per_h["hosp"].is_duplicated().any():
+    first_d = [dask.delayed(_points_of)(settler_d, p, nparts) for p in parts]
+    if persist:
+        first_d = list(dask.persist(*first_d))
+    summary = dask.compute(*[dask.delayed(_summary)(f) for f in first_d])
+    hospitals = sorted(h for s_ in summary for h in s_["hospitals"])
+    if len(set(hospitals)) < len(hospitals):
         raise InputError("internal: a hospital was split over two partitions by the shuffle")
+    index = {h: i for i, h in enumerate(hospitals)}
 
-    # 4. the region, in integer fen
-    budget_fen = policy.budget_fen
-    at_cost_total = int(per_h["at_cost"].sum())
-    point_budget = budget_fen - at_cost_total
-    if point_budget < 0:
-        raise PolicyError(f"{policy.source}: at-cost payments ({at_cost_total} fen) exceed the "
-                          f"budget ({budget_fen} fen); raise budget.total_yuan or settle fewer "
-                          "cases at cost")
-    hosp_points = per_h["points"].to_numpy()
-    # points are >= 0, so this sum has the sign of the exact total computed below
-    if math.fsum(hosp_points) <= 0 and point_budget > 0:
-        raise PolicyError(f"{policy.source}: no case earns points, so the point budget "
-                          f"({point_budget} fen) cannot be paid out")
-    hosp_fen = (allocate(point_budget, hosp_points) if math.fsum(hosp_points) > 0
-                else np.zeros(per_h.height, np.int64))
-    budgets = {h: int(f) + int(a) for h, f, a in
-               zip(per_h["hosp"].to_list(), hosp_fen.tolist(), per_h["at_cost"].to_list(), strict=True)}
+    # 4. the region, per pool: point values and each hospital's point money
+    volume = base_volume_table(base_volume, policy)
+    values = {}
+    for t in terms:
+        n = len(hospitals)
+        arrays = {f: np.zeros(n, dtype=np.float64 if f == "points" else np.int64)
+                  for f in ("points", "outside_fen", "outside_fund_fen", "patient_fen")}
+        for s_ in summary:
+            if not s_["hospitals"]:
+                continue
+            rows = np.array([index[h] for h in s_["hospitals"]], dtype=np.int64)
+            for f in arrays:
+                arrays[f][rows] = getattr(s_["sums"][t.name], f)
+        vol = base_volume_array(volume or {}, hospitals, t.name) if t.elastic else None
+        values[t.name] = point_values(t, HospitalSums(**arrays), vol, source=policy.source)
 
-    # 5. pass 2: each hospital on its own budget
-    budgets_d = dask.delayed(budgets, pure=True)
-    second = [dask.delayed(_pass2, nout=2)(settler_d, p, budgets_d) for p in parts]
+    # 5. the money of every case, per partition
+    values_d = dask.delayed(values, pure=True)
+    index_d = dask.delayed(index, pure=True)
+    second = [dask.delayed(_pay, nout=3)(settler_d, f, values_d, index_d) for f in first_d]
     if persist:
         second = list(dask.persist(*second))
 
     # 6. per-case columns back to the input partitions
-    meta_cases = settler.pass2(meta_in, {})[0].iloc[:0]
-    per_case = dd.from_delayed([s[0] for s in second], meta=meta_cases, verify_meta=False)
+    meta_cases = _empty_cases().to_pandas()
+    per_case = dd.from_delayed([dask.delayed(_case_frame)(s_) for s_ in second],
+                               meta=meta_cases, verify_meta=False)
     back = home(per_case, nparts)
-    if persist:
-        back = back.persist()
     meta_out = attach(ddf._meta, meta_cases, CASE_COLUMNS)
     cases_out = ddf.map_partitions(attach, back, CASE_COLUMNS, meta=meta_out,
                                    align_dataframes=False)
 
-    # the region's total points as numpy sums them in memory: over all cases in input order
-    sizes = np.sum([f["counts"] for f in first], axis=0) if first else np.zeros(nparts, int)
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    n_cases = int(starts[-1])
-    pieces = dask.compute(*[dask.delayed(_pieces)(d, int(starts[j]), n_cases)
-                            for j, d in enumerate(back.to_delayed())])
-    total_points = pairwise_total(n_cases, pieces)
-    pv_final = point_budget / FEN_PER_YUAN / total_points if total_points > 0 else None
-    forecast = policy.forecast_points if policy.forecast_points is not None else total_points
-    pv_base = (policy.base_share * float(policy.budget) / forecast) if forecast else None
-    pv_floating = pv_final - pv_base if pv_final is not None and pv_base is not None else None
+    tables = dask.compute(*[(s_[1], s_[2]) for s_ in second])
+    h = pl.concat([x[0] for x in tables if x[0] is not None],
+                  how="vertical_relaxed").sort("hospital_id")
+    order = {t.name: i for i, t in enumerate(terms)}
+    ph = (pl.concat([x[1] for x in tables if x[1] is not None], how="vertical_relaxed")
+          .with_columns(pl.col("pool").replace_strict(order, return_dtype=pl.Int64).alias("_o"))
+          .sort("_o", "hospital_id").drop("_o"))
+    pr = pool_region(policy, terms, values, ph)
+    region = region_table(policy, h, pr)
 
-    hosp_parts = dask.compute(*[s[1] for s in second])
-    # relaxed: a hospital without grouped cases comes back with integer-typed point sums
-    h = _finish_hospitals(pl.concat([x for x in hosp_parts if x is not None],
-                                    how="vertical_relaxed"), policy, pv_base)
-
-    paid = int(h["payment_fen"].sum())
     listed = len(dict.fromkeys(policy.special.case_ids))
-    found = set().union(*[f["found"] for f in first]) if first else set()
-    notes = next((f["notes"] for f in first if f["notes"] is not None), ())
+    found = set().union(*[s_["found"] for s_ in summary]) if summary else set()
+    notes = next((s_["notes"] for s_ in summary if s_["notes"] is not None), ())
     if listed and len(found) < listed:
         notes = (f"{listed - len(found)} listed special case(s) not among the cases", *notes)
-    rules = [c for c in h.columns if c.startswith("n_") and c != "n_readmission"]
-    region = pl.DataFrame({
-        "policy": [policy.name], "budget_fen": [budget_fen], "at_cost_fen": [at_cost_total],
-        "point_budget_fen": [point_budget], "total_points": [total_points],
-        "forecast_points": [float(forecast)], "pv_base": [pv_base], "pv_floating": [pv_floating],
-        "pv_final": [pv_final], "payment_fen": [paid], "budget_check": [paid == budget_fen],
-        "reserve_fen": [int(h["reserve_fen"].sum())], "prepaid_fen": [int(h["prepaid_fen"].sum())],
-        "cases": [int(h["cases"].sum())], "hospitals": [h.height],
-        **{r: [int(h[r].sum())] for r in rules},
-        "n_readmission": [int(h["n_readmission"].sum())],
-    }, schema_overrides={"pv_base": pl.Float64, "pv_floating": pl.Float64,
-                         "pv_final": pl.Float64})
     return Settlement(cases=cases_out, hospitals=h.to_pandas(), region=region.to_pandas(),
-                      policy=policy, notes=tuple(notes))
+                      policy=policy, notes=tuple(notes), pool_hospitals=ph.to_pandas(),
+                      pool_region=pr.to_pandas())
 
+
+def _summary(first: dict[str, Any]) -> dict[str, Any]:
+    """What the client needs of step 3: small, per hospital (not the cases)."""
+    return {"hospitals": first.get("hospitals", []), "sums": first["sums"],
+            "notes": first["notes"], "found": first["found"]}
+
+
+def _empty_cases() -> pl.DataFrame:
+    """The per-case result columns with their types, no rows (meta, empty partitions)."""
+    return pl.DataFrame({
+        "rw": pl.Series([], dtype=pl.Float64), "base_points": pl.Series([], dtype=pl.Float64),
+        "ref_cost": pl.Series([], dtype=pl.Float64), "coefficient": pl.Series([], dtype=pl.Float64),
+        "rule": pl.Series([], dtype=pl.Enum(_rules())), "readmission": pl.Series([], dtype=pl.Boolean),
+        "adjusted_points": pl.Series([], dtype=pl.Float64), "pool": pl.Series([], dtype=pl.String),
+        "settled_fen": pl.Series([], dtype=pl.Int64), "patient_fen": pl.Series([], dtype=pl.Int64),
+        "payment_fen": pl.Series([], dtype=pl.Int64), KEY: pl.Series([], dtype=pl.Int64)})
+
+
+def _rules() -> tuple[str, ...]:
+    return RULES

@@ -17,9 +17,10 @@ Sources (``../shared/payment-notes.md``, DIP section; ``docs/dip-rules.md``):
   assessment coefficient − audit deductions; monthly pre-payment 90%;
   quality deposit <= 5% [spec].
 
-Money: the point money is split over hospitals and cases by
-:func:`casemix.settle.settle` (largest remainder, to the fen, ROUND_HALF_UP
-via :mod:`casemix._money`), with the DIP scores as precomputed points.
+Money: the point money is split over hospitals and cases by the settlement
+core (:mod:`casemix.payment.core`, the same code as DRG and Dask: largest
+remainder, to the fen, ROUND_HALF_UP via :mod:`casemix._money`), with the
+DIP scores as the points.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
                 level_col: str | None = None, hospital_coefficients: Any = None,
                 by: str = "hospital_id", subtypes: bool = True, scheme: Any = None,
                 rules: CostRules = CostRules(), cost: str = "total_cost",
-                mapping: dict[str, str] | None = None) -> Any:
+                same_rate_groups: Sequence[str] = (), mapping: dict[str, str] | None = None) -> Any:
     """Each case's DIP score after coefficients and the high/low-cost rules.
 
     Parameters
@@ -172,6 +173,9 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         ``{unit: coefficient}`` or a frame with ``by`` and ``coefficient``,
         the unit being the case's ``by`` column (``hospital_id``, or e.g.
         ``hospital_level``); primary (基层) groups take none [spec].
+    same_rate_groups
+        Further groups paid alike at every level (基层病种 / 同等费率, coefficient
+        1) [A-规 §19, A §3.4]; ``dip_type == "primary"`` groups always are.
     subtypes
         Apply the catalog's auxiliary sub-type coefficients (``subtypes.csv``).
     rules
@@ -243,7 +247,8 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
                    maintain_order="left")
     else:
         w = w.with_columns(pl.lit(None, pl.Float64).alias("f"))
-    w = w.with_columns(pl.when(pl.col("t") == "primary").then(1.0)
+    same = (pl.col("t") == "primary") | pl.col("g").is_in([str(g) for g in same_rate_groups])
+    w = w.with_columns(pl.when(same).then(1.0)
                        .otherwise(pl.col("f").fill_null(1.0)).alias("f"))
 
     sub = pl.Series("k", np.ones(n))
@@ -336,7 +341,8 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
            catalog: Any = None, group_means: Any = None, level_col: str | None = None,
            hospital_coefficients: Any = None, coefficient_by: str = "hospital_id",
            subtypes: bool = True, scheme: Any = None, rules: CostRules = CostRules(),
-           cost: str = "total_cost", mapping: dict[str, str] | None = None) -> DipSettlement:
+           cost: str = "total_cost", same_rate_groups: Sequence[str] = (),
+           mapping: dict[str, str] | None = None) -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
     Parameters
@@ -362,7 +368,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     assessment, deductions
         Per hospital: assessment coefficient (default 1) and audit deductions
         (yuan, default 0).
-    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules
+    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules, same_rate_groups
         Passed to :func:`case_scores` (``coefficient_by`` as its ``by``).
     mapping
         ``{your column: canonical name}`` besides the aliases of
@@ -374,9 +380,6 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     -------
     DipSettlement
     """
-    from casemix.budget import HighCost, LowCost, Policy, Readmission, ShortStay
-    from casemix.settle import settle as settle_points
-
     if not 0 < fund_ratio <= 1:
         raise PolicyError(f"fund_ratio must be in (0, 1], got {fund_ratio}")
     if not 0 <= deposit <= 0.05 + 1e-12:
@@ -391,7 +394,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
                                    level_col=level_col,
                                    hospital_coefficients=hospital_coefficients,
                                    by=coefficient_by, subtypes=subtypes, scheme=scheme,
-                                   rules=rules, cost=cost))
+                                   rules=rules, cost=cost, same_rate_groups=same_rate_groups))
     s = scored["dip_case_score"].to_numpy()
     total = float(s.sum())
     if total <= 0:
@@ -419,20 +422,21 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
             raise PolicyError(f"point value must be positive, got {pv}")
         point_fen = int(round_half_up(np.array([pv * fund_ratio * total * FEN_PER_YUAN]))[0])
 
-    # the money: casemix.settle splits point_fen over hospitals and cases by score
-    policy = Policy(budget=Decimal(point_fen) / FEN_PER_YUAN, name="dip", points_per_rw=1.0,
-                    base_share=1.0, ungroupable="none",
-                    high_cost=HighCost(rule="none"), low_cost=LowCost(rule="none"),
-                    short_stay=ShortStay(enabled=False), readmission=Readmission(enabled=False))
-    # an ungrouped case earns nothing here, so its missing cost does not matter
-    work = scored.select("hospital_id", pl.when(pl.col("dip_case_score") > 0)
-                         .then(pl.col(cost).cast(pl.Float64, strict=False)).fill_null(0.0)
-                         .alias("total_cost"),
-                         pl.when(pl.col("dip_case_score") > 0).then(pl.col("dip_group"))
-                         .alias("dip_group"), "dip_case_score")
-    paid = settle_points(work, policy, points="dip_case_score", group_col="dip_group")
-    case_fen = to_polars(paid.cases)["payment_fen"]
-    ph = to_polars(paid.hospitals).select("hospital_id", "point_payment_fen")
+    # the money: the settlement core splits point_fen over hospitals and cases by score
+    from casemix.payment.core import PoolTerms, case_amounts, hospital_sums, point_values
+
+    hosp_ids = scored["hospital_id"].cast(pl.String)
+    if hosp_ids.null_count():
+        raise InputError(f"hospital_id missing at row {int(hosp_ids.is_null().arg_true()[0])}")
+    names = hosp_ids.unique().sort()
+    hcode = hosp_ids.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).to_numpy()
+    terms = PoolTerms(name="all", budget_fen=point_fen, form="ratio", fund_ratio=1.0)
+    zero = np.zeros(df.height, dtype=np.int64)
+    sums = hospital_sums(terms, hcode, len(names), s, zero, zero)
+    values = point_values(terms, sums, source="dip")
+    case_fen = pl.Series("payment_fen", case_amounts(terms, hcode, s, zero, zero,
+                                                     values.hospital_fen).fund_fen, pl.Int64)
+    ph = pl.DataFrame({"hospital_id": names, "point_payment_fen": values.hospital_fen})
 
     h = (scored.with_columns(case_fen.alias("payment_fen"))
          .group_by(pl.col("hospital_id").cast(pl.String)).agg(
