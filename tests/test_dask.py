@@ -263,8 +263,11 @@ def test_errors_name_the_row(client, cases, grouped):
     bad.loc[1530, "total_cost"] = -1.0
     with pytest.raises(InputError, match=r"total_cost .* row .*case_id"):
         cd.settle(_dask(bad, 3), _policy(cases), weights=weights)
+    # ratio form: the at-cost cases' fund part alone exceeds a 1-yuan budget (under the actual
+    # form the synthetic cases' patient shares would cover them)
     with pytest.raises(PolicyError, match="exceed the budget"):
-        cd.settle(_dask(grouped, 3), _policy(cases).replace(budget=1), weights=weights)
+        cd.settle(_dask(grouped, 3), _policy(cases).replace(budget=1, point_form="ratio"),
+                  weights=weights)
     with pytest.raises(InputError, match="dask.dataframe.DataFrame"):
         cd.group(cases)
     # group means of the settled year itself are a region-wide reduction this version refuses
@@ -336,6 +339,8 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     # a column projection of a Parquet folder: dask fuses its small files into fewer partitions
     cols = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total_cost", "los",
             "discharge", "patient_id", "admission_date", "discharge_date"]
+    # and the money columns settlement reads (the patient share changes every fund payment)
+    cols += [c for c in ("pdx", "insurance_type", "patient_share", "fund_paid") if c in grouped]
     narrow = dd.read_parquet(str(tmp_path / "grouped"), dtype_backend="pyarrow")[cols]
     again = cd.settle(narrow, policy, weights=weights).cases.compute()
     assert again["payment_fen"].tolist() == mem.cases["payment_fen"].tolist()
