@@ -249,7 +249,7 @@ class CasePoints:
 
 #: optional columns settlement reads (besides the required ones)
 OPTIONAL_COLUMNS = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
-                    "admission_date", "discharge_date", "pdx", "insurance_type",
+                    "admission_date", "discharge_date", "insurance_type",
                     "patient_share", "deductible", "copay", "self_pay", "fund_paid")
 
 
