@@ -369,7 +369,8 @@ def _empty_cases() -> pl.DataFrame:
         "rule": pl.Series([], dtype=pl.Enum(_rules())), "readmission": pl.Series([], dtype=pl.Boolean),
         "adjusted_points": pl.Series([], dtype=pl.Float64), "pool": pl.Series([], dtype=pl.String),
         "settled_fen": pl.Series([], dtype=pl.Int64), "patient_fen": pl.Series([], dtype=pl.Int64),
-        "payment_fen": pl.Series([], dtype=pl.Int64), KEY: pl.Series([], dtype=pl.Int64)})
+        "payment_fen": pl.Series([], dtype=pl.Int64), "left_out": pl.Series([], dtype=pl.String),
+        KEY: pl.Series([], dtype=pl.Int64)}).select(*CASE_COLUMNS, KEY)
 
 
 def _rules() -> tuple[str, ...]:
