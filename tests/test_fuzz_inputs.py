@@ -181,9 +181,6 @@ def _bad_weights_are_refused(good, bad):
         settle(grouped, Policy(budget="100000"), weights=weights)
 
 
-test_bad_weights, test_bad_weights_long = (
-    pytest.mark.xfail(strict=True, reason="issue 15 class 1 (NAME=settle: weights finite and "
-                      "positive) not on main yet: rw 0 and inf are accepted or raise ValueError; "
-                      "remove this mark when it lands")(t)
-    for t in fuzz(_bad_weights_are_refused, quick=6, long=40,
-                  bad=st.sampled_from([0.0, -1.0, math.nan, math.inf, 1e308])))
+test_bad_weights, test_bad_weights_long = fuzz(_bad_weights_are_refused, quick=6, long=40,
+                                              bad=st.sampled_from([0.0, -1.0, math.nan, math.inf,
+                                                                   1e308]))

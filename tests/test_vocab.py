@@ -32,6 +32,8 @@ SAMPLE = {
     "assist_status": ("低保", "低保"), "inscp_scp_amt": ("1,000.5", 1000.5),
     "preselfpay_amt": ("２０", 20.0), "fulamt_ownpay_amt": ("0", 0.0),
     "special_drug_amt": ("5", 5.0), "referral": ("是", "是"), "major_disease": ("否", "否"),
+    "fund_paid": ("8,000.25", 8000.25), "patient_share": ("１,200", 1200.0),
+    "deductible": ("800", 800.0), "copay": ("300.5", 300.5), "self_pay": ("99", 99.0),
 }
 
 

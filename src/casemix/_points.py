@@ -62,6 +62,9 @@ def _num(df: pl.DataFrame, name: str) -> np.ndarray:
     return df[name].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
 
 
+#: the largest relative weight accepted (keeps points × point value far from overflow)
+MAX_RW = 1000.0
+
 #: optional per-DRG columns a weight table may carry (an imported city table, for instance)
 OPTIONAL_WEIGHT_COLUMNS = ("mean_cost", "mean_los", "low_k", "high_k")
 
@@ -85,10 +88,13 @@ def weight_table(weights: Any) -> pl.DataFrame:
     dup = wt.filter(pl.col("drg").is_duplicated())
     if dup.height:
         raise InputError(f"weight table lists DRG {dup['drg'][0]!r} more than once")
-    bad = wt.filter(pl.col("rw").is_null() | ~pl.col("rw").is_finite() | (pl.col("rw") <= 0))
+    # real weights lie far inside (0, MAX_RW]: Harbin 2024's largest is about 36
+    bad = wt.filter(pl.col("rw").is_null() | ~pl.col("rw").is_finite() | (pl.col("rw") <= 0)
+                    | (pl.col("rw") > MAX_RW))
     if bad.height:
         raise InputError(f"weight table: rw of DRG {bad['drg'][0]!r} is {bad['rw'][0]!r}; every "
-                         "weight must be a finite number > 0 (drop the row or fix the weight)")
+                         f"weight must be a finite number in (0, {MAX_RW:g}] (drop the row or fix "
+                         "the weight)")
     for c in ("low_k", "high_k"):
         if c in wt.columns:
             bad = wt.filter(pl.col(c).is_not_null() & (~pl.col(c).is_finite() | (pl.col(c) <= 0)))
