@@ -390,3 +390,26 @@ def test_short_repetitive_gbk_file_is_read_as_gb18030(tmp_path):
     # a stray byte that no Chinese encoding reads stays an error
     with pytest.raises(InputError, match="byte offset 4 is not valid UTF-8"):
         read_table(_write(tmp_path, "x.csv", b"a,b\n\xff,1\n"))
+
+
+def test_dask_output_folders_are_guarded_before_any_work(tmp_path):
+    pytest.importorskip("dask.dataframe")
+    from casemix.cli.dask_opts import group_on_dask, settle_on_dask
+
+    data = tmp_path / "in"
+    data.mkdir()
+    part = data / "part.00000.parquet"
+    pl.DataFrame({"case_id": ["a"]}).write_parquet(part)
+    before = part.read_bytes()
+    # the spec is never reached: the folder check comes first
+    for out in (data, data / "sub"):
+        with pytest.raises(InputError, match="would destroy the input"):
+            group_on_dask(data, out, "casemix-demo", "batch", "no-such-spec")
+    with pytest.raises(InputError, match="would destroy the input"):
+        settle_on_dask(data, data, None, "no-such-spec")
+    done = tmp_path / "out"
+    done.mkdir()
+    (done / "part.00000.parquet").write_bytes(before)
+    with pytest.raises(InputError, match="already holds output .*pass --force"):
+        group_on_dask(data, done, "casemix-demo", "batch", "no-such-spec")
+    assert part.read_bytes() == before

@@ -96,14 +96,32 @@ def write_dataset(ddf: Any, folder: str | Path) -> int:
     return int(counts["rows"].sum())
 
 
-def _out_folder(output: Path) -> Path:
+def _out_folder(output: Path, inputs: tuple[Path | None, ...] = (), force: bool = False,
+                written: tuple[str, ...] = ("part.*.parquet",)) -> Path:
+    """The output folder, checked before any work: never the input, never inside it or
+    around it (old parts are deleted before writing), and replaced only with ``force``."""
+    from casemix.errors import InputError
+
     if output.suffix.lower() == ".csv":
         raise click.BadParameter("with --dask the output is a folder of Parquet files, not a CSV "
                                  "file", param_hint="-o")
+    out = output.resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        src = Path(given).resolve()
+        if src == out or src.is_relative_to(out) or out.is_relative_to(src):
+            raise InputError(f"{output}: the output folder is, holds or lies inside the input "
+                             f"{given}; writing it would destroy the input. Choose another folder")
+    found = [p for pattern in written for p in output.glob(pattern)]
+    if found and not force:
+        raise InputError(f"{output} already holds output ({found[0].name}, …); pass --force "
+                         "to overwrite it")
     return output
 
 
-def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec: str) -> dict:
+def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec: str, *,
+                  force: bool = False) -> dict:
     """Group INPUT on Dask into the Parquet folder OUTPUT; return counts for the summary.
 
     Returns
@@ -121,7 +139,7 @@ def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec
     import casemix
     import casemix.dask as cd
 
-    out = _out_folder(output)
+    out = _out_folder(output, (input_path,), force)
     sch = casemix.load_scheme(scheme)
     start = time.perf_counter()
     with _connect(spec):
@@ -141,7 +159,8 @@ def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec
 
 def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
                    weights_path: Path | None = None, points: str | None = None,
-                   group_col: str = "drg", fmt: str = "parquet") -> tuple[Any, dict[str, Path]]:
+                   group_col: str = "drg", fmt: str = "parquet",
+                   force: bool = False) -> tuple[Any, dict[str, Path]]:
     """Settle grouped CASES on Dask; cases to ``OUTPUT/cases/`` (Parquet), tables beside them.
 
     ``hospitals`` and ``region`` (small) are written as ``OUTPUT/hospitals.<fmt>`` and
@@ -154,8 +173,10 @@ def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
 
     import casemix.dask as cd
     from casemix._frames import read_path
+    from casemix.io import write_table
 
-    out = _out_folder(output)
+    out = _out_folder(output, (cases_path, weights_path), force,
+                      ("cases/part.*.parquet", f"hospitals.{fmt}", f"region.{fmt}"))
     out.mkdir(parents=True, exist_ok=True)
     w = read_path(weights_path) if weights_path else None
     with _connect(spec):
@@ -167,6 +188,5 @@ def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
     for name in ("hospitals", "region"):
         frame = pl.from_pandas(getattr(s, name))
         path = out / f"{name}.{fmt}"
-        frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
-        paths[name] = path
+        paths[name] = write_table(frame, path, force=True)  # checked above, before the work
     return dataclasses.replace(s, cases=cases_dir), paths

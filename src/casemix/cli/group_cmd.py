@@ -52,7 +52,7 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
 
         from casemix.cli.dask_opts import group_on_dask
 
-        info = group_on_dask(input_path, output, scheme, engine, dask_spec)
+        info = group_on_dask(input_path, output, scheme, engine, dask_spec, force=force)
         if quiet:
             return
         console.print(f"[bold]{info['rows']:,}[/] cases grouped on Dask ({info['partitions']} "

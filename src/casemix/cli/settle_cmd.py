@@ -143,7 +143,7 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
         from casemix.cli.dask_opts import settle_on_dask
 
         s, paths = settle_on_dask(cases, output, policy, dask_spec, weights_path=weights_path,
-                                  points=points, group_col=group_col, fmt=fmt)
+                                  points=points, group_col=group_col, fmt=fmt, force=force)
         if not quiet:
             from casemix.cli._render import console
 
