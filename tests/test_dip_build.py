@@ -160,20 +160,27 @@ def test_subtype_coefficients_kept_where_they_cut_cv():
                                                + [40.0, 70.0, 70.0, 40.0] * 10))
     cat = dip.build_catalog(h, threshold=15)
     k35 = next(g.group for g in cat.groups if g.dx_key.text == "K35.3")
-    assert cat.subtypes[(k35, "age", "18-64")] == pytest.approx(0.5, abs=0.01)
+    # 18-64 is the reference band: no coefficient is written for it (DIP 3.0 draft §5.2 二)
+    assert (k35, "age", "18-64") not in cat.subtypes
     assert cat.subtypes[(k35, "age", "65+")] == pytest.approx(1.5, abs=0.01)
     assert not any(g != k35 for g, _, _ in cat.subtypes)
     # settlement applies them: an old patient's case scores 1.5 x the group score
     from casemix.dip.settle import case_scores
 
     out = case_scores(dip.group(h, cat), catalog=cat)
-    assert out["dip_subtype_coefficient"][0] == cat.subtypes[(k35, "age", "18-64")]
+    assert out["dip_subtype_coefficient"][0] == 1.0          # an ordinary adult
     assert out["dip_subtype_coefficient"][20] == cat.subtypes[(k35, "age", "65+")]
     assert out["dip_subtype_coefficient"][40] == 1.0
-    # the high/low-cost rules compare a sub-typed case with its sub-type's mean
-    young = out["dip_subtype_coefficient"][0]
-    assert out["dip_ref_cost"][0] == pytest.approx(k35_mean(cat, k35) * young)
-    assert set(out["dip_cost_class"].to_list()[:40]) == {"normal"}
+    # the high-cost rule compares a sub-typed case with its sub-type's mean
+    assert out["dip_ref_cost"][20] == pytest.approx(k35_mean(cat, k35) * 1.5, abs=200)
+    assert out["dip_ref_cost"][0] == pytest.approx(k35_mean(cat, k35))
+    # adults against the whole group's mean (20,000): 9,000 < 50% -> very-low-cost,
+    # scored score x 9,000 / 20,000 (no hospital coefficient here)
+    classes = out["dip_cost_class"].to_list()[:40]
+    assert [i for i, c in enumerate(classes) if c == "low"] == [2, 6, 10, 14, 18]
+    s = out["dip_base_score"][2]
+    assert out["dip_case_score"][2] == pytest.approx(s * 9_000 / k35_mean(cat, k35))
+    assert set(classes[20:]) == {"normal"}
 
 
 def k35_mean(cat, gid):

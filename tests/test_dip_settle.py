@@ -107,7 +107,43 @@ def _settle_example(**kw):
                  ("H2", "G1", "core", 1000.0, 4_000), ("H2", None, None, None, 50)],
                 discharge_date=[dt.date(2024, 1, 5), dt.date(2024, 2, 5), dt.date(2024, 1, 9),
                                 dt.date(2024, 3, 1)])
+    # this example prices low cost by the group mean (the 1.0 reading); the draft's
+    # payment-standard reading has its own tests below
+    kw.setdefault("low_reference", "mean")
     return dip.settle(g, "10000.00", fund_ratio=0.8, group_means=MEANS, **kw)
+
+
+def test_very_low_cost_against_the_payment_standard_by_hand():
+    # DIP 3.0 draft §5.3 二.1: standard = score x point value x hospital coefficient
+    # = 1000 x 10 x 1.2 = 12,000; cost 5,500 < 50% of it (6,000) -> very-low-cost,
+    # score = 1000 x 1.2 x 5,500 / 12,000 = 550
+    g = grouped([("H1", "G1", "core", 1000.0, 5_500), ("H1", "G1", "core", 1000.0, 6_500),
+                 ("H2", "G1", "core", 1000.0, 5_500)])
+    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2},
+                      point_value=10.0)
+    assert out["dip_low_ref_cost"].to_list() == pytest.approx([12_000, 12_000, 10_000])
+    assert out["dip_cost_class"].to_list() == ["low", "normal", "normal"]
+    assert out["dip_case_score"].to_list() == pytest.approx([550.0, 1200.0, 1000.0])
+    # the 1.0 reading compares with the group mean (10,000) without the coefficient
+    old = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2},
+                      point_value=10.0, low_reference="mean")
+    assert old["dip_cost_class"].to_list() == ["normal"] * 3
+    # without a point value the standard is priced at the scores' own point value
+    # (group mean x hospital coefficient): 10,000 x 1.2 = 12,000 here too
+    same = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2})
+    assert same["dip_case_score"].to_list() == pytest.approx([550.0, 1200.0, 1000.0])
+    with pytest.raises(PolicyError):
+        case_scores(g, group_means=MEANS, low_reference="median")
+
+
+def test_settle_prices_the_low_cost_standard_at_the_year_start_value():
+    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H2", "G1", "core", 1000.0, 4_000)])
+    # year-start value 3.5: standard 3,500, 4,000 is not below 1,750 -> full score
+    r = dip.settle(g, "10000.00", group_means=MEANS, year_start_value=3.5)
+    assert r.cases["dip_case_score"].to_list() == [1000.0, 1000.0]
+    # year-start value 10: standard 10,000, 4,000 < 5,000 -> 1000 x 4,000 / 10,000 = 400
+    r = dip.settle(g, "10000.00", group_means=MEANS, year_start_value=10.0)
+    assert r.cases["dip_case_score"].to_list() == [1000.0, 400.0]
 
 
 def test_settlement_to_the_fen():
@@ -207,8 +243,9 @@ def test_subtypes_age_and_cv_rule():
     g = grouped([("H1", "G1", "core", 0, c) for c in (100, 100, 300, 300)],
                 age=[30.0, 40.0, 70.0, 80.0], age_days=[None] * 4)
     sc = subtype_coefficients(g, dimensions=("age",))
-    assert sc["subtype"].to_list() == ["18-64", "65+"]
-    assert sc["coefficient"].to_list() == pytest.approx([0.5, 1.5])
+    # 18-64 is the reference band (coefficient 1, no row); 65+: 300 / 200 = 1.5
+    assert sc["subtype"].to_list() == ["65+"]
+    assert sc["coefficient"].to_list() == pytest.approx([1.5])
     assert sc["cv_before"][0] == pytest.approx(0.5) and sc["cv_after"][0] == pytest.approx(0.0)
     assert sc["used"].all()
     # no CV gain -> not used
@@ -224,14 +261,23 @@ def test_subtype_labels():
         "pproc": [None, "99.2500", None, None, None, None],
         "oproc": [[], [], [], [], [], []],
         "age": [70.0, 50.0, 60.0, 0.0, 0.0, 5.0], "age_days": [None, None, None, 10.0, 200.0, None],
-        "discharge": [1.0, 1.0, 5.0, 1.0, 1.0, 1.0]},
+        "discharge": [1.0, 1.0, 5.0, 1.0, 1.0, 1.0], "los": [4.0, 5.0, 1.0, 4.0, 4.0, 4.0],
+        "icu_days": [None, 1.0, 2.0, 7.0, 8.0, 31.0]},
         schema_overrides={"sdx": pl.List(pl.String), "oproc": pl.List(pl.String),
                           "pproc": pl.String})
     lab = subtype_labels(f)
     assert lab["subtype_age"].to_list() == ["65+", "18-64", "18-64", "0-28d", "29d-1y", "1-6"]
+    # death needs no stay length (draft: "死亡病例"); the others a stay over 3 days
     assert lab["subtype_tumour"].to_list() == ["metastasis", "radio_chemo", "death", "none",
                                               "none", "none"]
     assert lab["subtype_severity"].null_count() == 6
+    # ICU-day bands 2-7, 8-14, 15-30, 31+ (draft §5.2 二(四)3); under 2 days none
+    assert lab["subtype_icu"].to_list() == ["none", "none", "2-7", "2-7", "8-14", "31+"]
+    # a stay of 3 days or less (or unknown) triggers no metastasis / radio-chemo sub-type
+    short = subtype_labels(f.with_columns(los=pl.Series([3.0, None, 1.0, 4.0, 4.0, 4.0])))
+    assert short["subtype_tumour"].to_list()[:3] == ["none", "none", "death"]
+    assert subtype_labels(f.drop("los"))["subtype_tumour"].to_list()[:3] == \
+        ["none", "none", "death"]
 
 
 def test_severity_from_a_drg_scheme_cc_table():
@@ -240,11 +286,15 @@ def test_severity_from_a_drg_scheme_cc_table():
         exclusions = {"J18.900": "9"}
 
     f = pl.DataFrame({"pdx": ["J18.900"] * 4,
-                      "sdx": [["E11.900", "J96.000"], ["E11.900"], ["I10.x00"], []]},
+                      "sdx": [["E11.900", "J96.000"], ["E11.900"], ["I10.x00"], []],
+                      "los": [5.0] * 4},
                      schema_overrides={"sdx": pl.List(pl.String)})
     lab = subtype_labels(f, scheme=FakeScheme())
     # I10.x00 shares the principal diagnosis's exclusion table 9: excluded
     assert lab["subtype_severity"].to_list() == ["MCC", "CC", "none", "none"]
+    # a 3-day stay takes no severity sub-type (draft: "住院天数 3 天以上")
+    lab3 = subtype_labels(f.with_columns(los=pl.lit(3.0)), scheme=FakeScheme())
+    assert lab3["subtype_severity"].to_list() == ["none"] * 4
 
 
 def test_scores_need_columns():
@@ -259,7 +309,7 @@ def test_severity_with_a_loaded_drg_scheme():
     level, table = scheme.cc["J96.000"]
     assert scheme.exclusions["J18.900"] != table  # so J96.000 counts for a J18.900 case
     f = pl.DataFrame({"pdx": ["J18.900", "J18.900", "I63.900"],
-                      "sdx": [["J96.000"], ["J18.000"], []]},
+                      "sdx": [["J96.000"], ["J18.000"], []], "los": [4.0, 4.0, 4.0]},
                      schema_overrides={"sdx": pl.List(pl.String)})
     lab = subtype_labels(f, scheme=scheme)
     # J18.000 shares J18.900's exclusion table 1: excluded
@@ -274,3 +324,39 @@ def test_summaries_come_back_as_pandas_for_pandas_input():
     assert r.point_value == pytest.approx(1000 / 1500)
     assert isinstance(dip.scores(g.to_pandas()), pd.DataFrame)
     assert isinstance(dip.hospital_coefficients(g.to_pandas(), MEANS), pd.DataFrame)
+
+
+def test_one_subtype_applies_the_highest_that_triggers():
+    # DIP 3.0 draft §5.2 二(二): a case meeting several sub-type rules takes the one with
+    # the highest coefficient (issue 13.2: not the product of them)
+    import dataclasses
+
+    demo = dip.load_catalog("dip-demo")
+    cat = dataclasses.replace(demo, subtypes={("D0029", "tumour", "metastasis"): 1.25,
+                                              ("D0029", "icu", "8-14"): 1.6,
+                                              ("D0029", "age", "65+"): 1.1,
+                                              ("D0029", "age", "7-17"): 0.9})
+    g = grouped([("H1", "D0029", "core", 1000.0, 20_000)] * 5,
+                age=[70.0, 70.0, 70.0, 40.0, 12.0], los=[5.0, 5.0, 2.0, 5.0, 5.0],
+                icu_days=[10.0, None, None, 3.0, None],
+                sdx=[["C78.000"], ["C78.000"], ["C78.000"], [], []])
+    out = case_scores(g, catalog=cat, group_means=pl.DataFrame(
+        {"dip_group": ["D0029"], "mean_cost": [20_000.0]}))
+    # 1.6 (ICU 8-14) beats 1.25 and 1.1; metastasis beats 65+; a 2-day stay has no
+    # metastasis sub-type; an adult in ICU 2-7 (no coefficient) takes 1; a child 0.9
+    assert out["dip_subtype_coefficient"].to_list() == [1.6, 1.25, 1.1, 1.0, 0.9]
+    assert out["dip_case_score"].to_list() == pytest.approx([1600.0, 1250.0, 1100.0, 1000.0,
+                                                             900.0])
+
+
+def test_catalog_refuses_a_reference_band_row(tmp_path):
+    import shutil
+
+    from casemix.errors import SchemeError
+
+    folder = tmp_path / "cat"
+    shutil.copytree(dip.load_catalog("dip-demo").path, folder)
+    with open(folder / "subtypes.csv", "a", encoding="utf-8") as fh:
+        fh.write("D0011,age,18-64,0.857,\n")
+    with pytest.raises(SchemeError, match="no sub-type"):
+        dip.load_catalog(folder)

@@ -29,6 +29,7 @@ SAMPLE = {
     "discharge_date": ("2024/1/9", dt.date(2024, 1, 9)), "insurance_type": ("310", "310"),
     "department": ("心内科", "心内科"), "year": ("2024", 2024), "drg": ("FR23", "FR23"),
     "adrg": ("FR2", "FR2"), "mdc": ("MDCF", "MDCF"), "hospital_level": ("3", "3"),
+    "icu_days": ("１０", 10.0),
     "assist_status": ("低保", "低保"), "inscp_scp_amt": ("1,000.5", 1000.5),
     "preselfpay_amt": ("２０", 20.0), "fulamt_ownpay_amt": ("0", 0.0),
     "special_drug_amt": ("5", 5.0), "referral": ("是", "是"), "major_disease": ("否", "否"),

@@ -57,6 +57,10 @@ STEP_ALIASES: dict[str, tuple[str, ...]] = {
     "mdc": ("mdc", "mdc_code", "MDC编码"),
     "hospital_level": ("hospital_level", "hosp_level", "hosp_lv", "医院等级", "医院级别",
                        "医疗机构等级"),
+    # days in an intensive-care ward (监护病房: 层流洁净病房, 层流洁净简易病房, 监护病房),
+    # read by the DIP ICU-day sub-type (casemix.dip.scores.subtype_labels)
+    "icu_days": ("icu_days", "icu_day", "重症监护天数", "重症监护室天数", "监护病房住院天数",
+                 "重症监护病房天数"),
 }
 
 # The patient-side benefit cascade (casemix.benefits): the cost parts of the

@@ -48,6 +48,7 @@ NON_NEGATIVE = ("total_cost", "inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_
 _WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
 _ALIASES = {**SCALAR_ALIASES, **STEP_ALIASES, **BENEFIT_ALIASES}
 _MONEY = ("inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt", "special_drug_amt")
+_COUNTS = ("icu_days",)  # step columns read as numbers (the DIP ICU-day sub-type)
 _RAW = ("referral", "major_disease")  # flags: found by name, read by their step
 _ASIDE = "\x00casemix:aside:"  # an input column that shares a canonical name it does not feed
 _REASONS = ("missing", "malformed", "negative")
@@ -128,7 +129,7 @@ class Canonical:
 
 
 def _kind(name: str) -> str:
-    if name in NUMERIC_FIELDS or name in _MONEY:
+    if name in NUMERIC_FIELDS or name in _MONEY or name in _COUNTS:
         return "number"
     if name in _RAW:
         return "raw"

@@ -373,10 +373,12 @@ def _load_groups(path: Path) -> tuple[DipGroup, ...]:
 
 
 #: auxiliary sub-type labels per dimension (casemix.dip.scores.subtype_labels)
+#: 18-64 (the reference age band) and "none" are no sub-type and take no coefficient
 SUBTYPES: dict[str, tuple[str, ...]] = {
-    "age": ("0-28d", "29d-1y", "1-6", "7-17", "18-64", "65+"),
-    "severity": ("MCC", "CC", "none"),
-    "tumour": ("death", "metastasis", "radio_chemo", "none"),
+    "age": ("0-28d", "29d-1y", "1-6", "7-17", "65+"),
+    "severity": ("MCC", "CC"),
+    "tumour": ("death", "metastasis", "radio_chemo"),
+    "icu": ("2-7", "8-14", "15-30", "31+"),
 }
 
 
@@ -392,6 +394,10 @@ def _load_subtypes(path: Path, groups: dict[str, int]) -> dict[tuple[str, str, s
             raise SchemeError(f"unknown dimension {row['dimension']!r}; use "
                               f"{', '.join(SUBTYPES)}", file=str(path), line=line,
                               column="dimension")
+        if row["subtype"] in ("18-64", "none"):
+            raise SchemeError(f"{row['subtype']!r} is no sub-type (the reference, coefficient "
+                              f"1 by DIP 3.0 draft §5.3 一); delete the line", file=str(path),
+                              line=line, column="subtype")
         if row["subtype"] not in SUBTYPES[row["dimension"]]:
             raise SchemeError(f"unknown {row['dimension']} sub-type {row['subtype']!r}; use "
                               f"{', '.join(SUBTYPES[row['dimension']])}", file=str(path),

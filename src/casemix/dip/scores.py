@@ -10,9 +10,11 @@ Sources (see ``docs/dip-rules.md``):
   readings are offered (``blend="mean"`` / ``blend="sum"``).
 - Hospital coefficient: hospital (or level) cost over the cost its case mix
   predicts; primary-care (基层) groups carry none [spec].
-- Auxiliary sub-types (辅助目录): age bands, CC/MCC severity, tumour
-  (metastasis, radio/chemotherapy, death); coefficient ``m_j / M_group``,
-  kept only where it lowers the group's CV by at least 20% [spec].
+- Auxiliary sub-types (辅助目录): age bands (18–64 is the reference band,
+  not a sub-type), CC/MCC severity and tumour (metastasis,
+  radio/chemotherapy) for stays over 3 days, death, ICU-day bands 2–7,
+  8–14, 15–30, 31+; coefficient ``m_j / M_group``, kept only where it
+  lowers the group's CV by at least 20% [spec: DIP 3.0 draft §5.2 二].
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ import polars as pl
 from casemix._frames import summary_like, to_polars
 from casemix.errors import InputError
 
-__all__ = ["AGE_BANDS", "hospital_coefficients", "scores", "subtype_coefficients",
-           "subtype_labels", "year_weights_for"]
+__all__ = ["AGE_BANDS", "ICU_BANDS", "NOT_SUBTYPE", "hospital_coefficients", "scores",
+           "subtype_coefficients", "subtype_labels", "year_weights_for"]
 
 #: age bands of the DIP auxiliary catalogue [spec: DIP 技术规范 辅助目录]
 AGE_BANDS = ("0-28d", "29d-1y", "1-6", "7-17", "18-64", "65+")
+#: ICU-day bands (监护病房住院天数分型: 2-7, 8-14, 15-30, 31+ days) [spec: 3.0 draft §5.2 二(四)3]
+ICU_BANDS = ("2-7", "8-14", "15-30", "31+")
+#: labels that are no sub-type: the reference age band and "none" (coefficient 1) [spec:
+#: 3.0 draft §5.3 一, only cases "纳入辅助分型调节" take a sub-type coefficient]
+NOT_SUBTYPE = frozenset({"18-64", "none"})
+#: tumour and severity sub-types need a stay over this many days [spec: 3.0 draft §5.2 二(四)]
+MIN_SUBTYPE_LOS = 3
 
 # radiotherapy (92.2x) and chemotherapy / biological therapy (99.25, 99.28) procedure prefixes
 _RADIO_CHEMO_PROC = ("92.2", "99.25", "99.28")
@@ -198,20 +207,41 @@ def _severity(df: pl.DataFrame, scheme: Any) -> pl.Series:
     return pl.Series("subtype_severity", out, dtype=pl.String)
 
 
-def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
-    """Auxiliary sub-type of each case: ``subtype_age``, ``subtype_severity``, ``subtype_tumour``.
+def _icu_band(days: pl.Expr) -> pl.Expr:
+    return (pl.when(days >= 31).then(pl.lit("31+"))
+            .when(days >= 15).then(pl.lit("15-30"))
+            .when(days >= 8).then(pl.lit("8-14"))
+            .when(days >= 2).then(pl.lit("2-7"))
+            .otherwise(pl.lit("none")))
 
-    Age bands 0–28 days, 29 days–1 year, 1–6, 7–17, 18–64, >= 65 [spec];
-    severity from CC/MCC secondary diagnoses of a DRG ``scheme``
-    (``casemix.load_scheme``; null without one); tumour: ``death``
-    (离院方式 5), ``metastasis`` (a secondary diagnosis in C77–C79),
-    ``radio_chemo`` (procedure 92.2x / 99.25 / 99.28 or diagnosis
-    Z51.0 / Z51.1), else ``none`` — the first that applies, in that order.
+
+def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
+    """Auxiliary sub-type of each case in each dimension.
+
+    Columns ``subtype_age``, ``subtype_severity``, ``subtype_tumour``,
+    ``subtype_icu`` [spec: DIP 3.0 draft §5.2 二(四)]:
+
+    - age bands 0–28 days, 29 days–1 year, 1–6, 7–17, 18–64, >= 65; 18–64
+      is the reference band (no sub-type, :data:`NOT_SUBTYPE`);
+    - severity from CC/MCC secondary diagnoses of a DRG ``scheme``
+      (``casemix.load_scheme``; null without one), only for a stay of more
+      than 3 days (``los``), else ``none``;
+    - tumour: ``death`` (离院方式 5, any stay), then for a stay of more than
+      3 days ``metastasis`` (a secondary diagnosis in C77–C79) or
+      ``radio_chemo`` (procedure 92.2x / 99.25 / 99.28 or diagnosis
+      Z51.0 / Z51.1), else ``none``;
+    - ICU days (``icu_days``): ``2-7``, ``8-14``, ``15-30``, ``31+``, else
+      ``none``.
+
+    Without a ``los`` column no stay counts as longer than 3 days (the
+    condition cannot be shown), so only death triggers a tumour sub-type.
     """
     df = to_polars(cases)
     cols = set(df.columns)
-    num = {c: (pl.col(c).cast(pl.Float64) if c in cols else pl.lit(None, pl.Float64))
-           for c in ("age", "age_days", "discharge")}
+    num = {c: (pl.col(c).cast(pl.Float64, strict=False) if c in cols
+               else pl.lit(None, pl.Float64))
+           for c in ("age", "age_days", "discharge", "los", "icu_days")}
+    long_stay = (num["los"] > MIN_SUBTYPE_LOS).fill_null(False)
     sdx = pl.col("sdx") if "sdx" in cols else pl.lit([], pl.List(pl.String))
     procs = pl.concat_list(pl.col("pproc").fill_null("") if "pproc" in cols else pl.lit(""),
                            pl.col("oproc").fill_null([]) if "oproc" in cols
@@ -227,19 +257,23 @@ def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
     out = df.select(
         _age_band(num["age"], num["age_days"]).alias("subtype_age"),
         pl.when(num["discharge"] == 5).then(pl.lit("death"))
-        .when(metastasis).then(pl.lit("metastasis"))
-        .when(radio).then(pl.lit("radio_chemo"))
-        .otherwise(pl.lit("none")).alias("subtype_tumour"))
+        .when(long_stay & metastasis).then(pl.lit("metastasis"))
+        .when(long_stay & radio).then(pl.lit("radio_chemo"))
+        .otherwise(pl.lit("none")).alias("subtype_tumour"),
+        _icu_band(num["icu_days"]).alias("subtype_icu"),
+        long_stay.alias("_long"))
     if scheme is not None and {"pdx", "sdx"} <= cols:
-        sev = _severity(df, scheme)
+        sev = pl.Series("subtype_severity", _severity(df, scheme), dtype=pl.String)
+        out = out.with_columns(pl.when(pl.col("_long")).then(sev).otherwise(pl.lit("none"))
+                               .alias("subtype_severity"))
     else:
-        sev = pl.Series("subtype_severity", [None] * df.height, dtype=pl.String)
-    return out.with_columns(sev).select("subtype_age", "subtype_severity", "subtype_tumour")
+        out = out.with_columns(pl.lit(None, pl.String).alias("subtype_severity"))
+    return out.select("subtype_age", "subtype_severity", "subtype_tumour", "subtype_icu")
 
 
 def subtype_coefficients(grouped: Any, *, scheme: Any = None, group_col: str = "dip_group",
                          cost: str = "total_cost", min_cv_reduction: float = 0.20,
-                         dimensions: tuple[str, ...] = ("age", "severity", "tumour")
+                         dimensions: tuple[str, ...] = ("age", "severity", "tumour", "icu")
                          ) -> pl.DataFrame:
     """Auxiliary sub-type coefficients ``m_j / M_group`` and whether each dimension is used.
 
@@ -247,7 +281,10 @@ def subtype_coefficients(grouped: Any, *, scheme: Any = None, group_col: str = "
     costs; ``cv_after`` = the SD of costs around their sub-type means
     (pooled within sub-types) / the group mean. The dimension is ``used``
     when ``cv_after <= (1 − min_cv_reduction) × cv_before`` (a cut of at
-    least 20% [spec]).
+    least 20% [spec]). ``M_group`` is the mean of all the group's cases
+    (draft: "该病种上年度全部病例平均住院费用"). Rows are written for the
+    sub-types only: the reference age band 18–64 and ``none`` take no
+    coefficient (they still form their own cluster in ``cv_after``).
 
     Returns ``dip_group``, ``dimension``, ``subtype``, ``n``, ``mean_cost``,
     ``coefficient``, ``cv_before``, ``cv_after``, ``used``.
@@ -274,6 +311,7 @@ def subtype_coefficients(grouped: Any, *, scheme: Any = None, group_col: str = "
                                        pl.col("ms").first().alias("mean_cost"),
                                        (pl.col("ms").first() / pl.col("mg").first())
                                        .alias("coefficient"))
+        sub = sub.filter(~pl.col("s").is_in(list(NOT_SUBTYPE)))
         frames.append(sub.join(cv, on="g").with_columns(
             pl.lit(dim).alias("dimension"),
             (pl.col("cv_after") <= (1 - min_cv_reduction) * pl.col("cv_before")

@@ -154,7 +154,8 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
                 level_col: str | None = None, hospital_coefficients: Any = None,
                 by: str = "hospital_id", subtypes: bool = True, scheme: Any = None,
                 rules: CostRules = CostRules(), cost: str = "total_cost",
-                same_rate_groups: Sequence[str] = (), mapping: dict[str, str] | None = None) -> Any:
+                same_rate_groups: Sequence[str] = (), mapping: dict[str, str] | None = None,
+                point_value: float | None = None, low_reference: str = "standard") -> Any:
     """Each case's DIP score after coefficients and the high/low-cost rules.
 
     Parameters
@@ -177,9 +178,22 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         Further groups paid alike at every level (基层病种 / 同等费率, coefficient
         1) [A-规 §19, A §3.4]; ``dip_type == "primary"`` groups always are.
     subtypes
-        Apply the catalog's auxiliary sub-type coefficients (``subtypes.csv``).
+        Apply the catalog's auxiliary sub-type coefficients (``subtypes.csv``):
+        of the sub-types a case falls in, the one with the highest
+        coefficient applies (not their product) [spec: 3.0 draft §5.2 二(二)
+        "纳入该病种辅助分型触发系数最高的分型"]; a case in no sub-type takes 1.
     rules
         High/low-cost thresholds.
+    point_value, low_reference
+        The very-low-cost rule [spec: 3.0 draft §5.3 二.1]. ``"standard"``
+        (default): a case is very-low-cost when its cost is below ``low`` ×
+        its payment standard ``score × point value × hospital coefficient ×
+        sub-type coefficient``, and then scores ``score × coefficients ×
+        cost ÷ standard``; without ``point_value`` the standard is priced at
+        the point value the scores were built at (group mean × hospital
+        coefficient × sub-type coefficient). ``"mean"``: the DIP 1.0
+        reading, compared with the group mean × sub-type coefficient, no
+        hospital coefficient.
     mapping
         ``{your column: canonical name}`` besides the aliases of
         ``docs/cases.md``.
@@ -196,6 +210,8 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
 
     Notes
     -----
+    ``dip_low_ref_cost`` is the very-low-cost reference (the payment
+    standard, or the sub-type mean with ``low_reference="mean"``).
     The reference mean ``dip_ref_cost`` is the group mean × the case's
     sub-type coefficient (the sub-type's mean). A ``review`` case (> 5 ×
     mean) is scored by the high-cost formula until reviewed [reading
@@ -207,7 +223,12 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         raise InputError(f"case_scores needs column {missing[0]!r}; group the cases with "
                          "casemix.dip.group first")
     c = canonical(grouped, mapping, need=(cost, "dip_group", "dip_score"),
-                  optional=tuple(x for x in (by, level_col) if x), step="DIP case scores")
+                  optional=tuple(x for x in (by, level_col, "los", "icu_days") if x),
+                  step="DIP case scores")
+    if low_reference not in ("standard", "mean"):
+        raise PolicyError(f"low_reference must be 'standard' or 'mean', not {low_reference!r}")
+    if point_value is not None and not (math.isfinite(point_value) and point_value > 0):
+        raise PolicyError(f"point_value must be positive, got {point_value}")
     df = c.used
     n = df.height
     w = df.select(pl.col("dip_group").cast(pl.String).alias("g"),
@@ -259,42 +280,55 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         cat = load_catalog(catalog)
         if cat.subtypes:
             labels = subtype_labels(df, scheme=scheme)
-            k = np.ones(n)
+            k = np.full(n, np.nan)
             g_list = w["g"].to_list()
-            for dim in ("age", "severity", "tumour"):
+            for dim in SUBTYPE_DIMENSIONS:
                 col = labels[f"subtype_{dim}"].to_list()
-                k *= np.array([cat.subtypes.get((g, dim, s), 1.0) for g, s in
-                               zip(g_list, col, strict=True)])
-            sub = pl.Series("k", k)
+                hit = np.array([cat.subtypes.get((g, dim, s), np.nan) for g, s in
+                                zip(g_list, col, strict=True)])
+                k = np.fmax(k, hit)  # the highest triggered sub-type wins; nan = not triggered
+            sub = pl.Series("k", np.where(np.isnan(k), 1.0, k))
     w = w.with_columns(sub)
 
     # a sub-typed case is compared with its sub-type's mean (m_j = coefficient × m), so an
     # old patient's cost is not counted high twice (reading chosen: docs/dip-rules.md)
     w = w.with_columns((pl.col("m") * pl.col("k")).alias("m"))
+    # very-low-cost reference: the case's own payment standard [3.0 draft §5.3 二.1]
+    if low_reference == "standard":
+        priced = pl.col("s") * point_value if point_value is not None else pl.col("m") / pl.col("k")
+        w = w.with_columns((priced * pl.col("f") * pl.col("k")).alias("std"))
+    else:
+        w = w.with_columns(pl.col("m").alias("std"))
     ratio = pl.col("c") / pl.col("m")
+    low_ratio = pl.col("c") / pl.col("std")
     has_m = pl.col("m").is_not_null() & (pl.col("m") > 0)
+    has_std = pl.col("std").is_not_null() & (pl.col("std") > 0)
     review = (ratio > rules.review) if rules.review is not None else pl.lit(False)
     cls = (pl.when(pl.col("g").is_null()).then(pl.lit("ungrouped"))
-           .when(~has_m).then(pl.lit("normal"))
-           .when(review).then(pl.lit("review"))
-           .when(ratio > rules.high).then(pl.lit("high"))
-           .when(ratio < rules.low).then(pl.lit("low"))
+           .when(has_m & review).then(pl.lit("review"))
+           .when(has_m & (ratio > rules.high)).then(pl.lit("high"))
+           .when(has_std & (low_ratio < rules.low)).then(pl.lit("low"))
            .otherwise(pl.lit("normal")))
     w = w.with_columns(cls.alias("cls"))
     base = pl.col("s") * pl.col("k") * pl.col("f")
     score = (pl.when(pl.col("cls") == "ungrouped").then(0.0)
              .when(pl.col("cls").is_in(["high", "review"])).then(base * ((ratio - rules.high) + 1))
-             .when(pl.col("cls") == "low").then(base * ratio)
+             .when(pl.col("cls") == "low").then(base * low_ratio)
              .otherwise(base))
     w = w.with_columns(score.alias("cs"))
     out = c.restore(df.with_columns(
         w["s"].alias("dip_base_score"), w["f"].alias("dip_coefficient"),
         w["k"].alias("dip_subtype_coefficient"), w["m"].alias("dip_ref_cost"),
+        w["std"].alias("dip_low_ref_cost"),
         w["cls"].alias("dip_cost_class"), w["cs"].alias("dip_case_score")), SCORE_COLUMNS)
     return like(out, grouped)
 
 
+#: sub-type dimensions a case score looks at (casemix.dip.scores.subtype_labels)
+SUBTYPE_DIMENSIONS = ("age", "severity", "tumour", "icu")
+
 SCORE_COLUMNS = ("dip_base_score", "dip_coefficient", "dip_subtype_coefficient", "dip_ref_cost",
+                 "dip_low_ref_cost",
                  "dip_cost_class", "dip_case_score")
 
 
@@ -333,6 +367,15 @@ def _fen_map(mapping: Mapping[str, Any] | None, hospitals: list[str]) -> np.ndar
     return np.array([yuan_to_fen(mapping.get(h, 0)) for h in hospitals], dtype=np.int64)
 
 
+def _standard_point_value(point_value: Any, year_start_value: float | None) -> float | None:
+    """The point value that prices the very-low-cost payment standard, if one is known."""
+    if year_start_value is not None:
+        return float(year_start_value)
+    if isinstance(point_value, (int, float)) and not isinstance(point_value, bool):
+        return float(point_value)
+    return None
+
+
 def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0,
            point_value: str | float = "settlement", trim: tuple[float, float] = (0.025, 0.975),
            year_start_value: float | None = None, prepayment_share: float = 0.9,
@@ -342,7 +385,8 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
            hospital_coefficients: Any = None, coefficient_by: str = "hospital_id",
            subtypes: bool = True, scheme: Any = None, rules: CostRules = CostRules(),
            cost: str = "total_cost", same_rate_groups: Sequence[str] = (),
-           mapping: dict[str, str] | None = None) -> DipSettlement:
+           mapping: dict[str, str] | None = None,
+           low_reference: str = "standard") -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
     Parameters
@@ -368,8 +412,11 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     assessment, deductions
         Per hospital: assessment coefficient (default 1) and audit deductions
         (yuan, default 0).
-    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules, same_rate_groups
-        Passed to :func:`case_scores` (``coefficient_by`` as its ``by``).
+    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules, same_rate_groups, low_reference
+        Passed to :func:`case_scores` (``coefficient_by`` as its ``by``); the
+        very-low-cost standard is priced at ``year_start_value``, else at a
+        numeric ``point_value``, else at the point value the scores were
+        built at (the settlement point value depends on the scores).
     mapping
         ``{your column: canonical name}`` besides the aliases of
         ``docs/cases.md``.  A case whose cost or hospital is missing or
@@ -394,7 +441,10 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
                                    level_col=level_col,
                                    hospital_coefficients=hospital_coefficients,
                                    by=coefficient_by, subtypes=subtypes, scheme=scheme,
-                                   rules=rules, cost=cost, same_rate_groups=same_rate_groups))
+                                   rules=rules, cost=cost, same_rate_groups=same_rate_groups,
+                                   low_reference=low_reference,
+                                   point_value=_standard_point_value(point_value,
+                                                                     year_start_value)))
     s = scored["dip_case_score"].to_numpy()
     total = float(s.sum())
     if total <= 0:
