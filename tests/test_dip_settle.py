@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import casemix.dip as dip
 from casemix.dip.scores import subtype_coefficients, subtype_labels, year_weights_for
 from casemix.dip.settle import (CostRules, case_scores, high_cost_score, low_cost_score,
-                                optimised_point_value, settlement_point_value,
-                                year_start_point_value)
+                                optimal_interval_point_value, optimised_point_value,
+                                settlement_point_value, year_start_point_value)
 from casemix.errors import InputError, PolicyError
 
 
@@ -97,6 +97,41 @@ def test_point_values_by_hand():
     assert optimised_point_value(np.arange(1, 42), np.ones(41)) == pytest.approx(21.0)
     # two cases cannot be trimmed: both kept
     assert optimised_point_value([10.0, 30.0], [1.0, 1.0]) == pytest.approx(20.0)
+
+
+def test_point_value_trims_on_cost_by_hand():
+    # DIP 3.0 draft §5.4 二(1): trim on the cost (住院费用) at 2.5% / 97.5%.
+    # costs 10, 20, 30, 40, scores 1, 1, 4, 1: quantiles 10.75 and 39.25 drop the
+    # 10 and 40 cases -> (20 + 30) / (1 + 4) = 10
+    costs, scores = [10.0, 20.0, 30.0, 40.0], [1.0, 1.0, 4.0, 1.0]
+    assert optimised_point_value(costs, scores) == pytest.approx(10.0)
+    # trimming the case point values (10, 20, 7.5, 40) drops 7.5 and 40 instead: 30 / 2
+    assert optimised_point_value(costs, scores, trim_on="point_value") == pytest.approx(15.0)
+    with pytest.raises(ValueError, match="trim_on"):
+        optimised_point_value(costs, scores, trim_on="score")
+
+
+def test_optimal_interval_point_values_by_hand():
+    # DIP 3.0 draft §5.4 二(2). Per hospital income / score: A 9, B 11, C 8; region
+    # 39,000 / 4,000 = 9.75; one dimension: A and C lie below -> 17,000 / 2,000 = 8.5
+    assert optimal_interval_point_value([9_000, 22_000, 8_000], [1_000, 2_000, 1_000]) == \
+        pytest.approx(8.5)
+    # two dimensions: point value and cost per point of A (9, 8), B (11, 10.5), C (8, 8.5),
+    # D (9.5, 9), E (9.2, 8.3); region (57,700 / 6,000, 54,800 / 6,000) = (9.617, 9.133).
+    # In the interval (both below, income covering cost): A, D, E (C's income < cost).
+    # E's angle is over 120 degrees, so E is the geometric median -> 9.2
+    inc = [9_000, 22_000, 8_000, 9_500, 9_200]
+    sc = [1_000, 2_000, 1_000, 1_000, 1_000]
+    co = [8_000, 21_000, 8_500, 9_000, 8_300]
+    assert optimal_interval_point_value(inc, sc, co) == pytest.approx(9.2)
+    # three points forming an equilateral triangle: the median is its centre
+    h = 3 ** 0.5 / 2
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, h]])
+    from casemix.dip.settle import _geometric_median
+
+    assert _geometric_median(pts) == pytest.approx([0.5, h / 3], abs=1e-9)
+    with pytest.raises(ValueError, match="optimal interval"):
+        optimal_interval_point_value([10, 10], [1, 1], [12, 12])
     with pytest.raises(ValueError):
         settlement_point_value(1, 0, 1)
 
@@ -234,9 +269,48 @@ def test_scores_three_year_blend_both_readings():
 def test_hospital_coefficients():
     g = grouped([("H1", "G1", "core", 0, 12_000), ("H1", "G2", "core", 0, 6_000),
                  ("H2", "G1", "core", 0, 8_000), ("H2", "G2", "primary", 0, 50_000)])
-    hc = dip.hospital_coefficients(g, MEANS)
+    # the case-mix-adjusted alternative: Σ cost / Σ group mean; primary groups left out
+    hc = dip.hospital_coefficients(g, MEANS, by="hospital_id", method="case_mix")
     assert hc["coefficient"].to_list() == pytest.approx([18_000 / 15_000, 0.8])
     assert hc["n"].to_list() == [2, 1]
+    with pytest.raises(PolicyError, match="group_scores"):
+        dip.hospital_coefficients(g, by="hospital_id", method="case_mix")
+
+
+def _level_history():
+    # level 3: 10,000 / 12,000 / 15,000 and level 2: 5,000 / 6,000 / 7,000 in 2021-2023
+    rows = [("H3", "G1", "core", 0, c) for c in (10_000, 12_000, 15_000)]
+    rows += [("H2", "G1", "core", 0, c) for c in (5_000, 6_000, 7_000)]
+    return grouped(rows, hospital_level=["3"] * 3 + ["2"] * 3, year=[2021, 2022, 2023] * 2)
+
+
+def test_hospital_level_coefficient_of_the_draft_by_hand():
+    # DIP 3.0 draft §5.2 一(一)1: level's 1:2:7-weighted mean cost per case / the city's.
+    # level 3: (10,000 + 2 x 12,000 + 7 x 15,000) / 10 = 13,900; level 2: 6,600;
+    # city: (15,000 + 2 x 18,000 + 7 x 22,000) / (2 + 4 + 14) = 10,250
+    hc = dip.hospital_coefficients(_level_history())
+    assert hc["hospital_level"].to_list() == ["2", "3"]
+    assert hc["coefficient"].to_list() == pytest.approx([6_600 / 10_250, 13_900 / 10_250])
+    assert hc["n"].to_list() == [3, 3]
+    # by group (§5.2 一(二)): one group here, so the same figures, keyed by group too
+    bg = dip.hospital_coefficients(_level_history(), method="by_group")
+    assert bg.columns == ["hospital_level", "dip_group", "n", "coefficient"]
+    assert bg["coefficient"].to_list() == pytest.approx([6_600 / 10_250, 13_900 / 10_250])
+
+
+def test_coefficient_per_unit_and_group_takes_precedence():
+    # a by-group coefficient (3.0 draft §5.2 一(二)) beats the unit's own; a group the
+    # table does not list takes the unit's (null-group row); primary groups none
+    g = grouped([("H1", "G1", "core", 100.0, 10_000), ("H1", "G2", "core", 100.0, 5_000),
+                 ("H2", "G1", "core", 100.0, 10_000), ("H1", "G3", "primary", 100.0, 10)],
+                hospital_level=["3", "3", "2", "3"])
+    table = pl.DataFrame({"hospital_level": ["3", "3", "2"], "dip_group": ["G1", None, "G2"],
+                          "coefficient": [1.5, 1.2, 0.8]})
+    out = case_scores(g, hospital_coefficients=table, by="hospital_level", low_reference="mean")
+    assert out["dip_coefficient"].to_list() == pytest.approx([1.5, 1.2, 1.0, 1.0])
+    dup = pl.concat([table, table.head(1)])
+    with pytest.raises(InputError, match="twice"):
+        case_scores(g, hospital_coefficients=dup, by="hospital_level")
 
 
 def test_subtypes_age_and_cv_rule():
@@ -323,7 +397,8 @@ def test_summaries_come_back_as_pandas_for_pandas_input():
     assert isinstance(r.hospitals, pd.DataFrame) and isinstance(r.region, pd.DataFrame)
     assert r.point_value == pytest.approx(1000 / 1500)
     assert isinstance(dip.scores(g.to_pandas()), pd.DataFrame)
-    assert isinstance(dip.hospital_coefficients(g.to_pandas(), MEANS), pd.DataFrame)
+    assert isinstance(dip.hospital_coefficients(g.to_pandas(), MEANS, by="hospital_id",
+                                                method="case_mix"), pd.DataFrame)
 
 
 def test_one_subtype_applies_the_highest_that_triggers():
@@ -360,3 +435,15 @@ def test_catalog_refuses_a_reference_band_row(tmp_path):
         fh.write("D0011,age,18-64,0.857,\n")
     with pytest.raises(SchemeError, match="no sub-type"):
         dip.load_catalog(folder)
+
+
+def test_standard_quota_scores_by_hand():
+    # DIP 3.0 draft §5.1 三 标准定额法: RW_i = m_i / M with a fixed M (M = score 1)
+    g = grouped([("H1", "G1", "core", 0, c) for c in (14_000, 16_000)]
+                + [("H1", "G2", "core", 0, 5_000)])
+    sc = dip.scores(g, method="standard", standard_cost=5_000)
+    assert sc["score"].to_list() == pytest.approx([3.0, 1.0])
+    assert dip.scores(g, method="standard", standard_cost=5_000, scale=1000)["score"][0] == \
+        pytest.approx(3000.0)
+    with pytest.raises(PolicyError, match="standard_cost"):
+        dip.scores(g, method="standard")

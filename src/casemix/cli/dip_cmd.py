@@ -210,7 +210,8 @@ def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None,
        province-pool figure [spec], so the rare patterns fold into
        comprehensive groups), scores blended 1:2:7;
     3. the next year's ``n`` cases grouped by that catalog;
-    4. hospital-level coefficients from the latest history year, the
+    4. hospital-level coefficients (the level's 1:2:7 mean cost per case ÷
+       the city's, DIP 3.0 draft §5.2 一), the
        year-start point value from the history (1:2:7), a fund of
        ``tightness`` × ``fund_ratio`` × the year's cost, and the settlement
        at the settlement point value.
@@ -240,8 +241,8 @@ def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None,
         ", ".join(f"{v} {k}" for k, v in counts.items()) + f" groups (threshold {threshold}).")
 
     past = group(history, cat)
-    latest = past.filter(pl.col("year") == max(years))
-    level_coef = hospital_coefficients(latest, cat.group_frame(), by="hospital_level")
+    # DIP 3.0 draft §5.2 一: the level's 1:2:7-weighted mean cost per case over the city's
+    level_coef = hospital_coefficients(past, by="hospital_level")
     costs, scores_y = [], []
     for y in years:
         py = past.filter((pl.col("year") == y) & pl.col("dip_group").is_not_null())
@@ -258,7 +259,7 @@ def run_dip_demo(seed: int = 2026, n: int = 20_000, out_dir: Path | None = None,
                    .agg(pl.len().alias("cases"))
                    .sort("cases", descending=True))
         table(by_type, "Cases by group type")
-        table(level_coef, "Hospital-level coefficients (latest history year)")
+        table(level_coef, "Hospital-level coefficients (1:2:7 over the history years)")
     fund = round(tightness * fund_ratio * float(grouped["total_cost"].sum()), 2)
     res = settle(grouped, f"{fund:.2f}", fund_ratio=fund_ratio, catalog=cat,
                  hospital_coefficients=level_coef, coefficient_by="hospital_level",

@@ -19,12 +19,13 @@ Sources (see ``docs/dip-rules.md``):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import polars as pl
 
 from casemix._frames import summary_like, to_polars
-from casemix.errors import InputError
+from casemix.errors import InputError, PolicyError
 
 __all__ = ["AGE_BANDS", "ICU_BANDS", "NOT_SUBTYPE", "hospital_coefficients", "scores",
            "subtype_coefficients", "subtype_labels", "year_weights_for"]
@@ -79,7 +80,7 @@ def _blended(stats: pl.DataFrame, keys: list[str], blend: str) -> pl.DataFrame:
 def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cost",
            year_col: str | None = "year", year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
            blend: str = "sum", method: str = "average", benchmark: str | None = None,
-           scale: float = 1000.0) -> pl.DataFrame:
+           scale: float | None = None, standard_cost: float | None = None) -> pl.DataFrame:
     """Group scores from a grouped history.
 
     Parameters
@@ -96,9 +97,13 @@ def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cos
         years the group has cases. The sources do not say which [spec].
     method
         ``"average"``: ``M`` = blended mean of all grouped cases;
-        ``"benchmark"``: ``M`` = blended mean of group ``benchmark``.
+        ``"benchmark"``: ``M`` = blended mean of group ``benchmark``;
+        ``"standard"`` (标准定额法): ``M`` = ``standard_cost``, a fixed
+        reference cost set by the region [spec: 3.0 draft §5.1 三,
+        "设定标准定额，例如设固定参数 M 相当于分值为 1"].
     scale
-        Points of a group costing ``M`` (1000 [spec]).
+        Points of a group costing ``M``: 1000 for the average and benchmark
+        methods, 1 for the standard quota ("M 相当于分值为 1") [spec].
 
     Returns
     -------
@@ -126,13 +131,20 @@ def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cos
         tot = (per.group_by("y").agg(pl.col("n").sum(), pl.col("sum").sum(), pl.col("w").first())
                .with_columns((pl.col("sum") / pl.col("n")).alias("mean")))
         big_m = _blended(tot, [], blend)["mean_cost"][0]
+    elif method == "standard":
+        if standard_cost is None or not (math.isfinite(standard_cost) and standard_cost > 0):
+            raise PolicyError(f"scores: method='standard' needs a positive standard_cost (the "
+                              f"fixed reference cost M), got {standard_cost!r}")
+        big_m = float(standard_cost)
     elif method == "benchmark":
         hit = groups.filter(pl.col("g") == benchmark)
         if hit.height == 0:
             raise InputError(f"scores: benchmark group {benchmark!r} has no case in the history")
         big_m = hit["mean_cost"][0]
     else:
-        raise ValueError(f"method must be 'average' or 'benchmark', not {method!r}")
+        raise ValueError(f"method must be 'average', 'benchmark' or 'standard', not {method!r}")
+    if scale is None:
+        scale = 1.0 if method == "standard" else 1000.0
     stats = d.group_by("g").agg(pl.len().alias("n"),
                                 (pl.col("c").std(ddof=0) / pl.col("c").mean()).alias("cv"))
     out = groups.join(stats, on="g").select(
@@ -141,32 +153,80 @@ def scores(grouped: Any, *, group_col: str = "dip_group", cost: str = "total_cos
     return summary_like(out, grouped)
 
 
-def hospital_coefficients(grouped: Any, group_scores: Any, *, by: str = "hospital_id",
-                          group_col: str = "dip_group", cost: str = "total_cost",
-                          type_col: str = "dip_type") -> pl.DataFrame:
-    """Hospital (or level) coefficients: actual cost over the cost the case mix predicts.
+def hospital_coefficients(grouped: Any, group_scores: Any = None, *, by: str = "hospital_level",
+                          method: str = "level", group_col: str = "dip_group",
+                          cost: str = "total_cost", type_col: str = "dip_type",
+                          year_col: str | None = "year",
+                          year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
+                          blend: str = "sum") -> pl.DataFrame:
+    """Hospital (医疗机构) coefficients of each unit (a level, a hospital type, a hospital).
 
-    ``coefficient_h = Σ cost / Σ mean_cost(group)`` over the unit's grouped
-    cases outside primary-care (基层) groups, which carry no coefficient
-    [spec]. This case-mix-adjusted ratio is the DIP reading of the DRG
-    rule "hospital mean of the group / all hospitals' mean" [city: fqjz1,
-    Jinhua], aggregated over groups by their case counts.
+    Methods [spec: DIP 3.0 draft §5.2 一]:
 
-    Returns ``by``, ``n``, ``coefficient``.
+    - ``"level"`` (default): the unit's 1:2:7-weighted mean cost per case
+      over the city's, "医疗机构调节系数=同级别类型医疗机构近三年数据病例加权平均
+      住院费用/全市近三年数据病例加权平均住院费用" (§5.2 一(一)1).
+    - ``"by_group"``: the same per group, "同级别类型医疗机构某病种近三年数据
+      病例加权平均住院费用/全市该病种近三年数据病例加权平均住院费用" (§5.2
+      一(二)); rows per unit and group.
+    - ``"case_mix"``: Σ cost ÷ Σ group mean cost (``group_scores``'
+      ``mean_cost``) over the unit's cases, a case-mix-adjusted ratio
+      (casemix's earlier reading, kept as a named alternative; no source).
+
+    Primary-care (基层) groups carry no coefficient and are left out of
+    every method [spec]. Years blend like :func:`scores` (``blend``,
+    ``year_weights``); without a ``year_col`` column all cases count once.
+
+    Returns ``by``, (``dip_group`` for ``by_group``), ``n`` (cases, all
+    years), ``coefficient``, sorted.
     """
     df = to_polars(grouped)
-    sc = to_polars(group_scores)
     _require(df, [by, group_col, cost], "hospital_coefficients")
-    _require(sc, ["dip_group", "mean_cost"], "hospital_coefficients (group scores)")
     d = df.select(pl.col(by).cast(pl.String).alias(by), pl.col(group_col).alias("dip_group"),
-                  pl.col(cost).cast(pl.Float64).alias("c"),
-                  (pl.col(type_col) if type_col in df.columns else pl.lit("core")).alias("t"))
-    d = d.filter(pl.col("dip_group").is_not_null() & (pl.col("t") != "primary"))
-    d = d.join(sc.select("dip_group", pl.col("mean_cost").alias("m")), on="dip_group",
-               how="inner")
-    out = (d.group_by(by).agg(pl.len().cast(pl.Int64).alias("n"),
-                              (pl.col("c").sum() / pl.col("m").sum()).alias("coefficient"))
-           .sort(by))
+                  pl.col(cost).cast(pl.Float64, strict=False).alias("c"),
+                  (pl.col(type_col) if type_col in df.columns else pl.lit("core")).alias("t"),
+                  (pl.col(year_col).cast(pl.Int64) if year_col and year_col in df.columns
+                   else pl.lit(0, pl.Int64)).alias("y"))
+    d = d.filter(pl.col("dip_group").is_not_null() & (pl.col("t") != "primary")
+                 & pl.col("c").is_not_null() & pl.col("c").is_finite() & pl.col(by).is_not_null())
+    if d.height == 0:
+        raise InputError("hospital_coefficients: no grouped, costed case outside primary groups")
+    if method == "case_mix":
+        if group_scores is None:
+            raise PolicyError("hospital_coefficients: method='case_mix' needs group_scores "
+                              "(dip_group, mean_cost)")
+        sc = to_polars(group_scores)
+        _require(sc, ["dip_group", "mean_cost"], "hospital_coefficients (group scores)")
+        x = d.join(sc.select("dip_group", pl.col("mean_cost").alias("m")), on="dip_group",
+                   how="inner")
+        out = (x.group_by(by).agg(pl.len().cast(pl.Int64).alias("n"),
+                                  (pl.col("c").sum() / pl.col("m").sum()).alias("coefficient"))
+               .sort(by))
+        return summary_like(out, grouped)
+    if method not in ("level", "by_group"):
+        raise ValueError(f"method must be 'level', 'by_group' or 'case_mix', not {method!r}")
+    keys = [by] if method == "level" else [by, "dip_group"]
+    city_keys = [] if method == "level" else ["dip_group"]
+    wmap = year_weights_for(d["y"].unique().to_list(),
+                            year_weights if year_col and year_col in df.columns else (1.0,))
+
+    def per_year(k: list[str]) -> pl.DataFrame:
+        return (d.group_by(*k, "y").agg(pl.len().alias("n"), pl.col("c").sum().alias("sum"))
+                .with_columns((pl.col("sum") / pl.col("n")).alias("mean"),
+                              pl.col("y").replace_strict(wmap, return_dtype=pl.Float64)
+                              .alias("w")))
+
+    unit = _blended(per_year(keys), keys, blend)
+    city = _blended(per_year(city_keys), city_keys, blend).rename({"mean_cost": "city"}) \
+        if city_keys else None
+    counts = d.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))
+    if city is None:
+        big = _blended(per_year([]), [], blend)["mean_cost"][0]
+        out = unit.with_columns((pl.col("mean_cost") / big).alias("coefficient"))
+    else:
+        out = unit.join(city, on=city_keys).with_columns(
+            (pl.col("mean_cost") / pl.col("city")).alias("coefficient"))
+    out = out.join(counts, on=keys).select(*keys, "n", "coefficient").sort(keys)
     return summary_like(out, grouped)
 
 

@@ -40,7 +40,7 @@ from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
 
 __all__ = ["CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
-           "optimised_point_value", "settle", "settlement_point_value", "year_start_point_value"]
+           "optimal_interval_point_value", "optimised_point_value", "settle", "settlement_point_value", "year_start_point_value"]
 
 
 @dataclass(frozen=True)
@@ -111,43 +111,115 @@ def settlement_point_value(fund: float, fund_ratio: float, total_score: float) -
     return float(fund) / fund_ratio / total_score
 
 
-def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (0.025, 0.975)
-                          ) -> float:
-    """Optimised (优化) point value: Σ cost / Σ score over cases whose own point value is untrimmed.
+def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (0.025, 0.975),
+                          *, trim_on: str = "cost") -> float:
+    """Point value by the quantile (分位数) method: Σ cost / Σ score over the untrimmed cases.
 
-    Each case's point value is ``cost / score``; cases below the ``trim[0]``
-    or above the ``trim[1]`` quantile (linear interpolation) are dropped
-    [spec: trimming 2.5% / 97.5%]. The spec also mentions an "optimal
-    interval" without a formula; pass other quantiles for that.
+    ``trim_on="cost"`` (default): cases whose cost (住院费用) lies below the
+    ``trim[0]`` or above the ``trim[1]`` quantile (linear interpolation) are
+    dropped [spec: 3.0 draft §5.4 二(1) "设置 97.5%和 2.5%为裁剪上下限，根据
+    历史病例数据的住院费用进行裁剪"]. ``trim_on="point_value"``: trim on each
+    case's own point value ``cost / score`` instead (casemix's earlier
+    reading, kept as a named alternative).
     """
+    if trim_on not in ("cost", "point_value"):
+        raise ValueError(f"trim_on must be 'cost' or 'point_value', not {trim_on!r}")
     c = np.asarray(costs, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(c) & np.isfinite(s) & (s > 0)
     c, s = c[ok], s[ok]
     if c.size == 0:
         raise ValueError("no case with a positive score")
-    pv = c / s
-    lo, hi = np.quantile(pv, trim)
+    x = c if trim_on == "cost" else c / s
+    lo, hi = np.quantile(x, trim)
     # interpolated quantiles of equal values can land a hair off them: keep those cases
-    keep = (pv >= lo * (1 - 1e-12)) & (pv <= hi * (1 + 1e-12))
+    keep = (x >= lo - 1e-12 * abs(lo)) & (x <= hi + 1e-12 * abs(hi))
     if not keep.any():  # too few cases to trim (two cases: each falls outside one bound)
         keep[:] = True
     return float(c[keep].sum() / s[keep].sum())
 
 
+def _geometric_median(points: np.ndarray) -> np.ndarray:
+    """The point with the least sum of distances to ``points`` (Weiszfeld, vertices checked)."""
+    for p in points:  # a data point is the median when the pull of the others is <= its weight
+        d = points - p
+        r = np.hypot(d[:, 0], d[:, 1])
+        far = r > 0
+        same = int((~far).sum())
+        if not far.any() or np.hypot(*(d[far] / r[far, None]).sum(axis=0)) <= same:
+            return p.copy()
+    y = points.mean(axis=0)
+    for _ in range(10_000):
+        r = np.hypot(*(points - y).T)
+        w = 1.0 / r
+        nxt = (points * w[:, None]).sum(axis=0) / w.sum()
+        if np.hypot(*(nxt - y)) <= 1e-12 * max(1.0, np.hypot(*y)):
+            return nxt
+        y = nxt
+    return y
+
+
+def optimal_interval_point_value(income: Any, scores: Any, costs: Any = None) -> float:
+    """Point value by the optimal interval (优值区间) [spec: 3.0 draft §5.4 二(2)].
+
+    Inputs are per hospital: ``income`` (住院总费用), ``scores`` (病种总分值)
+    and, for the two-dimensional method, ``costs`` (住院总成本). Each
+    hospital's 每指数点值 = income / score and 每指数成本 = cost / score; the
+    region's are the same ratios of the totals.
+
+    - One dimension (``costs=None``): "以低于每指数点值地区均值的区段作为优值
+      区间，利用该区间的加权平均值作为年初点值" — the hospitals whose point
+      value is below the regional one; their Σ income / Σ score (the mean
+      weighted by score).
+    - Two dimensions: the hospitals with point value and cost per point both
+      below the regional ones and income covering cost (point value >= cost
+      per point); the point value (x coordinate) of their geometric centre,
+      "距离象限区域中所有的点的距离之和最小的点" (the geometric median).
+    """
+    inc = np.asarray(income, dtype=np.float64)
+    sc = np.asarray(scores, dtype=np.float64)
+    if inc.shape != sc.shape or inc.size == 0 or not (sc > 0).all():
+        raise ValueError("income and scores: one positive score per hospital, same length")
+    pv, pv_region = inc / sc, inc.sum() / sc.sum()
+    if costs is None:
+        keep = pv < pv_region
+        if not keep.any():  # every hospital at the regional value
+            return float(pv_region)
+        return float(inc[keep].sum() / sc[keep].sum())
+    co = np.asarray(costs, dtype=np.float64)
+    if co.shape != sc.shape:
+        raise ValueError("costs: one per hospital, like income and scores")
+    cp, cp_region = co / sc, co.sum() / sc.sum()
+    keep = (pv < pv_region) & (cp < cp_region) & (pv >= cp)
+    if not keep.any():
+        raise ValueError("no hospital lies in the optimal interval (point value and cost per "
+                         "point below the regional means, income covering cost)")
+    return float(_geometric_median(np.column_stack([pv[keep], cp[keep]]))[0])
+
+
 # ------------------------------------------------------------------ case scores
 def _coefficients(table: Mapping[str, float] | Any, by: str) -> pl.DataFrame:
-    """A coefficient table (mapping, or frame with ``by`` and ``coefficient``) as columns h, f."""
+    """A coefficient table as columns h (unit), g (group, null = the unit's own), f.
+
+    A mapping ``{unit: coefficient}``, or a frame with ``by`` and
+    ``coefficient`` and optionally ``dip_group`` (per unit and group; a null
+    group is the unit's coefficient for its other groups).
+    """
     if isinstance(table, Mapping):
-        return pl.DataFrame({"h": [str(k) for k in table],
+        return pl.DataFrame({"h": [str(k) for k in table], "g": [None] * len(table),
                              "f": [float(v) for v in table.values()]},
-                            schema={"h": pl.String, "f": pl.Float64})
+                            schema={"h": pl.String, "g": pl.String, "f": pl.Float64})
     f = to_polars(table)
     if by not in f.columns or "coefficient" not in f.columns:
         raise InputError(f"hospital_coefficients: expected a mapping or a frame with columns "
-                         f"{by!r} and 'coefficient'")
-    return f.select(pl.col(by).cast(pl.String).alias("h"),
-                    pl.col("coefficient").cast(pl.Float64).alias("f"))
+                         f"{by!r} and 'coefficient' (and optionally 'dip_group')")
+    g = pl.col("dip_group").cast(pl.String) if "dip_group" in f.columns \
+        else pl.lit(None, pl.String)
+    out = f.select(pl.col(by).cast(pl.String).alias("h"), g.alias("g"),
+                   pl.col("coefficient").cast(pl.Float64).alias("f"))
+    if out.select(pl.struct("h", "g").is_duplicated().any()).item():
+        raise InputError(f"hospital_coefficients: a {by} (and dip_group) is listed twice")
+    return out
 
 
 def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
@@ -171,9 +243,13 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         same-level means, "上年度同级别定点医疗机构该病种次均费用" [spec]); takes
         precedence over the catalog's means.
     hospital_coefficients
-        ``{unit: coefficient}`` or a frame with ``by`` and ``coefficient``,
-        the unit being the case's ``by`` column (``hospital_id``, or e.g.
-        ``hospital_level``); primary (基层) groups take none [spec].
+        ``{unit: coefficient}`` or a frame with ``by`` and ``coefficient``
+        (the output of :func:`casemix.dip.hospital_coefficients`), the unit
+        being the case's ``by`` column (``hospital_id``, or e.g.
+        ``hospital_level``); with a ``dip_group`` column, a coefficient per
+        unit and group (``method="by_group"``) that takes precedence over
+        the unit's own (a row with a null group); primary (基层) groups take
+        none [spec].
     same_rate_groups
         Further groups paid alike at every level (基层病种 / 同等费率, coefficient
         1) [A-规 §19, A §3.4]; ``dip_type == "primary"`` groups always are.
@@ -264,8 +340,14 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         w = w.with_columns(pl.lit(None, pl.Float64).alias("m"))
 
     if hospital_coefficients is not None:
-        w = w.join(_coefficients(hospital_coefficients, by), on="h", how="left",
-                   maintain_order="left")
+        # a coefficient of the unit and group (3.0 draft §5.2 一(二)) before the unit's own
+        table = _coefficients(hospital_coefficients, by)
+        own = table.filter(pl.col("g").is_null()).select("h", pl.col("f").alias("f_unit"))
+        per = table.filter(pl.col("g").is_not_null()).rename({"f": "f_group"})
+        w = (w.join(per, on=["h", "g"], how="left", maintain_order="left")
+             .join(own, on="h", how="left", maintain_order="left")
+             .with_columns(pl.coalesce("f_group", "f_unit").alias("f"))
+             .drop("f_group", "f_unit"))
     else:
         w = w.with_columns(pl.lit(None, pl.Float64).alias("f"))
     same = (pl.col("t") == "primary") | pl.col("g").is_in([str(g) for g in same_rate_groups])
