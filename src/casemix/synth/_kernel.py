@@ -31,8 +31,8 @@ _TWO_PI = 2.0 * np.pi
 # draw numbers (k) of the per-case streams
 _K_HOSP, _K_DRG, _K_READMIT = 0, 1, 2
 _K_SEX, _K_AGE, _K_DAYS, _K_WEIGHT, _K_EMP, _K_REPEAT = 10, 12, 14, 15, 17, 18
-_K_EPS, _K_TAIL, _K_TAILF, _K_LOS, _K_MODE, _K_DEATH, _K_DAY, _K_FAULT, _K_FKIND = (
-    20, 22, 23, 25, 27, 28, 29, 30, 31)
+_K_EPS, _K_TAIL, _K_TAILF, _K_MODE, _K_DEATH, _K_DAY, _K_FAULT, _K_FKIND = (
+    20, 22, 23, 27, 28, 29, 30, 31)
 _K_PDX, _K_PPROC, _K_X0, _K_X1, _K_NSDX, _K_NOPROC = 40, 41, 42, 43, 44, 45
 _K_SDX, _K_OPROC = 100, 5000
 
@@ -104,7 +104,7 @@ def place(key, n, h_cdf, drg_cdf, n_drg, readmission_share):
 
 @njit(cache=_CACHE, parallel=True)
 def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, w_lo, w_hi,
-               rw, mean_los, p_death, h_level, h_cost, h_time, level_coef, employee_share,
+               rw, log_mean_los, p_death, h_level, h_cost, log_h_time, level_coef, employee_share,
                base_rate, cost_sigma, tail_share, tail_mu, tail_sigma, los_sigma, los_cost_corr,
                modes, mode_cdf, day_cdf, repeat_share, invalid_share):
     """Per case: sex, age, age_days, birth weight, employee, repeat flag, cost (yuan), LOS,
@@ -156,15 +156,18 @@ def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, 
         employee[i] = _u(key, i, _K_EMP) < employee_share[lv]
         repeat[i] = (not readmit[i]) and nb == 0 and not a_obstetric[a] and _u(key, i, _K_REPEAT) < repeat_share
 
-        eps = _normal(key, i, _K_EPS)
-        tail = 1.0
+        # one Box–Muller pair: the cost draw and the LOS draw's own part
+        r = np.sqrt(-2.0 * np.log(1.0 - _u(key, i, _K_EPS)))
+        angle = _TWO_PI * _u(key, i, _K_EPS + 1)
+        eps = r * np.cos(angle)
+        log_tail = 0.0
         if _u(key, i, _K_TAIL) < tail_share:
-            tail = np.exp(tail_mu + tail_sigma * _normal(key, i, _K_TAILF))
+            log_tail = tail_mu + tail_sigma * _normal(key, i, _K_TAILF)
         mu = base_rate * rw[g] * level_coef[lv] * h_cost[h]
-        cost[i] = mu * np.exp(cost_sigma * eps - cost_sigma * cost_sigma / 2.0) * tail
-        z = los_cost_corr * eps + rho2 * _normal(key, i, _K_LOS)
-        d = np.exp(np.log(mean_los[g] * h_time[h]) - los_sigma * los_sigma / 2.0 + los_sigma * z
-                   + 0.6 * np.log(tail))
+        cost[i] = mu * np.exp(cost_sigma * eps - cost_sigma * cost_sigma / 2.0 + log_tail)
+        z = los_cost_corr * eps + rho2 * r * np.sin(angle)
+        d = np.exp(log_mean_los[g] + log_h_time[h] - los_sigma * los_sigma / 2.0 + los_sigma * z
+                   + 0.6 * log_tail)
         los[i] = int(min(max(np.round(d), 1.0), 365.0))
         if _u(key, i, _K_DEATH) < p_death[g]:
             discharge[i] = 5.0

@@ -153,7 +153,7 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     day_w = reg.day_weights(year)
     sex, age, age_days, weight, employee, repeat, cost, los, discharge, doy, fault = K.attributes(
         key, hosp, drg, readmit, plan.adrg_of, plan.sex, plan.newborn, plan.obstetric, plan.weight_lo,
-        plan.weight_hi, plan.rw, st.mean_los, st.p_death, st.h_level, st.h_cost, st.h_time,
+        plan.weight_hi, plan.rw, np.log(st.mean_los), st.p_death, st.h_level, st.h_cost, np.log(st.h_time),
         reg.per_level("level_coefficient"), reg.per_level("employee_share"), reg.base_rate, reg.cost_sigma,
         reg.tail_share, reg.tail_mu, reg.tail_sigma, reg.los_sigma, reg.los_cost_corr, modes, mix / mix[-1],
         np.cumsum(day_w) / day_w.sum(), reg.repeat_share, invalid_share)
