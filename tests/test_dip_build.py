@@ -65,7 +65,7 @@ def test_gain_threshold_is_a_parameter():
 
 def test_small_keys_fold_into_comprehensive_groups():
     rows = [("K35.300", "47.0100", [], 20_000)] * 20
-    rows += [("K35.900", "45.2300", ["47.0100"], 9_000)] * 3     # rare: 相关手术 via oproc
+    rows += [("K35.900", "47.0100", ["45.2300"], 9_000)] * 3     # rare: main 相关手术
     rows += [("K35.900", "45.2300", [], 7_000)] * 2             # rare: 诊断性操作
     rows += [("R50.900", None, [], 100)]                       # may not be principal
     h = cases(rows)

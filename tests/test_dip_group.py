@@ -54,8 +54,9 @@ HAND = [
     (("N18.500", [], None, []), ("D0033", "")),
     # I63.9 + thrombectomy + cerebral angiography: related group
     (("I63.900", [], "39.7400", ["88.4100"]), ("D0016", "")),
-    # comprehensive: K35.9 has no core group; highest attribute is 相关手术
-    (("K35.900", [], "45.2300", ["47.0100"]), ("K35D", "")),
+    # comprehensive: K35.9 has no core group; the MAIN procedure's attribute counts
+    # (诊断性操作, DIP 3.0 draft §3.3 三(三)2), not the other procedure's 相关手术
+    (("K35.900", [], "45.2300", ["47.0100"]), ("K35B", "")),
     # comprehensive by the diagnostic procedure only
     (("K35.900", [], "45.2300", []), ("K35B", "")),
     # J18.9 with intubation but no ventilation as main: no core match -> comprehensive 治疗性操作
@@ -95,11 +96,13 @@ def test_reasons(demo, engine):
 
 def test_main_procedure_only_switch(demo):
     # attribute from all procedures (相关手术 in oproc) vs the main one only (诊断性操作)
+    # DIP 3.0 draft §3.3 三(三)2: the main procedure's attribute is the default
     rows = [("K35.900", [], "45.2300", ["47.0100"])]
-    assert dip.group(frame(rows), demo)["dip_group"][0] == "K35D"
+    assert dip.group(frame(rows), demo)["dip_group"][0] == "K35B"
     for engine in ("batch", "reference"):
-        out = dip.group(frame(rows), demo, engine=engine, main_procedure_only=True)
-        assert out["dip_group"][0] == "K35B"
+        out = dip.group(frame(rows), demo, engine=engine, main_procedure_only=False)
+        assert out["dip_group"][0] == "K35D"
+        assert dip.group(frame(rows), demo, engine=engine)["dip_group"][0] == "K35B"
 
 
 def test_frame_types_and_order(demo):

@@ -124,8 +124,9 @@ def build_cmd(history: Path, out_dir: Path, threshold: int, coverage: float | No
               help="Shipped catalog name or a catalog folder.")
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch",
               show_default=True)
-@click.option("--main-procedure-only", is_flag=True,
-              help="Comprehensive groups by the main procedure's attribute only.")
+@click.option("--main-procedure-only/--all-procedures", default=True, show_default=True,
+              help="Comprehensive groups by the main procedure's attribute (DIP 3.0 draft "
+                   "§3.3 三(三)2), or by the highest attribute among all procedures.")
 @map_option
 @encoding_option
 @force_option

@@ -187,7 +187,7 @@ def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only:
 
 
 def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
-             engine: str = "batch", main_procedure_only: bool = False) -> dict[str, np.ndarray]:
+             engine: str = "batch", main_procedure_only: bool = True) -> dict[str, np.ndarray]:
     """Grouping decisions as arrays: ``group``, ``reason``, ``warnings``, ``dx``, ``attribute``.
 
     The raw form both engines produce; :func:`group` turns it into columns.
@@ -200,7 +200,7 @@ def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
 
 
 def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine: str = "batch",
-          main_procedure_only: bool = False, mapping: dict[str, str] | None = None) -> Any:
+          main_procedure_only: bool = True, mapping: dict[str, str] | None = None) -> Any:
     """Assign each case to a DIP group (按病种分值付费 病种组合).
 
     Parameters
@@ -216,8 +216,10 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
         plain Python, the readable statement of the rules). Both give the
         same result.
     main_procedure_only
-        Comprehensive groups take the attribute of the main procedure only
-        instead of the highest attribute among all procedures.
+        ``True`` (default): a comprehensive group is chosen by the attribute
+        of the **main** procedure [spec: DIP 3.0 draft §3.3 三(三)2, "以主要
+        手术操作类型作为入组依据"]; ``False``: by the highest attribute among
+        all the case's procedures (casemix's earlier default).
     mapping
         Your column name → canonical name, passed to :func:`casemix.read_cases`
         (used whenever the input is not already canonical).

@@ -316,7 +316,7 @@ def _kernel(parallel: bool = True):
     return group_kernel
 
 
-def group_frame(canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: bool = False,
+def group_frame(canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: bool = True,
                 parallel: bool = True):
     """Group a canonical frame; returns (group, reason, warnings, dx id, attribute, dx codes).
 

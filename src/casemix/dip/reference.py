@@ -178,7 +178,7 @@ def attribute_level(procedures: list[str], main: int | None, catalog: Catalog,
 
 
 def group_case(pdx: str | None, sdx: list[str], pproc: str | None, oproc: list[str],
-               catalog: Catalog, *, main_procedure_only: bool = False) -> Outcome:
+               catalog: Catalog, *, main_procedure_only: bool = True) -> Outcome:
     """Group one case (steps 1–5 of the module docstring)."""
     dx, reason, warnings = principal_diagnosis(pdx, sdx, catalog)
     if reason:
