@@ -27,6 +27,9 @@ from casemix.budget import (
     shipped_policy,
 )
 from casemix.errors import PolicyError
+from casemix.payment.monthly import MonthlyConfig
+from casemix.payment.new_tech import NewTechConfig
+from casemix.payment.outliers import OutliersConfig
 
 FULL = """
 name = "full"
@@ -62,7 +65,31 @@ discharge = [5]
 basis = "los"
 [special_cases]
 case_ids = ["a", 17]
+cost_multiple = 2.5
+min_los = 60
 cap_share = 0.02
+order = "listed"
+pay = "points"
+fund_ratio = 0.9
+[new_tech]
+enabled = true
+cost_multiple = 3
+min_share = 0.5
+fund_ratio = 0.8
+dip_factor = 0.7
+codes = { "00.1234" = 50000.0 }
+[outliers]
+reference = "level_mean"
+table_thresholds = false
+[monthly]
+enabled = true
+point_value = 10.5
+prepay_ratio = 0.85
+deposit_share = 0.03
+scores = { H9 = 88 }
+default_score = 90
+full_score = 95
+pass_score = 60
 [readmission]
 enabled = false
 days = 10
@@ -114,7 +141,15 @@ def test_full_toml_round_trip(tmp_path):
                                    factor=0.8, mean="cases")
     assert p.low_cost == LowCost(ratio=0.3, rule="none")
     assert p.short_stay == ShortStay(enabled=False, max_los=3, discharge=(5,), basis="los")
-    assert p.special == SpecialCases(case_ids=("a", "17"), cap_share=0.02)
+    assert p.special == SpecialCases(case_ids=("a", "17"), cost_multiple=2.5, min_los=60,
+                                     cap_share=0.02, order="listed", pay="points",
+                                     fund_ratio=0.9)
+    assert p.new_tech == NewTechConfig(enabled=True, cost_multiple=3, min_share=0.5,
+                                       fund_ratio=0.8, dip_factor=0.7, codes={"00.1234": 50000.0})
+    assert p.outliers == OutliersConfig(reference="level_mean", table_thresholds=False)
+    assert p.monthly == MonthlyConfig(enabled=True, point_value=10.5, prepay_ratio=0.85,
+                                      deposit_share=0.03, scores={"H9": 88}, default_score=90,
+                                      full_score=95, pass_score=60)
     assert p.readmission == Readmission(enabled=False, days=10, penalty=0.3, apply_to="later",
                                         match="adrg", same_hospital=True, exempt_adrg=("RE1",),
                                         exempt_diagnoses=("Z51",))
@@ -144,9 +179,13 @@ def test_full_file_sets_every_key_away_from_its_default(tmp_path):
     for f in dataclasses.fields(Policy):
         if f.name not in ("source", "method"):
             assert getattr(p, f.name) != getattr(d, f.name), f.name
-    for sub in ("high_cost", "low_cost", "short_stay", "special", "readmission", "elastic"):
-        for f in dataclasses.fields(getattr(p, sub)):
-            assert getattr(getattr(p, sub), f.name) != getattr(getattr(d, sub), f.name), (sub, f.name)
+    for sub in ("high_cost", "low_cost", "short_stay", "special", "readmission", "elastic",
+                "new_tech", "outliers", "monthly"):
+        obj = getattr(p, sub)
+        names = (list(type(obj).model_fields) if isinstance(obj, BaseModel)
+                 else [f.name for f in dataclasses.fields(obj)])
+        for name in names:
+            assert getattr(obj, name) != getattr(getattr(d, sub), name), (sub, name)
 
 
 def test_template_loads_to_the_defaults(tmp_path):

@@ -3,7 +3,7 @@
 One LocalCluster (2 worker processes, 1 thread each) serves the whole
 module.  The data mixes valid cases, a block of cases that cannot be
 grouped, readmissions whose two stays sit in different partitions and
-listed special cases; partitionings of 1, 3 and 16 include an empty
+partitionings of 1, 3 and 16 include an empty
 partition and a partition of invalid cases only.
 """
 
@@ -28,6 +28,7 @@ from polars.testing import assert_frame_equal  # noqa: E402
 import casemix  # noqa: E402
 import casemix.dask as cd  # noqa: E402
 from casemix.budget import HighCost, Policy, Readmission, SpecialCases  # noqa: E402
+from casemix.payment.outliers import OutliersConfig  # noqa: E402
 from casemix.dask._cluster import worker_env  # noqa: E402
 from casemix.errors import InputError, PolicyError  # noqa: E402
 from casemix.settle import settle  # noqa: E402
@@ -108,11 +109,20 @@ def _dask(frame: pd.DataFrame, k: int):
 
 def _policy(cases: pd.DataFrame, **changes) -> Policy:
     budget = round(float(cases["total_cost"].sum()) * 0.9)
-    special = SpecialCases(case_ids=tuple(cases["case_id"].iloc[[3, 500, 1400, 1460]].tolist())
-                           + ("not-a-case",), cap_share=0.2)
-    # readmissions across hospitals are refused on Dask (test_errors_name_the_row)
+    # readmissions across hospitals are refused on Dask (test_errors_name_the_row), and so is
+    # the region-wide 特例单议 cap (test_region_wide_rules_refused)
     changes.setdefault("readmission", Readmission(same_hospital=True))
-    return Policy.demo().replace(budget=budget, special=special, **changes)
+    return Policy.demo().replace(budget=budget, **changes)
+
+
+def test_region_wide_rules_refused(client, cases, grouped):
+    special = SpecialCases(case_ids=tuple(cases["case_id"].iloc[[3, 500]].tolist()))
+    ddf = _dask(grouped, 3)
+    with pytest.raises(PolicyError, match="special_cases.*region-wide.*settle in memory"):
+        cd.settle(ddf, _policy(cases, special=special), weights=compute_weights(grouped))
+    with pytest.raises(PolicyError, match="level_mean"):
+        cd.settle(ddf, _policy(cases, outliers=OutliersConfig(reference="level_mean")),
+                  weights=compute_weights(grouped))
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +186,6 @@ def test_settle_equals_in_memory(client, cases, grouped, k):
     assert mem.notes == dist.notes
     # the data exercise the cross-case rules
     assert got["readmission"].sum() > 0
-    assert (got["rule"] == "special").sum() > 0
     assert (got["rule"] == "ungroupable").sum() >= N_INVALID
     assert int(got["payment_fen"].sum()) == policy.budget_fen
 
@@ -200,8 +209,7 @@ def test_settle_points_column_without_case_id(client, cases, grouped):
     g = grouped.drop(columns=["case_id"]).assign(
         pts=np.round(np.random.default_rng(2).gamma(2.0, 40.0, len(grouped)), 4),
         hospital_id=grouped["hospital_id"].astype(str).astype("category"))
-    policy = _policy(cases).replace(special=SpecialCases(case_ids=("3", "1601")),
-                                    points_per_rw=1.0)
+    policy = _policy(cases).replace(points_per_rw=1.0)
     weights = compute_weights(grouped)
     mem = settle(g, policy, points="pts", weights=weights)
     dist = cd.settle(_dask(g, 3), policy, points="pts", weights=weights)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from casemix._money import yuan_to_fen
 from casemix.budget import Elastic, HighCost, Policy, Pool, Readmission, SpecialCases
+from casemix.payment.outliers import OutliersConfig
 from casemix.errors import InputError, PolicyError
 from casemix.settle import compare, run_demo_settlement, settle
 
@@ -34,9 +35,12 @@ def s1_cases() -> pl.DataFrame:
 
 
 def s1_policy(**changes) -> Policy:
+    # S1 compares outliers with the regional group mean (the example predates the DIP 3.0
+    # default, the case's own standard; see example O2 in docs/payment-settlement.md)
     p = Policy(budget="100000", name="S1", points_per_rw=100,
                quality_reserve=0.03, prepayment_share=0.85,
-               level_coefficients={"3": 1.0, "2": 0.9})
+               level_coefficients={"3": 1.0, "2": 0.9},
+               outliers=OutliersConfig(reference="group_mean"))
     return p.replace(**changes) if changes else p
 
 
@@ -76,7 +80,8 @@ def test_example_s1_hospitals_and_region():
 
 
 def test_example_s2_special_case_within_cap():
-    p = s1_policy(special=SpecialCases(case_ids=("C2", "C1"), cap_share=0.5))
+    # regional cap ⌊0.15 × 7⌋ = 1: C2 (cost 3.5 × its standard) before C1 (0.9 ×)
+    p = s1_policy(special=SpecialCases(case_ids=("C2", "C1"), cap_share=0.15))
     s = settle(s1_cases(), p, weights=WEIGHTS)
     c = s.cases
     assert c["rule"].to_list()[:3] == ["normal", "special", "low_cost"]

@@ -6,7 +6,8 @@ high-cost multiple of the hospital's level, f the hospital coefficient.
 
 Precedence, first match wins:
 
-1. ``special``    listed 特病单议 case within its hospital's cap → paid at cost
+1. ``special``    approved 特例单议 case (regional cap, ``casemix.payment.special_cases``)
+                  → by item (cost × fund ratio) or cost-converted points
 2. ``ungroupable`` / ``no_weight`` → per ``Policy.ungroupable``
 3. ``short_stay`` death/transfer with LOS <= max → P × min(c/m, 1) (or LOS basis)
 4. ``high_cost``  c > k·m → per ``HighCost.rule``
@@ -39,7 +40,8 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
     readmission; ``all_case_cost`` is M (yuan per RW).
     """
     hc, lc, ss = policy.high_cost, policy.low_cost, policy.short_stay
-    c, m, p = pl.col("cost"), pl.col("ref_cost"), pl.col("base_points")
+    # the outlier rules see the cost less any new-technology cost paid or scored apart
+    c, m, p = pl.col("rule_cost"), pl.col("ref_cost"), pl.col("base_points")
     ratio = c / m
     short = pl.lit(False)
     if ss.enabled and short_stay_ok:
@@ -81,11 +83,16 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
                    .when(unweighted & pl.lit(unweighted_pay == PAY_POINTS))
                    .then(c / all_case_cost * policy.points_per_rw)
                    .otherwise(pl.lit(0.0)))
+    # approved 特例单议: by item (at cost × fund ratio) or cost-converted points
+    special_pay = PAY_POINTS if policy.special.pay == "points" else PAY_COST
+    rule_points = pl.when(r == R["special"]).then(pl.col("special_points")).otherwise(rule_points)
     pay = (pl.when(r <= R["short_stay"]).then(pl.lit(PAY_POINTS, pl.UInt8))
-           .when(r == R["special"]).then(pl.lit(PAY_COST, pl.UInt8))
+           .when(r == R["special"]).then(pl.lit(special_pay, pl.UInt8))
            .otherwise(pl.lit(unweighted_pay, pl.UInt8)))
     penalty = pl.when(pl.col("readmission")).then(pl.lit(policy.readmission.penalty)).otherwise(1.0)
-    coef = pl.when(unweighted).then(pl.lit(1.0)).otherwise(pl.col("coefficient"))
+    # cost-converted points (ungroupable, special) take no coefficient: the cost is the hospital's own
+    coef = pl.when(unweighted | (r == R["special"])).then(pl.lit(1.0)).otherwise(pl.col("coefficient"))
+    # DIP 新药新技术加成分值: added to the points, no coefficient (cost-converted too)
     return w.with_columns(pay.alias("pay"), pl.when(pay == PAY_POINTS)
-                          .then(rule_points * coef * penalty).otherwise(pl.lit(0.0))
-                          .alias("adjusted_points"))
+                          .then(rule_points * coef * penalty + pl.col("addon_points"))
+                          .otherwise(pl.lit(0.0)).alias("adjusted_points"))

@@ -20,6 +20,7 @@ from casemix._frames import to_polars
 from casemix.readmission import flag_readmissions
 from casemix.budget import Policy
 from casemix.errors import InputError
+from casemix.payment.case_rules import apply_case_rules
 from casemix.weights import Weights
 
 
@@ -106,11 +107,13 @@ def weight_table(weights: Any) -> pl.DataFrame:
 
 def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
             group_col: str, *, approved_special: np.ndarray | None = None,
-            outlier_ref_cost: np.ndarray | None = None) -> Work:
+            outlier_ref_cost: np.ndarray | None = None, scheme: str = "drg") -> Work:
     """Arrays for the case rules; raises InputError on unusable rows.
 
-    ``approved_special`` (bool per case) replaces the policy's listed
-    special cases; ``outlier_ref_cost`` (yuan per case, NaN = none) replaces
+    The policy's ``new_tech``, ``outliers`` and ``special`` rules run here
+    (:func:`casemix.payment.case_rules.apply_case_rules`; ``scheme`` is
+    ``"drg"`` or ``"dip"``).  ``approved_special`` (bool per case) replaces
+    the policy's approved special cases; ``outlier_ref_cost`` (yuan per case, NaN = none) replaces
     the reference cost the outlier rules compare with.
     """
     needed = ["hospital_id", "total_cost", group_col] + ([points] if points else [])
@@ -171,24 +174,24 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     if "same_rate" in by_name.columns:
         same[:-1] |= by_name["same_rate"].fill_null(False).to_numpy()
     coefficient = np.where(same[gcode], 1.0, coefficient)
-    if "high_k" in by_name.columns:
-        hk = _with_none(by_name["high_k"].fill_null(np.nan).to_numpy())[gcode]
-        k = np.where(np.isnan(hk), k, hk)
-    low_ratio = np.full(n, policy.low_cost.ratio)
-    if "low_k" in by_name.columns:
-        lk = _with_none(by_name["low_k"].fill_null(np.nan).to_numpy())[gcode]
-        low_ratio = np.where(np.isnan(lk), low_ratio, lk)
+    # 新药新技术, outlier reference and thresholds, regional 特例单议 (casemix.payment.case_rules)
+    table = {c: (_with_none(by_name[c].fill_null(np.nan).to_numpy())[gcode]
+                 if c in by_name.columns else None) for c in ("low_k", "high_k")}
+    rules = apply_case_rules(
+        df, scheme=scheme, case_id=case_id, cost=cost, group_mean=ref_cost,
+        coefficient=coefficient, group=gcode, level=level, valid=has_weight,
+        yuan_per_point=all_case / policy.points_per_rw, low_k=policy.low_cost.ratio, high_k=k,
+        table_low=table["low_k"], table_high=table["high_k"], special=policy.special,
+        new_tech=policy.new_tech, outliers=policy.outliers,
+        approved=None if approved_special is None else _flags(approved_special, n))
+    notes.extend(rules.notes)
+    ref_cost, k, low_ratio = rules.ref_cost, rules.high_k, rules.low_k
     if outlier_ref_cost is not None:
         ref = np.asarray(outlier_ref_cost, dtype=np.float64)
         if ref.shape != (n,):
             raise InputError(f"outlier reference costs: {ref.shape[0]} values for {n} cases")
         ref_cost = np.where(np.isnan(ref), ref_cost, ref)
-    if approved_special is not None:
-        special = np.asarray(approved_special, dtype=bool)
-        if special.shape != (n,):
-            raise InputError(f"approved special cases: {special.shape[0]} flags for {n} cases")
-    else:
-        special = _special(case_id, hosp, len(hospitals), policy, notes)
+    special = rules.special_approved
     flags, note = flag_readmissions(df, pl.Series(has_weight & ~special), group_col,
                                     policy.readmission)
     if note:
@@ -203,13 +206,22 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     maybe_missing = {"los": los, "discharge": _num(df, "discharge"),
                      "base_points": base, "rw": rw, "ref_cost": ref_cost, "ref_los": ref_los}
     frame = pl.DataFrame([
-        pl.Series("cost", cost),
+        pl.Series("cost", cost), pl.Series("rule_cost", rules.rule_cost),
+        pl.Series("special_fen", rules.special_fen), pl.Series("special_points", rules.special_points),
+        pl.Series("new_tech_fen", rules.new_tech_fen), pl.Series("addon_points", rules.addon_points),
         *[pl.Series(name, x, nan_to_null=True) for name, x in maybe_missing.items()],
         pl.Series("k", k), pl.Series("low_ratio", low_ratio), pl.Series("coefficient", coefficient), pl.Series("special", special),
         pl.Series("ungroupable", ungroupable), pl.Series("has_weight", has_weight),
         flags.alias("readmission")])
     return Work(frame=frame, hosp=hosp, hospitals=hospitals, level=level, levels=levels,
                 all_case_cost=all_case, notes=notes)
+
+
+def _flags(approved: Any, n: int) -> np.ndarray:
+    special = np.asarray(approved, dtype=bool)
+    if special.shape != (n,):
+        raise InputError(f"approved special cases: {special.shape[0]} flags for {n} cases")
+    return special
 
 
 def _reference(by_name: pl.DataFrame, gcode: np.ndarray, n_names: int, cost: np.ndarray,
@@ -274,28 +286,3 @@ def _coefficients(policy: Policy, hosp: np.ndarray, hospitals: pl.Series, level:
     hc = policy.high_cost
     k = _with_none([hc.k.get(v, np.nan) for v in levels])[level]
     return coef, np.where(np.isnan(k), hc.k_default, k)
-
-
-def _special(case_id: pl.Series, hosp: np.ndarray, n_hosp: int, policy: Policy,
-             notes: list[str]) -> np.ndarray:
-    """Listed cases within ``floor(cap_share × hospital cases)``, earlier in the list first."""
-    ids = policy.special.case_ids
-    special = np.zeros(len(hosp), dtype=bool)
-    if not ids:
-        return special
-    position: dict[str, int] = {}
-    for i, cid in enumerate(ids):
-        position.setdefault(cid, i)
-    rows = np.flatnonzero(case_id.is_in(list(position)).to_numpy())
-    found = {case_id[int(r)] for r in rows}
-    if len(found) < len(position):
-        notes.append(f"{len(position) - len(found)} listed special case(s) not among the cases")
-    # 1e-9: 0.29 × 100 is 28.999… in binary and must give a cap of 29
-    cap = np.floor(policy.special.cap_share * np.bincount(hosp, minlength=n_hosp) + 1e-9)
-    order = sorted(rows.tolist(), key=lambda r: (hosp[r], position[case_id[r]], r))
-    taken = np.zeros(n_hosp, dtype=np.int64)
-    for r in order:  # listed cases only: a handful per hospital
-        if taken[hosp[r]] < cap[hosp[r]]:
-            special[r] = True
-            taken[hosp[r]] += 1
-    return special

@@ -26,6 +26,10 @@ from typing import Any
 
 from casemix._money import MAX_YUAN, yuan_to_fen
 from casemix.errors import PolicyError
+from casemix.payment.monthly import MonthlyConfig
+from casemix.payment.new_tech import NewTechConfig
+from casemix.payment.outliers import OutliersConfig
+from casemix.payment.special_cases import SpecialCasesConfig
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES
 from casemix.io import read_text
 
@@ -90,17 +94,8 @@ class ShortStay:
     basis: str = "cost"
 
 
-@dataclass(frozen=True)
-class SpecialCases:
-    """特病单议 / 特例单议: listed cases paid at cost, at most ``cap_share`` of each hospital's cases.
-
-    The cap (5% of DRG discharges) is [unverified] for DRG.  Listed cases
-    beyond a hospital's cap (``floor(cap_share × cases)``) are settled by the
-    ordinary rules, in list order: the first listed are accepted first.
-    """
-
-    case_ids: tuple[str, ...] = ()
-    cap_share: float = 0.05
+#: 特例单议 across the 统筹区 (casemix.payment.special_cases): the ``[special_cases]`` table
+SpecialCases = SpecialCasesConfig
 
 
 @dataclass(frozen=True)
@@ -251,7 +246,12 @@ class Policy:
     hospital_levels
         hospital_id → level, used when the cases carry no ``hospital_level``.
     high_cost, low_cost, short_stay, special, readmission
-        Case rules; see their classes.
+        Case rules; see their classes.  ``special`` is the regional
+        特例单议 of :mod:`casemix.payment.special_cases` (``[special_cases]``).
+    new_tech, outliers, monthly
+        新药新技术除外支付, the outlier reference cost and monthly
+        pre-settlement: :mod:`casemix.payment.new_tech`, ``.outliers``,
+        ``.monthly`` (``[new_tech]``, ``[outliers]``, ``[monthly]``).
     pools
         Fund pools by name (``职工``, ``居民``); empty = one pool for all cases.
     elastic
@@ -282,8 +282,11 @@ class Policy:
     high_cost: HighCost = field(default_factory=HighCost)
     low_cost: LowCost = field(default_factory=LowCost)
     short_stay: ShortStay = field(default_factory=ShortStay)
-    special: SpecialCases = field(default_factory=SpecialCases)
+    special: SpecialCasesConfig = field(default_factory=SpecialCasesConfig)
     readmission: Readmission = field(default_factory=Readmission)
+    new_tech: NewTechConfig = field(default_factory=NewTechConfig)
+    outliers: OutliersConfig = field(default_factory=OutliersConfig)
+    monthly: MonthlyConfig = field(default_factory=MonthlyConfig)
     pools: Mapping[str, Pool] = field(default_factory=dict)
     elastic: Elastic = field(default_factory=Elastic)
     corridors: Corridors = field(default_factory=Corridors)
@@ -500,11 +503,12 @@ def _validate(p: Policy) -> None:
             isinstance(c, int) and not isinstance(c, bool) for c in ss.discharge):
         raise PolicyError(f"{s}: short_stay.discharge must be a list of 离院方式 codes (integers)")
     object.__setattr__(ss, "discharge", tuple(ss.discharge))
-    sp = p.special
-    if isinstance(sp.case_ids, str):
-        raise PolicyError(f"{s}: special_cases.case_ids must be a list of case ids")
-    object.__setattr__(sp, "case_ids", tuple(str(c) for c in sp.case_ids))
-    _num(sp.cap_share, "special_cases.cap_share", s, lo=0.0, hi=1.0)
+    for key, value, cls in (("special_cases", p.special, SpecialCasesConfig),
+                            ("new_tech", p.new_tech, NewTechConfig),
+                            ("outliers", p.outliers, OutliersConfig),
+                            ("monthly", p.monthly, MonthlyConfig)):
+        if not isinstance(value, cls):   # the models check their own values
+            raise PolicyError(f"{s}: {key} must be a casemix.payment {cls.__name__}")
     ra = p.readmission
     if not isinstance(ra.enabled, bool):
         raise PolicyError(f"{s}: readmission.enabled must be true or false")

@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from casemix._case_rules import PAY_COST, RULES, assign_rules
+from casemix._case_rules import PAY_COST, RULES, R, assign_rules
 from casemix._frames import FrameLike, like, read_path, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
 from casemix.budget import Corridors, Policy
 from casemix.cases import canonical
+from casemix.payment.monthly import annual_clearing, monthly_presettlement
 from casemix.errors import InputError, PolicyError
 from casemix.io import write_table
 from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_terms
@@ -89,6 +90,10 @@ class Settlement:
     pool_hospitals, pool_region
         The same per fund pool: one row per pool × hospital, one per pool
         (pool ``all`` when the policy has no pools).
+    monthly, annual
+        With ``[monthly] enabled``: the hospital × month pre-settlement
+        table and the per-hospital annual clearing
+        (:mod:`casemix.payment.monthly`); otherwise ``None``.
     policy
         The policy settled under.
     notes
@@ -104,6 +109,8 @@ class Settlement:
     notes: tuple[str, ...] = ()
     pool_hospitals: FrameLike | None = None
     pool_region: FrameLike | None = None
+    monthly: FrameLike | None = None
+    annual: FrameLike | None = None
 
     @property
     def point_value(self) -> float | None:
@@ -148,7 +155,8 @@ class Settlement:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for name in ("cases", "hospitals", "region", "pool_hospitals", "pool_region"):
+        for name in ("cases", "hospitals", "region", "pool_hospitals", "pool_region", "monthly",
+                     "annual"):
             if getattr(self, name) is None:
                 continue
             frame = to_polars(getattr(self, name))
@@ -160,7 +168,8 @@ class Settlement:
 
 def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
            points: str | None = None, group_col: str = "drg", base_volume: Any = None,
-           hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None) -> Settlement:
+           hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None,
+           scheme: str | None = None) -> Settlement:
     """Settle grouped cases under ``policy``.
 
     Parameters
@@ -195,6 +204,10 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
     mapping
         ``{your column: canonical name}`` besides the aliases of
         ``docs/cases.md`` (医保结算清单 Chinese names are known).
+    scheme
+        ``"drg"`` or ``"dip"``: the 特例单议 cap (5% / 5‰) and the
+        新药新技术 rule (除外支付 / score add-on) differ; default ``"dip"``
+        when ``group_col`` is ``"dip_group"``, else ``"drg"``.
 
     Returns
     -------
@@ -213,13 +226,42 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
         At-cost payments exceed the budget, or no case earns points.
     """
     cp = case_points(cases, policy, weights=weights, points=points, group_col=group_col,
-                     hooks=hooks, mapping=mapping)
+                     hooks=hooks, mapping=mapping, scheme=scheme)
     paid = pay_cases(cp, policy, base_volume=base_volume)
     region = region_table(policy, paid.hospitals, paid.pool_region)
+    monthly = annual = None
+    if policy.monthly.enabled:
+        monthly, annual = _monthly(cp, paid, policy)
     return Settlement(cases=like(paid.cases, cases), hospitals=summary_like(paid.hospitals, cases),
                       region=summary_like(region, cases), policy=policy, notes=cp.notes,
                       pool_hospitals=summary_like(paid.pool_hospitals, cases),
-                      pool_region=summary_like(paid.pool_region, cases))
+                      pool_region=summary_like(paid.pool_region, cases),
+                      monthly=None if monthly is None else summary_like(monthly, cases),
+                      annual=None if annual is None else summary_like(annual, cases))
+
+
+def _monthly(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Monthly pre-settlement and annual clearing (:mod:`casemix.payment.monthly`).
+
+    The provisional point value is ``monthly.point_value``, else each pool's
+    base (year-start) point value, else its final one; the annual amount is
+    the hospital's final fund payment (after 结余留用/超支分担).
+    """
+    cfg = policy.monthly
+    if cfg.point_value is not None:
+        pv = np.full(cp.cases.height, cfg.point_value)
+    else:
+        pr = paid.pool_region
+        by_pool = {row["pool"]: (row["pv_base"] if row["pv_base"] is not None else row["pv_final"])
+                   for row in pr.iter_rows(named=True)}
+        names = [t.name for t in pool_terms(policy)]
+        pv = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64)[cp.pool]
+    points = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
+    frame = cp.cases.with_columns(pl.Series("hospital_id", cp.hospitals, pl.String)
+                                  .gather(cp.hosp))
+    monthly = monthly_presettlement(frame, points, pv, cfg, patient_share_fen=cp.patient_fen)
+    settled = paid.hospitals.select("hospital_id", pl.col("final_fund_fen").alias("settled_fen"))
+    return monthly, annual_clearing(settled, monthly, cfg)
 
 
 @dataclass(frozen=True)
@@ -250,13 +292,14 @@ class CasePoints:
 #: optional columns settlement reads (besides the required ones)
 OPTIONAL_COLUMNS = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
                     "admission_date", "discharge_date", "insurance_type",
-                    "patient_share", "deductible", "copay", "self_pay", "fund_paid")
+                    "patient_share", "deductible", "copay", "self_pay", "fund_paid",
+                    "new_tech_cost", "audit_deduction")
 
 
 def case_points(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
                 points: str | None = None, group_col: str = "drg",
-                hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None
-                ) -> CasePoints:
+                hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None,
+                scheme: str | None = None) -> CasePoints:
     """Step 0 of a settlement: each case's rule and adjusted points, and its money inputs.
 
     Parameters are those of :func:`settle`.  Raises the same errors for bad
@@ -270,7 +313,8 @@ def case_points(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLik
     df = c.used
     work = prepare(df, policy, weights, points, group_col,
                    approved_special=None if hooks is None else hooks.approved_special,
-                   outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost)
+                   outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost,
+                   scheme=_scheme(scheme, group_col))
     w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns),
                      all_case_cost=work.all_case_cost)
     m = _money_inputs(df, w, work, policy, hooks)
@@ -284,6 +328,14 @@ def case_points(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLik
                       at_cost_fen=m["at_cost"], outside_fen=m["outside"], patient_fen=m["patient"],
                       fund_cost_fen=m["fund_cost"], notes=(*work.notes, *c.notes()),
                       restore=c.restore)
+
+
+def _scheme(scheme: str | None, group_col: str) -> str:
+    if scheme is None:
+        return "dip" if group_col == "dip_group" else "drg"
+    if scheme not in ("drg", "dip"):
+        raise PolicyError(f"scheme must be 'drg' or 'dip', got {scheme!r}")
+    return scheme
 
 
 @dataclass(frozen=True)
@@ -442,8 +494,12 @@ def _money_inputs(df: pl.DataFrame, w: pl.DataFrame, work: Work, policy: Policy,
         raise InputError(f"total_cost at row {i} (case_id {case_id[i]!r}) is outside the supported "
                          "range (< 10^13 yuan)")
     cost_fen = yuan_array_to_fen(cost)
-    at_cost = np.where(w["pay"].to_numpy() == PAY_COST, cost_fen, 0)
-    outside = at_cost.copy()
+    pay, rule = w["pay"].to_numpy(), w["rule"].to_numpy()
+    # approved special cases by item: cost × fund ratio (casemix.payment.special_cases)
+    at_cost = np.where(pay == PAY_COST, np.where(rule == R["special"], w["special_fen"].to_numpy(),
+                                                 cost_fen), 0)
+    # DRG 新药新技术除外支付: the new-technology cost paid outside the points
+    outside = at_cost + w["new_tech_fen"].to_numpy()
     if hooks is not None and hooks.paid_outside_yuan is not None:
         extra = np.asarray(hooks.paid_outside_yuan, dtype=np.float64)
         if extra.shape != cost_fen.shape or not np.isfinite(extra).all() or (extra < 0).any():

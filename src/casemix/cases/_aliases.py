@@ -45,6 +45,9 @@ SCALAR_ALIASES: dict[str, tuple[str, ...]] = {
     "deductible": ("deductible", "起付线", "起付标准", "起付线(元)"),
     "copay": ("copay", "co_payment", "psn_part_amt", "自付", "个人自付金额", "自付金额"),
     "self_pay": ("self_pay", "自费", "自费金额"),
+    # payment rules (docs/payment-settlement.md): new drugs/technologies, audit deductions
+    "new_tech_cost": ("new_tech_cost", "新药新技术费用", "新药新技术费用(元)", "除外支付费用"),
+    "audit_deduction": ("audit_deduction", "审核扣款", "审核扣款(元)", "审核扣减费用"),
     "department": ("department", "dept", "dscg_caty", "出院科别", "出院科室", "科室"),
     "year": ("year", "年度", "结算年度", "年份"),
 }

@@ -29,7 +29,8 @@ OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(), "admission_date": pl.Date(), "discharge_date": pl.Date(),
     "insurance_type": pl.String(), "department": pl.String(), "year": pl.Int32(),
     "fund_paid": pl.Float64(), "patient_share": pl.Float64(), "deductible": pl.Float64(),
-    "copay": pl.Float64(), "self_pay": pl.Float64(),
+    "copay": pl.Float64(), "self_pay": pl.Float64(), "new_tech_cost": pl.Float64(),
+    "audit_deduction": pl.Float64(),
 }
 _WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
 _TMP = "\x00casemix:"  # prefix of working columns; cannot clash with a real column name

@@ -31,7 +31,8 @@ from casemix.cases._aliases import (
 from casemix.errors import InputError
 
 #: numeric fields present in the output only when the input has them
-OPTIONAL_NUMERIC = ("year", "fund_paid", "patient_share", "deductible", "copay", "self_pay")
+OPTIONAL_NUMERIC = ("year", "fund_paid", "patient_share", "deductible", "copay", "self_pay",
+                    "new_tech_cost", "audit_deduction")
 NUMERIC_FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge",
                   "total_cost", *OPTIONAL_NUMERIC)
 TEXT_FIELDS = ("case_id", "hospital_id", "patient_id", "insurance_type", "department")

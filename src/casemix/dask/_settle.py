@@ -75,6 +75,8 @@ _OPTIONAL = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_i
              "admission_date", "discharge_date", "pdx", "insurance_type", "patient_share",
              *PATIENT_PARTS, "fund_paid")
 _SPECIAL_NOTE = "listed special case"
+#: columns the payment rules read when present (new technology, monthly)
+_RULE_COLUMNS = ("new_tech_cost", "audit_deduction")
 
 
 def _pd(df: pl.DataFrame) -> pd.DataFrame:
@@ -271,7 +273,20 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
                          "(readmission.same_hospital = false), which this version does not "
                          "reduce across partitions; set readmission.same_hospital = true or "
                          "readmission.enabled = false, or settle in memory")
-    cols = list(dict.fromkeys(need + [c for c in _OPTIONAL if c in columns]))
+    if policy.special.active or policy.outliers.reference == "level_mean":
+        # both look across hospitals: the 特例单议 cap is the region's, the same-level mean
+        # is taken over every hospital of a level
+        what = ("special_cases (the 特例单议 cap is region-wide)" if policy.special.active
+                else "outliers.reference = 'level_mean' (a mean over hospitals)")
+        raise PolicyError(f"casemix.dask.settle: {what} needs the whole region at once, which "
+                          "this version does not reduce across partitions; settle in memory "
+                          "(casemix.settle.settle) or leave the rule out")
+    if policy.new_tech.enabled and "new_tech_cost" not in columns:
+        # a code list reads the procedure lists, which the shuffle by hospital does not carry
+        raise PolicyError("new_tech on casemix.dask needs the column new_tech_cost "
+                          "(新药新技术费用), which the cases lack (new_tech.codes works in memory)")
+    cols = list(dict.fromkeys(need + [c for c in _OPTIONAL if c in columns]
+                              + [c for c in _RULE_COLUMNS if c in columns]))
     # Optimise once, now: dask may fuse small Parquet partitions when columns are projected,
     # which would change the partition count between the pass that numbers the rows and the
     # pass that attaches the results.  An optimised frame keeps its partitions.

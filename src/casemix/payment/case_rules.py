@@ -85,7 +85,8 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
                      low_k: np.ndarray | float, high_k: np.ndarray | float,
                      table_low: np.ndarray | None, table_high: np.ndarray | None,
                      special: SpecialCasesConfig, new_tech: NewTechConfig,
-                     outliers: OutliersConfig) -> CaseRuleResult:
+                     outliers: OutliersConfig,
+                     approved: np.ndarray | None = None) -> CaseRuleResult:
     """Apply new technology, outlier references and 特例单议 (module docstring).
 
     Parameters
@@ -106,6 +107,9 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
     table_low, table_high
         The case's DRG's ``low_k``/``high_k`` from the weight table (NaN
         where none), or ``None``.
+    approved
+        Approved special cases decided elsewhere (bool per case), instead of
+        the policy's applications and cap; paid as ``special.pay`` says.
     """
     n = len(cost)
     cost = np.asarray(cost, dtype=np.float64)
@@ -137,8 +141,7 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
         lo, hi = np.zeros(n), np.zeros(n)
 
     applied = np.zeros(n, dtype=bool)
-    approved = applied
-    if special.active:
+    if approved is None and special.active:
         los = (cases["los"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
                if "los" in cases.columns else None)
         ids = case_id.to_numpy().astype(str)
@@ -152,6 +155,10 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
                          "not among the cases")
         notes.append(f"special_cases: {int(approved.sum())} of {int(applied.sum())} "
                      f"application(s) approved (cap ⌊{special.share(scheme)} × {n}⌋ = {n_cap})")
+    elif approved is None:
+        approved = applied
+    if approved is not None:
+        approved = np.asarray(approved, dtype=bool)
     special_fen, special_points = zeros_i, zeros_f
     if approved.any() and special.pay == "points":
         special_points = np.where(approved, cost_points(cost, yuan_per_point), 0.0)

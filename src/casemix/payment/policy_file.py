@@ -23,6 +23,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casemix.errors import PolicyError
+from casemix.payment.monthly import MonthlyConfig
+from casemix.payment.new_tech import NewTechConfig
+from casemix.payment.outliers import OutliersConfig
+from casemix.payment.special_cases import SpecialCasesConfig
 
 __all__ = ["PolicyFile", "policy_kwargs", "template"]
 
@@ -73,11 +77,6 @@ class ShortStayTable(_Table):
     max_los: Number | None = None
     discharge: list[int] | None = None
     basis: Literal["cost", "los"] | None = None
-
-
-class SpecialCasesTable(_Table):
-    case_ids: list[str | int] | None = None
-    cap_share: Number | None = None
 
 
 class ReadmissionTable(_Table):
@@ -132,7 +131,10 @@ class PolicyFile(_Table):
     high_cost: HighCostTable = Field(default_factory=HighCostTable)
     low_cost: LowCostTable = Field(default_factory=LowCostTable)
     short_stay: ShortStayTable = Field(default_factory=ShortStayTable)
-    special_cases: SpecialCasesTable = Field(default_factory=SpecialCasesTable)
+    special_cases: SpecialCasesConfig = Field(default_factory=SpecialCasesConfig)
+    new_tech: NewTechConfig = Field(default_factory=NewTechConfig)
+    outliers: OutliersConfig = Field(default_factory=OutliersConfig)
+    monthly: MonthlyConfig = Field(default_factory=MonthlyConfig)
     readmission: ReadmissionTable = Field(default_factory=ReadmissionTable)
     ungroupable: UngroupableTable = Field(default_factory=UngroupableTable)
     pools: dict[str, PoolTable] = Field(default_factory=dict)
@@ -223,7 +225,7 @@ def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str 
         a value of the wrong type.
     """
     from casemix.budget import (Band, Corridors, Elastic, HighCost, LowCost, Pool, Readmission,
-                                ShortStay, SpecialCases)
+                                ShortStay)
 
     try:
         f = PolicyFile.model_validate(dict(data))
@@ -251,13 +253,15 @@ def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str 
     for table, cls, field in ((f.high_cost, HighCost, "high_cost"),
                               (f.low_cost, LowCost, "low_cost"),
                               (f.short_stay, ShortStay, "short_stay"),
-                              (f.special_cases, SpecialCases, "special"),
                               (f.readmission, Readmission, "readmission")):
         given = _given(table)
         for k, v in given.items():
             if isinstance(v, list):
                 given[k] = tuple(v)
         kw[field] = cls(**given)
+    # the payment rules' own models (casemix.payment.*), validated with the file
+    kw.update(special=f.special_cases, new_tech=f.new_tech, outliers=f.outliers,
+              monthly=f.monthly)
     pools = {}
     for name, t in f.pools.items():
         g = _given(t)
@@ -303,8 +307,29 @@ _COMMENTS = {
     "short_stay.max_los": "days",
     "short_stay.discharge": "离院方式 codes: 2 转院, 3 转社区, 5 死亡",
     "short_stay.basis": '"cost": P × min(c/m, 1); "los": P × min(los/mean_los, 1)',
-    "special_cases.case_ids": "特例单议 cases approved for payment at cost",
-    "special_cases.cap_share": "at most this share of a hospital's cases",
+    "special_cases.case_ids": "特例单议 applications (case ids) [A-办 §20]",
+    "special_cases.cost_multiple": "also apply cases with cost > k × standard (DIP 3.0 §6.2: 2)",
+    "special_cases.min_los": "also apply cases with LOS > N days",
+    "special_cases.cap_share": "approved <= share × the REGION's cases; unset: DRG 0.05, DIP 0.005",
+    "special_cases.order": '"cost_ratio" (highest cost/standard first, ties by case id) or "listed"',
+    "special_cases.pay": '"item" (cost × fund_ratio outside the points) or "points" (cost → points)',
+    "special_cases.fund_ratio": "the fund's share of an approved case's cost (pay = item)",
+    "new_tech.enabled": "新药新技术除外支付 (cases need new_tech_cost, or give codes)",
+    "new_tech.cost_multiple": "DRG: case cost > k × standard [B: Beijing 2]",
+    "new_tech.min_share": "DRG: new-tech cost / cost > share [B: Beijing 0.64]",
+    "new_tech.fund_ratio": "DRG: fund's share of the new-tech cost paid outside the points",
+    "new_tech.dip_factor": "DIP: add-on points = factor × new-tech cost / yuan per point [A §5.1]",
+    "new_tech.codes": 'procedure code = new-tech cost in yuan, e.g. { "00.1234" = 50000.0 }',
+    "outliers.reference": '"standard" (m × coefficient, DIP 3.0 §5.3), "group_mean" or "level_mean"',
+    "outliers.table_thresholds": "weights' low_k/high_k (city 低倍/高倍临界值) beat the policy's",
+    "monthly.enabled": "monthly pre-settlement (by discharge month) and annual clearing",
+    "monthly.point_value": "provisional point value, yuan/point; unset: the base point value",
+    "monthly.prepay_ratio": "预拨比例 [A §7.2: 0.9]",
+    "monthly.deposit_share": "quality deposit withheld from the annual amount (<= 0.05 [A-规 §26])",
+    "monthly.scores": 'hospital_id = assessment score, e.g. { H001 = 92.5 }',
+    "monthly.default_score": "score of hospitals not listed",
+    "monthly.full_score": "score returning the whole deposit (returned = min(score/full, 1))",
+    "monthly.pass_score": "below this score no deposit is returned",
     "readmission.enabled": "readmission within days: a stay's points × penalty",
     "readmission.days": "15 Zhejiang 2019, 10 Jinhua",
     "readmission.penalty": "0.5 in Zhejiang 2019",
@@ -332,6 +357,11 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, Mapping):
         return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
     return repr(float(v)) if isinstance(v, float) else str(v)
+
+
+def _shown(value: Any) -> Any:
+    """A default as the template shows it: tuples as arrays, unset (None) commented out."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _line(key: str, full: str, value: Any) -> str:
@@ -363,8 +393,12 @@ def template() -> str:
     }
     for table, obj in (("high_cost", p.high_cost), ("low_cost", p.low_cost),
                        ("short_stay", p.short_stay), ("special_cases", p.special),
-                       ("readmission", p.readmission), ("elastic", p.elastic)):
-        sections[table] = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+                       ("readmission", p.readmission), ("elastic", p.elastic),
+                       ("new_tech", p.new_tech), ("outliers", p.outliers),
+                       ("monthly", p.monthly)):
+        names = (list(type(obj).model_fields) if isinstance(obj, BaseModel)
+                 else [f.name for f in dataclasses.fields(obj)])
+        sections[table] = [(k, _shown(getattr(obj, k))) for k in names]
     sections["ungroupable"] = [("rule", p.ungroupable), ("codes", list(p.ungroupable_codes))]
     out = ["# casemix payment policy (DRG/DIP settlement). Every key is shown at its default;",
            "# a key left out keeps it. Formulas and sources: docs/payment-budget.md.",

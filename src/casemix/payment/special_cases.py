@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from casemix._money import round_half_up
 from casemix.errors import PolicyError
@@ -79,6 +79,15 @@ class SpecialCasesConfig(Section):
     order: Literal["cost_ratio", "listed"] = "cost_ratio"
     pay: Literal["item", "points"] = "item"
     fund_ratio: float = Field(default=1.0, ge=0, le=1)
+
+    @field_validator("case_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # a case id written as a TOML integer (17) is the id "17"
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                         for v in value)
+        return value
 
     @property
     def active(self) -> bool:
