@@ -150,3 +150,11 @@ scores = { H2 = 80 }
     assert monthly["monthly_fen"].to_list() == [2_250_000, 4_490_000, 5_625_000]
     annual = pl.read_csv(tmp_path / "out" / "annual.csv")
     assert annual["deposit_returned_fen"].to_list() == [724_045, 620_364]
+
+
+def test_chinese_column_names():
+    c = w_cases().rename({"new_tech_cost": "新药新技术费用", "audit_deduction": "审核扣款",
+                          "discharge_date": "出院日期"})
+    s = settle(c, w_policy(), weights=WEIGHTS)
+    assert s.cases["payment_fen"].to_list() == [2_963_636, 11_527_273, 8_100_000, 7_409_091]
+    assert s.monthly["monthly_fen"].to_list() == [2_250_000, 4_490_000, 5_625_000]

@@ -35,6 +35,7 @@ SAMPLE = {
     "special_drug_amt": ("5", 5.0), "referral": ("是", "是"), "major_disease": ("否", "否"),
     "fund_paid": ("8,000.25", 8000.25), "patient_share": ("１,200", 1200.0),
     "deductible": ("800", 800.0), "copay": ("300.5", 300.5), "self_pay": ("99", 99.0),
+    "new_tech_cost": ("56,000", 56000.0), "audit_deduction": ("12.34", 12.34),
 }
 
 
