@@ -447,3 +447,71 @@ def test_standard_quota_scores_by_hand():
         pytest.approx(3000.0)
     with pytest.raises(PolicyError, match="standard_cost"):
         dip.scores(g, method="standard")
+
+
+def test_bonus_scores_by_group_and_code_list_by_hand():
+    # DIP 3.0 draft §5.1 四(三) / §7.3 一(二): add-on points after the coefficients
+    from casemix.dip.settle import Bonus
+
+    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H1", "G2", "core", 500.0, 5_000),
+                 ("H1", "G2", "core", 500.0, 5_000), ("H1", None, None, None, 50)],
+                pdx=["I63.900", "K35.300", "K35.300", "R50.900"],
+                sdx=[[], [], ["Z99.000"], []], pproc=[None, "47.0100", "99.1000", None],
+                oproc=[["99.1000"], [], [], []])
+    tcm = Bonus("中医优势病种", 200.0, groups=("G1",))
+    new_tech = Bonus("新药新技术", 50.0, codes=("99.10",))   # e.g. thrombolysis
+    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2},
+                      bonus=[tcm, new_tech])
+    # G1: 1000 x 1.2 + 200 + 50 (99.1000 in oproc); G2: 500 x 1.2; 600 + 50; ungrouped 0
+    assert out["dip_bonus_score"].to_list() == [250.0, 0.0, 50.0, 0.0]
+    assert out["dip_case_score"].to_list() == pytest.approx([1450.0, 600.0, 650.0, 0.0])
+    with pytest.raises(PolicyError, match="groups or codes"):
+        Bonus("nothing", 10.0)
+    with pytest.raises(PolicyError, match="points"):
+        Bonus("negative", -1.0, groups=("G1",))
+    # settle carries the bonus into the total score
+    r = dip.settle(g, "1000.00", group_means=MEANS, bonus=[tcm], low_reference="mean")
+    assert r.region["total_score"][0] == pytest.approx(1000 + 500 + 500 + 200)
+
+
+def _subtype_by_hand(age, los, icu, metastasis, dead, table):
+    """One case's sub-type coefficient, stated plainly (the rules of docs/dip-rules.md §6.2)."""
+    band = None if age is None else ("1-6" if age <= 6 else "7-17" if age <= 17 else
+                                     "18-64" if age < 65 else "65+")
+    if age is not None and age < 1:
+        band = "29d-1y"
+    long = los is not None and los > 3
+    tumour = "death" if dead else ("metastasis" if long and metastasis else "none")
+    icu_band = (None if icu is None or icu < 2 else "2-7" if icu <= 7 else "8-14" if icu <= 14
+                else "15-30" if icu <= 30 else "31+")
+    hits = [table[k] for k in (("age", band), ("tumour", tumour), ("icu", icu_band)) if k in table]
+    return max(hits) if hits else 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 99)),
+                          st.one_of(st.none(), st.integers(0, 10)),
+                          st.one_of(st.none(), st.integers(0, 40)), st.booleans(), st.booleans()),
+                min_size=1, max_size=30),
+       st.dictionaries(st.sampled_from([("age", "65+"), ("age", "7-17"), ("age", "29d-1y"),
+                                        ("tumour", "death"), ("tumour", "metastasis"),
+                                        ("icu", "2-7"), ("icu", "8-14"), ("icu", "15-30"),
+                                        ("icu", "31+")]),
+                       st.floats(0.5, 3.0), max_size=9))
+def test_case_subtype_equals_the_plain_statement(rows, table):
+    import dataclasses
+
+    cat = dataclasses.replace(dip.load_catalog("dip-demo"),
+                              subtypes={("D0029", d, s): v for (d, s), v in table.items()})
+    g = grouped([("H1", "D0029", "core", 1000.0, 20_000)] * len(rows),
+                age=[None if r[0] is None else float(r[0]) for r in rows],
+                age_days=[None if r[0] is None or r[0] >= 1 else 100.0 for r in rows],
+                los=[None if r[1] is None else float(r[1]) for r in rows],
+                icu_days=[None if r[2] is None else float(r[2]) for r in rows],
+                sdx=[["C78.000"] if r[3] else [] for r in rows],
+                discharge=[5.0 if r[4] else 1.0 for r in rows])
+    g = g.with_columns(pl.col("age").cast(pl.Float64), pl.col("age_days").cast(pl.Float64),
+                       pl.col("los").cast(pl.Float64), pl.col("icu_days").cast(pl.Float64))
+    out = case_scores(g, catalog=cat, low_reference="mean")
+    want = [_subtype_by_hand(*r, {k: v for k, v in table.items()}) for r in rows]
+    assert out["dip_subtype_coefficient"].to_list() == pytest.approx(want)

@@ -31,8 +31,8 @@ from casemix._frames import like, to_polars
 from casemix.dip.catalog import ATTRIBUTES, Catalog, load_catalog_folder, write_catalog
 from casemix.errors import InputError, SchemeError
 
-__all__ = ["ATTRIBUTES", "Catalog", "build_catalog", "catalogs", "group", "hospital_coefficients",
-           "load_catalog", "scores", "settle", "subtype_coefficients", "write_catalog",
+__all__ = ["ATTRIBUTES", "Bonus", "Catalog", "build_catalog", "catalogs", "group",
+           "hospital_coefficients", "load_catalog", "scores", "settle", "subtype_coefficients", "write_catalog",
            "DEFAULT_CATALOG"]
 
 #: the catalog used when none is named
@@ -287,4 +287,4 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
 # meaning the functions (the submodules stay importable by full name).
 from casemix.dip.build import build_catalog  # noqa: E402
 from casemix.dip.scores import hospital_coefficients, scores, subtype_coefficients  # noqa: E402
-from casemix.dip.settle import settle  # noqa: E402
+from casemix.dip.settle import Bonus, settle  # noqa: E402

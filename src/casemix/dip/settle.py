@@ -39,7 +39,7 @@ from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
 from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
 
-__all__ = ["CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
+__all__ = ["Bonus", "CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
            "optimal_interval_point_value", "optimised_point_value", "settle", "settlement_point_value", "year_start_point_value"]
 
 
@@ -63,6 +63,50 @@ class CostRules:
         if self.review is not None and self.review < self.high:
             raise PolicyError(f"cost rules: review ({self.review}) must not be below high "
                               f"({self.high})")
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """An add-on score (加成分值) for cases of some groups or with some codes.
+
+    [spec: DIP 3.0 draft §5.1 四(三) 新药新技术分值加成 ("对相应费用单独计算
+    加成分值"), §7.3 一(二) 年度分值 "……+中医优势病种病例分值+……+新药新技术
+    加成分值"]. A grouped case earns ``points`` when its group is one of
+    ``groups`` or one of its codes (principal/secondary diagnoses,
+    procedures) starts with one of ``codes``; the points are added to the
+    case score after the coefficients, once per rule.
+    """
+
+    name: str
+    points: float
+    groups: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.points) and self.points >= 0):
+            raise PolicyError(f"bonus {self.name!r}: points must be >= 0, got {self.points}")
+        if not self.groups and not self.codes:
+            raise PolicyError(f"bonus {self.name!r}: list groups or codes it applies to")
+        if isinstance(self.groups, str) or isinstance(self.codes, str):
+            raise PolicyError(f"bonus {self.name!r}: groups and codes are lists, not one string")
+
+
+def _bonus_points(df: pl.DataFrame, groups: pl.Series, bonus: Sequence[Bonus]) -> pl.Series:
+    """Σ points of the rules each case meets (0 for ungrouped cases)."""
+    cols = set(df.columns)
+    one = [pl.col(c).fill_null("") for c in ("pdx", "pproc") if c in cols]
+    many = [pl.col(c).fill_null([]) for c in ("sdx", "oproc") if c in cols]
+    codes = pl.concat_list(*one, *many) if one or many else pl.lit([], pl.List(pl.String))
+    total = pl.lit(0.0)
+    for b in bonus:
+        hit = pl.col("_g").is_in(list(b.groups)) if b.groups else pl.lit(False)
+        if b.codes:
+            hit = hit | codes.list.eval(pl.any_horizontal(
+                [pl.element().str.starts_with(c) for c in b.codes])).list.any()
+        total = total + pl.when(hit.fill_null(False)).then(b.points).otherwise(0.0)
+    out = df.with_columns(groups.alias("_g")).select(
+        pl.when(pl.col("_g").is_null()).then(0.0).otherwise(total).alias("dip_bonus_score"))
+    return out.to_series()
 
 
 def high_cost_score(score: float, cost: float, mean: float, high: float = 2.0) -> float:
@@ -227,7 +271,8 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
                 by: str = "hospital_id", subtypes: bool = True, scheme: Any = None,
                 rules: CostRules = CostRules(), cost: str = "total_cost",
                 same_rate_groups: Sequence[str] = (), mapping: dict[str, str] | None = None,
-                point_value: float | None = None, low_reference: str = "standard") -> Any:
+                point_value: float | None = None, low_reference: str = "standard",
+                bonus: Sequence[Bonus] = ()) -> Any:
     """Each case's DIP score after coefficients and the high/low-cost rules.
 
     Parameters
@@ -260,6 +305,10 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         "纳入该病种辅助分型触发系数最高的分型"]; a case in no sub-type takes 1.
     rules
         High/low-cost thresholds.
+    bonus
+        Add-on scores (:class:`Bonus`: 中医优势病种, 新药新技术加成) per group or
+        code list, added after the coefficients and cost rules (column
+        ``dip_bonus_score``, included in ``dip_case_score``).
     point_value, low_reference
         The very-low-cost rule [spec: 3.0 draft §5.3 二.1]. ``"standard"``
         (default): a case is very-low-cost when its cost is below ``low`` ×
@@ -398,11 +447,15 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
              .when(pl.col("cls") == "low").then(base * low_ratio)
              .otherwise(base))
     w = w.with_columns(score.alias("cs"))
+    bonus_pts = _bonus_points(df, w["g"], bonus) if bonus else \
+        pl.Series("dip_bonus_score", np.zeros(n))
+    w = w.with_columns(bonus_pts.alias("bonus"), (pl.col("cs") + bonus_pts).alias("cs"))
     out = c.restore(df.with_columns(
         w["s"].alias("dip_base_score"), w["f"].alias("dip_coefficient"),
         w["k"].alias("dip_subtype_coefficient"), w["m"].alias("dip_ref_cost"),
         w["std"].alias("dip_low_ref_cost"),
-        w["cls"].alias("dip_cost_class"), w["cs"].alias("dip_case_score")), SCORE_COLUMNS)
+        w["cls"].alias("dip_cost_class"), w["bonus"].alias("dip_bonus_score"),
+        w["cs"].alias("dip_case_score")), SCORE_COLUMNS)
     return like(out, grouped)
 
 
@@ -410,7 +463,7 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
 SUBTYPE_DIMENSIONS = ("age", "severity", "tumour", "icu")
 
 SCORE_COLUMNS = ("dip_base_score", "dip_coefficient", "dip_subtype_coefficient", "dip_ref_cost",
-                 "dip_low_ref_cost",
+                 "dip_low_ref_cost", "dip_bonus_score",
                  "dip_cost_class", "dip_case_score")
 
 
@@ -468,7 +521,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
            subtypes: bool = True, scheme: Any = None, rules: CostRules = CostRules(),
            cost: str = "total_cost", same_rate_groups: Sequence[str] = (),
            mapping: dict[str, str] | None = None,
-           low_reference: str = "standard") -> DipSettlement:
+           low_reference: str = "standard", bonus: Sequence[Bonus] = ()) -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
     Parameters
@@ -494,8 +547,9 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     assessment, deductions
         Per hospital: assessment coefficient (default 1) and audit deductions
         (yuan, default 0).
-    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules, same_rate_groups, low_reference
-        Passed to :func:`case_scores` (``coefficient_by`` as its ``by``); the
+    catalog, group_means, level_col, hospital_coefficients, subtypes, scheme, rules
+        Passed to :func:`case_scores`, like ``same_rate_groups``,
+        ``low_reference`` and ``bonus`` (``coefficient_by`` as its ``by``); the
         very-low-cost standard is priced at ``year_start_value``, else at a
         numeric ``point_value``, else at the point value the scores were
         built at (the settlement point value depends on the scores).
@@ -524,7 +578,7 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
                                    hospital_coefficients=hospital_coefficients,
                                    by=coefficient_by, subtypes=subtypes, scheme=scheme,
                                    rules=rules, cost=cost, same_rate_groups=same_rate_groups,
-                                   low_reference=low_reference,
+                                   low_reference=low_reference, bonus=bonus,
                                    point_value=_standard_point_value(point_value,
                                                                      year_start_value)))
     s = scored["dip_case_score"].to_numpy()
