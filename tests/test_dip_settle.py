@@ -511,7 +511,8 @@ def test_case_subtype_equals_the_plain_statement(rows, table):
                 sdx=[["C78.000"] if r[3] else [] for r in rows],
                 discharge=[5.0 if r[4] else 1.0 for r in rows])
     g = g.with_columns(pl.col("age").cast(pl.Float64), pl.col("age_days").cast(pl.Float64),
-                       pl.col("los").cast(pl.Float64), pl.col("icu_days").cast(pl.Float64))
+                       pl.col("los").cast(pl.Float64), pl.col("icu_days").cast(pl.Float64),
+                       pl.col("sdx").cast(pl.List(pl.String)))
     out = case_scores(g, catalog=cat, low_reference="mean")
     want = [_subtype_by_hand(*r, {k: v for k, v in table.items()}) for r in rows]
     assert out["dip_subtype_coefficient"].to_list() == pytest.approx(want)

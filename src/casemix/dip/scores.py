@@ -302,7 +302,9 @@ def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
                else pl.lit(None, pl.Float64))
            for c in ("age", "age_days", "discharge", "los", "icu_days")}
     long_stay = (num["los"] > MIN_SUBTYPE_LOS).fill_null(False)
-    sdx = pl.col("sdx") if "sdx" in cols else pl.lit([], pl.List(pl.String))
+    # an all-empty list column reads as List(Null): make it text
+    sdx = pl.col("sdx").cast(pl.List(pl.String)) if "sdx" in cols \
+        else pl.lit([], pl.List(pl.String))
     procs = pl.concat_list(pl.col("pproc").fill_null("") if "pproc" in cols else pl.lit(""),
                            pl.col("oproc").fill_null([]) if "oproc" in cols
                            else pl.lit([], pl.List(pl.String)))
