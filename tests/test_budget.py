@@ -281,3 +281,19 @@ def test_derive_coefficients_by_level_and_hospital():
     from casemix.errors import InputError
     with pytest.raises(InputError, match="mean_cost"):
         derive_coefficients(cases, weights.drop("mean_cost"))
+
+
+def test_cli_policy_init_writes_the_template(tmp_path):
+    from click.testing import CliRunner
+
+    from casemix.cli.settle_cmd import policy
+
+    out = tmp_path / "p.toml"
+    r = CliRunner().invoke(policy, ["init", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    assert Policy.from_toml(write(tmp_path, text.replace("# total_yuan = ...", "total_yuan = 5"),
+                                  "q.toml")) == Policy(budget=5)
+    again = CliRunner().invoke(policy, ["init", str(out)])
+    assert again.exit_code != 0 and "--force" in again.output
+    assert CliRunner().invoke(policy, ["init"]).output.startswith("# casemix payment policy")

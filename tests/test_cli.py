@@ -12,7 +12,10 @@ from casemix.synth import synth_cases
 def test_demo_runs_group_settle_report_and_budget_is_exact(tmp_path):
     res = CliRunner().invoke(main, ["demo", "-n", "3000", "-o", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert "equal to the fen: True" in " ".join(res.output.split())  # rich wraps lines
+    out = " ".join(res.output.split())  # rich wraps lines
+    # both pools, each paying its budget to the fen, with base and floating point values
+    assert out.count("= the budget to the fen (True)") == 2
+    assert "pool 职工" in out and "pool 居民" in out and "floating" in out
     assert "scheme chs-drg-1.1" in res.output  # the shipped national scheme by default
     assert (tmp_path / "report" / "index.html").is_file()
     html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
@@ -21,7 +24,7 @@ def test_demo_runs_group_settle_report_and_budget_is_exact(tmp_path):
     assert grouped.height == 3000
     hospitals = pl.read_csv(tmp_path / "settlement" / "hospitals.csv")
     region = pl.read_csv(tmp_path / "settlement" / "region.csv")
-    assert hospitals["payment_fen"].sum() == region["budget_fen"][0]
+    assert hospitals["payment_fen"].sum() + region["retained_fen"][0] == region["budget_fen"][0]
 
 
 def test_group_command_csv_and_parquet_keep_rows(tmp_path):

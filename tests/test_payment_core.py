@@ -381,3 +381,20 @@ def test_fund_conservation_to_the_fen(data):
             # without a cap the whole budget is paid (unless no hospital passed its volume)
             assert row["retained_fen"] == 0 or not policy.elastic.cap and \
                 (s.pool(row["pool"])["incremental_points"].sum() == 0)
+
+
+def test_demo_settlement_with_pools_elastic_and_corridors():
+    import casemix
+    from casemix.settle import run_demo_settlement
+    from casemix.synth import synth_cases
+
+    grouped = casemix.group(synth_cases("casemix-demo", 3000, seed=5), scheme="casemix-demo")
+    prior = casemix.group(synth_cases("casemix-demo", 3000, seed=6), scheme="casemix-demo")
+    s = run_demo_settlement(grouped, prior=prior)
+    pr = s.pool_region
+    assert pr["pool"].to_list() == ["职工", "居民"]
+    assert pr["budget_check"].all()
+    assert (pr["fund_fen"] + pr["retained_fen"] == pr["budget_fen"]).all()
+    assert s.policy.elastic.enabled and s.policy.elastic.base_share == 0.75
+    assert s.policy.corridors.enabled and (s.hospitals["corridor_fen"] != 0).any()
+    assert pr["pv_base"].is_not_null().all() and pr["pv_floating"].is_not_null().all()

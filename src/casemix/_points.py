@@ -198,9 +198,11 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
         notes.append(note)
     if policy.short_stay.enabled and not {"los", "discharge"} <= set(df.columns):
         notes.append("short-stay rule skipped: no column los/discharge")
-    if policy.ungroupable == "points" and not math.isfinite(all_case) and (~has_weight).any():
+    if policy.ungroupable == "points" and not (all_case > 0 and math.isfinite(all_case)) \
+            and (~has_weight).any():
         raise InputError("ungroupable cases cannot be converted into points: no reference cost "
-                         "(the weight table has no mean_cost and no settled case has a weight); "
+                         "(the weight table has no mean_cost and no settled case with a weight "
+                         "has a cost above 0); "
                          "use ungroupable.rule = 'cost' or give mean_cost in the weights")
     # NaN → null: polars orders NaN above every number, so `cost < ratio × NaN` would be true
     maybe_missing = {"los": los, "discharge": _num(df, "discharge"),

@@ -34,7 +34,7 @@ from casemix._case_rules import PAY_COST, RULES, R, assign_rules
 from casemix._frames import FrameLike, like, read_path, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
-from casemix.budget import Corridors, Policy
+from casemix.budget import Corridors, Policy, shipped_policy
 from casemix.cases import canonical
 from casemix.payment.monthly import annual_clearing, monthly_presettlement
 from casemix.errors import InputError, PolicyError
@@ -410,20 +410,46 @@ def compare(cases: FrameLike, policy_a: Policy, policy_b: Policy, *,
     return summary_like(t, cases)
 
 
-def run_demo_settlement(grouped: pl.DataFrame, policy: Policy | None = None) -> Settlement:
+def run_demo_settlement(grouped: pl.DataFrame, policy: Policy | None = None, *,
+                        prior: pl.DataFrame | None = None) -> Settlement:
     """Weights from ``grouped`` itself, then its settlement: what ``casemix demo`` shows.
 
-    With ``policy=None`` the shipped demo policy is used with its budget
-    replaced by 92% of the cases' total cost, rounded to the yuan (a budget
-    in the policy file cannot know the size of the demo data).
+    With ``policy=None``: when the cases carry ``insurance_type``,
+    ``patient_share`` and ``fund_paid`` (as ``casemix.synth`` makes them)
+    and a ``prior`` year is given, the shipped ``demo_pools`` policy — the
+    职工 and 居民 pools, the elastic point value (base share 0.75, base
+    volumes = each hospital's points in ``prior``) and corridors — with
+    each pool's budget replaced by 98% of its cases' itemised fund cost
+    (Σ ``fund_paid``, rounded to the yuan); otherwise the shipped ``demo``
+    policy with its budget replaced by 92% of the cases' total cost.  A
+    budget in a policy file cannot know the size of the demo data.
     """
     df = to_polars(grouped)
     weights = compute_weights(df)
-    if policy is None:
+    base_volume = None
+    pooled = {"insurance_type", "patient_share", "fund_paid"} <= set(df.columns)
+    if policy is None and pooled and prior is not None:
+        policy = Policy.from_toml(shipped_policy("demo_pools"))
+        terms = {t.name: t for t in pool_terms(policy)}
+        fund = (df.with_columns(pl.Series("pool", _pool_of(df, policy)))
+                .group_by("pool").agg(pl.col("fund_paid").cast(pl.Float64).sum()))
+        budgets = {p: Decimal(round(v * 0.98)) for p, v in fund.iter_rows()}
+        pools = {n: dataclasses.replace(p, budget=budgets.get(n, Decimal(0)))
+                 for n, p in policy.pools.items() if n in terms}
+        policy = policy.replace(pools=pools, budget=None,
+                                name="demo-pools (pool budgets = 98% of their fund cost)")
+        base_volume = base_volumes(prior, policy, weights=weights)
+    elif policy is None:
         total = float(df["total_cost"].cast(pl.Float64, strict=False).fill_null(0).sum())
         policy = Policy.demo().replace(budget=Decimal(round(total * 0.92)),
                                        name="demo (budget = 92% of the cases' cost)")
-    return settle(df, policy, weights=weights)
+    return settle(df, policy, weights=weights, base_volume=base_volume)
+
+
+def _pool_of(df: pl.DataFrame, policy: Policy) -> list[str]:
+    terms = pool_terms(policy)
+    codes = pool_index(df, [t.values for t in terms], [t.name for t in terms], _case_ids(df))
+    return [terms[i].name for i in codes]
 
 
 # --- money ----------------------------------------------------------------------

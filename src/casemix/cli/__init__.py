@@ -63,6 +63,7 @@ COMMANDS: dict[str, str] = {
     "demo": "casemix.cli.demo:demo",
     "weights": "casemix.cli.weights_cmd:weights",
     "settle": "casemix.cli.settle_cmd:settle",
+    "policy": "casemix.cli.settle_cmd:policy",
     "dip": "casemix.cli.dip_cmd:dip",
     "report": "casemix.cli.report_cmd:report",
     "benefits": "casemix.cli.benefits_cmd:benefits",

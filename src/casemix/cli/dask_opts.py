@@ -160,7 +160,8 @@ def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec
 def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
                    weights_path: Path | None = None, points: str | None = None,
                    group_col: str = "drg", fmt: str = "parquet",
-                   force: bool = False) -> tuple[Any, dict[str, Path]]:
+                   force: bool = False, base_volume: Path | None = None
+                   ) -> tuple[Any, dict[str, Path]]:
     """Settle grouped CASES on Dask; cases to ``OUTPUT/cases/`` (Parquet), tables beside them.
 
     ``hospitals`` and ``region`` (small) are written as ``OUTPUT/hospitals.<fmt>`` and
@@ -181,11 +182,12 @@ def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
     w = read_path(weights_path) if weights_path else None
     with _connect(spec):
         ddf = read_dataset(cases_path)
-        s = cd.settle(ddf, policy, weights=w, points=points, group_col=group_col)
+        s = cd.settle(ddf, policy, weights=w, points=points, group_col=group_col,
+                      base_volume=base_volume)
         cases_dir = out / "cases"
         write_dataset(s.cases, cases_dir)
     paths = {"cases": cases_dir}
-    for name in ("hospitals", "region"):
+    for name in ("hospitals", "region", "pool_hospitals", "pool_region"):
         frame = pl.from_pandas(getattr(s, name))
         path = out / f"{name}.{fmt}"
         paths[name] = write_table(frame, path, force=True)  # checked above, before the work

@@ -54,16 +54,25 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path,
     table(s.failures, "Not grouped, by status and reason")
     write_frame(grouped, out_dir / "grouped.parquet", force=force)
     console.print(f"grouped cases → {out_dir / 'grouped.parquet'}")
-    _settle_and_report(grouped, out_dir, console, table, force=force)
+    # a prior year of the same region: each hospital's points there are its base volume
+    prior = casemix.group(synth_cases(sch, n, seed=seed + 1, layout="strings"), scheme=sch,
+                          engine=engine)
+    _settle_and_report(grouped, out_dir, console, table, force=force, prior=prior)
 
 
-def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = False) -> None:
-    """Weights → settlement under the shipped demo policy → HTML report."""
+def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = False,
+                       prior=None) -> None:
+    """Weights → settlement under the shipped demo policy → HTML report.
+
+    With a prior year and cases carrying pools and patient shares, the
+    ``demo_pools`` policy: both pools, elastic point value (base share
+    0.75), corridors; base and floating point values printed per pool.
+    """
 
     from casemix.report import build_report
     from casemix.settle import run_demo_settlement
 
-    settlement = run_demo_settlement(grouped)
+    settlement = run_demo_settlement(grouped, prior=prior)
     region = settlement.region.row(0, named=True)
     import polars as pl
 
@@ -73,11 +82,16 @@ def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = 
         (pl.col("payment") / wan).round(1).alias("paid 万元"), (pl.col("cost") / wan).round(1).alias("cost 万元"),
         (pl.col("surplus") / wan).round(1).alias("结余 万元"), pl.col("surplus_share").alias("of cost"))
     table(view, "Settlement per hospital (结余 > 0 surplus, < 0 超支 deficit)", percent=("of cost",))
-    paid = settlement.hospitals["payment_fen"].sum()
-    console.print(
-        f"budget {region['budget_fen'] / 100:,.2f} yuan; hospitals paid {paid / 100:,.2f} yuan "
-        f"(equal to the fen: {paid == region['budget_fen']}); point value base "
-        f"{region['pv_base']:.4f}, floating {region['pv_floating']:.4f}, final {region['pv_final']:.4f} yuan")
+    for p in settlement.pool_region.iter_rows(named=True):
+        console.print(
+            f"pool {p['pool']}: budget {p['budget_fen'] / 100:,.2f} yuan; point value base "
+            f"{p['pv_base']:.4f}, floating {p['pv_floating']:.4f} yuan/point; fund paid "
+            f"{p['fund_fen'] / 100:,.2f} + retained {p['retained_fen'] / 100:,.2f} = the budget "
+            f"to the fen ({p['budget_check']}); patients {p['patient_fen'] / 100:,.2f}; after "
+            f"结余留用/超支分担 the fund pays {p['fund_outlay_fen'] / 100:,.2f}")
+    console.print(f"all pools: fund outlay {region['fund_outlay_fen'] / 100:,.2f} yuan "
+                  f"({region['outlay_minus_budget_fen'] / 100:+,.2f} against the budget) under "
+                  f"{settlement.policy.name!r}")
     paths = settlement.write(out_dir / "settlement", force=force)
     console.print(f"settlement → {paths['hospitals'].parent}")
     index = build_report(grouped, settlement=settlement, out_dir=out_dir / "report",

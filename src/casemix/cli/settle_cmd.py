@@ -19,9 +19,10 @@ def _policy(value: str):
 
 
 def print_settlement(s) -> None:
-    """Print a settlement: the per-hospital table in yuan, the point values, the budget check.
+    """Print a settlement: the per-hospital table in yuan, the point values per pool, the outlay.
 
     ``casemix demo`` calls this with ``casemix.settle.run_demo_settlement(grouped)``.
+    A failed budget check never reaches here: the settlement raises it as an error.
     """
     from casemix._frames import to_polars
     from casemix.cli._render import console, table
@@ -29,15 +30,49 @@ def print_settlement(s) -> None:
     r = to_polars(s.region).row(0, named=True)
     table(s.summary(), f"Settlement per hospital under {s.policy.name!r} (yuan)",
           percent=("surplus_share",))
-    pv = "n/a" if r["pv_final"] is None else f"{r['pv_final']:.4f}"
-    base = "n/a" if r["pv_base"] is None else f"{r['pv_base']:.4f}"
+
+    def pv(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.4f}"
+
+    pools = to_polars(s.pool_region) if s.pool_region is not None else None
+    for p in (pools.iter_rows(named=True) if pools is not None else []):
+        check = ("fund paid + retained = budget, exact to the fen" if p["budget_check"]
+                 else "rate method: outlay is an outcome")
+        console.print(
+            f"pool {p['pool']}: point value base {pv(p['pv_base'])}, floating "
+            f"{pv(p['pv_floating'])}, final {pv(p['pv_final'])} yuan/point; budget "
+            f"{p['budget_fen'] / 100:,.2f}, fund paid {p['fund_fen'] / 100:,.2f}, retained "
+            f"{p['retained_fen'] / 100:,.2f} ({check}); patients {p['patient_fen'] / 100:,.2f}; "
+            f"after corridors the fund pays {p['fund_outlay_fen'] / 100:,.2f}")
     console.print(
-        f"point value: base {base}, final {pv} yuan/point; "
-        f"budget {r['budget_fen'] / 100:,.2f} yuan, hospitals paid {r['payment_fen'] / 100:,.2f} "
-        f"({'exact to the fen' if r['budget_check'] else 'MISMATCH'}); "
-        f"at cost {r['at_cost_fen'] / 100:,.2f}")
+        f"all pools: budget {r['budget_fen'] / 100:,.2f} yuan, fund paid "
+        f"{r['payment_fen'] / 100:,.2f}, real outlay {r['fund_outlay_fen'] / 100:,.2f} "
+        f"({r['outlay_minus_budget_fen'] / 100:+,.2f} against the budget); at cost "
+        f"{r['at_cost_fen'] / 100:,.2f}")
     for note in s.notes:
         console.print(f"note: {note}")
+
+
+@click.group()
+def policy() -> None:
+    """Payment policy files (TOML)."""
+
+
+@policy.command("init")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def policy_init(file: Path | None, force: bool) -> None:
+    """Write a commented policy template with every key at its default (to FILE, else stdout)."""
+    from casemix.payment.policy_file import template
+
+    text = template()
+    if file is None:
+        click.echo(text, nl=False)
+        return
+    if file.exists() and not force:
+        raise click.UsageError(f"{file} exists; use --force to replace it")
+    file.write_text(text, encoding="utf-8")
+    click.echo(f"policy template → {file} (set budget.total_yuan or the pools' budget_yuan)")
 
 
 @click.command()
@@ -115,6 +150,9 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
 @click.option("--group-col", default="drg", show_default=True, help="Column with the group code.")
 @click.option("--compare", "compare_spec", default=None,
               help="A second policy: also write and print the per-hospital what-if table.")
+@click.option("--base-volume", "base_volume", type=click.Path(exists=True, path_type=Path),
+              default=None, help="Elastic point value: base volume per hospital (hospital_id, "
+              "points[, pool]); default elastic.base_volume of the policy.")
 @click.option("--quiet", is_flag=True, help="Print nothing.")
 @map_option
 @dask_option
@@ -124,8 +162,9 @@ def weights(history: Path, output: Path, trim: str, lower: float, upper: float, 
 def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Path, fmt: str,
            points: str | None, group_col: str, compare_spec: str | None, quiet: bool,
            mapping: dict[str, str] | None, dask_spec: str | None, encoding: str | None,
-           force: bool, bom: bool | None) -> None:
-    """Settle grouped CASES under a policy and a global budget; write per case, hospital, region."""
+           force: bool, bom: bool | None, base_volume: Path | None = None) -> None:
+    """Settle grouped CASES under a policy (TOML: budget or pools, point or rate method,
+    elastic point value, corridors, case rules); write per case, hospital, pool, region."""
     from casemix._frames import read_path
     from casemix.settle import compare
     from casemix.settle import settle as run
@@ -143,7 +182,8 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
         from casemix.cli.dask_opts import settle_on_dask
 
         s, paths = settle_on_dask(cases, output, policy, dask_spec, weights_path=weights_path,
-                                  points=points, group_col=group_col, fmt=fmt, force=force)
+                                  points=points, group_col=group_col, fmt=fmt, force=force,
+                                  base_volume=base_volume)
         if not quiet:
             from casemix.cli._render import console
 
@@ -152,7 +192,8 @@ def settle(cases: Path, weights_path: Path | None, policy_spec: str, output: Pat
         return
     frame = read_path(cases, encoding=encoding)
     w = read_path(weights_path, encoding=encoding) if weights_path else None
-    s = run(frame, policy, weights=w, points=points, group_col=group_col, mapping=mapping)
+    s = run(frame, policy, weights=w, points=points, group_col=group_col, mapping=mapping,
+            base_volume=base_volume)
     paths = s.write(output, fmt=fmt, force=force, bom=bom, inputs=[cases, weights_path])
     what_if = None
     if compare_spec:
