@@ -177,7 +177,8 @@ def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
     from casemix.io import write_table
 
     out = _out_folder(output, (cases_path, weights_path), force,
-                      ("cases/part.*.parquet", f"hospitals.{fmt}", f"region.{fmt}"))
+                      ("cases/part.*.parquet", f"hospitals.{fmt}", f"region.{fmt}",
+                       f"pool_hospitals.{fmt}", f"pool_region.{fmt}"))
     out.mkdir(parents=True, exist_ok=True)
     w = read_path(weights_path) if weights_path else None
     with _connect(spec):

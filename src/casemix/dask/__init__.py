@@ -113,11 +113,12 @@ def weights(ddf: Any, **kwargs: Any) -> Any:
 
 
 def settle(ddf: Any, policy: Any, *, weights: Any = None, points: str | None = None,
-           group_col: str = "drg", persist: bool = True) -> Any:
+           group_col: str = "drg", persist: bool = True, base_volume: Any = None) -> Any:
     """Settle grouped cases of a Dask DataFrame; equal to :func:`casemix.settle.settle` to the fen.
 
     See :func:`casemix.dask._settle.settle` for the steps; parameters are
-    those of :func:`casemix.settle.settle` plus ``persist``.
+    those of :func:`casemix.settle.settle` (``base_volume`` for the elastic
+    point value) plus ``persist``.
 
     Returns
     -------
@@ -128,7 +129,7 @@ def settle(ddf: Any, policy: Any, *, weights: Any = None, points: str | None = N
 
     _check_frame(ddf)
     return _settle(ddf, policy, weights=weights, points=points, group_col=group_col,
-                   persist=persist)
+                   persist=persist, base_volume=base_volume)
 
 
 def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
