@@ -28,6 +28,7 @@ from polars.testing import assert_frame_equal  # noqa: E402
 import casemix  # noqa: E402
 import casemix.dask as cd  # noqa: E402
 from casemix.budget import HighCost, Policy, Readmission, SpecialCases  # noqa: E402
+from casemix.payment.monthly import MonthlyConfig  # noqa: E402
 from casemix.payment.outliers import OutliersConfig  # noqa: E402
 from casemix.dask._cluster import worker_env  # noqa: E402
 from casemix.errors import InputError, PolicyError  # noqa: E402
@@ -120,6 +121,9 @@ def test_region_wide_rules_refused(client, cases, grouped):
     ddf = _dask(grouped, 3)
     with pytest.raises(PolicyError, match="special_cases.*region-wide.*settle in memory"):
         cd.settle(ddf, _policy(cases, special=special), weights=compute_weights(grouped))
+    with pytest.raises(PolicyError, match=r"monthly.*settle in memory"):
+        cd.settle(ddf, _policy(cases, monthly=MonthlyConfig(enabled=True)),
+                  weights=compute_weights(grouped))
     with pytest.raises(PolicyError, match="level_mean"):
         cd.settle(ddf, _policy(cases, outliers=OutliersConfig(reference="level_mean")),
                   weights=compute_weights(grouped))

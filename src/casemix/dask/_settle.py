@@ -281,6 +281,11 @@ def settle(ddf: Any, policy: Policy, *, weights: Weights | Any = None, points: s
         raise PolicyError(f"casemix.dask.settle: {what} needs the whole region at once, which "
                           "this version does not reduce across partitions; settle in memory "
                           "(casemix.settle.settle) or leave the rule out")
+    if policy.monthly.enabled:
+        # the hospital × month tables are built in memory only; never drop them silently
+        raise PolicyError("casemix.dask.settle: monthly pre-settlement ([monthly] enabled) is not "
+                          "computed on Dask in this version; settle in memory "
+                          "(casemix.settle.settle) or set monthly.enabled = false")
     if policy.new_tech.enabled and "new_tech_cost" not in columns:
         # a code list reads the procedure lists, which the shuffle by hospital does not carry
         raise PolicyError("new_tech on casemix.dask needs the column new_tech_cost "
