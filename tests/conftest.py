@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _find_shared() -> Path | None:
-    for candidate in (os.environ.get("CASEMIX_SHARED"), REPO.parent / "shared", Path("/work/shared")):
+    for candidate in (os.environ.get("CASEMIX_SHARED"), REPO.parent / "shared"):
         if candidate and (Path(candidate) / "schemes" / "chs-drg-1.1" / "scheme.toml").is_file():
             return Path(candidate)
     return None

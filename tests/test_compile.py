@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casemix.drg import compile as C
+from casemix.drg import kernel as K
 from casemix.drg.reference import Case, _Context, holds, severity_levels
 from casemix.encode import code_index, encode_cases
-from casemix.scheme.rules import FIELDS, OPS, parse_rule
+from casemix.scheme.rules import FIELDS, parse_rule
 from tests import strategies_drg as S
 from tests.tiny_scheme import write
 
@@ -82,55 +83,14 @@ def test_order_tables(tiny):
     assert cs.malformed_fields == ("sex", "age", "birth_weight", "diagnoses")
 
 
-# -- the program, run by a few lines of Python ---------------------------------------
+# -- the program, run by the kernel's own predicate ------------------------------------
 
-def _run(cs, r, enc, i, levels):
-    """Interpret rule ``r`` of a CompiledScheme on encoded case ``i`` (mirror of kernel._holds)."""
-    def inl(code, lst):
-        return code >= 0 and bool(cs.list_bits[code, lst // 64] & cs.list_mask[lst])
-
-    def cmp(op, x, v):
-        return {"<": x < v, "<=": x <= v, "==": x == v, "!=": x != v, ">=": x >= v, ">": x > v}[OPS[op]]
-
-    sdx = enc.sdx_val[enc.sdx_off[i]:enc.sdx_off[i + 1]].tolist()
-    procs = ([enc.pproc[i]] if enc.pproc[i] >= 0 else []) + enc.oproc_val[enc.oproc_off[i]:enc.oproc_off[i + 1]].tolist()
-    dx = ([enc.pdx[i]] if enc.pdx[i] != -2 else []) + sdx
-    k, acc = cs.rule_start[r], False
-    while k < cs.rule_start[r + 1]:
-        op, a, b, target = cs.prog[k]
-        val = cs.prog_val[k]
-        if op == C.OP_JUMP_FALSE and not acc or op == C.OP_JUMP_TRUE and acc:
-            k = target
-            continue
-        if op == C.OP_TRUE:
-            acc = True
-        elif op == C.OP_IN_PDX:
-            acc = inl(enc.pdx[i], a)
-        elif op == C.OP_IN_SDX:
-            acc = any(inl(c, a) for c in sdx)
-        elif op == C.OP_IN_DX:
-            acc = any(inl(c, a) for c in dx)
-        elif op == C.OP_IN_PPROC:
-            acc = inl(enc.pproc[i], a)
-        elif op == C.OP_IN_PROC:
-            acc = any(inl(c, a) for c in procs)
-        elif op == C.OP_PPROC_OR:
-            acc = enc.pproc[i] >= 0 and bool(cs.or_flag[enc.pproc[i]])
-        elif op == C.OP_PROC_OR:
-            acc = any(c >= 0 and cs.or_flag[c] for c in procs)
-        elif op == C.OP_SITES:
-            sites = {cs.site_attr[a, c] for c in dx if c >= 0 and cs.site_attr[a, c] >= 0}
-            acc = cmp(b, float(len(sites)), val)
-        elif op == C.OP_CMP:
-            acc = bool(enc.present[a, i]) and cmp(b, enc.fields[a, i], val)
-        elif op == C.OP_SEV:
-            acc = bool(levels & a)
-        elif op == C.OP_NOT:
-            acc = not acc
-        if target:  # a negated predicate (jumps have continued above)
-            acc = not acc
-        k += 1
-    return acc
+def _run(prog, vals, starts, base, r, enc, i, levels):
+    """Rule ``r`` of a compiled program on encoded case ``i``, by ``kernel._holds`` itself."""
+    info, rows, mask, or_flag, _, _, site_attr = base.kernel_args()[:7]
+    return bool(K._holds(r, i, prog, vals, starts, info, rows, mask, or_flag, site_attr,
+                         enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off,
+                         enc.oproc_val, enc.fields, enc.present, enc.malformed, levels))
 
 
 _ATOMS = ["true", "pdx in FR1.pdx", "sdx in MDCF.pdx", "dx in FA1.pdx", "pproc in FA1.pproc",
@@ -156,7 +116,6 @@ def test_program_equals_reference_holds(tiny, text, row):
     asm = C._Assembler({n: i for i, n in enumerate(base.list_names)}, {"MDCZ.pdx": 0})
     r = asm.add(expr)
     prog, vals, starts = asm.arrays()
-    cs = type("P", (), {**base.__dict__, "prog": prog, "prog_val": vals, "rule_start": starts})
     case = row.draw(S.cases(S.pools(tiny)))
     enc = encode_cases(S.frame([case]), tiny)
     ref_case = Case(pdx=case["pdx"], sdx=tuple(case["sdx"]), pproc=case["pproc"],
@@ -164,7 +123,7 @@ def test_program_equals_reference_holds(tiny, text, row):
                     malformed=tuple(case["malformed"]))
     levels_set = severity_levels(ref_case, tiny)
     levels = sum(C.LEVEL_BIT[lv] for lv in levels_set)
-    assert _run(cs, r, enc, 0, levels) == holds(expr, _Context(ref_case, tiny, levels_set))
+    assert _run(prog, vals, starts, base, r, enc, 0, levels) == holds(expr, _Context(ref_case, tiny, levels_set))
 
 
 def test_negated_predicate_is_one_instruction():

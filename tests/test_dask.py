@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 dd = pytest.importorskip("dask.dataframe", reason="casemix.dask tests need dask[dataframe] "
-                         "(pip install 'casemix[dask]')")
+                         "(pip install 'casemix[dask]'; the README's test command "
+                         "pip install -e '.[test,dask]' installs it)")
 distributed = pytest.importorskip("distributed", reason="casemix.dask tests need distributed "
-                                  "(pip install 'casemix[dask]')")
+                                  "(pip install 'casemix[dask]'; the README's test command "
+                                  "pip install -e '.[test,dask]' installs it)")
 
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402

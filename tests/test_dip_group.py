@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import casemix.dip as dip
 from casemix.dip.catalog import Catalog, DipGroup, parse_dx_pattern
+from conftest import CHS, needs_shared
 from casemix.errors import InputError, SchemeError
 
 
@@ -192,13 +193,9 @@ def test_write_then_load_round_trip(tmp_path, demo):
            [(p.text, h) for p, h in demo.excluded_diagnoses]
 
 
+@needs_shared
 def test_demo_catalog_uses_real_codes():
-    import os
-    from pathlib import Path
-
-    shared = Path(os.environ.get("CASEMIX_SHARED", "/work/shared")) / "schemes" / "chs-drg-1.1"
-    if not shared.is_dir():
-        pytest.skip("../shared (CHS-DRG 1.1 code dictionaries) not present")
+    shared = CHS  # ../shared beside the checkout or CASEMIX_SHARED (tests/conftest.py)
     procs = {line.split(",", 1)[0] for line in
              (shared / "procedures.csv").read_text(encoding="utf-8").splitlines()[1:]}
     dxs = [line.split(",", 1)[0] for line in
