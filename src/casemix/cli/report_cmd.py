@@ -37,14 +37,24 @@ def load_grouped(path: Path, mapping: dict[str, str] | None = None):
               help="Weight table (CSV/Parquet with drg, rw); default: computed from CASES.")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("report"),
               show_default=True, help="Folder for index.html and its PNGs.")
+@click.option("--compare", "compare_path", type=click.Path(exists=True, path_type=Path),
+              help="A second policy TOML: adds the what-if section (B − A per hospital).")
+@click.option("--scheme", default=None,
+              help="Scheme whose Chinese DRG/ADRG/MDC names are shown (default: chs-drg-1.1).")
+@click.option("--period", default=None,
+              help="Settlement period as stated in the report (default: from the discharge dates).")
 @map_option
 def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out_dir: Path,
+           compare_path: Path | None, scheme: str | None, period: str | None,
            mapping: dict[str, str] | None) -> None:
     """Write the payment report for grouped CASES (CSV or Parquet with a drg column).
 
     Computes weights (unless --weights), the settlement under --policy,
     the case-mix indicators and the monitoring flags, writes
-    OUT/index.html with its pictures and prints its path.
+    OUT/index.html with its pictures, the profit and loss by DRG and the
+    outlier/readmission/special case lists (CSV and XLSX), and prints its
+    path.  With --compare, the same cases are also settled under the second
+    policy and the page shows what changes.
     """
     import polars as pl
 
@@ -60,7 +70,11 @@ def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out
         from casemix.weights import compute_weights
 
         weights = compute_weights(df, mapping=mapping)
-    settlement, params = None, MonitorParams()
+    settlement, params, compared = None, MonitorParams(), None
+    if compare_path is not None and policy_path is None:
+        from casemix.errors import InputError
+
+        raise InputError("--compare needs --policy (the policy B is compared with)")
     if policy_path is not None:
         from casemix.budget import Policy
         from casemix.settle import settle
@@ -71,6 +85,17 @@ def report(cases: Path, policy_path: Path | None, weights_path: Path | None, out
                                  .replace_strict(dict(policy.hospital_levels), default=None))
         settlement = settle(df, policy, weights=weights, mapping=mapping)
         params = MonitorParams.from_policy(policy)
+        if compare_path is not None:
+            policy_b = Policy.from_toml(compare_path)
+            df_b = df
+            if "hospital_level" not in columns and "hospital_id" in columns and policy_b.hospital_levels:
+                df_b = df.with_columns(hospital_level=pl.col(columns["hospital_id"]).cast(pl.String)
+                                       .replace_strict(dict(policy_b.hospital_levels), default=None))
+            compared = settle(df_b, policy_b, weights=weights, mapping=mapping)
+    from casemix.scheme import DEFAULT_SCHEME
+
     index = build_report(df, weights, settlement, out_dir=out_dir, params=params,
-                         mapping=mapping)
+                         mapping=mapping, scheme=scheme or DEFAULT_SCHEME,
+                         policy_file=policy_path, compare=compared, compare_file=compare_path,
+                         period=period)
     click.echo(str(index))

@@ -20,10 +20,13 @@ import polars as pl
 from casemix._frames import FrameLike, to_polars
 from casemix.cases import canonical
 from casemix.indicators import drg_indicators, grouping_riv, hospital_indicators
+from casemix.io import write_table
 from casemix.monitor import MonitorParams, describe_flags
 from casemix.monitor import flags as compute_flags
 from casemix.report import _html as H
 from casemix.report import _plots as P
+from casemix.report import _sections as S
+from casemix.scheme import DEFAULT_SCHEME
 
 __all__ = ["build_report"]
 
@@ -36,7 +39,9 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
                  extra_sections: Sequence[tuple[str, str]] = (),
                  params: MonitorParams | None = None,
                  title: str = "Case-mix payment report 病例组合与支付报告",
-                 mapping: dict[str, str] | None = None) -> Path:
+                 mapping: dict[str, str] | None = None, scheme: Any = DEFAULT_SCHEME,
+                 policy_file: str | Path | None = None, compare: Any = None,
+                 compare_file: str | Path | None = None, period: str | None = None) -> Path:
     """Write the HTML report and its PNGs; return the path of ``index.html``.
 
     Parameters
@@ -66,6 +71,23 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
         ``docs/cases.md``.  Cases whose cost or hospital is missing or
         malformed, or whose cost is negative, are left out of the report
         (the bad-value rule of ``docs/cases.md``); the overview counts them.
+    scheme : str, path or Scheme, optional
+        The DRG scheme whose Chinese names are shown next to DRG, ADRG and
+        MDC codes (default: the national CHS-DRG 1.1); ``None``: no names.
+    policy_file, compare_file : path, optional
+        The policy files of ``settlement`` and ``compare``, named in the
+        report with their SHA-256 (default: the policies' ``source``).
+    compare : Settlement, optional
+        The same cases settled under a second policy: adds the what-if
+        section (B − A per hospital) and ``what_if.csv``/``.xlsx``.
+    period : str, optional
+        The settlement period as stated; default: read from the cases'
+        discharge dates or years.
+
+    With a ``casemix.settle.Settlement``, the page also shows profit and
+    loss by DRG per hospital and writes ``pnl_by_drg``, ``outlier_cases``,
+    ``readmission_cases``, ``special_cases`` and ``ungroupable_cases`` as
+    CSV (UTF-8 with BOM) and XLSX beside it.
 
     Returns
     -------
@@ -125,6 +147,34 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
                 if c.notes() else "")
     sections.append(("Overview 概览", overview + left_out + _definitions_note()))
 
+    # --- what the report is about: scheme, policy, budget, point values, period, counts
+    names = S.Names.of(scheme)
+    is_settlement = settlement is not None and hasattr(settlement, "policy")
+    counts = [("Cases in the input 输入病例", f"{c.frame.height:,}"),
+              ("Cases in the indicators 纳入指标", f"{df.height:,}")]
+    notes = [f"indicators: {n}" for n in c.notes()]
+    sc = None
+    if is_settlement:
+        sc, n_out = S.settled_cases(settlement, mapping)
+        region_row = to_polars(settlement.region).row(0, named=True)
+        counts += [("Cases settled 结算病例", f"{sc.height:,}"),
+                   ("Left out of the settlement 未结算", f"{n_out:,}"),
+                   *[(f"… settled by rule {r}", f"{region_row.get('n_' + r, 0):,}")
+                     for r in ("high_cost", "low_cost", "short_stay", "special", "ungroupable",
+                               "no_weight") if region_row.get("n_" + r)],
+                   ("… readmissions 再入院", f"{region_row.get('n_readmission', 0):,}")]
+        notes += [f"settlement: {n}" for n in settlement.notes]
+    if names:
+        unknown = names.unknown([str(d) for d in drgs["drg"].to_list()])
+        if unknown:
+            notes.append(f"{len(unknown)} DRG code(s) are not in the scheme {names.scheme} and have "
+                         f"no name (grouped with another scheme?): {', '.join(unknown[:10])}"
+                         + (" …" if len(unknown) > 10 else ""))
+    sections.insert(0, ("About this report 报告说明", S.about(
+        settlement if is_settlement else None, policy_file=policy_file, names=names,
+        period=period or S.period_of(df), counts=counts, notes=notes,
+        compare=compare, compare_file=compare_file)))
+
     # --- hospitals
     cmi = hosp["cmi"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     cei = hosp["cost_efficiency"].cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -183,8 +233,27 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
                    "top_drgs.png",
                    "DRGs with the largest total cost; n = cases, CV = coefficient of variation of "
                    "cost (red when >= 1). 费用最高的DRG组。", "bars of total cost for the top DRGs")
-    content += "<h3>DRG statistics DRG组统计</h3>" + H.table(drgs, _DRG_COLUMNS, scroll=True)
+    content += "<h3>DRG statistics DRG组统计</h3>" + H.table(names.add(drgs) if names else drgs,
+                                                           _DRG_COLUMNS, scroll=True)
     sections.append(("DRGs and weights DRG组与权重", content))
+
+    data_links: list[str] = []
+    if sc is not None:
+        pnl = S.pnl_by_drg(sc, names)
+        for suffix in (".csv", ".xlsx"):
+            write_table(pnl, out / f"pnl_by_drg{suffix}", human=True, force=True)
+        data_links += ["pnl_by_drg.csv", "pnl_by_drg.xlsx"]
+        sections.append(("Profit and loss by DRG 各医院病组盈亏", _pnl_section(pnl)))
+        lists = S.case_lists(sc, names)
+        data_links += S.write_lists(lists, out)
+        sections.append(("Case lists 病例清单", _lists_section(lists)))
+    if compare is not None and is_settlement:
+        wi = S.what_if(settlement, compare)
+        for suffix in (".csv", ".xlsx"):
+            write_table(wi, out / f"what_if{suffix}", human=True, force=True)
+        data_links += ["what_if.csv", "what_if.xlsx"]
+        sections.append(("What-if: policy B against A 政策对比", _what_if_section(
+            wi, settlement, compare)))
 
     # --- flags
     sections.append(("Monitoring flags 监测预警", _flags_section(fl, params)))
@@ -197,7 +266,10 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
     fl.with_columns(pl.col("case_ids").list.join(";")).write_csv(out / "flags.csv")
     sections.append(("Data 数据", '<p>Full tables: <a href="hospitals.csv">hospitals.csv</a> '
                      '(indicators per hospital), <a href="flags.csv">flags.csv</a> (every flag '
-                     "with all its case ids, ';'-separated).</p>"))
+                     "with all its case ids, ';'-separated)"
+                     + "".join(f', <a href="{H.esc(f)}">{H.esc(f)}</a>' for f in data_links)
+                     + ". CSV files start with a BOM for Excel; money is in fen (<code>_fen</code>) "
+                     "and yuan (<code>_yuan</code>).</p>"))
 
     meta = (f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by casemix. "
             f"Pictures: {', '.join(files)} (click a picture for its PNG).")
@@ -219,7 +291,8 @@ _HOSPITAL_COLUMNS: list[H.Column] = [
 ]
 
 _DRG_COLUMNS: list[H.Column] = [
-    ("drg", "DRG", H.fmt_text), ("n", "n", H.fmt_int), ("rw", "RW", H.fmt_num(4)),
+    ("drg", "DRG", H.fmt_text), ("drg_name", "name 名称", H.fmt_text),
+    ("mdc", "MDC", H.fmt_text), ("mdc_name", "MDC name", H.fmt_text), ("n", "n", H.fmt_int), ("rw", "RW", H.fmt_num(4)),
     ("total_cost", "total cost", H.fmt_num(0)), ("mean_cost", "mean cost", H.fmt_num(2)),
     ("cv", "CV", H.fmt_num(3)), ("mean_los", "mean LOS", H.fmt_num(1)),
     ("mortality", "mortality", H.fmt_pct), ("low_risk", "low risk", H.fmt_text),
@@ -232,6 +305,81 @@ _FLAG_COLUMNS: list[H.Column] = [
     ("numerator", "cases flagged", H.fmt_int), ("denominator", "of", H.fmt_int),
     ("case_ids", "case ids", H.fmt_text), ("note", "note", H.fmt_text),
 ]
+
+
+PNL_PER_HOSPITAL = 5  # DRGs shown per hospital on the page (largest loss first); all in the files
+
+
+def _fmt_yuan(v: object) -> str:
+    return "" if v is None else f"{int(v) / 100:,.2f}"
+
+
+_PNL_COLUMNS: list[H.Column] = [
+    ("hospital_id", "hospital", H.fmt_text), ("drg", "DRG", H.fmt_text),
+    ("drg_name", "name 名称", H.fmt_text), ("cases", "cases", H.fmt_int),
+    ("payment_fen", "payment 结算 (yuan)", _fmt_yuan), ("cost_fen", "cost 费用 (yuan)", _fmt_yuan),
+    ("profit_fen", "profit 盈亏 (yuan)", _fmt_yuan), ("profit_share", "profit / cost", H.fmt_pct),
+]
+
+
+def _pnl_section(pnl: pl.DataFrame) -> str:
+    worst = pnl.sort("hospital_id", "profit_fen").group_by("hospital_id", maintain_order=True) \
+        .head(PNL_PER_HOSPITAL)
+    return ("<p>Per hospital and DRG: payment = the hospital's settled amount (fund + patient "
+            "share, <code>settled_fen</code>), cost = the cases' total cost, profit = payment − "
+            "cost (结余 &gt; 0, 超支 &lt; 0); a hospital's rows add up to its surplus in the "
+            f"settlement. Shown: the {PNL_PER_HOSPITAL} DRGs with the largest loss per hospital; "
+            'every row is in <a href="pnl_by_drg.csv">pnl_by_drg.csv</a> / '
+            '<a href="pnl_by_drg.xlsx">.xlsx</a>.</p>' + H.table(worst, _PNL_COLUMNS, scroll=True))
+
+
+_LIST_COLUMNS: list[H.Column] = [
+    ("case_id", "case", H.fmt_text), ("hospital_id", "hospital", H.fmt_text),
+    ("drg", "DRG", H.fmt_text), ("drg_name", "name 名称", H.fmt_text), ("rule", "rule", H.fmt_text),
+    ("total_cost", "cost (yuan)", H.fmt_num(2)), ("ref_cost", "DRG mean cost (yuan)", H.fmt_num(2)),
+    ("los", "LOS", H.fmt_num(0)), ("settled_fen", "payment (yuan)", _fmt_yuan),
+]
+LIST_ROWS = 20  # cases shown per list on the page; all in the files
+
+
+def _lists_section(lists: dict[str, pl.DataFrame]) -> str:
+    body = []
+    for name, t in lists.items():
+        links = f'<a href="{name}.csv">{name}.csv</a> / <a href="{name}.xlsx">.xlsx</a>'
+        body.append(f"<h3>{H.esc(S.LIST_TITLES[name])}: {t.height:,}</h3><p>All: {links}"
+                    + (f" (first {LIST_ROWS} shown)" if t.height > LIST_ROWS else "") + ".</p>")
+        if t.height:
+            body.append(H.table(t.head(LIST_ROWS), _LIST_COLUMNS, scroll=True))
+    return "".join(body)
+
+
+_WHAT_IF_COLUMNS: list[H.Column] = [
+    ("hospital_id", "hospital", H.fmt_text), ("cases", "cases", H.fmt_int),
+    ("settled_a_fen", "payment A (yuan)", _fmt_yuan), ("settled_b_fen", "payment B (yuan)", _fmt_yuan),
+    ("diff_fen", "B − A (yuan)", _fmt_yuan), ("diff_share", "B − A / A", H.fmt_pct),
+    ("surplus_a_fen", "surplus A", _fmt_yuan), ("surplus_b_fen", "surplus B", _fmt_yuan),
+]
+
+
+def _what_if_section(wi: pl.DataFrame, a: Any, b: Any) -> str:
+    ra, rb = to_polars(a.region).row(0, named=True), to_polars(b.region).row(0, named=True)
+
+    def pv(r: dict) -> str:
+        return "per pool (see above)" if r["pv_final"] is None else f"{r['pv_final']:.4f}"
+
+    summary = pl.DataFrame({
+        "what": ["policy", "budget (yuan)", "point value (yuan/point)", "settled, all hospitals (yuan)",
+                 "fund outlay (yuan)"],
+        "A": [a.policy.name, _fmt_yuan(ra["budget_fen"]), pv(ra), _fmt_yuan(ra["settled_fen"]),
+              _fmt_yuan(ra["fund_outlay_fen"])],
+        "B": [b.policy.name, _fmt_yuan(rb["budget_fen"]), pv(rb), _fmt_yuan(rb["settled_fen"]),
+              _fmt_yuan(rb["fund_outlay_fen"])]})
+    return ("<p>The same cases settled under policy A (<code>--policy</code>) and B "
+            "(<code>--compare</code>); payment = the hospital's settled amount. "
+            '<a href="what_if.csv">what_if.csv</a> / <a href="what_if.xlsx">.xlsx</a>.</p>'
+            + H.table(summary, [("what", "", H.fmt_text), ("A", "A", H.fmt_text),
+                                ("B", "B", H.fmt_text)])
+            + H.table(wi, _WHAT_IF_COLUMNS, scroll=True))
 
 
 def _flags_section(fl: pl.DataFrame, params: MonitorParams) -> str:
