@@ -77,3 +77,23 @@ def test_hand_worked_examples(demo):
 def test_tables_ship_inside_the_package():
     assert (tables_root() / "casemix-demo" / "scheme.toml").is_file()
     assert (Path(__file__).resolve().parents[1] / "src" / "casemix" / "grouping_tables").exists()
+
+
+def test_hand_worked_examples_on_the_batch_engine_with_severity(demo):
+    """The batch engine groups the examples as written, and its severity is the reference's."""
+    import polars as pl
+
+    import casemix
+
+    expected = pl.read_csv(EXAMPLES, infer_schema=False).fill_null("")
+    out = casemix.group(expected.drop(COLUMNS), scheme=demo, engine="batch")
+    assert out["case_id"].to_list() == expected["case_id"].to_list()
+    got = out.select(COLUMNS).fill_null("").rows()
+    assert [(cid, g) for cid, g, e in zip(expected["case_id"], got, expected.select(COLUMNS).rows())
+            if g != e] == []
+    with open(EXAMPLES, encoding="utf-8") as fh:
+        ref = [group_case(_case(r), demo).severity for r in csv.DictReader(fh)]
+    sev = out["severity"].fill_null("").to_list()
+    assert [(cid, s, r) for cid, s, r in zip(expected["case_id"], sev, ref) if s != r] == []
+    # the examples reach every severity label, so a wrong level would show
+    assert len(set(ref)) >= 3, set(ref)
