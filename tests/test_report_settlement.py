@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from decimal import Decimal
 
 import polars as pl
@@ -147,3 +149,39 @@ def test_cli_compare(tmp_path):
     bad = CliRunner().invoke(main, ["report", str(tmp_path / "g.parquet"), "--compare", str(b),
                                     "-o", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--compare needs --policy" in bad.output
+
+
+def test_bundled_cjk_font_draws_every_chinese_label(tmp_path):
+    """Chinese hospital names, DRG names and chart labels: matplotlib reports no missing glyph."""
+    import warnings
+
+    from casemix.report import _plots
+
+    font = _plots.cjk_font()
+    assert font == "Droid Sans Fallback"
+    from matplotlib import font_manager
+
+    assert any(f.fname.endswith(_plots.BUNDLED_FONT) for f in font_manager.fontManager.ttflist)
+    cases = national_region().with_columns(pl.col("hospital_id").replace(
+        {"H1": "市第一人民医院", "H2": "县中医院", "H3": "妇幼保健院"}))
+    a = settle(cases, Policy.from_toml(shipped_policy("demo")), weights=WEIGHTS)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        html = check_page(build_report(cases, WEIGHTS, a, out_dir=tmp_path))
+    missing = [str(w.message) for w in seen if "missing from font" in str(w.message)
+               or "Glyph" in str(w.message)]
+    assert not missing, missing
+    assert "Labels in the pictures" not in html  # no codes needed: the names are drawn
+
+
+def test_a_missing_glyph_is_caught(tmp_path):
+    """The check above can fail: without the CJK font a Chinese label warns."""
+    import warnings
+
+    from casemix.report import _plots
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _plots.png_bytes(_plots.top_drgs(["EB19 肺大手术"], np.array([1.0]), np.array([1]),
+                                         np.array([0.5]), None), "Droid Sans Fallback")
+    assert any("missing from font" in str(w.message) for w in seen)

@@ -121,7 +121,7 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
     files: list[str] = []
 
     def fig(fig_obj: Any, name: str, caption: str, alt: str) -> str:
-        png = P.png_bytes(fig_obj)
+        png = P.png_bytes(fig_obj, font)
         (out / name).write_bytes(png)
         files.append(name)
         return H.figure(png, name, caption, alt)
@@ -223,13 +223,15 @@ def build_report(cases: FrameLike, weights: Any = None, settlement: Any = None,
                  .join(wt.select(pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64)),
                        on="drg", how="inner")["rw"].to_numpy())
     drg_rw = wt["rw"].cast(pl.Float64, strict=False).drop_nulls().to_numpy()
-    content = fig(P.weight_distribution(drg_rw, case_rw), "weights.png",
+    content = fig(P.weight_distribution(drg_rw, case_rw, font), "weights.png",
                   "Relative weights over the DRGs of the weight table (left) and over the cases "
                   "(right), log scale. 权重分布。", "histograms of relative weights")
     top = drgs.head(TOP_DRGS)
-    content += fig(P.top_drgs([str(d) for d in top["drg"].to_list()],
-                              top["total_cost"].fill_null(0).to_numpy(), top["n"].to_numpy(),
-                              top["cv"].fill_null(np.nan).to_numpy()),
+    codes = [str(d) for d in top["drg"].to_list()]
+    if names and font:  # code and a short Chinese name on each bar
+        codes = [f"{d} {_short(names.drg.get(d, ''))}".strip() for d in codes]
+    content += fig(P.top_drgs(codes, top["total_cost"].fill_null(0).to_numpy(), top["n"].to_numpy(),
+                              top["cv"].fill_null(np.nan).to_numpy(), font),
                    "top_drgs.png",
                    "DRGs with the largest total cost; n = cases, CV = coefficient of variation of "
                    "cost (red when >= 1). 费用最高的DRG组。", "bars of total cost for the top DRGs")
@@ -438,6 +440,10 @@ def _definitions_note() -> str:
             "the settlement gave a weight, excluded ones included, so the two differ when a "
             "hospital has excluded cases. The RIV of all grouped cases is untrimmed; the "
             "weights' RIV is over the cases their trimming kept.</p>")
+
+
+def _short(name: str, k: int = 14) -> str:
+    return name if len(name) <= k else name[:k - 1] + "…"
 
 
 def _labels(ids: list[str], font: str | None) -> tuple[list[str], dict[str, str]]:

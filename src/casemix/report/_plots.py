@@ -2,9 +2,11 @@
 
 Figures are built as ``matplotlib.figure.Figure`` on an explicit
 ``FigureCanvasAgg``: no pyplot, no global backend switch, no display
-needed, whatever ``MPLBACKEND`` says.  Plot text is English unless a CJK
-font is installed; labels that need CJK glyphs and cannot get them are
-replaced by short codes that the HTML page explains.
+needed, whatever ``MPLBACKEND`` says.  Plot text is English and Chinese,
+drawn with the CJK font bundled in ``casemix/data/fonts`` (a subset of Droid
+Sans Fallback, Apache-2.0); should it be unusable, an installed CJK font is
+used, and without any, plot text is English and labels that need CJK glyphs
+are replaced by short codes that the HTML page explains.
 """
 
 from __future__ import annotations
@@ -23,21 +25,43 @@ _CJK_NAMES = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "Sim
 _BLUE, _ORANGE, _GREY, _RED = "#3b6ea5", "#e08a2c", "#9aa5b1", "#c0392b"
 
 
+BUNDLED_FONT = "DroidSansFallback-subset.ttf"
+
+
 def cjk_font() -> str | None:
-    """Name of an installed font with CJK glyphs, or None."""
+    """Family name of the bundled CJK font (registered with matplotlib on first
+    use), else of an installed font with CJK glyphs, else None."""
+    from importlib import resources
+
     from matplotlib import font_manager
 
+    path = resources.files("casemix") / "data" / "fonts" / BUNDLED_FONT
+    try:
+        with resources.as_file(path) as p:
+            known = {f.fname for f in font_manager.fontManager.ttflist}
+            if str(p) not in known:
+                font_manager.fontManager.addfont(str(p))
+            return font_manager.FontProperties(fname=str(p)).get_name()
+    except (OSError, RuntimeError):  # a broken install: fall back to the system's fonts
+        pass
     for f in font_manager.fontManager.ttflist:
         if any(k.lower() in f.name.lower() for k in _CJK_NAMES):
             return f.name
     return None
 
 
+def _t(en: str, zh: str, font: str | None) -> str:
+    """Label text: English and, when a CJK font draws it, Chinese."""
+    return f"{en} {zh}" if font else en
+
+
 def _rc(font: str | None) -> dict:
     rc = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
           "axes.titlesize": 11, "axes.titleweight": "bold"}
     if font:
-        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+        # Latin from DejaVu Sans, the rest from the CJK font (per-glyph fallback): the
+        # bundled CJK subset has no Latin glyphs; only font.family lists fall back per glyph
+        rc["font.family"] = ["DejaVu Sans", font]
         rc["axes.unicode_minus"] = False
     return rc
 
@@ -53,9 +77,13 @@ def _new(width: float, height: float) -> Figure:
     return fig
 
 
-def png_bytes(fig: Figure) -> bytes:
+def png_bytes(fig: Figure, font: str | None = None) -> bytes:
+    """The figure as PNG, drawn with the fonts of ``font`` (fonts are looked up when drawn)."""
+    from matplotlib import rc_context
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    with rc_context(_rc(font)):
+        fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 
@@ -144,9 +172,9 @@ def cmi_efficiency(labels: Sequence[str], cmi: np.ndarray, cei: np.ndarray, case
             yr = max(y.max() - y.min(), 0.2)
             ax.set_xlim(x.min() - 0.12 * xr, x.max() + 0.15 * xr)
             ax.set_ylim(min(y.min(), 1.0) - 0.12 * yr, max(y.max(), 1.0) + 0.18 * yr)
-        ax.set_xlabel("CMI (case-mix index)")
-        ax.set_ylabel("Cost efficiency index (actual / expected cost)")
-        ax.set_title("Case mix against cost efficiency, per hospital")
+        ax.set_xlabel(_t("CMI (case-mix index)", "病例组合指数", font))
+        ax.set_ylabel(_t("Cost efficiency index (actual / expected cost)", "费用消耗指数", font))
+        ax.set_title(_t("Case mix against cost efficiency, per hospital", "各医院CMI与费用消耗指数", font))
         ax.grid(alpha=0.25)
         if not x.size:
             _empty(ax, "no hospital has both a CMI and a cost efficiency index")
@@ -170,8 +198,10 @@ def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray,
         fig = _new(7.5, max(2.6, 0.34 * h + 1.4))
         ax = fig.add_subplot()
         pos = np.arange(h)
-        ax.barh(pos + 0.2, cost[order] / div, height=0.4, color=_GREY, label="actual cost")
-        ax.barh(pos - 0.2, payment[order] / div, height=0.4, color=_BLUE, label="payment")
+        ax.barh(pos + 0.2, cost[order] / div, height=0.4, color=_GREY,
+                label=_t("actual cost", "实际费用", font))
+        ax.barh(pos - 0.2, payment[order] / div, height=0.4, color=_BLUE,
+                label=_t("payment", "结算金额", font))
         right = max(np.nanmax(cost), np.nanmax(payment)) / div if h else 1
         for p, c, k in zip(payment[order], cost[order], pos, strict=True):
             if c > 0:
@@ -181,7 +211,7 @@ def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray,
         ax.set_yticks(pos, [labels[i] for i in order])
         ax.set_xlim(0, right * 1.14)
         ax.set_xlabel(f"{unit}")
-        ax.set_title("Payment against actual cost, per hospital")
+        ax.set_title(_t("Payment against actual cost, per hospital", "各医院结算与实际费用", font))
         ax.legend(loc="lower right", frameon=False)
         ax.grid(axis="x", alpha=0.25)
     return fig
@@ -202,11 +232,11 @@ def _log_axis(ax, lo: float, hi: float) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray) -> Figure:
+def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray, font: str | None = None) -> Figure:
     """Histograms of relative weights: over DRGs and over cases (log-spaced bins)."""
     from matplotlib import rc_context
 
-    with rc_context(_rc(None)):
+    with rc_context(_rc(font)):
         fig = _new(7.5, 3.4)
         axes = fig.subplots(1, 2)
         pos = np.concatenate([drg_rw[drg_rw > 0], case_rw[case_rw > 0]])
@@ -217,7 +247,8 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray) -> Figure:
             bins = np.geomspace(lo, hi, 30)
         else:
             bins = 10
-        for ax, values, title in ((axes[0], drg_rw, "over DRGs"), (axes[1], case_rw, "over cases")):
+        for ax, values, title in ((axes[0], drg_rw, _t("over DRGs", "按病组", font)),
+                                  (axes[1], case_rw, _t("over cases", "按病例", font))):
             v = values[values > 0]
             ax.hist(v, bins=bins, color=_BLUE, alpha=0.85, edgecolor="white", linewidth=0.5)
             ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the median label
@@ -228,20 +259,21 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray) -> Figure:
                 ax.axvline(med, color=_ORANGE, lw=1.2)
                 ax.text(0.98, 0.97, f"median {med:.2f}", color=_ORANGE, fontsize=8,
                         va="top", ha="right", transform=ax.transAxes)
-            ax.set_title(f"Relative weight {title}", fontsize=10)
-            ax.set_xlabel("RW (log scale)")
-            ax.set_ylabel("DRGs" if values is drg_rw else "cases")
+            ax.set_title(_t("Relative weight", "相对权重", font) + f" {title}", fontsize=10)
+            ax.set_xlabel(_t("RW (log scale)", "对数刻度", font))
+            ax.set_ylabel(_t("DRGs", "病组数", font) if values is drg_rw else _t("cases", "病例数", font))
             ax.grid(alpha=0.25)
     return fig
 
 
-def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarray) -> Figure:
+def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarray,
+             font: str | None = None) -> Figure:
     """Horizontal bars of the DRGs with the largest total cost, annotated with n and CV."""
     from matplotlib import rc_context
 
     div, unit = money_unit(total)
     k = len(drgs)
-    with rc_context(_rc(None)):
+    with rc_context(_rc(font)):
         fig = _new(7.5, max(2.6, 0.3 * k + 1.3))
         ax = fig.add_subplot()
         pos = np.arange(k)[::-1]
@@ -255,7 +287,7 @@ def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarr
         ax.set_xlim(0, right * 1.3)
         if not k:
             _empty(ax, "no grouped case")
-        ax.set_xlabel(f"total cost ({unit})")
-        ax.set_title(f"Top {k} DRGs by total cost")
+        ax.set_xlabel(_t(f"total cost ({unit})", "总费用", font))
+        ax.set_title(_t(f"Top {k} DRGs by total cost", "费用最高的病组", font))
         ax.grid(axis="x", alpha=0.25)
     return fig
