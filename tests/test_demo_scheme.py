@@ -9,7 +9,18 @@ import pytest
 
 from casemix.drg.reference import Case, group_case
 from casemix.scheme import load_scheme, tables_root
-from casemix.scheme.rules import And, Compare, InList, Not, Or, OrProc, Severity, Sites, TrueRule, walk
+from casemix.scheme.rules import (
+    And,
+    Compare,
+    InList,
+    Not,
+    Or,
+    OrProc,
+    Severity,
+    Sites,
+    TrueRule,
+    walk,
+)
 
 EXAMPLES = tables_root() / "casemix-demo" / "examples.csv"
 COLUMNS = ["mdc", "adrg", "drg", "status", "reason"]

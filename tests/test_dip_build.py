@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import casemix.dip as dip
+from casemix import dip
 from casemix.dip import synth
 from casemix.dip.build import case_keys, coverage_threshold, related_gains
 

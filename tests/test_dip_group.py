@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import CHS, needs_shared
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import casemix.dip as dip
+from casemix import dip
 from casemix.dip.catalog import Catalog, DipGroup, parse_dx_pattern
-from conftest import CHS, needs_shared
 from casemix.errors import InputError, SchemeError
 
 

@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casemix._money import (allocate, allocate_grouped, check_range, fen_to_yuan, round_half_up,
-                            yuan_array_to_fen, yuan_to_fen)
+from casemix._money import (
+    allocate,
+    allocate_grouped,
+    check_range,
+    fen_to_yuan,
+    round_half_up,
+    yuan_array_to_fen,
+    yuan_to_fen,
+)
 
 
 @pytest.mark.parametrize("yuan, fen", [
