@@ -232,9 +232,9 @@ def test_per_drg_outlier_multiples_from_weights():
 
 # --- P4 elastic point value ----------------------------------------------------------------
 
-def p4_cases() -> pl.DataFrame:
+def p4_cases(points=(400.0, 500.0, 300.0)) -> pl.DataFrame:
     return pl.DataFrame({"case_id": ["a", "b", "c"], "hospital_id": ["H1", "H2", "H3"],
-                         "drg": ["A", "B", "C"], "pts": [400.0, 300.0, 300.0],
+                         "drg": ["A", "B", "C"], "pts": list(points),
                          "total_cost": [1.0, 1.0, 1.0]})
 
 
@@ -242,37 +242,48 @@ VOLUME = {"H1": 400.0, "H2": 200.0, "H3": 400.0}
 
 
 def test_p4_elastic_point_value():
-    # M = 1000000 fen; PV_base = 0.75 × M / 1000 = 750 fen; base points 400, 200, 300 (Σ 900)
-    # → 675000 fen; increment: H2's 100 points at (1000000 − 675000) / 100 = 3250 fen
+    # M = 1000000 fen, prior-year volumes 400/200/400 (Σ 1000); base share 0.75 → base volumes
+    # 300/150/300 at PV_base = 0.75 M / 750 = 1000 fen; base points 300, 150, 300 → 750000 fen;
+    # increments 100 + 350 = 450 points at (1000000 − 750000) / 450 = 555.56 fen:
+    # H1 300000 + 55555.56, H2 150000 + 194444.44, H3 300000 → largest remainder 355556/344444
     p = Policy(budget=10_000, elastic=Elastic(enabled=True, base_share=0.75), **PLAIN)
     s = settle(p4_cases(), p, points="pts", base_volume=VOLUME)
-    assert pay(s) == [300_000, 475_000, 225_000]
+    assert pay(s) == [355_556, 344_444, 300_000]
     r = s.region.row(0, named=True)
-    assert (r["pv_base"], r["pv_floating"]) == (pytest.approx(7.5), pytest.approx(32.5))
+    assert (r["pv_base"], r["pv_floating"]) == (pytest.approx(10.0), pytest.approx(2500 / 450))
     assert r["retained_fen"] == 0
     ph = s.pool_hospitals
-    assert ph["base_points"].to_list() == [400, 200, 300]
-    assert ph["incremental_points"].to_list() == [0, 100, 0]
+    assert ph["base_points"].to_list() == [300, 150, 300]
+    assert ph["incremental_points"].to_list() == [100, 350, 0]
+    # the grower (H2) gets less, the hospital below its base volume (H3) more than at one value
+    single = pay(settle(p4_cases(), Policy(budget=10_000, **PLAIN), points="pts"))
+    assert single == [333_333, 416_667, 250_000]
 
 
 def test_p4_elastic_cap_leaves_the_rest_with_the_fund():
+    # region shrinks to 800 points: base points 300, 100, 300 → 700000 fen; H1's 100 increment
+    # points would float at 300000 / 100 = 3000 fen; capped at 1000 → 200000 fen retained
+    shrink = p4_cases((400.0, 100.0, 300.0))
+    free = Policy(budget=10_000, elastic=Elastic(enabled=True, base_share=0.75), **PLAIN)
+    assert pay(settle(shrink, free, points="pts", base_volume=VOLUME)) == [600_000, 100_000, 300_000]
     p = Policy(budget=10_000, elastic=Elastic(enabled=True, base_share=0.75, cap=True), **PLAIN)
-    s = settle(p4_cases(), p, points="pts", base_volume=VOLUME)
-    assert pay(s) == [300_000, 225_000, 225_000]
+    s = settle(shrink, p, points="pts", base_volume=VOLUME)
+    assert pay(s) == [400_000, 100_000, 300_000]
     r = s.region.row(0, named=True)
-    assert r["pv_floating"] == pytest.approx(7.5) and r["retained_fen"] == 250_000
+    assert r["pv_floating"] == pytest.approx(10.0) and r["retained_fen"] == 200_000
     assert r["payment_fen"] + r["retained_fen"] == r["budget_fen"] and r["budget_check"]
 
 
 def test_p4_base_volume_from_a_prior_year_frame_and_errors(tmp_path):
     p = Policy(budget=10_000, elastic=Elastic(enabled=True, base_share=0.75), **PLAIN)
-    prior = p4_cases().with_columns(pl.Series("pts", [400.0, 200.0, 400.0]))
+    prior = p4_cases((400.0, 200.0, 400.0))
     vol = base_volumes(prior, p, points="pts")
     assert vol.sort("hospital_id")["points"].to_list() == [400, 200, 400]
-    assert pay(settle(p4_cases(), p, points="pts", base_volume=vol)) == [300_000, 475_000, 225_000]
+    assert pay(settle(p4_cases(), p, points="pts", base_volume=vol)) == [355_556, 344_444, 300_000]
     vol.write_csv(tmp_path / "base.csv")
-    from_file = p.replace(elastic=Elastic(enabled=True, base_volume=str(tmp_path / "base.csv")))
-    assert pay(settle(p4_cases(), from_file, points="pts")) == [300_000, 475_000, 225_000]
+    from_file = p.replace(elastic=Elastic(enabled=True, base_share=0.75,
+                                          base_volume=str(tmp_path / "base.csv")))
+    assert pay(settle(p4_cases(), from_file, points="pts")) == [355_556, 344_444, 300_000]
     with pytest.raises(PolicyError, match="needs base volumes"):
         settle(p4_cases(), p, points="pts")
 

@@ -149,12 +149,13 @@ POOL_VALUES = {"职工": ("职工", "employee", "310", "城镇职工", "职工�
 class Elastic:
     """弹性点值: base volume at a base point value, the increment at a floating one.
 
-    With ``V_h`` the hospital's base volume (its prior-year points),
-    ``P_h`` its points and ``M`` the pool's point money:
+    With ``V_h`` the hospital's prior-year volume (its prior-year points),
+    ``s = base_share``, ``P_h`` its points and ``M`` the pool's point money:
 
-    - ``PV_base = base_share × M / Σ_h V_h`` (the base share of the money
-      buys the base volume; 7:3 or 8:2 [A §4.3]; Shanghai 70–80% [S]);
-    - ``PV_float = (M − PV_base × Σ_h min(P_h, V_h)) / Σ_h max(P_h − V_h, 0)``,
+    - base volume ``B_h = s × V_h`` is paid at ``PV_base = s × M / Σ_h B_h
+      = M / Σ_h V_h`` (the base share of the money buys the base share of
+      the volume; 7:3 or 8:2 [A §4.3]; Shanghai 住院7-8成 at the base value [S]);
+    - ``PV_float = (M − PV_base × Σ_h min(P_h, B_h)) / Σ_h max(P_h − B_h, 0)``,
       ``min(PV_float, PV_base)`` when ``cap`` (the rest stays with the fund).
 
     ``enabled = false`` (the default) settles every point at one value.

@@ -246,9 +246,13 @@ def point_values(terms: PoolTerms, sums: HospitalSums, base_volume: np.ndarray |
         raise PolicyError(f"{source}: pool {terms.name}: elastic point value needs base volumes "
                           "(prior-year points per hospital): none is positive; give "
                           "elastic.base_volume or a prior-year frame")
-    b = np.minimum(p, v)
+    # v is each hospital's prior-year volume; the base share of that volume (7-8成) is paid at
+    # the base value, so PV_base = share × M ÷ (share × Σ v) = M ÷ Σ v: with the region's volume
+    # unchanged both values equal the single one, and growth beyond it floats below the base
+    base = terms.base_share * v
+    b = np.minimum(p, base)
     i = p - b
-    pv_b = terms.base_share * money / float(v.sum())
+    pv_b = money / float(v.sum())
     base_pay = pv_b * float(b.sum())
     inc = float(i.sum())
     pv_f = (money - base_pay) / inc if inc > 0 else 0.0

@@ -341,7 +341,7 @@ _COMMENTS = {
     "ungroupable.rule": '"cost" (at cost, outside points), "points" (cost → points) or "none"',
     "ungroupable.codes": "group codes that mean ungroupable",
     "elastic.enabled": "弹性点值: base volume at a base PV, increment at a floating PV [A §4.3]",
-    "elastic.base_share": "PV_base = base_share × point money / Σ base volume (0.7–0.8)",
+    "elastic.base_share": "share of each hospital's prior-year volume paid at PV_base = point money / Σ prior-year volume (0.7–0.8)",
     "elastic.cap": "cap the floating PV at the base PV; the rest stays with the fund",
     "elastic.base_volume": "CSV/Parquet: hospital_id, points[, insurance_type]; relative to this file",
 }
