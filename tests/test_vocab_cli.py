@@ -1,5 +1,5 @@
 """End to end in Chinese: a 200-case GBK-encoded CSV with 医保结算清单 column names and
-one user column mapped by ``--map``, through ``casemix group → weights → settle →
+one user column mapped by ``--map``, grouped by the shipped national scheme, through ``casemix group → weights → settle →
 report`` on the command line, without renaming a column (issue 14 item 2)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MINE = "医疗费用合计(元)"  # the user's own name for total_cost: only --m
 
 def chinese_extract(n: int = 200) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the extract as written to CSV, the synthetic cases it came from)."""
-    cases = synth_cases("casemix-demo", n, seed=14)
+    cases = synth_cases("chs-drg-1.1", n, seed=14)  # the shipped national scheme
     sexes = {1.0: "男", 2.0: "女"}
     text = cases.with_columns(
         pl.col("sex").replace_strict(sexes, default=None, return_dtype=pl.String),
@@ -52,8 +52,8 @@ def test_chinese_extract_group_weights_settle_report(tmp_path):
     mp = ["--map", str(tmp_path / "map.toml")]
     run = CliRunner().invoke
 
-    r = run(main, ["group", str(src), "-o", str(tmp_path / "grouped.csv"), "--scheme",
-                   "casemix-demo", "--quiet", *mp])
+    # no --scheme: the shipped national scheme (CHS-DRG 1.1) is the default
+    r = run(main, ["group", str(src), "-o", str(tmp_path / "grouped.csv"), "--quiet", *mp])
     assert r.exit_code == 0, r.output
     grouped = pl.read_csv(tmp_path / "grouped.csv", infer_schema=False)
     # the caller's columns, names and order, then the results
