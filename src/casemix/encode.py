@@ -213,11 +213,12 @@ def encode_codes_polars(codes: pl.Series, index: CodeIndex) -> np.ndarray:
 
 
 def _encode_views(codes: pl.Series, index: CodeIndex, absent_empty: bool) -> np.ndarray:
-    from casemix.drg.kernel import encode_views
+    from casemix.encode_kernel import encode_views, first_compile
 
     out = np.empty(len(codes), dtype=np.int32)
     if len(codes):
-        encode_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)
+        with first_compile(encode_views, "code lookup"):
+            encode_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)
     return out
 
 
@@ -239,7 +240,7 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
     """
     import pyarrow as pa
 
-    from casemix.drg.kernel import encode_view_lists
+    from casemix.encode_kernel import encode_view_lists, first_compile
 
     n = len(lists)
     arr = lists.cast(pl.List(pl.String)).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
@@ -256,7 +257,9 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
         child = arr.values
         if child.type != pa.string_view():
             child = child.cast(pa.string_view())
-        encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index), values)
+        with first_compile(encode_view_lists, "code-list lookup"):
+            encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index),
+                              values)
     return offsets, values
 
 

@@ -255,7 +255,7 @@ def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str]
     """
     from casemix.cases import read_cases
     from casemix.drg import kernel
-    from casemix.drg.batch import decode, encode_and_group, warnings_fast
+    from casemix.drg.results import decode, encode_and_group, warnings_fast
     from casemix.drg.compile import compile_scheme
 
     plan = resolve(df, mapping, ("pdx",))

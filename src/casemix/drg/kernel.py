@@ -19,8 +19,6 @@ the first batch call to compile in memory only.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros  # one tzcnt instruction
@@ -30,11 +28,11 @@ from casemix.drg.compile import (
     OP_JUMP_TRUE, OP_MALFORMED, OP_NOT, OP_PPROC_OR, OP_PROC_OR, OP_PRESENT, OP_SEV, OP_SITES,
     OP_TRUE,
 )
-
-
-def cache_enabled() -> bool:
-    """Whether kernels use numba's on-disk cache (``CASEMIX_NUMBA_CACHE`` not ``0``)."""
-    return os.environ.get("CASEMIX_NUMBA_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+# encode_views and encode_view_lists live beside the encoder (no encode → kernel import);
+# re-exported here, where the cache test and older callers look for them
+from casemix.encode_kernel import (  # noqa: F401
+    cache_enabled, encode_view_lists, encode_views, first_compile,
+)
 
 
 _CACHE = cache_enabled()
@@ -458,111 +456,20 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
     n = enc.n
     out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32),
            np.empty(n, np.int8), np.empty(n, np.int8), np.empty(n, np.int32))
-    group_kernel(enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
-                 enc.fields, enc.present, enc.malformed, *compiled.kernel_args(), *out)
+    with first_compile(group_kernel, "grouping kernel"):
+        group_kernel(enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
+                     enc.fields, enc.present, enc.malformed, *compiled.kernel_args(), *out)
     return out
 
 
-# -- encoding: Arrow string views → code ids ---------------------------------------------
-# A string view is 16 bytes: length (int32), then either the string itself
-# (length <= 12, inline) or a 4-byte prefix, a data buffer index and an
-# offset.  A short code is keyed by its masked view words; a long one by
-# (length + prefix, FNV-1a of its bytes), checked byte by byte on a hit.
-
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_LOW32 = np.uint64(0xFFFFFFFF)
-_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-@njit(cache=_CACHE, inline="always")
-def _fnv(data, start, length):
-    h = np.uint64(0xCBF29CE484222325)
-    for t in range(length):
-        h = (h ^ np.uint64(data[start + t])) * np.uint64(0x100000001B3)
-    return h
-
-
-@njit(cache=_CACHE, inline="always")
-def _view_key(w0, w1, data, data_base):
-    # the (masked) key of one view, and its length
-    length = np.int64(w0 & _LOW32)
-    if length <= 12:
-        if length < 4:
-            w0 = w0 & ((np.uint64(1) << np.uint64(32 + 8 * length)) - np.uint64(1))
-            w1 = np.uint64(0)
-        elif length < 12:
-            w1 = w1 & ((np.uint64(1) << np.uint64(8 * (length - 4))) - np.uint64(1))
-        return w0, w1, length, -1
-    start = data_base[np.int64(w1 & _LOW32)] + np.int64(w1 >> np.uint64(32))
-    return w0, _fnv(data, start, length), length, start
-
-
-@njit(cache=_CACHE, inline="always")
-def _lookup(w0, w1, data, data_base, slots, shift, long_data, long_off):
-    a, b, length, start = _view_key(w0, w1, data, data_base)
-    size_mask = slots.shape[0] - 1
-    slot = np.int64(((a * _M1) ^ (b * _M2)) >> np.uint64(shift))
-    while True:
-        raw = slots[slot, 2]
-        if raw == _EMPTY:
-            return -1
-        c = np.int64(raw)
-        if slots[slot, 0] == a and slots[slot, 1] == b:
-            if start < 0:
-                return c
-            s0 = long_off[c]
-            if long_off[c + 1] - s0 == length:
-                same = True
-                for t in range(length):
-                    if long_data[s0 + t] != data[start + t]:
-                        same = False
-                        break
-                if same:
-                    return c
-        slot = (slot + 1) & size_mask
-
-
-@njit(cache=_CACHE, inline="always")
-def _is_valid(valid, pos):
-    return (valid[pos >> 3] >> (pos & 7)) & 1
-
-
-@njit(parallel=True, cache=_CACHE)
-def encode_views(views, offset, valid, has_valid, data, data_base, absent_empty,
-                 slots, shift, long_data, long_off, out):
-    """Ids of ``out.shape[0]`` string views starting at ``offset`` (-1 unknown or null;
-    -2 for null and empty when ``absent_empty``)."""
-    for i in prange(out.shape[0]):
-        pos = offset + i
-        if has_valid and _is_valid(valid, pos) == 0:
-            out[i] = -2 if absent_empty else -1
-            continue
-        w0 = views[pos, 0]
-        if absent_empty and (w0 & _LOW32) == 0:
-            out[i] = -2
-            continue
-        out[i] = _lookup(w0, views[pos, 1], data, data_base, slots, shift, long_data, long_off)
-
-
-@njit(parallel=True, cache=_CACHE)
-def encode_view_lists(src_off, out_off, views, offset, valid, has_valid, data, data_base,
-                      slots, shift, long_data, long_off, out):
-    """CSR ids of list rows: row ``i``'s views ``src_off[i]:...`` go to ``out[out_off[i]:out_off[i+1]]``."""
-    for i in prange(out_off.shape[0] - 1):
-        s = src_off[i]
-        for t in range(out_off[i + 1] - out_off[i]):
-            pos = offset + s + t
-            if has_valid and _is_valid(valid, pos) == 0:
-                out[out_off[i] + t] = -1
-            else:
-                out[out_off[i] + t] = _lookup(views[pos, 0], views[pos, 1], data, data_base,
-                                              slots, shift, long_data, long_off)
-
-
-@njit(parallel=True, cache=_CACHE)
-def rows_with_bad_code(off, val, ok):
+def rows_with_bad_code(off: np.ndarray, val: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Per CSR row: whether any code id is not ``ok`` (``ok`` indexed by id, id -1 last)."""
+    with first_compile(_bad_rows, "code checks"):
+        return _bad_rows(off, val, ok)
+
+
+@njit(parallel=True, cache=_CACHE)
+def _bad_rows(off, val, ok):
     n = len(off) - 1
     out = np.zeros(n, dtype=np.bool_)
     for i in prange(n):

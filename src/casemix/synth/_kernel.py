@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from casemix.drg.kernel import cache_enabled
+from casemix.encode_kernel import cache_enabled
 
 _CACHE = cache_enabled()
 

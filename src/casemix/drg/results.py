@@ -1,0 +1,110 @@
+"""Kernel outputs → result columns, shared by the two batch paths.
+
+:mod:`casemix.drg.batch` (canonical frames) and :mod:`casemix.drg.direct`
+(typed input) both encode, run the numba kernel and decode with these; they
+live here so that neither path imports the other's module in a cycle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from casemix.drg.compile import SEVERITY_TABLE, CompiledScheme
+from casemix.encode import EncodedCases, code_index, encode_cases, grey_ids
+from casemix.scheme import Scheme
+
+__all__ = ["RESULT_NAMES", "decode", "encode_and_group", "warnings_fast"]
+
+#: the six columns ``group_frame`` returns, in order
+RESULT_NAMES = ("mdc", "adrg", "drg", "severity", "status", "reason")
+
+
+def _column(name: str, table: tuple[str, ...], idx: np.ndarray) -> pl.Series:
+    # gathering from a small String series builds views, not new strings
+    return pl.Series(name, table, dtype=pl.String).gather(idx)
+
+
+def decode(codes: tuple[np.ndarray, ...], compiled: CompiledScheme) -> pl.DataFrame:
+    """Kernel integer outputs → the six String result columns."""
+    mdc, adrg, drg, sev, status, reason = codes
+    return pl.DataFrame([
+        _column("mdc", compiled.mdc_codes, mdc),
+        _column("adrg", compiled.adrg_codes, adrg),
+        _column("drg", compiled.drg_codes, drg),
+        _column("severity", SEVERITY_TABLE, sev),
+        _column("status", compiled.statuses, status),
+        _column("reason", compiled.reasons, reason),
+    ])
+
+
+def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) -> pl.Series:
+    """The ``warnings`` column, equal to ``casemix.drg.findings.warnings_column``, fast.
+
+    The encoded ids tell which rows have a code outside the
+    scheme's dictionaries (or a null/empty code) or a grey principal code;
+    only those rows, and rows with intake warnings, are formatted by polars;
+    every other row is ``""``.
+    """
+    from casemix.drg.findings import SEPARATOR
+    from casemix.drg.kernel import rows_with_bad_code
+
+    index = code_index(scheme)
+    n = enc.n
+    dx_ok = np.append(index.is_diagnosis, False)   # id -1 → the appended False
+    px_ok = np.append(index.is_procedure, False)
+
+    def bad(ids: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        return ~ok[np.where(ids >= 0, ids, -1)]
+
+    flagged = (bad(enc.pdx, dx_ok) & (enc.pdx != -2)) | (bad(enc.pproc, px_ok) & (enc.pproc != -2))
+    flagged |= rows_with_bad_code(enc.sdx_off, enc.sdx_val, dx_ok)
+    flagged |= rows_with_bad_code(enc.oproc_off, enc.oproc_val, px_ok)
+    grey = grey_ids(scheme)
+    for target, ids in (("pdx", enc.pdx), ("pproc", enc.pproc)):
+        if target in grey:
+            flagged |= grey[target][ids]
+    # an empty principal code is absent for grouping but reported as unknown
+    for col in ("pdx", "pproc"):
+        flagged |= (canonical[col] == "").fill_null(False).to_numpy()
+    if "intake_warnings" in canonical.columns:
+        flagged |= canonical["intake_warnings"].list.len().fill_null(0).to_numpy() > 0
+    out = pl.repeat("", n, dtype=pl.String, eager=True).alias("warnings")
+    rows = np.flatnonzero(flagged)
+    if rows.size == 0:
+        return out
+    sub = canonical[rows]
+    dx_enum = pl.Enum(index.codes.filter(pl.Series(index.is_diagnosis)))
+    px_enum = pl.Enum(index.codes.filter(pl.Series(index.is_procedure)))
+
+    def unknown(expr: pl.Expr, enum: pl.Enum, label: str) -> pl.Expr:
+        # an Enum cast is a hash lookup; is_in inside list.eval copies the dictionary per row
+        return expr.list.eval(pl.lit(label + ":") + pl.element().filter(
+            pl.element().cast(enum, strict=False).is_null()))
+
+    pdx_list = pl.concat_list(pl.col("pdx")).list.drop_nulls()
+    pproc_list = pl.concat_list(pl.col("pproc")).list.drop_nulls()
+    def grey_of(expr: pl.Expr, target: str) -> list[pl.Expr]:
+        if target not in grey:
+            return []
+        enum = pl.Enum(sorted(scheme.lists[scheme.grey[target]]))
+        return [expr.list.eval(pl.lit(f"grey_{target}:") + pl.element().filter(
+            pl.element().cast(enum, strict=False).is_not_null()))]
+
+    iw = (pl.col("intake_warnings") if "intake_warnings" in sub.columns
+          else pl.lit([], dtype=pl.List(pl.String)))
+    text = sub.select(pl.concat_list(
+        iw, unknown(pdx_list, dx_enum, "unknown_pdx"), unknown(pl.col("sdx"), dx_enum, "unknown_sdx"),
+        unknown(pl.concat_list(pproc_list, pl.col("oproc")), px_enum, "unknown_proc"),
+        *grey_of(pdx_list, "pdx"), *grey_of(pproc_list, "pproc"),
+    ).list.join(SEPARATOR).fill_null("")).to_series()
+    return out.scatter(rows, text)
+
+
+def encode_and_group(canonical: pl.DataFrame, scheme: Scheme, compiled: CompiledScheme
+                     ) -> tuple[tuple[np.ndarray, ...], EncodedCases]:
+    """Kernel integer outputs for a canonical frame, and its encoded arrays."""
+    from casemix.drg import kernel
+
+    enc = encode_cases(canonical, scheme, compiled.malformed_fields)
+    return kernel.run(enc, compiled), enc

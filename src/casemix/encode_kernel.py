@@ -1,0 +1,170 @@
+"""numba kernels of :mod:`casemix.encode`: Arrow string views → code ids.
+
+Kept apart from :mod:`casemix.drg.kernel` so that ``encode`` does not import
+the grouping kernel (which imports ``drg.compile``, which imports
+``encode``): the import graph has no cycle.  Importing this module imports
+numba; ``casemix.encode`` imports it only when a code column is encoded.
+``CASEMIX_NUMBA_CACHE=0`` switches numba's on-disk cache off, as for every
+casemix kernel (see :mod:`casemix.drg.kernel`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+
+
+def cache_enabled() -> bool:
+    """Whether kernels use numba's on-disk cache (``CASEMIX_NUMBA_CACHE`` not ``0``)."""
+    return os.environ.get("CASEMIX_NUMBA_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+_CACHE = cache_enabled()
+
+
+# -- encoding: Arrow string views → code ids ---------------------------------------------
+# A string view is 16 bytes: length (int32), then either the string itself
+# (length <= 12, inline) or a 4-byte prefix, a data buffer index and an
+# offset.  A short code is keyed by its masked view words; a long one by
+# (length + prefix, FNV-1a of its bytes), checked byte by byte on a hit.
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=_CACHE, inline="always")
+def _fnv(data, start, length):
+    h = np.uint64(0xCBF29CE484222325)
+    for t in range(length):
+        h = (h ^ np.uint64(data[start + t])) * np.uint64(0x100000001B3)
+    return h
+
+
+@njit(cache=_CACHE, inline="always")
+def _view_key(w0, w1, data, data_base):
+    # the (masked) key of one view, and its length
+    length = np.int64(w0 & _LOW32)
+    if length <= 12:
+        if length < 4:
+            w0 = w0 & ((np.uint64(1) << np.uint64(32 + 8 * length)) - np.uint64(1))
+            w1 = np.uint64(0)
+        elif length < 12:
+            w1 = w1 & ((np.uint64(1) << np.uint64(8 * (length - 4))) - np.uint64(1))
+        return w0, w1, length, -1
+    start = data_base[np.int64(w1 & _LOW32)] + np.int64(w1 >> np.uint64(32))
+    return w0, _fnv(data, start, length), length, start
+
+
+@njit(cache=_CACHE, inline="always")
+def _lookup(w0, w1, data, data_base, slots, shift, long_data, long_off):
+    a, b, length, start = _view_key(w0, w1, data, data_base)
+    size_mask = slots.shape[0] - 1
+    slot = np.int64(((a * _M1) ^ (b * _M2)) >> np.uint64(shift))
+    while True:
+        raw = slots[slot, 2]
+        if raw == _EMPTY:
+            return -1
+        c = np.int64(raw)
+        if slots[slot, 0] == a and slots[slot, 1] == b:
+            if start < 0:
+                return c
+            s0 = long_off[c]
+            if long_off[c + 1] - s0 == length:
+                same = True
+                for t in range(length):
+                    if long_data[s0 + t] != data[start + t]:
+                        same = False
+                        break
+                if same:
+                    return c
+        slot = (slot + 1) & size_mask
+
+
+@njit(cache=_CACHE, inline="always")
+def _is_valid(valid, pos):
+    return (valid[pos >> 3] >> (pos & 7)) & 1
+
+
+@njit(parallel=True, cache=_CACHE)
+def encode_views(views, offset, valid, has_valid, data, data_base, absent_empty,
+                 slots, shift, long_data, long_off, out):
+    """Ids of ``out.shape[0]`` string views starting at ``offset`` (-1 unknown or null;
+    -2 for null and empty when ``absent_empty``)."""
+    for i in prange(out.shape[0]):
+        pos = offset + i
+        if has_valid and _is_valid(valid, pos) == 0:
+            out[i] = -2 if absent_empty else -1
+            continue
+        w0 = views[pos, 0]
+        if absent_empty and (w0 & _LOW32) == 0:
+            out[i] = -2
+            continue
+        out[i] = _lookup(w0, views[pos, 1], data, data_base, slots, shift, long_data, long_off)
+
+
+@njit(parallel=True, cache=_CACHE)
+def encode_view_lists(src_off, out_off, views, offset, valid, has_valid, data, data_base,
+                      slots, shift, long_data, long_off, out):
+    """CSR ids of list rows: row ``i``'s views ``src_off[i]:...`` go to ``out[out_off[i]:out_off[i+1]]``."""
+    for i in prange(out_off.shape[0] - 1):
+        s = src_off[i]
+        for t in range(out_off[i + 1] - out_off[i]):
+            pos = offset + s + t
+            if has_valid and _is_valid(valid, pos) == 0:
+                out[out_off[i] + t] = -1
+            else:
+                out[out_off[i] + t] = _lookup(views[pos, 0], views[pos, 1], data, data_base,
+                                              slots, shift, long_data, long_off)
+
+
+# -- first-run notice ------------------------------------------------------------------
+#: the numba kernels a grouping call compiles when numba's cache is cold
+GROUPING_KERNELS = 4
+_announced: list[str] = []
+
+
+def _cache_is_cold(fn) -> bool:
+    # numba writes one index file per function on its first compile; no file, no cache
+    index = getattr(getattr(getattr(fn, "_cache", None), "_cache_file", None), "_index_path", None)
+    return index is None or not os.path.exists(index)
+
+
+class first_compile:  # noqa: N801 - used as a context manager, like contextlib's
+    """Say on stderr that ``fn`` is about to be compiled, and how long it took.
+
+    Nothing is printed when ``fn`` already runs in this process or numba's
+    on-disk cache holds it; otherwise one line per kernel, numbered out of
+    :data:`GROUPING_KERNELS`, so the first grouping on a fresh install (tens
+    of seconds on a loaded machine) does not look hung.
+    """
+
+    def __init__(self, fn, label: str) -> None:
+        self.fn, self.label, self.started = fn, label, None
+
+    def __enter__(self):
+        import sys
+        import time
+
+        if self.fn.signatures or self.label in _announced or not _cache_is_cold(self.fn):
+            return self
+        _announced.append(self.label)
+        step = len(_announced)
+        if step == 1:
+            where = ("every run: CASEMIX_NUMBA_CACHE=0" if not cache_enabled()
+                     else "first run only")
+            print(f"casemix: compiling, {where} (numba kernels, about 10-60 s)", file=sys.stderr)
+        print(f"casemix: [{step}/{max(step, GROUPING_KERNELS)}] compiling {self.label} ...",
+              end="", file=sys.stderr, flush=True)
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import sys
+        import time
+
+        if self.started is not None:
+            print(f" {time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
