@@ -58,7 +58,7 @@ MEAN_OPROC = 3.5  # other procedures where there is a principal one: ~2 procedur
 
 
 def _find_scheme() -> str:
-    for candidate in (os.environ.get("CASEMIX_SHARED"), REPO.parent / "shared", Path("/work/shared")):
+    for candidate in (os.environ.get("CASEMIX_SHARED"), REPO.parent / "shared"):
         if candidate and (Path(candidate) / "schemes" / "chs-drg-1.1" / "scheme.toml").is_file():
             return str(Path(candidate) / "schemes" / "chs-drg-1.1")
     raise SystemExit("chs-drg-1.1 not found: pass --scheme PATH or set CASEMIX_SHARED")
