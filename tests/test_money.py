@@ -145,3 +145,10 @@ def test_check_range():
         check_range(np.array([0, 10 ** 15]), "the money")
     with pytest.raises(ValueError, match="budget"):
         check_range(-(10 ** 15), "budget")
+
+
+def test_allocate_grouped_subnormal_shares_do_not_overflow():
+    # a quotient total / Σ shares would be inf here; the group's share of the total is not
+    out = allocate_grouped(np.array([2, 7]), np.array([0, 0, 1]), np.array([1e-308, 2.2e-308, 5e-324]))
+    assert out.tolist() == [1, 1, 7]
+    assert out[:2].sum() == 2

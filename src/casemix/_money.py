@@ -89,9 +89,10 @@ def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) 
     go one each to the largest fractional parts.  Ties in the fractional
     part go to the larger share first, then to the earlier row.
 
-    The exact share is computed as ``shares[i] × q_g`` with one quotient
-    ``q_g`` per group, so it is monotone in ``shares[i]`` (IEEE
-    multiplication by a positive constant is monotone).  With the tie rule
+    The exact share is computed as ``(shares[i] ÷ S_g) × totals[g]`` with
+    one sum ``S_g`` per group, so it is monotone in ``shares[i]`` (IEEE
+    division and multiplication by a positive constant are monotone) and
+    cannot overflow, even for subnormal shares.  With the tie rule
     this makes the split exactly monotone: a row with more shares never gets
     fewer fen than a row of the same group with fewer — including float
     near-ties, where two exact shares round to the same double.
@@ -108,9 +109,10 @@ def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) 
     ssum = np.bincount(g, weights=s, minlength=t.size)
     if np.any((ssum <= 0) & (t != 0)):
         raise ValueError("a group with a non-zero total has no positive share")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(ssum > 0, t / np.where(ssum > 0, ssum, 1.0), 0.0)
-    exact = s * q[g]
+    # share of the group first (in [0, 1]), then times the total: a quotient total / Σ shares
+    # overflows to inf when the shares are subnormal (1e-308), the share of the group never does
+    div = np.where(ssum > 0, ssum, 1.0)
+    exact = s / div[g] * t[g]
     base = np.floor(exact).astype(np.int64)
     left = t - np.bincount(g, weights=base, minlength=t.size).astype(np.int64)
     if np.any(left < 0):
