@@ -31,6 +31,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=20_000_000)
     ap.add_argument("--chunk", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--dir", type=Path, default=Path("/tmp/casemix-bench-dask"))
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "casemix-bench-dask")
     ap.add_argument("--keep", action="store_true", help="keep DIR afterwards")
     ap.add_argument("--single-only", nargs=4, metavar=("SRC", "WORK", "WEIGHTS", "BUDGET"),
                     help=argparse.SUPPRESS)
