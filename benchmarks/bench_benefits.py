@@ -47,7 +47,7 @@ def main() -> None:
 
     warm = cases.head(1000)
     bf.summarize(bf.simulate(warm, policy))
-    bf.simulate(cases.head(100_000), policy)   # compile the parallel kernels too
+    bf.simulate(cases.head(100_000), policy)  # compile the parallel kernels too
 
     load_before = os.getloadavg()
     t, c = time.perf_counter(), time.process_time()
@@ -63,8 +63,7 @@ def main() -> None:
     t = time.perf_counter()
     ref = bf.simulate(sample, policy, engine="reference")
     t_ref = time.perf_counter() - t
-    agree = ref.select(bf.OUTPUT_COLUMNS).equals(
-        bf.simulate(sample, policy).select(bf.OUTPUT_COLUMNS))
+    agree = ref.select(bf.OUTPUT_COLUMNS).equals(bf.simulate(sample, policy).select(bf.OUTPUT_COLUMNS))
 
     res = {
         "cases": args.cases,
@@ -89,13 +88,19 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    print(f"simulate : {args.cases:,} cases, {args.people:,} people in {t_sim:.2f} s "
-          f"({args.cases / t_sim:,.0f} cases/s); CPU time {c_sim:.2f} s")
+    print(
+        f"simulate : {args.cases:,} cases, {args.people:,} people in {t_sim:.2f} s "
+        f"({args.cases / t_sim:,.0f} cases/s); CPU time {c_sim:.2f} s"
+    )
     print(f"summarize: {t_sum:.2f} s ({summary.height} groups); CPU time {c_sum:.2f} s")
-    print(f"reference: {args.sample:,} cases in {t_ref:.2f} s ({args.sample / t_ref:,.0f} cases/s); "
-          f"batch equals reference: {agree}")
-    print(f"peak RSS {res['peak_rss_mb']:,} MB (data alone {res['peak_rss_mb_after_data']:,} MB); "
-          f"load average {load_before[0]:.1f} → {load_after[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"reference: {args.sample:,} cases in {t_ref:.2f} s ({args.sample / t_ref:,.0f} cases/s); "
+        f"batch equals reference: {agree}"
+    )
+    print(
+        f"peak RSS {res['peak_rss_mb']:,} MB (data alone {res['peak_rss_mb_after_data']:,} MB); "
+        f"load average {load_before[0]:.1f} → {load_after[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     out = Path(__file__).resolve().parent / "results" / "bench_benefits.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")

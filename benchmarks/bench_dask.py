@@ -36,8 +36,7 @@ import time
 from pathlib import Path
 
 SCHEME = "casemix-demo"
-SETTLE_COLS = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total_cost", "los",
-               "discharge"]
+SETTLE_COLS = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total_cost", "los", "discharge"]
 
 
 def _rss_mb() -> float:
@@ -97,9 +96,14 @@ def single(src: Path, work: Path, weights_path: Path, budget: int) -> dict:
     s.cases.write_parquet(work / "single-settled.parquet")
     t_settle = time.perf_counter() - t
     s.hospitals.write_parquet(work / "single-hospitals.parquet")
-    return {"rows": rows, "group_s": t_group, "settle_s": t_settle,
-            "peak_rss_mb": _rss_mb(), "rss_after_group_mb": rss_group,
-            "rss_after_warmup_mb": rss_warm}
+    return {
+        "rows": rows,
+        "group_s": t_group,
+        "settle_s": t_settle,
+        "peak_rss_mb": _rss_mb(),
+        "rss_after_group_mb": rss_group,
+        "rss_after_warmup_mb": rss_warm,
+    }
 
 
 def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int) -> dict:
@@ -140,11 +144,17 @@ def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int
         misses = sum(client.run(compiled).values())
     finally:
         client.close()
-    return {"rows": rows, "cluster_start_s": t_start, "group_s": t_group,
-            "settle_s": t_settle, "settle_until_tables_s": t_reduce,
-            "partitions": ddf.npartitions, "peak_rss_per_worker_mb": per_worker,
-            "kernel_compiles_in_workers": misses,
-            "client_peak_rss_mb": _rss_mb()}
+    return {
+        "rows": rows,
+        "cluster_start_s": t_start,
+        "group_s": t_group,
+        "settle_s": t_settle,
+        "settle_until_tables_s": t_reduce,
+        "partitions": ddf.npartitions,
+        "peak_rss_per_worker_mb": per_worker,
+        "kernel_compiles_in_workers": misses,
+        "client_peak_rss_mb": _rss_mb(),
+    }
 
 
 def main() -> None:
@@ -154,8 +164,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "casemix-bench-dask")
     ap.add_argument("--keep", action="store_true", help="keep DIR afterwards")
-    ap.add_argument("--single-only", nargs=4, metavar=("SRC", "WORK", "WEIGHTS", "BUDGET"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--single-only", nargs=4, metavar=("SRC", "WORK", "WEIGHTS", "BUDGET"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.single_only:
         src, work, wp = (Path(x) for x in args.single_only[:3])
@@ -170,8 +181,11 @@ def main() -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    have = (pl.scan_parquet(src / "*.parquet").select(pl.len()).collect().item()
-            if src.exists() and any(src.glob("*.parquet")) else 0)
+    have = (
+        pl.scan_parquet(src / "*.parquet").select(pl.len()).collect().item()
+        if src.exists() and any(src.glob("*.parquet"))
+        else 0
+    )
     data = {"reused": True}
     if have != args.cases:
         shutil.rmtree(src, ignore_errors=True)
@@ -191,16 +205,24 @@ def main() -> None:
     budget = round(total * 0.92)
 
     load_before = os.getloadavg()
-    child = subprocess.run([sys.executable, __file__, "--single-only", str(src), str(work),
-                            str(weights_path), str(budget)], capture_output=True, text=True,
-                           check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--single-only", str(src), str(work), str(weights_path), str(budget)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     one = json.loads(child.stdout.strip().splitlines()[-1])
-    print(f"one process: group {one['group_s']:.1f} s, settle {one['settle_s']:.1f} s, "
-          f"peak RSS {one['peak_rss_mb']:,.0f} MB", flush=True)
+    print(
+        f"one process: group {one['group_s']:.1f} s, settle {one['settle_s']:.1f} s, "
+        f"peak RSS {one['peak_rss_mb']:,.0f} MB",
+        flush=True,
+    )
     dk = on_dask(src, work, weights_path, args.workers, budget)
-    print(f"dask: group {dk['group_s']:.1f} s, settle {dk['settle_s']:.1f} s, peak RSS per "
-          f"worker {dk['peak_rss_per_worker_mb']} MB, client {dk['client_peak_rss_mb']:,.0f} MB",
-          flush=True)
+    print(
+        f"dask: group {dk['group_s']:.1f} s, settle {dk['settle_s']:.1f} s, peak RSS per "
+        f"worker {dk['peak_rss_per_worker_mb']} MB, client {dk['client_peak_rss_mb']:,.0f} MB",
+        flush=True,
+    )
     load_after = os.getloadavg()
 
     h1 = pl.read_parquet(work / "single-hospitals.parquet")
@@ -213,26 +235,36 @@ def main() -> None:
 
     n = args.cases
     result = {
-        "cases": n, "workers": args.workers, "threads_per_worker": 1, "chunk_rows": args.chunk,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_before": load_before, "load_after": load_after},
-        "one_process": {**one, "group_cases_per_s": n / one["group_s"],
-                        "settle_cases_per_s": n / one["settle_s"]},
-        "dask": {**dk, "group_cases_per_s": n / dk["group_s"],
-                 "settle_cases_per_s": n / dk["settle_s"]},
-        "overhead": {"group": dk["group_s"] / one["group_s"],
-                     "settle": dk["settle_s"] / one["settle_s"]},
+        "cases": n,
+        "workers": args.workers,
+        "threads_per_worker": 1,
+        "chunk_rows": args.chunk,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": load_before,
+            "load_after": load_after,
+        },
+        "one_process": {
+            **one,
+            "group_cases_per_s": n / one["group_s"],
+            "settle_cases_per_s": n / one["settle_s"],
+        },
+        "dask": {**dk, "group_cases_per_s": n / dk["group_s"], "settle_cases_per_s": n / dk["settle_s"]},
+        "overhead": {"group": dk["group_s"] / one["group_s"], "settle": dk["settle_s"] / one["settle_s"]},
         "hospital_money_equal_to_the_fen": equal,
         "case_payments_equal_to_the_fen": cases_equal,
     }
     for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"group: one process {n / one['group_s']:,.0f} cases/s, dask {n / dk['group_s']:,.0f} "
-          f"cases/s (×{result['overhead']['group']:.2f} time); settle: one process "
-          f"{n / one['settle_s']:,.0f} cases/s, dask {n / dk['settle_s']:,.0f} cases/s "
-          f"(×{result['overhead']['settle']:.2f} time); hospital tables equal to the fen: {equal}; "
-          f"every case's payment equal: {cases_equal}")
+    print(
+        f"group: one process {n / one['group_s']:,.0f} cases/s, dask {n / dk['group_s']:,.0f} "
+        f"cases/s (×{result['overhead']['group']:.2f} time); settle: one process "
+        f"{n / one['settle_s']:,.0f} cases/s, dask {n / dk['settle_s']:,.0f} cases/s "
+        f"(×{result['overhead']['settle']:.2f} time); hospital tables equal to the fen: {equal}; "
+        f"every case's payment equal: {cases_equal}"
+    )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -70,8 +70,7 @@ def main() -> None:
         "polars": pl.__version__,
     }
     for k, v in res.items():
-        print(f"{k:>26}: {v:,}" if isinstance(v, int) and not isinstance(v, bool)
-              else f"{k:>26}: {v}")
+        print(f"{k:>26}: {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k:>26}: {v}")
     out = Path(__file__).parent / "results" / "bench_dip.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")

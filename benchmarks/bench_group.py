@@ -87,6 +87,7 @@ class _Clock:
 
 # -- subprocess tasks -----------------------------------------------------------------------
 
+
 def task_import() -> dict:
     t = time.perf_counter()
     import casemix  # noqa: F401
@@ -104,13 +105,30 @@ def task_first_call(scheme_path: str) -> dict:
     t1 = time.perf_counter()
     scheme = casemix.load_scheme(scheme_path)
     t2 = time.perf_counter()
-    one = pl.DataFrame({
-        "pdx": ["I10.x00"], "sdx": [["E11.900"]], "pproc": [None], "oproc": [[]], "sex": [1.0],
-        "age": [60.0], "age_days": [None], "birth_weight": [None], "los": [5.0], "discharge": [1.0],
-        "malformed": [[]], "intake_warnings": [[]],
-    }, schema_overrides={"pproc": pl.String, "oproc": pl.List(pl.String), "age_days": pl.Float64,
-                         "birth_weight": pl.Float64, "malformed": pl.List(pl.String),
-                         "intake_warnings": pl.List(pl.String)})
+    one = pl.DataFrame(
+        {
+            "pdx": ["I10.x00"],
+            "sdx": [["E11.900"]],
+            "pproc": [None],
+            "oproc": [[]],
+            "sex": [1.0],
+            "age": [60.0],
+            "age_days": [None],
+            "birth_weight": [None],
+            "los": [5.0],
+            "discharge": [1.0],
+            "malformed": [[]],
+            "intake_warnings": [[]],
+        },
+        schema_overrides={
+            "pproc": pl.String,
+            "oproc": pl.List(pl.String),
+            "age_days": pl.Float64,
+            "birth_weight": pl.Float64,
+            "malformed": pl.List(pl.String),
+            "intake_warnings": pl.List(pl.String),
+        },
+    )
     casemix.group(one.drop("malformed", "intake_warnings"), scheme=scheme)  # the public call
     group_frame(one, scheme, warnings=True)  # and the canonical path's kernels
     t3 = time.perf_counter()
@@ -124,12 +142,15 @@ def task_synth(scheme_path: str, n: int, path: str) -> dict:
     from casemix.synth import synth_cases
 
     t = time.perf_counter()
-    df = synth_cases(casemix.load_scheme(scheme_path), n, seed=3, mean_sdx=MEAN_SDX,
-                     mean_oproc=MEAN_OPROC)
+    df = synth_cases(casemix.load_scheme(scheme_path), n, seed=3, mean_sdx=MEAN_SDX, mean_oproc=MEAN_OPROC)
     df.write_parquet(path, row_group_size=250_000)
     procs = (df["pproc"].is_not_null().cast(pl.Int64) + df["oproc"].list.len()).mean()
-    return {"synth_s": time.perf_counter() - t, "rows": df.height,
-            "mean_sdx": float(df["sdx"].list.len().mean()), "mean_procedures": float(procs)}
+    return {
+        "synth_s": time.perf_counter() - t,
+        "rows": df.height,
+        "mean_sdx": float(df["sdx"].list.len().mean()),
+        "mean_procedures": float(procs),
+    }
 
 
 def task_group(scheme_path: str, path: str) -> dict:
@@ -146,8 +167,12 @@ def task_group(scheme_path: str, path: str) -> dict:
     clock = _Clock()
     out = clock("casemix.group", lambda: casemix.group(df, scheme=scheme), df.height)
     assert out.height == df.height
-    return {"arrow_input_mb": arrow_mb, "rss_before_mb": rss0, "peak_rss_mb": _peak_mb(),
-            **clock.stages["casemix.group"]}
+    return {
+        "arrow_input_mb": arrow_mb,
+        "rss_before_mb": rss0,
+        "peak_rss_mb": _peak_mb(),
+        **clock.stages["casemix.group"],
+    }
 
 
 def task_stages(scheme_path: str, path: str) -> dict:
@@ -204,20 +229,33 @@ def task_stages(scheme_path: str, path: str) -> dict:
 
 
 def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: str) -> dict:
+    import polars as pl
+
     import casemix
     from casemix.drg.batch import group_parquet
-
-    import polars as pl
 
     scheme = casemix.load_scheme(scheme_path)
     casemix.group(pl.read_parquet(path, n_rows=1000), scheme=scheme)  # load kernels and tables
     w, c = time.perf_counter(), time.process_time()
-    info = group_parquet(path, dst, scheme, batch_size=batch_size, progress=False,
-                         keep=keep if keep in ("all", "none") else keep.split(","))
+    info = group_parquet(
+        path,
+        dst,
+        scheme,
+        batch_size=batch_size,
+        progress=False,
+        keep=keep if keep in ("all", "none") else keep.split(","),
+    )
     wall, cpu = time.perf_counter() - w, time.process_time() - c
-    return {"wall_s": wall, "cpu_s": cpu, "cases_per_s": info["rows"] / wall, "rows": info["rows"],
-            "batches": info["batches"], "batch_size": batch_size, "keep": keep,
-            "peak_rss_mb": _peak_mb()}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cases_per_s": info["rows"] / wall,
+        "rows": info["rows"],
+        "batches": info["batches"],
+        "batch_size": batch_size,
+        "keep": keep,
+        "peak_rss_mb": _peak_mb(),
+    }
 
 
 def task_copy(path: str, dst: str) -> dict:
@@ -248,20 +286,32 @@ def task_reference(scheme_path: str, path: str, n: int) -> dict:
     t = time.perf_counter()
     bat = group_frame(canonical, scheme)
     t_bat = time.perf_counter() - t
-    return {"rows": canonical.height, "reference_s": t_ref, "reference_cases_per_s": canonical.height / t_ref,
-            "batch_s": t_bat, "batch_cases_per_s": canonical.height / t_bat,
-            "speedup": t_ref / t_bat, "identical": ref.equals(bat)}
+    return {
+        "rows": canonical.height,
+        "reference_s": t_ref,
+        "reference_cases_per_s": canonical.height / t_ref,
+        "batch_s": t_bat,
+        "batch_cases_per_s": canonical.height / t_bat,
+        "speedup": t_ref / t_bat,
+        "identical": ref.equals(bat),
+    }
 
 
-TASKS = {"import": task_import, "first_call": task_first_call, "synth": task_synth,
-         "group": task_group, "stages": task_stages, "parquet": task_parquet, "copy": task_copy,
-         "reference": task_reference}
+TASKS = {
+    "import": task_import,
+    "first_call": task_first_call,
+    "synth": task_synth,
+    "group": task_group,
+    "stages": task_stages,
+    "parquet": task_parquet,
+    "copy": task_copy,
+    "reference": task_reference,
+}
 
 
 def _run(task: str, *args, env: dict | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--task", task, *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=REPO)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"benchmark task {task} failed")
@@ -294,10 +344,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "polars": polars.__version__, "numba": numba.__version__,
-                    "loadavg_start": os.getloadavg()},
-        "scheme": scheme, "targets": TARGETS, "sizes": {},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "polars": polars.__version__,
+            "numba": numba.__version__,
+            "loadavg_start": os.getloadavg(),
+        },
+        "scheme": scheme,
+        "targets": TARGETS,
+        "sizes": {},
     }
     print(f"casemix batch grouping benchmark — {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
@@ -309,41 +365,56 @@ def main(argv: list[str] | None = None) -> dict:
         cold = _run("first_call", scheme, env=env)
         warm = _run("first_call", scheme, env=env)
     results["first_call"] = {"cold_cache": cold, "warm_cache": warm}
-    print(f"first batch call: cold cache {cold['first_batch_call_s']:.2f} s, warm cache "
-          f"{warm['first_batch_call_s']:.2f} s (scheme load {warm['load_scheme_s']:.2f} s, not included)")
+    print(
+        f"first batch call: cold cache {cold['first_batch_call_s']:.2f} s, warm cache "
+        f"{warm['first_batch_call_s']:.2f} s (scheme load {warm['load_scheme_s']:.2f} s, not included)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             src, dst = Path(tmp) / f"cases-{n}.parquet", Path(tmp) / f"grouped-{n}.parquet"
             entry: dict = {"data": _run("synth", scheme, n, src)}
             d = entry["data"]
-            print(f"\n{n:,} cases: {d['mean_sdx']:.2f} secondary diagnoses and "
-                  f"{d['mean_procedures']:.2f} procedures per case")
+            print(
+                f"\n{n:,} cases: {d['mean_sdx']:.2f} secondary diagnoses and "
+                f"{d['mean_procedures']:.2f} procedures per case"
+            )
             entry["in_memory"] = _run("stages", scheme, src)
             for name, s in entry["in_memory"]["stages"].items():
-                print(f"  {name:<20} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
-                      f"{_fmt_rate(s['cases_per_s']):>13} cases/s")
+                print(
+                    f"  {name:<20} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
+                    f"{_fmt_rate(s['cases_per_s']):>13} cases/s"
+                )
             g = entry["casemix.group"] = _run("group", scheme, src)
-            print(f"  {'casemix.group':<20} {g['wall_s']:7.2f} s wall {g['cpu_s']:7.2f} s cpu "
-                  f"{_fmt_rate(g['cases_per_s']):>13} cases/s; peak RSS {g['peak_rss_mb']:,.0f} MB "
-                  f"= {g['peak_rss_mb'] / g['arrow_input_mb']:.2f} x Arrow input ({g['arrow_input_mb']:,.0f} MB)")
+            print(
+                f"  {'casemix.group':<20} {g['wall_s']:7.2f} s wall {g['cpu_s']:7.2f} s cpu "
+                f"{_fmt_rate(g['cases_per_s']):>13} cases/s; peak RSS {g['peak_rss_mb']:,.0f} MB "
+                f"= {g['peak_rss_mb'] / g['arrow_input_mb']:.2f} x Arrow input ({g['arrow_input_mb']:,.0f} MB)"
+            )
             for keep, label in (("all", "all columns"), ("case_id", "case_id + results")):
                 p = entry["parquet" if keep == "all" else "parquet_key_only"] = _run(
-                    "parquet", scheme, src, dst, args.batch_size, keep)
-                print(f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
-                      f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
-                      f" ({label})")
+                    "parquet", scheme, src, dst, args.batch_size, keep
+                )
+                print(
+                    f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                    f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
+                    f" ({label})"
+                )
             p = entry["parquet_copy_floor"] = _run("copy", src, dst)
-            print(f"  {'Parquet copy':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
-                  f"{_fmt_rate(p['cases_per_s']):>13} cases/s (polars scan → sink, no grouping: "
-                  f"the cost of rewriting every input column)")
+            print(
+                f"  {'Parquet copy':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                f"{_fmt_rate(p['cases_per_s']):>13} cases/s (polars scan → sink, no grouping: "
+                f"the cost of rewriting every input column)"
+            )
             results["sizes"][str(n)] = entry
         ref_src = Path(tmp) / "reference.parquet"
         _run("synth", scheme, args.reference_n, ref_src)
         r = results["reference"] = _run("reference", scheme, ref_src, args.reference_n)
-        print(f"\nreference engine, {r['rows']:,} cases: {_fmt_rate(r['reference_cases_per_s'])} cases/s; "
-              f"batch {_fmt_rate(r['batch_cases_per_s'])} cases/s; speed-up x{r['speedup']:.0f}; "
-              f"identical: {r['identical']}")
+        print(
+            f"\nreference engine, {r['rows']:,} cases: {_fmt_rate(r['reference_cases_per_s'])} cases/s; "
+            f"batch {_fmt_rate(r['batch_cases_per_s'])} cases/s; speed-up x{r['speedup']:.0f}; "
+            f"identical: {r['identical']}"
+        )
     results["machine"]["loadavg_end"] = os.getloadavg()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -36,19 +36,21 @@ def synth_grouped(n: int, n_hosp: int, n_drg: int, seed: int = 4) -> pl.DataFram
     eff = np.array([1.25, 1.0, 0.8])[hosp % 3]  # tertiary hospitals cost more
     cost = np.round(drg_cost[drg_idx] * eff * rng.lognormal(0.0, 0.5, n), 2)
     hosp_names = pl.Series([f"H{h:04d}" for h in range(n_hosp)])
-    return pl.DataFrame({
-        "case_id": pl.int_range(n, eager=True).cast(pl.String),
-        "hospital_id": hosp_names.gather(hosp),
-        "hospital_level": pl.Series(level[hosp].astype(np.int8)),
-        "drg": pl.Series(codes).gather(drg_idx),
-        "total_cost": cost,
-        "los": rng.integers(1, 30, n).astype(np.float64),
-        "discharge": rng.choice([1, 2, 5], n, p=[0.95, 0.03, 0.02]).astype(np.float64),
-        "year": rng.choice([2022, 2023, 2024], n).astype(np.int32),
-        "insurance_type": pl.Series(np.array(["职工", "居民"])[rng.integers(0, 2, n)]),
-        "patient_share": np.round(cost * rng.uniform(0.1, 0.5, n), 2),
-        "fund_paid": np.round(cost * rng.uniform(0.5, 0.9, n), 2),
-    })
+    return pl.DataFrame(
+        {
+            "case_id": pl.int_range(n, eager=True).cast(pl.String),
+            "hospital_id": hosp_names.gather(hosp),
+            "hospital_level": pl.Series(level[hosp].astype(np.int8)),
+            "drg": pl.Series(codes).gather(drg_idx),
+            "total_cost": cost,
+            "los": rng.integers(1, 30, n).astype(np.float64),
+            "discharge": rng.choice([1, 2, 5], n, p=[0.95, 0.03, 0.02]).astype(np.float64),
+            "year": rng.choice([2022, 2023, 2024], n).astype(np.int32),
+            "insurance_type": pl.Series(np.array(["职工", "居民"])[rng.integers(0, 2, n)]),
+            "patient_share": np.round(cost * rng.uniform(0.1, 0.5, n), 2),
+            "fund_paid": np.round(cost * rng.uniform(0.5, 0.9, n), 2),
+        }
+    )
 
 
 def peak_rss_mb() -> float:
@@ -79,15 +81,21 @@ def main() -> None:
     fund = df.group_by("insurance_type").agg(pl.col("fund_paid").sum())
     budgets = {k: round(v * 0.98) for k, v in fund.iter_rows()}
     policy = Policy.demo().replace(
-        budget=None, pools={k: Pool(budget=v) for k, v in budgets.items()},
+        budget=None,
+        pools={k: Pool(budget=v) for k, v in budgets.items()},
         elastic=Elastic(enabled=True, base_share=0.75),
-        corridors=Corridors(surplus=(Band(0.05, 1.0), Band(0.15, 0.5)),
-                            overspend=(Band(0.05, 0.3), Band(0.15, 0.6))))
+        corridors=Corridors(
+            surplus=(Band(0.05, 1.0), Band(0.15, 0.5)), overspend=(Band(0.05, 0.3), Band(0.15, 0.6))
+        ),
+    )
     # base volumes from a table: 85–95% of each hospital's base points (a prior year that grew less)
     rng = np.random.default_rng(9)
-    base = (df.join(w.table.select("drg", "rw"), on="drg", how="left")
-            .group_by("hospital_id").agg((pl.col("rw").fill_null(0).sum() * 100).alias("points"))
-            .sort("hospital_id"))
+    base = (
+        df.join(w.table.select("drg", "rw"), on="drg", how="left")
+        .group_by("hospital_id")
+        .agg((pl.col("rw").fill_null(0).sum() * 100).alias("points"))
+        .sort("hospital_id")
+    )
     volume = base.with_columns(pl.col("points") * rng.uniform(0.85, 0.95, base.height))
     input_mb = df.estimated_size("mb")
     t2 = time.perf_counter()
@@ -98,31 +106,57 @@ def main() -> None:
     load = os.getloadavg()[0]
     r = s.region.row(0, named=True)
     assert r["budget_check"], "fund payments + retained must equal the budget"
-    pools = ", ".join(f"{p['pool']} base {p['pv_base']:.4f} floating {p['pv_floating']:.4f}"
-                      for p in s.pool_region.iter_rows(named=True))
-    print(f"settle: {s.hospitals.height} hospitals, 2 pools, elastic PV, corridors in "
-          f"{t_settle:.2f} s ({pools} yuan/point); fund + retained == budget: "
-          f"{r['budget_check']}")
+    pools = ", ".join(
+        f"{p['pool']} base {p['pv_base']:.4f} floating {p['pv_floating']:.4f}"
+        for p in s.pool_region.iter_rows(named=True)
+    )
+    print(
+        f"settle: {s.hospitals.height} hospitals, 2 pools, elastic PV, corridors in "
+        f"{t_settle:.2f} s ({pools} yuan/point); fund + retained == budget: "
+        f"{r['budget_check']}"
+    )
     rss = peak_rss_mb()
     # the machine may be shared: CPU seconds (all threads) and the load average say how much
-    print(f"weights + settle: {total:.2f} s wall, {cpu:.2f} s CPU, {df.height / total:,.0f} "
-          f"cases/s, peak RSS {rss:,.0f} MB, load average {load:.1f} on {os.cpu_count()} CPUs "
-          f"(target: settle < 20 s); input {input_mb:,.0f} MB, peak RSS / input "
-          f"{rss / input_mb:.2f} (target <= 3; RSS includes the interpreter and libraries)")
+    print(
+        f"weights + settle: {total:.2f} s wall, {cpu:.2f} s CPU, {df.height / total:,.0f} "
+        f"cases/s, peak RSS {rss:,.0f} MB, load average {load:.1f} on {os.cpu_count()} CPUs "
+        f"(target: settle < 20 s); input {input_mb:,.0f} MB, peak RSS / input "
+        f"{rss / input_mb:.2f} (target <= 3; RSS includes the interpreter and libraries)"
+    )
 
     out = Path(__file__).parent / "results" / "bench_settle.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "cases": df.height, "hospitals": args.hospitals, "drgs": w.quality["groups"],
-        "weights_s": round(t_weights, 3), "settle_s": round(t_settle, 3),
-        "total_s": round(total, 3), "cpu_s": round(cpu, 3), "load_average_1min": round(load, 2),
-        "cases_per_s": round(df.height / total),
-        "peak_rss_mb": round(rss), "input_mb": round(input_mb), "rss_over_input": round(rss / input_mb, 2),
-        "target_settle_s": 20, "budget_check": bool(r["budget_check"]),
-        "pools": 2, "elastic": True, "corridors": True, "monthly": False,
-        "cpus": os.cpu_count(), "python": platform.python_version(), "polars": pl.__version__,
-        "numpy": np.__version__,
-    }, indent=2) + "\n", encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {
+                "cases": df.height,
+                "hospitals": args.hospitals,
+                "drgs": w.quality["groups"],
+                "weights_s": round(t_weights, 3),
+                "settle_s": round(t_settle, 3),
+                "total_s": round(total, 3),
+                "cpu_s": round(cpu, 3),
+                "load_average_1min": round(load, 2),
+                "cases_per_s": round(df.height / total),
+                "peak_rss_mb": round(rss),
+                "input_mb": round(input_mb),
+                "rss_over_input": round(rss / input_mb, 2),
+                "target_settle_s": 20,
+                "budget_check": bool(r["budget_check"]),
+                "pools": 2,
+                "elastic": True,
+                "corridors": True,
+                "monthly": False,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "polars": pl.__version__,
+                "numpy": np.__version__,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"→ {out}")
 
 

@@ -24,7 +24,8 @@ GOLDEN = CHS / "expected" / "cases.csv" if CHS else None
 needs_shared = pytest.mark.skipif(
     SHARED is None,
     reason="../shared (national CHS-DRG 1.1 scheme and golden file) is absent beside the checkout; "
-           "CI has it. Set CASEMIX_SHARED to its path to run these tests.")
+    "CI has it. Set CASEMIX_SHARED to its path to run these tests.",
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +39,9 @@ def chs():
 @pytest.fixture(scope="session")
 def tiny_grey(tmp_path_factory):
     """The tiny test scheme with grey lists (``tests/tiny_scheme.py``, ``GREY``)."""
-    from casemix.scheme import load_scheme
     from tests.tiny_scheme import write_grey
+
+    from casemix.scheme import load_scheme
 
     return load_scheme(write_grey(tmp_path_factory.mktemp("tiny-grey")))
 

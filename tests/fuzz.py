@@ -16,9 +16,15 @@ from hypothesis import HealthCheck, given, settings
 
 QUICK = 25
 LONG = 600
-_COMMON = dict(deadline=None, derandomize=False,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                      HealthCheck.data_too_large])
+_COMMON = dict(
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 def fuzz(prop, *, quick: int = QUICK, long: int = LONG, **strategies):

@@ -56,7 +56,9 @@ def dx_code(draw) -> str:
 @st.composite
 def proc_code(draw) -> str:
     """An ICD-9-CM-3 医保版-shaped procedure code, e.g. 39.6500, 00.5500x008."""
-    code = f"{draw(st.text(_DIGITS, min_size=2, max_size=2))}.{draw(st.text(_DIGITS, min_size=2, max_size=4))}"
+    code = (
+        f"{draw(st.text(_DIGITS, min_size=2, max_size=2))}.{draw(st.text(_DIGITS, min_size=2, max_size=4))}"
+    )
     if draw(st.booleans()):
         code += "x" + draw(st.text(_DIGITS, min_size=3, max_size=3))
     return code
@@ -127,14 +129,19 @@ def intake_case(draw) -> IntakeCase:
         sex=draw(_maybe(st.sampled_from([1.0, 2.0, 0.0, 9.0]))),
         # implausible values too (issue 15): warned, never refused
         age=draw(_maybe(st.one_of(st.integers(0, 110).map(float), st.sampled_from(IMPLAUSIBLE_AGE)))),
-        age_days=draw(_maybe(st.one_of(st.integers(0, 365).map(float),
-                                       st.sampled_from(IMPLAUSIBLE_AGE_DAYS)))),
-        birth_weight=draw(_maybe(st.one_of(st.integers(300, 6000).map(float),
-                                           st.sampled_from((-1.0, 10_001.0, 1e12))))),
+        age_days=draw(
+            _maybe(st.one_of(st.integers(0, 365).map(float), st.sampled_from(IMPLAUSIBLE_AGE_DAYS)))
+        ),
+        birth_weight=draw(
+            _maybe(st.one_of(st.integers(300, 6000).map(float), st.sampled_from((-1.0, 10_001.0, 1e12))))
+        ),
         los=draw(_maybe(st.integers(-2, 400).map(float))),
         discharge=draw(_maybe(st.sampled_from([1.0, 2.0, 3.0, 4.0, 5.0, 9.0]))),
         total_cost=draw(_maybe(num)),
-        dx=dx, procs=procs, dx_raw=dx_raw, procs_raw=procs_raw,
+        dx=dx,
+        procs=procs,
+        dx_raw=dx_raw,
+        procs_raw=procs_raw,
     )
 
 
@@ -179,8 +186,9 @@ def pipe_layout(cases: list[IntakeCase]) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
-def wide_layout(cases: list[IntakeCase], *, chinese: bool, shuffle: random.Random | None = None
-                ) -> pl.DataFrame:
+def wide_layout(
+    cases: list[IntakeCase], *, chinese: bool, shuffle: random.Random | None = None
+) -> pl.DataFrame:
     """dx1..dxN / pr1..prN, or 主要诊断编码 + 其他诊断编码1..N and the procedure pair.
 
     ``shuffle`` permutes the columns so that tests can check that the numeric
@@ -216,14 +224,28 @@ junk_value = st.one_of(
     st.none(),
     st.text(max_size=12),
     st.text("0123456789.-+eE, ｜|xX†*", max_size=10),
-    st.integers(-10**12, 10**12),
+    st.integers(-(10**12), 10**12),
     st.floats(allow_nan=True, allow_infinity=True),
 )
 junk_text = st.one_of(st.none(), st.text(max_size=15), st.text("ABCxX0123456789.|+*† ", max_size=20))
 
-JUNK_SCALAR_COLUMNS = ("case_id", "hospital_id", "sex", "age", "age_days", "birth_weight", "los",
-                       "discharge", "total_cost", "patient_id", "admission_date", "discharge_date",
-                       "insurance_type", "department", "year")
+JUNK_SCALAR_COLUMNS = (
+    "case_id",
+    "hospital_id",
+    "sex",
+    "age",
+    "age_days",
+    "birth_weight",
+    "los",
+    "discharge",
+    "total_cost",
+    "patient_id",
+    "admission_date",
+    "discharge_date",
+    "insurance_type",
+    "department",
+    "year",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -241,20 +263,17 @@ def rule_cases(draw, min_size: int = 1, max_size: int = 40) -> dict:
     n = draw(st.integers(min_size, max_size))
     yuan = st.integers(0, 5_000_000).map(lambda f: f / 100)
     cost = draw(st.lists(yuan, min_size=n, max_size=n))
-    standard = draw(st.lists(st.integers(1, 2_000_000).map(lambda f: f / 100),
-                             min_size=n, max_size=n))
+    standard = draw(st.lists(st.integers(1, 2_000_000).map(lambda f: f / 100), min_size=n, max_size=n))
     return {
         "case_id": [f"C{i:03d}" for i in draw(st.permutations(range(n)))],
         "hospital_id": draw(st.lists(st.sampled_from(["H1", "H2", "H3"]), min_size=n, max_size=n)),
         "cost": cost,
         "standard": standard,
         "los": draw(st.lists(st.integers(0, 90), min_size=n, max_size=n)),
-        "points": draw(st.lists(st.integers(0, 500_000).map(lambda p: p / 100),
-                                min_size=n, max_size=n)),
+        "points": draw(st.lists(st.integers(0, 500_000).map(lambda p: p / 100), min_size=n, max_size=n)),
         "month": draw(st.lists(st.integers(1, 12), min_size=n, max_size=n)),
         "patient_fen": draw(st.lists(st.integers(0, 2_000_000), min_size=n, max_size=n)),
-        "audit_yuan": draw(st.lists(st.integers(0, 100_000).map(lambda f: f / 100),
-                                    min_size=n, max_size=n)),
+        "audit_yuan": draw(st.lists(st.integers(0, 100_000).map(lambda f: f / 100), min_size=n, max_size=n)),
     }
 
 
@@ -264,4 +283,4 @@ def rule_cases(draw, min_size: int = 1, max_size: int = 40) -> dict:
 
 # money in fen, both signs, up to 10^15 fen (10^13 yuan): human outputs must show
 # every one of them as yuan with exactly 2 decimals
-fen_amounts = st.integers(min_value=-10**15, max_value=10**15)
+fen_amounts = st.integers(min_value=-(10**15), max_value=10**15)

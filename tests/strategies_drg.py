@@ -24,8 +24,12 @@ from casemix.scheme.rules import FIELDS, Compare, InList, Sites, walk
 UNKNOWN_CODES = ("ZZZ.999", "QQ99.9999", "A00", " ", "x")
 
 CANONICAL_TYPES = {
-    "pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String, "oproc": pl.List(pl.String),
-    **{f: pl.Float64 for f in FIELDS}, "malformed": pl.List(pl.String),
+    "pdx": pl.String,
+    "sdx": pl.List(pl.String),
+    "pproc": pl.String,
+    "oproc": pl.List(pl.String),
+    **dict.fromkeys(FIELDS, pl.Float64),
+    "malformed": pl.List(pl.String),
 }
 
 
@@ -79,9 +83,12 @@ def pools(scheme: Scheme) -> Pools:
     for code, (_, table) in scheme.cc.items():
         cc_by_table.setdefault(table, []).append(code)
     return Pools(
-        dx=tuple(sorted(dx)), proc=tuple(sorted(proc | set(scheme.or_procedures))),
-        cc=tuple(sorted(scheme.cc)), sites=tuple(sorted(sites)),
-        dictionary_dx=tuple(sorted(scheme.diagnoses)), dictionary_proc=tuple(sorted(scheme.procedures)),
+        dx=tuple(sorted(dx)),
+        proc=tuple(sorted(proc | set(scheme.or_procedures))),
+        cc=tuple(sorted(scheme.cc)),
+        sites=tuple(sorted(sites)),
+        dictionary_dx=tuple(sorted(scheme.diagnoses)),
+        dictionary_proc=tuple(sorted(scheme.procedures)),
         cc_by_table={t: tuple(sorted(v)) for t, v in cc_by_table.items()},
         table_of_pdx=dict(scheme.exclusions),
         numbers={f: tuple(sorted(v)) for f, v in numbers.items()},
@@ -96,8 +103,12 @@ def code(*pools_: tuple[str, ...], unknown: bool = True) -> st.SearchStrategy[st
     """A code from the given pools, sometimes unknown, empty or null."""
     options = [_from(p) for p in pools_ if p]
     if unknown:
-        options += [st.sampled_from(UNKNOWN_CODES), st.just(""), st.none(),
-                    st.text(alphabet="ABCXZ0123456789.x", min_size=1, max_size=8)]
+        options += [
+            st.sampled_from(UNKNOWN_CODES),
+            st.just(""),
+            st.none(),
+            st.text(alphabet="ABCXZ0123456789.x", min_size=1, max_size=8),
+        ]
     return st.one_of(options)
 
 
@@ -129,8 +140,9 @@ def drg_case(draw, p: Pools) -> dict:
     case = {"pdx": pdx, "sdx": sdx, "pproc": pproc, "oproc": oproc}
     for f in FIELDS:
         case[f] = draw(number(p, f))
-    case["malformed"] = draw(st.one_of(
-        st.just([]), st.lists(st.sampled_from(FIELDS + ("diagnoses", "procedures")), max_size=2)))
+    case["malformed"] = draw(
+        st.one_of(st.just([]), st.lists(st.sampled_from(FIELDS + ("diagnoses", "procedures")), max_size=2))
+    )
     for f in case["malformed"]:
         if f in FIELDS and draw(st.booleans()):
             case[f] = None  # what intake does with a value that is not a number

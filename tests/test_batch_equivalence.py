@@ -15,15 +15,16 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from casemix.drg import reference_frame
-from casemix.drg.batch import RESULT_NAMES, group_frame
 from tests import strategies_drg as S
 from tests.conftest import GOLDEN, needs_shared
 from tests.tiny_scheme import write
 
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+from casemix.drg import reference_frame
+from casemix.drg.batch import RESULT_NAMES, group_frame
+
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,9 @@ def assert_same(canonical: pl.DataFrame, scheme) -> None:
     want = reference_frame(canonical, scheme)
     assert got.columns == list(RESULT_NAMES)
     assert got.schema == want.schema
-    bad = pl.concat([canonical.with_row_index(), got, want.rename(lambda c: "want_" + c)],
-                    how="horizontal").filter(
-        pl.any_horizontal(pl.col(c) != pl.col("want_" + c) for c in RESULT_NAMES))
+    bad = pl.concat(
+        [canonical.with_row_index(), got, want.rename(lambda c: "want_" + c)], how="horizontal"
+    ).filter(pl.any_horizontal(pl.col(c) != pl.col("want_" + c) for c in RESULT_NAMES))
     assert bad.height == 0, bad.head(5).to_dicts()
 
 
@@ -63,6 +64,7 @@ def _property(scheme_fixture):
         pools = _pools(scheme)
         rows = data.draw(st.lists(S.cases(pools), min_size=1, max_size=40))
         assert_same(S.frame(rows), scheme)
+
     return check
 
 
@@ -87,8 +89,7 @@ def test_tiny_hand_cases(tiny):
         # FR1 heart failure, MCC N17.900 is in the never-excluded table 99
         dict(pdx="I50.000", sdx=["N17.900"], pproc=None, oproc=[], sex=1.0, age=60.0),
         # I50.000 is its own table 7 principal: the CC I50.000 as secondary is excluded
-        dict(pdx="I50.000", sdx=["I50.000"], pproc=None, oproc=[], sex=2.0, age=85.0,
-             discharge=1.0),
+        dict(pdx="I50.000", sdx=["I50.000"], pproc=None, oproc=[], sex=2.0, age=85.0, discharge=1.0),
         # medical ADRG with an OR principal procedure: FQY (ambiguous_group = true)
         dict(pdx="I50.000", sdx=[], pproc="47.0100", oproc=[], sex=1.0, age=50.0),
         # two trauma sites (head, chest) → MDCZ
@@ -100,7 +101,7 @@ def test_tiny_hand_cases(tiny):
         # age malformed → the malformed reason (the field check on age reads it first)
         dict(pdx="I50.000", sdx=[], pproc=None, oproc=[], sex=1.0, age=None, malformed=["age"]),
     ]
-    canonical = S.frame([{**{f: None for f in S.CANONICAL_TYPES}, "malformed": [], **r} for r in rows])
+    canonical = S.frame([{**dict.fromkeys(S.CANONICAL_TYPES), "malformed": [], **r} for r in rows])
     got = group_frame(canonical, tiny)
     assert got["drg"].to_list() == ["FR11", "FR15", "FQY9", "ZZ19", "0000", "0000", "0000"]
     assert got["adrg"].to_list() == ["FR1", "FR1", "FQY", "ZZ1", "", "", ""]
@@ -136,11 +137,16 @@ def _golden_canonical() -> tuple[pl.DataFrame, list[dict]]:
     for r in rows:
         dx = r["diagnoses"].split("|") if r["diagnoses"] else []
         px = r["procedures"].split("|") if r["procedures"] else []
-        cases.append(dict(pdx=(dx[0] or None) if dx else None, sdx=dx[1:],
-                          pproc=(px[0] or None) if px else None, oproc=px[1:],
-                          **{f: num(r[f]) for f in ("sex", "age", "age_days", "birth_weight",
-                                                    "los", "discharge")},
-                          malformed=bad(r)))
+        cases.append(
+            dict(
+                pdx=(dx[0] or None) if dx else None,
+                sdx=dx[1:],
+                pproc=(px[0] or None) if px else None,
+                oproc=px[1:],
+                **{f: num(r[f]) for f in ("sex", "age", "age_days", "birth_weight", "los", "discharge")},
+                malformed=bad(r),
+            )
+        )
     return S.frame(cases), rows
 
 
@@ -151,12 +157,14 @@ def test_golden_file_on_batch_engine(chs):
     assert got.height == len(rows) == 5000
     for col in ("mdc", "adrg", "drg", "status", "reason"):
         want = [r[col] for r in rows]
-        mismatches = [(rows[i]["case_id"], w, g) for i, (w, g) in
-                      enumerate(zip(want, got[col].to_list())) if w != g]
+        mismatches = [
+            (rows[i]["case_id"], w, g) for i, (w, g) in enumerate(zip(want, got[col].to_list())) if w != g
+        ]
         assert mismatches == [], (col, mismatches[:5])
 
 
 # -- warnings and streaming -------------------------------------------------------------
+
 
 @SETTINGS
 @given(data=st.data(), grey=st.booleans())
@@ -169,8 +177,13 @@ def test_warnings_fast_equals_findings(tiny, tiny_grey, data, grey):
     tiny = tiny_grey if grey else tiny
 
     rows = data.draw(st.lists(S.cases(_pools(tiny)), min_size=1, max_size=20))
-    iw = data.draw(st.lists(st.lists(st.sampled_from(["negative_cost", "malformed:age"]), max_size=2),
-                            min_size=len(rows), max_size=len(rows)))
+    iw = data.draw(
+        st.lists(
+            st.lists(st.sampled_from(["negative_cost", "malformed:age"]), max_size=2),
+            min_size=len(rows),
+            max_size=len(rows),
+        )
+    )
     canonical = S.frame(rows).with_columns(pl.Series("intake_warnings", iw, dtype=pl.List(pl.String)))
     got = warnings_fast(canonical, encode_cases(canonical, tiny), tiny)
     assert got.to_list() == warnings_column(canonical, tiny).to_list()
@@ -181,22 +194,24 @@ def test_group_parquet_streams_batches(tiny, tmp_path):
     import casemix
     from casemix.drg.batch import group_parquet
 
-    rows = [dict(pdx="I50.000", sdx=["N17.900"], pproc=None, oproc=[], sex=1.0, age=60.0),
-            dict(pdx="S06.000", sdx=["S27.100", "BAD.1"], pproc=None, oproc=[], sex=2.0, age=30.0),
-            dict(pdx="I50.000", sdx=[], pproc="47.0100", oproc=[], sex=1.0, age=50.0),
-            dict(pdx=None, sdx=[], pproc=None, oproc=[], sex=1.0, age=50.0)] * 5
+    rows = [
+        dict(pdx="I50.000", sdx=["N17.900"], pproc=None, oproc=[], sex=1.0, age=60.0),
+        dict(pdx="S06.000", sdx=["S27.100", "BAD.1"], pproc=None, oproc=[], sex=2.0, age=30.0),
+        dict(pdx="I50.000", sdx=[], pproc="47.0100", oproc=[], sex=1.0, age=50.0),
+        dict(pdx=None, sdx=[], pproc=None, oproc=[], sex=1.0, age=50.0),
+    ] * 5
     src = pl.DataFrame([{"case_id": f"c{i}", **r} for i, r in enumerate(rows)])
     src.write_parquet(tmp_path / "in.parquet", row_group_size=7)
-    info = group_parquet(tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, batch_size=3,
-                         progress=False)
+    info = group_parquet(
+        tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, batch_size=3, progress=False
+    )
     # row groups of 7, 7 and 6 rows, each cut in batches of at most 3
     assert info["rows"] == 20 and info["batches"] == 8
     out = pl.read_parquet(tmp_path / "out.parquet")
     want = casemix.group(src, scheme=tiny, engine="reference")
     assert out.columns == want.columns
     assert out.equals(want)
-    group_parquet(tmp_path / "in.parquet", tmp_path / "key.parquet", tiny, progress=False,
-                  keep=["case_id"])
+    group_parquet(tmp_path / "in.parquet", tmp_path / "key.parquet", tiny, progress=False, keep=["case_id"])
     key = pl.read_parquet(tmp_path / "key.parquet")
     assert key.equals(want.select("case_id", *want.columns[-7:]))
     with pytest.raises(casemix.InputError, match="nope"):
@@ -230,10 +245,29 @@ def test_group_parquet_empty_file(tiny, tmp_path):
 
 
 def test_chunked_grouping_equals_one_pass(tiny):
-    rows = [dict(pdx=p, sdx=s, pproc=None, oproc=[], sex=1.0, age=a, age_days=None,
-                 birth_weight=None, los=3.0, discharge=1.0, malformed=[])
-            for p, s, a in [("I50.000", ["N17.900"], 60.0), ("S06.000", ["S27.100"], 30.0),
-                            ("I21.000", [], 85.0), (None, [], 40.0), ("I99.x00", ["x"], None)] * 3]
+    rows = [
+        dict(
+            pdx=p,
+            sdx=s,
+            pproc=None,
+            oproc=[],
+            sex=1.0,
+            age=a,
+            age_days=None,
+            birth_weight=None,
+            los=3.0,
+            discharge=1.0,
+            malformed=[],
+        )
+        for p, s, a in [
+            ("I50.000", ["N17.900"], 60.0),
+            ("S06.000", ["S27.100"], 30.0),
+            ("I21.000", [], 85.0),
+            (None, [], 40.0),
+            ("I99.x00", ["x"], None),
+        ]
+        * 3
+    ]
     canonical = S.frame(rows)
     whole = group_frame(canonical, tiny, warnings=True)
     for size in (1, 2, 4, 15, 100):
@@ -250,11 +284,18 @@ def test_numba_cache_switch(monkeypatch):
     for value, expected in (("0", False), ("false", False), ("off", False), ("1", True), ("", True)):
         monkeypatch.setenv("CASEMIX_NUMBA_CACHE", value)
         assert cache_enabled() is expected
-    code = ("from casemix.drg import kernel; "
-            "print(type(kernel.group_kernel._cache).__name__, type(kernel.encode_views._cache).__name__)")
+    code = (
+        "from casemix.drg import kernel; "
+        "print(type(kernel.group_kernel._cache).__name__, type(kernel.encode_views._cache).__name__)"
+    )
     for value, names in (("0", "NullCache NullCache"), ("1", "FunctionCache FunctionCache")):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**__import__("os").environ, "CASEMIX_NUMBA_CACHE": value})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "CASEMIX_NUMBA_CACHE": value},
+        )
         assert out.stdout.split() == names.split()
 
 

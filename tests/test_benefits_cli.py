@@ -10,8 +10,19 @@ from casemix.cli.benefits_cmd import benefits
 
 
 def test_whatif_on_synthetic_cases_prints_change_by_group(tmp_path):
-    res = CliRunner().invoke(benefits, ["--synthetic", "3000", "--policy", "illustrative",
-                                        "--compare", "illustrative-whatif-poor", "-o", str(tmp_path)])
+    res = CliRunner().invoke(
+        benefits,
+        [
+            "--synthetic",
+            "3000",
+            "--policy",
+            "illustrative",
+            "--compare",
+            "illustrative-whatif-poor",
+            "-o",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "ILLUSTRATIVE" in res.output and "ΔOOP" in res.output and "低保" in res.output
     diff = pl.read_csv(tmp_path / "compare.csv")
@@ -27,8 +38,9 @@ def test_whatif_on_synthetic_cases_prints_change_by_group(tmp_path):
 def test_cases_file_in_cases_and_summary_out(tmp_path):
     src = tmp_path / "cases.csv"
     synthetic_cases(500, seed=4).write_csv(src)
-    res = CliRunner().invoke(benefits, [str(src), "--policy", "illustrative", "-o",
-                                        str(tmp_path / "out"), "--by", "hosp_level"])
+    res = CliRunner().invoke(
+        benefits, [str(src), "--policy", "illustrative", "-o", str(tmp_path / "out"), "--by", "hosp_level"]
+    )
     assert res.exit_code == 0, res.output
     out = pl.read_parquet(tmp_path / "out" / "cases.parquet")
     assert out.height == 500 and set(OUTPUT_COLUMNS) <= set(out.columns)

@@ -39,12 +39,18 @@ def test_shipped_values_follow_the_notes():
     cat = w.bands[("catastrophic", "resident", "subsistence")]
     assert cat.deductible == 500000 and cat.rates == (7000, 8000, 8500) and cat.cap == NO_CAP
     # ordinary people are untouched by the what-if
-    assert (v.bands[("catastrophic", "employee", "ordinary")]
-            == w.bands[("catastrophic", "employee", "ordinary")])
-    rates = {s: v.bands[("assistance", "resident", s)] for s in
-             ("extreme_poor", "subsistence", "marginal", "ordinary")}
+    assert (
+        v.bands[("catastrophic", "employee", "ordinary")] == w.bands[("catastrophic", "employee", "ordinary")]
+    )
+    rates = {
+        s: v.bands[("assistance", "resident", s)]
+        for s in ("extreme_poor", "subsistence", "marginal", "ordinary")
+    }
     assert [rates[s].rates for s in ("extreme_poor", "subsistence", "marginal")] == [
-        (10000,), (8000,), (7000,)]
+        (10000,),
+        (8000,),
+        (7000,),
+    ]
     assert not rates["ordinary"].eligible
     # 舟惠保: 1.5 M before 2022, 1.8 M from 2022
     assert base.version_on(D(2021, 12, 31)).bands[("supplement", "resident", "ordinary")].cap == 150_000_000
@@ -56,16 +62,20 @@ def _doc(effective="2023-01-01", **sections):
     return {"document": {"effective": effective, "source": "test"}, **sections}
 
 
-BASIC = {"deductible": {i: {"1": 100, "2": 200, "3": 300} for i in ("employee", "resident")},
-         "rate": {i: {"1": 0.9, "2": 0.8, "3": 0.7} for i in ("employee", "resident")},
-         "cap": {"employee": 100000, "resident": "none"}}
+BASIC = {
+    "deductible": {i: {"1": 100, "2": 200, "3": 300} for i in ("employee", "resident")},
+    "rate": {i: {"1": 0.9, "2": 0.8, "3": 0.7} for i in ("employee", "resident")},
+    "cap": {"employee": 100000, "resident": "none"},
+}
 
 
 def test_later_document_changes_only_what_it_names_from_its_date():
-    p = policy_from_documents([
-        _doc(basic=BASIC),
-        _doc("2024-07-01", basic={"rate": {"resident": {"3": 0.75}}}),
-    ])
+    p = policy_from_documents(
+        [
+            _doc(basic=BASIC),
+            _doc("2024-07-01", basic={"rate": {"resident": {"3": 0.75}}}),
+        ]
+    )
     assert [v.start for v in p.versions] == [D(2023, 1, 1), D(2024, 7, 1)]
     assert p.version_on(D(2024, 6, 30)).basic_rate[("resident", "3")] == 7000
     assert p.version_on(D(2024, 7, 1)).basic_rate[("resident", "3")] == 7500
@@ -76,52 +86,122 @@ def test_later_document_changes_only_what_it_names_from_its_date():
 
 
 def test_dated_history_inside_one_file():
-    p = policy_from_documents([_doc(basic={**BASIC, "cap": {
-        "employee": [{"value": 1000, "from": "2023-01-01"}, {"value": 2000, "from": "2023-03-01",
-                                                              "source": "notice 2"}],
-        "resident": "none"}})])
+    p = policy_from_documents(
+        [
+            _doc(
+                basic={
+                    **BASIC,
+                    "cap": {
+                        "employee": [
+                            {"value": 1000, "from": "2023-01-01"},
+                            {"value": 2000, "from": "2023-03-01", "source": "notice 2"},
+                        ],
+                        "resident": "none",
+                    },
+                }
+            )
+        ]
+    )
     assert p.version_on(D(2023, 2, 28)).basic_cap["employee"] == 100000
     assert p.version_on(D(2023, 3, 1)).basic_cap["employee"] == 200000
     assert p.source("basic.cap.employee", D(2023, 3, 1)).startswith("notice 2")
 
 
 def test_lookup_order_status_poor_insured_default():
-    cat = {"default": {"deductible": 1, "rates": [0.5], "cap": "none"},
-           "resident": {"deductible": 2}, "poor": {"deductible": 3}, "marginal": {"deductible": 4}}
+    cat = {
+        "default": {"deductible": 1, "rates": [0.5], "cap": "none"},
+        "resident": {"deductible": 2},
+        "poor": {"deductible": 3},
+        "marginal": {"deductible": 4},
+    }
     v = policy_from_documents([_doc(basic=BASIC, catastrophic=cat)]).versions[0]
-    ded = {(i, s): v.bands[("catastrophic", i, s)].deductible
-           for i in ("employee", "resident") for s in ("ordinary", "subsistence", "marginal")}
-    assert ded == {("employee", "ordinary"): 100, ("resident", "ordinary"): 200,
-                   ("employee", "subsistence"): 300, ("resident", "subsistence"): 300,
-                   ("employee", "marginal"): 400, ("resident", "marginal"): 400}
+    ded = {
+        (i, s): v.bands[("catastrophic", i, s)].deductible
+        for i in ("employee", "resident")
+        for s in ("ordinary", "subsistence", "marginal")
+    }
+    assert ded == {
+        ("employee", "ordinary"): 100,
+        ("resident", "ordinary"): 200,
+        ("employee", "subsistence"): 300,
+        ("resident", "subsistence"): 300,
+        ("employee", "marginal"): 400,
+        ("resident", "marginal"): 400,
+    }
 
 
-@pytest.mark.parametrize("sections, message", [
-    ({"basic": {**BASIC, "rate": {"employee": {"1": 1.2, "2": 0.8, "3": 0.7},
-                                  "resident": {"1": 0.9, "2": 0.8, "3": 0.7}}}},
-     r"key basic\.rate\.employee\.1: rate 1\.2 must be between 0 and 1"),
-    ({"basic": {**BASIC, "deductible_typo": 1}}, r"unknown key 'basic\.deductible_typo'"),
-    ({"basic": {**BASIC, "cap": {"employee": 10.001, "resident": "none"}}},
-     r"basic\.cap\.employee: amount 10\.001 has more than 2 decimals"),
-    ({"basic": {**BASIC, "rate": {"employee": {"1": 0.12345, "2": 0.8, "3": 0.7},
-                                  "resident": {"1": 0.9, "2": 0.8, "3": 0.7}}}},
-     r"finer than 0\.0001"),
-    ({"basic": {k: v for k, v in BASIC.items() if k != "cap"}},
-     r"key basic\.cap\.employee has no value in force on 2023-01-01"),
-    ({"basic": BASIC, "catastrophic": {"default": {"deductible": 1, "rates": [0.5, 0.6],
-                                                   "cap": "none"}}},
-     r"2 rates need 1 band_upper limits, found 0"),
-    ({"basic": BASIC, "catastrophic": {"default": {"deductible": 1, "rates": [0.5, 0.6],
-                                                   "band_upper": [5, 5], "cap": "none"}}},
-     r"band limits must be positive and strictly increasing"),
-    ({"basic": BASIC, "catastrophic": {"default": {"rates": [0.5], "cap": "none"}}},
-     r"layer catastrophic has no deductible for employee/extreme_poor"),
-    ({"basic": BASIC, "assistance": {"default": {"eligible": False},
-                                     "subsistence": {"deductible": 0, "rates": [0.8], "cap": 1}}},
-     r"assistance\.subsistence\.deductible is set but .* add assistance\.subsistence\.eligible = true"),
-    ({"basic": BASIC, "supplement": {"covers": ["policy", "drugs"]}},
-     r"unknown cost part\(s\) \['drugs'\]"),
-])
+@pytest.mark.parametrize(
+    "sections, message",
+    [
+        (
+            {
+                "basic": {
+                    **BASIC,
+                    "rate": {
+                        "employee": {"1": 1.2, "2": 0.8, "3": 0.7},
+                        "resident": {"1": 0.9, "2": 0.8, "3": 0.7},
+                    },
+                }
+            },
+            r"key basic\.rate\.employee\.1: rate 1\.2 must be between 0 and 1",
+        ),
+        ({"basic": {**BASIC, "deductible_typo": 1}}, r"unknown key 'basic\.deductible_typo'"),
+        (
+            {"basic": {**BASIC, "cap": {"employee": 10.001, "resident": "none"}}},
+            r"basic\.cap\.employee: amount 10\.001 has more than 2 decimals",
+        ),
+        (
+            {
+                "basic": {
+                    **BASIC,
+                    "rate": {
+                        "employee": {"1": 0.12345, "2": 0.8, "3": 0.7},
+                        "resident": {"1": 0.9, "2": 0.8, "3": 0.7},
+                    },
+                }
+            },
+            r"finer than 0\.0001",
+        ),
+        (
+            {"basic": {k: v for k, v in BASIC.items() if k != "cap"}},
+            r"key basic\.cap\.employee has no value in force on 2023-01-01",
+        ),
+        (
+            {
+                "basic": BASIC,
+                "catastrophic": {"default": {"deductible": 1, "rates": [0.5, 0.6], "cap": "none"}},
+            },
+            r"2 rates need 1 band_upper limits, found 0",
+        ),
+        (
+            {
+                "basic": BASIC,
+                "catastrophic": {
+                    "default": {"deductible": 1, "rates": [0.5, 0.6], "band_upper": [5, 5], "cap": "none"}
+                },
+            },
+            r"band limits must be positive and strictly increasing",
+        ),
+        (
+            {"basic": BASIC, "catastrophic": {"default": {"rates": [0.5], "cap": "none"}}},
+            r"layer catastrophic has no deductible for employee/extreme_poor",
+        ),
+        (
+            {
+                "basic": BASIC,
+                "assistance": {
+                    "default": {"eligible": False},
+                    "subsistence": {"deductible": 0, "rates": [0.8], "cap": 1},
+                },
+            },
+            r"assistance\.subsistence\.deductible is set but .* add assistance\.subsistence\.eligible = true",
+        ),
+        (
+            {"basic": BASIC, "supplement": {"covers": ["policy", "drugs"]}},
+            r"unknown cost part\(s\) \['drugs'\]",
+        ),
+    ],
+)
 def test_bad_values_raise_policy_error_naming_the_key(sections, message):
     with pytest.raises(PolicyError, match=message):
         policy_from_documents([_doc(**sections)])
@@ -184,8 +264,11 @@ def test_folder_errors_name_the_file(tmp_path):
 def test_whatif_folder_extends_and_overrides(tmp_path):
     _write(tmp_path / "base", "base.toml", BASE_TOML)
     _write(tmp_path / "whatif", "policy.toml", '[policy]\nname = "w"\nextends = "../base"\n')
-    _write(tmp_path / "whatif", "change.toml",
-           '[document]\neffective = 2023-01-01\nsource = "what-if"\n[basic.cap]\nemployee = 2000\n')
+    _write(
+        tmp_path / "whatif",
+        "change.toml",
+        '[document]\neffective = 2023-01-01\nsource = "what-if"\n[basic.cap]\nemployee = 2000\n',
+    )
     w = load_policy(tmp_path / "whatif")
     assert w.name == "w" and w.versions[0].basic_cap["employee"] == 200000
     assert load_policy(tmp_path / "base").versions[0].basic_cap["employee"] == 100000
@@ -196,13 +279,19 @@ def test_whatif_folder_extends_and_overrides(tmp_path):
 
 def test_typos_in_policy_files_name_line_and_nearest_key(tmp_path):
     _write(tmp_path / "a", "base.toml", BASE_TOML.replace("[basic.cap]", "[basic.caps]"))
-    with pytest.raises(PolicyError, match=r"base\.toml, line 21, key basic\.caps: unknown key "
-                                          r"'basic\.caps'; did you mean 'cap'\?"):
+    with pytest.raises(
+        PolicyError,
+        match=r"base\.toml, line 21, key basic\.caps: unknown key "
+        r"'basic\.caps'; did you mean 'cap'\?",
+    ):
         load_policy(tmp_path / "a")
     _write(tmp_path / "b", "base.toml", BASE_TOML)
     _write(tmp_path / "b", "policy.toml", '[policy]\nname = "b"\nilustrative = true\n')
-    with pytest.raises(PolicyError, match=r"policy\.toml, line 3, key policy\.ilustrative: .*"
-                                          r"did you mean 'illustrative'\?"):
+    with pytest.raises(
+        PolicyError,
+        match=r"policy\.toml, line 3, key policy\.ilustrative: .*"
+        r"did you mean 'illustrative'\?",
+    ):
         load_policy(tmp_path / "b")
     _write(tmp_path / "c", "base.toml", BASE_TOML)
     _write(tmp_path / "c", "policy.toml", '[policy]\nillustrative = "yes"\n')

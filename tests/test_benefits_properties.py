@@ -16,8 +16,11 @@ from casemix.benefits import reference as ref
 from casemix.benefits.policy import INSURED, LAYERS, LEVELS, PART_BIT, PARTS, STATUSES
 
 # CASEMIX_HYPOTHESIS_EXAMPLES=2000 for a longer hunt than CI's
-SETTINGS = settings(max_examples=int(os.environ.get("CASEMIX_HYPOTHESIS_EXAMPLES", "50")), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("CASEMIX_HYPOTHESIS_EXAMPLES", "50")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 START = dt.date(2022, 1, 1)
 CHANGE = dt.date(2023, 7, 1)
@@ -30,8 +33,7 @@ caps = st.one_of(st.just("none"), st.integers(1, 80).map(lambda k: k * 500))
 @st.composite
 def band_sets(draw, full=True):
     n = draw(st.integers(1, 3))
-    uppers = sorted(draw(st.sets(st.integers(1, 120).map(lambda k: k * 500), min_size=n - 1,
-                                 max_size=n - 1)))
+    uppers = sorted(draw(st.sets(st.integers(1, 120).map(lambda k: k * 500), min_size=n - 1, max_size=n - 1)))
     s = {"rates": [draw(rates) for _ in range(n)], "band_upper": uppers}
     if full or draw(st.booleans()):
         s["deductible"] = draw(amounts)
@@ -46,10 +48,12 @@ def policy_docs(draw, nested=False):
     covers all or none of the parts an earlier layer covers — every annual
     layer covers the policy range plus a growing set of parts, the
     special-drug line only special drugs — and no disease-list layers."""
-    basic = {"deductible": {i: {lv: draw(amounts) for lv in LEVELS} for i in INSURED},
-             "rate": {i: {lv: draw(rates) for lv in LEVELS} for i in INSURED},
-             "cap": {i: draw(caps) for i in INSURED},
-             "referral_continuous": draw(st.booleans())}
+    basic = {
+        "deductible": {i: {lv: draw(amounts) for lv in LEVELS} for i in INSURED},
+        "rate": {i: {lv: draw(rates) for lv in LEVELS} for i in INSURED},
+        "cap": {i: draw(caps) for i in INSURED},
+        "referral_continuous": draw(st.booleans()),
+    }
     doc = {"document": {"effective": START.isoformat(), "source": "generated"}, "basic": basic}
     covered = ["policy"]
     for layer in LAYERS:
@@ -64,8 +68,11 @@ def policy_docs(draw, nested=False):
             allowed = PARTS[1:] if layer != "catastrophic" else ("preselfpay", "selfpay")
             covered += [p for p in allowed if p not in covered and draw(st.booleans())]
             covers = list(covered)
-        sec = {"covers": covers, "major_disease_only": not nested and draw(st.booleans()),
-               "default": draw(band_sets())}
+        sec = {
+            "covers": covers,
+            "major_disease_only": not nested and draw(st.booleans()),
+            "default": draw(band_sets()),
+        }
         if draw(st.booleans()):
             sec["poor"] = draw(band_sets(full=False))
         if draw(st.booleans()):
@@ -79,26 +86,37 @@ def case_lists(draw, fixed_person=False):
     """Cases of three persons; ``fixed_person``: a person keeps one status and insured type."""
     n = draw(st.integers(1, 10))
     out = []
-    person = {p: (draw(st.sampled_from(["职工", "居民"])),
-                  draw(st.sampled_from(["特困", "低保", "低边", "普通"]))) for p in "abc"}
+    person = {
+        p: (draw(st.sampled_from(["职工", "居民"])), draw(st.sampled_from(["特困", "低保", "低边", "普通"])))
+        for p in "abc"
+    }
     for _ in range(n):
-        parts = [draw(st.one_of(st.integers(0, 3_000_000), st.integers(0, 300)))
-                 for _ in range(4)]
+        parts = [draw(st.one_of(st.integers(0, 3_000_000), st.integers(0, 300))) for _ in range(4)]
         extra = draw(st.one_of(st.just(0), st.integers(0, 100_000)))
-        out.append({
-            "patient_id": (pid := draw(st.sampled_from(["a", "b", "c"]))),
-            # often on shared days: same-day cases, the year end and the change date
-            "discharge_date": START + dt.timedelta(days=draw(st.one_of(
-                st.integers(0, 729), st.sampled_from([0, 180, 364, 365, 545, 546])))),
-            "insurance_type": person[pid][0] if fixed_person else draw(st.sampled_from(["职工", "居民"])),
-            "assist_status": (person[pid][1] if fixed_person
-                              else draw(st.sampled_from(["特困", "低保", "低边", "普通"]))),
-            "hosp_level": draw(st.integers(1, 3)),
-            "inscp_scp_amt": parts[0] / 100, "preselfpay_amt": parts[1] / 100,
-            "special_drug_amt": parts[2] / 100, "fulamt_ownpay_amt": parts[3] / 100,
-            "total_cost": (sum(parts) + extra) / 100,
-            "referral": draw(st.booleans()), "major_disease": draw(st.booleans()),
-        })
+        out.append(
+            {
+                "patient_id": (pid := draw(st.sampled_from(["a", "b", "c"]))),
+                # often on shared days: same-day cases, the year end and the change date
+                "discharge_date": START
+                + dt.timedelta(
+                    days=draw(st.one_of(st.integers(0, 729), st.sampled_from([0, 180, 364, 365, 545, 546])))
+                ),
+                "insurance_type": person[pid][0] if fixed_person else draw(st.sampled_from(["职工", "居民"])),
+                "assist_status": (
+                    person[pid][1]
+                    if fixed_person
+                    else draw(st.sampled_from(["特困", "低保", "低边", "普通"]))
+                ),
+                "hosp_level": draw(st.integers(1, 3)),
+                "inscp_scp_amt": parts[0] / 100,
+                "preselfpay_amt": parts[1] / 100,
+                "special_drug_amt": parts[2] / 100,
+                "fulamt_ownpay_amt": parts[3] / 100,
+                "total_cost": (sum(parts) + extra) / 100,
+                "referral": draw(st.booleans()),
+                "major_disease": draw(st.booleans()),
+            }
+        )
     return out
 
 
@@ -125,8 +143,16 @@ def test_payments_plus_patient_share_is_total_cost(docs, cases):
     out = simulate(_frame(cases), policy_from_documents(docs))
     pays = out.select(PAY_COLUMNS).to_numpy()
     total = np.array([_fen(c["total_cost"]) for c in cases])
-    own = np.array([_fen(c["total_cost"]) - _fen(c["inscp_scp_amt"]) - _fen(c["preselfpay_amt"])
-                    - _fen(c["special_drug_amt"]) - _fen(c["fulamt_ownpay_amt"]) for c in cases])
+    own = np.array(
+        [
+            _fen(c["total_cost"])
+            - _fen(c["inscp_scp_amt"])
+            - _fen(c["preselfpay_amt"])
+            - _fen(c["special_drug_amt"])
+            - _fen(c["fulamt_ownpay_amt"])
+            for c in cases
+        ]
+    )
     assert (pays >= 0).all()
     assert (pays.sum(axis=1) + out["psn_part_amt"].to_numpy() == total).all()
     # nothing covers the part outside the four cost parts (e.g. 超限价自费)
@@ -135,14 +161,25 @@ def test_payments_plus_patient_share_is_total_cost(docs, cases):
 
 def _cases_for_reference(cases):
     from casemix.benefits import _INSURED_VALUES, _STATUS_VALUES
-    return [ref.Case(row=i, person=c["patient_id"], day=c["discharge_date"],
-                     insured=INSURED[_INSURED_VALUES[c["insurance_type"]]],
-                     status=STATUSES[_STATUS_VALUES[c["assist_status"]]],
-                     level=str(c["hosp_level"]), referral=c["referral"],
-                     major_disease=c["major_disease"], policy_amt=_fen(c["inscp_scp_amt"]),
-                     preselfpay=_fen(c["preselfpay_amt"]), special_drug=_fen(c["special_drug_amt"]),
-                     selfpay=_fen(c["fulamt_ownpay_amt"]), total=_fen(c["total_cost"]))
-            for i, c in enumerate(cases)]
+
+    return [
+        ref.Case(
+            row=i,
+            person=c["patient_id"],
+            day=c["discharge_date"],
+            insured=INSURED[_INSURED_VALUES[c["insurance_type"]]],
+            status=STATUSES[_STATUS_VALUES[c["assist_status"]]],
+            level=str(c["hosp_level"]),
+            referral=c["referral"],
+            major_disease=c["major_disease"],
+            policy_amt=_fen(c["inscp_scp_amt"]),
+            preselfpay=_fen(c["preselfpay_amt"]),
+            special_drug=_fen(c["special_drug_amt"]),
+            selfpay=_fen(c["fulamt_ownpay_amt"]),
+            total=_fen(c["total_cost"]),
+        )
+        for i, c in enumerate(cases)
+    ]
 
 
 @SETTINGS
@@ -154,8 +191,12 @@ def test_no_layer_pays_more_than_reaches_it(docs, cases):
     for c in rcases:
         year = years.setdefault((c.person, c.day.year), ref.PersonYear())
         v = policy.version_on(c.day)
-        remaining = {"policy": c.policy_amt, "preselfpay": c.preselfpay,
-                     "special_drug": c.special_drug, "selfpay": c.selfpay}
+        remaining = {
+            "policy": c.policy_amt,
+            "preselfpay": c.preselfpay,
+            "special_drug": c.special_drug,
+            "selfpay": c.selfpay,
+        }
         pay = ref.basic_insurance(c, v, year.basic)
         assert 0 <= pay <= c.policy_amt
         ref.take_off(remaining, PART_BIT["policy"], pay)
@@ -209,9 +250,13 @@ def test_raising_a_rate_never_raises_the_patients_share(data):
 def test_later_dated_value_used_only_from_its_date(data):
     docs = data.draw(policy_docs())
     cases = data.draw(case_lists())
-    later = {"document": {"effective": CHANGE.isoformat(), "source": "generated change"},
-             "basic": {"rate": {i: {lv: data.draw(rates) for lv in LEVELS} for i in INSURED},
-                       "deductible": {"resident": {"3": data.draw(amounts)}}}}
+    later = {
+        "document": {"effective": CHANGE.isoformat(), "source": "generated change"},
+        "basic": {
+            "rate": {i: {lv: data.draw(rates) for lv in LEVELS} for i in INSURED},
+            "deductible": {"resident": {"3": data.draw(amounts)}},
+        },
+    }
     for layer in LAYERS:
         if layer in docs[0]:
             later[layer] = {"default": data.draw(band_sets())}
@@ -231,22 +276,51 @@ def test_raising_a_rate_can_raise_the_share_when_covers_are_not_nested():
     500 of case 2's policy range; at 100 % it pays all 1,000 of case 1's 乙类
     and reaches its cap, so 惠民保 pays nothing and case 2 gets nothing.
     """
-    def docs(rate):
-        return [{"document": {"effective": "2022-01-01", "source": "hand-made"},
-                 "basic": {"deductible": {i: {lv: 0 for lv in LEVELS} for i in INSURED},
-                           "rate": {i: {lv: 0 for lv in LEVELS} for i in INSURED},
-                           "cap": {i: "none" for i in INSURED}},
-                 "catastrophic": {"covers": ["policy", "preselfpay"],
-                                  "default": {"deductible": 0, "rates": [rate], "cap": 1000}},
-                 "supplement": {"covers": ["preselfpay"],
-                                "default": {"deductible": 0, "rates": [1.0], "cap": "none"}}}]
 
-    base = {"patient_id": "a", "insurance_type": "居民", "assist_status": "普通", "hosp_level": 3,
-            "special_drug_amt": 0.0, "fulamt_ownpay_amt": 0.0}
-    cases = [{**base, "discharge_date": dt.date(2023, 1, 1), "inscp_scp_amt": 0.0,
-              "preselfpay_amt": 1000.0, "total_cost": 1000.0},
-             {**base, "discharge_date": dt.date(2023, 2, 1), "inscp_scp_amt": 10000.0,
-              "preselfpay_amt": 0.0, "total_cost": 10000.0}]
+    def docs(rate):
+        return [
+            {
+                "document": {"effective": "2022-01-01", "source": "hand-made"},
+                "basic": {
+                    "deductible": {i: dict.fromkeys(LEVELS, 0) for i in INSURED},
+                    "rate": {i: dict.fromkeys(LEVELS, 0) for i in INSURED},
+                    "cap": dict.fromkeys(INSURED, "none"),
+                },
+                "catastrophic": {
+                    "covers": ["policy", "preselfpay"],
+                    "default": {"deductible": 0, "rates": [rate], "cap": 1000},
+                },
+                "supplement": {
+                    "covers": ["preselfpay"],
+                    "default": {"deductible": 0, "rates": [1.0], "cap": "none"},
+                },
+            }
+        ]
+
+    base = {
+        "patient_id": "a",
+        "insurance_type": "居民",
+        "assist_status": "普通",
+        "hosp_level": 3,
+        "special_drug_amt": 0.0,
+        "fulamt_ownpay_amt": 0.0,
+    }
+    cases = [
+        {
+            **base,
+            "discharge_date": dt.date(2023, 1, 1),
+            "inscp_scp_amt": 0.0,
+            "preselfpay_amt": 1000.0,
+            "total_cost": 1000.0,
+        },
+        {
+            **base,
+            "discharge_date": dt.date(2023, 2, 1),
+            "inscp_scp_amt": 10000.0,
+            "preselfpay_amt": 0.0,
+            "total_cost": 10000.0,
+        },
+    ]
     for engine in ("reference", "batch"):
         low = simulate(_frame(cases), policy_from_documents(docs(0.5)), engine=engine)
         high = simulate(_frame(cases), policy_from_documents(docs(1.0)), engine=engine)

@@ -27,16 +27,23 @@ ENGINES = ("reference", "batch")
 
 
 def liver_cancer(year: int) -> dict:
-    return {"patient_id": f"zs{year}", "discharge_date": dt.date(year, 6, 30),
-            "insurance_type": "居民", "assist_status": "普通", "hosp_level": 3,
-            "inscp_scp_amt": 410_000.0, "preselfpay_amt": 80_000.0, "special_drug_amt": 0.0,
-            "fulamt_ownpay_amt": 20_000.0 + 170_000.0, "total_cost": 510_000.0 + 170_000.0}
+    return {
+        "patient_id": f"zs{year}",
+        "discharge_date": dt.date(year, 6, 30),
+        "insurance_type": "居民",
+        "assist_status": "普通",
+        "hosp_level": 3,
+        "inscp_scp_amt": 410_000.0,
+        "preselfpay_amt": 80_000.0,
+        "special_drug_amt": 0.0,
+        "fulamt_ownpay_amt": 20_000.0 + 170_000.0,
+        "total_cost": 510_000.0 + 170_000.0,
+    }
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_zhoushan_case_both_editions(engine):
-    out = bf.simulate(pl.DataFrame([liver_cancer(2021), liver_cancer(2022)]), "illustrative",
-                      engine=engine)
+    out = bf.simulate(pl.DataFrame([liver_cancer(2021), liver_cancer(2022)]), "illustrative", engine=engine)
     r = out.select(bf.OUTPUT_COLUMNS).to_dicts()
     # basic (resident, level 3): 0.6 × (410,000 − 1,000) = 245,400, policy range left 164,600
     # 大病: 0.6 × (100,000 − 12,000) + 0.7 × 64,600 = 98,020, left 66,580
@@ -58,8 +65,14 @@ def test_zhoushan_case_both_editions(engine):
 def test_hmb_deductible_is_real(engine):
     # an in-list burden below the 20,000 deductible: nothing from 舟惠保 ("零门槛" is about
     # who may enrol, not a zero deductible)
-    small = {**liver_cancer(2022), "patient_id": "s", "inscp_scp_amt": 20_000.0,
-             "preselfpay_amt": 2_000.0, "fulamt_ownpay_amt": 3_000.0, "total_cost": 25_000.0}
+    small = {
+        **liver_cancer(2022),
+        "patient_id": "s",
+        "inscp_scp_amt": 20_000.0,
+        "preselfpay_amt": 2_000.0,
+        "fulamt_ownpay_amt": 3_000.0,
+        "total_cost": 25_000.0,
+    }
     r = bf.simulate(pl.DataFrame([small]), "illustrative", engine=engine).row(0, named=True)
     # basic 0.6 × 19,000 = 11,400; left 8,600 + 2,000 + 3,000 = 13,600 < 20,000
     assert r["hifp_pay"] == 1_140_000 and r["hifmi_pay"] == 0 and r["hmb_pay"] == 0
@@ -67,10 +80,19 @@ def test_hmb_deductible_is_real(engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_shanghai_like_catastrophic_for_residents_local_supplement_for_employees(engine):
-    cases = [{**liver_cancer(2021), "patient_id": pid, "insurance_type": ins,
-              "inscp_scp_amt": 100_000.0, "preselfpay_amt": 0.0, "fulamt_ownpay_amt": 0.0,
-              "total_cost": 100_000.0, "major_disease": True}
-             for pid, ins in (("e", "职工"), ("r", "居民"))]
+    cases = [
+        {
+            **liver_cancer(2021),
+            "patient_id": pid,
+            "insurance_type": ins,
+            "inscp_scp_amt": 100_000.0,
+            "preselfpay_amt": 0.0,
+            "fulamt_ownpay_amt": 0.0,
+            "total_cost": 100_000.0,
+            "major_disease": True,
+        }
+        for pid, ins in (("e", "职工"), ("r", "居民"))
+    ]
     e, r = bf.simulate(pl.DataFrame(cases), "illustrative-disease-list", engine=engine).to_dicts()
     # employee: basic 0.85 × 99,100 = 84,235; no 大病; 地方附加 0.5 × 15,765 = 7,882.50
     assert (e["hifp_pay"], e["hifmi_pay"], e["hifob_pay"]) == (8_423_500, 0, 788_250)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-import dataclasses
-import tomllib
-
 from pydantic import BaseModel
 
 from casemix.budget import (
@@ -131,37 +129,69 @@ def test_full_toml_round_trip(tmp_path):
     p = Policy.from_toml(write(tmp_path, FULL))
     assert p.name == "full"
     assert p.budget == Decimal("1234567.891") and p.budget_fen == 123456789
-    assert (p.points_per_rw, p.method, p.point_form, p.fund_ratio, p.rate_yuan) == \
-        (10, "point", "ratio", 0.85, 12252.70)
+    assert (p.points_per_rw, p.method, p.point_form, p.fund_ratio, p.rate_yuan) == (
+        10,
+        "point",
+        "ratio",
+        0.85,
+        12252.70,
+    )
     assert (p.quality_reserve, p.prepayment_share, p.coefficient_default) == (0.05, 0.9, 0.95)
     assert p.level_coefficients == {"3": 1.1, "2": 0.9}
     assert p.hospital_coefficients == {"H9": 1.3} and p.hospital_levels == {"H9": "3"}
     assert p.same_rate_groups == ("GZ1", "RE1")
-    assert p.high_cost == HighCost(rule="pro_rata", k={"3": 3.5, "2": 2.5}, k_default=2.5,
-                                   factor=0.8, mean="cases")
+    assert p.high_cost == HighCost(
+        rule="pro_rata", k={"3": 3.5, "2": 2.5}, k_default=2.5, factor=0.8, mean="cases"
+    )
     assert p.low_cost == LowCost(ratio=0.3, rule="none")
     assert p.short_stay == ShortStay(enabled=False, max_los=3, discharge=(5,), basis="los")
-    assert p.special == SpecialCases(case_ids=("a", "17"), cost_multiple=2.5, min_los=60,
-                                     cap_share=0.02, order="listed", pay="points",
-                                     fund_ratio=0.9)
-    assert p.new_tech == NewTechConfig(enabled=True, cost_multiple=3, min_share=0.5,
-                                       fund_ratio=0.8, dip_factor=0.7, codes={"00.1234": 50000.0})
+    assert p.special == SpecialCases(
+        case_ids=("a", "17"),
+        cost_multiple=2.5,
+        min_los=60,
+        cap_share=0.02,
+        order="listed",
+        pay="points",
+        fund_ratio=0.9,
+    )
+    assert p.new_tech == NewTechConfig(
+        enabled=True,
+        cost_multiple=3,
+        min_share=0.5,
+        fund_ratio=0.8,
+        dip_factor=0.7,
+        codes={"00.1234": 50000.0},
+    )
     assert p.outliers == OutliersConfig(reference="level_mean", table_thresholds=False)
-    assert p.monthly == MonthlyConfig(enabled=True, point_value=10.5, prepay_ratio=0.85,
-                                      deposit_share=0.03, scores={"H9": 88}, default_score=90,
-                                      full_score=95, pass_score=60)
-    assert p.readmission == Readmission(enabled=False, days=10, penalty=0.3, apply_to="later",
-                                        match="adrg", same_hospital=True, exempt_adrg=("RE1",),
-                                        exempt_diagnoses=("Z51",))
+    assert p.monthly == MonthlyConfig(
+        enabled=True,
+        point_value=10.5,
+        prepay_ratio=0.85,
+        deposit_share=0.03,
+        scores={"H9": 88},
+        default_score=90,
+        full_score=95,
+        pass_score=60,
+    )
+    assert p.readmission == Readmission(
+        enabled=False,
+        days=10,
+        penalty=0.3,
+        apply_to="later",
+        match="adrg",
+        same_hospital=True,
+        exempt_adrg=("RE1",),
+        exempt_diagnoses=("Z51",),
+    )
     assert p.ungroupable == "points" and p.ungroupable_codes == ("0000", "QY")
-    assert p.pools["职工"] == Pool(budget=Decimal("1000000.891"), rate_yuan=12252.70,
-                                  quality_reserve=0.04, values=POOL_VALUES["职工"])
-    assert p.pools["居民"] == Pool(budget=Decimal("234567"), rate_yuan=9649.24,
-                                  values=("居民", "390", "R"))
-    assert p.elastic == Elastic(enabled=True, base_share=0.8, cap=True,
-                                base_volume=str(tmp_path / "base.csv"))
-    assert p.corridors == Corridors(surplus=(Band(0.1, 1.0), Band(0.2, 0.5)),
-                                    overspend=(Band(0.1, 0.5),))
+    assert p.pools["职工"] == Pool(
+        budget=Decimal("1000000.891"), rate_yuan=12252.70, quality_reserve=0.04, values=POOL_VALUES["职工"]
+    )
+    assert p.pools["居民"] == Pool(budget=Decimal("234567"), rate_yuan=9649.24, values=("居民", "390", "R"))
+    assert p.elastic == Elastic(
+        enabled=True, base_share=0.8, cap=True, base_volume=str(tmp_path / "base.csv")
+    )
+    assert p.corridors == Corridors(surplus=(Band(0.1, 1.0), Band(0.2, 0.5)), overspend=(Band(0.1, 0.5),))
 
 
 def test_full_file_sets_every_key_away_from_its_default(tmp_path):
@@ -179,11 +209,23 @@ def test_full_file_sets_every_key_away_from_its_default(tmp_path):
     for f in dataclasses.fields(Policy):
         if f.name not in ("source", "method"):
             assert getattr(p, f.name) != getattr(d, f.name), f.name
-    for sub in ("high_cost", "low_cost", "short_stay", "special", "readmission", "elastic",
-                "new_tech", "outliers", "monthly"):
+    for sub in (
+        "high_cost",
+        "low_cost",
+        "short_stay",
+        "special",
+        "readmission",
+        "elastic",
+        "new_tech",
+        "outliers",
+        "monthly",
+    ):
         obj = getattr(p, sub)
-        names = (list(type(obj).model_fields) if isinstance(obj, BaseModel)
-                 else [f.name for f in dataclasses.fields(obj)])
+        names = (
+            list(type(obj).model_fields)
+            if isinstance(obj, BaseModel)
+            else [f.name for f in dataclasses.fields(obj)]
+        )
         for name in names:
             assert getattr(obj, name) != getattr(getattr(d, sub), name), (sub, name)
 
@@ -194,8 +236,9 @@ def test_template_loads_to_the_defaults(tmp_path):
     text = template()
     path = write(tmp_path, text.replace("# total_yuan = ...", "total_yuan = 1"))
     assert Policy.from_toml(path) == Policy(budget=1)
-    for table, field in __import__("casemix.payment.policy_file", fromlist=["x"]) \
-            .PolicyFile.model_fields.items():
+    for table, field in __import__(
+        "casemix.payment.policy_file", fromlist=["x"]
+    ).PolicyFile.model_fields.items():
         assert f"[{table}" in text or f"{table} =" in text, table
 
 
@@ -217,40 +260,62 @@ def test_defaults_and_replace():
         p.replace(elastic=Elastic(base_share=1.5))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[budget]\ntotal_yuan = 1\nfund_ration = 0.5\n",
-     r"line 3: unknown key 'budget.fund_ration'; did you mean 'fund_ratio'\?"),
-    ("[budget]\npoints_per_rw = 5\n", r"budget.total_yuan is required"),
-    ("[budget]\ntotal_yuan = 'lots'\n", r"line 2: budget.total_yuan: Input should be"),
-    ("[budget]\ntotal_yuan = -5\n", r"budget.total_yuan must be an amount in \[0, 10\^13\)"),
-    ("[budget]\ntotal_yuan = 1\npoints_per_rw = 0\n", r"budget.points_per_rw must be > 0"),
-    ("[budget]\ntotal_yuan = 1\n[high_cost]\nrule = 'triple'\n",
-     r"line 4: high_cost.rule: Input should be 'excess', 'pro_rata' or 'none'"),
-    ("[budget]\ntotal_yuan = 1\n[high_cost]\nk = { '3' = -1 }\n", r"high_cost.k.3 must be > 0"),
-    ("[budget]\ntotal_yuan = 1\n[high_cost]\nfator = 1\n",
-     r"line 4: unknown key 'high_cost.fator'; did you mean 'factor'"),
-    ("[budget]\ntotal_yuan = 1\n[coefficients]\nlevel = { '2' = 'x' }\n",
-     r"coefficients.level.2: Input should be"),
-    ("[budget]\ntotal_yuan = 1\n[readmission]\ndays = 1.5\n", r"readmission.days: Input should be"),
-    ("[budget]\ntotal_yuan = 1\n[pools.\"职工\"]\nbudget = 5\n",
-     r"line 4: unknown key 'pools.职工.budget'; did you mean 'budget_yuan'"),
-    ("[budget]\ntotal_yuan = 1\n[pools.\"职工\"]\nbudget_yuan = 5\n",
-     r"budget.total_yuan \(1\) is not the sum of the pools"),
-    ("[pools.\"其他\"]\nbudget_yuan = 5\n", r"pools.其他.values must list"),
-    ("[budget]\nmethod = 'rate'\n", r"method = 'rate' needs budget.rate_yuan"),
-    ("[budget]\ntotal_yuan = 1\n[elastic]\nbase_share = 1.2\n", r"elastic.base_share must be <= 1"),
-    ("[budget]\ntotal_yuan = 1\n[corridors]\nsurplus = [{ upto = 0.2, share = 1 }, "
-     "{ upto = 0.1, share = 0.5 }]\n", r"corridors.surplus\[1\].upto must be > 0.2"),
-    ("[budget]\ntotal_yuan = 1\n[corridors]\noverspend = [{ upto = 0.2 }]\n",
-     r"corridors.overspend\[0\].share: Field required"),
-    ("[budget]\ntotal_yuan = 1e14\n", r"budget.total_yuan must be an amount in \[0, 10\^13\)"),
-    ("[budget]\ntotal_yuan = 1\n[short_stay]\ndischarge = ['5']\n", r"short_stay.discharge"),
-    ("[budget]\ntotal_yuan = 1\n[low_cost]\nratio = 0.5\n[high_cost]\nk_default = 0.4\nk = {}\n",
-     r"low_cost.ratio must be below every high_cost k"),
-    ("[budget]\ntotal_yuan = 1\n[ungroupable]\nrule = 'drop'\n", r"ungroupable.rule"),
-    ("[budgets]\ntotal_yuan = 1\n", r"line 1: unknown key 'budgets'; did you mean 'budget'"),
-    ("[budget\n", r"not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[budget]\ntotal_yuan = 1\nfund_ration = 0.5\n",
+            r"line 3: unknown key 'budget.fund_ration'; did you mean 'fund_ratio'\?",
+        ),
+        ("[budget]\npoints_per_rw = 5\n", r"budget.total_yuan is required"),
+        ("[budget]\ntotal_yuan = 'lots'\n", r"line 2: budget.total_yuan: Input should be"),
+        ("[budget]\ntotal_yuan = -5\n", r"budget.total_yuan must be an amount in \[0, 10\^13\)"),
+        ("[budget]\ntotal_yuan = 1\npoints_per_rw = 0\n", r"budget.points_per_rw must be > 0"),
+        (
+            "[budget]\ntotal_yuan = 1\n[high_cost]\nrule = 'triple'\n",
+            r"line 4: high_cost.rule: Input should be 'excess', 'pro_rata' or 'none'",
+        ),
+        ("[budget]\ntotal_yuan = 1\n[high_cost]\nk = { '3' = -1 }\n", r"high_cost.k.3 must be > 0"),
+        (
+            "[budget]\ntotal_yuan = 1\n[high_cost]\nfator = 1\n",
+            r"line 4: unknown key 'high_cost.fator'; did you mean 'factor'",
+        ),
+        (
+            "[budget]\ntotal_yuan = 1\n[coefficients]\nlevel = { '2' = 'x' }\n",
+            r"coefficients.level.2: Input should be",
+        ),
+        ("[budget]\ntotal_yuan = 1\n[readmission]\ndays = 1.5\n", r"readmission.days: Input should be"),
+        (
+            '[budget]\ntotal_yuan = 1\n[pools."职工"]\nbudget = 5\n',
+            r"line 4: unknown key 'pools.职工.budget'; did you mean 'budget_yuan'",
+        ),
+        (
+            '[budget]\ntotal_yuan = 1\n[pools."职工"]\nbudget_yuan = 5\n',
+            r"budget.total_yuan \(1\) is not the sum of the pools",
+        ),
+        ('[pools."其他"]\nbudget_yuan = 5\n', r"pools.其他.values must list"),
+        ("[budget]\nmethod = 'rate'\n", r"method = 'rate' needs budget.rate_yuan"),
+        ("[budget]\ntotal_yuan = 1\n[elastic]\nbase_share = 1.2\n", r"elastic.base_share must be <= 1"),
+        (
+            "[budget]\ntotal_yuan = 1\n[corridors]\nsurplus = [{ upto = 0.2, share = 1 }, "
+            "{ upto = 0.1, share = 0.5 }]\n",
+            r"corridors.surplus\[1\].upto must be > 0.2",
+        ),
+        (
+            "[budget]\ntotal_yuan = 1\n[corridors]\noverspend = [{ upto = 0.2 }]\n",
+            r"corridors.overspend\[0\].share: Field required",
+        ),
+        ("[budget]\ntotal_yuan = 1e14\n", r"budget.total_yuan must be an amount in \[0, 10\^13\)"),
+        ("[budget]\ntotal_yuan = 1\n[short_stay]\ndischarge = ['5']\n", r"short_stay.discharge"),
+        (
+            "[budget]\ntotal_yuan = 1\n[low_cost]\nratio = 0.5\n[high_cost]\nk_default = 0.4\nk = {}\n",
+            r"low_cost.ratio must be below every high_cost k",
+        ),
+        ("[budget]\ntotal_yuan = 1\n[ungroupable]\nrule = 'drop'\n", r"ungroupable.rule"),
+        ("[budgets]\ntotal_yuan = 1\n", r"line 1: unknown key 'budgets'; did you mean 'budget'"),
+        ("[budget\n", r"not valid TOML"),
+    ],
+)
 def test_errors_name_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text, "bad.toml")
     with pytest.raises(PolicyError, match=message) as info:
@@ -269,16 +334,21 @@ def test_derive_coefficients_by_level_and_hospital():
     from casemix.budget import derive_coefficients
 
     weights = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_000.0, 20_000.0]})
-    cases = pl.DataFrame({
-        "hospital_id": ["H1", "H1", "H2", "H2"], "hospital_level": [3.0, 3.0, 2.0, 2.0],
-        "drg": ["A1", "B1", "A1", "0000"], "total_cost": [12_000.0, 30_000.0, 8_000.0, 500.0]})
+    cases = pl.DataFrame(
+        {
+            "hospital_id": ["H1", "H1", "H2", "H2"],
+            "hospital_level": [3.0, 3.0, 2.0, 2.0],
+            "drg": ["A1", "B1", "A1", "0000"],
+            "total_cost": [12_000.0, 30_000.0, 8_000.0, 500.0],
+        }
+    )
     # level 3: (12000 + 30000) / (10000 + 20000); level 2: 8000 / 10000; 0000 has no weight
     assert derive_coefficients(cases, weights) == pytest.approx({"3": 1.4, "2": 0.8})
-    assert derive_coefficients(cases, weights, by="hospital_id") == pytest.approx(
-        {"H1": 1.4, "H2": 0.8})
+    assert derive_coefficients(cases, weights, by="hospital_id") == pytest.approx({"H1": 1.4, "H2": 0.8})
     p = Policy(budget=1, level_coefficients=derive_coefficients(cases, weights))
     assert p.level_coefficients["3"] == pytest.approx(1.4)
     from casemix.errors import InputError
+
     with pytest.raises(InputError, match="mean_cost"):
         derive_coefficients(cases, weights.drop("mean_cost"))
 
@@ -292,8 +362,9 @@ def test_cli_policy_init_writes_the_template(tmp_path):
     r = CliRunner().invoke(policy, ["init", str(out)])
     assert r.exit_code == 0, r.output
     text = out.read_text(encoding="utf-8")
-    assert Policy.from_toml(write(tmp_path, text.replace("# total_yuan = ...", "total_yuan = 5"),
-                                  "q.toml")) == Policy(budget=5)
+    assert Policy.from_toml(
+        write(tmp_path, text.replace("# total_yuan = ...", "total_yuan = 5"), "q.toml")
+    ) == Policy(budget=5)
     again = CliRunner().invoke(policy, ["init", str(out)])
     assert again.exit_code != 0 and "--force" in again.output
     assert CliRunner().invoke(policy, ["init"]).output.startswith("# casemix payment policy")

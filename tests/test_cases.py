@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from casemix.cases import CANONICAL_SCHEMA, OPTIONAL_SCHEMA, attach, read_cases
+from casemix.cases import CANONICAL_SCHEMA, attach, read_cases
 from casemix.cases._aliases import CODE_ALIASES, SCALAR_ALIASES, WIDE_PREFIXES
 from casemix.errors import InputError
+from conftest import GOLDEN, REPO, needs_shared
 from strategies import (
     JUNK_SCALAR_COLUMNS,
     IntakeCase,
@@ -27,8 +28,6 @@ from strategies import (
     pipe_layout,
     wide_layout,
 )
-
-from conftest import GOLDEN, REPO, needs_shared
 
 LST = pl.List(pl.String)
 
@@ -54,20 +53,33 @@ def expected_frame(cases: list[IntakeCase]) -> pl.DataFrame:
         # birth_weight 0-10000 g
         if c.age is not None and not 0 <= c.age <= 150:
             warnings.append("implausible:age")
-        if c.age_days is not None and (not 0 <= c.age_days <= 365
-                                       or (c.age is not None and c.age >= 1 and c.age_days > 0)):
+        if c.age_days is not None and (
+            not 0 <= c.age_days <= 365 or (c.age is not None and c.age >= 1 and c.age_days > 0)
+        ):
             warnings.append("implausible:age_days")
         if c.birth_weight is not None and not 0 <= c.birth_weight <= 10_000:
             warnings.append("implausible:birth_weight")
         if pdx is None and sdx:
             warnings.append("missing_pdx")
-        rows.append({
-            "case_id": f"K{i}", "hospital_id": None, "sex": c.sex, "age": c.age,
-            "age_days": c.age_days, "birth_weight": c.birth_weight, "los": c.los,
-            "discharge": c.discharge, "total_cost": c.total_cost, "pdx": pdx, "sdx": sdx,
-            "pproc": c.procs[0] if c.procs else None, "oproc": list(c.procs[1:]),
-            "malformed": [], "intake_warnings": warnings,
-        })
+        rows.append(
+            {
+                "case_id": f"K{i}",
+                "hospital_id": None,
+                "sex": c.sex,
+                "age": c.age,
+                "age_days": c.age_days,
+                "birth_weight": c.birth_weight,
+                "los": c.los,
+                "discharge": c.discharge,
+                "total_cost": c.total_cost,
+                "pdx": pdx,
+                "sdx": sdx,
+                "pproc": c.procs[0] if c.procs else None,
+                "oproc": list(c.procs[1:]),
+                "malformed": [],
+                "intake_warnings": warnings,
+            }
+        )
     return pl.DataFrame(rows, schema=CANONICAL_SCHEMA)
 
 
@@ -75,8 +87,12 @@ def expected_frame(cases: list[IntakeCase]) -> pl.DataFrame:
 
 
 def test_pipe_layout_principal_first_and_empty_elements():
-    df = pl.DataFrame({"diagnoses": ["A01.000||B02.100|", "|C03.000", "", None, "D04.000"],
-                       "procedures": ["39.6500|02.0601", None, "", "|", "|88.7700x001|"]})
+    df = pl.DataFrame(
+        {
+            "diagnoses": ["A01.000||B02.100|", "|C03.000", "", None, "D04.000"],
+            "procedures": ["39.6500|02.0601", None, "", "|", "|88.7700x001|"],
+        }
+    )
     out = read_cases(df)
     assert out["pdx"].to_list() == ["A01.000", None, None, None, "D04.000"]
     assert out["sdx"].to_list() == [["B02.100"], ["C03.000"], [], [], []]
@@ -86,17 +102,24 @@ def test_pipe_layout_principal_first_and_empty_elements():
 
 
 def test_list_layouts_split_and_combined():
-    split = pl.DataFrame({"pdx": ["A01.000", None], "sdx": [["B02", "", None, "C03"], None],
-                          "pproc": [None, "39.6500"], "oproc": [["02.0601"], []]},
-                         schema={"pdx": pl.String, "sdx": LST, "pproc": pl.String, "oproc": LST})
+    split = pl.DataFrame(
+        {
+            "pdx": ["A01.000", None],
+            "sdx": [["B02", "", None, "C03"], None],
+            "pproc": [None, "39.6500"],
+            "oproc": [["02.0601"], []],
+        },
+        schema={"pdx": pl.String, "sdx": LST, "pproc": pl.String, "oproc": LST},
+    )
     out = read_cases(split)
     assert out["pdx"].to_list() == ["A01.000", None]
     assert out["sdx"].to_list() == [["B02", "C03"], []]
     assert out["pproc"].to_list() == [None, "39.6500"]
     assert out["oproc"].to_list() == [["02.0601"], []]
 
-    combined = pl.DataFrame({"diagnoses": [["A01.000", "B02"], [None, "C03"], [], None]},
-                            schema={"diagnoses": LST})
+    combined = pl.DataFrame(
+        {"diagnoses": [["A01.000", "B02"], [None, "C03"], [], None]}, schema={"diagnoses": LST}
+    )
     out = read_cases(combined)
     assert out["pdx"].to_list() == ["A01.000", None, None, None]
     assert out["sdx"].to_list() == [["B02"], ["C03"], [], []]
@@ -109,15 +132,26 @@ def test_sdx_as_pipe_string_beside_pdx():
 
 
 def test_array_column_of_codes():
-    df = pl.DataFrame({"diagnoses": [["A01", "B02"], ["C03", None]]},
-                      schema={"diagnoses": pl.Array(pl.String, 2)})
+    df = pl.DataFrame(
+        {"diagnoses": [["A01", "B02"], ["C03", None]]}, schema={"diagnoses": pl.Array(pl.String, 2)}
+    )
     out = read_cases(df)
     assert out["pdx"].to_list() == ["A01", "C03"] and out["sdx"].to_list() == [["B02"], []]
 
 
 def test_wide_columns_ordered_by_number_not_position():
-    df = pl.DataFrame({"dx10": ["J10"], "dx2": ["B02"], "dx1": ["A01"], "dx9": [None],
-                       "pr2": ["02.0601"], "proc_x": ["ignored"], "pr1": ["39.6500"], "pr3": [""]})
+    df = pl.DataFrame(
+        {
+            "dx10": ["J10"],
+            "dx2": ["B02"],
+            "dx1": ["A01"],
+            "dx9": [None],
+            "pr2": ["02.0601"],
+            "proc_x": ["ignored"],
+            "pr1": ["39.6500"],
+            "pr3": [""],
+        }
+    )
     row = one(df)
     assert row["pdx"] == "A01" and row["sdx"] == ["B02", "J10"]
     assert row["pproc"] == "39.6500" and row["oproc"] == ["02.0601"]
@@ -134,15 +168,35 @@ def test_wide_first_empty_means_no_principal():
 
 
 def test_chinese_wide_layout():
-    df = pl.DataFrame({"其他诊断编码2": ["C03"], "主要诊断编码": ["A01"], "其他诊断编码1": ["B02"],
-                       "其他手术操作编码1": ["02.0601"], "主要手术操作编码": ["39.6500"]})
+    df = pl.DataFrame(
+        {
+            "其他诊断编码2": ["C03"],
+            "主要诊断编码": ["A01"],
+            "其他诊断编码1": ["B02"],
+            "其他手术操作编码1": ["02.0601"],
+            "主要手术操作编码": ["39.6500"],
+        }
+    )
     row = one(df)
-    assert (row["pdx"], row["sdx"], row["pproc"], row["oproc"]) == ("A01", ["B02", "C03"], "39.6500", ["02.0601"])
+    assert (row["pdx"], row["sdx"], row["pproc"], row["oproc"]) == (
+        "A01",
+        ["B02", "C03"],
+        "39.6500",
+        ["02.0601"],
+    )
 
 
 def test_chinese_variants_without_code_suffix_and_code_column_wins():
-    row = one(pl.DataFrame({"主要诊断": ["A01"], "其他诊断1": ["B02"], "主要手术及操作编码": ["39.6500"],
-                            "其他手术及操作编码1": ["02.0601"]}))
+    row = one(
+        pl.DataFrame(
+            {
+                "主要诊断": ["A01"],
+                "其他诊断1": ["B02"],
+                "主要手术及操作编码": ["39.6500"],
+                "其他手术及操作编码1": ["02.0601"],
+            }
+        )
+    )
     assert (row["pdx"], row["sdx"], row["pproc"], row["oproc"]) == ("A01", ["B02"], "39.6500", ["02.0601"])
     # a name column beside the code column: the code column is read
     row = one(pl.DataFrame({"主要诊断": ["急性阑尾炎"], "主要诊断编码": ["K35.800"]}))
@@ -160,29 +214,71 @@ def test_layout_precedence_split_over_combined_over_wide():
 
 
 def test_chinese_scalar_names():
-    df = pl.DataFrame({
-        "病案号": ["B1"], "定点医疗机构代码": ["H1101"], "性别": ["女"], "年龄": ["0"],
-        "年龄不足1周岁的年龄（天）": ["12"], "新生儿出生体重(克)": ["2450"], "实际住院天数": ["7"],
-        "离院方式": ["医嘱离院"], "住院总费用": ["12,345.67"], "人员编号": ["P9"],
-        "入院时间": ["2024-03-01 08:15:00"], "出院时间": ["2024/3/8"], "险种类型": ["310"],
-        "出院科别": ["新生儿科"], "年度": ["2024"], "主要诊断编码": ["P07.300"],
-    })
+    df = pl.DataFrame(
+        {
+            "病案号": ["B1"],
+            "定点医疗机构代码": ["H1101"],
+            "性别": ["女"],
+            "年龄": ["0"],
+            "年龄不足1周岁的年龄（天）": ["12"],
+            "新生儿出生体重(克)": ["2450"],
+            "实际住院天数": ["7"],
+            "离院方式": ["医嘱离院"],
+            "住院总费用": ["12,345.67"],
+            "人员编号": ["P9"],
+            "入院时间": ["2024-03-01 08:15:00"],
+            "出院时间": ["2024/3/8"],
+            "险种类型": ["310"],
+            "出院科别": ["新生儿科"],
+            "年度": ["2024"],
+            "主要诊断编码": ["P07.300"],
+        }
+    )
     row = one(df)
     assert row == {
-        "case_id": "B1", "hospital_id": "H1101", "sex": 2.0, "age": 0.0, "age_days": 12.0,
-        "birth_weight": 2450.0, "los": 7.0, "discharge": 1.0, "total_cost": 12345.67,
-        "pdx": "P07.300", "sdx": [], "pproc": None, "oproc": [], "malformed": [],
-        "intake_warnings": [], "patient_id": "P9", "admission_date": dt.date(2024, 3, 1),
-        "discharge_date": dt.date(2024, 3, 8), "insurance_type": "310", "department": "新生儿科",
+        "case_id": "B1",
+        "hospital_id": "H1101",
+        "sex": 2.0,
+        "age": 0.0,
+        "age_days": 12.0,
+        "birth_weight": 2450.0,
+        "los": 7.0,
+        "discharge": 1.0,
+        "total_cost": 12345.67,
+        "pdx": "P07.300",
+        "sdx": [],
+        "pproc": None,
+        "oproc": [],
+        "malformed": [],
+        "intake_warnings": [],
+        "patient_id": "P9",
+        "admission_date": dt.date(2024, 3, 1),
+        "discharge_date": dt.date(2024, 3, 8),
+        "insurance_type": "310",
+        "department": "新生儿科",
         "year": 2024,
     }
 
 
 def test_english_aliases_case_insensitive():
-    df = pl.DataFrame({"Age_Years": [40], "LENGTH_OF_STAY": [3], "Charges": [100.5],
-                       "discharge_mode": [5], "Gender": ["M"], "DX": ["I10.x00|E11.900"]})
+    df = pl.DataFrame(
+        {
+            "Age_Years": [40],
+            "LENGTH_OF_STAY": [3],
+            "Charges": [100.5],
+            "discharge_mode": [5],
+            "Gender": ["M"],
+            "DX": ["I10.x00|E11.900"],
+        }
+    )
     row = one(df)
-    assert (row["age"], row["los"], row["total_cost"], row["discharge"], row["sex"]) == (40.0, 3.0, 100.5, 5.0, 1.0)
+    assert (row["age"], row["los"], row["total_cost"], row["discharge"], row["sex"]) == (
+        40.0,
+        3.0,
+        100.5,
+        5.0,
+        1.0,
+    )
     assert (row["pdx"], row["sdx"]) == ("I10.x00", ["E11.900"])
 
 
@@ -192,8 +288,9 @@ def test_first_alias_in_order_wins():
 
 
 def test_user_mapping_takes_precedence():
-    df = pl.DataFrame({"age": ["99"], "years_old": ["45"], "codes": ["A01|B02"], "cid": [7],
-                       "d3": ["C03"], "d1": ["X01"]})
+    df = pl.DataFrame(
+        {"age": ["99"], "years_old": ["45"], "codes": ["A01|B02"], "cid": [7], "d3": ["C03"], "d1": ["X01"]}
+    )
     row = one(df, mapping={"years_old": "age", "cid": "case_id", "codes": "diagnoses"})
     assert row["age"] == 45.0 and row["case_id"] == "7" and row["pdx"] == "A01"
     row = one(df, mapping={"d3": "dx3", "d1": "dx1"})  # wide names; "codes" is not read
@@ -215,7 +312,9 @@ def test_case_id_row_numbers_when_absent():
 
 def test_every_alias_is_documented():
     doc = (REPO / "docs" / "cases.md").read_text(encoding="utf-8")
-    names = [a for v in (*SCALAR_ALIASES.values(), *CODE_ALIASES.values(), *WIDE_PREFIXES.values()) for a in v]
+    names = [
+        a for v in (*SCALAR_ALIASES.values(), *CODE_ALIASES.values(), *WIDE_PREFIXES.values()) for a in v
+    ]
     missing = [n for n in names if f"`{n}`" not in doc]
     assert not missing, f"docs/cases.md lacks {missing}"
 
@@ -233,20 +332,23 @@ def test_aliases_do_not_collide():
 # --- normalisation ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw, code", [
-    (" c34.100X001 ", "C34.100x001"),
-    ("g35.X03", "G35.x03"),
-    ("00.5500X008", "00.5500x008"),
-    ("ｃ３４．１００ｘ００１", "C34.100x001"),          # full width
-    ("a17.000 † g01 *", "A17.000+G01*"),               # dagger, spaces
-    ("A17.000＋g01＊", "A17.000+G01*"),
-    ("a18.810+m63.0*", "A18.810+M63.0*"),
-    ("x59.900", "X59.900"),                             # a code may start with X
-    ("e11.x00+x12.3*", "E11.x00+X12.3*"),
-    ("A17.000†", "A17.000"),                            # dagger mark without its partner
-    ("I10.x00", "I10.x00"),                             # already canonical: unchanged
-    ("\u3000K35.800\t", "K35.800"),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (" c34.100X001 ", "C34.100x001"),
+        ("g35.X03", "G35.x03"),
+        ("00.5500X008", "00.5500x008"),
+        ("ｃ３４．１００ｘ００１", "C34.100x001"),  # full width
+        ("a17.000 † g01 *", "A17.000+G01*"),  # dagger, spaces
+        ("A17.000＋g01＊", "A17.000+G01*"),
+        ("a18.810+m63.0*", "A18.810+M63.0*"),
+        ("x59.900", "X59.900"),  # a code may start with X
+        ("e11.x00+x12.3*", "E11.x00+X12.3*"),
+        ("A17.000†", "A17.000"),  # dagger mark without its partner
+        ("I10.x00", "I10.x00"),  # already canonical: unchanged
+        ("\u3000K35.800\t", "K35.800"),
+    ],
+)
 def test_code_normalisation(raw, code):
     assert one(pl.DataFrame({"pdx": [raw]}))["pdx"] == code
     assert one(pl.DataFrame({"diagnoses": [f"Z00|{raw}"]}))["sdx"] == [code]
@@ -262,10 +364,23 @@ def test_full_width_separator():
     assert one(pl.DataFrame({"diagnoses": ["A01｜B02"]}))["sdx"] == ["B02"]
 
 
-@pytest.mark.parametrize("raw, value", [
-    ("1", 1.0), (" 2 ", 2.0), ("男", 1.0), ("女", 2.0), ("m", 1.0), ("F", 2.0), ("Female", 2.0),
-    ("9", 9.0), ("0", 0.0), ("３", 3.0), ("未知", 0.0), ("未说明", 9.0),
-])
+@pytest.mark.parametrize(
+    "raw, value",
+    [
+        ("1", 1.0),
+        (" 2 ", 2.0),
+        ("男", 1.0),
+        ("女", 2.0),
+        ("m", 1.0),
+        ("F", 2.0),
+        ("Female", 2.0),
+        ("9", 9.0),
+        ("0", 0.0),
+        ("３", 3.0),
+        ("未知", 0.0),
+        ("未说明", 9.0),
+    ],
+)
 def test_sex_values(raw, value):
     row = one(pl.DataFrame({"sex": [raw], "pdx": ["A01"]}))
     assert row["sex"] == value and row["malformed"] == []
@@ -279,21 +394,34 @@ def test_sex_numbers_and_junk():
 
 
 def test_numbers_parse_or_are_flagged():
-    df = pl.DataFrame({"age": ["  45 ", "４５", "45岁", "", None, "-0.5", "1e2", "nan"],
-                       "total_cost": ["1,234.50", "1234.5", "12,34", "inf", "abc", "-3", " ", "0"],
-                       "pdx": ["A"] * 8})
+    df = pl.DataFrame(
+        {
+            "age": ["  45 ", "４５", "45岁", "", None, "-0.5", "1e2", "nan"],
+            "total_cost": ["1,234.50", "1234.5", "12,34", "inf", "abc", "-3", " ", "0"],
+            "pdx": ["A"] * 8,
+        }
+    )
     out = read_cases(df)
     assert out["age"].to_list() == [45.0, 45.0, None, None, None, -0.5, 100.0, None]
     assert out["total_cost"].to_list() == [1234.5, 1234.5, None, None, None, -3.0, None, 0.0]
-    assert out["malformed"].to_list() == [[], [], ["age", "total_cost"], ["total_cost"], ["total_cost"],
-                                          [], [], ["age"]]
+    assert out["malformed"].to_list() == [
+        [],
+        [],
+        ["age", "total_cost"],
+        ["total_cost"],
+        ["total_cost"],
+        [],
+        [],
+        ["age"],
+    ]
     assert out["intake_warnings"].to_list()[2] == ["malformed:age", "malformed:total_cost"]
     assert out["intake_warnings"].to_list()[5] == ["negative_cost", "implausible:age"]  # age -0.5
 
 
 def test_numeric_columns_pass_through_nan_is_missing_inf_malformed():
-    df = pl.DataFrame({"age": [45.0, float("nan"), float("inf"), None], "los": [1, -2, 3, None],
-                       "pdx": ["A"] * 4})
+    df = pl.DataFrame(
+        {"age": [45.0, float("nan"), float("inf"), None], "los": [1, -2, 3, None], "pdx": ["A"] * 4}
+    )
     out = read_cases(df)
     assert out["age"].to_list() == [45.0, None, None, None]
     assert out["los"].to_list() == [1.0, -2.0, 3.0, None]
@@ -302,15 +430,21 @@ def test_numeric_columns_pass_through_nan_is_missing_inf_malformed():
 
 
 def test_discharge_names():
-    out = read_cases(pl.DataFrame({"离院方式": ["医嘱离院", "死亡", "非医嘱离院", "5", "其他", "?"],
-                                   "pdx": ["A"] * 6}))
+    out = read_cases(
+        pl.DataFrame({"离院方式": ["医嘱离院", "死亡", "非医嘱离院", "5", "其他", "?"], "pdx": ["A"] * 6})
+    )
     assert out["discharge"].to_list() == [1.0, 5.0, 4.0, 5.0, 9.0, None]
     assert out["malformed"].to_list()[-1] == ["discharge"]
 
 
 def test_dates_and_year():
-    df = pl.DataFrame({"admission_date": ["2024-01-05", "20240105", "2024年1月5日", "2024-13-01", ""],
-                       "year": ["2024", "2024.0", "２０２４", "2024.5", "x"], "pdx": ["A"] * 5})
+    df = pl.DataFrame(
+        {
+            "admission_date": ["2024-01-05", "20240105", "2024年1月5日", "2024-13-01", ""],
+            "year": ["2024", "2024.0", "２０２４", "2024.5", "x"],
+            "pdx": ["A"] * 5,
+        }
+    )
     out = read_cases(df)
     assert out["admission_date"].to_list() == [dt.date(2024, 1, 5)] * 3 + [None, None]
     assert out["year"].to_list() == [2024, 2024, 2024, None, None]
@@ -320,14 +454,19 @@ def test_dates_and_year():
 
 
 def test_date_and_datetime_columns_pass():
-    df = pl.DataFrame({"入院日期": [dt.date(2024, 1, 5)], "出院时间": [dt.datetime(2024, 1, 9, 10, 30)], "pdx": ["A"]})
+    df = pl.DataFrame(
+        {"入院日期": [dt.date(2024, 1, 5)], "出院时间": [dt.datetime(2024, 1, 9, 10, 30)], "pdx": ["A"]}
+    )
     row = one(df)
     assert (row["admission_date"], row["discharge_date"]) == (dt.date(2024, 1, 5), dt.date(2024, 1, 9))
 
 
 def test_integer_and_float_ids_become_text():
-    out = read_cases(pd.DataFrame({"case_id": [12345.0, None, 7.5], "hospital_id": [1, 2, 3],
-                                   "diagnoses": ["A", "B", "C"]}))
+    out = read_cases(
+        pd.DataFrame(
+            {"case_id": [12345.0, None, 7.5], "hospital_id": [1, 2, 3], "diagnoses": ["A", "B", "C"]}
+        )
+    )
     assert out["case_id"].to_list() == ["12345", None, "7.5"]
     assert out["hospital_id"].to_list() == ["1", "2", "3"]
 
@@ -375,10 +514,20 @@ def test_required_case_id_is_not_satisfied_by_row_numbers():
 
 
 def test_categorical_and_enum_columns():
-    df = pl.DataFrame({"sex": ["男", "女"], "diagnoses": ["a01|b02", "c03"], "dx_unused": ["z", "z"],
-                       "department": ["内科", "外科"]},
-                      schema={"sex": pl.Categorical, "diagnoses": pl.Categorical, "dx_unused": pl.String,
-                              "department": pl.Enum(["内科", "外科"])})
+    df = pl.DataFrame(
+        {
+            "sex": ["男", "女"],
+            "diagnoses": ["a01|b02", "c03"],
+            "dx_unused": ["z", "z"],
+            "department": ["内科", "外科"],
+        },
+        schema={
+            "sex": pl.Categorical,
+            "diagnoses": pl.Categorical,
+            "dx_unused": pl.String,
+            "department": pl.Enum(["内科", "外科"]),
+        },
+    )
     out = read_cases(df)
     assert out["sex"].to_list() == [1.0, 2.0]
     assert out["pdx"].to_list() == ["A01", "C03"] and out["sdx"].to_list() == [["B02"], []]
@@ -394,8 +543,12 @@ def test_unaccepted_container_raises():
 
 
 def test_empty_frame_has_canonical_dtypes():
-    out = read_cases(pl.DataFrame({"diagnoses": [], "age": [], "入院日期": []},
-                                  schema={"diagnoses": pl.String, "age": pl.String, "入院日期": pl.String}))
+    out = read_cases(
+        pl.DataFrame(
+            {"diagnoses": [], "age": [], "入院日期": []},
+            schema={"diagnoses": pl.String, "age": pl.String, "入院日期": pl.String},
+        )
+    )
     assert out.height == 0
     assert out.schema == pl.Schema({**CANONICAL_SCHEMA, "admission_date": pl.Date()})
     out = read_cases(pl.DataFrame(schema={"pdx": pl.String}))
@@ -403,8 +556,14 @@ def test_empty_frame_has_canonical_dtypes():
 
 
 def test_paths_csv_and_parquet(tmp_path: Path):
-    df = pl.DataFrame({"case_id": ["a", "b"], "age": ["07", "8"], "diagnoses": ["a01.000|b02", ""],
-                       "procedures": ["01.0100", None]})
+    df = pl.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "age": ["07", "8"],
+            "diagnoses": ["a01.000|b02", ""],
+            "procedures": ["01.0100", None],
+        }
+    )
     df.write_csv(tmp_path / "c.csv")
     df.write_parquet(tmp_path / "c.parquet")
     a, b = read_cases(tmp_path / "c.csv"), read_cases(str(tmp_path / "c.parquet"))
@@ -508,9 +667,12 @@ def junk_pandas(draw):
     for name in draw(st.lists(st.sampled_from(JUNK_SCALAR_COLUMNS), unique=True)):
         cols[name] = draw(st.lists(junk_value, min_size=n, max_size=n))
     layout = draw(st.sampled_from(["pipe", "wide", "split", "chinese"]))
-    code_cols = {"pipe": ["diagnoses", "procedures"], "wide": ["dx1", "dx2", "dx10", "pr1", "pr2"],
-                 "split": ["pdx", "sdx", "pproc", "oproc"],
-                 "chinese": ["主要诊断编码", "其他诊断编码1", "主要手术操作编码", "其他手术操作编码3"]}[layout]
+    code_cols = {
+        "pipe": ["diagnoses", "procedures"],
+        "wide": ["dx1", "dx2", "dx10", "pr1", "pr2"],
+        "split": ["pdx", "sdx", "pproc", "oproc"],
+        "chinese": ["主要诊断编码", "其他诊断编码1", "主要手术操作编码", "其他手术操作编码3"],
+    }[layout]
     for name in code_cols:
         cols[name] = draw(st.lists(junk_text, min_size=n, max_size=n))
     return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()}), n
@@ -534,8 +696,10 @@ def test_junk_never_crashes_and_keeps_rows(data):
         for w in row["intake_warnings"]:
             assert re.fullmatch(r"negative_cost|negative_los|missing_pdx|malformed:\w+|implausible:\w+", w), w
     # the polars frame of the same junk (as text) holds up too
-    as_text = pl.DataFrame({c: [None if v is None else str(v) for v in frame[c]] for c in frame.columns},
-                           schema={c: pl.String for c in frame.columns})
+    as_text = pl.DataFrame(
+        {c: [None if v is None else str(v) for v in frame[c]] for c in frame.columns},
+        schema=dict.fromkeys(frame.columns, pl.String),
+    )
     assert read_cases(as_text).height == n
 
 
@@ -553,6 +717,20 @@ def test_row_order_kept(cases, rnd):
 @given(cases=intake_cases())
 def test_normalised_codes_read_back_unchanged(cases):
     first = read_cases(pipe_layout(cases))
-    again = read_cases(first.select("case_id", "sex", "age", "age_days", "birth_weight", "los",
-                                    "discharge", "total_cost", "pdx", "sdx", "pproc", "oproc"))
+    again = read_cases(
+        first.select(
+            "case_id",
+            "sex",
+            "age",
+            "age_days",
+            "birth_weight",
+            "los",
+            "discharge",
+            "total_cost",
+            "pdx",
+            "sdx",
+            "pproc",
+            "oproc",
+        )
+    )
     assert_frame_equal(again, first)

@@ -8,23 +8,25 @@ import re
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from tests.conftest import GOLDEN, needs_shared
 
 import casemix
 from casemix.check import ALL, COLUMNS, check
-from tests.conftest import GOLDEN, needs_shared
 
 # six cases of three hospitals on the tiny scheme with grey lists (tests/tiny_scheme.py)
-HAND = pl.DataFrame({
-    "case_id": ["1", "2", "2", "4", "5", "6"],
-    "hospital_id": ["A", "A", "A", "B", "B", None],
-    "diagnoses": ["I50.000", "I99.x00", "QQ9.999", "I99.x00", "I50.000", ""],
-    "procedures": ["", "", "", "89.4600", "", ""],
-    "sex": ["1", "1", "2", "1", "1", "2"],
-    "age": ["85", "60", "60", "60", "abc", "40"],
-    "los": ["5"] * 6,
-    "discharge": ["1"] * 6,
-    "total_cost": ["100", "", "-5", "20", "10", "50"],
-})
+HAND = pl.DataFrame(
+    {
+        "case_id": ["1", "2", "2", "4", "5", "6"],
+        "hospital_id": ["A", "A", "A", "B", "B", None],
+        "diagnoses": ["I50.000", "I99.x00", "QQ9.999", "I99.x00", "I50.000", ""],
+        "procedures": ["", "", "", "89.4600", "", ""],
+        "sex": ["1", "1", "2", "1", "1", "2"],
+        "age": ["85", "60", "60", "60", "abc", "40"],
+        "los": ["5"] * 6,
+        "discharge": ["1"] * 6,
+        "total_cost": ["100", "", "-5", "20", "10", "50"],
+    }
+)
 # 1: FR15; 2: FT19, grey pdx, no cost; 3: no MDC, unknown pdx, cost < 0, case id 2 again;
 # 4: invalid (grey principal procedure), grey pdx and pproc; 5: invalid (age unreadable);
 # 6: invalid (no diagnosis), no hospital
@@ -45,11 +47,17 @@ def test_hand_worked_check(tiny_grey):
     assert list(rows) == list(HAND_COUNTS)  # sorted ids, the whole file last
     for hospital, want in HAND_COUNTS.items():
         assert rows[hospital] == pytest.approx(want), hospital
-    assert got.unknown_codes.rows() == [("A", "unknown_pdx", "QQ9.999", 1),
-                                        (ALL, "unknown_pdx", "QQ9.999", 1)]
-    assert got.grey_codes.rows() == [("A", "grey_pdx", "I99.x00", 1), ("B", "grey_pdx", "I99.x00", 1),
-                                     ("B", "grey_pproc", "89.4600", 1),
-                                     (ALL, "grey_pdx", "I99.x00", 2), (ALL, "grey_pproc", "89.4600", 1)]
+    assert got.unknown_codes.rows() == [
+        ("A", "unknown_pdx", "QQ9.999", 1),
+        (ALL, "unknown_pdx", "QQ9.999", 1),
+    ]
+    assert got.grey_codes.rows() == [
+        ("A", "grey_pdx", "I99.x00", 1),
+        ("B", "grey_pdx", "I99.x00", 1),
+        ("B", "grey_pproc", "89.4600", 1),
+        (ALL, "grey_pdx", "I99.x00", 2),
+        (ALL, "grey_pproc", "89.4600", 1),
+    ]
     assert got.malformed.rows() == [("B", "age", 1), (ALL, "age", 1)]
 
 
@@ -57,11 +65,14 @@ def test_check_agrees_with_group_on_synthetic_data(chs):
     cases = casemix.synth_cases(chs, 3000, seed=3, n_hospitals=5, layout="strings")
     i = pl.int_range(pl.len())
     cases = cases.with_columns(  # every 10th principal diagnosis unknown (4 codes), every 11th grey
-        pl.when(i % 10 == 0).then(pl.format("QQ{}.000", i // 10 % 4))
-        .when(i % 11 == 0).then(pl.lit(sorted(chs.lists["grey.pdx"])[0]))
+        pl.when(i % 10 == 0)
+        .then(pl.format("QQ{}.000", i // 10 % 4))
+        .when(i % 11 == 0)
+        .then(pl.lit(sorted(chs.lists["grey.pdx"])[0]))
         .otherwise(pl.col("diagnoses").str.split("|").list.first())
         .alias("pdx"),
-        pl.col("diagnoses").str.split("|").list.slice(1).list.join("|").alias("sdx")).drop("diagnoses")
+        pl.col("diagnoses").str.split("|").list.slice(1).list.join("|").alias("sdx"),
+    ).drop("diagnoses")
     got = check(cases, scheme=chs, top=3)
     grouped = casemix.group(cases, scheme=chs)
     per = got.hospitals.filter(pl.col("hospital_id") != ALL)
@@ -75,8 +86,12 @@ def test_check_agrees_with_group_on_synthetic_data(chs):
     want_grey = int(grouped["warnings"].str.contains("grey_pdx:", literal=True).sum())
     assert got.total["grey_pdx"] == want_grey >= 3000 // 11 - 3000 // 110
     listed = dict(got.unknown_codes.group_by("hospital_id").len().iter_rows())
-    distinct = dict(cases.filter(pl.col("pdx").str.starts_with("QQ")).group_by("hospital_id")
-                    .agg(pl.col("pdx").n_unique()).iter_rows())
+    distinct = dict(
+        cases.filter(pl.col("pdx").str.starts_with("QQ"))
+        .group_by("hospital_id")
+        .agg(pl.col("pdx").n_unique())
+        .iter_rows()
+    )
     assert listed == {**{h: min(3, k) for h, k in distinct.items()}, ALL: 3}  # top 3 per hospital
     whole = got.unknown_codes.filter(pl.col("hospital_id") == ALL)
     assert whole["cases"].to_list() == [75, 75, 75]  # 300 unknown principals, 4 codes
@@ -105,8 +120,11 @@ def test_cli_check_prints_and_writes(tiny_grey, tmp_path):
     src = tmp_path / "cases.csv"
     HAND.write_csv(src)
     runner = CliRunner()
-    res = runner.invoke(main, ["check", str(src), "--scheme", str(tiny_grey.path),
-                               "-o", str(tmp_path / "check.json")], env={"COLUMNS": "160"})
+    res = runner.invoke(
+        main,
+        ["check", str(src), "--scheme", str(tiny_grey.path), "-o", str(tmp_path / "check.json")],
+        env={"COLUMNS": "160"},
+    )
     assert res.exit_code == 0, res.output
     text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", res.output).split())  # no colour, no wrapping
     assert "6 cases, 3 hospital(s), scheme tiny; 2 grouped (33.3%)" in text
@@ -116,14 +134,16 @@ def test_cli_check_prints_and_writes(tiny_grey, tmp_path):
     doc = json.loads((tmp_path / "check.json").read_text("utf-8"))
     assert doc["scheme"] == "tiny" and doc["hospitals"][-1]["rows"] == 6
     for out in ("check.xlsx", "check.csv"):
-        res = runner.invoke(main, ["check", str(src), "--scheme", str(tiny_grey.path),
-                                   "-o", str(tmp_path / out)])
+        res = runner.invoke(
+            main, ["check", str(src), "--scheme", str(tiny_grey.path), "-o", str(tmp_path / out)]
+        )
         assert res.exit_code == 0, res.output
     assert pl.read_excel(tmp_path / "check.xlsx", sheet_name="grey_codes").height == 5
     assert pl.read_csv(tmp_path / "check.csv")["rows"].to_list() == [1, 3, 2, 6]
     assert pl.read_csv(tmp_path / "check.malformed.csv").rows() == [("B", "age", 1), (ALL, "age", 1)]
-    bad = runner.invoke(main, ["check", str(src), "--scheme", str(tiny_grey.path),
-                               "-o", str(tmp_path / "check.txt")])
+    bad = runner.invoke(
+        main, ["check", str(src), "--scheme", str(tiny_grey.path), "-o", str(tmp_path / "check.txt")]
+    )
     assert bad.exit_code == 2 and "Error:" in bad.output and ".xlsx, .json or .csv" in bad.output
 
 
@@ -139,9 +159,21 @@ def test_cli_check_takes_a_column_map(tiny_grey, tmp_path):
 
     src = tmp_path / "cases.csv"
     HAND.rename({"hospital_id": "院区", "diagnoses": "诊断串"}).write_csv(src)
-    (tmp_path / "map.toml").write_text('[columns]\n"院区" = "hospital_id"\n"诊断串" = "diagnoses"\n',
-                                       encoding="utf-8")
-    res = CliRunner().invoke(main, ["check", str(src), "--scheme", str(tiny_grey.path),
-                                    "--map", str(tmp_path / "map.toml"), "-o", str(tmp_path / "c.csv")])
+    (tmp_path / "map.toml").write_text(
+        '[columns]\n"院区" = "hospital_id"\n"诊断串" = "diagnoses"\n', encoding="utf-8"
+    )
+    res = CliRunner().invoke(
+        main,
+        [
+            "check",
+            str(src),
+            "--scheme",
+            str(tiny_grey.path),
+            "--map",
+            str(tmp_path / "map.toml"),
+            "-o",
+            str(tmp_path / "c.csv"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert pl.read_csv(tmp_path / "c.csv")["rows"].to_list() == [1, 3, 2, 6]

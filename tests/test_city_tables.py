@@ -28,8 +28,7 @@ EXPECTED = {
     "临沂2022.csv": dict(rows=629, rw=610, checked=2440),
     "乌鲁木齐2022.csv": dict(rows=718, rw=709),
     "云南2022.csv": dict(rows=677, rw=677),
-    "兰州2022.csv": dict(rows=792, rw=783, base_group=36, stable=649, unstable=98, uncovered=9,
-                       checked=783),
+    "兰州2022.csv": dict(rows=792, rw=783, base_group=36, stable=649, unstable=98, uncovered=9, checked=783),
     "兰州2023.csv": dict(rows=794, rw=772, base_group=35, stable=555, unstable=182, uncovered=22),
     "北京2022.csv": dict(rows=696, rw=647, rw_text=49, checked=647),
     "南平2023.csv": dict(rows=795, rw=795, stable=688, unstable=107),
@@ -48,8 +47,18 @@ EXPECTED = {
     "铜川2022.csv": dict(rows=628, rw=596, checked=2 * 596),
     "长沙2023.csv": dict(rows=737, rw=734, rw_text=3, base_group=14, stable=693, unstable=44),
 }
-ZERO = ("rw_text", "base_group", "special_review", "same_rate", "tcm_advantage", "volume_control",
-        "uncovered", "stable", "unstable", "checked")
+ZERO = (
+    "rw_text",
+    "base_group",
+    "special_review",
+    "same_rate",
+    "tcm_advantage",
+    "volume_control",
+    "uncovered",
+    "stable",
+    "unstable",
+    "checked",
+)
 
 
 def test_all_22_files_are_listed():
@@ -74,8 +83,17 @@ def test_every_city_table_is_recognised(name):
     assert t["drg"].is_unique().all() and (t["rw"] > 0).all()
     excluded = w.quality["excluded"]
     assert t.height + len(excluded["no_positive_rw"]) + len(excluded["repeated_drg"]) == want["rows"]
-    for col in ("drg", "rw", "name", "same_rate", "base_group", "special_review", "stable",
-                "low_k", "high_k"):
+    for col in (
+        "drg",
+        "rw",
+        "name",
+        "same_rate",
+        "base_group",
+        "special_review",
+        "stable",
+        "low_k",
+        "high_k",
+    ):
         assert col in t.columns
 
 
@@ -86,11 +104,14 @@ def test_pools_levels_rates_and_coefficients_are_read():
     assert c.coefficients == {"coefficient_3": 1.01, "coefficient_2": 0.91}
     l23 = read_city_table(CITY / "兰州2023.csv")
     assert l23.rates == {"rate_职工": 9986.9352}
-    assert set(l23.coefficients) == {"coefficient_省3甲", "coefficient_3甲", "coefficient_3",
-                                     "coefficient_2"}
+    assert set(l23.coefficients) == {"coefficient_省3甲", "coefficient_3甲", "coefficient_3", "coefficient_2"}
     ly = read_city_table(CITY / "临沂2022.csv")
-    assert [h.column for h in ly.headers][3:] == ["standard_职工_3", "standard_居民_3",
-                                                "standard_职工_2", "standard_居民_2"]
+    assert [h.column for h in ly.headers][3:] == [
+        "standard_职工_3",
+        "standard_居民_3",
+        "standard_职工_2",
+        "standard_居民_2",
+    ]
     # 0000 未入组: RW 0.2, 支付标准（三级职工）1973 → 9865 per RW, the table's implied rate
     assert ly.implied_rates["standard_职工_3"] == pytest.approx(1973 / 0.2)
     gx = read_city_table(CITY / "广西2022.csv")
@@ -114,8 +135,10 @@ def test_beijing_implied_rate_explains_every_row():
 @needs_shared
 def test_wuxi_base_groups_are_paid_the_first_level_rate_at_every_level():
     wx = read_city_table(CITY / "无锡2022.csv")
-    base = wx.standards.filter(pl.col("drg").is_in(
-        wx.table.filter("base_group")["drg"].implode()) & (pl.col("column") == "standard_3"))
+    base = wx.standards.filter(
+        pl.col("drg").is_in(wx.table.filter("base_group")["drg"].implode())
+        & (pl.col("column") == "standard_3")
+    )
     assert base.height == 25
     # e.g. a base group with RW r has 三级 standard r × 7,782 (一级's rate), not r × 13,060
     assert ((base["standard"] - base["rw"] * 7782).abs() < 0.01).all()
@@ -150,7 +173,8 @@ def test_hand_checked_mismatch(tmp_path):
     s = city.standards.sort("row")
     assert s["expected"].to_list() == pytest.approx([22000, 16500, 11000, 5000])
     assert s["tolerance"].to_list() == pytest.approx(
-        [0.555 + 1e-9 * std for std in (22000, 16600, 11000.5, 5000)])
+        [0.555 + 1e-9 * std for std in (22000, 16600, 11000.5, 5000)]
+    )
     assert s["mismatch"].to_list() == [False, True, False, False]
     m = city.mismatches.row(0, named=True)
     assert (m["drg"], m["difference"], m["rate_source"]) == ("BB11", pytest.approx(100), "published")
@@ -165,8 +189,9 @@ def test_real_table_with_one_standard_changed_is_caught(tmp_path):
     # the same row with 210270.1938 is 100 yuan off
     src = (CITY / "苏州2022.csv").read_bytes().decode("gb18030")
     assert "210170.1938,285831.4635" in src
-    changed = _table(tmp_path, src.replace("210170.1938,285831.4635",
-                                           "210270.1938,285831.4635", 1), "gb18030")
+    changed = _table(
+        tmp_path, src.replace("210170.1938,285831.4635", "210270.1938,285831.4635", 1), "gb18030"
+    )
     m = read_city_table(changed).mismatches
     assert m.select("drg", "column").rows() == [("AA19", "standard_1")]
     assert m["difference"].item() == pytest.approx(100, abs=0.01)

@@ -33,21 +33,53 @@ def test_group_command_csv_and_parquet_keep_rows(tmp_path):
     synth_cases("casemix-demo", 200, seed=6, layout="strings").write_csv(tmp_path / "in.csv")
     runner = CliRunner()
     demo = ["--scheme", "casemix-demo"]  # the cases were drawn from it
-    r1 = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet"),
-                              *demo])
+    r1 = runner.invoke(
+        main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet"), *demo]
+    )
     assert r1.exit_code == 0, r1.output
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out["case_id"].to_list() == cases["case_id"].to_list()
     assert {"mdc", "adrg", "drg", "severity", "status", "reason", "warnings"} <= set(out.columns)
-    r_key = runner.invoke(main, ["group", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "key.parquet"),
-                                 "--keep", "case_id,hospital_id", "--quiet", *demo])
+    r_key = runner.invoke(
+        main,
+        [
+            "group",
+            str(tmp_path / "in.parquet"),
+            "-o",
+            str(tmp_path / "key.parquet"),
+            "--keep",
+            "case_id,hospital_id",
+            "--quiet",
+            *demo,
+        ],
+    )
     assert r_key.exit_code == 0, r_key.output
     key = pl.read_parquet(tmp_path / "key.parquet")
-    assert key.columns == ["case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "status",
-                           "reason", "warnings"]
+    assert key.columns == [
+        "case_id",
+        "hospital_id",
+        "mdc",
+        "adrg",
+        "drg",
+        "severity",
+        "status",
+        "reason",
+        "warnings",
+    ]
     assert key.equals(out.select(key.columns))
-    r2 = runner.invoke(main, ["group", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
-                              "--engine", "reference", "--quiet", *demo])
+    r2 = runner.invoke(
+        main,
+        [
+            "group",
+            str(tmp_path / "in.csv"),
+            "-o",
+            str(tmp_path / "out.csv"),
+            "--engine",
+            "reference",
+            "--quiet",
+            *demo,
+        ],
+    )
     assert r2.exit_code == 0, r2.output
     assert pl.read_csv(tmp_path / "out.csv", infer_schema=False).height == 200
 

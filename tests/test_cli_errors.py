@@ -69,13 +69,16 @@ def test_report_on_ungrouped_cases_exits_2(tmp_path, cases):
     assert "no 'drg' column" in _one_error_line(res)
 
 
-@pytest.mark.parametrize("name, data, fragment", [
-    ("empty.csv", b"", "file is empty (0 bytes)"),
-    ("zero.parquet", b"", "file is empty (0 bytes)"),
-    ("corrupt.parquet", b"PAR1" + b"\x00" * 100, "cannot be read as Parquet"),
-    ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "line 3 has 3 fields where the header has 2"),
-    ("dup.csv", b"age,pdx,age\n1,A00,2\n", "line 1: duplicate column name 'age' (columns 1 and 3)"),
-])
+@pytest.mark.parametrize(
+    "name, data, fragment",
+    [
+        ("empty.csv", b"", "file is empty (0 bytes)"),
+        ("zero.parquet", b"", "file is empty (0 bytes)"),
+        ("corrupt.parquet", b"PAR1" + b"\x00" * 100, "cannot be read as Parquet"),
+        ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "line 3 has 3 fields where the header has 2"),
+        ("dup.csv", b"age,pdx,age\n1,A00,2\n", "line 1: duplicate column name 'age' (columns 1 and 3)"),
+    ],
+)
 def test_bad_files_are_input_errors(tmp_path, name, data, fragment):
     (tmp_path / name).write_bytes(data)
     with pytest.raises(InputError) as info:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests import strategies_drg as S
+from tests.tiny_scheme import write
 
 from casemix.drg import compile as C
 from casemix.drg import kernel as K
 from casemix.drg.reference import Case, _Context, holds, severity_levels
 from casemix.encode import code_index, encode_cases
 from casemix.scheme.rules import FIELDS, parse_rule
-from tests import strategies_drg as S
-from tests.tiny_scheme import write
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,9 @@ def test_code_tables_match_the_scheme(tiny):
         assert cs.cc_level[i] == C.LEVEL_BIT[level]
     # same table string → same id, for CC codes and principals alike
     i50, n17 = index.id_of("I50.000"), index.id_of("N17.900")
-    assert cs.pdx_table[i50] == cs.cc_table[i50] >= 0          # I50.000: table 7 both ways
+    assert cs.pdx_table[i50] == cs.cc_table[i50] >= 0  # I50.000: table 7 both ways
     assert cs.pdx_table[index.id_of("I21.000")] == cs.cc_table[index.id_of("J96.000")]  # table 5
-    assert cs.never_table == cs.cc_table[n17]                   # table 99 never excludes
+    assert cs.never_table == cs.cc_table[n17]  # table 99 never excludes
     assert cs.pdx_table[index.id_of("S06.000")] == -1
     # site attrs: head for S06.000, one shared id for both chest codes
     k = 0
@@ -68,7 +68,9 @@ def test_order_tables(tiny):
     assert cs.adrg_codes[cs.mdc_qy[4]] == "FQY"
     fqy = cs.mdc_qy[4]
     assert cs.out_has_drgs[fqy] == 1
-    assert [cs.drg_codes[cs.drg_out[d]] for d in range(cs.out_drg_start[fqy], cs.out_drg_start[fqy + 1])] == ["FQY9"]
+    assert [cs.drg_codes[cs.drg_out[d]] for d in range(cs.out_drg_start[fqy], cs.out_drg_start[fqy + 1])] == [
+        "FQY9"
+    ]
     aqy = cs.mdc_qy[0]  # AQY has no DRG rows: its DRG is its own code
     assert cs.out_has_drgs[aqy] == 0 and cs.drg_codes[cs.out_self_drg[aqy]] == "AQY"
     assert cs.drg_codes[cs.ungroupable_drg] == "0000"
@@ -76,36 +78,80 @@ def test_order_tables(tiny):
     assert cs.statuses == ("ok", "none", "bad")
     failures = C.failure_rules(tiny)
     assert cs.n_fail_all == len(failures)
-    assert [cs.reasons[r] for r in cs.fail_reason[:cs.n_fail_all]] == [r for _, r in failures]
+    assert [cs.reasons[r] for r in cs.fail_reason[: cs.n_fail_all]] == [r for _, r in failures]
     # then the failures a case without malformed fields can have
-    assert [cs.reasons[r] for r in cs.fail_reason[cs.n_fail_all:]] == [
-        r for rule, r in failures if not C._reads_malformed(rule)]
+    assert [cs.reasons[r] for r in cs.fail_reason[cs.n_fail_all :]] == [
+        r for rule, r in failures if not C._reads_malformed(rule)
+    ]
     assert cs.malformed_fields == ("sex", "age", "birth_weight", "diagnoses")
 
 
 # -- the program, run by the kernel's own predicate ------------------------------------
 
+
 def _run(prog, vals, starts, base, r, enc, i, levels):
     """Rule ``r`` of a compiled program on encoded case ``i``, by ``kernel._holds`` itself."""
     info, rows, mask, or_flag, _, _, site_attr = base.kernel_args()[:7]
-    return bool(K._holds(r, i, prog, vals, starts, info, rows, mask, or_flag, site_attr,
-                         enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off,
-                         enc.oproc_val, enc.fields, enc.present, enc.malformed, levels))
+    return bool(
+        K._holds(
+            r,
+            i,
+            prog,
+            vals,
+            starts,
+            info,
+            rows,
+            mask,
+            or_flag,
+            site_attr,
+            enc.pdx,
+            enc.sdx_off,
+            enc.sdx_val,
+            enc.pproc,
+            enc.oproc_off,
+            enc.oproc_val,
+            enc.fields,
+            enc.present,
+            enc.malformed,
+            levels,
+        )
+    )
 
 
-_ATOMS = ["true", "pdx in FR1.pdx", "sdx in MDCF.pdx", "dx in FA1.pdx", "pproc in FA1.pproc",
-          "proc in FK1.a", "proc in FK1.b", "pproc_or", "proc_or", "sites(MDCZ.pdx) >= 2",
-          "sites(MDCZ.pdx) == 1", "mcc", "cc", "age_days <= 28", "birth_weight != 0",
-          "sex == 1", "age >= 80", "los > 0", "discharge != 5"]
+_ATOMS = [
+    "true",
+    "pdx in FR1.pdx",
+    "sdx in MDCF.pdx",
+    "dx in FA1.pdx",
+    "pproc in FA1.pproc",
+    "proc in FK1.a",
+    "proc in FK1.b",
+    "pproc_or",
+    "proc_or",
+    "sites(MDCZ.pdx) >= 2",
+    "sites(MDCZ.pdx) == 1",
+    "mcc",
+    "cc",
+    "age_days <= 28",
+    "birth_weight != 0",
+    "sex == 1",
+    "age >= 80",
+    "los > 0",
+    "discharge != 5",
+]
 
 
 def _rule_text():
     atom = st.sampled_from(_ATOMS)
-    return st.recursive(atom, lambda inner: st.one_of(
-        inner.map(lambda e: f"!({e})"),
-        st.lists(inner, min_size=2, max_size=4).map(lambda es: "(" + " & ".join(es) + ")"),
-        st.lists(inner, min_size=2, max_size=4).map(lambda es: "(" + " | ".join(es) + ")"),
-    ), max_leaves=10)
+    return st.recursive(
+        atom,
+        lambda inner: st.one_of(
+            inner.map(lambda e: f"!({e})"),
+            st.lists(inner, min_size=2, max_size=4).map(lambda es: "(" + " & ".join(es) + ")"),
+            st.lists(inner, min_size=2, max_size=4).map(lambda es: "(" + " | ".join(es) + ")"),
+        ),
+        max_leaves=10,
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -118,12 +164,19 @@ def test_program_equals_reference_holds(tiny, text, row):
     prog, vals, starts = asm.arrays()
     case = row.draw(S.cases(S.pools(tiny)))
     enc = encode_cases(S.frame([case]), tiny)
-    ref_case = Case(pdx=case["pdx"], sdx=tuple(case["sdx"]), pproc=case["pproc"],
-                    oproc=tuple(case["oproc"]), **{f: case[f] for f in FIELDS},
-                    malformed=tuple(case["malformed"]))
+    ref_case = Case(
+        pdx=case["pdx"],
+        sdx=tuple(case["sdx"]),
+        pproc=case["pproc"],
+        oproc=tuple(case["oproc"]),
+        **{f: case[f] for f in FIELDS},
+        malformed=tuple(case["malformed"]),
+    )
     levels_set = severity_levels(ref_case, tiny)
     levels = sum(C.LEVEL_BIT[lv] for lv in levels_set)
-    assert _run(prog, vals, starts, base, r, enc, 0, levels) == holds(expr, _Context(ref_case, tiny, levels_set))
+    assert _run(prog, vals, starts, base, r, enc, 0, levels) == holds(
+        expr, _Context(ref_case, tiny, levels_set)
+    )
 
 
 def test_negated_predicate_is_one_instruction():
@@ -163,8 +216,11 @@ def test_validity_truth_table(tiny):
     plain = [r for r, _ in C.failure_rules(tiny) if not C._reads_malformed(r)]
     atoms, table = C._validity_table(plain)
     all_true = (1 << len(atoms)) - 1
-    sex2 = next(t for t, a in enumerate(atoms) if getattr(a, "op", None) == "==" and a.field == "sex"
-                and a.value == 2.0)
+    sex2 = next(
+        t
+        for t, a in enumerate(atoms)
+        if getattr(a, "op", None) == "==" and a.field == "sex" and a.value == 2.0
+    )
     # every atom true is impossible data (sex 1 and 2) but a valid key: no check fails
     assert table[all_true] == -1
     assert table[0] == 0  # nothing present: the first check (sex missing) fails

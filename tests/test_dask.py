@@ -14,12 +14,18 @@ import os
 import numpy as np
 import pytest
 
-dd = pytest.importorskip("dask.dataframe", reason="casemix.dask tests need dask[dataframe] "
-                         "(pip install 'casemix[dask]'; the README's test command "
-                         "pip install -e '.[test,dask]' installs it)")
-distributed = pytest.importorskip("distributed", reason="casemix.dask tests need distributed "
-                                  "(pip install 'casemix[dask]'; the README's test command "
-                                  "pip install -e '.[test,dask]' installs it)")
+dd = pytest.importorskip(
+    "dask.dataframe",
+    reason="casemix.dask tests need dask[dataframe] "
+    "(pip install 'casemix[dask]'; the README's test command "
+    "pip install -e '.[test,dask]' installs it)",
+)
+distributed = pytest.importorskip(
+    "distributed",
+    reason="casemix.dask tests need distributed "
+    "(pip install 'casemix[dask]'; the README's test command "
+    "pip install -e '.[test,dask]' installs it)",
+)
 
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
@@ -30,10 +36,10 @@ from polars.testing import assert_frame_equal  # noqa: E402
 import casemix  # noqa: E402
 import casemix.dask as cd  # noqa: E402
 from casemix.budget import HighCost, Policy, Readmission, SpecialCases  # noqa: E402
-from casemix.payment.monthly import MonthlyConfig  # noqa: E402
-from casemix.payment.outliers import OutliersConfig  # noqa: E402
 from casemix.dask._cluster import worker_env  # noqa: E402
 from casemix.errors import InputError, PolicyError  # noqa: E402
+from casemix.payment.monthly import MonthlyConfig  # noqa: E402
+from casemix.payment.outliers import OutliersConfig  # noqa: E402
 from casemix.settle import settle  # noqa: E402
 from casemix.synth import synth_cases  # noqa: E402
 from casemix.weights import compute_weights  # noqa: E402
@@ -41,17 +47,32 @@ from casemix.weights import compute_weights  # noqa: E402
 SCHEME = "casemix-demo"
 N_VALID, N_INVALID, N_READMIT = 1500, 40, 60
 GROUP_COLS = ["mdc", "adrg", "drg", "severity", "status", "reason", "warnings"]
-MONEY = ["payment_fen", "point_payment_fen", "at_cost_fen", "reserve_fen", "prepaid_fen",
-         "clearing_fen", "cost_fen", "surplus_fen", "budget_fen", "point_budget_fen"]
+MONEY = [
+    "payment_fen",
+    "point_payment_fen",
+    "at_cost_fen",
+    "reserve_fen",
+    "prepaid_fen",
+    "clearing_fen",
+    "cost_fen",
+    "surplus_fen",
+    "budget_fen",
+    "point_budget_fen",
+]
 
 
 @pytest.fixture(scope="module")
 def client():
     # warm numba's on-disk cache here, before the workers start, so that they only read it
     cd.warm_numba_cache()
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       env=worker_env())
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env=worker_env(),
+    )
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -67,16 +88,19 @@ def _cases() -> pd.DataFrame:
     base = base.with_columns(
         pl.Series("patient_id", [f"P{i:05d}" for i in range(base.height)]),
         pl.Series("admission_date", start.astype("datetime64[D]")).cast(pl.Date),
-        pl.Series("discharge_date", (start + los.astype("timedelta64[D]"))).cast(pl.Date))
+        pl.Series("discharge_date", (start + los.astype("timedelta64[D]"))).cast(pl.Date),
+    )
     # the last N_INVALID rows: no diagnosis at all, so no group (an all-invalid partition)
-    invalid = base.slice(N_VALID).with_columns(pl.lit(None, pl.String).alias("pdx"),
-                                               pl.lit([], pl.List(pl.String)).alias("sdx"))
+    invalid = base.slice(N_VALID).with_columns(
+        pl.lit(None, pl.String).alias("pdx"), pl.lit([], pl.List(pl.String)).alias("sdx")
+    )
     valid = base.slice(0, N_VALID)
     # readmissions: copies of early cases 5 days after their discharge, same hospital and codes
     again = valid.slice(0, N_READMIT).with_columns(
         (pl.lit("R") + pl.col("case_id")).alias("case_id"),
         (pl.col("discharge_date") + pl.duration(days=5)).alias("admission_date"),
-        (pl.col("discharge_date") + pl.duration(days=9)).alias("discharge_date"))
+        (pl.col("discharge_date") + pl.duration(days=9)).alias("discharge_date"),
+    )
     frame = pl.concat([valid, invalid, again])
     return frame.to_pandas(use_pyarrow_extension_array=True)
 
@@ -100,14 +124,13 @@ def _slices(k: int) -> list[tuple[int, int]]:
 
 
 def _take(frame: pd.DataFrame, bounds: tuple[int, int]) -> pd.DataFrame:
-    return frame.iloc[bounds[0]:bounds[1]]
+    return frame.iloc[bounds[0] : bounds[1]]
 
 
 def _dask(frame: pd.DataFrame, k: int):
     parts = _slices(k)
     assert sum(b - a for a, b in parts) == len(frame)
-    return dd.from_map(_take, [frame] * len(parts), parts, meta=frame.iloc[:0],
-                       enforce_metadata=False)
+    return dd.from_map(_take, [frame] * len(parts), parts, meta=frame.iloc[:0], enforce_metadata=False)
 
 
 def _policy(cases: pd.DataFrame, **changes) -> Policy:
@@ -124,11 +147,13 @@ def test_region_wide_rules_refused(client, cases, grouped):
     with pytest.raises(PolicyError, match="special_cases.*region-wide.*settle in memory"):
         cd.settle(ddf, _policy(cases, special=special), weights=compute_weights(grouped))
     with pytest.raises(PolicyError, match=r"monthly.*settle in memory"):
-        cd.settle(ddf, _policy(cases, monthly=MonthlyConfig(enabled=True)),
-                  weights=compute_weights(grouped))
+        cd.settle(ddf, _policy(cases, monthly=MonthlyConfig(enabled=True)), weights=compute_weights(grouped))
     with pytest.raises(PolicyError, match="level_mean"):
-        cd.settle(ddf, _policy(cases, outliers=OutliersConfig(reference="level_mean")),
-                  weights=compute_weights(grouped))
+        cd.settle(
+            ddf,
+            _policy(cases, outliers=OutliersConfig(reference="level_mean")),
+            weights=compute_weights(grouped),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +188,7 @@ def test_group_equals_in_memory(client, cases, grouped, k):
         assert got[c].astype(str).tolist() == grouped[c].astype(str).tolist(), c
     assert got["case_id"].tolist() == cases["case_id"].tolist()
     # the invalid block really is invalid, so that partition holds no grouped case
-    assert set(got["drg"].iloc[N_VALID:N_VALID + N_INVALID]) <= {"0000", ""}
+    assert set(got["drg"].iloc[N_VALID : N_VALID + N_INVALID]) <= {"0000", ""}
 
 
 def test_dip_group_equals_in_memory(client, cases):
@@ -201,8 +226,7 @@ def test_settle_policy_variant(client, cases, grouped):
     weights = compute_weights(grouped)
     policy = _policy(cases, ungroupable="points", quality_reserve=0.05, prepayment_share=0.9)
     mem = settle(grouped, policy, weights=weights)
-    dist = cd.settle(cd.group(_dask(cases, 3), scheme=SCHEME), policy, weights=weights,
-                     persist=False)
+    dist = cd.settle(cd.group(_dask(cases, 3), scheme=SCHEME), policy, weights=weights, persist=False)
     _same(mem.cases, dist.cases.compute(), exact=["payment_fen"])
     _same(mem.hospitals, dist.hospitals, exact=MONEY)
     _same(mem.region, dist.region, exact=MONEY)
@@ -214,7 +238,8 @@ def test_settle_points_column_without_case_id(client, cases, grouped):
     # hospital_id categorical: the shuffle by hospital must cope with dictionary dtypes
     g = grouped.drop(columns=["case_id"]).assign(
         pts=np.round(np.random.default_rng(2).gamma(2.0, 40.0, len(grouped)), 4),
-        hospital_id=grouped["hospital_id"].astype(str).astype("category"))
+        hospital_id=grouped["hospital_id"].astype(str).astype("category"),
+    )
     policy = _policy(cases).replace(points_per_rw=1.0)
     weights = compute_weights(grouped)
     mem = settle(g, policy, points="pts", weights=weights)
@@ -224,8 +249,10 @@ def test_settle_points_column_without_case_id(client, cases, grouped):
 
 
 @settings(max_examples=80, deadline=None)
-@given(values=st.lists(st.floats(0, 1e6, allow_nan=False), max_size=700),
-       cuts=st.lists(st.integers(0, 700), max_size=6))
+@given(
+    values=st.lists(st.floats(0, 1e6, allow_nan=False), max_size=700),
+    cuts=st.lists(st.integers(0, 700), max_size=6),
+)
 def test_pairwise_total_is_numpys_sum(values, cuts):
     # the region's total points: numpy's sum rebuilt from partitions, bit for bit
     from casemix.dask._pairwise import partition_pieces, total
@@ -251,14 +278,25 @@ def test_benefits_equal_in_memory(client, k):
     from casemix import benefits as bf
 
     # with a list column, as a grouped frame has: it is not shuffled, and comes back untouched
-    frame = bf.synthetic_cases(3000, 700, seed=4).with_columns(
-        pl.concat_list(pl.col("patient_id").cast(pl.String)).alias("sdx")).to_pandas(
-        use_pyarrow_extension_array=True)
+    frame = (
+        bf.synthetic_cases(3000, 700, seed=4)
+        .with_columns(pl.concat_list(pl.col("patient_id").cast(pl.String)).alias("sdx"))
+        .to_pandas(use_pyarrow_extension_array=True)
+    )
     policy = bf.load_policy("illustrative")
     mem = bf.simulate(frame, policy)
-    ddf = dd.from_map(_take, [frame] * k, [(int(a), int(b)) for a, b in zip(
-        np.linspace(0, len(frame), k + 1)[:-1], np.linspace(0, len(frame), k + 1)[1:],
-        strict=True)], meta=frame.iloc[:0], enforce_metadata=False)
+    ddf = dd.from_map(
+        _take,
+        [frame] * k,
+        [
+            (int(a), int(b))
+            for a, b in zip(
+                np.linspace(0, len(frame), k + 1)[:-1], np.linspace(0, len(frame), k + 1)[1:], strict=True
+            )
+        ],
+        meta=frame.iloc[:0],
+        enforce_metadata=False,
+    )
     got = cd.benefits(ddf, policy).compute()
     for c in bf.OUTPUT_COLUMNS:
         assert got[c].tolist() == mem[c].tolist(), c
@@ -280,14 +318,12 @@ def test_errors_name_the_row(client, cases, grouped):
     # ratio form: the at-cost cases' fund part alone exceeds a 1-yuan budget (under the actual
     # form the synthetic cases' patient shares would cover them)
     with pytest.raises(PolicyError, match="exceed the budget"):
-        cd.settle(_dask(grouped, 3), _policy(cases).replace(budget=1, point_form="ratio"),
-                  weights=weights)
+        cd.settle(_dask(grouped, 3), _policy(cases).replace(budget=1, point_form="ratio"), weights=weights)
     with pytest.raises(InputError, match="dask.dataframe.DataFrame"):
         cd.group(cases)
     # group means of the settled year itself are a region-wide reduction this version refuses
     with pytest.raises(InputError, match="HighCost.mean"):
-        cd.settle(_dask(grouped, 3), _policy(cases, high_cost=HighCost(mean="cases")),
-                  weights=weights)
+        cd.settle(_dask(grouped, 3), _policy(cases, high_cost=HighCost(mean="cases")), weights=weights)
     with pytest.raises(InputError, match="mean_cost"):
         cd.settle(_dask(grouped, 3), _policy(cases), weights=weights.table[["drg", "rw"]])
     with pytest.raises(InputError, match="same_hospital"):
@@ -307,8 +343,14 @@ def test_workers_use_one_numba_thread_and_the_warm_cache(client, cases):
         assert misses == 0  # loaded from the cache warmed before the workers started
 
 
-@pytest.mark.parametrize("spec, want", [("local:3", ("local", 3)), ("local", ("local", 2)),
-                                        ("tcp://10.0.0.5:8786", ("tcp", "tcp://10.0.0.5:8786"))])
+@pytest.mark.parametrize(
+    "spec, want",
+    [
+        ("local:3", ("local", 3)),
+        ("local", ("local", 2)),
+        ("tcp://10.0.0.5:8786", ("tcp", "tcp://10.0.0.5:8786")),
+    ],
+)
 def test_parse_spec(spec, want):
     assert cd.parse_spec(spec) == want
 
@@ -341,8 +383,9 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     weights = compute_weights(grouped)
     pl.from_pandas(weights.table).write_parquet(tmp_path / "weights.parquet")
     policy = _policy(cases)
-    s, paths = settle_on_dask(tmp_path / "grouped", tmp_path / "settled", policy, spec,
-                              weights_path=tmp_path / "weights.parquet")
+    s, paths = settle_on_dask(
+        tmp_path / "grouped", tmp_path / "settled", policy, spec, weights_path=tmp_path / "weights.parquet"
+    )
     mem = settle(grouped, policy, weights=compute_weights(grouped))
     got = pl.read_parquet(paths["cases"] / "*.parquet")
     assert got["payment_fen"].to_list() == mem.cases["payment_fen"].tolist()
@@ -351,8 +394,19 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     assert pl.read_parquet(paths["region"])["budget_check"][0]
 
     # a column projection of a Parquet folder: dask fuses its small files into fewer partitions
-    cols = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total_cost", "los",
-            "discharge", "patient_id", "admission_date", "discharge_date"]
+    cols = [
+        "case_id",
+        "hospital_id",
+        "hospital_level",
+        "drg",
+        "adrg",
+        "total_cost",
+        "los",
+        "discharge",
+        "patient_id",
+        "admission_date",
+        "discharge_date",
+    ]
     # and the money columns settlement reads (the patient share changes every fund payment)
     cols += [c for c in ("pdx", "insurance_type", "patient_share", "fund_paid") if c in grouped]
     narrow = dd.read_parquet(str(tmp_path / "grouped"), dtype_backend="pyarrow")[cols]

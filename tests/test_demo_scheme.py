@@ -38,10 +38,18 @@ def _num(text: str):
 def _case(r: dict) -> Case:
     dx = [c for c in r["diagnoses"].split("|")] if r["diagnoses"] else []
     px = [c for c in r["procedures"].split("|")] if r["procedures"] else []
-    return Case(pdx=dx[0] or None if dx else None, sdx=tuple(c for c in dx[1:] if c),
-                pproc=px[0] or None if px else None, oproc=tuple(c for c in px[1:] if c),
-                sex=_num(r["sex"]), age=_num(r["age"]), age_days=_num(r["age_days"]),
-                birth_weight=_num(r["birth_weight"]), los=_num(r["los"]), discharge=_num(r["discharge"]))
+    return Case(
+        pdx=dx[0] or None if dx else None,
+        sdx=tuple(c for c in dx[1:] if c),
+        pproc=px[0] or None if px else None,
+        oproc=tuple(c for c in px[1:] if c),
+        sex=_num(r["sex"]),
+        age=_num(r["age"]),
+        age_days=_num(r["age_days"]),
+        birth_weight=_num(r["birth_weight"]),
+        los=_num(r["los"]),
+        discharge=_num(r["discharge"]),
+    )
 
 
 def test_demo_is_the_default_and_covers_26_mdcs(demo):
@@ -52,16 +60,25 @@ def test_demo_is_the_default_and_covers_26_mdcs(demo):
 
 
 def test_demo_uses_every_construct_of_the_format(demo):
-    rules = [m.rule for m in demo.mdcs] + [a.rule for v in demo.adrgs.values() for a in v] + \
-            [d.rule for v in demo.drgs.values() for d in v] + \
-            [r for c in demo.checks for r in (c.when, c.rule) if r is not None]
+    rules = (
+        [m.rule for m in demo.mdcs]
+        + [a.rule for v in demo.adrgs.values() for a in v]
+        + [d.rule for v in demo.drgs.values() for d in v]
+        + [r for c in demo.checks for r in (c.when, c.rule) if r is not None]
+    )
     nodes = [n for r in rules for n in walk(r)]
     kinds = {type(n) for n in nodes}
     assert {TrueRule, InList, OrProc, Sites, Compare, Severity, Not, And, Or} <= kinds
     assert {n.target for n in nodes if isinstance(n, InList)} == {"pdx", "sdx", "dx", "pproc", "proc"}
     assert {n.principal_only for n in nodes if isinstance(n, OrProc)} == {True, False}
     assert {n.field for n in nodes if isinstance(n, Compare)} == {
-        "sex", "age", "age_days", "birth_weight", "los", "discharge"}
+        "sex",
+        "age",
+        "age_days",
+        "birth_weight",
+        "los",
+        "discharge",
+    }
     assert {n.op for n in nodes if isinstance(n, (Compare, Sites))} == {"<", "<=", "==", "!=", ">=", ">"}
     assert {n.level for n in nodes if isinstance(n, Severity)} == {"MCC", "CC"}
     assert demo.ambiguous_group and demo.mdc_fallthrough and demo.never_excluded_table
@@ -100,8 +117,9 @@ def test_hand_worked_examples_on_the_batch_engine_with_severity(demo):
     out = casemix.group(expected.drop(COLUMNS), scheme=demo, engine="batch")
     assert out["case_id"].to_list() == expected["case_id"].to_list()
     got = out.select(COLUMNS).fill_null("").rows()
-    assert [(cid, g) for cid, g, e in zip(expected["case_id"], got, expected.select(COLUMNS).rows())
-            if g != e] == []
+    assert [
+        (cid, g) for cid, g, e in zip(expected["case_id"], got, expected.select(COLUMNS).rows()) if g != e
+    ] == []
     with open(EXAMPLES, encoding="utf-8") as fh:
         ref = [group_case(_case(r), demo).severity for r in csv.DictReader(fh)]
     sev = out["severity"].fill_null("").to_list()

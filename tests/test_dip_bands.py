@@ -9,25 +9,65 @@ from casemix.dip.scores import subtype_labels
 
 # (age in years, age in days, expected band); 18-64 is the reference band
 AGES = [
-    (65.0, None, "65+"), (64.0, None, "18-64"), (64.99, None, "18-64"), (66.0, None, "65+"),
-    (18.0, None, "18-64"), (17.0, None, "7-17"), (7.0, None, "7-17"), (6.0, None, "1-6"),
-    (6.5, None, "7-17"), (1.0, None, "1-6"),
-    (0.0, 0.0, "0-28d"), (0.0, 28.0, "0-28d"), (0.0, 29.0, "29d-1y"), (0.0, 364.0, "29d-1y"),
-    (None, 28.0, "0-28d"), (None, 29.0, "29d-1y"), (0.5, None, "29d-1y"), (None, None, None),
+    (65.0, None, "65+"),
+    (64.0, None, "18-64"),
+    (64.99, None, "18-64"),
+    (66.0, None, "65+"),
+    (18.0, None, "18-64"),
+    (17.0, None, "7-17"),
+    (7.0, None, "7-17"),
+    (6.0, None, "1-6"),
+    (6.5, None, "7-17"),
+    (1.0, None, "1-6"),
+    (0.0, 0.0, "0-28d"),
+    (0.0, 28.0, "0-28d"),
+    (0.0, 29.0, "29d-1y"),
+    (0.0, 364.0, "29d-1y"),
+    (None, 28.0, "0-28d"),
+    (None, 29.0, "29d-1y"),
+    (0.5, None, "29d-1y"),
+    (None, None, None),
 ]
 # ICU days -> band: under 2 none; 2-7, 8-14, 15-30, 31+
-ICU = [(None, "none"), (0.0, "none"), (1.0, "none"), (2.0, "2-7"), (7.0, "2-7"), (8.0, "8-14"),
-       (14.0, "8-14"), (15.0, "15-30"), (30.0, "15-30"), (31.0, "31+"), (200.0, "31+")]
+ICU = [
+    (None, "none"),
+    (0.0, "none"),
+    (1.0, "none"),
+    (2.0, "2-7"),
+    (7.0, "2-7"),
+    (8.0, "8-14"),
+    (14.0, "8-14"),
+    (15.0, "15-30"),
+    (30.0, "15-30"),
+    (31.0, "31+"),
+    (200.0, "31+"),
+]
 
 
 def _frame(n, **cols):
-    base = {"pdx": ["J18.900"] * n, "sdx": [[] for _ in range(n)], "pproc": [None] * n,
-            "oproc": [[] for _ in range(n)], "age": [40.0] * n, "age_days": [None] * n,
-            "discharge": [1.0] * n, "los": [4.0] * n, "icu_days": [None] * n}
+    base = {
+        "pdx": ["J18.900"] * n,
+        "sdx": [[] for _ in range(n)],
+        "pproc": [None] * n,
+        "oproc": [[] for _ in range(n)],
+        "age": [40.0] * n,
+        "age_days": [None] * n,
+        "discharge": [1.0] * n,
+        "los": [4.0] * n,
+        "icu_days": [None] * n,
+    }
     base.update(cols)
-    return pl.DataFrame(base, schema_overrides={
-        "sdx": pl.List(pl.String), "oproc": pl.List(pl.String), "pproc": pl.String,
-        "age": pl.Float64, "age_days": pl.Float64, "icu_days": pl.Float64})
+    return pl.DataFrame(
+        base,
+        schema_overrides={
+            "sdx": pl.List(pl.String),
+            "oproc": pl.List(pl.String),
+            "pproc": pl.String,
+            "age": pl.Float64,
+            "age_days": pl.Float64,
+            "icu_days": pl.Float64,
+        },
+    )
 
 
 def test_age_and_newborn_band_boundaries():

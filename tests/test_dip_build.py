@@ -11,15 +11,27 @@ from casemix import dip
 from casemix.dip import synth
 from casemix.dip.build import case_keys, coverage_threshold, related_gains
 
-SCHEMA = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
-          "oproc": pl.List(pl.String), "total_cost": pl.Float64}
+SCHEMA = {
+    "pdx": pl.String,
+    "sdx": pl.List(pl.String),
+    "pproc": pl.String,
+    "oproc": pl.List(pl.String),
+    "total_cost": pl.Float64,
+}
 
 
 def cases(rows):
     """(pdx, pproc, oproc, cost) rows → canonical frame."""
-    return pl.DataFrame({"pdx": [r[0] for r in rows], "sdx": [[] for _ in rows],
-                         "pproc": [r[1] for r in rows], "oproc": [r[2] for r in rows],
-                         "total_cost": [float(r[3]) for r in rows]}, schema=SCHEMA)
+    return pl.DataFrame(
+        {
+            "pdx": [r[0] for r in rows],
+            "sdx": [[] for _ in rows],
+            "pproc": [r[1] for r in rows],
+            "oproc": [r[2] for r in rows],
+            "total_cost": [float(r[3]) for r in rows],
+        },
+        schema=SCHEMA,
+    )
 
 
 def worked_example(n=20):
@@ -43,7 +55,9 @@ def test_related_procedure_worked_example():
     cat = dip.build_catalog(h, threshold=15)
     core = [g for g in cat.groups if g.type != "comprehensive"]
     assert [(g.dx_key.text, g.main, g.related) for g in core] == [
-        ("K35.3", ("47.0100",), ()), ("K35.3", ("47.0100",), ("54.5100",))]
+        ("K35.3", ("47.0100",), ()),
+        ("K35.3", ("47.0100",), ("54.5100",)),
+    ]
     # the +2.91% cases stay in the base group, the +56.97% cases split
     out = dip.group(h, cat)
     base_id, split_id = core[0].group, core[1].group
@@ -59,17 +73,16 @@ def test_related_procedure_worked_example():
 def test_gain_threshold_is_a_parameter():
     h = worked_example()
     cat = dip.build_catalog(h, threshold=15, related_gain=0.02)
-    assert sorted(g.related for g in cat.groups if g.type == "core") == [
-        (), ("54.5100",), ("99.0400",)]
+    assert sorted(g.related for g in cat.groups if g.type == "core") == [(), ("54.5100",), ("99.0400",)]
     cat = dip.build_catalog(h, threshold=15, related_gain=0.60)
     assert [g.related for g in cat.groups if g.type == "core"] == [()]
 
 
 def test_small_keys_fold_into_comprehensive_groups():
     rows = [("K35.300", "47.0100", [], 20_000)] * 20
-    rows += [("K35.900", "47.0100", ["45.2300"], 9_000)] * 3     # rare: main 相关手术
-    rows += [("K35.900", "45.2300", [], 7_000)] * 2             # rare: 诊断性操作
-    rows += [("R50.900", None, [], 100)]                       # may not be principal
+    rows += [("K35.900", "47.0100", ["45.2300"], 9_000)] * 3  # rare: main 相关手术
+    rows += [("K35.900", "45.2300", [], 7_000)] * 2  # rare: 诊断性操作
+    rows += [("R50.900", None, [], 100)]  # may not be principal
     h = cases(rows)
     cat = dip.build_catalog(h, threshold=15)
     comp = {(g.dx_key.text, g.attribute): g for g in cat.groups if g.type == "comprehensive"}
@@ -111,13 +124,24 @@ def test_built_catalog_round_trips_through_a_folder(tmp_path):
     h = synth.history(1_500, years=(2022, 2023), seed=4)
     cat = dip.build_catalog(h, threshold=20)
     back = dip.load_catalog(dip.write_catalog(cat, tmp_path / "built"))
-    assert [(g.group, g.score, g.n, g.mean_cost, g.cv) for g in back.groups] == \
-           [(g.group, g.score, g.n, g.mean_cost, g.cv) for g in cat.groups]
+    assert [(g.group, g.score, g.n, g.mean_cost, g.cv) for g in back.groups] == [
+        (g.group, g.score, g.n, g.mean_cost, g.cv) for g in cat.groups
+    ]
     assert dip.group(h, back)["dip_group"].equals(dip.group(h, cat)["dip_group"])
 
 
-DX = ["K35.300", "K35.301", "K35.800", "K80.100", "I10.x00", "J18.900", "Z51.100",
-      "R50.900", "K35", "A16.200"]
+DX = [
+    "K35.300",
+    "K35.301",
+    "K35.800",
+    "K80.100",
+    "I10.x00",
+    "J18.900",
+    "Z51.100",
+    "R50.900",
+    "K35",
+    "A16.200",
+]
 PX = ["47.0100", "47.0901", "54.5100", "99.0400", "88.5500", "99.1800", "36.0700", "X1"]
 
 
@@ -127,11 +151,15 @@ def histories(draw):
     rows = []
     for _ in range(n):
         procs = draw(st.lists(st.sampled_from(PX), max_size=3))
-        rows.append((draw(st.sampled_from(DX)), procs[0] if procs else None, procs[1:],
-                     draw(st.floats(100, 50_000))))
+        rows.append(
+            (draw(st.sampled_from(DX)), procs[0] if procs else None, procs[1:], draw(st.floats(100, 50_000)))
+        )
     h = cases(rows)
-    return h.with_columns(sdx=pl.Series([draw(st.lists(st.sampled_from(DX), max_size=2))
-                                         for _ in range(n)], dtype=pl.List(pl.String)))
+    return h.with_columns(
+        sdx=pl.Series(
+            [draw(st.lists(st.sampled_from(DX), max_size=2)) for _ in range(n)], dtype=pl.List(pl.String)
+        )
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -142,8 +170,9 @@ def test_core_keys_group_into_their_own_groups(h, threshold, gain):
     counts = keys.group_by("key", "main").len()
     core = {(k, m) for k, m, n in counts.iter_rows() if k is not None and n >= threshold}
     out = dip.group(h, cat)
-    for (key, main), gid, status in zip(keys.select("key", "main").iter_rows(),
-                                        out["dip_group"], out["status"], strict=True):
+    for (key, main), gid, status in zip(
+        keys.select("key", "main").iter_rows(), out["dip_group"], out["status"], strict=True
+    ):
         # every case is in exactly one group or has a reason; only ungroupable diagnoses fail
         assert (gid is None) == (status == "ungrouped") == (key is None)
         if (key, main) in core:
@@ -158,8 +187,7 @@ def test_subtype_coefficients_kept_where_they_cut_cv():
     rows = [("K35.300", "47.0100", [], c) for c in (10_000, 11_000, 9_000, 10_000) * 5]
     rows += [("K35.300", "47.0100", [], c) for c in (30_000, 31_000, 29_000, 30_000) * 5]
     rows += [("I10.x00", None, [], c) for c in (4_000, 6_000) * 20]
-    h = cases(rows).with_columns(age=pl.Series([40.0] * 20 + [70.0] * 20
-                                               + [40.0, 70.0, 70.0, 40.0] * 10))
+    h = cases(rows).with_columns(age=pl.Series([40.0] * 20 + [70.0] * 20 + [40.0, 70.0, 70.0, 40.0] * 10))
     cat = dip.build_catalog(h, threshold=15)
     k35 = next(g.group for g in cat.groups if g.dx_key.text == "K35.3")
     # 18-64 is the reference band: no coefficient is written for it (DIP 3.0 draft §5.2 二)
@@ -170,7 +198,7 @@ def test_subtype_coefficients_kept_where_they_cut_cv():
     from casemix.dip.settle import case_scores
 
     out = case_scores(dip.group(h, cat), catalog=cat)
-    assert out["dip_subtype_coefficient"][0] == 1.0          # an ordinary adult
+    assert out["dip_subtype_coefficient"][0] == 1.0  # an ordinary adult
     assert out["dip_subtype_coefficient"][20] == cat.subtypes[(k35, "age", "65+")]
     assert out["dip_subtype_coefficient"][40] == 1.0
     # the high-cost rule compares a sub-typed case with its sub-type's mean
@@ -191,12 +219,16 @@ def k35_mean(cat, gid):
 
 def test_build_from_a_raw_csv_layout(tmp_path):
     h = worked_example()
-    raw = h.select(pl.col("pdx").alias("主要诊断编码"), pl.col("pproc").alias("主要手术操作编码"),
-                   pl.col("oproc").list.join("|").alias("其他手术操作编码"),
-                   pl.col("total_cost").cast(pl.String).alias("总费用"))
+    raw = h.select(
+        pl.col("pdx").alias("主要诊断编码"),
+        pl.col("pproc").alias("主要手术操作编码"),
+        pl.col("oproc").list.join("|").alias("其他手术操作编码"),
+        pl.col("total_cost").cast(pl.String).alias("总费用"),
+    )
     path = tmp_path / "history.csv"
     raw.write_csv(path)
     from_csv = dip.build_catalog(path, threshold=15)
     direct = dip.build_catalog(h, threshold=15)
-    assert [(g.dx_key.text, g.main, g.related, g.n) for g in from_csv.groups] == \
-           [(g.dx_key.text, g.main, g.related, g.n) for g in direct.groups]
+    assert [(g.dx_key.text, g.main, g.related, g.n) for g in from_csv.groups] == [
+        (g.dx_key.text, g.main, g.related, g.n) for g in direct.groups
+    ]

@@ -16,23 +16,39 @@ def test_build_group_settle_commands(tmp_path):
     hist = tmp_path / "history.parquet"
     h.write_parquet(hist)
     runner = CliRunner()
-    r = runner.invoke(dip_cli, ["build", str(hist), "-o", str(tmp_path / "cat"),
-                                "--threshold", "10", "--scheme", "casemix-demo"])
+    r = runner.invoke(
+        dip_cli,
+        ["build", str(hist), "-o", str(tmp_path / "cat"), "--threshold", "10", "--scheme", "casemix-demo"],
+    )
     assert r.exit_code == 0, r.output
     cat = dip.load_catalog(tmp_path / "cat")
     assert any(g.type == "core" for g in cat.groups)
     assert (tmp_path / "cat" / "NOTICE").is_file()
 
-    r = runner.invoke(dip_cli, ["group", str(hist), "--catalog", str(tmp_path / "cat"),
-                                "-o", str(tmp_path / "grouped.parquet")])
+    r = runner.invoke(
+        dip_cli,
+        ["group", str(hist), "--catalog", str(tmp_path / "cat"), "-o", str(tmp_path / "grouped.parquet")],
+    )
     assert r.exit_code == 0, r.output
     out = pl.read_parquet(tmp_path / "grouped.parquet")
     assert out.height == h.height
     assert out["case_id"].to_list() == h["case_id"].to_list()
 
-    r = runner.invoke(dip_cli, ["settle", str(tmp_path / "grouped.parquet"), "--fund",
-                                "1000000", "--fund-ratio", "0.7", "--catalog",
-                                str(tmp_path / "cat"), "-o", str(tmp_path / "settled")])
+    r = runner.invoke(
+        dip_cli,
+        [
+            "settle",
+            str(tmp_path / "grouped.parquet"),
+            "--fund",
+            "1000000",
+            "--fund-ratio",
+            "0.7",
+            "--catalog",
+            str(tmp_path / "cat"),
+            "-o",
+            str(tmp_path / "settled"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     hosp = pl.read_csv(tmp_path / "settled" / "hospitals.csv")
     assert hosp["point_payment_fen"].sum() == 100_000_000

@@ -13,20 +13,33 @@ from hypothesis import strategies as st
 
 import casemix.dip as dip
 from casemix.dip.scores import subtype_coefficients, subtype_labels, year_weights_for
-from casemix.dip.settle import (CostRules, case_scores, high_cost_score, low_cost_score,
-                                optimal_interval_point_value, optimised_point_value,
-                                settlement_point_value, year_start_point_value)
+from casemix.dip.settle import (
+    CostRules,
+    case_scores,
+    high_cost_score,
+    low_cost_score,
+    optimal_interval_point_value,
+    optimised_point_value,
+    settlement_point_value,
+    year_start_point_value,
+)
 from casemix.errors import InputError, PolicyError
 
 
 def grouped(rows, **extra):
     """(hospital, group, type, score, cost) rows → a grouped frame."""
-    d = {"case_id": [str(i + 1) for i in range(len(rows))],
-         "hospital_id": [r[0] for r in rows], "dip_group": [r[1] for r in rows],
-         "dip_type": [r[2] for r in rows], "dip_score": [r[3] for r in rows],
-         "total_cost": [float(r[4]) for r in rows], **extra}
-    return pl.DataFrame(d, schema_overrides={"dip_group": pl.String, "dip_type": pl.String,
-                                             "dip_score": pl.Float64})
+    d = {
+        "case_id": [str(i + 1) for i in range(len(rows))],
+        "hospital_id": [r[0] for r in rows],
+        "dip_group": [r[1] for r in rows],
+        "dip_type": [r[2] for r in rows],
+        "dip_score": [r[3] for r in rows],
+        "total_cost": [float(r[4]) for r in rows],
+        **extra,
+    }
+    return pl.DataFrame(
+        d, schema_overrides={"dip_group": pl.String, "dip_type": pl.String, "dip_score": pl.Float64}
+    )
 
 
 MEANS = pl.DataFrame({"dip_group": ["G1", "G2"], "mean_cost": [10_000.0, 5_000.0]})
@@ -44,15 +57,30 @@ def test_high_low_cost_formulas_by_hand():
 
 
 def test_case_scores_classes():
-    g = grouped([("H1", "G1", "core", 1000.0, 30_000), ("H1", "G1", "core", 1000.0, 4_000),
-                 ("H1", "G1", "core", 1000.0, 10_000), ("H1", "G1", "core", 1000.0, 60_000),
-                 ("H1", "G2", "core", 500.0, 10_000), ("H1", "G1", "core", 1000.0, 20_000),
-                 ("H1", "G1", "core", 1000.0, 5_000), ("H1", None, None, None, 777)])
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 30_000),
+            ("H1", "G1", "core", 1000.0, 4_000),
+            ("H1", "G1", "core", 1000.0, 10_000),
+            ("H1", "G1", "core", 1000.0, 60_000),
+            ("H1", "G2", "core", 500.0, 10_000),
+            ("H1", "G1", "core", 1000.0, 20_000),
+            ("H1", "G1", "core", 1000.0, 5_000),
+            ("H1", None, None, None, 777),
+        ]
+    )
     out = case_scores(g, group_means=MEANS)
-    assert out["dip_cost_class"].to_list() == ["high", "low", "normal", "review", "normal",
-                                               "normal", "normal", "ungrouped"]
-    assert out["dip_case_score"].to_list() == [2000.0, 400.0, 1000.0, 5000.0, 500.0, 1000.0,
-                                               1000.0, 0.0]
+    assert out["dip_cost_class"].to_list() == [
+        "high",
+        "low",
+        "normal",
+        "review",
+        "normal",
+        "normal",
+        "normal",
+        "ungrouped",
+    ]
+    assert out["dip_case_score"].to_list() == [2000.0, 400.0, 1000.0, 5000.0, 500.0, 1000.0, 1000.0, 0.0]
     assert out["dip_ref_cost"].to_list()[:2] == [10_000.0, 10_000.0]
     # thresholds are parameters
     out = case_scores(g, group_means=MEANS, rules=CostRules(high=3.0, low=0.3, review=None))
@@ -61,18 +89,23 @@ def test_case_scores_classes():
 
 
 def test_coefficients_skip_primary_groups():
-    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H1", "G2", "primary", 500.0, 5_000),
-                 ("H2", "G1", "core", 1000.0, 10_000)])
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 10_000),
+            ("H1", "G2", "primary", 500.0, 5_000),
+            ("H2", "G1", "core", 1000.0, 10_000),
+        ]
+    )
     out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.1})
     assert out["dip_coefficient"].to_list() == [1.1, 1.0, 1.0]
     assert out["dip_case_score"].to_list() == pytest.approx([1100.0, 500.0, 1000.0])
 
 
 def test_same_level_means():
-    g = grouped([("H1", "G1", "core", 1000.0, 25_000), ("H2", "G1", "core", 1000.0, 25_000)],
-                level=["3", "2"])
-    means = pl.DataFrame({"dip_group": ["G1", "G1"], "level": ["3", "2"],
-                          "mean_cost": [15_000.0, 10_000.0]})
+    g = grouped(
+        [("H1", "G1", "core", 1000.0, 25_000), ("H2", "G1", "core", 1000.0, 25_000)], level=["3", "2"]
+    )
+    means = pl.DataFrame({"dip_group": ["G1", "G1"], "level": ["3", "2"], "mean_cost": [15_000.0, 10_000.0]})
     out = case_scores(g, group_means=means, level_col="level")
     assert out["dip_cost_class"].to_list() == ["normal", "high"]
     assert out["dip_case_score"].to_list() == [1000.0, 1500.0]
@@ -114,8 +147,7 @@ def test_point_value_trims_on_cost_by_hand():
 def test_optimal_interval_point_values_by_hand():
     # DIP 3.0 draft §5.4 二(2). Per hospital income / score: A 9, B 11, C 8; region
     # 39,000 / 4,000 = 9.75; one dimension: A and C lie below -> 17,000 / 2,000 = 8.5
-    assert optimal_interval_point_value([9_000, 22_000, 8_000], [1_000, 2_000, 1_000]) == \
-        pytest.approx(8.5)
+    assert optimal_interval_point_value([9_000, 22_000, 8_000], [1_000, 2_000, 1_000]) == pytest.approx(8.5)
     # two dimensions: point value and cost per point of A (9, 8), B (11, 10.5), C (8, 8.5),
     # D (9.5, 9), E (9.2, 8.3); region (57,700 / 6,000, 54,800 / 6,000) = (9.617, 9.133).
     # In the interval (both below, income covering cost): A, D, E (C's income < cost).
@@ -125,7 +157,7 @@ def test_optimal_interval_point_values_by_hand():
     co = [8_000, 21_000, 8_500, 9_000, 8_300]
     assert optimal_interval_point_value(inc, sc, co) == pytest.approx(9.2)
     # three points forming an equilateral triangle: the median is its centre
-    h = 3 ** 0.5 / 2
+    h = 3**0.5 / 2
     pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, h]])
     from casemix.dip.settle import _geometric_median
 
@@ -138,10 +170,15 @@ def test_optimal_interval_point_values_by_hand():
 
 # ------------------------------------------------------------------ settlement to the fen
 def _settle_example(**kw):
-    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H1", "G1", "core", 1000.0, 30_000),
-                 ("H2", "G1", "core", 1000.0, 4_000), ("H2", None, None, None, 50)],
-                discharge_date=[dt.date(2024, 1, 5), dt.date(2024, 2, 5), dt.date(2024, 1, 9),
-                                dt.date(2024, 3, 1)])
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 10_000),
+            ("H1", "G1", "core", 1000.0, 30_000),
+            ("H2", "G1", "core", 1000.0, 4_000),
+            ("H2", None, None, None, 50),
+        ],
+        discharge_date=[dt.date(2024, 1, 5), dt.date(2024, 2, 5), dt.date(2024, 1, 9), dt.date(2024, 3, 1)],
+    )
     # this example prices low cost by the group mean (the 1.0 reading); the draft's
     # payment-standard reading has its own tests below
     kw.setdefault("low_reference", "mean")
@@ -152,16 +189,21 @@ def test_very_low_cost_against_the_payment_standard_by_hand():
     # DIP 3.0 draft §5.3 二.1: standard = score x point value x hospital coefficient
     # = 1000 x 10 x 1.2 = 12,000; cost 5,500 < 50% of it (6,000) -> very-low-cost,
     # score = 1000 x 1.2 x 5,500 / 12,000 = 550
-    g = grouped([("H1", "G1", "core", 1000.0, 5_500), ("H1", "G1", "core", 1000.0, 6_500),
-                 ("H2", "G1", "core", 1000.0, 5_500)])
-    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2},
-                      point_value=10.0)
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 5_500),
+            ("H1", "G1", "core", 1000.0, 6_500),
+            ("H2", "G1", "core", 1000.0, 5_500),
+        ]
+    )
+    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2}, point_value=10.0)
     assert out["dip_low_ref_cost"].to_list() == pytest.approx([12_000, 12_000, 10_000])
     assert out["dip_cost_class"].to_list() == ["low", "normal", "normal"]
     assert out["dip_case_score"].to_list() == pytest.approx([550.0, 1200.0, 1000.0])
     # the 1.0 reading compares with the group mean (10,000) without the coefficient
-    old = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2},
-                      point_value=10.0, low_reference="mean")
+    old = case_scores(
+        g, group_means=MEANS, hospital_coefficients={"H1": 1.2}, point_value=10.0, low_reference="mean"
+    )
     assert old["dip_cost_class"].to_list() == ["normal"] * 3
     # without a point value the standard is priced at the scores' own point value
     # (group mean x hospital coefficient): 10,000 x 1.2 = 12,000 here too
@@ -193,8 +235,7 @@ def test_settlement_to_the_fen():
     assert h["payment_fen"].sum() == 1_000_000
     assert bool(r.region["fund_paid_out"][0])
     # monthly pre-payment: score x 3.5 x 0.8 x 90%
-    assert r.monthly.filter(pl.col("hospital_id") == "H1")["prepaid_fen"].to_list() == \
-        [252_000, 504_000]
+    assert r.monthly.filter(pl.col("hospital_id") == "H1")["prepaid_fen"].to_list() == [252_000, 504_000]
     assert h["prepaid_fen"].to_list() == [756_000, 100_800]
     assert h["clearing_fen"].to_list() == [882_353 - 756_000, 117_647 - 100_800]
     cases = r.cases
@@ -207,7 +248,7 @@ def test_assessment_deductions_deposit():
     h = r.hospitals
     # 882,353 x 0.95 = 838,235.35 -> 838,235; 117,647 - 10,050
     assert h["payment_fen"].to_list() == [838_235, 107_597]
-    assert h["deposit_fen"].to_list() == [41_912, 5_380]   # 41,911.75 and 5,379.85 rounded half up
+    assert h["deposit_fen"].to_list() == [41_912, 5_380]  # 41,911.75 and 5,379.85 rounded half up
     with pytest.raises(PolicyError, match="deposit"):
         _settle_example(deposit=0.06)
 
@@ -227,9 +268,15 @@ def test_settle_keeps_frame_type():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(["G1", "G2"]),
-                          st.floats(1, 100_000)), min_size=1, max_size=40),
-       st.decimals(1, 10_000_000, places=2), st.floats(0.3, 1.0))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(["G1", "G2"]), st.floats(1, 100_000)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.decimals(1, 10_000_000, places=2),
+    st.floats(0.3, 1.0),
+)
 def test_settlement_pays_out_the_fund_exactly(rows, fund, ratio):
     g = grouped([(h, gid, "core", 1000.0 if gid == "G1" else 500.0, c) for h, gid, c in rows])
     r = dip.settle(g, fund, fund_ratio=ratio, group_means=MEANS)
@@ -243,8 +290,14 @@ def test_settlement_pays_out_the_fund_exactly(rows, fund, ratio):
 
 # ------------------------------------------------------------------ scores
 def test_scores_average_cost_method():
-    g = grouped([("H1", "G1", "core", 0.0, 100), ("H1", "G1", "core", 0.0, 300),
-                 ("H1", "G2", "core", 0.0, 600), ("H1", None, None, None, 9_999)])
+    g = grouped(
+        [
+            ("H1", "G1", "core", 0.0, 100),
+            ("H1", "G1", "core", 0.0, 300),
+            ("H1", "G2", "core", 0.0, 600),
+            ("H1", None, None, None, 9_999),
+        ]
+    )
     s = dip.scores(g)
     # M = 1000 / 3; G1 = 200 / M x 1000 = 600; G2 = 1800
     assert s["score"].to_list() == pytest.approx([600.0, 1800.0])
@@ -255,20 +308,29 @@ def test_scores_average_cost_method():
 
 
 def test_scores_three_year_blend_both_readings():
-    g = grouped([("H1", "G1", "core", 0.0, c) for c in (100, 200, 400, 300)],
-                year=[2021, 2022, 2022, 2023])
+    g = grouped([("H1", "G1", "core", 0.0, c) for c in (100, 200, 400, 300)], year=[2021, 2022, 2022, 2023])
     by_sum = dip.scores(g, blend="sum", scale=1.0, method="benchmark", benchmark="G1")
     assert by_sum["mean_cost"][0] == pytest.approx((100 + 2 * 600 + 7 * 300) / (1 + 4 + 7))
     by_mean = dip.scores(g, blend="mean")
     assert by_mean["mean_cost"][0] == pytest.approx((100 + 2 * 300 + 7 * 300) / 10)
     assert year_weights_for([2023, 2022], (1, 2, 7)) == {2022: 2.0, 2023: 7.0}
-    assert year_weights_for([2020, 2021, 2022, 2023], (1, 2, 7)) == \
-        {2020: 0.0, 2021: 1.0, 2022: 2.0, 2023: 7.0}
+    assert year_weights_for([2020, 2021, 2022, 2023], (1, 2, 7)) == {
+        2020: 0.0,
+        2021: 1.0,
+        2022: 2.0,
+        2023: 7.0,
+    }
 
 
 def test_hospital_coefficients():
-    g = grouped([("H1", "G1", "core", 0, 12_000), ("H1", "G2", "core", 0, 6_000),
-                 ("H2", "G1", "core", 0, 8_000), ("H2", "G2", "primary", 0, 50_000)])
+    g = grouped(
+        [
+            ("H1", "G1", "core", 0, 12_000),
+            ("H1", "G2", "core", 0, 6_000),
+            ("H2", "G1", "core", 0, 8_000),
+            ("H2", "G2", "primary", 0, 50_000),
+        ]
+    )
     # the case-mix-adjusted alternative: Σ cost / Σ group mean; primary groups left out
     hc = dip.hospital_coefficients(g, MEANS, by="hospital_id", method="case_mix")
     assert hc["coefficient"].to_list() == pytest.approx([18_000 / 15_000, 0.8])
@@ -301,11 +363,18 @@ def test_hospital_level_coefficient_of_the_draft_by_hand():
 def test_coefficient_per_unit_and_group_takes_precedence():
     # a by-group coefficient (3.0 draft §5.2 一(二)) beats the unit's own; a group the
     # table does not list takes the unit's (null-group row); primary groups none
-    g = grouped([("H1", "G1", "core", 100.0, 10_000), ("H1", "G2", "core", 100.0, 5_000),
-                 ("H2", "G1", "core", 100.0, 10_000), ("H1", "G3", "primary", 100.0, 10)],
-                hospital_level=["3", "3", "2", "3"])
-    table = pl.DataFrame({"hospital_level": ["3", "3", "2"], "dip_group": ["G1", None, "G2"],
-                          "coefficient": [1.5, 1.2, 0.8]})
+    g = grouped(
+        [
+            ("H1", "G1", "core", 100.0, 10_000),
+            ("H1", "G2", "core", 100.0, 5_000),
+            ("H2", "G1", "core", 100.0, 10_000),
+            ("H1", "G3", "primary", 100.0, 10),
+        ],
+        hospital_level=["3", "3", "2", "3"],
+    )
+    table = pl.DataFrame(
+        {"hospital_level": ["3", "3", "2"], "dip_group": ["G1", None, "G2"], "coefficient": [1.5, 1.2, 0.8]}
+    )
     out = case_scores(g, hospital_coefficients=table, by="hospital_level", low_reference="mean")
     assert out["dip_coefficient"].to_list() == pytest.approx([1.5, 1.2, 1.0, 1.0])
     dup = pl.concat([table, table.head(1)])
@@ -314,8 +383,11 @@ def test_coefficient_per_unit_and_group_takes_precedence():
 
 
 def test_subtypes_age_and_cv_rule():
-    g = grouped([("H1", "G1", "core", 0, c) for c in (100, 100, 300, 300)],
-                age=[30.0, 40.0, 70.0, 80.0], age_days=[None] * 4)
+    g = grouped(
+        [("H1", "G1", "core", 0, c) for c in (100, 100, 300, 300)],
+        age=[30.0, 40.0, 70.0, 80.0],
+        age_days=[None] * 4,
+    )
     sc = subtype_coefficients(g, dimensions=("age",))
     # 18-64 is the reference band (coefficient 1, no row); 65+: 300 / 200 = 1.5
     assert sc["subtype"].to_list() == ["65+"]
@@ -323,35 +395,40 @@ def test_subtypes_age_and_cv_rule():
     assert sc["cv_before"][0] == pytest.approx(0.5) and sc["cv_after"][0] == pytest.approx(0.0)
     assert sc["used"].all()
     # no CV gain -> not used
-    g2 = grouped([("H1", "G1", "core", 0, c) for c in (100, 300, 100, 300)],
-                 age=[30.0, 40.0, 70.0, 80.0], age_days=[None] * 4)
+    g2 = grouped(
+        [("H1", "G1", "core", 0, c) for c in (100, 300, 100, 300)],
+        age=[30.0, 40.0, 70.0, 80.0],
+        age_days=[None] * 4,
+    )
     assert not subtype_coefficients(g2, dimensions=("age",))["used"].any()
 
 
 def test_subtype_labels():
-    f = pl.DataFrame({
-        "pdx": ["C34.900", "C34.900", "C34.900", "J18.900", "J18.900", "J18.900"],
-        "sdx": [["C78.000"], [], [], [], [], []],
-        "pproc": [None, "99.2500", None, None, None, None],
-        "oproc": [[], [], [], [], [], []],
-        "age": [70.0, 50.0, 60.0, 0.0, 0.0, 5.0], "age_days": [None, None, None, 10.0, 200.0, None],
-        "discharge": [1.0, 1.0, 5.0, 1.0, 1.0, 1.0], "los": [4.0, 5.0, 1.0, 4.0, 4.0, 4.0],
-        "icu_days": [None, 1.0, 2.0, 7.0, 8.0, 31.0]},
-        schema_overrides={"sdx": pl.List(pl.String), "oproc": pl.List(pl.String),
-                          "pproc": pl.String})
+    f = pl.DataFrame(
+        {
+            "pdx": ["C34.900", "C34.900", "C34.900", "J18.900", "J18.900", "J18.900"],
+            "sdx": [["C78.000"], [], [], [], [], []],
+            "pproc": [None, "99.2500", None, None, None, None],
+            "oproc": [[], [], [], [], [], []],
+            "age": [70.0, 50.0, 60.0, 0.0, 0.0, 5.0],
+            "age_days": [None, None, None, 10.0, 200.0, None],
+            "discharge": [1.0, 1.0, 5.0, 1.0, 1.0, 1.0],
+            "los": [4.0, 5.0, 1.0, 4.0, 4.0, 4.0],
+            "icu_days": [None, 1.0, 2.0, 7.0, 8.0, 31.0],
+        },
+        schema_overrides={"sdx": pl.List(pl.String), "oproc": pl.List(pl.String), "pproc": pl.String},
+    )
     lab = subtype_labels(f)
     assert lab["subtype_age"].to_list() == ["65+", "18-64", "18-64", "0-28d", "29d-1y", "1-6"]
     # death needs no stay length (draft: "死亡病例"); the others a stay over 3 days
-    assert lab["subtype_tumour"].to_list() == ["metastasis", "radio_chemo", "death", "none",
-                                              "none", "none"]
+    assert lab["subtype_tumour"].to_list() == ["metastasis", "radio_chemo", "death", "none", "none", "none"]
     assert lab["subtype_severity"].null_count() == 6
     # ICU-day bands 2-7, 8-14, 15-30, 31+ (draft §5.2 二(四)3); under 2 days none
     assert lab["subtype_icu"].to_list() == ["none", "none", "2-7", "2-7", "8-14", "31+"]
     # a stay of 3 days or less (or unknown) triggers no metastasis / radio-chemo sub-type
     short = subtype_labels(f.with_columns(los=pl.Series([3.0, None, 1.0, 4.0, 4.0, 4.0])))
     assert short["subtype_tumour"].to_list()[:3] == ["none", "none", "death"]
-    assert subtype_labels(f.drop("los"))["subtype_tumour"].to_list()[:3] == \
-        ["none", "none", "death"]
+    assert subtype_labels(f.drop("los"))["subtype_tumour"].to_list()[:3] == ["none", "none", "death"]
 
 
 def test_severity_from_a_drg_scheme_cc_table():
@@ -359,10 +436,14 @@ def test_severity_from_a_drg_scheme_cc_table():
         cc = {"J96.000": ("MCC", "7"), "E11.900": ("CC", "3"), "I10.x00": ("CC", "9")}
         exclusions = {"J18.900": "9"}
 
-    f = pl.DataFrame({"pdx": ["J18.900"] * 4,
-                      "sdx": [["E11.900", "J96.000"], ["E11.900"], ["I10.x00"], []],
-                      "los": [5.0] * 4},
-                     schema_overrides={"sdx": pl.List(pl.String)})
+    f = pl.DataFrame(
+        {
+            "pdx": ["J18.900"] * 4,
+            "sdx": [["E11.900", "J96.000"], ["E11.900"], ["I10.x00"], []],
+            "los": [5.0] * 4,
+        },
+        schema_overrides={"sdx": pl.List(pl.String)},
+    )
     lab = subtype_labels(f, scheme=FakeScheme())
     # I10.x00 shares the principal diagnosis's exclusion table 9: excluded
     assert lab["subtype_severity"].to_list() == ["MCC", "CC", "none", "none"]
@@ -382,9 +463,14 @@ def test_severity_with_a_loaded_drg_scheme():
     scheme = casemix.load_scheme("casemix-demo")
     level, table = scheme.cc["J96.000"]
     assert scheme.exclusions["J18.900"] != table  # so J96.000 counts for a J18.900 case
-    f = pl.DataFrame({"pdx": ["J18.900", "J18.900", "I63.900"],
-                      "sdx": [["J96.000"], ["J18.000"], []], "los": [4.0, 4.0, 4.0]},
-                     schema_overrides={"sdx": pl.List(pl.String)})
+    f = pl.DataFrame(
+        {
+            "pdx": ["J18.900", "J18.900", "I63.900"],
+            "sdx": [["J96.000"], ["J18.000"], []],
+            "los": [4.0, 4.0, 4.0],
+        },
+        schema_overrides={"sdx": pl.List(pl.String)},
+    )
     lab = subtype_labels(f, scheme=scheme)
     # J18.000 shares J18.900's exclusion table 1: excluded
     assert scheme.exclusions["J18.900"] == scheme.cc["J18.000"][1]
@@ -397,8 +483,9 @@ def test_summaries_come_back_as_pandas_for_pandas_input():
     assert isinstance(r.hospitals, pd.DataFrame) and isinstance(r.region, pd.DataFrame)
     assert r.point_value == pytest.approx(1000 / 1500)
     assert isinstance(dip.scores(g.to_pandas()), pd.DataFrame)
-    assert isinstance(dip.hospital_coefficients(g.to_pandas(), MEANS, by="hospital_id",
-                                                method="case_mix"), pd.DataFrame)
+    assert isinstance(
+        dip.hospital_coefficients(g.to_pandas(), MEANS, by="hospital_id", method="case_mix"), pd.DataFrame
+    )
 
 
 def test_one_subtype_applies_the_highest_that_triggers():
@@ -407,21 +494,29 @@ def test_one_subtype_applies_the_highest_that_triggers():
     import dataclasses
 
     demo = dip.load_catalog("dip-demo")
-    cat = dataclasses.replace(demo, subtypes={("D0029", "tumour", "metastasis"): 1.25,
-                                              ("D0029", "icu", "8-14"): 1.6,
-                                              ("D0029", "age", "65+"): 1.1,
-                                              ("D0029", "age", "7-17"): 0.9})
-    g = grouped([("H1", "D0029", "core", 1000.0, 20_000)] * 5,
-                age=[70.0, 70.0, 70.0, 40.0, 12.0], los=[5.0, 5.0, 2.0, 5.0, 5.0],
-                icu_days=[10.0, None, None, 3.0, None],
-                sdx=[["C78.000"], ["C78.000"], ["C78.000"], [], []])
-    out = case_scores(g, catalog=cat, group_means=pl.DataFrame(
-        {"dip_group": ["D0029"], "mean_cost": [20_000.0]}))
+    cat = dataclasses.replace(
+        demo,
+        subtypes={
+            ("D0029", "tumour", "metastasis"): 1.25,
+            ("D0029", "icu", "8-14"): 1.6,
+            ("D0029", "age", "65+"): 1.1,
+            ("D0029", "age", "7-17"): 0.9,
+        },
+    )
+    g = grouped(
+        [("H1", "D0029", "core", 1000.0, 20_000)] * 5,
+        age=[70.0, 70.0, 70.0, 40.0, 12.0],
+        los=[5.0, 5.0, 2.0, 5.0, 5.0],
+        icu_days=[10.0, None, None, 3.0, None],
+        sdx=[["C78.000"], ["C78.000"], ["C78.000"], [], []],
+    )
+    out = case_scores(
+        g, catalog=cat, group_means=pl.DataFrame({"dip_group": ["D0029"], "mean_cost": [20_000.0]})
+    )
     # 1.6 (ICU 8-14) beats 1.25 and 1.1; metastasis beats 65+; a 2-day stay has no
     # metastasis sub-type; an adult in ICU 2-7 (no coefficient) takes 1; a child 0.9
     assert out["dip_subtype_coefficient"].to_list() == [1.6, 1.25, 1.1, 1.0, 0.9]
-    assert out["dip_case_score"].to_list() == pytest.approx([1600.0, 1250.0, 1100.0, 1000.0,
-                                                             900.0])
+    assert out["dip_case_score"].to_list() == pytest.approx([1600.0, 1250.0, 1100.0, 1000.0, 900.0])
 
 
 def test_catalog_refuses_a_reference_band_row(tmp_path):
@@ -439,12 +534,12 @@ def test_catalog_refuses_a_reference_band_row(tmp_path):
 
 def test_standard_quota_scores_by_hand():
     # DIP 3.0 draft §5.1 三 标准定额法: RW_i = m_i / M with a fixed M (M = score 1)
-    g = grouped([("H1", "G1", "core", 0, c) for c in (14_000, 16_000)]
-                + [("H1", "G2", "core", 0, 5_000)])
+    g = grouped([("H1", "G1", "core", 0, c) for c in (14_000, 16_000)] + [("H1", "G2", "core", 0, 5_000)])
     sc = dip.scores(g, method="standard", standard_cost=5_000)
     assert sc["score"].to_list() == pytest.approx([3.0, 1.0])
-    assert dip.scores(g, method="standard", standard_cost=5_000, scale=1000)["score"][0] == \
-        pytest.approx(3000.0)
+    assert dip.scores(g, method="standard", standard_cost=5_000, scale=1000)["score"][0] == pytest.approx(
+        3000.0
+    )
     with pytest.raises(PolicyError, match="standard_cost"):
         dip.scores(g, method="standard")
 
@@ -453,15 +548,21 @@ def test_bonus_scores_by_group_and_code_list_by_hand():
     # DIP 3.0 draft §5.1 四(三) / §7.3 一(二): add-on points after the coefficients
     from casemix.dip.settle import Bonus
 
-    g = grouped([("H1", "G1", "core", 1000.0, 10_000), ("H1", "G2", "core", 500.0, 5_000),
-                 ("H1", "G2", "core", 500.0, 5_000), ("H1", None, None, None, 50)],
-                pdx=["I63.900", "K35.300", "K35.300", "R50.900"],
-                sdx=[[], [], ["Z99.000"], []], pproc=[None, "47.0100", "99.1000", None],
-                oproc=[["99.1000"], [], [], []])
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 10_000),
+            ("H1", "G2", "core", 500.0, 5_000),
+            ("H1", "G2", "core", 500.0, 5_000),
+            ("H1", None, None, None, 50),
+        ],
+        pdx=["I63.900", "K35.300", "K35.300", "R50.900"],
+        sdx=[[], [], ["Z99.000"], []],
+        pproc=[None, "47.0100", "99.1000", None],
+        oproc=[["99.1000"], [], [], []],
+    )
     tcm = Bonus("中医优势病种", 200.0, groups=("G1",))
-    new_tech = Bonus("新药新技术", 50.0, codes=("99.10",))   # e.g. thrombolysis
-    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2},
-                      bonus=[tcm, new_tech])
+    new_tech = Bonus("新药新技术", 50.0, codes=("99.10",))  # e.g. thrombolysis
+    out = case_scores(g, group_means=MEANS, hospital_coefficients={"H1": 1.2}, bonus=[tcm, new_tech])
     # G1: 1000 x 1.2 + 200 + 50 (99.1000 in oproc); G2: 500 x 1.2; 600 + 50; ungrouped 0
     assert out["dip_bonus_score"].to_list() == [250.0, 0.0, 50.0, 0.0]
     assert out["dip_case_score"].to_list() == pytest.approx([1450.0, 600.0, 650.0, 0.0])
@@ -476,43 +577,83 @@ def test_bonus_scores_by_group_and_code_list_by_hand():
 
 def _subtype_by_hand(age, los, icu, metastasis, dead, table):
     """One case's sub-type coefficient, stated plainly (the rules of docs/dip-rules.md §6.2)."""
-    band = None if age is None else ("1-6" if age <= 6 else "7-17" if age <= 17 else
-                                     "18-64" if age < 65 else "65+")
+    band = (
+        None
+        if age is None
+        else ("1-6" if age <= 6 else "7-17" if age <= 17 else "18-64" if age < 65 else "65+")
+    )
     if age is not None and age < 1:
         band = "29d-1y"
     long = los is not None and los > 3
     tumour = "death" if dead else ("metastasis" if long and metastasis else "none")
-    icu_band = (None if icu is None or icu < 2 else "2-7" if icu <= 7 else "8-14" if icu <= 14
-                else "15-30" if icu <= 30 else "31+")
+    icu_band = (
+        None
+        if icu is None or icu < 2
+        else "2-7"
+        if icu <= 7
+        else "8-14"
+        if icu <= 14
+        else "15-30"
+        if icu <= 30
+        else "31+"
+    )
     hits = [table[k] for k in (("age", band), ("tumour", tumour), ("icu", icu_band)) if k in table]
     return max(hits) if hits else 1.0
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 99)),
-                          st.one_of(st.none(), st.integers(0, 10)),
-                          st.one_of(st.none(), st.integers(0, 40)), st.booleans(), st.booleans()),
-                min_size=1, max_size=30),
-       st.dictionaries(st.sampled_from([("age", "65+"), ("age", "7-17"), ("age", "29d-1y"),
-                                        ("tumour", "death"), ("tumour", "metastasis"),
-                                        ("icu", "2-7"), ("icu", "8-14"), ("icu", "15-30"),
-                                        ("icu", "31+")]),
-                       st.floats(0.5, 3.0), max_size=9))
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 99)),
+            st.one_of(st.none(), st.integers(0, 10)),
+            st.one_of(st.none(), st.integers(0, 40)),
+            st.booleans(),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                ("age", "65+"),
+                ("age", "7-17"),
+                ("age", "29d-1y"),
+                ("tumour", "death"),
+                ("tumour", "metastasis"),
+                ("icu", "2-7"),
+                ("icu", "8-14"),
+                ("icu", "15-30"),
+                ("icu", "31+"),
+            ]
+        ),
+        st.floats(0.5, 3.0),
+        max_size=9,
+    ),
+)
 def test_case_subtype_equals_the_plain_statement(rows, table):
     import dataclasses
 
-    cat = dataclasses.replace(dip.load_catalog("dip-demo"),
-                              subtypes={("D0029", d, s): v for (d, s), v in table.items()})
-    g = grouped([("H1", "D0029", "core", 1000.0, 20_000)] * len(rows),
-                age=[None if r[0] is None else float(r[0]) for r in rows],
-                age_days=[None if r[0] is None or r[0] >= 1 else 100.0 for r in rows],
-                los=[None if r[1] is None else float(r[1]) for r in rows],
-                icu_days=[None if r[2] is None else float(r[2]) for r in rows],
-                sdx=[["C78.000"] if r[3] else [] for r in rows],
-                discharge=[5.0 if r[4] else 1.0 for r in rows])
-    g = g.with_columns(pl.col("age").cast(pl.Float64), pl.col("age_days").cast(pl.Float64),
-                       pl.col("los").cast(pl.Float64), pl.col("icu_days").cast(pl.Float64),
-                       pl.col("sdx").cast(pl.List(pl.String)))
+    cat = dataclasses.replace(
+        dip.load_catalog("dip-demo"), subtypes={("D0029", d, s): v for (d, s), v in table.items()}
+    )
+    g = grouped(
+        [("H1", "D0029", "core", 1000.0, 20_000)] * len(rows),
+        age=[None if r[0] is None else float(r[0]) for r in rows],
+        age_days=[None if r[0] is None or r[0] >= 1 else 100.0 for r in rows],
+        los=[None if r[1] is None else float(r[1]) for r in rows],
+        icu_days=[None if r[2] is None else float(r[2]) for r in rows],
+        sdx=[["C78.000"] if r[3] else [] for r in rows],
+        discharge=[5.0 if r[4] else 1.0 for r in rows],
+    )
+    g = g.with_columns(
+        pl.col("age").cast(pl.Float64),
+        pl.col("age_days").cast(pl.Float64),
+        pl.col("los").cast(pl.Float64),
+        pl.col("icu_days").cast(pl.Float64),
+        pl.col("sdx").cast(pl.List(pl.String)),
+    )
     out = case_scores(g, catalog=cat, low_reference="mean")
     want = [_subtype_by_hand(*r, {k: v for k, v in table.items()}) for r in rows]
     assert out["dip_subtype_coefficient"].to_list() == pytest.approx(want)

@@ -17,17 +17,18 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests import strategies_drg as S
+from tests.strategies import messy
 
 import casemix
 from casemix.cases import read_cases
 from casemix.drg.batch import group_frame
 from casemix.drg.direct import clean_ids, group_direct
 from casemix.encode import code_index
-from tests import strategies_drg as S
-from tests.strategies import messy
 
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 ODD_NUMBERS = (math.inf, -math.inf, math.nan, -1.0, -0.5)
 
 
@@ -41,15 +42,19 @@ def typed_case(draw, p: S.Pools) -> dict:
     """A clean case (known codes, plain numbers), then at most two things intake would see."""
     dx = S.code(p.cc, p.dx, p.sites, p.dictionary_dx, unknown=False)
     px = S.code(p.proc, p.dictionary_proc, unknown=False)
-    case = {"pdx": draw(S.code(p.dx, p.sites, p.dictionary_dx, unknown=False)),
-            "sdx": draw(st.lists(dx, max_size=8)),
-            "pproc": draw(st.one_of(st.none(), px)), "oproc": draw(st.lists(px, max_size=4)),
-            **{f: draw(st.one_of(st.sampled_from(p.numbers[f]), st.none())) for f in S.FIELDS},
-            "total_cost": draw(st.sampled_from((1200.5, 0.0, None))),
-            "year": draw(st.sampled_from((2024.0, None)))}
+    case = {
+        "pdx": draw(S.code(p.dx, p.sites, p.dictionary_dx, unknown=False)),
+        "sdx": draw(st.lists(dx, max_size=8)),
+        "pproc": draw(st.one_of(st.none(), px)),
+        "oproc": draw(st.lists(px, max_size=4)),
+        **{f: draw(st.one_of(st.sampled_from(p.numbers[f]), st.none())) for f in S.FIELDS},
+        "total_cost": draw(st.sampled_from((1200.5, 0.0, None))),
+        "year": draw(st.sampled_from((2024.0, None))),
+    }
     for _ in range(draw(st.integers(0, 2))):
-        kind = draw(st.sampled_from(("messy", "unknown", "empty", "null", "null-list", "number",
-                                     "year", "swap")))
+        kind = draw(
+            st.sampled_from(("messy", "unknown", "empty", "null", "null-list", "number", "year", "swap"))
+        )
         col = draw(st.sampled_from(("pdx", "sdx", "pproc", "oproc")))
         if kind == "null-list":
             case[draw(st.sampled_from(("sdx", "oproc")))] = None
@@ -59,12 +64,15 @@ def typed_case(draw, p: S.Pools) -> dict:
             case["year"] = draw(st.sampled_from((2024.5, math.inf)))
         elif kind == "swap":  # a procedure as a diagnosis or the other way round
             case["pdx" if col in ("pproc", "oproc") else "pproc"] = draw(
-                S.code(p.dictionary_proc if col in ("pproc", "oproc") else p.dictionary_dx,
-                       unknown=False))
+                S.code(p.dictionary_proc if col in ("pproc", "oproc") else p.dictionary_dx, unknown=False)
+            )
         else:
-            value = {"unknown": lambda c: draw(st.sampled_from(S.UNKNOWN_CODES)),
-                     "empty": lambda c: "", "null": lambda c: None,
-                     "messy": lambda c: draw(messy(c)) if c else c}[kind]
+            value = {
+                "unknown": lambda c: draw(st.sampled_from(S.UNKNOWN_CODES)),
+                "empty": lambda c: "",
+                "null": lambda c: None,
+                "messy": lambda c: draw(messy(c)) if c else c,
+            }[kind]
             if col in ("pdx", "pproc"):
                 case[col] = value(case[col] or draw(dx))
             elif case[col]:
@@ -73,9 +81,15 @@ def typed_case(draw, p: S.Pools) -> dict:
     return case
 
 
-TYPES = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
-         "oproc": pl.List(pl.String), **{f: pl.Float64 for f in S.FIELDS},
-         "total_cost": pl.Float64, "year": pl.Float64}
+TYPES = {
+    "pdx": pl.String,
+    "sdx": pl.List(pl.String),
+    "pproc": pl.String,
+    "oproc": pl.List(pl.String),
+    **dict.fromkeys(S.FIELDS, pl.Float64),
+    "total_cost": pl.Float64,
+    "year": pl.Float64,
+}
 
 
 def assert_direct_equal(df: pl.DataFrame, scheme, **kw) -> None:
@@ -83,9 +97,9 @@ def assert_direct_equal(df: pl.DataFrame, scheme, **kw) -> None:
     assert got is not None, "this layout should take the direct path"
     want = group_frame(read_cases(df), scheme, warnings=True)
     assert got.schema == want.schema
-    diff = pl.concat([df.with_row_index(), got, want.rename(lambda c: "want_" + c)],
-                     how="horizontal").filter(
-        pl.any_horizontal(pl.col(c).ne_missing(pl.col("want_" + c)) for c in want.columns))
+    diff = pl.concat([df.with_row_index(), got, want.rename(lambda c: "want_" + c)], how="horizontal").filter(
+        pl.any_horizontal(pl.col(c).ne_missing(pl.col("want_" + c)) for c in want.columns)
+    )
     assert diff.height == 0, diff.head(3).to_dicts()
 
 
@@ -104,24 +118,28 @@ LAYOUTS = {
     "combined-lists": lambda df: df.select(
         pl.concat_list(pl.col("pdx"), pl.col("sdx")).alias("diagnoses"),
         pl.concat_list(pl.col("pproc"), pl.col("oproc")).alias("procedures"),
-        pl.exclude("pdx", "sdx", "pproc", "oproc")),
+        pl.exclude("pdx", "sdx", "pproc", "oproc"),
+    ),
     "combined-strings": lambda df: df.select(
         _pipes(pl.concat_list(pl.col("pdx").fill_null(""), pl.col("sdx"))).alias("diagnoses"),
         _pipes(pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc"))).alias("procedures"),
-        pl.exclude("pdx", "sdx", "pproc", "oproc")),
+        pl.exclude("pdx", "sdx", "pproc", "oproc"),
+    ),
 }
 
 
 def _property(scheme_fixture: str):
     @SETTINGS
-    @given(data=st.data(), chunk_rows=st.sampled_from((3, 1_000_000)),
-           layout=st.sampled_from(sorted(LAYOUTS)))
+    @given(
+        data=st.data(), chunk_rows=st.sampled_from((3, 1_000_000)), layout=st.sampled_from(sorted(LAYOUTS))
+    )
     def check(request, data, chunk_rows, layout):
         scheme = request.getfixturevalue(scheme_fixture)
         pools = _POOLS.setdefault(id(scheme), S.pools(scheme))
         rows = data.draw(st.lists(typed_case(pools), min_size=1, max_size=30))
         df = LAYOUTS[layout](pl.DataFrame(rows, schema=TYPES))
         assert_direct_equal(df, scheme, chunk_rows=chunk_rows)
+
     return check
 
 
@@ -155,43 +173,66 @@ def test_multi_chunk_input_and_dirty_rows_in_every_chunk(demo):
     for k in range(5):
         n = 700 + 300 * k
         pdx = [dx[i] for i in rng.integers(0, len(dx), n)]
-        pdx[k * 7] = pdx[k * 7].lower()          # intake rewrites it
-        pdx[k * 7 + 1] = "ZZZ.999"                # unknown
-        parts.append(pl.DataFrame({
-            "pdx": pdx,
-            "sdx": [[dx[j] for j in rng.integers(0, len(dx), rng.integers(0, 5))] for _ in range(n)],
-            "pproc": [px[i] if i < len(px) else None for i in rng.integers(0, 2 * len(px), n)],
-            "oproc": [[] for _ in range(n)],
-            "sex": rng.integers(1, 3, n).astype(float), "age": rng.integers(0, 90, n).astype(float),
-            "los": rng.integers(1, 30, n).astype(float), "discharge": np.ones(n),
-        }))
+        pdx[k * 7] = pdx[k * 7].lower()  # intake rewrites it
+        pdx[k * 7 + 1] = "ZZZ.999"  # unknown
+        parts.append(
+            pl.DataFrame(
+                {
+                    "pdx": pdx,
+                    "sdx": [[dx[j] for j in rng.integers(0, len(dx), rng.integers(0, 5))] for _ in range(n)],
+                    "pproc": [px[i] if i < len(px) else None for i in rng.integers(0, 2 * len(px), n)],
+                    "oproc": [[] for _ in range(n)],
+                    "sex": rng.integers(1, 3, n).astype(float),
+                    "age": rng.integers(0, 90, n).astype(float),
+                    "los": rng.integers(1, 30, n).astype(float),
+                    "discharge": np.ones(n),
+                }
+            )
+        )
     df = pl.concat(parts, rechunk=False)
     assert df["sdx"].n_chunks() == 5
     assert_direct_equal(df, demo, chunk_rows=1000)
     assert_direct_equal(df, demo)
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param(lambda df: df.select(pl.col("pdx").alias("dx1"), pl.col("sdx").list.first().alias("dx2"),
-                                      pl.col("age")), id="wide"),
-    pytest.param(lambda df: df.with_columns(pl.col("age").cast(pl.String)), id="text-number"),
-    pytest.param(lambda df: df.with_columns(admission_date=pl.lit("2024-01-05")), id="text-date"),
-    pytest.param(lambda df: df.with_columns(pl.col("pdx").cast(pl.Categorical)), id="categorical"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda df: df.select(
+                pl.col("pdx").alias("dx1"), pl.col("sdx").list.first().alias("dx2"), pl.col("age")
+            ),
+            id="wide",
+        ),
+        pytest.param(lambda df: df.with_columns(pl.col("age").cast(pl.String)), id="text-number"),
+        pytest.param(lambda df: df.with_columns(admission_date=pl.lit("2024-01-05")), id="text-date"),
+        pytest.param(lambda df: df.with_columns(pl.col("pdx").cast(pl.Categorical)), id="categorical"),
+    ],
+)
 def test_other_layouts_take_the_canonical_path(demo, change):
-    df = pl.DataFrame({"pdx": ["I10.x00"], "sdx": [["E11.900"]], "pproc": [None], "oproc": [[]],
-                       "age": [60.0]}, schema_overrides={"pproc": pl.String})
+    df = pl.DataFrame(
+        {"pdx": ["I10.x00"], "sdx": [["E11.900"]], "pproc": [None], "oproc": [[]], "age": [60.0]},
+        schema_overrides={"pproc": pl.String},
+    )
     assert group_direct(df, demo) is not None
     assert group_direct(change(df), demo) is None
 
 
 def test_group_takes_the_direct_path_and_agrees_for_pandas_and_polars(demo):
     """``casemix.group`` output is the same whichever path it takes, in the caller's type."""
-    df = pl.DataFrame({
-        "case_id": ["a", "b", "c"], "pdx": ["I10.x00", "i10.X00 ", None],
-        "sdx": [["E11.900"], None, ["E11.900"]], "pproc": [None, None, ""], "oproc": [[], [], []],
-        "age": [60.0, -math.inf, 3.0], "sex": [1, 2, 1], "total_cost": [100.0, -5.0, 1.0],
-    }, schema_overrides={"pproc": pl.String})
+    df = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "pdx": ["I10.x00", "i10.X00 ", None],
+            "sdx": [["E11.900"], None, ["E11.900"]],
+            "pproc": [None, None, ""],
+            "oproc": [[], [], []],
+            "age": [60.0, -math.inf, 3.0],
+            "sex": [1, 2, 1],
+            "total_cost": [100.0, -5.0, 1.0],
+        },
+        schema_overrides={"pproc": pl.String},
+    )
     got = casemix.group(df, scheme=demo)
     want = group_frame(read_cases(df), demo, warnings=True)
     assert got.select(want.columns).equals(want)

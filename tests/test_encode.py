@@ -9,14 +9,20 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests import strategies_drg as S
+from tests.tiny_scheme import write
 
 from casemix.encode import (
-    ABSENT, CHECK_FIELDS, UNKNOWN, code_index, encode_cases, encode_codes, encode_codes_polars,
+    ABSENT,
+    CHECK_FIELDS,
+    UNKNOWN,
+    code_index,
+    encode_cases,
+    encode_codes,
+    encode_codes_polars,
     encode_list,
     encode_principal,
 )
-from tests import strategies_drg as S
-from tests.tiny_scheme import write
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,10 @@ def test_encode_cases_roundtrip(tiny, data):
     for i, r in enumerate(rows):
         assert enc.pdx[i] == (ABSENT if not r["pdx"] else expect(r["pdx"]))
         assert enc.pproc[i] == (ABSENT if not r["pproc"] else expect(r["pproc"]))
-        assert enc.sdx_val[enc.sdx_off[i]:enc.sdx_off[i + 1]].tolist() == [expect(c) for c in r["sdx"]]
-        assert enc.oproc_val[enc.oproc_off[i]:enc.oproc_off[i + 1]].tolist() == [expect(c) for c in r["oproc"]]
+        assert enc.sdx_val[enc.sdx_off[i] : enc.sdx_off[i + 1]].tolist() == [expect(c) for c in r["sdx"]]
+        assert enc.oproc_val[enc.oproc_off[i] : enc.oproc_off[i + 1]].tolist() == [
+            expect(c) for c in r["oproc"]
+        ]
         for k, f in enumerate(S.FIELDS):
             v = r[f]
             assert bool(enc.present[k, i]) == (v is not None)
@@ -94,16 +102,26 @@ def test_encode_cases_roundtrip(tiny, data):
 
 
 def test_encoded_arrays_are_read_only(tiny):
-    enc = encode_cases(S.frame([{**{f: None for f in S.CANONICAL_TYPES}, "sdx": [], "oproc": [],
-                                 "malformed": []}]), tiny)
+    enc = encode_cases(
+        S.frame([{**dict.fromkeys(S.CANONICAL_TYPES), "sdx": [], "oproc": [], "malformed": []}]), tiny
+    )
     for arr in (enc.pdx, enc.sdx_off, enc.sdx_val, enc.fields, enc.present, enc.malformed):
         assert not arr.flags.writeable
 
 
 @settings(max_examples=40, deadline=None)
-@given(extra=st.lists(st.one_of(st.none(), st.text(max_size=20),
-                                st.sampled_from(["ABCDEFGHIJKLMNOP", "I50.000", "I50.0000", "I50.00",
-                                                 "诊断编码很长很长", "A17.000+G01*"])), max_size=30))
+@given(
+    extra=st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=20),
+            st.sampled_from(
+                ["ABCDEFGHIJKLMNOP", "I50.000", "I50.0000", "I50.00", "诊断编码很长很长", "A17.000+G01*"]
+            ),
+        ),
+        max_size=30,
+    )
+)
 def test_hash_lookup_equals_polars_enum(tiny, extra):
     """The numba view lookup and the polars Enum cast give the same ids (short, long, odd codes)."""
     index = code_index(tiny)
@@ -118,8 +136,7 @@ def test_long_codes_of_a_scheme(tmp_path):
 
     long_code = "A17.000+G01*X"  # 13 bytes
     longer = "T14.900x001+Z99.999"
-    lists = ("list,code,attr\nMDCP.pdx,P07.100,\nMDCP.pdx," + long_code + ",\nMDCP.pdx," + longer
-             + ",\n")
+    lists = "list,code,attr\nMDCP.pdx,P07.100,\nMDCP.pdx," + long_code + ",\nMDCP.pdx," + longer + ",\n"
     scheme = load_scheme(write(tmp_path / "long", **{"lists.csv": _tiny_lists() + lists.split("\n", 1)[1]}))
     index = code_index(scheme)
     probe = pl.Series([long_code, longer, long_code[:-1] + "Y", longer + "0", None, "P07.100"])

@@ -73,11 +73,13 @@ def test_notice_says_every_run_when_cache_is_off(fresh, capsys, monkeypatch):
 
 @pytest.mark.slow
 def test_cold_cache_prints_notice_then_warm_cache_is_quiet(tmp_path):
-    code = ("import polars as pl, casemix\n"
-            "df = pl.DataFrame({'case_id': ['1'], 'pdx': ['I21.0'], 'sdx': [['E11.9']],"
-            " 'pproc': [None], 'oproc': [[]], 'age': [60], 'sex': ['1'], 'los': [5]},"
-            " schema_overrides={'pproc': pl.String})\n"
-            "print(casemix.group(df).height)\n")
+    code = (
+        "import polars as pl, casemix\n"
+        "df = pl.DataFrame({'case_id': ['1'], 'pdx': ['I21.0'], 'sdx': [['E11.9']],"
+        " 'pproc': [None], 'oproc': [[]], 'age': [60], 'sex': ['1'], 'los': [5]},"
+        " schema_overrides={'pproc': pl.String})\n"
+        "print(casemix.group(df).height)\n"
+    )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "CASEMIX_NUMBA_CACHE": "1"}
     cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert cold.returncode == 0, cold.stderr

@@ -12,6 +12,8 @@ import string
 import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
+from tests.fuzz import fuzz
+from tests.tiny_scheme import FILES
 
 from casemix._schema import parse_toml, validate
 from casemix._tables import table_rows
@@ -20,17 +22,22 @@ from casemix.dip.catalog import CatalogToml
 from casemix.errors import CasemixError, PolicyError, SchemeError
 from casemix.scheme.model import SchemeToml
 from casemix.scheme.rules import MAX_DEPTH, RuleSyntaxError, parse_rule
-from tests.fuzz import fuzz
-from tests.tiny_scheme import FILES
 
 SCHEME_TOML = FILES["scheme.toml"].lstrip("\n")
-CATALOG_TOML = ('kind = "dip"\nid = "c"\nname = "catalog"\nversion = "1"\nsource = "s"\n\n'
-                '[grouping]\nunlisted_procedure_attribute = "ignore"\n')
-POLICY_TOML = ('[document]\neffective = 2023-01-01\nsource = "s"\n\n[basic.cap]\nemployee = 1000\n'
-               'resident = 500\n\n[catastrophic]\ncovers = ["policy"]\n\n[catastrophic.default]\n'
-               'deductible = 100\nrates = [0.5]\n')
-FILES_BY_MODEL = [(SCHEME_TOML, SchemeToml, SchemeError), (CATALOG_TOML, CatalogToml, SchemeError),
-                  (POLICY_TOML, PolicyDocumentToml, PolicyError)]
+CATALOG_TOML = (
+    'kind = "dip"\nid = "c"\nname = "catalog"\nversion = "1"\nsource = "s"\n\n'
+    '[grouping]\nunlisted_procedure_attribute = "ignore"\n'
+)
+POLICY_TOML = (
+    '[document]\neffective = 2023-01-01\nsource = "s"\n\n[basic.cap]\nemployee = 1000\n'
+    'resident = 500\n\n[catastrophic]\ncovers = ["policy"]\n\n[catastrophic.default]\n'
+    "deductible = 100\nrates = [0.5]\n"
+)
+FILES_BY_MODEL = [
+    (SCHEME_TOML, SchemeToml, SchemeError),
+    (CATALOG_TOML, CatalogToml, SchemeError),
+    (POLICY_TOML, PolicyDocumentToml, PolicyError),
+]
 
 
 def _key_lines(text: str) -> list[int]:
@@ -48,13 +55,13 @@ def _misspelt_key_is_an_error_naming_line_and_key(data):
     kind = data.draw(st.sampled_from(["drop", "swap", "insert", "replace"]))
     letter = data.draw(st.sampled_from(string.ascii_lowercase + "_"))
     if kind == "drop":
-        typo = key[:pos] + key[pos + 1:]
+        typo = key[:pos] + key[pos + 1 :]
     elif kind == "swap" and pos + 1 < len(key):
-        typo = key[:pos] + key[pos + 1] + key[pos] + key[pos + 2:]
+        typo = key[:pos] + key[pos + 1] + key[pos] + key[pos + 2 :]
     elif kind == "insert":
         typo = key[:pos] + letter + key[pos:]
     else:
-        typo = key[:pos] + letter + key[pos + 1:]
+        typo = key[:pos] + letter + key[pos + 1 :]
     assume(typo and typo != key and typo.replace("_", "a").isidentifier())
     siblings = {ln.split("=")[0].strip() for ln in lines}  # a typo onto another key is a duplicate
     assume(typo not in siblings)
@@ -63,13 +70,14 @@ def _misspelt_key_is_an_error_naming_line_and_key(data):
     with pytest.raises(error) as info:
         validate(doc, model, error=error)
     message = str(info.value)
-    assert f"line {i + 1}" in message and f"unknown key '" in message and typo in message
+    assert f"line {i + 1}" in message and "unknown key '" in message and typo in message
     if len(key) >= 5 and kind != "insert" or len(key) >= 8:
         assert f"did you mean '{key}'?" in message
 
 
 test_misspelt_key, test_misspelt_key_long = fuzz(
-    _misspelt_key_is_an_error_naming_line_and_key, data=st.data())
+    _misspelt_key_is_an_error_naming_line_and_key, data=st.data()
+)
 
 
 _WRONG = {str: ["1", "true", "[1]", "{a = 1}", "2024-01-01"], bool: ['"yes"', "1", "0", '"true"']}
@@ -89,8 +97,7 @@ def _wrong_type_names_key_and_expected_type(data):
     assert f"line {i + 1}" in str(info.value) and "must be" in str(info.value)
 
 
-test_wrong_type, test_wrong_type_long = fuzz(_wrong_type_names_key_and_expected_type,
-                                             data=st.data())
+test_wrong_type, test_wrong_type_long = fuzz(_wrong_type_names_key_and_expected_type, data=st.data())
 
 
 # ------------------------------------------------------------- class 4: bytes in TOML
@@ -107,9 +114,12 @@ def _any_bytes_in_toml_give_a_casemix_error_or_a_model(tmp_path_factory, raw):
 
 test_toml_bytes, test_toml_bytes_long = fuzz(
     _any_bytes_in_toml_give_a_casemix_error_or_a_model,
-    raw=st.one_of(st.binary(max_size=200),
-                  st.binary(max_size=20).map(lambda b: SCHEME_TOML.encode()[:150] + b),
-                  st.just("\ufeff".encode() + SCHEME_TOML.encode())))
+    raw=st.one_of(
+        st.binary(max_size=200),
+        st.binary(max_size=20).map(lambda b: SCHEME_TOML.encode()[:150] + b),
+        st.just("\ufeff".encode() + SCHEME_TOML.encode()),
+    ),
+)
 
 
 def test_bom_is_accepted():
@@ -130,7 +140,8 @@ test_nesting, test_nesting_long = fuzz(
     _nesting_parses_to_the_limit_and_errors_beyond,
     depth=st.one_of(st.integers(0, MAX_DEPTH + 5), st.integers(MAX_DEPTH, 20_000)),
     opener=st.sampled_from(["(", "!"]),
-    inner=st.sampled_from(["true", "age < 1", "pdx in L", "(true)", "!true"]))
+    inner=st.sampled_from(["true", "age < 1", "pdx in L", "(true)", "!true"]),
+)
 
 
 def _garbage_rules_raise_only_syntax_errors(text):
@@ -142,14 +153,22 @@ def _garbage_rules_raise_only_syntax_errors(text):
 
 test_garbage_rule, test_garbage_rule_long = fuzz(
     _garbage_rules_raise_only_syntax_errors,
-    text=st.text(alphabet="()!&|<>=. 0123456789abcdeinrtuxpsLAgey_-", max_size=60))
+    text=st.text(alphabet="()!&|<>=. 0123456789abcdeinrtuxpsLAgey_-", max_size=60),
+)
 
 
 # ---------------------------------------------------------- class 9: error locations
 def _unterminated_quote_is_reported_on_its_line(tmp_path_factory, data):
-    rows = data.draw(st.lists(st.tuples(st.text(string.ascii_letters, min_size=1, max_size=6),
-                                        st.text(string.ascii_letters + " ", max_size=10)),
-                              min_size=1, max_size=40))
+    rows = data.draw(
+        st.lists(
+            st.tuples(
+                st.text(string.ascii_letters, min_size=1, max_size=6),
+                st.text(string.ascii_letters + " ", max_size=10),
+            ),
+            min_size=1,
+            max_size=40,
+        )
+    )
     at = data.draw(st.integers(0, len(rows) - 1))
     lines = ["code,name"] + [f"{c},{n}" for c, n in rows]
     lines[at + 1] = f'{rows[at][0]},"{rows[at][1]}'  # opens a quote, never closes it
@@ -163,8 +182,7 @@ def _unterminated_quote_is_reported_on_its_line(tmp_path_factory, data):
     assert info.value.line == at + 2 and info.value.column == "name"
 
 
-test_quote_line, test_quote_line_long = fuzz(_unterminated_quote_is_reported_on_its_line,
-                                             data=st.data())
+test_quote_line, test_quote_line_long = fuzz(_unterminated_quote_is_reported_on_its_line, data=st.data())
 
 
 def test_errors_are_casemix_errors():
@@ -173,8 +191,20 @@ def test_errors_are_casemix_errors():
 
 # ----------------------------------------------- class 3/9: every key found on its line
 _NAME = st.text(string.ascii_lowercase + "_", min_size=1, max_size=8)
-_SCALAR = st.sampled_from(['1', '"a = [b]"', "true", "2024-01-05", "[1, 2]", '"""x\ny"""',
-                           "'it is'", "{ a = 1 }", "[\n  1,\n  2,\n]", '"#"'])
+_SCALAR = st.sampled_from(
+    [
+        "1",
+        '"a = [b]"',
+        "true",
+        "2024-01-05",
+        "[1, 2]",
+        '"""x\ny"""',
+        "'it is'",
+        "{ a = 1 }",
+        "[\n  1,\n  2,\n]",
+        '"#"',
+    ]
+)
 
 
 def _key_lines_match_where_keys_are_written(data):

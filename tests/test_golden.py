@@ -11,7 +11,6 @@ import csv
 
 import polars as pl
 import pytest
-
 from tests.conftest import GOLDEN, needs_shared
 
 COLUMNS = ["mdc", "adrg", "drg", "status", "reason"]
@@ -36,10 +35,18 @@ def test_reference_grouper_reproduces_golden_file(chs):
     for r in rows:
         dx = r["diagnoses"].split("|") if r["diagnoses"] else []
         px = r["procedures"].split("|") if r["procedures"] else []
-        case = Case(pdx=dx[0] if dx else None, sdx=tuple(dx[1:]), pproc=px[0] if px else None,
-                    oproc=tuple(px[1:]), sex=_num(r["sex"]), age=_num(r["age"]),
-                    age_days=_num(r["age_days"]), birth_weight=_num(r["birth_weight"]),
-                    los=_num(r["los"]), discharge=_num(r["discharge"]))
+        case = Case(
+            pdx=dx[0] if dx else None,
+            sdx=tuple(dx[1:]),
+            pproc=px[0] if px else None,
+            oproc=tuple(px[1:]),
+            sex=_num(r["sex"]),
+            age=_num(r["age"]),
+            age_days=_num(r["age_days"]),
+            birth_weight=_num(r["birth_weight"]),
+            los=_num(r["los"]),
+            discharge=_num(r["discharge"]),
+        )
         got = group_case(case, chs)
         if [getattr(got, c) for c in COLUMNS] != [r[c] for c in COLUMNS]:
             mismatches.append((r["case_id"], [r[c] for c in COLUMNS], got))
@@ -70,8 +77,11 @@ def test_group_end_to_end_reproduces_golden_file(chs, engine):
     assert out.height == 5000
     assert out["case_id"].to_list() == expected["case_id"].to_list()
     got = out.select(COLUMNS).fill_null("")
-    diff = expected.select("case_id", *COLUMNS).with_row_index().join(
-        got.with_row_index(), on="index", suffix="_got")
+    diff = (
+        expected.select("case_id", *COLUMNS)
+        .with_row_index()
+        .join(got.with_row_index(), on="index", suffix="_got")
+    )
     bad = diff.filter(pl.any_horizontal(pl.col(c) != pl.col(f"{c}_got") for c in COLUMNS))
     assert bad.height == 0, bad.head(10)
 
@@ -83,6 +93,7 @@ def test_engines_agree_on_severity_over_the_golden_cases(chs):
     ref = _grouped(chs, "reference")["severity"].fill_null("")
     bat = _grouped(chs, "batch")["severity"].fill_null("")
     assert bat.len() == ref.len() == 5000
-    assert (bat != ref).sum() == 0, pl.DataFrame({"ref": ref, "batch": bat}).filter(
-        pl.col("ref") != pl.col("batch")).head(10)
+    assert (bat != ref).sum() == 0, (
+        pl.DataFrame({"ref": ref, "batch": bat}).filter(pl.col("ref") != pl.col("batch")).head(10)
+    )
     assert ref.n_unique() >= 3  # MCC, CC and none all occur

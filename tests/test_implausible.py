@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 import casemix
-from casemix.drg.batch import group_frame
 from casemix.cases import read_cases
+from casemix.drg.batch import group_frame
 from casemix.synth import synth_cases
 
 RESULT = ["mdc", "adrg", "drg", "severity", "status", "reason"]
@@ -27,9 +27,16 @@ def test_hand_cases_get_their_warning_codes(odd):
     for engine in ("batch", "reference"):
         got = casemix.group(odd, engine=engine)["warnings"].to_list()
         codes = [[w for w in s.split(";") if w.startswith("implausible")] for s in got]
-        assert codes == [["implausible:age"], ["implausible:age"], ["implausible:age_days"],
-                         ["implausible:age_days"], ["implausible:age_days"], [],
-                         ["implausible:birth_weight"], []], engine
+        assert codes == [
+            ["implausible:age"],
+            ["implausible:age"],
+            ["implausible:age_days"],
+            ["implausible:age_days"],
+            ["implausible:age_days"],
+            [],
+            ["implausible:birth_weight"],
+            [],
+        ], engine
 
 
 def test_warnings_do_not_change_the_group(odd):

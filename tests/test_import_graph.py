@@ -44,8 +44,7 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     up = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(up + ([base] if base else []))
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
-                           for a in node.names]
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             else:
                 continue
             edges |= {t for t in targets if t in modules and t != name}
@@ -106,28 +105,32 @@ def _package_free(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     # importing a.b runs a/__init__ first, so a package's lazy re-exports of its
     # own submodules are not cycles with them; edges into packages stay
     packages = {m for m, p in _modules().items() if p.name == "__init__.py"}
-    return {m: {t for t in e if not (m in packages and t.startswith(m + "."))}
-            for m, e in graph.items()}
+    return {m: {t for t in e if not (m in packages and t.startswith(m + "."))} for m, e in graph.items()}
 
 
 #: the grouping path: the encoder, its kernels, the DRG engine and the intake
-GROUPING = ("casemix.encode", "casemix.encode_kernel", "casemix.drg", "casemix.cases",
-            "casemix.scheme")
+GROUPING = ("casemix.encode", "casemix.encode_kernel", "casemix.drg", "casemix.cases", "casemix.scheme")
 
 
 def test_no_import_cycles_on_the_grouping_path():
-    found = [c for c in cycles(_package_free(import_graph()))
-             if any(m == p or m.startswith(p + ".") for m in c for p in GROUPING)]
+    found = [
+        c
+        for c in cycles(_package_free(import_graph()))
+        if any(m == p or m.startswith(p + ".") for m in c for p in GROUPING)
+    ]
     assert found == [], f"import cycles: {found}"
 
 
-@pytest.mark.parametrize("order", [
-    ["casemix.encode", "casemix.drg.kernel"],
-    ["casemix.drg.kernel", "casemix.encode"],
-    ["casemix.drg.compile", "casemix.encode"],
-    ["casemix.drg.direct", "casemix.drg.batch"],
-    ["casemix.drg.batch", "casemix.drg.direct"],
-])
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["casemix.encode", "casemix.drg.kernel"],
+        ["casemix.drg.kernel", "casemix.encode"],
+        ["casemix.drg.compile", "casemix.encode"],
+        ["casemix.drg.direct", "casemix.drg.batch"],
+        ["casemix.drg.batch", "casemix.drg.direct"],
+    ],
+)
 def test_modules_import_first_in_any_order(order):
     code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in order)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

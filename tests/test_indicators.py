@@ -18,18 +18,29 @@ WEIGHTS = pl.DataFrame({"drg": ["X", "Y"], "rw": [1.0, 2.0]})
 
 def hand_cases() -> pl.DataFrame:
     """Nine cases, two hospitals; case 4 ungroupable, cases 8 (LOS 70) and 9 (3 yuan) excluded."""
-    return pl.DataFrame({
-        "case_id": [str(i) for i in range(1, 10)],
-        "hospital_id": list("AAAABBBBB"),
-        "department": ["med", "surg", "surg", "med", "med", "med", "surg", "med", "med"],
-        "discharge_date": ["2024-01-05", "2024-01-20", "2024-02-03", "2024-02-09", "2024-01-02",
-                           "2024-02-01", "2024-02-11", "2024-02-12", "2024-02-13"],
-        "drg": ["X", "X", "Y", "0000", "X", "Y", "Y", "X", "X"],
-        "total_cost": [100.0, 300, 1000, 50, 200, 600, 800, 400, 3],
-        "los": [2.0, 4, 10, 3, 3, 6, 8, 70, 1],
-        "discharge": [1.0, 1, 5, 1, 1, 1, 5, 1, 1],
-        "severity": ["none", "CC", "MCC", "", "none", "CC", "none", "none", "none"],
-    })
+    return pl.DataFrame(
+        {
+            "case_id": [str(i) for i in range(1, 10)],
+            "hospital_id": list("AAAABBBBB"),
+            "department": ["med", "surg", "surg", "med", "med", "med", "surg", "med", "med"],
+            "discharge_date": [
+                "2024-01-05",
+                "2024-01-20",
+                "2024-02-03",
+                "2024-02-09",
+                "2024-01-02",
+                "2024-02-01",
+                "2024-02-11",
+                "2024-02-12",
+                "2024-02-13",
+            ],
+            "drg": ["X", "X", "Y", "0000", "X", "Y", "Y", "X", "X"],
+            "total_cost": [100.0, 300, 1000, 50, 200, 600, 800, 400, 3],
+            "los": [2.0, 4, 10, 3, 3, 6, 8, 70, 1],
+            "discharge": [1.0, 1, 5, 1, 1, 1, 5, 1, 1],
+            "severity": ["none", "CC", "MCC", "", "none", "CC", "none", "none", "none"],
+        }
+    )
 
 
 def row(frame: pl.DataFrame, **key) -> dict:
@@ -111,8 +122,12 @@ def test_pandas_in_pandas_out_and_weights_object():
 
 def test_numbers_as_strings_from_csv():
     cases = hand_cases().with_columns(pl.col("total_cost", "los", "discharge").cast(pl.String))
-    cases = cases.with_columns(pl.when(pl.col("case_id") == "1").then(pl.lit("n/a"))
-                               .otherwise(pl.col("total_cost")).alias("total_cost"))
+    cases = cases.with_columns(
+        pl.when(pl.col("case_id") == "1")
+        .then(pl.lit("n/a"))
+        .otherwise(pl.col("total_cost"))
+        .alias("total_cost")
+    )
     a = row(hospital_indicators(cases, WEIGHTS), hospital_id="A")
     # case 1's cost is not a number: it leaves the cost means (the regional X mean
     # becomes (300 + 200) / 2 = 250) but stays grouped
@@ -163,8 +178,9 @@ def test_errors_name_the_column():
 
 
 def test_empty_hospital_has_null_ratios():
-    cases = hand_cases().with_columns(drg=pl.when(pl.col("hospital_id") == "A")
-                                      .then(pl.lit("0000")).otherwise(pl.col("drg")))
+    cases = hand_cases().with_columns(
+        drg=pl.when(pl.col("hospital_id") == "A").then(pl.lit("0000")).otherwise(pl.col("drg"))
+    )
     a = row(hospital_indicators(cases, WEIGHTS), hospital_id="A")
     assert a["grouped"] == 0 and a["cmi"] is None and a["cost_efficiency"] is None
     assert a["grouping_rate"] == 0.0
@@ -176,9 +192,15 @@ DRGS = ["D1", "D2", "D3", "D4", "0000"]
 RW = pl.DataFrame({"drg": DRGS[:3], "rw": [0.5, 1.25, 3.0]})  # D4 has no weight
 
 case_rows = st.lists(
-    st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(DRGS),
-              st.floats(1, 50_000, allow_nan=False), st.integers(0, 90)),
-    min_size=1, max_size=60)
+    st.tuples(
+        st.sampled_from(["H1", "H2", "H3"]),
+        st.sampled_from(DRGS),
+        st.floats(1, 50_000, allow_nan=False),
+        st.integers(0, 90),
+    ),
+    min_size=1,
+    max_size=60,
+)
 
 
 def frame(rows) -> pl.DataFrame:
@@ -206,8 +228,7 @@ def test_cmi_of_a_set_is_the_weighted_mean_of_its_parts(rows):
 def test_efficiency_is_unchanged_by_a_common_cost_scale(rows, k, how):
     cases = frame(rows)
     base = hospital_indicators(cases, RW, min_cost=0, efficiency=how)
-    scaled = hospital_indicators(cases.with_columns(pl.col("total_cost") * k), RW, min_cost=0,
-                                 efficiency=how)
+    scaled = hospital_indicators(cases.with_columns(pl.col("total_cost") * k), RW, min_cost=0, efficiency=how)
     for a, b in zip(base["cost_efficiency"], scaled["cost_efficiency"], strict=True):
         assert (a is None and b is None) or a == pytest.approx(b)
 
@@ -215,11 +236,18 @@ def test_efficiency_is_unchanged_by_a_common_cost_scale(rows, k, how):
 # others: no exclusion (LOS <= 60, cost >= 5); the hospital H0: (DRG, cost, LOS if its DRG
 # is not among the others')
 others_rows = st.lists(
-    st.tuples(st.sampled_from(["H1", "H2"]), st.sampled_from(DRGS[:4]),
-              st.floats(5, 50_000, allow_nan=False), st.integers(0, 60)),
-    min_size=0, max_size=40)
-own_rows = st.lists(st.tuples(st.sampled_from(DRGS[:4]), st.floats(5, 50_000),
-                              st.integers(1, 60)), min_size=1, max_size=10)
+    st.tuples(
+        st.sampled_from(["H1", "H2"]),
+        st.sampled_from(DRGS[:4]),
+        st.floats(5, 50_000, allow_nan=False),
+        st.integers(0, 60),
+    ),
+    min_size=0,
+    max_size=40,
+)
+own_rows = st.lists(
+    st.tuples(st.sampled_from(DRGS[:4]), st.floats(5, 50_000), st.integers(1, 60)), min_size=1, max_size=10
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -232,8 +260,9 @@ def test_a_hospital_at_the_regional_means_has_indices_of_one(others, own):
     for drg in {d for d, _, _ in own}:
         mine = [(c, n) for h, d, c, n in others if d == drg]
         first = next((c, float(n)) for d, c, n in own if d == drg)
-        mean[drg] = ((sum(c for c, _ in mine) / len(mine), sum(n for _, n in mine) / len(mine))
-                     if mine else first)
+        mean[drg] = (
+            (sum(c for c, _ in mine) / len(mine), sum(n for _, n in mine) / len(mine)) if mine else first
+        )
     rows = [(h, d, c, float(n)) for h, d, c, n in others]
     rows += [("H0", d, *mean[d]) for d, _, _ in own]
     out = hospital_indicators(frame(rows), RW)
@@ -245,8 +274,9 @@ def test_a_hospital_at_the_regional_means_has_indices_of_one(others, own):
 @settings(max_examples=100, deadline=None)
 @given(case_rows)
 def test_one_drg_per_hospital_both_forms_agree(rows):
-    cases = frame(rows).with_columns(drg=pl.col("hospital_id").replace_strict(
-        {"H1": "D1", "H2": "D2", "H3": "D3"}))
+    cases = frame(rows).with_columns(
+        drg=pl.col("hospital_id").replace_strict({"H1": "D1", "H2": "D2", "H3": "D3"})
+    )
     mean = hospital_indicators(cases, RW)
     sums = hospital_indicators(cases, RW, efficiency="ratio_of_sums")
     for col in ("cost_efficiency", "time_efficiency"):

@@ -27,14 +27,16 @@ WEIGHTS = pl.DataFrame({"drg": ["X", "Y"], "rw": [1.0, 2.0], "mean_cost": [10_00
 
 def cases() -> pl.DataFrame:
     # H1's Y stay lasts 70 days: excluded from the indicators, paid by the settlement
-    return pl.DataFrame({
-        "case_id": ["1", "2", "3", "4", "5"],
-        "hospital_id": ["H1", "H1", "H1", "H2", "H2"],
-        "drg": ["X", "X", "Y", "X", "Y"],
-        "total_cost": [9_000.0, 11_000.0, 30_000.0, 10_000.0, 20_000.0],
-        "los": [5.0, 6.0, 70.0, 5.0, 9.0],
-        "discharge": [1, 1, 1, 1, 1],
-    })
+    return pl.DataFrame(
+        {
+            "case_id": ["1", "2", "3", "4", "5"],
+            "hospital_id": ["H1", "H1", "H1", "H2", "H2"],
+            "drg": ["X", "X", "Y", "X", "Y"],
+            "total_cost": [9_000.0, 11_000.0, 30_000.0, 10_000.0, 20_000.0],
+            "los": [5.0, 6.0, 70.0, 5.0, 9.0],
+            "discharge": [1, 1, 1, 1, 1],
+        }
+    )
 
 
 def test_cmi_sets_by_hand():
@@ -53,8 +55,10 @@ def test_cmi_sets_by_hand():
 
 def test_report_labels_each_number(tmp_path):
     weights = pytest.importorskip("casemix.weights").compute_weights(
-        pl.concat([cases()] * 3).with_columns(total_cost=pl.col("total_cost")
-                                              * pl.Series([1.0] * 5 + [1.1] * 5 + [0.8] * 5)))
+        pl.concat([cases()] * 3).with_columns(
+            total_cost=pl.col("total_cost") * pl.Series([1.0] * 5 + [1.1] * 5 + [0.8] * 5)
+        )
+    )
     s = settle(cases(), Policy(budget="80000"), weights=weights)
     index = build_report(cases(), weights=weights, settlement=s, out_dir=tmp_path)
     page = index.read_text(encoding="utf-8")
@@ -70,5 +74,6 @@ def test_report_labels_each_number(tmp_path):
     riv = grouping_riv(cases())
     trimmed = weights.quality["riv"]
     assert f"{riv:.3f}</b>RIV (cost, all grouped cases)" in page
-    assert re.search(re.escape(f"{trimmed:.3f}</b>RIV (cost, the weights") + ".{0,6}"
-                     + re.escape(" trimmed cases)"), page)
+    assert re.search(
+        re.escape(f"{trimmed:.3f}</b>RIV (cost, the weights") + ".{0,6}" + re.escape(" trimmed cases)"), page
+    )

@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from casemix.errors import InputError, PolicyError, SchemeError
-from casemix.io import (LossyDecodingWarning, atomic_path, detect_encoding, read_table, read_text,
-                        write_table)
+from casemix.io import LossyDecodingWarning, atomic_path, detect_encoding, read_table, read_text, write_table
 from conftest import SHARED, needs_shared
 from strategies import fen_amounts, intake_cases, pipe_layout
 
@@ -34,6 +33,7 @@ GBK_FILES = {
 
 # ----------------------------------------------------------------- encodings
 
+
 @needs_shared
 @pytest.mark.parametrize("name", sorted(GBK_FILES))
 def test_real_gbk_city_tables_are_detected_and_read(name):
@@ -46,7 +46,7 @@ def test_real_gbk_city_tables_are_detected_and_read(name):
     assert df.columns[0] == head
     assert df.height == rows
     row = tuple("" if v is None else v for v in df.row(0))
-    assert row[:len(first)] == first
+    assert row[: len(first)] == first
 
 
 @needs_shared
@@ -115,8 +115,7 @@ def test_loaders_use_read_text(tmp_path):
     demo = Path(__file__).resolve().parent.parent / "src/casemix/data/policies/demo.toml"
     bom = _write(tmp_path, "demo.toml", b"\xef\xbb\xbf" + demo.read_bytes())
     assert Policy.from_toml(bom).name == "demo"  # a BOM is accepted
-    bad = _write(tmp_path, "bad.toml", demo.read_bytes().replace(b'name = "demo"',
-                                                                 b'name = "d\xb1\xb1"'))
+    bad = _write(tmp_path, "bad.toml", demo.read_bytes().replace(b'name = "demo"', b'name = "d\xb1\xb1"'))
     with pytest.raises(PolicyError, match="bad.toml, line 6: not UTF-8: byte 0xb1 at offset"):
         Policy.from_toml(bad)
     # a scheme table with a GBK byte: SchemeError with file and line, no UnicodeDecodeError
@@ -133,17 +132,25 @@ def test_loaders_use_read_text(tmp_path):
 
 # ----------------------------------------------------------------- bad files
 
-@pytest.mark.parametrize("name, data, message", [
-    ("e.csv", b"", "empty"),
-    ("h.csv", b"\xef\xbb\xbf", "empty"),
-    ("r.csv", b"a,b\n1,2\n3,4,5\n", "line 3 has 3 fields where the header has 2"),
-    ("q.csv", b'a,b\n1,2\n"3,4\n' + b"5,6\n" * 300, "line 3: a quote opened on this line is never closed"),
-    ("d.csv", b"a,a\n1,2\n", "line 1: duplicate column name 'a' \\(columns 1 and 2\\)"),
-    ("z.parquet", b"", "file is empty \\(0 bytes\\)"),
-    ("c.parquet", b"PAR1garbage", "cannot be read as Parquet"),
-    ("x.xlsx", b"garbage", "not a readable Excel"),
-    ("x.json", b"{}", "unknown file type"),
-])
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("e.csv", b"", "empty"),
+        ("h.csv", b"\xef\xbb\xbf", "empty"),
+        ("r.csv", b"a,b\n1,2\n3,4,5\n", "line 3 has 3 fields where the header has 2"),
+        (
+            "q.csv",
+            b'a,b\n1,2\n"3,4\n' + b"5,6\n" * 300,
+            "line 3: a quote opened on this line is never closed",
+        ),
+        ("d.csv", b"a,a\n1,2\n", "line 1: duplicate column name 'a' \\(columns 1 and 2\\)"),
+        ("z.parquet", b"", "file is empty \\(0 bytes\\)"),
+        ("c.parquet", b"PAR1garbage", "cannot be read as Parquet"),
+        ("x.xlsx", b"garbage", "not a readable Excel"),
+        ("x.json", b"{}", "unknown file type"),
+    ],
+)
 def test_bad_files_are_input_errors_naming_the_file(tmp_path, name, data, message):
     p = _write(tmp_path, name, data)
     with pytest.raises(InputError, match=message) as info:
@@ -158,15 +165,24 @@ def test_folder_without_parquet(tmp_path):
 
 # ----------------------------------------------------------------- writing
 
+
 def test_human_output_shows_yuan_with_two_decimals(tmp_path):
-    df = pl.DataFrame({"hospital_id": ["H1", "H2"], "payment_fen": [2848715, -5],
-                       "cmi": [28487.150000000005, 1 / 3], "状态": ["分组成功", "未入组"]})
+    df = pl.DataFrame(
+        {
+            "hospital_id": ["H1", "H2"],
+            "payment_fen": [2848715, -5],
+            "cmi": [28487.150000000005, 1 / 3],
+            "状态": ["分组成功", "未入组"],
+        }
+    )
     csv = write_table(df, tmp_path / "h.csv", human=True)
     raw = csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # human CSV: BOM by default
     assert raw.decode("utf-8-sig").splitlines() == [
-        "hospital_id,payment_fen,payment_yuan,cmi,状态", "H1,2848715,28487.15,28487.15,分组成功",
-        "H2,-5,-0.05,0.333333333333,未入组"]
+        "hospital_id,payment_fen,payment_yuan,cmi,状态",
+        "H1,2848715,28487.15,28487.15,分组成功",
+        "H2,-5,-0.05,0.333333333333,未入组",
+    ]
     machine = write_table(df, tmp_path / "m.csv")
     assert not machine.read_bytes().startswith(b"\xef\xbb\xbf")
     assert "H1,2848715," in machine.read_text()
@@ -179,8 +195,9 @@ def test_human_output_shows_yuan_with_two_decimals(tmp_path):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(fen_amounts, min_size=1, max_size=20))
 def test_yuan_is_exact_for_any_fen(tmp_path, fens):
-    out = write_table(pl.DataFrame({"x_fen": fens}, schema={"x_fen": pl.Int64}),
-                      tmp_path / "y.csv", human=True, force=True)
+    out = write_table(
+        pl.DataFrame({"x_fen": fens}, schema={"x_fen": pl.Int64}), tmp_path / "y.csv", human=True, force=True
+    )
     shown = [line.split(",")[1] for line in out.read_text(encoding="utf-8-sig").splitlines()[1:]]
     assert [Decimal(s) * 100 for s in shown] == [Decimal(f) for f in fens]
     assert all(len(s.split(".")[1]) == 2 for s in shown)
@@ -246,14 +263,16 @@ def test_atomic_path_for_path_writers(tmp_path):
 def test_xlsx_has_frozen_header_and_widths(tmp_path):
     import zipfile
 
-    out = write_table(pl.DataFrame({"drg": ["AB19"], "name": ["有创呼吸机支持，96小时或ECMO"]}),
-                      tmp_path / "w.xlsx")
+    out = write_table(
+        pl.DataFrame({"drg": ["AB19"], "name": ["有创呼吸机支持，96小时或ECMO"]}), tmp_path / "w.xlsx"
+    )
     sheet = zipfile.ZipFile(out).read("xl/worksheets/sheet1.xml").decode()
     assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet
     assert "<cols>" in sheet and 'customWidth="1"' in sheet
 
 
 # ----------------------------------------------------------------- the command line
+
 
 def _cli(*args):
     from click.testing import CliRunner
@@ -268,7 +287,8 @@ def test_cli_group_reads_gbk_and_xlsx_and_guards_its_output(tmp_path):
     from casemix.synth import synth_cases
 
     cases = synth_cases("casemix-demo", 120, seed=7, layout="strings").with_columns(
-        pl.lit("急诊入院，医保结算").alias("备注"))
+        pl.lit("急诊入院，医保结算").alias("备注")
+    )
     src = tmp_path / "in.csv"
     src.write_bytes(cases.write_csv().encode("gbk"))
     out = tmp_path / "out.csv"
@@ -323,8 +343,8 @@ def test_settlement_tables_for_people_and_machines(tmp_path):
     with pytest.raises(InputError, match="exists; pass --force"):
         s.write(tmp_path, fmt="xlsx")
     csv = s.write(tmp_path, fmt="csv")
-    assert csv["hospitals"].read_bytes().startswith(b"\xef\xbb\xbf")      # for people
-    assert not csv["cases"].read_bytes().startswith(b"\xef\xbb\xbf")      # for programs
+    assert csv["hospitals"].read_bytes().startswith(b"\xef\xbb\xbf")  # for people
+    assert not csv["cases"].read_bytes().startswith(b"\xef\xbb\xbf")  # for programs
     assert "payment_yuan" not in read_table(csv["cases"]).columns
 
 
@@ -343,27 +363,43 @@ def test_chinese_gbk_extract_through_excel_group_weights_settle_report(tmp_path)
     (tmp_path / "map.toml").write_text(f'[columns]\n"{MINE}" = "total_cost"\n', encoding="utf-8")
     budget = round(cases["total_cost"].sum() * 0.9)
     policy = tmp_path / "policy.toml"
-    policy.write_text(re.sub(r"total_yuan = \d+", f"total_yuan = {budget}",
-                             shipped_policy("demo").read_text(encoding="utf-8")), encoding="utf-8")
+    policy.write_text(
+        re.sub(
+            r"total_yuan = \d+", f"total_yuan = {budget}", shipped_policy("demo").read_text(encoding="utf-8")
+        ),
+        encoding="utf-8",
+    )
     mp = ("--map", tmp_path / "map.toml")
     grouped, weights = tmp_path / "grouped.xlsx", tmp_path / "w.xlsx"
 
     res, text = _cli("group", src, "-o", grouped, "--scheme", "casemix-demo", "--quiet", *mp)
     assert res.exit_code == 0, text
     g = read_table(grouped)
-    assert g.columns[:len(extract.columns)] == extract.columns
+    assert g.columns[: len(extract.columns)] == extract.columns
     assert g["病案号"].to_list() == cases["case_id"].to_list()
     res, text = _cli("weights", grouped, "-o", weights, *mp)
     assert res.exit_code == 0, text
-    res, text = _cli("settle", grouped, "--weights", weights, "--policy", policy,
-                     "-o", tmp_path / "settle", "--format", "xlsx", *mp)
+    res, text = _cli(
+        "settle",
+        grouped,
+        "--weights",
+        weights,
+        "--policy",
+        policy,
+        "-o",
+        tmp_path / "settle",
+        "--format",
+        "xlsx",
+        *mp,
+    )
     assert res.exit_code == 0, text
     settled = read_table(tmp_path / "settle" / "cases.xlsx", infer_schema=True)
     assert settled.height == 200 and settled["payment_fen"].sum() == budget * 100
     hosp = read_table(tmp_path / "settle" / "hospitals.xlsx", infer_schema=True)
     assert hosp["payment_yuan"].sum() == pytest.approx(budget)
-    res, text = _cli("report", grouped, "--weights", weights, "--policy", policy,
-                     "-o", tmp_path / "report", *mp)
+    res, text = _cli(
+        "report", grouped, "--weights", weights, "--policy", policy, "-o", tmp_path / "report", *mp
+    )
     assert res.exit_code == 0, text
     assert "H001" in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
 
@@ -373,8 +409,10 @@ def test_dask_csv_input_uses_the_same_encoding_rule(tmp_path):
     from casemix.cli.dask_opts import read_dataset
 
     rows = "".join(f"K{i},急性阑尾炎,{i}\n" for i in range(40))
-    for name, data in (("g.csv", ("病案号,诊断,费用\n" + rows).encode("gbk")),
-                       ("b.csv", ("\ufeff病案号,诊断,费用\n" + rows).encode("utf-8"))):
+    for name, data in (
+        ("g.csv", ("病案号,诊断,费用\n" + rows).encode("gbk")),
+        ("b.csv", ("\ufeff病案号,诊断,费用\n" + rows).encode("utf-8")),
+    ):
         df = read_dataset(_write(tmp_path, name, data)).compute()
         assert list(df.columns) == ["病案号", "诊断", "费用"] and len(df) == 40
         assert set(df["诊断"]) == {"急性阑尾炎"}

@@ -20,21 +20,46 @@ from casemix._money import (
 )
 
 
-@pytest.mark.parametrize("yuan, fen", [
-    # half a fen goes up whatever the parity of the fen below (half-even would give 12, 14, 0)
-    ("0.125", 13), ("0.135", 14), ("0.005", 1), ("0.015", 2), ("2.675", 268),
-    ("0.124", 12), ("0.1249", 12), ("-0.125", -13), ("-0.005", -1), ("0", 0),
-    (1, 100), (12.34, 1234), ("1e-3", 0),
-])
+@pytest.mark.parametrize(
+    "yuan, fen",
+    [
+        # half a fen goes up whatever the parity of the fen below (half-even would give 12, 14, 0)
+        ("0.125", 13),
+        ("0.135", 14),
+        ("0.005", 1),
+        ("0.015", 2),
+        ("2.675", 268),
+        ("0.124", 12),
+        ("0.1249", 12),
+        ("-0.125", -13),
+        ("-0.005", -1),
+        ("0", 0),
+        (1, 100),
+        (12.34, 1234),
+        ("1e-3", 0),
+    ],
+)
 def test_yuan_to_fen_half_up(yuan, fen):
     assert yuan_to_fen(yuan) == fen
 
 
-@pytest.mark.parametrize("fen_in, fen", [
-    (0.5, 1), (1.5, 2), (2.5, 3), (3.5, 4),      # half-even (np.round) gives 0, 2, 2, 4
-    (-0.5, -1), (-2.5, -3), (2.4999999999, 3),     # binary noise standing for an exact half
-    (2.49, 2), (2.51, 3), (0.0, 0), (-1.2, -1), (7.0, 7),
-])
+@pytest.mark.parametrize(
+    "fen_in, fen",
+    [
+        (0.5, 1),
+        (1.5, 2),
+        (2.5, 3),
+        (3.5, 4),  # half-even (np.round) gives 0, 2, 2, 4
+        (-0.5, -1),
+        (-2.5, -3),
+        (2.4999999999, 3),  # binary noise standing for an exact half
+        (2.49, 2),
+        (2.51, 3),
+        (0.0, 0),
+        (-1.2, -1),
+        (7.0, 7),
+    ],
+)
 def test_round_half_up_array(fen_in, fen):
     got = round_half_up(np.array([fen_in]))
     assert got.dtype == np.int64 and got.tolist() == [fen]
@@ -42,8 +67,7 @@ def test_round_half_up_array(fen_in, fen):
 
 def test_yuan_array_to_fen_rounds_half_fen_up():
     # 0.125 yuan is 12.5 fen in decimal; 2.675 is 267.49999... in binary but 267.5 as written
-    assert yuan_array_to_fen(np.array([0.125, 0.135, 2.675, -0.125, 1.0])).tolist() == \
-        [13, 14, 268, -13, 100]
+    assert yuan_array_to_fen(np.array([0.125, 0.135, 2.675, -0.125, 1.0])).tolist() == [13, 14, 268, -13, 100]
 
 
 def test_fen_to_yuan():
@@ -80,8 +104,7 @@ def test_allocate_refuses_bad_shares():
 def test_allocate_grouped_tie_break():
     # group 0: 10 fen over shares 1, 1, 1 -> 3.33 each, leftover 1 to the earliest row
     # group 1: 5 fen over shares 1, 3 (=1.25, 3.75) -> 3.75 has the larger fraction: 1, 4
-    got = allocate_grouped(np.array([10, 5]), np.array([0, 0, 0, 1, 1]),
-                           np.array([1.0, 1.0, 1.0, 1.0, 3.0]))
+    got = allocate_grouped(np.array([10, 5]), np.array([0, 0, 0, 1, 1]), np.array([1.0, 1.0, 1.0, 1.0, 3.0]))
     assert got.tolist() == [4, 3, 3, 1, 4]
     # equal fractional parts: the larger share first, then the earlier row.
     # 3 fen over 1, 2, 1, 2 (sum 6): exact 0.5, 1, 0.5, 1 -> fractions .5, 0, .5, 0;
@@ -90,24 +113,31 @@ def test_allocate_grouped_tie_break():
     assert got.tolist() == [1, 1, 0, 1]
     # 1 fen over 1, 3 (sum 4) at q = 0.25: 0.25, 0.75 -> the larger fraction; and over 2, 2, 4
     # with 2 fen: 0.5, 0.5, 1.0 -> fractions .5, .5, 0: one leftover, earlier row
-    assert allocate_grouped(np.array([1]), np.zeros(2, np.int64), np.array([1.0, 3.0])).tolist() \
-        == [0, 1]
-    assert allocate_grouped(np.array([2]), np.zeros(3, np.int64),
-                            np.array([2.0, 2.0, 4.0])).tolist() == [1, 0, 1]
+    assert allocate_grouped(np.array([1]), np.zeros(2, np.int64), np.array([1.0, 3.0])).tolist() == [0, 1]
+    assert allocate_grouped(np.array([2]), np.zeros(3, np.int64), np.array([2.0, 2.0, 4.0])).tolist() == [
+        1,
+        0,
+        1,
+    ]
 
 
 def test_allocate_grouped_equal_fraction_goes_to_larger_share():
     # 5 fen over shares 1 and 3 and 5 (sum 9): exact 5/9, 15/9, 25/9 -> fractions .556, .667,
     # .778; floors 0+1+2 = 3, 2 left -> the two largest fractions (rows 2 and 1)
-    assert allocate_grouped(np.array([5]), np.zeros(3, np.int64),
-                            np.array([1.0, 3.0, 5.0])).tolist() == [0, 2, 3]
+    assert allocate_grouped(np.array([5]), np.zeros(3, np.int64), np.array([1.0, 3.0, 5.0])).tolist() == [
+        0,
+        2,
+        3,
+    ]
     # equal fractions with different shares: 3 fen over 1, 3 (q = 0.75): 0.75, 2.25 -> floors
     # 0, 2, one left: fractions .75 vs .25 -> row 0.  And 2 fen over 1, 1, 2 (q = 0.5):
     # 0.5, 0.5, 1.0 -> the earlier of the equal shares
-    assert allocate_grouped(np.array([3]), np.zeros(2, np.int64), np.array([1.0, 3.0])).tolist() \
-        == [1, 2]
-    assert allocate_grouped(np.array([2]), np.zeros(3, np.int64),
-                            np.array([1.0, 1.0, 2.0])).tolist() == [1, 0, 1]
+    assert allocate_grouped(np.array([3]), np.zeros(2, np.int64), np.array([1.0, 3.0])).tolist() == [1, 2]
+    assert allocate_grouped(np.array([2]), np.zeros(3, np.int64), np.array([1.0, 1.0, 2.0])).tolist() == [
+        1,
+        0,
+        1,
+    ]
 
 
 def test_allocate_grouped_refuses():
@@ -116,16 +146,23 @@ def test_allocate_grouped_refuses():
     with pytest.raises(ValueError, match="finite and non-negative"):
         allocate_grouped(np.array([5]), np.zeros(2, np.int64), np.array([1.0, -1.0]))
     # a group with no share and no money is fine
-    assert allocate_grouped(np.array([0, 4]), np.array([0, 1]), np.array([0.0, 1.0])).tolist() \
-        == [0, 4]
+    assert allocate_grouped(np.array([0, 4]), np.array([0, 1]), np.array([0.0, 1.0])).tolist() == [0, 4]
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2),
-                          # shares as points are: 0 or at least 1e-3 (a subnormal share sum
-                          # overflows the group's quotient: left to the lead, see report)
-                          st.one_of(st.just(0.0), st.floats(1e-3, 1e6))), min_size=1, max_size=30),
-       st.lists(st.integers(0, 10 ** 9), min_size=3, max_size=3))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            # shares as points are: 0 or at least 1e-3 (a subnormal share sum
+            # overflows the group's quotient: left to the lead, see report)
+            st.one_of(st.just(0.0), st.floats(1e-3, 1e6)),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.lists(st.integers(0, 10**9), min_size=3, max_size=3),
+)
 def test_allocate_grouped_exact_and_monotone(rows, totals):
     g = np.array([r[0] for r in rows], np.int64)
     s = np.array([r[1] for r in rows])
@@ -140,11 +177,11 @@ def test_allocate_grouped_exact_and_monotone(rows, totals):
 
 
 def test_check_range():
-    check_range(np.array([0, 10 ** 15 - 1, -(10 ** 15 - 1)]), "x")
+    check_range(np.array([0, 10**15 - 1, -(10**15 - 1)]), "x")
     with pytest.raises(ValueError, match="position 1"):
-        check_range(np.array([0, 10 ** 15]), "the money")
+        check_range(np.array([0, 10**15]), "the money")
     with pytest.raises(ValueError, match="budget"):
-        check_range(-(10 ** 15), "budget")
+        check_range(-(10**15), "budget")
 
 
 def test_allocate_grouped_subnormal_shares_do_not_overflow():

@@ -32,9 +32,24 @@ def stays() -> pl.DataFrame:
         ("b2", "B", "p3", D(2024, 2, 1), D(2024, 2, 11), 10, "Z", "MDCC", "ZC1", 900.0, 1, "none"),
         ("b3", "B", "p4", D(2024, 2, 1), D(2024, 2, 3), 2, "Y", "MDCA", "YA1", 500.0, 1, "none"),
     ]
-    return pl.DataFrame(rows, orient="row", schema=[
-        "case_id", "hospital_id", "patient_id", "admission_date", "discharge_date", "los", "drg",
-        "mdc", "adrg", "total_cost", "discharge", "severity"])
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema=[
+            "case_id",
+            "hospital_id",
+            "patient_id",
+            "admission_date",
+            "discharge_date",
+            "los",
+            "drg",
+            "mdc",
+            "adrg",
+            "total_cost",
+            "discharge",
+            "severity",
+        ],
+    )
 
 
 def get(table: pl.DataFrame, hospital: str, flag: str) -> dict:
@@ -78,14 +93,20 @@ def test_readmissions_by_hand():
 
 def test_readmission_exemptions():
     # a3 is a chemotherapy course by its principal diagnosis: it takes no part
-    cases = stays().with_columns(pdx=pl.when(pl.col("case_id") == "a3").then(pl.lit("Z51.100"))
-                                 .otherwise(pl.lit("K35.800")))
+    cases = stays().with_columns(
+        pdx=pl.when(pl.col("case_id") == "a3").then(pl.lit("Z51.100")).otherwise(pl.lit("K35.800"))
+    )
     t = flags(cases, WEIGHTS, **LOOSE)
     assert get(t, "A", "readmission")["case_ids"] == ["a2", "a5"]
     assert get(t, "A", "readmission")["denominator"] == 5
     # ... or by its ADRG (RE1, CHS-DRG 1.1 chemotherapy)
-    t = flags(stays().with_columns(adrg=pl.when(pl.col("case_id") == "a3").then(pl.lit("RE1"))
-                                   .otherwise(pl.col("adrg"))), WEIGHTS, **LOOSE)
+    t = flags(
+        stays().with_columns(
+            adrg=pl.when(pl.col("case_id") == "a3").then(pl.lit("RE1")).otherwise(pl.col("adrg"))
+        ),
+        WEIGHTS,
+        **LOOSE,
+    )
     assert get(t, "A", "readmission")["case_ids"] == ["a2", "a5"]
     t = flags(cases, WEIGHTS, readmission_exempt_diagnoses=(), **LOOSE)
     assert get(t, "A", "readmission")["case_ids"] == ["a2", "a3", "a5"]
@@ -117,8 +138,9 @@ def test_other_flags_by_hand():
 
 
 def test_high_cost_factor_by_level():
-    cases = stays().with_columns(hospital_level=pl.when(pl.col("hospital_id") == "A")
-                                 .then(pl.lit("2")).otherwise(pl.lit("3")))
+    cases = stays().with_columns(
+        hospital_level=pl.when(pl.col("hospital_id") == "A").then(pl.lit("2")).otherwise(pl.lit("3"))
+    )
     t = flags(cases, WEIGHTS, high_cost_factor_by_level={"2": 1.5, "3": 3.0}, **LOOSE)
     assert get(t, "A", "high_cost_outlier")["case_ids"] == ["a5"]
     assert get(t, "A", "high_cost_outlier")["hospital_level"] == "2"
@@ -147,17 +169,21 @@ def test_peers_are_hospitals_of_the_same_level():
     rows = []
     for h, level, short in (("H1", "3", 1), ("H2", "3", 2), ("H3", "2", 8), ("H4", "2", 9)):
         rows += [(f"{h}-{i}", h, level, "X", 1.0 if i < short else 5.0) for i in range(10)]
-    cases = pl.DataFrame(rows, orient="row",
-                         schema=["case_id", "hospital_id", "hospital_level", "drg", "los"])
+    cases = pl.DataFrame(
+        rows, orient="row", schema=["case_id", "hospital_id", "hospital_level", "drg", "los"]
+    )
     t = flags(cases, min_count=1, min_peers=2).filter(pl.col("flag") == "short_stay")
     assert t["flagged"].to_list() == [False, True, False, True]
     assert t["peer_figure"].to_list() == pytest.approx([0.15, 0.15, 0.85, 0.85])
 
 
 def test_severity_shift_against_the_previous_period():
-    cases = pl.concat([stays().with_columns(year=pl.lit(2023), severity=pl.lit("none")),
-                       stays().with_columns(year=pl.lit(2024),
-                                            case_id=pl.col("case_id") + "'")])
+    cases = pl.concat(
+        [
+            stays().with_columns(year=pl.lit(2023), severity=pl.lit("none")),
+            stays().with_columns(year=pl.lit(2024), case_id=pl.col("case_id") + "'"),
+        ]
+    )
     t = flags(cases, WEIGHTS, **LOOSE)
     a = get(t, "A", "severity_shift")
     assert a["figure"] == pytest.approx(2 / 5)  # 2024: 2/5 with CC/MCC; 2023: none
@@ -178,8 +204,11 @@ def test_missing_columns_give_rows_with_a_note():
 def test_pandas_in_pandas_out():
     t = flags(stays().to_pandas(), WEIGHTS.to_pandas(), **LOOSE)
     assert isinstance(t, pd.DataFrame)
-    assert list(t.loc[(t.hospital_id == "A") & (t.flag == "readmission"), "case_ids"].item()) \
-        == ["a2", "a3", "a5"]
+    assert list(t.loc[(t.hospital_id == "A") & (t.flag == "readmission"), "case_ids"].item()) == [
+        "a2",
+        "a3",
+        "a5",
+    ]
 
 
 def test_params():
@@ -205,21 +234,49 @@ def test_params_from_policy():
 # --------------------------------------------------------------------------- property
 
 patients = st.lists(
-    st.tuples(st.sampled_from(["p1", "p2", "p3"]), st.sampled_from(["A", "B"]),
-              st.integers(0, 200), st.integers(0, 30)),
-    min_size=0, max_size=25)
+    st.tuples(
+        st.sampled_from(["p1", "p2", "p3"]),
+        st.sampled_from(["A", "B"]),
+        st.integers(0, 200),
+        st.integers(0, 30),
+    ),
+    min_size=0,
+    max_size=25,
+)
 
 
 @settings(max_examples=75, deadline=None)
-@given(patients, st.sampled_from(["p1", "p2", "p3", "p9"]), st.sampled_from(["A", "B"]),
-       st.integers(0, 15), st.integers(0, 40), st.booleans())
+@given(
+    patients,
+    st.sampled_from(["p1", "p2", "p3", "p9"]),
+    st.sampled_from(["A", "B"]),
+    st.integers(0, 15),
+    st.integers(0, 40),
+    st.booleans(),
+)
 def test_adding_a_readmission_adds_one(rows, patient, hospital, gap, los, same_hospital):
     cases = pl.DataFrame(
-        [(f"c{i}", h, p, D(2024, 1, 1) + dt.timedelta(days=s),
-          D(2024, 1, 1) + dt.timedelta(days=s + n), "X") for i, (p, h, s, n) in enumerate(rows)],
-        orient="row", schema={"case_id": pl.String, "hospital_id": pl.String,
-                              "patient_id": pl.String, "admission_date": pl.Date,
-                              "discharge_date": pl.Date, "drg": pl.String})
+        [
+            (
+                f"c{i}",
+                h,
+                p,
+                D(2024, 1, 1) + dt.timedelta(days=s),
+                D(2024, 1, 1) + dt.timedelta(days=s + n),
+                "X",
+            )
+            for i, (p, h, s, n) in enumerate(rows)
+        ],
+        orient="row",
+        schema={
+            "case_id": pl.String,
+            "hospital_id": pl.String,
+            "patient_id": pl.String,
+            "admission_date": pl.Date,
+            "discharge_date": pl.Date,
+            "drg": pl.String,
+        },
+    )
     # the new stay starts `gap` days after the discharge of the patient's latest stay
     # (at this hospital when `same_hospital`; latest by admission, then discharge, then
     # input order), so it comes last in that patient's history and changes no other
@@ -229,12 +286,14 @@ def test_adding_a_readmission_adds_one(rows, patient, hospital, gap, los, same_h
         where = where & (pl.col("hospital_id") == hospital)
     mine = cases.with_row_index("row").filter(where).sort("admission_date", "discharge_date", "row")
     start = (mine["discharge_date"][-1] if mine.height else D(2024, 1, 1)) + dt.timedelta(days=gap)
-    new = pl.DataFrame([("new", hospital, patient, start, start + dt.timedelta(days=los), "X")],
-                       orient="row", schema=cases.schema)
+    new = pl.DataFrame(
+        [("new", hospital, patient, start, start + dt.timedelta(days=los), "X")],
+        orient="row",
+        schema=cases.schema,
+    )
 
     def count(frame: pl.DataFrame) -> int:
-        t = flags(frame, params=dict(readmission_days=15, readmission_same_hospital=same_hospital,
-                                     **LOOSE))
+        t = flags(frame, params=dict(readmission_days=15, readmission_same_hospital=same_hospital, **LOOSE))
         return t.filter(pl.col("flag") == "readmission")["numerator"].sum()
 
     before, after = count(cases), count(pl.concat([cases, new]))

@@ -12,21 +12,32 @@ import warnings
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from tests.conftest import CHS, GOLDEN, SHARED, needs_shared
+from tests.tiny_scheme import FILES, GREY, write
 
 import casemix
 from casemix.drg.reference import Case, group_case
 from casemix.errors import LowGroupingRateWarning, SchemeError
 from casemix.scheme import DEFAULT_SCHEME, load_scheme, tables_root
-from tests.conftest import CHS, GOLDEN, SHARED, needs_shared
-from tests.tiny_scheme import FILES, GREY, write
 
 SHIPPED = tables_root() / "chs-drg-1.1"
 #: files copied as they are from ../shared/schemes/chs-drg-1.1
-COPIED = ("adrg.csv", "cc.csv", "diagnoses.csv", "drg.csv", "exclusions.csv", "lists.csv",
-          "mdc.csv", "or_procedures.csv", "procedures.csv", "LICENSE.Apache-2.0")
+COPIED = (
+    "adrg.csv",
+    "cc.csv",
+    "diagnoses.csv",
+    "drg.csv",
+    "exclusions.csv",
+    "lists.csv",
+    "mdc.csv",
+    "or_procedures.csv",
+    "procedures.csv",
+    "LICENSE.Apache-2.0",
+)
 
 
 # -- the shipped folder -------------------------------------------------------------------
+
 
 def test_national_scheme_is_shipped_and_the_default():
     assert "chs-drg-1.1" in casemix.schemes()
@@ -34,8 +45,7 @@ def test_national_scheme_is_shipped_and_the_default():
     s = load_scheme()
     assert s.id == "chs-drg-1.1" and s.path == SHIPPED.resolve()
     assert not (SHIPPED / "expected").exists()  # the golden file stays in ../shared
-    for name in ("NOTICE", "LICENSE.Apache-2.0", "README.md", "grey_diagnoses.csv",
-                 "grey_procedures.csv"):
+    for name in ("NOTICE", "LICENSE.Apache-2.0", "README.md", "grey_diagnoses.csv", "grey_procedures.csv"):
         assert (SHIPPED / name).is_file(), name
 
 
@@ -56,8 +66,10 @@ def test_shipped_toml_and_notice_only_add_to_the_shared_ones():
 
 
 @needs_shared
-@pytest.mark.parametrize("ours, published", [("grey_diagnoses.csv", "icd10-yb-2.0-grey.txt"),
-                                             ("grey_procedures.csv", "icd9cm3-yb-2.0-grey.txt")])
+@pytest.mark.parametrize(
+    "ours, published",
+    [("grey_diagnoses.csv", "icd10-yb-2.0-grey.txt"), ("grey_procedures.csv", "icd9cm3-yb-2.0-grey.txt")],
+)
 def test_grey_lists_are_the_published_ones(ours, published):
     text = (SHARED / "reference-data" / "icd-grey-codes" / published).read_text("utf-8-sig")
     codes = [line.strip() for line in text.splitlines() if line.strip()]
@@ -76,6 +88,7 @@ def test_grey_lists_counts(chs):
 
 # -- grey codes: loading ------------------------------------------------------------------
 
+
 def test_grey_section_loads_as_named_lists(tiny_grey):
     assert tiny_grey.grey == {"pdx": "grey.pdx", "pproc": "grey.pproc"}
     assert tiny_grey.lists["grey.pdx"] == {"I99.x00", "S27.100", "Z99.999"}
@@ -83,13 +96,16 @@ def test_grey_section_loads_as_named_lists(tiny_grey):
     assert tiny_grey.checks[-1].reason == "grey principal procedure"
 
 
-@pytest.mark.parametrize("grey, fragment", [
-    ('[grey]\nsdx = "grey_dx.csv"\n', "column grey.sdx: unknown key 'grey.sdx'; did you mean 'pdx'"),
-    ('[grey]\npdx = "../grey_dx.csv"\n', "line 35, column grey.pdx: must name a code file"),
-    ('[grey]\npdx = 3\n', "'grey.pdx' must be text"),
-    ('[grey]\npdx = "absent.csv"\n', "absent.csv: required table is missing"),
-    ('grey = 1\n', "'grey' must be a table"),
-])
+@pytest.mark.parametrize(
+    "grey, fragment",
+    [
+        ('[grey]\nsdx = "grey_dx.csv"\n', "column grey.sdx: unknown key 'grey.sdx'; did you mean 'pdx'"),
+        ('[grey]\npdx = "../grey_dx.csv"\n', "line 35, column grey.pdx: must name a code file"),
+        ("[grey]\npdx = 3\n", "'grey.pdx' must be text"),
+        ('[grey]\npdx = "absent.csv"\n', "absent.csv: required table is missing"),
+        ("grey = 1\n", "'grey' must be a table"),
+    ],
+)
 def test_grey_section_faults(tmp_path, grey, fragment):
     toml = grey + FILES["scheme.toml"] if not grey.startswith("[") else FILES["scheme.toml"] + grey
     folder = write(tmp_path, **{"scheme.toml": toml, "grey_dx.csv": GREY["grey_dx.csv"]})
@@ -109,12 +125,28 @@ def test_grey_list_name_clash_and_unknown_list_in_a_check(tmp_path):
 
 # -- grey codes: grouping and warnings ------------------------------------------------------
 
+
 def _frame(rows: list[dict]) -> pl.DataFrame:
-    base = {"case_id": "", "pdx": None, "sdx": [], "pproc": None, "oproc": [], "sex": 1, "age": 50, "discharge": 1,
-            "los": 5}
-    return pl.DataFrame([{**base, **r} for r in rows],
-                        schema_overrides={"sdx": pl.List(pl.String), "oproc": pl.List(pl.String),
-                                          "pdx": pl.String, "pproc": pl.String})
+    base = {
+        "case_id": "",
+        "pdx": None,
+        "sdx": [],
+        "pproc": None,
+        "oproc": [],
+        "sex": 1,
+        "age": 50,
+        "discharge": 1,
+        "los": 5,
+    }
+    return pl.DataFrame(
+        [{**base, **r} for r in rows],
+        schema_overrides={
+            "sdx": pl.List(pl.String),
+            "oproc": pl.List(pl.String),
+            "pdx": pl.String,
+            "pproc": pl.String,
+        },
+    )
 
 
 TINY_GREY_CASES = [
@@ -123,14 +155,14 @@ TINY_GREY_CASES = [
     # the same code as a secondary diagnosis: nothing to say
     ({"case_id": "b", "pdx": "I50.000", "sdx": ["I99.x00"], "age": 85}, ("FR15", "ok", "", "")),
     # grey principal procedure: the scheme's last validity check makes it invalid
-    ({"case_id": "c", "pdx": "I99.x00", "pproc": "89.4600", "oproc": ["89.4500"]},
-     ("0000", "bad", "grey principal procedure", "grey_pdx:I99.x00;grey_pproc:89.4600")),
+    (
+        {"case_id": "c", "pdx": "I99.x00", "pproc": "89.4600", "oproc": ["89.4500"]},
+        ("0000", "bad", "grey principal procedure", "grey_pdx:I99.x00;grey_pproc:89.4600"),
+    ),
     # the same procedure in second place: valid, FK1 as without grey lists
-    ({"case_id": "d", "pdx": "I50.000", "pproc": "89.4500", "oproc": ["89.4600"]},
-     ("FK19", "ok", "", "")),
+    ({"case_id": "d", "pdx": "I50.000", "pproc": "89.4500", "oproc": ["89.4600"]}, ("FK19", "ok", "", "")),
     # a grey code the dictionary lacks: unknown and grey
-    ({"case_id": "e", "pdx": "Z99.999"}, ("0000", "none", "no mdc",
-                                          "unknown_pdx:Z99.999;grey_pdx:Z99.999")),
+    ({"case_id": "e", "pdx": "Z99.999"}, ("0000", "none", "no mdc", "unknown_pdx:Z99.999;grey_pdx:Z99.999")),
 ]
 
 
@@ -162,8 +194,11 @@ def test_grey_codes_change_no_group(chs):
     """Every grey code as principal groups as with the shared folder, which has no grey lists."""
     plain = load_scheme(CHS)
     assert plain.grey == {}
-    cases = [Case(pdx=code, sdx=("J96.000",), sex=sex, age=60.0)
-             for code in sorted(chs.lists["grey.pdx"]) for sex in (1.0, 2.0)]
+    cases = [
+        Case(pdx=code, sdx=("J96.000",), sex=sex, age=60.0)
+        for code in sorted(chs.lists["grey.pdx"])
+        for sex in (1.0, 2.0)
+    ]
     # grey procedures are no ADRG's principal procedure; 1,597 are OR procedures (MDCA, then fall-through)
     pdx = sorted(chs.lists["BR1.pdx"])[0]
     cases += [Case(pdx=pdx, pproc=code, sex=1.0, age=60.0) for code in sorted(chs.lists["grey.pproc"])]
@@ -174,11 +209,15 @@ def test_grey_codes_change_no_group(chs):
 
 # -- a run that groups less than half its cases ------------------------------------------------
 
-FOREIGN = pl.DataFrame({
-    "case_id": ["1", "2", "3", "4", "5"],
-    "diagnoses": ["XX1|Q0", "XX1", "YY2", "XX1", "I50.000"],
-    "procedures": ["", "99.99", "", "", ""],
-    "sex": [1, 2, 1, 1, 1], "age": [40, 50, 60, 70, 80]})
+FOREIGN = pl.DataFrame(
+    {
+        "case_id": ["1", "2", "3", "4", "5"],
+        "diagnoses": ["XX1|Q0", "XX1", "YY2", "XX1", "I50.000"],
+        "procedures": ["", "99.99", "", "", ""],
+        "sex": [1, 2, 1, 1, 1],
+        "age": [40, 50, 60, 70, 80],
+    }
+)
 
 
 @pytest.mark.parametrize("engine", ["reference", "batch"])
@@ -189,23 +228,28 @@ def test_low_grouping_rate_warns_with_the_unknown_codes(engine):
     message = str(caught[0].message)
     assert "only 1 of 5 cases (20.0%)" in message and "chs-drg-1.1" in message
     # principal diagnoses first, most frequent first
-    assert message.index("Xx1 (unknown_pdx, 3)") < message.index("YY2 (unknown_pdx, 1)") \
-        < message.index("Q0 (unknown_sdx, 1)") < message.index("99.99 (unknown_proc, 1)")
+    assert (
+        message.index("Xx1 (unknown_pdx, 3)")
+        < message.index("YY2 (unknown_pdx, 1)")
+        < message.index("Q0 (unknown_sdx, 1)")
+        < message.index("99.99 (unknown_proc, 1)")
+    )
 
 
 def test_half_grouped_is_not_low(chs):
     ok = FOREIGN.with_columns(pl.Series("diagnoses", ["I50.000", "XX1", "I50.000", "XX1", "XX1"]))
     with warnings.catch_warnings():
         warnings.simplefilter("error", LowGroupingRateWarning)
-        casemix.group(ok.head(4), scheme=chs)   # 2 of 4: not below half
-        casemix.group(ok.head(0), scheme=chs)   # nothing to say about no case
+        casemix.group(ok.head(4), scheme=chs)  # 2 of 4: not below half
+        casemix.group(ok.head(0), scheme=chs)  # nothing to say about no case
     with pytest.warns(LowGroupingRateWarning, match="only 2 of 5"):
         casemix.group(ok, scheme=chs)
 
 
 def test_low_rate_without_unknown_codes_names_the_reasons(chs):
-    invalid = FOREIGN.with_columns(pl.lit("I50.000").alias("diagnoses"), pl.lit("").alias("procedures"),
-                                   pl.lit(None).alias("sex"))
+    invalid = FOREIGN.with_columns(
+        pl.lit("I50.000").alias("diagnoses"), pl.lit("").alias("procedures"), pl.lit(None).alias("sex")
+    )
     with pytest.warns(LowGroupingRateWarning, match="No code was unknown.*病人性别为空 \\(5\\)"):
         casemix.group(invalid, scheme=chs)
 

@@ -15,9 +15,9 @@ import tomllib
 import zipfile
 
 import pytest
+from tests.conftest import REPO
 
 from casemix.scheme import tables_root
-from tests.conftest import REPO
 
 
 def _shipped_folders() -> list[str]:
@@ -48,8 +48,11 @@ def test_package_data_covers_the_tables():
 
 @pytest.mark.slow
 def test_wheel_holds_licences_and_tables_and_loads_the_national_scheme(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q",
-                            "-w", str(tmp_path / "wheel")], capture_output=True, text=True)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path / "wheel")],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "wheel").glob("casemix-*.whl")
     with zipfile.ZipFile(wheel) as z:
@@ -63,12 +66,13 @@ def test_wheel_holds_licences_and_tables_and_loads_the_national_scheme(tmp_path)
             assert f"casemix/grouping_tables/{folder}/{path.name}" in names
     assert not any("/expected/" in n for n in names)  # the golden file is not shipped
 
-    probe = ("import casemix, pathlib; s = casemix.load_scheme('chs-drg-1.1'); "
-             "print(pathlib.Path(casemix.__file__).parent); print(casemix.schemes()); "
-             "print(len(s.drgs), sum(map(len, s.drgs.values())), len(s.lists['grey.pdx']))")
+    probe = (
+        "import casemix, pathlib; s = casemix.load_scheme('chs-drg-1.1'); "
+        "print(pathlib.Path(casemix.__file__).parent); print(casemix.schemes()); "
+        "print(len(s.drgs), sum(map(len, s.drgs.values())), len(s.lists['grey.pdx']))"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
-                         cwd=tmp_path)
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     where, listed, counts = run.stdout.splitlines()
     assert where == str(tmp_path / "site" / "casemix")  # the wheel's copy, not the checkout

@@ -33,15 +33,25 @@ from casemix.payment.core import corridor_adjustment
 from casemix.settle import base_volumes, settle
 
 # rules that would move points switched off: the money step alone is under test
-PLAIN = dict(high_cost=HighCost(rule="none"), low_cost=LowCost(rule="none"),
-             short_stay=ShortStay(enabled=False), readmission=Readmission(enabled=False))
+PLAIN = dict(
+    high_cost=HighCost(rule="none"),
+    low_cost=LowCost(rule="none"),
+    short_stay=ShortStay(enabled=False),
+    readmission=Readmission(enabled=False),
+)
 
 
 def p1_cases(**extra) -> pl.DataFrame:
-    return pl.DataFrame({
-        "case_id": ["c1", "c2", "c3"], "hospital_id": ["H1", "H1", "H2"],
-        "drg": ["A", "B", "C"], "pts": [100.0, 50.0, 150.0],
-        "total_cost": [500.0, 300.0, 700.0], **extra})
+    return pl.DataFrame(
+        {
+            "case_id": ["c1", "c2", "c3"],
+            "hospital_id": ["H1", "H1", "H2"],
+            "drg": ["A", "B", "C"],
+            "pts": [100.0, 50.0, 150.0],
+            "total_cost": [500.0, 300.0, 700.0],
+            **extra,
+        }
+    )
 
 
 def pay(s) -> list[int]:
@@ -50,10 +60,10 @@ def pay(s) -> list[int]:
 
 # --- P1 fund and patient --------------------------------------------------------------
 
+
 def test_p1_actual_form():
     # S = 100000 + (10000 + 4000 + 6000) = 120000 fen over 300 points: PV = 4 yuan
-    s = settle(p1_cases(patient_share=[100.0, 40.0, 60.0]), Policy(budget=1000, **PLAIN),
-               points="pts")
+    s = settle(p1_cases(patient_share=[100.0, 40.0, 60.0]), Policy(budget=1000, **PLAIN), points="pts")
     assert s.cases["settled_fen"].to_list() == [40_000, 20_000, 60_000]
     assert s.cases["patient_fen"].to_list() == [10_000, 4_000, 6_000]
     assert pay(s) == [30_000, 16_000, 54_000]
@@ -76,8 +86,7 @@ def test_p1_components_are_summed():
 def test_p1_ratio_form():
     # fund money 100000 fen by points: H1 50000 (c1 33333.33 → 33333, c2 16666.67 → 16667), H2 50000;
     # settled = fund / 0.8 ROUND_HALF_UP: 41666.25 → 41666, 20833.75 → 20834, 62500
-    s = settle(p1_cases(), Policy(budget=1000, point_form="ratio", fund_ratio=0.8, **PLAIN),
-               points="pts")
+    s = settle(p1_cases(), Policy(budget=1000, point_form="ratio", fund_ratio=0.8, **PLAIN), points="pts")
     assert pay(s) == [33_333, 16_667, 50_000]
     assert s.cases["settled_fen"].to_list() == [41_666, 20_834, 62_500]
     assert s.cases["patient_fen"].to_list() == [8_333, 4_167, 12_500]
@@ -88,8 +97,7 @@ def test_p1_ratio_form():
 def test_p1_patient_share_above_settled_nets_within_the_hospital():
     # c2's patient paid 250 yuan, more than its settled 235: S = 100000 + 41000 = 141000 fen,
     # PV = 4.7; c2's fund amount is −1500 fen, netted in H1's fund payment (Zhejiang 2019)
-    s = settle(p1_cases(patient_share=[100.0, 250.0, 60.0]), Policy(budget=1000, **PLAIN),
-               points="pts")
+    s = settle(p1_cases(patient_share=[100.0, 250.0, 60.0]), Policy(budget=1000, **PLAIN), points="pts")
     assert s.cases["settled_fen"].to_list() == [47_000, 23_500, 70_500]
     assert pay(s) == [37_000, -1_500, 64_500]
     h = s.pool_hospitals
@@ -100,16 +108,13 @@ def test_p1_patient_share_above_settled_nets_within_the_hospital():
 
 def test_p1_bad_money_rows_are_named():
     with pytest.raises(InputError, match=r"patient_share .* negative at row 1 \(case_id 'c2'\)"):
-        settle(p1_cases(patient_share=[1.0, -2.0, 0.0]), Policy(budget=1000, **PLAIN),
-               points="pts")
+        settle(p1_cases(patient_share=[1.0, -2.0, 0.0]), Policy(budget=1000, **PLAIN), points="pts")
     with pytest.raises(InputError, match=r"fund_paid .* negative at row 2 \(case_id 'c3'\)"):
         settle(p1_cases(fund_paid=[1.0, 2.0, -3.0]), Policy(budget=1000, **PLAIN), points="pts")
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
-        s = settle(p1_cases(patient_share=[100.0, 400.0, 60.0]), Policy(budget=1000, **PLAIN),
-                   points="pts")
-    assert any("patient_share above total_cost at row 1 (case_id 'c2')" in str(w.message)
-               for w in got)
+        s = settle(p1_cases(patient_share=[100.0, 400.0, 60.0]), Policy(budget=1000, **PLAIN), points="pts")
+    assert any("patient_share above total_cost at row 1 (case_id 'c2')" in str(w.message) for w in got)
     assert s.cases.height == 3  # nothing dropped
     with pytest.raises(InputError, match="outside the supported range"):
         settle(p1_cases(total_cost=[1e13, 1.0, 1.0]), Policy(budget=1000, **PLAIN), points="pts")
@@ -117,11 +122,18 @@ def test_p1_bad_money_rows_are_named():
 
 # --- P2 pools --------------------------------------------------------------------------
 
+
 def p2_cases() -> pl.DataFrame:
-    return pl.DataFrame({
-        "case_id": ["c1", "c2", "c3", "c4"], "hospital_id": ["H1", "H1", "H2", "H2"],
-        "insurance_type": ["职工", "居民", "310", "resident"], "drg": ["A", "B", "C", "D"],
-        "pts": [100.0, 50.0, 50.0, 100.0], "total_cost": [500.0, 300.0, 700.0, 100.0]})
+    return pl.DataFrame(
+        {
+            "case_id": ["c1", "c2", "c3", "c4"],
+            "hospital_id": ["H1", "H1", "H2", "H2"],
+            "insurance_type": ["职工", "居民", "310", "resident"],
+            "drg": ["A", "B", "C", "D"],
+            "pts": [100.0, 50.0, 50.0, 100.0],
+            "total_cost": [500.0, 300.0, 700.0, 100.0],
+        }
+    )
 
 
 def p2_policy(**budgets) -> Policy:
@@ -154,18 +166,20 @@ def test_p2_pools_need_insurance_type_and_known_values():
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pts=st.lists(st.floats(0.5, 500), min_size=4, max_size=4),
-       a=st.integers(1, 10**7), b=st.integers(1, 10**7), b2=st.integers(1, 10**7),
-       elastic=st.booleans())
+@given(
+    pts=st.lists(st.floats(0.5, 500), min_size=4, max_size=4),
+    a=st.integers(1, 10**7),
+    b=st.integers(1, 10**7),
+    b2=st.integers(1, 10**7),
+    elastic=st.booleans(),
+)
 def test_pools_are_independent(pts, a, b, b2, elastic):
     """Changing one pool's budget changes no payment in the other."""
     cases = p2_cases().with_columns(pl.Series("pts", pts))
     el = Elastic(enabled=elastic, base_share=0.75)
     vol = {"H1": 60.0, "H2": 200.0}
-    one = settle(cases, p2_policy(职工=a, 居民=b).replace(elastic=el), points="pts",
-                 base_volume=vol)
-    two = settle(cases, p2_policy(职工=a, 居民=b2).replace(elastic=el), points="pts",
-                 base_volume=vol)
+    one = settle(cases, p2_policy(职工=a, 居民=b).replace(elastic=el), points="pts", base_volume=vol)
+    two = settle(cases, p2_policy(职工=a, 居民=b2).replace(elastic=el), points="pts", base_volume=vol)
     worker = one.cases["pool"] == "职工"
     assert one.cases.filter(worker)["payment_fen"].equals(two.cases.filter(worker)["payment_fen"])
     assert one.pool("职工").equals(two.pool("职工"))
@@ -173,20 +187,25 @@ def test_pools_are_independent(pts, a, b, b2, elastic):
 
 # --- P3 rate method, same-rate groups ---------------------------------------------------
 
-RATE_WEIGHTS = pl.DataFrame({"drg": ["GB1", "JC1"], "rw": [1.5, 0.5],
-                             "mean_cost": [15_000.0, 5_000.0],
-                             "same_rate": [False, True]})
+RATE_WEIGHTS = pl.DataFrame(
+    {"drg": ["GB1", "JC1"], "rw": [1.5, 0.5], "mean_cost": [15_000.0, 5_000.0], "same_rate": [False, True]}
+)
 
 
 def test_p3_rate_method():
     # standard = RW × rate × level coefficient: 1.5 × 10000 × 0.9 = 13500 yuan (level 2);
     # JC1 is a same-rate group: 0.5 × 10000 × 1 = 5000 at any level; fund = standard − patient
-    cases = pl.DataFrame({"case_id": ["a", "b", "c"], "hospital_id": ["H2", "H2", "H3"],
-                          "hospital_level": ["2", "2", "3"], "drg": ["GB1", "JC1", "GB1"],
-                          "total_cost": [14_000.0, 5_200.0, 16_000.0],
-                          "patient_share": [2_000.0, 700.0, 3_000.0]})
-    policy = Policy(budget=30_000, method="rate", rate_yuan=10_000,
-                    level_coefficients={"2": 0.9, "3": 1.1})
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "hospital_id": ["H2", "H2", "H3"],
+            "hospital_level": ["2", "2", "3"],
+            "drg": ["GB1", "JC1", "GB1"],
+            "total_cost": [14_000.0, 5_200.0, 16_000.0],
+            "patient_share": [2_000.0, 700.0, 3_000.0],
+        }
+    )
+    policy = Policy(budget=30_000, method="rate", rate_yuan=10_000, level_coefficients={"2": 0.9, "3": 1.1})
     s = settle(cases, policy, weights=RATE_WEIGHTS)
     assert s.cases["settled_fen"].to_list() == [1_350_000, 500_000, 1_650_000]
     assert pay(s) == [1_150_000, 430_000, 1_350_000]
@@ -195,17 +214,24 @@ def test_p3_rate_method():
     assert r["fund_outlay_fen"] == 2_930_000
     assert r["outlay_minus_budget_fen"] == 2_930_000 - 3_000_000
     # the same, with the group listed in the policy instead of flagged in the weights
-    s2 = settle(cases, policy.replace(same_rate_groups=("JC1",)),
-                weights=RATE_WEIGHTS.drop("same_rate"))
+    s2 = settle(cases, policy.replace(same_rate_groups=("JC1",)), weights=RATE_WEIGHTS.drop("same_rate"))
     assert pay(s2) == pay(s)
 
 
 def test_p3_rate_per_pool():
-    cases = pl.DataFrame({"case_id": ["a", "b"], "hospital_id": ["H1", "H1"],
-                          "insurance_type": ["职工", "居民"], "drg": ["GB1", "GB1"],
-                          "total_cost": [15_000.0, 15_000.0]})
-    policy = Policy(method="rate", pools={"职工": Pool(budget=1, rate_yuan=12_252.70),
-                                          "居民": Pool(budget=1, rate_yuan=9_649.24)})
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "hospital_id": ["H1", "H1"],
+            "insurance_type": ["职工", "居民"],
+            "drg": ["GB1", "GB1"],
+            "total_cost": [15_000.0, 15_000.0],
+        }
+    )
+    policy = Policy(
+        method="rate",
+        pools={"职工": Pool(budget=1, rate_yuan=12_252.70), "居民": Pool(budget=1, rate_yuan=9_649.24)},
+    )
     s = settle(cases, policy, weights=RATE_WEIGHTS)
     # 1.5 × 12252.70 = 18379.05 yuan; 1.5 × 9649.24 = 14473.86 yuan (Harbin 2024 rates)
     assert s.cases["settled_fen"].to_list() == [1_837_905, 1_447_386]
@@ -215,16 +241,20 @@ def test_weights_must_be_finite_and_positive():
     for rw in (0.0, float("inf"), -1.0):
         bad = RATE_WEIGHTS.with_columns(pl.Series("rw", [rw, 0.5]))
         with pytest.raises(InputError, match="rw of DRG 'GB1'"):
-            settle(p1_cases().with_columns(pl.lit("GB1").alias("drg")), Policy(budget=1),
-                   weights=bad)
+            settle(p1_cases().with_columns(pl.lit("GB1").alias("drg")), Policy(budget=1), weights=bad)
 
 
 def test_per_drg_outlier_multiples_from_weights():
     # high_k 1.2 for GB1: 20000 > 1.2 × 15000 is high cost (the policy's k would be 3)
-    w = RATE_WEIGHTS.with_columns(pl.Series("high_k", [1.2, None]),
-                                  pl.Series("low_k", [None, 0.9]))
-    cases = pl.DataFrame({"case_id": ["a", "b"], "hospital_id": ["H1", "H1"],
-                          "drg": ["GB1", "JC1"], "total_cost": [20_000.0, 4_000.0]})
+    w = RATE_WEIGHTS.with_columns(pl.Series("high_k", [1.2, None]), pl.Series("low_k", [None, 0.9]))
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "hospital_id": ["H1", "H1"],
+            "drg": ["GB1", "JC1"],
+            "total_cost": [20_000.0, 4_000.0],
+        }
+    )
     s = settle(cases, Policy(budget=1000, high_cost=HighCost(rule="pro_rata")), weights=w)
     assert s.cases["rule"].to_list() == ["high_cost", "low_cost"]
     assert s.cases["adjusted_points"].to_list() == pytest.approx([150 * 20 / 15, 50 * 0.8])
@@ -232,10 +262,17 @@ def test_per_drg_outlier_multiples_from_weights():
 
 # --- P4 elastic point value ----------------------------------------------------------------
 
+
 def p4_cases(points=(400.0, 500.0, 300.0)) -> pl.DataFrame:
-    return pl.DataFrame({"case_id": ["a", "b", "c"], "hospital_id": ["H1", "H2", "H3"],
-                         "drg": ["A", "B", "C"], "pts": list(points),
-                         "total_cost": [1.0, 1.0, 1.0]})
+    return pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "hospital_id": ["H1", "H2", "H3"],
+            "drg": ["A", "B", "C"],
+            "pts": list(points),
+            "total_cost": [1.0, 1.0, 1.0],
+        }
+    )
 
 
 VOLUME = {"H1": 400.0, "H2": 200.0, "H3": 400.0}
@@ -281,25 +318,31 @@ def test_p4_base_volume_from_a_prior_year_frame_and_errors(tmp_path):
     assert vol.sort("hospital_id")["points"].to_list() == [400, 200, 400]
     assert pay(settle(p4_cases(), p, points="pts", base_volume=vol)) == [355_556, 344_444, 300_000]
     vol.write_csv(tmp_path / "base.csv")
-    from_file = p.replace(elastic=Elastic(enabled=True, base_share=0.75,
-                                          base_volume=str(tmp_path / "base.csv")))
+    from_file = p.replace(
+        elastic=Elastic(enabled=True, base_share=0.75, base_volume=str(tmp_path / "base.csv"))
+    )
     assert pay(settle(p4_cases(), from_file, points="pts")) == [355_556, 344_444, 300_000]
     with pytest.raises(PolicyError, match="needs base volumes"):
         settle(p4_cases(), p, points="pts")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pts=st.lists(st.floats(0, 1000), min_size=3, max_size=3).filter(lambda x: sum(x) > 1),
-       shares=st.lists(st.floats(0.01, 1), min_size=3, max_size=3),
-       budget=st.integers(1, 10**8))
+@given(
+    pts=st.lists(st.floats(0, 1000), min_size=3, max_size=3).filter(lambda x: sum(x) > 1),
+    shares=st.lists(st.floats(0.01, 1), min_size=3, max_size=3),
+    budget=st.integers(1, 10**8),
+)
 def test_elastic_with_base_share_1_and_no_cap_is_the_single_point_value(pts, shares, budget):
     """Base share 1.0, no cap, base volumes adding up to the year's points → the single PV."""
     cases = p4_cases().with_columns(pl.Series("pts", pts))
-    vol = dict(zip(["H1", "H2", "H3"], (np.array(shares) / sum(shares) * sum(pts)).tolist(),
-                   strict=True))
+    vol = dict(zip(["H1", "H2", "H3"], (np.array(shares) / sum(shares) * sum(pts)).tolist(), strict=True))
     single = settle(cases, Policy(budget=budget, **PLAIN), points="pts")
-    el = settle(cases, Policy(budget=budget, elastic=Elastic(enabled=True, base_share=1.0),
-                              **PLAIN), points="pts", base_volume=vol)
+    el = settle(
+        cases,
+        Policy(budget=budget, elastic=Elastic(enabled=True, base_share=1.0), **PLAIN),
+        points="pts",
+        base_volume=vol,
+    )
     assert pay(el) == pay(single)
     r = el.region.row(0, named=True)
     assert r["pv_base"] == pytest.approx(single.point_value, rel=1e-9)
@@ -313,8 +356,9 @@ CORRIDORS = Corridors(surplus=(Band(0.05, 1.0), Band(0.15, 0.5)), overspend=(Ban
 def test_p5_corridor_bands_by_hand():
     # H1: F 110000, C 100000: surplus 10000 = 5000 kept whole + 5000 kept half → 7500 kept;
     # H2: F 80000, C 100000: overspend 20000 = 10000 half borne + 10000 borne whole → fund adds 5000
-    adj = corridor_adjustment(np.array([110_000, 80_000, 130_000]),
-                              np.array([100_000, 100_000, 100_000]), CORRIDORS)
+    adj = corridor_adjustment(
+        np.array([110_000, 80_000, 130_000]), np.array([100_000, 100_000, 100_000]), CORRIDORS
+    )
     # H3: surplus 30000: 5000 + 0.5 × 10000 kept, nothing beyond 15% → kept 10000
     assert adj.tolist() == [-2_500, 5_000, -20_000]
 
@@ -340,15 +384,25 @@ W20 = pl.DataFrame({"drg": ["A1"], "rw": [1.0], "mean_cost": [10_000.0]})
 
 
 def test_excess_factor_penalty_and_default_coefficient():
-    cases = pl.DataFrame({
-        "case_id": ["x", "y", "z"], "hospital_id": ["H1", "H1", "H9"],
-        "hospital_level": ["3", "3", None], "drg": ["A1", "A1", "A1"],
-        "total_cost": [50_000.0, 10_000.0, 10_000.0], "patient_id": ["p", "p", "q"],
-        "admission_date": ["2024-01-01", "2024-01-20", "2024-01-01"],
-        "discharge_date": ["2024-01-10", "2024-01-25", "2024-01-05"]})
-    p = Policy(budget=1000, high_cost=HighCost(rule="excess", factor=0.5),
-               readmission=Readmission(days=15, penalty=0.3), coefficient_default=0.8,
-               level_coefficients={"3": 1.0})
+    cases = pl.DataFrame(
+        {
+            "case_id": ["x", "y", "z"],
+            "hospital_id": ["H1", "H1", "H9"],
+            "hospital_level": ["3", "3", None],
+            "drg": ["A1", "A1", "A1"],
+            "total_cost": [50_000.0, 10_000.0, 10_000.0],
+            "patient_id": ["p", "p", "q"],
+            "admission_date": ["2024-01-01", "2024-01-20", "2024-01-01"],
+            "discharge_date": ["2024-01-10", "2024-01-25", "2024-01-05"],
+        }
+    )
+    p = Policy(
+        budget=1000,
+        high_cost=HighCost(rule="excess", factor=0.5),
+        readmission=Readmission(days=15, penalty=0.3),
+        coefficient_default=0.8,
+        level_coefficients={"3": 1.0},
+    )
     s = settle(cases, p, weights=W20)
     # x: 100 + 0.5 × (50000/10000 − 3) × 100 = 200 points, × 0.3 (readmitted within 10 days);
     # y: 100; z: level unknown → default coefficient 0.8 → 80
@@ -357,27 +411,39 @@ def test_excess_factor_penalty_and_default_coefficient():
 
 # --- fund conservation under the point method, any pools / forms / elastic ----------------
 
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fund_conservation_to_the_fen(data):
     n = data.draw(st.integers(1, 25))
     pts = data.draw(st.lists(st.floats(0, 1e4), min_size=n, max_size=n))
-    cost = data.draw(st.lists(st.floats(0, 1e5).map(lambda x: round(x, 2)), min_size=n,
-                              max_size=n))
+    cost = data.draw(st.lists(st.floats(0, 1e5).map(lambda x: round(x, 2)), min_size=n, max_size=n))
     share = data.draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
     hosp = data.draw(st.lists(st.sampled_from(["H1", "H2", "H3"]), min_size=n, max_size=n))
     ins = data.draw(st.lists(st.sampled_from(["职工", "居民"]), min_size=n, max_size=n))
-    cases = pl.DataFrame({"case_id": [f"c{i}" for i in range(n)], "hospital_id": hosp,
-                          "insurance_type": ins, "drg": ["A"] * n, "pts": pts,
-                          "total_cost": cost,
-                          "patient_share": [round(c * f, 2) for c, f in zip(cost, share, strict=True)]})
+    cases = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "hospital_id": hosp,
+            "insurance_type": ins,
+            "drg": ["A"] * n,
+            "pts": pts,
+            "total_cost": cost,
+            "patient_share": [round(c * f, 2) for c, f in zip(cost, share, strict=True)],
+        }
+    )
     budgets = {"职工": data.draw(st.integers(0, 10**9)) / 100, "居民": data.draw(st.integers(0, 10**9)) / 100}
-    policy = Policy(pools={k: Pool(budget=v) for k, v in budgets.items()},
-                    point_form=data.draw(st.sampled_from(["actual", "ratio"])),
-                    fund_ratio=data.draw(st.floats(0.1, 1)),
-                    elastic=Elastic(enabled=data.draw(st.booleans()),
-                                    base_share=data.draw(st.floats(0, 1)),
-                                    cap=data.draw(st.booleans())), **PLAIN)
+    policy = Policy(
+        pools={k: Pool(budget=v) for k, v in budgets.items()},
+        point_form=data.draw(st.sampled_from(["actual", "ratio"])),
+        fund_ratio=data.draw(st.floats(0.1, 1)),
+        elastic=Elastic(
+            enabled=data.draw(st.booleans()),
+            base_share=data.draw(st.floats(0, 1)),
+            cap=data.draw(st.booleans()),
+        ),
+        **PLAIN,
+    )
     vol = {h: data.draw(st.floats(0.1, 1e4)) for h in ["H1", "H2", "H3"]}
     try:
         s = settle(cases, policy, points="pts", base_volume=vol)
@@ -390,8 +456,11 @@ def test_fund_conservation_to_the_fen(data):
         assert got == row["fund_fen"]
         if not policy.elastic.enabled or not policy.elastic.cap:
             # without a cap the whole budget is paid (unless no hospital passed its volume)
-            assert row["retained_fen"] == 0 or not policy.elastic.cap and \
-                (s.pool(row["pool"])["incremental_points"].sum() == 0)
+            assert (
+                row["retained_fen"] == 0
+                or not policy.elastic.cap
+                and (s.pool(row["pool"])["incremental_points"].sum() == 0)
+            )
 
 
 def test_demo_settlement_with_pools_elastic_and_corridors():

@@ -11,21 +11,23 @@ import pytest
 from hypothesis import given, settings
 
 from casemix.errors import InputError, PolicyError
-from casemix.payment.monthly import (MonthlyConfig, annual_clearing, discharge_months,
-                                     monthly_presettlement)
+from casemix.payment.monthly import MonthlyConfig, annual_clearing, discharge_months, monthly_presettlement
 from strategies import rule_cases
 
-CFG = MonthlyConfig(enabled=True, prepay_ratio=0.9, deposit_share=0.05,
-                    scores={"H1": 90, "H2": 55}, pass_score=60)
+CFG = MonthlyConfig(
+    enabled=True, prepay_ratio=0.9, deposit_share=0.05, scores={"H1": 90, "H2": 55}, pass_score=60
+)
 
 
 def _cases() -> pl.DataFrame:
-    return pl.DataFrame({
-        "case_id": ["a", "b", "c", "d"],
-        "hospital_id": ["H1", "H1", "H1", "H2"],
-        "discharge_date": ["2024-01-10", "2024-01-31", "2024-02-01", "2024-01-15"],
-        "audit_deduction": [500.0, None, 0.0, 12.34],
-    })
+    return pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c", "d"],
+            "hospital_id": ["H1", "H1", "H1", "H2"],
+            "discharge_date": ["2024-01-10", "2024-01-31", "2024-02-01", "2024-01-15"],
+            "audit_deduction": [500.0, None, 0.0, 12.34],
+        }
+    )
 
 
 POINTS = np.array([1_000.0, 500.5, 800.0, 333.3])
@@ -35,42 +37,61 @@ PATIENT = np.array([300_000, 123_456, 200_000, 0])
 def test_worked_example_m_monthly_table():
     t = monthly_presettlement(_cases(), POINTS, 10.5, CFG, patient_share_fen=PATIENT)
     assert t.select("hospital_id", "month", "cases").rows() == [
-        ("H1", "2024-01", 2), ("H1", "2024-02", 1), ("H2", "2024-01", 1)]
+        ("H1", "2024-01", 2),
+        ("H1", "2024-02", 1),
+        ("H2", "2024-01", 1),
+    ]
     assert t["gross_fen"].to_list() == [1_575_525, 840_000, 349_965]
     assert t["patient_share_fen"].to_list() == [423_456, 200_000, 0]
     assert t["base_fen"].to_list() == [1_152_069, 640_000, 349_965]
-    assert t["prepaid_fen"].to_list() == [1_036_862, 576_000, 314_969]   # 314,968.5 → up
+    assert t["prepaid_fen"].to_list() == [1_036_862, 576_000, 314_969]  # 314,968.5 → up
     assert t["audit_fen"].to_list() == [50_000, 0, 1_234]
     assert t["monthly_fen"].to_list() == [986_862, 576_000, 313_735]
 
 
 def test_worked_example_m_annual_clearing():
     t = monthly_presettlement(_cases(), POINTS, 10.5, CFG, patient_share_fen=PATIENT)
-    c = annual_clearing(pl.DataFrame({"hospital_id": ["H1", "H2"],
-                                      "settled_fen": [1_700_000, 400_001]}), t, CFG)
+    c = annual_clearing(
+        pl.DataFrame({"hospital_id": ["H1", "H2"], "settled_fen": [1_700_000, 400_001]}), t, CFG
+    )
     assert c.rows(named=True) == [
-        {"hospital_id": "H1", "settled_fen": 1_700_000, "audit_fen": 50_000,
-         "annual_fen": 1_650_000, "monthly_fen": 1_562_862, "deposit_fen": 82_500,
-         "clearing_fen": 4_638, "score": 90.0, "deposit_returned_fen": 74_250,
-         "total_paid_fen": 1_641_750},
-        {"hospital_id": "H2", "settled_fen": 400_001, "audit_fen": 1_234,
-         "annual_fen": 398_767, "monthly_fen": 313_735, "deposit_fen": 19_938,
-         "clearing_fen": 65_094, "score": 55.0, "deposit_returned_fen": 0,
-         "total_paid_fen": 378_829}]
+        {
+            "hospital_id": "H1",
+            "settled_fen": 1_700_000,
+            "audit_fen": 50_000,
+            "annual_fen": 1_650_000,
+            "monthly_fen": 1_562_862,
+            "deposit_fen": 82_500,
+            "clearing_fen": 4_638,
+            "score": 90.0,
+            "deposit_returned_fen": 74_250,
+            "total_paid_fen": 1_641_750,
+        },
+        {
+            "hospital_id": "H2",
+            "settled_fen": 400_001,
+            "audit_fen": 1_234,
+            "annual_fen": 398_767,
+            "monthly_fen": 313_735,
+            "deposit_fen": 19_938,
+            "clearing_fen": 65_094,
+            "score": 55.0,
+            "deposit_returned_fen": 0,
+            "total_paid_fen": 378_829,
+        },
+    ]
 
 
 def test_dates_of_any_type_and_bad_dates():
-    assert discharge_months(pl.DataFrame({"discharge_date": [dt.date(2024, 3, 1)]})).to_list() \
-        == ["2024-03"]
-    assert discharge_months(pl.DataFrame(
-        {"discharge_date": [dt.datetime(2024, 12, 31, 23, 59)]})).to_list() == ["2024-12"]
-    assert discharge_months(pl.DataFrame({"discharge_date": ["20240705"]})).to_list() \
-        == ["2024-07"]
+    assert discharge_months(pl.DataFrame({"discharge_date": [dt.date(2024, 3, 1)]})).to_list() == ["2024-03"]
+    assert discharge_months(
+        pl.DataFrame({"discharge_date": [dt.datetime(2024, 12, 31, 23, 59)]})
+    ).to_list() == ["2024-12"]
+    assert discharge_months(pl.DataFrame({"discharge_date": ["20240705"]})).to_list() == ["2024-07"]
     with pytest.raises(PolicyError, match="monthly.*discharge_date"):
         discharge_months(pl.DataFrame({"x": [1]}))
     with pytest.raises(InputError, match=r"row 1 \(case_id 'b'\)"):
-        discharge_months(pl.DataFrame({"case_id": ["a", "b"],
-                                       "discharge_date": ["2024-01-01", "soon"]}))
+        discharge_months(pl.DataFrame({"case_id": ["a", "b"], "discharge_date": ["2024-01-01", "soon"]}))
     bad = _cases().with_columns(pl.Series("audit_deduction", [1.0, -1.0, 0.0, 0.0]))
     with pytest.raises(InputError, match=r"audit_deduction.*row 1 \(case_id 'b'\)"):
         monthly_presettlement(bad, POINTS, 10.5, CFG)
@@ -78,7 +99,7 @@ def test_dates_of_any_type_and_bad_dates():
 
 def test_config_limits():
     with pytest.raises(PolicyError, match=r"key monthly\.deposit_share"):
-        MonthlyConfig.from_table({"deposit_share": 0.1})    # at most 5% [A-规 §26]
+        MonthlyConfig.from_table({"deposit_share": 0.1})  # at most 5% [A-规 §26]
     with pytest.raises(PolicyError, match="prepay_ratio"):
         MonthlyConfig.from_table({"prepay_ratio": 1.2})
 
@@ -86,18 +107,24 @@ def test_config_limits():
 @settings(max_examples=60, deadline=None)
 @given(rule_cases())
 def test_clearing_conserves_the_annual_settlement(r):
-    cases = pl.DataFrame({"case_id": r["case_id"], "hospital_id": r["hospital_id"],
-                          "discharge_date": [f"2024-{m:02d}-15" for m in r["month"]],
-                          "audit_deduction": r["audit_yuan"]})
-    t = monthly_presettlement(cases, np.array(r["points"]), 12.34, CFG,
-                              patient_share_fen=np.array(r["patient_fen"]))
-    assert t["cases"].sum() == len(r["case_id"])          # every case in one month
+    cases = pl.DataFrame(
+        {
+            "case_id": r["case_id"],
+            "hospital_id": r["hospital_id"],
+            "discharge_date": [f"2024-{m:02d}-15" for m in r["month"]],
+            "audit_deduction": r["audit_yuan"],
+        }
+    )
+    t = monthly_presettlement(
+        cases, np.array(r["points"]), 12.34, CFG, patient_share_fen=np.array(r["patient_fen"])
+    )
+    assert t["cases"].sum() == len(r["case_id"])  # every case in one month
     hosp = sorted(set(r["hospital_id"]))
-    settled = pl.DataFrame({"hospital_id": hosp, "settled_fen": [10_000_000 * (i + 1)
-                                                                 for i in range(len(hosp))]})
+    settled = pl.DataFrame(
+        {"hospital_id": hosp, "settled_fen": [10_000_000 * (i + 1) for i in range(len(hosp))]}
+    )
     c = annual_clearing(settled, t, CFG)
     assert (c["monthly_fen"] + c["clearing_fen"] + c["deposit_fen"] == c["annual_fen"]).all()
-    assert (c["total_paid_fen"] == c["annual_fen"] - c["deposit_fen"]
-            + c["deposit_returned_fen"]).all()
+    assert (c["total_paid_fen"] == c["annual_fen"] - c["deposit_fen"] + c["deposit_returned_fen"]).all()
     assert (c["deposit_returned_fen"] <= c["deposit_fen"]).all()
     assert c["monthly_fen"].sum() == t["monthly_fen"].sum()

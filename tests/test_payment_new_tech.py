@@ -9,13 +9,18 @@ import pytest
 from hypothesis import given, settings
 
 from casemix.errors import InputError, PolicyError
-from casemix.payment.new_tech import (NewTechConfig, dip_addon, drg_exclusion, new_tech_cost,
-                                      outside_payment_fen)
+from casemix.payment.new_tech import (
+    NewTechConfig,
+    dip_addon,
+    drg_exclusion,
+    new_tech_cost,
+    outside_payment_fen,
+)
 from strategies import rule_cases
 
 
 def test_worked_example_nt_drg_beijing_rule():
-    cfg = NewTechConfig(enabled=True)              # 2 × standard, share > 64%
+    cfg = NewTechConfig(enabled=True)  # 2 × standard, share > 64%
     std = np.full(4, 20_000.0)
     cost = np.array([100_000.0, 100_000.0, 39_000.0, 40_000.0])
     tech = np.array([70_000.0, 60_000.0, 30_000.0, 30_000.0])
@@ -30,22 +35,30 @@ def test_worked_example_nt_drg_beijing_rule():
 
 def test_worked_example_nt_dip_addon():
     # M = 8,000 yuan, scores RW × 1000 → 8 yuan per point; 12,000 yuan of new technology
-    addon, residual = dip_addon(np.array([50_000.0, 9_000.0]), np.array([12_000.0, 0.0]), 8.0,
-                                NewTechConfig(enabled=True))
+    addon, residual = dip_addon(
+        np.array([50_000.0, 9_000.0]), np.array([12_000.0, 0.0]), 8.0, NewTechConfig(enabled=True)
+    )
     assert list(addon) == [1_500.0, 0.0]
     assert list(residual) == [38_000.0, 9_000.0]
-    addon, _ = dip_addon(np.array([50_000.0]), np.array([12_000.0]), 8.0,
-                         NewTechConfig(enabled=True, dip_factor=0.5))
+    addon, _ = dip_addon(
+        np.array([50_000.0]), np.array([12_000.0]), 8.0, NewTechConfig(enabled=True, dip_factor=0.5)
+    )
     assert list(addon) == [750.0]
 
 
 def test_cost_from_column_or_code_list():
-    df = pl.DataFrame({"case_id": ["a", "b", "c"], "total_cost": [100.0, 50.0, 80.0],
-                       "pproc": ["X1", "X2", None], "oproc": ["X3|X1", "", "X3"]})
+    df = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "total_cost": [100.0, 50.0, 80.0],
+            "pproc": ["X1", "X2", None],
+            "oproc": ["X3|X1", "", "X3"],
+        }
+    )
     cfg = NewTechConfig(enabled=True, codes={"X1": 60.0, "X3": 10.0})
-    assert list(new_tech_cost(df, cfg)) == [70.0, 0.0, 10.0]   # X1 counted once
+    assert list(new_tech_cost(df, cfg)) == [70.0, 0.0, 10.0]  # X1 counted once
     col = df.with_columns(pl.Series("new_tech_cost", [5.0, None, 80.0]))
-    assert list(new_tech_cost(col, cfg)) == [5.0, 0.0, 80.0]   # the column wins
+    assert list(new_tech_cost(col, cfg)) == [5.0, 0.0, 80.0]  # the column wins
 
 
 def test_bad_input_names_rule_row_and_case():

@@ -10,9 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casemix.errors import InputError, PolicyError
-from casemix.payment.outliers import (HIGH, LOW, NORMAL, OutliersConfig, case_thresholds,
-                                      classify, level_group_mean, reference_cost,
-                                      table_thresholds)
+from casemix.payment.outliers import (
+    HIGH,
+    LOW,
+    NORMAL,
+    OutliersConfig,
+    case_thresholds,
+    classify,
+    level_group_mean,
+    reference_cost,
+    table_thresholds,
+)
 from strategies import rule_cases
 
 # O: one group, m = 10,000 yuan; X1, X4 at level 3 (f = 1.2), X2, X3 at level 2 (f = 0.9);
@@ -21,7 +29,7 @@ COST = np.array([22_000.0, 19_000.0, 4_800.0, 5_500.0])
 M = np.full(4, 10_000.0)
 F = np.array([1.2, 0.9, 0.9, 1.2])
 GROUP = np.zeros(4, dtype=np.int64)
-LEVEL = np.array([1, 0, 0, 1])          # codes: 0 = level 2, 1 = level 3
+LEVEL = np.array([1, 0, 0, 1])  # codes: 0 = level 2, 1 = level 3
 VALID = np.ones(4, dtype=bool)
 
 
@@ -34,22 +42,21 @@ def _classes(reference: str, low=0.5, high=2.0, table_low=None, table_high=None)
 def test_worked_example_o_three_references():
     ref, c = _classes("group_mean")
     assert list(ref) == [10_000.0] * 4
-    assert c == [HIGH, NORMAL, LOW, NORMAL]          # 2.2×, 1.9×, 0.48×, 0.55×
+    assert c == [HIGH, NORMAL, LOW, NORMAL]  # 2.2×, 1.9×, 0.48×, 0.55×
     ref, c = _classes("standard")
     np.testing.assert_allclose(ref, [12_000, 9_000, 9_000, 12_000])
-    assert c == [NORMAL, HIGH, NORMAL, LOW]          # 22k ≤ 24k; 19k > 18k; 4.8k ≥ 4.5k; 5.5k < 6k
+    assert c == [NORMAL, HIGH, NORMAL, LOW]  # 22k ≤ 24k; 19k > 18k; 4.8k ≥ 4.5k; 5.5k < 6k
     ref, c = _classes("level_mean")
     assert list(ref) == [13_750.0, 11_900.0, 11_900.0, 13_750.0]
-    assert c == [NORMAL, NORMAL, LOW, LOW]           # 4.8k < 5.95k; 5.5k < 6.875k
+    assert c == [NORMAL, NORMAL, LOW, LOW]  # 4.8k < 5.95k; 5.5k < 6.875k
 
 
 def test_worked_example_o_city_thresholds_take_precedence():
     # 吉林-style per-DRG 低倍/高倍临界值 0.4 / 1.8 for this DRG
     _, c = _classes("standard", table_low=np.full(4, 0.4), table_high=np.full(4, 1.8))
-    assert c == [HIGH, HIGH, NORMAL, NORMAL]         # 22k > 21.6k; 19k > 16.2k; 4.8k ≥ 3.6k; 5.5k ≥ 4.8k
+    assert c == [HIGH, HIGH, NORMAL, NORMAL]  # 22k > 21.6k; 19k > 16.2k; 4.8k ≥ 3.6k; 5.5k ≥ 4.8k
     # a DRG without table values keeps the policy's multiples
-    lo, hi = case_thresholds(0.5, np.array([3.0, 2.0]), np.array([0.4, np.nan]),
-                             np.array([np.nan, 1.8]))
+    lo, hi = case_thresholds(0.5, np.array([3.0, 2.0]), np.array([0.4, np.nan]), np.array([np.nan, 1.8]))
     assert list(lo) == [0.4, 0.5] and list(hi) == [3.0, 1.8]
 
 
@@ -60,19 +67,25 @@ def test_default_is_the_dip3_standard():
 
 
 def test_table_thresholds_checked():
-    t = table_thresholds(pl.DataFrame({"drg": ["A", "B"], "rw": [1.0, 2.0],
-                                       "low_k": [0.4, None], "high_k": [1.8, 3.0]}))
-    assert t.to_dicts() == [{"drg": "A", "low_k": 0.4, "high_k": 1.8},
-                            {"drg": "B", "low_k": None, "high_k": 3.0}]
+    t = table_thresholds(
+        pl.DataFrame({"drg": ["A", "B"], "rw": [1.0, 2.0], "low_k": [0.4, None], "high_k": [1.8, 3.0]})
+    )
+    assert t.to_dicts() == [
+        {"drg": "A", "low_k": 0.4, "high_k": 1.8},
+        {"drg": "B", "low_k": None, "high_k": 3.0},
+    ]
     assert table_thresholds(pl.DataFrame({"drg": ["A"], "rw": [1.0]}))["high_k"].null_count() == 1
     with pytest.raises(InputError, match="low_k is not below high_k for DRG 'B'"):
-        table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": [0.4, 2.0],
-                                       "high_k": [1.8, 2.0]}))
+        table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": [0.4, 2.0], "high_k": [1.8, 2.0]}))
 
 
 def test_level_mean_without_level_or_group():
-    got = level_group_mean(np.array([0, 0, 0, 1, -1]), np.array([0, 1, 0, -1, 0]),
-                           np.array([10.0, 20, 30, 40, 50]), np.ones(5, bool))
+    got = level_group_mean(
+        np.array([0, 0, 0, 1, -1]),
+        np.array([0, 1, 0, -1, 0]),
+        np.array([10.0, 20, 30, 40, 50]),
+        np.ones(5, bool),
+    )
     np.testing.assert_array_equal(got, [20.0, 20.0, 20.0, 40.0, np.nan])
 
 

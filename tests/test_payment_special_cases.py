@@ -9,8 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casemix.errors import PolicyError
-from casemix.payment.special_cases import (SpecialCasesConfig, applications, approve, cap,
-                                           cost_points, item_payment_fen)
+from casemix.payment.special_cases import (
+    SpecialCasesConfig,
+    applications,
+    approve,
+    cap,
+    cost_points,
+    item_payment_fen,
+)
 from strategies import rule_cases
 
 
@@ -22,8 +28,7 @@ def _region():
     """
     ids = [f"H1-{i:02d}" for i in range(1, 51)] + [f"H2-{i:02d}" for i in range(1, 11)]
     cost = np.full(60, 9_000.0)
-    special = {"H1-01": 35_000, "H1-02": 40_000, "H2-01": 50_000, "H2-02": 32_000,
-               "H2-07": 10_000}
+    special = {"H1-01": 35_000, "H1-02": 40_000, "H2-01": 50_000, "H2-02": 32_000, "H2-07": 10_000}
     for cid, c in special.items():
         cost[ids.index(cid)] = c
     return np.array(ids), cost, np.full(60, 10_000.0)
@@ -35,7 +40,7 @@ def test_worked_example_sc_region_cap_and_cost_ratio_order():
     applied = applications(ids, cost, std, None, cfg)
     assert sorted(ids[applied]) == ["H1-01", "H1-02", "H2-01", "H2-02", "H2-07"]
     n = cap(60, cfg.share("drg"))
-    assert n == 3                    # ⌊0.05 × 60⌋, across the region
+    assert n == 3  # ⌊0.05 × 60⌋, across the region
     ok = approve(applied, cost, std, ids, n, order=cfg.order)
     # 5.0× H2-01, 4.0× H1-02, 3.5× H1-01 — H2 gets one although a per-hospital cap
     # (⌊0.05 × 10⌋ = 0) would have given it none
@@ -46,7 +51,7 @@ def test_worked_example_sc_region_cap_and_cost_ratio_order():
 
 def test_dip_cap_is_five_per_mille_of_the_region():
     cfg = SpecialCasesConfig(cost_multiple=2.0)
-    assert cap(60, cfg.share("dip")) == 0        # ⌊0.3⌋
+    assert cap(60, cfg.share("dip")) == 0  # ⌊0.3⌋
     assert cap(400, cfg.share("dip")) == 2
     assert cap(100, 0.05) == 5 and cap(99, 0.05) == 4
     assert cap(1000, SpecialCasesConfig(cap_share=0.029).share("dip")) == 29
@@ -55,7 +60,7 @@ def test_dip_cap_is_five_per_mille_of_the_region():
 def test_ties_by_case_id_then_no_standard_last():
     ids = np.array(["B", "A", "C", "D"])
     cost = np.array([30.0, 30.0, 90.0, 1e9])
-    std = np.array([10.0, 10.0, 30.0, np.nan])   # B, A, C all 3×; D has no standard
+    std = np.array([10.0, 10.0, 30.0, np.nan])  # B, A, C all 3×; D has no standard
     applied = np.ones(4, bool)
     assert list(ids[approve(applied, cost, std, ids, 2)]) == ["B", "A"]  # row order kept
     order = [ids[approve(applied, cost, std, ids, k)] for k in range(1, 5)]
@@ -101,11 +106,11 @@ def test_approval_properties(r, share, k):
     applied = applications(ids, cost, std, None, SpecialCasesConfig(cost_multiple=k))
     n = cap(len(ids), share)
     ok = approve(applied, cost, std, ids, n)
-    assert ok.sum() == min(int(applied.sum()), n)            # the cap binds, nothing more
-    assert not (ok & ~applied).any()                         # only applications
+    assert ok.sum() == min(int(applied.sum()), n)  # the cap binds, nothing more
+    assert not (ok & ~applied).any()  # only applications
     ratio = cost / std
-    if ok.any() and (applied & ~ok).any():                   # the stated order
+    if ok.any() and (applied & ~ok).any():  # the stated order
         assert ratio[ok].min() >= ratio[applied & ~ok].max()
-    perm = np.random.default_rng(0).permutation(len(ids))    # row order does not matter
+    perm = np.random.default_rng(0).permutation(len(ids))  # row order does not matter
     ok2 = approve(applied[perm], cost[perm], std[perm], ids[perm], n)
     assert set(ids[perm][ok2]) == set(ids[ok])

@@ -19,23 +19,30 @@ WEIGHTS = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_
 
 
 def w_cases() -> pl.DataFrame:
-    return pl.DataFrame({
-        "case_id": ["N1", "N2", "N3", "N4"],
-        "hospital_id": ["H1", "H1", "H2", "H2"],
-        "drg": ["A1", "B1", "B1", "A1"],
-        "total_cost": [9_000.0, 80_000.0, 90_000.0, 45_000.0],
-        "new_tech_cost": [0.0, 56_000.0, 0.0, 0.0],
-        "discharge_date": ["2024-01-20", "2024-02-03", "2024-01-05", "2024-01-28"],
-        "audit_deduction": [0.0, 100.0, 0.0, 0.0],
-    })
+    return pl.DataFrame(
+        {
+            "case_id": ["N1", "N2", "N3", "N4"],
+            "hospital_id": ["H1", "H1", "H2", "H2"],
+            "drg": ["A1", "B1", "B1", "A1"],
+            "total_cost": [9_000.0, 80_000.0, 90_000.0, 45_000.0],
+            "new_tech_cost": [0.0, 56_000.0, 0.0, 0.0],
+            "discharge_date": ["2024-01-20", "2024-02-03", "2024-01-05", "2024-01-28"],
+            "audit_deduction": [0.0, 100.0, 0.0, 0.0],
+        }
+    )
 
 
 def w_policy(**changes) -> Policy:
-    p = Policy(budget="300000", name="W", points_per_rw=100,
-               special=SpecialCasesConfig(cost_multiple=4.0, cap_share=0.25, fund_ratio=0.9),
-               new_tech=NewTechConfig(enabled=True),
-               monthly=MonthlyConfig(enabled=True, point_value=250.0, prepay_ratio=0.9,
-                                     deposit_share=0.05, scores={"H2": 80}))
+    p = Policy(
+        budget="300000",
+        name="W",
+        points_per_rw=100,
+        special=SpecialCasesConfig(cost_multiple=4.0, cap_share=0.25, fund_ratio=0.9),
+        new_tech=NewTechConfig(enabled=True),
+        monthly=MonthlyConfig(
+            enabled=True, point_value=250.0, prepay_ratio=0.9, deposit_share=0.05, scores={"H2": 80}
+        ),
+    )
     return p.replace(**changes) if changes else p
 
 
@@ -56,15 +63,18 @@ def test_worked_example_w_rules_and_money():
 def test_worked_example_w_monthly_and_clearing():
     s = settle(w_cases(), w_policy(), weights=WEIGHTS)
     m = s.monthly
-    assert m.select("hospital_id", "month").rows() == [("H1", "2024-01"), ("H1", "2024-02"),
-                                                      ("H2", "2024-01")]
+    assert m.select("hospital_id", "month").rows() == [
+        ("H1", "2024-01"),
+        ("H1", "2024-02"),
+        ("H2", "2024-01"),
+    ]
     # 100 × 250 = 25,000 yuan → 2,250,000 prepaid; 200 × 250 → 4,500,000 − 10,000 audit;
     # H2: N3 has no points (paid by item), N4 250 × 250 → 5,625,000
     assert m["monthly_fen"].to_list() == [2_250_000, 4_490_000, 5_625_000]
     a = s.annual
     assert a["settled_fen"].to_list() == [14_490_909, 15_509_091]
-    assert a["annual_fen"].to_list() == [14_480_909, 15_509_091]     # H1 less 10,000 audit
-    assert a["deposit_fen"].to_list() == [724_045, 775_455]          # 724,045.45; 775,454.55
+    assert a["annual_fen"].to_list() == [14_480_909, 15_509_091]  # H1 less 10,000 audit
+    assert a["deposit_fen"].to_list() == [724_045, 775_455]  # 724,045.45; 775,454.55
     assert a["clearing_fen"].to_list() == [7_016_864, 9_108_636]
     assert a["deposit_returned_fen"].to_list() == [724_045, 620_364]  # H2 scores 80
 
@@ -72,12 +82,15 @@ def test_worked_example_w_monthly_and_clearing():
 def test_outlier_reference_default_is_the_standard():
     # H2 at level 2 with coefficient 0.9: N4 (A1, 45,000 = 5 × 9,000) — with the group mean
     # as reference 4.5×; both high-cost, but the excess differs
-    p = w_policy(special=SpecialCasesConfig(), new_tech=NewTechConfig(),
-                 monthly=MonthlyConfig(), level_coefficients={"2": 0.9},
-                 hospital_levels={"H1": "3", "H2": "2"})
+    p = w_policy(
+        special=SpecialCasesConfig(),
+        new_tech=NewTechConfig(),
+        monthly=MonthlyConfig(),
+        level_coefficients={"2": 0.9},
+        hospital_levels={"H1": "3", "H2": "2"},
+    )
     std = settle(w_cases(), p, weights=WEIGHTS).cases
-    grp = settle(w_cases(), p.replace(outliers=OutliersConfig(reference="group_mean")),
-                 weights=WEIGHTS).cases
+    grp = settle(w_cases(), p.replace(outliers=OutliersConfig(reference="group_mean")), weights=WEIGHTS).cases
     # k = 2 at level 2: standard 9,000 → (100 + (5 − 2) × 100) × 0.9 = 360;
     # group mean 10,000 → (100 + (4.5 − 2) × 100) × 0.9 = 315
     assert std["adjusted_points"][3] == pytest.approx(360)
@@ -89,26 +102,33 @@ def test_city_thresholds_on_the_weights_take_precedence():
     wt = WEIGHTS.with_columns(pl.Series("high_k", [6.0, None]))
     p = w_policy(special=SpecialCasesConfig(), new_tech=NewTechConfig(), monthly=MonthlyConfig())
     c = settle(w_cases(), p, weights=wt).cases
-    assert c["rule"].to_list()[3] == "normal"          # 4.5 × is below A1's published 6 ×
+    assert c["rule"].to_list()[3] == "normal"  # 4.5 × is below A1's published 6 ×
     off = p.replace(outliers=OutliersConfig(table_thresholds=False))
     assert settle(w_cases(), off, weights=wt).cases["rule"].to_list()[3] == "high_cost"
 
 
 def test_dip_cap_and_score_addon():
-    cases = w_cases().rename({"drg": "dip_group"}).with_columns(
-        pl.Series("score", [1000.0, 2000.0, 2000.0, 1000.0]))
+    cases = (
+        w_cases()
+        .rename({"drg": "dip_group"})
+        .with_columns(pl.Series("score", [1000.0, 2000.0, 2000.0, 1000.0]))
+    )
     p = w_policy(points_per_rw=1000, monthly=MonthlyConfig())
-    s = settle(cases, p, weights=WEIGHTS.rename({"drg": "drg"}), points="score",
-               group_col="dip_group")
+    s = settle(cases, p, weights=WEIGHTS.rename({"drg": "drg"}), points="score", group_col="dip_group")
     c = s.cases
     # DIP: cap ⌊0.25 × 4⌋ = 1 as given; N2's 56,000 of new technology is a score add-on:
     # 56,000 ÷ (10,000 ÷ 1000) = 5,600 points, its remaining 24,000 normal
     assert c["rule"].to_list() == ["normal", "normal", "special", "high_cost"]
     assert c["adjusted_points"].to_list()[:2] == pytest.approx([1000, 7600])
     assert int(c["payment_fen"].sum()) == 30_000_000
-    default_cap = settle(cases, p.replace(special=SpecialCasesConfig(cost_multiple=4.0)),
-                         weights=WEIGHTS, points="score", group_col="dip_group")
-    assert "special" not in default_cap.cases["rule"].to_list()    # ⌊0.005 × 4⌋ = 0
+    default_cap = settle(
+        cases,
+        p.replace(special=SpecialCasesConfig(cost_multiple=4.0)),
+        weights=WEIGHTS,
+        points="score",
+        group_col="dip_group",
+    )
+    assert "special" not in default_cap.cases["rule"].to_list()  # ⌊0.005 × 4⌋ = 0
 
 
 def test_missing_columns_name_the_rule():
@@ -125,7 +145,8 @@ def test_cli_reads_the_sections(tmp_path):
 
     w_cases().write_csv(tmp_path / "cases.csv")
     WEIGHTS.write_csv(tmp_path / "weights.csv")
-    (tmp_path / "policy.toml").write_text("""
+    (tmp_path / "policy.toml").write_text(
+        """
 name = "W"
 [budget]
 total_yuan = 300000
@@ -139,10 +160,22 @@ enabled = true
 enabled = true
 point_value = 250.0
 scores = { H2 = 80 }
-""", encoding="utf-8")
-    r = CliRunner().invoke(main, ["settle", str(tmp_path / "cases.csv"), "--weights",
-                                  str(tmp_path / "weights.csv"), "--policy",
-                                  str(tmp_path / "policy.toml"), "-o", str(tmp_path / "out")])
+""",
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(
+        main,
+        [
+            "settle",
+            str(tmp_path / "cases.csv"),
+            "--weights",
+            str(tmp_path / "weights.csv"),
+            "--policy",
+            str(tmp_path / "policy.toml"),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     cases = pl.read_csv(tmp_path / "out" / "cases.csv")
     assert cases["payment_fen"].to_list() == [2_963_636, 11_527_273, 8_100_000, 7_409_091]
@@ -153,8 +186,9 @@ scores = { H2 = 80 }
 
 
 def test_chinese_column_names():
-    c = w_cases().rename({"new_tech_cost": "新药新技术费用", "audit_deduction": "审核扣款",
-                          "discharge_date": "出院日期"})
+    c = w_cases().rename(
+        {"new_tech_cost": "新药新技术费用", "audit_deduction": "审核扣款", "discharge_date": "出院日期"}
+    )
     s = settle(c, w_policy(), weights=WEIGHTS)
     assert s.cases["payment_fen"].to_list() == [2_963_636, 11_527_273, 8_100_000, 7_409_091]
     assert s.monthly["monthly_fen"].to_list() == [2_250_000, 4_490_000, 5_625_000]

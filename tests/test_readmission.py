@@ -39,9 +39,20 @@ def stays() -> pl.DataFrame:
         ("R11", "H1", "P6", "A1", "ABx", "K35.800", D(2024, 6, 1), D(2024, 6, 3)),
         ("R12", "H1", "P6", "B1", "ABx", "K35.800", D(2024, 6, 5), D(2024, 6, 7)),  # other DRG
     ]
-    return pl.DataFrame(rows, orient="row", schema=[
-        "case_id", "hospital_id", "patient_id", "drg", "adrg", "pdx", "admission_date",
-        "discharge_date"])
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema=[
+            "case_id",
+            "hospital_id",
+            "patient_id",
+            "drg",
+            "adrg",
+            "pdx",
+            "admission_date",
+            "discharge_date",
+        ],
+    )
 
 
 def ids(frame: pl.DataFrame, flags: pl.Series) -> list[str]:
@@ -68,26 +79,32 @@ def test_options():
     s = stays()
     assert ids(s, pair_stays(s, days=15, same_hospital=True)["earlier"]) == ["R3", "R7"]
     assert ids(s, pair_stays(s, days=15, match="adrg")["earlier"]) == ["R1", "R3", "R7", "R11"]
-    assert ids(s, pair_stays(s, days=15, exempt_diagnoses=())["earlier"]) == ["R1", "R3", "R7",
-                                                                           "R9"]
+    assert ids(s, pair_stays(s, days=15, exempt_diagnoses=())["earlier"]) == ["R1", "R3", "R7", "R9"]
     # exempt by ADRG: CHS-DRG 1.1 RE1 (chemotherapy), whatever the diagnosis
-    chemo = s.with_columns(adrg=pl.when(pl.col("case_id") == "R1").then(pl.lit("RE1"))
-                           .otherwise(pl.col("adrg")))
+    chemo = s.with_columns(
+        adrg=pl.when(pl.col("case_id") == "R1").then(pl.lit("RE1")).otherwise(pl.col("adrg"))
+    )
     assert "RE1" in EXEMPT_ADRG
     assert ids(chemo, pair_stays(chemo, days=15)["earlier"]) == ["R3", "R7"]
     # without an adrg column the ADRG is the DRG's first 3 characters
-    no_adrg = s.drop("adrg").with_columns(drg=pl.when(pl.col("case_id") == "R3")
-                                          .then(pl.lit("RC19")).otherwise(pl.col("drg")))
+    no_adrg = s.drop("adrg").with_columns(
+        drg=pl.when(pl.col("case_id") == "R3").then(pl.lit("RC19")).otherwise(pl.col("drg"))
+    )
     assert ids(no_adrg, pair_stays(no_adrg, days=15)["earlier"]) == ["R1", "R7"]
     elig = pl.Series([c != "R2" for c in s["case_id"]])
     assert ids(s, pair_stays(s, days=15, eligible=elig)["earlier"]) == ["R3", "R7"]
 
 
 def test_overlap_is_not_a_readmission_and_rows_keep_order():
-    s = pl.DataFrame({"case_id": ["b", "a", "c"], "patient_id": ["P", "P", "P"],
-                      "drg": ["A1"] * 3,
-                      "admission_date": [D(2024, 1, 3), D(2024, 1, 1), D(2024, 1, 20)],
-                      "discharge_date": [D(2024, 1, 8), D(2024, 1, 5), D(2024, 1, 25)]})
+    s = pl.DataFrame(
+        {
+            "case_id": ["b", "a", "c"],
+            "patient_id": ["P", "P", "P"],
+            "drg": ["A1"] * 3,
+            "admission_date": [D(2024, 1, 3), D(2024, 1, 1), D(2024, 1, 20)],
+            "discharge_date": [D(2024, 1, 8), D(2024, 1, 5), D(2024, 1, 25)],
+        }
+    )
     pairs = pair_stays(s, days=15)
     # a (1/1–1/5) then b (1/3, overlapping: not a pair), then c 12 days after b
     assert pairs["earlier"].to_list() == [True, False, False]
@@ -109,8 +126,7 @@ WEIGHTS = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_
 
 
 def settled(readmission: Readmission) -> dict[str, float]:
-    cases = stays().with_columns(total_cost=pl.when(pl.col("drg") == "B1").then(20_000.0)
-                                 .otherwise(10_000.0))
+    cases = stays().with_columns(total_cost=pl.when(pl.col("drg") == "B1").then(20_000.0).otherwise(10_000.0))
     s = settle(cases, Policy(budget="1000000", readmission=readmission), weights=WEIGHTS)
     return dict(zip(s.cases["case_id"], s.cases["adjusted_points"]))
 
@@ -118,9 +134,22 @@ def settled(readmission: Readmission) -> dict[str, float]:
 def test_settlement_penalises_the_earlier_stay_across_hospitals():
     pts = settled(Readmission(penalty=0.7))
     # base points 100 per RW; the earlier stay of each pair × 0.7
-    assert pts == pytest.approx({"R1": 70, "R2": 100, "R3": 70, "R4": 100, "R5": 100, "R6": 100,
-                                 "R7": 70, "R8": 100, "R9": 100, "R10": 100, "R11": 100,
-                                 "R12": 200})
+    assert pts == pytest.approx(
+        {
+            "R1": 70,
+            "R2": 100,
+            "R3": 70,
+            "R4": 100,
+            "R5": 100,
+            "R6": 100,
+            "R7": 70,
+            "R8": 100,
+            "R9": 100,
+            "R10": 100,
+            "R11": 100,
+            "R12": 200,
+        }
+    )
     later = settled(Readmission(penalty=0.7, apply_to="later"))
     assert [k for k, v in later.items() if v == 70] == ["R2", "R4", "R8"]
     one = settled(Readmission(penalty=0.7, same_hospital=True))
@@ -134,18 +163,34 @@ def test_settlement_penalises_the_earlier_stay_across_hospitals():
 # --------------------------------------------------------------------------- properties
 
 random_stays = st.lists(
-    st.tuples(st.sampled_from(["H1", "H2", "H3"]), st.sampled_from(["P1", "P2"]),
-              st.sampled_from(["A1", "B1", "RE1x"]), st.integers(0, 120), st.integers(0, 20)),
-    min_size=0, max_size=30)
+    st.tuples(
+        st.sampled_from(["H1", "H2", "H3"]),
+        st.sampled_from(["P1", "P2"]),
+        st.sampled_from(["A1", "B1", "RE1x"]),
+        st.integers(0, 120),
+        st.integers(0, 20),
+    ),
+    min_size=0,
+    max_size=30,
+)
 
 
 def frame(rows) -> pl.DataFrame:
     return pl.DataFrame(
-        [(f"c{i}", h, p, d, D(2024, 1, 1) + dt.timedelta(days=s),
-          D(2024, 1, 1) + dt.timedelta(days=s + n)) for i, (h, p, d, s, n) in enumerate(rows)],
-        orient="row", schema={"case_id": pl.String, "hospital_id": pl.String,
-                              "patient_id": pl.String, "drg": pl.String,
-                              "admission_date": pl.Date, "discharge_date": pl.Date})
+        [
+            (f"c{i}", h, p, d, D(2024, 1, 1) + dt.timedelta(days=s), D(2024, 1, 1) + dt.timedelta(days=s + n))
+            for i, (h, p, d, s, n) in enumerate(rows)
+        ],
+        orient="row",
+        schema={
+            "case_id": pl.String,
+            "hospital_id": pl.String,
+            "patient_id": pl.String,
+            "drg": pl.String,
+            "admission_date": pl.Date,
+            "discharge_date": pl.Date,
+        },
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -155,10 +200,16 @@ def test_same_hospital_pairs_are_found_hospital_by_hospital(rows, days):
     # gives the pairs the whole region gives
     s = frame(rows)
     whole = pair_stays(s, days=days, same_hospital=True).with_columns(s["case_id"])
-    parts = pl.concat([pair_stays(part, days=days, same_hospital=True)
-                       .with_columns(part["case_id"])
-                       for part in s.partition_by("hospital_id", maintain_order=True)]
-                      ) if s.height else whole
+    parts = (
+        pl.concat(
+            [
+                pair_stays(part, days=days, same_hospital=True).with_columns(part["case_id"])
+                for part in s.partition_by("hospital_id", maintain_order=True)
+            ]
+        )
+        if s.height
+        else whole
+    )
     assert whole.sort("case_id").equals(parts.sort("case_id"))
 
 
@@ -170,12 +221,15 @@ def test_every_pair_is_within_the_window_and_never_exempt(rows, days, same_hospi
     # RE1x: the CHS-DRG chemotherapy ADRG RE1 by its first 3 characters
     assert not (pairs["earlier"] | pairs["later"]).filter(s["drg"] == "RE1x").any()
     later = s.filter(pairs["later"])
-    assert later.height == int(pairs["earlier"].sum())   # every pair has two ends
+    assert later.height == int(pairs["earlier"].sum())  # every pair has two ends
     for r in later.iter_rows(named=True):
-        prev = s.filter((pl.col("patient_id") == r["patient_id"]) & (pl.col("drg") == r["drg"])
-                        & (pl.col("case_id") != r["case_id"])
-                        & (pl.col("discharge_date") <= r["admission_date"])
-                        & (pl.col("admission_date") <= r["admission_date"]))
+        prev = s.filter(
+            (pl.col("patient_id") == r["patient_id"])
+            & (pl.col("drg") == r["drg"])
+            & (pl.col("case_id") != r["case_id"])
+            & (pl.col("discharge_date") <= r["admission_date"])
+            & (pl.col("admission_date") <= r["admission_date"])
+        )
         if same_hospital:
             prev = prev.filter(pl.col("hospital_id") == r["hospital_id"])
         gaps = [(r["admission_date"] - d).days for d in prev["discharge_date"]]

@@ -1,11 +1,11 @@
 """The reference grouper, step by step, on the tiny scheme (expected answers worked by hand)."""
 
 import pytest
+from tests.tiny_scheme import write
 
 from casemix.drg.reference import Case, _Context, group_case, holds, severity_levels, validity_failure
 from casemix.scheme import load_scheme
 from casemix.scheme.rules import parse_rule
-from tests.tiny_scheme import write
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,7 @@ def ev(tiny, rule, case, levels=()):
 
 # -- predicates -----------------------------------------------------------------
 
+
 def test_pdx_sdx_dx_in(tiny):
     c = adult(pdx="I50.000", sdx=("I21.000",))
     assert ev(tiny, "pdx in FR1.pdx", c) and not ev(tiny, "pdx in FA1.pdx", c)
@@ -36,8 +37,9 @@ def test_pdx_sdx_dx_in(tiny):
 def test_pproc_proc_in_and_or_procedures(tiny):
     c = adult(pproc="89.4500", oproc=("36.1000",))
     assert ev(tiny, "pproc in FK1.a", c) and not ev(tiny, "pproc in FA1.pproc", c)
-    assert ev(tiny, "proc in FA1.pproc", c) and ev(tiny, "proc in FK1.a & proc in FK1.b", adult(
-        pproc="89.4600", oproc=("89.4500",)))
+    assert ev(tiny, "proc in FA1.pproc", c) and ev(
+        tiny, "proc in FK1.a & proc in FK1.b", adult(pproc="89.4600", oproc=("89.4500",))
+    )
     assert not ev(tiny, "pproc_or", c) and ev(tiny, "proc_or", c)
     assert ev(tiny, "!proc_or", adult()) and not ev(tiny, "pproc_or", adult())
 
@@ -49,11 +51,21 @@ def test_sites_counts_distinct_attrs_among_all_diagnoses(tiny):
     assert ev(tiny, "sites(MDCZ.pdx) >= 2", head_chest) and not ev(tiny, "sites(MDCZ.pdx) > 2", head_chest)
 
 
-@pytest.mark.parametrize("rule, expected", [
-    ("age >= 50", True), ("age > 50", False), ("sex == 1", True), ("sex != 1", False),
-    ("los < 6", True), ("los <= 4", False), ("discharge == 1", True),
-    ("age_days <= 28", False), ("!(age_days <= 28)", True), ("birth_weight != 0", False),
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ("age >= 50", True),
+        ("age > 50", False),
+        ("sex == 1", True),
+        ("sex != 1", False),
+        ("los < 6", True),
+        ("los <= 4", False),
+        ("discharge == 1", True),
+        ("age_days <= 28", False),
+        ("!(age_days <= 28)", True),
+        ("birth_weight != 0", False),
+    ],
+)
 def test_field_comparisons_missing_is_false(tiny, rule, expected):
     assert ev(tiny, rule, adult()) is expected
 
@@ -74,14 +86,18 @@ def test_severity_with_exclusions(tiny):
 
 # -- validity ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("case, reason", [
-    (Case(pdx="I50.000", age=50.0), "sex missing"),
-    (Case(pdx="I50.000", sex=3.0, age=50.0), "sex 1 or 2"),
-    (Case(pdx="I50.000", sex=1.0), "age missing"),
-    (Case(pdx="P07.100", sex=1.0, age=0.0, age_days=3.0), "weight missing"),
-    (Case(pdx=None, sex=1.0, age=50.0), "no diagnosis"),
-    (Case(pdx="I50.000", sex=1.0, malformed=("age",)), "malformed"),
-])
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        (Case(pdx="I50.000", age=50.0), "sex missing"),
+        (Case(pdx="I50.000", sex=3.0, age=50.0), "sex 1 or 2"),
+        (Case(pdx="I50.000", sex=1.0), "age missing"),
+        (Case(pdx="P07.100", sex=1.0, age=0.0, age_days=3.0), "weight missing"),
+        (Case(pdx=None, sex=1.0, age=50.0), "no diagnosis"),
+        (Case(pdx="I50.000", sex=1.0, malformed=("age",)), "malformed"),
+    ],
+)
 def test_validity_checks_in_order(tiny, case, reason):
     assert validity_failure(case, tiny) == reason
     r = group_case(case, tiny)
@@ -91,12 +107,15 @@ def test_validity_checks_in_order(tiny, case, reason):
 def test_when_clause_skips_check(tiny):
     # weight is required only for newborns (age 0 and age_days <= 28)
     assert validity_failure(Case(pdx="P07.100", sex=1.0, age=0.0, age_days=40.0), tiny) is None
-    assert validity_failure(Case(pdx="P07.100", sex=2.0, age=0.0, age_days=3.0, birth_weight=0.0), tiny) is None
+    assert (
+        validity_failure(Case(pdx="P07.100", sex=2.0, age=0.0, age_days=3.0, birth_weight=0.0), tiny) is None
+    )
     # secondary diagnoses alone satisfy "diagnoses present"
     assert validity_failure(Case(pdx=None, sdx=("I50.000",), sex=1.0, age=3.0), tiny) is None
 
 
 # -- grouping steps -----------------------------------------------------------------
+
 
 def g(tiny, **kw):
     r = group_case(adult(**kw), tiny)

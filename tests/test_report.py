@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from casemix.report import build_report
 from casemix.monitor import FLAGS
+from casemix.report import build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -28,27 +28,31 @@ def small_region(hospitals=("H1", "H2", "H3", "H4", "H5", "H6"), n=600, seed=7) 
     d = rng.choice(len(drgs), size=n, p=[0.1, 0.25, 0.25, 0.15, 0.2, 0.05])
     h = rng.choice(len(hospitals), size=n)
     cost = base[d] * rng.lognormal(0, 0.35, n) * (1 + 0.1 * h)
-    return pl.DataFrame({
-        "case_id": [f"c{i}" for i in range(n)],
-        "hospital_id": np.array(hospitals, dtype=object)[h].tolist(),
-        "hospital_level": np.where(h % 2 == 0, "3", "2").tolist(),
-        "drg": drgs[d].tolist(),
-        "severity": rng.choice(["none", "CC", "MCC"], size=n).tolist(),
-        "total_cost": np.round(cost, 2),
-        "los": rng.integers(1, 20, n).astype(float),
-        "discharge": rng.choice([1.0, 2.0, 5.0], size=n, p=[0.93, 0.04, 0.03]),
-    })
+    return pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "hospital_id": np.array(hospitals, dtype=object)[h].tolist(),
+            "hospital_level": np.where(h % 2 == 0, "3", "2").tolist(),
+            "drg": drgs[d].tolist(),
+            "severity": rng.choice(["none", "CC", "MCC"], size=n).tolist(),
+            "total_cost": np.round(cost, 2),
+            "los": rng.integers(1, 20, n).astype(float),
+            "discharge": rng.choice([1.0, 2.0, 5.0], size=n, p=[0.93, 0.04, 0.03]),
+        }
+    )
 
 
-WEIGHTS = pl.DataFrame({"drg": ["AA11", "BB13", "CC15", "DD19", "EE21"],
-                        "rw": [3.0, 0.8, 0.4, 1.2, 0.2]})
+WEIGHTS = pl.DataFrame({"drg": ["AA11", "BB13", "CC15", "DD19", "EE21"], "rw": [3.0, 0.8, 0.4, 1.2, 0.2]})
 
 
 def fake_settlement(cases: pl.DataFrame) -> pl.DataFrame:
     """The per-hospital shape of casemix.settle (money in fen)."""
     t = cases.group_by("hospital_id").agg(cost=pl.col("total_cost").sum()).sort("hospital_id")
-    return t.select("hospital_id", payment_fen=(pl.col("cost") * 95).round(0).cast(pl.Int64),
-                    cost_fen=(pl.col("cost") * 100).round(0).cast(pl.Int64))
+    return t.select(
+        "hospital_id",
+        payment_fen=(pl.col("cost") * 95).round(0).cast(pl.Int64),
+        cost_fen=(pl.col("cost") * 100).round(0).cast(pl.Int64),
+    )
 
 
 def check_page(index: Path) -> str:
@@ -70,23 +74,38 @@ def check_page(index: Path) -> str:
 
 def test_report_with_everything(tmp_path):
     cases = small_region()
-    index = build_report(cases, WEIGHTS, fake_settlement(cases), out_dir=tmp_path / "r",
-                         extra_sections=[("Patient burden 患者负担", "<p id='extra'>hello</p>")])
+    index = build_report(
+        cases,
+        WEIGHTS,
+        fake_settlement(cases),
+        out_dir=tmp_path / "r",
+        extra_sections=[("Patient burden 患者负担", "<p id='extra'>hello</p>")],
+    )
     assert index == tmp_path / "r" / "index.html"
     text = check_page(index)
-    assert {"cmi_efficiency.png", "payment_cost.png", "weights.png", "top_drgs.png"} <= \
-        set(re.findall(r'href="([^"]+\.png)"', text))
+    assert {"cmi_efficiency.png", "payment_cost.png", "weights.png", "top_drgs.png"} <= set(
+        re.findall(r'href="([^"]+\.png)"', text)
+    )
     assert "Patient burden 患者负担" in text and "<p id='extra'>hello</p>" in text
     assert text.index("Monitoring flags") < text.index("Patient burden")
     assert "Monitoring flags" in text and "high_cost_outlier" in text
     # the hospitals × flags overview: one row per hospital
-    matrix = text[text.index("Overview 总览</h3>"):text.index("Flags raised") if "Flags raised" in text
-                  else text.index("No hospital is flagged")]
+    matrix = text[
+        text.index("Overview 总览</h3>") : text.index("Flags raised")
+        if "Flags raised" in text
+        else text.index("No hospital is flagged")
+    ]
     assert matrix.count("<tr>") == 1 + 6
     flags_csv = pl.read_csv(tmp_path / "r" / "flags.csv")
     assert flags_csv.height == 6 * len(FLAGS)
-    assert pl.read_csv(tmp_path / "r" / "hospitals.csv")["hospital_id"].to_list() == \
-        ["H1", "H2", "H3", "H4", "H5", "H6"]
+    assert pl.read_csv(tmp_path / "r" / "hospitals.csv")["hospital_id"].to_list() == [
+        "H1",
+        "H2",
+        "H3",
+        "H4",
+        "H5",
+        "H6",
+    ]
 
 
 def test_report_without_settlement_says_so(tmp_path):
@@ -121,8 +140,7 @@ def test_settlement_object_and_bad_settlement(tmp_path):
 
     check_page(build_report(cases.to_pandas(), WEIGHTS, Settlement(), out_dir=tmp_path / "a"))
     with pytest.raises(InputError, match="payment_fen"):
-        build_report(cases, WEIGHTS, pl.DataFrame({"hospital_id": ["H1"], "x": [1]}),
-                     out_dir=tmp_path / "b")
+        build_report(cases, WEIGHTS, pl.DataFrame({"hospital_id": ["H1"], "x": [1]}), out_dir=tmp_path / "b")
 
 
 def test_renders_without_a_display(tmp_path):
@@ -134,8 +152,8 @@ def test_renders_without_a_display(tmp_path):
     script = textwrap.dedent(f"""
         import polars as pl
         from casemix.report import build_report
-        p = build_report(pl.read_parquet({str(src)!r}), pl.read_csv({str(tmp_path / 'w.csv')!r}),
-                         out_dir={str(tmp_path / 'out')!r})
+        p = build_report(pl.read_parquet({str(src)!r}), pl.read_csv({str(tmp_path / "w.csv")!r}),
+                         out_dir={str(tmp_path / "out")!r})
         import sys
         assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
         print(p)
@@ -145,8 +163,7 @@ def test_renders_without_a_display(tmp_path):
         e.pop("MPLBACKEND", None)
         if backend:
             e["MPLBACKEND"] = backend
-        r = subprocess.run([sys.executable, "-c", script], env=e, capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run([sys.executable, "-c", script], env=e, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         check_page(Path(r.stdout.strip()))
 
@@ -157,8 +174,10 @@ def test_cli_report(tmp_path):
     cases = small_region()
     cases.with_columns(pl.all().cast(pl.String)).write_csv(tmp_path / "grouped.csv")
     WEIGHTS.write_csv(tmp_path / "w.csv")
-    r = CliRunner().invoke(report, [str(tmp_path / "grouped.csv"), "--weights",
-                                    str(tmp_path / "w.csv"), "-o", str(tmp_path / "rep")])
+    r = CliRunner().invoke(
+        report,
+        [str(tmp_path / "grouped.csv"), "--weights", str(tmp_path / "w.csv"), "-o", str(tmp_path / "rep")],
+    )
     assert r.exit_code == 0, r.output
     assert Path(r.output.strip()) == tmp_path / "rep" / "index.html"
     check_page(tmp_path / "rep" / "index.html")
@@ -177,8 +196,9 @@ def test_cli_report_with_policy(tmp_path):
     cases = small_region()
     cases.write_parquet(tmp_path / "grouped.parquet")
     policy = budget.shipped_policy("demo")
-    r = CliRunner().invoke(report, [str(tmp_path / "grouped.parquet"), "--policy", str(policy),
-                                    "-o", str(tmp_path / "rep")])
+    r = CliRunner().invoke(
+        report, [str(tmp_path / "grouped.parquet"), "--policy", str(policy), "-o", str(tmp_path / "rep")]
+    )
     assert r.exit_code == 0, r.output
     text = check_page(tmp_path / "rep" / "index.html")
     assert "payment_cost.png" in text
@@ -187,8 +207,9 @@ def test_cli_report_with_policy(tmp_path):
 def test_degenerate_inputs(tmp_path):
     from casemix.errors import InputError
 
-    nothing_grouped = pl.DataFrame({"hospital_id": ["A", "B"], "drg": ["0000", "0000"],
-                                    "total_cost": [100.0, 200.0]})
+    nothing_grouped = pl.DataFrame(
+        {"hospital_id": ["A", "B"], "drg": ["0000", "0000"], "total_cost": [100.0, 200.0]}
+    )
     check_page(build_report(nothing_grouped, WEIGHTS, out_dir=tmp_path / "a"))
     with pytest.raises(InputError, match="total_cost"):
         build_report(nothing_grouped.drop("total_cost"), WEIGHTS, out_dir=tmp_path / "b")

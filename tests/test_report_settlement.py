@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-
-import numpy as np
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -19,8 +18,7 @@ from test_report import check_page, small_region
 # the test region's codes recoded to CHS-DRG 1.1 codes (names from grouping_tables/chs-drg-1.1)
 RECODE = {"AA11": "AA19", "BB13": "EC11", "CC15": "EC15", "DD19": "EB19", "EE21": "ED13"}
 NAMES = {"AA19": "心脏移植", "EB19": "肺大手术", "EC15": "纵隔、气管、胸壁大手术，不伴并发症或合并症"}
-WEIGHTS = pl.DataFrame({"drg": ["AA19", "EC11", "EC15", "EB19", "ED13"],
-                        "rw": [3.0, 0.8, 0.4, 1.2, 0.2]})
+WEIGHTS = pl.DataFrame({"drg": ["AA19", "EC11", "EC15", "EB19", "ED13"], "rw": [3.0, 0.8, 0.4, 1.2, 0.2]})
 
 
 def national_region() -> pl.DataFrame:
@@ -37,16 +35,18 @@ def made(tmp_path_factory):
     cases = national_region()
     pfile = shipped_policy("demo")
     a = settle(cases, Policy.from_toml(pfile), weights=WEIGHTS)
-    b = settle(cases, Policy.from_toml(pfile).replace(name="double", budget=Decimal(200_000_000)),
-               weights=WEIGHTS)
-    index = build_report(cases, WEIGHTS, a, out_dir=out, policy_file=pfile, compare=b,
-                         period="2025-01-01 – 2025-12-31")
+    b = settle(
+        cases, Policy.from_toml(pfile).replace(name="double", budget=Decimal(200_000_000)), weights=WEIGHTS
+    )
+    index = build_report(
+        cases, WEIGHTS, a, out_dir=out, policy_file=pfile, compare=b, period="2025-01-01 – 2025-12-31"
+    )
     return index, check_page(index), a, b
 
 
 def test_about_states_scheme_policy_budget_point_value_period_counts(made):
     index, html, a, b = made
-    about = text_of(html[html.index("About this report"):html.index("Overview 概览")])
+    about = text_of(html[html.index("About this report") : html.index("Overview 概览")])
     assert "chs-drg-1.1" in about and "CHS-DRG" in about
     import hashlib
 
@@ -65,7 +65,7 @@ def test_about_states_scheme_policy_budget_point_value_period_counts(made):
 
 def test_chinese_names_next_to_codes(made):
     _, html, _, _ = made
-    drg_section = html[html.index("DRG statistics"):]
+    drg_section = html[html.index("DRG statistics") :]
     for code, name in NAMES.items():
         assert re.search(rf">{code}</td><td[^>]*>{re.escape(name)}</td>", drg_section), code
     assert "先期分组疾病及相关操作" in drg_section  # MDCA's name
@@ -93,10 +93,12 @@ def test_pnl_by_drg_adds_up_to_each_hospital_surplus(made):
 def test_case_lists_beside_the_page(made):
     index, html, a, _ = made
     rules = a.cases["rule"].cast(pl.String)
-    expected = {"outlier_cases": int(rules.is_in(["high_cost", "low_cost", "short_stay"]).sum()),
-                "special_cases": int((rules == "special").sum()),
-                "ungroupable_cases": int(rules.is_in(["ungroupable", "no_weight"]).sum()),
-                "readmission_cases": int(a.cases["readmission"].sum())}
+    expected = {
+        "outlier_cases": int(rules.is_in(["high_cost", "low_cost", "short_stay"]).sum()),
+        "special_cases": int((rules == "special").sum()),
+        "ungroupable_cases": int(rules.is_in(["ungroupable", "no_weight"]).sum()),
+        "readmission_cases": int(a.cases["readmission"].sum()),
+    }
     assert expected["outlier_cases"] > 0 and expected["ungroupable_cases"] > 0
     for name, n in expected.items():
         csv = index.parent / f"{name}.csv"
@@ -136,18 +138,32 @@ def test_cli_compare(tmp_path):
     WEIGHTS.write_csv(tmp_path / "w.csv")
     pfile = shipped_policy("demo")
     b = tmp_path / "b.toml"
-    b.write_text(pfile.read_text(encoding="utf-8").replace("total_yuan", "total_yuan", 1),
-                 encoding="utf-8")
-    r = CliRunner().invoke(main, ["report", str(tmp_path / "g.parquet"), "--weights",
-                                  str(tmp_path / "w.csv"), "--policy", str(pfile), "--compare",
-                                  str(b), "--period", "2025", "-o", str(tmp_path / "rep")])
+    b.write_text(pfile.read_text(encoding="utf-8").replace("total_yuan", "total_yuan", 1), encoding="utf-8")
+    r = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(tmp_path / "g.parquet"),
+            "--weights",
+            str(tmp_path / "w.csv"),
+            "--policy",
+            str(pfile),
+            "--compare",
+            str(b),
+            "--period",
+            "2025",
+            "-o",
+            str(tmp_path / "rep"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     html = check_page(tmp_path / "rep" / "index.html")
     assert "file b.toml" in html and "What-if" in html
     wi = pl.read_csv(tmp_path / "rep" / "what_if.csv")
     assert wi["diff_fen"].to_list() == [0] * wi.height  # the same policy twice: no change
-    bad = CliRunner().invoke(main, ["report", str(tmp_path / "g.parquet"), "--compare", str(b),
-                                    "-o", str(tmp_path / "x")])
+    bad = CliRunner().invoke(
+        main, ["report", str(tmp_path / "g.parquet"), "--compare", str(b), "-o", str(tmp_path / "x")]
+    )
     assert bad.exit_code == 2 and "--compare needs --policy" in bad.output
 
 
@@ -162,14 +178,16 @@ def test_bundled_cjk_font_draws_every_chinese_label(tmp_path):
     from matplotlib import font_manager
 
     assert any(f.fname.endswith(_plots.BUNDLED_FONT) for f in font_manager.fontManager.ttflist)
-    cases = national_region().with_columns(pl.col("hospital_id").replace(
-        {"H1": "市第一人民医院", "H2": "县中医院", "H3": "妇幼保健院"}))
+    cases = national_region().with_columns(
+        pl.col("hospital_id").replace({"H1": "市第一人民医院", "H2": "县中医院", "H3": "妇幼保健院"})
+    )
     a = settle(cases, Policy.from_toml(shipped_policy("demo")), weights=WEIGHTS)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         html = check_page(build_report(cases, WEIGHTS, a, out_dir=tmp_path))
-    missing = [str(w.message) for w in seen if "missing from font" in str(w.message)
-               or "Glyph" in str(w.message)]
+    missing = [
+        str(w.message) for w in seen if "missing from font" in str(w.message) or "Glyph" in str(w.message)
+    ]
     assert not missing, missing
     assert "Labels in the pictures" not in html  # no codes needed: the names are drawn
 
@@ -182,6 +200,8 @@ def test_a_missing_glyph_is_caught(tmp_path):
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        _plots.png_bytes(_plots.top_drgs(["EB19 肺大手术"], np.array([1.0]), np.array([1]),
-                                         np.array([0.5]), None), "Droid Sans Fallback")
+        _plots.png_bytes(
+            _plots.top_drgs(["EB19 肺大手术"], np.array([1.0]), np.array([1]), np.array([0.5]), None),
+            "Droid Sans Fallback",
+        )
     assert any("missing from font" in str(w.message) for w in seen)

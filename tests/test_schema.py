@@ -5,13 +5,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from tests.conftest import SHARED, needs_shared
+from tests.tiny_scheme import FILES, write
 
 from casemix._schema import StrictModel, parse_toml, read_toml, validate
 from casemix.errors import PolicyError, SchemeError
 from casemix.scheme import load_scheme
 from casemix.scheme.model import SchemeToml
-from tests.conftest import SHARED, needs_shared
-from tests.tiny_scheme import FILES, write
 
 
 class Inner(StrictModel):
@@ -26,7 +26,7 @@ class Outer(StrictModel):
     items: list[Inner] = []
 
 
-TEXT = '''# a comment
+TEXT = """# a comment
 id = "x"
 enabled = true
 
@@ -39,7 +39,7 @@ reason = "first"
 [[items]]
 reason = "second"
 wieght = 2.0
-'''
+"""
 
 
 def test_unknown_key_names_file_line_key_and_nearest():
@@ -76,8 +76,9 @@ def test_other_error_classes_carry_the_place_in_the_message():
 
 
 def test_dotted_and_quoted_keys_and_multiline_values_keep_lines():
-    text = ('id = """\nmany\nlines\n"""\nitems = [\n  {reason = "a"},\n]\n'
-            '"inner".reason = "q"\ninner.extra = 1\n')
+    text = (
+        'id = """\nmany\nlines\n"""\nitems = [\n  {reason = "a"},\n]\n"inner".reason = "q"\ninner.extra = 1\n'
+    )
     doc = parse_toml(text, "f.toml")
     assert doc.line_of(("inner", "reason")) == 8
     with pytest.raises(SchemeError, match="unknown key 'inner.extra'") as info:
@@ -98,19 +99,27 @@ def test_syntax_error_line_bom_and_bad_bytes(tmp_path):
     assert info.value.line == 2
 
 
-@pytest.mark.parametrize("old, new, key, near", [
-    ("mdc_fallthrough = true", "mdc_falltrough = true", "mdc_falltrough", "mdc_fallthrough"),
-    ("[status]", "[statuses]", "statuses", "status"),
-    ("no_adrg = ", "no_ardg = ", "reasons.no_ardg", "no_adrg"),
-    ('reason = "sex missing"', 'reasn = "sex missing"', "validity.check[1].reasn", "reason"),
-])
+@pytest.mark.parametrize(
+    "old, new, key, near",
+    [
+        ("mdc_fallthrough = true", "mdc_falltrough = true", "mdc_falltrough", "mdc_fallthrough"),
+        ("[status]", "[statuses]", "statuses", "status"),
+        ("no_adrg = ", "no_ardg = ", "reasons.no_ardg", "no_adrg"),
+        ('reason = "sex missing"', 'reasn = "sex missing"', "validity.check[1].reasn", "reason"),
+    ],
+)
 def test_scheme_toml_typos_are_errors(tmp_path, old, new, key, near):
     text = FILES["scheme.toml"].replace(old, new, 1).lstrip("\n")
     with pytest.raises(SchemeError, match=f"did you mean '{near}'") as info:
         load_scheme(write(tmp_path, **{"scheme.toml": text}))
     assert info.value.column == key
-    assert info.value.line == text.splitlines().index(next(
-        line for line in text.splitlines() if line.startswith(new.split(" ")[0]))) + 1
+    assert (
+        info.value.line
+        == text.splitlines().index(
+            next(line for line in text.splitlines() if line.startswith(new.split(" ")[0]))
+        )
+        + 1
+    )
 
 
 def test_scheme_toml_types_checked(tmp_path):
@@ -126,10 +135,12 @@ def test_misspelt_switch_in_national_scheme_is_an_error(tmp_path):
     folder = tmp_path / "chs"
     shutil.copytree(SHARED / "schemes" / "chs-drg-1.1", folder, ignore=shutil.ignore_patterns("expected"))
     toml = folder / "scheme.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace("mdc_fallthrough", "mdc_fall_through"),
-                    encoding="utf-8")
-    with pytest.raises(SchemeError, match="unknown key 'mdc_fall_through'; did you mean "
-                                          "'mdc_fallthrough'") as info:
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("mdc_fallthrough", "mdc_fall_through"), encoding="utf-8"
+    )
+    with pytest.raises(
+        SchemeError, match="unknown key 'mdc_fall_through'; did you mean 'mdc_fallthrough'"
+    ) as info:
         load_scheme(folder)
     assert info.value.line == 8
 

@@ -1,11 +1,11 @@
 """Scheme loading: the tiny scheme loads; each kind of fault names file, line and column."""
 
 import pytest
+from tests.tiny_scheme import FILES, write
 
 from casemix.errors import SchemeError
 from casemix.scheme import load_scheme, schemes
 from casemix.scheme.model import adrg_kind
-from tests.tiny_scheme import FILES, write
 
 
 def test_tiny_scheme_loads(tmp_path):
@@ -21,8 +21,10 @@ def test_tiny_scheme_loads(tmp_path):
 
 
 def test_order_follows_seq_not_file_order(tmp_path):
-    mdc = "seq,mdc,name,rule\n2,MDCF,c,pdx in MDCF.pdx\n1,MDCA,p,pproc_or\n" \
-          "3,MDCP,n,true\n4,MDCZ,z,true\n5,MDCM,m,true\n"
+    mdc = (
+        "seq,mdc,name,rule\n2,MDCF,c,pdx in MDCF.pdx\n1,MDCA,p,pproc_or\n"
+        "3,MDCP,n,true\n4,MDCZ,z,true\n5,MDCM,m,true\n"
+    )
     s = load_scheme(write(tmp_path, **{"mdc.csv": mdc}))
     assert [m.code for m in s.mdcs][:2] == ["MDCA", "MDCF"]
 
@@ -39,22 +41,31 @@ def test_loading_is_cached_and_sees_edits(tmp_path):
     assert "E11.900" in load_scheme(folder).cc
 
 
-@pytest.mark.parametrize("file, text, line, column, fragment", [
-    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,bad,pdx in NOPE.pdx\n", 11, "rule", "unknown list 'NOPE.pdx'"),
-    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,bad,pdx in (\n", 11, "rule", "expected a list name"),
-    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FA1,dup,true\n", 11, "adrg", "duplicate ADRG 'FA1'"),
-    ("adrg.csv", FILES["adrg.csv"] + "MDCQ,5,QX1,x,true\n", 11, "mdc", "MDC 'MDCQ' is not in mdc.csv"),
-    ("adrg.csv", FILES["adrg.csv"] + "MDCF,five,FX1,x,true\n", 11, "seq", "not a whole number"),
-    ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,x,mcc\n", 11, "rule", "only in drg.csv"),
-    ("drg.csv", FILES["drg.csv"] + "FA1,4,FA11,dup,true\n", 16, "drg", "duplicate DRG 'FA11'"),
-    ("drg.csv", FILES["drg.csv"] + "XX1,1,XX19,x,true\n", 16, "adrg", "ADRG 'XX1' is not in adrg.csv"),
-    ("cc.csv", FILES["cc.csv"] + "K35.800,SEVERE,1\n", 6, "level", "must be MCC or CC"),
-    ("cc.csv", FILES["cc.csv"] + "J96.000,CC,1\n", 6, "code", "duplicate CC code"),
-    ("mdc.csv", FILES["mdc.csv"] + "6,MDCF,again,true\n", 7, "mdc", "duplicate MDC"),
-    ("exclusions.csv", FILES["exclusions.csv"] + "I50.000,8\n", 4, "pdx", "two exclusion tables"),
-    ("lists.csv", FILES["lists.csv"] + "MDCZ.pdx,S06.000,chest\n", 19, "attr", "different attr"),
-    ("mdc.csv", "seq,mdc,rule\n1,MDCA,true\n", 1, None, "header lacks column(s) name"),
-])
+@pytest.mark.parametrize(
+    "file, text, line, column, fragment",
+    [
+        (
+            "adrg.csv",
+            FILES["adrg.csv"] + "MDCF,5,FX1,bad,pdx in NOPE.pdx\n",
+            11,
+            "rule",
+            "unknown list 'NOPE.pdx'",
+        ),
+        ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,bad,pdx in (\n", 11, "rule", "expected a list name"),
+        ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FA1,dup,true\n", 11, "adrg", "duplicate ADRG 'FA1'"),
+        ("adrg.csv", FILES["adrg.csv"] + "MDCQ,5,QX1,x,true\n", 11, "mdc", "MDC 'MDCQ' is not in mdc.csv"),
+        ("adrg.csv", FILES["adrg.csv"] + "MDCF,five,FX1,x,true\n", 11, "seq", "not a whole number"),
+        ("adrg.csv", FILES["adrg.csv"] + "MDCF,5,FX1,x,mcc\n", 11, "rule", "only in drg.csv"),
+        ("drg.csv", FILES["drg.csv"] + "FA1,4,FA11,dup,true\n", 16, "drg", "duplicate DRG 'FA11'"),
+        ("drg.csv", FILES["drg.csv"] + "XX1,1,XX19,x,true\n", 16, "adrg", "ADRG 'XX1' is not in adrg.csv"),
+        ("cc.csv", FILES["cc.csv"] + "K35.800,SEVERE,1\n", 6, "level", "must be MCC or CC"),
+        ("cc.csv", FILES["cc.csv"] + "J96.000,CC,1\n", 6, "code", "duplicate CC code"),
+        ("mdc.csv", FILES["mdc.csv"] + "6,MDCF,again,true\n", 7, "mdc", "duplicate MDC"),
+        ("exclusions.csv", FILES["exclusions.csv"] + "I50.000,8\n", 4, "pdx", "two exclusion tables"),
+        ("lists.csv", FILES["lists.csv"] + "MDCZ.pdx,S06.000,chest\n", 19, "attr", "different attr"),
+        ("mdc.csv", "seq,mdc,rule\n1,MDCA,true\n", 1, None, "header lacks column(s) name"),
+    ],
+)
 def test_faults_name_file_line_and_column(tmp_path, file, text, line, column, fragment):
     with pytest.raises(SchemeError) as info:
         load_scheme(write(tmp_path, **{file: text}))
@@ -90,7 +101,13 @@ def test_missing_folder_and_unknown_name(tmp_path):
 
 def test_adrg_kind_from_second_letter():
     assert [adrg_kind(c) for c in ("FA1", "FJ1", "FK1", "FQ1", "FR1", "FZ1")] == [
-        "surgical", "surgical", "procedure", "procedure", "medical", "medical"]
+        "surgical",
+        "surgical",
+        "procedure",
+        "procedure",
+        "medical",
+        "medical",
+    ]
 
 
 def test_shipped_schemes_listed():

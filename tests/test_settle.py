@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from casemix._money import yuan_to_fen
 from casemix.budget import Elastic, HighCost, Policy, Pool, Readmission, SpecialCases
-from casemix.payment.outliers import OutliersConfig
 from casemix.errors import InputError, PolicyError
+from casemix.payment.outliers import OutliersConfig
 from casemix.settle import compare, run_demo_settlement, settle
 
 # --- worked example S1 (docs/payment-settlement.md) ----------------------------
@@ -23,35 +23,56 @@ WEIGHTS = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_
 
 
 def s1_cases() -> pl.DataFrame:
-    return pl.DataFrame({
-        "case_id": ["C1", "C2", "C3", "C4", "C5", "C6", "C7"],
-        "hospital_id": ["H1", "H1", "H1", "H2", "H2", "H2", "H2"],
-        "hospital_level": ["3", "3", "3", "2", "2", "2", "2"],
-        "drg": ["A1", "B1", "A1", "A1", "B1", "0000", "B1"],
-        "total_cost": [9_000.0, 70_000.0, 3_000.0, 25_000.0, 8_000.0, 1_234.56, 19_000.0],
-        "los": [5.0, 12.0, 3.0, 9.0, 1.0, 2.0, 6.0],
-        "discharge": [1, 1, 1, 1, 5, 1, 1],
-    })
+    return pl.DataFrame(
+        {
+            "case_id": ["C1", "C2", "C3", "C4", "C5", "C6", "C7"],
+            "hospital_id": ["H1", "H1", "H1", "H2", "H2", "H2", "H2"],
+            "hospital_level": ["3", "3", "3", "2", "2", "2", "2"],
+            "drg": ["A1", "B1", "A1", "A1", "B1", "0000", "B1"],
+            "total_cost": [9_000.0, 70_000.0, 3_000.0, 25_000.0, 8_000.0, 1_234.56, 19_000.0],
+            "los": [5.0, 12.0, 3.0, 9.0, 1.0, 2.0, 6.0],
+            "discharge": [1, 1, 1, 1, 5, 1, 1],
+        }
+    )
 
 
 def s1_policy(**changes) -> Policy:
     # S1 compares outliers with the regional group mean (the example predates the DIP 3.0
     # default, the case's own standard; see example O2 in docs/payment-settlement.md)
-    p = Policy(budget="100000", name="S1", points_per_rw=100,
-               quality_reserve=0.03, prepayment_share=0.85,
-               level_coefficients={"3": 1.0, "2": 0.9},
-               outliers=OutliersConfig(reference="group_mean"))
+    p = Policy(
+        budget="100000",
+        name="S1",
+        points_per_rw=100,
+        quality_reserve=0.03,
+        prepayment_share=0.85,
+        level_coefficients={"3": 1.0, "2": 0.9},
+        outliers=OutliersConfig(reference="group_mean"),
+    )
     return p.replace(**changes) if changes else p
 
 
 def test_example_s1_cases_to_the_fen():
     s = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
     c = s.cases
-    assert c["rule"].to_list() == ["normal", "high_cost", "low_cost", "high_cost", "short_stay",
-                                   "ungroupable", "normal"]
+    assert c["rule"].to_list() == [
+        "normal",
+        "high_cost",
+        "low_cost",
+        "high_cost",
+        "short_stay",
+        "ungroupable",
+        "normal",
+    ]
     assert c["adjusted_points"].to_list() == pytest.approx([100, 300, 30, 135, 72, 0, 180])
-    assert c["payment_fen"].to_list() == [1_208_879, 3_626_638, 362_664, 1_631_987, 870_393,
-                                          123_456, 2_175_983]
+    assert c["payment_fen"].to_list() == [
+        1_208_879,
+        3_626_638,
+        362_664,
+        1_631_987,
+        870_393,
+        123_456,
+        2_175_983,
+    ]
     assert c.height == 7 and c["case_id"].to_list() == s1_cases()["case_id"].to_list()
 
 
@@ -85,8 +106,7 @@ def test_example_s2_special_case_within_cap():
     s = settle(s1_cases(), p, weights=WEIGHTS)
     c = s.cases
     assert c["rule"].to_list()[:3] == ["normal", "special", "low_cost"]
-    assert c["payment_fen"].to_list() == [556_392, 7_000_000, 166_917, 751_128, 400_602,
-                                          123_456, 1_001_505]
+    assert c["payment_fen"].to_list() == [556_392, 7_000_000, 166_917, 751_128, 400_602, 123_456, 1_001_505]
     assert s.region["pv_final"][0] == pytest.approx(2_876_544 / 100 / 517)
     assert s.hospitals["point_payment_fen"].to_list() == [723_309, 2_153_235]
     assert s.hospitals["n_special"].to_list() == [1, 0]
@@ -95,16 +115,18 @@ def test_example_s2_special_case_within_cap():
 
 def readmission_cases() -> pl.DataFrame:
     d = dt.date
-    return pl.DataFrame({
-        "case_id": ["R1", "R2", "R3", "R4"],
-        "hospital_id": ["H1"] * 4,
-        "patient_id": ["P1", "P1", "P1", "P2"],
-        "drg": ["A1", "A1", "A1", "A1"],
-        "adrg": ["A1x"] * 4,
-        "total_cost": [10_000.0] * 4,
-        "admission_date": [d(2024, 3, 1), d(2024, 3, 15), d(2024, 4, 10), d(2024, 3, 16)],
-        "discharge_date": [d(2024, 3, 5), d(2024, 3, 20), d(2024, 4, 12), d(2024, 3, 18)],
-    })
+    return pl.DataFrame(
+        {
+            "case_id": ["R1", "R2", "R3", "R4"],
+            "hospital_id": ["H1"] * 4,
+            "patient_id": ["P1", "P1", "P1", "P2"],
+            "drg": ["A1", "A1", "A1", "A1"],
+            "adrg": ["A1x"] * 4,
+            "total_cost": [10_000.0] * 4,
+            "admission_date": [d(2024, 3, 1), d(2024, 3, 15), d(2024, 4, 10), d(2024, 3, 16)],
+            "discharge_date": [d(2024, 3, 5), d(2024, 3, 20), d(2024, 4, 12), d(2024, 3, 18)],
+        }
+    )
 
 
 def test_example_r_readmission_halves_earlier_stay():
@@ -113,20 +135,18 @@ def test_example_r_readmission_halves_earlier_stay():
     assert s.cases["readmission"].to_list() == [True, False, False, False]
     assert s.cases["adjusted_points"].to_list() == pytest.approx([50, 100, 100, 100])
     assert s.cases["payment_fen"].to_list() == [571_429, 1_142_857, 1_142_857, 1_142_857]
-    later = settle(readmission_cases(), p.replace(readmission=Readmission(apply_to="later")),
-                   weights=WEIGHTS)
+    later = settle(readmission_cases(), p.replace(readmission=Readmission(apply_to="later")), weights=WEIGHTS)
     assert later.cases["readmission"].to_list() == [False, True, False, False]
-    eleven = settle(readmission_cases(), p.replace(readmission=Readmission(days=9)),
-                    weights=WEIGHTS)
+    eleven = settle(readmission_cases(), p.replace(readmission=Readmission(days=9)), weights=WEIGHTS)
     assert not any(eleven.cases["readmission"].to_list())
-    exempt = settle(readmission_cases(), p.replace(readmission=Readmission(exempt_adrg=("A1x",))),
-                    weights=WEIGHTS)
+    exempt = settle(
+        readmission_cases(), p.replace(readmission=Readmission(exempt_adrg=("A1x",))), weights=WEIGHTS
+    )
     assert not any(exempt.cases["readmission"].to_list())
 
 
 def test_readmission_dates_as_text_and_skip_note():
-    cases = readmission_cases().with_columns(pl.col("admission_date", "discharge_date")
-                                             .cast(pl.String))
+    cases = readmission_cases().with_columns(pl.col("admission_date", "discharge_date").cast(pl.String))
     s = settle(cases, Policy(budget="40000"), weights=WEIGHTS)
     assert s.cases["readmission"].to_list() == [True, False, False, False]
     s2 = settle(cases.drop("patient_id"), Policy(budget="40000"), weights=WEIGHTS)
@@ -135,6 +155,7 @@ def test_readmission_dates_as_text_and_skip_note():
 
 
 # --- options ----------------------------------------------------------------------
+
 
 def test_ungroupable_rules():
     cases = s1_cases()
@@ -148,8 +169,9 @@ def test_ungroupable_rules():
 
 
 def test_unknown_drg_is_no_weight_and_high_cost_rules():
-    cases = s1_cases().with_columns(pl.when(pl.col("case_id") == "C7").then(pl.lit("Z9"))
-                                    .otherwise(pl.col("drg")).alias("drg"))
+    cases = s1_cases().with_columns(
+        pl.when(pl.col("case_id") == "C7").then(pl.lit("Z9")).otherwise(pl.col("drg")).alias("drg")
+    )
     s = settle(cases, s1_policy(), weights=WEIGHTS)
     assert s.cases["rule"][6] == "no_weight" and s.cases["payment_fen"][6] == 1_900_000
     pro = settle(s1_cases(), s1_policy(high_cost=HighCost(rule="pro_rata")), weights=WEIGHTS)
@@ -164,11 +186,19 @@ def test_unknown_drg_is_no_weight_and_high_cost_rules():
 
 def test_group_without_reference_cost_is_not_an_outlier():
     # NaN must not compare as "above everything": B1 without mean_cost has no high/low rule
-    weights = WEIGHTS.with_columns(pl.when(pl.col("drg") == "B1").then(None)
-                                   .otherwise(pl.col("mean_cost")).alias("mean_cost"))
+    weights = WEIGHTS.with_columns(
+        pl.when(pl.col("drg") == "B1").then(None).otherwise(pl.col("mean_cost")).alias("mean_cost")
+    )
     s = settle(s1_cases(), s1_policy(), weights=weights)
-    assert s.cases["rule"].to_list() == ["normal", "normal", "low_cost", "high_cost", "short_stay",
-                                         "ungroupable", "normal"]
+    assert s.cases["rule"].to_list() == [
+        "normal",
+        "normal",
+        "low_cost",
+        "high_cost",
+        "short_stay",
+        "ungroupable",
+        "normal",
+    ]
     assert s.cases["adjusted_points"].to_list() == pytest.approx([100, 200, 30, 135, 180, 0, 180])
     assert s.cases["ref_cost"][1] is None
     # without mean_cost at all, a group's reference cost is rw × (Σ cost / Σ rw) of this year
@@ -176,13 +206,17 @@ def test_group_without_reference_cost_is_not_an_outlier():
     m = (9_000 + 70_000 + 3_000 + 25_000 + 8_000 + 19_000) / (1 + 2 + 1 + 1 + 2 + 2)
     assert bare.cases["ref_cost"].to_list()[:2] == pytest.approx([m, 2 * m])
     with pytest.raises(InputError, match="cannot be converted into points"):
-        settle(s1_cases().filter(pl.col("drg") == "0000"), s1_policy(ungroupable="points"),
-               weights=WEIGHTS.drop("mean_cost"))
+        settle(
+            s1_cases().filter(pl.col("drg") == "0000"),
+            s1_policy(ungroupable="points"),
+            weights=WEIGHTS.drop("mean_cost"),
+        )
 
 
 def test_points_column_entry_gives_the_same_settlement():
     cases = s1_cases().with_columns(
-        pl.col("drg").replace_strict({"A1": 100.0, "B1": 200.0}, default=None).alias("points"))
+        pl.col("drg").replace_strict({"A1": 100.0, "B1": 200.0}, default=None).alias("points")
+    )
     a = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
     b = settle(cases, s1_policy(), weights=WEIGHTS, points="points")
     assert a.cases["payment_fen"].to_list() == b.cases["payment_fen"].to_list()
@@ -198,8 +232,10 @@ def test_hospital_coefficient_beats_level_and_policy_levels():
     assert s.cases["coefficient"].to_list() == [1.0, 1.0, 1.0, 1.2, 1.2, 1.2, 1.2]
     p2 = s1_policy(hospital_levels={"H1": "3", "H2": "2"})
     s2 = settle(s1_cases().drop("hospital_level"), p2, weights=WEIGHTS)
-    assert s2.cases["payment_fen"].to_list() == settle(s1_cases(), s1_policy(),
-                                                       weights=WEIGHTS).cases["payment_fen"].to_list()
+    assert (
+        s2.cases["payment_fen"].to_list()
+        == settle(s1_cases(), s1_policy(), weights=WEIGHTS).cases["payment_fen"].to_list()
+    )
 
 
 def test_pandas_in_pandas_out_and_compare():
@@ -209,8 +245,7 @@ def test_pandas_in_pandas_out_and_compare():
     assert isinstance(s.cases, pd.DataFrame) and list(s.cases.index) == list(range(10, 17))
     assert isinstance(s.hospitals, pd.DataFrame) and isinstance(s.region, pd.DataFrame)
     assert s.cases["payment_fen"].sum() == 10_000_000
-    t = compare(pdf, s1_policy(), s1_policy(level_coefficients={"3": 1.0, "2": 1.0}),
-                weights=WEIGHTS)
+    t = compare(pdf, s1_policy(), s1_policy(level_coefficients={"3": 1.0, "2": 1.0}), weights=WEIGHTS)
     assert isinstance(t, pd.DataFrame)
     assert list(t["payment_a_fen"]) == [5_198_181, 4_801_819]
     assert (t["payment_b_fen"].sum()) == 10_000_000
@@ -219,8 +254,9 @@ def test_pandas_in_pandas_out_and_compare():
 
 
 def test_errors_name_row_and_column():
-    bad = s1_cases().with_columns(pl.when(pl.col("case_id") == "C3").then(-1.0)
-                                  .otherwise(pl.col("total_cost")).alias("total_cost"))
+    bad = s1_cases().with_columns(
+        pl.when(pl.col("case_id") == "C3").then(-1.0).otherwise(pl.col("total_cost")).alias("total_cost")
+    )
     # a negative cost: the case is left out (docs/cases.md, bad-value rule), counted in notes
     s = settle(bad, s1_policy(), weights=WEIGHTS)
     cases = s.cases
@@ -241,15 +277,17 @@ def test_errors_name_row_and_column():
 def test_demo_settlement_sums_to_budget():
     rng = np.random.default_rng(7)
     n = 2000
-    grouped = pl.DataFrame({
-        "case_id": [f"c{i}" for i in range(n)],
-        "hospital_id": rng.choice(["H01", "H02", "H03", "H04"], n),
-        "hospital_level": rng.choice(["3", "2"], n),
-        "drg": rng.choice(["FR25", "HC25", "OR19", "IC29", "0000"], n, p=[.3, .3, .2, .18, .02]),
-        "total_cost": np.round(rng.lognormal(9, 0.7, n), 2),
-        "los": rng.integers(1, 20, n).astype(float),
-        "discharge": rng.choice([1, 2, 5], n, p=[.94, .03, .03]),
-    })
+    grouped = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "hospital_id": rng.choice(["H01", "H02", "H03", "H04"], n),
+            "hospital_level": rng.choice(["3", "2"], n),
+            "drg": rng.choice(["FR25", "HC25", "OR19", "IC29", "0000"], n, p=[0.3, 0.3, 0.2, 0.18, 0.02]),
+            "total_cost": np.round(rng.lognormal(9, 0.7, n), 2),
+            "los": rng.integers(1, 20, n).astype(float),
+            "discharge": rng.choice([1, 2, 5], n, p=[0.94, 0.03, 0.03]),
+        }
+    )
     s = run_demo_settlement(grouped)
     r = s.region.row(0, named=True)
     assert r["budget_check"] and int(s.hospitals["payment_fen"].sum()) == r["budget_fen"]
@@ -258,47 +296,70 @@ def test_demo_settlement_sums_to_budget():
 
 # --- properties ------------------------------------------------------------------------
 
+
 @st.composite
 def settlement_inputs(draw):
     n = draw(st.integers(1, 40))
     hosp = draw(st.lists(st.sampled_from(["H1", "H2", "H3", "H4"]), min_size=n, max_size=n))
     drg = draw(st.lists(st.sampled_from(["A1", "B1", "C1", "0000", "Z9"]), min_size=n, max_size=n))
-    cost = draw(st.lists(st.floats(0.0, 500_000.0).map(lambda x: round(x, 2)),
-                         min_size=n, max_size=n))
+    cost = draw(st.lists(st.floats(0.0, 500_000.0).map(lambda x: round(x, 2)), min_size=n, max_size=n))
     los = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
     dis = draw(st.lists(st.sampled_from([1, 2, 5, 9]), min_size=n, max_size=n))
     lvl = draw(st.lists(st.sampled_from(["1", "2", "3"]), min_size=n, max_size=n))
-    cases = pl.DataFrame({"case_id": [f"c{i}" for i in range(n)], "hospital_id": hosp,
-                          "drg": drg, "total_cost": cost, "los": [float(x) for x in los],
-                          "discharge": dis, "hospital_level": lvl})
+    cases = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "hospital_id": hosp,
+            "drg": drg,
+            "total_cost": cost,
+            "los": [float(x) for x in los],
+            "discharge": dis,
+            "hospital_level": lvl,
+        }
+    )
     factor = draw(st.floats(0.2, 3.0))
     budget = round(sum(cost) * factor + draw(st.integers(0, 10_000)), 2)
     if draw(st.booleans()):  # patient shares, up to the whole cost (and a little above)
         share = draw(st.lists(st.floats(0, 1.1), min_size=n, max_size=n))
-        cases = cases.with_columns(pl.Series("patient_share", [round(c * f, 2) for c, f in
-                                                               zip(cost, share, strict=True)]))
+        cases = cases.with_columns(
+            pl.Series("patient_share", [round(c * f, 2) for c, f in zip(cost, share, strict=True)])
+        )
     pools = {}
     if draw(st.booleans()):
-        cases = cases.with_columns(pl.Series("insurance_type", draw(st.lists(
-            st.sampled_from(["职工", "居民", "310", "resident"]), min_size=n, max_size=n))))
+        cases = cases.with_columns(
+            pl.Series(
+                "insurance_type",
+                draw(st.lists(st.sampled_from(["职工", "居民", "310", "resident"]), min_size=n, max_size=n)),
+            )
+        )
         part = draw(st.floats(0, 1))
-        pools = {"职工": Pool(budget=str(round(budget * part, 2))),
-                 "居民": Pool(budget=str(round(budget * (1 - part), 2)))}
-    elastic = Elastic(enabled=draw(st.booleans()), base_share=draw(st.floats(0, 1)),
-                      cap=draw(st.booleans()))
+        pools = {
+            "职工": Pool(budget=str(round(budget * part, 2))),
+            "居民": Pool(budget=str(round(budget * (1 - part), 2))),
+        }
+    elastic = Elastic(enabled=draw(st.booleans()), base_share=draw(st.floats(0, 1)), cap=draw(st.booleans()))
     policy = Policy(
-        budget=None if pools else str(budget), pools=pools, elastic=elastic,
-        point_form=draw(st.sampled_from(["actual", "ratio"])), fund_ratio=draw(st.floats(0.3, 1)),
-        quality_reserve=draw(st.floats(0, 0.1)), prepayment_share=draw(st.floats(0, 1)),
+        budget=None if pools else str(budget),
+        pools=pools,
+        elastic=elastic,
+        point_form=draw(st.sampled_from(["actual", "ratio"])),
+        fund_ratio=draw(st.floats(0.3, 1)),
+        quality_reserve=draw(st.floats(0, 0.1)),
+        prepayment_share=draw(st.floats(0, 1)),
         ungroupable=draw(st.sampled_from(["cost", "points", "none"])),
         level_coefficients={"3": draw(st.floats(0.5, 1.5)), "2": draw(st.floats(0.5, 1.5))},
-        high_cost=HighCost(rule=draw(st.sampled_from(["excess", "pro_rata", "none"])),
-                           factor=draw(st.floats(0, 2))),
-        special=SpecialCases(case_ids=tuple(draw(st.lists(st.sampled_from(
-            [f"c{i}" for i in range(n)]), max_size=3))), cap_share=draw(st.floats(0, 1))))
+        high_cost=HighCost(
+            rule=draw(st.sampled_from(["excess", "pro_rata", "none"])), factor=draw(st.floats(0, 2))
+        ),
+        special=SpecialCases(
+            case_ids=tuple(draw(st.lists(st.sampled_from([f"c{i}" for i in range(n)]), max_size=3))),
+            cap_share=draw(st.floats(0, 1)),
+        ),
+    )
     volume = {h: draw(st.floats(0, 2000)) for h in ["H1", "H2", "H3", "H4"]}
-    weights = pl.DataFrame({"drg": ["A1", "B1", "C1"], "rw": [0.5, 1.0, 3.7],
-                            "mean_cost": [5_000.0, 10_000.0, 37_000.0]})
+    weights = pl.DataFrame(
+        {"drg": ["A1", "B1", "C1"], "rw": [0.5, 1.0, 3.7], "mean_cost": [5_000.0, 10_000.0, 37_000.0]}
+    )
     if draw(st.booleans()):
         weights = weights.drop("mean_cost")
     return cases, policy, weights, volume
@@ -316,8 +377,11 @@ def test_budget_conservation_for_any_input(inp):
     try:
         s = _settle(cases, policy, weights, volume)
     except PolicyError as exc:  # at-cost payments above the budget, or nothing earns points
-        assert ("exceed the budget" in str(exc) or "no case earns points" in str(exc)
-                or "none is positive" in str(exc))
+        assert (
+            "exceed the budget" in str(exc)
+            or "no case earns points" in str(exc)
+            or "none is positive" in str(exc)
+        )
         return
     except InputError as exc:  # ungroupable cases to convert into points, no reference cost
         assert "cannot be converted into points" in str(exc)
@@ -333,8 +397,12 @@ def test_budget_conservation_for_any_input(inp):
         pr = s.pool_region.filter(pl.col("pool") == pool).row(0, named=True)
         assert pr["fund_fen"] + pr["retained_fen"] == yuan_to_fen(budget)
         assert int(c.filter(pl.col("pool") == pool)["payment_fen"].sum()) == pr["fund_fen"]
-    assert h["payment_fen"].to_list() == (c.group_by("hospital_id").agg(pl.col("payment_fen").sum())
-                                          .sort("hospital_id")["payment_fen"].to_list())
+    assert h["payment_fen"].to_list() == (
+        c.group_by("hospital_id")
+        .agg(pl.col("payment_fen").sum())
+        .sort("hospital_id")["payment_fen"]
+        .to_list()
+    )
     # the fund pays the settled amount minus the patient share, case by case
     assert (c["payment_fen"] == c["settled_fen"] - c["patient_fen"]).all()
     if policy.point_form == "ratio" or "patient_share" not in cases.columns:
@@ -384,6 +452,7 @@ def _ties_only(points: pl.Series, pay: pl.Series) -> bool:
 
 # --- command line -------------------------------------------------------------------------
 
+
 def test_cli_weights_then_settle(tmp_path):
     from click.testing import CliRunner
 
@@ -392,22 +461,38 @@ def test_cli_weights_then_settle(tmp_path):
 
     rng = np.random.default_rng(3)
     n = 400
-    cases = pl.DataFrame({
-        "case_id": [f"c{i}" for i in range(n)],
-        "hospital_id": rng.choice(["H1", "H2"], n),
-        "drg": rng.choice(["A1", "B1", "0000"], n, p=[.6, .38, .02]),
-        "total_cost": np.round(rng.lognormal(8, 0.5, n), 2),
-        "los": rng.integers(1, 9, n).astype(float), "discharge": rng.choice([1, 5], n)})
+    cases = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "hospital_id": rng.choice(["H1", "H2"], n),
+            "drg": rng.choice(["A1", "B1", "0000"], n, p=[0.6, 0.38, 0.02]),
+            "total_cost": np.round(rng.lognormal(8, 0.5, n), 2),
+            "los": rng.integers(1, 9, n).astype(float),
+            "discharge": rng.choice([1, 5], n),
+        }
+    )
     cases.write_csv(tmp_path / "cases.csv")
     policy = tmp_path / "p.toml"
     policy.write_text("name = 'p'\n[budget]\ntotal_yuan = 1000000.01\n", encoding="utf-8")
-    r = CliRunner().invoke(weights_cmd, [str(tmp_path / "cases.csv"), "-o",
-                                         str(tmp_path / "w.csv"), "--trim", "iqr"])
+    r = CliRunner().invoke(
+        weights_cmd, [str(tmp_path / "cases.csv"), "-o", str(tmp_path / "w.csv"), "--trim", "iqr"]
+    )
     assert r.exit_code == 0, r.output
     assert pl.read_csv(tmp_path / "w.csv")["drg"].to_list() == ["A1", "B1"]
-    r = CliRunner().invoke(settle_cmd, [str(tmp_path / "cases.csv"), "--weights",
-                                        str(tmp_path / "w.csv"), "--policy", str(policy),
-                                        "-o", str(tmp_path / "out"), "--compare", "demo"])
+    r = CliRunner().invoke(
+        settle_cmd,
+        [
+            str(tmp_path / "cases.csv"),
+            "--weights",
+            str(tmp_path / "w.csv"),
+            "--policy",
+            str(policy),
+            "-o",
+            str(tmp_path / "out"),
+            "--compare",
+            "demo",
+        ],
+    )
     assert r.exit_code == 0, r.output
     h = pl.read_csv(tmp_path / "out" / "hospitals.csv")
     assert h["payment_fen"].sum() == 100_000_001

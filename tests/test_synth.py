@@ -34,6 +34,7 @@ def demo_cases():
 
 # --- determinism, shape, compatibility -----------------------------------------------
 
+
 def test_same_seed_same_region_other_seed_other_region():
     a = synth_cases("casemix-demo", 3_000, seed=4)
     assert a.equals(synth_cases("casemix-demo", 3_000, seed=4))
@@ -53,9 +54,24 @@ def test_same_cases_whatever_the_number_of_threads():
 
 
 def test_columns_and_layouts(demo_cases):
-    assert {"case_id", "patient_id", "hospital_id", "hospital_level", "insurance_type", "admission_date",
-            "discharge_date", "los", "discharge", "pdx", "sdx", "pproc", "oproc", "total_cost",
-            "patient_share", "fund_paid"} <= set(demo_cases.columns)
+    assert {
+        "case_id",
+        "patient_id",
+        "hospital_id",
+        "hospital_level",
+        "insurance_type",
+        "admission_date",
+        "discharge_date",
+        "los",
+        "discharge",
+        "pdx",
+        "sdx",
+        "pproc",
+        "oproc",
+        "total_cost",
+        "patient_share",
+        "fund_paid",
+    } <= set(demo_cases.columns)
     assert set(demo_cases["hospital_level"].unique()) == set(LEVELS)
     assert set(demo_cases["insurance_type"].unique()) == set(INSURANCE_TYPES)
     s = synth_cases("casemix-demo", 500, seed=1, layout="strings")
@@ -78,6 +94,7 @@ def test_hospitals_by_level_and_size(demo_cases):
 
 # --- money ------------------------------------------------------------------------------
 
+
 def test_patient_share_worked_example():
     # 20,000.00 yuan, tertiary, 职工: 自费 8% = 1,600.00; covered 18,400.00; deductible
     # 1,000.00; 15% of 17,400.00 = 2,610.00; patient 5,210.00, fund 14,790.00
@@ -95,7 +112,9 @@ def test_generated_shares_follow_the_rule_and_add_up(demo_cases):
     patient = np.round(demo_cases["patient_share"].to_numpy() * 100).astype(np.int64)
     fund = np.round(demo_cases["fund_paid"].to_numpy() * 100).astype(np.int64)
     assert (patient + fund == total).all() and (patient > 0).all() and (fund >= 0).all()
-    ins = demo_cases["insurance_type"].replace_strict({t: i for i, t in enumerate(INSURANCE_TYPES)}).to_numpy()
+    ins = (
+        demo_cases["insurance_type"].replace_strict({t: i for i, t in enumerate(INSURANCE_TYPES)}).to_numpy()
+    )
     lvl = demo_cases["hospital_level"].replace_strict({v: i for i, v in enumerate(LEVELS)}).to_numpy()
     assert (Region().patient_share_fen(total, ins, lvl) == patient).all()
 
@@ -104,15 +123,19 @@ def test_insurance_mix(demo_cases):
     share = demo_cases.group_by("hospital_level").agg((pl.col("insurance_type") == "职工").mean())
     by = dict(share.iter_rows())
     overall = (demo_cases["insurance_type"] == "职工").mean()
-    assert 0.28 <= overall <= 0.45          # stated: residents are the majority of stays
+    assert 0.28 <= overall <= 0.45  # stated: residents are the majority of stays
     assert by["3"] > by["2"] > by["1"]
 
 
 # --- dates and patients -----------------------------------------------------------------
 
+
 def test_dates_consistent_with_los_and_year(demo_cases):
-    d = demo_cases.select((pl.col("discharge_date") - pl.col("admission_date")).dt.total_days().alias("span"),
-                          "los", "discharge_date")
+    d = demo_cases.select(
+        (pl.col("discharge_date") - pl.col("admission_date")).dt.total_days().alias("span"),
+        "los",
+        "discharge_date",
+    )
     assert (d["span"] == d["los"]).all() and (d["los"] >= 1).all()
     assert d["discharge_date"].min() >= dt.date(2024, 1, 1)
     assert d["discharge_date"].max() <= dt.date(2024, 12, 31)
@@ -129,10 +152,11 @@ def test_winter_peak_and_spring_festival_dip():
 
 def test_readmissions_and_repeat_patients(demo_cases):
     stays = demo_cases.sort("patient_id", "admission_date").with_columns(
-        prev_out=pl.col("discharge_date").shift(1).over("patient_id"))
+        prev_out=pl.col("discharge_date").shift(1).over("patient_id")
+    )
     gap = (stays["admission_date"] - stays["prev_out"]).dt.total_days()
     within_30 = ((gap >= 0) & (gap <= 30)).fill_null(False).mean()
-    assert 0.02 <= within_30 <= 0.06        # stated range: 2–6% of stays
+    assert 0.02 <= within_30 <= 0.06  # stated range: 2–6% of stays
     persons = demo_cases["patient_id"].n_unique()
     assert 0.85 * demo_cases.height < persons < 0.95 * demo_cases.height
     # one person, one sex
@@ -140,6 +164,7 @@ def test_readmissions_and_repeat_patients(demo_cases):
 
 
 # --- the region under the national scheme --------------------------------------------
+
 
 def test_cases_group_as_aimed_under_chs(region_chs):
     _, g, _ = region_chs
@@ -170,13 +195,17 @@ def test_high_cost_outliers_and_readmission_flags(region_chs):
     _, _, st = region_chs
     rule = st.cases["rule"].cast(pl.String)
     assert 0.01 <= (rule == "high_cost").mean() <= 0.08
-    assert 0.005 <= st.cases["readmission"].mean() <= 0.04   # 15 days, same hospital and ADRG
+    assert 0.005 <= st.cases["readmission"].mean() <= 0.04  # 15 days, same hospital and ADRG
 
 
 def test_los_differs_across_drgs_and_follows_cost(region_chs):
     _, g, _ = region_chs
-    per = (g.filter(pl.col("drg") != "0000").group_by("drg")
-           .agg(pl.len(), pl.col("los").mean(), pl.col("total_cost").mean()).filter(pl.col("len") >= 100))
+    per = (
+        g.filter(pl.col("drg") != "0000")
+        .group_by("drg")
+        .agg(pl.len(), pl.col("los").mean(), pl.col("total_cost").mean())
+        .filter(pl.col("len") >= 100)
+    )
     assert per.height >= 40
     assert per["los"].max() > 2 * per["los"].min()
     assert np.corrcoef(np.log(per["los"]), np.log(per["total_cost"]))[0, 1] > 0.5
@@ -189,10 +218,14 @@ def test_frequencies_deaths_and_weights(region_chs):
     plan = build_plan(sch)
     rw = dict(zip(plan.drg_codes, plan.rw))
     sev = dict(zip(plan.drg_codes, plan.severity))
-    per = (g.filter(pl.col("target_drg").is_in(list(rw))).group_by("target_drg")
-           .agg(pl.len(), (pl.col("discharge") == 5).sum().alias("deaths"))
-           .with_columns(rw=pl.col("target_drg").replace_strict(rw),
-                         sev=pl.col("target_drg").replace_strict(sev)))
+    per = (
+        g.filter(pl.col("target_drg").is_in(list(rw)))
+        .group_by("target_drg")
+        .agg(pl.len(), (pl.col("discharge") == 5).sum().alias("deaths"))
+        .with_columns(
+            rw=pl.col("target_drg").replace_strict(rw), sev=pl.col("target_drg").replace_strict(sev)
+        )
+    )
     # lighter groups are more frequent
     assert per.select(pl.corr("len", "rw", method="spearman")).item() < -0.2
     # transplants are rare, medical groups common

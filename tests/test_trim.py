@@ -17,18 +17,21 @@ def _kept(values, t, keys=None):
     return kept.tolist(), whole.tolist()
 
 
-@pytest.mark.parametrize("a, b, kept", [
-    # lower 22.5 − 0.5·25 = 10 drops 5; upper 47.5 + 1.5·25 = 85 keeps 70
-    (0.5, 1.5, [False, True, True, True, True, True]),
-    # lower 22.5 − 1.5·25 = −15 keeps 5; upper 47.5 + 0.5·25 = 60 drops 70
-    (1.5, 0.5, [True, True, True, True, True, False]),
-    # both 0.5: 10 .. 60
-    (0.5, 0.5, [False, True, True, True, True, False]),
-    # both 1.5: −15 .. 85
-    (1.5, 1.5, [True] * 6),
-    # 0: exactly Q1 .. Q3 = 22.5 .. 47.5
-    (0.0, 0.0, [False, False, True, True, False, False]),
-])
+@pytest.mark.parametrize(
+    "a, b, kept",
+    [
+        # lower 22.5 − 0.5·25 = 10 drops 5; upper 47.5 + 1.5·25 = 85 keeps 70
+        (0.5, 1.5, [False, True, True, True, True, True]),
+        # lower 22.5 − 1.5·25 = −15 keeps 5; upper 47.5 + 0.5·25 = 60 drops 70
+        (1.5, 0.5, [True, True, True, True, True, False]),
+        # both 0.5: 10 .. 60
+        (0.5, 0.5, [False, True, True, True, True, False]),
+        # both 1.5: −15 .. 85
+        (1.5, 1.5, [True] * 6),
+        # 0: exactly Q1 .. Q3 = 22.5 .. 47.5
+        (0.0, 0.0, [False, False, True, True, False, False]),
+    ],
+)
 def test_iqr_fences_use_a_below_and_b_above(a, b, kept):
     assert _kept(IQR_GROUP, Trim("iqr", a=a, b=b)) == (kept, [])
 
@@ -49,11 +52,14 @@ def test_a_cost_on_the_fence_is_kept():
 SD_GROUP = np.array([0.0, 0.0, 0.0, 0.0, 10.0])
 
 
-@pytest.mark.parametrize("k, kept", [
-    (1.9, [True] * 5),                          # 2 + 1.9·4.472 = 10.50 keeps 10 (ddof 0: 9.6 drops it)
-    (2.0, [True] * 5),                          # 2 + 8.944 = 10.94
-    (1.5, [True, True, True, True, False]),     # 2 + 6.708 = 8.71 drops 10
-])
+@pytest.mark.parametrize(
+    "k, kept",
+    [
+        (1.9, [True] * 5),  # 2 + 1.9·4.472 = 10.50 keeps 10 (ddof 0: 9.6 drops it)
+        (2.0, [True] * 5),  # 2 + 8.944 = 10.94
+        (1.5, [True, True, True, True, False]),  # 2 + 6.708 = 8.71 drops 10
+    ],
+)
 def test_sd_fence_is_the_sample_sd(k, kept):
     assert _kept(SD_GROUP, Trim("sd", k=k)) == (kept, [])
 
@@ -81,10 +87,8 @@ def test_fences_are_per_group_and_a_group_that_would_empty_keeps_all():
 def test_percentile_fences_type_7():
     # 11 values 0..100 step 10: P10 = 10, P90 = 90 (h = 1 and 9 exactly); P5 = 5, P95 = 95
     v = np.arange(0.0, 101.0, 10.0)
-    assert _kept(v, Trim("percentile", lower=0.10, upper=0.90))[0] == \
-        [False] + [True] * 9 + [False]
-    assert _kept(v, Trim("percentile", lower=0.05, upper=0.95))[0] == \
-        [False] + [True] * 9 + [False]
+    assert _kept(v, Trim("percentile", lower=0.10, upper=0.90))[0] == [False] + [True] * 9 + [False]
+    assert _kept(v, Trim("percentile", lower=0.05, upper=0.95))[0] == [False] + [True] * 9 + [False]
     assert _kept(v, Trim("percentile", lower=0.0, upper=0.90))[0] == [True] * 10 + [False]
     assert _kept(v, Trim("none"))[0] == [True] * 11
 
@@ -96,7 +100,13 @@ def test_describe_and_bad_rules():
     assert Trim("sd", k=3).describe() == "mean ± 3·SD"
     assert Trim().describe() == "percentile 2.5/97.5"
     assert Trim("none").describe() == "none"
-    for bad in ({"method": "mad"}, {"lower": 0.5, "upper": 0.5}, {"k": -1}, {"a": -0.1},
-                {"b": -2}, {"upper": 1.1}):
+    for bad in (
+        {"method": "mad"},
+        {"lower": 0.5, "upper": 0.5},
+        {"k": -1},
+        {"a": -0.1},
+        {"b": -2},
+        {"upper": 1.1},
+    ):
         with pytest.raises(InputError):
             Trim(**bad)

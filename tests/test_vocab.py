@@ -12,30 +12,52 @@ import pytest
 from casemix.cases import canonical, parse_dates, parse_numbers, read_cases, read_mapping
 from casemix.cases._aliases import BENEFIT_ALIASES, SCALAR_ALIASES, STEP_ALIASES
 from casemix.errors import InputError
-
 from conftest import REPO
 
 DOC = (REPO / "docs" / "cases.md").read_text(encoding="utf-8")
 
-ALL_ALIASES = [(f, a) for table in (SCALAR_ALIASES, STEP_ALIASES, BENEFIT_ALIASES)
-               for f, names in table.items()
-               for a in names]
+ALL_ALIASES = [
+    (f, a)
+    for table in (SCALAR_ALIASES, STEP_ALIASES, BENEFIT_ALIASES)
+    for f, names in table.items()
+    for a in names
+]
 # one raw value per field and what canonical() reads from it
 SAMPLE = {
-    "case_id": ("A１", "A1"), "hospital_id": (" H01 ", "H01"), "sex": ("女", 2.0),
-    "age": ("６５", 65.0), "age_days": ("12", 12.0), "birth_weight": ("3,250", 3250.0),
-    "los": ("7", 7.0), "discharge": ("死亡", 5.0), "total_cost": ("12,345.60", 12345.6),
-    "patient_id": ("P1", "P1"), "admission_date": ("20240105", dt.date(2024, 1, 5)),
-    "discharge_date": ("2024/1/9", dt.date(2024, 1, 9)), "insurance_type": ("310", "310"),
-    "department": ("心内科", "心内科"), "year": ("2024", 2024), "drg": ("FR23", "FR23"),
-    "adrg": ("FR2", "FR2"), "mdc": ("MDCF", "MDCF"), "hospital_level": ("3", "3"),
+    "case_id": ("A１", "A1"),
+    "hospital_id": (" H01 ", "H01"),
+    "sex": ("女", 2.0),
+    "age": ("６５", 65.0),
+    "age_days": ("12", 12.0),
+    "birth_weight": ("3,250", 3250.0),
+    "los": ("7", 7.0),
+    "discharge": ("死亡", 5.0),
+    "total_cost": ("12,345.60", 12345.6),
+    "patient_id": ("P1", "P1"),
+    "admission_date": ("20240105", dt.date(2024, 1, 5)),
+    "discharge_date": ("2024/1/9", dt.date(2024, 1, 9)),
+    "insurance_type": ("310", "310"),
+    "department": ("心内科", "心内科"),
+    "year": ("2024", 2024),
+    "drg": ("FR23", "FR23"),
+    "adrg": ("FR2", "FR2"),
+    "mdc": ("MDCF", "MDCF"),
+    "hospital_level": ("3", "3"),
     "icu_days": ("１０", 10.0),
-    "assist_status": ("低保", "低保"), "inscp_scp_amt": ("1,000.5", 1000.5),
-    "preselfpay_amt": ("２０", 20.0), "fulamt_ownpay_amt": ("0", 0.0),
-    "special_drug_amt": ("5", 5.0), "referral": ("是", "是"), "major_disease": ("否", "否"),
-    "fund_paid": ("8,000.25", 8000.25), "patient_share": ("１,200", 1200.0),
-    "deductible": ("800", 800.0), "copay": ("300.5", 300.5), "self_pay": ("99", 99.0),
-    "new_tech_cost": ("56,000", 56000.0), "audit_deduction": ("12.34", 12.34),
+    "assist_status": ("低保", "低保"),
+    "inscp_scp_amt": ("1,000.5", 1000.5),
+    "preselfpay_amt": ("２０", 20.0),
+    "fulamt_ownpay_amt": ("0", 0.0),
+    "special_drug_amt": ("5", 5.0),
+    "referral": ("是", "是"),
+    "major_disease": ("否", "否"),
+    "fund_paid": ("8,000.25", 8000.25),
+    "patient_share": ("１,200", 1200.0),
+    "deductible": ("800", 800.0),
+    "copay": ("300.5", 300.5),
+    "self_pay": ("99", 99.0),
+    "new_tech_cost": ("56,000", 56000.0),
+    "audit_deduction": ("12.34", 12.34),
 }
 
 
@@ -57,10 +79,22 @@ def test_every_alias_reaches_its_field(field, alias):
 
 
 NUMBERS = [
-    ("12345.6", 12345.6), ("12,345.60", 12345.6), ("1,234,567", 1234567.0),
-    ("１２３４５．６", 12345.6), (" 12345.6 ", 12345.6), ("1.23456e4", 12345.6), ("-5", -5.0),
-    ("－５", -5.0), ("0", 0.0), ("", None), (None, None),
-    ("12,34", None), ("abc", None), ("45元", None), ("inf", None), ("nan", None),
+    ("12345.6", 12345.6),
+    ("12,345.60", 12345.6),
+    ("1,234,567", 1234567.0),
+    ("１２３４５．６", 12345.6),
+    (" 12345.6 ", 12345.6),
+    ("1.23456e4", 12345.6),
+    ("-5", -5.0),
+    ("－５", -5.0),
+    ("0", 0.0),
+    ("", None),
+    (None, None),
+    ("12,34", None),
+    ("abc", None),
+    ("45元", None),
+    ("inf", None),
+    ("nan", None),
 ]
 
 
@@ -69,20 +103,40 @@ def test_number_formats(text, want):
     got = parse_numbers(pl.Series("x", [text], dtype=pl.String)).to_list()[0]
     assert got == pytest.approx(want) if want is not None else got is None
     # intake reads the same value (one parser)
-    row = read_cases(pl.DataFrame({"pdx": ["A00"], "total_cost": [text]},
-                                  schema={"pdx": pl.String, "total_cost": pl.String})).row(0, named=True)
+    row = read_cases(
+        pl.DataFrame(
+            {"pdx": ["A00"], "total_cost": [text]}, schema={"pdx": pl.String, "total_cost": pl.String}
+        )
+    ).row(0, named=True)
     assert row["total_cost"] == pytest.approx(want) if want is not None else row["total_cost"] is None
 
 
 D = dt.date(2024, 1, 5)
 DATES = [
-    ("20240105", D), (20240105, D), (20240105.0, D), ("2024-01-05", D), ("2024/01/05", D),
-    ("2024/1/5", D), ("2024.1.5", D), ("2024年1月5日", D), ("2024-01-05 08:30:00", D),
-    ("2024-01-05T08:30:00", D), ("2024/1/5 8:30", D), ("２０２４０１０５", D),
-    (dt.datetime(2024, 1, 5, 8, 30), D), (D, D),
-    (45296, D), (45296.75, D), ("45296", D),  # Excel serial days (1900 date system)
-    ("2024-13-05", None), ("20241305", None), (20241305, None), ("5/1/2024", None),
-    ("abc", None), (123, None), ("", None),
+    ("20240105", D),
+    (20240105, D),
+    (20240105.0, D),
+    ("2024-01-05", D),
+    ("2024/01/05", D),
+    ("2024/1/5", D),
+    ("2024.1.5", D),
+    ("2024年1月5日", D),
+    ("2024-01-05 08:30:00", D),
+    ("2024-01-05T08:30:00", D),
+    ("2024/1/5 8:30", D),
+    ("２０２４０１０５", D),
+    (dt.datetime(2024, 1, 5, 8, 30), D),
+    (D, D),
+    (45296, D),
+    (45296.75, D),
+    ("45296", D),  # Excel serial days (1900 date system)
+    ("2024-13-05", None),
+    ("20241305", None),
+    (20241305, None),
+    ("5/1/2024", None),
+    ("abc", None),
+    (123, None),
+    ("", None),
 ]
 
 
@@ -90,25 +144,39 @@ DATES = [
 def test_date_formats(value, want):
     s = pl.Series("d", [value])
     assert parse_dates(s).to_list() == [want]
-    row = read_cases(pl.DataFrame({"pdx": ["A00"]}).with_columns(s.alias("discharge_date"))
-                     ).row(0, named=True)
+    row = read_cases(pl.DataFrame({"pdx": ["A00"]}).with_columns(s.alias("discharge_date"))).row(
+        0, named=True
+    )
     assert row["discharge_date"] == want
     present = value not in ("", None)
     assert ("malformed:discharge_date" in row["intake_warnings"]) == (present and want is None)
 
 
 def test_bad_value_rule_need_and_optional():
-    df = pl.DataFrame({
-        "住院总费用": ["100", "12,345.60", "", "abc", "-3", "200"],
-        "定点医疗机构代码": ["H1", "H1", "H2", "H2", "H2", None],
-        "实际住院天数": ["3", "x", "4", "5", "6", "7"],
-        "note": list("abcdef"),
-    })
+    df = pl.DataFrame(
+        {
+            "住院总费用": ["100", "12,345.60", "", "abc", "-3", "200"],
+            "定点医疗机构代码": ["H1", "H1", "H2", "H2", "H2", None],
+            "实际住院天数": ["3", "x", "4", "5", "6", "7"],
+            "note": list("abcdef"),
+        }
+    )
     c = canonical(df, need=("hospital_id", "total_cost"), optional=("los",), step="t")
-    assert c.left_out.to_list() == [None, None, "missing:total_cost", "malformed:total_cost",
-                                    "negative:total_cost", "missing:hospital_id"]
-    assert c.counts == {"missing:total_cost": 1, "malformed:total_cost": 1,
-                        "negative:total_cost": 1, "missing:hospital_id": 1, "malformed:los": 1}
+    assert c.left_out.to_list() == [
+        None,
+        None,
+        "missing:total_cost",
+        "malformed:total_cost",
+        "negative:total_cost",
+        "missing:hospital_id",
+    ]
+    assert c.counts == {
+        "missing:total_cost": 1,
+        "malformed:total_cost": 1,
+        "negative:total_cost": 1,
+        "missing:hospital_id": 1,
+        "malformed:los": 1,
+    }
     assert c.frame["los"].to_list() == [3.0, None, 4.0, 5.0, 6.0, 7.0]
     assert c.frame["total_cost"].to_list() == [100.0, 12345.6, None, None, None, 200.0]
     assert c.used.height == 2
@@ -130,27 +198,34 @@ def test_mapping_wins_and_other_columns_step_aside():
     assert out["total_cost"].to_list() == ["1"]
 
 
-@pytest.mark.parametrize(("mapping", "match"), [
-    ([("a", "total_cost")], "must be a dict"),
-    ("a=total_cost", "must be a dict"),
-    ({"a": "cost_total"}, "not a canonical field"),
-    ({"a": 3}, "both must be column/field names"),
-    ({"zz": "total_cost"}, "not in the input"),
-])
+@pytest.mark.parametrize(
+    ("mapping", "match"),
+    [
+        ([("a", "total_cost")], "must be a dict"),
+        ("a=total_cost", "must be a dict"),
+        ({"a": "cost_total"}, "not a canonical field"),
+        ({"a": 3}, "both must be column/field names"),
+        ({"zz": "total_cost"}, "not in the input"),
+    ],
+)
 def test_bad_mapping_is_an_input_error(mapping, match):
     with pytest.raises(InputError, match=match):
         canonical(pl.DataFrame({"a": ["1"]}), mapping, need=("total_cost",))
 
 
 def test_missing_needed_column_names_aliases_and_map():
-    with pytest.raises(InputError, match=r"settle needs column 'total_cost' \(looked for: "
-                                         r"total_cost, cost.*住院总费用.*--map FILE"):
+    with pytest.raises(
+        InputError,
+        match=r"settle needs column 'total_cost' \(looked for: "
+        r"total_cost, cost.*住院总费用.*--map FILE",
+    ):
         canonical(pl.DataFrame({"x": [1]}), need=("total_cost",), step="settle")
 
 
 def test_pandas_and_numeric_input():
-    pdf = pd.DataFrame({"cost": [1.5, float("nan"), float("inf")], "出院日期": [20240105, 45296, 1]},
-                       index=[7, 8, 9])
+    pdf = pd.DataFrame(
+        {"cost": [1.5, float("nan"), float("inf")], "出院日期": [20240105, 45296, 1]}, index=[7, 8, 9]
+    )
     c = canonical(pdf, need=("total_cost",), optional=("discharge_date",))
     assert c.left_out.to_list() == [None, "missing:total_cost", "malformed:total_cost"]
     assert c.frame["discharge_date"].to_list() == [D, D, None]
@@ -159,8 +234,9 @@ def test_pandas_and_numeric_input():
 
 def test_mapping_file(tmp_path):
     p = tmp_path / "map.toml"
-    p.write_text('\ufeff# mine\n[columns]\n"自费(元)" = "total_cost"\n"机构" = "hospital_id"\n',
-                 encoding="utf-8")
+    p.write_text(
+        '\ufeff# mine\n[columns]\n"自费(元)" = "total_cost"\n"机构" = "hospital_id"\n', encoding="utf-8"
+    )
     assert read_mapping(p) == {"自费(元)": "total_cost", "机构": "hospital_id"}
     p.write_text('[columns]\n"a" = "total_cost"\n"b" = "cost"\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"map.toml, line 3: mapping 'b' -> 'cost'"):
@@ -171,6 +247,7 @@ def test_mapping_file(tmp_path):
 
 
 # --- benefits: the same vocabulary, the same date parser in both engines -------------------
+
 
 def _benefit_cases(n: int = 60) -> pl.DataFrame:
     from casemix.benefits import synthetic_cases
@@ -189,7 +266,7 @@ def test_benefits_integer_dates_and_chinese_names(engine):
         pl.col("discharge_date").dt.strftime("%Y%m%d").cast(pl.Int64),  # 20240105
     ).rename({"total_cost": "住院总费用", "discharge_date": "出院日期", "patient_id": "人员编号"})
     got = simulate(chinese, "illustrative", engine=engine)
-    assert got.columns[:len(chinese.columns)] == chinese.columns
+    assert got.columns[: len(chinese.columns)] == chinese.columns
     assert got["出院日期"].to_list() == chinese["出院日期"].to_list()  # the caller's values
     from casemix.benefits import OUTPUT_COLUMNS
 
@@ -211,8 +288,12 @@ def test_benefits_leave_out_a_bad_amount_and_summarize_agrees():
     from casemix.benefits import simulate, summarize
 
     cases = _benefit_cases(40).with_columns(pl.col("total_cost").cast(pl.String))
-    cases = cases.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("n/a"))
-                               .otherwise(pl.col("total_cost")).alias("total_cost"))
+    cases = cases.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5)
+        .then(pl.lit("n/a"))
+        .otherwise(pl.col("total_cost"))
+        .alias("total_cost")
+    )
     out = simulate(cases, "illustrative")
     assert out["left_out"].to_list()[5] == "malformed:total_cost"
     assert out["hifp_pay"][5] is None

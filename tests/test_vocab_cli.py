@@ -15,10 +15,19 @@ from casemix.synth import synth_cases
 
 # canonical name -> the 医保结算清单 / 病案首页 name the extract uses
 CHINESE = {
-    "case_id": "病案号", "hospital_id": "定点医疗机构代码", "hospital_level": "医院等级",
-    "sex": "性别", "age": "年龄", "age_days": "年龄(天)", "birth_weight": "新生儿出生体重(克)",
-    "los": "实际住院天数", "discharge": "离院方式", "pdx": "主要诊断编码", "sdx": "其他诊断编码",
-    "pproc": "主要手术操作编码", "oproc": "其他手术操作编码",
+    "case_id": "病案号",
+    "hospital_id": "定点医疗机构代码",
+    "hospital_level": "医院等级",
+    "sex": "性别",
+    "age": "年龄",
+    "age_days": "年龄(天)",
+    "birth_weight": "新生儿出生体重(克)",
+    "los": "实际住院天数",
+    "discharge": "离院方式",
+    "pdx": "主要诊断编码",
+    "sdx": "其他诊断编码",
+    "pproc": "主要手术操作编码",
+    "oproc": "其他手术操作编码",
 }
 MINE = "医疗费用合计(元)"  # the user's own name for total_cost: only --map knows it
 
@@ -29,14 +38,20 @@ def chinese_extract(n: int = 200) -> tuple[pl.DataFrame, pl.DataFrame]:
     sexes = {1.0: "男", 2.0: "女"}
     text = cases.with_columns(
         pl.col("sex").replace_strict(sexes, default=None, return_dtype=pl.String),
-        pl.col("sdx").list.join("|"), pl.col("oproc").list.join("|"),
+        pl.col("sdx").list.join("|"),
+        pl.col("oproc").list.join("|"),
         # money as an extract writes it: thousands separators, two decimals
         pl.col("total_cost").map_elements(lambda x: f"{x:,.2f}", return_dtype=pl.String),
     )
     # two bad costs the steps must leave out and count
-    text = text.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("待补录"))
-                             .when(pl.int_range(pl.len()) == 7).then(pl.lit("-120.00"))
-                             .otherwise(pl.col("total_cost")).alias("total_cost"))
+    text = text.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("待补录"))
+        .when(pl.int_range(pl.len()) == 7)
+        .then(pl.lit("-120.00"))
+        .otherwise(pl.col("total_cost"))
+        .alias("total_cost")
+    )
     return text.rename({**CHINESE, "total_cost": MINE}), cases
 
 
@@ -47,8 +62,12 @@ def test_chinese_extract_group_weights_settle_report(tmp_path):
     (tmp_path / "map.toml").write_text(f'[columns]\n"{MINE}" = "total_cost"\n', encoding="utf-8")
     budget = round(cases["total_cost"].sum() * 0.9)
     policy = tmp_path / "policy.toml"
-    policy.write_text(re.sub(r"total_yuan = \d+", f"total_yuan = {budget}",
-                             shipped_policy("demo").read_text(encoding="utf-8")), encoding="utf-8")
+    policy.write_text(
+        re.sub(
+            r"total_yuan = \d+", f"total_yuan = {budget}", shipped_policy("demo").read_text(encoding="utf-8")
+        ),
+        encoding="utf-8",
+    )
     mp = ["--map", str(tmp_path / "map.toml")]
     run = CliRunner().invoke
 
@@ -57,7 +76,7 @@ def test_chinese_extract_group_weights_settle_report(tmp_path):
     assert r.exit_code == 0, r.output
     grouped = pl.read_csv(tmp_path / "grouped.csv", infer_schema=False)
     # the caller's columns, names and order, then the results
-    assert grouped.columns[:len(extract.columns)] == extract.columns
+    assert grouped.columns[: len(extract.columns)] == extract.columns
     assert grouped[MINE].to_list() == extract[MINE].to_list()
     assert grouped["病案号"].to_list() == cases["case_id"].to_list()
     assert (grouped["drg"].is_not_null() & (grouped["drg"] != "0000")).sum() > 150
@@ -70,14 +89,26 @@ def test_chinese_extract_group_weights_settle_report(tmp_path):
     weights = pl.read_csv(tmp_path / "w.csv")
     assert weights.height > 5 and (weights["rw"] > 0).all()
 
-    r = run(main, ["settle", str(tmp_path / "grouped.csv"), "--weights", str(tmp_path / "w.csv"),
-                   "--policy", str(policy), "-o", str(tmp_path / "settle"), *mp])
+    r = run(
+        main,
+        [
+            "settle",
+            str(tmp_path / "grouped.csv"),
+            "--weights",
+            str(tmp_path / "w.csv"),
+            "--policy",
+            str(policy),
+            "-o",
+            str(tmp_path / "settle"),
+            *mp,
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = " ".join(r.output.split())
     assert "exact to the fen" in out and "malformed:total_cost: 1 row(s) left out" in out
     settled = pl.read_csv(tmp_path / "settle" / "cases.csv", infer_schema=False)
     assert settled.height == 200
-    assert settled.columns[:len(grouped.columns)] == grouped.columns
+    assert settled.columns[: len(grouped.columns)] == grouped.columns
     assert settled[MINE].to_list() == extract[MINE].to_list()
     assert settled["left_out"][3] == "malformed:total_cost"
     assert settled["left_out"][7] == "negative:total_cost"
@@ -89,8 +120,20 @@ def test_chinese_extract_group_weights_settle_report(tmp_path):
     # the hospital levels came from 医院等级: level coefficients 1.0 / 0.9 / 0.8
     assert set(hospitals["level"].cast(pl.String).to_list()) == {"1", "2", "3"}
 
-    r = run(main, ["report", str(tmp_path / "grouped.csv"), "--weights", str(tmp_path / "w.csv"),
-                   "--policy", str(policy), "-o", str(tmp_path / "report"), *mp])
+    r = run(
+        main,
+        [
+            "report",
+            str(tmp_path / "grouped.csv"),
+            "--weights",
+            str(tmp_path / "w.csv"),
+            "--policy",
+            str(policy),
+            "-o",
+            str(tmp_path / "report"),
+            *mp,
+        ],
+    )
     assert r.exit_code == 0, r.output
     html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "malformed:total_cost: 1 row(s) left out" in html
@@ -101,8 +144,17 @@ def test_map_file_errors_are_one_line(tmp_path):
     extract, _ = chinese_extract(20)
     extract.write_csv(tmp_path / "x.csv")
     (tmp_path / "map.toml").write_text('[columns]\n"x" = "totalcost"\n', encoding="utf-8")
-    r = CliRunner().invoke(main, ["weights", str(tmp_path / "x.csv"), "-o", str(tmp_path / "w.csv"),
-                                  "--map", str(tmp_path / "map.toml")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "weights",
+            str(tmp_path / "x.csv"),
+            "-o",
+            str(tmp_path / "w.csv"),
+            "--map",
+            str(tmp_path / "map.toml"),
+        ],
+    )
     assert r.exit_code == 2
     assert "line 2: mapping 'x' -> 'totalcost'" in " ".join(r.output.split())
 
@@ -112,16 +164,26 @@ def test_dip_commands_read_chinese_names_and_a_map(tmp_path):
     from casemix.dip import synth
 
     h = synth.history(600, years=(2022, 2023), seed=7).drop("malformed", "intake_warnings")
-    names = {"case_id": "病案号", "hospital_id": "定点医疗机构代码", "year": "结算年度",
-             "pdx": "主要诊断编码", "sdx": "其他诊断编码", "pproc": "主要手术操作编码",
-             "oproc": "其他手术操作编码", "discharge_date": "出院日期", "total_cost": MINE}
+    names = {
+        "case_id": "病案号",
+        "hospital_id": "定点医疗机构代码",
+        "year": "结算年度",
+        "pdx": "主要诊断编码",
+        "sdx": "其他诊断编码",
+        "pproc": "主要手术操作编码",
+        "oproc": "其他手术操作编码",
+        "discharge_date": "出院日期",
+        "total_cost": MINE,
+    }
     text = h.with_columns(
-        pl.col("sdx").list.join("|"), pl.col("oproc").list.join("|"),
+        pl.col("sdx").list.join("|"),
+        pl.col("oproc").list.join("|"),
         pl.col("discharge_date").dt.strftime("%Y%m%d"),  # 20230105: the one date rule
-        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("-1"))
-        .otherwise(pl.col("total_cost").map_elements(lambda x: f"{x:,.2f}",
-                                                     return_dtype=pl.String))
-        .alias("total_cost")).rename(names)
+        pl.when(pl.int_range(pl.len()) == 2)
+        .then(pl.lit("-1"))
+        .otherwise(pl.col("total_cost").map_elements(lambda x: f"{x:,.2f}", return_dtype=pl.String))
+        .alias("total_cost"),
+    ).rename(names)
     src = tmp_path / "history.csv"
     text.write_csv(src)
     (tmp_path / "map.toml").write_text(f'[columns]\n"{MINE}" = "total_cost"\n', encoding="utf-8")
@@ -132,16 +194,30 @@ def test_dip_commands_read_chinese_names_and_a_map(tmp_path):
     assert r.exit_code == 0, r.output
     assert "negative:total_cost: 1 row(s) left out" in " ".join(r.output.split())
 
-    r = run(dip_cli, ["group", str(src), "--catalog", str(tmp_path / "cat"),
-                      "-o", str(tmp_path / "grouped.csv"), *mp])
+    r = run(
+        dip_cli,
+        ["group", str(src), "--catalog", str(tmp_path / "cat"), "-o", str(tmp_path / "grouped.csv"), *mp],
+    )
     assert r.exit_code == 0, r.output
     grouped = pl.read_csv(tmp_path / "grouped.csv", infer_schema=False)
-    assert grouped.columns[:len(text.columns)] == text.columns
+    assert grouped.columns[: len(text.columns)] == text.columns
     assert grouped["病案号"].to_list() == h["case_id"].to_list()
     assert (grouped["status"] == "grouped").sum() > 300
 
-    r = run(dip_cli, ["settle", str(tmp_path / "grouped.csv"), "--fund", "1000000",
-                      "--catalog", str(tmp_path / "cat"), "-o", str(tmp_path / "settled"), *mp])
+    r = run(
+        dip_cli,
+        [
+            "settle",
+            str(tmp_path / "grouped.csv"),
+            "--fund",
+            "1000000",
+            "--catalog",
+            str(tmp_path / "cat"),
+            "-o",
+            str(tmp_path / "settled"),
+            *mp,
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "negative:total_cost: 1 row(s) left out" in " ".join(r.output.split())
     cases = pl.read_parquet(tmp_path / "settled" / "cases.parquet")

@@ -20,9 +20,11 @@ def rw_of(w) -> dict[str, float]:
 
 # --- W1: no trimming, one year -------------------------------------------------------
 
+
 def w1() -> pl.DataFrame:
-    return pl.DataFrame({"drg": ["A1", "A1", "A1", "B1", "B1"],
-                         "total_cost": [1000.0, 2000.0, 3000.0, 4000.0, 6000.0]})
+    return pl.DataFrame(
+        {"drg": ["A1", "A1", "A1", "B1", "B1"], "total_cost": [1000.0, 2000.0, 3000.0, 4000.0, 6000.0]}
+    )
 
 
 def test_example_w1_rw_riv_cv():
@@ -32,7 +34,7 @@ def test_example_w1_rw_riv_cv():
     assert q["all_case_mean"] == pytest.approx(3200.0)
     assert q["riv"] == pytest.approx(1 - 4.0e6 / 14.8e6)
     t = w.table
-    assert t["cv"].to_list() == pytest.approx([0.5, 2 ** 0.5 * 1000 / 5000])
+    assert t["cv"].to_list() == pytest.approx([0.5, 2**0.5 * 1000 / 5000])
     assert t["median"].to_list() == pytest.approx([2000.0, 5000.0])
     assert t["mean_cost"].to_list() == pytest.approx([2000.0, 5000.0])
     assert q["share_cv_ge_1"] == 0.0
@@ -40,20 +42,28 @@ def test_example_w1_rw_riv_cv():
 
 # --- W2: trimming methods on one skewed group ----------------------------------------------
 
+
 def w2() -> pl.DataFrame:
-    return pl.DataFrame({"drg": ["X1"] * 5 + ["Y1"] * 3,
-                         "total_cost": [100.0, 200.0, 300.0, 400.0, 10000.0, 600.0, 600.0, 600.0]})
+    return pl.DataFrame(
+        {
+            "drg": ["X1"] * 5 + ["Y1"] * 3,
+            "total_cost": [100.0, 200.0, 300.0, 400.0, 10000.0, 600.0, 600.0, 600.0],
+        }
+    )
 
 
-@pytest.mark.parametrize("kwargs, x_mean, m_all", [
-    ({"trim": "none"}, 2200.0, 1600.0),
-    ({"trim": "percentile"}, 300.0, 450.0),                          # keeps 200, 300, 400
-    ({"trim": "percentile", "percentiles": (0.01, 0.99)}, 300.0, 450.0),
-    ({"trim": "iqr"}, 250.0, 400.0),                                 # fences 100 .. 700
-    ({"trim": "iqr", "iqr": (0.0, 1.5)}, 300.0, 450.0),              # fences 200 .. 700
-    ({"trim": "sd", "sd_k": 1.0}, 250.0, 400.0),                     # 2200 ± 4361.8
-    ({"trim": "sd", "sd_k": 3.0}, 2200.0, 1600.0),
-])
+@pytest.mark.parametrize(
+    "kwargs, x_mean, m_all",
+    [
+        ({"trim": "none"}, 2200.0, 1600.0),
+        ({"trim": "percentile"}, 300.0, 450.0),  # keeps 200, 300, 400
+        ({"trim": "percentile", "percentiles": (0.01, 0.99)}, 300.0, 450.0),
+        ({"trim": "iqr"}, 250.0, 400.0),  # fences 100 .. 700
+        ({"trim": "iqr", "iqr": (0.0, 1.5)}, 300.0, 450.0),  # fences 200 .. 700
+        ({"trim": "sd", "sd_k": 1.0}, 250.0, 400.0),  # 2200 ± 4361.8
+        ({"trim": "sd", "sd_k": 3.0}, 2200.0, 1600.0),
+    ],
+)
 def test_example_w2_trimming(kwargs, x_mean, m_all):
     w = compute_weights(w2(), **kwargs)
     t = w.table
@@ -84,11 +94,16 @@ def test_example_w2_group_that_would_vanish_is_kept_and_reported():
 
 # --- W3: blending years 1:2:7, both readings --------------------------------------------------
 
+
 def w3() -> pl.DataFrame:
-    rows = [("A1", 2021, 100), ("A1", 2021, 300), ("A1", 2022, 300)] + [("A1", 2023, 400)] * 4 + \
-           [("B1", 2021, 500), ("B1", 2022, 600), ("B1", 2023, 800), ("B1", 2023, 1000)]
-    return pl.DataFrame(rows, schema={"drg": pl.String, "year": pl.Int64, "total_cost": pl.Float64},
-                        orient="row")
+    rows = (
+        [("A1", 2021, 100), ("A1", 2021, 300), ("A1", 2022, 300)]
+        + [("A1", 2023, 400)] * 4
+        + [("B1", 2021, 500), ("B1", 2022, 600), ("B1", 2023, 800), ("B1", 2023, 1000)]
+    )
+    return pl.DataFrame(
+        rows, schema={"drg": pl.String, "year": pl.Int64, "total_cost": pl.Float64}, orient="row"
+    )
 
 
 def test_example_w3_blend_of_means():
@@ -104,8 +119,7 @@ def test_example_w3_blend_of_sums():
     w = compute_weights(w3(), trim="none", blend="sums")
     assert w.table["trimmed_mean"].to_list() == pytest.approx([381.25, 14300 / 17])
     assert w.quality["all_case_mean"] == pytest.approx(26500 / 49)
-    assert rw_of(w) == pytest.approx({"A1": float(Fraction(2989, 4240)),
-                                      "B1": float(Fraction(7007, 4505))})
+    assert rw_of(w) == pytest.approx({"A1": float(Fraction(2989, 4240)), "B1": float(Fraction(7007, 4505))})
 
 
 def test_blend_uses_most_recent_years():
@@ -121,11 +135,15 @@ def test_blend_uses_most_recent_years():
 
 # --- fallback for small groups -----------------------------------------------------------
 
+
 def w4() -> pl.DataFrame:
-    return pl.DataFrame({
-        "drg": ["X11"] * 5 + ["X13"] * 2 + ["Y11"] * 3,
-        "adrg": ["X1"] * 7 + ["Y1"] * 3,
-        "total_cost": [100.0, 200.0, 300.0, 400.0, 10000.0, 500.0, 700.0, 600.0, 600.0, 600.0]})
+    return pl.DataFrame(
+        {
+            "drg": ["X11"] * 5 + ["X13"] * 2 + ["Y11"] * 3,
+            "adrg": ["X1"] * 7 + ["Y1"] * 3,
+            "total_cost": [100.0, 200.0, 300.0, 400.0, 10000.0, 500.0, 700.0, 600.0, 600.0, 600.0],
+        }
+    )
 
 
 def test_min_cases_fallback_adrg_override_none():
@@ -139,30 +157,41 @@ def test_min_cases_fallback_adrg_override_none():
     ov = compute_weights(w4(), trim="none", min_cases=3, overrides={"X13": 0.9})
     assert ov.table.filter(pl.col("drg") == "X13")["rw"][0] == 0.9
     assert ov.quality["fallback_counts"] == {"override": 1, "own": 2}
-    ov_frame = compute_weights(w4(), trim="none", min_cases=3,
-                               overrides=pd.DataFrame({"drg": ["X13"], "rw": [0.8]}))
+    ov_frame = compute_weights(
+        w4(), trim="none", min_cases=3, overrides=pd.DataFrame({"drg": ["X13"], "rw": [0.8]})
+    )
     assert ov_frame.rw()["X13"] == 0.8
     own = compute_weights(w4(), trim="none", min_cases=3, fallback="none")
     assert own.table.filter(pl.col("drg") == "X13")["source"][0] == "own_few"
     assert own.rw()["X13"] == pytest.approx(600 / m)
     # without an adrg column the ADRG is the first 3 characters of the CHS-DRG code
-    coded = w4().drop("adrg").with_columns(
-        pl.col("drg").replace({"X11": "XA11", "X13": "XA13", "Y11": "YA11"}))
+    coded = (
+        w4().drop("adrg").with_columns(pl.col("drg").replace({"X11": "XA11", "X13": "XA13", "Y11": "YA11"}))
+    )
     adrg_from_code = compute_weights(coded, trim="none", min_cases=3)
     assert adrg_from_code.table["adrg"].to_list() == ["XA1", "XA1", "YA1"]
     assert adrg_from_code.table["source"].to_list() == ["own", "adrg", "own"]
 
 
 def test_cleaning_counts_and_frame_types():
-    df = pd.DataFrame({"drg": ["A1", "A1", "0000", None, "B1", "B1", "B1"],
-                       "total_cost": [100.0, 200.0, 50.0, 60.0, -1.0, None, 300.0],
-                       "los": [1.0, 0.0, 2.0, 2.0, 2.0, 2.0, 3.0]})
+    df = pd.DataFrame(
+        {
+            "drg": ["A1", "A1", "0000", None, "B1", "B1", "B1"],
+            "total_cost": [100.0, 200.0, 50.0, 60.0, -1.0, None, 300.0],
+            "los": [1.0, 0.0, 2.0, 2.0, 2.0, 2.0, 3.0],
+        }
+    )
     w = compute_weights(df, trim="none")
     assert isinstance(w.table, pd.DataFrame)
     ex = w.quality["excluded"]
     # -1 and None: the bad-value rule of docs/cases.md, before weights' own reasons
-    assert (ex["ungroupable"], ex["negative:total_cost"], ex["missing:total_cost"],
-            ex["los_nonpositive"], ex["cost_nonpositive"]) == (2, 1, 1, 1, 0)
+    assert (
+        ex["ungroupable"],
+        ex["negative:total_cost"],
+        ex["missing:total_cost"],
+        ex["los_nonpositive"],
+        ex["cost_nonpositive"],
+    ) == (2, 1, 1, 1, 0)
     assert w.quality["n_used"] == 2
     assert w.rw() == pytest.approx({"A1": 0.5, "B1": 1.5})
     keep_los0 = compute_weights(df, trim="none", drop_nonpositive_los=False)
@@ -192,15 +221,17 @@ TRIMS = st.one_of(
 def histories(draw):
     n = draw(st.integers(1, 60))
     drg = draw(st.lists(st.sampled_from(["A11", "A13", "B11", "C19"]), min_size=n, max_size=n))
-    cost = draw(st.lists(st.one_of(st.floats(1, 1e6), st.sampled_from([100.0, 250.0])),
-                         min_size=n, max_size=n))
+    cost = draw(
+        st.lists(st.one_of(st.floats(1, 1e6), st.sampled_from([100.0, 250.0])), min_size=n, max_size=n)
+    )
     year = draw(st.lists(st.sampled_from([2021, 2022, 2023]), min_size=n, max_size=n))
     return pl.DataFrame({"drg": drg, "total_cost": cost, "year": year})
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(histories(), TRIMS, st.sampled_from(["means", "sums"]),
-       st.sampled_from([0.5, 3.0, 1e-3, 7.0, 123.456]))
+@given(
+    histories(), TRIMS, st.sampled_from(["means", "sums"]), st.sampled_from([0.5, 3.0, 1e-3, 7.0, 123.456])
+)
 def test_scaling_costs_leaves_rw_unchanged(h, t, blend, c):
     a = compute_weights(h, trim=t, blend=blend, min_cases=2)
     b = compute_weights(h.with_columns(pl.col("total_cost") * c), trim=t, blend=blend, min_cases=2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 FILES = {
-    "scheme.toml": '''
+    "scheme.toml": """
 id = "tiny"
 name = "tiny test scheme"
 version = "0"
@@ -43,7 +43,7 @@ reason = "weight missing"
 [[validity.check]]
 field = "diagnoses"
 reason = "no diagnosis"
-''',
+""",
     "mdc.csv": """seq,mdc,name,rule
 1,MDCA,pre,pproc_or
 2,MDCP,newborn,pdx in MDCP.pdx & age == 0
@@ -145,13 +145,14 @@ def write(folder: Path, **overrides: str) -> Path:
 #: unknown code are grey principal diagnoses (a warning only); 89.4600 is a grey
 #: principal procedure, which a last validity check makes invalid
 GREY = {
-    "scheme.toml": FILES["scheme.toml"] + '''[[validity.check]]
+    "scheme.toml": FILES["scheme.toml"]
+    + """[[validity.check]]
 rule = "!(pproc in grey.pproc)"
 reason = "grey principal procedure"
 [grey]
 pdx = "grey_dx.csv"
 pproc = "grey_px.csv"
-''',
+""",
     "grey_dx.csv": "code\nI99.x00\nS27.100\nZ99.999\n",
     "grey_px.csv": "code\n89.4600\n",
 }

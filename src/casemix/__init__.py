@@ -50,8 +50,21 @@ __all__ = ["CasemixError", "InputError", "PolicyError", "SchemeError", "__versio
 
 
 #: sub-packages reachable as attributes (``casemix.dip``) without an explicit import
-_SUBPACKAGES = ("dip", "benefits", "dask", "settle", "weights", "budget", "indicators", "monitor",
-                "report", "synth", "cases", "scheme", "drg")
+_SUBPACKAGES = (
+    "dip",
+    "benefits",
+    "dask",
+    "settle",
+    "weights",
+    "budget",
+    "indicators",
+    "monitor",
+    "report",
+    "synth",
+    "cases",
+    "scheme",
+    "drg",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -31,8 +31,9 @@ R = {name: i for i, name in enumerate(RULES)}
 PAY_POINTS, PAY_COST, PAY_NONE = 0, 1, 2
 
 
-def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
-                 all_case_cost: float) -> pl.DataFrame:
+def assign_rules(
+    w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool, all_case_cost: float
+) -> pl.DataFrame:
     """Add ``rule`` (code into ``RULES``), ``pay`` (``PAY_*``), ``adjusted_points``.
 
     ``w`` carries: base_points, cost, los, discharge, ref_cost, ref_los, k,
@@ -45,21 +46,30 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
     ratio = c / m
     short = pl.lit(False)
     if ss.enabled and short_stay_ok:
-        short = (pl.col("discharge").is_in([float(x) for x in ss.discharge])
-                 & (pl.col("los") <= ss.max_los)).fill_null(False)
+        short = (
+            pl.col("discharge").is_in([float(x) for x in ss.discharge]) & (pl.col("los") <= ss.max_los)
+        ).fill_null(False)
     high = (c > pl.col("k") * m).fill_null(False)
-    low = ((c < pl.col("low_ratio") * m).fill_null(False) if lc.rule != "none" else pl.lit(False))
+    low = (c < pl.col("low_ratio") * m).fill_null(False) if lc.rule != "none" else pl.lit(False)
 
     def code(name: str) -> pl.Expr:
         return pl.lit(R[name], pl.UInt8)
 
-    rule = (pl.when("special").then(code("special"))
-            .when("ungroupable").then(code("ungroupable"))
-            .when(~pl.col("has_weight")).then(code("no_weight"))
-            .when(short).then(code("short_stay"))
-            .when(high).then(code("high_cost"))
-            .when(low).then(code("low_cost"))
-            .otherwise(code("normal")))
+    rule = (
+        pl.when("special")
+        .then(code("special"))
+        .when("ungroupable")
+        .then(code("ungroupable"))
+        .when(~pl.col("has_weight"))
+        .then(code("no_weight"))
+        .when(short)
+        .then(code("short_stay"))
+        .when(high)
+        .then(code("high_cost"))
+        .when(low)
+        .then(code("low_cost"))
+        .otherwise(code("normal"))
+    )
     w = w.with_columns(rule.alias("rule"))
 
     if ss.basis == "los":
@@ -76,23 +86,37 @@ def assign_rules(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool,
     r = pl.col("rule")
     unweighted = r >= R["ungroupable"]
     unweighted_pay = {"cost": PAY_COST, "points": PAY_POINTS, "none": PAY_NONE}[policy.ungroupable]
-    rule_points = (pl.when(r == R["short_stay"]).then(short_pts)
-                   .when(r == R["high_cost"]).then(high_pts)
-                   .when(r == R["low_cost"]).then(p * ratio)
-                   .when(r == R["normal"]).then(p)
-                   .when(unweighted & pl.lit(unweighted_pay == PAY_POINTS))
-                   .then(c / all_case_cost * policy.points_per_rw)
-                   .otherwise(pl.lit(0.0)))
+    rule_points = (
+        pl.when(r == R["short_stay"])
+        .then(short_pts)
+        .when(r == R["high_cost"])
+        .then(high_pts)
+        .when(r == R["low_cost"])
+        .then(p * ratio)
+        .when(r == R["normal"])
+        .then(p)
+        .when(unweighted & pl.lit(unweighted_pay == PAY_POINTS))
+        .then(c / all_case_cost * policy.points_per_rw)
+        .otherwise(pl.lit(0.0))
+    )
     # approved 特例单议: by item (at cost × fund ratio) or cost-converted points
     special_pay = PAY_POINTS if policy.special.pay == "points" else PAY_COST
     rule_points = pl.when(r == R["special"]).then(pl.col("special_points")).otherwise(rule_points)
-    pay = (pl.when(r <= R["short_stay"]).then(pl.lit(PAY_POINTS, pl.UInt8))
-           .when(r == R["special"]).then(pl.lit(special_pay, pl.UInt8))
-           .otherwise(pl.lit(unweighted_pay, pl.UInt8)))
+    pay = (
+        pl.when(r <= R["short_stay"])
+        .then(pl.lit(PAY_POINTS, pl.UInt8))
+        .when(r == R["special"])
+        .then(pl.lit(special_pay, pl.UInt8))
+        .otherwise(pl.lit(unweighted_pay, pl.UInt8))
+    )
     penalty = pl.when(pl.col("readmission")).then(pl.lit(policy.readmission.penalty)).otherwise(1.0)
     # cost-converted points (ungroupable, special) take no coefficient: the cost is the hospital's own
     coef = pl.when(unweighted | (r == R["special"])).then(pl.lit(1.0)).otherwise(pl.col("coefficient"))
     # DIP 新药新技术加成分值: added to the points, no coefficient (cost-converted too)
-    return w.with_columns(pay.alias("pay"), pl.when(pay == PAY_POINTS)
-                          .then(rule_points * coef * penalty + pl.col("addon_points"))
-                          .otherwise(pl.lit(0.0)).alias("adjusted_points"))
+    return w.with_columns(
+        pay.alias("pay"),
+        pl.when(pay == PAY_POINTS)
+        .then(rule_points * coef * penalty + pl.col("addon_points"))
+        .otherwise(pl.lit(0.0))
+        .alias("adjusted_points"),
+    )

@@ -36,8 +36,13 @@ def kind_of(data: FrameLike) -> str:
     )
 
 
-def read_path(path: str | Path, *, csv_as_strings: bool = True,
-              encoding: str | None = None, sheet: str | int | None = None) -> pl.DataFrame:
+def read_path(
+    path: str | Path,
+    *,
+    csv_as_strings: bool = True,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+) -> pl.DataFrame:
     """Read a table file (CSV in any common encoding, Excel, Parquet or a folder of it).
 
     CSV columns are read as strings so that codes such as ``0101`` keep their
@@ -56,8 +61,9 @@ def check_unique_columns(names: list[str], where: str) -> None:
     for i, name in enumerate(names, start=1):
         name = str(name)
         if name in seen:
-            raise InputError(f"{where}: duplicate column name {name!r} (columns {seen[name]} and {i}); "
-                             "rename one")
+            raise InputError(
+                f"{where}: duplicate column name {name!r} (columns {seen[name]} and {i}); rename one"
+            )
         seen[name] = i
 
 
@@ -84,8 +90,9 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
             try:
                 cols[str(name)] = pl.from_pandas(s)
             except Exception:
-                cols[str(name)] = pl.Series(str(name), [None if v is None or v != v else str(v)
-                                                         for v in s.tolist()], dtype=pl.String)
+                cols[str(name)] = pl.Series(
+                    str(name), [None if v is None or v != v else str(v) for v in s.tolist()], dtype=pl.String
+                )
         return pl.DataFrame(cols)
 
 

@@ -68,7 +68,7 @@ def allocate(total_fen: int, shares: np.ndarray) -> np.ndarray:
 #: The range every amount must stay in: |amount| < 10^13 yuan (10^15 fen).  Sums of up to
 #: about 9 such amounts stay below 2^53 fen, so float64 intermediates are exact to the fen
 #: and Int64 fen can never overflow.
-MAX_YUAN = 10 ** 13
+MAX_YUAN = 10**13
 
 
 def check_range(fen: np.ndarray | int, what: str) -> None:
@@ -76,8 +76,9 @@ def check_range(fen: np.ndarray | int, what: str) -> None:
     v = np.abs(np.asarray(fen, dtype=np.float64))
     if v.size and not (v < MAX_YUAN * FEN_PER_YUAN).all():
         i = int(np.flatnonzero(~(v < MAX_YUAN * FEN_PER_YUAN))[0]) if v.ndim else 0
-        raise ValueError(f"{what}: amount at position {i} is outside the supported range "
-                         f"|amount| < 10^13 yuan")
+        raise ValueError(
+            f"{what}: amount at position {i} is outside the supported range |amount| < 10^13 yuan"
+        )
 
 
 def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) -> np.ndarray:

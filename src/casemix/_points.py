@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 
 from casemix._frames import to_polars
-from casemix.readmission import flag_readmissions
 from casemix.budget import Policy
 from casemix.errors import InputError
 from casemix.payment.case_rules import apply_case_rules
+from casemix.readmission import flag_readmissions
 from casemix.weights import Weights
 
 
@@ -28,12 +28,12 @@ from casemix.weights import Weights
 class Work:
     """The cases of a settlement as arrays (one entry per case, input order)."""
 
-    frame: pl.DataFrame      # numeric columns read by the case rules
-    hosp: np.ndarray         # hospital code per case
-    hospitals: pl.Series     # hospital_id per code, sorted
-    level: np.ndarray        # level code per case (−1 none)
-    levels: list[str]        # level name per code
-    all_case_cost: float     # M, yuan per RW: converts an ungroupable case's cost into points
+    frame: pl.DataFrame  # numeric columns read by the case rules
+    hosp: np.ndarray  # hospital code per case
+    hospitals: pl.Series  # hospital_id per code, sorted
+    level: np.ndarray  # level code per case (−1 none)
+    levels: list[str]  # level name per code
+    all_case_cost: float  # M, yuan per RW: converts an ungroupable case's cost into points
     notes: list[str]
 
 
@@ -43,8 +43,7 @@ def _codes(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     if s.dtype == pl.String:
         c = s.cast(pl.Enum(u.to_list())).to_physical()
     else:
-        c = s.replace_strict(u, pl.int_range(len(u), eager=True), default=None,
-                             return_dtype=pl.Int64)
+        c = s.replace_strict(u, pl.int_range(len(u), eager=True), default=None, return_dtype=pl.Int64)
     return c.cast(pl.Int64).fill_null(-1).to_numpy(), u
 
 
@@ -81,8 +80,7 @@ def weight_table(weights: Any) -> pl.DataFrame:
     if not {"drg", "rw"} <= set(wt.columns):
         raise InputError(f"weight table needs columns drg and rw; has {', '.join(wt.columns)}")
     cols = [pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False)]
-    cols += [pl.col(c).cast(pl.Float64, strict=False) for c in OPTIONAL_WEIGHT_COLUMNS
-             if c in wt.columns]
+    cols += [pl.col(c).cast(pl.Float64, strict=False) for c in OPTIONAL_WEIGHT_COLUMNS if c in wt.columns]
     if "same_rate" in wt.columns:
         cols.append(pl.col("same_rate").cast(pl.Boolean, strict=False).fill_null(False))
     wt = wt.select(cols)
@@ -90,24 +88,37 @@ def weight_table(weights: Any) -> pl.DataFrame:
     if dup.height:
         raise InputError(f"weight table lists DRG {dup['drg'][0]!r} more than once")
     # real weights lie far inside (0, MAX_RW]: Harbin 2024's largest is about 36
-    bad = wt.filter(pl.col("rw").is_null() | ~pl.col("rw").is_finite() | (pl.col("rw") <= 0)
-                    | (pl.col("rw") > MAX_RW))
+    bad = wt.filter(
+        pl.col("rw").is_null() | ~pl.col("rw").is_finite() | (pl.col("rw") <= 0) | (pl.col("rw") > MAX_RW)
+    )
     if bad.height:
-        raise InputError(f"weight table: rw of DRG {bad['drg'][0]!r} is {bad['rw'][0]!r}; every "
-                         f"weight must be a finite number in (0, {MAX_RW:g}] (drop the row or fix "
-                         "the weight)")
+        raise InputError(
+            f"weight table: rw of DRG {bad['drg'][0]!r} is {bad['rw'][0]!r}; every "
+            f"weight must be a finite number in (0, {MAX_RW:g}] (drop the row or fix "
+            "the weight)"
+        )
     for c in ("low_k", "high_k"):
         if c in wt.columns:
             bad = wt.filter(pl.col(c).is_not_null() & (~pl.col(c).is_finite() | (pl.col(c) <= 0)))
             if bad.height:
-                raise InputError(f"weight table: {c} of DRG {bad['drg'][0]!r} is "
-                                 f"{bad[c][0]!r}; it must be a finite multiple > 0 or empty")
+                raise InputError(
+                    f"weight table: {c} of DRG {bad['drg'][0]!r} is "
+                    f"{bad[c][0]!r}; it must be a finite multiple > 0 or empty"
+                )
     return wt
 
 
-def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
-            group_col: str, *, approved_special: np.ndarray | None = None,
-            outlier_ref_cost: np.ndarray | None = None, scheme: str = "drg") -> Work:
+def prepare(
+    df: pl.DataFrame,
+    policy: Policy,
+    weights: Any,
+    points: str | None,
+    group_col: str,
+    *,
+    approved_special: np.ndarray | None = None,
+    outlier_ref_cost: np.ndarray | None = None,
+    scheme: str = "drg",
+) -> Work:
     """Arrays for the case rules; raises InputError on unusable rows.
 
     The policy's ``new_tech``, ``outliers`` and ``special`` rules run here
@@ -119,20 +130,28 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     needed = ["hospital_id", "total_cost", group_col] + ([points] if points else [])
     missing = [c for c in needed if c not in df.columns]
     if missing:
-        raise InputError(f"cases lack column(s) {', '.join(missing)}; settlement needs a grouped "
-                         "frame with hospital_id, total_cost and the group code")
+        raise InputError(
+            f"cases lack column(s) {', '.join(missing)}; settlement needs a grouped "
+            "frame with hospital_id, total_cost and the group code"
+        )
     if weights is None and points is None:
-        raise InputError("settle needs weights= (a weight table) or points= (a column of "
-                         "precomputed base points)")
+        raise InputError(
+            "settle needs weights= (a weight table) or points= (a column of precomputed base points)"
+        )
     n = df.height
     notes: list[str] = []
-    case_id = (df["case_id"].cast(pl.String) if "case_id" in df.columns
-               else pl.int_range(1, n + 1, eager=True).cast(pl.String).alias("case_id"))
+    case_id = (
+        df["case_id"].cast(pl.String)
+        if "case_id" in df.columns
+        else pl.int_range(1, n + 1, eager=True).cast(pl.String).alias("case_id")
+    )
     cost = _num(df, "total_cost")
     bad = ~np.isfinite(cost) | (cost < 0)
     if bad.any():
-        raise InputError(f"total_cost missing, negative or not a number at "
-                         f"{_first_bad(bad, case_id)}; settlement needs every case's cost in yuan")
+        raise InputError(
+            f"total_cost missing, negative or not a number at "
+            f"{_first_bad(bad, case_id)}; settlement needs every case's cost in yuan"
+        )
     hosp, hospitals = _codes(df["hospital_id"].cast(pl.String))
     if (hosp < 0).any():
         raise InputError(f"hospital_id missing at {_first_bad(hosp < 0, case_id)}")
@@ -156,8 +175,7 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
         base = _num(df, points)
         bad = (base < 0) | np.isinf(base)
         if bad.any():
-            raise InputError(f"{points} (base points) negative or infinite at "
-                             f"{_first_bad(bad, case_id)}")
+            raise InputError(f"{points} (base points) negative or infinite at {_first_bad(bad, case_id)}")
     else:
         base = _with_none(by_name["rw"].fill_null(np.nan).to_numpy())[gcode] * policy.points_per_rw
     has_weight = ~np.isnan(base) & ~ungroupable
@@ -165,8 +183,9 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
     rw = base / policy.points_per_rw
 
     los = _num(df, "los")
-    ref_cost, ref_los, all_case = _reference(by_name, gcode, len(names), cost, los, rw,
-                                             has_weight, policy, wt is not None)
+    ref_cost, ref_los, all_case = _reference(
+        by_name, gcode, len(names), cost, los, rw, has_weight, policy, wt is not None
+    )
     level, levels = _levels(df, hosp, hospitals, policy)
     coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
     # 基层病组 / 同等费率病组: the same standard at every level [A-规 §19, A §3.4]
@@ -175,15 +194,30 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
         same[:-1] |= by_name["same_rate"].fill_null(False).to_numpy()
     coefficient = np.where(same[gcode], 1.0, coefficient)
     # 新药新技术, outlier reference and thresholds, regional 特例单议 (casemix.payment.case_rules)
-    table = {c: (_with_none(by_name[c].fill_null(np.nan).to_numpy())[gcode]
-                 if c in by_name.columns else None) for c in ("low_k", "high_k")}
+    table = {
+        c: (_with_none(by_name[c].fill_null(np.nan).to_numpy())[gcode] if c in by_name.columns else None)
+        for c in ("low_k", "high_k")
+    }
     rules = apply_case_rules(
-        df, scheme=scheme, case_id=case_id, cost=cost, group_mean=ref_cost,
-        coefficient=coefficient, group=gcode, level=level, valid=has_weight,
-        yuan_per_point=all_case / policy.points_per_rw, low_k=policy.low_cost.ratio, high_k=k,
-        table_low=table["low_k"], table_high=table["high_k"], special=policy.special,
-        new_tech=policy.new_tech, outliers=policy.outliers,
-        approved=None if approved_special is None else _flags(approved_special, n))
+        df,
+        scheme=scheme,
+        case_id=case_id,
+        cost=cost,
+        group_mean=ref_cost,
+        coefficient=coefficient,
+        group=gcode,
+        level=level,
+        valid=has_weight,
+        yuan_per_point=all_case / policy.points_per_rw,
+        low_k=policy.low_cost.ratio,
+        high_k=k,
+        table_low=table["low_k"],
+        table_high=table["high_k"],
+        special=policy.special,
+        new_tech=policy.new_tech,
+        outliers=policy.outliers,
+        approved=None if approved_special is None else _flags(approved_special, n),
+    )
     notes.extend(rules.notes)
     ref_cost, k, low_ratio = rules.ref_cost, rules.high_k, rules.low_k
     if outlier_ref_cost is not None:
@@ -192,31 +226,58 @@ def prepare(df: pl.DataFrame, policy: Policy, weights: Any, points: str | None,
             raise InputError(f"outlier reference costs: {ref.shape[0]} values for {n} cases")
         ref_cost = np.where(np.isnan(ref), ref_cost, ref)
     special = rules.special_approved
-    flags, note = flag_readmissions(df, pl.Series(has_weight & ~special), group_col,
-                                    policy.readmission)
+    flags, note = flag_readmissions(df, pl.Series(has_weight & ~special), group_col, policy.readmission)
     if note:
         notes.append(note)
     if policy.short_stay.enabled and not {"los", "discharge"} <= set(df.columns):
         notes.append("short-stay rule skipped: no column los/discharge")
-    if policy.ungroupable == "points" and not (all_case > 0 and math.isfinite(all_case)) \
-            and (~has_weight).any():
-        raise InputError("ungroupable cases cannot be converted into points: no reference cost "
-                         "(the weight table has no mean_cost and no settled case with a weight "
-                         "has a cost above 0); "
-                         "use ungroupable.rule = 'cost' or give mean_cost in the weights")
+    if (
+        policy.ungroupable == "points"
+        and not (all_case > 0 and math.isfinite(all_case))
+        and (~has_weight).any()
+    ):
+        raise InputError(
+            "ungroupable cases cannot be converted into points: no reference cost "
+            "(the weight table has no mean_cost and no settled case with a weight "
+            "has a cost above 0); "
+            "use ungroupable.rule = 'cost' or give mean_cost in the weights"
+        )
     # NaN → null: polars orders NaN above every number, so `cost < ratio × NaN` would be true
-    maybe_missing = {"los": los, "discharge": _num(df, "discharge"),
-                     "base_points": base, "rw": rw, "ref_cost": ref_cost, "ref_los": ref_los}
-    frame = pl.DataFrame([
-        pl.Series("cost", cost), pl.Series("rule_cost", rules.rule_cost),
-        pl.Series("special_fen", rules.special_fen), pl.Series("special_points", rules.special_points),
-        pl.Series("new_tech_fen", rules.new_tech_fen), pl.Series("addon_points", rules.addon_points),
-        *[pl.Series(name, x, nan_to_null=True) for name, x in maybe_missing.items()],
-        pl.Series("k", k), pl.Series("low_ratio", low_ratio), pl.Series("coefficient", coefficient), pl.Series("special", special),
-        pl.Series("ungroupable", ungroupable), pl.Series("has_weight", has_weight),
-        flags.alias("readmission")])
-    return Work(frame=frame, hosp=hosp, hospitals=hospitals, level=level, levels=levels,
-                all_case_cost=all_case, notes=notes)
+    maybe_missing = {
+        "los": los,
+        "discharge": _num(df, "discharge"),
+        "base_points": base,
+        "rw": rw,
+        "ref_cost": ref_cost,
+        "ref_los": ref_los,
+    }
+    frame = pl.DataFrame(
+        [
+            pl.Series("cost", cost),
+            pl.Series("rule_cost", rules.rule_cost),
+            pl.Series("special_fen", rules.special_fen),
+            pl.Series("special_points", rules.special_points),
+            pl.Series("new_tech_fen", rules.new_tech_fen),
+            pl.Series("addon_points", rules.addon_points),
+            *[pl.Series(name, x, nan_to_null=True) for name, x in maybe_missing.items()],
+            pl.Series("k", k),
+            pl.Series("low_ratio", low_ratio),
+            pl.Series("coefficient", coefficient),
+            pl.Series("special", special),
+            pl.Series("ungroupable", ungroupable),
+            pl.Series("has_weight", has_weight),
+            flags.alias("readmission"),
+        ]
+    )
+    return Work(
+        frame=frame,
+        hosp=hosp,
+        hospitals=hospitals,
+        level=level,
+        levels=levels,
+        all_case_cost=all_case,
+        notes=notes,
+    )
 
 
 def _flags(approved: Any, n: int) -> np.ndarray:
@@ -226,9 +287,17 @@ def _flags(approved: Any, n: int) -> np.ndarray:
     return special
 
 
-def _reference(by_name: pl.DataFrame, gcode: np.ndarray, n_names: int, cost: np.ndarray,
-               los: np.ndarray, rw: np.ndarray, has_weight: np.ndarray, policy: Policy,
-               have_weights: bool) -> tuple[np.ndarray, np.ndarray, float]:
+def _reference(
+    by_name: pl.DataFrame,
+    gcode: np.ndarray,
+    n_names: int,
+    cost: np.ndarray,
+    los: np.ndarray,
+    rw: np.ndarray,
+    has_weight: np.ndarray,
+    policy: Policy,
+    have_weights: bool,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Group reference cost m and LOS per case, and M (yuan per RW) for cost-converted points."""
     rw_sum = float(rw[has_weight].sum())
     m_cur = float(cost[has_weight].sum()) / rw_sum if rw_sum > 0 else math.nan
@@ -247,17 +316,20 @@ def _reference(by_name: pl.DataFrame, gcode: np.ndarray, n_names: int, cost: np.
         if ratio.len() and math.isfinite(ratio.median()):
             all_case = float(ratio.median())
     if policy.high_cost.mean == "weights" and have_weights:
-        ref = (_with_none(by_name["mean_cost"].fill_null(np.nan).to_numpy())[gcode] if has_mc
-               else rw * m_cur)
+        ref = _with_none(by_name["mean_cost"].fill_null(np.nan).to_numpy())[gcode] if has_mc else rw * m_cur
     else:
         ref = case_mean(cost)
-    ref_los = (_with_none(by_name["mean_los"].fill_null(np.nan).to_numpy())[gcode]
-               if "mean_los" in by_name.columns else case_mean(los))
+    ref_los = (
+        _with_none(by_name["mean_los"].fill_null(np.nan).to_numpy())[gcode]
+        if "mean_los" in by_name.columns
+        else case_mean(los)
+    )
     return np.where(has_weight, ref, np.nan), ref_los, all_case
 
 
-def _levels(df: pl.DataFrame, hosp: np.ndarray, hospitals: pl.Series,
-            policy: Policy) -> tuple[np.ndarray, list[str]]:
+def _levels(
+    df: pl.DataFrame, hosp: np.ndarray, hospitals: pl.Series, policy: Policy
+) -> tuple[np.ndarray, list[str]]:
     """Level code per case: the case's ``hospital_level``, else the policy's hospital_levels."""
     from_policy = [policy.hospital_levels.get(h) for h in hospitals.to_list()]
     col_codes, col_values = np.full(len(hosp), -1), []
@@ -271,14 +343,14 @@ def _levels(df: pl.DataFrame, hosp: np.ndarray, hospitals: pl.Series,
     levels = sorted(set(col_values) | {v for v in from_policy if v is not None})
     pos = {v: i for i, v in enumerate(levels)}
     col_to_level = np.array([pos[v] for v in col_values] + [-1], dtype=np.int64)
-    hosp_level = np.array([pos.get(v, -1) if v is not None else -1 for v in from_policy],
-                          dtype=np.int64)
+    hosp_level = np.array([pos.get(v, -1) if v is not None else -1 for v in from_policy], dtype=np.int64)
     level = col_to_level[col_codes]
     return np.where(level >= 0, level, hosp_level[hosp]), levels
 
 
-def _coefficients(policy: Policy, hosp: np.ndarray, hospitals: pl.Series, level: np.ndarray,
-                  levels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _coefficients(
+    policy: Policy, hosp: np.ndarray, hospitals: pl.Series, level: np.ndarray, levels: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Hospital coefficient (hospital's, else level's, else default) and high-cost k per case."""
     by_level = _with_none([policy.level_coefficients.get(v, np.nan) for v in levels])[level]
     by_hosp = np.array([policy.hospital_coefficients.get(h, np.nan) for h in hospitals.to_list()])

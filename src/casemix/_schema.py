@@ -34,8 +34,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from casemix.errors import CasemixError, SchemeError
 from casemix.io import read_text
 
-__all__ = ["StrictModel", "TomlDoc", "read_toml", "parse_toml", "validate", "load_toml",
-           "raise_at", "key_text"]
+__all__ = [
+    "StrictModel",
+    "TomlDoc",
+    "read_toml",
+    "parse_toml",
+    "validate",
+    "load_toml",
+    "raise_at",
+    "key_text",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,8 +84,9 @@ def key_text(loc: tuple | list) -> str:
     return out
 
 
-def raise_at(error: type[CasemixError], message: str, *, file: str, line: int | None = None,
-             key: str | None = None) -> typing.NoReturn:
+def raise_at(
+    error: type[CasemixError], message: str, *, file: str, line: int | None = None, key: str | None = None
+) -> typing.NoReturn:
     """Raise ``error`` located at ``file``/``line``/``key``.
 
     :class:`SchemeError` carries the location as attributes (``column`` is the
@@ -100,8 +109,12 @@ def parse_toml(text: str, path: str, *, error: type[CasemixError] = SchemeError)
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_AT.search(str(exc))
-        raise_at(error, f"TOML syntax error: {_TOML_AT.sub('', str(exc)).strip()}", file=path,
-                 line=int(found.group(1)) if found else None)
+        raise_at(
+            error,
+            f"TOML syntax error: {_TOML_AT.sub('', str(exc)).strip()}",
+            file=path,
+            line=int(found.group(1)) if found else None,
+        )
     return TomlDoc(path=path, text=text, data=data, lines=_key_lines(text))
 
 
@@ -171,7 +184,7 @@ def _key_lines(text: str) -> dict[tuple, int]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("[["):
-            parts = _split_key(line[2:line.index("]]")])
+            parts = _split_key(line[2 : line.index("]]")])
             base = resolve(parts[:-1]) + (parts[-1],)
             arrays[base] = arrays.get(base, 0) + 1
             table = base + (arrays[base] - 1,)
@@ -179,7 +192,7 @@ def _key_lines(text: str) -> dict[tuple, int]:
             lines[table] = number
             continue
         if line.startswith("["):
-            table = resolve(_split_key(line[1:line.index("]")]))
+            table = resolve(_split_key(line[1 : line.index("]")]))
             lines.setdefault(table, number)
             continue
         eq = bare.find("=")
@@ -188,7 +201,7 @@ def _key_lines(text: str) -> dict[tuple, int]:
         # the key part of ``bare`` has strings blanked: find '=' in the original by position
         key = _split_key(_first_equals_split(line))
         lines.setdefault(table + key, number)
-        value = bare[eq + 1:]
+        value = bare[eq + 1 :]
         for marker in ("\x00", "\x01"):
             if value.count(marker) % 2 == 1:
                 multiline = '"""' if marker == "\x00" else "'''"
@@ -213,10 +226,17 @@ def _first_equals_split(line: str) -> str:
 
 # --------------------------------------------------------------- validation
 _EXPECTED = {
-    "string_type": "text", "bool_type": "true or false", "int_type": "a whole number",
-    "float_type": "a number", "dict_type": "a table", "model_type": "a table",
-    "model_attributes_type": "a table", "list_type": "an array", "tuple_type": "an array",
-    "date_type": "a date (YYYY-MM-DD, unquoted)", "int_from_float": "a whole number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "list_type": "an array",
+    "tuple_type": "an array",
+    "date_type": "a date (YYYY-MM-DD, unquoted)",
+    "int_from_float": "a whole number",
     "finite_number": "a finite number",
 }
 
@@ -261,10 +281,13 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
     out: tuple = ()
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            out += (part,)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
             node = node[part]
             out += (part,)
         elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
@@ -279,7 +302,7 @@ def _describe(err: dict, model: type[BaseModel], loc: tuple, at: tuple = ()) -> 
         allowed = _allowed(model, loc[:-1])
         near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        return (f"unknown key {key!r}{hint} (allowed here: {', '.join(allowed) or 'none'})")
+        return f"unknown key {key!r}{hint} (allowed here: {', '.join(allowed) or 'none'})"
     if kind == "missing":
         return f"required key {key!r} is missing"
     got = err.get("input")
@@ -294,12 +317,12 @@ def _describe(err: dict, model: type[BaseModel], loc: tuple, at: tuple = ()) -> 
 
 
 def _toml_type(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "text", dict: "table",
-            list: "array"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "integer", float: "float", str: "text", dict: "table", list: "array"}.get(
+        type(value), type(value).__name__
+    )
 
 
-def validate(doc: TomlDoc, model: type[M], *, error: type[CasemixError] = SchemeError,
-             at: tuple = ()) -> M:
+def validate(doc: TomlDoc, model: type[M], *, error: type[CasemixError] = SchemeError, at: tuple = ()) -> M:
     """Validate ``doc.data`` (or the part of it at key path ``at``) against ``model``.
 
     Raises
@@ -322,12 +345,12 @@ def validate(doc: TomlDoc, model: type[M], *, error: type[CasemixError] = Scheme
         message = _describe(first, model, loc, at)
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        raise_at(error, message, file=doc.path, line=doc.line_of(at + loc),
-                 key=key_text(at + loc) or None)
+        raise_at(error, message, file=doc.path, line=doc.line_of(at + loc), key=key_text(at + loc) or None)
 
 
-def load_toml(path: str | Path, model: type[M], *,
-              error: type[CasemixError] = SchemeError) -> tuple[M, TomlDoc]:
+def load_toml(
+    path: str | Path, model: type[M], *, error: type[CasemixError] = SchemeError
+) -> tuple[M, TomlDoc]:
     """Read ``path`` and validate it against ``model``; returns both the model and the document."""
     doc = read_toml(path, error=error)
     return validate(doc, model, error=error), doc

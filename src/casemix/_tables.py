@@ -29,8 +29,11 @@ def check_inside(path: Path, root: Path) -> None:
     except OSError:  # a link loop
         inside = False
     if not inside:
-        raise SchemeError("is a link to a file outside the folder; casemix reads only files "
-                          "inside it (copy the file in instead of linking it)", file=str(path))
+        raise SchemeError(
+            "is a link to a file outside the folder; casemix reads only files "
+            "inside it (copy the file in instead of linking it)",
+            file=str(path),
+        )
 
 
 def table_rows(path: Path, root: Path, what: str = "scheme table") -> Iterator[tuple[int, list[str]]]:
@@ -52,9 +55,13 @@ def table_rows(path: Path, root: Path, what: str = "scheme table") -> Iterator[t
             at = spans[0]
             column = header[at].strip() if header and at < len(header) else at + 1
             runs = "to the end of the file" if last == start else f"on to line {last}"
-            raise SchemeError(f"a quoted value is not closed on its line (it runs {runs}); "
-                              "close the quote or remove the stray '\"'", file=str(path), line=start,
-                              column=column)
+            raise SchemeError(
+                f"a quoted value is not closed on its line (it runs {runs}); "
+                "close the quote or remove the stray '\"'",
+                file=str(path),
+                line=start,
+                column=column,
+            )
         if header is None:
             header = row
         yield start, row

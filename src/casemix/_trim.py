@@ -59,11 +59,11 @@ class Trim:
         if self.method not in METHODS:
             raise InputError(f"trim method must be one of {', '.join(METHODS)}; got {self.method!r}")
         if not (0.0 <= self.lower < self.upper <= 1.0):
-            raise InputError(f"trim percentiles need 0 <= lower < upper <= 1; "
-                             f"got lower={self.lower}, upper={self.upper}")
+            raise InputError(
+                f"trim percentiles need 0 <= lower < upper <= 1; got lower={self.lower}, upper={self.upper}"
+            )
         if self.k < 0 or self.a < 0 or self.b < 0:
-            raise InputError(f"trim multiples k, a, b must be >= 0; got k={self.k}, "
-                             f"a={self.a}, b={self.b}")
+            raise InputError(f"trim multiples k, a, b must be >= 0; got k={self.k}, a={self.a}, b={self.b}")
 
     def describe(self) -> str:
         """A short label, e.g. ``percentile 2.5/97.5``."""
@@ -78,8 +78,7 @@ class Trim:
 
 def _fences(t: Trim, x: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     if t.method == "percentile":
-        return (x.quantile(t.lower, interpolation="linear"),
-                x.quantile(t.upper, interpolation="linear"))
+        return (x.quantile(t.lower, interpolation="linear"), x.quantile(t.upper, interpolation="linear"))
     if t.method == "sd":
         m, sd = x.mean(), x.std(ddof=1)
         return m - t.k * sd, m + t.k * sd
@@ -114,8 +113,7 @@ def trim(values: np.ndarray, keys: np.ndarray, n_keys: int, t: Trim) -> tuple[np
         return np.ones(values.size, dtype=bool), np.zeros(0, dtype=np.int64)
     x = pl.col("x")
     lo, hi = _fences(t, x)
-    stats = (pl.DataFrame({"k": keys, "x": values}).group_by("k")
-             .agg(lo.alias("lo"), hi.alias("hi")))
+    stats = pl.DataFrame({"k": keys, "x": values}).group_by("k").agg(lo.alias("lo"), hi.alias("hi"))
     # groups without a fence (the SD of a single case) keep everything
     lo_of = np.full(n_keys, -np.inf)
     hi_of = np.full(n_keys, np.inf)

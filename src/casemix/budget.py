@@ -26,15 +26,14 @@ from typing import Any
 
 from casemix._money import MAX_YUAN, yuan_to_fen
 from casemix.errors import PolicyError
+from casemix.io import read_text
 from casemix.payment.monthly import MonthlyConfig
 from casemix.payment.new_tech import NewTechConfig
 from casemix.payment.outliers import OutliersConfig
 from casemix.payment.special_cases import SpecialCasesConfig
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES
-from casemix.io import read_text
 
-__all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases",
-           "derive_coefficients"]
+__all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases", "derive_coefficients"]
 
 
 @dataclass(frozen=True)
@@ -141,8 +140,10 @@ class Pool:
 
 
 #: insurance_type values of the two standard pools (险种类型; NHSA insutype codes)
-POOL_VALUES = {"职工": ("职工", "employee", "310", "城镇职工", "职工基本医疗保险"),
-               "居民": ("居民", "resident", "390", "城乡居民", "城乡居民基本医疗保险")}
+POOL_VALUES = {
+    "职工": ("职工", "employee", "310", "城镇职工", "职工基本医疗保险"),
+    "居民": ("居民", "resident", "390", "城乡居民", "城乡居民基本医疗保险"),
+}
 
 
 @dataclass(frozen=True)
@@ -301,13 +302,16 @@ class Policy:
                 raise PolicyError(f"{self.source}: pools.{name} must be a casemix.budget.Pool")
             if pool.budget is not None:
                 pools[name] = dataclasses.replace(
-                    pool, budget=_decimal(pool.budget, f"pools.{name}.budget_yuan", self.source))
+                    pool, budget=_decimal(pool.budget, f"pools.{name}.budget_yuan", self.source)
+                )
         object.__setattr__(self, "pools", pools)
         if self.budget is None:
             if not pools or any(p.budget is None for p in pools.values()):
                 if self.method == "point":
-                    raise PolicyError(f"{self.source}: budget.total_yuan is required (the fund "
-                                      "budget in yuan), or a budget_yuan for every pool")
+                    raise PolicyError(
+                        f"{self.source}: budget.total_yuan is required (the fund "
+                        "budget in yuan), or a budget_yuan for every pool"
+                    )
                 budget = sum((p.budget or Decimal(0) for p in pools.values()), Decimal(0))
             else:
                 budget = sum((p.budget for p in pools.values()), Decimal(0))  # type: ignore[misc]
@@ -316,9 +320,11 @@ class Policy:
             if pools and all(p.budget is not None for p in pools.values()):
                 total = sum((p.budget for p in pools.values()), Decimal(0))  # type: ignore[misc]
                 if total != budget:
-                    raise PolicyError(f"{self.source}: budget.total_yuan ({budget}) is not the sum "
-                                      f"of the pools' budget_yuan ({total}); give one or make "
-                                      "them agree")
+                    raise PolicyError(
+                        f"{self.source}: budget.total_yuan ({budget}) is not the sum "
+                        f"of the pools' budget_yuan ({total}); give one or make "
+                        "them agree"
+                    )
         object.__setattr__(self, "budget", budget)
         _validate(self)
 
@@ -391,8 +397,16 @@ def shipped_policy(name: str) -> Path:
 
 # --- validation --------------------------------------------------------------
 
-def _num(value: Any, key: str, source: str, *, lo: float | None = None,
-         hi: float | None = None, lo_open: bool = False) -> float:
+
+def _num(
+    value: Any,
+    key: str,
+    source: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise PolicyError(f"{source}: {key} must be a number, got {value!r}")
     v = float(value)
@@ -413,8 +427,7 @@ def _choice(value: Any, key: str, options: tuple[str, ...], source: str) -> None
 def _str_map(value: Any, key: str, source: str, *, positive: bool) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise PolicyError(f"{source}: {key} must be a table of name = number")
-    return {str(k): _num(v, f"{key}.{k}", source, lo=0.0, lo_open=positive)
-            for k, v in value.items()}
+    return {str(k): _num(v, f"{key}.{k}", source, lo=0.0, lo_open=positive) for k, v in value.items()}
 
 
 def _validate(p: Policy) -> None:
@@ -437,12 +450,15 @@ def _validate(p: Policy) -> None:
             _num(pool.quality_reserve, f"pools.{name}.quality_reserve", s, lo=0.0, hi=1.0)
         values = pool.values or POOL_VALUES.get(name, ())
         if isinstance(values, str) or not values:
-            raise PolicyError(f"{s}: pools.{name}.values must list the insurance_type values of "
-                              f"the pool (only 职工 and 居民 have defaults)")
+            raise PolicyError(
+                f"{s}: pools.{name}.values must list the insurance_type values of "
+                f"the pool (only 职工 and 居民 have defaults)"
+            )
         object.__setattr__(pool, "values", tuple(str(v) for v in values))
         if p.method == "rate" and pool.rate_yuan is None and p.rate_yuan is None:
-            raise PolicyError(f"{s}: method = 'rate' needs pools.{name}.rate_yuan or "
-                              "budget.rate_yuan (yuan per RW)")
+            raise PolicyError(
+                f"{s}: method = 'rate' needs pools.{name}.rate_yuan or budget.rate_yuan (yuan per RW)"
+            )
     if p.method == "rate" and not p.pools and p.rate_yuan is None:
         raise PolicyError(f"{s}: method = 'rate' needs budget.rate_yuan (yuan per RW)")
     seen: dict[str, str] = {}
@@ -471,15 +487,16 @@ def _validate(p: Policy) -> None:
     _num(p.quality_reserve, "budget.quality_reserve", s, lo=0.0, hi=1.0)
     _num(p.prepayment_share, "budget.prepayment_share", s, lo=0.0, hi=1.0)
     _choice(p.ungroupable, "ungroupable.rule", ("cost", "points", "none"), s)
-    if isinstance(p.ungroupable_codes, str) or not all(
-            isinstance(c, str) for c in p.ungroupable_codes):
+    if isinstance(p.ungroupable_codes, str) or not all(isinstance(c, str) for c in p.ungroupable_codes):
         raise PolicyError(f"{s}: ungroupable.codes must be a list of strings")
     set_(p, "ungroupable_codes", tuple(p.ungroupable_codes))
     _num(p.coefficient_default, "coefficients.default", s, lo=0.0, lo_open=True)
-    set_(p, "level_coefficients", _str_map(p.level_coefficients, "coefficients.level", s,
-                                           positive=True))
-    set_(p, "hospital_coefficients", _str_map(p.hospital_coefficients, "coefficients.hospital",
-                                              s, positive=True))
+    set_(p, "level_coefficients", _str_map(p.level_coefficients, "coefficients.level", s, positive=True))
+    set_(
+        p,
+        "hospital_coefficients",
+        _str_map(p.hospital_coefficients, "coefficients.hospital", s, positive=True),
+    )
     if not isinstance(p.hospital_levels, Mapping):
         raise PolicyError(f"{s}: hospital_levels must be a table of hospital_id = level")
     set_(p, "hospital_levels", {str(k): str(v) for k, v in p.hospital_levels.items()})
@@ -501,21 +518,23 @@ def _validate(p: Policy) -> None:
     _num(ss.max_los, "short_stay.max_los", s, lo=0.0)
     _choice(ss.basis, "short_stay.basis", ("cost", "los"), s)
     if isinstance(ss.discharge, (str, int)) or not all(
-            isinstance(c, int) and not isinstance(c, bool) for c in ss.discharge):
+        isinstance(c, int) and not isinstance(c, bool) for c in ss.discharge
+    ):
         raise PolicyError(f"{s}: short_stay.discharge must be a list of 离院方式 codes (integers)")
     object.__setattr__(ss, "discharge", tuple(ss.discharge))
-    for key, value, cls in (("special_cases", p.special, SpecialCasesConfig),
-                            ("new_tech", p.new_tech, NewTechConfig),
-                            ("outliers", p.outliers, OutliersConfig),
-                            ("monthly", p.monthly, MonthlyConfig)):
-        if not isinstance(value, cls):   # the models check their own values
+    for key, value, cls in (
+        ("special_cases", p.special, SpecialCasesConfig),
+        ("new_tech", p.new_tech, NewTechConfig),
+        ("outliers", p.outliers, OutliersConfig),
+        ("monthly", p.monthly, MonthlyConfig),
+    ):
+        if not isinstance(value, cls):  # the models check their own values
             raise PolicyError(f"{s}: {key} must be a casemix.payment {cls.__name__}")
     ra = p.readmission
     if not isinstance(ra.enabled, bool):
         raise PolicyError(f"{s}: readmission.enabled must be true or false")
     if isinstance(ra.days, bool) or not isinstance(ra.days, int) or ra.days < 0:
-        raise PolicyError(f"{s}: readmission.days must be a whole number of days >= 0, "
-                          f"got {ra.days!r}")
+        raise PolicyError(f"{s}: readmission.days must be a whole number of days >= 0, got {ra.days!r}")
     _num(ra.penalty, "readmission.penalty", s, lo=0.0, hi=1.0)
     _choice(ra.apply_to, "readmission.apply_to", ("earlier", "later"), s)
     _choice(ra.match, "readmission.match", ("drg", "adrg"), s)
@@ -561,16 +580,27 @@ def derive_coefficients(history: Any, weights: Any, *, by: str = "hospital_level
     wt = to_polars(getattr(weights, "table", weights))
     missing = [c for c in ("drg", "total_cost", by) if c not in df.columns]
     if missing or not {"drg", "mean_cost"} <= set(wt.columns):
-        raise InputError(f"derive_coefficients needs cases with drg, total_cost, {by} "
-                         f"(missing: {', '.join(missing) or 'none'}) and weights with drg, mean_cost")
+        raise InputError(
+            f"derive_coefficients needs cases with drg, total_cost, {by} "
+            f"(missing: {', '.join(missing) or 'none'}) and weights with drg, mean_cost"
+        )
     key = pl.col(by)
     if df.schema[by].is_float():
         key = key.cast(pl.Int64, strict=False)
-    j = (df.select(key.cast(pl.String).alias("k"), pl.col("drg").cast(pl.String),
-                   pl.col("total_cost").cast(pl.Float64, strict=False).alias("c"))
-         .join(wt.select(pl.col("drg").cast(pl.String),
-                         pl.col("mean_cost").cast(pl.Float64, strict=False).alias("m")),
-               on="drg", how="inner")
-         .filter(pl.col("k").is_not_null() & (pl.col("c") > 0) & (pl.col("m") > 0)))
+    j = (
+        df.select(
+            key.cast(pl.String).alias("k"),
+            pl.col("drg").cast(pl.String),
+            pl.col("total_cost").cast(pl.Float64, strict=False).alias("c"),
+        )
+        .join(
+            wt.select(
+                pl.col("drg").cast(pl.String), pl.col("mean_cost").cast(pl.Float64, strict=False).alias("m")
+            ),
+            on="drg",
+            how="inner",
+        )
+        .filter(pl.col("k").is_not_null() & (pl.col("c") > 0) & (pl.col("m") > 0))
+    )
     out = j.group_by("k").agg((pl.col("c").sum() / pl.col("m").sum()).alias("coef")).sort("k")
     return dict(zip(out["k"].to_list(), out["coef"].to_list(), strict=True))

@@ -82,8 +82,12 @@ class DataCheck:
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The four tables by name (``hospitals``, ``unknown_codes``, ``grey_codes``, ``malformed``)."""
-        return {"hospitals": self.hospitals, "unknown_codes": self.unknown_codes,
-                "grey_codes": self.grey_codes, "malformed": self.malformed}
+        return {
+            "hospitals": self.hospitals,
+            "unknown_codes": self.unknown_codes,
+            "grey_codes": self.grey_codes,
+            "malformed": self.malformed,
+        }
 
     def write(self, path: str | Path) -> list[Path]:
         """Write the check: ``.xlsx`` (a sheet per table), ``.json``, or ``.csv``.
@@ -145,9 +149,9 @@ def _per_hospital(frame: pl.DataFrame, ok: str, invalid: str) -> pl.DataFrame:
     whole = frame.select(pl.lit(ALL).alias("hospital_id"), *counts)
     both = pl.concat([per, whole], how="vertical_relaxed")
     both = both.with_columns(pl.exclude("hospital_id").cast(pl.Int64))
-    return both.with_columns(
-        (pl.col("grouped") / pl.col("rows")).alias("grouping_rate")
-    ).select("hospital_id", *COLUMNS)
+    return both.with_columns((pl.col("grouped") / pl.col("rows")).alias("grouping_rate")).select(
+        "hospital_id", *COLUMNS
+    )
 
 
 def _top(frame: pl.DataFrame, kinds: tuple[str, ...], top: int) -> pl.DataFrame:
@@ -155,14 +159,19 @@ def _top(frame: pl.DataFrame, kinds: tuple[str, ...], top: int) -> pl.DataFrame:
 
     per = count_findings(frame["warnings"], kinds, by=frame["hospital_id"])
     whole = count_findings(frame["warnings"], kinds).select(pl.lit(ALL).alias("hospital_id"), pl.all())
-    per = per.group_by("hospital_id", maintain_order=True).head(top).sort(
-        "hospital_id", maintain_order=True)
+    per = per.group_by("hospital_id", maintain_order=True).head(top).sort("hospital_id", maintain_order=True)
     return pl.concat([per, whole.head(top)], how="vertical_relaxed").with_columns(
-        pl.col("cases").cast(pl.Int64))
+        pl.col("cases").cast(pl.Int64)
+    )
 
 
-def check(cases: Any, scheme: str | Path | Scheme = DEFAULT_SCHEME, *,
-          mapping: dict[str, str] | None = None, top: int = 10) -> DataCheck:
+def check(
+    cases: Any,
+    scheme: str | Path | Scheme = DEFAULT_SCHEME,
+    *,
+    mapping: dict[str, str] | None = None,
+    top: int = 10,
+) -> DataCheck:
     """Check case data per hospital before settling on it.
 
     Parameters
@@ -197,18 +206,25 @@ def check(cases: Any, scheme: str | Path | Scheme = DEFAULT_SCHEME, *,
     sch = load_scheme(scheme)
     canonical = read_cases(cases, mapping=mapping)
     result = group_frame(canonical, sch, warnings=True)
-    frame = pl.concat([canonical.select("case_id", "hospital_id", "pdx", "total_cost"),
-                       result.select("status", "warnings")], how="horizontal").with_columns(
+    frame = pl.concat(
+        [
+            canonical.select("case_id", "hospital_id", "pdx", "total_cost"),
+            result.select("status", "warnings"),
+        ],
+        how="horizontal",
+    ).with_columns(
         pl.col("hospital_id").cast(pl.String).fill_null(NO_HOSPITAL),
         (pl.col("case_id").is_not_null() & pl.col("case_id").is_duplicated()).alias("duplicate"),
     )
     bad = count_findings(frame["warnings"], ("malformed",), by=frame["hospital_id"])
     bad_all = count_findings(frame["warnings"], ("malformed",))
     malformed_table = pl.concat(
-        [bad.sort("hospital_id", maintain_order=True),
-         bad_all.select(pl.lit(ALL).alias("hospital_id"), pl.all())],
-        how="vertical_relaxed").select("hospital_id", pl.col("code").alias("field"),
-                                       pl.col("cases").cast(pl.Int64))
+        [
+            bad.sort("hospital_id", maintain_order=True),
+            bad_all.select(pl.lit(ALL).alias("hospital_id"), pl.all()),
+        ],
+        how="vertical_relaxed",
+    ).select("hospital_id", pl.col("code").alias("field"), pl.col("cases").cast(pl.Int64))
     return DataCheck(
         scheme=sch.id,
         hospitals=_per_hospital(frame, sch.status["grouped"], sch.status["invalid"]),
@@ -226,8 +242,7 @@ class _CallableModule(types.ModuleType):
     ``casemix.check`` must be one callable object.
     """
 
-    def __call__(self, cases: Any, scheme: str | Path | Scheme = DEFAULT_SCHEME, **kwargs: Any
-                 ) -> DataCheck:
+    def __call__(self, cases: Any, scheme: str | Path | Scheme = DEFAULT_SCHEME, **kwargs: Any) -> DataCheck:
         return check(cases, scheme, **kwargs)
 
 

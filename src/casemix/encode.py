@@ -40,9 +40,20 @@ import polars as pl
 from casemix.scheme.model import Scheme
 from casemix.scheme.rules import FIELDS
 
-__all__ = ["ABSENT", "UNKNOWN", "CHECK_FIELDS", "CodeIndex", "EncodedCases", "code_index",
-           "encode_codes", "encode_codes_polars", "encode_principal", "encode_list",
-           "encode_cases", "grey_ids"]
+__all__ = [
+    "ABSENT",
+    "UNKNOWN",
+    "CHECK_FIELDS",
+    "CodeIndex",
+    "EncodedCases",
+    "code_index",
+    "encode_codes",
+    "encode_codes_polars",
+    "encode_principal",
+    "encode_list",
+    "encode_cases",
+    "grey_ids",
+]
 
 #: id of a code the scheme does not know
 UNKNOWN = -1
@@ -82,7 +93,7 @@ class CodeIndex:
         return pos if pos < len(self.codes) and self.codes[pos] == code else UNKNOWN
 
 
-_INDEX_CACHE: "weakref.WeakKeyDictionary[Scheme, CodeIndex]" = weakref.WeakKeyDictionary()
+_INDEX_CACHE: weakref.WeakKeyDictionary[Scheme, CodeIndex] = weakref.WeakKeyDictionary()
 
 
 def code_index(scheme: Scheme) -> CodeIndex:
@@ -124,7 +135,7 @@ def grey_ids(scheme: Scheme) -> dict[str, np.ndarray]:
     return out
 
 
-_GREY_CACHE: "weakref.WeakKeyDictionary[Scheme, dict[str, np.ndarray]]" = weakref.WeakKeyDictionary()
+_GREY_CACHE: weakref.WeakKeyDictionary[Scheme, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
 
 
 _M1, _M2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
@@ -179,15 +190,21 @@ def _views(arr) -> tuple:
     bufs = arr.buffers()
     n_total = arr.offset + len(arr)
     views = np.frombuffer(bufs[1], dtype=np.uint64, count=2 * n_total).reshape(-1, 2)
-    valid = (np.frombuffer(bufs[0], dtype=np.uint8) if bufs[0] is not None and arr.null_count
-             else np.zeros(1, dtype=np.uint8))
+    valid = (
+        np.frombuffer(bufs[0], dtype=np.uint8)
+        if bufs[0] is not None and arr.null_count
+        else np.zeros(1, dtype=np.uint8)
+    )
     data_bufs = [np.frombuffer(b, dtype=np.uint8) for b in bufs[2:] if b is not None]
     sizes = [len(b) for b in data_bufs]
     data_base = np.zeros(max(1, len(sizes)), dtype=np.int64)
     if sizes:
         data_base[1:] = np.cumsum(sizes)[:-1]
-    data = np.concatenate(data_bufs) if len(data_bufs) > 1 else (
-        data_bufs[0] if data_bufs else np.zeros(1, dtype=np.uint8))
+    data = (
+        np.concatenate(data_bufs)
+        if len(data_bufs) > 1
+        else (data_bufs[0] if data_bufs else np.zeros(1, dtype=np.uint8))
+    )
     return views, arr.offset, valid, bool(bufs[0] is not None and arr.null_count), data, data_base
 
 
@@ -258,8 +275,7 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
         if child.type != pa.string_view():
             child = child.cast(pa.string_view())
         with first_compile(encode_view_lists, "code-list lookup"):
-            encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index),
-                              values)
+            encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index), values)
     return offsets, values
 
 
@@ -284,15 +300,24 @@ class EncodedCases:
     present: np.ndarray
     malformed: np.ndarray
 
-    def read_only(self) -> "EncodedCases":
+    def read_only(self) -> EncodedCases:
         """The same arrays, all marked read-only (returns ``self``).
 
         polars hands out read-only views or fresh copies depending on nulls;
         numba compiles one kernel per (read-only, writable) mix of arguments,
         so every encoder marks all of them read-only.
         """
-        for arr in (self.pdx, self.sdx_off, self.sdx_val, self.pproc, self.oproc_off,
-                    self.oproc_val, self.fields, self.present, self.malformed):
+        for arr in (
+            self.pdx,
+            self.sdx_off,
+            self.sdx_val,
+            self.pproc,
+            self.oproc_off,
+            self.oproc_val,
+            self.fields,
+            self.present,
+            self.malformed,
+        ):
             arr.flags.writeable = False
         return self
 
@@ -304,16 +329,21 @@ def _malformed_bits(canonical: pl.DataFrame, wanted: tuple[str, ...]) -> np.ndar
     col = canonical["malformed"]
     if int(col.list.len().fill_null(0).sum() or 0) == 0:
         return np.zeros(n, dtype=np.uint8)
-    bits = canonical.select(pl.sum_horizontal([
-        pl.col("malformed").list.contains(pl.lit(name)).fill_null(False).cast(pl.UInt8)
-        * (1 << CHECK_FIELDS.index(name))
-        for name in wanted
-    ]).cast(pl.UInt8)).to_series()
+    bits = canonical.select(
+        pl.sum_horizontal(
+            [
+                pl.col("malformed").list.contains(pl.lit(name)).fill_null(False).cast(pl.UInt8)
+                * (1 << CHECK_FIELDS.index(name))
+                for name in wanted
+            ]
+        ).cast(pl.UInt8)
+    ).to_series()
     return bits.to_numpy()
 
 
-def encode_cases(canonical: pl.DataFrame, scheme: Scheme,
-                 malformed_fields: tuple[str, ...] = CHECK_FIELDS) -> EncodedCases:
+def encode_cases(
+    canonical: pl.DataFrame, scheme: Scheme, malformed_fields: tuple[str, ...] = CHECK_FIELDS
+) -> EncodedCases:
     """Encode a canonical case frame (``docs/architecture.md``) for the kernel.
 
     Parameters
@@ -340,10 +370,13 @@ def encode_cases(canonical: pl.DataFrame, scheme: Scheme,
     enc = EncodedCases(
         n=n,
         pdx=encode_principal(canonical["pdx"], index),
-        sdx_off=sdx_off, sdx_val=sdx_val,
+        sdx_off=sdx_off,
+        sdx_val=sdx_val,
         pproc=encode_principal(canonical["pproc"], index),
-        oproc_off=oproc_off, oproc_val=oproc_val,
-        fields=fields, present=present,
+        oproc_off=oproc_off,
+        oproc_val=oproc_val,
+        fields=fields,
+        present=present,
         malformed=_malformed_bits(canonical, tuple(malformed_fields)),
     )
     return enc.read_only()

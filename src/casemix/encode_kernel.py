@@ -90,8 +90,9 @@ def _is_valid(valid, pos):
 
 
 @njit(parallel=True, cache=_CACHE)
-def encode_views(views, offset, valid, has_valid, data, data_base, absent_empty,
-                 slots, shift, long_data, long_off, out):
+def encode_views(
+    views, offset, valid, has_valid, data, data_base, absent_empty, slots, shift, long_data, long_off, out
+):
     """Ids of ``out.shape[0]`` string views starting at ``offset`` (-1 unknown or null;
     -2 for null and empty when ``absent_empty``)."""
     for i in prange(out.shape[0]):
@@ -107,8 +108,9 @@ def encode_views(views, offset, valid, has_valid, data, data_base, absent_empty,
 
 
 @njit(parallel=True, cache=_CACHE)
-def encode_view_lists(src_off, out_off, views, offset, valid, has_valid, data, data_base,
-                      slots, shift, long_data, long_off, out):
+def encode_view_lists(
+    src_off, out_off, views, offset, valid, has_valid, data, data_base, slots, shift, long_data, long_off, out
+):
     """CSR ids of list rows: row ``i``'s views ``src_off[i]:...`` go to ``out[out_off[i]:out_off[i+1]]``."""
     for i in prange(out_off.shape[0] - 1):
         s = src_off[i]
@@ -117,8 +119,9 @@ def encode_view_lists(src_off, out_off, views, offset, valid, has_valid, data, d
             if has_valid and _is_valid(valid, pos) == 0:
                 out[out_off[i] + t] = -1
             else:
-                out[out_off[i] + t] = _lookup(views[pos, 0], views[pos, 1], data, data_base,
-                                              slots, shift, long_data, long_off)
+                out[out_off[i] + t] = _lookup(
+                    views[pos, 0], views[pos, 1], data, data_base, slots, shift, long_data, long_off
+                )
 
 
 # -- first-run notice ------------------------------------------------------------------
@@ -133,7 +136,7 @@ def _cache_is_cold(fn) -> bool:
     return index is None or not os.path.exists(index)
 
 
-class first_compile:  # noqa: N801 - used as a context manager, like contextlib's
+class first_compile:
     """Say on stderr that ``fn`` is about to be compiled, and how long it took.
 
     Nothing is printed when ``fn`` already runs in this process or numba's
@@ -154,11 +157,14 @@ class first_compile:  # noqa: N801 - used as a context manager, like contextlib'
         _announced.append(self.label)
         step = len(_announced)
         if step == 1:
-            where = ("every run: CASEMIX_NUMBA_CACHE=0" if not cache_enabled()
-                     else "first run only")
+            where = "every run: CASEMIX_NUMBA_CACHE=0" if not cache_enabled() else "first run only"
             print(f"casemix: compiling, {where} (numba kernels, about 10-60 s)", file=sys.stderr)
-        print(f"casemix: [{step}/{max(step, GROUPING_KERNELS)}] compiling {self.label} ...",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"casemix: [{step}/{max(step, GROUPING_KERNELS)}] compiling {self.label} ...",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
         self.started = time.perf_counter()
         return self
 

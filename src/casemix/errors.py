@@ -17,8 +17,14 @@ class SchemeError(CasemixError):
     The message names the file, line and column of the fault.
     """
 
-    def __init__(self, message: str, *, file: str | None = None,
-                 line: int | None = None, column: int | str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | str | None = None,
+    ) -> None:
         where = []
         if file is not None:
             where.append(str(file))

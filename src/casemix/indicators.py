@@ -46,14 +46,38 @@ DEATH_CODE = 5  # 离院方式 5 = 死亡 (medical-record / settlement-list code
 
 _NUMERIC = ("total_cost", "los", "discharge")
 # the canonical fields indicators and the monitor read when present (docs/cases.md)
-_FIELDS = ("case_id", "hospital_id", "hospital_level", "patient_id", "department", "mdc", "adrg",
-           "drg", "total_cost", "los", "discharge", "age", "year", "admission_date",
-           "discharge_date")
-_TEXT = ("case_id", "hospital_id", "mdc", "adrg", "drg", "severity", "department",
-         "hospital_level", "patient_id")
+_FIELDS = (
+    "case_id",
+    "hospital_id",
+    "hospital_level",
+    "patient_id",
+    "department",
+    "mdc",
+    "adrg",
+    "drg",
+    "total_cost",
+    "los",
+    "discharge",
+    "age",
+    "year",
+    "admission_date",
+    "discharge_date",
+)
+_TEXT = (
+    "case_id",
+    "hospital_id",
+    "mdc",
+    "adrg",
+    "drg",
+    "severity",
+    "department",
+    "hospital_level",
+    "patient_id",
+)
 
 
 # --------------------------------------------------------------------------- edges
+
 
 def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
@@ -64,9 +88,13 @@ def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
         )
 
 
-def _prepare(cases: FrameLike, *, need: Sequence[str] = ("hospital_id", "drg"),
-             mapping: dict[str, str] | None = None,
-             step: str = "case-mix indicators") -> pl.DataFrame:
+def _prepare(
+    cases: FrameLike,
+    *,
+    need: Sequence[str] = ("hospital_id", "drg"),
+    mapping: dict[str, str] | None = None,
+    step: str = "case-mix indicators",
+) -> pl.DataFrame:
     """The case frame in casemix's vocabulary (``docs/cases.md``), columns typed.
 
     Columns are found by their aliases (and ``mapping``) and parsed by the
@@ -95,17 +123,22 @@ def _weights_table(weights: FrameLike) -> pl.DataFrame:
     w = w.select(pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False))
     dup = w.filter(pl.col("drg").is_duplicated())["drg"].unique().sort()
     if len(dup):
-        raise InputError(f"weights table: DRG {dup[0]!r} appears more than once "
-                         f"({len(dup)} duplicated DRG codes); give one rw per drg")
+        raise InputError(
+            f"weights table: DRG {dup[0]!r} appears more than once "
+            f"({len(dup)} duplicated DRG codes); give one rw per drg"
+        )
     bad = w.filter(pl.col("rw").is_null() | (pl.col("rw") < 0))
     if len(bad):
-        raise InputError(f"weights table: rw of DRG {bad['drg'][0]!r} is missing, not a number "
-                         f"or negative; every rw must be a number >= 0")
+        raise InputError(
+            f"weights table: rw of DRG {bad['drg'][0]!r} is missing, not a number "
+            f"or negative; every rw must be a number >= 0"
+        )
     return w
 
 
-def _case_sets(df: pl.DataFrame, *, max_los: float, min_cost: float,
-               ungroupable: Sequence[str]) -> pl.DataFrame:
+def _case_sets(
+    df: pl.DataFrame, *, max_los: float, min_cost: float, ungroupable: Sequence[str]
+) -> pl.DataFrame:
     """Add boolean columns ``_excluded`` and ``_grouped`` (see the module docstring)."""
     excluded = pl.lit(False)
     if "los" in df.columns:
@@ -113,8 +146,7 @@ def _case_sets(df: pl.DataFrame, *, max_los: float, min_cost: float,
     if "total_cost" in df.columns:
         excluded = excluded | (pl.col("total_cost") < min_cost).fill_null(False)
     drg = pl.col("drg")
-    grouped = (drg.is_not_null() & (drg.str.strip_chars() != "")
-               & ~drg.is_in(list(ungroupable)) & ~excluded)
+    grouped = drg.is_not_null() & (drg.str.strip_chars() != "") & ~drg.is_in(list(ungroupable)) & ~excluded
     return df.with_columns(_excluded=excluded, _grouped=grouped)
 
 
@@ -146,10 +178,19 @@ def _keys(by: str | Sequence[str] | None) -> list[str]:
 
 # --------------------------------------------------------------------------- low risk
 
-def low_risk_drgs(cases: FrameLike, *, z: float = -1.0, log: bool = True,
-                  min_cases: int = 1, max_los: float = 60.0, min_cost: float = 5.0,
-                  ungroupable: Sequence[str] = ("0000",),
-                  death_code: float = DEATH_CODE, mapping: dict[str, str] | None = None) -> list[str]:
+
+def low_risk_drgs(
+    cases: FrameLike,
+    *,
+    z: float = -1.0,
+    log: bool = True,
+    min_cases: int = 1,
+    max_los: float = 60.0,
+    min_cost: float = 5.0,
+    ungroupable: Sequence[str] = ("0000",),
+    death_code: float = DEATH_CODE,
+    mapping: dict[str, str] | None = None,
+) -> list[str]:
     """The low-risk DRGs of a case set, by the mortality z-score rule.
 
     Rule: for every DRG g with at least ``min_cases`` grouped cases, take its
@@ -188,15 +229,16 @@ def low_risk_drgs(cases: FrameLike, *, z: float = -1.0, log: bool = True,
     return _low_risk_from(df, z=z, log=log, min_cases=min_cases, death_code=death_code)
 
 
-def _low_risk_from(df: pl.DataFrame, *, z: float, log: bool, min_cases: int,
-                   death_code: float) -> list[str]:
+def _low_risk_from(df: pl.DataFrame, *, z: float, log: bool, min_cases: int, death_code: float) -> list[str]:
     if "discharge" not in df.columns:
         return []
-    per = (df.filter(pl.col("_grouped"))
-             .group_by("drg")
-             .agg(n=pl.len(), deaths=(pl.col("discharge") == death_code).fill_null(False).sum())
-             .filter(pl.col("n") >= min_cases)
-             .with_columns(m=pl.col("deaths") / pl.col("n")))
+    per = (
+        df.filter(pl.col("_grouped"))
+        .group_by("drg")
+        .agg(n=pl.len(), deaths=(pl.col("discharge") == death_code).fill_null(False).sum())
+        .filter(pl.col("n") >= min_cases)
+        .with_columns(m=pl.col("deaths") / pl.col("n"))
+    )
     if per.is_empty():
         return []
     m = per["m"].to_numpy()
@@ -217,15 +259,21 @@ def _low_risk_from(df: pl.DataFrame, *, z: float, log: bool, min_cases: int,
 
 # --------------------------------------------------------------------------- per hospital
 
-def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
-                        by: str | Sequence[str] | None = "hospital_id",
-                        max_los: float = 60.0, min_cost: float = 5.0,
-                        ungroupable: Sequence[str] = ("0000",),
-                        low_risk: Sequence[str] | None = None,
-                        low_risk_z: float = -1.0,
-                        death_code: float = DEATH_CODE,
-                        efficiency: str = "mean_of_ratios",
-                        mapping: dict[str, str] | None = None) -> FrameLike:
+
+def hospital_indicators(
+    cases: FrameLike,
+    weights: FrameLike,
+    *,
+    by: str | Sequence[str] | None = "hospital_id",
+    max_los: float = 60.0,
+    min_cost: float = 5.0,
+    ungroupable: Sequence[str] = ("0000",),
+    low_risk: Sequence[str] | None = None,
+    low_risk_z: float = -1.0,
+    death_code: float = DEATH_CODE,
+    efficiency: str = "mean_of_ratios",
+    mapping: dict[str, str] | None = None,
+) -> FrameLike:
     """Case-mix indicators per hospital (or per any grouping of cases).
 
     Formulas (sources in ``docs/indicators.md``):
@@ -284,8 +332,9 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
         ``cases``.
     """
     if efficiency not in EFFICIENCY:
-        raise InputError(f"hospital_indicators: efficiency must be one of "
-                         f"{', '.join(EFFICIENCY)}; got {efficiency!r}")
+        raise InputError(
+            f"hospital_indicators: efficiency must be one of {', '.join(EFFICIENCY)}; got {efficiency!r}"
+        )
     keys = _keys(by)
     df = _prepare(cases, need=("drg",), mapping=mapping)
     if "month" in keys:
@@ -298,8 +347,9 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
 
     g = pl.col("_grouped")
     # the "expected" cost and LOS of each case: its DRG's mean over all hospitals
-    df = df.with_columns(_regional_mean(c).alias(f"_exp_{c}")
-                         for c in ("total_cost", "los") if c in df.columns)
+    df = df.with_columns(
+        _regional_mean(c).alias(f"_exp_{c}") for c in ("total_cost", "los") if c in df.columns
+    )
     weighted = g & pl.col("rw").is_not_null()
 
     def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -314,8 +364,9 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
             return ratio(pl.col(col).filter(ok).sum(), expected.filter(ok).sum())
         return (pl.col(col) / expected).filter(ok).mean()
 
-    death = ((pl.col("discharge") == death_code).fill_null(False)
-             if "discharge" in df.columns else pl.lit(False))
+    death = (
+        (pl.col("discharge") == death_code).fill_null(False) if "discharge" in df.columns else pl.lit(False)
+    )
     lr = g & pl.col("drg").is_in(list(low_risk))
     sev = pl.col("severity") if "severity" in df.columns else pl.lit(None, dtype=pl.String)
     n_grouped = g.sum()
@@ -339,23 +390,38 @@ def hospital_indicators(cases: FrameLike, weights: FrameLike, *,
     if "total_cost" in df.columns:
         aggs.append(pl.col("total_cost").sum().alias("total_cost"))
     out = df.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
-    counts = ["cases", "excluded", "grouped", "weighted_cases", "drgs",
-              "low_risk_cases", "low_risk_deaths"]
-    out = out.with_columns(pl.col(counts).cast(pl.Int64),
-                           pl.col("grouping_rate", "cmi", "total_weight", "cost_efficiency",
-                                  "time_efficiency", "low_risk_mortality", "cc_share",
-                                  "mcc_share").cast(pl.Float64))
+    counts = ["cases", "excluded", "grouped", "weighted_cases", "drgs", "low_risk_cases", "low_risk_deaths"]
+    out = out.with_columns(
+        pl.col(counts).cast(pl.Int64),
+        pl.col(
+            "grouping_rate",
+            "cmi",
+            "total_weight",
+            "cost_efficiency",
+            "time_efficiency",
+            "low_risk_mortality",
+            "cc_share",
+            "mcc_share",
+        ).cast(pl.Float64),
+    )
     return summary_like(out, cases)
 
 
 # --------------------------------------------------------------------------- per DRG
 
-def drg_indicators(cases: FrameLike, weights: FrameLike | None = None, *,
-                   max_los: float = 60.0, min_cost: float = 5.0,
-                   ungroupable: Sequence[str] = ("0000",),
-                   low_risk: Sequence[str] | None = None, low_risk_z: float = -1.0,
-                   death_code: float = DEATH_CODE,
-                   mapping: dict[str, str] | None = None) -> FrameLike:
+
+def drg_indicators(
+    cases: FrameLike,
+    weights: FrameLike | None = None,
+    *,
+    max_los: float = 60.0,
+    min_cost: float = 5.0,
+    ungroupable: Sequence[str] = ("0000",),
+    low_risk: Sequence[str] | None = None,
+    low_risk_z: float = -1.0,
+    death_code: float = DEATH_CODE,
+    mapping: dict[str, str] | None = None,
+) -> FrameLike:
     """Per-DRG statistics of the grouped cases.
 
     Columns: ``drg``, ``n``, ``total_cost``, ``mean_cost``, ``sd_cost``
@@ -371,28 +437,45 @@ def drg_indicators(cases: FrameLike, weights: FrameLike | None = None, *,
         low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
     cost = pl.col("total_cost") if "total_cost" in df.columns else pl.lit(None, dtype=pl.Float64)
     los = pl.col("los") if "los" in df.columns else pl.lit(None, dtype=pl.Float64)
-    death = ((pl.col("discharge") == death_code).fill_null(False)
-             if "discharge" in df.columns else pl.lit(False))
-    out = (df.filter(pl.col("_grouped"))
-             .group_by("drg")
-             .agg(n=pl.len(), total_cost=cost.sum(), mean_cost=cost.mean(),
-                  sd_cost=cost.std(ddof=1), mean_los=los.mean(), deaths=death.sum())
-             .with_columns(cv=pl.when(pl.col("mean_cost") > 0)
-                           .then(pl.col("sd_cost") / pl.col("mean_cost")),
-                           mortality=pl.col("deaths") / pl.col("n"),
-                           low_risk=pl.col("drg").is_in(list(low_risk)))
-             .with_columns(pl.col("n", "deaths").cast(pl.Int64),
-                           pl.col("total_cost", "mean_cost", "sd_cost", "cv",
-                                  "mean_los").cast(pl.Float64))
-             .sort(["total_cost", "drg"], descending=[True, False], nulls_last=True))
+    death = (
+        (pl.col("discharge") == death_code).fill_null(False) if "discharge" in df.columns else pl.lit(False)
+    )
+    out = (
+        df.filter(pl.col("_grouped"))
+        .group_by("drg")
+        .agg(
+            n=pl.len(),
+            total_cost=cost.sum(),
+            mean_cost=cost.mean(),
+            sd_cost=cost.std(ddof=1),
+            mean_los=los.mean(),
+            deaths=death.sum(),
+        )
+        .with_columns(
+            cv=pl.when(pl.col("mean_cost") > 0).then(pl.col("sd_cost") / pl.col("mean_cost")),
+            mortality=pl.col("deaths") / pl.col("n"),
+            low_risk=pl.col("drg").is_in(list(low_risk)),
+        )
+        .with_columns(
+            pl.col("n", "deaths").cast(pl.Int64),
+            pl.col("total_cost", "mean_cost", "sd_cost", "cv", "mean_los").cast(pl.Float64),
+        )
+        .sort(["total_cost", "drg"], descending=[True, False], nulls_last=True)
+    )
     if weights is not None:
         out = out.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
     return summary_like(out, cases)
 
 
-def grouping_riv(cases: FrameLike, *, value: str = "total_cost", max_los: float = 60.0,
-                 min_cost: float = 5.0, ungroupable: Sequence[str] = ("0000",),
-                 mapping: dict[str, str] | None = None) -> float:
+def grouping_riv(
+    cases: FrameLike,
+    *,
+    value: str = "total_cost",
+    max_los: float = 60.0,
+    min_cost: float = 5.0,
+    ungroupable: Sequence[str] = ("0000",),
+    mapping: dict[str, str] | None = None,
+) -> float:
     """Reduction in variance (RIV) of a grouping: the share of variance the DRGs explain.
 
     RIV = Σ_g n_g (ȳ_g − ȳ)² / Σ_i (y_i − ȳ)² = 1 − SS_within / SS_total,

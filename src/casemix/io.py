@@ -40,8 +40,15 @@ import polars as pl
 from casemix._frames import check_unique_columns
 from casemix.errors import CasemixError, InputError
 
-__all__ = ["LossyDecodingWarning", "atomic_path", "check_output", "detect_encoding",
-           "read_table", "read_text", "write_table"]
+__all__ = [
+    "LossyDecodingWarning",
+    "atomic_path",
+    "check_output",
+    "detect_encoding",
+    "read_table",
+    "read_text",
+    "write_table",
+]
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".txt", ".tsv")
@@ -66,6 +73,7 @@ class LossyDecodingWarning(UserWarning):
 
 # --------------------------------------------------------------------------- encodings
 
+
 def _norm(encoding: str) -> str:
     name = codecs.lookup(encoding).name.replace("-", "_")
     return "gb18030" if name in _GB_FAMILY else name
@@ -76,9 +84,11 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def _bad_byte(path: Path | str, data: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
-    shown = data[exc.start:exc.start + 4].hex(" ")
-    return (f"{path}: byte offset {exc.start} (line {_line_of(data, exc.start)}) "
-            f"is not valid {encoding} (bytes {shown})")
+    shown = data[exc.start : exc.start + 4].hex(" ")
+    return (
+        f"{path}: byte offset {exc.start} (line {_line_of(data, exc.start)}) "
+        f"is not valid {encoding} (bytes {shown})"
+    )
 
 
 def _first_utf8_error(path: Path) -> int | None:
@@ -150,20 +160,24 @@ def detect_encoding(path: str | Path) -> str:
         fh.seek(max(0, offset - _SAMPLE // 2))
         sample = fh.read(_SAMPLE)
     if offset > _SAMPLE // 2 and b"\n" in sample:
-        sample = sample[sample.index(b"\n") + 1:]
+        sample = sample[sample.index(b"\n") + 1 :]
     if len(sample) == _SAMPLE and b"\n" in sample:
-        sample = sample[:sample.rindex(b"\n") + 1]
+        sample = sample[: sample.rindex(b"\n") + 1]
     around = _window(p, offset)
-    hint = ("fix the bytes, re-save the file as UTF-8, or pass an encoding "
-            "(--encoding gb18030, or --encoding utf-8:replace to replace and count bad bytes)")
+    hint = (
+        "fix the bytes, re-save the file as UTF-8, or pass an encoding "
+        "(--encoding gb18030, or --encoding utf-8:replace to replace and count bad bytes)"
+    )
     as_utf8 = sample.decode("utf-8", errors="replace")
     bad_seqs = as_utf8.count("\ufffd")
     good = sum(1 for ch in as_utf8 if ord(ch) > 127) - bad_seqs
     # GBK read as UTF-8 fails on most of its characters; a UTF-8 file with a stray bad
     # byte decodes almost everywhere: that file is UTF-8 and the byte is an error
     if good >= 4 * bad_seqs:
-        raise InputError(f"{p}: byte offset {offset} is not valid UTF-8 (bytes around it: "
-                         f"{around.hex(' ')}), although the text around it is UTF-8; {hint}")
+        raise InputError(
+            f"{p}: byte offset {offset} is not valid UTF-8 (bytes around it: "
+            f"{around.hex(' ')}), although the text around it is UTF-8; {hint}"
+        )
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -173,8 +187,10 @@ def detect_encoding(path: str | Path) -> str:
         # back as iso8859_5); text that decodes strictly as GB18030 into Chinese is GB18030
         guess = "gb18030"
     if guess is None or guess not in _DETECTABLE:
-        raise InputError(f"{p}: byte offset {offset} is not valid UTF-8 and the encoding could "
-                         f"not be recognised (guess: {guess or 'none'}); {hint}")
+        raise InputError(
+            f"{p}: byte offset {offset} is not valid UTF-8 and the encoding could "
+            f"not be recognised (guess: {guess or 'none'}); {hint}"
+        )
     return guess
 
 
@@ -183,16 +199,22 @@ def _decode(path: Path, data: bytes, encoding: str, errors: str) -> str:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise InputError(_bad_byte(path, data, exc, encoding) +
-                             "; pass the right encoding (--encoding), or NAME:replace to "
-                             "replace and count bad bytes") from None
+            raise InputError(
+                _bad_byte(path, data, exc, encoding)
+                + "; pass the right encoding (--encoding), or NAME:replace to "
+                "replace and count bad bytes"
+            ) from None
     _LOSSY.state = [0, None]
     text = data.decode(encoding, errors=_COUNTING)
     count = _LOSSY.state
     if count[0]:
-        warnings.warn(LossyDecodingWarning(
-            f"{path}: {count[0]:,} undecodable byte sequence(s) in {encoding} replaced by U+FFFD "
-            f"(first at byte offset {count[1]}, line {_line_of(data, count[1])})"), stacklevel=3)
+        warnings.warn(
+            LossyDecodingWarning(
+                f"{path}: {count[0]:,} undecodable byte sequence(s) in {encoding} replaced by U+FFFD "
+                f"(first at byte offset {count[1]}, line {_line_of(data, count[1])})"
+            ),
+            stacklevel=3,
+        )
     return text
 
 
@@ -227,8 +249,8 @@ def _parse_encoding(encoding: str | None, errors: str) -> tuple[str | None, str]
 
 # --------------------------------------------------------------------------- reading
 
-def read_text(path: str | Path, *, what: str = "file",
-              error: type[CasemixError] = InputError) -> str:
+
+def read_text(path: str | Path, *, what: str = "file", error: type[CasemixError] = InputError) -> str:
     """The text of a UTF-8 config file (TOML, scheme CSV), a BOM accepted and removed.
 
     Parameters
@@ -257,8 +279,10 @@ def read_text(path: str | Path, *, what: str = "file",
     except UnicodeDecodeError as exc:
         start = exc.start + (len(_BOM) if data.startswith(_BOM) else 0)
         line = _line_of(data, start)
-        msg = (f"not UTF-8: byte 0x{data[start]:02x} at offset {start} (bytes "
-               f"{data[start:start + 4].hex(' ')}); a {what} must be UTF-8: re-save it as UTF-8")
+        msg = (
+            f"not UTF-8: byte 0x{data[start]:02x} at offset {start} (bytes "
+            f"{data[start : start + 4].hex(' ')}); a {what} must be UTF-8: re-save it as UTF-8"
+        )
         from casemix.errors import SchemeError
 
         if issubclass(error, SchemeError):
@@ -268,13 +292,15 @@ def read_text(path: str | Path, *, what: str = "file",
 
 def _csv_frame(source: Path | bytes, name: Path, separator: str, infer_schema: bool) -> pl.DataFrame:
     try:
-        df = pl.read_csv(source, separator=separator, infer_schema=infer_schema,
-                         encoding="utf8", raise_if_empty=True)
+        df = pl.read_csv(
+            source, separator=separator, infer_schema=infer_schema, encoding="utf8", raise_if_empty=True
+        )
     except pl.exceptions.NoDataError:
         raise InputError(f"{name}: file is empty (no header line)") from None
     except (pl.exceptions.ComputeError, pl.exceptions.ShapeError) as exc:
-        raise InputError(f"{name}: cannot be read as CSV: "
-                         f"{_csv_fault(source, separator) or _first_line(exc)}") from None
+        raise InputError(
+            f"{name}: cannot be read as CSV: {_csv_fault(source, separator) or _first_line(exc)}"
+        ) from None
     if any("_duplicated_" in c for c in df.columns):
         check_unique_columns(_csv_header(source, separator), f"{name}, line 1")
     return df
@@ -301,8 +327,10 @@ def _csv_fault(source: Path | bytes, separator: str) -> str | None:
         start = reader.line_num + 1
         for row in reader:
             if row and len(row) != len(header):
-                return (f"line {start} has {len(row)} fields where the header has "
-                        f"{len(header)} (quote values that contain '{separator}')")
+                return (
+                    f"line {start} has {len(row)} fields where the header has "
+                    f"{len(header)} (quote values that contain '{separator}')"
+                )
             start = reader.line_num + 1
     except csv.Error as exc:
         if "end of data" in str(exc):
@@ -314,7 +342,7 @@ def _csv_fault(source: Path | bytes, separator: str) -> str | None:
 def _csv_header(source: Path | bytes, separator: str) -> list[str]:
     import csv
 
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()[:1 << 20]
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()[: 1 << 20]
     text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
     return next(csv.reader(_io.StringIO(text, newline=""), delimiter=separator), [])
 
@@ -323,13 +351,21 @@ def _check_names(columns: list[str], name: Path) -> None:
     # polars renames a repeated header to NAME_duplicated_0: that is the user's file, say so
     dups = [c for c in columns if "_duplicated_" in c]
     if dups:
-        raise InputError(f"{name}: repeated column name(s) in the header "
-                         f"({', '.join(d.split('_duplicated_')[0] for d in dups)}); "
-                         "every column needs its own name")
+        raise InputError(
+            f"{name}: repeated column name(s) in the header "
+            f"({', '.join(d.split('_duplicated_')[0] for d in dups)}); "
+            "every column needs its own name"
+        )
 
 
-def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
-               errors: str = "strict", infer_schema: bool = False) -> pl.DataFrame:
+def read_table(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    errors: str = "strict",
+    infer_schema: bool = False,
+) -> pl.DataFrame:
     """Read a table file into polars: CSV/TSV, Excel or Parquet, chosen by suffix.
 
     Parameters
@@ -371,8 +407,10 @@ def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | in
     if p.is_dir():
         files = sorted(p.glob("*.parquet"))
         if not files:
-            raise InputError(f"{p}: folder holds no .parquet files; give a Parquet, CSV or "
-                             "Excel file, or a folder of Parquet files")
+            raise InputError(
+                f"{p}: folder holds no .parquet files; give a Parquet, CSV or "
+                "Excel file, or a folder of Parquet files"
+            )
         return _parquet(str(p / "*.parquet"), p)
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty (0 bytes); a header line is needed")
@@ -389,22 +427,24 @@ def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | in
             if encoding not in (None, "", "auto"):  # forced: still never silent
                 bad = _first_utf8_error(p)
                 if bad is not None:
-                    raise InputError(f"{p}: byte offset {bad} is not valid UTF-8; pass the "
-                                     "right encoding (--encoding), or utf-8:replace")
+                    raise InputError(
+                        f"{p}: byte offset {bad} is not valid UTF-8; pass the "
+                        "right encoding (--encoding), or utf-8:replace"
+                    )
             # polars drops a leading UTF-8 BOM itself and reads the file without a copy
             return _csv_frame(p, p, sep, infer_schema)
         text = _decode(p, p.read_bytes(), enc, errs)
         return _csv_frame(text.lstrip("\ufeff").encode("utf-8"), p, sep, infer_schema)
-    raise InputError(f"{p}: unknown file type {suffix or '(no suffix)'!r}; "
-                     "use .csv, .tsv, .xlsx or .parquet")
+    raise InputError(f"{p}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv, .xlsx or .parquet")
 
 
 def _parquet(source: str | Path, name: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(source)
     except (pl.exceptions.ComputeError, OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(f"{name}: cannot be read as Parquet ({_first_line(exc)}); "
-                         "was it written completely?") from None
+        raise InputError(
+            f"{name}: cannot be read as Parquet ({_first_line(exc)}); was it written completely?"
+        ) from None
 
 
 def _excel(p: Path, sheet: str | int | None, infer_schema: bool) -> pl.DataFrame:
@@ -419,8 +459,10 @@ def _excel(p: Path, sheet: str | int | None, infer_schema: bool) -> pl.DataFrame
     if isinstance(target, str) and target not in names:
         raise InputError(f"{p}: no sheet named {target!r}; sheets: {', '.join(names)}")
     if isinstance(target, int) and not 0 <= target < len(names):
-        raise InputError(f"{p}: sheet index {target} out of range; the workbook has "
-                         f"{len(names)} sheet(s): {', '.join(names)}")
+        raise InputError(
+            f"{p}: sheet index {target} out of range; the workbook has "
+            f"{len(names)} sheet(s): {', '.join(names)}"
+        )
     try:
         loaded = reader.load_sheet(target, dtypes=None if infer_schema else "string")
         df = loaded.to_polars()
@@ -432,8 +474,8 @@ def _excel(p: Path, sheet: str | int | None, infer_schema: bool) -> pl.DataFrame
 
 # --------------------------------------------------------------------------- writing
 
-def check_output(path: str | Path, *, force: bool = False,
-                 inputs: Iterable[str | Path | None] = ()) -> Path:
+
+def check_output(path: str | Path, *, force: bool = False, inputs: Iterable[str | Path | None] = ()) -> Path:
     """Refuse an output that is an input or that exists without ``force``.
 
     Returns the path.  Comparison is by resolved path, so ``./a.csv`` and
@@ -451,16 +493,19 @@ def check_output(path: str | Path, *, force: bool = False,
             continue
         src = Path(i).resolve()
         if src == target:
-            raise InputError(f"{p}: the output is the input file; writing it would destroy "
-                             "the input. Choose another output path")
+            raise InputError(
+                f"{p}: the output is the input file; writing it would destroy "
+                "the input. Choose another output path"
+            )
     if p.exists() and not force:
         raise InputError(f"{p} exists; pass --force (force=True) to overwrite it")
     return p
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, *, force: bool = False,
-                inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, *, force: bool = False, inputs: Iterable[str | Path | None] = ()
+) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces it when the block succeeds.
 
     For writers that want a path (a streaming Parquet writer): on any
@@ -498,8 +543,7 @@ def _yuan(df: pl.DataFrame) -> pl.DataFrame:
             yuan = c[:-4] + "_yuan"
             out.append(pl.col(c))
             if yuan not in df.columns:
-                out.append((pl.col(c).cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(38, 2))
-                           .alias(yuan))
+                out.append((pl.col(c).cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(38, 2)).alias(yuan))
         elif t.is_float():
             # 12 significant digits: float noise (28487.150000000005) goes, information stays
             out.append(pl.col(c).round_sig_figs(12))
@@ -508,9 +552,15 @@ def _yuan(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(out)
 
 
-def write_table(df: pl.DataFrame, path: str | Path, *, bom: bool | None = None,
-                human: bool = False, force: bool = False,
-                inputs: Iterable[str | Path | None] = ()) -> Path:
+def write_table(
+    df: pl.DataFrame,
+    path: str | Path,
+    *,
+    bom: bool | None = None,
+    human: bool = False,
+    force: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+) -> Path:
     """Write ``df`` atomically as Parquet, CSV/TSV or ``.xlsx``, chosen by suffix.
 
     Parameters
@@ -549,14 +599,17 @@ def write_table(df: pl.DataFrame, path: str | Path, *, bom: bool | None = None,
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in WRITABLE:
-        raise InputError(f"{p}: output must end in .parquet, .csv, .tsv or .xlsx, got "
-                         f"{suffix or 'no suffix'!r}")
+        raise InputError(
+            f"{p}: output must end in .parquet, .csv, .tsv or .xlsx, got {suffix or 'no suffix'!r}"
+        )
     frame = to_polars(df)
     if human:
         frame = _yuan(frame)
     if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:
-        raise InputError(f"{p}: {frame.height:,} rows do not fit an Excel sheet "
-                         f"({EXCEL_MAX_ROWS - 1:,} at most); write .parquet or .csv")
+        raise InputError(
+            f"{p}: {frame.height:,} rows do not fit an Excel sheet "
+            f"({EXCEL_MAX_ROWS - 1:,} at most); write .parquet or .csv"
+        )
     with atomic_path(p, force=force, inputs=inputs) as tmp:
         if suffix in PARQUET:
             frame.write_parquet(tmp)
@@ -582,5 +635,11 @@ def _write_xlsx(frame: pl.DataFrame, tmp: Path) -> None:
         widths[c] = min(60, max(6, width + 2)) * 7  # polars takes pixels
     frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).write_excel(
         workbook=str(tmp),
-        worksheet="Sheet1", column_formats=money or None, column_widths=widths,
-        freeze_panes=(1, 0), autofilter=True, float_precision=4, include_header=True)
+        worksheet="Sheet1",
+        column_formats=money or None,
+        column_widths=widths,
+        freeze_panes=(1, 0),
+        autofilter=True,
+        float_precision=4,
+        include_header=True,
+    )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 import polars as pl
 
 from casemix._frames import FrameLike, summary_like
+from casemix.errors import InputError
 from casemix.indicators import (
     DEATH_CODE,
     _case_sets,
@@ -28,7 +29,6 @@ from casemix.indicators import (
     _regional_mean,
     _weights_table,
 )
-from casemix.errors import InputError
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES, missing_columns, pair_stays, stay_dates
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
@@ -147,8 +147,9 @@ def _params(params: MonitorParams | Mapping | None, overrides: Mapping) -> Monit
         known = {f.name for f in fields(MonitorParams)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise InputError(f"monitor params: unknown field(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise InputError(
+                f"monitor params: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         params = MonitorParams(**params)
     return replace(params, **overrides) if overrides else params
 
@@ -160,25 +161,26 @@ def describe_flags(params: MonitorParams | None = None) -> dict[str, str]:
     where = "the same hospital" if p.readmission_same_hospital else "any hospital"
     return {
         "readmission": f"stays starting 0–{n} days after the same patient's previous "
-                       f"discharge from {where} (tumour radio-/chemotherapy exempt) "
-                       "/ all stays of patients with an id",
+        f"discharge from {where} (tumour radio-/chemotherapy exempt) "
+        "/ all stays of patients with an id",
         "readmission_same_mdc": f"as readmission, previous stay in the same MDC (0–{n} days)",
         "readmission_same_adrg": f"as readmission, previous stay in the same ADRG (0–{n} days)",
         "readmission_same_drg": f"as readmission, previous stay in the same DRG (0–{n} days): "
-                                "the settlement's pairing",
+        "the settlement's pairing",
         "short_stay": f"LOS <= {p.short_stay_days:g} days with a regular discharge / cases with LOS",
         "severity_share": "grouped cases with CC or MCC / grouped cases",
         "severity_shift": "CC+MCC share in the latest period minus the share in the period "
-                          "before (percentage points)",
+        "before (percentage points)",
         "low_weight": f"cases in DRGs with RW < {p.low_weight:g} / weighted cases",
         "high_cost_outlier": f"cost > {p.high_cost_factor:g} × regional DRG mean "
-                             "(per level where set) / grouped cases with cost",
+        "(per level where set) / grouped cases with cost",
         "early_death_transfer": f"deaths or transfers with LOS <= {p.early_days:g} days "
-                                "/ cases with LOS and discharge code",
+        "/ cases with LOS and discharge code",
     }
 
 
 # --------------------------------------------------------------------------- dates
+
 
 def _stay_dates(df: pl.DataFrame) -> pl.DataFrame | None:
     """Add ``_adm`` and ``_dis`` dates; the missing one of the two is derived with LOS."""
@@ -190,6 +192,7 @@ def _stay_dates(df: pl.DataFrame) -> pl.DataFrame | None:
 
 # --------------------------------------------------------------------------- case masks
 
+
 def _readmissions(df: pl.DataFrame, p: MonitorParams, match: str | None) -> pl.Series:
     """True for the later stay of a readmission pair (``casemix.readmission.pair_stays``).
 
@@ -200,10 +203,15 @@ def _readmissions(df: pl.DataFrame, p: MonitorParams, match: str | None) -> pl.S
     false) do not pair by DRG or ADRG.
     """
     eligible = df["_grouped"] if match in ("drg", "adrg") else None
-    pairs = pair_stays(df, days=p.readmission_days, match=match, eligible=eligible,
-                       same_hospital=p.readmission_same_hospital,
-                       exempt_adrg=p.readmission_exempt_adrg,
-                       exempt_diagnoses=p.readmission_exempt_diagnoses)
+    pairs = pair_stays(
+        df,
+        days=p.readmission_days,
+        match=match,
+        eligible=eligible,
+        same_hospital=p.readmission_same_hospital,
+        exempt_adrg=p.readmission_exempt_adrg,
+        exempt_diagnoses=p.readmission_exempt_diagnoses,
+    )
     return pairs["later"]
 
 
@@ -221,8 +229,12 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
     out: list[_Flag] = []
 
     # readmissions need a patient id and stay dates
-    for name, match in (("readmission", None), ("readmission_same_mdc", "mdc"),
-                        ("readmission_same_adrg", "adrg"), ("readmission_same_drg", "drg")):
+    for name, match in (
+        ("readmission", None),
+        ("readmission_same_mdc", "mdc"),
+        ("readmission_same_adrg", "adrg"),
+        ("readmission_same_drg", "drg"),
+    ):
         missing = missing_columns(df, match=match, same_hospital=p.readmission_same_hospital)
         if missing:
             out.append(_Flag(name, None, None, f"not computed: needs {', '.join(missing)}"))
@@ -231,7 +243,9 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
         out.append(_Flag(name, den & pl.lit(_readmissions(df, p, match)), den))
 
     death = pl.col("discharge") == p.death_code if "discharge" in cols else None
-    transfer = pl.col("discharge").is_in([float(c) for c in p.transfer_codes]) if "discharge" in cols else None
+    transfer = (
+        pl.col("discharge").is_in([float(c) for c in p.transfer_codes]) if "discharge" in cols else None
+    )
     if "los" in cols:
         den = pl.col("los").is_not_null()
         regular = ~(death | transfer).fill_null(False) if death is not None else pl.lit(True)
@@ -245,8 +259,9 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
         out.append(_Flag("severity_share", num, den))
         out.append(_Flag("severity_shift", num, den))  # split by period in flags()
     else:
-        out += [_Flag(n, None, None, "not computed: needs severity")
-                for n in ("severity_share", "severity_shift")]
+        out += [
+            _Flag(n, None, None, "not computed: needs severity") for n in ("severity_share", "severity_shift")
+        ]
 
     if has_weights:
         den = g & pl.col("rw").is_not_null()
@@ -258,9 +273,11 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
         den = g & pl.col("total_cost").is_not_null()
         mean = _regional_mean("total_cost")
         if p.high_cost_factor_by_level and "hospital_level" in cols:
-            factor = (pl.col("hospital_level")
-                      .replace_strict({str(k): float(v) for k, v in p.high_cost_factor_by_level.items()},
-                                      default=p.high_cost_factor, return_dtype=pl.Float64))
+            factor = pl.col("hospital_level").replace_strict(
+                {str(k): float(v) for k, v in p.high_cost_factor_by_level.items()},
+                default=p.high_cost_factor,
+                return_dtype=pl.Float64,
+            )
         else:
             factor = pl.lit(p.high_cost_factor)
         out.append(_Flag("high_cost_outlier", den & (pl.col("total_cost") > factor * mean), den))
@@ -278,9 +295,15 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
 
 # --------------------------------------------------------------------------- public
 
-def flags(cases: FrameLike, weights: FrameLike | None = None, *,
-          params: MonitorParams | Mapping | None = None,
-          mapping: dict[str, str] | None = None, **overrides) -> FrameLike:
+
+def flags(
+    cases: FrameLike,
+    weights: FrameLike | None = None,
+    *,
+    params: MonitorParams | Mapping | None = None,
+    mapping: dict[str, str] | None = None,
+    **overrides,
+) -> FrameLike:
     """Monitoring flags per hospital: one row per (hospital, flag).
 
     Parameters
@@ -328,33 +351,54 @@ def flags(cases: FrameLike, weights: FrameLike | None = None, *,
         df = dated
     period = _period(df, p)
 
-    levels = (df.group_by("hospital_id")
-                .agg(pl.col("hospital_level").drop_nulls().first())
-                .sort("hospital_id", nulls_last=True))
+    levels = (
+        df.group_by("hospital_id")
+        .agg(pl.col("hospital_level").drop_nulls().first())
+        .sort("hospital_id", nulls_last=True)
+    )
     case_flags = _case_flags(df, p, has_w)
     # materialise the per-case masks first: window expressions (readmission order,
     # regional DRG means) must see the whole frame, not one hospital's group
-    df = df.with_columns([e for i, f in enumerate(case_flags) if f.num is not None
-                          for e in (f.num.alias(f"_num{i}"), f.den.alias(f"_den{i}"))])
+    df = df.with_columns(
+        [
+            e
+            for i, f in enumerate(case_flags)
+            if f.num is not None
+            for e in (f.num.alias(f"_num{i}"), f.den.alias(f"_den{i}"))
+        ]
+    )
     parts = []
     for order, f in enumerate(case_flags):
         if f.num is not None:
             f = _Flag(f.name, pl.col(f"_num{order}"), pl.col(f"_den{order}"))
         if f.num is None:
-            part = levels.with_columns(figure=pl.lit(None, pl.Float64),
-                                       numerator=pl.lit(0, pl.Int64),
-                                       denominator=pl.lit(0, pl.Int64),
-                                       case_ids=pl.lit([], pl.List(pl.String)),
-                                       note=pl.lit(f.note))
+            part = levels.with_columns(
+                figure=pl.lit(None, pl.Float64),
+                numerator=pl.lit(0, pl.Int64),
+                denominator=pl.lit(0, pl.Int64),
+                case_ids=pl.lit([], pl.List(pl.String)),
+                note=pl.lit(f.note),
+            )
         elif f.name == "severity_shift":
             part = _shift_rates(df, f, period, levels)
         else:
             part = _rates(df, f.num, f.den, levels)
         parts.append(part.with_columns(flag=pl.lit(f.name), _order=pl.lit(order)))
-    columns = ["hospital_id", "hospital_level", "flag", "figure", "peer_figure", "threshold",
-               "flagged", "numerator", "denominator", "n_peers", "case_ids", "note"]
-    table = pl.concat([_peer_rule(t, p).select(*columns, "_order") for t in parts],
-                      how="vertical_relaxed")
+    columns = [
+        "hospital_id",
+        "hospital_level",
+        "flag",
+        "figure",
+        "peer_figure",
+        "threshold",
+        "flagged",
+        "numerator",
+        "denominator",
+        "n_peers",
+        "case_ids",
+        "note",
+    ]
+    table = pl.concat([_peer_rule(t, p).select(*columns, "_order") for t in parts], how="vertical_relaxed")
     table = table.sort(["hospital_id", "_order"], nulls_last=True).select(columns)
     return summary_like(table, cases)
 
@@ -371,26 +415,32 @@ def _period(df: pl.DataFrame, p: MonitorParams) -> pl.Expr | None:
     return None
 
 
-def _rates(df: pl.DataFrame, num: pl.Expr, den: pl.Expr, levels: pl.DataFrame,
-           extra: pl.Expr | None = None) -> pl.DataFrame:
+def _rates(
+    df: pl.DataFrame, num: pl.Expr, den: pl.Expr, levels: pl.DataFrame, extra: pl.Expr | None = None
+) -> pl.DataFrame:
     sel = df if extra is None else df.filter(extra)
-    agg = (sel.group_by("hospital_id")
-              .agg(numerator=num.sum().cast(pl.Int64), denominator=den.sum().cast(pl.Int64),
-                   case_ids=pl.col("case_id").filter(num).sort()))
+    agg = sel.group_by("hospital_id").agg(
+        numerator=num.sum().cast(pl.Int64),
+        denominator=den.sum().cast(pl.Int64),
+        case_ids=pl.col("case_id").filter(num).sort(),
+    )
     out = levels.join(agg, on="hospital_id", how="left", maintain_order="left", nulls_equal=True)
     return out.with_columns(
         pl.col("numerator", "denominator").fill_null(0),
         pl.col("case_ids").fill_null(pl.lit([], pl.List(pl.String))),
         note=pl.lit(""),
-    ).with_columns(figure=pl.when(pl.col("denominator") > 0)
-                   .then(pl.col("numerator") / pl.col("denominator")))
+    ).with_columns(
+        figure=pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
+    )
 
 
-def _shift_rates(df: pl.DataFrame, f: _Flag, period: pl.Expr | None,
-                 levels: pl.DataFrame) -> pl.DataFrame:
-    empty = levels.with_columns(figure=pl.lit(None, pl.Float64), numerator=pl.lit(0, pl.Int64),
-                                denominator=pl.lit(0, pl.Int64),
-                                case_ids=pl.lit([], pl.List(pl.String)))
+def _shift_rates(df: pl.DataFrame, f: _Flag, period: pl.Expr | None, levels: pl.DataFrame) -> pl.DataFrame:
+    empty = levels.with_columns(
+        figure=pl.lit(None, pl.Float64),
+        numerator=pl.lit(0, pl.Int64),
+        denominator=pl.lit(0, pl.Int64),
+        case_ids=pl.lit([], pl.List(pl.String)),
+    )
     if period is None:
         return empty.with_columns(note=pl.lit("not computed: needs a period (year or discharge_date)"))
     df = df.with_columns(_period=period)
@@ -402,7 +452,8 @@ def _shift_rates(df: pl.DataFrame, f: _Flag, period: pl.Expr | None,
     before = _rates(df, f.num, f.den, levels, pl.col("_period") == prev)
     return now.with_columns(
         figure=now["figure"] - before["figure"],
-        _prev_num=before["numerator"], _prev_den=before["denominator"],
+        _prev_num=before["numerator"],
+        _prev_den=before["denominator"],
         note=pl.lit(f"{cur} vs {prev}"),
     )
 
@@ -412,8 +463,10 @@ def _peer_rule(t: pl.DataFrame, p: MonitorParams) -> pl.DataFrame:
     lvl = "hospital_level"
     have = pl.col("figure").is_not_null()
     if "_prev_num" in t.columns:  # severity shift: the pooled change of the peers
-        pooled = (pl.col("numerator").sum() / pl.col("denominator").sum()
-                  - pl.col("_prev_num").sum() / pl.col("_prev_den").sum())
+        pooled = (
+            pl.col("numerator").sum() / pl.col("denominator").sum()
+            - pl.col("_prev_num").sum() / pl.col("_prev_den").sum()
+        )
         peer = pooled.over(lvl)
         t = t.with_columns(peer_figure=peer).drop("_prev_num", "_prev_den")
     else:
@@ -423,10 +476,15 @@ def _peer_rule(t: pl.DataFrame, p: MonitorParams) -> pl.DataFrame:
         threshold=pl.col("figure").filter(have).quantile(p.percentile, "linear").over(lvl),
         n_peers=have.sum().over(lvl).cast(pl.Int64),
     )
-    flagged = (have & (pl.col("figure") >= pl.col("threshold"))
-               & (pl.col("numerator") >= p.min_count) & (pl.col("n_peers") >= p.min_peers))
-    return t.with_columns(flagged=flagged.fill_null(False),
-                          peer_figure=pl.col("peer_figure").cast(pl.Float64),
-                          threshold=pl.col("threshold").cast(pl.Float64),
-                          figure=pl.col("figure").cast(pl.Float64))
-
+    flagged = (
+        have
+        & (pl.col("figure") >= pl.col("threshold"))
+        & (pl.col("numerator") >= p.min_count)
+        & (pl.col("n_peers") >= p.min_peers)
+    )
+    return t.with_columns(
+        flagged=flagged.fill_null(False),
+        peer_figure=pl.col("peer_figure").cast(pl.Float64),
+        threshold=pl.col("threshold").cast(pl.Float64),
+        figure=pl.col("figure").cast(pl.Float64),
+    )

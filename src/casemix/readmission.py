@@ -39,8 +39,15 @@ import polars as pl
 
 from casemix.errors import InputError
 
-__all__ = ["EXEMPT_ADRG", "EXEMPT_DIAGNOSES", "MATCHES", "as_date", "flag_readmissions",
-           "pair_stays", "stay_dates"]
+__all__ = [
+    "EXEMPT_ADRG",
+    "EXEMPT_DIAGNOSES",
+    "MATCHES",
+    "as_date",
+    "flag_readmissions",
+    "pair_stays",
+    "stay_dates",
+]
 
 #: CHS-DRG 1.1 ADRGs of tumour radiotherapy / chemotherapy (exempt by default).
 EXEMPT_ADRG: tuple[str, ...] = ("RB1", "RB2", "RC1", "RE1")
@@ -59,8 +66,7 @@ def as_date(frame: pl.DataFrame, name: str) -> pl.Expr:
         return pl.col(name).dt.date()
     if dtype == pl.String:
         return pl.col(name).str.to_date(strict=False)
-    raise InputError(f"column {name} must hold dates (Date, Datetime or 'YYYY-MM-DD' text); "
-                     f"got {dtype}")
+    raise InputError(f"column {name} must hold dates (Date, Datetime or 'YYYY-MM-DD' text); got {dtype}")
 
 
 def stay_dates(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr] | None:
@@ -72,8 +78,11 @@ def stay_dates(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr] | None:
     has_adm, has_dis, has_los = "admission_date" in cols, "discharge_date" in cols, "los" in cols
     if not (has_adm or has_dis) or not (has_adm and has_dis or has_los):
         return None
-    los_days = (pl.duration(days=pl.col("los").cast(pl.Float64, strict=False).round(0)
-                            .cast(pl.Int64)) if has_los else None)
+    los_days = (
+        pl.duration(days=pl.col("los").cast(pl.Float64, strict=False).round(0).cast(pl.Int64))
+        if has_los
+        else None
+    )
     adm = as_date(frame, "admission_date") if has_adm else as_date(frame, "discharge_date") - los_days
     dis = as_date(frame, "discharge_date") if has_dis else adm + los_days
     return adm, dis
@@ -85,8 +94,9 @@ def _adrg(frame: pl.DataFrame, group_col: str) -> pl.Expr:
     return pl.col(group_col).cast(pl.String).str.slice(0, 3)
 
 
-def missing_columns(frame: pl.DataFrame, *, match: str | None = "drg", same_hospital: bool = False,
-                    group_col: str = "drg") -> list[str]:
+def missing_columns(
+    frame: pl.DataFrame, *, match: str | None = "drg", same_hospital: bool = False, group_col: str = "drg"
+) -> list[str]:
     """What ``pair_stays`` would need and the frame lacks (empty when it can pair)."""
     need = ["patient_id"]
     if same_hospital:
@@ -101,11 +111,17 @@ def missing_columns(frame: pl.DataFrame, *, match: str | None = "drg", same_hosp
     return out
 
 
-def pair_stays(frame: pl.DataFrame, *, days: int, match: str | None = "drg",
-               same_hospital: bool = False, group_col: str = "drg",
-               eligible: pl.Series | np.ndarray | None = None,
-               exempt_adrg: Sequence[str] = EXEMPT_ADRG,
-               exempt_diagnoses: Sequence[str] = EXEMPT_DIAGNOSES) -> pl.DataFrame:
+def pair_stays(
+    frame: pl.DataFrame,
+    *,
+    days: int,
+    match: str | None = "drg",
+    same_hospital: bool = False,
+    group_col: str = "drg",
+    eligible: pl.Series | np.ndarray | None = None,
+    exempt_adrg: Sequence[str] = EXEMPT_ADRG,
+    exempt_diagnoses: Sequence[str] = EXEMPT_DIAGNOSES,
+) -> pl.DataFrame:
     """Mark the two stays of every readmission pair.
 
     Parameters
@@ -151,17 +167,26 @@ def pair_stays(frame: pl.DataFrame, *, days: int, match: str | None = "drg",
         raise InputError(f"readmission pairing needs column(s) {', '.join(missing)}")
     n = frame.height
     adm, dis = stay_dates(frame)  # type: ignore[misc]
-    exempt = _adrg(frame, group_col).is_in([str(c) for c in exempt_adrg]).fill_null(False) \
-        if (group_col in frame.columns or "adrg" in frame.columns) else pl.lit(False)
+    exempt = (
+        _adrg(frame, group_col).is_in([str(c) for c in exempt_adrg]).fill_null(False)
+        if (group_col in frame.columns or "adrg" in frame.columns)
+        else pl.lit(False)
+    )
     if "pdx" in frame.columns and exempt_diagnoses:
         pdx = pl.col("pdx").cast(pl.String).str.strip_chars().str.to_uppercase()
         for prefix in exempt_diagnoses:
             exempt = exempt | pdx.str.starts_with(str(prefix).strip().upper()).fill_null(False)
-    key = {"drg": pl.col(group_col).cast(pl.String) if match == "drg" else None,
-           "adrg": _adrg(frame, group_col) if match == "adrg" else None,
-           "mdc": pl.col("mdc").cast(pl.String) if match == "mdc" else None}.get(match)
-    cols = [pl.col("patient_id").cast(pl.String).alias("_pid"), adm.alias("_adm"),
-            dis.alias("_dis"), exempt.alias("_exempt")]
+    key = {
+        "drg": pl.col(group_col).cast(pl.String) if match == "drg" else None,
+        "adrg": _adrg(frame, group_col) if match == "adrg" else None,
+        "mdc": pl.col("mdc").cast(pl.String) if match == "mdc" else None,
+    }.get(match)
+    cols = [
+        pl.col("patient_id").cast(pl.String).alias("_pid"),
+        adm.alias("_adm"),
+        dis.alias("_dis"),
+        exempt.alias("_exempt"),
+    ]
     part = ["_pid"]
     if same_hospital:
         cols.append(pl.col("hospital_id").cast(pl.String).alias("_hosp"))
@@ -169,14 +194,18 @@ def pair_stays(frame: pl.DataFrame, *, days: int, match: str | None = "drg",
     if key is not None:
         cols.append(key.alias("_key"))
         part.append("_key")
-    ok = (pl.Series(eligible, dtype=pl.Boolean) if eligible is not None
-          else pl.repeat(True, n, dtype=pl.Boolean, eager=True))
+    ok = (
+        pl.Series(eligible, dtype=pl.Boolean)
+        if eligible is not None
+        else pl.repeat(True, n, dtype=pl.Boolean, eager=True)
+    )
     r = frame.select(cols).with_columns(ok.alias("_ok"), pl.int_range(n).alias("_row"))
     present = [pl.col(c).is_not_null() for c in part + ["_adm", "_dis"]]
     if key is not None:
         present.append(pl.col("_key").str.strip_chars() != "")
-    r = (r.filter(pl.col("_ok") & ~pl.col("_exempt") & pl.all_horizontal(present))
-          .sort([*part, "_adm", "_dis", "_row"]))
+    r = r.filter(pl.col("_ok") & ~pl.col("_exempt") & pl.all_horizontal(present)).sort(
+        [*part, "_adm", "_dis", "_row"]
+    )
     gap = (pl.col("_adm").shift(-1).over(part) - pl.col("_dis")).dt.total_days()
     r = r.with_columns(gap.is_between(0, days).fill_null(False).alias("_earlier"))
     r = r.with_columns(pl.col("_earlier").shift(1).over(part).fill_null(False).alias("_later"))
@@ -188,8 +217,9 @@ def pair_stays(frame: pl.DataFrame, *, days: int, match: str | None = "drg",
     return pl.DataFrame({"earlier": earlier, "later": later})
 
 
-def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, group_col: str,
-                      rule) -> tuple[pl.Series, str | None]:
+def flag_readmissions(
+    frame: pl.DataFrame, eligible: pl.Series, group_col: str, rule
+) -> tuple[pl.Series, str | None]:
     """Settlement: the stays the readmission penalty applies to.
 
     Parameters
@@ -220,7 +250,13 @@ def flag_readmissions(frame: pl.DataFrame, eligible: pl.Series, group_col: str,
     missing = missing_columns(frame, **options)
     if missing:
         return none, f"readmission rule skipped: no column {', '.join(missing)}"
-    pairs = pair_stays(frame, days=rule.days, eligible=eligible, exempt_adrg=rule.exempt_adrg,
-                       exempt_diagnoses=rule.exempt_diagnoses, **options)
+    pairs = pair_stays(
+        frame,
+        days=rule.days,
+        eligible=eligible,
+        exempt_adrg=rule.exempt_adrg,
+        exempt_diagnoses=rule.exempt_diagnoses,
+        **options,
+    )
     side = "later" if rule.apply_to == "later" else "earlier"
     return pairs[side].alias("readmission"), None

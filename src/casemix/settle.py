@@ -36,20 +36,44 @@ from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_
 from casemix._points import Work, prepare
 from casemix.budget import Corridors, Policy, shipped_policy
 from casemix.cases import canonical
-from casemix.payment.monthly import annual_clearing, monthly_presettlement
 from casemix.errors import InputError, PolicyError
 from casemix.io import write_table
 from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_terms
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index
 from casemix.payment.money import Money, settle_money
+from casemix.payment.monthly import annual_clearing, monthly_presettlement
 from casemix.weights import Weights, compute_weights
 
-__all__ = ["RULES", "CaseHooks", "CasePoints", "Paid", "Settlement", "base_volume_table",
-           "base_volumes", "case_points",
-           "compare", "pay_cases", "region_table", "run_demo_settlement", "settle"]
+__all__ = [
+    "RULES",
+    "CaseHooks",
+    "CasePoints",
+    "Paid",
+    "Settlement",
+    "base_volume_table",
+    "base_volumes",
+    "case_points",
+    "compare",
+    "pay_cases",
+    "region_table",
+    "run_demo_settlement",
+    "settle",
+]
 
-CASE_COLUMNS = ("rw", "base_points", "ref_cost", "coefficient", "rule", "readmission",
-                "adjusted_points", "pool", "settled_fen", "patient_fen", "payment_fen", "left_out")
+CASE_COLUMNS = (
+    "rw",
+    "base_points",
+    "ref_cost",
+    "coefficient",
+    "rule",
+    "readmission",
+    "adjusted_points",
+    "pool",
+    "settled_fen",
+    "patient_fen",
+    "payment_fen",
+    "left_out",
+)
 
 
 @dataclass(frozen=True)
@@ -133,13 +157,26 @@ class Settlement:
         h = to_polars(self.hospitals)
         yuan = {"payment_fen": "payment", "cost_fen": "cost", "surplus_fen": "surplus"}
         return h.select(
-            "hospital_id", "level", "cases", pl.col("cmi").round(4), pl.col("points").round(2),
+            "hospital_id",
+            "level",
+            "cases",
+            pl.col("cmi").round(4),
+            pl.col("points").round(2),
             *[(pl.col(c) / FEN_PER_YUAN).alias(n) for c, n in yuan.items()],
-            pl.when(pl.col("cost_fen") > 0).then(pl.col("surplus_fen") / pl.col("cost_fen"))
-            .alias("surplus_share"))
+            pl.when(pl.col("cost_fen") > 0)
+            .then(pl.col("surplus_fen") / pl.col("cost_fen"))
+            .alias("surplus_share"),
+        )
 
-    def write(self, folder: str | Path, *, fmt: str = "csv", force: bool = False,
-              bom: bool | None = None, inputs: Sequence[str | Path | None] = ()) -> dict[str, Path]:
+    def write(
+        self,
+        folder: str | Path,
+        *,
+        fmt: str = "csv",
+        force: bool = False,
+        bom: bool | None = None,
+        inputs: Sequence[str | Path | None] = (),
+    ) -> dict[str, Path]:
         """Write ``cases``, ``hospitals``, ``region`` and the pool tables to ``folder``.
 
         Formats ``csv``, ``parquet``, ``xlsx``.
@@ -155,21 +192,29 @@ class Settlement:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for name in ("cases", "hospitals", "region", "pool_hospitals", "pool_region", "monthly",
-                     "annual"):
+        for name in ("cases", "hospitals", "region", "pool_hospitals", "pool_region", "monthly", "annual"):
             if getattr(self, name) is None:
                 continue
             frame = to_polars(getattr(self, name))
             path = out / f"{name}.{fmt}"
-            paths[name] = write_table(frame, path, force=force, bom=bom, inputs=inputs,
-                                      human=name != "cases" and fmt != "parquet")
+            paths[name] = write_table(
+                frame, path, force=force, bom=bom, inputs=inputs, human=name != "cases" and fmt != "parquet"
+            )
         return paths
 
 
-def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
-           points: str | None = None, group_col: str = "drg", base_volume: Any = None,
-           hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None,
-           scheme: str | None = None) -> Settlement:
+def settle(
+    cases: FrameLike,
+    policy: Policy,
+    *,
+    weights: Weights | FrameLike | None = None,
+    points: str | None = None,
+    group_col: str = "drg",
+    base_volume: Any = None,
+    hooks: CaseHooks | None = None,
+    mapping: dict[str, str] | None = None,
+    scheme: str | None = None,
+) -> Settlement:
     """Settle grouped cases under ``policy``.
 
     Parameters
@@ -225,19 +270,32 @@ def settle(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | N
     PolicyError
         At-cost payments exceed the budget, or no case earns points.
     """
-    cp = case_points(cases, policy, weights=weights, points=points, group_col=group_col,
-                     hooks=hooks, mapping=mapping, scheme=scheme)
+    cp = case_points(
+        cases,
+        policy,
+        weights=weights,
+        points=points,
+        group_col=group_col,
+        hooks=hooks,
+        mapping=mapping,
+        scheme=scheme,
+    )
     paid = pay_cases(cp, policy, base_volume=base_volume)
     region = region_table(policy, paid.hospitals, paid.pool_region)
     monthly = annual = None
     if policy.monthly.enabled:
         monthly, annual = _monthly(cp, paid, policy)
-    return Settlement(cases=like(paid.cases, cases), hospitals=summary_like(paid.hospitals, cases),
-                      region=summary_like(region, cases), policy=policy, notes=cp.notes,
-                      pool_hospitals=summary_like(paid.pool_hospitals, cases),
-                      pool_region=summary_like(paid.pool_region, cases),
-                      monthly=None if monthly is None else summary_like(monthly, cases),
-                      annual=None if annual is None else summary_like(annual, cases))
+    return Settlement(
+        cases=like(paid.cases, cases),
+        hospitals=summary_like(paid.hospitals, cases),
+        region=summary_like(region, cases),
+        policy=policy,
+        notes=cp.notes,
+        pool_hospitals=summary_like(paid.pool_hospitals, cases),
+        pool_region=summary_like(paid.pool_region, cases),
+        monthly=None if monthly is None else summary_like(monthly, cases),
+        annual=None if annual is None else summary_like(annual, cases),
+    )
 
 
 def _monthly(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -252,13 +310,14 @@ def _monthly(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, 
         pv = np.full(cp.cases.height, cfg.point_value)
     else:
         pr = paid.pool_region
-        by_pool = {row["pool"]: (row["pv_base"] if row["pv_base"] is not None else row["pv_final"])
-                   for row in pr.iter_rows(named=True)}
+        by_pool = {
+            row["pool"]: (row["pv_base"] if row["pv_base"] is not None else row["pv_final"])
+            for row in pr.iter_rows(named=True)
+        }
         names = [t.name for t in pool_terms(policy)]
         pv = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64)[cp.pool]
     points = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
-    frame = cp.cases.with_columns(pl.Series("hospital_id", cp.hospitals, pl.String)
-                                  .gather(cp.hosp))
+    frame = cp.cases.with_columns(pl.Series("hospital_id", cp.hospitals, pl.String).gather(cp.hosp))
     monthly = monthly_presettlement(frame, points, pv, cfg, patient_share_fen=cp.patient_fen)
     settled = paid.hospitals.select("hospital_id", pl.col("final_fund_fen").alias("settled_fen"))
     return monthly, annual_clearing(settled, monthly, cfg)
@@ -274,32 +333,53 @@ class CasePoints:
     hospital.
     """
 
-    cases: pl.DataFrame       # the rows settled (not left out), canonical columns, input order
-    rules: pl.DataFrame       # rw, base_points, ref_cost, coefficient, rule, readmission, pay, adjusted_points …
-    hosp: np.ndarray          # hospital code per case
-    hospitals: list[str]      # hospital_id per code, sorted
+    cases: pl.DataFrame  # the rows settled (not left out), canonical columns, input order
+    rules: pl.DataFrame  # rw, base_points, ref_cost, coefficient, rule, readmission, pay, adjusted_points …
+    hosp: np.ndarray  # hospital code per case
+    hospitals: list[str]  # hospital_id per code, sorted
     levels: list[str | None]  # level per hospital code
-    pool: np.ndarray          # pool index per case (into pool_terms(policy))
+    pool: np.ndarray  # pool index per case (into pool_terms(policy))
     cost_fen: np.ndarray
-    at_cost_fen: np.ndarray   # settled at cost (special, ungroupable)
-    outside_fen: np.ndarray   # settled outside the points: at cost + hooks.paid_outside_yuan
+    at_cost_fen: np.ndarray  # settled at cost (special, ungroupable)
+    outside_fen: np.ndarray  # settled outside the points: at cost + hooks.paid_outside_yuan
     patient_fen: np.ndarray
     fund_cost_fen: np.ndarray | None
     notes: tuple[str, ...]
-    restore: Any = None       # puts left-out rows back (casemix.cases.Canonical.restore)
+    restore: Any = None  # puts left-out rows back (casemix.cases.Canonical.restore)
 
 
 #: optional columns settlement reads (besides the required ones)
-OPTIONAL_COLUMNS = ("case_id", "adrg", "los", "discharge", "hospital_level", "patient_id",
-                    "admission_date", "discharge_date", "insurance_type",
-                    "patient_share", "deductible", "copay", "self_pay", "fund_paid",
-                    "new_tech_cost", "audit_deduction")
+OPTIONAL_COLUMNS = (
+    "case_id",
+    "adrg",
+    "los",
+    "discharge",
+    "hospital_level",
+    "patient_id",
+    "admission_date",
+    "discharge_date",
+    "insurance_type",
+    "patient_share",
+    "deductible",
+    "copay",
+    "self_pay",
+    "fund_paid",
+    "new_tech_cost",
+    "audit_deduction",
+)
 
 
-def case_points(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
-                points: str | None = None, group_col: str = "drg",
-                hooks: CaseHooks | None = None, mapping: dict[str, str] | None = None,
-                scheme: str | None = None) -> CasePoints:
+def case_points(
+    cases: FrameLike,
+    policy: Policy,
+    *,
+    weights: Weights | FrameLike | None = None,
+    points: str | None = None,
+    group_col: str = "drg",
+    hooks: CaseHooks | None = None,
+    mapping: dict[str, str] | None = None,
+    scheme: str | None = None,
+) -> CasePoints:
     """Step 0 of a settlement: each case's rule and adjusted points, and its money inputs.
 
     Parameters are those of :func:`settle`.  Raises the same errors for bad
@@ -307,27 +387,50 @@ def case_points(cases: FrameLike, policy: Policy, *, weights: Weights | FrameLik
     """
     if not isinstance(policy, Policy):
         raise PolicyError(f"policy must be a casemix.budget.Policy, got {type(policy).__name__}")
-    c = canonical(cases, mapping, need=("hospital_id", "total_cost", group_col,
-                                        *([points] if points else [])),
-                  optional=OPTIONAL_COLUMNS, step="settle")
+    c = canonical(
+        cases,
+        mapping,
+        need=("hospital_id", "total_cost", group_col, *([points] if points else [])),
+        optional=OPTIONAL_COLUMNS,
+        step="settle",
+    )
     df = c.used
-    work = prepare(df, policy, weights, points, group_col,
-                   approved_special=None if hooks is None else hooks.approved_special,
-                   outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost,
-                   scheme=_scheme(scheme, group_col))
-    w = assign_rules(work.frame, policy, short_stay_ok={"los", "discharge"} <= set(df.columns),
-                     all_case_cost=work.all_case_cost)
+    work = prepare(
+        df,
+        policy,
+        weights,
+        points,
+        group_col,
+        approved_special=None if hooks is None else hooks.approved_special,
+        outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost,
+        scheme=_scheme(scheme, group_col),
+    )
+    w = assign_rules(
+        work.frame,
+        policy,
+        short_stay_ok={"los", "discharge"} <= set(df.columns),
+        all_case_cost=work.all_case_cost,
+    )
     m = _money_inputs(df, w, work, policy, hooks)
     n_hosp = len(work.hospitals)
     first = np.full(n_hosp, -1, dtype=np.int64)
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]
-    levels = [work.levels[work.level[i]] if i >= 0 and work.level[i] >= 0 else None
-              for i in first]
-    return CasePoints(cases=df, rules=w, hosp=work.hosp, hospitals=work.hospitals.to_list(),
-                      levels=levels, pool=m["pool"], cost_fen=m["cost_fen"],
-                      at_cost_fen=m["at_cost"], outside_fen=m["outside"], patient_fen=m["patient"],
-                      fund_cost_fen=m["fund_cost"], notes=(*work.notes, *c.notes()),
-                      restore=c.restore)
+    levels = [work.levels[work.level[i]] if i >= 0 and work.level[i] >= 0 else None for i in first]
+    return CasePoints(
+        cases=df,
+        rules=w,
+        hosp=work.hosp,
+        hospitals=work.hospitals.to_list(),
+        levels=levels,
+        pool=m["pool"],
+        cost_fen=m["cost_fen"],
+        at_cost_fen=m["at_cost"],
+        outside_fen=m["outside"],
+        patient_fen=m["patient"],
+        fund_cost_fen=m["fund_cost"],
+        notes=(*work.notes, *c.notes()),
+        restore=c.restore,
+    )
 
 
 def _scheme(scheme: str | None, group_col: str) -> str:
@@ -349,8 +452,9 @@ class Paid:
     values: dict[str, PoolValues]
 
 
-def pay_cases(cp: CasePoints, policy: Policy, *, base_volume: Any = None,
-              values: Mapping[str, PoolValues] | None = None) -> Paid:
+def pay_cases(
+    cp: CasePoints, policy: Policy, *, base_volume: Any = None, values: Mapping[str, PoolValues] | None = None
+) -> Paid:
     """Steps 1–3: the money of :func:`case_points`' cases under ``policy``.
 
     ``values`` (per pool, aligned with ``cp.hospitals``) gives the region's
@@ -359,30 +463,60 @@ def pay_cases(cp: CasePoints, policy: Policy, *, base_volume: Any = None,
     terms = pool_terms(policy)
     w = cp.rules
     pts = w["adjusted_points"].to_numpy().astype(np.float64)
-    money = settle_money(policy, terms, pool=cp.pool, hosp=cp.hosp, hospitals=cp.hospitals,
-                         points=pts, outside_fen=cp.outside_fen, patient_fen=cp.patient_fen,
-                         fund_cost_fen=cp.fund_cost_fen,
-                         base_volume=base_volume_table(base_volume, policy) if values is None
-                         else None, values=values)
+    money = settle_money(
+        policy,
+        terms,
+        pool=cp.pool,
+        hosp=cp.hosp,
+        hospitals=cp.hospitals,
+        points=pts,
+        outside_fen=cp.outside_fen,
+        patient_fen=cp.patient_fen,
+        fund_cost_fen=cp.fund_cost_fen,
+        base_volume=base_volume_table(base_volume, policy) if values is None else None,
+        values=values,
+    )
     hospitals = _hospital_table(cp, policy, money, pts)
     names = [t.name for t in terms]
-    pool = (pl.Series("pool", [names[0]] * cp.cases.height, pl.String) if len(names) == 1 else
-            pl.Series("pool", np.array(names, dtype=object)[cp.pool], pl.String))
+    pool = (
+        pl.Series("pool", [names[0]] * cp.cases.height, pl.String)
+        if len(names) == 1
+        else pl.Series("pool", np.array(names, dtype=object)[cp.pool], pl.String)
+    )
     out = cp.cases.with_columns(
-        w["rw"], w["base_points"], w["ref_cost"], w["coefficient"],
-        w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)), w["readmission"], w["adjusted_points"],
-        pool, pl.Series("settled_fen", money.settled_fen, pl.Int64),
+        w["rw"],
+        w["base_points"],
+        w["ref_cost"],
+        w["coefficient"],
+        w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)),
+        w["readmission"],
+        w["adjusted_points"],
+        pool,
+        pl.Series("settled_fen", money.settled_fen, pl.Int64),
         pl.Series("patient_fen", money.patient_fen, pl.Int64),
-        pl.Series("payment_fen", money.fund_fen, pl.Int64))
+        pl.Series("payment_fen", money.fund_fen, pl.Int64),
+    )
     if cp.restore is not None:
         out = cp.restore(out, CASE_COLUMNS)
-    return Paid(cases=out, hospitals=hospitals, pool_hospitals=money.pool_hospitals,
-                pool_region=money.pool_region, values=dict(values or {}))
+    return Paid(
+        cases=out,
+        hospitals=hospitals,
+        pool_hospitals=money.pool_hospitals,
+        pool_region=money.pool_region,
+        values=dict(values or {}),
+    )
 
 
-def compare(cases: FrameLike, policy_a: Policy, policy_b: Policy, *,
-            weights: Weights | FrameLike | None = None, points: str | None = None,
-            group_col: str = "drg", mapping: dict[str, str] | None = None) -> FrameLike:
+def compare(
+    cases: FrameLike,
+    policy_a: Policy,
+    policy_b: Policy,
+    *,
+    weights: Weights | FrameLike | None = None,
+    points: str | None = None,
+    group_col: str = "drg",
+    mapping: dict[str, str] | None = None,
+) -> FrameLike:
     """Per-hospital what-if table: the same cases settled under two policies.
 
     Returns one row per hospital: ``hospital_id``, ``cases``,
@@ -391,27 +525,51 @@ def compare(cases: FrameLike, policy_a: Policy, policy_b: Policy, *,
     ``surplus_a_fen``/``surplus_b_fen``.  ``a`` is ``policy_a``.
     """
     df = to_polars(cases)
-    a = to_polars(settle(df, policy_a, weights=weights, points=points, group_col=group_col,
-                         mapping=mapping).hospitals)
-    b = to_polars(settle(df, policy_b, weights=weights, points=points, group_col=group_col,
-                         mapping=mapping).hospitals)
+    a = to_polars(
+        settle(df, policy_a, weights=weights, points=points, group_col=group_col, mapping=mapping).hospitals
+    )
+    b = to_polars(
+        settle(df, policy_b, weights=weights, points=points, group_col=group_col, mapping=mapping).hospitals
+    )
     cols = ["hospital_id", "points", "payment_fen", "surplus_fen"]
-    t = (a.select("hospital_id", "cases", *cols[1:])
-         .join(b.select(cols), on="hospital_id", how="left", suffix="_b")
-         .rename({"points": "points_a", "payment_fen": "payment_a_fen",
-                  "surplus_fen": "surplus_a_fen", "payment_fen_b": "payment_b_fen",
-                  "surplus_fen_b": "surplus_b_fen"}))
+    t = (
+        a.select("hospital_id", "cases", *cols[1:])
+        .join(b.select(cols), on="hospital_id", how="left", suffix="_b")
+        .rename(
+            {
+                "points": "points_a",
+                "payment_fen": "payment_a_fen",
+                "surplus_fen": "surplus_a_fen",
+                "payment_fen_b": "payment_b_fen",
+                "surplus_fen_b": "surplus_b_fen",
+            }
+        )
+    )
     t = t.with_columns((pl.col("payment_b_fen") - pl.col("payment_a_fen")).alias("diff_fen"))
-    t = t.with_columns(pl.when(pl.col("payment_a_fen") != 0)
-                       .then(pl.col("diff_fen") / pl.col("payment_a_fen") * 100.0)
-                       .otherwise(None).alias("diff_pct"))
-    t = t.select("hospital_id", "cases", "points_a", "points_b", "payment_a_fen",
-                 "payment_b_fen", "diff_fen", "diff_pct", "surplus_a_fen", "surplus_b_fen")
+    t = t.with_columns(
+        pl.when(pl.col("payment_a_fen") != 0)
+        .then(pl.col("diff_fen") / pl.col("payment_a_fen") * 100.0)
+        .otherwise(None)
+        .alias("diff_pct")
+    )
+    t = t.select(
+        "hospital_id",
+        "cases",
+        "points_a",
+        "points_b",
+        "payment_a_fen",
+        "payment_b_fen",
+        "diff_fen",
+        "diff_pct",
+        "surplus_a_fen",
+        "surplus_b_fen",
+    )
     return summary_like(t, cases)
 
 
-def run_demo_settlement(grouped: pl.DataFrame, policy: Policy | None = None, *,
-                        prior: pl.DataFrame | None = None) -> Settlement:
+def run_demo_settlement(
+    grouped: pl.DataFrame, policy: Policy | None = None, *, prior: pl.DataFrame | None = None
+) -> Settlement:
     """Weights from ``grouped`` itself, then its settlement: what ``casemix demo`` shows.
 
     With ``policy=None``: when the cases carry ``insurance_type``,
@@ -431,18 +589,26 @@ def run_demo_settlement(grouped: pl.DataFrame, policy: Policy | None = None, *,
     if policy is None and pooled and prior is not None:
         policy = Policy.from_toml(shipped_policy("demo_pools"))
         terms = {t.name: t for t in pool_terms(policy)}
-        fund = (df.with_columns(pl.Series("pool", _pool_of(df, policy)))
-                .group_by("pool").agg(pl.col("fund_paid").cast(pl.Float64).sum()))
+        fund = (
+            df.with_columns(pl.Series("pool", _pool_of(df, policy)))
+            .group_by("pool")
+            .agg(pl.col("fund_paid").cast(pl.Float64).sum())
+        )
         budgets = {p: Decimal(round(v * 0.98)) for p, v in fund.iter_rows()}
-        pools = {n: dataclasses.replace(p, budget=budgets.get(n, Decimal(0)))
-                 for n, p in policy.pools.items() if n in terms}
-        policy = policy.replace(pools=pools, budget=None,
-                                name="demo-pools (pool budgets = 98% of their fund cost)")
+        pools = {
+            n: dataclasses.replace(p, budget=budgets.get(n, Decimal(0)))
+            for n, p in policy.pools.items()
+            if n in terms
+        }
+        policy = policy.replace(
+            pools=pools, budget=None, name="demo-pools (pool budgets = 98% of their fund cost)"
+        )
         base_volume = base_volumes(prior, policy, weights=weights)
     elif policy is None:
         total = float(df["total_cost"].cast(pl.Float64, strict=False).fill_null(0).sum())
-        policy = Policy.demo().replace(budget=Decimal(round(total * 0.92)),
-                                       name="demo (budget = 92% of the cases' cost)")
+        policy = Policy.demo().replace(
+            budget=Decimal(round(total * 0.92)), name="demo (budget = 92% of the cases' cost)"
+        )
     return settle(df, policy, weights=weights, base_volume=base_volume)
 
 
@@ -454,9 +620,13 @@ def _pool_of(df: pl.DataFrame, policy: Policy) -> list[str]:
 
 # --- money ----------------------------------------------------------------------
 
+
 def _case_ids(df: pl.DataFrame) -> pl.Series:
-    return (df["case_id"].cast(pl.String) if "case_id" in df.columns
-            else pl.int_range(1, df.height + 1, eager=True).cast(pl.String).alias("case_id"))
+    return (
+        df["case_id"].cast(pl.String)
+        if "case_id" in df.columns
+        else pl.int_range(1, df.height + 1, eager=True).cast(pl.String).alias("case_id")
+    )
 
 
 def base_volume_table(base_volume: Any, policy: Policy) -> dict[tuple[str, str], float] | None:
@@ -471,21 +641,33 @@ def base_volume_table(base_volume: Any, policy: Policy) -> dict[tuple[str, str],
     if base_volume is None:
         return None
     if isinstance(base_volume, Mapping):
-        return {(str(h), ALL) if not isinstance(h, tuple) else (str(h[0]), str(h[1])): float(v)
-                for h, v in base_volume.items()}
+        return {
+            (str(h), ALL) if not isinstance(h, tuple) else (str(h[0]), str(h[1])): float(v)
+            for h, v in base_volume.items()
+        }
     bv = to_polars(read_path(base_volume) if isinstance(base_volume, (str, Path)) else base_volume)
     if not {"hospital_id", "points"} <= set(bv.columns):
-        raise InputError(f"base volume table needs columns hospital_id and points; has "
-                         f"{', '.join(bv.columns)}")
-    pool = (pl.col("pool") if "pool" in bv.columns else
-            pl.col("insurance_type") if "insurance_type" in bv.columns else pl.lit(ALL))
-    bv = bv.select(pl.col("hospital_id").cast(pl.String), pool.cast(pl.String).alias("pool"),
-                   pl.col("points").cast(pl.Float64, strict=False))
-    bad = bv.filter(pl.col("points").is_null() | ~pl.col("points").is_finite()
-                    | (pl.col("points") < 0))
+        raise InputError(
+            f"base volume table needs columns hospital_id and points; has {', '.join(bv.columns)}"
+        )
+    pool = (
+        pl.col("pool")
+        if "pool" in bv.columns
+        else pl.col("insurance_type")
+        if "insurance_type" in bv.columns
+        else pl.lit(ALL)
+    )
+    bv = bv.select(
+        pl.col("hospital_id").cast(pl.String),
+        pool.cast(pl.String).alias("pool"),
+        pl.col("points").cast(pl.Float64, strict=False),
+    )
+    bad = bv.filter(pl.col("points").is_null() | ~pl.col("points").is_finite() | (pl.col("points") < 0))
     if bad.height:
-        raise InputError(f"base volume of hospital {bad['hospital_id'][0]!r} is "
-                         f"{bad['points'][0]!r}; it must be points >= 0")
+        raise InputError(
+            f"base volume of hospital {bad['hospital_id'][0]!r} is "
+            f"{bad['points'][0]!r}; it must be points >= 0"
+        )
     if policy.pools:
         # insurance_type values → pool names
         to_pool = {v: name for name, t in policy.pools.items() for v in t.values}
@@ -495,35 +677,44 @@ def base_volume_table(base_volume: Any, policy: Policy) -> dict[tuple[str, str],
     return {(h, p): v for h, p, v in agg.iter_rows()}
 
 
-def base_volumes(prior: FrameLike, policy: Policy, *, weights: Weights | FrameLike | None = None,
-                 points: str | None = None, group_col: str = "drg") -> pl.DataFrame:
+def base_volumes(
+    prior: FrameLike,
+    policy: Policy,
+    *,
+    weights: Weights | FrameLike | None = None,
+    points: str | None = None,
+    group_col: str = "drg",
+) -> pl.DataFrame:
     """Each hospital's base volume from a prior year's cases: its points under ``policy``.
 
     The prior-year frame is settled with the elastic point value off (the
     points do not depend on it); the result (``hospital_id``, ``pool``,
     ``points``) is what :func:`settle` takes as ``base_volume``.
     """
-    flat = policy.replace(elastic=dataclasses.replace(policy.elastic, enabled=False,
-                                                      base_volume=None),
-                          corridors=Corridors())
+    flat = policy.replace(
+        elastic=dataclasses.replace(policy.elastic, enabled=False, base_volume=None), corridors=Corridors()
+    )
     s = settle(prior, flat, weights=weights, points=points, group_col=group_col)
     return to_polars(s.pool_hospitals).select("hospital_id", "pool", "points")
 
 
-def _money_inputs(df: pl.DataFrame, w: pl.DataFrame, work: Work, policy: Policy,
-                  hooks: CaseHooks | None) -> dict[str, Any]:
+def _money_inputs(
+    df: pl.DataFrame, w: pl.DataFrame, work: Work, policy: Policy, hooks: CaseHooks | None
+) -> dict[str, Any]:
     """Per-case arrays of the money step, checked (errors name row and case id)."""
     case_id = _case_ids(df)
     cost = w["cost"].to_numpy()
     if (cost >= MAX_YUAN).any():
         i = int(np.flatnonzero(cost >= MAX_YUAN)[0])
-        raise InputError(f"total_cost at row {i} (case_id {case_id[i]!r}) is outside the supported "
-                         "range (< 10^13 yuan)")
+        raise InputError(
+            f"total_cost at row {i} (case_id {case_id[i]!r}) is outside the supported range (< 10^13 yuan)"
+        )
     cost_fen = yuan_array_to_fen(cost)
     pay, rule = w["pay"].to_numpy(), w["rule"].to_numpy()
     # approved special cases by item: cost × fund ratio (casemix.payment.special_cases)
-    at_cost = np.where(pay == PAY_COST, np.where(rule == R["special"], w["special_fen"].to_numpy(),
-                                                 cost_fen), 0)
+    at_cost = np.where(
+        pay == PAY_COST, np.where(rule == R["special"], w["special_fen"].to_numpy(), cost_fen), 0
+    )
     # DRG 新药新技术除外支付: the new-technology cost paid outside the points
     outside = at_cost + w["new_tech_fen"].to_numpy()
     if hooks is not None and hooks.paid_outside_yuan is not None:
@@ -534,18 +725,30 @@ def _money_inputs(df: pl.DataFrame, w: pl.DataFrame, work: Work, policy: Policy,
     patient, _ = patient_share_fen(df, case_id, cost_fen)
     if patient is None:
         if policy.point_form == "actual":
-            work.notes.append("no patient_share column: the fund is taken to pay every bill in full "
-                              "(patient share 0)")
+            work.notes.append(
+                "no patient_share column: the fund is taken to pay every bill in full (patient share 0)"
+            )
         patient = np.zeros(df.height, dtype=np.int64)
-    fund_cost = (fund_cost_fen(df, case_id, rule="corridors (结余留用/超支分担)")
-                 if policy.corridors.enabled else
-                 (fund_cost_fen(df, case_id, rule="fund_paid") if "fund_paid" in df.columns
-                  else None))
+    fund_cost = (
+        fund_cost_fen(df, case_id, rule="corridors (结余留用/超支分担)")
+        if policy.corridors.enabled
+        else (fund_cost_fen(df, case_id, rule="fund_paid") if "fund_paid" in df.columns else None)
+    )
     terms = pool_terms(policy)
-    pool = (pool_index(df, [t.values for t in terms], [t.name for t in terms], case_id)
-            if policy.pools else np.zeros(df.height, dtype=np.int64))
-    return {"terms": terms, "pool": pool, "cost_fen": cost_fen, "at_cost": at_cost,
-            "outside": outside, "patient": patient, "fund_cost": fund_cost}
+    pool = (
+        pool_index(df, [t.values for t in terms], [t.name for t in terms], case_id)
+        if policy.pools
+        else np.zeros(df.height, dtype=np.int64)
+    )
+    return {
+        "terms": terms,
+        "pool": pool,
+        "cost_fen": cost_fen,
+        "at_cost": at_cost,
+        "outside": outside,
+        "patient": patient,
+        "fund_cost": fund_cost,
+    }
 
 
 def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarray) -> pl.DataFrame:
@@ -558,8 +761,9 @@ def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         cmi = np.bincount(hosp, weights=rw, minlength=n_hosp) / np.where(n_grouped > 0, n_grouped, np.nan)
     rule = w["rule"].to_numpy().astype(np.int64)
-    rule_counts = np.bincount(hosp * len(RULES) + rule,
-                              minlength=n_hosp * len(RULES)).reshape(n_hosp, len(RULES))
+    rule_counts = np.bincount(hosp * len(RULES) + rule, minlength=n_hosp * len(RULES)).reshape(
+        n_hosp, len(RULES)
+    )
     first = np.full(n_hosp, 0, dtype=np.int64)
     first[hosp[::-1]] = np.arange(hosp.size)[::-1]
     c = money.hospital
@@ -568,24 +772,36 @@ def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarra
     reserve = c["reserve"]
     prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
     cost_h = int_sums(hosp, cp.cost_fen, n_hosp)
-    h = pl.DataFrame({
-        "hospital_id": pl.Series(cp.hospitals, dtype=pl.String),
-        "level": pl.Series(cp.levels, dtype=pl.String),
-        "coefficient": w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
-        "cases": np.bincount(hosp, minlength=n_hosp).astype(np.int64),
-        "grouped_cases": n_grouped, "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
-        "base_points": np.bincount(hosp, weights=base, minlength=n_hosp),
-        "points": np.bincount(hosp, weights=pts, minlength=n_hosp),
-        "point_payment_fen": c["point"], "at_cost_fen": int_sums(hosp, cp.at_cost_fen, n_hosp),
-        "outside_fen": c["outside"], "settled_fen": c["settled"], "patient_fen": c["patient"],
-        "payment_fen": fund, "fund_cost_fen": c["fund_cost"], "corridor_fen": c["corridor"],
-        "final_fund_fen": final, "cost_fen": cost_h,
-        **{f"n_{r}": rule_counts[:, i] for i, r in enumerate(RULES)},
-        "n_readmission": np.bincount(hosp, weights=w["readmission"].to_numpy(),
-                                     minlength=n_hosp).astype(np.int64),
-        "reserve_fen": reserve, "prepaid_fen": prepaid,
-        "clearing_fen": final - reserve - prepaid, "surplus_fen": c["settled"] - cost_h,
-    })
+    h = pl.DataFrame(
+        {
+            "hospital_id": pl.Series(cp.hospitals, dtype=pl.String),
+            "level": pl.Series(cp.levels, dtype=pl.String),
+            "coefficient": w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
+            "cases": np.bincount(hosp, minlength=n_hosp).astype(np.int64),
+            "grouped_cases": n_grouped,
+            "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
+            "base_points": np.bincount(hosp, weights=base, minlength=n_hosp),
+            "points": np.bincount(hosp, weights=pts, minlength=n_hosp),
+            "point_payment_fen": c["point"],
+            "at_cost_fen": int_sums(hosp, cp.at_cost_fen, n_hosp),
+            "outside_fen": c["outside"],
+            "settled_fen": c["settled"],
+            "patient_fen": c["patient"],
+            "payment_fen": fund,
+            "fund_cost_fen": c["fund_cost"],
+            "corridor_fen": c["corridor"],
+            "final_fund_fen": final,
+            "cost_fen": cost_h,
+            **{f"n_{r}": rule_counts[:, i] for i, r in enumerate(RULES)},
+            "n_readmission": np.bincount(hosp, weights=w["readmission"].to_numpy(), minlength=n_hosp).astype(
+                np.int64
+            ),
+            "reserve_fen": reserve,
+            "prepaid_fen": prepaid,
+            "clearing_fen": final - reserve - prepaid,
+            "surplus_fen": c["settled"] - cost_h,
+        }
+    )
     return h.with_columns(pl.col(pl.Int32, pl.UInt32, pl.UInt64, pl.Int64).cast(pl.Int64))
 
 
@@ -599,24 +815,40 @@ def region_table(policy: Policy, hospitals: pl.DataFrame, pool_region: pl.DataFr
 
     checks = [x for x in pr["budget_check"].to_list() if x is not None]
     budget = int(pr["budget_fen"].sum())
-    return pl.DataFrame({
-        "policy": [policy.name], "method": [policy.method], "point_form": [policy.point_form],
-        "pools": [pr.height], "budget_fen": [budget], "at_cost_fen": [tot("at_cost_fen")],
-        "outside_fen": [tot("outside_fen")], "patient_fen": [tot("patient_fen")],
-        "settled_fen": [tot("settled_fen")],
-        "point_budget_fen": [int(pr["point_money_fen"].sum())],
-        "total_points": [float(pr["total_points"].sum())],
-        "pv_base": [pr["pv_base"][0] if one else None],
-        "pv_floating": [pr["pv_floating"][0] if one else None],
-        "pv_final": [pr["pv_final"][0] if one else None],
-        "payment_fen": [tot("payment_fen")], "retained_fen": [int(pr["retained_fen"].sum())],
-        "budget_check": [all(checks) if checks else None],
-        "corridor_fen": [tot("corridor_fen")], "fund_outlay_fen": [tot("final_fund_fen")],
-        "outlay_minus_budget_fen": [tot("final_fund_fen") - budget],
-        "fund_cost_fen": [tot("fund_cost_fen")],
-        "reserve_fen": [tot("reserve_fen")], "prepaid_fen": [tot("prepaid_fen")],
-        "cases": [tot("cases")], "hospitals": [h.height],
-        **{f"n_{r}": [tot(f"n_{r}")] for r in RULES},
-        "n_readmission": [tot("n_readmission")],
-    }, schema_overrides={"pv_base": pl.Float64, "pv_floating": pl.Float64,
-                         "pv_final": pl.Float64, "budget_check": pl.Boolean})
+    return pl.DataFrame(
+        {
+            "policy": [policy.name],
+            "method": [policy.method],
+            "point_form": [policy.point_form],
+            "pools": [pr.height],
+            "budget_fen": [budget],
+            "at_cost_fen": [tot("at_cost_fen")],
+            "outside_fen": [tot("outside_fen")],
+            "patient_fen": [tot("patient_fen")],
+            "settled_fen": [tot("settled_fen")],
+            "point_budget_fen": [int(pr["point_money_fen"].sum())],
+            "total_points": [float(pr["total_points"].sum())],
+            "pv_base": [pr["pv_base"][0] if one else None],
+            "pv_floating": [pr["pv_floating"][0] if one else None],
+            "pv_final": [pr["pv_final"][0] if one else None],
+            "payment_fen": [tot("payment_fen")],
+            "retained_fen": [int(pr["retained_fen"].sum())],
+            "budget_check": [all(checks) if checks else None],
+            "corridor_fen": [tot("corridor_fen")],
+            "fund_outlay_fen": [tot("final_fund_fen")],
+            "outlay_minus_budget_fen": [tot("final_fund_fen") - budget],
+            "fund_cost_fen": [tot("fund_cost_fen")],
+            "reserve_fen": [tot("reserve_fen")],
+            "prepaid_fen": [tot("prepaid_fen")],
+            "cases": [tot("cases")],
+            "hospitals": [h.height],
+            **{f"n_{r}": [tot(f"n_{r}")] for r in RULES},
+            "n_readmission": [tot("n_readmission")],
+        },
+        schema_overrides={
+            "pv_base": pl.Float64,
+            "pv_floating": pl.Float64,
+            "pv_final": pl.Float64,
+            "budget_check": pl.Boolean,
+        },
+    )

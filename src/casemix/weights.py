@@ -29,8 +29,13 @@ BLENDS = ("means", "sums")
 
 # order matters: a row is excluded for the first reason that applies (after the
 # bad-value rule of docs/cases.md: missing, malformed or negative total_cost)
-EXCLUSION_REASONS = ("ungroupable", "cost_nonpositive", "los_nonpositive",
-                     "year_missing", "year_outside_blend")
+EXCLUSION_REASONS = (
+    "ungroupable",
+    "cost_nonpositive",
+    "los_nonpositive",
+    "year_missing",
+    "year_outside_blend",
+)
 
 
 @dataclass(frozen=True)
@@ -142,8 +147,11 @@ def compute_weights(
         A required column is missing, a parameter is invalid, or no case is
         left after cleaning.
     """
-    t = trim if isinstance(trim, Trim) else Trim(
-        method=trim, lower=percentiles[0], upper=percentiles[1], k=sd_k, a=iqr[0], b=iqr[1])
+    t = (
+        trim
+        if isinstance(trim, Trim)
+        else Trim(method=trim, lower=percentiles[0], upper=percentiles[1], k=sd_k, a=iqr[0], b=iqr[1])
+    )
     if blend not in BLENDS:
         raise InputError(f"blend must be one of {', '.join(BLENDS)}; got {blend!r}")
     if fallback not in ("adrg", "none"):
@@ -154,26 +162,31 @@ def compute_weights(
     if not yw or any(w <= 0 for w in yw):
         raise InputError(f"year_weights must be positive numbers; got {list(year_weights)!r}")
 
-    cases = canonical(history, mapping, need=("drg", "total_cost"),
-                      optional=("adrg", "los", "year"), step="weights")
+    cases = canonical(
+        history, mapping, need=("drg", "total_cost"), optional=("adrg", "los", "year"), step="weights"
+    )
     df = cases.used
     d = _clean(df, ungroupable_codes, drop_nonpositive_los)
     n_input = cases.frame.height
     # _reason: 0 = used, i = EXCLUSION_REASONS[i - 1]
     years_in = sorted(d.filter(pl.col("_reason") == 0)["year"].unique().to_list())
-    years = years_in[-len(yw):]
-    weight_of = dict(zip(years, yw[len(yw) - len(years):], strict=True))
+    years = years_in[-len(yw) :]
+    weight_of = dict(zip(years, yw[len(yw) - len(years) :], strict=True))
     outside = EXCLUSION_REASONS.index("year_outside_blend") + 1
     d = d.with_columns(
         pl.when((pl.col("_reason") == 0) & ~pl.col("year").is_in(years))
-        .then(pl.lit(outside, pl.UInt8)).otherwise(pl.col("_reason")).alias("_reason"))
+        .then(pl.lit(outside, pl.UInt8))
+        .otherwise(pl.col("_reason"))
+        .alias("_reason")
+    )
     counts = np.bincount(d["_reason"].to_numpy(), minlength=len(EXCLUSION_REASONS) + 1)
-    excluded = {**{r: n for r, n in cases.counts.items() if r.endswith(":total_cost")},
-                **{r: int(counts[i + 1]) for i, r in enumerate(EXCLUSION_REASONS)}}
+    excluded = {
+        **{r: n for r, n in cases.counts.items() if r.endswith(":total_cost")},
+        **{r: int(counts[i + 1]) for i, r in enumerate(EXCLUSION_REASONS)},
+    }
     d = d.filter(pl.col("_reason") == 0).drop("_reason")
     if d.height == 0:
-        raise InputError(f"no case left to weight after cleaning {n_input} rows "
-                         f"(excluded: {excluded})")
+        raise InputError(f"no case left to weight after cleaning {n_input} rows (excluded: {excluded})")
 
     # integer codes: group ids 0..G-1 in code order, year ids 0..ny-1, cell = group × year
     drgs = d["drg"].unique().sort()
@@ -190,29 +203,53 @@ def compute_weights(
     m_all = float(k.blend(np.zeros(k.g.size, np.int64), 1, blend)[0])
     trimmed_mean = k.blend(k.g, n_g, blend)
     has_adrg = "adrg" in df.columns
-    per_g = (d.select("cost", *(["adrg"] if has_adrg else [])).with_columns(pl.Series("g", g))
-             .group_by("g").agg(pl.col("cost").median(), *([pl.col("adrg").first()] if has_adrg
-                                                            else [])).sort("g"))
+    per_g = (
+        d.select("cost", *(["adrg"] if has_adrg else []))
+        .with_columns(pl.Series("g", g))
+        .group_by("g")
+        .agg(pl.col("cost").median(), *([pl.col("adrg").first()] if has_adrg else []))
+        .sort("g")
+    )
     # CHS-DRG codes start with their ADRG's 3 characters: sliced once per DRG, not per case
     adrg = per_g["adrg"] if has_adrg else drgs.str.slice(0, 3).alias("adrg")
     stats = _describe(c, k, los[kept], per_g["cost"].to_numpy())
-    rw, source = _fallback(stats["n"], trimmed_mean / m_all, adrg, k, m_all, blend, min_cases,
-                           fallback, overrides, drgs)
+    rw, source = _fallback(
+        stats["n"], trimmed_mean / m_all, adrg, k, m_all, blend, min_cases, fallback, overrides, drgs
+    )
     whole_g = np.unique(whole_cells // ny)
-    table = pl.DataFrame({"drg": drgs, "adrg": adrg, **stats, "trimmed_mean": trimmed_mean,
-                          "rw": rw}).with_columns(
+    table = pl.DataFrame(
+        {"drg": drgs, "adrg": adrg, **stats, "trimmed_mean": trimmed_mean, "rw": rw}
+    ).with_columns(
         pl.col("n", "n_kept").cast(pl.Int64),
         pl.col(pl.Float64).fill_nan(None),
         (pl.col("rw") * m_all).alias("mean_cost"),
         pl.Series("source", source, pl.String),
-        pl.Series("trim_kept_whole", np.isin(np.arange(n_g), whole_g)))
+        pl.Series("trim_kept_whole", np.isin(np.arange(n_g), whole_g)),
+    )
     table = table.select(
-        "drg", "adrg", "n", "n_kept", "mean", "median", "sd", "cv", "trimmed_mean",
-        "cv_trimmed", "mean_los", "rw", "mean_cost", "source", "trim_kept_whole")
-    kept_whole = pl.DataFrame({
-        "drg": drgs.gather(whole_cells // ny),
-        "year": pl.Series([years[i] for i in whole_cells % ny], dtype=pl.Int32),
-        "n": np.bincount(g * ny + yi, minlength=n_g * ny)[whole_cells].astype(np.int64)})
+        "drg",
+        "adrg",
+        "n",
+        "n_kept",
+        "mean",
+        "median",
+        "sd",
+        "cv",
+        "trimmed_mean",
+        "cv_trimmed",
+        "mean_los",
+        "rw",
+        "mean_cost",
+        "source",
+        "trim_kept_whole",
+    )
+    kept_whole = pl.DataFrame(
+        {
+            "drg": drgs.gather(whole_cells // ny),
+            "year": pl.Series([years[i] for i in whole_cells % ny], dtype=pl.Int32),
+            "n": np.bincount(g * ny + yi, minlength=n_g * ny)[whole_cells].astype(np.int64),
+        }
+    )
 
     cv_t = table["cv_trimmed"].drop_nulls()
     cv_u = table["cv"].drop_nulls()
@@ -222,25 +259,32 @@ def compute_weights(
         "riv_untrimmed": c.riv(),
         "share_cv_ge_1": float((cv_t >= 1).mean()) if len(cv_t) else None,
         "share_cv_ge_1_untrimmed": float((cv_u >= 1).mean()) if len(cv_u) else None,
-        "n_input": n_input, "n_used": d.height, "n_kept": int(kept.sum()),
-        "excluded": excluded, "notes": cases.notes(),
+        "n_input": n_input,
+        "n_used": d.height,
+        "n_kept": int(kept.sum()),
+        "excluded": excluded,
+        "notes": cases.notes(),
         "years": {int(y): w for y, w in weight_of.items()},
-        "blend": blend, "trim": t.describe(), "min_cases": min_cases,
+        "blend": blend,
+        "trim": t.describe(),
+        "min_cases": min_cases,
         "fallback_counts": dict(table.group_by("source").len().sort("source").iter_rows()),
-        "groups": table.height, "groups_kept_whole": int(table["trim_kept_whole"].sum()),
+        "groups": table.height,
+        "groups_kept_whole": int(table["trim_kept_whole"].sum()),
     }
-    return Weights(table=summary_like(table, history), quality=quality,
-                   kept_whole=summary_like(kept_whole, history))
+    return Weights(
+        table=summary_like(table, history), quality=quality, kept_whole=summary_like(kept_whole, history)
+    )
 
 
 @dataclass(frozen=True)
 class _Cases:
     """Cases as integer codes and costs; sums per (group, year) cell by ``np.bincount``."""
 
-    g: np.ndarray      # group id per case
-    yi: np.ndarray     # year id per case
+    g: np.ndarray  # group id per case
+    yi: np.ndarray  # year id per case
     cost: np.ndarray
-    yw: np.ndarray     # blend weight per year id
+    yw: np.ndarray  # blend weight per year id
     n_g: int
     ny: int
 
@@ -283,33 +327,56 @@ def _describe(c: _Cases, k: _Cases, los_kept: np.ndarray, median: np.ndarray) ->
     has_los = ~np.isnan(los_kept)
     los_n = np.bincount(k.g[has_los], minlength=c.n_g)
     los_sum = np.bincount(k.g[has_los], weights=los_kept[has_los], minlength=c.n_g)
-    return {"n": n, "n_kept": n_kept, "mean": mean, "median": median, "sd": sd,
-            "cv": sd / mean, "cv_trimmed": sd_k / mean_k,
-            "mean_los": los_sum / np.where(los_n > 0, los_n, np.nan)}
+    return {
+        "n": n,
+        "n_kept": n_kept,
+        "mean": mean,
+        "median": median,
+        "sd": sd,
+        "cv": sd / mean,
+        "cv_trimmed": sd_k / mean_k,
+        "mean_los": los_sum / np.where(los_n > 0, los_n, np.nan),
+    }
 
 
 def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFrame:
     drg = pl.col("drg").cast(pl.String)
     adrg = [pl.col("adrg").cast(pl.String)] if "adrg" in df.columns else []
     cost = pl.col("total_cost").cast(pl.Float64, strict=False)
-    los = pl.col("los").cast(pl.Float64, strict=False) if "los" in df.columns else pl.lit(None,
-                                                                                      pl.Float64)
-    year = (pl.col("year").cast(pl.Int32, strict=False) if "year" in df.columns
-            else pl.lit(0, pl.Int32))
+    los = pl.col("los").cast(pl.Float64, strict=False) if "los" in df.columns else pl.lit(None, pl.Float64)
+    year = pl.col("year").cast(pl.Int32, strict=False) if "year" in df.columns else pl.lit(0, pl.Int32)
     code = {r: pl.lit(i + 1, pl.UInt8) for i, r in enumerate(EXCLUSION_REASONS)}
-    reason = (pl.when(drg.is_null() | (drg == "") | drg.is_in(list(codes)))
-              .then(code["ungroupable"])
-              .when(cost <= 0).then(code["cost_nonpositive"]))
+    reason = (
+        pl.when(drg.is_null() | (drg == "") | drg.is_in(list(codes)))
+        .then(code["ungroupable"])
+        .when(cost <= 0)
+        .then(code["cost_nonpositive"])
+    )
     if drop_los:
         reason = reason.when(los <= 0).then(code["los_nonpositive"])
     reason = reason.when(year.is_null()).then(code["year_missing"]).otherwise(pl.lit(0, pl.UInt8))
-    return df.select(drg.alias("drg"), *adrg, cost.alias("cost"), los.alias("los"),
-                     year.alias("year"), reason.alias("_reason"))
+    return df.select(
+        drg.alias("drg"),
+        *adrg,
+        cost.alias("cost"),
+        los.alias("los"),
+        year.alias("year"),
+        reason.alias("_reason"),
+    )
 
 
-def _fallback(n: np.ndarray, rw: np.ndarray, adrg: pl.Series, k: _Cases, m_all: float,
-              blend: str, min_cases: int, fallback: str, overrides: Any,
-              drgs: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def _fallback(
+    n: np.ndarray,
+    rw: np.ndarray,
+    adrg: pl.Series,
+    k: _Cases,
+    m_all: float,
+    blend: str,
+    min_cases: int,
+    fallback: str,
+    overrides: Any,
+    drgs: pl.Series,
+) -> tuple[np.ndarray, np.ndarray]:
     """Weights and their source for groups with fewer than ``min_cases`` cases."""
     small = n < min_cases
     source = np.where(small, "own_few", "own").astype(object)
@@ -328,8 +395,11 @@ def _fallback(n: np.ndarray, rw: np.ndarray, adrg: pl.Series, k: _Cases, m_all: 
         rw[use] = adrg_rw[a_of_g[use]]
         source[use] = "adrg"
     if overrides is not None:
-        ov = pl.DataFrame({"drg": drgs}).join(_overrides(overrides), on="drg", how="left",
-                                              maintain_order="left")["_ov_rw"].to_numpy()
+        ov = (
+            pl.DataFrame({"drg": drgs})
+            .join(_overrides(overrides), on="drg", how="left", maintain_order="left")["_ov_rw"]
+            .to_numpy()
+        )
         use = small & ~np.isnan(ov)
         rw[use] = ov[use]
         source[use] = "override"
@@ -338,18 +408,22 @@ def _fallback(n: np.ndarray, rw: np.ndarray, adrg: pl.Series, k: _Cases, m_all: 
 
 def _overrides(overrides: Any) -> pl.DataFrame:
     if isinstance(overrides, Mapping):
-        ov = pl.DataFrame({"drg": [str(x) for x in overrides],
-                           "_ov_rw": [float(v) for v in overrides.values()]},
-                          schema={"drg": pl.String, "_ov_rw": pl.Float64})
+        ov = pl.DataFrame(
+            {"drg": [str(x) for x in overrides], "_ov_rw": [float(v) for v in overrides.values()]},
+            schema={"drg": pl.String, "_ov_rw": pl.Float64},
+        )
     else:
         f = to_polars(overrides)
         if not {"drg", "rw"} <= set(f.columns):
             raise InputError(f"override table needs columns drg and rw; has {', '.join(f.columns)}")
-        ov = f.select(pl.col("drg").cast(pl.String),
-                      pl.col("rw").cast(pl.Float64, strict=False).alias("_ov_rw"))
+        ov = f.select(
+            pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False).alias("_ov_rw")
+        )
     bad = ov.filter(pl.col("_ov_rw").is_null() | (pl.col("_ov_rw") <= 0))
     if bad.height:
         raise InputError(f"override table: rw of DRG {bad['drg'][0]!r} is missing or not > 0")
     if ov["drg"].is_duplicated().any():
-        raise InputError(f"override table lists DRG {ov.filter(pl.col('drg').is_duplicated())['drg'][0]!r} twice")
+        raise InputError(
+            f"override table lists DRG {ov.filter(pl.col('drg').is_duplicated())['drg'][0]!r} twice"
+        )
     return ov

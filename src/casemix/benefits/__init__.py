@@ -49,14 +49,33 @@ import polars as pl
 
 from casemix._frames import FrameLike, like, summary_like, to_polars
 from casemix._money import yuan_array_to_fen
-from casemix.benefits.policy import (INSURED, LAYER_COLUMNS, LAYERS, LEVELS, STATUSES,
-                                     BenefitPolicy, load_policy, policy_from_documents,
-                                     shipped_policies)
+from casemix.benefits.policy import (
+    INSURED,
+    LAYER_COLUMNS,
+    LAYERS,
+    LEVELS,
+    STATUSES,
+    BenefitPolicy,
+    load_policy,
+    policy_from_documents,
+    shipped_policies,
+)
 from casemix.errors import InputError
 
-__all__ = ["BenefitPolicy", "load_policy", "policy_from_documents", "shipped_policies",
-           "simulate", "summarize", "compare", "synthetic_cases", "add_benefit_fields", "PAY_COLUMNS",
-           "OUTPUT_COLUMNS", "GROUP_KEYS"]
+__all__ = [
+    "BenefitPolicy",
+    "load_policy",
+    "policy_from_documents",
+    "shipped_policies",
+    "simulate",
+    "summarize",
+    "compare",
+    "synthetic_cases",
+    "add_benefit_fields",
+    "PAY_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "GROUP_KEYS",
+]
 
 #: per-case payment columns, in cascade order (Int64 fen)
 PAY_COLUMNS: tuple[str, ...] = (LAYER_COLUMNS["basic"], *(LAYER_COLUMNS[layer] for layer in LAYERS))
@@ -72,12 +91,18 @@ STATUS_LABELS = ("特困", "低保", "低边", "普通")
 
 # field -> its column after casemix.cases.canonical (names and aliases: docs/cases.md)
 _ALIASES = {
-    "patient_id": ("patient_id",), "discharge_date": ("discharge_date",),
-    "insurance_type": ("insurance_type",), "assist_status": ("assist_status",),
-    "hosp_level": ("hospital_level",), "total_cost": ("total_cost",),
-    "inscp_scp_amt": ("inscp_scp_amt",), "preselfpay_amt": ("preselfpay_amt",),
-    "fulamt_ownpay_amt": ("fulamt_ownpay_amt",), "special_drug_amt": ("special_drug_amt",),
-    "referral": ("referral",), "major_disease": ("major_disease",),
+    "patient_id": ("patient_id",),
+    "discharge_date": ("discharge_date",),
+    "insurance_type": ("insurance_type",),
+    "assist_status": ("assist_status",),
+    "hosp_level": ("hospital_level",),
+    "total_cost": ("total_cost",),
+    "inscp_scp_amt": ("inscp_scp_amt",),
+    "preselfpay_amt": ("preselfpay_amt",),
+    "fulamt_ownpay_amt": ("fulamt_ownpay_amt",),
+    "special_drug_amt": ("special_drug_amt",),
+    "referral": ("referral",),
+    "major_disease": ("major_disease",),
 }
 _OPTIONAL = ("special_drug_amt", "referral", "major_disease")
 _NEED = tuple(_ALIASES[f][0] for f in _ALIASES if f not in _OPTIONAL)
@@ -91,17 +116,49 @@ def _vocab(cases: FrameLike, mapping: dict[str, str] | None, step: str, extra: t
 
     return canonical(cases, mapping, need=(*_NEED, *extra), optional=_OPTIONAL, step=step)
 
-_INSURED_VALUES = {"职工": 0, "employee": 0, "310": 0, "职工基本医疗保险": 0, "城镇职工": 0,
-                   "城镇职工基本医疗保险": 0,
-                   "居民": 1, "resident": 1, "390": 1, "城乡居民": 1, "城乡居民基本医疗保险": 1,
-                   "城镇居民": 1, "城镇居民基本医疗保险": 1, "新农合": 1}
-_STATUS_VALUES = {"特困": 0, "特困人员": 0, "特困供养人员": 0, "extreme_poor": 0,
-                  "低保": 1, "低保对象": 1, "subsistence": 1,
-                  "低边": 2, "低保边缘": 2, "低边对象": 2, "marginal": 2,
-                  "普通": 3, "一般": 3, "ordinary": 3}
-_LEVEL_VALUES = {"1": 0, "2": 1, "3": 2, "一级": 0, "二级": 1, "三级": 2,
-                 **{f"{lv}级{g}等": i for i, lv in enumerate("一二三") for g in "甲乙丙"},
-                 **{f"{lv}{g}": i for i, lv in enumerate("一二三") for g in "甲乙丙"}}
+
+_INSURED_VALUES = {
+    "职工": 0,
+    "employee": 0,
+    "310": 0,
+    "职工基本医疗保险": 0,
+    "城镇职工": 0,
+    "城镇职工基本医疗保险": 0,
+    "居民": 1,
+    "resident": 1,
+    "390": 1,
+    "城乡居民": 1,
+    "城乡居民基本医疗保险": 1,
+    "城镇居民": 1,
+    "城镇居民基本医疗保险": 1,
+    "新农合": 1,
+}
+_STATUS_VALUES = {
+    "特困": 0,
+    "特困人员": 0,
+    "特困供养人员": 0,
+    "extreme_poor": 0,
+    "低保": 1,
+    "低保对象": 1,
+    "subsistence": 1,
+    "低边": 2,
+    "低保边缘": 2,
+    "低边对象": 2,
+    "marginal": 2,
+    "普通": 3,
+    "一般": 3,
+    "ordinary": 3,
+}
+_LEVEL_VALUES = {
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "一级": 0,
+    "二级": 1,
+    "三级": 2,
+    **{f"{lv}级{g}等": i for i, lv in enumerate("一二三") for g in "甲乙丙"},
+    **{f"{lv}{g}": i for i, lv in enumerate("一二三") for g in "甲乙丙"},
+}
 
 Engine = Literal["batch", "reference"]
 
@@ -109,11 +166,13 @@ Engine = Literal["batch", "reference"]
 def __getattr__(name: str) -> Any:
     if name in ("synthetic_cases", "add_benefit_fields"):
         from casemix.benefits import synth
+
         return getattr(synth, name)
     raise AttributeError(f"module 'casemix.benefits' has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- input
+
 
 def _find(df: pl.DataFrame, field: str) -> str | None:
     for name in _ALIASES[field]:
@@ -154,8 +213,10 @@ def _codes(df: pl.DataFrame, col: str, mapping: dict[str, int], what: str) -> np
     bad = codes < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"column {col!r}: {df[col][i]!r} at {_first_bad(bad)} is not a known "
-                         f"{what}; use one of {sorted(set(mapping))}")
+        raise InputError(
+            f"column {col!r}: {df[col][i]!r} at {_first_bad(bad)} is not a known "
+            f"{what}; use one of {sorted(set(mapping))}"
+        )
     return codes
 
 
@@ -193,7 +254,7 @@ def _fen(df: pl.DataFrame, col: str | None, n: int) -> np.ndarray:
     out = np.empty(values.shape[0], np.int64)
     step = 1 << 16
     for lo in range(0, values.shape[0], step):
-        out[lo:lo + step] = yuan_array_to_fen(values[lo:lo + step])
+        out[lo : lo + step] = yuan_array_to_fen(values[lo : lo + step])
     return out
 
 
@@ -202,10 +263,28 @@ def _flag(df: pl.DataFrame, col: str | None, n: int) -> np.ndarray:
         return np.zeros(n, dtype=np.int8)
     s = df[col]
     if s.dtype != pl.Boolean:
-        s = s.cast(pl.String).str.strip_chars().str.to_lowercase().replace_strict(
-            {"1": True, "true": True, "yes": True, "是": True, "y": True,
-             "0": False, "false": False, "no": False, "否": False, "n": False, "": False},
-            default=None, return_dtype=pl.Boolean)
+        s = (
+            s.cast(pl.String)
+            .str.strip_chars()
+            .str.to_lowercase()
+            .replace_strict(
+                {
+                    "1": True,
+                    "true": True,
+                    "yes": True,
+                    "是": True,
+                    "y": True,
+                    "0": False,
+                    "false": False,
+                    "no": False,
+                    "否": False,
+                    "n": False,
+                    "": False,
+                },
+                default=None,
+                return_dtype=pl.Boolean,
+            )
+        )
     bad = s.is_null().to_numpy()
     if bad.any():
         raise InputError(f"column {col!r}: not true/false at {_first_bad(bad)}")
@@ -222,12 +301,15 @@ class _Prepared:
         if missing:
             raise InputError(
                 f"benefit cases need column(s) {', '.join(missing)}; found {', '.join(df.columns)}"
-                " (see casemix.benefits for the column list and accepted aliases)")
+                " (see casemix.benefits for the column list and accepted aliases)"
+            )
         self.cols = cols
         self.person = df[cols["patient_id"]]
         if self.person.null_count():
-            raise InputError(f"column {cols['patient_id']!r}: missing person id at "
-                             f"{_first_bad(self.person.is_null().to_numpy())}")
+            raise InputError(
+                f"column {cols['patient_id']!r}: missing person id at "
+                f"{_first_bad(self.person.is_null().to_numpy())}"
+            )
         self.date = self.date_series(df, cols["discharge_date"])
         self.day = self.date.cast(pl.Int32).to_numpy().astype(np.int64)
         self.ins = _codes(df, cols["insurance_type"], _INSURED_VALUES, "insurance type")
@@ -244,7 +326,8 @@ class _Prepared:
         if over.any():
             raise InputError(
                 f"the cost parts (inscp_scp_amt + preselfpay_amt + fulamt_ownpay_amt"
-                f" + special_drug_amt) exceed total_cost at {_first_bad(over)}")
+                f" + special_drug_amt) exceed total_cost at {_first_bad(over)}"
+            )
         self.n = n
 
     @staticmethod
@@ -253,13 +336,15 @@ class _Prepared:
 
         d = df[col]
         if d.dtype != pl.Date:  # the one date rule of docs/cases.md (20240105 is a date)
-            if not (d.dtype.is_numeric() or d.dtype in (pl.String, pl.Null)
-                    or isinstance(d.dtype, pl.Datetime)):
+            if not (
+                d.dtype.is_numeric() or d.dtype in (pl.String, pl.Null) or isinstance(d.dtype, pl.Datetime)
+            ):
                 raise InputError(f"column {col!r}: expected dates, got {d.dtype}")
             d = parse_dates(d)
         if d.null_count():
-            raise InputError(f"column {col!r}: missing or not a date (YYYY-MM-DD) "
-                             f"at {_first_bad(d.is_null().to_numpy())}")
+            raise InputError(
+                f"column {col!r}: missing or not a date (YYYY-MM-DD) at {_first_bad(d.is_null().to_numpy())}"
+            )
         return d
 
     @classmethod
@@ -273,7 +358,8 @@ class _Prepared:
             i = int(np.flatnonzero(early)[0])
             raise InputError(
                 f"column {self.cols['discharge_date']!r}: {self.date[i]} at {_first_bad(early)}"
-                f" is before the first date of policy {policy.name!r} ({policy.first_date})")
+                f" is before the first date of policy {policy.name!r} ({policy.first_date})"
+            )
 
 
 def _person_year_order(person: pl.Series, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -289,6 +375,7 @@ def _person_year_order(person: pl.Series, day: np.ndarray) -> tuple[np.ndarray, 
 
 # --------------------------------------------------------------------------- simulate
 
+
 def _run_batch(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
     from casemix.benefits import kernel  # numba: compiled on first use only
 
@@ -298,9 +385,24 @@ def _run_batch(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
         return np.zeros((len(OUTPUT_COLUMNS), 0), np.int64)
     first, last = int(prep.day.min()), int(prep.day.max())
     year_of_day = _years(np.arange(first, last + 1, dtype=np.int64))
-    return kernel.run(policy.tables, pcode, n_persons, prep.day, year_of_day, first, prep.ins,
-                      prep.st, prep.lvl, prep.referral, prep.major, prep.P, prep.B, prep.S,
-                      prep.F, prep.T)
+    return kernel.run(
+        policy.tables,
+        pcode,
+        n_persons,
+        prep.day,
+        year_of_day,
+        first,
+        prep.ins,
+        prep.st,
+        prep.lvl,
+        prep.referral,
+        prep.major,
+        prep.P,
+        prep.B,
+        prep.S,
+        prep.F,
+        prep.T,
+    )
 
 
 def _run_reference(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
@@ -309,12 +411,24 @@ def _run_reference(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
     prep.check_dates(policy)
     persons = prep.person.to_list()
     dates = prep.date.to_list()
-    cases = [ref.Case(row=i, person=persons[i], day=dates[i], insured=INSURED[prep.ins[i]],
-                      status=STATUSES[prep.st[i]], level=LEVELS[prep.lvl[i]],
-                      referral=bool(prep.referral[i]), major_disease=bool(prep.major[i]),
-                      policy_amt=int(prep.P[i]), preselfpay=int(prep.B[i]),
-                      special_drug=int(prep.S[i]), selfpay=int(prep.F[i]), total=int(prep.T[i]))
-             for i in range(prep.n)]
+    cases = [
+        ref.Case(
+            row=i,
+            person=persons[i],
+            day=dates[i],
+            insured=INSURED[prep.ins[i]],
+            status=STATUSES[prep.st[i]],
+            level=LEVELS[prep.lvl[i]],
+            referral=bool(prep.referral[i]),
+            major_disease=bool(prep.major[i]),
+            policy_amt=int(prep.P[i]),
+            preselfpay=int(prep.B[i]),
+            special_drug=int(prep.S[i]),
+            selfpay=int(prep.F[i]),
+            total=int(prep.T[i]),
+        )
+        for i in range(prep.n)
+    ]
     res = ref.simulate_cases(cases, policy)
     out = np.zeros((len(OUTPUT_COLUMNS), prep.n), dtype=np.int64)
     for i, r in res.items():
@@ -322,8 +436,13 @@ def _run_reference(prep: _Prepared, policy: BenefitPolicy) -> np.ndarray:
     return out
 
 
-def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = "batch",
-             mapping: dict[str, str] | None = None) -> FrameLike:
+def simulate(
+    cases: FrameLike,
+    policy: BenefitPolicy | str,
+    *,
+    engine: Engine = "batch",
+    mapping: dict[str, str] | None = None,
+) -> FrameLike:
     """Run every case through the benefit cascade.
 
     Layers, in order (formulas and sources in ``docs/benefits.md``):
@@ -376,15 +495,23 @@ def simulate(cases: FrameLike, policy: BenefitPolicy | str, *, engine: Engine = 
         out = _run_reference(prep, policy)
     else:
         raise ValueError(f"engine must be 'batch' or 'reference', not {engine!r}")
-    result = c.restore(df.with_columns(pl.Series(name, out[k], dtype=pl.Int64)
-                                       for k, name in enumerate(OUTPUT_COLUMNS)), OUTPUT_COLUMNS)
+    result = c.restore(
+        df.with_columns(pl.Series(name, out[k], dtype=pl.Int64) for k, name in enumerate(OUTPUT_COLUMNS)),
+        OUTPUT_COLUMNS,
+    )
     return like(result, cases)
 
 
 # --------------------------------------------------------------------------- summaries
 
-def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS,
-              oop_threshold: float = 10_000.0, mapping: dict[str, str] | None = None) -> FrameLike:
+
+def summarize(
+    result: FrameLike,
+    *,
+    by: tuple[str, ...] | list[str] = GROUP_KEYS,
+    oop_threshold: float = 10_000.0,
+    mapping: dict[str, str] | None = None,
+) -> FrameLike:
     """Patient burden and fund spending per population group.
 
     Parameters
@@ -419,26 +546,37 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
 
     missing_out = [c for c in OUTPUT_COLUMNS if c not in to_polars(result).columns]
     if missing_out:
-        raise InputError(f"summarize needs the output of simulate(); missing column(s) "
-                         f"{', '.join(missing_out)}")
+        raise InputError(
+            f"summarize needs the output of simulate(); missing column(s) {', '.join(missing_out)}"
+        )
     # the cases simulate() left out (null payments) are left out here by the same rule
     df = _vocab(result, mapping, "benefit summary", OUTPUT_COLUMNS).used
     by = list(by)
     unknown = [b for b in by if b not in GROUP_KEYS]
     if unknown:
         raise InputError(f"cannot group by {unknown}; use any of {list(GROUP_KEYS)}")
-    cols = {f: _find(df, f) for f in ("patient_id", "discharge_date", "insurance_type",
-                                      "assist_status", "hosp_level", "total_cost",
-                                      "inscp_scp_amt")}
+    cols = {
+        f: _find(df, f)
+        for f in (
+            "patient_id",
+            "discharge_date",
+            "insurance_type",
+            "assist_status",
+            "hosp_level",
+            "total_cost",
+            "inscp_scp_amt",
+        )
+    }
     missing = [f for f, c in cols.items() if c is None]
     missing += [c for c in OUTPUT_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"summarize needs the output of simulate(); missing column(s) "
-                         f"{', '.join(missing)}")
+        raise InputError(f"summarize needs the output of simulate(); missing column(s) {', '.join(missing)}")
     n = df.height
-    axes = {"insured_type": (INSURED_LABELS, cols["insurance_type"], _INSURED_VALUES, "insurance type"),
-            "assist_status": (STATUS_LABELS, cols["assist_status"], _STATUS_VALUES, "assistance status"),
-            "hosp_level": ((1, 2, 3), cols["hosp_level"], _LEVEL_VALUES, "hospital level")}
+    axes = {
+        "insured_type": (INSURED_LABELS, cols["insurance_type"], _INSURED_VALUES, "insurance type"),
+        "assist_status": (STATUS_LABELS, cols["assist_status"], _STATUS_VALUES, "assistance status"),
+        "hosp_level": ((1, 2, 3), cols["hosp_level"], _LEVEL_VALUES, "hospital level"),
+    }
     group = np.zeros(n, np.int64)
     sizes = []
     for key in by:
@@ -455,8 +593,9 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
     for k, c in enumerate(OUTPUT_COLUMNS):
         money[2 + k] = df[c].cast(pl.Int64).to_numpy()
     threshold = int(round(oop_threshold * 100))
-    cases, sums, py, py_over = kernel.group_totals(order, seg, group, n_groups, money,
-                                                   len(money_cols) - 1, threshold)
+    cases, sums, py, py_over = kernel.group_totals(
+        order, seg, group, n_groups, money, len(money_cols) - 1, threshold
+    )
     keep = np.flatnonzero(cases > 0)
     data: dict[str, Any] = {}
     rest = keep.copy()
@@ -465,13 +604,16 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
         data[key] = [labels[int(x)] for x in rest % size]
         rest //= size
     fund_idx = [2 + PAY_COLUMNS.index(c) for c in FUND_COLUMNS]
-    g = pl.DataFrame([
-        *(pl.Series(k, data[k], dtype=pl.Int8 if k == "hosp_level" else pl.String) for k in by),
-        pl.Series("cases", cases[keep]), pl.Series("person_years", py[keep]),
-        *(pl.Series(c, sums[keep, k]) for k, c in enumerate(money_cols)),
-        pl.Series("fund_pay", sums[keep][:, fund_idx].sum(axis=1)),
-        pl.Series("person_years_over", py_over[keep]),
-    ])
+    g = pl.DataFrame(
+        [
+            *(pl.Series(k, data[k], dtype=pl.Int8 if k == "hosp_level" else pl.String) for k in by),
+            pl.Series("cases", cases[keep]),
+            pl.Series("person_years", py[keep]),
+            *(pl.Series(c, sums[keep, k]) for k, c in enumerate(money_cols)),
+            pl.Series("fund_pay", sums[keep][:, fund_idx].sum(axis=1)),
+            pl.Series("person_years_over", py_over[keep]),
+        ]
+    )
     paid = sum(pl.col(c) for c in PAY_COLUMNS)
 
     def ratio(num: pl.Expr, den: str) -> pl.Expr:
@@ -479,25 +621,47 @@ def summarize(result: FrameLike, *, by: tuple[str, ...] | list[str] = GROUP_KEYS
 
     g = g.with_columns(
         ratio(pl.col("hifp_pay"), "inscp_scp_amt").alias("inscp_ratio"),
-        ratio(pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("hifob_pay") + pl.col("hifmi_drug_pay"),
-              "total_cost").alias("actual_ratio"),
+        ratio(
+            pl.col("hifp_pay") + pl.col("hifmi_pay") + pl.col("hifob_pay") + pl.col("hifmi_drug_pay"),
+            "total_cost",
+        ).alias("actual_ratio"),
         ratio(paid, "total_cost").alias("combined_ratio"),
         ratio(pl.col("psn_part_amt"), "total_cost").alias("oop_ratio"),
         ratio(pl.col("person_years_over").cast(pl.Float64), "person_years").alias("share_over"),
     )
     g = g.with_columns((pl.col(c) / 100).round(2).alias(c) for c in [*money_cols, "fund_pay"])
-    out = [*by, "cases", "person_years", "total_cost", "inscp_scp_amt", *PAY_COLUMNS,
-           "fund_pay", "psn_part_amt", "inscp_ratio", "actual_ratio", "combined_ratio",
-           "oop_ratio", "person_years_over", "share_over"]
+    out = [
+        *by,
+        "cases",
+        "person_years",
+        "total_cost",
+        "inscp_scp_amt",
+        *PAY_COLUMNS,
+        "fund_pay",
+        "psn_part_amt",
+        "inscp_ratio",
+        "actual_ratio",
+        "combined_ratio",
+        "oop_ratio",
+        "person_years_over",
+        "share_over",
+    ]
     return summary_like(g.select(out), result)
 
 
 COMPARE_METRICS = ("fund_pay", *PAY_COLUMNS, "psn_part_amt", "combined_ratio", "share_over")
 
 
-def compare(cases: FrameLike, policy_a: BenefitPolicy | str, policy_b: BenefitPolicy | str, *,
-            by: tuple[str, ...] | list[str] = GROUP_KEYS, oop_threshold: float = 10_000.0,
-            engine: Engine = "batch", mapping: dict[str, str] | None = None) -> FrameLike:
+def compare(
+    cases: FrameLike,
+    policy_a: BenefitPolicy | str,
+    policy_b: BenefitPolicy | str,
+    *,
+    by: tuple[str, ...] | list[str] = GROUP_KEYS,
+    oop_threshold: float = 10_000.0,
+    engine: Engine = "batch",
+    mapping: dict[str, str] | None = None,
+) -> FrameLike:
     """The same cases under two policies: what changes, by population group.
 
     Returns one row per group with ``cases``, ``person_years`` and, for each
@@ -505,22 +669,38 @@ def compare(cases: FrameLike, policy_a: BenefitPolicy | str, policy_b: BenefitPo
     ``combined_ratio`` and ``share_over``: ``<metric>_a``, ``<metric>_b``
     and ``<metric>_change`` (b − a).  See :func:`summarize` for the metrics.
     """
-    a = summarize(simulate(to_polars(cases), policy_a, engine=engine, mapping=mapping), by=by,
-                  oop_threshold=oop_threshold, mapping=mapping)
-    b = summarize(simulate(to_polars(cases), policy_b, engine=engine, mapping=mapping), by=by,
-                  oop_threshold=oop_threshold, mapping=mapping)
+    a = summarize(
+        simulate(to_polars(cases), policy_a, engine=engine, mapping=mapping),
+        by=by,
+        oop_threshold=oop_threshold,
+        mapping=mapping,
+    )
+    b = summarize(
+        simulate(to_polars(cases), policy_b, engine=engine, mapping=mapping),
+        by=by,
+        oop_threshold=oop_threshold,
+        mapping=mapping,
+    )
     by = list(by)
     keep = [*by, "cases", "person_years"]
     if by:
-        m = a.select([*keep, *COMPARE_METRICS]).join(b.select([*by, *COMPARE_METRICS]), on=by,
-                                                     suffix="_b", how="left")
+        m = a.select([*keep, *COMPARE_METRICS]).join(
+            b.select([*by, *COMPARE_METRICS]), on=by, suffix="_b", how="left"
+        )
     else:
-        m = pl.concat([a.select([*keep, *COMPARE_METRICS]),
-                       b.select(COMPARE_METRICS).rename({c: c + "_b" for c in COMPARE_METRICS})],
-                      how="horizontal")
+        m = pl.concat(
+            [
+                a.select([*keep, *COMPARE_METRICS]),
+                b.select(COMPARE_METRICS).rename({c: c + "_b" for c in COMPARE_METRICS}),
+            ],
+            how="horizontal",
+        )
     m = m.rename({c: c + "_a" for c in COMPARE_METRICS})
     m = m.with_columns(
-        ((pl.col(f"{c}_b") - pl.col(f"{c}_a")).round(2 if "ratio" not in c and "share" not in c else 10))
-        .alias(f"{c}_change") for c in COMPARE_METRICS)
+        (
+            (pl.col(f"{c}_b") - pl.col(f"{c}_a")).round(2 if "ratio" not in c and "share" not in c else 10)
+        ).alias(f"{c}_change")
+        for c in COMPARE_METRICS
+    )
     cols = keep + [f"{c}_{s}" for c in COMPARE_METRICS for s in ("a", "b", "change")]
     return summary_like(m.select(cols), cases)

@@ -100,8 +100,7 @@ def person_year_order(pcode, day, n_persons, year_of_day, first_day):
         # a person-year starts where the person or the calendar year changes
         for k in range(lo, hi):
             order[k] = pair[k, 0]
-            if k == lo or (year_of_day[pair[k, 1] - first_day]
-                           != year_of_day[pair[k - 1, 1] - first_day]):
+            if k == lo or (year_of_day[pair[k, 1] - first_day] != year_of_day[pair[k - 1, 1] - first_day]):
                 is_new[k] = True
                 n_seg += 1
     seg = np.empty(n_seg + 1, np.int64)
@@ -142,9 +141,14 @@ def sort_pack(pcode, n_persons, day, start_day, ins, st, lvl, referral, major, P
             v += 1
         k = pos[pcode[i]]
         pos[pcode[i]] += 1
-        X[k, 0] = (np.int64(v) | (np.int64(ins[i]) << 16) | (np.int64(st[i]) << 20)
-                   | (np.int64(lvl[i]) << 24) | (np.int64(referral[i]) << 28)
-                   | (np.int64(major[i]) << 29))
+        X[k, 0] = (
+            np.int64(v)
+            | (np.int64(ins[i]) << 16)
+            | (np.int64(st[i]) << 20)
+            | (np.int64(lvl[i]) << 24)
+            | (np.int64(referral[i]) << 28)
+            | (np.int64(major[i]) << 29)
+        )
         X[k, 1] = P[i]
         X[k, 2] = B[i]
         X[k, 3] = S[i]
@@ -183,8 +187,7 @@ def _sort_days(X, pstart, year_of_day, first_day, is_new):
             for c in range(8):
                 X[m + 1, c] = tmp[c]
         for k in range(lo, hi):
-            is_new[k] = k == lo or (year_of_day[X[k, 6] - first_day]
-                                    != year_of_day[X[k - 1, 6] - first_day])
+            is_new[k] = k == lo or (year_of_day[X[k, 6] - first_day] != year_of_day[X[k - 1, 6] - first_day])
 
 
 @njit(cache=_CACHE)
@@ -203,8 +206,23 @@ def _segments(is_new):
     return seg
 
 
-def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
-            g_covers, g_major, g_elig, g_ded, g_cap, g_nb, g_upper, g_rate, out):
+def _cascade(
+    seg,
+    X,
+    b_ded,
+    b_rate,
+    b_cap,
+    b_refcont,
+    g_covers,
+    g_major,
+    g_elig,
+    g_ded,
+    g_cap,
+    g_nb,
+    g_upper,
+    g_rate,
+    out,
+):
     """Fill ``out[X[j, 7], :2 + L]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` of X are one person-year in date order.
 
     out columns: basic, the annual layers in order, patient share (fen).
@@ -242,7 +260,7 @@ def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
                 else:
                     due = ded
                     chain = 0
-                borne = P if P < due else due
+                borne = P if due > P else due
                 chain += borne
                 pay = _round_half_up(b_rate[v, a, h] * (P - borne))
                 cap = b_cap[v, a]
@@ -263,8 +281,7 @@ def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
                 for l in range(n_layers):
                     pay = 0
                     mask = g_covers[v, l]
-                    if (mask != 0 and (g_major[v, l] == 0 or major != 0)
-                            and g_elig[v, l, a, b] != 0):
+                    if mask != 0 and (g_major[v, l] == 0 or major != 0) and g_elig[v, l, a, b] != 0:
                         base = 0
                         for p in range(4):
                             if mask & (1 << p):
@@ -272,8 +289,9 @@ def _cascade(seg, X, b_ded, b_rate, b_cap, b_refcont,
                         before = base_cum[l]
                         after = before + base
                         base_cum[l] = after
-                        pay = (_round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, after))
-                               - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, before)))
+                        pay = _round_half_up(
+                            _banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, after)
+                        ) - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, before))
                         cap = g_cap[v, l, a, b]
                         if cap >= 0:
                             room = cap - paid_cum[l]
@@ -321,7 +339,7 @@ def group_totals(order, seg, group, n_groups, money, oop_col, threshold):
             sums[g, k] += money[k, i]
     py = np.zeros(n_groups, np.int64)
     py_over = np.zeros(n_groups, np.int64)
-    seen = np.full(n_groups, -1, np.int64)   # last person-year counted per group
+    seen = np.full(n_groups, -1, np.int64)  # last person-year counted per group
     for s in range(seg.shape[0] - 1):
         oop = 0
         for j in range(seg[s], seg[s + 1]):
@@ -342,8 +360,9 @@ def _both(fn):
     Starting the thread pool costs more than a small batch takes.  The serial
     copy gets its own name so numba's on-disk cache keeps the two apart.
     """
-    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
-                                fn.__defaults__, fn.__closure__)
+    serial = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
+    )
     serial.__qualname__ = fn.__qualname__ + "_serial"
     return njit(cache=_CACHE)(serial), njit(cache=_CACHE, parallel=True)(fn)
 
@@ -351,13 +370,27 @@ def _both(fn):
 _SORT_DAYS = _both(_sort_days)
 _CASCADE = _both(_cascade)
 _COLUMNS = _both(_columns)
-PARALLEL_FROM = 50_000   # cases; below this the serial kernels are faster
+PARALLEL_FROM = 50_000  # cases; below this the serial kernels are faster
 
 
-def run(tables: Tables, pcode: np.ndarray, n_persons: int, day: np.ndarray,
-        year_of_day: np.ndarray, first_day: int, ins: np.ndarray, st: np.ndarray,
-        lvl: np.ndarray, referral: np.ndarray, major: np.ndarray, P: np.ndarray, B: np.ndarray,
-        S: np.ndarray, F: np.ndarray, T: np.ndarray) -> np.ndarray:
+def run(
+    tables: Tables,
+    pcode: np.ndarray,
+    n_persons: int,
+    day: np.ndarray,
+    year_of_day: np.ndarray,
+    first_day: int,
+    ins: np.ndarray,
+    st: np.ndarray,
+    lvl: np.ndarray,
+    referral: np.ndarray,
+    major: np.ndarray,
+    P: np.ndarray,
+    B: np.ndarray,
+    S: np.ndarray,
+    F: np.ndarray,
+    T: np.ndarray,
+) -> np.ndarray:
     """Run the cascade; int64 fen ``[2 + L, n]`` in input order: hifp, the L annual layers, patient share.
 
     Every day must be on or after the policy's first date (checked by the caller).
@@ -365,15 +398,29 @@ def run(tables: Tables, pcode: np.ndarray, n_persons: int, day: np.ndarray,
     t = tables
     n = P.shape[0]
     par = int(n >= PARALLEL_FROM)
-    X, pstart = sort_pack(pcode, n_persons, day, t.start_day, ins, st, lvl, referral, major,
-                          P, B, S, F, T)
+    X, pstart = sort_pack(pcode, n_persons, day, t.start_day, ins, st, lvl, referral, major, P, B, S, F, T)
     is_new = np.empty(n, np.bool_)
     _SORT_DAYS[par](X, pstart, year_of_day, first_day, is_new)
     seg = _segments(is_new)
     del is_new, pstart
     width = 2 + t.g_covers.shape[1]
-    out = np.empty((n, -(-width // 8) * 8), dtype=np.int64)   # padded to whole cache lines
-    _CASCADE[par](seg, X, t.b_ded, t.b_rate, t.b_cap, t.b_refcont,
-                  t.g_covers, t.g_major, t.g_elig, t.g_ded, t.g_cap, t.g_nb, t.g_upper, t.g_rate, out)
+    out = np.empty((n, -(-width // 8) * 8), dtype=np.int64)  # padded to whole cache lines
+    _CASCADE[par](
+        seg,
+        X,
+        t.b_ded,
+        t.b_rate,
+        t.b_cap,
+        t.b_refcont,
+        t.g_covers,
+        t.g_major,
+        t.g_elig,
+        t.g_ded,
+        t.g_cap,
+        t.g_nb,
+        t.g_upper,
+        t.g_rate,
+        out,
+    )
     del X
     return _COLUMNS[par](out, 2 + t.g_covers.shape[1])

@@ -34,9 +34,9 @@ from casemix._schema import StrictModel, TomlDoc, read_toml, validate
 from casemix.errors import PolicyError
 
 # Axes of the tables.  Case values (Chinese or English) map onto these indices.
-INSURED = ("employee", "resident")                       # 职工, 居民
+INSURED = ("employee", "resident")  # 职工, 居民
 STATUSES = ("extreme_poor", "subsistence", "marginal", "ordinary")  # 特困, 低保, 低边, 普通
-LEVELS = ("1", "2", "3")                                  # 一级, 二级, 三级 hospital
+LEVELS = ("1", "2", "3")  # 一级, 二级, 三级 hospital
 POOR = STATUSES[:3]
 
 # Annual layers after basic insurance, in the order they are applied, and the
@@ -44,8 +44,15 @@ POOR = STATUSES[:3]
 # 再救助 comes last, after commercial cover (惠民保) and hospital waivers: it pays
 # the burden left after every other layer (Shandong 2020 report, via
 # ../shared/payment-rules.md "Benefits").
-LAYERS = ("catastrophic", "local_supplement", "catastrophic_drug", "assistance", "supplement",
-          "waiver", "reassistance")
+LAYERS = (
+    "catastrophic",
+    "local_supplement",
+    "catastrophic_drug",
+    "assistance",
+    "supplement",
+    "waiver",
+    "reassistance",
+)
 LAYER_COLUMNS = {
     "basic": "hifp_pay",
     "catastrophic": "hifmi_pay",
@@ -66,8 +73,8 @@ PART_BIT = {p: 1 << i for i, p in enumerate(PARTS)}
 SETS = ("default", "poor", *INSURED, *STATUSES)
 SET_FIELDS = ("eligible", "deductible", "rates", "band_upper", "cap")
 
-NO_CAP = -1          # fen value meaning "no cap"
-BP = 10_000          # rates are held in basis points: 0.83 → 8300
+NO_CAP = -1  # fen value meaning "no cap"
+BP = 10_000  # rates are held in basis points: 0.83 → 8300
 _MAX_YUAN = Decimal("1e10")
 
 
@@ -77,8 +84,8 @@ class Entry:
 
     key: str
     start: _dt.date
-    value: Any           # converted: fen (int), basis points (int), bool, tuple, NO_CAP
-    raw: Any             # as written in the file
+    value: Any  # converted: fen (int), basis points (int), bool, tuple, NO_CAP
+    raw: Any  # as written in the file
     source: str
     file: str
 
@@ -95,7 +102,7 @@ class Band:
     deductible: int
     rates: tuple[int, ...]
     upper: tuple[int, ...]
-    cap: int             # NO_CAP when uncapped
+    cap: int  # NO_CAP when uncapped
 
 
 @dataclass(frozen=True)
@@ -103,32 +110,32 @@ class Version:
     """The policy in force from ``start`` until the next version."""
 
     start: _dt.date
-    basic_deductible: dict[tuple[str, str], int]   # (insured, level) -> fen
-    basic_rate: dict[tuple[str, str], int]         # (insured, level) -> bp
-    basic_cap: dict[str, int]                      # insured -> fen or NO_CAP
+    basic_deductible: dict[tuple[str, str], int]  # (insured, level) -> fen
+    basic_rate: dict[tuple[str, str], int]  # (insured, level) -> bp
+    basic_cap: dict[str, int]  # insured -> fen or NO_CAP
     referral_continuous: bool
-    covers: dict[str, int]                         # layer -> part bit mask (0: layer absent)
+    covers: dict[str, int]  # layer -> part bit mask (0: layer absent)
     major_disease_only: dict[str, bool]
-    bands: dict[tuple[str, str, str], Band]        # (layer, insured, status) -> Band
+    bands: dict[tuple[str, str, str], Band]  # (layer, insured, status) -> Band
 
 
 @dataclass(frozen=True)
 class Tables:
     """The policy compiled into arrays for the batch kernel (axis 0: version)."""
 
-    start_day: np.ndarray      # int64 days since 1970-01-01, [V]
-    b_ded: np.ndarray          # int64 [V, 2, 3]
-    b_rate: np.ndarray         # int64 [V, 2, 3]
-    b_cap: np.ndarray          # int64 [V, 2]
-    b_refcont: np.ndarray      # int64 [V]
-    g_covers: np.ndarray       # int64 [V, L]
-    g_major: np.ndarray        # int64 [V, L]
-    g_elig: np.ndarray         # int64 [V, L, 2, 4]
-    g_ded: np.ndarray          # int64 [V, L, 2, 4]
-    g_cap: np.ndarray          # int64 [V, L, 2, 4]
-    g_nb: np.ndarray           # int64 [V, L, 2, 4]
-    g_upper: np.ndarray        # int64 [V, L, 2, 4, K]
-    g_rate: np.ndarray         # int64 [V, L, 2, 4, K]
+    start_day: np.ndarray  # int64 days since 1970-01-01, [V]
+    b_ded: np.ndarray  # int64 [V, 2, 3]
+    b_rate: np.ndarray  # int64 [V, 2, 3]
+    b_cap: np.ndarray  # int64 [V, 2]
+    b_refcont: np.ndarray  # int64 [V]
+    g_covers: np.ndarray  # int64 [V, L]
+    g_major: np.ndarray  # int64 [V, L]
+    g_elig: np.ndarray  # int64 [V, L, 2, 4]
+    g_ded: np.ndarray  # int64 [V, L, 2, 4]
+    g_cap: np.ndarray  # int64 [V, L, 2, 4]
+    g_nb: np.ndarray  # int64 [V, L, 2, 4]
+    g_upper: np.ndarray  # int64 [V, L, 2, 4, K]
+    g_rate: np.ndarray  # int64 [V, L, 2, 4, K]
 
 
 @dataclass(frozen=True)
@@ -166,8 +173,9 @@ class BenefitPolicy:
             if v.start <= day:
                 found = v
         if found is None:
-            raise PolicyError(f"policy {self.name!r} has no values in force on {day}; "
-                              f"its first date is {self.first_date}")
+            raise PolicyError(
+                f"policy {self.name!r} has no values in force on {day}; its first date is {self.first_date}"
+            )
         return found
 
     def value(self, key: str, day: _dt.date) -> Any:
@@ -394,6 +402,7 @@ def _as_date(v: Any, where: str) -> _dt.date:
 
 # --------------------------------------------------------------------------- reading
 
+
 def _is_leaf_table(v: Any) -> bool:
     return isinstance(v, dict) and "value" in v
 
@@ -434,8 +443,10 @@ def entries_from_document(doc: dict | TomlDoc, file: str | None = None) -> list[
     effective = _as_date(meta["effective"], f"{file}: document.effective")
     doc_source = meta.get("source")
     if not isinstance(doc_source, str) or not doc_source.strip():
-        raise PolicyError(f"{file}: key document.source is missing or empty; "
-                          "say which document, page or assumption the values come from")
+        raise PolicyError(
+            f"{file}: key document.source is missing or empty; "
+            "say which document, page or assumption the values come from"
+        )
 
     flat: list[tuple[str, Any]] = []
     _flatten({k: v for k, v in doc.items() if k != "document"}, "", flat)
@@ -450,8 +461,9 @@ def entries_from_document(doc: dict | TomlDoc, file: str | None = None) -> list[
             if _is_leaf_table(item):
                 extra = set(item) - {"value", "from", "source"}
                 if extra:
-                    raise PolicyError(f"{at(key)}: unknown field(s) {sorted(extra)}; "
-                                      "a dated value has value, from, source")
+                    raise PolicyError(
+                        f"{at(key)}: unknown field(s) {sorted(extra)}; a dated value has value, from, source"
+                    )
                 raw = item["value"]
                 if "from" in item:
                     start = _as_date(item["from"], f"{at(key)}.from")
@@ -478,8 +490,10 @@ def shipped_policies() -> list[str]:
 
 def _resolve_folder(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
-        raise PolicyError(f"a benefit policy is a BenefitPolicy, a folder or a shipped name "
-                          f"({', '.join(shipped_policies()) or 'none'}); got {name_or_path!r}")
+        raise PolicyError(
+            f"a benefit policy is a BenefitPolicy, a folder or a shipped name "
+            f"({', '.join(shipped_policies()) or 'none'}); got {name_or_path!r}"
+        )
     p = Path(name_or_path)
     candidates = []
     if relative_to is not None and not p.is_absolute():
@@ -488,8 +502,10 @@ def _resolve_folder(name_or_path: str | Path, relative_to: Path | None = None) -
     for c in candidates:
         if c.is_dir():
             return c.resolve()
-    raise PolicyError(f"benefit policy folder not found: {name_or_path!s} "
-                      f"(shipped policies: {', '.join(shipped_policies()) or 'none'})")
+    raise PolicyError(
+        f"benefit policy folder not found: {name_or_path!s} "
+        f"(shipped policies: {', '.join(shipped_policies()) or 'none'})"
+    )
 
 
 def _read_toml(path: Path) -> TomlDoc:
@@ -498,15 +514,17 @@ def _read_toml(path: Path) -> TomlDoc:
 
 def _read_folder(folder: Path, seen: tuple[Path, ...]) -> tuple[dict, list[Entry], list[Path]]:
     if folder in seen:
-        raise PolicyError(f"{folder}/policy.toml: 'extends' makes a cycle "
-                          f"({' -> '.join(str(s) for s in (*seen, folder))})")
+        raise PolicyError(
+            f"{folder}/policy.toml: 'extends' makes a cycle ({' -> '.join(str(s) for s in (*seen, folder))})"
+        )
     meta: dict = {}
     entries: list[Entry] = []
     folders: list[Path] = []
     meta_path = folder / "policy.toml"
     if meta_path.is_file():
         meta = validate(_read_toml(meta_path), PolicyToml, error=PolicyError).policy.model_dump(
-            exclude_none=True)
+            exclude_none=True
+        )
         if "extends" in meta:
             base = _resolve_folder(meta["extends"], relative_to=folder)
             _, base_entries, base_folders = _read_folder(base, (*seen, folder))
@@ -565,8 +583,15 @@ def policy_from_documents(docs: list[dict], *, name: str = "in-memory") -> Benef
 
 # --------------------------------------------------------------------------- resolving
 
-def policy_from_entries(entries: list[Entry], *, name: str, description: str = "",
-                        illustrative: bool = False, folders: tuple[str, ...] = ()) -> BenefitPolicy:
+
+def policy_from_entries(
+    entries: list[Entry],
+    *,
+    name: str,
+    description: str = "",
+    illustrative: bool = False,
+    folders: tuple[str, ...] = (),
+) -> BenefitPolicy:
     """Group dated entries by key, check them and resolve one :class:`Version` per date."""
     by_key: dict[str, list[Entry]] = {}
     for e in entries:
@@ -577,8 +602,10 @@ def policy_from_entries(entries: list[Entry], *, name: str, description: str = "
             # A what-if restating a base value on the same date is harmless;
             # two different values on one date leave the policy undefined.
             if a.start == b.start and a.value != b.value:
-                raise PolicyError(f"key {key} has two values dated {a.start}: "
-                                  f"{a.raw!r} in {a.file} and {b.raw!r} in {b.file}")
+                raise PolicyError(
+                    f"key {key} has two values dated {a.start}: "
+                    f"{a.raw!r} in {a.file} and {b.raw!r} in {b.file}"
+                )
         dedup: list[Entry] = []
         for e in es:
             if dedup and dedup[-1].start == e.start:
@@ -590,9 +617,14 @@ def policy_from_entries(entries: list[Entry], *, name: str, description: str = "
         raise PolicyError(f"policy {name!r} sets no values")
     dates = sorted({e.start for es in by_key.values() for e in es})
     versions = tuple(_resolve_version(by_key, d, name) for d in dates)
-    return BenefitPolicy(name=name, description=description, illustrative=illustrative,
-                         folders=folders, versions=versions,
-                         entries={k: tuple(v) for k, v in by_key.items()})
+    return BenefitPolicy(
+        name=name,
+        description=description,
+        illustrative=illustrative,
+        folders=folders,
+        versions=versions,
+        entries={k: tuple(v) for k, v in by_key.items()},
+    )
 
 
 def _at(by_key: dict[str, list[Entry]], key: str, day: _dt.date) -> Entry | None:
@@ -607,8 +639,10 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
     def need(key: str) -> Any:
         e = _at(by_key, key, day)
         if e is None:
-            raise PolicyError(f"policy {name!r}: key {key} has no value in force on {day} "
-                              f"(values take effect from {day}; date one on or before it)")
+            raise PolicyError(
+                f"policy {name!r}: key {key} has no value in force on {day} "
+                f"(values take effect from {day}; date one on or before it)"
+            )
         return e.value
 
     b_ded = {(i, lv): need(f"basic.deductible.{i}.{lv}") for i in INSURED for lv in LEVELS}
@@ -651,14 +685,15 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
                     # Parameters set for a more specific group than the one that made the
                     # cell ineligible are almost surely meant to apply: say so.
                     ruled_by = el.key.split(".")[1]
-                    for st in chain[:chain.index(ruled_by)]:
+                    for st in chain[: chain.index(ruled_by)]:
                         for fld in ("deductible", "rates", "band_upper", "cap"):
                             e = _at(by_key, f"{layer}.{st}.{fld}", day)
                             if e is not None:
                                 raise PolicyError(
                                     f"{e.file}: key {e.key} is set but {i}/{s} is not eligible "
                                     f"for {layer} on {day} ({el.key} = false in {el.file}); "
-                                    f"add {layer}.{st}.eligible = true")
+                                    f"add {layer}.{st}.eligible = true"
+                                )
                     bands[(layer, i, s)] = Band(False, 0, (0,), (), NO_CAP)
                     continue
                 got = {}
@@ -668,7 +703,8 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
                         raise PolicyError(
                             f"policy {name!r}: layer {layer} has no {fld} for {i}/{s} on {day}; "
                             f"set one of {', '.join(f'{layer}.{c}.{fld}' for c in chain)} "
-                            f"(or {layer}.{chain[0]}.eligible = false)")
+                            f"(or {layer}.{chain[0]}.eligible = false)"
+                        )
                     got[fld] = e
                 ub = look("band_upper")
                 upper = () if ub is None else ub.value
@@ -678,9 +714,9 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
                     raise PolicyError(
                         f"{where}: layer {layer} for {i}/{s} on {day}: {len(rates)} rates need "
                         f"{len(rates) - 1} band_upper limits, found {len(upper)} "
-                        f"(key {got['rates'].key}" + (f" and {ub.key})" if ub else ")"))
-                bands[(layer, i, s)] = Band(True, got["deductible"].value, rates, upper,
-                                            got["cap"].value)
+                        f"(key {got['rates'].key}" + (f" and {ub.key})" if ub else ")")
+                    )
+                bands[(layer, i, s)] = Band(True, got["deductible"].value, rates, upper, got["cap"].value)
     return Version(day, b_ded, b_rate, b_cap, refcont, covers, major, bands)
 
 
@@ -690,9 +726,18 @@ def _compile(versions: tuple[Version, ...]) -> Tables:
     z = lambda *shape: np.zeros(shape, dtype=np.int64)  # noqa: E731
     t = Tables(
         start_day=np.array([(v.start - _dt.date(1970, 1, 1)).days for v in versions], np.int64),
-        b_ded=z(V, I, H), b_rate=z(V, I, H), b_cap=z(V, I), b_refcont=z(V),
-        g_covers=z(V, L), g_major=z(V, L), g_elig=z(V, L, I, S), g_ded=z(V, L, I, S),
-        g_cap=z(V, L, I, S), g_nb=z(V, L, I, S), g_upper=z(V, L, I, S, K), g_rate=z(V, L, I, S, K),
+        b_ded=z(V, I, H),
+        b_rate=z(V, I, H),
+        b_cap=z(V, I),
+        b_refcont=z(V),
+        g_covers=z(V, L),
+        g_major=z(V, L),
+        g_elig=z(V, L, I, S),
+        g_ded=z(V, L, I, S),
+        g_cap=z(V, L, I, S),
+        g_nb=z(V, L, I, S),
+        g_upper=z(V, L, I, S, K),
+        g_rate=z(V, L, I, S, K),
     )
     for vi, v in enumerate(versions):
         t.b_refcont[vi] = int(v.referral_continuous)

@@ -21,8 +21,17 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-from casemix.benefits.policy import (BP, LAYER_COLUMNS, LAYERS, NO_CAP, PART_BIT, PARTS,
-                                     Band, BenefitPolicy, Version)
+from casemix.benefits.policy import (
+    BP,
+    LAYER_COLUMNS,
+    LAYERS,
+    NO_CAP,
+    PART_BIT,
+    PARTS,
+    Band,
+    BenefitPolicy,
+    Version,
+)
 
 
 @dataclass(frozen=True)
@@ -32,23 +41,23 @@ class Case:
     row: int
     person: object
     day: _dt.date
-    insured: str           # employee | resident
-    status: str            # extreme_poor | subsistence | marginal | ordinary
-    level: str             # "1" | "2" | "3"
+    insured: str  # employee | resident
+    status: str  # extreme_poor | subsistence | marginal | ordinary
+    level: str  # "1" | "2" | "3"
     referral: bool
     major_disease: bool
-    policy_amt: int        # 政策范围内费用 (inscp_scp_amt)
-    preselfpay: int        # 乙类先行自付 (preselfpay_amt)
-    special_drug: int      # 大病特药 cost outside the basic list
-    selfpay: int           # 全自费 (fulamt_ownpay_amt)
-    total: int             # 医疗费总额 (medfee_sumamt); ≥ the four parts
+    policy_amt: int  # 政策范围内费用 (inscp_scp_amt)
+    preselfpay: int  # 乙类先行自付 (preselfpay_amt)
+    special_drug: int  # 大病特药 cost outside the basic list
+    selfpay: int  # 全自费 (fulamt_ownpay_amt)
+    total: int  # 医疗费总额 (medfee_sumamt); ≥ the four parts
 
 
 @dataclass
 class BasicYear:
     """A person's basic-insurance running totals for one year."""
 
-    paid: int = 0                 # fund payments so far, against the annual cap
+    paid: int = 0  # fund payments so far, against the annual cap
     referral_deductible: int = 0  # deductible borne along the current referral chain
 
 
@@ -56,15 +65,14 @@ class BasicYear:
 class AnnualYear:
     """A person's running totals in one annual layer for one year."""
 
-    base: int = 0    # cumulative amount that reached the layer (deductible counts against it)
-    paid: int = 0    # cumulative payment (the cap counts against it)
+    base: int = 0  # cumulative amount that reached the layer (deductible counts against it)
+    paid: int = 0  # cumulative payment (the cap counts against it)
 
 
 @dataclass
 class PersonYear:
     basic: BasicYear = field(default_factory=BasicYear)
-    annual: dict[str, AnnualYear] = field(
-        default_factory=lambda: {layer: AnnualYear() for layer in LAYERS})
+    annual: dict[str, AnnualYear] = field(default_factory=lambda: {layer: AnnualYear() for layer in LAYERS})
 
 
 def round_half_up(amount_fen_bp: int) -> int:
@@ -114,8 +122,7 @@ def basic_insurance(case: Case, v: Version, year: BasicYear) -> int:
     return pay
 
 
-def annual_layer(case: Case, v: Version, layer: str, year: AnnualYear,
-                 remaining: dict[str, int]) -> int:
+def annual_layer(case: Case, v: Version, layer: str, year: AnnualYear, remaining: dict[str, int]) -> int:
     """Payment of one annual layer for one case.
 
     The layer's base is what is left of the cost parts it covers; it adds to
@@ -161,8 +168,12 @@ def simulate_person_year(cases: list[Case], policy: BenefitPolicy) -> list[dict[
     results = []
     for case in cases:
         v = policy.version_on(case.day)
-        remaining = {"policy": case.policy_amt, "preselfpay": case.preselfpay,
-                     "special_drug": case.special_drug, "selfpay": case.selfpay}
+        remaining = {
+            "policy": case.policy_amt,
+            "preselfpay": case.preselfpay,
+            "special_drug": case.special_drug,
+            "selfpay": case.selfpay,
+        }
         paid = {}
         paid[LAYER_COLUMNS["basic"]] = basic_insurance(case, v, year.basic)
         take_off(remaining, PART_BIT["policy"], paid[LAYER_COLUMNS["basic"]])
@@ -180,8 +191,11 @@ def simulate_cases(cases: list[Case], policy: BenefitPolicy) -> dict[int, dict[s
     start = 0
     while start < len(ordered):
         end = start + 1
-        while (end < len(ordered) and ordered[end].person == ordered[start].person
-               and ordered[end].day.year == ordered[start].day.year):
+        while (
+            end < len(ordered)
+            and ordered[end].person == ordered[start].person
+            and ordered[end].day.year == ordered[start].day.year
+        ):
             end += 1
         group = ordered[start:end]
         for case, res in zip(group, simulate_person_year(group, policy)):

@@ -21,18 +21,24 @@ from casemix.benefits import INSURED_LABELS, STATUS_LABELS
 _STATUS_SHARE = (0.01, 0.03, 0.02, 0.94)
 _EMPLOYEE_SHARE = 0.4
 _LEVEL_SHARE = (0.25, 0.40, 0.35)
-_LEVEL_COST = (0.6, 1.0, 1.7)   # cost multiplier by hospital level
+_LEVEL_COST = (0.6, 1.0, 1.7)  # cost multiplier by hospital level
 
 
 def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> pl.Series:
     # an Enum column: building 10 M Python strings would take seconds
     return pl.Series(codes.astype(np.uint8)).replace_strict(
-        dict(enumerate(labels)), return_dtype=pl.Enum(list(labels)))
+        dict(enumerate(labels)), return_dtype=pl.Enum(list(labels))
+    )
 
 
-def synthetic_cases(n_cases: int = 10_000, n_people: int | None = None, *, seed: int = 0,
-                    start: _dt.date = _dt.date(2023, 1, 1),
-                    end: _dt.date = _dt.date(2023, 12, 31)) -> pl.DataFrame:
+def synthetic_cases(
+    n_cases: int = 10_000,
+    n_people: int | None = None,
+    *,
+    seed: int = 0,
+    start: _dt.date = _dt.date(2023, 1, 1),
+    end: _dt.date = _dt.date(2023, 12, 31),
+) -> pl.DataFrame:
     """Make ``n_cases`` inpatient cases of ``n_people`` persons (default: n_cases // 2).
 
     Parameters
@@ -79,8 +85,9 @@ def synthetic_cases(n_cases: int = 10_000, n_people: int | None = None, *, seed:
     policy_share = rng.uniform(0.70, 0.92, size=n_cases)
     pre_share = rng.uniform(0.0, 0.08, size=n_cases)
     self_share = rng.uniform(0.0, 0.12, size=n_cases)
-    special = np.where(rng.random(n_cases) < 0.02,
-                       np.exp(rng.normal(np.log(30000.0), 0.8, size=n_cases)), 0.0)
+    special = np.where(
+        rng.random(n_cases) < 0.02, np.exp(rng.normal(np.log(30000.0), 0.8, size=n_cases)), 0.0
+    )
 
     def fen(x: np.ndarray) -> np.ndarray:
         return np.floor(x * 100.0).astype(np.int64)
@@ -93,21 +100,23 @@ def synthetic_cases(n_cases: int = 10_000, n_people: int | None = None, *, seed:
     special_fen = fen(special)
     over = inscp + pre + selfpay + special_fen - total
     selfpay = selfpay - np.maximum(over, 0)  # floors can add up past the total by a fen or two
-    return pl.DataFrame({
-        "case_id": pl.Series(np.arange(1, n_cases + 1)).cast(pl.String),
-        "patient_id": person.astype(np.int64),
-        "discharge_date": pl.Series(day.astype(np.int32)).cast(pl.Date),
-        "insurance_type": _labels(np.where(p_employee[person], 0, 1), INSURED_LABELS),
-        "assist_status": _labels(p_status[person], STATUS_LABELS),
-        "hosp_level": (level + 1).astype(np.int8),
-        "total_cost": total / 100.0,
-        "inscp_scp_amt": inscp / 100.0,
-        "preselfpay_amt": pre / 100.0,
-        "fulamt_ownpay_amt": np.maximum(selfpay, 0) / 100.0,
-        "special_drug_amt": special_fen / 100.0,
-        "referral": rng.random(n_cases) < 0.05,
-        "major_disease": major,
-    })
+    return pl.DataFrame(
+        {
+            "case_id": pl.Series(np.arange(1, n_cases + 1)).cast(pl.String),
+            "patient_id": person.astype(np.int64),
+            "discharge_date": pl.Series(day.astype(np.int32)).cast(pl.Date),
+            "insurance_type": _labels(np.where(p_employee[person], 0, 1), INSURED_LABELS),
+            "assist_status": _labels(p_status[person], STATUS_LABELS),
+            "hosp_level": (level + 1).astype(np.int8),
+            "total_cost": total / 100.0,
+            "inscp_scp_amt": inscp / 100.0,
+            "preselfpay_amt": pre / 100.0,
+            "fulamt_ownpay_amt": np.maximum(selfpay, 0) / 100.0,
+            "special_drug_amt": special_fen / 100.0,
+            "referral": rng.random(n_cases) < 0.05,
+            "major_disease": major,
+        }
+    )
 
 
 def add_benefit_fields(cases, *, seed: int = 0, year: int = 2023):
@@ -145,7 +154,8 @@ def add_benefit_fields(cases, *, seed: int = 0, year: int = 2023):
         start = (_dt.date(year, 1, 1) - _dt.date(1970, 1, 1)).days
         days = (_dt.date(year, 12, 31) - _dt.date(year, 1, 1)).days + 1
         new["discharge_date"] = pl.Series(
-            "discharge_date", (start + rng.integers(0, days, n)).astype(np.int32)).cast(pl.Date)
+            "discharge_date", (start + rng.integers(0, days, n)).astype(np.int32)
+        ).cast(pl.Date)
     p_employee = rng.random(n_person) < _EMPLOYEE_SHARE
     p_status = rng.choice(4, size=n_person, p=_STATUS_SHARE).astype(np.int8)
     if "insurance_type" not in df.columns:

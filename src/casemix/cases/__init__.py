@@ -24,12 +24,22 @@ from casemix.cases._mapfile import read_mapping
 from casemix.cases._resolve import resolve
 from casemix.errors import InputError
 
-__all__ = ["read_cases", "attach", "canonical", "Canonical", "parse_numbers", "parse_dates",
-           "read_mapping",
-           "CANONICAL_SCHEMA", "OPTIONAL_SCHEMA"]
+__all__ = [
+    "read_cases",
+    "attach",
+    "canonical",
+    "Canonical",
+    "parse_numbers",
+    "parse_dates",
+    "read_mapping",
+    "CANONICAL_SCHEMA",
+    "OPTIONAL_SCHEMA",
+]
 
-def read_cases(data: FrameLike, *, mapping: Mapping[str, str] | None = None,
-               required: Sequence[str] = ("pdx",)) -> pl.DataFrame:
+
+def read_cases(
+    data: FrameLike, *, mapping: Mapping[str, str] | None = None, required: Sequence[str] = ("pdx",)
+) -> pl.DataFrame:
     """Read cases into the canonical polars case frame.
 
     Parameters

@@ -18,18 +18,35 @@ from casemix.cases._plausible import implausible_exprs
 from casemix.cases._resolve import NUMERIC_FIELDS, OPTIONAL_NUMERIC, CodeLayout, Plan
 
 CANONICAL_SCHEMA: dict[str, pl.DataType] = {
-    "case_id": pl.String(), "hospital_id": pl.String(), "sex": pl.Float64(),
-    "age": pl.Float64(), "age_days": pl.Float64(), "birth_weight": pl.Float64(),
-    "los": pl.Float64(), "discharge": pl.Float64(), "total_cost": pl.Float64(),
-    "pdx": pl.String(), "sdx": pl.List(pl.String()), "pproc": pl.String(),
-    "oproc": pl.List(pl.String()), "malformed": pl.List(pl.String()),
+    "case_id": pl.String(),
+    "hospital_id": pl.String(),
+    "sex": pl.Float64(),
+    "age": pl.Float64(),
+    "age_days": pl.Float64(),
+    "birth_weight": pl.Float64(),
+    "los": pl.Float64(),
+    "discharge": pl.Float64(),
+    "total_cost": pl.Float64(),
+    "pdx": pl.String(),
+    "sdx": pl.List(pl.String()),
+    "pproc": pl.String(),
+    "oproc": pl.List(pl.String()),
+    "malformed": pl.List(pl.String()),
     "intake_warnings": pl.List(pl.String()),
 }
 OPTIONAL_SCHEMA: dict[str, pl.DataType] = {
-    "patient_id": pl.String(), "admission_date": pl.Date(), "discharge_date": pl.Date(),
-    "insurance_type": pl.String(), "department": pl.String(), "year": pl.Int32(),
-    "fund_paid": pl.Float64(), "patient_share": pl.Float64(), "deductible": pl.Float64(),
-    "copay": pl.Float64(), "self_pay": pl.Float64(), "new_tech_cost": pl.Float64(),
+    "patient_id": pl.String(),
+    "admission_date": pl.Date(),
+    "discharge_date": pl.Date(),
+    "insurance_type": pl.String(),
+    "department": pl.String(),
+    "year": pl.Int32(),
+    "fund_paid": pl.Float64(),
+    "patient_share": pl.Float64(),
+    "deductible": pl.Float64(),
+    "copay": pl.Float64(),
+    "self_pay": pl.Float64(),
+    "new_tech_cost": pl.Float64(),
     "audit_deduction": pl.Float64(),
 }
 _WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
@@ -82,8 +99,7 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
         else:
             st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
             st.add(2, "raw_" + name, N.parse_number(_c("txt_" + name), _WORDS.get(name)))
-            bad = ((_c("txt_" + name).str.len_bytes() > 0).fill_null(False)
-                   & ~raw.is_finite().fill_null(False))
+            bad = (_c("txt_" + name).str.len_bytes() > 0).fill_null(False) & ~raw.is_finite().fill_null(False)
         value = N.finite(raw)
         if name == "year":  # a year is a whole number
             bad = bad | (value != value.floor()).fill_null(False)
@@ -104,13 +120,19 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
             continue
         if dt.is_numeric():  # YYYYMMDD or an Excel serial day; NaN is pandas' "missing"
             st.add(2, name, N.date_of(pl.col(col), dt))
-            st.add(3, "bad_" + name, pl.col(col).cast(pl.Float64).fill_nan(None).is_not_null()
-                   & _c(name).is_null())
+            st.add(
+                3,
+                "bad_" + name,
+                pl.col(col).cast(pl.Float64).fill_nan(None).is_not_null() & _c(name).is_null(),
+            )
         else:
             st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
             st.add(2, name, N.date_of(_c("txt_" + name), pl.String()))
-            st.add(3, "bad_" + name, (_c("txt_" + name).str.len_bytes() > 0).fill_null(False)
-                   & _c(name).is_null())
+            st.add(
+                3,
+                "bad_" + name,
+                (_c("txt_" + name).str.len_bytes() > 0).fill_null(False) & _c(name).is_null(),
+            )
         date_flags.append(name)
     for name in ("case_id", "hospital_id", "patient_id", "insurance_type", "department"):
         col = plan.scalars.get(name)
@@ -154,8 +176,15 @@ def _compact(df: pl.DataFrame, cols: list[str]) -> pl.Series:
     return pl.Series(arr).cast(pl.List(pl.String))
 
 
-def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: str, others: str,
-           code_cols: list[tuple[str, bool]], others_of: list[tuple[str, str, bool]]) -> None:
+def _codes(
+    st: _Stages,
+    df: pl.DataFrame,
+    layout: CodeLayout | None,
+    principal: str,
+    others: str,
+    code_cols: list[tuple[str, bool]],
+    others_of: list[tuple[str, str, bool]],
+) -> None:
     """The principal code and the list of other codes of one family.
 
     Stage 2 gathers the raw codes into working columns (named in
@@ -221,8 +250,7 @@ def _codes(st: _Stages, df: pl.DataFrame, layout: CodeLayout | None, principal: 
 _SLICE = 1 << 18
 
 
-def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
-                     ) -> tuple[list[pl.Expr], set[str]]:
+def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]) -> tuple[list[pl.Expr], set[str]]:
     """Expressions replacing the raw code columns by their normalised codes,
     and the working columns that hold a null (list or code) afterwards.
 
@@ -253,8 +281,12 @@ def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]
         parts[n] = pl.concat(distinct).unique(maintain_order=True).rename("old")
     old = pl.concat(list(parts.values())).unique(maintain_order=True)
     # an empty code becomes null here, so that lists only need drop_nulls later
-    new = pl.DataFrame({"old": old}).select(
-        N.code_chain(N.fold(pl.col("old"))).alias("new")).select(N.nonempty(pl.col("new"))).to_series()
+    new = (
+        pl.DataFrame({"old": old})
+        .select(N.code_chain(N.fold(pl.col("old"))).alias("new"))
+        .select(N.nonempty(pl.col("new")))
+        .to_series()
+    )
     changed = new.ne_missing(old)
     old, new = old.filter(changed), new.filter(changed)
     nulled = old.filter(new.is_null())

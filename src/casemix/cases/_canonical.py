@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
 import numpy as np
 import polars as pl
 
@@ -43,8 +44,7 @@ from casemix.errors import InputError
 __all__ = ["Canonical", "canonical", "parse_dates", "parse_numbers", "NON_NEGATIVE"]
 
 #: fields whose negative values are bad values (money)
-NON_NEGATIVE = ("total_cost", "inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt",
-                "special_drug_amt")
+NON_NEGATIVE = ("total_cost", "inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt", "special_drug_amt")
 _WORDS = {"sex": SEX_WORDS, "discharge": DISCHARGE_WORDS}
 _ALIASES = {**SCALAR_ALIASES, **STEP_ALIASES, **BENEFIT_ALIASES}
 _MONEY = ("inscp_scp_amt", "preselfpay_amt", "fulamt_ownpay_amt", "special_drug_amt")
@@ -100,9 +100,11 @@ class Canonical:
 
     def notes(self) -> list[str]:
         """One line per reason, for a step's notes and the CLI."""
-        return [f"{reason}: {n} row(s) "
-                f"{'left out' if reason.split(':', 1)[1] in self.need else 'read as absent'}"
-                for reason, n in self.counts.items() if n]
+        return [
+            f"{reason}: {n} row(s) {'left out' if reason.split(':', 1)[1] in self.need else 'read as absent'}"
+            for reason, n in self.counts.items()
+            if n
+        ]
 
     def restore(self, out: pl.DataFrame, results: Iterable[str] | None = None) -> pl.DataFrame:
         """The caller's input (names and values as given) with the step's result columns.
@@ -113,18 +115,24 @@ class Canonical:
         :attr:`frame`).  A result column whose name is an input column
         replaces it in place; the column ``left_out`` is added last.
         """
-        names = [c for c in out.columns if c not in self.frame.columns] if results is None \
-            else [c for c in results if c != "left_out"]  # added below, for every row
+        names = (
+            [c for c in out.columns if c not in self.frame.columns]
+            if results is None
+            else [c for c in results if c != "left_out"]
+        )  # added below, for every row
         res = out.select(names)
         n = self.frame.height
         if res.height != n:
             if res.height != n - self.n_left_out:
                 raise InputError(f"cannot restore {res.height} result rows to an input of {n} rows")
             idx = np.flatnonzero(self.left_out.is_null().to_numpy())
-            res = (pl.DataFrame({"\x00i": np.arange(n)})
-                   .join(res.with_columns(pl.Series("\x00i", idx)), on="\x00i", how="left",
-                         maintain_order="left")
-                   .drop("\x00i"))
+            res = (
+                pl.DataFrame({"\x00i": np.arange(n)})
+                .join(
+                    res.with_columns(pl.Series("\x00i", idx)), on="\x00i", how="left", maintain_order="left"
+                )
+                .drop("\x00i")
+            )
         return self.original.with_columns(*res.get_columns(), self.left_out.alias("left_out"))
 
 
@@ -190,13 +198,21 @@ def _dtype(name: str, kind: str) -> pl.DataType:
 
 
 def _type_error(df: pl.DataFrame, col: str, name: str, what: str) -> InputError:
-    return InputError(f"column {col!r} (read as {name}) has type {df.schema[col]}, which cannot "
-                      f"hold {what}; columns: {list(df.columns)[:40]}")
+    return InputError(
+        f"column {col!r} (read as {name}) has type {df.schema[col]}, which cannot "
+        f"hold {what}; columns: {list(df.columns)[:40]}"
+    )
 
 
-def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
-              need: Iterable[str] = (), optional: Iterable[str] = (),
-              require: Iterable[str] = (), step: str = "this step") -> Canonical:
+def canonical(
+    data: FrameLike,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    need: Iterable[str] = (),
+    optional: Iterable[str] = (),
+    require: Iterable[str] = (),
+    step: str = "this step",
+) -> Canonical:
     """Find and parse the columns a step reads, in casemix's one vocabulary.
 
     Parameters
@@ -248,15 +264,20 @@ def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
     columns: dict[str, str] = {}
     for name in [*need, *require, *optional]:
         kind = _kind(name)
-        col = (name if name in original.columns else None) if kind == "plain" \
+        col = (
+            (name if name in original.columns else None)
+            if kind == "plain"
             else first_of(index, _ALIASES[name])
+        )
         if col is not None:
             columns[name] = col
         elif name in need or name in require:
             looked = ", ".join(_ALIASES.get(name, (name,)))
-            raise InputError(f"{step} needs column {name!r} (looked for: {looked}); columns found: "
-                             f"{list(original.columns)[:60]}. Name yours with "
-                             f"mapping={{'<column>': '{name}'}} (--map FILE on the command line).")
+            raise InputError(
+                f"{step} needs column {name!r} (looked for: {looked}); columns found: "
+                f"{list(original.columns)[:60]}. Name yours with "
+                f"mapping={{'<column>': '{name}'}} (--map FILE on the command line)."
+            )
     exprs: list[pl.Expr] = []
     bad: dict[str, list[tuple[str, pl.Expr]]] = {"need": [], "optional": []}
     for name, col in columns.items():
@@ -272,17 +293,23 @@ def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
         if name in NON_NEGATIVE:
             checks.append(("negative", (value < 0).fill_null(False)))
         role = "need" if name in need else "optional"
-        bad[role] += [(f"{r}:{name}", e.fill_null(False)) for r, e in checks
-                      if role == "need" or r != "missing"]
+        bad[role] += [
+            (f"{r}:{name}", e.fill_null(False)) for r, e in checks if role == "need" or r != "missing"
+        ]
     # an input column named like a field it does not feed steps aside
     aside = {c: _ASIDE + c for c in original.columns if c in columns and columns[c] != c}
     flags = original.select(
         *(e.alias(f"n{i}") for i, (_, e) in enumerate(bad["need"])),
-        *(e.alias(f"o{i}") for i, (_, e) in enumerate(bad["optional"])))
+        *(e.alias(f"o{i}") for i, (_, e) in enumerate(bad["optional"])),
+    )
     reasons = [r for r, _ in bad["need"]]
-    left_out = (flags.select(pl.coalesce(
-        pl.when(pl.col(f"n{i}")).then(pl.lit(r)) for i, r in enumerate(reasons))).to_series()
-        if reasons else pl.Series(values=[None] * original.height, dtype=pl.String))
+    left_out = (
+        flags.select(
+            pl.coalesce(pl.when(pl.col(f"n{i}")).then(pl.lit(r)) for i, r in enumerate(reasons))
+        ).to_series()
+        if reasons
+        else pl.Series(values=[None] * original.height, dtype=pl.String)
+    )
     left_out = left_out.alias("left_out").cast(pl.String)
     counts = {r: n for r, n in left_out.value_counts().iter_rows() if r is not None}
     counts = {r: counts[r] for r in reasons if r in counts}
@@ -292,12 +319,14 @@ def canonical(data: FrameLike, mapping: Mapping[str, str] | None = None, *,
             counts[r] = n
     values = original.select(exprs)
     # a negative cost is null too: nothing downstream may compute with it
-    values = values.with_columns(pl.when(pl.col(n) >= 0).then(pl.col(n)).alias(n)
-                                 for n in NON_NEGATIVE if n in values.columns)
+    values = values.with_columns(
+        pl.when(pl.col(n) >= 0).then(pl.col(n)).alias(n) for n in NON_NEGATIVE if n in values.columns
+    )
     frame = original.rename(aside).with_columns(values.get_columns())
     checked = tuple(n for n in need if n in columns and _kind(n) not in ("plain", "step"))
-    return Canonical(frame=frame, columns=columns, left_out=left_out, counts=counts,
-                     original=original, need=checked)
+    return Canonical(
+        frame=frame, columns=columns, left_out=left_out, counts=counts, original=original, need=checked
+    )
 
 
 def parse_numbers(values: pl.Series, field: str | None = None) -> pl.Series:

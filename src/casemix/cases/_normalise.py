@@ -40,23 +40,29 @@ def code_chain(e: pl.Expr) -> pl.Expr:
     ``x`` after the first character of each code of a pair
     (``C34.100x001``, ``G35.x03``, ``00.5500x008``).
     """
-    return (e.str.replace_all("†", "+", literal=True)
-            .str.strip_chars()
-            # white space next to the pair marks is layout, not part of a code
-            .str.replace_all(r"\s*\+\s*", "+")
-            .str.replace_all(r"\s+\*", "*")
-            .str.strip_chars_end("+")
-            .str.to_uppercase()
-            .str.replace_all("X", "x", literal=True)
-            # ... but a code, or the asterisk half of a pair, may start with the letter X
-            .str.replace(r"^x", "X")
-            .str.replace_all("+x", "+X", literal=True))
+    return (
+        e.str.replace_all("†", "+", literal=True)
+        .str.strip_chars()
+        # white space next to the pair marks is layout, not part of a code
+        .str.replace_all(r"\s*\+\s*", "+")
+        .str.replace_all(r"\s+\*", "*")
+        .str.strip_chars_end("+")
+        .str.to_uppercase()
+        .str.replace_all("X", "x", literal=True)
+        # ... but a code, or the asterisk half of a pair, may start with the letter X
+        .str.replace(r"^x", "X")
+        .str.replace_all("+x", "+X", literal=True)
+    )
 
 
 def text_id(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """An identifier column as text (``e`` a column reference)."""
     if dtype.is_float():  # pandas turns an integer id column with gaps into floats: 12345.0 → "12345"
-        e = pl.when(e == e.floor()).then(e.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(e.cast(pl.String))
+        e = (
+            pl.when(e == e.floor())
+            .then(e.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(e.cast(pl.String))
+        )
     return e.cast(pl.String)
 
 
@@ -97,10 +103,15 @@ def parse_date(txt: pl.Expr) -> pl.Expr:
     ``20240105``; anything after the date (a time) is ignored.  Impossible
     dates (month 13) and other text give null.
     """
+
     def ymd(pattern: str) -> pl.Expr:
-        return pl.concat_str(txt.str.extract(pattern, 1), pl.lit("-"),
-                             txt.str.extract(pattern, 2).str.zfill(2), pl.lit("-"),
-                             txt.str.extract(pattern, 3).str.zfill(2))
+        return pl.concat_str(
+            txt.str.extract(pattern, 1),
+            pl.lit("-"),
+            txt.str.extract(pattern, 2).str.zfill(2),
+            pl.lit("-"),
+            txt.str.extract(pattern, 3).str.zfill(2),
+        )
 
     return pl.coalesce(ymd(_DATE), ymd(_COMPACT_DATE)).str.to_date("%Y-%m-%d", strict=False)
 
@@ -123,7 +134,8 @@ def date_of_number(num: pl.Expr) -> pl.Expr:
     serial = pl.when((num >= _SERIAL[0]) & (num < _SERIAL[1])).then(num.floor())
     return pl.coalesce(
         ymd.cast(pl.Int64).cast(pl.String).str.to_date("%Y%m%d", strict=False),
-        pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial.cast(pl.Int64)))
+        pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial.cast(pl.Int64)),
+    )
 
 
 _SERIAL_TEXT = r"^\d{5}(\.\d*)?$"

@@ -31,15 +31,37 @@ from casemix.cases._aliases import (
 from casemix.errors import InputError
 
 #: numeric fields present in the output only when the input has them
-OPTIONAL_NUMERIC = ("year", "fund_paid", "patient_share", "deductible", "copay", "self_pay",
-                    "new_tech_cost", "audit_deduction")
-NUMERIC_FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge",
-                  "total_cost", *OPTIONAL_NUMERIC)
+OPTIONAL_NUMERIC = (
+    "year",
+    "fund_paid",
+    "patient_share",
+    "deductible",
+    "copay",
+    "self_pay",
+    "new_tech_cost",
+    "audit_deduction",
+)
+NUMERIC_FIELDS = (
+    "sex",
+    "age",
+    "age_days",
+    "birth_weight",
+    "los",
+    "discharge",
+    "total_cost",
+    *OPTIONAL_NUMERIC,
+)
 TEXT_FIELDS = ("case_id", "hospital_id", "patient_id", "insurance_type", "department")
 DATE_FIELDS = ("admission_date", "discharge_date")
 CODE_FIELDS = tuple(CODE_ALIASES)
-LAYOUT_NAMES = {"pdx": "dx", "sdx": "dx", "diagnoses": "dx",
-                "pproc": "proc", "oproc": "proc", "procedures": "proc"}
+LAYOUT_NAMES = {
+    "pdx": "dx",
+    "sdx": "dx",
+    "diagnoses": "dx",
+    "pproc": "proc",
+    "oproc": "proc",
+    "procedures": "proc",
+}
 _WIDE_TARGET = re.compile(r"^(dx|sdx|pr|proc|oproc)(\d+)$")
 _STRINGY = (pl.String, pl.Categorical, pl.Enum, pl.Null)
 
@@ -80,8 +102,13 @@ def _columns_found(df: pl.DataFrame) -> str:
 
 
 def _valid_target(target: str) -> bool:
-    return (target in SCALAR_ALIASES or target in CODE_ALIASES or target in STEP_ALIASES
-            or target in BENEFIT_ALIASES or bool(_WIDE_TARGET.match(target)))
+    return (
+        target in SCALAR_ALIASES
+        or target in CODE_ALIASES
+        or target in STEP_ALIASES
+        or target in BENEFIT_ALIASES
+        or bool(_WIDE_TARGET.match(target))
+    )
 
 
 def canonical_names() -> list[str]:
@@ -94,15 +121,18 @@ def check_mapping(mapping: object) -> dict[str, str] | None:
     if mapping is None:
         return None
     if not isinstance(mapping, Mapping):
-        raise InputError(f"mapping must be a dict of input column -> casemix field, e.g. "
-                         f"{{'主要诊断': 'pdx'}}; got {type(mapping).__name__}")
+        raise InputError(
+            f"mapping must be a dict of input column -> casemix field, e.g. "
+            f"{{'主要诊断': 'pdx'}}; got {type(mapping).__name__}"
+        )
     for src, target in mapping.items():
         if not isinstance(src, str) or not isinstance(target, str):
             raise InputError(f"mapping {src!r} -> {target!r}: both must be column/field names (text)")
         if not _valid_target(target):
             raise InputError(
                 f"mapping {src!r} -> {target!r}: {target!r} is not a canonical field; use one of "
-                f"{canonical_names()} or a wide name such as dx1, sdx1, pr1, oproc1")
+                f"{canonical_names()} or a wide name such as dx1, sdx1, pr1, oproc1"
+            )
     return dict(mapping)
 
 
@@ -116,8 +146,10 @@ def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str
     taken: dict[str, str] = {}
     for src, target in mapping.items():
         if src not in keys:
-            raise InputError(f"mapping names column {src!r}, which is not in the input; "
-                             f"columns found: {_columns_found(df)}")
+            raise InputError(
+                f"mapping names column {src!r}, which is not in the input; "
+                f"columns found: {_columns_found(df)}"
+            )
         if target in taken:
             raise InputError(f"mapping sends both {taken[target]!r} and {src!r} to {target!r}")
         taken[target] = src
@@ -132,8 +164,9 @@ def _keys(df: pl.DataFrame, mapping: Mapping[str, str] | None) -> tuple[dict[str
     return keys, labels
 
 
-def column_index(df: pl.DataFrame, mapping: Mapping[str, str] | None
-                 ) -> tuple[dict[str, list[str]], dict[str, str]]:
+def column_index(
+    df: pl.DataFrame, mapping: Mapping[str, str] | None
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Lookup key -> input columns (the mapping applied first), and how each mapped column was matched."""
     keys, labels = _keys(df, mapping)
     return _index(keys), labels
@@ -166,8 +199,9 @@ def _wide(keys: dict[str, str], prefixes: Sequence[str]) -> list[str]:
     return []
 
 
-def _layout(index: dict[str, list[str]], keys: dict[str, str], principal: str, others: str,
-            combined: str) -> CodeLayout | None:
+def _layout(
+    index: dict[str, list[str]], keys: dict[str, str], principal: str, others: str, combined: str
+) -> CodeLayout | None:
     p = first_of(index, CODE_ALIASES[principal])
     o = first_of(index, CODE_ALIASES[others])
     ow = [] if o else _wide(keys, WIDE_PREFIXES[others])
@@ -192,10 +226,14 @@ def _type_error(df: pl.DataFrame, col: str, what: str, labels: dict[str, str]) -
     hint = ""
     if "codes" in what and df.schema[col].is_numeric():
         # the usual cause: pandas.read_csv turned 39.6500 into the float 39.65
-        hint = (" Codes read as numbers lose their form (39.6500 -> 39.65); read the file with "
-                "dtype=str, or pass its path to casemix, which reads CSV as text.")
-    return InputError(f"column {col!r}{how} has type {df.schema[col]}, which cannot hold {what}; "
-                      f"columns found: {_columns_found(df)}.{hint}")
+        hint = (
+            " Codes read as numbers lose their form (39.6500 -> 39.65); read the file with "
+            "dtype=str, or pass its path to casemix, which reads CSV as text."
+        )
+    return InputError(
+        f"column {col!r}{how} has type {df.schema[col]}, which cannot hold {what}; "
+        f"columns found: {_columns_found(df)}.{hint}"
+    )
 
 
 def _check_types(df: pl.DataFrame, plan: Plan) -> None:
@@ -222,11 +260,15 @@ def _check_types(df: pl.DataFrame, plan: Plan) -> None:
         for col in (c for c in (layout.others, layout.combined) if c is not None):
             dt = df.schema[col]
             inner = dt.inner if isinstance(dt, (pl.List, pl.Array)) else None
-            ok = (isinstance(dt, _STRINGY) or _empty_numeric(df[col])
-                  or (inner is not None and isinstance(inner, _STRINGY)))
+            ok = (
+                isinstance(dt, _STRINGY)
+                or _empty_numeric(df[col])
+                or (inner is not None and isinstance(inner, _STRINGY))
+            )
             if not ok:
-                raise _type_error(df, col, f"{label} codes (a list of text or a '|'-separated string)",
-                                  plan.labels)
+                raise _type_error(
+                    df, col, f"{label} codes (a list of text or a '|'-separated string)", plan.labels
+                )
 
 
 def resolve(df: pl.DataFrame, mapping: Mapping[str, str] | None, required: Sequence[str]) -> Plan:
@@ -243,7 +285,7 @@ def resolve(df: pl.DataFrame, mapping: Mapping[str, str] | None, required: Seque
     dx = _layout(index, keys, "pdx", "sdx", "diagnoses")
     proc = _layout(index, keys, "pproc", "oproc", "procedures")
     for layout, what in ((dx, "diagnoses"), (proc, "procedures")):
-        for col in (layout.columns() if layout else []):
+        for col in layout.columns() if layout else []:
             labels.setdefault(col, f"read as {what}")
     plan = Plan(scalars, dx, proc, labels)
 
@@ -251,22 +293,30 @@ def resolve(df: pl.DataFrame, mapping: Mapping[str, str] | None, required: Seque
         if name in LAYOUT_NAMES:
             family = plan.dx if LAYOUT_NAMES[name] == "dx" else plan.proc
             if family is None:
-                what = ("diagnoses: a pdx/sdx pair, a 'diagnoses' list or '|'-string column, "
-                        "dx1..dxN, or 主要诊断编码 + 其他诊断编码1..N"
-                        if LAYOUT_NAMES[name] == "dx" else
-                        "procedures: a pproc/oproc pair, a 'procedures' list or '|'-string column, "
-                        "pr1..prN, or 主要手术操作编码 + 其他手术操作编码1..N")
-                raise InputError(f"required column {name!r} not found; expected {what}. "
-                                 f"Columns found: {_columns_found(df)}. "
-                                 f"Name yours with mapping={{'<column>': '{name}'}}.")
+                what = (
+                    "diagnoses: a pdx/sdx pair, a 'diagnoses' list or '|'-string column, "
+                    "dx1..dxN, or 主要诊断编码 + 其他诊断编码1..N"
+                    if LAYOUT_NAMES[name] == "dx"
+                    else "procedures: a pproc/oproc pair, a 'procedures' list or '|'-string column, "
+                    "pr1..prN, or 主要手术操作编码 + 其他手术操作编码1..N"
+                )
+                raise InputError(
+                    f"required column {name!r} not found; expected {what}. "
+                    f"Columns found: {_columns_found(df)}. "
+                    f"Name yours with mapping={{'<column>': '{name}'}}."
+                )
         elif name in SCALAR_ALIASES:
             if name not in plan.scalars:
                 aliases = ", ".join(SCALAR_ALIASES[name])
-                raise InputError(f"required column {name!r} not found (looked for: {aliases}). "
-                                 f"Columns found: {_columns_found(df)}. "
-                                 f"Name yours with mapping={{'<column>': '{name}'}}.")
+                raise InputError(
+                    f"required column {name!r} not found (looked for: {aliases}). "
+                    f"Columns found: {_columns_found(df)}. "
+                    f"Name yours with mapping={{'<column>': '{name}'}}."
+                )
         else:
-            raise InputError(f"required names unknown field {name!r}; use canonical names such as "
-                             f"{sorted([*SCALAR_ALIASES, *CODE_ALIASES])}")
+            raise InputError(
+                f"required names unknown field {name!r}; use canonical names such as "
+                f"{sorted([*SCALAR_ALIASES, *CODE_ALIASES])}"
+            )
     _check_types(df, plan)
     return plan

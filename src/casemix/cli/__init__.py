@@ -53,8 +53,12 @@ def failure(exc: BaseException) -> click.ClickException:
         where = exc.filename if exc.filename is not None else ""
         reason = exc.strerror or type(exc).__name__
         return _Failure(f"{where}: {reason}" if where else _one_line(str(exc) or reason), BAD_INPUT)
-    return _Failure(f"internal error ({type(exc).__name__}: {_one_line(str(exc))}); rerun with "
-                    "--debug for the traceback and please report it", INTERNAL)
+    return _Failure(
+        f"internal error ({type(exc).__name__}: {_one_line(str(exc))}); rerun with "
+        "--debug for the traceback and please report it",
+        INTERNAL,
+    )
+
 
 # name -> "module:attribute" of a click command.  Each module owns its command.
 COMMANDS: dict[str, str] = {
@@ -101,7 +105,11 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="casemix")
-@click.option("--debug", is_flag=True, envvar="CASEMIX_DEBUG",
-              help="Show the Python traceback of an error (also: CASEMIX_DEBUG=1).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="CASEMIX_DEBUG",
+    help="Show the Python traceback of an error (also: CASEMIX_DEBUG=1).",
+)
 def main(debug: bool) -> None:
     """casemix: CHS-DRG / DIP grouping and global-budget payment simulation."""

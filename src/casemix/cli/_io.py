@@ -24,27 +24,44 @@ F = Callable[..., Any]
 def encoding_option(f: F) -> F:
     """``--encoding``: the text encoding of CSV inputs (detected when absent)."""
     return click.option(
-        "--encoding", default=None, metavar="NAME[:replace]",
+        "--encoding",
+        default=None,
+        metavar="NAME[:replace]",
         help="Encoding of CSV input (default: detected — UTF-8, UTF-8 with BOM, GBK/GB18030). "
-             "NAME:replace replaces undecodable bytes and counts them instead of stopping.")(f)
+        "NAME:replace replaces undecodable bytes and counts them instead of stopping.",
+    )(f)
 
 
 def force_option(f: F) -> F:
     """``--force``: replace outputs that exist."""
-    return click.option("--force", is_flag=True,
-                        help="Overwrite output files that exist (without it an existing output "
-                             "is an error). Writing over an input is always refused.")(f)
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Overwrite output files that exist (without it an existing output "
+        "is an error). Writing over an input is always refused.",
+    )(f)
 
 
 def bom_option(f: F) -> F:
     """``--bom``: a UTF-8 BOM at the start of CSV outputs."""
-    return click.option("--bom", is_flag=True, default=None,
-                        help="Start CSV output with a UTF-8 BOM, so Excel shows Chinese text "
-                             "(tables for people have one by default).")(f)
+    return click.option(
+        "--bom",
+        is_flag=True,
+        default=None,
+        help="Start CSV output with a UTF-8 BOM, so Excel shows Chinese text "
+        "(tables for people have one by default).",
+    )(f)
 
 
-def write_frame(df: pl.DataFrame, path: Path, *, force: bool = False, bom: bool | None = None,
-                human: bool = False, inputs: Iterable[Path | str | None] = ()) -> Path:
+def write_frame(
+    df: pl.DataFrame,
+    path: Path,
+    *,
+    force: bool = False,
+    bom: bool | None = None,
+    human: bool = False,
+    inputs: Iterable[Path | str | None] = (),
+) -> Path:
     """Write ``df`` by its suffix (.parquet, .csv, .tsv, .xlsx): :func:`casemix.io.write_table`.
 
     CSV and Excel have no lists: code lists go back to the ``|``-separated

@@ -24,8 +24,7 @@ def alert(*messages: str | None) -> None:
     """Print each warning as a red line on stderr (shown even when quiet; None is skipped)."""
     for message in messages:
         if message:
-            Console(stderr=True).print(f"[bold red]warning:[/] [red]{escape(message)}[/]",
-                                       highlight=False)
+            Console(stderr=True).print(f"[bold red]warning:[/] [red]{escape(message)}[/]", highlight=False)
 
 
 def table(df: pl.DataFrame, title: str, *, percent: tuple[str, ...] = ("share",)) -> None:
@@ -35,6 +34,5 @@ def table(df: pl.DataFrame, title: str, *, percent: tuple[str, ...] = ("share",)
         numeric = df.schema[name].is_numeric()
         t.add_column(name, justify="right" if numeric else "left")
     for row in df.iter_rows(named=True):
-        t.add_row(*(f"{v:.1%}" if k in percent and isinstance(v, float) else _fmt(v)
-                    for k, v in row.items()))
+        t.add_row(*(f"{v:.1%}" if k in percent and isinstance(v, float) else _fmt(v) for k, v in row.items()))
     console.print(t)

@@ -24,10 +24,14 @@ def _read(ctx: click.Context, param: click.Parameter, value: Path | None) -> dic
 def map_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--map FILE`` (passed to the command as ``mapping``: a dict or None)."""
     return click.option(
-        "--map", "mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        callback=_read, default=None,
+        "--map",
+        "mapping",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        callback=_read,
+        default=None,
         help="TOML file mapping your column names to casemix's: a [columns] table of "
-             "\"your column\" = \"canonical name\" (docs/cases.md).")(f)
+        '"your column" = "canonical name" (docs/cases.md).',
+    )(f)
 
 
 def echo_notes(notes: Any) -> None:

@@ -19,8 +19,10 @@ import click
 
 __all__ = ["dask_option", "group_on_dask", "read_dataset", "settle_on_dask", "write_dataset"]
 
-HELP = ("Run on Dask: local:N (N worker processes here) or tcp://HOST:PORT (a running "
-        "scheduler).  Input a Parquet file or folder; output a folder of Parquet files.")
+HELP = (
+    "Run on Dask: local:N (N worker processes here) or tcp://HOST:PORT (a running "
+    "scheduler).  Input a Parquet file or folder; output a folder of Parquet files."
+)
 
 
 def dask_option(f: Callable) -> Callable:
@@ -61,8 +63,15 @@ def read_dataset(path: str | Path, *, blocksize: str = "128MiB") -> Any:
         # the in-memory rule (UTF-8, BOM, GBK read as GB18030); a GB18030 trail byte is never
         # a newline, so Dask's blocks still split on whole lines
         enc = "utf-8-sig" if (e := detect_encoding(p)) == "utf_8" else e
-        return dd.read_csv(str(p), dtype=str, blocksize=blocksize, keep_default_na=False,
-                           na_values=[""], dtype_backend="pyarrow", encoding=enc)
+        return dd.read_csv(
+            str(p),
+            dtype=str,
+            blocksize=blocksize,
+            keep_default_na=False,
+            na_values=[""],
+            dtype_backend="pyarrow",
+            encoding=enc,
+        )
     raise InputError(f"{p}: use a Parquet file or folder (or a .csv file) with --dask")
 
 
@@ -96,32 +105,39 @@ def write_dataset(ddf: Any, folder: str | Path) -> int:
     return int(counts["rows"].sum())
 
 
-def _out_folder(output: Path, inputs: tuple[Path | None, ...] = (), force: bool = False,
-                written: tuple[str, ...] = ("part.*.parquet",)) -> Path:
+def _out_folder(
+    output: Path,
+    inputs: tuple[Path | None, ...] = (),
+    force: bool = False,
+    written: tuple[str, ...] = ("part.*.parquet",),
+) -> Path:
     """The output folder, checked before any work: never the input, never inside it or
     around it (old parts are deleted before writing), and replaced only with ``force``."""
     from casemix.errors import InputError
 
     if output.suffix.lower() == ".csv":
-        raise click.BadParameter("with --dask the output is a folder of Parquet files, not a CSV "
-                                 "file", param_hint="-o")
+        raise click.BadParameter(
+            "with --dask the output is a folder of Parquet files, not a CSV file", param_hint="-o"
+        )
     out = output.resolve()
     for given in inputs:
         if given is None:
             continue
         src = Path(given).resolve()
         if src == out or src.is_relative_to(out) or out.is_relative_to(src):
-            raise InputError(f"{output}: the output folder is, holds or lies inside the input "
-                             f"{given}; writing it would destroy the input. Choose another folder")
+            raise InputError(
+                f"{output}: the output folder is, holds or lies inside the input "
+                f"{given}; writing it would destroy the input. Choose another folder"
+            )
     found = [p for pattern in written for p in output.glob(pattern)]
     if found and not force:
-        raise InputError(f"{output} already holds output ({found[0].name}, …); pass --force "
-                         "to overwrite it")
+        raise InputError(f"{output} already holds output ({found[0].name}, …); pass --force to overwrite it")
     return output
 
 
-def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec: str, *,
-                  force: bool = False) -> dict:
+def group_on_dask(
+    input_path: Path, output: Path, scheme: str, engine: str, spec: str, *, force: bool = False
+) -> dict:
     """Group INPUT on Dask into the Parquet folder OUTPUT; return counts for the summary.
 
     Returns
@@ -146,22 +162,42 @@ def group_on_dask(input_path: Path, output: Path, scheme: str, engine: str, spec
         ddf = read_dataset(input_path)
         write_dataset(cd.group(ddf, scheme=scheme, engine=engine), out)
         keys = ["status", "reason", "mdc", "drg"]
-        sizes = (dd.read_parquet(str(out), columns=keys, dtype_backend="pyarrow").fillna("")
-                 .groupby(keys).size().compute())
-    counts = pl.from_pandas(sizes.rename("cases").reset_index()).with_columns(
-        pl.col(*keys).cast(pl.String), pl.col("cases").cast(pl.Int64)).sort(
-        "cases", *keys, descending=[True, False, False, False, False])
+        sizes = (
+            dd.read_parquet(str(out), columns=keys, dtype_backend="pyarrow")
+            .fillna("")
+            .groupby(keys)
+            .size()
+            .compute()
+        )
+    counts = (
+        pl.from_pandas(sizes.rename("cases").reset_index())
+        .with_columns(pl.col(*keys).cast(pl.String), pl.col("cases").cast(pl.Int64))
+        .sort("cases", *keys, descending=[True, False, False, False, False])
+    )
     grouped = counts.filter(pl.col("status") == sch.status["grouped"])["cases"].sum()
-    return {"rows": int(counts["cases"].sum()), "grouped": int(grouped),
-            "seconds": time.perf_counter() - start, "partitions": ddf.npartitions,
-            "counts": counts, "output": out}
+    return {
+        "rows": int(counts["cases"].sum()),
+        "grouped": int(grouped),
+        "seconds": time.perf_counter() - start,
+        "partitions": ddf.npartitions,
+        "counts": counts,
+        "output": out,
+    }
 
 
-def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
-                   weights_path: Path | None = None, points: str | None = None,
-                   group_col: str = "drg", fmt: str = "parquet",
-                   force: bool = False, base_volume: Path | None = None
-                   ) -> tuple[Any, dict[str, Path]]:
+def settle_on_dask(
+    cases_path: Path,
+    output: Path,
+    policy: Any,
+    spec: str,
+    *,
+    weights_path: Path | None = None,
+    points: str | None = None,
+    group_col: str = "drg",
+    fmt: str = "parquet",
+    force: bool = False,
+    base_volume: Path | None = None,
+) -> tuple[Any, dict[str, Path]]:
     """Settle grouped CASES on Dask; cases to ``OUTPUT/cases/`` (Parquet), tables beside them.
 
     ``hospitals`` and ``region`` (small) are written as ``OUTPUT/hospitals.<fmt>`` and
@@ -176,15 +212,23 @@ def settle_on_dask(cases_path: Path, output: Path, policy: Any, spec: str, *,
     from casemix._frames import read_path
     from casemix.io import write_table
 
-    out = _out_folder(output, (cases_path, weights_path), force,
-                      ("cases/part.*.parquet", f"hospitals.{fmt}", f"region.{fmt}",
-                       f"pool_hospitals.{fmt}", f"pool_region.{fmt}"))
+    out = _out_folder(
+        output,
+        (cases_path, weights_path),
+        force,
+        (
+            "cases/part.*.parquet",
+            f"hospitals.{fmt}",
+            f"region.{fmt}",
+            f"pool_hospitals.{fmt}",
+            f"pool_region.{fmt}",
+        ),
+    )
     out.mkdir(parents=True, exist_ok=True)
     w = read_path(weights_path) if weights_path else None
     with _connect(spec):
         ddf = read_dataset(cases_path)
-        s = cd.settle(ddf, policy, weights=w, points=points, group_col=group_col,
-                      base_volume=base_volume)
+        s = cd.settle(ddf, policy, weights=w, points=points, group_col=group_col, base_volume=base_volume)
         cases_dir = out / "cases"
         write_dataset(s.cases, cases_dir)
     paths = {"cases": cases_dir}

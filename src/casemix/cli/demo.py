@@ -17,11 +17,17 @@ from casemix.scheme import DEFAULT_SCHEME
 @click.option("--scheme", default=DEFAULT_SCHEME, show_default=True, help="Scheme name or folder.")
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
 @click.option("--dip", is_flag=True, help="Run the DIP demo instead: build a catalog, group, settle.")
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("casemix-demo-out"),
-              show_default=True, help="Folder for the grouped cases, settlement and report.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("casemix-demo-out"),
+    show_default=True,
+    help="Folder for the grouped cases, settlement and report.",
+)
 @force_option
-def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path,
-         force: bool) -> None:
+def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path, force: bool) -> None:
     """Generate realistic synthetic cases, group them, price them and report.
 
     Deterministic by seed.  Prints cases per MDC, the top DRGs and why
@@ -47,21 +53,21 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path,
     grouped = casemix.group(cases, scheme=sch, engine=engine)
     elapsed = time.perf_counter() - start
     s = summarize(grouped, sch)
-    console.print(f"{s.total:,} synthetic cases (seed {seed}) grouped by the {engine} engine in "
-                  f"{elapsed:.2f} s; {s.grouped:,} with a DRG ({s.grouped / max(s.total, 1):.1%}).")
+    console.print(
+        f"{s.total:,} synthetic cases (seed {seed}) grouped by the {engine} engine in "
+        f"{elapsed:.2f} s; {s.grouped:,} with a DRG ({s.grouped / max(s.total, 1):.1%})."
+    )
     table(s.by_mdc, "Cases per MDC")
     table(s.top_drgs, "Top DRGs by cases")
     table(s.failures, "Not grouped, by status and reason")
     write_frame(grouped, out_dir / "grouped.parquet", force=force)
     console.print(f"grouped cases → {out_dir / 'grouped.parquet'}")
     # a prior year of the same region: each hospital's points there are its base volume
-    prior = casemix.group(synth_cases(sch, n, seed=seed + 1, layout="strings"), scheme=sch,
-                          engine=engine)
+    prior = casemix.group(synth_cases(sch, n, seed=seed + 1, layout="strings"), scheme=sch, engine=engine)
     _settle_and_report(grouped, out_dir, console, table, force=force, prior=prior)
 
 
-def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = False,
-                       prior=None) -> None:
+def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = False, prior=None) -> None:
     """Weights → settlement under the shipped demo policy → HTML report.
 
     With a prior year and cases carrying pools and patient shares, the
@@ -78,9 +84,15 @@ def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = 
 
     wan = 10_000  # amounts shown in 万元 so the table fits a terminal; exact fen are in the files
     view = settlement.summary().select(
-        pl.col("hospital_id").alias("hospital"), "level", "cases", pl.col("cmi").round(3).alias("CMI"),
-        (pl.col("payment") / wan).round(1).alias("paid 万元"), (pl.col("cost") / wan).round(1).alias("cost 万元"),
-        (pl.col("surplus") / wan).round(1).alias("结余 万元"), pl.col("surplus_share").alias("of cost"))
+        pl.col("hospital_id").alias("hospital"),
+        "level",
+        "cases",
+        pl.col("cmi").round(3).alias("CMI"),
+        (pl.col("payment") / wan).round(1).alias("paid 万元"),
+        (pl.col("cost") / wan).round(1).alias("cost 万元"),
+        (pl.col("surplus") / wan).round(1).alias("结余 万元"),
+        pl.col("surplus_share").alias("of cost"),
+    )
     table(view, "Settlement per hospital (结余 > 0 surplus, < 0 超支 deficit)", percent=("of cost",))
     for p in settlement.pool_region.iter_rows(named=True):
         console.print(
@@ -88,14 +100,21 @@ def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = 
             f"{p['pv_base']:.4f}, floating {p['pv_floating']:.4f} yuan/point; fund paid "
             f"{p['fund_fen'] / 100:,.2f} + retained {p['retained_fen'] / 100:,.2f} = the budget "
             f"to the fen ({p['budget_check']}); patients {p['patient_fen'] / 100:,.2f}; after "
-            f"结余留用/超支分担 the fund pays {p['fund_outlay_fen'] / 100:,.2f}")
-    console.print(f"all pools: fund outlay {region['fund_outlay_fen'] / 100:,.2f} yuan "
-                  f"({region['outlay_minus_budget_fen'] / 100:+,.2f} against the budget) under "
-                  f"{settlement.policy.name!r}")
+            f"结余留用/超支分担 the fund pays {p['fund_outlay_fen'] / 100:,.2f}"
+        )
+    console.print(
+        f"all pools: fund outlay {region['fund_outlay_fen'] / 100:,.2f} yuan "
+        f"({region['outlay_minus_budget_fen'] / 100:+,.2f} against the budget) under "
+        f"{settlement.policy.name!r}"
+    )
     paths = settlement.write(out_dir / "settlement", force=force)
     console.print(f"settlement → {paths['hospitals'].parent}")
-    index = build_report(grouped, settlement=settlement, out_dir=out_dir / "report",
-                         extra_sections=[_patient_burden(grouped, console, table)])
+    index = build_report(
+        grouped,
+        settlement=settlement,
+        out_dir=out_dir / "report",
+        extra_sections=[_patient_burden(grouped, console, table)],
+    )
     console.print(f"[bold]report →[/] {Path(index).resolve()}")
 
 
@@ -110,22 +129,34 @@ def _patient_burden(grouped, console, table) -> tuple[str, str]:
     from casemix import benefits
 
     policy_name = "illustrative"
-    cases = benefits.add_benefit_fields(grouped.select("case_id", "hospital_id", "total_cost",
-                                                       *[c for c in ("hospital_level",) if c in grouped.columns]),
-                                        seed=7)
+    cases = benefits.add_benefit_fields(
+        grouped.select(
+            "case_id", "hospital_id", "total_cost", *[c for c in ("hospital_level",) if c in grouped.columns]
+        ),
+        seed=7,
+    )
     result = benefits.simulate(cases, policy_name)
     overall = benefits.summarize(result, by=())
     by_group = benefits.summarize(result, by=("insured_type", "assist_status"))
     show = by_group.select(
-        pl.col("insured_type").alias("insured"), pl.col("assist_status").alias("status"), "cases",
-        pl.col("actual_ratio").alias("actual 实际报销"), pl.col("combined_ratio").alias("combined 综合保障"),
-        pl.col("share_over").alias("oop>1万"))
-    table(show, "Patient burden by insured type and assistance status (illustrative policy)",
-          percent=("actual 实际报销", "combined 综合保障", "oop>1万"))
-    html = ("<p>Benefit cascade (基本医保 → 大病保险 / 地方附加 → 医疗救助 → 惠民保 → 医院减免 → 再救助) under the shipped "
-            f"<b>{policy_name}</b> policy (illustrative values; see docs/benefits.md). The demo cases have "
-            "no insured type, assistance status or self-pay split, so these were assigned synthetically "
-            "(seed 7).</p>" + _html_table(overall) + _html_table(by_group))
+        pl.col("insured_type").alias("insured"),
+        pl.col("assist_status").alias("status"),
+        "cases",
+        pl.col("actual_ratio").alias("actual 实际报销"),
+        pl.col("combined_ratio").alias("combined 综合保障"),
+        pl.col("share_over").alias("oop>1万"),
+    )
+    table(
+        show,
+        "Patient burden by insured type and assistance status (illustrative policy)",
+        percent=("actual 实际报销", "combined 综合保障", "oop>1万"),
+    )
+    html = (
+        "<p>Benefit cascade (基本医保 → 大病保险 / 地方附加 → 医疗救助 → 惠民保 → 医院减免 → 再救助) under the shipped "
+        f"<b>{policy_name}</b> policy (illustrative values; see docs/benefits.md). The demo cases have "
+        "no insured type, assistance status or self-pay split, so these were assigned synthetically "
+        "(seed 7).</p>" + _html_table(overall) + _html_table(by_group)
+    )
     return "Patient burden 患者负担", html
 
 
@@ -136,6 +167,7 @@ def _html_table(df) -> str:
     rows = []
     for row in df.iter_rows():
         cells = "".join(
-            f"<td>{v:,.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>" for v in row)
+            f"<td>{v:,.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>" for v in row
+        )
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -16,37 +16,65 @@ from casemix.cli.dask_opts import dask_option
 from casemix.scheme import DEFAULT_SCHEME
 
 
-
-
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output file (.parquet, .csv or .xlsx): the input plus mdc, adrg, drg, severity, status, reason, warnings.")
-@click.option("--scheme", default=DEFAULT_SCHEME, show_default=True,
-              help="Shipped scheme name (see `casemix schemes`) or a scheme folder.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file (.parquet, .csv or .xlsx): the input plus mdc, adrg, drg, severity, status, reason, warnings.",
+)
+@click.option(
+    "--scheme",
+    default=DEFAULT_SCHEME,
+    show_default=True,
+    help="Shipped scheme name (see `casemix schemes`) or a scheme folder.",
+)
 @click.option("--engine", type=click.Choice(["batch", "reference"]), default="batch", show_default=True)
-@click.option("--batch-size", default=262_144, show_default=True,
-              help="Rows per batch, at most, when streaming Parquet to Parquet.")
-@click.option("--keep", default="all", show_default=True,
-              help="Parquet to Parquet: input columns copied to the output, 'all', 'none' or "
-                   "a comma-separated list (e.g. case_id,hospital_id); fewer is faster.")
+@click.option(
+    "--batch-size",
+    default=262_144,
+    show_default=True,
+    help="Rows per batch, at most, when streaming Parquet to Parquet.",
+)
+@click.option(
+    "--keep",
+    default="all",
+    show_default=True,
+    help="Parquet to Parquet: input columns copied to the output, 'all', 'none' or "
+    "a comma-separated list (e.g. case_id,hospital_id); fewer is faster.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @map_option
 @dask_option
 @encoding_option
 @force_option
 @bom_option
-def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: int, keep: str,
-          quiet: bool, mapping: dict[str, str] | None, dask_spec: str | None,
-          encoding: str | None, force: bool, bom: bool | None) -> None:
+def group(
+    input_path: Path,
+    output: Path,
+    scheme: str,
+    engine: str,
+    batch_size: int,
+    keep: str,
+    quiet: bool,
+    mapping: dict[str, str] | None,
+    dask_spec: str | None,
+    encoding: str | None,
+    force: bool,
+    bom: bool | None,
+) -> None:
     """Group the cases in INPUT (Parquet or CSV) and write them with their DRGs."""
     import casemix
     from casemix.cli._render import alert, console, table
     from casemix.drg.summary import summarize
 
     if dask_spec and mapping:
-        raise click.UsageError("--map is not available with --dask yet; name the columns "
-                               "in the Parquet files as docs/cases.md lists them")
+        raise click.UsageError(
+            "--map is not available with --dask yet; name the columns "
+            "in the Parquet files as docs/cases.md lists them"
+        )
     if dask_spec:
         import polars as pl
 
@@ -55,31 +83,45 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
         info = group_on_dask(input_path, output, scheme, engine, dask_spec, force=force)
         if quiet:
             return
-        console.print(f"[bold]{info['rows']:,}[/] cases grouped on Dask ({info['partitions']} "
-                      f"partitions) in {info['seconds']:.2f} s "
-                      f"({info['rows'] / max(info['seconds'], 1e-9):,.0f} cases/s); "
-                      f"{info['grouped']:,} with a DRG → {info['output']}/")
+        console.print(
+            f"[bold]{info['rows']:,}[/] cases grouped on Dask ({info['partitions']} "
+            f"partitions) in {info['seconds']:.2f} s "
+            f"({info['rows'] / max(info['seconds'], 1e-9):,.0f} cases/s); "
+            f"{info['grouped']:,} with a DRG → {info['output']}/"
+        )
         ok = casemix.load_scheme(scheme).status["grouped"]
-        failures = (info["counts"].filter(pl.col("status") != ok)
-                    .group_by("status", "reason").agg(pl.col("cases").sum())
-                    .sort("cases", descending=True))
+        failures = (
+            info["counts"]
+            .filter(pl.col("status") != ok)
+            .group_by("status", "reason")
+            .agg(pl.col("cases").sum())
+            .sort("cases", descending=True)
+        )
         if failures.height:
             table(failures, "Not grouped, by reason")
         return
     sch = casemix.load_scheme(scheme)
     alerts: list[str] = []
     start = time.perf_counter()
-    streaming = (engine == "batch" and input_path.suffix.lower() in (".parquet", ".pq")
-                 and output.suffix.lower() in (".parquet", ".pq"))
+    streaming = (
+        engine == "batch"
+        and input_path.suffix.lower() in (".parquet", ".pq")
+        and output.suffix.lower() in (".parquet", ".pq")
+    )
     if streaming:
         from casemix.drg.batch import group_parquet
         from casemix.io import atomic_path
 
         with _low_rate_alerts(alerts), atomic_path(output, force=force, inputs=[input_path]) as part:
-            group_parquet(input_path, part, sch, batch_size=batch_size,
-                          progress=not quiet and sys.stderr.isatty(),
-                          keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
-                          mapping=mapping)
+            group_parquet(
+                input_path,
+                part,
+                sch,
+                batch_size=batch_size,
+                progress=not quiet and sys.stderr.isatty(),
+                keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
+                mapping=mapping,
+            )
         if quiet:
             return alert(*alerts)
         import polars as pl
@@ -101,8 +143,10 @@ def group(input_path: Path, output: Path, scheme: str, engine: str, batch_size: 
         return alert(*alerts)
     elapsed = time.perf_counter() - start
     s = summarize(out, sch)
-    console.print(f"[bold]{s.total:,}[/] cases grouped with {sch.id} in {elapsed:.2f} s "
-                  f"({s.total / max(elapsed, 1e-9):,.0f} cases/s); {s.grouped:,} with a DRG → {output}")
+    console.print(
+        f"[bold]{s.total:,}[/] cases grouped with {sch.id} in {elapsed:.2f} s "
+        f"({s.total / max(elapsed, 1e-9):,.0f} cases/s); {s.grouped:,} with a DRG → {output}"
+    )
     if s.failures.height:
         table(s.failures, "Not grouped, by reason")
     alert(*alerts)
@@ -131,5 +175,7 @@ def schemes() -> None:
 
     for name in casemix.schemes():
         s = casemix.load_scheme(name)
-        console.print(f"[bold]{name}[/]  {s.name} (version {s.version}): {len(s.mdcs)} MDC, "
-                      f"{sum(map(len, s.adrgs.values()))} ADRG, {sum(map(len, s.drgs.values()))} DRG")
+        console.print(
+            f"[bold]{name}[/]  {s.name} (version {s.version}): {len(s.mdcs)} MDC, "
+            f"{sum(map(len, s.adrgs.values()))} ADRG, {sum(map(len, s.drgs.values()))} DRG"
+        )

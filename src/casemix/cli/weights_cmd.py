@@ -36,19 +36,34 @@ weights.add_command(compute, name="compute")
 
 @weights.command("import")
 @click.argument("table_path", metavar="TABLE", type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Weight table to write (.csv, .xlsx or .parquet): drg, rw, name, flags, "
-                   "published standards, rates and coefficients.")
-@click.option("--mismatches", "mismatch_path", type=click.Path(path_type=Path),
-              help="Also write every row whose 支付标准 ≠ RW × 费率 × 系数 to this file.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Weight table to write (.csv, .xlsx or .parquet): drg, rw, name, flags, "
+    "published standards, rates and coefficients.",
+)
+@click.option(
+    "--mismatches",
+    "mismatch_path",
+    type=click.Path(path_type=Path),
+    help="Also write every row whose 支付标准 ≠ RW × 费率 × 系数 to this file.",
+)
 @click.option("--sheet", default=None, help="Excel sheet name (default: the first sheet).")
 @encoding_option
 @force_option
 @bom_option
 @click.option("--quiet", is_flag=True, help="Print nothing.")
-def import_table(table_path: Path, output: Path | None, mismatch_path: Path | None,
-                 sheet: str | None, encoding: str | None, force: bool, bom: bool,
-                 quiet: bool) -> None:
+def import_table(
+    table_path: Path,
+    output: Path | None,
+    mismatch_path: Path | None,
+    sheet: str | None,
+    encoding: str | None,
+    force: bool,
+    bom: bool,
+    quiet: bool,
+) -> None:
     """Import a city's published DRG TABLE (CSV in UTF-8 or GBK, Excel, Parquet).
 
     Prints what was recognised (RW, 支付标准, 费率, 等级系数 per pool and level, flags),
@@ -63,8 +78,7 @@ def import_table(table_path: Path, output: Path | None, mismatch_path: Path | No
     if output is not None:
         write_table(w.table, output, force=force, bom=bom, inputs=[table_path])
     if mismatch_path is not None:
-        write_table(city.mismatches, mismatch_path, force=force, bom=bom,
-                    inputs=[table_path, output])
+        write_table(city.mismatches, mismatch_path, force=force, bom=bom, inputs=[table_path, output])
     if quiet:
         return
     _print_import(city, w, output)
@@ -78,36 +92,71 @@ def _print_import(city, w, output: Path | None) -> None:
     c = city.counts()
     enc = f" ({city.encoding})" if city.encoding else ""
     dest = f" → {output}" if output is not None else ""
-    console.print(f"[bold]{city.path.name}[/]{enc}: {c['rows']:,} rows, {c['rw']:,} with a "
-                  f"positive RW → {w.table.height:,} DRG weights{dest}")
-    table(pl.DataFrame({
-        "header": [h.header for h in city.headers if h.role],
-        "read as": [h.column for h in city.headers if h.role],
-    }), "Recognised columns")
-    flags = {k: c[k] for k in ("base_group", "same_rate", "special_review", "stable", "unstable",
-                               "uncovered", "tcm_advantage", "volume_control") if c[k]}
+    console.print(
+        f"[bold]{city.path.name}[/]{enc}: {c['rows']:,} rows, {c['rw']:,} with a "
+        f"positive RW → {w.table.height:,} DRG weights{dest}"
+    )
+    table(
+        pl.DataFrame(
+            {
+                "header": [h.header for h in city.headers if h.role],
+                "read as": [h.column for h in city.headers if h.role],
+            }
+        ),
+        "Recognised columns",
+    )
+    flags = {
+        k: c[k]
+        for k in (
+            "base_group",
+            "same_rate",
+            "special_review",
+            "stable",
+            "unstable",
+            "uncovered",
+            "tcm_advantage",
+            "volume_control",
+        )
+        if c[k]
+    }
     if flags:
         console.print("flags: " + ", ".join(f"{k} {v:,}" for k, v in flags.items()))
     if city.rates or city.coefficients:
-        console.print("published: " + ", ".join(f"{k} = {v:g}" for k, v in
-                                                 {**city.rates, **city.coefficients}.items()))
+        console.print(
+            "published: " + ", ".join(f"{k} = {v:g}" for k, v in {**city.rates, **city.coefficients}.items())
+        )
     if city.implied_rates:
-        console.print("implied rates (not published; the rate most rows agree with): " +
-                      ", ".join(f"{k} {v:,.4f}" for k, v in city.implied_rates.items()))
+        console.print(
+            "implied rates (not published; the rate most rows agree with): "
+            + ", ".join(f"{k} {v:,.4f}" for k, v in city.implied_rates.items())
+        )
     if c["checked"]:
-        console.print(f"支付标准 vs RW × 费率 × 系数: {c['checked']:,} checked, "
-                      f"{c['mismatches']:,} mismatch(es) beyond the published rounding")
+        console.print(
+            f"支付标准 vs RW × 费率 × 系数: {c['checked']:,} checked, "
+            f"{c['mismatches']:,} mismatch(es) beyond the published rounding"
+        )
     if c["mismatches"]:
-        table(city.mismatches.head(20).select(
-            "drg", "header", "rw", pl.col("rate").round(4), "coefficient", "standard",
-            pl.col("expected").round(2), pl.col("difference").round(2)),
-            f"Mismatches (first {min(20, c['mismatches'])} of {c['mismatches']})")
+        table(
+            city.mismatches.head(20).select(
+                "drg",
+                "header",
+                "rw",
+                pl.col("rate").round(4),
+                "coefficient",
+                "standard",
+                pl.col("expected").round(2),
+                pl.col("difference").round(2),
+            ),
+            f"Mismatches (first {min(20, c['mismatches'])} of {c['mismatches']})",
+        )
     ex = w.quality["excluded"]
     if ex["no_positive_rw"]:
         notes = city.table.filter(pl.col("rw_note").is_not_null())["rw_note"].unique().to_list()
-        console.print(f"left out of the weights, no positive RW: {len(ex['no_positive_rw']):,} "
-                      f"({', '.join(ex['no_positive_rw'][:8])}{' …' if len(ex['no_positive_rw']) > 8 else ''})"
-                      + (f"; RW cells read as text: {', '.join(notes)}" if notes else ""))
+        console.print(
+            f"left out of the weights, no positive RW: {len(ex['no_positive_rw']):,} "
+            f"({', '.join(ex['no_positive_rw'][:8])}{' …' if len(ex['no_positive_rw']) > 8 else ''})"
+            + (f"; RW cells read as text: {', '.join(notes)}" if notes else "")
+        )
     if ex["repeated_drg"]:
         console.print(f"[bold]repeated DRG code(s)[/], first row kept: {', '.join(ex['repeated_drg'])}")
     for header, values in city.problems.get("unreadable_values", {}).items():

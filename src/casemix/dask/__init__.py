@@ -37,20 +37,27 @@ def _require_dask() -> Any:
     try:
         import dask.dataframe as dd
     except ImportError as exc:  # pragma: no cover - only without the extra
-        raise InputError("casemix.dask needs the optional dependencies: "
-                         "pip install 'casemix[dask]'") from exc
+        raise InputError("casemix.dask needs the optional dependencies: pip install 'casemix[dask]'") from exc
     return dd
 
 
 def _check_frame(ddf: Any) -> None:
     dd = _require_dask()
     if not isinstance(ddf, dd.DataFrame):
-        raise InputError(f"expected a dask.dataframe.DataFrame, got {type(ddf).__name__}; "
-                         "use casemix.group / casemix.settle for in-memory frames")
+        raise InputError(
+            f"expected a dask.dataframe.DataFrame, got {type(ddf).__name__}; "
+            "use casemix.group / casemix.settle for in-memory frames"
+        )
 
 
-def group(ddf: Any, scheme: Any = DEFAULT_SCHEME, *, engine: str = "batch",
-          mapping: dict[str, str] | None = None, numba_threads: int | None = 1) -> Any:
+def group(
+    ddf: Any,
+    scheme: Any = DEFAULT_SCHEME,
+    *,
+    engine: str = "batch",
+    mapping: dict[str, str] | None = None,
+    numba_threads: int | None = 1,
+) -> Any:
     """Group every case of a Dask DataFrame; :func:`casemix.group` per partition.
 
     Parameters
@@ -86,8 +93,9 @@ def group(ddf: Any, scheme: Any = DEFAULT_SCHEME, *, engine: str = "batch",
     # meta from the same function on Dask's made-up non-empty partition: an empty frame can come
     # back with other dtypes (an all-null column) than real partitions do
     meta = group_partition(ddf._meta_nonempty, scheme, engine, mapping, None).iloc[:0]
-    return ddf.map_partitions(group_partition, scheme_arg(scheme), engine, mapping, numba_threads,
-                              dict(meta.dtypes), meta=meta)
+    return ddf.map_partitions(
+        group_partition, scheme_arg(scheme), engine, mapping, numba_threads, dict(meta.dtypes), meta=meta
+    )
 
 
 def weights(ddf: Any, **kwargs: Any) -> Any:
@@ -112,8 +120,16 @@ def weights(ddf: Any, **kwargs: Any) -> Any:
     return compute_weights(ddf[cols].compute(), **kwargs)
 
 
-def settle(ddf: Any, policy: Any, *, weights: Any = None, points: str | None = None,
-           group_col: str = "drg", persist: bool = True, base_volume: Any = None) -> Any:
+def settle(
+    ddf: Any,
+    policy: Any,
+    *,
+    weights: Any = None,
+    points: str | None = None,
+    group_col: str = "drg",
+    persist: bool = True,
+    base_volume: Any = None,
+) -> Any:
     """Settle grouped cases of a Dask DataFrame; equal to :func:`casemix.settle.settle` to the fen.
 
     See :func:`casemix.dask._settle.settle` for the steps; parameters are
@@ -128,8 +144,15 @@ def settle(ddf: Any, policy: Any, *, weights: Any = None, points: str | None = N
     from casemix.dask._settle import settle as _settle
 
     _check_frame(ddf)
-    return _settle(ddf, policy, weights=weights, points=points, group_col=group_col,
-                   persist=persist, base_volume=base_volume)
+    return _settle(
+        ddf,
+        policy,
+        weights=weights,
+        points=points,
+        group_col=group_col,
+        persist=persist,
+        base_volume=base_volume,
+    )
 
 
 def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:

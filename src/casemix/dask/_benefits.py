@@ -65,11 +65,13 @@ def _simulate(part: pd.DataFrame, policy: Any, engine: str, columns: tuple[str, 
     if left.len():
         from casemix.errors import InputError
 
-        raise InputError(f"{left.len()} case(s) with a bad value ({left[0]}, …): "
-                         "casemix.dask.benefits cannot leave cases out yet; fix the values or "
-                         "run casemix.benefits.simulate, which leaves them out and counts them")
+        raise InputError(
+            f"{left.len()} case(s) with a bad value ({left[0]}, …): "
+            "casemix.dask.benefits cannot leave cases out yet; fix the values or "
+            "run casemix.benefits.simulate, which leaves them out and counts them"
+        )
     out = res.select(*columns).with_columns(df[KEY]).to_pandas()
-    return out.astype({c: "int64" for c in (*columns, KEY)})
+    return out.astype(dict.fromkeys((*columns, KEY), "int64"))
 
 
 def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
@@ -108,8 +110,10 @@ def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
         policy = load_policy(policy)
     person = next((c for c in PERSON_COLUMNS if c in ddf.columns), None)
     if person is None:
-        raise InputError("benefits on Dask need the person column patient_id (or psn_no): "
-                         "caps and deductibles run per person")
+        raise InputError(
+            "benefits on Dask need the person column patient_id (or psn_no): "
+            "caps and deductibles run per person"
+        )
     columns = tuple(OUTPUT_COLUMNS)
     # optimise first so the partitions numbered here are those the results return to
     ddf = ddf.optimize()
@@ -117,9 +121,7 @@ def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
     keyed = ddf.map_partitions(_keyed, meta=_keyed(ddf._meta))
     by_person = keyed.shuffle(person, npartitions=nparts)
     meta_res = pd.DataFrame({c: pd.Series([], dtype="int64") for c in (*columns, KEY)})
-    res = by_person.map_partitions(_simulate, dask.delayed(policy, pure=True), engine, columns,
-                                   meta=meta_res)
+    res = by_person.map_partitions(_simulate, dask.delayed(policy, pure=True), engine, columns, meta=meta_res)
     back = home(res, nparts)
     meta_out = attach(ddf._meta, meta_res, columns)
     return ddf.map_partitions(attach, back, columns, meta=meta_out, align_dataframes=False)
-

@@ -60,8 +60,10 @@ def parse_spec(spec: str) -> tuple[str, Any]:
         return "local", n
     if _TCP.match(s):
         return "tcp", s
-    raise InputError(f"--dask {spec!r}: expected local:N (N worker processes on this machine) "
-                     "or tcp://HOST:PORT (the scheduler of a running Dask cluster)")
+    raise InputError(
+        f"--dask {spec!r}: expected local:N (N worker processes on this machine) "
+        "or tcp://HOST:PORT (the scheduler of a running Dask cluster)"
+    )
 
 
 def warm_numba_cache() -> bool:
@@ -92,18 +94,22 @@ def warm_numba_cache() -> bool:
         group_partition(sample, scheme, "batch", None, None)
     from casemix import benefits as bf
 
-    bf.simulate(bf.synthetic_cases(8, 4, seed=0).to_pandas(use_pyarrow_extension_array=True),
-                "illustrative")
+    bf.simulate(bf.synthetic_cases(8, 4, seed=0).to_pandas(use_pyarrow_extension_array=True), "illustrative")
     path = kernel.group_kernel.stats.cache_path
-    return bool(path) and os.path.isdir(path) and any(
-        f.startswith("kernel.group_kernel") and f.endswith(".nbi") for f in os.listdir(path))
+    return (
+        bool(path)
+        and os.path.isdir(path)
+        and any(f.startswith("kernel.group_kernel") and f.endswith(".nbi") for f in os.listdir(path))
+    )
 
 
 def worker_env(*, numba_threads: int = 1, cache_ok: bool = True) -> dict[str, str]:
     """Environment for worker processes casemix starts (see the module docstring)."""
-    env = {"NUMBA_NUM_THREADS": str(int(numba_threads)),
-           # polars in a worker should not start one thread per core either
-           "POLARS_MAX_THREADS": str(int(numba_threads))}
+    env = {
+        "NUMBA_NUM_THREADS": str(int(numba_threads)),
+        # polars in a worker should not start one thread per core either
+        "POLARS_MAX_THREADS": str(int(numba_threads)),
+    }
     if not cache_ok:
         env["CASEMIX_NUMBA_CACHE"] = "0"
     return env
@@ -122,13 +128,20 @@ def connect(spec: str, *, warm: bool = True, memory_limit: str | None = "auto") 
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise InputError("running on Dask needs the optional dependencies: "
-                         "pip install 'casemix[dask]'") from exc
+        raise InputError(
+            "running on Dask needs the optional dependencies: pip install 'casemix[dask]'"
+        ) from exc
     kind, value = parse_spec(spec)
     if kind == "tcp":
         return Client(value)
     cache_ok = warm_numba_cache() if warm else True
     # a Client given cluster keywords starts its own LocalCluster and stops it on close()
-    return Client(n_workers=value, threads_per_worker=1, processes=True, host="127.0.0.1",
-                  dashboard_address=None, memory_limit=memory_limit,
-                  env=worker_env(cache_ok=cache_ok))
+    return Client(
+        n_workers=value,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit=memory_limit,
+        env=worker_env(cache_ok=cache_ok),
+    )

@@ -20,8 +20,14 @@ def _limit_numba_threads(n: int | None) -> None:
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
-def group_partition(part: pd.DataFrame, scheme: Any, engine: str, mapping: dict[str, str] | None,
-                    numba_threads: int | None, dtypes: dict[str, Any] | None = None) -> pd.DataFrame:
+def group_partition(
+    part: pd.DataFrame,
+    scheme: Any,
+    engine: str,
+    mapping: dict[str, str] | None,
+    numba_threads: int | None,
+    dtypes: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """Group one pandas partition; the added columns get one fixed dtype.
 
     ``casemix.group`` returns Python strings for a non-empty frame and

@@ -58,7 +58,7 @@ def leaf_sums(rows: np.ndarray) -> np.ndarray:
     r = rows[:, :8].copy()
     i = 8
     while i < m - (m % 8):
-        r += rows[:, i:i + 8]
+        r += rows[:, i : i + 8]
         i += 8
     res = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
     for j in range(i, m):
@@ -66,8 +66,9 @@ def leaf_sums(rows: np.ndarray) -> np.ndarray:
     return res
 
 
-def partition_pieces(values: np.ndarray, start: int, n: int) -> tuple[dict[int, float],
-                                                                       list[tuple[int, int, np.ndarray]]]:
+def partition_pieces(
+    values: np.ndarray, start: int, n: int
+) -> tuple[dict[int, float], list[tuple[int, int, np.ndarray]]]:
     """Sums of the leaves inside ``values`` (positions ``start …``), and the cut leaves' parts.
 
     Returns ``({leaf_start: sum}, [(leaf_start, first_position, values), …])``.
@@ -82,7 +83,7 @@ def partition_pieces(values: np.ndarray, start: int, n: int) -> tuple[dict[int, 
             by_len.setdefault(m, []).append(s)
         else:
             a, b = max(s, start), min(s + m, end)
-            cut.append((s, a, values[a - start:b - start].copy()))
+            cut.append((s, a, values[a - start : b - start].copy()))
     for m, starts in by_len.items():
         idx = np.asarray(starts)[:, None] - start + np.arange(m)[None, :]
         full.update(zip(starts, leaf_sums(values[idx]).tolist(), strict=True))

@@ -31,12 +31,25 @@ from casemix._frames import like, to_polars
 from casemix.dip.catalog import ATTRIBUTES, Catalog, load_catalog_folder, write_catalog
 from casemix.errors import InputError, SchemeError
 
-__all__ = ["ATTRIBUTES", "Bonus", "Catalog", "build_catalog", "catalogs", "group",
-           "hospital_coefficients", "load_catalog", "scores", "settle", "subtype_coefficients", "write_catalog",
-           "DEFAULT_CATALOG"]
+__all__ = [
+    "ATTRIBUTES",
+    "Bonus",
+    "Catalog",
+    "build_catalog",
+    "catalogs",
+    "group",
+    "hospital_coefficients",
+    "load_catalog",
+    "scores",
+    "settle",
+    "subtype_coefficients",
+    "write_catalog",
+    "DEFAULT_CATALOG",
+]
 
 #: the catalog used when none is named
 DEFAULT_CATALOG = "dip-demo"
+
 
 def _tables_root() -> Path:
     from casemix.scheme import tables_root
@@ -59,8 +72,7 @@ def is_catalog(name_or_path: Any) -> bool:
     if not isinstance(name_or_path, (str, Path)):
         return False
     p = Path(name_or_path)
-    return (p / "catalog.toml").is_file() or (_tables_root() / str(name_or_path)
-                                              / "catalog.toml").is_file()
+    return (p / "catalog.toml").is_file() or (_tables_root() / str(name_or_path) / "catalog.toml").is_file()
 
 
 @functools.lru_cache(maxsize=16)
@@ -92,19 +104,22 @@ def load_catalog(name_or_path: str | Path | Catalog = DEFAULT_CATALOG) -> Catalo
     if isinstance(name_or_path, Catalog):
         return name_or_path
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
-        raise InputError(f"catalog must be a shipped catalog name ({', '.join(catalogs()) or 'none'}), "
-                         f"a catalog folder or a loaded Catalog; got {name_or_path!r}")
+        raise InputError(
+            f"catalog must be a shipped catalog name ({', '.join(catalogs()) or 'none'}), "
+            f"a catalog folder or a loaded Catalog; got {name_or_path!r}"
+        )
     folder = Path(name_or_path)
     if not (folder / "catalog.toml").is_file():
         shipped = _tables_root() / str(name_or_path)
         if (shipped / "catalog.toml").is_file():
             folder = shipped
         elif folder.is_dir():
-            raise SchemeError("not a DIP catalog folder: catalog.toml is missing",
-                              file=str(folder))
+            raise SchemeError("not a DIP catalog folder: catalog.toml is missing", file=str(folder))
         else:
-            raise SchemeError(f"no DIP catalog named {str(name_or_path)!r}: shipped catalogs "
-                              f"are {', '.join(catalogs()) or '(none)'}; or pass a folder path")
+            raise SchemeError(
+                f"no DIP catalog named {str(name_or_path)!r}: shipped catalogs "
+                f"are {', '.join(catalogs()) or '(none)'}; or pass a folder path"
+            )
     folder = folder.resolve()
     stamp = max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()), default=0.0)
     return _load_cached(str(folder), stamp)
@@ -112,8 +127,7 @@ def load_catalog(name_or_path: str | Path | Catalog = DEFAULT_CATALOG) -> Catalo
 
 # ------------------------------------------------------------------ grouping
 #: the code columns grouping reads, with their canonical types (docs/architecture.md)
-_CODE_COLUMNS = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String,
-                 "oproc": pl.List(pl.String)}
+_CODE_COLUMNS = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String, "oproc": pl.List(pl.String)}
 
 
 def canonical(frame: pl.DataFrame, mapping: dict[str, str] | None = None) -> pl.DataFrame:
@@ -124,8 +138,11 @@ def canonical(frame: pl.DataFrame, mapping: dict[str, str] | None = None) -> pl.
     :func:`casemix.read_cases`, which also reports a missing principal
     diagnosis column; the result has the same rows in the same order.
     """
-    if mapping is None and "pdx" in frame.columns and all(
-            frame.schema[c] == t for c, t in _CODE_COLUMNS.items() if c in frame.columns):
+    if (
+        mapping is None
+        and "pdx" in frame.columns
+        and all(frame.schema[c] == t for c, t in _CODE_COLUMNS.items() if c in frame.columns)
+    ):
         return frame
     from casemix.cases import read_cases
 
@@ -146,14 +163,12 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     (:func:`casemix.dip.kernel.encode_cases`) applies too. Missing ``sdx`` /
     ``pproc`` / ``oproc`` columns count as empty.
     """
-    col = {c: (pl.col(c) if c in frame.columns else pl.lit(None, dtype=t))
-           for c, t in _CODE_COLUMNS.items()}
+    col = {c: (pl.col(c) if c in frame.columns else pl.lit(None, dtype=t)) for c, t in _CODE_COLUMNS.items()}
     pdx = col["pdx"].str.strip_chars()
     return frame.select(
         pdx=pl.when(pdx != "").then(pdx),
         sdx=_clean_list(col["sdx"]).fill_null([]),
-        procs=_clean_list(pl.concat_list(col["pproc"].fill_null(""),
-                                         col["oproc"].fill_null([]))),
+        procs=_clean_list(pl.concat_list(col["pproc"].fill_null(""), col["oproc"].fill_null([]))),
     )
 
 
@@ -168,8 +183,9 @@ def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_o
     attr = np.empty(n, dtype=np.int8)
     uniq: dict[str, int] = {}
     for i, (p, s, procs) in enumerate(prepared.iter_rows()):
-        o = group_case(p, s, procs[0] if procs else None, procs[1:], catalog,
-                       main_procedure_only=main_procedure_only)
+        o = group_case(
+            p, s, procs[0] if procs else None, procs[1:], catalog, main_procedure_only=main_procedure_only
+        )
         grp[i], reason[i], warn[i], attr[i] = o.group, o.reason, o.warnings, o.attribute
         dx_id[i] = -1 if o.dx is None else uniq.setdefault(o.dx, len(uniq))
     return grp, reason, warn, dx_id, attr, list(uniq)
@@ -186,21 +202,33 @@ def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only:
     raise ValueError(f"engine must be 'batch' or 'reference', not {engine!r}")
 
 
-def outcomes(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *,
-             engine: str = "batch", main_procedure_only: bool = True) -> dict[str, np.ndarray]:
+def outcomes(
+    cases: Any,
+    catalog: str | Path | Catalog = DEFAULT_CATALOG,
+    *,
+    engine: str = "batch",
+    main_procedure_only: bool = True,
+) -> dict[str, np.ndarray]:
     """Grouping decisions as arrays: ``group``, ``reason``, ``warnings``, ``dx``, ``attribute``.
 
     The raw form both engines produce; :func:`group` turns it into columns.
     """
     cat = load_catalog(catalog)
-    g, reason, warn, dx_id, attr, uniq = _decide(canonical(to_polars(cases)), cat, engine,
-                                                 main_procedure_only)
+    g, reason, warn, dx_id, attr, uniq = _decide(
+        canonical(to_polars(cases)), cat, engine, main_procedure_only
+    )
     dx = np.array([*uniq, None], dtype=object)[dx_id]  # -1 picks the trailing None
     return {"group": g, "reason": reason, "warnings": warn, "dx": dx, "attribute": attr}
 
 
-def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine: str = "batch",
-          main_procedure_only: bool = True, mapping: dict[str, str] | None = None) -> Any:
+def group(
+    cases: Any,
+    catalog: str | Path | Catalog = DEFAULT_CATALOG,
+    *,
+    engine: str = "batch",
+    main_procedure_only: bool = True,
+    mapping: dict[str, str] | None = None,
+) -> Any:
     """Assign each case to a DIP group (按病种分值付费 病种组合).
 
     Parameters
@@ -246,31 +274,39 @@ def group(cases: Any, catalog: str | Path | Catalog = DEFAULT_CATALOG, *, engine
     g, reason, warn, dx_id, attr, uniq = _decide(canon, cat, engine, main_procedure_only)
     n = len(g)
     ok = g >= 0
-    take = pl.Series("i", g).to_frame().select(
-        pl.when(pl.col("i") >= 0).then(pl.col("i"))).to_series()  # -1 -> null row
+    take = (
+        pl.Series("i", g).to_frame().select(pl.when(pl.col("i") >= 0).then(pl.col("i"))).to_series()
+    )  # -1 -> null row
     ids = pl.Series([x.group for x in cat.groups], dtype=pl.String).gather(take)
     types = pl.Series([x.type for x in cat.groups], dtype=pl.String).gather(take)
     score = pl.Series([x.score for x in cat.groups], dtype=pl.Float64).gather(take)
-    status = pl.Series("ok", ok).to_frame().select(
-        pl.when(pl.col("ok")).then(pl.lit("grouped")).otherwise(pl.lit("ungrouped"))).to_series()
+    status = (
+        pl.Series("ok", ok)
+        .to_frame()
+        .select(pl.when(pl.col("ok")).then(pl.lit("grouped")).otherwise(pl.lit("ungrouped")))
+        .to_series()
+    )
     # reason texts are formatted for the ungrouped rows only
     bad = np.flatnonzero(~ok)
-    texts = [reason_text(int(reason[i]), uniq[dx_id[i]] if dx_id[i] >= 0 else None, int(attr[i]))
-             for i in bad]
+    texts = [
+        reason_text(int(reason[i]), uniq[dx_id[i]] if dx_id[i] >= 0 else None, int(attr[i])) for i in bad
+    ]
     reason_txt = pl.repeat("", n, dtype=pl.String, eager=True)
     if len(bad):
         reason_txt = reason_txt.scatter(bad, pl.Series(texts, dtype=pl.String))
     names = {int(b): ";".join(warning_names(int(b))) for b in np.unique(warn)}
-    warn_txt = pl.Series("w", warn).replace_strict(list(names), list(names.values()),
-                                                    return_dtype=pl.String)
-    if ("intake_warnings" in canon.columns
-            and canon.schema["intake_warnings"] == pl.List(pl.String)
-            and (canon["intake_warnings"].list.len() > 0).any()):
+    warn_txt = pl.Series("w", warn).replace_strict(list(names), list(names.values()), return_dtype=pl.String)
+    if (
+        "intake_warnings" in canon.columns
+        and canon.schema["intake_warnings"] == pl.List(pl.String)
+        and (canon["intake_warnings"].list.len() > 0).any()
+    ):
         intake = canon["intake_warnings"].fill_null([]).list.join(";")
-        warn_txt = (pl.DataFrame({"a": intake, "b": warn_txt})
-                    .select(pl.concat_str([pl.col("a"), pl.col("b")], separator=";")
-                            .str.strip_chars(";"))
-                    .to_series())
+        warn_txt = (
+            pl.DataFrame({"a": intake, "b": warn_txt})
+            .select(pl.concat_str([pl.col("a"), pl.col("b")], separator=";").str.strip_chars(";"))
+            .to_series()
+        )
     out = frame.with_columns(
         ids.alias("dip_group"),
         types.alias("dip_type"),

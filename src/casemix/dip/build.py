@@ -31,8 +31,7 @@ from typing import Any
 import polars as pl
 
 from casemix._frames import to_polars
-from casemix.dip.catalog import (ATTRIBUTES, Catalog, DipGroup, category, parse_dx_pattern,
-                                 subcategory)
+from casemix.dip.catalog import ATTRIBUTES, Catalog, DipGroup, category, parse_dx_pattern, subcategory
 from casemix.errors import InputError
 
 __all__ = ["build_catalog", "case_keys", "coverage_threshold", "related_gains"]
@@ -80,15 +79,15 @@ def case_keys(cases: Any, base: Catalog) -> pl.DataFrame:
         pk = tuple(procs)
         if pk not in proc_cache:
             m, _ = main_procedure(procs, base)
-            rest = (tuple(sorted({c for i, c in enumerate(procs) if i != m}))
-                    if m is not None else ())
+            rest = tuple(sorted({c for i, c in enumerate(procs) if i != m})) if m is not None else ()
             proc_cache[pk] = (procs[m] if m is not None else "", rest)
         keys.append(dx_cache[dk])
         mains.append(proc_cache[pk][0])
         others.append(list(proc_cache[pk][1]))
-    return pl.DataFrame({"key": keys, "main": mains, "others": others},
-                        schema={"key": pl.String, "main": pl.String,
-                                "others": pl.List(pl.String)})
+    return pl.DataFrame(
+        {"key": keys, "main": mains, "others": others},
+        schema={"key": pl.String, "main": pl.String, "others": pl.List(pl.String)},
+    )
 
 
 def _related_gains(keyed: pl.DataFrame, core: pl.DataFrame, t: int) -> pl.DataFrame:
@@ -99,23 +98,29 @@ def _related_gains(keyed: pl.DataFrame, core: pl.DataFrame, t: int) -> pl.DataFr
     no other procedure (all the key's cases when there are none).
     """
     inside = keyed.join(core.select("key", "main"), on=["key", "main"], how="semi")
-    plain_mean = (inside.filter(pl.col("others").list.len() == 0)
-                  .group_by("key", "main").agg(pl.col("c").mean().alias("base_mean")))
+    plain_mean = (
+        inside.filter(pl.col("others").list.len() == 0)
+        .group_by("key", "main")
+        .agg(pl.col("c").mean().alias("base_mean"))
+    )
     all_mean = inside.group_by("key", "main").agg(pl.col("c").mean().alias("_all"))
-    return (inside.filter(pl.col("others").list.len() > 0)
-            .group_by("key", "main", "others").agg(pl.len().alias("n"),
-                                                   pl.col("c").mean().alias("mean_cost"))
-            .filter(pl.col("n") >= t)
-            .join(plain_mean, on=["key", "main"], how="left")
-            .join(all_mean, on=["key", "main"], how="left")
-            .with_columns(pl.col("base_mean").fill_null(pl.col("_all")))
-            .drop("_all")
-            .with_columns((pl.col("mean_cost") / pl.col("base_mean") - 1).alias("gain"))
-            .sort("key", "main", "others"))
+    return (
+        inside.filter(pl.col("others").list.len() > 0)
+        .group_by("key", "main", "others")
+        .agg(pl.len().alias("n"), pl.col("c").mean().alias("mean_cost"))
+        .filter(pl.col("n") >= t)
+        .join(plain_mean, on=["key", "main"], how="left")
+        .join(all_mean, on=["key", "main"], how="left")
+        .with_columns(pl.col("base_mean").fill_null(pl.col("_all")))
+        .drop("_all")
+        .with_columns((pl.col("mean_cost") / pl.col("base_mean") - 1).alias("gain"))
+        .sort("key", "main", "others")
+    )
 
 
-def related_gains(history: Any, threshold: int = 15, *, base: str | Path | Catalog = "dip-demo",
-                  cost: str = "total_cost") -> pl.DataFrame:
+def related_gains(
+    history: Any, threshold: int = 15, *, base: str | Path | Catalog = "dip-demo", cost: str = "total_cost"
+) -> pl.DataFrame:
     """The related-procedure candidates of a history and how much each raises the mean cost.
 
     Returns ``key``, ``main``, ``others``, ``n``, ``mean_cost``,
@@ -141,13 +146,24 @@ def _keyed(df: pl.DataFrame, base: Catalog, cost: str) -> pl.DataFrame:
     return keyed.filter(pl.col("key").is_not_null())
 
 
-def build_catalog(history: Any, threshold: int = 15, coverage: float | None = None, *,
-                  base: str | Path | Catalog = "dip-demo", related_gain: float = 0.10,
-                  cost: str = "total_cost", year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
-                  blend: str = "sum", id: str = "dip-built", name: str | None = None,
-                  keep_primary: bool = True, subtypes: bool = True, scheme: Any = None,
-                  min_cv_reduction: float = 0.20,
-                  mapping: dict[str, str] | None = None) -> Catalog:
+def build_catalog(
+    history: Any,
+    threshold: int = 15,
+    coverage: float | None = None,
+    *,
+    base: str | Path | Catalog = "dip-demo",
+    related_gain: float = 0.10,
+    cost: str = "total_cost",
+    year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
+    blend: str = "sum",
+    id: str = "dip-built",
+    name: str | None = None,
+    keep_primary: bool = True,
+    subtypes: bool = True,
+    scheme: Any = None,
+    min_cv_reduction: float = 0.20,
+    mapping: dict[str, str] | None = None,
+) -> Catalog:
     """Build a DIP catalog from a case history.
 
     Parameters
@@ -198,8 +214,7 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
     df = canonical(to_polars(history), mapping)
     keyed = _keyed(df, base_cat, cost)
     if keyed.height == 0:
-        raise InputError("build_catalog: no case with a groupable principal diagnosis and a "
-                         "positive cost")
+        raise InputError("build_catalog: no case with a groupable principal diagnosis and a positive cost")
 
     base_counts = keyed.group_by("key", "main").agg(pl.len().alias("n"))
     t = coverage_threshold(base_counts["n"].to_list(), coverage) if coverage else threshold
@@ -207,24 +222,46 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
 
     combos = _related_gains(keyed, core, t).filter(pl.col("gain") >= related_gain - 1e-12)
 
-    primary = {(g.dx_key.text, m) for g in base_cat.groups if g.type == "primary"
-               for m in (g.main or ("",))} if keep_primary else set()
-    specs: list[tuple[str, str, tuple[str, ...]]] = \
-        [(k, m, ()) for k, m in core.select("key", "main").iter_rows()]
+    primary = (
+        {(g.dx_key.text, m) for g in base_cat.groups if g.type == "primary" for m in (g.main or ("",))}
+        if keep_primary
+        else set()
+    )
+    specs: list[tuple[str, str, tuple[str, ...]]] = [
+        (k, m, ()) for k, m in core.select("key", "main").iter_rows()
+    ]
     specs += [(k, m, tuple(o)) for k, m, o in combos.select("key", "main", "others").iter_rows()]
     specs.sort(key=lambda s: (s[0], s[1], len(s[2]), s[2]))
     groups = []
     for i, (k, m, rel) in enumerate(specs, 1):
         label = f"{k} {m or '保守治疗'}" + (f" + {'+'.join(rel)}" if rel else "")
-        groups.append(DipGroup(
-            group=f"C{i:04d}", type="primary" if (k, m) in primary and not rel else "core",
-            dx_key=parse_dx_pattern(k), main=(m,) if m else (), related=rel, attribute=-1,
-            score=0.0, name=label))
+        groups.append(
+            DipGroup(
+                group=f"C{i:04d}",
+                type="primary" if (k, m) in primary and not rel else "core",
+                dx_key=parse_dx_pattern(k),
+                main=(m,) if m else (),
+                related=rel,
+                attribute=-1,
+                score=0.0,
+                name=label,
+            )
+        )
     cats = sorted({category(k) for k in keyed["key"].unique().to_list()})
-    groups += [DipGroup(group=f"{cat}Z{lv}", type="comprehensive",
-                        dx_key=parse_dx_pattern(cat), main=(), related=(), attribute=lv,
-                        score=0.0, name=f"{cat} 综合病种（{ATTRIBUTES[lv]}）")
-               for cat in cats for lv in range(4)]
+    groups += [
+        DipGroup(
+            group=f"{cat}Z{lv}",
+            type="comprehensive",
+            dx_key=parse_dx_pattern(cat),
+            main=(),
+            related=(),
+            attribute=lv,
+            score=0.0,
+            name=f"{cat} 综合病种（{ATTRIBUTES[lv]}）",
+        )
+        for cat in cats
+        for lv in range(4)
+    ]
     draft = _with_groups(base_cat, tuple(groups), id, name, t, coverage)
 
     # count what each group really receives, drop empty comprehensive groups, score
@@ -238,10 +275,21 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
         s = stats.get(g.group)
         if s is None:
             continue
-        final.append(DipGroup(group=g.group, type=g.type, dx_key=g.dx_key, main=g.main,
-                              related=g.related, attribute=g.attribute,
-                              score=round(s["score"], 4), name=g.name, n=s["n"],
-                              mean_cost=round(s["mean_cost"], 2), cv=round(s["cv"], 4)))
+        final.append(
+            DipGroup(
+                group=g.group,
+                type=g.type,
+                dx_key=g.dx_key,
+                main=g.main,
+                related=g.related,
+                attribute=g.attribute,
+                score=round(s["score"], 4),
+                name=g.name,
+                n=s["n"],
+                mean_cost=round(s["mean_cost"], 2),
+                cv=round(s["cv"], 4),
+            )
+        )
     sub: dict[tuple[str, str, str], float] = {}
     if subtypes:
         from casemix.dip.scores import subtype_coefficients
@@ -254,14 +302,25 @@ def build_catalog(history: Any, threshold: int = 15, coverage: float | None = No
     return _with_groups(base_cat, tuple(final), id, name, t, coverage, sub)
 
 
-def _with_groups(base: Catalog, groups: tuple[DipGroup, ...], id: str, name: str | None,
-                 threshold: int, coverage: float | None,
-                 subtypes: dict[tuple[str, str, str], float] | None = None) -> Catalog:
-    how = f"coverage {coverage:.0%} → threshold {threshold}" if coverage else \
-        f"threshold {threshold}"
-    return Catalog(id=id, name=name or f"DIP catalog built from history ({how})",
-                   version="", source=f"casemix.dip.build_catalog ({how}; attribute table and "
-                   f"exclusion lists from {base.id})", groups=groups,
-                   attributes=dict(base.attributes), excluded_diagnoses=base.excluded_diagnoses,
-                   excluded_procedures=dict(base.excluded_procedures),
-                   subtypes=subtypes or {}, unlisted_attribute=base.unlisted_attribute)
+def _with_groups(
+    base: Catalog,
+    groups: tuple[DipGroup, ...],
+    id: str,
+    name: str | None,
+    threshold: int,
+    coverage: float | None,
+    subtypes: dict[tuple[str, str, str], float] | None = None,
+) -> Catalog:
+    how = f"coverage {coverage:.0%} → threshold {threshold}" if coverage else f"threshold {threshold}"
+    return Catalog(
+        id=id,
+        name=name or f"DIP catalog built from history ({how})",
+        version="",
+        source=f"casemix.dip.build_catalog ({how}; attribute table and exclusion lists from {base.id})",
+        groups=groups,
+        attributes=dict(base.attributes),
+        excluded_diagnoses=base.excluded_diagnoses,
+        excluded_procedures=dict(base.excluded_procedures),
+        subtypes=subtypes or {},
+        unlisted_attribute=base.unlisted_attribute,
+    )

@@ -44,16 +44,31 @@ ATTRIBUTES: tuple[str, ...] = ("内科诊疗", "诊断性操作", "治疗性操�
 
 #: Spellings accepted in the files; 介入治疗 counts as 相关手术 (DIP 技术规范).
 ATTRIBUTE_ALIASES: dict[str, int] = {
-    "内科诊疗": 0, "保守治疗": 0, "medical": 0, "conservative": 0,
-    "诊断性操作": 1, "diagnostic": 1,
-    "治疗性操作": 2, "therapeutic": 2,
-    "相关手术": 3, "手术": 3, "surgery": 3, "介入治疗": 3, "interventional": 3,
+    "内科诊疗": 0,
+    "保守治疗": 0,
+    "medical": 0,
+    "conservative": 0,
+    "诊断性操作": 1,
+    "diagnostic": 1,
+    "治疗性操作": 2,
+    "therapeutic": 2,
+    "相关手术": 3,
+    "手术": 3,
+    "surgery": 3,
+    "介入治疗": 3,
+    "interventional": 3,
 }
 
 GROUP_TYPES: dict[str, str] = {
-    "core": "core", "核心": "core", "核心病种": "core",
-    "comprehensive": "comprehensive", "综合": "comprehensive", "综合病种": "comprehensive",
-    "primary": "primary", "基层": "primary", "基层病种": "primary",
+    "core": "core",
+    "核心": "core",
+    "核心病种": "core",
+    "comprehensive": "comprehensive",
+    "综合": "comprehensive",
+    "综合病种": "comprehensive",
+    "primary": "primary",
+    "基层": "primary",
+    "基层病种": "primary",
 }
 
 #: Handling of a diagnosis that may not be principal.
@@ -122,18 +137,22 @@ def parse_dx_pattern(text: str, *, allow_code: bool = False) -> DxPattern:
         return DxPattern(t, "category")
     if "-" in t:
         low, _, high = (s.strip() for s in t.partition("-"))
-        same_kind = ((_CATEGORY.match(low) and _CATEGORY.match(high))
-                     or (_SUBCATEGORY.match(low) and _SUBCATEGORY.match(high)))
+        same_kind = (_CATEGORY.match(low) and _CATEGORY.match(high)) or (
+            _SUBCATEGORY.match(low) and _SUBCATEGORY.match(high)
+        )
         if not same_kind:
-            raise ValueError(f"range {t!r} must join two categories (A15-A16) or two "
-                             "subcategories (K35.2-K35.3)")
+            raise ValueError(
+                f"range {t!r} must join two categories (A15-A16) or two subcategories (K35.2-K35.3)"
+            )
         if low > high:
             raise ValueError(f"range {t!r} runs backwards")
         return DxPattern(f"{low}-{high}", "range", low, high)
     if allow_code and _CODE.match(t) and len(t) > 5:
         return DxPattern(t, "code")
-    raise ValueError(f"{t!r} is not a subcategory (K35.3), category (K35) or range (A15-A16)"
-                     + (" or a full diagnosis code" if allow_code else ""))
+    raise ValueError(
+        f"{t!r} is not a subcategory (K35.3), category (K35) or range (A15-A16)"
+        + (" or a full diagnosis code" if allow_code else "")
+    )
 
 
 # ----------------------------------------------------------------- model
@@ -142,11 +161,11 @@ class DipGroup:
     """One row of ``groups.csv``."""
 
     group: str
-    type: str                      # core | comprehensive | primary
+    type: str  # core | comprehensive | primary
     dx_key: DxPattern
-    main: tuple[str, ...]          # any of these; empty = conservative treatment
-    related: tuple[str, ...]       # all required
-    attribute: int                 # comprehensive groups: 0..3; else -1
+    main: tuple[str, ...]  # any of these; empty = conservative treatment
+    related: tuple[str, ...]  # all required
+    attribute: int  # comprehensive groups: 0..3; else -1
     score: float
     name: str = ""
     n: int | None = None
@@ -164,11 +183,11 @@ class Catalog:
     version: str
     source: str
     groups: tuple[DipGroup, ...]
-    attributes: dict[str, int]                      # procedure code -> level 0..3
+    attributes: dict[str, int]  # procedure code -> level 0..3
     excluded_diagnoses: tuple[tuple[DxPattern, str], ...]
-    excluded_procedures: dict[str, str]             # code -> conservative | skip
+    excluded_procedures: dict[str, str]  # code -> conservative | skip
     subtypes: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    unlisted_attribute: int = -1                    # level of an unlisted procedure; -1 ignore
+    unlisted_attribute: int = -1  # level of an unlisted procedure; -1 ignore
     path: Path | None = None
 
     kind = "dip"
@@ -200,8 +219,9 @@ class Catalog:
     @cached_property
     def comprehensive(self) -> dict[tuple[str, int], int]:
         """(category, attribute level) -> position of the comprehensive group."""
-        return {(g.dx_key.text, g.attribute): i for i, g in enumerate(self.groups)
-                if g.type == "comprehensive"}
+        return {
+            (g.dx_key.text, g.attribute): i for i, g in enumerate(self.groups) if g.type == "comprehensive"
+        }
 
     def dx_keys(self, code: str) -> list[str]:
         """Keys a principal diagnosis may match, most specific first.
@@ -234,19 +254,22 @@ class Catalog:
         """The groups as a polars frame (id, type, key, procedures, score, statistics)."""
         import polars as pl
 
-        return pl.DataFrame({
-            "dip_group": [g.group for g in self.groups],
-            "dip_type": [g.type for g in self.groups],
-            "dx_key": [g.dx_key.text for g in self.groups],
-            "main_procedures": ["|".join(g.main) for g in self.groups],
-            "related_procedures": ["|".join(g.related) for g in self.groups],
-            "attribute": [ATTRIBUTES[g.attribute] if g.attribute >= 0 else "" for g in self.groups],
-            "score": [g.score for g in self.groups],
-            "name": [g.name for g in self.groups],
-            "n": [g.n for g in self.groups],
-            "mean_cost": [g.mean_cost for g in self.groups],
-            "cv": [g.cv for g in self.groups],
-        }, schema_overrides={"n": pl.Int64, "mean_cost": pl.Float64, "cv": pl.Float64})
+        return pl.DataFrame(
+            {
+                "dip_group": [g.group for g in self.groups],
+                "dip_type": [g.type for g in self.groups],
+                "dx_key": [g.dx_key.text for g in self.groups],
+                "main_procedures": ["|".join(g.main) for g in self.groups],
+                "related_procedures": ["|".join(g.related) for g in self.groups],
+                "attribute": [ATTRIBUTES[g.attribute] if g.attribute >= 0 else "" for g in self.groups],
+                "score": [g.score for g in self.groups],
+                "name": [g.name for g in self.groups],
+                "n": [g.n for g in self.groups],
+                "mean_cost": [g.mean_cost for g in self.groups],
+                "cv": [g.cv for g in self.groups],
+            },
+            schema_overrides={"n": pl.Int64, "mean_cost": pl.Float64, "cv": pl.Float64},
+        )
 
     def __hash__(self) -> int:  # identity: catalogs are cached per path
         return id(self)
@@ -262,13 +285,13 @@ def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ())
     reader = table_rows(path, path.parent, what="DIP catalog table")
     header = next(reader, (1, None))[1]
     if header is None:
-        raise SchemeError("empty file; expected a header " + ",".join(required), file=str(path),
-                          line=1)
+        raise SchemeError("empty file; expected a header " + ",".join(required), file=str(path), line=1)
     header = [h.strip() for h in header]
     for col in required:
         if col not in header:
-            raise SchemeError(f"missing column {col!r} (header is {','.join(header)})",
-                              file=str(path), line=1, column=col)
+            raise SchemeError(
+                f"missing column {col!r} (header is {','.join(header)})", file=str(path), line=1, column=col
+            )
     for i, h in enumerate(header, 1):
         if h not in required and h not in optional:
             raise SchemeError(f"unknown column {h!r} in {name}", file=str(path), line=1, column=i)
@@ -276,8 +299,7 @@ def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ())
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise SchemeError(f"{len(values)} fields, header has {len(header)}", file=str(path),
-                              line=lineno)
+            raise SchemeError(f"{len(values)} fields, header has {len(header)}", file=str(path), line=lineno)
         yield lineno, {h: v.strip() for h, v in zip(header, values, strict=True)}
 
 
@@ -291,19 +313,20 @@ def _number(text: str, path: Path, line: int, col: str, *, kind=float, optional=
     try:
         value = kind(text)
     except ValueError:
-        raise SchemeError(f"{text!r} is not a number", file=str(path), line=line,
-                          column=col) from None
+        raise SchemeError(f"{text!r} is not a number", file=str(path), line=line, column=col) from None
     if value != value or value < 0:
-        raise SchemeError(f"{text!r} must be a non-negative number", file=str(path),
-                          line=line, column=col)
+        raise SchemeError(f"{text!r} must be a non-negative number", file=str(path), line=line, column=col)
     return value
 
 
 def _attribute(text: str, path: Path, line: int, col: str) -> int:
     if text not in ATTRIBUTE_ALIASES:
-        raise SchemeError(f"unknown procedure attribute {text!r}; use one of "
-                          f"{', '.join(ATTRIBUTES)} (or 介入治疗)", file=str(path), line=line,
-                          column=col)
+        raise SchemeError(
+            f"unknown procedure attribute {text!r}; use one of {', '.join(ATTRIBUTES)} (or 介入治疗)",
+            file=str(path),
+            line=line,
+            column=col,
+        )
     return ATTRIBUTE_ALIASES[text]
 
 
@@ -312,21 +335,30 @@ def _load_groups(path: Path) -> tuple[DipGroup, ...]:
     seen: dict[str, int] = {}
     combos: dict[tuple, int] = {}
     comp: dict[tuple[str, int], int] = {}
-    for line, row in _rows(path, ("group", "type", "dx_key", "main_procedures",
-                                  "related_procedures", "attribute", "score"),
-                           ("name", "n", "mean_cost", "cv")):
+    for line, row in _rows(
+        path,
+        ("group", "type", "dx_key", "main_procedures", "related_procedures", "attribute", "score"),
+        ("name", "n", "mean_cost", "cv"),
+    ):
         gid = row["group"]
         if not gid:
             raise SchemeError("empty group id", file=str(path), line=line, column="group")
         if gid in seen:
-            raise SchemeError(f"group {gid!r} already defined on line {seen[gid]}",
-                              file=str(path), line=line, column="group")
+            raise SchemeError(
+                f"group {gid!r} already defined on line {seen[gid]}",
+                file=str(path),
+                line=line,
+                column="group",
+            )
         seen[gid] = line
         gtype = GROUP_TYPES.get(row["type"])
         if gtype is None:
-            raise SchemeError(f"unknown group type {row['type']!r}; use core, comprehensive "
-                              "or primary (核心/综合/基层)", file=str(path), line=line,
-                              column="type")
+            raise SchemeError(
+                f"unknown group type {row['type']!r}; use core, comprehensive or primary (核心/综合/基层)",
+                file=str(path),
+                line=line,
+                column="type",
+            )
         try:
             key = parse_dx_pattern(row["dx_key"])
         except ValueError as exc:
@@ -334,39 +366,70 @@ def _load_groups(path: Path) -> tuple[DipGroup, ...]:
         main, related = _codes(row["main_procedures"]), _codes(row["related_procedures"])
         if gtype == "comprehensive":
             if key.kind != "category":
-                raise SchemeError(f"a comprehensive group is keyed by a category (K35), "
-                                  f"not {key.text!r}", file=str(path), line=line, column="dx_key")
+                raise SchemeError(
+                    f"a comprehensive group is keyed by a category (K35), not {key.text!r}",
+                    file=str(path),
+                    line=line,
+                    column="dx_key",
+                )
             if main or related:
-                raise SchemeError("a comprehensive group lists no procedures", file=str(path),
-                                  line=line, column="main_procedures" if main else
-                                  "related_procedures")
+                raise SchemeError(
+                    "a comprehensive group lists no procedures",
+                    file=str(path),
+                    line=line,
+                    column="main_procedures" if main else "related_procedures",
+                )
             attr = _attribute(row["attribute"], path, line, "attribute")
             if (key.text, attr) in comp:
-                raise SchemeError(f"{key.text} × {ATTRIBUTES[attr]} already has a comprehensive "
-                                  f"group on line {comp[(key.text, attr)]}", file=str(path),
-                                  line=line, column="attribute")
+                raise SchemeError(
+                    f"{key.text} × {ATTRIBUTES[attr]} already has a comprehensive "
+                    f"group on line {comp[(key.text, attr)]}",
+                    file=str(path),
+                    line=line,
+                    column="attribute",
+                )
             comp[(key.text, attr)] = line
         else:
             if row["attribute"]:
-                raise SchemeError("only comprehensive groups carry an attribute",
-                                  file=str(path), line=line, column="attribute")
+                raise SchemeError(
+                    "only comprehensive groups carry an attribute",
+                    file=str(path),
+                    line=line,
+                    column="attribute",
+                )
             if related and not main:
-                raise SchemeError("related procedures need a main procedure", file=str(path),
-                                  line=line, column="related_procedures")
+                raise SchemeError(
+                    "related procedures need a main procedure",
+                    file=str(path),
+                    line=line,
+                    column="related_procedures",
+                )
             attr = -1
             combo = (key.text, frozenset(main), frozenset(related))
             if combo in combos:
-                raise SchemeError(f"same diagnosis key and procedures as line {combos[combo]}",
-                                  file=str(path), line=line, column="main_procedures")
+                raise SchemeError(
+                    f"same diagnosis key and procedures as line {combos[combo]}",
+                    file=str(path),
+                    line=line,
+                    column="main_procedures",
+                )
             combos[combo] = line
-        groups.append(DipGroup(
-            group=gid, type=gtype, dx_key=key, main=main, related=related, attribute=attr,
-            score=_number(row["score"], path, line, "score"), name=row.get("name", ""),
-            n=_number(row.get("n", ""), path, line, "n", kind=int, optional=True),
-            mean_cost=_number(row.get("mean_cost", ""), path, line, "mean_cost", optional=True),
-            cv=_number(row.get("cv", ""), path, line, "cv", optional=True),
-            line=line,
-        ))
+        groups.append(
+            DipGroup(
+                group=gid,
+                type=gtype,
+                dx_key=key,
+                main=main,
+                related=related,
+                attribute=attr,
+                score=_number(row["score"], path, line, "score"),
+                name=row.get("name", ""),
+                n=_number(row.get("n", ""), path, line, "n", kind=int, optional=True),
+                mean_cost=_number(row.get("mean_cost", ""), path, line, "mean_cost", optional=True),
+                cv=_number(row.get("cv", ""), path, line, "cv", optional=True),
+                line=line,
+            )
+        )
     if not groups:
         raise SchemeError("no groups", file=str(path), line=1)
     return tuple(groups)
@@ -388,22 +451,33 @@ def _load_subtypes(path: Path, groups: dict[str, int]) -> dict[tuple[str, str, s
         return out
     for line, row in _rows(path, ("group", "dimension", "subtype", "coefficient"), ("note",)):
         if row["group"] not in groups:
-            raise SchemeError(f"unknown group {row['group']!r}", file=str(path), line=line,
-                              column="group")
+            raise SchemeError(f"unknown group {row['group']!r}", file=str(path), line=line, column="group")
         if row["dimension"] not in SUBTYPES:
-            raise SchemeError(f"unknown dimension {row['dimension']!r}; use "
-                              f"{', '.join(SUBTYPES)}", file=str(path), line=line,
-                              column="dimension")
+            raise SchemeError(
+                f"unknown dimension {row['dimension']!r}; use {', '.join(SUBTYPES)}",
+                file=str(path),
+                line=line,
+                column="dimension",
+            )
         if row["subtype"] in ("18-64", "none"):
-            raise SchemeError(f"{row['subtype']!r} is no sub-type (the reference, coefficient "
-                              f"1 by DIP 3.0 draft §5.3 一); delete the line", file=str(path),
-                              line=line, column="subtype")
+            raise SchemeError(
+                f"{row['subtype']!r} is no sub-type (the reference, coefficient "
+                f"1 by DIP 3.0 draft §5.3 一); delete the line",
+                file=str(path),
+                line=line,
+                column="subtype",
+            )
         if row["subtype"] not in SUBTYPES[row["dimension"]]:
-            raise SchemeError(f"unknown {row['dimension']} sub-type {row['subtype']!r}; use "
-                              f"{', '.join(SUBTYPES[row['dimension']])}", file=str(path),
-                              line=line, column="subtype")
+            raise SchemeError(
+                f"unknown {row['dimension']} sub-type {row['subtype']!r}; use "
+                f"{', '.join(SUBTYPES[row['dimension']])}",
+                file=str(path),
+                line=line,
+                column="subtype",
+            )
         out[(row["group"], row["dimension"], row["subtype"])] = _number(
-            row["coefficient"], path, line, "coefficient")
+            row["coefficient"], path, line, "coefficient"
+        )
     return out
 
 
@@ -438,9 +512,12 @@ def load_catalog_folder(folder: str | Path) -> Catalog:
         unlisted_level = ATTRIBUTE_ALIASES[unlisted]
     else:
         loc = ("grouping", "unlisted_procedure_attribute")
-        raise SchemeError(f"unlisted_procedure_attribute = {unlisted!r}; use \"ignore\" or an "
-                          "attribute name", file=str(meta_path), line=doc.line_of(loc),
-                          column=key_text(loc))
+        raise SchemeError(
+            f'unlisted_procedure_attribute = {unlisted!r}; use "ignore" or an attribute name',
+            file=str(meta_path),
+            line=doc.line_of(loc),
+            column=key_text(loc),
+        )
 
     groups = _load_groups(folder / "groups.csv") if (folder / "groups.csv").exists() else None
     if groups is None:
@@ -451,8 +528,9 @@ def load_catalog_folder(folder: str | Path) -> Catalog:
     if p.exists():
         for line, row in _rows(p, ("code", "attribute"), ("name",)):
             if row["code"] in attributes:
-                raise SchemeError(f"procedure {row['code']} listed twice", file=str(p), line=line,
-                                  column="code")
+                raise SchemeError(
+                    f"procedure {row['code']} listed twice", file=str(p), line=line, column="code"
+                )
             attributes[row["code"]] = _attribute(row["attribute"], p, line, "attribute")
 
     excluded_dx: list[tuple[DxPattern, str]] = []
@@ -464,9 +542,12 @@ def load_catalog_folder(folder: str | Path) -> Catalog:
             except ValueError as exc:
                 raise SchemeError(str(exc), file=str(p), line=line, column="pattern") from None
             if row["handling"] not in DX_HANDLINGS:
-                raise SchemeError(f"handling {row['handling']!r}; use one of "
-                                  f"{', '.join(DX_HANDLINGS)}", file=str(p), line=line,
-                                  column="handling")
+                raise SchemeError(
+                    f"handling {row['handling']!r}; use one of {', '.join(DX_HANDLINGS)}",
+                    file=str(p),
+                    line=line,
+                    column="handling",
+                )
             excluded_dx.append((pattern, row["handling"]))
 
     excluded_proc: dict[str, str] = {}
@@ -474,20 +555,31 @@ def load_catalog_folder(folder: str | Path) -> Catalog:
     if p.exists():
         for line, row in _rows(p, ("code", "handling"), ("note",)):
             if row["handling"] not in PROC_HANDLINGS:
-                raise SchemeError(f"handling {row['handling']!r}; use one of "
-                                  f"{', '.join(PROC_HANDLINGS)}", file=str(p), line=line,
-                                  column="handling")
+                raise SchemeError(
+                    f"handling {row['handling']!r}; use one of {', '.join(PROC_HANDLINGS)}",
+                    file=str(p),
+                    line=line,
+                    column="handling",
+                )
             if row["code"] in excluded_proc:
-                raise SchemeError(f"procedure {row['code']} listed twice", file=str(p),
-                                  line=line, column="code")
+                raise SchemeError(
+                    f"procedure {row['code']} listed twice", file=str(p), line=line, column="code"
+                )
             excluded_proc[row["code"]] = row["handling"]
 
     subtypes = _load_subtypes(folder / "subtypes.csv", {g.group: i for i, g in enumerate(groups)})
     return Catalog(
-        id=meta.id, name=meta.name, version=meta.version,
-        source=meta.source, groups=groups, attributes=attributes,
-        excluded_diagnoses=tuple(excluded_dx), excluded_procedures=excluded_proc,
-        subtypes=subtypes, unlisted_attribute=unlisted_level, path=folder,
+        id=meta.id,
+        name=meta.name,
+        version=meta.version,
+        source=meta.source,
+        groups=groups,
+        attributes=attributes,
+        excluded_diagnoses=tuple(excluded_dx),
+        excluded_procedures=excluded_proc,
+        subtypes=subtypes,
+        unlisted_attribute=unlisted_level,
+        path=folder,
     )
 
 
@@ -499,12 +591,13 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
     def q(s: str) -> str:
         return s.replace("\\", "\\\\").replace('"', '\\"')
 
-    unlisted = ("ignore" if catalog.unlisted_attribute < 0
-                else ATTRIBUTES[catalog.unlisted_attribute])
+    unlisted = "ignore" if catalog.unlisted_attribute < 0 else ATTRIBUTES[catalog.unlisted_attribute]
     (folder / "catalog.toml").write_text(
         f'kind = "dip"\nid = "{q(catalog.id)}"\nname = "{q(catalog.name)}"\n'
         f'version = "{q(catalog.version)}"\nsource = "{q(catalog.source)}"\n\n'
-        f'[grouping]\nunlisted_procedure_attribute = "{unlisted}"\n', encoding="utf-8")
+        f'[grouping]\nunlisted_procedure_attribute = "{unlisted}"\n',
+        encoding="utf-8",
+    )
 
     def fmt(v) -> str:
         if v is None:
@@ -515,12 +608,37 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
 
     with open(folder / "groups.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["group", "type", "dx_key", "main_procedures", "related_procedures",
-                    "attribute", "score", "name", "n", "mean_cost", "cv"])
+        w.writerow(
+            [
+                "group",
+                "type",
+                "dx_key",
+                "main_procedures",
+                "related_procedures",
+                "attribute",
+                "score",
+                "name",
+                "n",
+                "mean_cost",
+                "cv",
+            ]
+        )
         for g in catalog.groups:
-            w.writerow([g.group, g.type, g.dx_key.text, "|".join(g.main), "|".join(g.related),
-                        ATTRIBUTES[g.attribute] if g.attribute >= 0 else "", fmt(g.score),
-                        g.name, fmt(g.n), fmt(g.mean_cost), fmt(g.cv)])
+            w.writerow(
+                [
+                    g.group,
+                    g.type,
+                    g.dx_key.text,
+                    "|".join(g.main),
+                    "|".join(g.related),
+                    ATTRIBUTES[g.attribute] if g.attribute >= 0 else "",
+                    fmt(g.score),
+                    g.name,
+                    fmt(g.n),
+                    fmt(g.mean_cost),
+                    fmt(g.cv),
+                ]
+            )
     with open(folder / "procedure_attributes.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["code", "attribute"])
@@ -542,7 +660,12 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
             w.writerow(["group", "dimension", "subtype", "coefficient"])
             for (g, dim, sub), coef in catalog.subtypes.items():
                 w.writerow([g, dim, sub, fmt(coef)])
-    (folder / "NOTICE").write_text(notice or (
-        f"DIP catalog {catalog.id}, built by casemix.dip.build_catalog from a case history.\n"
-        "It is a computed catalog, not an official one.\n"), encoding="utf-8")
+    (folder / "NOTICE").write_text(
+        notice
+        or (
+            f"DIP catalog {catalog.id}, built by casemix.dip.build_catalog from a case history.\n"
+            "It is a computed catalog, not an official one.\n"
+        ),
+        encoding="utf-8",
+    )
     return folder

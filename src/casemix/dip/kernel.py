@@ -27,19 +27,19 @@ _NUMBA_CACHE = os.environ.get("CASEMIX_NUMBA_CACHE", "1") != "0"
 class CatalogArrays:
     """A catalog compiled to arrays (once per catalog, cached)."""
 
-    proc_codes: list[str]          # vocabulary: id = position
-    proc_handling: np.ndarray      # int8: 0 allowed, 1 skip, 2 conservative
-    proc_level: np.ndarray         # int8: attribute level, -1 when not listed
-    proc_listed: np.ndarray        # bool: in procedure_attributes.csv
-    key_texts: list[str]           # diagnosis keys with core groups: id = position
-    key_off: np.ndarray            # CSR: key -> group positions in file order
+    proc_codes: list[str]  # vocabulary: id = position
+    proc_handling: np.ndarray  # int8: 0 allowed, 1 skip, 2 conservative
+    proc_level: np.ndarray  # int8: attribute level, -1 when not listed
+    proc_listed: np.ndarray  # bool: in procedure_attributes.csv
+    key_texts: list[str]  # diagnosis keys with core groups: id = position
+    key_off: np.ndarray  # CSR: key -> group positions in file order
     key_val: np.ndarray
-    main_off: np.ndarray           # CSR: group -> main procedure ids
+    main_off: np.ndarray  # CSR: group -> main procedure ids
     main_val: np.ndarray
-    rel_off: np.ndarray            # CSR: group -> related procedure ids
+    rel_off: np.ndarray  # CSR: group -> related procedure ids
     rel_val: np.ndarray
-    comp_cats: list[str]           # categories with comprehensive groups
-    comp_table: np.ndarray         # int32 [category, level] -> group position or -1
+    comp_cats: list[str]  # categories with comprehensive groups
+    comp_table: np.ndarray  # int32 [category, level] -> group position or -1
 
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -81,8 +81,21 @@ def compile_catalog(catalog: Catalog) -> CatalogArrays:
     cat_id = {c: i for i, c in enumerate(comp_cats)}
     for (cat, lv), gi in catalog.comprehensive.items():
         comp_table[cat_id[cat], lv] = gi
-    arrays = CatalogArrays(list(vocab), handling, level, listed, key_texts, key_off, key_val,
-                           main_off, main_val, rel_off, rel_val, comp_cats, comp_table)
+    arrays = CatalogArrays(
+        list(vocab),
+        handling,
+        level,
+        listed,
+        key_texts,
+        key_off,
+        key_val,
+        main_off,
+        main_val,
+        rel_off,
+        rel_val,
+        comp_cats,
+        comp_table,
+    )
     _compiled[catalog] = arrays
     return arrays
 
@@ -101,8 +114,13 @@ def _explode(col: pl.Series | None) -> tuple[np.ndarray, pl.Series]:
     """A list column as (row of each kept code, codes), in row order, nulls and blanks dropped."""
     if col is None:
         return np.zeros(0, dtype=np.int64), pl.Series("v", [], dtype=pl.String)
-    f = (pl.DataFrame({"v": col}).with_row_index("row").explode("v")
-         .with_columns(_codes_expr()).filter(pl.col("v").is_not_null()))
+    f = (
+        pl.DataFrame({"v": col})
+        .with_row_index("row")
+        .explode("v")
+        .with_columns(_codes_expr())
+        .filter(pl.col("v").is_not_null())
+    )
     return f["row"].cast(pl.Int64).to_numpy(), f["v"]
 
 
@@ -149,25 +167,39 @@ def encode_cases(canon: pl.DataFrame, catalog: Catalog, arrays: CatalogArrays) -
     dkey_off, dkey_val = _csr(keys)
 
     codes, new = arrays.proc_codes, list(range(len(arrays.proc_codes)))
-    pproc = (_codes(canon["pproc"]) if "pproc" in canon.columns
-             else pl.Series("pproc", [None] * n, dtype=pl.String))
+    pproc = (
+        _codes(canon["pproc"])
+        if "pproc" in canon.columns
+        else pl.Series("pproc", [None] * n, dtype=pl.String)
+    )
     has_p = pproc.is_not_null().to_numpy().astype(np.int64)
     op_row, oproc = _explode(canon["oproc"] if "oproc" in canon.columns else None)
     proc_off = _offsets(op_row, has_p, n)
     proc_val = np.empty(int(proc_off[-1]), dtype=np.int32)
     p_rows = np.flatnonzero(has_p)
-    proc_val[proc_off[p_rows]] = pproc.drop_nulls().replace_strict(
-        codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
+    proc_val[proc_off[p_rows]] = (
+        pproc.drop_nulls().replace_strict(codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
+    )
     if len(op_row):
         # k-th kept other procedure of a row sits after the row's principal procedure
         first = _offsets(op_row, None, n)
         rank = np.arange(len(op_row), dtype=np.int64) - first[op_row]
         proc_val[proc_off[op_row] + has_p[op_row] + rank] = oproc.replace_strict(
-            codes, new, default=-1, return_dtype=pl.Int32).to_numpy()
-    return {"uniq": uniq, "pdx_id": pdx_id, "sdx_off": _offsets(sdx_row, None, n),
-            "sdx_val": sdx_val, "valid": valid, "handling": handling, "comp_cat": comp_cat,
-            "dkey_off": dkey_off, "dkey_val": dkey_val, "proc_off": proc_off,
-            "proc_val": proc_val}
+            codes, new, default=-1, return_dtype=pl.Int32
+        ).to_numpy()
+    return {
+        "uniq": uniq,
+        "pdx_id": pdx_id,
+        "sdx_off": _offsets(sdx_row, None, n),
+        "sdx_val": sdx_val,
+        "valid": valid,
+        "handling": handling,
+        "comp_cat": comp_cat,
+        "dkey_off": dkey_off,
+        "dkey_val": dkey_val,
+        "proc_off": proc_off,
+        "proc_val": proc_val,
+    }
 
 
 _kernel_cache: dict[bool, object] = {}
@@ -180,11 +212,35 @@ def _kernel(parallel: bool = True):
     import numba
 
     @numba.njit(parallel=parallel, cache=_NUMBA_CACHE)
-    def group_kernel(pdx_id, sdx_off, sdx_val, dx_valid, dx_handling, dx_cat, dkey_off,
-                     dkey_val, proc_off, proc_val, proc_handling, proc_level, proc_listed,
-                     key_off, key_val, main_off, main_val, rel_off, rel_val, comp_table,
-                     main_only, unlisted_level, out_group, out_reason, out_warn, out_dx,
-                     out_attr):
+    def group_kernel(
+        pdx_id,
+        sdx_off,
+        sdx_val,
+        dx_valid,
+        dx_handling,
+        dx_cat,
+        dkey_off,
+        dkey_val,
+        proc_off,
+        proc_val,
+        proc_handling,
+        proc_level,
+        proc_listed,
+        key_off,
+        key_val,
+        main_off,
+        main_val,
+        rel_off,
+        rel_val,
+        comp_table,
+        main_only,
+        unlisted_level,
+        out_group,
+        out_reason,
+        out_warn,
+        out_dx,
+        out_attr,
+    ):
         n = pdx_id.shape[0]
         for i in numba.prange(n):
             out_group[i] = -1
@@ -316,8 +372,9 @@ def _kernel(parallel: bool = True):
     return group_kernel
 
 
-def group_frame(canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: bool = True,
-                parallel: bool = True):
+def group_frame(
+    canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: bool = True, parallel: bool = True
+):
     """Group a canonical frame; returns (group, reason, warnings, dx id, attribute, dx codes).
 
     ``dx id`` indexes ``dx codes`` (-1 = none): the diagnosis each case was
@@ -333,10 +390,32 @@ def group_frame(canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: b
     out_attr = np.empty(n, dtype=np.int8)
     if n:
         _kernel(parallel)(
-            e["pdx_id"], e["sdx_off"], e["sdx_val"], e["valid"], e["handling"], e["comp_cat"],
-            e["dkey_off"], e["dkey_val"], e["proc_off"], e["proc_val"], arrays.proc_handling,
-            arrays.proc_level, arrays.proc_listed, arrays.key_off, arrays.key_val,
-            arrays.main_off, arrays.main_val, arrays.rel_off, arrays.rel_val, arrays.comp_table,
-            main_procedure_only, np.int8(catalog.unlisted_attribute), out_group, out_reason,
-            out_warn, out_dx, out_attr)
+            e["pdx_id"],
+            e["sdx_off"],
+            e["sdx_val"],
+            e["valid"],
+            e["handling"],
+            e["comp_cat"],
+            e["dkey_off"],
+            e["dkey_val"],
+            e["proc_off"],
+            e["proc_val"],
+            arrays.proc_handling,
+            arrays.proc_level,
+            arrays.proc_listed,
+            arrays.key_off,
+            arrays.key_val,
+            arrays.main_off,
+            arrays.main_val,
+            arrays.rel_off,
+            arrays.rel_val,
+            arrays.comp_table,
+            main_procedure_only,
+            np.int8(catalog.unlisted_attribute),
+            out_group,
+            out_reason,
+            out_warn,
+            out_dx,
+            out_attr,
+        )
     return out_group, out_reason, out_warn, out_dx, out_attr, e["uniq"]

@@ -46,9 +46,8 @@ REASONS = {
     BAD_PDX: "principal diagnosis {dx} is not an ICD-10 code",
     PDX_EXCLUDED: "principal diagnosis {dx} may not be principal (excluded_diagnoses.csv)",
     NO_REPLACEMENT: "principal diagnosis {dx} may not be principal and no secondary "
-                    "diagnosis can take its place",
-    NO_COMPREHENSIVE: "no core group matches and the catalog has no comprehensive group "
-                      "{cat} × {attr}",
+    "diagnosis can take its place",
+    NO_COMPREHENSIVE: "no core group matches and the catalog has no comprehensive group {cat} × {attr}",
 }
 
 # Warning bits (the kernel returns the sum).
@@ -85,18 +84,17 @@ def warning_names(bits: int) -> list[str]:
 class Outcome:
     """What grouping decided for one case."""
 
-    group: int          # position in catalog.groups, or -1
-    reason: int         # 0 when grouped
-    warnings: int       # sum of warning bits
-    dx: str | None      # the diagnosis the case was grouped (or failed) on
-    attribute: int      # attribute level used by the comprehensive step, or -1
+    group: int  # position in catalog.groups, or -1
+    reason: int  # 0 when grouped
+    warnings: int  # sum of warning bits
+    dx: str | None  # the diagnosis the case was grouped (or failed) on
+    attribute: int  # attribute level used by the comprehensive step, or -1
 
     def reason_text(self) -> str:
         return reason_text(self.reason, self.dx, self.attribute)
 
 
-def principal_diagnosis(pdx: str | None, sdx: list[str],
-                        catalog: Catalog) -> tuple[str | None, int, int]:
+def principal_diagnosis(pdx: str | None, sdx: list[str], catalog: Catalog) -> tuple[str | None, int, int]:
     """Step 1: the diagnosis to group on, a reason code (0 = fine) and warning bits."""
     if pdx is None or pdx == "":
         return None, NO_PDX, 0
@@ -126,8 +124,7 @@ def main_procedure(procedures: list[str], catalog: Catalog) -> tuple[int | None,
     return None, warnings
 
 
-def core_match(dx: str, procedures: list[str], main: int | None,
-               catalog: Catalog) -> tuple[int, int]:
+def core_match(dx: str, procedures: list[str], main: int | None, catalog: Catalog) -> tuple[int, int]:
     """Step 3: position of the matching core/primary group (or -1) and warning bits."""
     main_code = procedures[main] if main is not None else None
     others = {code for i, code in enumerate(procedures) if i != main}
@@ -161,8 +158,9 @@ def core_match(dx: str, procedures: list[str], main: int | None,
     return -1, 0
 
 
-def attribute_level(procedures: list[str], main: int | None, catalog: Catalog,
-                    main_procedure_only: bool) -> tuple[int, int]:
+def attribute_level(
+    procedures: list[str], main: int | None, catalog: Catalog, main_procedure_only: bool
+) -> tuple[int, int]:
     """Step 4's attribute: the highest level among the counted procedures, and warning bits."""
     if main_procedure_only:
         counted = [procedures[main]] if main is not None else []
@@ -177,8 +175,15 @@ def attribute_level(procedures: list[str], main: int | None, catalog: Catalog,
     return level, warnings
 
 
-def group_case(pdx: str | None, sdx: list[str], pproc: str | None, oproc: list[str],
-               catalog: Catalog, *, main_procedure_only: bool = True) -> Outcome:
+def group_case(
+    pdx: str | None,
+    sdx: list[str],
+    pproc: str | None,
+    oproc: list[str],
+    catalog: Catalog,
+    *,
+    main_procedure_only: bool = True,
+) -> Outcome:
     """Group one case (steps 1–5 of the module docstring)."""
     dx, reason, warnings = principal_diagnosis(pdx, sdx, catalog)
     if reason:

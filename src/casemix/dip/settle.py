@@ -39,8 +39,19 @@ from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
 from casemix.cases import canonical
 from casemix.errors import InputError, PolicyError
 
-__all__ = ["Bonus", "CostRules", "DipSettlement", "case_scores", "high_cost_score", "low_cost_score",
-           "optimal_interval_point_value", "optimised_point_value", "settle", "settlement_point_value", "year_start_point_value"]
+__all__ = [
+    "Bonus",
+    "CostRules",
+    "DipSettlement",
+    "case_scores",
+    "high_cost_score",
+    "low_cost_score",
+    "optimal_interval_point_value",
+    "optimised_point_value",
+    "settle",
+    "settlement_point_value",
+    "year_start_point_value",
+]
 
 
 @dataclass(frozen=True)
@@ -58,11 +69,9 @@ class CostRules:
 
     def __post_init__(self) -> None:
         if not (self.low >= 0 and self.high > 0 and self.low < self.high):
-            raise PolicyError(f"cost rules: need 0 <= low < high, got low={self.low}, "
-                              f"high={self.high}")
+            raise PolicyError(f"cost rules: need 0 <= low < high, got low={self.low}, high={self.high}")
         if self.review is not None and self.review < self.high:
-            raise PolicyError(f"cost rules: review ({self.review}) must not be below high "
-                              f"({self.high})")
+            raise PolicyError(f"cost rules: review ({self.review}) must not be below high ({self.high})")
 
 
 @dataclass(frozen=True)
@@ -101,11 +110,16 @@ def _bonus_points(df: pl.DataFrame, groups: pl.Series, bonus: Sequence[Bonus]) -
     for b in bonus:
         hit = pl.col("_g").is_in(list(b.groups)) if b.groups else pl.lit(False)
         if b.codes:
-            hit = hit | codes.list.eval(pl.any_horizontal(
-                [pl.element().str.starts_with(c) for c in b.codes])).list.any()
+            hit = (
+                hit
+                | codes.list.eval(
+                    pl.any_horizontal([pl.element().str.starts_with(c) for c in b.codes])
+                ).list.any()
+            )
         total = total + pl.when(hit.fill_null(False)).then(b.points).otherwise(0.0)
     out = df.with_columns(groups.alias("_g")).select(
-        pl.when(pl.col("_g").is_null()).then(0.0).otherwise(total).alias("dip_bonus_score"))
+        pl.when(pl.col("_g").is_null()).then(0.0).otherwise(total).alias("dip_bonus_score")
+    )
     return out.to_series()
 
 
@@ -124,8 +138,9 @@ def low_cost_score(score: float, cost: float, mean: float) -> float:
     return score * cost / mean
 
 
-def year_start_point_value(costs: Sequence[float], scores: Sequence[float],
-                           weights: Sequence[float] = (1.0, 2.0, 7.0)) -> float:
+def year_start_point_value(
+    costs: Sequence[float], scores: Sequence[float], weights: Sequence[float] = (1.0, 2.0, 7.0)
+) -> float:
     """Year-start (预算) point value = Σ w_y C_y / Σ w_y S_y [spec].
 
     ``costs`` are the annual inpatient costs and ``scores`` the annual total
@@ -134,8 +149,11 @@ def year_start_point_value(costs: Sequence[float], scores: Sequence[float],
     """
     if len(costs) != len(scores) or not costs:
         raise ValueError("costs and scores must list the same years (at least one)")
-    w = list(weights)[-len(costs):] if len(costs) <= len(weights) else \
-        [0.0] * (len(costs) - len(weights)) + list(weights)
+    w = (
+        list(weights)[-len(costs) :]
+        if len(costs) <= len(weights)
+        else [0.0] * (len(costs) - len(weights)) + list(weights)
+    )
     den = sum(wi * s for wi, s in zip(w, scores, strict=True))
     if den <= 0:
         raise ValueError("the weighted total score must be positive")
@@ -155,8 +173,9 @@ def settlement_point_value(fund: float, fund_ratio: float, total_score: float) -
     return float(fund) / fund_ratio / total_score
 
 
-def optimised_point_value(costs: Any, scores: Any, trim: tuple[float, float] = (0.025, 0.975),
-                          *, trim_on: str = "cost") -> float:
+def optimised_point_value(
+    costs: Any, scores: Any, trim: tuple[float, float] = (0.025, 0.975), *, trim_on: str = "cost"
+) -> float:
     """Point value by the quantile (分位数) method: Σ cost / Σ score over the untrimmed cases.
 
     ``trim_on="cost"`` (default): cases whose cost (住院费用) lies below the
@@ -236,8 +255,10 @@ def optimal_interval_point_value(income: Any, scores: Any, costs: Any = None) ->
     cp, cp_region = co / sc, co.sum() / sc.sum()
     keep = (pv < pv_region) & (cp < cp_region) & (pv >= cp)
     if not keep.any():
-        raise ValueError("no hospital lies in the optimal interval (point value and cost per "
-                         "point below the regional means, income covering cost)")
+        raise ValueError(
+            "no hospital lies in the optimal interval (point value and cost per "
+            "point below the regional means, income covering cost)"
+        )
     return float(_geometric_median(np.column_stack([pv[keep], cp[keep]]))[0])
 
 
@@ -250,29 +271,43 @@ def _coefficients(table: Mapping[str, float] | Any, by: str) -> pl.DataFrame:
     group is the unit's coefficient for its other groups).
     """
     if isinstance(table, Mapping):
-        return pl.DataFrame({"h": [str(k) for k in table], "g": [None] * len(table),
-                             "f": [float(v) for v in table.values()]},
-                            schema={"h": pl.String, "g": pl.String, "f": pl.Float64})
+        return pl.DataFrame(
+            {"h": [str(k) for k in table], "g": [None] * len(table), "f": [float(v) for v in table.values()]},
+            schema={"h": pl.String, "g": pl.String, "f": pl.Float64},
+        )
     f = to_polars(table)
     if by not in f.columns or "coefficient" not in f.columns:
-        raise InputError(f"hospital_coefficients: expected a mapping or a frame with columns "
-                         f"{by!r} and 'coefficient' (and optionally 'dip_group')")
-    g = pl.col("dip_group").cast(pl.String) if "dip_group" in f.columns \
-        else pl.lit(None, pl.String)
-    out = f.select(pl.col(by).cast(pl.String).alias("h"), g.alias("g"),
-                   pl.col("coefficient").cast(pl.Float64).alias("f"))
+        raise InputError(
+            f"hospital_coefficients: expected a mapping or a frame with columns "
+            f"{by!r} and 'coefficient' (and optionally 'dip_group')"
+        )
+    g = pl.col("dip_group").cast(pl.String) if "dip_group" in f.columns else pl.lit(None, pl.String)
+    out = f.select(
+        pl.col(by).cast(pl.String).alias("h"), g.alias("g"), pl.col("coefficient").cast(pl.Float64).alias("f")
+    )
     if out.select(pl.struct("h", "g").is_duplicated().any()).item():
         raise InputError(f"hospital_coefficients: a {by} (and dip_group) is listed twice")
     return out
 
 
-def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
-                level_col: str | None = None, hospital_coefficients: Any = None,
-                by: str = "hospital_id", subtypes: bool = True, scheme: Any = None,
-                rules: CostRules = CostRules(), cost: str = "total_cost",
-                same_rate_groups: Sequence[str] = (), mapping: dict[str, str] | None = None,
-                point_value: float | None = None, low_reference: str = "standard",
-                bonus: Sequence[Bonus] = ()) -> Any:
+def case_scores(
+    grouped: Any,
+    *,
+    catalog: Any = None,
+    group_means: Any = None,
+    level_col: str | None = None,
+    hospital_coefficients: Any = None,
+    by: str = "hospital_id",
+    subtypes: bool = True,
+    scheme: Any = None,
+    rules: CostRules = CostRules(),
+    cost: str = "total_cost",
+    same_rate_groups: Sequence[str] = (),
+    mapping: dict[str, str] | None = None,
+    point_value: float | None = None,
+    low_reference: str = "standard",
+    bonus: Sequence[Bonus] = (),
+) -> Any:
     """Each case's DIP score after coefficients and the high/low-cost rules.
 
     Parameters
@@ -345,45 +380,56 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
     """
     if not {"dip_group", "dip_score"} <= set(to_polars(grouped).columns):
         missing = sorted({"dip_group", "dip_score"} - set(to_polars(grouped).columns))
-        raise InputError(f"case_scores needs column {missing[0]!r}; group the cases with "
-                         "casemix.dip.group first")
-    c = canonical(grouped, mapping, need=(cost, "dip_group", "dip_score"),
-                  optional=tuple(x for x in (by, level_col, "los", "icu_days") if x),
-                  step="DIP case scores")
+        raise InputError(
+            f"case_scores needs column {missing[0]!r}; group the cases with casemix.dip.group first"
+        )
+    c = canonical(
+        grouped,
+        mapping,
+        need=(cost, "dip_group", "dip_score"),
+        optional=tuple(x for x in (by, level_col, "los", "icu_days") if x),
+        step="DIP case scores",
+    )
     if low_reference not in ("standard", "mean"):
         raise PolicyError(f"low_reference must be 'standard' or 'mean', not {low_reference!r}")
     if point_value is not None and not (math.isfinite(point_value) and point_value > 0):
         raise PolicyError(f"point_value must be positive, got {point_value}")
     df = c.used
     n = df.height
-    w = df.select(pl.col("dip_group").cast(pl.String).alias("g"),
-                  (pl.col("dip_type") if "dip_type" in df.columns else pl.lit("core"))
-                  .alias("t"),
-                  pl.col("dip_score").cast(pl.Float64).alias("s"),
-                  pl.col(cost).cast(pl.Float64, strict=False).alias("c"),
-                  (pl.col(by).cast(pl.String) if by in df.columns else pl.lit(None, pl.String))
-                  .alias("h"),
-                  (pl.col(level_col).cast(pl.String) if level_col and level_col in df.columns
-                   else pl.lit(None, pl.String)).alias("lv")).with_row_index("_row")
+    w = df.select(
+        pl.col("dip_group").cast(pl.String).alias("g"),
+        (pl.col("dip_type") if "dip_type" in df.columns else pl.lit("core")).alias("t"),
+        pl.col("dip_score").cast(pl.Float64).alias("s"),
+        pl.col(cost).cast(pl.Float64, strict=False).alias("c"),
+        (pl.col(by).cast(pl.String) if by in df.columns else pl.lit(None, pl.String)).alias("h"),
+        (
+            pl.col(level_col).cast(pl.String)
+            if level_col and level_col in df.columns
+            else pl.lit(None, pl.String)
+        ).alias("lv"),
+    ).with_row_index("_row")
 
     # reference mean of the group (same level when the table has levels)
     if group_means is not None:
         gm = to_polars(group_means)
         if level_col and level_col in gm.columns:
-            means = gm.select(pl.col("dip_group").alias("g"), pl.col(level_col).cast(pl.String)
-                              .alias("lv"), pl.col("mean_cost").cast(pl.Float64).alias("m"))
+            means = gm.select(
+                pl.col("dip_group").alias("g"),
+                pl.col(level_col).cast(pl.String).alias("lv"),
+                pl.col("mean_cost").cast(pl.Float64).alias("m"),
+            )
             w = w.join(means, on=["g", "lv"], how="left", maintain_order="left")
         else:
-            means = gm.select(pl.col("dip_group").alias("g"),
-                              pl.col("mean_cost").cast(pl.Float64).alias("m"))
+            means = gm.select(pl.col("dip_group").alias("g"), pl.col("mean_cost").cast(pl.Float64).alias("m"))
             w = w.join(means, on="g", how="left", maintain_order="left")
     elif catalog is not None:
         from casemix.dip import load_catalog
 
         cat = load_catalog(catalog)
-        means = pl.DataFrame({"g": [g.group for g in cat.groups],
-                              "m": [g.mean_cost for g in cat.groups]},
-                             schema={"g": pl.String, "m": pl.Float64})
+        means = pl.DataFrame(
+            {"g": [g.group for g in cat.groups], "m": [g.mean_cost for g in cat.groups]},
+            schema={"g": pl.String, "m": pl.Float64},
+        )
         w = w.join(means, on="g", how="left", maintain_order="left")
     else:
         w = w.with_columns(pl.lit(None, pl.Float64).alias("m"))
@@ -393,15 +439,16 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
         table = _coefficients(hospital_coefficients, by)
         own = table.filter(pl.col("g").is_null()).select("h", pl.col("f").alias("f_unit"))
         per = table.filter(pl.col("g").is_not_null()).rename({"f": "f_group"})
-        w = (w.join(per, on=["h", "g"], how="left", maintain_order="left")
-             .join(own, on="h", how="left", maintain_order="left")
-             .with_columns(pl.coalesce("f_group", "f_unit").alias("f"))
-             .drop("f_group", "f_unit"))
+        w = (
+            w.join(per, on=["h", "g"], how="left", maintain_order="left")
+            .join(own, on="h", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("f_group", "f_unit").alias("f"))
+            .drop("f_group", "f_unit")
+        )
     else:
         w = w.with_columns(pl.lit(None, pl.Float64).alias("f"))
     same = (pl.col("t") == "primary") | pl.col("g").is_in([str(g) for g in same_rate_groups])
-    w = w.with_columns(pl.when(same).then(1.0)
-                       .otherwise(pl.col("f").fill_null(1.0)).alias("f"))
+    w = w.with_columns(pl.when(same).then(1.0).otherwise(pl.col("f").fill_null(1.0)).alias("f"))
 
     sub = pl.Series("k", np.ones(n))
     if subtypes and catalog is not None:
@@ -415,8 +462,9 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
             g_list = w["g"].to_list()
             for dim in SUBTYPE_DIMENSIONS:
                 col = labels[f"subtype_{dim}"].to_list()
-                hit = np.array([cat.subtypes.get((g, dim, s), np.nan) for g, s in
-                                zip(g_list, col, strict=True)])
+                hit = np.array(
+                    [cat.subtypes.get((g, dim, s), np.nan) for g, s in zip(g_list, col, strict=True)]
+                )
                 k = np.fmax(k, hit)  # the highest triggered sub-type wins; nan = not triggered
             sub = pl.Series("k", np.where(np.isnan(k), 1.0, k))
     w = w.with_columns(sub)
@@ -435,36 +483,60 @@ def case_scores(grouped: Any, *, catalog: Any = None, group_means: Any = None,
     has_m = pl.col("m").is_not_null() & (pl.col("m") > 0)
     has_std = pl.col("std").is_not_null() & (pl.col("std") > 0)
     review = (ratio > rules.review) if rules.review is not None else pl.lit(False)
-    cls = (pl.when(pl.col("g").is_null()).then(pl.lit("ungrouped"))
-           .when(has_m & review).then(pl.lit("review"))
-           .when(has_m & (ratio > rules.high)).then(pl.lit("high"))
-           .when(has_std & (low_ratio < rules.low)).then(pl.lit("low"))
-           .otherwise(pl.lit("normal")))
+    cls = (
+        pl.when(pl.col("g").is_null())
+        .then(pl.lit("ungrouped"))
+        .when(has_m & review)
+        .then(pl.lit("review"))
+        .when(has_m & (ratio > rules.high))
+        .then(pl.lit("high"))
+        .when(has_std & (low_ratio < rules.low))
+        .then(pl.lit("low"))
+        .otherwise(pl.lit("normal"))
+    )
     w = w.with_columns(cls.alias("cls"))
     base = pl.col("s") * pl.col("k") * pl.col("f")
-    score = (pl.when(pl.col("cls") == "ungrouped").then(0.0)
-             .when(pl.col("cls").is_in(["high", "review"])).then(base * ((ratio - rules.high) + 1))
-             .when(pl.col("cls") == "low").then(base * low_ratio)
-             .otherwise(base))
+    score = (
+        pl.when(pl.col("cls") == "ungrouped")
+        .then(0.0)
+        .when(pl.col("cls").is_in(["high", "review"]))
+        .then(base * ((ratio - rules.high) + 1))
+        .when(pl.col("cls") == "low")
+        .then(base * low_ratio)
+        .otherwise(base)
+    )
     w = w.with_columns(score.alias("cs"))
-    bonus_pts = _bonus_points(df, w["g"], bonus) if bonus else \
-        pl.Series("dip_bonus_score", np.zeros(n))
+    bonus_pts = _bonus_points(df, w["g"], bonus) if bonus else pl.Series("dip_bonus_score", np.zeros(n))
     w = w.with_columns(bonus_pts.alias("bonus"), (pl.col("cs") + bonus_pts).alias("cs"))
-    out = c.restore(df.with_columns(
-        w["s"].alias("dip_base_score"), w["f"].alias("dip_coefficient"),
-        w["k"].alias("dip_subtype_coefficient"), w["m"].alias("dip_ref_cost"),
-        w["std"].alias("dip_low_ref_cost"),
-        w["cls"].alias("dip_cost_class"), w["bonus"].alias("dip_bonus_score"),
-        w["cs"].alias("dip_case_score")), SCORE_COLUMNS)
+    out = c.restore(
+        df.with_columns(
+            w["s"].alias("dip_base_score"),
+            w["f"].alias("dip_coefficient"),
+            w["k"].alias("dip_subtype_coefficient"),
+            w["m"].alias("dip_ref_cost"),
+            w["std"].alias("dip_low_ref_cost"),
+            w["cls"].alias("dip_cost_class"),
+            w["bonus"].alias("dip_bonus_score"),
+            w["cs"].alias("dip_case_score"),
+        ),
+        SCORE_COLUMNS,
+    )
     return like(out, grouped)
 
 
 #: sub-type dimensions a case score looks at (casemix.dip.scores.subtype_labels)
 SUBTYPE_DIMENSIONS = ("age", "severity", "tumour", "icu")
 
-SCORE_COLUMNS = ("dip_base_score", "dip_coefficient", "dip_subtype_coefficient", "dip_ref_cost",
-                 "dip_low_ref_cost", "dip_bonus_score",
-                 "dip_cost_class", "dip_case_score")
+SCORE_COLUMNS = (
+    "dip_base_score",
+    "dip_coefficient",
+    "dip_subtype_coefficient",
+    "dip_ref_cost",
+    "dip_low_ref_cost",
+    "dip_bonus_score",
+    "dip_cost_class",
+    "dip_case_score",
+)
 
 
 # ------------------------------------------------------------------ settlement
@@ -511,17 +583,33 @@ def _standard_point_value(point_value: Any, year_start_value: float | None) -> f
     return None
 
 
-def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0,
-           point_value: str | float = "settlement", trim: tuple[float, float] = (0.025, 0.975),
-           year_start_value: float | None = None, prepayment_share: float = 0.9,
-           deposit: float = 0.0, assessment: Mapping[str, float] | None = None,
-           deductions: Mapping[str, Any] | None = None, month_col: str = "discharge_date",
-           catalog: Any = None, group_means: Any = None, level_col: str | None = None,
-           hospital_coefficients: Any = None, coefficient_by: str = "hospital_id",
-           subtypes: bool = True, scheme: Any = None, rules: CostRules = CostRules(),
-           cost: str = "total_cost", same_rate_groups: Sequence[str] = (),
-           mapping: dict[str, str] | None = None,
-           low_reference: str = "standard", bonus: Sequence[Bonus] = ()) -> DipSettlement:
+def settle(
+    grouped: Any,
+    fund: float | str | Decimal,
+    *,
+    fund_ratio: float = 1.0,
+    point_value: str | float = "settlement",
+    trim: tuple[float, float] = (0.025, 0.975),
+    year_start_value: float | None = None,
+    prepayment_share: float = 0.9,
+    deposit: float = 0.0,
+    assessment: Mapping[str, float] | None = None,
+    deductions: Mapping[str, Any] | None = None,
+    month_col: str = "discharge_date",
+    catalog: Any = None,
+    group_means: Any = None,
+    level_col: str | None = None,
+    hospital_coefficients: Any = None,
+    coefficient_by: str = "hospital_id",
+    subtypes: bool = True,
+    scheme: Any = None,
+    rules: CostRules = CostRules(),
+    cost: str = "total_cost",
+    same_rate_groups: Sequence[str] = (),
+    mapping: dict[str, str] | None = None,
+    low_reference: str = "standard",
+    bonus: Sequence[Bonus] = (),
+) -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
     Parameters
@@ -569,18 +657,32 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         raise PolicyError(f"deposit (quality deposit) must be in [0, 0.05] [spec], got {deposit}")
     if not 0 <= prepayment_share <= 1:
         raise PolicyError(f"prepayment_share must be in [0, 1], got {prepayment_share}")
-    c = canonical(grouped, mapping, need=("hospital_id", cost, "dip_group", "dip_score"),
-                  optional=tuple(x for x in (month_col, coefficient_by, level_col) if x),
-                  step="DIP settle")
+    c = canonical(
+        grouped,
+        mapping,
+        need=("hospital_id", cost, "dip_group", "dip_score"),
+        optional=tuple(x for x in (month_col, coefficient_by, level_col) if x),
+        step="DIP settle",
+    )
     df = c.used
-    scored = to_polars(case_scores(df, catalog=catalog, group_means=group_means,
-                                   level_col=level_col,
-                                   hospital_coefficients=hospital_coefficients,
-                                   by=coefficient_by, subtypes=subtypes, scheme=scheme,
-                                   rules=rules, cost=cost, same_rate_groups=same_rate_groups,
-                                   low_reference=low_reference, bonus=bonus,
-                                   point_value=_standard_point_value(point_value,
-                                                                     year_start_value)))
+    scored = to_polars(
+        case_scores(
+            df,
+            catalog=catalog,
+            group_means=group_means,
+            level_col=level_col,
+            hospital_coefficients=hospital_coefficients,
+            by=coefficient_by,
+            subtypes=subtypes,
+            scheme=scheme,
+            rules=rules,
+            cost=cost,
+            same_rate_groups=same_rate_groups,
+            low_reference=low_reference,
+            bonus=bonus,
+            point_value=_standard_point_value(point_value, year_start_value),
+        )
+    )
     s = scored["dip_case_score"].to_numpy()
     total = float(s.sum())
     if total <= 0:
@@ -602,8 +704,10 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         elif isinstance(point_value, (int, float)) and not isinstance(point_value, bool):
             pv = float(point_value)
         else:
-            raise PolicyError(f"point_value must be 'settlement', 'optimised', 'year_start' or a "
-                              f"number, got {point_value!r}")
+            raise PolicyError(
+                f"point_value must be 'settlement', 'optimised', 'year_start' or a "
+                f"number, got {point_value!r}"
+            )
         if not (math.isfinite(pv) and pv > 0):
             raise PolicyError(f"point value must be positive, got {pv}")
         point_fen = int(round_half_up(np.array([pv * fund_ratio * total * FEN_PER_YUAN]))[0])
@@ -620,17 +724,23 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     zero = np.zeros(df.height, dtype=np.int64)
     sums = hospital_sums(terms, hcode, len(names), s, zero, zero)
     values = point_values(terms, sums, source="dip")
-    case_fen = pl.Series("payment_fen", case_amounts(terms, hcode, s, zero, zero,
-                                                     values.hospital_fen).fund_fen, pl.Int64)
+    case_fen = pl.Series(
+        "payment_fen", case_amounts(terms, hcode, s, zero, zero, values.hospital_fen).fund_fen, pl.Int64
+    )
     ph = pl.DataFrame({"hospital_id": names, "point_payment_fen": values.hospital_fen})
 
-    h = (scored.with_columns(case_fen.alias("payment_fen"))
-         .group_by(pl.col("hospital_id").cast(pl.String)).agg(
-             pl.len().cast(pl.Int64).alias("cases"),
-             pl.col("dip_group").is_not_null().sum().cast(pl.Int64).alias("grouped_cases"),
-             pl.col("dip_case_score").sum().alias("total_score"),
-             pl.col(cost).cast(pl.Float64).sum().alias("_cost"))
-         .sort("hospital_id").join(ph, on="hospital_id", how="left", maintain_order="left"))
+    h = (
+        scored.with_columns(case_fen.alias("payment_fen"))
+        .group_by(pl.col("hospital_id").cast(pl.String))
+        .agg(
+            pl.len().cast(pl.Int64).alias("cases"),
+            pl.col("dip_group").is_not_null().sum().cast(pl.Int64).alias("grouped_cases"),
+            pl.col("dip_case_score").sum().alias("total_score"),
+            pl.col(cost).cast(pl.Float64).sum().alias("_cost"),
+        )
+        .sort("hospital_id")
+        .join(ph, on="hospital_id", how="left", maintain_order="left")
+    )
     hosp = h["hospital_id"].to_list()
     ass = np.array([float((assessment or {}).get(x, 1.0)) for x in hosp])
     point_pay = h["point_payment_fen"].fill_null(0).to_numpy().astype(np.int64)
@@ -641,16 +751,27 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
     # monthly pre-payment at the year-start point value
     pv_month = float(year_start_value) if year_start_value is not None else pv
     if month_col in scored.columns:
-        month = pl.col(month_col).dt.month() if scored.schema[month_col] in (pl.Date, pl.Datetime) \
+        month = (
+            pl.col(month_col).dt.month()
+            if scored.schema[month_col] in (pl.Date, pl.Datetime)
             else pl.col(month_col).cast(pl.Int64)
+        )
     else:
         month = pl.lit(0, pl.Int64)
-    monthly = (scored.group_by(pl.col("hospital_id").cast(pl.String), month.alias("month"))
-               .agg(pl.col("dip_case_score").sum().alias("score"))
-               .sort("hospital_id", "month"))
-    monthly = monthly.with_columns(pl.Series(
-        "prepaid_fen", round_half_up(monthly["score"].to_numpy() * pv_month * fund_ratio
-                                     * prepayment_share * FEN_PER_YUAN), pl.Int64))
+    monthly = (
+        scored.group_by(pl.col("hospital_id").cast(pl.String), month.alias("month"))
+        .agg(pl.col("dip_case_score").sum().alias("score"))
+        .sort("hospital_id", "month")
+    )
+    monthly = monthly.with_columns(
+        pl.Series(
+            "prepaid_fen",
+            round_half_up(
+                monthly["score"].to_numpy() * pv_month * fund_ratio * prepayment_share * FEN_PER_YUAN
+            ),
+            pl.Int64,
+        )
+    )
     pre = dict(monthly.group_by("hospital_id").agg(pl.col("prepaid_fen").sum()).iter_rows())
     prepaid = np.array([pre.get(x, 0) for x in hosp], dtype=np.int64)
     cost_fen = round_half_up(h["_cost"].to_numpy() * FEN_PER_YUAN)
@@ -665,21 +786,33 @@ def settle(grouped: Any, fund: float | str | Decimal, *, fund_ratio: float = 1.0
         pl.Series("clearing_fen", payment - dep - prepaid, pl.Int64),
         pl.Series("cost_fen", cost_fen, pl.Int64),
         pl.Series("fund_cost_fen", fund_cost, pl.Int64),
-        pl.Series("surplus_fen", payment - fund_cost, pl.Int64))
-    region = pl.DataFrame({
-        "fund_fen": [fund_fen], "fund_ratio": [fund_ratio], "total_score": [total],
-        "point_value": [pv], "pv_settlement": [pv_settle], "pv_optimised": [pv_opt],
-        "pv_year_start": [year_start_value], "point_money_fen": [point_fen],
-        "payment_fen": [int(payment.sum())],
-        "fund_paid_out": [int(point_pay.sum()) == fund_fen],
-        "cases": [df.height], "grouped_cases": [int(grouped_mask.sum())],
-        "n_high": [int((scored["dip_cost_class"] == "high").sum())],
-        "n_low": [int((scored["dip_cost_class"] == "low").sum())],
-        "n_review": [int((scored["dip_cost_class"] == "review").sum())],
-    }, schema_overrides={"pv_year_start": pl.Float64})
-    cases_out = c.restore(scored.with_columns(case_fen.alias("payment_fen")),
-                          (*SCORE_COLUMNS, "payment_fen"))
-    return DipSettlement(cases=like(cases_out, grouped),
-                         hospitals=summary_like(hospitals, grouped),
-                         region=summary_like(region, grouped),
-                         monthly=summary_like(monthly, grouped), notes=tuple(c.notes()))
+        pl.Series("surplus_fen", payment - fund_cost, pl.Int64),
+    )
+    region = pl.DataFrame(
+        {
+            "fund_fen": [fund_fen],
+            "fund_ratio": [fund_ratio],
+            "total_score": [total],
+            "point_value": [pv],
+            "pv_settlement": [pv_settle],
+            "pv_optimised": [pv_opt],
+            "pv_year_start": [year_start_value],
+            "point_money_fen": [point_fen],
+            "payment_fen": [int(payment.sum())],
+            "fund_paid_out": [int(point_pay.sum()) == fund_fen],
+            "cases": [df.height],
+            "grouped_cases": [int(grouped_mask.sum())],
+            "n_high": [int((scored["dip_cost_class"] == "high").sum())],
+            "n_low": [int((scored["dip_cost_class"] == "low").sum())],
+            "n_review": [int((scored["dip_cost_class"] == "review").sum())],
+        },
+        schema_overrides={"pv_year_start": pl.Float64},
+    )
+    cases_out = c.restore(scored.with_columns(case_fen.alias("payment_fen")), (*SCORE_COLUMNS, "payment_fen"))
+    return DipSettlement(
+        cases=like(cases_out, grouped),
+        hospitals=summary_like(hospitals, grouped),
+        region=summary_like(region, grouped),
+        monthly=summary_like(monthly, grouped),
+        notes=tuple(c.notes()),
+    )

@@ -21,10 +21,16 @@ import polars as pl
 
 # pdx choices, procedure sequence (principal first; empty = conservative),
 # related procedures as (code, probability, cost factor), mean cost (yuan), share
-_PATTERNS: list[tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, float, float], ...],
-                      float, float]] = [
-    (("K35.300", "K35.301"), ("47.0100",),
-     (("99.0400", 0.30, 28_849 / 28_033), ("54.5100", 0.22, 44_003 / 28_033)), 28_033, 5.0),
+_PATTERNS: list[
+    tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, float, float], ...], float, float]
+] = [
+    (
+        ("K35.300", "K35.301"),
+        ("47.0100",),
+        (("99.0400", 0.30, 28_849 / 28_033), ("54.5100", 0.22, 44_003 / 28_033)),
+        28_033,
+        5.0,
+    ),
     (("K35.300",), (), (), 9_000, 1.5),
     (("K35.800", "K35.800x001"), ("47.0901",), (), 13_100, 2.0),
     (("K35.800x001",), (), (), 5_200, 1.0),
@@ -46,7 +52,7 @@ _PATTERNS: list[tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, float, 
     (("M17.101",), (), (), 4_800, 1.5),
     (("C34.100x004",), ("32.4100",), (), 58_900, 1.0),
     (("C34.900x001",), ("99.2500",), (), 8_900, 3.0),
-    (("Z51.100",), ("99.2500",), (), 8_600, 1.5),      # chemo session: tumour dx in sdx
+    (("Z51.100",), ("99.2500",), (), 8_600, 1.5),  # chemo session: tumour dx in sdx
     (("C50.900",), ("85.4300",), (), 27_600, 1.0),
     (("A16.200", "A15.000"), (), (), 13_400, 1.0),
     (("N18.500",), (), (), 10_200, 1.0),
@@ -58,12 +64,16 @@ _PATTERNS: list[tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, float, 
     (("C34.300",), ("32.4100",), (), 61_000, 0.02),
     (("J18.000",), ("33.2400",), (), 11_000, 0.02),
     (("I63.400",), ("99.1000",), (), 15_000, 0.02),
-    (("R50.900",), (), (), 3_000, 0.05),             # may not be principal: ungrouped
+    (("R50.900",), (), (), 3_000, 0.05),  # may not be principal: ungrouped
 ]
 
 # secondary diagnoses: (code, probability, cost factor)
-_SECONDARY = (("I10.x00", 0.25, 1.0), ("E11.900", 0.15, 1.03), ("J96.000", 0.03, 1.45),
-              ("N17.900", 0.03, 1.35))
+_SECONDARY = (
+    ("I10.x00", 0.25, 1.0),
+    ("E11.900", 0.15, 1.03),
+    ("J96.000", 0.03, 1.45),
+    ("N17.900", 0.03, 1.35),
+)
 _TUMOUR = ("C34", "C50", "Z51")
 _LEVEL_FACTOR = {"3": 1.18, "2": 1.0, "1": 0.82}
 
@@ -82,9 +92,15 @@ def hospitals(n: int = 8) -> pl.DataFrame:
     return pl.DataFrame({"hospital_id": ids, "hospital_level": levels[:n]})
 
 
-def history(n: int = 20_000, *, years: tuple[int, ...] = (2021, 2022, 2023),
-            n_hospitals: int = 8, seed: int = 0, cv: float = 0.35,
-            drift: float = 0.03) -> pl.DataFrame:
+def history(
+    n: int = 20_000,
+    *,
+    years: tuple[int, ...] = (2021, 2022, 2023),
+    n_hospitals: int = 8,
+    seed: int = 0,
+    cv: float = 0.35,
+    drift: float = 0.03,
+) -> pl.DataFrame:
     """A synthetic DIP case history in the canonical case frame.
 
     Parameters
@@ -174,31 +190,59 @@ def history(n: int = 20_000, *, years: tuple[int, ...] = (2021, 2022, 2023),
         factor = factor * np.where(baby, 0.7, 1.0) * np.where(age >= 65, 1.08, 1.0)
         death = can_die[pat] & (u[:, 7] < 0.04)
         factor = factor * np.where(death, 0.85, 1.0)
-        cost = np.round(mean[pat] * factor * level_factor[h] * eff[h] * (1 + drift) ** y_i
-                        * noise, 2)
+        cost = np.round(mean[pat] * factor * level_factor[h] * eff[h] * (1 + drift) ** y_i * noise, 2)
         los = np.maximum(1, np.round(cost / 1_200 * (0.6 + 0.8 * u[:, 4])))
         sex = np.where(female[pat], 2.0, 1.0 + (u[:, 3] < 0.5))
         date = np.datetime64(f"{year}-01-01") + days.astype("timedelta64[D]")
-        f = pl.DataFrame({
-            "case_id": pl.select(pl.format("{}-{}", pl.lit(year), pl.int_range(1, n + 1)
-                                           .cast(pl.String).str.zfill(6))).to_series(),
-            "hospital_id": hosp["hospital_id"].gather(h),
-            "hospital_level": hosp["hospital_level"].gather(h),
-            "year": pl.Series(np.full(n, year, dtype=np.int32)),
-            "sex": sex, "age": age, "age_days": age_days, "los": los,
-            "discharge": np.where(death, 5.0, 1.0), "total_cost": cost,
-            "pdx": pdx, **sdx_cols,
-            "pproc": _pick(first, pat), "o1": _pick(extra, pat), "o2": related,
-            "discharge_date": pl.Series(date).cast(pl.Date),
-        }, nan_to_null=True)
+        f = pl.DataFrame(
+            {
+                "case_id": pl.select(
+                    pl.format("{}-{}", pl.lit(year), pl.int_range(1, n + 1).cast(pl.String).str.zfill(6))
+                ).to_series(),
+                "hospital_id": hosp["hospital_id"].gather(h),
+                "hospital_level": hosp["hospital_level"].gather(h),
+                "year": pl.Series(np.full(n, year, dtype=np.int32)),
+                "sex": sex,
+                "age": age,
+                "age_days": age_days,
+                "los": los,
+                "discharge": np.where(death, 5.0, 1.0),
+                "total_cost": cost,
+                "pdx": pdx,
+                **sdx_cols,
+                "pproc": _pick(first, pat),
+                "o1": _pick(extra, pat),
+                "o2": related,
+                "discharge_date": pl.Series(date).cast(pl.Date),
+            },
+            nan_to_null=True,
+        )
         sdx_names = list(sdx_cols)
-        frames.append(f.with_columns(
-            pl.concat_list(sdx_names).list.drop_nulls().alias("sdx"),
-            pl.concat_list("o1", "o2").list.drop_nulls().alias("oproc"),
-        ).drop(*sdx_names, "o1", "o2"))
+        frames.append(
+            f.with_columns(
+                pl.concat_list(sdx_names).list.drop_nulls().alias("sdx"),
+                pl.concat_list("o1", "o2").list.drop_nulls().alias("oproc"),
+            ).drop(*sdx_names, "o1", "o2")
+        )
     df = pl.concat(frames)
-    order = ["case_id", "hospital_id", "hospital_level", "year", "sex", "age", "age_days",
-             "los", "discharge", "total_cost", "pdx", "sdx", "pproc", "oproc", "discharge_date"]
+    order = [
+        "case_id",
+        "hospital_id",
+        "hospital_level",
+        "year",
+        "sex",
+        "age",
+        "age_days",
+        "los",
+        "discharge",
+        "total_cost",
+        "pdx",
+        "sdx",
+        "pproc",
+        "oproc",
+        "discharge_date",
+    ]
     return df.select(order).with_columns(
         pl.lit([], dtype=pl.List(pl.String)).alias("malformed"),
-        pl.lit([], dtype=pl.List(pl.String)).alias("intake_warnings"))
+        pl.lit([], dtype=pl.List(pl.String)).alias("intake_warnings"),
+    )

@@ -17,8 +17,19 @@ from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 
 #: columns ``group`` adds, in order
 RESULT_COLUMNS = ("mdc", "adrg", "drg", "severity", "status", "reason", "warnings")
-_CASE_FIELDS = ("pdx", "sdx", "pproc", "oproc", "sex", "age", "age_days", "birth_weight",
-                "los", "discharge", "malformed")
+_CASE_FIELDS = (
+    "pdx",
+    "sdx",
+    "pproc",
+    "oproc",
+    "sex",
+    "age",
+    "age_days",
+    "birth_weight",
+    "los",
+    "discharge",
+    "malformed",
+)
 
 
 def reference_frame(canonical: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
@@ -31,18 +42,32 @@ def reference_frame(canonical: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     out = {c: [] for c in RESULT_COLUMNS[:-1]}
     for row in canonical.select(_CASE_FIELDS).iter_rows():
         pdx, sdx, pproc, oproc, *nums, malformed = row
-        case = Case(pdx=pdx, sdx=tuple(sdx or ()), pproc=pproc, oproc=tuple(oproc or ()),
-                    sex=nums[0], age=nums[1], age_days=nums[2], birth_weight=nums[3],
-                    los=nums[4], discharge=nums[5], malformed=tuple(malformed or ()))
+        case = Case(
+            pdx=pdx,
+            sdx=tuple(sdx or ()),
+            pproc=pproc,
+            oproc=tuple(oproc or ()),
+            sex=nums[0],
+            age=nums[1],
+            age_days=nums[2],
+            birth_weight=nums[3],
+            los=nums[4],
+            discharge=nums[5],
+            malformed=tuple(malformed or ()),
+        )
         r = group_case(case, scheme)
         for c in out:
             out[c].append(getattr(r, c))
-    return pl.DataFrame(out, schema={c: pl.String for c in out})
+    return pl.DataFrame(out, schema=dict.fromkeys(out, pl.String))
 
 
-def group(cases: Any, scheme: str | Path | Scheme | Any = DEFAULT_SCHEME, *,
-          engine: Literal["batch", "reference"] = "batch",
-          mapping: dict[str, str] | None = None) -> Any:
+def group(
+    cases: Any,
+    scheme: str | Path | Scheme | Any = DEFAULT_SCHEME,
+    *,
+    engine: Literal["batch", "reference"] = "batch",
+    mapping: dict[str, str] | None = None,
+) -> Any:
     """Assign each case to its DRG (or DIP group, when given a DIP catalog).
 
     Parameters

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 
 from casemix.drg.compile import compile_scheme
 from casemix.drg.direct import group_direct
+
 # the kernel-output helpers live in drg.results (shared with drg.direct, no import cycle)
 from casemix.drg.results import RESULT_NAMES, decode, encode_and_group, warnings_fast
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
@@ -28,8 +29,9 @@ __all__ = ["group_frame", "group_input", "group_parquet", "decode", "warnings_fa
 CHUNK_ROWS = 1_000_000
 
 
-def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = False,
-                chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
+def group_frame(
+    canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = False, chunk_rows: int = CHUNK_ROWS
+) -> pl.DataFrame:
     """Group a canonical case frame with the numba kernel.
 
     Parameters
@@ -65,8 +67,9 @@ def group_frame(canonical: pl.DataFrame, scheme: Scheme, *, warnings: bool = Fal
     return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=False)
 
 
-def group_input(frame: pl.DataFrame, scheme: Scheme, *,
-                mapping: dict[str, str] | None = None) -> pl.DataFrame:
+def group_input(
+    frame: pl.DataFrame, scheme: Scheme, *, mapping: dict[str, str] | None = None
+) -> pl.DataFrame:
     """The seven result columns for an input frame in the caller's column names.
 
     Typed input takes the direct path (``casemix.drg.direct``, which skips
@@ -84,18 +87,29 @@ def group_input(frame: pl.DataFrame, scheme: Scheme, *,
 
 # -- streaming ------------------------------------------------------------------------
 
+
 def _progress(total: int, enabled: bool):
     """A rich progress bar, or None when disabled or not on a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn("grouping"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   transient=False)
+    bar = Progress(
+        TextColumn("grouping"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )
     bar.start()
     bar.add_task("group", total=total, rate="")
     return bar
@@ -125,10 +139,16 @@ def _batch_ranges(row_groups: list[int], batch_size: int) -> list[tuple[int, int
     return out
 
 
-def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme = DEFAULT_SCHEME,
-                  *, batch_size: int = 262_144, progress: bool = True,
-                  mapping: dict[str, str] | None = None,
-                  keep: str | Sequence[str] = "all") -> dict:
+def group_parquet(
+    src: str | Path,
+    dst: str | Path,
+    scheme: str | Path | Scheme = DEFAULT_SCHEME,
+    *,
+    batch_size: int = 262_144,
+    progress: bool = True,
+    mapping: dict[str, str] | None = None,
+    keep: str | Sequence[str] = "all",
+) -> dict:
     """Group a Parquet file into another Parquet file, one batch at a time.
 
     Memory stays bounded by the batch size: batches of whole row groups are
@@ -189,8 +209,7 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
     except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise InputError(f"{src}: cannot be read as Parquet: {str(exc).strip()}") from None
     total = meta.num_rows
-    ranges = _batch_ranges([meta.row_group(i).num_rows for i in range(meta.num_row_groups)],
-                           batch_size)
+    ranges = _batch_ranges([meta.row_group(i).num_rows for i in range(meta.num_row_groups)], batch_size)
     lazy = pl.scan_parquet(src)
     names = lazy.collect_schema().names()
     if keep == "all":
@@ -256,12 +275,15 @@ def group_parquet(src: str | Path, dst: str | Path, scheme: str | Path | Scheme 
 
         # read back only when the warning is due: the output has the columns it needs
         warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
-    return {"rows": rows, "batches": batches, "grouped": n_grouped,
-            "seconds": time.perf_counter() - started}
+    return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
 
 
 def _is_list(t) -> bool:
     import pyarrow as pa
 
-    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) \
+    return (
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_list_view(t)
         or pa.types.is_large_list_view(t)
+    )

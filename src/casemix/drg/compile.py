@@ -43,29 +43,40 @@ import numpy as np
 from casemix.encode import CHECK_FIELDS, CodeIndex, code_index
 from casemix.scheme.model import Scheme, adrg_kind
 from casemix.scheme.rules import (
-    FIELDS, OPS, And, Compare, Expr, InList, Not, Or, OrProc, Severity, Sites, TrueRule, walk,
+    FIELDS,
+    OPS,
+    And,
+    Compare,
+    Expr,
+    InList,
+    Not,
+    Or,
+    OrProc,
+    Severity,
+    Sites,
+    TrueRule,
+    walk,
 )
 
 # -- opcodes (shared with kernel.py) ----------------------------------------------
 OP_TRUE = 0
-OP_IN_PDX = 1      # a: list
+OP_IN_PDX = 1  # a: list
 OP_IN_SDX = 2
 OP_IN_DX = 3
 OP_IN_PPROC = 4
 OP_IN_PROC = 5
 OP_PPROC_OR = 6
 OP_PROC_OR = 7
-OP_SITES = 8       # a: sites table row, b: comparison op; value in prog_val
-OP_CMP = 9         # a: field index (FIELDS), b: comparison op; value in prog_val
-OP_SEV = 10        # a: level bit (1 CC, 2 MCC)
+OP_SITES = 8  # a: sites table row, b: comparison op; value in prog_val
+OP_CMP = 9  # a: field index (FIELDS), b: comparison op; value in prog_val
+OP_SEV = 10  # a: level bit (1 CC, 2 MCC)
 OP_NOT = 11
 OP_JUMP_FALSE = 12  # c: target; jump when the accumulator is false
-OP_JUMP_TRUE = 13   # c: target; jump when the accumulator is true
-OP_PRESENT = 14     # a: index in CHECK_FIELDS; the field (or some diagnosis/procedure) is there
-OP_MALFORMED = 15   # a: index in CHECK_FIELDS; the field is listed in ``malformed``
+OP_JUMP_TRUE = 13  # c: target; jump when the accumulator is true
+OP_PRESENT = 14  # a: index in CHECK_FIELDS; the field (or some diagnosis/procedure) is there
+OP_MALFORMED = 15  # a: index in CHECK_FIELDS; the field is listed in ``malformed``
 
-_TARGET_OP = {"pdx": OP_IN_PDX, "sdx": OP_IN_SDX, "dx": OP_IN_DX, "pproc": OP_IN_PPROC,
-              "proc": OP_IN_PROC}
+_TARGET_OP = {"pdx": OP_IN_PDX, "sdx": OP_IN_SDX, "dx": OP_IN_DX, "pproc": OP_IN_PPROC, "proc": OP_IN_PROC}
 #: comparison operator codes, in the order of ``casemix.scheme.rules.OPS``
 CMP_CODE = {op: i for i, op in enumerate(OPS)}
 #: bits of the severity level set of a case
@@ -158,21 +169,49 @@ class CompiledScheme:
         kernel as one array ``seq`` so that a single loop evaluates them all;
         MDCs and ADRGs come first, as the gate tables index them.
         """
-        seq = np.concatenate([self.mdc_rule, self.adrg_rule, self.fail_rule, self.drg_rule]
-                             ).astype(np.int32)
+        seq = np.concatenate([self.mdc_rule, self.adrg_rule, self.fail_rule, self.drg_rule]).astype(np.int32)
         seq.flags.writeable = False
-        return (self.code_info, self.list_rows, self.list_mask, self.or_flag,
-                self.pdx_table, self.never_table, self.site_attr, self.prog, self.prog_val,
-                self.rule_start, seq, self.n_fail_all, len(self.fail_rule) - self.n_fail_all,
-                len(self.mdc_rule), len(self.adrg_rule),
-                self.gate_pdx_free, self.gate_pproc_free, self.gate_pdx_rows,
-                self.gate_pproc_rows, self.gate_exact,
-                self.atom_kind, self.atom_field, self.atom_op, self.atom_value,
-                self.validity_table,
-                self.mdc_adrg_start, self.mdc_qy, self.adrg_medical, self.adrg_out,
-                self.out_drg_start, self.drg_out, self.drg_by_levels,
-                self.fail_reason, self.fallthrough, self.ambiguous, self.ungroupable_drg,
-                self.reason_no_mdc, self.reason_no_adrg, self.reason_no_drg)
+        return (
+            self.code_info,
+            self.list_rows,
+            self.list_mask,
+            self.or_flag,
+            self.pdx_table,
+            self.never_table,
+            self.site_attr,
+            self.prog,
+            self.prog_val,
+            self.rule_start,
+            seq,
+            self.n_fail_all,
+            len(self.fail_rule) - self.n_fail_all,
+            len(self.mdc_rule),
+            len(self.adrg_rule),
+            self.gate_pdx_free,
+            self.gate_pproc_free,
+            self.gate_pdx_rows,
+            self.gate_pproc_rows,
+            self.gate_exact,
+            self.atom_kind,
+            self.atom_field,
+            self.atom_op,
+            self.atom_value,
+            self.validity_table,
+            self.mdc_adrg_start,
+            self.mdc_qy,
+            self.adrg_medical,
+            self.adrg_out,
+            self.out_drg_start,
+            self.drg_out,
+            self.drg_by_levels,
+            self.fail_reason,
+            self.fallthrough,
+            self.ambiguous,
+            self.ungroupable_drg,
+            self.reason_no_mdc,
+            self.reason_no_adrg,
+            self.reason_no_drg,
+        )
 
 
 @dataclass(frozen=True)
@@ -256,8 +295,7 @@ def _validity_table(plain: list) -> tuple[list, np.ndarray]:
     "no table": the kernel interprets the rules.
     """
     atoms: list = []
-    if not plain or not all(_atoms_of(rule, atoms) for rule in plain) \
-            or len(atoms) > MAX_VALIDITY_ATOMS:
+    if not plain or not all(_atoms_of(rule, atoms) for rule in plain) or len(atoms) > MAX_VALIDITY_ATOMS:
         return [], np.full(1, -1, dtype=np.int32)
     table = np.full(1 << len(atoms), -1, dtype=np.int32)
     for key in range(1 << len(atoms)):
@@ -406,8 +444,9 @@ def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
         for code, attr in scheme.list_attrs.get(name, {}).items():
             if attr and code in scheme.lists[name]:
                 site_attr[k, pos[code]] = attrs(attr)
-    mask = np.array([np.uint64(1) << np.uint64(l % 64) for l in range(len(list_names))] or [0],
-                    dtype=np.uint64)
+    mask = np.array(
+        [np.uint64(1) << np.uint64(l % 64) for l in range(len(list_names))] or [0], dtype=np.uint64
+    )
     return list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr
 
 
@@ -428,8 +467,14 @@ def _gates(expr: Expr) -> tuple[InList | None, InList | OrProc | None]:
     """
     parts = expr.operands if isinstance(expr, And) else (expr,)
     pdx = next((e for e in parts if isinstance(e, InList) and e.target == "pdx"), None)
-    pproc = next((e for e in parts if isinstance(e, InList) and e.target == "pproc"
-                  or isinstance(e, OrProc) and e.principal_only), None)
+    pproc = next(
+        (
+            e
+            for e in parts
+            if isinstance(e, InList) and e.target == "pproc" or isinstance(e, OrProc) and e.principal_only
+        ),
+        None,
+    )
     return pdx, pproc
 
 
@@ -465,8 +510,10 @@ def _gate_tables(scheme: Scheme, pos: dict[str, int], n_codes: int, rules: list[
     """
     words = max(1, (len(rules) + 63) // 64)
     free = {"pdx": np.zeros(words, dtype=np.uint64), "pproc": np.zeros(words, dtype=np.uint64)}
-    gates = {"pdx": np.zeros((n_codes, words), dtype=np.uint64),
-             "pproc": np.zeros((n_codes, words), dtype=np.uint64)}
+    gates = {
+        "pdx": np.zeros((n_codes, words), dtype=np.uint64),
+        "pproc": np.zeros((n_codes, words), dtype=np.uint64),
+    }
     exact = np.zeros(words, dtype=np.uint64)
     for j, rule in enumerate(rules):
         bit = np.uint64(1) << np.uint64(j % 64)
@@ -487,8 +534,7 @@ def _levels_table(drgs: list[Expr]) -> list[int] | None:
     Entry ``levels`` is for the level set with bit 0 for CC and bit 1 for
     MCC.  None when a rule reads anything but the severity.
     """
-    if not all(isinstance(e, (Severity, TrueRule, Not, And, Or))
-               for rule in drgs for e in walk(rule)):
+    if not all(isinstance(e, (Severity, TrueRule, Not, And, Or)) for rule in drgs for e in walk(rule)):
         return None
     out = []
     for levels in range(4):
@@ -503,7 +549,7 @@ def _compact(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int16 if small else np.int32)
 
 
-_CACHE: "weakref.WeakKeyDictionary[Scheme, CompiledScheme]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Scheme, CompiledScheme] = weakref.WeakKeyDictionary()
 
 
 def compile_scheme(scheme: Scheme) -> CompiledScheme:
@@ -529,10 +575,12 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     rules += [d.rule for ds in scheme.drgs.values() for d in ds]
     rules += [r for c in scheme.checks for r in (c.when, c.rule) if r is not None]
     site_lists = sorted({n.list for r in rules for n in walk(r) if isinstance(n, Sites)})
-    (list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table,
-     site_attr) = _code_tables(scheme, index, site_lists)
-    asm = _Assembler({name: i for i, name in enumerate(list_names)},
-                     {name: k for k, name in enumerate(site_lists)})
+    (list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr) = _code_tables(
+        scheme, index, site_lists
+    )
+    asm = _Assembler(
+        {name: i for i, name in enumerate(list_names)}, {name: k for k, name in enumerate(site_lists)}
+    )
 
     # output tables: 0 is the empty string where a result may be empty
     mdc_out = _Interner(("",))
@@ -566,8 +614,11 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
             by_levels.append([out_self[-1]] * 4)
         else:
             first = _levels_table([d.rule for d in rows or ()])
-            by_levels.append([-2] * 4 if first is None else
-                             [drg_idx[out_drg_start[-1] + k] if k >= 0 else -1 for k in first])
+            by_levels.append(
+                [-2] * 4
+                if first is None
+                else [drg_idx[out_drg_start[-1] + k] if k >= 0 else -1 for k in first]
+            )
         out_drg_start.append(len(drg_rule))
     ungroupable = drg_out(scheme.ungroupable)
 
@@ -585,61 +636,121 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     plain = [rule for rule, _ in failures if not _reads_malformed(rule)]
     atoms, validity_table = _validity_table(plain)
     malformed_reason = reasons(scheme.malformed_reason) if scheme.malformed_reason else -1
-    malformed_fields = tuple(sorted({c.field for c in scheme.checks if c.field is not None},
-                                    key=CHECK_FIELDS.index)) if malformed_reason >= 0 else ()
+    malformed_fields = (
+        tuple(sorted({c.field for c in scheme.checks if c.field is not None}, key=CHECK_FIELDS.index))
+        if malformed_reason >= 0
+        else ()
+    )
 
     prog, vals, starts = asm.arrays()
-    gated = [m.rule for m in scheme.mdcs] + [a.rule for m in scheme.mdcs
-                                              for a in scheme.adrgs.get(m.code, ())]
+    gated = [m.rule for m in scheme.mdcs] + [
+        a.rule for m in scheme.mdcs for a in scheme.adrgs.get(m.code, ())
+    ]
     pos = {c: i for i, c in enumerate(index.codes.to_list())}
     gate_pdx_free, gate_pproc_free, gate_pdx, gate_pproc, gate_exact = _gate_tables(
-        scheme, pos, len(pos), gated)
+        scheme, pos, len(pos), gated
+    )
     list_rows, list_row = _dedup(bits)
     pdx_rows, pdx_row = _dedup(gate_pdx)
     pproc_rows, pproc_row = _dedup(gate_pproc)
-    code_info = _compact(np.stack([list_row, pdx_row, pproc_row,
-                                   cc_level.astype(np.int32) | (cc_table + 1) << 2], axis=1))
+    code_info = _compact(
+        np.stack([list_row, pdx_row, pproc_row, cc_level.astype(np.int32) | (cc_table + 1) << 2], axis=1)
+    )
     i32 = lambda xs: np.array(xs, dtype=np.int32)  # noqa: E731
     compiled = CompiledScheme(
-        index=index, list_names=list_names, list_bits=bits, list_mask=mask, or_flag=or_flag,
-        cc_level=cc_level, cc_table=cc_table, pdx_table=_compact(pdx_table),
+        index=index,
+        list_names=list_names,
+        list_bits=bits,
+        list_mask=mask,
+        or_flag=or_flag,
+        cc_level=cc_level,
+        cc_table=cc_table,
+        pdx_table=_compact(pdx_table),
         never_table=int(never_table),
-        site_attr=site_attr, prog=prog, prog_val=vals, rule_start=starts,
-        mdc_rule=i32(mdc_rule), mdc_adrg_start=i32(mdc_adrg_start), mdc_qy=i32(mdc_qy),
-        adrg_rule=i32(adrg_rule), adrg_medical=np.array(adrg_medical, dtype=np.uint8),
-        adrg_out=i32(adrg_out_idx), out_drg_start=i32(out_drg_start),
-        out_has_drgs=np.array(out_has, dtype=np.uint8), out_self_drg=i32(out_self),
-        drg_rule=i32(drg_rule), drg_out=i32(drg_idx),
+        site_attr=site_attr,
+        prog=prog,
+        prog_val=vals,
+        rule_start=starts,
+        mdc_rule=i32(mdc_rule),
+        mdc_adrg_start=i32(mdc_adrg_start),
+        mdc_qy=i32(mdc_qy),
+        adrg_rule=i32(adrg_rule),
+        adrg_medical=np.array(adrg_medical, dtype=np.uint8),
+        adrg_out=i32(adrg_out_idx),
+        out_drg_start=i32(out_drg_start),
+        out_has_drgs=np.array(out_has, dtype=np.uint8),
+        out_self_drg=i32(out_self),
+        drg_rule=i32(drg_rule),
+        drg_out=i32(drg_idx),
         drg_by_levels=i32(by_levels).reshape(-1, 4),
-        gate_pdx_free=gate_pdx_free, gate_pproc_free=gate_pproc_free, gate_pdx=gate_pdx,
-        gate_pproc=gate_pproc, gate_exact=gate_exact,
-        code_info=code_info, list_rows=list_rows, gate_pdx_rows=pdx_rows,
+        gate_pdx_free=gate_pdx_free,
+        gate_pproc_free=gate_pproc_free,
+        gate_pdx=gate_pdx,
+        gate_pproc=gate_pproc,
+        gate_exact=gate_exact,
+        code_info=code_info,
+        list_rows=list_rows,
+        gate_pdx_rows=pdx_rows,
         gate_pproc_rows=pproc_rows,
-        fail_rule=i32(fail_rule), fail_reason=i32(fail_reason), n_fail_all=n_fail_all,
+        fail_rule=i32(fail_rule),
+        fail_reason=i32(fail_reason),
+        n_fail_all=n_fail_all,
         atom_kind=i32([0 if isinstance(a, Compare) else 1 for a in atoms]),
-        atom_field=i32([FIELDS.index(a.field) if isinstance(a, Compare) else CHECK_FIELDS.index(a.field)
-                        for a in atoms]),
+        atom_field=i32(
+            [FIELDS.index(a.field) if isinstance(a, Compare) else CHECK_FIELDS.index(a.field) for a in atoms]
+        ),
         atom_op=i32([CMP_CODE[a.op] if isinstance(a, Compare) else 0 for a in atoms]),
         atom_value=np.array([a.value if isinstance(a, Compare) else 0.0 for a in atoms], dtype=np.float64),
         validity_table=validity_table,
         malformed_fields=malformed_fields,
-        fallthrough=bool(scheme.mdc_fallthrough), ambiguous=bool(scheme.ambiguous_group),
+        fallthrough=bool(scheme.mdc_fallthrough),
+        ambiguous=bool(scheme.ambiguous_group),
         ungroupable_drg=int(ungroupable),
         reason_no_mdc=reasons(scheme.reasons.get("no_mdc", "")),
         reason_no_adrg=reasons(scheme.reasons.get("no_adrg", "")),
         reason_no_drg=reasons(scheme.reasons.get("no_drg", "")),
-        mdc_codes=mdc_out.table(), adrg_codes=adrg_out.table(), drg_codes=drg_out.table(),
+        mdc_codes=mdc_out.table(),
+        adrg_codes=adrg_out.table(),
+        drg_codes=drg_out.table(),
         reasons=reasons.table(),
         statuses=(scheme.status["grouped"], scheme.status["ungroupable"], scheme.status["invalid"]),
     )
-    for arr in (bits, mask, or_flag, cc_level, cc_table, compiled.pdx_table, site_attr, prog, vals,
-                starts, compiled.mdc_adrg_start, compiled.mdc_qy, compiled.adrg_medical,
-                compiled.adrg_out, compiled.out_drg_start, compiled.out_has_drgs,
-                compiled.out_self_drg, compiled.drg_out, compiled.drg_by_levels,
-                compiled.fail_reason, gate_pdx_free, gate_pproc_free, gate_pdx, gate_pproc,
-                gate_exact,
-                compiled.code_info, list_rows, pdx_rows, pproc_rows, compiled.atom_kind,
-                compiled.atom_field, compiled.atom_op, compiled.atom_value, validity_table):
+    for arr in (
+        bits,
+        mask,
+        or_flag,
+        cc_level,
+        cc_table,
+        compiled.pdx_table,
+        site_attr,
+        prog,
+        vals,
+        starts,
+        compiled.mdc_adrg_start,
+        compiled.mdc_qy,
+        compiled.adrg_medical,
+        compiled.adrg_out,
+        compiled.out_drg_start,
+        compiled.out_has_drgs,
+        compiled.out_self_drg,
+        compiled.drg_out,
+        compiled.drg_by_levels,
+        compiled.fail_reason,
+        gate_pdx_free,
+        gate_pproc_free,
+        gate_pdx,
+        gate_pproc,
+        gate_exact,
+        compiled.code_info,
+        list_rows,
+        pdx_rows,
+        pproc_rows,
+        compiled.atom_kind,
+        compiled.atom_field,
+        compiled.atom_op,
+        compiled.atom_value,
+        validity_table,
+    ):
         arr.flags.writeable = False
     _CACHE[scheme] = compiled
     return compiled

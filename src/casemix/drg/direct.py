@@ -43,8 +43,7 @@ from casemix.scheme.rules import FIELDS
 
 __all__ = ["group_direct", "clean_ids"]
 
-_CLEAN_CACHE: "weakref.WeakKeyDictionary[Scheme, tuple[np.ndarray, np.ndarray]]" = (
-    weakref.WeakKeyDictionary())
+_CLEAN_CACHE: weakref.WeakKeyDictionary[Scheme, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
 
 
 def clean_ids(scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +62,12 @@ def clean_ids(scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
 
     index = code_index(scheme)
     codes = index.codes
-    fixed = pl.DataFrame({"c": codes}).select(
-        N.nonempty(N.code_chain(N.fold(pl.col("c")))).eq_missing(pl.col("c"))).to_series().to_numpy()
+    fixed = (
+        pl.DataFrame({"c": codes})
+        .select(N.nonempty(N.code_chain(N.fold(pl.col("c")))).eq_missing(pl.col("c")))
+        .to_series()
+        .to_numpy()
+    )
     out = (np.append(index.is_diagnosis & fixed, False), np.append(index.is_procedure & fixed, False))
     _CLEAN_CACHE[scheme] = out
     return out
@@ -86,8 +89,9 @@ def _eligible_codes(schema: pl.Schema, layout: CodeLayout | None) -> bool:
     return layout.others is None or schema[layout.others] in (*_LISTS, pl.String)
 
 
-def _family(df: pl.DataFrame, layout: CodeLayout | None
-            ) -> tuple[pl.Series | None, pl.Series | None, np.ndarray | None]:
+def _family(
+    df: pl.DataFrame, layout: CodeLayout | None
+) -> tuple[pl.Series | None, pl.Series | None, np.ndarray | None]:
     """The principal codes, the lists of other codes, and rows with a non-ASCII code text.
 
     A ``|``-string is split as it is.  Intake first folds a text with a
@@ -194,9 +198,18 @@ def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[Encoded
 
     # implausible_* warnings come from intake
     dirty |= implausible_mask({name: fields[FIELDS.index(name)] for name in RANGES})
-    enc = EncodedCases(n=n, pdx=pdx, sdx_off=sdx_off, sdx_val=sdx_val, pproc=pproc,
-                       oproc_off=op_off, oproc_val=op_val, fields=fields, present=present,
-                       malformed=np.zeros(n, dtype=np.uint8))
+    enc = EncodedCases(
+        n=n,
+        pdx=pdx,
+        sdx_off=sdx_off,
+        sdx_val=sdx_val,
+        pproc=pproc,
+        oproc_off=op_off,
+        oproc_val=op_val,
+        fields=fields,
+        present=present,
+        malformed=np.zeros(n, dtype=np.uint8),
+    )
     return enc.read_only(), dirty
 
 
@@ -224,8 +237,9 @@ def _slices(df: pl.DataFrame, lists: list[str], chunk_rows: int) -> list[tuple[i
     return [s for s in out if s[1] > 0]
 
 
-def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str] | None = None,
-                 chunk_rows: int = 1_000_000) -> pl.DataFrame | None:
+def group_direct(
+    df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str] | None = None, chunk_rows: int = 1_000_000
+) -> pl.DataFrame | None:
     """Group a typed polars frame without building its canonical frame, or ``None``.
 
     Parameters
@@ -255,8 +269,8 @@ def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str]
     """
     from casemix.cases import read_cases
     from casemix.drg import kernel
-    from casemix.drg.results import decode, encode_and_group, warnings_fast
     from casemix.drg.compile import compile_scheme
+    from casemix.drg.results import decode, encode_and_group, warnings_fast
 
     plan = resolve(df, mapping, ("pdx",))
     if not _eligible(df, plan):
@@ -265,8 +279,13 @@ def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str]
     n = df.height
     codes: tuple[np.ndarray, ...] | None = None
     dirty_rows = []
-    lists = [c for lay in (plan.dx, plan.proc) if lay is not None
-             for c in (lay.others, lay.combined) if c is not None]
+    lists = [
+        c
+        for lay in (plan.dx, plan.proc)
+        if lay is not None
+        for c in (lay.others, lay.combined)
+        if c is not None
+    ]
     dirty_parts = []
     for start, length in _slices(df, lists, max(1, chunk_rows)):
         chunk = df.slice(start, length)
@@ -279,7 +298,7 @@ def group_direct(df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str]
         if codes is None:
             codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
         for whole, piece in zip(codes, part):
-            whole[start:start + chunk.height] = piece
+            whole[start : start + chunk.height] = piece
         local = np.flatnonzero(dirty)
         dirty_rows.append(local + start)
         dirty_parts.append(chunk[local])

@@ -24,16 +24,32 @@ from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros  # one tzcnt instruction
 
 from casemix.drg.compile import (
-    OP_CMP, OP_IN_DX, OP_IN_PDX, OP_IN_PPROC, OP_IN_PROC, OP_IN_SDX, OP_JUMP_FALSE,
-    OP_JUMP_TRUE, OP_MALFORMED, OP_NOT, OP_PPROC_OR, OP_PROC_OR, OP_PRESENT, OP_SEV, OP_SITES,
+    OP_CMP,
+    OP_IN_DX,
+    OP_IN_PDX,
+    OP_IN_PPROC,
+    OP_IN_PROC,
+    OP_IN_SDX,
+    OP_JUMP_FALSE,
+    OP_JUMP_TRUE,
+    OP_MALFORMED,
+    OP_NOT,
+    OP_PPROC_OR,
+    OP_PRESENT,
+    OP_PROC_OR,
+    OP_SEV,
+    OP_SITES,
     OP_TRUE,
 )
+
 # encode_views and encode_view_lists live beside the encoder (no encode → kernel import);
 # re-exported here, where the cache test and older callers look for them
 from casemix.encode_kernel import (  # noqa: F401
-    cache_enabled, encode_view_lists, encode_views, first_compile,
+    cache_enabled,
+    encode_view_lists,
+    encode_views,
+    first_compile,
 )
-
 
 _CACHE = cache_enabled()
 
@@ -98,8 +114,28 @@ def _sites(row, i, pdx, sdx_off, sdx_val, site_attr):
 
 
 @njit(cache=_CACHE, inline="always")
-def _holds(r, i, prog, prog_val, rule_start, info, rows, mask, or_flag, site_attr,
-           pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed, levels):
+def _holds(
+    r,
+    i,
+    prog,
+    prog_val,
+    rule_start,
+    info,
+    rows,
+    mask,
+    or_flag,
+    site_attr,
+    pdx,
+    sdx_off,
+    sdx_val,
+    pproc,
+    op_off,
+    op_val,
+    fields,
+    present,
+    malformed,
+    levels,
+):
     """Evaluate rule ``r`` on case ``i`` (a missing field makes a comparison false).
 
     Inlined into its single call site in ``group_kernel``.
@@ -208,8 +244,9 @@ def _cmp_bits(op):
 
 
 @njit(cache=_CACHE, inline="always")
-def _validity_keys(i0, nb, keys, pdx, sdx_off, pproc, op_off, fields, present,
-                   atom_kind, atom_field, atom_op, atom_value):
+def _validity_keys(
+    i0, nb, keys, pdx, sdx_off, pproc, op_off, fields, present, atom_kind, atom_field, atom_op, atom_value
+):
     """Truth-table keys of cases ``i0:i0 + nb``: bit ``t`` says atom ``t`` holds.
 
     One branch-free loop over the block per atom (the compiler vectorises
@@ -240,15 +277,62 @@ def _validity_keys(i0, nb, keys, pdx, sdx_off, pproc, op_off, fields, present,
 
 
 @njit(parallel=True, cache=_CACHE)
-def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, malformed,
-                 info, rows, mask, or_flag, pdx_table, never_table, site_attr,
-                 prog, prog_val, rule_start, seq, n_fail, n_fail_plain, n_mdc, n_adrg,
-                 gate_pdx_free, gate_pproc_free, gate_pdx, gate_pproc, gate_exact,
-                 atom_kind, atom_field, atom_op, atom_value, validity_table,
-                 mdc_adrg_start, mdc_qy, adrg_medical, adrg_out, out_drg_start, drg_out,
-                 drg_by_levels, fail_reason, fallthrough, ambiguous, ungroupable_drg, reason_no_mdc,
-                 reason_no_adrg, reason_no_drg,
-                 res_mdc, res_adrg, res_drg, res_sev, res_status, res_reason):
+def group_kernel(
+    pdx,
+    sdx_off,
+    sdx_val,
+    pproc,
+    op_off,
+    op_val,
+    fields,
+    present,
+    malformed,
+    info,
+    rows,
+    mask,
+    or_flag,
+    pdx_table,
+    never_table,
+    site_attr,
+    prog,
+    prog_val,
+    rule_start,
+    seq,
+    n_fail,
+    n_fail_plain,
+    n_mdc,
+    n_adrg,
+    gate_pdx_free,
+    gate_pproc_free,
+    gate_pdx,
+    gate_pproc,
+    gate_exact,
+    atom_kind,
+    atom_field,
+    atom_op,
+    atom_value,
+    validity_table,
+    mdc_adrg_start,
+    mdc_qy,
+    adrg_medical,
+    adrg_out,
+    out_drg_start,
+    drg_out,
+    drg_by_levels,
+    fail_reason,
+    fallthrough,
+    ambiguous,
+    ungroupable_drg,
+    reason_no_mdc,
+    reason_no_adrg,
+    reason_no_drg,
+    res_mdc,
+    res_adrg,
+    res_drg,
+    res_sev,
+    res_status,
+    res_reason,
+):
     """Group every case; results go to the six ``res_*`` arrays.
 
     ``seq`` holds the rule numbers of the MDCs, ADRGs, failure rules and
@@ -300,8 +384,21 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
         prow = np.empty(BLOCK, np.int32)
         qrow = np.empty(BLOCK, np.int32)
         if n_atoms > 0:
-            _validity_keys(i0, nb, keys, pdx, sdx_off, pproc, op_off, fields, present,
-                           atom_kind, atom_field, atom_op, atom_value)
+            _validity_keys(
+                i0,
+                nb,
+                keys,
+                pdx,
+                sdx_off,
+                pproc,
+                op_off,
+                fields,
+                present,
+                atom_kind,
+                atom_field,
+                atom_op,
+                atom_value,
+            )
         for q in range(nb):
             # gate rows (-1: no code), and 4. severity: the non-excluded levels of
             # the secondary diagnoses
@@ -376,9 +473,28 @@ def group_kernel(pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields, present, 
                         if (xword >> np.uint64(jj & 63)) & np.uint64(1):
                             j = jj  # nothing but its gates
                             break
-                    if _holds(seq[jj], i, prog, prog_val, rule_start, info, rows, mask, or_flag,
-                              site_attr, pdx, sdx_off, sdx_val, pproc, op_off, op_val, fields,
-                              present, malformed, levels):
+                    if _holds(
+                        seq[jj],
+                        i,
+                        prog,
+                        prog_val,
+                        rule_start,
+                        info,
+                        rows,
+                        mask,
+                        or_flag,
+                        site_attr,
+                        pdx,
+                        sdx_off,
+                        sdx_val,
+                        pproc,
+                        op_off,
+                        op_val,
+                        fields,
+                        present,
+                        malformed,
+                        levels,
+                    ):
                         j = jj
                         break
                     jj += 1
@@ -454,11 +570,28 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
     Returns ``(mdc, adrg, drg, severity, status, reason)`` integer arrays.
     """
     n = enc.n
-    out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32),
-           np.empty(n, np.int8), np.empty(n, np.int8), np.empty(n, np.int32))
+    out = (
+        np.empty(n, np.int32),
+        np.empty(n, np.int32),
+        np.empty(n, np.int32),
+        np.empty(n, np.int8),
+        np.empty(n, np.int8),
+        np.empty(n, np.int32),
+    )
     with first_compile(group_kernel, "grouping kernel"):
-        group_kernel(enc.pdx, enc.sdx_off, enc.sdx_val, enc.pproc, enc.oproc_off, enc.oproc_val,
-                     enc.fields, enc.present, enc.malformed, *compiled.kernel_args(), *out)
+        group_kernel(
+            enc.pdx,
+            enc.sdx_off,
+            enc.sdx_val,
+            enc.pproc,
+            enc.oproc_off,
+            enc.oproc_val,
+            enc.fields,
+            enc.present,
+            enc.malformed,
+            *compiled.kernel_args(),
+            *out,
+        )
     return out
 
 

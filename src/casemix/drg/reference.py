@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 
 from casemix.scheme.model import Adrg, Scheme, adrg_kind
 from casemix.scheme.rules import (
-    And, Compare, Expr, InList, Not, Or, OrProc, Severity, Sites, TrueRule, compare,
+    And,
+    Compare,
+    Expr,
+    InList,
+    Not,
+    Or,
+    OrProc,
+    Severity,
+    Sites,
+    TrueRule,
+    compare,
 )
 
 #: the value of the ``severity`` column for each level found
@@ -85,8 +95,7 @@ def severity_levels(case: Case, scheme: Scheme) -> set[str]:
         if entry is None:
             continue
         level, table = entry
-        excluded = (own_table is not None and table == own_table
-                    and table != scheme.never_excluded_table)
+        excluded = own_table is not None and table == own_table and table != scheme.never_excluded_table
         if not excluded:
             levels.add(level)
     return levels
@@ -161,8 +170,12 @@ def validity_failure(case: Case, scheme: Scheme) -> str | None:
 
 
 def _ungroupable(scheme: Scheme, reason_key: str, severity: str) -> Result:
-    return Result(drg=scheme.ungroupable, severity=severity,
-                  status=scheme.status["ungroupable"], reason=scheme.reasons.get(reason_key, ""))
+    return Result(
+        drg=scheme.ungroupable,
+        severity=severity,
+        status=scheme.status["ungroupable"],
+        reason=scheme.reasons.get(reason_key, ""),
+    )
 
 
 def _first(candidates, ctx: _Context):
@@ -194,28 +207,37 @@ def group_case(case: Case, scheme: Scheme) -> Result:
     severity = SEVERITY_LABELS["MCC" if "MCC" in ctx.levels else "CC" if "CC" in ctx.levels else None]
 
     entered_any = False
-    for mdc in scheme.mdcs:                                   # 2. MDC, in seq order
+    for mdc in scheme.mdcs:  # 2. MDC, in seq order
         if not holds(mdc.rule, ctx):
             continue
         entered_any = True
-        adrg: Adrg | None = _first(scheme.adrgs.get(mdc.code, ()), ctx)   # 3. ADRG
+        adrg: Adrg | None = _first(scheme.adrgs.get(mdc.code, ()), ctx)  # 3. ADRG
         if adrg is None:
             if scheme.mdc_fallthrough:
                 continue
             return _ungroupable(scheme, "no_adrg", severity)
         adrg_code = adrg.code
-        if (scheme.ambiguous_group and adrg_kind(adrg_code) == "medical"
-                and holds(OrProc(principal_only=True), ctx)):
+        if (
+            scheme.ambiguous_group
+            and adrg_kind(adrg_code) == "medical"
+            and holds(OrProc(principal_only=True), ctx)
+        ):
             adrg_code = mdc.code[-1] + "QY"
         drgs = scheme.drgs.get(adrg_code)
         if drgs is None and adrg_code.endswith("QY"):
             # a QY group without DRG rows is not split: its DRG code is the ADRG code
-            return Result(mdc=mdc.code, adrg=adrg_code, drg=adrg_code, severity=severity,
-                          status=scheme.status["grouped"])
-        drg = _first(drgs or (), ctx)                          # 5. DRG
+            return Result(
+                mdc=mdc.code,
+                adrg=adrg_code,
+                drg=adrg_code,
+                severity=severity,
+                status=scheme.status["grouped"],
+            )
+        drg = _first(drgs or (), ctx)  # 5. DRG
         if drg is None:
             return _ungroupable(scheme, "no_drg", severity)
-        return Result(mdc=mdc.code, adrg=adrg_code, drg=drg.code, severity=severity,
-                      status=scheme.status["grouped"])
+        return Result(
+            mdc=mdc.code, adrg=adrg_code, drg=drg.code, severity=severity, status=scheme.status["grouped"]
+        )
     # 6. nothing found
     return _ungroupable(scheme, "no_adrg" if entered_any else "no_mdc", severity)

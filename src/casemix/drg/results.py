@@ -28,14 +28,16 @@ def _column(name: str, table: tuple[str, ...], idx: np.ndarray) -> pl.Series:
 def decode(codes: tuple[np.ndarray, ...], compiled: CompiledScheme) -> pl.DataFrame:
     """Kernel integer outputs → the six String result columns."""
     mdc, adrg, drg, sev, status, reason = codes
-    return pl.DataFrame([
-        _column("mdc", compiled.mdc_codes, mdc),
-        _column("adrg", compiled.adrg_codes, adrg),
-        _column("drg", compiled.drg_codes, drg),
-        _column("severity", SEVERITY_TABLE, sev),
-        _column("status", compiled.statuses, status),
-        _column("reason", compiled.reasons, reason),
-    ])
+    return pl.DataFrame(
+        [
+            _column("mdc", compiled.mdc_codes, mdc),
+            _column("adrg", compiled.adrg_codes, adrg),
+            _column("drg", compiled.drg_codes, drg),
+            _column("severity", SEVERITY_TABLE, sev),
+            _column("status", compiled.statuses, status),
+            _column("reason", compiled.reasons, reason),
+        ]
+    )
 
 
 def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) -> pl.Series:
@@ -51,7 +53,7 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
 
     index = code_index(scheme)
     n = enc.n
-    dx_ok = np.append(index.is_diagnosis, False)   # id -1 → the appended False
+    dx_ok = np.append(index.is_diagnosis, False)  # id -1 → the appended False
     px_ok = np.append(index.is_procedure, False)
 
     def bad(ids: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -79,30 +81,47 @@ def warnings_fast(canonical: pl.DataFrame, enc: EncodedCases, scheme: Scheme) ->
 
     def unknown(expr: pl.Expr, enum: pl.Enum, label: str) -> pl.Expr:
         # an Enum cast is a hash lookup; is_in inside list.eval copies the dictionary per row
-        return expr.list.eval(pl.lit(label + ":") + pl.element().filter(
-            pl.element().cast(enum, strict=False).is_null()))
+        return expr.list.eval(
+            pl.lit(label + ":") + pl.element().filter(pl.element().cast(enum, strict=False).is_null())
+        )
 
     pdx_list = pl.concat_list(pl.col("pdx")).list.drop_nulls()
     pproc_list = pl.concat_list(pl.col("pproc")).list.drop_nulls()
+
     def grey_of(expr: pl.Expr, target: str) -> list[pl.Expr]:
         if target not in grey:
             return []
         enum = pl.Enum(sorted(scheme.lists[scheme.grey[target]]))
-        return [expr.list.eval(pl.lit(f"grey_{target}:") + pl.element().filter(
-            pl.element().cast(enum, strict=False).is_not_null()))]
+        return [
+            expr.list.eval(
+                pl.lit(f"grey_{target}:")
+                + pl.element().filter(pl.element().cast(enum, strict=False).is_not_null())
+            )
+        ]
 
-    iw = (pl.col("intake_warnings") if "intake_warnings" in sub.columns
-          else pl.lit([], dtype=pl.List(pl.String)))
-    text = sub.select(pl.concat_list(
-        iw, unknown(pdx_list, dx_enum, "unknown_pdx"), unknown(pl.col("sdx"), dx_enum, "unknown_sdx"),
-        unknown(pl.concat_list(pproc_list, pl.col("oproc")), px_enum, "unknown_proc"),
-        *grey_of(pdx_list, "pdx"), *grey_of(pproc_list, "pproc"),
-    ).list.join(SEPARATOR).fill_null("")).to_series()
+    iw = (
+        pl.col("intake_warnings")
+        if "intake_warnings" in sub.columns
+        else pl.lit([], dtype=pl.List(pl.String))
+    )
+    text = sub.select(
+        pl.concat_list(
+            iw,
+            unknown(pdx_list, dx_enum, "unknown_pdx"),
+            unknown(pl.col("sdx"), dx_enum, "unknown_sdx"),
+            unknown(pl.concat_list(pproc_list, pl.col("oproc")), px_enum, "unknown_proc"),
+            *grey_of(pdx_list, "pdx"),
+            *grey_of(pproc_list, "pproc"),
+        )
+        .list.join(SEPARATOR)
+        .fill_null("")
+    ).to_series()
     return out.scatter(rows, text)
 
 
-def encode_and_group(canonical: pl.DataFrame, scheme: Scheme, compiled: CompiledScheme
-                     ) -> tuple[tuple[np.ndarray, ...], EncodedCases]:
+def encode_and_group(
+    canonical: pl.DataFrame, scheme: Scheme, compiled: CompiledScheme
+) -> tuple[tuple[np.ndarray, ...], EncodedCases]:
     """Kernel integer outputs for a canonical frame, and its encoded arrays."""
     from casemix.drg import kernel
 

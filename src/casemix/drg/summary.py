@@ -52,21 +52,35 @@ def summarize(grouped, scheme: Scheme, *, top: int = 10) -> GroupingSummary:
     total = df.height
     ok = df.filter(pl.col("status") == scheme.status["grouped"])
     mdc_names = pl.DataFrame({"mdc": [m.code for m in scheme.mdcs], "name": [m.name for m in scheme.mdcs]})
-    by_mdc = (ok.group_by("mdc").len("cases").join(mdc_names, on="mdc", how="left")
-              .with_columns((pl.col("cases") / max(total, 1)).alias("share"))
-              .sort(["cases", "mdc"], descending=[True, False]).select("mdc", "name", "cases", "share"))
+    by_mdc = (
+        ok.group_by("mdc")
+        .len("cases")
+        .join(mdc_names, on="mdc", how="left")
+        .with_columns((pl.col("cases") / max(total, 1)).alias("share"))
+        .sort(["cases", "mdc"], descending=[True, False])
+        .select("mdc", "name", "cases", "share")
+    )
     names = scheme.drg_names()
     agg = [pl.len().alias("cases")]
     if "total_cost" in ok.columns:
         agg.append(pl.col("total_cost").cast(pl.Float64, strict=False).mean().alias("mean_cost"))
-    top_drgs = (ok.group_by("drg").agg(agg)
-                .with_columns(pl.col("drg").replace_strict(names, default="", return_dtype=pl.String)
-                              .alias("name"),
-                              (pl.col("cases") / max(total, 1)).alias("share"))
-                .sort(["cases", "drg"], descending=[True, False]).head(top))
+    top_drgs = (
+        ok.group_by("drg")
+        .agg(agg)
+        .with_columns(
+            pl.col("drg").replace_strict(names, default="", return_dtype=pl.String).alias("name"),
+            (pl.col("cases") / max(total, 1)).alias("share"),
+        )
+        .sort(["cases", "drg"], descending=[True, False])
+        .head(top)
+    )
     top_drgs = top_drgs.select("drg", "name", "cases", "share", *(["mean_cost"] if len(agg) > 1 else []))
-    failures = (df.filter(pl.col("status") != scheme.status["grouped"])
-                .group_by("status", "reason").len("cases").sort("cases", descending=True))
+    failures = (
+        df.filter(pl.col("status") != scheme.status["grouped"])
+        .group_by("status", "reason")
+        .len("cases")
+        .sort("cases", descending=True)
+    )
     by_status = df.group_by("status").len("cases").sort("cases", descending=True)
     return GroupingSummary(total, ok.height, by_status, by_mdc, top_drgs, failures)
 
@@ -100,21 +114,31 @@ def low_rate_message(grouped, scheme: Scheme, *, top: int = 5) -> str | None:
     ok = int((df["status"] == scheme.status["grouped"]).sum())
     if total == 0 or ok >= LOW_RATE * total:
         return None
-    text = (f"only {ok:,} of {total:,} cases ({ok / total:.1%}) were grouped by scheme {scheme.id}: "
-            "is it the scheme of these codes (casemix.schemes(), --scheme), and are the "
-            "columns read right?")
-    unknown = (count_findings(df["warnings"], UNKNOWN_KINDS) if "warnings" in df.columns
-               else pl.DataFrame())
+    text = (
+        f"only {ok:,} of {total:,} cases ({ok / total:.1%}) were grouped by scheme {scheme.id}: "
+        "is it the scheme of these codes (casemix.schemes(), --scheme), and are the "
+        "columns read right?"
+    )
+    unknown = count_findings(df["warnings"], UNKNOWN_KINDS) if "warnings" in df.columns else pl.DataFrame()
     if unknown.height:
-        unknown = unknown.with_columns(pl.col("kind").replace_strict(
-            {k: i for i, k in enumerate(UNKNOWN_KINDS)}, return_dtype=pl.Int8).alias("rank")
+        unknown = unknown.with_columns(
+            pl.col("kind")
+            .replace_strict({k: i for i, k in enumerate(UNKNOWN_KINDS)}, return_dtype=pl.Int8)
+            .alias("rank")
         ).sort(["rank", "cases", "code"], descending=[False, True, False])
-        codes = ", ".join(f"{r['code']} ({r['kind']}, {r['cases']:,})"
-                          for r in unknown.head(top).iter_rows(named=True))
+        codes = ", ".join(
+            f"{r['code']} ({r['kind']}, {r['cases']:,})" for r in unknown.head(top).iter_rows(named=True)
+        )
         return f"{text} Most frequent unknown codes: {codes}."
-    reasons = (df.filter(pl.col("status") != scheme.status["grouped"])
-               .group_by("status", "reason").len("cases")
-               .sort(["cases", "status", "reason"], descending=[True, False, False]).head(top))
-    listed = ", ".join(f"{r['status']} {r['reason']!s} ({r['cases']:,})".replace("  ", " ")
-                       for r in reasons.iter_rows(named=True))
+    reasons = (
+        df.filter(pl.col("status") != scheme.status["grouped"])
+        .group_by("status", "reason")
+        .len("cases")
+        .sort(["cases", "status", "reason"], descending=[True, False, False])
+        .head(top)
+    )
+    listed = ", ".join(
+        f"{r['status']} {r['reason']!s} ({r['cases']:,})".replace("  ", " ")
+        for r in reasons.iter_rows(named=True)
+    )
     return f"{text} No code was unknown; most frequent outcomes: {listed}."

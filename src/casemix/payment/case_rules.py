@@ -27,11 +27,22 @@ import numpy as np
 import polars as pl
 
 from casemix._money import yuan_array_to_fen
-from casemix.payment.new_tech import (NewTechConfig, dip_addon, drg_exclusion, new_tech_cost,
-                                      outside_payment_fen)
+from casemix.payment.new_tech import (
+    NewTechConfig,
+    dip_addon,
+    drg_exclusion,
+    new_tech_cost,
+    outside_payment_fen,
+)
 from casemix.payment.outliers import OutliersConfig, case_thresholds, reference_cost
-from casemix.payment.special_cases import (SpecialCasesConfig, applications, approve, cap,
-                                           cost_points, item_payment_fen)
+from casemix.payment.special_cases import (
+    SpecialCasesConfig,
+    applications,
+    approve,
+    cap,
+    cost_points,
+    item_payment_fen,
+)
 
 __all__ = ["CaseRuleResult", "apply_case_rules"]
 
@@ -79,14 +90,27 @@ class CaseRuleResult:
     notes: list[str] = field(default_factory=list)
 
 
-def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, cost: np.ndarray,
-                     group_mean: np.ndarray, coefficient: np.ndarray, group: np.ndarray,
-                     level: np.ndarray, valid: np.ndarray, yuan_per_point: float,
-                     low_k: np.ndarray | float, high_k: np.ndarray | float,
-                     table_low: np.ndarray | None, table_high: np.ndarray | None,
-                     special: SpecialCasesConfig, new_tech: NewTechConfig,
-                     outliers: OutliersConfig,
-                     approved: np.ndarray | None = None) -> CaseRuleResult:
+def apply_case_rules(
+    cases: pl.DataFrame,
+    *,
+    scheme: str,
+    case_id: pl.Series,
+    cost: np.ndarray,
+    group_mean: np.ndarray,
+    coefficient: np.ndarray,
+    group: np.ndarray,
+    level: np.ndarray,
+    valid: np.ndarray,
+    yuan_per_point: float,
+    low_k: np.ndarray | float,
+    high_k: np.ndarray | float,
+    table_low: np.ndarray | None,
+    table_high: np.ndarray | None,
+    special: SpecialCasesConfig,
+    new_tech: NewTechConfig,
+    outliers: OutliersConfig,
+    approved: np.ndarray | None = None,
+) -> CaseRuleResult:
     """Apply new technology, outlier references and 特例单议 (module docstring).
 
     Parameters
@@ -128,11 +152,13 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
         else:
             eligible, rule_cost = drg_exclusion(cost, tech, standard, new_tech)
             tech_fen = outside_payment_fen(tech, eligible, new_tech.fund_ratio)
-            notes.append(f"new_tech: {int(eligible.sum())} case(s) with new-technology cost paid "
-                         "outside the points")
+            notes.append(
+                f"new_tech: {int(eligible.sum())} case(s) with new-technology cost paid outside the points"
+            )
 
-    ref = reference_cost(outliers.reference, m, coefficient, group=group, level=level,
-                         cost=rule_cost, valid=valid)
+    ref = reference_cost(
+        outliers.reference, m, coefficient, group=group, level=level, cost=rule_cost, valid=valid
+    )
     if outliers.table_thresholds:
         lo, hi = case_thresholds(low_k, high_k, table_low, table_high)
     else:
@@ -142,19 +168,24 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
 
     applied = np.zeros(n, dtype=bool)
     if approved is None and special.active:
-        los = (cases["los"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
-               if "los" in cases.columns else None)
+        los = (
+            cases["los"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+            if "los" in cases.columns
+            else None
+        )
         ids = case_id.to_numpy().astype(str)
         applied = applications(ids, cost, standard, los, special)
         n_cap = cap(n, special.share(scheme))
-        approved = approve(applied, cost, standard, ids, n_cap, order=special.order,
-                           listed=special.case_ids)
+        approved = approve(applied, cost, standard, ids, n_cap, order=special.order, listed=special.case_ids)
         listed_found = int(np.isin(np.asarray(special.case_ids, dtype=str), ids).sum())
         if listed_found < len(set(special.case_ids)):
-            notes.append(f"{len(set(special.case_ids)) - listed_found} listed special case(s) "
-                         "not among the cases")
-        notes.append(f"special_cases: {int(approved.sum())} of {int(applied.sum())} "
-                     f"application(s) approved (cap ⌊{special.share(scheme)} × {n}⌋ = {n_cap})")
+            notes.append(
+                f"{len(set(special.case_ids)) - listed_found} listed special case(s) not among the cases"
+            )
+        notes.append(
+            f"special_cases: {int(approved.sum())} of {int(applied.sum())} "
+            f"application(s) approved (cap ⌊{special.share(scheme)} × {n}⌋ = {n_cap})"
+        )
     elif approved is None:
         approved = applied
     if approved is not None:
@@ -163,11 +194,18 @@ def apply_case_rules(cases: pl.DataFrame, *, scheme: str, case_id: pl.Series, co
     if approved.any() and special.pay == "points":
         special_points = np.where(approved, cost_points(cost, yuan_per_point), 0.0)
     elif approved.any():
-        special_fen = np.where(approved, item_payment_fen(yuan_array_to_fen(cost),
-                                                          special.fund_ratio), 0)
+        special_fen = np.where(approved, item_payment_fen(yuan_array_to_fen(cost), special.fund_ratio), 0)
     return CaseRuleResult(
-        rule_cost=np.where(approved, cost, rule_cost), ref_cost=ref, low_k=lo, high_k=hi,
-        special_applied=applied, special_approved=approved,
-        special_fen=special_fen.astype(np.int64), special_points=special_points,
-        new_tech_cost=tech, new_tech_fen=np.where(approved, 0, tech_fen).astype(np.int64),
-        addon_points=np.where(approved, 0.0, addon), notes=notes)
+        rule_cost=np.where(approved, cost, rule_cost),
+        ref_cost=ref,
+        low_k=lo,
+        high_k=hi,
+        special_applied=applied,
+        special_approved=approved,
+        special_fen=special_fen.astype(np.int64),
+        special_points=special_points,
+        new_tech_cost=tech,
+        new_tech_fen=np.where(approved, 0, tech_fen).astype(np.int64),
+        addon_points=np.where(approved, 0.0, addon),
+        notes=notes,
+    )

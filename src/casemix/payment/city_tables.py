@@ -39,8 +39,15 @@ from casemix.io import detect_encoding, read_table, read_text
 __all__ = ["CityTable", "HeaderRole", "read_city_table"]
 
 NUMERIC_ROLES = ("rw", "standard", "rate", "coefficient", "mean_cost", "low_k", "high_k")
-FLAG_ROLES = ("base_group", "special_review", "stable", "unstable", "same_rate", "tcm_advantage",
-              "volume_control")
+FLAG_ROLES = (
+    "base_group",
+    "special_review",
+    "stable",
+    "unstable",
+    "same_rate",
+    "tcm_advantage",
+    "volume_control",
+)
 POOLS = {"职工": "职工", "居民": "居民"}
 # longest first: 省三甲 before 三甲 before 三级
 LEVELS = (("省三甲", "省3甲"), ("三甲", "3甲"), ("三级", "3"), ("二级", "2"), ("一级", "1"))
@@ -139,12 +146,12 @@ def recognise(header: str) -> HeaderRole:
     m = _LEVEL_RE.search(s)
     if m:
         level = dict(LEVELS)[m.group(1)]
-        s = s[:m.start()] + s[m.end():]
+        s = s[: m.start()] + s[m.end() :]
     area = None
     inner = re.search(r"\(([^()]*)\)", s)
     if inner:
         area = inner.group(1) or None
-        s = s[:inner.start()] + s[inner.end():]
+        s = s[: inner.start()] + s[inner.end() :]
     role = terms.get(s.upper())
     if role is None:
         return HeaderRole(header=header, role=None)
@@ -208,10 +215,19 @@ class CityTable:
     def counts(self) -> dict[str, int]:
         """Row counts: rows, with a positive RW, per flag, standards checked, mismatches."""
         t = self.table
-        out = {"rows": t.height, "rw": int((t["rw"] > 0).sum()),
-               "rw_text": int(t["rw_note"].is_not_null().sum())}
-        for f in ("base_group", "special_review", "same_rate", "tcm_advantage", "volume_control",
-                  "uncovered"):
+        out = {
+            "rows": t.height,
+            "rw": int((t["rw"] > 0).sum()),
+            "rw_text": int(t["rw_note"].is_not_null().sum()),
+        }
+        for f in (
+            "base_group",
+            "special_review",
+            "same_rate",
+            "tcm_advantage",
+            "volume_control",
+            "uncovered",
+        ):
             out[f] = int(t[f].sum())
         out["stable"] = int(t["stable"].fill_null(False).sum())
         out["unstable"] = int((~t["stable"]).fill_null(False).sum())
@@ -239,25 +255,36 @@ class CityTable:
         first = positive.unique("drg", keep="first", maintain_order=True)
         dup = positive.filter(~pl.col("_row").is_in(first["_row"].implode()))
         no_rw = t.filter(~(pl.col("rw") > 0) | pl.col("rw").is_null())
-        extra = [c for c in t.columns if c.startswith(("standard", "rate", "coefficient",
-                                                       "mean_cost"))]
+        extra = [c for c in t.columns if c.startswith(("standard", "rate", "coefficient", "mean_cost"))]
         table = first.select(
-            "drg", "rw", "name",
+            "drg",
+            "rw",
+            "name",
             (pl.col("same_rate") | pl.col("base_group")).alias("same_rate"),
-            "base_group", "special_review", "stable",
-            *(pl.col(k) if k in t.columns else pl.lit(None, pl.Float64).alias(k)
-              for k in ("low_k", "high_k")),
-            *extra)
+            "base_group",
+            "special_review",
+            "stable",
+            *(
+                pl.col(k) if k in t.columns else pl.lit(None, pl.Float64).alias(k)
+                for k in ("low_k", "high_k")
+            ),
+            *extra,
+        )
         quality = {
-            "source": self.path.name, "encoding": self.encoding, "rates": dict(self.rates),
-            "implied_rates": dict(self.implied_rates), "coefficients": dict(self.coefficients),
-            "excluded": {"no_positive_rw": no_rw["drg"].to_list(),
-                         "repeated_drg": dup["drg"].to_list()},
-            "n_input": self.table.height, "groups": table.height}
+            "source": self.path.name,
+            "encoding": self.encoding,
+            "rates": dict(self.rates),
+            "implied_rates": dict(self.implied_rates),
+            "coefficients": dict(self.coefficients),
+            "excluded": {"no_positive_rw": no_rw["drg"].to_list(), "repeated_drg": dup["drg"].to_list()},
+            "n_input": self.table.height,
+            "groups": table.height,
+        }
         return Weights(table=table, quality=quality)
 
 
 # ----------------------------------------------------------------- reading
+
 
 def _number(col: str) -> pl.Expr:
     """Text → float: NFKC'd digits, thousands separators out; non-numbers → null."""
@@ -268,13 +295,13 @@ def _number(col: str) -> pl.Expr:
 def _decimals(col: str) -> pl.Expr:
     """Published decimals of the column: the most any of its cells shows (trailing zeros
     are often dropped, so one cell's count understates the column's precision)."""
-    digits = (pl.col(col).str.strip_chars().str.extract(r"\.(\d+)$", 1)
-              .str.len_chars().fill_null(0))
+    digits = pl.col(col).str.strip_chars().str.extract(r"\.(\d+)$", 1).str.len_chars().fill_null(0)
     return digits.max()
 
 
-def read_city_table(path: str | Path, *, encoding: str | None = None,
-                    sheet: str | int | None = None) -> CityTable:
+def read_city_table(
+    path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None
+) -> CityTable:
     """Read a published city DRG table (CSV in any common encoding, Excel, Parquet).
 
     Parameters
@@ -305,24 +332,35 @@ def read_city_table(path: str | Path, *, encoding: str | None = None,
     headers = tuple(recognise(h) for h in raw.columns)
     roles = {h.role for h in headers}
     if "drg" not in roles or not roles & {"rw", "standard"}:
-        raise InputError(f"{p}: not a DRG table: no DRG code column or no RW/支付标准 column "
-                         f"recognised among {', '.join(raw.columns)}; add the wording to "
-                         "casemix/data/city_table_headers.toml")
+        raise InputError(
+            f"{p}: not a DRG table: no DRG code column or no RW/支付标准 column "
+            f"recognised among {', '.join(raw.columns)}; add the wording to "
+            "casemix/data/city_table_headers.toml"
+        )
     seen: dict[str, str] = {}
     for h in headers:
         if h.role and h.role != "category":
             if h.column in seen and h.role in ("drg", "name", "rw"):
-                raise InputError(f"{p}: columns {seen[h.column]!r} and {h.header!r} both read "
-                                 f"as {h.column}; keep one")
+                raise InputError(
+                    f"{p}: columns {seen[h.column]!r} and {h.header!r} both read as {h.column}; keep one"
+                )
             seen.setdefault(h.column, h.header)
     table, problems = _normalise(raw, headers)
     standards, rates, implied, coefs = _check(table, raw, headers)
-    return CityTable(path=p, encoding=enc, table=table, headers=headers, standards=standards,
-                     rates=rates, implied_rates=implied, coefficients=coefs, problems=problems)
+    return CityTable(
+        path=p,
+        encoding=enc,
+        table=table,
+        headers=headers,
+        standards=standards,
+        rates=rates,
+        implied_rates=implied,
+        coefficients=coefs,
+        problems=problems,
+    )
 
 
-def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]
-               ) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]) -> tuple[pl.DataFrame, dict[str, Any]]:
     _, values = _aliases()
     yes = {_norm(v).upper() for v in values.yes}
     no = {_norm(v).upper() for v in values.no}
@@ -332,11 +370,18 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]
     first = {}
     for h in headers:
         first.setdefault(h.role, h)
-    cell = {h.header: pl.col(h.header).fill_null("").map_elements(
-        lambda v: _norm(v).upper(), return_dtype=pl.String) for h in headers}
+    cell = {
+        h.header: pl.col(h.header)
+        .fill_null("")
+        .map_elements(lambda v: _norm(v).upper(), return_dtype=pl.String)
+        for h in headers
+    }
     cols.append(pl.col(first["drg"].header).str.strip_chars().alias("drg"))
-    cols.append(pl.col(first["name"].header).str.strip_chars().alias("name") if "name" in first
-                else pl.lit(None, pl.String).alias("name"))
+    cols.append(
+        pl.col(first["name"].header).str.strip_chars().alias("name")
+        if "name" in first
+        else pl.lit(None, pl.String).alias("name")
+    )
     if "rw" in first:
         h = first["rw"].header
         cols.append(_number(h).alias("rw"))
@@ -349,10 +394,12 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]
             cols.append(_number(h.header).alias(h.column))
         elif h.role in FLAG_ROLES:
             c = cell[h.header]
-            flags[h.role].append(pl.when(c.is_in(list(yes))).then(True)
-                                 .when(c.is_in(list(no))).then(False))
-            bad = raw.filter(~pl.col(h.header).fill_null("").map_elements(
-                lambda v: _norm(v).upper() in yes | no, return_dtype=pl.Boolean))
+            flags[h.role].append(pl.when(c.is_in(list(yes))).then(True).when(c.is_in(list(no))).then(False))
+            bad = raw.filter(
+                ~pl.col(h.header)
+                .fill_null("")
+                .map_elements(lambda v: _norm(v).upper() in yes | no, return_dtype=pl.Boolean)
+            )
             if bad.height:
                 problems["unreadable_values"][h.header] = sorted(set(bad[h.header].to_list()))
         elif h.role == "category":
@@ -362,13 +409,13 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]
                 flags[kind].append(c.is_in(words))
             st_words = [_norm(w).upper() for w in values.stable]
             un_words = [_norm(w).upper() for w in values.unstable]
-            flags["stable"].append(pl.when(c.is_in(st_words)).then(True)
-                                   .when(c.is_in(un_words)).then(False))
-            known = {_norm(w).upper() for k in ("base_group", "same_rate", "special_review",
-                                               "uncovered", "stable", "unstable")
-                     for w in getattr(values, k)} | {""}
-            bad = sorted({v for v in raw[h.header].fill_null("").to_list()
-                          if _norm(v).upper() not in known})
+            flags["stable"].append(pl.when(c.is_in(st_words)).then(True).when(c.is_in(un_words)).then(False))
+            known = {
+                _norm(w).upper()
+                for k in ("base_group", "same_rate", "special_review", "uncovered", "stable", "unstable")
+                for w in getattr(values, k)
+            } | {""}
+            bad = sorted({v for v in raw[h.header].fill_null("").to_list() if _norm(v).upper() not in known})
             if bad:
                 problems["unreadable_values"][h.header] = bad
     # an 'unstable' flag column is the stable flag negated
@@ -397,8 +444,13 @@ def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ..
     standards = by_role.get("standard", [])
 
     def pick(candidates: list[HeaderRole], s: HeaderRole, need_level: bool) -> HeaderRole | None:
-        ok = [c for c in candidates if c.pool in (s.pool, None) and c.area in (s.area, None)
-              and (c.level == s.level if need_level else c.level in (s.level, None))]
+        ok = [
+            c
+            for c in candidates
+            if c.pool in (s.pool, None)
+            and c.area in (s.area, None)
+            and (c.level == s.level if need_level else c.level in (s.level, None))
+        ]
         ok.sort(key=lambda c: (c.pool != s.pool, c.level != s.level))
         return ok[0] if ok else None
 
@@ -408,33 +460,60 @@ def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ..
         r = pick(by_role.get("rate", []), s, need_level=False)
         coef = pl.col(c.column) if c else pl.lit(1.0)
         base = table.select(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "drg", "rw", "same_rate",
-            "base_group", pl.col(s.column).alias("standard"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+            "drg",
+            "rw",
+            "same_rate",
+            "base_group",
+            pl.col(s.column).alias("standard"),
             (pl.col(c.column) if c else lit_null).alias("coefficient"),
-            (pl.col(r.column) if r else lit_null).alias("rate"))
+            (pl.col(r.column) if r else lit_null).alias("rate"),
+        )
         half_s = 0.5 * 10.0 ** -raw.select(_decimals(s.header)).item()
         if r is None and "rw" in by_role:
-            ordinary = table.filter((pl.col("rw") > 0) & (pl.col(s.column) > 0)
-                                    & ~pl.col("same_rate") & ~pl.col("base_group")
-                                    & (coef > 0 if c else pl.lit(True)))
+            ordinary = table.filter(
+                (pl.col("rw") > 0)
+                & (pl.col(s.column) > 0)
+                & ~pl.col("same_rate")
+                & ~pl.col("base_group")
+                & (coef > 0 if c else pl.lit(True))
+            )
             if ordinary.height >= 3:
-                rate = _implied_rate(ordinary[s.column].to_numpy(), ordinary["rw"].to_numpy(),
-                                     ordinary.select(coef.alias("c")).to_series().to_numpy(),
-                                     half_s, 0.5 * 10.0 ** -rw_dec)
+                rate = _implied_rate(
+                    ordinary[s.column].to_numpy(),
+                    ordinary["rw"].to_numpy(),
+                    ordinary.select(coef.alias("c")).to_series().to_numpy(),
+                    half_s,
+                    0.5 * 10.0**-rw_dec,
+                )
                 implied[s.column] = rate
                 base = base.with_columns(pl.lit(rate).alias("rate"))
         base = base.with_columns(
-            pl.lit(s.column).alias("column"), pl.lit(s.header).alias("header"),
-            pl.lit("published" if r else ("implied" if s.column in implied else None),
-                   pl.String).alias("rate_source"))
+            pl.lit(s.column).alias("column"),
+            pl.lit(s.header).alias("header"),
+            pl.lit("published" if r else ("implied" if s.column in implied else None), pl.String).alias(
+                "rate_source"
+            ),
+        )
         parts.append((base, s, half_s, c is not None))
     if not parts:
-        empty = pl.DataFrame(schema={"row": pl.Int64, "drg": pl.String, "column": pl.String,
-                                     "header": pl.String, "rw": pl.Float64, "rate": pl.Float64,
-                                     "rate_source": pl.String, "coefficient": pl.Float64,
-                                     "standard": pl.Float64, "expected": pl.Float64,
-                                     "difference": pl.Float64, "tolerance": pl.Float64,
-                                     "mismatch": pl.Boolean})
+        empty = pl.DataFrame(
+            schema={
+                "row": pl.Int64,
+                "drg": pl.String,
+                "column": pl.String,
+                "header": pl.String,
+                "rw": pl.Float64,
+                "rate": pl.Float64,
+                "rate_source": pl.String,
+                "coefficient": pl.Float64,
+                "standard": pl.Float64,
+                "expected": pl.Float64,
+                "difference": pl.Float64,
+                "tolerance": pl.Float64,
+                "mismatch": pl.Boolean,
+            }
+        )
         return empty, rates, implied, coefs
     # same-rate groups may be paid one level's standard at every level: the products of
     # every level of the same pool (and the bare rate) are allowed for them
@@ -443,7 +522,7 @@ def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ..
         prod = pl.col("rate") * (pl.col("coefficient") if has_c else pl.lit(1.0))
         level_products.setdefault((s.pool, s.area), []).append((s.column, base, prod))
     out = []
-    rw_half = 0.5 * 10.0 ** -rw_dec
+    rw_half = 0.5 * 10.0**-rw_dec
     for base, s, half_s, has_c in parts:
         coef = pl.col("coefficient") if has_c else pl.lit(1.0)
         exp = pl.col("rw") * pl.col("rate") * coef
@@ -463,23 +542,43 @@ def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ..
         near = pl.col("expected")
         for a in alts:
             closer = (a - pl.col("standard")).abs() < (near - pl.col("standard")).abs()
-            near = pl.when(pl.col("same_rate") | pl.col("base_group"))\
-                .then(pl.when(closer).then(a).otherwise(near)).otherwise(near)
+            near = (
+                pl.when(pl.col("same_rate") | pl.col("base_group"))
+                .then(pl.when(closer).then(a).otherwise(near))
+                .otherwise(near)
+            )
         f = f.with_columns(near.alias("expected"))
-        checkable = ((pl.col("rw") > 0) & (pl.col("standard") > 0) & pl.col("rate").is_not_null()
-                     & (pl.col("coefficient").is_not_null() if has_c else pl.lit(True)))
+        checkable = (
+            (pl.col("rw") > 0)
+            & (pl.col("standard") > 0)
+            & pl.col("rate").is_not_null()
+            & (pl.col("coefficient").is_not_null() if has_c else pl.lit(True))
+        )
         f = f.with_columns((pl.col("standard") - pl.col("expected")).alias("difference"))
-        f = f.with_columns(pl.when(checkable).then(pl.col("difference").abs() > pl.col("tolerance"))
-                           .alias("mismatch"))
-        out.append(f.filter(pl.col("rw").is_not_null() & pl.col("standard").is_not_null())
-                   .select("row", "drg", "column", "header", "rw", "rate", "rate_source",
-                           "coefficient", "standard", "expected", "difference", "tolerance",
-                           "mismatch"))
+        f = f.with_columns(
+            pl.when(checkable).then(pl.col("difference").abs() > pl.col("tolerance")).alias("mismatch")
+        )
+        out.append(
+            f.filter(pl.col("rw").is_not_null() & pl.col("standard").is_not_null()).select(
+                "row",
+                "drg",
+                "column",
+                "header",
+                "rw",
+                "rate",
+                "rate_source",
+                "coefficient",
+                "standard",
+                "expected",
+                "difference",
+                "tolerance",
+                "mismatch",
+            )
+        )
     return pl.concat(out), rates, implied, coefs
 
 
-def _implied_rate(standard: np.ndarray, rw: np.ndarray, coef: np.ndarray, h_s: float,
-                  h_rw: float) -> float:
+def _implied_rate(standard: np.ndarray, rw: np.ndarray, coef: np.ndarray, h_s: float, h_rw: float) -> float:
     """The rate consistent with the most rows, given the rounding of the published figures.
 
     Row i allows every rate R with |S − RW·R·C| ≤ h_rw·R·C + h_s (h = half a

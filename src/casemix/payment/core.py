@@ -35,8 +35,19 @@ from casemix._money import FEN_PER_YUAN, allocate_grouped, round_half_up
 from casemix.budget import POOL_VALUES, Corridors, Policy
 from casemix.errors import PolicyError
 
-__all__ = ["CaseHooks", "PoolTerms", "PoolValues", "case_amounts", "corridor_adjustment",
-           "fund_of_outside", "hospital_sums", "int_sums", "point_values", "pool_codes", "pool_terms"]
+__all__ = [
+    "CaseHooks",
+    "PoolTerms",
+    "PoolValues",
+    "case_amounts",
+    "corridor_adjustment",
+    "fund_of_outside",
+    "hospital_sums",
+    "int_sums",
+    "point_values",
+    "pool_codes",
+    "pool_terms",
+]
 
 #: the pool name used when the policy defines no pools
 ALL = "all"
@@ -71,8 +82,8 @@ class PoolTerms:
 
     name: str
     budget_fen: int
-    method: str = "point"          # point | rate
-    form: str = "actual"           # actual | ratio
+    method: str = "point"  # point | rate
+    form: str = "actual"  # actual | ratio
     fund_ratio: float = 1.0
     fen_per_point: float | None = None  # rate method: rate × 100 / points per RW
     elastic: bool = False
@@ -87,32 +98,49 @@ def pool_terms(policy: Policy) -> list[PoolTerms]:
     from casemix._money import yuan_to_fen
 
     el = policy.elastic
-    common = dict(method=policy.method, form=policy.point_form, fund_ratio=policy.fund_ratio,
-                  elastic=el.enabled, base_share=el.base_share, cap=el.cap)
+    common = dict(
+        method=policy.method,
+        form=policy.point_form,
+        fund_ratio=policy.fund_ratio,
+        elastic=el.enabled,
+        base_share=el.base_share,
+        cap=el.cap,
+    )
 
     def fpp(rate: float | None) -> float | None:
         return None if rate is None else float(rate) * FEN_PER_YUAN / policy.points_per_rw
 
     if not policy.pools:
-        return [PoolTerms(name=ALL, budget_fen=policy.budget_fen, fen_per_point=fpp(policy.rate_yuan),
-                          reserve_share=policy.quality_reserve, **common)]  # type: ignore[arg-type]
+        return [
+            PoolTerms(
+                name=ALL,
+                budget_fen=policy.budget_fen,
+                fen_per_point=fpp(policy.rate_yuan),
+                reserve_share=policy.quality_reserve,
+                **common,
+            )
+        ]  # type: ignore[arg-type]
     out = []
     for name, pool in policy.pools.items():
-        out.append(PoolTerms(
-            name=name, budget_fen=yuan_to_fen(pool.budget) if pool.budget is not None else 0,
-            fen_per_point=fpp(pool.rate_yuan if pool.rate_yuan is not None else policy.rate_yuan),
-            reserve_share=(pool.quality_reserve if pool.quality_reserve is not None
-                           else policy.quality_reserve),
-            values=tuple(pool.values or POOL_VALUES.get(name, ())), **common))  # type: ignore[arg-type]
+        out.append(
+            PoolTerms(
+                name=name,
+                budget_fen=yuan_to_fen(pool.budget) if pool.budget is not None else 0,
+                fen_per_point=fpp(pool.rate_yuan if pool.rate_yuan is not None else policy.rate_yuan),
+                reserve_share=(
+                    pool.quality_reserve if pool.quality_reserve is not None else policy.quality_reserve
+                ),
+                values=tuple(pool.values or POOL_VALUES.get(name, ())),
+                **common,
+            )
+        )  # type: ignore[arg-type]
     return out
 
 
-def pool_codes(insurance_type: Sequence[str | None] | np.ndarray, terms: list[PoolTerms]
-               ) -> np.ndarray:
+def pool_codes(insurance_type: Sequence[str | None] | np.ndarray, terms: list[PoolTerms]) -> np.ndarray:
     """Pool index per case from its ``insurance_type`` value (−1 if no pool takes it)."""
     lookup = {v: i for i, t in enumerate(terms) for v in t.values}
-    return np.array([lookup.get(None if v is None else str(v), -1) for v in insurance_type],
-                    dtype=np.int64)
+    return np.array([lookup.get(None if v is None else str(v), -1) for v in insurance_type], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -137,20 +165,28 @@ def fund_of_outside(terms: PoolTerms, outside_fen: np.ndarray) -> np.ndarray:
     return o
 
 
-def hospital_sums(terms: PoolTerms, hosp: np.ndarray, n_hosp: int, points: np.ndarray,
-                  outside_fen: np.ndarray, patient_fen: np.ndarray) -> HospitalSums:
+def hospital_sums(
+    terms: PoolTerms,
+    hosp: np.ndarray,
+    n_hosp: int,
+    points: np.ndarray,
+    outside_fen: np.ndarray,
+    patient_fen: np.ndarray,
+) -> HospitalSums:
     """Step 1: a pool's per-hospital sums (points in float, money in exact Int64 fen)."""
     # astype: bincount of no cases is Int64 even with float weights
-    return HospitalSums(points=np.bincount(hosp, weights=points, minlength=n_hosp).astype(np.float64),
-                        outside_fen=int_sums(hosp, outside_fen, n_hosp),
-                        outside_fund_fen=int_sums(hosp, fund_of_outside(terms, outside_fen), n_hosp),
-                        patient_fen=int_sums(hosp, patient_fen, n_hosp))
+    return HospitalSums(
+        points=np.bincount(hosp, weights=points, minlength=n_hosp).astype(np.float64),
+        outside_fen=int_sums(hosp, outside_fen, n_hosp),
+        outside_fund_fen=int_sums(hosp, fund_of_outside(terms, outside_fen), n_hosp),
+        patient_fen=int_sums(hosp, patient_fen, n_hosp),
+    )
 
 
 def int_sums(group: np.ndarray, fen: np.ndarray, n: int) -> np.ndarray:
     """Exact Int64 sums of fen per group code (``0 … n−1``)."""
     x = np.asarray(fen, dtype=np.int64)
-    if float(np.abs(x).sum(dtype=np.float64)) < 2.0 ** 53:
+    if float(np.abs(x).sum(dtype=np.float64)) < 2.0**53:
         # float sums of integers are exact below 2**53 fen, and bincount is fast
         return np.rint(np.bincount(group, weights=x, minlength=n)).astype(np.int64)
     out = np.zeros(n, dtype=np.int64)
@@ -180,8 +216,9 @@ class PoolValues:
     incremental_points: np.ndarray = field(repr=False)
 
 
-def point_values(terms: PoolTerms, sums: HospitalSums, base_volume: np.ndarray | None = None,
-                 *, source: str = "<Policy>") -> PoolValues:
+def point_values(
+    terms: PoolTerms, sums: HospitalSums, base_volume: np.ndarray | None = None, *, source: str = "<Policy>"
+) -> PoolValues:
     """Step 2: point value(s) of a pool and each hospital's point money.
 
     Point method [Z; A §7]:
@@ -218,20 +255,25 @@ def point_values(terms: PoolTerms, sums: HospitalSums, base_volume: np.ndarray |
             raise PolicyError(
                 f"{source}: pool {terms.name}: at-cost payments ({outside} fen) exceed the budget "
                 f"({terms.budget_fen} fen) plus the patients' share ({patient} fen); raise the "
-                "budget or settle fewer cases at cost")
+                "budget or settle fewer cases at cost"
+            )
         to_pv = 1.0
     else:
         outside = int(sums.outside_fund_fen.sum())
         money = terms.budget_fen - outside
         if money < 0:
-            raise PolicyError(f"{source}: pool {terms.name}: at-cost payments ({outside} fen of "
-                              f"fund) exceed the budget ({terms.budget_fen} fen); raise the budget "
-                              "or settle fewer cases at cost")
+            raise PolicyError(
+                f"{source}: pool {terms.name}: at-cost payments ({outside} fen of "
+                f"fund) exceed the budget ({terms.budget_fen} fen); raise the budget "
+                "or settle fewer cases at cost"
+            )
         to_pv = 1.0 / terms.fund_ratio
     if total_points <= 0:
         if money > 0:
-            raise PolicyError(f"{source}: pool {terms.name}: no case earns points, so the point "
-                              f"budget ({money} fen) cannot be paid out")
+            raise PolicyError(
+                f"{source}: pool {terms.name}: no case earns points, so the point "
+                f"budget ({money} fen) cannot be paid out"
+            )
         return PoolValues(money, zeros, 0, 0.0, None, None, None, p, np.zeros(n))
     single = money / total_points * to_pv / FEN_PER_YUAN
     if not terms.elastic:
@@ -240,12 +282,15 @@ def point_values(terms: PoolTerms, sums: HospitalSums, base_volume: np.ndarray |
 
     v = np.zeros(n) if base_volume is None else np.asarray(base_volume, dtype=np.float64)
     if v.shape != p.shape or np.any(v < 0) or not np.isfinite(v).all():
-        raise PolicyError(f"{source}: pool {terms.name}: base volumes must be finite points >= 0, "
-                          "one per hospital")
+        raise PolicyError(
+            f"{source}: pool {terms.name}: base volumes must be finite points >= 0, one per hospital"
+        )
     if v.sum() <= 0:
-        raise PolicyError(f"{source}: pool {terms.name}: elastic point value needs base volumes "
-                          "(prior-year points per hospital): none is positive; give "
-                          "elastic.base_volume or a prior-year frame")
+        raise PolicyError(
+            f"{source}: pool {terms.name}: elastic point value needs base volumes "
+            "(prior-year points per hospital): none is positive; give "
+            "elastic.base_volume or a prior-year frame"
+        )
     # v is each hospital's prior-year volume; the base share of that volume (7-8成) is paid at
     # the base value, so PV_base = share × M ÷ (share × Σ v) = M ÷ Σ v: with the region's volume
     # unchanged both values equal the single one, and growth beyond it floats below the base
@@ -263,11 +308,15 @@ def point_values(terms: PoolTerms, sums: HospitalSums, base_volume: np.ndarray |
     # volumes adding up to the points): then the split is by points, exactly as a single value
     a = p * pv_b if inc > 0 and abs(pv_f - pv_b) <= 1e-12 * abs(pv_b) else pv_b * b + pv_f * i
     paid = money if inc > 0 and not capped else min(money, int(round_half_up(np.array([a.sum()]))[0]))
-    hosp = (allocate_grouped(np.array([paid]), np.zeros(n, dtype=np.int64), a) if paid > 0
-            else np.zeros(n, dtype=np.int64))
+    hosp = (
+        allocate_grouped(np.array([paid]), np.zeros(n, dtype=np.int64), a)
+        if paid > 0
+        else np.zeros(n, dtype=np.int64)
+    )
     f = to_pv / FEN_PER_YUAN
-    return PoolValues(money, hosp, money - paid, total_points, paid / total_points * f,
-                      pv_b * f, pv_f * f, b, i)
+    return PoolValues(
+        money, hosp, money - paid, total_points, paid / total_points * f, pv_b * f, pv_f * f, b, i
+    )
 
 
 @dataclass(frozen=True)
@@ -280,8 +329,14 @@ class CaseAmounts:
     patient_fen: np.ndarray
 
 
-def case_amounts(terms: PoolTerms, hosp: np.ndarray, points: np.ndarray, outside_fen: np.ndarray,
-                 patient_fen: np.ndarray, hospital_fen: np.ndarray) -> CaseAmounts:
+def case_amounts(
+    terms: PoolTerms,
+    hosp: np.ndarray,
+    points: np.ndarray,
+    outside_fen: np.ndarray,
+    patient_fen: np.ndarray,
+    hospital_fen: np.ndarray,
+) -> CaseAmounts:
     """Step 3: each hospital's point money over its cases, then settled / fund / patient.
 
     - point method: case point money = the hospital's money split by points
@@ -319,8 +374,7 @@ def case_amounts(terms: PoolTerms, hosp: np.ndarray, points: np.ndarray, outside
     return CaseAmounts(point, settled, settled - q, q)
 
 
-def corridor_adjustment(fund_fen: np.ndarray, fund_cost_fen: np.ndarray, corridors: Corridors
-                        ) -> np.ndarray:
+def corridor_adjustment(fund_fen: np.ndarray, fund_cost_fen: np.ndarray, corridors: Corridors) -> np.ndarray:
     """结余留用 / 超支分担: the fund's adjustment to each hospital's settled fund payment, fen.
 
     With ``F`` the settled fund payment and ``C`` the itemised fund cost
@@ -361,12 +415,12 @@ def corridor_adjustment(fund_fen: np.ndarray, fund_cost_fen: np.ndarray, corrido
     return adj.astype(np.int64)
 
 
-def base_volume_array(table: Mapping[tuple[str, str], float], hospitals: Sequence[str],
-                      pool: str) -> np.ndarray:
+def base_volume_array(
+    table: Mapping[tuple[str, str], float], hospitals: Sequence[str], pool: str
+) -> np.ndarray:
     """Base volume per hospital code of one pool from ``{(hospital_id, pool): points}``.
 
     A pool name of ``"all"`` in the table applies to every pool; hospitals
     absent have 0 (all their points are incremental).
     """
-    return np.array([table.get((h, pool), table.get((h, ALL), 0.0)) for h in hospitals],
-                    dtype=np.float64)
+    return np.array([table.get((h, pool), table.get((h, ALL), 0.0)) for h in hospitals], dtype=np.float64)

@@ -34,25 +34,32 @@ def _where(mask: np.ndarray, case_id: pl.Series, offset: int = 0) -> str:
     return f"row {i + offset} (case_id {case_id[i]!r})"
 
 
-def yuan_column_fen(df: pl.DataFrame, name: str, case_id: pl.Series, *, what: str,
-                    offset: int = 0) -> np.ndarray:
+def yuan_column_fen(
+    df: pl.DataFrame, name: str, case_id: pl.Series, *, what: str, offset: int = 0
+) -> np.ndarray:
     """A yuan column as Int64 fen (ROUND_HALF_UP); missing, negative or out of range → InputError."""
     x = df[name].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
     bad = ~np.isfinite(x)
     if bad.any():
-        raise InputError(f"{name} ({what}) missing or not a number at "
-                         f"{_where(bad, case_id, offset)}; give 0 where nothing was paid")
+        raise InputError(
+            f"{name} ({what}) missing or not a number at "
+            f"{_where(bad, case_id, offset)}; give 0 where nothing was paid"
+        )
     if (x < 0).any():
-        raise InputError(f"{name} ({what}) is negative at {_where(x < 0, case_id, offset)}; "
-                         "amounts paid are >= 0 yuan")
+        raise InputError(
+            f"{name} ({what}) is negative at {_where(x < 0, case_id, offset)}; amounts paid are >= 0 yuan"
+        )
     if (x >= MAX_YUAN).any():
-        raise InputError(f"{name} ({what}) at {_where(x >= MAX_YUAN, case_id, offset)} is outside "
-                         "the supported range (< 10^13 yuan)")
+        raise InputError(
+            f"{name} ({what}) at {_where(x >= MAX_YUAN, case_id, offset)} is outside "
+            "the supported range (< 10^13 yuan)"
+        )
     return yuan_array_to_fen(x)
 
 
-def patient_share_fen(df: pl.DataFrame, case_id: pl.Series, cost_fen: np.ndarray, *,
-                      offset: int = 0) -> tuple[np.ndarray | None, str | None]:
+def patient_share_fen(
+    df: pl.DataFrame, case_id: pl.Series, cost_fen: np.ndarray, *, offset: int = 0
+) -> tuple[np.ndarray | None, str | None]:
     """Each case's patient share (个人负担) in fen, or ``None`` when the cases carry none.
 
     A share above the case's total cost is kept (the data may be right: a
@@ -65,17 +72,18 @@ def patient_share_fen(df: pl.DataFrame, case_id: pl.Series, cost_fen: np.ndarray
         parts = [c for c in PATIENT_PARTS if c in df.columns]
         if not parts:
             return None, None
-        q = sum(yuan_column_fen(df, c, case_id, what="part of 个人负担, yuan", offset=offset)
-                for c in parts)
+        q = sum(yuan_column_fen(df, c, case_id, what="part of 个人负担, yuan", offset=offset) for c in parts)
     above = q > cost_fen
     if above.any():
-        warnings.warn(f"patient_share above total_cost at {_where(above, case_id, offset)} "
-                      f"({int(above.sum())} case(s)); kept as given", stacklevel=3)
+        warnings.warn(
+            f"patient_share above total_cost at {_where(above, case_id, offset)} "
+            f"({int(above.sum())} case(s)); kept as given",
+            stacklevel=3,
+        )
     return np.asarray(q, dtype=np.int64), None
 
 
-def fund_cost_fen(df: pl.DataFrame, case_id: pl.Series, *, rule: str, offset: int = 0
-                  ) -> np.ndarray:
+def fund_cost_fen(df: pl.DataFrame, case_id: pl.Series, *, rule: str, offset: int = 0) -> np.ndarray:
     """The fund's itemised cost per case (``fund_paid``, 统筹基金支付) in fen.
 
     Raises
@@ -86,30 +94,38 @@ def fund_cost_fen(df: pl.DataFrame, case_id: pl.Series, *, rule: str, offset: in
         A negative or missing amount (naming row and case id).
     """
     if "fund_paid" not in df.columns:
-        raise PolicyError(f"{rule} needs column fund_paid (统筹基金支付, the fund's itemised "
-                          "payment per case, yuan); the cases lack it")
+        raise PolicyError(
+            f"{rule} needs column fund_paid (统筹基金支付, the fund's itemised "
+            "payment per case, yuan); the cases lack it"
+        )
     return yuan_column_fen(df, "fund_paid", case_id, what="统筹基金支付, yuan", offset=offset)
 
 
-def pool_index(df: pl.DataFrame, values: list[tuple[str, ...]], names: list[str],
-               case_id: pl.Series, *, offset: int = 0) -> np.ndarray:
+def pool_index(
+    df: pl.DataFrame, values: list[tuple[str, ...]], names: list[str], case_id: pl.Series, *, offset: int = 0
+) -> np.ndarray:
     """Pool index per case from ``insurance_type`` (PolicyError if absent, InputError if unknown)."""
     if "insurance_type" not in df.columns:
-        raise PolicyError(f"pools ({', '.join(names)}) need column insurance_type (险种类型: "
-                          "职工/居民, employee/resident, 310/390); the cases lack it")
+        raise PolicyError(
+            f"pools ({', '.join(names)}) need column insurance_type (险种类型: "
+            "职工/居民, employee/resident, 310/390); the cases lack it"
+        )
     s = df["insurance_type"]
     if s.dtype.is_float():
         s = s.cast(pl.Int64, strict=False)
     lookup = {v: i for i, vs in enumerate(values) for v in vs}
     u = s.cast(pl.String).unique().to_list()
     known = {v: lookup.get(v, -1) for v in u if v is not None}
-    codes = (s.cast(pl.String).replace_strict(known, default=None, return_dtype=pl.Int64)
-             .fill_null(-1).to_numpy())
+    codes = (
+        s.cast(pl.String).replace_strict(known, default=None, return_dtype=pl.Int64).fill_null(-1).to_numpy()
+    )
     bad = codes < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         allowed = "; ".join(f"{n}: {', '.join(v)}" for n, v in zip(names, values, strict=True))
-        raise InputError(f"insurance_type {s[i]!r} at {_where(bad, case_id, offset)} belongs to no "
-                         f"pool (pools take {allowed}); fix the value or list it in "
-                         "pools.NAME.values")
+        raise InputError(
+            f"insurance_type {s[i]!r} at {_where(bad, case_id, offset)} belongs to no "
+            f"pool (pools take {allowed}); fix the value or list it in "
+            "pools.NAME.values"
+        )
     return codes

@@ -48,11 +48,20 @@ class Money:
     hospital: dict[str, np.ndarray]
 
 
-def settle_money(policy: Policy, terms: list[PoolTerms], *, pool: np.ndarray, hosp: np.ndarray,
-                 hospitals: list[str], points: np.ndarray, outside_fen: np.ndarray,
-                 patient_fen: np.ndarray, fund_cost_fen: np.ndarray | None,
-                 base_volume: Mapping[tuple[str, str], float] | None = None,
-                 values: Mapping[str, PoolValues] | None = None) -> Money:
+def settle_money(
+    policy: Policy,
+    terms: list[PoolTerms],
+    *,
+    pool: np.ndarray,
+    hosp: np.ndarray,
+    hospitals: list[str],
+    points: np.ndarray,
+    outside_fen: np.ndarray,
+    patient_fen: np.ndarray,
+    fund_cost_fen: np.ndarray | None,
+    base_volume: Mapping[tuple[str, str], float] | None = None,
+    values: Mapping[str, PoolValues] | None = None,
+) -> Money:
     """Settle every pool: point values, hospitals' money, cases' settled/fund/patient fen.
 
     Parameters
@@ -79,9 +88,10 @@ def settle_money(policy: Policy, terms: list[PoolTerms], *, pool: np.ndarray, ho
     if policy.corridors.enabled and fund_cost_fen is None:
         raise PolicyError("corridors (结余留用/超支分担) need column fund_paid")
     h_rows, found = [], {}
-    combined = {k: np.zeros(n_hosp, dtype=np.int64) for k in
-                ("point", "outside", "settled", "fund", "patient", "fund_cost", "corridor",
-                 "reserve")}
+    combined = {
+        k: np.zeros(n_hosp, dtype=np.int64)
+        for k in ("point", "outside", "settled", "fund", "patient", "fund_cost", "corridor", "reserve")
+    }
     for k, t in enumerate(terms):
         idx = np.flatnonzero(pool == k) if len(terms) > 1 else np.arange(n)
         h, p, o, q = hosp[idx], points[idx], outside_fen[idx], patient_fen[idx]
@@ -96,41 +106,71 @@ def settle_money(policy: Policy, terms: list[PoolTerms], *, pool: np.ndarray, ho
         out["point"][idx], out["settled"][idx] = amounts.point_fen, amounts.settled_fen
         out["fund"][idx], out["patient"][idx] = amounts.fund_fen, amounts.patient_fen
         fund_h = int_sums(h, amounts.fund_fen, n_hosp)
-        fc_h = (int_sums(h, fund_cost_fen[idx], n_hosp) if fund_cost_fen is not None
-                else np.zeros(n_hosp, dtype=np.int64))
-        corridor = (corridor_adjustment(fund_h, fc_h, policy.corridors) if policy.corridors.enabled
-                    else np.zeros(n_hosp, dtype=np.int64))
+        fc_h = (
+            int_sums(h, fund_cost_fen[idx], n_hosp)
+            if fund_cost_fen is not None
+            else np.zeros(n_hosp, dtype=np.int64)
+        )
+        corridor = (
+            corridor_adjustment(fund_h, fc_h, policy.corridors)
+            if policy.corridors.enabled
+            else np.zeros(n_hosp, dtype=np.int64)
+        )
         final = fund_h + corridor
         reserve = round_half_up(np.maximum(final, 0) * t.reserve_share)
-        per = {"point": int_sums(h, amounts.point_fen, n_hosp), "outside": sums.outside_fen,
-               "settled": int_sums(h, amounts.settled_fen, n_hosp), "fund": fund_h,
-               "patient": int_sums(h, amounts.patient_fen, n_hosp), "fund_cost": fc_h,
-               "corridor": corridor, "reserve": reserve}
+        per = {
+            "point": int_sums(h, amounts.point_fen, n_hosp),
+            "outside": sums.outside_fen,
+            "settled": int_sums(h, amounts.settled_fen, n_hosp),
+            "fund": fund_h,
+            "patient": int_sums(h, amounts.patient_fen, n_hosp),
+            "fund_cost": fc_h,
+            "corridor": corridor,
+            "reserve": reserve,
+        }
         for name, x in per.items():
             combined[name] += x
         cases_h = np.bincount(h, minlength=n_hosp)
-        h_rows.append(pl.DataFrame({
-            "pool": pl.Series([t.name] * n_hosp, dtype=pl.String),
-            "hospital_id": pl.Series(hospitals, dtype=pl.String),
-            "cases": cases_h.astype(np.int64), "points": sums.points,
-            "base_points": np.asarray(v.base_points, dtype=np.float64),
-            "incremental_points": np.asarray(v.incremental_points, dtype=np.float64),
-            "point_fen": per["point"], "outside_fen": per["outside"],
-            "settled_fen": per["settled"], "patient_fen": per["patient"], "fund_fen": fund_h,
-            "fund_cost_fen": fc_h, "corridor_fen": corridor, "final_fund_fen": final,
-            "reserve_fen": reserve,
-            "n_patient_above_settled": np.bincount(
-                h, weights=amounts.fund_fen < 0, minlength=n_hosp).astype(np.int64),
-        }).filter(pl.Series(cases_h > 0)))
+        h_rows.append(
+            pl.DataFrame(
+                {
+                    "pool": pl.Series([t.name] * n_hosp, dtype=pl.String),
+                    "hospital_id": pl.Series(hospitals, dtype=pl.String),
+                    "cases": cases_h.astype(np.int64),
+                    "points": sums.points,
+                    "base_points": np.asarray(v.base_points, dtype=np.float64),
+                    "incremental_points": np.asarray(v.incremental_points, dtype=np.float64),
+                    "point_fen": per["point"],
+                    "outside_fen": per["outside"],
+                    "settled_fen": per["settled"],
+                    "patient_fen": per["patient"],
+                    "fund_fen": fund_h,
+                    "fund_cost_fen": fc_h,
+                    "corridor_fen": corridor,
+                    "final_fund_fen": final,
+                    "reserve_fen": reserve,
+                    "n_patient_above_settled": np.bincount(
+                        h, weights=amounts.fund_fen < 0, minlength=n_hosp
+                    ).astype(np.int64),
+                }
+            ).filter(pl.Series(cases_h > 0))
+        )
     ph = pl.concat(h_rows) if h_rows else None
     pr = pool_region(policy, terms, found, ph) if values is None else None
-    return Money(point_fen=out["point"], settled_fen=out["settled"], fund_fen=out["fund"],
-                 patient_fen=out["patient"], pool_hospitals=ph, pool_region=pr,
-                 hospital=combined)
+    return Money(
+        point_fen=out["point"],
+        settled_fen=out["settled"],
+        fund_fen=out["fund"],
+        patient_fen=out["patient"],
+        pool_hospitals=ph,
+        pool_region=pr,
+        hospital=combined,
+    )
 
 
-def pool_region(policy: Policy, terms: list[PoolTerms], values: Mapping[str, PoolValues],
-                pool_hospitals: pl.DataFrame) -> pl.DataFrame:
+def pool_region(
+    policy: Policy, terms: list[PoolTerms], values: Mapping[str, PoolValues], pool_hospitals: pl.DataFrame
+) -> pl.DataFrame:
     """One row per pool from the step-2 values and the per-hospital rows of every hospital.
 
     Raises
@@ -153,21 +193,44 @@ def pool_region(policy: Policy, terms: list[PoolTerms], values: Mapping[str, Poo
         if t.method == "point":
             check = paid + v.retained_fen == t.budget_fen
             if not check:
-                raise PolicyError(f"pool {t.name}: fund payments {paid} + retained "
-                                  f"{v.retained_fen} fen differ from the budget "
-                                  f"{t.budget_fen} fen (an internal error; please report it)")
-        rows.append({
-            "pool": t.name, "method": t.method, "point_form": t.form, "cases": tot("cases"),
-            "hospitals": int((ph["cases"] > 0).sum()), "budget_fen": t.budget_fen,
-            "patient_fen": tot("patient_fen"), "outside_fen": tot("outside_fen"),
-            "point_money_fen": v.money_fen, "total_points": v.total_points,
-            "pv_base": v.pv_base, "pv_floating": v.pv_floating, "pv_final": v.pv_final,
-            "settled_fen": tot("settled_fen"), "fund_fen": paid, "retained_fen": v.retained_fen,
-            "budget_check": check, "corridor_fen": tot("corridor_fen"),
-            "fund_outlay_fen": tot("final_fund_fen"),
-            "outlay_minus_budget_fen": tot("final_fund_fen") - t.budget_fen,
-            "fund_cost_fen": tot("fund_cost_fen"), "reserve_fen": tot("reserve_fen"),
-        })
-    return pl.DataFrame(rows, schema_overrides={
-        "pv_base": pl.Float64, "pv_floating": pl.Float64, "pv_final": pl.Float64,
-        "budget_check": pl.Boolean, "total_points": pl.Float64})
+                raise PolicyError(
+                    f"pool {t.name}: fund payments {paid} + retained "
+                    f"{v.retained_fen} fen differ from the budget "
+                    f"{t.budget_fen} fen (an internal error; please report it)"
+                )
+        rows.append(
+            {
+                "pool": t.name,
+                "method": t.method,
+                "point_form": t.form,
+                "cases": tot("cases"),
+                "hospitals": int((ph["cases"] > 0).sum()),
+                "budget_fen": t.budget_fen,
+                "patient_fen": tot("patient_fen"),
+                "outside_fen": tot("outside_fen"),
+                "point_money_fen": v.money_fen,
+                "total_points": v.total_points,
+                "pv_base": v.pv_base,
+                "pv_floating": v.pv_floating,
+                "pv_final": v.pv_final,
+                "settled_fen": tot("settled_fen"),
+                "fund_fen": paid,
+                "retained_fen": v.retained_fen,
+                "budget_check": check,
+                "corridor_fen": tot("corridor_fen"),
+                "fund_outlay_fen": tot("final_fund_fen"),
+                "outlay_minus_budget_fen": tot("final_fund_fen") - t.budget_fen,
+                "fund_cost_fen": tot("fund_cost_fen"),
+                "reserve_fen": tot("reserve_fen"),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            "pv_base": pl.Float64,
+            "pv_floating": pl.Float64,
+            "pv_final": pl.Float64,
+            "budget_check": pl.Boolean,
+            "total_points": pl.Float64,
+        },
+    )

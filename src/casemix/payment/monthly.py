@@ -40,8 +40,13 @@ from casemix._money import round_half_up, yuan_array_to_fen
 from casemix.errors import InputError, PolicyError
 from casemix.payment._section import Section
 
-__all__ = ["MonthlyConfig", "annual_clearing", "deposit_return_fraction", "discharge_months",
-           "monthly_presettlement"]
+__all__ = [
+    "MonthlyConfig",
+    "annual_clearing",
+    "deposit_return_fraction",
+    "discharge_months",
+    "monthly_presettlement",
+]
 
 
 class MonthlyConfig(Section):
@@ -96,8 +101,10 @@ def discharge_months(cases: pl.DataFrame) -> pl.Series:
         A missing or unreadable date, naming the row and case id.
     """
     if "discharge_date" not in cases.columns:
-        raise PolicyError("monthly pre-settlement needs the column discharge_date (出院日期), "
-                          "which the cases lack; add it or set monthly.enabled = false")
+        raise PolicyError(
+            "monthly pre-settlement needs the column discharge_date (出院日期), "
+            "which the cases lack; add it or set monthly.enabled = false"
+        )
     s = cases["discharge_date"]
     if s.dtype == pl.String:
         d = s.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
@@ -111,9 +118,11 @@ def discharge_months(cases: pl.DataFrame) -> pl.Series:
     bad = d.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise InputError(f"discharge_date missing or not a date at row {i} "
-                         f"(case_id {_ids(cases)[i]!r}): {s[i]!r}; monthly pre-settlement "
-                         "assigns each case to its discharge month")
+        raise InputError(
+            f"discharge_date missing or not a date at row {i} "
+            f"(case_id {_ids(cases)[i]!r}): {s[i]!r}; monthly pre-settlement "
+            "assigns each case to its discharge month"
+        )
     return d.dt.strftime("%Y-%m").alias("month")
 
 
@@ -126,14 +135,20 @@ def _fen_column(cases: pl.DataFrame, name: str, what: str) -> np.ndarray:
     bad = (x.is_null() & raw.is_not_null()) | (x < 0).fill_null(False) | x.is_nan()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise InputError(f"{name} ({what}) is negative or not a number at row {i} "
-                         f"(case_id {_ids(cases)[i]!r}): {raw[i]!r}")
+        raise InputError(
+            f"{name} ({what}) is negative or not a number at row {i} (case_id {_ids(cases)[i]!r}): {raw[i]!r}"
+        )
     return yuan_array_to_fen(x.fill_null(0.0).to_numpy())
 
 
-def monthly_presettlement(cases: pl.DataFrame, points: np.ndarray,
-                          point_value: float | np.ndarray, config: MonthlyConfig, *,
-                          patient_share_fen: np.ndarray | None = None) -> pl.DataFrame:
+def monthly_presettlement(
+    cases: pl.DataFrame,
+    points: np.ndarray,
+    point_value: float | np.ndarray,
+    config: MonthlyConfig,
+    *,
+    patient_share_fen: np.ndarray | None = None,
+) -> pl.DataFrame:
     """The hospital × month pre-settlement table.
 
     Parameters
@@ -160,25 +175,56 @@ def monthly_presettlement(cases: pl.DataFrame, points: np.ndarray,
     audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
     pts = np.asarray(points, dtype=np.float64)
     pv = np.broadcast_to(np.asarray(point_value, dtype=np.float64), pts.shape)
-    patient = (np.zeros(cases.height, dtype=np.int64) if patient_share_fen is None
-               else np.asarray(patient_share_fen, dtype=np.int64))
-    f = pl.DataFrame({"hospital_id": cases["hospital_id"].cast(pl.String), "month": month,
-                      "points": pts, "gross": pts * pv * 100.0,
-                      "patient_share_fen": patient, "audit_fen": audit})
-    t = (f.group_by("hospital_id", "month")
-         .agg(pl.len().cast(pl.Int64).alias("cases"), pl.col("points").sum(),
-              pl.col("gross").sum(), pl.col("patient_share_fen").sum(),
-              pl.col("audit_fen").sum())
-         .sort("hospital_id", "month"))
+    patient = (
+        np.zeros(cases.height, dtype=np.int64)
+        if patient_share_fen is None
+        else np.asarray(patient_share_fen, dtype=np.int64)
+    )
+    f = pl.DataFrame(
+        {
+            "hospital_id": cases["hospital_id"].cast(pl.String),
+            "month": month,
+            "points": pts,
+            "gross": pts * pv * 100.0,
+            "patient_share_fen": patient,
+            "audit_fen": audit,
+        }
+    )
+    t = (
+        f.group_by("hospital_id", "month")
+        .agg(
+            pl.len().cast(pl.Int64).alias("cases"),
+            pl.col("points").sum(),
+            pl.col("gross").sum(),
+            pl.col("patient_share_fen").sum(),
+            pl.col("audit_fen").sum(),
+        )
+        .sort("hospital_id", "month")
+    )
     gross = round_half_up(t["gross"].to_numpy())
     base = gross - t["patient_share_fen"].to_numpy()
     prepaid = round_half_up(base * config.prepay_ratio)
-    return t.drop("gross").with_columns(
-        pl.Series("gross_fen", gross), pl.Series("base_fen", base),
-        pl.Series("prepaid_fen", prepaid),
-        pl.Series("monthly_fen", prepaid - t["audit_fen"].to_numpy()),
-    ).select("hospital_id", "month", "cases", "points", "gross_fen", "patient_share_fen",
-             "base_fen", "prepaid_fen", "audit_fen", "monthly_fen")
+    return (
+        t.drop("gross")
+        .with_columns(
+            pl.Series("gross_fen", gross),
+            pl.Series("base_fen", base),
+            pl.Series("prepaid_fen", prepaid),
+            pl.Series("monthly_fen", prepaid - t["audit_fen"].to_numpy()),
+        )
+        .select(
+            "hospital_id",
+            "month",
+            "cases",
+            "points",
+            "gross_fen",
+            "patient_share_fen",
+            "base_fen",
+            "prepaid_fen",
+            "audit_fen",
+            "monthly_fen",
+        )
+    )
 
 
 def deposit_return_fraction(score: np.ndarray, config: MonthlyConfig) -> np.ndarray:
@@ -187,8 +233,7 @@ def deposit_return_fraction(score: np.ndarray, config: MonthlyConfig) -> np.ndar
     return np.where(s < config.pass_score, 0.0, np.minimum(s / config.full_score, 1.0))
 
 
-def annual_clearing(settled: pl.DataFrame, monthly: pl.DataFrame,
-                    config: MonthlyConfig) -> pl.DataFrame:
+def annual_clearing(settled: pl.DataFrame, monthly: pl.DataFrame, config: MonthlyConfig) -> pl.DataFrame:
     """Per hospital: annual settlement, Σ monthly, deposit, clearing and deposit returned.
 
     Parameters
@@ -208,20 +253,35 @@ def annual_clearing(settled: pl.DataFrame, monthly: pl.DataFrame,
         ``total_paid_fen`` (= Σ monthly + clearing + returned).
     """
     m = monthly.group_by("hospital_id").agg(pl.col("monthly_fen").sum(), pl.col("audit_fen").sum())
-    t = (settled.select(pl.col("hospital_id").cast(pl.String), pl.col("settled_fen").cast(pl.Int64))
-         .join(m, on="hospital_id", how="left")
-         .with_columns(pl.col("monthly_fen", "audit_fen").fill_null(0).cast(pl.Int64))
-         .sort("hospital_id"))
+    t = (
+        settled.select(pl.col("hospital_id").cast(pl.String), pl.col("settled_fen").cast(pl.Int64))
+        .join(m, on="hospital_id", how="left")
+        .with_columns(pl.col("monthly_fen", "audit_fen").fill_null(0).cast(pl.Int64))
+        .sort("hospital_id")
+    )
     annual = t["settled_fen"].to_numpy() - t["audit_fen"].to_numpy()
     deposit = np.where(annual > 0, round_half_up(annual * config.deposit_share), 0)
     clearing = annual - t["monthly_fen"].to_numpy() - deposit
-    score = np.array([config.scores.get(h, config.default_score)
-                      for h in t["hospital_id"].to_list()], dtype=np.float64)
+    score = np.array(
+        [config.scores.get(h, config.default_score) for h in t["hospital_id"].to_list()], dtype=np.float64
+    )
     returned = round_half_up(deposit * deposit_return_fraction(score, config))
     return t.with_columns(
-        pl.Series("annual_fen", annual), pl.Series("deposit_fen", deposit),
-        pl.Series("clearing_fen", clearing), pl.Series("score", score),
+        pl.Series("annual_fen", annual),
+        pl.Series("deposit_fen", deposit),
+        pl.Series("clearing_fen", clearing),
+        pl.Series("score", score),
         pl.Series("deposit_returned_fen", returned),
         pl.Series("total_paid_fen", t["monthly_fen"].to_numpy() + clearing + returned),
-    ).select("hospital_id", "settled_fen", "audit_fen", "annual_fen", "monthly_fen",
-             "deposit_fen", "clearing_fen", "score", "deposit_returned_fen", "total_paid_fen")
+    ).select(
+        "hospital_id",
+        "settled_fen",
+        "audit_fen",
+        "annual_fen",
+        "monthly_fen",
+        "deposit_fen",
+        "clearing_fen",
+        "score",
+        "deposit_returned_fen",
+        "total_paid_fen",
+    )

@@ -69,15 +69,18 @@ class NewTechConfig(Section):
 
 
 def _code_cost(codes: Mapping[str, float]) -> dict[str, float]:
-    bad = [c for c, v in codes.items() if not (isinstance(v, (int, float)) and v >= 0
-                                               and math.isfinite(v))]
+    bad = [c for c, v in codes.items() if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v))]
     if bad:
         raise PolicyError(f"new_tech.codes.{bad[0]} must be a cost in yuan >= 0")
     return dict(codes)
 
 
-def new_tech_cost(cases: pl.DataFrame, config: NewTechConfig, *,
-                  procedure_cols: tuple[str, ...] = ("pproc", "oproc", "procedures")) -> np.ndarray:
+def new_tech_cost(
+    cases: pl.DataFrame,
+    config: NewTechConfig,
+    *,
+    procedure_cols: tuple[str, ...] = ("pproc", "oproc", "procedures"),
+) -> np.ndarray:
     """Each case's new-technology cost (yuan, 0 where none), checked.
 
     From the column ``new_tech_cost`` when present; otherwise Σ of
@@ -95,50 +98,72 @@ def new_tech_cost(cases: pl.DataFrame, config: NewTechConfig, *,
         case's ``total_cost``, naming the row and case id.
     """
     n = cases.height
-    ids = (cases["case_id"].cast(pl.String) if "case_id" in cases.columns
-           else pl.int_range(1, n + 1, eager=True).cast(pl.String))
+    ids = (
+        cases["case_id"].cast(pl.String)
+        if "case_id" in cases.columns
+        else pl.int_range(1, n + 1, eager=True).cast(pl.String)
+    )
     if "new_tech_cost" in cases.columns:
         raw = cases["new_tech_cost"]
         x = raw.cast(pl.Float64, strict=False)
         bad = (x.is_null() & raw.is_not_null()) | (x < 0).fill_null(False) | x.is_nan()
         if bad.any():
             i = int(bad.arg_true()[0])
-            raise InputError(f"new_tech_cost (新药新技术费用) is negative or not a number at row "
-                             f"{i} (case_id {ids[i]!r}): {raw[i]!r}")
+            raise InputError(
+                f"new_tech_cost (新药新技术费用) is negative or not a number at row "
+                f"{i} (case_id {ids[i]!r}): {raw[i]!r}"
+            )
         out = x.fill_null(0.0).to_numpy()
     elif config.codes:
         table = _code_cost(config.codes)
         cols = [c for c in procedure_cols if c in cases.columns]
         if not cols:
-            raise PolicyError("new_tech.codes needs a procedure column (pproc/oproc/procedures) "
-                              "or the column new_tech_cost (新药新技术费用), which the cases lack")
+            raise PolicyError(
+                "new_tech.codes needs a procedure column (pproc/oproc/procedures) "
+                "or the column new_tech_cost (新药新技术费用), which the cases lack"
+            )
         empty = pl.lit([], pl.List(pl.String))
-        lists = [(pl.col(c).cast(pl.List(pl.String)) if isinstance(cases.schema[c], pl.List)
-                  else pl.col(c).cast(pl.String).str.split("|")).fill_null(empty) for c in cols]
+        lists = [
+            (
+                pl.col(c).cast(pl.List(pl.String))
+                if isinstance(cases.schema[c], pl.List)
+                else pl.col(c).cast(pl.String).str.split("|")
+            ).fill_null(empty)
+            for c in cols
+        ]
         codes = cases.select(pl.concat_list(lists).alias("p"))["p"]
         keys = pl.Series(list(table), dtype=pl.String)
         vals = pl.Series(list(table.values()), dtype=pl.Float64)
-        out = (codes.list.eval(pl.element().str.strip_chars()).list.unique()
-               .list.eval(pl.element().replace_strict(keys, vals, default=0.0,
-                                                      return_dtype=pl.Float64))
-               .list.sum().fill_null(0.0).to_numpy())
+        out = (
+            codes.list.eval(pl.element().str.strip_chars())
+            .list.unique()
+            .list.eval(pl.element().replace_strict(keys, vals, default=0.0, return_dtype=pl.Float64))
+            .list.sum()
+            .fill_null(0.0)
+            .to_numpy()
+        )
     else:
-        raise PolicyError("new_tech is enabled but the cases lack the column new_tech_cost "
-                          "(新药新技术费用) and the policy has no new_tech.codes; add either")
+        raise PolicyError(
+            "new_tech is enabled but the cases lack the column new_tech_cost "
+            "(新药新技术费用) and the policy has no new_tech.codes; add either"
+        )
     if "total_cost" in cases.columns:
         total = cases["total_cost"].cast(pl.Float64, strict=False).to_numpy()
         with np.errstate(invalid="ignore"):
             over = out > total + 1e-9
         if over.any():
             i = int(np.flatnonzero(over)[0])
-            raise InputError(f"new_tech_cost {out[i]} exceeds total_cost {total[i]} at row {i} "
-                             f"(case_id {ids[i]!r}); the new-technology cost is part of the "
-                             "case's cost")
+            raise InputError(
+                f"new_tech_cost {out[i]} exceeds total_cost {total[i]} at row {i} "
+                f"(case_id {ids[i]!r}); the new-technology cost is part of the "
+                "case's cost"
+            )
     return np.asarray(out, dtype=np.float64)
 
 
-def drg_exclusion(cost: np.ndarray, tech_cost: np.ndarray, standard: np.ndarray,
-                  config: NewTechConfig) -> tuple[np.ndarray, np.ndarray]:
+def drg_exclusion(
+    cost: np.ndarray, tech_cost: np.ndarray, standard: np.ndarray, config: NewTechConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """DRG 除外支付 [B]: eligible cases and the cost left to the ordinary rules.
 
     Eligible: cost > cost_multiple × standard and tech_cost ÷ cost >
@@ -153,15 +178,15 @@ def drg_exclusion(cost: np.ndarray, tech_cost: np.ndarray, standard: np.ndarray,
     return eligible, np.where(eligible, c - t, c)
 
 
-def outside_payment_fen(tech_cost: np.ndarray, eligible: np.ndarray,
-                        fund_ratio: float) -> np.ndarray:
+def outside_payment_fen(tech_cost: np.ndarray, eligible: np.ndarray, fund_ratio: float) -> np.ndarray:
     """The fund's payment outside the points: tech cost (yuan) × fund ratio, in fen (ROUND_HALF_UP)."""
     t = np.where(np.asarray(eligible, dtype=bool), np.asarray(tech_cost, dtype=np.float64), 0.0)
     return round_half_up(t * 100.0 * fund_ratio)
 
 
-def dip_addon(cost: np.ndarray, tech_cost: np.ndarray, yuan_per_point: float,
-              config: NewTechConfig) -> tuple[np.ndarray, np.ndarray]:
+def dip_addon(
+    cost: np.ndarray, tech_cost: np.ndarray, yuan_per_point: float, config: NewTechConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """DIP 新药新技术加成分值 [A §5.1]: add-on points and the cost left to the ordinary rules.
 
     Add-on = dip_factor × tech_cost ÷ yuan_per_point for every case with a
@@ -169,7 +194,9 @@ def dip_addon(cost: np.ndarray, tech_cost: np.ndarray, yuan_per_point: float,
     """
     t = np.asarray(tech_cost, dtype=np.float64)
     if (t > 0).any() and not (yuan_per_point > 0 and math.isfinite(yuan_per_point)):
-        raise PolicyError("new_tech (DIP add-on) needs a positive all-case reference cost per "
-                          f"point, got {yuan_per_point!r}; give mean_cost in the weights")
+        raise PolicyError(
+            "new_tech (DIP add-on) needs a positive all-case reference cost per "
+            f"point, got {yuan_per_point!r}; give mean_cost in the weights"
+        )
     addon = np.where(t > 0, config.dip_factor * t / (yuan_per_point if t.any() else 1.0), 0.0)
     return addon, np.asarray(cost, dtype=np.float64) - t

@@ -44,8 +44,17 @@ import polars as pl
 from casemix.errors import InputError
 from casemix.payment._section import Section
 
-__all__ = ["HIGH", "LOW", "NORMAL", "OutliersConfig", "case_thresholds", "classify",
-           "level_group_mean", "reference_cost", "table_thresholds"]
+__all__ = [
+    "HIGH",
+    "LOW",
+    "NORMAL",
+    "OutliersConfig",
+    "case_thresholds",
+    "classify",
+    "level_group_mean",
+    "reference_cost",
+    "table_thresholds",
+]
 
 LOW, NORMAL, HIGH = -1, 0, 1
 
@@ -69,8 +78,7 @@ class OutliersConfig(Section):
     table_thresholds: bool = True
 
 
-def level_group_mean(group: np.ndarray, level: np.ndarray, cost: np.ndarray,
-                     valid: np.ndarray) -> np.ndarray:
+def level_group_mean(group: np.ndarray, level: np.ndarray, cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Per case, the mean cost of its group over the ``valid`` cases of hospitals of its level.
 
     ``group`` and ``level`` are integer codes (−1 = none).  A case with no
@@ -82,7 +90,7 @@ def level_group_mean(group: np.ndarray, level: np.ndarray, cost: np.ndarray,
     cost = np.asarray(cost, dtype=np.float64)
     ok = np.asarray(valid, dtype=bool) & (group >= 0) & np.isfinite(cost)
     n_group = int(group.max()) + 1 if group.size else 0
-    n_level = int(level.max()) + 2 if level.size else 1   # slot 0 = "no level"
+    n_level = int(level.max()) + 2 if level.size else 1  # slot 0 = "no level"
     cell = np.where(group >= 0, group, 0) * n_level + (level + 1)
     size = max(n_group * n_level, 1)
     s = np.bincount(cell[ok], weights=cost[ok], minlength=size)
@@ -97,10 +105,16 @@ def level_group_mean(group: np.ndarray, level: np.ndarray, cost: np.ndarray,
     return np.where(group >= 0, out, np.nan)
 
 
-def reference_cost(reference: str, group_mean: np.ndarray, coefficient: np.ndarray, *,
-                   group: np.ndarray | None = None, level: np.ndarray | None = None,
-                   cost: np.ndarray | None = None,
-                   valid: np.ndarray | None = None) -> np.ndarray:
+def reference_cost(
+    reference: str,
+    group_mean: np.ndarray,
+    coefficient: np.ndarray,
+    *,
+    group: np.ndarray | None = None,
+    level: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
     """The cost each case is compared with, per ``reference`` (module docstring).
 
     Parameters
@@ -137,8 +151,13 @@ def table_thresholds(weights: pl.DataFrame) -> pl.DataFrame:
     """
     cols = [pl.col("drg").cast(pl.String)]
     for name in ("low_k", "high_k"):
-        cols.append((pl.col(name).cast(pl.Float64, strict=False) if name in weights.columns
-                     else pl.lit(None, pl.Float64)).alias(name))
+        cols.append(
+            (
+                pl.col(name).cast(pl.Float64, strict=False)
+                if name in weights.columns
+                else pl.lit(None, pl.Float64)
+            ).alias(name)
+        )
     t = weights.select(cols).with_columns(pl.col("low_k", "high_k").fill_nan(None))
     checks = (
         (pl.col("low_k") < 0, "low_k (低倍临界值) is negative"),
@@ -148,15 +167,20 @@ def table_thresholds(weights: pl.DataFrame) -> pl.DataFrame:
     for cond, what in checks:
         bad = t.filter(cond.fill_null(False))
         if bad.height:
-            raise InputError(f"weight table: {what} for DRG {bad['drg'][0]!r} "
-                             f"(low_k={bad['low_k'][0]}, high_k={bad['high_k'][0]}); "
-                             "fix the city table's 低倍/高倍临界值")
+            raise InputError(
+                f"weight table: {what} for DRG {bad['drg'][0]!r} "
+                f"(low_k={bad['low_k'][0]}, high_k={bad['high_k'][0]}); "
+                "fix the city table's 低倍/高倍临界值"
+            )
     return t
 
 
-def case_thresholds(low_default: float | np.ndarray, high_default: float | np.ndarray,
-                    table_low: np.ndarray | None = None,
-                    table_high: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def case_thresholds(
+    low_default: float | np.ndarray,
+    high_default: float | np.ndarray,
+    table_low: np.ndarray | None = None,
+    table_high: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-case low and high multiples: the DRG's table value where given, else the policy's.
 
     ``table_low``/``table_high`` hold the case's DRG's ``low_k``/``high_k``
@@ -165,9 +189,12 @@ def case_thresholds(low_default: float | np.ndarray, high_default: float | np.nd
     """
     hi = np.asarray(high_default, dtype=np.float64)
     lo = np.asarray(low_default, dtype=np.float64)
-    n = max(hi.size, lo.size,
-            0 if table_low is None else np.asarray(table_low).size,
-            0 if table_high is None else np.asarray(table_high).size)
+    n = max(
+        hi.size,
+        lo.size,
+        0 if table_low is None else np.asarray(table_low).size,
+        0 if table_high is None else np.asarray(table_high).size,
+    )
     hi = np.broadcast_to(hi, (n,)).astype(np.float64)
     lo = np.broadcast_to(lo, (n,)).astype(np.float64)
     if table_high is not None:
@@ -179,8 +206,7 @@ def case_thresholds(low_default: float | np.ndarray, high_default: float | np.nd
     return lo, hi
 
 
-def classify(cost: np.ndarray, reference: np.ndarray, low_k: np.ndarray,
-             high_k: np.ndarray) -> np.ndarray:
+def classify(cost: np.ndarray, reference: np.ndarray, low_k: np.ndarray, high_k: np.ndarray) -> np.ndarray:
     """``HIGH`` (cost > high_k × r), ``LOW`` (cost < low_k × r) or ``NORMAL``, per case (int8).
 
     A case without a reference (NaN) is ``NORMAL``: there is nothing to

@@ -200,8 +200,7 @@ def _error(exc: ValidationError, source: str, text: str | None) -> PolicyError:
         allowed = sorted(model.model_fields) if model is not None else []
         near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        return PolicyError(f"{at}: unknown key {where!r}{hint} (allowed here: "
-                           f"{', '.join(allowed)})")
+        return PolicyError(f"{at}: unknown key {where!r}{hint} (allowed here: {', '.join(allowed)})")
     got = e.get("input")
     return PolicyError(f"{at}: {where}: {e['msg']} (got {got!r})")
 
@@ -210,8 +209,9 @@ def _given(model: BaseModel) -> dict[str, Any]:
     return {k: v for k, v in model.model_dump(exclude_none=True).items()}
 
 
-def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str | None = None,
-                  folder: Path | None = None) -> dict[str, Any]:
+def policy_kwargs(
+    data: Mapping[str, Any], *, source: str = "<dict>", text: str | None = None, folder: Path | None = None
+) -> dict[str, Any]:
     """Check a policy file's data against :class:`PolicyFile`; keyword arguments of ``Policy``.
 
     Keys absent from the file keep :class:`~casemix.budget.Policy`'s
@@ -224,8 +224,7 @@ def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str 
         An unknown key (naming it, the nearest allowed key and the line) or
         a value of the wrong type.
     """
-    from casemix.budget import (Band, Corridors, Elastic, HighCost, LowCost, Pool, Readmission,
-                                ShortStay)
+    from casemix.budget import Band, Corridors, Elastic, HighCost, LowCost, Pool, Readmission, ShortStay
 
     try:
         f = PolicyFile.model_validate(dict(data))
@@ -239,9 +238,12 @@ def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str 
         kw["budget"] = b.pop("total_yuan")
     kw.update(b)
     c = _given(f.coefficients)
-    for k, field in (("default", "coefficient_default"), ("level", "level_coefficients"),
-                     ("hospital", "hospital_coefficients"), ("same_rate_groups",
-                                                             "same_rate_groups")):
+    for k, field in (
+        ("default", "coefficient_default"),
+        ("level", "level_coefficients"),
+        ("hospital", "hospital_coefficients"),
+        ("same_rate_groups", "same_rate_groups"),
+    ):
         if k in c:
             kw[field] = c[k]
     kw["hospital_levels"] = {str(h): str(v) for h, v in f.hospital_levels.items()}
@@ -250,24 +252,28 @@ def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str 
         kw["ungroupable"] = u["rule"]
     if "codes" in u:
         kw["ungroupable_codes"] = tuple(u["codes"])
-    for table, cls, field in ((f.high_cost, HighCost, "high_cost"),
-                              (f.low_cost, LowCost, "low_cost"),
-                              (f.short_stay, ShortStay, "short_stay"),
-                              (f.readmission, Readmission, "readmission")):
+    for table, cls, field in (
+        (f.high_cost, HighCost, "high_cost"),
+        (f.low_cost, LowCost, "low_cost"),
+        (f.short_stay, ShortStay, "short_stay"),
+        (f.readmission, Readmission, "readmission"),
+    ):
         given = _given(table)
         for k, v in given.items():
             if isinstance(v, list):
                 given[k] = tuple(v)
         kw[field] = cls(**given)
     # the payment rules' own models (casemix.payment.*), validated with the file
-    kw.update(special=f.special_cases, new_tech=f.new_tech, outliers=f.outliers,
-              monthly=f.monthly)
+    kw.update(special=f.special_cases, new_tech=f.new_tech, outliers=f.outliers, monthly=f.monthly)
     pools = {}
     for name, t in f.pools.items():
         g = _given(t)
-        pools[name] = Pool(budget=g.get("budget_yuan"), rate_yuan=g.get("rate_yuan"),
-                           quality_reserve=g.get("quality_reserve"),
-                           values=tuple(str(v) for v in g.get("values", ())))
+        pools[name] = Pool(
+            budget=g.get("budget_yuan"),
+            rate_yuan=g.get("rate_yuan"),
+            quality_reserve=g.get("quality_reserve"),
+            values=tuple(str(v) for v in g.get("values", ())),
+        )
     kw["pools"] = pools
     el = _given(f.elastic)
     if "base_volume" in el and folder is not None and not Path(el["base_volume"]).is_absolute():
@@ -275,7 +281,8 @@ def policy_kwargs(data: Mapping[str, Any], *, source: str = "<dict>", text: str 
     kw["elastic"] = Elastic(**el)
     kw["corridors"] = Corridors(
         surplus=tuple(Band(**x.model_dump()) for x in f.corridors.surplus or ()),
-        overspend=tuple(Band(**x.model_dump()) for x in f.corridors.overspend or ()))
+        overspend=tuple(Band(**x.model_dump()) for x in f.corridors.overspend or ()),
+    )
     return kw
 
 
@@ -326,7 +333,7 @@ _COMMENTS = {
     "monthly.point_value": "provisional point value, yuan/point; unset: the base point value",
     "monthly.prepay_ratio": "预拨比例 [A §7.2: 0.9]",
     "monthly.deposit_share": "quality deposit withheld from the annual amount (<= 0.05 [A-规 §26])",
-    "monthly.scores": 'hospital_id = assessment score, e.g. { H001 = 92.5 }',
+    "monthly.scores": "hospital_id = assessment score, e.g. { H001 = 92.5 }",
     "monthly.default_score": "score of hospitals not listed",
     "monthly.full_score": "score returning the whole deposit (returned = min(score/full, 1))",
     "monthly.pass_score": "below this score no deposit is returned",
@@ -382,42 +389,74 @@ def template() -> str:
 
     p = Policy(budget=0)
     sections: dict[str, list[tuple[str, Any]]] = {
-        "budget": [("total_yuan", None), ("points_per_rw", p.points_per_rw),
-                   ("method", p.method), ("point_form", p.point_form),
-                   ("fund_ratio", p.fund_ratio), ("rate_yuan", p.rate_yuan),
-                   ("quality_reserve", p.quality_reserve),
-                   ("prepayment_share", p.prepayment_share)],
-        "coefficients": [("default", p.coefficient_default), ("level", p.level_coefficients),
-                         ("hospital", p.hospital_coefficients),
-                         ("same_rate_groups", list(p.same_rate_groups))],
+        "budget": [
+            ("total_yuan", None),
+            ("points_per_rw", p.points_per_rw),
+            ("method", p.method),
+            ("point_form", p.point_form),
+            ("fund_ratio", p.fund_ratio),
+            ("rate_yuan", p.rate_yuan),
+            ("quality_reserve", p.quality_reserve),
+            ("prepayment_share", p.prepayment_share),
+        ],
+        "coefficients": [
+            ("default", p.coefficient_default),
+            ("level", p.level_coefficients),
+            ("hospital", p.hospital_coefficients),
+            ("same_rate_groups", list(p.same_rate_groups)),
+        ],
     }
-    for table, obj in (("high_cost", p.high_cost), ("low_cost", p.low_cost),
-                       ("short_stay", p.short_stay), ("special_cases", p.special),
-                       ("readmission", p.readmission), ("elastic", p.elastic),
-                       ("new_tech", p.new_tech), ("outliers", p.outliers),
-                       ("monthly", p.monthly)):
-        names = (list(type(obj).model_fields) if isinstance(obj, BaseModel)
-                 else [f.name for f in dataclasses.fields(obj)])
+    for table, obj in (
+        ("high_cost", p.high_cost),
+        ("low_cost", p.low_cost),
+        ("short_stay", p.short_stay),
+        ("special_cases", p.special),
+        ("readmission", p.readmission),
+        ("elastic", p.elastic),
+        ("new_tech", p.new_tech),
+        ("outliers", p.outliers),
+        ("monthly", p.monthly),
+    ):
+        names = (
+            list(type(obj).model_fields)
+            if isinstance(obj, BaseModel)
+            else [f.name for f in dataclasses.fields(obj)]
+        )
         sections[table] = [(k, _shown(getattr(obj, k))) for k in names]
     sections["ungroupable"] = [("rule", p.ungroupable), ("codes", list(p.ungroupable_codes))]
-    out = ["# casemix payment policy (DRG/DIP settlement). Every key is shown at its default;",
-           "# a key left out keeps it. Formulas and sources: docs/payment-budget.md.",
-           "# Check a file with: casemix settle CASES --policy FILE ...", "",
-           _line("name", "name", p.name), ""]
+    out = [
+        "# casemix payment policy (DRG/DIP settlement). Every key is shown at its default;",
+        "# a key left out keeps it. Formulas and sources: docs/payment-budget.md.",
+        "# Check a file with: casemix settle CASES --policy FILE ...",
+        "",
+        _line("name", "name", p.name),
+        "",
+    ]
     for table, items in sections.items():
         out.append(f"[{table}]")
         out += [_line(k, f"{table}.{k}", v) for k, v in items]
         out.append("")
-    out += ["[hospital_levels]                         # hospital_id = level (when cases lack "
-            "hospital_level)", "# H001 = \"3\"", "",
-            "# Fund pools (职工 / 居民), each settled on its own budget and point value [A §4.2].",
-            "# Cases need an insurance_type column (职工/居民, employee/resident, 310/390).",
-            '# [pools."职工"]', "# budget_yuan = 60000000", "# rate_yuan = 12252.70",
-            "# quality_reserve = 0.03", "# values = [\"职工\", \"employee\", \"310\"]",
-            '# [pools."居民"]', "# budget_yuan = 40000000", "# rate_yuan = 9649.24", "",
-            "# 结余留用 / 超支分担 corridors per hospital against its itemised fund cost",
-            "# (cases need fund_paid). Bands in fractions of that cost; share = the hospital's.",
-            "[corridors]", "surplus = []                              # e.g. [{ upto = 0.1, share "
-            "= 1.0 }, { upto = 0.2, share = 0.5 }]",
-            "overspend = []                            # e.g. [{ upto = 0.1, share = 0.5 }]", ""]
+    out += [
+        "[hospital_levels]                         # hospital_id = level (when cases lack hospital_level)",
+        '# H001 = "3"',
+        "",
+        "# Fund pools (职工 / 居民), each settled on its own budget and point value [A §4.2].",
+        "# Cases need an insurance_type column (职工/居民, employee/resident, 310/390).",
+        '# [pools."职工"]',
+        "# budget_yuan = 60000000",
+        "# rate_yuan = 12252.70",
+        "# quality_reserve = 0.03",
+        '# values = ["职工", "employee", "310"]',
+        '# [pools."居民"]',
+        "# budget_yuan = 40000000",
+        "# rate_yuan = 9649.24",
+        "",
+        "# 结余留用 / 超支分担 corridors per hospital against its itemised fund cost",
+        "# (cases need fund_paid). Bands in fractions of that cost; share = the hospital's.",
+        "[corridors]",
+        "surplus = []                              # e.g. [{ upto = 0.1, share "
+        "= 1.0 }, { upto = 0.2, share = 0.5 }]",
+        "overspend = []                            # e.g. [{ upto = 0.1, share = 0.5 }]",
+        "",
+    ]
     return "\n".join(out)

@@ -38,8 +38,15 @@ from casemix._money import round_half_up
 from casemix.errors import PolicyError
 from casemix.payment._section import Section
 
-__all__ = ["CAP_SHARE", "SpecialCasesConfig", "applications", "approve", "cap", "cost_points",
-           "item_payment_fen"]
+__all__ = [
+    "CAP_SHARE",
+    "SpecialCasesConfig",
+    "applications",
+    "approve",
+    "cap",
+    "cost_points",
+    "item_payment_fen",
+]
 
 #: default cap by scheme [A-办 §20]: 5% of DRG cases, 5‰ of DIP cases
 CAP_SHARE = {"drg": 0.05, "dip": 0.005}
@@ -85,8 +92,7 @@ class SpecialCasesConfig(Section):
     def _ids_as_text(cls, value: Any) -> Any:
         # a case id written as a TOML integer (17) is the id "17"
         if isinstance(value, (list, tuple)):
-            return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                         for v in value)
+            return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
         return value
 
     @property
@@ -112,8 +118,13 @@ def cap(n_cases: int, share: float) -> int:
     return int(math.floor(share * n_cases + 1e-9))
 
 
-def applications(case_id: Sequence[str] | np.ndarray, cost: np.ndarray, standard: np.ndarray,
-                 los: np.ndarray | None, config: SpecialCasesConfig) -> np.ndarray:
+def applications(
+    case_id: Sequence[str] | np.ndarray,
+    cost: np.ndarray,
+    standard: np.ndarray,
+    los: np.ndarray | None,
+    config: SpecialCasesConfig,
+) -> np.ndarray:
     """Which cases apply: listed, or cost > cost_multiple × standard, or LOS > min_los.
 
     Raises
@@ -122,23 +133,35 @@ def applications(case_id: Sequence[str] | np.ndarray, cost: np.ndarray, standard
         ``min_los`` is set but there is no ``los`` column.
     """
     ids = np.asarray(case_id, dtype=str)
-    applied = np.isin(ids, np.asarray(config.case_ids, dtype=str)) if config.case_ids \
+    applied = (
+        np.isin(ids, np.asarray(config.case_ids, dtype=str))
+        if config.case_ids
         else np.zeros(ids.shape, dtype=bool)
+    )
     if config.cost_multiple is not None:
         with np.errstate(invalid="ignore"):
             applied |= np.asarray(cost, float) > config.cost_multiple * np.asarray(standard, float)
     if config.min_los is not None:
         if los is None:
-            raise PolicyError("special_cases.min_los needs the column los (实际住院天数), "
-                              "which the cases lack; add it or remove min_los")
+            raise PolicyError(
+                "special_cases.min_los needs the column los (实际住院天数), "
+                "which the cases lack; add it or remove min_los"
+            )
         with np.errstate(invalid="ignore"):
             applied |= np.asarray(los, float) > config.min_los
     return applied
 
 
-def approve(applied: np.ndarray, cost: np.ndarray, standard: np.ndarray,
-            case_id: Sequence[str] | np.ndarray, n_approve: int, *, order: str = "cost_ratio",
-            listed: Sequence[str] = ()) -> np.ndarray:
+def approve(
+    applied: np.ndarray,
+    cost: np.ndarray,
+    standard: np.ndarray,
+    case_id: Sequence[str] | np.ndarray,
+    n_approve: int,
+    *,
+    order: str = "cost_ratio",
+    listed: Sequence[str] = (),
+) -> np.ndarray:
     """The approved cases: the first ``n_approve`` applications in the stated order.
 
     ``order = "cost_ratio"``: cost ÷ standard descending (no standard =
@@ -155,7 +178,7 @@ def approve(applied: np.ndarray, cost: np.ndarray, standard: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(s > 0, c / np.where(s > 0, s, 1.0), np.nan)
     ids = np.asarray(case_id, dtype=str)[rows]
-    key_ratio = np.where(np.isnan(ratio), np.inf, -ratio)   # descending, NaN last
+    key_ratio = np.where(np.isnan(ratio), np.inf, -ratio)  # descending, NaN last
     keys = [rows, ids, key_ratio]
     if order == "listed":
         position = {cid: i for i, cid in reversed(list(enumerate(listed)))}
@@ -175,7 +198,9 @@ def item_payment_fen(cost_fen: np.ndarray, fund_ratio: float) -> np.ndarray:
 def cost_points(cost: np.ndarray, yuan_per_point: float) -> np.ndarray:
     """Cost-converted points: cost ÷ yuan per point (M ÷ points per RW, the all-case reference)."""
     if not (yuan_per_point > 0 and math.isfinite(yuan_per_point)):
-        raise PolicyError("special_cases.pay = 'points' needs a positive all-case reference "
-                          f"cost per point, got {yuan_per_point!r}; give mean_cost in the weights "
-                          "or use pay = 'item'")
+        raise PolicyError(
+            "special_cases.pay = 'points' needs a positive all-case reference "
+            f"cost per point, got {yuan_per_point!r}; give mean_cost in the weights "
+            "or use pay = 'item'"
+        )
     return np.asarray(cost, dtype=np.float64) / yuan_per_point

@@ -49,6 +49,7 @@ def fmt_num(digits: int) -> Callable[[object], str]:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return ""
         return f"{float(v):,.{digits}f}"
+
     return f
 
 
@@ -68,16 +69,16 @@ def fmt_text(v: object) -> str:
 Column = tuple[str, str, Callable[[object], str]]  # (column, header, formatter)
 
 
-def table(df: pl.DataFrame, columns: Sequence[Column], *, row_class: str | None = None,
-          scroll: bool = False) -> str:
+def table(
+    df: pl.DataFrame, columns: Sequence[Column], *, row_class: str | None = None, scroll: bool = False
+) -> str:
     """An HTML table; text columns (formatted by ``fmt_text``) are left-aligned."""
     cols = [c for c in columns if c[0] in df.columns]
     head = "".join(f'<th class="{"t" if f is fmt_text else ""}">{esc(h)}</th>' for _, h, f in cols)
     rows = []
     for r in df.iter_rows(named=True):
         cls = ' class="flagged"' if row_class and r.get(row_class) else ""
-        cells = "".join(f'<td class="{"t" if f is fmt_text else ""}">{esc(f(r[c]))}</td>'
-                        for c, _, f in cols)
+        cells = "".join(f'<td class="{"t" if f is fmt_text else ""}">{esc(f(r[c]))}</td>' for c, _, f in cols)
         rows.append(f"<tr{cls}>{cells}</tr>")
     body = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     return f'<div class="scroll">{body}</div>' if scroll else body
@@ -86,17 +87,22 @@ def table(df: pl.DataFrame, columns: Sequence[Column], *, row_class: str | None 
 def figure(png: bytes, filename: str, caption: str, alt: str) -> str:
     """An embedded (base64) image that links to its PNG file beside the page."""
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><a href="{esc(filename)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{esc(alt)}"></a><figcaption>{caption}</figcaption></figure>')
+    return (
+        f'<figure><a href="{esc(filename)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{esc(alt)}"></a><figcaption>{caption}</figcaption></figure>'
+    )
 
 
 def cards(items: Sequence[tuple[str, str]]) -> str:
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><b>{esc(v)}</b>{esc(k)}</div>' for k, v in items) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{esc(v)}</b>{esc(k)}</div>' for k, v in items)
+        + "</div>"
+    )
 
 
 def page(title: str, meta: str, sections: Sequence[tuple[str, str]]) -> str:
-    body = "\n".join(f'<section><h2>{esc(t)}</h2>\n{content}\n</section>' for t, content in sections)
+    body = "\n".join(f"<section><h2>{esc(t)}</h2>\n{content}\n</section>" for t, content in sections)
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head>

@@ -19,9 +19,21 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DPI = 110
-_CJK_NAMES = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei",
-              "SimSun", "Microsoft YaHei", "PingFang", "Hiragino Sans GB", "Heiti",
-              "Droid Sans Fallback", "AR PL", "Sarasa")
+_CJK_NAMES = (
+    "Noto Sans CJK",
+    "Noto Serif CJK",
+    "Source Han",
+    "WenQuanYi",
+    "SimHei",
+    "SimSun",
+    "Microsoft YaHei",
+    "PingFang",
+    "Hiragino Sans GB",
+    "Heiti",
+    "Droid Sans Fallback",
+    "AR PL",
+    "Sarasa",
+)
 _BLUE, _ORANGE, _GREY, _RED = "#3b6ea5", "#e08a2c", "#9aa5b1", "#c0392b"
 
 
@@ -56,8 +68,13 @@ def _t(en: str, zh: str, font: str | None) -> str:
 
 
 def _rc(font: str | None) -> dict:
-    rc = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-          "axes.titlesize": 11, "axes.titleweight": "bold"}
+    rc = {
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.titlesize": 11,
+        "axes.titleweight": "bold",
+    }
     if font:
         # Latin from DejaVu Sans, the rest from the CJK font (per-glyph fallback): the
         # bundled CJK subset has no Latin glyphs; only font.family lists fall back per glyph
@@ -67,8 +84,16 @@ def _rc(font: str | None) -> dict:
 
 
 def _empty(ax, message: str) -> None:
-    ax.text(0.5, 0.6, message, transform=ax.transAxes, ha="center", va="center", color="#555",
-            bbox=dict(fc="white", ec="none"))
+    ax.text(
+        0.5,
+        0.6,
+        message,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="#555",
+        bbox=dict(fc="white", ec="none"),
+    )
 
 
 def _new(width: float, height: float) -> Figure:
@@ -96,8 +121,9 @@ def money_unit(values: Sequence[float]) -> tuple[float, str]:
     return 1.0, "yuan"
 
 
-def _place_labels(fig: Figure, ax, x: np.ndarray, y: np.ndarray, sizes: np.ndarray,
-                  labels: Sequence[str]) -> int:
+def _place_labels(
+    fig: Figure, ax, x: np.ndarray, y: np.ndarray, sizes: np.ndarray, labels: Sequence[str]
+) -> int:
     """Label scatter points without overlaps; return how many labels found no room.
 
     Tries eight spots around each point, then the same further out with a
@@ -129,15 +155,30 @@ def _place_labels(fig: Figure, ax, x: np.ndarray, y: np.ndarray, sizes: np.ndarr
 
     for i in np.argsort(-sizes, kind="stable"):
         r = radii[i] / px + 2  # points
-        spots = [(r, 0, "left", "center"), (r * 0.7, r * 0.7, "left", "bottom"),
-                 (r * 0.7, -r * 0.7, "left", "top"), (-r, 0, "right", "center"),
-                 (0, r, "center", "bottom"), (0, -r, "center", "top"),
-                 (-r * 0.7, r * 0.7, "right", "bottom"), (-r * 0.7, -r * 0.7, "right", "top")]
+        spots = [
+            (r, 0, "left", "center"),
+            (r * 0.7, r * 0.7, "left", "bottom"),
+            (r * 0.7, -r * 0.7, "left", "top"),
+            (-r, 0, "right", "center"),
+            (0, r, "center", "bottom"),
+            (0, -r, "center", "top"),
+            (-r * 0.7, r * 0.7, "right", "bottom"),
+            (-r * 0.7, -r * 0.7, "right", "top"),
+        ]
         far = [(dx * f, dy * f, ha, va) for f in (2.2, 3.5, 5.0) for dx, dy, ha, va in spots]
         for k, (dx, dy, ha, va) in enumerate(spots + far):
             arrow = dict(arrowstyle="-", color=_GREY, lw=0.6) if k >= len(spots) else None
-            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points",
-                            ha=ha, va=va, fontsize=8, zorder=4, arrowprops=arrow)
+            t = ax.annotate(
+                labels[i],
+                (x[i], y[i]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=8,
+                zorder=4,
+                arrowprops=arrow,
+            )
             bb = t.get_window_extent(renderer).expanded(1.06, 1.15)
             if not clashes(bb, i):
                 taken.append(bb)
@@ -148,8 +189,14 @@ def _place_labels(fig: Figure, ax, x: np.ndarray, y: np.ndarray, sizes: np.ndarr
     return unplaced
 
 
-def cmi_efficiency(labels: Sequence[str], cmi: np.ndarray, cei: np.ndarray, cases: np.ndarray,
-                   cmi_region: float, font: str | None) -> Figure:
+def cmi_efficiency(
+    labels: Sequence[str],
+    cmi: np.ndarray,
+    cei: np.ndarray,
+    cases: np.ndarray,
+    cmi_region: float,
+    font: str | None,
+) -> Figure:
     """Scatter of CMI (x) against cost efficiency (y), one labelled point per hospital."""
     from matplotlib import rc_context
 
@@ -162,8 +209,7 @@ def cmi_efficiency(labels: Sequence[str], cmi: np.ndarray, cei: np.ndarray, case
         top = 300 if n.size <= 20 else 140  # smaller markers when there are many
         size = 0.1 * top + 0.9 * top * (n / n.max() if n.size and n.max() > 0 else 0)
         colours = np.where(y > 1, _ORANGE, _BLUE)
-        ax.scatter(x, y, s=size, c=colours, alpha=0.75, edgecolors="white", linewidths=0.8,
-                   zorder=3)
+        ax.scatter(x, y, s=size, c=colours, alpha=0.75, edgecolors="white", linewidths=0.8, zorder=3)
         ax.axhline(1.0, color=_GREY, lw=1, ls="--", zorder=1)
         if np.isfinite(cmi_region):
             ax.axvline(cmi_region, color=_GREY, lw=1, ls=":", zorder=1)
@@ -181,13 +227,20 @@ def cmi_efficiency(labels: Sequence[str], cmi: np.ndarray, cei: np.ndarray, case
         else:
             left_out = _place_labels(fig, ax, x, y, size, lab)
             if left_out:
-                ax.text(0.99, 0.01, f"{left_out} crowded point(s) left unlabelled; see the table",
-                        transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5, color="#555")
+                ax.text(
+                    0.99,
+                    0.01,
+                    f"{left_out} crowded point(s) left unlabelled; see the table",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="bottom",
+                    fontsize=7.5,
+                    color="#555",
+                )
     return fig
 
 
-def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray,
-                 font: str | None) -> Figure:
+def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray, font: str | None) -> Figure:
     """Horizontal bars: payment against actual cost per hospital, with the surplus share."""
     from matplotlib import rc_context
 
@@ -198,16 +251,24 @@ def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray,
         fig = _new(7.5, max(2.6, 0.34 * h + 1.4))
         ax = fig.add_subplot()
         pos = np.arange(h)
-        ax.barh(pos + 0.2, cost[order] / div, height=0.4, color=_GREY,
-                label=_t("actual cost", "实际费用", font))
-        ax.barh(pos - 0.2, payment[order] / div, height=0.4, color=_BLUE,
-                label=_t("payment", "结算金额", font))
+        ax.barh(
+            pos + 0.2, cost[order] / div, height=0.4, color=_GREY, label=_t("actual cost", "实际费用", font)
+        )
+        ax.barh(
+            pos - 0.2, payment[order] / div, height=0.4, color=_BLUE, label=_t("payment", "结算金额", font)
+        )
         right = max(np.nanmax(cost), np.nanmax(payment)) / div if h else 1
         for p, c, k in zip(payment[order], cost[order], pos, strict=True):
             if c > 0:
                 r = (p - c) / c
-                ax.text(max(p, c) / div + 0.01 * right, k, f"{r:+.1%}", va="center", fontsize=7.5,
-                        color=_RED if r < 0 else "#2e7d32")
+                ax.text(
+                    max(p, c) / div + 0.01 * right,
+                    k,
+                    f"{r:+.1%}",
+                    va="center",
+                    fontsize=7.5,
+                    color=_RED if r < 0 else "#2e7d32",
+                )
         ax.set_yticks(pos, [labels[i] for i in order])
         ax.set_xlim(0, right * 1.14)
         ax.set_xlabel(f"{unit}")
@@ -222,7 +283,7 @@ def _log_axis(ax, lo: float, hi: float) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
     ax.set_xscale("log")
-    steps = [m * 10.0 ** e for e in range(-3, 4) for m in (1, 2, 5)]
+    steps = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
     ticks = [t for t in steps if lo <= t <= hi] or [lo, hi]
     if len(ticks) > 8:  # wide range: decades only
         ticks = [t for t in ticks if f"{t:g}".lstrip("0.").startswith("1")]
@@ -247,8 +308,10 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray, font: str | Non
             bins = np.geomspace(lo, hi, 30)
         else:
             bins = 10
-        for ax, values, title in ((axes[0], drg_rw, _t("over DRGs", "按病组", font)),
-                                  (axes[1], case_rw, _t("over cases", "按病例", font))):
+        for ax, values, title in (
+            (axes[0], drg_rw, _t("over DRGs", "按病组", font)),
+            (axes[1], case_rw, _t("over cases", "按病例", font)),
+        ):
             v = values[values > 0]
             ax.hist(v, bins=bins, color=_BLUE, alpha=0.85, edgecolor="white", linewidth=0.5)
             ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the median label
@@ -257,8 +320,16 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray, font: str | Non
             if v.size:
                 med = float(np.median(v))
                 ax.axvline(med, color=_ORANGE, lw=1.2)
-                ax.text(0.98, 0.97, f"median {med:.2f}", color=_ORANGE, fontsize=8,
-                        va="top", ha="right", transform=ax.transAxes)
+                ax.text(
+                    0.98,
+                    0.97,
+                    f"median {med:.2f}",
+                    color=_ORANGE,
+                    fontsize=8,
+                    va="top",
+                    ha="right",
+                    transform=ax.transAxes,
+                )
             ax.set_title(_t("Relative weight", "相对权重", font) + f" {title}", fontsize=10)
             ax.set_xlabel(_t("RW (log scale)", "对数刻度", font))
             ax.set_ylabel(_t("DRGs", "病组数", font) if values is drg_rw else _t("cases", "病例数", font))
@@ -266,8 +337,9 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray, font: str | Non
     return fig
 
 
-def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarray,
-             font: str | None = None) -> Figure:
+def top_drgs(
+    drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarray, font: str | None = None
+) -> Figure:
     """Horizontal bars of the DRGs with the largest total cost, annotated with n and CV."""
     from matplotlib import rc_context
 
@@ -281,8 +353,14 @@ def top_drgs(drgs: Sequence[str], total: np.ndarray, n: np.ndarray, cv: np.ndarr
         right = float(np.nanmax(total)) / div if k else 1.0
         for p, t, ni, c in zip(pos, total, n, cv, strict=True):
             cv_text = f", CV {c:.2f}" if np.isfinite(c) else ""
-            ax.text(t / div + 0.01 * right, p, f"n={int(ni):,}{cv_text}", va="center", fontsize=7.5,
-                    color=_RED if np.isfinite(c) and c >= 1 else "#333")
+            ax.text(
+                t / div + 0.01 * right,
+                p,
+                f"n={int(ni):,}{cv_text}",
+                va="center",
+                fontsize=7.5,
+                color=_RED if np.isfinite(c) and c >= 1 else "#333",
+            )
         ax.set_yticks(pos, list(drgs))
         ax.set_xlim(0, right * 1.3)
         if not k:

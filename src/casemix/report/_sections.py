@@ -55,21 +55,29 @@ class Names:
         df = df.drop([c for c in names if c in df.columns])
         d = pl.col(col).cast(pl.String)
         adrg = d.str.slice(0, 3)
-        out = df.with_columns(
-            drg_name=d.replace_strict(dict(self.drg), default=None, return_dtype=pl.String),
-            adrg=pl.when(adrg.is_in(list(self.adrg))).then(adrg),
-        ).with_columns(
-            adrg_name=pl.col("adrg").replace_strict(dict(self.adrg), default=None, return_dtype=pl.String),
-            mdc=pl.col("adrg").replace_strict(dict(self.adrg_mdc), default=None, return_dtype=pl.String),
-        ).with_columns(
-            mdc_name=pl.col("mdc").replace_strict(dict(self.mdc), default=None, return_dtype=pl.String))
+        out = (
+            df.with_columns(
+                drg_name=d.replace_strict(dict(self.drg), default=None, return_dtype=pl.String),
+                adrg=pl.when(adrg.is_in(list(self.adrg))).then(adrg),
+            )
+            .with_columns(
+                adrg_name=pl.col("adrg").replace_strict(
+                    dict(self.adrg), default=None, return_dtype=pl.String
+                ),
+                mdc=pl.col("adrg").replace_strict(dict(self.adrg_mdc), default=None, return_dtype=pl.String),
+            )
+            .with_columns(
+                mdc_name=pl.col("mdc").replace_strict(dict(self.mdc), default=None, return_dtype=pl.String)
+            )
+        )
         at = df.columns.index(col)
-        return out.select(df.columns[:at + 1] + names + df.columns[at + 1:])
+        return out.select(df.columns[: at + 1] + names + df.columns[at + 1 :])
 
     def unknown(self, codes: list[str]) -> list[str]:
         """Codes (other than the ungroupable 0000 kind) the scheme has no name for."""
-        return sorted({c for c in codes if c and c not in self.drg and not c.endswith("0000")
-                       and c != "0000"})
+        return sorted(
+            {c for c in codes if c and c not in self.drg and not c.endswith("0000") and c != "0000"}
+        )
 
 
 def policy_identity(policy: Any, policy_file: str | Path | None = None) -> tuple[str, str]:
@@ -97,13 +105,22 @@ def _yuan(fen: Any) -> str:
     return "" if fen is None else f"{int(fen) / 100:,.2f}"
 
 
-def about(settlement: Any, *, policy_file: str | Path | None, names: Names | None,
-          period: str, counts: list[tuple[str, str]], notes: list[str],
-          compare: Any = None, compare_file: str | Path | None = None) -> str:
+def about(
+    settlement: Any,
+    *,
+    policy_file: str | Path | None,
+    names: Names | None,
+    period: str,
+    counts: list[tuple[str, str]],
+    notes: list[str],
+    compare: Any = None,
+    compare_file: str | Path | None = None,
+) -> str:
     """The 'About this report' section: where every figure comes from."""
     rows: list[tuple[str, str]] = [
         ("Scheme 分组方案", names.scheme if names else "not given (no DRG names) 未指定"),
-        ("Period 结算期间", period)]
+        ("Period 结算期间", period),
+    ]
     for tag, s, f in (("", settlement, policy_file), (" (what-if B)", compare, compare_file)):
         if s is None:
             continue
@@ -112,8 +129,11 @@ def about(settlement: Any, *, policy_file: str | Path | None, names: Names | Non
         region = to_polars(s.region).row(0, named=True)
         rows += [
             (f"Policy{tag} 支付政策", f"{p.name} — file {fname}" + (f", sha256 {digest}" if digest else "")),
-            (f"Method{tag} 付费方式", f"{p.method} ({'点数法' if p.method == 'point' else '费率法'}), "
-                                  f"point form {p.point_form}, {p.points_per_rw:g} points per RW"),
+            (
+                f"Method{tag} 付费方式",
+                f"{p.method} ({'点数法' if p.method == 'point' else '费率法'}), "
+                f"point form {p.point_form}, {p.points_per_rw:g} points per RW",
+            ),
             (f"Budget{tag} 统筹基金预算", f"{_yuan(region['budget_fen'])} yuan"),
         ]
         pr = to_polars(s.pool_region) if s.pool_region is not None else None
@@ -130,11 +150,16 @@ def about(settlement: Any, *, policy_file: str | Path | None, names: Names | Non
             if p.method == "rate":
                 rows.append((f"Rate{tag} 费率", f"{p.rate_yuan} yuan per RW"))
     rows += counts
-    body = H.table(pl.DataFrame({"what": [r[0] for r in rows], "value": [r[1] for r in rows]}),
-                   [("what", "", H.fmt_text), ("value", "", H.fmt_text)])
+    body = H.table(
+        pl.DataFrame({"what": [r[0] for r in rows], "value": [r[1] for r in rows]}),
+        [("what", "", H.fmt_text), ("value", "", H.fmt_text)],
+    )
     if notes:
-        body += "<h3>Exclusions and notes 未纳入与说明</h3><ul>" + "".join(
-            f"<li>{H.esc(n)}</li>" for n in notes) + "</ul>"
+        body += (
+            "<h3>Exclusions and notes 未纳入与说明</h3><ul>"
+            + "".join(f"<li>{H.esc(n)}</li>" for n in notes)
+            + "</ul>"
+        )
     return body
 
 
@@ -144,9 +169,13 @@ def settled_cases(settlement: Any, mapping: dict[str, str] | None) -> tuple[pl.D
     from casemix._money import yuan_array_to_fen
 
     t = to_polars(settlement.cases)
-    c = canonical(t, mapping, need=("hospital_id", "drg", "total_cost"),
-                  optional=("case_id", "patient_id", "los", "admission_date", "discharge_date"),
-                  step="the payment report")
+    c = canonical(
+        t,
+        mapping,
+        need=("hospital_id", "drg", "total_cost"),
+        optional=("case_id", "patient_id", "los", "admission_date", "discharge_date"),
+        step="the payment report",
+    )
     f = c.frame.with_row_index("_row")
     keep = f.filter(pl.col("left_out").is_null() & pl.col("settled_fen").is_not_null())
     cost = yuan_array_to_fen(keep["total_cost"].cast(pl.Float64).to_numpy())
@@ -163,19 +192,39 @@ def pnl_by_drg(sc: pl.DataFrame, names: Names | None) -> pl.DataFrame:
     ``settled_fen`` of ``casemix.settle``), so the DRG rows of a hospital add
     up to its ``surplus_fen`` in the settlement, to the fen.
     """
-    t = (sc.group_by("hospital_id", "drg")
-         .agg(cases=pl.len(), payment_fen=pl.col("settled_fen").sum().cast(pl.Int64),
-              cost_fen=pl.col("cost_fen").sum().cast(pl.Int64))
-         .with_columns(profit_fen=pl.col("payment_fen") - pl.col("cost_fen"))
-         .with_columns(profit_share=pl.when(pl.col("cost_fen") > 0)
-                       .then(pl.col("profit_fen") / pl.col("cost_fen")))
-         .sort("hospital_id", "profit_fen", "drg"))
+    t = (
+        sc.group_by("hospital_id", "drg")
+        .agg(
+            cases=pl.len(),
+            payment_fen=pl.col("settled_fen").sum().cast(pl.Int64),
+            cost_fen=pl.col("cost_fen").sum().cast(pl.Int64),
+        )
+        .with_columns(profit_fen=pl.col("payment_fen") - pl.col("cost_fen"))
+        .with_columns(
+            profit_share=pl.when(pl.col("cost_fen") > 0).then(pl.col("profit_fen") / pl.col("cost_fen"))
+        )
+        .sort("hospital_id", "profit_fen", "drg")
+    )
     return names.add(t) if names else t
 
 
-_LIST_COLUMNS = ("case_id", "hospital_id", "drg", "rule", "readmission", "rw", "ref_cost",
-                 "total_cost", "los", "patient_id", "admission_date", "discharge_date",
-                 "adjusted_points", "settled_fen", "cost_fen")
+_LIST_COLUMNS = (
+    "case_id",
+    "hospital_id",
+    "drg",
+    "rule",
+    "readmission",
+    "rw",
+    "ref_cost",
+    "total_cost",
+    "los",
+    "patient_id",
+    "admission_date",
+    "discharge_date",
+    "adjusted_points",
+    "settled_fen",
+    "cost_fen",
+)
 
 
 def case_lists(sc: pl.DataFrame, names: Names | None) -> dict[str, pl.DataFrame]:
@@ -217,10 +266,22 @@ def what_if(a: Any, b: Any) -> pl.DataFrame:
     ha = to_polars(a.hospitals).select(cols)
     hb = to_polars(b.hospitals).select(cols).drop("cases")
     t = ha.join(hb, on="hospital_id", how="full", coalesce=True, suffix="_b")
-    t = t.rename({"settled_fen": "settled_a_fen", "payment_fen": "payment_a_fen",
-                  "surplus_fen": "surplus_a_fen", "settled_fen_b": "settled_b_fen",
-                  "payment_fen_b": "payment_b_fen", "surplus_fen_b": "surplus_b_fen"})
-    return (t.with_columns(diff_fen=pl.col("settled_b_fen") - pl.col("settled_a_fen"))
-             .with_columns(diff_share=pl.when(pl.col("settled_a_fen") != 0)
-                           .then(pl.col("diff_fen") / pl.col("settled_a_fen")))
-             .sort("hospital_id"))
+    t = t.rename(
+        {
+            "settled_fen": "settled_a_fen",
+            "payment_fen": "payment_a_fen",
+            "surplus_fen": "surplus_a_fen",
+            "settled_fen_b": "settled_b_fen",
+            "payment_fen_b": "payment_b_fen",
+            "surplus_fen_b": "surplus_b_fen",
+        }
+    )
+    return (
+        t.with_columns(diff_fen=pl.col("settled_b_fen") - pl.col("settled_a_fen"))
+        .with_columns(
+            diff_share=pl.when(pl.col("settled_a_fen") != 0).then(
+                pl.col("diff_fen") / pl.col("settled_a_fen")
+            )
+        )
+        .sort("hospital_id")
+    )

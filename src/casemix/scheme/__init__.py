@@ -15,8 +15,18 @@ from casemix.errors import InputError, SchemeError
 from casemix.scheme.load import load_folder
 from casemix.scheme.model import Adrg, Drg, Mdc, Scheme, ValidityCheck, adrg_kind
 
-__all__ = ["Adrg", "Drg", "Mdc", "Scheme", "ValidityCheck", "adrg_kind", "load_scheme",
-           "schemes", "tables_root", "DEFAULT_SCHEME"]
+__all__ = [
+    "Adrg",
+    "Drg",
+    "Mdc",
+    "Scheme",
+    "ValidityCheck",
+    "adrg_kind",
+    "load_scheme",
+    "schemes",
+    "tables_root",
+    "DEFAULT_SCHEME",
+]
 
 #: the scheme used when none is named
 DEFAULT_SCHEME = "chs-drg-1.1"
@@ -69,15 +79,19 @@ def load_scheme(name_or_path: str | Path | Scheme = DEFAULT_SCHEME) -> Scheme:
     if isinstance(name_or_path, Scheme):
         return name_or_path
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
-        raise InputError(f"scheme must be a shipped scheme name ({', '.join(schemes()) or 'none'}), "
-                         f"a scheme folder or a loaded Scheme; got {name_or_path!r}")
+        raise InputError(
+            f"scheme must be a shipped scheme name ({', '.join(schemes()) or 'none'}), "
+            f"a scheme folder or a loaded Scheme; got {name_or_path!r}"
+        )
     candidate = Path(name_or_path)
     if not candidate.is_dir():
         shipped = tables_root() / str(name_or_path)
         if (shipped / "scheme.toml").is_file():
             candidate = shipped
         else:
-            raise SchemeError(f"no scheme named {str(name_or_path)!r}: shipped schemes are "
-                              f"{', '.join(schemes()) or '(none)'}; or pass a folder path")
+            raise SchemeError(
+                f"no scheme named {str(name_or_path)!r}: shipped schemes are "
+                f"{', '.join(schemes()) or '(none)'}; or pass a folder path"
+            )
     candidate = candidate.resolve()
     return _load_cached(str(candidate), _stamp(candidate))

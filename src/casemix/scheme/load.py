@@ -24,8 +24,9 @@ def _rows(folder: Path, name: str, columns: tuple[str, ...], *, optional_cols: t
     """Yield (line number, {column: value}) of a CSV table, checking its header."""
     path = folder / name
     if not path.is_file():
-        raise SchemeError(f"required table is missing (expected columns: {','.join(columns)})",
-                          file=str(path))
+        raise SchemeError(
+            f"required table is missing (expected columns: {','.join(columns)})", file=str(path)
+        )
     rows = table_rows(path, folder)
     first = next(rows, None)
     if first is None:
@@ -33,15 +34,19 @@ def _rows(folder: Path, name: str, columns: tuple[str, ...], *, optional_cols: t
     header = [h.strip() for h in first[1]]
     missing = [c for c in columns if c not in header]
     if missing:
-        raise SchemeError(f"header lacks column(s) {', '.join(missing)}; found {','.join(header)}",
-                          file=str(path), line=1)
+        raise SchemeError(
+            f"header lacks column(s) {', '.join(missing)}; found {','.join(header)}", file=str(path), line=1
+        )
     index = {c: header.index(c) for c in columns + optional_cols if c in header}
     for line, row in rows:
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            raise SchemeError(f"{len(row)} fields where the header has {len(header)}"
-                              " (quote values that contain commas)", file=str(path), line=line)
+            raise SchemeError(
+                f"{len(row)} fields where the header has {len(header)} (quote values that contain commas)",
+                file=str(path),
+                line=line,
+            )
         values = {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
         yield path, line, values
 
@@ -58,8 +63,9 @@ def _int(path: Path, line: int, values: dict, column: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise SchemeError(f"{value!r} is not a whole number", file=str(path), line=line,
-                          column=column) from None
+        raise SchemeError(
+            f"{value!r} is not a whole number", file=str(path), line=line, column=column
+        ) from None
 
 
 def _rule(path: Path, line: int, text: str, column: str, *, allow_severity: bool = False):
@@ -67,8 +73,12 @@ def _rule(path: Path, line: int, text: str, column: str, *, allow_severity: bool
         return parse_rule(text, allow_severity=allow_severity)
     except RuleSyntaxError as exc:
         shown = text if len(text) <= 80 else text[:60] + f"… ({len(text)} characters)"
-        raise SchemeError(f"rule {shown!r}: {exc.bare} at character {exc.position}",
-                          file=str(path), line=line, column=column) from None
+        raise SchemeError(
+            f"rule {shown!r}: {exc.bare} at character {exc.position}",
+            file=str(path),
+            line=line,
+            column=column,
+        ) from None
 
 
 def _code_table(folder: Path, name: str) -> dict[str, str]:
@@ -77,8 +87,9 @@ def _code_table(folder: Path, name: str) -> dict[str, str]:
         code = _need(path, line, v, "code")
         label = v.get("name", "")
         if code in table and table[code] != label:
-            raise SchemeError(f"duplicate code {code!r} with a different name", file=str(path),
-                              line=line, column="code")
+            raise SchemeError(
+                f"duplicate code {code!r} with a different name", file=str(path), line=line, column="code"
+            )
         table[code] = label
     return table
 
@@ -103,8 +114,11 @@ def _checks(meta: SchemeToml, doc: TomlDoc, lists: dict[str, set[str]]) -> tuple
 
         if raw.field is not None and raw.field not in _CHECK_FIELDS:
             near = difflib.get_close_matches(raw.field, _CHECK_FIELDS, n=1)
-            fail(f"unknown field {raw.field!r}; one of {', '.join(_CHECK_FIELDS)}"
-                 + (f" (did you mean {near[0]!r}?)" if near else ""), "field")
+            fail(
+                f"unknown field {raw.field!r}; one of {', '.join(_CHECK_FIELDS)}"
+                + (f" (did you mean {near[0]!r}?)" if near else ""),
+                "field",
+            )
         if raw.field is None and raw.rule is None:
             fail("a check needs 'field' or 'rule'")
         parsed = {}
@@ -118,8 +132,11 @@ def _checks(meta: SchemeToml, doc: TomlDoc, lists: dict[str, set[str]]) -> tuple
                 unknown = sorted(lists_used(parsed[key]) - lists.keys())
                 if unknown:
                     fail(f"unknown list {unknown[0]!r} (not in lists.csv nor [grey])", key)
-        checks.append(ValidityCheck(reason=raw.reason, field=raw.field, when=parsed.get("when"),
-                                    rule=parsed.get("rule")))
+        checks.append(
+            ValidityCheck(
+                reason=raw.reason, field=raw.field, when=parsed.get("when"), rule=parsed.get("rule")
+            )
+        )
     return tuple(checks)
 
 
@@ -141,11 +158,19 @@ def _grey(folder: Path, meta: SchemeToml, doc: TomlDoc, lists: dict[str, set[str
         where = f"grey.{target}"
         loc = ("grey", target)
         if not name or Path(name).name != name:
-            raise SchemeError("must name a code file (column `code`) in the scheme folder",
-                              file=doc.path, line=doc.line_of(loc), column=key_text(loc))
+            raise SchemeError(
+                "must name a code file (column `code`) in the scheme folder",
+                file=doc.path,
+                line=doc.line_of(loc),
+                column=key_text(loc),
+            )
         if where in lists:
-            raise SchemeError(f"list {where!r} is in lists.csv and in [grey]: rename it in lists.csv",
-                              file=doc.path, line=doc.line_of(loc), column=key_text(loc))
+            raise SchemeError(
+                f"list {where!r} is in lists.csv and in [grey]: rename it in lists.csv",
+                file=doc.path,
+                line=doc.line_of(loc),
+                column=key_text(loc),
+            )
         lists[where] = {_need(p, ln, v, "code") for p, ln, v in _rows(folder, name, ("code",))}
         out[target] = where
     return out
@@ -177,8 +202,12 @@ def load_folder(folder: str | Path) -> Scheme:
         attr = v.get("attr", "")
         seen = attrs.setdefault(name, {})
         if code in lists.setdefault(name, set()) and seen.get(code, "") != attr:
-            raise SchemeError(f"code {code!r} listed twice in {name!r} with different attr",
-                              file=str(path), line=line, column="attr")
+            raise SchemeError(
+                f"code {code!r} listed twice in {name!r} with different attr",
+                file=str(path),
+                line=line,
+                column="attr",
+            )
         lists[name].add(code)
         if attr:
             seen[code] = attr
@@ -187,8 +216,9 @@ def load_folder(folder: str | Path) -> Scheme:
     def check_lists(path: Path, line: int, expr, column: str) -> None:
         for name in sorted(lists_used(expr)):
             if name not in lists:
-                raise SchemeError(f"unknown list {name!r} (not in lists.csv)", file=str(path),
-                                  line=line, column=column)
+                raise SchemeError(
+                    f"unknown list {name!r} (not in lists.csv)", file=str(path), line=line, column=column
+                )
 
     mdcs: list[Mdc] = []
     for path, line, v in _rows(folder, "mdc.csv", ("seq", "mdc", "name", "rule")):
@@ -232,8 +262,9 @@ def load_folder(folder: str | Path) -> Scheme:
     for path, line, v in _rows(folder, "cc.csv", ("code", "level", "exclusion_table")):
         code, level = _need(path, line, v, "code"), _need(path, line, v, "level").upper()
         if level not in _LEVELS:
-            raise SchemeError(f"level {v['level']!r} must be MCC or CC", file=str(path), line=line,
-                              column="level")
+            raise SchemeError(
+                f"level {v['level']!r} must be MCC or CC", file=str(path), line=line, column="level"
+            )
         if code in cc:
             raise SchemeError(f"duplicate CC code {code!r}", file=str(path), line=line, column="code")
         cc[code] = (level, v["exclusion_table"])
@@ -243,12 +274,17 @@ def load_folder(folder: str | Path) -> Scheme:
         pdx = _need(path, line, v, "pdx")
         table = _need(path, line, v, "exclusion_table")
         if pdx in exclusions and exclusions[pdx] != table:
-            raise SchemeError(f"principal diagnosis {pdx!r} given two exclusion tables",
-                              file=str(path), line=line, column="pdx")
+            raise SchemeError(
+                f"principal diagnosis {pdx!r} given two exclusion tables",
+                file=str(path),
+                line=line,
+                column="pdx",
+            )
         exclusions[pdx] = table
 
-    or_procedures = frozenset(_need(p, ln, v, "code") for p, ln, v in
-                              _rows(folder, "or_procedures.csv", ("code",)))
+    or_procedures = frozenset(
+        _need(p, ln, v, "code") for p, ln, v in _rows(folder, "or_procedures.csv", ("code",))
+    )
     diagnoses = _code_table(folder, "diagnoses.csv")
     procedures = _code_table(folder, "procedures.csv")
 

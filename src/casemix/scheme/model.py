@@ -107,8 +107,10 @@ class Scheme:
     def __repr__(self) -> str:
         n_adrg = sum(len(v) for v in self.adrgs.values())
         n_drg = sum(len(v) for v in self.drgs.values())
-        return (f"<Scheme {self.id} v{self.version}: {len(self.mdcs)} MDC, {n_adrg} ADRG, "
-                f"{n_drg} DRG, {len(self.diagnoses)} dx, {len(self.procedures)} proc>")
+        return (
+            f"<Scheme {self.id} v{self.version}: {len(self.mdcs)} MDC, {n_adrg} ADRG, "
+            f"{n_drg} DRG, {len(self.diagnoses)} dx, {len(self.procedures)} proc>"
+        )
 
     def __hash__(self) -> int:
         return id(self)

@@ -39,6 +39,7 @@ class RuleSyntaxError(ValueError):
 
 # -- the tree -----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TrueRule:
     """``true``: always holds."""
@@ -86,17 +87,17 @@ class Severity:
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Expr"
+    operand: Expr
 
 
 @dataclass(frozen=True)
 class And:
-    operands: tuple["Expr", ...]
+    operands: tuple[Expr, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    operands: tuple["Expr", ...]
+    operands: tuple[Expr, ...]
 
 
 Expr = Union[TrueRule, InList, OrProc, Sites, Compare, Severity, Not, And, Or]
@@ -213,8 +214,7 @@ class _Parser:
         self.take()
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise RuleSyntaxError(f"rule nested deeper than {MAX_DEPTH} levels of '(' or '!'",
-                                  pos)
+            raise RuleSyntaxError(f"rule nested deeper than {MAX_DEPTH} levels of '(' or '!'", pos)
         if value == "!":
             inner = Not(self.factor())
         else:
@@ -265,7 +265,9 @@ class _Parser:
         raise RuleSyntaxError(
             f"unknown predicate {word!r}; expected true, pdx/sdx/dx/pproc/proc in LIST, "
             f"pproc_or, proc_or, sites(LIST), a field ({', '.join(FIELDS)})"
-            + (", mcc or cc" if self.allow_severity else ""), pos)
+            + (", mcc or cc" if self.allow_severity else ""),
+            pos,
+        )
 
 
 def parse_rule(text: str, *, allow_severity: bool = False) -> Expr:

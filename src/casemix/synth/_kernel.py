@@ -31,8 +31,7 @@ _TWO_PI = 2.0 * np.pi
 # draw numbers (k) of the per-case streams
 _K_HOSP, _K_DRG, _K_READMIT = 0, 1, 2
 _K_SEX, _K_AGE, _K_DAYS, _K_WEIGHT, _K_EMP, _K_REPEAT = 10, 12, 14, 15, 17, 18
-_K_EPS, _K_TAIL, _K_TAILF, _K_MODE, _K_DEATH, _K_DAY, _K_FAULT, _K_FKIND = (
-    20, 22, 23, 27, 28, 29, 30, 31)
+_K_EPS, _K_TAIL, _K_TAILF, _K_MODE, _K_DEATH, _K_DAY, _K_FAULT, _K_FKIND = (20, 22, 23, 27, 28, 29, 30, 31)
 _K_PDX, _K_PPROC, _K_X0, _K_X1, _K_NSDX, _K_NOPROC = 40, 41, 42, 43, 44, 45
 _K_SDX, _K_OPROC = 100, 5000
 
@@ -103,10 +102,38 @@ def place(key, n, h_cdf, drg_cdf, n_drg, readmission_share):
 
 
 @njit(cache=_CACHE, parallel=True)
-def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, w_lo, w_hi,
-               rw, log_mean_los, p_death, h_level, h_cost, log_h_time, level_coef, employee_share,
-               base_rate, cost_sigma, tail_share, tail_mu, tail_sigma, los_sigma, los_cost_corr,
-               modes, mode_cdf, day_cdf, repeat_share, invalid_share):
+def attributes(
+    key,
+    hosp,
+    drg,
+    readmit,
+    adrg_of,
+    a_sex,
+    a_newborn,
+    a_obstetric,
+    w_lo,
+    w_hi,
+    rw,
+    log_mean_los,
+    p_death,
+    h_level,
+    h_cost,
+    log_h_time,
+    level_coef,
+    employee_share,
+    base_rate,
+    cost_sigma,
+    tail_share,
+    tail_mu,
+    tail_sigma,
+    los_sigma,
+    los_cost_corr,
+    modes,
+    mode_cdf,
+    day_cdf,
+    repeat_share,
+    invalid_share,
+):
     """Per case: sex, age, age_days, birth weight, employee, repeat flag, cost (yuan), LOS,
     discharge mode, day of year, data fault kind (−1 none; 0 sex, 1 age, 2 diagnoses)."""
     n = hosp.size
@@ -144,8 +171,9 @@ def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, 
             age_days[i] = np.floor(_u(key, i, _K_DAYS) * 29.0)
             lo, hi = w_lo[a], w_hi[a]
             if np.isnan(lo) and np.isnan(hi):
-                weight[i] = min(max(np.round((3200.0 + 500.0 * _normal(key, i, _K_WEIGHT)) / 10.0) * 10.0,
-                                    600.0), 5000.0)
+                weight[i] = min(
+                    max(np.round((3200.0 + 500.0 * _normal(key, i, _K_WEIGHT)) / 10.0) * 10.0, 600.0), 5000.0
+                )
             else:
                 lo = 600.0 if np.isnan(lo) else lo
                 hi = 5000.0 if np.isnan(hi) else hi
@@ -154,7 +182,9 @@ def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, 
             age[i] = 0.0
             age_days[i] = 29.0 + np.floor(_u(key, i, _K_DAYS) * 336.0)
         employee[i] = _u(key, i, _K_EMP) < employee_share[lv]
-        repeat[i] = (not readmit[i]) and nb == 0 and not a_obstetric[a] and _u(key, i, _K_REPEAT) < repeat_share
+        repeat[i] = (
+            (not readmit[i]) and nb == 0 and not a_obstetric[a] and _u(key, i, _K_REPEAT) < repeat_share
+        )
 
         # one Box–Muller pair: the cost draw and the LOS draw's own part
         r = np.sqrt(-2.0 * np.log(1.0 - _u(key, i, _K_EPS)))
@@ -166,8 +196,9 @@ def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, 
         mu = base_rate * rw[g] * level_coef[lv] * h_cost[h]
         cost[i] = mu * np.exp(cost_sigma * eps - cost_sigma * cost_sigma / 2.0 + log_tail)
         z = los_cost_corr * eps + rho2 * r * np.sin(angle)
-        d = np.exp(log_mean_los[g] + log_h_time[h] - los_sigma * los_sigma / 2.0 + los_sigma * z
-                   + 0.6 * log_tail)
+        d = np.exp(
+            log_mean_los[g] + log_h_time[h] - los_sigma * los_sigma / 2.0 + los_sigma * z + 0.6 * log_tail
+        )
         los[i] = int(min(max(np.round(d), 1.0), 365.0))
         if _u(key, i, _K_DEATH) < p_death[g]:
             discharge[i] = 5.0
@@ -181,8 +212,22 @@ def attributes(key, hosp, drg, readmit, adrg_of, a_sex, a_newborn, a_obstetric, 
 
 
 @njit(cache=_CACHE, parallel=True)
-def code_counts(key, a, sev, pdx_off, pdx_val, pproc_off, pproc_val, x0_off, x0_val, x1_off, x1_val,
-                site_off, mean_sdx, mean_oproc):
+def code_counts(
+    key,
+    a,
+    sev,
+    pdx_off,
+    pdx_val,
+    pproc_off,
+    pproc_val,
+    x0_off,
+    x0_val,
+    x1_off,
+    x1_val,
+    site_off,
+    mean_sdx,
+    mean_oproc,
+):
     """Principal diagnosis, principal and two required procedures, list lengths per case."""
     n = a.size
     pdx = np.empty(n, np.int64)
@@ -210,8 +255,28 @@ def _draw(pool, key, i, k):
 
 
 @njit(cache=_CACHE, parallel=True)
-def fill_codes(key, a, sev, pdx, x0, x1, n_sdx, n_oproc, site_off, site_val, site_attr,
-               cc_pool, mcc_pool, plain_pool, cc_mix, cc_table, pdx_table, non_or_pool, retries, any_cc_share):
+def fill_codes(
+    key,
+    a,
+    sev,
+    pdx,
+    x0,
+    x1,
+    n_sdx,
+    n_oproc,
+    site_off,
+    site_val,
+    site_attr,
+    cc_pool,
+    mcc_pool,
+    plain_pool,
+    cc_mix,
+    cc_table,
+    pdx_table,
+    non_or_pool,
+    retries,
+    any_cc_share,
+):
     """Flat secondary diagnoses and other procedures.
 
     Secondary diagnoses: first the CC or MCC the DRG's severity needs, not

@@ -23,13 +23,13 @@ _RETRIES = 6  # redraws of a secondary diagnosis excluded by the principal one
 class _Structure:
     """The region's fixed parts for one seed: hospitals and per-DRG rates."""
 
-    h_level: np.ndarray      # level index per hospital (0 = "3")
-    h_cdf: np.ndarray        # cumulative share of cases per hospital
-    h_cost: np.ndarray       # cost efficiency factor per hospital
-    h_time: np.ndarray       # LOS factor per hospital
-    drg_cdf: np.ndarray      # (H × G) cumulative group probabilities per hospital, flat
-    mean_los: np.ndarray     # per DRG, days
-    p_death: np.ndarray      # per DRG
+    h_level: np.ndarray  # level index per hospital (0 = "3")
+    h_cdf: np.ndarray  # cumulative share of cases per hospital
+    h_cost: np.ndarray  # cost efficiency factor per hospital
+    h_time: np.ndarray  # LOS factor per hospital
+    drg_cdf: np.ndarray  # (H × G) cumulative group probabilities per hospital, flat
+    mean_los: np.ndarray  # per DRG, days
+    p_death: np.ndarray  # per DRG
 
 
 def _structure(plan: Plan, reg: Region, seed: int) -> _Structure:
@@ -37,13 +37,13 @@ def _structure(plan: Plan, reg: Region, seed: int) -> _Structure:
     h_level = reg.hospital_levels()
     size = reg.per_level("size")[h_level] * rng.lognormal(0.0, reg.size_sigma, h_level.size)
     h_cost = rng.lognormal(0.0, reg.hospital_cost_sigma, h_level.size)
-    h_time = h_cost ** 0.6 * rng.lognormal(0.0, reg.hospital_cost_sigma * 0.6, h_level.size)
+    h_time = h_cost**0.6 * rng.lognormal(0.0, reg.hospital_cost_sigma * 0.6, h_level.size)
     rw = plan.rw
     kind = np.array([reg.kind_share[k] for k in KINDS])[plan.kind]
     adrg_pop = rng.lognormal(0.0, reg.group_sigma, len(plan.adrg_codes))
     adrg_pop *= np.array([reg.common_adrgs.get(c, 1.0) for c in plan.adrg_codes])
     sev_share = np.asarray(reg.severity_share, float)[plan.severity]
-    base = rw ** -reg.rw_exponent * kind * adrg_pop[plan.adrg_of] * sev_share * plan.usable
+    base = rw**-reg.rw_exponent * kind * adrg_pop[plan.adrg_of] * sev_share * plan.usable
     operative = plan.kind != KINDS.index("medical")
     tilt = reg.per_level("level_rw_tilt")[h_level] + rng.normal(0.0, reg.hospital_tilt_sigma, h_level.size)
     surg = reg.per_level("level_surgical")[h_level]
@@ -51,12 +51,14 @@ def _structure(plan: Plan, reg: Region, seed: int) -> _Structure:
     for h in range(h_level.size):
         p = base * rw ** tilt[h] * np.where(operative, surg[h], 1.0)
         if not p.sum() > 0:
-            raise ValueError(f"scheme has no DRG a synthetic case of level {LEVELS[h_level[h]]} can be aimed at")
+            raise ValueError(
+                f"scheme has no DRG a synthetic case of level {LEVELS[h_level[h]]} can be aimed at"
+            )
         cdf.append(np.cumsum(p) / p.sum())
     drg_cdf = np.concatenate(cdf)
-    mean_los = reg.los_scale * rw ** reg.los_rw_power * rng.lognormal(0.0, reg.los_group_sigma, plan.n_drg)
+    mean_los = reg.los_scale * rw**reg.los_rw_power * rng.lognormal(0.0, reg.los_group_sigma, plan.n_drg)
     sev_factor = np.asarray(reg.death_severity, float)[plan.severity]
-    p_death = np.minimum(reg.death_base * rw ** reg.death_rw_power * sev_factor, _DEATH_CAP)
+    p_death = np.minimum(reg.death_base * rw**reg.death_rw_power * sev_factor, _DEATH_CAP)
     return _Structure(h_level, np.cumsum(size) / size.sum(), h_cost, h_time, drg_cdf, mean_los, p_death)
 
 
@@ -66,10 +68,20 @@ def _list_column(name: str, vocab: pl.Series, counts: np.ndarray, flat_idx: np.n
     return pl.Series(name, pa.ListArray.from_arrays(pa.array(offsets), values))
 
 
-def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed: int = 0,
-                n_hospitals: int | None = None, region: Region | None = None, year: int = 2024,
-                mean_sdx: float = 3.0, mean_oproc: float = 0.8, invalid_share: float = 0.01,
-                layout: str = "lists", target: bool = False) -> pl.DataFrame:
+def synth_cases(
+    scheme: str | Scheme = DEFAULT_SCHEME,
+    n: int = 10_000,
+    *,
+    seed: int = 0,
+    n_hospitals: int | None = None,
+    region: Region | None = None,
+    year: int = 2024,
+    mean_sdx: float = 3.0,
+    mean_oproc: float = 0.8,
+    invalid_share: float = 0.01,
+    layout: str = "lists",
+    target: bool = False,
+) -> pl.DataFrame:
     """Make ``n`` synthetic discharges of a region for a scheme.
 
     Each case is aimed at a DRG of the scheme: hospitals by level, a case
@@ -152,11 +164,37 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     mix = np.cumsum(np.array(list(reg.discharge_mix.values()), dtype=np.float64))
     day_w = reg.day_weights(year)
     sex, age, age_days, weight, employee, repeat, cost, los, discharge, doy, fault = K.attributes(
-        key, hosp, drg, readmit, plan.adrg_of, plan.sex, plan.newborn, plan.obstetric, plan.weight_lo,
-        plan.weight_hi, plan.rw, np.log(st.mean_los), st.p_death, st.h_level, st.h_cost, np.log(st.h_time),
-        reg.per_level("level_coefficient"), reg.per_level("employee_share"), reg.base_rate, reg.cost_sigma,
-        reg.tail_share, reg.tail_mu, reg.tail_sigma, reg.los_sigma, reg.los_cost_corr, modes, mix / mix[-1],
-        np.cumsum(day_w) / day_w.sum(), reg.repeat_share, invalid_share)
+        key,
+        hosp,
+        drg,
+        readmit,
+        plan.adrg_of,
+        plan.sex,
+        plan.newborn,
+        plan.obstetric,
+        plan.weight_lo,
+        plan.weight_hi,
+        plan.rw,
+        np.log(st.mean_los),
+        st.p_death,
+        st.h_level,
+        st.h_cost,
+        np.log(st.h_time),
+        reg.per_level("level_coefficient"),
+        reg.per_level("employee_share"),
+        reg.base_rate,
+        reg.cost_sigma,
+        reg.tail_share,
+        reg.tail_mu,
+        reg.tail_sigma,
+        reg.los_sigma,
+        reg.los_cost_corr,
+        modes,
+        mix / mix[-1],
+        np.cumsum(day_w) / day_w.sum(),
+        reg.repeat_share,
+        invalid_share,
+    )
     total_fen = np.maximum(round_half_up(cost * 100), 100)
 
     # patients: each ordinary stay its own person; repeats and readmissions reuse one
@@ -176,7 +214,7 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     re_out = out_day[index[r]] + rng.integers(1, 31, r.size) + los[r]
     fits = re_out < jan1 + day_w.size
     out_day[r[fits]] = re_out[fits]
-    person[r[~fits]] = r[~fits]   # no room before year end: an ordinary stay after all
+    person[r[~fits]] = r[~fits]  # no room before year end: an ordinary stay after all
     in_day = out_day - los
 
     # patient share: 自费 part, then deductible, then co-insurance on the rest
@@ -190,14 +228,41 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
     # codes aimed at the DRG (numba: variable-length lists and redraws)
     sev = plan.severity[drg]
     pdx, pproc, x0, x1, n_sdx, n_oproc = K.code_counts(
-        key, a, sev, *plan.pdx, *plan.pproc, *plan.extra_proc[0], *plan.extra_proc[1], plan.sites[0],
-        float(mean_sdx), float(mean_oproc))
+        key,
+        a,
+        sev,
+        *plan.pdx,
+        *plan.pproc,
+        *plan.extra_proc[0],
+        *plan.extra_proc[1],
+        plan.sites[0],
+        float(mean_sdx),
+        float(mean_oproc),
+    )
     no_dx = fault == 2
     pdx[no_dx] = -1
     n_sdx[no_dx] = 0
     sdx_flat, oproc_flat = K.fill_codes(
-        key, a, sev, pdx, x0, x1, n_sdx, n_oproc, *plan.sites, plan.site, plan.cc_pool, plan.mcc_pool,
-        plan.plain_pool, plan.cc_mix, plan.cc_table, plan.pdx_table, plan.non_or_pool, _RETRIES, 0.3)
+        key,
+        a,
+        sev,
+        pdx,
+        x0,
+        x1,
+        n_sdx,
+        n_oproc,
+        *plan.sites,
+        plan.site,
+        plan.cc_pool,
+        plan.mcc_pool,
+        plan.plain_pool,
+        plan.cc_mix,
+        plan.cc_table,
+        plan.pdx_table,
+        plan.non_or_pool,
+        _RETRIES,
+        0.3,
+    )
 
     def nullable(x):
         return pl.Series(x).fill_nan(None)
@@ -206,32 +271,41 @@ def synth_cases(scheme: str | Scheme = DEFAULT_SCHEME, n: int = 10_000, *, seed:
         return vocab.gather(pl.Series(np.where(idx >= 0, idx, 0))).set(pl.Series(idx < 0), None)
 
     digits = pl.int_range(n, eager=True).cast(pl.String).str.zfill(8)
-    df = pl.DataFrame({
-        "case_id": f"S{seed}-" + digits,
-        "patient_id": f"P{seed}-" + digits.gather(person),
-        "hospital_id": pl.Series([f"H{h + 1:03d}" for h in range(n_hosp)]).gather(hosp),
-        "hospital_level": pl.Series(LEVELS, dtype=pl.String).gather(lvl),
-        "insurance_type": pl.Series(INSURANCE_TYPES, dtype=pl.String).gather(ins),
-        "sex": nullable(sex_f), "age": nullable(age), "age_days": nullable(age_days),
-        "birth_weight": nullable(weight),
-        "admission_date": pl.Series(in_day.astype(np.int32)).cast(pl.Date),
-        "discharge_date": pl.Series(out_day.astype(np.int32)).cast(pl.Date),
-        "los": pl.Series(los.astype(np.float64)), "discharge": pl.Series(discharge),
-        "pdx": codes(plan.dx_vocab, pdx) if n else pl.Series([], dtype=pl.String),
-        "sdx": _list_column("sdx", plan.dx_vocab, n_sdx, sdx_flat),
-        "pproc": codes(plan.px_vocab, pproc) if n else pl.Series([], dtype=pl.String),
-        "oproc": _list_column("oproc", plan.px_vocab, n_oproc, oproc_flat),
-        "total_cost": pl.Series(total_fen / 100),
-        "patient_share": pl.Series(patient_fen / 100),
-        "fund_paid": pl.Series((total_fen - patient_fen) / 100),
-    })
+    df = pl.DataFrame(
+        {
+            "case_id": f"S{seed}-" + digits,
+            "patient_id": f"P{seed}-" + digits.gather(person),
+            "hospital_id": pl.Series([f"H{h + 1:03d}" for h in range(n_hosp)]).gather(hosp),
+            "hospital_level": pl.Series(LEVELS, dtype=pl.String).gather(lvl),
+            "insurance_type": pl.Series(INSURANCE_TYPES, dtype=pl.String).gather(ins),
+            "sex": nullable(sex_f),
+            "age": nullable(age),
+            "age_days": nullable(age_days),
+            "birth_weight": nullable(weight),
+            "admission_date": pl.Series(in_day.astype(np.int32)).cast(pl.Date),
+            "discharge_date": pl.Series(out_day.astype(np.int32)).cast(pl.Date),
+            "los": pl.Series(los.astype(np.float64)),
+            "discharge": pl.Series(discharge),
+            "pdx": codes(plan.dx_vocab, pdx) if n else pl.Series([], dtype=pl.String),
+            "sdx": _list_column("sdx", plan.dx_vocab, n_sdx, sdx_flat),
+            "pproc": codes(plan.px_vocab, pproc) if n else pl.Series([], dtype=pl.String),
+            "oproc": _list_column("oproc", plan.px_vocab, n_oproc, oproc_flat),
+            "total_cost": pl.Series(total_fen / 100),
+            "patient_share": pl.Series(patient_fen / 100),
+            "fund_paid": pl.Series((total_fen - patient_fen) / 100),
+        }
+    )
     if target:
         df = df.with_columns(target_drg=pl.Series(plan.drg_codes, dtype=pl.String).gather(drg))
     if layout == "strings":
         df = df.with_columns(
-            pl.concat_list(pl.col("pdx").fill_null(""), pl.col("sdx")).list.join("|")
-            .str.strip_chars_end("|").alias("diagnoses"),
-            pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc")).list.join("|")
-            .str.strip_chars_end("|").alias("procedures"),
+            pl.concat_list(pl.col("pdx").fill_null(""), pl.col("sdx"))
+            .list.join("|")
+            .str.strip_chars_end("|")
+            .alias("diagnoses"),
+            pl.concat_list(pl.col("pproc").fill_null(""), pl.col("oproc"))
+            .list.join("|")
+            .str.strip_chars_end("|")
+            .alias("procedures"),
         ).drop("pdx", "sdx", "pproc", "oproc")
     return df

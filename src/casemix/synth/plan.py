@@ -108,33 +108,33 @@ class Plan:
     dx_vocab: pl.Series
     px_vocab: pl.Series
     drg_codes: list[str]
-    adrg_of: np.ndarray      # ADRG index per DRG
+    adrg_of: np.ndarray  # ADRG index per DRG
     adrg_codes: list[str]
-    kind: np.ndarray         # index into KINDS per DRG
-    severity: np.ndarray     # SEV_* per DRG
-    rw: np.ndarray           # relative weight per DRG
-    rw_source: np.ndarray    # 0 published, 1 from its ADRG, 2 kind default
-    usable: np.ndarray       # bool: the DRG's ADRG has the codes it needs
+    kind: np.ndarray  # index into KINDS per DRG
+    severity: np.ndarray  # SEV_* per DRG
+    rw: np.ndarray  # relative weight per DRG
+    rw_source: np.ndarray  # 0 published, 1 from its ADRG, 2 kind default
+    usable: np.ndarray  # bool: the DRG's ADRG has the codes it needs
     # per ADRG
     pdx: tuple[np.ndarray, np.ndarray]
     pproc: tuple[np.ndarray, np.ndarray]
-    extra_proc: tuple[tuple[np.ndarray, np.ndarray], ...]   # further required procedure lists
-    sites: tuple[np.ndarray, np.ndarray]                     # second-site diagnoses (multiple trauma)
-    sex: np.ndarray          # 0 any, 1 male, 2 female
-    newborn: np.ndarray      # ADULT / NEONATE / INFANT
-    weight_lo: np.ndarray    # birth weight bounds (g), NaN = none
+    extra_proc: tuple[tuple[np.ndarray, np.ndarray], ...]  # further required procedure lists
+    sites: tuple[np.ndarray, np.ndarray]  # second-site diagnoses (multiple trauma)
+    sex: np.ndarray  # 0 any, 1 male, 2 female
+    newborn: np.ndarray  # ADULT / NEONATE / INFANT
+    weight_lo: np.ndarray  # birth weight bounds (g), NaN = none
     weight_hi: np.ndarray
-    obstetric: np.ndarray    # bool: pregnancy ADRG (CHS code letter O), mothers' ages
+    obstetric: np.ndarray  # bool: pregnancy ADRG (CHS code letter O), mothers' ages
     # per dx vocabulary code
-    cc_level: np.ndarray     # 0 none, 1 CC, 2 MCC
-    cc_table: np.ndarray     # exclusion table id of a CC/MCC code, -1 never excluded
-    pdx_table: np.ndarray    # exclusion table id of a principal diagnosis, -2 none
-    site: np.ndarray         # site attribute id for the sites list, -1 none
+    cc_level: np.ndarray  # 0 none, 1 CC, 2 MCC
+    cc_table: np.ndarray  # exclusion table id of a CC/MCC code, -1 never excluded
+    pdx_table: np.ndarray  # exclusion table id of a principal diagnosis, -2 none
+    site: np.ndarray  # site attribute id for the sites list, -1 none
     # pools for secondary diagnoses and other procedures
     cc_pool: np.ndarray
     mcc_pool: np.ndarray
-    plain_pool: np.ndarray   # diagnoses that are neither CC nor MCC
-    cc_mix: np.ndarray       # CC and MCC codes
+    plain_pool: np.ndarray  # diagnoses that are neither CC nor MCC
+    cc_mix: np.ndarray  # CC and MCC codes
     non_or_pool: np.ndarray  # procedures that are not OR procedures
 
     @property
@@ -207,15 +207,30 @@ def build_plan(scheme: Scheme) -> Plan:
             elif any(c.field == "age" and c.value == 0 and c.op in ("==", "<=") for c in compares):
                 nb = INFANT
             newborn.append(nb)
-            lo = max((c.value + (c.op == ">") for c in compares
-                      if c.field == "birth_weight" and c.op in (">=", ">") and c.value > 0), default=np.nan)
-            hi = min((c.value + (c.op == "<=") for c in compares
-                      if c.field == "birth_weight" and c.op in ("<", "<=")), default=np.nan)
+            lo = max(
+                (
+                    c.value + (c.op == ">")
+                    for c in compares
+                    if c.field == "birth_weight" and c.op in (">=", ">") and c.value > 0
+                ),
+                default=np.nan,
+            )
+            hi = min(
+                (
+                    c.value + (c.op == "<=")
+                    for c in compares
+                    if c.field == "birth_weight" and c.op in ("<", "<=")
+                ),
+                default=np.nan,
+            )
             w_lo.append(lo)
             w_hi.append(hi)
             needs_proc = bool(procs) or a.pproc_or
-            adrg_usable.append(bool(pdx_rows[-1]) and (not needs_proc or bool(pproc_rows[-1]))
-                               and all(extra_rows[k][-1] or k >= len(rest) for k in range(2)))
+            adrg_usable.append(
+                bool(pdx_rows[-1])
+                and (not needs_proc or bool(pproc_rows[-1]))
+                and all(extra_rows[k][-1] or k >= len(rest) for k in range(2))
+            )
             adrg_codes.append(adrg.code)
             obstetric.append(adrg.code.startswith("O"))
 
@@ -254,16 +269,35 @@ def build_plan(scheme: Scheme) -> Plan:
     non_or = np.setdiff1d(np.arange(len(px_codes)), np.array(or_idx, dtype=np.int64))
     adrg_of_arr = np.array(adrg_of, dtype=np.int64)
     return Plan(
-        dx_vocab=pl.Series("dx", dx_codes, dtype=pl.String), px_vocab=pl.Series("px", px_codes, dtype=pl.String),
-        drg_codes=drg_codes, adrg_of=adrg_of_arr, adrg_codes=adrg_codes, kind=np.array(kind, np.int8),
-        severity=np.array(severity, np.int8), rw=np.array(rws, float), rw_source=np.array(src, np.int8),
+        dx_vocab=pl.Series("dx", dx_codes, dtype=pl.String),
+        px_vocab=pl.Series("px", px_codes, dtype=pl.String),
+        drg_codes=drg_codes,
+        adrg_of=adrg_of_arr,
+        adrg_codes=adrg_codes,
+        kind=np.array(kind, np.int8),
+        severity=np.array(severity, np.int8),
+        rw=np.array(rws, float),
+        rw_source=np.array(src, np.int8),
         usable=np.array(adrg_usable, bool)[adrg_of_arr] if drg_codes else np.zeros(0, bool),
-        pdx=_csr(pdx_rows), pproc=_csr(pproc_rows), extra_proc=(_csr(extra_rows[0]), _csr(extra_rows[1])),
-        sites=_csr(site_rows), sex=np.array(sex, np.int8), newborn=np.array(newborn, np.int8),
-        weight_lo=np.array(w_lo, float), weight_hi=np.array(w_hi, float), obstetric=np.array(obstetric, bool),
-        cc_level=cc_level, cc_table=cc_table, pdx_table=pdx_table, site=site_attr,
-        cc_pool=_pool(cc_level == 1), mcc_pool=_pool(cc_level == 2), plain_pool=_pool(cc_level == 0),
-        cc_mix=_pool(cc_level > 0), non_or_pool=non_or if non_or.size else np.arange(max(len(px_codes), 1)))
+        pdx=_csr(pdx_rows),
+        pproc=_csr(pproc_rows),
+        extra_proc=(_csr(extra_rows[0]), _csr(extra_rows[1])),
+        sites=_csr(site_rows),
+        sex=np.array(sex, np.int8),
+        newborn=np.array(newborn, np.int8),
+        weight_lo=np.array(w_lo, float),
+        weight_hi=np.array(w_hi, float),
+        obstetric=np.array(obstetric, bool),
+        cc_level=cc_level,
+        cc_table=cc_table,
+        pdx_table=pdx_table,
+        site=site_attr,
+        cc_pool=_pool(cc_level == 1),
+        mcc_pool=_pool(cc_level == 2),
+        plain_pool=_pool(cc_level == 0),
+        cc_mix=_pool(cc_level > 0),
+        non_or_pool=non_or if non_or.size else np.arange(max(len(px_codes), 1)),
+    )
 
 
 def _pool(mask: np.ndarray) -> np.ndarray:
@@ -272,8 +306,9 @@ def _pool(mask: np.ndarray) -> np.ndarray:
     return idx if idx.size else np.arange(max(mask.size, 1))
 
 
-def _weight(drg: str, adrg: str, kind: str, harbin: dict[str, float],
-            by_adrg: dict[str, list[tuple[str, float]]]) -> tuple[float, int]:
+def _weight(
+    drg: str, adrg: str, kind: str, harbin: dict[str, float], by_adrg: dict[str, list[tuple[str, float]]]
+) -> tuple[float, int]:
     """Published RW of ``drg``; else its ADRG's published DRGs rescaled by the last digit; else by kind."""
     if drg in harbin:
         return harbin[drg], 0

@@ -9,8 +9,8 @@ project.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 import numpy as np
 
@@ -48,7 +48,8 @@ class Region:
     level_rw_tilt: Mapping[str, float] = field(default_factory=lambda: {"3": 0.55, "2": 0.15, "1": -0.35})
     """Extra RW exponent per level: tertiary hospitals treat heavier groups [illustrative]."""
     kind_share: Mapping[str, float] = field(
-        default_factory=lambda: {"medical": 1.0, "procedure": 0.55, "surgical": 0.45})
+        default_factory=lambda: {"medical": 1.0, "procedure": 0.55, "surgical": 0.45}
+    )
     """Relative frequency by ADRG kind, before the level tilt [illustrative]."""
     level_surgical: Mapping[str, float] = field(default_factory=lambda: {"3": 1.6, "2": 1.0, "1": 0.5})
     """Multiplier on surgical and procedure groups per level [illustrative]."""
@@ -56,9 +57,25 @@ class Region:
     """Log-normal popularity of each ADRG beyond its RW and kind [illustrative]."""
     severity_share: tuple[float, float, float, float] = (1.0, 0.45, 0.2, 1.0)
     """Relative frequency of a DRG without CC, with CC, with MCC, unsplit [illustrative]."""
-    common_adrgs: Mapping[str, float] = field(default_factory=lambda: {
-        "ES3": 6.0, "BR2": 6.0, "FR4": 4.0, "FR3": 3.0, "ET2": 3.0, "RE1": 5.0, "CB3": 4.0,
-        "OR1": 3.0, "OB1": 3.0, "FV2": 2.0, "KS1": 2.0, "FR2": 2.0, "GE1": 2.0, "HC2": 2.0, "FM1": 2.0})
+    common_adrgs: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "ES3": 6.0,
+            "BR2": 6.0,
+            "FR4": 4.0,
+            "FR3": 3.0,
+            "ET2": 3.0,
+            "RE1": 5.0,
+            "CB3": 4.0,
+            "OR1": 3.0,
+            "OB1": 3.0,
+            "FV2": 2.0,
+            "KS1": 2.0,
+            "FR2": 2.0,
+            "GE1": 2.0,
+            "HC2": 2.0,
+            "FM1": 2.0,
+        }
+    )
     """Extra frequency of ADRGs that lead inpatient volume in regional DRG reports (CHS-DRG
     1.1 codes: respiratory infection, cerebral ischaemia, coronary disease, angina, COPD,
     chemotherapy, cataract, delivery, caesarean, hypertension, diabetes, heart failure,
@@ -70,7 +87,8 @@ class Region:
     base_rate: float = 12_252.70
     """Yuan per RW: Harbin 2024 rate for employees (``reference_weights/README.md``)."""
     level_coefficient: Mapping[str, float] = field(
-        default_factory=lambda: {"3": 1.2 / 1.2, "2": 1.02 / 1.2, "1": 0.75 / 1.2})
+        default_factory=lambda: {"3": 1.2 / 1.2, "2": 1.02 / 1.2, "1": 0.75 / 1.2}
+    )
     """Cost level coefficient: Suzhou 2022 三级 1.2, 二级 1.02, 一级 0.75 divided by 1.2
     (city table ``苏州2022.csv``, non-基础病组 rows)."""
     cost_sigma: float = 0.45
@@ -100,7 +118,8 @@ class Region:
     """Death probability = base × RW^power × factor[severity], capped at 0.35;
     factors for no CC, CC, MCC, unsplit groups [illustrative]."""
     discharge_mix: Mapping[int, float] = field(
-        default_factory=lambda: {1: 0.93, 2: 0.025, 3: 0.01, 4: 0.02, 9: 0.015})
+        default_factory=lambda: {1: 0.93, 2: 0.025, 3: 0.01, 4: 0.02, 9: 0.015}
+    )
     """离院方式 of survivors: 1 医嘱离院, 2 转院, 3 转社区, 4 非医嘱离院, 9 其他 [illustrative]."""
 
     # --- patients ------------------------------------------------------------------
@@ -117,14 +136,24 @@ class Region:
     # --- patient share (deductible / co-insurance) ---------------------------------
     self_pay_share: Mapping[str, float] = field(default_factory=lambda: {"3": 0.08, "2": 0.05, "1": 0.03})
     """Share of cost outside the policy scope (自费), paid by the patient [illustrative]."""
-    deductible: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: {
-        "职工": {"3": 1000.0, "2": 600.0, "1": 300.0}, "居民": {"3": 1000.0, "2": 600.0, "1": 300.0}})
+    deductible: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: {
+            "职工": {"3": 1000.0, "2": 600.0, "1": 300.0},
+            "居民": {"3": 1000.0, "2": 600.0, "1": 300.0},
+        }
+    )
     """起付线 in yuan per stay [illustrative, typical of city rules]."""
-    fund_ratio: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: {
-        "职工": {"3": 0.85, "2": 0.88, "1": 0.90}, "居民": {"3": 0.60, "2": 0.70, "1": 0.80}})
+    fund_ratio: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: {
+            "职工": {"3": 0.85, "2": 0.88, "1": 0.90},
+            "居民": {"3": 0.60, "2": 0.70, "1": 0.80},
+        }
+    )
     """Fund share of the in-scope cost above the deductible [illustrative, typical of city rules]."""
 
-    def patient_share_fen(self, total_fen: np.ndarray, insurance: np.ndarray, level: np.ndarray) -> np.ndarray:
+    def patient_share_fen(
+        self, total_fen: np.ndarray, insurance: np.ndarray, level: np.ndarray
+    ) -> np.ndarray:
         """Patient share of each stay in fen under the region's illustrative rule.
 
         ``self pay = total × self_pay_share[level]`` (自费, outside the
@@ -147,7 +176,7 @@ class Region:
         coins = round_half_up((covered - under) * (1 - self.money_rule("fund_ratio").ravel()[rule]))
         return self_fen + under + coins
 
-    def replace(self, **changes) -> "Region":
+    def replace(self, **changes) -> Region:
         """A copy with some parameters changed."""
         return replace(self, **changes)
 
