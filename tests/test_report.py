@@ -213,3 +213,13 @@ def test_degenerate_inputs(tmp_path):
     check_page(build_report(nothing_grouped, WEIGHTS, out_dir=tmp_path / "a"))
     with pytest.raises(InputError, match="total_cost"):
         build_report(nothing_grouped.drop("total_cost"), WEIGHTS, out_dir=tmp_path / "b")
+
+
+def test_plots_log_no_missing_font_weight(tmp_path, caplog):
+    # the bundled CJK subset has one weight; asking it for bold logged a findfont line per plot
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+        cases = small_region()
+        build_report(cases, WEIGHTS, fake_settlement(cases), out_dir=tmp_path / "r")
+    assert not [r for r in caplog.records if "findfont" in r.getMessage()]

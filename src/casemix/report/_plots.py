@@ -80,6 +80,9 @@ def _rc(font: str | None) -> dict:
         # bundled CJK subset has no Latin glyphs; only font.family lists fall back per glyph
         rc["font.family"] = ["DejaVu Sans", font]
         rc["axes.unicode_minus"] = False
+        # the bundled subset has one weight: bold titles made matplotlib log a
+        # "findfont: Failed to find font weight bold" line on every plot
+        rc["axes.titleweight"] = "normal"
     return rc
 
 
