@@ -431,3 +431,12 @@ def test_catalog_toml_is_strict(tmp_path, old, new, line, key, fragment):
         dip.load_catalog(folder)
     assert (err.value.line, err.value.column) == (line, key)
     assert fragment in str(err.value)
+
+
+def test_write_catalog_escapes_line_breaks_and_quotes(tmp_path, demo):
+    from dataclasses import replace
+
+    odd = 'Jinhua 金华 "2024"\nline two\t\\ end\x7f'
+    folder = dip.write_catalog(replace(demo, name=odd, source=odd), tmp_path / "odd")
+    back = dip.load_catalog(folder)
+    assert (back.name, back.source) == (odd, odd)

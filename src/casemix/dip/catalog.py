@@ -25,6 +25,7 @@ file, line and column.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -589,7 +590,8 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
     folder.mkdir(parents=True, exist_ok=True)
 
     def q(s: str) -> str:
-        return s.replace("\\", "\\\\").replace('"', '\\"')
+        # TOML basic-string escapes are JSON's; DEL is the one control character JSON leaves bare
+        return json.dumps(s, ensure_ascii=False)[1:-1].replace("\x7f", "\\u007f")
 
     unlisted = "ignore" if catalog.unlisted_attribute < 0 else ATTRIBUTES[catalog.unlisted_attribute]
     (folder / "catalog.toml").write_text(
