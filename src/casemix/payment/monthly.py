@@ -52,7 +52,7 @@ __all__ = [
 class MonthlyConfig(Section):
     """``[monthly]``: monthly pre-settlement and the quality deposit.
 
-    Parameters
+    Attributes
     ----------
     enabled
         Produce the hospital × month table and the clearing (off by default).

@@ -40,7 +40,7 @@ __all__ = ["NewTechConfig", "dip_addon", "drg_exclusion", "new_tech_cost", "outs
 class NewTechConfig(Section):
     """``[new_tech]``: eligibility and payment of new drugs and technologies.
 
-    Parameters
+    Attributes
     ----------
     enabled
         Switch the rule on (off by default).

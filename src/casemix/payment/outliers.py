@@ -62,7 +62,7 @@ LOW, NORMAL, HIGH = -1, 0, 1
 class OutliersConfig(Section):
     """``[outliers]``: the reference cost of the high/low-cost rules and per-DRG thresholds.
 
-    Parameters
+    Attributes
     ----------
     reference
         ``"standard"`` (default, DIP 3.0 draft §5.3), ``"group_mean"`` or

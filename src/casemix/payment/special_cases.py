@@ -55,7 +55,7 @@ CAP_SHARE = {"drg": 0.05, "dip": 0.005}
 class SpecialCasesConfig(Section):
     """``[special_cases]``: applications, the regional cap, approval order and payment.
 
-    Parameters
+    Attributes
     ----------
     case_ids
         Listed applications (case ids).

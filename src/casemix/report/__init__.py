@@ -93,15 +93,17 @@ def build_report(
         The settlement period as stated; default: read from the cases'
         discharge dates or years.
 
-    With a ``casemix.settle.Settlement``, the page also shows profit and
-    loss by DRG per hospital and writes ``pnl_by_drg``, ``outlier_cases``,
-    ``readmission_cases``, ``special_cases`` and ``ungroupable_cases`` as
-    CSV (UTF-8 with BOM) and XLSX beside it.
-
     Returns
     -------
     Path
         ``out_dir / "index.html"``.
+
+    Notes
+    -----
+    With a ``casemix.settle.Settlement``, the page also shows profit and
+    loss by DRG per hospital and writes ``pnl_by_drg``, ``outlier_cases``,
+    ``readmission_cases``, ``special_cases`` and ``ungroupable_cases`` as
+    CSV (UTF-8 with BOM) and XLSX beside it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
