@@ -168,6 +168,56 @@ def test_optimal_interval_point_values_by_hand():
         settlement_point_value(1, 0, 1)
 
 
+def test_settle_at_the_optimal_interval_point_value_by_hand():
+    # DIP 3.0 draft §5.4 二(2) as a settle option. One case of G1 (score 1000, mean
+    # 10,000) per 1000 points; per hospital Σ cost / Σ score: H1 9,000/1,000 = 9,
+    # H2 8, H3 30,000/2,000 = 15, H4 8.6; region 55,600 / 5,000 = 11.12.
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 9_000),
+            ("H2", "G1", "core", 1000.0, 8_000),
+            ("H3", "G1", "core", 1000.0, 15_000),
+            ("H3", "G1", "core", 1000.0, 15_000),
+            ("H4", "G1", "core", 1000.0, 8_600),
+            ("H4", None, None, None, 50),
+        ]
+    )
+    # one dimension: H1, H2, H4 lie below -> 25,600 / 3,000 = 8.5333
+    r = dip.settle(g, "10000.00", fund_ratio=0.8, group_means=MEANS, point_value="optimal_interval")
+    assert r.point_value == pytest.approx(25_600 / 3_000)
+    assert r.region["pv_optimal_interval"][0] == pytest.approx(25_600 / 3_000)
+    # point money 5,000 x 8.5333 x 0.8 = 34,133.33 yuan -> 3,413,333 fen; per hospital
+    # 682,666.67 / 682,666.67 / 1,365,333.33 / 682,666.67: floors leave 2 fen, to the
+    # largest fractions (H1, H2, H4 tie: by row)
+    assert r.region["point_money_fen"][0] == 3_413_333
+    assert r.hospitals["point_payment_fen"].to_list() == [682_667, 682_667, 1_365_333, 682_666]
+    assert r.cases["payment_fen"].to_list() == [682_667, 682_667, 682_667, 682_666, 682_666, 0]
+    # two dimensions with 住院总成本: cost per point H1 7, H2 7.6, H3 14, H4 7.3; region
+    # 49,900 / 5,000 = 9.98. H1 (9, 7), H2 (8, 7.6), H4 (8.6, 7.3) are in the interval;
+    # the angle at H4 is about 170 degrees (> 120), so H4 is the geometric median -> 8.6
+    costs = {"H1": 7_000, "H2": 7_600, "H3": 28_000, "H4": 7_300}
+    r2 = dip.settle(
+        g,
+        "10000.00",
+        fund_ratio=0.8,
+        group_means=MEANS,
+        point_value="optimal_interval",
+        hospital_costs=costs,
+    )
+    assert r2.point_value == pytest.approx(8.6)
+    # 5,000 x 8.6 x 0.8 = 34,400 yuan; 688,000 fen per case
+    assert r2.region["point_money_fen"][0] == 3_440_000
+    assert r2.cases["payment_fen"].to_list()[:5] == [688_000] * 5
+    with pytest.raises(InputError, match="H4"):
+        dip.settle(g, 1, group_means=MEANS, point_value="optimal_interval", hospital_costs={"H1": 1})
+    with pytest.raises(PolicyError, match="optimal_interval"):
+        dip.settle(g, 1, group_means=MEANS, hospital_costs=costs)
+    # no hospital covers its cost below the regional means: a clear error
+    dear = dict.fromkeys(costs, 10**6)
+    with pytest.raises(PolicyError, match="optimal interval"):
+        dip.settle(g, 1, group_means=MEANS, point_value="optimal_interval", hospital_costs=dear)
+
+
 # ------------------------------------------------------------------ settlement to the fen
 def _settle_example(**kw):
     g = grouped(

@@ -251,7 +251,7 @@ def group_cmd(
     "--point-value",
     default="settlement",
     show_default=True,
-    help="settlement, optimised, or a number (yuan per point).",
+    help="settlement, optimised, optimal_interval (优值区间, one dimension), or a number (yuan per point).",
 )
 @click.option("--high", default=2.0, show_default=True, help="High-cost multiple of the mean.")
 @click.option("--low", default=0.5, show_default=True, help="Low-cost multiple of the mean.")

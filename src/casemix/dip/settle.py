@@ -583,6 +583,36 @@ def _standard_point_value(point_value: Any, year_start_value: float | None) -> f
     return None
 
 
+def _interval_value(scored: pl.DataFrame, cost: str, hospital_costs: Mapping[str, Any] | None) -> float:
+    """The 优值区间 point value of the settled year's hospitals (§5.4 二(2)).
+
+    Per hospital: income = Σ cost (住院总费用) and score = Σ case score over
+    its grouped cases; hospitals without a score take no part.
+    """
+    per = (
+        scored.filter(pl.col("dip_group").is_not_null())
+        .group_by(pl.col("hospital_id").cast(pl.String))
+        .agg(
+            pl.col(cost).cast(pl.Float64).sum().alias("income"), pl.col("dip_case_score").sum().alias("score")
+        )
+        .filter(pl.col("score") > 0)
+        .sort("hospital_id")
+    )
+    costs = None
+    if hospital_costs is not None:
+        missing = [h for h in per["hospital_id"].to_list() if h not in hospital_costs]
+        if missing:
+            raise InputError(
+                f"hospital_costs has no 住院总成本 for hospital(s) {', '.join(missing[:5])}; "
+                "the two-dimensional 优值区间 needs one per hospital with a score"
+            )
+        costs = [float(hospital_costs[h]) for h in per["hospital_id"].to_list()]
+    try:
+        return optimal_interval_point_value(per["income"].to_numpy(), per["score"].to_numpy(), costs)
+    except ValueError as exc:
+        raise PolicyError(f"point_value='optimal_interval': {exc}") from None
+
+
 def settle(
     grouped: Any,
     fund: float | str | Decimal,
@@ -609,6 +639,7 @@ def settle(
     mapping: dict[str, str] | None = None,
     low_reference: str = "standard",
     bonus: Sequence[Bonus] = (),
+    hospital_costs: Mapping[str, Any] | None = None,
 ) -> DipSettlement:
     """Settle a year's DIP cases under a fund budget.
 
@@ -624,7 +655,10 @@ def settle(
     point_value
         ``"settlement"`` ((fund / ratio) / total score: the fund is paid out
         exactly), ``"optimised"`` (trimmed Σ cost / Σ score of the cases),
-        ``"year_start"`` (``year_start_value``) or a number (yuan per point).
+        ``"optimal_interval"`` (优值区间 over the hospitals' Σ cost / Σ score,
+        :func:`optimal_interval_point_value`; two-dimensional with
+        ``hospital_costs``), ``"year_start"`` (``year_start_value``) or a
+        number (yuan per point).
     year_start_value
         The year-start point value (see :func:`year_start_point_value`):
         prices the monthly pre-payments; defaults to the point value used.
@@ -641,6 +675,11 @@ def settle(
         very-low-cost standard is priced at ``year_start_value``, else at a
         numeric ``point_value``, else at the point value the scores were
         built at (the settlement point value depends on the scores).
+    hospital_costs
+        ``point_value="optimal_interval"`` only: hospital_id → 住院总成本
+        (the hospital's cost of providing its DIP stays, yuan), which
+        makes the 优值区间 two-dimensional (每指数点值 × 每指数成本).  Every
+        hospital with a score needs an entry.
     mapping
         ``{your column: canonical name}`` besides the aliases of
         ``docs/cases.md``.  A case whose cost or hospital is missing or
@@ -692,11 +731,18 @@ def settle(
     grouped_mask = scored["dip_group"].is_not_null().to_numpy()
     costs = scored[cost].cast(pl.Float64, strict=False).to_numpy()
     pv_opt = optimised_point_value(costs[grouped_mask], s[grouped_mask], trim)
+    pv_interval = None
+    if point_value == "optimal_interval":
+        pv_interval = _interval_value(scored, cost, hospital_costs)
+    elif hospital_costs is not None:
+        raise PolicyError("hospital_costs is used by point_value='optimal_interval' only")
     if point_value == "settlement":
         pv, point_fen = pv_settle, fund_fen
     else:
         if point_value == "optimised":
             pv = pv_opt
+        elif pv_interval is not None:
+            pv = pv_interval
         elif point_value == "year_start":
             if year_start_value is None:
                 raise PolicyError("point_value='year_start' needs year_start_value")
@@ -705,8 +751,8 @@ def settle(
             pv = float(point_value)
         else:
             raise PolicyError(
-                f"point_value must be 'settlement', 'optimised', 'year_start' or a "
-                f"number, got {point_value!r}"
+                f"point_value must be 'settlement', 'optimised', 'optimal_interval', "
+                f"'year_start' or a number, got {point_value!r}"
             )
         if not (math.isfinite(pv) and pv > 0):
             raise PolicyError(f"point value must be positive, got {pv}")
@@ -796,6 +842,7 @@ def settle(
             "point_value": [pv],
             "pv_settlement": [pv_settle],
             "pv_optimised": [pv_opt],
+            "pv_optimal_interval": [pv_interval],
             "pv_year_start": [year_start_value],
             "point_money_fen": [point_fen],
             "payment_fen": [int(payment.sum())],
@@ -806,7 +853,7 @@ def settle(
             "n_low": [int((scored["dip_cost_class"] == "low").sum())],
             "n_review": [int((scored["dip_cost_class"] == "review").sum())],
         },
-        schema_overrides={"pv_year_start": pl.Float64},
+        schema_overrides={"pv_year_start": pl.Float64, "pv_optimal_interval": pl.Float64},
     )
     cases_out = c.restore(scored.with_columns(case_fen.alias("payment_fen")), (*SCORE_COLUMNS, "payment_fen"))
     return DipSettlement(
