@@ -44,6 +44,8 @@ prepayment_share = 0.9
 default = 0.95
 level = { "3" = 1.1, "2" = 0.9 }
 hospital = { H9 = 1.3 }
+hospital_drg = { H9 = { A1 = 1.2 } }
+hospital_drg_file = "drg.csv"
 same_rate_groups = ["GZ1", "RE1"]
 [hospital_levels]
 H9 = 3
@@ -61,6 +63,7 @@ enabled = false
 max_los = 3
 discharge = [5]
 basis = "los"
+coefficient = true
 [special_cases]
 case_ids = ["a", 17]
 cost_multiple = 2.5
@@ -120,6 +123,8 @@ overspend = [{ upto = 0.1, share = 0.5 }]
 
 
 def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
+    # FULL's coefficients.hospital_drg_file, beside the policy file
+    (tmp_path / "drg.csv").write_text("hospital_id,drg,coefficient\nH9,B1,0.8\n", encoding="utf-8")
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
     return p
@@ -139,12 +144,13 @@ def test_full_toml_round_trip(tmp_path):
     assert (p.quality_reserve, p.prepayment_share, p.coefficient_default) == (0.05, 0.9, 0.95)
     assert p.level_coefficients == {"3": 1.1, "2": 0.9}
     assert p.hospital_coefficients == {"H9": 1.3} and p.hospital_levels == {"H9": "3"}
+    assert p.hospital_drg_coefficients == {"H9": {"B1": 0.8, "A1": 1.2}}
     assert p.same_rate_groups == ("GZ1", "RE1")
     assert p.high_cost == HighCost(
         rule="pro_rata", k={"3": 3.5, "2": 2.5}, k_default=2.5, factor=0.8, mean="cases"
     )
     assert p.low_cost == LowCost(ratio=0.3, rule="none")
-    assert p.short_stay == ShortStay(enabled=False, max_los=3, discharge=(5,), basis="los")
+    assert p.short_stay == ShortStay(enabled=False, max_los=3, discharge=(5,), basis="los", coefficient=True)
     assert p.special == SpecialCases(
         case_ids=("a", "17"),
         cost_multiple=2.5,

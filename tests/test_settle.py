@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from casemix._money import yuan_to_fen
-from casemix.budget import Elastic, HighCost, Policy, Pool, Readmission, SpecialCases
+from casemix.budget import Elastic, HighCost, Policy, Pool, Readmission, ShortStay, SpecialCases
 from casemix.errors import InputError, PolicyError
 from casemix.payment.outliers import OutliersConfig
 from casemix.settle import compare, run_demo_settlement, settle
@@ -38,7 +38,9 @@ def s1_cases() -> pl.DataFrame:
 
 def s1_policy(**changes) -> Policy:
     # S1 compares outliers with the regional group mean (the example predates the DIP 3.0
-    # default, the case's own standard; see example O2 in docs/payment-settlement.md)
+    # default, the case's own standard; see example O2 in docs/payment-settlement.md) and
+    # applies the hospital coefficient to short stays (it predates the Jinhua default,
+    # example J in tests/test_payment_jinhua.py)
     p = Policy(
         budget="100000",
         name="S1",
@@ -47,6 +49,7 @@ def s1_policy(**changes) -> Policy:
         prepayment_share=0.85,
         level_coefficients={"3": 1.0, "2": 0.9},
         outliers=OutliersConfig(reference="group_mean"),
+        short_stay=ShortStay(coefficient=True),
     )
     return p.replace(**changes) if changes else p
 

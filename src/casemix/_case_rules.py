@@ -9,7 +9,8 @@ Precedence, first match wins:
 1. ``special``    approved 特例单议 case (regional cap, ``casemix.payment.special_cases``)
                   → by item (cost × fund ratio) or cost-converted points
 2. ``ungroupable`` / ``no_weight`` → per ``Policy.ungroupable``
-3. ``short_stay`` death/transfer with LOS <= max → P × min(c/m, 1) (or LOS basis)
+3. ``short_stay`` death/transfer with LOS <= max → P × min(c/m, 1) (or LOS basis);
+                  no hospital coefficient unless ``short_stay.coefficient`` (Jinhua 2017)
 4. ``high_cost``  c > k·m → per ``HighCost.rule``
 5. ``low_cost``   c < ratio·m → P × c/m
 6. ``normal``     P
@@ -75,8 +76,11 @@ def assign_rules(
     if ss.basis == "los":
         short_pts = p * pl.min_horizontal(pl.col("los") / pl.col("ref_los"), pl.lit(1.0))
         short_pts = short_pts.fill_nan(None).fill_null(p)
-    else:
+    elif ss.coefficient:
         short_pts = p * pl.min_horizontal(ratio, pl.lit(1.0))
+    else:
+        # without the coefficient the stay is priced against the group's own mean (m), not m × f
+        short_pts = p * pl.min_horizontal(c / pl.col("group_mean"), pl.lit(1.0))
     if hc.rule == "excess":
         high_pts = p + hc.factor * (ratio - pl.col("k")) * p
     elif hc.rule == "pro_rata":
@@ -111,7 +115,11 @@ def assign_rules(
     )
     penalty = pl.when(pl.col("readmission")).then(pl.lit(policy.readmission.penalty)).otherwise(1.0)
     # cost-converted points (ungroupable, special) take no coefficient: the cost is the hospital's own
-    coef = pl.when(unweighted | (r == R["special"])).then(pl.lit(1.0)).otherwise(pl.col("coefficient"))
+    coef = pl.when(unweighted | (r == R["special"])).then(pl.lit(1.0))
+    if not ss.coefficient:
+        # Jinhua 2017: the cost coefficient applies to complete stays only
+        coef = coef.when(r == R["short_stay"]).then(pl.lit(1.0))
+    coef = coef.otherwise(pl.col("coefficient"))
     # DIP 新药新技术加成分值: added to the points, no coefficient (cost-converted too)
     return w.with_columns(
         pay.alias("pay"),

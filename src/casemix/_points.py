@@ -188,6 +188,8 @@ def prepare(
     )
     level, levels = _levels(df, hosp, hospitals, policy)
     coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
+    if policy.hospital_drg_coefficients:
+        coefficient = _hospital_drg(policy, hosp, hospitals, gcode, names.to_list(), coefficient)
     # 基层病组 / 同等费率病组: the same standard at every level [A-规 §19, A §3.4]
     same = np.array([x in set(policy.same_rate_groups) for x in names.to_list()] + [False])
     if "same_rate" in by_name.columns:
@@ -198,6 +200,7 @@ def prepare(
         c: (_with_none(by_name[c].fill_null(np.nan).to_numpy())[gcode] if c in by_name.columns else None)
         for c in ("low_k", "high_k")
     }
+    group_mean = ref_cost  # m, before the outlier reference of [outliers] replaces it
     rules = apply_case_rules(
         df,
         scheme=scheme,
@@ -249,6 +252,7 @@ def prepare(
         "base_points": base,
         "rw": rw,
         "ref_cost": ref_cost,
+        "group_mean": group_mean,
         "ref_los": ref_los,
     }
     frame = pl.DataFrame(
@@ -278,6 +282,25 @@ def prepare(
         all_case_cost=all_case,
         notes=notes,
     )
+
+
+def _hospital_drg(
+    policy: Policy,
+    hosp: np.ndarray,
+    hospitals: pl.Series,
+    gcode: np.ndarray,
+    names: list[str],
+    coefficient: np.ndarray,
+) -> np.ndarray:
+    """The hospital-and-DRG coefficient where the policy lists one (Jinhua 2017), else ``coefficient``."""
+    table = np.full((len(hospitals), len(names) + 1), np.nan)
+    col = {g: j for j, g in enumerate(names)}
+    for i, h in enumerate(hospitals.to_list()):
+        for g, f in policy.hospital_drg_coefficients.get(h, {}).items():
+            if g in col:
+                table[i, col[g]] = f
+    by_drg = table[hosp, gcode]  # gcode −1 (no group) reads the trailing NaN column
+    return np.where(np.isnan(by_drg), coefficient, by_drg)
 
 
 def _flags(approved: Any, n: int) -> np.ndarray:

@@ -33,7 +33,16 @@ from casemix.payment.outliers import OutliersConfig
 from casemix.payment.special_cases import SpecialCasesConfig
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES
 
-__all__ = ["HighCost", "LowCost", "Policy", "Readmission", "ShortStay", "SpecialCases", "derive_coefficients"]
+__all__ = [
+    "HighCost",
+    "LowCost",
+    "Policy",
+    "Readmission",
+    "ShortStay",
+    "SpecialCases",
+    "derive_coefficients",
+    "derive_hospital_drg_coefficients",
+]
 
 
 @dataclass(frozen=True)
@@ -85,12 +94,20 @@ class ShortStay:
     per-diem reading in the manner of CMS transfers).  ``discharge`` lists
     the 离院方式 codes that count (2 transfer to hospital, 3 to community
     care, 5 death by default); ``max_los`` is [unverified].
+
+    ``coefficient = False`` (default): the hospital coefficient does not
+    multiply an incomplete stay's points and ``m`` is the group's
+    reference mean cost itself, not the hospital's standard — Jinhua 2017
+    点数法 applies its cost coefficient to complete stays only [city:
+    Jinhua, issue 18 item 8].  ``True``: points × f, cost compared with the
+    outlier reference (casemix before).
     """
 
     enabled: bool = True
     max_los: float = 2.0
     discharge: tuple[int, ...] = (2, 3, 5)
     basis: str = "cost"
+    coefficient: bool = False
 
 
 #: 特例单议 across the 统筹区 (casemix.payment.special_cases): the ``[special_cases]`` table
@@ -245,6 +262,13 @@ class Policy:
     coefficient_default, level_coefficients, hospital_coefficients
         Hospital coefficient: the hospital's own entry, else its level's,
         else the default [city: fqjz1, Jinhua, Zigong].
+    hospital_drg_coefficients
+        hospital_id → {DRG (the settled group code) → coefficient}: the
+        cost coefficient per hospital **and** per DRG of Jinhua 2017 (the
+        hospital's mean cost of the DRG ÷ all hospitals' mean of the DRG,
+        :func:`derive_hospital_drg_coefficients`) [city: Jinhua]; an entry
+        beats the hospital's own coefficient.  TOML:
+        ``coefficients.hospital_drg`` or a file ``coefficients.hospital_drg_file``.
     hospital_levels
         hospital_id → level, used when the cases carry no ``hospital_level``.
     high_cost, low_cost, short_stay, special, readmission
@@ -280,6 +304,7 @@ class Policy:
     coefficient_default: float = 1.0
     level_coefficients: Mapping[str, float] = field(default_factory=dict)
     hospital_coefficients: Mapping[str, float] = field(default_factory=dict)
+    hospital_drg_coefficients: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     hospital_levels: Mapping[str, str] = field(default_factory=dict)
     high_cost: HighCost = field(default_factory=HighCost)
     low_cost: LowCost = field(default_factory=LowCost)
@@ -497,6 +522,18 @@ def _validate(p: Policy) -> None:
         "hospital_coefficients",
         _str_map(p.hospital_coefficients, "coefficients.hospital", s, positive=True),
     )
+    if not isinstance(p.hospital_drg_coefficients, Mapping):
+        raise PolicyError(
+            f"{s}: coefficients.hospital_drg must be a table of hospital_id = {{ DRG = number }}"
+        )
+    set_(
+        p,
+        "hospital_drg_coefficients",
+        {
+            str(h): _str_map(v, f"coefficients.hospital_drg.{h}", s, positive=True)
+            for h, v in p.hospital_drg_coefficients.items()
+        },
+    )
     if not isinstance(p.hospital_levels, Mapping):
         raise PolicyError(f"{s}: hospital_levels must be a table of hospital_id = level")
     set_(p, "hospital_levels", {str(k): str(v) for k, v in p.hospital_levels.items()})
@@ -522,6 +559,8 @@ def _validate(p: Policy) -> None:
     ):
         raise PolicyError(f"{s}: short_stay.discharge must be a list of 离院方式 codes (integers)")
     object.__setattr__(ss, "discharge", tuple(ss.discharge))
+    if not isinstance(ss.coefficient, bool):
+        raise PolicyError(f"{s}: short_stay.coefficient must be true or false")
     for key, value, cls in (
         ("special_cases", p.special, SpecialCasesConfig),
         ("new_tech", p.new_tech, NewTechConfig),
@@ -604,3 +643,55 @@ def derive_coefficients(history: Any, weights: Any, *, by: str = "hospital_level
     )
     out = j.group_by("k").agg((pl.col("c").sum() / pl.col("m").sum()).alias("coef")).sort("k")
     return dict(zip(out["k"].to_list(), out["coef"].to_list(), strict=True))
+
+
+def derive_hospital_drg_coefficients(history: Any, *, min_cases: int = 1) -> Any:
+    """Cost coefficients per hospital and DRG (Jinhua 2017), for ``Policy(hospital_drg_coefficients=...)``.
+
+    coefficient_{h,g} = (hospital h's mean cost of DRG g) ÷ (all hospitals'
+    mean cost of DRG g) [city: Jinhua 2017 点数法, as summarised in
+    ``../shared/payment-notes.md`` and issue 18 item 8].  Costs are taken
+    as given: trim the history first if outliers should not count.
+
+    Parameters
+    ----------
+    history
+        Grouped cases with ``hospital_id``, ``drg`` and ``total_cost``.
+    min_cases
+        Pairs with fewer of the hospital's cases get no row (the hospital's
+        own coefficient then applies).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``hospital_id``, ``drg``, ``cases``, ``coefficient``, sorted; the
+        layout of ``coefficients.hospital_drg_file``.
+    """
+    import polars as pl
+
+    from casemix._frames import to_polars
+    from casemix.errors import InputError
+
+    df = to_polars(history)
+    missing = [c for c in ("hospital_id", "drg", "total_cost") if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"derive_hospital_drg_coefficients needs cases with hospital_id, drg, total_cost "
+            f"(missing: {', '.join(missing)})"
+        )
+    if isinstance(min_cases, bool) or not isinstance(min_cases, int) or min_cases < 1:
+        raise InputError(f"min_cases must be a whole number >= 1, got {min_cases!r}")
+    d = df.select(
+        pl.col("hospital_id").cast(pl.String),
+        pl.col("drg").cast(pl.String),
+        pl.col("total_cost").cast(pl.Float64, strict=False).alias("c"),
+    ).filter(pl.col("hospital_id").is_not_null() & pl.col("drg").is_not_null() & (pl.col("c") > 0))
+    region = d.group_by("drg").agg(pl.col("c").mean().alias("m"))
+    return (
+        d.group_by("hospital_id", "drg")
+        .agg(pl.len().cast(pl.Int64).alias("cases"), pl.col("c").mean().alias("mh"))
+        .filter(pl.col("cases") >= min_cases)
+        .join(region, on="drg", how="left")
+        .select("hospital_id", "drg", "cases", (pl.col("mh") / pl.col("m")).alias("coefficient"))
+        .sort("hospital_id", "drg")
+    )

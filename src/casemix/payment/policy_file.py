@@ -56,6 +56,8 @@ class CoefficientsTable(_Table):
     default: Number | None = None
     level: dict[str, Number] | None = None
     hospital: dict[str, Number] | None = None
+    hospital_drg: dict[str, dict[str, Number]] | None = None
+    hospital_drg_file: str | None = None
     same_rate_groups: list[str] | None = None
 
 
@@ -77,6 +79,7 @@ class ShortStayTable(_Table):
     max_los: Number | None = None
     discharge: list[int] | None = None
     basis: Literal["cost", "los"] | None = None
+    coefficient: bool | None = None
 
 
 class ReadmissionTable(_Table):
@@ -246,6 +249,11 @@ def policy_kwargs(
     ):
         if k in c:
             kw[field] = c[k]
+    drg = _hospital_drg_file(c["hospital_drg_file"], source, folder) if "hospital_drg_file" in c else {}
+    for h, per in c.get("hospital_drg", {}).items():
+        drg.setdefault(str(h), {}).update(per)  # the file's entries, then the inline ones
+    if drg:
+        kw["hospital_drg_coefficients"] = drg
     kw["hospital_levels"] = {str(h): str(v) for h, v in f.hospital_levels.items()}
     u = _given(f.ungroupable)
     if "rule" in u:
@@ -286,6 +294,59 @@ def policy_kwargs(
     return kw
 
 
+def _hospital_drg_file(name: str, source: str, folder: Path | None) -> dict[str, dict[str, float]]:
+    """``coefficients.hospital_drg_file``: CSV/Parquet ``hospital_id, drg, coefficient``."""
+    import polars as pl
+
+    from casemix._frames import read_path
+    from casemix.errors import CasemixError
+
+    path = Path(name)
+    if folder is not None and not path.is_absolute():
+        path = folder / path
+    key = "coefficients.hospital_drg_file"
+    if not path.exists():
+        raise PolicyError(f"{source}: {key} not found: {path}")
+    try:
+        t = read_path(path)
+    except CasemixError as exc:
+        raise PolicyError(f"{source}: {key} {path}: {exc}") from None
+    need = ("hospital_id", "drg", "coefficient")
+    if not set(need) <= set(t.columns):
+        raise PolicyError(
+            f"{source}: {key} {path} needs columns {', '.join(need)}; has {', '.join(t.columns)}"
+        )
+    t = t.select(
+        pl.col("hospital_id").cast(pl.String),
+        pl.col("drg").cast(pl.String),
+        pl.col("coefficient").cast(pl.Float64, strict=False),
+    ).with_row_index("row", offset=2)  # row 1 is the header
+    bad = t.filter(
+        pl.col("hospital_id").is_null()
+        | pl.col("drg").is_null()
+        | pl.col("coefficient").is_null()
+        | ~pl.col("coefficient").is_finite()
+        | (pl.col("coefficient") <= 0)
+    )
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise PolicyError(
+            f"{source}: {key} {path}, row {r['row']}: hospital_id, drg and a coefficient > 0 "
+            f"are needed (got {r['hospital_id']!r}, {r['drg']!r}, {r['coefficient']!r})"
+        )
+    dup = t.filter(~pl.struct("hospital_id", "drg").is_first_distinct())
+    if dup.height:
+        r = dup.row(0, named=True)
+        raise PolicyError(
+            f"{source}: {key} {path}, row {r['row']}: hospital {r['hospital_id']!r} and DRG "
+            f"{r['drg']!r} are listed more than once (keep one row)"
+        )
+    out: dict[str, dict[str, float]] = {}
+    for _, h, g, f in t.iter_rows():
+        out.setdefault(h, {})[g] = f
+    return out
+
+
 # --- template --------------------------------------------------------------------------
 
 _COMMENTS = {
@@ -301,6 +362,8 @@ _COMMENTS = {
     "coefficients.default": "hospital coefficient when neither hospital nor level is listed",
     "coefficients.level": 'per hospital level, e.g. { "3" = 1.0, "2" = 0.9 }',
     "coefficients.hospital": "per hospital_id; beats the level",
+    "coefficients.hospital_drg": "per hospital_id and DRG, e.g. { H001 = { FR25 = 1.08 } }; beats the hospital's [city: Jinhua 2017]",
+    "coefficients.hospital_drg_file": "CSV/Parquet: hospital_id, drg, coefficient (relative to this file); inline entries win",
     "coefficients.same_rate_groups": "基层病组 / 同等费率病组: coefficient 1 at every level",
     "hospital_levels": "hospital_id = level, used when cases carry no hospital_level",
     "high_cost.rule": '"excess": P + factor × (c − k·m)/m × P; "pro_rata": P × c/m; "none"',
@@ -314,6 +377,7 @@ _COMMENTS = {
     "short_stay.max_los": "days",
     "short_stay.discharge": "离院方式 codes: 2 转院, 3 转社区, 5 死亡",
     "short_stay.basis": '"cost": P × min(c/m, 1); "los": P × min(los/mean_los, 1)',
+    "short_stay.coefficient": "false: no hospital coefficient on incomplete stays [city: Jinhua 2017]",
     "special_cases.case_ids": "特例单议 applications (case ids) [A-办 §20]",
     "special_cases.cost_multiple": "also apply cases with cost > k × standard (DIP 3.0 §6.2: 2)",
     "special_cases.min_los": "also apply cases with LOS > N days",
@@ -403,6 +467,8 @@ def template() -> str:
             ("default", p.coefficient_default),
             ("level", p.level_coefficients),
             ("hospital", p.hospital_coefficients),
+            ("hospital_drg", p.hospital_drg_coefficients),
+            ("hospital_drg_file", None),
             ("same_rate_groups", list(p.same_rate_groups)),
         ],
     }
