@@ -734,3 +734,40 @@ def test_normalised_codes_read_back_unchanged(cases):
         )
     )
     assert_frame_equal(again, first)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.sampled_from(["H1", "H2", " H3", "Ｈ4", "", "职工", "居民 ", "\u3000X"]), min_size=1, max_size=30
+    ),
+    st.lists(st.text("AB12 \t", max_size=4) | st.sampled_from(["C1", "C2"]), min_size=1, max_size=30),
+    st.booleans(),
+    st.lists(st.sampled_from([1.5, 0.0, -2.0, float("nan"), float("inf"), None]), min_size=1, max_size=30),
+)
+def test_clean_text_shortcut_reads_like_the_full_rule(monkeypatch, few, many, repeat, numbers):
+    # the shortcuts for clean identifier and number columns of many rows must read exactly
+    # what the full rule (NFKC where non-ASCII, trim, empty -> null; finite numbers) reads
+    from casemix.cases import _canonical
+    from casemix.cases._canonical import canonical
+
+    n = max(len(few), len(many))
+    df = pl.DataFrame(
+        {
+            "hospital_id": (few * n)[:n] if repeat else few + ["H1"] * (n - len(few)),
+            "case_id": (many * n)[:n],
+            "insurance_type": ["职工", "居民"] * (n // 2) + ["职工"] * (n % 2),
+            "hospital_level": list(range(n)),
+            "total_cost": (numbers * n)[:n],
+            "los": ([x if x is None else abs(x) for x in numbers] * n)[:n],
+        }
+    )
+    need, optional = ("hospital_id", "total_cost"), ("case_id", "insurance_type", "hospital_level", "los")
+    full = canonical(df, need=need, optional=optional)
+    monkeypatch.setattr(_canonical, "_SHORTCUT_ROWS", 0)
+    for few_values in (1_000, 0):  # the test over distinct values, then over bytes
+        monkeypatch.setattr(_canonical, "_FEW", few_values)
+        fast = canonical(df, need=need, optional=optional)
+        assert_frame_equal(fast.frame, full.frame)
+        assert fast.left_out.to_list() == full.left_out.to_list()
+        assert fast.counts == full.counts

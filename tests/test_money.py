@@ -189,3 +189,63 @@ def test_allocate_grouped_subnormal_shares_do_not_overflow():
     out = allocate_grouped(np.array([2, 7]), np.array([0, 0, 1]), np.array([1e-308, 2.2e-308, 5e-324]))
     assert out.tolist() == [1, 1, 7]
     assert out[:2].sum() == 2
+
+
+def _allocate_grouped_by_sort(totals, group, shares):
+    """The definition of allocate_grouped's leftover rule as one sort of every row (the oracle)."""
+    t, g, s = np.asarray(totals, np.int64), np.asarray(group, np.int64), np.asarray(shares, np.float64)
+    ssum = np.bincount(g, weights=s, minlength=t.size)
+    exact = s / np.where(ssum > 0, ssum, 1.0)[g] * t[g]
+    base = np.floor(exact).astype(np.int64)
+    left = t - np.bincount(g, weights=base, minlength=t.size).astype(np.int64)
+    frac = exact - base
+    rows = np.arange(s.size)
+    take = np.lexsort((-rows, s, frac, g))  # group, smallest fraction, smaller share, later row
+    give = np.lexsort((rows, -s, -frac, g))  # group, largest fraction, larger share, earlier row
+    for order, k, step in ((take, np.maximum(-left, 0), -1), (give, np.maximum(left, 0), 1)):
+        gs = g[order]
+        rank = rows - np.searchsorted(gs, np.arange(t.size))[gs]
+        base[order[rank < k[gs]]] += step
+    return base
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5, 1e-3, 7.25])),
+        min_size=1,
+        max_size=60,
+    ),
+    st.lists(st.integers(0, 10**9), min_size=4, max_size=4),
+)
+def test_allocate_grouped_matches_the_sort_definition(rows, totals):
+    # few distinct shares, so fractional parts tie often: the selection (numba kernel) must pick
+    # the same rows as sorting every row by (group, fraction, share, row)
+    g = np.array([r[0] for r in rows])
+    s = np.array([r[1] for r in rows])
+    t = np.array(totals, dtype=np.int64)
+    t[np.bincount(g, weights=s, minlength=4) <= 0] = 0
+    got = allocate_grouped(t, g, s)
+    assert got.tolist() == _allocate_grouped_by_sort(t, g, s).tolist()
+    assert np.bincount(g, weights=got, minlength=4).astype(np.int64).tolist() == t.tolist()
+
+
+def test_allocate_grouped_many_rows_matches_the_sort_definition():
+    rng = np.random.default_rng(3)
+    g = rng.integers(0, 50, 200_000)
+    s = rng.choice([1.0, 2.0, 3.5, 100.0], g.size) * rng.integers(1, 4, g.size)
+    t = rng.integers(10**6, 10**11, 50)
+    assert (allocate_grouped(t, g, s) == _allocate_grouped_by_sort(t, g, s)).all()
+
+
+def test_spread_left_takes_back_from_the_smallest_fraction():
+    from casemix._money_kernel import spread_left
+
+    # fractions -0.5, -0.75, 0.25, -0.25 (floors pushed up by noise): one fen back, from row 1
+    base = np.array([1, 1, 0, 1], dtype=np.int64)
+    spread_left(np.zeros(4, np.int64), np.ones(4), np.array([0.5, 0.25, 0.25, 0.75]), base, np.array([-1]))
+    assert base.tolist() == [1, 0, 0, 1]
+    # a tie in the fraction: the smaller share first, then the later row
+    base = np.array([1, 1, 1], dtype=np.int64)
+    spread_left(np.zeros(3, np.int64), np.array([2.0, 1.0, 1.0]), np.full(3, 0.5), base, np.array([-2]))
+    assert base.tolist() == [1, 0, 0]

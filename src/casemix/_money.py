@@ -116,24 +116,10 @@ def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) 
     exact = s / div[g] * t[g]
     base = np.floor(exact).astype(np.int64)
     left = t - np.bincount(g, weights=base, minlength=t.size).astype(np.int64)
-    if np.any(left < 0):
-        # float noise put a floor one fen above its exact share: take the fen back from the
-        # group's smallest fractional parts (never seen in range; kept so sums stay exact)
-        frac = exact - base
-        order = np.lexsort((-np.arange(s.size), s, frac, g))
-        gs = g[order]
-        starts = np.searchsorted(gs, np.arange(t.size), side="left")
-        rank = np.arange(s.size) - starts[gs]
-        take = rank < -np.minimum(left, 0)[gs]
-        base[order[take]] -= 1
-        left = np.maximum(left, 0)
     if left.any():
-        frac = exact - base
-        # group ascending, fraction descending, share descending, row ascending
-        order = np.lexsort((np.arange(s.size), -s, -frac, g))
-        gs = g[order]
-        starts = np.searchsorted(gs, np.arange(t.size), side="left")
-        rank = np.arange(s.size) - starts[gs]
-        give = rank < left[gs]
-        base[order[give]] += 1
+        # a negative left is float noise that put a floor one fen above its exact share (never
+        # seen in range): the group's smallest fractional parts give the fen back
+        from casemix._money_kernel import spread_left
+
+        spread_left(g, s, exact, base, left)
     return base

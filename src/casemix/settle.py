@@ -317,8 +317,7 @@ def _monthly(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, 
         names = [t.name for t in pool_terms(policy)]
         pv = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64)[cp.pool]
     points = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
-    frame = cp.cases.with_columns(pl.Series("hospital_id", cp.hospitals, pl.String).gather(cp.hosp))
-    monthly = monthly_presettlement(frame, points, pv, cfg, patient_share_fen=cp.patient_fen)
+    monthly = monthly_presettlement(cp.cases, points, pv, cfg, patient_share_fen=cp.patient_fen)
     settled = paid.hospitals.select("hospital_id", pl.col("final_fund_fen").alias("settled_fen"))
     return monthly, annual_clearing(settled, monthly, cfg)
 
@@ -334,7 +333,7 @@ class CasePoints:
     """
 
     cases: pl.DataFrame  # the rows settled (not left out), canonical columns, input order
-    rules: pl.DataFrame  # rw, base_points, ref_cost, coefficient, rule, readmission, pay, adjusted_points …
+    rules: pl.DataFrame  # RULE_COLUMNS: rw, base_points, …, adjusted_points, has_weight
     hosp: np.ndarray  # hospital code per case
     hospitals: list[str]  # hospital_id per code, sorted
     levels: list[str | None]  # level per hospital code
@@ -347,6 +346,9 @@ class CasePoints:
     notes: tuple[str, ...]
     restore: Any = None  # puts left-out rows back (casemix.cases.Canonical.restore)
 
+
+#: the columns of :attr:`CasePoints.rules` (the case rules' working columns are dropped)
+RULE_COLUMNS = (*CASE_COLUMNS[: CASE_COLUMNS.index("adjusted_points") + 1], "has_weight")
 
 #: optional columns settlement reads (besides the required ones)
 OPTIONAL_COLUMNS = (
@@ -412,6 +414,8 @@ def case_points(
         all_case_cost=work.all_case_cost,
     )
     m = _money_inputs(df, w, work, policy, hooks)
+    # only what the money and the tables read stays alive (10M cases: each column is 80 MB)
+    w = w.select(RULE_COLUMNS)
     n_hosp = len(work.hospitals)
     first = np.full(n_hosp, -1, dtype=np.int64)
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]

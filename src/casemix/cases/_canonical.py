@@ -52,6 +52,7 @@ _COUNTS = ("icu_days",)  # step columns read as numbers (the DIP ICU-day sub-typ
 _RAW = ("referral", "major_disease")  # flags: found by name, read by their step
 _ASIDE = "\x00casemix:aside:"  # an input column that shares a canonical name it does not feed
 _REASONS = ("missing", "malformed", "negative")
+_VALUE = "\x00casemix:value:"  # a parsed value beside the input, for the checks
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def _parsed(df: pl.DataFrame, col: str, name: str, kind: str) -> tuple[pl.Expr, 
             malformed = ~missing & ~raw.is_finite().fill_null(False)
         else:
             raise _type_error(df, col, name, "a number or text")
-        value = N.finite(raw)
+        # a Float64 column of finite numbers (and nulls) is its own value: no copy
+        value = c if dt == pl.Float64 and _all_finite(df, col) else N.finite(raw)
         if name == "year":  # a year is a whole number
             malformed = malformed | (value != value.floor()).fill_null(False)
             value = pl.when(value == value.floor()).then(value).cast(pl.Int32, strict=False)
@@ -187,8 +189,48 @@ def _parsed(df: pl.DataFrame, col: str, name: str, kind: str) -> tuple[pl.Expr, 
         return value, missing, ~missing & value.is_null()
     if not (dt.is_numeric() or N.is_stringy(dt)):
         raise _type_error(df, col, name, "an identifier, text or integer")
-    value = N.nonempty(N.fold(N.text_id(c, dt)).str.strip_chars())
+    # integers (digits and a sign) and clean text have nothing to fold, trim or find empty
+    if dt.is_integer() or (N.is_stringy(dt) and _clean_text(df, col)):
+        value = c.cast(pl.String)
+    else:
+        value = N.nonempty(N.fold(N.text_id(c, dt)).str.strip_chars())
     return value, value.is_null(), pl.lit(False)
+
+
+def _all_finite(df: pl.DataFrame, col: str) -> bool:
+    return df.height >= _SHORTCUT_ROWS and bool(df.select(pl.col(col).is_finite().all()).item())
+
+
+#: rows from which :func:`_clean_text` looks for a shortcut (below, the full rule is cheap)
+_SHORTCUT_ROWS = 100_000
+#: at most this many distinct values in the first 10,000: test the distinct values
+_FEW = 1_000
+
+
+def _clean_text(df: pl.DataFrame, col: str) -> bool:
+    """True when the text column would read as itself: no value to fold, trim or empty out.
+
+    Identifier columns of millions of rows (hospital, pool, case id) are
+    nearly always clean, and the full rule (NFKC where non-ASCII, trim,
+    empty → null) costs a pass per step over every string.  The test is a
+    pass over the distinct values when they are few (a hospital or pool
+    column: NFKC of Chinese text is itself), else over the byte counts
+    (ASCII) and the first and last byte of every value.
+    """
+    if df.height < _SHORTCUT_ROWS:
+        return False
+    c = pl.col(col).cast(pl.String)
+    few = df.select(c.head(10_000).n_unique()).item() <= _FEW
+    if few:
+        u = df.select(c.unique().drop_nulls())
+        if u.height > df.height // 4:
+            return False
+        rule = N.nonempty(N.fold(c).str.strip_chars())
+        return bool(u.select(rule.eq_missing(c).all()).item())
+    ascii_only = c.str.len_bytes().sum() == c.str.len_chars().sum()
+    # strip_chars trims Unicode white space: in ASCII text, bytes <= " "; so does an empty value
+    trimmed = (c.str.head(1) > " ").all() & (c.str.tail(1) > " ").all()
+    return bool(df.select(ascii_only & trimmed).item())
 
 
 def _dtype(name: str, kind: str) -> pl.DataType:
@@ -280,6 +322,7 @@ def canonical(
             )
     exprs: list[pl.Expr] = []
     bad: dict[str, list[tuple[str, pl.Expr]]] = {"need": [], "optional": []}
+    # the flags read each parsed value from its column (``_VALUE`` + name), computed once
     for name, col in columns.items():
         kind = _kind(name)
         if kind == "plain":
@@ -287,18 +330,24 @@ def canonical(
         if kind == "raw":
             exprs.append(pl.col(col).alias(name))
             continue
-        value, missing, malformed = _parsed(original, col, name, kind)
+        value, missing, _ = _parsed(original, col, name, kind)
         exprs.append(value.alias(name))
+        parsed = pl.col(_VALUE + name)
+        if kind == "text":
+            missing = parsed.is_null()
+        # every kind: malformed = present in the input, yet no value came out
+        malformed = ~missing & parsed.is_null()
         checks = [] if kind == "step" else [("missing", missing), ("malformed", malformed)]
         if name in NON_NEGATIVE:
-            checks.append(("negative", (value < 0).fill_null(False)))
+            checks.append(("negative", (parsed < 0).fill_null(False)))
         role = "need" if name in need else "optional"
         bad[role] += [
             (f"{r}:{name}", e.fill_null(False)) for r, e in checks if role == "need" or r != "missing"
         ]
     # an input column named like a field it does not feed steps aside
     aside = {c: _ASIDE + c for c in original.columns if c in columns and columns[c] != c}
-    flags = original.select(
+    values = original.select(exprs)
+    flags = original.with_columns(values.select(pl.all().name.prefix(_VALUE))).select(
         *(e.alias(f"n{i}") for i, (_, e) in enumerate(bad["need"])),
         *(e.alias(f"o{i}") for i, (_, e) in enumerate(bad["optional"])),
     )
@@ -317,10 +366,13 @@ def canonical(
         n = int(flags[f"o{i}"].sum())
         if n:
             counts[r] = n
-    values = original.select(exprs)
     # a negative cost is null too: nothing downstream may compute with it
+    money = [n for n in NON_NEGATIVE if n in values.columns]
+    has_negative = values.select((pl.col(n) < 0).any() for n in money).row(0) if money else ()
     values = values.with_columns(
-        pl.when(pl.col(n) >= 0).then(pl.col(n)).alias(n) for n in NON_NEGATIVE if n in values.columns
+        pl.when(pl.col(n) >= 0).then(pl.col(n)).alias(n)
+        for n, neg in zip(money, has_negative, strict=True)
+        if neg
     )
     frame = original.rename(aside).with_columns(values.get_columns())
     checked = tuple(n for n in need if n in columns and _kind(n) not in ("plain", "step"))

@@ -92,6 +92,23 @@ def _ids(cases: pl.DataFrame) -> pl.Series:
 def discharge_months(cases: pl.DataFrame) -> pl.Series:
     """``YYYY-MM`` of each case's ``discharge_date`` (a date, datetime or ISO text).
 
+    Raises as :func:`_month_numbers`.
+    """
+    return _month_label(_month_numbers(cases)).alias("month")
+
+
+def _month_label(number: pl.Series | pl.Expr) -> pl.Series | pl.Expr:
+    """``YYYY-MM`` of a month number ``year × 12 + month − 1``."""
+    year = (number // 12).cast(pl.String)
+    month = (number % 12 + 1).cast(pl.String).str.zfill(2)
+    if isinstance(number, pl.Series):
+        return pl.select(pl.concat_str(pl.lit(year), pl.lit("-"), pl.lit(month))).to_series()
+    return pl.concat_str(year, pl.lit("-"), month)
+
+
+def _month_numbers(cases: pl.DataFrame) -> pl.Series:
+    """Each case's discharge month as the number ``year × 12 + month − 1`` (Int32).
+
     Raises
     ------
     PolicyError
@@ -123,7 +140,8 @@ def discharge_months(cases: pl.DataFrame) -> pl.Series:
             f"(case_id {_ids(cases)[i]!r}): {s[i]!r}; monthly pre-settlement "
             "assigns each case to its discharge month"
         )
-    return d.dt.strftime("%Y-%m").alias("month")
+    # a number per case, not a string: 10M cases group by it cheaply
+    return (d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1).alias("month")
 
 
 def _fen_column(cases: pl.DataFrame, name: str, what: str) -> np.ndarray:
@@ -171,7 +189,7 @@ def monthly_presettlement(
         ``cases``, ``points``, ``gross_fen``, ``patient_share_fen``,
         ``base_fen``, ``prepaid_fen``, ``audit_fen``, ``monthly_fen``.
     """
-    month = discharge_months(cases)
+    month = _month_numbers(cases)
     audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
     pts = np.asarray(points, dtype=np.float64)
     pv = np.broadcast_to(np.asarray(point_value, dtype=np.float64), pts.shape)
@@ -200,6 +218,7 @@ def monthly_presettlement(
             pl.col("audit_fen").sum(),
         )
         .sort("hospital_id", "month")
+        .with_columns(_month_label(pl.col("month")).alias("month"))
     )
     gross = round_half_up(t["gross"].to_numpy())
     base = gross - t["patient_share_fen"].to_numpy()
