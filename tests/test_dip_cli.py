@@ -70,3 +70,76 @@ def test_run_dip_demo(tmp_path):
     # same seed, same answer
     again = run_dip_demo(seed=3, n=1_500, threshold=15, quiet=True)
     assert again.hospitals["payment_fen"].to_list() == hosp["payment_fen"].to_list()
+
+
+POLICY_TOML = """
+name = "dip-pools"
+
+[pools."职工"]
+budget_yuan = 25000
+
+[pools."居民"]
+budget_yuan = 20000
+
+[new_tech]
+enabled = true
+
+[monthly]
+enabled = true
+prepay_ratio = 0.9
+"""
+
+
+def test_dip_settle_command_reads_the_policy_file(tmp_path):
+    # the policy's pools, new-technology add-on and monthly pre-settlement reach DIP through
+    # --policy; the CLI settles as the Python entry point does, each pool's budget to the fen
+    from casemix.budget import Policy
+
+    cases = pl.DataFrame(
+        {
+            "case_id": ["1", "2", "3", "4", "5"],
+            "hospital_id": ["H1", "H1", "H2", "H2", "H1"],
+            "dip_group": ["G1", "G2", "G1", "G1", "G2"],
+            "dip_type": ["core"] * 5,
+            "dip_score": [1000.0, 500.0, 1000.0, 1000.0, 500.0],
+            "total_cost": [10_000.0, 5_000.0, 12_000.0, 30_000.0, 4_200.0],
+            "insurance_type": ["职工", "职工", "职工", "居民", "居民"],
+            "new_tech_cost": [None, None, None, None, 1_200.0],
+            "discharge_date": ["2024-01-05", "2024-02-01", "2024-01-20", "2024-03-03", "2024-03-09"],
+        }
+    )
+    cases.write_parquet(tmp_path / "grouped.parquet")
+    (tmp_path / "policy.toml").write_text(POLICY_TOML, encoding="utf-8")
+    r = CliRunner().invoke(
+        dip_cli,
+        [
+            "settle",
+            str(tmp_path / "grouped.parquet"),
+            "--policy",
+            str(tmp_path / "policy.toml"),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "pool 职工" in r.output and "pool 居民" in r.output
+    got = pl.read_csv(tmp_path / "out" / "cases.csv")
+    want = dip.settle(cases, policy=Policy.from_toml(tmp_path / "policy.toml"), catalog="dip-demo")
+    assert got["payment_fen"].to_list() == want.cases["payment_fen"].to_list()
+    assert sum(got["payment_fen"].to_list()[:3]) == 2_500_000  # 职工: 25,000 yuan
+    assert sum(got["payment_fen"].to_list()[3:]) == 2_000_000  # 居民: 20,000 yuan
+    monthly = pl.read_csv(tmp_path / "out" / "monthly.csv")
+    assert sorted(monthly["month"].to_list()) == ["2024-01", "2024-01", "2024-02", "2024-03", "2024-03"]
+
+    both = CliRunner().invoke(
+        dip_cli,
+        [
+            "settle",
+            str(tmp_path / "grouped.parquet"),
+            "--fund",
+            "1000",
+            "--policy",
+            str(tmp_path / "policy.toml"),
+        ],
+    )
+    assert both.exit_code != 0 and "one of them" in both.output

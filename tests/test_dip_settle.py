@@ -707,3 +707,115 @@ def test_case_subtype_equals_the_plain_statement(rows, table):
     out = case_scores(g, catalog=cat, low_reference="mean")
     want = [_subtype_by_hand(*r, {k: v for k, v in table.items()}) for r in rows]
     assert out["dip_subtype_coefficient"].to_list() == pytest.approx(want)
+
+
+# ------------------------------------------------------------------ DIP under a payment policy
+def _policy_cases():
+    """Five DIP cases in two pools; case 5 has a 中医优势病种 bonus code and new-technology cost."""
+    g = grouped(
+        [
+            ("H1", "G1", "core", 1000.0, 10_000),
+            ("H1", "G2", "core", 500.0, 5_000),
+            ("H2", "G1", "core", 1000.0, 12_000),
+            ("H2", "G1", "core", 1000.0, 30_000),
+            ("H1", "G2", "core", 500.0, 4_200),
+        ],
+        insurance_type=["职工", "职工", "职工", "居民", "居民"],
+        pdx=["A01", "A01", "A01", "A01", "U66.001"],
+        new_tech_cost=[None, None, None, None, 1_200.0],
+    )
+    return g
+
+
+def _pools_policy(**changes):
+    from decimal import Decimal
+
+    from casemix.budget import Policy, Pool
+    from casemix.payment.new_tech import NewTechConfig
+
+    changes.setdefault("new_tech", NewTechConfig(enabled=True))
+    return Policy(
+        budget=None,
+        pools={"职工": Pool(budget=Decimal("25000")), "居民": Pool(budget=Decimal("20000"))},
+        **changes,
+    )
+
+
+TCM = dip.Bonus(name="中医优势病种", points=100.0, codes=("U66",))
+
+
+def test_dip_settle_under_a_policy_by_hand():
+    # DIP scores: 1000, 500, 1000; case 4 costs 3 x its mean -> high: 1000 x ((3 - 2) + 1) = 2000;
+    # case 5: 500 + 100 (bonus) = 600, its cost rules see 4,200 - 1,200 = 3,000 (normal).
+    # New-technology add-on (DIP 3.0 §5.1 四(三)): yuan per point = Σ cost / Σ score =
+    # 61,200 / 5,100 = 12, so 1,200 / 12 = 100 points; both add-ons add, each once: 700 points.
+    # 职工: H1 1,500 + H2 1,000 = 2,500 points, budget 25,000 yuan -> 10 yuan/point exactly:
+    # cases 1,000,000 / 500,000 / 1,000,000 fen.  居民: H2 2,000 + H1 700 = 2,700 points, budget
+    # 20,000: H1 700/2,700 x 2,000,000 = 518,518.52, H2 1,481,481.48 -> floors leave 1 fen, to
+    # H1 (larger fraction): 518,519 and 1,481,481.
+    s = dip.settle(_policy_cases(), policy=_pools_policy(), group_means=MEANS, bonus=[TCM])
+    c = s.cases
+    assert c["dip_case_score"].to_list() == [1000.0, 500.0, 1000.0, 2000.0, 600.0]
+    assert c["dip_bonus_score"].to_list() == [0.0, 0.0, 0.0, 0.0, 100.0]
+    assert c["adjusted_points"].to_list() == pytest.approx([1000, 500, 1000, 2000, 700], abs=1e-9)
+    assert c["pool"].to_list() == ["职工", "职工", "职工", "居民", "居民"]
+    assert c["payment_fen"].to_list() == [1_000_000, 500_000, 1_000_000, 1_481_481, 518_519]
+    pr = s.pool_region.sort("pool")
+    assert pr["budget_check"].to_list() == [True, True]
+    assert s.hospitals.sort("hospital_id")["payment_fen"].to_list() == [2_018_519, 2_481_481]
+    assert s.region["payment_fen"].item() == 4_500_000
+    assert any("DIP: case scores by DIP's rules" in n for n in s.notes)
+
+
+def test_dip_settle_under_a_policy_calls_the_core():
+    # the same payments as the core settling the DIP scores as points, with the DRG case rules off
+    from casemix.dip.policy_settle import dip_policy
+    from casemix.payment.core import CaseHooks
+    from casemix.settle import settle as core_settle
+
+    policy = _pools_policy()
+    s = dip.settle(_policy_cases(), policy=policy, group_means=MEANS, bonus=[TCM])
+    scored = case_scores(
+        _policy_cases().with_columns(total_cost=pl.col("total_cost") - pl.col("new_tech_cost").fill_null(0)),
+        group_means=MEANS,
+        bonus=[TCM],
+    ).with_columns(_policy_cases()["total_cost"])
+    core = core_settle(
+        scored,
+        dip_policy(policy, 2.0),
+        points="dip_case_score",
+        group_col="dip_group",
+        hooks=CaseHooks(outlier_ref_cost=scored["dip_ref_cost"].to_numpy()),
+        scheme="dip",
+    )
+    assert s.cases["payment_fen"].to_list() == core.cases["payment_fen"].to_list()
+
+
+def test_dip_cost_rules_see_the_cost_less_new_technology():
+    # case 4 again, 30,000 with 12,000 of new technology: its cost rules see 18,000 (1.8 x the
+    # mean: normal, 1000 points), not 30,000 (high, 2000); the 12,000 earns the add-on instead
+    g = _policy_cases().with_columns(new_tech_cost=pl.Series([None, None, None, 12_000.0, 1_200.0]))
+    s = dip.settle(g, policy=_pools_policy(), group_means=MEANS, bonus=[TCM])
+    assert s.cases["dip_cost_class"].to_list()[3] == "normal"
+    assert s.cases["dip_case_score"].to_list()[3] == 1000.0
+
+
+def test_dip_settle_policy_refusals():
+    from casemix.payment.new_tech import NewTechConfig
+
+    with pytest.raises(PolicyError, match="fund= and policy= both given"):
+        dip.settle(_policy_cases(), 1000, policy=_pools_policy(), group_means=MEANS)
+    with pytest.raises(PolicyError, match="deposit= and policy= both given"):
+        dip.settle(_policy_cases(), policy=_pools_policy(), group_means=MEANS, deposit=0.03)
+    with pytest.raises(PolicyError, match="needs fund="):
+        dip.settle(_policy_cases(), group_means=MEANS)
+    twice = _pools_policy(new_tech=NewTechConfig(enabled=True, codes={"U66.001": 1200.0}))
+    with pytest.raises(PolicyError, match="twice"):
+        dip.settle(_policy_cases().drop("new_tech_cost"), policy=twice, group_means=MEANS, bonus=[TCM])
+
+
+def test_subtype_labels_one_row_per_case_without_any_subtype_column():
+    # no age, los, discharge or icu_days column: every label is a literal, still one per case
+    out = subtype_labels(pl.DataFrame({"hospital_id": ["H1", "H2", "H3"]}))
+    assert out.height == 3
+    assert out["subtype_tumour"].to_list() == ["none"] * 3

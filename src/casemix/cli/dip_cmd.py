@@ -239,7 +239,21 @@ def group_cmd(
 
 @dip.command("settle")
 @click.argument("grouped_path", metavar="GROUPED", type=click.Path(exists=True, path_type=Path))
-@click.option("--fund", required=True, help="DIP fund budget for these cases, yuan.")
+@click.option("--fund", default=None, help="DIP fund budget for these cases, yuan (or --policy).")
+@click.option(
+    "--policy",
+    "policy_spec",
+    default=None,
+    help="Payment policy TOML (or a shipped name): budget or pools, elastic point value, "
+    "special cases, new-technology add-on, corridors, monthly; instead of --fund.",
+)
+@click.option(
+    "--base-volume",
+    "base_volume",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="With --policy: elastic point value base volume per hospital (hospital_id, points[, pool]).",
+)
 @click.option("--fund-ratio", default=1.0, show_default=True, help="Fund payment ratio (基金支付比例).")
 @click.option(
     "--catalog",
@@ -269,7 +283,9 @@ def group_cmd(
 @bom_option
 def settle_cmd(
     grouped_path: Path,
-    fund: str,
+    fund: str | None,
+    policy_spec: str | None,
+    base_volume: Path | None,
     fund_ratio: float,
     catalog: str,
     point_value: str,
@@ -281,16 +297,40 @@ def settle_cmd(
     force: bool,
     bom: bool | None,
 ) -> None:
-    """Settle the grouped DIP cases in GROUPED under a fund budget."""
+    """Settle the grouped DIP cases in GROUPED under a fund budget (--fund) or a policy (--policy)."""
     import polars as pl
 
     from casemix._frames import read_path
     from casemix.cli._render import console, table
     from casemix.dip.settle import CostRules, settle
 
+    if (fund is None) == (policy_spec is None):
+        raise click.UsageError(
+            "give --fund (the DIP fund budget, yuan) or --policy (a policy file), one of them"
+        )
+    if base_volume is not None and policy_spec is None:
+        raise click.UsageError("--base-volume needs --policy (the elastic point value is a policy section)")
     df = read_path(grouped_path, encoding=encoding)
     if "dip_score" in df.columns:
         df = df.with_columns(pl.col("dip_score").cast(pl.Float64, strict=False))
+    if policy_spec is not None:
+        from casemix.cli.settle_cmd import policy_of, print_settlement
+
+        if point_value != "settlement":
+            raise click.UsageError("--point-value comes from the policy with --policy; drop it")
+        s = settle(
+            df,
+            policy=policy_of(policy_spec),
+            base_volume=base_volume,
+            catalog=catalog,
+            rules=CostRules(high=high, low=low, review=max(5.0, high)),
+            mapping=mapping,
+        )
+        print_settlement(s)
+        if out_dir is not None:
+            paths = s.write(out_dir, force=force, bom=bom, inputs=[grouped_path, base_volume])
+            console.print("written: " + ", ".join(str(p) for p in paths.values()))
+        return
     try:
         pv: str | float = float(point_value)
     except ValueError:

@@ -11,7 +11,8 @@ from casemix.cli._vocab import echo_notes, map_option
 from casemix.cli.dask_opts import dask_option
 
 
-def _policy(value: str):
+def policy_of(value: str):
+    """The policy of ``--policy``: a TOML file, or the name of a shipped policy."""
     from casemix.budget import Policy, shipped_policy
 
     p = Path(value)
@@ -261,7 +262,7 @@ def settle(
 
     if weights_path is None and points is None:
         raise click.UsageError("give --weights (a weight table) or --points (a column of points)")
-    policy = _policy(policy_spec)
+    policy = policy_of(policy_spec)
     if dask_spec:
         if mapping:
             raise click.UsageError("--map is not available with --dask yet")
@@ -300,7 +301,7 @@ def settle(
         what_if = compare(
             frame,
             policy,
-            _policy(compare_spec),
+            policy_of(compare_spec),
             weights=w,
             points=points,
             group_col=group_col,

@@ -403,7 +403,9 @@ def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
             pl.any_horizontal([pl.element().str.starts_with(p) for p in _RADIO_CHEMO_DX])
         ).list.any()
     )
-    out = df.select(
+    # with_columns, not select: when no column is present every expression is a literal,
+    # and a select of literals is one row, not one per case
+    out = df.with_columns(
         _age_band(num["age"], num["age_days"]).alias("subtype_age"),
         pl.when(num["discharge"] == 5)
         .then(pl.lit("death"))
@@ -415,7 +417,7 @@ def subtype_labels(cases: Any, *, scheme: Any = None) -> pl.DataFrame:
         .alias("subtype_tumour"),
         _icu_band(num["icu_days"]).alias("subtype_icu"),
         long_stay.alias("_long"),
-    )
+    ).select("subtype_age", "subtype_tumour", "subtype_icu", "_long")
     if scheme is not None and {"pdx", "sdx"} <= cols:
         sev = pl.Series("subtype_severity", _severity(df, scheme), dtype=pl.String)
         out = out.with_columns(

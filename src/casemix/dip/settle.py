@@ -615,8 +615,10 @@ def _interval_value(scored: pl.DataFrame, cost: str, hospital_costs: Mapping[str
 
 def settle(
     grouped: Any,
-    fund: float | str | Decimal,
+    fund: float | str | Decimal | None = None,
     *,
+    policy: Any = None,
+    base_volume: Any = None,
     fund_ratio: float = 1.0,
     point_value: str | float = "settlement",
     trim: tuple[float, float] = (0.025, 0.975),
@@ -640,8 +642,8 @@ def settle(
     low_reference: str = "standard",
     bonus: Sequence[Bonus] = (),
     hospital_costs: Mapping[str, Any] | None = None,
-) -> DipSettlement:
-    """Settle a year's DIP cases under a fund budget.
+) -> Any:
+    """Settle a year's DIP cases under a fund budget, or under a payment policy.
 
     Parameters
     ----------
@@ -649,7 +651,21 @@ def settle(
         Output of :func:`casemix.dip.group`, with ``hospital_id`` and ``cost``
         (and ``month_col`` for monthly pre-payment).
     fund
-        The DIP fund budget for these cases, yuan.
+        The DIP fund budget for these cases, yuan (without ``policy``).
+    policy
+        A :class:`casemix.budget.Policy` (e.g. ``Policy.from_toml``): the
+        cases are scored here (catalog, coefficients, sub-types, ``rules``,
+        ``bonus``) and settled by the settlement core, as DRG is, with the
+        policy's budget or fund pools, point form, elastic point value,
+        特例单议 (5‰ of the region's DIP cases), 新药新技术 add-on, corridors,
+        quality reserve and monthly pre-settlement
+        (:mod:`casemix.dip.policy_settle`; ``docs/payment-settlement.md``).
+        Returns a :class:`casemix.settle.Settlement`.  ``fund``,
+        ``fund_ratio``, ``point_value`` and the monthly/deposit/assessment
+        arguments then come from the policy and must not be given.
+    base_volume
+        With ``policy``: each hospital's prior-year points for the elastic
+        point value (as :func:`casemix.settle.settle` takes it).
     fund_ratio
         Fund payment ratio (基金支付比例): the fund's share of medical cost.
     point_value
@@ -688,8 +704,14 @@ def settle(
 
     Returns
     -------
-    DipSettlement
+    DipSettlement, or :class:`casemix.settle.Settlement` with ``policy``.
     """
+    if policy is not None:
+        return _settle_under_policy(grouped, fund, policy, base_volume, locals())
+    if fund is None:
+        raise PolicyError("DIP settle needs fund= (the DIP fund budget, yuan) or policy= (a payment policy)")
+    if base_volume is not None:
+        raise PolicyError("base_volume (elastic point value) needs policy= with [elastic] enabled")
     if not 0 < fund_ratio <= 1:
         raise PolicyError(f"fund_ratio must be in (0, 1], got {fund_ratio}")
     if not 0 <= deposit <= 0.05 + 1e-12:
@@ -862,4 +884,56 @@ def settle(
         region=summary_like(region, grouped),
         monthly=summary_like(monthly, grouped),
         notes=tuple(c.notes()),
+    )
+
+
+#: settle() arguments of the fund path that a policy replaces, with their defaults
+_POLICY_REPLACES = {
+    "fund_ratio": 1.0,
+    "point_value": "settlement",
+    "year_start_value": None,
+    "prepayment_share": 0.9,
+    "deposit": 0.0,
+    "assessment": None,
+    "deductions": None,
+    "hospital_costs": None,
+    "trim": (0.025, 0.975),
+    "month_col": "discharge_date",
+}
+
+
+def _settle_under_policy(grouped: Any, fund: Any, policy: Any, base_volume: Any, args: dict) -> Any:
+    from casemix.dip.policy_settle import settle_under_policy
+
+    given = [k for k, default in _POLICY_REPLACES.items() if args[k] != default]
+    if fund is not None or given:
+        name = "fund" if fund is not None else given[0]
+        raise PolicyError(
+            f"DIP settle: {name}= and policy= both given; under a policy the budget, "
+            "fund ratio, point value, monthly pre-settlement and deposit come from the "
+            f"policy file ([budget]/[pools], [monthly], …): drop {name}="
+        )
+    options = {
+        k: args[k]
+        for k in (
+            "catalog",
+            "group_means",
+            "level_col",
+            "hospital_coefficients",
+            "subtypes",
+            "scheme",
+            "rules",
+            "same_rate_groups",
+            "low_reference",
+            "bonus",
+        )
+    }
+    options["by"] = args["coefficient_by"]
+    return settle_under_policy(
+        grouped,
+        policy,
+        base_volume=base_volume,
+        score_options=options,
+        cost=args["cost"],
+        mapping=args["mapping"],
     )
