@@ -319,7 +319,9 @@ def _implausible_warned(root: Path) -> str | None:
     out = pl.read_parquet(root / "impl_out.parquet")
     warnings = out["warnings"].cast(pl.String).fill_null("").to_list()
     wanted = ["implausible:age", "implausible:age", "implausible:age_days", "implausible:age_days"]
-    missing = [i for i, (w, code) in enumerate(zip(warnings, wanted)) if code not in w]
+    if len(warnings) != len(wanted):
+        return f"{len(wanted)} rows in, {len(warnings)} out: {warnings}"
+    missing = [i for i, (w, code) in enumerate(zip(warnings, wanted, strict=True)) if code not in w]
     return f"rows {missing} lack an implausible-value warning: {warnings}" if missing else None
 
 

@@ -158,7 +158,9 @@ def test_golden_file_on_batch_engine(chs):
     for col in ("mdc", "adrg", "drg", "status", "reason"):
         want = [r[col] for r in rows]
         mismatches = [
-            (rows[i]["case_id"], w, g) for i, (w, g) in enumerate(zip(want, got[col].to_list())) if w != g
+            (rows[i]["case_id"], w, g)
+            for i, (w, g) in enumerate(zip(want, got[col].to_list(), strict=True))
+            if w != g
         ]
         assert mismatches == [], (col, mismatches[:5])
 

@@ -63,7 +63,7 @@ def case(
 
 def run(cases, docs, engine):
     out = simulate(pl.DataFrame(cases), policy_from_documents(docs), engine=engine)
-    return [dict(zip(OUTPUT_COLUMNS, row)) for row in out.select(OUTPUT_COLUMNS).iter_rows()]
+    return [dict(zip(OUTPUT_COLUMNS, row, strict=True)) for row in out.select(OUTPUT_COLUMNS).iter_rows()]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

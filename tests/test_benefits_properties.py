@@ -209,7 +209,7 @@ def test_no_layer_pays_more_than_reaches_it(docs, cases):
 
 def _person_year_oop(cases, out):
     totals: dict = {}
-    for c, oop in zip(cases, out["psn_part_amt"].to_list()):
+    for c, oop in zip(cases, out["psn_part_amt"].to_list(), strict=True):
         key = (c["patient_id"], c["discharge_date"].year)
         totals[key] = totals.get(key, 0) + oop
     return totals

@@ -43,7 +43,7 @@ def expected_frame(cases: list[IntakeCase]) -> pl.DataFrame:
     rows = []
     for i, c in enumerate(cases):
         pdx = c.dx[0] if c.dx else None
-        sdx = [x for x in c.dx[1:]]
+        sdx = list(c.dx[1:])
         warnings = []
         if c.total_cost is not None and c.total_cost < 0:
             warnings.append("negative_cost")
@@ -647,7 +647,10 @@ def test_layouts_agree_with_hand_expected(cases, rnd):
     }
     for name, frame in frames.items():
         got = read_cases(frame)
-        assert_frame_equal(got, want)  # on failure pytest shows `name`, the layout
+        try:
+            assert_frame_equal(got, want)
+        except AssertionError as exc:
+            raise AssertionError(f"layout {name}: {exc}") from None
 
 
 @settings(PROPS, max_examples=25)

@@ -36,11 +36,11 @@ def test_code_tables_match_the_scheme(tiny):
     cs = C.compile_scheme(tiny)
     index = code_index(tiny)
     codes = index.codes.to_list()
-    for l, name in enumerate(cs.list_names):
-        members = {codes[i] for i in range(len(codes)) if cs.list_bits[i, l // 64] & cs.list_mask[l]}
+    for j, name in enumerate(cs.list_names):
+        members = {codes[i] for i in range(len(codes)) if cs.list_bits[i, j // 64] & cs.list_mask[j]}
         assert members == set(tiny.lists[name]), name
     assert {codes[i] for i in np.flatnonzero(cs.or_flag)} == set(tiny.or_procedures)
-    for code, (level, table) in tiny.cc.items():
+    for code, (level, _table) in tiny.cc.items():
         i = index.id_of(code)
         assert cs.cc_level[i] == C.LEVEL_BIT[level]
     # same table string → same id, for CC codes and principals alike

@@ -10,6 +10,7 @@ partition and a partition of invalid cases only.
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -259,7 +260,7 @@ def test_pairwise_total_is_numpys_sum(values, cuts):
 
     a = np.asarray(values, dtype=np.float64)
     bounds = [0, *sorted(min(c, len(a)) for c in cuts), len(a)]
-    pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in pairwise(bounds)]
     assert total(len(a), pieces) == float(a.sum())
 
 
@@ -268,7 +269,7 @@ def test_pairwise_total_large():
 
     a = np.random.default_rng(3).gamma(2.0, 50.0, 1_000_003)
     bounds = [0, 1, 130, 300_001, 300_001, 999_999, len(a)]
-    pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in pairwise(bounds)]
     assert total(len(a), pieces) == float(a.sum())
 
 

@@ -36,8 +36,8 @@ def _num(text: str):
 
 
 def _case(r: dict) -> Case:
-    dx = [c for c in r["diagnoses"].split("|")] if r["diagnoses"] else []
-    px = [c for c in r["procedures"].split("|")] if r["procedures"] else []
+    dx = r["diagnoses"].split("|") if r["diagnoses"] else []
+    px = r["procedures"].split("|") if r["procedures"] else []
     return Case(
         pdx=dx[0] or None if dx else None,
         sdx=tuple(c for c in dx[1:] if c),
@@ -118,11 +118,13 @@ def test_hand_worked_examples_on_the_batch_engine_with_severity(demo):
     assert out["case_id"].to_list() == expected["case_id"].to_list()
     got = out.select(COLUMNS).fill_null("").rows()
     assert [
-        (cid, g) for cid, g, e in zip(expected["case_id"], got, expected.select(COLUMNS).rows()) if g != e
+        (cid, g)
+        for cid, g, e in zip(expected["case_id"], got, expected.select(COLUMNS).rows(), strict=True)
+        if g != e
     ] == []
     with open(EXAMPLES, encoding="utf-8") as fh:
         ref = [group_case(_case(r), demo).severity for r in csv.DictReader(fh)]
     sev = out["severity"].fill_null("").to_list()
-    assert [(cid, s, r) for cid, s, r in zip(expected["case_id"], sev, ref) if s != r] == []
+    assert [(cid, s, r) for cid, s, r in zip(expected["case_id"], sev, ref, strict=True) if s != r] == []
     # the examples reach every severity label, so a wrong level would show
     assert len(set(ref)) >= 3, set(ref)

@@ -73,13 +73,13 @@ def _frame(n, **cols):
 def test_age_and_newborn_band_boundaries():
     f = _frame(len(AGES), age=[a for a, _, _ in AGES], age_days=[d for _, d, _ in AGES])
     got = subtype_labels(f)["subtype_age"].to_list()
-    assert list(zip(AGES, got)) == [(r, r[2]) for r in AGES]
+    assert list(zip(AGES, got, strict=True)) == [(r, r[2]) for r in AGES]
 
 
 def test_icu_day_band_boundaries():
     f = _frame(len(ICU), icu_days=[d for d, _ in ICU])
     got = subtype_labels(f)["subtype_icu"].to_list()
-    assert list(zip(ICU, got)) == [(r, r[1]) for r in ICU]
+    assert list(zip(ICU, got, strict=True)) == [(r, r[1]) for r in ICU]
 
 
 @pytest.mark.parametrize("los, tumour", [(3.0, "none"), (4.0, "metastasis"), (3.5, "metastasis")])

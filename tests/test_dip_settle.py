@@ -705,7 +705,7 @@ def test_case_subtype_equals_the_plain_statement(rows, table):
         pl.col("sdx").cast(pl.List(pl.String)),
     )
     out = case_scores(g, catalog=cat, low_reference="mean")
-    want = [_subtype_by_hand(*r, {k: v for k, v in table.items()}) for r in rows]
+    want = [_subtype_by_hand(*r, dict(table)) for r in rows]
     assert out["dip_subtype_coefficient"].to_list() == pytest.approx(want)
 
 

@@ -41,9 +41,9 @@ def cases() -> pl.DataFrame:
 
 def test_cmi_sets_by_hand():
     s = settle(cases(), Policy(budget="80000"), weights=WEIGHTS)
-    settled = dict(zip(s.hospitals["hospital_id"], s.hospitals["cmi"]))
+    settled = dict(zip(s.hospitals["hospital_id"], s.hospitals["cmi"], strict=True))
     ind = hospital_indicators(cases(), WEIGHTS)
-    report = dict(zip(ind["hospital_id"], ind["cmi"]))
+    report = dict(zip(ind["hospital_id"], ind["cmi"], strict=True))
     # H1: settlement (1 + 1 + 2) / 3 = 1.333; indicators (1 + 1) / 2 = 1.0 (case 3 excluded)
     assert settled["H1"] == pytest.approx(4 / 3) and report["H1"] == pytest.approx(1.0)
     # H2 has no excluded case: the same number
@@ -64,7 +64,7 @@ def test_report_labels_each_number(tmp_path):
     page = index.read_text(encoding="utf-8")
     assert "CMI (LOS ≤ 60 d, cost ≥ 5 yuan)" in page
     assert "CMI in the settlement (all cases with a weight)" in page
-    rw = dict(zip(weights.table["drg"], weights.table["rw"]))
+    rw = dict(zip(weights.table["drg"], weights.table["rw"], strict=True))
     hospitals = pl.read_csv(tmp_path / "hospitals.csv")
     h1 = hospitals.filter(pl.col("hospital_id") == "H1")["cmi"].item()
     assert h1 == pytest.approx(rw["X"])  # cases 1 and 2; case 3 (70 days) left out

@@ -128,7 +128,7 @@ WEIGHTS = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_
 def settled(readmission: Readmission) -> dict[str, float]:
     cases = stays().with_columns(total_cost=pl.when(pl.col("drg") == "B1").then(20_000.0).otherwise(10_000.0))
     s = settle(cases, Policy(budget="1000000", readmission=readmission), weights=WEIGHTS)
-    return dict(zip(s.cases["case_id"], s.cases["adjusted_points"]))
+    return dict(zip(s.cases["case_id"], s.cases["adjusted_points"], strict=True))
 
 
 def test_settlement_penalises_the_earlier_stay_across_hospitals():

@@ -437,7 +437,6 @@ def test_more_points_never_less_payment_at_one_point_value(inp):
         # equal points may differ by the one leftover fen: ordered by pay among equals
         g = g.filter(pl.col("adjusted_points") > 0).sort("adjusted_points", "settled_fen")
         pay = g["settled_fen"].to_numpy()  # point-paid cases: settled = their point money
-        pts = g["adjusted_points"].to_numpy()
         assert all(pay[i] <= pay[i + 1] for i in range(len(pay) - 1))
     # every hospital's point money is its points at the final point value, within 1 fen
     # (ratio form: the money for points is the fund's, points × PV × ratio)

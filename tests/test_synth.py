@@ -216,8 +216,8 @@ def test_los_differs_across_drgs_and_follows_cost(region_chs):
 def test_frequencies_deaths_and_weights(region_chs):
     sch, g, _ = region_chs
     plan = build_plan(sch)
-    rw = dict(zip(plan.drg_codes, plan.rw))
-    sev = dict(zip(plan.drg_codes, plan.severity))
+    rw = dict(zip(plan.drg_codes, plan.rw, strict=True))
+    sev = dict(zip(plan.drg_codes, plan.severity, strict=True))
     per = (
         g.filter(pl.col("target_drg").is_in(list(rw)))
         .group_by("target_drg")

@@ -81,15 +81,20 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
         return pl.from_arrow(data)
     check_unique_columns(list(data.columns), "pandas DataFrame")
     # pandas: go through Arrow once; an object column of mixed types becomes strings
+    import pyarrow as pa
+
+    # what pyarrow and polars raise on an object column of mixed types (ints too big
+    # for int64 give OverflowError)
+    mixed = (pa.ArrowException, pl.exceptions.PolarsError, OverflowError)
     try:
         return pl.from_pandas(data)
-    except Exception:  # mixed-type object columns: fall back to strings column by column
+    except mixed:  # mixed-type object columns: fall back to strings column by column
         cols = {}
         for name in data.columns:
             s = data[name]
             try:
                 cols[str(name)] = pl.from_pandas(s)
-            except Exception:
+            except mixed:
                 cols[str(name)] = pl.Series(
                     str(name), [None if v is None or v != v else str(v) for v in s.tolist()], dtype=pl.String
                 )

@@ -452,7 +452,7 @@ def _excel(p: Path, sheet: str | int | None, infer_schema: bool) -> pl.DataFrame
 
     try:
         reader = fastexcel.read_excel(p)
-    except Exception as exc:  # fastexcel raises its own exception types per failure
+    except (fastexcel.FastExcelError, OSError) as exc:  # every fastexcel failure type derives from it
         raise InputError(f"{p}: not a readable Excel workbook ({_first_line(exc)})") from None
     names = reader.sheet_names
     target = 0 if sheet is None else sheet
@@ -466,7 +466,7 @@ def _excel(p: Path, sheet: str | int | None, infer_schema: bool) -> pl.DataFrame
     try:
         loaded = reader.load_sheet(target, dtypes=None if infer_schema else "string")
         df = loaded.to_polars()
-    except Exception as exc:
+    except (fastexcel.FastExcelError, pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"{p}: sheet {target!r} cannot be read ({_first_line(exc)})") from None
     _check_names(df.columns, p)
     return df

@@ -599,7 +599,7 @@ def summarize(
     keep = np.flatnonzero(cases > 0)
     data: dict[str, Any] = {}
     rest = keep.copy()
-    for key, size in reversed(list(zip(by, sizes))):
+    for key, size in reversed(list(zip(by, sizes, strict=True))):
         labels = axes[key][0]
         data[key] = [labels[int(x)] for x in rest % size]
         rest //= size

@@ -32,17 +32,17 @@ def _round_half_up(x):
 
 
 @njit(cache=_CACHE, inline="always")
-def _banded(t_ded, t_nb, t_upper, t_rate, v, l, a, b, cumulative):
+def _banded(t_ded, t_nb, t_upper, t_rate, v, layer, a, b, cumulative):
     # fen × basis points owed on a cumulative amount (see reference.banded_amount)
     owed = 0
-    lower = t_ded[v, l, a, b]
-    nb = t_nb[v, l, a, b]
+    lower = t_ded[v, layer, a, b]
+    nb = t_nb[v, layer, a, b]
     for k in range(nb):
         last = k == nb - 1
-        up = t_upper[v, l, a, b, k]
+        up = t_upper[v, layer, a, b, k]
         top = cumulative if (last or cumulative < up) else up
         if top > lower:
-            owed += t_rate[v, l, a, b, k] * (top - lower)
+            owed += t_rate[v, layer, a, b, k] * (top - lower)
         if not last and up > lower:
             lower = up
     return owed
@@ -236,9 +236,9 @@ def _cascade(
         paid_cum = np.zeros(n_layers, np.int64)
         rem = np.zeros(4, np.int64)
         for s in range(c * n_seg // n_chunks, (c + 1) * n_seg // n_chunks):
-            for l in range(n_layers):
-                base_cum[l] = 0
-                paid_cum[l] = 0
+            for layer in range(n_layers):
+                base_cum[layer] = 0
+                paid_cum[layer] = 0
             basic_paid = 0
             chain = 0
             for j in range(seg[s], seg[s + 1]):
@@ -278,35 +278,35 @@ def _cascade(
                 rem[2] = X[j, 3]
                 rem[3] = X[j, 4]
                 # annual layers: cumulative base, banded rates, rounded year-to-date, cap
-                for l in range(n_layers):
+                for layer in range(n_layers):
                     pay = 0
-                    mask = g_covers[v, l]
-                    if mask != 0 and (g_major[v, l] == 0 or major != 0) and g_elig[v, l, a, b] != 0:
+                    mask = g_covers[v, layer]
+                    if mask != 0 and (g_major[v, layer] == 0 or major != 0) and g_elig[v, layer, a, b] != 0:
                         base = 0
                         for p in range(4):
                             if mask & (1 << p):
                                 base += rem[p]
-                        before = base_cum[l]
+                        before = base_cum[layer]
                         after = before + base
-                        base_cum[l] = after
+                        base_cum[layer] = after
                         pay = _round_half_up(
-                            _banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, after)
-                        ) - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, l, a, b, before))
-                        cap = g_cap[v, l, a, b]
+                            _banded(g_ded, g_nb, g_upper, g_rate, v, layer, a, b, after)
+                        ) - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, layer, a, b, before))
+                        cap = g_cap[v, layer, a, b]
                         if cap >= 0:
-                            room = cap - paid_cum[l]
+                            room = cap - paid_cum[layer]
                             if room < 0:
                                 room = 0
                             if pay > room:
                                 pay = room
-                        paid_cum[l] += pay
+                        paid_cum[layer] += pay
                         left = pay
                         for p in range(4):
                             if mask & (1 << p) and left > 0:
                                 used = rem[p] if rem[p] < left else left
                                 rem[p] -= used
                                 left -= used
-                    out[row, 1 + l] = pay
+                    out[row, 1 + layer] = pay
                     total_paid += pay
                 out[row, n_layers + 1] = X[j, 5] - total_paid
 

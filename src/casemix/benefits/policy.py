@@ -24,6 +24,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +372,7 @@ def _convert(kind: str, v: Any, where: str) -> Any:
         if not isinstance(v, list):
             raise PolicyError(f"{where}: expected a list of amounts in yuan, e.g. [100000]")
         out = tuple(_money(x, f"{where}[{i}]") for i, x in enumerate(v))
-        if any(b <= a for a, b in zip(out, out[1:])) or (out and out[0] <= 0):
+        if any(b <= a for a, b in pairwise(out)) or (out and out[0] <= 0):
             raise PolicyError(f"{where}: band limits must be positive and strictly increasing")
         return out
     if kind == "parts":
@@ -598,7 +599,7 @@ def policy_from_entries(
         by_key.setdefault(e.key, []).append(e)
     for key, es in by_key.items():
         es.sort(key=lambda e: e.start)
-        for a, b in zip(es, es[1:]):
+        for a, b in pairwise(es):
             # A what-if restating a base value on the same date is harmless;
             # two different values on one date leave the policy undefined.
             if a.start == b.start and a.value != b.value:
@@ -672,7 +673,7 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
             for s in STATUSES:
                 chain = [s, *(["poor"] if s in POOR else []), i, "default"]
 
-                def look(fld: str, chain=chain) -> Entry | None:
+                def look(fld: str, chain: list[str] = chain, layer: str = layer) -> Entry | None:
                     for st in chain:
                         e = _at(by_key, f"{layer}.{st}.{fld}", day)
                         if e is not None:
@@ -721,7 +722,8 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
 
 
 def _compile(versions: tuple[Version, ...]) -> Tables:
-    V, L, I, S, H = len(versions), len(LAYERS), len(INSURED), len(STATUSES), len(LEVELS)
+    # E741: the dimensions keep the one-letter names of the Tables field comments
+    V, L, I, S, H = len(versions), len(LAYERS), len(INSURED), len(STATUSES), len(LEVELS)  # noqa: E741
     K = max(len(b.rates) for v in versions for b in v.bands.values())
     z = lambda *shape: np.zeros(shape, dtype=np.int64)  # noqa: E731
     t = Tables(

@@ -198,7 +198,7 @@ def simulate_cases(cases: list[Case], policy: BenefitPolicy) -> dict[int, dict[s
         ):
             end += 1
         group = ordered[start:end]
-        for case, res in zip(group, simulate_person_year(group, policy)):
+        for case, res in zip(group, simulate_person_year(group, policy), strict=True):
             out[case.row] = res
         start = end
     return out

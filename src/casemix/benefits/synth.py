@@ -177,7 +177,7 @@ def add_benefit_fields(cases, *, seed: int = 0, year: int = 2023):
         inscp = np.floor(total * rng.uniform(0.70, 0.92, n)).astype(np.int64)
         pre = np.floor((total - inscp) * rng.uniform(0.0, 0.5, n)).astype(np.int64)
         selfpay = np.floor((total - inscp - pre) * rng.uniform(0.3, 1.0, n)).astype(np.int64)
-        for name, v in zip(parts, (inscp, pre, selfpay)):
+        for name, v in zip(parts, (inscp, pre, selfpay), strict=True):
             if name not in df.columns:
                 new[name] = pl.Series(name, v / 100.0)
     return like(df.with_columns(s.alias(k) for k, s in new.items()) if new else df, cases)

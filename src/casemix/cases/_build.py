@@ -296,10 +296,7 @@ def _normalise_codes(df: pl.DataFrame, code_cols: list[tuple[str, bool]]) -> tup
             continue
         if not nulled.is_empty() and parts[n].is_in(nulled.implode()).any():
             may_hold_null.add(n)
-        if is_list:
-            e = _c(n).list.eval(pl.element().replace(old, new))
-        else:
-            e = _c(n).replace(old, new)
+        e = _c(n).list.eval(pl.element().replace(old, new)) if is_list else _c(n).replace(old, new)
         exprs.append(e.alias(_t(n)))
     return exprs, may_hold_null
 

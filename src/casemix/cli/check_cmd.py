@@ -68,7 +68,7 @@ def check(
         f"{report.hospitals.height - 1} hospital(s), scheme {report.scheme}; "
         f"{total['grouped']:,} grouped ({total['grouping_rate']:.1%})"
     )
-    short = dict(zip(report.hospitals.columns, _SHORT))
+    short = dict(zip(report.hospitals.columns, _SHORT, strict=True))
     table(
         report.hospitals.rename(short),
         "Per hospital (last row: the whole file; columns in docs/check.md)",

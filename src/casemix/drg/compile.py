@@ -6,8 +6,8 @@ loaded scheme alone, so any folder in the format of
 
 Code tables are indexed by the code id of :mod:`casemix.encode`:
 
-- ``list_bits[id, w]``: bit ``l % 64`` of word ``l // 64`` says the code is in
-  list ``l`` (436 lists of CHS-DRG 1.1 fit in 7 words per code);
+- ``list_bits[id, w]``: bit ``j % 64`` of word ``j // 64`` says the code is in
+  list ``j`` (436 lists of CHS-DRG 1.1 fit in 7 words per code);
 - ``or_flag[id]``, ``cc_level[id]`` (0 none, 1 CC, 2 MCC), ``cc_table[id]``
   (exclusion table of a CC code), ``pdx_table[id]`` (exclusion table of a
   principal diagnosis), ``site_attr[k, id]`` (attr id of the code in the
@@ -422,9 +422,9 @@ def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
     list_names = tuple(sorted(scheme.lists))
     n_words = max(1, (len(list_names) + 63) // 64)
     bits = np.zeros((n, n_words), dtype=np.uint64)
-    for l, name in enumerate(list_names):
+    for j, name in enumerate(list_names):
         ids = np.fromiter((pos[c] for c in scheme.lists[name]), dtype=np.int64)
-        bits[ids, l // 64] |= np.uint64(1) << np.uint64(l % 64)
+        bits[ids, j // 64] |= np.uint64(1) << np.uint64(j % 64)
     or_flag = np.zeros(n, dtype=np.uint8)
     or_flag[[pos[c] for c in scheme.or_procedures]] = 1
     tables = _Interner()
@@ -445,7 +445,7 @@ def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
             if attr and code in scheme.lists[name]:
                 site_attr[k, pos[code]] = attrs(attr)
     mask = np.array(
-        [np.uint64(1) << np.uint64(l % 64) for l in range(len(list_names))] or [0], dtype=np.uint64
+        [np.uint64(1) << np.uint64(j % 64) for j in range(len(list_names))] or [0], dtype=np.uint64
     )
     return list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr
 
@@ -517,7 +517,7 @@ def _gate_tables(scheme: Scheme, pos: dict[str, int], n_codes: int, rules: list[
     exact = np.zeros(words, dtype=np.uint64)
     for j, rule in enumerate(rules):
         bit = np.uint64(1) << np.uint64(j % 64)
-        for target, gate in zip(("pdx", "pproc"), _gates(rule)):
+        for target, gate in zip(("pdx", "pproc"), _gates(rule), strict=True):
             if gate is None:
                 free[target][j // 64] |= bit
             else:
@@ -628,7 +628,7 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     failures = failure_rules(scheme)
     numbers = [asm.add(rule) for rule, _ in failures]
     for keep_malformed in (True, False):
-        for (rule, reason), number in zip(failures, numbers):
+        for (rule, reason), number in zip(failures, numbers, strict=True):
             if keep_malformed or not _reads_malformed(rule):
                 fail_rule.append(number)
                 fail_reason.append(reasons(reason))

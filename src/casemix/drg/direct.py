@@ -134,9 +134,8 @@ def _eligible(df: pl.DataFrame, plan: Plan) -> bool:
             # text dates are parsed and may be malformed: a warning only intake gives
             if not (dt in (pl.Date, pl.Null) or isinstance(dt, pl.Datetime)):
                 return False
-        elif name in NUMERIC_FIELDS:
-            if not (dt.is_numeric() or dt == pl.Null):
-                return False
+        elif name in NUMERIC_FIELDS and not (dt.is_numeric() or dt == pl.Null):
+            return False
     return True
 
 
@@ -297,7 +296,7 @@ def group_direct(
         part = kernel.run(enc, compiled)
         if codes is None:
             codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
-        for whole, piece in zip(codes, part):
+        for whole, piece in zip(codes, part, strict=True):
             whole[start : start + chunk.height] = piece
         local = np.flatnonzero(dirty)
         dirty_rows.append(local + start)
@@ -309,7 +308,7 @@ def group_direct(
     if rows.size:
         canonical = read_cases(pl.concat(dirty_parts), mapping=mapping)
         sub_codes, enc = encode_and_group(canonical, scheme, compiled)
-        for whole, piece in zip(codes, sub_codes):
+        for whole, piece in zip(codes, sub_codes, strict=True):
             whole[rows] = piece
         warnings = warnings.scatter(rows, warnings_fast(canonical, enc, scheme))
     return decode(codes, compiled).with_columns(warnings)

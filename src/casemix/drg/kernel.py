@@ -176,7 +176,7 @@ def _holds(
             acc = (levels & prog[k, 1]) != 0
         elif op == OP_TRUE:
             acc = True
-        elif op == OP_IN_SDX or op == OP_IN_DX:
+        elif op == OP_IN_SDX or op == OP_IN_DX:  # noqa: SIM109 — two integer compares in the jitted loop
             lst = prog[k, 1]
             acc = op == OP_IN_DX and _in_list(info, rows, mask, pdx[i], lst)
             if not acc:

@@ -209,7 +209,7 @@ def _error(exc: ValidationError, source: str, text: str | None) -> PolicyError:
 
 
 def _given(model: BaseModel) -> dict[str, Any]:
-    return {k: v for k, v in model.model_dump(exclude_none=True).items()}
+    return dict(model.model_dump(exclude_none=True))
 
 
 def policy_kwargs(

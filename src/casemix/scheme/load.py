@@ -108,7 +108,7 @@ def _checks(meta: SchemeToml, doc: TomlDoc, lists: dict[str, set[str]]) -> tuple
     for i, raw in enumerate(meta.validity.check):
         at = ("validity", "check", i)
 
-        def fail(message: str, key: str | None = None) -> NoReturn:
+        def fail(message: str, key: str | None = None, at: tuple[str | int, ...] = at) -> NoReturn:
             loc = at + ((key,) if key else ())
             raise SchemeError(message, file=doc.path, line=doc.line_of(loc), column=key_text(loc))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 #: fields a comparison may read; each is a number (or missing) on a case
 FIELDS = ("sex", "age", "age_days", "birth_weight", "los", "discharge")
@@ -100,7 +100,7 @@ class Or:
     operands: tuple[Expr, ...]
 
 
-Expr = Union[TrueRule, InList, OrProc, Sites, Compare, Severity, Not, And, Or]
+Expr: TypeAlias = TrueRule | InList | OrProc | Sites | Compare | Severity | Not | And | Or
 
 
 def compare(op: str, left: float, right: float) -> bool:

@@ -44,7 +44,7 @@ def _harbin() -> tuple[tuple[str, float], ...]:
     path = resources.files("casemix.data") / "reference_weights" / "harbin-2024.csv"
     with resources.as_file(path) as p:
         df = pl.read_csv(p, schema_overrides={"drg": pl.String, "rw": pl.Float64, "name": pl.String})
-    return tuple(zip(df["drg"].to_list(), df["rw"].to_list()))
+    return tuple(zip(df["drg"].to_list(), df["rw"].to_list(), strict=True))
 
 
 @dataclass

@@ -211,7 +211,7 @@ def split_hospitals(n_hospitals: int) -> dict[str, int]:
     if n_hospitals < 1:
         raise ValueError("n_hospitals must be at least 1")
     if n_hospitals < 3:
-        return dict(zip(LEVELS, [1, n_hospitals - 1, 0]))
+        return dict(zip(LEVELS, [1, n_hospitals - 1, 0], strict=True))
     tertiary = max(1, round(n_hospitals * 3 / 17))
     secondary = max(1, round(n_hospitals * 6 / 17))
     return {"3": tertiary, "2": secondary, "1": max(1, n_hospitals - tertiary - secondary)}
