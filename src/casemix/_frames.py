@@ -83,9 +83,9 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
     # pandas: go through Arrow once; an object column of mixed types becomes strings
     import pyarrow as pa
 
-    # what pyarrow and polars raise on an object column of mixed types (ints too big
-    # for int64 give OverflowError)
-    mixed = (pa.ArrowException, pl.exceptions.PolarsError, OverflowError)
+    # what pyarrow and polars raise on an object column of mixed types: Arrow and polars
+    # errors, TypeError / ValueError from the constructors, OverflowError for ints past int64
+    mixed = (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError, OverflowError)
     try:
         return pl.from_pandas(data)
     except mixed:  # mixed-type object columns: fall back to strings column by column
