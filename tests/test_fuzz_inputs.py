@@ -123,7 +123,7 @@ def _implausible_values_are_warned_and_engines_agree(good, ages, days):
     batch = casemix.group(assume_rows)
     ref = casemix.group(assume_rows, engine="reference")
     assert batch.select(RESULT).equals(ref.select(RESULT))
-    for age, d, w in zip(ages, days, batch["warnings"].to_list(), strict=True):
+    for age, d, w in zip(ages[:n], days[:n], batch["warnings"].to_list(), strict=True):
         bad_age = age is not None and math.isfinite(age) and not 0 <= age <= 150
         bad_days = (
             d is not None
