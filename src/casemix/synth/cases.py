@@ -63,9 +63,23 @@ def _structure(plan: Plan, reg: Region, seed: int) -> _Structure:
 
 
 def _list_column(name: str, vocab: pl.Series, counts: np.ndarray, flat_idx: np.ndarray) -> pl.Series:
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    values = vocab.gather(flat_idx).to_arrow()
+    """A List(String) column from per-case counts and flat vocabulary indices.
+
+    The codes go to Arrow as string views (polars' own layout, no copy of
+    the text) and come back the same way, so neither side converts them.
+    """
+    offsets = np.zeros(counts.size + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    values = vocab.gather(flat_idx).to_arrow(compat_level=pl.CompatLevel.newest())
     return pl.Series(name, pa.ListArray.from_arrays(pa.array(offsets), values))
+
+
+def _digits(n: int) -> pl.Series:
+    """0 … n − 1 as text, zero-padded to 8 digits (wider numbers as they are)."""
+    if n <= 10**8:
+        # one cast and a slice instead of a cast and a zfill pass: "1" + 8 digits, minus the "1"
+        return (pl.int_range(n, eager=True, dtype=pl.Int64) + 10**8).cast(pl.String).str.slice(1)
+    return pl.int_range(n, eager=True).cast(pl.String).str.zfill(8)
 
 
 def synth_cases(
@@ -145,19 +159,22 @@ def synth_cases(
     # hospital, then the DRG from the hospital's case mix
     hosp, drg, readmit = K.place(key, n, st.h_cdf, st.drg_cdf, plan.n_drg, reg.readmission_share)
 
-    # readmissions take the hospital and DRG of an earlier stay (its dates come later)
+    # readmissions take the hospital and DRG of an earlier stay (its dates come later);
+    # r: the readmitted rows, src: the row of each one's earlier stay
     ordinary = np.flatnonzero(~readmit)
-    index = np.full(n, -1, dtype=np.int64)
     if ordinary.size:
-        index[readmit] = ordinary[rng.integers(0, ordinary.size, int(readmit.sum()))]
+        src = ordinary[rng.integers(0, ordinary.size, int(readmit.sum()))]
     else:
         readmit[:] = False
+        src = np.zeros(0, dtype=np.int64)
+    del ordinary
     r = np.flatnonzero(readmit)
-    hosp[r], drg[r] = hosp[index[r]], drg[index[r]]
-    lvl = st.h_level[hosp]
-    a = plan.adrg_of[drg]
-    readmit[r] &= plan.newborn[a[r]] == ADULT
-    r = np.flatnonzero(readmit)
+    hosp[r], drg[r] = hosp[src], drg[src]
+    lvl = st.h_level.astype(np.int8)[hosp]
+    a = plan.adrg_of.astype(np.int32)[drg]
+    adult = plan.newborn[a[r]] == ADULT
+    readmit[r] &= adult
+    r, src = r[adult], src[adult]
 
     # who, cost, LOS, discharge mode, day, data faults: per case (numba)
     modes = np.array(list(reg.discharge_mix), dtype=np.float64)
@@ -196,29 +213,31 @@ def synth_cases(
         invalid_share,
     )
     total_fen = np.maximum(round_half_up(cost * 100), 100)
+    del cost
 
     # patients: each ordinary stay its own person; repeats and readmissions reuse one
-    person = np.arange(n, dtype=np.int64)
+    person = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     donors = ~readmit & ~repeat & (plan.newborn[a] == ADULT) & ~plan.obstetric[a]
     for sx in (1, 2):
         rows, pool = np.flatnonzero(repeat & (sex == sx)), np.flatnonzero(donors & (sex == sx))
         if pool.size:
             j = pool[rng.integers(0, pool.size, rows.size)]
             person[rows], age[rows], employee[rows] = person[j], age[j], employee[j]
-    j = index[r]
-    person[r], sex[r], age[r], employee[r] = person[j], sex[j], age[j], employee[j]
+    person[r], sex[r], age[r], employee[r] = person[src], sex[src], age[src], employee[src]
+    del donors, repeat
 
     # dates: discharge by the seasonal day weights; readmissions after their earlier stay
     jan1 = (_dt.date(year, 1, 1) - _dt.date(1970, 1, 1)).days
     out_day = jan1 + doy
-    re_out = out_day[index[r]] + rng.integers(1, 31, r.size) + los[r]
+    re_out = out_day[src] + rng.integers(1, 31, r.size) + los[r]
     fits = re_out < jan1 + day_w.size
     out_day[r[fits]] = re_out[fits]
     person[r[~fits]] = r[~fits]  # no room before year end: an ordinary stay after all
     in_day = out_day - los
 
     # patient share: 自费 part, then deductible, then co-insurance on the rest
-    ins = (~employee).astype(np.int64)
+    ins = (~employee).astype(np.int8)
+    del employee
     patient_fen = reg.patient_share_fen(total_fen, ins, lvl)
 
     # data faults, so validity checks are exercised
@@ -226,7 +245,7 @@ def synth_cases(
     age = np.where(fault == 1, np.nan, age)
 
     # codes aimed at the DRG (numba: variable-length lists and redraws)
-    sev = plan.severity[drg]
+    sev = plan.severity.astype(np.int8)[drg]
     pdx, pproc, x0, x1, n_sdx, n_oproc = K.code_counts(
         key,
         a,
@@ -264,37 +283,45 @@ def synth_cases(
         0.3,
     )
 
+    del x0, x1, sev, fault, no_dx, a, readmit
+
     def nullable(x):
         return pl.Series(x).fill_nan(None)
 
     def codes(vocab, idx):
         return vocab.gather(pl.Series(np.where(idx >= 0, idx, 0))).set(pl.Series(idx < 0), None)
 
-    digits = pl.int_range(n, eager=True).cast(pl.String).str.zfill(8)
-    df = pl.DataFrame(
-        {
-            "case_id": f"S{seed}-" + digits,
-            "patient_id": f"P{seed}-" + digits.gather(person),
-            "hospital_id": pl.Series([f"H{h + 1:03d}" for h in range(n_hosp)]).gather(hosp),
-            "hospital_level": pl.Series(LEVELS, dtype=pl.String).gather(lvl),
-            "insurance_type": pl.Series(INSURANCE_TYPES, dtype=pl.String).gather(ins),
-            "sex": nullable(sex_f),
-            "age": nullable(age),
-            "age_days": nullable(age_days),
-            "birth_weight": nullable(weight),
-            "admission_date": pl.Series(in_day.astype(np.int32)).cast(pl.Date),
-            "discharge_date": pl.Series(out_day.astype(np.int32)).cast(pl.Date),
-            "los": pl.Series(los.astype(np.float64)),
-            "discharge": pl.Series(discharge),
-            "pdx": codes(plan.dx_vocab, pdx) if n else pl.Series([], dtype=pl.String),
-            "sdx": _list_column("sdx", plan.dx_vocab, n_sdx, sdx_flat),
-            "pproc": codes(plan.px_vocab, pproc) if n else pl.Series([], dtype=pl.String),
-            "oproc": _list_column("oproc", plan.px_vocab, n_oproc, oproc_flat),
-            "total_cost": pl.Series(total_fen / 100),
-            "patient_share": pl.Series(patient_fen / 100),
-            "fund_paid": pl.Series((total_fen - patient_fen) / 100),
-        }
-    )
+    # the columns one by one, each array let go once its column holds it
+    # (numeric columns share the numpy buffer; strings are polars views)
+    cols: dict[str, pl.Series] = {}
+    digits = _digits(n)
+    cols["case_id"] = f"S{seed}-" + digits
+    cols["patient_id"] = f"P{seed}-" + digits.gather(person)
+    del digits, person
+    cols["hospital_id"] = pl.Series([f"H{h + 1:03d}" for h in range(n_hosp)]).gather(hosp)
+    cols["hospital_level"] = pl.Series(LEVELS, dtype=pl.String).gather(lvl)
+    cols["insurance_type"] = pl.Series(INSURANCE_TYPES, dtype=pl.String).gather(ins)
+    del hosp, lvl, ins
+    cols["sex"] = nullable(sex_f)
+    cols["age"] = nullable(age)
+    cols["age_days"] = nullable(age_days)
+    cols["birth_weight"] = nullable(weight)
+    del sex, sex_f, age, age_days, weight
+    cols["admission_date"] = pl.Series(in_day.astype(np.int32, copy=False)).cast(pl.Date)
+    cols["discharge_date"] = pl.Series(out_day.astype(np.int32, copy=False)).cast(pl.Date)
+    cols["los"] = pl.Series(los.astype(np.float64))
+    cols["discharge"] = pl.Series(discharge)
+    del in_day, out_day, los, discharge
+    cols["pdx"] = codes(plan.dx_vocab, pdx) if n else pl.Series([], dtype=pl.String)
+    cols["sdx"] = _list_column("sdx", plan.dx_vocab, n_sdx, sdx_flat)
+    del pdx, n_sdx, sdx_flat
+    cols["pproc"] = codes(plan.px_vocab, pproc) if n else pl.Series([], dtype=pl.String)
+    cols["oproc"] = _list_column("oproc", plan.px_vocab, n_oproc, oproc_flat)
+    del pproc, n_oproc, oproc_flat
+    cols["total_cost"] = pl.Series(total_fen / 100)
+    cols["patient_share"] = pl.Series(patient_fen / 100)
+    cols["fund_paid"] = pl.Series((total_fen - patient_fen) / 100)
+    df = pl.DataFrame(cols)
     if target:
         df = df.with_columns(target_drg=pl.Series(plan.drg_codes, dtype=pl.String).gather(drg))
     if layout == "strings":
