@@ -744,7 +744,7 @@ def test_normalised_codes_read_back_unchanged(cases):
     st.lists(
         st.sampled_from(["H1", "H2", " H3", "Ｈ4", "", "职工", "居民 ", "\u3000X"]), min_size=1, max_size=30
     ),
-    st.lists(st.text("AB12 \t", max_size=4) | st.sampled_from(["C1", "C2"]), min_size=1, max_size=30),
+    st.lists(st.text("AB12 \t\x0b\x1f", max_size=4) | st.sampled_from(["C1", "C2"]), min_size=1, max_size=30),
     st.booleans(),
     st.lists(st.sampled_from([1.5, 0.0, -2.0, float("nan"), float("inf"), None]), min_size=1, max_size=30),
 )

@@ -32,7 +32,14 @@ def round_half_up(values: np.ndarray) -> np.ndarray:
     for an exact half in decimal.
     """
     v = np.asarray(values, dtype=np.float64)
-    return (np.sign(v) * np.floor(np.abs(v) + 0.5 + 1e-9)).astype(np.int64)
+    # sign(v) × ⌊|v| + 0.5 + 1e-9⌋, the same operations in place: one temporary, not four
+    # (10M cases: each is 80 MB)
+    a = np.abs(v)
+    a += 0.5
+    a += 1e-9
+    np.floor(a, out=a)
+    np.copysign(a, v, out=a)
+    return a.astype(np.int64)
 
 
 def yuan_array_to_fen(values: np.ndarray) -> np.ndarray:

@@ -316,8 +316,10 @@ def _monthly(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, 
         }
         names = [t.name for t in pool_terms(policy)]
         pv = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64)[cp.pool]
-    points = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
-    monthly = monthly_presettlement(cp.cases, points, pv, cfg, patient_share_fen=cp.patient_fen)
+    points = np.asarray(cp.rules["adjusted_points"].to_numpy(), dtype=np.float64)
+    monthly = monthly_presettlement(
+        cp.cases, points, pv, cfg, patient_share_fen=cp.patient_fen, hospital_codes=(cp.hosp, cp.hospitals)
+    )
     settled = paid.hospitals.select("hospital_id", pl.col("final_fund_fen").alias("settled_fen"))
     return monthly, annual_clearing(settled, monthly, cfg)
 
@@ -482,10 +484,9 @@ def pay_cases(
     )
     hospitals = _hospital_table(cp, policy, money, pts)
     names = [t.name for t in terms]
-    pool = (
-        pl.Series("pool", [names[0]] * cp.cases.height, pl.String)
-        if len(names) == 1
-        else pl.Series("pool", np.array(names, dtype=object)[cp.pool], pl.String)
+    # a gather of the pool names by index: no Python string per case
+    pool = pl.Series("pool", names, pl.String).gather(
+        np.zeros(cp.cases.height, dtype=np.int64) if len(names) == 1 else cp.pool
     )
     out = cp.cases.with_columns(
         w["rw"],

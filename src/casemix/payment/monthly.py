@@ -166,6 +166,7 @@ def monthly_presettlement(
     config: MonthlyConfig,
     *,
     patient_share_fen: np.ndarray | None = None,
+    hospital_codes: tuple[np.ndarray, list[str]] | None = None,
 ) -> pl.DataFrame:
     """The hospital × month pre-settlement table.
 
@@ -181,6 +182,9 @@ def monthly_presettlement(
         (e.g. by pool).
     patient_share_fen
         What each case's patient bears, fen (0 if not given).
+    hospital_codes
+        ``(code per case, hospital_id per code)`` when the caller has them
+        (a settlement does), instead of reading ``hospital_id``.
 
     Returns
     -------
@@ -189,36 +193,38 @@ def monthly_presettlement(
         ``cases``, ``points``, ``gross_fen``, ``patient_share_fen``,
         ``base_fen``, ``prepaid_fen``, ``audit_fen``, ``monthly_fen``.
     """
-    month = _month_numbers(cases)
+    from casemix.payment.core import int_sums  # not at the top: core imports budget, which imports this
+
+    month = _month_numbers(cases).to_numpy()
     audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
     pts = np.asarray(points, dtype=np.float64)
-    pv = np.broadcast_to(np.asarray(point_value, dtype=np.float64), pts.shape)
+    pv = np.asarray(point_value, dtype=np.float64)
     patient = (
         np.zeros(cases.height, dtype=np.int64)
         if patient_share_fen is None
         else np.asarray(patient_share_fen, dtype=np.int64)
     )
-    f = pl.DataFrame(
+    if hospital_codes is None:
+        hosp, names = _codes(cases["hospital_id"].cast(pl.String))
+    else:
+        hosp, names = np.asarray(hospital_codes[0]), list(hospital_codes[1])
+    # one integer key per hospital × month, summed with bincount: no per-case strings or hash table
+    first = int(month.min()) if month.size else 0
+    n_months = int(month.max()) - first + 1 if month.size else 1
+    key = hosp.astype(np.int64) * n_months + (month - first)
+    size = len(names) * n_months
+    count = np.bincount(key, minlength=size)
+    used = np.flatnonzero(count)
+    t = pl.DataFrame(
         {
-            "hospital_id": cases["hospital_id"].cast(pl.String),
-            "month": month,
-            "points": pts,
-            "gross": pts * pv * 100.0,
-            "patient_share_fen": patient,
-            "audit_fen": audit,
+            "hospital_id": pl.Series(names, dtype=pl.String).gather(used // n_months),
+            "month": _month_label(pl.Series(used % n_months + first, dtype=pl.Int64)),
+            "cases": count[used].astype(np.int64),
+            "points": np.bincount(key, weights=pts, minlength=size)[used],
+            "gross": np.bincount(key, weights=pts * pv * 100.0, minlength=size)[used],
+            "patient_share_fen": int_sums(key, patient, size)[used],
+            "audit_fen": int_sums(key, audit, size)[used],
         }
-    )
-    t = (
-        f.group_by("hospital_id", "month")
-        .agg(
-            pl.len().cast(pl.Int64).alias("cases"),
-            pl.col("points").sum(),
-            pl.col("gross").sum(),
-            pl.col("patient_share_fen").sum(),
-            pl.col("audit_fen").sum(),
-        )
-        .sort("hospital_id", "month")
-        .with_columns(_month_label(pl.col("month")).alias("month"))
     )
     gross = round_half_up(t["gross"].to_numpy())
     base = gross - t["patient_share_fen"].to_numpy()
@@ -244,6 +250,14 @@ def monthly_presettlement(
             "monthly_fen",
         )
     )
+
+
+def _codes(ids: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """Code per value into the sorted distinct values."""
+    names = ids.unique().sort()
+    if names.null_count():
+        raise InputError("monthly pre-settlement: hospital_id missing")
+    return ids.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).to_numpy(), names.to_list()
 
 
 def deposit_return_fraction(score: np.ndarray, config: MonthlyConfig) -> np.ndarray:
