@@ -114,11 +114,17 @@ def pool_index(
     if s.dtype.is_float():
         s = s.cast(pl.Int64, strict=False)
     lookup = {v: i for i, vs in enumerate(values) for v in vs}
-    u = s.cast(pl.String).unique().to_list()
-    known = {v: lookup.get(v, -1) for v in u if v is not None}
-    codes = (
-        s.cast(pl.String).replace_strict(known, default=None, return_dtype=pl.Int64).fill_null(-1).to_numpy()
+    text = s.cast(pl.String)
+    u = text.unique().drop_nulls().sort().to_list()
+    # distinct values → pool through a small table, cases → distinct values by an Enum's codes
+    # (a replace of 10M strings would build a string per case)
+    table = np.array([lookup.get(v, -1) for v in u] + [-1], dtype=np.int64)
+    physical = (
+        text.cast(pl.Enum(u)).to_physical().cast(pl.Int64).fill_null(len(u)).to_numpy()
+        if u
+        else np.zeros(text.len(), dtype=np.int64)
     )
+    codes = table[physical]
     bad = codes < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
