@@ -26,41 +26,59 @@ from hypothesis import strategies as st
 
 _DIGITS = "0123456789"
 
+# The strategies drawn from inside the composites below are built once, here: hypothesis
+# validates every new strategy object the first time it is drawn from, and building them
+# per draw made that validation most of the cost of generating intake cases.
+_LETTER = st.sampled_from(string.ascii_uppercase)
+_DIGIT = st.sampled_from(_DIGITS)
+_D1_3 = st.text(_DIGITS, min_size=1, max_size=3)
+_D2 = st.text(_DIGITS, min_size=2, max_size=2)
+_D2_4 = st.text(_DIGITS, min_size=2, max_size=4)
+_D3 = st.text(_DIGITS, min_size=3, max_size=3)
+_SHAPE = st.sampled_from(["plain", "sub", "x_sub", "ext"])
+_SIXTH = st.integers(0, 5)
+_EIGHTH = st.integers(0, 7)
+_FIFTH = st.integers(0, 4)
+_PLUS = st.sampled_from(["†", " + ", "＋"])
+_PAD = st.sampled_from(["", " ", "  ", "\t", "\u3000"])
+_NO_PRINCIPAL = st.sampled_from([None, "", "  "])
+
 
 @st.composite
 def icd10_code(draw) -> str:
     """An ICD-10 医保版-shaped diagnosis code in canonical form, e.g. C34.100x001, G35.x03."""
-    letter = draw(st.sampled_from(string.ascii_uppercase))
-    head = letter + draw(st.text(_DIGITS, min_size=2, max_size=2))
-    shape = draw(st.sampled_from(["plain", "sub", "x_sub", "ext"]))
+    letter = draw(_LETTER)
+    head = letter + draw(_D2)
+    shape = draw(_SHAPE)
     if shape == "plain":
         return head
-    sub = draw(st.text(_DIGITS, min_size=1, max_size=3))
+    sub = draw(_D1_3)
     if shape == "sub":
         return f"{head}.{sub}"
     if shape == "x_sub":
-        return f"{head}.x{draw(st.text(_DIGITS, min_size=2, max_size=2))}"
-    return f"{head}.{sub.ljust(3, '0')}x{draw(st.text(_DIGITS, min_size=3, max_size=3))}"
+        return f"{head}.x{draw(_D2)}"
+    return f"{head}.{sub.ljust(3, '0')}x{draw(_D3)}"
+
+
+_ICD10 = icd10_code()
 
 
 @st.composite
 def dx_code(draw) -> str:
     """A diagnosis code, sometimes a dagger/asterisk pair such as A17.000+G01*."""
-    code = draw(icd10_code())
-    if draw(st.integers(0, 5)) == 0:
-        letter = draw(st.sampled_from(string.ascii_uppercase))
-        code = f"{code}+{letter}{draw(st.text(_DIGITS, min_size=2, max_size=2))}.{draw(st.sampled_from(_DIGITS))}*"
+    code = draw(_ICD10)
+    if draw(_SIXTH) == 0:
+        letter = draw(_LETTER)
+        code = f"{code}+{letter}{draw(_D2)}.{draw(_DIGIT)}*"
     return code
 
 
 @st.composite
 def proc_code(draw) -> str:
     """An ICD-9-CM-3 医保版-shaped procedure code, e.g. 39.6500, 00.5500x008."""
-    code = (
-        f"{draw(st.text(_DIGITS, min_size=2, max_size=2))}.{draw(st.text(_DIGITS, min_size=2, max_size=4))}"
-    )
+    code = f"{draw(_D2)}.{draw(_D2_4)}"
     if draw(st.booleans()):
-        code += "x" + draw(st.text(_DIGITS, min_size=3, max_size=3))
+        code += "x" + draw(_D3)
     return code
 
 
@@ -76,12 +94,11 @@ def messy(draw, code: str) -> str:
         if ch.isalpha() and draw(st.booleans()):
             ch = ch.swapcase()
         if ch == "+" and draw(st.booleans()):
-            ch = draw(st.sampled_from(["†", " + ", "＋"]))
-        elif draw(st.integers(0, 7)) == 0:
+            ch = draw(_PLUS)
+        elif draw(_EIGHTH) == 0:
             ch = _full_width(ch)
         out.append(ch)
-    pad = st.sampled_from(["", " ", "  ", "\t", "\u3000"])
-    return draw(pad) + "".join(out) + draw(pad)
+    return draw(_PAD) + "".join(out) + draw(_PAD)
 
 
 @dataclass
@@ -109,9 +126,9 @@ def _maybe(strategy):
 def _codes(draw, code_strategy, max_size: int) -> tuple[list[str | None], list[str | None]]:
     codes = draw(st.lists(code_strategy, max_size=max_size))
     raw = [draw(messy(c)) for c in codes]
-    if codes and draw(st.integers(0, 4)) == 0:  # no principal, secondaries only
+    if codes and draw(_FIFTH) == 0:  # no principal, secondaries only
         codes[0] = None
-        raw[0] = draw(st.sampled_from([None, "", "  "]))
+        raw[0] = draw(_NO_PRINCIPAL)
     return codes, raw
 
 
@@ -120,24 +137,30 @@ IMPLAUSIBLE_AGE = (-5.0, -0.5, 150.5, 1e300, -1e300)
 IMPLAUSIBLE_AGE_DAYS = (-5.0, 366.0, 1e300)
 
 
+_DX_CODES = _codes(dx_code(), 11)  # 11: wide columns dx10, dx11 sort after dx9
+_PROC_CODES = _codes(proc_code(), 4)
+_SEX = _maybe(st.sampled_from([1.0, 2.0, 0.0, 9.0]))
+# implausible values too (issue 15): warned, never refused
+_AGE = _maybe(st.one_of(st.integers(0, 110).map(float), st.sampled_from(IMPLAUSIBLE_AGE)))
+_AGE_DAYS = _maybe(st.one_of(st.integers(0, 365).map(float), st.sampled_from(IMPLAUSIBLE_AGE_DAYS)))
+_BIRTH_WEIGHT = _maybe(st.one_of(st.integers(300, 6000).map(float), st.sampled_from((-1.0, 10_001.0, 1e12))))
+_LOS = _maybe(st.integers(-2, 400).map(float))
+_DISCHARGE = _maybe(st.sampled_from([1.0, 2.0, 3.0, 4.0, 5.0, 9.0]))
+_COST = _maybe(st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 2)))
+
+
 @st.composite
 def intake_case(draw) -> IntakeCase:
-    num = st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 2))
-    dx, dx_raw = draw(_codes(dx_code(), 11))  # 11: wide columns dx10, dx11 sort after dx9
-    procs, procs_raw = draw(_codes(proc_code(), 4))
+    dx, dx_raw = draw(_DX_CODES)
+    procs, procs_raw = draw(_PROC_CODES)
     return IntakeCase(
-        sex=draw(_maybe(st.sampled_from([1.0, 2.0, 0.0, 9.0]))),
-        # implausible values too (issue 15): warned, never refused
-        age=draw(_maybe(st.one_of(st.integers(0, 110).map(float), st.sampled_from(IMPLAUSIBLE_AGE)))),
-        age_days=draw(
-            _maybe(st.one_of(st.integers(0, 365).map(float), st.sampled_from(IMPLAUSIBLE_AGE_DAYS)))
-        ),
-        birth_weight=draw(
-            _maybe(st.one_of(st.integers(300, 6000).map(float), st.sampled_from((-1.0, 10_001.0, 1e12))))
-        ),
-        los=draw(_maybe(st.integers(-2, 400).map(float))),
-        discharge=draw(_maybe(st.sampled_from([1.0, 2.0, 3.0, 4.0, 5.0, 9.0]))),
-        total_cost=draw(_maybe(num)),
+        sex=draw(_SEX),
+        age=draw(_AGE),
+        age_days=draw(_AGE_DAYS),
+        birth_weight=draw(_BIRTH_WEIGHT),
+        los=draw(_LOS),
+        discharge=draw(_DISCHARGE),
+        total_cost=draw(_COST),
         dx=dx,
         procs=procs,
         dx_raw=dx_raw,

@@ -13,7 +13,8 @@ excluded CCs, a never-excluded table), whatever the scheme.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import polars as pl
 from hypothesis import strategies as st
@@ -46,6 +47,8 @@ class Pools:
     cc_by_table: dict
     table_of_pdx: dict
     numbers: dict
+    #: strategies built from these pools, by name (see :func:`built`)
+    strategies: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def _rules(scheme: Scheme):
@@ -63,8 +66,22 @@ def _rules(scheme: Scheme):
                 yield r
 
 
+_POOLS: dict[int, tuple[Scheme, Pools]] = {}
+
+
 def pools(scheme: Scheme) -> Pools:
-    """Collect the candidate codes and numbers of a scheme (sorted, so draws are reproducible)."""
+    """Collect the candidate codes and numbers of a scheme (sorted, so draws are reproducible).
+
+    One ``Pools`` per scheme object (schemes are immutable), so the strategies
+    built from it are built once too.
+    """
+    hit = _POOLS.get(id(scheme))
+    if hit is None or hit[0] is not scheme:  # the scheme is kept, so its id is not reused
+        hit = _POOLS[id(scheme)] = (scheme, _collect(scheme))
+    return hit[1]
+
+
+def _collect(scheme: Scheme) -> Pools:
     dx, proc, sites = set(), set(), set()
     numbers = {f: {0.0, 1.0, 2.0} for f in FIELDS}
     for rule in _rules(scheme):
@@ -124,25 +141,52 @@ def number(p: Pools, field: str) -> st.SearchStrategy[float | None]:
     )
 
 
+_MALFORMED = st.one_of(
+    st.just([]), st.lists(st.sampled_from(FIELDS + ("diagnoses", "procedures")), max_size=2)
+)
+_N_SDX = st.integers(0, 8)
+_NEWBORN_AGE = st.sampled_from((0.0, 0.0, 0.0, 1.0, None))
+_NEWBORN_AGE_DAYS = st.one_of(st.sampled_from((0.0, 1.0, 27.0, 28.0, 28.5, 29.0, 365.0)), st.none())
+
+
+def built(p: Pools, name: str, make: Callable[[], st.SearchStrategy]) -> st.SearchStrategy:
+    """The strategy ``make()`` for these pools, built on first use and the same object after.
+
+    hypothesis validates every new strategy object the first time it is drawn
+    from; building strategies over pools of thousands of codes once per drawn
+    case was most of the cost of generating cases.
+    """
+    strategy = p.strategies.get(name)
+    if strategy is None:
+        strategy = p.strategies[name] = make()
+    return strategy
+
+
+def _sdx(p: Pools, own: str | None, n: int) -> st.SearchStrategy:
+    """``n`` secondary codes, some from the principal's own exclusion table ``own``."""
+
+    def make() -> st.SearchStrategy:
+        options = [built(p, "sdx code", lambda: code(p.cc, p.dx, p.sites, p.dictionary_dx))]
+        if own is not None and p.cc_by_table.get(own):
+            # codes of the principal's own exclusion table: excluded unless never-excluded
+            options.append(_from(p.cc_by_table[own]))
+        return st.lists(st.one_of(options), max_size=n, min_size=n)
+
+    return built(p, f"sdx {own} {n}", make)
+
+
 @st.composite
 def drg_case(draw, p: Pools) -> dict:
     """One case as a dict of canonical columns (``CANONICAL_TYPES``)."""
-    pdx = draw(code(p.dx, p.sites, p.dictionary_dx))
-    n_sdx = draw(st.integers(0, 8))
-    sdx_options = [code(p.cc, p.dx, p.sites, p.dictionary_dx)]
-    own = p.table_of_pdx.get(pdx)
-    if own is not None and p.cc_by_table.get(own):
-        # codes of the principal's own exclusion table: excluded unless never-excluded
-        sdx_options.append(_from(p.cc_by_table[own]))
-    sdx = draw(st.lists(st.one_of(sdx_options), max_size=n_sdx, min_size=n_sdx))
-    pproc = draw(st.one_of(st.none(), code(p.proc, p.dictionary_proc)))
-    oproc = draw(st.lists(code(p.proc, p.dictionary_proc), max_size=4))
+    pdx = draw(built(p, "pdx", lambda: code(p.dx, p.sites, p.dictionary_dx)))
+    n_sdx = draw(_N_SDX)
+    sdx = draw(_sdx(p, p.table_of_pdx.get(pdx), n_sdx))
+    pproc = draw(built(p, "pproc", lambda: st.one_of(st.none(), code(p.proc, p.dictionary_proc))))
+    oproc = draw(built(p, "oproc", lambda: st.lists(code(p.proc, p.dictionary_proc), max_size=4)))
     case = {"pdx": pdx, "sdx": sdx, "pproc": pproc, "oproc": oproc}
     for f in FIELDS:
-        case[f] = draw(number(p, f))
-    case["malformed"] = draw(
-        st.one_of(st.just([]), st.lists(st.sampled_from(FIELDS + ("diagnoses", "procedures")), max_size=2))
-    )
+        case[f] = draw(built(p, f"number {f}", lambda f=f: number(p, f)))
+    case["malformed"] = draw(_MALFORMED)
     for f in case["malformed"]:
         if f in FIELDS and draw(st.booleans()):
             case[f] = None  # what intake does with a value that is not a number
@@ -153,9 +197,11 @@ def drg_case(draw, p: Pools) -> dict:
 def newborn_case(draw, p: Pools) -> dict:
     """A case on the newborn boundaries (age 0, age in days and weight near the limits)."""
     case = draw(drg_case(p))
-    case["age"] = draw(st.sampled_from((0.0, 0.0, 0.0, 1.0, None)))
-    case["age_days"] = draw(st.one_of(st.sampled_from((0.0, 1.0, 27.0, 28.0, 28.5, 29.0, 365.0)), st.none()))
-    case["birth_weight"] = draw(st.one_of(st.sampled_from(p.numbers["birth_weight"]), st.none()))
+    case["age"] = draw(_NEWBORN_AGE)
+    case["age_days"] = draw(_NEWBORN_AGE_DAYS)
+    case["birth_weight"] = draw(
+        built(p, "newborn weight", lambda: st.one_of(st.sampled_from(p.numbers["birth_weight"]), st.none()))
+    )
     return case
 
 
@@ -164,8 +210,10 @@ def trauma_case(draw, p: Pools) -> dict:
     """A case whose diagnoses come from the site lists (several body sites, duplicates)."""
     case = draw(drg_case(p))
     if p.sites:
-        case["pdx"] = draw(_from(p.sites))
-        case["sdx"] = draw(st.lists(st.one_of(_from(p.sites), code(p.cc)), max_size=6))
+        case["pdx"] = draw(built(p, "site", lambda: _from(p.sites)))
+        case["sdx"] = draw(
+            built(p, "sites", lambda: st.lists(st.one_of(_from(p.sites), code(p.cc)), max_size=6))
+        )
     return case
 
 

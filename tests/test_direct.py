@@ -37,38 +37,55 @@ def demo():
     return casemix.load_scheme("casemix-demo")
 
 
+_COST = st.sampled_from((1200.5, 0.0, None))
+_YEAR = st.sampled_from((2024.0, None))
+_N_CHANGES = st.integers(0, 2)
+_KIND = st.sampled_from(("messy", "unknown", "empty", "null", "null-list", "number", "year", "swap"))
+_COLUMN = st.sampled_from(("pdx", "sdx", "pproc", "oproc"))
+_LIST_COLUMN = st.sampled_from(("sdx", "oproc"))
+_NUMBER_COLUMN = st.sampled_from((*S.FIELDS, "total_cost"))
+_ODD = st.sampled_from(ODD_NUMBERS)
+_ODD_YEAR = st.sampled_from((2024.5, math.inf))
+_UNKNOWN = st.sampled_from(S.UNKNOWN_CODES)
+
+
 @st.composite
 def typed_case(draw, p: S.Pools) -> dict:
     """A clean case (known codes, plain numbers), then at most two things intake would see."""
-    dx = S.code(p.cc, p.dx, p.sites, p.dictionary_dx, unknown=False)
-    px = S.code(p.proc, p.dictionary_proc, unknown=False)
+    # strategies over the pools are built once per scheme (S.built): building them per case was
+    # most of the cost of this test
+    dx = S.built(p, "clean dx", lambda: S.code(p.cc, p.dx, p.sites, p.dictionary_dx, unknown=False))
+    px = S.built(p, "clean proc", lambda: S.code(p.proc, p.dictionary_proc, unknown=False))
     case = {
-        "pdx": draw(S.code(p.dx, p.sites, p.dictionary_dx, unknown=False)),
-        "sdx": draw(st.lists(dx, max_size=8)),
-        "pproc": draw(st.one_of(st.none(), px)),
-        "oproc": draw(st.lists(px, max_size=4)),
-        **{f: draw(st.one_of(st.sampled_from(p.numbers[f]), st.none())) for f in S.FIELDS},
-        "total_cost": draw(st.sampled_from((1200.5, 0.0, None))),
-        "year": draw(st.sampled_from((2024.0, None))),
+        "pdx": draw(S.built(p, "clean pdx", lambda: S.code(p.dx, p.sites, p.dictionary_dx, unknown=False))),
+        "sdx": draw(S.built(p, "clean sdx", lambda: st.lists(dx, max_size=8))),
+        "pproc": draw(S.built(p, "clean pproc", lambda: st.one_of(st.none(), px))),
+        "oproc": draw(S.built(p, "clean oproc", lambda: st.lists(px, max_size=4))),
+        **{
+            f: draw(S.built(p, f"clean {f}", lambda f=f: st.one_of(st.sampled_from(p.numbers[f]), st.none())))
+            for f in S.FIELDS
+        },
+        "total_cost": draw(_COST),
+        "year": draw(_YEAR),
     }
-    for _ in range(draw(st.integers(0, 2))):
-        kind = draw(
-            st.sampled_from(("messy", "unknown", "empty", "null", "null-list", "number", "year", "swap"))
-        )
-        col = draw(st.sampled_from(("pdx", "sdx", "pproc", "oproc")))
+    for _ in range(draw(_N_CHANGES)):
+        kind = draw(_KIND)
+        col = draw(_COLUMN)
         if kind == "null-list":
-            case[draw(st.sampled_from(("sdx", "oproc")))] = None
+            case[draw(_LIST_COLUMN)] = None
         elif kind == "number":
-            case[draw(st.sampled_from((*S.FIELDS, "total_cost")))] = draw(st.sampled_from(ODD_NUMBERS))
+            case[draw(_NUMBER_COLUMN)] = draw(_ODD)
         elif kind == "year":
-            case["year"] = draw(st.sampled_from((2024.5, math.inf)))
+            case["year"] = draw(_ODD_YEAR)
         elif kind == "swap":  # a procedure as a diagnosis or the other way round
-            case["pdx" if col in ("pproc", "oproc") else "pproc"] = draw(
-                S.code(p.dictionary_proc if col in ("pproc", "oproc") else p.dictionary_dx, unknown=False)
-            )
+            if col in ("pproc", "oproc"):
+                swapped = S.built(p, "proc as dx", lambda: S.code(p.dictionary_proc, unknown=False))
+            else:
+                swapped = S.built(p, "dx as proc", lambda: S.code(p.dictionary_dx, unknown=False))
+            case["pdx" if col in ("pproc", "oproc") else "pproc"] = draw(swapped)
         else:
             value = {
-                "unknown": lambda c: draw(st.sampled_from(S.UNKNOWN_CODES)),
+                "unknown": lambda c: draw(_UNKNOWN),
                 "empty": lambda c: "",
                 "null": lambda c: None,
                 "messy": lambda c: draw(messy(c)) if c else c,
@@ -103,9 +120,6 @@ def assert_direct_equal(df: pl.DataFrame, scheme, **kw) -> None:
     assert diff.height == 0, diff.head(3).to_dicts()
 
 
-_POOLS: dict[int, S.Pools] = {}
-
-
 def _pipes(e: pl.Expr) -> pl.Expr:
     # a list as its "|"-string; a null list stays null
     return e.list.join("|", ignore_nulls=True)
@@ -135,7 +149,7 @@ def _property(scheme_fixture: str):
     )
     def check(request, data, chunk_rows, layout):
         scheme = request.getfixturevalue(scheme_fixture)
-        pools = _POOLS.setdefault(id(scheme), S.pools(scheme))
+        pools = S.pools(scheme)  # one per scheme
         rows = data.draw(st.lists(typed_case(pools), min_size=1, max_size=30))
         df = LAYOUTS[layout](pl.DataFrame(rows, schema=TYPES))
         assert_direct_equal(df, scheme, chunk_rows=chunk_rows)
