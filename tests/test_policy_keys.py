@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -172,3 +173,22 @@ def test_dip_mapping_names_the_cost_column():
     # fee 30,000 read as the cost: 3 × the G1 mean -> high cost, 1000 × ((3 − 2) + 1) = 2000
     r = _dip(cases, mapping={"fee": "total_cost"})
     assert r.cases["dip_case_score"].to_list() == [2000.0, 500.0]
+
+
+def test_new_tech_cost_multiple_and_min_share():
+    from casemix.payment.new_tech import NewTechConfig, drg_exclusion
+
+    # worked example NT: standard 20,000; (cost, new-tech cost) A 100k/70k, B 100k/60k,
+    # C 39k/30k, D 40k/30k. Defaults (2 × standard = 40k, share > 64%): only A.
+    std = np.full(4, 20_000.0)
+    cost = np.array([100_000.0, 100_000.0, 39_000.0, 40_000.0])
+    tech = np.array([70_000.0, 60_000.0, 30_000.0, 30_000.0])
+
+    def eligible(**kw):
+        return drg_exclusion(cost, tech, std, NewTechConfig(enabled=True, **kw))[0].tolist()
+
+    assert eligible() == [True, False, False, False]
+    # share > 50%: B's 60% now counts; C and D still not above 40k
+    assert eligible(min_share=0.5) == [True, True, False, False]
+    # 1.95 × 20,000 = 39,000: D (40k, 75%) is above it, C (39k) is not
+    assert eligible(cost_multiple=1.95) == [True, False, False, True]
