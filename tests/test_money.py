@@ -249,3 +249,42 @@ def test_spread_left_takes_back_from_the_smallest_fraction():
     base = np.array([1, 1, 1], dtype=np.int64)
     spread_left(np.zeros(3, np.int64), np.array([2.0, 1.0, 1.0]), np.full(3, 0.5), base, np.array([-2]))
     assert base.tolist() == [1, 0, 0]
+
+
+# --- what the mutation run of _money found untested (issue 20) ------------------------------
+
+
+def test_allocate_returns_int64_fen_even_when_empty():
+    assert allocate(5, np.array([])).dtype == np.int64
+    assert allocate(7, np.array([1.0, 2.0])).dtype == np.int64
+
+
+def test_allocate_integer_shares_do_not_overflow():
+    # fen amounts as shares: two of 2^62 sum past int64, not past float64
+    assert allocate(10, np.array([2**62, 2**62], dtype=np.int64)).tolist() == [5, 5]
+
+
+def test_allocate_ties_go_to_the_earlier_party_among_many():
+    # 17 fen over 40 equal shares (0.425 each): every floor is 0, the 17 leftover fen go to
+    # the first 17 parties (a sort that is not stable reorders ties beyond 16 elements)
+    assert allocate(17, np.ones(40)).tolist() == [1] * 17 + [0] * 23
+    assert allocate(37, np.ones(64)).tolist() == [1] * 37 + [0] * 27
+
+
+def test_allocate_error_messages_exactly():
+    with pytest.raises(ValueError, match=r"^allocation shares must be finite and non-negative$"):
+        allocate(10, np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"^allocation shares must have a positive sum$"):
+        allocate(10, np.array([0.0, 0.0]))
+
+
+def test_check_range_names_the_first_position_out_of_range():
+    # 10^12 fen (10^10 yuan) is in range; the first amount out of range is at position 2
+    with pytest.raises(ValueError, match=r"^x: amount at position 2 is outside"):
+        check_range(np.array([5, 10**12, 10**15, 10**16]), "x")
+    # a scalar is position 0
+    with pytest.raises(ValueError, match=r"^y: amount at position 0 "):
+        check_range(10**15, "y")
+    # the int64 minimum has no positive absolute value in int64: still out of range
+    with pytest.raises(ValueError, match="position 1"):
+        check_range(np.array([0, np.iinfo(np.int64).min]), "z")

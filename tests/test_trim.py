@@ -110,3 +110,37 @@ def test_describe_and_bad_rules():
     ):
         with pytest.raises(InputError):
             Trim(**bad)
+
+
+def test_bad_rules_are_named_exactly():
+    from casemix.errors import InputError
+
+    with pytest.raises(
+        InputError, match=r"^trim method must be one of none, percentile, sd, iqr; got 'mad'$"
+    ):
+        Trim("mad")
+    with pytest.raises(
+        InputError, match=r"^trim percentiles need 0 <= lower < upper <= 1; got lower=0\.5, upper=0\.5$"
+    ):
+        Trim(lower=0.5, upper=0.5)
+    with pytest.raises(InputError, match=r"^trim multiples k, a, b must be >= 0; got k=-1, a=0\.5, b=1\.5$"):
+        Trim(k=-1)
+    # the bounds themselves are allowed: lower 0, upper 1, multiples 0
+    assert Trim(lower=0.0, upper=1.0, k=0.0, a=0.0, b=0.0).describe() == "percentile 0/100"
+    assert Trim("sd", k=0.5).describe() == "mean ± 0.5·SD"
+
+
+def test_none_keeps_an_outlier_the_fences_would_drop():
+    v = np.array([1.0, 1.0, 2.0, 1.0, 1000.0])
+    kept, whole = trim(v, np.zeros(5, np.int64), 1, Trim("none"))
+    assert kept.dtype == bool and kept.tolist() == [True] * 5
+    assert whole.dtype == np.int64 and whole.tolist() == []
+    # the same group under the default IQR fences loses 1000 (Q3 = 2, IQR = 1: upper 3.5)
+    assert _kept(v, Trim("iqr"))[0] == [True, True, True, True, False]
+
+
+def test_no_cases():
+    for t in (Trim("none"), Trim("iqr"), Trim("sd"), Trim()):
+        kept, whole = trim(np.zeros(0), np.zeros(0, np.int64), 3, t)
+        assert kept.dtype == bool and kept.size == 0
+        assert whole.dtype == np.int64 and whole.size == 0
