@@ -265,10 +265,14 @@ def test_allocate_integer_shares_do_not_overflow():
 
 
 def test_allocate_ties_go_to_the_earlier_party_among_many():
-    # 17 fen over 40 equal shares (0.425 each): every floor is 0, the 17 leftover fen go to
-    # the first 17 parties (a sort that is not stable reorders ties beyond 16 elements)
-    assert allocate(17, np.ones(40)).tolist() == [1] * 17 + [0] * 23
-    assert allocate(37, np.ones(64)).tolist() == [1] * 37 + [0] * 27
+    # 10 fen over 20 parties with shares 1, 2, 3 (sum 40): exact shares 0.25, 0.5, 0.75, every
+    # floor 0.  The 7 parties at 0.75 take a fen each, the 3 left go to the first three of
+    # the six at 0.5 (rows 3, 6, 11; not 14, 15, 18).  numpy's default sort is not stable
+    # beyond 16 elements and hands them to other rows.
+    shares = np.array([3, 3, 3, 2, 3, 1, 2, 3, 1, 1, 1, 2, 3, 1, 2, 2, 3, 1, 2, 1], dtype=np.float64)
+    got = allocate(10, shares)
+    assert np.flatnonzero(got).tolist() == [0, 1, 2, 3, 4, 6, 7, 11, 12, 16]
+    assert got.max() == 1
 
 
 def test_allocate_error_messages_exactly():
