@@ -64,16 +64,19 @@ def test_high_cost_k_default_prices_a_level_not_listed():
 @pytest.mark.parametrize(
     "short_stay, rule, points",
     [
-        # default: discharge 5 (death), LOS 1 <= 2: P × min(c/m, 1) × f = 200 × 0.4 × 0.9 = 72
-        (ShortStay(), "short_stay", 72.0),
+        # default: discharge 5 (death), LOS 1 <= 2: P × min(c/m, 1) = 200 × 0.4 = 80, no
+        # hospital coefficient on an incomplete stay (short_stay.coefficient = false)
+        (ShortStay(), "short_stay", 80.0),
+        # with the coefficient: × 0.9
+        (ShortStay(coefficient=True), "short_stay", 72.0),
         # LOS 1 > max_los 0.5: not a short stay; c = 0.4 m is not below 0.4 m: normal 200 × 0.9
         (ShortStay(max_los=0.5), "normal", 180.0),
         # discharge 5 no longer counts
         (ShortStay(discharge=(2, 3)), "normal", 180.0),
-        # LOS basis: P × min(los / mean_los, 1) × f = 200 × 1/4 × 0.9 = 45
-        (ShortStay(basis="los"), "short_stay", 45.0),
-        # max_los 10 with LOS 6: 200 × min(6/4, 1) × 0.9 = 180 under the LOS basis, still a short stay
-        (ShortStay(max_los=10, basis="los"), "short_stay", 180.0),
+        # LOS basis: P × min(los / mean_los, 1) = 200 × 1/4 = 50
+        (ShortStay(basis="los"), "short_stay", 50.0),
+        # max_los 10 with LOS 6: 200 × min(6/4, 1) = 200 under the LOS basis, still a short stay
+        (ShortStay(max_los=10, basis="los"), "short_stay", 200.0),
     ],
 )
 def test_short_stay_keys(short_stay, rule, points):
