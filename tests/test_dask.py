@@ -9,7 +9,10 @@ partition and a partition of invalid cases only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+from decimal import Decimal
 from itertools import pairwise
 
 import numpy as np
@@ -36,12 +39,14 @@ from polars.testing import assert_frame_equal  # noqa: E402
 
 import casemix  # noqa: E402
 import casemix.dask as cd  # noqa: E402
-from casemix.budget import HighCost, Policy, Readmission, SpecialCases  # noqa: E402
+from casemix.budget import Corridors, Elastic, HighCost, Policy, Readmission, shipped_policy  # noqa: E402
 from casemix.dask._cluster import worker_env  # noqa: E402
 from casemix.errors import InputError, PolicyError  # noqa: E402
 from casemix.payment.monthly import MonthlyConfig  # noqa: E402
+from casemix.payment.new_tech import NewTechConfig  # noqa: E402
 from casemix.payment.outliers import OutliersConfig  # noqa: E402
-from casemix.settle import settle  # noqa: E402
+from casemix.payment.special_cases import SpecialCasesConfig  # noqa: E402
+from casemix.settle import base_volumes, settle  # noqa: E402
 from casemix.synth import synth_cases  # noqa: E402
 from casemix.weights import compute_weights  # noqa: E402
 
@@ -136,22 +141,16 @@ def _dask(frame: pd.DataFrame, k: int):
 
 def _policy(cases: pd.DataFrame, **changes) -> Policy:
     budget = round(float(cases["total_cost"].sum()) * 0.9)
-    # readmissions across hospitals are refused on Dask (test_errors_name_the_row), and so is
-    # the region-wide 特例单议 cap (test_region_wide_rules_refused)
+    # readmissions across hospitals are refused on Dask (test_errors_name_the_row)
     changes.setdefault("readmission", Readmission(same_hospital=True))
     return Policy.demo().replace(budget=budget, **changes)
 
 
-def test_region_wide_rules_refused(client, cases, grouped):
-    special = SpecialCases(case_ids=tuple(cases["case_id"].iloc[[3, 500]].tolist()))
-    ddf = _dask(grouped, 3)
-    with pytest.raises(PolicyError, match="special_cases.*region-wide.*settle in memory"):
-        cd.settle(ddf, _policy(cases, special=special), weights=compute_weights(grouped))
-    with pytest.raises(PolicyError, match=r"monthly.*settle in memory"):
-        cd.settle(ddf, _policy(cases, monthly=MonthlyConfig(enabled=True)), weights=compute_weights(grouped))
-    with pytest.raises(PolicyError, match="level_mean"):
+def test_level_mean_refused(client, cases, grouped):
+    # the same-level group mean is a mean over the settled cases of every hospital of a level
+    with pytest.raises(InputError, match="level_mean"):
         cd.settle(
-            ddf,
+            _dask(grouped, 3),
             _policy(cases, outliers=OutliersConfig(reference="level_mean")),
             weights=compute_weights(grouped),
         )
@@ -249,6 +248,141 @@ def test_settle_points_column_without_case_id(client, cases, grouped):
     _same(mem.hospitals, dist.hospitals, exact=MONEY)
 
 
+def _pooled_policy(frame: pd.DataFrame, rates: dict[str, float] | None = None, **changes) -> Policy:
+    """The shipped demo_pools policy (职工/居民, elastic point value, corridors), budgets = 98% of
+    each pool's itemised fund cost, base rates ``rates``, and the changes."""
+    policy = Policy.from_toml(shipped_policy("demo_pools"))
+    fund = frame.groupby(frame["insurance_type"].astype(str))["fund_paid"].sum()
+    pools = {
+        name: dataclasses.replace(
+            pool,
+            budget=Decimal(round(0.98 * sum(float(fund.get(v, 0.0)) for v in pool.values))),
+            rate_yuan=(rates or {}).get(name),
+        )
+        for name, pool in policy.pools.items()
+    }
+    changes.setdefault("readmission", Readmission(same_hospital=True))
+    return policy.replace(pools=pools, budget=None, **changes)
+
+
+@pytest.fixture(scope="module")
+def featured(cases, grouped) -> pd.DataFrame:
+    """The grouped cases with a new-technology cost (5% of cases) and audit deductions."""
+    rng = np.random.default_rng(8)
+    cost = grouped["total_cost"].astype(float).to_numpy()
+    return grouped.assign(
+        new_tech_cost=np.where(rng.random(len(grouped)) < 0.05, np.round(cost * 0.8, 2), 0.0),
+        audit_deduction=np.where(rng.random(len(grouped)) < 0.1, 12.5, 0.0),
+    )
+
+
+def _same_settlement(mem, dist) -> pd.DataFrame:
+    """Every table of two settlements equal (fen exactly); the Dask per-case frame, computed."""
+    got = dist.cases.compute()
+    _same(mem.cases, got, exact=[c for c in mem.cases.columns if c.endswith("_fen")])
+    for name in ("hospitals", "region", "pool_hospitals", "pool_region", "monthly", "annual"):
+        a, b = getattr(mem, name), getattr(dist, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            _same(a, b, exact=[c for c in a.columns if c.endswith("_fen")])
+    assert mem.notes == dist.notes
+    return got
+
+
+@pytest.mark.parametrize("k", [3, 16])
+def test_settle_every_feature_equals_in_memory(client, cases, featured, k):
+    # pools, elastic point value, corridors, region-wide 特例单议 (listed and by cost, a binding
+    # cap, listed order), 除外支付 from a column, monthly pre-settlement with deposits, readmissions
+    weights = compute_weights(featured)
+    listed = (*featured["case_id"].iloc[[3, 500, 1520]].tolist(), "no-such-case")
+    policy = _pooled_policy(
+        featured,
+        special=SpecialCasesConfig(case_ids=listed, cost_multiple=1.6, order="listed"),
+        new_tech=NewTechConfig(enabled=True, min_share=0.5),
+        monthly=MonthlyConfig(enabled=True, scores={"H001": 80.0, "H002": 50.0}),
+    )
+    volume = base_volumes(featured, policy, weights=weights)
+    mem = settle(featured, policy, weights=weights, base_volume=volume)
+    dist = cd.settle(_dask(featured, k), policy, weights=weights, base_volume=volume)
+    got = _same_settlement(mem, dist)
+    # the data exercise every rule: the cap binds, and approvals come from several partitions
+    applied = int(re.search(r"special_cases: (\d+) of (\d+)", " ".join(dist.notes)).group(2))
+    approved = got["rule"] == "special"
+    assert approved.sum() == int(0.05 * int(got["left_out"].isna().sum())) < applied
+    assert len(set(got.loc[approved, "hospital_id"])) > 1
+    assert any(n.startswith("new_tech: ") and not n.startswith("new_tech: 0 ") for n in dist.notes)
+    assert "1 listed special case(s) not among the cases" in dist.notes
+    assert set(dist.pool_region["pool"]) == {"职工", "居民"}
+    assert dist.pool_region["pv_floating"].notna().all()
+    assert (dist.hospitals["corridor_fen"] != 0).any()
+    assert len(dist.monthly) > len(dist.hospitals) and dist.annual["deposit_fen"].gt(0).any()
+    assert got["readmission"].sum() > 0
+
+
+def test_settle_rate_method_dip_cap_and_new_tech_codes(client, cases, featured):
+    # 费率法 per pool, the DIP cap (5‰) on cost criteria, new technology from a code list read
+    # from the procedure lists (which travel through the shuffle as "|"-strings)
+    weights = compute_weights(featured)
+    codes = pd.Series([c for x in featured["oproc"] for c in (x if x is not None else [])]).value_counts()
+    frame = featured.drop(columns=["new_tech_cost"])
+    policy = _pooled_policy(
+        frame,
+        {"职工": 12252.70, "居民": 9649.24},  # Harbin 2024's rates [docs/payment-budget.md]
+        method="rate",
+        elastic=Elastic(),
+        corridors=Corridors(),
+        special=SpecialCasesConfig(cost_multiple=1.5, pay="points"),
+        new_tech=NewTechConfig(enabled=True, codes={codes.index[0]: 900.0, codes.index[3]: 400.0}),
+    )
+    mem = settle(frame, policy, weights=weights, scheme="dip")
+    dist = cd.settle(_dask(frame, 3), policy, weights=weights, scheme="dip")
+    got = _same_settlement(mem, dist)
+    assert (got["rule"] == "special").sum() == int(0.005 * len(got)) > 0
+    # the code list earned add-on points (DIP)
+    plain = settle(frame, policy.replace(new_tech=NewTechConfig()), weights=weights, scheme="dip")
+    assert (plain.cases["adjusted_points"] < mem.cases["adjusted_points"]).sum() > 0
+    assert mem.region["budget_check"].isna().all()  # the fund's outlay is an outcome
+
+
+def _messy(grouped: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The grouped cases under other names (a Chinese alias and a mapped name), with bad values:
+    costs malformed, negative and missing, a hospital missing, a malformed LOS (read as absent)."""
+    frame = grouped.copy()
+    cost = frame["total_cost"].astype(float).map(lambda x: f"{x:,.2f}").astype(object)
+    cost.iloc[[10, 700]] = "abc"
+    cost.iloc[[11, 1530]] = "-3.00"
+    cost.iloc[[12]] = None
+    hosp = frame["hospital_id"].astype(object)
+    hosp.iloc[[13, 900]] = None
+    los = frame["los"].astype(float).map(lambda x: "" if pd.isna(x) else f"{x:g}").astype(object)
+    los.iloc[[14]] = "about a week"
+    frame = frame.drop(columns=["total_cost", "hospital_id", "los"]).assign(
+        住院总费用=cost.astype("string[pyarrow]"),
+        院区=hosp.astype("string[pyarrow]"),
+        los=los.astype("string[pyarrow]"),
+    )
+    return frame, {"院区": "hospital_id"}
+
+
+def test_bad_values_and_mapping_as_in_memory(client, cases, grouped):
+    # the bad-value rule of docs/cases.md: rows left out with null results and their reason,
+    # counted per reason in the notes; nothing raised, nothing dropped
+    weights = compute_weights(grouped)
+    frame, mapping = _messy(grouped)
+    policy = _policy(cases, special=SpecialCasesConfig(cost_multiple=2.0))
+    mem = settle(frame, policy, weights=weights, mapping=mapping)
+    for k in (3, 16):
+        dist = cd.settle(_dask(frame, k), policy, weights=weights, mapping=mapping)
+        got = _same_settlement(mem, dist)
+    assert got["left_out"].notna().sum() == 7
+    assert "malformed:total_cost: 2 row(s) left out" in dist.notes
+    assert "malformed:los: 1 row(s) read as absent" in dist.notes
+    # without case ids, the cases are numbered over the settled rows, as in memory
+    frame = frame.drop(columns=["case_id"])
+    mem = settle(frame, policy, weights=weights, mapping=mapping)
+    _same_settlement(mem, cd.settle(_dask(frame, 3), policy, weights=weights, mapping=mapping))
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     values=st.lists(st.floats(0, 1e6, allow_nan=False), max_size=700),
@@ -312,10 +446,6 @@ def test_weights_equal_in_memory(client, grouped):
 
 def test_errors_name_the_row(client, cases, grouped):
     weights = compute_weights(grouped)
-    bad = grouped.copy()
-    bad.loc[1530, "total_cost"] = -1.0
-    with pytest.raises(InputError, match=r"total_cost .* row .*case_id"):
-        cd.settle(_dask(bad, 3), _policy(cases), weights=weights)
     # ratio form: the at-cost cases' fund part alone exceeds a 1-yuan budget (under the actual
     # form the synthetic cases' patient shares would cover them)
     with pytest.raises(PolicyError, match="exceed the budget"):
@@ -329,6 +459,15 @@ def test_errors_name_the_row(client, cases, grouped):
         cd.settle(_dask(grouped, 3), _policy(cases), weights=weights.table[["drg", "rw"]])
     with pytest.raises(InputError, match="same_hospital"):
         cd.settle(_dask(grouped, 3), _policy(cases, readmission=Readmission()), weights=weights)
+    # a needed column missing altogether: the in-memory message, before any work
+    with pytest.raises(InputError, match="settle needs column 'total_cost'"):
+        cd.settle(_dask(grouped.drop(columns=["total_cost"]), 3), _policy(cases), weights=weights)
+    # a bad value the core rejects (a new-technology cost above … not a number) names row and case id
+    bad = grouped.assign(new_tech_cost=0.0)
+    bad.loc[1530, "new_tech_cost"] = -5.0
+    nt = NewTechConfig(enabled=True)
+    with pytest.raises(InputError, match=r"new_tech_cost .* row \d+ \(case_id"):
+        cd.settle(_dask(bad, 3), _policy(cases, new_tech=nt), weights=weights)
 
 
 def test_workers_use_one_numba_thread_and_the_warm_cache(client, cases):
@@ -413,6 +552,34 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     narrow = dd.read_parquet(str(tmp_path / "grouped"), dtype_backend="pyarrow")[cols]
     again = cd.settle(narrow, policy, weights=weights).cases.compute()
     assert again["payment_fen"].tolist() == mem.cases["payment_fen"].tolist()
+
+
+def test_cli_settle_dask_with_map(client, tmp_path, cases, grouped):
+    # casemix settle --dask … --map FILE: your column names and bad values as in memory
+    from click.testing import CliRunner
+
+    from casemix.cli import main
+
+    frame, _ = _messy(grouped)
+    # without patient ids: the demo policy pairs readmissions across hospitals, refused on Dask
+    frame = frame.rename(columns={"院区": "机构编号"}).drop(columns=["patient_id"])
+    src = tmp_path / "grouped"
+    src.mkdir()
+    whole = pl.from_pandas(frame)
+    for i, (a, b) in enumerate(_slices(4)):
+        whole.slice(a, b - a).write_parquet(src / f"part-{i}.parquet")
+    (tmp_path / "map.toml").write_text('[columns]\n"机构编号" = "hospital_id"\n', encoding="utf-8")
+    weights = compute_weights(grouped)
+    pl.from_pandas(weights.table).write_parquet(tmp_path / "weights.parquet")
+    args = ["settle", str(src), "--weights", str(tmp_path / "weights.parquet"), "--policy", "demo"]
+    args += ["-o", str(tmp_path / "out"), "--dask", client.scheduler.address]
+    res = CliRunner().invoke(main, [*args, "--map", str(tmp_path / "map.toml"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    mem = settle(whole, Policy.demo(), weights=weights, mapping={"机构编号": "hospital_id"})
+    got = pl.read_parquet(tmp_path / "out" / "cases" / "*.parquet")
+    assert got["payment_fen"].to_list() == mem.cases["payment_fen"].to_list()
+    assert got["left_out"].to_list() == mem.cases["left_out"].to_list()
+    assert got["left_out"].drop_nulls().len() == 7
 
 
 def test_dask_option_and_bad_spec():

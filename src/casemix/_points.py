@@ -269,6 +269,9 @@ def prepare(
             pl.Series("low_ratio", low_ratio),
             pl.Series("coefficient", coefficient),
             pl.Series("special", special),
+            # 特例单议 inputs, read by a distributed settlement that ranks applications region-wide
+            pl.Series("special_applied", rules.special_applied),
+            pl.Series("standard", rules.standard),
             pl.Series("ungroupable", ungroupable),
             pl.Series("has_weight", has_weight),
             flags.alias("readmission"),

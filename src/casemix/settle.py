@@ -57,7 +57,9 @@ __all__ = [
     "pay_cases",
     "region_table",
     "run_demo_settlement",
+    "monthly_tables",
     "settle",
+    "settlement_scheme",
 ]
 
 CASE_COLUMNS = (
@@ -284,7 +286,7 @@ def settle(
     region = region_table(policy, paid.hospitals, paid.pool_region)
     monthly = annual = None
     if policy.monthly.enabled:
-        monthly, annual = _monthly(cp, paid, policy)
+        monthly, annual = monthly_tables(cp, paid, policy)
     return Settlement(
         cases=like(paid.cases, cases),
         hospitals=summary_like(paid.hospitals, cases),
@@ -298,22 +300,27 @@ def settle(
     )
 
 
-def _monthly(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame]:
+def monthly_tables(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Monthly pre-settlement and annual clearing (:mod:`casemix.payment.monthly`).
 
     The provisional point value is ``monthly.point_value``, else each pool's
     base (year-start) point value, else its final one; the annual amount is
-    the hospital's final fund payment (after 结余留用/超支分担).
+    the hospital's final fund payment (after 结余留用/超支分担).  Both tables
+    are per hospital, so a distributed settlement makes them part by part
+    (``paid`` then has the region's point values in ``values`` and no
+    ``pool_region``).
     """
     cfg = policy.monthly
     if cfg.point_value is not None:
         pv = np.full(cp.cases.height, cfg.point_value)
     else:
-        pr = paid.pool_region
-        by_pool = {
-            row["pool"]: (row["pv_base"] if row["pv_base"] is not None else row["pv_final"])
-            for row in pr.iter_rows(named=True)
-        }
+        if paid.pool_region is not None:
+            rows = paid.pool_region.iter_rows(named=True)
+            by_pool = {r["pool"]: (r["pv_base"] if r["pv_base"] is not None else r["pv_final"]) for r in rows}
+        else:
+            by_pool = {
+                n: (v.pv_base if v.pv_base is not None else v.pv_final) for n, v in paid.values.items()
+            }
         names = [t.name for t in pool_terms(policy)]
         pv = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64)[cp.pool]
     points = np.asarray(cp.rules["adjusted_points"].to_numpy(), dtype=np.float64)
@@ -407,7 +414,7 @@ def case_points(
         group_col,
         approved_special=None if hooks is None else hooks.approved_special,
         outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost,
-        scheme=_scheme(scheme, group_col),
+        scheme=settlement_scheme(scheme, group_col),
     )
     w = assign_rules(
         work.frame,
@@ -439,7 +446,8 @@ def case_points(
     )
 
 
-def _scheme(scheme: str | None, group_col: str) -> str:
+def settlement_scheme(scheme: str | None, group_col: str) -> str:
+    """``"drg"`` or ``"dip"``: ``scheme`` checked, by default ``"dip"`` for ``dip_group``."""
     if scheme is None:
         return "dip" if group_col == "dip_group" else "drg"
     if scheme not in ("drg", "dip"):

@@ -197,11 +197,13 @@ def settle_on_dask(
     fmt: str = "parquet",
     force: bool = False,
     base_volume: Path | None = None,
+    mapping: dict[str, str] | None = None,
 ) -> tuple[Any, dict[str, Path]]:
     """Settle grouped CASES on Dask; cases to ``OUTPUT/cases/`` (Parquet), tables beside them.
 
-    ``hospitals`` and ``region`` (small) are written as ``OUTPUT/hospitals.<fmt>`` and
-    ``OUTPUT/region.<fmt>``.  Returns the settlement (its ``cases`` replaced by
+    ``hospitals``, ``region``, the pool tables and, with ``[monthly] enabled``,
+    ``monthly`` and ``annual`` (small) are written as ``OUTPUT/<name>.<fmt>``;
+    ``mapping`` names your columns (``--map``).  Returns the settlement (its ``cases`` replaced by
     the path of the written folder, the cluster being gone) and the paths.
     """
     import dataclasses
@@ -222,17 +224,29 @@ def settle_on_dask(
             f"region.{fmt}",
             f"pool_hospitals.{fmt}",
             f"pool_region.{fmt}",
+            f"monthly.{fmt}",
+            f"annual.{fmt}",
         ),
     )
     out.mkdir(parents=True, exist_ok=True)
     w = read_path(weights_path) if weights_path else None
     with _connect(spec):
         ddf = read_dataset(cases_path)
-        s = cd.settle(ddf, policy, weights=w, points=points, group_col=group_col, base_volume=base_volume)
+        s = cd.settle(
+            ddf,
+            policy,
+            weights=w,
+            points=points,
+            group_col=group_col,
+            base_volume=base_volume,
+            mapping=mapping,
+        )
         cases_dir = out / "cases"
         write_dataset(s.cases, cases_dir)
     paths = {"cases": cases_dir}
-    for name in ("hospitals", "region", "pool_hospitals", "pool_region"):
+    for name in ("hospitals", "region", "pool_hospitals", "pool_region", "monthly", "annual"):
+        if getattr(s, name) is None:
+            continue
         frame = pl.from_pandas(getattr(s, name))
         path = out / f"{name}.{fmt}"
         paths[name] = write_table(frame, path, force=True)  # checked above, before the work

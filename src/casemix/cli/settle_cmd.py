@@ -264,8 +264,6 @@ def settle(
         raise click.UsageError("give --weights (a weight table) or --points (a column of points)")
     policy = policy_of(policy_spec)
     if dask_spec:
-        if mapping:
-            raise click.UsageError("--map is not available with --dask yet")
         if fmt == "xlsx":
             raise click.UsageError("--format xlsx is not available with --dask")
         if compare_spec:
@@ -283,6 +281,7 @@ def settle(
             fmt=fmt,
             force=force,
             base_volume=base_volume,
+            mapping=mapping,
         )
         if not quiet:
             from casemix.cli._render import console

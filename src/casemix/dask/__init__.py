@@ -9,9 +9,10 @@ partitioning:
   crosses partitions.
 - :func:`weights` — ``casemix.compute_weights`` on the few columns it
   reads (trimming needs each group's whole cost distribution).
-- :func:`settle` — ``casemix.settle.settle``: every hospital settled by the
-  in-memory function after one shuffle, the region's split in integer fen;
-  equal to the fen.
+- :func:`settle` — ``casemix.settle.settle``: the rules and points of each
+  hospital's cases by the in-memory functions after one shuffle, the
+  region's quantities (point values, the 特例单议 cap) from small
+  per-partition aggregates; equal to the fen.
 - :func:`benefits` — ``casemix.benefits.simulate`` per person after a
   shuffle by person; equal to the fen.
 - :func:`connect` — a ``distributed.Client`` from ``local:N`` or
@@ -129,12 +130,15 @@ def settle(
     group_col: str = "drg",
     persist: bool = True,
     base_volume: Any = None,
+    mapping: dict[str, str] | None = None,
+    scheme: str | None = None,
 ) -> Any:
     """Settle grouped cases of a Dask DataFrame; equal to :func:`casemix.settle.settle` to the fen.
 
     See :func:`casemix.dask._settle.settle` for the steps; parameters are
     those of :func:`casemix.settle.settle` (``base_volume`` for the elastic
-    point value) plus ``persist``.
+    point value, ``mapping`` for your column names, ``scheme`` for the
+    special-case cap) plus ``persist``.
 
     Returns
     -------
@@ -152,6 +156,8 @@ def settle(
         group_col=group_col,
         persist=persist,
         base_volume=base_volume,
+        mapping=mapping,
+        scheme=scheme,
     )
 
 

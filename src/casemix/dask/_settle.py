@@ -1,27 +1,39 @@
 """Settlement on Dask, equal to :func:`casemix.settle.settle` to the fen.
 
 Every step is a public function of the settlement core, the same code
-the in-memory settlement runs (:func:`casemix.settle.case_points`,
-:func:`casemix.payment.core.point_values`, :func:`casemix.settle.pay_cases`,
+the in-memory settlement runs (:func:`casemix.cases.canonical`,
+:func:`casemix.settle.case_points`, :func:`casemix.payment.core.point_values`,
+:func:`casemix.settle.pay_cases`, :func:`casemix.settle.monthly_tables`,
+:func:`casemix.payment.special_cases.approve`,
 :func:`casemix.payment.money.pool_region`, :func:`casemix.settle.region_table`):
 
-1. *narrow* (per input partition): only the columns settlement reads, a
-   sort key ``_gkey`` = (partition, row) that restores input order,
-   validation naming the row;
-2. *shuffle by hospital* — the one wide data movement: every rule that
-   looks across cases (special-case cap, readmissions — one hospital only:
-   cross-hospital pairs are refused —, the split of a hospital's money
-   over its cases) stays within a hospital;
-3. per partition (whole hospitals, rows back in input order): the cases'
+1. *narrow* (per input partition): the input read in casemix's vocabulary
+   (:func:`~casemix.cases.canonical`, with the caller's ``mapping``), only
+   the fields settlement reads, a sort key ``_gkey`` = (partition, row)
+   that restores input order; a row with a bad needed value is kept with
+   its reason (``_left``) and settles to nulls, as in memory; each
+   partition's counts of bad values ride on its first row (``_counts``);
+2. *shuffle by hospital* — the one wide data movement of the cases: every
+   rule that looks across cases of one hospital (readmissions — one
+   hospital only: cross-hospital pairs are refused —, the split of a
+   hospital's money over its cases) stays within a partition;
+3. region-wide 特例单议 (when the policy has applications): each partition
+   lists its applications (case id, cost, standard, ``_gkey``) and its
+   settled-case count; the client ranks them all with the in-memory
+   ``approve`` under the region's cap, and the approvals go back to the
+   partitions as :class:`~casemix.payment.core.CaseHooks`;
+4. per partition (whole hospitals, rows back in input order): the cases'
    rules and points, once (``case_points``), kept in cluster memory, and
    the per-hospital sums of each pool (points, money outside the points,
    patient share) → a reduction of one row per hospital and pool;
-4. on the client, per pool: the point values and each hospital's point
+5. on the client, per pool: the point values and each hospital's point
    money (``point_values``: largest remainder over the hospitals sorted by
    id, as in memory);
-5. per partition: the money of its cases (``pay_cases`` with the region's
-   values), hospital and pool rows;
-6. the per-case columns go back to the input partitions (``set_index`` on
+6. per partition: the money of its cases (``pay_cases`` with the region's
+   values), hospital and pool rows, and — with ``[monthly] enabled`` — its
+   hospitals' monthly pre-settlement and annual clearing (both per
+   hospital);
+7. the per-case columns go back to the input partitions (``set_index`` on
    ``_gkey`` with the input's partition boundaries) and are attached to the
    input rows; the pool and region tables are built from the hospital rows.
 
@@ -33,12 +45,15 @@ Limits: every reference cost must be case-independent across hospitals,
 i.e. come from the weight table (``mean_cost``, ``mean_los``) — which is
 what :func:`casemix.compute_weights` gives and ``HighCost.mean =
 "weights"`` (the default) uses.  Policies that compare cases with the
-settled year's own group means are refused with a clear message.
+settled year's own group means (``high_cost.mean = "cases"``,
+``outliers.reference = "level_mean"``) are refused with a clear message.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -47,9 +62,11 @@ import polars as pl
 
 from casemix._frames import to_polars
 from casemix.budget import Policy
+from casemix.cases import Canonical, canonical
 from casemix.dask._rows import KEY, attach, home, keys, partition_of
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import (
+    CaseHooks,
     HospitalSums,
     PoolValues,
     base_volume_array,
@@ -57,38 +74,31 @@ from casemix.payment.core import (
     point_values,
     pool_terms,
 )
-from casemix.payment.inputs import PATIENT_PARTS
 from casemix.payment.money import pool_region
+from casemix.payment.special_cases import approval_notes, approve, cap
 from casemix.settle import (
     CASE_COLUMNS,
+    OPTIONAL_COLUMNS,
     RULES,
     CasePoints,
     Settlement,
     base_volume_table,
     case_points,
+    monthly_tables,
     pay_cases,
     region_table,
+    settlement_scheme,
 )
 from casemix.weights import Weights
 
-_OPTIONAL = (
-    "case_id",
-    "adrg",
-    "los",
-    "discharge",
-    "hospital_level",
-    "patient_id",
-    "admission_date",
-    "discharge_date",
-    "pdx",
-    "insurance_type",
-    "patient_share",
-    *PATIENT_PARTS,
-    "fund_paid",
-)
-_SPECIAL_NOTE = "listed special case"
-#: columns the payment rules read when present (new technology, monthly)
-_RULE_COLUMNS = ("new_tech_cost", "audit_deduction")
+#: per row: why it is left out (null = settled); per partition, on its first row: bad-value counts
+LEFT, COUNTS = "_left", "_counts"
+#: procedure columns a new-technology code list reads (casemix.payment.new_tech)
+_PROCEDURES = ("pproc", "oproc", "procedures")
+#: the order of a field's bad-value reasons in casemix.cases.canonical's counts
+_CHECKS = ("missing", "malformed", "negative")
+#: a note that counts cases (``new_tech: 3 case(s) …``): summed over the partitions
+_COUNT_NOTE = re.compile(r"^(.*?): (\d+) (\D.*)$")
 
 
 def _pd(df: pl.DataFrame) -> pd.DataFrame:
@@ -100,63 +110,120 @@ def _pd(df: pl.DataFrame) -> pd.DataFrame:
 
 
 def _narrow(
-    part: pd.DataFrame, cols: list[str], offsets: list[int] | None, partition_info: dict | None = None
+    part: pd.DataFrame,
+    spec: dict[str, Any],
+    offsets: list[int] | None,
+    partition_info: dict | None = None,
 ) -> pd.DataFrame:
+    """The fields settlement reads, in casemix's names, with the row key and bad-value reasons."""
     i = partition_info["number"] if partition_info else 0
-    df = to_polars(part[cols])
+    c = canonical(
+        to_polars(part), spec["mapping"], need=spec["need"], optional=OPTIONAL_COLUMNS, step="settle"
+    )
+    df = c.frame.select(*spec["fields"], *spec["raw"])
     # categorical columns as text: Dask's Arrow-based shuffle cannot rebuild dictionary dtypes
     df = df.with_columns(
-        pl.col(c).cast(pl.String) for c, t in df.schema.items() if isinstance(t, (pl.Categorical, pl.Enum))
+        pl.col(c_).cast(pl.String) for c_, t in df.schema.items() if isinstance(t, (pl.Categorical, pl.Enum))
+    )
+    # procedure lists as "|"-strings (what new_tech reads as well): no list dtype through the shuffle
+    df = df.with_columns(
+        pl.col(c_).list.join("|")
+        for c_, t in df.schema.items()
+        if c_ in _PROCEDURES and isinstance(t, pl.List)
     )
     n = df.height
-    local = pl.int_range(n, dtype=pl.Int64, eager=True)
-    df = df.with_columns(pl.Series(KEY, keys(i, n)))
+    left = c.left_out
+    df = df.with_columns(pl.Series(KEY, keys(i, n)), left.alias(LEFT))
     if "case_id" not in df.columns:
-        # in memory, cases without a case_id are numbered "1".."n" over all rows
-        df = df.with_columns((local + (offsets[i] if offsets else 0) + 1).cast(pl.String).alias("case_id"))
+        # in memory, cases without a case_id are numbered "1".."n" over the settled rows
+        kept = left.is_null()
+        number = kept.cast(pl.Int64).cum_sum() + (offsets[i] if offsets else 0)
+        df = df.with_columns(pl.when(kept).then(number.cast(pl.String)).alias("case_id"))
     df = df.with_columns(pl.col("case_id").cast(pl.String), pl.col("hospital_id").cast(pl.String))
-
-    def where(j: int) -> str:
-        row = f"row {offsets[i] + j}" if offsets else f"row {j} of partition {i}"
-        return f"{row} (case_id {df['case_id'][j]!r})"
-
-    cost = df["total_cost"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
-    bad = ~np.isfinite(cost) | (cost < 0)
-    if bad.any():
-        raise InputError(
-            f"total_cost missing, negative or not a number at "
-            f"{where(int(np.flatnonzero(bad)[0]))}; settlement needs every case's "
-            "cost in yuan"
-        )
-    missing = df["hospital_id"].is_null()
-    if missing.any():
-        raise InputError(f"hospital_id missing at {where(int(missing.arg_true()[0]))}")
+    counts = json.dumps(list(c.counts.items())) if c.counts else None
+    df = df.with_columns(pl.Series(COUNTS, [counts] + [None] * (n - 1) if n else [], dtype=pl.String))
     return _pd(df)
+
+
+def _kept(part: pd.DataFrame, mapping: Any, need: tuple[str, ...]) -> int:
+    """Rows of a partition that are settled (not left out): numbers the cases without a case_id."""
+    c = canonical(to_polars(part), mapping, need=need, optional=OPTIONAL_COLUMNS, step="settle")
+    return c.frame.height - c.n_left_out
 
 
 class _Settler:
     """The steps of one partition (whole hospitals), with the caller's arguments."""
 
     def __init__(
-        self, policy: Policy, weights: pl.DataFrame | None, points: str | None, group_col: str
+        self, policy: Policy, weights: pl.DataFrame | None, points: str | None, group_col: str, scheme: str
     ) -> None:
         self.policy, self.weights, self.points, self.group_col = policy, weights, points, group_col
+        self.scheme = scheme
         self.terms = pool_terms(policy)
 
-    def points_of(self, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
-        """Step 3: rules and points of the partition's cases, and per-hospital pool sums."""
+    def _case_points(self, df: pl.DataFrame, policy: Policy, hooks: CaseHooks | None = None) -> CasePoints:
+        return case_points(
+            df.drop(KEY, LEFT, COUNTS),
+            policy,
+            weights=self.weights,
+            points=self.points,
+            group_col=self.group_col,
+            scheme=self.scheme,
+            hooks=hooks,
+        )
+
+    def applications(self, part: pd.DataFrame) -> dict[str, Any]:
+        """Step 3: the partition's 特例单议 applications and its settled-case count.
+
+        The rules run with a cap of 0 (nothing approved here): an application
+        and its standard depend only on the case, the approval on the region.
+        """
+        df = to_polars(part).sort(KEY)
+        df = df.filter(pl.col(LEFT).is_null())
+        none = np.zeros(0)
+        if df.height == 0:
+            return {
+                "n": 0,
+                "key": none.astype(np.int64),
+                "id": [],
+                "cost": none,
+                "standard": none,
+                "found": set(),
+            }
+        sp = self.policy.special
+        review = self.policy.replace(special=sp.model_copy(update={"cap_share": 0.0}))
+        cp = self._case_points(df, review)
+        applied = cp.rules["special_applied"].to_numpy()
+        ids = df["case_id"]
+        listed = set(sp.case_ids)
+        return {
+            "n": df.height,
+            "key": df[KEY].to_numpy()[applied],
+            "id": ids.filter(pl.Series(applied)).to_list(),
+            "cost": cp.rules["cost"].to_numpy()[applied],
+            "standard": cp.rules["standard"].to_numpy()[applied],
+            "found": set(ids.filter(ids.is_in(list(listed))).to_list()) if listed else set(),
+        }
+
+    def points_of(self, part: pd.DataFrame, nparts: int, approved: np.ndarray | None) -> dict[str, Any]:
+        """Step 4: rules and points of the partition's cases, and per-hospital pool sums."""
         df = to_polars(part)
         came_from = (
             partition_of(df[KEY].to_numpy().astype(np.int64)) if df.height else np.zeros(0, dtype=np.int64)
         )
         counts = np.bincount(came_from, minlength=nparts)
-        if df.height == 0:
-            return {"cp": None, "key": None, "sums": {}, "notes": None, "found": set(), "counts": counts}
+        bad = [json.loads(x) for x in df[COUNTS].drop_nulls().to_list()] if df.height else []
         df = df.sort(KEY)
+        out = df.filter(pl.col(LEFT).is_not_null()).select(KEY, LEFT)
+        df = df.filter(pl.col(LEFT).is_null())
+        empty = {"cp": None, "key": None, "sums": {}, "hospitals": [], "notes": None}
+        if df.height == 0:
+            return {**empty, "counts": counts, "bad": bad, "out": out}
         key = df[KEY]
-        cp = case_points(
-            df.drop(KEY), self.policy, weights=self.weights, points=self.points, group_col=self.group_col
-        )
+        hooks = None
+        if approved is not None:
+            hooks = CaseHooks(approved_special=np.isin(key.to_numpy(), approved))
+        cp = self._case_points(df, self.policy, hooks)
         pts = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
         sums = {}
         for k, t in enumerate(self.terms):
@@ -164,31 +231,46 @@ class _Settler:
             sums[t.name] = hospital_sums(
                 t, cp.hosp[idx], len(cp.hospitals), pts[idx], cp.outside_fen[idx], cp.patient_fen[idx]
             )
-        ids = set(self.policy.special.case_ids)
-        found = set(df.filter(pl.col("case_id").is_in(list(ids)))["case_id"].to_list()) if ids else set()
-        notes = tuple(n for n in cp.notes if _SPECIAL_NOTE not in n)
         return {
             "cp": cp,
             "key": key,
             "sums": sums,
             "hospitals": cp.hospitals,
-            "notes": notes,
-            "found": found,
+            "notes": cp.notes,
             "counts": counts,
+            "bad": bad,
+            "out": out,
         }
 
     def pay(
         self, first: dict[str, Any], values: dict[str, PoolValues], index: dict[str, int]
-    ) -> tuple[pd.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
-        """Step 5: the money of the partition's cases with the region's values."""
+    ) -> tuple[pd.DataFrame, Any, Any, Any, Any]:
+        """Step 6: the money of the partition's cases with the region's values."""
         cp: CasePoints | None = first["cp"]
+        left = _left_out_rows(first["out"])
         if cp is None:
-            return _empty_cases().to_pandas(), None, None
+            return left.to_pandas(), None, None, None, None
         rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
         local = {name: _subset(v, rows) for name, v in values.items()}
         paid = pay_cases(cp, self.policy, values=local)
+        monthly = annual = None
+        if self.policy.monthly.enabled:
+            monthly, annual = monthly_tables(cp, paid, self.policy)
         per_case = paid.cases.select(*CASE_COLUMNS).with_columns(first["key"])
-        return per_case.to_pandas(), paid.hospitals, paid.pool_hospitals
+        per_case = pl.concat([per_case, left], how="vertical_relaxed") if left.height else per_case
+        return per_case.to_pandas(), paid.hospitals, paid.pool_hospitals, monthly, annual
+
+
+def _left_out_rows(out: pl.DataFrame) -> pl.DataFrame:
+    """The result rows of left-out cases: null results and the reason, as in memory."""
+    empty = _empty_cases()
+    return pl.DataFrame(
+        {
+            **{c: pl.Series(c, [None] * out.height, dtype=empty.schema[c]) for c in CASE_COLUMNS},
+            "left_out": out[LEFT],
+            KEY: out[KEY].cast(pl.Int64),
+        }
+    ).select(empty.columns)
 
 
 def _subset(v: PoolValues, rows: np.ndarray) -> PoolValues:
@@ -206,18 +288,96 @@ def _subset(v: PoolValues, rows: np.ndarray) -> PoolValues:
     )
 
 
-def _points_of(settler: _Settler, part: pd.DataFrame, nparts: int) -> dict[str, Any]:
-    return settler.points_of(part, nparts)
+def _applications(settler: _Settler, part: pd.DataFrame) -> dict[str, Any]:
+    return settler.applications(part)
+
+
+def _points_of(
+    settler: _Settler, part: pd.DataFrame, nparts: int, approved: np.ndarray | None
+) -> dict[str, Any]:
+    return settler.points_of(part, nparts, approved)
 
 
 def _pay(
     settler: _Settler, first: dict[str, Any], values: dict[str, PoolValues], index: dict[str, int]
-) -> tuple[pd.DataFrame, Any, Any]:
+) -> tuple[pd.DataFrame, Any, Any, Any, Any]:
     return settler.pay(first, values, index)
 
 
-def _case_frame(first: tuple[pd.DataFrame, Any, Any]) -> pd.DataFrame:
+def _case_frame(first: tuple[pd.DataFrame, Any, Any, Any, Any]) -> pd.DataFrame:
     return first[0].astype({KEY: "int64"})
+
+
+def _approved(found: list[dict[str, Any]], policy: Policy, scheme: str) -> tuple[np.ndarray, list[str]]:
+    """Step 3 on the client: the approved applications' keys under the region's cap, and the notes.
+
+    The applications come in input order (sorted by ``_gkey``), so ``approve``
+    breaks its last ties by input row exactly as in memory.
+    """
+    sp = policy.special
+    n = sum(f["n"] for f in found)
+    key = np.concatenate([f["key"] for f in found]) if found else np.zeros(0, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    ids = np.array([x for f in found for x in f["id"]], dtype=str)[order]
+    cost = np.concatenate([f["cost"] for f in found])[order] if found else np.zeros(0)
+    standard = np.concatenate([f["standard"] for f in found])[order] if found else np.zeros(0)
+    n_cap = cap(n, sp.share(scheme))
+    ok = approve(
+        np.ones(key.size, dtype=bool), cost, standard, ids, n_cap, order=sp.order, listed=sp.case_ids
+    )
+    seen = set().union(*[f["found"] for f in found]) if found else set()
+    notes = approval_notes(
+        sp,
+        scheme,
+        n_cases=n,
+        n_applied=int(key.size),
+        n_approved=int(ok.sum()),
+        listed_found=sum(1 for x in sp.case_ids if x in seen),
+    )
+    return key[order][ok], notes
+
+
+def _notes(
+    summary: list[dict[str, Any]], special: list[str], fields: list[str], need: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The settlement's notes as in memory: the rules' (counts summed over the partitions), the
+    region's 特例单议 review after the new-technology count, then the bad values per reason."""
+    notes: list[str] = []
+    totals: dict[tuple[str, str], int] = {}
+    for s_ in summary:
+        for note in s_["notes"] or ():
+            m = _COUNT_NOTE.match(note)
+            if m:
+                k = (m.group(1), m.group(3))
+                if k not in totals:
+                    notes.append(note)
+                totals[k] = totals.get(k, 0) + int(m.group(2))
+            elif note not in notes:
+                notes.append(note)
+    merged = []
+    for note in notes:
+        m = _COUNT_NOTE.match(note)
+        merged.append(f"{m.group(1)}: {totals[(m.group(1), m.group(3))]} {m.group(3)}" if m else note)
+    at = next((i + 1 for i, x in enumerate(merged) if x.startswith("new_tech:")), 0)
+    merged[at:at] = special
+    bad: dict[str, int] = {}
+    for s_ in summary:
+        for part in s_["bad"]:
+            for reason, k in part:
+                bad[reason] = bad.get(reason, 0) + int(k)
+
+    def order(reason: str) -> tuple[int, int]:
+        kind, field = reason.split(":", 1)
+        return (
+            fields.index(field) if field in fields else len(fields),
+            _CHECKS.index(kind) if kind in _CHECKS else 3,
+        )
+
+    counts = {r: bad[r] for r in sorted(bad, key=order)}
+    c = Canonical(
+        frame=pl.DataFrame(), columns={}, left_out=pl.Series([], dtype=pl.String), counts=counts, need=need
+    )
+    return (*merged, *c.notes())
 
 
 def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -> None:
@@ -226,6 +386,8 @@ def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -
     has = set(wt.columns) if wt is not None else set()
     if policy.high_cost.mean != "weights":
         why = "HighCost.mean = 'cases' compares each case with the settled year's group means"
+    elif policy.outliers.reference == "level_mean":
+        why = "outliers.reference = 'level_mean' compares each case with a mean over hospitals"
     elif "mean_cost" not in has:
         why = (
             "the reference costs would come from the settled cases themselves (the weight "
@@ -266,6 +428,8 @@ def settle(
     group_col: str = "drg",
     persist: bool = True,
     base_volume: Any = None,
+    mapping: dict[str, str] | None = None,
+    scheme: str | None = None,
 ) -> Settlement:
     """Settle grouped cases of a Dask DataFrame; equal to :func:`casemix.settle.settle` to the fen.
 
@@ -273,29 +437,31 @@ def settle(
     ----------
     ddf
         A ``dask.dataframe.DataFrame`` of grouped cases with the columns
-        :func:`casemix.settle.settle` reads.
-    policy, weights, points, group_col, base_volume
+        :func:`casemix.settle.settle` reads (under any name it knows, or
+        named by ``mapping``).
+    policy, weights, points, group_col, base_volume, mapping, scheme
         As for :func:`casemix.settle.settle`.  ``weights`` (a
         :class:`~casemix.weights.Weights` or a small table) is sent to every
         worker and must carry ``mean_cost`` (see the module's limits).
     persist
         Keep the hospital-sorted cases and their points in cluster memory
-        between the two passes; ``False`` recomputes them instead.
+        between the passes; ``False`` recomputes them instead.
 
     Returns
     -------
     Settlement
         ``cases`` is a lazy Dask DataFrame: the input partitions, rows and
-        columns, plus ``rw`` … ``payment_fen`` as in memory.  ``hospitals``,
-        ``region``, ``pool_hospitals`` and ``pool_region`` are small pandas
-        frames, already computed.
+        columns, plus ``rw`` … ``left_out`` as in memory (a row with a bad
+        needed value keeps null results and its reason; ``notes`` count
+        them per reason).  ``hospitals``, ``region``, ``pool_hospitals``,
+        ``pool_region`` and, with ``[monthly] enabled``, ``monthly`` and
+        ``annual`` are small pandas frames, already computed.
 
     Raises
     ------
     InputError
-        As :func:`casemix.settle.settle` (a bad row is named by its row
-        number over all partitions when ``case_id`` is absent, else within
-        its partition, and its case_id); a policy whose reference costs are
+        As :func:`casemix.settle.settle` (a bad row is named within its
+        partition, with its case_id); a policy whose reference costs are
         region-wide case means.
     PolicyError
         As :func:`casemix.settle.settle`.
@@ -309,20 +475,18 @@ def settle(
         raise InputError(
             "settle needs weights= (a weight table) or points= (a column of precomputed base points)"
         )
-    columns = list(ddf.columns)
-    need = ["hospital_id", "total_cost", group_col] + ([points] if points else [])
-    missing = [c for c in need if c not in columns]
-    if missing:
-        raise InputError(
-            f"cases lack column(s) {', '.join(missing)}; settlement needs a grouped "
-            "frame with hospital_id, total_cost and the group code"
-        )
+    scheme = settlement_scheme(scheme, group_col)
+    need = ("hospital_id", "total_cost", group_col, *([points] if points else []))
+    # the columns as in memory (missing ones raise here, naming the aliases looked for)
+    meta = canonical(to_polars(ddf._meta), mapping, need=need, optional=OPTIONAL_COLUMNS, step="settle")
+    fields = list(meta.columns)
+    raw = [c for c in _PROCEDURES if c in ddf.columns and c not in fields]
     wt = None
     if weights is not None:
         wt = to_polars(weights.table if isinstance(weights, Weights) else weights)
     _check_policy(policy, wt, points)
     ra = policy.readmission
-    if ra.enabled and not ra.same_hospital and "patient_id" in columns:
+    if ra.enabled and not ra.same_hospital and "patient_id" in fields:
         # cases are settled hospital by hospital, so a pair across hospitals is not seen
         raise InputError(
             "casemix.dask.settle: readmissions pair across hospitals "
@@ -330,60 +494,39 @@ def settle(
             "reduce across partitions; set readmission.same_hospital = true or "
             "readmission.enabled = false, or settle in memory"
         )
-    if policy.special.active or policy.outliers.reference == "level_mean":
-        # both look across hospitals: the 特例单议 cap is the region's, the same-level mean
-        # is taken over every hospital of a level
-        what = (
-            "special_cases (the 特例单议 cap is region-wide)"
-            if policy.special.active
-            else "outliers.reference = 'level_mean' (a mean over hospitals)"
-        )
-        raise PolicyError(
-            f"casemix.dask.settle: {what} needs the whole region at once, which "
-            "this version does not reduce across partitions; settle in memory "
-            "(casemix.settle.settle) or leave the rule out"
-        )
-    if policy.monthly.enabled:
-        # the hospital × month tables are built in memory only; never drop them silently
-        raise PolicyError(
-            "casemix.dask.settle: monthly pre-settlement ([monthly] enabled) is not "
-            "computed on Dask in this version; settle in memory "
-            "(casemix.settle.settle) or set monthly.enabled = false"
-        )
-    if policy.new_tech.enabled and "new_tech_cost" not in columns:
-        # a code list reads the procedure lists, which the shuffle by hospital does not carry
-        raise PolicyError(
-            "new_tech on casemix.dask needs the column new_tech_cost "
-            "(新药新技术费用), which the cases lack (new_tech.codes works in memory)"
-        )
-    cols = list(
-        dict.fromkeys(
-            need + [c for c in _OPTIONAL if c in columns] + [c for c in _RULE_COLUMNS if c in columns]
-        )
-    )
+    spec = {"mapping": mapping, "need": need, "fields": fields, "raw": raw}
     # Optimise once, now: dask may fuse small Parquet partitions when columns are projected,
     # which would change the partition count between the pass that numbers the rows and the
     # pass that attaches the results.  An optimised frame keeps its partitions.
     ddf = ddf.optimize()
     offsets = None
-    if "case_id" not in columns:
-        lengths = ddf.map_partitions(len).compute()
-        offsets = [0, *np.cumsum(list(lengths)).tolist()]
+    if "case_id" not in fields:
+        kept = ddf.map_partitions(_kept, mapping, need, meta=(None, "int64")).compute()
+        offsets = [0, *np.cumsum(list(kept)).tolist()]
     nparts = ddf.npartitions
-    settler = _Settler(policy, wt, points, group_col)
+    settler = _Settler(policy, wt, points, group_col, scheme)
     terms = settler.terms
 
-    # 1. narrow, 2. shuffle by hospital (the one shuffle)
-    meta_in = _narrow(ddf._meta[cols], cols, offsets)
+    # 1. narrow, 2. shuffle by hospital (the one shuffle of the cases)
+    meta_in = _narrow(ddf._meta, spec, offsets)
     # not ddf[cols]: a column projection lets dask fuse small Parquet partitions, and the
     # partition numbers in _gkey must be those of ddf itself, which the results go back to
-    narrow = ddf.map_partitions(_narrow, cols, offsets, meta=meta_in)
+    narrow = ddf.map_partitions(_narrow, spec, offsets, meta=meta_in)
     by_hosp = narrow.shuffle("hospital_id", npartitions=nparts)
     parts = by_hosp.to_delayed()
-
-    # 3. each hospital's rules and points, once; per-hospital sums to the client
     settler_d = dask.delayed(settler, pure=True)  # one graph key, not a copy per task
-    first_d = [dask.delayed(_points_of)(settler_d, p, nparts) for p in parts]
+
+    # 3. the region's 特例单议 review: applications ranked together under the region's cap
+    approved, special_notes = None, []
+    if policy.special.active:
+        if persist:
+            parts = list(dask.persist(*parts))
+        found = list(dask.compute(*[dask.delayed(_applications)(settler_d, p) for p in parts]))
+        approved, special_notes = _approved(found, policy, scheme)
+
+    # 4. each hospital's rules and points, once; per-hospital sums to the client
+    approved_d = dask.delayed(approved, pure=True)
+    first_d = [dask.delayed(_points_of)(settler_d, p, nparts, approved_d) for p in parts]
     if persist:
         first_d = list(dask.persist(*first_d))
     summary = dask.compute(*[dask.delayed(_summary)(f) for f in first_d])
@@ -392,7 +535,7 @@ def settle(
         raise InputError("internal: a hospital was split over two partitions by the shuffle")
     index = {h: i for i, h in enumerate(hospitals)}
 
-    # 4. the region, per pool: point values and each hospital's point money
+    # 5. the region, per pool: point values and each hospital's point money
     volume = base_volume_table(base_volume, policy)
     values = {}
     for t in terms:
@@ -410,14 +553,14 @@ def settle(
         vol = base_volume_array(volume or {}, hospitals, t.name) if t.elastic else None
         values[t.name] = point_values(t, HospitalSums(**arrays), vol, source=policy.source)
 
-    # 5. the money of every case, per partition
+    # 6. the money of every case, per partition
     values_d = dask.delayed(values, pure=True)
     index_d = dask.delayed(index, pure=True)
-    second = [dask.delayed(_pay, nout=3)(settler_d, f, values_d, index_d) for f in first_d]
+    second = [dask.delayed(_pay, nout=5)(settler_d, f, values_d, index_d) for f in first_d]
     if persist:
         second = list(dask.persist(*second))
 
-    # 6. per-case columns back to the input partitions
+    # 7. per-case columns back to the input partitions
     meta_cases = _empty_cases().to_pandas()
     per_case = dd.from_delayed(
         [dask.delayed(_case_frame)(s_) for s_ in second], meta=meta_cases, verify_meta=False
@@ -426,8 +569,15 @@ def settle(
     meta_out = attach(ddf._meta, meta_cases, CASE_COLUMNS)
     cases_out = ddf.map_partitions(attach, back, CASE_COLUMNS, meta=meta_out, align_dataframes=False)
 
-    tables = dask.compute(*[(s_[1], s_[2]) for s_ in second])
-    h = pl.concat([x[0] for x in tables if x[0] is not None], how="vertical_relaxed").sort("hospital_id")
+    tables = dask.compute(*[s_[1:] for s_ in second])
+
+    def concat(j: int, *by: str) -> pl.DataFrame | None:
+        found = [x[j] for x in tables if x[j] is not None]
+        return pl.concat(found, how="vertical_relaxed").sort(*by) if found else None
+
+    h = concat(0, "hospital_id")
+    if h is None:
+        raise PolicyError("no case earns points: every case was left out (see the notes of settle in memory)")
     order = {t.name: i for i, t in enumerate(terms)}
     ph = (
         pl.concat([x[1] for x in tables if x[1] is not None], how="vertical_relaxed")
@@ -437,30 +587,27 @@ def settle(
     )
     pr = pool_region(policy, terms, values, ph)
     region = region_table(policy, h, pr)
-
-    listed = len(dict.fromkeys(policy.special.case_ids))
-    found = set().union(*[s_["found"] for s_ in summary]) if summary else set()
-    notes = next((s_["notes"] for s_ in summary if s_["notes"] is not None), ())
-    if listed and len(found) < listed:
-        notes = (f"{listed - len(found)} listed special case(s) not among the cases", *notes)
+    monthly, annual = concat(2, "hospital_id", "month"), concat(3, "hospital_id")
     return Settlement(
         cases=cases_out,
         hospitals=h.to_pandas(),
         region=region.to_pandas(),
         policy=policy,
-        notes=tuple(notes),
+        notes=_notes(list(summary), special_notes, fields, meta.need),
         pool_hospitals=ph.to_pandas(),
         pool_region=pr.to_pandas(),
+        monthly=None if monthly is None else monthly.to_pandas(),
+        annual=None if annual is None else annual.to_pandas(),
     )
 
 
 def _summary(first: dict[str, Any]) -> dict[str, Any]:
-    """What the client needs of step 3: small, per hospital (not the cases)."""
+    """What the client needs of step 4: small, per hospital (not the cases)."""
     return {
-        "hospitals": first.get("hospitals", []),
+        "hospitals": first["hospitals"],
         "sums": first["sums"],
         "notes": first["notes"],
-        "found": first["found"],
+        "bad": first["bad"],
     }
 
 

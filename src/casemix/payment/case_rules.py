@@ -38,6 +38,7 @@ from casemix.payment.outliers import OutliersConfig, case_thresholds, reference_
 from casemix.payment.special_cases import (
     SpecialCasesConfig,
     applications,
+    approval_notes,
     approve,
     cap,
     cost_points,
@@ -60,6 +61,9 @@ class CaseRuleResult:
         The outlier reference r, yuan (NaN = none).
     low_k, high_k
         The case's low/high multiples (city table, else the policy's).
+    standard
+        The case's standard in cost terms, m × f, yuan (NaN = none): what
+        特例单议 applications are judged and ranked against.
     special_applied, special_approved
         特例单议 applications and approvals (region-wide cap).
     special_fen
@@ -80,6 +84,7 @@ class CaseRuleResult:
     ref_cost: np.ndarray
     low_k: np.ndarray
     high_k: np.ndarray
+    standard: np.ndarray
     special_applied: np.ndarray
     special_approved: np.ndarray
     special_fen: np.ndarray
@@ -177,14 +182,15 @@ def apply_case_rules(
         applied = applications(ids, cost, standard, los, special)
         n_cap = cap(n, special.share(scheme))
         approved = approve(applied, cost, standard, ids, n_cap, order=special.order, listed=special.case_ids)
-        listed_found = int(np.isin(np.asarray(special.case_ids, dtype=str), ids).sum())
-        if listed_found < len(set(special.case_ids)):
-            notes.append(
-                f"{len(set(special.case_ids)) - listed_found} listed special case(s) not among the cases"
+        notes.extend(
+            approval_notes(
+                special,
+                scheme,
+                n_cases=n,
+                n_applied=int(applied.sum()),
+                n_approved=int(approved.sum()),
+                listed_found=int(np.isin(np.asarray(special.case_ids, dtype=str), ids).sum()),
             )
-        notes.append(
-            f"special_cases: {int(approved.sum())} of {int(applied.sum())} "
-            f"application(s) approved (cap ⌊{special.share(scheme)} × {n}⌋ = {n_cap})"
         )
     elif approved is None:
         approved = applied
@@ -200,6 +206,7 @@ def apply_case_rules(
         ref_cost=ref,
         low_k=lo,
         high_k=hi,
+        standard=standard,
         special_applied=applied,
         special_approved=approved,
         special_fen=special_fen.astype(np.int64),

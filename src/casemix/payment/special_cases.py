@@ -42,6 +42,7 @@ __all__ = [
     "CAP_SHARE",
     "SpecialCasesConfig",
     "applications",
+    "approval_notes",
     "approve",
     "cap",
     "cost_points",
@@ -188,6 +189,33 @@ def approve(
     ranked = rows[np.lexsort(keys)]
     out[ranked[:n_approve]] = True
     return out
+
+
+def approval_notes(
+    config: SpecialCasesConfig,
+    scheme: str,
+    *,
+    n_cases: int,
+    n_applied: int,
+    n_approved: int,
+    listed_found: int,
+) -> list[str]:
+    """The settlement notes of a region's review: listed cases not found, approvals and cap.
+
+    ``listed_found`` counts the entries of ``config.case_ids`` that are
+    among the region's cases; ``n_cases`` is the region's settled cases
+    (the base of the cap).
+    """
+    notes = []
+    listed = len(set(config.case_ids))
+    if listed_found < listed:
+        notes.append(f"{listed - listed_found} listed special case(s) not among the cases")
+    share = config.share(scheme)
+    notes.append(
+        f"special_cases: {n_approved} of {n_applied} application(s) approved "
+        f"(cap ⌊{share} × {n_cases}⌋ = {cap(n_cases, share)})"
+    )
+    return notes
 
 
 def item_payment_fen(cost_fen: np.ndarray, fund_ratio: float) -> np.ndarray:
