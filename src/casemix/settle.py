@@ -359,6 +359,10 @@ class CasePoints:
 #: the columns of :attr:`CasePoints.rules` (the case rules' working columns are dropped)
 RULE_COLUMNS = (*CASE_COLUMNS[: CASE_COLUMNS.index("adjusted_points") + 1], "has_weight")
 
+#: kept in :attr:`CasePoints.rules` when the policy has 特例单议 applications: whether a case
+#: applied and its standard (m × f, yuan), which a distributed settlement ranks region-wide
+SPECIAL_COLUMNS = ("special_applied", "standard")
+
 #: optional columns settlement reads (besides the required ones)
 OPTIONAL_COLUMNS = (
     "case_id",
@@ -424,7 +428,7 @@ def case_points(
     )
     m = _money_inputs(df, w, work, policy, hooks)
     # only what the money and the tables read stays alive (10M cases: each column is 80 MB)
-    w = w.select(RULE_COLUMNS)
+    w = w.select(*RULE_COLUMNS, *(SPECIAL_COLUMNS if policy.special.active else ()))
     n_hosp = len(work.hospitals)
     first = np.full(n_hosp, -1, dtype=np.int64)
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]

@@ -200,7 +200,7 @@ class _Settler:
             "n": df.height,
             "key": df[KEY].to_numpy()[applied],
             "id": ids.filter(pl.Series(applied)).to_list(),
-            "cost": cp.rules["cost"].to_numpy()[applied],
+            "cost": df["total_cost"].cast(pl.Float64).to_numpy()[applied],
             "standard": cp.rules["standard"].to_numpy()[applied],
             "found": set(ids.filter(ids.is_in(list(listed))).to_list()) if listed else set(),
         }
