@@ -146,16 +146,6 @@ def _policy(cases: pd.DataFrame, **changes) -> Policy:
     return Policy.demo().replace(budget=budget, **changes)
 
 
-def test_level_mean_refused(client, cases, grouped):
-    # the same-level group mean is a mean over the settled cases of every hospital of a level
-    with pytest.raises(InputError, match="level_mean"):
-        cd.settle(
-            _dask(grouped, 3),
-            _policy(cases, outliers=OutliersConfig(reference="level_mean")),
-            weights=compute_weights(grouped),
-        )
-
-
 @pytest.fixture(scope="module")
 def grouped(cases) -> pd.DataFrame:
     return casemix.group(cases, scheme=SCHEME)
@@ -292,7 +282,8 @@ def _same_settlement(mem, dist) -> pd.DataFrame:
 @pytest.mark.parametrize("k", [3, 16])
 def test_settle_every_feature_equals_in_memory(client, cases, featured, k):
     # pools, elastic point value, corridors, region-wide 特例单议 (listed and by cost, a binding
-    # cap, listed order), 除外支付 from a column, monthly pre-settlement with deposits, readmissions
+    # cap, listed order), 除外支付 from a column, monthly pre-settlement with deposits, readmissions,
+    # outliers against the region's same-level group means
     weights = compute_weights(featured)
     listed = (*featured["case_id"].iloc[[3, 500, 1520]].tolist(), "no-such-case")
     policy = _pooled_policy(
@@ -300,11 +291,17 @@ def test_settle_every_feature_equals_in_memory(client, cases, featured, k):
         special=SpecialCasesConfig(case_ids=listed, cost_multiple=1.6, order="listed"),
         new_tech=NewTechConfig(enabled=True, min_share=0.5),
         monthly=MonthlyConfig(enabled=True, scores={"H001": 80.0, "H002": 50.0}),
+        outliers=OutliersConfig(reference="level_mean"),
     )
     volume = base_volumes(featured, policy, weights=weights)
     mem = settle(featured, policy, weights=weights, base_volume=volume)
     dist = cd.settle(_dask(featured, k), policy, weights=weights, base_volume=volume)
     got = _same_settlement(mem, dist)
+    # the same-level means are the region's (a partition's own means would differ)
+    standard = settle(
+        featured, policy.replace(outliers=OutliersConfig()), weights=weights, base_volume=volume
+    )
+    assert (standard.cases["ref_cost"] != got["ref_cost"]).sum() > 100
     # the data exercise every rule: the cap binds, and approvals come from several partitions
     applied = int(re.search(r"special_cases: (\d+) of (\d+)", " ".join(dist.notes)).group(2))
     approved = got["rule"] == "special"

@@ -277,6 +277,10 @@ def prepare(
             flags.alias("readmission"),
         ]
     )
+    if policy.outliers.reference == "level_mean":
+        # each case's level by name: a distributed settlement sums the same-level means' cells
+        names_l = pl.Series("level", [*levels, None], dtype=pl.String)
+        frame = frame.with_columns(names_l.gather(np.where(level >= 0, level, len(levels))))
     return Work(
         frame=frame,
         hosp=hosp,

@@ -363,6 +363,10 @@ RULE_COLUMNS = (*CASE_COLUMNS[: CASE_COLUMNS.index("adjusted_points") + 1], "has
 #: applied and its standard (m × f, yuan), which a distributed settlement ranks region-wide
 SPECIAL_COLUMNS = ("special_applied", "standard")
 
+#: kept with ``outliers.reference = "level_mean"``: the cost the mean adds and the case's level,
+#: which a distributed settlement sums region-wide per group and level
+LEVEL_COLUMNS = ("rule_cost", "level")
+
 #: optional columns settlement reads (besides the required ones)
 OPTIONAL_COLUMNS = (
     "case_id",
@@ -428,7 +432,11 @@ def case_points(
     )
     m = _money_inputs(df, w, work, policy, hooks)
     # only what the money and the tables read stays alive (10M cases: each column is 80 MB)
-    w = w.select(*RULE_COLUMNS, *(SPECIAL_COLUMNS if policy.special.active else ()))
+    w = w.select(
+        *RULE_COLUMNS,
+        *(SPECIAL_COLUMNS if policy.special.active else ()),
+        *(LEVEL_COLUMNS if policy.outliers.reference == "level_mean" else ()),
+    )
     n_hosp = len(work.hospitals)
     first = np.full(n_hosp, -1, dtype=np.int64)
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]

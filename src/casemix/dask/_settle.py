@@ -75,6 +75,7 @@ from casemix.payment.core import (
     pool_terms,
 )
 from casemix.payment.money import pool_region
+from casemix.payment.outliers import cost_fen, fen_mean
 from casemix.payment.special_cases import approval_notes, approve, cap
 from casemix.settle import (
     CASE_COLUMNS,
@@ -172,41 +173,61 @@ class _Settler:
             hooks=hooks,
         )
 
-    def applications(self, part: pd.DataFrame) -> dict[str, Any]:
-        """Step 3: the partition's 特例单议 applications and its settled-case count.
+    def region_inputs(self, part: pd.DataFrame) -> dict[str, Any]:
+        """Step 3: what the region-wide rules need of the partition, small.
 
-        The rules run with a cap of 0 (nothing approved here): an application
-        and its standard depend only on the case, the approval on the region.
+        特例单议: the applications (key, case id, cost, standard) and the
+        settled-case count — the rules run with a cap of 0, nothing is
+        approved here: an application and its standard depend only on the
+        case, the approval on the region.  ``level_mean``: per group and
+        level, and per group, the fen sum and count of the valid cases'
+        costs (``cells``, ``groups``); each case's group and level stay in
+        ``case_cells`` (not sent to the client).
         """
         df = to_polars(part).sort(KEY)
         df = df.filter(pl.col(LEFT).is_null())
+        out: dict[str, Any] = {"n": df.height, "found": set()}
         none = np.zeros(0)
+        out.update(key=none.astype(np.int64), id=[], cost=none, standard=none, cells=None, groups=None)
         if df.height == 0:
-            return {
-                "n": 0,
-                "key": none.astype(np.int64),
-                "id": [],
-                "cost": none,
-                "standard": none,
-                "found": set(),
-            }
+            return out
         sp = self.policy.special
         review = self.policy.replace(special=sp.model_copy(update={"cap_share": 0.0}))
         cp = self._case_points(df, review)
-        applied = cp.rules["special_applied"].to_numpy()
-        ids = df["case_id"]
-        listed = set(sp.case_ids)
-        return {
-            "n": df.height,
-            "key": df[KEY].to_numpy()[applied],
-            "id": ids.filter(pl.Series(applied)).to_list(),
-            "cost": df["total_cost"].cast(pl.Float64).to_numpy()[applied],
-            "standard": cp.rules["standard"].to_numpy()[applied],
-            "found": set(ids.filter(ids.is_in(list(listed))).to_list()) if listed else set(),
-        }
+        if sp.active:
+            applied = cp.rules["special_applied"].to_numpy()
+            ids = df["case_id"]
+            listed = set(sp.case_ids)
+            out.update(
+                key=df[KEY].to_numpy()[applied],
+                id=ids.filter(pl.Series(applied)).to_list(),
+                cost=df["total_cost"].cast(pl.Float64).to_numpy()[applied],
+                standard=cp.rules["standard"].to_numpy()[applied],
+                found=set(ids.filter(ids.is_in(list(listed))).to_list()) if listed else set(),
+            )
+        if self.policy.outliers.reference == "level_mean":
+            cells = pl.DataFrame(
+                {
+                    "group": df[self.group_col].cast(pl.String),
+                    "level": cp.rules["level"],
+                    "fen": cost_fen(cp.rules["rule_cost"].to_numpy()).astype(np.int64),
+                    "ok": cp.rules["has_weight"] & cp.rules["rule_cost"].is_finite(),
+                }
+            )
+            out["case_cells"] = cells.select("group", "level")
+            valid = cells.filter("ok")
+            out["cells"] = valid.group_by("group", "level").agg(pl.col("fen").sum(), pl.len().alias("n"))
+            out["groups"] = valid.group_by("group").agg(pl.col("fen").sum(), pl.len().alias("n"))
+        return out
 
-    def points_of(self, part: pd.DataFrame, nparts: int, approved: np.ndarray | None) -> dict[str, Any]:
-        """Step 4: rules and points of the partition's cases, and per-hospital pool sums."""
+    def points_of(
+        self, part: pd.DataFrame, nparts: int, region: dict[str, Any] | None, local: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Step 4: rules and points of the partition's cases, and per-hospital pool sums.
+
+        ``region`` carries the region-wide results of step 3 (approved keys,
+        same-level means), ``local`` this partition's step 3.
+        """
         df = to_polars(part)
         came_from = (
             partition_of(df[KEY].to_numpy().astype(np.int64)) if df.height else np.zeros(0, dtype=np.int64)
@@ -221,8 +242,31 @@ class _Settler:
             return {**empty, "counts": counts, "bad": bad, "out": out}
         key = df[KEY]
         hooks = None
-        if approved is not None:
-            hooks = CaseHooks(approved_special=np.isin(key.to_numpy(), approved))
+        if region is not None:
+            approved = region["approved"]
+            ref = None
+            if region["means"] is not None:
+                # each case's same-level mean (its group's mean without a level), from the region
+                means, by_group = region["means"]
+                cells = local["case_cells"]
+                ref = (
+                    cells.join(
+                        means, on=["group", "level"], how="left", nulls_equal=True, maintain_order="left"
+                    )
+                    .join(by_group, on="group", how="left", maintain_order="left")
+                    .select(
+                        pl.when(pl.col("level").is_null())
+                        .then(pl.col("group_mean"))
+                        .otherwise(pl.col("mean"))
+                    )
+                    .to_series()
+                    .fill_null(np.nan)
+                    .to_numpy()
+                )
+            hooks = CaseHooks(
+                approved_special=None if approved is None else np.isin(key.to_numpy(), approved),
+                outlier_ref_cost=ref,
+            )
         cp = self._case_points(df, self.policy, hooks)
         pts = cp.rules["adjusted_points"].to_numpy().astype(np.float64)
         sums = {}
@@ -288,14 +332,39 @@ def _subset(v: PoolValues, rows: np.ndarray) -> PoolValues:
     )
 
 
-def _applications(settler: _Settler, part: pd.DataFrame) -> dict[str, Any]:
-    return settler.applications(part)
+def _region_inputs(settler: _Settler, part: pd.DataFrame) -> dict[str, Any]:
+    return settler.region_inputs(part)
+
+
+def _small(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Step 3's part for the client (not the per-case cells)."""
+    return {k: v for k, v in inputs.items() if k != "case_cells"}
 
 
 def _points_of(
-    settler: _Settler, part: pd.DataFrame, nparts: int, approved: np.ndarray | None
+    settler: _Settler,
+    part: pd.DataFrame,
+    nparts: int,
+    region: dict[str, Any] | None,
+    local: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    return settler.points_of(part, nparts, approved)
+    return settler.points_of(part, nparts, region, local)
+
+
+def _level_means(found: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The region's same-level means per group and level, and per group, from the partitions'
+    fen sums: the exact sums and the division (:func:`~casemix.payment.outliers.fen_mean`) of
+    :func:`~casemix.payment.outliers.level_group_mean` in memory."""
+
+    def merged(name: str, by: list[str]) -> pl.DataFrame:
+        sums = [f[name] for f in found if f[name] is not None and f[name].height]
+        if not sums:  # no valid case anywhere: no mean
+            return pl.DataFrame(schema={**dict.fromkeys(by, pl.String), "mean": pl.Float64})
+        t = pl.concat(sums).group_by(by).agg(pl.col("fen").sum(), pl.col("n").sum())
+        mean = fen_mean(t["fen"].to_numpy(), t["n"].to_numpy())
+        return t.with_columns(pl.Series("mean", mean)).select(*by, "mean")
+
+    return merged("cells", ["group", "level"]), merged("groups", ["group"]).rename({"mean": "group_mean"})
 
 
 def _pay(
@@ -386,8 +455,6 @@ def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -
     has = set(wt.columns) if wt is not None else set()
     if policy.high_cost.mean != "weights":
         why = "HighCost.mean = 'cases' compares each case with the settled year's group means"
-    elif policy.outliers.reference == "level_mean":
-        why = "outliers.reference = 'level_mean' compares each case with a mean over hospitals"
     elif "mean_cost" not in has:
         why = (
             "the reference costs would come from the settled cases themselves (the weight "
@@ -516,17 +583,29 @@ def settle(
     parts = by_hosp.to_delayed()
     settler_d = dask.delayed(settler, pure=True)  # one graph key, not a copy per task
 
-    # 3. the region's 特例单议 review: applications ranked together under the region's cap
-    approved, special_notes = None, []
-    if policy.special.active:
+    # 3. the region-wide rules from small per-partition aggregates: the 特例单议 review
+    # (applications ranked together under the region's cap) and the same-level means
+    region, special_notes, inputs = None, [], [None] * len(parts)
+    level_mean = policy.outliers.reference == "level_mean"
+    if policy.special.active or level_mean:
         if persist:
             parts = list(dask.persist(*parts))
-        found = list(dask.compute(*[dask.delayed(_applications)(settler_d, p) for p in parts]))
-        approved, special_notes = _approved(found, policy, scheme)
+        inputs = [dask.delayed(_region_inputs)(settler_d, p) for p in parts]
+        if persist and level_mean:
+            inputs = list(dask.persist(*inputs))
+        found = list(dask.compute(*[dask.delayed(_small)(x) for x in inputs]))
+        region = {"approved": None, "means": _level_means(found) if level_mean else None}
+        if policy.special.active:
+            region["approved"], special_notes = _approved(found, policy, scheme)
+        if not level_mean:
+            inputs = [None] * len(parts)
 
     # 4. each hospital's rules and points, once; per-hospital sums to the client
-    approved_d = dask.delayed(approved, pure=True)
-    first_d = [dask.delayed(_points_of)(settler_d, p, nparts, approved_d) for p in parts]
+    region_d = dask.delayed(region, pure=True)
+    first_d = [
+        dask.delayed(_points_of)(settler_d, p, nparts, region_d, x)
+        for p, x in zip(parts, inputs, strict=True)
+    ]
     if persist:
         first_d = list(dask.persist(*first_d))
     summary = dask.compute(*[dask.delayed(_summary)(f) for f in first_d])

@@ -23,6 +23,7 @@ reference is chosen by ``[outliers] reference``:
     quoted by secondary sources); a case without a level falls back to
     the group's mean over all settled cases.  The mean includes the case
     itself, so a group with one case at a level has no outlier there.
+    Costs are added in whole fen (exact, in any order).
 
 Per-DRG thresholds published by a city (吉林 publishes 低倍/高倍临界值 per
 DRG [C]) are columns ``low_k`` and ``high_k`` of the weight table; where a
@@ -41,6 +42,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from casemix._money import FEN_PER_YUAN, yuan_array_to_fen
 from casemix.errors import InputError
 from casemix.payment._section import Section
 
@@ -51,6 +53,8 @@ __all__ = [
     "OutliersConfig",
     "case_thresholds",
     "classify",
+    "cost_fen",
+    "fen_mean",
     "level_group_mean",
     "reference_cost",
     "table_thresholds",
@@ -83,26 +87,44 @@ def level_group_mean(group: np.ndarray, level: np.ndarray, cost: np.ndarray, val
 
     ``group`` and ``level`` are integer codes (−1 = none).  A case with no
     level gets its group's mean over all valid cases; a case with no group
-    (or a group with no valid case) gets NaN.
+    (or a group with no valid case) gets NaN.  The costs are added in
+    integer fen (:func:`fen_mean`), so the sum is exact and does not depend
+    on the order of the cases: a distributed settlement that adds the sums
+    of its parts gets the same mean.
     """
     group = np.asarray(group, dtype=np.int64)
     level = np.asarray(level, dtype=np.int64)
     cost = np.asarray(cost, dtype=np.float64)
     ok = np.asarray(valid, dtype=bool) & (group >= 0) & np.isfinite(cost)
+    fen = cost_fen(np.where(ok, cost, 0.0))
     n_group = int(group.max()) + 1 if group.size else 0
     n_level = int(level.max()) + 2 if level.size else 1  # slot 0 = "no level"
     cell = np.where(group >= 0, group, 0) * n_level + (level + 1)
     size = max(n_group * n_level, 1)
-    s = np.bincount(cell[ok], weights=cost[ok], minlength=size)
+    s = np.bincount(cell[ok], weights=fen[ok], minlength=size)
     c = np.bincount(cell[ok], minlength=size)
-    gs = np.bincount(group[ok], weights=cost[ok], minlength=max(n_group, 1))
+    gs = np.bincount(group[ok], weights=fen[ok], minlength=max(n_group, 1))
     gc = np.bincount(group[ok], minlength=max(n_group, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        by_cell = np.where(c > 0, s / np.where(c > 0, c, 1), np.nan)
-        by_group = np.where(gc > 0, gs / np.where(gc > 0, gc, 1), np.nan)
+    by_cell, by_group = fen_mean(s, c), fen_mean(gs, gc)
     safe_group = np.where(group >= 0, group, 0)
     out = np.where(level >= 0, by_cell[cell], by_group[safe_group])
     return np.where(group >= 0, out, np.nan)
+
+
+def cost_fen(cost: np.ndarray) -> np.ndarray:
+    """Costs in yuan as whole fen (ROUND_HALF_UP), as float64: what :func:`fen_mean` adds.
+
+    Float sums of whole fen are exact below 2^53 fen (9 × 10^13 yuan).
+    """
+    return yuan_array_to_fen(cost).astype(np.float64)
+
+
+def fen_mean(sum_fen: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Mean in yuan of ``count`` costs adding up to ``sum_fen`` fen (NaN where ``count`` is 0)."""
+    s = np.asarray(sum_fen, dtype=np.float64)
+    c = np.asarray(count, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c > 0, s / np.where(c > 0, c, 1), np.nan) / FEN_PER_YUAN
 
 
 def reference_cost(
