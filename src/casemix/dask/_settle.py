@@ -13,10 +13,13 @@ the in-memory settlement runs (:func:`casemix.cases.canonical`,
    that restores input order; a row with a bad needed value is kept with
    its reason (``_left``) and settles to nulls, as in memory; each
    partition's counts of bad values ride on its first row (``_counts``);
-2. *shuffle by hospital* — the one wide data movement of the cases: every
-   rule that looks across cases of one hospital (readmissions — one
-   hospital only: cross-hospital pairs are refused —, the split of a
-   hospital's money over its cases) stays within a partition;
+2. *exchange by hospital* — the one wide data movement of the cases:
+   each narrowed partition is cut by hash(hospital_id) into one piece per
+   hospital partition (a task per pair of partitions, polars frames, no
+   shuffle service), so every rule that looks across cases of one
+   hospital (readmissions — one hospital only: cross-hospital pairs are
+   refused —, the split of a hospital's money over its cases) stays
+   within a partition;
 3. region-wide 特例单议 (when the policy has applications): each partition
    lists its applications (case id, cost, standard, ``_gkey``) and its
    settled-case count; the client ranks them all with the in-memory
@@ -33,9 +36,13 @@ the in-memory settlement runs (:func:`casemix.cases.canonical`,
    values), hospital and pool rows, and — with ``[monthly] enabled`` — its
    hospitals' monthly pre-settlement and annual clearing (both per
    hospital);
-7. the per-case columns go back to the input partitions (``set_index`` on
-   ``_gkey`` with the input's partition boundaries) and are attached to the
-   input rows; the pool and region tables are built from the hospital rows.
+7. the per-case columns go back to their input partitions the same way
+   (cut by the partition number in ``_gkey``) and are attached to the
+   input rows, sorted by ``_gkey``; the pool and region tables are built
+   from the hospital rows.
+
+The exchanges make a graph of partitions² small tasks, fine for the
+hundreds of partitions of a province's data (0.5–2 M cases each).
 
 A hospital's points are summed over its own cases in input order, as in
 memory, and the pool totals over the per-hospital sums in hospital order,
@@ -63,7 +70,7 @@ import polars as pl
 from casemix._frames import to_polars
 from casemix.budget import Policy
 from casemix.cases import Canonical, canonical
-from casemix.dask._rows import KEY, attach, home, keys, partition_of
+from casemix.dask._rows import KEY, attach, keys, partition_of
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import (
     CaseHooks,
@@ -102,22 +109,11 @@ _CHECKS = ("missing", "malformed", "negative")
 _COUNT_NOTE = re.compile(r"^(.*?): (\d+) (\D.*)$")
 
 
-def _pd(df: pl.DataFrame) -> pd.DataFrame:
-    # Arrow-backed columns: the same dtypes for an empty and a full partition
-    return df.to_pandas(use_pyarrow_extension_array=True)
-
-
 # --- 1. narrow ----------------------------------------------------------------------
 
 
-def _narrow(
-    part: pd.DataFrame,
-    spec: dict[str, Any],
-    offsets: list[int] | None,
-    partition_info: dict | None = None,
-) -> pd.DataFrame:
+def _narrow(part: pd.DataFrame, spec: dict[str, Any], offsets: list[int] | None, i: int) -> pl.DataFrame:
     """The fields settlement reads, in casemix's names, with the row key and bad-value reasons."""
-    i = partition_info["number"] if partition_info else 0
     c = canonical(
         to_polars(part), spec["mapping"], need=spec["need"], optional=OPTIONAL_COLUMNS, step="settle"
     )
@@ -142,8 +138,47 @@ def _narrow(
         df = df.with_columns(pl.when(kept).then(number.cast(pl.String)).alias("case_id"))
     df = df.with_columns(pl.col("case_id").cast(pl.String), pl.col("hospital_id").cast(pl.String))
     counts = json.dumps(list(c.counts.items())) if c.counts else None
-    df = df.with_columns(pl.Series(COUNTS, [counts] + [None] * (n - 1) if n else [], dtype=pl.String))
-    return _pd(df)
+    return df.with_columns(pl.Series(COUNTS, [counts] + [None] * (n - 1) if n else [], dtype=pl.String))
+
+
+def _split(df: pl.DataFrame, dest: np.ndarray, n: int) -> tuple[pl.DataFrame, ...]:
+    """The rows of ``df`` by destination ``0 … n−1``, each part in the rows' order."""
+    order = np.argsort(dest, kind="stable")
+    bounds = np.searchsorted(dest[order], np.arange(n + 1))
+    rows = df[order] if df.height else df
+    return tuple(rows.slice(int(bounds[j]), int(bounds[j + 1] - bounds[j])) for j in range(n))
+
+
+def _narrow_split(
+    part: pd.DataFrame, spec: dict[str, Any], offsets: list[int] | None, i: int, n: int
+) -> tuple[pl.DataFrame, ...]:
+    """Step 1 and the sending half of step 2: the narrowed rows by hospital partition.
+
+    A hospital goes to partition hash(hospital_id) mod n (polars' hash with a fixed seed:
+    the same in every worker of one installation), so each hospital's rows meet in one
+    partition.
+    """
+    df = _narrow(part, spec, offsets, i)
+    dest = (df["hospital_id"].hash(seed=0) % n).cast(pl.Int64).to_numpy()
+    return _split(df, dest, n)
+
+
+def _hospital_part(*pieces: pl.DataFrame) -> pl.DataFrame:
+    """The receiving half of step 2: whole hospitals, rows in input order."""
+    return pl.concat(pieces, how="vertical_relaxed").sort(KEY)
+
+
+def _results_home(first: tuple[Any, ...], n: int) -> tuple[pl.DataFrame, ...]:
+    """The sending half of step 7: a partition's per-case results by input partition."""
+    res = first[0]
+    return _split(res, partition_of(res[KEY].to_numpy()), n)
+
+
+def _attach_home(part: pd.DataFrame, *pieces: pl.DataFrame) -> pd.DataFrame:
+    """The receiving half of step 7: the input partition with the result columns of its rows."""
+    res = pl.concat(pieces, how="vertical_relaxed").sort(KEY)
+    # Arrow-backed: fen stay integers where left-out rows are null, the same dtypes in every part
+    return attach(part, res.to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
 
 
 def _kept(part: pd.DataFrame, mapping: Any, need: tuple[str, ...]) -> int:
@@ -288,12 +323,12 @@ class _Settler:
 
     def pay(
         self, first: dict[str, Any], values: dict[str, PoolValues], index: dict[str, int]
-    ) -> tuple[pd.DataFrame, Any, Any, Any, Any]:
+    ) -> tuple[pl.DataFrame, Any, Any, Any, Any]:
         """Step 6: the money of the partition's cases with the region's values."""
         cp: CasePoints | None = first["cp"]
         left = _left_out_rows(first["out"])
         if cp is None:
-            return left.to_pandas(), None, None, None, None
+            return left, None, None, None, None
         rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
         local = {name: _subset(v, rows) for name, v in values.items()}
         paid = pay_cases(cp, self.policy, values=local)
@@ -302,7 +337,7 @@ class _Settler:
             monthly, annual = monthly_tables(cp, paid, self.policy)
         per_case = paid.cases.select(*CASE_COLUMNS).with_columns(first["key"])
         per_case = pl.concat([per_case, left], how="vertical_relaxed") if left.height else per_case
-        return per_case.to_pandas(), paid.hospitals, paid.pool_hospitals, monthly, annual
+        return per_case, paid.hospitals, paid.pool_hospitals, monthly, annual
 
 
 def _left_out_rows(out: pl.DataFrame) -> pl.DataFrame:
@@ -371,10 +406,6 @@ def _pay(
     settler: _Settler, first: dict[str, Any], values: dict[str, PoolValues], index: dict[str, int]
 ) -> tuple[pd.DataFrame, Any, Any, Any, Any]:
     return settler.pay(first, values, index)
-
-
-def _case_frame(first: tuple[pd.DataFrame, Any, Any, Any, Any]) -> pd.DataFrame:
-    return first[0].astype({KEY: "int64"})
 
 
 def _approved(found: list[dict[str, Any]], policy: Policy, scheme: str) -> tuple[np.ndarray, list[str]]:
@@ -574,13 +605,17 @@ def settle(
     settler = _Settler(policy, wt, points, group_col, scheme)
     terms = settler.terms
 
-    # 1. narrow, 2. shuffle by hospital (the one shuffle of the cases)
-    meta_in = _narrow(ddf._meta, spec, offsets)
-    # not ddf[cols]: a column projection lets dask fuse small Parquet partitions, and the
-    # partition numbers in _gkey must be those of ddf itself, which the results go back to
-    narrow = ddf.map_partitions(_narrow, spec, offsets, meta=meta_in)
-    by_hosp = narrow.shuffle("hospital_id", npartitions=nparts)
-    parts = by_hosp.to_delayed()
+    # 1. narrow, 2. the cases to their hospital's partition: the one exchange of the cases, a
+    # task per (input partition, hospital partition) pair of small polars frames (no shuffle
+    # service, no pandas round trip).  Not ddf[cols]: a column projection lets dask fuse small
+    # Parquet partitions, and the partition numbers in _gkey must be those of ddf itself.
+    inputs_d = ddf.to_delayed()
+    spec_d = dask.delayed(spec, pure=True)
+    sent = [
+        dask.delayed(_narrow_split, nout=nparts, pure=True)(p, spec_d, offsets, i, nparts)
+        for i, p in enumerate(inputs_d)
+    ]
+    parts = [dask.delayed(_hospital_part, pure=True)(*[s_[j] for s_ in sent]) for j in range(nparts)]
     settler_d = dask.delayed(settler, pure=True)  # one graph key, not a copy per task
 
     # 3. the region-wide rules from small per-partition aggregates: the 特例单议 review
@@ -639,14 +674,11 @@ def settle(
     if persist:
         second = list(dask.persist(*second))
 
-    # 7. per-case columns back to the input partitions
-    meta_cases = _empty_cases().to_pandas()
-    per_case = dd.from_delayed(
-        [dask.delayed(_case_frame)(s_) for s_ in second], meta=meta_cases, verify_meta=False
-    )
-    back = home(per_case, nparts)
-    meta_out = attach(ddf._meta, meta_cases, CASE_COLUMNS)
-    cases_out = ddf.map_partitions(attach, back, CASE_COLUMNS, meta=meta_out, align_dataframes=False)
+    # 7. per-case columns back to the input partitions (the same exchange, the other way)
+    meta_out = attach(ddf._meta, _empty_cases().to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
+    back = [dask.delayed(_results_home, nout=nparts, pure=True)(s_, nparts) for s_ in second]
+    homes = [dask.delayed(_attach_home, pure=True)(p, *[b[i] for b in back]) for i, p in enumerate(inputs_d)]
+    cases_out = dd.from_delayed(homes, meta=meta_out, verify_meta=False)
 
     tables = dask.compute(*[s_[1:] for s_ in second])
 
