@@ -204,7 +204,7 @@ def main() -> None:
     total = pl.scan_parquet(src / "*.parquet").select(pl.col("total_cost").sum()).collect().item()
     budget = round(total * 0.92)
 
-    load_before = os.getloadavg()
+    load_before = tuple(round(x, 2) for x in os.getloadavg())
     child = subprocess.run(
         [sys.executable, __file__, "--single-only", str(src), str(work), str(weights_path), str(budget)],
         capture_output=True,
@@ -223,7 +223,7 @@ def main() -> None:
         f"worker {dk['peak_rss_per_worker_mb']} MB, client {dk['client_peak_rss_mb']:,.0f} MB",
         flush=True,
     )
-    load_after = os.getloadavg()
+    load_after = tuple(round(x, 2) for x in os.getloadavg())
 
     h1 = pl.read_parquet(work / "single-hospitals.parquet")
     h2 = pl.read_parquet(work / "dask-hospitals.parquet")
@@ -258,6 +258,12 @@ def main() -> None:
     for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}; 2 cores shared", flush=True)
+    print(
+        f"settle {n:,} cases: one process {one['settle_s']:.1f} s, dask {dk['settle_s']:.1f} s, "
+        f"dask / one process = {result['overhead']['settle']:.2f} (target at most 1.5)",
+        flush=True,
+    )
     print(
         f"group: one process {n / one['group_s']:,.0f} cases/s, dask {n / dk['group_s']:,.0f} "
         f"cases/s (×{result['overhead']['group']:.2f} time); settle: one process "
