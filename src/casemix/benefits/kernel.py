@@ -159,7 +159,7 @@ def sort_pack(pcode, n_persons, day, start_day, ins, st, lvl, referral, major, P
     return X, pstart
 
 
-def _sort_days(X, pstart, year_of_day, first_day, is_new):
+def _sort_days(X, pstart, year_of_day, first_day, is_new):  # numba kernel (compiled by _both)
     """Insertion-sort each person's rows by day (stable: same-day rows stay in row order);
     mark where a person-year starts."""
     for p in prange(pstart.shape[0] - 1):
@@ -206,7 +206,7 @@ def _segments(is_new):
     return seg
 
 
-def _cascade(
+def _cascade(  # numba kernel (compiled by _both)
     seg,
     X,
     b_ded,
@@ -311,7 +311,7 @@ def _cascade(
                 out[row, n_layers + 1] = X[j, 5] - total_paid
 
 
-def _columns(out, k):
+def _columns(out, k):  # numba kernel (compiled by _both)
     """The first ``k`` columns of a row-major result as contiguous arrays."""
     n = out.shape[0]
     cols = np.empty((k, n), np.int64)
