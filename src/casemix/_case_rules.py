@@ -115,11 +115,13 @@ def assign_rules(
     )
     penalty = pl.when(pl.col("readmission")).then(pl.lit(policy.readmission.penalty)).otherwise(1.0)
     # cost-converted points (ungroupable, special) take no coefficient: the cost is the hospital's own
-    coef = pl.when(unweighted | (r == R["special"])).then(pl.lit(1.0))
-    if not ss.coefficient:
-        # Jinhua 2017: the cost coefficient applies to complete stays only
-        coef = coef.when(r == R["short_stay"]).then(pl.lit(1.0))
-    coef = coef.otherwise(pl.col("coefficient"))
+    # Jinhua 2017 (short_stay.coefficient = false): the cost coefficient applies to complete stays only
+    incomplete = (r == R["short_stay"]) if not ss.coefficient else pl.lit(False)
+    coef = (
+        pl.when(unweighted | (r == R["special"]) | incomplete)
+        .then(pl.lit(1.0))
+        .otherwise(pl.col("coefficient"))
+    )
     # DIP 新药新技术加成分值: added to the points, no coefficient (cost-converted too)
     return w.with_columns(
         pay.alias("pay"),

@@ -78,7 +78,8 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
         return read_path(data)
     if kind == "arrow":
         check_unique_columns(list(data.column_names), "Arrow table")
-        return pl.from_arrow(data)
+        frame = pl.from_arrow(data)
+        return frame if isinstance(frame, pl.DataFrame) else frame.to_frame()
     check_unique_columns(list(data.columns), "pandas DataFrame")
     # pandas: go through Arrow once; an object column of mixed types becomes strings
     import pyarrow as pa
@@ -89,16 +90,31 @@ def to_polars(data: FrameLike) -> pl.DataFrame:
     try:
         return pl.from_pandas(data)
     except mixed:  # mixed-type object columns: fall back to strings column by column
-        cols = {}
+        cols: dict[str, pl.Series] = {}
         for name in data.columns:
             s = data[name]
             try:
-                cols[str(name)] = pl.from_pandas(s)
+                series = pl.from_pandas(s)
+                # a pandas Series gives a Series (the stubs cannot tell, pandas being untyped here)
+                cols[str(name)] = series if isinstance(series, pl.Series) else series.to_series()
             except mixed:
                 cols[str(name)] = pl.Series(
                     str(name), [None if v is None or v != v else str(v) for v in s.tolist()], dtype=pl.String
                 )
         return pl.DataFrame(cols)
+
+
+def number(value: object) -> float | None:
+    """A polars scalar of a numeric column (a ``median()``, ``sum()``, …) as a float; None stays None.
+
+    polars types such scalars as any Python value a column can hold; this
+    says which one a numeric column gives.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
 
 
 def summary_like(result: pl.DataFrame, original: FrameLike) -> FrameLike:

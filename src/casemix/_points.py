@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from casemix._frames import to_polars
+from casemix._frames import number, to_polars
 from casemix.budget import Policy
 from casemix.errors import InputError
 from casemix.payment.case_rules import apply_case_rules
@@ -344,8 +344,9 @@ def _reference(
     all_case = m_cur
     if has_mc:
         ratio = (by_name["mean_cost"] / by_name["rw"]).filter(by_name["rw"] > 0).drop_nans()
-        if ratio.len() and math.isfinite(ratio.median()):
-            all_case = float(ratio.median())
+        median = number(ratio.median()) if ratio.len() else None
+        if median is not None and math.isfinite(median):
+            all_case = median
     if policy.high_cost.mean == "weights" and have_weights:
         ref = _with_none(by_name["mean_cost"].fill_null(np.nan).to_numpy())[gcode] if has_mc else rw * m_cur
     else:

@@ -25,6 +25,7 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -295,7 +296,7 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
     return out
 
 
-def _describe(err: dict, model: type[BaseModel], loc: tuple, at: tuple = ()) -> str:
+def _describe(err: Mapping[str, Any], model: type[BaseModel], loc: tuple, at: tuple = ()) -> str:
     kind = err["type"]
     key = key_text(at + loc) or "(file)"
     if kind == "extra_forbidden":

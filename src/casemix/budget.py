@@ -150,7 +150,8 @@ class Pool:
     险种类型 (NHSA insutype 310 职工基本医疗保险, 390 城乡居民基本医疗保险).
     """
 
-    budget: Decimal | None = None
+    # any amount in yuan; __post_init__ keeps it as an exact Decimal
+    budget: Decimal | int | float | str | None = None
     rate_yuan: float | None = None
     quality_reserve: float | None = None
     values: tuple[str, ...] = ()
@@ -290,7 +291,8 @@ class Policy:
         (a ``same_rate`` column).
     """
 
-    budget: Decimal | None = None
+    # any amount in yuan; __post_init__ keeps it as an exact Decimal
+    budget: Decimal | int | float | str | None = None
     name: str = "policy"
     points_per_rw: float = 100.0
     method: str = "point"
@@ -322,28 +324,30 @@ class Policy:
 
     def __post_init__(self) -> None:
         pools = dict(self.pools)
+        # each pool's budget as a Decimal, None where the pool gives none
+        budgets: list[Decimal | None] = []
         for name, pool in pools.items():
             if not isinstance(pool, Pool):
                 raise PolicyError(f"{self.source}: pools.{name} must be a casemix.budget.Pool")
             if pool.budget is not None:
-                pools[name] = dataclasses.replace(
-                    pool, budget=_decimal(pool.budget, f"pools.{name}.budget_yuan", self.source)
-                )
-        object.__setattr__(self, "pools", pools)
-        if self.budget is None:
-            if not pools or any(p.budget is None for p in pools.values()):
-                if self.method == "point":
-                    raise PolicyError(
-                        f"{self.source}: budget.total_yuan is required (the fund "
-                        "budget in yuan), or a budget_yuan for every pool"
-                    )
-                budget = sum((p.budget or Decimal(0) for p in pools.values()), Decimal(0))
+                b = _decimal(pool.budget, f"pools.{name}.budget_yuan", self.source)
+                pools[name] = dataclasses.replace(pool, budget=b)
+                budgets.append(b)
             else:
-                budget = sum((p.budget for p in pools.values()), Decimal(0))  # type: ignore[misc]
+                budgets.append(None)
+        object.__setattr__(self, "pools", pools)
+        given = [b for b in budgets if b is not None]
+        if self.budget is None:
+            if self.method == "point" and (not pools or len(given) < len(budgets)):
+                raise PolicyError(
+                    f"{self.source}: budget.total_yuan is required (the fund "
+                    "budget in yuan), or a budget_yuan for every pool"
+                )
+            budget = sum(given, Decimal(0))
         else:
             budget = _decimal(self.budget, "budget.total_yuan", self.source)
-            if pools and all(p.budget is not None for p in pools.values()):
-                total = sum((p.budget for p in pools.values()), Decimal(0))  # type: ignore[misc]
+            if pools and len(given) == len(budgets):
+                total = sum(given, Decimal(0))
                 if total != budget:
                     raise PolicyError(
                         f"{self.source}: budget.total_yuan ({budget}) is not the sum "
@@ -458,7 +462,7 @@ def _str_map(value: Any, key: str, source: str, *, positive: bool) -> dict[str, 
 def _validate(p: Policy) -> None:
     s = p.source
     set_ = object.__setattr__
-    if p.budget < 0 or not p.budget.is_finite():
+    if not isinstance(p.budget, Decimal) or p.budget < 0 or not p.budget.is_finite():
         raise PolicyError(f"{s}: budget.total_yuan must be a finite amount >= 0, got {p.budget}")
     if not isinstance(p.name, str):
         raise PolicyError(f"{s}: name must be a string")

@@ -235,7 +235,8 @@ def _encode_views(codes: pl.Series, index: CodeIndex, absent_empty: bool) -> np.
     out = np.empty(len(codes), dtype=np.int32)
     if len(codes):
         with first_compile(encode_views, "code lookup"):
-            encode_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)
+            # numba's Dispatcher stub does not know the kernel's parameters
+            encode_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)  # type: ignore[call-arg]
     return out
 
 
@@ -275,7 +276,8 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
         if child.type != pa.string_view():
             child = child.cast(pa.string_view())
         with first_compile(encode_view_lists, "code-list lookup"):
-            encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index), values)
+            # numba's Dispatcher stub does not know the kernel's parameters
+            encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index), values)  # type: ignore[call-arg]
     return offsets, values
 
 

@@ -146,7 +146,8 @@ class first_compile:
     """
 
     def __init__(self, fn, label: str) -> None:
-        self.fn, self.label, self.started = fn, label, None
+        self.fn, self.label = fn, label
+        self.started: float | None = None
 
     def __enter__(self):
         import sys

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
+import polars.selectors as cs
 
 from casemix._frames import check_unique_columns
 from casemix.errors import CasemixError, InputError
@@ -222,7 +223,9 @@ _LOSSY = threading.local()  # [replacements, offset of the first] of the decode 
 _COUNTING = "casemix-count-replace"
 
 
-def _count_and_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
+def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):  # a decoding handler only
+        raise exc
     state = _LOSSY.state
     state[0] += 1
     if state[1] is None:
@@ -626,8 +629,7 @@ def write_table(
 
 
 def _write_xlsx(frame: pl.DataFrame, tmp: Path) -> None:
-    money = {c: "#,##0.00" for c in frame.columns if c.endswith("_yuan")}
-    widths = {}
+    widths: dict[str | cs.Selector, int] = {}
     for c in frame.columns:
         # CJK characters are about two columns wide in Excel's default fonts
         sample = [c, *(str(v) for v in frame[c].head(200).to_list() if v is not None)]
@@ -636,7 +638,7 @@ def _write_xlsx(frame: pl.DataFrame, tmp: Path) -> None:
     frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).write_excel(
         workbook=str(tmp),
         worksheet="Sheet1",
-        column_formats=money or None,
+        column_formats={c: "#,##0.00" for c in frame.columns if c.endswith("_yuan")} or None,
         column_widths=widths,
         freeze_panes=(1, 0),
         autofilter=True,

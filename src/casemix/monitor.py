@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -30,6 +31,9 @@ from casemix.indicators import (
     _weights_table,
 )
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES, missing_columns, pair_stays, stay_dates
+
+if TYPE_CHECKING:
+    from casemix.budget import Policy
 
 __all__ = ["MonitorParams", "flags", "FLAGS", "describe_flags"]
 
@@ -106,7 +110,7 @@ class MonitorParams:
     ungroupable: tuple[str, ...] = ("0000",)
 
     @classmethod
-    def from_policy(cls, policy, **overrides) -> MonitorParams:
+    def from_policy(cls, policy: Policy, **overrides: Any) -> MonitorParams:
         """Parameters that match a payment ``casemix.budget.Policy``.
 
         The readmission window, hospital scope and exemptions, the high-cost factors per level, the
@@ -116,7 +120,7 @@ class MonitorParams:
         """
         hc, ss = policy.high_cost, policy.short_stay
         death = [c for c in ss.discharge if c == DEATH_CODE]
-        values = dict(
+        values: dict[str, Any] = dict(
             readmission_days=int(policy.readmission.days),
             readmission_same_hospital=bool(policy.readmission.same_hospital),
             readmission_exempt_adrg=tuple(policy.readmission.exempt_adrg),
@@ -242,13 +246,16 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
         den = pl.col("patient_id").is_not_null() & pl.col("_adm").is_not_null()
         out.append(_Flag(name, den & pl.lit(_readmissions(df, p, match)), den))
 
-    death = pl.col("discharge") == p.death_code if "discharge" in cols else None
-    transfer = (
-        pl.col("discharge").is_in([float(c) for c in p.transfer_codes]) if "discharge" in cols else None
+    # a death or a transfer (离院方式), None without a discharge column
+    leaves = (
+        (pl.col("discharge") == p.death_code)
+        | pl.col("discharge").is_in([float(c) for c in p.transfer_codes])
+        if "discharge" in cols
+        else None
     )
     if "los" in cols:
         den = pl.col("los").is_not_null()
-        regular = ~(death | transfer).fill_null(False) if death is not None else pl.lit(True)
+        regular = ~leaves.fill_null(False) if leaves is not None else pl.lit(True)
         out.append(_Flag("short_stay", den & (pl.col("los") <= p.short_stay_days) & regular, den))
     else:
         out.append(_Flag("short_stay", None, None, "not computed: needs los"))
@@ -284,9 +291,9 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
     else:
         out.append(_Flag("high_cost_outlier", None, None, "not computed: needs total_cost"))
 
-    if "los" in cols and death is not None:
+    if "los" in cols and leaves is not None:
         den = pl.col("los").is_not_null() & pl.col("discharge").is_not_null()
-        num = den & (death | transfer) & (pl.col("los") <= p.early_days)
+        num = den & leaves & (pl.col("los") <= p.early_days)
         out.append(_Flag("early_death_transfer", num, den))
     else:
         out.append(_Flag("early_death_transfer", None, None, "not computed: needs los and discharge"))
@@ -363,15 +370,15 @@ def flags(
         [
             e
             for i, f in enumerate(case_flags)
-            if f.num is not None
+            if f.num is not None and f.den is not None
             for e in (f.num.alias(f"_num{i}"), f.den.alias(f"_den{i}"))
         ]
     )
     parts = []
     for order, f in enumerate(case_flags):
-        if f.num is not None:
+        if f.num is not None and f.den is not None:
             f = _Flag(f.name, pl.col(f"_num{order}"), pl.col(f"_den{order}"))
-        if f.num is None:
+        if f.num is None or f.den is None:
             part = levels.with_columns(
                 figure=pl.lit(None, pl.Float64),
                 numerator=pl.lit(0, pl.Int64),
@@ -380,7 +387,7 @@ def flags(
                 note=pl.lit(f.note),
             )
         elif f.name == "severity_shift":
-            part = _shift_rates(df, f, period, levels)
+            part = _shift_rates(df, f.num, f.den, period, levels)
         else:
             part = _rates(df, f.num, f.den, levels)
         parts.append(part.with_columns(flag=pl.lit(f.name), _order=pl.lit(order)))
@@ -434,7 +441,9 @@ def _rates(
     )
 
 
-def _shift_rates(df: pl.DataFrame, f: _Flag, period: pl.Expr | None, levels: pl.DataFrame) -> pl.DataFrame:
+def _shift_rates(
+    df: pl.DataFrame, num: pl.Expr, den: pl.Expr, period: pl.Expr | None, levels: pl.DataFrame
+) -> pl.DataFrame:
     empty = levels.with_columns(
         figure=pl.lit(None, pl.Float64),
         numerator=pl.lit(0, pl.Int64),
@@ -448,8 +457,8 @@ def _shift_rates(df: pl.DataFrame, f: _Flag, period: pl.Expr | None, levels: pl.
     if len(periods) < 2:
         return empty.with_columns(note=pl.lit("not computed: one period only"))
     cur, prev = periods[-1], periods[-2]
-    now = _rates(df, f.num, f.den, levels, pl.col("_period") == cur)
-    before = _rates(df, f.num, f.den, levels, pl.col("_period") == prev)
+    now = _rates(df, num, den, levels, pl.col("_period") == cur)
+    before = _rates(df, num, den, levels, pl.col("_period") == prev)
     return now.with_columns(
         figure=now["figure"] - before["figure"],
         _prev_num=before["numerator"],

@@ -176,11 +176,15 @@ def pair_stays(
         pdx = pl.col("pdx").cast(pl.String).str.strip_chars().str.to_uppercase()
         for prefix in exempt_diagnoses:
             exempt = exempt | pdx.str.starts_with(str(prefix).strip().upper()).fill_null(False)
-    key = {
-        "drg": pl.col(group_col).cast(pl.String) if match == "drg" else None,
-        "adrg": _adrg(frame, group_col) if match == "adrg" else None,
-        "mdc": pl.col("mdc").cast(pl.String) if match == "mdc" else None,
-    }.get(match)
+    key = (
+        pl.col(group_col).cast(pl.String)
+        if match == "drg"
+        else _adrg(frame, group_col)
+        if match == "adrg"
+        else pl.col("mdc").cast(pl.String)
+        if match == "mdc"
+        else None
+    )
     cols = [
         pl.col("patient_id").cast(pl.String).alias("_pid"),
         adm.alias("_adm"),

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from casemix._case_rules import PAY_COST, RULES, R, assign_rules
-from casemix._frames import FrameLike, like, read_path, summary_like, to_polars
+from casemix._frames import FrameLike, like, number, read_path, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
 from casemix.budget import Corridors, Policy, shipped_policy
@@ -141,7 +141,7 @@ class Settlement:
     @property
     def point_value(self) -> float | None:
         """Final point value, yuan per point (None with several pools: see :attr:`pool_region`)."""
-        return to_polars(self.region)["pv_final"][0]
+        return number(to_polars(self.region)["pv_final"][0])
 
     def pool(self, name: str) -> pl.DataFrame:
         """The per-hospital table of one fund pool (``职工``, ``居民``; ``all`` without pools)."""
@@ -283,7 +283,8 @@ def settle(
         scheme=scheme,
     )
     paid = pay_cases(cp, policy, base_volume=base_volume)
-    region = region_table(policy, paid.hospitals, paid.pool_region)
+    pool_region = paid.region()
+    region = region_table(policy, paid.hospitals, pool_region)
     monthly = annual = None
     if policy.monthly.enabled:
         monthly, annual = monthly_tables(cp, paid, policy)
@@ -294,7 +295,7 @@ def settle(
         policy=policy,
         notes=cp.notes,
         pool_hospitals=summary_like(paid.pool_hospitals, cases),
-        pool_region=summary_like(paid.pool_region, cases),
+        pool_region=summary_like(pool_region, cases),
         monthly=None if monthly is None else summary_like(monthly, cases),
         annual=None if annual is None else summary_like(annual, cases),
     )
@@ -476,6 +477,12 @@ class Paid:
     pool_hospitals: pl.DataFrame
     pool_region: pl.DataFrame | None
     values: dict[str, PoolValues]
+
+    def region(self) -> pl.DataFrame:
+        """:attr:`pool_region`, which :func:`pay_cases` computes unless given the pools' values."""
+        if self.pool_region is None:
+            raise ValueError("no pool_region: pay_cases was given the pools' values (computed elsewhere)")
+        return self.pool_region
 
 
 def pay_cases(

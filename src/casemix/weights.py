@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from casemix._frames import FrameLike, summary_like, to_polars
+from casemix._frames import FrameLike, number, summary_like, to_polars
 from casemix._trim import Trim
 from casemix._trim import trim as _trim_cells
 from casemix.cases import canonical
@@ -257,8 +257,8 @@ def compute_weights(
         "all_case_mean": m_all,
         "riv": k.riv(),
         "riv_untrimmed": c.riv(),
-        "share_cv_ge_1": float((cv_t >= 1).mean()) if len(cv_t) else None,
-        "share_cv_ge_1_untrimmed": float((cv_u >= 1).mean()) if len(cv_u) else None,
+        "share_cv_ge_1": number((cv_t >= 1).mean()) if len(cv_t) else None,
+        "share_cv_ge_1_untrimmed": number((cv_u >= 1).mean()) if len(cv_u) else None,
         "n_input": n_input,
         "n_used": d.height,
         "n_kept": int(kept.sum()),
@@ -301,8 +301,10 @@ class _Cases:
             if blend == "means":
                 has = n > 0
                 yearly = np.where(has, s / np.where(has, n, 1.0), 0.0)
-                return (yearly * self.yw).sum(1) / (has * self.yw).sum(1)
-            return (s * self.yw).sum(1) / (n * self.yw).sum(1)
+                means: np.ndarray = (yearly * self.yw).sum(1) / (has * self.yw).sum(1)
+            else:
+                means = (s * self.yw).sum(1) / (n * self.yw).sum(1)
+        return means
 
     def riv(self) -> float | None:
         """RIV = 1 − SS_within / SS_total of cost (share of variance explained by the groups)."""
@@ -346,15 +348,15 @@ def _clean(df: pl.DataFrame, codes: Sequence[str], drop_los: bool) -> pl.DataFra
     los = pl.col("los").cast(pl.Float64, strict=False) if "los" in df.columns else pl.lit(None, pl.Float64)
     year = pl.col("year").cast(pl.Int32, strict=False) if "year" in df.columns else pl.lit(0, pl.Int32)
     code = {r: pl.lit(i + 1, pl.UInt8) for i, r in enumerate(EXCLUSION_REASONS)}
-    reason = (
+    chain = (
         pl.when(drg.is_null() | (drg == "") | drg.is_in(list(codes)))
         .then(code["ungroupable"])
         .when(cost <= 0)
         .then(code["cost_nonpositive"])
     )
     if drop_los:
-        reason = reason.when(los <= 0).then(code["los_nonpositive"])
-    reason = reason.when(year.is_null()).then(code["year_missing"]).otherwise(pl.lit(0, pl.UInt8))
+        chain = chain.when(los <= 0).then(code["los_nonpositive"])
+    reason = chain.when(year.is_null()).then(code["year_missing"]).otherwise(pl.lit(0, pl.UInt8))
     return df.select(
         drg.alias("drg"),
         *adrg,

@@ -42,7 +42,7 @@ is the patient's and no layer covers it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -61,6 +61,9 @@ from casemix.benefits.policy import (
     shipped_policies,
 )
 from casemix.errors import InputError
+
+if TYPE_CHECKING:
+    from casemix.cases import Canonical
 
 __all__ = [
     "BenefitPolicy",
@@ -108,7 +111,9 @@ _OPTIONAL = ("special_drug_amt", "referral", "major_disease")
 _NEED = tuple(_ALIASES[f][0] for f in _ALIASES if f not in _OPTIONAL)
 
 
-def _vocab(cases: FrameLike, mapping: dict[str, str] | None, step: str, extra: tuple[str, ...] = ()):
+def _vocab(
+    cases: FrameLike, mapping: dict[str, str] | None, step: str, extra: tuple[str, ...] = ()
+) -> Canonical:
     """The cases in casemix's vocabulary: aliases and ``mapping`` resolved, amounts and
     dates parsed by the one rule; rows with a missing, malformed or negative needed
     value are left out (``docs/cases.md``, the bad-value rule)."""
@@ -200,14 +205,16 @@ def _codes(df: pl.DataFrame, col: str, mapping: dict[str, int], what: str) -> np
         hi = int(vals.max()) if vals.size else 0
         if hi - lo < 1_000_000:
             lut = np.array([mapping.get(str(v), -1) for v in range(lo, hi + 1)], dtype=np.int8)
-            codes = lut[vals - lo]
+            codes: np.ndarray = lut[vals - lo]
         else:
             s = s.cast(pl.String)
     if not s.dtype.is_integer():
-        if not isinstance(s.dtype, pl.Enum):
+        enum = s.dtype
+        if not isinstance(enum, pl.Enum):
             s = s.cast(pl.String)
-            s = s.cast(pl.Enum(s.unique().sort()))
-        cats = s.dtype.categories.to_list()
+            enum = pl.Enum(s.unique().sort())
+            s = s.cast(enum)
+        cats = enum.categories.to_list()
         lut = np.array([mapping.get(str(c).strip().lower(), -1) for c in cats], dtype=np.int8)
         codes = lut[s.to_physical().to_numpy()]
     bad = codes < 0
@@ -304,17 +311,18 @@ class _Prepared:
                 " (see casemix.benefits for the column list and accepted aliases)"
             )
         self.cols = cols
-        self.person = df[cols["patient_id"]]
+        need = {f: c for f, c in cols.items() if c is not None}
+        self.person = df[need["patient_id"]]
         if self.person.null_count():
             raise InputError(
-                f"column {cols['patient_id']!r}: missing person id at "
+                f"column {need['patient_id']!r}: missing person id at "
                 f"{_first_bad(self.person.is_null().to_numpy())}"
             )
-        self.date = self.date_series(df, cols["discharge_date"])
+        self.date = self.date_series(df, need["discharge_date"])
         self.day = self.date.cast(pl.Int32).to_numpy().astype(np.int64)
-        self.ins = _codes(df, cols["insurance_type"], _INSURED_VALUES, "insurance type")
-        self.st = _codes(df, cols["assist_status"], _STATUS_VALUES, "assistance status")
-        self.lvl = _codes(df, cols["hosp_level"], _LEVEL_VALUES, "hospital level")
+        self.ins = _codes(df, need["insurance_type"], _INSURED_VALUES, "insurance type")
+        self.st = _codes(df, need["assist_status"], _STATUS_VALUES, "assistance status")
+        self.lvl = _codes(df, need["hosp_level"], _LEVEL_VALUES, "hospital level")
         self.referral = _flag(df, cols["referral"], n)
         self.major = _flag(df, cols["major_disease"], n)
         self.P = _fen(df, cols["inscp_scp_amt"], n)
@@ -370,7 +378,8 @@ def _person_year_order(person: pl.Series, day: np.ndarray) -> tuple[np.ndarray, 
         return np.zeros(0, np.int64), np.zeros(1, np.int64)
     first, last = int(day.min()), int(day.max())
     year_of_day = _years(np.arange(first, last + 1, dtype=np.int64))
-    return kernel.person_year_order(pcode, day, n_persons, year_of_day, first)
+    order: tuple[np.ndarray, np.ndarray] = kernel.person_year_order(pcode, day, n_persons, year_of_day, first)
+    return order
 
 
 # --------------------------------------------------------------------------- simulate
@@ -555,7 +564,7 @@ def summarize(
     unknown = [b for b in by if b not in GROUP_KEYS]
     if unknown:
         raise InputError(f"cannot group by {unknown}; use any of {list(GROUP_KEYS)}")
-    cols = {
+    found = {
         f: _find(df, f)
         for f in (
             "patient_id",
@@ -567,10 +576,11 @@ def summarize(
             "inscp_scp_amt",
         )
     }
-    missing = [f for f, c in cols.items() if c is None]
+    missing = [f for f, c in found.items() if c is None]
     missing += [c for c in OUTPUT_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"summarize needs the output of simulate(); missing column(s) {', '.join(missing)}")
+    cols = {f: c for f, c in found.items() if c is not None}
     n = df.height
     axes = {
         "insured_type": (INSURED_LABELS, cols["insurance_type"], _INSURED_VALUES, "insurance type"),
@@ -580,8 +590,8 @@ def summarize(
     group = np.zeros(n, np.int64)
     sizes = []
     for key in by:
-        labels, col, mapping, what = axes[key]
-        group = group * len(labels) + _codes(df, col, mapping, what)
+        labels, col, values, what = axes[key]
+        group = group * len(labels) + _codes(df, col, values, what)
         sizes.append(len(labels))
     n_groups = int(np.prod(sizes)) if sizes else 1
     day = _Prepared.dates(df, cols["discharge_date"])
@@ -614,7 +624,7 @@ def summarize(
             pl.Series("person_years_over", py_over[keep]),
         ]
     )
-    paid = sum(pl.col(c) for c in PAY_COLUMNS)
+    paid = sum((pl.col(c) for c in PAY_COLUMNS[1:]), pl.col(PAY_COLUMNS[0]))
 
     def ratio(num: pl.Expr, den: str) -> pl.Expr:
         return pl.when(pl.col(den) > 0).then(num / pl.col(den)).otherwise(None)

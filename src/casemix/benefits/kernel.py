@@ -423,4 +423,5 @@ def run(
         out,
     )
     del X
-    return _COLUMNS[par](out, 2 + t.g_covers.shape[1])
+    columns: np.ndarray = _COLUMNS[par](out, 2 + t.g_covers.shape[1])
+    return columns

@@ -161,7 +161,7 @@ class BenefitPolicy:
     folders: tuple[str, ...]
     versions: tuple[Version, ...]
     entries: dict[str, tuple[Entry, ...]] = field(repr=False)
-    _tables: list = field(default_factory=list, repr=False, compare=False)
+    _tables: list[Tables] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def first_date(self) -> _dt.date:
@@ -681,8 +681,7 @@ def _resolve_version(by_key: dict[str, list[Entry]], day: _dt.date, name: str) -
                     return None
 
                 el = look("eligible")
-                eligible = True if el is None else el.value
-                if not eligible:
+                if el is not None and not el.value:  # no eligible key: eligible
                     # Parameters set for a more specific group than the one that made the
                     # cell ineligible are almost surely meant to apply: say so.
                     ruled_by = el.key.split(".")[1]

@@ -14,6 +14,7 @@ import datetime as _dt
 import numpy as np
 import polars as pl
 
+from casemix._frames import FrameLike
 from casemix.benefits import INSURED_LABELS, STATUS_LABELS
 
 # shares of persons by status (特困, 低保, 低边, 普通): made up, poor groups
@@ -119,7 +120,7 @@ def synthetic_cases(
     )
 
 
-def add_benefit_fields(cases, *, seed: int = 0, year: int = 2023):
+def add_benefit_fields(cases: FrameLike, *, seed: int = 0, year: int = 2023) -> FrameLike:
     """Give a case frame (e.g. grouped DRG cases) the benefit columns it lacks, synthetically.
 
     For demos and reports on data without settlement detail: keeps every

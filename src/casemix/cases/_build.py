@@ -240,6 +240,8 @@ def _codes(
         st.add(3, principal, _c(key + "p"))
         others_of.append((others, key + "o", False))
         return
+    if layout.combined is None:
+        raise ValueError(f"a {layout.kind!r} code layout without its column")
     st.add(2, key + "all", as_list(layout.combined, key + "txt"))
     code_cols.append((key + "all", True))
     # the first position is the principal even when empty: "|B02" has no principal

@@ -85,7 +85,7 @@ class Canonical:
     columns: dict[str, str]
     left_out: pl.Series
     counts: dict[str, int] = field(default_factory=dict)
-    original: pl.DataFrame = None
+    original: pl.DataFrame = field(default_factory=pl.DataFrame)
     need: tuple[str, ...] = ()
 
     @property

@@ -307,9 +307,9 @@ def resolve(df: pl.DataFrame, mapping: Mapping[str, str] | None, required: Seque
                 )
         elif name in SCALAR_ALIASES:
             if name not in plan.scalars:
-                aliases = ", ".join(SCALAR_ALIASES[name])
+                looked_for = ", ".join(SCALAR_ALIASES[name])
                 raise InputError(
-                    f"required column {name!r} not found (looked for: {aliases}). "
+                    f"required column {name!r} not found (looked for: {looked_for}). "
                     f"Columns found: {_columns_found(df)}. "
                     f"Name yours with mapping={{'<column>': '{name}'}}."
                 )

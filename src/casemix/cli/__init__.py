@@ -26,12 +26,16 @@ BAD_INPUT = 2
 INTERNAL = 1
 
 
-class _Failure(click.ClickException):
-    """One ``Error: …`` line and an exit status, no traceback."""
+class _BadInput(click.ClickException):
+    """One ``Error: …`` line, no traceback: the input or the configuration is at fault."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = BAD_INPUT
+
+
+class _Internal(click.ClickException):
+    """One ``Error: …`` line, no traceback: an unexpected error (a bug)."""
+
+    exit_code = INTERNAL
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -48,15 +52,14 @@ def _one_line(text: str) -> str:
 def failure(exc: BaseException) -> click.ClickException:
     """The one-line error a command prints for ``exc``, with its exit status."""
     if isinstance(exc, CasemixError):
-        return _Failure(_one_line(str(exc)), BAD_INPUT)
+        return _BadInput(_one_line(str(exc)))
     if isinstance(exc, OSError):
         where = exc.filename if exc.filename is not None else ""
         reason = exc.strerror or type(exc).__name__
-        return _Failure(f"{where}: {reason}" if where else _one_line(str(exc) or reason), BAD_INPUT)
-    return _Failure(
+        return _BadInput(f"{where}: {reason}" if where else _one_line(str(exc) or reason))
+    return _Internal(
         f"internal error ({type(exc).__name__}: {_one_line(str(exc))}); rerun with "
-        "--debug for the traceback and please report it",
-        INTERNAL,
+        "--debug for the traceback and please report it"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -95,7 +96,7 @@ def benefits(
     seed: int,
     by: str,
     threshold: float,
-    engine: str,
+    engine: Literal["batch", "reference"],
     mapping: dict[str, str] | None,
     encoding: str | None,
     force: bool,
@@ -125,11 +126,13 @@ def benefits(
     if synthetic is not None:
         cases = bf.synthetic_cases(synthetic, people, seed=seed)
         source = f"{synthetic:,} synthetic cases (seed {seed})"
-    else:
+    elif cases_path is not None:
         from casemix._frames import read_path
 
         cases = read_path(cases_path, encoding=encoding)
         source = str(cases_path)
+    else:  # ruled out above; kept so each branch knows which input it has
+        raise click.UsageError("give either CASES or --synthetic N")
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
 
@@ -163,7 +166,7 @@ def benefits(
             f"综合 = all payments / cost; burden: share of person-years paying over "
             f"{threshold:,.0f} yuan a year"
         )
-        pct = ("政策内", "实际", "综合", "burden")
+        pct: tuple[str, ...] = ("政策内", "实际", "综合", "burden")
         table(_shown(summary, names), "Patient burden by group", percent=pct)
         table(_shown(overall, names), "All cases", percent=pct)
         if output is not None:

@@ -94,7 +94,8 @@ def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = 
         pl.col("surplus_share").alias("of cost"),
     )
     table(view, "Settlement per hospital (结余 > 0 surplus, < 0 超支 deficit)", percent=("of cost",))
-    for p in settlement.pool_region.iter_rows(named=True):
+    pools = settlement.pool_region  # settle() always gives it
+    for p in pools.iter_rows(named=True) if pools is not None else ():
         console.print(
             f"pool {p['pool']}: budget {p['budget_fen'] / 100:,.2f} yuan; point value base "
             f"{p['pv_base']:.4f}, floating {p['pv_floating']:.4f} yuan/point; fund paid "

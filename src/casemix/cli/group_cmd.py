@@ -131,7 +131,7 @@ def group(
         from casemix.io import check_output
 
         check_output(output, force=force, inputs=[input_path])  # before the work, not after
-        source = input_path
+        source: Path | pl.DataFrame = input_path
         if encoding:
             from casemix._frames import read_path
 

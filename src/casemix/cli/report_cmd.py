@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from casemix.cli._vocab import map_option
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from casemix.weights import Weights
 
 
 def load_grouped(path: Path, mapping: dict[str, str] | None = None):
@@ -94,6 +100,7 @@ def report(
 
     # bad input (CasemixError) becomes one 'Error:' line, exit 2, in casemix.cli
     df, columns = load_grouped(cases, mapping)
+    weights: pl.DataFrame | Weights
     if weights_path is not None:
         weights = read_path(weights_path)
     else:

@@ -25,7 +25,7 @@ on a cluster, numba settings in workers and a Spark recipe:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from casemix.dask._cluster import connect, parse_spec, warm_numba_cache
 from casemix.errors import InputError
@@ -161,7 +161,7 @@ def settle(
     )
 
 
-def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
+def benefits(ddf: Any, policy: Any, *, engine: Literal["batch", "reference"] = "batch") -> Any:
     """The patient-side benefit cascade per case; :func:`casemix.benefits.simulate` on Dask.
 
     See :func:`casemix.dask._benefits.benefits`.

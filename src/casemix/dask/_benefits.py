@@ -10,7 +10,7 @@ numbering and return trip as :mod:`casemix.dask._settle`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -39,7 +39,7 @@ def _nested(dtype: Any) -> bool:
         import pyarrow as pa
 
         t = dtype.pyarrow_dtype
-        return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t)
+        return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t))
     return False
 
 
@@ -56,7 +56,9 @@ def _keyed(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFra
     return out
 
 
-def _simulate(part: pd.DataFrame, policy: Any, engine: str, columns: tuple[str, ...]) -> pd.DataFrame:
+def _simulate(
+    part: pd.DataFrame, policy: Any, engine: Literal["batch", "reference"], columns: tuple[str, ...]
+) -> pd.DataFrame:
     from casemix.benefits import simulate
 
     df = to_polars(part).sort(KEY)
@@ -74,7 +76,7 @@ def _simulate(part: pd.DataFrame, policy: Any, engine: str, columns: tuple[str, 
     return out.astype(dict.fromkeys((*columns, KEY), "int64"))
 
 
-def benefits(ddf: Any, policy: Any, *, engine: str = "batch") -> Any:
+def benefits(ddf: Any, policy: Any, *, engine: Literal["batch", "reference"] = "batch") -> Any:
     """Run every case of a Dask DataFrame through the benefit cascade.
 
     Parameters

@@ -97,7 +97,7 @@ def warm_numba_cache() -> bool:
     bf.simulate(bf.synthetic_cases(8, 4, seed=0).to_pandas(use_pyarrow_extension_array=True), "illustrative")
     path = kernel.group_kernel.stats.cache_path
     return (
-        bool(path)
+        path is not None
         and os.path.isdir(path)
         and any(f.startswith("kernel.group_kernel") and f.endswith(".nbi") for f in os.listdir(path))
     )

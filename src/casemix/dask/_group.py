@@ -17,7 +17,8 @@ def _limit_numba_threads(n: int | None) -> None:
     import numba
 
     # per calling thread: a Dask worker thread runs the kernel on n threads at most
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    # numba.config sets its attributes from the environment at import: no stub knows them
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 
 def group_partition(

@@ -50,6 +50,7 @@ def leaf_sums(rows: np.ndarray) -> np.ndarray:
     """numpy's sum of each row of a 2-D float64 array whose rows are leaves (length <= 128)."""
     rows = np.asarray(rows, dtype=np.float64)
     k, m = rows.shape
+    res: np.ndarray
     if m < 8:
         res = np.zeros(k)
         for i in range(m):

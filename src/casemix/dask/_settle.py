@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from casemix._frames import to_polars
+from casemix._frames import number, to_polars
 from casemix.budget import Policy
 from casemix.cases import Canonical, canonical
 from casemix.dask._rows import KEY, attach, keys, partition_of
@@ -272,7 +272,7 @@ class _Settler:
         df = df.sort(KEY)
         out = df.filter(pl.col(LEFT).is_not_null()).select(KEY, LEFT)
         df = df.filter(pl.col(LEFT).is_null())
-        empty = {"cp": None, "key": None, "sums": {}, "hospitals": [], "notes": None}
+        empty: dict[str, Any] = {"cp": None, "key": None, "sums": {}, "hospitals": [], "notes": None}
         if df.height == 0:
             return {**empty, "counts": counts, "bad": bad, "out": out}
         key = df[KEY]
@@ -283,6 +283,8 @@ class _Settler:
             if region["means"] is not None:
                 # each case's same-level mean (its group's mean without a level), from the region
                 means, by_group = region["means"]
+                if local is None:
+                    raise ValueError("the same-level means need the partition's own step 3 (local)")
                 cells = local["case_cells"]
                 ref = (
                     cells.join(
@@ -392,7 +394,7 @@ def _level_means(found: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFram
     :func:`~casemix.payment.outliers.level_group_mean` in memory."""
 
     def merged(name: str, by: list[str]) -> pl.DataFrame:
-        sums = [f[name] for f in found if f[name] is not None and f[name].height]
+        sums: list[pl.DataFrame] = [f[name] for f in found if f[name] is not None and f[name].height]
         if not sums:  # no valid case anywhere: no mean
             return pl.DataFrame(schema={**dict.fromkeys(by, pl.String), "mean": pl.Float64})
         t = pl.concat(sums).group_by(by).agg(pl.col("fen").sum(), pl.col("n").sum())
@@ -486,7 +488,7 @@ def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -
     has = set(wt.columns) if wt is not None else set()
     if policy.high_cost.mean != "weights":
         why = "HighCost.mean = 'cases' compares each case with the settled year's group means"
-    elif "mean_cost" not in has:
+    elif wt is None or "mean_cost" not in has:
         why = (
             "the reference costs would come from the settled cases themselves (the weight "
             "table has no mean_cost)"
@@ -503,7 +505,7 @@ def _check_policy(policy: Policy, wt: pl.DataFrame | None, points: str | None) -
             .filter(wt["rw"].cast(pl.Float64) > 0)
             .drop_nans()
         )
-        m = ratio.median() if ratio.len() else None
+        m = number(ratio.median()) if ratio.len() else None
         if m is None or not math.isfinite(m):
             why = (
                 "ungroupable = 'points' would convert costs at the settled cases' own cost "
@@ -620,7 +622,9 @@ def settle(
 
     # 3. the region-wide rules from small per-partition aggregates: the 特例单议 review
     # (applications ranked together under the region's cap) and the same-level means
-    region, special_notes, inputs = None, [], [None] * len(parts)
+    region: dict[str, Any] | None = None
+    special_notes: list[str] = []
+    inputs = [None] * len(parts)
     level_mean = policy.outliers.reference == "level_mean"
     if policy.special.active or level_mean:
         if persist:
@@ -697,12 +701,12 @@ def settle(
         .drop("_o")
     )
     pr = pool_region(policy, terms, values, ph)
-    region = region_table(policy, h, pr)
+    region_frame = region_table(policy, h, pr)
     monthly, annual = concat(2, "hospital_id", "month"), concat(3, "hospital_id")
     return Settlement(
         cases=cases_out,
         hospitals=h.to_pandas(),
-        region=region.to_pandas(),
+        region=region_frame.to_pandas(),
         policy=policy,
         notes=_notes(list(summary), special_notes, fields, meta.need),
         pool_hospitals=ph.to_pandas(),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -30,6 +30,9 @@ import polars as pl
 from casemix._frames import like, to_polars
 from casemix.dip.catalog import ATTRIBUTES, Catalog, load_catalog_folder, write_catalog
 from casemix.errors import InputError, SchemeError
+
+if TYPE_CHECKING:
+    from casemix.dip.kernel import Decided
 
 __all__ = [
     "ATTRIBUTES",
@@ -127,7 +130,12 @@ def load_catalog(name_or_path: str | Path | Catalog = DEFAULT_CATALOG) -> Catalo
 
 # ------------------------------------------------------------------ grouping
 #: the code columns grouping reads, with their canonical types (docs/architecture.md)
-_CODE_COLUMNS = {"pdx": pl.String, "sdx": pl.List(pl.String), "pproc": pl.String, "oproc": pl.List(pl.String)}
+_CODE_COLUMNS: dict[str, pl.DataType] = {
+    "pdx": pl.String(),
+    "sdx": pl.List(pl.String),
+    "pproc": pl.String(),
+    "oproc": pl.List(pl.String),
+}
 
 
 def canonical(frame: pl.DataFrame, mapping: dict[str, str] | None = None) -> pl.DataFrame:
@@ -172,7 +180,7 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool):
+def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_only: bool) -> Decided:
     from casemix.dip.reference import group_case
 
     n = prepared.height
@@ -191,7 +199,7 @@ def _decide_reference(prepared: pl.DataFrame, catalog: Catalog, main_procedure_o
     return grp, reason, warn, dx_id, attr, list(uniq)
 
 
-def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only: bool):
+def _decide(canon: pl.DataFrame, cat: Catalog, engine: str, main_procedure_only: bool) -> Decided:
     """(group, reason, warnings, dx id, attribute, dx codes) arrays from either engine."""
     if engine == "batch":
         from casemix.dip.kernel import group_frame

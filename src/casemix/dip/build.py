@@ -247,7 +247,7 @@ def build_catalog(
                 name=label,
             )
         )
-    cats = sorted({category(k) for k in keyed["key"].unique().to_list()})
+    cats = sorted(c for c in {category(k) for k in keyed["key"].unique().to_list()} if c is not None)
     groups += [
         DipGroup(
             group=f"{cat}Z{lv}",

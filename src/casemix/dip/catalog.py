@@ -27,16 +27,20 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field
 
 from casemix._schema import StrictModel, key_text, read_toml, validate
 from casemix._tables import check_inside, table_rows
 from casemix.errors import SchemeError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 #: Procedure attributes from lowest to highest; the index is the level the
 #: comprehensive step compares (DIP 技术规范: 保守治疗/内科诊疗 < 诊断性操作 <
@@ -251,7 +255,7 @@ class Catalog:
         """Attribute level 0..3 of a procedure; ``unlisted_attribute`` when not in the table."""
         return self.attributes.get(code, self.unlisted_attribute)
 
-    def group_frame(self):
+    def group_frame(self) -> pl.DataFrame:
         """The groups as a polars frame (id, type, key, procedures, score, statistics)."""
         import polars as pl
 
@@ -280,7 +284,9 @@ class Catalog:
 
 
 # ----------------------------------------------------------------- loading
-def _rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+def _rows(
+    path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row dict) of a CSV file, checking its header."""
     name = path.name
     reader = table_rows(path, path.parent, what="DIP catalog table")
@@ -308,9 +314,10 @@ def _codes(text: str) -> tuple[str, ...]:
     return tuple(c.strip() for c in text.split("|") if c.strip())
 
 
-def _number(text: str, path: Path, line: int, col: str, *, kind=float, optional=False):
-    if text == "" and optional:
-        return None
+_N = TypeVar("_N", int, float)
+
+
+def _number(text: str, path: Path, line: int, col: str, kind: Callable[[str], _N]) -> _N:
     try:
         value = kind(text)
     except ValueError:
@@ -318,6 +325,10 @@ def _number(text: str, path: Path, line: int, col: str, *, kind=float, optional=
     if value != value or value < 0:
         raise SchemeError(f"{text!r} must be a non-negative number", file=str(path), line=line, column=col)
     return value
+
+
+def _optional(text: str, path: Path, line: int, col: str, kind: Callable[[str], _N]) -> _N | None:
+    return None if text == "" else _number(text, path, line, col, kind)
 
 
 def _attribute(text: str, path: Path, line: int, col: str) -> int:
@@ -423,11 +434,11 @@ def _load_groups(path: Path) -> tuple[DipGroup, ...]:
                 main=main,
                 related=related,
                 attribute=attr,
-                score=_number(row["score"], path, line, "score"),
+                score=_number(row["score"], path, line, "score", float),
                 name=row.get("name", ""),
-                n=_number(row.get("n", ""), path, line, "n", kind=int, optional=True),
-                mean_cost=_number(row.get("mean_cost", ""), path, line, "mean_cost", optional=True),
-                cv=_number(row.get("cv", ""), path, line, "cv", optional=True),
+                n=_optional(row.get("n", ""), path, line, "n", int),
+                mean_cost=_optional(row.get("mean_cost", ""), path, line, "mean_cost", float),
+                cv=_optional(row.get("cv", ""), path, line, "cv", float),
                 line=line,
             )
         )
@@ -477,7 +488,7 @@ def _load_subtypes(path: Path, groups: dict[str, int]) -> dict[tuple[str, str, s
                 column="subtype",
             )
         out[(row["group"], row["dimension"], row["subtype"])] = _number(
-            row["coefficient"], path, line, "coefficient"
+            row["coefficient"], path, line, "coefficient", float
         )
     return out
 
@@ -601,7 +612,7 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
         encoding="utf-8",
     )
 
-    def fmt(v) -> str:
+    def fmt(v: object) -> str:
         if v is None:
             return ""
         if isinstance(v, float):
@@ -660,8 +671,8 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
         with open(folder / "subtypes.csv", "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(["group", "dimension", "subtype", "coefficient"])
-            for (g, dim, sub), coef in catalog.subtypes.items():
-                w.writerow([g, dim, sub, fmt(coef)])
+            for (group, dim, sub), coef in catalog.subtypes.items():
+                w.writerow([group, dim, sub, fmt(coef)])
     (folder / "NOTICE").write_text(
         notice
         or (

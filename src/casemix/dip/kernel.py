@@ -42,7 +42,10 @@ class CatalogArrays:
     comp_table: np.ndarray  # int32 [category, level] -> group position or -1
 
 
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_compiled: weakref.WeakKeyDictionary[Catalog, CatalogArrays] = weakref.WeakKeyDictionary()
+
+#: per case: group position, reason, warnings, diagnosis id, attribute; and the diagnosis codes
+Decided = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]
 
 
 def _csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +164,7 @@ def encode_cases(canon: pl.DataFrame, catalog: Catalog, arrays: CatalogArrays) -
         valid[u] = cat is not None
         h = catalog.dx_handling(code) if cat is not None else None
         handling[u] = 0 if h is None else (1 if h == "not_grouped" else 2)
-        comp_cat[u] = cat_id.get(cat, -1)
+        comp_cat[u] = -1 if cat is None else cat_id.get(cat, -1)
         keys.append([key_id[k] for k in catalog.dx_keys(code)] if cat is not None else [])
     keys.append([])
     dkey_off, dkey_val = _csr(keys)
@@ -374,7 +377,7 @@ def _kernel(parallel: bool = True):
 
 def group_frame(
     canon: pl.DataFrame, catalog: Catalog, *, main_procedure_only: bool = True, parallel: bool = True
-):
+) -> Decided:
     """Group a canonical frame; returns (group, reason, warnings, dx id, attribute, dx codes).
 
     ``dx id`` indexes ``dx codes`` (-1 = none): the diagnosis each case was

@@ -124,7 +124,7 @@ def settle_under_policy(
     ref = scored["dip_ref_cost"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     s = core_settle(
         scored,
-        dip_policy(policy, score_options.get("rules").high),
+        dip_policy(policy, score_options["rules"].high),
         points="dip_case_score",
         group_col="dip_group",
         base_volume=base_volume,
@@ -138,7 +138,7 @@ def settle_under_policy(
         "DIP: case scores by DIP's rules (catalog, coefficients, high/low cost, add-ons); "
         "the policy's [high_cost], [low_cost], [short_stay] and coefficients are DRG rules, not applied",
     )
-    frames = {
+    frames: dict[str, Any] = {
         name: None if getattr(s, name) is None else summary_like(to_polars(getattr(s, name)), grouped)
         for name in ("hospitals", "region", "pool_hospitals", "pool_region", "monthly", "annual")
     }

@@ -186,7 +186,7 @@ def group_case(
 ) -> Outcome:
     """Group one case (steps 1–5 of the module docstring)."""
     dx, reason, warnings = principal_diagnosis(pdx, sdx, catalog)
-    if reason:
+    if reason or dx is None:  # no reason means a diagnosis was found
         return Outcome(-1, reason, warnings, dx, -1)
     procedures = ([pproc] if pproc else []) + [c for c in oproc if c]
     main, w = main_procedure(procedures, catalog)
@@ -196,7 +196,8 @@ def group_case(
         return Outcome(gi, 0, warnings | w, dx, -1)
     level, w = attribute_level(procedures, main, catalog, main_procedure_only)
     warnings |= w
-    gi = catalog.comprehensive.get((category(dx), level), -1)
+    cat = category(dx)
+    gi = -1 if cat is None else catalog.comprehensive.get((cat, level), -1)
     if gi >= 0:
         return Outcome(gi, 0, warnings, dx, level)
     return Outcome(-1, NO_COMPREHENSIVE, warnings, dx, level)

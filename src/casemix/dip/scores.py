@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from casemix._frames import summary_like, to_polars
+from casemix._frames import FrameLike, summary_like, to_polars
 from casemix.errors import InputError, PolicyError
 
 __all__ = [
@@ -100,7 +100,7 @@ def scores(
     benchmark: str | None = None,
     scale: float | None = None,
     standard_cost: float | None = None,
-) -> pl.DataFrame:
+) -> FrameLike:
     """Group scores from a grouped history.
 
     Parameters
@@ -138,7 +138,9 @@ def scores(
     d = df.select(
         pl.col(group_col).cast(pl.String).alias("g"),
         pl.col(cost).cast(pl.Float64).alias("c"),
-        (pl.col(year_col).cast(pl.Int64) if has_year else pl.lit(0, pl.Int64)).alias("y"),
+        (pl.col(year_col).cast(pl.Int64) if year_col is not None and has_year else pl.lit(0, pl.Int64)).alias(
+            "y"
+        ),
     ).filter(pl.col("g").is_not_null() & pl.col("c").is_not_null() & pl.col("c").is_finite())
     if d.height == 0:
         raise InputError("scores: no grouped case with a cost")
@@ -204,7 +206,7 @@ def hospital_coefficients(
     year_col: str | None = "year",
     year_weights: tuple[float, ...] = (1.0, 2.0, 7.0),
     blend: str = "sum",
-) -> pl.DataFrame:
+) -> FrameLike:
     """Hospital (医疗机构) coefficients of each unit (a level, a hospital type, a hospital).
 
     Methods [spec: DIP 3.0 draft §5.2 一]:
@@ -436,7 +438,7 @@ def subtype_coefficients(
     cost: str = "total_cost",
     min_cv_reduction: float = 0.20,
     dimensions: tuple[str, ...] = ("age", "severity", "tumour", "icu"),
-) -> pl.DataFrame:
+) -> FrameLike:
     """Auxiliary sub-type coefficients ``m_j / M_group`` and whether each dimension is used.
 
     For each group and dimension: ``cv_before`` = SD / mean of the group's

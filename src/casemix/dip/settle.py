@@ -210,12 +210,13 @@ def _geometric_median(points: np.ndarray) -> np.ndarray:
         far = r > 0
         same = int((~far).sum())
         if not far.any() or np.hypot(*(d[far] / r[far, None]).sum(axis=0)) <= same:
-            return p.copy()
-    y = points.mean(axis=0)
+            vertex: np.ndarray = p.copy()
+            return vertex
+    y: np.ndarray = points.mean(axis=0)
     for _ in range(10_000):
         r = np.hypot(*(points - y).T)
         w = 1.0 / r
-        nxt = (points * w[:, None]).sum(axis=0) / w.sum()
+        nxt: np.ndarray = (points * w[:, None]).sum(axis=0) / w.sum()
         if np.hypot(*(nxt - y)) <= 1e-12 * max(1.0, np.hypot(*y)):
             return nxt
         y = nxt

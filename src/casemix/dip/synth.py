@@ -16,6 +16,8 @@ group) and one adding 56.97% (splits into its own group).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -78,7 +80,7 @@ _TUMOUR = ("C34", "C50", "Z51")
 _LEVEL_FACTOR = {"3": 1.18, "2": 1.0, "1": 0.82}
 
 
-def _pick(vocab: list[str | None], idx: np.ndarray) -> pl.Series:
+def _pick(vocab: Sequence[str | None], idx: np.ndarray) -> pl.Series:
     """``vocab[idx]`` as a String series (None entries become nulls), without Python per row."""
     return pl.Series(vocab, dtype=pl.String).gather(pl.Series(np.asarray(idx, dtype=np.int64)))
 
@@ -176,10 +178,10 @@ def history(
         related = _pick([None, *rel_code.ravel()], np.where(any_rel, 1 + pat * n_rel + r_idx, 0))
         factor = np.where(any_rel, rel_fac[pat, r_idx], 1.0)
         sdx_cols = {"s0": _pick([None, "C34.900x001"], chemo_session[pat])}
-        for j, (code, prob, f) in enumerate(_SECONDARY):
+        for j, (code, prob, fac) in enumerate(_SECONDARY):
             has = u_sdx[:, j] < prob
             sdx_cols[f"s{j + 1}"] = _pick([None, code], has)
-            factor = factor * np.where(has, f, 1.0)
+            factor = factor * np.where(has, fac, 1.0)
         meta = tumour[pat] & (u[:, 5] < 0.2)
         sdx_cols["s9"] = _pick([None, "C78.000"], meta)
         factor = factor * np.where(meta, 1.25, 1.0)
@@ -194,7 +196,7 @@ def history(
         los = np.maximum(1, np.round(cost / 1_200 * (0.6 + 0.8 * u[:, 4])))
         sex = np.where(female[pat], 2.0, 1.0 + (u[:, 3] < 0.5))
         date = np.datetime64(f"{year}-01-01") + days.astype("timedelta64[D]")
-        f = pl.DataFrame(
+        year_frame = pl.DataFrame(
             {
                 "case_id": pl.select(
                     pl.format("{}-{}", pl.lit(year), pl.int_range(1, n + 1).cast(pl.String).str.zfill(6))
@@ -219,7 +221,7 @@ def history(
         )
         sdx_names = list(sdx_cols)
         frames.append(
-            f.with_columns(
+            year_frame.with_columns(
                 pl.concat_list(sdx_names).list.drop_nulls().alias("sdx"),
                 pl.concat_list("o1", "o2").list.drop_nulls().alias("oproc"),
             ).drop(*sdx_names, "o1", "o2")

@@ -8,12 +8,15 @@ proven equal to the reference by property tests).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import polars as pl
 
 from casemix.errors import InputError
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
+
+if TYPE_CHECKING:
+    from casemix.dip import Catalog
 
 #: columns ``group`` adds, in order
 RESULT_COLUMNS = ("mdc", "adrg", "drg", "severity", "status", "reason", "warnings")
@@ -39,7 +42,7 @@ def reference_frame(canonical: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
     """
     from casemix.drg.reference import Case, group_case
 
-    out = {c: [] for c in RESULT_COLUMNS[:-1]}
+    out: dict[str, list[Any]] = {c: [] for c in RESULT_COLUMNS[:-1]}
     for row in canonical.select(_CASE_FIELDS).iter_rows():
         pdx, sdx, pproc, oproc, *nums, malformed = row
         case = Case(
@@ -133,7 +136,7 @@ def warn_if_low_rate(result: pl.DataFrame, scheme: Scheme, *, stacklevel: int = 
         warnings.warn(message, LowGroupingRateWarning, stacklevel=stacklevel)
 
 
-def _is_dip_catalog(scheme: Any) -> bool:
+def _is_dip_catalog(scheme: Any) -> TypeGuard[str | Path | Catalog]:
     if isinstance(scheme, Scheme):
         return False
     if type(scheme).__module__.startswith("casemix.dip"):

@@ -241,10 +241,11 @@ def failure_rules(scheme: Scheme) -> list[tuple[Expr, str]]:
         when = () if c.when is None else (c.when,)
         if c.field is not None and scheme.malformed_reason:
             m = _Malformed(c.field)
-            out.append((And(when + (m,)) if when else m, scheme.malformed_reason))
+            # the pseudo-predicates ride in rule trees that only the assembler reads
+            out.append((And(when + (m,)) if when else m, scheme.malformed_reason))  # type: ignore[arg-type]
         fails = []
         if c.field is not None:
-            fails.append(Not(_Present(c.field)))
+            fails.append(Not(_Present(c.field)))  # type: ignore[arg-type]
         if c.rule is not None:
             fails.append(Not(c.rule))
         body = fails[0] if len(fails) == 1 else Or(tuple(fails))
@@ -445,7 +446,8 @@ def _code_tables(scheme: Scheme, index: CodeIndex, site_lists: list[str]):
             if attr and code in scheme.lists[name]:
                 site_attr[k, pos[code]] = attrs(attr)
     mask = np.array(
-        [np.uint64(1) << np.uint64(j % 64) for j in range(len(list_names))] or [0], dtype=np.uint64
+        [np.uint64(1) << np.uint64(j % 64) for j in range(len(list_names))] or [np.uint64(0)],
+        dtype=np.uint64,
     )
     return list_names, bits, mask, or_flag, cc_level, cc_table, pdx_table, never_table, site_attr
 

@@ -81,12 +81,12 @@ def _eligible_codes(schema: pl.Schema, layout: CodeLayout | None) -> bool:
     if layout is None:
         return True
     if layout.kind == "combined":
-        return schema[layout.combined] in (*_LISTS, pl.String)
+        return layout.combined is not None and schema[layout.combined] in (*_LISTS, pl.String())
     if layout.kind != "split" or layout.others_wide:
         return False
     if layout.principal is not None and schema[layout.principal] not in (pl.String, pl.Null):
         return False
-    return layout.others is None or schema[layout.others] in (*_LISTS, pl.String)
+    return layout.others is None or schema[layout.others] in (*_LISTS, pl.String())
 
 
 def _family(
@@ -113,7 +113,7 @@ def _family(
         non_ascii = bad if non_ascii is None else non_ascii | bad
         return s.str.split("|")
 
-    if layout.kind == "combined":
+    if layout.kind == "combined" and layout.combined is not None:
         codes = as_list(layout.combined)
         return codes.list.first(), codes.list.slice(1), non_ascii
     principal = None

@@ -467,7 +467,7 @@ def group_kernel(
                         if word == 0:
                             jj = (w + 1) << 6
                             continue
-                        jj += trailing_zeros(word)
+                        jj += trailing_zeros(word)  # type: ignore[call-arg]  # a numba intrinsic: typing context added by numba
                         if jj >= hi:
                             break
                         if (xword >> np.uint64(jj & 63)) & np.uint64(1):
@@ -579,7 +579,7 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
         np.empty(n, np.int32),
     )
     with first_compile(group_kernel, "grouping kernel"):
-        group_kernel(
+        group_kernel(  # type: ignore[call-arg]  # numba's Dispatcher stub does not know the kernel's parameters
             enc.pdx,
             enc.sdx_off,
             enc.sdx_val,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -35,6 +35,9 @@ from pydantic import BaseModel, ConfigDict
 
 from casemix.errors import InputError, SchemeError
 from casemix.io import detect_encoding, read_table, read_text
+
+if TYPE_CHECKING:
+    from casemix.weights import Weights
 
 __all__ = ["CityTable", "HeaderRole", "read_city_table"]
 
@@ -235,7 +238,7 @@ class CityTable:
         out["mismatches"] = self.mismatches.height
         return out
 
-    def to_weights(self):
+    def to_weights(self) -> Weights:
         """The table as :class:`casemix.Weights` for settlement.
 
         ``table``: one row per DRG with a positive RW — ``drg``, ``rw``,
@@ -367,7 +370,7 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]) -> tuple[pl.D
     cols: list[pl.Expr] = []
     flags: dict[str, list[pl.Expr]] = {f: [] for f in (*FLAG_ROLES, "uncovered")}
     problems: dict[str, Any] = {"unreadable_values": {}}
-    first = {}
+    first: dict[str | None, HeaderRole] = {}
     for h in headers:
         first.setdefault(h.role, h)
     cell = {
@@ -383,10 +386,10 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]) -> tuple[pl.D
         else pl.lit(None, pl.String).alias("name")
     )
     if "rw" in first:
-        h = first["rw"].header
-        cols.append(_number(h).alias("rw"))
-        text = pl.col(h).str.strip_chars()
-        cols.append(pl.when(_number(h).is_null() & (text != "")).then(text).alias("rw_note"))
+        rw_header = first["rw"].header
+        cols.append(_number(rw_header).alias("rw"))
+        text = pl.col(rw_header).str.strip_chars()
+        cols.append(pl.when(_number(rw_header).is_null() & (text != "")).then(text).alias("rw_note"))
     else:
         cols += [pl.lit(None, pl.Float64).alias("rw"), pl.lit(None, pl.String).alias("rw_note")]
     for h in headers:
@@ -415,9 +418,11 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]) -> tuple[pl.D
                 for k in ("base_group", "same_rate", "special_review", "uncovered", "stable", "unstable")
                 for w in getattr(values, k)
             } | {""}
-            bad = sorted({v for v in raw[h.header].fill_null("").to_list() if _norm(v).upper() not in known})
-            if bad:
-                problems["unreadable_values"][h.header] = bad
+            unknown = sorted(
+                {v for v in raw[h.header].fill_null("").to_list() if _norm(v).upper() not in known}
+            )
+            if unknown:
+                problems["unreadable_values"][h.header] = unknown
     # an 'unstable' flag column is the stable flag negated
     flags["stable"] += [~e for e in flags.pop("unstable")]
 
@@ -432,15 +437,19 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]) -> tuple[pl.D
     return table, problems
 
 
-def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ...]):
+def _check(
+    table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ...]
+) -> tuple[pl.DataFrame, dict[str, float], dict[str, float], dict[str, float]]:
     """The standards check: one long frame of (row, standard column) with the product."""
     by_role: dict[str, list[HeaderRole]] = {}
     for h in headers:
-        by_role.setdefault(h.role, []).append(h)
+        if h.role is not None:
+            by_role.setdefault(h.role, []).append(h)
     rates = _constants(table, by_role.get("rate", []))
     coefs = _constants(table, by_role.get("coefficient", []))
     rw_dec = raw.select(_decimals(by_role["rw"][0].header)).item() if "rw" in by_role else 0
-    parts, implied = [], {}
+    parts: list[tuple[pl.DataFrame, HeaderRole, float, bool]] = []
+    implied: dict[str, float] = {}
     standards = by_role.get("standard", [])
 
     def pick(candidates: list[HeaderRole], s: HeaderRole, need_level: bool) -> HeaderRole | None:
@@ -517,7 +526,7 @@ def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ..
         return empty, rates, implied, coefs
     # same-rate groups may be paid one level's standard at every level: the products of
     # every level of the same pool (and the bare rate) are allowed for them
-    level_products: dict[tuple, list[pl.Expr]] = {}
+    level_products: dict[tuple[str | None, str | None], list[tuple[str, pl.DataFrame, pl.Expr]]] = {}
     for base, s, _, has_c in parts:
         prod = pl.col("rate") * (pl.col("coefficient") if has_c else pl.lit(1.0))
         level_products.setdefault((s.pool, s.area), []).append((s.column, base, prod))
@@ -536,8 +545,8 @@ def _check(table: pl.DataFrame, raw: pl.DataFrame, headers: tuple[HeaderRole, ..
             if col == s.column:
                 continue
             o_c = other["coefficient"] if other["coefficient"].is_not_null().any() else None
-            prod = other["rate"] * (o_c if o_c is not None else 1.0)
-            f = f.with_columns(prod.alias(f"_alt_{col}"))
+            alt = other["rate"] * (o_c if o_c is not None else 1.0)
+            f = f.with_columns(alt.alias(f"_alt_{col}"))
             alts.append(pl.col("rw") * pl.col(f"_alt_{col}"))
         near = pl.col("expected")
         for a in alts:

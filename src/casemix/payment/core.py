@@ -98,49 +98,42 @@ def pool_terms(policy: Policy) -> list[PoolTerms]:
     from casemix._money import yuan_to_fen
 
     el = policy.elastic
-    common = dict(
-        method=policy.method,
-        form=policy.point_form,
-        fund_ratio=policy.fund_ratio,
-        elastic=el.enabled,
-        base_share=el.base_share,
-        cap=el.cap,
-    )
 
-    def fpp(rate: float | None) -> float | None:
-        return None if rate is None else float(rate) * FEN_PER_YUAN / policy.points_per_rw
+    def terms(
+        name: str, budget_fen: int, rate: float | None, reserve_share: float, values: tuple[str, ...] = ()
+    ) -> PoolTerms:
+        return PoolTerms(
+            name=name,
+            budget_fen=budget_fen,
+            method=policy.method,
+            form=policy.point_form,
+            fund_ratio=policy.fund_ratio,
+            fen_per_point=None if rate is None else float(rate) * FEN_PER_YUAN / policy.points_per_rw,
+            elastic=el.enabled,
+            base_share=el.base_share,
+            cap=el.cap,
+            reserve_share=reserve_share,
+            values=values,
+        )
 
     if not policy.pools:
-        return [
-            PoolTerms(
-                name=ALL,
-                budget_fen=policy.budget_fen,
-                fen_per_point=fpp(policy.rate_yuan),
-                reserve_share=policy.quality_reserve,
-                **common,
-            )
-        ]  # type: ignore[arg-type]
-    out = []
-    for name, pool in policy.pools.items():
-        out.append(
-            PoolTerms(
-                name=name,
-                budget_fen=yuan_to_fen(pool.budget) if pool.budget is not None else 0,
-                fen_per_point=fpp(pool.rate_yuan if pool.rate_yuan is not None else policy.rate_yuan),
-                reserve_share=(
-                    pool.quality_reserve if pool.quality_reserve is not None else policy.quality_reserve
-                ),
-                values=tuple(pool.values or POOL_VALUES.get(name, ())),
-                **common,
-            )
-        )  # type: ignore[arg-type]
-    return out
+        return [terms(ALL, policy.budget_fen, policy.rate_yuan, policy.quality_reserve)]
+    return [
+        terms(
+            name,
+            yuan_to_fen(pool.budget) if pool.budget is not None else 0,
+            pool.rate_yuan if pool.rate_yuan is not None else policy.rate_yuan,
+            pool.quality_reserve if pool.quality_reserve is not None else policy.quality_reserve,
+            tuple(pool.values or POOL_VALUES.get(name, ())),
+        )
+        for name, pool in policy.pools.items()
+    ]
 
 
 def pool_codes(insurance_type: Sequence[str | None] | np.ndarray, terms: list[PoolTerms]) -> np.ndarray:
     """Pool index per case from its ``insurance_type`` value (−1 if no pool takes it)."""
     lookup = {v: i for i, t in enumerate(terms) for v in t.values}
-    return np.array([lookup.get(None if v is None else str(v), -1) for v in insurance_type], dtype=np.int64)
+    return np.array([-1 if v is None else lookup.get(str(v), -1) for v in insurance_type], dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def patient_share_fen(
         parts = [c for c in PATIENT_PARTS if c in df.columns]
         if not parts:
             return None, None
-        q = sum(yuan_column_fen(df, c, case_id, what="part of 个人负担, yuan", offset=offset) for c in parts)
+        fen = [yuan_column_fen(df, c, case_id, what="part of 个人负担, yuan", offset=offset) for c in parts]
+        q = sum(fen[1:], fen[0])
     above = q > cost_fen
     if above.any():
         warnings.warn(
@@ -124,7 +125,7 @@ def pool_index(
         if u
         else np.zeros(text.len(), dtype=np.int64)
     )
-    codes = table[physical]
+    codes: np.ndarray = table[physical]
     bad = codes < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

@@ -43,7 +43,7 @@ class Money:
     settled_fen: np.ndarray
     fund_fen: np.ndarray
     patient_fen: np.ndarray
-    pool_hospitals: pl.DataFrame | None
+    pool_hospitals: pl.DataFrame
     pool_region: pl.DataFrame | None
     hospital: dict[str, np.ndarray]
 
@@ -155,7 +155,7 @@ def settle_money(
                 }
             ).filter(pl.Series(cases_h > 0))
         )
-    ph = pl.concat(h_rows) if h_rows else None
+    ph = pl.concat(h_rows)  # one frame per pool; pool_terms gives at least one
     pr = pool_region(policy, terms, found, ph) if values is None else None
     return Money(
         point_fen=out["point"],

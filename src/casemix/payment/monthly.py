@@ -32,6 +32,8 @@ exact.
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import polars as pl
 from pydantic import Field
@@ -97,6 +99,10 @@ def discharge_months(cases: pl.DataFrame) -> pl.Series:
     return _month_label(_month_numbers(cases)).alias("month")
 
 
+@overload
+def _month_label(number: pl.Series) -> pl.Series: ...
+@overload
+def _month_label(number: pl.Expr) -> pl.Expr: ...
 def _month_label(number: pl.Series | pl.Expr) -> pl.Series | pl.Expr:
     """``YYYY-MM`` of a month number ``year × 12 + month − 1``."""
     year = (number // 12).cast(pl.String)

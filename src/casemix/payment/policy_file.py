@@ -147,7 +147,7 @@ class PolicyFile(_Table):
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model whose keys are allowed at ``loc`` (a pydantic error location)."""
-    model: Any = PolicyFile
+    model: type[BaseModel] | None = PolicyFile
     for part in loc:
         if isinstance(part, int) or model is None:
             continue
@@ -155,7 +155,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if f is None:
             return model
         ann = f.annotation
-        nxt = None
+        nxt: type[BaseModel] | None = None
         for t in (ann, *getattr(ann, "__args__", ())):
             for u in (t, *getattr(t, "__args__", ())):
                 if isinstance(u, type) and issubclass(u, BaseModel):

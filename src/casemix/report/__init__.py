@@ -421,7 +421,7 @@ _FLAG_COLUMNS: list[H.Column] = [
 PNL_PER_HOSPITAL = 5  # DRGs shown per hospital on the page (largest loss first); all in the files
 
 
-def _fmt_yuan(v: object) -> str:
+def _fmt_yuan(v: Any) -> str:
     return "" if v is None else f"{int(v) / 100:,.2f}"
 
 
@@ -609,7 +609,8 @@ def _labels(ids: list[str], font: str | None) -> tuple[list[str], dict[str, str]
     """Plot labels for hospital ids: ids needing CJK glyphs that no font has become ``#1``, ``#2``…"""
     if font:
         return ids, {}
-    labels, legend = [], {}
+    labels: list[str] = []
+    legend: dict[str, str] = {}
     for h in ids:
         if h.isascii():
             labels.append(h)

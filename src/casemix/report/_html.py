@@ -6,6 +6,7 @@ import base64
 import html
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -40,12 +41,12 @@ def esc(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def fmt_int(v: object) -> str:
+def fmt_int(v: Any) -> str:
     return "" if v is None else f"{int(v):,}"
 
 
-def fmt_num(digits: int) -> Callable[[object], str]:
-    def f(v: object) -> str:
+def fmt_num(digits: int) -> Callable[[Any], str]:
+    def f(v: Any) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return ""
         return f"{float(v):,.{digits}f}"
@@ -53,7 +54,7 @@ def fmt_num(digits: int) -> Callable[[object], str]:
     return f
 
 
-def fmt_pct(v: object) -> str:
+def fmt_pct(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     return f"{float(v):.1%}"

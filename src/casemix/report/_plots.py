@@ -115,7 +115,7 @@ def png_bytes(fig: Figure, font: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def money_unit(values: Sequence[float]) -> tuple[float, str]:
+def money_unit(values: Sequence[float] | np.ndarray) -> tuple[float, str]:
     """A divisor and unit name so the largest value reads in 1..10,000."""
     top = float(np.nanmax(np.abs(values))) if len(values) else 0.0
     for div, name in ((1e8, "100 million yuan"), (1e6, "million yuan"), (1e3, "thousand yuan")):
@@ -136,7 +136,7 @@ def _place_labels(
     Greedy, largest points first.
     """
     fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's canvas; not in FigureCanvasBase's stub
     frame = ax.get_window_extent(renderer)
     px = fig.dpi / 72.0
     centres = ax.transData.transform(np.column_stack([x, y]))
@@ -210,7 +210,7 @@ def cmi_efficiency(
         x, y, n = cmi[ok], cei[ok], cases[ok]
         lab = [s for s, k in zip(labels, ok, strict=True) if k]
         top = 300 if n.size <= 20 else 140  # smaller markers when there are many
-        size = 0.1 * top + 0.9 * top * (n / n.max() if n.size and n.max() > 0 else 0)
+        size = 0.1 * top + 0.9 * top * (n / n.max() if n.size and n.max() > 0 else np.zeros(n.shape))
         colours = np.where(y > 1, _ORANGE, _BLUE)
         ax.scatter(x, y, s=size, c=colours, alpha=0.75, edgecolors="white", linewidths=0.8, zorder=3)
         ax.axhline(1.0, color=_GREY, lw=1, ls="--", zorder=1)
@@ -266,7 +266,7 @@ def payment_cost(labels: Sequence[str], payment: np.ndarray, cost: np.ndarray, f
                 r = (p - c) / c
                 ax.text(
                     max(p, c) / div + 0.01 * right,
-                    k,
+                    float(k),
                     f"{r:+.1%}",
                     va="center",
                     fontsize=7.5,
@@ -308,7 +308,7 @@ def weight_distribution(drg_rw: np.ndarray, case_rw: np.ndarray, font: str | Non
             lo, hi = pos.min(), pos.max()
             if hi / lo < 1.5:
                 lo, hi = lo / 1.5, hi * 1.5
-            bins = np.geomspace(lo, hi, 30)
+            bins: np.ndarray | int = np.geomspace(lo, hi, 30)
         else:
             bins = 10
         for ax, values, title in (

@@ -94,7 +94,7 @@ def period_of(df: pl.DataFrame) -> str:
     """The discharge period of the cases: first and last ``discharge_date``, else the ``year``s."""
     if "discharge_date" in df.columns and df["discharge_date"].drop_nulls().len():
         d = df["discharge_date"].drop_nulls()
-        return f"{d.min()} – {d.max()} (discharge dates 出院日期)"
+        return f"{d.min()!s} – {d.max()!s} (discharge dates 出院日期)"
     if "year" in df.columns and df["year"].drop_nulls().len():
         years = sorted({int(y) for y in df["year"].drop_nulls().to_list()})
         return ", ".join(str(y) for y in years) + " (year column 年度)"

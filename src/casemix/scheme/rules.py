@@ -153,10 +153,10 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         if text[pos:].strip() == "":
             break
         m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
+        kind = m.lastgroup if m else None
+        if not m or m.end() == pos or kind is None:
             start = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
             raise RuleSyntaxError(f"unexpected character {text[start]!r}", start + 1)
-        kind = m.lastgroup
         start = m.start(kind)
         tokens.append((kind, m.group(kind), start + 1))
         pos = m.end()
@@ -215,6 +215,7 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise RuleSyntaxError(f"rule nested deeper than {MAX_DEPTH} levels of '(' or '!'", pos)
+        inner: Expr
         if value == "!":
             inner = Not(self.factor())
         else:

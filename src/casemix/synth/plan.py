@@ -163,7 +163,10 @@ def build_plan(scheme: Scheme) -> Plan:
     def px_idx(codes) -> list[int]:
         return sorted(px_pos[c] for c in codes if c in px_pos)
 
-    pdx_rows, pproc_rows, extra_rows, site_rows = [], [], [[], []], []
+    pdx_rows: list[list[int]] = []
+    pproc_rows: list[list[int]] = []
+    extra_rows: list[list[list[int]]] = [[], []]
+    site_rows: list[list[int]] = []
     sex, newborn, w_lo, w_hi, adrg_usable, adrg_codes, obstetric = [], [], [], [], [], [], []
     site_attr = np.full(len(dx_codes), -1, dtype=np.int64)
     attr_ids: dict[str, int] = {}
