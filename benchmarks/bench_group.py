@@ -23,6 +23,14 @@ Every measurement runs in a fresh subprocess so that peak RSS
 - per size, Parquet → Parquet streaming (``group_parquet``), writing all
   input columns and only ``case_id`` with the results, and for scale the
   same file copied by polars with no grouping at all;
+- per size, the same cases as CSV exports carry them (``synth_cases(...,
+  layout="strings")``: diagnoses and procedures as ``|``-joined text, 4% of
+  rows given a dirty code: unknown, blank, lower case, spaces):
+  ``casemix.group`` on a one-chunk frame and on a frame of 40 parts
+  (``pl.concat``, not rechunked) beside "polars alone: split the diagnosis
+  strings and join them to the scheme's dictionary" in the same process;
+  the CSV file grouped into Parquet (read, group, write); and the Parquet
+  file of every column grouped Parquet → Parquet (issue 16);
 - the reference engine on 20,000 cases and the speed-up of the batch engine
   over it (same canonical input, same six columns).
 
@@ -49,12 +57,17 @@ TARGETS = {
     "end_to_end_in_memory_cases_per_s": 2_000_000,
     "kernel_cases_per_s": 10_000_000,
     "parquet_to_parquet_cases_per_s": 1_000_000,
+    "pipe_strings_cases_per_s": 2_000_000,
+    "pipe_strings_over_polars_split_join_min": 0.8,
+    "csv_to_parquet_cases_per_s": 1_000_000,
     "peak_rss_over_arrow_input_max": 2.0,
     "import_s_max": 1.0,
     "first_call_warm_cache_s_max": 3.0,
 }
 MEAN_SDX = 6.0
 MEAN_OPROC = 3.5  # other procedures where there is a principal one: ~2 procedures per case overall
+DIRTY_SHARE = 0.04  # rows of the |-string input given a fault intake cleans or reports
+PARTS = 40  # the chunked frame: pl.concat of this many parts, not rechunked
 
 
 def _find_scheme() -> str:
@@ -135,6 +148,36 @@ def task_first_call(scheme_path: str) -> dict:
     return {"import_s": t1 - t0, "load_scheme_s": t2 - t1, "first_batch_call_s": t3 - t2}
 
 
+def dirty_rows(df, share: float = DIRTY_SHARE, seed: int = 11):
+    """``df`` (|-string layout) with about ``share`` of its rows given one fault each.
+
+    The faults intake cleans or reports, a quarter each: an unknown code
+    (``ZZZ.999`` added), blank codes (``||`` at the end), the diagnoses in
+    lower case, spaces around every separator and at the start.  Returns the
+    frame and the number of rows changed.
+    """
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    kind = np.where(rng.random(df.height) < share, rng.integers(1, 5, df.height), 0)
+    k = pl.Series("k", kind)
+    d = pl.col("diagnoses")
+    out = df.with_columns(
+        pl.when(k == 1)
+        .then(d + "|ZZZ.999")
+        .when(k == 2)
+        .then(d + "||")
+        .when(k == 3)
+        .then(d.str.to_lowercase())
+        .when(k == 4)
+        .then(" " + d.str.replace_all("|", " | ", literal=True))
+        .otherwise(d)
+        .alias("diagnoses")
+    )
+    return out, int((kind > 0).sum())
+
+
 def task_synth(scheme_path: str, n: int, path: str) -> dict:
     import polars as pl
 
@@ -142,14 +185,23 @@ def task_synth(scheme_path: str, n: int, path: str) -> dict:
     from casemix.synth import synth_cases
 
     t = time.perf_counter()
-    df = synth_cases(casemix.load_scheme(scheme_path), n, seed=3, mean_sdx=MEAN_SDX, mean_oproc=MEAN_OPROC)
+    scheme = casemix.load_scheme(scheme_path)
+    df = synth_cases(scheme, n, seed=3, mean_sdx=MEAN_SDX, mean_oproc=MEAN_OPROC)
     df.write_parquet(path, row_group_size=250_000)
     procs = (df["pproc"].is_not_null().cast(pl.Int64) + df["oproc"].list.len()).mean()
+    # the same cases as CSV exports carry them: codes as |-strings, a few rows dirty
+    strings = synth_cases(scheme, n, seed=3, mean_sdx=MEAN_SDX, mean_oproc=MEAN_OPROC, layout="strings")
+    strings, changed = dirty_rows(strings)
+    stem = str(path).removesuffix(".parquet")
+    strings.write_parquet(stem + "-strings.parquet", row_group_size=250_000)
+    strings.write_csv(stem + "-strings.csv")
     return {
         "synth_s": time.perf_counter() - t,
         "rows": df.height,
         "mean_sdx": float(df["sdx"].list.len().mean()),
         "mean_procedures": float(procs),
+        "dirty_rows_added": changed,
+        "dirty_share_added": changed / max(1, n),
     }
 
 
@@ -228,6 +280,84 @@ def task_stages(scheme_path: str, path: str) -> dict:
     return {"stages": clock.stages, "threads": threads, "direct_dirty_rows": dirty}
 
 
+def task_pipes(scheme_path: str, path: str, repeats: int) -> dict:
+    """casemix.group on |-string input, one chunk and 40 chunks, beside polars splitting alone.
+
+    The polars figure: split the diagnosis strings, explode them and join
+    them to the scheme's code dictionary, no grouping (issue 16's yardstick).
+    Each is run ``repeats`` times, interleaved, and the best run is kept.
+    """
+    import polars as pl
+
+    import casemix
+    from casemix.encode import code_index
+
+    scheme = casemix.load_scheme(scheme_path)
+    df = pl.read_parquet(path).rechunk()
+    n = df.height
+    step = -(-n // PARTS)
+    parts = pl.concat([df.slice(k, step) for k in range(0, n, step)], rechunk=False)
+    assert parts["diagnoses"].n_chunks() == min(PARTS, n)
+    index = code_index(scheme)
+    dictionary = pl.DataFrame({"code": index.codes, "id": pl.int_range(len(index.codes), eager=True)})
+    casemix.group(df.head(1000), scheme=scheme)  # load kernels and scheme tables
+
+    def polars_split_join():
+        return (
+            df.select(pl.col("diagnoses").str.split("|").alias("code"))
+            .explode("code")
+            .join(dictionary, on="code", how="left")
+        )
+
+    runs = {
+        "polars split + join": polars_split_join,
+        "casemix.group, 1 chunk": lambda: casemix.group(df, scheme=scheme),
+        f"casemix.group, {PARTS} chunks": lambda: casemix.group(parts, scheme=scheme),
+    }
+    best: dict[str, dict] = {}
+    outs = {}
+    for _ in range(max(1, repeats)):
+        for name, fn in runs.items():
+            clock = _Clock()
+            outs[name] = clock(name, fn, n)
+            s = clock.stages[name]
+            if name not in best or s["wall_s"] < best[name]["wall_s"]:
+                best[name] = s
+    one, many = outs["casemix.group, 1 chunk"], outs[f"casemix.group, {PARTS} chunks"]
+    assert one.height == n and one.equals(many), "chunked input grouped differently"
+    base = best["polars split + join"]["cases_per_s"]
+    for name in runs:
+        best[name]["over_polars"] = best[name]["cases_per_s"] / base
+    return {
+        "rows": n,
+        "rows_with_warnings": int((one["warnings"] != "").sum()),
+        "stages": best,
+        "loadavg": os.getloadavg(),
+    }
+
+
+def task_csv(scheme_path: str, path: str, dst: str) -> dict:
+    """A CSV file of |-string cases grouped into Parquet: read, group, write (the CLI's steps)."""
+    import polars as pl
+
+    import casemix
+    from casemix.io import write_table
+
+    scheme = casemix.load_scheme(scheme_path)
+    casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
+    w, c = time.perf_counter(), time.process_time()
+    out = casemix.group(path, scheme=scheme)
+    write_table(out, dst, force=True)
+    wall, cpu = time.perf_counter() - w, time.process_time() - c
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cases_per_s": out.height / wall,
+        "rows": out.height,
+        "peak_rss_mb": _peak_mb(),
+    }
+
+
 def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: str) -> dict:
     import polars as pl
 
@@ -304,6 +434,8 @@ TASKS = {
     "group": task_group,
     "stages": task_stages,
     "parquet": task_parquet,
+    "pipes": task_pipes,
+    "csv": task_csv,
     "copy": task_copy,
     "reference": task_reference,
 }
@@ -328,6 +460,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scheme", default=None, help="scheme folder (default ../shared/schemes/chs-drg-1.1)")
     ap.add_argument("--reference-n", type=int, default=20_000)
     ap.add_argument("--batch-size", type=int, default=262_144, help="rows per Parquet batch")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each |-string measurement (best kept)")
     ap.add_argument("--out", default=str(HERE / "results" / "bench_group.json"))
     ap.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -406,6 +539,30 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{_fmt_rate(p['cases_per_s']):>13} cases/s (polars scan → sink, no grouping: "
                 f"the cost of rewriting every input column)"
             )
+            # |-string input (as CSV exports arrive), with dirty rows
+            strings = str(src).removesuffix(".parquet") + "-strings.parquet"
+            print(
+                f"  |-strings: diagnoses and procedures as '|'-joined text, "
+                f"{d['dirty_share_added']:.1%} of rows given a dirty code (load {os.getloadavg()[0]:.1f})"
+            )
+            pipes = entry["pipe_strings"] = _run("pipes", scheme, strings, args.repeats)
+            for name, s in pipes["stages"].items():
+                print(
+                    f"  {name:<28} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
+                    f"{_fmt_rate(s['cases_per_s']):>13} cases/s = {s['over_polars']:.2f} x polars"
+                )
+            c = entry["csv_to_parquet"] = _run("csv", scheme, strings.replace(".parquet", ".csv"), dst)
+            print(
+                f"  {'CSV -> Parquet':<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
+                f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
+            )
+            p = entry["parquet_strings"] = _run("parquet", scheme, strings, dst, args.batch_size, "all")
+            print(
+                f"  {'Parquet -> Parquet':<28} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
+                f" (|-strings, all columns)"
+            )
+            print(f"  load average now {os.getloadavg()[0]:.1f}")
             results["sizes"][str(n)] = entry
         ref_src = Path(tmp) / "reference.parquet"
         _run("synth", scheme, args.reference_n, ref_src)
@@ -419,7 +576,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\nwritten {out}")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}; written {out}")
     return results
 
 

@@ -162,6 +162,34 @@ test_direct_equals_canonical_chs = _property("chs")
 test_direct_equals_canonical_tiny_grey = _property("tiny_grey")
 
 
+def _in_parts(df: pl.DataFrame, cuts: list[int]) -> pl.DataFrame:
+    """``df`` as ``pl.concat`` of slices at ``cuts``, not rechunked (as a frame built from parts)."""
+    bounds = sorted({0, df.height, *(c for c in cuts if 0 < c < df.height)})
+    return pl.concat([df.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)], rechunk=False)
+
+
+def _pipes_equal_lists(scheme_fixture: str):
+    @SETTINGS
+    @given(data=st.data(), cuts=st.lists(st.integers(1, 29), max_size=6))
+    def check(request, data, cuts):
+        """``|``-string input groups as list input, whatever its dirty codes and chunks."""
+        scheme = request.getfixturevalue(scheme_fixture)
+        pools = _POOLS.setdefault(id(scheme), S.pools(scheme))
+        rows = data.draw(st.lists(typed_case(pools), min_size=1, max_size=30))
+        lists = pl.DataFrame(rows, schema=TYPES)
+        pipes = _in_parts(LAYOUTS["pipe-strings"](lists), cuts)
+        assert pipes.schema["sdx"] == pl.String
+        got = casemix.group(pipes, scheme=scheme).drop(pipes.columns)
+        want = casemix.group(lists, scheme=scheme).drop(lists.columns)
+        assert got.equals(want), pl.concat([lists, got, want.rename(lambda c: "want_" + c)], how="horizontal")
+
+    return check
+
+
+test_pipe_strings_group_as_lists_chs = _pipes_equal_lists("chs")
+test_pipe_strings_group_as_lists_tiny_grey = _pipes_equal_lists("tiny_grey")
+
+
 def _all_dictionary_codes_clean(scheme) -> None:
     ok_dx, ok_px = clean_ids(scheme)
     index = code_index(scheme)
@@ -218,8 +246,6 @@ def test_multi_chunk_input_and_dirty_rows_in_every_chunk(demo):
             ),
             id="wide",
         ),
-        pytest.param(lambda df: df.with_columns(pl.col("age").cast(pl.String)), id="text-number"),
-        pytest.param(lambda df: df.with_columns(admission_date=pl.lit("2024-01-05")), id="text-date"),
         pytest.param(lambda df: df.with_columns(pl.col("pdx").cast(pl.Categorical)), id="categorical"),
     ],
 )
@@ -230,6 +256,45 @@ def test_other_layouts_take_the_canonical_path(demo, change):
     )
     assert group_direct(df, demo) is not None
     assert group_direct(change(df), demo) is None
+
+
+def test_text_numbers_and_dates_take_the_direct_path(demo):
+    """A CSV read as text: numbers and dates are read by intake's own expressions, and a
+    row whose text intake would report (malformed, negative, implausible) goes its way."""
+    ages = ["60", " 45 ", "1,2", "abc", "", None, "inf", "nan", "-3", "150", "7.5", "６０"]
+    n = len(ages)
+    df = pl.DataFrame(
+        {
+            "pdx": ["I10.x00"] * n,
+            "sdx": [["E11.900"]] * n,
+            "pproc": [None] * n,
+            "oproc": [[]] * n,
+            "age": ages,
+            "sex": ["1", "男", "2", "女", "", "9", "1", "2", "1", "2", "1", "1"],
+            "los": ["5", "0", "-1", "3", "4.5", "1,200", "2", "3", "4", "5", "6", "7"],
+            "total_cost": ["1200.5", "1,234.50", "-5", "x", "0", "1e3", "", None, "7", "8", "9", "10"],
+            "year": [
+                "2024",
+                "2024.5",
+                "",
+                "2024",
+                "2024",
+                "2024",
+                "2024",
+                "2024",
+                "2024",
+                "1e9",
+                "2024",
+                "2024",
+            ],
+            "admission_date": ["2024-01-05", "20240105", "bad", "", None, "2024/1/5", "2024-02-30"]
+            + ["2024-01-05"] * (n - 7),
+        },
+        schema_overrides={"pproc": pl.String},
+    )
+    assert df.schema["age"] == pl.String and df.schema["admission_date"] == pl.String
+    assert_direct_equal(df, demo)
+    assert_direct_equal(df, demo, chunk_rows=3)
 
 
 def test_group_takes_the_direct_path_and_agrees_for_pandas_and_polars(demo):

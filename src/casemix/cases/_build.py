@@ -77,6 +77,25 @@ class _Stages:
         self.s[stage - 1].append(expr.alias(_t(name)))
 
 
+def text_number(name: str, txt: pl.Expr) -> pl.Expr:
+    """Float64 of a numeric field given as text (``txt``: folded and trimmed, a column reference).
+
+    Shared with the direct path (``casemix.drg.direct``), which must read a
+    text number exactly as intake does.
+    """
+    return N.parse_number(txt, _WORDS.get(name))
+
+
+def text_number_bad(txt: pl.Expr, raw: pl.Expr) -> pl.Expr:
+    """Whether a numeric text is malformed: not empty, but not a finite number."""
+    return (txt.str.len_bytes() > 0).fill_null(False) & ~raw.is_finite().fill_null(False)
+
+
+def text_date_bad(txt: pl.Expr, date: pl.Expr) -> pl.Expr:
+    """Whether a date text is malformed: not empty, but not read as a date."""
+    return (txt.str.len_bytes() > 0).fill_null(False) & date.is_null()
+
+
 def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list[str]]:
     """Numeric, date and text fields; returns the fields that can be malformed."""
     schema = df.schema
@@ -98,8 +117,8 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
             bad = raw.is_infinite().fill_null(False)
         else:
             st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
-            st.add(2, "raw_" + name, N.parse_number(_c("txt_" + name), _WORDS.get(name)))
-            bad = (_c("txt_" + name).str.len_bytes() > 0).fill_null(False) & ~raw.is_finite().fill_null(False)
+            st.add(2, "raw_" + name, text_number(name, _c("txt_" + name)))
+            bad = text_number_bad(_c("txt_" + name), raw)
         value = N.finite(raw)
         if name == "year":  # a year is a whole number
             bad = bad | (value != value.floor()).fill_null(False)
@@ -128,11 +147,7 @@ def _scalars(st: _Stages, df: pl.DataFrame, plan: Plan) -> tuple[list[str], list
         else:
             st.add(1, "txt_" + name, N.fold(pl.col(col)).str.strip_chars())
             st.add(2, name, N.date_of(_c("txt_" + name), pl.String()))
-            st.add(
-                3,
-                "bad_" + name,
-                (_c("txt_" + name).str.len_bytes() > 0).fill_null(False) & _c(name).is_null(),
-            )
+            st.add(3, "bad_" + name, text_date_bad(_c("txt_" + name), _c(name)))
         date_flags.append(name)
     for name in ("case_id", "hospital_id", "patient_id", "insurance_type", "department"):
         col = plan.scalars.get(name)

@@ -37,7 +37,15 @@ import polars as pl
 
 from casemix.cases._plausible import RANGES, implausible_mask
 from casemix.cases._resolve import DATE_FIELDS, NUMERIC_FIELDS, CodeLayout, Plan, resolve
-from casemix.encode import ABSENT, EncodedCases, code_index, encode_codes, encode_list, grey_ids
+from casemix.encode import (
+    ABSENT,
+    CodeIndex,
+    EncodedCases,
+    code_index,
+    encode_codes,
+    encode_list,
+    grey_ids,
+)
 from casemix.scheme.model import Scheme
 from casemix.scheme.rules import FIELDS
 
@@ -90,37 +98,52 @@ def _eligible_codes(schema: pl.Schema, layout: CodeLayout | None) -> bool:
 
 
 def _family(
-    df: pl.DataFrame, layout: CodeLayout | None
-) -> tuple[pl.Series | None, pl.Series | None, np.ndarray | None]:
-    """The principal codes, the lists of other codes, and rows with a non-ASCII code text.
+    df: pl.DataFrame, layout: CodeLayout | None, index: CodeIndex
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
+    """Ids of one code family: the principal codes, the other codes (CSR), rows with non-ASCII text.
 
-    A ``|``-string is split as it is.  Intake first folds a text with a
+    A ``|``-string is split as it is, except that a null or empty text has
+    no codes, as intake reads it.  Intake first folds a text with a
     non-ASCII character (NFKC: a full-width ``｜`` separates too), so such
-    rows are left to it; on an ASCII text folding changes nothing, and
-    splitting ``""`` gives ``[""]``, whose empty code makes the row dirty.
+    rows are left to it; on an ASCII text folding changes nothing.  An empty
+    code between separators is unknown here and makes its row dirty.
     """
+    n = df.height
     if layout is None:
-        return None, None, None
+        return np.full(n, ABSENT, dtype=np.int32), _no_lists(n), None
     schema = df.schema
-    non_ascii = None
 
-    def as_list(col: str) -> pl.Series:
-        nonlocal non_ascii
-        s = df.get_column(col)
-        if schema[col] != pl.String:
-            return s
-        bad = (s.str.len_bytes() != s.str.len_chars()).fill_null(False).to_numpy()
-        non_ascii = bad if non_ascii is None else non_ascii | bad
-        return s.str.split("|")
+    def principal(codes: pl.Series) -> np.ndarray:
+        ids = encode_codes(codes, index)  # null and "" are unknown (-1) here: "" must be reported
+        return np.where(codes.is_null().to_numpy(), np.int32(ABSENT), ids) if codes.null_count() else ids
+
+    def split(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
+        nbytes = texts.str.len_bytes()
+        non_ascii = (nbytes != texts.str.len_chars()).fill_null(False).to_numpy()
+        if (nbytes == 0).any():
+            # intake reads "" (no codes, common for procedures) as it reads null: no codes;
+            # split as it is, its [""] would send the row the slow way
+            texts = pl.select(pl.when(nbytes > 0).then(texts)).to_series()
+        return texts.str.split("|"), non_ascii
 
     if layout.kind == "combined" and layout.combined is not None:
-        codes = as_list(layout.combined)
-        return codes.list.first(), codes.list.slice(1), non_ascii
-    principal = None
+        codes, non_ascii = df.get_column(layout.combined), None
+        if schema[layout.combined] == pl.String:
+            codes, non_ascii = split(codes)
+        return principal(codes.list.first()), encode_list(codes.list.slice(1), index), non_ascii
+    pdx = np.full(n, ABSENT, dtype=np.int32)
     if layout.principal is not None and schema[layout.principal] != pl.Null:
-        principal = df.get_column(layout.principal)
-    others = as_list(layout.others) if layout.others is not None else None
-    return principal, others, non_ascii
+        pdx = principal(df.get_column(layout.principal))
+    if layout.others is None:
+        return pdx, _no_lists(n), None
+    others, non_ascii = df.get_column(layout.others), None
+    if schema[layout.others] == pl.String:
+        others, non_ascii = split(others)
+    return pdx, encode_list(others, index), non_ascii
+
+
+def _no_lists(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
 
 
 def _eligible(df: pl.DataFrame, plan: Plan) -> bool:
@@ -131,58 +154,76 @@ def _eligible(df: pl.DataFrame, plan: Plan) -> bool:
     for name, col in plan.scalars.items():
         dt = schema[col]
         if name in DATE_FIELDS:
-            # text dates are parsed and may be malformed: a warning only intake gives
-            if not (dt in (pl.Date, pl.Null) or isinstance(dt, pl.Datetime)):
+            # text dates are read with intake's own expressions (_texts); numeric dates are not
+            if not (dt in (pl.Date, pl.Null, pl.String) or isinstance(dt, pl.Datetime)):
                 return False
-        elif name in NUMERIC_FIELDS and not (dt.is_numeric() or dt == pl.Null):
+        elif name in NUMERIC_FIELDS and not (dt.is_numeric() or dt in (pl.Null, pl.String)):
             return False
     return True
 
 
-def _numbers(df: pl.DataFrame, plan: Plan, name: str) -> np.ndarray | None:
+def _texts(df: pl.DataFrame, plan: Plan) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Numbers given as text (as a CSV read as text gives them), read as intake reads them,
+    and the rows where intake would report a number or date malformed."""
+    from casemix.cases import _normalise as N
+    from casemix.cases._build import text_date_bad, text_number, text_number_bad
+
+    exprs, flags = [], []
+    for name, col in plan.scalars.items():
+        if df.schema[col] != pl.String or not (name in NUMERIC_FIELDS or name in DATE_FIELDS):
+            continue
+        txt = N.fold(pl.col(col)).str.strip_chars()
+        if name in NUMERIC_FIELDS:
+            raw = text_number(name, txt)
+            exprs.append(N.finite(raw).alias(name))
+            flags.append(text_number_bad(txt, raw))
+        else:
+            flags.append(text_date_bad(txt, N.date_of(txt, pl.String())))
+    if not flags:
+        return {}, None
+    out = df.select(*exprs, pl.any_horizontal(flags).alias("__bad"))
+    return {c: out.get_column(c).to_numpy() for c in out.columns[:-1]}, out.get_column("__bad").to_numpy()
+
+
+def _numbers(df: pl.DataFrame, plan: Plan, name: str, texts: dict[str, np.ndarray]) -> np.ndarray | None:
     col = plan.scalars.get(name)
     if col is None or df.schema[col] == pl.Null:
         return None
+    if name in texts:
+        return texts[name]
     return df.get_column(col).cast(pl.Float64).to_numpy()
 
 
-def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[EncodedCases, np.ndarray]:
-    """Kernel arrays for the rows of ``df`` as they are, and which rows are not clean."""
+def _encode_chunk(
+    df: pl.DataFrame, plan: Plan, scheme: Scheme
+) -> tuple[EncodedCases, np.ndarray, np.ndarray]:
+    """Kernel arrays for the rows of ``df`` as they are, which rows are not clean, and
+    which rows have a grey principal code (clean rows among them keep the direct path)."""
     from casemix.drg.kernel import rows_with_bad_code
 
     index = code_index(scheme)
     ok_dx, ok_px = clean_ids(scheme)
     n = df.height
-    empty_lists = (np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32))
-
-    def principal(codes: pl.Series | None) -> np.ndarray:
-        if codes is None:
-            return np.full(n, ABSENT, dtype=np.int32)
-        ids = encode_codes(codes, index)  # null and "" are unknown (-1) here: "" must be reported
-        return np.where(codes.is_null().to_numpy(), np.int32(ABSENT), ids) if codes.null_count() else ids
-
-    def others(codes: pl.Series | None) -> tuple[np.ndarray, np.ndarray]:
-        return empty_lists if codes is None else encode_list(codes, index)
-
-    pdx_codes, sdx_codes, dx_non_ascii = _family(df, plan.dx)
-    pproc_codes, oproc_codes, px_non_ascii = _family(df, plan.proc)
-    pdx, pproc = principal(pdx_codes), principal(pproc_codes)
-    sdx_off, sdx_val = others(sdx_codes)
-    op_off, op_val = others(oproc_codes)
+    pdx, (sdx_off, sdx_val), dx_non_ascii = _family(df, plan.dx, index)
+    pproc, (op_off, op_val), px_non_ascii = _family(df, plan.proc, index)
     dirty = (pdx < 0) | ~ok_dx[pdx] | ((pproc != ABSENT) & ~ok_px[pproc])
     dirty |= rows_with_bad_code(sdx_off, sdx_val, ok_dx) | rows_with_bad_code(op_off, op_val, ok_px)
-    grey = grey_ids(scheme)
+    grey = np.zeros(n, dtype=bool)
+    flags = grey_ids(scheme)
     for target, ids in (("pdx", pdx), ("pproc", pproc)):
-        if target in grey:
-            dirty |= grey[target][ids]
+        if target in flags:
+            grey |= flags[target][ids]
     for mask in (dx_non_ascii, px_non_ascii):
         if mask is not None:
             dirty |= mask
 
+    texts, malformed = _texts(df, plan)
+    if malformed is not None:
+        dirty |= malformed
     fields = np.full((len(FIELDS), n), np.nan, dtype=np.float64)
     present = np.zeros((len(FIELDS), n), dtype=np.uint8)
     for name in NUMERIC_FIELDS:
-        x = _numbers(df, plan, name)
+        x = _numbers(df, plan, name, texts)
         if x is None:
             continue
         if name in FIELDS:
@@ -209,7 +250,7 @@ def _encode_chunk(df: pl.DataFrame, plan: Plan, scheme: Scheme) -> tuple[Encoded
         present=present,
         malformed=np.zeros(n, dtype=np.uint8),
     )
-    return enc.read_only(), dirty
+    return enc.read_only(), dirty, grey
 
 
 def _slices(df: pl.DataFrame, lists: list[str], chunk_rows: int) -> list[tuple[int, int]]:
@@ -277,22 +318,22 @@ def group_direct(
     compiled = compile_scheme(scheme)
     n = df.height
     codes: tuple[np.ndarray, ...] | None = None
-    dirty_rows = []
+    # slices follow the chunks of list columns (a "|"-string column is read whole per slice)
     lists = [
         c
         for lay in (plan.dx, plan.proc)
         if lay is not None
         for c in (lay.others, lay.combined)
-        if c is not None
+        if c is not None and df.schema[c] != pl.String
     ]
-    dirty_parts = []
+    dirty_rows, dirty_parts, grey_rows, grey_pdx, grey_pproc = [], [], [], [], []
     for start, length in _slices(df, lists, max(1, chunk_rows)):
         chunk = df.slice(start, length)
         if any(chunk.get_column(c).n_chunks() > 1 for c in lists):
             # encoding reads a list column as one Arrow array, and polars gathers
             # rows from a list column in several chunks slowly
             chunk = chunk.with_columns(chunk.get_column(c).rechunk() for c in lists)
-        enc, dirty = _encode_chunk(chunk, plan, scheme)
+        enc, dirty, grey = _encode_chunk(chunk, plan, scheme)
         part = kernel.run(enc, compiled)
         if codes is None:
             codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
@@ -301,10 +342,18 @@ def group_direct(
         local = np.flatnonzero(dirty)
         dirty_rows.append(local + start)
         dirty_parts.append(chunk[local])
+        local = np.flatnonzero(grey & ~dirty)
+        grey_rows.append(local + start)
+        grey_pdx.append(enc.pdx[local])
+        grey_pproc.append(enc.pproc[local])
     if codes is None:  # no rows: the canonical path gives the typed empty result
         return None
-    rows = np.concatenate(dirty_rows)
     warnings = pl.repeat("", n, dtype=pl.String, eager=True).alias("warnings")
+    rows = np.concatenate(grey_rows)
+    if rows.size:
+        text = _grey_warnings(scheme, np.concatenate(grey_pdx), np.concatenate(grey_pproc))
+        warnings = warnings.scatter(rows, text)
+    rows = np.concatenate(dirty_rows)
     if rows.size:
         canonical = read_cases(pl.concat(dirty_parts), mapping=mapping)
         sub_codes, enc = encode_and_group(canonical, scheme, compiled)
@@ -312,3 +361,23 @@ def group_direct(
             whole[rows] = piece
         warnings = warnings.scatter(rows, warnings_fast(canonical, enc, scheme))
     return decode(codes, compiled).with_columns(warnings)
+
+
+def _grey_warnings(scheme: Scheme, pdx: np.ndarray, pproc: np.ndarray) -> pl.Series:
+    """The ``warnings`` of clean rows with a grey principal code, from their ids.
+
+    A clean row's codes are its canonical codes, so this is what
+    ``warnings_fast`` formats for it: ``grey_pdx:<code>`` then
+    ``grey_pproc:<code>``, for those that are grey.
+    """
+    from casemix.drg.findings import SEPARATOR
+
+    codes = code_index(scheme).codes
+    flags = grey_ids(scheme)
+    parts = []
+    for target, ids in (("pdx", pdx), ("pproc", pproc)):
+        if target in flags:
+            is_grey = pl.Series(flags[target][ids])
+            named = codes.gather(np.where(is_grey.to_numpy(), ids, 0))
+            parts.append(pl.when(is_grey).then(pl.lit(f"grey_{target}:") + named))
+    return pl.select(pl.concat_str(parts, separator=SEPARATOR, ignore_nulls=True)).to_series()
