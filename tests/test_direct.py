@@ -174,7 +174,7 @@ def _pipes_equal_lists(scheme_fixture: str):
     def check(request, data, cuts):
         """``|``-string input groups as list input, whatever its dirty codes and chunks."""
         scheme = request.getfixturevalue(scheme_fixture)
-        pools = _POOLS.setdefault(id(scheme), S.pools(scheme))
+        pools = S.pools(scheme)  # one per scheme
         rows = data.draw(st.lists(typed_case(pools), min_size=1, max_size=30))
         lists = pl.DataFrame(rows, schema=TYPES)
         pipes = _in_parts(LAYOUTS["pipe-strings"](lists), cuts)
