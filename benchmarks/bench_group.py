@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> dict:
             "numba": numba.__version__,
             "loadavg_start": os.getloadavg(),
         },
-        "scheme": scheme,
+        "scheme": Path(scheme).name,  # by name: no machine path in the results
         "targets": TARGETS,
         "sizes": {},
     }

@@ -10,20 +10,21 @@ scheme's hash lookup and sorts rows in two:
 
 - a **clean** row: every code is found in the scheme's dictionary of its
   kind (principal and secondary diagnoses in ``diagnoses.csv``, procedures
-  in ``procedures.csv``), a principal diagnosis is present, no principal
-  code is grey (``[grey]``: it gets a warning) and no number is infinite
-  or a negative cost or stay.  Such a row has nothing for
-  intake to change (scheme codes are fixed points of the code clean-up,
-  :func:`clean_ids`) and nothing to warn about, so its ids are the ids of
-  its canonical row and its ``warnings`` is ``""``;
+  in ``procedures.csv``), a principal diagnosis is present and no number
+  is infinite, malformed text or a negative cost or stay.  Such a row has
+  nothing for intake to change (scheme codes are fixed points of the code
+  clean-up, :func:`clean_ids`), so its ids are the ids of its canonical
+  row and its ``warnings`` is ``""``, or the ``grey_pdx`` / ``grey_pproc``
+  warning of a grey principal code (``[grey]``), formatted from its ids;
 - every other row goes the canonical way: ``read_cases`` on those rows
   alone, then the same encoder and kernel.
 
 So the answer is the canonical path's answer by construction, and a test
 checks it on generated inputs with dirty codes, nulls and bad numbers.
 A ``|``-string with a non-ASCII character (which intake folds first) makes
-its row dirty.  Inputs in other layouts (wide columns, text numbers or
-dates, categorical codes) are not eligible: :func:`group_direct` returns ``None`` and the caller takes
+its row dirty.  Numbers and dates given as text are read with intake's
+own expressions.  Inputs in other layouts (wide columns, numeric dates,
+categorical codes) are not eligible: :func:`group_direct` returns ``None`` and the caller takes
 the canonical path for the whole frame.
 """
 
