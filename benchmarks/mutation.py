@@ -98,9 +98,14 @@ def _module_of(name: str) -> str | None:
     return max(hits, key=len) if hits else None
 
 
-def _recheck(name: str, timeout: float) -> str:
-    """Run the mutant's tests in a fresh interpreter: killed, survived, timeout or no tests."""
+def _recheck(name: str, timeout: float, only: list[str] | None = None) -> str:
+    """Run the mutant's tests in a fresh interpreter: killed, survived, timeout or no tests.
+
+    ``only``: of the mapped tests, those in these files (a quick check of a kill).
+    """
     tests = _tests_of(name)
+    if only:
+        tests = [t for t in tests if t.split("::")[0] in only]
     if not tests:
         return "no tests"
     env = _env() | {"MUTANT_UNDER_TEST": name, "PYTHONPATH": str(MUTANTS / "src")}
@@ -180,7 +185,21 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="print the table of the last runs only")
     ap.add_argument("--survivors", action="store_true", help="list the survivors of the last runs")
     ap.add_argument("--recheck-timeout", type=float, default=300.0, help="seconds per fresh re-check")
+    ap.add_argument(
+        "--verify",
+        nargs="+",
+        metavar="MUTANT",
+        help="re-run these mutants (fnmatch patterns) in a fresh interpreter, whatever mutmut said",
+    )
+    ap.add_argument("--tests", nargs="+", help="with --verify: only the mapped tests in these files")
     a = ap.parse_args()
+    if a.verify:
+        from fnmatch import fnmatch
+
+        for name in sorted(_results()):
+            if any(fnmatch(name, p) for p in a.verify):
+                print(name, _recheck(name, a.recheck_timeout, a.tests), flush=True)
+        return
     if a.survivors:
         print("\n".join(survivors()))
         return

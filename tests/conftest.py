@@ -9,6 +9,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+if os.environ.get("MUTANT_UNDER_TEST"):
+    # a mutation run (benchmarks/mutation.py, mutmut): the same examples every run and no
+    # deadline, so a verdict depends on the mutant, not on the draw or the machine's load
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("mutation", derandomize=True, deadline=None)
+    _hypothesis_settings.load_profile("mutation")
+
 
 def _find_shared() -> Path | None:
     for candidate in (os.environ.get("CASEMIX_SHARED"), REPO.parent / "shared"):

@@ -292,3 +292,9 @@ def test_check_range_names_the_first_position_out_of_range():
     # the int64 minimum has no positive absolute value in int64: still out of range
     with pytest.raises(ValueError, match="position 1"):
         check_range(np.array([0, np.iinfo(np.int64).min]), "z")
+
+
+def test_yuan_array_to_fen_small_integer_dtypes_do_not_wrap():
+    # 30,000,000 yuan is 3 × 10^9 fen, past int32; 2 yuan is 200 fen, past int8
+    assert yuan_array_to_fen(np.array([30_000_000], dtype=np.int32)).tolist() == [3_000_000_000]
+    assert yuan_array_to_fen(np.array([2, -1], dtype=np.int8)).tolist() == [200, -100]
