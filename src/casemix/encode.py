@@ -230,13 +230,11 @@ def encode_codes_polars(codes: pl.Series, index: CodeIndex) -> np.ndarray:
 
 
 def _encode_views(codes: pl.Series, index: CodeIndex, absent_empty: bool) -> np.ndarray:
-    from casemix.encode_kernel import encode_views, first_compile
+    from casemix.encode_kernel import lookup_views
 
     out = np.empty(len(codes), dtype=np.int32)
     if len(codes):
-        with first_compile(encode_views, "code lookup"):
-            # numba's Dispatcher stub does not know the kernel's parameters
-            encode_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)  # type: ignore[call-arg]
+        lookup_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)
     return out
 
 
@@ -258,7 +256,7 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
     """
     import pyarrow as pa
 
-    from casemix.encode_kernel import encode_view_lists, first_compile
+    from casemix.encode_kernel import lookup_view_lists
 
     n = len(lists)
     arr = lists.cast(pl.List(pl.String)).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
@@ -275,9 +273,7 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
         child = arr.values
         if child.type != pa.string_view():
             child = child.cast(pa.string_view())
-        with first_compile(encode_view_lists, "code-list lookup"):
-            # numba's Dispatcher stub does not know the kernel's parameters
-            encode_view_lists(src[:-1].copy(), offsets, *_views(child), *_lookup_args(index), values)  # type: ignore[call-arg]
+        lookup_view_lists(src[:-1], offsets, *_views(child), *_lookup_args(index), values)
     return offsets, values
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from casemix._threads import read_only, run_ranges
 
 
 def cache_enabled() -> bool:
@@ -89,13 +91,26 @@ def _is_valid(valid, pos):
     return (valid[pos >> 3] >> (pos & 7)) & 1
 
 
-@njit(parallel=True, cache=_CACHE)
+@njit(nogil=True, cache=_CACHE)
 def encode_views(
-    views, offset, valid, has_valid, data, data_base, absent_empty, slots, shift, long_data, long_off, out
+    start,
+    stop,
+    views,
+    offset,
+    valid,
+    has_valid,
+    data,
+    data_base,
+    absent_empty,
+    slots,
+    shift,
+    long_data,
+    long_off,
+    out,
 ):
-    """Ids of ``out.shape[0]`` string views starting at ``offset`` (-1 unknown or null;
-    -2 for null and empty when ``absent_empty``)."""
-    for i in prange(out.shape[0]):
+    """Ids of the string views ``offset + start:offset + stop`` into ``out[start:stop]`` (-1 unknown
+    or null; -2 for null and empty when ``absent_empty``); run by :func:`lookup_views`."""
+    for i in range(start, stop):
         pos = offset + i
         if has_valid and _is_valid(valid, pos) == 0:
             out[i] = -2 if absent_empty else -1
@@ -107,12 +122,27 @@ def encode_views(
         out[i] = _lookup(w0, views[pos, 1], data, data_base, slots, shift, long_data, long_off)
 
 
-@njit(parallel=True, cache=_CACHE)
+@njit(nogil=True, cache=_CACHE)
 def encode_view_lists(
-    src_off, out_off, views, offset, valid, has_valid, data, data_base, slots, shift, long_data, long_off, out
+    start,
+    stop,
+    src_off,
+    out_off,
+    views,
+    offset,
+    valid,
+    has_valid,
+    data,
+    data_base,
+    slots,
+    shift,
+    long_data,
+    long_off,
+    out,
 ):
-    """CSR ids of list rows: row ``i``'s views ``src_off[i]:...`` go to ``out[out_off[i]:out_off[i+1]]``."""
-    for i in prange(out_off.shape[0] - 1):
+    """CSR ids of list rows ``start:stop``: row ``i``'s views ``src_off[i]:...`` go to
+    ``out[out_off[i]:out_off[i+1]]``; run by :func:`lookup_view_lists`."""
+    for i in range(start, stop):
         s = src_off[i]
         for t in range(out_off[i + 1] - out_off[i]):
             pos = offset + s + t
@@ -122,6 +152,63 @@ def encode_view_lists(
                 out[out_off[i] + t] = _lookup(
                     views[pos, 0], views[pos, 1], data, data_base, slots, shift, long_data, long_off
                 )
+
+
+def lookup_views(
+    views, offset, valid, has_valid, data, data_base, absent_empty, slots, shift, long_data, long_off, out
+) -> None:
+    """Code ids of ``out.shape[0]`` Arrow string views starting at ``offset``, into ``out``.
+
+    :func:`encode_views` on a few threads (:func:`casemix._threads.run_ranges`),
+    with the first-run notice when it is compiled.
+    """
+    views, valid, data, data_base, slots, long_data, long_off = read_only(
+        views, valid, data, data_base, slots, long_data, long_off
+    )
+    with first_compile(encode_views, "code lookup"):
+        run_ranges(
+            encode_views,
+            out.shape[0],
+            views,
+            int(offset),
+            valid,
+            bool(has_valid),
+            data,
+            data_base,
+            bool(absent_empty),
+            slots,
+            int(shift),
+            long_data,
+            long_off,
+            out,
+        )
+
+
+def lookup_view_lists(
+    src_off, out_off, views, offset, valid, has_valid, data, data_base, slots, shift, long_data, long_off, out
+) -> None:
+    """CSR code ids of list rows (see :func:`encode_view_lists`), on a few threads, into ``out``."""
+    src_off, out_off, views, valid, data, data_base, slots, long_data, long_off = read_only(
+        src_off, out_off, views, valid, data, data_base, slots, long_data, long_off
+    )
+    with first_compile(encode_view_lists, "code-list lookup"):
+        run_ranges(
+            encode_view_lists,
+            out_off.shape[0] - 1,
+            src_off,
+            out_off,
+            views,
+            int(offset),
+            valid,
+            bool(has_valid),
+            data,
+            data_base,
+            slots,
+            int(shift),
+            long_data,
+            long_off,
+            out,
+        )
 
 
 # -- first-run notice ------------------------------------------------------------------
@@ -159,7 +246,10 @@ class first_compile:
         step = len(_announced)
         if step == 1:
             where = "every run: CASEMIX_NUMBA_CACHE=0" if not cache_enabled() else "first run only"
-            print(f"casemix: compiling, {where} (numba kernels, about 10-60 s)", file=sys.stderr)
+            print(
+                f"casemix: compiling, {where} (numba kernels, about 5-10 s; longer on a busy machine)",
+                file=sys.stderr,
+            )
         print(
             f"casemix: [{step}/{max(step, GROUPING_KERNELS)}] compiling {self.label} ...",
             end="",

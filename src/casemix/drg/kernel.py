@@ -3,8 +3,10 @@
 Importing this module imports numba; ``casemix`` imports it only when the
 batch engine first runs.  Every table is an argument (no globals: numba
 cannot cache functions that read large globals, and a cached function
-would not see a changed global).  The kernel runs in parallel over cases
-(``prange``); each case is grouped exactly as ``reference.group_case``
+would not see a changed global).  The kernel is single-threaded and
+releases the GIL; :func:`run` calls it on a few threads over row ranges
+(:mod:`casemix._threads`: ``parallel=True`` compiled three times slower,
+issue 16).  Each case is grouped exactly as ``reference.group_case``
 does, which the property tests check field by field.
 
 On-disk caching
@@ -20,9 +22,10 @@ the first batch call to compile in memory only.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros  # one tzcnt instruction
 
+from casemix._threads import read_only, run_ranges
 from casemix.drg.compile import (
     OP_CMP,
     OP_IN_DX,
@@ -276,8 +279,10 @@ def _validity_keys(
                 keys[q] |= np.int32((pproc[i] != -2) | (op_off[i + 1] > op_off[i])) << t
 
 
-@njit(parallel=True, cache=_CACHE)
+@njit(nogil=True, cache=_CACHE)
 def group_kernel(
+    start,
+    stop,
     pdx,
     sdx_off,
     sdx_val,
@@ -333,7 +338,10 @@ def group_kernel(
     res_status,
     res_reason,
 ):
-    """Group every case; results go to the six ``res_*`` arrays.
+    """Group cases ``start:stop`` (``start`` a multiple of ``BLOCK``); results go to the six ``res_*`` arrays.
+
+    Single-threaded and without the GIL: :func:`run` calls it on a few
+    threads, one row range each (:func:`casemix._threads.run_ranges`).
 
     ``seq`` holds the rule numbers of the MDCs, ADRGs, failure rules and
     DRGs, in that order (``n_mdc``, ``n_adrg``, ``n_fail`` + ``n_fail_plain``
@@ -369,15 +377,20 @@ def group_kernel(
     indexes ``drg_codes``, ``res_sev`` is 0 (invalid) / 1 none / 2 CC /
     3 MCC and ``res_status`` 0 grouped / 1 ungroupable / 2 invalid.
     """
-    n = pdx.shape[0]
     mdc_base = 0
     adrg_base = n_mdc
     fail_base = n_mdc + n_adrg
     drg_base = fail_base + n_fail + n_fail_plain
     n_gated = n_mdc + n_adrg
     n_atoms = atom_kind.shape[0]
-    for b in prange((n + BLOCK - 1) // BLOCK):
+    n = pdx.shape[0]
+    # every block of the input, skipping those outside start:stop: written as a
+    # loop from start, the kernel ran about 20% slower per case (measured with
+    # numba 0.68; LLVM optimised the loop body less well)
+    for b in range((n + BLOCK - 1) // BLOCK):
         i0 = b * BLOCK
+        if i0 < start or i0 >= stop:
+            continue
         nb = min(n, i0 + BLOCK) - i0
         keys = np.empty(BLOCK, np.int32)
         lev = np.empty(BLOCK, np.int32)
@@ -579,7 +592,9 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
         np.empty(n, np.int32),
     )
     with first_compile(group_kernel, "grouping kernel"):
-        group_kernel(  # type: ignore[call-arg]  # numba's Dispatcher stub does not know the kernel's parameters
+        run_ranges(
+            group_kernel,
+            n,
             enc.pdx,
             enc.sdx_off,
             enc.sdx_val,
@@ -591,23 +606,23 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
             enc.malformed,
             *compiled.kernel_args(),
             *out,
+            align=BLOCK,
         )
     return out
 
 
 def rows_with_bad_code(off: np.ndarray, val: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Per CSR row: whether any code id is not ``ok`` (``ok`` indexed by id, id -1 last)."""
+    out = np.zeros(len(off) - 1, dtype=np.bool_)
     with first_compile(_bad_rows, "code checks"):
-        return _bad_rows(off, val, ok)
+        run_ranges(_bad_rows, out.shape[0], *read_only(off, val, ok), out)
+    return out
 
 
-@njit(parallel=True, cache=_CACHE)
-def _bad_rows(off, val, ok):
-    n = len(off) - 1
-    out = np.zeros(n, dtype=np.bool_)
-    for i in prange(n):
+@njit(nogil=True, cache=_CACHE)
+def _bad_rows(start, stop, off, val, ok, out):
+    for i in range(start, stop):
         for j in range(off[i], off[i + 1]):
             if not ok[val[j]]:
                 out[i] = True
                 break
-    return out
