@@ -234,7 +234,8 @@ def _encode_views(codes: pl.Series, index: CodeIndex, absent_empty: bool) -> np.
 
     out = np.empty(len(codes), dtype=np.int32)
     if len(codes):
-        lookup_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)
+        # mypy cannot count the arguments the two untyped tuples unpack to
+        lookup_views(*_views(_as_views(codes)), absent_empty, *_lookup_args(index), out)  # type: ignore[call-arg]
     return out
 
 
@@ -273,7 +274,8 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
         child = arr.values
         if child.type != pa.string_view():
             child = child.cast(pa.string_view())
-        lookup_view_lists(src[:-1], offsets, *_views(child), *_lookup_args(index), values)
+        # mypy cannot count the arguments the two untyped tuples unpack to
+        lookup_view_lists(src[:-1], offsets, *_views(child), *_lookup_args(index), values)  # type: ignore[call-arg]
     return offsets, values
 
 
