@@ -49,6 +49,7 @@ from casemix.payment.special_cases import SpecialCasesConfig  # noqa: E402
 from casemix.settle import base_volumes, settle  # noqa: E402
 from casemix.synth import synth_cases  # noqa: E402
 from casemix.weights import compute_weights  # noqa: E402
+from strategies import rule_cases  # noqa: E402
 
 SCHEME = "casemix-demo"
 N_VALID, N_INVALID, N_READMIT = 1500, 40, 60
@@ -378,6 +379,49 @@ def test_bad_values_and_mapping_as_in_memory(client, cases, grouped):
     frame = frame.drop(columns=["case_id"])
     mem = settle(frame, policy, weights=weights, mapping=mapping)
     _same_settlement(mem, cd.settle(_dask(frame, 3), policy, weights=weights, mapping=mapping))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rule_cases(), st.lists(st.integers(0, 40), max_size=4), st.randoms(use_true_random=False), st.data())
+def test_special_review_from_parts_equals_in_memory(r, cuts, rnd, data):
+    # the client's ranking of the partitions' applications (any split, parts in any order)
+    # approves the rows the in-memory review approves
+    from casemix.dask._settle import _approved
+    from casemix.payment.special_cases import applications, approve, cap
+
+    n = len(r["cost"])
+    ids, cost, standard = np.array(r["case_id"]), np.array(r["cost"]), np.array(r["standard"])
+    listed = tuple(data.draw(st.lists(st.sampled_from(r["case_id"]), max_size=4, unique=True)))
+    config = SpecialCasesConfig(
+        case_ids=listed,
+        cost_multiple=data.draw(st.sampled_from([None, 1.0, 2.0])),
+        cap_share=data.draw(st.sampled_from([None, 0.1, 0.3])),
+        order=data.draw(st.sampled_from(["cost_ratio", "listed"])),
+    )
+    applied = applications(ids, cost, standard, None, config)
+    want = approve(
+        applied, cost, standard, ids, cap(n, config.share("drg")), order=config.order, listed=listed
+    )
+    # rows cut into input partitions, numbered (partition, row), applications sent in any order
+    bounds = [0, *sorted(min(c, n) for c in cuts), n]
+    key = np.concatenate([(j << 32) + np.arange(b - a) for j, (a, b) in enumerate(pairwise(bounds))])
+    parts = []
+    for a, b in pairwise(bounds):
+        rows = np.arange(a, b)[applied[a:b]]
+        parts.append(
+            {
+                "n": b - a,
+                "key": key[rows],
+                "id": ids[rows].tolist(),
+                "cost": cost[rows],
+                "standard": standard[rows],
+            }
+            | {"found": set(ids[a:b]) & set(listed)}
+        )
+    rnd.shuffle(parts)
+    got, notes = _approved(parts, Policy.demo().replace(special=config), "drg")
+    assert sorted(got.tolist()) == sorted(key[want].tolist())
+    assert notes[-1].startswith(f"special_cases: {int(want.sum())} of {int(applied.sum())} application(s)")
 
 
 @settings(max_examples=80, deadline=None)

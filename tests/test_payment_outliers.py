@@ -100,3 +100,24 @@ def test_standard_with_coefficient_one_is_the_group_mean_and_raising_k_removes_h
     c2 = classify(cost, a, np.full(len(cost), low), np.full(len(cost), k + 0.5))
     assert not ((c2 == HIGH) & (c1 != HIGH)).any()
     assert ((c1 == LOW) == (cost < low * m)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(rule_cases(), st.randoms(use_true_random=False))
+def test_level_mean_does_not_depend_on_the_order_of_the_cases(r, rnd):
+    # costs are added in whole fen, so a region's parts can be added up in any order (Dask)
+    n = len(r["cost"])
+    group = np.array([int(h[1]) % 2 for h in r["hospital_id"]])
+    level = np.array([m % 3 - 1 for m in r["month"]])  # −1 = no level
+    cost = np.array(r["cost"]) + 0.001  # not whole fen: rounded half up before adding
+    valid = np.array([los % 5 != 0 for los in r["los"]])
+    got = level_group_mean(group, level, cost, valid)
+    order = list(range(n))
+    rnd.shuffle(order)
+    again = level_group_mean(group[order], level[order], cost[order], valid[order])
+    assert np.array_equal(got[order], again, equal_nan=True)
+    # the mean of a cell is its whole-fen sum over its count
+    ok = valid & (level == level[0]) & (group == group[0])
+    if level[0] >= 0 and ok.any():
+        fen = np.floor(cost[ok] * 100 + 0.5)
+        assert got[0] == fen.sum() / ok.sum() / 100
