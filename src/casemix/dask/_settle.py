@@ -143,29 +143,52 @@ def _narrow(part: pd.DataFrame, spec: dict[str, Any], offsets: list[int] | None,
 
 def _split(df: pl.DataFrame, dest: np.ndarray, n: int) -> tuple[pl.DataFrame, ...]:
     """The rows of ``df`` by destination ``0 … n−1``, each part in the rows' order."""
-    order = np.argsort(dest, kind="stable")
-    bounds = np.searchsorted(dest[order], np.arange(n + 1))
-    rows = df[order] if df.height else df
-    return tuple(rows.slice(int(bounds[j]), int(bounds[j + 1] - bounds[j])) for j in range(n))
+    parts = df.with_columns(pl.Series("_dest", dest, dtype=pl.Int64)).partition_by(
+        "_dest", maintain_order=True, include_key=False, as_dict=True
+    )
+    empty = df.clear()
+    return tuple(parts.get((j,), empty) for j in range(n))
 
 
 def _narrow_split(
-    part: pd.DataFrame, spec: dict[str, Any], offsets: list[int] | None, i: int, n: int
+    part: pd.DataFrame, spec: dict[str, Any], offsets: list[int] | None, i: int, where: dict[str, int], n: int
 ) -> tuple[pl.DataFrame, ...]:
     """Step 1 and the sending half of step 2: the narrowed rows by hospital partition.
 
-    A hospital goes to partition hash(hospital_id) mod n (polars' hash with a fixed seed:
-    the same in every worker of one installation), so each hospital's rows meet in one
-    partition.
+    ``where`` gives each hospital's partition (:func:`_placement`); a row without a
+    hospital (left out) goes to partition 0.
     """
     df = _narrow(part, spec, offsets, i)
-    dest = (df["hospital_id"].hash(seed=0) % n).cast(pl.Int64).to_numpy()
+    dest = df["hospital_id"].replace_strict(where, default=0, return_dtype=pl.Int64).to_numpy()
     return _split(df, dest, n)
 
 
+def _hospital_counts(part: pd.DataFrame, mapping: Any) -> pl.DataFrame:
+    """Cases per hospital of one partition, hospital ids read as settlement reads them."""
+    c = canonical(to_polars(part), mapping, need=("hospital_id",), step="settle")
+    return c.frame.group_by(pl.col("hospital_id").cast(pl.String)).agg(pl.len().alias("n"))
+
+
+def _placement(counts: list[pl.DataFrame], n: int) -> dict[str, int]:
+    """Each hospital's partition: the largest hospitals first, each to the partition with the
+    fewest cases so far, so that the partitions (the work of each task) are about even."""
+    t = pl.concat(counts).drop_nulls("hospital_id").group_by("hospital_id").agg(pl.col("n").sum())
+    load = np.zeros(n, dtype=np.int64)
+    where = {}
+    for h, k in t.sort(["n", "hospital_id"], descending=[True, False]).iter_rows():
+        j = int(np.argmin(load))
+        where[h] = j
+        load[j] += k
+    return where
+
+
 def _hospital_part(*pieces: pl.DataFrame) -> pl.DataFrame:
-    """The receiving half of step 2: whole hospitals, rows in input order."""
-    return pl.concat(pieces, how="vertical_relaxed").sort(KEY)
+    """The receiving half of step 2: whole hospitals, rows in input order.
+
+    The pieces come in input-partition order, each in row order, so their concatenation is
+    sorted by ``_gkey`` already.
+    """
+    return pl.concat(pieces, how="vertical_relaxed")
 
 
 def _results_home(first: tuple[Any, ...], n: int) -> tuple[pl.DataFrame, ...]:
@@ -219,7 +242,7 @@ class _Settler:
         costs (``cells``, ``groups``); each case's group and level stay in
         ``case_cells`` (not sent to the client).
         """
-        df = to_polars(part).sort(KEY)
+        df = to_polars(part)
         df = df.filter(pl.col(LEFT).is_null())
         out: dict[str, Any] = {"n": df.height, "found": set()}
         none = np.zeros(0)
@@ -269,7 +292,8 @@ class _Settler:
         )
         counts = np.bincount(came_from, minlength=nparts)
         bad = [json.loads(x) for x in df[COUNTS].drop_nulls().to_list()] if df.height else []
-        df = df.sort(KEY)
+        if not df[KEY].is_sorted():
+            raise InputError("internal: a hospital partition's rows are not in input order")
         out = df.filter(pl.col(LEFT).is_not_null()).select(KEY, LEFT)
         df = df.filter(pl.col(LEFT).is_null())
         empty: dict[str, Any] = {"cp": None, "key": None, "sums": {}, "hospitals": [], "notes": None}
@@ -613,8 +637,14 @@ def settle(
     # Parquet partitions, and the partition numbers in _gkey must be those of ddf itself.
     inputs_d = ddf.to_delayed()
     spec_d = dask.delayed(spec, pure=True)
+    # hospitals spread over the partitions by their number of cases (one column read)
+    col = meta.columns["hospital_id"]
+    only = {k: v for k, v in (mapping or {}).items() if k == col} or None
+    counts = dask.compute(*[dask.delayed(_hospital_counts)(p, only) for p in ddf[[col]].to_delayed()])
+    where = _placement(list(counts), nparts)
+    where_d = dask.delayed(where, pure=True)
     sent = [
-        dask.delayed(_narrow_split, nout=nparts, pure=True)(p, spec_d, offsets, i, nparts)
+        dask.delayed(_narrow_split, nout=nparts, pure=True)(p, spec_d, offsets, i, where_d, nparts)
         for i, p in enumerate(inputs_d)
     ]
     parts = [dask.delayed(_hospital_part, pure=True)(*[s_[j] for s_ in sent]) for j in range(nparts)]
