@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from casemix._money import yuan_to_fen
@@ -332,6 +332,10 @@ def test_p4_base_volume_from_a_prior_year_frame_and_errors(tmp_path):
     shares=st.lists(st.floats(0.01, 1), min_size=3, max_size=3),
     budget=st.integers(1, 10**8),
 )
+# near-ties hypothesis found: equal fractional parts that float noise ordered differently on the
+# two paths, and a tiny increment whose floating value carried cancellation noise
+@example(pts=[1.0, 1.0, 0.55], shares=[1.0, 1.0, 1.0], budget=17)
+@example(pts=[1.0, 0.99999, 1.0], shares=[1.0, 1.0, 0.99999], budget=1)
 def test_elastic_with_base_share_1_and_no_cap_is_the_single_point_value(pts, shares, budget):
     """Base share 1.0, no cap, base volumes adding up to the year's points → the single PV."""
     cases = p4_cases().with_columns(pl.Series("pts", pts))

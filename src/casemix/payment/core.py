@@ -298,11 +298,16 @@ def point_values(
     if capped:
         pv_f = pv_b
     # one value for every point when the two agree up to float noise (base share 1 with base
-    # volumes adding up to the points): then the split is by points, exactly as a single value
-    a = p * pv_b if inc > 0 and abs(pv_f - pv_b) <= 1e-12 * abs(pv_b) else pv_b * b + pv_f * i
+    # volumes adding up to the points): then the split is by the points themselves, the very
+    # shares of the single value, so the same fen go to the same hospitals.  pv_f comes from
+    # money - base_pay, whose rounding error is ~eps x money, so the noise is judged on the
+    # money the increments would move, (pv_f - pv_b) x inc, against the whole pool's
+    a = pv_b * b + pv_f * i
+    same = inc > 0 and abs(pv_f - pv_b) * inc <= 1e-12 * abs(pv_b) * total_points
+    shares = p if same else a
     paid = money if inc > 0 and not capped else min(money, int(round_half_up(np.array([a.sum()]))[0]))
     hosp = (
-        allocate_grouped(np.array([paid]), np.zeros(n, dtype=np.int64), a)
+        allocate_grouped(np.array([paid]), np.zeros(n, dtype=np.int64), shares)
         if paid > 0
         else np.zeros(n, dtype=np.int64)
     )
