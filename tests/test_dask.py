@@ -182,6 +182,17 @@ def test_group_equals_in_memory(client, cases, grouped, k):
     assert set(got["drg"].iloc[N_VALID : N_VALID + N_INVALID]) <= {"0000", ""}
 
 
+def test_building_the_graph_warns_nothing(cases):
+    # Dask's made-up meta rows group to nothing; that is not the user's data, so no warning
+    import warnings
+
+    from casemix.errors import LowGroupingRateWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowGroupingRateWarning)
+        cd.group(_dask(cases, 3), scheme=SCHEME)
+
+
 def test_dip_group_equals_in_memory(client, cases):
     # a DIP catalog goes through casemix.group's dispatch; an empty partition keeps the dtypes
     mem = casemix.group(cases, scheme="dip-demo")

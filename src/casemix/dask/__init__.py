@@ -25,10 +25,11 @@ on a cluster, numba settings in workers and a Spark recipe:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from casemix.dask._cluster import connect, parse_spec, warm_numba_cache
-from casemix.errors import InputError
+from casemix.errors import InputError, LowGroupingRateWarning
 from casemix.scheme import DEFAULT_SCHEME
 
 __all__ = ["benefits", "connect", "group", "parse_spec", "settle", "warm_numba_cache", "weights"]
@@ -92,8 +93,11 @@ def group(
     if engine not in ("batch", "reference"):
         raise InputError(f"engine must be 'batch' or 'reference', not {engine!r}")
     # meta from the same function on Dask's made-up non-empty partition: an empty frame can come
-    # back with other dtypes (an all-null column) than real partitions do
-    meta = group_partition(ddf._meta_nonempty, scheme, engine, mapping, None).iloc[:0]
+    # back with other dtypes (an all-null column) than real partitions do.  Its made-up codes
+    # group to nothing, which is no news to the user: that warning stays in here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowGroupingRateWarning)
+        meta = group_partition(ddf._meta_nonempty, scheme, engine, mapping, None).iloc[:0]
     return ddf.map_partitions(
         group_partition, scheme_arg(scheme), engine, mapping, numba_threads, dict(meta.dtypes), meta=meta
     )
