@@ -21,6 +21,7 @@ Use::
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 import types
@@ -97,6 +98,16 @@ def raise_at(
         raise error(message, file=file, line=line, column=key)
     where = [file] + ([f"line {line}"] if line is not None else []) + ([f"key {key}"] if key else [])
     raise error(f"{', '.join(where)}: {message}")
+
+
+# ------------------------------------------------------------------ writing
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string, quotes included, so any text reads back as it was.
+
+    TOML's basic-string escapes are JSON's; DEL is the one control character JSON
+    leaves bare and TOML refuses.
+    """
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 # ------------------------------------------------------------------ reading

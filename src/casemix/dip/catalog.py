@@ -25,7 +25,6 @@ file, line and column.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field
 
-from casemix._schema import StrictModel, key_text, read_toml, validate
+from casemix._schema import StrictModel, key_text, read_toml, toml_string, validate
 from casemix._tables import check_inside, table_rows
 from casemix.errors import SchemeError
 
@@ -600,14 +599,10 @@ def write_catalog(catalog: Catalog, folder: str | Path, *, notice: str | None = 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def q(s: str) -> str:
-        # TOML basic-string escapes are JSON's; DEL is the one control character JSON leaves bare
-        return json.dumps(s, ensure_ascii=False)[1:-1].replace("\x7f", "\\u007f")
-
     unlisted = "ignore" if catalog.unlisted_attribute < 0 else ATTRIBUTES[catalog.unlisted_attribute]
     (folder / "catalog.toml").write_text(
-        f'kind = "dip"\nid = "{q(catalog.id)}"\nname = "{q(catalog.name)}"\n'
-        f'version = "{q(catalog.version)}"\nsource = "{q(catalog.source)}"\n\n'
+        f'kind = "dip"\nid = {toml_string(catalog.id)}\nname = {toml_string(catalog.name)}\n'
+        f"version = {toml_string(catalog.version)}\nsource = {toml_string(catalog.source)}\n\n"
         f'[grouping]\nunlisted_procedure_attribute = "{unlisted}"\n',
         encoding="utf-8",
     )

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from casemix._schema import toml_string
 from casemix.errors import PolicyError
 from casemix.payment.monthly import MonthlyConfig
 from casemix.payment.new_tech import NewTechConfig
@@ -422,11 +423,11 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return f'"{v}"'
+        return toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{toml_string(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }"
     return repr(float(v)) if isinstance(v, float) else str(v)
 
 
