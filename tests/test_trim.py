@@ -144,3 +144,31 @@ def test_no_cases():
         kept, whole = trim(np.zeros(0), np.zeros(0, np.int64), 3, t)
         assert kept.dtype == bool and kept.size == 0
         assert whole.dtype == np.int64 and whole.size == 0
+
+
+def test_sd_fence_ddof_1_not_2():
+    # SD_GROUP with ddof 2 would be √(80/3) = 5.164: k = 1.7 gives 2 + 8.78 = 10.78 and keeps 10;
+    # the sample SD gives 2 + 1.7·4.472 = 9.60 and drops it
+    assert _kept(SD_GROUP, Trim("sd", k=1.7)) == ([True, True, True, True, False], [])
+
+
+def test_a_group_id_without_cases_is_not_reported():
+    # ids 0 and 2 have cases, id 1 none: only a group that has cases can be "kept whole"
+    v = np.array([1.0, 1000.0, 5.0, 6.0, 7.0])
+    keys = np.array([0, 0, 2, 2, 2])
+    kept, whole = trim(v, keys, 3, Trim("iqr", a=0.0, b=0.0))
+    # group 0: Q1 = 250.75, Q3 = 750.25 drop both -> kept whole; group 2: 5.5 .. 6.5 keeps 6
+    assert kept.tolist() == [True, True, False, True, False]
+    assert whole.tolist() == [0]
+
+
+def test_a_fence_that_is_not_a_number_is_no_fence():
+    # the mean of 1e308 and 1.5e308 overflows float64: mean inf, SD NaN, fences NaN;
+    # like the SD of a single case, that group has no fence and keeps both cases unreported
+    v = np.array([1e308, 1.5e308, 1.0, 2.0, 30.0])
+    keys = np.array([0, 0, 1, 1, 1])
+    kept, whole = trim(v, keys, 2, Trim("sd", k=1.0))
+    # group 1: mean 11, sample SD √((100 + 81 + 361) / 2) = √271 = 16.46: 1 and 2 are inside,
+    # 30 is above 11 + 16.46 = 27.46
+    assert kept.tolist() == [True, True, True, True, False]
+    assert whole.tolist() == []
