@@ -4,13 +4,22 @@ date parser, ``mapping=`` / ``--map`` and the bad-value rule (docs/cases.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
 import polars as pl
 import pytest
 
 from casemix.cases import canonical, parse_dates, parse_numbers, read_cases, read_mapping
-from casemix.cases._aliases import BENEFIT_ALIASES, SCALAR_ALIASES, STEP_ALIASES
+from casemix.cases._aliases import (
+    BENEFIT_ALIASES,
+    CODE_ALIASES,
+    DISCHARGE_WORDS,
+    SCALAR_ALIASES,
+    SEX_WORDS,
+    STEP_ALIASES,
+    WIDE_PREFIXES,
+)
 from casemix.errors import InputError
 from conftest import REPO
 
@@ -130,6 +139,12 @@ DATES = [
     (45296, D),
     (45296.75, D),
     ("45296", D),  # Excel serial days (1900 date system)
+    # the documented range of serial days, 10000 .. 99999 = 1927-05-18 .. 2173-10-13
+    (10000, dt.date(1927, 5, 18)),
+    ("99999", dt.date(2173, 10, 13)),
+    (9999, None),
+    (100000, None),
+    ("2024-01-05T08:30", D),
     ("2024-13-05", None),
     ("20241305", None),
     (20241305, None),
@@ -298,3 +313,76 @@ def test_benefits_leave_out_a_bad_amount_and_summarize_agrees():
     assert out["left_out"].to_list()[5] == "malformed:total_cost"
     assert out["hifp_pay"][5] is None
     assert summarize(out, by=())["cases"].to_list() == [39]
+
+
+# --- docs/cases.md -> code: every name the docs list is in the tables (the per-alias test
+# above then reads each of them); a name dropped from a table fails here, not silently
+
+
+def _doc_table(heading: str) -> dict[str, set[str]]:
+    """{first cell's first `name`: every other `name` of its row} of the table under ``heading``."""
+    section = DOC.split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
+    rows = [r for r in section.splitlines() if r.startswith("|")][2:]  # after header and |---|
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        cells = r.strip("|").split(" | ")
+        first = re.findall(r"`([^`]+)`", cells[0])
+        # wide families are named by a word, the others by their canonical name
+        key = first[0] if first else cells[0].strip()
+        names = {n.replace("\\|", "|") for c in cells[1:] for n in re.findall(r"`([^`]+)`", c)}
+        # "list or `|`-string" describes the format, it is no name
+        out[key] = names - {"|"}
+    return out
+
+
+@pytest.mark.parametrize(
+    ("heading", "table"),
+    [
+        ("### Scalar fields", SCALAR_ALIASES),
+        ("### Columns of later steps", STEP_ALIASES),
+        ("### Columns of the benefit cascade", BENEFIT_ALIASES),
+        ("### Code columns", CODE_ALIASES),
+    ],
+)
+def test_every_documented_alias_is_in_its_table(heading, table):
+    doc = _doc_table(heading)
+    assert set(doc) == set(table)
+    for field, names in doc.items():
+        assert names == set(table[field]) - {field}, field
+
+
+def test_every_documented_wide_prefix_is_in_its_table():
+    doc = _doc_table("### Wide columns")
+    assert {"diagnoses", "procedures", "sdx", "oproc"} == set(doc)
+    for family, names in doc.items():
+        assert names == set(WIDE_PREFIXES[family]), family
+
+
+def test_every_documented_sex_and_discharge_word_is_read():
+    # docs/cases.md "Sex" and "离院方式": each word and the code it gives
+    sex = {
+        **dict.fromkeys(["男", "男性", "M", "MALE"], "1"),
+        **dict.fromkeys(["女", "女性", "F", "FEMALE"], "2"),
+        **dict.fromkeys(["未知", "未知的性别"], "0"),
+        **dict.fromkeys(["未说明", "未说明的性别"], "9"),
+    }
+    discharge = {
+        "医嘱离院": "1",
+        "医嘱转院": "2",
+        "医嘱转社区卫生服务机构/乡镇卫生院": "3",
+        "医嘱转社区": "3",
+        "非医嘱离院": "4",
+        "死亡": "5",
+        "其他": "9",
+    }
+    for word in [*sex, *discharge]:
+        assert f"`{word}`" in DOC, word
+    assert SEX_WORDS == sex and DISCHARGE_WORDS == discharge
+    c = canonical(
+        pl.DataFrame({"sex": [w.lower() for w in sex], "discharge": list(discharge)[:1] * len(sex)}),
+        need=("sex",),
+        optional=("discharge",),
+    )
+    assert c.frame["sex"].to_list() == [float(v) for v in sex.values()]
+    c = canonical(pl.DataFrame({"discharge": list(discharge)}), need=("discharge",))
+    assert c.frame["discharge"].to_list() == [float(v) for v in discharge.values()]
