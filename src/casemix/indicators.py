@@ -3,21 +3,8 @@
 Every indicator, its formula and its source are listed in
 ``docs/indicators.md``; the docstrings below repeat the formula.
 
-The case set behind the indicators
-----------------------------------
-Each case falls in one of three sets, used consistently everywhere:
-
-* **excluded** — LOS > ``max_los`` (default 60 days) or total cost <
-  ``min_cost`` (default 5 yuan).  These are outside DRG payment and outside
-  the grouping-rate denominator [city pages quoted in
-  ``../shared/payment-notes.md``, "Indicators"].
-* **grouped** — not excluded, with a DRG code that is neither empty nor an
-  ungroupable code (``"0000"`` by default, the CHS-DRG scheme's code).
-* **weighted** — grouped and the DRG has a relative weight in the weights
-  table.  CMI, total weight and the DRG-mix indicators use this set.
-
-Missing LOS or cost never excludes a case (a case with no cost is a data
-problem the grouping rate should show, not hide).
+The case set behind the indicators (excluded, grouped, weighted) is defined in
+``casemix._case_sets``; ``docs/indicators.md`` states it.
 """
 
 from __future__ import annotations
@@ -28,8 +15,15 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from casemix._frames import FrameLike, summary_like, to_polars
-from casemix.cases import canonical
+from casemix._case_sets import (
+    DEATH_CODE,
+    case_sets,
+    prepare_cases,
+    regional_mean,
+    require_columns,
+    weights_table,
+)
+from casemix._frames import FrameLike, summary_like
 from casemix.errors import InputError
 
 __all__ = [
@@ -41,121 +35,6 @@ __all__ = [
 
 #: How the efficiency indices average (see ``hospital_indicators``).
 EFFICIENCY = ("mean_of_ratios", "ratio_of_sums")
-
-DEATH_CODE = 5  # 离院方式 5 = 死亡 (medical-record / settlement-list code table)
-
-_NUMERIC = ("total_cost", "los", "discharge")
-# the canonical fields indicators and the monitor read when present (docs/cases.md)
-_FIELDS = (
-    "case_id",
-    "hospital_id",
-    "hospital_level",
-    "patient_id",
-    "department",
-    "mdc",
-    "adrg",
-    "drg",
-    "total_cost",
-    "los",
-    "discharge",
-    "age",
-    "year",
-    "admission_date",
-    "discharge_date",
-)
-_TEXT = (
-    "case_id",
-    "hospital_id",
-    "mdc",
-    "adrg",
-    "drg",
-    "severity",
-    "department",
-    "hospital_level",
-    "patient_id",
-)
-
-
-# --------------------------------------------------------------------------- edges
-
-
-def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{what} needs column(s) {', '.join(missing)}; the frame has "
-            f"{', '.join(df.columns) or 'no columns'}"
-        )
-
-
-def _prepare(
-    cases: FrameLike,
-    *,
-    need: Sequence[str] = ("hospital_id", "drg"),
-    mapping: dict[str, str] | None = None,
-    step: str = "case-mix indicators",
-) -> pl.DataFrame:
-    """The case frame in casemix's vocabulary (``docs/cases.md``), columns typed.
-
-    Columns are found by their aliases (and ``mapping``) and parsed by the
-    one number and date rule; a bad value is null (it then counts as
-    missing, never as zero) and no row is left out: the indicators count
-    missing values by their own rules.
-    """
-    df = canonical(cases, mapping, require=need, optional=_FIELDS, step=step).frame
-    casts = []
-    for c in _NUMERIC:
-        if c in df.columns and not df.schema[c].is_float():  # e.g. grouping_riv(value="...")
-            casts.append(pl.col(c).cast(pl.Float64, strict=False))
-    for c in _TEXT:
-        if c in df.columns:
-            casts.append(pl.col(c).cast(pl.String))
-    return df.with_columns(casts) if casts else df
-
-
-def _weights_table(weights: FrameLike) -> pl.DataFrame:
-    """``drg`` → ``rw`` from any frame with those two columns; one row per DRG.
-
-    A ``casemix.weights.Weights`` result is accepted too (its ``table``).
-    """
-    w = to_polars(getattr(weights, "table", weights))
-    _require(w, ("drg", "rw"), "the weights table")
-    w = w.select(pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False))
-    dup = w.filter(pl.col("drg").is_duplicated())["drg"].unique().sort()
-    if len(dup):
-        raise InputError(
-            f"weights table: DRG {dup[0]!r} appears more than once "
-            f"({len(dup)} duplicated DRG codes); give one rw per drg"
-        )
-    bad = w.filter(pl.col("rw").is_null() | (pl.col("rw") < 0))
-    if len(bad):
-        raise InputError(
-            f"weights table: rw of DRG {bad['drg'][0]!r} is missing, not a number "
-            f"or negative; every rw must be a number >= 0"
-        )
-    return w
-
-
-def _case_sets(
-    df: pl.DataFrame, *, max_los: float, min_cost: float, ungroupable: Sequence[str]
-) -> pl.DataFrame:
-    """Add boolean columns ``_excluded`` and ``_grouped`` (see the module docstring)."""
-    excluded = pl.lit(False)
-    if "los" in df.columns:
-        excluded = excluded | (pl.col("los") > max_los).fill_null(False)
-    if "total_cost" in df.columns:
-        excluded = excluded | (pl.col("total_cost") < min_cost).fill_null(False)
-    drg = pl.col("drg")
-    grouped = drg.is_not_null() & (drg.str.strip_chars() != "") & ~drg.is_in(list(ungroupable)) & ~excluded
-    return df.with_columns(_excluded=excluded, _grouped=grouped)
-
-
-def _regional_mean(col: str) -> pl.Expr:
-    """Per case: the mean of ``col`` over all grouped cases of its DRG (all hospitals).
-
-    Needs the ``_grouped`` column of :func:`_case_sets`.
-    """
-    return pl.col(col).filter(pl.col("_grouped") & pl.col(col).is_not_null()).mean().over("drg")
 
 
 def _with_month(df: pl.DataFrame) -> pl.DataFrame:
@@ -224,8 +103,8 @@ def low_risk_drgs(
     list of str
         Sorted DRG codes.
     """
-    df = _prepare(cases, need=("drg", "discharge"), mapping=mapping)
-    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    df = prepare_cases(cases, need=("drg", "discharge"), mapping=mapping)
+    df = case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
     return _low_risk_from(df, z=z, log=log, min_cases=min_cases, death_code=death_code)
 
 
@@ -336,19 +215,19 @@ def hospital_indicators(
             f"hospital_indicators: efficiency must be one of {', '.join(EFFICIENCY)}; got {efficiency!r}"
         )
     keys = _keys(by)
-    df = _prepare(cases, need=("drg",), mapping=mapping)
+    df = prepare_cases(cases, need=("drg",), mapping=mapping)
     if "month" in keys:
         df = _with_month(df)
-    _require(df, keys, "hospital_indicators")
-    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
-    df = df.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
+    require_columns(df, keys, "hospital_indicators")
+    df = case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    df = df.join(weights_table(weights), on="drg", how="left", maintain_order="left")
     if low_risk is None:
         low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
 
     g = pl.col("_grouped")
     # the "expected" cost and LOS of each case: its DRG's mean over all hospitals
     df = df.with_columns(
-        _regional_mean(c).alias(f"_exp_{c}") for c in ("total_cost", "los") if c in df.columns
+        regional_mean(c).alias(f"_exp_{c}") for c in ("total_cost", "los") if c in df.columns
     )
     weighted = g & pl.col("rw").is_not_null()
 
@@ -431,8 +310,8 @@ def drg_indicators(
     Sorted by total cost, largest first.  ``mapping``: as for
     :func:`hospital_indicators`.
     """
-    df = _prepare(cases, need=("drg",), mapping=mapping)
-    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    df = prepare_cases(cases, need=("drg",), mapping=mapping)
+    df = case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
     if low_risk is None:
         low_risk = _low_risk_from(df, z=low_risk_z, log=True, min_cases=1, death_code=death_code)
     cost = pl.col("total_cost") if "total_cost" in df.columns else pl.lit(None, dtype=pl.Float64)
@@ -463,7 +342,7 @@ def drg_indicators(
         .sort(["total_cost", "drg"], descending=[True, False], nulls_last=True)
     )
     if weights is not None:
-        out = out.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
+        out = out.join(weights_table(weights), on="drg", how="left", maintain_order="left")
     return summary_like(out, cases)
 
 
@@ -485,9 +364,9 @@ def grouping_riv(
 
     Returns NaN when there are fewer than two cases or no variance.
     """
-    df = _prepare(cases, need=("drg", value), mapping=mapping)
+    df = prepare_cases(cases, need=("drg", value), mapping=mapping)
     df = df.with_columns(pl.col(value).cast(pl.Float64, strict=False))
-    df = _case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
+    df = case_sets(df, max_los=max_los, min_cost=min_cost, ungroupable=ungroupable)
     df = df.filter(pl.col("_grouped") & pl.col(value).is_not_null())
     if df.height < 2:
         return math.nan

@@ -21,15 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from casemix._case_sets import DEATH_CODE, case_sets, prepare_cases, regional_mean, weights_table
 from casemix._frames import FrameLike, summary_like
 from casemix.errors import InputError
-from casemix.indicators import (
-    DEATH_CODE,
-    _case_sets,
-    _prepare,
-    _regional_mean,
-    _weights_table,
-)
 from casemix.readmission import EXEMPT_ADRG, EXEMPT_DIAGNOSES, missing_columns, pair_stays, stay_dates
 
 if TYPE_CHECKING:
@@ -278,7 +272,7 @@ def _case_flags(df: pl.DataFrame, p: MonitorParams, has_weights: bool) -> list[_
 
     if "total_cost" in cols:
         den = g & pl.col("total_cost").is_not_null()
-        mean = _regional_mean("total_cost")
+        mean = regional_mean("total_cost")
         if p.high_cost_factor_by_level and "hospital_level" in cols:
             factor = pl.col("hospital_level").replace_strict(
                 {str(k): float(v) for k, v in p.high_cost_factor_by_level.items()},
@@ -343,16 +337,16 @@ def flags(
         still has its rows, with null figures and ``flagged`` false.
     """
     p = _params(params, overrides)
-    df = _prepare(cases, need=("hospital_id", "drg"), mapping=mapping, step="monitor flags")
+    df = prepare_cases(cases, need=("hospital_id", "drg"), mapping=mapping, step="monitor flags")
     if "case_id" not in df.columns:
         df = df.with_columns(case_id=pl.int_range(1, df.height + 1).cast(pl.String))
     df = df.with_row_index("_row")
-    df = _case_sets(df, max_los=p.max_los, min_cost=p.min_cost, ungroupable=p.ungroupable)
+    df = case_sets(df, max_los=p.max_los, min_cost=p.min_cost, ungroupable=p.ungroupable)
     if "hospital_level" not in df.columns:
         df = df.with_columns(hospital_level=pl.lit(None, dtype=pl.String))
     has_w = weights is not None
     if has_w:
-        df = df.join(_weights_table(weights), on="drg", how="left", maintain_order="left")
+        df = df.join(weights_table(weights), on="drg", how="left", maintain_order="left")
     dated = _stay_dates(df)
     if dated is not None:
         df = dated
