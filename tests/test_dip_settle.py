@@ -819,3 +819,46 @@ def test_subtype_labels_one_row_per_case_without_any_subtype_column():
     out = subtype_labels(pl.DataFrame({"hospital_id": ["H1", "H2", "H3"]}))
     assert out.height == 3
     assert out["subtype_tumour"].to_list() == ["none"] * 3
+
+
+@pytest.mark.parametrize(
+    "months",
+    [
+        ["2024-01-05", "2024-02-03", "2024/03/01"],  # text by the one date rule
+        [20240105, 20240203, 20240301],  # YYYYMMDD numbers
+        [1, 2, 3],  # month numbers
+    ],
+)
+def test_monthly_prepayment_reads_text_dates_and_month_numbers(months):
+    g = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "hospital_id": ["H1", "H1", "H2"],
+            "total_cost": [1000.0, 2000.0, 1500.0],
+            "dip_group": ["G1"] * 3,
+            "dip_score": [100.0] * 3,
+            "dis": months,
+        }
+    )
+    r = dip.settle(g, 3000, month_col="dis")
+    # each case 100 points at PV 3000 / 0.8 / 300 = 12.5 yuan; prepaid x 0.8 x 90% = 900 yuan
+    assert r.monthly.select("hospital_id", "month", "prepaid_fen").rows() == [
+        ("H1", 1, 90_000),
+        ("H1", 2, 90_000),
+        ("H2", 3, 90_000),
+    ]
+
+
+def test_monthly_prepayment_names_the_row_without_a_month():
+    g = pl.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "hospital_id": ["H1", "H1"],
+            "total_cost": [1000.0, 2000.0],
+            "dip_group": ["G1"] * 2,
+            "dip_score": [100.0] * 2,
+            "dis": ["2024-01-05", "soon"],
+        }
+    )
+    with pytest.raises(InputError, match=r"dis at row 1 \(case_id 'b'\) is 'soon'"):
+        dip.settle(g, 3000, month_col="dis")

@@ -88,6 +88,14 @@ def test_dates_of_any_type_and_bad_dates():
         pl.DataFrame({"discharge_date": [dt.datetime(2024, 12, 31, 23, 59)]})
     ).to_list() == ["2024-12"]
     assert discharge_months(pl.DataFrame({"discharge_date": ["20240705"]})).to_list() == ["2024-07"]
+    # text and numbers by the intake's one date rule (docs/cases.md), as every other step reads them
+    assert discharge_months(
+        pl.DataFrame({"discharge_date": ["2024/03/01", "2024年11月3日", "2024-02-29 08:30"]})
+    ).to_list() == ["2024-03", "2024-11", "2024-02"]
+    assert discharge_months(pl.DataFrame({"discharge_date": [20240705, 45292]})).to_list() == [
+        "2024-07",
+        "2024-01",  # Excel serial day 45292 = 2024-01-01
+    ]
     with pytest.raises(PolicyError, match="monthly.*discharge_date"):
         discharge_months(pl.DataFrame({"x": [1]}))
     with pytest.raises(InputError, match=r"row 1 \(case_id 'b'\)"):

@@ -36,7 +36,7 @@ import polars as pl
 
 from casemix._frames import like, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
-from casemix.cases import canonical
+from casemix.cases import canonical, parse_dates
 from casemix.errors import InputError, PolicyError
 
 __all__ = [
@@ -614,6 +614,34 @@ def _interval_value(scored: pl.DataFrame, cost: str, hospital_costs: Mapping[str
         raise PolicyError(f"point_value='optimal_interval': {exc}") from None
 
 
+def _month_of(scored: pl.DataFrame, month_col: str) -> pl.Series:
+    """Month 1–12 of each case from ``month_col``.
+
+    A date or datetime gives its month; whole numbers 1–12 are months already; text and
+    other numbers are dates by the one date rule of ``docs/cases.md`` (ISO, YYYY/MM/DD,
+    YYYYMMDD, 年月日, Excel serial days).  A value that is none of these raises
+    :class:`InputError` naming the row and case id: a case paid in no month would drop out
+    of the monthly pre-payment.
+    """
+    s = scored[month_col]
+    if s.dtype == pl.Date or isinstance(s.dtype, pl.Datetime):
+        month = s.dt.month().cast(pl.Int64)
+    elif s.dtype.is_integer() and s.is_between(1, 12).all():
+        month = s.cast(pl.Int64)
+    else:
+        month = parse_dates(s).dt.month().cast(pl.Int64)
+    bad = month.is_null()
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        case = scored["case_id"][i] if "case_id" in scored.columns else None
+        raise InputError(
+            f"DIP settle: {month_col} at row {i} (case_id {case!r}) is {s[i]!r}, neither a date "
+            f"nor a month 1-12 ({int(bad.sum())} such rows); monthly pre-payment needs each "
+            "case's month (docs/cases.md, dates)"
+        )
+    return month.alias(month_col)
+
+
 def settle(
     grouped: Any,
     fund: float | str | Decimal | None = None,
@@ -819,14 +847,7 @@ def settle(
 
     # monthly pre-payment at the year-start point value
     pv_month = float(year_start_value) if year_start_value is not None else pv
-    if month_col in scored.columns:
-        month = (
-            pl.col(month_col).dt.month()
-            if scored.schema[month_col] in (pl.Date, pl.Datetime)
-            else pl.col(month_col).cast(pl.Int64)
-        )
-    else:
-        month = pl.lit(0, pl.Int64)
+    month = _month_of(scored, month_col) if month_col in scored.columns else pl.lit(0, pl.Int64)
     monthly = (
         scored.group_by(pl.col("hospital_id").cast(pl.String), month.alias("month"))
         .agg(pl.col("dip_case_score").sum().alias("score"))

@@ -39,6 +39,7 @@ import polars as pl
 from pydantic import Field
 
 from casemix._money import round_half_up, yuan_array_to_fen
+from casemix.cases import parse_dates
 from casemix.errors import InputError, PolicyError
 from casemix.payment._section import Section
 
@@ -92,7 +93,8 @@ def _ids(cases: pl.DataFrame) -> pl.Series:
 
 
 def discharge_months(cases: pl.DataFrame) -> pl.Series:
-    """``YYYY-MM`` of each case's ``discharge_date`` (a date, datetime or ISO text).
+    """``YYYY-MM`` of each case's ``discharge_date`` (a date, datetime, or text/number read
+    by the one date rule of ``docs/cases.md``).
 
     Raises as :func:`_month_numbers`.
     """
@@ -129,15 +131,14 @@ def _month_numbers(cases: pl.DataFrame) -> pl.Series:
             "which the cases lack; add it or set monthly.enabled = false"
         )
     s = cases["discharge_date"]
-    if s.dtype == pl.String:
-        d = s.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-        d = d.fill_null(s.str.strip_chars().str.to_date("%Y%m%d", strict=False))
-    elif s.dtype == pl.Date:
+    if s.dtype == pl.Date:
         d = s
     elif isinstance(s.dtype, pl.Datetime):
         d = s.dt.date()
     else:
-        d = s.cast(pl.Date, strict=False)
+        # text and numbers by the one date rule of the intake (docs/cases.md): ISO,
+        # YYYY/MM/DD, YYYYMMDD, YYYY年M月D日, Excel serial days
+        d = parse_dates(s)
     bad = d.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
