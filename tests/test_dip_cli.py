@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 import casemix.dip as dip
@@ -143,3 +144,43 @@ def test_dip_settle_command_reads_the_policy_file(tmp_path):
         ],
     )
     assert both.exit_code != 0 and "one of them" in both.output
+
+
+def test_dip_settle_command_two_dimensional_optimal_interval(tmp_path):
+    # --hospital-costs makes the 优值区间 two-dimensional, as hospital_costs= does in Python
+    cases = pl.DataFrame(
+        {
+            "case_id": [str(i) for i in range(6)],
+            "hospital_id": ["H1", "H2", "H3", "H3", "H4", "H5"],
+            "dip_group": ["G1"] * 6,
+            "dip_type": ["core"] * 6,
+            "dip_score": [1000.0] * 6,
+            "total_cost": [9_000.0, 8_000.0, 15_000.0, 15_000.0, 8_600.0, 9_400.0],
+        }
+    )
+    cases.write_parquet(tmp_path / "grouped.parquet")
+    costs = {"H1": 7_000, "H2": 7_600, "H3": 28_000, "H4": 7_300, "H5": 9_000}
+    (tmp_path / "costs.csv").write_bytes(
+        ("医疗机构编码,住院总成本\n" + "".join(f"{h},{c}\n" for h, c in costs.items())).encode("gbk")
+    )
+    args = [
+        "settle",
+        str(tmp_path / "grouped.parquet"),
+        "--fund",
+        "10000",
+        "--point-value",
+        "optimal_interval",
+    ]
+    r = CliRunner().invoke(
+        dip_cli, [*args, "--hospital-costs", str(tmp_path / "costs.csv"), "-o", str(tmp_path / "o")]
+    )
+    assert r.exit_code == 0, r.output
+    want = dip.settle(cases, 10000, point_value="optimal_interval", hospital_costs=costs)
+    one_d = dip.settle(cases, 10000, point_value="optimal_interval")
+    assert want.point_value != pytest.approx(one_d.point_value)  # the second dimension matters here
+    region = pl.read_csv(tmp_path / "o" / "region.csv")
+    assert region["pv_optimal_interval"][0] == pytest.approx(want.point_value)
+    hosp = pl.read_csv(tmp_path / "o" / "hospitals.csv")
+    assert hosp["payment_fen"].to_list() == want.hospitals["payment_fen"].to_list()
+    wrong = CliRunner().invoke(dip_cli, [*args[:-2], "--hospital-costs", str(tmp_path / "costs.csv")])
+    assert wrong.exit_code != 0 and "optimal_interval" in wrong.output

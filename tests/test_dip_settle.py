@@ -168,7 +168,7 @@ def test_optimal_interval_point_values_by_hand():
         settlement_point_value(1, 0, 1)
 
 
-def test_settle_at_the_optimal_interval_point_value_by_hand():
+def test_settle_at_the_optimal_interval_point_value_by_hand(tmp_path):
     # DIP 3.0 draft §5.4 二(2) as a settle option. One case of G1 (score 1000, mean
     # 10,000) per 1000 points; per hospital Σ cost / Σ score: H1 9,000/1,000 = 9,
     # H2 8, H3 30,000/2,000 = 15, H4 8.6; region 55,600 / 5,000 = 11.12.
@@ -208,8 +208,37 @@ def test_settle_at_the_optimal_interval_point_value_by_hand():
     # 5,000 x 8.6 x 0.8 = 34,400 yuan; 688,000 fen per case
     assert r2.region["point_money_fen"][0] == 3_440_000
     assert r2.cases["payment_fen"].to_list()[:5] == [688_000] * 5
+    # the same costs as a GBK CSV with Chinese headers (as a 医保局 export arrives), and a frame
+    table = tmp_path / "costs.csv"
+    table.write_bytes('医疗机构编码,住院总成本\nH1,"7,000"\nH2,7600\nH3,28000\nH4,7300.00\n'.encode("gbk"))
+    frame = pl.DataFrame({"hospital_id": list(costs), "cost": list(costs.values())})
+    for source in (table, str(table), frame, frame.to_pandas()):
+        r3 = dip.settle(
+            g,
+            "10000.00",
+            fund_ratio=0.8,
+            group_means=MEANS,
+            point_value="optimal_interval",
+            hospital_costs=source,
+        )
+        assert r3.point_value == pytest.approx(8.6)
+        assert r3.cases["payment_fen"].to_list() == r2.cases["payment_fen"].to_list()
     with pytest.raises(InputError, match="H4"):
         dip.settle(g, 1, group_means=MEANS, point_value="optimal_interval", hospital_costs={"H1": 1})
+    bad_tables = [
+        ("hospital_id,cost\nH1,7000\nH2,lots\n", r"row 1 \(hospital 'H2', cost 'lots'\)"),
+        ("hospital_id,cost\nH1,7000\nH1,-3\n", r"row 1 \(hospital 'H1', cost '-3'\).*>= 0"),
+        ("hospital_id,cost\nH1,7000\nH1,7000\n", r"row 1 .*listed twice"),
+        ("hospital_id,amount\nH1,7000\n", r"cost column named one of hospital_cost, cost, 住院总成本"),
+    ]
+    for text, message in bad_tables:
+        table.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError, match=message):
+            dip.settle(g, 1, group_means=MEANS, point_value="optimal_interval", hospital_costs=table)
+    with pytest.raises(InputError, match=r"hospital 'H2'.*>= 0"):
+        dip.settle(
+            g, 1, group_means=MEANS, point_value="optimal_interval", hospital_costs={"H1": 1, "H2": "x"}
+        )
     with pytest.raises(PolicyError, match="optimal_interval"):
         dip.settle(g, 1, group_means=MEANS, hospital_costs=costs)
     # no hospital covers its cost below the regional means: a clear error

@@ -265,7 +265,15 @@ def group_cmd(
     "--point-value",
     default="settlement",
     show_default=True,
-    help="settlement, optimised, optimal_interval (优值区间, one dimension), or a number (yuan per point).",
+    help="settlement, optimised, optimal_interval (优值区间), or a number (yuan per point).",
+)
+@click.option(
+    "--hospital-costs",
+    "hospital_costs",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="With --point-value optimal_interval: table of hospital_id and 住院总成本 "
+    "(hospital_cost/cost), making the 优值区间 two-dimensional.",
 )
 @click.option("--high", default=2.0, show_default=True, help="High-cost multiple of the mean.")
 @click.option("--low", default=0.5, show_default=True, help="Low-cost multiple of the mean.")
@@ -289,6 +297,7 @@ def settle_cmd(
     fund_ratio: float,
     catalog: str,
     point_value: str,
+    hospital_costs: Path | None,
     high: float,
     low: float,
     out_dir: Path | None,
@@ -310,6 +319,8 @@ def settle_cmd(
         )
     if base_volume is not None and policy_spec is None:
         raise click.UsageError("--base-volume needs --policy (the elastic point value is a policy section)")
+    if hospital_costs is not None and point_value != "optimal_interval":
+        raise click.UsageError("--hospital-costs is for --point-value optimal_interval (the 2-D 优值区间)")
     df = read_path(grouped_path, encoding=encoding)
     if "dip_score" in df.columns:
         df = df.with_columns(pl.col("dip_score").cast(pl.Float64, strict=False))
@@ -341,6 +352,7 @@ def settle_cmd(
         fund_ratio=fund_ratio,
         catalog=catalog,
         point_value=pv,
+        hospital_costs=hospital_costs,
         rules=CostRules(high=high, low=low, review=max(5.0, high)),
         mapping=mapping,
     )

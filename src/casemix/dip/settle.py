@@ -29,14 +29,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from casemix._frames import like, summary_like, to_polars
+from casemix._frames import like, read_path, summary_like, to_polars
 from casemix._money import FEN_PER_YUAN, round_half_up, yuan_to_fen
-from casemix.cases import canonical, parse_dates
+from casemix.cases import canonical, parse_dates, parse_numbers
 from casemix.errors import InputError, PolicyError
 
 __all__ = [
@@ -584,7 +585,56 @@ def _standard_point_value(point_value: Any, year_start_value: float | None) -> f
     return None
 
 
-def _interval_value(scored: pl.DataFrame, cost: str, hospital_costs: Mapping[str, Any] | None) -> float:
+#: column names of a hospital-costs table's cost (住院总成本), first found wins
+_HOSPITAL_COST_COLUMNS = ("hospital_cost", "cost", "住院总成本", "总成本")
+
+
+def _hospital_cost_map(hospital_costs: Any) -> dict[str, float]:
+    """hospital_id → 住院总成本 (yuan) from a mapping, a frame or a table file.
+
+    A frame or file (CSV in any encoding, Excel, Parquet) needs a hospital column
+    (``hospital_id`` or an alias of ``docs/cases.md``) and a cost column named one
+    of ``hospital_cost``, ``cost``, ``住院总成本`` or ``总成本``; costs are read by the one number rule.
+
+    Raises
+    ------
+    InputError
+        A missing column, a hospital listed twice, or a cost that is missing, not a
+        number or negative — naming the row (or hospital) and the value.
+    """
+    if isinstance(hospital_costs, Mapping):
+        rows = [(str(h), v) for h, v in hospital_costs.items()]
+        where = [f"hospital {h!r}" for h, _ in rows]
+    else:
+        frame = to_polars(
+            read_path(hospital_costs) if isinstance(hospital_costs, (str, Path)) else hospital_costs
+        )
+        col = next((c for c in _HOSPITAL_COST_COLUMNS if c in frame.columns), None)
+        if col is None:
+            raise InputError(
+                f"hospital costs table needs a cost column named one of {', '.join(_HOSPITAL_COST_COLUMNS)}; "
+                f"it has {', '.join(frame.columns) or 'no columns'}"
+            )
+        ids = canonical(frame.drop(col), need=("hospital_id",), step="hospital costs").frame["hospital_id"]
+        costs = parse_numbers(frame[col])
+        rows = list(zip(ids.cast(pl.String).to_list(), costs.to_list(), strict=True))
+        raw = frame[col].to_list()
+        where = [f"row {i} (hospital {h!r}, {col} {raw[i]!r})" for i, (h, _) in enumerate(rows)]
+    out: dict[str, float] = {}
+    for (h, v), at in zip(rows, where, strict=True):
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            x = math.nan
+        if not math.isfinite(x) or x < 0:
+            raise InputError(f"hospital costs: {at}: 住院总成本 must be a number >= 0 (yuan)")
+        if h in out:
+            raise InputError(f"hospital costs: {at}: hospital listed twice; give one 住院总成本 per hospital")
+        out[h] = x
+    return out
+
+
+def _interval_value(scored: pl.DataFrame, cost: str, hospital_costs: Any) -> float:
     """The 优值区间 point value of the settled year's hospitals (§5.4 二(2)).
 
     Per hospital: income = Σ cost (住院总费用) and score = Σ case score over
@@ -601,6 +651,7 @@ def _interval_value(scored: pl.DataFrame, cost: str, hospital_costs: Mapping[str
     )
     costs = None
     if hospital_costs is not None:
+        hospital_costs = _hospital_cost_map(hospital_costs)
         missing = [h for h in per["hospital_id"].to_list() if h not in hospital_costs]
         if missing:
             raise InputError(
@@ -670,7 +721,7 @@ def settle(
     mapping: dict[str, str] | None = None,
     low_reference: str = "standard",
     bonus: Sequence[Bonus] = (),
-    hospital_costs: Mapping[str, Any] | None = None,
+    hospital_costs: Mapping[str, Any] | str | Path | Any | None = None,
 ) -> Any:
     """Settle a year's DIP cases under a fund budget, or under a payment policy.
 
@@ -724,7 +775,8 @@ def settle(
         ``point_value="optimal_interval"`` only: hospital_id → 住院总成本
         (the hospital's cost of providing its DIP stays, yuan), which
         makes the 优值区间 two-dimensional (每指数点值 × 每指数成本).  Every
-        hospital with a score needs an entry.
+        hospital with a score needs an entry.  A mapping, a frame or a table
+        file (columns hospital_id and hospital_cost / cost / 住院总成本).
     mapping
         ``{your column: canonical name}`` besides the aliases of
         ``docs/cases.md``.  A case whose cost or hospital is missing or
