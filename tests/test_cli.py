@@ -25,6 +25,32 @@ def test_demo_runs_group_settle_report_and_budget_is_exact(tmp_path):
     hospitals = pl.read_csv(tmp_path / "settlement" / "hospitals.csv")
     region = pl.read_csv(tmp_path / "settlement" / "region.csv")
     assert hospitals["payment_fen"].sum() + region["retained_fen"][0] == region["budget_fen"][0]
+    # the README's command run twice: the rerun replaces its own outputs, no --force needed
+    again = CliRunner().invoke(main, ["demo", "-n", "1000", "-o", str(tmp_path)])
+    assert again.exit_code == 0, again.output
+    assert "replacing the previous demo run's outputs" in again.output
+    assert pl.read_parquet(tmp_path / "grouped.parquet").height == 1000
+
+
+def test_demo_writes_over_its_own_folder_only(tmp_path):
+    from rich.console import Console
+
+    from casemix.cli.demo import MARKER, _own_folder
+
+    quiet = Console(quiet=True)
+    fresh = tmp_path / "fresh"
+    assert _own_folder(fresh, False, quiet) is False  # nothing to replace yet
+    assert (fresh / MARKER).is_file()
+    assert _own_folder(fresh, False, quiet) is True  # a previous demo run: replace
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "grouped.parquet").write_text("someone's file")
+    assert _own_folder(theirs, False, quiet) is False
+    assert not (theirs / MARKER).exists()  # their folder is never claimed without --force
+    res = CliRunner().invoke(main, ["demo", "-n", "200", "-o", str(theirs)])
+    assert res.exit_code != 0 and "--force" in res.output
+    assert (theirs / "grouped.parquet").read_text() == "someone's file"
+    assert _own_folder(theirs, True, quiet) is True and (theirs / MARKER).is_file()
 
 
 def test_group_command_csv_and_parquet_keep_rows(tmp_path):

@@ -36,6 +36,7 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path, 
     """
     from casemix.cli._render import console, table
 
+    force = _own_folder(out_dir, force, console)
     if dip:
         from casemix.cli.dip_cmd import run_dip_demo
 
@@ -65,6 +66,27 @@ def demo(n: int, seed: int, scheme: str, engine: str, dip: bool, out_dir: Path, 
     # a prior year of the same region: each hospital's points there are its base volume
     prior = casemix.group(synth_cases(sch, n, seed=seed + 1, layout="strings"), scheme=sch, engine=engine)
     _settle_and_report(grouped, out_dir, console, table, force=force, prior=prior)
+
+
+#: written in the output folder by every demo run: a rerun replaces its own outputs
+MARKER = ".casemix-demo"
+
+
+def _own_folder(out_dir: Path, force: bool, console) -> bool:
+    """Whether the run may overwrite: with --force, or when the folder holds a previous demo run.
+
+    A folder that exists without the marker (someone's files) is only written over with
+    --force; the write of the first output that exists then fails with the usual error.
+    """
+    marker = out_dir / MARKER
+    if marker.is_file() and not force:
+        console.print(f"replacing the previous demo run's outputs in {out_dir}")
+        return True
+    foreign = out_dir.is_dir() and any(out_dir.iterdir())
+    if force or not foreign:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text("outputs of `casemix demo`; a rerun replaces them\n", encoding="utf-8")
+    return force
 
 
 def _settle_and_report(grouped, out_dir: Path, console, table, *, force: bool = False, prior=None) -> None:
