@@ -774,3 +774,58 @@ def test_clean_text_shortcut_reads_like_the_full_rule(monkeypatch, few, many, re
         assert_frame_equal(fast.frame, full.frame)
         assert fast.left_out.to_list() == full.left_out.to_list()
         assert fast.counts == full.counts
+
+
+# --- implausible values at the bounds of docs/errors.md (cases._plausible): intake's polars
+# conditions and the numpy twin the direct grouping path uses, on the same hand rows
+
+NAN = float("nan")
+# age, age_days, birth_weight -> the implausible:<field> codes
+PLAUSIBILITY = [
+    ((0.0, None, None), []),
+    ((150.0, None, None), []),
+    ((-0.01, None, None), ["age"]),
+    ((150.01, None, None), ["age"]),
+    ((0.5, 0.0, None), []),
+    ((0.5, 365.0, None), []),
+    ((0.5, 365.5, None), ["age_days"]),
+    ((None, -1.0, None), ["age_days"]),
+    ((0.99, 1.0, None), []),  # an infant's days
+    ((1.0, 1.0, None), ["age_days"]),  # days beside an age of one year or more
+    ((1.0, 0.0, None), []),  # 0 days beside an adult age: "not given"
+    ((40.0, None, 0.0), []),
+    ((40.0, None, 10_000.0), []),
+    ((40.0, None, 10_000.5), ["birth_weight"]),
+    ((40.0, None, -1.0), ["birth_weight"]),
+    ((-5.0, 1.0, 20_000.0), ["age", "birth_weight"]),  # age -5 < 1: the days are an infant's
+    ((200.0, 10.0, 3000.0), ["age", "age_days"]),
+    ((None, None, None), []),
+]
+
+
+def test_implausible_bounds_intake_and_numpy_twin():
+    import numpy as np
+
+    from casemix.cases._plausible import implausible_mask
+
+    cols = {
+        name: [r[0][i] for r in PLAUSIBILITY] for i, name in enumerate(("age", "age_days", "birth_weight"))
+    }
+    df = pl.DataFrame(
+        {"pdx": ["A00"] * len(PLAUSIBILITY), **cols}, schema_overrides=dict.fromkeys(cols, pl.Float64)
+    )
+    got = [
+        [w.split(":")[1] for w in ws if w.startswith("implausible:")]
+        for ws in read_cases(df)["intake_warnings"]
+    ]
+    assert got == [want for _, want in PLAUSIBILITY]
+    arrays = {k: np.array([NAN if v is None else v for v in vs]) for k, vs in cols.items()}
+    assert implausible_mask(arrays).tolist() == [bool(want) for _, want in PLAUSIBILITY]
+    # fields the input lacks are no evidence: each alone, and age without age_days
+    only_age = implausible_mask({"age": arrays["age"]})
+    assert only_age.dtype == bool
+    assert only_age.tolist() == ["age" in want for _, want in PLAUSIBILITY]
+    only_days = implausible_mask({"age_days": arrays["age_days"]})
+    assert only_days.tolist() == [r[1] is not None and not 0 <= r[1] <= 365 for r, _ in PLAUSIBILITY]
+    only_weight = implausible_mask({"birth_weight": arrays["birth_weight"]})
+    assert only_weight.tolist() == ["birth_weight" in want for _, want in PLAUSIBILITY]
