@@ -26,6 +26,10 @@ AGES = [
     (None, 28.0, "0-28d"),
     (None, 29.0, "29d-1y"),
     (0.5, None, "29d-1y"),
+    # days beside an age of a year or more (0 is the usual export of "not given"): the age decides
+    (40.0, 0.0, "18-64"),
+    (5.0, 10.0, "1-6"),
+    (1.0, 28.0, "1-6"),
     (None, None, None),
 ]
 # ICU days -> band: under 2 none; 2-7, 8-14, 15-30, 31+
