@@ -72,6 +72,10 @@ _NO_TESTS = {5, 33}
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
+    # mutmut's copies of the sources hold every mutant (settle.py: 3.6 MB); compiling them
+    # again in every process cost more CPU than a killed mutant's tests: cache the bytecode
+    # (under mutants/, git-ignored) even where the environment says not to
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if "CASEMIX_SHARED" not in env and (ROOT.parent / "shared").is_dir():
         # the tests run from mutants/, whose parent has no ../shared beside it
         env["CASEMIX_SHARED"] = str((ROOT.parent / "shared").resolve())

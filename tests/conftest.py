@@ -54,8 +54,43 @@ def tiny_grey(tmp_path_factory):
     return load_scheme(write_grey(tmp_path_factory.mktemp("tiny-grey")))
 
 
+#: hypothesis examples per test in a mutation run (``MUTANT_UNDER_TEST`` set);
+#: ``CASEMIX_MUTATION_EXAMPLES=0`` leaves the tests' own settings (to time the difference)
+MUTATION_MAX_EXAMPLES = int(os.environ.get("CASEMIX_MUTATION_EXAMPLES", "10"))
+
+
+def _mutation_settings(items) -> None:
+    """A mutation run: every hypothesis test at most ``MUTATION_MAX_EXAMPLES`` examples, no shrinking.
+
+    Set on each collected test, not by the profile above: a test's own
+    ``@settings(max_examples=60)`` wins over any profile, and mutmut's fork server may have
+    imported the test modules before ``MUTANT_UNDER_TEST`` was set.  Still honest: a mutant
+    only a rarer example would kill is reported survived, and then gets an example-based
+    test.  Shrinking only beautifies the example of a kill.  (If hypothesis renames this
+    attribute, the cap stops applying: slower runs, the same verdicts.)
+    """
+    from hypothesis import Phase, settings
+
+    for item in items:
+        fn = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        own = getattr(fn, "_hypothesis_internal_use_settings", None)
+        if own is not None:
+            fn._hypothesis_internal_use_settings = settings(
+                own,
+                max_examples=min(own.max_examples, MUTATION_MAX_EXAMPLES),
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=(Phase.explicit, Phase.generate),
+            )
+    # with -x, the quick example-based tests first: most mutants are killed by one of them
+    items.sort(key=lambda item: hasattr(getattr(item, "obj", None), "hypothesis"))
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``slow`` (the long fuzz runs) run only when asked for: ``pytest -m slow``."""
+    if os.environ.get("MUTANT_UNDER_TEST") and MUTATION_MAX_EXAMPLES:
+        _mutation_settings(items)
     if "slow" in (config.getoption("-m") or ""):
         return
     skip = pytest.mark.skip(reason="long run: select it with -m slow")
