@@ -401,6 +401,42 @@ def test_scores_three_year_blend_both_readings():
     }
 
 
+def test_scores_years_outside_the_blend_standard_quota_and_errors():
+    # four years, 1:2:7 on the latest three: 2020 weighs 0
+    g = grouped(
+        [("H1", "G3", "core", 0.0, 1000), *[("H1", "G1", "core", 0.0, c) for c in (100, 200, 300)]],
+        year=[2020, 2021, 2022, 2023],
+    )
+    s = dip.scores(g)
+    # M = (1·100 + 2·200 + 7·300) / (1 + 2 + 7) = 260 = G1's mean; G3's only year weighs 0: no score
+    assert s["dip_group"].to_list() == ["G1"]
+    assert s["mean_cost"].to_list() == pytest.approx([260.0])
+    assert s["score"].to_list() == pytest.approx([1000.0])
+    assert s["n"].to_list() == [3]
+    # 标准定额法: M is the region's fixed cost, a group costing M scores 1 (scale 1 by default)
+    assert dip.scores(g, method="standard", standard_cost=130.0)["score"].to_list() == pytest.approx([2.0])
+    assert dip.scores(g, method="standard", standard_cost=130.0, scale=1000.0)["score"].to_list() == (
+        pytest.approx([2000.0])
+    )
+    for bad in (None, 0.0, -5.0, float("inf"), float("nan")):
+        with pytest.raises(
+            PolicyError, match=r"^scores: method='standard' needs a positive standard_cost \(the "
+        ):
+            dip.scores(g, method="standard", standard_cost=bad)
+    with pytest.raises(InputError, match=r"^scores needs column\(s\) dip_group, total_cost$"):
+        dip.scores(pl.DataFrame({"x": [1]}))
+    with pytest.raises(InputError, match=r"^scores: no grouped case with a cost$"):
+        dip.scores(g.with_columns(pl.lit(None, pl.String).alias("dip_group")))
+    with pytest.raises(InputError, match=r"^scores: benchmark group 'G9' has no case in the history$"):
+        dip.scores(g, method="benchmark", benchmark="G9")
+    with pytest.raises(
+        ValueError, match=r"^method must be 'average', 'benchmark' or 'standard', not 'median'$"
+    ):
+        dip.scores(g, method="median")
+    with pytest.raises(ValueError, match=r"^blend must be 'sum' or 'mean', not 'median'$"):
+        dip.scores(g, blend="median")
+
+
 def test_hospital_coefficients():
     g = grouped(
         [
