@@ -590,8 +590,12 @@ def test_attach_keeps_container_index_and_overwrites():
     tab = attach(pa.table({"x": [1, 2, 3], "drg": ["o"] * 3}), res)
     assert isinstance(tab, pa.Table) and tab.column_names == ["x", "drg", "mdc"]
     assert tab.column("drg").to_pylist() == ["A", "B", "C"]
-    assert isinstance(attach(pl.LazyFrame({"x": [1, 2, 3]}), res), pl.DataFrame)
-    with pytest.raises(InputError, match="2 result rows to an input of 3"):
+    # a result column that is the table's first column is replaced in place too
+    first = attach(pa.table({"drg": ["o"] * 3, "x": [1, 2, 3]}), res)
+    assert first.column_names == ["drg", "x", "mdc"] and first.column("drg").to_pylist() == ["A", "B", "C"]
+    lazy = attach(pl.LazyFrame({"x": [1, 2, 3]}), res)
+    assert isinstance(lazy, pl.DataFrame) and lazy.rows() == [(1, "A", "M1"), (2, "B", "M2"), (3, "C", "M3")]
+    with pytest.raises(InputError, match=r"^cannot attach 2 result rows to an input of 3 rows$"):
         attach(pdf, res.head(2))
 
 
