@@ -97,6 +97,25 @@ def test_utf8_file_with_one_bad_byte_is_an_error_not_garbage(tmp_path):
     assert df.height == 31 and df["诊断"][30] == "\ufffd"
 
 
+def test_a_bad_byte_is_named_by_line_and_column(tmp_path):
+    # polars reads valid UTF-8 without a Python check first; a bad byte anywhere — a
+    # field, a quoted field, the header polars itself would patch — still stops the read
+    head = "case_id,诊断,cost\n".encode()
+    body = "".join(f"K{i},急性阑尾炎,{i}\n" for i in range(30)).encode()
+    p = _write(tmp_path, "u.csv", head + body + b'K30,"a,\xff",1\n')
+    with pytest.raises(InputError, match=r"u.csv, line 32, column '诊断': byte offset"):
+        read_table(p)
+    with pytest.raises(InputError, match=r"line 32, column '诊断': byte offset \d+ is not valid UTF-8"):
+        read_table(p, encoding="utf-8")
+    p = _write(tmp_path, "h.csv", "case_id,诊断".encode() + b"\xff,cost\n" + body)
+    with pytest.raises(InputError, match=r"h.csv, line 1, column \(the header line\)"):
+        read_table(p)
+    data = "医保编号,住院总费用\n张三,1\n".encode("gbk")
+    p = _write(tmp_path, "g.csv", data + b"1,\x80\xff\n")
+    with pytest.raises(InputError, match=r"\(line 3\) is not valid gb18030 .*in column '住院总费用'"):
+        read_table(p, encoding="gbk")
+
+
 def test_read_text_accepts_a_bom_and_names_a_bad_byte(tmp_path):
     p = _write(tmp_path, "p.toml", b'\xef\xbb\xbfname = "x"\n')
     assert read_text(p) == 'name = "x"\n'
