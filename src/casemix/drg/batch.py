@@ -209,7 +209,8 @@ def group_parquet(
     except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise InputError(f"{src}: cannot be read as Parquet: {str(exc).strip()}") from None
     total = meta.num_rows
-    ranges = _batch_ranges([meta.row_group(i).num_rows for i in range(meta.num_row_groups)], batch_size)
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    ranges = _batch_ranges(sizes, batch_size)
     lazy = pl.scan_parquet(src)
     names = lazy.collect_schema().names()
     if keep == "all":
@@ -221,19 +222,25 @@ def group_parquet(
         missing = [c for c in kept if c not in names]
         if missing:
             raise InputError(f"keep names columns not in {src.name}: {missing}; it has {names}")
+    # the kept columns' chunks are copied as bytes when every batch is whole row groups
+    copy = _chunk_source(src, sizes, batch_size) if ranges else None
 
     def read(rng: tuple[int, int] | None) -> pl.DataFrame | None:
         return None if rng is None else lazy.slice(*rng).collect()
 
     ok_status = sch.status["grouped"]
 
-    def grouped(frame: pl.DataFrame):
+    def grouped(frame: pl.DataFrame, with_kept: bool):
         result = group_input(frame, sch, mapping=mapping)
-        out = pl.concat([frame.select(kept), result], how="horizontal")
-        return out.to_arrow(compat_level=pl.CompatLevel.newest()), int((result["status"] == ok_status).sum())
+        # a result column replaces an input column of its name where it stands, as casemix.group
+        out = frame.select(kept).with_columns(result.get_columns()) if with_kept else result
+        # copied columns keep their input types; re-encoded ones go as plain Arrow strings:
+        # pyarrow's writer cannot cast a later batch's categorical of string views
+        level = pl.CompatLevel.newest() if not with_kept else pl.CompatLevel.oldest()
+        return out.to_arrow(compat_level=level), int((result["status"] == ok_status).sum())
 
     bar = _progress(total, progress)
-    writer = None
+    writer: _Writer | None = None
     rows = batches = n_grouped = 0
     io = ThreadPoolExecutor(max_workers=2)
     pending_write = None
@@ -245,14 +252,14 @@ def group_parquet(
             if frame is None:
                 break
             next_read = io.submit(read, next(queue))
-            out, n_ok = grouped(frame)
+            out, n_ok = grouped(frame, copy is None)
             n_grouped += n_ok
             if writer is None:
-                stats = [f.name for f in out.schema if not _is_list(f.type)]
-                writer = pq.ParquetWriter(dst, out.schema, write_statistics=stats)
+                layout = [*kept, *(c for c in out.column_names if c not in kept)]
+                writer = _Writer(dst, out.schema, copy, layout, sizes)
             if pending_write is not None:
                 pending_write.result()
-            pending_write = io.submit(writer.write_table, out)
+            pending_write = io.submit(writer.write, out)
             rows += frame.height
             batches += 1
             if bar is not None:
@@ -261,9 +268,9 @@ def group_parquet(
         if pending_write is not None:
             pending_write.result()
         if writer is None:  # an empty file still gets its (empty) output
-            out, _ = grouped(lazy.head(0).collect())
-            writer = pq.ParquetWriter(dst, out.schema)
-            writer.write_table(out)
+            out, _ = grouped(lazy.head(0).collect(), True)
+            writer = _Writer(dst, out.schema, None, out.column_names, sizes)
+            writer.write(out)
     finally:
         io.shutdown(wait=True)
         if writer is not None:
@@ -276,6 +283,78 @@ def group_parquet(
         # read back only when the warning is due: the output has the columns it needs
         warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
     return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
+
+
+def _chunk_source(src: Path, sizes: list[int], batch_size: int):
+    """``(src, footer, arrow schema)`` when its column chunks can be copied, else ``None``.
+
+    Copying needs every batch to be whole row groups (no row group larger
+    than ``batch_size``, none empty) and a file :func:`casemix._parquet.copyable`
+    accepts.
+    """
+    import pyarrow.parquet as pq
+
+    from casemix._parquet import copyable, read_footer
+
+    if not sizes or not all(0 < n <= batch_size for n in sizes):
+        return None
+    try:
+        with open(src, "rb") as fh:
+            footer = read_footer(fh)
+    except (OSError, ValueError, IndexError):  # a footer this reader does not follow: re-encode
+        return None
+    if copyable(footer, src.stat().st_size) is not None:
+        return None
+    return src, footer, pq.read_schema(src)
+
+
+class _Writer:
+    """Appends grouped batches to ``dst``: the kept input columns copied as chunks, or re-encoded.
+
+    With a chunk source (``copy``) each batch's table holds only the seven
+    result columns and is cut at the input's row-group boundaries; without,
+    it holds the kept columns too and goes to a ``pyarrow.parquet.ParquetWriter``.
+    """
+
+    def __init__(self, dst: Path, schema, copy, layout: list[str], sizes: list[int]) -> None:
+        import pyarrow.parquet as pq
+
+        from casemix.io import PARQUET_ZSTD_LEVEL
+
+        options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
+        self.sizes, self.next_group = sizes, 0
+        if copy is None:
+            self.src = None
+            stats = [f.name for f in schema if not _is_list(f.type)]
+            self.writer = pq.ParquetWriter(dst, schema, write_statistics=stats, **options)
+            return
+        from casemix._parquet import ChunkWriter
+
+        src, footer, arrow_schema = copy
+        # both stay open for the writer's lifetime: close() closes them
+        self.src = open(dst, "wb"), open(src, "rb")  # noqa: SIM115
+        self.writer = ChunkWriter(self.src[0], self.src[1], footer, layout, arrow_schema, options)
+
+    def write(self, table) -> None:
+        if self.src is None:
+            self.writer.write_table(table)
+            return
+        offset = 0
+        while offset < table.num_rows:
+            n = self.sizes[self.next_group]
+            self.writer.write(self.next_group, table.slice(offset, n))
+            offset += n
+            self.next_group += 1
+
+    def close(self) -> None:
+        try:
+            # a chunk writer that wrote nothing is closed by an error: no footer to write
+            if self.src is None or self.writer.rows or self.writer.row_groups:
+                self.writer.close()
+        finally:
+            if self.src is not None:
+                for fh in self.src:
+                    fh.close()
 
 
 def _is_list(t) -> bool:

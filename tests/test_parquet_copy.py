@@ -1,0 +1,198 @@
+"""Parquet → Parquet with the input columns copied as chunks (``casemix._parquet``).
+
+The output must read back exactly as the input frame with the seven result
+columns attached, whatever wrote the input (polars, pyarrow with
+dictionaries, page indexes, bloom filters, several row groups) and whatever
+its column types; files the copy does not handle are re-encoded with the
+same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.tiny_scheme import write
+
+import casemix
+from casemix._parquet import ChunkWriter, decode, encode, read_footer
+from casemix.drg.batch import group_parquet
+
+ROWS = [
+    dict(pdx="I50.000", sdx=["N17.900"], pproc=None, oproc=[], sex=1.0, age=60.0),
+    dict(pdx="S06.000", sdx=["S27.100", "BAD.1"], pproc=None, oproc=[], sex=2.0, age=30.0),
+    dict(pdx="I50.000", sdx=[], pproc="47.0100", oproc=[], sex=1.0, age=50.0),
+    dict(pdx=None, sdx=[], pproc=None, oproc=[], sex=1.0, age=50.0),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from casemix.scheme import load_scheme
+
+    return load_scheme(write(tmp_path_factory.mktemp("tiny-copy")))
+
+
+def _cases(n: int) -> pl.DataFrame:
+    """``n`` cases with columns of many types beside the grouping fields."""
+    rows = [{"case_id": f"c{i}", **ROWS[i % len(ROWS)]} for i in range(n)]
+    df = pl.DataFrame(rows)
+    return df.with_columns(
+        pl.int_range(n).cast(pl.Int64).alias("n"),
+        (pl.int_range(n) % 3).cast(pl.String).cast(pl.Categorical).alias("ward"),
+        pl.datetime_range(
+            dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1) + dt.timedelta(hours=n - 1), "1h", eager=True
+        )
+        .dt.replace_time_zone("Asia/Shanghai")
+        .alias("admitted"),
+        pl.Series("cost", [decimal.Decimal(f"{i}.25") for i in range(n)], dtype=pl.Decimal(12, 2)),
+        pl.when(pl.int_range(n) % 5 == 0).then(None).otherwise(pl.int_range(n) * 0.5).alias("maybe"),
+        pl.struct(a=pl.int_range(n), b=pl.lit("x")).alias("nested"),
+    )
+
+
+def _want(df: pl.DataFrame, scheme, keep: list[str]) -> pl.DataFrame:
+    result = casemix.group(df, scheme=scheme)
+    return pl.concat([df.select(keep), result.select(result.columns[-7:])], how="horizontal")
+
+
+@pytest.mark.parametrize("writer", ["polars", "pyarrow", "pyarrow-indexed"])
+@pytest.mark.parametrize("keep", ["all", "none", ["nested", "case_id", "sdx"]])
+def test_copied_columns_read_back_as_the_input(tiny, tmp_path, writer, keep):
+    df = _cases(23)
+    src = tmp_path / "in.parquet"
+    if writer == "polars":
+        df.write_parquet(src, row_group_size=5)
+    else:
+        # dictionary pages, and (indexed) page indexes and bloom filters: stored outside
+        # the chunks, so the copy must drop them and still give a readable file
+        extra = (
+            {"write_page_index": True, "bloom_filter_options": {"case_id": True}}
+            if "indexed" in writer
+            else {}
+        )
+        try:
+            pq.write_table(df.to_arrow(), src, row_group_size=5, **extra)
+        except TypeError:  # a pyarrow without bloom filters
+            pq.write_table(df.to_arrow(), src, row_group_size=5, write_page_index=True)
+    info = group_parquet(src, tmp_path / "out.parquet", tiny, batch_size=12, progress=False, keep=keep)
+    assert info["rows"] == 23 and info["batches"] == 3  # 10, 10 and 3 rows: whole row groups
+    kept = df.columns if keep == "all" else [] if keep == "none" else keep
+    got = pl.read_parquet(tmp_path / "out.parquet")
+    want = _want(df, tiny, kept)
+    assert got.schema == want.schema
+    assert got.equals(want)
+    # the output keeps the input's row groups, and pyarrow reads it (and each group) too
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [5, 5, 5, 5, 3]
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.num_rows == 23 and table.column_names == want.columns
+    assert pl.from_arrow(pq.ParquetFile(tmp_path / "out.parquet").read_row_group(4)).equals(want.tail(3))
+
+
+def test_a_row_group_larger_than_a_batch_is_re_encoded(tiny, tmp_path):
+    df = _cases(23)
+    df.write_parquet(tmp_path / "in.parquet", row_group_size=10)
+    info = group_parquet(
+        tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, batch_size=4, progress=False
+    )
+    assert info["batches"] == 7  # groups of 10 (cut 4 + 3 + 3), 10 (alike) and 3
+    assert pl.read_parquet(tmp_path / "out.parquet").equals(_want(df, tiny, df.columns))
+
+
+@pytest.mark.parametrize("batch_size", [100, 4])  # chunks copied, and re-encoded
+def test_a_grouped_file_grouped_again_has_each_result_column_once(tiny, tmp_path, batch_size):
+    # the output of a first run as input: its old result columns are replaced where they
+    # stand, as casemix.group replaces them, never written twice under one name
+    df = _cases(23).with_columns(pl.lit("old").alias("drg"), pl.lit(1).alias("status"))
+    df.write_parquet(tmp_path / "in.parquet", row_group_size=10)
+    group_parquet(
+        tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, batch_size=batch_size, progress=False
+    )
+    got = pl.read_parquet(tmp_path / "out.parquet")
+    assert got.equals(casemix.group(df, scheme=tiny))
+    assert got.columns.index("drg") == df.columns.index("drg") and got["drg"].ne("old").all()
+
+
+def test_chunk_writer_refuses_a_result_of_the_wrong_length(tmp_path):
+    pl.DataFrame({"a": [1, 2, 3]}).write_parquet(tmp_path / "in.parquet")
+    with open(tmp_path / "in.parquet", "rb") as src, open(tmp_path / "out.parquet", "wb") as out:
+        footer = read_footer(src)
+        writer = ChunkWriter(out, src, footer, ["a"], pq.read_schema(tmp_path / "in.parquet"), {})
+        with pytest.raises(ValueError, match="row group 0 has 3 rows, the new columns 2"):
+            writer.write(0, pa.table({"b": [1, 2]}))
+
+
+def test_footers_of_real_writers_round_trip_byte_for_byte(tmp_path):
+    df = _cases(40)
+    df.write_parquet(tmp_path / "a.parquet", row_group_size=7)
+    pq.write_table(df.to_arrow(), tmp_path / "b.parquet", row_group_size=9, write_page_index=True)
+    for name in ("a", "b"):
+        data = (tmp_path / f"{name}.parquet").read_bytes()
+        length = int.from_bytes(data[-8:-4], "little")
+        raw = data[-8 - length : -8]
+        assert encode(decode(raw)) == raw
+
+
+# any compact struct: nested structs, lists (short and long), maps, every scalar type
+_scalar = st.one_of(
+    st.tuples(st.just(1), st.booleans()),
+    st.tuples(st.just(3), st.integers(-128, 127)),
+    st.tuples(st.just(4), st.integers(-(2**15), 2**15 - 1)),
+    st.tuples(st.just(5), st.integers(-(2**31), 2**31 - 1)),
+    st.tuples(st.just(6), st.integers(-(2**63), 2**63 - 1)),
+    st.tuples(st.just(7), st.floats(allow_nan=False)),
+    st.tuples(st.just(8), st.binary(max_size=20)),
+)
+
+
+def _structs(children):
+    return st.dictionaries(st.integers(1, 40), children, max_size=6)
+
+
+_values = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.tuples(st.just(12), _structs(inner)),
+        st.tuples(st.just(9), st.tuples(st.just(5), st.lists(st.integers(-(2**31), 2**31 - 1), max_size=20))),
+        st.tuples(st.just(9), st.tuples(st.just(12), st.lists(_structs(inner), max_size=16))),
+        st.tuples(st.just(9), st.tuples(st.just(1), st.lists(st.booleans(), max_size=3))),
+        st.tuples(
+            st.just(11),
+            st.tuples(
+                st.just(8),
+                st.just(6),
+                st.lists(st.tuples(st.binary(max_size=4), st.integers(0, 9)), max_size=3),
+            ),
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+def _normal(v):
+    """A bool field reads back with its wire type (1 true, 2 false); an empty map with no types."""
+    t, x = v
+    if t in (1, 2):
+        return (1 if x else 2, x)
+    if t == 12:
+        return (12, {k: _normal(y) for k, y in x.items()})
+    if t == 9 and x[0] == 12:
+        return (9, (12, [{k: _normal(y) for k, y in s.items()} for s in x[1]]))
+    if t == 11 and not x[2]:
+        return (11, (0, 0, []))
+    return v
+
+
+@settings(max_examples=200, deadline=None)
+@given(_structs(_values))
+def test_compact_protocol_round_trips(s):
+    want = {k: _normal(v) for k, v in s.items()}
+    assert decode(encode(s)) == want
+    assert encode(decode(encode(s))) == encode(s)
