@@ -336,24 +336,35 @@ def task_pipes(scheme_path: str, path: str, repeats: int) -> dict:
     }
 
 
-def task_csv(scheme_path: str, path: str, dst: str) -> dict:
-    """A CSV file of |-string cases grouped into Parquet: read, group, write (the CLI's steps)."""
+def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
+    """A CSV file of |-string cases grouped into Parquet: read, group, write.
+
+    ``how="cli"``: the steps of ``casemix group cases.csv -o out.parquet``
+    (``read_table``, then ``group_table``: batches grouped while the last is
+    written); ``how="group"``: ``casemix.group(path)`` then ``write_table``.
+    """
     import polars as pl
 
     import casemix
-    from casemix.io import write_table
+    from casemix.drg.batch import group_table
+    from casemix.io import read_table, write_table
 
     scheme = casemix.load_scheme(scheme_path)
     casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
     w, c = time.perf_counter(), time.process_time()
-    out = casemix.group(path, scheme=scheme)
-    write_table(out, dst, force=True)
+    if how == "cli":
+        rows = group_table(read_table(path), dst, scheme, progress=False)["rows"]
+    else:
+        out = casemix.group(path, scheme=scheme)
+        write_table(out, dst, force=True)
+        rows = out.height
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     return {
+        "how": how,
         "wall_s": wall,
         "cpu_s": cpu,
-        "cases_per_s": out.height / wall,
-        "rows": out.height,
+        "cases_per_s": rows / wall,
+        "rows": rows,
         "peak_rss_mb": _peak_mb(),
     }
 
@@ -551,11 +562,15 @@ def main(argv: list[str] | None = None) -> dict:
                     f"  {name:<28} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
                     f"{_fmt_rate(s['cases_per_s']):>13} cases/s = {s['over_polars']:.2f} x polars"
                 )
-            c = entry["csv_to_parquet"] = _run("csv", scheme, strings.replace(".parquet", ".csv"), dst)
-            print(
-                f"  {'CSV -> Parquet':<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
-                f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
-            )
+            for how, key, label in (
+                ("cli", "csv_to_parquet", "CSV -> Parquet"),
+                ("group", "csv_group_then_write", "  casemix.group + write"),
+            ):
+                c = entry[key] = _run("csv", scheme, strings.replace(".parquet", ".csv"), dst, how)
+                print(
+                    f"  {label:<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
+                    f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
+                )
             p = entry["parquet_strings"] = _run("parquet", scheme, strings, dst, args.batch_size, "all")
             print(
                 f"  {'Parquet -> Parquet':<28} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "

@@ -196,3 +196,25 @@ def test_compact_protocol_round_trips(s):
     want = {k: _normal(v) for k, v in s.items()}
     assert decode(encode(s)) == want
     assert encode(decode(encode(s))) == encode(s)
+
+
+def test_group_table_writes_casemix_group_batch_by_batch(tiny, tmp_path):
+    from casemix.drg.batch import group_table
+
+    # as a CSV arrives: every column text, codes as |-strings
+    df = _cases(23).select(
+        "case_id",
+        pl.concat_str(pl.col("pdx").fill_null(""), pl.col("sdx").list.join("|"), separator="|")
+        .str.strip_chars("|")
+        .alias("diagnoses"),
+        pl.col("pproc").fill_null("").alias("procedures"),
+        pl.col("sex").cast(pl.String),
+        pl.col("age").cast(pl.String),
+        pl.lit("old").alias("drg"),
+    )
+    info = group_table(df, tmp_path / "out.parquet", tiny, batch_size=5, progress=False)
+    assert info["rows"] == 23 and info["batches"] == 5
+    assert pl.read_parquet(tmp_path / "out.parquet").equals(casemix.group(df, scheme=tiny))
+    info = group_table(df.head(0), tmp_path / "empty.parquet", tiny, progress=False)
+    empty = pl.read_parquet(tmp_path / "empty.parquet")
+    assert info["rows"] == 0 and empty.height == 0 and empty.columns == casemix.group(df, scheme=tiny).columns

@@ -36,7 +36,7 @@ from casemix.scheme import DEFAULT_SCHEME
     "--batch-size",
     default=262_144,
     show_default=True,
-    help="Rows per batch, at most, when streaming Parquet to Parquet.",
+    help="Rows per batch, at most, when writing Parquet (grouped and written batch by batch).",
 )
 @click.option(
     "--keep",
@@ -108,20 +108,38 @@ def group(
         and input_path.suffix.lower() in (".parquet", ".pq")
         and output.suffix.lower() in (".parquet", ".pq")
     )
-    if streaming:
-        from casemix.drg.batch import group_parquet
-        from casemix.io import atomic_path
+    # a table file (CSV, Excel) into Parquet: read whole, then grouped and written batch by batch
+    to_parquet = engine == "batch" and output.suffix.lower() in (".parquet", ".pq")
+    if streaming or to_parquet:
+        from casemix.drg.batch import group_parquet, group_table
+        from casemix.io import atomic_path, check_output
 
+        check_output(output, force=force, inputs=[input_path])  # before reading the input
+        frame = None
+        if not streaming:
+            from casemix._frames import read_path
+
+            frame = read_path(input_path, encoding=encoding)
         with _low_rate_alerts(alerts), atomic_path(output, force=force, inputs=[input_path]) as part:
-            group_parquet(
-                input_path,
-                part,
-                sch,
-                batch_size=batch_size,
-                progress=not quiet and sys.stderr.isatty(),
-                keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
-                mapping=mapping,
-            )
+            if frame is not None:
+                group_table(
+                    frame,
+                    part,
+                    sch,
+                    batch_size=batch_size,
+                    progress=not quiet and sys.stderr.isatty(),
+                    mapping=mapping,
+                )
+            else:
+                group_parquet(
+                    input_path,
+                    part,
+                    sch,
+                    batch_size=batch_size,
+                    progress=not quiet and sys.stderr.isatty(),
+                    keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
+                    mapping=mapping,
+                )
         if quiet:
             return alert(*alerts)
         import polars as pl

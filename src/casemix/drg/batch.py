@@ -22,7 +22,15 @@ from casemix.drg.direct import group_direct
 from casemix.drg.results import RESULT_NAMES, decode, encode_and_group, warnings_fast
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 
-__all__ = ["group_frame", "group_input", "group_parquet", "decode", "warnings_fast", "RESULT_NAMES"]
+__all__ = [
+    "group_frame",
+    "group_input",
+    "group_parquet",
+    "group_table",
+    "decode",
+    "warnings_fast",
+    "RESULT_NAMES",
+]
 
 #: rows grouped at a time inside ``group_frame``: bounds the encoded intermediates
 #: (about 60 bytes per case) without costing speed
@@ -239,6 +247,94 @@ def group_parquet(
         level = pl.CompatLevel.newest() if not with_kept else pl.CompatLevel.oldest()
         return out.to_arrow(compat_level=level), int((result["status"] == ok_status).sum())
 
+    def open_writer(out):
+        layout = [*kept, *(c for c in out.column_names if c not in kept)]
+        return _Writer(dst, out.schema, copy, layout, sizes)
+
+    def empty():  # an empty file still gets its (empty) output
+        out, _ = grouped(lazy.head(0).collect(), True)
+        return out, _Writer(dst, out.schema, None, out.column_names, sizes)
+
+    rows, batches, n_grouped = _stream(
+        read, ranges, lambda frame: grouped(frame, copy is None), open_writer, empty, total, progress, started
+    )
+    if n_grouped < rows / 2:
+        from casemix.drg import warn_if_low_rate
+
+        # read back only when the warning is due: the output has the columns it needs
+        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
+    return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
+
+
+def group_table(
+    frame: pl.DataFrame,
+    dst: str | Path,
+    scheme: str | Path | Scheme = DEFAULT_SCHEME,
+    *,
+    batch_size: int = 262_144,
+    progress: bool = True,
+    mapping: dict[str, str] | None = None,
+) -> dict:
+    """Group a frame in memory (a CSV or Excel file read whole) into a Parquet file, batch by batch.
+
+    What ``casemix group cases.csv -o out.parquet`` runs: each batch of rows
+    is grouped as :func:`casemix.group` groups a frame and written (zstd
+    level 1) in a thread while the next batch is grouped, so writing the
+    output overlaps the grouping instead of following it.  The output is
+    ``casemix.group(frame)`` written as Parquet: the input columns followed
+    by ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and
+    ``warnings`` (a result column replaces an input column of its name).
+
+    Parameters and result as :func:`group_parquet` (``keep`` aside: every
+    column is kept).
+    """
+    from casemix.errors import InputError
+
+    if batch_size < 1:
+        raise InputError(f"batch_size must be a positive number of rows, not {batch_size}")
+    sch = load_scheme(scheme)
+    dst = Path(dst)
+    started = time.perf_counter()
+    ok_status = sch.status["grouped"]
+    ranges = [(start, batch_size) for start in range(0, frame.height, batch_size)]
+
+    def grouped(part: pl.DataFrame):
+        result = group_input(part, sch, mapping=mapping)
+        out = part.with_columns(result.get_columns())
+        return out.to_arrow(compat_level=pl.CompatLevel.oldest()), int((result["status"] == ok_status).sum())
+
+    def open_writer(out):
+        return _Writer(dst, out.schema, None, out.column_names, [])
+
+    def empty():
+        out, _ = grouped(frame.head(0))
+        return out, open_writer(out)
+
+    rows, batches, n_grouped = _stream(
+        lambda rng: None if rng is None else frame.slice(*rng),
+        ranges,
+        grouped,
+        open_writer,
+        empty,
+        frame.height,
+        progress,
+        started,
+    )
+    if n_grouped < rows / 2:
+        from casemix.drg import warn_if_low_rate
+
+        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
+    return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
+
+
+def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: bool, started: float):
+    """Read batch k+1 and write batch k-1 in threads while batch k is grouped.
+
+    Returns (rows, batches, grouped cases).  ``read(range)`` gives a frame
+    (``None`` for ``None``), ``grouped(frame)`` the Arrow table to write and
+    its count of grouped cases, ``open_writer(table)`` the :class:`_Writer`
+    for the first table, ``empty()`` a table and writer when there is no batch.
+    """
     bar = _progress(total, progress)
     writer: _Writer | None = None
     rows = batches = n_grouped = 0
@@ -252,11 +348,10 @@ def group_parquet(
             if frame is None:
                 break
             next_read = io.submit(read, next(queue))
-            out, n_ok = grouped(frame, copy is None)
+            out, n_ok = grouped(frame)
             n_grouped += n_ok
             if writer is None:
-                layout = [*kept, *(c for c in out.column_names if c not in kept)]
-                writer = _Writer(dst, out.schema, copy, layout, sizes)
+                writer = open_writer(out)
             if pending_write is not None:
                 pending_write.result()
             pending_write = io.submit(writer.write, out)
@@ -267,9 +362,8 @@ def group_parquet(
                 bar.update(bar.task_ids[0], completed=rows, rate=f"{rate:,.0f} cases/s")
         if pending_write is not None:
             pending_write.result()
-        if writer is None:  # an empty file still gets its (empty) output
-            out, _ = grouped(lazy.head(0).collect(), True)
-            writer = _Writer(dst, out.schema, None, out.column_names, sizes)
+        if writer is None:
+            out, writer = empty()
             writer.write(out)
     finally:
         io.shutdown(wait=True)
@@ -277,12 +371,7 @@ def group_parquet(
             writer.close()
         if bar is not None:
             bar.stop()
-    if n_grouped < rows / 2:
-        from casemix.drg import warn_if_low_rate
-
-        # read back only when the warning is due: the output has the columns it needs
-        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
-    return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
+    return rows, batches, n_grouped
 
 
 def _chunk_source(src: Path, sizes: list[int], batch_size: int):
@@ -326,7 +415,12 @@ class _Writer:
         if copy is None:
             self.src = None
             stats = [f.name for f in schema if not _is_list(f.type)]
-            self.writer = pq.ParquetWriter(dst, schema, write_statistics=stats, **options)
+            # dictionary pages for the result columns (a few hundred distinct values) only:
+            # on input columns (case ids, code lists) pyarrow builds them, then gives up
+            words = [c for c in (*RESULT_NAMES, "warnings") if c in schema.names]
+            self.writer = pq.ParquetWriter(
+                dst, schema, write_statistics=stats, use_dictionary=words, **options
+            )
             return
         from casemix._parquet import ChunkWriter
 
