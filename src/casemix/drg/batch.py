@@ -161,7 +161,7 @@ def group_parquet(
 
     Memory stays bounded by the batch size: batches of whole row groups are
     read with polars, grouped as :func:`casemix.group` groups a frame, and
-    appended with a ``pyarrow.parquet.ParquetWriter``.  Reading the next
+    appended to the output.  Reading the next
     batch and writing the last one run in threads beside the grouping (both
     release the GIL), so at most three batches are in memory at once.
 
@@ -195,9 +195,13 @@ def group_parquet(
 
     The output has the kept input columns, unchanged and in order, followed
     by ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and
-    ``warnings``, as :func:`casemix.group` returns them.  Column statistics
-    are written for every column except lists (min/max of a code list helps
-    no reader and costs a quarter of their writing time).
+    ``warnings``, as :func:`casemix.group` returns them (a result column
+    replaces an input column of its name where it stands).  When every row
+    group fits in a batch, the kept columns are not decoded and encoded
+    again: their column chunks are copied as bytes (``casemix._parquet``)
+    and only the result columns are encoded (zstd level 1).  Otherwise they
+    are re-encoded, with statistics for every column except lists (min/max
+    of a code list helps no reader and costs a quarter of their writing time).
     """
     import pyarrow.parquet as pq
 
