@@ -145,6 +145,10 @@ DATES = [
     (9999, None),
     (100000, None),
     ("2024-01-05T08:30", D),
+    # YYYYMMDD: any whole number of eight digits that is a date
+    (10000101, dt.date(1000, 1, 1)),
+    (99991231, dt.date(9999, 12, 31)),
+    (10000100, None),
     ("2024-13-05", None),
     ("20241305", None),
     (20241305, None),
