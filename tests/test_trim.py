@@ -172,3 +172,13 @@ def test_a_fence_that_is_not_a_number_is_no_fence():
     # 30 is above 11 + 16.46 = 27.46
     assert kept.tolist() == [True, True, True, True, False]
     assert whole.tolist() == []
+
+
+def test_a_cost_on_the_fence_is_kept_in_any_currency_unit():
+    # [2, 4, 6] and the same costs in tens of yuan [0.2, 0.4, 0.6]: Q1 = 3, Q3 = 5, IQR = 2,
+    # fences with a = b = 0.5 are 2 .. 6 — both ends lie on them. In binary floating point
+    # Q1 − 0.5·IQR of the tenths comes out 0.20000000000000007, above the cost 0.2; the
+    # relative tolerance keeps that cost, as it keeps 2.
+    for unit in (1.0, 0.1):
+        v = np.array([2.0, 4.0, 6.0]) if unit == 1.0 else np.array([0.2, 0.4, 0.6])
+        assert _kept(v, Trim("iqr", a=0.5, b=0.5)) == ([True] * 3, []), unit
