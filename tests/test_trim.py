@@ -182,3 +182,19 @@ def test_a_cost_on_the_fence_is_kept_in_any_currency_unit():
     for unit in (1.0, 0.1):
         v = np.array([2.0, 4.0, 6.0]) if unit == 1.0 else np.array([0.2, 0.4, 0.6])
         assert _kept(v, Trim("iqr", a=0.5, b=0.5)) == ([True] * 3, []), unit
+
+
+def test_a_group_of_zero_costs_lies_on_its_fences():
+    # every fence is exactly 0 and so is the tolerance (relative to the fences): a cost equal
+    # to a fence is inside (<=, >=), the group is neither trimmed nor reported
+    v = np.zeros(4)
+    for t in (Trim("iqr"), Trim("sd"), Trim(), Trim("percentile", lower=0.0, upper=1.0)):
+        assert _kept(v, t) == ([True] * 4, []), t
+
+
+def test_an_infinite_fence_gives_the_other_fence_no_tolerance():
+    # [0.5, 1, 1, 1e308, 1.7e308], a = 0: Q1 = 1 is the lower fence; Q3 + 1.5·IQR overflows
+    # to inf. The tolerance is relative to the larger fence, here infinite: none at all, so the
+    # lower fence stays exactly 1 and drops 0.5 (a tolerance of 1 would keep it)
+    v = np.array([0.5, 1.0, 1.0, 1e308, 1.7e308])
+    assert _kept(v, Trim("iqr", a=0.0, b=1.5)) == ([False, True, True, True, True], [])
