@@ -163,14 +163,22 @@ def test_a_group_id_without_cases_is_not_reported():
 
 
 def test_a_fence_that_is_not_a_number_is_no_fence():
-    # the mean of 1e308 and 1.5e308 overflows float64: mean inf, SD NaN, fences NaN;
-    # like the SD of a single case, that group has no fence and keeps both cases unreported
+    # the mean of 1e308 and 1.5e308 overflows float64, and so does the SD: the lower fence
+    # inf − 1·inf is NaN. Like the SD of a single case, that group has no fence and keeps
+    # both cases unreported
     v = np.array([1e308, 1.5e308, 1.0, 2.0, 30.0])
     keys = np.array([0, 0, 1, 1, 1])
     kept, whole = trim(v, keys, 2, Trim("sd", k=1.0))
     # group 1: mean 11, sample SD √((100 + 81 + 361) / 2) = √271 = 16.46: 1 and 2 are inside,
     # 30 is above 11 + 16.46 = 27.46
     assert kept.tolist() == [True, True, True, True, False]
+    assert whole.tolist() == []
+    # an infinite cost: Q1 = Q3 = inf (interpolating towards inf), IQR = inf − inf = NaN, both
+    # fences NaN: no fence either
+    v = np.array([1.0, np.inf, 1.0, 2.0, 30.0])
+    kept, whole = trim(v, keys, 2, Trim("iqr", a=0.0, b=0.0))
+    # group 1: Q1 = 1.5, Q3 = 16 drop 1 and 30
+    assert kept.tolist() == [True, True, False, True, False]
     assert whole.tolist() == []
 
 
