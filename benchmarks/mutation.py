@@ -5,10 +5,13 @@ Usage (from the checkout root of the editable install, dev extra installed)::
     python benchmarks/mutation.py                 # every module, smallest first
     python benchmarks/mutation.py _money _trim    # some of them
     python benchmarks/mutation.py --report        # the table of the last runs only
+    python benchmarks/mutation.py cases/_mapfile --also 'casemix._trim.x_trim__mutmut_6'
+                                                  # ... and re-run an earlier survivor
 
-For each module it runs ``mutmut run --max-children 1 PATTERN`` (configuration in
-``[tool.mutmut]`` of pyproject.toml: the fork-server isolation, the test files), then
-re-checks every mutant mutmut did not report killed in a fresh interpreter:
+It runs one ``mutmut run --max-children 1 PATTERN...`` over the modules' patterns
+(configuration in ``[tool.mutmut]`` of pyproject.toml: the fork-server isolation, the test
+files; one start-up for all of them), then for each module re-checks every mutant mutmut
+did not report killed in a fresh interpreter:
 ``python -m pytest`` on the tests mutmut mapped to the mutant, with ``MUTANT_UNDER_TEST``
 set, under a wall-clock limit.  A "survived" therefore means a clean pytest run of those
 tests on that mutant in its own process, and a crash can never pass for a survivor.
@@ -123,16 +126,21 @@ def _recheck(name: str, timeout: float, only: list[str] | None = None) -> str:
     return "survived" if rc == 0 else "no tests" if rc == 5 else "killed"
 
 
-def run_module(label: str, recheck_timeout: float) -> None:
-    pattern = MODULES[label]
+def run_mutmut(patterns: list[str]) -> None:
+    """One ``mutmut run`` over every pattern: one start-up (stats, clean run, fork server)."""
     subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", "1", pattern],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", "1", *patterns],
         cwd=ROOT,
         env=_env(),
         check=False,
     )
+
+
+def recheck_module(label: str, recheck_timeout: float) -> None:
+    """Re-check in a fresh interpreter every mutant of ``label`` mutmut did not report killed."""
     from fnmatch import fnmatch
 
+    pattern = MODULES[label]
     rechecked = json.loads(RECHECK.read_text()) if RECHECK.exists() else {}
     for name, code in sorted(_results().items()):
         if not fnmatch(name, pattern) or _module_of(name) != label:
@@ -196,6 +204,15 @@ def main() -> None:
         help="re-run these mutants (fnmatch patterns) in a fresh interpreter, whatever mutmut said",
     )
     ap.add_argument("--tests", nargs="+", help="with --verify: only the mapped tests in these files")
+    ap.add_argument(
+        "--also",
+        nargs="+",
+        default=[],
+        metavar="MUTANT",
+        help="mutants (fnmatch patterns) mutmut runs again with the modules, e.g. an earlier "
+        "run's survivors after new tests",
+    )
+    ap.add_argument("--no-run", action="store_true", help="only re-check the modules (after a mutmut run)")
     a = ap.parse_args()
     if a.verify:
         from fnmatch import fnmatch
@@ -208,11 +225,15 @@ def main() -> None:
         print("\n".join(survivors()))
         return
     if not a.report:
-        for label in a.modules or list(MODULES):
+        labels = a.modules or list(MODULES)
+        for label in labels:
             if label not in MODULES:
                 ap.error(f"unknown module {label!r}; known: {', '.join(MODULES)}")
+        if not a.no_run:
+            run_mutmut([MODULES[label] for label in labels] + a.also)
+        for label in labels:
             print(f"== {label}", flush=True)
-            run_module(label, a.recheck_timeout)
+            recheck_module(label, a.recheck_timeout)
     print(report())
 
 
