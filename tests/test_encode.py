@@ -149,3 +149,135 @@ def _tiny_lists() -> str:
     from tests.tiny_scheme import FILES
 
     return FILES["lists.csv"]
+
+
+# -- |-joined texts: one pass of split and lookup, read as intake reads them -----------------
+_PAIR_CODES = ("C34.100x001", "X00.x00", "A01.000x005+J17.0*", "A17.000+X01*", "T14.900x001+Z99.999")
+_PAD = st.sampled_from(["", " ", "  ", "\t", "\r\n", "\x0b", "\x1c", "\u3000"])
+_JUNK = st.text(alphabet=" \t+*|xXa.0\x1c\u3000†", max_size=6)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """The tiny scheme with long (> 12 bytes) dagger/asterisk codes and ``x`` codes."""
+    from casemix.scheme import load_scheme
+
+    lists = "".join(f"MDCP.pdx,{code},\n" for code in _PAIR_CODES)
+    return load_scheme(write(tmp_path_factory.mktemp("pairs"), **{"lists.csv": _tiny_lists() + lists}))
+
+
+@st.composite
+def _joined_text(draw, codes: list[str]) -> str | None:
+    """A ``|``-joined text of scheme codes, some untidy, unknown, blank or junk; or null."""
+    from tests.strategies import messy
+
+    parts = []
+    for _ in range(draw(st.integers(0, 5))):
+        code = draw(st.sampled_from(codes) | st.sampled_from(_PAIR_CODES))
+        kind = draw(st.integers(0, 5))
+        if kind == 1:
+            code = draw(messy(code))  # case, padding, full width, dagger marks
+        elif kind == 2:
+            code = (
+                draw(_PAD)
+                + "".join(draw(st.sampled_from([c.lower(), c.upper(), c])) for c in code)
+                + draw(_PAD)
+            )
+        elif kind == 3:
+            code = draw(_JUNK)
+        elif kind == 4:
+            code = code + draw(st.sampled_from(["0", "+", "+x", "x"]))
+        parts.append(code)
+    if not parts:
+        return draw(st.sampled_from([None, "", " "]))
+    return "|".join(parts)
+
+
+def _intake_reading(texts: list[str | None], index, first_apart: bool) -> list[tuple[int, list[int]]]:
+    """Per ASCII text: (first id, other ids) as intake reads it (casemix.cases._build):
+    split at ``|``, each code through the clean-up, blank codes dropped."""
+    from casemix.cases import _normalise as N
+
+    codes = [c for t in texts if t for c in t.split("|")]
+    clean = (
+        pl.DataFrame({"c": codes}, schema={"c": pl.String})
+        .select(N.nonempty(N.code_chain(N.fold(pl.col("c")))))
+        .to_series()
+        .to_list()
+    )
+    out, k = [], 0
+    for t in texts:
+        row = clean[k : k + len(t.split("|"))] if t else []
+        k += len(row)
+        ids = [index.id_of(c) if c is not None else None for c in row]
+        if first_apart:
+            first = ABSENT if not ids or ids[0] is None else ids[0]
+            ids = ids[1:]
+        else:
+            first = ABSENT
+        out.append((first, [i for i in ids if i is not None]))
+    return out
+
+
+def _cheap(code: str) -> bool:
+    # what the kernel rewrites as intake would: printable ASCII, no trailing "+" (see split_kernel)
+    code = code.strip(" \t\n\x0b\x0c\r")
+    return not code or (all("!" <= c <= "~" for c in code) and not code.endswith("+"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), first_apart=st.booleans(), cut=st.integers(0, 12))
+def test_joined_texts_are_read_as_intake_reads_them(pairs, data, first_apart, cut):
+    """``encode_joined`` gives intake's ids wherever it gives no ``-1``, and everywhere for
+    codes it can rewrite (printable ASCII); a non-ASCII text is flagged; chunks and offsets
+    do not matter."""
+    from casemix.encode import encode_joined
+
+    index = code_index(pairs)
+    codes = index.codes.to_list()
+    texts = data.draw(st.lists(_joined_text(codes), min_size=1, max_size=25))
+    series = pl.Series(texts, dtype=pl.String)
+    cut = min(cut, len(texts))
+    for variant in (series, pl.concat([series.slice(0, cut), series.slice(cut)], rechunk=False)):
+        first, off, val, non_ascii = encode_joined(variant, index, first_apart)
+        assert len(first) == len(texts) and off[0] == 0 and off[-1] == len(val)
+        want = _intake_reading(texts, index, first_apart)
+        for i, text in enumerate(texts):
+            assert bool(non_ascii[i]) == (text is not None and not text.isascii()), text
+            if non_ascii[i]:
+                continue  # intake folds it first: the caller sends it to intake
+            got = (int(first[i]), val[off[i] : off[i + 1]].tolist())
+            if -1 not in [got[0], *got[1]] or all(_cheap(c) for c in (text or "").split("|")):
+                assert got == want[i], (text, got, want[i])
+    tail = encode_joined(series.slice(cut), index, first_apart)
+    whole = encode_joined(series, index, first_apart)
+    assert tail[0].tolist() == whole[0][cut:].tolist()
+    assert tail[2].tolist() == whole[2][whole[1][cut] :].tolist()
+
+
+def test_joined_text_examples(pairs):
+    from casemix.encode import encode_joined
+
+    index = code_index(pairs)
+    i50, pair = index.id_of("I50.000"), index.id_of("A01.000x005+J17.0*")
+    x_pair, c34 = index.id_of("A17.000+X01*"), index.id_of("C34.100x001")
+    texts = pl.Series(
+        [
+            "I50.000|| i50.000 |",
+            " a01.000X005+j17.0* |\ta17.000+x01*|c34.100X001",
+            "I50.000|nope|I50.000+",
+            None,
+            "",
+            "|I50.000",
+            "I50.000|I50．000",
+        ]
+    )
+    first, off, val, non_ascii = encode_joined(texts, index, True)
+    assert first.tolist() == [i50, pair, i50, ABSENT, ABSENT, ABSENT, i50]
+    rows = [val[a:b].tolist() for a, b in zip(off, off[1:], strict=False)]
+    assert rows == [[i50], [x_pair, c34], [-1, -1], [], [], [i50], [-1]]
+    assert non_ascii.tolist() == [0, 0, 0, 0, 0, 0, 1]
+    first, off, val, _ = encode_joined(texts, index, False)
+    assert set(first.tolist()) == {ABSENT}
+    rows = [val[a:b].tolist() for a, b in zip(off, off[1:], strict=False)]
+    assert rows[:3] == [[i50, i50], [pair, x_pair, c34], [i50, -1, -1]]

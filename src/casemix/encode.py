@@ -51,6 +51,7 @@ __all__ = [
     "encode_codes_polars",
     "encode_principal",
     "encode_list",
+    "encode_joined",
     "encode_cases",
     "grey_ids",
 ]
@@ -159,22 +160,35 @@ def _key(code: str) -> tuple[int, int]:
     return (n | int.from_bytes(raw[:4], "little") << 32), _fnv(raw)
 
 
+#: bits 8..31 of a slot's first word hold the code id (the key's length needs the low 8)
+_ID_SHIFT, _ID_BITS = 8, 24
+
+
 def _hash_table(codes: list[str]) -> tuple:
-    """(slots, shift, long_data, long_off): the hash table ``kernel._lookup`` probes."""
-    bits = max(4, (2 * max(1, len(codes)) - 1).bit_length())  # load factor <= 1/2
+    """(slots, shift, long_data, long_off): the hash table ``encode_kernel.probe`` probes.
+
+    One 16-byte slot per entry: the key's two words, the code id stored in
+    bits 8..31 of the first (a key keeps its length, at most 255 bytes, in
+    the low 8 bits and zeros up to bit 31).  At most 3/4 full, so CHS-DRG
+    1.1's 47k codes take 65,536 slots, 1 MB: the table stays in a core's
+    L2 cache, where the lookups of millions of codes a second are decided
+    (a 32-byte slot at half load was 4 MB).  An empty slot is all ones,
+    which no UTF-8 key is.
+    """
+    if len(codes) >= 1 << _ID_BITS or any(len(c.encode("utf-8")) > 255 for c in codes):
+        raise ValueError("a scheme of more than 16M codes, or a code longer than 255 bytes")
+    bits = max(4, (4 * max(1, len(codes)) // 3).bit_length())  # load factor <= 3/4
     size, shift = 1 << bits, 64 - bits
-    # one 32-byte row per slot (key words, id, padding): a probe touches one cache line
-    slots = np.zeros((size, 4), dtype=np.uint64)
-    slots[:, 2] = np.uint64(_MASK64)  # id -1: empty
-    ids = np.full(size, -1, dtype=np.int64)  # mirror of slots[:, 2], for the insertion loop
+    slots = np.full((size, 2), _MASK64, dtype=np.uint64)
+    used = np.zeros(size, dtype=bool)
     long_off = np.zeros(len(codes) + 1, dtype=np.int64)
     chunks = []
     for i, code in enumerate(codes):
         a, b = _key(code)
         slot = (((a * _M1) ^ (b * _M2)) & _MASK64) >> shift
-        while ids[slot] >= 0:
+        while used[slot]:
             slot = (slot + 1) & (size - 1)
-        slots[slot, 0], slots[slot, 1], slots[slot, 2], ids[slot] = a, b, i, i
+        slots[slot, 0], slots[slot, 1], used[slot] = a | (i << _ID_SHIFT), b, True
         raw = code.encode("utf-8")
         if len(raw) > 12:
             chunks.append(raw)
@@ -247,6 +261,45 @@ def encode_codes(codes: pl.Series, index: CodeIndex) -> np.ndarray:
 def encode_principal(codes: pl.Series, index: CodeIndex) -> np.ndarray:
     """Ids of a principal-code column: ``-2`` when null or empty, ``-1`` when unknown."""
     return _encode_views(codes, index, True)
+
+
+def encode_joined(
+    texts: pl.Series, index: CodeIndex, first_apart: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ids of ``|``-joined code texts (``"I10.x00|E11.900"``), split and looked up in one pass.
+
+    Parameters
+    ----------
+    texts
+        A String series, one text per row; a null or empty text has no codes.
+    index
+        The scheme's code universe.
+    first_apart
+        Whether the first code of each text is the principal one (a
+        combined column) rather than the first of the list.
+
+    Returns
+    -------
+    first, offsets, values, non_ascii
+        The id of each row's first code (``-2`` when blank or absent; all
+        ``-2`` unless ``first_apart``), the other codes as CSR, and per row
+        whether its text has a non-ASCII byte.  A blank code is dropped;
+        white space around a code and the letter case of a plain code are
+        read as intake reads them; any other code not in the universe is
+        ``-1`` (see :mod:`casemix.split_kernel`).  Rows flagged non-ASCII
+        hold ids of their raw bytes: intake must read them.
+    """
+    from casemix.split_kernel import split_joined
+
+    if not len(texts):
+        return (
+            np.zeros(0, dtype=np.int32),
+            np.zeros(1, dtype=np.int64),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0, dtype=np.uint8),
+        )
+    # mypy cannot count the arguments the two untyped tuples unpack to
+    return split_joined(*_views(_as_views(texts)), first_apart, *_lookup_args(index))  # type: ignore[call-arg]
 
 
 def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,8 @@ _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: a slot's first word without the code id it holds in bits 8..31 (``casemix.encode._hash_table``)
+_KEY_BITS = np.uint64(0xFFFFFFFF000000FF)
 
 
 @njit(cache=_CACHE, inline="always")
@@ -62,16 +64,42 @@ def _view_key(w0, w1, data, data_base):
 
 
 @njit(cache=_CACHE, inline="always")
+def bytes_key(src, start, length):
+    """The key :func:`probe` takes for the code ``src[start:start + length]``, as a view gives it:
+    ``(a, b, start)``, ``start`` being ``-1`` for a code of at most 12 bytes (``casemix.encode._key``)."""
+    head = np.uint64(0)
+    for t in range(min(length, 4)):
+        head |= np.uint64(src[start + t]) << np.uint64(8 * t)
+    a = np.uint64(length) | (head << np.uint64(32))
+    if length > 12:
+        return a, _fnv(src, start, length), start
+    b = np.uint64(0)
+    for t in range(4, length):
+        b |= np.uint64(src[start + t]) << np.uint64(8 * (t - 4))
+    return a, b, -1
+
+
+@njit(cache=_CACHE, inline="always")
 def _lookup(w0, w1, data, data_base, slots, shift, long_data, long_off):
     a, b, length, start = _view_key(w0, w1, data, data_base)
+    return probe(a, b, length, data, start, slots, shift, long_data, long_off)
+
+
+@njit(cache=_CACHE, inline="always")
+def probe(a, b, length, data, start, slots, shift, long_data, long_off):
+    """Id of the code keyed ``(a, b)`` in the hash table ``slots``, ``-1`` when absent.
+
+    A code longer than 12 bytes (``start >= 0``) is compared byte by byte
+    with ``data[start:start + length]`` on a key match.
+    """
     size_mask = slots.shape[0] - 1
     slot = np.int64(((a * _M1) ^ (b * _M2)) >> np.uint64(shift))
     while True:
-        raw = slots[slot, 2]
-        if raw == _EMPTY:
+        w0 = slots[slot, 0]
+        if w0 == _EMPTY:
             return -1
-        c = np.int64(raw)
-        if slots[slot, 0] == a and slots[slot, 1] == b:
+        if (w0 & _KEY_BITS) == a and slots[slot, 1] == b:
+            c = np.int64((w0 >> np.uint64(8)) & np.uint64(0xFFFFFF))
             if start < 0:
                 return c
             s0 = long_off[c]

@@ -44,6 +44,7 @@ from casemix.encode import (
     EncodedCases,
     code_index,
     encode_codes,
+    encode_joined,
     encode_list,
     grey_ids,
 )
@@ -103,11 +104,11 @@ def _family(
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
     """Ids of one code family: the principal codes, the other codes (CSR), rows with non-ASCII text.
 
-    A ``|``-string is split as it is, except that a null or empty text has
-    no codes, as intake reads it.  Intake first folds a text with a
-    non-ASCII character (NFKC: a full-width ``｜`` separates too), so such
-    rows are left to it; on an ASCII text folding changes nothing.  An empty
-    code between separators is unknown here and makes its row dirty.
+    A ``|``-string is split and looked up in one pass
+    (:func:`casemix.encode.encode_joined`), reading blank codes, white space
+    and the letter case of plain codes as intake does; a null or empty text
+    has no codes.  Intake first folds a text with a non-ASCII character
+    (NFKC: a full-width ``｜`` separates too), so such rows are left to it.
     """
     n = df.height
     if layout is None:
@@ -118,29 +119,25 @@ def _family(
         ids = encode_codes(codes, index)  # null and "" are unknown (-1) here: "" must be reported
         return np.where(codes.is_null().to_numpy(), np.int32(ABSENT), ids) if codes.null_count() else ids
 
-    def split(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
-        nbytes = texts.str.len_bytes()
-        non_ascii = (nbytes != texts.str.len_chars()).fill_null(False).to_numpy()
-        if (nbytes == 0).any():
-            # intake reads "" (no codes, common for procedures) as it reads null: no codes;
-            # split as it is, its [""] would send the row the slow way
-            texts = pl.select(pl.when(nbytes > 0).then(texts)).to_series()
-        return texts.str.split("|"), non_ascii
+    def joined(texts: pl.Series, first_apart: bool):
+        first, off, val, non_ascii = encode_joined(texts, index, first_apart)
+        return first, (off, val), non_ascii.view(bool)
 
     if layout.kind == "combined" and layout.combined is not None:
-        codes, non_ascii = df.get_column(layout.combined), None
+        codes = df.get_column(layout.combined)
         if schema[layout.combined] == pl.String:
-            codes, non_ascii = split(codes)
-        return principal(codes.list.first()), encode_list(codes.list.slice(1), index), non_ascii
+            return joined(codes, True)
+        return principal(codes.list.first()), encode_list(codes.list.slice(1), index), None
     pdx = np.full(n, ABSENT, dtype=np.int32)
     if layout.principal is not None and schema[layout.principal] != pl.Null:
         pdx = principal(df.get_column(layout.principal))
     if layout.others is None:
         return pdx, _no_lists(n), None
-    others, non_ascii = df.get_column(layout.others), None
+    others = df.get_column(layout.others)
     if schema[layout.others] == pl.String:
-        others, non_ascii = split(others)
-    return pdx, encode_list(others, index), non_ascii
+        _, lists, non_ascii = joined(others, False)
+        return pdx, lists, non_ascii
+    return pdx, encode_list(others, index), None
 
 
 def _no_lists(n: int) -> tuple[np.ndarray, np.ndarray]:
