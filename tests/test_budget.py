@@ -237,7 +237,7 @@ def test_full_file_sets_every_key_away_from_its_default(tmp_path):
 
 
 def test_template_loads_to_the_defaults(tmp_path):
-    from casemix.payment.policy_file import template
+    from casemix.payment.policy_template import template
 
     text = template()
     path = write(tmp_path, text.replace("# total_yuan = ...", "total_yuan = 1"))

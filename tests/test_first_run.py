@@ -37,9 +37,9 @@ def test_notice_on_first_compile_with_progress(fresh, capsys):
         pass
     err = capsys.readouterr().err.splitlines()
     assert "compiling, first run only" in err[0]
-    assert err[1].startswith("casemix: [1/4] compiling code lookup ...")
+    assert err[1].startswith("casemix: [1/3] compiling code lookup ...")
     assert err[1].endswith(" s")
-    assert err[2].startswith("casemix: [2/4] compiling grouping kernel ...")
+    assert err[2].startswith("casemix: [2/3] compiling grouping kernel ...")
 
 
 def test_no_notice_once_compiled_or_announced(fresh, capsys):
@@ -84,7 +84,7 @@ def test_cold_cache_prints_notice_then_warm_cache_is_quiet(tmp_path):
     cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert cold.returncode == 0, cold.stderr
     assert "compiling, first run only" in cold.stderr
-    assert "[1/4]" in cold.stderr
+    assert "[1/3]" in cold.stderr
     warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert warm.returncode == 0, warm.stderr
     assert "compiling" not in warm.stderr

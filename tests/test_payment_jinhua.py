@@ -8,7 +8,7 @@ import pytest
 
 from casemix.budget import Policy, ShortStay, derive_hospital_drg_coefficients
 from casemix.errors import PolicyError
-from casemix.payment.policy_file import template
+from casemix.payment.policy_template import template
 from casemix.settle import settle
 
 WEIGHTS = pl.DataFrame({"drg": ["A1", "B1"], "rw": [1.0, 2.0], "mean_cost": [10_000.0, 20_000.0]})

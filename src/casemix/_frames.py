@@ -2,38 +2,17 @@
 
 Inside casemix every step works on polars frames; conversion happens once at
 the edge, through Arrow, so pandas and polars users both get their own type
-back.
+back.  What needs no file (the container kinds, in-memory conversion) is in
+:mod:`casemix._frame_types`, which :mod:`casemix.io` uses too.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from casemix.errors import InputError
-
-FrameLike = Any  # pandas.DataFrame | polars.DataFrame | pyarrow.Table | str | Path
-
-
-def kind_of(data: FrameLike) -> str:
-    """Name the container type of ``data``: 'polars', 'pandas', 'arrow' or 'path'."""
-    if isinstance(data, pl.DataFrame):
-        return "polars"
-    if isinstance(data, pl.LazyFrame):
-        return "polars-lazy"
-    if isinstance(data, (str, Path)):
-        return "path"
-    mod = type(data).__module__
-    if mod.startswith("pandas"):
-        return "pandas"
-    if mod.startswith("pyarrow"):
-        return "arrow"
-    raise InputError(
-        f"cases must be a pandas or polars DataFrame, a pyarrow Table or a path to a "
-        f"Parquet/CSV file; got {type(data).__name__}"
-    )
+from casemix._frame_types import FrameLike, from_memory, kind_of
 
 
 def read_path(
@@ -55,53 +34,11 @@ def read_path(
     return read_table(path, encoding=encoding, sheet=sheet, infer_schema=not csv_as_strings)
 
 
-def check_unique_columns(names: list[str], where: str) -> None:
-    """Raise InputError when a column name occurs twice (the second would be lost or renamed)."""
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names, start=1):
-        name = str(name)
-        if name in seen:
-            raise InputError(
-                f"{where}: duplicate column name {name!r} (columns {seen[name]} and {i}); rename one"
-            )
-        seen[name] = i
-
-
 def to_polars(data: FrameLike) -> pl.DataFrame:
-    """Any accepted input as an eager polars frame (no copy where Arrow allows)."""
-    kind = kind_of(data)
-    if kind == "polars":
-        return data
-    if kind == "polars-lazy":
-        return data.collect()
-    if kind == "path":
+    """Any accepted input as an eager polars frame (no copy where Arrow allows); a path is read."""
+    if kind_of(data) == "path":
         return read_path(data)
-    if kind == "arrow":
-        check_unique_columns(list(data.column_names), "Arrow table")
-        frame = pl.from_arrow(data)
-        return frame if isinstance(frame, pl.DataFrame) else frame.to_frame()
-    check_unique_columns(list(data.columns), "pandas DataFrame")
-    # pandas: go through Arrow once; an object column of mixed types becomes strings
-    import pyarrow as pa
-
-    # what pyarrow and polars raise on an object column of mixed types: Arrow and polars
-    # errors, TypeError / ValueError from the constructors, OverflowError for ints past int64
-    mixed = (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError, OverflowError)
-    try:
-        return pl.from_pandas(data)
-    except mixed:  # mixed-type object columns: fall back to strings column by column
-        cols: dict[str, pl.Series] = {}
-        for name in data.columns:
-            s = data[name]
-            try:
-                series = pl.from_pandas(s)
-                # a pandas Series gives a Series (the stubs cannot tell, pandas being untyped here)
-                cols[str(name)] = series if isinstance(series, pl.Series) else series.to_series()
-            except mixed:
-                cols[str(name)] = pl.Series(
-                    str(name), [None if v is None or v != v else str(v) for v in s.tolist()], dtype=pl.String
-                )
-        return pl.DataFrame(cols)
+    return from_memory(data)
 
 
 def number(value: object) -> float | None:

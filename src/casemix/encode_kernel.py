@@ -123,6 +123,8 @@ def _is_valid(valid, pos):
 def encode_views(
     start,
     stop,
+    src_off,
+    out_off,
     views,
     offset,
     valid,
@@ -136,50 +138,40 @@ def encode_views(
     long_off,
     out,
 ):
-    """Ids of the string views ``offset + start:offset + stop`` into ``out[start:stop]`` (-1 unknown
-    or null; -2 for null and empty when ``absent_empty``); run by :func:`lookup_views`."""
-    for i in range(start, stop):
-        pos = offset + i
-        if has_valid and _is_valid(valid, pos) == 0:
-            out[i] = -2 if absent_empty else -1
-            continue
-        w0 = views[pos, 0]
-        if absent_empty and (w0 & _LOW32) == 0:
-            out[i] = -2
-            continue
-        out[i] = _lookup(w0, views[pos, 1], data, data_base, slots, shift, long_data, long_off)
+    """Code ids of rows ``start:stop`` of Arrow string views, into ``out``.
 
-
-@njit(nogil=True, cache=_CACHE)
-def encode_view_lists(
-    start,
-    stop,
-    src_off,
-    out_off,
-    views,
-    offset,
-    valid,
-    has_valid,
-    data,
-    data_base,
-    slots,
-    shift,
-    long_data,
-    long_off,
-    out,
-):
-    """CSR ids of list rows ``start:stop``: row ``i``'s views ``src_off[i]:...`` go to
-    ``out[out_off[i]:out_off[i+1]]``; run by :func:`lookup_view_lists`."""
+    With empty ``src_off``, row ``i`` is the single view ``offset + i`` and its
+    id goes to ``out[i]`` (a code column); otherwise row ``i`` is a list whose
+    views start at ``offset + src_off[i]`` and whose ids go to
+    ``out[out_off[i]:out_off[i + 1]]`` (a code-list column, CSR).  An id is -1
+    when the code is unknown or null, and -2 for null and empty when
+    ``absent_empty``.  One kernel for both layouts: a fresh install compiles
+    it once (issue 16).  Run by :func:`lookup_views` / :func:`lookup_view_lists`.
+    """
+    flat = src_off.shape[0] == 0
     for i in range(start, stop):
-        s = src_off[i]
-        for t in range(out_off[i + 1] - out_off[i]):
+        if flat:
+            s = i
+            o = i
+            m = 1
+        else:
+            s = src_off[i]
+            o = out_off[i]
+            m = out_off[i + 1] - o
+        for t in range(m):
             pos = offset + s + t
             if has_valid and _is_valid(valid, pos) == 0:
-                out[out_off[i] + t] = -1
-            else:
-                out[out_off[i] + t] = _lookup(
-                    views[pos, 0], views[pos, 1], data, data_base, slots, shift, long_data, long_off
-                )
+                out[o + t] = -2 if absent_empty else -1
+                continue
+            w0 = views[pos, 0]
+            if absent_empty and (w0 & _LOW32) == 0:
+                out[o + t] = -2
+                continue
+            out[o + t] = _lookup(w0, views[pos, 1], data, data_base, slots, shift, long_data, long_off)
+
+
+#: ``src_off`` / ``out_off`` of a code column (one view per row) for :func:`encode_views`
+_NO_OFFSETS = np.empty(0, dtype=np.int64)
 
 
 def lookup_views(
@@ -190,13 +182,86 @@ def lookup_views(
     :func:`encode_views` on a few threads (:func:`casemix._threads.run_ranges`),
     with the first-run notice when it is compiled.
     """
-    views, valid, data, data_base, slots, long_data, long_off = read_only(
-        views, valid, data, data_base, slots, long_data, long_off
+    _run_encode(
+        out.shape[0],
+        _NO_OFFSETS,
+        _NO_OFFSETS,
+        views,
+        offset,
+        valid,
+        has_valid,
+        data,
+        data_base,
+        absent_empty,
+        slots,
+        shift,
+        long_data,
+        long_off,
+        out,
+    )
+
+
+def lookup_view_lists(
+    src_off, out_off, views, offset, valid, has_valid, data, data_base, slots, shift, long_data, long_off, out
+) -> None:
+    """CSR code ids of list rows (see :func:`encode_views`), on a few threads, into ``out``.
+
+    Row ``i``'s views start at ``src_off[i]``; its ids go to ``out[out_off[i]:out_off[i + 1]]``.
+    """
+    _run_encode(
+        out_off.shape[0] - 1,
+        src_off,
+        out_off,
+        views,
+        offset,
+        valid,
+        has_valid,
+        data,
+        data_base,
+        False,
+        slots,
+        shift,
+        long_data,
+        long_off,
+        out,
+    )
+
+
+def _run_encode(
+    n,
+    src_off,
+    out_off,
+    views,
+    offset,
+    valid,
+    has_valid,
+    data,
+    data_base,
+    absent_empty,
+    slots,
+    shift,
+    long_data,
+    long_off,
+    out,
+) -> None:
+    # every input read-only and every scalar a Python int/bool: one signature, one compile
+    src_off, out_off, views, valid, data, data_base, slots, long_data, long_off = read_only(
+        np.ascontiguousarray(src_off, dtype=np.int64),
+        np.ascontiguousarray(out_off, dtype=np.int64),
+        views,
+        valid,
+        data,
+        data_base,
+        slots,
+        long_data,
+        long_off,
     )
     with first_compile(encode_views, "code lookup"):
         run_ranges(
             encode_views,
-            out.shape[0],
+            n,
+            src_off,
+            out_off,
             views,
             int(offset),
             valid,
@@ -212,36 +277,9 @@ def lookup_views(
         )
 
 
-def lookup_view_lists(
-    src_off, out_off, views, offset, valid, has_valid, data, data_base, slots, shift, long_data, long_off, out
-) -> None:
-    """CSR code ids of list rows (see :func:`encode_view_lists`), on a few threads, into ``out``."""
-    src_off, out_off, views, valid, data, data_base, slots, long_data, long_off = read_only(
-        src_off, out_off, views, valid, data, data_base, slots, long_data, long_off
-    )
-    with first_compile(encode_view_lists, "code-list lookup"):
-        run_ranges(
-            encode_view_lists,
-            out_off.shape[0] - 1,
-            src_off,
-            out_off,
-            views,
-            int(offset),
-            valid,
-            bool(has_valid),
-            data,
-            data_base,
-            slots,
-            int(shift),
-            long_data,
-            long_off,
-            out,
-        )
-
-
 # -- first-run notice ------------------------------------------------------------------
 #: the numba kernels a grouping call compiles when numba's cache is cold
-GROUPING_KERNELS = 4
+GROUPING_KERNELS = 3
 _announced: list[str] = []
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import polars as pl
 import polars.selectors as cs
 
-from casemix._frames import check_unique_columns
+from casemix._frame_types import check_unique_columns, from_memory
 from casemix.errors import CasemixError, InputError
 
 __all__ = [
@@ -665,15 +665,13 @@ def write_table(
         Unknown suffix, output = input, an existing output without
         ``force``, or more rows than an Excel sheet holds.
     """
-    from casemix._frames import to_polars
-
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in WRITABLE:
         raise InputError(
             f"{p}: output must end in .parquet, .csv, .tsv or .xlsx, got {suffix or 'no suffix'!r}"
         )
-    frame = to_polars(df)
+    frame = from_memory(df)
     if human:
         frame = _yuan(frame)
     if suffix == ".xlsx" and frame.height >= EXCEL_MAX_ROWS:

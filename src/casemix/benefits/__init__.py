@@ -51,9 +51,11 @@ from casemix._frames import FrameLike, like, summary_like, to_polars
 from casemix._money import yuan_array_to_fen
 from casemix.benefits.policy import (
     INSURED,
+    INSURED_LABELS,
     LAYER_COLUMNS,
     LAYERS,
     LEVELS,
+    STATUS_LABELS,
     STATUSES,
     BenefitPolicy,
     load_policy,
@@ -88,9 +90,6 @@ OUTPUT_COLUMNS: tuple[str, ...] = (*PAY_COLUMNS, "psn_part_amt")
 FUND_COLUMNS = ("hifp_pay", "hifmi_pay", "hifob_pay", "hifmi_drug_pay", "maf_pay", "reassist_pay")
 #: the population groups of :func:`summarize`
 GROUP_KEYS: tuple[str, ...] = ("insured_type", "assist_status", "hosp_level")
-
-INSURED_LABELS = ("职工", "居民")
-STATUS_LABELS = ("特困", "低保", "低边", "普通")
 
 # field -> its column after casemix.cases.canonical (names and aliases: docs/cases.md)
 _ALIASES = {

@@ -38,6 +38,9 @@ from casemix.errors import PolicyError
 INSURED = ("employee", "resident")  # 职工, 居民
 STATUSES = ("extreme_poor", "subsistence", "marginal", "ordinary")  # 特困, 低保, 低边, 普通
 LEVELS = ("1", "2", "3")  # 一级, 二级, 三级 hospital
+#: the Chinese labels of INSURED and STATUSES, in their order (the values summaries show)
+INSURED_LABELS = ("职工", "居民")
+STATUS_LABELS = ("特困", "低保", "低边", "普通")
 POOR = STATUSES[:3]
 
 # Annual layers after basic insurance, in the order they are applied, and the

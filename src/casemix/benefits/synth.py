@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from casemix._frames import FrameLike
-from casemix.benefits import INSURED_LABELS, STATUS_LABELS
+from casemix.benefits.policy import INSURED_LABELS, STATUS_LABELS
 
 # shares of persons by status (特困, 低保, 低边, 普通): made up, poor groups
 # over-represented a little so every group has cases in small samples

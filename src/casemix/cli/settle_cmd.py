@@ -68,7 +68,7 @@ def policy() -> None:
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 def policy_init(file: Path | None, force: bool) -> None:
     """Write a commented policy template with every key at its default (to FILE, else stdout)."""
-    from casemix.payment.policy_file import template
+    from casemix.payment.policy_template import template
 
     text = template()
     if file is None:

@@ -64,7 +64,7 @@ def case_keys(cases: Any, base: Catalog) -> pl.DataFrame:
     :func:`~casemix.dip.reference.main_procedure`), cached per distinct
     diagnosis and procedure list.
     """
-    from casemix.dip import canonical, prepare
+    from casemix.dip.grouping import canonical, prepare
     from casemix.dip.reference import main_procedure, principal_diagnosis
 
     prepared = prepare(canonical(to_polars(cases)))
@@ -129,7 +129,7 @@ def related_gains(
     at least ``threshold`` cases; :func:`build_catalog` splits those with
     ``gain >= related_gain`` (10% [spec]).
     """
-    from casemix.dip import canonical, load_catalog
+    from casemix.dip.grouping import canonical, load_catalog
 
     keyed = _keyed(canonical(to_polars(history)), load_catalog(base), cost)
     core = keyed.group_by("key", "main").agg(pl.len().alias("n")).filter(pl.col("n") >= threshold)
@@ -204,8 +204,8 @@ def build_catalog(
         内科诊疗 … 3 相关手术); every group with ``n``, ``mean_cost``, ``cv``
         and ``score``. Write it with :func:`casemix.dip.write_catalog`.
     """
-    from casemix.dip import canonical, load_catalog
-    from casemix.dip import group as dip_group
+    from casemix.dip.grouping import canonical, load_catalog
+    from casemix.dip.grouping import group as dip_group
     from casemix.dip.scores import scores as dip_scores
 
     base_cat = load_catalog(base)

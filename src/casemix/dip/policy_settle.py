@@ -90,7 +90,7 @@ def settle_under_policy(
     arguments.  Returns a :class:`casemix.settle.Settlement` whose cases
     carry the DIP score columns as well as the core's.
     """
-    from casemix.dip.settle import SCORE_COLUMNS, case_scores
+    from casemix.dip.scoring import SCORE_COLUMNS, case_scores
     from casemix.settle import CASE_COLUMNS
     from casemix.settle import settle as core_settle
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import polars as pl
 
+from casemix.drg.summary import warn_if_low_rate
 from casemix.errors import InputError
 from casemix.scheme import DEFAULT_SCHEME, Scheme, load_scheme
 
@@ -122,18 +123,6 @@ def group(
         result = reference_frame(canonical, sch).with_columns(warnings_column(canonical, sch))
     warn_if_low_rate(result, sch)
     return attach(cases, result)
-
-
-def warn_if_low_rate(result: pl.DataFrame, scheme: Scheme, *, stacklevel: int = 3) -> None:
-    """Give a :class:`~casemix.errors.LowGroupingRateWarning` when under half the cases are grouped."""
-    import warnings
-
-    from casemix.drg.summary import low_rate_message
-    from casemix.errors import LowGroupingRateWarning
-
-    message = low_rate_message(result, scheme)
-    if message is not None:
-        warnings.warn(message, LowGroupingRateWarning, stacklevel=stacklevel)
 
 
 def _is_dip_catalog(scheme: Any) -> TypeGuard[str | Path | Catalog]:

@@ -263,7 +263,7 @@ def group_parquet(
         read, ranges, lambda frame: grouped(frame, copy is None), open_writer, empty, total, progress, started
     )
     if n_grouped < rows / 2:
-        from casemix.drg import warn_if_low_rate
+        from casemix.drg.summary import warn_if_low_rate
 
         # read back only when the warning is due: the output has the columns it needs
         warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
@@ -325,7 +325,7 @@ def group_table(
         started,
     )
     if n_grouped < rows / 2:
-        from casemix.drg import warn_if_low_rate
+        from casemix.drg.summary import warn_if_low_rate
 
         warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
     return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}

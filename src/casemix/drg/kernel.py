@@ -45,11 +45,10 @@ from casemix.drg.compile import (
     OP_TRUE,
 )
 
-# encode_views and encode_view_lists live beside the encoder (no encode → kernel import);
-# re-exported here, where the cache test and older callers look for them
+# encode_views lives beside the encoder (no encode → kernel import); re-exported here,
+# where the cache test and older callers look for it
 from casemix.encode_kernel import (  # noqa: F401
     cache_enabled,
-    encode_view_lists,
     encode_views,
     first_compile,
 )

@@ -142,3 +142,14 @@ def low_rate_message(grouped, scheme: Scheme, *, top: int = 5) -> str | None:
         for r in reasons.iter_rows(named=True)
     )
     return f"{text} No code was unknown; most frequent outcomes: {listed}."
+
+
+def warn_if_low_rate(result: pl.DataFrame, scheme: Scheme, *, stacklevel: int = 3) -> None:
+    """Give a :class:`~casemix.errors.LowGroupingRateWarning` when under half the cases are grouped."""
+    import warnings
+
+    from casemix.errors import LowGroupingRateWarning
+
+    message = low_rate_message(result, scheme)
+    if message is not None:
+        warnings.warn(message, LowGroupingRateWarning, stacklevel=stacklevel)

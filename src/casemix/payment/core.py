@@ -34,6 +34,7 @@ import numpy as np
 from casemix._money import FEN_PER_YUAN, allocate_grouped, round_half_up
 from casemix.budget import POOL_VALUES, Corridors, Policy
 from casemix.errors import PolicyError
+from casemix.payment.sums import int_sums
 
 __all__ = [
     "CaseHooks",
@@ -174,17 +175,6 @@ def hospital_sums(
         outside_fund_fen=int_sums(hosp, fund_of_outside(terms, outside_fen), n_hosp),
         patient_fen=int_sums(hosp, patient_fen, n_hosp),
     )
-
-
-def int_sums(group: np.ndarray, fen: np.ndarray, n: int) -> np.ndarray:
-    """Exact Int64 sums of fen per group code (``0 … n−1``)."""
-    x = np.asarray(fen, dtype=np.int64)
-    if float(np.abs(x).sum(dtype=np.float64)) < 2.0**53:
-        # float sums of integers are exact below 2**53 fen, and bincount is fast
-        return np.rint(np.bincount(group, weights=x, minlength=n)).astype(np.int64)
-    out = np.zeros(n, dtype=np.int64)
-    np.add.at(out, group, x)
-    return out
 
 
 @dataclass(frozen=True)

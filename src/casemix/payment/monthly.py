@@ -42,6 +42,7 @@ from casemix._money import round_half_up, yuan_array_to_fen
 from casemix.cases import parse_dates
 from casemix.errors import InputError, PolicyError
 from casemix.payment._section import Section
+from casemix.payment.sums import int_sums
 
 __all__ = [
     "MonthlyConfig",
@@ -200,8 +201,6 @@ def monthly_presettlement(
         ``cases``, ``points``, ``gross_fen``, ``patient_share_fen``,
         ``base_fen``, ``prepaid_fen``, ``audit_fen``, ``monthly_fen``.
     """
-    from casemix.payment.core import int_sums  # not at the top: core imports budget, which imports this
-
     month = _month_numbers(cases).to_numpy()
     audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
     pts = np.asarray(points, dtype=np.float64)
