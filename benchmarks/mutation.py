@@ -217,9 +217,17 @@ def main() -> None:
     if a.verify:
         from fnmatch import fnmatch
 
-        for name in sorted(_results()):
+        results = _results()
+        rechecked = json.loads(RECHECK.read_text()) if RECHECK.exists() else {}
+        for name in sorted(results):
             if any(fnmatch(name, p) for p in a.verify):
-                print(name, _recheck(name, a.recheck_timeout, a.tests), flush=True)
+                fresh = _recheck(name, a.recheck_timeout, a.tests)
+                print(name, fresh, flush=True)
+                if not a.tests and results[name] not in _KILLED:
+                    # a full re-check (every mapped test) replaces the verdict, e.g. once a
+                    # new test kills a survivor; mutmut's own verdict is kept beside it
+                    rechecked[name] = {"mutmut": results[name], "fresh": fresh}
+        RECHECK.write_text(json.dumps(rechecked, indent=1, sort_keys=True))
         return
     if a.survivors:
         print("\n".join(survivors()))
