@@ -353,6 +353,45 @@ def test_settle_rate_method_dip_cap_and_new_tech_codes(client, cases, featured):
     assert mem.region["budget_check"].isna().all()  # the fund's outlay is an outcome
 
 
+@pytest.mark.parametrize("k", [1, 3, 16])
+def test_settle_in_place_equals_in_memory(client, cases, grouped, k):
+    # no readmission pairs (no patient_id) and no monthly table: no case leaves its partition;
+    # each hospital's sums run on from partition to partition in input order and its money is
+    # split over its cases by the largest remainder placed across partitions (_allocate)
+    weights = compute_weights(grouped)
+    frame = grouped.drop(columns=["patient_id"])
+    policy = _policy(cases)
+    mem = settle(frame, policy, weights=weights)
+    got = _same_settlement(mem, cd.settle(_dask(frame, k), policy, weights=weights))
+    assert int(got["payment_fen"].sum()) == policy.budget_fen
+    assert "readmission rule skipped: no column patient_id" in mem.notes
+
+
+@pytest.mark.parametrize("k", [3, 16])
+def test_settle_in_place_every_feature_equals_in_memory(client, cases, featured, k):
+    # pools, elastic point value, corridors, region-wide 特例单议, 除外支付 and same-level means
+    # with the cases left where they are
+    frame = featured.drop(columns=["patient_id"])
+    weights = compute_weights(frame)
+    policy = _pooled_policy(
+        frame,
+        special=SpecialCasesConfig(cost_multiple=1.6),
+        new_tech=NewTechConfig(enabled=True, min_share=0.5),
+        outliers=OutliersConfig(reference="level_mean"),
+    )
+    volume = base_volumes(frame, policy, weights=weights)
+    mem = settle(frame, policy, weights=weights, base_volume=volume)
+    got = _same_settlement(mem, cd.settle(_dask(frame, k), policy, weights=weights, base_volume=volume))
+    assert (got["rule"] == "special").sum() > 0
+    assert (mem.hospitals["corridor_fen"] != 0).any()
+    # the rate method (费率法): no largest remainder, the same tables
+    policy = _pooled_policy(
+        frame, {"职工": 12252.70, "居民": 9649.24}, method="rate", elastic=Elastic(), corridors=Corridors()
+    )
+    mem = settle(frame, policy, weights=weights)
+    _same_settlement(mem, cd.settle(_dask(frame, k), policy, weights=weights))
+
+
 def _messy(grouped: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """The grouped cases under other names (a Chinese alias and a mapped name), with bad values:
     costs malformed, negative and missing, a hospital missing, a malformed LOS (read as absent)."""
@@ -390,6 +429,14 @@ def test_bad_values_and_mapping_as_in_memory(client, cases, grouped):
     frame = frame.drop(columns=["case_id"])
     mem = settle(frame, policy, weights=weights, mapping=mapping)
     _same_settlement(mem, cd.settle(_dask(frame, 3), policy, weights=weights, mapping=mapping))
+    # the same with the cases left in their partitions (no readmission pairs): read once when
+    # no region-wide rule applies, else narrowed first; bad rows stay where they are
+    frame, mapping = _messy(grouped.drop(columns=["patient_id"]))
+    for p in (policy, policy.replace(special=SpecialCasesConfig())):
+        mem = settle(frame, p, weights=weights, mapping=mapping)
+        for k in (3, 16):
+            got = _same_settlement(mem, cd.settle(_dask(frame, k), p, weights=weights, mapping=mapping))
+            assert got["left_out"].notna().sum() == 7
 
 
 @settings(max_examples=60, deadline=None)
@@ -435,28 +482,80 @@ def test_special_review_from_parts_equals_in_memory(r, cuts, rnd, data):
     assert notes[-1].startswith(f"special_cases: {int(want.sum())} of {int(applied.sum())} application(s)")
 
 
+def _cut(n: int, cuts: list[int]) -> list[tuple[int, int]]:
+    bounds = [0, *sorted(min(c, n) for c in cuts), n]
+    return list(pairwise(bounds))
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     values=st.lists(st.floats(0, 1e6, allow_nan=False), max_size=700),
+    groups=st.integers(1, 5),
     cuts=st.lists(st.integers(0, 700), max_size=6),
+    seed=st.integers(0, 100),
 )
-def test_pairwise_total_is_numpys_sum(values, cuts):
-    # the region's total points: numpy's sum rebuilt from partitions, bit for bit
-    from casemix.dask._pairwise import partition_pieces, total
+def test_running_sums_across_partitions_are_bincounts(values, groups, cuts, seed):
+    # a hospital's points summed partition after partition equal the in-memory sum bit for bit
+    from casemix.dask._settle import _add
 
-    a = np.asarray(values, dtype=np.float64)
-    bounds = [0, *sorted(min(c, len(a)) for c in cuts), len(a)]
-    pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in pairwise(bounds)]
-    assert total(len(a), pieces) == float(a.sum())
+    x = np.asarray(values, dtype=np.float64)
+    g = np.random.default_rng(seed).integers(0, groups, x.size)
+    state = np.zeros(groups)
+    for lo, hi in _cut(x.size, cuts):
+        state = _add(state, g[lo:hi], x[lo:hi])
+    assert state.tolist() == np.bincount(g, weights=x, minlength=groups).tolist()
 
 
-def test_pairwise_total_large():
-    from casemix.dask._pairwise import partition_pieces, total
+def _split_in_parts(totals, group, shares, cuts):
+    """allocate_grouped's split, made part by part as casemix.dask does (_allocate's passes)."""
+    from casemix.dask import _allocate as al
 
-    a = np.random.default_rng(3).gamma(2.0, 50.0, 1_000_003)
-    bounds = [0, 1, 130, 300_001, 300_001, 999_999, len(a)]
-    pieces = [partition_pieces(a[lo:hi], lo, len(a)) for lo, hi in pairwise(bounds)]
-    assert total(len(a), pieces) == float(a.sum())
+    n = shares.size
+    ssum = np.bincount(group, weights=shares, minlength=totals.size)
+    key = np.arange(n, dtype=np.int64) + (7 << 32)
+    parts = [al.Shares(group[a:b], shares[a:b], key[a:b]) for a, b in _cut(n, cuts)]
+    first = [al.first_pass(p, totals, ssum) for p in parts]
+    floors, hist = sum(f[0] for f in first), sum(f[1] for f in first)
+    cut = al.thresholds(totals, floors, hist)
+    found = [al.candidates(p, totals, ssum, cut) for p in parts]
+    cut = al.choose(cut, totals, floors, hist, found)
+    return np.concatenate([al.final_pass(p, totals, ssum, cut) for p in parts])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.data(),
+    n_groups=st.integers(1, 4),
+    n=st.integers(1, 400),
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+)
+def test_largest_remainder_across_partitions_equals_in_memory(data, n_groups, n, cuts):
+    # every case gets the fen allocate_grouped gives it, whatever the partitions; shares drawn
+    # from a few values so that fractions tie and the share and row tie-breaks decide
+    from casemix._money import allocate_grouped
+
+    pool = data.draw(st.lists(st.floats(0.01, 1e4, allow_nan=False), min_size=1, max_size=6))
+    shares = np.array(data.draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n)))
+    group = np.array(data.draw(st.lists(st.integers(0, n_groups - 1), min_size=n, max_size=n)))
+    present = np.bincount(group, minlength=n_groups) > 0
+    totals = np.where(
+        present, data.draw(st.lists(st.integers(0, 10**9), min_size=n_groups, max_size=n_groups)), 0
+    ).astype(np.int64)
+    got = _split_in_parts(totals, group, shares, cuts)
+    assert got.tolist() == allocate_grouped(totals, group, shares).tolist()
+
+
+def test_largest_remainder_across_partitions_large():
+    # 300,000 cases of 40 hospitals in uneven parts: thousands of fen to place per hospital
+    from casemix._money import allocate_grouped
+
+    rng = np.random.default_rng(4)
+    n = 300_000
+    group = rng.integers(0, 40, n)
+    shares = np.round(rng.gamma(2.0, 50.0, n), 1)  # rounded: many equal shares and fractions
+    totals = rng.integers(10**9, 10**11, 40).astype(np.int64)
+    got = _split_in_parts(totals, group, shares, [1, 130, 100_001, 100_001, 299_999])
+    assert got.tolist() == allocate_grouped(totals, group, shares).tolist()
 
 
 @pytest.mark.parametrize("k", [1, 3, 16])

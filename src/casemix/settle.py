@@ -52,6 +52,7 @@ __all__ = [
     "Settlement",
     "base_volume_table",
     "base_volumes",
+    "case_columns",
     "case_points",
     "compare",
     "pay_cases",
@@ -510,23 +511,8 @@ def pay_cases(
         values=values,
     )
     hospitals = _hospital_table(cp, policy, money, pts)
-    names = [t.name for t in terms]
-    # a gather of the pool names by index: no Python string per case
-    pool = pl.Series("pool", names, pl.String).gather(
-        np.zeros(cp.cases.height, dtype=np.int64) if len(names) == 1 else cp.pool
-    )
     out = cp.cases.with_columns(
-        w["rw"],
-        w["base_points"],
-        w["ref_cost"],
-        w["coefficient"],
-        w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)),
-        w["readmission"],
-        w["adjusted_points"],
-        pool,
-        pl.Series("settled_fen", money.settled_fen, pl.Int64),
-        pl.Series("patient_fen", money.patient_fen, pl.Int64),
-        pl.Series("payment_fen", money.fund_fen, pl.Int64),
+        *case_columns(cp, policy, money.settled_fen, money.patient_fen, money.fund_fen)
     )
     if cp.restore is not None:
         out = cp.restore(out, CASE_COLUMNS)
@@ -537,6 +523,31 @@ def pay_cases(
         pool_region=money.pool_region,
         values=dict(values or {}),
     )
+
+
+def case_columns(
+    cp: CasePoints, policy: Policy, settled_fen: np.ndarray, patient_fen: np.ndarray, fund_fen: np.ndarray
+) -> list[pl.Series]:
+    """The per-case result columns (:data:`CASE_COLUMNS` but ``left_out``) of ``cp``'s cases."""
+    w = cp.rules
+    names = [t.name for t in pool_terms(policy)]
+    # a gather of the pool names by index: no Python string per case
+    pool = pl.Series("pool", names, pl.String).gather(
+        np.zeros(cp.cases.height, dtype=np.int64) if len(names) == 1 else cp.pool
+    )
+    return [
+        w["rw"],
+        w["base_points"],
+        w["ref_cost"],
+        w["coefficient"],
+        w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)),
+        w["readmission"],
+        w["adjusted_points"],
+        pool,
+        pl.Series("settled_fen", settled_fen, pl.Int64),
+        pl.Series("patient_fen", patient_fen, pl.Int64),
+        pl.Series("payment_fen", fund_fen, pl.Int64),
+    ]
 
 
 def compare(

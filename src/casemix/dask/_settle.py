@@ -68,8 +68,11 @@ import pandas as pd
 import polars as pl
 
 from casemix._frames import number, to_polars
+from casemix._money import round_half_up
 from casemix.budget import Policy
 from casemix.cases import Canonical, canonical
+from casemix.dask import _allocate as allocate
+from casemix.dask._allocate import Shares
 from casemix.dask._rows import KEY, attach, keys, partition_of
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import (
@@ -77,13 +80,17 @@ from casemix.payment.core import (
     HospitalSums,
     PoolValues,
     base_volume_array,
+    case_amounts,
+    fund_of_outside,
     hospital_sums,
+    int_sums,
     point_values,
     pool_terms,
 )
-from casemix.payment.money import pool_region
+from casemix.payment.money import pool_region, pool_rows
 from casemix.payment.outliers import cost_fen, fen_mean
 from casemix.payment.special_cases import approval_notes, approve, cap
+from casemix.readmission import missing_columns
 from casemix.settle import (
     CASE_COLUMNS,
     OPTIONAL_COLUMNS,
@@ -91,6 +98,7 @@ from casemix.settle import (
     CasePoints,
     Settlement,
     base_volume_table,
+    case_columns,
     case_points,
     monthly_tables,
     pay_cases,
@@ -105,6 +113,10 @@ LEFT, COUNTS = "_left", "_counts"
 _PROCEDURES = ("pproc", "oproc", "procedures")
 #: the order of a field's bad-value reasons in casemix.cases.canonical's counts
 _CHECKS = ("missing", "malformed", "negative")
+#: casemix.cases.canonical's note of rows with a bad value (``malformed:los: 1 row(s) read as absent``)
+_BAD_NOTE = re.compile(
+    r"^((?:missing|malformed|negative):[^:]+): (\d+) row\(s\) (?:left out|read as absent)$"
+)
 #: a note that counts cases (``new_tech: 3 case(s) …``): summed over the partitions
 _COUNT_NOTE = re.compile(r"^(.*?): (\d+) (\D.*)$")
 
@@ -278,6 +290,39 @@ class _Settler:
             out["groups"] = valid.group_by("group").agg(pl.col("fen").sum(), pl.len().alias("n"))
         return out
 
+    def points_here(self, part: pd.DataFrame, i: int, mapping: dict[str, str] | None) -> dict[str, Any]:
+        """Step 4 on an input partition as it is (no 特例单议 or same-level means to apply):
+        one reading of its columns, as in memory; left-out rows stay where they are."""
+        cp = case_points(
+            to_polars(part),
+            self.policy,
+            weights=self.weights,
+            points=self.points,
+            group_col=self.group_col,
+            scheme=self.scheme,
+            mapping=mapping,
+        )
+        n = len(part)
+        key = pl.Series(KEY, keys(i, n))
+        if cp.cases.height < n:
+            pos = cp.restore(pl.DataFrame({KEY: np.arange(cp.cases.height)}), [KEY])[KEY]
+            key = key.filter(pos.is_not_null())
+        # the bad-value counts go with the other partitions' (ordered as in memory by _notes)
+        bad = [m for m in map(_BAD_NOTE.match, cp.notes) if m]
+        notes = tuple(x for x in cp.notes if not _BAD_NOTE.match(x))
+        empty = None
+        if not cp.cases.height:
+            empty = cp.restore(_empty_cases().drop(KEY, "left_out"), CASE_COLUMNS).select(CASE_COLUMNS)
+        return {
+            "empty": empty,
+            "cp": cp if cp.cases.height else None,
+            "key": key,
+            "hospitals": cp.hospitals if cp.cases.height else [],
+            "notes": notes,
+            "bad": [[(m.group(1), int(m.group(2))) for m in bad]],
+            "out": None,
+        }
+
     def points_of(
         self, part: pd.DataFrame, nparts: int, region: dict[str, Any] | None, local: dict[str, Any] | None
     ) -> dict[str, Any]:
@@ -410,6 +455,10 @@ def _points_of(
     local: dict[str, Any] | None,
 ) -> dict[str, Any]:
     return settler.points_of(part, nparts, region, local)
+
+
+def _points_here(settler: _Settler, part: pd.DataFrame, i: int, mapping: dict[str, str] | None) -> dict:
+    return settler.points_here(part, i, mapping)
 
 
 def _level_means(found: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -631,23 +680,34 @@ def settle(
     settler = _Settler(policy, wt, points, group_col, scheme)
     terms = settler.terms
 
-    # 1. narrow, 2. the cases to their hospital's partition: the one exchange of the cases, a
-    # task per (input partition, hospital partition) pair of small polars frames (no shuffle
-    # service, no pandas round trip).  Not ddf[cols]: a column projection lets dask fuse small
-    # Parquet partitions, and the partition numbers in _gkey must be those of ddf itself.
     inputs_d = ddf.to_delayed()
     spec_d = dask.delayed(spec, pure=True)
-    # hospitals spread over the partitions by their number of cases (one column read)
-    col = meta.columns["hospital_id"]
-    only = {k: v for k, v in (mapping or {}).items() if k == col} or None
-    counts = dask.compute(*[dask.delayed(_hospital_counts)(p, only) for p in ddf[[col]].to_delayed()])
-    where = _placement(list(counts), nparts)
-    where_d = dask.delayed(where, pure=True)
-    sent = [
-        dask.delayed(_narrow_split, nout=nparts, pure=True)(p, spec_d, offsets, i, where_d, nparts)
-        for i, p in enumerate(inputs_d)
-    ]
-    parts = [dask.delayed(_hospital_part, pure=True)(*[s_[j] for s_ in sent]) for j in range(nparts)]
+    in_place = not (policy.monthly.enabled or _pairs_readmissions(policy, meta.frame, group_col))
+    level_mean = policy.outliers.reference == "level_mean"
+    # the simplest case: no region-wide case rule, case ids given: each partition read once
+    direct = in_place and not (policy.special.active or level_mean) and offsets is None
+    if direct:
+        parts = inputs_d
+    elif in_place:
+        # 1. narrow, each input partition where it is: no case moves (steps 4–7 of
+        # _settle_in_place reduce the hospitals' sums across partitions instead)
+        parts = [dask.delayed(_narrow, pure=True)(p, spec_d, offsets, i) for i, p in enumerate(inputs_d)]
+    else:
+        # 1. narrow, 2. the cases to their hospital's partition: the one exchange of the cases, a
+        # task per (input partition, hospital partition) pair of small polars frames (no shuffle
+        # service, no pandas round trip).  Not ddf[cols]: a column projection lets dask fuse small
+        # Parquet partitions, and the partition numbers in _gkey must be those of ddf itself.
+        # hospitals spread over the partitions by their number of cases (one column read)
+        col = meta.columns["hospital_id"]
+        only = {k: v for k, v in (mapping or {}).items() if k == col} or None
+        counts = dask.compute(*[dask.delayed(_hospital_counts)(p, only) for p in ddf[[col]].to_delayed()])
+        where = _placement(list(counts), nparts)
+        where_d = dask.delayed(where, pure=True)
+        sent = [
+            dask.delayed(_narrow_split, nout=nparts, pure=True)(p, spec_d, offsets, i, where_d, nparts)
+            for i, p in enumerate(inputs_d)
+        ]
+        parts = [dask.delayed(_hospital_part, pure=True)(*[s_[j] for s_ in sent]) for j in range(nparts)]
     settler_d = dask.delayed(settler, pure=True)  # one graph key, not a copy per task
 
     # 3. the region-wide rules from small per-partition aggregates: the 特例单议 review
@@ -655,7 +715,6 @@ def settle(
     region: dict[str, Any] | None = None
     special_notes: list[str] = []
     inputs = [None] * len(parts)
-    level_mean = policy.outliers.reference == "level_mean"
     if policy.special.active or level_mean:
         if persist:
             parts = list(dask.persist(*parts))
@@ -668,6 +727,22 @@ def settle(
             region["approved"], special_notes = _approved(found, policy, scheme)
         if not level_mean:
             inputs = [None] * len(parts)
+
+    if in_place:
+        return _settle_in_place(
+            ddf,
+            policy,
+            settler,
+            parts,
+            region,
+            inputs,
+            special_notes,
+            base_volume,
+            persist,
+            fields,
+            meta.need,
+            mapping if direct else False,
+        )
 
     # 4. each hospital's rules and points, once; per-hospital sums to the client
     region_d = dask.delayed(region, pure=True)
@@ -750,7 +825,7 @@ def _summary(first: dict[str, Any]) -> dict[str, Any]:
     """What the client needs of step 4: small, per hospital (not the cases)."""
     return {
         "hospitals": first["hospitals"],
-        "sums": first["sums"],
+        "sums": first.get("sums"),
         "notes": first["notes"],
         "bad": first["bad"],
     }
@@ -779,3 +854,354 @@ def _empty_cases() -> pl.DataFrame:
 
 def _rules() -> tuple[str, ...]:
     return RULES
+
+
+# --- settlement in place: no case leaves its input partition ---------------------------
+
+
+def _pairs_readmissions(policy: Policy, frame: pl.DataFrame, group_col: str) -> bool:
+    """Whether the readmission rule will pair stays: it then needs a hospital's cases together."""
+    ra = policy.readmission
+    return ra.enabled and not missing_columns(
+        frame, match=ra.match, same_hospital=ra.same_hospital, group_col=group_col
+    )
+
+
+def _add(init: np.ndarray, code: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``init`` plus the sums of ``x`` per code, added case by case in order after ``init``.
+
+    ``np.bincount`` adds its weights one by one in array order, so putting each code's running
+    total in front continues the in-memory sum of the earlier partitions bit for bit.
+    """
+    n = init.size
+    return np.bincount(np.concatenate([np.arange(n), code]), weights=np.concatenate([init, x]), minlength=n)
+
+
+def _accumulate(settler: _Settler, state: dict[str, Any] | None, first: dict[str, Any], index: dict) -> dict:
+    """Step 4 in input order: a partition's cases added to the region's per-hospital sums.
+
+    Float sums (points per pool and per hospital, base points, RW) continue the previous
+    partitions' running sums, as one pass over all cases in input order would; integer fen
+    and counts are exact in any order.  The level and coefficient of a hospital are those of
+    its first case.
+    """
+    n_h, pools = len(index), len(settler.terms)
+    if state is None:
+        f0, i0 = np.zeros(n_h), np.zeros(n_h, dtype=np.int64)
+        state = {
+            "pool_points": np.zeros(pools * n_h),
+            "points": f0,
+            "base": f0,
+            "rw": f0,
+            "coefficient": np.full(n_h, np.nan),
+            "level": [None] * n_h,
+            "seen": np.zeros(n_h, dtype=bool),
+            "rules": np.zeros((n_h, len(RULES)), dtype=np.int64),
+            **dict.fromkeys(("cases", "grouped", "at_cost", "cost", "readmission"), i0),
+            **{
+                k: np.zeros(pools * n_h, dtype=np.int64)
+                for k in ("pool_cases", "outside", "outside_fund", "patient", "fund_cost")
+            },
+        }
+    cp: CasePoints | None = first["cp"]
+    if cp is None:
+        return state
+    s = dict(state)
+    w = cp.rules
+    rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
+    g = rows[cp.hosp]
+    grp = cp.pool * n_h + g if pools > 1 else g
+    pts = w["adjusted_points"].to_numpy().astype(np.float64)
+    grouped = w["has_weight"].to_numpy()
+    s["pool_points"] = _add(s["pool_points"], grp, pts)
+    s["points"] = _add(s["points"], g, pts)
+    s["base"] = _add(s["base"], g, np.where(grouped, w["base_points"].to_numpy(), 0.0))
+    s["rw"] = _add(s["rw"], g, np.where(grouped, w["rw"].to_numpy(), 0.0))
+    first_row = np.full(len(rows), -1, dtype=np.int64)
+    first_row[cp.hosp[::-1]] = np.arange(cp.hosp.size)[::-1]
+    new = ~s["seen"][rows]
+    s["seen"], s["coefficient"], s["level"] = s["seen"].copy(), s["coefficient"].copy(), list(s["level"])
+    s["seen"][rows] = True
+    s["coefficient"][rows[new]] = w["coefficient"].to_numpy()[first_row[new]]
+    for j in np.flatnonzero(new):
+        s["level"][rows[j]] = cp.levels[j]
+    rule = w["rule"].to_numpy().astype(np.int64)
+    s["rules"] = s["rules"] + np.bincount(g * len(RULES) + rule, minlength=n_h * len(RULES)).reshape(
+        n_h, len(RULES)
+    )
+    s["cases"] = s["cases"] + np.bincount(g, minlength=n_h)
+    s["grouped"] = s["grouped"] + np.bincount(g, weights=grouped, minlength=n_h).astype(np.int64)
+    s["readmission"] = s["readmission"] + np.bincount(
+        g, weights=w["readmission"].to_numpy(), minlength=n_h
+    ).astype(np.int64)
+    s["at_cost"] = s["at_cost"] + int_sums(g, cp.at_cost_fen, n_h)
+    s["cost"] = s["cost"] + int_sums(g, cp.cost_fen, n_h)
+    m = pools * n_h
+    s["pool_cases"] = s["pool_cases"] + np.bincount(grp, minlength=m)
+    s["outside"] = s["outside"] + int_sums(grp, cp.outside_fen, m)
+    s["patient"] = s["patient"] + int_sums(grp, cp.patient_fen, m)
+    fund_out = np.zeros(cp.outside_fen.size, dtype=np.int64)
+    for k, t in enumerate(settler.terms):
+        at = cp.pool == k if pools > 1 else slice(None)
+        fund_out[at] = fund_of_outside(t, cp.outside_fen[at])
+    s["outside_fund"] = s["outside_fund"] + int_sums(grp, fund_out, m)
+    if cp.fund_cost_fen is not None:
+        s["fund_cost"] = s["fund_cost"] + int_sums(grp, cp.fund_cost_fen, m)
+    return s
+
+
+def _shares(first: dict[str, Any], index: dict, pools: int) -> Shares | None:
+    """A partition's settled cases as the groups (pool × hospital) the point money is split over."""
+    cp: CasePoints | None = first["cp"]
+    if cp is None:
+        return None
+    n_h = len(index)
+    rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
+    g = rows[cp.hosp]
+    return Shares(
+        group=cp.pool * n_h + g if pools > 1 else g,
+        share=cp.rules["adjusted_points"].to_numpy().astype(np.float64),
+        key=first["key"].to_numpy().astype(np.int64),
+    )
+
+
+def _split_first(first: dict[str, Any], index: dict, pools: int, totals: np.ndarray, sums: np.ndarray) -> Any:
+    s = _shares(first, index, pools)
+    return None if s is None else allocate.first_pass(s, totals, sums)
+
+
+def _split_candidates(
+    first: dict[str, Any], index: dict, pools: int, totals: np.ndarray, sums: np.ndarray, cut: allocate.Cut
+) -> Any:
+    s = _shares(first, index, pools)
+    return None if s is None else allocate.candidates(s, totals, sums, cut)
+
+
+def _pay_in_place(
+    settler: _Settler,
+    first: dict[str, Any],
+    index: dict,
+    values: dict[str, PoolValues],
+    split: tuple[np.ndarray, np.ndarray, allocate.Cut] | None,
+) -> tuple[pl.DataFrame, dict[str, np.ndarray] | None]:
+    """Steps 6: the money of a partition's cases; per pool × hospital fen sums."""
+    cp: CasePoints | None = first["cp"]
+    left = _left_out_rows(first["out"]) if first["out"] is not None else _empty_cases()
+    if cp is None:
+        return (left if first["out"] is not None else first["empty"]), None
+    terms, n_h = settler.terms, len(index)
+    pools, m = len(terms), len(terms) * len(index)
+    s = _shares(first, index, pools)
+    assert s is not None
+    point = allocate.final_pass(s, *split) if split is not None else None
+    n = cp.hosp.size
+    out = {k: np.zeros(n, dtype=np.int64) for k in ("settled", "fund", "patient", "point")}
+    g = s.group % n_h
+    for k, t in enumerate(terms):
+        idx = np.flatnonzero(cp.pool == k) if pools > 1 else np.arange(n)
+        v = values[t.name]
+        a = case_amounts(
+            t,
+            g[idx],
+            s.share[idx],
+            cp.outside_fen[idx],
+            cp.patient_fen[idx],
+            v.hospital_fen,
+            point_fen=None if point is None else point[idx],
+        )
+        out["point"][idx], out["settled"][idx] = a.point_fen, a.settled_fen
+        out["fund"][idx], out["patient"][idx] = a.fund_fen, a.patient_fen
+    sums = {k: int_sums(s.group, x, m) for k, x in out.items()}
+    sums["negative"] = np.bincount(s.group, weights=out["fund"] < 0, minlength=m).astype(np.int64)
+    per_case = pl.DataFrame(case_columns(cp, settler.policy, out["settled"], out["patient"], out["fund"]))
+    per_case = per_case.with_columns(
+        pl.Series("left_out", [None] * n, pl.String), pl.Series(KEY, s.key, pl.Int64)
+    )
+    if first["out"] is None:  # the input partition itself: left-out rows put back in place
+        per_case = cp.restore(per_case.drop(KEY, "left_out"), CASE_COLUMNS).select(CASE_COLUMNS)
+    elif left.height:
+        per_case = pl.concat([per_case, left], how="vertical_relaxed").sort(KEY)
+    return per_case, sums
+
+
+def _second(paid: tuple[Any, Any]) -> Any:
+    return paid[1]
+
+
+def _attach_own(part: pd.DataFrame, paid: tuple[pl.DataFrame, Any]) -> pd.DataFrame:
+    """Step 7: the input partition with its own rows' result columns (they never left it)."""
+    return attach(part, paid[0].to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
+
+
+def _settle_in_place(
+    ddf: Any,
+    policy: Policy,
+    settler: _Settler,
+    parts: list[Any],
+    region: dict[str, Any] | None,
+    inputs: list[Any],
+    special_notes: list[str],
+    base_volume: Any,
+    persist: bool,
+    fields: list[str],
+    need: tuple[str, ...],
+    direct: dict[str, str] | None | bool,
+) -> Settlement:
+    """Steps 4–7 when no rule pairs a hospital's cases across partitions (see the module doc).
+
+    ``direct`` is ``False`` when ``parts`` are narrowed partitions, else the caller's
+    ``mapping`` and ``parts`` are the input partitions themselves.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    settler_d = dask.delayed(settler, pure=True)
+    terms, pools, nparts = settler.terms, len(settler.terms), len(parts)
+    region_d = dask.delayed(region, pure=True)
+    if direct is False:
+        first_d = [
+            dask.delayed(_points_of)(settler_d, p, nparts, region_d, x)
+            for p, x in zip(parts, inputs, strict=True)
+        ]
+    else:
+        first_d = [dask.delayed(_points_here)(settler_d, p, i, direct) for i, p in enumerate(parts)]
+    if persist:
+        first_d = list(dask.persist(*first_d))
+    summary = dask.compute(*[dask.delayed(_summary)(f) for f in first_d])
+    hospitals = sorted({h for s_ in summary for h in s_["hospitals"]})
+    if not hospitals:
+        raise PolicyError("no case earns points: every case was left out (see the notes of settle in memory)")
+    index = {h: i for i, h in enumerate(hospitals)}
+    index_d = dask.delayed(index, pure=True)
+    n_h = len(hospitals)
+
+    # 4. the per-hospital sums, partition after partition in input order (small tasks)
+    state = None
+    for f in first_d:
+        state = dask.delayed(_accumulate, pure=True)(settler_d, state, f, index_d)
+    st = dask.compute(state)[0]
+
+    # 5. the region, per pool: point values and each hospital's point money
+    volume = base_volume_table(base_volume, policy)
+    values = {}
+    for k, t in enumerate(terms):
+        at = slice(k * n_h, (k + 1) * n_h)
+        sums = HospitalSums(
+            st["pool_points"][at], st["outside"][at], st["outside_fund"][at], st["patient"][at]
+        )
+        vol = base_volume_array(volume or {}, hospitals, t.name) if t.elastic else None
+        values[t.name] = point_values(t, sums, vol, source=policy.source)
+
+    # 6. each hospital's point money over its cases (largest remainder across partitions), then
+    # the money of every case
+    split = None
+    if policy.method == "point":
+        totals = np.concatenate([values[t.name].hospital_fen for t in terms]).astype(np.int64)
+        shares = st["pool_points"]
+        args = (index_d, pools, dask.delayed(totals, pure=True), dask.delayed(shares, pure=True))
+        got = [x for x in dask.compute(*[dask.delayed(_split_first)(f, *args) for f in first_d]) if x]
+        floors = np.sum([x[0] for x in got], axis=0)
+        hist = np.sum([x[1] for x in got], axis=0)
+        cut = allocate.thresholds(totals, floors, hist)
+        found = []
+        if (cut.sign != 0).any():
+            cut_d = dask.delayed(cut, pure=True)
+            found = [
+                x
+                for x in dask.compute(*[dask.delayed(_split_candidates)(f, *args, cut_d) for f in first_d])
+                if x
+            ]
+        split = (totals, shares, allocate.choose(cut, totals, floors, hist, found))
+    values_d, split_d = dask.delayed(values, pure=True), dask.delayed(split, pure=True)
+    paid = [dask.delayed(_pay_in_place, pure=True)(settler_d, f, index_d, values_d, split_d) for f in first_d]
+    if persist:
+        paid = list(dask.persist(*paid))
+    parts_sums = [x for x in dask.compute(*[dask.delayed(_second)(p) for p in paid]) if x is not None]
+    money = {k: np.sum([x[k] for x in parts_sums], axis=0) for k in parts_sums[0]}
+
+    # 7. the tables from the sums; each partition's results attached to its own rows
+    ph, h = _tables(policy, terms, hospitals, values, st, money)
+    pr = pool_region(policy, terms, values, ph)
+    meta_out = attach(ddf._meta, _empty_cases().to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
+    homes = [dask.delayed(_attach_own, pure=True)(p, x) for p, x in zip(ddf.to_delayed(), paid, strict=True)]
+    return Settlement(
+        cases=dd.from_delayed(homes, meta=meta_out, verify_meta=False),
+        hospitals=h.to_pandas(),
+        region=region_table(policy, h, pr).to_pandas(),
+        policy=policy,
+        notes=_notes(list(summary), special_notes, fields, need),
+        pool_hospitals=ph.to_pandas(),
+        pool_region=pr.to_pandas(),
+    )
+
+
+def _tables(
+    policy: Policy,
+    terms: list[Any],
+    hospitals: list[str],
+    values: dict[str, PoolValues],
+    st: dict[str, Any],
+    money: dict[str, np.ndarray],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The pool × hospital and hospital tables of :func:`casemix.settle.settle` from the sums."""
+    n_h = len(hospitals)
+    combined = {
+        k: np.zeros(n_h, dtype=np.int64)
+        for k in ("point", "outside", "settled", "fund", "patient", "fund_cost", "corridor", "reserve")
+    }
+    rows = []
+    for k, t in enumerate(terms):
+        at = slice(k * n_h, (k + 1) * n_h)
+        per, frame = pool_rows(
+            policy,
+            t,
+            values[t.name],
+            hospitals,
+            cases=st["pool_cases"][at],
+            points=st["pool_points"][at],
+            point=money["point"][at],
+            outside=st["outside"][at],
+            settled=money["settled"][at],
+            fund=money["fund"][at],
+            patient=money["patient"][at],
+            fund_cost=st["fund_cost"][at],
+            negative=money["negative"][at],
+        )
+        for name, x in per.items():
+            combined[name] += x
+        rows.append(frame)
+    c = combined
+    final = c["fund"] + c["corridor"]
+    prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
+    grouped = st["grouped"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cmi = st["rw"] / np.where(grouped > 0, grouped, np.nan)
+    h = pl.DataFrame(
+        {
+            "hospital_id": pl.Series(hospitals, dtype=pl.String),
+            "level": pl.Series(st["level"], dtype=pl.String),
+            "coefficient": st["coefficient"],
+            "cases": st["cases"],
+            "grouped_cases": grouped,
+            "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
+            "base_points": st["base"],
+            "points": st["points"],
+            "point_payment_fen": c["point"],
+            "at_cost_fen": st["at_cost"],
+            "outside_fen": c["outside"],
+            "settled_fen": c["settled"],
+            "patient_fen": c["patient"],
+            "payment_fen": c["fund"],
+            "fund_cost_fen": c["fund_cost"],
+            "corridor_fen": c["corridor"],
+            "final_fund_fen": final,
+            "cost_fen": st["cost"],
+            **{f"n_{r}": st["rules"][:, i] for i, r in enumerate(RULES)},
+            "n_readmission": st["readmission"],
+            "reserve_fen": c["reserve"],
+            "prepaid_fen": prepaid,
+            "clearing_fen": final - c["reserve"] - prepaid,
+            "surplus_fen": c["settled"] - st["cost"],
+        }
+    )
+    return pl.concat(rows), h.with_columns(pl.col(pl.Int32, pl.UInt32, pl.UInt64, pl.Int64).cast(pl.Int64))

@@ -324,6 +324,7 @@ def case_amounts(
     outside_fen: np.ndarray,
     patient_fen: np.ndarray,
     hospital_fen: np.ndarray,
+    point_fen: np.ndarray | None = None,
 ) -> CaseAmounts:
     """Step 3: each hospital's point money over its cases, then settled / fund / patient.
 
@@ -340,6 +341,10 @@ def case_amounts(
     - ``ratio`` form: fund = point part × 1 (point method: the money is
       fund money) or ROUND_HALF_UP(settled × ratio) (rate method); settled =
       point part ÷ ratio; patient = settled − fund (the notional share).
+
+    ``point_fen``, when given, is the point method's split already made
+    elsewhere (a distributed settlement allocates it across partitions,
+    ``casemix.dask``); ``hospital_fen`` is then not read.
     """
     pts = np.asarray(points, dtype=np.float64)
     o = np.asarray(outside_fen, dtype=np.int64)
@@ -352,7 +357,9 @@ def case_amounts(
             return CaseAmounts(point, settled, fund, settled - fund)
         q = np.asarray(patient_fen, dtype=np.int64)
         return CaseAmounts(point, settled, settled - q, q)
-    point = allocate_grouped(hospital_fen, hosp, pts)
+    point = (
+        allocate_grouped(hospital_fen, hosp, pts) if point_fen is None else np.asarray(point_fen, np.int64)
+    )
     if terms.form == "ratio":
         fund = point + fund_of_outside(terms, o)
         settled = round_half_up(point / terms.fund_ratio) + o

@@ -27,7 +27,7 @@ from casemix.payment.core import (
     point_values,
 )
 
-__all__ = ["Money", "pool_region", "settle_money"]
+__all__ = ["Money", "pool_region", "pool_rows", "settle_money"]
 
 
 @dataclass(frozen=True)
@@ -105,56 +105,29 @@ def settle_money(
         amounts = case_amounts(t, h, p, o, q, v.hospital_fen)
         out["point"][idx], out["settled"][idx] = amounts.point_fen, amounts.settled_fen
         out["fund"][idx], out["patient"][idx] = amounts.fund_fen, amounts.patient_fen
-        fund_h = int_sums(h, amounts.fund_fen, n_hosp)
         fc_h = (
             int_sums(h, fund_cost_fen[idx], n_hosp)
             if fund_cost_fen is not None
             else np.zeros(n_hosp, dtype=np.int64)
         )
-        corridor = (
-            corridor_adjustment(fund_h, fc_h, policy.corridors)
-            if policy.corridors.enabled
-            else np.zeros(n_hosp, dtype=np.int64)
+        per, rows = pool_rows(
+            policy,
+            t,
+            v,
+            hospitals,
+            cases=np.bincount(h, minlength=n_hosp),
+            points=sums.points,
+            point=int_sums(h, amounts.point_fen, n_hosp),
+            outside=sums.outside_fen,
+            settled=int_sums(h, amounts.settled_fen, n_hosp),
+            fund=int_sums(h, amounts.fund_fen, n_hosp),
+            patient=int_sums(h, amounts.patient_fen, n_hosp),
+            fund_cost=fc_h,
+            negative=np.bincount(h, weights=amounts.fund_fen < 0, minlength=n_hosp).astype(np.int64),
         )
-        final = fund_h + corridor
-        reserve = round_half_up(np.maximum(final, 0) * t.reserve_share)
-        per = {
-            "point": int_sums(h, amounts.point_fen, n_hosp),
-            "outside": sums.outside_fen,
-            "settled": int_sums(h, amounts.settled_fen, n_hosp),
-            "fund": fund_h,
-            "patient": int_sums(h, amounts.patient_fen, n_hosp),
-            "fund_cost": fc_h,
-            "corridor": corridor,
-            "reserve": reserve,
-        }
         for name, x in per.items():
             combined[name] += x
-        cases_h = np.bincount(h, minlength=n_hosp)
-        h_rows.append(
-            pl.DataFrame(
-                {
-                    "pool": pl.Series([t.name] * n_hosp, dtype=pl.String),
-                    "hospital_id": pl.Series(hospitals, dtype=pl.String),
-                    "cases": cases_h.astype(np.int64),
-                    "points": sums.points,
-                    "base_points": np.asarray(v.base_points, dtype=np.float64),
-                    "incremental_points": np.asarray(v.incremental_points, dtype=np.float64),
-                    "point_fen": per["point"],
-                    "outside_fen": per["outside"],
-                    "settled_fen": per["settled"],
-                    "patient_fen": per["patient"],
-                    "fund_fen": fund_h,
-                    "fund_cost_fen": fc_h,
-                    "corridor_fen": corridor,
-                    "final_fund_fen": final,
-                    "reserve_fen": reserve,
-                    "n_patient_above_settled": np.bincount(
-                        h, weights=amounts.fund_fen < 0, minlength=n_hosp
-                    ).astype(np.int64),
-                }
-            ).filter(pl.Series(cases_h > 0))
-        )
+        h_rows.append(rows)
     ph = pl.concat(h_rows)  # one frame per pool; pool_terms gives at least one
     pr = pool_region(policy, terms, found, ph) if values is None else None
     return Money(
@@ -166,6 +139,71 @@ def settle_money(
         pool_region=pr,
         hospital=combined,
     )
+
+
+def pool_rows(
+    policy: Policy,
+    terms: PoolTerms,
+    values: PoolValues,
+    hospitals: list[str],
+    *,
+    cases: np.ndarray,
+    points: np.ndarray,
+    point: np.ndarray,
+    outside: np.ndarray,
+    settled: np.ndarray,
+    fund: np.ndarray,
+    patient: np.ndarray,
+    fund_cost: np.ndarray,
+    negative: np.ndarray,
+) -> tuple[dict[str, np.ndarray], pl.DataFrame]:
+    """One pool's per-hospital sums → its 结余留用/超支分担, reserve and rows of ``pool_hospitals``.
+
+    The arrays are indexed like ``hospitals`` (fen sums, case counts,
+    ``negative``: cases whose patient share exceeds their settled amount);
+    a distributed settlement passes the sums it reduced across partitions.
+    Returns the per-hospital amounts (``point`` … ``reserve``) and the rows
+    of the hospitals with cases in the pool.
+    """
+    n_hosp = len(hospitals)
+    corridor = (
+        corridor_adjustment(fund, fund_cost, policy.corridors)
+        if policy.corridors.enabled
+        else np.zeros(n_hosp, dtype=np.int64)
+    )
+    final = fund + corridor
+    reserve = round_half_up(np.maximum(final, 0) * terms.reserve_share)
+    per = {
+        "point": point,
+        "outside": outside,
+        "settled": settled,
+        "fund": fund,
+        "patient": patient,
+        "fund_cost": fund_cost,
+        "corridor": corridor,
+        "reserve": reserve,
+    }
+    rows = pl.DataFrame(
+        {
+            "pool": pl.Series([terms.name] * n_hosp, dtype=pl.String),
+            "hospital_id": pl.Series(hospitals, dtype=pl.String),
+            "cases": np.asarray(cases, dtype=np.int64),
+            "points": np.asarray(points, dtype=np.float64),
+            "base_points": np.asarray(values.base_points, dtype=np.float64),
+            "incremental_points": np.asarray(values.incremental_points, dtype=np.float64),
+            "point_fen": point,
+            "outside_fen": outside,
+            "settled_fen": settled,
+            "patient_fen": patient,
+            "fund_fen": fund,
+            "fund_cost_fen": fund_cost,
+            "corridor_fen": corridor,
+            "final_fund_fen": final,
+            "reserve_fen": reserve,
+            "n_patient_above_settled": np.asarray(negative, dtype=np.int64),
+        }
+    ).filter(pl.Series(np.asarray(cases) > 0))
+    return per, rows
 
 
 def pool_region(

@@ -211,12 +211,10 @@ def case_thresholds(
     """
     hi = np.asarray(high_default, dtype=np.float64)
     lo = np.asarray(low_default, dtype=np.float64)
-    n = max(
-        hi.size,
-        lo.size,
-        0 if table_low is None else np.asarray(table_low).size,
-        0 if table_high is None else np.asarray(table_high).size,
-    )
+    # the cases' number from the per-case arrays (a scalar default broadcasts, even to no case)
+    per_case = [np.asarray(x) for x in (hi, lo, table_low, table_high) if x is not None]
+    sizes = [x.size for x in per_case if x.ndim]
+    n = max(sizes) if sizes else 1
     hi = np.broadcast_to(hi, (n,)).astype(np.float64)
     lo = np.broadcast_to(lo, (n,)).astype(np.float64)
     if table_high is not None:
