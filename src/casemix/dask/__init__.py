@@ -9,10 +9,12 @@ partitioning:
   crosses partitions.
 - :func:`weights` — ``casemix.compute_weights`` on the few columns it
   reads (trimming needs each group's whole cost distribution).
-- :func:`settle` — ``casemix.settle.settle``: the rules and points of each
-  hospital's cases by the in-memory functions after one shuffle, the
-  region's quantities (point values, the 特例单议 cap) from small
-  per-partition aggregates; equal to the fen.
+- :func:`settle` — ``casemix.settle.settle``: the rules and points by the
+  in-memory functions where the cases are (after an exchange by hospital
+  only when readmissions pair stays or monthly tables are asked for), the
+  region's quantities (hospital sums, point values, the 特例单议 cap, the
+  split of each hospital's money) from small per-partition aggregates;
+  equal to the fen.
 - :func:`benefits` — ``casemix.benefits.simulate`` per person after a
   shuffle by person; equal to the fen.
 - :func:`connect` — a ``distributed.Client`` from ``local:N`` or

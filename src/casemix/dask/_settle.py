@@ -5,7 +5,20 @@ the in-memory settlement runs (:func:`casemix.cases.canonical`,
 :func:`casemix.settle.case_points`, :func:`casemix.payment.core.point_values`,
 :func:`casemix.settle.pay_cases`, :func:`casemix.settle.monthly_tables`,
 :func:`casemix.payment.special_cases.approve`,
-:func:`casemix.payment.money.pool_region`, :func:`casemix.settle.region_table`):
+:func:`casemix.payment.money.pool_region`, :func:`casemix.settle.region_table`).
+
+**In place** (:func:`_settle_in_place`; unless the readmission rule pairs
+stays or ``[monthly] enabled``): no case leaves its input partition.  Each
+partition's rules and points once (``case_points`` on the partition as it
+is; narrowed first, with step 3 below, when a region-wide case rule applies
+or the cases have no ``case_id``); the hospitals' sums by a chain of small
+tasks in partition order, the float ones continued bit for bit
+(:func:`_add`); the point values on the client; each hospital's money over
+its cases by the largest remainder placed across partitions
+(:mod:`casemix.dask._allocate`); the money per case attached to the
+partition's own rows; the tables from the per pool × hospital fen sums.
+
+**With an exchange by hospital** (readmission pairs, monthly tables):
 
 1. *narrow* (per input partition): the input read in casemix's vocabulary
    (:func:`~casemix.cases.canonical`, with the caller's ``mapping``), only
