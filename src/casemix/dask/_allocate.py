@@ -110,19 +110,27 @@ def choose(cut: Cut, totals: np.ndarray, floors: np.ndarray, hist: np.ndarray, f
     if not found:
         return Cut(cut.sign, cut.bin, np.zeros(0, dtype=np.int64))
     g, frac, share, key = (np.concatenate([f[i] for f in found]) for i in range(4))
-    left = np.abs(totals - floors)
-    chosen = [np.zeros(0, dtype=np.int64)]
-    for grp in np.unique(g):
-        at = np.flatnonzero(g == grp)
-        b, sg = int(cut.bin[grp]), int(cut.sign[grp])
-        beyond = int(hist[grp, b + 1 :].sum()) if sg > 0 else int(hist[grp, :b].sum())
-        need = int(left[grp]) - beyond
-        if sg > 0:  # largest fraction, larger share, earlier row
-            order = np.lexsort((key[at], -share[at], -frac[at]))
-        else:  # smallest fraction, smaller share, later row
-            order = np.lexsort((-key[at], share[at], frac[at]))
-        chosen.append(key[at][order[:need]])
-    return Cut(cut.sign, cut.bin, np.sort(np.concatenate(chosen)))
+    sg = cut.sign[g]
+    # the fen already placed beyond each group's threshold bin, and how many its bin gives
+    n = totals.size
+    beyond = np.array(
+        [
+            hist[j, cut.bin[j] + 1 :].sum() if cut.sign[j] > 0 else hist[j, : max(cut.bin[j], 0)].sum()
+            for j in range(n)
+        ],
+        dtype=np.int64,
+    )
+    need = np.abs(totals - floors) - beyond
+    # giving: largest fraction, larger share, earlier row; taking back: smallest fraction,
+    # smaller share, later row — one sort, group by group
+    give = sg > 0
+    order = np.lexsort(
+        (np.where(give, key, -key), np.where(give, -share, share), np.where(give, -frac, frac), g)
+    )
+    gs = g[order]
+    start = np.searchsorted(gs, gs, side="left")
+    rank = np.arange(gs.size) - start
+    return Cut(cut.sign, cut.bin, np.sort(key[order][rank < need[gs]]))
 
 
 def final_pass(s: Shares, totals: np.ndarray, sums: np.ndarray, cut: Cut) -> np.ndarray:

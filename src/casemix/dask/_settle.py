@@ -1028,7 +1028,7 @@ def _pay_in_place(
     sums["negative"] = np.bincount(s.group, weights=out["fund"] < 0, minlength=m).astype(np.int64)
     per_case = pl.DataFrame(case_columns(cp, settler.policy, out["settled"], out["patient"], out["fund"]))
     per_case = per_case.with_columns(
-        pl.Series("left_out", [None] * n, pl.String), pl.Series(KEY, s.key, pl.Int64)
+        pl.repeat(None, n, dtype=pl.String, eager=True).alias("left_out"), pl.Series(KEY, s.key, pl.Int64)
     )
     if first["out"] is None:  # the input partition itself: left-out rows put back in place
         per_case = cp.restore(per_case.drop(KEY, "left_out"), CASE_COLUMNS).select(CASE_COLUMNS)
