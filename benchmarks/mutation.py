@@ -148,6 +148,8 @@ def recheck_module(label: str, recheck_timeout: float) -> None:
         if code in _KILLED:
             rechecked.pop(name, None)
             continue
+        if code is None:  # not run yet (a stopped run): no verdict to re-check
+            continue
         t0 = time.time()
         rechecked[name] = {"mutmut": code, "fresh": _recheck(name, recheck_timeout)}
         print(

@@ -30,6 +30,7 @@ from casemix.budget import (
 )
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import corridor_adjustment
+from casemix.payment.inputs import fund_cost_fen
 from casemix.settle import base_volumes, settle
 
 # rules that would move points switched off: the money step alone is under test
@@ -106,10 +107,23 @@ def test_p1_patient_share_above_settled_nets_within_the_hospital():
     assert sum(pay(s)) == 100_000
 
 
+def test_money_columns_name_the_row_of_the_whole_file_in_a_batch():
+    # a batch starting at row 100 of the file names rows from 100
+    df = pl.DataFrame({"case_id": ["a", "b"], "fund_paid": [1.0, -2.0]})
+    with pytest.raises(
+        InputError, match=r"^fund_paid \(统筹基金支付, yuan\) is negative at row 101 \(case_id 'b'\)"
+    ):
+        fund_cost_fen(df, df["case_id"], rule="corridors", offset=100)
+    assert list(fund_cost_fen(df.head(1), df["case_id"], rule="corridors", offset=100)) == [100]
+
+
 def test_p1_bad_money_rows_are_named():
     with pytest.raises(InputError, match=r"patient_share .* negative at row 1 \(case_id 'c2'\)"):
         settle(p1_cases(patient_share=[1.0, -2.0, 0.0]), Policy(budget=1000, **PLAIN), points="pts")
-    with pytest.raises(InputError, match=r"fund_paid .* negative at row 2 \(case_id 'c3'\)"):
+    with pytest.raises(
+        InputError,
+        match=r"^fund_paid \(统筹基金支付, yuan\) is negative at row 2 \(case_id 'c3'\); amounts paid are >= 0 yuan$",
+    ):
         settle(p1_cases(fund_paid=[1.0, 2.0, -3.0]), Policy(budget=1000, **PLAIN), points="pts")
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
@@ -158,7 +172,11 @@ def test_p2_pools_settle_apart():
 
 
 def test_p2_pools_need_insurance_type_and_known_values():
-    with pytest.raises(PolicyError, match="need column insurance_type"):
+    with pytest.raises(
+        PolicyError,
+        match=r"^pools \(职工, 居民\) need column insurance_type \(险种类型: 职工/居民, employee/resident, 310/390\); "
+        "the cases lack it$",
+    ):
         settle(p2_cases().drop("insurance_type"), p2_policy(), points="pts")
     bad = p2_cases().with_columns(pl.Series("insurance_type", ["职工", "其他", "310", "390"]))
     with pytest.raises(InputError, match=r"insurance_type '其他' at row 1 \(case_id 'c2'\)"):
@@ -378,7 +396,11 @@ def test_p5_corridors_in_a_settlement():
     assert h["final_fund_fen"].to_list() == [48_625, 53_500]
     r = s.region.row(0, named=True)
     assert r["fund_outlay_fen"] == 102_125 and r["outlay_minus_budget_fen"] == 2_125
-    with pytest.raises(PolicyError, match=r"corridors .* needs column fund_paid"):
+    with pytest.raises(
+        PolicyError,
+        match=r"corridors .* needs column fund_paid \(统筹基金支付, the fund's itemised payment per case, yuan\); "
+        "the cases lack it$",
+    ):
         settle(p1_cases(), Policy(budget=1000, corridors=CORRIDORS, **PLAIN), points="pts")
 
 
