@@ -7,7 +7,9 @@ on random rule trees and random cases.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -89,11 +91,11 @@ def test_order_tables(tiny):
 # -- the program, run by the kernel's own predicate ------------------------------------
 
 
-def _run(prog, vals, starts, base, r, enc, i, levels):
+def _run(prog, vals, starts, base, r, enc, i, levels, holds=K._holds):
     """Rule ``r`` of a compiled program on encoded case ``i``, by ``kernel._holds`` itself."""
     info, rows, mask, or_flag, _, _, site_attr = base.kernel_args()[:7]
     return bool(
-        K._holds(
+        holds(
             r,
             i,
             prog,
@@ -225,3 +227,23 @@ def test_validity_truth_table(tiny):
     assert table[all_true] == -1
     assert table[0] == 0  # nothing present: the first check (sex missing) fails
     assert table[all_true & ~(1 << sex2)] == -1  # sex == 1 alone passes
+
+
+def test_holds_updates_no_reference_counts(tiny):
+    """``kernel._holds`` is compiled apart from the grouping kernel (issue 16: a shorter
+    compile); called once per rule tried, it must not update the reference counts of its
+    array arguments (atomic operations on counts both threads share).  numba increfs every
+    array argument on entry; LLVM's pruning removes the pairs only while ``_holds`` calls
+    no other compiled function, which this checks in the optimised machine code."""
+    base = C.compile_scheme(tiny)
+    asm = C._Assembler({n: i for i, n in enumerate(base.list_names)}, {"MDCZ.pdx": 0})
+    r = asm.add(parse_rule("sites(MDCZ.pdx) >= 1", allow_severity=True))
+    prog, vals, starts = asm.arrays()
+    case = {k: [] if isinstance(t, pl.List) else None for k, t in S.CANONICAL_TYPES.items()}
+    enc = encode_cases(S.frame([{**case, "pdx": "X00.0"}]), tiny)
+    # compiled here, not loaded from numba's cache (which keeps no LLVM IR to look at)
+    holds = numba.njit(cache=False)(K._holds.py_func)
+    _run(prog, vals, starts, base, r, enc, 0, 0, holds=holds)
+    ir = "\n".join(holds.inspect_llvm().values())
+    assert "define" in ir
+    assert "call void @NRT_incref" not in ir

@@ -1,90 +1,160 @@
-"""The first grouping on a fresh install says it is compiling (issue 16)."""
+"""The first call on a fresh install says it is compiling, with progress (issue 16).
+
+The notice is a listener on numba's ``numba:compile`` event
+(:mod:`casemix._first_run`): the unit tests compile real (tiny) numba
+functions that pass for casemix kernels; the slow ones run ``casemix.group``,
+``casemix group`` and ``casemix demo`` in fresh processes on an empty
+``NUMBA_CACHE_DIR`` (the notice appears), then again on the filled cache (it
+does not).
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 
+import numba
 import pytest
 
-from casemix import encode_kernel
-from casemix.encode_kernel import first_compile
+from casemix import _first_run
 
 
-class _Fake:
-    """Stands for a numba dispatcher: ``signatures`` and a cache without an index file."""
+def _kernel(name: str, module: str = "casemix.fake_kernels"):
+    """A numba function that passes for the casemix kernel ``module.name`` (not yet compiled)."""
 
-    def __init__(self, signatures=()):
-        self.signatures = list(signatures)
+    def f(x):
+        return x + 1
 
-    def __call__(self):
-        time.sleep(0.05)
-        return 7
+    f.__module__, f.__name__, f.__qualname__ = module, name, name
+    return numba.njit(cache=False)(f)
 
 
 @pytest.fixture
 def fresh(monkeypatch):
-    monkeypatch.setattr(encode_kernel, "_announced", [])
+    """A process in which no kernel has been announced yet."""
+    _first_run.listen()
+    monkeypatch.setattr(_first_run._NOTICE, "shown", False)
+    monkeypatch.setattr(_first_run._NOTICE, "done", {})
+    monkeypatch.delenv("CASEMIX_NUMBA_CACHE", raising=False)
 
 
-def test_notice_on_first_compile_with_progress(fresh, capsys):
-    fn = _Fake()
-    with first_compile(fn, "code lookup"):
-        assert fn() == 7
-    with first_compile(_Fake(), "grouping kernel"):
-        pass
+def test_notice_then_one_line_per_kernel_with_its_seconds(fresh, capsys):
+    k = _kernel("k_one")
+    assert k(1) == 2
+    assert k(2) == 3  # compiled: nothing more
+    _kernel("k_two")(1)
     err = capsys.readouterr().err.splitlines()
-    assert "compiling, first run only" in err[0]
-    assert err[1].startswith("casemix: [1/3] compiling code lookup ...")
+    assert err[0].startswith("casemix: compiling, first run only (numba kernels")
+    assert err[1].startswith("casemix: compiling fake_kernels.k_one ... ")
     assert err[1].endswith(" s")
-    assert err[2].startswith("casemix: [2/3] compiling grouping kernel ...")
+    float(err[1].split(" ... ")[1].removesuffix(" s"))
+    assert err[2].startswith("casemix: compiling fake_kernels.k_two ... ")
+    assert len(err) == 3
 
 
-def test_no_notice_once_compiled_or_announced(fresh, capsys):
-    with first_compile(_Fake(signatures=["(int64,)"]), "code lookup"):
-        pass
+def test_kernels_of_a_step_are_numbered(fresh, capsys, monkeypatch):
+    step = {"casemix.fake_kernels.look": "code lookup", "casemix.fake_kernels.group": "grouping kernel"}
+    monkeypatch.setitem(_first_run.STEPS, "fake step", step)
+    for name, label in step.items():
+        monkeypatch.setitem(_first_run._LABEL, name, ("fake step", label))
+    _kernel("look")(1)
+    _kernel("group")(1)
+    err = capsys.readouterr().err.splitlines()
+    assert err[1].startswith("casemix: [1/2] compiling code lookup ... ")
+    assert err[2].startswith("casemix: [2/2] compiling grouping kernel ... ")
+
+
+def test_helpers_compiled_inside_a_kernel_count_towards_it(fresh, capsys):
+    helper = _kernel("helper")
+
+    def outer(x):
+        return helper(x) * 2
+
+    outer.__module__, outer.__qualname__ = "casemix.fake_kernels", "outer"
+    assert numba.njit(cache=False)(outer)(1) == 4
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" ... ")[0] for line in err[1:]] == ["casemix: compiling fake_kernels.outer"]
+
+
+def test_no_notice_for_functions_outside_casemix(fresh, capsys):
+    assert _kernel("theirs", module="somebody_else")(1) == 2
     assert capsys.readouterr().err == ""
-    with first_compile(_Fake(), "code checks"):
-        pass
-    capsys.readouterr()
-    with first_compile(_Fake(), "code checks"):  # same kernel again in this process
-        pass
-    assert capsys.readouterr().err == ""
 
 
-def test_no_notice_when_numba_cache_holds_the_kernel(fresh, capsys, tmp_path):
-    index = tmp_path / "k.nbi"
-    index.write_bytes(b"")
-    fn = _Fake()
-    fn._cache = type("C", (), {"_cache_file": type("F", (), {"_index_path": str(index)})()})()
-    with first_compile(fn, "code lookup"):
-        pass
-    assert capsys.readouterr().err == ""
-
-
-def test_notice_says_every_run_when_cache_is_off(fresh, capsys, monkeypatch):
+def test_notice_says_every_run_when_the_cache_is_off(fresh, capsys, monkeypatch):
     monkeypatch.setenv("CASEMIX_NUMBA_CACHE", "0")
-    with first_compile(_Fake(), "code lookup"):
-        pass
-    assert "every run: CASEMIX_NUMBA_CACHE=0" in capsys.readouterr().err
+    _kernel("k_nocache")(1)
+    assert "compiling, every run: CASEMIX_NUMBA_CACHE=0" in capsys.readouterr().err
+
+
+def test_the_header_once_per_process(fresh, capsys):
+    _kernel("k_a")(1)
+    capsys.readouterr()
+    _kernel("k_b")(1)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("casemix: compiling fake_kernels.k_b ... ")
+
+
+# -- fresh processes on an empty numba cache, then on the filled one ---------------------
+
+_CASES = (
+    "import polars as pl\n"
+    "df = pl.DataFrame({'case_id': ['1', '2'], 'pdx': ['I21.0', 'XX'], 'sdx': [['E11.9'], []],"
+    " 'pproc': [None, None], 'oproc': [[], []], 'age': [60, 50], 'sex': ['1', '2'], 'los': [5, 3]},"
+    " schema_overrides={'pproc': pl.String})\n"
+)
+
+
+def _twice(tmp_path, args: list[str]) -> tuple[str, str]:
+    """stderr of a cold run (empty numba cache) and of a warm one (the same cache)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "CASEMIX_NUMBA_CACHE": "1"}
+    out = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        out.append(done.stderr)
+    return out[0], out[1]
 
 
 @pytest.mark.slow
-def test_cold_cache_prints_notice_then_warm_cache_is_quiet(tmp_path):
-    code = (
-        "import polars as pl, casemix\n"
-        "df = pl.DataFrame({'case_id': ['1'], 'pdx': ['I21.0'], 'sdx': [['E11.9']],"
-        " 'pproc': [None], 'oproc': [[]], 'age': [60], 'sex': ['1'], 'los': [5]},"
-        " schema_overrides={'pproc': pl.String})\n"
-        "print(casemix.group(df).height)\n"
-    )
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "CASEMIX_NUMBA_CACHE": "1"}
-    cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert cold.returncode == 0, cold.stderr
-    assert "compiling, first run only" in cold.stderr
-    assert "[1/3]" in cold.stderr
-    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert warm.returncode == 0, warm.stderr
-    assert "compiling" not in warm.stderr
+def test_casemix_group_cold_then_warm(tmp_path):
+    cold, warm = _twice(tmp_path, ["-c", _CASES + "import casemix\nprint(casemix.group(df).height)\n"])
+    assert "casemix: compiling, first run only" in cold
+    for line in (
+        "[1/3] compiling code lookup",
+        "[2/3] compiling code checks",
+        "[3/3] compiling grouping kernel",
+    ):
+        assert line in cold
+    assert "compiling" not in warm
+
+
+@pytest.mark.slow
+def test_cli_group_cold_then_warm(tmp_path):
+    make = _CASES + "df.write_parquet('cases.parquet')\n"
+    subprocess.run([sys.executable, "-c", make], check=True, cwd=tmp_path)
+    cli = [
+        "-c",
+        "from casemix.cli import main; main()",
+        "group",
+        "cases.parquet",
+        "-o",
+        "out.parquet",
+        "--force",
+    ]
+    cold, warm = _twice(tmp_path, cli)
+    assert "casemix: compiling, first run only" in cold
+    assert "[3/3] compiling grouping kernel" in cold
+    assert "compiling" not in warm
+
+
+@pytest.mark.slow
+def test_cli_demo_cold_then_warm(tmp_path):
+    demo = ["-c", "from casemix.cli import main; main()", "demo", "-n", "3000", "-o", "demo", "--force"]
+    cold, warm = _twice(tmp_path, demo)
+    assert "casemix: compiling, first run only" in cold
+    assert "compiling synthetic cases: codes" in cold
+    assert "[3/3] compiling grouping kernel" in cold
+    assert "compiling benefits.kernel." in cold
+    assert "compiling" not in warm

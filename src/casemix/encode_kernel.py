@@ -15,7 +15,10 @@ import os
 import numpy as np
 from numba import njit
 
+from casemix._first_run import listen
 from casemix._threads import read_only, run_ranges
+
+listen()  # the first-run notice when numba compiles a kernel
 
 
 def cache_enabled() -> bool:
@@ -179,8 +182,7 @@ def lookup_views(
 ) -> None:
     """Code ids of ``out.shape[0]`` Arrow string views starting at ``offset``, into ``out``.
 
-    :func:`encode_views` on a few threads (:func:`casemix._threads.run_ranges`),
-    with the first-run notice when it is compiled.
+    :func:`encode_views` on a few threads (:func:`casemix._threads.run_ranges`).
     """
     _run_encode(
         out.shape[0],
@@ -256,78 +258,21 @@ def _run_encode(
         long_data,
         long_off,
     )
-    with first_compile(encode_views, "code lookup"):
-        run_ranges(
-            encode_views,
-            n,
-            src_off,
-            out_off,
-            views,
-            int(offset),
-            valid,
-            bool(has_valid),
-            data,
-            data_base,
-            bool(absent_empty),
-            slots,
-            int(shift),
-            long_data,
-            long_off,
-            out,
-        )
-
-
-# -- first-run notice ------------------------------------------------------------------
-#: the numba kernels a grouping call compiles when numba's cache is cold
-GROUPING_KERNELS = 3
-_announced: list[str] = []
-
-
-def _cache_is_cold(fn) -> bool:
-    # numba writes one index file per function on its first compile; no file, no cache
-    index = getattr(getattr(getattr(fn, "_cache", None), "_cache_file", None), "_index_path", None)
-    return index is None or not os.path.exists(index)
-
-
-class first_compile:
-    """Say on stderr that ``fn`` is about to be compiled, and how long it took.
-
-    Nothing is printed when ``fn`` already runs in this process or numba's
-    on-disk cache holds it; otherwise one line per kernel, numbered out of
-    :data:`GROUPING_KERNELS`, so the first grouping on a fresh install (tens
-    of seconds on a loaded machine) does not look hung.
-    """
-
-    def __init__(self, fn, label: str) -> None:
-        self.fn, self.label = fn, label
-        self.started: float | None = None
-
-    def __enter__(self):
-        import sys
-        import time
-
-        if self.fn.signatures or self.label in _announced or not _cache_is_cold(self.fn):
-            return self
-        _announced.append(self.label)
-        step = len(_announced)
-        if step == 1:
-            where = "every run: CASEMIX_NUMBA_CACHE=0" if not cache_enabled() else "first run only"
-            print(
-                f"casemix: compiling, {where} (numba kernels, about 5-10 s; longer on a busy machine)",
-                file=sys.stderr,
-            )
-        print(
-            f"casemix: [{step}/{max(step, GROUPING_KERNELS)}] compiling {self.label} ...",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-        self.started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import sys
-        import time
-
-        if self.started is not None:
-            print(f" {time.perf_counter() - self.started:.1f} s", file=sys.stderr, flush=True)
+    run_ranges(
+        encode_views,
+        n,
+        src_off,
+        out_off,
+        views,
+        int(offset),
+        valid,
+        bool(has_valid),
+        data,
+        data_base,
+        bool(absent_empty),
+        slots,
+        int(shift),
+        long_data,
+        long_off,
+        out,
+    )

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from casemix._threads import read_only, run_ranges
-from casemix.encode_kernel import bytes_key, cache_enabled, first_compile, probe
+from casemix.encode_kernel import bytes_key, cache_enabled, probe
 
 _CACHE = cache_enabled()
 _LOW32 = np.uint64(0xFFFFFFFF)
@@ -205,8 +205,7 @@ def split_joined(
     non_ascii = np.zeros(n, dtype=np.uint8)
     args = (views, vbytes, int(offset), valid, bool(has_valid), data, data_base, bool(first_apart))
     table = (slots, int(shift), long_data, long_off)
-    with first_compile(split_codes, "|-string lookup"):
-        run_ranges(split_codes, n, *args, True, *table, first, out_off, np.empty(0, np.int32), non_ascii)
+    run_ranges(split_codes, n, *args, True, *table, first, out_off, np.empty(0, np.int32), non_ascii)
     np.cumsum(out_off, out=out_off)
     out = np.empty(int(out_off[-1]), dtype=np.int32)
     run_ranges(split_codes, n, *args, False, *table, first, out_off, out, non_ascii)

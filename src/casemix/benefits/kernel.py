@@ -18,7 +18,10 @@ import types
 import numpy as np
 from numba import njit, prange
 
+from casemix._first_run import listen
 from casemix.benefits.policy import Tables
+
+listen()  # the first-run notice when numba compiles a kernel
 
 # CASEMIX_NUMBA_CACHE=0 switches numba's on-disk cache off (it can break under
 # multiprocessing: numba issues #4807, #10128)

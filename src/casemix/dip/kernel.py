@@ -214,6 +214,10 @@ def _kernel(parallel: bool = True):
         return _kernel_cache[parallel]
     import numba
 
+    from casemix._first_run import listen
+
+    listen()  # the first-run notice when numba compiles the kernel
+
     @numba.njit(parallel=parallel, cache=_NUMBA_CACHE)
     def group_kernel(
         pdx_id,

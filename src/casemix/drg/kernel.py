@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros  # one tzcnt instruction
 
+from casemix._first_run import listen
 from casemix._threads import read_only, run_ranges
 from casemix.drg.compile import (
     OP_CMP,
@@ -50,10 +51,10 @@ from casemix.drg.compile import (
 from casemix.encode_kernel import (  # noqa: F401
     cache_enabled,
     encode_views,
-    first_compile,
 )
 
 _CACHE = cache_enabled()
+listen()  # the first-run notice when numba compiles a kernel
 
 
 @njit(cache=_CACHE, inline="always")
@@ -80,7 +81,7 @@ def _cmp(op, x, v):
     return x > v
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, inline="always")
 def _dx_code(q, has_pdx, p, s0, sdx_val):
     # q-th diagnosis of the case: the principal (when present), then the secondaries
     if has_pdx:
@@ -88,7 +89,7 @@ def _dx_code(q, has_pdx, p, s0, sdx_val):
     return sdx_val[s0 + q]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, inline="always")
 def _sites(row, i, pdx, sdx_off, sdx_val, site_attr):
     # distinct attr values among all diagnoses; quadratic, but lists are short
     # and nothing is allocated per case
@@ -115,7 +116,7 @@ def _sites(row, i, pdx, sdx_off, sdx_val, site_attr):
     return count
 
 
-@njit(cache=_CACHE, inline="always")
+@njit(cache=_CACHE)
 def _holds(
     r,
     i,
@@ -140,7 +141,13 @@ def _holds(
 ):
     """Evaluate rule ``r`` on case ``i`` (a missing field makes a comparison false).
 
-    Inlined into its single call site in ``group_kernel``.
+    Compiled apart from ``group_kernel``, its single caller: inlined there
+    (numba ``inline="always"``) the kernel's compile took about a fifth
+    longer (issue 16, ``benchmarks/bench_compile.py``).  It calls no other
+    compiled function (``_sites`` is inlined here): numba increfs every array
+    argument on entry, and only in a function without calls does LLVM's
+    reference-count pruning remove those atomic increments again, so a call
+    costs no atomic operation on arrays both threads share.
     """
     k = rule_start[r]
     end = rule_start[r + 1]
@@ -367,9 +374,8 @@ def group_kernel(
     (validity key, severity levels, gate rows) for the whole block, then
     each case runs a small state machine (validity → MDC → ADRG → DRG) whose
     every step is "first rule of ``seq[lo:hi]`` that holds", so ``_holds``
-    is inlined at one place only: calling a numba function with this many
-    arrays per rule costs more than the rule (reference counts of every
-    array argument are updated atomically, by both threads).
+    is called at one place only (compiled apart, see its docstring: its
+    array arguments cost no reference-count updates).
 
     ``res_mdc``/``res_adrg``/``res_reason`` index the decode tables of
     :class:`~casemix.drg.compile.CompiledScheme` (0 = empty), ``res_drg``
@@ -590,31 +596,29 @@ def run(enc, compiled) -> tuple[np.ndarray, ...]:
         np.empty(n, np.int8),
         np.empty(n, np.int32),
     )
-    with first_compile(group_kernel, "grouping kernel"):
-        run_ranges(
-            group_kernel,
-            n,
-            enc.pdx,
-            enc.sdx_off,
-            enc.sdx_val,
-            enc.pproc,
-            enc.oproc_off,
-            enc.oproc_val,
-            enc.fields,
-            enc.present,
-            enc.malformed,
-            *compiled.kernel_args(),
-            *out,
-            align=BLOCK,
-        )
+    run_ranges(
+        group_kernel,
+        n,
+        enc.pdx,
+        enc.sdx_off,
+        enc.sdx_val,
+        enc.pproc,
+        enc.oproc_off,
+        enc.oproc_val,
+        enc.fields,
+        enc.present,
+        enc.malformed,
+        *compiled.kernel_args(),
+        *out,
+        align=BLOCK,
+    )
     return out
 
 
 def rows_with_bad_code(off: np.ndarray, val: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Per CSR row: whether any code id is not ``ok`` (``ok`` indexed by id, id -1 last)."""
     out = np.zeros(len(off) - 1, dtype=np.bool_)
-    with first_compile(_bad_rows, "code checks"):
-        run_ranges(_bad_rows, out.shape[0], *read_only(off, val, ok), out)
+    run_ranges(_bad_rows, out.shape[0], *read_only(off, val, ok), out)
     return out
 
 
