@@ -340,8 +340,8 @@ def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
     """A CSV file of |-string cases grouped into Parquet: read, group, write.
 
     ``how="cli"``: the steps of ``casemix group cases.csv -o out.parquet``
-    (``read_table``, then ``group_table``: batches grouped while the last is
-    written); ``how="group"``: ``casemix.group(path)`` then ``write_table``.
+    (``read_table``, then ``group_table``: the input columns encoded while
+    the cases are grouped); ``how="group"``: ``casemix.group(path)`` then ``write_table``.
     """
     import polars as pl
 
@@ -353,7 +353,7 @@ def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
     casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
     w, c = time.perf_counter(), time.process_time()
     if how == "cli":
-        rows = group_table(read_table(path), dst, scheme, progress=False)["rows"]
+        rows = group_table(read_table(path), dst, scheme)["rows"]
     else:
         out = casemix.group(path, scheme=scheme)
         write_table(out, dst, force=True)

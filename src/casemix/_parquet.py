@@ -221,6 +221,10 @@ class Footer:
     def row_groups(self) -> list[Struct]:
         return self.meta[_FMD_ROW_GROUPS][1][1] if _FMD_ROW_GROUPS in self.meta else []
 
+    def row_group_rows(self) -> list[int]:
+        """Rows of each row group."""
+        return [rg[_RG_ROWS][1] for rg in self.row_groups]
+
     def leaves(self, names: list[str]) -> list[int]:
         """Leaf column indexes of the top-level columns ``names``, in that order."""
         first: dict[str, tuple[int, int]] = {}

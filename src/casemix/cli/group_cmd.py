@@ -36,7 +36,7 @@ from casemix.scheme import DEFAULT_SCHEME
     "--batch-size",
     default=262_144,
     show_default=True,
-    help="Rows per batch, at most, when writing Parquet (grouped and written batch by batch).",
+    help="Rows per batch, at most, when streaming Parquet to Parquet.",
 )
 @click.option(
     "--keep",
@@ -108,7 +108,7 @@ def group(
         and input_path.suffix.lower() in (".parquet", ".pq")
         and output.suffix.lower() in (".parquet", ".pq")
     )
-    # a table file (CSV, Excel) into Parquet: read whole, then grouped and written batch by batch
+    # a table file (CSV, Excel) into Parquet: read whole, its columns encoded while it is grouped
     to_parquet = engine == "batch" and output.suffix.lower() in (".parquet", ".pq")
     if streaming or to_parquet:
         from casemix.drg.batch import group_parquet, group_table
@@ -122,14 +122,7 @@ def group(
             frame = read_path(input_path, encoding=encoding)
         with _low_rate_alerts(alerts), atomic_path(output, force=force, inputs=[input_path]) as part:
             if frame is not None:
-                group_table(
-                    frame,
-                    part,
-                    sch,
-                    batch_size=batch_size,
-                    progress=not quiet and sys.stderr.isatty(),
-                    mapping=mapping,
-                )
+                group_table(frame, part, sch, mapping=mapping)
             else:
                 group_parquet(
                     input_path,

@@ -275,60 +275,78 @@ def group_table(
     dst: str | Path,
     scheme: str | Path | Scheme = DEFAULT_SCHEME,
     *,
-    batch_size: int = 262_144,
-    progress: bool = True,
     mapping: dict[str, str] | None = None,
 ) -> dict:
-    """Group a frame in memory (a CSV or Excel file read whole) into a Parquet file, batch by batch.
+    """Group a frame in memory (a CSV or Excel file read whole) into a Parquet file.
 
-    What ``casemix group cases.csv -o out.parquet`` runs: each batch of rows
-    is grouped as :func:`casemix.group` groups a frame and written (zstd
-    level 1) in a thread while the next batch is grouped, so writing the
-    output overlaps the grouping instead of following it.  The output is
-    ``casemix.group(frame)`` written as Parquet: the input columns followed
-    by ``mdc``, ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and
-    ``warnings`` (a result column replaces an input column of its name).
+    What ``casemix group cases.csv -o out.parquet`` runs.  The input columns
+    are encoded as Parquet (polars, zstd level 1, in memory) in a thread
+    *while* the cases are grouped (one :func:`casemix.group` call: smaller
+    batches would cost more CPU); then the file is assembled from those
+    column chunks, copied as bytes (``casemix._parquet``), and the seven
+    result columns.  Encoding the input columns is most of the writing, so
+    it overlaps the grouping instead of following it.  The output reads back
+    as ``casemix.group(frame)``: the input columns followed by ``mdc``,
+    ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and ``warnings``
+    (a result column replaces an input column of its name where it stands).
 
-    Parameters and result as :func:`group_parquet` (``keep`` aside: every
-    column is kept).
+    Parameters
+    ----------
+    frame
+        The cases, in any layout :func:`casemix.group` accepts.
+    dst
+        Output Parquet path (overwritten).
+    scheme
+        Scheme name, folder or loaded scheme.
+    mapping
+        Column mapping passed to :func:`casemix.cases.read_cases`.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``grouped`` (cases with a group) and ``seconds``.
+
+    Warns
+    -----
+    casemix.errors.LowGroupingRateWarning
+        When fewer than half of the cases find a group (as :func:`casemix.group`).
     """
-    from casemix.errors import InputError
+    import io as _io
 
-    if batch_size < 1:
-        raise InputError(f"batch_size must be a positive number of rows, not {batch_size}")
+    import pyarrow.parquet as pq
+
+    from casemix._parquet import ChunkWriter, read_footer
+    from casemix.drg.summary import warn_if_low_rate
+    from casemix.io import PARQUET_ZSTD_LEVEL
+
     sch = load_scheme(scheme)
     dst = Path(dst)
     started = time.perf_counter()
-    ok_status = sch.status["grouped"]
-    ranges = [(start, batch_size) for start in range(0, frame.height, batch_size)]
-
-    def grouped(part: pl.DataFrame):
-        result = group_input(part, sch, mapping=mapping)
-        out = part.with_columns(result.get_columns())
-        return out.to_arrow(compat_level=pl.CompatLevel.oldest()), int((result["status"] == ok_status).sum())
-
-    def open_writer(out):
-        return _Writer(dst, out.schema, None, out.column_names, [])
-
-    def empty():
-        out, _ = grouped(frame.head(0))
-        return out, open_writer(out)
-
-    rows, batches, n_grouped = _stream(
-        lambda rng: None if rng is None else frame.slice(*rng),
-        ranges,
-        grouped,
-        open_writer,
-        empty,
-        frame.height,
-        progress,
-        started,
-    )
-    if n_grouped < rows / 2:
-        from casemix.drg.summary import warn_if_low_rate
-
-        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
-    return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
+    encoded = _io.BytesIO()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # polars releases the GIL while it encodes: this runs beside the grouping
+        writing = pool.submit(
+            frame.write_parquet, encoded, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
+        )
+        result = group_input(frame, sch, mapping=mapping)
+        writing.result()
+    table = result.to_arrow(compat_level=pl.CompatLevel.newest())
+    options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
+    footer = read_footer(encoded.getvalue())
+    if not footer.row_groups:  # no rows: nothing to copy
+        pq.write_table(frame.with_columns(result.get_columns()).to_arrow(), dst, **options)
+    else:
+        layout = [*frame.columns, *(c for c in result.columns if c not in frame.columns)]
+        with open(dst, "wb") as out:
+            writer = ChunkWriter(out, encoded, footer, layout, pq.read_schema(encoded), options)
+            offset = 0
+            for i, n in enumerate(footer.row_group_rows()):
+                writer.write(i, table.slice(offset, n))
+                offset += n
+            writer.close()
+    warn_if_low_rate(result, sch)
+    grouped = int((result["status"] == sch.status["grouped"]).sum())
+    return {"rows": frame.height, "grouped": grouped, "seconds": time.perf_counter() - started}
 
 
 def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: bool, started: float):
