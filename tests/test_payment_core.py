@@ -30,7 +30,7 @@ from casemix.budget import (
 )
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import corridor_adjustment
-from casemix.payment.inputs import fund_cost_fen
+from casemix.payment.inputs import fund_cost_fen, pool_index
 from casemix.settle import base_volumes, settle
 
 # rules that would move points switched off: the money step alone is under test
@@ -169,6 +169,17 @@ def test_p2_pools_settle_apart():
     r = s.region.row(0, named=True)
     assert r["budget_fen"] == 90_000 and r["pv_final"] is None and r["pools"] == 2
     assert Policy(pools={"职工": Pool(budget=600), "居民": Pool(budget=300)}).budget == 900
+
+
+def test_p2_insurance_type_read_as_numbers():
+    # Excel gives the codes 310/390 as floats: they name the pools as the text "310"/"390"
+    df = pl.DataFrame({"case_id": ["a", "b", "c"], "insurance_type": [310.0, 390.0, 310.0]})
+    values = [("职工", "310"), ("居民", "390")]
+    assert list(pool_index(df, values, ["职工", "居民"], df["case_id"])) == [0, 1, 0]
+    # a NaN code is no pool: an InputError naming the row, not a polars cast error
+    df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": [310.0, float("nan")]})
+    with pytest.raises(InputError, match=r"^insurance_type None at row 8 \(case_id 'b'\) belongs to no pool"):
+        pool_index(df, values, ["职工", "居民"], df["case_id"], offset=7)
 
 
 def test_p2_pools_need_insurance_type_and_known_values():
