@@ -62,6 +62,12 @@ def w2() -> pl.DataFrame:
         ({"trim": "iqr", "iqr": (0.0, 1.5)}, 300.0, 450.0),  # fences 200 .. 700
         ({"trim": "sd", "sd_k": 1.0}, 250.0, 400.0),  # 2200 ± 4361.8
         ({"trim": "sd", "sd_k": 3.0}, 2200.0, 1600.0),
+        # the fences differ: b = 49 puts the upper IQR fence at 400 + 49·200 = 10200, keeping 10000
+        ({"trim": "iqr", "iqr": (0.5, 49.0)}, 2200.0, 1600.0),
+        # sample SD (ddof 1) 4361.8: 2200 + 1.9·4361.8 = 10487 keeps 10000; with ddof 0
+        # (3901.3) the fence 9612.5 would drop it
+        ({"trim": "sd", "sd_k": 1.9}, 2200.0, 1600.0),
+        ({"trim": "sd", "sd_k": 1.7}, 250.0, 400.0),  # 2200 + 7415 = 9615 drops 10000
     ],
 )
 def test_example_w2_trimming(kwargs, x_mean, m_all):
