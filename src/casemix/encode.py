@@ -209,17 +209,31 @@ def _views(arr) -> tuple:
         if bufs[0] is not None and arr.null_count
         else np.zeros(1, dtype=np.uint8)
     )
-    data_bufs = [np.frombuffer(b, dtype=np.uint8) for b in bufs[2:] if b is not None]
-    sizes = [len(b) for b in data_bufs]
-    data_base = np.zeros(max(1, len(sizes)), dtype=np.int64)
-    if sizes:
-        data_base[1:] = np.cumsum(sizes)[:-1]
-    data = (
-        np.concatenate(data_bufs)
-        if len(data_bufs) > 1
-        else (data_bufs[0] if data_bufs else np.zeros(1, dtype=np.uint8))
-    )
+    data, data_base = _data_span([b for b in bufs[2:] if b is not None])
     return views, arr.offset, valid, bool(bufs[0] is not None and arr.null_count), data, data_base
+
+
+def _data_span(bufs: list) -> tuple[np.ndarray, np.ndarray]:
+    """The data buffers of a string view array as one uint8 array and the start of each in it.
+
+    polars keeps the text of a long column in dozens of buffers; joining
+    them copied every byte of text (7% of grouping a ``|``-string column).
+    Instead the array spans the address range of all the buffers without a
+    copy: the kernels read only inside the buffers, at ``start + offset``
+    of a view, never the gaps between them.  The array keeps the buffers
+    alive (``pyarrow.foreign_buffer``'s ``base``).
+    """
+    if not bufs:
+        return np.zeros(1, dtype=np.uint8), np.zeros(1, dtype=np.int64)
+    if len(bufs) == 1:
+        return np.frombuffer(bufs[0], dtype=np.uint8), np.zeros(1, dtype=np.int64)
+    import pyarrow as pa
+
+    starts = np.array([b.address for b in bufs], dtype=np.int64)
+    lo = int(starts.min())
+    hi = max(b.address + b.size for b in bufs)
+    span = np.frombuffer(pa.foreign_buffer(lo, hi - lo, base=bufs), dtype=np.uint8)
+    return span, starts - lo
 
 
 def _as_views(codes: pl.Series):
