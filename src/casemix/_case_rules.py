@@ -26,6 +26,11 @@ import polars as pl
 
 from casemix.budget import Policy
 
+#: rows per slice of :func:`assign_rules`: the rule expressions' temporaries (a dozen columns,
+#: and polars' copy of a frame whose columns are chunked unevenly) exist for one slice at a
+#: time, not for 10M cases at once
+SLICE_ROWS = 1 << 18
+
 # rule codes: index into RULES; the first four are paid by points
 RULES = ("normal", "high_cost", "low_cost", "short_stay", "special", "ungroupable", "no_weight")
 R = {name: i for i, name in enumerate(RULES)}
@@ -39,8 +44,21 @@ def assign_rules(
 
     ``w`` carries: base_points, cost, los, discharge, ref_cost, ref_los, k,
     coefficient, special (accepted special case), ungroupable, has_weight and
-    readmission; ``all_case_cost`` is M (yuan per RW).
+    readmission; ``all_case_cost`` is M (yuan per RW).  The rules are
+    row by row, so large frames are done slice by slice (:data:`SLICE_ROWS`).
     """
+    if w.height <= SLICE_ROWS:
+        return _assign(w, policy, short_stay_ok=short_stay_ok, all_case_cost=all_case_cost)
+    parts = [
+        _assign(w.slice(a, SLICE_ROWS), policy, short_stay_ok=short_stay_ok, all_case_cost=all_case_cost)
+        .select("rule", "pay", "adjusted_points")
+        .rechunk()
+        for a in range(0, w.height, SLICE_ROWS)
+    ]
+    return w.hstack(pl.concat(parts, rechunk=True).get_columns())
+
+
+def _assign(w: pl.DataFrame, policy: Policy, *, short_stay_ok: bool, all_case_cost: float) -> pl.DataFrame:
     hc, lc, ss = policy.high_cost, policy.low_cost, policy.short_stay
     # the outlier rules see the cost less any new-technology cost paid or scored apart
     c, m, p = pl.col("rule_cost"), pl.col("ref_cost"), pl.col("base_points")

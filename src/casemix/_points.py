@@ -56,6 +56,14 @@ def _first_bad(mask: np.ndarray, case_id: pl.Series) -> str:
     return f"row {i} (case_id {case_id[i]!r})"
 
 
+def _column(df: pl.DataFrame, name: str) -> pl.Series:
+    """A numeric column as Float64 with NaN as null (all null when absent), without a copy when clean."""
+    if name not in df.columns:
+        return pl.repeat(None, df.height, dtype=pl.Float64, eager=True).alias(name)
+    s = df[name].cast(pl.Float64, strict=False)
+    return s.fill_nan(None) if s.is_nan().any() else s
+
+
 def _num(df: pl.DataFrame, name: str) -> np.ndarray:
     if name not in df.columns:
         return np.full(df.height, np.nan)
@@ -182,10 +190,12 @@ def prepare(
     base = np.where(has_weight, base, np.nan)
     rw = base / policy.points_per_rw
 
-    los = _num(df, "los")
+    # the group's mean stay is only read by a short-stay rule on the LOS basis
+    los = _num(df, "los") if policy.short_stay.basis == "los" else None
     ref_cost, ref_los, all_case = _reference(
         by_name, gcode, len(names), cost, los, rw, has_weight, policy, wt is not None
     )
+    del los, rw  # rw is base ÷ points per RW again in the result (RULE_COLUMNS), 80 MB at 10M cases
     level, levels = _levels(df, hosp, hospitals, policy)
     coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
     if policy.hospital_drg_coefficients:
@@ -247,13 +257,12 @@ def prepare(
         )
     # NaN → null: polars orders NaN above every number, so `cost < ratio × NaN` would be true
     maybe_missing = {
-        "los": los,
-        "discharge": _num(df, "discharge"),
         "base_points": base,
-        "rw": rw,
         "ref_cost": ref_cost,
         "group_mean": group_mean,
-        "ref_los": ref_los,
+        **({"ref_los": ref_los} if ref_los is not None else {}),
+        # 特例单议 input, read by a distributed settlement that ranks applications region-wide
+        **({"standard": rules.standard} if policy.special.active else {}),
     }
     frame = pl.DataFrame(
         [
@@ -263,15 +272,16 @@ def prepare(
             pl.Series("special_points", rules.special_points),
             pl.Series("new_tech_fen", rules.new_tech_fen),
             pl.Series("addon_points", rules.addon_points),
+            # the input's own columns, not numpy copies (80 MB each at 10M cases)
+            _column(df, "los"),
+            _column(df, "discharge"),
             # without a NaN the array is taken as it is (no copy: 80 MB a column at 10M cases)
             *[pl.Series(name, x, nan_to_null=bool(np.isnan(x).any())) for name, x in maybe_missing.items()],
             pl.Series("k", k),
             pl.Series("low_ratio", low_ratio),
             pl.Series("coefficient", coefficient),
             pl.Series("special", special),
-            # 特例单议 inputs, read by a distributed settlement that ranks applications region-wide
-            pl.Series("special_applied", rules.special_applied),
-            pl.Series("standard", rules.standard),
+            *([pl.Series("special_applied", rules.special_applied)] if policy.special.active else []),
             pl.Series("ungroupable", ungroupable),
             pl.Series("has_weight", has_weight),
             flags.alias("readmission"),
@@ -323,13 +333,16 @@ def _reference(
     gcode: np.ndarray,
     n_names: int,
     cost: np.ndarray,
-    los: np.ndarray,
+    los: np.ndarray | None,
     rw: np.ndarray,
     has_weight: np.ndarray,
     policy: Policy,
     have_weights: bool,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Group reference cost m and LOS per case, and M (yuan per RW) for cost-converted points."""
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Group reference cost m and LOS per case, and M (yuan per RW) for cost-converted points.
+
+    The LOS reference is ``None`` when ``los`` is (no rule reads it).
+    """
     rw_sum = float(rw[has_weight].sum())
     m_cur = float(cost[has_weight].sum()) / rw_sum if rw_sum > 0 else math.nan
     g = gcode[has_weight]
@@ -352,7 +365,9 @@ def _reference(
     else:
         ref = case_mean(cost)
     ref_los = (
-        _with_none(by_name["mean_los"].fill_null(np.nan).to_numpy())[gcode]
+        None
+        if los is None
+        else _with_none(by_name["mean_los"].fill_null(np.nan).to_numpy())[gcode]
         if "mean_los" in by_name.columns
         else case_mean(los)
     )

@@ -283,12 +283,29 @@ def settle(
         mapping=mapping,
         scheme=scheme,
     )
-    paid = pay_cases(cp, policy, base_volume=base_volume)
+    # pay_cases, step by step: the per-case frame is made last, once the money's working
+    # arrays are freed (10M cases: 80 MB each; docs/payment-settlement.md, "Memory")
+    money, hospitals = _pay(cp, policy, base_volume=base_volume, values=None)
+    paid = Paid(pl.DataFrame(), hospitals, money.pool_hospitals, money.pool_region, {})
     pool_region = paid.region()
     region = region_table(policy, paid.hospitals, pool_region)
     monthly = annual = None
     if policy.monthly.enabled:
         monthly, annual = monthly_tables(cp, paid, policy)
+    amounts = money.settled_fen, money.patient_fen, money.fund_fen
+    del money
+    empty = np.zeros(0, dtype=np.int64)
+    cp = dataclasses.replace(
+        cp,
+        hosp=empty,
+        cost_fen=empty,
+        at_cost_fen=empty,
+        outside_fen=empty,
+        patient_fen=empty,
+        fund_cost_fen=None,
+    )
+    paid = dataclasses.replace(paid, cases=_case_frame(cp, policy, *amounts))
+    del amounts
     return Settlement(
         cases=like(paid.cases, cases),
         hospitals=summary_like(paid.hospitals, cases),
@@ -432,13 +449,26 @@ def case_points(
         short_stay_ok={"los", "discharge"} <= set(df.columns),
         all_case_cost=work.all_case_cost,
     )
-    m = _money_inputs(df, w, work, policy, hooks)
-    # only what the money and the tables read stays alive (10M cases: each column is 80 MB)
-    w = w.select(
-        *RULE_COLUMNS,
-        *(SPECIAL_COLUMNS if policy.special.active else ()),
-        *(LEVEL_COLUMNS if policy.outliers.reference == "level_mean" else ()),
+    # only what the money and the tables read stays alive (10M cases: each column is 80 MB),
+    # the working columns freed before the money's arrays are made
+    # (columns taken one by one: DataFrame.select would rechunk the whole frame, whose input
+    # columns are chunked as the input was read)
+    money_cols = _columns(w, ("cost", "pay", "rule", "special_fen", "new_tech_fen"))
+    work = dataclasses.replace(work, frame=pl.DataFrame())
+    # rw = base points ÷ points per RW, as prepare derives the points (null where they are);
+    # numpy's division, as before: polars divides by a constant through its reciprocal
+    rw = pl.Series("rw", w["base_points"].to_numpy() / policy.points_per_rw, nan_to_null=True)
+    w = _columns(
+        w.with_columns(rw),
+        (
+            *RULE_COLUMNS,
+            *(SPECIAL_COLUMNS if policy.special.active else ()),
+            *(LEVEL_COLUMNS if policy.outliers.reference == "level_mean" else ()),
+        ),
     )
+    del rw
+    m = _money_inputs(df, money_cols, work, policy, hooks)
+    del money_cols
     n_hosp = len(work.hospitals)
     first = np.full(n_hosp, -1, dtype=np.int64)
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]
@@ -458,6 +488,11 @@ def case_points(
         notes=(*work.notes, *c.notes()),
         restore=c.restore,
     )
+
+
+def _columns(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+    """``frame.select(names)`` without the copy ``select`` makes of a frame chunked unevenly."""
+    return pl.DataFrame([frame.get_column(c) for c in names], height=frame.height)
 
 
 def settlement_scheme(scheme: str | None, group_col: str) -> str:
@@ -494,9 +529,22 @@ def pay_cases(
     ``values`` (per pool, aligned with ``cp.hospitals``) gives the region's
     step 2 computed elsewhere (Dask); ``pool_region`` is then ``None``.
     """
+    money, hospitals = _pay(cp, policy, base_volume=base_volume, values=values)
+    return Paid(
+        cases=_case_frame(cp, policy, money.settled_fen, money.patient_fen, money.fund_fen),
+        hospitals=hospitals,
+        pool_hospitals=money.pool_hospitals,
+        pool_region=money.pool_region,
+        values=dict(values or {}),
+    )
+
+
+def _pay(
+    cp: CasePoints, policy: Policy, *, base_volume: Any, values: Mapping[str, PoolValues] | None
+) -> tuple[Money, pl.DataFrame]:
+    """:func:`pay_cases`' money (all pools) and hospital table, without the per-case frame."""
     terms = pool_terms(policy)
-    w = cp.rules
-    pts = w["adjusted_points"].to_numpy().astype(np.float64)
+    pts = np.asarray(cp.rules["adjusted_points"].to_numpy(), dtype=np.float64)
     money = settle_money(
         policy,
         terms,
@@ -510,19 +558,15 @@ def pay_cases(
         base_volume=base_volume_table(base_volume, policy) if values is None else None,
         values=values,
     )
-    hospitals = _hospital_table(cp, policy, money, pts)
-    out = cp.cases.with_columns(
-        *case_columns(cp, policy, money.settled_fen, money.patient_fen, money.fund_fen)
-    )
-    if cp.restore is not None:
-        out = cp.restore(out, CASE_COLUMNS)
-    return Paid(
-        cases=out,
-        hospitals=hospitals,
-        pool_hospitals=money.pool_hospitals,
-        pool_region=money.pool_region,
-        values=dict(values or {}),
-    )
+    return money, _hospital_table(cp, policy, money, pts)
+
+
+def _case_frame(
+    cp: CasePoints, policy: Policy, settled_fen: np.ndarray, patient_fen: np.ndarray, fund_fen: np.ndarray
+) -> pl.DataFrame:
+    """The per-case result: the input rows (left-out ones restored) and :data:`CASE_COLUMNS`."""
+    out = cp.cases.with_columns(*case_columns(cp, policy, settled_fen, patient_fen, fund_fen))
+    return cp.restore(out, CASE_COLUMNS) if cp.restore is not None else out
 
 
 def case_columns(
@@ -753,13 +797,18 @@ def _money_inputs(
             f"total_cost at row {i} (case_id {case_id[i]!r}) is outside the supported range (< 10^13 yuan)"
         )
     cost_fen = yuan_array_to_fen(cost)
-    pay, rule = w["pay"].to_numpy(), w["rule"].to_numpy()
-    # approved special cases by item: cost × fund ratio (casemix.payment.special_cases)
-    at_cost = np.where(
-        pay == PAY_COST, np.where(rule == R["special"], w["special_fen"].to_numpy(), cost_fen), 0
-    )
+    del cost
+    by_cost = w["pay"].to_numpy() == PAY_COST
+    if by_cost.any():
+        # approved special cases by item: cost × fund ratio (casemix.payment.special_cases)
+        special = w["rule"].to_numpy() == R["special"]
+        at_cost = np.where(by_cost, np.where(special, w["special_fen"].to_numpy(), cost_fen), 0)
+    else:
+        at_cost = np.zeros(df.height, dtype=np.int64)
+    del by_cost
     # DRG 新药新技术除外支付: the new-technology cost paid outside the points
-    outside = at_cost + w["new_tech_fen"].to_numpy()
+    new_tech = w["new_tech_fen"].to_numpy()
+    outside = at_cost + new_tech if new_tech.any() else at_cost
     if hooks is not None and hooks.paid_outside_yuan is not None:
         extra = np.asarray(hooks.paid_outside_yuan, dtype=np.float64)
         if extra.shape != cost_fen.shape or not np.isfinite(extra).all() or (extra < 0).any():

@@ -121,8 +121,10 @@ class Canonical:
             if results is None
             else [c for c in results if c != "left_out"]
         )  # added below, for every row
-        res = out.select(names)
-        n = self.frame.height
+        # the columns themselves, not DataFrame.select: that rechunks a frame whose columns are
+        # chunked differently (an input read from Parquet beside new columns), i.e. copies it all
+        res = pl.DataFrame([out.get_column(c) for c in names], height=out.height)
+        n = self.left_out.len()
         if res.height != n:
             if res.height != n - self.n_left_out:
                 raise InputError(f"cannot restore {res.height} result rows to an input of {n} rows")

@@ -13,9 +13,16 @@ import numpy as np
 def int_sums(group: np.ndarray, fen: np.ndarray, n: int) -> np.ndarray:
     """Exact Int64 sums of fen per group code (``0 … n−1``)."""
     x = np.asarray(fen, dtype=np.int64)
-    if float(np.abs(x).sum(dtype=np.float64)) < 2.0**53:
+    g = np.asarray(group)
+    # slice by slice: bincount converts its weights to float, a copy of the slice only
+    step = 1 << 20
+    slices = [slice(a, a + step) for a in range(0, x.size, step)] or [slice(0, 0)]
+    if sum(float(np.abs(x[s]).sum(dtype=np.float64)) for s in slices) < 2.0**53:
         # float sums of integers are exact below 2**53 fen, and bincount is fast
-        return np.rint(np.bincount(group, weights=x, minlength=n)).astype(np.int64)
+        total = np.zeros(n, dtype=np.float64)
+        for s in slices:
+            total += np.bincount(g[s], weights=x[s], minlength=n)
+        return np.rint(total).astype(np.int64)
     out = np.zeros(n, dtype=np.int64)
-    np.add.at(out, group, x)
+    np.add.at(out, g, x)
     return out
