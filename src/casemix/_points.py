@@ -195,7 +195,7 @@ def prepare(
     ref_cost, ref_los, all_case = _reference(
         by_name, gcode, len(names), cost, los, rw, has_weight, policy, wt is not None
     )
-    del los, rw  # rw is base ÷ points per RW again in the result (RULE_COLUMNS), 80 MB at 10M cases
+    del los, rw  # rw is base ÷ points per RW again in the per-case result: 80 MB at 10M cases
     level, levels = _levels(df, hosp, hospitals, policy)
     coefficient, k = _coefficients(policy, hosp, hospitals, level, levels)
     if policy.hospital_drg_coefficients:
@@ -277,8 +277,6 @@ def prepare(
             _column(df, "discharge"),
             # without a NaN the array is taken as it is (no copy: 80 MB a column at 10M cases)
             *[pl.Series(name, x, nan_to_null=bool(np.isnan(x).any())) for name, x in maybe_missing.items()],
-            pl.Series("k", k),
-            pl.Series("low_ratio", low_ratio),
             pl.Series("coefficient", coefficient),
             pl.Series("special", special),
             *([pl.Series("special_applied", rules.special_applied)] if policy.special.active else []),
@@ -286,6 +284,11 @@ def prepare(
             pl.Series("has_weight", has_weight),
             flags.alias("readmission"),
         ]
+    )
+    # a multiple that is one number for every case (a broadcast view) is a constant column
+    frame = frame.with_columns(
+        pl.lit(float(x[0])).alias(name) if x.size and x.strides == (0,) else pl.Series(name, x)
+        for name, x in (("k", np.asarray(k)), ("low_ratio", np.asarray(low_ratio)))
     )
     if policy.outliers.reference == "level_mean":
         # each case's level by name: a distributed settlement sums the same-level means' cells

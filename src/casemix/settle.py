@@ -285,7 +285,24 @@ def settle(
     )
     # pay_cases, step by step: the per-case frame is made last, once the money's working
     # arrays are freed (10M cases: 80 MB each; docs/payment-settlement.md, "Memory")
-    money, hospitals = _pay(cp, policy, base_volume=base_volume, values=None)
+    n_hosp = len(cp.hospitals)
+    cost_sums = int_sums(cp.hosp, cp.cost_fen, n_hosp), int_sums(cp.hosp, cp.at_cost_fen, n_hosp)
+    empty = np.zeros(0, dtype=np.int64)
+    # only their sums per hospital are read further (10M cases: 80 MB each), rw is made again
+    # with the per-case columns (case_columns), pool codes fit in a byte
+    cp = dataclasses.replace(
+        cp,
+        cost_fen=empty,
+        at_cost_fen=empty,
+        rules=_columns(cp.rules, [c for c in cp.rules.columns if c != "rw"]),
+        pool=cp.pool.astype(np.int8) if len(cp.hospitals) and len(pool_terms(policy)) < 128 else cp.pool,
+    )
+    money, pts = _money(cp, policy, base_volume=base_volume, values=None)
+    # the money's per-case inputs are spent (the monthly tables read points, patient shares
+    # and hospital codes)
+    cp = dataclasses.replace(cp, outside_fen=empty, fund_cost_fen=None)
+    hospitals = _hospital_table(cp, policy, money, pts, cost_sums)
+    del pts
     paid = Paid(pl.DataFrame(), hospitals, money.pool_hospitals, money.pool_region, {})
     pool_region = paid.region()
     region = region_table(policy, paid.hospitals, pool_region)
@@ -294,16 +311,7 @@ def settle(
         monthly, annual = monthly_tables(cp, paid, policy)
     amounts = money.settled_fen, money.patient_fen, money.fund_fen
     del money
-    empty = np.zeros(0, dtype=np.int64)
-    cp = dataclasses.replace(
-        cp,
-        hosp=empty,
-        cost_fen=empty,
-        at_cost_fen=empty,
-        outside_fen=empty,
-        patient_fen=empty,
-        fund_cost_fen=None,
-    )
+    cp = dataclasses.replace(cp, hosp=empty, patient_fen=empty)
     paid = dataclasses.replace(paid, cases=_case_frame(cp, policy, *amounts))
     del amounts
     return Settlement(
@@ -360,7 +368,7 @@ class CasePoints:
     hospital.
     """
 
-    cases: pl.DataFrame  # the rows settled (not left out), canonical columns, input order
+    cases: pl.DataFrame  # the rows settled (not left out), input order: LATER_COLUMNS
     rules: pl.DataFrame  # RULE_COLUMNS: rw, base_points, …, adjusted_points, has_weight
     hosp: np.ndarray  # hospital code per case
     hospitals: list[str]  # hospital_id per code, sorted
@@ -385,6 +393,12 @@ SPECIAL_COLUMNS = ("special_applied", "standard")
 #: kept with ``outliers.reference = "level_mean"``: the cost the mean adds and the case's level,
 #: which a distributed settlement sums region-wide per group and level
 LEVEL_COLUMNS = ("rule_cost", "level")
+
+#: the canonical columns :attr:`CasePoints.cases` keeps (the monthly tables and messages read them)
+LATER_COLUMNS = ("case_id", "hospital_id", "discharge_date", "audit_deduction")
+
+#: the canonical columns the money's inputs read (:func:`_money_inputs`)
+MONEY_COLUMNS = ("insurance_type", "patient_share", "deductible", "copay", "self_pay", "fund_paid")
 
 #: optional columns settlement reads (besides the required ones)
 OPTIONAL_COLUMNS = (
@@ -443,12 +457,15 @@ def case_points(
         outlier_ref_cost=None if hooks is None else hooks.outlier_ref_cost,
         scheme=settlement_scheme(scheme, group_col),
     )
-    w = assign_rules(
-        work.frame,
-        policy,
-        short_stay_ok={"los", "discharge"} <= set(df.columns),
-        all_case_cost=work.all_case_cost,
-    )
+    short_stay_ok = {"los", "discharge"} <= set(df.columns)
+    # from here on only what the money and the later tables read: a column canonical made (a
+    # hospital_level read as text: 160 MB at 10M cases) is not kept alive through the money
+    df = _columns(df, [x for x in (*LATER_COLUMNS, *MONEY_COLUMNS) if x in df.columns])
+    canonical_notes = c.notes()
+    # Canonical.restore reads the input, the reasons and the names of the columns only
+    restore = dataclasses.replace(c, frame=c.frame.clear()).restore
+    del c
+    w = assign_rules(work.frame, policy, short_stay_ok=short_stay_ok, all_case_cost=work.all_case_cost)
     # only what the money and the tables read stays alive (10M cases: each column is 80 MB),
     # the working columns freed before the money's arrays are made
     # (columns taken one by one: DataFrame.select would rechunk the whole frame, whose input
@@ -457,16 +474,14 @@ def case_points(
     work = dataclasses.replace(work, frame=pl.DataFrame())
     # rw = base points ÷ points per RW, as prepare derives the points (null where they are);
     # numpy's division, as before: polars divides by a constant through its reciprocal
-    rw = pl.Series("rw", w["base_points"].to_numpy() / policy.points_per_rw, nan_to_null=True)
     w = _columns(
-        w.with_columns(rw),
+        w.with_columns(_rw(w, policy)),
         (
             *RULE_COLUMNS,
             *(SPECIAL_COLUMNS if policy.special.active else ()),
             *(LEVEL_COLUMNS if policy.outliers.reference == "level_mean" else ()),
         ),
     )
-    del rw
     m = _money_inputs(df, money_cols, work, policy, hooks)
     del money_cols
     n_hosp = len(work.hospitals)
@@ -474,7 +489,7 @@ def case_points(
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]
     levels = [work.levels[work.level[i]] if i >= 0 and work.level[i] >= 0 else None for i in first]
     return CasePoints(
-        cases=df,
+        cases=_columns(df, [c for c in LATER_COLUMNS if c in df.columns]),
         rules=w,
         hosp=work.hosp,
         hospitals=work.hospitals.to_list(),
@@ -485,9 +500,18 @@ def case_points(
         outside_fen=m["outside"],
         patient_fen=m["patient"],
         fund_cost_fen=m["fund_cost"],
-        notes=(*work.notes, *c.notes()),
-        restore=c.restore,
+        notes=(*work.notes, *canonical_notes),
+        restore=restore,
     )
+
+
+def _rw(rules: pl.DataFrame, policy: Policy) -> pl.Series:
+    """rw = base points ÷ points per RW, as prepare derives the points (null where they are).
+
+    numpy's division, as prepare's: polars divides by a constant through its reciprocal,
+    which can differ in the last bit.
+    """
+    return pl.Series("rw", rules["base_points"].to_numpy() / policy.points_per_rw, nan_to_null=True)
 
 
 def _columns(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
@@ -543,6 +567,14 @@ def _pay(
     cp: CasePoints, policy: Policy, *, base_volume: Any, values: Mapping[str, PoolValues] | None
 ) -> tuple[Money, pl.DataFrame]:
     """:func:`pay_cases`' money (all pools) and hospital table, without the per-case frame."""
+    money, pts = _money(cp, policy, base_volume=base_volume, values=values)
+    return money, _hospital_table(cp, policy, money, pts)
+
+
+def _money(
+    cp: CasePoints, policy: Policy, *, base_volume: Any, values: Mapping[str, PoolValues] | None
+) -> tuple[Money, np.ndarray]:
+    """:func:`settle_money` on :func:`case_points`' cases, and the points it settled."""
     terms = pool_terms(policy)
     pts = np.asarray(cp.rules["adjusted_points"].to_numpy(), dtype=np.float64)
     money = settle_money(
@@ -557,8 +589,9 @@ def _pay(
         fund_cost_fen=cp.fund_cost_fen,
         base_volume=base_volume_table(base_volume, policy) if values is None else None,
         values=values,
+        keep_point_fen=False,  # the cases' point parts are summed per hospital, never shown
     )
-    return money, _hospital_table(cp, policy, money, pts)
+    return money, pts
 
 
 def _case_frame(
@@ -577,10 +610,10 @@ def case_columns(
     names = [t.name for t in pool_terms(policy)]
     # a gather of the pool names by index: no Python string per case
     pool = pl.Series("pool", names, pl.String).gather(
-        np.zeros(cp.cases.height, dtype=np.int64) if len(names) == 1 else cp.pool
+        np.zeros(cp.cases.height, dtype=np.int8) if len(names) == 1 else cp.pool
     )
     return [
-        w["rw"],
+        w["rw"] if "rw" in w.columns else _rw(w, policy),
         w["base_points"],
         w["ref_cost"],
         w["coefficient"],
@@ -843,19 +876,30 @@ def _money_inputs(
     }
 
 
-def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarray) -> pl.DataFrame:
+def _hospital_table(
+    cp: CasePoints,
+    policy: Policy,
+    money: Money,
+    pts: np.ndarray,
+    cost_sums: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pl.DataFrame:
     """One row per hospital (all pools): counts, CMI, points, money in fen, rule counts."""
     w, hosp, n_hosp = cp.rules, cp.hosp, len(cp.hospitals)
     grouped = w["has_weight"].to_numpy()
     n_grouped = np.bincount(hosp, weights=grouped, minlength=n_hosp).astype(np.int64)
-    rw = np.where(grouped, w["rw"].to_numpy(), 0.0)
-    base = np.where(grouped, w["base_points"].to_numpy(), 0.0)
+    # rw and base points are null exactly where a case has no weight: 0 there (one copy each)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cmi = np.bincount(hosp, weights=rw, minlength=n_hosp) / np.where(n_grouped > 0, n_grouped, np.nan)
-    rule = w["rule"].to_numpy().astype(np.int64)
-    rule_counts = np.bincount(hosp * len(RULES) + rule, minlength=n_hosp * len(RULES)).reshape(
-        n_hosp, len(RULES)
-    )
+        cmi = np.bincount(
+            hosp,
+            weights=(w["rw"] if "rw" in w.columns else _rw(w, policy)).fill_null(0.0).to_numpy(),
+            minlength=n_hosp,
+        ) / np.where(n_grouped > 0, n_grouped, np.nan)
+    base = np.bincount(hosp, weights=w["base_points"].fill_null(0.0).to_numpy(), minlength=n_hosp)
+    rule = w["rule"].to_numpy()
+    # a count per rule: no per-case key of hospital × rule (two Int64 arrays at 10M cases)
+    rule_counts = np.stack(
+        [np.bincount(hosp[rule == r], minlength=n_hosp) for r in range(len(RULES))], axis=1
+    ).reshape(n_hosp, len(RULES))
     first = np.full(n_hosp, 0, dtype=np.int64)
     first[hosp[::-1]] = np.arange(hosp.size)[::-1]
     c = money.hospital
@@ -863,7 +907,11 @@ def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarra
     final = fund + c["corridor"]
     reserve = c["reserve"]
     prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
-    cost_h = int_sums(hosp, cp.cost_fen, n_hosp)
+    # per hospital: cost and at-cost fen (given when the per-case arrays are already freed)
+    cost_h, at_cost_h = cost_sums or (
+        int_sums(hosp, cp.cost_fen, n_hosp),
+        int_sums(hosp, cp.at_cost_fen, n_hosp),
+    )
     h = pl.DataFrame(
         {
             "hospital_id": pl.Series(cp.hospitals, dtype=pl.String),
@@ -872,10 +920,10 @@ def _hospital_table(cp: CasePoints, policy: Policy, money: Money, pts: np.ndarra
             "cases": np.bincount(hosp, minlength=n_hosp).astype(np.int64),
             "grouped_cases": n_grouped,
             "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
-            "base_points": np.bincount(hosp, weights=base, minlength=n_hosp),
+            "base_points": base,
             "points": np.bincount(hosp, weights=pts, minlength=n_hosp),
             "point_payment_fen": c["point"],
-            "at_cost_fen": int_sums(hosp, cp.at_cost_fen, n_hosp),
+            "at_cost_fen": at_cost_h,
             "outside_fen": c["outside"],
             "settled_fen": c["settled"],
             "patient_fen": c["patient"],

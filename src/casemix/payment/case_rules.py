@@ -143,7 +143,13 @@ def apply_case_rules(
     n = len(cost)
     cost = np.asarray(cost, dtype=np.float64)
     m = np.where(np.asarray(valid, dtype=bool), np.asarray(group_mean, dtype=np.float64), np.nan)
-    standard = m * np.asarray(coefficient, dtype=np.float64)
+    if outliers.reference == "standard":
+        # m is read no further (the reference is the standard): m × f in its own buffer, 80 MB
+        # less at 10M cases
+        standard = m
+        standard *= np.asarray(coefficient, dtype=np.float64)
+    else:
+        standard = m * np.asarray(coefficient, dtype=np.float64)
     notes: list[str] = []
 
     zeros_f, zeros_i = np.zeros(n), np.zeros(n, dtype=np.int64)

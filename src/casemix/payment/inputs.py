@@ -121,9 +121,9 @@ def pool_index(
     # (a replace of 10M strings would build a string per case)
     table = np.array([lookup.get(v, -1) for v in u] + [-1], dtype=np.int64)
     physical = (
-        text.cast(pl.Enum(u)).to_physical().cast(pl.Int64).fill_null(len(u)).to_numpy()
+        text.cast(pl.Enum(u)).to_physical().cast(pl.UInt32).fill_null(len(u)).to_numpy()
         if u
-        else np.zeros(text.len(), dtype=np.int64)
+        else np.zeros(text.len(), dtype=np.uint32)
     )
     codes: np.ndarray = table[physical]
     bad = codes < 0

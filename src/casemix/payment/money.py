@@ -39,7 +39,7 @@ class Money:
     the pools.
     """
 
-    point_fen: np.ndarray
+    point_fen: np.ndarray | None  # None when settle_money was asked not to keep it
     settled_fen: np.ndarray
     fund_fen: np.ndarray
     patient_fen: np.ndarray
@@ -61,6 +61,7 @@ def settle_money(
     fund_cost_fen: np.ndarray | None,
     base_volume: Mapping[tuple[str, str], float] | None = None,
     values: Mapping[str, PoolValues] | None = None,
+    keep_point_fen: bool = True,
 ) -> Money:
     """Settle every pool: point values, hospitals' money, cases' settled/fund/patient fen.
 
@@ -82,9 +83,16 @@ def settle_money(
         Step 2 already done elsewhere (Dask: over the whole region): per pool,
         :class:`PoolValues` whose per-hospital arrays align with ``hospitals``.
         ``pool_region`` is then left to the caller (:func:`pool_region`).
+    keep_point_fen
+        Keep each case's point part (:attr:`Money.point_fen`); ``False``
+        spares an Int64 array per case when only the hospitals' sums of it
+        are wanted.
     """
     n, n_hosp = points.size, len(hospitals)
-    out = {k: np.zeros(n, dtype=np.int64) for k in ("point", "settled", "fund", "patient")}
+    # under the actual form every case's patient share is the one given: no copy of it
+    given = all(t.form == "actual" for t in terms)
+    kept = ("settled", "fund", *(() if given else ("patient",)), *(("point",) if keep_point_fen else ()))
+    out = {k: np.zeros(n, dtype=np.int64) for k in kept}
     if policy.corridors.enabled and fund_cost_fen is None:
         raise PolicyError("corridors (结余留用/超支分担) need column fund_paid")
     h_rows, found = [], {}
@@ -94,6 +102,12 @@ def settle_money(
     }
     for k, t in enumerate(terms):
         idx = np.flatnonzero(pool == k) if len(terms) > 1 else np.arange(n)
+        # the fund cost's sums first: its gather is gone before the cases' amounts are made
+        fc_h = (
+            int_sums(hosp[idx], fund_cost_fen[idx], n_hosp)
+            if fund_cost_fen is not None
+            else np.zeros(n_hosp, dtype=np.int64)
+        )
         h, p, o, q = hosp[idx], points[idx], outside_fen[idx], patient_fen[idx]
         sums = hospital_sums(t, h, n_hosp, p, o, q)
         if values is not None:
@@ -103,13 +117,11 @@ def settle_money(
             v = point_values(t, sums, vol, source=policy.source)
         found[t.name] = v
         amounts = case_amounts(t, h, p, o, q, v.hospital_fen)
-        out["point"][idx], out["settled"][idx] = amounts.point_fen, amounts.settled_fen
-        out["fund"][idx], out["patient"][idx] = amounts.fund_fen, amounts.patient_fen
-        fc_h = (
-            int_sums(h, fund_cost_fen[idx], n_hosp)
-            if fund_cost_fen is not None
-            else np.zeros(n_hosp, dtype=np.int64)
-        )
+        out["settled"][idx], out["fund"][idx] = amounts.settled_fen, amounts.fund_fen
+        if keep_point_fen:
+            out["point"][idx] = amounts.point_fen
+        if not given:
+            out["patient"][idx] = amounts.patient_fen
         per, rows = pool_rows(
             policy,
             t,
@@ -123,18 +135,20 @@ def settle_money(
             fund=int_sums(h, amounts.fund_fen, n_hosp),
             patient=int_sums(h, amounts.patient_fen, n_hosp),
             fund_cost=fc_h,
-            negative=np.bincount(h, weights=amounts.fund_fen < 0, minlength=n_hosp).astype(np.int64),
+            negative=np.bincount(h[amounts.fund_fen < 0], minlength=n_hosp).astype(np.int64),
         )
         for name, x in per.items():
             combined[name] += x
         h_rows.append(rows)
+        # this pool's per-case arrays go before the next pool's are made (10M cases: 40 MB each)
+        del idx, h, p, o, q, amounts
     ph = pl.concat(h_rows)  # one frame per pool; pool_terms gives at least one
     pr = pool_region(policy, terms, found, ph) if values is None else None
     return Money(
-        point_fen=out["point"],
+        point_fen=out.get("point"),
         settled_fen=out["settled"],
         fund_fen=out["fund"],
-        patient_fen=out["patient"],
+        patient_fen=np.asarray(patient_fen, dtype=np.int64) if given else out["patient"],
         pool_hospitals=ph,
         pool_region=pr,
         hospital=combined,

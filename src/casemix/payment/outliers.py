@@ -207,7 +207,8 @@ def case_thresholds(
 
     ``table_low``/``table_high`` hold the case's DRG's ``low_k``/``high_k``
     (NaN where the table has none); the defaults are the policy's
-    multiples (a scalar, or per case, e.g. by hospital level).
+    multiples (a scalar, or per case, e.g. by hospital level).  Without a
+    table the results are read-only views of the defaults.
     """
     hi = np.asarray(high_default, dtype=np.float64)
     lo = np.asarray(low_default, dtype=np.float64)
@@ -215,8 +216,9 @@ def case_thresholds(
     per_case = [np.asarray(x) for x in (hi, lo, table_low, table_high) if x is not None]
     sizes = [x.size for x in per_case if x.ndim]
     n = max(sizes) if sizes else 1
-    hi = np.broadcast_to(hi, (n,)).astype(np.float64)
-    lo = np.broadcast_to(lo, (n,)).astype(np.float64)
+    # read-only views where no table value applies: a scalar multiple takes no memory per case
+    hi = np.broadcast_to(hi, (n,))
+    lo = np.broadcast_to(lo, (n,))
     if table_high is not None:
         th = np.asarray(table_high, dtype=np.float64)
         hi = np.where(np.isfinite(th), th, hi)
