@@ -30,7 +30,7 @@ from casemix.budget import (
 )
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import corridor_adjustment
-from casemix.payment.inputs import fund_cost_fen, pool_index
+from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index, yuan_column_fen
 from casemix.settle import base_volumes, settle
 
 # rules that would move points switched off: the money step alone is under test
@@ -115,6 +115,35 @@ def test_money_columns_name_the_row_of_the_whole_file_in_a_batch():
     ):
         fund_cost_fen(df, df["case_id"], rule="corridors", offset=100)
     assert list(fund_cost_fen(df.head(1), df["case_id"], rule="corridors", offset=100)) == [100]
+    df = pl.DataFrame({"case_id": ["a", "b"], "patient_share": [1.0, -2.0]})
+    with pytest.raises(
+        InputError, match=r"^patient_share \(个人负担, yuan\) is negative at row 101 \(case_id 'b'\)"
+    ):
+        patient_share_fen(df, df["case_id"], np.array([500, 500]), offset=100)
+
+
+def test_yuan_column_errors_name_the_first_bad_row():
+    ids = pl.Series(["a", "b", "c"])
+    # text that is no number reads as missing; the row is counted from the batch's offset
+    df = pl.DataFrame({"fund_paid": ["1.5", "abc", "2"]})
+    with pytest.raises(
+        InputError,
+        match=r"^fund_paid \(统筹基金支付, yuan\) missing or not a number at row 6 \(case_id 'b'\); "
+        "give 0 where nothing was paid$",
+    ):
+        yuan_column_fen(df, "fund_paid", ids, what="统筹基金支付, yuan", offset=5)
+    # the first negative amount, not the first zero or amount below 1 yuan; rows from 0
+    df = pl.DataFrame({"fund_paid": [0.0, 0.5, -1.0]})
+    with pytest.raises(InputError, match=r"is negative at row 2 \(case_id 'c'\)"):
+        yuan_column_fen(df, "fund_paid", ids, what="x")
+    assert list(yuan_column_fen(df.head(2), "fund_paid", ids, what="x")) == [0, 50]
+    # 10^13 yuan itself is out of range
+    df = pl.DataFrame({"fund_paid": [1.0, 1e13, 5.0]})
+    with pytest.raises(
+        InputError,
+        match=r"^fund_paid \(x\) at row 4 \(case_id 'b'\) is outside the supported range \(< 10\^13 yuan\)$",
+    ):
+        yuan_column_fen(df, "fund_paid", ids, what="x", offset=3)
 
 
 def test_p1_bad_money_rows_are_named():
@@ -171,7 +200,7 @@ def test_p2_pools_settle_apart():
     assert Policy(pools={"职工": Pool(budget=600), "居民": Pool(budget=300)}).budget == 900
 
 
-def test_p2_insurance_type_read_as_numbers():
+def test_p2_insurance_type_as_numbers_nan_or_null():
     # Excel gives the codes 310/390 as floats: they name the pools as the text "310"/"390"
     df = pl.DataFrame({"case_id": ["a", "b", "c"], "insurance_type": [310.0, 390.0, 310.0]})
     values = [("职工", "310"), ("居民", "390")]
@@ -180,6 +209,20 @@ def test_p2_insurance_type_read_as_numbers():
     df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": [310.0, float("nan")]})
     with pytest.raises(InputError, match=r"^insurance_type None at row 8 \(case_id 'b'\) belongs to no pool"):
         pool_index(df, values, ["职工", "居民"], df["case_id"], offset=7)
+    # a missing code (null) is no pool either, nor a column of nulls only
+    df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": ["310", None]})
+    with pytest.raises(
+        InputError,
+        match=r"^insurance_type None at row 1 \(case_id 'b'\) belongs to no pool \(pools take 职工: 职工, 310; "
+        r"居民: 居民, 390\); fix the value or list it in pools\.NAME\.values$",
+    ):
+        pool_index(df, values, ["职工", "居民"], df["case_id"])
+    df = pl.DataFrame(
+        {"case_id": ["a", "b"], "insurance_type": [None, None]},
+        schema_overrides={"insurance_type": pl.String},
+    )
+    with pytest.raises(InputError, match=r"^insurance_type None at row 0 \(case_id 'a'\) belongs to no pool"):
+        pool_index(df, values, ["职工", "居民"], df["case_id"])
 
 
 def test_p2_pools_need_insurance_type_and_known_values():
