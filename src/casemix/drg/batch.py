@@ -334,7 +334,10 @@ def group_table(
     options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
     footer = read_footer(encoded.getvalue())
     if not footer.row_groups:  # no rows: nothing to copy
-        pq.write_table(frame.with_columns(result.get_columns()).to_arrow(), dst, **options)
+        # polars writes it: its Arrow export refuses a column name with a NUL character
+        frame.with_columns(result.get_columns()).write_parquet(
+            dst, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
+        )
     else:
         layout = [*frame.columns, *(c for c in result.columns if c not in frame.columns)]
         with open(dst, "wb") as out:
