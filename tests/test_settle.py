@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -368,6 +369,35 @@ def settlement_inputs(draw):
     return cases, policy, weights, volume
 
 
+def test_subnormal_base_volumes_are_a_policy_error_not_nan():
+    # found by hypothesis in test_budget_conservation_for_any_input: base share 0 and a base
+    # volume total of 2.2e-309 points made the base point value inf and inf x 0 = NaN fen
+    cases = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(9)],
+            "hospital_id": ["H1"] * 3 + ["H3"] + ["H1"] * 5,
+            "drg": ["A1"] * 9,
+            "total_cost": [0.0] * 8 + [1.0],
+            "los": [0.0] * 9,
+            "discharge": [1] * 9,
+            "hospital_level": ["1"] * 9,
+        }
+    )
+    weights = pl.DataFrame({"drg": ["A1"], "rw": [0.5], "mean_cost": [5_000.0]})
+    policy = Policy.demo().replace(
+        budget=Decimal("1.0"),
+        elastic=Elastic(enabled=True, base_share=0.0, cap=False),
+        quality_reserve=0.0,
+        prepayment_share=0.0,
+    )
+    tiny = {"H1": 0.0, "H3": 2.225073858507203e-309}
+    with pytest.raises(PolicyError, match=r"base volumes too small.*2\.225073858507203e-309 points"):
+        settle(cases, policy, weights=weights, base_volume=tiny)
+    # a small but normal total still settles, the whole budget to the fen
+    s = settle(cases, policy, weights=weights, base_volume={"H1": 0.0, "H3": 1e-300})
+    assert int(s.hospitals["payment_fen"].sum()) + int(s.region["retained_fen"][0]) == 100
+
+
 def _settle(cases, policy, weights, volume):
     return settle(cases, policy, weights=weights, base_volume=volume)
 
@@ -384,6 +414,7 @@ def test_budget_conservation_for_any_input(inp):
             "exceed the budget" in str(exc)
             or "no case earns points" in str(exc)
             or "none is positive" in str(exc)
+            or "base volumes too small" in str(exc)
         )
         return
     except InputError as exc:  # ungroupable cases to convert into points, no reference cost

@@ -281,6 +281,14 @@ def point_values(
     b = np.minimum(p, base)
     i = p - b
     pv_b = money / float(v.sum())
+    if not np.isfinite(pv_b):
+        # a base volume total so small (subnormal) that M ÷ ΣV overflows: no base point value
+        # exists, and inf × 0 would turn the base payments into NaN
+        raise PolicyError(
+            f"{source}: pool {terms.name}: base volumes too small to price a point: they add up "
+            f"to {float(v.sum())!r} points, and the base point value (budget ÷ that) overflows; "
+            "give base volumes in points (prior-year points per hospital)"
+        )
     base_pay = pv_b * float(b.sum())
     inc = float(i.sum())
     pv_f = (money - base_pay) / inc if inc > 0 else 0.0
