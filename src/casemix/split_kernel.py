@@ -66,14 +66,14 @@ def _rewritten_id(src, s, length, scratch, slots, shift, long_data, long_off):
     if length > scratch.shape[0] or src[s + length - 1] == 43:  # intake strips a trailing "+"
         return -1
     changed = False
-    prev = 0
+    prev = np.int64(0)
     for t in range(length):
         raw = np.int64(src[s + t])
         if raw < 33 or raw > 126:  # white space inside, or non-ASCII
             return -1
         ch = raw - 32 if raw >= 97 and raw <= 122 else raw
         if ch == 88 and t > 0 and prev != 43:  # "X" but first or after "+" → "x"
-            ch = 120
+            ch = np.int64(120)
         changed |= ch != raw
         scratch[t] = ch
         prev = raw
