@@ -207,8 +207,14 @@ def test_p2_insurance_type_as_numbers_nan_or_null():
     assert list(pool_index(df, values, ["职工", "居民"], df["case_id"])) == [0, 1, 0]
     # a NaN code is no pool: an InputError naming the row, not a polars cast error
     df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": [310.0, float("nan")]})
-    with pytest.raises(InputError, match=r"^insurance_type None at row 8 \(case_id 'b'\) belongs to no pool"):
+    with pytest.raises(InputError, match=r"^insurance_type nan at row 8 \(case_id 'b'\) belongs to no pool"):
         pool_index(df, values, ["职工", "居民"], df["case_id"], offset=7)
+    # a fraction is no code either: 310.5 is not truncated into the 职工 pool
+    df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": [310.0, 310.5]})
+    with pytest.raises(
+        InputError, match=r"^insurance_type 310\.5 at row 1 \(case_id 'b'\) belongs to no pool"
+    ):
+        pool_index(df, values, ["职工", "居民"], df["case_id"])
     # a missing code (null) is no pool either, nor a column of nulls only
     df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": ["310", None]})
     with pytest.raises(

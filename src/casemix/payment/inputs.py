@@ -112,10 +112,13 @@ def pool_index(
             "职工/居民, employee/resident, 310/390); the cases lack it"
         )
     s = df["insurance_type"]
-    if s.dtype.is_float():
-        s = s.cast(pl.Int64, strict=False)
-    lookup = {v: i for i, vs in enumerate(values) for v in vs}
     text = s.cast(pl.String)
+    if s.dtype.is_float():
+        # 310.0 read from Excel is code 310; 310.5 is no code (an integer cast would truncate it)
+        whole = (s == s.round(0)).fill_null(False)
+        as_int = s.cast(pl.Int64, strict=False).cast(pl.String)
+        text = pl.select(pl.when(whole).then(as_int).otherwise(text)).to_series()
+    lookup = {v: i for i, vs in enumerate(values) for v in vs}
     u = text.unique().drop_nulls().sort().to_list()
     # distinct values → pool through a small table, cases → distinct values by an Enum's codes
     # (a replace of 10M strings would build a string per case)
