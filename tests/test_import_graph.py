@@ -38,21 +38,31 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in (SRC / "casemix").rglob("*.py")}
 
 
+def _package(name: str, path: Path) -> str:
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def _from_base(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a ``from … import`` statement in ``package`` imports from."""
+    base = node.module or ""
+    if node.level:
+        up = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(up + ([base] if base else []))
+    return base
+
+
 def import_graph() -> dict[str, set[str]]:
     """module → casemix modules it imports (``from pkg import mod`` names the module)."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        package = _package(name, path)
         edges: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join(up + ([base] if base else []))
+                base = _from_base(node, package)
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             else:
                 continue
@@ -162,3 +172,53 @@ def test_modules_import_first_in_any_order(order):
     code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in order)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------ private names
+# No casemix module imports another module's private names (issue 12, item 10). A private
+# *module* (casemix._money, casemix.cases._build) is shared inside the package by design and
+# may be imported; a private *name* (_prepare, _KEY) belongs to the module that defines it.
+# Shared pieces live in a module of their own under a public name (e.g.
+# casemix._case_sets.prepare_cases for the indicators and the monitor).
+
+
+def private_imports(path: Path, source: str | None = None) -> list[str]:
+    """``from X import _name`` in ``path`` (or ``source`` standing at ``path``) where ``X._name`` is not a module."""
+    modules = _modules()
+    package = _package(_module_name(path), path)
+    found = []
+    text = path.read_text(encoding="utf-8") if source is None else source
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = _from_base(node, package)
+        if base != "casemix" and not base.startswith("casemix."):
+            continue
+        for alias in node.names:
+            name = alias.name
+            if name.startswith("_") and not name.startswith("__") and f"{base}.{name}" not in modules:
+                found.append(f"{path.relative_to(SRC)}:{node.lineno}: from {base} import {name}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = [hit for path in sorted(_modules().values()) for hit in private_imports(path)]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "from casemix.indicators import DEATH_CODE, _prepare\n",
+            ["from casemix.indicators import _prepare"],
+        ),
+        ("from casemix.cases import _normalise as N\n", []),  # a private module: allowed
+        ("from ._build import text_number, _helper\n", ["from casemix.cases._build import _helper"]),
+        ("from numpy import _globals\n", []),  # not casemix's
+    ],
+)
+def test_the_check_sees_private_names_and_allows_private_modules(source, expected):
+    # the source is judged as if it were a module of casemix.cases (not written anywhere)
+    hits = [h.split(": ", 1)[1] for h in private_imports(SRC / "casemix" / "cases" / "probe.py", source)]
+    assert hits == expected
