@@ -888,12 +888,6 @@ def _hospital_table(
     grouped = w["has_weight"].to_numpy()
     n_grouped = np.bincount(hosp, weights=grouped, minlength=n_hosp).astype(np.int64)
     # rw and base points are null exactly where a case has no weight: 0 there (one copy each)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cmi = np.bincount(
-            hosp,
-            weights=(w["rw"] if "rw" in w.columns else _rw(w, policy)).fill_null(0.0).to_numpy(),
-            minlength=n_hosp,
-        ) / np.where(n_grouped > 0, n_grouped, np.nan)
     base = np.bincount(hosp, weights=w["base_points"].fill_null(0.0).to_numpy(), minlength=n_hosp)
     rule = w["rule"].to_numpy()
     # a count per rule: no per-case key of hospital × rule (two Int64 arrays at 10M cases)
@@ -902,44 +896,85 @@ def _hospital_table(
     ).reshape(n_hosp, len(RULES))
     first = np.full(n_hosp, 0, dtype=np.int64)
     first[hosp[::-1]] = np.arange(hosp.size)[::-1]
-    c = money.hospital
-    fund = c["fund"]
-    final = fund + c["corridor"]
-    reserve = c["reserve"]
-    prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
     # per hospital: cost and at-cost fen (given when the per-case arrays are already freed)
     cost_h, at_cost_h = cost_sums or (
         int_sums(hosp, cp.cost_fen, n_hosp),
         int_sums(hosp, cp.at_cost_fen, n_hosp),
     )
+    rw = (w["rw"] if "rw" in w.columns else _rw(w, policy)).fill_null(0.0).to_numpy()
+    return hospital_frame(
+        policy,
+        money.hospital,
+        hospitals=cp.hospitals,
+        levels=cp.levels,
+        coefficient=w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
+        cases=np.bincount(hosp, minlength=n_hosp).astype(np.int64),
+        grouped=n_grouped,
+        rw=np.bincount(hosp, weights=rw, minlength=n_hosp),
+        base=base,
+        points=np.bincount(hosp, weights=pts, minlength=n_hosp),
+        at_cost=at_cost_h,
+        cost=cost_h,
+        rules=rule_counts,
+        readmission=np.bincount(hosp, weights=w["readmission"].to_numpy(), minlength=n_hosp).astype(np.int64),
+    )
+
+
+def hospital_frame(
+    policy: Policy,
+    c: Mapping[str, np.ndarray],
+    *,
+    hospitals: Sequence[str],
+    levels: Any,
+    coefficient: np.ndarray,
+    cases: np.ndarray,
+    grouped: np.ndarray,
+    rw: np.ndarray,
+    base: np.ndarray,
+    points: np.ndarray,
+    at_cost: np.ndarray,
+    cost: np.ndarray,
+    rules: np.ndarray,
+    readmission: np.ndarray,
+) -> pl.DataFrame:
+    """The hospital table from per-hospital sums (one process and ``casemix.dask`` alike).
+
+    ``c`` holds the all-pool money per hospital in fen (point, outside, settled, fund,
+    patient, fund_cost, corridor, reserve); ``rw`` is Σ rw of the grouped cases (CMI =
+    rw ÷ grouped), ``rules`` one column per rule of ``RULES``.  Final fund = fund +
+    corridor; prepaid = final × prepayment share; clearing = final − reserve − prepaid;
+    surplus = settled − cost (docs/payment-settlement.md).
+    """
+    final = c["fund"] + c["corridor"]
+    prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cmi = rw / np.where(grouped > 0, grouped, np.nan)
     h = pl.DataFrame(
         {
-            "hospital_id": pl.Series(cp.hospitals, dtype=pl.String),
-            "level": pl.Series(cp.levels, dtype=pl.String),
-            "coefficient": w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
-            "cases": np.bincount(hosp, minlength=n_hosp).astype(np.int64),
-            "grouped_cases": n_grouped,
+            "hospital_id": pl.Series(hospitals, dtype=pl.String),
+            "level": pl.Series(levels, dtype=pl.String),
+            "coefficient": coefficient,
+            "cases": cases,
+            "grouped_cases": grouped,
             "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
             "base_points": base,
-            "points": np.bincount(hosp, weights=pts, minlength=n_hosp),
+            "points": points,
             "point_payment_fen": c["point"],
-            "at_cost_fen": at_cost_h,
+            "at_cost_fen": at_cost,
             "outside_fen": c["outside"],
             "settled_fen": c["settled"],
             "patient_fen": c["patient"],
-            "payment_fen": fund,
+            "payment_fen": c["fund"],
             "fund_cost_fen": c["fund_cost"],
             "corridor_fen": c["corridor"],
             "final_fund_fen": final,
-            "cost_fen": cost_h,
-            **{f"n_{r}": rule_counts[:, i] for i, r in enumerate(RULES)},
-            "n_readmission": np.bincount(hosp, weights=w["readmission"].to_numpy(), minlength=n_hosp).astype(
-                np.int64
-            ),
-            "reserve_fen": reserve,
+            "cost_fen": cost,
+            **{f"n_{r}": rules[:, i] for i, r in enumerate(RULES)},
+            "n_readmission": readmission,
+            "reserve_fen": c["reserve"],
             "prepaid_fen": prepaid,
-            "clearing_fen": final - reserve - prepaid,
-            "surplus_fen": c["settled"] - cost_h,
+            "clearing_fen": final - c["reserve"] - prepaid,
+            "surplus_fen": c["settled"] - cost,
         }
     )
     return h.with_columns(pl.col(pl.Int32, pl.UInt32, pl.UInt64, pl.Int64).cast(pl.Int64))

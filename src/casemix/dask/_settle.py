@@ -81,7 +81,6 @@ import pandas as pd
 import polars as pl
 
 from casemix._frames import number, to_polars
-from casemix._money import round_half_up
 from casemix.budget import Policy
 from casemix.cases import Canonical, canonical
 from casemix.dask import _allocate as allocate
@@ -113,6 +112,7 @@ from casemix.settle import (
     base_volume_table,
     case_columns,
     case_points,
+    hospital_frame,
     monthly_tables,
     pay_cases,
     region_table,
@@ -1183,38 +1183,20 @@ def _tables(
         for name, x in per.items():
             combined[name] += x
         rows.append(frame)
-    c = combined
-    final = c["fund"] + c["corridor"]
-    prepaid = round_half_up(np.maximum(final, 0) * policy.prepayment_share)
-    grouped = st["grouped"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cmi = st["rw"] / np.where(grouped > 0, grouped, np.nan)
-    h = pl.DataFrame(
-        {
-            "hospital_id": pl.Series(hospitals, dtype=pl.String),
-            "level": pl.Series(st["level"], dtype=pl.String),
-            "coefficient": st["coefficient"],
-            "cases": st["cases"],
-            "grouped_cases": grouped,
-            "cmi": pl.Series(cmi, nan_to_null=True, dtype=pl.Float64),
-            "base_points": st["base"],
-            "points": st["points"],
-            "point_payment_fen": c["point"],
-            "at_cost_fen": st["at_cost"],
-            "outside_fen": c["outside"],
-            "settled_fen": c["settled"],
-            "patient_fen": c["patient"],
-            "payment_fen": c["fund"],
-            "fund_cost_fen": c["fund_cost"],
-            "corridor_fen": c["corridor"],
-            "final_fund_fen": final,
-            "cost_fen": st["cost"],
-            **{f"n_{r}": st["rules"][:, i] for i, r in enumerate(RULES)},
-            "n_readmission": st["readmission"],
-            "reserve_fen": c["reserve"],
-            "prepaid_fen": prepaid,
-            "clearing_fen": final - c["reserve"] - prepaid,
-            "surplus_fen": c["settled"] - st["cost"],
-        }
+    h = hospital_frame(
+        policy,
+        combined,
+        hospitals=hospitals,
+        levels=st["level"],
+        coefficient=st["coefficient"],
+        cases=st["cases"],
+        grouped=st["grouped"],
+        rw=st["rw"],
+        base=st["base"],
+        points=st["points"],
+        at_cost=st["at_cost"],
+        cost=st["cost"],
+        rules=st["rules"],
+        readmission=st["readmission"],
     )
-    return pl.concat(rows), h.with_columns(pl.col(pl.Int32, pl.UInt32, pl.UInt64, pl.Int64).cast(pl.Int64))
+    return pl.concat(rows), h
