@@ -298,3 +298,32 @@ def test_yuan_array_to_fen_small_integer_dtypes_do_not_wrap():
     # 30,000,000 yuan is 3 × 10^9 fen, past int32; 2 yuan is 200 fen, past int8
     assert yuan_array_to_fen(np.array([30_000_000], dtype=np.int32)).tolist() == [3_000_000_000]
     assert yuan_array_to_fen(np.array([2, -1], dtype=np.int8)).tolist() == [200, -100]
+
+
+# --- the selection and stable sort written out in _money_kernel (compile time) --------------
+
+_float_keys = st.lists(
+    st.sampled_from([-1.5, -0.25, 0.0, 0.0, 0.25, 0.5, 0.75, 3.0]), min_size=1, max_size=80
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_float_keys, st.data())
+def test_kth_smallest_equals_numpy_partition(keys, data):
+    from casemix._money_kernel import _kth_smallest
+
+    a = np.array(keys)
+    k = data.draw(st.integers(0, a.size - 1))
+    for arr in (a, np.sort(a), np.sort(a)[::-1].copy()):  # runs of ties, sorted and reversed
+        work = arr.copy()
+        assert _kth_smallest(work, k) == np.partition(arr, k)[k]
+        assert sorted(work.tolist()) == sorted(arr.tolist())  # only reordered
+
+
+@settings(max_examples=200, deadline=None)
+@given(_float_keys)
+def test_stable_order_equals_numpy_stable_argsort(keys):
+    from casemix._money_kernel import _stable_order
+
+    a = np.array(keys)
+    assert _stable_order(a).tolist() == np.argsort(a, kind="stable").tolist()
