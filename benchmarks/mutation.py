@@ -7,6 +7,8 @@ Usage (from the checkout root of the editable install, dev extra installed)::
     python benchmarks/mutation.py --report        # the table of the last runs only
     python benchmarks/mutation.py cases/_mapfile --also 'casemix._trim.x_trim__mutmut_6'
                                                   # ... and re-run an earlier survivor
+    python benchmarks/mutation.py --sample 120 --seed 1 settle payment/core
+                                                  # 120 mutants per module drawn at random
 
 It runs one ``mutmut run --max-children 1 PATTERN...`` over the modules' patterns
 (configuration in ``[tool.mutmut]`` of pyproject.toml: the fork-server isolation, the test
@@ -19,6 +21,15 @@ The per-module table (mutants, killed, timeout, survived, no tests) is printed a
 in ``mutants/recheck.json``; ``benchmarks/results/mutation.md`` records the figures
 with the reasons of the equivalent survivors.
 
+``--sample N --seed S`` runs, per module, N of its mutants drawn uniformly at random
+without replacement (all of them where it has N or fewer): ``random.Random("S/LABEL")``
+samples the module's mutant names in sorted order, so the same seed and the same source
+give the same list, whatever other modules are named.  The list is written to
+``benchmarks/results/mutation-samples/LABEL.json`` (with the seed and the commit whose
+sources it was drawn from: mutant numbers change when the code moves) and ``--report``
+gives those modules' figures as "sample of N of M mutants" with the Wilson 95% interval
+of the killed share, beside the full-run figures where every mutant has a verdict.
+
 Not part of ``.ci/run``: a module takes minutes to an hour on 2 shared cores.
 """
 
@@ -26,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 import time
@@ -36,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 RECHECK = MUTANTS / "recheck.json"
+SAMPLES = ROOT / "benchmarks" / "results" / "mutation-samples"
 
 #: module label -> mutant-name pattern (mutmut's fnmatch over ``package.module.x_func__mutmut_N``),
 #: smallest first
@@ -65,6 +79,10 @@ MODULES = {
     "cases/_resolve": "casemix.cases._resolve.*",
     "settle": "casemix.settle.*",
 }
+
+#: a pattern that matches no mutant: ``mutmut run`` with it only generates the mutants
+#: (and collects the stats, runs the clean tests): what ``--sample`` draws from
+_GENERATE_ONLY = "casemix.no_such_module.x_generate_only__mutmut_*"
 
 # mutmut's exit-code classes (mutmut.stats.status_by_exit_code, 3.8)
 _KILLED = {1, 3}
@@ -136,14 +154,54 @@ def run_mutmut(patterns: list[str]) -> None:
     )
 
 
-def recheck_module(label: str, recheck_timeout: float) -> None:
-    """Re-check in a fresh interpreter every mutant of ``label`` mutmut did not report killed."""
+def mutants_of(label: str, results: dict[str, int | None] | None = None) -> list[str]:
+    """Every generated mutant of module ``label``, sorted by name."""
+    results = _results() if results is None else results
+    return sorted(n for n in results if _module_of(n) == label)
+
+
+def _sample_file(label: str) -> Path:
+    return SAMPLES / f"{label.replace('/', '_')}.json"
+
+
+def draw_sample(label: str, n: int, seed: int, results: dict[str, int | None]) -> list[str]:
+    """``n`` mutants of ``label`` drawn uniformly without replacement, written to its sample file.
+
+    The generator is seeded with ``"SEED/LABEL"`` (a string seed hashes the same in every
+    Python process), so a module's draw does not depend on the other modules named.
+    """
+    population = mutants_of(label, results)
+    if not population:
+        raise SystemExit(f"no mutants of {label} in mutants/: mutmut has not generated them")
+    picked = sorted(random.Random(f"{seed}/{label}").sample(population, min(n, len(population))))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    SAMPLES.mkdir(parents=True, exist_ok=True)
+    record = {"module": label, "seed": seed, "sampled": len(picked), "of": len(population), "commit": commit}
+    _sample_file(label).write_text(json.dumps(record | {"mutants": picked}, indent=1) + "\n")
+    return picked
+
+
+def load_sample(label: str) -> dict | None:
+    path = _sample_file(label)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def recheck_module(label: str, recheck_timeout: float, names: list[str] | None = None) -> None:
+    """Re-check in a fresh interpreter every mutant of ``label`` mutmut did not report killed.
+
+    ``names``: only these mutants of the module (a sample).
+    """
     from fnmatch import fnmatch
 
     pattern = MODULES[label]
+    keep = set(names) if names is not None else None
     rechecked = json.loads(RECHECK.read_text()) if RECHECK.exists() else {}
     for name, code in sorted(_results().items()):
         if not fnmatch(name, pattern) or _module_of(name) != label:
+            continue
+        if keep is not None and name not in keep:
             continue
         if code in _KILLED:
             rechecked.pop(name, None)
@@ -158,29 +216,69 @@ def recheck_module(label: str, recheck_timeout: float) -> None:
         RECHECK.write_text(json.dumps(rechecked, indent=1, sort_keys=True))
 
 
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (95% for the default ``z``).
+
+    Wilson (1927), J. Am. Stat. Assoc. 22:209: unlike the normal approximation it stays
+    inside [0, 1] and is usable at 0 or ``n`` successes, as a killed share near 100% is.
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _status(name: str, code: int | None, rechecked: dict) -> str:
+    if code is None:
+        return "not run"
+    return "killed" if code in _KILLED else rechecked.get(name, {}).get("fresh", "unchecked")
+
+
+def _row(what: str, c: Counter) -> str:
+    n = sum(v for k, v in c.items() if k != "not run")
+    k = c["killed"] + c["timeout"]
+    lo, hi = wilson(k, n)
+    pct = f"{100.0 * k / n:.1f}" if n else "–"
+    interval = f"{100 * lo:.1f}–{100 * hi:.1f}" if n else "–"
+    return (
+        f"| {what} | {n} | {c['killed']} | {c['timeout']} | {c['survived']} | {c['no tests']} "
+        f"| {c['unchecked']} | {c['not run']} | {pct} | {interval} |"
+    )
+
+
 def report() -> str:
+    """Per module: the full run where every mutant has a verdict, the sample's figures if any.
+
+    "killed %" counts killed and timed-out mutants over those with a verdict; the interval
+    is Wilson's 95% one (for a full run it is the spread a sample of that size would have).
+    """
     rechecked = json.loads(RECHECK.read_text()) if RECHECK.exists() else {}
-    by_module: dict[str, Counter] = {}
-    for name, code in _results().items():
-        label = _module_of(name)
-        if label is None or code is None:
-            continue
-        status = "killed" if code in _KILLED else rechecked.get(name, {}).get("fresh", "unchecked")
-        by_module.setdefault(label, Counter())[status] += 1
+    results = _results()
     lines = [
-        "| module | mutants | killed | timeout | survived | no tests | unchecked | killed % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | verdicts | killed | timeout | survived | no tests | unchecked | not run | killed % "
+        "| Wilson 95% |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for label in MODULES:
-        c = by_module.get(label)
-        if not c:
-            continue
-        n = sum(c.values())
-        pct = 100.0 * (c["killed"] + c["timeout"]) / n
-        lines.append(
-            f"| {label} | {n} | {c['killed']} | {c['timeout']} | {c['survived']} | {c['no tests']} "
-            f"| {c['unchecked']} | {pct:.1f} |"
-        )
+        names = mutants_of(label, results)
+        full = Counter(_status(n, results[n], rechecked) for n in names)
+        if names and full["not run"] == 0:
+            lines.append(_row(f"{label}: full run, all {len(names)} mutants", full))
+        elif sum(full.values()) > full["not run"]:
+            lines.append(_row(f"{label}: partial run, {len(names)} mutants", full))
+        sample = load_sample(label)
+        if sample:
+            c = Counter(_status(n, results.get(n), rechecked) for n in sample["mutants"])
+            lines.append(
+                _row(
+                    f"{label}: sample of {sample['sampled']} of {sample['of']} mutants "
+                    f"(seed {sample['seed']}, {sample['commit']})",
+                    c,
+                )
+            )
     return "\n".join(lines)
 
 
@@ -215,6 +313,14 @@ def main() -> None:
         "run's survivors after new tests",
     )
     ap.add_argument("--no-run", action="store_true", help="only re-check the modules (after a mutmut run)")
+    ap.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="run N mutants per module drawn at random (all where it has fewer); the list goes "
+        "to benchmarks/results/mutation-samples/",
+    )
+    ap.add_argument("--seed", type=int, default=1, help="seed of --sample (default 1)")
     a = ap.parse_args()
     if a.verify:
         from fnmatch import fnmatch
@@ -239,11 +345,27 @@ def main() -> None:
         for label in labels:
             if label not in MODULES:
                 ap.error(f"unknown module {label!r}; known: {', '.join(MODULES)}")
+        picked: dict[str, list[str]] = {}
+        if a.sample is not None:
+            results = _results()
+            if not a.no_run and any(not mutants_of(label, results) for label in labels):
+                # mutmut generates the mutants at the start of a run: one matching none
+                run_mutmut([_GENERATE_ONLY])
+                results = _results()
+            for label in labels:
+                if a.no_run and load_sample(label):
+                    picked[label] = load_sample(label)["mutants"]  # the drawn list, re-checked
+                else:
+                    picked[label] = draw_sample(label, a.sample, a.seed, results)
+                print(f"{label}: {len(picked[label])} of {len(mutants_of(label, results))} mutants")
         if not a.no_run:
-            run_mutmut([MODULES[label] for label in labels] + a.also)
+            if picked:
+                run_mutmut([n for names in picked.values() for n in names] + a.also)
+            else:
+                run_mutmut([MODULES[label] for label in labels] + a.also)
         for label in labels:
             print(f"== {label}", flush=True)
-            recheck_module(label, a.recheck_timeout)
+            recheck_module(label, a.recheck_timeout, picked.get(label))
     print(report())
 
 

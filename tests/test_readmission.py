@@ -234,3 +234,35 @@ def test_every_pair_is_within_the_window_and_never_exempt(rows, days, same_hospi
             prev = prev.filter(pl.col("hospital_id") == r["hospital_id"])
         gaps = [(r["admission_date"] - d).days for d in prev["discharge_date"]]
         assert any(0 <= g <= days for g in gaps)
+
+
+def edge_stays() -> pl.DataFrame:
+    """Three pairs at one hospital, one DRG (RW 1, 100 points): gaps 0, ``days`` (10), 11."""
+    rows = [
+        ("Q1", "P1", D(2024, 3, 1), D(2024, 3, 5)),
+        ("Q2", "P1", D(2024, 3, 5), D(2024, 3, 8)),  # gap 0
+        ("Q3", "P2", D(2024, 3, 1), D(2024, 3, 5)),
+        ("Q4", "P2", D(2024, 3, 15), D(2024, 3, 17)),  # gap 10 = days
+        ("Q5", "P3", D(2024, 3, 1), D(2024, 3, 5)),
+        ("Q6", "P3", D(2024, 3, 16), D(2024, 3, 18)),  # gap 11 = days + 1
+    ]
+    return pl.DataFrame(
+        rows, orient="row", schema=["case_id", "patient_id", "admission_date", "discharge_date"]
+    ).with_columns(hospital_id=pl.lit("H1"), drg=pl.lit("A1"), adrg=pl.lit("A1x"), total_cost=10_000.0)
+
+
+@pytest.mark.parametrize("apply_to", ["earlier", "later"])
+def test_window_edges_to_the_fen_with_penalty_0_3(apply_to):
+    # penalty 0.3, not 0.5, so p and 1 − p differ (0.7 would give 70 points)
+    policy = Policy(budget="40000", readmission=Readmission(days=10, penalty=0.3, apply_to=apply_to))
+    s = settle(edge_stays(), policy, weights=WEIGHTS)
+    hit = ["Q1", "Q3"] if apply_to == "earlier" else ["Q2", "Q4"]
+    c = s.cases
+    assert [r for r, f in zip(c["case_id"], c["readmission"], strict=True) if f] == hit
+    want_points = {k: 30.0 if k in hit else 100.0 for k in c["case_id"]}
+    assert dict(zip(c["case_id"], c["adjusted_points"], strict=True)) == pytest.approx(want_points)
+    # 4,000,000 fen over 460 points = 8,695.652… fen a point: 30 points 260,869.57 fen,
+    # 100 points 869,565.22; the floors leave 2 fen, to the two largest remainders (.57)
+    want_fen = {k: 260_870 if k in hit else 869_565 for k in c["case_id"]}
+    assert dict(zip(c["case_id"], c["payment_fen"], strict=True)) == want_fen
+    assert int(c["payment_fen"].sum()) == 4_000_000
