@@ -144,8 +144,46 @@ def _recheck(name: str, timeout: float, only: list[str] | None = None) -> str:
     return "survived" if rc == 0 else "no tests" if rc == 5 else "killed"
 
 
+def sync_unmutated() -> list[str]:
+    """Bring ``mutants/src`` up to date with ``src`` for the files mutmut does not mutate.
+
+    mutmut 3.8 regenerates a mutated module when its source is newer, re-copies ``tests/``
+    on every run, but copies every other source file only once (``copy_src_dir`` skips a
+    file that exists): after a rebase the mutants would run against stale copies of the
+    modules they call (``_points``, ``readmission``, ...) and the new tests.  Returns the
+    files refreshed or removed.
+    """
+    import filecmp
+    import shutil
+    import tomllib
+    from fnmatch import fnmatch
+
+    if not (MUTANTS / "src").is_dir():
+        return []  # mutmut's first run copies everything
+    mutated = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+    changed = []
+    for src in (ROOT / "src").rglob("*"):
+        rel = src.relative_to(ROOT)
+        if not src.is_file() or "__pycache__" in rel.parts or any(fnmatch(str(rel), m) for m in mutated):
+            continue
+        dst = MUTANTS / rel
+        if not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+            changed.append(str(rel))
+    for dst in (MUTANTS / "src").rglob("*.py"):
+        rel = dst.relative_to(MUTANTS)
+        if "__pycache__" not in rel.parts and not (ROOT / rel).exists():
+            dst.unlink()  # a module removed from src (a mutated one's .meta goes with it)
+            dst.with_name(dst.name + ".meta").unlink(missing_ok=True)
+            changed.append(f"{rel} (removed)")
+    return changed
+
+
 def run_mutmut(patterns: list[str]) -> None:
     """One ``mutmut run`` over every pattern: one start-up (stats, clean run, fork server)."""
+    for path in sync_unmutated():
+        print(f"refreshed mutants/{path} (not mutated; changed in src since mutmut copied it)")
     subprocess.run(
         [sys.executable, "-m", "mutmut", "run", "--max-children", "1", *patterns],
         cwd=ROOT,
