@@ -34,10 +34,10 @@ STEPS: dict[str, dict[str, str]] = {
     },
     "|-strings": {"casemix.split_kernel.split_codes": "|-string lookup"},
     "synthetic cases": {
-        "casemix.synth._kernel.place": "synthetic cases: hospitals and groups",
-        "casemix.synth._kernel.attributes": "synthetic cases: attributes",
-        "casemix.synth._kernel.code_counts": "synthetic cases: code counts",
-        "casemix.synth._kernel.fill_codes": "synthetic cases: codes",
+        "casemix.synth._kernel._place_rows": "synthetic cases: hospitals and groups",
+        "casemix.synth._kernel._attributes_rows": "synthetic cases: attributes",
+        "casemix.synth._kernel._code_counts_rows": "synthetic cases: code counts",
+        "casemix.synth._kernel._fill_codes_rows": "synthetic cases: codes",
     },
     "DIP grouping": {"casemix.dip.kernel._kernel.<locals>.group_kernel": "DIP grouping kernel"},
 }

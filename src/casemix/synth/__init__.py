@@ -1,6 +1,6 @@
 """A synthetic region: hospitals by level and their discharges, for demos and benchmarks.
 
-Deterministic by seed; numba loops parallel over cases with counter-based
+Deterministic by seed; numba loops over row ranges on a few threads, with counter-based
 random numbers, so the same call makes a 1,000-row demo or a 10-million-row
 benchmark, whatever the number of threads.
 Each case is aimed at a DRG of the scheme (principal diagnosis and

@@ -1,9 +1,12 @@
-"""numba loops of the generator, parallel over cases.
+"""numba loops of the generator, over ranges of cases on a few threads.
 
 Random numbers are counter-based: draw ``k`` of case ``i`` is a hash
 (SplitMix64 finaliser) of the seed key, ``i`` and ``k``.  So each case's
 draws depend on nothing else and the result is the same whatever the
-number of threads; the loops run under ``prange``.
+number of threads or how the rows are cut.  The loops are plain
+``njit(nogil=True)`` kernels over a row range, run on threads by
+:func:`casemix._threads.run_ranges` (``parallel=True`` took about three
+times as long to compile, and the demo's first run waited for it).
 
 - :func:`place`: hospital, DRG and the readmission flag of each case;
 - :func:`attributes`: who, cost, LOS, discharge mode, day, data fault;
@@ -17,8 +20,9 @@ int64 at tens of millions of cases, and every value fits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from casemix._threads import run_ranges
 from casemix.encode_kernel import cache_enabled
 
 _CACHE = cache_enabled()
@@ -89,23 +93,58 @@ def _pick(off, val, g, key, i, k):
     return val[lo + int(_u(key, i, k) * (hi - lo))]
 
 
-@njit(cache=_CACHE, parallel=True)
-def place(key, n, h_cdf, drg_cdf, n_drg, readmission_share):
-    """Hospital (by size), DRG (by the hospital's case mix, ``drg_cdf`` H × G flat) and readmission flag."""
-    hosp = np.empty(n, np.int32)
-    drg = np.empty(n, np.int32)
-    readmit = np.empty(n, np.bool_)
+@njit(cache=_CACHE, nogil=True)
+def _place_rows(
+    start,
+    stop,
+    key,
+    h_cdf,
+    drg_cdf,
+    n_drg,
+    readmission_share,
+    hosp,
+    drg,
+    readmit,
+):
     n_hosp = h_cdf.size
-    for i in prange(n):
+    for i in range(start, stop):
         h = _search(h_cdf, 0, n_hosp, _u(key, i, _K_HOSP))
         hosp[i] = h
         drg[i] = _search(drg_cdf, h * n_drg, (h + 1) * n_drg, _u(key, i, _K_DRG)) - h * n_drg
         readmit[i] = _u(key, i, _K_READMIT) < readmission_share
+
+
+def place(
+    key,
+    n,
+    h_cdf,
+    drg_cdf,
+    n_drg,
+    readmission_share,
+):
+    """Hospital (by size), DRG (by the hospital's case mix, ``drg_cdf`` H × G flat) and readmission flag."""
+    hosp = np.empty(n, np.int32)
+    drg = np.empty(n, np.int32)
+    readmit = np.empty(n, np.bool_)
+    run_ranges(
+        _place_rows,
+        n,
+        key,
+        h_cdf,
+        drg_cdf,
+        n_drg,
+        readmission_share,
+        hosp,
+        drg,
+        readmit,
+    )
     return hosp, drg, readmit
 
 
-@njit(cache=_CACHE, parallel=True)
-def attributes(
+@njit(cache=_CACHE, nogil=True)
+def _attributes_rows(
+    start,
+    stop,
     key,
     hosp,
     drg,
@@ -136,23 +175,20 @@ def attributes(
     day_cdf,
     repeat_share,
     invalid_share,
+    sex,
+    age,
+    age_days,
+    weight,
+    employee,
+    repeat,
+    cost,
+    los,
+    discharge,
+    doy,
+    fault,
 ):
-    """Per case: sex, age, age_days, birth weight, employee, repeat flag, cost (yuan), LOS,
-    discharge mode, day of year, data fault kind (−1 none; 0 sex, 1 age, 2 diagnoses)."""
-    n = hosp.size
-    sex = np.empty(n, np.int8)
-    age = np.empty(n, np.float64)
-    age_days = np.empty(n, np.float64)
-    weight = np.empty(n, np.float64)
-    employee = np.empty(n, np.bool_)
-    repeat = np.empty(n, np.bool_)
-    cost = np.empty(n, np.float64)
-    los = np.empty(n, np.int32)
-    discharge = np.empty(n, np.float64)
-    doy = np.empty(n, np.int32)
-    fault = np.empty(n, np.int8)
     rho2 = np.sqrt(1.0 - los_cost_corr * los_cost_corr)
-    for i in prange(n):
+    for i in range(start, stop):
         g = drg[i]
         a = adrg_of[g]
         h = hosp[i]
@@ -211,10 +247,139 @@ def attributes(
         fault[i] = -1
         if _u(key, i, _K_FAULT) < invalid_share:
             fault[i] = int(_u(key, i, _K_FKIND) * 3.0)
+
+
+def attributes(
+    key,
+    hosp,
+    drg,
+    readmit,
+    adrg_of,
+    a_sex,
+    a_newborn,
+    a_obstetric,
+    w_lo,
+    w_hi,
+    rw,
+    log_mean_los,
+    p_death,
+    h_level,
+    h_cost,
+    log_h_time,
+    level_coef,
+    employee_share,
+    base_rate,
+    cost_sigma,
+    tail_share,
+    tail_mu,
+    tail_sigma,
+    los_sigma,
+    los_cost_corr,
+    modes,
+    mode_cdf,
+    day_cdf,
+    repeat_share,
+    invalid_share,
+):
+    """Per case: sex, age, age_days, birth weight, employee, repeat flag, cost (yuan), LOS,
+    discharge mode, day of year, data fault kind (−1 none; 0 sex, 1 age, 2 diagnoses)."""
+    n = hosp.size
+    sex = np.empty(n, np.int8)
+    age = np.empty(n, np.float64)
+    age_days = np.empty(n, np.float64)
+    weight = np.empty(n, np.float64)
+    employee = np.empty(n, np.bool_)
+    repeat = np.empty(n, np.bool_)
+    cost = np.empty(n, np.float64)
+    los = np.empty(n, np.int32)
+    discharge = np.empty(n, np.float64)
+    doy = np.empty(n, np.int32)
+    fault = np.empty(n, np.int8)
+    run_ranges(
+        _attributes_rows,
+        n,
+        key,
+        hosp,
+        drg,
+        readmit,
+        adrg_of,
+        a_sex,
+        a_newborn,
+        a_obstetric,
+        w_lo,
+        w_hi,
+        rw,
+        log_mean_los,
+        p_death,
+        h_level,
+        h_cost,
+        log_h_time,
+        level_coef,
+        employee_share,
+        base_rate,
+        cost_sigma,
+        tail_share,
+        tail_mu,
+        tail_sigma,
+        los_sigma,
+        los_cost_corr,
+        modes,
+        mode_cdf,
+        day_cdf,
+        repeat_share,
+        invalid_share,
+        sex,
+        age,
+        age_days,
+        weight,
+        employee,
+        repeat,
+        cost,
+        los,
+        discharge,
+        doy,
+        fault,
+    )
     return sex, age, age_days, weight, employee, repeat, cost, los, discharge, doy, fault
 
 
-@njit(cache=_CACHE, parallel=True)
+@njit(cache=_CACHE, nogil=True)
+def _code_counts_rows(
+    start,
+    stop,
+    key,
+    a,
+    sev,
+    pdx_off,
+    pdx_val,
+    pproc_off,
+    pproc_val,
+    x0_off,
+    x0_val,
+    x1_off,
+    x1_val,
+    site_off,
+    mean_sdx,
+    mean_oproc,
+    pdx,
+    pproc,
+    x0,
+    x1,
+    n_sdx,
+    n_oproc,
+):
+    for i in range(start, stop):
+        g = a[i]
+        pdx[i] = _pick(pdx_off, pdx_val, g, key, i, _K_PDX)
+        pproc[i] = _pick(pproc_off, pproc_val, g, key, i, _K_PPROC)
+        x0[i] = _pick(x0_off, x0_val, g, key, i, _K_X0)
+        x1[i] = _pick(x1_off, x1_val, g, key, i, _K_X1)
+        need = (1 if sev[i] == 1 or sev[i] == 2 else 0) + (1 if site_off[g + 1] > site_off[g] else 0)
+        n_sdx[i] = max(_poisson(mean_sdx, _u(key, i, _K_NSDX)), need)
+        extra = (1 if x0[i] >= 0 else 0) + (1 if x1[i] >= 0 else 0)
+        n_oproc[i] = extra + (_poisson(mean_oproc, _u(key, i, _K_NOPROC)) if pproc[i] >= 0 else 0)
+
+
 def code_counts(
     key,
     a,
@@ -239,16 +404,30 @@ def code_counts(
     x1 = np.empty(n, np.int32)
     n_sdx = np.empty(n, np.int32)
     n_oproc = np.empty(n, np.int32)
-    for i in prange(n):
-        g = a[i]
-        pdx[i] = _pick(pdx_off, pdx_val, g, key, i, _K_PDX)
-        pproc[i] = _pick(pproc_off, pproc_val, g, key, i, _K_PPROC)
-        x0[i] = _pick(x0_off, x0_val, g, key, i, _K_X0)
-        x1[i] = _pick(x1_off, x1_val, g, key, i, _K_X1)
-        need = (1 if sev[i] == 1 or sev[i] == 2 else 0) + (1 if site_off[g + 1] > site_off[g] else 0)
-        n_sdx[i] = max(_poisson(mean_sdx, _u(key, i, _K_NSDX)), need)
-        extra = (1 if x0[i] >= 0 else 0) + (1 if x1[i] >= 0 else 0)
-        n_oproc[i] = extra + (_poisson(mean_oproc, _u(key, i, _K_NOPROC)) if pproc[i] >= 0 else 0)
+    run_ranges(
+        _code_counts_rows,
+        n,
+        key,
+        a,
+        sev,
+        pdx_off,
+        pdx_val,
+        pproc_off,
+        pproc_val,
+        x0_off,
+        x0_val,
+        x1_off,
+        x1_val,
+        site_off,
+        mean_sdx,
+        mean_oproc,
+        pdx,
+        pproc,
+        x0,
+        x1,
+        n_sdx,
+        n_oproc,
+    )
     return pdx, pproc, x0, x1, n_sdx, n_oproc
 
 
@@ -257,8 +436,10 @@ def _draw(pool, key, i, k):
     return pool[int(_u(key, i, k) * pool.size)]
 
 
-@njit(cache=_CACHE, parallel=True)
-def fill_codes(
+@njit(cache=_CACHE, nogil=True)
+def _fill_codes_rows(
+    start,
+    stop,
     key,
     a,
     sev,
@@ -279,23 +460,12 @@ def fill_codes(
     non_or_pool,
     retries,
     any_cc_share,
+    sdx_off,
+    oproc_off,
+    sdx,
+    oproc,
 ):
-    """Flat secondary diagnoses and other procedures.
-
-    Secondary diagnoses: first the CC or MCC the DRG's severity needs, not
-    excluded by the principal diagnosis (redrawn up to ``retries`` times);
-    then a second injury site where the MDC counts sites; then plain codes
-    (CC/MCC at ``any_cc_share`` for DRGs not split by severity).  Other
-    procedures: the ADRG's further required ones, then non-OR procedures.
-    """
-    n = a.size
-    sdx_off = np.zeros(n + 1, np.int64)
-    oproc_off = np.zeros(n + 1, np.int64)
-    sdx_off[1:] = np.cumsum(n_sdx)
-    oproc_off[1:] = np.cumsum(n_oproc)
-    sdx = np.empty(sdx_off[n], np.int32)
-    oproc = np.empty(oproc_off[n], np.int32)
-    for i in prange(n):
+    for i in range(start, stop):
         g, s, cnt = a[i], sev[i], n_sdx[i]
         p = sdx_off[i]
         tp = pdx_table[pdx[i]] if pdx[i] >= 0 else -2
@@ -337,4 +507,71 @@ def fill_codes(
         while k < n_oproc[i]:
             oproc[q + k] = _draw(non_or_pool, key, i, _K_OPROC + k)
             k += 1
+
+
+def fill_codes(
+    key,
+    a,
+    sev,
+    pdx,
+    x0,
+    x1,
+    n_sdx,
+    n_oproc,
+    site_off,
+    site_val,
+    site_attr,
+    cc_pool,
+    mcc_pool,
+    plain_pool,
+    cc_mix,
+    cc_table,
+    pdx_table,
+    non_or_pool,
+    retries,
+    any_cc_share,
+):
+    """Flat secondary diagnoses and other procedures.
+
+    Secondary diagnoses: first the CC or MCC the DRG's severity needs, not
+    excluded by the principal diagnosis (redrawn up to ``retries`` times);
+    then a second injury site where the MDC counts sites; then plain codes
+    (CC/MCC at ``any_cc_share`` for DRGs not split by severity).  Other
+    procedures: the ADRG's further required ones, then non-OR procedures.
+    """
+    n = a.size
+    sdx_off = np.zeros(n + 1, np.int64)
+    oproc_off = np.zeros(n + 1, np.int64)
+    sdx_off[1:] = np.cumsum(n_sdx)
+    oproc_off[1:] = np.cumsum(n_oproc)
+    sdx = np.empty(sdx_off[n], np.int32)
+    oproc = np.empty(oproc_off[n], np.int32)
+    run_ranges(
+        _fill_codes_rows,
+        n,
+        key,
+        a,
+        sev,
+        pdx,
+        x0,
+        x1,
+        n_sdx,
+        n_oproc,
+        site_off,
+        site_val,
+        site_attr,
+        cc_pool,
+        mcc_pool,
+        plain_pool,
+        cc_mix,
+        cc_table,
+        pdx_table,
+        non_or_pool,
+        retries,
+        any_cc_share,
+        sdx_off,
+        oproc_off,
+        sdx,
+        oproc,
+    )
     return sdx, oproc
