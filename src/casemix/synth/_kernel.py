@@ -249,40 +249,12 @@ def _attributes_rows(
             fault[i] = int(_u(key, i, _K_FKIND) * 3.0)
 
 
-def attributes(
-    key,
-    hosp,
-    drg,
-    readmit,
-    adrg_of,
-    a_sex,
-    a_newborn,
-    a_obstetric,
-    w_lo,
-    w_hi,
-    rw,
-    log_mean_los,
-    p_death,
-    h_level,
-    h_cost,
-    log_h_time,
-    level_coef,
-    employee_share,
-    base_rate,
-    cost_sigma,
-    tail_share,
-    tail_mu,
-    tail_sigma,
-    los_sigma,
-    los_cost_corr,
-    modes,
-    mode_cdf,
-    day_cdf,
-    repeat_share,
-    invalid_share,
-):
+def attributes(key, hosp, *tables):
     """Per case: sex, age, age_days, birth weight, employee, repeat flag, cost (yuan), LOS,
-    discharge mode, day of year, data fault kind (−1 none; 0 sex, 1 age, 2 diagnoses)."""
+    discharge mode, day of year, data fault kind (−1 none; 0 sex, 1 age, 2 diagnoses).
+
+    ``tables``: the further inputs of :func:`_attributes_rows`, in its order.
+    """
     n = hosp.size
     sex = np.empty(n, np.int8)
     age = np.empty(n, np.float64)
@@ -300,34 +272,7 @@ def attributes(
         n,
         key,
         hosp,
-        drg,
-        readmit,
-        adrg_of,
-        a_sex,
-        a_newborn,
-        a_obstetric,
-        w_lo,
-        w_hi,
-        rw,
-        log_mean_los,
-        p_death,
-        h_level,
-        h_cost,
-        log_h_time,
-        level_coef,
-        employee_share,
-        base_rate,
-        cost_sigma,
-        tail_share,
-        tail_mu,
-        tail_sigma,
-        los_sigma,
-        los_cost_corr,
-        modes,
-        mode_cdf,
-        day_cdf,
-        repeat_share,
-        invalid_share,
+        *tables,
         sex,
         age,
         age_days,
@@ -380,23 +325,11 @@ def _code_counts_rows(
         n_oproc[i] = extra + (_poisson(mean_oproc, _u(key, i, _K_NOPROC)) if pproc[i] >= 0 else 0)
 
 
-def code_counts(
-    key,
-    a,
-    sev,
-    pdx_off,
-    pdx_val,
-    pproc_off,
-    pproc_val,
-    x0_off,
-    x0_val,
-    x1_off,
-    x1_val,
-    site_off,
-    mean_sdx,
-    mean_oproc,
-):
-    """Principal diagnosis, principal and two required procedures, list lengths per case."""
+def code_counts(key, a, sev, *tables):
+    """Principal diagnosis, principal and two required procedures, list lengths per case.
+
+    ``tables``: the further inputs of :func:`_code_counts_rows`, in its order.
+    """
     n = a.size
     pdx = np.empty(n, np.int32)
     pproc = np.empty(n, np.int32)
@@ -404,30 +337,7 @@ def code_counts(
     x1 = np.empty(n, np.int32)
     n_sdx = np.empty(n, np.int32)
     n_oproc = np.empty(n, np.int32)
-    run_ranges(
-        _code_counts_rows,
-        n,
-        key,
-        a,
-        sev,
-        pdx_off,
-        pdx_val,
-        pproc_off,
-        pproc_val,
-        x0_off,
-        x0_val,
-        x1_off,
-        x1_val,
-        site_off,
-        mean_sdx,
-        mean_oproc,
-        pdx,
-        pproc,
-        x0,
-        x1,
-        n_sdx,
-        n_oproc,
-    )
+    run_ranges(_code_counts_rows, n, key, a, sev, *tables, pdx, pproc, x0, x1, n_sdx, n_oproc)
     return pdx, pproc, x0, x1, n_sdx, n_oproc
 
 
@@ -509,28 +419,7 @@ def _fill_codes_rows(
             k += 1
 
 
-def fill_codes(
-    key,
-    a,
-    sev,
-    pdx,
-    x0,
-    x1,
-    n_sdx,
-    n_oproc,
-    site_off,
-    site_val,
-    site_attr,
-    cc_pool,
-    mcc_pool,
-    plain_pool,
-    cc_mix,
-    cc_table,
-    pdx_table,
-    non_or_pool,
-    retries,
-    any_cc_share,
-):
+def fill_codes(key, a, sev, pdx, x0, x1, n_sdx, n_oproc, *tables):
     """Flat secondary diagnoses and other procedures.
 
     Secondary diagnoses: first the CC or MCC the DRG's severity needs, not
@@ -538,6 +427,8 @@ def fill_codes(
     then a second injury site where the MDC counts sites; then plain codes
     (CC/MCC at ``any_cc_share`` for DRGs not split by severity).  Other
     procedures: the ADRG's further required ones, then non-OR procedures.
+
+    ``tables``: the further inputs of :func:`_fill_codes_rows`, in its order.
     """
     n = a.size
     sdx_off = np.zeros(n + 1, np.int64)
@@ -547,31 +438,6 @@ def fill_codes(
     sdx = np.empty(sdx_off[n], np.int32)
     oproc = np.empty(oproc_off[n], np.int32)
     run_ranges(
-        _fill_codes_rows,
-        n,
-        key,
-        a,
-        sev,
-        pdx,
-        x0,
-        x1,
-        n_sdx,
-        n_oproc,
-        site_off,
-        site_val,
-        site_attr,
-        cc_pool,
-        mcc_pool,
-        plain_pool,
-        cc_mix,
-        cc_table,
-        pdx_table,
-        non_or_pool,
-        retries,
-        any_cc_share,
-        sdx_off,
-        oproc_off,
-        sdx,
-        oproc,
+        _fill_codes_rows, n, key, a, sev, pdx, x0, x1, n_sdx, n_oproc, *tables, sdx_off, oproc_off, sdx, oproc
     )
     return sdx, oproc
