@@ -47,7 +47,6 @@ def main() -> None:
 
     warm = cases.head(1000)
     bf.summarize(bf.simulate(warm, policy))
-    bf.simulate(cases.head(100_000), policy)  # compile the parallel kernels too
 
     load_before = os.getloadavg()
     t, c = time.perf_counter(), time.process_time()

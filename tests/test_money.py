@@ -300,7 +300,7 @@ def test_yuan_array_to_fen_small_integer_dtypes_do_not_wrap():
     assert yuan_array_to_fen(np.array([2, -1], dtype=np.int8)).tolist() == [200, -100]
 
 
-# --- the selection and stable sort written out in _money_kernel (compile time) --------------
+# --- the selection and stable sort of casemix._numba_sort (compile time) --------------
 
 _float_keys = st.lists(
     st.sampled_from([-1.5, -0.25, 0.0, 0.0, 0.25, 0.5, 0.75, 3.0]), min_size=1, max_size=80
@@ -310,20 +310,24 @@ _float_keys = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(_float_keys, st.data())
 def test_kth_smallest_equals_numpy_partition(keys, data):
-    from casemix._money_kernel import _kth_smallest
+    from casemix._numba_sort import kth_smallest
 
     a = np.array(keys)
     k = data.draw(st.integers(0, a.size - 1))
     for arr in (a, np.sort(a), np.sort(a)[::-1].copy()):  # runs of ties, sorted and reversed
         work = arr.copy()
-        assert _kth_smallest(work, k) == np.partition(arr, k)[k]
+        assert kth_smallest(work, k) == np.partition(arr, k)[k]
         assert sorted(work.tolist()) == sorted(arr.tolist())  # only reordered
 
 
 @settings(max_examples=200, deadline=None)
 @given(_float_keys)
 def test_stable_order_equals_numpy_stable_argsort(keys):
-    from casemix._money_kernel import _stable_order
+    from casemix._numba_sort import stable_order
 
     a = np.array(keys)
-    assert _stable_order(a).tolist() == np.argsort(a, kind="stable").tolist()
+    assert stable_order(a).tolist() == np.argsort(a, kind="stable").tolist()
+    # integer keys read from a column of a row-major table (strided), as the benefit kernel's days
+    table = np.zeros((a.size, 8), np.int64)
+    table[:, 6] = (a * 4).astype(np.int64)
+    assert stable_order(table[:, 6]).tolist() == np.argsort(table[:, 6], kind="stable").tolist()

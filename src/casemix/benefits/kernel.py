@@ -1,4 +1,4 @@
-"""numba kernels of the benefit cascade: one loop per person-year, in parallel.
+"""numba kernels of the benefit cascade: one loop per person-year, on a few threads.
 
 Same rules and the same rounding as :mod:`casemix.benefits.reference`
 (tested equal on generated cases); every table comes in as an array
@@ -13,12 +13,13 @@ results are one cache line each.
 from __future__ import annotations
 
 import os
-import types
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from casemix._first_run import listen
+from casemix._numba_sort import stable_order
+from casemix._threads import run_ranges
 from casemix.benefits.policy import Tables
 
 listen()  # the first-run notice when numba compiles a kernel
@@ -84,7 +85,7 @@ def person_year_order(pcode, day, n_persons, year_of_day, first_day):
         hi = pstart[p + 1]
         if hi - lo > 64:
             # a person with very many rows (or a placeholder id): a stable n log n sort
-            idx = np.argsort(pair[lo:hi, 1], kind="mergesort")
+            idx = stable_order(pair[lo:hi, 1])
             rows = pair[lo:hi].copy()
             for m in range(hi - lo):
                 pair[lo + m, 0] = rows[idx[m], 0]
@@ -162,15 +163,16 @@ def sort_pack(pcode, n_persons, day, start_day, ins, st, lvl, referral, major, P
     return X, pstart
 
 
-def _sort_days(X, pstart, year_of_day, first_day, is_new):  # numba kernel (compiled by _both)
-    """Insertion-sort each person's rows by day (stable: same-day rows stay in row order);
-    mark where a person-year starts."""
-    for p in prange(pstart.shape[0] - 1):
+@njit(cache=_CACHE, nogil=True)
+def _sort_days(start, stop, X, pstart, year_of_day, first_day, is_new):
+    """Insertion-sort the rows of persons ``start:stop`` by day (stable: same-day rows stay in
+    row order); mark where a person-year starts."""
+    for p in range(start, stop):
         lo = pstart[p]
         hi = pstart[p + 1]
         if hi - lo > 64:
             # a person with very many rows (or a placeholder id): a stable n log n sort
-            idx = np.argsort(X[lo:hi, 6], kind="mergesort")
+            idx = stable_order(X[lo:hi, 6])
             rows = X[lo:hi].copy()
             for m in range(hi - lo):
                 for c in range(8):
@@ -209,7 +211,10 @@ def _segments(is_new):
     return seg
 
 
-def _cascade(  # numba kernel (compiled by _both)
+@njit(cache=_CACHE, nogil=True)
+def _cascade(
+    start,
+    stop,
     seg,
     X,
     b_ded,
@@ -226,102 +231,97 @@ def _cascade(  # numba kernel (compiled by _both)
     g_rate,
     out,
 ):
-    """Fill ``out[X[j, 7], :2 + L]`` for every case ``X[j]``; rows ``seg[s]:seg[s+1]`` of X are one person-year in date order.
+    """Fill ``out[X[j, 7], :2 + L]`` for the cases of person-years ``start:stop``; rows ``seg[s]:seg[s+1]`` of X are one person-year in date order.
 
     out columns: basic, the annual layers in order, patient share (fen).
     """
     n_layers = g_covers.shape[1]
-    n_seg = seg.shape[0] - 1
-    n_chunks = min(n_seg, 1024)
-    for c in prange(n_chunks):
-        # scratch per chunk of person-years, not per person
-        base_cum = np.zeros(n_layers, np.int64)
-        paid_cum = np.zeros(n_layers, np.int64)
-        rem = np.zeros(4, np.int64)
-        for s in range(c * n_seg // n_chunks, (c + 1) * n_seg // n_chunks):
+    # scratch per range of person-years, not per person
+    base_cum = np.zeros(n_layers, np.int64)
+    paid_cum = np.zeros(n_layers, np.int64)
+    rem = np.zeros(4, np.int64)
+    for s in range(start, stop):
+        for layer in range(n_layers):
+            base_cum[layer] = 0
+            paid_cum[layer] = 0
+        basic_paid = 0
+        chain = 0
+        for j in range(seg[s], seg[s + 1]):
+            row = X[j, 7]
+            code = X[j, 0]
+            v = code & 0xFFFF
+            a = (code >> 16) & 0xF
+            b = (code >> 20) & 0xF
+            h = (code >> 24) & 0xF
+            referred = (code >> 28) & 1
+            major = (code >> 29) & 1
+            P = X[j, 1]
+            # basic insurance: deductible (continued along a referral chain), rate, annual cap
+            ded = b_ded[v, a, h]
+            if referred != 0 and b_refcont[v] != 0:
+                due = ded - chain
+                if due < 0:
+                    due = 0
+            else:
+                due = ded
+                chain = 0
+            borne = P if due > P else due
+            chain += borne
+            pay = _round_half_up(b_rate[v, a, h] * (P - borne))
+            cap = b_cap[v, a]
+            if cap >= 0:
+                room = cap - basic_paid
+                if room < 0:
+                    room = 0
+                if pay > room:
+                    pay = room
+            basic_paid += pay
+            out[row, 0] = pay
+            total_paid = pay
+            rem[0] = P - pay
+            rem[1] = X[j, 2]
+            rem[2] = X[j, 3]
+            rem[3] = X[j, 4]
+            # annual layers: cumulative base, banded rates, rounded year-to-date, cap
             for layer in range(n_layers):
-                base_cum[layer] = 0
-                paid_cum[layer] = 0
-            basic_paid = 0
-            chain = 0
-            for j in range(seg[s], seg[s + 1]):
-                row = X[j, 7]
-                code = X[j, 0]
-                v = code & 0xFFFF
-                a = (code >> 16) & 0xF
-                b = (code >> 20) & 0xF
-                h = (code >> 24) & 0xF
-                referred = (code >> 28) & 1
-                major = (code >> 29) & 1
-                P = X[j, 1]
-                # basic insurance: deductible (continued along a referral chain), rate, annual cap
-                ded = b_ded[v, a, h]
-                if referred != 0 and b_refcont[v] != 0:
-                    due = ded - chain
-                    if due < 0:
-                        due = 0
-                else:
-                    due = ded
-                    chain = 0
-                borne = P if due > P else due
-                chain += borne
-                pay = _round_half_up(b_rate[v, a, h] * (P - borne))
-                cap = b_cap[v, a]
-                if cap >= 0:
-                    room = cap - basic_paid
-                    if room < 0:
-                        room = 0
-                    if pay > room:
-                        pay = room
-                basic_paid += pay
-                out[row, 0] = pay
-                total_paid = pay
-                rem[0] = P - pay
-                rem[1] = X[j, 2]
-                rem[2] = X[j, 3]
-                rem[3] = X[j, 4]
-                # annual layers: cumulative base, banded rates, rounded year-to-date, cap
-                for layer in range(n_layers):
-                    pay = 0
-                    mask = g_covers[v, layer]
-                    if mask != 0 and (g_major[v, layer] == 0 or major != 0) and g_elig[v, layer, a, b] != 0:
-                        base = 0
-                        for p in range(4):
-                            if mask & (1 << p):
-                                base += rem[p]
-                        before = base_cum[layer]
-                        after = before + base
-                        base_cum[layer] = after
-                        pay = _round_half_up(
-                            _banded(g_ded, g_nb, g_upper, g_rate, v, layer, a, b, after)
-                        ) - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, layer, a, b, before))
-                        cap = g_cap[v, layer, a, b]
-                        if cap >= 0:
-                            room = cap - paid_cum[layer]
-                            if room < 0:
-                                room = 0
-                            if pay > room:
-                                pay = room
-                        paid_cum[layer] += pay
-                        left = pay
-                        for p in range(4):
-                            if mask & (1 << p) and left > 0:
-                                used = rem[p] if rem[p] < left else left
-                                rem[p] -= used
-                                left -= used
-                    out[row, 1 + layer] = pay
-                    total_paid += pay
-                out[row, n_layers + 1] = X[j, 5] - total_paid
+                pay = 0
+                mask = g_covers[v, layer]
+                if mask != 0 and (g_major[v, layer] == 0 or major != 0) and g_elig[v, layer, a, b] != 0:
+                    base = 0
+                    for p in range(4):
+                        if mask & (1 << p):
+                            base += rem[p]
+                    before = base_cum[layer]
+                    after = before + base
+                    base_cum[layer] = after
+                    pay = _round_half_up(
+                        _banded(g_ded, g_nb, g_upper, g_rate, v, layer, a, b, after)
+                    ) - _round_half_up(_banded(g_ded, g_nb, g_upper, g_rate, v, layer, a, b, before))
+                    cap = g_cap[v, layer, a, b]
+                    if cap >= 0:
+                        room = cap - paid_cum[layer]
+                        if room < 0:
+                            room = 0
+                        if pay > room:
+                            pay = room
+                    paid_cum[layer] += pay
+                    left = pay
+                    for p in range(4):
+                        if mask & (1 << p) and left > 0:
+                            used = rem[p] if rem[p] < left else left
+                            rem[p] -= used
+                            left -= used
+                out[row, 1 + layer] = pay
+                total_paid += pay
+            out[row, n_layers + 1] = X[j, 5] - total_paid
 
 
-def _columns(out, k):  # numba kernel (compiled by _both)
-    """The first ``k`` columns of a row-major result as contiguous arrays."""
-    n = out.shape[0]
-    cols = np.empty((k, n), np.int64)
-    for i in prange(n):
-        for c in range(k):
+@njit(cache=_CACHE, nogil=True)
+def _columns(start, stop, out, cols):
+    """Rows ``start:stop`` of the first ``cols.shape[0]`` columns of a row-major result, into ``cols``."""
+    for i in range(start, stop):
+        for c in range(cols.shape[0]):
             cols[c, i] = out[i, c]
-    return cols
 
 
 @njit(cache=_CACHE)
@@ -357,25 +357,6 @@ def group_totals(order, seg, group, n_groups, money, oop_col, threshold):
     return cases, sums, py, py_over
 
 
-def _both(fn):
-    """A serial and a parallel compilation of one kernel (prange is range in the serial one).
-
-    Starting the thread pool costs more than a small batch takes.  The serial
-    copy gets its own name so numba's on-disk cache keeps the two apart.
-    """
-    serial = types.FunctionType(
-        fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
-    )
-    serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(cache=_CACHE)(serial), njit(cache=_CACHE, parallel=True)(fn)
-
-
-_SORT_DAYS = _both(_sort_days)
-_CASCADE = _both(_cascade)
-_COLUMNS = _both(_columns)
-PARALLEL_FROM = 50_000  # cases; below this the serial kernels are faster
-
-
 def run(
     tables: Tables,
     pcode: np.ndarray,
@@ -400,15 +381,16 @@ def run(
     """
     t = tables
     n = P.shape[0]
-    par = int(n >= PARALLEL_FROM)
     X, pstart = sort_pack(pcode, n_persons, day, t.start_day, ins, st, lvl, referral, major, P, B, S, F, T)
     is_new = np.empty(n, np.bool_)
-    _SORT_DAYS[par](X, pstart, year_of_day, first_day, is_new)
+    run_ranges(_sort_days, n_persons, X, pstart, year_of_day, first_day, is_new)
     seg = _segments(is_new)
     del is_new, pstart
     width = 2 + t.g_covers.shape[1]
     out = np.empty((n, -(-width // 8) * 8), dtype=np.int64)  # padded to whole cache lines
-    _CASCADE[par](
+    run_ranges(
+        _cascade,
+        seg.shape[0] - 1,
         seg,
         X,
         t.b_ded,
@@ -426,5 +408,6 @@ def run(
         out,
     )
     del X
-    columns: np.ndarray = _COLUMNS[par](out, 2 + t.g_covers.shape[1])
+    columns = np.empty((2 + t.g_covers.shape[1], n), np.int64)
+    run_ranges(_columns, n, out, columns)
     return columns
