@@ -114,3 +114,13 @@ def test_schemes_command_lists_the_demo_and_the_national_scheme():
     res = CliRunner().invoke(main, ["schemes"])
     assert res.exit_code == 0 and "casemix-demo" in res.output
     assert "chs-drg-1.1" in res.output and "376 ADRG, 628 DRG" in res.output
+
+
+def test_python_m_casemix_runs_the_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "casemix", "--help"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("Usage: casemix ") and "demo" in out.stdout
