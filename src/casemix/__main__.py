@@ -2,4 +2,5 @@
 
 from casemix.cli import main
 
-main(prog_name="casemix")
+if __name__ == "__main__":  # importing the module (the import-graph test does) runs nothing
+    main(prog_name="casemix")
