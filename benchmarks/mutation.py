@@ -84,7 +84,9 @@ MODULES = {
 #: (and collects the stats, runs the clean tests): what ``--sample`` draws from
 _GENERATE_ONLY = "casemix.no_such_module.x_generate_only__mutmut_*"
 
-# mutmut's exit-code classes (mutmut.stats.status_by_exit_code, 3.8)
+# mutmut's exit-code classes (mutmut.stats.status_by_exit_code, 3.8).  255 is filed as
+# "timeout" but is the fork server's child catching an exception from the test runner
+# (e.g. pytest's usage error, exit 4, for a test id not found): no verdict, re-checked
 _KILLED = {1, 3}
 _SURVIVED = {0}
 _TIMEOUT = {36, -24, 24, 152, 255}
@@ -101,6 +103,12 @@ def _env() -> dict[str, str]:
         # the tests run from mutants/, whose parent has no ../shared beside it
         env["CASEMIX_SHARED"] = str((ROOT.parent / "shared").resolve())
     return env
+
+
+def _mutmut_config() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
 
 
 def _results() -> dict[str, int | None]:
@@ -134,12 +142,18 @@ def _recheck(name: str, timeout: float, only: list[str] | None = None) -> str:
     if not tests:
         return "no tests"
     env = _env() | {"MUTANT_UNDER_TEST": name, "PYTHONPATH": str(MUTANTS / "src")}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
-    cmd += ["--rootdir=.", "-m", "not slow", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "--rootdir=."]
+    # mutmut's own pytest arguments: the test ids of its stats are written with them
+    cmd += [*_mutmut_config()["pytest_add_cli_args"], *tests]
     try:
         rc = subprocess.run(cmd, cwd=MUTANTS, env=env, capture_output=True, timeout=timeout).returncode
     except subprocess.TimeoutExpired:
         return "timeout"
+    if rc == 4:
+        # pytest's usage error, e.g. "not found" for a test id of mutmut's stats: no verdict
+        raise SystemExit(
+            f"{name}: pytest exit 4 (usage error, a test id not found?) on its {len(tests)} tests"
+        )
     # 1: a test failed or errored; anything else but 0 (crash, internal error) is not a pass
     return "survived" if rc == 0 else "no tests" if rc == 5 else "killed"
 
@@ -155,12 +169,11 @@ def sync_unmutated() -> list[str]:
     """
     import filecmp
     import shutil
-    import tomllib
     from fnmatch import fnmatch
 
     if not (MUTANTS / "src").is_dir():
         return []  # mutmut's first run copies everything
-    mutated = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+    mutated = _mutmut_config()["only_mutate"]
     changed = []
     for src in (ROOT / "src").rglob("*"):
         rel = src.relative_to(ROOT)
