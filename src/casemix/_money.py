@@ -153,6 +153,9 @@ def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) 
         # a negative left is float noise that put a floor one fen above its exact share (never
         # seen in range): the group's smallest fractional parts give the fen back
         from casemix._money_kernel import spread_left
+        from casemix._threads import read_only
 
-        spread_left(g, s, exact, base, left)
+        # read-only views whatever the caller passed (polars hands out read-only arrays): one
+        # compiled signature instead of one per mix, on a fresh install's first settlement
+        spread_left(*read_only(g, s, exact), base, left)
     return base
