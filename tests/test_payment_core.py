@@ -120,6 +120,13 @@ def test_money_columns_name_the_row_of_the_whole_file_in_a_batch():
         InputError, match=r"^patient_share \(个人负担, yuan\) is negative at row 101 \(case_id 'b'\)"
     ):
         patient_share_fen(df, df["case_id"], np.array([500, 500]), offset=100)
+    # without patient_share, a part of it (起付线 + 自付 + 自费) is named the same way
+    df = pl.DataFrame({"case_id": ["a", "b"], "deductible": [1.0, 2.0], "copay": [3.0, -2.0]})
+    with pytest.raises(
+        InputError,
+        match=r"^copay \(part of 个人负担, yuan\) is negative at row 101 \(case_id 'b'\); amounts paid are >= 0 yuan$",
+    ):
+        patient_share_fen(df, df["case_id"], np.array([500, 500]), offset=100)
 
 
 def test_yuan_column_errors_name_the_first_bad_row():
@@ -215,6 +222,8 @@ def test_p2_insurance_type_as_numbers_nan_or_null():
         InputError, match=r"^insurance_type 310\.5 at row 1 \(case_id 'b'\) belongs to no pool"
     ):
         pool_index(df, values, ["职工", "居民"], df["case_id"])
+    # ... it keeps its own text, which a pool may list (whole floats give the integer's text)
+    assert list(pool_index(df, [("310",), ("310.5",)], ["a", "b"], df["case_id"])) == [0, 1]
     # a missing code (null) is no pool either, nor a column of nulls only
     df = pl.DataFrame({"case_id": ["a", "b"], "insurance_type": ["310", None]})
     with pytest.raises(
