@@ -211,6 +211,17 @@ def mutants_of(label: str, results: dict[str, int | None] | None = None) -> list
     return sorted(n for n in results if _module_of(n) == label)
 
 
+def _stale(label: str, results: dict[str, int | None]) -> bool:
+    """No mutants of ``label`` yet, or its source changed since mutmut generated them."""
+    rel = Path("src") / "casemix" / (f"{label}/__init__.py" if label == "cases" else f"{label}.py")
+    mutant = MUTANTS / rel
+    return (
+        not mutants_of(label, results)
+        or not mutant.exists()
+        or (ROOT / rel).stat().st_mtime > mutant.stat().st_mtime
+    )
+
+
 def _sample_file(label: str) -> Path:
     return SAMPLES / f"{label.replace('/', '_')}.json"
 
@@ -399,8 +410,9 @@ def main() -> None:
         picked: dict[str, list[str]] = {}
         if a.sample is not None:
             results = _results()
-            if not a.no_run and any(not mutants_of(label, results) for label in labels):
-                # mutmut generates the mutants at the start of a run: one matching none
+            if not a.no_run and any(_stale(label, results) for label in labels):
+                # mutmut (re)generates the mutants at the start of a run: one matching none, so
+                # that the sample is drawn from the mutants of the current source
                 run_mutmut([_GENERATE_ONLY])
                 results = _results()
             for label in labels:

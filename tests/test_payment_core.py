@@ -129,6 +129,18 @@ def test_money_columns_name_the_row_of_the_whole_file_in_a_batch():
         patient_share_fen(df, df["case_id"], np.array([500, 500]), offset=100)
 
 
+def test_patient_share_equal_to_the_cost_is_no_warning_and_above_names_the_file_row():
+    df = pl.DataFrame({"case_id": ["a", "b", "c"], "patient_share": [5.0, 4.0, 6.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a share equal to the cost is no warning
+        q, _ = patient_share_fen(df.head(2), df["case_id"], np.array([500, 500]), offset=100)
+    assert q.tolist() == [500, 400] and q.dtype == np.int64
+    with pytest.warns(
+        UserWarning, match=r"^patient_share above total_cost at row 102 \(case_id 'c'\) \(1 case"
+    ):
+        patient_share_fen(df, df["case_id"], np.array([500, 500, 500]), offset=100)
+
+
 def test_yuan_column_errors_name_the_first_bad_row():
     ids = pl.Series(["a", "b", "c"])
     # text that is no number reads as missing; the row is counted from the batch's offset
@@ -164,7 +176,11 @@ def test_p1_bad_money_rows_are_named():
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
         s = settle(p1_cases(patient_share=[100.0, 400.0, 60.0]), Policy(budget=1000, **PLAIN), points="pts")
-    assert any("patient_share above total_cost at row 1 (case_id 'c2')" in str(w.message) for w in got)
+    assert [str(w.message) for w in got] == [
+        "patient_share above total_cost at row 1 (case_id 'c2') (1 case(s)); kept as given"
+    ]
+    # the warning points at the caller's line, not into casemix
+    assert got[0].filename == __file__
     assert s.cases.height == 3  # nothing dropped
     with pytest.raises(InputError, match="outside the supported range"):
         settle(p1_cases(total_cost=[1e13, 1.0, 1.0]), Policy(budget=1000, **PLAIN), points="pts")

@@ -16,6 +16,8 @@ Errors name the row (0-based) and the case id; amounts must lie within
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -27,6 +29,19 @@ from casemix.errors import InputError, PolicyError
 __all__ = ["PATIENT_PARTS", "fund_cost_fen", "patient_share_fen", "pool_index", "yuan_column_fen"]
 
 PATIENT_PARTS = ("deductible", "copay", "self_pay")
+
+
+def _caller_stacklevel() -> int:
+    """``stacklevel`` of the first frame outside the casemix package: the user's own call.
+
+    The money columns are read a varying number of calls below the public functions
+    (settle, DIP, Dask, batches), so a fixed level would point into casemix's own code.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _where(mask: np.ndarray, case_id: pl.Series, offset: int = 0) -> str:
@@ -79,7 +94,7 @@ def patient_share_fen(
         warnings.warn(
             f"patient_share above total_cost at {_where(above, case_id, offset)} "
             f"({int(above.sum())} case(s)); kept as given",
-            stacklevel=3,
+            stacklevel=_caller_stacklevel(),
         )
     return np.asarray(q, dtype=np.int64), None
 
