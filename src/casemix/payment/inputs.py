@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -38,7 +39,8 @@ def _caller_stacklevel() -> int:
     (settle, DIP, Dask, batches), so a fixed level would point into casemix's own code.
     """
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
