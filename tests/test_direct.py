@@ -190,6 +190,87 @@ test_pipe_strings_group_as_lists_chs = _pipes_equal_lists("chs")
 test_pipe_strings_group_as_lists_tiny_grey = _pipes_equal_lists("tiny_grey")
 
 
+#: codes no scheme has, as intake writes them or not: upper / lower case, an "x", a dagger pair
+_PLAIN_UNKNOWN = st.text(alphabet="AQZxX09.+*", min_size=1, max_size=14).filter(lambda c: not c.endswith("+"))
+
+
+@st.composite
+def _unknown_heavy_case(draw, p: S.Pools) -> dict:
+    """A typed case, then one to three codes replaced by unknown or messy ones (principal included)."""
+    case = draw(typed_case(p))
+    for _ in range(draw(st.integers(1, 3))):
+        col = draw(_COLUMN)
+        code = draw(_PLAIN_UNKNOWN | _UNKNOWN | st.sampled_from(["", " zzz.9 ", "A 1", "Q+"]))
+        if col in ("pdx", "pproc"):
+            case[col] = code
+        else:
+            case[col] = [*(case[col] or []), code][-draw(st.integers(1, 3)) :]
+    return case
+
+
+def _strings_with_unknown_codes(scheme_fixture: str):
+    @SETTINGS
+    @given(
+        data=st.data(),
+        cuts=st.lists(st.integers(1, 29), max_size=4),
+        layout=st.sampled_from(("pipe-strings", "combined-strings")),
+    )
+    def check(request, data, cuts, layout):
+        """Unknown codes in ``|``-strings keep their rows on the direct path (only codes intake
+        may read otherwise go its way) and the answer, warnings included, is intake's."""
+        scheme = request.getfixturevalue(scheme_fixture)
+        pools = S.pools(scheme)
+        rows = data.draw(st.lists(_unknown_heavy_case(pools), min_size=1, max_size=30))
+        df = _in_parts(LAYOUTS[layout](pl.DataFrame(rows, schema=TYPES)), cuts)
+        assert_direct_equal(df, scheme, chunk_rows=data.draw(st.sampled_from((4, 1_000_000))))
+
+    return check
+
+
+test_strings_with_unknown_codes_chs = _strings_with_unknown_codes("chs")
+test_strings_with_unknown_codes_tiny_grey = _strings_with_unknown_codes("tiny_grey")
+
+
+def test_unknown_codes_in_strings_are_not_read_by_intake(chs, monkeypatch):
+    """Rows whose only fault is an unknown code stay on the direct path: intake reads none of
+    them, and each gets intake's warning; a code with white space inside goes to intake."""
+    import casemix.cases
+
+    df = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c", "d", "e"],
+            "diagnoses": [
+                "I10.x00|ZZZ.999",
+                "zz1.x|E11.900",
+                "Q99.QQ+R1*|I10.x00",
+                "|E11.900||",
+                "I10.x00|A 1",
+            ],
+            "procedures": ["", "QQ.99", None, "|", "00.5500x008"],
+            "age": [60.0, 50.0, 40.0, 30.0, 20.0],
+        }
+    )
+    seen: list[int] = []
+    real = casemix.cases.read_cases
+
+    def spy(frame, *args, **kw):
+        seen.append(frame.height)
+        return real(frame, *args, **kw)
+
+    monkeypatch.setattr(casemix.cases, "read_cases", spy)
+    got = group_direct(df.head(3), chs)
+    assert seen == []
+    warnings = got["warnings"].to_list()
+    assert warnings[0].startswith("unknown_sdx:ZZZ.999")  # then grey_pdx:I10.x00 (a grey code of CHS-DRG)
+    assert warnings[1].startswith("unknown_pdx:ZZ1.x;unknown_proc:QQ.99")
+    assert warnings[2].startswith("unknown_pdx:Q99.QQ+R1*")
+    got = group_direct(df, chs)
+    assert seen == [2]  # "|E11.900||": no principal diagnosis; "A 1": white space inside
+    monkeypatch.undo()
+    want = group_frame(read_cases(df), chs, warnings=True)
+    assert got.equals(want)
+
+
 def _all_dictionary_codes_clean(scheme) -> None:
     ok_dx, ok_px = clean_ids(scheme)
     index = code_index(scheme)

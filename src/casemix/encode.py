@@ -294,14 +294,16 @@ def encode_joined(
 
     Returns
     -------
-    first, offsets, values, non_ascii
+    first, offsets, values, flags
         The id of each row's first code (``-2`` when blank or absent; all
         ``-2`` unless ``first_apart``), the other codes as CSR, and per row
-        whether its text has a non-ASCII byte.  A blank code is dropped;
-        white space around a code and the letter case of a plain code are
-        read as intake reads them; any other code not in the universe is
-        ``-1`` (see :mod:`casemix.split_kernel`).  Rows flagged non-ASCII
-        hold ids of their raw bytes: intake must read them.
+        a uint8 of flags: bit 1 when its text has a non-ASCII byte, bit 2
+        when a code not found may be read otherwise by intake (white space
+        inside, a trailing ``+``; see :mod:`casemix.split_kernel`).  A
+        blank code is dropped; white space around a code and the letter
+        case of a plain code are read as intake reads them, so a row with
+        no flag has intake's ids, an unknown code being ``-1``.  Flagged
+        rows must be read by intake.
     """
     from casemix.split_kernel import split_joined
 

@@ -44,7 +44,7 @@ _KEY_BITS = np.uint64(0xFFFFFFFF000000FF)
 
 
 @njit(cache=_CACHE, inline="always")
-def _fnv(data, start, length):
+def fnv(data, start, length):
     h = np.uint64(0xCBF29CE484222325)
     for t in range(length):
         h = (h ^ np.uint64(data[start + t])) * np.uint64(0x100000001B3)
@@ -63,7 +63,7 @@ def _view_key(w0, w1, data, data_base):
             w1 = w1 & ((np.uint64(1) << np.uint64(8 * (length - 4))) - np.uint64(1))
         return w0, w1, length, -1
     start = data_base[np.int64(w1 & _LOW32)] + np.int64(w1 >> np.uint64(32))
-    return w0, _fnv(data, start, length), length, start
+    return w0, fnv(data, start, length), length, start
 
 
 @njit(cache=_CACHE, inline="always")
@@ -75,7 +75,7 @@ def bytes_key(src, start, length):
         head |= np.uint64(src[start + t]) << np.uint64(8 * t)
     a = np.uint64(length) | (head << np.uint64(32))
     if length > 12:
-        return a, _fnv(src, start, length), start
+        return a, fnv(src, start, length), start
     b = np.uint64(0)
     for t in range(4, length):
         b |= np.uint64(src[start + t]) << np.uint64(8 * (t - 4))

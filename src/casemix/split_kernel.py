@@ -22,10 +22,15 @@ send a row to intake:
   first character of the code or follows a ``+`` (the asterisk code of a
   dagger/asterisk pair).
 
-Any other code not in the table is ``-1``, and a text with a non-ASCII
-byte (which intake folds before splitting) is flagged: the caller sends
-such rows to intake.  ``tests/test_encode.py`` checks the ids against
-intake's clean-up on generated texts.
+A code found in neither spelling is ``-1``.  When its bytes are printable
+ASCII and it does not end in ``+``, intake's clean-up of it is the rewrite
+just tried, so ``-1`` is intake's id too (an unknown code, which the
+caller reports as intake's path does).  Any other code not found (white
+space or a control byte inside, a trailing ``+``, more than
+:data:`SCRATCH` bytes) flags its row :data:`FOR_INTAKE`, and a text with a
+non-ASCII byte (which intake folds before splitting) :data:`NON_ASCII`:
+the caller sends flagged rows to intake.  ``tests/test_encode.py`` checks
+that every row not flagged has intake's ids, on generated texts.
 """
 
 from __future__ import annotations
@@ -34,53 +39,17 @@ import numpy as np
 from numba import njit
 
 from casemix._threads import read_only, run_ranges
-from casemix.encode_kernel import bytes_key, cache_enabled, probe
+from casemix.encode_kernel import cache_enabled, fnv, probe
 
 _CACHE = cache_enabled()
 _LOW32 = np.uint64(0xFFFFFFFF)
-#: id written for a blank code, dropped before the ids are returned
-BLANK = -3
-#: longest code (bytes) the kernel looks up; a longer one is -1 (no scheme code comes close)
+#: longest code (bytes) the kernel looks up; a longer one is -1, for intake (no scheme code comes close)
 SCRATCH = 64
-
-
-@njit(cache=_CACHE, inline="always")
-def _blank(c):
-    return c == 32 or (c >= 9 and c <= 13)
-
-
-@njit(cache=_CACHE)
-def _code_id(src, s, length, scratch, slots, shift, long_data, long_off):
-    # the code as it is; else, when cheap and exact, as intake's clean-up writes it
-    a, b, start = bytes_key(src, s, length)
-    c = probe(a, b, length, src, start, slots, shift, long_data, long_off)
-    if c >= 0:
-        return c
-    return _rewritten_id(src, s, length, scratch, slots, shift, long_data, long_off)
-
-
-@njit(cache=_CACHE)
-def _rewritten_id(src, s, length, scratch, slots, shift, long_data, long_off):
-    # A code not found as it is (a few in a hundred): the id of its rewrite, or -1.
-    # Not inlined: the kernel keeps one copy of the hash lookup on its own bytes.
-    if length > scratch.shape[0] or src[s + length - 1] == 43:  # intake strips a trailing "+"
-        return -1
-    changed = False
-    prev = np.int64(0)
-    for t in range(length):
-        raw = np.int64(src[s + t])
-        if raw < 33 or raw > 126:  # white space inside, or non-ASCII
-            return -1
-        ch = raw - 32 if raw >= 97 and raw <= 122 else raw
-        if ch == 88 and t > 0 and prev != 43:  # "X" but first or after "+" → "x"
-            ch = np.int64(120)
-        changed |= ch != raw
-        scratch[t] = ch
-        prev = raw
-    if not changed:
-        return -1
-    a, b, start = bytes_key(scratch, 0, length)
-    return probe(a, b, length, scratch, start, slots, shift, long_data, long_off)
+#: ``flags`` bit of a row whose text has a non-ASCII byte (intake folds such a text before splitting it)
+NON_ASCII = 1
+#: ``flags`` bit of a row with a code not found that intake may read otherwise (white space
+#: inside, a control character, a trailing ``+``, longer than :data:`SCRATCH`)
+FOR_INTAKE = 2
 
 
 @njit(nogil=True, cache=_CACHE)
@@ -103,17 +72,21 @@ def split_codes(
     first,
     out_off,
     out,
-    non_ascii,
+    flags,
 ):
     """Rows ``start:stop`` of ``|``-joined texts (Arrow string views) → ids; run by :func:`split_joined`.
 
-    With ``counting`` it writes the number of list codes of row ``i``, blank
-    ones included, to ``out_off[i + 1]`` and whether its text has a
-    non-ASCII byte to ``non_ascii[i]``; otherwise the ids of those codes
-    (:data:`BLANK` for a blank one) to ``out[out_off[i]:out_off[i + 1]]``
-    and, when ``first_apart``, the id of its first code to ``first[i]``
-    (``-2`` when blank or absent).
+    With ``counting`` it writes the number of list codes of row ``i`` (blank
+    codes, and the first code when ``first_apart``, not counted) to
+    ``out_off[i + 1]`` and :data:`NON_ASCII` to ``flags[i]`` when its text
+    has a non-ASCII byte; otherwise the ids of those codes to
+    ``out[out_off[i]:out_off[i + 1]]``, when ``first_apart`` the id of its
+    first code to ``first[i]`` (``-2`` when blank or absent), and
+    :data:`FOR_INTAKE` into ``flags[i]`` when a code not found is one
+    intake may read otherwise than the kernel does.
     """
+    # every code is copied here first: one key, one probe and one rewrite for all of them
+    # (one copy of the hash lookup in the machine code: a short compile, issue 16)
     scratch = np.empty(SCRATCH, dtype=np.uint8)
     for i in range(start, stop):
         pos = offset + i
@@ -131,51 +104,115 @@ def split_codes(
             s = data_base[np.int64(w1 & _LOW32)] + np.int64(w1 >> np.uint64(32))
         end = s + length
         if counting:
-            # an upper bound: blank codes are counted here and dropped after the ids are written
-            seps = 0
-            bits = 0
+            # separators and the smallest byte in one branch-free pass; only a text with
+            # white space or control bytes, an empty code or a "|" at either end is read
+            # again code by code (blank codes are not counted)
+            seps = np.int64(0)
+            low = np.int64(255)
+            bits = np.int64(0)
+            pairs = np.int64(0)
+            last = np.int64(0)
             for j in range(s, end):
-                c = src[j]
-                seps += c == 124  # "|"
+                c = np.int64(src[j])
+                sep = np.int64(c == 124)
+                seps += sep
+                pairs += sep & last
+                last = sep
+                low = c if c < low else low
                 bits |= c
-            out_off[i + 1] = seps if first_apart else seps + 1
-            non_ascii[i] = bits >= 128
+            if bits >= 128:
+                flags[i] = NON_ASCII
+            codes = seps + 1
+            if low <= 32 or pairs > 0 or src[s] == 124 or src[end - 1] == 124:
+                codes = np.int64(0)
+                seen = False  # a byte that is not white space in this code
+                for j in range(s, end):
+                    c = np.int64(src[j])
+                    if c == 124:
+                        if seen:
+                            codes += 1
+                        seen = False
+                    elif c != 32 and (c < 9 or c > 13):  # not white space
+                        seen = True
+                if seen:
+                    codes += 1
+            if first_apart:
+                # the first code is no list code; when blank it was not counted
+                w = s
+                while w < end and (src[w] == 32 or (src[w] >= 9 and src[w] <= 13)):
+                    w += 1
+                if w < end and src[w] != 124:
+                    codes -= 1
+            out_off[i + 1] = codes
             continue
         k = out_off[i]
         seg = 0
         while True:
-            while s < end and _blank(src[s]):
-                s += 1
-            # the key of a code of at most 12 bytes is built while looking for its end
             e = s
-            last = s  # after the last byte that is not white space
-            head = np.uint64(0)
-            tail = np.uint64(0)
-            while e < end:
-                c = src[e]
-                if c == 124:
-                    break
-                t = e - s
-                if t < 4:
-                    head |= np.uint64(c) << np.uint64(8 * t)
-                elif t < 12:
-                    tail |= np.uint64(c) << np.uint64(8 * (t - 4))
+            while e < end and src[e] != 124:
                 e += 1
-                if not _blank(c):
-                    last = e
-            n_bytes = last - s
-            if n_bytes == 0:
-                cid = BLANK
-            elif last == e and n_bytes <= 12:
-                key = np.uint64(n_bytes) | (head << np.uint64(32))
-                cid = probe(key, tail, n_bytes, src, -1, slots, shift, long_data, long_off)
-                if cid < 0:
-                    cid = _rewritten_id(src, s, n_bytes, scratch, slots, shift, long_data, long_off)
-            else:  # a long code, or white space after the code
-                cid = _code_id(src, s, n_bytes, scratch, slots, shift, long_data, long_off)
+            a0 = s
+            b0 = e
+            while a0 < b0 and (src[a0] == 32 or (src[a0] >= 9 and src[a0] <= 13)):
+                a0 += 1
+            while b0 > a0 and (src[b0 - 1] == 32 or (src[b0 - 1] >= 9 and src[b0 - 1] <= 13)):
+                b0 -= 1
+            n = b0 - a0
+            cid = -2
+            if n > SCRATCH:
+                cid = -1
+                flags[i] |= FOR_INTAKE  # no scheme code comes close
+            elif n > 0:
+                # the key of the code as it is, built while copying it
+                head = np.uint64(0)
+                tail = np.uint64(0)
+                for t in range(n):
+                    c = src[a0 + t]
+                    scratch[t] = c
+                    if t < 4:
+                        head |= np.uint64(c) << np.uint64(8 * t)
+                    elif t < 12:
+                        tail |= np.uint64(c) << np.uint64(8 * (t - 4))
+                rewritten = False
+                while True:
+                    key_a = np.uint64(n) | (head << np.uint64(32))
+                    key_b = tail
+                    at = -1
+                    if n > 12:
+                        key_b = fnv(scratch, 0, n)
+                        at = 0
+                    cid = probe(key_a, key_b, n, scratch, at, slots, shift, long_data, long_off)
+                    if cid >= 0 or rewritten:
+                        break
+                    # not found as it is (a few in a hundred): as intake's clean-up writes it
+                    rewritten = True
+                    if scratch[n - 1] == 43:  # intake strips a trailing "+"
+                        flags[i] |= FOR_INTAKE
+                        break
+                    changed = False
+                    prev = np.int64(0)
+                    head = np.uint64(0)
+                    tail = np.uint64(0)
+                    for t in range(n):
+                        raw = np.int64(scratch[t])
+                        if raw < 33 or raw > 126:  # white space inside, or non-ASCII
+                            flags[i] |= FOR_INTAKE
+                            break
+                        ch = raw - 32 if raw >= 97 and raw <= 122 else raw
+                        if ch == 88 and t > 0 and prev != 43:  # "X" but first or after "+" → "x"
+                            ch = np.int64(120)
+                        changed |= ch != raw
+                        scratch[t] = ch
+                        prev = raw
+                        if t < 4:
+                            head |= np.uint64(ch) << np.uint64(8 * t)
+                        elif t < 12:
+                            tail |= np.uint64(ch) << np.uint64(8 * (t - 4))
+                    if flags[i] & FOR_INTAKE or not changed:
+                        break
             if first_apart and seg == 0:
-                first[i] = -2 if cid == BLANK else cid
-            else:
+                first[i] = cid
+            elif n > 0:
                 out[k] = cid
                 k += 1
             seg += 1
@@ -189,12 +226,12 @@ def split_joined(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ids of ``|``-joined texts given as Arrow string views (:func:`casemix.encode._views`).
 
-    Returns ``(first, offsets, values, non_ascii)``: the id of each row's
-    first code when ``first_apart`` (else all ``-2``), the other codes as
-    CSR (int64 ``n + 1`` offsets, int32 ids) and a uint8 flag per row for
-    a non-ASCII byte.  :func:`split_codes` runs twice on a few threads:
-    once to count each row's separators, once to write the ids; blank
-    codes are then dropped.
+    Returns ``(first, offsets, values, flags)``: the id of each row's first
+    code when ``first_apart`` (else all ``-2``), the other codes as CSR
+    (int64 ``n + 1`` offsets, int32 ids) and per row a uint8 of
+    :data:`NON_ASCII` and :data:`FOR_INTAKE` bits.  :func:`split_codes`
+    runs twice on a few threads: once to count each row's codes, once to
+    write their ids.
     """
     n = views.shape[0] - offset
     vbytes = views.view(np.uint8).reshape(-1)
@@ -202,15 +239,11 @@ def split_joined(
     views, vbytes, valid, data, data_base, slots, long_data, long_off = ro
     first = np.full(n, -2, dtype=np.int32)
     out_off = np.zeros(n + 1, dtype=np.int64)
-    non_ascii = np.zeros(n, dtype=np.uint8)
+    flags = np.zeros(n, dtype=np.uint8)
     args = (views, vbytes, int(offset), valid, bool(has_valid), data, data_base, bool(first_apart))
     table = (slots, int(shift), long_data, long_off)
-    run_ranges(split_codes, n, *args, True, *table, first, out_off, np.empty(0, np.int32), non_ascii)
+    run_ranges(split_codes, n, *args, True, *table, first, out_off, np.empty(0, np.int32), flags)
     np.cumsum(out_off, out=out_off)
     out = np.empty(int(out_off[-1]), dtype=np.int32)
-    run_ranges(split_codes, n, *args, False, *table, first, out_off, out, non_ascii)
-    blank = np.flatnonzero(out == BLANK)
-    if blank.size:  # "A||B", "A|", " ": a few rows in a hundred
-        out_off -= np.searchsorted(blank, out_off)
-        out = np.delete(out, blank)
-    return first, out_off, out, non_ascii
+    run_ranges(split_codes, n, *args, False, *table, first, out_off, out, flags)
+    return first, out_off, out, flags

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -53,8 +54,6 @@ from casemix.scheme.rules import FIELDS
 
 __all__ = ["group_direct", "clean_ids"]
 
-_CLEAN_CACHE: weakref.WeakKeyDictionary[Scheme, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
-
 
 def clean_ids(scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
     """Per code id: whether a raw code with this id is a clean diagnosis / procedure.
@@ -65,22 +64,31 @@ def clean_ids(scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
     keeps such rows on the canonical path.  Each array has one extra
     ``False`` at the end, so that id ``-1`` (unknown) indexes it.
     """
-    cached = _CLEAN_CACHE.get(scheme)
+    index = code_index(scheme)
+    fixed = _fixed_ids(scheme)[:-1]
+    return np.append(index.is_diagnosis & fixed, False), np.append(index.is_procedure & fixed, False)
+
+
+def _fixed_ids(scheme: Scheme) -> np.ndarray:
+    """Per code id: whether intake's clean-up leaves the code as it is (one extra ``True`` for ``-1``)."""
+    cached = _FIXED_CACHE.get(scheme)
     if cached is not None:
         return cached
     from casemix.cases import _normalise as N
 
-    index = code_index(scheme)
-    codes = index.codes
+    codes = code_index(scheme).codes
     fixed = (
         pl.DataFrame({"c": codes})
         .select(N.nonempty(N.code_chain(N.fold(pl.col("c")))).eq_missing(pl.col("c")))
         .to_series()
         .to_numpy()
     )
-    out = (np.append(index.is_diagnosis & fixed, False), np.append(index.is_procedure & fixed, False))
-    _CLEAN_CACHE[scheme] = out
+    out = np.append(fixed, True)
+    _FIXED_CACHE[scheme] = out
     return out
+
+
+_FIXED_CACHE: weakref.WeakKeyDictionary[Scheme, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 _LISTS = (pl.List(pl.String), pl.List(pl.Null))
@@ -99,45 +107,57 @@ def _eligible_codes(schema: pl.Schema, layout: CodeLayout | None) -> bool:
     return layout.others is None or schema[layout.others] in (*_LISTS, pl.String())
 
 
-def _family(
-    df: pl.DataFrame, layout: CodeLayout | None, index: CodeIndex
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
-    """Ids of one code family: the principal codes, the other codes (CSR), rows with non-ASCII text.
+class _Family(NamedTuple):
+    """The ids of one code family (diagnoses or procedures) of a slice of rows."""
+
+    #: principal code ids (``-2`` absent)
+    first: np.ndarray
+    #: the other codes, CSR
+    off: np.ndarray
+    val: np.ndarray
+    #: the ``|``-string the other codes (and, when ``first_joined``, the principal) were split from
+    texts: pl.Series | None = None
+    #: whether the principal code is the first code of ``texts`` (a combined column)
+    first_joined: bool = False
+    #: rows the split kernel leaves to intake (non-ASCII text, a code it cannot read as intake does)
+    for_intake: np.ndarray | None = None
+
+
+def _family(df: pl.DataFrame, layout: CodeLayout | None, index: CodeIndex) -> _Family:
+    """Ids of one code family: the principal codes and the other codes (CSR).
 
     A ``|``-string is split and looked up in one pass
     (:func:`casemix.encode.encode_joined`), reading blank codes, white space
     and the letter case of plain codes as intake does; a null or empty text
     has no codes.  Intake first folds a text with a non-ASCII character
-    (NFKC: a full-width ``｜`` separates too), so such rows are left to it.
+    (NFKC: a full-width ``｜`` separates too), so such rows are left to it,
+    as are rows with a code the kernel cannot read as intake does.
     """
     n = df.height
     if layout is None:
-        return np.full(n, ABSENT, dtype=np.int32), _no_lists(n), None
+        return _Family(np.full(n, ABSENT, dtype=np.int32), *_no_lists(n))
     schema = df.schema
 
     def principal(codes: pl.Series) -> np.ndarray:
         ids = encode_codes(codes, index)  # null and "" are unknown (-1) here: "" must be reported
         return np.where(codes.is_null().to_numpy(), np.int32(ABSENT), ids) if codes.null_count() else ids
 
-    def joined(texts: pl.Series, first_apart: bool):
-        first, off, val, non_ascii = encode_joined(texts, index, first_apart)
-        return first, (off, val), non_ascii.view(bool)
-
     if layout.kind == "combined" and layout.combined is not None:
         codes = df.get_column(layout.combined)
         if schema[layout.combined] == pl.String:
-            return joined(codes, True)
-        return principal(codes.list.first()), encode_list(codes.list.slice(1), index), None
+            first, off, val, flags = encode_joined(codes, index, True)
+            return _Family(first, off, val, codes, True, flags.view(bool))
+        return _Family(principal(codes.list.first()), *encode_list(codes.list.slice(1), index))
     pdx = np.full(n, ABSENT, dtype=np.int32)
     if layout.principal is not None and schema[layout.principal] != pl.Null:
         pdx = principal(df.get_column(layout.principal))
     if layout.others is None:
-        return pdx, _no_lists(n), None
+        return _Family(pdx, *_no_lists(n))
     others = df.get_column(layout.others)
     if schema[layout.others] == pl.String:
-        _, lists, non_ascii = joined(others, False)
-        return pdx, lists, non_ascii
-    return pdx, encode_list(others, index), None
+        _, off, val, flags = encode_joined(others, index, False)
+        return _Family(pdx, off, val, others, False, flags.view(bool))
+    return _Family(pdx, *encode_list(others, index))
 
 
 def _no_lists(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,28 +235,74 @@ def _numbers(df: pl.DataFrame, plan: Plan, name: str, texts: dict[str, np.ndarra
     return df.get_column(col).cast(pl.Float64).to_numpy()
 
 
-def _encode_chunk(
-    df: pl.DataFrame, plan: Plan, scheme: Scheme
-) -> tuple[EncodedCases, np.ndarray, np.ndarray]:
-    """Kernel arrays for the rows of ``df`` as they are, which rows are not clean, and
-    which rows have a grey principal code (clean rows among them keep the direct path)."""
+def _sort_codes(
+    fam: _Family, ok: np.ndarray, fixed: np.ndarray, diagnoses: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows intake must read, and rows to report a code of (unknown, or not of this kind).
+
+    ``ok`` (per id, ``-1`` last) is a clean code of this kind.  A code split
+    from a ``|``-string that is not ``ok`` is intake's code too, unless it
+    is a scheme code that intake would write otherwise (not ``fixed``): the
+    row keeps the direct path and gets the ``unknown_*`` warning intake's
+    path gives (:func:`_code_warnings`).  Elsewhere a code not ``ok`` sends
+    its row to intake.
+    """
     from casemix.drg.kernel import rows_with_bad_code
 
+    p = fam.first
+    present = p != ABSENT
+    bad_first = ~ok[p] & present  # ok[-2] is some real code's flag: masked by present
+    dirty = np.zeros(p.shape[0], dtype=bool)
+    if diagnoses:  # no principal diagnosis but other diagnoses: intake's missing_pdx warning
+        dirty |= ~present & (fam.off[1:] > fam.off[:-1])
+    report = np.zeros(p.shape[0], dtype=bool)
+    if fam.first_joined:
+        dirty |= bad_first & (p >= 0) & ~fixed[p]
+        report |= bad_first
+    else:
+        dirty |= bad_first
+    bad = rows_with_bad_code(fam.off, fam.val, ok)
+    if fam.texts is None:
+        dirty |= bad
+    else:
+        rows = np.flatnonzero(bad)
+        owner, ids = _csr_gather(fam.off, fam.val, rows)
+        unfixed = np.zeros(rows.shape[0], dtype=bool)
+        np.logical_or.at(unfixed, owner, (ids >= 0) & ~fixed[ids])
+        dirty[rows[unfixed]] = True
+        report |= bad
+    if fam.for_intake is not None:
+        dirty |= fam.for_intake
+    return dirty, report & ~dirty
+
+
+def _csr_gather(off: np.ndarray, val: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of CSR rows ``rows``, flat: (position in ``rows`` of each, its id)."""
+    lengths = off[rows + 1] - off[rows]
+    owner = np.repeat(np.arange(rows.shape[0]), lengths)
+    within = np.arange(owner.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return owner, val[off[rows][owner] + within]
+
+
+def _encode_chunk(
+    df: pl.DataFrame, plan: Plan, scheme: Scheme
+) -> tuple[EncodedCases, np.ndarray, np.ndarray, tuple[_Family, _Family]]:
+    """Kernel arrays for the rows of ``df`` as they are, which rows are not clean, which
+    clean rows get a warning (an unknown code, a grey principal code), and the two families."""
     index = code_index(scheme)
     ok_dx, ok_px = clean_ids(scheme)
+    fixed = _fixed_ids(scheme)
     n = df.height
-    pdx, (sdx_off, sdx_val), dx_non_ascii = _family(df, plan.dx, index)
-    pproc, (op_off, op_val), px_non_ascii = _family(df, plan.proc, index)
-    dirty = (pdx < 0) | ~ok_dx[pdx] | ((pproc != ABSENT) & ~ok_px[pproc])
-    dirty |= rows_with_bad_code(sdx_off, sdx_val, ok_dx) | rows_with_bad_code(op_off, op_val, ok_px)
-    grey = np.zeros(n, dtype=bool)
+    dx = _family(df, plan.dx, index)
+    px = _family(df, plan.proc, index)
+    dirty, report = _sort_codes(dx, ok_dx, fixed, True)
+    px_dirty, px_report = _sort_codes(px, ok_px, fixed, False)
+    dirty |= px_dirty
+    report |= px_report
     flags = grey_ids(scheme)
-    for target, ids in (("pdx", pdx), ("pproc", pproc)):
+    for target, ids in (("pdx", dx.first), ("pproc", px.first)):
         if target in flags:
-            grey |= flags[target][ids]
-    for mask in (dx_non_ascii, px_non_ascii):
-        if mask is not None:
-            dirty |= mask
+            report |= flags[target][ids]
 
     texts, malformed = _texts(df, plan)
     if malformed is not None:
@@ -261,17 +327,17 @@ def _encode_chunk(
     dirty |= implausible_mask({name: fields[FIELDS.index(name)] for name in RANGES})
     enc = EncodedCases(
         n=n,
-        pdx=pdx,
-        sdx_off=sdx_off,
-        sdx_val=sdx_val,
-        pproc=pproc,
-        oproc_off=op_off,
-        oproc_val=op_val,
+        pdx=dx.first,
+        sdx_off=dx.off,
+        sdx_val=dx.val,
+        pproc=px.first,
+        oproc_off=px.off,
+        oproc_val=px.val,
         fields=fields,
         present=present,
         malformed=np.zeros(n, dtype=np.uint8),
     )
-    return enc.read_only(), dirty, grey
+    return enc.read_only(), dirty, report & ~dirty, (dx, px)
 
 
 def _slices(df: pl.DataFrame, lists: list[str], chunk_rows: int) -> list[tuple[int, int]]:
@@ -347,14 +413,14 @@ def group_direct(
         for c in (lay.others, lay.combined)
         if c is not None and df.schema[c] != pl.String
     ]
-    dirty_rows, dirty_parts, grey_rows, grey_pdx, grey_pproc = [], [], [], [], []
+    dirty_rows, dirty_parts, report_rows, report_text = [], [], [], []
     for start, length in _slices(df, lists, max(1, chunk_rows)):
         chunk = df.slice(start, length)
         if any(chunk.get_column(c).n_chunks() > 1 for c in lists):
             # encoding reads a list column as one Arrow array, and polars gathers
             # rows from a list column in several chunks slowly
             chunk = chunk.with_columns(chunk.get_column(c).rechunk() for c in lists)
-        enc, dirty, grey = _encode_chunk(chunk, plan, scheme)
+        enc, dirty, report, families = _encode_chunk(chunk, plan, scheme)
         part = kernel.run(enc, compiled)
         if codes is None:
             codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
@@ -363,17 +429,15 @@ def group_direct(
         local = np.flatnonzero(dirty)
         dirty_rows.append(local + start)
         dirty_parts.append(chunk[local])
-        local = np.flatnonzero(grey & ~dirty)
-        grey_rows.append(local + start)
-        grey_pdx.append(enc.pdx[local])
-        grey_pproc.append(enc.pproc[local])
+        local = np.flatnonzero(report)
+        if local.size:
+            report_rows.append(local + start)
+            report_text.append(_code_warnings(scheme, local, *families))
     if codes is None:  # no rows: the canonical path gives the typed empty result
         return None
     warnings = pl.repeat("", n, dtype=pl.String, eager=True).alias("warnings")
-    rows = np.concatenate(grey_rows)
-    if rows.size:
-        text = _grey_warnings(scheme, np.concatenate(grey_pdx), np.concatenate(grey_pproc))
-        warnings = warnings.scatter(rows, text)
+    if report_rows:
+        warnings = warnings.scatter(np.concatenate(report_rows), pl.concat(report_text))
     rows = np.concatenate(dirty_rows)
     if rows.size:
         canonical = read_cases(pl.concat(dirty_parts), mapping=mapping)
@@ -384,21 +448,101 @@ def group_direct(
     return decode(codes, compiled).with_columns(warnings)
 
 
-def _grey_warnings(scheme: Scheme, pdx: np.ndarray, pproc: np.ndarray) -> pl.Series:
-    """The ``warnings`` of clean rows with a grey principal code, from their ids.
+#: the ``warnings`` entries of a clean row, in ``casemix.drg.results.warnings_fast``'s order
+_LABELS = ("unknown_pdx", "unknown_sdx", "unknown_proc", "grey_pdx", "grey_pproc")
 
-    A clean row's codes are its canonical codes, so this is what
-    ``warnings_fast`` formats for it: ``grey_pdx:<code>`` then
-    ``grey_pproc:<code>``, for those that are grey.
+
+def _code_warnings(scheme: Scheme, rows: np.ndarray, dx: _Family, px: _Family) -> pl.Series:
+    """The ``warnings`` of clean rows ``rows`` (of the slice ``dx`` and ``px`` were encoded from).
+
+    A clean row's ids are its canonical ids, so this is what ``warnings_fast``
+    formats on intake's path: ``unknown_pdx:``, ``unknown_sdx:`` and
+    ``unknown_proc:`` for each code not in the dictionary of its kind, in
+    the order of the codes, then ``grey_pdx:`` / ``grey_pproc:`` for a grey
+    principal code.  A code with an id is written as the scheme writes it;
+    an unknown one (``-1``, only ever split from a ``|``-string in a clean
+    row) is its piece of the text read by intake's own clean-up.
     """
+    from casemix.cases import _normalise as N
     from casemix.drg.findings import SEPARATOR
 
-    codes = code_index(scheme).codes
-    flags = grey_ids(scheme)
-    parts = []
-    for target, ids in (("pdx", pdx), ("pproc", pproc)):
-        if target in flags:
-            is_grey = pl.Series(flags[target][ids])
-            named = codes.gather(np.where(is_grey.to_numpy(), ids, 0))
-            parts.append(pl.when(is_grey).then(pl.lit(f"grey_{target}:") + named))
-    return pl.select(pl.concat_str(parts, separator=SEPARATOR, ignore_nulls=True)).to_series()
+    index = code_index(scheme)
+    grey = grey_ids(scheme)
+    parts: list[dict[str, np.ndarray]] = []  # one per kind of entry: row, label, order, id, piece
+    unknown_text: list[pl.DataFrame] = []
+
+    def add(label: int, owner: np.ndarray, order: np.ndarray, ids: np.ndarray, fam: _Family, piece) -> None:
+        parts.append({"row": owner, "label": np.full(owner.shape[0], label), "order": order, "id": ids})
+        missing = ids < 0
+        if missing.any():
+            assert fam.texts is not None  # a clean row's -1 was split from its text
+            unknown_text.append(
+                pl.DataFrame(
+                    {
+                        "row": owner[missing],
+                        "label": np.full(int(missing.sum()), label),
+                        "order": order[missing],
+                        "text": fam.texts.gather(rows[owner[missing]]),
+                        "piece": piece[missing],
+                    }
+                )
+            )
+
+    for fam, kind, first_label, other_label in (
+        (dx, index.is_diagnosis, 0, 1),
+        (px, index.is_procedure, 2, 2),
+    ):
+        ok = np.append(kind, False)
+        first = fam.first[rows]
+        present = first != ABSENT
+        sel = np.flatnonzero(present & ~ok[first])
+        add(
+            first_label,
+            sel,
+            np.zeros(sel.shape[0], dtype=np.int64),
+            first[sel],
+            fam,
+            np.zeros(sel.shape[0], dtype=np.int64),
+        )
+        owner, ids = _csr_gather(fam.off, fam.val, rows)
+        # the k-th other code is the k-th non-blank piece of the text after the principal's
+        lengths = fam.off[rows + 1] - fam.off[rows]
+        k = np.arange(owner.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        piece = k + (present[owner] if fam.first_joined else 0)
+        sel = np.flatnonzero(~ok[ids])
+        add(other_label, owner[sel], 1 + k[sel], ids[sel], fam, piece[sel])
+    for label, target, fam in ((3, "pdx", dx), (4, "pproc", px)):
+        if target in grey:
+            sel = np.flatnonzero(grey[target][fam.first[rows]])
+            add(label, sel, np.zeros(sel.shape[0], dtype=np.int64), fam.first[rows][sel], fam, sel)
+    entries = pl.DataFrame(
+        {c: np.concatenate([p[c] for p in parts]) for c in ("row", "label", "order", "id")}
+    )
+    entries = entries.filter(pl.col("id") >= 0).select(
+        "row", "label", "order", index.codes.gather(entries.filter(pl.col("id") >= 0)["id"]).alias("code")
+    )
+    if unknown_text:
+        # the code as intake writes it: the piece of the text, trimmed, through intake's clean-up
+        pieces = pl.concat(unknown_text).select(
+            "row",
+            "label",
+            "order",
+            N.code_chain(
+                N.fold(
+                    pl.col("text")
+                    .str.split("|")
+                    .list.eval(pl.element().filter(pl.element().str.strip_chars().str.len_bytes() > 0))
+                    .list.get(pl.col("piece"))
+                )
+            ).alias("code"),
+        )
+        entries = pl.concat([entries, pieces])
+    names = pl.Series(_LABELS).gather(entries["label"].cast(pl.UInt32))
+    text = (
+        entries.with_columns((names + ":" + pl.col("code")).alias("entry"))
+        .sort("row", "label", "order")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("entry").str.join(SEPARATOR))
+    )
+    out = pl.Series("warnings", [""] * rows.shape[0], dtype=pl.String)
+    return out.scatter(text["row"], text["entry"])
