@@ -71,6 +71,8 @@ settled year's own group means (``high_cost.mean = "cases"``,
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 import re
@@ -79,6 +81,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+from dask.sizeof import sizeof
 
 from casemix._frames import number, to_polars
 from casemix.budget import Policy
@@ -132,6 +135,45 @@ _BAD_NOTE = re.compile(
 )
 #: a note that counts cases (``new_tech: 3 case(s) …``): summed over the partitions
 _COUNT_NOTE = re.compile(r"^(.*?): (\d+) (\D.*)$")
+
+
+# --- what a partition's task keeps in cluster memory -------------------------------------
+
+
+class _Part(dict):
+    """A partition's cases and points between the passes (a dict), with their real size.
+
+    Dask places a task where the bytes of its inputs are, as ``dask.sizeof``
+    measures them; it knows neither polars frames nor :class:`CasePoints`
+    and would count a partition's cases as a few hundred bytes, so that a
+    pass taking the partition and the small running sums would ship the
+    partition to the sums (measured: most of a distributed settlement's time
+    went to such transfers).  :func:`_nbytes` counts what is held.
+    """
+
+
+def _nbytes(x: Any) -> int:
+    """Bytes held by ``x``: numpy, polars and pandas data, containers, dataclasses."""
+    if isinstance(x, np.ndarray):
+        return int(x.nbytes)
+    if isinstance(x, (pl.DataFrame, pl.Series)):
+        return int(x.estimated_size())
+    if isinstance(x, (pd.DataFrame, pd.Series)):
+        return int(x.memory_usage(deep=False, index=True).sum() if isinstance(x, pd.DataFrame) else x.nbytes)
+    if isinstance(x, dict):
+        return sum(_nbytes(v) for v in x.values())
+    if isinstance(x, (list, tuple)):
+        return sum(_nbytes(v) for v in x) if len(x) < 1000 else 8 * len(x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return sum(_nbytes(getattr(x, f.name)) for f in dataclasses.fields(x))
+    if inspect.ismethod(x):  # CasePoints.restore: the partition's input, kept to restore rows
+        return _nbytes(x.__self__)
+    return 64
+
+
+@sizeof.register(_Part)
+def _sizeof_part(part: _Part) -> int:
+    return _nbytes(dict(part))
 
 
 # --- 1. narrow ----------------------------------------------------------------------
@@ -326,15 +368,18 @@ class _Settler:
         empty = None
         if not cp.cases.height:
             empty = cp.restore(_empty_cases().drop(KEY, "left_out"), CASE_COLUMNS).select(CASE_COLUMNS)
-        return {
-            "empty": empty,
-            "cp": cp if cp.cases.height else None,
-            "key": key,
-            "hospitals": cp.hospitals if cp.cases.height else [],
-            "notes": notes,
-            "bad": [[(m.group(1), int(m.group(2))) for m in bad]],
-            "out": None,
-        }
+        return _Part(
+            empty=empty,
+            cp=cp if cp.cases.height else None,
+            key=key,
+            hospitals=cp.hospitals if cp.cases.height else [],
+            notes=notes,
+            bad=[[(m.group(1), int(m.group(2))) for m in bad]],
+            out=None,
+            # the input partition itself, the results attached to it in the last pass: the input
+            # is read once (a second reading would also run again whatever made the partition)
+            part=part,
+        )
 
     def points_of(
         self, part: pd.DataFrame, nparts: int, region: dict[str, Any] | None, local: dict[str, Any] | None
@@ -356,7 +401,7 @@ class _Settler:
         df = df.filter(pl.col(LEFT).is_null())
         empty: dict[str, Any] = {"cp": None, "key": None, "sums": {}, "hospitals": [], "notes": None}
         if df.height == 0:
-            return {**empty, "counts": counts, "bad": bad, "out": out}
+            return _Part(**empty, counts=counts, bad=bad, out=out)
         key = df[KEY]
         hooks = None
         if region is not None:
@@ -394,16 +439,9 @@ class _Settler:
             sums[t.name] = hospital_sums(
                 t, cp.hosp[idx], len(cp.hospitals), pts[idx], cp.outside_fen[idx], cp.patient_fen[idx]
             )
-        return {
-            "cp": cp,
-            "key": key,
-            "sums": sums,
-            "hospitals": cp.hospitals,
-            "notes": cp.notes,
-            "counts": counts,
-            "bad": bad,
-            "out": out,
-        }
+        return _Part(
+            cp=cp, key=key, sums=sums, hospitals=cp.hospitals, notes=cp.notes, counts=counts, bad=bad, out=out
+        )
 
     def pay(
         self, first: dict[str, Any], values: dict[str, PoolValues], index: dict[str, int]
@@ -890,77 +928,104 @@ def _add(init: np.ndarray, code: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.bincount(np.concatenate([np.arange(n), code]), weights=np.concatenate([init, x]), minlength=n)
 
 
-def _accumulate(settler: _Settler, state: dict[str, Any] | None, first: dict[str, Any], index: dict) -> dict:
-    """Step 4 in input order: a partition's cases added to the region's per-hospital sums.
+#: integer sums per hospital, and per pool × hospital: exact in any order, added on the client
+_PER_HOSPITAL = ("cases", "grouped", "readmission", "at_cost", "cost")
+_PER_POOL = ("pool_cases", "outside", "patient", "outside_fund", "fund_cost")
 
-    Float sums (points per pool and per hospital, base points, RW) continue the previous
-    partitions' running sums, as one pass over all cases in input order would; integer fen
-    and counts are exact in any order.  The level and coefficient of a hospital are those of
-    its first case.
+
+def _summary_in_place(settler: _Settler, first: dict[str, Any]) -> dict[str, Any]:
+    """Step 4's small part of a partition, made where it is: :func:`_summary` and the integer
+    sums by the partition's own hospital codes (counts and fen, exact in any order, so the
+    client adds them up), with each hospital's level and coefficient of its first case here."""
+    out = _summary(first)
+    cp: CasePoints | None = first["cp"]
+    if cp is None:
+        return out
+    n, pools = len(cp.hospitals), len(settler.terms)
+    w, g = cp.rules, cp.hosp
+    grp = cp.pool * n + g if pools > 1 else g
+    m = pools * n
+    fund_out = np.zeros(cp.outside_fen.size, dtype=np.int64)
+    for k, t in enumerate(settler.terms):
+        at = cp.pool == k if pools > 1 else slice(None)
+        fund_out[at] = fund_of_outside(t, cp.outside_fen[at])
+    first_row = np.full(n, -1, dtype=np.int64)
+    first_row[g[::-1]] = np.arange(g.size)[::-1]
+    rule = w["rule"].to_numpy().astype(np.int64)
+    out["local"] = {
+        "cases": np.bincount(g, minlength=n),
+        "grouped": np.bincount(g, weights=w["has_weight"].to_numpy(), minlength=n).astype(np.int64),
+        "readmission": np.bincount(g, weights=w["readmission"].to_numpy(), minlength=n).astype(np.int64),
+        "at_cost": int_sums(g, cp.at_cost_fen, n),
+        "cost": int_sums(g, cp.cost_fen, n),
+        "rules": np.bincount(g * len(RULES) + rule, minlength=n * len(RULES)).reshape(n, len(RULES)),
+        "pool_cases": np.bincount(grp, minlength=m),
+        "outside": int_sums(grp, cp.outside_fen, m),
+        "patient": int_sums(grp, cp.patient_fen, m),
+        "outside_fund": int_sums(grp, fund_out, m),
+        "fund_cost": (
+            np.zeros(m, dtype=np.int64) if cp.fund_cost_fen is None else int_sums(grp, cp.fund_cost_fen, m)
+        ),
+        "coefficient": w["coefficient"].to_numpy()[first_row],
+        "level": list(cp.levels),
+    }
+    return out
+
+
+def _merge_in_place(summary: list[dict[str, Any]], index: dict, pools: int) -> dict[str, Any]:
+    """On the client: the partitions' integer sums in the region's hospital order, and each
+    hospital's level and coefficient from the first partition that has its cases."""
+    n_h = len(index)
+    st: dict[str, Any] = {k: np.zeros(n_h, dtype=np.int64) for k in _PER_HOSPITAL}
+    st.update({k: np.zeros(pools * n_h, dtype=np.int64) for k in _PER_POOL})
+    st.update(rules=np.zeros((n_h, len(RULES)), dtype=np.int64), coefficient=np.full(n_h, np.nan))
+    st["level"] = [None] * n_h
+    seen = np.zeros(n_h, dtype=bool)
+    for s_ in summary:
+        loc = s_.get("local")
+        if loc is None:
+            continue
+        rows = np.array([index[h] for h in s_["hospitals"]], dtype=np.int64)
+        # a partition's hospital codes are distinct: a fancy-indexed += adds each once
+        for k in _PER_HOSPITAL:
+            st[k][rows] += loc[k]
+        st["rules"][rows] += loc["rules"]
+        at = (np.arange(pools)[:, None] * n_h + rows[None, :]).ravel()  # local pool × hospital
+        for k in _PER_POOL:
+            st[k][at] += loc[k]
+        new = ~seen[rows]
+        seen[rows] = True
+        st["coefficient"][rows[new]] = loc["coefficient"][new]
+        for j in np.flatnonzero(new):
+            st["level"][rows[j]] = loc["level"][j]
+    return st
+
+
+def _running(settler: _Settler, state: dict[str, Any] | None, first: dict[str, Any], index: dict) -> dict:
+    """Step 4 in input order: a partition's cases added to the region's float sums per hospital.
+
+    The points per pool and per hospital, base points and RW continue the previous
+    partitions' running sums, as one pass over all cases in input order would (:func:`_add`);
+    a task per partition, chained, each small next to the partition's other passes.
     """
     n_h, pools = len(index), len(settler.terms)
     if state is None:
-        f0, i0 = np.zeros(n_h), np.zeros(n_h, dtype=np.int64)
-        state = {
-            "pool_points": np.zeros(pools * n_h),
-            "points": f0,
-            "base": f0,
-            "rw": f0,
-            "coefficient": np.full(n_h, np.nan),
-            "level": [None] * n_h,
-            "seen": np.zeros(n_h, dtype=bool),
-            "rules": np.zeros((n_h, len(RULES)), dtype=np.int64),
-            **dict.fromkeys(("cases", "grouped", "at_cost", "cost", "readmission"), i0),
-            **{
-                k: np.zeros(pools * n_h, dtype=np.int64)
-                for k in ("pool_cases", "outside", "outside_fund", "patient", "fund_cost")
-            },
-        }
+        state = {"pool_points": np.zeros(pools * n_h), **{k: np.zeros(n_h) for k in ("points", "base", "rw")}}
     cp: CasePoints | None = first["cp"]
     if cp is None:
         return state
-    s = dict(state)
     w = cp.rules
     rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
     g = rows[cp.hosp]
     grp = cp.pool * n_h + g if pools > 1 else g
     pts = w["adjusted_points"].to_numpy().astype(np.float64)
     grouped = w["has_weight"].to_numpy()
-    s["pool_points"] = _add(s["pool_points"], grp, pts)
-    s["points"] = _add(s["points"], g, pts)
-    s["base"] = _add(s["base"], g, np.where(grouped, w["base_points"].to_numpy(), 0.0))
-    s["rw"] = _add(s["rw"], g, np.where(grouped, w["rw"].to_numpy(), 0.0))
-    first_row = np.full(len(rows), -1, dtype=np.int64)
-    first_row[cp.hosp[::-1]] = np.arange(cp.hosp.size)[::-1]
-    new = ~s["seen"][rows]
-    s["seen"], s["coefficient"], s["level"] = s["seen"].copy(), s["coefficient"].copy(), list(s["level"])
-    s["seen"][rows] = True
-    s["coefficient"][rows[new]] = w["coefficient"].to_numpy()[first_row[new]]
-    for j in np.flatnonzero(new):
-        s["level"][rows[j]] = cp.levels[j]
-    rule = w["rule"].to_numpy().astype(np.int64)
-    s["rules"] = s["rules"] + np.bincount(g * len(RULES) + rule, minlength=n_h * len(RULES)).reshape(
-        n_h, len(RULES)
-    )
-    s["cases"] = s["cases"] + np.bincount(g, minlength=n_h)
-    s["grouped"] = s["grouped"] + np.bincount(g, weights=grouped, minlength=n_h).astype(np.int64)
-    s["readmission"] = s["readmission"] + np.bincount(
-        g, weights=w["readmission"].to_numpy(), minlength=n_h
-    ).astype(np.int64)
-    s["at_cost"] = s["at_cost"] + int_sums(g, cp.at_cost_fen, n_h)
-    s["cost"] = s["cost"] + int_sums(g, cp.cost_fen, n_h)
-    m = pools * n_h
-    s["pool_cases"] = s["pool_cases"] + np.bincount(grp, minlength=m)
-    s["outside"] = s["outside"] + int_sums(grp, cp.outside_fen, m)
-    s["patient"] = s["patient"] + int_sums(grp, cp.patient_fen, m)
-    fund_out = np.zeros(cp.outside_fen.size, dtype=np.int64)
-    for k, t in enumerate(settler.terms):
-        at = cp.pool == k if pools > 1 else slice(None)
-        fund_out[at] = fund_of_outside(t, cp.outside_fen[at])
-    s["outside_fund"] = s["outside_fund"] + int_sums(grp, fund_out, m)
-    if cp.fund_cost_fen is not None:
-        s["fund_cost"] = s["fund_cost"] + int_sums(grp, cp.fund_cost_fen, m)
-    return s
+    return {
+        "pool_points": _add(state["pool_points"], grp, pts),
+        "points": _add(state["points"], g, pts),
+        "base": _add(state["base"], g, np.where(grouped, w["base_points"].to_numpy(), 0.0)),
+        "rw": _add(state["rw"], g, np.where(grouped, w["rw"].to_numpy(), 0.0)),
+    }
 
 
 def _shares(first: dict[str, Any], index: dict, pools: int) -> Shares | None:
@@ -1001,7 +1066,11 @@ def _pay_in_place(
     cp: CasePoints | None = first["cp"]
     left = _left_out_rows(first["out"]) if first["out"] is not None else _empty_cases()
     if cp is None:
-        return (left if first["out"] is not None else first["empty"]), None
+        if first["out"] is None:  # an input partition without a settled case
+            return attach(
+                first["part"], first["empty"].to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS
+            ), None
+        return left, None
     terms, n_h = settler.terms, len(index)
     pools, m = len(terms), len(terms) * len(index)
     s = _shares(first, index, pools)
@@ -1030,15 +1099,23 @@ def _pay_in_place(
     per_case = per_case.with_columns(
         pl.repeat(None, n, dtype=pl.String, eager=True).alias("left_out"), pl.Series(KEY, s.key, pl.Int64)
     )
-    if first["out"] is None:  # the input partition itself: left-out rows put back in place
+    if first["out"] is None:
+        # the input partition itself: left-out rows put back in place, the results attached to
+        # the partition kept since the first pass (Arrow-backed: fen stay integers where
+        # left-out rows are null, the same dtypes in every part)
         per_case = cp.restore(per_case.drop(KEY, "left_out"), CASE_COLUMNS).select(CASE_COLUMNS)
-    elif left.height:
+        return attach(first["part"], per_case.to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS), sums
+    if left.height:
         per_case = pl.concat([per_case, left], how="vertical_relaxed").sort(KEY)
     return per_case, sums
 
 
 def _second(paid: tuple[Any, Any]) -> Any:
     return paid[1]
+
+
+def _first(paid: tuple[Any, Any]) -> Any:
+    return paid[0]
 
 
 def _attach_own(part: pd.DataFrame, paid: tuple[pl.DataFrame, Any]) -> pd.DataFrame:
@@ -1080,7 +1157,7 @@ def _settle_in_place(
         first_d = [dask.delayed(_points_here)(settler_d, p, i, direct) for i, p in enumerate(parts)]
     if persist:
         first_d = list(dask.persist(*first_d))
-    summary = dask.compute(*[dask.delayed(_summary)(f) for f in first_d])
+    summary = dask.compute(*[dask.delayed(_summary_in_place)(settler_d, f) for f in first_d])
     hospitals = sorted({h for s_ in summary for h in s_["hospitals"]})
     if not hospitals:
         raise PolicyError("no case earns points: every case was left out (see the notes of settle in memory)")
@@ -1088,11 +1165,13 @@ def _settle_in_place(
     index_d = dask.delayed(index, pure=True)
     n_h = len(hospitals)
 
-    # 4. the per-hospital sums, partition after partition in input order (small tasks)
+    # 4. the per-hospital sums: the integer ones added up here, the float ones partition after
+    # partition in input order (a chain of small tasks)
+    st = _merge_in_place(list(summary), index, pools)
     state = None
     for f in first_d:
-        state = dask.delayed(_accumulate, pure=True)(settler_d, state, f, index_d)
-    st = dask.compute(state)[0]
+        state = dask.delayed(_running, pure=True)(settler_d, state, f, index_d)
+    st.update(dask.compute(state)[0])
 
     # 5. the region, per pool: point values and each hospital's point money
     volume = base_volume_table(base_volume, policy)
@@ -1136,7 +1215,12 @@ def _settle_in_place(
     ph, h = _tables(policy, terms, hospitals, values, st, money)
     pr = pool_region(policy, terms, values, ph)
     meta_out = attach(ddf._meta, _empty_cases().to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
-    homes = [dask.delayed(_attach_own, pure=True)(p, x) for p, x in zip(ddf.to_delayed(), paid, strict=True)]
+    if direct is False:
+        homes = [
+            dask.delayed(_attach_own, pure=True)(p, x) for p, x in zip(ddf.to_delayed(), paid, strict=True)
+        ]
+    else:  # the input partitions were kept with their cases: no second reading
+        homes = [dask.delayed(_first, pure=True)(x) for x in paid]
     return Settlement(
         cases=dd.from_delayed(homes, meta=meta_out, verify_meta=False),
         hospitals=h.to_pandas(),
