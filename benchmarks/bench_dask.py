@@ -1,4 +1,4 @@
-"""Grouping and settlement of N synthetic cases (default 20M) on a local 2-process Dask cluster vs one process.
+"""Settlement (and grouping) of N synthetic cases (default 20M) on Dask vs one process.
 
 Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--dir DIR] [--keep]
 
@@ -9,16 +9,22 @@ Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--
    ``group_parquet`` file by file (the streaming batch engine, numba over
    all cores), then ``casemix.settle.settle`` of the grouped columns it
    needs, read into memory, and its per-case table written to Parquet.
-3. Dask: ``casemix.dask.connect("local:W")`` (W processes × 1 thread,
+3. Dask with a distributed Client — what a user who passes one gets:
+   ``casemix.dask.connect("local:W")`` (W processes × 1 thread,
    ``NUMBA_NUM_THREADS=1``), ``casemix.dask.group`` → Parquet folder
    written partition by partition, ``casemix.dask.settle`` of the same
-   columns of that folder → per-case Parquet folder.  Peak RSS per worker process is read from
-   each worker (``ru_maxrss``) after the run.
-4. The hospital tables and every case's payment of both settlements are
-   compared to the fen.
+   columns of that folder → per-case Parquet folder.  CPU seconds of every
+   process (workers, scheduler, client); peak RSS per worker process.
+4. Dask without a Client — Dask's default scheduler for these graphs, the
+   threaded one (W threads, in a child process): ``casemix.dask.settle`` of
+   the same grouped folder → per-case Parquet folder.
+5. The hospital tables and every case's payment of the three settlements
+   are compared to the fen.
 
-Prints cases/s and peak memory; writes benchmarks/results/bench_dask.json
-with the load average (a busy machine slows every figure).
+Prints wall and CPU seconds of each settlement and the ratios to one process
+(target: at most 1.5 at 20M), the scheduler each figure comes from, cases/s
+and peak memory; writes benchmarks/results/bench_dask.json with the load
+average (a busy machine slows every figure; CPU seconds much less so).
 """
 
 from __future__ import annotations
@@ -117,6 +123,33 @@ def single(src: Path, work: Path, weights_path: Path, budget: int) -> dict:
     }
 
 
+def threaded(grouped: Path, work: Path, weights_path: Path, workers: int, budget: int) -> dict:
+    """``casemix.dask.settle`` on Dask's threaded scheduler (no Client); run in a child process."""
+    import dask
+    import polars as pl
+
+    import casemix.dask as cd
+    from casemix.cli.dask_opts import read_dataset, write_dataset
+
+    _import_settlement()  # as the one process imported casemix.settle before its clock
+    with dask.config.set(scheduler="threads", num_workers=workers):
+        t, cpu = time.perf_counter(), _cpu_s()
+        ddf = read_dataset(grouped)[SETTLE_COLS]
+        s = cd.settle(ddf, _policy(budget), weights=pl.read_parquet(weights_path))
+        t_reduce = time.perf_counter() - t
+        write_dataset(s.cases, work / "threads-settled")
+        t_settle, cpu_settle = time.perf_counter() - t, _cpu_s() - cpu
+    pl.from_pandas(s.hospitals).write_parquet(work / "threads-hospitals.parquet")
+    return {
+        "scheduler": f"dask threaded scheduler, {workers} threads, no Client",
+        "settle_s": t_settle,
+        "settle_until_tables_s": t_reduce,
+        "settle_cpu_s": cpu_settle,
+        "partitions": ddf.npartitions,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
 def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int) -> dict:
     import polars as pl
 
@@ -170,6 +203,7 @@ def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int
     finally:
         client.close()
     return {
+        "scheduler": f"distributed LocalCluster, {workers} processes x 1 thread (a Client)",
         "rows": rows,
         "cluster_start_s": t_start,
         "group_s": t_group,
@@ -193,10 +227,17 @@ def main() -> None:
     ap.add_argument(
         "--single-only", nargs=4, metavar=("SRC", "WORK", "WEIGHTS", "BUDGET"), help=argparse.SUPPRESS
     )
+    ap.add_argument(
+        "--threads-only", nargs=4, metavar=("GROUPED", "WORK", "WEIGHTS", "BUDGET"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.single_only:
         src, work, wp = (Path(x) for x in args.single_only[:3])
         print(json.dumps(single(src, work, wp, int(args.single_only[3]))))
+        return
+    if args.threads_only:
+        src, work, wp = (Path(x) for x in args.threads_only[:3])
+        print(json.dumps(threaded(src, work, wp, args.workers, int(args.threads_only[3]))))
         return
 
     import polars as pl
@@ -249,15 +290,40 @@ def main() -> None:
         f"worker {dk['peak_rss_per_worker_mb']} MB, client {dk['client_peak_rss_mb']:,.0f} MB",
         flush=True,
     )
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--workers",
+            str(args.workers),
+            "--threads-only",
+            str(work / "dask-grouped"),
+            str(work),
+            str(weights_path),
+            str(budget),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    th = json.loads(child.stdout.strip().splitlines()[-1])
+    print(
+        f"dask, threaded scheduler: settle {th['settle_s']:.1f} s, peak RSS {th['peak_rss_mb']:,.0f} MB",
+        flush=True,
+    )
     load_after = tuple(round(x, 2) for x in os.getloadavg())
 
     h1 = pl.read_parquet(work / "single-hospitals.parquet")
-    h2 = pl.read_parquet(work / "dask-hospitals.parquet")
     money = [c for c in h1.columns if c.endswith("_fen")]
-    equal = h1.select("hospital_id", *money).equals(h2.select("hospital_id", *money))
     c1 = pl.read_parquet(work / "single-settled.parquet", columns=["case_id", "payment_fen"])
-    c2 = pl.read_parquet(work / "dask-settled" / "*.parquet", columns=["case_id", "payment_fen"])
-    cases_equal = c1.equals(c2)
+
+    def same(name: str) -> tuple[bool, bool]:
+        h2 = pl.read_parquet(work / f"{name}-hospitals.parquet")
+        c2 = pl.read_parquet(work / f"{name}-settled" / "*.parquet", columns=["case_id", "payment_fen"])
+        return h1.select("hospital_id", *money).equals(h2.select("hospital_id", *money)), c1.equals(c2)
+
+    equal, cases_equal = same("dask")
+    th_equal, th_cases_equal = same("threads")
 
     n = args.cases
     result = {
@@ -277,36 +343,46 @@ def main() -> None:
             "settle_cases_per_s": n / one["settle_s"],
         },
         "dask": {**dk, "group_cases_per_s": n / dk["group_s"], "settle_cases_per_s": n / dk["settle_s"]},
+        "dask_threads": {**th, "settle_cases_per_s": n / th["settle_s"]},
         "overhead": {
             "group": dk["group_s"] / one["group_s"],
             "settle": dk["settle_s"] / one["settle_s"],
             "settle_cpu": sum(dk["settle_cpu_s"].values()) / one["settle_cpu_s"],
+            "settle_threads": th["settle_s"] / one["settle_s"],
+            "settle_threads_cpu": th["settle_cpu_s"] / one["settle_cpu_s"],
         },
         "hospital_money_equal_to_the_fen": equal,
         "case_payments_equal_to_the_fen": cases_equal,
+        "threads_hospital_money_equal_to_the_fen": th_equal,
+        "threads_case_payments_equal_to_the_fen": th_cases_equal,
     }
     for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
+    ov = result["overhead"]
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}; 2 cores shared", flush=True)
     print(
-        f"settle {n:,} cases: one process {one['settle_s']:.1f} s, dask {dk['settle_s']:.1f} s, "
-        f"dask / one process = {result['overhead']['settle']:.2f} (target at most 1.5)",
+        f"settle {n:,} cases, one process: {one['settle_s']:.1f} s wall, {one['settle_cpu_s']:.1f} CPU-s",
+        flush=True,
+    )
+    print(
+        f"  Dask, {th['scheduler']} (the default without a Client): {th['settle_s']:.1f} s wall "
+        f"(x {ov['settle_threads']:.2f}), {th['settle_cpu_s']:.1f} CPU-s (x {ov['settle_threads_cpu']:.2f}); "
+        f"target at most 1.5; equal to the fen: hospital money {th_equal}, every case's payment "
+        f"{th_cases_equal}",
         flush=True,
     )
     cpu = dk["settle_cpu_s"]
     print(
-        f"settle CPU seconds: one process {one['settle_cpu_s']:.1f}; dask workers {cpu['workers']:.1f} + "
-        f"scheduler {cpu['scheduler']:.1f} + client {cpu['client']:.1f} = {sum(cpu.values()):.1f} "
-        f"(× {result['overhead']['settle_cpu']:.2f})",
+        f"  Dask, {dk['scheduler']}: {dk['settle_s']:.1f} s wall (x {ov['settle']:.2f}), CPU-s workers "
+        f"{cpu['workers']:.1f} + scheduler {cpu['scheduler']:.1f} + client {cpu['client']:.1f} = "
+        f"{sum(cpu.values()):.1f} (x {ov['settle_cpu']:.2f}); equal to the fen: hospital money {equal}, "
+        f"every case's payment {cases_equal}",
         flush=True,
     )
     print(
-        f"group: one process {n / one['group_s']:,.0f} cases/s, dask {n / dk['group_s']:,.0f} "
-        f"cases/s (×{result['overhead']['group']:.2f} time); settle: one process "
-        f"{n / one['settle_s']:,.0f} cases/s, dask {n / dk['settle_s']:,.0f} cases/s "
-        f"(×{result['overhead']['settle']:.2f} time); hospital tables equal to the fen: {equal}; "
-        f"every case's payment equal: {cases_equal}"
+        f"group {n:,} cases: one process {n / one['group_s']:,.0f} cases/s, Dask ({dk['scheduler']}) "
+        f"{n / dk['group_s']:,.0f} cases/s (x {ov['group']:.2f} time)"
     )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
