@@ -157,5 +157,6 @@ def allocate_grouped(totals: np.ndarray, group: np.ndarray, shares: np.ndarray) 
 
         # read-only views whatever the caller passed (polars hands out read-only arrays): one
         # compiled signature instead of one per mix, on a fresh install's first settlement
-        spread_left(*read_only(g, s, exact), base, left)
+        g_ro, s_ro, exact_ro = read_only(g, s, exact)
+        spread_left(g_ro, s_ro, exact_ro, base, left)
     return base
