@@ -37,14 +37,14 @@ class Work:
     notes: list[str]
 
 
-def _codes(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
-    """Integer code per value (−1 for null) and the sorted distinct values."""
+def _codes(s: pl.Series, dtype: type[pl.DataType] = pl.Int64) -> tuple[np.ndarray, pl.Series]:
+    """Integer code per value (−1 for null) and the sorted distinct values (codes Int64 or ``dtype``)."""
     u = s.drop_nulls().unique().sort()
     if s.dtype == pl.String:
         c = s.cast(pl.Enum(u.to_list())).to_physical()
     else:
         c = s.replace_strict(u, pl.int_range(len(u), eager=True), default=None, return_dtype=pl.Int64)
-    return c.cast(pl.Int64).fill_null(-1).to_numpy(), u
+    return c.cast(dtype).fill_null(-1).to_numpy(), u
 
 
 def _with_none(values: Any) -> np.ndarray:
@@ -171,7 +171,8 @@ def prepare(
     if wt is not None:
         names = pl.concat([names, wt["drg"]])
     names = names.unique().sort()
-    gcode = group_s.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    # Int32 codes: a code per case is an index only (10M cases: 40 MB, not 80)
+    gcode = group_s.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
     codes = set(policy.ungroupable_codes)
     ung_of = np.array([x == "" or x in codes for x in names.to_list()] + [True])
     ungroupable = ung_of[gcode]
@@ -351,9 +352,12 @@ def _reference(
     g = gcode[has_weight]
 
     def case_mean(x: np.ndarray) -> np.ndarray:
-        ok = ~np.isnan(x[has_weight])
-        s = np.bincount(g[ok], weights=x[has_weight][ok], minlength=n_names)
-        c = np.bincount(g[ok], minlength=n_names)
+        xs = x[has_weight]
+        ok = ~np.isnan(xs)
+        gs = g if ok.all() else g[ok]
+        s = np.bincount(gs, weights=xs if ok.all() else xs[ok], minlength=n_names)
+        del xs
+        c = np.bincount(gs, minlength=n_names)
         return _with_none(s / np.where(c > 0, c, np.nan))[gcode]
 
     has_mc = "mean_cost" in by_name.columns
@@ -374,7 +378,9 @@ def _reference(
         if "mean_los" in by_name.columns
         else case_mean(los)
     )
-    return np.where(has_weight, ref, np.nan), ref_los, all_case
+    # in place (ref is made here): no second array per case
+    ref[~has_weight] = np.nan
+    return ref, ref_los, all_case
 
 
 def _levels(
@@ -382,31 +388,42 @@ def _levels(
 ) -> tuple[np.ndarray, list[str]]:
     """Level code per case: the case's ``hospital_level``, else the policy's hospital_levels."""
     from_policy = [policy.hospital_levels.get(h) for h in hospitals.to_list()]
-    col_codes, col_values = np.full(len(hosp), -1), []
+    col_codes, col_values = None, []
     if "hospital_level" in df.columns:
         s = df["hospital_level"]
         if s.dtype.is_float():
             # 3.0 from a pandas column with gaps must match the policy key "3"
             s = s.cast(pl.Int64, strict=False)
-        col_codes, u = _codes(s)
+        col_codes, u = _codes(s, pl.Int32)
         col_values = [str(v) for v in u.to_list()]
     levels = sorted(set(col_values) | {v for v in from_policy if v is not None})
     pos = {v: i for i, v in enumerate(levels)}
-    col_to_level = np.array([pos[v] for v in col_values] + [-1], dtype=np.int64)
-    hosp_level = np.array([pos.get(v, -1) if v is not None else -1 for v in from_policy], dtype=np.int64)
-    level = col_to_level[col_codes]
-    return np.where(level >= 0, level, hosp_level[hosp]), levels
+    # Int32 level codes, filled in place: the code arrays are 40 MB each at 10M cases
+    hosp_level = np.array([pos.get(v, -1) if v is not None else -1 for v in from_policy], dtype=np.int32)
+    if col_codes is None:
+        return hosp_level[hosp], levels
+    level = np.array([pos[v] for v in col_values] + [-1], dtype=np.int32)[col_codes]
+    del col_codes
+    missing = level < 0
+    if missing.any():
+        level[missing] = hosp_level[hosp[missing]]
+    return level, levels
 
 
 def _coefficients(
     policy: Policy, hosp: np.ndarray, hospitals: pl.Series, level: np.ndarray, levels: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hospital coefficient (hospital's, else level's, else default) and high-cost k per case."""
-    by_level = _with_none([policy.level_coefficients.get(v, np.nan) for v in levels])[level]
+    # the hospital's, else its level's, else the default: filled in place (one array per case)
+    by_level = _with_none([policy.level_coefficients.get(v, np.nan) for v in levels])
     by_hosp = np.array([policy.hospital_coefficients.get(h, np.nan) for h in hospitals.to_list()])
-    coef = by_hosp[hosp]
-    coef = np.where(np.isnan(coef), by_level, coef)
-    coef = np.where(np.isnan(coef), policy.coefficient_default, coef)
+    coef = by_hosp[hosp] if by_hosp.size else np.full(hosp.size, np.nan)
+    missing = np.isnan(coef)
+    if missing.any():
+        coef[missing] = by_level[level[missing]]
+        missing = np.isnan(coef)
+        coef[missing] = policy.coefficient_default
+    del missing
     hc = policy.high_cost
-    k = _with_none([hc.k.get(v, np.nan) for v in levels])[level]
-    return coef, np.where(np.isnan(k), hc.k_default, k)
+    k = _with_none([hc.k.get(v, np.nan) for v in levels])
+    return coef, np.where(np.isnan(k), hc.k_default, k)[level]

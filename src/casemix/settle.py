@@ -42,6 +42,7 @@ from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_term
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index
 from casemix.payment.money import Money, settle_money
 from casemix.payment.monthly import annual_clearing, monthly_presettlement
+from casemix.payment.sums import pool_sums
 from casemix.weights import Weights, compute_weights
 
 __all__ = [
@@ -89,7 +90,8 @@ class Settlement:
         The input rows, same order, plus ``rw``, ``base_points``,
         ``ref_cost`` (group mean cost the outlier rules compare with, yuan),
         ``coefficient``, ``rule``, ``readmission``, ``adjusted_points``,
-        ``pool``, ``settled_fen``, ``patient_fen`` and ``payment_fen`` (the
+        ``pool`` (an Enum of the pool names, ``all`` without pools),
+        ``settled_fen``, ``patient_fen`` and ``payment_fen`` (the
         fund's payment), Int64 fen; ``left_out`` (why a case was left out,
         by the bad-value rule of ``docs/cases.md``; null when settled).
     hospitals
@@ -273,6 +275,10 @@ def settle(
     PolicyError
         At-cost payments exceed the budget, or no case earns points.
     """
+    # the lean form: the per-case cost, at-cost and fund-cost fen are summed at once (only their
+    # sums are read), no rw (made again with the per-case columns, case_columns), pool codes in
+    # a byte; pay_cases, step by step: the per-case frame is made last, once the money's working
+    # arrays are freed (10M cases: 80 MB each; docs/payment-settlement.md, "Memory")
     cp = case_points(
         cases,
         policy,
@@ -282,21 +288,10 @@ def settle(
         hooks=hooks,
         mapping=mapping,
         scheme=scheme,
+        lean=True,
     )
-    # pay_cases, step by step: the per-case frame is made last, once the money's working
-    # arrays are freed (10M cases: 80 MB each; docs/payment-settlement.md, "Memory")
-    n_hosp = len(cp.hospitals)
-    cost_sums = int_sums(cp.hosp, cp.cost_fen, n_hosp), int_sums(cp.hosp, cp.at_cost_fen, n_hosp)
     empty = np.zeros(0, dtype=np.int64)
-    # only their sums per hospital are read further (10M cases: 80 MB each), rw is made again
-    # with the per-case columns (case_columns), pool codes fit in a byte
-    cp = dataclasses.replace(
-        cp,
-        cost_fen=empty,
-        at_cost_fen=empty,
-        rules=_columns(cp.rules, [c for c in cp.rules.columns if c != "rw"]),
-        pool=cp.pool.astype(np.int8) if len(cp.hospitals) and len(pool_terms(policy)) < 128 else cp.pool,
-    )
+    cost_sums = cp.cost_sums
     money, pts = _money(cp, policy, base_volume=base_volume, values=None)
     # the money's per-case inputs are spent (the monthly tables read points, patient shares
     # and hospital codes)
@@ -309,11 +304,14 @@ def settle(
     monthly = annual = None
     if policy.monthly.enabled:
         monthly, annual = monthly_tables(cp, paid, policy)
-    amounts = money.settled_fen, money.patient_fen, money.fund_fen
+    settled_fen, patient_fen = money.settled_fen, money.patient_fen
+    # under the actual form the fund's amount is settled − patient share (case_amounts), made
+    # only now that the money's working arrays are gone
+    fund_fen = money.fund_fen if money.fund_fen is not None else settled_fen - patient_fen
     del money
     cp = dataclasses.replace(cp, hosp=empty, patient_fen=empty)
-    paid = dataclasses.replace(paid, cases=_case_frame(cp, policy, *amounts))
-    del amounts
+    paid = dataclasses.replace(paid, cases=_case_frame(cp, policy, settled_fen, patient_fen, fund_fen))
+    del settled_fen, patient_fen, fund_fen
     return Settlement(
         cases=like(paid.cases, cases),
         hospitals=summary_like(paid.hospitals, cases),
@@ -338,8 +336,10 @@ def monthly_tables(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataF
     ``pool_region``).
     """
     cfg = policy.monthly
+    codes = None
+    pv: float | np.ndarray
     if cfg.point_value is not None:
-        pv = np.full(cp.cases.height, cfg.point_value)
+        pv = float(cfg.point_value)
     else:
         if paid.pool_region is not None:
             rows = paid.pool_region.iter_rows(named=True)
@@ -349,10 +349,17 @@ def monthly_tables(cp: CasePoints, paid: Paid, policy: Policy) -> tuple[pl.DataF
                 n: (v.pv_base if v.pv_base is not None else v.pv_final) for n, v in paid.values.items()
             }
         names = [t.name for t in pool_terms(policy)]
-        pv = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64)[cp.pool]
+        # one value per pool, gathered by pool code where the cases' amounts are made
+        pv, codes = np.array([by_pool.get(n) or 0.0 for n in names], dtype=np.float64), cp.pool
     points = np.asarray(cp.rules["adjusted_points"].to_numpy(), dtype=np.float64)
     monthly = monthly_presettlement(
-        cp.cases, points, pv, cfg, patient_share_fen=cp.patient_fen, hospital_codes=(cp.hosp, cp.hospitals)
+        cp.cases,
+        points,
+        pv,
+        cfg,
+        patient_share_fen=cp.patient_fen,
+        hospital_codes=(cp.hosp, cp.hospitals),
+        pool_codes=codes,
     )
     settled = paid.hospitals.select("hospital_id", pl.col("final_fund_fen").alias("settled_fen"))
     return monthly, annual_clearing(settled, monthly, cfg)
@@ -381,6 +388,11 @@ class CasePoints:
     fund_cost_fen: np.ndarray | None
     notes: tuple[str, ...]
     restore: Any = None  # puts left-out rows back (casemix.cases.Canonical.restore)
+    #: settle's own lean form (``cost_fen``, ``at_cost_fen`` and ``fund_cost_fen`` empty, no
+    #: ``rw`` in ``rules``, pool codes Int8): per hospital Σ cost and Σ at-cost fen, and per pool
+    #: × hospital Σ fund cost fen (None without a fund cost)
+    cost_sums: tuple[np.ndarray, np.ndarray] | None = None
+    fund_cost_sums: np.ndarray | None = None
 
 
 #: the columns of :attr:`CasePoints.rules` (the case rules' working columns are dropped)
@@ -431,11 +443,15 @@ def case_points(
     hooks: CaseHooks | None = None,
     mapping: dict[str, str] | None = None,
     scheme: str | None = None,
+    lean: bool = False,
 ) -> CasePoints:
     """Step 0 of a settlement: each case's rule and adjusted points, and its money inputs.
 
     Parameters are those of :func:`settle`.  Raises the same errors for bad
-    rows and columns.
+    rows and columns.  ``lean`` (what :func:`settle` uses): the per-case
+    cost, at-cost and fund-cost fen are summed at once and not kept
+    (:attr:`CasePoints.cost_sums`, ``fund_cost_sums``), ``rules`` has no
+    ``rw`` and pool codes are Int8; :func:`pay_cases` takes either form.
     """
     if not isinstance(policy, Policy):
         raise PolicyError(f"policy must be a casemix.budget.Policy, got {type(policy).__name__}")
@@ -475,16 +491,16 @@ def case_points(
     # rw = base points ÷ points per RW, as prepare derives the points (null where they are);
     # numpy's division, as before: polars divides by a constant through its reciprocal
     w = _columns(
-        w.with_columns(_rw(w, policy)),
+        w if lean else w.with_columns(_rw(w, policy)),
         (
-            *RULE_COLUMNS,
+            *(c for c in RULE_COLUMNS if not (lean and c == "rw")),
             *(SPECIAL_COLUMNS if policy.special.active else ()),
             *(LEVEL_COLUMNS if policy.outliers.reference == "level_mean" else ()),
         ),
     )
-    m = _money_inputs(df, money_cols, work, policy, hooks)
-    del money_cols
     n_hosp = len(work.hospitals)
+    m = _money_inputs(df, money_cols, work, policy, hooks, n_hosp=n_hosp if lean else None)
+    del money_cols
     first = np.full(n_hosp, -1, dtype=np.int64)
     first[work.hosp[::-1]] = np.arange(df.height)[::-1]
     levels = [work.levels[work.level[i]] if i >= 0 and work.level[i] >= 0 else None for i in first]
@@ -502,6 +518,8 @@ def case_points(
         fund_cost_fen=m["fund_cost"],
         notes=(*work.notes, *canonical_notes),
         restore=restore,
+        cost_sums=m["cost_sums"],
+        fund_cost_sums=m["fund_cost_sums"],
     )
 
 
@@ -555,7 +573,13 @@ def pay_cases(
     """
     money, hospitals = _pay(cp, policy, base_volume=base_volume, values=values)
     return Paid(
-        cases=_case_frame(cp, policy, money.settled_fen, money.patient_fen, money.fund_fen),
+        cases=_case_frame(
+            cp,
+            policy,
+            money.settled_fen,
+            money.patient_fen,
+            money.fund_fen if money.fund_fen is not None else money.settled_fen - money.patient_fen,
+        ),
         hospitals=hospitals,
         pool_hospitals=money.pool_hospitals,
         pool_region=money.pool_region,
@@ -590,6 +614,8 @@ def _money(
         base_volume=base_volume_table(base_volume, policy) if values is None else None,
         values=values,
         keep_point_fen=False,  # the cases' point parts are summed per hospital, never shown
+        fund_cost_sums=cp.fund_cost_sums,
+        keep_fund_fen=cp.cost_sums is None,  # settle's lean form makes it with the case frame
     )
     return money, pts
 
@@ -608,16 +634,16 @@ def case_columns(
     """The per-case result columns (:data:`CASE_COLUMNS` but ``left_out``) of ``cp``'s cases."""
     w = cp.rules
     names = [t.name for t in pool_terms(policy)]
-    # a gather of the pool names by index: no Python string per case
-    pool = pl.Series("pool", names, pl.String).gather(
-        np.zeros(cp.cases.height, dtype=np.int8) if len(names) == 1 else cp.pool
+    # an Enum of the pool names from the pool codes: one byte per case, no string per case
+    pool = pl.Series("pool", np.zeros(cp.cases.height, dtype=np.int8) if len(names) == 1 else cp.pool).cat.to(
+        pl.Enum(names)
     )
     return [
         w["rw"] if "rw" in w.columns else _rw(w, policy),
         w["base_points"],
         w["ref_cost"],
         w["coefficient"],
-        w["rule"].cast(pl.UInt32).cat.to(pl.Enum(RULES)),
+        w["rule"].cat.to(pl.Enum(RULES)),  # from the UInt8 codes: no wider copy
         w["readmission"],
         w["adjusted_points"],
         pool,
@@ -819,10 +845,29 @@ def base_volumes(
 
 
 def _money_inputs(
-    df: pl.DataFrame, w: pl.DataFrame, work: Work, policy: Policy, hooks: CaseHooks | None
+    df: pl.DataFrame,
+    w: pl.DataFrame,
+    work: Work,
+    policy: Policy,
+    hooks: CaseHooks | None,
+    *,
+    n_hosp: int | None = None,
 ) -> dict[str, Any]:
-    """Per-case arrays of the money step, checked (errors name row and case id)."""
+    """Per-case arrays of the money step, checked (errors name row and case id).
+
+    With ``n_hosp`` (settle's lean form): the cost, at-cost and fund-cost amounts come back as
+    their sums per hospital (``cost_sums``) and per pool × hospital (``fund_cost_sums``) in
+    place of the per-case arrays (80 MB each at 10M cases), and pool codes are Int8.
+    """
     case_id = _case_ids(df)
+    terms = pool_terms(policy)
+    small = n_hosp is not None and len(terms) < 128
+    # the pool codes first: their text and Enum temporaries come before the per-case fen arrays
+    pool = (
+        pool_index(df, [t.values for t in terms], [t.name for t in terms], case_id, small=small)
+        if policy.pools
+        else np.zeros(df.height, dtype=np.int8 if small else np.int64)
+    )
     cost = w["cost"].to_numpy()
     if (cost >= MAX_YUAN).any():
         i = int(np.flatnonzero(cost >= MAX_YUAN)[0])
@@ -835,7 +880,9 @@ def _money_inputs(
     if by_cost.any():
         # approved special cases by item: cost × fund ratio (casemix.payment.special_cases)
         special = w["rule"].to_numpy() == R["special"]
-        at_cost = np.where(by_cost, np.where(special, w["special_fen"].to_numpy(), cost_fen), 0)
+        at_cost = np.where(special, w["special_fen"].to_numpy(), cost_fen)
+        del special
+        at_cost[~by_cost] = 0  # in place: one array per case, not two
     else:
         at_cost = np.zeros(df.height, dtype=np.int64)
     del by_cost
@@ -854,17 +901,20 @@ def _money_inputs(
                 "no patient_share column: the fund is taken to pay every bill in full (patient share 0)"
             )
         patient = np.zeros(df.height, dtype=np.int64)
+    sums = None
+    if n_hosp is not None:
+        # the lean form keeps the sums only, made before the fund cost's array exists
+        sums = int_sums(work.hosp, cost_fen, n_hosp), int_sums(work.hosp, at_cost, n_hosp)
+        cost_fen = at_cost = np.zeros(0, dtype=np.int64)
     fund_cost = (
         fund_cost_fen(df, case_id, rule="corridors (结余留用/超支分担)")
         if policy.corridors.enabled
         else (fund_cost_fen(df, case_id, rule="fund_paid") if "fund_paid" in df.columns else None)
     )
-    terms = pool_terms(policy)
-    pool = (
-        pool_index(df, [t.values for t in terms], [t.name for t in terms], case_id)
-        if policy.pools
-        else np.zeros(df.height, dtype=np.int64)
-    )
+    fc_sums = None
+    if n_hosp is not None and fund_cost is not None:
+        fc_sums = pool_sums(pool, work.hosp, fund_cost, len(terms), n_hosp)
+        fund_cost = None
     return {
         "terms": terms,
         "pool": pool,
@@ -873,6 +923,8 @@ def _money_inputs(
         "outside": outside,
         "patient": patient,
         "fund_cost": fund_cost,
+        "cost_sums": sums,
+        "fund_cost_sums": fc_sums,
     }
 
 
@@ -885,23 +937,27 @@ def _hospital_table(
 ) -> pl.DataFrame:
     """One row per hospital (all pools): counts, CMI, points, money in fen, rule counts."""
     w, hosp, n_hosp = cp.rules, cp.hosp, len(cp.hospitals)
-    grouped = w["has_weight"].to_numpy()
-    n_grouped = np.bincount(hosp, weights=grouped, minlength=n_hosp).astype(np.int64)
-    # rw and base points are null exactly where a case has no weight: 0 there (one copy each)
-    base = np.bincount(hosp, weights=w["base_points"].fill_null(0.0).to_numpy(), minlength=n_hosp)
-    rule = w["rule"].to_numpy()
-    # a count per rule: no per-case key of hospital × rule (two Int64 arrays at 10M cases)
-    rule_counts = np.stack(
-        [np.bincount(hosp[rule == r], minlength=n_hosp) for r in range(len(RULES))], axis=1
-    ).reshape(n_hosp, len(RULES))
-    first = np.full(n_hosp, 0, dtype=np.int64)
-    first[hosp[::-1]] = np.arange(hosp.size)[::-1]
-    # per hospital: cost and at-cost fen (given when the per-case arrays are already freed)
-    cost_h, at_cost_h = cost_sums or (
-        int_sums(hosp, cp.cost_fen, n_hosp),
-        int_sums(hosp, cp.at_cost_fen, n_hosp),
+    # rw and base points are null exactly where a case has no weight (never NaN): 0 there, in
+    # one numpy copy of the base points, freed on return; rw = base points ÷ points per RW
+    # (_rw) in the same buffer: the sums of the null-filled columns, the same additions
+    x = np.array(w["base_points"].to_numpy(), dtype=np.float64)
+    x[np.isnan(x)] = 0.0
+    base = np.bincount(hosp, weights=x, minlength=n_hosp)
+    x /= policy.points_per_rw
+    rw = np.bincount(hosp, weights=x, minlength=n_hosp)
+    del x
+    rule_counts, n_grouped, readmission, first = _hospital_counts(
+        hosp, n_hosp, w["rule"].to_numpy(), w["has_weight"].to_numpy(), w["readmission"].to_numpy()
     )
-    rw = (w["rw"] if "rw" in w.columns else _rw(w, policy)).fill_null(0.0).to_numpy()
+    # per hospital: cost and at-cost fen (given when the per-case arrays are already freed)
+    cost_h, at_cost_h = (
+        cost_sums
+        or cp.cost_sums
+        or (
+            int_sums(hosp, cp.cost_fen, n_hosp),
+            int_sums(hosp, cp.at_cost_fen, n_hosp),
+        )
+    )
     return hospital_frame(
         policy,
         money.hospital,
@@ -910,14 +966,38 @@ def _hospital_table(
         coefficient=w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
         cases=np.bincount(hosp, minlength=n_hosp).astype(np.int64),
         grouped=n_grouped,
-        rw=np.bincount(hosp, weights=rw, minlength=n_hosp),
+        rw=rw,
         base=base,
         points=np.bincount(hosp, weights=pts, minlength=n_hosp),
         at_cost=at_cost_h,
         cost=cost_h,
         rules=rule_counts,
-        readmission=np.bincount(hosp, weights=w["readmission"].to_numpy(), minlength=n_hosp).astype(np.int64),
+        readmission=readmission,
     )
+
+
+def _hospital_counts(
+    hosp: np.ndarray, n_hosp: int, rule: np.ndarray, grouped: np.ndarray, readmission: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per hospital: cases per rule ``(n_hosp, len(RULES))``, grouped cases, readmissions, first row.
+
+    Exact integer counts slice by slice (no gather of the hospital codes of 90% of the cases: 72 MB
+    at 10M); the slices from the last, so that each hospital's first row is written last.
+    """
+    n_rules = len(RULES)
+    rules = np.zeros(n_hosp * n_rules, dtype=np.int64)
+    n_grouped = np.zeros(n_hosp, dtype=np.int64)
+    n_readmission = np.zeros(n_hosp, dtype=np.int64)
+    first = np.zeros(n_hosp, dtype=np.int64)
+    step = 1 << 20
+    for a in reversed(range(0, hosp.size, step)):
+        s = slice(a, a + step)
+        h = hosp[s].astype(np.int64)
+        rules += np.bincount(h * n_rules + rule[s], minlength=n_hosp * n_rules)
+        n_grouped += np.bincount(h[grouped[s]], minlength=n_hosp)
+        n_readmission += np.bincount(h[readmission[s]], minlength=n_hosp)
+        first[h[::-1]] = np.arange(a, a + h.size)[::-1]
+    return rules.reshape(n_hosp, n_rules), n_grouped, n_readmission, first
 
 
 def hospital_frame(

@@ -360,10 +360,16 @@ def canonical(
             pl.coalesce(pl.when(pl.col(f"n{i}")).then(pl.lit(r)) for i, r in enumerate(reasons))
         ).to_series()
         if reasons
-        else pl.Series(values=[None] * original.height, dtype=pl.String)
+        else pl.repeat(None, original.height, dtype=pl.String, eager=True)
     )
     left_out = left_out.alias("left_out").cast(pl.String)
-    counts = {r: n for r, n in left_out.value_counts().iter_rows() if r is not None}
+    # the reasons of the rows left out only: value_counts of a column of nulls still hashes every
+    # row (10M rows: 330 MB, which polars' allocator then keeps; benchmarks/README.md)
+    counts = (
+        dict(left_out.drop_nulls().value_counts().iter_rows())
+        if left_out.null_count() < left_out.len()
+        else {}
+    )
     counts = {r: counts[r] for r in reasons if r in counts}
     for i, (r, _) in enumerate(bad["optional"]):
         n = int(flags[f"o{i}"].sum())

@@ -17,6 +17,7 @@ from casemix._money import round_half_up
 from casemix.budget import Policy
 from casemix.errors import PolicyError
 from casemix.payment.core import (
+    HospitalSums,
     PoolTerms,
     PoolValues,
     base_volume_array,
@@ -41,11 +42,16 @@ class Money:
 
     point_fen: np.ndarray | None  # None when settle_money was asked not to keep it
     settled_fen: np.ndarray
-    fund_fen: np.ndarray
+    fund_fen: np.ndarray | None  # None when settle_money was asked not to keep it
     patient_fen: np.ndarray
     pool_hospitals: pl.DataFrame
     pool_region: pl.DataFrame | None
     hospital: dict[str, np.ndarray]
+
+
+#: cases per part of the money step (whole hospitals of one pool): its per-case temporaries
+#: (gathers, the split's working arrays: about 100 B per case) exist for one part at a time
+PART_CASES = 1 << 20
 
 
 def settle_money(
@@ -62,6 +68,8 @@ def settle_money(
     base_volume: Mapping[tuple[str, str], float] | None = None,
     values: Mapping[str, PoolValues] | None = None,
     keep_point_fen: bool = True,
+    fund_cost_sums: np.ndarray | None = None,
+    keep_fund_fen: bool = True,
 ) -> Money:
     """Settle every pool: point values, hospitals' money, cases' settled/fund/patient fen.
 
@@ -87,72 +95,155 @@ def settle_money(
         Keep each case's point part (:attr:`Money.point_fen`); ``False``
         spares an Int64 array per case when only the hospitals' sums of it
         are wanted.
+    fund_cost_sums
+        Instead of ``fund_cost_fen``: its sums per pool × hospital, ``(len(terms), len(hospitals))``.
+    keep_fund_fen
+        ``False`` under the ``actual`` form: :attr:`Money.fund_fen` is ``None``, the caller
+        computes it as settled − patient share (what :func:`case_amounts` does) when it needs it.
+
+    Each pool's cases are settled in parts of whole hospitals (:data:`PART_CASES`): every sum
+    and split is per hospital, so the parts give the same fen as the whole pool at once.
     """
     n, n_hosp = points.size, len(hospitals)
     # under the actual form every case's patient share is the one given: no copy of it
     given = all(t.form == "actual" for t in terms)
-    kept = ("settled", "fund", *(() if given else ("patient",)), *(("point",) if keep_point_fen else ()))
+    keep_fund = keep_fund_fen or not given
+    kept = (
+        "settled",
+        *(("fund",) if keep_fund else ()),
+        *(() if given else ("patient",)),
+        *(("point",) if keep_point_fen else ()),
+    )
     out = {k: np.zeros(n, dtype=np.int64) for k in kept}
-    if policy.corridors.enabled and fund_cost_fen is None:
+    if policy.corridors.enabled and fund_cost_fen is None and fund_cost_sums is None:
         raise PolicyError("corridors (结余留用/超支分担) need column fund_paid")
+    part, ranges = _parts(pool, hosp, len(terms), n_hosp)
     h_rows, found = [], {}
     combined = {
         k: np.zeros(n_hosp, dtype=np.int64)
         for k in ("point", "outside", "settled", "fund", "patient", "fund_cost", "corridor", "reserve")
     }
     for k, t in enumerate(terms):
-        idx = np.flatnonzero(pool == k) if len(terms) > 1 else np.arange(n)
-        # the fund cost's sums first: its gather is gone before the cases' amounts are made
-        fc_h = (
-            int_sums(hosp[idx], fund_cost_fen[idx], n_hosp)
-            if fund_cost_fen is not None
-            else np.zeros(n_hosp, dtype=np.int64)
-        )
-        h, p, o, q = hosp[idx], points[idx], outside_fen[idx], patient_fen[idx]
-        sums = hospital_sums(t, h, n_hosp, p, o, q)
+        fc_h = np.zeros(n_hosp, dtype=np.int64) if fund_cost_sums is None else fund_cost_sums[k]
+        # step 1, part by part: each hospital's sums come from one part (the others add 0)
+        sums = None
+        for j, _range in ranges[k]:
+            idx = _rows(part, j, n)
+            h = hosp[idx]
+            got = hospital_sums(t, h, n_hosp, points[idx], outside_fen[idx], patient_fen[idx])
+            sums = got if sums is None else _added(sums, got)
+            if fund_cost_fen is not None:
+                fc_h += int_sums(h, fund_cost_fen[idx], n_hosp)
+            del idx, h
+        assert sums is not None  # _parts gives every pool at least one part
         if values is not None:
             v = values[t.name]
         else:
             vol = base_volume_array(base_volume or {}, hospitals, t.name) if t.elastic else None
             v = point_values(t, sums, vol, source=policy.source)
         found[t.name] = v
-        amounts = case_amounts(t, h, p, o, q, v.hospital_fen)
-        out["settled"][idx], out["fund"][idx] = amounts.settled_fen, amounts.fund_fen
-        if keep_point_fen:
-            out["point"][idx] = amounts.point_fen
-        if not given:
-            out["patient"][idx] = amounts.patient_fen
+        per_h = {
+            x: np.zeros(n_hosp, dtype=np.int64) for x in ("cases", "point", "settled", "fund", "patient")
+        }
+        negative = np.zeros(n_hosp, dtype=np.int64)
+        for j, (a, b) in ranges[k]:
+            idx = _rows(part, j, n)
+            h = hosp[idx]
+            # the part's hospitals' point money only: the others have no case here
+            hospital_fen = np.zeros_like(v.hospital_fen)
+            hospital_fen[a:b] = v.hospital_fen[a:b]
+            amounts = case_amounts(t, h, points[idx], outside_fen[idx], patient_fen[idx], hospital_fen)
+            out["settled"][idx] = amounts.settled_fen
+            if keep_fund:
+                out["fund"][idx] = amounts.fund_fen
+            if keep_point_fen:
+                out["point"][idx] = amounts.point_fen
+            if not given:
+                out["patient"][idx] = amounts.patient_fen
+            per_h["cases"] += np.bincount(h, minlength=n_hosp)
+            for what, fen in (
+                ("point", amounts.point_fen),
+                ("settled", amounts.settled_fen),
+                ("fund", amounts.fund_fen),
+                ("patient", amounts.patient_fen),
+            ):
+                per_h[what] += int_sums(h, fen, n_hosp)
+            negative += np.bincount(h[amounts.fund_fen < 0], minlength=n_hosp)
+            # this part's per-case arrays go before the next part's are made
+            del idx, h, amounts
         per, rows = pool_rows(
             policy,
             t,
             v,
             hospitals,
-            cases=np.bincount(h, minlength=n_hosp),
+            cases=per_h["cases"],
             points=sums.points,
-            point=int_sums(h, amounts.point_fen, n_hosp),
+            point=per_h["point"],
             outside=sums.outside_fen,
-            settled=int_sums(h, amounts.settled_fen, n_hosp),
-            fund=int_sums(h, amounts.fund_fen, n_hosp),
-            patient=int_sums(h, amounts.patient_fen, n_hosp),
+            settled=per_h["settled"],
+            fund=per_h["fund"],
+            patient=per_h["patient"],
             fund_cost=fc_h,
-            negative=np.bincount(h[amounts.fund_fen < 0], minlength=n_hosp).astype(np.int64),
+            negative=negative,
         )
         for name, x in per.items():
             combined[name] += x
         h_rows.append(rows)
-        # this pool's per-case arrays go before the next pool's are made (10M cases: 40 MB each)
-        del idx, h, p, o, q, amounts
+    del part
     ph = pl.concat(h_rows)  # one frame per pool; pool_terms gives at least one
     pr = pool_region(policy, terms, found, ph) if values is None else None
     return Money(
         point_fen=out.get("point"),
         settled_fen=out["settled"],
-        fund_fen=out["fund"],
+        fund_fen=out.get("fund"),
         patient_fen=np.asarray(patient_fen, dtype=np.int64) if given else out["patient"],
         pool_hospitals=ph,
         pool_region=pr,
         hospital=combined,
     )
+
+
+def _parts(
+    pool: np.ndarray, hosp: np.ndarray, n_pools: int, n_hosp: int
+) -> tuple[np.ndarray | None, list[list[tuple[int, tuple[int, int]]]]]:
+    """Each case's part and each pool's parts ``(part, (first hospital, end))``.
+
+    A part is a range of whole hospitals of one pool with about :data:`PART_CASES` cases;
+    ``None`` for the part codes when the cases are one part.
+    """
+    counts = np.zeros(n_pools * n_hosp, dtype=np.int64)
+    for a in range(0, hosp.size, PART_CASES):
+        s = slice(a, a + PART_CASES)
+        counts += np.bincount(pool[s].astype(np.int64) * n_hosp + hosp[s], minlength=n_pools * n_hosp)
+    ranges: list[list[tuple[int, tuple[int, int]]]] = []
+    table = np.zeros(n_pools * n_hosp, dtype=np.int64)
+    j = 0
+    for k in range(n_pools):
+        c = counts[k * n_hosp : (k + 1) * n_hosp]
+        cut = (np.cumsum(c) - c) // PART_CASES  # hospitals with the same cut: one part
+        starts = [0, *(np.flatnonzero(np.diff(cut)) + 1).tolist()] if n_hosp else [0]
+        ends = [*starts[1:], n_hosp]
+        ranges.append([(j + i, (a, b)) for i, (a, b) in enumerate(zip(starts, ends, strict=True))])
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            table[k * n_hosp + a : k * n_hosp + b] = j + i
+        j += len(starts)
+    if j == 1:
+        return None, ranges
+    part = np.empty(hosp.size, dtype=np.int16 if j < 2**15 else np.int32)
+    for a in range(0, hosp.size, PART_CASES):
+        s = slice(a, a + PART_CASES)
+        part[s] = table[pool[s].astype(np.int64) * n_hosp + hosp[s]]
+    return part, ranges
+
+
+def _rows(part: np.ndarray | None, j: int, n: int) -> np.ndarray | slice:
+    """The cases of part ``j``, in input order (every case when there is one part)."""
+    return slice(0, n) if part is None else np.flatnonzero(part == j)
+
+
+def _added(x: HospitalSums, y: HospitalSums) -> HospitalSums:
+    """Sums of two parts with no hospital in common (floats: x + 0 is x, exactly)."""
+    return HospitalSums(*(getattr(x, f) + getattr(y, f) for f in HospitalSums.__dataclass_fields__))
 
 
 def pool_rows(

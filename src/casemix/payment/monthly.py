@@ -175,6 +175,7 @@ def monthly_presettlement(
     *,
     patient_share_fen: np.ndarray | None = None,
     hospital_codes: tuple[np.ndarray, list[str]] | None = None,
+    pool_codes: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """The hospital × month pre-settlement table.
 
@@ -187,12 +188,15 @@ def monthly_presettlement(
         Each case's settled (adjusted) points.
     point_value
         Provisional point value, yuan per point: one for all, or per case
-        (e.g. by pool).
+        (e.g. by pool), or one per pool with ``pool_codes``.
     patient_share_fen
         What each case's patient bears, fen (0 if not given).
     hospital_codes
         ``(code per case, hospital_id per code)`` when the caller has them
         (a settlement does), instead of reading ``hospital_id``.
+    pool_codes
+        Each case's index into ``point_value`` (one value per pool): no
+        per-case array of point values is made beside the cases' amounts.
 
     Returns
     -------
@@ -202,7 +206,12 @@ def monthly_presettlement(
         ``base_fen``, ``prepaid_fen``, ``audit_fen``, ``monthly_fen``.
     """
     month = _month_numbers(cases).to_numpy()
-    audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
+    # no audit column: no array of zeros per case (10M cases: 80 MB)
+    audit = (
+        _fen_column(cases, "audit_deduction", "审核扣款, yuan")
+        if "audit_deduction" in cases.columns
+        else None
+    )
     pts = np.asarray(points, dtype=np.float64)
     pv = np.asarray(point_value, dtype=np.float64)
     patient = (
@@ -225,7 +234,12 @@ def monthly_presettlement(
     size = len(names) * n_months
     count = np.bincount(key, minlength=size)
     used = np.flatnonzero(count)
-    gross = pts * pv
+    if pool_codes is not None:
+        # the per-pool values gathered, then × points in place: pv × pts is pts × pv exactly
+        gross = pv[pool_codes]
+        gross *= pts
+    else:
+        gross = pts * pv
     gross *= 100.0
     t = pl.DataFrame(
         {
@@ -235,7 +249,9 @@ def monthly_presettlement(
             "points": np.bincount(key, weights=pts, minlength=size)[used],
             "gross": np.bincount(key, weights=gross, minlength=size)[used],
             "patient_share_fen": int_sums(key, patient, size)[used],
-            "audit_fen": int_sums(key, audit, size)[used],
+            "audit_fen": (
+                int_sums(key, audit, size)[used] if audit is not None else np.zeros(used.size, dtype=np.int64)
+            ),
         }
     )
     gross = round_half_up(t["gross"].to_numpy())

@@ -26,3 +26,17 @@ def int_sums(group: np.ndarray, fen: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros(n, dtype=np.int64)
     np.add.at(out, g, x)
     return out
+
+
+def pool_sums(pool: np.ndarray, group: np.ndarray, fen: np.ndarray, n_pools: int, n: int) -> np.ndarray:
+    """Exact Int64 sums of fen per pool × group code: an ``(n_pools, n)`` array.
+
+    The key ``pool × n + group`` is made slice by slice (no Int64 key per case).
+    """
+    out = np.zeros(n_pools * n, dtype=np.int64)
+    step = 1 << 20
+    for a in range(0, len(fen), step):
+        s = slice(a, a + step)
+        key = pool[s].astype(np.int64) * n + group[s]
+        out += int_sums(key, fen[s], n_pools * n)
+    return out.reshape(n_pools, n)
