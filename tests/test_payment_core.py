@@ -8,7 +8,6 @@ factor, readmission penalty, default coefficient); properties.
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -180,10 +179,10 @@ def test_p1_bad_money_rows_are_named():
     assert [str(w.message) for w in got] == [
         "patient_share above total_cost at row 1 (case_id 'c2') (1 case(s)); kept as given"
     ]
-    # the warning points at the caller's line, not into casemix.  (Not in a mutation run:
-    # mutmut's trampolines sit between every two casemix frames, so "the first frame
-    # outside casemix" is one of them.)
-    if not os.environ.get("MUTANT_UNDER_TEST"):
+    # the warning points at the caller's line, not into casemix.  (Not in a mutation run,
+    # clean run included: mutmut's trampolines, functools.wraps wrappers, sit between every
+    # two casemix frames, so "the first frame outside casemix" is one of them.)
+    if not hasattr(settle, "__wrapped__"):
         assert got[0].filename == __file__
     assert s.cases.height == 3  # nothing dropped
     with pytest.raises(InputError, match="outside the supported range"):
