@@ -218,3 +218,136 @@ def test_group_table_writes_what_casemix_group_returns(tiny, tmp_path):
     info = group_table(df.head(0), tmp_path / "empty.parquet", tiny)
     empty = pl.read_parquet(tmp_path / "empty.parquet")
     assert info["rows"] == 0 and empty.height == 0 and empty.columns == casemix.group(df, scheme=tiny).columns
+
+
+@pytest.mark.filterwarnings("ignore::casemix.errors.LowGroupingRateWarning")  # a quarter group
+def test_group_table_stores_the_types_polars_would_and_few_valued_dictionaries(tiny, tmp_path):
+    from casemix.drg.batch import group_table
+
+    n = 70_000  # more than the 65,536 rows sampled for the dictionary choice
+    df = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(n)],
+            "diagnoses": ["I50.000|N17.900", "S06.000", None, "I50.000"] * (n // 4) + ["I50.000"] * (n % 4),
+            "sex": ["1", "2"] * (n // 2),
+            "age": ["60"] * n,
+        }
+    )
+    group_table(df, tmp_path / "out.parquet", tiny)
+    got = pl.read_parquet(tmp_path / "out.parquet")
+    assert got.equals(casemix.group(df, scheme=tiny))
+    schema = pq.read_schema(tmp_path / "out.parquet")
+    # the Arrow types polars itself stores for text, though pyarrow encoded the string views
+    assert [schema.field(c).type for c in df.columns] == [pa.large_string()] * 4
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [n]
+    chunks = {meta.schema.column(j).name: meta.row_group(0).column(j) for j in range(meta.num_columns)}
+    assert not chunks["case_id"].has_dictionary_page  # 65,536 distinct values in the sample
+    assert chunks["sex"].has_dictionary_page and chunks["diagnoses"].has_dictionary_page
+    assert not chunks["case_id"].is_stats_set and chunks["drg"].is_stats_set
+
+
+@pytest.mark.filterwarnings("ignore::casemix.errors.LowGroupingRateWarning")  # 2 of 6 cases group
+def test_group_parquet_decodes_only_what_grouping_reads_and_answers_the_same(tiny, tmp_path):
+    from casemix.drg.batch import grouping_columns
+
+    # text numbers and dates with faults intake reports, a mapped column, identifiers
+    # and unrelated columns: the copy path reads the grouping's columns alone
+    df = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c", "d", "e", "f"],
+            "hospital_id": ["H1"] * 6,
+            "principal": ["I50.000", "S06.000", "i50.000 ", "I50.000", "XX.1", None],
+            "sdx": [["N17.900"], [], ["BAD"], [], [], ["I50.000"]],
+            "sex": ["1", "2", "1", "1", "2", "1"],
+            "age": ["60", "abc", "30", "1e300", "-5", "40"],
+            "fund_paid": ["1.5", "x", None, "2", "3", "4"],
+            "admission_date": ["2024-01-02", "2024-13-01", None, "2024-02-01", "", "2024-03-01"],
+            "note": ["n"] * 6,
+        }
+    )
+    mapping = {"principal": "pdx"}
+    used = ["principal", "sdx", "sex", "age", "fund_paid", "admission_date"]
+    assert grouping_columns(df.head(0), mapping) == used
+    assert grouping_columns(df.head(0).drop("principal"), None) == used[1:]
+    df.write_parquet(tmp_path / "in.parquet", row_group_size=2)
+    group_parquet(tmp_path / "in.parquet", tmp_path / "out.parquet", tiny, progress=False, mapping=mapping)
+    want = casemix.group(df, scheme=tiny, mapping=mapping)
+    assert want["warnings"].str.contains("malformed:fund_paid").any()
+    assert pl.read_parquet(tmp_path / "out.parquet").equals(want)
+    # a layout that does not resolve: every column is read and grouping reports the fault
+    assert grouping_columns(df.head(0).drop("principal", "sdx"), None) is None
+
+
+def test_chunk_writer_refuses_a_footer_that_does_not_read_back(tmp_path, monkeypatch):
+    import casemix._parquet as P
+
+    pl.DataFrame({"a": [1, 2, 3]}).write_parquet(tmp_path / "in.parquet")
+
+    def written(tamper) -> None:
+        with open(tmp_path / "in.parquet", "rb") as src, open(tmp_path / "out.parquet", "wb") as out:
+            footer = read_footer(src)
+            writer = ChunkWriter(out, src, footer, ["a", "b"], pq.read_schema(tmp_path / "in.parquet"), {})
+            writer.write(0, pa.table({"b": [1, 2, 3]}))
+            tamper(writer)
+            writer.close()
+
+    written(lambda w: None)  # untouched: it reads back
+    assert pl.read_parquet(tmp_path / "out.parquet")["b"].to_list() == [1, 2, 3]
+    with pytest.raises(ValueError, match="not the 3 rows"):
+        written(lambda w: w.row_groups[0].update({3: (6, 4)}))  # a row group of 4 rows in a file of 3
+    with pytest.raises(ValueError, match="outside the file"):
+        written(lambda w: setattr(w, "pos", 10))  # chunks beyond the bytes written
+    monkeypatch.setattr(P, "encode", lambda meta: encode(meta)[:-3])
+    with pytest.raises(ValueError, match="does not read back"):
+        written(lambda w: None)
+
+
+# generated files: any mix of column types, nulls and row groups, written by polars or
+# pyarrow, gets new columns placed anywhere (replacing an input column or not); the
+# output must read back, through polars and pyarrow, as the input with those columns
+_KINDS = {
+    "text": lambda i: None if i % 7 == 3 else f"t{i % 5}" * (i % 3),
+    "int": lambda i: None if i % 4 == 1 else i * 3 - 40,
+    "float": lambda i: i / 3,
+    "list": lambda i: None if i % 9 == 2 else [f"c{j}" for j in range(i % 4)],
+    "date": lambda i: dt.date(2024, 1, 1) + dt.timedelta(days=i),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    kinds=st.lists(st.sampled_from(sorted(_KINDS)), min_size=1, max_size=5),
+    group_rows=st.integers(1, 17),
+    writer=st.sampled_from(["polars", "pyarrow"]),
+    where=st.data(),
+)
+def test_generated_files_read_back_with_new_columns_among_the_copied(
+    tmp_path_factory, rows, kinds, group_rows, writer, where
+):
+    tmp = tmp_path_factory.mktemp("gen")
+    df = pl.DataFrame({f"{k}{j}": [_KINDS[k](i) for i in range(rows)] for j, k in enumerate(kinds)})
+    if writer == "polars":
+        df.write_parquet(tmp / "in.parquet", row_group_size=group_rows)
+    else:
+        pq.write_table(df.to_arrow(), tmp / "in.parquet", row_group_size=group_rows)
+    replaced = where.draw(st.sampled_from([None, *df.columns]))
+    new = pl.DataFrame(
+        {"drg": [f"D{i}" for i in range(rows)], (replaced or "x"): pl.int_range(rows, eager=True)}
+    )
+    layout = list(df.columns) if replaced else where.draw(st.permutations([*df.columns, "x"]))
+    layout.append("drg")
+    with open(tmp / "in.parquet", "rb") as src, open(tmp / "out.parquet", "wb") as out:
+        footer = read_footer(src)
+        w = ChunkWriter(out, src, footer, layout, pq.read_schema(tmp / "in.parquet"), {"compression": "zstd"})
+        offset = 0
+        table = new.to_arrow()
+        for k, n in enumerate(footer.row_group_rows()):
+            w.write(k, table.slice(offset, n))
+            offset += n
+        w.close()
+    want = pl.concat([df, new], how="horizontal") if replaced is None else df.with_columns(new)
+    want = want.select(layout)
+    assert pl.read_parquet(tmp / "out.parquet").equals(want)
+    assert pl.from_arrow(pq.read_table(tmp / "out.parquet")).equals(want)

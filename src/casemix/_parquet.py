@@ -20,6 +20,13 @@ the output's columns.
 What is refused (:func:`copyable` says why, and ``group_parquet`` then
 decodes and encodes the columns as before): encrypted files, chunks kept in
 another file, and a chunk whose byte range is not inside the file.
+
+A footer this codec wrote is checked before :meth:`ChunkWriter.close`
+returns: pyarrow parses it (``pyarrow.parquet.read_metadata``) and its rows,
+row groups, columns and chunk byte ranges must be those written, so a codec
+bug raises instead of leaving a file that looks complete (well under a
+millisecond per footer; ``tests/test_parquet_copy.py`` also reads back
+generated files through polars and pyarrow).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-__all__ = ["ChunkWriter", "Footer", "copyable", "decode", "encode", "read_footer"]
+__all__ = ["ChunkWriter", "Footer", "copyable", "decode", "encode", "encode_row_group", "read_footer"]
 
 MAGIC = b"PAR1"
 ARROW_SCHEMA = b"ARROW:schema"
@@ -298,6 +305,20 @@ def _moved(cc: Struct, shift: int) -> Struct:
 # --------------------------------------------------------------------------- the writer
 
 
+def encode_row_group(table: pa.Table, write_options: dict[str, Any]) -> bytes:
+    """``table`` as a Parquet file of one row group (pyarrow, in memory).
+
+    What :meth:`ChunkWriter.write` copies the new columns' chunks from; pyarrow
+    releases the GIL while it encodes, so row groups can be encoded on threads
+    and handed to ``write`` as ``encoded``.
+    """
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=max(table.num_rows, 1), **write_options)
+    return buf.getvalue()
+
+
 class ChunkWriter:
     """Write a Parquet file of input columns copied as chunks and new columns among them.
 
@@ -357,17 +378,19 @@ class ChunkWriter:
         assert self.new is not None and self.new_schema is not None
         return self.new if name in self.new_schema.names else self.footer
 
-    def write(self, index: int, table: pa.Table) -> None:
-        """Row group ``index`` of the input: its columns copied, ``table``'s among them."""
-        import pyarrow.parquet as pq
+    def write(self, index: int, table: pa.Table, encoded: bytes | None = None) -> None:
+        """Row group ``index`` of the input: its columns copied, ``table``'s among them.
 
+        ``encoded``: ``encode_row_group(table, write_options)`` done beforehand
+        (e.g. on another thread); without it ``table`` is encoded here.
+        """
         rg = self.footer.row_groups[index]
         rows = rg[_RG_ROWS][1]
         if table.num_rows != rows:
             raise ValueError(f"row group {index} has {rows} rows, the new columns {table.num_rows}")
-        buf = io.BytesIO()
-        pq.write_table(table, buf, row_group_size=max(rows, 1), **self.options)
-        footer = read_footer(buf.getvalue())
+        data = encode_row_group(table, self.options) if encoded is None else encoded
+        buf = io.BytesIO(data)
+        footer = read_footer(data)
         if self.new is None:
             self.new, self.new_schema = footer, table.schema
             missing = [c for c in table.column_names if c not in self.layout]
@@ -426,9 +449,47 @@ class ChunkWriter:
         else:
             meta[_FMD_ORDERS] = (_LIST, (_STRUCT, orders))
         data = encode(meta)
+        self._check(data, len(fields))
         self.out.write(data)
         self.out.write(struct.pack("<i", len(data)))
         self.out.write(MAGIC)
+
+    def _check(self, data: bytes, columns: int) -> None:
+        """pyarrow reads the footer ``data`` back as what was written, or ``ValueError``.
+
+        A bug of this codec must never leave a complete-looking file that a
+        reader refuses or misreads; the caller's atomic write then removes it.
+        """
+        import pyarrow.parquet as pq
+
+        tail = io.BytesIO(MAGIC + data + struct.pack("<i", len(data)) + MAGIC)
+        try:
+            meta = pq.read_metadata(tail)
+            groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+            chunks = [g.column(j) for g in groups for j in range(g.num_columns)]
+            fields = len(meta.schema.to_arrow_schema())
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise ValueError(f"the footer written does not read back: {exc}") from None
+
+        def inside(c) -> bool:  # the chunk's pages lie in the bytes written before the footer
+            start = c.data_page_offset
+            if c.has_dictionary_page and 0 < (c.dictionary_page_offset or 0) < start:
+                start = c.dictionary_page_offset
+            return len(MAGIC) <= start and start + c.total_compressed_size <= self.pos
+
+        if (
+            meta.num_rows != self.rows
+            or sum(g.num_rows for g in groups) != self.rows
+            or len(groups) != len(self.row_groups)
+            or fields != columns
+            or any(g.num_columns != meta.num_columns for g in groups)
+            or not all(map(inside, chunks))
+        ):
+            raise ValueError(
+                f"the footer written reads back as {meta.num_rows} rows in {len(groups)} row groups "
+                f"and {fields} columns, not the {self.rows} rows, {len(self.row_groups)} row groups "
+                f"and {columns} columns written, or a column chunk lies outside the file"
+            )
 
 
 def _arrow_schema(schema: pa.Schema) -> bytes:

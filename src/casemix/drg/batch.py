@@ -7,6 +7,8 @@ file in batches, with bounded memory and a progress bar.
 
 from __future__ import annotations
 
+import io
+import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +29,7 @@ __all__ = [
     "group_input",
     "group_parquet",
     "group_table",
+    "grouping_columns",
     "decode",
     "warnings_fast",
     "RESULT_NAMES",
@@ -91,6 +94,30 @@ def group_input(
     if result is None:
         result = group_frame(read_cases(frame, mapping=mapping), scheme, warnings=True)
     return result
+
+
+def grouping_columns(frame: pl.DataFrame, mapping: dict[str, str] | None = None) -> list[str] | None:
+    """The columns of ``frame`` its seven result columns depend on, in frame order.
+
+    The code columns of the layout read (``docs/cases.md``), the numbers and
+    dates intake reads (their faults are reported in ``warnings``) and the
+    columns ``mapping`` names; identifiers (``case_id``, ``hospital_id``, …)
+    and every other column pass through grouping untouched.  ``frame`` may be
+    empty: only its schema is read.  ``None`` when resolving the columns
+    fails: grouping the whole frame then raises the error itself.
+    """
+    from casemix.cases._resolve import DATE_FIELDS, NUMERIC_FIELDS, resolve
+    from casemix.errors import InputError
+
+    try:
+        plan = resolve(frame, mapping, ("pdx",))
+    except InputError:
+        return None
+    used = {c for name, c in plan.scalars.items() if name in NUMERIC_FIELDS or name in DATE_FIELDS}
+    for layout in (plan.dx, plan.proc):
+        used.update(layout.columns() if layout is not None else ())
+    used.update(mapping or {})
+    return [c for c in frame.columns if c in used]
 
 
 # -- streaming ------------------------------------------------------------------------
@@ -234,8 +261,11 @@ def group_parquet(
         missing = [c for c in kept if c not in names]
         if missing:
             raise InputError(f"keep names columns not in {src.name}: {missing}; it has {names}")
-    # the kept columns' chunks are copied as bytes when every batch is whole row groups
+    # the kept columns' chunks are copied as bytes when every batch is whole row groups;
+    # then only the columns grouping reads are decoded
     copy = _chunk_source(src, sizes, batch_size) if ranges else None
+    if copy is not None:
+        lazy = lazy.select(grouping_columns(lazy.head(0).collect(), mapping) or names)
 
     def read(rng: tuple[int, int] | None) -> pl.DataFrame | None:
         return None if rng is None else lazy.slice(*rng).collect()
@@ -280,15 +310,21 @@ def group_table(
     """Group a frame in memory (a CSV or Excel file read whole) into a Parquet file.
 
     What ``casemix group cases.csv -o out.parquet`` runs.  The input columns
-    are encoded as Parquet (polars, zstd level 1, in memory) in a thread
-    *while* the cases are grouped (one :func:`casemix.group` call: smaller
-    batches would cost more CPU); then the file is assembled from those
-    column chunks, copied as bytes (``casemix._parquet``), and the seven
-    result columns.  Encoding the input columns is most of the writing, so
-    it overlaps the grouping instead of following it.  The output reads back
-    as ``casemix.group(frame)``: the input columns followed by ``mdc``,
+    are encoded as Parquet in memory on a thread *while* the cases are
+    grouped (one :func:`casemix.group` call: smaller batches would cost more
+    CPU); then the seven result columns are encoded, a row group per thread,
+    and the file is assembled from both sets of column chunks, copied as
+    bytes (``casemix._parquet``).  The output reads back as
+    ``casemix.group(frame)``: the input columns followed by ``mdc``,
     ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and ``warnings``
     (a result column replaces an input column of its name where it stands).
+
+    Text columns (every column of a CSV read as text) are encoded by pyarrow
+    straight from polars' string views: dictionary pages only for columns
+    with few distinct values in the first 65,536 rows, and no min/max
+    statistics (a case file's rows are in no order they would help a reader
+    skip, and they cost a fifth of the encoding); other frames by polars.
+    zstd level 1 throughout (``docs/files.md``).
 
     Parameters
     ----------
@@ -311,28 +347,28 @@ def group_table(
     casemix.errors.LowGroupingRateWarning
         When fewer than half of the cases find a group (as :func:`casemix.group`).
     """
-    import io as _io
-
-    import pyarrow.parquet as pq
-
-    from casemix._parquet import ChunkWriter, read_footer
+    from casemix._parquet import ChunkWriter, encode_row_group, read_footer
     from casemix.drg.summary import warn_if_low_rate
     from casemix.io import PARQUET_ZSTD_LEVEL
 
     sch = load_scheme(scheme)
     dst = Path(dst)
     started = time.perf_counter()
-    encoded = _io.BytesIO()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # polars releases the GIL while it encodes: this runs beside the grouping
-        writing = pool.submit(
-            frame.write_parquet, encoded, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
-        )
-        result = group_input(frame, sch, mapping=mapping)
-        writing.result()
-    table = result.to_arrow(compat_level=pl.CompatLevel.newest())
     options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
-    footer = read_footer(encoded.getvalue())
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # both encoders release the GIL: the input columns are encoded beside the grouping
+        writing = pool.submit(_encode_input, frame)
+        result = group_input(frame, sch, mapping=mapping)
+        encoded, input_schema = writing.result()
+        footer = read_footer(encoded)
+        table = result.to_arrow(compat_level=pl.CompatLevel.newest())
+        offsets = [0, *itertools.accumulate(footer.row_group_rows())]
+        parts = list(
+            pool.map(
+                lambda k: encode_row_group(table.slice(offsets[k], offsets[k + 1] - offsets[k]), options),
+                range(len(footer.row_groups)),
+            )
+        )
     if not footer.row_groups:  # no rows: nothing to copy
         # polars writes it: its Arrow export refuses a column name with a NUL character
         frame.with_columns(result.get_columns()).write_parquet(
@@ -341,15 +377,57 @@ def group_table(
     else:
         layout = [*frame.columns, *(c for c in result.columns if c not in frame.columns)]
         with open(dst, "wb") as out:
-            writer = ChunkWriter(out, encoded, footer, layout, pq.read_schema(encoded), options)
-            offset = 0
-            for i, n in enumerate(footer.row_group_rows()):
-                writer.write(i, table.slice(offset, n))
-                offset += n
+            writer = ChunkWriter(out, io.BytesIO(encoded), footer, layout, input_schema, options)
+            for k, part in enumerate(parts):
+                writer.write(k, table.slice(offsets[k], offsets[k + 1] - offsets[k]), part)
             writer.close()
     warn_if_low_rate(result, sch)
     grouped = int((result["status"] == sch.status["grouped"]).sum())
     return {"rows": frame.height, "grouped": grouped, "seconds": time.perf_counter() - started}
+
+
+#: rows per row group of the Parquet files ``group_table`` writes (polars' default)
+ROW_GROUP_ROWS = 262_144
+#: rows sampled, and distinct values allowed in them, for a text column to get dictionary pages
+_DICT_SAMPLE, _DICT_MAX = 65_536, 4_096
+
+
+def _encode_input(frame: pl.DataFrame):
+    """``frame`` as Parquet bytes (zstd level 1) and the Arrow schema a reader should see.
+
+    All-text frames (a CSV read as text) go to pyarrow as polars' string
+    views, without a copy; the file's stored Arrow schema says
+    ``large_string``, as polars writes it, so every reader sees the types
+    it saw before.  A dictionary is built only for columns with few values
+    (pyarrow gives up on the others only after building 1 MiB of dictionary
+    per row group), and no statistics are computed.  Other frames, and names
+    with a NUL character (which polars' Arrow export refuses), are written
+    by polars.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from casemix.io import PARQUET_ZSTD_LEVEL
+
+    buf = io.BytesIO()
+    text = frame.height and all(t == pl.String for t in frame.schema.values())
+    if not text or any("\x00" in c for c in frame.columns):
+        frame.write_parquet(buf, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL)
+        return buf.getvalue(), pq.read_schema(buf)
+    sample = frame.head(_DICT_SAMPLE)
+    few = [c for c in frame.columns if sample.get_column(c).n_unique() <= _DICT_MAX]
+    table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
+    pq.write_table(
+        table,
+        buf,
+        row_group_size=ROW_GROUP_ROWS,
+        use_dictionary=few,
+        write_statistics=False,
+        store_schema=False,
+        compression="zstd",
+        compression_level=PARQUET_ZSTD_LEVEL,
+    )
+    return buf.getvalue(), pa.schema([pa.field(c, pa.large_string()) for c in frame.columns])
 
 
 def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: bool, started: float):
@@ -363,23 +441,23 @@ def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: boo
     bar = _progress(total, progress)
     writer: _Writer | None = None
     rows = batches = n_grouped = 0
-    io = ThreadPoolExecutor(max_workers=2)
+    pool = ThreadPoolExecutor(max_workers=2)
     pending_write = None
     queue = iter([*ranges, None])
     try:
-        next_read = io.submit(read, next(queue))
+        next_read = pool.submit(read, next(queue))
         while True:
             frame = next_read.result()
             if frame is None:
                 break
-            next_read = io.submit(read, next(queue))
+            next_read = pool.submit(read, next(queue))
             out, n_ok = grouped(frame)
             n_grouped += n_ok
             if writer is None:
                 writer = open_writer(out)
             if pending_write is not None:
                 pending_write.result()
-            pending_write = io.submit(writer.write, out)
+            pending_write = pool.submit(writer.write, out)
             rows += frame.height
             batches += 1
             if bar is not None:
@@ -391,7 +469,7 @@ def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: boo
             out, writer = empty()
             writer.write(out)
     finally:
-        io.shutdown(wait=True)
+        pool.shutdown(wait=True)
         if writer is not None:
             writer.close()
         if bar is not None:
