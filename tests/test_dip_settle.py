@@ -401,6 +401,23 @@ def test_scores_three_year_blend_both_readings():
     }
 
 
+def test_scores_average_method_blend_of_yearly_means_by_hand():
+    # blend="mean" (DIP 3.0 draft §5.1: 1:2:7 over the years, here the latest two: 2:7).
+    # 2022: G1 100, G2 300 (all cases 200); 2023: G1 200, 200, G2 500 (all cases 300).
+    # M = (2·200 + 7·300) / 9 = 2,500 / 9; G1 m = (2·100 + 7·200) / 9 = 1,600 / 9 -> 640;
+    # G2 m = (2·300 + 7·500) / 9 = 4,100 / 9 -> 1,640
+    g = grouped(
+        [
+            ("H1", grp, "core", 0.0, c)
+            for grp, c in [("G1", 100), ("G2", 300), ("G1", 200), ("G1", 200), ("G2", 500)]
+        ],
+        year=[2022, 2022, 2023, 2023, 2023],
+    )
+    s = dip.scores(g, blend="mean")
+    assert s["mean_cost"].to_list() == pytest.approx([1_600 / 9, 4_100 / 9])
+    assert s["score"].to_list() == pytest.approx([640.0, 1_640.0])
+
+
 def test_scores_years_outside_the_blend_standard_quota_and_errors():
     # four years, 1:2:7 on the latest three: 2020 weighs 0
     g = grouped(
@@ -927,3 +944,113 @@ def test_monthly_prepayment_names_the_row_without_a_month():
     )
     with pytest.raises(InputError, match=r"dis at row 1 \(case_id 'b'\) is 'soon'"):
         dip.settle(g, 3000, month_col="dis")
+
+
+# ------------------------------------------------------------------ mutation survivors (issue 20)
+def test_severity_never_excluded_table_does_not_exclude():
+    # FORMAT.md step 4: a secondary diagnosis in the principal's exclusion table does not
+    # count, unless that table is the scheme's never_excluded_table
+    class FakeScheme:
+        cc = {"E11.900": ("CC", "0"), "I10.x00": ("CC", "9")}
+        exclusions = {"J18.900": "0", "K35.800": "9"}
+        never_excluded_table = "0"
+
+    f = pl.DataFrame(
+        {"pdx": ["J18.900", "K35.800"], "sdx": [["E11.900"], ["I10.x00"]], "los": [5.0, 5.0]},
+        schema_overrides={"sdx": pl.List(pl.String)},
+    )
+    assert subtype_labels(f, scheme=FakeScheme())["subtype_severity"].to_list() == ["CC", "none"]
+
+
+def test_hospital_level_coefficient_is_one_row_per_level_over_groups():
+    # DIP 3.0 draft §5.2 一(一)1 with two groups: the level's mean over all its cases.
+    # level 3: G1 10,000 and G2 2,000 -> 6,000; level 2: G1 6,000 -> 6,000 / city 6,000;
+    # city (one year): 18,000 / 3 = 6,000.  By group (§5.2 一(二)): G1 level 3
+    # 10,000 / city G1 8,000 = 1.25, level 2 0.75; G2 2,000 / 2,000 = 1
+    g = grouped(
+        [("H3", "G1", "core", 0, 10_000), ("H3", "G2", "core", 0, 2_000), ("H2", "G1", "core", 0, 6_000)],
+        hospital_level=["3", "3", "2"],
+    )
+    hc = dip.hospital_coefficients(g)
+    assert hc.columns == ["hospital_level", "n", "coefficient"]
+    assert hc["hospital_level"].to_list() == ["2", "3"]
+    assert hc["n"].to_list() == [1, 2]
+    assert hc["coefficient"].to_list() == pytest.approx([1.0, 1.0])
+    bg = dip.hospital_coefficients(g, method="by_group")
+    assert bg.rows() == [
+        ("2", "G1", 1, pytest.approx(0.75)),
+        ("3", "G1", 1, pytest.approx(1.25)),
+        ("3", "G2", 1, 1.0),
+    ]
+
+
+def _subtype_history():
+    # group G1: ages 30, 40 (reference band) at 100 and 70, 80 (65+) at 300; ICU days 3
+    # on the 65+ cases (band 2-7), none on the others
+    return grouped(
+        [("H1", "G1", "core", 0, c) for c in (100, 100, 300, 300)],
+        age=[30.0, 40.0, 70.0, 80.0],
+        age_days=[None] * 4,
+        icu_days=[None, None, 3.0, 3.0],
+    )
+
+
+def test_subtype_coefficients_columns_and_order_by_dimension_then_subtype():
+    sc = subtype_coefficients(_subtype_history(), dimensions=("icu", "age"))
+    assert sc.columns == [
+        "dip_group",
+        "dimension",
+        "subtype",
+        "n",
+        "mean_cost",
+        "coefficient",
+        "cv_before",
+        "cv_after",
+        "used",
+    ]
+    # sorted by dimension before sub-type: age/65+ before icu/2-7 ("2-7" < "65+")
+    assert sc.select("dimension", "subtype").rows() == [("age", "65+"), ("icu", "2-7")]
+    assert sc["mean_cost"].to_list() == pytest.approx([300.0, 300.0])
+    assert sc["coefficient"].to_list() == pytest.approx([1.5, 1.5])
+
+
+def test_subtype_coefficients_without_any_label_is_an_empty_frame_of_the_callers_type():
+    # severity needs a DRG scheme: without one no case has a severity label
+    empty = subtype_coefficients(_subtype_history().to_pandas(), dimensions=("severity",))
+    assert isinstance(empty, pd.DataFrame) and len(empty) == 0
+    assert list(empty.columns) == [
+        "dip_group",
+        "dimension",
+        "subtype",
+        "n",
+        "mean_cost",
+        "coefficient",
+        "cv_before",
+        "cv_after",
+        "used",
+    ]
+
+
+def test_subtype_used_at_exactly_the_required_cv_cut():
+    # "lowers the CV by at least 20%": a cut of exactly the threshold is used (<=, with
+    # the 1e-12 tolerance). min_cv_reduction is searched near its real value so that the
+    # threshold equals cv_after to the last bit (these costs admit one), then one step
+    # stricter the sub-type is not used
+    g = grouped(
+        [("H1", "G1", "core", 0, c) for c in (100, 141, 300, 340)],
+        age=[30.0, 40.0, 70.0, 80.0],
+        age_days=[None] * 4,
+    )
+    row = subtype_coefficients(g, dimensions=("age",)).row(0, named=True)
+    before, after = row["cv_before"], row["cv_after"]
+    r0 = 1 - (after - 1e-12) / before
+    exact = [r0 + i * 2**-53 for i in range(-300, 300) if (1 - (r0 + i * 2**-53)) * before + 1e-12 == after]
+    assert exact, "no reduction puts the threshold exactly on cv_after"
+    r = exact[0]
+    assert subtype_coefficients(g, dimensions=("age",), min_cv_reduction=r)["used"].to_list() == [True]
+    stricter = r
+    while (1 - stricter) * before + 1e-12 >= after:
+        stricter = float(np.nextafter(stricter, 1.0))
+    assert subtype_coefficients(g, dimensions=("age",), min_cv_reduction=stricter)["used"].to_list() == [
+        False
+    ]

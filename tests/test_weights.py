@@ -213,6 +213,14 @@ def test_errors():
         compute_weights(w1(), blend="median")
 
 
+def test_override_table_rw_that_is_no_number_is_named():
+    # the override table's rw is read leniently, so text is reported as the DRG's bad rw
+    # (an InputError naming the DRG), not as a polars conversion error
+    bad = pl.DataFrame({"drg": ["X11", "X13"], "rw": ["1.2", "abc"]})
+    with pytest.raises(InputError, match=r"^override table: rw of DRG 'X13' is missing or not > 0$"):
+        compute_weights(w4(), trim="none", min_cases=3, overrides=bad)
+
+
 # --- properties ---------------------------------------------------------------------------
 
 TRIMS = st.one_of(
