@@ -984,6 +984,10 @@ def test_hospital_level_coefficient_is_one_row_per_level_over_groups():
     ]
 
 
+#: subtype_coefficients' columns, as its docstring lists them
+SUBTYPE_COLUMNS = "dip_group dimension subtype n mean_cost coefficient cv_before cv_after used".split()
+
+
 def _subtype_history():
     # group G1: ages 30, 40 (reference band) at 100 and 70, 80 (65+) at 300; ICU days 3
     # on the 65+ cases (band 2-7), none on the others
@@ -997,17 +1001,7 @@ def _subtype_history():
 
 def test_subtype_coefficients_columns_and_order_by_dimension_then_subtype():
     sc = subtype_coefficients(_subtype_history(), dimensions=("icu", "age"))
-    assert sc.columns == [
-        "dip_group",
-        "dimension",
-        "subtype",
-        "n",
-        "mean_cost",
-        "coefficient",
-        "cv_before",
-        "cv_after",
-        "used",
-    ]
+    assert sc.columns == SUBTYPE_COLUMNS
     # sorted by dimension before sub-type: age/65+ before icu/2-7 ("2-7" < "65+")
     assert sc.select("dimension", "subtype").rows() == [("age", "65+"), ("icu", "2-7")]
     assert sc["mean_cost"].to_list() == pytest.approx([300.0, 300.0])
@@ -1016,19 +1010,12 @@ def test_subtype_coefficients_columns_and_order_by_dimension_then_subtype():
 
 def test_subtype_coefficients_without_any_label_is_an_empty_frame_of_the_callers_type():
     # severity needs a DRG scheme: without one no case has a severity label
+    labels = subtype_labels(_subtype_history())
+    assert labels["subtype_severity"].null_count() == 4
+    assert labels.schema["subtype_severity"] == pl.String  # text, as with a scheme
     empty = subtype_coefficients(_subtype_history().to_pandas(), dimensions=("severity",))
     assert isinstance(empty, pd.DataFrame) and len(empty) == 0
-    assert list(empty.columns) == [
-        "dip_group",
-        "dimension",
-        "subtype",
-        "n",
-        "mean_cost",
-        "coefficient",
-        "cv_before",
-        "cv_after",
-        "used",
-    ]
+    assert list(empty.columns) == SUBTYPE_COLUMNS
 
 
 def test_subtype_used_at_exactly_the_required_cv_cut():
