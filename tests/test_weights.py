@@ -211,6 +211,24 @@ def test_errors():
         compute_weights(pl.DataFrame({"drg": ["0000"], "total_cost": [1.0]}))
     with pytest.raises(InputError, match="blend"):
         compute_weights(w1(), blend="median")
+    with pytest.raises(InputError, match=r"^fallback must be 'adrg' or 'none'; got 'drg'$"):
+        compute_weights(w1(), fallback="drg")
+
+
+def test_chinese_column_names_of_adrg_los_and_year_are_read():
+    # docs/cases.md aliases: ADRG编码 -> adrg, 住院天数 -> los, 年度 -> year.  W4 with
+    # the last Y11 case at 0 days (left out: los_nonpositive), trim none, min_cases 3:
+    # M = 13,400 / 9; X11 own 2,200 / M; X13 (2 cases) takes ADRG X1's 12,200 / 7 / M;
+    # Y11 (2 cases left, ADRG Y1 too) keeps its own 600 / M
+    h = w4().rename({"adrg": "ADRG编码", "total_cost": "住院总费用"})
+    h = h.with_columns(住院天数=pl.Series([1.0] * 9 + [0.0]), 年度=pl.lit(2023))
+    w = compute_weights(h, trim="none", min_cases=3)
+    m = 13_400 / 9
+    assert w.quality["excluded"]["los_nonpositive"] == 1
+    assert w.quality["years"] == {2023: 7.0}
+    assert w.table["source"].to_list() == ["own", "adrg", "own_few"]
+    assert w.table["rw"].to_list() == pytest.approx([2_200 / m, 12_200 / 7 / m, 600 / m])
+    assert w.table["mean_los"].to_list() == pytest.approx([1.0, 1.0, 1.0])
 
 
 def test_override_table_rw_that_is_no_number_is_named():
