@@ -95,6 +95,9 @@ def test_example_w2_group_that_would_vanish_is_kept_and_reported():
     assert t["n_kept"][0] == 2 and t["trim_kept_whole"][0]
     assert t["trimmed_mean"][0] == pytest.approx(6.0)
     assert w.kept_whole.to_dicts() == [{"drg": "Z1", "year": 0, "n": 2}]
+    # the year as the cleaned history reads it (Int32), one schema with or without rows
+    assert w.kept_whole.schema == {"drg": pl.String, "year": pl.Int32, "n": pl.Int64}
+    assert compute_weights(w2()).kept_whole.schema == w.kept_whole.schema
     assert w.quality["groups_kept_whole"] == 1
 
 
