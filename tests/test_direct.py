@@ -264,6 +264,21 @@ def test_unknown_codes_in_strings_are_not_read_by_intake(chs, monkeypatch):
     assert warnings[0].startswith("unknown_sdx:ZZZ.999")  # then grey_pdx:I10.x00 (a grey code of CHS-DRG)
     assert warnings[1].startswith("unknown_pdx:ZZ1.x;unknown_proc:QQ.99")
     assert warnings[2].startswith("unknown_pdx:Q99.QQ+R1*")
+    # a principal code column beside |-strings is read by the same kernel: case, padding, unknown
+    split = pl.DataFrame(
+        {
+            "pdx": [" i10.X00", "ZZ1.x", None, "I10.x00|E11.900", None],
+            "sdx": ["E11.900", "", "", "", "E11.900"],
+        }
+    )
+    got = group_direct(split.head(3), chs)
+    assert seen == []
+    assert got.equals(group_frame(real(split.head(3)), chs, warnings=True))
+    assert got["warnings"][1] == "unknown_pdx:ZZ1.x"
+    got = group_direct(split, chs)
+    assert seen == [2]  # a "|" in a principal code; missing_pdx
+    assert got.equals(group_frame(real(split), chs, warnings=True))
+    seen.clear()
     got = group_direct(df, chs)
     assert seen == [2]  # "|E11.900||": no principal diagnosis; "A 1": white space inside
     monkeypatch.undo()

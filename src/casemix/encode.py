@@ -299,7 +299,8 @@ def encode_joined(
         ``-2`` unless ``first_apart``), the other codes as CSR, and per row
         a uint8 of flags: bit 1 when its text has a non-ASCII byte, bit 2
         when a code not found may be read otherwise by intake (white space
-        inside, a trailing ``+``; see :mod:`casemix.split_kernel`).  A
+        inside, a trailing ``+``; see :mod:`casemix.split_kernel`), bit 4
+        when it has a ``|``.  A
         blank code is dropped; white space around a code and the letter
         case of a plain code are read as intake reads them, so a row with
         no flag has intake's ids, an unknown code being ``-1``.  Flagged

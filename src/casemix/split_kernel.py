@@ -50,6 +50,8 @@ NON_ASCII = 1
 #: ``flags`` bit of a row with a code not found that intake may read otherwise (white space
 #: inside, a control character, a trailing ``+``, longer than :data:`SCRATCH`)
 FOR_INTAKE = 2
+#: ``flags`` bit of a row whose text has a ``|`` (a principal code column must not have one)
+SEPARATED = 4
 
 
 @njit(nogil=True, cache=_CACHE)
@@ -78,8 +80,8 @@ def split_codes(
 
     With ``counting`` it writes the number of list codes of row ``i`` (blank
     codes, and the first code when ``first_apart``, not counted) to
-    ``out_off[i + 1]`` and :data:`NON_ASCII` to ``flags[i]`` when its text
-    has a non-ASCII byte; otherwise the ids of those codes to
+    ``out_off[i + 1]`` and :data:`NON_ASCII` / :data:`SEPARATED` into ``flags[i]`` when
+    its text has a non-ASCII byte / a ``|``; otherwise the ids of those codes to
     ``out[out_off[i]:out_off[i + 1]]``, when ``first_apart`` the id of its
     first code to ``first[i]`` (``-2`` when blank or absent), and
     :data:`FOR_INTAKE` into ``flags[i]`` when a code not found is one
@@ -121,7 +123,9 @@ def split_codes(
                 low = c if c < low else low
                 bits |= c
             if bits >= 128:
-                flags[i] = NON_ASCII
+                flags[i] |= NON_ASCII
+            if seps > 0:
+                flags[i] |= SEPARATED
             codes = seps + 1
             if low <= 32 or pairs > 0 or src[s] == 124 or src[end - 1] == 124:
                 codes = np.int64(0)
@@ -229,7 +233,7 @@ def split_joined(
     Returns ``(first, offsets, values, flags)``: the id of each row's first
     code when ``first_apart`` (else all ``-2``), the other codes as CSR
     (int64 ``n + 1`` offsets, int32 ids) and per row a uint8 of
-    :data:`NON_ASCII` and :data:`FOR_INTAKE` bits.  :func:`split_codes`
+    :data:`NON_ASCII`, :data:`FOR_INTAKE` and :data:`SEPARATED` bits.  :func:`split_codes`
     runs twice on a few threads: once to count each row's codes, once to
     write their ids.
     """

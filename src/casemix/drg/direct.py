@@ -121,6 +121,8 @@ class _Family(NamedTuple):
     first_joined: bool = False
     #: rows the split kernel leaves to intake (non-ASCII text, a code it cannot read as intake does)
     for_intake: np.ndarray | None = None
+    #: the principal code column, when the split kernel read it (as a text of one code)
+    first_texts: pl.Series | None = None
 
 
 def _family(df: pl.DataFrame, layout: CodeLayout | None, index: CodeIndex) -> _Family:
@@ -146,18 +148,34 @@ def _family(df: pl.DataFrame, layout: CodeLayout | None, index: CodeIndex) -> _F
         codes = df.get_column(layout.combined)
         if schema[layout.combined] == pl.String:
             first, off, val, flags = encode_joined(codes, index, True)
-            return _Family(first, off, val, codes, True, flags.view(bool))
+            return _Family(first, off, val, codes, True, (flags & _FOR_INTAKE) != 0)
         return _Family(principal(codes.list.first()), *encode_list(codes.list.slice(1), index))
+    joined = layout.others is not None and schema[layout.others] == pl.String
     pdx = np.full(n, ABSENT, dtype=np.int32)
+    first_texts = for_intake = None
     if layout.principal is not None and schema[layout.principal] != pl.Null:
-        pdx = principal(df.get_column(layout.principal))
+        first_texts = df.get_column(layout.principal)
+        if joined:
+            # the |-string kernel reads the principal codes too (one kernel to compile, and
+            # intake's reading of case and padding); a "|" in a principal code is intake's to read
+            pdx, off, _, flags = encode_joined(first_texts, index, True)
+            for_intake = (flags != 0) | (off[1:] > off[:-1])
+        else:
+            pdx, first_texts = principal(first_texts), None
     if layout.others is None:
         return _Family(pdx, *_no_lists(n))
     others = df.get_column(layout.others)
-    if schema[layout.others] == pl.String:
+    if joined:
         _, off, val, flags = encode_joined(others, index, False)
-        return _Family(pdx, off, val, others, False, flags.view(bool))
+        intake = (flags & _FOR_INTAKE) != 0
+        return _Family(
+            pdx, off, val, others, False, intake if for_intake is None else intake | for_intake, first_texts
+        )
     return _Family(pdx, *encode_list(others, index))
+
+
+#: split-kernel flags that send a row to intake (non-ASCII text, a code read otherwise)
+_FOR_INTAKE = 1 | 2
 
 
 def _no_lists(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +274,7 @@ def _sort_codes(
     if diagnoses:  # no principal diagnosis but other diagnoses: intake's missing_pdx warning
         dirty |= ~present & (fam.off[1:] > fam.off[:-1])
     report = np.zeros(p.shape[0], dtype=bool)
-    if fam.first_joined:
+    if fam.first_joined or fam.first_texts is not None:
         dirty |= bad_first & (p >= 0) & ~fixed[p]
         report |= bad_first
     else:
@@ -307,15 +325,17 @@ def _encode_chunk(
     texts, malformed = _texts(df, plan)
     if malformed is not None:
         dirty |= malformed
-    fields = np.full((len(FIELDS), n), np.nan, dtype=np.float64)
-    present = np.zeros((len(FIELDS), n), dtype=np.uint8)
+    fields = np.empty((len(FIELDS), n), dtype=np.float64)
+    present = np.empty((len(FIELDS), n), dtype=np.uint8)
+    absent = set(FIELDS)
     for name in NUMERIC_FIELDS:
         x = _numbers(df, plan, name, texts)
         if x is None:
             continue
         if name in FIELDS:
             fields[FIELDS.index(name)] = x
-            present[FIELDS.index(name)] = np.isfinite(x)
+            np.isfinite(x, out=present[FIELDS.index(name)].view(bool))
+            absent.discard(name)
         dirty |= np.isinf(x)  # intake nulls it and reports it malformed
         if name in ("total_cost", "los"):
             dirty |= x < 0  # negative_cost / negative_los warnings
@@ -323,6 +343,9 @@ def _encode_chunk(
             with np.errstate(invalid="ignore"):
                 dirty |= np.isfinite(x) & (x != np.floor(x))  # a year is a whole number
 
+    for name in absent:
+        fields[FIELDS.index(name)] = np.nan
+        present[FIELDS.index(name)] = 0
     # implausible_* warnings come from intake
     dirty |= implausible_mask({name: fields[FIELDS.index(name)] for name in RANGES})
     enc = EncodedCases(
@@ -422,10 +445,13 @@ def group_direct(
             chunk = chunk.with_columns(chunk.get_column(c).rechunk() for c in lists)
         enc, dirty, report, families = _encode_chunk(chunk, plan, scheme)
         part = kernel.run(enc, compiled)
-        if codes is None:
-            codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
-        for whole, piece in zip(codes, part, strict=True):
-            whole[start : start + chunk.height] = piece
+        if chunk.height == n:
+            codes = part  # one slice: nothing to copy
+        else:
+            if codes is None:
+                codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
+            for whole, piece in zip(codes, part, strict=True):
+                whole[start : start + chunk.height] = piece
         local = np.flatnonzero(dirty)
         dirty_rows.append(local + start)
         dirty_parts.append(chunk[local])
@@ -471,18 +497,18 @@ def _code_warnings(scheme: Scheme, rows: np.ndarray, dx: _Family, px: _Family) -
     parts: list[dict[str, np.ndarray]] = []  # one per kind of entry: row, label, order, id, piece
     unknown_text: list[pl.DataFrame] = []
 
-    def add(label: int, owner: np.ndarray, order: np.ndarray, ids: np.ndarray, fam: _Family, piece) -> None:
+    def add(label: int, owner: np.ndarray, order: np.ndarray, ids: np.ndarray, texts, piece) -> None:
         parts.append({"row": owner, "label": np.full(owner.shape[0], label), "order": order, "id": ids})
         missing = ids < 0
         if missing.any():
-            assert fam.texts is not None  # a clean row's -1 was split from its text
+            assert texts is not None  # a clean row's -1 was read by the split kernel from its text
             unknown_text.append(
                 pl.DataFrame(
                     {
                         "row": owner[missing],
                         "label": np.full(int(missing.sum()), label),
                         "order": order[missing],
-                        "text": fam.texts.gather(rows[owner[missing]]),
+                        "text": texts.gather(rows[owner[missing]]),
                         "piece": piece[missing],
                     }
                 )
@@ -501,7 +527,7 @@ def _code_warnings(scheme: Scheme, rows: np.ndarray, dx: _Family, px: _Family) -
             sel,
             np.zeros(sel.shape[0], dtype=np.int64),
             first[sel],
-            fam,
+            fam.texts if fam.first_texts is None else fam.first_texts,
             np.zeros(sel.shape[0], dtype=np.int64),
         )
         owner, ids = _csr_gather(fam.off, fam.val, rows)
@@ -510,11 +536,11 @@ def _code_warnings(scheme: Scheme, rows: np.ndarray, dx: _Family, px: _Family) -
         k = np.arange(owner.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         piece = k + (present[owner] if fam.first_joined else 0)
         sel = np.flatnonzero(~ok[ids])
-        add(other_label, owner[sel], 1 + k[sel], ids[sel], fam, piece[sel])
+        add(other_label, owner[sel], 1 + k[sel], ids[sel], fam.texts, piece[sel])
     for label, target, fam in ((3, "pdx", dx), (4, "pproc", px)):
         if target in grey:
             sel = np.flatnonzero(grey[target][fam.first[rows]])
-            add(label, sel, np.zeros(sel.shape[0], dtype=np.int64), fam.first[rows][sel], fam, sel)
+            add(label, sel, np.zeros(sel.shape[0], dtype=np.int64), fam.first[rows][sel], None, sel)
     entries = pl.DataFrame(
         {c: np.concatenate([p[c] for p in parts]) for c in ("row", "label", "order", "id")}
     )

@@ -20,23 +20,28 @@ __all__ = ["RESULT_NAMES", "decode", "encode_and_group", "warnings_fast"]
 RESULT_NAMES = ("mdc", "adrg", "drg", "severity", "status", "reason")
 
 
-def _column(name: str, table: tuple[str, ...], idx: np.ndarray) -> pl.Series:
-    # gathering from a small String series builds views, not new strings
-    return pl.Series(name, table, dtype=pl.String).gather(idx)
-
-
 def decode(codes: tuple[np.ndarray, ...], compiled: CompiledScheme) -> pl.DataFrame:
-    """Kernel integer outputs → the six String result columns."""
-    mdc, adrg, drg, sev, status, reason = codes
-    return pl.DataFrame(
-        [
-            _column("mdc", compiled.mdc_codes, mdc),
-            _column("adrg", compiled.adrg_codes, adrg),
-            _column("drg", compiled.drg_codes, drg),
-            _column("severity", SEVERITY_TABLE, sev),
-            _column("status", compiled.statuses, status),
-            _column("reason", compiled.reasons, reason),
-        ]
+    """Kernel integer outputs → the six String result columns.
+
+    Each column gathers from the small table of its codes (views, no new
+    strings); the six gathers are one polars query, so they run in parallel.
+    """
+    tables = (
+        compiled.mdc_codes,
+        compiled.adrg_codes,
+        compiled.drg_codes,
+        SEVERITY_TABLE,
+        compiled.statuses,
+        compiled.reasons,
+    )
+    ids = pl.DataFrame(dict(zip(RESULT_NAMES, codes, strict=True)))
+    return (
+        ids.lazy()
+        .select(
+            pl.lit(pl.Series(table, dtype=pl.String)).gather(pl.col(name)).alias(name)
+            for name, table in zip(RESULT_NAMES, tables, strict=True)
+        )
+        .collect()
     )
 
 
