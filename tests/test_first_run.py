@@ -65,6 +65,34 @@ def test_kernels_of_a_step_are_numbered(fresh, capsys, monkeypatch):
     assert err[2].startswith("casemix: [2/2] compiling grouping kernel ... ")
 
 
+def test_a_step_of_alternative_kernels_counts_those_it_compiles(fresh, capsys, monkeypatch):
+    """A grouping compiles the code lookup or the |-string lookup: [k/3], [4/4] when both."""
+    step = {f"casemix.fake_kernels.{k}": k for k in ("look", "split", "checks", "group")}
+    monkeypatch.setitem(_first_run.STEPS, "fake step", step)
+    monkeypatch.setitem(_first_run.SIZES, "fake step", 3)
+    for name, label in step.items():
+        monkeypatch.setitem(_first_run._LABEL, name, ("fake step", label))
+    for name in ("split", "checks", "group", "look"):
+        _kernel(name)(1)
+    err = [line.split(" ... ")[0] for line in capsys.readouterr().err.splitlines()[1:]]
+    assert err == [
+        "casemix: [1/3] compiling split",
+        "casemix: [2/3] compiling checks",
+        "casemix: [3/3] compiling group",
+        "casemix: [4/4] compiling look",
+    ]
+
+
+def test_grouping_steps_name_every_lookup_kernel():
+    from casemix import encode_kernel, split_kernel
+    from casemix.drg import kernel
+
+    names = set(_first_run.STEPS["grouping"])
+    for k in (encode_kernel.encode_views, split_kernel.split_codes, kernel._bad_rows, kernel.group_kernel):
+        assert f"{k.py_func.__module__}.{k.py_func.__qualname__}" in names
+    assert _first_run.SIZES["grouping"] == len(names) - 1
+
+
 def test_helpers_compiled_inside_a_kernel_count_towards_it(fresh, capsys):
     helper = _kernel("helper")
 
