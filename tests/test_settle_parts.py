@@ -239,3 +239,19 @@ def test_lean_case_points_pay_as_the_full_ones():
     # and settle (the lean form) gives those cases
     s = settle(cases, policy, points="pts")
     assert s.cases.drop("left_out").equals(a.cases.drop("left_out"))
+
+
+def test_month_numbers_from_the_day_numbers_are_polars_calendar_months():
+    from casemix.payment.monthly import _month_numbers
+
+    days = [date(1969, 12, 31), date(1600, 2, 29), date(2024, 12, 31), date(2400, 3, 1), date(1970, 1, 1)]
+    cases = pl.DataFrame({"discharge_date": days})
+    d = pl.col("discharge_date")
+    want = cases.select(d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1).to_series()
+    got = _month_numbers(cases)
+    assert got.dtype == pl.Int32
+    assert (
+        got.to_list()
+        == want.to_list()
+        == [1969 * 12 + 11, 1600 * 12 + 1, 2024 * 12 + 11, 2400 * 12 + 2, 1970 * 12]
+    )

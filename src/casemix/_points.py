@@ -188,7 +188,9 @@ def prepare(
     else:
         base = _with_none(by_name["rw"].fill_null(np.nan).to_numpy())[gcode] * policy.points_per_rw
     has_weight = ~np.isnan(base) & ~ungroupable
-    base = np.where(has_weight, base, np.nan)
+    if not base.flags.writeable:  # a view of the input's points column
+        base = base.copy()
+    base[~has_weight] = np.nan  # in place: one array per case
     rw = base / policy.points_per_rw
 
     # the group's mean stay is only read by a short-stay rule on the LOS basis
@@ -205,7 +207,10 @@ def prepare(
     same = np.array([x in set(policy.same_rate_groups) for x in names.to_list()] + [False])
     if "same_rate" in by_name.columns:
         same[:-1] |= by_name["same_rate"].fill_null(False).to_numpy()
-    coefficient = np.where(same[gcode], 1.0, coefficient)
+    same_case = same[gcode]
+    if same_case.any():
+        coefficient[same_case] = 1.0  # in place: the array is this function's own
+    del same_case
     # 新药新技术, outlier reference and thresholds, regional 特例单议 (casemix.payment.case_rules)
     table = {
         c: (_with_none(by_name[c].fill_null(np.nan).to_numpy())[gcode] if c in by_name.columns else None)
@@ -417,11 +422,15 @@ def _coefficients(
     # the hospital's, else its level's, else the default: filled in place (one array per case)
     by_level = _with_none([policy.level_coefficients.get(v, np.nan) for v in levels])
     by_hosp = np.array([policy.hospital_coefficients.get(h, np.nan) for h in hospitals.to_list()])
-    coef = by_hosp[hosp] if by_hosp.size else np.full(hosp.size, np.nan)
+    if np.isnan(by_hosp).all():
+        coef = by_level[level]
+    else:
+        coef = by_hosp[hosp]
+        missing = np.isnan(coef)
+        if missing.any():
+            coef[missing] = by_level[level[missing]]
     missing = np.isnan(coef)
     if missing.any():
-        coef[missing] = by_level[level[missing]]
-        missing = np.isnan(coef)
         coef[missing] = policy.coefficient_default
     del missing
     hc = policy.high_cost

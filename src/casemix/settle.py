@@ -940,7 +940,9 @@ def _hospital_table(
     # rw and base points are null exactly where a case has no weight (never NaN): 0 there, in
     # one numpy copy of the base points, freed on return; rw = base points ÷ points per RW
     # (_rw) in the same buffer: the sums of the null-filled columns, the same additions
-    x = np.array(w["base_points"].to_numpy(), dtype=np.float64)
+    x = w["base_points"].to_numpy()
+    if not x.flags.writeable:  # a view of the column (no null): copied once
+        x = x.copy()
     x[np.isnan(x)] = 0.0
     base = np.bincount(hosp, weights=x, minlength=n_hosp)
     x /= policy.points_per_rw

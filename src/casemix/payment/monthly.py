@@ -148,8 +148,17 @@ def _month_numbers(cases: pl.DataFrame) -> pl.Series:
             f"(case_id {_ids(cases)[i]!r}): {s[i]!r}; monthly pre-settlement "
             "assigns each case to its discharge month"
         )
-    # a number per case, not a string: 10M cases group by it cheaply
-    return (d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1).alias("month")
+    # a number per case, not a string: 10M cases group by it cheaply; from the dates' day
+    # numbers by numpy's calendar months, slice by slice into one Int32 array (polars' year and
+    # month columns and their arithmetic: 150 MB of temporaries at 10M cases)
+    days = d.cast(pl.Int32)
+    out = np.empty(days.len(), dtype=np.int32)
+    step = 1 << 20
+    for a in range(0, days.len(), step):
+        x = days.slice(a, step).to_numpy().astype("datetime64[D]").astype("datetime64[M]")
+        # months since 1970-01 → year × 12 + month − 1
+        out[a : a + x.size] = x.astype(np.int64) + 1970 * 12
+    return pl.Series("month", out)
 
 
 def _fen_column(cases: pl.DataFrame, name: str, what: str) -> np.ndarray:
