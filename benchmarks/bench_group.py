@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_group.py                 # sizes 1e6 and 1e7
     python benchmarks/bench_group.py --sizes 1e5     # a quick look
+    python benchmarks/bench_group.py --sizes 2e6 --files-only   # the file figures alone
 
 Synthetic cases come from ``casemix.synth.synth_cases`` on the national
 CHS-DRG 1.1 scheme (``../shared/schemes/chs-drg-1.1``, or
@@ -29,8 +30,9 @@ Every measurement runs in a fresh subprocess so that peak RSS
   ``casemix.group`` on a one-chunk frame and on a frame of 40 parts
   (``pl.concat``, not rechunked) beside "polars alone: split the diagnosis
   strings and join them to the scheme's dictionary" in the same process;
-  the CSV file grouped into Parquet (read, group, write); and the Parquet
-  file of every column grouped Parquet → Parquet (issue 16);
+  the CSV file grouped into Parquet (read, group, write) beside polars
+  alone reading that CSV and writing it as Parquet with no grouping; and
+  the Parquet file of every column grouped Parquet → Parquet (issue 16);
 - the reference engine on 20,000 cases and the speed-up of the batch engine
   over it (same canonical input, same six columns).
 
@@ -369,6 +371,33 @@ def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
     }
 
 
+def task_csv_polars(path: str, dst: str) -> dict:
+    """polars alone on the CSV file, no grouping: read it as text, then write it as Parquet.
+
+    The yardstick of CSV -> Parquet measured in the same run: ``read_s`` is
+    ``pl.read_csv`` (every column as text, as casemix reads it), ``wall_s``
+    reading and writing (zstd level 1, polars' encoder).
+    """
+    import polars as pl
+
+    from casemix.io import PARQUET_ZSTD_LEVEL
+
+    w, c = time.perf_counter(), time.process_time()
+    df = pl.read_csv(path, infer_schema=False)
+    read_wall, read_cpu = time.perf_counter() - w, time.process_time() - c
+    df.write_parquet(dst, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL)
+    wall, cpu = time.perf_counter() - w, time.process_time() - c
+    return {
+        "read_wall_s": read_wall,
+        "read_cpu_s": read_cpu,
+        "read_cases_per_s": df.height / read_wall,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cases_per_s": df.height / wall,
+        "rows": df.height,
+    }
+
+
 def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: str) -> dict:
     import polars as pl
 
@@ -448,6 +477,7 @@ TASKS = {
     "pipes": task_pipes,
     "csv": task_csv,
     "copy": task_copy,
+    "csv_polars": task_csv_polars,
     "reference": task_reference,
 }
 
@@ -459,6 +489,50 @@ def _run(task: str, *args, env: dict | None = None) -> dict:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"benchmark task {task} failed")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _start_up(results: dict, scheme: str) -> None:
+    """``import casemix`` and the first batch call with a cold and a warm numba cache."""
+    imports = [_run("import")["import_s"] for _ in range(3)]
+    results["import_s"] = min(imports)
+    print(f"import casemix: {min(imports):.3f} s (best of 3)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"NUMBA_CACHE_DIR": cache}
+        cold = _run("first_call", scheme, env=env)
+        warm = _run("first_call", scheme, env=env)
+    results["first_call"] = {"cold_cache": cold, "warm_cache": warm}
+    print(
+        f"first batch call: cold cache {cold['first_batch_call_s']:.2f} s, warm cache "
+        f"{warm['first_batch_call_s']:.2f} s (scheme load {warm['load_scheme_s']:.2f} s, not included)"
+    )
+
+
+def _in_memory(entry: dict, scheme: str, src: Path) -> None:
+    """The canonical and direct paths stage by stage, and ``casemix.group`` with its peak RSS."""
+    entry["in_memory"] = _run("stages", scheme, src)
+    for name, s in entry["in_memory"]["stages"].items():
+        print(
+            f"  {name:<20} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
+            f"{_fmt_rate(s['cases_per_s']):>13} cases/s"
+        )
+    g = entry["casemix.group"] = _run("group", scheme, src)
+    print(
+        f"  {'casemix.group':<20} {g['wall_s']:7.2f} s wall {g['cpu_s']:7.2f} s cpu "
+        f"{_fmt_rate(g['cases_per_s']):>13} cases/s; peak RSS {g['peak_rss_mb']:,.0f} MB "
+        f"= {g['peak_rss_mb'] / g['arrow_input_mb']:.2f} x Arrow input ({g['arrow_input_mb']:,.0f} MB)"
+    )
+
+
+def _reference(results: dict, scheme: str, tmp: Path, n: int) -> None:
+    """The reference engine on ``n`` cases and the batch engine's speed-up over it."""
+    ref_src = tmp / "reference.parquet"
+    _run("synth", scheme, n, ref_src)
+    r = results["reference"] = _run("reference", scheme, ref_src, n)
+    print(
+        f"\nreference engine, {r['rows']:,} cases: {_fmt_rate(r['reference_cases_per_s'])} cases/s; "
+        f"batch {_fmt_rate(r['batch_cases_per_s'])} cases/s; speed-up x{r['speedup']:.0f}; "
+        f"identical: {r['identical']}"
+    )
 
 
 def _fmt_rate(x: float | None) -> str:
@@ -473,6 +547,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=262_144, help="rows per Parquet batch")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each |-string measurement (best kept)")
     ap.add_argument("--out", default=str(HERE / "results" / "bench_group.json"))
+    ap.add_argument(
+        "--files-only",
+        action="store_true",
+        help="only the file figures (Parquet -> Parquet, CSV -> Parquet and their polars yardsticks)",
+    )
     ap.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.task:
@@ -501,18 +580,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"casemix batch grouping benchmark — {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
-    imports = [_run("import")["import_s"] for _ in range(3)]
-    results["import_s"] = min(imports)
-    print(f"import casemix: {min(imports):.3f} s (best of 3)")
-    with tempfile.TemporaryDirectory() as cache:
-        env = {"NUMBA_CACHE_DIR": cache}
-        cold = _run("first_call", scheme, env=env)
-        warm = _run("first_call", scheme, env=env)
-    results["first_call"] = {"cold_cache": cold, "warm_cache": warm}
-    print(
-        f"first batch call: cold cache {cold['first_batch_call_s']:.2f} s, warm cache "
-        f"{warm['first_batch_call_s']:.2f} s (scheme load {warm['load_scheme_s']:.2f} s, not included)"
-    )
+    files_only = args.files_only
+    if files_only:
+        results["files_only"] = True
+    else:
+        _start_up(results, scheme)
 
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -523,18 +595,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"\n{n:,} cases: {d['mean_sdx']:.2f} secondary diagnoses and "
                 f"{d['mean_procedures']:.2f} procedures per case"
             )
-            entry["in_memory"] = _run("stages", scheme, src)
-            for name, s in entry["in_memory"]["stages"].items():
-                print(
-                    f"  {name:<20} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
-                    f"{_fmt_rate(s['cases_per_s']):>13} cases/s"
-                )
-            g = entry["casemix.group"] = _run("group", scheme, src)
-            print(
-                f"  {'casemix.group':<20} {g['wall_s']:7.2f} s wall {g['cpu_s']:7.2f} s cpu "
-                f"{_fmt_rate(g['cases_per_s']):>13} cases/s; peak RSS {g['peak_rss_mb']:,.0f} MB "
-                f"= {g['peak_rss_mb'] / g['arrow_input_mb']:.2f} x Arrow input ({g['arrow_input_mb']:,.0f} MB)"
-            )
+            if not files_only:
+                _in_memory(entry, scheme, src)
             for keep, label in (("all", "all columns"), ("case_id", "case_id + results")):
                 p = entry["parquet" if keep == "all" else "parquet_key_only"] = _run(
                     "parquet", scheme, src, dst, args.batch_size, keep
@@ -556,17 +618,28 @@ def main(argv: list[str] | None = None) -> dict:
                 f"  |-strings: diagnoses and procedures as '|'-joined text, "
                 f"{d['dirty_share_added']:.1%} of rows given a dirty code (load {os.getloadavg()[0]:.1f})"
             )
-            pipes = entry["pipe_strings"] = _run("pipes", scheme, strings, args.repeats)
-            for name, s in pipes["stages"].items():
-                print(
-                    f"  {name:<28} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
-                    f"{_fmt_rate(s['cases_per_s']):>13} cases/s = {s['over_polars']:.2f} x polars"
-                )
+            if not files_only:
+                pipes = entry["pipe_strings"] = _run("pipes", scheme, strings, args.repeats)
+                for name, s in pipes["stages"].items():
+                    print(
+                        f"  {name:<28} {s['wall_s']:7.2f} s wall {s['cpu_s']:7.2f} s cpu "
+                        f"{_fmt_rate(s['cases_per_s']):>13} cases/s = {s['over_polars']:.2f} x polars"
+                    )
+            csv_path = strings.replace(".parquet", ".csv")
+            y = entry["csv_polars"] = _run("csv_polars", csv_path, dst)
+            print(
+                f"  {'polars read_csv alone':<28} {y['read_wall_s']:7.2f} s wall {y['read_cpu_s']:7.2f} s cpu "
+                f"{_fmt_rate(y['read_cases_per_s']):>13} cases/s (yardstick: every column as text)"
+            )
+            print(
+                f"  {'polars CSV -> Parquet':<28} {y['wall_s']:7.2f} s wall {y['cpu_s']:7.2f} s cpu "
+                f"{_fmt_rate(y['cases_per_s']):>13} cases/s (yardstick: read + write_parquet, no grouping)"
+            )
             for how, key, label in (
                 ("cli", "csv_to_parquet", "CSV -> Parquet"),
                 ("group", "csv_group_then_write", "  casemix.group + write"),
             ):
-                c = entry[key] = _run("csv", scheme, strings.replace(".parquet", ".csv"), dst, how)
+                c = entry[key] = _run("csv", scheme, csv_path, dst, how)
                 print(
                     f"  {label:<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
                     f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
@@ -579,14 +652,8 @@ def main(argv: list[str] | None = None) -> dict:
             )
             print(f"  load average now {os.getloadavg()[0]:.1f}")
             results["sizes"][str(n)] = entry
-        ref_src = Path(tmp) / "reference.parquet"
-        _run("synth", scheme, args.reference_n, ref_src)
-        r = results["reference"] = _run("reference", scheme, ref_src, args.reference_n)
-        print(
-            f"\nreference engine, {r['rows']:,} cases: {_fmt_rate(r['reference_cases_per_s'])} cases/s; "
-            f"batch {_fmt_rate(r['batch_cases_per_s'])} cases/s; speed-up x{r['speedup']:.0f}; "
-            f"identical: {r['identical']}"
-        )
+        if not files_only:
+            _reference(results, scheme, Path(tmp), args.reference_n)
     results["machine"]["loadavg_end"] = os.getloadavg()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -351,3 +351,34 @@ def test_generated_files_read_back_with_new_columns_among_the_copied(
     want = want.select(layout)
     assert pl.read_parquet(tmp / "out.parquet").equals(want)
     assert pl.from_arrow(pq.read_table(tmp / "out.parquet")).equals(want)
+
+
+@pytest.mark.filterwarnings("ignore::casemix.errors.LowGroupingRateWarning")
+def test_group_table_joins_row_groups_encoded_apart(tiny, tmp_path, monkeypatch):
+    import casemix.drg.batch as batch
+    from casemix._parquet import concat_files, encode_row_group
+
+    monkeypatch.setattr(batch, "ROW_GROUP_ROWS", 7)
+    df = pl.DataFrame(
+        {
+            "drg": ["old"] * 23,  # replaced where it stands
+            "diagnoses": ["I50.000|N17.900", "S06.000|S27.100|BAD.1", None, "I50.000"] * 5 + ["S06.000"] * 3,
+            "sex": ["1", "2", None] * 7 + ["1", "1"],
+            "age": [str(i * 4) for i in range(23)],
+        }
+    )
+    batch.group_table(df, tmp_path / "out.parquet", tiny)
+    want = casemix.group(df, scheme=tiny)
+    assert pl.read_parquet(tmp_path / "out.parquet").equals(want)
+    assert pl.from_arrow(pq.read_table(tmp_path / "out.parquet")).equals(want)
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [7, 7, 7, 2]
+    # a column name with a NUL character: polars encodes the frame, the same answer
+    odd = df.rename({"sex": "s\x00x"}).with_columns(pl.col("s\x00x").alias("sex"))
+    batch.group_table(odd, tmp_path / "odd.parquet", tiny)
+    assert pl.read_parquet(tmp_path / "odd.parquet").equals(casemix.group(odd, scheme=tiny))
+    # parts of different columns are refused rather than joined into a wrong file
+    a, b = (pl.DataFrame({name: [1]}).to_arrow() for name in ("a", "b"))
+    parts = [encode_row_group(t, {}) for t in (a, b)]
+    with open(tmp_path / "bad.parquet", "wb") as out, pytest.raises(ValueError, match="different columns"):
+        concat_files(out, parts, a.schema)

@@ -38,7 +38,16 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-__all__ = ["ChunkWriter", "Footer", "copyable", "decode", "encode", "encode_row_group", "read_footer"]
+__all__ = [
+    "ChunkWriter",
+    "Footer",
+    "concat_files",
+    "copyable",
+    "decode",
+    "encode",
+    "encode_row_group",
+    "read_footer",
+]
 
 MAGIC = b"PAR1"
 ARROW_SCHEMA = b"ARROW:schema"
@@ -308,9 +317,9 @@ def _moved(cc: Struct, shift: int) -> Struct:
 def encode_row_group(table: pa.Table, write_options: dict[str, Any]) -> bytes:
     """``table`` as a Parquet file of one row group (pyarrow, in memory).
 
-    What :meth:`ChunkWriter.write` copies the new columns' chunks from; pyarrow
-    releases the GIL while it encodes, so row groups can be encoded on threads
-    and handed to ``write`` as ``encoded``.
+    What :meth:`ChunkWriter.write` copies the new columns' chunks from, and
+    what :func:`concat_files` joins; pyarrow releases the GIL while it
+    encodes, so row groups can be encoded on threads.
     """
     import pyarrow.parquet as pq
 
@@ -378,17 +387,13 @@ class ChunkWriter:
         assert self.new is not None and self.new_schema is not None
         return self.new if name in self.new_schema.names else self.footer
 
-    def write(self, index: int, table: pa.Table, encoded: bytes | None = None) -> None:
-        """Row group ``index`` of the input: its columns copied, ``table``'s among them.
-
-        ``encoded``: ``encode_row_group(table, write_options)`` done beforehand
-        (e.g. on another thread); without it ``table`` is encoded here.
-        """
+    def write(self, index: int, table: pa.Table) -> None:
+        """Row group ``index`` of the input: its columns copied, ``table``'s among them."""
         rg = self.footer.row_groups[index]
         rows = rg[_RG_ROWS][1]
         if table.num_rows != rows:
             raise ValueError(f"row group {index} has {rows} rows, the new columns {table.num_rows}")
-        data = encode_row_group(table, self.options) if encoded is None else encoded
+        data = encode_row_group(table, self.options)
         buf = io.BytesIO(data)
         footer = read_footer(data)
         if self.new is None:
@@ -449,47 +454,106 @@ class ChunkWriter:
         else:
             meta[_FMD_ORDERS] = (_LIST, (_STRUCT, orders))
         data = encode(meta)
-        self._check(data, len(fields))
+        check_footer(data, self.rows, len(self.row_groups), len(fields), self.pos)
         self.out.write(data)
         self.out.write(struct.pack("<i", len(data)))
         self.out.write(MAGIC)
 
-    def _check(self, data: bytes, columns: int) -> None:
-        """pyarrow reads the footer ``data`` back as what was written, or ``ValueError``.
 
-        A bug of this codec must never leave a complete-looking file that a
-        reader refuses or misreads; the caller's atomic write then removes it.
-        """
-        import pyarrow.parquet as pq
+def check_footer(data: bytes, rows: int, row_groups: int, columns: int, end: int) -> None:
+    """pyarrow reads the footer ``data`` back as what was written, or ``ValueError``.
 
-        tail = io.BytesIO(MAGIC + data + struct.pack("<i", len(data)) + MAGIC)
-        try:
-            meta = pq.read_metadata(tail)
-            groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
-            chunks = [g.column(j) for g in groups for j in range(g.num_columns)]
-            fields = len(meta.schema.to_arrow_schema())
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise ValueError(f"the footer written does not read back: {exc}") from None
+    ``rows`` in ``row_groups`` row groups, ``columns`` top-level columns, every
+    column chunk inside bytes 4 to ``end`` of the file.  A bug of this codec
+    must never leave a complete-looking file that a reader refuses or
+    misreads; the caller's atomic write then removes it.
+    """
+    import pyarrow.parquet as pq
 
-        def inside(c) -> bool:  # the chunk's pages lie in the bytes written before the footer
-            start = c.data_page_offset
-            if c.has_dictionary_page and 0 < (c.dictionary_page_offset or 0) < start:
-                start = c.dictionary_page_offset
-            return len(MAGIC) <= start and start + c.total_compressed_size <= self.pos
+    tail = io.BytesIO(MAGIC + data + struct.pack("<i", len(data)) + MAGIC)
+    try:
+        meta = pq.read_metadata(tail)
+        groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+        chunks = [g.column(j) for g in groups for j in range(g.num_columns)]
+        fields = len(meta.schema.to_arrow_schema())
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ValueError(f"the footer written does not read back: {exc}") from None
 
-        if (
-            meta.num_rows != self.rows
-            or sum(g.num_rows for g in groups) != self.rows
-            or len(groups) != len(self.row_groups)
-            or fields != columns
-            or any(g.num_columns != meta.num_columns for g in groups)
-            or not all(map(inside, chunks))
-        ):
-            raise ValueError(
-                f"the footer written reads back as {meta.num_rows} rows in {len(groups)} row groups "
-                f"and {fields} columns, not the {self.rows} rows, {len(self.row_groups)} row groups "
-                f"and {columns} columns written, or a column chunk lies outside the file"
-            )
+    def inside(c) -> bool:  # the chunk's pages lie in the bytes written before the footer
+        start = c.data_page_offset
+        if c.has_dictionary_page and 0 < (c.dictionary_page_offset or 0) < start:
+            start = c.dictionary_page_offset
+        return len(MAGIC) <= start and start + c.total_compressed_size <= end
+
+    if (
+        meta.num_rows != rows
+        or sum(g.num_rows for g in groups) != rows
+        or len(groups) != row_groups
+        or fields != columns
+        or any(g.num_columns != meta.num_columns for g in groups)
+        or not all(map(inside, chunks))
+    ):
+        raise ValueError(
+            f"the footer written reads back as {meta.num_rows} rows in {len(groups)} row groups "
+            f"and {fields} columns, not the {rows} rows, {row_groups} row groups "
+            f"and {columns} columns written, or a column chunk lies outside the file"
+        )
+
+
+def concat_files(out: BinaryIO, parts: list[bytes], arrow_schema: pa.Schema) -> int:
+    """Write Parquet files of the same columns (``parts``, their bytes) as one file to ``out``.
+
+    Their pages are copied as they are, one after the other, and the footer
+    lists every part's row groups, offsets moved; ``arrow_schema`` is the
+    Arrow schema stored for readers.  Lets row groups be encoded on several
+    threads (:func:`encode_row_group`) and joined without encoding again.
+    Returns the rows written.
+    """
+    if not parts:
+        raise ValueError("concat_files needs at least one part")
+    out.write(MAGIC)
+    pos, rows = len(MAGIC), 0
+    first: Footer | None = None
+    groups: list[Struct] = []
+    for data in parts:
+        footer = read_footer(data)
+        if first is None:
+            first = footer
+        elif footer.meta[_FMD_SCHEMA] != first.meta[_FMD_SCHEMA]:
+            raise ValueError("concat_files: the parts have different columns")
+        length = struct.unpack("<i", data[-8:-4])[0]
+        body = data[len(MAGIC) : len(data) - 8 - length]
+        shift = pos - len(MAGIC)
+        for rg in footer.row_groups:
+            moved = dict(rg)
+            moved[_RG_COLUMNS] = (_LIST, (_STRUCT, [_moved(cc, shift) for cc in rg[_RG_COLUMNS][1][1]]))
+            if _RG_OFFSET in rg:
+                moved[_RG_OFFSET] = (_I64, rg[_RG_OFFSET][1] + shift)
+            moved[_RG_ORDINAL] = (_I16, len(groups))
+            groups.append(moved)
+            rows += rg[_RG_ROWS][1]
+        out.write(body)
+        pos += len(body)
+    assert first is not None
+    meta: Struct = {
+        1: first.meta[1],
+        _FMD_SCHEMA: first.meta[_FMD_SCHEMA],
+        _FMD_NUM_ROWS: (_I64, rows),
+        _FMD_ROW_GROUPS: (_LIST, (_STRUCT, groups)),
+        _FMD_KV: (
+            _LIST,
+            (_STRUCT, [{1: (_BINARY, ARROW_SCHEMA), 2: (_BINARY, _arrow_schema(arrow_schema))}]),
+        ),
+    }
+    for field in (_FMD_CREATED_BY, _FMD_ORDERS):
+        if field in first.meta:
+            meta[field] = first.meta[field]
+    data = encode(meta)
+    check_footer(data, rows, len(groups), len(first.columns), pos)
+    out.write(data)
+    out.write(struct.pack("<i", len(data)))
+    out.write(MAGIC)
+    return rows
 
 
 def _arrow_schema(schema: pa.Schema) -> bytes:

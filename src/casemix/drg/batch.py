@@ -8,7 +8,6 @@ file in batches, with bounded memory and a progress bar.
 from __future__ import annotations
 
 import io
-import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -309,22 +308,23 @@ def group_table(
 ) -> dict:
     """Group a frame in memory (a CSV or Excel file read whole) into a Parquet file.
 
-    What ``casemix group cases.csv -o out.parquet`` runs.  The input columns
-    are encoded as Parquet in memory on a thread *while* the cases are
-    grouped (one :func:`casemix.group` call: smaller batches would cost more
-    CPU); then the seven result columns are encoded, a row group per thread,
-    and the file is assembled from both sets of column chunks, copied as
-    bytes (``casemix._parquet``).  The output reads back as
-    ``casemix.group(frame)``: the input columns followed by ``mdc``,
+    What ``casemix group cases.csv -o out.parquet`` runs.  The output reads
+    back as ``casemix.group(frame)``: the input columns followed by ``mdc``,
     ``adrg``, ``drg``, ``severity``, ``status``, ``reason`` and ``warnings``
     (a result column replaces an input column of its name where it stands).
 
-    Text columns (every column of a CSV read as text) are encoded by pyarrow
-    straight from polars' string views: dictionary pages only for columns
-    with few distinct values in the first 65,536 rows, and no min/max
-    statistics (a case file's rows are in no order they would help a reader
-    skip, and they cost a fifth of the encoding); other frames by polars.
-    zstd level 1 throughout (``docs/files.md``).
+    A frame of text columns (a CSV read as text) is grouped in one
+    :func:`casemix.group` call, then encoded by pyarrow straight from
+    polars' string views, row groups of 262,144 rows on as many threads as
+    there are CPUs, and the row groups are joined into one file without
+    encoding again (``casemix._parquet.concat_files``).  Its input columns get
+    dictionary pages only when they have few distinct values in the first
+    65,536 rows, and no min/max statistics (a case file's rows are in no
+    order they would help a reader skip; they cost a fifth of the
+    encoding); the result columns get both.  Other frames are encoded by
+    polars on a thread while the cases are grouped, and the result columns
+    are added as chunks (``casemix._parquet.ChunkWriter``).  zstd level 1
+    throughout (``docs/files.md``).
 
     Parameters
     ----------
@@ -347,40 +347,18 @@ def group_table(
     casemix.errors.LowGroupingRateWarning
         When fewer than half of the cases find a group (as :func:`casemix.group`).
     """
-    from casemix._parquet import ChunkWriter, encode_row_group, read_footer
     from casemix.drg.summary import warn_if_low_rate
-    from casemix.io import PARQUET_ZSTD_LEVEL
 
     sch = load_scheme(scheme)
     dst = Path(dst)
     started = time.perf_counter()
-    options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # both encoders release the GIL: the input columns are encoded beside the grouping
-        writing = pool.submit(_encode_input, frame)
+    # polars' Arrow export refuses a column name with a NUL character: polars encodes those
+    text = frame.height > 0 and all(t == pl.String and "\x00" not in c for c, t in frame.schema.items())
+    if text:
         result = group_input(frame, sch, mapping=mapping)
-        encoded, input_schema = writing.result()
-        footer = read_footer(encoded)
-        table = result.to_arrow(compat_level=pl.CompatLevel.newest())
-        offsets = [0, *itertools.accumulate(footer.row_group_rows())]
-        parts = list(
-            pool.map(
-                lambda k: encode_row_group(table.slice(offsets[k], offsets[k + 1] - offsets[k]), options),
-                range(len(footer.row_groups)),
-            )
-        )
-    if not footer.row_groups:  # no rows: nothing to copy
-        # polars writes it: its Arrow export refuses a column name with a NUL character
-        frame.with_columns(result.get_columns()).write_parquet(
-            dst, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
-        )
+        _write_text(frame, result, dst)
     else:
-        layout = [*frame.columns, *(c for c in result.columns if c not in frame.columns)]
-        with open(dst, "wb") as out:
-            writer = ChunkWriter(out, io.BytesIO(encoded), footer, layout, input_schema, options)
-            for k, part in enumerate(parts):
-                writer.write(k, table.slice(offsets[k], offsets[k + 1] - offsets[k]), part)
-            writer.close()
+        result = _group_and_add(frame, sch, mapping, dst)
     warn_if_low_rate(result, sch)
     grouped = int((result["status"] == sch.status["grouped"]).sum())
     return {"rows": frame.height, "grouped": grouped, "seconds": time.perf_counter() - started}
@@ -392,42 +370,80 @@ ROW_GROUP_ROWS = 262_144
 _DICT_SAMPLE, _DICT_MAX = 65_536, 4_096
 
 
-def _encode_input(frame: pl.DataFrame):
-    """``frame`` as Parquet bytes (zstd level 1) and the Arrow schema a reader should see.
+def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path) -> None:
+    """A text frame and its result columns as Parquet, row groups encoded on threads.
 
-    All-text frames (a CSV read as text) go to pyarrow as polars' string
-    views, without a copy; the file's stored Arrow schema says
-    ``large_string``, as polars writes it, so every reader sees the types
-    it saw before.  A dictionary is built only for columns with few values
-    (pyarrow gives up on the others only after building 1 MiB of dictionary
-    per row group), and no statistics are computed.  Other frames, and names
-    with a NUL character (which polars' Arrow export refuses), are written
-    by polars.
+    The stored Arrow schema says ``large_string`` for the input columns, as
+    when polars writes them, so every reader sees the types it saw before;
+    a dictionary is built only for input columns with few values (pyarrow
+    gives up on the others only after building 1 MiB of dictionary per row
+    group).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import os
 
+    import pyarrow as pa
+
+    from casemix._parquet import concat_files, encode_row_group
     from casemix.io import PARQUET_ZSTD_LEVEL
 
-    buf = io.BytesIO()
-    text = frame.height and all(t == pl.String for t in frame.schema.values())
-    if not text or any("\x00" in c for c in frame.columns):
-        frame.write_parquet(buf, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL)
-        return buf.getvalue(), pq.read_schema(buf)
     sample = frame.head(_DICT_SAMPLE)
-    few = [c for c in frame.columns if sample.get_column(c).n_unique() <= _DICT_MAX]
-    table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
-    pq.write_table(
-        table,
-        buf,
-        row_group_size=ROW_GROUP_ROWS,
-        use_dictionary=few,
-        write_statistics=False,
-        store_schema=False,
-        compression="zstd",
-        compression_level=PARQUET_ZSTD_LEVEL,
+    few = [
+        c for c in frame.columns if c not in result.columns and sample.get_column(c).n_unique() <= _DICT_MAX
+    ]
+    table = frame.with_columns(result.get_columns()).to_arrow(compat_level=pl.CompatLevel.newest())
+    schema = pa.schema(
+        [f if f.name in result.columns else pa.field(f.name, pa.large_string()) for f in table.schema]
     )
-    return buf.getvalue(), pa.schema([pa.field(c, pa.large_string()) for c in frame.columns])
+    options = {
+        "compression": "zstd",
+        "compression_level": PARQUET_ZSTD_LEVEL,
+        "use_dictionary": [*few, *result.columns],
+        "write_statistics": list(result.columns),
+        "store_schema": False,
+    }
+    starts = range(0, table.num_rows, ROW_GROUP_ROWS)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
+        # pyarrow releases the GIL while it encodes: one row group per thread
+        parts = list(pool.map(lambda k: encode_row_group(table.slice(k, ROW_GROUP_ROWS), options), starts))
+    with open(dst, "wb") as out:
+        concat_files(out, parts, schema)
+
+
+def _group_and_add(
+    frame: pl.DataFrame, sch: Scheme, mapping: dict[str, str] | None, dst: Path
+) -> pl.DataFrame:
+    """Any other frame: polars encodes it on a thread while it is grouped, the results are added as chunks."""
+    import pyarrow.parquet as pq
+
+    from casemix._parquet import ChunkWriter, read_footer
+    from casemix.io import PARQUET_ZSTD_LEVEL
+
+    options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
+    encoded = io.BytesIO()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # polars releases the GIL while it encodes: this runs beside the grouping
+        writing = pool.submit(
+            frame.write_parquet, encoded, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
+        )
+        result = group_input(frame, sch, mapping=mapping)
+        writing.result()
+    footer = read_footer(encoded.getvalue())
+    if not footer.row_groups:  # no rows: nothing to copy
+        # polars writes it: its Arrow export refuses a column name with a NUL character
+        frame.with_columns(result.get_columns()).write_parquet(
+            dst, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
+        )
+        return result
+    table = result.to_arrow(compat_level=pl.CompatLevel.newest())
+    layout = [*frame.columns, *(c for c in result.columns if c not in frame.columns)]
+    with open(dst, "wb") as out:
+        writer = ChunkWriter(out, encoded, footer, layout, pq.read_schema(encoded), options)
+        offset = 0
+        for i, n in enumerate(footer.row_group_rows()):
+            writer.write(i, table.slice(offset, n))
+            offset += n
+        writer.close()
+    return result
 
 
 def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: bool, started: float):
