@@ -80,8 +80,9 @@ MODULES = {
     "settle": "casemix.settle.*",
 }
 
-#: a pattern that matches no mutant: ``mutmut run`` with it only generates the mutants
-#: (and collects the stats, runs the clean tests): what ``--sample`` draws from
+#: a pattern that matches no mutant: ``mutmut run`` with it generates the mutants (and the
+#: stats of changed functions), then stops with "Filtered for specific mutants, but nothing
+#: matches" (an AssertionError traceback, expected): what ``--sample`` draws from
 _GENERATE_ONLY = "casemix.no_such_module.x_generate_only__mutmut_*"
 
 # mutmut's exit-code classes (mutmut.stats.status_by_exit_code, 3.8).  255 is filed as
