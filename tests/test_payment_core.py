@@ -430,6 +430,10 @@ def test_p4_base_volume_from_a_prior_year_frame_and_errors(tmp_path):
     assert pay(settle(p4_cases(), from_file, points="pts")) == [355_556, 344_444, 300_000]
     with pytest.raises(PolicyError, match="needs base volumes"):
         settle(p4_cases(), p, points="pts")
+    # a bad volume names the first bad hospital and its value
+    bad = pl.DataFrame({"hospital_id": ["H1", "H2", "H3"], "points": [400.0, -5.0, float("nan")]})
+    with pytest.raises(InputError, match=r"^base volume of hospital 'H2' is -5\.0; it must be points >= 0$"):
+        settle(p4_cases(), p, points="pts", base_volume=bad)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

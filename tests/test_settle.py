@@ -255,6 +255,38 @@ def test_pandas_in_pandas_out_and_compare():
     assert (t["payment_b_fen"].sum()) == 10_000_000
     assert (t["diff_fen"] == t["payment_b_fen"] - t["payment_a_fen"]).all()
     assert t["diff_fen"].iloc[1] > 0  # H2 gains when its level coefficient rises to 1.0
+    assert list(t.columns) == [
+        "hospital_id",
+        "cases",
+        "points_a",
+        "points_b",
+        "payment_a_fen",
+        "payment_b_fen",
+        "diff_fen",
+        "diff_pct",
+        "surplus_a_fen",
+        "surplus_b_fen",
+    ]
+    assert list(t["surplus_a_fen"]) == [-3_001_819, -521_637]  # example S1's surpluses
+
+
+def test_summary_share_from_one_fen_of_cost_and_cmi_null_without_grouped_cases():
+    # H1: one A1 case (100 points) costing 0.01 yuan; H2: one case without a group
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "hospital_id": ["H1", "H2"],
+            "drg": ["A1", None],
+            "total_cost": [0.01, 50.0],
+        }
+    )
+    s = settle(cases, Policy(budget="100", ungroupable="cost"), weights=WEIGHTS)
+    h = s.hospitals
+    assert h["cost_fen"].to_list() == [1, 5_000] and h["grouped_cases"].to_list() == [1, 0]
+    assert h["cmi"].to_list() == [1.0, None]  # null, not NaN, for no grouped case
+    surplus = h["surplus_fen"].to_list()
+    share = s.summary()["surplus_share"].to_list()
+    assert share == pytest.approx([surplus[0] / 1, surplus[1] / 5_000])
 
 
 def test_errors_name_row_and_column():
