@@ -29,8 +29,9 @@ from casemix.budget import (
     ShortStay,
 )
 from casemix.errors import InputError, PolicyError
-from casemix.payment.core import corridor_adjustment
+from casemix.payment.core import corridor_adjustment, hospital_sums, point_values, pool_terms
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index, yuan_column_fen
+from casemix.payment.money import settle_money
 from casemix.settle import base_volumes, settle
 
 # rules that would move points switched off: the money step alone is under test
@@ -317,11 +318,42 @@ def test_p3_rate_method():
     assert pay(s) == [1_150_000, 430_000, 1_350_000]
     r = s.region.row(0, named=True)
     assert r["budget_check"] is None  # the rate method has no budget identity to check
+    # ... still a Boolean column (and the point values Float64), as under the point method
+    schema = s.pool_region.schema
+    assert (schema["budget_check"], schema["pv_final"], schema["total_points"]) == (
+        pl.Boolean,
+        pl.Float64,
+        pl.Float64,
+    )
     assert r["fund_outlay_fen"] == 2_930_000
     assert r["outlay_minus_budget_fen"] == 2_930_000 - 3_000_000
     # the same, with the group listed in the policy instead of flagged in the weights
     s2 = settle(cases, policy.replace(same_rate_groups=("JC1",)), weights=RATE_WEIGHTS.drop("same_rate"))
     assert pay(s2) == pay(s)
+
+
+def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed():
+    # one pool of 10,000 fen; H1 has 1 + 3 points, H2 4: 5,000 fen each, H1's split 1,250 / 3,750
+    policy = Policy(budget=100)
+    terms = pool_terms(policy)
+    hosp, points = np.array([0, 0, 1]), np.array([1.0, 3.0, 4.0])
+    zero = np.zeros(3, dtype=np.int64)
+    args = dict(
+        pool=zero, hosp=hosp, hospitals=["H1", "H2"], points=points, outside_fen=zero, patient_fen=zero
+    )
+    per_case = settle_money(policy, terms, fund_cost_fen=np.array([100, 200, 300]), **args)
+    assert per_case.point_fen.tolist() == [1_250, 3_750, 5_000]
+    assert per_case.fund_fen.tolist() == [1_250, 3_750, 5_000]
+    h = per_case.pool_hospitals
+    assert h["fund_cost_fen"].to_list() == [300, 300] and h["point_fen"].to_list() == [5_000, 5_000]
+    assert per_case.pool_region["fund_fen"].to_list() == [10_000]
+    summed = settle_money(policy, terms, fund_cost_fen=None, fund_cost_sums=np.array([[300, 300]]), **args)
+    assert summed.pool_hospitals.equals(h)
+    # step 2 done elsewhere (Dask): the same cases' fen from the values given, no region row
+    values = {"all": point_values(terms[0], hospital_sums(terms[0], hosp, 2, points, zero, zero))}
+    given = settle_money(policy, terms, fund_cost_fen=None, values=values, **args)
+    assert given.point_fen.tolist() == [1_250, 3_750, 5_000] and given.pool_region is None
+    assert given.pool_hospitals["fund_fen"].to_list() == [5_000, 5_000]
 
 
 def test_p3_rate_per_pool():

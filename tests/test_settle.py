@@ -82,6 +82,10 @@ def test_example_s1_cases_to_the_fen():
 
 def test_example_s1_hospitals_and_region():
     s = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
+    # money is integer fen in every table, not floats that happen to be whole
+    for table in (s.cases, s.hospitals, s.region, s.pool_hospitals, s.pool_region):
+        fen = {c: t for c, t in table.schema.items() if c.endswith("_fen")}
+        assert fen and set(fen.values()) == {pl.Int64}, fen
     h = s.hospitals.to_dicts()
     assert [r["hospital_id"] for r in h] == ["H1", "H2"]
     assert [r["points"] for r in h] == pytest.approx([430, 387])
