@@ -628,3 +628,11 @@ def test_demo_settlement_with_pools_elastic_and_corridors():
     assert s.policy.elastic.enabled and s.policy.elastic.base_share == 0.75
     assert s.policy.corridors.enabled and (s.hospitals["corridor_fen"] != 0).any()
     assert pr["pv_base"].is_not_null().all() and pr["pv_floating"].is_not_null().all()
+    # each pool's budget is 98% of its cases' fund cost, rounded to the yuan
+    fund_yuan = dict(grouped.group_by("insurance_type").agg(pl.col("fund_paid").sum()).iter_rows())
+    want = [yuan_to_fen(round(fund_yuan[p] * 0.98)) for p in ("职工", "居民")]
+    assert pr["budget_fen"].to_list() == want
+    # a pool without cases gets a budget of 0 (not none: the policy needs one for every pool)
+    one = run_demo_settlement(grouped.filter(pl.col("insurance_type") == "职工"), prior=prior)
+    assert one.policy.pools["居民"].budget == 0
+    assert one.pool_region["budget_fen"].to_list() == [want[0], 0]

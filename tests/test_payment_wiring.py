@@ -79,6 +79,18 @@ def test_worked_example_w_monthly_and_clearing():
     assert a["deposit_returned_fen"].to_list() == [724_045, 620_364]  # H2 scores 80
 
 
+def test_monthly_point_value_defaults_to_the_pools_point_value():
+    # no monthly.point_value: the pool's base (here = final) value, 16,300,000 fen ÷ 550 points
+    # = 29,636.36 fen a point.  H1 Jan 100 points → 2,963,636.36 → 2,963,636 fen, × 0.9 =
+    # 2,667,272.4 → 2,667,272; Feb 200 → 5,927,273, × 0.9 → 5,334,546, − 10,000 audit;
+    # H2 Jan 250 → 7,409,091, × 0.9 → 6,668,182
+    monthly = MonthlyConfig(enabled=True, prepay_ratio=0.9, deposit_share=0.05, scores={"H2": 80})
+    s = settle(w_cases(), w_policy(monthly=monthly), weights=WEIGHTS)
+    assert s.pool_region["pv_base"].to_list() == pytest.approx([16_300_000 / 550 / 100])
+    assert s.monthly["base_fen"].to_list() == [2_963_636, 5_927_273, 7_409_091]
+    assert s.monthly["monthly_fen"].to_list() == [2_667_272, 5_324_546, 6_668_182]
+
+
 def test_outlier_reference_default_is_the_standard():
     # H2 at level 2 with coefficient 0.9: N4 (A1, 45,000 = 5 × 9,000) — with the group mean
     # as reference 4.5×; both high-cost, but the excess differs
