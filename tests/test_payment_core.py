@@ -29,7 +29,7 @@ from casemix.budget import (
     ShortStay,
 )
 from casemix.errors import InputError, PolicyError
-from casemix.payment.core import corridor_adjustment, hospital_sums, point_values, pool_terms
+from casemix.payment.core import CaseHooks, corridor_adjustment, hospital_sums, point_values, pool_terms
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index, yuan_column_fen
 from casemix.payment.money import settle_money
 from casemix.settle import base_volumes, settle
@@ -94,6 +94,17 @@ def test_p1_ratio_form():
     assert s.cases["patient_fen"].to_list() == [8_333, 4_167, 12_500]
     assert s.point_value == pytest.approx(1000 / 0.8 / 300)
     assert "no patient_share" not in " ".join(s.notes)
+
+
+def test_p1_ratio_form_with_an_amount_outside_the_points():
+    # c3 also has 100 yuan paid outside the points: its fund part 10000 × 0.8 = 8000 fen comes
+    # off the fund budget first, M = 100000 − 8000 = 92000 by points: H1 46000 (c1 30666.67 →
+    # 30667, c2 15333), H2 46000 + 8000; settled = point fund ÷ 0.8 (+ the outside amount)
+    p = Policy(budget=1000, point_form="ratio", fund_ratio=0.8, **PLAIN)
+    s = settle(p1_cases(), p, points="pts", hooks=CaseHooks(paid_outside_yuan=np.array([0.0, 0.0, 100.0])))
+    assert pay(s) == [30_667, 15_333, 54_000]
+    assert s.cases["settled_fen"].to_list() == [38_334, 19_166, 67_500]  # 38333.75, 19166.25, 57500 + 10000
+    assert s.cases["patient_fen"].to_list() == [7_667, 3_833, 13_500]
 
 
 def test_p1_patient_share_above_settled_nets_within_the_hospital():
@@ -327,6 +338,14 @@ def test_p3_rate_method():
     )
     assert r["fund_outlay_fen"] == 2_930_000
     assert r["outlay_minus_budget_fen"] == 2_930_000 - 3_000_000
+    # the rate method's point value is the rate's (10000 yuan ÷ 100 points per RW), no point money
+    pr = s.pool_region.row(0, named=True)
+    assert pr["pv_final"] == pytest.approx(100.0) and pr["point_money_fen"] == 0
+    # ratio form: fund = settled × 0.8 ROUND_HALF_UP, the patient the rest (the column unused)
+    ratio = settle(cases, policy.replace(point_form="ratio", fund_ratio=0.8), weights=RATE_WEIGHTS)
+    assert ratio.cases["settled_fen"].to_list() == [1_350_000, 500_000, 1_650_000]
+    assert pay(ratio) == [1_080_000, 400_000, 1_320_000]
+    assert ratio.cases["patient_fen"].to_list() == [270_000, 100_000, 330_000]
     # the same, with the group listed in the policy instead of flagged in the weights
     s2 = settle(cases, policy.replace(same_rate_groups=("JC1",)), weights=RATE_WEIGHTS.drop("same_rate"))
     assert pay(s2) == pay(s)
