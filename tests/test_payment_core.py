@@ -351,6 +351,28 @@ def test_p3_rate_method():
     assert pay(s2) == pay(s)
 
 
+def test_point_values_refuse_bad_base_volumes_and_at_cost_above_the_budget():
+    el = Policy(budget=100, elastic=Elastic(enabled=True, base_share=0.75))
+    t = pool_terms(el)[0]
+    hosp, points, zero = np.array([0, 1]), np.array([1.0, 3.0]), np.zeros(2, dtype=np.int64)
+    sums = hospital_sums(t, hosp, 2, points, zero, zero)
+    assert point_values(t, sums, np.array([1.0, 3.0])).hospital_fen.tolist() == [2_500, 7_500]
+    for bad in ([-1.0, 5.0], [np.inf, 5.0], [1.0]):
+        with pytest.raises(
+            PolicyError, match=r"^<Policy>: pool all: base volumes must be finite points >= 0"
+        ):
+            point_values(t, sums, np.array(bad))
+    # actual form: 10,000 fen budget + 0 patient share < 12,000 fen paid at cost
+    plain = pool_terms(Policy(budget=100))[0]
+    over = hospital_sums(plain, hosp, 2, points, np.array([12_000, 0]), zero)
+    with pytest.raises(
+        PolicyError,
+        match=r"^<Policy>: pool all: at-cost payments \(12000 fen\) exceed the budget \(10000 fen\) plus "
+        r"the patients' share \(0 fen\); raise the budget or settle fewer cases at cost$",
+    ):
+        point_values(plain, over)
+
+
 def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed():
     # one pool of 10,000 fen; H1 has 1 + 3 points, H2 4: 5,000 fen each, H1's split 1,250 / 3,750
     policy = Policy(budget=100)
