@@ -371,6 +371,15 @@ def test_point_values_refuse_bad_base_volumes_and_at_cost_above_the_budget():
         r"the patients' share \(0 fen\); raise the budget or settle fewer cases at cost$",
     ):
         point_values(plain, over)
+    # ratio form: the fund's part of it, 12,000 × 0.9 = 10,800 fen > 10,000
+    ratio = pool_terms(Policy(budget=100, point_form="ratio", fund_ratio=0.9))[0]
+    over = hospital_sums(ratio, hosp, 2, points, np.array([12_000, 0]), zero)
+    with pytest.raises(
+        PolicyError,
+        match=r"^<Policy>: pool all: at-cost payments \(10800 fen of fund\) exceed the budget \(10000 fen\); "
+        r"raise the budget or settle fewer cases at cost$",
+    ):
+        point_values(ratio, over)
 
 
 def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed():
