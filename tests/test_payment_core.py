@@ -351,6 +351,14 @@ def test_p3_rate_method():
     assert pay(s2) == pay(s)
 
 
+def test_no_points_and_no_money_gives_no_point_value_as_a_float_null():
+    s = settle(p1_cases().with_columns(pts=pl.lit(0.0)), Policy(budget=0, **PLAIN), points="pts")
+    assert pay(s) == [0, 0, 0]
+    pr = s.pool_region
+    assert pr.select("pv_base", "pv_floating", "pv_final").row(0) == (None, None, None)
+    assert {pr.schema[c] for c in ("pv_base", "pv_floating", "pv_final", "total_points")} == {pl.Float64}
+
+
 def test_point_values_refuse_bad_base_volumes_and_at_cost_above_the_budget():
     el = Policy(budget=100, elastic=Elastic(enabled=True, base_share=0.75))
     t = pool_terms(el)[0]
