@@ -390,9 +390,13 @@ def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path) -> None:
     few = [
         c for c in frame.columns if c not in result.columns and sample.get_column(c).n_unique() <= _DICT_MAX
     ]
-    table = frame.with_columns(result.get_columns()).to_arrow(compat_level=pl.CompatLevel.newest())
+    whole = frame.with_columns(result.get_columns())
+    newest = pl.CompatLevel.newest()
     schema = pa.schema(
-        [f if f.name in result.columns else pa.field(f.name, pa.large_string()) for f in table.schema]
+        [
+            f if f.name in result.columns else pa.field(f.name, pa.large_string())
+            for f in whole.head(0).to_arrow(compat_level=newest).schema
+        ]
     )
     options = {
         "compression": "zstd",
@@ -401,10 +405,16 @@ def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path) -> None:
         "write_statistics": list(result.columns),
         "store_schema": False,
     }
-    starts = range(0, table.num_rows, ROW_GROUP_ROWS)
+
+    def part(start: int) -> bytes:
+        # a slice at a time: the whole frame's Arrow export would copy it, its
+        # columns being chunked differently (the CSV reader's chunks, the results' one)
+        return encode_row_group(whole.slice(start, ROW_GROUP_ROWS).to_arrow(compat_level=newest), options)
+
+    starts = range(0, whole.height, ROW_GROUP_ROWS)
     with ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
         # pyarrow releases the GIL while it encodes: one row group per thread
-        parts = list(pool.map(lambda k: encode_row_group(table.slice(k, ROW_GROUP_ROWS), options), starts))
+        parts = list(pool.map(part, starts))
     with open(dst, "wb") as out:
         concat_files(out, parts, schema)
 
