@@ -255,3 +255,28 @@ def test_month_numbers_from_the_day_numbers_are_polars_calendar_months():
         == want.to_list()
         == [1969 * 12 + 11, 1600 * 12 + 1, 2024 * 12 + 11, 2400 * 12 + 2, 1970 * 12]
     )
+
+
+def test_integer_hospital_levels_settle_as_their_text():
+    # prepare reads an integer hospital_level column as given (no text copy of it): the same
+    # levels, coefficients and money as the same levels given as text; a left-out row keeps
+    # the rows aligned
+    n = 30
+    rng = np.random.default_rng(2)
+    cases = pl.DataFrame(
+        {
+            "hospital_id": rng.choice(["H1", "H2", "H3"], n),
+            "hospital_level": pl.Series(rng.choice([1, 2, 3], n), dtype=pl.Int8),
+            "drg": rng.choice(["A", "B"], n),
+            "pts": rng.uniform(1, 300, n),
+            "total_cost": [None, *np.round(rng.uniform(100, 5000, n - 1), 2)],
+        }
+    )
+    policy = Policy(budget=50_000, level_coefficients={"3": 1.2, "2": 1.0, "1": 0.8})
+    as_int = settle(cases, policy, points="pts")
+    as_text = settle(cases.with_columns(pl.col("hospital_level").cast(pl.String)), policy, points="pts")
+    assert as_int.cases["coefficient"].to_list()[1:] == as_text.cases["coefficient"].to_list()[1:]
+    assert sorted(set(as_int.cases["coefficient"].drop_nulls().to_list())) == [0.8, 1.0, 1.2]
+    for name in ("hospitals", "pool_hospitals"):
+        assert getattr(as_int, name).equals(getattr(as_text, name)), name
+    assert as_int.cases.drop("hospital_level").equals(as_text.cases.drop("hospital_level"))

@@ -43,7 +43,7 @@ def _codes(s: pl.Series, dtype: type[pl.DataType] = pl.Int64) -> tuple[np.ndarra
     if s.dtype == pl.String:
         c = s.cast(pl.Enum(u.to_list())).to_physical()
     else:
-        c = s.replace_strict(u, pl.int_range(len(u), eager=True), default=None, return_dtype=pl.Int64)
+        c = s.replace_strict(u, pl.int_range(len(u), eager=True), default=None, return_dtype=dtype)
     return c.cast(dtype).fill_null(-1).to_numpy(), u
 
 

@@ -35,7 +35,7 @@ from casemix._frames import FrameLike, like, number, read_path, summary_like, to
 from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
 from casemix.budget import Corridors, Policy, shipped_policy
-from casemix.cases import canonical
+from casemix.cases import Canonical, canonical
 from casemix.errors import InputError, PolicyError
 from casemix.io import write_table
 from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_terms
@@ -463,6 +463,14 @@ def case_points(
         step="settle",
     )
     df = c.used
+    canonical_notes = c.notes()
+    # Canonical.restore reads the input, the reasons and the names of the columns only
+    restore = dataclasses.replace(c, frame=c.frame.clear()).restore
+    # prepare reads hospital_level for its codes only: an integer column as given, not the text
+    # canonical made of it (10M cases: 160 MB alive through prepare, its peak); same codes, as
+    # an integer's text is str() of it
+    df = _integer_levels(c, df)
+    del c
     work = prepare(
         df,
         policy,
@@ -477,10 +485,6 @@ def case_points(
     # from here on only what the money and the later tables read: a column canonical made (a
     # hospital_level read as text: 160 MB at 10M cases) is not kept alive through the money
     df = _columns(df, [x for x in (*LATER_COLUMNS, *MONEY_COLUMNS) if x in df.columns])
-    canonical_notes = c.notes()
-    # Canonical.restore reads the input, the reasons and the names of the columns only
-    restore = dataclasses.replace(c, frame=c.frame.clear()).restore
-    del c
     w = assign_rules(work.frame, policy, short_stay_ok=short_stay_ok, all_case_cost=work.all_case_cost)
     # only what the money and the tables read stays alive (10M cases: each column is 80 MB),
     # the working columns freed before the money's arrays are made
@@ -520,6 +524,20 @@ def case_points(
         restore=restore,
         cost_sums=m["cost_sums"],
         fund_cost_sums=m["fund_cost_sums"],
+    )
+
+
+def _integer_levels(c: Canonical, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` (:attr:`Canonical.used`) with ``hospital_level`` as the input's integer column, if it is one."""
+    col = c.columns.get("hospital_level")
+    if col is None or "hospital_level" not in df.columns or not c.original[col].dtype.is_integer():
+        return df
+    given = c.original[col]
+    if c.n_left_out:
+        given = given.filter(c.left_out.is_null())
+    given = given.alias("hospital_level")
+    return pl.DataFrame(
+        [given if x == "hospital_level" else df.get_column(x) for x in df.columns], height=df.height
     )
 
 
@@ -876,13 +894,23 @@ def _money_inputs(
         )
     cost_fen = yuan_array_to_fen(cost)
     del cost
+    patient, _ = patient_share_fen(df, case_id, cost_fen)
+    if patient is None:
+        if policy.point_form == "actual":
+            work.notes.append(
+                "no patient_share column: the fund is taken to pay every bill in full (patient share 0)"
+            )
+        patient = np.zeros(df.height, dtype=np.int64)
+    cost_h = None if n_hosp is None else int_sums(work.hosp, cost_fen, n_hosp)
     by_cost = w["pay"].to_numpy() == PAY_COST
     if by_cost.any():
-        # approved special cases by item: cost × fund ratio (casemix.payment.special_cases)
+        # approved special cases by item: cost × fund ratio (casemix.payment.special_cases); the
+        # lean form turns the cost's own array into the at-cost amounts (one array per case)
+        at_cost = cost_fen if n_hosp is not None else cost_fen.copy()
         special = w["rule"].to_numpy() == R["special"]
-        at_cost = np.where(special, w["special_fen"].to_numpy(), cost_fen)
+        at_cost[special] = w["special_fen"].to_numpy()[special]
         del special
-        at_cost[~by_cost] = 0  # in place: one array per case, not two
+        at_cost[~by_cost] = 0
     else:
         at_cost = np.zeros(df.height, dtype=np.int64)
     del by_cost
@@ -891,20 +919,13 @@ def _money_inputs(
     outside = at_cost + new_tech if new_tech.any() else at_cost
     if hooks is not None and hooks.paid_outside_yuan is not None:
         extra = np.asarray(hooks.paid_outside_yuan, dtype=np.float64)
-        if extra.shape != cost_fen.shape or not np.isfinite(extra).all() or (extra < 0).any():
+        if extra.shape != (df.height,) or not np.isfinite(extra).all() or (extra < 0).any():
             raise InputError("paid_outside_yuan: one finite amount >= 0 per case is needed")
         outside = outside + yuan_array_to_fen(extra)
-    patient, _ = patient_share_fen(df, case_id, cost_fen)
-    if patient is None:
-        if policy.point_form == "actual":
-            work.notes.append(
-                "no patient_share column: the fund is taken to pay every bill in full (patient share 0)"
-            )
-        patient = np.zeros(df.height, dtype=np.int64)
     sums = None
-    if n_hosp is not None:
+    if n_hosp is not None and cost_h is not None:
         # the lean form keeps the sums only, made before the fund cost's array exists
-        sums = int_sums(work.hosp, cost_fen, n_hosp), int_sums(work.hosp, at_cost, n_hosp)
+        sums = cost_h, int_sums(work.hosp, at_cost, n_hosp)
         cost_fen = at_cost = np.zeros(0, dtype=np.int64)
     fund_cost = (
         fund_cost_fen(df, case_id, rule="corridors (结余留用/超支分担)")

@@ -243,6 +243,10 @@ def monthly_presettlement(
     size = len(names) * n_months
     count = np.bincount(key, minlength=size)
     used = np.flatnonzero(count)
+    # the sums one after the other, the gross amounts last: one per-case array beside the key
+    points_h = np.bincount(key, weights=pts, minlength=size)[used]
+    patient_h = int_sums(key, patient, size)[used]
+    audit_h = int_sums(key, audit, size)[used] if audit is not None else np.zeros(used.size, dtype=np.int64)
     if pool_codes is not None:
         # the per-pool values gathered, then × points in place: pv × pts is pts × pv exactly
         gross = pv[pool_codes]
@@ -250,17 +254,17 @@ def monthly_presettlement(
     else:
         gross = pts * pv
     gross *= 100.0
+    gross_h = np.bincount(key, weights=gross, minlength=size)[used]
+    del gross, key
     t = pl.DataFrame(
         {
             "hospital_id": pl.Series(names, dtype=pl.String).gather(used // n_months),
             "month": _month_label(pl.Series(used % n_months + first, dtype=pl.Int64)),
             "cases": count[used].astype(np.int64),
-            "points": np.bincount(key, weights=pts, minlength=size)[used],
-            "gross": np.bincount(key, weights=gross, minlength=size)[used],
-            "patient_share_fen": int_sums(key, patient, size)[used],
-            "audit_fen": (
-                int_sums(key, audit, size)[used] if audit is not None else np.zeros(used.size, dtype=np.int64)
-            ),
+            "points": points_h,
+            "gross": gross_h,
+            "patient_share_fen": patient_h,
+            "audit_fen": audit_h,
         }
     )
     gross = round_half_up(t["gross"].to_numpy())
