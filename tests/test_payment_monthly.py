@@ -136,3 +136,11 @@ def test_clearing_conserves_the_annual_settlement(r):
     assert (c["total_paid_fen"] == c["annual_fen"] - c["deposit_fen"] + c["deposit_returned_fen"]).all()
     assert (c["deposit_returned_fen"] <= c["deposit_fen"]).all()
     assert c["monthly_fen"].sum() == t["monthly_fen"].sum()
+
+
+def test_a_bad_date_without_case_ids_names_the_row_number_from_1():
+    cases = pl.DataFrame({"discharge_date": ["2024-01-20", "not a date"]})
+    with pytest.raises(
+        InputError, match=r"^discharge_date missing or not a date at row 1 \(case_id '2'\): 'not a date'"
+    ):
+        discharge_months(cases)

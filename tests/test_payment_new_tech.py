@@ -87,3 +87,25 @@ def test_residual_plus_excluded_is_the_cost(r):
     np.testing.assert_allclose(residual + np.where(eligible, tech, 0), cost)
     assert (tech[eligible] > 0.64 * cost[eligible]).all()
     assert (cost[eligible] > 2 * np.array(r["standard"])[eligible]).all()
+
+
+def test_mutant_edges_ids_code_costs_zero_tech_and_half_a_yuan():
+    # without case_id the rows are named by 1-based numbers
+    cases = pl.DataFrame({"total_cost": [100.0, 100.0], "new_tech_cost": [1.0, -2.0]})
+    with pytest.raises(
+        InputError,
+        match=r"^new_tech_cost \(新药新技术费用\) is negative or not a number at row 1 \(case_id '2'\)",
+    ):
+        new_tech_cost(cases, NewTechConfig(enabled=True))
+    procs = pl.DataFrame({"case_id": ["a"], "total_cost": [100.0], "pproc": ["X1"]})
+    with pytest.raises(PolicyError, match=r"^new_tech\.codes\.X1 must be a cost in yuan >= 0$"):
+        new_tech_cost(procs, NewTechConfig(enabled=True, codes={"X1": -5.0}))
+    # no new-technology cost at all: no reference cost per point is needed
+    addon, residual = dip_addon(np.array([10.0, 20.0]), np.zeros(2), 0.0, NewTechConfig(enabled=True))
+    assert addon.tolist() == [0.0, 0.0] and residual.tolist() == [10.0, 20.0]
+    # any positive cost counts, half a yuan too (min_share 0): cost 100 > 2 × standard 40
+    config = NewTechConfig(enabled=True, min_share=0.0)
+    eligible, residual = drg_exclusion(
+        np.array([100.0, 100.0]), np.array([0.5, 0.0]), np.array([40.0, 40.0]), config
+    )
+    assert eligible.tolist() == [True, False] and residual.tolist() == [99.5, 100.0]

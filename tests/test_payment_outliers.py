@@ -121,3 +121,8 @@ def test_level_mean_does_not_depend_on_the_order_of_the_cases(r, rnd):
     if level[0] >= 0 and ok.any():
         fen = np.floor(cost[ok] * 100 + 0.5)
         assert got[0] == fen.sum() / ok.sum() / 100
+
+
+def test_level_mean_reference_needs_its_inputs():
+    with pytest.raises(ValueError, match=r"^reference 'level_mean' needs group, level, cost and valid$"):
+        reference_cost("level_mean", np.array([1.0]), np.array([1.0]))
