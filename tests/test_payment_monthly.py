@@ -144,3 +144,12 @@ def test_a_bad_date_without_case_ids_names_the_row_number_from_1():
         InputError, match=r"^discharge_date missing or not a date at row 1 \(case_id '2'\): 'not a date'"
     ):
         discharge_months(cases)
+
+
+def test_worked_example_m_without_patient_shares():
+    # no patient_share_fen: the base is the gross amount; 1,575,525 × 0.9 = 1,417,972.5 → up
+    t = monthly_presettlement(_cases(), POINTS, 10.5, CFG)
+    assert t["patient_share_fen"].to_list() == [0, 0, 0]
+    assert t["base_fen"].to_list() == [1_575_525, 840_000, 349_965]
+    assert t["prepaid_fen"].to_list() == [1_417_973, 756_000, 314_969]
+    assert t["monthly_fen"].to_list() == [1_367_973, 756_000, 313_735]

@@ -109,3 +109,17 @@ def test_mutant_edges_ids_code_costs_zero_tech_and_half_a_yuan():
         np.array([100.0, 100.0]), np.array([0.5, 0.0]), np.array([40.0, 40.0]), config
     )
     assert eligible.tolist() == [True, False] and residual.tolist() == [99.5, 100.0]
+
+
+def test_code_costs_need_a_procedure_column_and_read_numeric_code_lists():
+    cases = pl.DataFrame({"case_id": ["a"], "total_cost": [100.0]})
+    with pytest.raises(
+        PolicyError,
+        match=r"^new_tech\.codes needs a procedure column \(pproc/oproc/procedures\) or the column "
+        r"new_tech_cost \(新药新技术费用\), which the cases lack$",
+    ):
+        new_tech_cost(cases, NewTechConfig(enabled=True, codes={"X1": 5.0}))
+    # a list column of numbers is read as the codes' text
+    nums = pl.DataFrame({"case_id": ["a", "b"], "total_cost": [100.0, 100.0], "procedures": [[123, 7], [8]]})
+    got = new_tech_cost(nums, NewTechConfig(enabled=True, codes={"123": 10.0, "8": 2.5}))
+    assert got.tolist() == [10.0, 2.5]
