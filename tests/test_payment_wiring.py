@@ -204,3 +204,22 @@ def test_chinese_column_names():
     s = settle(c, w_policy(), weights=WEIGHTS)
     assert s.cases["payment_fen"].to_list() == [2_963_636, 11_527_273, 8_100_000, 7_409_091]
     assert s.monthly["monthly_fen"].to_list() == [2_250_000, 4_490_000, 5_625_000]
+
+
+def test_level_mean_reference_through_settle():
+    # A1 at level-3 hospitals: 10,000 and 50,000 yuan → mean 30,000; at level 2: 20,000
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "hospital_id": ["H1", "H1", "H2"],
+            "drg": ["A1", "A1", "A1"],
+            "total_cost": [10_000.0, 50_000.0, 20_000.0],
+        }
+    )
+    p = Policy(
+        budget="30000",
+        hospital_levels={"H1": "3", "H2": "2"},
+        outliers=OutliersConfig(reference="level_mean"),
+    )
+    s = settle(cases, p, weights=WEIGHTS)
+    assert s.cases["ref_cost"].to_list() == pytest.approx([30_000, 30_000, 20_000])
