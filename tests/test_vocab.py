@@ -149,6 +149,9 @@ DATES = [
     (10000101, dt.date(1000, 1, 1)),
     (99991231, dt.date(9999, 12, 31)),
     (10000100, None),
+    # a whole number outside the eight digits is no YYYYMMDD, even where %Y%m%d would read it
+    (1000101, None),
+    (-20240105, None),
     ("2024-13-05", None),
     ("20241305", None),
     (20241305, None),
