@@ -833,3 +833,55 @@ def test_implausible_bounds_intake_and_numpy_twin():
     assert only_days.tolist() == [r[1] is not None and not 0 <= r[1] <= 365 for r, _ in PLAUSIBILITY]
     only_weight = implausible_mask({"birth_weight": arrays["birth_weight"]})
     assert only_weight.tolist() == ["birth_weight" in want for _, want in PLAUSIBILITY]
+
+
+# --- mutation survivors (issue 20) ----------------------------------------------------------
+
+
+def test_a_null_text_date_is_missing_not_malformed():
+    r = read_cases(pl.DataFrame({"pdx": ["A00", "A01"], "discharge_date": ["2024-01-05", None]}))
+    assert r["discharge_date"].to_list() == [dt.date(2024, 1, 5), None]
+    assert r["intake_warnings"].to_list() == [[], []]
+
+
+def test_all_null_columns_keep_their_field_types():
+    # a column of nulls only (polars type Null) reads as the field's type: year Int32,
+    # dates Date, numbers Float64
+    from casemix.cases import canonical
+
+    nulls = [None, None]
+    c = canonical(
+        pl.DataFrame({"drg": ["A", "B"], "year": nulls, "admission_date": nulls, "los": nulls}),
+        need=("drg",),
+        optional=("year", "admission_date", "los"),
+    )
+    assert {n: c.frame.schema[n] for n in ("year", "admission_date", "los")} == {
+        "year": pl.Int32,
+        "admission_date": pl.Date,
+        "los": pl.Float64,
+    }
+
+
+def test_code_column_read_as_numbers_message_in_full():
+    # 61 columns: the first 60 are listed, then an ellipsis and the count
+    df = pl.DataFrame({"pdx": [39.65], **{f"c{i}": [1] for i in range(60)}})
+    listed = ", ".join(repr(c) for c in df.columns[:60])
+    with pytest.raises(InputError) as e:
+        read_cases(df)
+    assert str(e.value) == (
+        "column 'pdx' (read as diagnoses) has type Float64, which cannot hold diagnosis codes "
+        f"(text); columns found: [{listed}, …] (61 columns). Codes read as numbers lose their "
+        "form (39.6500 -> 39.65); read the file with dtype=str, or pass its path to casemix, "
+        "which reads CSV as text."
+    )
+
+
+def test_parse_dates_names_the_series_of_a_wrong_type():
+    from casemix.cases import parse_dates
+
+    with pytest.raises(InputError) as e:
+        parse_dates(pl.Series("admitted", [True]))
+    assert str(e.value) == (
+        "column 'admitted' (read as date) has type Boolean, which cannot hold a date, a number "
+        "(20240105) or text; columns: ['admitted']"
+    )

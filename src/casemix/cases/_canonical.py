@@ -405,6 +405,7 @@ def parse_dates(values: pl.Series) -> pl.Series:
     """Date of any Series by the one date rule (``docs/cases.md``): Date, Datetime,
     ``YYYYMMDD`` as text or number, ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY年M月D日``,
     Excel serial days.  Missing and malformed values are null."""
-    df = pl.DataFrame([values.alias("v")])
-    value, _, _ = _parsed(df, "v", "discharge_date", "date")
+    col = values.name or "values"  # the type error names the caller's Series
+    df = pl.DataFrame([values.alias(col)])
+    value, _, _ = _parsed(df, col, "date", "date")
     return df.select(value.alias(values.name)).to_series()
