@@ -885,3 +885,12 @@ def test_parse_dates_names_the_series_of_a_wrong_type():
         "column 'admitted' (read as date) has type Boolean, which cannot hold a date, a number "
         "(20240105) or text; columns: ['admitted']"
     )
+
+
+def test_float_ids_past_int64_keep_a_text_id():
+    # pandas makes an integer id column with gaps float; whole floats read as integers
+    # (12345.0 -> "12345"), but one past int64 has no integer form: it stays as written
+    # instead of becoming a null id (mutation survivor x_text_id__mutmut_11 showed it)
+    ids = [12345.0, -3.0, 2.5, 1e20, float("inf"), float("nan")]
+    r = read_cases(pd.DataFrame({"case_id": ids, "pdx": ["A00"] * len(ids)}))
+    assert r["case_id"].to_list() == ["12345", "-3", "2.5", "1e+20", "inf", None]

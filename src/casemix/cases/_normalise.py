@@ -59,7 +59,8 @@ def text_id(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """An identifier column as text (``e`` a column reference)."""
     if dtype.is_float():  # pandas turns an integer id column with gaps into floats: 12345.0 → "12345"
         e = (
-            pl.when(e == e.floor())
+            # a whole number past int64 (1e20, inf) stays as written, not a null id
+            pl.when((e == e.floor()) & (e.abs() < 2.0**63))
             .then(e.cast(pl.Int64, strict=False).cast(pl.String))
             .otherwise(e.cast(pl.String))
         )
