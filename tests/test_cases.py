@@ -894,3 +894,12 @@ def test_float_ids_past_int64_keep_a_text_id():
     ids = [12345.0, -3.0, 2.5, 1e20, float("inf"), float("nan")]
     r = read_cases(pd.DataFrame({"case_id": ids, "pdx": ["A00"] * len(ids)}))
     assert r["case_id"].to_list() == ["12345", "-3", "2.5", "1e+20", "inf", None]
+
+
+def test_scalar_of_a_wrong_type_is_named_with_the_field_it_was_read_as():
+    with pytest.raises(InputError) as e:
+        read_cases(pl.DataFrame({"pdx": ["A00"], "年龄": [True]}))
+    assert str(e.value) == (
+        "column '年龄' (read as age) has type Boolean, which cannot hold age (a number or text); "
+        "columns found: ['pdx', '年龄'] (2 columns)."
+    )
