@@ -482,6 +482,15 @@ def test_missing_required_column_names_it():
         read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("pdx", "total_cost"))
     with pytest.raises(InputError, match=r"required column 'pproc'"):
         read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("pproc",))
+    with pytest.raises(InputError) as e:
+        read_cases(pl.DataFrame({"x": [1]}), required=("pdx", "pproc"))
+    assert str(e.value) == (
+        "required column 'pdx' not found; expected diagnoses: a pdx/sdx pair, a 'diagnoses' list "
+        "or '|'-string column, dx1..dxN, or 主要诊断编码 + 其他诊断编码1..N. Columns found: ['x'] "
+        "(1 columns). Name yours with mapping={'<column>': 'pdx'}."
+    )
+    with pytest.raises(InputError, match=r"expected procedures: a pproc/oproc pair, a 'procedures' list"):
+        read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("pproc",))
     with pytest.raises(InputError, match=r"unknown field 'weight'"):
         read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("weight",))
     # nothing required: a frame without codes reads, with empty code columns
