@@ -31,6 +31,7 @@ distributed = pytest.importorskip(
     "pip install -e '.[test,dask]' installs it)",
 )
 
+import dask  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 from hypothesis import assume, given, settings  # noqa: E402
@@ -353,16 +354,18 @@ def test_settle_rate_method_dip_cap_and_new_tech_codes(client, cases, featured):
     assert mem.region["budget_check"].isna().all()  # the fund's outlay is an outcome
 
 
-@pytest.mark.parametrize("k", [1, 3, 16])
-def test_settle_in_place_equals_in_memory(client, cases, grouped, k):
+@pytest.mark.parametrize("k, scheduler", [(1, None), (3, None), (16, None), (16, "threads")])
+def test_settle_in_place_equals_in_memory(client, cases, grouped, k, scheduler):
     # no readmission pairs (no patient_id) and no monthly table: no case leaves its partition;
     # each hospital's sums run on from partition to partition in input order and its money is
-    # split over its cases by the largest remainder placed across partitions (_allocate)
+    # split over its cases by the largest remainder placed across partitions (_allocate).  On
+    # this module's cluster, and on Dask's threaded scheduler (what runs without a Client)
     weights = compute_weights(grouped)
     frame = grouped.drop(columns=["patient_id"])
     policy = _policy(cases)
     mem = settle(frame, policy, weights=weights)
-    got = _same_settlement(mem, cd.settle(_dask(frame, k), policy, weights=weights))
+    with dask.config.set(scheduler=scheduler, num_workers=2):
+        got = _same_settlement(mem, cd.settle(_dask(frame, k), policy, weights=weights))
     assert int(got["payment_fen"].sum()) == policy.budget_fen
     assert "readmission rule skipped: no column patient_id" in mem.notes
 
@@ -688,13 +691,15 @@ def test_workers_use_one_numba_thread_and_the_warm_cache(client, cases):
         ("local:3", ("local", 3)),
         ("local", ("local", 2)),
         ("tcp://10.0.0.5:8786", ("tcp", "tcp://10.0.0.5:8786")),
+        ("threads:4", ("threads", 4)),
+        ("threads", ("threads", None)),
     ],
 )
 def test_parse_spec(spec, want):
     assert cd.parse_spec(spec) == want
 
 
-@pytest.mark.parametrize("spec", ["local:0", "local:x", "10.0.0.5:8786", "tcp://host", ""])
+@pytest.mark.parametrize("spec", ["local:0", "local:x", "10.0.0.5:8786", "tcp://host", "", "threads:0"])
 def test_parse_spec_rejects(spec):
     with pytest.raises(InputError, match="--dask"):
         cd.parse_spec(spec)
@@ -778,6 +783,12 @@ def test_cli_settle_dask_with_map(client, tmp_path, cases, grouped):
     got = pl.read_parquet(tmp_path / "out" / "cases" / "*.parquet")
     assert got["payment_fen"].to_list() == mem.cases["payment_fen"].to_list()
     assert got["left_out"].to_list() == mem.cases["left_out"].to_list()
+    # the same on Dask's threaded scheduler in this process (--dask threads:N, no cluster)
+    args[-1] = "threads:2"
+    res = CliRunner().invoke(main, [*args, "--map", str(tmp_path / "map.toml"), "--quiet", "--force"])
+    assert res.exit_code == 0, res.output
+    got = pl.read_parquet(tmp_path / "out" / "cases" / "*.parquet")
+    assert got["payment_fen"].to_list() == mem.cases["payment_fen"].to_list()
     assert got["left_out"].drop_nulls().len() == 7
 
 
@@ -794,5 +805,5 @@ def test_dask_option_and_bad_spec():
 
     assert CliRunner().invoke(cmd, ["--dask", "local:3"]).output.strip() == "'local:3'"
     assert CliRunner().invoke(cmd, []).output.strip() == "None"
-    with pytest.raises(click.BadParameter, match="at least 1"):
-        _connect("local:0")
+    with pytest.raises(click.BadParameter, match="at least 1"), _connect("local:0"):
+        pass

@@ -34,35 +34,42 @@ from casemix.errors import InputError
 __all__ = ["connect", "parse_spec", "warm_numba_cache"]
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
+_THREADS = re.compile(r"^threads(?::(\d+))?$")
 _TCP = re.compile(r"^tcp://[^\s:/]+:\d+$")
 
 
 def parse_spec(spec: str) -> tuple[str, Any]:
-    """Split a cluster spec into ``("local", n_workers)`` or ``("tcp", address)``.
+    """Split a cluster spec into ``("local", n_workers)``, ``("tcp", address)`` or
+    ``("threads", n_threads)``.
 
     Parameters
     ----------
     spec
         ``local:N`` (a LocalCluster of N worker processes; ``local`` alone
-        means 2) or ``tcp://HOST:PORT`` (the scheduler of a running cluster).
+        means 2), ``tcp://HOST:PORT`` (the scheduler of a running cluster) or
+        ``threads:N`` (Dask's threaded scheduler in this process, no Client;
+        ``threads`` alone: Dask's default number of threads).
 
     Raises
     ------
     InputError
-        The spec has neither form, or N is not a positive whole number.
+        The spec has none of these forms, or N is not a positive whole number.
     """
     s = str(spec).strip()
-    m = _LOCAL.match(s)
+    m = _LOCAL.match(s) or _THREADS.match(s)
     if m:
-        n = int(m.group(1)) if m.group(1) else 2
-        if n < 1:
-            raise InputError(f"--dask {spec!r}: the number of local workers must be at least 1")
-        return "local", n
+        kind = "local" if s.startswith("local") else "threads"
+        n = int(m.group(1)) if m.group(1) else (2 if kind == "local" else None)
+        if n is not None and n < 1:
+            what = "local workers" if kind == "local" else "threads"
+            raise InputError(f"--dask {spec!r}: the number of {what} must be at least 1")
+        return kind, n
     if _TCP.match(s):
         return "tcp", s
     raise InputError(
-        f"--dask {spec!r}: expected local:N (N worker processes on this machine) "
-        "or tcp://HOST:PORT (the scheduler of a running Dask cluster)"
+        f"--dask {spec!r}: expected local:N (N worker processes on this machine), "
+        "tcp://HOST:PORT (the scheduler of a running Dask cluster) or threads:N "
+        "(N threads in this process)"
     )
 
 
@@ -124,6 +131,11 @@ def connect(spec: str, *, warm: bool = True, memory_limit: str | None = "auto") 
     this process (``warm=True``).  ``tcp://HOST:PORT`` connects to a running
     scheduler and changes nothing on its workers.  Close the client (a
     context manager) to stop a local cluster.
+
+    ``threads:N`` gives no Client: a context manager within which Dask runs
+    graphs on its threaded scheduler with N threads, in this process (the
+    fastest way on one machine: no pickling, no worker processes;
+    ``docs/dask.md``, "Which scheduler").
     """
     try:
         from distributed import Client
@@ -132,6 +144,10 @@ def connect(spec: str, *, warm: bool = True, memory_limit: str | None = "auto") 
             "running on Dask needs the optional dependencies: pip install 'casemix[dask]'"
         ) from exc
     kind, value = parse_spec(spec)
+    if kind == "threads":
+        import dask
+
+        return dask.config.set(scheduler="threads", **({} if value is None else {"num_workers": value}))
     if kind == "tcp":
         return Client(value)
     cache_ok = warm_numba_cache() if warm else True
