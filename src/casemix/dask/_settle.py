@@ -10,13 +10,17 @@ the in-memory settlement runs (:func:`casemix.cases.canonical`,
 **In place** (:func:`_settle_in_place`; unless the readmission rule pairs
 stays or ``[monthly] enabled``): no case leaves its input partition.  Each
 partition's rules and points once (``case_points`` on the partition as it
-is; narrowed first, with step 3 below, when a region-wide case rule applies
-or the cases have no ``case_id``); the hospitals' sums by a chain of small
-tasks in partition order, the float ones continued bit for bit
-(:func:`_add`); the point values on the client; each hospital's money over
-its cases by the largest remainder placed across partitions
-(:mod:`casemix.dask._allocate`); the money per case attached to the
-partition's own rows; the tables from the per pool × hospital fen sums.
+is, which is kept with them and gets the results at the end — the input is
+read once; narrowed first, with step 3 below, when a region-wide case rule
+applies or the cases have no ``case_id``); the hospitals' integer sums per
+partition, added on the client, the float ones by a chain of small tasks in
+partition order, continued bit for bit (:func:`_add`); the point values on
+the client; each hospital's money over its cases by the largest remainder
+placed across partitions (:mod:`casemix.dask._allocate`); the money per case
+attached to the partition's own rows; the tables from the per pool ×
+hospital fen sums.  What a partition keeps between the passes (:class:`_Part`)
+tells Dask its size, so that a distributed cluster runs each pass where the
+partition is.
 
 **With an exchange by hospital** (readmission pairs, monthly tables):
 
