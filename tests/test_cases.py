@@ -489,8 +489,13 @@ def test_missing_required_column_names_it():
         "or '|'-string column, dx1..dxN, or 主要诊断编码 + 其他诊断编码1..N. Columns found: ['x'] "
         "(1 columns). Name yours with mapping={'<column>': 'pdx'}."
     )
-    with pytest.raises(InputError, match=r"expected procedures: a pproc/oproc pair, a 'procedures' list"):
+    with pytest.raises(InputError) as e:
         read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("pproc",))
+    assert str(e.value) == (
+        "required column 'pproc' not found; expected procedures: a pproc/oproc pair, a 'procedures' "
+        "list or '|'-string column, pr1..prN, or 主要手术操作编码 + 其他手术操作编码1..N. Columns found: "
+        "['diagnoses'] (1 columns). Name yours with mapping={'<column>': 'pproc'}."
+    )
     with pytest.raises(InputError, match=r"unknown field 'weight'"):
         read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("weight",))
     # nothing required: a frame without codes reads, with empty code columns
