@@ -36,6 +36,7 @@ Not part of ``.ci/run``: a module takes minutes to an hour on 2 shared cores.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -212,9 +213,14 @@ def mutants_of(label: str, results: dict[str, int | None] | None = None) -> list
     return sorted(n for n in results if _module_of(n) == label)
 
 
+def _source(label: str) -> Path:
+    """The module's source file, relative to the checkout."""
+    return Path("src") / "casemix" / (f"{label}/__init__.py" if label == "cases" else f"{label}.py")
+
+
 def _stale(label: str, results: dict[str, int | None]) -> bool:
     """No mutants of ``label`` yet, or its source changed since mutmut generated them."""
-    rel = Path("src") / "casemix" / (f"{label}/__init__.py" if label == "cases" else f"{label}.py")
+    rel = _source(label)
     mutant = MUTANTS / rel
     return (
         not mutants_of(label, results)
@@ -241,7 +247,16 @@ def draw_sample(label: str, n: int, seed: int, results: dict[str, int | None]) -
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     SAMPLES.mkdir(parents=True, exist_ok=True)
-    record = {"module": label, "seed": seed, "sampled": len(picked), "of": len(population), "commit": commit}
+    # the commit may be rebased away; the source's digest identifies the mutants' numbering
+    digest = hashlib.sha256((ROOT / _source(label)).read_bytes()).hexdigest()[:16]
+    record = {
+        "module": label,
+        "seed": seed,
+        "sampled": len(picked),
+        "of": len(population),
+        "commit": commit,
+        "source_sha256": digest,
+    }
     _sample_file(label).write_text(json.dumps(record | {"mutants": picked}, indent=1) + "\n")
     return picked
 
