@@ -247,3 +247,18 @@ def test_holds_updates_no_reference_counts(tiny):
     ir = "\n".join(holds.inspect_llvm().values())
     assert "define" in ir
     assert "call void @NRT_incref" not in ir
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3), min_size=3, max_size=3), max_size=40))
+def test_dedup_rows_equals_numpy_unique(rows):
+    # few values per column: many repeated rows, and rows that differ in one column only
+    table = np.array(rows, dtype=np.uint64).reshape(-1, 3)
+    got_rows, got_number = C.dedup_rows(table)
+    if table.shape[0]:
+        want_rows, want_number = np.unique(table, axis=0, return_inverse=True)
+    else:
+        want_rows, want_number = table, np.zeros(0, np.int64)
+    assert got_rows.tolist() == want_rows.tolist()
+    assert got_number.tolist() == want_number.reshape(-1).tolist()
+    assert got_number.dtype == np.int32 and got_rows.flags.c_contiguous
