@@ -24,7 +24,7 @@ import time
 
 from numba.core import event
 
-__all__ = ["STEPS", "listen"]
+__all__ = ["STEPS", "cache_enabled", "listen"]
 
 #: step → {kernel (module.qualname) → label}; a kernel not listed is shown by its name
 STEPS: dict[str, dict[str, str]] = {
@@ -48,7 +48,8 @@ _LABEL = {name: (step, label) for step, kernels in STEPS.items() for name, label
 SIZES: dict[str, int] = {"grouping": 3}
 
 
-def _cache_enabled() -> bool:
+def cache_enabled() -> bool:
+    """Whether kernels use numba's on-disk cache (``CASEMIX_NUMBA_CACHE`` not ``0``/false/no/off)."""
     import os
 
     return os.environ.get("CASEMIX_NUMBA_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -75,7 +76,7 @@ class _Notice(event.Listener):
             return
         if not self.shown:
             self.shown = True
-            where = "first run only" if _cache_enabled() else "every run: CASEMIX_NUMBA_CACHE=0"
+            where = "first run only" if cache_enabled() else "every run: CASEMIX_NUMBA_CACHE=0"
             _say(f"casemix: compiling, {where} (numba kernels, a few seconds each; longer on a busy machine)")
         step, label = _LABEL.get(name, ("", name.removeprefix("casemix.")))
         if step:

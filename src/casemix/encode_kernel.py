@@ -10,20 +10,13 @@ casemix kernel (see :mod:`casemix.drg.kernel`).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit
 
-from casemix._first_run import listen
+from casemix._first_run import cache_enabled, listen
 from casemix._threads import read_only, run_ranges
 
 listen()  # the first-run notice when numba compiles a kernel
-
-
-def cache_enabled() -> bool:
-    """Whether kernels use numba's on-disk cache (``CASEMIX_NUMBA_CACHE`` not ``0``)."""
-    return os.environ.get("CASEMIX_NUMBA_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 _CACHE = cache_enabled()
