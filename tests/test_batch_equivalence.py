@@ -286,11 +286,18 @@ def test_numba_cache_switch(monkeypatch):
     for value, expected in (("0", False), ("false", False), ("off", False), ("1", True), ("", True)):
         monkeypatch.setenv("CASEMIX_NUMBA_CACHE", value)
         assert cache_enabled() is expected
+    # every kernel module reads the switch the same way (benefits and DIP included)
     code = (
-        "from casemix.drg import kernel; "
-        "print(type(kernel.group_kernel._cache).__name__, type(kernel.encode_views._cache).__name__)"
+        "from casemix.drg import kernel; from casemix.benefits import kernel as b; "
+        "from casemix.dip import kernel as d; "
+        "print(*(type(k._cache).__name__ for k in "
+        "(kernel.group_kernel, kernel.encode_views, b._cascade, d._kernel())))"
     )
-    for value, names in (("0", "NullCache NullCache"), ("1", "FunctionCache FunctionCache")):
+    for value, names in (
+        ("0", "NullCache " * 4),
+        ("off", "NullCache " * 4),
+        ("1", "FunctionCache " * 4),
+    ):
         out = subprocess.run(
             [sys.executable, "-c", code],
             capture_output=True,

@@ -12,12 +12,10 @@ results are one cache line each.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit
 
-from casemix._first_run import listen
+from casemix._first_run import cache_enabled, listen
 from casemix._numba_sort import stable_order
 from casemix._threads import run_ranges
 from casemix.benefits.policy import Tables
@@ -26,7 +24,7 @@ listen()  # the first-run notice when numba compiles a kernel
 
 # CASEMIX_NUMBA_CACHE=0 switches numba's on-disk cache off (it can break under
 # multiprocessing: numba issues #4807, #10128)
-_CACHE = os.environ.get("CASEMIX_NUMBA_CACHE", "1") != "0"
+_CACHE = cache_enabled()
 
 
 @njit(cache=_CACHE, inline="always")

@@ -11,7 +11,6 @@ can break under multiprocessing, numba issues #4807, #10128).
 
 from __future__ import annotations
 
-import os
 import weakref
 from dataclasses import dataclass
 
@@ -19,8 +18,6 @@ import numpy as np
 import polars as pl
 
 from casemix.dip.catalog import Catalog, category
-
-_NUMBA_CACHE = os.environ.get("CASEMIX_NUMBA_CACHE", "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -219,11 +216,11 @@ def _kernel():
         return _kernel_cache["group"]
     import numba
 
-    from casemix._first_run import listen
+    from casemix._first_run import cache_enabled, listen
 
     listen()  # the first-run notice when numba compiles the kernel
 
-    @numba.njit(nogil=True, cache=_NUMBA_CACHE)
+    @numba.njit(nogil=True, cache=cache_enabled())
     def group_kernel(
         start,
         stop,
