@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
+from casemix.errors import InputError
 from casemix.payment.case_rules import apply_case_rules
 from casemix.payment.new_tech import NewTechConfig
 from casemix.payment.outliers import OutliersConfig
 from casemix.payment.special_cases import SpecialCasesConfig
 
 
-def _run(scheme="drg", special=None, new_tech=None, outliers=None, table=None):
+def _run(scheme="drg", special=None, new_tech=None, outliers=None, table=None, los=None):
     # four cases of one group, m = 10,000, f = 1.2 / 0.9; A is new-tech heavy, B very costly
     cases = pl.DataFrame(
         {
             "case_id": ["A", "B", "C", "D"],
             "total_cost": [100_000.0, 150_000.0, 9_000.0, 4_000.0],
             "new_tech_cost": [80_000.0, 0.0, None, 0.0],
-            "los": [10.0, 70.0, 5.0, 3.0],
+            "los": [10.0, 70.0, 5.0, 3.0] if los is None else los,
         }
     )
     return apply_case_rules(
@@ -82,3 +84,15 @@ def test_dip_addon_and_city_thresholds():
     assert list(r.low_k) == [0.4, 0.5, 0.4, 0.4] and list(r.high_k) == [1.8, 3.0, 1.8, 1.8]
     r = _run(table=(np.full(4, 0.4), np.full(4, 1.8)), outliers=OutliersConfig(table_thresholds=False))
     assert list(r.high_k) == [3.0, 3.0, 2.0, 2.0]
+
+
+def test_los_text_that_is_no_number_is_refused_not_read_as_missing():
+    sp = SpecialCasesConfig(min_los=60, cap_share=0.25, pay="points")
+    # los as text: numbers and blanks read as before (B's 70 days make it a special case)
+    r = _run(special=sp, los=["10", "70", None, "3"])
+    assert list(r.special_approved) == [False, True, False, False]
+    # "seventy" would have been a missing stay, so B no special case, without a word
+    with pytest.raises(
+        InputError, match=r"los \(住院天数\) is not a number at row 1 \(case_id 'B'\): 'seventy'"
+    ):
+        _run(special=sp, los=["10", "seventy", None, "3"])

@@ -79,6 +79,19 @@ def test_table_thresholds_checked():
         table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": [0.4, 2.0], "high_k": [1.8, 2.0]}))
 
 
+def test_table_thresholds_text_that_is_no_number_is_refused_not_read_as_no_threshold():
+    # a city table read as text: numbers and blanks are fine, "abc" names its DRG, row and value
+    t = table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": ["0.4", None], "high_k": ["1.8", "3"]}))
+    assert t.to_dicts() == [
+        {"drg": "A", "low_k": 0.4, "high_k": 1.8},
+        {"drg": "B", "low_k": None, "high_k": 3.0},
+    ]
+    with pytest.raises(InputError, match=r"low_k of DRG 'B' \(row 1\) is 'abc', which is no number"):
+        table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": ["0.4", "abc"], "high_k": [1.8, 3.0]}))
+    with pytest.raises(InputError, match=r"high_k of DRG 'A' \(row 0\) is '1,8', which is no number"):
+        table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": [0.4, 0.5], "high_k": ["1,8", "3"]}))
+
+
 def test_level_mean_without_level_or_group():
     got = level_group_mean(
         np.array([0, 0, 0, 1, -1]),

@@ -312,6 +312,20 @@ def test_errors_name_row_and_column():
         settle(s1_cases(), s1_policy(budget="1000"), weights=WEIGHTS)
     with pytest.raises(InputError, match="drg and rw"):
         settle(s1_cases(), s1_policy(), weights=pl.DataFrame({"drg": ["A1"]}))
+    # a weight table's optional number read as text (a city table's CSV): a number or a blank is
+    # read as before, text that is no number is refused (read as null it would have been
+    # "the table gives no threshold / mean for this DRG", silently)
+    as_text = WEIGHTS.with_columns(pl.col("mean_cost").cast(pl.String), high_k=pl.Series(["3", None]))
+    as_numbers = WEIGHTS.with_columns(high_k=pl.Series([3.0, None]))
+    assert settle(s1_cases(), s1_policy(), weights=as_text).cases.equals(
+        settle(s1_cases(), s1_policy(), weights=as_numbers).cases
+    )
+    for col, value in (("high_k", "3 times"), ("low_k", "abc"), ("mean_cost", "20,000"), ("mean_los", "n/a")):
+        bad_w = WEIGHTS.with_columns(pl.Series(col, ["1", value]))
+        with pytest.raises(
+            InputError, match=rf"weight table: {col} of DRG 'B1' \(row 1\) is '{value}', which is no number"
+        ):
+            settle(s1_cases(), s1_policy(), weights=bad_w)
 
 
 def test_demo_settlement_sums_to_budget():

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from casemix._frame_types import FrameLike, from_memory, kind_of
+from casemix.errors import InputError
 
 
 def read_path(
@@ -52,6 +53,36 @@ def number(value: object) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+def first_non_number(values: pl.Series) -> int | None:
+    """Row of the first value that is given but is no number (text such as ``"abc"``), or None.
+
+    ``cast(pl.Float64, strict=False)`` reads such a value as null, which the money side
+    takes for "not given" (no short stay, no table threshold): a caller that reads nulls
+    that way checks this first, so a typo is reported, never read as a blank cell.
+    """
+    if values.dtype.is_numeric() or values.dtype == pl.Null:
+        return None  # nothing to misread (and no per-row temporary for 10M numbers)
+    bad = values.is_not_null() & values.cast(pl.Float64, strict=False).is_null()
+    return int(bad.arg_true()[0]) if bad.any() else None
+
+
+def require_numbers(df: pl.DataFrame, name: str, case_id: pl.Series, *, what: str) -> None:
+    """Refuse a case column holding a value that is given but is no number (see :func:`first_non_number`).
+
+    Raises
+    ------
+    InputError
+        Naming the column, the row (0-based), the case id and the value.
+    """
+    raw = df[name]
+    i = first_non_number(raw)
+    if i is not None:
+        raise InputError(
+            f"{name} ({what}) is not a number at row {i} (case_id {case_id[i]!r}): {raw[i]!r}; "
+            "give a number, or leave the cell empty where it is not known"
+        )
 
 
 def summary_like(result: pl.DataFrame, original: FrameLike) -> FrameLike:

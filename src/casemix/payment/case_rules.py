@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from casemix._frames import require_numbers
 from casemix._money import yuan_array_to_fen
 from casemix.payment.new_tech import (
     NewTechConfig,
@@ -184,11 +185,10 @@ def apply_case_rules(
 
     applied = np.zeros(n, dtype=bool)
     if approved is None and special.active:
-        los = (
-            cases["los"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
-            if "los" in cases.columns
-            else None
-        )
+        los = None
+        if "los" in cases.columns:
+            require_numbers(cases, "los", case_id, what="住院天数")  # never "abc" read as no stay
+            los = cases["los"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
         ids = case_id.to_numpy().astype(str)
         applied = applications(ids, cost, standard, los, special)
         n_cap = cap(n, special.share(scheme))
