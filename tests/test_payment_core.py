@@ -29,7 +29,16 @@ from casemix.budget import (
     ShortStay,
 )
 from casemix.errors import InputError, PolicyError
-from casemix.payment.core import CaseHooks, corridor_adjustment, hospital_sums, point_values, pool_terms
+from casemix.payment.core import (
+    CaseHooks,
+    PoolTerms,
+    case_amounts,
+    corridor_adjustment,
+    hospital_sums,
+    point_values,
+    pool_codes,
+    pool_terms,
+)
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index, yuan_column_fen
 from casemix.payment.money import settle_money
 from casemix.settle import base_volumes, settle
@@ -412,6 +421,40 @@ def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed()
     given = settle_money(policy, terms, fund_cost_fen=None, values=values, **args)
     assert given.point_fen.tolist() == [1_250, 3_750, 5_000] and given.pool_region is None
     assert given.pool_hospitals["fund_fen"].to_list() == [5_000, 5_000]
+
+
+def test_case_amounts_rate_method_adds_the_outside_amount_and_a_given_split_is_used_as_is():
+    # rate method, actual form: 100 yuan per point (10,000 fen); a has 123.45 yuan settled at
+    # cost outside its points: settled = point part + outside, fund = settled − patient share
+    rate = PoolTerms("all", 0, method="rate", fen_per_point=10_000.0)
+    hosp, pts = np.array([0, 0]), np.array([150.0, 50.0])
+    a = case_amounts(
+        rate, hosp, pts, np.array([12_345, 0]), np.array([200_000, 70_000]), np.zeros(1, np.int64)
+    )
+    assert a.point_fen.tolist() == [1_500_000, 500_000]
+    assert a.settled_fen.tolist() == [1_512_345, 500_000]
+    assert a.fund_fen.tolist() == [1_312_345, 430_000] and a.patient_fen.tolist() == [200_000, 70_000]
+    # point method with the split made elsewhere (casemix.dask): point_fen is taken as given and
+    # the hospital's money (here a figure that would split otherwise) is not read
+    point = PoolTerms("all", 0)
+    a = case_amounts(
+        point,
+        hosp,
+        pts,
+        np.array([5, 0]),
+        np.array([100, 0]),
+        np.array([999_999]),
+        point_fen=np.array([700, 300]),
+    )
+    assert a.point_fen.tolist() == [700, 300] and a.settled_fen.tolist() == [705, 300]
+    assert a.fund_fen.tolist() == [605, 300]
+
+
+def test_pool_codes_from_insurance_type_values():
+    terms = pool_terms(p2_policy())  # 职工 and 居民 with their default values
+    assert terms[0].values == ("职工", "employee", "310", "城镇职工", "职工基本医疗保险")
+    got = pool_codes(["310", "居民", None, "other", "employee", 390], terms)
+    assert got.tolist() == [0, 1, -1, -1, 0, 1] and got.dtype == np.int64
 
 
 def test_p3_rate_per_pool():
