@@ -397,6 +397,25 @@ def test_point_values_refuse_bad_base_volumes_and_at_cost_above_the_budget():
         r"raise the budget or settle fewer cases at cost$",
     ):
         point_values(ratio, over)
+    # ... and exactly the budget: no point money left, no error (only a negative M is refused)
+    exact = hospital_sums(ratio, hosp, 2, points, np.array([11_111, 0]), zero)  # 9,999.9 → 10,000
+    v = point_values(ratio, exact)
+    assert (v.money_fen, v.hospital_fen.tolist(), v.pv_final) == (0, [0, 0], 0.0)
+    # elastic without base volumes: none is positive (not "must be finite": no array was given)
+    with pytest.raises(
+        PolicyError,
+        match=r"^<Policy>: pool all: elastic point value needs base volumes \(prior-year points per "
+        r"hospital\): none is positive; give elastic\.base_volume or a prior-year frame$",
+    ):
+        point_values(t, sums, None)
+    # base volumes adding up to a subnormal number: M ÷ ΣV overflows
+    with pytest.raises(
+        PolicyError,
+        match=r"base volumes too small to price a point: they add up to 5e-324 points, and the base "
+        r"point value \(budget ÷ that\) overflows; give base volumes in points \(prior-year points "
+        r"per hospital\)$",
+    ):
+        point_values(t, sums, np.array([5e-324, 0.0]))
 
 
 def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed():
