@@ -401,6 +401,14 @@ def test_point_values_refuse_bad_base_volumes_and_at_cost_above_the_budget():
     exact = hospital_sums(ratio, hosp, 2, points, np.array([11_111, 0]), zero)  # 9,999.9 → 10,000
     v = point_values(ratio, exact)
     assert (v.money_fen, v.hospital_fen.tolist(), v.pv_final) == (0, [0, 0], 0.0)
+    # elastic with no point money (budget 0): nothing to split, every hospital 0 fen, values 0
+    none = point_values(pool_terms(el.replace(budget=0))[0], sums, np.array([1.0, 3.0]))
+    assert (none.hospital_fen.tolist(), none.retained_fen, none.pv_base, none.pv_final) == (
+        [0, 0],
+        0,
+        0.0,
+        0.0,
+    )
     # elastic without base volumes: none is positive (not "must be finite": no array was given)
     with pytest.raises(
         PolicyError,
