@@ -231,6 +231,47 @@ test_strings_with_unknown_codes_chs = _strings_with_unknown_codes("chs")
 test_strings_with_unknown_codes_tiny_grey = _strings_with_unknown_codes("tiny_grey")
 
 
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data(), layout=st.sampled_from(("pipe-strings", "combined-strings")))
+def test_strings_cut_into_two_chunks_at_every_position(chs, data, layout):
+    """One chunk, or two chunks meeting after any row: the same answer, intake's, warnings included.
+
+    (``pl.concat`` keeps the two chunks, except that it joins parts of a row or two.)"""
+    rows = data.draw(st.lists(_unknown_heavy_case(S.pools(chs)), min_size=2, max_size=12))
+    df = LAYOUTS[layout](pl.DataFrame(rows, schema=TYPES))
+    want = group_frame(read_cases(df), chs, warnings=True)
+    assert group_direct(df, chs).equals(want)
+    for cut in range(1, df.height):
+        parts = _in_parts(df, [cut])
+        assert group_direct(parts, chs).equals(want), cut
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(
+    data=st.data(),
+    cuts=st.lists(st.integers(1, 39), max_size=3),
+    layout=st.sampled_from(("pipe-strings", "combined-strings")),
+)
+def test_one_chunk_split_into_row_ranges_for_the_threads(chs, data, cuts, layout):
+    """The split, lookup and grouping kernels cut the rows of one chunk into ranges run on
+    several threads (``casemix._threads.run_ranges``, from 16,384 rows on); with ranges of a
+    few rows here, every range boundary falls inside generated |-strings with dirty and unknown
+    codes, and the answer is still intake's."""
+    from casemix import _threads
+
+    rows = data.draw(st.lists(_unknown_heavy_case(S.pools(chs)), min_size=1, max_size=40))
+    df = LAYOUTS[layout](pl.DataFrame(rows, schema=TYPES))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_threads, "MIN_ROWS_PER_THREAD", 1)
+        mp.setattr(_threads, "threads", lambda: 3)  # ranges on 3 threads even on one core
+        assert_direct_equal(df, chs)
+        assert_direct_equal(_in_parts(df, cuts), chs)
+
+
 def test_unknown_codes_in_strings_are_not_read_by_intake(chs, monkeypatch):
     """Rows whose only fault is an unknown code stay on the direct path: intake reads none of
     them, and each gets intake's warning; a code with white space inside goes to intake."""
