@@ -917,3 +917,178 @@ def test_scalar_of_a_wrong_type_is_named_with_the_field_it_was_read_as():
         "column '年龄' (read as age) has type Boolean, which cannot hold age (a number or text); "
         "columns found: ['pdx', '年龄'] (2 columns)."
     )
+
+
+# --- mutation survivors, session 7 (benchmarks/results/mutation.md) ---------------------
+
+
+def test_parse_numbers_reads_the_words_of_its_field():
+    # parse_numbers(..., "sex") reads 男/女 as 1/2; without the field, words are malformed
+    from casemix.cases import parse_numbers
+
+    s = pl.Series("s", ["男", "女", " 2 ", "x"])
+    assert parse_numbers(s, "sex").to_list() == [1.0, 2.0, 2.0, None]
+    assert parse_numbers(s).to_list() == [None, None, 2.0, None]
+
+
+def test_parse_dates_of_an_unnamed_series_names_it_values():
+    from casemix.cases import parse_dates
+
+    with pytest.raises(InputError) as e:
+        parse_dates(pl.Series([True]))
+    assert str(e.value) == (
+        "column 'values' (read as date) has type Boolean, which cannot hold a date, a number "
+        "(20240105) or text; columns: ['values']"
+    )
+
+
+def test_read_cases_all_null_numeric_and_date_columns():
+    # polars types a column of nulls only as Null: read as a missing value of the field's type
+    nulls = [None, None]
+    r = read_cases(pl.DataFrame({"pdx": ["A00", "A01"], "los": nulls, "入院日期": nulls}))
+    assert r.schema["los"] == pl.Float64 and r.schema["admission_date"] == pl.Date
+    assert r["los"].to_list() == nulls and r["admission_date"].to_list() == nulls
+    assert r["malformed"].to_list() == [[], []] and r["intake_warnings"].to_list() == [[], []]
+
+
+def test_all_empty_numeric_list_columns_read_as_no_codes():
+    # pandas writes an all-empty column as float NaN: an sdx / oproc column of that kind
+    # holds no codes (not an error, not a typeless column)
+    nan = float("nan")
+    r = read_cases(
+        pd.DataFrame({"pdx": ["A00", "B01"], "sdx": [nan, nan], "pproc": ["x", None], "oproc": [nan, nan]})
+    )
+    assert r.schema["sdx"] == LST and r.schema["oproc"] == LST
+    assert r.select("pdx", "sdx", "pproc", "oproc").rows() == [("A00", [], "X", []), ("B01", [], None, [])]
+    assert r["intake_warnings"].to_list() == [[], []]
+
+
+def test_secondaries_without_a_principal_column():
+    r = read_cases(pl.DataFrame({"sdx": [["A00"], []]}))
+    assert r.select("pdx", "sdx", "intake_warnings").rows() == [
+        (None, ["A00"], ["missing_pdx"]),
+        (None, [], []),
+    ]
+
+
+def test_a_zero_los_is_no_warning_a_negative_one_is():
+    r = read_cases(pl.DataFrame({"pdx": ["A00"] * 3, "los": [0, -1, 1]}))
+    assert r["intake_warnings"].to_list() == [[], ["negative_los"], []]
+
+
+def test_resolve_names_the_layout_kind_the_direct_path_reads():
+    # drg/direct.py picks its fast path from CodeLayout.kind: each layout says which it is
+    from casemix.cases._resolve import resolve
+
+    split = resolve(pl.DataFrame({"pdx": ["A00"], "sdx": ["B01"]}), None, ["pdx"])
+    combined = resolve(pl.DataFrame({"diagnoses": ["A00|B01"], "procedures": [["X"]]}), None, ["pdx"])
+    wide = resolve(pl.DataFrame({"dx2": ["B01"], "dx1": ["A00"], "pr1": ["X"]}), None, ["pdx"])
+    assert (split.dx.kind, split.dx.principal, split.dx.others, split.proc) == ("split", "pdx", "sdx", None)
+    assert (combined.dx.kind, combined.dx.combined) == ("combined", "diagnoses")
+    assert (combined.proc.kind, combined.proc.combined) == ("combined", "procedures")
+    assert (wide.dx.kind, wide.dx.wide, wide.proc.kind, wide.proc.wide) == (
+        "wide",
+        ["dx1", "dx2"],
+        "wide",
+        ["pr1"],
+    )
+
+
+def test_missing_required_scalar_message_in_full():
+    with pytest.raises(InputError) as e:
+        read_cases(pl.DataFrame({"diagnoses": ["A"]}), required=("los",))
+    assert str(e.value) == (
+        "required column 'los' not found (looked for: los, length_of_stay, act_ipt_days, 实际住院天数, "
+        "实际住院(天), 住院天数, 住院天数(天)). Columns found: ['diagnoses'] (1 columns). "
+        "Name yours with mapping={'<column>': 'los'}."
+    )
+    assert ", ".join(SCALAR_ALIASES["los"]) in str(e.value)  # the table, as it reads today
+
+
+def test_procedure_column_of_numbers_message_in_full():
+    with pytest.raises(InputError) as e:
+        read_cases(pl.DataFrame({"pdx": ["A"], "pproc": [3]}))
+    assert str(e.value) == (
+        "column 'pproc' (read as procedures) has type Int64, which cannot hold procedure codes "
+        "(text); columns found: ['pdx', 'pproc'] (2 columns). Codes read as numbers lose their "
+        "form (39.6500 -> 39.65); read the file with dtype=str, or pass its path to casemix, "
+        "which reads CSV as text."
+    )
+
+
+def test_clean_text_shortcut_is_taken_for_clean_columns_only(monkeypatch):
+    # the shortcut must decide "clean" for clean identifier columns (else every step pays the
+    # full text rule on millions of ids), by each of its two tests, and never for one that
+    # needs work (reading like the full rule is test_clean_text_shortcut_reads_like_the_full_rule)
+    from casemix.cases import _canonical
+
+    monkeypatch.setattr(_canonical, "_SHORTCUT_ROWS", 0)
+
+    def clean(values: list[str]) -> bool:
+        return _canonical._clean_text(pl.DataFrame({"c": values}), "c")
+
+    many = [f"C{i}" for i in range(2_000)]  # more than _FEW distinct values: the byte test
+    assert clean(many)
+    for bad in (" C", "C ", "C\t", "", "Ｃ9"):
+        assert not clean([*many, bad]), bad
+    # 2 distinct values in the first 10,000 rows: the test over the 2,002 distinct values,
+    # which reads Chinese text as clean (the byte test would not: it is not ASCII)
+    assert clean(["医院甲", "医院乙"] * 5_000 + many)
+    assert not clean(["医院甲", "医院乙 "] * 5_000 + many)
+
+
+def test_canonical_missing_column_of_no_canonical_name_message_in_full():
+    # a name that is no canonical field (dip_group) is looked for under that name only
+    from casemix.cases import canonical
+
+    with pytest.raises(InputError) as e:
+        canonical(pl.DataFrame({"drg": ["A"]}), need=("drg", "dip_group"), step="DIP settlement")
+    assert str(e.value) == (
+        "DIP settlement needs column 'dip_group' (looked for: dip_group); columns found: ['drg']. "
+        "Name yours with mapping={'<column>': 'dip_group'} (--map FILE on the command line)."
+    )
+
+
+def test_canonical_left_out_is_a_series_named_left_out():
+    # Canonical.left_out is public: added to a frame it is the column restore() adds
+    from casemix.cases import canonical
+
+    c = canonical(pl.DataFrame({"drg": ["A", None], "cost": [1.0, -1.0]}), need=("drg", "total_cost"))
+    assert c.left_out.name == "left_out"
+    assert c.frame.with_columns(c.left_out)["left_out"].to_list() == [None, "negative:total_cost"]
+    assert c.restore(pl.DataFrame({"w": [1.0]}))["left_out"].to_list() == [None, "negative:total_cost"]
+
+
+def test_canonical_need_lists_the_fields_whose_values_were_checked():
+    # grouping results (drg: a "step" field) and names that are no canonical field
+    # (dip_group) are only required to exist: their values are not checked
+    from casemix.cases import canonical
+
+    df = pl.DataFrame({"drg": ["A", None], "cost": [1.0, None], "dip_group": ["x", "y"]})
+    c = canonical(df, need=("drg", "total_cost", "dip_group"))
+    assert c.need == ("total_cost",)
+    assert c.left_out.to_list() == [None, "missing:total_cost"]
+    assert c.notes() == ["missing:total_cost: 1 row(s) left out"]
+
+
+def test_canonical_number_of_a_wrong_type_message_in_full():
+    from casemix.cases import canonical
+
+    with pytest.raises(InputError) as e:
+        canonical(pl.DataFrame({"drg": ["A"], "cost": [True]}), need=("drg", "total_cost"))
+    assert str(e.value) == (
+        "column 'cost' (read as total_cost) has type Boolean, which cannot hold a number or text; "
+        "columns: ['drg', 'cost']"
+    )
+
+
+def test_canonical_numbers_are_float64_past_the_shortcut_rows(monkeypatch):
+    # from _SHORTCUT_ROWS rows a Float64 column of finite numbers is its own value; integer
+    # and Float32 columns are still read as Float64
+    from casemix.cases import _canonical
+
+    monkeypatch.setattr(_canonical, "_SHORTCUT_ROWS", 0)
+    for values in (pl.Series([1, 2], dtype=pl.Int64), pl.Series([1.5, 2.0], dtype=pl.Float32)):
+        c = _canonical.canonical(pl.DataFrame({"cost": values}), optional=("total_cost",))
+        assert c.frame.schema["total_cost"] == pl.Float64
+        assert c.frame["total_cost"].to_list() == values.cast(pl.Float64).to_list()
