@@ -1092,3 +1092,14 @@ def test_canonical_numbers_are_float64_past_the_shortcut_rows(monkeypatch):
         c = _canonical.canonical(pl.DataFrame({"cost": values}), optional=("total_cost",))
         assert c.frame.schema["total_cost"] == pl.Float64
         assert c.frame["total_cost"].to_list() == values.cast(pl.Float64).to_list()
+
+
+def test_canonical_identifier_of_a_wrong_type_message_in_full():
+    from casemix.cases import canonical
+
+    with pytest.raises(InputError) as e:
+        canonical(pl.DataFrame({"医疗机构编码": [True]}), need=("hospital_id",))
+    assert str(e.value) == (
+        "column '医疗机构编码' (read as hospital_id) has type Boolean, which cannot hold an "
+        "identifier, text or integer; columns: ['医疗机构编码']"
+    )

@@ -155,29 +155,31 @@ def _kind(name: str) -> str:
     return "plain"
 
 
-def _parsed(df: pl.DataFrame, col: str, name: str, kind: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(value, missing, malformed) expressions for input column ``col`` read as ``name``."""
+def _parsed(df: pl.DataFrame, col: str, name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
+    """(value, missing) expressions for input column ``col`` read as ``name``.
+
+    A value is malformed when it is not missing and yet no value came out:
+    :func:`canonical` reads that from the parsed column, for every kind.
+    """
     dt = df.schema[col]
     c = pl.col(col)
     if dt == pl.Null:
-        return pl.lit(None, _dtype(name, kind)), pl.lit(True), pl.lit(False)
+        return pl.lit(None, _dtype(name, kind)), pl.lit(True)
     if kind == "number":
         if dt.is_numeric():
             raw = c.cast(pl.Float64)
-            missing, malformed = raw.is_null() | raw.is_nan(), raw.is_infinite()
+            missing = raw.is_null() | raw.is_nan()
         elif N.is_stringy(dt):
             txt = N.fold(c).str.strip_chars()
             raw = N.parse_number(txt, _WORDS.get(name))
             missing = txt.is_null() | (txt.str.len_bytes() == 0)
-            malformed = ~missing & ~raw.is_finite().fill_null(False)
         else:
             raise _type_error(df, col, name, "a number or text")
         # a Float64 column of finite numbers (and nulls) is its own value: no copy
         value = c if dt == pl.Float64 and _all_finite(df, col) else N.finite(raw)
         if name == "year":  # a year is a whole number
-            malformed = malformed | (value != value.floor()).fill_null(False)
             value = pl.when(value == value.floor()).then(value).cast(pl.Int32, strict=False)
-        return value, missing, malformed
+        return value, missing
     if kind == "date":
         if not (dt == pl.Date or isinstance(dt, pl.Datetime) or N.is_stringy(dt) or dt.is_numeric()):
             raise _type_error(df, col, name, "a date, a number (20240105) or text")
@@ -188,7 +190,7 @@ def _parsed(df: pl.DataFrame, col: str, name: str, kind: str) -> tuple[pl.Expr, 
             missing = c.is_null() | (c.cast(pl.String).str.strip_chars().str.len_bytes() == 0)
         else:
             missing = c.is_null()
-        return value, missing, ~missing & value.is_null()
+        return value, missing
     if not (dt.is_numeric() or N.is_stringy(dt)):
         raise _type_error(df, col, name, "an identifier, text or integer")
     # integers (digits and a sign) and clean text have nothing to fold, trim or find empty
@@ -196,7 +198,7 @@ def _parsed(df: pl.DataFrame, col: str, name: str, kind: str) -> tuple[pl.Expr, 
         value = c.cast(pl.String)
     else:
         value = N.nonempty(N.fold(N.text_id(c, dt)).str.strip_chars())
-    return value, value.is_null(), pl.lit(False)
+    return value, value.is_null()
 
 
 def _all_finite(df: pl.DataFrame, col: str) -> bool:
@@ -333,7 +335,7 @@ def canonical(
         if kind == "raw":
             exprs.append(pl.col(col).alias(name))
             continue
-        value, missing, _ = _parsed(original, col, name, kind)
+        value, missing = _parsed(original, col, name, kind)
         exprs.append(value.alias(name))
         parsed = pl.col(_VALUE + name)
         if kind == "text":
@@ -397,7 +399,7 @@ def parse_numbers(values: pl.Series, field: str | None = None) -> pl.Series:
     Missing and malformed values are null.
     """
     df = pl.DataFrame([values.alias("v")])
-    value, _, _ = _parsed(df, "v", field or "total_cost", "number")
+    value, _ = _parsed(df, "v", field or "total_cost", "number")
     return df.select(value.alias(values.name)).to_series()
 
 
@@ -407,5 +409,5 @@ def parse_dates(values: pl.Series) -> pl.Series:
     Excel serial days.  Missing and malformed values are null."""
     col = values.name or "values"  # the type error names the caller's Series
     df = pl.DataFrame([values.alias(col)])
-    value, _, _ = _parsed(df, col, "date", "date")
+    value, _ = _parsed(df, col, "date", "date")
     return df.select(value.alias(values.name)).to_series()
