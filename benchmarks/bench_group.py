@@ -364,20 +364,25 @@ def task_pipes(scheme_path: str, path: str, repeats: int) -> dict:
 def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
     """A CSV file of |-string cases grouped into Parquet: read, group, write.
 
-    ``how="cli"``: the steps of ``casemix group cases.csv -o out.parquet``
-    (``read_table``, then ``group_table``: the input columns encoded while
-    the cases are grouped); ``how="group"``: ``casemix.group(path)`` then ``write_table``.
+    ``how="cli"``: what ``casemix group cases.csv -o out.parquet`` runs
+    (``group_csv``: read in batches by polars' streaming reader, each batch
+    grouped while the next is parsed and the previous one's row groups are
+    encoded); ``how="whole"``: the file read whole (``read_table``), then
+    ``group_table`` (session 6's path); ``how="group"``: ``casemix.group(path)``
+    then ``write_table``.
     """
     import polars as pl
 
     import casemix
-    from casemix.drg.batch import group_table
+    from casemix.drg.batch import group_csv, group_table
     from casemix.io import read_table, write_table
 
     scheme = casemix.load_scheme(scheme_path)
     casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
     w, c = time.perf_counter(), time.process_time()
     if how == "cli":
+        rows = group_csv(path, dst, scheme)["rows"]
+    elif how == "whole":
         rows = group_table(read_table(path), dst, scheme)["rows"]
     else:
         out = casemix.group(path, scheme=scheme)
@@ -661,6 +666,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
             for how, key, label in (
                 ("cli", "csv_to_parquet", "CSV -> Parquet"),
+                ("whole", "csv_whole_then_write", "  read whole, group_table"),
                 ("group", "csv_group_then_write", "  casemix.group + write"),
             ):
                 c = entry[key] = _run("csv", scheme, csv_path, dst, how)

@@ -41,6 +41,7 @@ import pyarrow as pa
 __all__ = [
     "ChunkWriter",
     "Footer",
+    "PartWriter",
     "concat_files",
     "copyable",
     "decode",
@@ -500,60 +501,82 @@ def check_footer(data: bytes, rows: int, row_groups: int, columns: int, end: int
         )
 
 
-def concat_files(out: BinaryIO, parts: list[bytes], arrow_schema: pa.Schema) -> int:
-    """Write Parquet files of the same columns (``parts``, their bytes) as one file to ``out``.
+class PartWriter:
+    """Write Parquet files of the same columns, given one at a time, as one file to ``out``.
 
-    Their pages are copied as they are, one after the other, and the footer
-    lists every part's row groups, offsets moved; ``arrow_schema`` is the
-    Arrow schema stored for readers.  Lets row groups be encoded on several
-    threads (:func:`encode_row_group`) and joined without encoding again.
-    Returns the rows written.
+    Each part's pages are copied as they are, after the previous part's, and
+    :meth:`close` writes one footer listing every part's row groups, offsets
+    moved; ``arrow_schema`` is the Arrow schema stored for readers.  Lets row
+    groups be encoded on several threads (:func:`encode_row_group`) and
+    written as they come, without encoding again or holding them all.
     """
-    if not parts:
-        raise ValueError("concat_files needs at least one part")
-    out.write(MAGIC)
-    pos, rows = len(MAGIC), 0
-    first: Footer | None = None
-    groups: list[Struct] = []
-    for data in parts:
+
+    def __init__(self, out: BinaryIO, arrow_schema: pa.Schema) -> None:
+        self.out, self.arrow_schema = out, arrow_schema
+        self.first: Footer | None = None
+        self.groups: list[Struct] = []
+        self.rows = 0
+        out.write(MAGIC)
+        self.pos = len(MAGIC)
+
+    def add(self, data: bytes) -> None:
+        """Append the row groups of the Parquet file ``data`` (its bytes)."""
         footer = read_footer(data)
-        if first is None:
-            first = footer
-        elif footer.meta[_FMD_SCHEMA] != first.meta[_FMD_SCHEMA]:
-            raise ValueError("concat_files: the parts have different columns")
+        if self.first is None:
+            self.first = footer
+        elif footer.meta[_FMD_SCHEMA] != self.first.meta[_FMD_SCHEMA]:
+            raise ValueError("the parts to join have different columns")
         length = struct.unpack("<i", data[-8:-4])[0]
-        body = data[len(MAGIC) : len(data) - 8 - length]
-        shift = pos - len(MAGIC)
+        body = memoryview(data)[len(MAGIC) : len(data) - 8 - length]
+        shift = self.pos - len(MAGIC)
         for rg in footer.row_groups:
             moved = dict(rg)
             moved[_RG_COLUMNS] = (_LIST, (_STRUCT, [_moved(cc, shift) for cc in rg[_RG_COLUMNS][1][1]]))
             if _RG_OFFSET in rg:
                 moved[_RG_OFFSET] = (_I64, rg[_RG_OFFSET][1] + shift)
-            moved[_RG_ORDINAL] = (_I16, len(groups))
-            groups.append(moved)
-            rows += rg[_RG_ROWS][1]
-        out.write(body)
-        pos += len(body)
-    assert first is not None
-    meta: Struct = {
-        1: first.meta[1],
-        _FMD_SCHEMA: first.meta[_FMD_SCHEMA],
-        _FMD_NUM_ROWS: (_I64, rows),
-        _FMD_ROW_GROUPS: (_LIST, (_STRUCT, groups)),
-        _FMD_KV: (
-            _LIST,
-            (_STRUCT, [{1: (_BINARY, ARROW_SCHEMA), 2: (_BINARY, _arrow_schema(arrow_schema))}]),
-        ),
-    }
-    for field in (_FMD_CREATED_BY, _FMD_ORDERS):
-        if field in first.meta:
-            meta[field] = first.meta[field]
-    data = encode(meta)
-    check_footer(data, rows, len(groups), len(first.columns), pos)
-    out.write(data)
-    out.write(struct.pack("<i", len(data)))
-    out.write(MAGIC)
-    return rows
+            moved[_RG_ORDINAL] = (_I16, len(self.groups))
+            self.groups.append(moved)
+            self.rows += rg[_RG_ROWS][1]
+        self.out.write(body)
+        self.pos += len(body)
+
+    def close(self) -> int:
+        """Write the footer (after the last :meth:`add`); returns the rows written."""
+        if self.first is None:
+            raise ValueError("PartWriter.close before any part was added")
+        first = self.first
+        meta: Struct = {
+            1: first.meta[1],
+            _FMD_SCHEMA: first.meta[_FMD_SCHEMA],
+            _FMD_NUM_ROWS: (_I64, self.rows),
+            _FMD_ROW_GROUPS: (_LIST, (_STRUCT, self.groups)),
+            _FMD_KV: (
+                _LIST,
+                (_STRUCT, [{1: (_BINARY, ARROW_SCHEMA), 2: (_BINARY, _arrow_schema(self.arrow_schema))}]),
+            ),
+        }
+        for field in (_FMD_CREATED_BY, _FMD_ORDERS):
+            if field in first.meta:
+                meta[field] = first.meta[field]
+        data = encode(meta)
+        check_footer(data, self.rows, len(self.groups), len(first.columns), self.pos)
+        self.out.write(data)
+        self.out.write(struct.pack("<i", len(data)))
+        self.out.write(MAGIC)
+        return self.rows
+
+
+def concat_files(out: BinaryIO, parts: list[bytes], arrow_schema: pa.Schema) -> int:
+    """Write Parquet files of the same columns (``parts``, their bytes) as one file to ``out``.
+
+    :class:`PartWriter` with every part at once.  Returns the rows written.
+    """
+    if not parts:
+        raise ValueError("concat_files needs at least one part")
+    writer = PartWriter(out, arrow_schema)
+    for data in parts:
+        writer.add(data)
+    return writer.close()
 
 
 def _arrow_schema(schema: pa.Schema) -> bytes:

@@ -46,6 +46,7 @@ __all__ = [
     "LossyDecodingWarning",
     "atomic_path",
     "check_output",
+    "csv_batches",
     "detect_encoding",
     "read_table",
     "read_text",
@@ -507,6 +508,40 @@ def read_table(
         text = _decode(p, p.read_bytes(), enc, errs, sep)
         return _csv_frame(text.lstrip("\ufeff").encode("utf-8"), p, sep, infer_schema)
     raise InputError(f"{p}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .tsv, .xlsx or .parquet")
+
+
+def csv_batches(
+    path: str | Path, *, encoding: str | None = None, errors: str = "strict", batch_rows: int = 524_288
+) -> Iterator[pl.DataFrame] | None:
+    """The rows of a UTF-8 CSV file as text frames of about ``batch_rows`` rows, read as they are used.
+
+    For a file :func:`read_table` would read in one pass with polars (a
+    ``.csv``/``.txt``/``.tsv`` file whose first MiB is UTF-8, its encoding
+    not forced to another, no repeated column name): polars' streaming
+    reader parses the next batches on its threads while the caller works
+    on this one, with every column as text, as :func:`read_table` reads it.
+    ``None`` for any other file: read it with :func:`read_table`.
+
+    polars checks every byte (a bad one raises a ``polars.exceptions.PolarsError``
+    while iterating, as does a ragged row): the caller then reads the file
+    with :func:`read_table`, which detects another encoding or names the
+    line and column at fault.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in CSV or not p.is_file() or p.stat().st_size == 0:
+        return None
+    enc, errs = _parse_encoding(encoding, errors)
+    if enc not in (None, "utf_8") or errs != "strict" or _first_utf8_error(p, limit=_SAMPLE) is not None:
+        return None
+    scan = pl.scan_csv(p, separator="\t" if suffix == ".tsv" else ",", infer_schema=False, encoding="utf8")
+    try:
+        names = scan.collect_schema().names()
+    except pl.exceptions.PolarsError:
+        return None
+    if any("_duplicated_" in c for c in names):  # read_table names the repeated column
+        return None
+    return iter(scan.collect_batches(chunk_size=max(1, batch_rows)))
 
 
 def _parquet(source: str | Path, name: Path) -> pl.DataFrame:

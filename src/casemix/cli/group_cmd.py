@@ -108,21 +108,25 @@ def group(
         and input_path.suffix.lower() in (".parquet", ".pq")
         and output.suffix.lower() in (".parquet", ".pq")
     )
-    # a table file (CSV, Excel) into Parquet: read whole, its columns encoded while it is grouped
+    # a table file into Parquet: a CSV read, grouped and written in batches at once;
+    # an Excel sheet read whole, its columns encoded while it is grouped
     to_parquet = engine == "batch" and output.suffix.lower() in (".parquet", ".pq")
     if streaming or to_parquet:
-        from casemix.drg.batch import group_parquet, group_table
-        from casemix.io import atomic_path, check_output
+        from casemix.drg.batch import group_csv, group_parquet, group_table
+        from casemix.io import CSV, atomic_path, check_output
 
         check_output(output, force=force, inputs=[input_path])  # before reading the input
         frame = None
-        if not streaming:
+        csv = input_path.suffix.lower() in CSV
+        if not streaming and not csv:
             from casemix._frames import read_path
 
             frame = read_path(input_path, encoding=encoding)
         with _low_rate_alerts(alerts), atomic_path(output, force=force, inputs=[input_path]) as part:
             if frame is not None:
                 group_table(frame, part, sch, mapping=mapping)
+            elif csv and not streaming:
+                group_csv(input_path, part, sch, mapping=mapping, encoding=encoding)
             else:
                 group_parquet(
                     input_path,
