@@ -361,22 +361,24 @@ def task_pipes(scheme_path: str, path: str, repeats: int) -> dict:
     }
 
 
-def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
+def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli", groupers: int = 2) -> dict:
     """A CSV file of |-string cases grouped into Parquet: read, group, write.
 
     ``how="cli"``: what ``casemix group cases.csv -o out.parquet`` runs
-    (``group_csv``: read in batches by polars' streaming reader, each batch
-    grouped while the next is parsed and the previous one's row groups are
-    encoded); ``how="whole"``: the file read whole (``read_table``), then
+    (``group_csv``: read in batches by polars' streaming reader, ``groupers``
+    batches grouped at once while the next are parsed and the previous ones'
+    row groups encoded); ``how="whole"``: the file read whole (``read_table``), then
     ``group_table`` (session 6's path); ``how="group"``: ``casemix.group(path)``
     then ``write_table``.
     """
     import polars as pl
 
     import casemix
+    import casemix.drg.batch as batch
     from casemix.drg.batch import group_csv, group_table
     from casemix.io import read_table, write_table
 
+    batch.GROUPING_THREADS = groupers
     scheme = casemix.load_scheme(scheme_path)
     casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
     w, c = time.perf_counter(), time.process_time()
@@ -391,6 +393,7 @@ def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli") -> dict:
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     return {
         "how": how,
+        "groupers": groupers,
         "wall_s": wall,
         "cpu_s": cpu,
         "cases_per_s": rows / wall,
@@ -426,12 +429,17 @@ def task_csv_polars(path: str, dst: str) -> dict:
     }
 
 
-def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: str) -> dict:
+def task_parquet(
+    scheme_path: str, path: str, dst: str, batch_size: int, keep: str, groupers: int = 2
+) -> dict:
+    """``group_parquet``, ``groupers`` batches grouped at once (1: session 6's way)."""
     import polars as pl
 
     import casemix
+    import casemix.drg.batch as batch
     from casemix.drg.batch import group_parquet
 
+    batch.GROUPING_THREADS = groupers
     scheme = casemix.load_scheme(scheme_path)
     casemix.group(pl.read_parquet(path, n_rows=1000), scheme=scheme)  # load kernels and tables
     w, c = time.perf_counter(), time.process_time()
@@ -452,6 +460,7 @@ def task_parquet(scheme_path: str, path: str, dst: str, batch_size: int, keep: s
         "batches": info["batches"],
         "batch_size": batch_size,
         "keep": keep,
+        "groupers": groupers,
         "peak_rss_mb": _peak_mb(),
     }
 
@@ -664,22 +673,27 @@ def main(argv: list[str] | None = None) -> dict:
                 f"  {'polars CSV -> Parquet':<28} {y['wall_s']:7.2f} s wall {y['cpu_s']:7.2f} s cpu "
                 f"{_fmt_rate(y['cases_per_s']):>13} cases/s (yardstick: read + write_parquet, no grouping)"
             )
-            for how, key, label in (
-                ("cli", "csv_to_parquet", "CSV -> Parquet"),
-                ("whole", "csv_whole_then_write", "  read whole, group_table"),
-                ("group", "csv_group_then_write", "  casemix.group + write"),
+            for how, groupers, key, label in (
+                ("cli", 2, "csv_to_parquet", "CSV -> Parquet"),
+                ("cli", 1, "csv_to_parquet_one_grouper", "  one batch grouped at a time"),
+                ("whole", 2, "csv_whole_then_write", "  read whole, group_table"),
+                ("group", 2, "csv_group_then_write", "  casemix.group + write"),
             ):
-                c = entry[key] = _run("csv", scheme, csv_path, dst, how)
+                c = entry[key] = _run("csv", scheme, csv_path, dst, how, groupers)
                 print(
                     f"  {label:<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
                     f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
                 )
-            p = entry["parquet_strings"] = _run("parquet", scheme, strings, dst, args.batch_size, "all")
-            print(
-                f"  {'Parquet -> Parquet':<28} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
-                f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
-                f" (|-strings, all columns)"
-            )
+            for groupers, key, label in (
+                (2, "parquet_strings", "(|-strings, all columns)"),
+                (1, "parquet_strings_one_grouper", "(the same, one batch grouped at a time)"),
+            ):
+                p = entry[key] = _run("parquet", scheme, strings, dst, args.batch_size, "all", groupers)
+                print(
+                    f"  {'Parquet -> Parquet':<28} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
+                    f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
+                    f" {label}"
+                )
             print(f"  load average now {os.getloadavg()[0]:.1f}")
             results["sizes"][str(n)] = entry
         if not files_only:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
 
@@ -189,13 +189,14 @@ def group_parquet(
     mapping: dict[str, str] | None = None,
     keep: str | Sequence[str] = "all",
 ) -> dict:
-    """Group a Parquet file into another Parquet file, one batch at a time.
+    """Group a Parquet file into another Parquet file, in batches.
 
     Memory stays bounded by the batch size: batches of whole row groups are
     read with polars, grouped as :func:`casemix.group` groups a frame, and
-    appended to the output.  Reading the next
-    batch and writing the last one run in threads beside the grouping (both
-    release the GIL), so at most three batches are in memory at once.
+    appended to the output in order.  Two batches are grouped at once on
+    threads, and reading the next batch and writing the last one run in
+    threads beside them (all release the GIL for most of their work), so at
+    most five batches are in memory at once.
 
     Parameters
     ----------
@@ -524,8 +525,8 @@ def group_csv(
 
     A UTF-8 file (:func:`casemix.io.csv_batches`) is read by polars'
     streaming reader in batches of about ``batch_rows`` rows; each batch is
-    grouped as :func:`casemix.group` groups a frame while polars parses the
-    next ones and pyarrow encodes the previous ones' row groups
+    grouped as :func:`casemix.group` groups a frame, two at once on threads,
+    while polars parses the next ones and pyarrow encodes the previous ones' row groups
     (:class:`_TextParts`), so both cores stay busy and memory holds a few
     batches, not the file.  Any other file (GBK, an encoding forced, a
     repeated column name), or one whose reading fails part way (a bad
@@ -572,38 +573,48 @@ def group_csv(
     return {"rows": rows, "grouped": n_grouped, "seconds": time.perf_counter() - started}
 
 
+class _NotStreamed(Exception):
+    """The CSV batches cannot be used as they are: the file is read whole instead."""
+
+
 def _group_batches(
     batches: Iterator[pl.DataFrame], dst: Path, sch: Scheme, mapping: dict[str, str] | None
 ) -> tuple[int, int] | None:
     """(rows, grouped cases) of the text batches grouped into ``dst``, or ``None``.
 
-    ``None`` when the reading fails part way, a batch is not text Arrow can
-    take, or there is no row: the caller then reads the file whole, and
-    writes ``dst`` again.
+    Two batches are grouped at once on threads (:func:`_in_order`).  ``None``
+    when the reading fails part way, a batch is not text Arrow can take, or
+    there is no row: the caller then reads the file whole, and writes ``dst``
+    again.
     """
     ok_status = sch.status["grouped"]
     rows = n_grouped = 0
+
+    def texts() -> Iterator[pl.DataFrame]:
+        while True:
+            try:
+                frame = next(batches, None)
+            except pl.exceptions.PolarsError:
+                raise _NotStreamed from None  # read_table reads another encoding, or names the fault
+            if frame is None:
+                return
+            if not _is_text(frame):
+                raise _NotStreamed
+            if frame.height:
+                yield frame
+
     with open(dst, "wb") as out:
         parts = _TextParts(out)
         try:
-            while True:
-                try:
-                    frame = next(batches, None)
-                except pl.exceptions.PolarsError:
-                    return None  # read_table reads it in another encoding, or names the fault
-                if frame is None:
-                    break
-                if not _is_text(frame):
-                    return None
-                if frame.height == 0:
-                    continue
-                result = group_input(frame, sch, mapping=mapping)
+            for frame, result in _in_order(texts(), lambda f: group_input(f, sch, mapping=mapping)):
                 rows += frame.height
                 n_grouped += int((result["status"] == ok_status).sum())
                 parts.add(frame, result)
             if not rows:
                 return None  # a header alone: read_table gives the empty frame its types
             parts.close()
+        except _NotStreamed:
+            return None
         finally:
             parts.shutdown()
     return rows, n_grouped
@@ -646,28 +657,57 @@ def _group_and_add(
     return result
 
 
+#: batches grouped at once, each on its own thread: grouping holds both cores in its
+#: numba kernels, but between them (polars expressions, numpy, Python) it runs on one,
+#: and a second batch grouped beside it keeps the other core busy
+GROUPING_THREADS = 2
+
+
+def _in_order(frames: Iterator[pl.DataFrame], fn) -> Iterator[tuple[pl.DataFrame, Any]]:
+    """``(frame, fn(frame))`` for each frame, in order, up to :data:`GROUPING_THREADS` at once on threads."""
+    import os
+
+    workers = max(1, min(GROUPING_THREADS, os.cpu_count() or 1))
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque[tuple[pl.DataFrame, Future]] = deque()
+    try:
+        for frame in frames:
+            pending.append((frame, pool.submit(fn, frame)))
+            if len(pending) >= workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _stream(read, ranges, grouped, open_writer, empty, total: int, progress: bool, started: float):
-    """Read batch k+1 and write batch k-1 in threads while batch k is grouped.
+    """Group batches two at a time while the next one is read and the last one written.
 
     Returns (rows, batches, grouped cases).  ``read(range)`` gives a frame
     (``None`` for ``None``), ``grouped(frame)`` the Arrow table to write and
     its count of grouped cases, ``open_writer(table)`` the :class:`_Writer`
     for the first table, ``empty()`` a table and writer when there is no batch.
+    Reading and writing run on two threads beside the grouping threads
+    (:func:`_in_order`), so at most five batches are in memory at once.
     """
     bar = _progress(total, progress)
     writer: _Writer | None = None
     rows = batches = n_grouped = 0
     pool = ThreadPoolExecutor(max_workers=2)
     pending_write = None
-    queue = iter([*ranges, None])
+
+    def frames() -> Iterator[pl.DataFrame]:
+        queue = iter(ranges)
+        next_read = pool.submit(read, next(queue, None))
+        while (frame := next_read.result()) is not None:
+            next_read = pool.submit(read, next(queue, None))
+            yield frame
+
     try:
-        next_read = pool.submit(read, next(queue))
-        while True:
-            frame = next_read.result()
-            if frame is None:
-                break
-            next_read = pool.submit(read, next(queue))
-            out, n_ok = grouped(frame)
+        for frame, (out, n_ok) in _in_order(frames(), grouped):
             n_grouped += n_ok
             if writer is None:
                 writer = open_writer(out)
