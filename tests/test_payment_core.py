@@ -764,3 +764,10 @@ def test_demo_settlement_with_pools_elastic_and_corridors():
     one = run_demo_settlement(grouped.filter(pl.col("insurance_type") == "职工"), prior=prior)
     assert one.policy.pools["居民"].budget == 0
     assert one.pool_region["budget_fen"].to_list() == [want[0], 0]
+    # a case of no pool: named with the pools' values before any budget is drawn
+    other = grouped.with_columns(pl.lit("其他").alias("insurance_type"))
+    with pytest.raises(
+        InputError,
+        match=r"insurance_type '其他' at row 0 .* belongs to no pool \(pools take 职工: 职工, employee",
+    ):
+        run_demo_settlement(other, prior=prior)

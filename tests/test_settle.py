@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from casemix._money import yuan_to_fen
-from casemix.budget import Elastic, HighCost, Policy, Pool, Readmission, ShortStay, SpecialCases
+from casemix.budget import Elastic, HighCost, LowCost, Policy, Pool, Readmission, ShortStay, SpecialCases
 from casemix.errors import InputError, PolicyError
+from casemix.payment.monthly import MonthlyConfig
 from casemix.payment.outliers import OutliersConfig
 from casemix.settle import compare, run_demo_settlement, settle
 
@@ -68,6 +69,8 @@ def test_example_s1_cases_to_the_fen():
         "normal",
     ]
     assert c["adjusted_points"].to_list() == pytest.approx([100, 300, 30, 135, 72, 0, 180])
+    # the weight of the DRG; the ungroupable C6 has none: null, not NaN
+    assert c["rw"].to_list() == [1.0, 2.0, 1.0, 1.0, 2.0, None, 2.0]
     assert c["payment_fen"].to_list() == [
         1_208_879,
         3_626_638,
@@ -274,6 +277,60 @@ def test_pandas_in_pandas_out_and_compare():
     assert list(t["surplus_a_fen"]) == [-3_001_819, -521_637]  # example S1's surpluses
 
 
+def test_compare_diff_pct_of_a_and_null_without_a_payment():
+    # H1 earns every point: 100 yuan of budget under a, 300 under b → +20,000 fen, +200% of a;
+    # H2 earns none: 0 fen under a and b, no percentage of 0
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "hospital_id": ["H1", "H2"],
+            "drg": ["A", "B"],
+            "pts": [100.0, 0.0],
+            "total_cost": [500.0, 300.0],
+        }
+    )
+    plain = dict(
+        high_cost=HighCost(rule="none"), low_cost=LowCost(rule="none"), short_stay=ShortStay(enabled=False)
+    )
+    t = compare(cases, Policy(budget=100, **plain), Policy(budget=300, **plain), points="pts")
+    assert t.select("payment_a_fen", "payment_b_fen", "diff_fen", "diff_pct").rows() == [
+        (10_000, 30_000, 20_000, 200.0),
+        (0, 0, 0, None),
+    ]
+
+
+def test_monthly_tables_through_settle_are_worked_example_m():
+    # test_payment_monthly's example M (10.5 yuan per point given), its cases settled: the monthly
+    # table takes each case's patient share from the settlement's inputs (1,234.56 yuan → fen)
+    cases = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c", "d"],
+            "hospital_id": ["H1", "H1", "H1", "H2"],
+            "discharge_date": ["2024-01-10", "2024-01-31", "2024-02-01", "2024-01-15"],
+            "audit_deduction": [500.0, None, 0.0, 12.34],
+            "drg": ["A", "A", "A", "A"],
+            "pts": [1_000.0, 500.5, 800.0, 333.3],
+            "total_cost": [5_000.0, 2_000.0, 3_000.0, 100.0],
+            "patient_share": [3_000.0, 1_234.56, 2_000.0, 0.0],
+        }
+    )
+    cfg = MonthlyConfig(
+        enabled=True,
+        prepay_ratio=0.9,
+        deposit_share=0.05,
+        scores={"H1": 90, "H2": 55},
+        pass_score=60,
+        point_value=10.5,
+    )
+    plain = dict(
+        high_cost=HighCost(rule="none"), low_cost=LowCost(rule="none"), short_stay=ShortStay(enabled=False)
+    )
+    m = settle(cases, Policy(budget=30_000, monthly=cfg, **plain), points="pts").monthly
+    assert m["patient_share_fen"].to_list() == [423_456, 200_000, 0]
+    assert m["base_fen"].to_list() == [1_152_069, 640_000, 349_965]
+    assert m["monthly_fen"].to_list() == [986_862, 576_000, 313_735]
+
+
 def test_summary_share_from_one_fen_of_cost_and_cmi_null_without_grouped_cases():
     # H1: one A1 case (100 points) costing 0.01 yuan; H2: one case without a group
     cases = pl.DataFrame(
@@ -291,6 +348,11 @@ def test_summary_share_from_one_fen_of_cost_and_cmi_null_without_grouped_cases()
     surplus = h["surplus_fen"].to_list()
     share = s.summary()["surplus_share"].to_list()
     assert share == pytest.approx([surplus[0] / 1, surplus[1] / 5_000])
+    # S1: surplus ÷ cost, −3,001,819 ÷ 8,200,000 and −521,637 ÷ 5,323,456 fen
+    s1 = settle(s1_cases(), s1_policy(), weights=WEIGHTS)
+    assert s1.summary()["surplus_share"].to_list() == pytest.approx(
+        [-3_001_819 / 8_200_000, -521_637 / 5_323_456]
+    )
 
 
 def test_errors_name_row_and_column():
@@ -342,10 +404,17 @@ def test_demo_settlement_sums_to_budget():
             "discharge": rng.choice([1, 2, 5], n, p=[0.94, 0.03, 0.03]),
         }
     )
+    # one case without a cost: left out, and counted as 0 yuan in the demo budget (as 1 yuan it
+    # would add 0.92 yuan to 92% of the costs, 18,976,958.10 yuan: 18,976,959 once rounded)
+    grouped = grouped.with_columns(
+        pl.when(pl.col("case_id") == "c1").then(None).otherwise(pl.col("total_cost")).alias("total_cost")
+    )
     s = run_demo_settlement(grouped)
     r = s.region.row(0, named=True)
     assert r["budget_check"] and int(s.hospitals["payment_fen"].sum()) == r["budget_fen"]
     assert r["budget_fen"] == yuan_to_fen(round(grouped["total_cost"].sum() * 0.92))
+    assert s.cases["left_out"].to_list()[:2] == [None, "missing:total_cost"]
+    assert r["budget_fen"] == 1_897_695_800
 
 
 # --- properties ------------------------------------------------------------------------
@@ -590,6 +659,14 @@ def test_write_and_summary(tmp_path):
     paths = s.write(tmp_path / "csv")
     assert pl.read_csv(paths["cases"])["sdx"].to_list() == ["x|y"] * 7
     assert pl.read_csv(paths["hospitals"])["payment_fen"].to_list() == [5_198_181, 4_801_819]
+    # the tables for people (all but cases) get a yuan column beside each fen one and a BOM for
+    # Excel; the per-case table is a machine table, written as it is
+    hosp = pl.read_csv(paths["hospitals"], infer_schema=False)
+    assert hosp["payment_yuan"].to_list() == ["51981.81", "48018.19"]
+    assert hosp.columns.index("payment_yuan") == hosp.columns.index("payment_fen") + 1
+    assert paths["hospitals"].read_bytes()[:3] == b"\xef\xbb\xbf"
+    assert "payment_yuan" not in pl.read_csv(paths["cases"]).columns
+    assert paths["cases"].read_bytes()[:3] != b"\xef\xbb\xbf"
     pq = s.write(tmp_path / "pq", fmt="parquet")
     assert pl.read_parquet(pq["cases"])["payment_fen"].sum() == 10_000_000
     with pytest.raises(InputError, match="csv, parquet or xlsx"):

@@ -10,6 +10,7 @@ computation in one piece, to the fen and to the bit.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -239,6 +240,10 @@ def test_lean_case_points_pay_as_the_full_ones():
     # and settle (the lean form) gives those cases
     s = settle(cases, policy, points="pts")
     assert s.cases.drop("left_out").equals(a.cases.drop("left_out"))
+    # case points with no rows to restore (a Dask partition's): the cases as kept, no left_out
+    bare = pay_cases(dataclasses.replace(lean, restore=None), policy).cases
+    assert "left_out" not in bare.columns
+    assert bare.equals(a.cases.select(bare.columns))
 
 
 def test_month_numbers_from_the_day_numbers_are_polars_calendar_months():
