@@ -338,6 +338,7 @@ def test_p3_rate_method():
     assert pay(s) == [1_150_000, 430_000, 1_350_000]
     r = s.region.row(0, named=True)
     assert r["budget_check"] is None  # the rate method has no budget identity to check
+    assert s.region.schema["budget_check"] == pl.Boolean  # a null Boolean, not a Null column
     # ... still a Boolean column (and the point values Float64), as under the point method
     schema = s.pool_region.schema
     assert (schema["budget_check"], schema["pv_final"], schema["total_points"]) == (

@@ -249,6 +249,19 @@ def test_hospital_coefficient_beats_level_and_policy_levels():
     )
 
 
+def test_example_s1_hospital_sums_and_cases_without_case_id():
+    h = settle(s1_cases(), s1_policy(), weights=WEIGHTS).hospitals
+    # base points 100 + 200 + 100 and 100 + 200 + 200 (C6 has none); 3 grouped cases each (Int64)
+    assert h["base_points"].to_list() == [400.0, 500.0]
+    assert h["grouped_cases"].to_list() == [3, 3] and h.schema["grouped_cases"] == pl.Int64
+    # without case_id the messages name the row and its number from 1 as the case
+    bad = s1_cases().drop("case_id").with_columns(patient_share=pl.Series([0.0, 0.0, -1.0, 0, 0, 0, 0]))
+    with pytest.raises(
+        InputError, match=r"^patient_share \(个人负担, yuan\) is negative at row 2 \(case_id '3'\)"
+    ):
+        settle(bad, s1_policy(), weights=WEIGHTS)
+
+
 def test_pandas_in_pandas_out_and_compare():
     pdf = s1_cases().to_pandas()
     pdf.index = pd.RangeIndex(10, 17)
