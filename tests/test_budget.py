@@ -317,6 +317,15 @@ def test_defaults_and_replace():
         ),
         ("[budget]\ntotal_yuan = 1\n[ungroupable]\nrule = 'drop'\n", r"ungroupable.rule"),
         ("[budgets]\ntotal_yuan = 1\n", r"line 1: unknown key 'budgets'; did you mean 'budget'"),
+        # keys that read as pydantic's union branch names are the user's: kept in the message
+        (
+            "[budget]\ntotal_yuan = 1\nbool = 1\n",
+            r"bad.toml, line 3: unknown key 'budget.bool' \(allowed here: fund_ratio, method,",
+        ),
+        (
+            "[budget]\ntotal_yuan = 1\n[pools.int]\nbudget_yuan = 'x'\n",
+            r"bad.toml, line 4: pools.int.budget_yuan: Input should be a valid integer \(got 'x'\)$",
+        ),
         ("[budget\n", r"not valid TOML"),
     ],
 )
@@ -372,3 +381,97 @@ def test_cli_policy_init_writes_the_template(tmp_path):
     again = CliRunner().invoke(policy, ["init", str(out)])
     assert again.exit_code != 0 and "--force" in again.output
     assert CliRunner().invoke(policy, ["init"]).output.startswith("# casemix payment policy")
+
+
+def _drg_file_policy(tmp_path: Path, body: bytes | str, name: str = "drg.csv") -> Path:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    (tmp_path / name).write_bytes(data)
+    f = tmp_path / "p.toml"
+    f.write_text(
+        f'[budget]\ntotal_yuan = 1\n[coefficients]\nhospital_drg_file = "{name}"\n', encoding="utf-8"
+    )
+    return f
+
+
+HEAD = "hospital_id,drg,coefficient\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "got"),
+    [
+        # the first bad row is named, by its line in the file (row 1 is the header)
+        (
+            "H1,B1,1.4\n,B2,1.1\n",
+            "row 3: hospital_id, drg and a coefficient > 0 are needed (got None, 'B2', 1.1)",
+        ),
+        ("H1,,1.1\n", "row 2: hospital_id, drg and a coefficient > 0 are needed (got 'H1', None, 1.1)"),
+        ("H1,B1,\n", "row 2: hospital_id, drg and a coefficient > 0 are needed (got 'H1', 'B1', None)"),
+        (
+            "H1,B1,abc\nH2,B1,-1\n",
+            "row 2: hospital_id, drg and a coefficient > 0 are needed (got 'H1', 'B1', None)",
+        ),
+        (
+            "H1,B1,1\nH2,B1,-0.5\n",
+            "row 3: hospital_id, drg and a coefficient > 0 are needed (got 'H2', 'B1', -0.5)",
+        ),
+        ("H1,B1,inf\n", "row 2: hospital_id, drg and a coefficient > 0 are needed (got 'H1', 'B1', inf)"),
+        ("H1,B1,NaN\n", "row 2: hospital_id, drg and a coefficient > 0 are needed (got 'H1', 'B1', nan)"),
+        ("H1,B1,0.0\n", "row 2: hospital_id, drg and a coefficient > 0 are needed (got 'H1', 'B1', 0.0)"),
+        (
+            "H1,B1,1.4\nH1,B2,1.4\nH2,B1,1.4\nH1,B2,1.5\n",
+            "row 5: hospital 'H1' and DRG 'B2' are listed more than once (keep one row)",
+        ),
+    ],
+)
+def test_hospital_drg_file_names_the_first_bad_row_and_its_values(tmp_path, rows, got):
+    f = _drg_file_policy(tmp_path, HEAD + rows)
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(f)
+    msg = str(info.value)
+    assert msg == f"{f}: coefficients.hospital_drg_file {tmp_path / 'drg.csv'}, {got}"
+
+
+def test_hospital_drg_file_columns_missing_and_unreadable_files(tmp_path):
+    f = _drg_file_policy(tmp_path, "hospital_id,DRG,coef\nH1,B1,1\n")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(f)
+    assert str(info.value) == (
+        f"{f}: coefficients.hospital_drg_file {tmp_path / 'drg.csv'} needs columns "
+        "hospital_id, drg, coefficient; has hospital_id, DRG, coef"
+    )
+    # a file casemix cannot read: the reader's message, behind the key and path
+    f = _drg_file_policy(tmp_path, b"PK\x03\x04 not a workbook", "drg.xlsx")
+    with pytest.raises(PolicyError, match=r"p\.toml: coefficients\.hospital_drg_file \S+drg\.xlsx: ") as info:
+        Policy.from_toml(f)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    f = tmp_path / "q.toml"
+    f.write_text(
+        '[budget]\ntotal_yuan = 1\n[coefficients]\nhospital_drg_file = "sub/none.csv"\n', encoding="utf-8"
+    )
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(f)
+    assert (
+        str(info.value) == f"{f}: coefficients.hospital_drg_file not found: {tmp_path / 'sub' / 'none.csv'}"
+    )
+
+
+def test_hospital_drg_file_values_and_paths(tmp_path, monkeypatch):
+    # coefficients as text in the CSV become floats
+    f = _drg_file_policy(tmp_path, HEAD + "H1,B1,1.25\nH1,A1,2\nH2,B1,0.5\n")
+    assert Policy.from_toml(f).hospital_drg_coefficients == {"H1": {"B1": 1.25, "A1": 2.0}, "H2": {"B1": 0.5}}
+    # Parquet with integer hospital ids and coefficients: ids as text, coefficients as floats
+    import polars as pl
+
+    pl.DataFrame({"hospital_id": [7, 8], "drg": ["A1", "A1"], "coefficient": [2, 3]}).write_parquet(
+        tmp_path / "drg.parquet"
+    )
+    (tmp_path / "p2.toml").write_text(
+        '[budget]\ntotal_yuan = 1\n[coefficients]\nhospital_drg_file = "drg.parquet"\n', encoding="utf-8"
+    )
+    got = Policy.from_toml(tmp_path / "p2.toml").hospital_drg_coefficients
+    assert got == {"7": {"A1": 2.0}, "8": {"A1": 3.0}}
+    assert all(isinstance(v, float) for per in got.values() for v in per.values())
+    # without a policy folder (a dict), a relative path is the working directory's
+    monkeypatch.chdir(tmp_path)
+    p = Policy.from_dict({"budget": {"total_yuan": 1}, "coefficients": {"hospital_drg_file": "drg.csv"}})
+    assert p.hospital_drg_coefficients == {"H1": {"B1": 1.25, "A1": 2.0}, "H2": {"B1": 0.5}}

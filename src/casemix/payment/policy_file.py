@@ -192,8 +192,11 @@ def _line_of(text: str | None, loc: tuple[Any, ...]) -> int | None:
 def _error(exc: ValidationError, source: str, text: str | None) -> PolicyError:
     e = exc.errors()[0]
     loc = tuple(e["loc"])
-    # pydantic reports a union's failed branch as an extra location part ('int', 'float' …)
-    loc = tuple(p for p in loc if p not in ("int", "float", "str", "bool", "list[...]"))
+    # pydantic reports a union's failed branch (Number = int | float, list[str | int]) as a
+    # last location part ('int', 'float' …); an unknown key or a table name of the file
+    # that happens to read 'int' is the user's and is kept
+    if e["type"] != "extra_forbidden" and loc and loc[-1] in ("int", "float", "str"):
+        loc = loc[:-1]
     where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     line = _line_of(text, loc)
     at = f"{source}" + (f", line {line}" if line else "")
