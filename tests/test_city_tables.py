@@ -236,3 +236,104 @@ def test_cli_weights_import(tmp_path):
     res = CliRunner().invoke(main, ["weights", "import", str(src), "-o", str(src), "--force"])
     assert res.exit_code == 2 and "the output is the input" in res.output
     assert src.read_bytes() == (CITY / "北京2022.csv").read_bytes()
+
+
+def test_a_table_without_names_read_by_hand(tmp_path):
+    # RW as text (a note), with a thousands separator, 0, and repeated; 高倍率/低倍率 and a
+    # category column (病组类型) whose words set base_group, stable/unstable and uncovered
+    city = read_city_table(
+        _table(
+            tmp_path,
+            "病组编码,权重,高倍率,低倍率,病组类型\nAA11,1.5,3,0.4,基础组\nBB11,按项目付费,,,稳定组\n"
+            'CC11,"1,234.5",2.5,0.3,不稳定组\nDD11,0,,,未覆盖组\nAA11,2,,,\n',
+        )
+    )
+    assert city.encoding == "utf_8"
+    assert [(h.role, h.column) for h in city.headers] == [
+        ("drg", "drg"),
+        ("rw", "rw"),
+        ("high_k", "high_k"),
+        ("low_k", "low_k"),
+        ("category", "category"),
+    ]
+    t = city.table
+    assert t.columns[:6] == ["drg", "name", "rw", "rw_note", "high_k", "low_k"]
+    assert t["name"].dtype == pl.String and t["name"].null_count() == 5
+    assert t["rw"].to_list() == [1.5, None, 1234.5, 0.0, 2.0]
+    assert t["rw_note"].to_list() == [None, "按项目付费", None, None, None]
+    assert t["high_k"].to_list() == [3.0, None, 2.5, None, None]
+    assert t["low_k"].to_list() == [0.4, None, 0.3, None, None]
+    assert t["base_group"].to_list() == [True, False, False, False, False]
+    assert t["stable"].to_list() == [None, True, False, None, None]
+    assert t["uncovered"].to_list() == [False, False, False, True, False]
+    assert city.problems == {"unreadable_values": {}}
+    assert city.counts() == {
+        "rows": 5,
+        "rw": 3,
+        "rw_text": 1,
+        "base_group": 1,
+        "special_review": 0,
+        "same_rate": 0,
+        "tcm_advantage": 0,
+        "volume_control": 0,
+        "uncovered": 1,
+        "stable": 1,
+        "unstable": 1,
+        "checked": 0,
+        "mismatches": 0,
+    }
+    # no standard column: an empty check with its full schema
+    assert city.standards.height == 0 and city.standards.columns[-1] == "mismatch"
+    assert (city.rates, city.implied_rates, city.coefficients) == ({}, {}, {})
+    w = city.to_weights()
+    assert w.table.columns == [
+        "drg",
+        "rw",
+        "name",
+        "same_rate",
+        "base_group",
+        "special_review",
+        "stable",
+        "low_k",
+        "high_k",
+    ]
+    # the first AA11 (RW 1.5) is kept; a base group pays one rate at every level (same_rate)
+    assert w.table.select("drg", "rw", "same_rate", "stable", "low_k", "high_k").rows() == [
+        ("AA11", 1.5, True, None, 0.4, 3.0),
+        ("CC11", 1234.5, False, False, 0.3, 2.5),
+    ]
+    assert w.quality == {
+        "source": "city.csv",
+        "encoding": "utf_8",
+        "rates": {},
+        "implied_rates": {},
+        "coefficients": {},
+        "excluded": {"no_positive_rw": ["BB11", "DD11"], "repeated_drg": ["AA11"]},
+        "n_input": 5,
+        "groups": 2,
+    }
+
+
+def test_not_a_drg_table_and_two_rw_columns_are_named(tmp_path):
+    p = _table(tmp_path, "DRG编码,名称,支付\nAA11,甲,3\n")
+    with pytest.raises(InputError) as info:
+        read_city_table(p)
+    assert str(info.value) == (
+        f"{p}: not a DRG table: no DRG code column or no RW/支付标准 column recognised among "
+        "DRG编码, 名称, 支付; add the wording to casemix/data/city_table_headers.toml"
+    )
+    # an RW but no DRG code column
+    with pytest.raises(InputError, match=r"not a DRG table: .* among 名称, RW;"):
+        read_city_table(_table(tmp_path, "名称,RW\n甲,1\n"))
+    with pytest.raises(InputError) as info:
+        read_city_table(_table(tmp_path, "DRG编码,RW,权重\nAA11,1,1\n"))
+    assert str(info.value).endswith(": columns 'RW' and '权重' both read as rw; keep one")
+    # two standards of one pool and level: named too (polars' duplicate-column error before)
+    with pytest.raises(InputError) as info:
+        read_city_table(_table(tmp_path, "DRG编码,RW,支付标准（三级）,付费标准(三级)\nAA11,1,5,5\n"))
+    assert str(info.value).endswith(
+        ": columns '支付标准（三级）' and '付费标准(三级)' both read as standard_3; keep one"
+    )
+    # two flag columns of one role are or-ed
+    c = read_city_table(_table(tmp_path, "DRG编码,RW,基础病组,基础组\nAA11,1,是,\nBB11,1,,\nCC11,1,,是\n"))
+    assert c.table["base_group"].to_list() == [True, False, True]

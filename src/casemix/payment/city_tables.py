@@ -343,7 +343,8 @@ def read_city_table(
     seen: dict[str, str] = {}
     for h in headers:
         if h.role and h.role != "category":
-            if h.column in seen and h.role in ("drg", "name", "rw"):
+            # flags of one role are or-ed; two columns read as one value column are ambiguous
+            if h.column in seen and h.role in ("drg", "name", *NUMERIC_ROLES):
                 raise InputError(
                     f"{p}: columns {seen[h.column]!r} and {h.header!r} both read as {h.column}; keep one"
                 )
