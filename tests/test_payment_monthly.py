@@ -153,3 +153,28 @@ def test_worked_example_m_without_patient_shares():
     assert t["base_fen"].to_list() == [1_575_525, 840_000, 349_965]
     assert t["prepaid_fen"].to_list() == [1_417_973, 756_000, 314_969]
     assert t["monthly_fen"].to_list() == [1_367_973, 756_000, 313_735]
+
+
+def test_every_message_in_full():
+    with pytest.raises(PolicyError) as info:
+        discharge_months(pl.DataFrame({"x": [1]}))
+    assert str(info.value) == (
+        "monthly pre-settlement needs the column discharge_date (出院日期), which the cases lack; "
+        "add it or set monthly.enabled = false"
+    )
+    with pytest.raises(InputError) as info:
+        discharge_months(pl.DataFrame({"case_id": ["a", "b"], "discharge_date": ["2024-01-01", None]}))
+    assert str(info.value) == (
+        "discharge_date missing or not a date at row 1 (case_id 'b'): None; "
+        "monthly pre-settlement assigns each case to its discharge month"
+    )
+    for column, shown in (
+        (pl.Series("audit_deduction", ["1", "abc", "0", "0"]), "'abc'"),
+        (pl.Series("audit_deduction", [1.0, -0.01, 0.0, 0.0]), "-0.01"),
+        (pl.Series("audit_deduction", [1.0, float("nan"), 0.0, 0.0]), "nan"),
+    ):
+        with pytest.raises(InputError) as info:
+            monthly_presettlement(_cases().with_columns(column), POINTS, 10.5, CFG)
+        assert str(info.value) == (
+            f"audit_deduction (审核扣款, yuan) is negative or not a number at row 1 (case_id 'b'): {shown}"
+        )

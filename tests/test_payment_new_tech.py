@@ -123,3 +123,63 @@ def test_code_costs_need_a_procedure_column_and_read_numeric_code_lists():
     nums = pl.DataFrame({"case_id": ["a", "b"], "total_cost": [100.0, 100.0], "procedures": [[123, 7], [8]]})
     got = new_tech_cost(nums, NewTechConfig(enabled=True, codes={"123": 10.0, "8": 2.5}))
     assert got.tolist() == [10.0, 2.5]
+
+
+def test_every_message_in_full():
+    df = pl.DataFrame({"case_id": ["a", "b"], "total_cost": [100.0, 50.0]})
+    with pytest.raises(PolicyError) as info:
+        new_tech_cost(df, NewTechConfig(enabled=True))
+    assert str(info.value) == (
+        "new_tech is enabled but the cases lack the column new_tech_cost (新药新技术费用) "
+        "and the policy has no new_tech.codes; add either"
+    )
+    over = df.with_columns(pl.Series("new_tech_cost", [100.0, 50.5]))
+    with pytest.raises(InputError) as info:
+        new_tech_cost(over, NewTechConfig(enabled=True))
+    assert str(info.value) == (
+        "new_tech_cost 50.5 exceeds total_cost 50.0 at row 1 (case_id 'b'); "
+        "the new-technology cost is part of the case's cost"
+    )
+    text = df.with_columns(pl.Series("new_tech_cost", ["1", "abc"]))
+    with pytest.raises(InputError) as info:
+        new_tech_cost(text, NewTechConfig(enabled=True))
+    assert str(info.value) == (
+        "new_tech_cost (新药新技术费用) is negative or not a number at row 1 (case_id 'b'): 'abc'"
+    )
+    nan = df.with_columns(pl.Series("new_tech_cost", [float("nan"), 1.0]))
+    with pytest.raises(InputError, match=r"at row 0 \(case_id 'a'\): nan$"):
+        new_tech_cost(nan, NewTechConfig(enabled=True))
+    for bad in (0.0, -8.0, float("inf"), float("nan")):
+        with pytest.raises(PolicyError) as info:
+            dip_addon(np.array([10.0]), np.array([1.0]), bad, NewTechConfig(enabled=True))
+        assert str(info.value) == (
+            "new_tech (DIP add-on) needs a positive all-case reference cost per point, "
+            f"got {bad!r}; give mean_cost in the weights"
+        )
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(PolicyError, match=r"^new_tech\.codes\.X2 must be a cost in yuan >= 0$"):
+            new_tech_cost(
+                df.with_columns(pproc=pl.lit("X1")), NewTechConfig(enabled=True, codes={"X1": 1.0, "X2": bad})
+            )
+
+
+def test_code_costs_from_every_procedure_column_stripped_and_a_cost_equal_to_the_total():
+    # codes from pproc, oproc and procedures (a "|"-string, spaces around codes), each once;
+    # a new-technology cost equal to the case's cost is allowed
+    df = pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "total_cost": [32.0, 4.0, 100.0],
+            "pproc": ["X1", None, "Z9"],
+            "oproc": [" X2 | X1", "X4", None],
+            "procedures": ["X4", "X4|X4", ""],
+        }
+    )
+    cfg = NewTechConfig(enabled=True, codes={"X1": 1.0, "X2": 10.0, "X4": 4.0, "X8": 100.0})
+    assert new_tech_cost(df, cfg).tolist() == [15.0, 4.0, 0.0]
+    # only the columns named are read
+    assert new_tech_cost(df, cfg, procedure_cols=("procedures",)).tolist() == [4.0, 4.0, 0.0]
+    # total_cost as text is read as a number; a cost above it by rounding noise (1e-10) passes
+    t = pl.DataFrame({"total_cost": ["10.0"], "new_tech_cost": [10.0 + 1e-10]})
+    assert new_tech_cost(t, cfg).tolist() == [10.0 + 1e-10]
+    assert new_tech_cost(t, cfg).dtype == np.float64
