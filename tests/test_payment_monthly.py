@@ -178,3 +178,19 @@ def test_every_message_in_full():
         assert str(info.value) == (
             f"audit_deduction (审核扣款, yuan) is negative or not a number at row 1 (case_id 'b'): {shown}"
         )
+
+
+def test_months_past_the_first_slice_of_a_million_cases():
+    # _month_numbers converts 2^20 cases at a time: the cases of the second slice keep
+    # their own months (2023-12-31 and 2024-03-01 after 2^20 cases of 2024-01-15)
+    n = 1 << 20
+    d = pl.concat(
+        [
+            pl.repeat(dt.date(2024, 1, 15), n, eager=True),
+            pl.Series([dt.date(2023, 12, 31), dt.date(2024, 3, 1)]),
+        ]
+    )
+    months = discharge_months(pl.DataFrame({"discharge_date": d}))
+    assert months.len() == n + 2
+    assert months.slice(n - 1).to_list() == ["2024-01", "2023-12", "2024-03"]
+    assert dict(months.value_counts().rows()) == {"2024-01": n, "2023-12": 1, "2024-03": 1}
