@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from casemix._money import yuan_to_fen
 from casemix.budget import Elastic, HighCost, LowCost, Policy, Pool, Readmission, ShortStay, SpecialCases
 from casemix.errors import InputError, PolicyError
+from casemix.payment.core import CaseHooks
 from casemix.payment.monthly import MonthlyConfig
 from casemix.payment.outliers import OutliersConfig
 from casemix.settle import compare, run_demo_settlement, settle
@@ -260,6 +261,17 @@ def test_example_s1_hospital_sums_and_cases_without_case_id():
         InputError, match=r"^patient_share \(个人负担, yuan\) is negative at row 2 \(case_id '3'\)"
     ):
         settle(bad, s1_policy(), weights=WEIGHTS)
+
+
+def test_example_s1_with_a_special_case_approved_by_hook():
+    # C2 approved region-wide (CaseHooks.approved_special): paid at its cost, 70,000 yuan (fund
+    # ratio 1); C6 at cost as before; the other 517 points share 10,000,000 − 7,000,000 −
+    # 123,456 = 2,876,544 fen: C1 100 / 517 of it = 556,391.9 → 556,392
+    hooks = CaseHooks(approved_special=np.array([False, True, False, False, False, False, False]))
+    c = settle(s1_cases(), s1_policy(), weights=WEIGHTS, hooks=hooks).cases
+    assert c["rule"].to_list()[:2] == ["normal", "special"]
+    assert c["payment_fen"].to_list()[:2] == [556_392, 7_000_000]
+    assert c["payment_fen"].sum() == 10_000_000
 
 
 def test_pandas_in_pandas_out_and_compare():
