@@ -372,6 +372,9 @@ def group_table(
 
 #: rows per row group of the Parquet files ``group_table`` writes (polars' default)
 ROW_GROUP_ROWS = 262_144
+#: values pyarrow's column writer takes at a time (its default is 1,024): 8% less encoding
+#: CPU for the same bytes, measured on 1M cases' text columns (0.80-0.88 against 0.86-0.97 CPU-s)
+WRITE_BATCH_ROWS = 65_536
 #: rows sampled, and distinct values allowed in them, for a text column to get dictionary pages
 _DICT_SAMPLE, _DICT_MAX = 65_536, 4_096
 
@@ -428,6 +431,7 @@ class _TextParts:
         self.options = {
             "compression": "zstd",
             "compression_level": PARQUET_ZSTD_LEVEL,
+            "write_batch_size": WRITE_BATCH_ROWS,
             "use_dictionary": [*few, *result.columns],
             "write_statistics": list(result.columns),
             "store_schema": False,
@@ -769,7 +773,11 @@ class _Writer:
 
         from casemix.io import PARQUET_ZSTD_LEVEL
 
-        options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
+        options = {
+            "compression": "zstd",
+            "compression_level": PARQUET_ZSTD_LEVEL,
+            "write_batch_size": WRITE_BATCH_ROWS,
+        }
         self.sizes, self.next_group = sizes, 0
         if copy is None:
             self.src = None
