@@ -114,3 +114,28 @@ def test_low_grouping_rate_is_reported_over_all_batches(cases, tmp_path):
     with pytest.warns(LowGroupingRateWarning, match="QQQ.000"):
         info = batch.group_csv(src, tmp_path / "out.parquet", SCHEME, batch_rows=100)
     assert info["rows"] == 1_000 and info["grouped"] < 500
+
+
+def test_grouping_threads_use_the_callers_numba_thread_count(cases, tmp_path, monkeypatch):
+    import numba
+
+    from casemix._threads import threads
+
+    src = tmp_path / "in.csv"
+    cases.write_csv(src)
+    seen = []
+    group_input = batch.group_input
+
+    def spy(frame, sch, mapping=None):
+        seen.append(threads())
+        return group_input(frame, sch, mapping=mapping)
+
+    monkeypatch.setattr(batch, "group_input", spy)
+    before = numba.get_num_threads()
+    want = 1 if numba.config.NUMBA_NUM_THREADS > 1 else numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(want)
+    try:
+        batch.group_csv(src, tmp_path / "out.parquet", SCHEME, batch_rows=100)
+    finally:
+        numba.set_num_threads(before)
+    assert len(seen) >= 2 and set(seen) == {want}

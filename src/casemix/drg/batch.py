@@ -671,8 +671,13 @@ def _in_order(frames: Iterator[pl.DataFrame], fn) -> Iterator[tuple[pl.DataFrame
     """``(frame, fn(frame))`` for each frame, in order, up to :data:`GROUPING_THREADS` at once on threads."""
     import os
 
+    import numba
+
+    from casemix._threads import threads
+
     workers = max(1, min(GROUPING_THREADS, os.cpu_count() or 1))
-    pool = ThreadPoolExecutor(max_workers=workers)
+    # numba.set_num_threads is per thread: the caller's setting goes to the grouping threads
+    pool = ThreadPoolExecutor(max_workers=workers, initializer=numba.set_num_threads, initargs=(threads(),))
     pending: deque[tuple[pl.DataFrame, Future]] = deque()
     try:
         for frame in frames:
