@@ -530,9 +530,10 @@ def group_csv(
     A UTF-8 file (:func:`casemix.io.csv_batches`) is read by polars'
     streaming reader in batches of about ``batch_rows`` rows; each batch is
     grouped as :func:`casemix.group` groups a frame, two at once on threads,
-    while polars parses the next ones and pyarrow encodes the previous ones' row groups
-    (:class:`_TextParts`), so both cores stay busy and memory holds a few
-    batches, not the file.  Any other file (GBK, an encoding forced, a
+    while polars parses the next ones and pyarrow encodes the previous ones'
+    row groups (:class:`_TextParts`), so both cores stay busy.  polars'
+    reader runs ahead of the grouping, so memory is not bounded by
+    ``batch_rows`` (``docs/batch-grouping.md``).  Any other file (GBK, an encoding forced, a
     repeated column name), or one whose reading fails part way (a bad
     byte, a ragged row), is read whole by :func:`casemix.io.read_table`,
     which reads it or names the line and column at fault, and written by
