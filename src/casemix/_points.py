@@ -47,6 +47,31 @@ def _codes(s: pl.Series, dtype: type[pl.DataType] = pl.Int64) -> tuple[np.ndarra
     return c.cast(dtype).fill_null(-1).to_numpy(), u
 
 
+def _int_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
+    """:func:`_codes` of an integer column without nulls in numpy (Int32 codes), or ``None``.
+
+    polars' ``replace_strict`` and its casts leave about 25 B per case in polars' allocator
+    (freed on a timer, 250 MB at 10M cases); a lookup table over the column's value range, read
+    slice by slice, gives the same codes in one Int32 array.  ``None`` (use :func:`_codes`)
+    with a null or a range wider than 2^16.
+    """
+    if not s.dtype.is_integer() or s.null_count() or s.len() == 0:
+        return None
+    lo, hi = int(s.min()), int(s.max())  # type: ignore[arg-type]
+    if hi - lo >= 1 << 16:
+        return None
+    u = s.unique().sort()
+    table = np.full(hi - lo + 1, -1, dtype=np.int32)
+    table[u.to_numpy().astype(np.int64) - lo] = np.arange(len(u), dtype=np.int32)
+    out = np.empty(s.len(), dtype=np.int32)
+    step = 1 << 20
+    for a in range(0, s.len(), step):
+        x = s.slice(a, step).to_numpy().astype(np.int64)
+        x -= lo
+        out[a : a + x.size] = table[x]
+    return out, u
+
+
 def _with_none(values: Any) -> np.ndarray:
     return np.append(np.asarray(values, dtype=np.float64), np.nan)
 
@@ -407,7 +432,8 @@ def _levels(
         if s.dtype.is_float():
             # 3.0 from a pandas column with gaps must match the policy key "3"
             s = s.cast(pl.Int64, strict=False)
-        col_codes, u = _codes(s, pl.Int32)
+        got = _int_codes(s)
+        col_codes, u = got if got is not None else _codes(s, pl.Int32)
         col_values = [str(v) for v in u.to_list()]
     levels = sorted(set(col_values) | {v for v in from_policy if v is not None})
     pos = {v: i for i, v in enumerate(levels)}

@@ -32,6 +32,7 @@ import polars as pl
 
 from casemix._case_rules import PAY_COST, RULES, R, assign_rules
 from casemix._frames import FrameLike, like, number, read_path, summary_like, to_polars
+from casemix._memory import release_free_memory
 from casemix._money import FEN_PER_YUAN, MAX_YUAN, round_half_up, yuan_array_to_fen
 from casemix._points import Work, prepare
 from casemix.budget import Corridors, Policy, shipped_policy
@@ -42,7 +43,7 @@ from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_term
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index
 from casemix.payment.money import Money, settle_money
 from casemix.payment.monthly import annual_clearing, monthly_presettlement
-from casemix.payment.sums import pool_sums
+from casemix.payment.sums import float_sums, pool_sums
 from casemix.weights import Weights, compute_weights
 
 __all__ = [
@@ -292,12 +293,15 @@ def settle(
     )
     empty = np.zeros(0, dtype=np.int64)
     cost_sums = cp.cost_sums
+    release_free_memory()
     money, pts = _money(cp, policy, base_volume=base_volume, values=None)
     # the money's per-case inputs are spent (the monthly tables read points, patient shares
     # and hospital codes)
     cp = dataclasses.replace(cp, outside_fen=empty, fund_cost_fen=None)
+    release_free_memory()
     hospitals = _hospital_table(cp, policy, money, pts, cost_sums)
     del pts
+    release_free_memory()
     paid = Paid(pl.DataFrame(), hospitals, money.pool_hospitals, money.pool_region, {})
     pool_region = paid.region()
     region = region_table(policy, paid.hospitals, pool_region)
@@ -310,6 +314,7 @@ def settle(
     fund_fen = money.fund_fen if money.fund_fen is not None else settled_fen - patient_fen
     del money
     cp = dataclasses.replace(cp, hosp=empty, patient_fen=empty)
+    release_free_memory()
     paid = dataclasses.replace(paid, cases=_case_frame(cp, policy, settled_fen, patient_fen, fund_fen))
     del settled_fen, patient_fen, fund_fen
     return Settlement(
@@ -503,6 +508,7 @@ def case_points(
         ),
     )
     n_hosp = len(work.hospitals)
+    release_free_memory()
     m = _money_inputs(df, money_cols, work, policy, hooks, n_hosp=n_hosp if lean else None)
     del money_cols
     first = np.full(n_hosp, -1, dtype=np.int64)
@@ -545,9 +551,25 @@ def _rw(rules: pl.DataFrame, policy: Policy) -> pl.Series:
     """rw = base points ÷ points per RW, as prepare derives the points (null where they are).
 
     numpy's division, as prepare's: polars divides by a constant through its reciprocal,
-    which can differ in the last bit.
+    which can differ in the last bit.  With nulls, the column's numpy copy is divided in place
+    and taken with the base points' validity (no masked copy: 10M cases, 160 MB at the
+    per-case frame, the end of a settlement).
     """
-    return pl.Series("rw", rules["base_points"].to_numpy() / policy.points_per_rw, nan_to_null=True)
+    bp = rules["base_points"]
+    x = bp.to_numpy()
+    if not x.flags.writeable or not bp.null_count():  # a view of the column: no null
+        return pl.Series("rw", x / policy.points_per_rw, nan_to_null=True)
+    import pyarrow as pa
+
+    x /= policy.points_per_rw
+    valid = bp.is_not_null().to_arrow()
+    if valid.offset or int(np.count_nonzero(np.isnan(x))) != bp.null_count():
+        return pl.Series("rw", x, nan_to_null=True)
+    # arrow takes the numpy buffer and the validity bits as they are; polars imports them
+    arr = pa.Array.from_buffers(
+        pa.float64(), x.size, [valid.buffers()[1], pa.py_buffer(x)], null_count=bp.null_count()
+    )
+    return pl.Series("rw", pl.from_arrow(arr))
 
 
 def _columns(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
@@ -927,15 +949,13 @@ def _money_inputs(
         # the lean form keeps the sums only, made before the fund cost's array exists
         sums = cost_h, int_sums(work.hosp, at_cost, n_hosp)
         cost_fen = at_cost = np.zeros(0, dtype=np.int64)
-    fund_cost = (
-        fund_cost_fen(df, case_id, rule="corridors (结余留用/超支分担)")
-        if policy.corridors.enabled
-        else (fund_cost_fen(df, case_id, rule="fund_paid") if "fund_paid" in df.columns else None)
-    )
-    fc_sums = None
-    if n_hosp is not None and fund_cost is not None:
-        fc_sums = pool_sums(pool, work.hosp, fund_cost, len(terms), n_hosp)
-        fund_cost = None
+    rule = "corridors (结余留用/超支分担)" if policy.corridors.enabled else "fund_paid"
+    fund_cost = fc_sums = None
+    if policy.corridors.enabled or "fund_paid" in df.columns:
+        if n_hosp is not None:
+            fc_sums = _fund_cost_sums(df, case_id, pool, work.hosp, len(terms), n_hosp, rule=rule)
+        else:
+            fund_cost = fund_cost_fen(df, case_id, rule=rule)
     return {
         "terms": terms,
         "pool": pool,
@@ -949,6 +969,30 @@ def _money_inputs(
     }
 
 
+def _fund_cost_sums(
+    df: pl.DataFrame,
+    case_id: pl.Series,
+    pool: np.ndarray,
+    hosp: np.ndarray,
+    n_pools: int,
+    n_hosp: int,
+    *,
+    rule: str,
+) -> np.ndarray:
+    """Σ fund cost fen (``fund_paid``) per pool × hospital, read slice by slice.
+
+    The same exact sums as :func:`pool_sums` of the whole column, without its Int64 array per
+    case (10M cases: 80 MB at the money inputs' peak); errors name the row as
+    :func:`fund_cost_fen` does (a missing column: the slice of no row raises it too).
+    """
+    out = np.zeros((n_pools, n_hosp), dtype=np.int64)
+    step = 1 << 20
+    for a in range(0, max(df.height, 1), step):
+        fen = fund_cost_fen(df.slice(a, step), case_id.slice(a, step), rule=rule, offset=a)
+        out += pool_sums(pool[a : a + fen.size], hosp[a : a + fen.size], fen, n_pools, n_hosp)
+    return out
+
+
 def _hospital_table(
     cp: CasePoints,
     policy: Policy,
@@ -958,17 +1002,9 @@ def _hospital_table(
 ) -> pl.DataFrame:
     """One row per hospital (all pools): counts, CMI, points, money in fen, rule counts."""
     w, hosp, n_hosp = cp.rules, cp.hosp, len(cp.hospitals)
-    # rw and base points are null exactly where a case has no weight (never NaN): 0 there, in
-    # one numpy copy of the base points, freed on return; rw = base points ÷ points per RW
-    # (_rw) in the same buffer: the sums of the null-filled columns, the same additions
-    x = w["base_points"].to_numpy()
-    if not x.flags.writeable:  # a view of the column (no null): copied once
-        x = x.copy()
-    x[np.isnan(x)] = 0.0
-    base = np.bincount(hosp, weights=x, minlength=n_hosp)
-    x /= policy.points_per_rw
-    rw = np.bincount(hosp, weights=x, minlength=n_hosp)
-    del x
+    # rw and base points are null exactly where a case has no weight (never NaN): 0 there;
+    # rw = base points ÷ points per RW (_rw): the sums of the null-filled columns
+    base, rw = _base_sums(w["base_points"], hosp, n_hosp, policy.points_per_rw)
     rule_counts, n_grouped, readmission, first = _hospital_counts(
         hosp, n_hosp, w["rule"].to_numpy(), w["has_weight"].to_numpy(), w["readmission"].to_numpy()
     )
@@ -987,16 +1023,40 @@ def _hospital_table(
         hospitals=cp.hospitals,
         levels=cp.levels,
         coefficient=w["coefficient"].to_numpy()[first] if hosp.size else np.zeros(n_hosp),
-        cases=np.bincount(hosp, minlength=n_hosp).astype(np.int64),
+        cases=rule_counts.sum(axis=1),  # every case has one rule: no bincount's copy of hosp
         grouped=n_grouped,
         rw=rw,
         base=base,
-        points=np.bincount(hosp, weights=pts, minlength=n_hosp),
+        points=float_sums(hosp, pts, n_hosp),
         at_cost=at_cost_h,
         cost=cost_h,
         rules=rule_counts,
         readmission=readmission,
     )
+
+
+def _base_sums(
+    base_points: pl.Series, hosp: np.ndarray, n_hosp: int, points_per_rw: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per hospital Σ base points and Σ rw (= base points ÷ points per RW), nulls as 0.
+
+    Slice by slice with ``np.add.at``, which adds in row order as ``np.bincount`` over all the
+    cases does: the same float sums to the bit, with per-slice temporaries only (no copy of the
+    column: 80 MB at 10M cases).
+    """
+    base = np.zeros(n_hosp, dtype=np.float64)
+    rw = np.zeros(n_hosp, dtype=np.float64)
+    step = 1 << 20
+    for a in range(0, hosp.size, step):
+        x = base_points.slice(a, step).to_numpy()
+        if not x.flags.writeable:
+            x = x.copy()
+        x[np.isnan(x)] = 0.0
+        h = hosp[a : a + x.size]
+        np.add.at(base, h, x)
+        x /= points_per_rw
+        np.add.at(rw, h, x)
+    return base, rw
 
 
 def _hospital_counts(

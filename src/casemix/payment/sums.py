@@ -1,4 +1,4 @@
-"""Exact sums of integer fen per group code.
+"""Sums per group code: exact integer fen, and float sums without a copy of their input.
 
 Kept apart from :mod:`casemix.payment.core` so that :mod:`casemix.payment.monthly`
 (imported by :mod:`casemix.budget`, which ``core`` imports) can use it without an
@@ -40,3 +40,19 @@ def pool_sums(pool: np.ndarray, group: np.ndarray, fen: np.ndarray, n_pools: int
         key = pool[s].astype(np.int64) * n + group[s]
         out += int_sums(key, fen[s], n_pools * n)
     return out.reshape(n_pools, n)
+
+
+def float_sums(group: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(group, weights=x, minlength=n)`` to the bit, without copying its inputs.
+
+    ``bincount`` copies an index or weight array it cannot write to (a read-only view of a
+    polars column: 80 MB at 10M cases); ``np.add.at`` adds in row order as ``bincount`` does,
+    here slice by slice into the one result, so the float sums are the same additions.
+    """
+    out = np.zeros(n, dtype=np.float64)
+    g = np.asarray(group)
+    w = np.asarray(x, dtype=np.float64)
+    step = 1 << 20
+    for a in range(0, w.size, step):
+        np.add.at(out, g[a : a + step], w[a : a + step])
+    return out
