@@ -14,7 +14,7 @@ from casemix.budget import Policy
 from casemix.errors import InputError, PolicyError
 from casemix.payment.inputs import fund_cost_fen
 from casemix.payment.sums import float_sums, pool_sums
-from casemix.settle import _base_sums, _fund_cost_sums, _rw
+from casemix.settle import _base_sums, _first_rows, _fund_cost_sums, _rw
 
 
 def _read_only(x: np.ndarray) -> np.ndarray:
@@ -122,3 +122,15 @@ def test_fund_cost_sums_slice_by_slice_equal_the_whole_column():
 def test_release_free_memory_returns():
     release_free_memory()
     release_free_memory()
+
+
+def test_first_rows_over_several_slices():
+    rng = np.random.default_rng(11)
+    n = (1 << 20) * 2 + 5
+    hosp = rng.integers(0, 50, n)
+    hosp[: 1 << 21] = np.where(hosp[: 1 << 21] == 49, 48, hosp[: 1 << 21])  # 49 only in the last slice
+    want = np.full(52, -1)
+    want[hosp[::-1]] = np.arange(n)[::-1]
+    got = _first_rows(_read_only(hosp), 52)
+    assert got.tolist() == want.tolist()
+    assert got[49] >= 1 << 21 and got[50] == -1 == got[51]

@@ -495,7 +495,8 @@ def case_points(
     # the working columns freed before the money's arrays are made
     # (columns taken one by one: DataFrame.select would rechunk the whole frame, whose input
     # columns are chunked as the input was read)
-    money_cols = _columns(w, ("cost", "pay", "rule", "special_fen", "new_tech_fen"))
+    # a dict: _money_inputs takes the cost out of it, freed once it is in fen (80 MB at 10M)
+    money_cols = {c: w.get_column(c) for c in ("cost", "pay", "rule", "special_fen", "new_tech_fen")}
     work = dataclasses.replace(work, frame=pl.DataFrame())
     # rw = base points ÷ points per RW, as prepare derives the points (null where they are);
     # numpy's division, as before: polars divides by a constant through its reciprocal
@@ -511,8 +512,7 @@ def case_points(
     release_free_memory()
     m = _money_inputs(df, money_cols, work, policy, hooks, n_hosp=n_hosp if lean else None)
     del money_cols
-    first = np.full(n_hosp, -1, dtype=np.int64)
-    first[work.hosp[::-1]] = np.arange(df.height)[::-1]
+    first = _first_rows(work.hosp, n_hosp)
     levels = [work.levels[work.level[i]] if i >= 0 and work.level[i] >= 0 else None for i in first]
     return CasePoints(
         cases=_columns(df, [c for c in LATER_COLUMNS if c in df.columns]),
@@ -531,6 +531,20 @@ def case_points(
         cost_sums=m["cost_sums"],
         fund_cost_sums=m["fund_cost_sums"],
     )
+
+
+def _first_rows(hosp: np.ndarray, n_hosp: int) -> np.ndarray:
+    """Each hospital code's first row (−1 without a case).
+
+    Slice by slice from the last, so that the earliest row is written last: no row index per
+    case (10M cases: 80 MB, and as much again for the reversed codes).
+    """
+    first = np.full(n_hosp, -1, dtype=np.int64)
+    step = 1 << 20
+    for a in reversed(range(0, hosp.size, step)):
+        h = hosp[a : a + step]
+        first[h[::-1]] = np.arange(a, a + h.size)[::-1]
+    return first
 
 
 def _integer_levels(c: Canonical, df: pl.DataFrame) -> pl.DataFrame:
@@ -886,7 +900,7 @@ def base_volumes(
 
 def _money_inputs(
     df: pl.DataFrame,
-    w: pl.DataFrame,
+    w: dict[str, pl.Series],
     work: Work,
     policy: Policy,
     hooks: CaseHooks | None,
@@ -897,7 +911,9 @@ def _money_inputs(
 
     With ``n_hosp`` (settle's lean form): the cost, at-cost and fund-cost amounts come back as
     their sums per hospital (``cost_sums``) and per pool × hospital (``fund_cost_sums``) in
-    place of the per-case arrays (80 MB each at 10M cases), and pool codes are Int8.
+    place of the per-case arrays (80 MB each at 10M cases), and pool codes are Int8.  ``w``
+    holds the rule columns ``cost``, ``pay``, ``rule``, ``special_fen``, ``new_tech_fen``;
+    ``cost`` is taken out of it (its array freed once converted to fen).
     """
     case_id = _case_ids(df)
     terms = pool_terms(policy)
@@ -908,7 +924,7 @@ def _money_inputs(
         if policy.pools
         else np.zeros(df.height, dtype=np.int8 if small else np.int64)
     )
-    cost = w["cost"].to_numpy()
+    cost = w.pop("cost").to_numpy()
     if (cost >= MAX_YUAN).any():
         i = int(np.flatnonzero(cost >= MAX_YUAN)[0])
         raise InputError(

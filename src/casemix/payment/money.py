@@ -51,7 +51,8 @@ class Money:
 
 #: cases per part of the money step (whole hospitals of one pool): its per-case temporaries
 #: (gathers, the split's working arrays: about 100 B per case) exist for one part at a time
-PART_CASES = 1 << 20
+#: (2^19 cases: ~50 MB, under the per-case arrays that live through a 10M-case settlement)
+PART_CASES = 1 << 19
 
 
 def settle_money(

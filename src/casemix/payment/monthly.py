@@ -248,15 +248,23 @@ def monthly_presettlement(
     points_h = float_sums(key, pts, size)[used]
     patient_h = int_sums(key, patient, size)[used]
     audit_h = int_sums(key, audit, size)[used] if audit is not None else np.zeros(used.size, dtype=np.int64)
-    if pool_codes is not None:
-        # the per-pool values gathered, then × points in place: pv × pts is pts × pv exactly
-        gross = pv[pool_codes]
-        gross *= pts
-    else:
-        gross = pts * pv
-    gross *= 100.0
-    gross_h = np.bincount(key, weights=gross, minlength=size)[used]
-    del gross, key
+    # the gross amounts slice by slice (np.add.at adds in row order, as bincount over all the
+    # cases did: the same float sums), no per-case array of them (10M cases: 80 MB)
+    gross_h = np.zeros(size, dtype=np.float64)
+    step = 1 << 20
+    for a in range(0, pts.size, step):
+        s = slice(a, a + step)
+        if pool_codes is not None:
+            # the per-pool values gathered, then × points in place: pv × pts is pts × pv exactly
+            gross = pv[pool_codes[s]]
+            gross *= pts[s]
+        else:
+            # one value for all (or per case)
+            gross = pts[s] * (pv[s] if pv.ndim and pv.size == pts.size else pv)
+        gross *= 100.0
+        np.add.at(gross_h, key[s], gross)
+    gross_h = gross_h[used]
+    del key
     t = pl.DataFrame(
         {
             "hospital_id": pl.Series(names, dtype=pl.String).gather(used // n_months),
