@@ -64,6 +64,9 @@ def test_int_codes_leave_nulls_and_text_to_polars():
     assert _int_codes(pl.Series([1, None, 3], dtype=pl.Int8)) is None
     assert _int_codes(pl.Series(["1", "3"])) is None
     assert _int_codes(pl.Series([], dtype=pl.Int32)) is None
+    assert _int_codes(pl.Series([2**64 - 1, 2**64 - 2], dtype=pl.UInt64)) is None
+    codes, u = _int_codes(pl.Series([2**40 + 3, 2**40], dtype=pl.UInt64)) or (None, None)
+    assert codes is not None and codes.tolist() == [1, 0] and u.to_list() == [2**40, 2**40 + 3]
 
 
 def test_rw_with_nulls_is_the_masked_division():

@@ -53,12 +53,12 @@ def _int_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
     polars' ``replace_strict`` and its casts leave about 25 B per case in polars' allocator
     (freed on a timer, 250 MB at 10M cases); a lookup table over the column's value range, read
     slice by slice, gives the same codes in one Int32 array.  ``None`` (use :func:`_codes`)
-    with a null or a range wider than 2^16.
+    with a null, a range wider than 2^16 or values beyond ±2^62.
     """
     if not s.dtype.is_integer() or s.null_count() or s.len() == 0:
         return None
     lo, hi = int(s.min()), int(s.max())  # type: ignore[arg-type]
-    if hi - lo >= 1 << 16:
+    if hi - lo >= 1 << 16 or lo < -(1 << 62) or hi > 1 << 62:  # (Int64 arithmetic below)
         return None
     u = s.unique().sort()
     table = np.full(hi - lo + 1, -1, dtype=np.int32)
