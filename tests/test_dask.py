@@ -34,6 +34,7 @@ distributed = pytest.importorskip(
 import dask  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
+import pyarrow as pa  # noqa: E402
 from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from polars.testing import assert_frame_equal  # noqa: E402
@@ -440,6 +441,28 @@ def test_bad_values_and_mapping_as_in_memory(client, cases, grouped):
         for k in (3, 16):
             got = _same_settlement(mem, cd.settle(_dask(frame, k), p, weights=weights, mapping=mapping))
             assert got["left_out"].notna().sum() == 7
+
+
+def test_every_partition_has_the_dtypes_of_the_meta(client, cases, grouped):
+    # Dask trusts the meta of the per-case frame (no check per partition), so each partition,
+    # the empty one and those with left-out rows too, must carry exactly its dtypes: ``pool`` is
+    # an Enum of the policy's pool names in memory, so a dictionary column here, not text
+    weights = compute_weights(grouped)
+    frame, mapping = _messy(grouped)
+    policy = _pooled_policy(frame, elastic=Elastic())
+    for f in (frame, frame.drop(columns=["patient_id"])):  # an exchange by hospital; in place
+        dist = cd.settle(_dask(f, 16), policy, weights=weights, mapping=mapping)
+        meta = dist.cases._meta.dtypes
+        assert isinstance(meta["pool"], pd.ArrowDtype)
+        assert meta["pool"].pyarrow_dtype.value_type in (pa.string(), pa.large_string())
+        assert isinstance(meta["rule"], pd.ArrowDtype)
+        parts = dask.compute(*dist.cases.to_delayed())
+        assert sum(len(p) for p in parts) == len(frame) and min(len(p) for p in parts) == 0
+        assert sum(int(p["left_out"].notna().sum()) for p in parts) == 7
+        for i, p in enumerate(parts):
+            assert p.dtypes.to_dict() == meta.to_dict(), i
+        got = pd.concat(parts)
+        assert set(got["pool"].dropna().astype(str)) == {"职工", "居民"}
 
 
 @settings(max_examples=60, deadline=None)

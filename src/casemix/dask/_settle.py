@@ -290,6 +290,8 @@ class _Settler:
         self.policy, self.weights, self.points, self.group_col = policy, weights, points, group_col
         self.scheme = scheme
         self.terms = pool_terms(policy)
+        #: the pool names, the categories of the per-case ``pool`` column
+        self.pools = tuple(t.name for t in self.terms)
 
     def _case_points(self, df: pl.DataFrame, policy: Policy, hooks: CaseHooks | None = None) -> CasePoints:
         return case_points(
@@ -371,7 +373,9 @@ class _Settler:
         notes = tuple(x for x in cp.notes if not _BAD_NOTE.match(x))
         empty = None
         if not cp.cases.height:
-            empty = cp.restore(_empty_cases().drop(KEY, "left_out"), CASE_COLUMNS).select(CASE_COLUMNS)
+            empty = cp.restore(_empty_cases(self.pools).drop(KEY, "left_out"), CASE_COLUMNS).select(
+                CASE_COLUMNS
+            )
         return _Part(
             empty=empty,
             cp=cp if cp.cases.height else None,
@@ -452,7 +456,7 @@ class _Settler:
     ) -> tuple[pl.DataFrame, Any, Any, Any, Any]:
         """Step 6: the money of the partition's cases with the region's values."""
         cp: CasePoints | None = first["cp"]
-        left = _left_out_rows(first["out"])
+        left = _left_out_rows(first["out"], self.pools)
         if cp is None:
             return left, None, None, None, None
         rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
@@ -466,9 +470,9 @@ class _Settler:
         return per_case, paid.hospitals, paid.pool_hospitals, monthly, annual
 
 
-def _left_out_rows(out: pl.DataFrame) -> pl.DataFrame:
+def _left_out_rows(out: pl.DataFrame, pools: tuple[str, ...]) -> pl.DataFrame:
     """The result rows of left-out cases: null results and the reason, as in memory."""
-    empty = _empty_cases()
+    empty = _empty_cases(pools)
     return pl.DataFrame(
         {
             **{c: pl.Series(c, [None] * out.height, dtype=empty.schema[c]) for c in CASE_COLUMNS},
@@ -839,7 +843,9 @@ def settle(
         second = list(dask.persist(*second))
 
     # 7. per-case columns back to the input partitions (the same exchange, the other way)
-    meta_out = attach(ddf._meta, _empty_cases().to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
+    meta_out = attach(
+        ddf._meta, _empty_cases(settler.pools).to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS
+    )
     back = [dask.delayed(_results_home, nout=nparts, pure=True)(s_, nparts) for s_ in second]
     homes = [dask.delayed(_attach_home, pure=True)(p, *[b[i] for b in back]) for i, p in enumerate(inputs_d)]
     cases_out = dd.from_delayed(homes, meta=meta_out, verify_meta=False)
@@ -886,8 +892,12 @@ def _summary(first: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _empty_cases() -> pl.DataFrame:
-    """The per-case result columns with their types, no rows (meta, empty partitions)."""
+def _empty_cases(pools: tuple[str, ...]) -> pl.DataFrame:
+    """The per-case result columns with their types, no rows (meta, empty partitions).
+
+    ``pools`` are the policy's pool names: :func:`casemix.settle.case_columns` gives ``pool`` as
+    an Enum of them, and every partition and the meta must agree.
+    """
     return pl.DataFrame(
         {
             "rw": pl.Series([], dtype=pl.Float64),
@@ -897,7 +907,7 @@ def _empty_cases() -> pl.DataFrame:
             "rule": pl.Series([], dtype=pl.Enum(_rules())),
             "readmission": pl.Series([], dtype=pl.Boolean),
             "adjusted_points": pl.Series([], dtype=pl.Float64),
-            "pool": pl.Series([], dtype=pl.String),
+            "pool": pl.Series([], dtype=pl.Enum(pools)),
             "settled_fen": pl.Series([], dtype=pl.Int64),
             "patient_fen": pl.Series([], dtype=pl.Int64),
             "payment_fen": pl.Series([], dtype=pl.Int64),
@@ -1068,7 +1078,8 @@ def _pay_in_place(
 ) -> tuple[pl.DataFrame, dict[str, np.ndarray] | None]:
     """Steps 6: the money of a partition's cases; per pool × hospital fen sums."""
     cp: CasePoints | None = first["cp"]
-    left = _left_out_rows(first["out"]) if first["out"] is not None else _empty_cases()
+    out = first["out"]
+    left = _empty_cases(settler.pools) if out is None else _left_out_rows(out, settler.pools)
     if cp is None:
         if first["out"] is None:  # an input partition without a settled case
             return attach(
@@ -1218,7 +1229,9 @@ def _settle_in_place(
     # 7. the tables from the sums; each partition's results attached to its own rows
     ph, h = _tables(policy, terms, hospitals, values, st, money)
     pr = pool_region(policy, terms, values, ph)
-    meta_out = attach(ddf._meta, _empty_cases().to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS)
+    meta_out = attach(
+        ddf._meta, _empty_cases(settler.pools).to_pandas(use_pyarrow_extension_array=True), CASE_COLUMNS
+    )
     if direct is False:
         homes = [
             dask.delayed(_attach_own, pure=True)(p, x) for p, x in zip(ddf.to_delayed(), paid, strict=True)
