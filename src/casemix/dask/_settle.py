@@ -1078,8 +1078,8 @@ def _pay_in_place(
 ) -> tuple[pl.DataFrame, dict[str, np.ndarray] | None]:
     """Steps 6: the money of a partition's cases; per pool × hospital fen sums."""
     cp: CasePoints | None = first["cp"]
-    out = first["out"]
-    left = _empty_cases(settler.pools) if out is None else _left_out_rows(out, settler.pools)
+    gone = first["out"]  # left-out rows, in the exchange path
+    left = _empty_cases(settler.pools) if gone is None else _left_out_rows(gone, settler.pools)
     if cp is None:
         if first["out"] is None:  # an input partition without a settled case
             return attach(
