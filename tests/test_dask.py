@@ -72,20 +72,11 @@ MONEY = [
 
 @pytest.fixture(scope="module")
 def client():
-    # warm numba's on-disk cache here, before the workers start, so that they only read it
-    cd.warm_numba_cache()
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        env=worker_env(),
-    )
-    c = distributed.Client(cluster)
+    # what casemix.dask.connect starts: numba's on-disk cache warmed here, before the workers
+    # start, so that they only read it; one thread per worker, glibc's malloc thresholds
+    c = cd.connect("local:2")
     yield c
     c.close()
-    cluster.close()
 
 
 def _cases() -> pd.DataFrame:
@@ -532,6 +523,30 @@ def test_running_sums_across_partitions_are_bincounts(values, groups, cuts, seed
     assert state.tolist() == np.bincount(g, weights=x, minlength=groups).tolist()
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=300),
+    st.integers(1, 12),
+    st.lists(st.integers(0, 300), max_size=6),
+    st.integers(0, 2**32 - 1),
+)
+def test_running_sums_keyed_by_hospital_are_bincounts(values, groups, cuts, seed):
+    # the chain keyed by the hospitals seen so far (each partition with its own sorted codes,
+    # hospitals appearing late) gives the in-memory sums over the sorted ids, bit for bit
+    from casemix.dask._settle import _add, _grown, _rekey
+
+    x = np.asarray(values, dtype=np.float64)
+    names = np.array([f"H{i:03d}" for i in np.random.default_rng(seed).integers(0, groups, x.size)])
+    ids, state = np.array([], dtype=str), np.zeros(0)
+    for lo, hi in _cut(x.size, cuts):
+        local, code = np.unique(names[lo:hi], return_inverse=True)
+        ids, before, here = _rekey(ids, local.tolist())
+        state = _add(_grown(state, before, 1, ids.size), here[code], x[lo:hi])
+    want, g = np.unique(names, return_inverse=True)
+    assert ids.tolist() == want.tolist()
+    assert state.tolist() == np.bincount(g, weights=x, minlength=want.size).tolist()
+
+
 def _split_in_parts(totals, group, shares, cuts, ssum=None):
     """allocate_grouped's split, made part by part as casemix.dask does (_allocate's passes)."""
     from casemix.dask import _allocate as al
@@ -701,11 +716,17 @@ def test_workers_use_one_numba_thread_and_the_warm_cache(client, cases):
     def probe():
         from casemix.drg import kernel
 
-        return (os.environ.get("NUMBA_NUM_THREADS"), sum(kernel.group_kernel.stats.cache_misses.values()))
+        return (
+            os.environ.get("NUMBA_NUM_THREADS"),
+            sum(kernel.group_kernel.stats.cache_misses.values()),
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        )
 
-    for threads, misses in client.run(probe).values():
+    assert worker_env()["NUMBA_NUM_THREADS"] == "1"
+    for threads, misses, trim in client.run(probe).values():
         assert threads == "1"
         assert misses == 0  # loaded from the cache warmed before the workers started
+        assert trim is None  # Dask's 65536 would switch off glibc's adaptive mmap threshold
 
 
 @pytest.mark.parametrize(
@@ -777,8 +798,34 @@ def test_cli_helpers_parquet_folders(client, tmp_path, cases, grouped):
     # and the money columns settlement reads (the patient share changes every fund payment)
     cols += [c for c in ("pdx", "insurance_type", "patient_share", "fund_paid") if c in grouped]
     narrow = dd.read_parquet(str(tmp_path / "grouped"), dtype_backend="pyarrow")[cols]
-    again = cd.settle(narrow, policy, weights=weights).cases.compute()
+    files = len(list((tmp_path / "grouped").glob("*.parquet")))
+    assert narrow.optimize().npartitions < files  # what Dask's partition tuning would do
+    dist = cd.settle(narrow, policy, weights=weights)
+    assert dist.cases.npartitions == files  # settle keeps one partition per file
+    again = dist.cases.compute()
     assert again["payment_fen"].tolist() == mem.cases["payment_fen"].tolist()
+
+
+def test_settle_string_view_columns(client, tmp_path, cases, grouped):
+    # polars writes text as Arrow string_view (casemix group's Parquet output does); Dask cannot
+    # copy a meta with such a column, so those columns come back as large_string
+    import pyarrow.parquet as pq
+
+    frame = grouped.drop(columns=["patient_id"])
+    table = pl.from_pandas(frame).to_arrow()
+    views = table.schema.set(table.schema.get_field_index("drg"), pa.field("drg", pa.string_view()))
+    for i, (a, b) in enumerate(_slices(3)):
+        pq.write_table(table.slice(a, b - a).cast(views), tmp_path / f"part-{i}.parquet")
+    ddf = dd.read_parquet(str(tmp_path), dtype_backend="pyarrow")
+    assert ddf._meta["drg"].dtype == pd.ArrowDtype(pa.string_view())
+    weights = compute_weights(grouped)
+    policy = _policy(cases)
+    dist = cd.settle(ddf, policy, weights=weights)
+    assert dist.cases._meta["drg"].dtype == pd.ArrowDtype(pa.large_string())
+    got = dist.cases.compute()
+    mem = settle(frame, policy, weights=weights)
+    assert got["payment_fen"].tolist() == mem.cases["payment_fen"].tolist()
+    assert got["drg"].tolist() == frame["drg"].tolist()
 
 
 def test_cli_settle_dask_with_map(client, tmp_path, cases, grouped):

@@ -727,10 +727,13 @@ def settle(
             "readmission.enabled = false, or settle in memory"
         )
     spec = {"mapping": mapping, "need": need, "fields": fields, "raw": raw}
-    # Optimise once, now: dask may fuse small Parquet partitions when columns are projected,
-    # which would change the partition count between the pass that numbers the rows and the
-    # pass that attaches the results.  An optimised frame keeps its partitions.
-    ddf = ddf.optimize()
+    # Optimise once, now: an optimised frame keeps its partitions between the pass that numbers
+    # the rows and the pass that attaches the results.  Without Dask's partition tuning, which
+    # fuses the Parquet files of a column projection into fewer, larger partitions (20 files
+    # of 1M cases read for 8 columns: 7 partitions, 4 on one worker and 3 on the other); the
+    # partitions are what the workers share out, one task each per pass
+    with dask.config.set({"optimization.tune.active": False}):
+        ddf = ddf.optimize()
     offsets = None
     if "case_id" not in fields:
         kept = ddf.map_partitions(_kept, mapping, need, meta=(None, "int64")).compute()
@@ -1015,31 +1018,74 @@ def _merge_in_place(summary: list[dict[str, Any]], index: dict, pools: int) -> d
     return st
 
 
-def _running(settler: _Settler, state: dict[str, Any] | None, first: dict[str, Any], index: dict) -> dict:
+def _running(settler: _Settler, state: dict[str, Any] | None, first: dict[str, Any]) -> dict:
     """Step 4 in input order: a partition's cases added to the region's float sums per hospital.
 
     The points per pool and per hospital, base points and RW continue the previous
     partitions' running sums, as one pass over all cases in input order would (:func:`_add`);
-    a task per partition, chained, each small next to the partition's other passes.
+    a task per partition, chained, each small next to the partition's other passes.  The
+    sums are keyed by the hospital ids seen so far (``ids``, sorted), so the chain needs no
+    region-wide hospital list and runs while later partitions are still being read.
     """
-    n_h, pools = len(index), len(settler.terms)
+    pools = len(settler.terms)
     if state is None:
-        state = {"pool_points": np.zeros(pools * n_h), **{k: np.zeros(n_h) for k in ("points", "base", "rw")}}
+        state = {"ids": np.array([], dtype=str), **{k: np.zeros(0) for k in _RUNNING}}
     cp: CasePoints | None = first["cp"]
     if cp is None:
         return state
+    ids, before, here = _rekey(state["ids"], cp.hospitals)
+    n_h = ids.size
+
+    def grown(x: np.ndarray, width: int) -> np.ndarray:
+        return _grown(x, before, width, n_h)
+
     w = cp.rules
-    rows = np.array([index[h] for h in cp.hospitals], dtype=np.int64)
-    g = rows[cp.hosp]
+    g = here[cp.hosp]
     grp = cp.pool * n_h + g if pools > 1 else g
     pts = w["adjusted_points"].to_numpy().astype(np.float64)
     grouped = w["has_weight"].to_numpy()
     return {
-        "pool_points": _add(state["pool_points"], grp, pts),
-        "points": _add(state["points"], g, pts),
-        "base": _add(state["base"], g, np.where(grouped, w["base_points"].to_numpy(), 0.0)),
-        "rw": _add(state["rw"], g, np.where(grouped, w["rw"].to_numpy(), 0.0)),
+        "ids": ids,
+        "pool_points": _add(grown(state["pool_points"], pools), grp, pts),
+        "points": _add(grown(state["points"], 1), g, pts),
+        "base": _add(grown(state["base"], 1), g, np.where(grouped, w["base_points"].to_numpy(), 0.0)),
+        "rw": _add(grown(state["rw"], 1), g, np.where(grouped, w["rw"].to_numpy(), 0.0)),
     }
+
+
+def _rekey(ids: np.ndarray, local: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted union of the ids so far and a partition's hospitals, with the new row of each
+    id so far (``before``) and of each of the partition's hospitals (``here``)."""
+    local_ids = np.asarray(local, dtype=str)
+    new = np.union1d(ids, local_ids)
+    return new, np.searchsorted(new, ids), np.searchsorted(new, local_ids)
+
+
+def _grown(x: np.ndarray, before: np.ndarray, width: int, n: int) -> np.ndarray:
+    """Running sums (``width`` blocks, one row per id so far) at their new rows of ``n``; 0 for
+    hospitals first seen (adding 0.0 in front changes no sum)."""
+    out = np.zeros((width, n))
+    out[:, before] = x.reshape(width, -1)
+    return out.ravel()
+
+
+#: the float sums per hospital (and per pool × hospital) that run on in input order
+_RUNNING = ("pool_points", "points", "base", "rw")
+
+
+def _in_order(running: dict[str, Any], index: dict[str, int], pools: int) -> dict[str, np.ndarray]:
+    """The chain's sums (rows: its sorted ids) in the rows of the region's hospital list ``index``."""
+    n_h = len(index)
+    if running["ids"].size != n_h:
+        raise InputError("internal: the running sums saw other hospitals than the partitions' sums")
+    rows = np.array([index[h] for h in running["ids"].tolist()], dtype=np.int64)
+    out = {}
+    for k in _RUNNING:
+        width = pools if k == "pool_points" else 1
+        x = np.zeros((width, n_h))
+        x[:, rows] = running[k].reshape(width, n_h)
+        out[k] = x.ravel()
+    return out
 
 
 def _shares(first: dict[str, Any], index: dict, pools: int) -> Shares | None:
@@ -1170,23 +1216,25 @@ def _settle_in_place(
         ]
     else:
         first_d = [dask.delayed(_points_here)(settler_d, p, i, direct) for i, p in enumerate(parts)]
+    # 4. the per-hospital sums: the integer ones by each partition, added up here, the float ones
+    # partition after partition in input order (a chain of small tasks, keyed by hospital id so
+    # that it runs on as the partitions' points come, in the same graph: no wait in between)
+    summary_d = [dask.delayed(_summary_in_place)(settler_d, f) for f in first_d]
+    state = None
+    for f in first_d:
+        state = dask.delayed(_running, pure=True)(settler_d, state, f)
     if persist:
-        first_d = list(dask.persist(*first_d))
-    summary = dask.compute(*[dask.delayed(_summary_in_place)(settler_d, f) for f in first_d])
+        kept = dask.persist(*first_d, *summary_d, state)
+        first_d, summary_d, state = list(kept[:nparts]), list(kept[nparts:-1]), kept[-1]
+    *summary, running = dask.compute(*summary_d, state)
     hospitals = sorted({h for s_ in summary for h in s_["hospitals"]})
     if not hospitals:
         raise PolicyError("no case earns points: every case was left out (see the notes of settle in memory)")
     index = {h: i for i, h in enumerate(hospitals)}
     index_d = dask.delayed(index, pure=True)
     n_h = len(hospitals)
-
-    # 4. the per-hospital sums: the integer ones added up here, the float ones partition after
-    # partition in input order (a chain of small tasks)
     st = _merge_in_place(list(summary), index, pools)
-    state = None
-    for f in first_d:
-        state = dask.delayed(_running, pure=True)(settler_d, state, f, index_d)
-    st.update(dask.compute(state)[0])
+    st.update(_in_order(running, index, pools))
 
     # 5. the region, per pool: point values and each hospital's point money
     volume = base_volume_table(base_volume, policy)
