@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from casemix.errors import InputError
 
@@ -38,11 +39,33 @@ def home(results: Any, nparts: int) -> Any:
     return results.set_index(KEY, divisions=tuple(bounds))
 
 
+def no_views(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its Arrow ``string_view`` columns as ``large_string``.
+
+    Dask copies a frame's meta with ``pyarrow.compute.take``, which has no kernel for
+    ``string_view`` (the type polars writes its text in, e.g. ``casemix group``'s Parquet
+    output): a result frame with such a column could not be built.
+    """
+    views = [
+        c
+        for c, t in frame.dtypes.items()
+        if isinstance(t, pd.ArrowDtype) and t.pyarrow_dtype == pa.string_view()
+    ]
+    if not views:
+        return frame
+    out = frame.copy(deep=False)
+    for c in views:  # by pyarrow: pandas cannot cast from string_view
+        text = pa.array(frame[c].array).cast(pa.large_string())
+        out[c] = pd.Series(pd.arrays.ArrowExtensionArray(text), index=frame.index, name=c)
+    return out
+
+
 def attach(part: pd.DataFrame, res: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The input partition with the result columns of its own rows (``res`` from :func:`home`)."""
+    """The input partition with the result columns of its own rows (``res`` from :func:`home`);
+    ``string_view`` input columns as ``large_string`` (:func:`no_views`)."""
     if len(part) != len(res):
         raise InputError(f"internal: {len(res)} result rows for a partition of {len(part)} rows")
-    out = part.copy(deep=False)
+    out = no_views(part.copy(deep=False))
     for c in columns:
         out[c] = res[c].values
     return out
