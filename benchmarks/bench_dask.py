@@ -14,12 +14,15 @@ Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--
    ``NUMBA_NUM_THREADS=1``), ``casemix.dask.group`` → Parquet folder
    written partition by partition, ``casemix.dask.settle`` of the same
    columns of that folder → per-case Parquet folder.  CPU seconds of every
-   process (workers, scheduler, client); peak RSS per worker process.
+   process (workers; scheduler and client, one process in a LocalCluster);
+   peak RSS per worker process; bytes spilled to disk.
 4. Dask without a Client — Dask's default scheduler for these graphs, the
    threaded one (W threads, in a child process): ``casemix.dask.settle`` of
    the same grouped folder → per-case Parquet folder.
-5. The hospital tables and every case's payment of the three settlements
-   are compared to the fen.
+5. A distributed LocalCluster of one process × W threads (a child process):
+   the same settlement, for the comparison with W processes × 1 thread.
+6. The hospital tables and every case's payment of the settlements are
+   compared to the one process's, to the fen.
 
 Prints wall and CPU seconds of each settlement and the ratios to one process
 (target: at most 1.5 at 20M), the scheduler each figure comes from, cases/s
@@ -46,6 +49,16 @@ SETTLE_COLS = ["case_id", "hospital_id", "hospital_level", "drg", "adrg", "total
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process in MB: ``VmHWM`` (reset when a process execs), not ``ru_maxrss``,
+    which a spawned child starts at its parent's size (every peak below the parent's read as the
+    parent's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -145,14 +158,81 @@ def threaded(grouped: Path, work: Path, weights_path: Path, workers: int, budget
         "settle_s": t_settle,
         "settle_until_tables_s": t_reduce,
         "settle_cpu_s": cpu_settle,
-        "partitions": ddf.npartitions,
+        "partitions": s.cases.npartitions,
         "peak_rss_mb": _rss_mb(),
     }
 
 
-def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int) -> dict:
+def _worker_cpu() -> float:
+    import resource as r
+
+    u = r.getrusage(r.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _compiled() -> int:
+    """Kernels compiled in a worker instead of loaded from numba's cache."""
+    from casemix.drg import kernel
+
+    return sum(kernel.group_kernel.stats.cache_misses.values())
+
+
+def _spilled(dask_worker) -> int:
+    """Bytes a worker spilled to disk so far (Dask's memory manager)."""
+    total = getattr(dask_worker.data, "spilled_total", None)
+    return int(total.disk) if total is not None else 0
+
+
+def settle_on_client(client, grouped: Path, work: Path, weights_path: Path, budget: int, name: str) -> dict:
+    """``casemix.dask.settle`` of the grouped folder on ``client``'s cluster → ``work/name-settled``.
+
+    CPU seconds of every process of the cluster: workers, scheduler and client — a
+    LocalCluster's scheduler runs in the client's process, which is then counted once.
+    """
     import polars as pl
 
+    import casemix.dask as cd
+    from casemix.cli.dask_opts import read_dataset, write_dataset
+
+    # the settlement modules imported in the workers before the clock starts, as the one
+    # process imported them before its own
+    client.run(_import_settlement)
+    same = client.run_on_scheduler(_pid) == os.getpid()
+
+    def cpu() -> tuple[float, float, float]:
+        return sum(client.run(_worker_cpu).values()), client.run_on_scheduler(_worker_cpu), _cpu_s()
+
+    spilled = sum(client.run(_spilled).values())
+    before = cpu()
+    t = time.perf_counter()
+    # the columns the one-process settlement reads, so both write the same per-case table
+    ddf = read_dataset(grouped)[SETTLE_COLS]
+    s = cd.settle(ddf, _policy(budget), weights=pl.read_parquet(weights_path))
+    t_reduce = time.perf_counter() - t
+    write_dataset(s.cases, work / f"{name}-settled")
+    t_settle = time.perf_counter() - t
+    used = [b - a for a, b in zip(before, cpu(), strict=True)]
+    if same:
+        cpu_s = {"workers": used[0], "scheduler and client (one process)": used[2]}
+    else:
+        cpu_s = dict(zip(("workers", "scheduler", "client"), used, strict=True))
+    pl.from_pandas(s.hospitals).write_parquet(work / f"{name}-hospitals.parquet")
+    return {
+        "settle_s": t_settle,
+        "settle_until_tables_s": t_reduce,
+        "settle_cpu_s": cpu_s,
+        "partitions": s.cases.npartitions,
+        "spilled_to_disk_mb": (sum(client.run(_spilled).values()) - spilled) / 2**20,
+        "peak_rss_per_worker_mb": sorted(client.run(_rss_mb).values()),
+    }
+
+
+def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int) -> dict:
+    """Grouping and settlement on ``casemix.dask.connect("local:W")``: W processes × 1 thread."""
     import casemix.dask as cd
     from casemix.cli.dask_opts import read_dataset, write_dataset
 
@@ -164,42 +244,8 @@ def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int
         t = time.perf_counter()
         rows = write_dataset(cd.group(ddf, scheme=SCHEME), work / "dask-grouped")
         t_group = time.perf_counter() - t
-
-        def cpu() -> float:
-            import resource as r
-
-            u = r.getrusage(r.RUSAGE_SELF)
-            return u.ru_utime + u.ru_stime
-
-        # the settlement modules imported in the workers before the clock starts, as the one
-        # process imported them before its own
-        client.run(_import_settlement)
-        # CPU seconds of every process of the run: workers, scheduler, client
-        before = (sum(client.run(cpu).values()), client.run_on_scheduler(cpu), _cpu_s())
-        t = time.perf_counter()
-        # the columns the one-process settlement reads, so both write the same per-case table
-        grouped = read_dataset(work / "dask-grouped")[SETTLE_COLS]
-        s = cd.settle(grouped, _policy(budget), weights=pl.read_parquet(weights_path))
-        t_reduce = time.perf_counter() - t
-        write_dataset(s.cases, work / "dask-settled")
-        t_settle = time.perf_counter() - t
-        after = (sum(client.run(cpu).values()), client.run_on_scheduler(cpu), _cpu_s())
-        used = [b - a for a, b in zip(before, after, strict=True)]
-        cpu_s = dict(zip(("workers", "scheduler", "client"), used, strict=True))
-        pl.from_pandas(s.hospitals).write_parquet(work / "dask-hospitals.parquet")
-
-        def peak() -> float:
-            import resource as r
-
-            return r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024
-
-        def compiled() -> int:  # kernels compiled in the worker instead of loaded from the cache
-            from casemix.drg import kernel
-
-            return sum(kernel.group_kernel.stats.cache_misses.values())
-
-        per_worker = sorted(client.run(peak).values())
-        misses = sum(client.run(compiled).values())
+        st = settle_on_client(client, work / "dask-grouped", work, weights_path, budget, "dask")
+        misses = sum(client.run(_compiled).values())
     finally:
         client.close()
     return {
@@ -207,14 +253,30 @@ def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int
         "rows": rows,
         "cluster_start_s": t_start,
         "group_s": t_group,
-        "settle_s": t_settle,
-        "settle_until_tables_s": t_reduce,
-        "settle_cpu_s": cpu_s,
-        "partitions": ddf.npartitions,
-        "peak_rss_per_worker_mb": per_worker,
+        **st,
         "kernel_compiles_in_workers": misses,
         "client_peak_rss_mb": _rss_mb(),
     }
+
+
+def one_worker(grouped: Path, work: Path, weights_path: Path, threads: int, budget: int) -> dict:
+    """Settlement on a LocalCluster of one process with ``threads`` threads (a Client)."""
+    from distributed import Client
+
+    import casemix.dask as cd
+    from casemix.dask._cluster import worker_env
+
+    cd.warm_numba_cache()
+    with Client(
+        n_workers=1,
+        threads_per_worker=threads,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env=worker_env(),
+    ) as client:
+        st = settle_on_client(client, grouped, work, weights_path, budget, "dask1x")
+    return {"scheduler": f"distributed LocalCluster, 1 process x {threads} threads (a Client)", **st}
 
 
 def main() -> None:
@@ -230,6 +292,9 @@ def main() -> None:
     ap.add_argument(
         "--threads-only", nargs=4, metavar=("GROUPED", "WORK", "WEIGHTS", "BUDGET"), help=argparse.SUPPRESS
     )
+    ap.add_argument(
+        "--one-worker-only", nargs=4, metavar=("GROUPED", "WORK", "WEIGHTS", "BUDGET"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.single_only:
         src, work, wp = (Path(x) for x in args.single_only[:3])
@@ -238,6 +303,10 @@ def main() -> None:
     if args.threads_only:
         src, work, wp = (Path(x) for x in args.threads_only[:3])
         print(json.dumps(threaded(src, work, wp, args.workers, int(args.threads_only[3]))))
+        return
+    if args.one_worker_only:
+        src, work, wp = (Path(x) for x in args.one_worker_only[:3])
+        print(json.dumps(one_worker(src, work, wp, args.workers, int(args.one_worker_only[3]))))
         return
 
     import polars as pl
@@ -290,46 +359,66 @@ def main() -> None:
         f"worker {dk['peak_rss_per_worker_mb']} MB, client {dk['client_peak_rss_mb']:,.0f} MB",
         flush=True,
     )
-    child = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--workers",
-            str(args.workers),
-            "--threads-only",
-            str(work / "dask-grouped"),
-            str(work),
-            str(weights_path),
-            str(budget),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    th = json.loads(child.stdout.strip().splitlines()[-1])
+
+    def child_run(flag: str) -> dict:
+        """A settlement of the cluster's grouped folder in a child process (its own peak RSS)."""
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--workers",
+                str(args.workers),
+                flag,
+                str(work / "dask-grouped"),
+                str(work),
+                str(weights_path),
+                str(budget),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    th = child_run("--threads-only")
     print(
         f"dask, threaded scheduler: settle {th['settle_s']:.1f} s, peak RSS {th['peak_rss_mb']:,.0f} MB",
         flush=True,
     )
+    w1 = child_run("--one-worker-only")
+    print(f"dask, {w1['scheduler']}: settle {w1['settle_s']:.1f} s", flush=True)
     load_after = tuple(round(x, 2) for x in os.getloadavg())
 
     h1 = pl.read_parquet(work / "single-hospitals.parquet")
     money = [c for c in h1.columns if c.endswith("_fen")]
     c1 = pl.read_parquet(work / "single-settled.parquet", columns=["case_id", "payment_fen"])
 
-    def same(name: str) -> tuple[bool, bool]:
+    def same(name: str) -> dict[str, bool]:
         h2 = pl.read_parquet(work / f"{name}-hospitals.parquet")
         c2 = pl.read_parquet(work / f"{name}-settled" / "*.parquet", columns=["case_id", "payment_fen"])
-        return h1.select("hospital_id", *money).equals(h2.select("hospital_id", *money)), c1.equals(c2)
-
-    equal, cases_equal = same("dask")
-    th_equal, th_cases_equal = same("threads")
+        return {
+            "hospital_money_equal_to_the_fen": h1.select("hospital_id", *money).equals(
+                h2.select("hospital_id", *money)
+            ),
+            "case_payments_equal_to_the_fen": c1.equals(c2),
+        }
 
     n = args.cases
+
+    def ratios(run: dict) -> dict:
+        cpu = run["settle_cpu_s"]
+        cpu = sum(cpu.values()) if isinstance(cpu, dict) else cpu
+        return {"wall": run["settle_s"] / one["settle_s"], "cpu": cpu / one["settle_cpu_s"], "cpu_s": cpu}
+
+    runs = {"dask_threads": th, "dask": dk, "dask_1_process": w1}
+    for name, run in runs.items():
+        run.update(same({"dask_threads": "threads", "dask": "dask", "dask_1_process": "dask1x"}[name]))
+        run["settle_cases_per_s"] = n / run["settle_s"]
+        run["ratio_to_one_process"] = ratios(run)
+    dk["group_cases_per_s"] = n / dk["group_s"]
     result = {
         "cases": n,
         "workers": args.workers,
-        "threads_per_worker": 1,
         "chunk_rows": args.chunk,
         "machine": {
             "cpus": os.cpu_count(),
@@ -342,47 +431,40 @@ def main() -> None:
             "group_cases_per_s": n / one["group_s"],
             "settle_cases_per_s": n / one["settle_s"],
         },
-        "dask": {**dk, "group_cases_per_s": n / dk["group_s"], "settle_cases_per_s": n / dk["settle_s"]},
-        "dask_threads": {**th, "settle_cases_per_s": n / th["settle_s"]},
-        "overhead": {
-            "group": dk["group_s"] / one["group_s"],
-            "settle": dk["settle_s"] / one["settle_s"],
-            "settle_cpu": sum(dk["settle_cpu_s"].values()) / one["settle_cpu_s"],
-            "settle_threads": th["settle_s"] / one["settle_s"],
-            "settle_threads_cpu": th["settle_cpu_s"] / one["settle_cpu_s"],
-        },
-        "hospital_money_equal_to_the_fen": equal,
-        "case_payments_equal_to_the_fen": cases_equal,
-        "threads_hospital_money_equal_to_the_fen": th_equal,
-        "threads_case_payments_equal_to_the_fen": th_cases_equal,
+        **runs,
+        "group_ratio_to_one_process": dk["group_s"] / one["group_s"],
     }
     for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
-    ov = result["overhead"]
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}; 2 cores shared", flush=True)
     print(
-        f"settle {n:,} cases, one process: {one['settle_s']:.1f} s wall, {one['settle_cpu_s']:.1f} CPU-s",
+        f"settle {n:,} cases, one process: {one['settle_s']:.1f} s wall, {one['settle_cpu_s']:.1f} CPU-s "
+        "(target for Dask: at most 1.5 x the wall time)",
         flush=True,
     )
+    for name, run in runs.items():
+        r = run["ratio_to_one_process"]
+        cpu = run["settle_cpu_s"]
+        parts = " + ".join(f"{k} {v:.1f}" for k, v in cpu.items()) + " = " if isinstance(cpu, dict) else ""
+        default = " (the default without a Client)" if name == "dask_threads" else ""
+        print(
+            f"  Dask, {run['scheduler']}{default}: {run['settle_s']:.1f} s wall (x {r['wall']:.2f}), "
+            f"CPU-s {parts}{r['cpu_s']:.1f} (x {r['cpu']:.2f}); {run['partitions']} partitions; equal to "
+            f"the fen: hospital money {run['hospital_money_equal_to_the_fen']}, every case's payment "
+            f"{run['case_payments_equal_to_the_fen']}",
+            flush=True,
+        )
     print(
-        f"  Dask, {th['scheduler']} (the default without a Client): {th['settle_s']:.1f} s wall "
-        f"(x {ov['settle_threads']:.2f}), {th['settle_cpu_s']:.1f} CPU-s (x {ov['settle_threads_cpu']:.2f}); "
-        f"target at most 1.5; equal to the fen: hospital money {th_equal}, every case's payment "
-        f"{th_cases_equal}",
-        flush=True,
-    )
-    cpu = dk["settle_cpu_s"]
-    print(
-        f"  Dask, {dk['scheduler']}: {dk['settle_s']:.1f} s wall (x {ov['settle']:.2f}), CPU-s workers "
-        f"{cpu['workers']:.1f} + scheduler {cpu['scheduler']:.1f} + client {cpu['client']:.1f} = "
-        f"{sum(cpu.values()):.1f} (x {ov['settle_cpu']:.2f}); equal to the fen: hospital money {equal}, "
-        f"every case's payment {cases_equal}",
+        f"  peak RSS: one process {one['peak_rss_mb']:,.0f} MB, threaded {th['peak_rss_mb']:,.0f} MB, "
+        f"workers {', '.join(f'{x:,.0f}' for x in dk['peak_rss_per_worker_mb'])} MB (spilled to disk "
+        f"{dk['spilled_to_disk_mb']:,.0f} MB), one-process cluster "
+        f"{', '.join(f'{x:,.0f}' for x in w1['peak_rss_per_worker_mb'])} MB",
         flush=True,
     )
     print(
         f"group {n:,} cases: one process {n / one['group_s']:,.0f} cases/s, Dask ({dk['scheduler']}) "
-        f"{n / dk['group_s']:,.0f} cases/s (x {ov['group']:.2f} time)"
+        f"{n / dk['group_s']:,.0f} cases/s (x {result['group_ratio_to_one_process']:.2f} time)"
     )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
