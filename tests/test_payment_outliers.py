@@ -3,6 +3,8 @@ docs/payment-settlement.md, reproduced by hand."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import polars as pl
 import pytest
@@ -93,13 +95,33 @@ def test_table_thresholds_text_that_is_no_number_is_refused_not_read_as_no_thres
 
 
 def test_level_mean_without_level_or_group():
-    got = level_group_mean(
-        np.array([0, 0, 0, 1, -1]),
-        np.array([0, 1, 0, -1, 0]),
-        np.array([10.0, 20, 30, 40, 50]),
-        np.ones(5, bool),
-    )
-    np.testing.assert_array_equal(got, [20.0, 20.0, 20.0, 40.0, np.nan])
+    # the case without a group (and one left out: not valid, NaN cost) is not counted, and
+    # leaving it out raises no numpy warning (no NaN or None cast to fen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = level_group_mean(
+            np.array([0, 0, 0, 1, -1, 0]),
+            np.array([0, 1, 0, -1, 0, 0]),
+            np.array([10.0, 20, 30, 40, 50, np.nan]),
+            np.array([True, True, True, True, True, False]),
+        )
+    np.testing.assert_array_equal(got, [20.0, 20.0, 20.0, 40.0, np.nan, 20.0])
+
+
+def test_classify_gives_int8_classes_and_thresholds_are_checked_by_name():
+    got = classify(np.array([1.0, 5.0, 30.0]), np.array([10.0, 10.0, 10.0]), 0.5, 2.0)
+    assert got.tolist() == [LOW, NORMAL, HIGH] and got.dtype == np.int8
+    # a high multiple below 1 is allowed (only <= 0 is refused); a negative low one is named
+    t = table_thresholds(pl.DataFrame({"drg": ["A"], "low_k": [0.4], "high_k": [0.9]}))
+    assert t.row(0) == ("A", 0.4, 0.9)
+    with pytest.raises(
+        InputError,
+        match=r"^weight table: low_k \(低倍临界值\) is negative for DRG 'B' \(low_k=-0\.1, high_k=2\.0\); "
+        r"fix the city table's 低倍/高倍临界值$",
+    ):
+        table_thresholds(pl.DataFrame({"drg": ["A", "B"], "low_k": [0.4, -0.1], "high_k": [1.8, 2.0]}))
+    with pytest.raises(InputError, match=r"^weight table: high_k \(高倍临界值\) is not positive for DRG 'A'"):
+        table_thresholds(pl.DataFrame({"drg": ["A"], "low_k": [None], "high_k": [0.0]}))
 
 
 @settings(max_examples=60, deadline=None)
