@@ -161,3 +161,8 @@ def test_level_mean_does_not_depend_on_the_order_of_the_cases(r, rnd):
 def test_level_mean_reference_needs_its_inputs():
     with pytest.raises(ValueError, match=r"^reference 'level_mean' needs group, level, cost and valid$"):
         reference_cost("level_mean", np.array([1.0]), np.array([1.0]))
+    # any one of them missing is enough (here valid, then cost)
+    for missing in ("valid", "cost"):
+        given = dict(group=GROUP, level=LEVEL, cost=COST, valid=VALID) | {missing: None}
+        with pytest.raises(ValueError, match=r"^reference 'level_mean' needs group, level, cost and valid$"):
+            reference_cost("level_mean", M, F, **given)
