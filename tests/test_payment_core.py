@@ -439,6 +439,18 @@ def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed()
     per_case = settle_money(policy, terms, fund_cost_fen=np.array([100, 200, 300]), **args)
     assert per_case.point_fen.tolist() == [1_250, 3_750, 5_000]
     assert per_case.fund_fen.tolist() == [1_250, 3_750, 5_000]
+    # per-case amounts are Int64 fen, as Money says
+    for x in (per_case.point_fen, per_case.settled_fen, per_case.fund_fen, per_case.patient_fen):
+        assert x.dtype == np.int64
+    # a patient share equal to the settled amount (fund 0) is not "above" it; 1 fen more is.
+    # Budget 10,003 fen + shares 2,501 + 7,504 = M = 20,008 fen over 8 points: 2,501, 7,503, 10,004
+    odd = Policy(budget="100.03")
+    shares = settle_money(
+        odd, pool_terms(odd), fund_cost_fen=None, **(args | {"patient_fen": np.array([2_501, 7_504, 0])})
+    )
+    assert shares.settled_fen.tolist() == [2_501, 7_503, 10_004]
+    assert shares.fund_fen.tolist() == [0, -1, 10_004]
+    assert shares.pool_hospitals["n_patient_above_settled"].to_list() == [1, 0]
     h = per_case.pool_hospitals
     assert h["fund_cost_fen"].to_list() == [300, 300] and h["point_fen"].to_list() == [5_000, 5_000]
     assert per_case.pool_region["fund_fen"].to_list() == [10_000]
