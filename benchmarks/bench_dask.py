@@ -1,6 +1,6 @@
 """Settlement (and grouping) of N synthetic cases (default 20M) on Dask vs one process.
 
-Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--dir DIR] [--keep]
+Usage: python benchmarks/bench_dask.py [--cases N] [--chunk C] [--workers W] [--dir DIR] [--keep] [--out JSON]
 
 1. Data: N cases from ``casemix.synth.synth_cases`` (scheme casemix-demo,
    list layout), written in chunks of C rows as a partitioned Parquet
@@ -261,20 +261,26 @@ def on_dask(src: Path, work: Path, weights_path: Path, workers: int, budget: int
 
 def one_worker(grouped: Path, work: Path, weights_path: Path, threads: int, budget: int) -> dict:
     """Settlement on a LocalCluster of one process with ``threads`` threads (a Client)."""
+    import dask
     from distributed import Client
 
     import casemix.dask as cd
-    from casemix.dask._cluster import worker_env
+    from casemix.dask._cluster import TRIM, worker_env
 
     cd.warm_numba_cache()
-    with Client(
-        n_workers=1,
-        threads_per_worker=threads,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        env=worker_env(),
-    ) as client:
+    # the worker as casemix.dask.connect starts them (one numba and polars thread per task,
+    # glibc's malloc thresholds), with W threads
+    with (
+        dask.config.set({TRIM: None}),
+        Client(
+            n_workers=1,
+            threads_per_worker=threads,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            env=worker_env(),
+        ) as client,
+    ):
         st = settle_on_client(client, grouped, work, weights_path, budget, "dask1x")
     return {"scheduler": f"distributed LocalCluster, 1 process x {threads} threads (a Client)", **st}
 
@@ -286,6 +292,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "casemix-bench-dask")
     ap.add_argument("--keep", action="store_true", help="keep DIR afterwards")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "bench_dask.json", help="results JSON"
+    )
     ap.add_argument(
         "--single-only", nargs=4, metavar=("SRC", "WORK", "WEIGHTS", "BUDGET"), help=argparse.SUPPRESS
     )
@@ -434,9 +443,8 @@ def main() -> None:
         **runs,
         "group_ratio_to_one_process": dk["group_s"] / one["group_s"],
     }
-    for path in [Path(__file__).parent / "results" / "bench_dask.json"]:
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}; 2 cores shared", flush=True)
     print(
         f"settle {n:,} cases, one process: {one['settle_s']:.1f} s wall, {one['settle_cpu_s']:.1f} CPU-s "

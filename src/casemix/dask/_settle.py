@@ -729,8 +729,8 @@ def settle(
     spec = {"mapping": mapping, "need": need, "fields": fields, "raw": raw}
     # Optimise once, now: an optimised frame keeps its partitions between the pass that numbers
     # the rows and the pass that attaches the results.  Without Dask's partition tuning, which
-    # fuses the Parquet files of a column projection into fewer, larger partitions (20 files
-    # of 1M cases read for 8 columns: 7 partitions, 4 on one worker and 3 on the other); the
+    # fuses the Parquet files of a column projection into fewer, larger partitions (the bench's
+    # 20 files of 1M cases read for 8 of 27 columns: 5 partitions, 3 on one worker, 2 on the other); the
     # partitions are what the workers share out, one task each per pass
     with dask.config.set({"optimization.tune.active": False}):
         ddf = ddf.optimize()
