@@ -1103,3 +1103,14 @@ def test_canonical_identifier_of_a_wrong_type_message_in_full():
         "column '医疗机构编码' (read as hospital_id) has type Boolean, which cannot hold an "
         "identifier, text or integer; columns: ['医疗机构编码']"
     )
+
+
+def test_a_date_in_other_digits_is_malformed_not_an_error():
+    # the serial-day pattern's \d also matches Arabic-Indic and Devanagari digits, which
+    # NFKC keeps and no number cast reads: malformed (row 1's admission date), not a crash
+    from casemix.cases import parse_dates
+
+    r = read_cases(pl.DataFrame({"pdx": ["A00", "A01"], "入院日期": ["٤٥٢٩٢", "45292"]}))
+    assert r["admission_date"].to_list() == [None, dt.date(2024, 1, 1)]
+    assert r["intake_warnings"].to_list() == [["malformed:admission_date"], []]
+    assert parse_dates(pl.Series(["٤٥٢٩٢", "४५२९२", "45292."])).to_list() == [None, None, dt.date(2024, 1, 1)]

@@ -331,3 +331,22 @@ def test_stable_order_equals_numpy_stable_argsort(keys):
     table = np.zeros((a.size, 8), np.int64)
     table[:, 6] = (a * 4).astype(np.int64)
     assert stable_order(table[:, 6]).tolist() == np.argsort(table[:, 6], kind="stable").tolist()
+
+
+@pytest.mark.parametrize(("fen_in", "fen"), [(2.5, 3), (-2.5, -3), (2.49, 2), (np.float64(0.0), 0), (7, 7)])
+def test_round_half_up_scalar_is_a_numpy_integer(fen_in, fen):
+    # a scalar amount (the benefits reference engine rounds one case at a time) gives a
+    # numpy integer, usable as a key, not a 0-d array
+    got = round_half_up(fen_in)
+    assert type(got) is np.int64 and got == fen
+    assert {got: "x"}[fen] == "x"
+
+
+def test_allocate_grouped_of_no_rows_and_its_errors():
+    assert allocate_grouped(np.array([], np.int64), np.array([], np.int64), np.array([])).tolist() == []
+    with pytest.raises(ValueError, match=r"^allocation shares must be finite and non-negative$"):
+        allocate_grouped(np.array([3]), np.zeros(2, np.int64), np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"^allocation shares must be finite and non-negative$"):
+        allocate_grouped(np.array([3]), np.zeros(2, np.int64), np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"^a group with a non-zero total has no positive share$"):
+        allocate_grouped(np.array([3, 4]), np.zeros(2, np.int64), np.array([1.0, 1.0]))
