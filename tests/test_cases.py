@@ -1114,3 +1114,14 @@ def test_a_date_in_other_digits_is_malformed_not_an_error():
     assert r["admission_date"].to_list() == [None, dt.date(2024, 1, 1)]
     assert r["intake_warnings"].to_list() == [["malformed:admission_date"], []]
     assert parse_dates(pl.Series(["٤٥٢٩٢", "४५२९२", "45292."])).to_list() == [None, None, dt.date(2024, 1, 1)]
+
+
+def test_restore_of_a_result_with_the_wrong_row_count_names_both_counts():
+    from casemix.cases import canonical
+
+    c = canonical(
+        pl.DataFrame({"drg": ["A", "B", "C"], "cost": [1.0, -1.0, 2.0]}), need=("drg", "total_cost")
+    )
+    with pytest.raises(InputError) as e:
+        c.restore(pl.DataFrame({"w": [1.0]}))
+    assert str(e.value) == "cannot restore 1 result rows to an input of 3 rows"

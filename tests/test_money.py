@@ -350,3 +350,9 @@ def test_allocate_grouped_of_no_rows_and_its_errors():
         allocate_grouped(np.array([3]), np.zeros(2, np.int64), np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match=r"^a group with a non-zero total has no positive share$"):
         allocate_grouped(np.array([3, 4]), np.zeros(2, np.int64), np.array([1.0, 1.0]))
+
+
+def test_yuan_array_to_fen_of_a_scalar_is_a_numpy_integer():
+    got = yuan_array_to_fen(0.125)
+    assert type(got) is np.int64 and got == 13
+    assert yuan_array_to_fen(-2.675) == -268
