@@ -40,7 +40,7 @@ from casemix.payment.core import (
     pool_terms,
 )
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index, yuan_column_fen
-from casemix.payment.money import settle_money
+from casemix.payment.money import pool_region, settle_money
 from casemix.settle import base_volumes, settle
 
 # rules that would move points switched off: the money step alone is under test
@@ -461,6 +461,14 @@ def test_settle_money_called_directly_with_values_fund_cost_per_case_or_summed()
     given = settle_money(policy, terms, fund_cost_fen=None, values=values, **args)
     assert given.point_fen.tolist() == [1_250, 3_750, 5_000] and given.pool_region is None
     assert given.pool_hospitals["fund_fen"].to_list() == [5_000, 5_000]
+    # the budget identity checked per pool: a fen too many is an internal error, never a quiet row
+    off = h.with_columns(pl.Series("fund_fen", [5_001, 5_000]))
+    with pytest.raises(
+        PolicyError,
+        match=r"^pool all: fund payments 10001 \+ retained 0 fen differ from the budget 10000 fen "
+        r"\(an internal error; please report it\)$",
+    ):
+        pool_region(policy, terms, values, off)
 
 
 def test_case_amounts_rate_method_adds_the_outside_amount_and_a_given_split_is_used_as_is():
@@ -661,6 +669,10 @@ def test_p5_corridors_in_a_settlement():
     assert h["final_fund_fen"].to_list() == [48_625, 53_500]
     r = s.region.row(0, named=True)
     assert r["fund_outlay_fen"] == 102_125 and r["outlay_minus_budget_fen"] == 2_125
+    # the pool's own tables: final = fund + corridor per hospital, their sums per pool
+    assert s.pool_hospitals["final_fund_fen"].to_list() == [48_625, 53_500]
+    pr = s.pool_region.row(0, named=True)
+    assert (pr["cases"], pr["fund_outlay_fen"], pr["fund_cost_fen"]) == (3, 102_125, 115_000)
     with pytest.raises(
         PolicyError,
         match=r"corridors .* needs column fund_paid \(统筹基金支付, the fund's itemised payment per case, yuan\); "
