@@ -113,6 +113,10 @@ def test_money_parts_cover_every_case_once():
     assert part.tolist() == [0, 3, 1, 1, 3, 3, 2, 0, 1]
     # one pool in one part: no part codes, every case at once
     assert money._parts(np.zeros(4, dtype=np.int8), np.array([0, 1, 0, 1]), 1, 2) == (None, [[(0, (0, 2))]])
+    # H0's one case comes in the second slice of 2 cases: counted once (1, 2 cases: one part)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(money, "PART_CASES", 2)
+        assert money._parts(np.zeros(3, dtype=np.int8), np.array([1, 1, 0]), 1, 2) == (None, [[(0, (0, 2))]])
 
 
 def test_rules_in_slices_are_the_rules_at_once():
