@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
+from casemix._threads import threads
 from casemix.cases._plausible import RANGES, implausible_mask
 from casemix.cases._resolve import DATE_FIELDS, NUMERIC_FIELDS, CodeLayout, Plan, resolve
 from casemix.encode import (
@@ -387,6 +389,11 @@ def _slices(df: pl.DataFrame, lists: list[str], chunk_rows: int) -> list[tuple[i
     return [s for s in out if s[1] > 0]
 
 
+#: slices encoded at once (:func:`group_direct`), and the fewest rows a frame is cut into two for it
+SLICES_AT_ONCE = 2
+MIN_SLICE_ROWS = 65_536
+
+
 def group_direct(
     df: pl.DataFrame, scheme: Scheme, *, mapping: Mapping[str, str] | None = None, chunk_rows: int = 1_000_000
 ) -> pl.DataFrame | None:
@@ -402,7 +409,11 @@ def group_direct(
     mapping
         Column mapping, as for ``read_cases``.
     chunk_rows
-        Rows encoded at a time (bounds the intermediates).
+        Rows encoded at a time (bounds the intermediates).  They are
+        :data:`SLICES_AT_ONCE` slices of ``chunk_rows // SLICES_AT_ONCE``
+        rows encoded side by side on their own threads (fewer when numba is
+        limited to fewer threads); a frame of more than
+        :data:`MIN_SLICE_ROWS` rows is cut into that many slices at least.
 
     Returns
     -------
@@ -436,8 +447,9 @@ def group_direct(
         for c in (lay.others, lay.combined)
         if c is not None and df.schema[c] != pl.String
     ]
-    dirty_rows, dirty_parts, report_rows, report_text = [], [], [], []
-    for start, length in _slices(df, lists, max(1, chunk_rows)):
+    clean_ids(scheme), grey_ids(scheme)  # the scheme's tables, once, before the threads
+
+    def encode(start: int, length: int) -> tuple:
         chunk = df.slice(start, length)
         if any(chunk.get_column(c).n_chunks() > 1 for c in lists):
             # encoding reads a list column as one Arrow array, and polars gathers
@@ -445,20 +457,34 @@ def group_direct(
             chunk = chunk.with_columns(chunk.get_column(c).rechunk() for c in lists)
         enc, dirty, report, families = _encode_chunk(chunk, plan, scheme)
         part = kernel.run(enc, compiled)
-        if chunk.height == n:
-            codes = part  # one slice: nothing to copy
-        else:
-            if codes is None:
-                codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
-            for whole, piece in zip(codes, part, strict=True):
-                whole[start : start + chunk.height] = piece
         local = np.flatnonzero(dirty)
-        dirty_rows.append(local + start)
-        dirty_parts.append(chunk[local])
-        local = np.flatnonzero(report)
-        if local.size:
-            report_rows.append(local + start)
-            report_text.append(_code_warnings(scheme, local, *families))
+        shown = np.flatnonzero(report)
+        text = _code_warnings(scheme, shown, *families) if shown.size else None
+        return start, chunk.height, part, local, chunk[local], shown, text
+
+    at_once = max(1, min(SLICES_AT_ONCE, threads()))
+    # as many rows in flight as one slice of chunk_rows had been (the same peak memory)
+    size = max(1, min(chunk_rows // at_once, max(MIN_SLICE_ROWS, -(-n // at_once))))
+    slices = _slices(df, lists, size)
+    dirty_rows, dirty_parts, report_rows, report_text = [], [], [], []
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        # two slices at once: the Python, numpy and polars steps of one slice (a quarter of
+        # its CPU time, mostly on one core) run beside the other slice's steps or kernels,
+        # so that one large chunk keeps both cores busy from start to end
+        done = pool.map(lambda s: encode(*s), slices) if at_once > 1 else (encode(*s) for s in slices)
+        for start, height, part, local, dirty_part, shown, text in done:
+            if height == n:
+                codes = part  # one slice: nothing to copy
+            else:
+                if codes is None:
+                    codes = tuple(np.empty(n, dtype=a.dtype) for a in part)
+                for whole, piece in zip(codes, part, strict=True):
+                    whole[start : start + height] = piece
+            dirty_rows.append(local + start)
+            dirty_parts.append(dirty_part)
+            if text is not None:
+                report_rows.append(shown + start)
+                report_text.append(text)
     if codes is None:  # no rows: the canonical path gives the typed empty result
         return None
     warnings = pl.repeat("", n, dtype=pl.String, eager=True).alias("warnings")
