@@ -30,6 +30,7 @@ the canonical path for the whole frame.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -412,8 +413,10 @@ def group_direct(
         Rows encoded at a time (bounds the intermediates).  They are
         :data:`SLICES_AT_ONCE` slices of ``chunk_rows // SLICES_AT_ONCE``
         rows encoded side by side on their own threads (fewer when numba is
-        limited to fewer threads); a frame of more than
-        :data:`MIN_SLICE_ROWS` rows is cut into that many slices at least.
+        limited to fewer threads, and one at a time when called from a
+        thread other than the main one, as ``group_parquet`` groups its
+        batches); a frame of more than :data:`MIN_SLICE_ROWS` rows is cut
+        into that many slices at least.
 
     Returns
     -------
@@ -462,7 +465,10 @@ def group_direct(
         text = _code_warnings(scheme, shown, *families) if shown.size else None
         return start, chunk.height, part, local, chunk[local], shown, text
 
-    at_once = max(1, min(SLICES_AT_ONCE, threads()))
+    # a caller on a thread of its own (group_parquet and group_csv group two batches at once)
+    # already keeps both cores busy: its batches are encoded one slice at a time
+    main = threading.current_thread() is threading.main_thread()
+    at_once = max(1, min(SLICES_AT_ONCE, threads())) if main else 1
     # as many rows in flight as one slice of chunk_rows had been (the same peak memory)
     size = max(1, min(chunk_rows // at_once, max(MIN_SLICE_ROWS, -(-n // at_once))))
     slices = _slices(df, lists, size)
