@@ -431,6 +431,8 @@ def group_direct(
     casemix.errors.InputError
         As ``read_cases`` does for a missing or mistyped column.
     """
+    import numba
+
     from casemix.cases import read_cases
     from casemix.drg import kernel
     from casemix.drg.compile import compile_scheme
@@ -473,11 +475,13 @@ def group_direct(
     size = max(1, min(chunk_rows // at_once, max(MIN_SLICE_ROWS, -(-n // at_once))))
     slices = _slices(df, lists, size)
     dirty_rows, dirty_parts, report_rows, report_text = [], [], [], []
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
+    # numba.set_num_threads is per thread: the caller's setting goes to the slice threads
+    with ThreadPoolExecutor(at_once, initializer=numba.set_num_threads, initargs=(threads(),)) as pool:
         # two slices at once: the Python, numpy and polars steps of one slice (a quarter of
         # its CPU time, mostly on one core) run beside the other slice's steps or kernels,
         # so that one large chunk keeps both cores busy from start to end
-        done = pool.map(lambda s: encode(*s), slices) if at_once > 1 else (encode(*s) for s in slices)
+        many = at_once > 1 and len(slices) > 1
+        done = pool.map(lambda s: encode(*s), slices) if many else (encode(*s) for s in slices)
         for start, height, part, local, dirty_part, shown, text in done:
             if height == n:
                 codes = part  # one slice: nothing to copy
