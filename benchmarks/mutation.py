@@ -195,8 +195,39 @@ def sync_unmutated() -> list[str]:
     return changed
 
 
+def drop_broken_mutants() -> list[str]:
+    """Remove the mutated copies in ``mutants/src`` that are not valid Python.
+
+    A run stopped while mutmut writes a mutated module leaves it truncated (empty, seen
+    with settle.py) and newer than its source, so mutmut takes it as up to date and every
+    later run fails to collect the tests ("CollectTestsFailedException").  Without the file
+    mutmut generates it again (its cached verdicts, in the ``.meta`` beside it, are kept).
+    """
+    from fnmatch import fnmatch
+
+    if not (MUTANTS / "src").is_dir():
+        return []
+    mutated = _mutmut_config()["only_mutate"]
+    dropped = []
+    for path in (MUTANTS / "src").rglob("*.py"):
+        rel = path.relative_to(MUTANTS)
+        if not any(fnmatch(str(rel), m) for m in mutated):
+            continue
+        try:
+            compile(path.read_bytes(), str(path), "exec")
+            ok = path.stat().st_size > 0 or (ROOT / rel).stat().st_size == 0
+        except (SyntaxError, ValueError, OSError):
+            ok = False
+        if not ok:
+            path.unlink()
+            dropped.append(str(rel))
+    return dropped
+
+
 def run_mutmut(patterns: list[str]) -> None:
     """One ``mutmut run`` over every pattern: one start-up (stats, clean run, fork server)."""
+    for path in drop_broken_mutants():
+        print(f"removed mutants/{path} (not valid Python: a stopped run's; mutmut makes it again)")
     for path in sync_unmutated():
         print(f"refreshed mutants/{path} (not mutated; changed in src since mutmut copied it)")
     subprocess.run(
