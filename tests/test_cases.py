@@ -1125,3 +1125,17 @@ def test_restore_of_a_result_with_the_wrong_row_count_names_both_counts():
     with pytest.raises(InputError) as e:
         c.restore(pl.DataFrame({"w": [1.0]}))
     assert str(e.value) == "cannot restore 1 result rows to an input of 3 rows"
+
+
+def test_canonical_counts_bad_optional_values_but_not_missing_ones():
+    # an optional field's missing value is simply absent (not counted); a malformed one is
+    # read as absent and counted (docs/cases.md, "One vocabulary for every step")
+    from casemix.cases import canonical
+
+    c = canonical(
+        pl.DataFrame({"drg": ["A", "B", "C"], "los": ["1", None, "x"]}), need=("drg",), optional=("los",)
+    )
+    assert c.frame["los"].to_list() == [1.0, None, None]
+    assert c.counts == {"malformed:los": 1}
+    assert c.notes() == ["malformed:los: 1 row(s) read as absent"]
+    assert c.left_out.to_list() == [None, None, None]
