@@ -1139,3 +1139,13 @@ def test_canonical_counts_bad_optional_values_but_not_missing_ones():
     assert c.counts == {"malformed:los": 1}
     assert c.notes() == ["malformed:los: 1 row(s) read as absent"]
     assert c.left_out.to_list() == [None, None, None]
+
+
+def test_canonical_negative_costs_are_null_zero_and_fractions_stay():
+    from casemix.cases import canonical
+
+    c = canonical(
+        pl.DataFrame({"drg": ["A"] * 4, "cost": [0.0, 0.5, -0.01, 2.0]}), need=("drg", "total_cost")
+    )
+    assert c.frame["total_cost"].to_list() == [0.0, 0.5, None, 2.0]
+    assert c.left_out.to_list() == [None, None, "negative:total_cost", None]
