@@ -1149,3 +1149,11 @@ def test_canonical_negative_costs_are_null_zero_and_fractions_stay():
     )
     assert c.frame["total_cost"].to_list() == [0.0, 0.5, None, 2.0]
     assert c.left_out.to_list() == [None, None, "negative:total_cost", None]
+
+
+def test_canonical_a_column_of_nulls_only_is_missing_not_malformed():
+    from casemix.cases import canonical
+
+    c = canonical(pl.DataFrame({"drg": ["A", "B"], "cost": [None, None]}), need=("drg", "total_cost"))
+    assert c.left_out.to_list() == ["missing:total_cost"] * 2
+    assert c.counts == {"missing:total_cost": 2}
