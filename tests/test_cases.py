@@ -1157,3 +1157,22 @@ def test_canonical_a_column_of_nulls_only_is_missing_not_malformed():
     c = canonical(pl.DataFrame({"drg": ["A", "B"], "cost": [None, None]}), need=("drg", "total_cost"))
     assert c.left_out.to_list() == ["missing:total_cost"] * 2
     assert c.counts == {"missing:total_cost": 2}
+
+
+def test_canonical_year_past_int32_is_malformed_not_an_error():
+    from casemix.cases import canonical
+
+    c = canonical(
+        pl.DataFrame({"drg": ["A", "B", "C"], "year": [2024.0, 1e10, 2023.5]}), need=("drg", "year")
+    )
+    assert c.frame["year"].to_list() == [2024, None, None]
+    assert c.left_out.to_list() == [None, "malformed:year", "malformed:year"]
+
+
+def test_canonical_blank_text_dates_are_missing_not_malformed():
+    from casemix.cases import canonical
+
+    df = pl.DataFrame({"drg": ["A"] * 4, "入院日期": ["2024-01-05", "", "  ", "x"]})
+    c = canonical(df, need=("drg",), optional=("admission_date",))
+    assert c.frame["admission_date"].to_list() == [dt.date(2024, 1, 5), None, None, None]
+    assert c.counts == {"malformed:admission_date": 1}
