@@ -1176,3 +1176,10 @@ def test_canonical_blank_text_dates_are_missing_not_malformed():
     c = canonical(df, need=("drg",), optional=("admission_date",))
     assert c.frame["admission_date"].to_list() == [dt.date(2024, 1, 5), None, None, None]
     assert c.counts == {"malformed:admission_date": 1}
+
+
+def test_float_ids_at_and_past_two_to_the_63_keep_their_text():
+    # 2^63 and 1e19 have no int64 form (the largest is 2^63 - 1): written as floats, not null
+    ids = [2.0**63, 1e19, 2.0**62]
+    r = read_cases(pd.DataFrame({"case_id": ids, "pdx": ["A00"] * len(ids)}))
+    assert r["case_id"].to_list() == ["9.223372036854776e+18", "1e+19", "4611686018427387904"]
