@@ -9,6 +9,7 @@ same answers and the same errors.
 
 from __future__ import annotations
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
@@ -114,6 +115,21 @@ def test_low_grouping_rate_is_reported_over_all_batches(cases, tmp_path):
     with pytest.warns(LowGroupingRateWarning, match="QQQ.000"):
         info = batch.group_csv(src, tmp_path / "out.parquet", SCHEME, batch_rows=100)
     assert info["rows"] == 1_000 and info["grouped"] < 500
+
+
+@pytest.mark.parametrize("path", ["csv", "parquet"])
+def test_low_grouping_rate_without_unknown_codes_lists_the_outcomes(cases, tmp_path, path):
+    # every row without its principal diagnosis: no code is unknown, so the warning names
+    # the outcomes by status and reason, read back from the file written in batches
+    # (it read only status and warnings: polars' ColumnNotFoundError "reason")
+    src = tmp_path / f"none.{path}"
+    frame = cases.with_columns(pl.lit(None, pl.String).alias("diagnoses"))
+    frame.write_csv(src) if path == "csv" else frame.write_parquet(src)
+    run = batch.group_csv if path == "csv" else batch.group_parquet
+    with pytest.warns(LowGroupingRateWarning, match="No code was unknown; most frequent outcomes: ") as seen:
+        info = run(src, tmp_path / "out.parquet", SCHEME)
+    assert info["rows"] == 1_000 and info["grouped"] == 0
+    assert seen[0].filename == __file__  # the caller's line, not batch.py
 
 
 def test_grouping_threads_use_the_callers_numba_thread_count(cases, tmp_path, monkeypatch):

@@ -298,11 +298,7 @@ def group_parquet(
     rows, batches, n_grouped = _stream(
         read, ranges, lambda frame: grouped(frame, copy is None), open_writer, empty, total, progress, started
     )
-    if n_grouped < rows / 2:
-        from casemix.drg.summary import warn_if_low_rate
-
-        # read back only when the warning is due: the output has the columns it needs
-        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
+    _warn_if_low_rate(dst, sch, rows, n_grouped)
     return {"rows": rows, "batches": batches, "grouped": n_grouped, "seconds": time.perf_counter() - started}
 
 
@@ -510,6 +506,17 @@ def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path) -> None:
 CSV_BATCH_ROWS = 2 * ROW_GROUP_ROWS
 
 
+def _warn_if_low_rate(dst: str | Path, sch: Scheme, rows: int, n_grouped: int) -> None:
+    """The low-grouping-rate warning of a file written in batches, from the file itself."""
+    if n_grouped < rows / 2:
+        from casemix.drg.summary import warn_if_low_rate
+
+        # read back only when the warning is due: unknown codes from `warnings`, and
+        # without any, the outcomes by `status` and `reason`
+        result = pl.read_parquet(dst, columns=["status", "reason", "warnings"])
+        warn_if_low_rate(result, sch, stacklevel=4)
+
+
 def group_csv(
     src: str | Path,
     dst: str | Path,
@@ -570,11 +577,7 @@ def group_csv(
         info = group_table(read_table(src, encoding=encoding), dst, sch, mapping=mapping)
         return {**info, "seconds": time.perf_counter() - started}
     rows, n_grouped = counts
-    if n_grouped < rows / 2:
-        from casemix.drg.summary import warn_if_low_rate
-
-        # read back only when the warning is due: the output has the columns it needs
-        warn_if_low_rate(pl.read_parquet(dst, columns=["status", "warnings"]), sch)
+    _warn_if_low_rate(dst, sch, rows, n_grouped)
     return {"rows": rows, "grouped": n_grouped, "seconds": time.perf_counter() - started}
 
 
