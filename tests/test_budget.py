@@ -475,3 +475,28 @@ def test_hospital_drg_file_values_and_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     p = Policy.from_dict({"budget": {"total_yuan": 1}, "coefficients": {"hospital_drg_file": "drg.csv"}})
     assert p.hospital_drg_coefficients == {"H1": {"B1": 1.25, "A1": 2.0}, "H2": {"B1": 0.5}}
+
+
+def test_policy_errors_from_a_dict_in_full():
+    # no TOML text, so no line; a hint down to difflib's similarity 0.5 ('fund' ~ 'fund_ratio'
+    # 0.57); the keys allowed inside a corridor band (a model in a list)
+    cases = [
+        (
+            {"short_stay": {"coefficient": "no"}},
+            "short_stay.coefficient: Input should be a valid boolean (got 'no')",
+        ),
+        (
+            {"budget": {"total_yuan": 1, "fund": 0.5}},
+            "unknown key 'budget.fund'; did you mean 'fund_ratio'? (allowed here: fund_ratio, method, "
+            "point_form, points_per_rw, prepayment_share, quality_reserve, rate_yuan, total_yuan)",
+        ),
+        (
+            {"corridors": {"surplus": [{"upto": 0.1, "share": 1, "shares": 2}]}},
+            "unknown key 'corridors.surplus[0].shares'; did you mean 'share'? (allowed here: share, upto)",
+        ),
+    ]
+    for extra, message in cases:
+        data = {"budget": {"total_yuan": 1}} | extra
+        with pytest.raises(PolicyError) as info:
+            Policy.from_dict(data)
+        assert str(info.value) == f"<dict>: {message}"
