@@ -183,3 +183,30 @@ def test_code_costs_from_every_procedure_column_stripped_and_a_cost_equal_to_the
     t = pl.DataFrame({"total_cost": ["10.0"], "new_tech_cost": [10.0 + 1e-10]})
     assert new_tech_cost(t, cfg).tolist() == [10.0 + 1e-10]
     assert new_tech_cost(t, cfg).dtype == np.float64
+
+
+def test_small_costs_share_at_the_limit_and_no_warnings():
+    import warnings
+
+    # code costs of 0 and half a yuan are costs (>= 0)
+    cases = pl.DataFrame({"case_id": ["a"], "total_cost": [10.0], "pproc": ["X1|X2"]})
+    assert new_tech_cost(cases, NewTechConfig(enabled=True, codes={"X1": 0.0, "X2": 0.5})).tolist() == [0.5]
+    # DIP: half a yuan of new technology at 2 yuan a point is 0.25 add-on points
+    addon, residual = dip_addon(np.array([10.0]), np.array([0.5]), 2.0, NewTechConfig(enabled=True))
+    assert addon.tolist() == [0.25] and residual.tolist() == [9.5]
+    # DRG: a share exactly at min_share is not above it (cost 100 > 2 x 40 either way)
+    config = NewTechConfig(enabled=True, min_share=0.5)
+    eligible, residual = drg_exclusion(
+        np.array([100.0, 100.0]), np.array([50.0, 50.5]), np.array([40.0, 40.0]), config
+    )
+    assert eligible.tolist() == [False, True] and residual.tolist() == [100.0, 49.5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # no new-technology cost: no division by the (zero) cost per point, no warning
+        addon, _ = dip_addon(np.array([10.0]), np.zeros(1), 0.0, NewTechConfig(enabled=True))
+        assert addon.tolist() == [0.0]
+        # an infinite cost: min_share 0 x inf is NaN, compared silently (not eligible)
+        eligible, _ = drg_exclusion(
+            np.array([np.inf]), np.array([1.0]), np.array([1.0]), NewTechConfig(enabled=True, min_share=0.0)
+        )
+        assert eligible.tolist() == [False]
