@@ -194,3 +194,27 @@ def test_months_past_the_first_slice_of_a_million_cases():
     assert months.len() == n + 2
     assert months.slice(n - 1).to_list() == ["2024-01", "2023-12", "2024-03"]
     assert dict(months.value_counts().rows()) == {"2024-01": n, "2023-12": 1, "2024-03": 1}
+
+
+def test_types_without_an_audit_column_and_integer_point_values_per_pool():
+    assert discharge_months(_cases()).name == "month"
+    cases = _cases().drop("audit_deduction")
+    t = monthly_presettlement(cases, POINTS, 10.5, CFG, patient_share_fen=PATIENT)
+    fen = ("gross_fen", "patient_share_fen", "base_fen", "prepaid_fen", "audit_fen", "monthly_fen")
+    assert dict(t.schema) == {
+        "hospital_id": pl.String,
+        "month": pl.String,
+        "cases": pl.Int64,
+        "points": pl.Float64,
+        **dict.fromkeys(fen, pl.Int64),
+    }
+    assert t["audit_fen"].to_list() == [0, 0, 0] and t["monthly_fen"].equals(
+        t["prepaid_fen"], check_names=False
+    )
+    # point values per pool given as integers (10 and 11 yuan a point), cases' pools 0, 1, 1, 0
+    codes = np.array([0, 1, 1, 0])
+    a = monthly_presettlement(cases, POINTS, np.array([10, 11]), CFG, pool_codes=codes)
+    b = monthly_presettlement(cases, POINTS, np.array([10.0, 11.0])[codes], CFG)
+    assert a.equals(b)
+    # H1 January: 1,000 × 10 + 500.5 × 11 = 15,505.5 yuan = 1,550,550 fen; × 0.9 = 1,395,495
+    assert a.row(0) == ("H1", "2024-01", 2, 1_500.5, 1_550_550, 0, 1_550_550, 1_395_495, 0, 1_395_495)
