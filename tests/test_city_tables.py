@@ -337,3 +337,47 @@ def test_not_a_drg_table_and_two_rw_columns_are_named(tmp_path):
     # two flag columns of one role are or-ed
     c = read_city_table(_table(tmp_path, "DRG编码,RW,基础病组,基础组\nAA11,1,是,\nBB11,1,,\nCC11,1,,是\n"))
     assert c.table["base_group"].to_list() == [True, False, True]
+
+
+def test_implied_rate_from_three_rows_ties_blank_rw_and_the_weights_columns(tmp_path):
+    # three ordinary rows are enough for an implied rate: 100 / 1 = 200 / 2 = 300 / 3 = 100
+    c = read_city_table(_table(tmp_path, "DRG编码,RW,支付标准\nA1,1.0,100\nB1,2.0,200\nC1,3.0,300\n"))
+    assert c.implied_rates == {"standard": 100.0}
+    assert c.standards["rate_source"].to_list() == ["implied"] * 3
+    assert c.standards["mismatch"].to_list() == [False] * 3
+    # a base group's standard 11,000 lies as far from 1 x 10,000 x 1.2 as from the bare rate
+    # 1 x 10,000: the level's product stays the expected one (the other must be nearer)
+    c = read_city_table(
+        _table(
+            tmp_path,
+            "DRG编码,RW,费率（职工）,等级系数（三级）,支付标准（三级职工）,例均费用,基础病组\n"
+            "AA11,1.0000,10000,1.2,11000.00,9000,是\nBB11,  ,10000,1.2,,,\nCC11,2.0000,10000,1.2,24000.00,20000,\n",
+        )
+    )
+    s = c.standards
+    assert s.select("drg", "expected", "difference", "mismatch").rows() == [
+        ("AA11", 12000.0, -1000.0, True),
+        ("CC11", 24000.0, 0.0, False),
+    ]
+    # an RW cell of blanks is no RW and no note
+    assert c.table["rw"].to_list() == [1.0, None, 2.0] and c.table["rw_note"].to_list() == [None] * 3
+    # the published rate, coefficient, standard and mean cost columns go to the weights
+    assert c.to_weights().table.columns[-4:] == ["rate_职工", "coefficient_3", "standard_职工_3", "mean_cost"]
+
+
+def test_a_table_without_rw_and_a_sheet_of_a_workbook(tmp_path):
+    c = read_city_table(_table(tmp_path, "DRG编码,支付标准\nAA11,100\nBB11,abc\n"))
+    assert c.table.schema["rw"] == pl.Float64 and c.table.schema["rw_note"] == pl.String
+    assert c.table["rw_note"].to_list() == [None, None] and c.table["standard"].to_list() == [100.0, None]
+    assert c.counts()["rw"] == 0 and c.to_weights().table.height == 0
+    # the sheet asked for, not the first
+    import xlsxwriter
+
+    path = tmp_path / "city.xlsx"
+    with xlsxwriter.Workbook(str(path)) as book:
+        book.add_worksheet("说明").write_row(0, 0, ["说明", "无"])
+        sheet = book.add_worksheet("病组")
+        for i, row in enumerate([["DRG编码", "RW"], ["AA11", 1.5], ["BB11", 0.5]]):
+            sheet.write_row(i, 0, row)
+    c = read_city_table(path, sheet="病组")
+    assert c.encoding is None and c.table.select("drg", "rw").rows() == [("AA11", 1.5), ("BB11", 0.5)]
