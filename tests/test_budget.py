@@ -485,6 +485,8 @@ def test_policy_errors_from_a_dict_in_full():
             {"short_stay": {"coefficient": "no"}},
             "short_stay.coefficient: Input should be a valid boolean (got 'no')",
         ),
+        # a union's failed branch ('str' of str | int) is not part of the key
+        ({"hospital_levels": {"H1": 1.5}}, "hospital_levels.H1: Input should be a valid string (got 1.5)"),
         (
             {"budget": {"total_yuan": 1, "fund": 0.5}},
             "unknown key 'budget.fund'; did you mean 'fund_ratio'? (allowed here: fund_ratio, method, "
