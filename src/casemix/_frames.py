@@ -85,6 +85,24 @@ def require_numbers(df: pl.DataFrame, name: str, case_id: pl.Series, *, what: st
         )
 
 
+def require_table_numbers(table: pl.DataFrame, name: str, *, fix: str) -> None:
+    """Refuse a weight table column holding text that is no number (see :func:`first_non_number`).
+
+    Cast to null, such a value would read as "the table gives none for this DRG".
+
+    Raises
+    ------
+    InputError
+        Naming the column, the DRG, the row (0-based), the value and ``fix``.
+    """
+    i = first_non_number(table[name]) if name in table.columns else None
+    if i is not None:
+        raise InputError(
+            f"weight table: {name} of DRG {table['drg'][i]!r} (row {i}) is {table[name][i]!r}, "
+            f"which is no number; {fix}"
+        )
+
+
 def summary_like(result: pl.DataFrame, original: FrameLike) -> FrameLike:
     """A new table (one row per group, hospital, …; not row-aligned with the input)
     in the container type of ``original``: pandas / Arrow when it is, else polars.

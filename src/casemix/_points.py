@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from casemix._frames import first_non_number, number, to_polars
+from casemix._frames import number, require_table_numbers, to_polars
 from casemix.budget import Policy
 from casemix.errors import InputError
 from casemix.payment.case_rules import apply_case_rules
@@ -114,12 +114,7 @@ def weight_table(weights: Any) -> pl.DataFrame:
     if not {"drg", "rw"} <= set(wt.columns):
         raise InputError(f"weight table needs columns drg and rw; has {', '.join(wt.columns)}")
     for c in OPTIONAL_WEIGHT_COLUMNS:
-        i = first_non_number(wt[c]) if c in wt.columns else None
-        if i is not None:  # cast to null it would read as "the table gives none for this DRG"
-            raise InputError(
-                f"weight table: {c} of DRG {wt['drg'][i]!r} (row {i}) is {wt[c][i]!r}, which is "
-                "no number; give a number or leave the cell empty"
-            )
+        require_table_numbers(wt, c, fix="give a number or leave the cell empty")
     cols = [pl.col("drg").cast(pl.String), pl.col("rw").cast(pl.Float64, strict=False)]
     cols += [pl.col(c).cast(pl.Float64, strict=False) for c in OPTIONAL_WEIGHT_COLUMNS if c in wt.columns]
     if "same_rate" in wt.columns:

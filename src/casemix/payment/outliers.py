@@ -42,7 +42,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from casemix._frames import first_non_number
+from casemix._frames import require_table_numbers
 from casemix._money import FEN_PER_YUAN, yuan_array_to_fen
 from casemix.errors import InputError
 from casemix.payment._section import Section
@@ -175,12 +175,9 @@ def table_thresholds(weights: pl.DataFrame) -> pl.DataFrame:
     """
     cols = [pl.col("drg").cast(pl.String)]
     for name in ("low_k", "high_k"):
-        i = first_non_number(weights[name]) if name in weights.columns else None
-        if i is not None:  # cast to null it would read as "no threshold for this DRG"
-            raise InputError(
-                f"weight table: {name} of DRG {weights['drg'][i]!r} (row {i}) is {weights[name][i]!r}, "
-                "which is no number; fix the city table's 低倍/高倍临界值 or leave the cell empty"
-            )
+        require_table_numbers(
+            weights, name, fix="fix the city table's 低倍/高倍临界值 or leave the cell empty"
+        )
         cols.append(
             (
                 pl.col(name).cast(pl.Float64, strict=False)
