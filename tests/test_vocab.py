@@ -154,6 +154,13 @@ DATES = [
     (-20240105, None),
     ("2024-13-05", None),
     ("20241305", None),
+    # years before 1000 are no date, as for YYYYMMDD numbers: year 0 is a placeholder some
+    # exports write, and a Date polars can hold but Python's date cannot
+    ("0000-01-01", None),
+    ("00000101", None),
+    ("0999-12-31", None),
+    ("1000-01-01", dt.date(1000, 1, 1)),
+    ("10000101", dt.date(1000, 1, 1)),
     (20241305, None),
     ("5/1/2024", None),
     ("abc", None),

@@ -93,8 +93,10 @@ def finite(ref: pl.Expr) -> pl.Expr:
     return pl.when(ref.is_finite()).then(ref).otherwise(None)
 
 
-_DATE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})"
-_COMPACT_DATE = r"^(\d{4})(\d{2})(\d{2})"
+# the year's first digit is not 0: the same years 1000-9999 as a YYYYMMDD number, and no year 0
+# (``0000-01-01``, a placeholder some exports write), which polars holds but Python's date cannot
+_DATE = r"^([1-9]\d{3})[-/.年](\d{1,2})[-/.月](\d{1,2})"
+_COMPACT_DATE = r"^([1-9]\d{3})(\d{2})(\d{2})"
 
 
 def parse_date(txt: pl.Expr) -> pl.Expr:
@@ -102,7 +104,7 @@ def parse_date(txt: pl.Expr) -> pl.Expr:
 
     Accepts ``2024-01-05``, ``2024/1/5``, ``2024.1.5``, ``2024年1月5日`` and
     ``20240105``; anything after the date (a time) is ignored.  Impossible
-    dates (month 13) and other text give null.
+    dates (month 13), years before 1000 and other text give null.
     """
 
     def ymd(pattern: str) -> pl.Expr:
