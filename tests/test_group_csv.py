@@ -155,3 +155,20 @@ def test_grouping_threads_use_the_callers_numba_thread_count(cases, tmp_path, mo
     finally:
         numba.set_num_threads(before)
     assert len(seen) >= 2 and set(seen) == {want}
+
+
+def test_grouping_a_csv_does_not_import_pandas(cases, tmp_path):
+    # pyarrow's Array.to_numpy imports pandas (0.3-0.5 CPU-s once per process): the code
+    # lists of the rows intake reads (here a full-width separator) were converted so
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    cases.with_columns(cases["diagnoses"].scatter([7], ["J18.900｜I10.x00"])).write_csv(src)
+    code = (
+        "import sys; from casemix.drg.batch import group_csv; "
+        f"info = group_csv({str(src)!r}, {str(tmp_path / 'out.parquet')!r}, {SCHEME!r}, batch_rows=300); "
+        "print(info['rows'], 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1000", "False"]

@@ -333,10 +333,15 @@ def encode_list(lists: pl.Series, index: CodeIndex) -> tuple[np.ndarray, np.ndar
     arr = lists.cast(pl.List(pl.String)).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    src = arr.offsets.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    # the offsets are read from their buffer and the null mask from polars: pyarrow's
+    # to_numpy imports pandas (0.3-0.5 CPU-s, once per process)
+    offs = arr.offsets
+    width = np.int64 if pa.types.is_int64(offs.type) else np.int32
+    src = np.frombuffer(offs.buffers()[1], dtype=width)[offs.offset : offs.offset + len(offs)]
+    src = src.astype(np.int64, copy=False)
     lengths = np.diff(src)
     if arr.null_count:
-        lengths = np.where(arr.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+        lengths = np.where(lists.is_null().to_numpy(), 0, lengths)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     values = np.empty(int(offsets[-1]), dtype=np.int32)

@@ -232,12 +232,14 @@ def _texts(df: pl.DataFrame, plan: Plan) -> tuple[dict[str, np.ndarray], np.ndar
             read = by_intake(s.unique(), name)
             flags = s.is_in(read.filter("bad").get_column("raw").implode()).fill_null(False).to_numpy()
         else:
-            fast = s.cast(pl.Float64, strict=False)
-            x = fast.to_numpy()  # null → NaN
-            with np.errstate(invalid="ignore"):
-                flags = fast.is_not_null().to_numpy() & ~np.isfinite(x)  # "inf", "nan": malformed
-            x = np.where(np.isfinite(x), x, np.nan)
-            slow = np.flatnonzero((fast.is_null() & s.is_not_null()).to_numpy())
+            x = s.cast(pl.Float64, strict=False).to_numpy(writable=True)  # null → NaN
+            flags = np.isinf(x)  # "inf": malformed
+            x[flags] = np.nan
+            # a NaN is a text polars does not read as a number, or "nan": intake reads those
+            missing = np.isnan(x)
+            if s.null_count():
+                missing &= s.is_not_null().to_numpy()
+            slow = np.flatnonzero(missing)
             if slow.size:
                 read = by_intake(s.gather(slow), name)
                 x[slow] = read["value"].to_numpy()
