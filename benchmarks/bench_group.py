@@ -407,16 +407,16 @@ def task_csv_polars(path: str, dst: str) -> dict:
 
     The yardstick of CSV -> Parquet measured in the same run: ``read_s`` is
     ``pl.read_csv`` (every column as text, as casemix reads it), ``wall_s``
-    reading and writing (zstd level 1, polars' encoder).
+    reading and writing (casemix's Parquet codec, polars' encoder).
     """
     import polars as pl
 
-    from casemix.io import PARQUET_ZSTD_LEVEL
+    from casemix.io import parquet_options
 
     w, c = time.perf_counter(), time.process_time()
     df = pl.read_csv(path, infer_schema=False)
     read_wall, read_cpu = time.perf_counter() - w, time.process_time() - c
-    df.write_parquet(dst, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL)
+    df.write_parquet(dst, **parquet_options(polars=True))
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     return {
         "read_wall_s": read_wall,

@@ -35,6 +35,7 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import polars.selectors as cs
@@ -48,6 +49,7 @@ __all__ = [
     "check_output",
     "csv_batches",
     "detect_encoding",
+    "parquet_options",
     "read_table",
     "read_text",
     "write_table",
@@ -68,10 +70,43 @@ _DETECTABLE = {"utf_8", "utf_16", "utf_32", "big5", "big5hkscs", "cp950", *_GB_F
 _CHUNK = 1 << 24  # 16 MiB: UTF-8 validation streams the file in chunks
 _SAMPLE = 1 << 20  # bytes handed to charset-normalizer
 EXCEL_MAX_ROWS = 1_048_576
-#: zstd level of every Parquet casemix writes: level 1 costs a third less CPU than
-#: polars' default (3) for a file about 5% larger, and as little as lz4 or snappy
-#: for a file 40% smaller than theirs (measured on 500,000 grouped cases, docs/files.md)
+#: codec of every Parquet file casemix writes unless told otherwise (``compression=``,
+#: ``casemix group --compression``): pyarrow's and polars' ``"lz4"`` is Parquet's LZ4_RAW.
+#: Against zstd level 1 it costs 0.5-0.8 CPU-s less per 2M grouped cases to encode and
+#: reads back several times faster, for files about 1.6x larger (docs/files.md)
+PARQUET_COMPRESSION = "lz4"
+#: the codecs a caller may ask for
+PARQUET_CODECS = ("lz4", "zstd", "snappy", "none")
+#: zstd level when zstd is asked for: level 1 costs a third less CPU than polars'
+#: default (3) for a file about 5% larger (measured on 500,000 grouped cases, docs/files.md)
 PARQUET_ZSTD_LEVEL = 1
+
+
+def parquet_options(compression: str | None = None, *, polars: bool = False) -> dict[str, Any]:
+    """The writer keywords of a Parquet codec: ``compression`` and, for zstd, its level.
+
+    Parameters
+    ----------
+    compression
+        One of :data:`PARQUET_CODECS`; ``None`` for :data:`PARQUET_COMPRESSION`.
+    polars
+        Keywords for polars' ``write_parquet`` (which names no compression
+        ``"uncompressed"``) rather than pyarrow's writers.
+
+    Raises
+    ------
+    InputError
+        An unknown codec name.
+    """
+    name = PARQUET_COMPRESSION if compression is None else compression
+    if name not in PARQUET_CODECS:
+        raise InputError(
+            f"unknown Parquet compression {compression!r}: use one of {', '.join(PARQUET_CODECS)}"
+        )
+    out: dict[str, Any] = {"compression": "uncompressed" if polars and name == "none" else name}
+    if name == "zstd":
+        out["compression_level"] = PARQUET_ZSTD_LEVEL
+    return out
 
 
 class LossyDecodingWarning(UserWarning):
@@ -666,6 +701,7 @@ def write_table(
     human: bool = False,
     force: bool = False,
     inputs: Iterable[str | Path | None] = (),
+    compression: str | None = None,
 ) -> Path:
     """Write ``df`` atomically as Parquet, CSV/TSV or ``.xlsx``, chosen by suffix.
 
@@ -688,6 +724,9 @@ def write_table(
         Replace an existing file.  Without it an existing ``path`` is an error.
     inputs
         Paths the command read; writing over one of them is refused.
+    compression
+        Parquet codec, one of :data:`PARQUET_CODECS` (``None``:
+        :data:`PARQUET_COMPRESSION`); other suffixes ignore it.
 
     Returns
     -------
@@ -698,9 +737,10 @@ def write_table(
     ------
     InputError
         Unknown suffix, output = input, an existing output without
-        ``force``, or more rows than an Excel sheet holds.
+        ``force``, more rows than an Excel sheet holds, or an unknown ``compression``.
     """
     p = Path(path)
+    codec = parquet_options(compression, polars=True)
     suffix = p.suffix.lower()
     if suffix not in WRITABLE:
         raise InputError(
@@ -716,7 +756,7 @@ def write_table(
         )
     with atomic_path(p, force=force, inputs=inputs) as tmp:
         if suffix in PARQUET:
-            frame.write_parquet(tmp, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL)
+            frame.write_parquet(tmp, **codec)
         elif suffix in (".csv", ".tsv"):
             # the BOM is written by hand: polars' include_bom is the same bytes, but one
             # code path for both separators keeps the rule in one place

@@ -61,6 +61,7 @@ def write_frame(
     bom: bool | None = None,
     human: bool = False,
     inputs: Iterable[Path | str | None] = (),
+    compression: str | None = None,
 ) -> Path:
     """Write ``df`` by its suffix (.parquet, .csv, .tsv, .xlsx): :func:`casemix.io.write_table`.
 
@@ -69,4 +70,4 @@ def write_frame(
     """
     from casemix.io import write_table
 
-    return write_table(df, path, force=force, bom=bom, human=human, inputs=inputs)
+    return write_table(df, path, force=force, bom=bom, human=human, inputs=inputs, compression=compression)

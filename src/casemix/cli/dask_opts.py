@@ -85,7 +85,7 @@ def read_dataset(path: str | Path, *, blocksize: str = "128MiB") -> Any:
     raise InputError(f"{p}: use a Parquet file or folder (or a .csv file) with --dask")
 
 
-def _write_part(part: Any, folder: str, partition_info: dict | None = None) -> Any:
+def _write_part(part: Any, folder: str, codec: dict, partition_info: dict | None = None) -> Any:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -93,25 +93,30 @@ def _write_part(part: Any, folder: str, partition_info: dict | None = None) -> A
     i = partition_info["number"] if partition_info else 0
     # no pandas metadata: Arrow-backed list dtypes in it do not read back into pandas
     table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
-    pq.write_table(table, Path(folder) / f"part.{i:05d}.parquet")
+    pq.write_table(table, Path(folder) / f"part.{i:05d}.parquet", **codec)
     return pd.DataFrame({"rows": [len(part)]})
 
 
-def write_dataset(ddf: Any, folder: str | Path) -> int:
+def write_dataset(ddf: Any, folder: str | Path, *, compression: str | None = None) -> int:
     """Write each partition to ``folder/part.NNNNN.parquet`` (old parts removed); return the rows.
 
     Every worker writes its own partitions; nothing is gathered.  The folder
     must be reachable by all workers (a shared file system) on a multi-node
-    cluster.
+    cluster.  ``compression``: one of :data:`casemix.io.PARQUET_CODECS`
+    (``None``: :data:`casemix.io.PARQUET_COMPRESSION`).
     """
     import pandas as pd
+
+    from casemix.io import parquet_options
+
+    codec = parquet_options(compression)
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("part.*.parquet"):
         old.unlink()
     meta = pd.DataFrame({"rows": pd.Series([], dtype="int64")})
-    counts = ddf.map_partitions(_write_part, str(out.resolve()), meta=meta).compute()
+    counts = ddf.map_partitions(_write_part, str(out.resolve()), codec, meta=meta).compute()
     return int(counts["rows"].sum())
 
 
@@ -146,7 +151,14 @@ def _out_folder(
 
 
 def group_on_dask(
-    input_path: Path, output: Path, scheme: str, engine: str, spec: str, *, force: bool = False
+    input_path: Path,
+    output: Path,
+    scheme: str,
+    engine: str,
+    spec: str,
+    *,
+    force: bool = False,
+    compression: str | None = None,
 ) -> dict:
     """Group INPUT on Dask into the Parquet folder OUTPUT; return counts for the summary.
 
@@ -170,7 +182,7 @@ def group_on_dask(
     start = time.perf_counter()
     with _connect(spec):
         ddf = read_dataset(input_path)
-        write_dataset(cd.group(ddf, scheme=scheme, engine=engine), out)
+        write_dataset(cd.group(ddf, scheme=scheme, engine=engine), out, compression=compression)
         keys = ["status", "reason", "mdc", "drg"]
         sizes = (
             dd.read_parquet(str(out), columns=keys, dtype_backend="pyarrow")

@@ -188,6 +188,7 @@ def group_parquet(
     progress: bool = True,
     mapping: dict[str, str] | None = None,
     keep: str | Sequence[str] = "all",
+    compression: str | None = None,
 ) -> dict:
     """Group a Parquet file into another Parquet file, in batches.
 
@@ -215,6 +216,10 @@ def group_parquet(
         or a list of names (e.g. ``["case_id", "hospital_id"]``).  Writing
         the input's code lists again is most of the cost of this function;
         keeping a key to join on is several times cheaper.
+    compression
+        Codec of the columns encoded here, one of
+        :data:`casemix.io.PARQUET_CODECS` (``None``:
+        :data:`casemix.io.PARQUET_COMPRESSION`); copied chunks keep theirs.
 
     Returns
     -------
@@ -232,14 +237,16 @@ def group_parquet(
     replaces an input column of its name where it stands).  When every row
     group fits in a batch, the kept columns are not decoded and encoded
     again: their column chunks are copied as bytes (``casemix._parquet``)
-    and only the result columns are encoded (zstd level 1).  Otherwise they
+    and only the result columns are encoded (``compression``).  Otherwise they
     are re-encoded, with statistics for every column except lists (min/max
     of a code list helps no reader and costs a quarter of their writing time).
     """
     import pyarrow.parquet as pq
 
     from casemix.errors import InputError
+    from casemix.io import parquet_options
 
+    codec = parquet_options(compression)
     if batch_size < 1:
         raise InputError(f"batch_size must be a positive number of rows, not {batch_size}")
     sch = load_scheme(scheme)
@@ -289,11 +296,11 @@ def group_parquet(
 
     def open_writer(out):
         layout = [*kept, *(c for c in out.column_names if c not in kept)]
-        return _Writer(dst, out.schema, copy, layout, sizes)
+        return _Writer(dst, out.schema, copy, layout, sizes, codec)
 
     def empty():  # an empty file still gets its (empty) output
         out, _ = grouped(lazy.head(0).collect(), True)
-        return out, _Writer(dst, out.schema, None, out.column_names, sizes)
+        return out, _Writer(dst, out.schema, None, out.column_names, sizes, codec)
 
     rows, batches, n_grouped = _stream(
         read, ranges, lambda frame: grouped(frame, copy is None), open_writer, empty, total, progress, started
@@ -308,6 +315,7 @@ def group_table(
     scheme: str | Path | Scheme = DEFAULT_SCHEME,
     *,
     mapping: dict[str, str] | None = None,
+    compression: str | None = None,
 ) -> dict:
     """Group a frame in memory (a CSV or Excel file read whole) into a Parquet file.
 
@@ -326,8 +334,8 @@ def group_table(
     order they would help a reader skip; they cost a fifth of the
     encoding); the result columns get both.  Other frames are encoded by
     polars on a thread while the cases are grouped, and the result columns
-    are added as chunks (``casemix._parquet.ChunkWriter``).  zstd level 1
-    throughout (``docs/files.md``).
+    are added as chunks (``casemix._parquet.ChunkWriter``).  One codec
+    throughout (``compression``, ``docs/files.md``).
 
     Parameters
     ----------
@@ -339,6 +347,9 @@ def group_table(
         Scheme name, folder or loaded scheme.
     mapping
         Column mapping passed to :func:`casemix.cases.read_cases`.
+    compression
+        Parquet codec, one of :data:`casemix.io.PARQUET_CODECS` (``None``:
+        :data:`casemix.io.PARQUET_COMPRESSION`).
 
     Returns
     -------
@@ -351,16 +362,18 @@ def group_table(
         When fewer than half of the cases find a group (as :func:`casemix.group`).
     """
     from casemix.drg.summary import warn_if_low_rate
+    from casemix.io import parquet_options
 
+    parquet_options(compression)  # an unknown codec fails before the work
     sch = load_scheme(scheme)
     dst = Path(dst)
     started = time.perf_counter()
     # polars' Arrow export refuses a column name with a NUL character: polars encodes those
     if frame.height > 0 and _is_text(frame):
         result = group_input(frame, sch, mapping=mapping)
-        _write_text(frame, result, dst)
+        _write_text(frame, result, dst, compression)
     else:
-        result = _group_and_add(frame, sch, mapping, dst)
+        result = _group_and_add(frame, sch, mapping, dst, compression)
     warn_if_low_rate(result, sch)
     grouped = int((result["status"] == sch.status["grouped"]).sum())
     return {"rows": frame.height, "grouped": grouped, "seconds": time.perf_counter() - started}
@@ -392,10 +405,13 @@ class _TextParts:
     group), and min/max statistics only for the result columns.
     """
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, compression: str | None = None) -> None:
         import os
 
+        from casemix.io import parquet_options
+
         self.out = out
+        self.codec = parquet_options(compression)
         self.threads = max(1, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(max_workers=self.threads)
         self.pending: deque[Future[bytes]] = deque()
@@ -408,7 +424,6 @@ class _TextParts:
         import pyarrow as pa
 
         from casemix._parquet import PartWriter
-        from casemix.io import PARQUET_ZSTD_LEVEL
 
         sample = frame.head(_DICT_SAMPLE)
         few = [
@@ -425,8 +440,7 @@ class _TextParts:
             ]
         )
         self.options = {
-            "compression": "zstd",
-            "compression_level": PARQUET_ZSTD_LEVEL,
+            **self.codec,
             "write_batch_size": WRITE_BATCH_ROWS,
             "use_dictionary": [*few, *result.columns],
             "write_statistics": list(result.columns),
@@ -491,10 +505,10 @@ def _is_text(frame: pl.DataFrame) -> bool:
     return all(t == pl.String and "\x00" not in c for c, t in frame.schema.items())
 
 
-def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path) -> None:
+def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path, compression: str | None) -> None:
     """A text frame and its result columns as Parquet (:class:`_TextParts`)."""
     with open(dst, "wb") as out:
-        parts = _TextParts(out)
+        parts = _TextParts(out, compression)
         try:
             parts.add(frame, result)
             parts.close()
@@ -525,6 +539,7 @@ def group_csv(
     mapping: dict[str, str] | None = None,
     encoding: str | None = None,
     batch_rows: int = CSV_BATCH_ROWS,
+    compression: str | None = None,
 ) -> dict:
     """Group a CSV file into a Parquet file, reading, grouping and writing at once.
 
@@ -559,6 +574,8 @@ def group_csv(
         As :func:`casemix.io.read_table` takes it (``None``: detected).
     batch_rows
         Rows per batch, about.
+    compression
+        Parquet codec, as :func:`group_table` takes it.
 
     Returns
     -------
@@ -566,15 +583,17 @@ def group_csv(
         What :func:`group_table` returns (``rows``, ``grouped``, ``seconds``),
         with its :class:`~casemix.errors.LowGroupingRateWarning` under half grouped.
     """
-    from casemix.io import csv_batches, read_table
+    from casemix.io import csv_batches, parquet_options, read_table
 
+    parquet_options(compression)  # an unknown codec fails before the work
     sch = load_scheme(scheme)
     src, dst = Path(src), Path(dst)
     started = time.perf_counter()
     batches = csv_batches(src, encoding=encoding, batch_rows=batch_rows)
-    counts = None if batches is None else _group_batches(batches, dst, sch, mapping)
+    counts = None if batches is None else _group_batches(batches, dst, sch, mapping, compression)
     if counts is None:
-        info = group_table(read_table(src, encoding=encoding), dst, sch, mapping=mapping)
+        table = read_table(src, encoding=encoding)
+        info = group_table(table, dst, sch, mapping=mapping, compression=compression)
         return {**info, "seconds": time.perf_counter() - started}
     rows, n_grouped = counts
     _warn_if_low_rate(dst, sch, rows, n_grouped)
@@ -586,7 +605,11 @@ class _NotStreamed(Exception):
 
 
 def _group_batches(
-    batches: Iterator[pl.DataFrame], dst: Path, sch: Scheme, mapping: dict[str, str] | None
+    batches: Iterator[pl.DataFrame],
+    dst: Path,
+    sch: Scheme,
+    mapping: dict[str, str] | None,
+    compression: str | None = None,
 ) -> tuple[int, int] | None:
     """(rows, grouped cases) of the text batches grouped into ``dst``, or ``None``.
 
@@ -612,7 +635,7 @@ def _group_batches(
                 yield frame
 
     with open(dst, "wb") as out:
-        parts = _TextParts(out)
+        parts = _TextParts(out, compression)
         try:
             for frame, result in _in_order(texts(), lambda f: group_input(f, sch, mapping=mapping)):
                 rows += frame.height
@@ -629,29 +652,26 @@ def _group_batches(
 
 
 def _group_and_add(
-    frame: pl.DataFrame, sch: Scheme, mapping: dict[str, str] | None, dst: Path
+    frame: pl.DataFrame, sch: Scheme, mapping: dict[str, str] | None, dst: Path, compression: str | None
 ) -> pl.DataFrame:
     """Any other frame: polars encodes it on a thread while it is grouped, the results are added as chunks."""
     import pyarrow.parquet as pq
 
     from casemix._parquet import ChunkWriter, read_footer
-    from casemix.io import PARQUET_ZSTD_LEVEL
+    from casemix.io import parquet_options
 
-    options = {"compression": "zstd", "compression_level": PARQUET_ZSTD_LEVEL}
+    options = parquet_options(compression)
+    by_polars = parquet_options(compression, polars=True)
     encoded = io.BytesIO()
     with ThreadPoolExecutor(max_workers=1) as pool:
         # polars releases the GIL while it encodes: this runs beside the grouping
-        writing = pool.submit(
-            frame.write_parquet, encoded, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
-        )
+        writing = pool.submit(frame.write_parquet, encoded, **by_polars)
         result = group_input(frame, sch, mapping=mapping)
         writing.result()
     footer = read_footer(encoded.getvalue())
     if not footer.row_groups:  # no rows: nothing to copy
         # polars writes it: its Arrow export refuses a column name with a NUL character
-        frame.with_columns(result.get_columns()).write_parquet(
-            dst, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL
-        )
+        frame.with_columns(result.get_columns()).write_parquet(dst, **by_polars)
         return result
     table = result.to_arrow(compat_level=pl.CompatLevel.newest())
     layout = [*frame.columns, *(c for c in result.columns if c not in frame.columns)]
@@ -777,16 +797,12 @@ class _Writer:
     it holds the kept columns too and goes to a ``pyarrow.parquet.ParquetWriter``.
     """
 
-    def __init__(self, dst: Path, schema, copy, layout: list[str], sizes: list[int]) -> None:
+    def __init__(
+        self, dst: Path, schema, copy, layout: list[str], sizes: list[int], codec: dict[str, Any]
+    ) -> None:
         import pyarrow.parquet as pq
 
-        from casemix.io import PARQUET_ZSTD_LEVEL
-
-        options = {
-            "compression": "zstd",
-            "compression_level": PARQUET_ZSTD_LEVEL,
-            "write_batch_size": WRITE_BATCH_ROWS,
-        }
+        options = {**codec, "write_batch_size": WRITE_BATCH_ROWS}
         self.sizes, self.next_group = sizes, 0
         if copy is None:
             self.src = None
