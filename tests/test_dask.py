@@ -79,6 +79,29 @@ def client():
     c.close()
 
 
+def test_local_cluster_takes_no_fixed_port():
+    # the scheduler's HTTP routes used to bind 8787 (dashboard off): with that port taken, as
+    # by a notebook's cluster, every connect warned "Port 8787 is already in use"
+    import socket
+    import warnings
+
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 8787))
+        taken.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with cd.connect("local:1", warm=False) as c:
+                port = c.cluster.scheduler.http_server.port
+        assert port != 8787
+        assert not [w for w in seen if "8787" in str(w.message)]
+    finally:
+        taken.close()
+
+
 def _cases() -> pd.DataFrame:
     """Valid cases, then a block that cannot be grouped, then readmissions of earlier cases."""
     base = synth_cases(SCHEME, N_VALID + N_INVALID, seed=11, invalid_share=0.02)
@@ -677,6 +700,29 @@ def test_benefits_equal_in_memory(client, k):
         assert got[c].tolist() == mem[c].tolist(), c
     assert got["sdx"].tolist() == frame["sdx"].tolist()
     assert frame["patient_id"].nunique() < len(frame)  # persons with several cases
+
+
+def test_benefits_keeps_the_partitions_of_a_parquet_projection(client, tmp_path):
+    # Dask's partition tuning fuses the small files of a column projection; benefits keeps one
+    # partition per file, as settle does, and its results come back to those partitions
+    from casemix import benefits as bf
+
+    frame = bf.synthetic_cases(3000, 700, seed=4)
+    files = 8
+    for i, part in enumerate(frame.iter_slices(-(-frame.height // files))):
+        # columns benefits does not read: the projection keeps a third of them
+        extra = [pl.lit(f"text {j}").alias(f"note_{j}") for j in range(2 * frame.width)]
+        part.with_columns(extra).write_parquet(tmp_path / f"part-{i}.parquet")
+    # the columns in another order than the files' (a projection Dask cannot fold into the read)
+    narrow = dd.read_parquet(str(tmp_path), dtype_backend="pyarrow")[frame.columns[::-1]]
+    assert narrow.optimize().npartitions < files  # what the tuning would do
+    policy = bf.load_policy("illustrative")
+    got = cd.benefits(narrow, policy)
+    assert got.npartitions == files
+    got = got.compute()
+    mem = bf.simulate(frame.to_pandas(use_pyarrow_extension_array=True), policy)
+    for c in bf.OUTPUT_COLUMNS:
+        assert got[c].tolist() == mem[c].tolist(), c
 
 
 def test_weights_equal_in_memory(client, grouped):

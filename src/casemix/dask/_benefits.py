@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from casemix._frames import to_polars
-from casemix.dask._rows import KEY, attach, home, keys
+from casemix.dask._rows import KEY, attach, home, keys, optimised
 from casemix.errors import InputError
 
 PERSON_COLUMNS = ("patient_id", "psn_no")  # the person column and its alias in casemix.benefits
@@ -118,7 +118,7 @@ def benefits(ddf: Any, policy: Any, *, engine: Literal["batch", "reference"] = "
         )
     columns = tuple(OUTPUT_COLUMNS)
     # optimise first so the partitions numbered here are those the results return to
-    ddf = ddf.optimize()
+    ddf = optimised(ddf)
     nparts = ddf.npartitions
     keyed = ddf.map_partitions(_keyed, meta=_keyed(ddf._meta))
     by_person = keyed.shuffle(person, npartitions=nparts)

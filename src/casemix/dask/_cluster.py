@@ -139,7 +139,8 @@ def connect(spec: str, *, warm: bool = True, memory_limit: str | None = "auto") 
     """A ``distributed.Client`` for ``spec`` (see :func:`parse_spec`).
 
     ``local:N`` starts ``LocalCluster(n_workers=N, threads_per_worker=1,
-    processes=True, host="127.0.0.1", dashboard_address=None)`` with
+    processes=True, host="127.0.0.1", dashboard_address=None)`` (its
+    scheduler's HTTP routes on a free loopback port, not 8787) with
     ``NUMBA_NUM_THREADS=1`` in the workers, after warming numba's cache in
     this process (``warm=True``).  ``tcp://HOST:PORT`` connects to a running
     scheduler and changes nothing on its workers.  Close the client (a
@@ -175,6 +176,10 @@ def connect(spec: str, *, warm: bool = True, memory_limit: str | None = "auto") 
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # no dashboard, yet the scheduler still serves its health and metrics routes over
+            # HTTP, by default on port 8787: a second cluster (or a notebook's) then warns
+            # "Port 8787 is already in use"; a free loopback port instead
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             memory_limit=memory_limit,
             env=worker_env(cache_ok=cache_ok),
         )

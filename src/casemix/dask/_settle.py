@@ -92,7 +92,7 @@ from casemix.budget import Policy
 from casemix.cases import Canonical, canonical
 from casemix.dask import _allocate as allocate
 from casemix.dask._allocate import Shares
-from casemix.dask._rows import KEY, attach, keys, partition_of
+from casemix.dask._rows import KEY, attach, keys, optimised, partition_of
 from casemix.errors import InputError, PolicyError
 from casemix.payment.core import (
     CaseHooks,
@@ -727,13 +727,7 @@ def settle(
             "readmission.enabled = false, or settle in memory"
         )
     spec = {"mapping": mapping, "need": need, "fields": fields, "raw": raw}
-    # Optimise once, now: an optimised frame keeps its partitions between the pass that numbers
-    # the rows and the pass that attaches the results.  Without Dask's partition tuning, which
-    # fuses the Parquet files of a column projection into fewer, larger partitions (the bench's
-    # 20 files of 1M cases read for 8 of 27 columns: 5 partitions, 3 on one worker, 2 on the other); the
-    # partitions are what the workers share out, one task each per pass
-    with dask.config.set({"optimization.tune.active": False}):
-        ddf = ddf.optimize()
+    ddf = optimised(ddf)
     offsets = None
     if "case_id" not in fields:
         kept = ddf.map_partitions(_kept, mapping, need, meta=(None, "int64")).compute()
