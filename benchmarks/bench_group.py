@@ -31,7 +31,9 @@ Every measurement runs in a fresh subprocess so that peak RSS
   (``pl.concat``, not rechunked) beside "polars alone: split the diagnosis
   strings and join them to the scheme's dictionary" in the same process;
   the CSV file grouped into Parquet (read, group, write) beside polars
-  alone reading that CSV and writing it as Parquet with no grouping; and
+  alone reading that CSV and writing it as Parquet with no grouping, and
+  its CPU seconds stage by stage (parse, group, encode), also with the
+  number and date columns typed by the parser (what that would save); and
   the Parquet file of every column grouped Parquet → Parquet (issue 16);
 - the reference engine on 20,000 cases and the speed-up of the batch engine
   over it (same canonical input, same six columns).
@@ -429,6 +431,66 @@ def task_csv_polars(path: str, dst: str) -> dict:
     }
 
 
+#: the synthetic CSV's columns given as numbers and dates (``synth_cases``, "strings" layout)
+CSV_NUMBERS = (
+    "hospital_level",
+    "sex",
+    "age",
+    "age_days",
+    "birth_weight",
+    "los",
+    "discharge",
+    "total_cost",
+    "patient_share",
+    "fund_paid",
+)
+CSV_DATES = ("admission_date", "discharge_date")
+
+
+def task_csv_stages(scheme_path: str, path: str, dst: str) -> dict:
+    """CSV -> Parquet stage by stage, one after another in one process (CPU-s add up).
+
+    ``parse``: ``read_table`` (every column as text); ``group``:
+    ``casemix.group``'s work on that frame (``group_input``); ``encode``:
+    ``group_table`` minus ``group`` (the output's row groups encoded and
+    written).  ``typed_*``: the same with the CSV parser typing the number and
+    date columns (``schema_overrides``), for lever (a) of issue 16 -- *not*
+    what casemix writes (its output keeps the input's text columns).
+    """
+    import polars as pl
+
+    import casemix
+    from casemix.drg.batch import group_input, group_table
+    from casemix.io import read_table
+
+    scheme = casemix.load_scheme(scheme_path)
+    casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
+    types = dict.fromkeys(CSV_NUMBERS, pl.Float64) | dict.fromkeys(CSV_DATES, pl.Date)
+    out: dict = {}
+
+    def timed(name: str, fn):
+        time.sleep(SETTLE_S)  # the allocator hands memory back after the last stage
+        w, c = time.perf_counter(), time.process_time()
+        value = fn()
+        out[name] = {"wall_s": time.perf_counter() - w, "cpu_s": time.process_time() - c}
+        return value
+
+    for prefix, read in (
+        ("", lambda: read_table(path)),
+        ("typed_", lambda: pl.read_csv(path, infer_schema=False, schema_overrides=types)),
+    ):
+        frame = timed(prefix + "parse", read)
+        timed(prefix + "group", lambda frame=frame: group_input(frame, scheme))
+        timed(prefix + "group_table", lambda frame=frame: group_table(frame, dst, scheme))
+        out[prefix + "encode"] = {
+            k: out[prefix + "group_table"][k] - out[prefix + "group"][k] for k in ("wall_s", "cpu_s")
+        }
+        del frame
+    out["rows"] = pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+    out["loadavg"] = os.getloadavg()
+    return out
+
+
 def task_parquet(
     scheme_path: str, path: str, dst: str, batch_size: int, keep: str, groupers: int = 2
 ) -> dict:
@@ -515,6 +577,7 @@ TASKS = {
     "csv": task_csv,
     "copy": task_copy,
     "csv_polars": task_csv_polars,
+    "csv_stages": task_csv_stages,
     "reference": task_reference,
 }
 
@@ -683,6 +746,18 @@ def main(argv: list[str] | None = None) -> dict:
                 print(
                     f"  {label:<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
                     f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
+                )
+            st = entry["csv_stages"] = _run("csv_stages", scheme, csv_path, dst)
+            for prefix, label in (("", "text columns"), ("typed_", "typed numbers")):
+                print(
+                    f"  {'  stages, ' + label:<28} "
+                    + ", ".join(f"{k} {st[prefix + k]['cpu_s']:.2f}" for k in ("parse", "group", "encode"))
+                    + " CPU-s"
+                    + (
+                        " (numbers and dates typed by the parser: not casemix's output, which keeps the text)"
+                        if prefix
+                        else ""
+                    )
                 )
             for groupers, key, label in (
                 (2, "parquet_strings", "(|-strings, all columns)"),
