@@ -431,22 +431,6 @@ def task_csv_polars(path: str, dst: str) -> dict:
     }
 
 
-#: the synthetic CSV's columns given as numbers and dates (``synth_cases``, "strings" layout)
-CSV_NUMBERS = (
-    "hospital_level",
-    "sex",
-    "age",
-    "age_days",
-    "birth_weight",
-    "los",
-    "discharge",
-    "total_cost",
-    "patient_share",
-    "fund_paid",
-)
-CSV_DATES = ("admission_date", "discharge_date")
-
-
 def task_csv_stages(scheme_path: str, path: str, dst: str) -> dict:
     """CSV -> Parquet stage by stage, one after another in one process (CPU-s add up).
 
@@ -465,7 +449,9 @@ def task_csv_stages(scheme_path: str, path: str, dst: str) -> dict:
 
     scheme = casemix.load_scheme(scheme_path)
     casemix.group(pl.read_csv(path, n_rows=1000, infer_schema=False), scheme=scheme)  # load kernels
-    types = dict.fromkeys(CSV_NUMBERS, pl.Float64) | dict.fromkeys(CSV_DATES, pl.Date)
+    # the number and date columns typed as the same cases are in their Parquet file
+    typed = pl.read_parquet_schema(str(path).removesuffix(".csv") + ".parquet")
+    types = {c: t for c, t in typed.items() if t.is_numeric() or t == pl.Date}
     out: dict = {}
 
     def timed(name: str, fn):
