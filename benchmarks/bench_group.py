@@ -369,7 +369,8 @@ def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli", groupers: 
     ``how="cli"``: what ``casemix group cases.csv -o out.parquet`` runs
     (``group_csv``: read in batches by polars' streaming reader, ``groupers``
     batches grouped at once while the next are parsed and the previous ones'
-    row groups encoded); ``how="whole"``: the file read whole (``read_table``), then
+    row groups encoded); ``how="key"``: the same with ``--keep case_id`` (only
+    ``case_id`` of the input written beside the results); ``how="whole"``: the file read whole (``read_table``), then
     ``group_table`` (session 6's path); ``how="group"``: ``casemix.group(path)``
     then ``write_table``.
     """
@@ -386,6 +387,8 @@ def task_csv(scheme_path: str, path: str, dst: str, how: str = "cli", groupers: 
     w, c = time.perf_counter(), time.process_time()
     if how == "cli":
         rows = group_csv(path, dst, scheme)["rows"]
+    elif how == "key":
+        rows = group_csv(path, dst, scheme, keep=["case_id"])["rows"]
     elif how == "whole":
         rows = group_table(read_table(path), dst, scheme)["rows"]
     else:
@@ -725,6 +728,7 @@ def main(argv: list[str] | None = None) -> dict:
             for how, groupers, key, label in (
                 ("cli", 2, "csv_to_parquet", "CSV -> Parquet"),
                 ("cli", 1, "csv_to_parquet_one_grouper", "  one batch grouped at a time"),
+                ("key", 2, "csv_to_parquet_key_only", "  --keep case_id"),
                 ("whole", 2, "csv_whole_then_write", "  read whole, group_table"),
                 ("group", 2, "csv_group_then_write", "  casemix.group + write"),
             ):

@@ -172,3 +172,59 @@ def test_grouping_a_csv_does_not_import_pandas(cases, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1000", "False"]
+
+
+RESULTS = ["mdc", "adrg", "drg", "severity", "status", "reason", "warnings"]
+
+
+@pytest.mark.parametrize("keep", [["case_id"], ["hospital_id", "case_id"], "none"])
+def test_keep_writes_those_input_columns_and_the_results(cases, tmp_path, keep):
+    src = tmp_path / "in.csv"
+    cases.write_csv(src)
+    want = casemix.group(read_table(src), scheme=SCHEME)
+    names = [] if keep == "none" else keep
+    # batches of 100 rows, row groups of 64 cut across them: the streamed path
+    batch.group_csv(src, tmp_path / "out.parquet", SCHEME, batch_rows=100, keep=keep)
+    assert read_table(tmp_path / "out.parquet").equals(want.select(*names, *RESULTS))
+    # GBK: read whole, group_table's text path
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(cases.write_csv().encode("gbk"))
+    batch.group_csv(gbk, tmp_path / "gbk.parquet", SCHEME, keep=keep)
+    assert read_table(tmp_path / "gbk.parquet").equals(want.select(*names, *RESULTS))
+    # a typed frame: encoded by polars while grouped, the results added as chunks
+    batch.group_table(cases, tmp_path / "typed.parquet", SCHEME, keep=keep)
+    typed = casemix.group(cases, scheme=SCHEME).select(*names, *RESULTS)
+    assert read_table(tmp_path / "typed.parquet").equals(typed)
+
+
+def test_keep_naming_a_column_the_file_lacks_is_an_error(cases, tmp_path):
+    src = tmp_path / "in.csv"
+    cases.write_csv(src)
+    with pytest.raises(
+        InputError, match=r"keep names columns not in in.csv: \['caseid'\]; it has \['case_id'"
+    ):
+        batch.group_csv(src, tmp_path / "out.parquet", SCHEME, keep=["caseid"])
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(cases.write_csv().encode("gbk"))
+    with pytest.raises(InputError, match=r"keep names columns not in gbk.csv: \['caseid'\]"):
+        batch.group_csv(gbk, tmp_path / "out.parquet", SCHEME, keep=["caseid"])
+    with pytest.raises(InputError, match=r"keep names columns not in the frame: \['caseid'\]"):
+        batch.group_table(cases, tmp_path / "out.parquet", SCHEME, keep=["caseid"])
+
+
+def test_cli_keep_on_a_csv(cases, tmp_path):
+    from click.testing import CliRunner
+
+    from casemix.cli import main
+
+    src = tmp_path / "in.csv"
+    cases.write_csv(src)
+    want = casemix.group(read_table(src), scheme=SCHEME).select("case_id", *RESULTS)
+    out = tmp_path / "out.parquet"
+    args = ["group", str(src), "-o", str(out), "--scheme", SCHEME, "--quiet", "--keep", "case_id"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert read_table(out).equals(want)
+    # a CSV output writes every column: --keep there is refused, not ignored
+    res = CliRunner().invoke(main, [*args[:3], str(tmp_path / "out.csv"), *args[4:]])
+    assert res.exit_code == 2 and "--keep applies to a Parquet output" in res.output

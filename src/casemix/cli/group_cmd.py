@@ -43,7 +43,7 @@ from casemix.scheme import DEFAULT_SCHEME
     "--keep",
     default="all",
     show_default=True,
-    help="Parquet to Parquet: input columns copied to the output, 'all', 'none' or "
+    help="Parquet output: input columns copied to the output, 'all', 'none' or "
     "a comma-separated list (e.g. case_id,hospital_id); fewer is faster.",
 )
 @click.option(
@@ -124,6 +124,9 @@ def group(
     # a table file into Parquet: a CSV read, grouped and written in batches at once;
     # an Excel sheet read whole, its columns encoded while it is grouped
     to_parquet = engine == "batch" and output.suffix.lower() in (".parquet", ".pq")
+    kept = keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")]
+    if kept != "all" and not to_parquet:
+        raise click.UsageError("--keep applies to a Parquet output with --engine batch; drop it")
     if streaming or to_parquet:
         from casemix.drg.batch import group_csv, group_parquet, group_table
         from casemix.io import CSV, atomic_path, check_output
@@ -137,9 +140,17 @@ def group(
             frame = read_path(input_path, encoding=encoding)
         with _low_rate_alerts(alerts), atomic_path(output, force=force, inputs=[input_path]) as part:
             if frame is not None:
-                group_table(frame, part, sch, mapping=mapping, compression=compression)
+                group_table(frame, part, sch, mapping=mapping, compression=compression, keep=kept)
             elif csv and not streaming:
-                group_csv(input_path, part, sch, mapping=mapping, encoding=encoding, compression=compression)
+                group_csv(
+                    input_path,
+                    part,
+                    sch,
+                    mapping=mapping,
+                    encoding=encoding,
+                    compression=compression,
+                    keep=kept,
+                )
             else:
                 group_parquet(
                     input_path,
@@ -147,7 +158,7 @@ def group(
                     sch,
                     batch_size=batch_size,
                     progress=not quiet and sys.stderr.isatty(),
-                    keep=keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")],
+                    keep=kept,
                     mapping=mapping,
                     compression=compression,
                 )
