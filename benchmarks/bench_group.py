@@ -481,14 +481,24 @@ def task_csv_stages(scheme_path: str, path: str, dst: str) -> dict:
 
 
 def task_parquet(
-    scheme_path: str, path: str, dst: str, batch_size: int, keep: str, groupers: int = 2
+    scheme_path: str,
+    path: str,
+    dst: str,
+    batch_size: int,
+    keep: str,
+    groupers: int = 2,
+    compression: str = "",
 ) -> dict:
-    """``group_parquet``, ``groupers`` batches grouped at once (1: session 6's way)."""
+    """``group_parquet``, ``groupers`` batches grouped at once (1: session 6's way).
+
+    ``compression``: the codec asked for (``""``: casemix's default, ``PARQUET_COMPRESSION``).
+    """
     import polars as pl
 
     import casemix
     import casemix.drg.batch as batch
     from casemix.drg.batch import group_parquet
+    from casemix.io import PARQUET_COMPRESSION
 
     batch.GROUPING_THREADS = groupers
     scheme = casemix.load_scheme(scheme_path)
@@ -501,6 +511,7 @@ def task_parquet(
         batch_size=batch_size,
         progress=False,
         keep=keep if keep in ("all", "none") else keep.split(","),
+        compression=compression or None,
     )
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     return {
@@ -512,6 +523,8 @@ def task_parquet(
         "batch_size": batch_size,
         "keep": keep,
         "groupers": groupers,
+        "compression": compression or PARQUET_COMPRESSION,
+        "mb": Path(dst).stat().st_size / 1e6,
         "peak_rss_mb": _peak_mb(),
     }
 
@@ -749,15 +762,18 @@ def main(argv: list[str] | None = None) -> dict:
                         else ""
                     )
                 )
-            for groupers, key, label in (
-                (2, "parquet_strings", "(|-strings, all columns)"),
-                (1, "parquet_strings_one_grouper", "(the same, one batch grouped at a time)"),
+            for groupers, codec, key, label in (
+                (2, "", "parquet_strings", "(|-strings, all columns)"),
+                (1, "", "parquet_strings_one_grouper", "(the same, one batch grouped at a time)"),
+                (2, "zstd", "parquet_strings_zstd", "(the same, --compression zstd)"),
             ):
-                p = entry[key] = _run("parquet", scheme, strings, dst, args.batch_size, "all", groupers)
+                p = entry[key] = _run(
+                    "parquet", scheme, strings, dst, args.batch_size, "all", groupers, codec
+                )
                 print(
                     f"  {'Parquet -> Parquet':<28} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
-                    f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
-                    f" {label}"
+                    f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB, "
+                    f"{p['mb']:,.0f} MB written, {p['compression']} {label}"
                 )
             print(f"  load average now {os.getloadavg()[0]:.1f}")
             results["sizes"][str(n)] = entry
