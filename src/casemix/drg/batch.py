@@ -534,9 +534,10 @@ def _write_text(frame: pl.DataFrame, result: pl.DataFrame, dst: Path, compressio
             parts.shutdown()
 
 
-#: rows per batch of ``group_csv``: four row groups of the output.  Against two, 10-15%
-#: less CPU for the same file (2M cases, two batches grouped at once: 6.9-7.5 against
-#: 7.8-8.3 CPU-s in four runs each, load 12-20) for about 100 MB more peak RSS
+#: rows per batch of ``group_csv``: four row groups of the output.  Against two, less or
+#: equal CPU for the same file (2M cases, two batches grouped at once, under load: zstd
+#: 6.9-7.5 against 7.8-8.3 CPU-s in four runs each; lz4 6.81 / 7.34 against 6.75 / 8.22)
+#: for 60-180 MB more peak RSS
 CSV_BATCH_ROWS = 4 * ROW_GROUP_ROWS
 
 
