@@ -326,6 +326,11 @@ def test_defaults_and_replace():
             "[budget]\ntotal_yuan = 1\n[pools.int]\nbudget_yuan = 'x'\n",
             r"bad.toml, line 4: pools.int.budget_yuan: Input should be a valid integer \(got 'x'\)$",
         ),
+        # a table where a number belongs: the line of its two-part header
+        (
+            "[budget]\ntotal_yuan = 1\n[budget.fund_ratio]\nx = 1\n",
+            r"bad.toml, line 3: budget.fund_ratio: Input should be a valid integer \(got \{'x': 1\}\)$",
+        ),
         ("[budget\n", r"not valid TOML"),
     ],
 )

@@ -260,7 +260,7 @@ def test_a_table_without_names_read_by_hand(tmp_path):
         ("category", "category"),
     ]
     t = city.table
-    assert t.columns[:6] == ["drg", "name", "rw", "rw_note", "high_k", "low_k"]
+    assert t.columns[:8] == ["drg", "name", "rw", "rw_note", "high_k", "high_k_note", "low_k", "low_k_note"]
     assert t["name"].dtype == pl.String and t["name"].null_count() == 5
     assert t["rw"].to_list() == [1.5, None, 1234.5, 0.0, 2.0]
     assert t["rw_note"].to_list() == [None, "按项目付费", None, None, None]
@@ -302,9 +302,104 @@ def test_a_table_without_names_read_by_hand(tmp_path):
         "implied_rates": {},
         "coefficients": {},
         "excluded": {"no_positive_rw": ["BB11", "DD11"], "repeated_drg": ["AA11"]},
+        "text_cells": {},
         "n_input": 5,
         "groups": 2,
     }
+
+
+def test_text_in_a_standard_low_k_or_high_k_cell_is_kept_as_a_note(tmp_path):
+    # as an RW cell that is no number: null in the numbers, the text beside it by row and
+    # column (a blank cell is no note); the weights name the DRG and column of each
+    c = read_city_table(
+        _table(
+            tmp_path,
+            "DRG编码,RW,支付标准（三级）,低倍率,高倍率\n"
+            "AA11,1,100,0.4, 无 \nBB11,2,按项目付费,不设,3\nCC11,3,300,,\nDD11,0,x,y,z\n",
+        )
+    )
+    t = c.table
+    assert t.columns[2:10] == [
+        "rw",
+        "rw_note",
+        "standard_3",
+        "standard_3_note",
+        "low_k",
+        "low_k_note",
+        "high_k",
+        "high_k_note",
+    ]
+    assert t["standard_3"].to_list() == [100.0, None, 300.0, None]
+    assert t["standard_3_note"].to_list() == [None, "按项目付费", None, "x"]
+    assert t["low_k"].to_list() == [0.4, None, None, None]
+    assert t["low_k_note"].to_list() == [None, "不设", None, "y"]
+    assert t["high_k"].to_list() == [None, 3.0, None, None]
+    assert t["high_k_note"].to_list() == ["无", None, None, "z"]
+    # the check skips the text standard (no row for BB11) and DD11 (no standard)
+    assert c.standards["drg"].to_list() == ["AA11", "CC11"]
+    w = c.to_weights()
+    assert w.table.columns == [*WEIGHT_COLUMNS, "standard_3"]
+    assert w.table.select("drg", "low_k", "high_k", "standard_3").rows() == [
+        ("AA11", 0.4, None, 100.0),
+        ("BB11", None, 3.0, None),
+        ("CC11", None, None, 300.0),
+    ]
+    # DD11 (RW 0) is excluded, its text cells too
+    assert w.quality["text_cells"] == {
+        "standard_3": {"BB11": "按项目付费"},
+        "low_k": {"BB11": "不设"},
+        "high_k": {"AA11": "无"},
+    }
+    from casemix.cli import main
+
+    res = CliRunner().invoke(main, ["weights", "import", str(c.path)])
+    assert res.exit_code == 0, res.output
+    assert "text that is no number in low_k, null in the weights: 1 (BB11 '不设')" in res.output
+
+
+def test_rows_without_a_positive_rw_or_standard_are_listed_not_checked(tmp_path):
+    # a published rate 100: AA11 is checked (1 x 100 = 100); BB11 (RW 0) and CC11 (standard
+    # 0) are in the check's frame with a null verdict, not mismatches of 50 and 200
+    c = read_city_table(
+        _table(tmp_path, "DRG编码,RW,费率,支付标准\nAA11,1,100,100\nBB11,0,100,50\nCC11,2,100,0\n")
+    )
+    s = c.standards
+    assert s.columns == [
+        "row",
+        "drg",
+        "column",
+        "header",
+        "rw",
+        "rate",
+        "rate_source",
+        "coefficient",
+        "standard",
+        "expected",
+        "difference",
+        "tolerance",
+        "mismatch",
+    ]
+    assert s.select("row", "drg", "header", "rate_source", "expected", "mismatch").rows() == [
+        (0, "AA11", "支付标准", "published", 100.0, False),
+        (1, "BB11", "支付标准", "published", 0.0, None),
+        (2, "CC11", "支付标准", "published", 200.0, None),
+    ]
+    assert (c.counts()["checked"], c.mismatches.height) == (1, 0)
+
+
+def test_category_words_in_latin_letters_match_in_any_case(tmp_path, monkeypatch):
+    # the alias table's category words are Chinese today; a Latin one (data, not code) is
+    # matched as the headers and flag words are, after NFKC and upper-casing
+    import casemix.payment.city_tables as ct
+
+    terms, values = ct._aliases()
+    latin = values.model_copy(update={"base_group": [*values.base_group, "Basic"]})
+    monkeypatch.setattr(ct, "_aliases", lambda: (terms, latin))
+    c = read_city_table(
+        _table(tmp_path, "DRG编码,RW,病组类型\nAA11,1,basic\nBB11,1,ＢＡＳＩＣ\nCC11,1,other\n")
+    )
+    assert c.table["base_group"].to_list() == [True, True, False]
+    assert c.problems == {"unreadable_values": {"病组类型": ["other"]}}
 
 
 def test_not_a_drg_table_and_two_rw_columns_are_named(tmp_path):

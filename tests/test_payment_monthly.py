@@ -178,6 +178,16 @@ def test_every_message_in_full():
         assert str(info.value) == (
             f"audit_deduction (审核扣款, yuan) is negative or not a number at row 1 (case_id 'b'): {shown}"
         )
+    # a missing hospital: its row and case id (the first of two), not only "missing"
+    hosp = pl.Series("hospital_id", ["H1", "H1", None, None])
+    with pytest.raises(InputError) as info:
+        monthly_presettlement(_cases().with_columns(hosp), POINTS, 10.5, CFG)
+    assert str(info.value) == (
+        "hospital_id missing at row 2 (case_id 'c'); monthly pre-settlement sums each "
+        "hospital's cases by month: fill it or drop the case"
+    )
+    with pytest.raises(InputError, match=r"^hospital_id missing at row 0 \(case_id '1'\);"):
+        monthly_presettlement(_cases().drop("case_id").with_columns(hosp.reverse()), POINTS, 10.5, CFG)
 
 
 def test_months_past_the_first_slice_of_a_million_cases():

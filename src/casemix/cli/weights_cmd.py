@@ -159,6 +159,12 @@ def _print_import(city, w, output: Path | None) -> None:
         )
     if ex["repeated_drg"]:
         console.print(f"[bold]repeated DRG code(s)[/], first row kept: {', '.join(ex['repeated_drg'])}")
+    for column, cells in w.quality["text_cells"].items():
+        shown = ", ".join(f"{drg} {text!r}" for drg, text in list(cells.items())[:8])
+        console.print(
+            f"[bold]text that is no number[/] in {column}, null in the weights: {len(cells):,} "
+            f"({shown}{' …' if len(cells) > 8 else ''})"
+        )
     for header, values in city.problems.get("unreadable_values", {}).items():
         console.print(f"[bold]unreadable values[/] in {header}: {', '.join(map(repr, values))}")
     console.print("unrecognised columns: " + (", ".join(city.unrecognised) or "none"))

@@ -178,7 +178,9 @@ class CityTable:
         when the table does not publish the flag), ``stable`` (bool, null
         when unknown), ``uncovered`` (未覆盖组), and one float column per
         recognised numeric header (``standard_职工_3``, ``rate_职工``,
-        ``coefficient_2``, ``mean_cost_玉林``, ``low_k``, ``high_k``).
+        ``coefficient_2``, ``mean_cost_玉林``, ``low_k``, ``high_k``), each
+        followed, as ``rw`` is, by its ``<column>_note``: the text of a cell
+        that is no number (null in the float column).
     headers
         How every header was read (:class:`HeaderRole`).
     standards
@@ -249,7 +251,9 @@ class CityTable:
         ``mean_cost*`` column.  ``quality``: ``source``, ``rates`` (published),
         ``implied_rates``, ``coefficients`` (one value per level, when the
         column holds one), ``excluded`` (rows without a positive RW, by DRG,
-        and repeated DRG codes after the first).
+        and repeated DRG codes after the first), ``text_cells`` (by column,
+        the kept DRGs whose cell holds text that is no number, null in the
+        table: ``{"low_k": {"BB11": "无"}}``).
         """
         from casemix.weights import Weights
 
@@ -258,7 +262,17 @@ class CityTable:
         first = positive.unique("drg", keep="first", maintain_order=True)
         dup = positive.filter(~pl.col("_row").is_in(first["_row"].implode()))
         no_rw = t.filter(~(pl.col("rw") > 0) | pl.col("rw").is_null())
-        extra = [c for c in t.columns if c.startswith(("standard", "rate", "coefficient", "mean_cost"))]
+        extra = [
+            c
+            for c in t.columns
+            if c.startswith(("standard", "rate", "coefficient", "mean_cost")) and not c.endswith("_note")
+        ]
+        # the kept rows' numeric cells that hold text, by column: null in the weights
+        text_cells = {
+            c.removesuffix("_note"): dict(first.filter(pl.col(c).is_not_null()).select("drg", c).iter_rows())
+            for c in t.columns
+            if c.endswith("_note") and c != "rw_note"
+        }
         table = first.select(
             "drg",
             "rw",
@@ -280,6 +294,7 @@ class CityTable:
             "implied_rates": dict(self.implied_rates),
             "coefficients": dict(self.coefficients),
             "excluded": {"no_positive_rw": no_rw["drg"].to_list(), "repeated_drg": dup["drg"].to_list()},
+            "text_cells": {c: v for c, v in text_cells.items() if v},
             "n_input": self.table.height,
             "groups": table.height,
         }
@@ -293,6 +308,17 @@ def _number(col: str) -> pl.Expr:
     """Text → float: NFKC'd digits, thousands separators out; non-numbers → null."""
     s = pl.col(col).str.strip_chars().str.replace_all(",", "")
     return s.cast(pl.Float64, strict=False)
+
+
+def _number_and_note(header: str, column: str) -> list[pl.Expr]:
+    """The column as numbers, and beside it (``<column>_note``) the text of each cell that is
+    no number: null in the numbers, never dropped without a word (北京's RW
+    ``按项目据实支付``, a standard ``按项目付费``)."""
+    text = pl.col(header).str.strip_chars()
+    return [
+        _number(header).alias(column),
+        pl.when(_number(header).is_null() & (text != "")).then(text).alias(f"{column}_note"),
+    ]
 
 
 def _decimals(col: str) -> pl.Expr:
@@ -387,15 +413,12 @@ def _normalise(raw: pl.DataFrame, headers: tuple[HeaderRole, ...]) -> tuple[pl.D
         else pl.lit(None, pl.String).alias("name")
     )
     if "rw" in first:
-        rw_header = first["rw"].header
-        cols.append(_number(rw_header).alias("rw"))
-        text = pl.col(rw_header).str.strip_chars()
-        cols.append(pl.when(_number(rw_header).is_null() & (text != "")).then(text).alias("rw_note"))
+        cols += _number_and_note(first["rw"].header, "rw")
     else:
         cols += [pl.lit(None, pl.Float64).alias("rw"), pl.lit(None, pl.String).alias("rw_note")]
     for h in headers:
         if h.role in NUMERIC_ROLES and h.role != "rw":
-            cols.append(_number(h.header).alias(h.column))
+            cols += _number_and_note(h.header, h.column)
         elif h.role in FLAG_ROLES:
             c = cell[h.header]
             flags[h.role].append(pl.when(c.is_in(list(yes))).then(True).when(c.is_in(list(no))).then(False))

@@ -229,7 +229,7 @@ def monthly_presettlement(
         else np.asarray(patient_share_fen, dtype=np.int64)
     )
     if hospital_codes is None:
-        hosp, names = _codes(cases["hospital_id"].cast(pl.String))
+        hosp, names = _codes(cases)
     else:
         hosp, names = np.asarray(hospital_codes[0]), list(hospital_codes[1])
     # one integer key per hospital × month, summed with bincount: no per-case strings or hash table
@@ -302,11 +302,22 @@ def monthly_presettlement(
     )
 
 
-def _codes(ids: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Code per value into the sorted distinct values."""
+def _codes(cases: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Each case's code into the sorted distinct ``hospital_id`` values, and those values.
+
+    Raises
+    ------
+    InputError
+        A missing ``hospital_id``, naming the first such row and its case id.
+    """
+    ids = cases["hospital_id"].cast(pl.String)
+    if ids.null_count():
+        i = int(ids.is_null().arg_true()[0])
+        raise InputError(
+            f"hospital_id missing at row {i} (case_id {_ids(cases)[i]!r}); monthly "
+            "pre-settlement sums each hospital's cases by month: fill it or drop the case"
+        )
     names = ids.unique().sort()
-    if names.null_count():
-        raise InputError("monthly pre-settlement: hospital_id missing")
     return ids.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).to_numpy(), names.to_list()
 
 
