@@ -326,6 +326,13 @@ def test_defaults_and_replace():
             "[budget]\ntotal_yuan = 1\n[pools.int]\nbudget_yuan = 'x'\n",
             r"bad.toml, line 4: pools.int.budget_yuan: Input should be a valid integer \(got 'x'\)$",
         ),
+        # a top-level key before any table: its line (the section is "" there)
+        ("name = 5\n", r"bad.toml, line 1: name: Input should be a valid string \(got 5\)$"),
+        # an unknown key named like a union branch ('int') is the user's key, kept whole
+        (
+            "[budget]\ntotal_yuan = 1\nint = 1\n",
+            r"bad.toml, line 3: unknown key 'budget.int' \(allowed here: fund_ratio, method,",
+        ),
         # a table where a number belongs: the line of its two-part header
         (
             "[budget]\ntotal_yuan = 1\n[budget.fund_ratio]\nx = 1\n",
@@ -480,6 +487,20 @@ def test_hospital_drg_file_values_and_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     p = Policy.from_dict({"budget": {"total_yuan": 1}, "coefficients": {"hospital_drg_file": "drg.csv"}})
     assert p.hospital_drg_coefficients == {"H1": {"B1": 1.25, "A1": 2.0}, "H2": {"B1": 0.5}}
+    # inline entries of a hospital the file does not list (or without a file) are its own
+    p = Policy.from_dict(
+        {
+            "budget": {"total_yuan": 1},
+            "coefficients": {"hospital_drg_file": "drg.csv", "hospital_drg": {"H3": {"A1": 1.5}}},
+        }
+    )
+    assert p.hospital_drg_coefficients == {
+        "H1": {"B1": 1.25, "A1": 2.0},
+        "H2": {"B1": 0.5},
+        "H3": {"A1": 1.5},
+    }
+    p = Policy.from_dict({"budget": {"total_yuan": 1}, "coefficients": {"hospital_drg": {"H3": {"A1": 1.5}}}})
+    assert p.hospital_drg_coefficients == {"H3": {"A1": 1.5}}
 
 
 def test_policy_errors_from_a_dict_in_full():

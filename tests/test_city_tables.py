@@ -364,15 +364,93 @@ def test_rows_without_a_positive_rw_or_standard_are_listed_not_checked(tmp_path)
         _table(tmp_path, "DRG编码,RW,费率,支付标准\nAA11,1,100,100\nBB11,0,100,50\nCC11,2,100,0\n")
     )
     s = c.standards
-    # the columns of the empty check (a table without standards), header included
-    assert s.columns == read_city_table(_table(tmp_path, "DRG编码,RW\nAA11,1\n")).standards.columns
-    assert "header" in s.columns
+    # the columns and types of the empty check (a table without standards), header included;
+    # the coefficient is a null float where the table publishes none
+    assert s.schema == read_city_table(_table(tmp_path, "DRG编码,RW\nAA11,1\n")).standards.schema
+    assert "header" in s.columns and s.schema["coefficient"] == pl.Float64
     assert s.select("row", "drg", "header", "rate_source", "expected", "mismatch").rows() == [
         (0, "AA11", "支付标准", "published", 100.0, False),
         (1, "BB11", "支付标准", "published", 0.0, None),
         (2, "CC11", "支付标准", "published", 200.0, None),
     ]
     assert (c.counts()["checked"], c.mismatches.height) == (1, 0)
+
+
+def test_the_rate_of_the_standard_s_own_area(tmp_path):
+    # two areas' rates: 玉林's standard is checked against 玉林's rate (100), not the first
+    # rate column's (桂林, 200)
+    c = read_city_table(
+        _table(tmp_path, "DRG编码,RW,费率（桂林）,费率（玉林）,支付标准（玉林）\nAA11,1,200,100,100\n")
+    )
+    assert c.standards.select("column", "rate", "expected", "mismatch").rows() == [
+        ("standard_玉林", 100.0, 100.0, False)
+    ]
+
+
+def test_implied_rate_from_ordinary_rows_only(tmp_path):
+    # three ordinary rows at 100 a weight; four base groups at 70 (one standard at every
+    # level) do not vote for the implied rate, though they outnumber the ordinary rows
+    c = read_city_table(
+        _table(
+            tmp_path,
+            "DRG编码,RW,支付标准,基础病组\nA1,1.00,100,\nB1,2.00,200,\nC1,3.00,300,\n"
+            "D1,1.00,70,是\nE1,2.00,140,是\nF1,3.00,210,是\nG1,4.00,280,是\n",
+        )
+    )
+    assert c.implied_rates == {"standard": 100.0}
+    # the base groups are paid 70 a weight: mismatches at the implied rate (RW ± 0.005)
+    assert c.standards["mismatch"].to_list() == [False] * 3 + [True] * 4
+
+
+def test_implied_rate_allows_the_rounding_of_rw_scaled_by_the_coefficient(tmp_path):
+    # coefficient 2, RW with 1 decimal (±0.05), standards in whole yuan (±0.5); the rates each
+    # row allows, [S - 0.5, S + 0.5] / (2 RW ± 0.05 x 2):
+    #   RW 1.0, S 208: [207.5 / 2.1, 208.5 / 1.9] = [98.81, 109.74]
+    #   RW 2.0, S 392: [391.5 / 4.1, 392.5 / 3.9] = [95.49, 100.64]
+    #   RW 3.0, S 600: [599.5 / 6.1, 600.5 / 5.9] = [98.28, 101.78]
+    # all three meet in [98.81, 100.64], where the median of S / (2 RW) (104, 98, 100) lies: 100.
+    # (RW's rounding divided by the coefficient, ±0.025 each, leaves no rate that all three
+    # allow, and the middle of the first row's stretch, 98.0, would be taken.)
+    c = read_city_table(
+        _table(
+            tmp_path,
+            "DRG编码,RW,等级系数（三级）,支付标准（三级）\nA1,1.0,2,208\nB1,2.0,2,392\nC1,3.0,2,600\n",
+        )
+    )
+    assert c.implied_rates == {"standard_3": 100.0}
+    assert c.standards["mismatch"].to_list() == [False, False, False]
+
+
+def test_a_same_rate_row_may_carry_another_level_s_product(tmp_path):
+    # rate 1,000; 三级 × 1.2, 二级 × 0.9.  The base group AA11 is paid the 二级 standard, 900,
+    # at both levels: 900 is 1.00 × 1,000 × 0.9, the other level's product with its own
+    # coefficient (the bare rate would give 1,000, the 三级 product 1,200).  BB11 is ordinary.
+    c = read_city_table(
+        _table(
+            tmp_path,
+            "DRG编码,RW,费率,等级系数（三级）,等级系数（二级）,支付标准（三级）,支付标准（二级）,基础病组\n"
+            "AA11,1.00,1000,1.2,0.9,900,900,是\nBB11,2.00,1000,1.2,0.9,2400,1800,\n",
+        )
+    )
+    assert c.standards.select("drg", "column", "expected", "mismatch").rows() == [
+        ("AA11", "standard_3", 900.0, False),
+        ("BB11", "standard_3", 2400.0, False),
+        ("AA11", "standard_2", 900.0, False),
+        ("BB11", "standard_2", 1800.0, False),
+    ]
+
+
+def test_a_tsv_file_s_encoding_and_the_encoding_given(tmp_path):
+    p = tmp_path / "city.tsv"
+    p.write_text("DRG编码\tRW\nAA11\t1.5\n", encoding="utf-8")
+    c = read_city_table(p)
+    assert (c.encoding, c.table["rw"].to_list()) == ("utf_8", [1.5])
+    # the encoding given is the one read with, not the detected one: UTF-8 read as GBK gives
+    # a header of mojibake
+    p = _table(tmp_path, "DRG编码,RW\nAA11,1\n")
+    assert read_city_table(p).encoding == "utf_8"
+    with pytest.raises(InputError, match=r"city\.csv: not a DRG table: .* among DRG缂栫爜, RW;"):
+        read_city_table(p, encoding="gbk")
 
 
 def test_category_words_in_latin_letters_match_in_any_case(tmp_path, monkeypatch):

@@ -176,7 +176,8 @@ def test_yuan_column_errors_name_the_first_bad_row():
     df = pl.DataFrame({"fund_paid": [0.0, 0.5, -1.0]})
     with pytest.raises(InputError, match=r"is negative at row 2 \(case_id 'c'\)"):
         yuan_column_fen(df, "fund_paid", ids, what="x")
-    assert list(yuan_column_fen(df.head(2), "fund_paid", ids, what="x")) == [0, 50]
+    fen = yuan_column_fen(df.head(2), "fund_paid", ids, what="x")
+    assert list(fen) == [0, 50] and fen.dtype == np.int64  # integer fen, not floats
     # 10^13 yuan itself is out of range
     df = pl.DataFrame({"fund_paid": [1.0, 1e13, 5.0]})
     with pytest.raises(

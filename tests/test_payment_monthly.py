@@ -204,6 +204,34 @@ def test_months_past_the_first_slice_of_a_million_cases():
     assert months.len() == n + 2
     assert months.slice(n - 1).to_list() == ["2024-01", "2023-12", "2024-03"]
     assert dict(months.value_counts().rows()) == {"2024-01": n, "2023-12": 1, "2024-03": 1}
+    # the gross amounts are summed slice by slice too: each case once, 1 point at 1 yuan = 100 fen
+    cases = pl.DataFrame({"hospital_id": pl.repeat("H1", n + 2, eager=True), "discharge_date": d})
+    t = monthly_presettlement(cases, np.ones(n + 2), 1.0, CFG)
+    assert t.select("month", "cases", "gross_fen").rows() == [
+        ("2023-12", 1, 100),
+        ("2024-01", n, 100 * n),
+        ("2024-03", 1, 100),
+    ]
+
+
+def test_no_cases_give_an_empty_table():
+    cases = pl.DataFrame(schema={"case_id": pl.String, "hospital_id": pl.String, "discharge_date": pl.Date})
+    t = monthly_presettlement(cases, np.zeros(0), 10.5, CFG)
+    assert t.height == 0 and t.columns[:2] == ["hospital_id", "month"]
+
+
+def test_no_deposit_from_an_annual_settlement_of_zero_or_below():
+    # H1: 0 settled; H2: 100,000 settled less 300,000 audit deductions = -200,000 fen. No
+    # deposit is held (5% of nothing), so none is returned; H2's clearing is -200,000 − 50,000
+    monthly = pl.DataFrame(
+        {"hospital_id": ["H2"], "monthly_fen": [50_000], "audit_fen": [300_000]},
+        schema_overrides={"monthly_fen": pl.Int64, "audit_fen": pl.Int64},
+    )
+    settled = pl.DataFrame({"hospital_id": ["H1", "H2"], "settled_fen": [0, 100_000]})
+    c = annual_clearing(settled, monthly, CFG)
+    assert c.select(
+        "hospital_id", "annual_fen", "deposit_fen", "clearing_fen", "deposit_returned_fen", "total_paid_fen"
+    ).rows() == [("H1", 0, 0, 0, 0, 0), ("H2", -200_000, 0, -250_000, 0, -200_000)]
 
 
 def test_types_without_an_audit_column_and_integer_point_values_per_pool():

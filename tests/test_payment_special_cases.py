@@ -81,7 +81,9 @@ def test_standards_of_zero_or_below_one():
     # a standard of 0 counts as none (last); one of 0.5 doubles the cost's ratio
     ids = np.array(["A", "B", "C"])
     cost, std = np.array([1_000.0, 10.0, 15.0]), np.array([0.0, 0.5, 1.0])  # ratios none, 20, 15
-    order = [ids[approve(np.ones(3, bool), cost, std, ids, k)] for k in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a standard of 0 is never divided by
+        order = [ids[approve(np.ones(3, bool), cost, std, ids, k)] for k in (1, 2)]
     assert [list(o) for o in order] == [["B"], ["B", "C"]]
 
 
@@ -100,10 +102,12 @@ def test_ties_by_case_id_in_text_order_for_numeric_ids():
 
 def test_criteria_add_to_the_listed_cases():
     # a listed case with a short stay still applies when min_los is set, as does a costly one
-    ids = np.array(["A", "B", "C", "D"])
-    cost, std, los = np.array([10.0, 50.0, 10.0, 10.0]), np.full(4, 10.0), np.array([2.0, 2.0, 40.0, 2.0])
+    # (E: a cost of exactly 2 x its standard and a stay of exactly 30 days exceed neither)
+    ids = np.array(["A", "B", "C", "D", "E"])
+    cost, std = np.array([10.0, 50.0, 10.0, 10.0, 20.0]), np.full(5, 10.0)
+    los = np.array([2.0, 2.0, 40.0, 2.0, 30.0])
     cfg = SpecialCasesConfig(case_ids=("A",), cost_multiple=2.0, min_los=30)
-    assert list(applications(ids, cost, std, los, cfg)) == [True, True, True, False]
+    assert list(applications(ids, cost, std, los, cfg)) == [True, True, True, False, False]
 
 
 def test_listed_numeric_case_ids_match_numeric_id_columns():

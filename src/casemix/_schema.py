@@ -61,7 +61,6 @@ class TomlDoc:
     """A parsed TOML file with the line of every key and table header."""
 
     path: str
-    text: str
     data: dict
     lines: dict[tuple, int] = field(default_factory=dict)
 
@@ -127,7 +126,7 @@ def parse_toml(text: str, path: str, *, error: type[CasemixError] = SchemeError)
             file=path,
             line=int(found.group(1)) if found else None,
         )
-    return TomlDoc(path=path, text=text, data=data, lines=_key_lines(text))
+    return TomlDoc(path=path, data=data, lines=_key_lines(text))
 
 
 def read_toml(path: str | Path, *, error: type[CasemixError] = SchemeError) -> TomlDoc:

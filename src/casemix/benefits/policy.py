@@ -430,7 +430,7 @@ def entries_from_document(doc: dict | TomlDoc, file: str | None = None) -> list[
     ``file`` names the document in error messages (default: the TomlDoc's path);
     a TomlDoc also gives every error its line.
     """
-    located = doc if isinstance(doc, TomlDoc) else TomlDoc(path=str(file), text="", data=doc)
+    located = doc if isinstance(doc, TomlDoc) else TomlDoc(path=str(file), data=doc)
     file = located.path if file is None else file
     doc = located.data
     meta = doc.get("document")

@@ -29,5 +29,5 @@ class Section(StrictModel):
     @classmethod
     def from_table(cls, data: Mapping[str, Any] | None, *, source: str = "<policy>") -> Self:
         """Validate one TOML table; errors are :class:`PolicyError` naming ``table.key``."""
-        doc = TomlDoc(path=source, text="", data={cls.TABLE: dict(data or {})})
+        doc = TomlDoc(path=source, data={cls.TABLE: dict(data or {})})
         return validate(doc, cls, error=PolicyError, at=(cls.TABLE,))

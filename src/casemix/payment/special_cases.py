@@ -133,23 +133,19 @@ def applications(
     PolicyError
         ``min_los`` is set but there is no ``los`` column.
     """
-    ids = np.asarray(case_id, dtype=str)
-    applied = (
-        np.isin(ids, np.asarray(config.case_ids, dtype=str))
-        if config.case_ids
-        else np.zeros(ids.shape, dtype=bool)
-    )
+    # ids as text: a listed id is text (a TOML integer 17 is "17"), the column may be numbers.
+    # No cast of cost, standard or los: numeric arrays compare alike whatever their dtype (the
+    # settlement passes float64), and NaN compares False without a warning
+    applied = np.isin(np.asarray(case_id, dtype=str), config.case_ids)
     if config.cost_multiple is not None:
-        with np.errstate(invalid="ignore"):
-            applied |= np.asarray(cost, float) > config.cost_multiple * np.asarray(standard, float)
+        applied |= cost > config.cost_multiple * standard
     if config.min_los is not None:
         if los is None:
             raise PolicyError(
                 "special_cases.min_los needs the column los (实际住院天数), "
                 "which the cases lack; add it or remove min_los"
             )
-        with np.errstate(invalid="ignore"):
-            applied |= np.asarray(los, float) > config.min_los
+        applied |= los > config.min_los
     return applied
 
 
@@ -170,14 +166,18 @@ def approve(
     listed applications first in ``listed`` order, the others after them
     as under ``"cost_ratio"``.
     """
-    rows = np.flatnonzero(np.asarray(applied, dtype=bool))
+    # no casts of cost and standard: numeric arrays divide and compare alike whatever their
+    # dtype (the settlement passes float64), and no early return: with no application or a cap
+    # of 0 the ranking is empty or cut to nothing
+    rows = np.flatnonzero(applied)
     out = np.zeros(len(applied), dtype=bool)
-    if n_approve <= 0 or rows.size == 0:
-        return out
-    c = np.asarray(cost, dtype=np.float64)[rows]
-    s = np.asarray(standard, dtype=np.float64)[rows]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(s > 0, c / np.where(s > 0, s, 1.0), np.nan)
+    c, s = cost[rows], standard[rows]
+    # no ratio (NaN: ranked last) without a standard above 0, which is never divided by; ∞ ÷ ∞
+    # is NaN too, without a warning
+    ratio = np.full(rows.size, np.nan)
+    has = s > 0
+    with np.errstate(invalid="ignore"):
+        ratio[has] = c[has] / s[has]
     ids = np.asarray(case_id, dtype=str)[rows]
     key_ratio = np.where(np.isnan(ratio), np.inf, -ratio)  # descending, NaN last
     keys = [rows, ids, key_ratio]
@@ -187,7 +187,7 @@ def approve(
     elif order != "cost_ratio":
         raise ValueError(f"unknown approval order {order!r}")
     ranked = rows[np.lexsort(keys)]
-    out[ranked[:n_approve]] = True
+    out[ranked[: max(n_approve, 0)]] = True
     return out
 
 
