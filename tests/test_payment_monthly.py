@@ -204,7 +204,18 @@ def test_months_past_the_first_slice_of_a_million_cases():
     assert months.len() == n + 2
     assert months.slice(n - 1).to_list() == ["2024-01", "2023-12", "2024-03"]
     assert dict(months.value_counts().rows()) == {"2024-01": n, "2023-12": 1, "2024-03": 1}
-    # the gross amounts are summed slice by slice too: each case once, 1 point at 1 yuan = 100 fen
+
+
+def test_gross_amounts_past_the_first_slice_of_a_million_cases():
+    # the gross amounts are summed 2^20 cases at a time: each case once, 1 point at 1 yuan is
+    # 100 fen (the two cases after the first slice in months of their own)
+    n = 1 << 20
+    d = pl.concat(
+        [
+            pl.repeat(dt.date(2024, 1, 15), n, eager=True),
+            pl.Series([dt.date(2023, 12, 31), dt.date(2024, 3, 1)]),
+        ]
+    )
     cases = pl.DataFrame({"hospital_id": pl.repeat("H1", n + 2, eager=True), "discharge_date": d})
     t = monthly_presettlement(cases, np.ones(n + 2), 1.0, CFG)
     assert t.select("month", "cases", "gross_fen").rows() == [

@@ -175,6 +175,11 @@ def test_yuan_columns_slice_by_slice():
         bad = df.with_columns(pl.Series("fund_paid", [1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 1.0]))
         with pytest.raises(InputError, match=r"is negative at row 14 \(case_id 'c4'\)"):
             inputs.yuan_column_fen(bad, "fund_paid", ids, what="x", offset=10)
+        # so are a missing and an out-of-range one (each check names rows the same way)
+        for value, message in ((None, "missing or not a number at"), (1e13, "at")):
+            bad = df.with_columns(pl.Series("fund_paid", [1.0, 2.0, 3.0, 4.0, value, 0.0, 1.0]))
+            with pytest.raises(InputError, match=rf"^fund_paid \(x\) {message} row 14 \(case_id 'c4'\)"):
+                inputs.yuan_column_fen(bad, "fund_paid", ids, what="x", offset=10)
 
 
 def test_pool_sums_are_exact_per_pool_and_group():
