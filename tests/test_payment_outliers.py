@@ -19,6 +19,7 @@ from casemix.payment.outliers import (
     OutliersConfig,
     case_thresholds,
     classify,
+    fen_mean,
     level_group_mean,
     reference_cost,
     table_thresholds,
@@ -166,3 +167,24 @@ def test_level_mean_reference_needs_its_inputs():
         given = dict(group=GROUP, level=LEVEL, cost=COST, valid=VALID) | {missing: None}
         with pytest.raises(ValueError, match=r"^reference 'level_mean' needs group, level, cost and valid$"):
             reference_cost("level_mean", M, F, **given)
+
+
+def test_fen_mean_of_integer_sums_without_a_division_by_zero():
+    # 3 costs adding up to 1,000 fen, none, and 1 of 250 fen; integer sums, as Dask's parts add
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fen_mean(np.array([1_000, 0, 250]), np.array([3, 0, 1]))
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, [1_000 / 3 / 100, np.nan, 2.5])
+
+
+def test_thresholds_of_integer_multiples_are_float_and_classes_of_integer_costs_agree():
+    lo, hi = case_thresholds(1, np.array([2, 3]))
+    assert lo.dtype == np.float64 and hi.dtype == np.float64
+    assert lo.tolist() == [1.0, 1.0] and hi.tolist() == [2.0, 3.0]
+    # integer table multiples where given (the policy's elsewhere), float64 all the same
+    lo, hi = case_thresholds(0.5, 2.0, np.array([1, 0]), np.array([np.nan, 4.0]))
+    assert lo.dtype == np.float64 and lo.tolist() == [1.0, 0.0] and hi.tolist() == [2.0, 4.0]
+    # integer costs and references compare as their float values: 5 < 0.5 × 11 ≤ 22 = 2 × 11 < 23
+    got = classify(np.array([5, 6, 22, 23]), np.array([11, 11, 11, 11]), 0.5, 2.0)
+    assert got.tolist() == [LOW, NORMAL, NORMAL, HIGH]

@@ -53,6 +53,8 @@ __all__ = ["CaseRuleResult", "apply_case_rules"]
 class CaseRuleResult:
     """Per-case results of the rules, one entry per case in input order.
 
+    Costs, multiples and points are float64 arrays, fen int64, flags bool.
+
     Attributes
     ----------
     rule_cost
@@ -148,9 +150,9 @@ def apply_case_rules(
         # m is read no further (the reference is the standard): m × f in its own buffer, 80 MB
         # less at 10M cases
         standard = m
-        standard *= np.asarray(coefficient, dtype=np.float64)
+        standard *= coefficient  # in place in float64 m: the product is float64, whatever f's dtype
     else:
-        standard = m * np.asarray(coefficient, dtype=np.float64)
+        standard = m * coefficient
     notes: list[str] = []
 
     zeros_f, zeros_i = np.zeros(n), np.zeros(n, dtype=np.int64)
@@ -180,8 +182,6 @@ def apply_case_rules(
         lo, hi = case_thresholds(low_k, high_k, table_low, table_high)
     else:
         lo, hi = case_thresholds(low_k, high_k)
-    if lo.size == 0:
-        lo, hi = np.zeros(n), np.zeros(n)
 
     applied = np.zeros(n, dtype=bool)
     if approved is None and special.active:
@@ -205,8 +205,7 @@ def apply_case_rules(
         )
     elif approved is None:
         approved = applied
-    if approved is not None:
-        approved = np.asarray(approved, dtype=bool)
+    approved = np.asarray(approved, dtype=bool)  # a caller's 0/1 flags read as bool
     special_fen, special_points = zeros_i, zeros_f
     if approved.any() and special.pay == "points":
         special_points = np.where(approved, cost_points(cost, yuan_per_point), 0.0)
@@ -225,10 +224,10 @@ def apply_case_rules(
         standard=standard,
         special_applied=applied,
         special_approved=approved,
-        special_fen=special_fen.astype(np.int64, copy=False),
+        special_fen=special_fen,
         special_points=special_points,
         new_tech_cost=tech,
-        new_tech_fen=tech_fen.astype(np.int64, copy=False),
+        new_tech_fen=tech_fen,
         addon_points=addon,
         notes=notes,
     )

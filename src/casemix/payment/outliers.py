@@ -95,16 +95,16 @@ def level_group_mean(group: np.ndarray, level: np.ndarray, cost: np.ndarray, val
     """
     group = np.asarray(group, dtype=np.int64)
     level = np.asarray(level, dtype=np.int64)
-    cost = np.asarray(cost, dtype=np.float64)
+    cost = np.asarray(cost)  # read by isfinite and cost_fen only, which take any number type
     ok = np.asarray(valid, dtype=bool) & (group >= 0) & np.isfinite(cost)
-    fen = cost_fen(np.where(ok, cost, 0.0))
+    fen = cost_fen(cost[ok])  # the valid rows' costs: no rounding of a NaN placeholder
     n_group = int(group.max()) + 1 if group.size else 0
     n_level = int(level.max()) + 2 if level.size else 1  # slot 0 = "no level"
     cell = np.where(group >= 0, group, 0) * n_level + (level + 1)
     size = max(n_group * n_level, 1)
-    s = np.bincount(cell[ok], weights=fen[ok], minlength=size)
+    s = np.bincount(cell[ok], weights=fen, minlength=size)
     c = np.bincount(cell[ok], minlength=size)
-    gs = np.bincount(group[ok], weights=fen[ok], minlength=max(n_group, 1))
+    gs = np.bincount(group[ok], weights=fen, minlength=max(n_group, 1))
     gc = np.bincount(group[ok], minlength=max(n_group, 1))
     by_cell, by_group = fen_mean(s, c), fen_mean(gs, gc)
     safe_group = np.where(group >= 0, group, 0)
@@ -121,11 +121,14 @@ def cost_fen(cost: np.ndarray) -> np.ndarray:
 
 
 def fen_mean(sum_fen: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """Mean in yuan of ``count`` costs adding up to ``sum_fen`` fen (NaN where ``count`` is 0)."""
-    s = np.asarray(sum_fen, dtype=np.float64)
-    c = np.asarray(count, dtype=np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(c > 0, s / np.where(c > 0, c, 1), np.nan) / FEN_PER_YUAN
+    """Mean in yuan of ``count`` costs adding up to ``sum_fen`` fen (NaN where ``count`` is 0).
+
+    Float64 whatever the inputs' number types (true division); no division by a zero count
+    is done, so numpy warns of none.
+    """
+    c = np.asarray(count)
+    mean: np.ndarray = np.divide(sum_fen, c, out=np.full(c.shape, np.nan), where=c > 0)
+    return mean / FEN_PER_YUAN
 
 
 def reference_cost(
@@ -153,7 +156,8 @@ def reference_cost(
     """
     m = np.asarray(group_mean, dtype=np.float64)
     if reference == "standard":
-        return m * np.asarray(coefficient, dtype=np.float64)
+        standard: np.ndarray = m * np.asarray(coefficient)  # float64 m: float64 whatever f's dtype
+        return standard
     if reference == "group_mean":
         return m.copy()
     if reference == "level_mean":
@@ -180,9 +184,8 @@ def table_thresholds(weights: pl.DataFrame) -> pl.DataFrame:
         )
         cols.append(
             (
-                pl.col(name).cast(pl.Float64, strict=False)
-                if name in weights.columns
-                else pl.lit(None, pl.Float64)
+                # strict: require_table_numbers has refused every value the cast could not read
+                pl.col(name).cast(pl.Float64) if name in weights.columns else pl.lit(None, pl.Float64)
             ).alias(name)
         )
     t = weights.select(cols).with_columns(pl.col("low_k", "high_k").fill_nan(None))
@@ -212,8 +215,8 @@ def case_thresholds(
 
     ``table_low``/``table_high`` hold the case's DRG's ``low_k``/``high_k``
     (NaN where the table has none); the defaults are the policy's
-    multiples (a scalar, or per case, e.g. by hospital level).  Without a
-    table the results are read-only views of the defaults.
+    multiples (a scalar, or per case, e.g. by hospital level).  Float64
+    arrays; without a table read-only views of the defaults.
     """
     hi = np.asarray(high_default, dtype=np.float64)
     lo = np.asarray(low_default, dtype=np.float64)
@@ -224,12 +227,11 @@ def case_thresholds(
     # read-only views where no table value applies: a scalar multiple takes no memory per case
     hi = np.broadcast_to(hi, (n,))
     lo = np.broadcast_to(lo, (n,))
+    # (np.where with the float64 defaults gives float64 whatever the table's number type)
     if table_high is not None:
-        th = np.asarray(table_high, dtype=np.float64)
-        hi = np.where(np.isfinite(th), th, hi)
+        hi = np.where(np.isfinite(table_high), table_high, hi)
     if table_low is not None:
-        tl = np.asarray(table_low, dtype=np.float64)
-        lo = np.where(np.isfinite(tl), tl, lo)
+        lo = np.where(np.isfinite(table_low), table_low, lo)
     return lo, hi
 
 
@@ -239,8 +241,8 @@ def classify(cost: np.ndarray, reference: np.ndarray, low_k: np.ndarray, high_k:
     A case without a reference (NaN) is ``NORMAL``: there is nothing to
     compare it with.
     """
-    c = np.asarray(cost, dtype=np.float64)
-    r = np.asarray(reference, dtype=np.float64)
+    # the comparisons give the same booleans for integer or float inputs: no casts
+    c, r = np.asarray(cost), np.asarray(reference)
     with np.errstate(invalid="ignore"):
         high = c > np.asarray(high_k) * r
         low = c < np.asarray(low_k) * r
