@@ -61,6 +61,9 @@ def test_defaults_change_nothing_but_the_reference():
     assert list(r.ref_cost) == [12_000.0, 12_000.0, 9_000.0, 9_000.0]  # standard m × f
     assert not r.special_approved.any() and not r.new_tech_fen.any()
     assert list(r.low_k) == [0.5] * 4 and list(r.high_k) == [3.0, 3.0, 2.0, 2.0]
+    # the standard reference is the standard array itself (no second copy at 10M cases)
+    assert np.shares_memory(r.ref_cost, r.standard)
+    assert not np.shares_memory(_run(outliers=OutliersConfig(reference="group_mean")).ref_cost, r.standard)
 
 
 def test_new_tech_then_special_takes_the_whole_case():
@@ -139,6 +142,7 @@ def test_dip_case_without_weight_gets_no_addon_and_keeps_its_cost():
 def test_result_dtypes_and_new_tech_cost_as_documented():
     # integer costs and 0/1 approvals of a direct caller: costs float, fen int64, flags bool
     r = _run(cost=np.array([100_000, 150_000, 9_000, 4_000]))
+    assert r.ref_cost.tolist() == [12_000.0, 12_000.0, 9_000.0, 9_000.0]
     assert r.rule_cost.dtype == np.float64 and r.standard.dtype == np.float64
     assert r.special_applied.dtype == bool and r.special_approved.dtype == bool
     assert r.special_fen.dtype == np.int64 and r.new_tech_fen.dtype == np.int64

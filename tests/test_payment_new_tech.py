@@ -210,3 +210,22 @@ def test_small_costs_share_at_the_limit_and_no_warnings():
             np.array([np.inf]), np.array([1.0]), np.array([1.0]), NewTechConfig(enabled=True, min_share=0.0)
         )
         assert eligible.tolist() == [False]
+
+
+def test_integer_inputs_give_float_costs():
+    cfg = NewTechConfig(enabled=True, codes={"X1": 3, "X2": 4})
+    # integer costs: 100 > 2 × 40 and 70 > 0.64 × 100, so 30 left; float64 either way
+    eligible, residual = drg_exclusion(np.array([100, 100]), np.array([70, 10]), np.array([40, 40]), cfg)
+    assert eligible.tolist() == [True, False] and residual.tolist() == [30.0, 100.0]
+    assert residual.dtype == np.float64
+    cases = pl.DataFrame(
+        {"case_id": [7, 8], "total_cost": [10, 10], "new_tech_cost": [2, None], "pproc": ["X1", "X2"]}
+    )
+    got = new_tech_cost(cases, cfg)
+    assert got.dtype == np.float64 and got.tolist() == [2.0, 0.0]
+    got = new_tech_cost(cases.drop("new_tech_cost"), cfg)
+    assert got.dtype == np.float64 and got.tolist() == [3.0, 4.0]
+    with pytest.raises(
+        InputError, match=r"^new_tech_cost 12\.0 exceeds total_cost 10\.0 at row 1 \(case_id '8'\)"
+    ):
+        new_tech_cost(cases.with_columns(new_tech_cost=pl.Series([2, 12])), cfg)

@@ -163,7 +163,7 @@ def test_level_mean_reference_needs_its_inputs():
     with pytest.raises(ValueError, match=r"^reference 'level_mean' needs group, level, cost and valid$"):
         reference_cost("level_mean", np.array([1.0]), np.array([1.0]))
     # any one of them missing is enough (here valid, then cost)
-    for missing in ("valid", "cost"):
+    for missing in ("valid", "cost", "group", "level"):
         given = dict(group=GROUP, level=LEVEL, cost=COST, valid=VALID) | {missing: None}
         with pytest.raises(ValueError, match=r"^reference 'level_mean' needs group, level, cost and valid$"):
             reference_cost("level_mean", M, F, **given)
@@ -188,3 +188,32 @@ def test_thresholds_of_integer_multiples_are_float_and_classes_of_integer_costs_
     # integer costs and references compare as their float values: 5 < 0.5 × 11 ≤ 22 = 2 × 11 < 23
     got = classify(np.array([5, 6, 22, 23]), np.array([11, 11, 11, 11]), 0.5, 2.0)
     assert got.tolist() == [LOW, NORMAL, NORMAL, HIGH]
+
+
+def test_references_of_integer_means_cases_without_a_reference_and_an_unknown_name():
+    # integer group means (a direct caller's) give float64 references, all three ways
+    for name in ("standard", "group_mean", "level_mean"):
+        ref = reference_cost(name, [10_000] * 4, F, group=GROUP, level=LEVEL, cost=COST, valid=VALID)
+        assert ref.dtype == np.float64, name
+    # level_mean: X2 has a group but no reference of its own (m NaN, e.g. no weight): none,
+    # though its group has a level mean (19,000 and 4,800 at level 2: 11,900)
+    m = np.array([10_000.0, np.nan, 10_000.0, 10_000.0])
+    ref = reference_cost("level_mean", m, F, group=GROUP, level=LEVEL, cost=COST, valid=VALID)
+    np.testing.assert_array_equal(ref, [13_750.0, np.nan, 11_900.0, 13_750.0])
+    with pytest.raises(ValueError, match=r"^unknown outlier reference 'median'$"):
+        reference_cost("median", M, F)
+
+
+def test_table_thresholds_without_the_columns_are_float_nulls():
+    t = table_thresholds(pl.DataFrame({"drg": ["A", "B"], "rw": [1.0, 2.0]}))
+    assert t.schema == pl.Schema({"drg": pl.String, "low_k": pl.Float64, "high_k": pl.Float64})
+    assert t["low_k"].null_count() == 2 and t["high_k"].null_count() == 2
+
+
+def test_level_mean_reads_0_1_flags_and_whole_number_float_codes():
+    # the flags of a direct caller as 0/1 and the codes as floats (to_numpy of a filled
+    # integer column can give them): the same means as bool flags and integer codes
+    got = level_group_mean(
+        [0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, -1.0], [10.0, 20.0, 30.0, 40.0], [1, 1, 0, 1]
+    )
+    np.testing.assert_array_equal(got, [10.0, 20.0, 10.0, 40.0])

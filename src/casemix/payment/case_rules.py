@@ -145,7 +145,8 @@ def apply_case_rules(
     """
     n = len(cost)
     cost = np.asarray(cost, dtype=np.float64)
-    m = np.where(np.asarray(valid, dtype=bool), np.asarray(group_mean, dtype=np.float64), np.nan)
+    # float64 whatever group_mean's number type: np.where with the float NaN promotes it
+    m = np.where(np.asarray(valid, dtype=bool), group_mean, np.nan)
     if outliers.reference == "standard":
         # m is read no further (the reference is the standard): m × f in its own buffer, 80 MB
         # less at 10M cases
@@ -188,7 +189,8 @@ def apply_case_rules(
         los = None
         if "los" in cases.columns:
             require_numbers(cases, "los", case_id, what="住院天数")  # never "abc" read as no stay
-            los = cases["los"].cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+            # strict: require_numbers has refused every value the cast could not read
+            los = cases["los"].cast(pl.Float64).fill_null(np.nan).to_numpy()
         ids = case_id.to_numpy().astype(str)
         applied = applications(ids, cost, standard, los, special)
         n_cap = cap(n, special.share(scheme))

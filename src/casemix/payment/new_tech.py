@@ -132,14 +132,13 @@ def new_tech_cost(
             for c in cols
         ]
         codes = cases.select(pl.concat_list(lists).alias("p"))["p"]
-        keys = pl.Series(list(table), dtype=pl.String)
-        vals = pl.Series(list(table.values()), dtype=pl.Float64)
+        # str keys and float values (NewTechConfig's types; never empty here): String, Float64
+        keys, vals = pl.Series(list(table)), pl.Series(list(table.values()))
         out = (
             codes.list.eval(pl.element().str.strip_chars())
             .list.unique()
             .list.eval(pl.element().replace_strict(keys, vals, default=0.0, return_dtype=pl.Float64))
-            .list.sum()
-            .fill_null(0.0)
+            .list.sum()  # of lists never null (filled with the empty list), 0 for an empty one
             .to_numpy()
         )
     else:
@@ -158,7 +157,7 @@ def new_tech_cost(
                 f"(case_id {ids[i]!r}); the new-technology cost is part of the "
                 "case's cost"
             )
-    return np.asarray(out, dtype=np.float64)
+    return out  # float64: a Float64 column without nulls
 
 
 def drg_exclusion(
@@ -171,9 +170,9 @@ def drg_exclusion(
     tech_cost for eligible cases, cost otherwise.
     """
     c = np.asarray(cost, dtype=np.float64)
-    t = np.asarray(tech_cost, dtype=np.float64)
-    s = np.asarray(standard, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # tech cost and standard are compared only (c − t is float64 with float64 c): no casts
+    t, s = np.asarray(tech_cost), np.asarray(standard)
+    with np.errstate(invalid="ignore"):  # 0 × an infinite cost (min_share 0) is NaN: not eligible
         eligible = (c > config.cost_multiple * s) & (t > 0) & (t > config.min_share * c)
     return eligible, np.where(eligible, c - t, c)
 
