@@ -95,6 +95,7 @@ def test_dip_addon_and_city_thresholds():
         outliers=OutliersConfig(reference="group_mean"),
     )
     assert list(r.ref_cost) == [10_000.0] * 4
+    assert list(r.standard) == [12_000.0, 12_000.0, 9_000.0, 9_000.0]  # m × f whatever the reference
     assert list(r.low_k) == [0.4, 0.5, 0.4, 0.4] and list(r.high_k) == [1.8, 3.0, 1.8, 1.8]
     r = _run(table=(np.full(4, 0.4), np.full(4, 1.8)), outliers=OutliersConfig(table_thresholds=False))
     assert list(r.high_k) == [3.0, 3.0, 2.0, 2.0]

@@ -778,6 +778,8 @@ def test_demo_settlement_with_pools_elastic_and_corridors():
     pr = s.pool_region
     assert pr["pool"].to_list() == ["职工", "居民"]
     assert pr["budget_check"].all()
+    # two pools, two point values: the region table gives none of them
+    assert s.region.select("pv_base", "pv_floating", "pv_final").row(0) == (None, None, None)
     assert (pr["fund_fen"] + pr["retained_fen"] == pr["budget_fen"]).all()
     assert s.policy.elastic.enabled and s.policy.elastic.base_share == 0.75
     assert s.policy.corridors.enabled and (s.hospitals["corridor_fen"] != 0).any()

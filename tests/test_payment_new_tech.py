@@ -229,3 +229,14 @@ def test_integer_inputs_give_float_costs():
         InputError, match=r"^new_tech_cost 12\.0 exceeds total_cost 10\.0 at row 1 \(case_id '8'\)"
     ):
         new_tech_cost(cases.with_columns(new_tech_cost=pl.Series([2, 12])), cfg)
+
+
+def test_dip_addon_at_one_yuan_a_point_or_less_and_total_cost_text_that_is_no_number():
+    # any positive reference cost per point is one: 1 yuan, half a yuan
+    cfg = NewTechConfig(enabled=True)
+    for ypp, want in ((1.0, 30.0), (0.5, 60.0)):
+        addon, residual = dip_addon(np.array([100.0]), np.array([30.0]), ypp, cfg)
+        assert addon.tolist() == [want] and residual.tolist() == [70.0]
+    # a total_cost the intake could not read (text, blank) is no bound to check against
+    cases = pl.DataFrame({"case_id": ["a", "b"], "total_cost": ["10.0", ""], "new_tech_cost": [2.0, 3.0]})
+    assert new_tech_cost(cases, cfg).tolist() == [2.0, 3.0]

@@ -102,8 +102,11 @@ def test_example_s1_hospitals_and_region():
     assert [r["cost_fen"] for r in h] == [8_200_000, 5_323_456]
     assert [r["surplus_fen"] for r in h] == [-3_001_819, -521_637]
     assert [r["cmi"] for r in h] == pytest.approx([4 / 3, 5 / 3])
+    # levels "2" and "3" (codes 0 and 1): each hospital's own, the first code too
+    assert [r["level"] for r in h] == ["3", "2"]
     r = s.region.row(0, named=True)
     assert r["budget_fen"] == 10_000_000 and r["payment_fen"] == 10_000_000 and r["budget_check"]
+    assert r["prepaid_fen"] == 4_418_454 + 4_081_546
     assert r["at_cost_fen"] == 123_456 and r["point_budget_fen"] == 9_876_544
     # one point value without elastic: base = floating = final
     assert r["pv_final"] == pytest.approx(9_876_544 / 100 / 817)
@@ -438,6 +441,7 @@ def test_demo_settlement_sums_to_budget():
     r = s.region.row(0, named=True)
     assert r["budget_check"] and int(s.hospitals["payment_fen"].sum()) == r["budget_fen"]
     assert r["budget_fen"] == yuan_to_fen(round(grouped["total_cost"].sum() * 0.92))
+    assert r["policy"] == "demo (budget = 92% of the cases' cost)"
     assert s.cases["left_out"].to_list()[:2] == [None, "missing:total_cost"]
     assert r["budget_fen"] == 1_897_695_800
 
@@ -705,3 +709,9 @@ def test_negative_points_named():
     cases = s1_cases().with_columns(pl.Series("points", [100.0, -1, 30, 1, 1, None, 1]))
     with pytest.raises(InputError, match=r"points \(base points\) negative or infinite at row 1"):
         settle(cases, s1_policy(), points="points")
+
+
+def test_hospital_level_column_is_text_without_levels():
+    # no hospital_level: the hospital table's level is a String column of nulls, not Null-typed
+    s = settle(s1_cases().drop("hospital_level"), s1_policy(), weights=WEIGHTS)
+    assert s.hospitals.schema["level"] == pl.String and s.hospitals["level"].to_list() == [None, None]
