@@ -715,3 +715,24 @@ def test_hospital_level_column_is_text_without_levels():
     # no hospital_level: the hospital table's level is a String column of nulls, not Null-typed
     s = settle(s1_cases().drop("hospital_level"), s1_policy(), weights=WEIGHTS)
     assert s.hospitals.schema["level"] == pl.String and s.hospitals["level"].to_list() == [None, None]
+
+
+def test_integer_hospital_levels_stay_integer_and_summary_columns():
+    # an integer hospital_level column comes back as the input's integers in the case table
+    c = s1_cases().with_columns(pl.col("hospital_level").cast(pl.Int64))
+    s = settle(c, s1_policy(), weights=WEIGHTS)
+    assert s.cases.schema["hospital_level"] == pl.Int64
+    assert s.cases["hospital_level"].to_list() == c["hospital_level"].to_list()
+    summary = s.summary()
+    assert summary.columns == [
+        "hospital_id",
+        "level",
+        "cases",
+        "cmi",
+        "points",
+        "payment",
+        "cost",
+        "surplus",
+        "surplus_share",
+    ]
+    assert summary["points"].to_list() == [430.0, 387.0]
