@@ -193,3 +193,13 @@ def test_zero_cases():
         "new_tech: 0 case(s) with new-technology cost paid outside the points",
         "special_cases: 0 of 0 application(s) approved (cap ⌊0.05 × 0⌋ = 0)",
     ]
+
+
+def test_approvals_given_by_the_caller_replace_the_policys_review():
+    # the policy would approve A and B (cost > 5 × standard, cap 2); the caller approved C only
+    sp = SpecialCasesConfig(cost_multiple=5.0, cap_share=0.5, fund_ratio=0.5)
+    assert list(_run(special=sp).special_approved) == [True, True, False, False]
+    r = _run(special=sp, approved=np.array([False, False, True, False]))
+    assert list(r.special_approved) == [False, False, True, False]
+    assert list(r.special_fen) == [0, 0, 450_000, 0]  # 9,000 yuan × 0.5
+    assert not r.special_applied.any() and r.notes == []
