@@ -696,6 +696,7 @@ def test_write_and_summary(tmp_path):
     assert paths["hospitals"].read_bytes()[:3] == b"\xef\xbb\xbf"
     assert "payment_yuan" not in pl.read_csv(paths["cases"]).columns
     assert paths["cases"].read_bytes()[:3] != b"\xef\xbb\xbf"
+    (tmp_path / "pq").mkdir()  # a directory that exists already is written into
     pq = s.write(tmp_path / "pq", fmt="parquet")
     assert pl.read_parquet(pq["cases"])["payment_fen"].sum() == 10_000_000
     with pytest.raises(InputError, match="csv, parquet or xlsx"):
