@@ -550,10 +550,9 @@ def _check(
         return empty, rates, implied, coefs
     # same-rate groups may be paid one level's standard at every level: the products of
     # every level of the same pool (and the bare rate) are allowed for them
-    level_products: dict[tuple[str | None, str | None], list[tuple[str, pl.DataFrame, pl.Expr]]] = {}
-    for base, s, _, has_c in parts:
-        prod = pl.col("rate") * (pl.col("coefficient") if has_c else pl.lit(1.0))
-        level_products.setdefault((s.pool, s.area), []).append((s.column, base, prod))
+    level_products: dict[tuple[str | None, str | None], list[tuple[str, pl.DataFrame]]] = {}
+    for base, s, _, _ in parts:
+        level_products.setdefault((s.pool, s.area), []).append((s.column, base))
     out = []
     rw_half = 0.5 * 10.0**-rw_dec
     for base, s, half_s, has_c in parts:
@@ -565,7 +564,7 @@ def _check(
         f = base.with_columns(exp.alias("expected"), tol.alias("tolerance"))
         # the other levels' rate × coefficient, row by row, for same-rate rows
         alts = [pl.col("rw") * pl.col("rate")]
-        for col, other, _ in level_products[(s.pool, s.area)]:
+        for col, other in level_products[(s.pool, s.area)]:
             if col == s.column:
                 continue
             o_c = other["coefficient"] if other["coefficient"].is_not_null().any() else None
@@ -631,7 +630,8 @@ def _implied_rate(standard: np.ndarray, rw: np.ndarray, coef: np.ndarray, h_s: f
     order = np.lexsort((-step, xs))  # at one x, an interval opens before another closes
     depth = np.cumsum(step[order])
     i = int(np.argmax(depth))
-    start, end = xs[order][i], xs[order][min(i + 1, xs.size - 1)]
+    # the last event closes an interval (depth 0 < the maximum), so i + 1 is always an event
+    start, end = xs[order][i], xs[order][i + 1]
     median = float(np.median(standard / (rw * coef)))
     if start <= median <= end:  # the plain reading when it agrees with the most rows
         return median

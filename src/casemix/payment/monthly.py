@@ -32,8 +32,6 @@ exact.
 
 from __future__ import annotations
 
-from typing import overload
-
 import numpy as np
 import polars as pl
 from pydantic import Field
@@ -102,17 +100,11 @@ def discharge_months(cases: pl.DataFrame) -> pl.Series:
     return _month_label(_month_numbers(cases)).alias("month")
 
 
-@overload
-def _month_label(number: pl.Series) -> pl.Series: ...
-@overload
-def _month_label(number: pl.Expr) -> pl.Expr: ...
-def _month_label(number: pl.Series | pl.Expr) -> pl.Series | pl.Expr:
+def _month_label(number: pl.Series) -> pl.Series:
     """``YYYY-MM`` of a month number ``year × 12 + month − 1``."""
     year = (number // 12).cast(pl.String)
     month = (number % 12 + 1).cast(pl.String).str.zfill(2)
-    if isinstance(number, pl.Series):
-        return pl.select(pl.concat_str(pl.lit(year), pl.lit("-"), pl.lit(month))).to_series()
-    return pl.concat_str(year, pl.lit("-"), month)
+    return pl.select(pl.concat_str(pl.lit(year), pl.lit("-"), pl.lit(month))).to_series()
 
 
 def _month_numbers(cases: pl.DataFrame) -> pl.Series:
@@ -161,10 +153,11 @@ def _month_numbers(cases: pl.DataFrame) -> pl.Series:
     return pl.Series("month", out)
 
 
-def _fen_column(cases: pl.DataFrame, name: str, what: str) -> np.ndarray:
-    """A yuan column as integer fen (0 where null); negative or unreadable → InputError."""
+def _fen_column(cases: pl.DataFrame, name: str, what: str) -> np.ndarray | None:
+    """A yuan column as integer fen (0 where null), None without the column; negative or
+    unreadable → InputError."""
     if name not in cases.columns:
-        return np.zeros(cases.height, dtype=np.int64)
+        return None  # no array of zeros per case (10M cases: 80 MB)
     raw = cases[name]
     x = raw.cast(pl.Float64, strict=False)
     bad = (x.is_null() & raw.is_not_null()) | (x < 0).fill_null(False) | x.is_nan()
@@ -215,12 +208,7 @@ def monthly_presettlement(
         ``base_fen``, ``prepaid_fen``, ``audit_fen``, ``monthly_fen``.
     """
     month = _month_numbers(cases).to_numpy()
-    # no audit column: no array of zeros per case (10M cases: 80 MB)
-    audit = (
-        _fen_column(cases, "audit_deduction", "审核扣款, yuan")
-        if "audit_deduction" in cases.columns
-        else None
-    )
+    audit = _fen_column(cases, "audit_deduction", "审核扣款, yuan")
     pts = np.asarray(points, dtype=np.float64)
     pv = np.asarray(point_value, dtype=np.float64)
     patient = (
@@ -356,9 +344,8 @@ def annual_clearing(settled: pl.DataFrame, monthly: pl.DataFrame, config: Monthl
     annual = t["settled_fen"].to_numpy() - t["audit_fen"].to_numpy()
     deposit = np.where(annual > 0, round_half_up(annual * config.deposit_share), 0)
     clearing = annual - t["monthly_fen"].to_numpy() - deposit
-    score = np.array(
-        [config.scores.get(h, config.default_score) for h in t["hospital_id"].to_list()], dtype=np.float64
-    )
+    # floats: the scores and the default are validated as floats (a list of none is float64 too)
+    score = np.array([config.scores.get(h, config.default_score) for h in t["hospital_id"].to_list()])
     returned = round_half_up(deposit * deposit_return_fraction(score, config))
     return t.with_columns(
         pl.Series("annual_fen", annual),
