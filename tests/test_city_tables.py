@@ -453,6 +453,28 @@ def test_a_tsv_file_s_encoding_and_the_encoding_given(tmp_path):
         read_city_table(p, encoding="gbk")
 
 
+def test_the_pool_s_own_rate_first_and_names_and_a_standard_of_one_yuan(tmp_path):
+    # a rate for every pool (100) and one for 职工 (200): the 职工 standard takes its pool's;
+    # the DRG names are read; a standard of 1 yuan (RW 0.005 x 200) is
+    # checked like any other above 0
+    c = read_city_table(
+        _table(
+            tmp_path,
+            "DRG编码,DRG名称,RW,费率,费率（职工）,支付标准（职工）\n"
+            "AA11,阑尾切除术,1.000,100,200,200\nBB11,胆囊切除术,0.005,100,200,1\n",
+        )
+    )
+    assert c.table["name"].to_list() == ["阑尾切除术", "胆囊切除术"]
+    assert c.standards.select("drg", "rate", "expected", "mismatch").rows() == [
+        ("AA11", 200.0, 200.0, False),
+        ("BB11", 200.0, 1.0, False),
+    ]
+    # two name columns are one too many, as two RW columns are
+    with pytest.raises(InputError) as info:
+        read_city_table(_table(tmp_path, "DRG编码,DRG名称,病组名称,RW\nAA11,甲,乙,1\n"))
+    assert str(info.value).endswith(": columns 'DRG名称' and '病组名称' both read as name; keep one")
+
+
 def test_category_words_in_latin_letters_match_in_any_case(tmp_path, monkeypatch):
     # the alias table's category words are Chinese today; a Latin one (data, not code) is
     # matched as the headers and flag words are, after NFKC and upper-casing

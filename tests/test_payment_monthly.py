@@ -231,6 +231,13 @@ def test_no_cases_give_an_empty_table():
     assert t.height == 0 and t.columns[:2] == ["hospital_id", "month"]
 
 
+def test_a_score_of_exactly_the_pass_score_returns_its_share():
+    # pass_score 60: 60 passes (60 / 100 of the deposit back), 59.9 does not
+    from casemix.payment.monthly import deposit_return_fraction
+
+    assert deposit_return_fraction(np.array([59.9, 60.0, 120.0]), CFG).tolist() == [0.0, 0.6, 1.0]
+
+
 def test_no_deposit_from_an_annual_settlement_of_zero_or_below():
     # H1: 0 settled; H2: 100,000 settled less 300,000 audit deductions = -200,000 fen. No
     # deposit is held (5% of nothing), so none is returned; H2's clearing is -200,000 − 50,000
