@@ -23,7 +23,7 @@ import casemix._case_rules as case_rules
 import casemix.payment.inputs as inputs
 import casemix.payment.money as money
 from casemix.budget import Band, Corridors, Elastic, Policy, Pool
-from casemix.errors import InputError
+from casemix.errors import InputError, PolicyError
 from casemix.payment.monthly import MonthlyConfig, monthly_presettlement
 from casemix.payment.sums import pool_sums
 from casemix.settle import case_points, pay_cases, settle
@@ -240,6 +240,12 @@ def test_lean_case_points_pay_as_the_full_ones():
     lean = case_points(cases, policy, points="pts", lean=True)
     assert lean.cost_fen.size == 0 and lean.fund_cost_fen is None and "rw" not in lean.rules.columns
     assert lean.pool.dtype == np.int8 and full.pool.dtype == np.int64
+    # amounts are fen as int64 in either form, even the lean form's empty per-case arrays
+    for cp in (full, lean):
+        assert cp.cost_fen.dtype == cp.at_cost_fen.dtype == np.int64
+    # the full form reads fund_paid per case; without it the corridors name themselves
+    with pytest.raises(PolicyError, match=r"^corridors \(结余留用/超支分担\) needs column fund_paid"):
+        case_points(cases.drop("fund_paid"), policy, points="pts")
     a, b = pay_cases(full, policy), pay_cases(lean, policy)
     for name in ("cases", "hospitals", "pool_hospitals", "pool_region"):
         x, y = getattr(a, name), getattr(b, name)
