@@ -30,9 +30,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-#: (name, pyarrow compression, level)
-CODECS = [("zstd-1", "zstd", 1), ("lz4", "lz4", None), ("snappy", "snappy", None), ("none", "none", None)]
-
 
 def _best(fn, repeats: int) -> tuple[float, object]:
     best, out = float("inf"), None
@@ -47,17 +44,20 @@ def measure(table, few: list[str], results: list[str], repeats: int) -> dict:
     import polars as pl
     import pyarrow.parquet as pq
 
+    from casemix.drg.batch import ROW_GROUP_ROWS, WRITE_BATCH_ROWS
+    from casemix.io import PARQUET_CODECS, PARQUET_ZSTD_LEVEL, parquet_options
+
     out = {}
-    for name, codec, level in CODECS:
+    for codec in PARQUET_CODECS:
+        name = f"zstd-{PARQUET_ZSTD_LEVEL}" if codec == "zstd" else codec
+        # the keywords drg.batch writes a text frame's output with (_TextParts)
         options = {
-            "compression": codec,
-            "write_batch_size": 65_536,
+            **parquet_options(codec),
+            "write_batch_size": WRITE_BATCH_ROWS,
             "use_dictionary": [*few, *results],
             "write_statistics": results,
-            "row_group_size": 262_144,
+            "row_group_size": ROW_GROUP_ROWS,
         }
-        if level is not None:
-            options["compression_level"] = level
 
         def encode(options=options):
             buf = io.BytesIO()
@@ -94,6 +94,7 @@ def main() -> None:
 
     import casemix
     from bench_group import _find_scheme, task_synth
+    from casemix.drg.batch import _DICT_MAX, _DICT_SAMPLE
 
     scheme = casemix.load_scheme(_find_scheme())
     results: dict = {"cases": n, "loadavg_start": os.getloadavg(), "codecs": {}}
@@ -109,8 +110,11 @@ def main() -> None:
         ):
             grouped = casemix.group(frame, scheme=scheme)
             result_names = [c for c in grouped.columns if c not in frame.columns]
-            sample = frame.head(65_536)
-            few = [c for c in frame.columns if sample[c].dtype == pl.String and sample[c].n_unique() <= 4_096]
+            # drg.batch's rule for the input columns that get dictionary pages
+            sample = frame.head(_DICT_SAMPLE)
+            few = [
+                c for c in frame.columns if sample[c].dtype == pl.String and sample[c].n_unique() <= _DICT_MAX
+            ]
             table = grouped.to_arrow(compat_level=pl.CompatLevel.newest())
             table = pa.table(table.columns, names=table.column_names)
             print(
