@@ -908,6 +908,55 @@ def test_cli_settle_dask_with_map(client, tmp_path, cases, grouped):
     assert got["left_out"].drop_nulls().len() == 7
 
 
+def test_cli_group_dask_keep(cases, tmp_path):
+    # casemix group --dask … --keep: each part holds the kept input columns and the result
+    # columns, as the in-process Parquet output does; a name the input lacks is an error
+    from click.testing import CliRunner
+
+    from casemix.cli import main
+
+    src = tmp_path / "cases"
+    src.mkdir()
+    frame = pl.from_pandas(cases)
+    for i, (a, b) in enumerate(_slices(3)):
+        frame.slice(a, b - a).write_parquet(src / f"part-{i}.parquet")
+    frame.write_parquet(tmp_path / "whole.parquet")
+    base = ["group", "--scheme", SCHEME, "--quiet"]
+    keep = ["--keep", "hospital_id,case_id"]
+    res = CliRunner().invoke(
+        main, [*base, str(tmp_path / "whole.parquet"), "-o", str(tmp_path / "mem.parquet"), *keep]
+    )
+    assert res.exit_code == 0, res.output
+    mem = pl.read_parquet(tmp_path / "mem.parquet")
+    assert mem.columns == ["hospital_id", "case_id", *GROUP_COLS]
+    res = CliRunner().invoke(
+        main, [*base, str(src), "-o", str(tmp_path / "kept"), "--dask", "threads:2", *keep]
+    )
+    assert res.exit_code == 0, res.output
+    parts = sorted((tmp_path / "kept").glob("part.*.parquet"))
+    assert len(parts) == 3
+    for part in parts:
+        assert pl.read_parquet(part).columns == mem.columns, part.name
+    got = pl.read_parquet(parts)
+    assert got.height == len(cases)
+    for c in mem.columns:
+        assert got[c].cast(pl.String).to_list() == mem[c].cast(pl.String).to_list(), c
+
+    res = CliRunner().invoke(
+        main, [*base, str(src), "-o", str(tmp_path / "bare"), "--dask", "threads:2", "--keep", "none"]
+    )
+    assert res.exit_code == 0, res.output
+    assert pl.read_parquet(tmp_path / "bare" / "part.00000.parquet").columns == GROUP_COLS
+
+    out = tmp_path / "typo"
+    res = CliRunner().invoke(
+        main, [*base, str(src), "-o", str(out), "--dask", "threads:2", "--keep", "case_id,hospitl_id"]
+    )
+    assert res.exit_code != 0
+    assert "['hospitl_id']" in res.output and "hospital_id" in res.output and "case_id" in res.output
+    assert not list(out.glob("part.*.parquet"))  # refused before any work
+
+
 def test_dask_option_and_bad_spec():
     import click
     from click.testing import CliRunner

@@ -159,8 +159,14 @@ def group_on_dask(
     *,
     force: bool = False,
     compression: str | None = None,
+    keep: str | list[str] = "all",
 ) -> dict:
     """Group INPUT on Dask into the Parquet folder OUTPUT; return counts for the summary.
+
+    ``keep`` (``--keep``): the input columns each part keeps beside the
+    result columns, ``"all"``, ``"none"`` or a list of names, as for
+    ``group_parquet``; a name the input lacks is an ``InputError`` raised
+    before any grouping.
 
     Returns
     -------
@@ -182,7 +188,10 @@ def group_on_dask(
     start = time.perf_counter()
     with _connect(spec):
         ddf = read_dataset(input_path)
-        write_dataset(cd.group(ddf, scheme=scheme, engine=engine), out, compression=compression)
+        grouped = cd.group(ddf, scheme=scheme, engine=engine)
+        if keep != "all":
+            grouped = grouped[_kept_layout(list(ddf.columns), keep, input_path)]
+        write_dataset(grouped, out, compression=compression)
         keys = ["status", "reason", "mdc", "drg"]
         sizes = (
             dd.read_parquet(str(out), columns=keys, dtype_backend="pyarrow")
@@ -205,6 +214,22 @@ def group_on_dask(
         "counts": counts,
         "output": out,
     }
+
+
+def _kept_layout(names: list[str], keep: str | list[str], source: Path) -> list[str]:
+    """The output columns for ``--keep``: the kept input columns, then the result columns.
+
+    The layout of ``group_parquet(keep=...)``: a result column named like a
+    kept one takes its place.
+    """
+    from casemix.drg import RESULT_COLUMNS
+    from casemix.errors import InputError
+
+    kept = [] if keep == "none" else [keep] if isinstance(keep, str) else list(keep)
+    missing = [c for c in kept if c not in names]
+    if missing:
+        raise InputError(f"--keep names columns not in {source}: {missing}; it has {names}")
+    return [*kept, *(c for c in RESULT_COLUMNS if c not in kept)]
 
 
 def settle_on_dask(

@@ -43,7 +43,7 @@ from casemix.scheme import DEFAULT_SCHEME
     "--keep",
     default="all",
     show_default=True,
-    help="Parquet output: input columns copied to the output, 'all', 'none' or "
+    help="Parquet output (and --dask): input columns copied to the output, 'all', 'none' or "
     "a comma-separated list (e.g. case_id,hospital_id); fewer is faster.",
 )
 @click.option(
@@ -86,13 +86,14 @@ def group(
         )
     if compression is not None and not dask_spec and output.suffix.lower() not in (".parquet", ".pq"):
         raise click.UsageError("--compression applies to Parquet output (-o ending in .parquet)")
+    kept = keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")]
     if dask_spec:
         import polars as pl
 
         from casemix.cli.dask_opts import group_on_dask
 
         info = group_on_dask(
-            input_path, output, scheme, engine, dask_spec, force=force, compression=compression
+            input_path, output, scheme, engine, dask_spec, force=force, compression=compression, keep=kept
         )
         if quiet:
             return
@@ -124,7 +125,6 @@ def group(
     # a table file into Parquet: a CSV read, grouped and written in batches at once;
     # an Excel sheet read whole, its columns encoded while it is grouped
     to_parquet = engine == "batch" and output.suffix.lower() in (".parquet", ".pq")
-    kept = keep if keep in ("all", "none") else [c.strip() for c in keep.split(",")]
     if kept != "all" and not to_parquet:
         raise click.UsageError("--keep applies to a Parquet output with --engine batch; drop it")
     if streaming or to_parquet:
