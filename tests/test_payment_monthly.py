@@ -12,6 +12,7 @@ from hypothesis import given, settings
 
 from casemix.errors import InputError, PolicyError
 from casemix.payment.monthly import MonthlyConfig, annual_clearing, discharge_months, monthly_presettlement
+from casemix.payment.sums import BLOCK_ROWS
 from strategies import rule_cases
 
 CFG = MonthlyConfig(
@@ -191,9 +192,9 @@ def test_every_message_in_full():
 
 
 def test_months_past_the_first_slice_of_a_million_cases():
-    # _month_numbers converts 2^20 cases at a time: the cases of the second slice keep
-    # their own months (2023-12-31 and 2024-03-01 after 2^20 cases of 2024-01-15)
-    n = 1 << 20
+    # _month_numbers converts BLOCK_ROWS (2^20) cases at a time: the cases of the second
+    # slice keep their own months (2023-12-31 and 2024-03-01 after 2^20 cases of 2024-01-15)
+    n = BLOCK_ROWS
     d = pl.concat(
         [
             pl.repeat(dt.date(2024, 1, 15), n, eager=True),
@@ -207,9 +208,9 @@ def test_months_past_the_first_slice_of_a_million_cases():
 
 
 def test_gross_amounts_past_the_first_slice_of_a_million_cases():
-    # the gross amounts are summed 2^20 cases at a time: each case once, 1 point at 1 yuan is
-    # 100 fen (the two cases after the first slice in months of their own)
-    n = 1 << 20
+    # the gross amounts are summed BLOCK_ROWS (2^20) cases at a time: each case once, 1 point
+    # at 1 yuan is 100 fen (the two cases after the first slice in months of their own)
+    n = BLOCK_ROWS
     d = pl.concat(
         [
             pl.repeat(dt.date(2024, 1, 15), n, eager=True),

@@ -13,7 +13,7 @@ from casemix._points import _codes, _int_codes
 from casemix.budget import Policy
 from casemix.errors import InputError, PolicyError
 from casemix.payment.inputs import fund_cost_fen
-from casemix.payment.sums import float_sums, pool_sums
+from casemix.payment.sums import BLOCK_ROWS, float_sums, pool_sums
 from casemix.settle import _base_sums, _first_rows, _fund_cost_sums, _rw
 
 
@@ -25,15 +25,15 @@ def _read_only(x: np.ndarray) -> np.ndarray:
 
 def test_float_sums_are_bincounts_bit_for_bit_over_several_slices():
     rng = np.random.default_rng(7)
-    n = (1 << 20) + 12_345  # two slices
+    n = BLOCK_ROWS + 12_345  # two slices
     g = rng.integers(0, 37, n)
     x = rng.lognormal(0.0, 3.0, n)  # magnitudes far apart: a different order would show
     want = np.bincount(g, weights=x, minlength=40)
     got = float_sums(_read_only(g), _read_only(x), 40)
     assert got.view(np.int64).tolist() == want.view(np.int64).tolist()
     # one pass per slice summed afterwards would differ in the last bits somewhere
-    per_slice = np.bincount(g[: 1 << 20], weights=x[: 1 << 20], minlength=40) + np.bincount(
-        g[1 << 20 :], weights=x[1 << 20 :], minlength=40
+    per_slice = np.bincount(g[:BLOCK_ROWS], weights=x[:BLOCK_ROWS], minlength=40) + np.bincount(
+        g[BLOCK_ROWS:], weights=x[BLOCK_ROWS:], minlength=40
     )
     assert not np.array_equal(per_slice, want)
     assert float_sums(np.zeros(0, dtype=np.int64), np.zeros(0), 3).tolist() == [0.0, 0.0, 0.0]
@@ -85,7 +85,7 @@ def test_rw_with_nulls_is_the_masked_division():
 
 def test_base_sums_are_the_bincounts_of_the_null_filled_column():
     rng = np.random.default_rng(3)
-    n = (1 << 20) + 999
+    n = BLOCK_ROWS + 999
     x = rng.lognormal(5.0, 1.0, n)
     x[rng.random(n) < 0.05] = np.nan
     hosp = rng.integers(0, 11, n)
@@ -102,7 +102,7 @@ def test_base_sums_are_the_bincounts_of_the_null_filled_column():
 
 def test_fund_cost_sums_slice_by_slice_equal_the_whole_column():
     rng = np.random.default_rng(5)
-    n = (1 << 20) + 77
+    n = BLOCK_ROWS + 77
     df = pl.DataFrame({"fund_paid": np.round(rng.lognormal(7.0, 1.0, n), 2)})
     case_id = pl.int_range(n, eager=True).cast(pl.String)
     pool = rng.integers(0, 2, n).astype(np.int8)
@@ -129,11 +129,13 @@ def test_release_free_memory_returns():
 
 def test_first_rows_over_several_slices():
     rng = np.random.default_rng(11)
-    n = (1 << 20) * 2 + 5
+    n = 2 * BLOCK_ROWS + 5
     hosp = rng.integers(0, 50, n)
-    hosp[: 1 << 21] = np.where(hosp[: 1 << 21] == 49, 48, hosp[: 1 << 21])  # 49 only in the last slice
+    hosp[: 2 * BLOCK_ROWS] = np.where(
+        hosp[: 2 * BLOCK_ROWS] == 49, 48, hosp[: 2 * BLOCK_ROWS]
+    )  # 49 only in the last slice
     want = np.full(52, -1)
     want[hosp[::-1]] = np.arange(n)[::-1]
     got = _first_rows(_read_only(hosp), 52)
     assert got.tolist() == want.tolist()
-    assert got[49] >= 1 << 21 and got[50] == -1 == got[51]
+    assert got[49] >= 2 * BLOCK_ROWS and got[50] == -1 == got[51]

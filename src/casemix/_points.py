@@ -20,6 +20,7 @@ from casemix._frames import number, require_table_numbers, to_polars
 from casemix.budget import Policy
 from casemix.errors import InputError
 from casemix.payment.case_rules import apply_case_rules
+from casemix.payment.sums import BLOCK_ROWS
 from casemix.readmission import flag_readmissions
 from casemix.weights import Weights
 
@@ -64,9 +65,8 @@ def _int_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
     table = np.full(hi - lo + 1, -1, dtype=np.int32)
     table[u.to_numpy().astype(np.int64) - lo] = np.arange(len(u), dtype=np.int32)
     out = np.empty(s.len(), dtype=np.int32)
-    step = 1 << 20
-    for a in range(0, s.len(), step):
-        x = s.slice(a, step).to_numpy().astype(np.int64)
+    for a in range(0, s.len(), BLOCK_ROWS):
+        x = s.slice(a, BLOCK_ROWS).to_numpy().astype(np.int64)
         x -= lo
         out[a : a + x.size] = table[x]
     return out, u

@@ -43,7 +43,7 @@ from casemix.payment.core import ALL, CaseHooks, PoolValues, int_sums, pool_term
 from casemix.payment.inputs import fund_cost_fen, patient_share_fen, pool_index
 from casemix.payment.money import Money, settle_money
 from casemix.payment.monthly import annual_clearing, monthly_presettlement
-from casemix.payment.sums import float_sums, pool_sums
+from casemix.payment.sums import BLOCK_ROWS, float_sums, pool_sums
 from casemix.weights import Weights, compute_weights
 
 __all__ = [
@@ -540,9 +540,8 @@ def _first_rows(hosp: np.ndarray, n_hosp: int) -> np.ndarray:
     case (10M cases: 80 MB, and as much again for the reversed codes).
     """
     first = np.full(n_hosp, -1, dtype=np.int64)
-    step = 1 << 20
-    for a in reversed(range(0, hosp.size, step)):
-        h = hosp[a : a + step]
+    for a in reversed(range(0, hosp.size, BLOCK_ROWS)):
+        h = hosp[a : a + BLOCK_ROWS]
         first[h[::-1]] = np.arange(a, a + h.size)[::-1]
     return first
 
@@ -1002,9 +1001,8 @@ def _fund_cost_sums(
     :func:`fund_cost_fen` does (a missing column: the slice of no row raises it too).
     """
     out = np.zeros((n_pools, n_hosp), dtype=np.int64)
-    step = 1 << 20
-    for a in range(0, max(df.height, 1), step):
-        fen = fund_cost_fen(df.slice(a, step), case_id.slice(a, step), rule=rule, offset=a)
+    for a in range(0, max(df.height, 1), BLOCK_ROWS):
+        fen = fund_cost_fen(df.slice(a, BLOCK_ROWS), case_id.slice(a, BLOCK_ROWS), rule=rule, offset=a)
         out += pool_sums(pool[a : a + fen.size], hosp[a : a + fen.size], fen, n_pools, n_hosp)
     return out
 
@@ -1062,9 +1060,8 @@ def _base_sums(
     """
     base = np.zeros(n_hosp, dtype=np.float64)
     rw = np.zeros(n_hosp, dtype=np.float64)
-    step = 1 << 20
-    for a in range(0, hosp.size, step):
-        x = base_points.slice(a, step).to_numpy()
+    for a in range(0, hosp.size, BLOCK_ROWS):
+        x = base_points.slice(a, BLOCK_ROWS).to_numpy()
         if not x.flags.writeable:
             x = x.copy()
         x[np.isnan(x)] = 0.0
@@ -1088,9 +1085,8 @@ def _hospital_counts(
     n_grouped = np.zeros(n_hosp, dtype=np.int64)
     n_readmission = np.zeros(n_hosp, dtype=np.int64)
     first = np.zeros(n_hosp, dtype=np.int64)
-    step = 1 << 20
-    for a in reversed(range(0, hosp.size, step)):
-        s = slice(a, a + step)
+    for a in reversed(range(0, hosp.size, BLOCK_ROWS)):
+        s = slice(a, a + BLOCK_ROWS)
         h = hosp[s].astype(np.int64)
         rules += np.bincount(h * n_rules + rule[s], minlength=n_hosp * n_rules)
         n_grouped += np.bincount(h[grouped[s]], minlength=n_hosp)

@@ -40,7 +40,7 @@ from casemix._money import round_half_up, yuan_array_to_fen
 from casemix.cases import parse_dates
 from casemix.errors import InputError, PolicyError
 from casemix.payment._section import Section
-from casemix.payment.sums import float_sums, int_sums
+from casemix.payment.sums import BLOCK_ROWS, float_sums, int_sums
 
 __all__ = [
     "MonthlyConfig",
@@ -145,9 +145,8 @@ def _month_numbers(cases: pl.DataFrame) -> pl.Series:
     # month columns and their arithmetic: 150 MB of temporaries at 10M cases)
     days = d.cast(pl.Int32)
     out = np.empty(days.len(), dtype=np.int32)
-    step = 1 << 20
-    for a in range(0, days.len(), step):
-        x = days.slice(a, step).to_numpy().astype("datetime64[D]").astype("datetime64[M]")
+    for a in range(0, days.len(), BLOCK_ROWS):
+        x = days.slice(a, BLOCK_ROWS).to_numpy().astype("datetime64[D]").astype("datetime64[M]")
         # months since 1970-01 → year × 12 + month − 1
         out[a : a + x.size] = x.astype(np.int64) + 1970 * 12
     return pl.Series("month", out)
@@ -239,9 +238,8 @@ def monthly_presettlement(
     # the gross amounts slice by slice (np.add.at adds in row order, as bincount over all the
     # cases did: the same float sums), no per-case array of them (10M cases: 80 MB)
     gross_h = np.zeros(size, dtype=np.float64)
-    step = 1 << 20
-    for a in range(0, pts.size, step):
-        s = slice(a, a + step)
+    for a in range(0, pts.size, BLOCK_ROWS):
+        s = slice(a, a + BLOCK_ROWS)
         if pool_codes is not None:
             # the per-pool values gathered, then × points in place: pv × pts is pts × pv exactly
             gross = pv[pool_codes[s]]
