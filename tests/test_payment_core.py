@@ -162,6 +162,45 @@ def test_patient_share_equal_to_the_cost_is_no_warning_and_above_names_the_file_
         patient_share_fen(df, df["case_id"], np.array([500, 500, 500]), offset=100)
 
 
+def test_patient_share_warning_names_the_caller_through_an_unnormalised_sys_path(tmp_path):
+    # casemix imported through the relative sys.path entry "./": Python makes the modules'
+    # file names absolute but keeps the "/./" in them; the warning still points at the
+    # caller's line, not into casemix
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import casemix
+    from casemix.payment.inputs import patient_share_fen
+
+    if hasattr(patient_share_fen, "__wrapped__"):
+        pytest.skip("mutmut's trampolines sit between casemix's frames (test_p1_bad_money_rows_are_named)")
+    call = "    patient_share_fen(df, df['case_id'], np.array([500]))"
+    lines = [
+        "import sys, warnings",
+        "sys.path.insert(0, './')",
+        "import numpy as np, polars as pl",
+        "import casemix",
+        "from casemix.payment.inputs import patient_share_fen",
+        "df = pl.DataFrame({'case_id': ['a'], 'patient_share': [6.0]})",
+        "with warnings.catch_warnings(record=True) as got:",
+        "    warnings.simplefilter('always')",
+        call,
+        "print(casemix.__file__)",
+        "print(got[0].filename, got[0].lineno)",
+    ]
+    user = tmp_path / "user.py"
+    user.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # run from the folder that holds the casemix package, wherever it is installed
+    here = Path(casemix.__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(user)], cwd=here, capture_output=True, text=True, check=True)
+    imported, warned = run.stdout.splitlines()
+    if os.path.normpath(imported) == imported:
+        pytest.skip(f"this Python normalises the file names of modules found through './' ({imported})")
+    assert warned == f"{user} {lines.index(call) + 1}"
+
+
 def test_yuan_column_errors_name_the_first_bad_row():
     ids = pl.Series(["a", "b", "c"])
     # text that is no number reads as missing; the row is counted from the batch's offset

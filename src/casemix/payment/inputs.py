@@ -41,10 +41,17 @@ def _caller_stacklevel() -> int:
     The money columns are read a varying number of calls below the public functions
     (settle, DIP, Dask, batches), so a fixed level would point into casemix's own code.
     """
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    # absolute and normalised on both sides: a module found through a sys.path entry such
+    # as "./" has a file name with "/./" in it; the separator at the end keeps a sibling
+    # folder such as casemix_tools/ outside
+    def path(name: str) -> str:
+        return os.path.normcase(os.path.abspath(name))
+
+    package = os.path.join(path(os.path.dirname(os.path.dirname(__file__))), "")
     frame: types.FrameType | None = sys._getframe(1)
     level = 1
-    while frame is not None and frame.f_code.co_filename.startswith(package):
+    while frame is not None and path(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     return level
 
