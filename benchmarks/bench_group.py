@@ -39,7 +39,11 @@ Every measurement runs in a fresh subprocess so that peak RSS
   over it (same canonical input, same six columns).
 
 Wall-clock figures depend on what else runs on the machine: the load
-average at start and end is recorded next to them.
+average at start and end is recorded next to them.  The file figures a
+target is set for (Parquet -> Parquet with every column, lists and
+``|``-strings; CSV -> Parquet) and their polars yardsticks are the best of
+``--file-repeats`` runs (3), each in its own process, every run's wall
+time printed beside it; their variants run once.
 """
 
 from __future__ import annotations
@@ -593,6 +597,25 @@ def _run(task: str, *args, env: dict | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _best(repeats: int, task: str, *args) -> dict:
+    """``task`` run ``repeats`` times, each in a fresh process: the run of least wall time,
+    with every run's wall time (``every_wall_s``).
+
+    The file figures move by 10-20% from one run to the next on this shared
+    2-core machine (session 8: Parquet -> Parquet 0.78 and 0.96M/s on the
+    same commit); the best of a few is the figure least disturbed by others.
+    """
+    runs = [_run(task, *args) for _ in range(max(1, repeats))]
+    best = dict(min(runs, key=lambda r: r["wall_s"]))
+    best["every_wall_s"] = [round(r["wall_s"], 4) for r in runs]
+    return best
+
+
+def _runs(p: dict) -> str:
+    every = p.get("every_wall_s", [])
+    return f" (best of {', '.join(f'{w:.2f}' for w in every)} s)" if len(every) > 1 else ""
+
+
 def _start_up(results: dict, scheme: str) -> None:
     """``import casemix`` and the first batch call with a cold and a warm numba cache."""
     imports = [_run("import")["import_s"] for _ in range(3)]
@@ -648,6 +671,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--reference-n", type=int, default=20_000)
     ap.add_argument("--batch-size", type=int, default=262_144, help="rows per Parquet batch")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each |-string measurement (best kept)")
+    ap.add_argument(
+        "--file-repeats",
+        type=int,
+        default=3,
+        help="runs of each file figure a target is set for, and of its polars yardstick (best kept)",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "bench_group.json"))
     ap.add_argument(
         "--files-only",
@@ -683,6 +712,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"casemix batch grouping benchmark — {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
     files_only = args.files_only
+    reps = args.file_repeats
     if files_only:
         results["files_only"] = True
     else:
@@ -700,19 +730,19 @@ def main(argv: list[str] | None = None) -> dict:
             if not files_only:
                 _in_memory(entry, scheme, src)
             for keep, label in (("all", "all columns"), ("case_id", "case_id + results")):
-                p = entry["parquet" if keep == "all" else "parquet_key_only"] = _run(
-                    "parquet", scheme, src, dst, args.batch_size, keep
+                p = entry["parquet" if keep == "all" else "parquet_key_only"] = _best(
+                    reps, "parquet", scheme, src, dst, args.batch_size, keep
                 )
                 print(
                     f"  {'Parquet -> Parquet':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
                     f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB"
-                    f" ({label})"
+                    f" ({label}){_runs(p)}"
                 )
-            p = entry["parquet_copy_floor"] = _run("copy", src, dst)
+            p = entry["parquet_copy_floor"] = _best(reps, "copy", src, dst)
             print(
                 f"  {'Parquet copy':<20} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
                 f"{_fmt_rate(p['cases_per_s']):>13} cases/s (polars scan → sink, no grouping: "
-                f"the cost of rewriting every input column)"
+                f"the cost of rewriting every input column){_runs(p)}"
             )
             # |-string input (as CSV exports arrive), with dirty rows
             strings = str(src).removesuffix(".parquet") + "-strings.parquet"
@@ -729,7 +759,7 @@ def main(argv: list[str] | None = None) -> dict:
                         f" (best of {', '.join(f'{w:.2f}' for w in s['every_wall_s'])} s)"
                     )
             csv_path = strings.replace(".parquet", ".csv")
-            y = entry["csv_polars"] = _run("csv_polars", csv_path, dst)
+            y = entry["csv_polars"] = _best(reps, "csv_polars", csv_path, dst)
             print(
                 f"  {'polars read_csv alone':<28} {y['read_wall_s']:7.2f} s wall {y['read_cpu_s']:7.2f} s cpu "
                 f"{_fmt_rate(y['read_cases_per_s']):>13} cases/s (yardstick: every column as text)"
@@ -737,6 +767,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(
                 f"  {'polars CSV -> Parquet':<28} {y['wall_s']:7.2f} s wall {y['cpu_s']:7.2f} s cpu "
                 f"{_fmt_rate(y['cases_per_s']):>13} cases/s (yardstick: read + write_parquet, no grouping)"
+                f"{_runs(y)}"
             )
             for how, groupers, key, label in (
                 ("cli", 2, "csv_to_parquet", "CSV -> Parquet"),
@@ -745,10 +776,13 @@ def main(argv: list[str] | None = None) -> dict:
                 ("whole", 2, "csv_whole_then_write", "  read whole, group_table"),
                 ("group", 2, "csv_group_then_write", "  casemix.group + write"),
             ):
-                c = entry[key] = _run("csv", scheme, csv_path, dst, how, groupers)
+                # the target's figure best of --file-repeats, the variants once each
+                c = entry[key] = _best(
+                    reps if key == "csv_to_parquet" else 1, "csv", scheme, csv_path, dst, how, groupers
+                )
                 print(
                     f"  {label:<28} {c['wall_s']:7.2f} s wall {c['cpu_s']:7.2f} s cpu "
-                    f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB"
+                    f"{_fmt_rate(c['cases_per_s']):>13} cases/s; peak RSS {c['peak_rss_mb']:,.0f} MB{_runs(c)}"
                 )
             st = entry["csv_stages"] = _run("csv_stages", scheme, csv_path, dst)
             for prefix, label in (("", "text columns"), ("typed_", "typed numbers")):
@@ -767,13 +801,21 @@ def main(argv: list[str] | None = None) -> dict:
                 (1, "", "parquet_strings_one_grouper", "(the same, one batch grouped at a time)"),
                 (2, "zstd", "parquet_strings_zstd", "(the same, --compression zstd)"),
             ):
-                p = entry[key] = _run(
-                    "parquet", scheme, strings, dst, args.batch_size, "all", groupers, codec
+                p = entry[key] = _best(
+                    reps if key == "parquet_strings" else 1,
+                    "parquet",
+                    scheme,
+                    strings,
+                    dst,
+                    args.batch_size,
+                    "all",
+                    groupers,
+                    codec,
                 )
                 print(
                     f"  {'Parquet -> Parquet':<28} {p['wall_s']:7.2f} s wall {p['cpu_s']:7.2f} s cpu "
                     f"{_fmt_rate(p['cases_per_s']):>13} cases/s; peak RSS {p['peak_rss_mb']:,.0f} MB, "
-                    f"{p['mb']:,.0f} MB written, {p['compression']} {label}"
+                    f"{p['mb']:,.0f} MB written, {p['compression']} {label}{_runs(p)}"
                 )
             print(f"  load average now {os.getloadavg()[0]:.1f}")
             results["sizes"][str(n)] = entry
