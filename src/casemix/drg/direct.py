@@ -608,5 +608,6 @@ def _code_warnings(scheme: Scheme, rows: np.ndarray, dx: _Family, px: _Family) -
         .group_by("row", maintain_order=True)
         .agg(pl.col("entry").str.join(SEPARATOR))
     )
-    out = pl.Series("warnings", [""] * rows.shape[0], dtype=pl.String)
+    # a Python list of n strings would hold the GIL for 6 ms per 262,144 rows
+    out = pl.repeat("", rows.shape[0], dtype=pl.String, eager=True).alias("warnings")
     return out.scatter(text["row"], text["entry"])
