@@ -244,7 +244,34 @@ def test_group_table_stores_the_types_polars_would_and_few_valued_dictionaries(t
     chunks = {meta.schema.column(j).name: meta.row_group(0).column(j) for j in range(meta.num_columns)}
     assert not chunks["case_id"].has_dictionary_page  # 65,536 distinct values in the sample
     assert chunks["sex"].has_dictionary_page and chunks["diagnoses"].has_dictionary_page
-    assert not chunks["case_id"].is_stats_set and chunks["drg"].is_stats_set
+    # no min/max statistics: the rows are in case order, which lets no reader skip by them
+    assert chunks["drg"].has_dictionary_page
+    assert not chunks["case_id"].is_stats_set and not chunks["drg"].is_stats_set
+
+
+@pytest.mark.filterwarnings("ignore::casemix.errors.LowGroupingRateWarning")
+@pytest.mark.parametrize("batch_size", [4, 2])  # whole row groups: copied; cut: re-encoded
+def test_group_parquet_result_columns_have_dictionaries_and_no_statistics(tmp_path, tiny, batch_size):
+    from casemix.drg.batch import RESULT_NAMES, group_parquet
+
+    df = pl.DataFrame(
+        {
+            "case_id": [f"c{i}" for i in range(8)],
+            "pdx": ["I50.000", "S06.000"] * 4,
+            "sdx": [["N17.900"], []] * 4,
+            "age": [60, 70] * 4,
+        }
+    )
+    src = tmp_path / "in.parquet"
+    df.write_parquet(src, row_group_size=4, statistics=True)
+    group_parquet(src, tmp_path / "out.parquet", tiny, batch_size=batch_size, progress=False)
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    for i in range(meta.num_row_groups):
+        chunks = {meta.schema.column(j).path: meta.row_group(i).column(j) for j in range(meta.num_columns)}
+        for name in (*RESULT_NAMES, "warnings"):
+            assert chunks[name].has_dictionary_page and not chunks[name].is_stats_set, name
+        # an input number keeps its statistics, copied or re-encoded (a file may be in date order)
+        assert chunks["age"].is_stats_set
 
 
 @pytest.mark.filterwarnings("ignore::casemix.errors.LowGroupingRateWarning")  # 2 of 6 cases group
