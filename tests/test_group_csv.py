@@ -132,7 +132,10 @@ def test_low_grouping_rate_without_unknown_codes_lists_the_outcomes(cases, tmp_p
     assert seen[0].filename == __file__  # the caller's line, not batch.py
 
 
-def test_grouping_threads_use_the_callers_numba_thread_count(cases, tmp_path, monkeypatch):
+@pytest.mark.parametrize("share", ["one", "all"])
+def test_grouping_threads_share_the_callers_numba_thread_count(cases, tmp_path, monkeypatch, share):
+    import os
+
     import numba
 
     from casemix._threads import threads
@@ -148,13 +151,15 @@ def test_grouping_threads_use_the_callers_numba_thread_count(cases, tmp_path, mo
 
     monkeypatch.setattr(batch, "group_input", spy)
     before = numba.get_num_threads()
-    want = 1 if numba.config.NUMBA_NUM_THREADS > 1 else numba.config.NUMBA_NUM_THREADS
+    want = 1 if share == "one" else numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(want)
     try:
         batch.group_csv(src, tmp_path / "out.parquet", SCHEME, batch_rows=100)
     finally:
         numba.set_num_threads(before)
-    assert len(seen) >= 2 and set(seen) == {want}
+    # each of the batches grouped at once gets its share of the caller's threads, at least one
+    at_once = max(1, min(batch.GROUPING_THREADS, os.cpu_count() or 1))
+    assert len(seen) >= 2 and set(seen) == {max(1, want // at_once)}
 
 
 def test_grouping_a_csv_does_not_import_pandas(cases, tmp_path):
