@@ -223,12 +223,9 @@ def _kept_layout(names: list[str], keep: str | list[str], source: Path) -> list[
     kept one takes its place.
     """
     from casemix.drg import RESULT_COLUMNS
-    from casemix.errors import InputError
+    from casemix.drg.batch import kept_columns
 
-    kept = [] if keep == "none" else [keep] if isinstance(keep, str) else list(keep)
-    missing = [c for c in kept if c not in names]
-    if missing:
-        raise InputError(f"--keep names columns not in {source}: {missing}; it has {names}")
+    kept = kept_columns(names, keep, str(source))
     return [*kept, *(c for c in RESULT_COLUMNS if c not in kept)]
 
 

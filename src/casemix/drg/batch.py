@@ -125,7 +125,7 @@ def grouping_columns(frame: pl.DataFrame, mapping: dict[str, str] | None = None)
     return [c for c in frame.columns if c in used]
 
 
-def _kept_columns(names: list[str], keep: str | Sequence[str], source: str) -> list[str]:
+def kept_columns(names: list[str], keep: str | Sequence[str], source: str) -> list[str]:
     """The input columns a ``keep`` argument copies to the output.
 
     ``"all"``: every one of ``names``; ``"none"``: none; a name or a list of
@@ -287,7 +287,7 @@ def group_parquet(
     ranges = _batch_ranges(sizes, batch_size)
     lazy = pl.scan_parquet(src)
     names = lazy.collect_schema().names()
-    kept = _kept_columns(names, keep, src.name)
+    kept = kept_columns(names, keep, src.name)
     # the kept columns' chunks are copied as bytes when every batch is whole row groups;
     # then only the columns grouping reads are decoded
     copy = _chunk_source(src, sizes, batch_size) if ranges else None
@@ -385,7 +385,7 @@ def group_table(
     from casemix.io import parquet_options
 
     parquet_options(compression)  # an unknown codec fails before the work
-    kept = frame.select(_kept_columns(frame.columns, keep, "the frame"))
+    kept = frame.select(kept_columns(frame.columns, keep, "the frame"))
     sch = load_scheme(scheme)
     dst = Path(dst)
     started = time.perf_counter()
@@ -630,7 +630,7 @@ def group_csv(
     counts = None if batches is None else _group_batches(batches, dst, sch, mapping, compression, keep, src)
     if counts is None:
         table = read_table(src, encoding=encoding)
-        _kept_columns(table.columns, keep, src.name)  # the file named, before the work
+        kept_columns(table.columns, keep, src.name)  # the file named, before the work
         info = group_table(table, dst, sch, mapping=mapping, compression=compression, keep=keep)
         return {**info, "seconds": time.perf_counter() - started}
     rows, n_grouped = counts
@@ -674,7 +674,7 @@ def _group_batches(
             if not _is_text(frame):
                 raise _NotStreamed
             if kept is None:  # before the first batch is grouped
-                kept = _kept_columns(frame.columns, keep, src.name)
+                kept = kept_columns(frame.columns, keep, src.name)
             if frame.height:
                 yield frame
 
