@@ -260,6 +260,31 @@ def test_joined_texts_are_read_as_intake_reads_them(pairs, data, first_apart, cu
     assert tail[2].tolist() == whole[2][whole[1][cut] :].tolist()
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), first_apart=st.booleans(), threads=st.integers(2, 5))
+def test_joined_texts_split_on_many_ranges_as_on_one(pairs, data, first_apart, threads):
+    """Each row range writes its ids from its first row's bound ((length + 1) // 2 codes per
+    text at most) and the ranges' runs are joined: the same arrays as one range, for texts as
+    dense in codes as a text can be ("a|a|a"), blank codes, nulls and real ones."""
+    from casemix import _threads
+    from casemix.encode import encode_joined
+
+    index = code_index(pairs)
+    codes = index.codes.to_list()
+    dense = st.text(alphabet="a| ", max_size=11)
+    drawn = data.draw(st.lists(st.one_of(_joined_text(codes), dense, st.none()), min_size=1, max_size=40))
+    # and texts at the bound itself: k + 1 one-byte codes in 2k + 1 bytes
+    for texts in (drawn, ["a|" * k + "a" for k in range(40)]):
+        series = pl.Series(texts, dtype=pl.String)
+        one = encode_joined(series, index, first_apart)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_threads, "threads", lambda: threads)
+            mp.setattr(_threads, "MIN_ROWS_PER_THREAD", 1)
+            many = encode_joined(series, index, first_apart)
+        for a, b in zip(one, many, strict=True):
+            assert a.tolist() == b.tolist(), texts
+
+
 def test_joined_text_examples(pairs):
     from casemix.encode import encode_joined
 

@@ -59,26 +59,30 @@ def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def run_ranges(kernel, n: int, *args, align: int = 1) -> None:
+def run_ranges(kernel, n: int, *args, align: int = 1) -> list[tuple[int, int]]:
     """Call ``kernel(start, stop, *args)`` over the rows ``[0, n)``, on a few threads.
 
     ``kernel`` must be compiled with ``nogil=True`` and write each row's
-    result only (rows independent).  Small inputs, or one thread, make one
-    call in the calling thread.  An exception in any range is raised here.
+    result only (rows independent, or each range into its own part of an
+    output).  Small inputs, or one thread, make one call in the calling
+    thread.  An exception in any range is raised here.  Returns the ranges
+    the kernel was called on, in row order.
     """
     if n <= 0:
-        return
+        return []
     k = threads()
     if k <= 1 or n < 2 * MIN_ROWS_PER_THREAD:
         kernel(0, n, *args)
-        return
+        return [(0, n)]
     from concurrent.futures import ThreadPoolExecutor
 
     parts = ranges(n, min(k * RANGES_PER_THREAD, n // MIN_ROWS_PER_THREAD), align)
+    rest = parts
     if not kernel.signatures:
         # compile once, in this thread, before the other threads call the kernel
         kernel(*parts[0], *args)
-        parts = parts[1:]
+        rest = parts[1:]
     with ThreadPoolExecutor(max_workers=k) as pool:
-        for f in [pool.submit(kernel, a, b, *args) for a, b in parts]:
+        for f in [pool.submit(kernel, a, b, *args) for a, b in rest]:
             f.result()
+    return parts
