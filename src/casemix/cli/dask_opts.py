@@ -223,10 +223,9 @@ def _kept_layout(names: list[str], keep: str | list[str], source: Path) -> list[
     kept one takes its place.
     """
     from casemix.drg import RESULT_COLUMNS
-    from casemix.drg.batch import kept_columns
+    from casemix.drg.batch import kept_columns, output_columns
 
-    kept = kept_columns(names, keep, str(source))
-    return [*kept, *(c for c in RESULT_COLUMNS if c not in kept)]
+    return output_columns(kept_columns(names, keep, str(source)), RESULT_COLUMNS)
 
 
 def settle_on_dask(

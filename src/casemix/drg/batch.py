@@ -145,6 +145,13 @@ def kept_columns(names: list[str], keep: str | Sequence[str], source: str) -> li
     return kept
 
 
+def output_columns(kept: Sequence[str], results: Sequence[str]) -> list[str]:
+    """The output's columns: the kept input columns, a result column named like one of them
+    in its place, then the other result columns (what ``select(kept).with_columns(results)``
+    gives a polars frame)."""
+    return [*kept, *(c for c in results if c not in kept)]
+
+
 # -- streaming ------------------------------------------------------------------------
 
 
@@ -309,7 +316,7 @@ def group_parquet(
         return out.to_arrow(compat_level=level), int((result["status"] == ok_status).sum())
 
     def open_writer(out):
-        layout = [*kept, *(c for c in out.column_names if c not in kept)]
+        layout = output_columns(kept, out.column_names)
         return _Writer(dst, out.schema, copy, layout, sizes, codec)
 
     def empty():  # an empty file still gets its (empty) output
@@ -724,7 +731,7 @@ def _group_and_add(
         (kept.with_columns(result.get_columns()) if kept.width else result).write_parquet(dst, **by_polars)
         return result
     table = result.to_arrow(compat_level=pl.CompatLevel.newest())
-    layout = [*kept.columns, *(c for c in result.columns if c not in kept.columns)]
+    layout = output_columns(kept.columns, result.columns)
     with open(dst, "wb") as out:
         writer = ChunkWriter(out, encoded, footer, layout, pq.read_schema(encoded), _result_options(options))
         offset = 0
